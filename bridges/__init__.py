@@ -1,0 +1,1 @@
+"""Protocol bridges: Sparkplug B edge nodes in front of machines."""

@@ -1,0 +1,1 @@
+"""uns-hub: the Unified Namespace hub (broker, Sparkplug host, historian, MES, web)."""

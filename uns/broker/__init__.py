@@ -1,0 +1,1 @@
+"""The embedded MQTT broker: amqtt started from broker.yaml, with auth, ACLs and limits."""

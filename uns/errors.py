@@ -1,0 +1,137 @@
+"""The one exception hierarchy of uns-hub.
+
+```
+UnsError
+├── ConfigError          file, field path, value
+├── BrokerError          endpoint                 └── BrokerUnreachable
+├── BridgeError          bridge, endpoint         ├── DeviceUnreachable  └── ReadError (address / node id)
+├── SparkplugError       topic                    ├── PayloadDecodeError (byte offset)  └── SequenceError (seq want/got)
+├── NamespaceError       topic, equipment path    (unbound device, reserved word, bad slug)
+├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
+└── HistorianError
+```
+Each keeps its context as attributes and builds a message that says what happened, where,
+and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BridgeError",
+    "BrokerError",
+    "BrokerUnreachable",
+    "ConfigError",
+    "DeviceUnreachable",
+    "EventRejected",
+    "HistorianError",
+    "NamespaceError",
+    "PayloadDecodeError",
+    "ReadError",
+    "SequenceError",
+    "SparkplugError",
+    "UnsError",
+]
+
+
+class UnsError(Exception):
+    """Base of every error uns-hub raises on purpose."""
+
+
+class ConfigError(UnsError):
+    """A configuration file or value is invalid.
+
+    The message reads ``broker.yaml: listeners.tcp.port: must be ≤ 65535 (got 70000)``.
+    """
+
+    def __init__(self, *, source: str, path: str, reason: str, value: object = None) -> None:
+        self.source = source
+        self.path = path
+        self.reason = reason
+        self.value = value
+        where = f"{source}: {path}" if path else source
+        got = "" if value is None else f" (got {value!r})"
+        super().__init__(f"{where}: {reason}{got}")
+
+
+class BrokerError(UnsError):
+    """The MQTT broker (embedded or external) failed or refused us."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"broker {endpoint}: {reason}")
+
+
+class BrokerUnreachable(BrokerError):
+    """No MQTT connection could be made to the broker."""
+
+
+class BridgeError(UnsError):
+    """A protocol bridge failed talking to its device or server."""
+
+    def __init__(self, bridge: str, endpoint: str, reason: str) -> None:
+        self.bridge = bridge
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"bridge {bridge} ({endpoint}): {reason}")
+
+
+class DeviceUnreachable(BridgeError):
+    """The device or server does not answer."""
+
+
+class ReadError(BridgeError):
+    """One address or node id could not be read."""
+
+    def __init__(self, bridge: str, endpoint: str, address: str, reason: str) -> None:
+        self.address = address
+        super().__init__(bridge, endpoint, f"{address}: {reason}")
+
+
+class SparkplugError(UnsError):
+    """A Sparkplug message broke the specification."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(f"{topic}: {reason}")
+
+
+class PayloadDecodeError(SparkplugError):
+    """A Sparkplug payload is not valid protobuf; ``offset`` is the byte where decoding failed."""
+
+    def __init__(self, topic: str, offset: int, reason: str) -> None:
+        self.offset = offset
+        super().__init__(topic, f"payload undecodable at byte {offset}: {reason}")
+
+
+class SequenceError(SparkplugError):
+    """A Sparkplug seq number was not the one expected."""
+
+    def __init__(self, topic: str, expected: int, got: int) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(topic, f"seq gap: expected {expected}, got {got}")
+
+
+class NamespaceError(UnsError):
+    """A topic or equipment path does not fit the ISA-95 namespace."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(f"{topic}: {reason}")
+
+
+class EventRejected(UnsError):
+    """An MES event failed validation; it goes to the dead-letter table and the errors topic."""
+
+    def __init__(self, topic: str, field: str, reason: str) -> None:
+        self.topic = topic
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{topic}: {field}: {reason}")
+
+
+class HistorianError(UnsError):
+    """The historian could not store or query samples."""

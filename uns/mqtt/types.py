@@ -1,0 +1,104 @@
+"""Value types and the one publish/subscribe seam every component talks through."""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol, Self
+
+__all__ = ["BrokerUrl", "Message", "OnConnect", "PubSub"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    """One MQTT application message."""
+
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+
+
+OnConnect = Callable[[], Awaitable[None]]
+"""Called after every (re)connect, once subscriptions are restored: republish state here."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    """Where a broker listens: ``mqtt://user:pass@host:port``, ``mqtts://`` for TLS, ``ws://`` for WebSocket."""
+
+    scheme: str = "mqtt"
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+
+    _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}  # noqa: RUF012  (class constant)
+
+    @classmethod
+    def from_str(cls, url: str) -> Self:
+        """Parse ``mqtt://user:pass@host:port``; raises ``ValueError`` naming the part that is wrong."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in cls._DEFAULT_PORTS:
+            raise ValueError(f"broker url {url!r}: scheme must be one of mqtt, mqtts, ws, wss")
+        if not parts.hostname:
+            raise ValueError(f"broker url {url!r}: no host")
+        try:
+            port = parts.port or cls._DEFAULT_PORTS[parts.scheme]
+        except ValueError as exc:
+            raise ValueError(f"broker url {url!r}: {exc}") from exc
+        return cls(
+            scheme=parts.scheme,
+            host=parts.hostname,
+            port=port,
+            username=urllib.parse.unquote(parts.username) if parts.username else None,
+            password=urllib.parse.unquote(parts.password) if parts.password else None,
+        )
+
+    def __str__(self) -> str:
+        auth = ""
+        if self.username is not None:
+            auth = urllib.parse.quote(self.username, safe="")
+            if self.password is not None:
+                auth += ":" + urllib.parse.quote(self.password, safe="")
+            auth += "@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{auth}{host}:{self.port}"
+
+    def redacted(self) -> str:
+        """The url without its password, for logs and the ready line."""
+        return str(dataclasses.replace(self, password="***" if self.password is not None else None))
+
+    def with_credentials(self, username: str | None, password: str | None) -> BrokerUrl:
+        """A copy that logs in as someone else."""
+        return dataclasses.replace(self, username=username, password=password)
+
+
+class PubSub(Protocol):
+    """What a component needs from MQTT, whether over a socket or inside the embedded broker."""
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id (or in-process name)."""
+        ...
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
+        """Publish one message.
+
+        QoS 0 returns once the message is handed to the transport (awaiting only back-pressure);
+        QoS 1 returns once the broker acknowledged it.
+        """
+        ...
+
+    async def publish_many(self, messages: Sequence[Message]) -> None:
+        """Publish many messages with one await: the fast path for republishing whole payloads."""
+        ...
+
+    async def subscribe(self, filters: Sequence[str], *, qos: int = 1) -> None:
+        """Subscribe and wait for the grant; raises ``BrokerError`` naming any refused filter."""
+        ...
+
+    def messages(self) -> AsyncIterator[Message]:
+        """Every message delivered to this client's subscriptions, in arrival order."""
+        ...

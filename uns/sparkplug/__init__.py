@@ -1,0 +1,1 @@
+"""Sparkplug B: topics and payloads, encoded and decoded with no I/O."""
