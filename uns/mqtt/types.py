@@ -18,6 +18,8 @@ class Message:
     payload: bytes
     qos: int = 0
     retain: bool = False
+    packet_id: int = dataclasses.field(default=0, compare=False)
+    """Set on QoS 1/2 messages received from a broker; what ``MqttClient.ack`` acknowledges."""
 
 
 OnConnect = Callable[[], Awaitable[None]]

@@ -1,1 +1,47 @@
 """Sparkplug B: topics and payloads, encoded and decoded with no I/O."""
+
+from uns.sparkplug.datatypes import DataType
+from uns.sparkplug.payload import decode_payload, encode_payload
+from uns.sparkplug.state import decode_state, encode_state
+from uns.sparkplug.topic import NAMESPACE, MessageType, SparkplugTopic
+from uns.sparkplug.types import (
+    DataSet,
+    DataSetCell,
+    DecodedPayload,
+    Lookup,
+    MetaData,
+    Metric,
+    MetricProblem,
+    MetricValue,
+    Payload,
+    ProblemKind,
+    PropertySet,
+    PropertyValue,
+    Template,
+    TemplateParameter,
+)
+
+__all__ = [
+    "NAMESPACE",
+    "DataSet",
+    "DataSetCell",
+    "DataType",
+    "DecodedPayload",
+    "Lookup",
+    "MessageType",
+    "MetaData",
+    "Metric",
+    "MetricProblem",
+    "MetricValue",
+    "Payload",
+    "ProblemKind",
+    "PropertySet",
+    "PropertyValue",
+    "SparkplugTopic",
+    "Template",
+    "TemplateParameter",
+    "decode_payload",
+    "decode_state",
+    "encode_payload",
+    "encode_state",
+]

@@ -1,0 +1,207 @@
+"""Benchmark: Sparkplug DDATA in, JSON envelopes republished to the UNS, through each broker.
+
+N simulated edge nodes (a separate process) publish DDATA with M Double metrics each at stepped
+rates. The hub runs as its own process exactly as users run it: ``uns up`` (embedded amqtt, host
+in-process) and ``uns host`` against Mosquitto. For each step it prints offered and republished
+metrics/s, messages lost, the backlog left when the load stops (drain time), then p50/p99
+publish-to-UNS latency at a fixed 10k metrics/s, peak RSS, and the ratio between the brokers.
+
+    uv run python -m bench.host_throughput [--rates 20000,40000,80000] [--seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from bench.load import run_load
+from tests.fixtures.mosquitto import run_mosquitto
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
+
+HEALTH = "acme/hub/host/health"
+PROBE = "acme/unbound/bench/node0/dev/data/#"
+
+
+@dataclass
+class Step:
+    offered: float
+    republished_per_s: float
+    sent_metrics: int
+    republished: int
+    drain_s: float
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.sent_metrics - self.republished)
+
+
+@dataclass
+class Monitor:
+    """Reads the host's health topic and timestamps probe envelopes."""
+
+    republished: int = 0
+    messages: int = 0
+    updated: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    recording: bool = False
+
+    async def follow(self, client: MqttClient) -> None:
+        async for message in client.messages():
+            if message.topic == HEALTH:
+                doc = orjson.loads(message.payload)
+                self.republished = int(doc["metrics_republished"])
+                self.messages = int(doc["messages"])
+                self.updated = time.monotonic()
+            elif self.recording and not message.retain:
+                envelope = orjson.loads(message.payload)
+                self.latencies_ms.append(time.time_ns() / 1e6 - envelope["timestamp_ms"])
+
+    async def settled(self, timeout: float = 60.0) -> float:
+        """Seconds until the republished count stops moving (the backlog is drained)."""
+        start = time.monotonic()
+        last, stable_since = self.republished, time.monotonic()
+        while time.monotonic() - start < timeout:
+            await asyncio.sleep(0.25)
+            if self.republished != last:
+                last, stable_since = self.republished, time.monotonic()
+            elif time.monotonic() - stable_since >= 1.5:
+                return max(0.0, stable_since - start)
+        return timeout
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    env = {**os.environ, "UNS_HOST__HEALTH_INTERVAL_S": "0.25", "UNS_LOG_LEVEL": "WARNING", "UNS_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        if not ready.startswith("uns-hub ready"):
+            raise RuntimeError(f"hub did not start: {ready!r}")
+        mqtt = next(part.split("=", 1)[1] for part in ready.split() if part.startswith("mqtt="))
+        yield proc, mqtt
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def _monitor(url: str) -> AsyncIterator[Monitor]:
+    monitor = Monitor()
+    async with MqttClient(url=BrokerUrl.from_str(url), client_id="bench-monitor") as client:
+        await client.subscribe([HEALTH, PROBE], qos=0)
+        task = asyncio.create_task(monitor.follow(client), name="bench.monitor")
+        try:
+            yield monitor
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float) -> multiprocessing.Process:
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.Process(target=run_load, args=(url, nodes, metrics, rate, seconds, child), daemon=True)
+    proc.start()
+    proc.result_pipe = parent  # type: ignore[attr-defined]
+    return proc
+
+
+async def _step(url: str, monitor: Monitor, nodes: int, metrics: int, rate: float, seconds: float) -> Step:
+    await monitor.settled()
+    before = monitor.republished
+    proc = _load(url, nodes, metrics, rate, seconds)
+    await asyncio.sleep(1.0)  # births and ramp-up
+    t0, r0 = time.monotonic(), monitor.republished
+    while proc.is_alive():
+        await asyncio.sleep(0.1)
+    t1, r1 = time.monotonic(), monitor.republished
+    report = proc.result_pipe.recv()  # type: ignore[attr-defined]
+    drain = await monitor.settled()
+    births = nodes * (metrics + 1)
+    return Step(
+        offered=report["metrics"] / report["seconds"],
+        republished_per_s=(r1 - r0) / max(t1 - t0, 1e-9),
+        sent_metrics=report["metrics"] + births,
+        republished=monitor.republished - before,
+        drain_s=drain,
+    )
+
+
+async def _scenario(name: str, url: str, pids: list[int], args: argparse.Namespace) -> dict[str, float]:
+    print(f"\n== {name}: {url}", flush=True)
+    print(f"{'offered/s':>10} {'republished/s':>14} {'sent':>9} {'republished':>11} {'lost':>6} {'drain s':>8}")
+    best = 0.0
+    async with _monitor(url) as monitor:
+        for rate in args.rates:
+            step = await _step(url, monitor, args.nodes, args.metrics, rate, args.seconds)
+            ok = step.lost == 0 and step.drain_s < 1.0
+            print(
+                f"{step.offered:>10.0f} {step.republished_per_s:>14.0f} {step.sent_metrics:>9} {step.republished:>11}"
+                f" {step.lost:>6} {step.drain_s:>8.2f} {'sustained' if ok else 'BACKLOG/LOSS'}",
+                flush=True,
+            )
+            if ok:
+                best = max(best, step.republished_per_s)
+        monitor.latencies_ms.clear()
+        monitor.recording = True
+        await _step(url, monitor, args.nodes, args.metrics, args.latency_rate, args.seconds)
+        monitor.recording = False
+        lat = sorted(monitor.latencies_ms)
+    p50 = statistics.median(lat) if lat else float("nan")
+    p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
+    rss = sum(_peak_rss_mib(pid) for pid in pids)
+    print(f"sustained: {best:.0f} metrics/s   latency at {args.latency_rate:.0f}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms"
+          f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB")
+    return {"sustained": best, "p50": p50, "p99": p99, "rss": rss}
+
+
+async def _main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="uns-bench-") as tmp:
+        argv = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--host-id", "bench"]
+        with _hub_process(argv, Path(tmp)) as (proc, url):
+            embedded = await _scenario("embedded amqtt broker, host in-process (uns up)", url, [proc.pid], args)
+        with run_mosquitto() as mosquitto, _hub_process(
+            ["host", "--broker", mosquitto.url, "--host-id", "bench"], Path(tmp)
+        ) as (proc, url):
+            external = await _scenario("Mosquitto, host over TCP (uns host)", url, [proc.pid, mosquitto.pid], args)
+    print("\n== ratio (Mosquitto / embedded)")
+    for key in ("sustained", "p50", "p99", "rss"):
+        ratio = external[key] / embedded[key] if embedded[key] else float("nan")
+        print(f"{key:>10}: {external[key]:10.1f} / {embedded[key]:10.1f} = {ratio:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=50, help="simulated edge nodes (one device each)")
+    parser.add_argument("--metrics", type=int, default=10, help="metrics per DDATA")
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[20_000.0, 40_000.0, 80_000.0, 120_000.0, 160_000.0], help="offered metrics/s steps")
+    parser.add_argument("--latency-rate", type=float, default=10_000.0, help="metrics/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each step")
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

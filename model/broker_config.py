@@ -1,0 +1,194 @@
+"""The schema of broker.yaml: listeners, users and roles, and limits of the embedded broker."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ROLES",
+    "BrokerFileConfig",
+    "Limits",
+    "Listener",
+    "Listeners",
+    "Role",
+    "TlsListener",
+    "UserConfig",
+    "is_loopback",
+]
+
+Role = Literal["admin", "host", "bridge", "app", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "host", "bridge", "app", "viewer")
+
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+_EDGE_PART = re.compile(r"^(\+|[^/+#$\s]+)$")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_filter(value: str) -> str:
+    """A valid MQTT topic filter, or ValueError saying what is wrong with it."""
+    if not value:
+        raise ValueError("topic filter must not be empty")
+    levels = value.split("/")
+    for index, level in enumerate(levels):
+        if "#" in level and (level != "#" or index != len(levels) - 1):
+            raise ValueError(f"topic filter {value!r}: '#' must be a whole last level")
+        if "+" in level and level != "+":
+            raise ValueError(f"topic filter {value!r}: '+' must be a whole level")
+    return value
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Listener(_Frozen):
+    """One plain MQTT (TCP) or WebSocket listener."""
+
+    bind: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on: 127.0.0.1 stays on this machine, 0.0.0.0 opens it to the network.",
+    )
+    port: int = Field(default=1883, ge=0, le=65535, description="TCP port; 0 picks a free one (reported once started).")
+
+
+class TlsListener(Listener):
+    """An MQTT-over-TLS listener (``mqtts://``)."""
+
+    port: int = Field(default=8883, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    certfile: Path = Field(description="PEM file with the server certificate (and its chain).")
+    keyfile: Path = Field(description="PEM file with the server's private key.")
+    cafile: Path | None = Field(
+        default=None, description="PEM file of CAs whose client certificates are accepted (optional)."
+    )
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> Self:
+        for name in ("certfile", "keyfile", "cafile"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: file not found: {path}")  # "<field>: " names the field for ConfigError
+        return self
+
+
+class Listeners(_Frozen):
+    """Where the broker accepts connections."""
+
+    tcp: Listener = Field(description="Plain MQTT listener (required).")
+    ws: Listener | None = Field(
+        default=None, description="MQTT over WebSocket for browsers (`ws://host:port`); null or absent = off."
+    )
+    tls: TlsListener | None = Field(default=None, description="MQTT over TLS (`mqtts://`); null or absent = off.")
+
+
+class UserConfig(_Frozen):
+    """One account that may log in to the broker."""
+
+    password_hash: str = Field(description="argon2 hash of the password, as printed by `uns passwd`.")
+    role: Role = Field(description="What the user may do: admin, host, bridge, app or viewer.")
+    edge_nodes: tuple[str, ...] = Field(
+        default=(),
+        description='For role bridge: the Sparkplug edge nodes it may publish as, each "group/node" ("+" wildcards).',
+    )
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError("must be an argon2 hash ($argon2id$...); make one with `uns passwd`")
+        return value
+
+    @field_validator("edge_nodes")
+    @classmethod
+    def _edge_nodes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for node in value:
+            parts = node.split("/")
+            if len(parts) != 2 or not all(_EDGE_PART.match(part) for part in parts):
+                raise ValueError(f'edge node {node!r} must be "group/node" (either part may be "+")')
+        return value
+
+    @model_validator(mode="after")
+    def _edge_nodes_for_bridges(self) -> Self:
+        if self.edge_nodes and self.role != "bridge":
+            raise ValueError(f"edge_nodes: only apply to role bridge (role is {self.role})")
+        return self
+
+
+class Limits(_Frozen):
+    """Resource limits that protect the broker from one client."""
+
+    max_payload_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        le=268_435_455,
+        description="Largest PUBLISH payload accepted; a bigger one is dropped and its client disconnected.",
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Most simultaneous connections per listener; more wait for a free slot."
+    )
+
+
+class BrokerFileConfig(_Frozen):
+    """The whole of broker.yaml."""
+
+    listeners: Listeners = Field(description="Network listeners: tcp (required), ws and tls (optional).")
+    allow_anonymous: bool = Field(
+        default=False, description="Let clients connect without a user name (they get anonymous_role)."
+    )
+    anonymous_role: Role = Field(default="viewer", description="Role of anonymous clients when allow_anonymous is on.")
+    anonymous_on_network: bool = Field(
+        default=False,
+        description="Confirms anonymous access on a non-loopback listener; without it such a config is refused.",
+    )
+    users: dict[str, UserConfig] = Field(default_factory=dict, description="Accounts by user name.")
+    app_cmd_topics: tuple[str, ...] = Field(
+        default=(), description="Topic filters of `cmd` topics the app role may publish (e.g. `acme/+/+/+/+/cmd/#`)."
+    )
+    limits: Limits = Field(default_factory=Limits, description="Payload size and connection limits.")
+
+    @field_validator("users")
+    @classmethod
+    def _user_names(cls, value: dict[str, UserConfig]) -> dict[str, UserConfig]:
+        for name in value:
+            if not _USER_NAME.match(name):
+                raise ValueError(f"user name {name!r} may hold only letters, digits and _ . @ -")
+        return value
+
+    @field_validator("app_cmd_topics")
+    @classmethod
+    def _filters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            _check_filter(item)
+        return value
+
+    @model_validator(mode="after")
+    def _anonymous_only_on_loopback(self) -> Self:
+        if self.allow_anonymous and not self.anonymous_on_network:
+            for name in ("tcp", "ws", "tls"):
+                listener = getattr(self.listeners, name)
+                if listener is not None and not is_loopback(listener.bind):
+                    raise ValueError(
+                        f"allow_anonymous: listeners.{name}.bind {listener.bind!r} is not loopback; "
+                        "anonymous access from the network needs anonymous_on_network: true"
+                    )
+        return self
+
+    @property
+    def binds(self) -> tuple[str, ...]:
+        """Every address a listener binds to."""
+        found = [self.listeners.tcp.bind]
+        found += [item.bind for item in (self.listeners.ws, self.listeners.tls) if item is not None]
+        return tuple(found)

@@ -1,0 +1,141 @@
+"""The one Settings model: every knob of the hub, one section per component, all with safe defaults."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = ["BROKER_SCHEMES", "BrokerSection", "HostSection", "LogLevel", "Settings", "WebSection"]
+
+BROKER_SCHEMES = ("mqtt", "mqtts", "ws", "wss")
+"""Schemes an external broker url may use."""
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+"""Logging levels, accepted in any case."""
+
+_Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+def _check_broker_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in BROKER_SCHEMES:
+        raise ValueError(f"broker url scheme must be one of {', '.join(BROKER_SCHEMES)}, like mqtt://host:1883")
+    if not parts.hostname:
+        raise ValueError("broker url has no host, like mqtt://user:pass@host:1883")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"broker url port: {exc}") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("broker url takes no path, query or fragment, like mqtt://host:1883")
+    return url
+
+
+def _check_sparkplug_id(value: str) -> str:
+    if not value:
+        raise ValueError("may not be empty")
+    for char in ("/", "+", "#"):
+        if char in value:
+            raise ValueError(f"may not contain {char!r}")
+    return value
+
+
+def _check_group(value: str) -> str:
+    return value if value == "+" else _check_sparkplug_id(value)
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSection(_Section):
+    """The MQTT broker: an external one (``url``) or the embedded one (everything else)."""
+
+    url: Annotated[str | None, AfterValidator(_check_broker_url)] = Field(
+        default=None,
+        description="External broker, mqtt://user:pass@host:port (mqtts, ws, wss too); unset runs the embedded broker.",
+    )
+    config: Path = Field(
+        default=Path("broker.yaml"), description="Embedded broker config file (listeners, users, ACL)."
+    )
+    bind: str | None = Field(
+        default=None, min_length=1, description="Address the embedded broker listens on; overrides broker.yaml."
+    )
+    mqtt_port: _Port | None = Field(
+        default=None, description="MQTT TCP port; 0 picks a free one; overrides broker.yaml."
+    )
+    ws_port: _Port | None = Field(
+        default=None, description="MQTT over WebSocket port; 0 picks a free one; overrides broker.yaml."
+    )
+    tls_port: _Port | None = Field(
+        default=None, description="MQTT over TLS port; 0 picks a free one; overrides broker.yaml."
+    )
+    max_payload_bytes: int | None = Field(
+        default=None, ge=1, le=268_435_455, description="Largest accepted payload in bytes; overrides broker.yaml."
+    )
+
+
+class HostSection(_Section):
+    """The Sparkplug B primary host application."""
+
+    host_id: Annotated[str, AfterValidator(_check_sparkplug_id)] = Field(
+        default="uns-hub", description="Sparkplug host id, published at spBv1.0/STATE/<host_id>."
+    )
+    groups: list[Annotated[str, AfterValidator(_check_group)]] = Field(
+        default_factory=lambda: ["+"], min_length=1, description="Sparkplug group ids to track; '+' tracks all."
+    )
+    rebirth_min_interval_s: float = Field(
+        default=5.0, ge=0, description="Least time between two rebirth requests to the same edge node, seconds."
+    )
+    republish_qos: int = Field(default=0, ge=0, le=1, description="QoS of UNS republishes (0 or 1).")
+    health_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the hub publishes its health under <enterprise>/hub/, seconds."
+    )
+
+
+class WebSection(_Section):
+    """The web UI and HTTP API."""
+
+    bind: str = Field(default="127.0.0.1", min_length=1, description="Address the web server listens on.")
+    http_port: _Port = Field(default=8080, description="HTTP port; 0 picks a free one.")
+
+
+class Settings(BaseSettings):
+    """Every setting of the hub.
+
+    Load it with ``uns.settings.load_settings``, which layers CLI flags over ``UNS_*`` environment
+    variables (nested with ``__``: ``UNS_BROKER__MQTT_PORT``) over the YAML file over these defaults.
+    Constructing ``Settings(...)`` directly reads no environment: only the given values and defaults.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="UNS_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    plant: Path | None = Field(default=None, description="Plant file (YAML); unset uses the shipped demo plant.")
+    data_dir: Path = Field(default=Path("data"), description="Where the historian and other state live.")
+    demo: bool = Field(default=True, description="Run the simulated demo plant and its bridges.")
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(default="INFO", description="Logging level.")
+    broker: BrokerSection = Field(default_factory=BrokerSection, description="The MQTT broker.")
+    host: HostSection = Field(default_factory=HostSection, description="The Sparkplug host application.")
+    web: WebSection = Field(default_factory=WebSection, description="The web server: UI and HTTP API.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in: ``uns.settings`` owns the environment and the YAML file."""
+        return (init_settings,)

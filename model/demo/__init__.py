@@ -1,0 +1,1 @@
+"""The demo plant shipped with uns-hub (read with importlib.resources)."""

@@ -1,0 +1,33 @@
+"""JSON Schemas of the files and messages users write or read: settings, plant file, envelope."""
+
+from __future__ import annotations
+
+from model.config import Settings
+from model.envelope import Envelope
+from model.equipment import Plant
+
+__all__ = ["all_schemas", "envelope_json_schema", "plant_json_schema", "settings_json_schema"]
+
+
+def settings_json_schema() -> dict[str, object]:
+    """The JSON Schema of the hub's YAML config file (``Settings``)."""
+    return Settings.model_json_schema(mode="validation")
+
+
+def plant_json_schema() -> dict[str, object]:
+    """The JSON Schema of the plant file (``Plant``)."""
+    return Plant.model_json_schema(mode="validation")
+
+
+def envelope_json_schema() -> dict[str, object]:
+    """The JSON Schema of the value envelope on ``data`` and ``kpi`` topics."""
+    return Envelope.json_schema()
+
+
+def all_schemas() -> dict[str, dict[str, object]]:
+    """Every exported schema by name: ``settings``, ``plant``, ``envelope``."""
+    return {
+        "settings": settings_json_schema(),
+        "plant": plant_json_schema(),
+        "envelope": envelope_json_schema(),
+    }

@@ -1,0 +1,87 @@
+import pytest
+
+from model.broker_config import BrokerFileConfig
+from uns.broker.acl import AclGuard, AclPolicy, Principal
+from uns.broker.stats import Counters
+
+_HASH = "$argon2id$v=19$m=65536,t=3,p=4$placeholder"
+CONFIG = BrokerFileConfig.model_validate(
+    {
+        "listeners": {"tcp": {"port": 0}},
+        "users": {
+            "adm": {"password_hash": _HASH, "role": "admin"},
+            "hub": {"password_hash": _HASH, "role": "host"},
+            "plc": {"password_hash": _HASH, "role": "bridge", "edge_nodes": ["acme/line1", "+/shared"]},
+            "mes": {"password_hash": _HASH, "role": "app"},
+            "eye": {"password_hash": _HASH, "role": "viewer"},
+        },
+        "app_cmd_topics": ["acme/+/+/+/+/cmd/#"],
+    }
+)
+
+CASES = [
+    # user, action, topic, allowed, reason
+    ("adm", "publish", "anything/at/all", True, ""),
+    ("adm", "subscribe", "$SYS/#", True, ""),
+    ("hub", "publish", "acme/dallas/pack/l1/filler/data/temp", True, ""),
+    ("hub", "subscribe", "#", True, ""),
+    ("hub", "subscribe", "$SYS/#", False, "dollar-topic"),
+    ("hub", "receive", "spBv1.0/acme/NCMD/line1", True, ""),
+    ("plc", "publish", "spBv1.0/acme/NBIRTH/line1", True, ""),
+    ("plc", "publish", "spBv1.0/acme/NDATA/line1", True, ""),
+    ("plc", "publish", "spBv1.0/acme/DDATA/line1/pump", True, ""),
+    ("plc", "publish", "spBv1.0/other/NDATA/shared", True, ""),  # "+/shared": any group
+    ("plc", "publish", "spBv1.0/acme/NDATA/line2", False, "not-own-edge-node"),
+    ("plc", "publish", "spBv1.0/acme/NCMD/line1", False, "not-own-edge-node"),
+    ("plc", "publish", "spBv1.0/acme/DDATA/line1", False, "not-own-edge-node"),  # device topics need a device
+    ("plc", "publish", "acme/dallas/mes/count", False, "not-own-edge-node"),
+    ("plc", "subscribe", "spBv1.0/acme/NCMD/line1", True, ""),
+    ("plc", "subscribe", "spBv1.0/acme/DCMD/line1/+", True, ""),
+    ("plc", "subscribe", "spBv1.0/STATE/+", True, ""),
+    ("plc", "subscribe", "spBv1.0/acme/DCMD/line1/#", False, "not-own-edge-node"),
+    ("plc", "subscribe", "spBv1.0/#", False, "not-own-edge-node"),
+    ("plc", "receive", "spBv1.0/STATE/hub", True, ""),
+    ("plc", "receive", "spBv1.0/acme/NCMD/line2", False, "not-own-edge-node"),
+    ("mes", "publish", "acme/mes/workorder", True, ""),
+    ("mes", "publish", "acme/dallas/pack/line1/filler/mes/count", True, ""),  # depth 5
+    ("mes", "publish", "a/b/c/d/e/f/mes/count", False, "app-publish"),  # depth 6: not equipment
+    ("mes", "publish", "acme/dallas/pack/line1/filler/cmd/speed", True, ""),  # app_cmd_topics
+    ("mes", "publish", "acme/dallas/pack/line1/filler/data/temp", False, "app-publish"),
+    ("mes", "publish", "spBv1.0/acme/NCMD/line1", False, "app-publish"),
+    ("mes", "subscribe", "#", True, ""),
+    ("mes", "subscribe", "spBv1.0/acme/NCMD/#", False, "command-topic"),
+    ("mes", "receive", "acme/dallas/pack/line1/filler/data/temp", True, ""),
+    ("mes", "receive", "spBv1.0/acme/DCMD/line1/pump", False, "command-topic"),
+    ("mes", "receive", "spBv1.0/acme/DDATA/line1/pump", True, ""),
+    ("eye", "publish", "acme/mes/workorder", False, "read-only"),
+    ("eye", "subscribe", "acme/#", True, ""),
+    ("eye", "receive", "spBv1.0/acme/NCMD/line1", False, "command-topic"),
+    ("eye", "receive", "$SYS/broker/uptime", False, "dollar-topic"),
+]
+
+
+@pytest.mark.parametrize(("user", "action", "topic", "allowed", "reason"), CASES)
+def test_policy(user: str, action: str, topic: str, allowed: bool, reason: str) -> None:
+    policy = AclPolicy(config=CONFIG)
+    principal = policy.principal(user)
+    assert principal is not None
+    decision = policy.decide(principal, action, topic)
+    assert (decision.allowed, decision.reason) == (allowed, reason)
+
+
+def test_anonymous_gets_the_configured_role() -> None:
+    policy = AclPolicy(config=CONFIG)
+    assert policy.principal(None) == Principal(user=None, role="viewer")
+    assert policy.principal("nobody") is None
+
+
+def test_guard_counts_denials_per_action_and_reason() -> None:
+    counters = Counters()
+    guard = AclGuard(policy=AclPolicy(config=CONFIG), counters=counters)
+    for _ in range(3):
+        assert not guard.allowed(client_id="c1", user="eye", action="publish", topic="acme/mes/x")
+    assert guard.allowed(client_id="c1", user="eye", action="subscribe", topic="acme/#")
+    assert not guard.allowed(client_id="c2", user="ghost", action="subscribe", topic="a")
+    stats = counters.snapshot()
+    assert stats.acl_denials == {"publish": 3, "subscribe": 1, "receive": 0}
+    assert stats.acl_denial_reasons == {"read-only": 3, "unknown-user": 1}

@@ -1,0 +1,171 @@
+"""A third-party Sparkplug edge node and a UNS watcher, from raw paho-mqtt and the generated protobuf only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+
+from uns.sparkplug import sparkplug_b_pb2 as pb
+
+DOUBLE, INT32, BOOLEAN, INT64, UINT64, STRING = 10, 3, 11, 4, 8, 12
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _paho(client_id: str) -> paho.Client:
+    return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+
+
+def _connect(client: paho.Client, url: str) -> None:
+    hostport = url.removeprefix("mqtt://").rsplit("@", 1)[-1]
+    host, port = hostport.rsplit(":", 1)
+    connected = threading.Event()
+    client.on_connect = lambda *_args: connected.set()
+    client.connect(host, int(port), keepalive=30)
+    client.loop_start()
+    if not connected.wait(5):
+        raise TimeoutError(f"paho could not connect to {url}")
+
+
+def metric(name: str | None, value: object, datatype: int, *, alias: int | None = None,
+           with_datatype: bool = True) -> pb.Payload.Metric:
+    m = pb.Payload.Metric()
+    if name is not None:
+        m.name = name
+    if alias is not None:
+        m.alias = alias
+    m.timestamp = now_ms()
+    if with_datatype:
+        m.datatype = datatype
+    if datatype == DOUBLE:
+        m.double_value = float(value)  # type: ignore[arg-type]
+    elif datatype == BOOLEAN:
+        m.boolean_value = bool(value)
+    elif datatype in (INT64, UINT64):
+        m.long_value = int(value) & 0xFFFFFFFFFFFFFFFF  # type: ignore[call-overload]
+    elif datatype == STRING:
+        m.string_value = str(value)
+    else:
+        m.int_value = int(value) & 0xFFFFFFFF  # type: ignore[call-overload]
+    return m
+
+
+def payload(metrics: list[pb.Payload.Metric], seq: int | None) -> bytes:
+    p = pb.Payload()
+    p.timestamp = now_ms()
+    if seq is not None:
+        p.seq = seq
+    p.metrics.extend(metrics)
+    return p.SerializeToString()
+
+
+class RawEdgeNode:
+    """Sparkplug 3.0 edge node behaviour written from the spec, not from uns-hub's code."""
+
+    def __init__(self, url: str, group: str, node: str, bd_seq: int = 0) -> None:
+        self.url, self.group, self.node, self.bd_seq = url, group, node, bd_seq
+        self.seq = 0
+        self.commands: list[pb.Payload] = []
+        self.client = _paho(f"raw-edge-{group}-{node}")
+        death = payload([metric("bdSeq", bd_seq, INT64)], None)
+        self.client.will_set(self.topic("NDEATH"), death, qos=1, retain=False)
+        self.client.on_message = self._on_message
+
+    def topic(self, kind: str, device: str | None = None) -> str:
+        base = f"spBv1.0/{self.group}/{kind}/{self.node}"
+        return base if device is None else f"{base}/{device}"
+
+    def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        p = pb.Payload()
+        p.ParseFromString(msg.payload)
+        self.commands.append(p)
+
+    def start(self) -> None:
+        _connect(self.client, self.url)
+        self.client.subscribe(self.topic("NCMD"), qos=1)
+
+    def next_seq(self) -> int:
+        seq = self.seq
+        self.seq = (self.seq + 1) % 256
+        return seq
+
+    def publish(self, kind: str, data: bytes, device: str | None = None) -> None:
+        self.client.publish(self.topic(kind, device), data, qos=0).wait_for_publish(5)
+
+    def nbirth(self, metrics: list[pb.Payload.Metric]) -> None:
+        self.seq = 0
+        self.publish("NBIRTH", payload([metric("bdSeq", self.bd_seq, INT64), *metrics], self.next_seq()))
+
+    def send(self, kind: str, metrics: list[pb.Payload.Metric], device: str | None = None,
+             seq: int | None = None) -> None:
+        self.publish(kind, payload(metrics, self.next_seq() if seq is None else seq), device)
+
+    def rebirth_requests(self) -> int:
+        return sum(
+            1 for p in self.commands for m in p.metrics if m.name == "Node Control/Rebirth" and m.boolean_value
+        )
+
+    def kill(self) -> None:
+        """Drop the TCP connection without DISCONNECT, so the broker publishes the will."""
+        sock = self.client.socket()
+        self.client.loop_stop()
+        if sock is not None:
+            sock.close()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@dataclass
+class Watcher:
+    """Collects every message under some filters, decoded as JSON when it is JSON."""
+
+    url: str
+    filters: list[str]
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    last: dict[str, bytes] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.client = _paho(f"watcher-{id(self)}")
+        self.client.on_message = self._on_message
+
+    def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload))
+            self.last[msg.topic] = msg.payload
+
+    def start(self) -> None:
+        _connect(self.client, self.url)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_args: subscribed.set()
+        self.client.subscribe([(f, 0) for f in self.filters])
+        if not subscribed.wait(5):
+            raise TimeoutError("no SUBACK")
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def json(self, topic: str) -> dict[str, object] | None:
+        with self.lock:
+            raw = self.last.get(topic)
+        return None if raw is None else json.loads(raw)
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    """Wait for ``condition()`` to be truthy, polling, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)

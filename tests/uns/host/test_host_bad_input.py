@@ -1,0 +1,123 @@
+"""Bad Sparkplug input is rejected, named and counted; the host keeps running and keeps every good metric."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.hub import RunningHub, running_host
+from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, metric, payload, until
+
+
+def _birthed(hub: RunningHub) -> tuple[RawEdgeNode, Watcher]:
+    watcher = Watcher(hub.url, [f"{hub.enterprise}/#"])
+    watcher.start()
+    edge = RawEdgeNode(hub.url, hub.group, hub.node)
+    edge.start()
+    edge.nbirth([])
+    edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE, alias=1)], device="filler")
+    return edge, watcher
+
+
+async def _still_republishes(hub: RunningHub, edge: RawEdgeNode, watcher: Watcher, value: float) -> None:
+    edge.send("DDATA", [metric(None, value, DOUBLE, alias=1, with_datatype=False)], device="filler")
+    await until(lambda: (watcher.json(f"{hub.cell}/data/Temp") or {}).get("value") == value, what=f"Temp={value}")
+
+
+def _rejected(hub: RunningHub, reason: str) -> int:
+    return hub.host.core.counters.rejected[reason]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"\xff\xff\xff\xff\xff", id="garbage"),
+        pytest.param(payload([metric("Temp", 1.0, DOUBLE)], 1)[:-3], id="truncated"),
+        pytest.param(b"\x12\x80", id="length-past-end"),
+    ],
+)
+async def test_undecodable_payloads_are_counted(hub: RunningHub, raw: bytes) -> None:
+    edge, watcher = _birthed(hub)
+    try:
+        await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
+        edge.publish("DDATA", raw, device="filler")
+        await until(lambda: _rejected(hub, "payload_undecodable") == 1, what="payload_undecodable")
+        edge.seq = (edge.seq + 1) % 256  # the broken message used a seq number
+        await _still_republishes(hub, edge, watcher, 21.5)
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_wrong_topic_shapes_are_counted(hub: RunningHub) -> None:
+    edge, watcher = _birthed(hub)
+    try:
+        good = payload([metric("Temp", 1.0, DOUBLE)], 1)
+        for topic in (
+            f"spBv1.0/{hub.group}/NDATA",
+            f"spBv1.0/{hub.group}/BOGUS/{hub.node}",
+            f"spBv1.0/{hub.group}/DDATA/{hub.node}",
+            f"spBv1.0/{hub.group}/NDATA/{hub.node}/extra",
+        ):
+            edge.client.publish(topic, good).wait_for_publish(5)
+        await until(lambda: _rejected(hub, "bad_topic") == 4, what="4 bad topics")
+        await _still_republishes(hub, edge, watcher, 22.5)
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_bad_metric_names_and_datatypes_lose_only_themselves(hub: RunningHub) -> None:
+    edge, watcher = _birthed(hub)
+    try:
+        bad_type = metric("Odd", 1, INT32)
+        bad_type.datatype = 99
+        edge.send(
+            "DBIRTH",
+            [
+                metric("", 1.0, DOUBLE),
+                metric("a//b", 1.0, DOUBLE),
+                metric("Plus+", 1.0, DOUBLE),
+                metric("Hash#", 1.0, DOUBLE),
+                bad_type,
+                metric("Good/One", 5.0, DOUBLE),
+            ],
+            device="filler",
+        )
+        await until(lambda: watcher.json(f"{hub.cell}/data/Good/One") is not None, what="the good metric")
+        assert _rejected(hub, "bad_metric_name") == 4
+        assert _rejected(hub, "unknown_datatype") + _rejected(hub, "bad_value") == 1
+        await _still_republishes(hub, edge, watcher, 23.5)
+        assert sum(1 for topic in watcher.last if "/data/" in topic and topic.startswith(hub.cell)) == 2
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def small_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningHub]:
+    mosquitto = request.getfixturevalue("mosquitto") if request.param == "mosquitto" else None
+    async with running_host(request.param, mosquitto, tmp_path, max_payload_bytes=2000) as running:
+        yield running
+
+
+async def test_oversize_payloads_are_refused(small_hub: RunningHub) -> None:
+    hub = small_hub
+    edge, watcher = _birthed(hub)
+    other = RawEdgeNode(hub.url, hub.group, "edge2")
+    other.start()
+    try:
+        await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
+        other.publish("NDATA", payload([metric("Blob", "x" * 5000, 12)], 1))
+        if hub.broker is not None:
+            # the embedded broker refuses it before anyone sees it, and drops that client
+            await until(lambda: hub.broker.stats.oversize_rejected == 1, what="broker oversize count")  # type: ignore[union-attr]
+        else:
+            await until(lambda: _rejected(hub, "payload_too_large") == 1, what="host oversize count")
+        await _still_republishes(hub, edge, watcher, 24.5)
+    finally:
+        other.kill()
+        edge.stop()
+        watcher.stop()

@@ -1,0 +1,218 @@
+"""The host against a third-party edge node (raw paho + generated protobuf), on both brokers."""
+
+from __future__ import annotations
+
+import json
+
+from tests.fixtures.hub import RunningHub
+from tests.uns.host.raw_edge import (
+    BOOLEAN,
+    DOUBLE,
+    INT32,
+    INT64,
+    RawEdgeNode,
+    Watcher,
+    metric,
+    payload,
+    until,
+)
+
+
+def _started(hub: RunningHub, bd_seq: int = 0) -> tuple[RawEdgeNode, Watcher]:
+    watcher = Watcher(hub.url, [f"{hub.enterprise}/#"])
+    watcher.start()
+    edge = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=bd_seq)
+    edge.start()
+    return edge, watcher
+
+
+def _birth(edge: RawEdgeNode) -> None:
+    edge.nbirth([metric("Uptime", 12, INT64), metric("Production/GoodCount", 7, INT32, alias=9)])
+    edge.send(
+        "DBIRTH",
+        [
+            metric("Temp", 72.5, DOUBLE, alias=1),
+            metric("Speed", -5, INT32, alias=2),
+            metric("Running", True, BOOLEAN, alias=3),
+        ],
+        device="filler",
+    )
+
+
+async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHub) -> None:
+    edge, watcher = _started(hub)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None, what=temp)
+        assert watcher.json(temp) == {
+            "value": 72.5, "timestamp_ms": watcher.json(temp)["timestamp_ms"],  # type: ignore[index]
+            "quality": "good", "datatype": "Double", "unit": "degC",
+        }
+        assert watcher.json(f"{hub.line}/data/Production/GoodCount")["value"] == 7  # type: ignore[index]
+        assert watcher.json(f"{hub.line}/data/Uptime")["datatype"] == "Int64"  # type: ignore[index]
+        # DATA by alias only, with no names and no datatypes, as Sparkplug recommends
+        edge.send(
+            "DDATA",
+            [metric(None, 80.25, DOUBLE, alias=1, with_datatype=False),
+             metric(None, -32768, INT32, alias=2, with_datatype=False)],
+            device="filler",
+        )
+        await until(lambda: watcher.json(temp)["value"] == 80.25, what="DDATA value")  # type: ignore[index]
+        speed = watcher.json(f"{hub.cell}/data/Speed")
+        assert speed is not None and speed["value"] == -32768 and speed["datatype"] == "Int32"
+        assert watcher.json(f"{hub.cell}/data/Running")["value"] is True  # type: ignore[index]
+        assert edge.rebirth_requests() == 0
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_seq_gap_requests_rebirth_and_keeps_the_data(hub: RunningHub) -> None:
+    edge, watcher = _started(hub)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.send("DDATA", [metric(None, 99.0, DOUBLE, alias=1, with_datatype=False)], device="filler", seq=edge.seq + 5)
+        await until(lambda: edge.rebirth_requests() == 1, what="rebirth after seq gap")
+        await until(lambda: watcher.json(temp)["value"] == 99.0)  # type: ignore[index]
+        assert hub.host.core.counters.rejected["seq_gap"] == 1
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_unknown_alias_requests_rebirth_and_keeps_good_metrics(hub: RunningHub) -> None:
+    edge, watcher = _started(hub)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.send(
+            "DDATA",
+            [metric(None, 1.0, DOUBLE, alias=77, with_datatype=False),
+             metric(None, 55.5, DOUBLE, alias=1, with_datatype=False)],
+            device="filler",
+        )
+        await until(lambda: edge.rebirth_requests() == 1, what="rebirth after unknown alias")
+        await until(lambda: watcher.json(temp)["value"] == 55.5)  # type: ignore[index]
+        assert hub.host.core.counters.rejected["unknown_alias"] == 1
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_data_before_birth_requests_rebirth(hub: RunningHub) -> None:
+    edge, watcher = _started(hub)
+    try:
+        edge.send("NDATA", [metric("Uptime", 1, INT64)], seq=3)
+        await until(lambda: edge.rebirth_requests() == 1, what="rebirth after DATA before BIRTH")
+        assert hub.host.core.counters.rejected["data_before_birth"] == 1
+        # the rebirth it asked for then lands normally
+        _birth(edge)
+        await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> None:
+    edge, watcher = _started(hub, bd_seq=3)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.publish("NDEATH", payload([metric("bdSeq", 3, INT64)], None))
+        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
+        assert watcher.json(temp)["value"] == 72.5  # type: ignore[index]
+        assert watcher.json(f"{hub.line}/data/Uptime")["quality"] == "stale"  # type: ignore[index]
+        status = watcher.json(f"{hub.enterprise}/hub/host/nodes/{hub.group}/{hub.node}")
+        assert status is not None and status["online"] is False and status["bdSeq"] == 3
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_ndeath_of_an_older_session_is_ignored_and_asks_for_rebirth(hub: RunningHub) -> None:
+    edge, watcher = _started(hub, bd_seq=4)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.publish("NDEATH", payload([metric("bdSeq", 3, INT64)], None))
+        await until(lambda: edge.rebirth_requests() == 1, what="rebirth after bdSeq mismatch")
+        assert watcher.json(temp)["quality"] == "good"  # type: ignore[index]
+        assert hub.host.core.counters.rejected["bdseq_mismatch"] == 1
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
+    edge, watcher = _started(hub)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.send("DDEATH", [], device="filler")
+        await until(lambda: watcher.json(temp)["quality"] == "stale")  # type: ignore[index]
+        assert watcher.json(f"{hub.line}/data/Uptime")["quality"] == "good"  # type: ignore[index]
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_lost_connection_fires_the_will_and_values_go_stale(hub: RunningHub) -> None:
+    edge, watcher = _started(hub, bd_seq=0)
+    try:
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.kill()
+        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale after will")  # type: ignore[index]
+    finally:
+        watcher.stop()
+
+
+async def test_unbound_device_appears_under_the_default_path_flagged(hub: RunningHub) -> None:
+    edge, watcher = _started(hub)
+    try:
+        edge.nbirth([])
+        edge.send("DBIRTH", [metric("Level", 3.5, DOUBLE)], device="Mixer 7")
+        topic = f"{hub.enterprise}/unbound/{hub.group}/{hub.node}/mixer-7/data/Level"
+        await until(lambda: watcher.json(topic) is not None, what=topic)
+        envelope = watcher.json(topic)
+        assert envelope is not None and envelope["unbound"] is True and envelope["value"] == 3.5
+        assert f"{hub.group}/{hub.node}/Mixer 7" in hub.host.core.unbound
+    finally:
+        edge.stop()
+        watcher.stop()
+
+
+async def test_state_is_retained_online_json(hub: RunningHub) -> None:
+    watcher = Watcher(hub.url, [hub.host.state_topic])
+    watcher.start()
+    try:
+        await until(lambda: watcher.json(hub.host.state_topic) is not None)
+        state = watcher.json(hub.host.state_topic)
+        assert state is not None and state["online"] is True and isinstance(state["timestamp"], int)
+    finally:
+        watcher.stop()
+
+
+async def test_health_topic_reports_counts(hub: RunningHub) -> None:
+    watcher = Watcher(hub.url, [f"{hub.enterprise}/hub/#"])
+    watcher.start()
+    edge = RawEdgeNode(hub.url, hub.group, hub.node)
+    edge.start()
+    try:
+        _birth(edge)
+        health = f"{hub.enterprise}/hub/host/health"
+        await until(lambda: (watcher.json(health) or {}).get("metrics_republished", 0) >= 6, what="health")
+        doc = watcher.json(health)
+        assert doc is not None and doc["nodes_online"] == 1 and doc["devices_online"] == 1
+        assert json.loads(json.dumps(doc))["rejected"] == {}
+    finally:
+        edge.stop()
+        watcher.stop()

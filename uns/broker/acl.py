@@ -1,0 +1,175 @@
+"""Topic ACL by role (DESIGN section 5): the pure policy, its counting guard, and the amqtt topic plugin."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from amqtt.plugins.base import BaseTopicPlugin
+from amqtt.session import Session
+
+from model.broker_config import BrokerFileConfig, Role
+from uns.broker.matcher import filter_covers, topic_matches
+from uns.broker.stats import Counters, RateLimitedLog
+
+__all__ = ["ACTIONS", "AclGuard", "AclPolicy", "AclTopicPlugin", "Decision", "Principal"]
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("publish", "subscribe", "receive")
+_NODE_TYPES = ("NBIRTH", "NDATA", "NDEATH")
+_DEVICE_TYPES = ("DBIRTH", "DDATA", "DDEATH")
+_COMMANDS = ("spBv1.0/+/NCMD/#", "spBv1.0/+/DCMD/#")
+_MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))  # equipment depth 1..5
+_CACHE_LIMIT = 100_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a session is: the user (None when anonymous) and what that user may do."""
+
+    user: str | None
+    role: Role
+    edge_nodes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one ACL question; ``reason`` is a short key counted per denial."""
+
+    allowed: bool
+    reason: str = ""
+
+
+_ALLOW = Decision(allowed=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rules:
+    publish: tuple[str, ...]
+    read: tuple[str, ...]
+    read_deny: tuple[str, ...]
+    publish_denied: str  # the reason key when a publish matches nothing
+
+
+class AclPolicy:
+    """Pure role rules: which principal may publish, subscribe to or receive which topic."""
+
+    def __init__(self, *, config: BrokerFileConfig) -> None:
+        self._config = config
+        self._rules: dict[Principal, _Rules] = {}
+
+    def principal(self, user: str | None) -> Principal | None:
+        """The principal of an authenticated session's user name (None: anonymous); None if unknown."""
+        if user is None:
+            return Principal(user=None, role=self._config.anonymous_role)
+        account = self._config.users.get(user)
+        if account is None:
+            return None
+        return Principal(user=user, role=account.role, edge_nodes=account.edge_nodes)
+
+    def decide(self, principal: Principal, action: str, topic: str) -> Decision:
+        """May ``principal`` do ``action`` (publish, subscribe, receive) on ``topic`` (a filter for subscribe)?"""
+        if principal.role == "admin":
+            return _ALLOW
+        if topic.startswith("$"):
+            return Decision(allowed=False, reason="dollar-topic")
+        rules = self._rules.get(principal)
+        if rules is None:
+            rules = self._rules[principal] = self._compile(principal)
+        if action == "publish":
+            if any(topic_matches(topic, item) for item in rules.publish):
+                return _ALLOW
+            return Decision(allowed=False, reason=rules.publish_denied)
+        if action == "subscribe":
+            if any(filter_covers(deny, topic) for deny in rules.read_deny):
+                return Decision(allowed=False, reason="command-topic")
+            if any(filter_covers(item, topic) for item in rules.read):
+                return _ALLOW
+            return Decision(allowed=False, reason="not-own-edge-node")
+        if any(topic_matches(topic, deny) for deny in rules.read_deny):
+            return Decision(allowed=False, reason="command-topic")
+        if any(topic_matches(topic, item) for item in rules.read):
+            return _ALLOW
+        return Decision(allowed=False, reason="not-own-edge-node")
+
+    def _compile(self, principal: Principal) -> _Rules:
+        everything = ("#",)
+        match principal.role:
+            case "host":
+                return _Rules(publish=everything, read=everything, read_deny=(), publish_denied="")
+            case "bridge":
+                publish: list[str] = []
+                read = ["spBv1.0/STATE/+"]
+                for edge_node in principal.edge_nodes:
+                    group, node = edge_node.split("/")
+                    publish += [f"spBv1.0/{group}/{kind}/{node}" for kind in _NODE_TYPES]
+                    publish += [f"spBv1.0/{group}/{kind}/{node}/+" for kind in _DEVICE_TYPES]
+                    read += [f"spBv1.0/{group}/NCMD/{node}", f"spBv1.0/{group}/DCMD/{node}/+"]
+                return _Rules(
+                    publish=tuple(publish), read=tuple(read), read_deny=(), publish_denied="not-own-edge-node"
+                )
+            case "app":
+                publish_app = _MES_FILTERS + self._config.app_cmd_topics
+                return _Rules(publish=publish_app, read=everything, read_deny=_COMMANDS, publish_denied="app-publish")
+            case _:
+                return _Rules(publish=(), read=everything, read_deny=_COMMANDS, publish_denied="read-only")
+
+
+class AclGuard:
+    """Applies :class:`AclPolicy` to sessions, caching answers, counting and logging denials."""
+
+    def __init__(self, *, policy: AclPolicy, counters: Counters) -> None:
+        self.policy = policy
+        self._counters = counters
+        self._cache: dict[tuple[str | None, str, str], Decision] = {}
+        self._warn = RateLimitedLog(log)
+
+    def allowed(self, *, client_id: str, user: str | None, action: str, topic: str) -> bool:
+        """Whether the session may act on ``topic``; a denial is counted and logged (rate limited)."""
+        key = (user, action, topic)
+        decision = self._cache.get(key)
+        if decision is None:
+            principal = self.policy.principal(user)
+            if principal is None:
+                decision = Decision(allowed=False, reason="unknown-user")
+            else:
+                decision = self.policy.decide(principal, action, topic)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = decision
+        if decision.allowed:
+            return True
+        self._counters.denied(action, decision.reason)
+        self._warn.warning(
+            f"{client_id}/{action}/{decision.reason}",
+            "ACL denied %s on %r to client %s (user %s, reason %s)",
+            action,
+            topic,
+            client_id,
+            user if user is not None else "<anonymous>",
+            decision.reason,
+        )
+        return False
+
+
+class AclTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt topic plugin enforcing :class:`AclGuard` on PUBLISH, SUBSCRIBE and RECEIVE.
+
+    The broker subclass asks the same guard directly on its hot paths, skipping amqtt's task per plugin call.
+    """
+
+    @dataclasses.dataclass
+    class Config:
+        """Filled by the broker: the guard to ask."""
+
+        guard: AclGuard
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: object = None
+    ) -> bool:
+        """Ask the guard; no session or topic means no."""
+        if session is None or topic is None or action is None:
+            return False
+        guard: AclGuard = self.config.guard
+        return guard.allowed(client_id=str(session.client_id), user=session.username, action=str(action), topic=topic)

@@ -1,0 +1,88 @@
+"""Broker counters (connections, messages, rejections) and rate-limited warnings for repeated failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping
+
+__all__ = ["BrokerStats", "Counters", "RateLimitedLog"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerStats:
+    """A snapshot of the broker's counters since it started."""
+
+    connections: int
+    """Network clients connected right now."""
+    connections_total: int
+    """Network connections accepted (authenticated) since start."""
+    messages_in: int
+    """PUBLISH messages from network clients that passed the ACL."""
+    messages_local: int
+    """Messages published by in-process clients."""
+    oversize_rejected: int
+    """PUBLISH packets dropped for exceeding ``limits.max_payload_bytes`` (their clients were disconnected)."""
+    auth_failures: int
+    """CONNECTs refused for a bad user name or password, or anonymous when not allowed."""
+    acl_denials: Mapping[str, int]
+    """Denials by action: ``publish``, ``subscribe``, ``receive``."""
+    acl_denial_reasons: Mapping[str, int]
+    """Denials by reason, e.g. ``read-only``, ``not-own-edge-node``, ``dollar-topic``."""
+
+
+class Counters:
+    """The mutable counters behind :class:`BrokerStats`; owned by one broker."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.connections_total = 0
+        self.messages_in = 0
+        self.messages_local = 0
+        self.oversize_rejected = 0
+        self.auth_failures = 0
+        self.acl_denials: dict[str, int] = {"publish": 0, "subscribe": 0, "receive": 0}
+        self.acl_denial_reasons: dict[str, int] = {}
+
+    def denied(self, action: str, reason: str) -> None:
+        """Count one ACL denial."""
+        self.acl_denials[action] = self.acl_denials.get(action, 0) + 1
+        self.acl_denial_reasons[reason] = self.acl_denial_reasons.get(reason, 0) + 1
+
+    def snapshot(self) -> BrokerStats:
+        """A frozen copy of the counters now."""
+        return BrokerStats(
+            connections=self.connections,
+            connections_total=self.connections_total,
+            messages_in=self.messages_in,
+            messages_local=self.messages_local,
+            oversize_rejected=self.oversize_rejected,
+            auth_failures=self.auth_failures,
+            acl_denials=dict(self.acl_denials),
+            acl_denial_reasons=dict(self.acl_denial_reasons),
+        )
+
+
+class RateLimitedLog:
+    """Log a WARNING per key at most once per ``interval_s``, saying how many were held back."""
+
+    def __init__(self, logger: logging.Logger, *, interval_s: float = 10.0, max_keys: int = 10_000) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._max_keys = max_keys
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        """Log ``msg % args`` unless ``key`` was logged less than ``interval_s`` ago (then count it)."""
+        now = time.monotonic()
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if now - last < self._interval_s:
+            self._last[key] = (last, held + 1)
+            return
+        if len(self._last) >= self._max_keys:
+            self._last.clear()  # bound the memory a flood of distinct keys can take
+        self._last[key] = (now, 0)
+        self._logger.warning(msg, *args)
+        if held:
+            self._logger.warning("... and %d more like it in the last %.0f s", held, self._interval_s)

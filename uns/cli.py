@@ -1,0 +1,170 @@
+"""The ``uns`` command line: parse flags, load settings, run a command, map failures to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+
+from model.schema import all_schemas
+from uns.app import run_broker, run_host, run_up
+from uns.broker import hash_password
+from uns.errors import ConfigError, UnsError
+from uns.logs import configure_logging
+from uns.settings import load_plant, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("uns")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+# flag dest -> dotted settings key
+_OVERRIDES = {
+    "broker": "broker.url",
+    "broker_config": "broker.config",
+    "bind": "broker.bind",
+    "mqtt_port": "broker.mqtt_port",
+    "ws_port": "broker.ws_port",
+    "tls_port": "broker.tls_port",
+    "http_port": "web.http_port",
+    "data_dir": "data_dir",
+    "plant": "plant",
+    "host_id": "host.host_id",
+    "log_level": "log_level",
+}
+
+
+def _add_common(parser: argparse.ArgumentParser, *, ports: bool = True, plant: bool = True) -> None:
+    parser.add_argument("--config", type=Path, help="hub settings YAML (env UNS_CONFIG)")
+    parser.add_argument("--broker", help="external broker mqtt://user:pass@host:port (env UNS_BROKER)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env UNS_LOG_LEVEL)")
+    parser.add_argument("--data-dir", type=Path, help="where the hub keeps its data (env UNS_DATA_DIR)")
+    if plant:
+        parser.add_argument("--plant", type=Path, help="plant file (env UNS_PLANT; default: the demo plant)")
+        parser.add_argument("--host-id", help="Sparkplug host id (env UNS_HOST__HOST_ID)")
+    if ports:
+        parser.add_argument("--broker-config", type=Path, help="embedded broker config (default broker.yaml)")
+        parser.add_argument("--bind", help="address the embedded broker listens on (env UNS_BROKER__BIND)")
+        parser.add_argument("--mqtt-port", type=int, help="MQTT TCP port, 0 = any free (env UNS_MQTT_PORT)")
+        parser.add_argument("--ws-port", type=int, help="MQTT WebSocket port, 0 = any free (env UNS_WS_PORT)")
+        parser.add_argument("--tls-port", type=int, help="MQTT TLS port (env UNS_BROKER__TLS_PORT)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="uns", description="uns-hub: the Unified Namespace hub")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = commands.add_parser("up", help="run the whole hub (broker, Sparkplug host, ...) in one process")
+    _add_common(up)
+    up.add_argument("--http-port", type=int, help="status/web HTTP port, 0 = any free (env UNS_HTTP_PORT)")
+    up.add_argument("--no-demo", dest="demo", action="store_false", default=None, help="no simulated plant")
+    broker = commands.add_parser("broker", help="run only the embedded MQTT broker")
+    _add_common(broker, plant=False)
+    host = commands.add_parser("host", help="run only the Sparkplug host application against --broker")
+    _add_common(host, ports=False)
+    schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
+    schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
+    passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for dest, key in _OVERRIDES.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            found[key] = value
+    if getattr(args, "demo", None) is not None:
+        found["demo"] = args.demo
+    return found
+
+
+def _ready(line: str) -> None:
+    print(line, flush=True)  # stdout carries only this line; logs go to stderr
+
+
+async def _until_signalled(work: Coroutine[None, None, None]) -> None:
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        log.info("stopped")
+
+
+def _schema(args: argparse.Namespace) -> int:
+    schemas = all_schemas()
+    if args.out is None:
+        print(json.dumps(schemas, indent=2))
+        return EXIT_OK
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas.items():
+        (args.out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+    print(f"wrote {len(schemas)} schemas to {args.out}")
+    return EXIT_OK
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.username}: ")
+    if not password:
+        print("uns passwd: empty password refused", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f'{args.username}: {{password_hash: "{hash_password(password)}", role: viewer}}')
+    return EXIT_OK
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``uns`` console script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "schema":
+        return _schema(args)
+    if args.command == "passwd":
+        return _passwd(args)
+    try:
+        config = args.config or (Path(os.environ["UNS_CONFIG"]) if os.environ.get("UNS_CONFIG") else None)
+        settings = load_settings(config_file=config, overrides=_overrides(args), environ=os.environ)
+        configure_logging(settings.log_level)
+        if args.command == "up":
+            plant = load_plant(settings.plant)
+            asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))
+        elif args.command == "broker":
+            asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
+        else:
+            plant = load_plant(settings.plant)
+            asyncio.run(_until_signalled(run_host(settings, plant, ready=_ready)))
+    except UnsError as exc:
+        print(f"uns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
+    except BaseExceptionGroup as group:  # a part failed while running: say which, once
+        for exc in _leaves(group):
+            print(f"uns {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

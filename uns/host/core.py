@@ -1,0 +1,386 @@
+"""The Sparkplug host's pure core: tracks edge node sessions and maps each message to UNS republishes.
+
+No I/O and no clock: ``handle`` takes the bytes and the time and returns the messages to publish
+(JSON envelopes on ISA-95 topics, node status, and ``Node Control/Rebirth`` commands).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from model.envelope import Quality
+from model.equipment import Plant
+from model.topic import TopicError
+from uns.errors import PayloadDecodeError, SparkplugError
+from uns.host.counters import HostCounters, Reason, WarnLimiter
+from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
+from uns.mqtt.types import Message
+from uns.normalise import envelope, json_value, metric_topic, quality_of, unit_of_metric
+from uns.sparkplug import (
+    DataType,
+    DecodedPayload,
+    MessageType,
+    Metric,
+    Payload,
+    SparkplugTopic,
+    decode_payload,
+    encode_payload,
+)
+
+__all__ = ["HostCore", "hub_topic"]
+
+log = logging.getLogger(__name__)
+
+_BDSEQ = "bdSeq"
+_REBIRTH = "Node Control/Rebirth"
+_TOPIC_CACHE_MAX = 100_000
+_PROBLEM_REASONS = {
+    "unknown_alias": Reason.unknown_alias,
+    "unknown_datatype": Reason.unknown_datatype,
+    "bad_value": Reason.bad_value,
+}
+
+
+def hub_topic(enterprise: str, *levels: str) -> str:
+    """A topic of the hub's own status tree, ``<enterprise>/hub/...``."""
+    return "/".join((enterprise, "hub", *levels))
+
+
+class HostCore:
+    """Sparkplug B primary host logic (Sparkplug 3.0, host application chapter)."""
+
+    def __init__(
+        self,
+        *,
+        plant: Plant,
+        max_payload_bytes: int = 1_048_576,
+        rebirth_min_interval_ms: int = 5_000,
+        republish_qos: int = 0,
+    ) -> None:
+        self._plant = plant
+        self._enterprise = plant.enterprise.id
+        self._max_payload = max_payload_bytes
+        self._rebirth_interval = rebirth_min_interval_ms
+        self._qos = republish_qos
+        self._nodes: dict[tuple[str, str], NodeState] = {}
+        self._topics: dict[str, SparkplugTopic] = {}
+        self._unbound: set[str] = set()
+        self.counters = HostCounters()
+        self._warn = WarnLimiter(log)
+
+    @property
+    def nodes(self) -> dict[tuple[str, str], NodeState]:
+        """Every edge node seen, by (group, node)."""
+        return self._nodes
+
+    @property
+    def unbound(self) -> list[str]:
+        """Sparkplug devices and nodes no binding names, as ``group/node[/device]``."""
+        return sorted(self._unbound)
+
+    def handle(self, topic: str, payload: bytes, now_ms: int) -> list[Message]:
+        """Process one ``spBv1.0/...`` message; return what to publish because of it."""
+        self.counters.messages += 1
+        if len(payload) > self._max_payload:
+            self._reject(Reason.payload_too_large, topic, f"{len(payload)} bytes > {self._max_payload}", now_ms)
+            return []
+        sp_topic = self._parse_topic(topic, now_ms)
+        if sp_topic is None:
+            return []
+        kind = sp_topic.message_type
+        if kind in (MessageType.STATE, MessageType.NCMD, MessageType.DCMD):
+            return []  # other hosts' state and commands are not ours to republish
+        out: list[Message] = []
+        node = self._node(sp_topic)
+        if kind is MessageType.NDEATH:
+            self._on_ndeath(node, topic, payload, now_ms, out)
+            return out
+        table: MetricTable = node if sp_topic.device_id is None else self._device(node, sp_topic.device_id)
+        lookup = None if kind in (MessageType.NBIRTH, MessageType.DBIRTH) else table.lookup
+        try:
+            decoded = decode_payload(payload, topic=topic, lookup=lookup)
+        except PayloadDecodeError as exc:
+            self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
+            return []
+        if kind is MessageType.NBIRTH:
+            self._on_nbirth(node, topic, decoded, now_ms, out)
+        elif kind is MessageType.NDATA:
+            self._on_data(node, node, topic, decoded, now_ms, out)
+        elif isinstance(table, DeviceState):
+            if kind is MessageType.DBIRTH:
+                self._on_dbirth(node, table, topic, decoded, now_ms, out)
+            elif kind is MessageType.DDATA:
+                self._on_data(node, table, topic, decoded, now_ms, out)
+            else:
+                self._on_ddeath(node, table, topic, decoded, now_ms, out)
+        return out
+
+    # -- message kinds ------------------------------------------------------------------------
+
+    def _on_nbirth(self, node: NodeState, topic: str, decoded: DecodedPayload, now_ms: int, out: list[Message]) -> None:
+        payload = decoded.payload
+        if payload.seq not in (None, 0):
+            self._warn.warn(Reason.seq_gap, topic, f"NBIRTH seq must be 0, got {payload.seq}", now_ms)
+        node.reset(payload.timestamp or now_ms)
+        node.seq = payload.seq or 0
+        node.bd_seq = None
+        node.births += 1
+        self.counters.births += 1
+        for device in node.devices.values():
+            device.online = False  # a new node session invalidates device births until their DBIRTH
+        for metric in payload.metrics:
+            if metric.name == _BDSEQ and isinstance(metric.value, int):
+                node.bd_seq = metric.value
+        self._count_problems(decoded, topic, now_ms)
+        self._birth_metrics(node, topic, payload, now_ms, out)
+        log.info("NBIRTH %s/%s bdSeq=%s metrics=%d -> %s", node.group_id, node.edge_node_id, node.bd_seq,
+                 len(node.slots), node.path)
+        out.append(self._status(node))
+
+    def _on_dbirth(
+        self, node: NodeState, device: DeviceState, topic: str, decoded: DecodedPayload, now_ms: int,
+        out: list[Message],
+    ) -> None:
+        if not node.online:
+            self._data_before_birth(node, topic, decoded, now_ms, out)
+            return
+        self._check_seq(node, topic, decoded.payload, now_ms, out)
+        device.reset(decoded.payload.timestamp or now_ms)
+        self.counters.births += 1
+        self._count_problems(decoded, topic, now_ms)
+        self._birth_metrics(device, topic, decoded.payload, now_ms, out)
+        log.info("DBIRTH %s/%s/%s metrics=%d -> %s", node.group_id, node.edge_node_id, device.device_id,
+                 len(device.slots), device.path)
+        out.append(self._status(node))
+
+    def _on_data(
+        self, node: NodeState, table: MetricTable, topic: str, decoded: DecodedPayload, now_ms: int,
+        out: list[Message],
+    ) -> None:
+        if not node.online or not table.online:
+            self._data_before_birth(node, topic, decoded, now_ms, out)
+            return
+        self._check_seq(node, topic, decoded.payload, now_ms, out)
+        if self._count_problems(decoded, topic, now_ms):
+            self._request_rebirth(node, now_ms, out)
+        payload_ms = decoded.payload.timestamp or now_ms
+        for metric in decoded.payload.metrics:
+            name = metric.name
+            slot = table.slots.get(name) if name is not None else None
+            if slot is None:
+                slot = self._late_slot(node, table, topic, metric, now_ms, out)
+                if slot is None:
+                    continue
+            self._republish(table, slot, metric, payload_ms, out)
+
+    def _on_ddeath(
+        self, node: NodeState, device: DeviceState, topic: str, decoded: DecodedPayload, now_ms: int,
+        out: list[Message],
+    ) -> None:
+        if node.online:
+            self._check_seq(node, topic, decoded.payload, now_ms, out)
+        if device.online:
+            device.online = False
+            self.counters.deaths += 1
+            self._mark_stale(device, decoded.payload.timestamp or now_ms, out)
+            log.info("DDEATH %s/%s/%s: %d metrics now stale", node.group_id, node.edge_node_id, device.device_id,
+                     len(device.slots))
+            out.append(self._status(node))
+
+    def _on_ndeath(self, node: NodeState, topic: str, payload: bytes, now_ms: int, out: list[Message]) -> None:
+        try:
+            decoded = decode_payload(payload, topic=topic)
+        except PayloadDecodeError as exc:
+            self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
+            return
+        bd_seq = next(
+            (m.value for m in decoded.payload.metrics if m.name == _BDSEQ and isinstance(m.value, int)), None
+        )
+        if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
+            # the will of an older session: this session may be alive, so ask it to prove it
+            self._reject(Reason.bdseq_mismatch, topic, f"NDEATH bdSeq {bd_seq} but birth had {node.bd_seq}", now_ms)
+            self._request_rebirth(node, now_ms, out)
+            return
+        if not node.online:
+            return
+        when = decoded.payload.timestamp or now_ms
+        node.online = False
+        self.counters.deaths += 1
+        self._mark_stale(node, when, out)
+        for device in node.devices.values():
+            if device.online:
+                device.online = False
+                self._mark_stale(device, when, out)
+        log.info("NDEATH %s/%s bdSeq=%s: node and %d devices now stale", node.group_id, node.edge_node_id,
+                 bd_seq, len(node.devices))
+        out.append(self._status(node))
+
+    # -- pieces ----------------------------------------------------------------------------------
+
+    def _birth_metrics(
+        self, table: MetricTable, topic: str, payload: Payload, now_ms: int, out: list[Message]
+    ) -> None:
+        payload_ms = payload.timestamp or now_ms
+        for metric in payload.metrics:
+            slot = self._new_slot(table, topic, metric, now_ms)
+            if slot is not None:
+                self._republish(table, slot, metric, payload_ms, out)
+
+    def _new_slot(self, table: MetricTable, topic: str, metric: Metric, now_ms: int) -> MetricSlot | None:
+        name, datatype = metric.name, metric.datatype
+        if name is None or datatype is None:
+            reason = Reason.unknown_datatype if name is not None else Reason.unknown_alias
+            self._reject(reason, topic, f"birth metric without {'datatype' if name else 'name'}", now_ms)
+            return None
+        try:
+            uns_topic = metric_topic(table.path, name)
+        except TopicError as exc:
+            self._reject(Reason.bad_metric_name, topic, f"metric {name!r}: {exc.reason}", now_ms)
+            return None
+        unit = self._plant.unit_of(table.path, name) or unit_of_metric(metric)
+        slot = MetricSlot(topic=uns_topic, datatype=datatype, unit=unit)
+        table.slots[name] = slot
+        if metric.alias is not None:
+            table.aliases[metric.alias] = name
+        return slot
+
+    def _late_slot(
+        self, node: NodeState, table: MetricTable, topic: str, metric: Metric, now_ms: int, out: list[Message]
+    ) -> MetricSlot | None:
+        """A named DATA metric its birth did not declare: keep it if it describes itself, ask for rebirth."""
+        self._reject(Reason.metric_not_in_birth, topic, f"metric {metric.name!r} not in birth", now_ms)
+        self._request_rebirth(node, now_ms, out)
+        return self._new_slot(table, topic, metric, now_ms) if metric.datatype is not None else None
+
+    def _republish(
+        self, table: MetricTable, slot: MetricSlot, metric: Metric, payload_ms: int, out: list[Message],
+        quality: Quality | None = None,
+    ) -> None:
+        env = envelope(
+            value=None if metric.is_null else json_value(metric.value, slot.datatype),
+            timestamp_ms=metric.timestamp or payload_ms,
+            quality=quality or quality_of(metric),
+            datatype=slot.datatype,
+            unit=slot.unit,
+            unbound=not table.bound,
+            historical=metric.is_historical,
+        )
+        if metric.is_historical:
+            # backfill must not overwrite the live retained value; the historian stores it in order
+            out.append(Message(slot.topic, orjson.dumps(env), self._qos, False))
+        else:
+            slot.last = env
+            out.append(Message(slot.topic, orjson.dumps(env), self._qos, True))
+        self.counters.metrics_republished += 1
+
+    def _mark_stale(self, table: MetricTable, when_ms: int, out: list[Message]) -> None:
+        for slot in table.slots.values():
+            if slot.last is not None:
+                stale = dict(slot.last)
+                stale["quality"] = Quality.stale.value
+                stale["timestamp_ms"] = when_ms
+                slot.last = stale
+                out.append(Message(slot.topic, orjson.dumps(stale), self._qos, True))
+
+    def _data_before_birth(
+        self, node: NodeState, topic: str, decoded: DecodedPayload, now_ms: int, out: list[Message]
+    ) -> None:
+        self._reject(Reason.data_before_birth, topic, "no birth certificate for this session", now_ms)
+        self._request_rebirth(node, now_ms, out)
+
+    def _check_seq(self, node: NodeState, topic: str, payload: Payload, now_ms: int, out: list[Message]) -> None:
+        got = payload.seq
+        if got is None or node.seq is None:
+            node.seq = got
+            return
+        expected = (node.seq + 1) % 256
+        node.seq = got
+        if got != expected:
+            self._reject(Reason.seq_gap, topic, f"expected seq {expected}, got {got}", now_ms)
+            self._request_rebirth(node, now_ms, out)
+
+    def _count_problems(self, decoded: DecodedPayload, topic: str, now_ms: int) -> bool:
+        """Count per-metric decode problems; True if any calls for a rebirth (an unknown alias)."""
+        needs_rebirth = False
+        for problem in decoded.problems:
+            reason = _PROBLEM_REASONS.get(problem.kind, Reason.bad_value)
+            label = problem.name if problem.name is not None else f"alias {problem.alias}"
+            self._reject(reason, topic, f"metric {problem.index} ({label}): {problem.reason}", now_ms)
+            needs_rebirth = needs_rebirth or reason is not Reason.bad_value
+        return needs_rebirth
+
+    def _request_rebirth(self, node: NodeState, now_ms: int, out: list[Message]) -> None:
+        last = node.last_rebirth_request_ms
+        if last is not None and now_ms - last < self._rebirth_interval:
+            self.counters.rebirths_suppressed += 1
+            return
+        node.last_rebirth_request_ms = now_ms
+        node.rebirths_requested += 1
+        self.counters.rebirths_requested += 1
+        command = Payload(
+            timestamp=now_ms,
+            metrics=[Metric(name=_REBIRTH, timestamp=now_ms, datatype=DataType.Boolean, value=True)],
+        )
+        ncmd = SparkplugTopic(group_id=node.group_id, message_type=MessageType.NCMD, edge_node_id=node.edge_node_id)
+        log.info("requesting rebirth of %s/%s", node.group_id, node.edge_node_id)
+        out.append(Message(str(ncmd), encode_payload(command), 0, False))
+
+    def _reject(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
+        self.counters.rejected[reason.value] += 1
+        self._warn.warn(reason, topic, detail, now_ms)
+
+    def _parse_topic(self, topic: str, now_ms: int) -> SparkplugTopic | None:
+        cached = self._topics.get(topic)
+        if cached is not None:
+            return cached
+        try:
+            parsed = SparkplugTopic.from_str(topic)
+        except SparkplugError as exc:
+            self._reject(Reason.bad_topic, topic, exc.reason, now_ms)
+            return None
+        if len(self._topics) >= _TOPIC_CACHE_MAX:
+            self._topics.clear()
+        self._topics[topic] = parsed
+        return parsed
+
+    def _node(self, topic: SparkplugTopic) -> NodeState:
+        key = (topic.group_id, topic.edge_node_id)
+        node = self._nodes.get(key)
+        if node is None:
+            resolved = self._plant.resolve(topic.group_id, topic.edge_node_id, None)
+            node = NodeState(path=resolved.path, bound=resolved.bound, group_id=key[0], edge_node_id=key[1])
+            self._nodes[key] = node
+            if not resolved.bound:
+                self._note_unbound(f"{key[0]}/{key[1]}", resolved.path)
+        return node
+
+    def _device(self, node: NodeState, device_id: str) -> DeviceState:
+        device = node.devices.get(device_id)
+        if device is None:
+            resolved = self._plant.resolve(node.group_id, node.edge_node_id, device_id)
+            device = DeviceState(path=resolved.path, bound=resolved.bound, device_id=device_id)
+            node.devices[device_id] = device
+            if not resolved.bound:
+                self._note_unbound(f"{node.group_id}/{node.edge_node_id}/{device_id}", resolved.path)
+        return device
+
+    def _note_unbound(self, name: str, path: str) -> None:
+        self._unbound.add(name)
+        log.warning("unbound Sparkplug %s: no binding in the plant file; publishing under %s", name, path)
+
+    def _status(self, node: NodeState) -> Message:
+        topic = hub_topic(self._enterprise, "host", "nodes", node.group_id, node.edge_node_id)
+        return Message(topic, orjson.dumps(node.status()), 0, True)
+
+    def health(self) -> dict[str, object]:
+        """The host's health document (counters, sessions, unbound devices)."""
+        nodes = list(self._nodes.values())
+        return {
+            "nodes_online": sum(1 for n in nodes if n.online),
+            "nodes_known": len(nodes),
+            "devices_online": sum(1 for n in nodes for d in n.devices.values() if d.online and n.online),
+            "unbound": self.unbound,
+            **self.counters.as_dict(),
+        }

@@ -1,0 +1,78 @@
+"""What the host counts (messages, republished metrics, rejections per reason) and rate-limited warnings."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+from enum import StrEnum
+
+__all__ = ["HostCounters", "Reason", "WarnLimiter"]
+
+
+class Reason(StrEnum):
+    """Why a message or metric was rejected, or what went wrong in a session."""
+
+    bad_topic = "bad_topic"
+    payload_too_large = "payload_too_large"
+    payload_undecodable = "payload_undecodable"
+    unknown_alias = "unknown_alias"
+    unknown_datatype = "unknown_datatype"
+    bad_value = "bad_value"
+    bad_metric_name = "bad_metric_name"
+    data_before_birth = "data_before_birth"
+    metric_not_in_birth = "metric_not_in_birth"
+    seq_gap = "seq_gap"
+    bdseq_mismatch = "bdseq_mismatch"
+    bad_state = "bad_state"
+
+
+@dataclasses.dataclass(slots=True)
+class HostCounters:
+    """Monotonic counters, published on the health topic."""
+
+    messages: int = 0
+    metrics_republished: int = 0
+    births: int = 0
+    deaths: int = 0
+    rebirths_requested: int = 0
+    rebirths_suppressed: int = 0
+    rejected: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain JSON-able form."""
+        return {
+            "messages": self.messages,
+            "metrics_republished": self.metrics_republished,
+            "births": self.births,
+            "deaths": self.deaths,
+            "rebirths_requested": self.rebirths_requested,
+            "rebirths_suppressed": self.rebirths_suppressed,
+            "rejected": dict(sorted(self.rejected.items())),
+        }
+
+
+class WarnLimiter:
+    """Logs a warning per (reason, topic) at most once per interval, counting what it held back."""
+
+    def __init__(self, logger: logging.Logger, *, interval_ms: int = 10_000, max_keys: int = 10_000) -> None:
+        self._log = logger
+        self._interval_ms = interval_ms
+        self._max_keys = max_keys
+        self._last: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def warn(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
+        """Warn ``<reason> on <topic>: <detail>`` unless the same pair was logged recently."""
+        key = (reason.value, topic)
+        last = self._last.get(key)
+        if last is not None and now_ms - last[0] < self._interval_ms:
+            self._last[key] = (last[0], last[1] + 1)
+            return
+        if len(self._last) >= self._max_keys:
+            self._last.clear()
+        held_back = last[1] if last is not None else 0
+        self._last[key] = (now_ms, 0)
+        if held_back:
+            self._log.warning("%s on %s: %s (%d more since last report)", reason.value, topic, detail, held_back)
+        else:
+            self._log.warning("%s on %s: %s", reason.value, topic, detail)

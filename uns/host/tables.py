@@ -1,0 +1,96 @@
+"""Per edge node and device state the Sparkplug host keeps: session, aliases, metric slots, last values."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from uns.normalise import EnvelopeDict
+from uns.sparkplug import DataType
+
+__all__ = ["DeviceState", "MetricSlot", "MetricTable", "NodeState"]
+
+
+@dataclasses.dataclass(slots=True)
+class MetricSlot:
+    """One born metric: where it goes in the UNS, how to read it, and its last live envelope."""
+
+    topic: str
+    datatype: DataType
+    unit: str | None
+    last: EnvelopeDict | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class MetricTable:
+    """The metrics of one birth certificate (an edge node's own, or one device's)."""
+
+    path: str
+    bound: bool
+    online: bool = False
+    birth_ms: int | None = None
+    aliases: dict[int, str] = dataclasses.field(default_factory=dict)
+    slots: dict[str, MetricSlot] = dataclasses.field(default_factory=dict)
+
+    def lookup(self, name: str | None, alias: int | None) -> tuple[str, DataType] | None:
+        """Resolve a DATA metric's name and datatype from this birth (the codec's ``Lookup``)."""
+        if name is None:
+            if alias is None:
+                return None
+            name = self.aliases.get(alias)
+            if name is None:
+                return None
+        slot = self.slots.get(name)
+        return None if slot is None else (name, slot.datatype)
+
+    def reset(self, birth_ms: int) -> None:
+        """Start a new birth: forget aliases and datatypes, keep last values for stale marking."""
+        self.online = True
+        self.birth_ms = birth_ms
+        self.aliases.clear()
+        self.slots.clear()
+
+
+@dataclasses.dataclass(slots=True)
+class DeviceState(MetricTable):
+    """A Sparkplug device behind an edge node."""
+
+    device_id: str = ""
+
+
+@dataclasses.dataclass(slots=True)
+class NodeState(MetricTable):
+    """A Sparkplug edge node: its session (bdSeq, seq) and its devices."""
+
+    group_id: str = ""
+    edge_node_id: str = ""
+    bd_seq: int | None = None
+    seq: int | None = None
+    births: int = 0
+    rebirths_requested: int = 0
+    last_rebirth_request_ms: int | None = None
+    devices: dict[str, DeviceState] = dataclasses.field(default_factory=dict)
+
+    def status(self) -> dict[str, object]:
+        """The node's status as published on ``<enterprise>/hub/host/nodes/<group>/<node>``."""
+        return {
+            "group": self.group_id,
+            "node": self.edge_node_id,
+            "path": self.path,
+            "bound": self.bound,
+            "online": self.online,
+            "bdSeq": self.bd_seq,
+            "seq": self.seq,
+            "birth_ms": self.birth_ms,
+            "births": self.births,
+            "rebirths_requested": self.rebirths_requested,
+            "devices": {
+                device_id: {
+                    "path": device.path,
+                    "bound": device.bound,
+                    "online": device.online,
+                    "birth_ms": device.birth_ms,
+                    "metrics": len(device.slots),
+                }
+                for device_id, device in sorted(self.devices.items())
+            },
+        }

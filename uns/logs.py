@@ -1,0 +1,22 @@
+"""Logging set-up: the only place that configures handlers (the CLI calls it once)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["configure_logging"]
+
+_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_NOISY = ("amqtt", "transitions")  # their INFO lines repeat ours; WARNING and up still show
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr at ``level``; stdout is kept for the ready line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,631 @@
+"""Asyncio MQTT 3.1.1 client: the one ``PubSub`` every component talks to the broker through."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import math
+import random
+import ssl
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from types import TracebackType
+from typing import Self
+
+from uns.errors import BrokerError, BrokerUnreachable
+from uns.mqtt.codec import (
+    Packet,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    SubAck,
+    UnsubAck,
+    encode_connect,
+    encode_disconnect,
+    encode_publish_raw,
+    encode_subscribe,
+    encode_topic,
+    encode_unsubscribe,
+)
+from uns.mqtt.connection import Connection, open_connection
+from uns.mqtt.types import BrokerUrl, Message, OnConnect
+
+__all__ = ["ClientStats", "MqttClient"]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_CACHE_MAX = 65_536
+_MAX_INFLIGHT = 65_000  # leaves packet ids free for SUBSCRIBE/UNSUBSCRIBE
+_BACKOFF_FIRST_S = 0.1
+_BACKOFF_CAP_S = 10.0
+_PUB0 = tuple(tuple(bytes((0x30 | r, n)) for n in range(128)) for r in (0, 1))  # QoS 0 headers, 1-byte lengths
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientStats:
+    """A snapshot of one client's counters."""
+
+    sent: int
+    """PUBLISH packets written (first transmissions; re-sends are not counted)."""
+    received: int
+    """PUBLISH packets received and queued."""
+    reconnects: int
+    inflight: int
+    """QoS 1/2 publishes waiting for their acknowledgement."""
+    queued: int
+    """Received messages not yet taken by ``messages()``."""
+    read_pauses: int
+    """Times reading stopped because the queue was full (back-pressure to the broker)."""
+    protocol_errors: int
+
+
+class _ConnectionLost(Exception):
+    """Internal: the connection went away while a request waited for its answer."""
+
+
+class _Outgoing:
+    """A QoS 1/2 publish until its last acknowledgement; its packet id stays reserved until then."""
+
+    __slots__ = ("future", "packet", "qos", "released", "sent")
+
+    def __init__(self, packet: bytes, qos: int, future: asyncio.Future[None]) -> None:
+        self.packet = packet
+        self.qos = qos
+        self.future = future
+        self.sent = False
+        self.released = False  # QoS 2: PUBREC came, PUBREL is what to (re-)send
+
+
+class MqttClient:
+    """MQTT 3.1.1 client over asyncio; implements ``uns.mqtt.types.PubSub``.
+
+    ``async with MqttClient(url=..., client_id=...) as client:`` connects (raising
+    ``BrokerUnreachable`` or ``BrokerError``), keeps the connection alive, reconnects with
+    back-off, restores subscriptions and re-sends unacknowledged QoS 1/2 publishes.
+
+    Args:
+        url: the broker; ``mqtts://`` uses TLS.
+        client_id: MQTT client id; also names this client's tasks and log lines.
+        keepalive_s: PINGREQ after this long idle; no PINGRESP within it means the link is dead (0 = off).
+        clean_session: False keeps subscriptions and queued QoS 1/2 messages at the broker while away.
+        will: published by the broker if this client vanishes without DISCONNECT.
+        ssl_context: TLS settings (default: the system trust store when the url is ``mqtts://``).
+        max_inflight: QoS 1/2 publishes awaiting acknowledgement at once; more wait for a free slot.
+        max_queued: received messages held for ``messages()``; when full the socket is not read
+            (TCP back-pressure reaches the broker). Also bounds QoS 0 publishes held while offline.
+        manual_ack: acknowledge received QoS 1/2 messages only when the consumer calls ``ack``.
+        reconnect: reconnect after a lost connection instead of failing.
+        on_connect: awaited after the first connect and after every reconnect.
+        connect_timeout_s: deadline for TCP + CONNACK.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: BrokerUrl,
+        client_id: str,
+        keepalive_s: float = 30.0,
+        clean_session: bool = True,
+        will: Message | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_inflight: int = 1000,
+        max_queued: int = 100_000,
+        manual_ack: bool = False,
+        reconnect: bool = True,
+        on_connect: OnConnect | None = None,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self.endpoint = url.redacted()
+        if url.scheme not in ("mqtt", "mqtts"):
+            raise BrokerError(self.endpoint, f"scheme {url.scheme}:// is not supported here: use mqtt:// or mqtts://")
+        if not 1 <= max_inflight <= _MAX_INFLIGHT:
+            raise ValueError(f"max_inflight {max_inflight} is outside 1..{_MAX_INFLIGHT}")
+        if max_queued < 1:
+            raise ValueError(f"max_queued {max_queued} must be at least 1")
+        self._url = url
+        self._client_id = client_id
+        self._keepalive_s = keepalive_s
+        self._clean_session = clean_session
+        self._ssl = ssl_context if ssl_context is not None or url.scheme != "mqtts" else ssl.create_default_context()
+        self._max_queued = max_queued
+        self._manual_ack = manual_ack
+        self._reconnect = reconnect
+        self._on_connect = on_connect
+        self._connect_timeout_s = connect_timeout_s
+        self._connect_packet = encode_connect(
+            client_id=client_id,
+            clean_session=clean_session,
+            keepalive_s=math.ceil(keepalive_s),
+            will_topic=will.topic if will else None,
+            will_payload=will.payload if will else b"",
+            will_qos=will.qos if will else 0,
+            will_retain=will.retain if will else False,
+            username=url.username,
+            password=url.password,
+        )
+        self._conn: Connection | None = None  # set while connected (after CONNACK)
+        self._connected = asyncio.Event()
+        self._failure: BrokerError | None = BrokerError(
+            self.endpoint, "not connected: use `async with MqttClient(...)`"
+        )
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._topics: dict[str, bytes] = {}
+        # outgoing QoS 1/2
+        self._window = asyncio.Semaphore(max_inflight)
+        self._inflight: dict[int, _Outgoing] = {}
+        self._control: dict[int, asyncio.Future[SubAck | UnsubAck]] = {}
+        self._next_pid = 1
+        self._offline: list[bytes] = []
+        self._offline_count = 0
+        # incoming
+        self._queue: collections.deque[Message] = collections.deque()
+        self._queue_event = asyncio.Event()
+        self._unacked: dict[int, Message] = {}  # QoS 1 awaiting a manual ack
+        self._in_qos2: dict[int, Message | None] = {}  # None once PUBREC went out
+        self._subscriptions: dict[str, int] = {}
+        # counters
+        self._sent = 0
+        self._received = 0
+        self._reconnects = 0
+        self._read_pauses = 0
+        self._protocol_errors = 0
+
+    # -- PubSub --------------------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id."""
+        return self._client_id
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up and accepted."""
+        return self._conn is not None
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters so far."""
+        return ClientStats(
+            sent=self._sent,
+            received=self._received,
+            reconnects=self._reconnects,
+            inflight=len(self._inflight),
+            queued=len(self._queue),
+            read_pauses=self._read_pauses,
+            protocol_errors=self._protocol_errors,
+        )
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
+        """Publish one message: QoS 0 returns once written, QoS 1/2 once acknowledged (across reconnects)."""
+        tf = self._topics.get(topic) or self._topic_field(topic)
+        if qos == 0:
+            conn = self._conn
+            if conn is None:
+                await self._send_offline(encode_publish_raw(tf, payload, 0, retain), 1)
+                return
+            conn.write(encode_publish_raw(tf, payload, 0, retain))
+            self._sent += 1
+            if conn.write_paused:
+                await conn.drain()
+            return
+        entry = await self._new_outgoing(tf, payload, qos, retain)
+        await self._flush([entry.packet], [entry], 0)
+        await entry.future
+
+    async def publish_many(self, messages: Sequence[Message]) -> None:
+        """Encode every message into one buffer and write it at once; QoS 1/2 ones are awaited together."""
+        parts: list[bytes] = []
+        entries: list[_Outgoing] = []
+        waits: list[asyncio.Future[None]] = []
+        n0 = 0
+        topics = self._topics
+        small = _PUB0
+        for m in messages:
+            tf = topics.get(m.topic) or self._topic_field(m.topic)
+            if m.qos == 0:
+                n = len(tf) + len(m.payload)
+                if n < 128:
+                    parts += (small[m.retain][n], tf, m.payload)
+                else:
+                    parts.append(encode_publish_raw(tf, m.payload, 0, m.retain))
+                n0 += 1
+                continue
+            if self._window.locked():  # window full: send what we have, then wait for a slot
+                await self._flush(parts, entries, n0)
+                parts, entries, n0 = [], [], 0
+            entry = await self._new_outgoing(tf, m.payload, m.qos, m.retain)
+            parts.append(entry.packet)
+            entries.append(entry)
+            waits.append(entry.future)
+        await self._flush(parts, entries, n0)
+        for fut in waits:
+            await fut
+
+    async def subscribe(self, filters: Sequence[str], *, qos: int = 1) -> None:
+        """Subscribe and wait for SUBACK; raises ``BrokerError`` naming every refused filter."""
+        if not filters or qos not in (0, 1, 2):
+            raise ValueError(f"subscribe needs filters and qos 0, 1 or 2 (got {list(filters)!r}, qos {qos})")
+        for f in filters:
+            self._subscriptions[f] = qos  # remembered first: a reconnect meanwhile restores it
+        pairs = [(f, qos) for f in filters]
+        ack = await self._request(lambda pid: encode_subscribe(pid, pairs))
+        if not isinstance(ack, SubAck) or len(ack.return_codes) != len(filters):
+            raise BrokerError(self.endpoint, f"bad answer to SUBSCRIBE of {len(filters)} filter(s): {ack!r}")
+        refused = [f for f, code in zip(filters, ack.return_codes, strict=True) if code == 0x80]
+        if refused:
+            for f in refused:
+                self._subscriptions.pop(f, None)
+            names = ", ".join(repr(f) for f in refused)
+            raise BrokerError(self.endpoint, f"subscription refused for {names}: check the topic ACL for this user")
+        log.debug("mqtt %s subscribed to %s", self._client_id, list(filters))
+
+    async def unsubscribe(self, filters: Sequence[str]) -> None:
+        """Unsubscribe and wait for UNSUBACK; the filters are no longer restored after a reconnect."""
+        if not filters:
+            raise ValueError("unsubscribe needs at least one filter")
+        for f in filters:
+            self._subscriptions.pop(f, None)
+        names = list(filters)
+        await self._request(lambda pid: encode_unsubscribe(pid, names))
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """Every message delivered to this client's subscriptions, in arrival order (one consumer)."""
+        queue = self._queue
+        low_water = self._max_queued // 2
+        while True:
+            while queue:
+                msg = queue.popleft()
+                if len(queue) <= low_water and self._conn is not None and self._conn.read_paused:
+                    self._conn.resume_reading()
+                yield msg
+            if self._failure is not None:
+                if self._closing:
+                    return
+                raise self._failure
+            self._queue_event.clear()
+            await self._queue_event.wait()
+
+    def ack(self, message: Message) -> None:
+        """Acknowledge a received QoS 1/2 message (only with ``manual_ack=True``; otherwise a no-op).
+
+        A message whose connection is gone is not acknowledged: the broker re-delivers it.
+        """
+        pid = message.packet_id
+        if message.qos == 1 and self._unacked.get(pid) is message:
+            del self._unacked[pid]
+            self._write_control(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+        elif message.qos == 2 and self._in_qos2.get(pid) is message:
+            self._in_qos2[pid] = None
+            self._write_control(bytes((0x50, 2, pid >> 8, pid & 0xFF)))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._failure = None
+        self._closing = False
+        try:
+            await self._connect()
+        except BaseException:
+            self._failure = BrokerError(self.endpoint, "not connected")
+            raise
+        self._spawn(self._supervise(), "supervisor")
+        if self._on_connect is not None:
+            try:
+                await self._on_connect()
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closing = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                # ours, just cancelled; a cancel of the caller itself still propagates
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except Exception:
+                log.exception("mqtt %s: task %s failed", self._client_id, task.get_name())
+        conn = self._conn
+        self._deactivate()
+        if conn is not None:
+            await conn.close(encode_disconnect(), self._connect_timeout_s)
+        self._fail(BrokerError(self.endpoint, "client closed"))
+        log.info("mqtt %s disconnected from %s", self._client_id, self.endpoint)
+
+    # -- internals: connection ------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[object, object, None], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"mqtt[{self._client_id}].{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self) -> None:
+        """Open, restore subscriptions, re-send unacknowledged publishes, then what waited offline."""
+        conn, connack = await open_connection(
+            url=self._url,
+            connect_packet=self._connect_packet,
+            on_packets=self._handle,
+            ssl_context=self._ssl,
+            timeout_s=self._connect_timeout_s,
+        )
+        if not connack.session_present:
+            self._unacked.clear()
+            self._in_qos2.clear()
+            if self._subscriptions:
+                await self._resubscribe(conn)
+        parts: list[bytes] = []
+        for pid, entry in self._inflight.items():  # in their original order
+            if entry.released:
+                parts.append(bytes((0x62, 2, pid >> 8, pid & 0xFF)))
+            elif entry.sent:
+                parts.append(bytes((entry.packet[0] | 0x08,)) + entry.packet[1:])  # DUP
+            else:
+                parts.append(entry.packet)
+                self._sent += 1
+            entry.sent = True
+        parts += self._offline
+        self._sent += self._offline_count
+        self._offline, self._offline_count = [], 0
+        if parts:
+            conn.write(b"".join(parts))
+        self._conn = conn  # only now: publishes meanwhile waited, so nothing overtakes the re-sends
+        self._connected.set()
+        log.info(
+            "mqtt %s connected to %s (session present: %s)", self._client_id, self.endpoint, connack.session_present
+        )
+
+    async def _resubscribe(self, conn: Connection) -> None:
+        pairs = list(self._subscriptions.items())
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                ack = await self._ask(conn, lambda pid: encode_subscribe(pid, pairs))
+        except (_ConnectionLost, TimeoutError) as exc:
+            conn.abort("resubscribe failed")
+            raise BrokerUnreachable(self.endpoint, f"restoring subscriptions failed: {exc or 'no SUBACK'}") from None
+        codes = ack.return_codes if isinstance(ack, SubAck) else ()
+        for (f, _), code in zip(pairs, codes, strict=False):
+            if code == 0x80:
+                log.warning("mqtt %s: broker %s refused filter %r on resubscribe", self._client_id, self.endpoint, f)
+                self._subscriptions.pop(f, None)
+
+    def _deactivate(self) -> None:
+        """Forget the current connection: waiters for answers on it learn it is gone."""
+        self._conn = None
+        self._connected.clear()
+
+    def _fail(self, error: BrokerError) -> None:
+        """No more connections: wake every waiter with ``error``."""
+        self._failure = error
+        self._deactivate()
+        self._connected.set()
+        self._queue_event.set()
+        for entry in self._inflight.values():
+            if not entry.future.done():
+                entry.future.set_exception(error)
+                entry.future.exception()
+            self._window.release()
+        self._inflight.clear()
+
+    async def _supervise(self) -> None:
+        """Keep-alive while connected; on loss, back off and reconnect (or fail if reconnect is off)."""
+        try:
+            while True:
+                conn = self._conn
+                if conn is None:  # pragma: no cover  (the supervisor runs only once connected)
+                    raise RuntimeError("supervisor without a connection")
+                reason = await conn.keepalive(self._keepalive_s)
+                self._protocol_errors += conn.protocol_error is not None
+                self._deactivate()
+                log.warning("mqtt %s: connection to %s lost: %s", self._client_id, self.endpoint, reason)
+                if not self._reconnect:
+                    self._fail(BrokerError(self.endpoint, f"connection lost ({reason}) and reconnect is off"))
+                    return
+                await self._reconnect_loop()
+        except Exception as exc:
+            log.exception("mqtt %s: supervisor failed", self._client_id)
+            self._fail(BrokerError(self.endpoint, f"client failed: {exc}"))
+            raise
+
+    async def _reconnect_loop(self) -> None:
+        delay = _BACKOFF_FIRST_S
+        attempt = 0
+        while True:
+            attempt += 1
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not crypto)
+            try:
+                await self._connect()
+            except BrokerError as exc:
+                log.warning("mqtt %s: reconnect attempt %d failed: %s", self._client_id, attempt, exc)
+                delay = min(delay * 2, _BACKOFF_CAP_S)
+                continue
+            self._reconnects += 1
+            log.info("mqtt %s reconnected to %s after %d attempt(s)", self._client_id, self.endpoint, attempt)
+            if self._on_connect is not None:
+                self._spawn(self._call_on_connect(self._on_connect), "on_connect")
+            return
+
+    async def _call_on_connect(self, on_connect: OnConnect) -> None:
+        # its own task: on_connect may publish at QoS 1, which needs the supervisor free to reconnect
+        try:
+            await on_connect()
+        except Exception:
+            log.exception("mqtt %s: on_connect failed", self._client_id)
+
+    # -- internals: sending ----------------------------------------------------------------------
+
+    def _topic_field(self, topic: str) -> bytes:
+        field = encode_topic(topic)
+        if len(self._topics) >= _TOPIC_CACHE_MAX:
+            self._topics.clear()
+        self._topics[topic] = field
+        return field
+
+    def _write_control(self, data: bytes) -> None:
+        if self._conn is not None:
+            self._conn.write(data)
+
+    def _alloc_pid(self) -> int:
+        pid = self._next_pid
+        while pid in self._inflight or pid in self._control:  # never reuse an id still in flight
+            pid = pid % 0xFFFF + 1
+        self._next_pid = pid % 0xFFFF + 1
+        return pid
+
+    async def _new_outgoing(self, topic_field: bytes, payload: bytes, qos: int, retain: bool) -> _Outgoing:
+        if qos not in (1, 2):
+            raise ValueError(f"qos {qos} is not 0, 1 or 2")
+        await self._window.acquire()
+        if self._failure is not None:
+            self._window.release()
+            raise self._failure
+        pid = self._alloc_pid()
+        entry = _Outgoing(
+            encode_publish_raw(topic_field, payload, qos, retain, False, pid),
+            qos,
+            asyncio.get_running_loop().create_future(),
+        )
+        self._inflight[pid] = entry
+        return entry
+
+    async def _flush(self, parts: list[bytes], entries: list[_Outgoing], n0: int) -> None:
+        """Write ``parts`` now, or hold them while offline (QoS 1/2 entries are sent on reconnect)."""
+        if not parts:
+            return
+        conn = self._conn
+        if conn is None:
+            skip = {id(e.packet) for e in entries}
+            rest = [p for p in parts if id(p) not in skip] if skip else parts
+            if rest:
+                await self._send_offline(b"".join(rest), n0)
+            return
+        conn.write(b"".join(parts))
+        for entry in entries:
+            entry.sent = True
+        self._sent += n0 + len(entries)
+        if conn.write_paused:
+            await conn.drain()
+
+    async def _send_offline(self, data: bytes, count: int) -> None:
+        """QoS 0 while disconnected: hold up to ``max_queued`` messages, then wait for the connection."""
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            conn = self._conn
+            if conn is not None:
+                conn.write(data)
+                self._sent += count
+                return
+            if self._offline_count == 0 or self._offline_count + count <= self._max_queued:
+                self._offline.append(data)
+                self._offline_count += count
+                return
+            await self._connected.wait()
+
+    async def _request(self, build: Callable[[int], bytes]) -> SubAck | UnsubAck:
+        """Send SUBSCRIBE/UNSUBSCRIBE and await its answer; sent again if the connection drops meanwhile."""
+        while True:
+            conn = await self._wait_connected()
+            try:
+                return await self._ask(conn, build)
+            except _ConnectionLost:
+                continue
+
+    async def _ask(self, conn: Connection, build: Callable[[int], bytes]) -> SubAck | UnsubAck:
+        pid = self._alloc_pid()
+        fut: asyncio.Future[SubAck | UnsubAck] = asyncio.get_running_loop().create_future()
+        self._control[pid] = fut
+        try:
+            conn.write(build(pid))
+            either: list[asyncio.Future[SubAck | UnsubAck] | asyncio.Future[str]] = [fut, conn.lost]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not fut.done():
+                raise _ConnectionLost(conn.lost.result())
+            return fut.result()
+        finally:
+            self._control.pop(pid, None)
+            fut.cancel()
+
+    async def _wait_connected(self) -> Connection:
+        while self._conn is None:
+            if self._failure is not None:
+                raise self._failure
+            await self._connected.wait()
+        return self._conn
+
+    # -- internals: receiving --------------------------------------------------------------------
+
+    def _handle(self, packets: list[Packet], conn: Connection) -> None:
+        """Dispatch decoded packets; queue publishes, then write the acknowledgements in one go."""
+        queue = self._queue
+        out: list[bytes] = []
+        received = 0
+        for p in packets:
+            if type(p) is Publish:
+                received += 1
+                qos = p.qos
+                if qos == 0:
+                    queue.append(Message(p.topic, p.payload, 0, p.retain))
+                    continue
+                pid = p.packet_id
+                msg = Message(p.topic, p.payload, qos, p.retain, pid)
+                if qos == 1:
+                    queue.append(msg)
+                    if self._manual_ack:
+                        self._unacked[pid] = msg
+                    else:
+                        out.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+                elif pid not in self._in_qos2:
+                    queue.append(msg)  # first delivery; a re-sent duplicate is not queued again
+                    if self._manual_ack:
+                        self._in_qos2[pid] = msg
+                    else:
+                        self._in_qos2[pid] = None
+                        out.append(bytes((0x50, 2, pid >> 8, pid & 0xFF)))
+                elif self._in_qos2[pid] is None:
+                    out.append(bytes((0x50, 2, pid >> 8, pid & 0xFF)))
+            else:
+                self._handle_control(p, out)
+        if out and not conn.is_lost:
+            conn.write(b"".join(out))
+        if received:
+            self._received += received
+            self._queue_event.set()
+            if len(queue) >= self._max_queued and not conn.read_paused:
+                conn.pause_reading()  # the broker now meets TCP back-pressure; nothing is dropped
+                self._read_pauses += 1
+
+    def _handle_control(self, p: Packet, out: list[bytes]) -> None:
+        if isinstance(p, PubAck | PubComp):
+            entry = self._inflight.get(p.packet_id)
+            if entry is None or entry.qos != (1 if type(p) is PubAck else 2):
+                log.debug("mqtt %s: ignoring %s for unknown packet id", self._client_id, p)
+                return
+            del self._inflight[p.packet_id]
+            if not entry.future.done():
+                entry.future.set_result(None)
+            self._window.release()
+        elif isinstance(p, PubRec):
+            entry = self._inflight.get(p.packet_id)
+            if entry is not None:
+                entry.released = True
+            out.append(bytes((0x62, 2, p.packet_id >> 8, p.packet_id & 0xFF)))
+        elif isinstance(p, PubRel):
+            self._in_qos2.pop(p.packet_id, None)
+            out.append(bytes((0x70, 2, p.packet_id >> 8, p.packet_id & 0xFF)))
+        elif isinstance(p, SubAck | UnsubAck):
+            fut = self._control.get(p.packet_id)
+            if fut is not None and not fut.done():
+                fut.set_result(p)

@@ -1,0 +1,148 @@
+"""Pure mapping from a Sparkplug metric to its ISA-95 UNS topic and JSON value envelope."""
+
+from __future__ import annotations
+
+import base64
+import math
+
+from model.envelope import Quality
+from model.topic import ClassWord, UnsTopic
+from uns.sparkplug import DataSet, DataType, Metric, MetricValue, PropertySet, Template
+
+__all__ = [
+    "EnvelopeDict",
+    "JsonValue",
+    "envelope",
+    "json_value",
+    "metric_topic",
+    "quality_of",
+    "unit_of_metric",
+]
+
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+EnvelopeDict = dict[str, JsonValue]
+
+# Ignition and other hosts carry OPC-style quality codes in a "Quality" metric property.
+_GOOD_QUALITY_CODE = 192
+_UNCERTAIN_QUALITY_CODE = 64
+_UNIT_PROPERTIES = ("engUnit", "EngUnit", "unit", "Unit", "engineeringUnits")
+
+
+def metric_topic(path: str, metric_name: str) -> str:
+    """The UNS ``data`` topic of a metric: ``<path>/data/<metric name with its / levels>``.
+
+    Raises:
+        TopicError: the metric name is empty, has an empty level, or holds ``+``, ``#`` or NUL.
+    """
+    return str(UnsTopic.for_metric(path, metric_name, ClassWord.data))
+
+
+def json_value(value: MetricValue, datatype: DataType) -> JsonValue:
+    """The JSON form of a metric value; bytes become base64, DataSets and Templates objects."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        # JSON has no NaN or infinity: they are reported as null (the quality says why)
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, DataSet):
+        return _dataset_json(value)
+    if isinstance(value, Template):
+        return _template_json(value)
+    if isinstance(value, PropertySet):
+        return _property_set_json(value)
+    if isinstance(value, list):
+        return [_element_json(item, datatype) for item in value]
+    raise TypeError(f"no JSON form for {type(value).__name__} ({datatype.name})")
+
+
+def _element_json(item: object, datatype: DataType) -> JsonValue:
+    if isinstance(item, PropertySet):
+        return _property_set_json(item)
+    if isinstance(item, float) and not math.isfinite(item):
+        return None
+    if item is None or isinstance(item, bool | int | float | str):
+        return item
+    raise TypeError(f"no JSON form for an element {type(item).__name__} of {datatype.name}")
+
+
+def _dataset_json(dataset: DataSet) -> JsonValue:
+    return {
+        "columns": list(dataset.columns),
+        "types": [DataType(t).name for t in dataset.types],
+        "rows": [
+            [json_value(cell, DataType(t)) for cell, t in zip(row, dataset.types, strict=False)]
+            for row in dataset.rows
+        ],
+    }
+
+
+def _template_json(template: Template) -> JsonValue:
+    metrics: dict[str, JsonValue] = {}
+    for metric in template.metrics:
+        if metric.name is not None and metric.datatype is not None:
+            metrics[metric.name] = None if metric.is_null else json_value(metric.value, metric.datatype)
+    out: dict[str, JsonValue] = {"metrics": metrics}
+    if template.template_ref:
+        out["template_ref"] = template.template_ref
+    if template.version:
+        out["version"] = template.version
+    if template.parameters:
+        out["parameters"] = {p.name: json_value(p.value, DataType(p.type)) for p in template.parameters}
+    return out
+
+
+def _property_set_json(properties: PropertySet) -> JsonValue:
+    out: dict[str, JsonValue] = {}
+    for key, prop in properties.items():
+        out[key] = None if prop.is_null else json_value(prop.value, DataType(prop.type))
+    return out
+
+
+def quality_of(metric: Metric) -> Quality:
+    """Good, unless the metric is null or carries a worse OPC-style ``Quality`` property."""
+    if metric.properties is not None:
+        prop = metric.properties.get("Quality")
+        if prop is not None and isinstance(prop.value, int) and not isinstance(prop.value, bool):
+            if prop.value >= _GOOD_QUALITY_CODE:
+                return Quality.good
+            return Quality.uncertain if prop.value >= _UNCERTAIN_QUALITY_CODE else Quality.bad
+    return Quality.bad if metric.is_null else Quality.good
+
+
+def unit_of_metric(metric: Metric) -> str | None:
+    """The engineering unit a metric carries in its properties, if any."""
+    if metric.properties is None:
+        return None
+    for key in _UNIT_PROPERTIES:
+        prop = metric.properties.get(key)
+        if prop is not None and isinstance(prop.value, str) and prop.value:
+            return prop.value
+    return None
+
+
+def envelope(
+    *,
+    value: JsonValue,
+    timestamp_ms: int,
+    quality: Quality,
+    datatype: DataType,
+    unit: str | None,
+    unbound: bool = False,
+    historical: bool = False,
+) -> EnvelopeDict:
+    """The value envelope of DESIGN section 2 as a dict, in field order, optional keys omitted."""
+    out: EnvelopeDict = {
+        "value": value,
+        "timestamp_ms": timestamp_ms,
+        "quality": quality.value,
+        "datatype": datatype.name,
+    }
+    if unit is not None:
+        out["unit"] = unit
+    if unbound:
+        out["unbound"] = True
+    if historical:
+        out["historical"] = True
+    return out
