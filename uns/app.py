@@ -77,7 +77,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             endpoints["mqtt"] = str(broker.url)
             endpoints["ws"] = broker.ws_url
             endpoints["mqtts"] = str(broker.tls_url) if broker.tls_url else None
-            max_payload = broker.max_payload_bytes
+            max_payload = broker.config.limits.max_payload_bytes
             if broker.anonymous:
                 notes.append("ANONYMOUS ACCESS ON: demo only, see broker.yaml")
         host = await stack.enter_async_context(

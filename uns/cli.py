@@ -158,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"uns {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
     except BaseExceptionGroup as group:  # a part failed while running: say which, once
-        for exc in _leaves(group):
-            print(f"uns {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        for leaf in _leaves(group):
+            print(f"uns {args.command}: {type(leaf).__name__}: {leaf}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK

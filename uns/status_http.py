@@ -78,6 +78,7 @@ class StatusServer:
                     pass  # headers are not needed
             parts = request_line[:_MAX_REQUEST_LINE].decode("latin-1").split()
             path = parts[1] if len(parts) >= 2 else ""
+            body: dict[str, object]
             if parts[:1] != ["GET"]:
                 status, body = "405 Method Not Allowed", {"error": "only GET"}
             elif path == "/healthz":

@@ -31,6 +31,7 @@ from uns.mqtt.codec import (
     encode_unsubscribe,
 )
 from uns.mqtt.connection import Connection, open_connection
+from uns.mqtt.inflight import Inflight, Outgoing
 from uns.mqtt.types import BrokerUrl, Message, OnConnect
 
 __all__ = ["ClientStats", "MqttClient"]
@@ -38,7 +39,6 @@ __all__ = ["ClientStats", "MqttClient"]
 log = logging.getLogger(__name__)
 
 _TOPIC_CACHE_MAX = 65_536
-_MAX_INFLIGHT = 65_000  # leaves packet ids free for SUBSCRIBE/UNSUBSCRIBE
 _BACKOFF_FIRST_S = 0.1
 _BACKOFF_CAP_S = 10.0
 _PUB0 = tuple(tuple(bytes((0x30 | r, n)) for n in range(128)) for r in (0, 1))  # QoS 0 headers, 1-byte lengths
@@ -64,19 +64,6 @@ class ClientStats:
 
 class _ConnectionLost(Exception):
     """Internal: the connection went away while a request waited for its answer."""
-
-
-class _Outgoing:
-    """A QoS 1/2 publish until its last acknowledgement; its packet id stays reserved until then."""
-
-    __slots__ = ("future", "packet", "qos", "released", "sent")
-
-    def __init__(self, packet: bytes, qos: int, future: asyncio.Future[None]) -> None:
-        self.packet = packet
-        self.qos = qos
-        self.future = future
-        self.sent = False
-        self.released = False  # QoS 2: PUBREC came, PUBREL is what to (re-)send
 
 
 class MqttClient:
@@ -118,11 +105,9 @@ class MqttClient:
         on_connect: OnConnect | None = None,
         connect_timeout_s: float = 10.0,
     ) -> None:
-        self.endpoint = url.redacted()
+        self._endpoint = url.redacted()
         if url.scheme not in ("mqtt", "mqtts"):
             raise BrokerError(self.endpoint, f"scheme {url.scheme}:// is not supported here: use mqtt:// or mqtts://")
-        if not 1 <= max_inflight <= _MAX_INFLIGHT:
-            raise ValueError(f"max_inflight {max_inflight} is outside 1..{_MAX_INFLIGHT}")
         if max_queued < 1:
             raise ValueError(f"max_queued {max_queued} must be at least 1")
         self._url = url
@@ -155,15 +140,14 @@ class MqttClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._topics: dict[str, bytes] = {}
         # outgoing QoS 1/2
-        self._window = asyncio.Semaphore(max_inflight)
-        self._inflight: dict[int, _Outgoing] = {}
+        self._inflight = Inflight(max_inflight=max_inflight)
         self._control: dict[int, asyncio.Future[SubAck | UnsubAck]] = {}
-        self._next_pid = 1
         self._offline: list[bytes] = []
         self._offline_count = 0
         # incoming
         self._queue: collections.deque[Message] = collections.deque()
         self._queue_event = asyncio.Event()
+        self._paused: Connection | None = None  # whose reading stopped because the queue is full
         self._unacked: dict[int, Message] = {}  # QoS 1 awaiting a manual ack
         self._in_qos2: dict[int, Message | None] = {}  # None once PUBREC went out
         self._subscriptions: dict[str, int] = {}
@@ -180,6 +164,11 @@ class MqttClient:
     def client_id(self) -> str:
         """The MQTT client id."""
         return self._client_id
+
+    @property
+    def endpoint(self) -> str:
+        """The broker url without its password, for logs and errors."""
+        return self._endpoint
 
     @property
     def connected(self) -> bool:
@@ -212,35 +201,40 @@ class MqttClient:
             if conn.write_paused:
                 await conn.drain()
             return
-        entry = await self._new_outgoing(tf, payload, qos, retain)
+        entry = await self._inflight.add(tf, payload, qos, retain, self._control)
         await self._flush([entry.packet], [entry], 0)
         await entry.future
 
     async def publish_many(self, messages: Sequence[Message]) -> None:
         """Encode every message into one buffer and write it at once; QoS 1/2 ones are awaited together."""
         parts: list[bytes] = []
-        entries: list[_Outgoing] = []
+        entries: list[Outgoing] = []
         waits: list[asyncio.Future[None]] = []
         n0 = 0
         topics = self._topics
         small = _PUB0
-        for m in messages:
-            tf = topics.get(m.topic) or self._topic_field(m.topic)
-            if m.qos == 0:
-                n = len(tf) + len(m.payload)
-                if n < 128:
-                    parts += (small[m.retain][n], tf, m.payload)
-                else:
-                    parts.append(encode_publish_raw(tf, m.payload, 0, m.retain))
-                n0 += 1
-                continue
-            if self._window.locked():  # window full: send what we have, then wait for a slot
-                await self._flush(parts, entries, n0)
-                parts, entries, n0 = [], [], 0
-            entry = await self._new_outgoing(tf, m.payload, m.qos, m.retain)
-            parts.append(entry.packet)
-            entries.append(entry)
-            waits.append(entry.future)
+        i = 0
+        try:
+            for i, m in enumerate(messages):  # noqa: B007  (i names a bad message below)
+                tf = topics.get(m.topic) or self._topic_field(m.topic)
+                if m.qos == 0:
+                    n = len(tf) + len(m.payload)
+                    if n < 128:
+                        parts += (small[m.retain][n], tf, m.payload)
+                    else:
+                        parts.append(encode_publish_raw(tf, m.payload, 0, m.retain))
+                    n0 += 1
+                    continue
+                if self._inflight.full(m.qos):  # window full: send what we have, then wait for a slot
+                    await self._flush(parts, entries, n0)
+                    parts, entries, n0 = [], [], 0
+                entry = await self._inflight.add(tf, m.payload, m.qos, m.retain, self._control)
+                parts.append(entry.packet)
+                entries.append(entry)
+                waits.append(entry.future)
+        except ValueError as exc:
+            await self._flush(parts, entries, n0)  # the good messages before the bad one still go out
+            raise ValueError(f"messages[{i}]: {exc}") from exc
         await self._flush(parts, entries, n0)
         for fut in waits:
             await fut
@@ -279,8 +273,9 @@ class MqttClient:
         while True:
             while queue:
                 msg = queue.popleft()
-                if len(queue) <= low_water and self._conn is not None and self._conn.read_paused:
-                    self._conn.resume_reading()
+                if self._paused is not None and len(queue) <= low_water:
+                    self._paused.resume_reading()
+                    self._paused = None
                 yield msg
             if self._failure is not None:
                 if self._closing:
@@ -306,6 +301,7 @@ class MqttClient:
 
     async def __aenter__(self) -> Self:
         self._failure = None
+        self._inflight.failure = None
         self._closing = False
         try:
             await self._connect()
@@ -361,21 +357,17 @@ class MqttClient:
             ssl_context=self._ssl,
             timeout_s=self._connect_timeout_s,
         )
-        if not connack.session_present:
-            self._unacked.clear()
-            self._in_qos2.clear()
-            if self._subscriptions:
-                await self._resubscribe(conn)
-        parts: list[bytes] = []
-        for pid, entry in self._inflight.items():  # in their original order
-            if entry.released:
-                parts.append(bytes((0x62, 2, pid >> 8, pid & 0xFF)))
-            elif entry.sent:
-                parts.append(bytes((entry.packet[0] | 0x08,)) + entry.packet[1:])  # DUP
-            else:
-                parts.append(entry.packet)
-                self._sent += 1
-            entry.sent = True
+        try:
+            if not connack.session_present:
+                self._unacked.clear()
+                self._in_qos2.clear()
+                if self._subscriptions:
+                    await self._resubscribe(conn)
+        except BaseException:
+            conn.abort("connect abandoned")
+            raise
+        parts, first = self._inflight.resend()
+        self._sent += first
         parts += self._offline
         self._sent += self._offline_count
         self._offline, self._offline_count = [], 0
@@ -402,9 +394,11 @@ class MqttClient:
                 self._subscriptions.pop(f, None)
 
     def _deactivate(self) -> None:
-        """Forget the current connection: waiters for answers on it learn it is gone."""
+        """Forget the current connection: publishes now wait or are held until the next one."""
         self._conn = None
         self._connected.clear()
+        if self._paused is not None and self._paused.is_lost:
+            self._paused = None
 
     def _fail(self, error: BrokerError) -> None:
         """No more connections: wake every waiter with ``error``."""
@@ -412,12 +406,7 @@ class MqttClient:
         self._deactivate()
         self._connected.set()
         self._queue_event.set()
-        for entry in self._inflight.values():
-            if not entry.future.done():
-                entry.future.set_exception(error)
-                entry.future.exception()
-            self._window.release()
-        self._inflight.clear()
+        self._inflight.fail(error)
 
     async def _supervise(self) -> None:
         """Keep-alive while connected; on loss, back off and reconnect (or fail if reconnect is off)."""
@@ -477,44 +466,24 @@ class MqttClient:
         if self._conn is not None:
             self._conn.write(data)
 
-    def _alloc_pid(self) -> int:
-        pid = self._next_pid
-        while pid in self._inflight or pid in self._control:  # never reuse an id still in flight
-            pid = pid % 0xFFFF + 1
-        self._next_pid = pid % 0xFFFF + 1
-        return pid
-
-    async def _new_outgoing(self, topic_field: bytes, payload: bytes, qos: int, retain: bool) -> _Outgoing:
-        if qos not in (1, 2):
-            raise ValueError(f"qos {qos} is not 0, 1 or 2")
-        await self._window.acquire()
-        if self._failure is not None:
-            self._window.release()
-            raise self._failure
-        pid = self._alloc_pid()
-        entry = _Outgoing(
-            encode_publish_raw(topic_field, payload, qos, retain, False, pid),
-            qos,
-            asyncio.get_running_loop().create_future(),
-        )
-        self._inflight[pid] = entry
-        return entry
-
-    async def _flush(self, parts: list[bytes], entries: list[_Outgoing], n0: int) -> None:
+    async def _flush(self, parts: list[bytes], entries: list[Outgoing], n0: int) -> None:
         """Write ``parts`` now, or hold them while offline (QoS 1/2 entries are sent on reconnect)."""
         if not parts:
             return
         conn = self._conn
+        # QoS 1/2 packets wait for the reconnect while offline, and one may already have re-sent them
+        skip = {id(e.packet) for e in entries if conn is None or e.sent}
+        if skip:
+            parts = [p for p in parts if id(p) not in skip]
         if conn is None:
-            skip = {id(e.packet) for e in entries}
-            rest = [p for p in parts if id(p) not in skip] if skip else parts
-            if rest:
-                await self._send_offline(b"".join(rest), n0)
+            if parts:
+                await self._send_offline(b"".join(parts), n0)
             return
         conn.write(b"".join(parts))
         for entry in entries:
+            self._sent += not entry.sent
             entry.sent = True
-        self._sent += n0 + len(entries)
+        self._sent += n0
         if conn.write_paused:
             await conn.drain()
 
@@ -544,7 +513,7 @@ class MqttClient:
                 continue
 
     async def _ask(self, conn: Connection, build: Callable[[int], bytes]) -> SubAck | UnsubAck:
-        pid = self._alloc_pid()
+        pid = self._inflight.alloc_pid(self._control)
         fut: asyncio.Future[SubAck | UnsubAck] = asyncio.get_running_loop().create_future()
         self._control[pid] = fut
         try:
@@ -603,24 +572,17 @@ class MqttClient:
         if received:
             self._received += received
             self._queue_event.set()
-            if len(queue) >= self._max_queued and not conn.read_paused:
+            if len(queue) >= self._max_queued and self._paused is None:
                 conn.pause_reading()  # the broker now meets TCP back-pressure; nothing is dropped
+                self._paused = conn
                 self._read_pauses += 1
 
     def _handle_control(self, p: Packet, out: list[bytes]) -> None:
         if isinstance(p, PubAck | PubComp):
-            entry = self._inflight.get(p.packet_id)
-            if entry is None or entry.qos != (1 if type(p) is PubAck else 2):
-                log.debug("mqtt %s: ignoring %s for unknown packet id", self._client_id, p)
-                return
-            del self._inflight[p.packet_id]
-            if not entry.future.done():
-                entry.future.set_result(None)
-            self._window.release()
+            if not self._inflight.complete(p.packet_id, 1 if type(p) is PubAck else 2):
+                log.debug("mqtt %s: ignoring %s for an unknown packet id", self._client_id, p)
         elif isinstance(p, PubRec):
-            entry = self._inflight.get(p.packet_id)
-            if entry is not None:
-                entry.released = True
+            self._inflight.received(p.packet_id)
             out.append(bytes((0x62, 2, p.packet_id >> 8, p.packet_id & 0xFF)))
         elif isinstance(p, PubRel):
             self._in_qos2.pop(p.packet_id, None)

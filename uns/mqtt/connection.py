@@ -65,7 +65,7 @@ class Connection(asyncio.Protocol):
         except ProtocolError as exc:
             self.protocol_error = exc
             self._dispatch(exc.packets)  # the good packets before the bad one still count
-            log.warning("mqtt %s: %s; dropping the connection", self.endpoint, exc)
+            log.warning("%s; dropping the connection", exc)
             self.abort(str(exc))
             return
         self._dispatch(packets)

@@ -2,9 +2,7 @@
 
 from uns.sparkplug.datatypes import DataType
 from uns.sparkplug.payload import decode_payload, encode_payload
-from uns.sparkplug.state import decode_state, encode_state
-from uns.sparkplug.topic import NAMESPACE, MessageType, SparkplugTopic
-from uns.sparkplug.types import (
+from uns.sparkplug.payload_types import (
     DataSet,
     DataSetCell,
     DecodedPayload,
@@ -20,6 +18,8 @@ from uns.sparkplug.types import (
     Template,
     TemplateParameter,
 )
+from uns.sparkplug.state import decode_state, encode_state
+from uns.sparkplug.topic import NAMESPACE, MessageType, SparkplugTopic
 
 __all__ = [
     "NAMESPACE",

@@ -24,20 +24,7 @@ from google.protobuf.message import DecodeError
 from uns.errors import PayloadDecodeError
 from uns.sparkplug import sparkplug_b_pb2 as _pb
 from uns.sparkplug.datatypes import DataType
-from uns.sparkplug.structured import (
-    DATATYPES,
-    basic_type,
-    decode_cell,
-    decode_dataset,
-    decode_metadata,
-    decode_property_set,
-    encode_cell,
-    encode_dataset,
-    encode_metadata,
-    encode_property_set,
-    text,
-)
-from uns.sparkplug.types import (
+from uns.sparkplug.payload_types import (
     DataSet,
     DecodedPayload,
     Lookup,
@@ -51,6 +38,19 @@ from uns.sparkplug.types import (
     PropertyValue,
     Template,
     TemplateParameter,
+)
+from uns.sparkplug.structured import (
+    DATATYPES,
+    basic_type,
+    decode_cell,
+    decode_dataset,
+    decode_metadata,
+    decode_property_set,
+    encode_cell,
+    encode_dataset,
+    encode_metadata,
+    encode_property_set,
+    text,
 )
 from uns.sparkplug.values import SCALAR_DECODERS, decode_array, decode_scalar, encode_array, encode_scalar
 from uns.sparkplug.wire import find_wire_error
@@ -174,13 +174,14 @@ def _decode_metric(wire: _pb.Payload.Metric, lookup: Lookup | None) -> Metric:
     This runs for every metric the host receives, so it reads each field once, asks
     HasField only when the plain read is ambiguous, and inlines the scalar conversion.
     """
+    has = wire.HasField
     name: str | bytes | None = wire.name
     if isinstance(name, bytes):
         raise _Problem("bad_value", "metric name is not valid UTF-8", name.decode("utf-8", "replace"))
-    if not name and not wire.HasField("name"):
+    if not name and not has("name"):
         name = None
     alias: int | None = wire.alias
-    if not alias and not wire.HasField("alias"):
+    if not alias and not has("alias"):
         alias = None
     number = wire.datatype
     datatype = DATATYPES.get(number)
@@ -199,7 +200,7 @@ def _decode_metric(wire: _pb.Payload.Metric, lookup: Lookup | None) -> Metric:
         if datatype is None:
             datatype = known[1]
     timestamp: int | None = wire.timestamp
-    if not timestamp and not wire.HasField("timestamp"):
+    if not timestamp and not has("timestamp"):
         timestamp = None
     is_null = wire.is_null
     value: MetricValue = None
@@ -213,8 +214,8 @@ def _decode_metric(wire: _pb.Payload.Metric, lookup: Lookup | None) -> Metric:
                     value = getattr(wire, field) if convert is None else convert(field, getattr(wire, field))
                 else:
                     value = _decode_value(datatype, field, wire)
-        properties = decode_property_set(wire.properties) if wire.HasField("properties") else None
-        metadata = decode_metadata(wire.metadata) if wire.HasField("metadata") else None
+        properties = decode_property_set(wire.properties) if has("properties") else None
+        metadata = decode_metadata(wire.metadata) if has("metadata") else None
     except ValueError as exc:
         raise _Problem("bad_value", f"metric {name!r}: {exc}", name) from None
     # Filling the slots directly costs a third of the keyword-argument __init__; the

@@ -10,7 +10,7 @@ from typing import Literal
 
 from uns.sparkplug import sparkplug_b_pb2 as _pb
 from uns.sparkplug.datatypes import DataType
-from uns.sparkplug.types import DataSet, DataSetCell, MetaData, PropertySet, PropertyValue
+from uns.sparkplug.payload_types import DataSet, DataSetCell, MetaData, PropertySet, PropertyValue
 from uns.sparkplug.values import decode_scalar, encode_scalar
 
 __all__ = [

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from uns.mqtt.types import BrokerUrl, Message
 
@@ -40,7 +42,7 @@ class Paho:
         self.url = url
         self.port = ws_port if ws_port is not None else url.port
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,
             transport=transport,  # type: ignore[arg-type]
@@ -61,16 +63,16 @@ class Paho:
         self.client.on_publish = self._on_publish
         self.client.on_disconnect = self._on_disconnect
 
-    def _on_connect(self, client: object, userdata: object, flags: object, rc: mqtt.ReasonCode, props: object) -> None:
+    def _on_connect(self, client: object, userdata: object, flags: object, rc: ReasonCode, props: object) -> None:
         self.connack = int(rc.value)
 
     def _on_message(self, client: object, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.received.append(Message(topic=msg.topic, payload=msg.payload, qos=msg.qos, retain=bool(msg.retain)))
+            self.received.append(
+                Message(topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos, retain=bool(msg.retain))
+            )
 
-    def _on_subscribe(
-        self, client: object, userdata: object, mid: int, codes: list[mqtt.ReasonCode], props: object
-    ) -> None:
+    def _on_subscribe(self, client: object, userdata: object, mid: int, codes: list[ReasonCode], props: object) -> None:
         self.granted[mid] = [int(code.value) for code in codes]
 
     def _on_publish(self, client: object, userdata: object, mid: int, rc: object, props: object) -> None:
@@ -97,7 +99,9 @@ class Paho:
 
     async def subscribe(self, topic_filter: str, qos: int = 1) -> int:
         """Subscribe and return the granted QoS (128 = refused)."""
-        _result, mid = self.client.subscribe(topic_filter, qos=qos)
+        _result, sent_mid = self.client.subscribe(topic_filter, qos=qos)
+        assert sent_mid is not None
+        mid: int = sent_mid
         await until(lambda: mid in self.granted, what=f"SUBACK for {topic_filter}")
         return self.granted[mid][0]
 
@@ -113,7 +117,9 @@ class Paho:
 
     async def wait_messages(self, count: int, *, deadline_s: float = 5.0) -> list[Message]:
         """Wait until ``count`` messages arrived and return them all."""
-        await until(lambda: len(self.received) >= count, deadline_s=deadline_s, what=f"{count} messages at {self.client_id}")
+        await until(
+            lambda: len(self.received) >= count, deadline_s=deadline_s, what=f"{count} messages at {self.client_id}"
+        )
         with self._lock:
             return list(self.received)
 

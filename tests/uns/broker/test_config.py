@@ -6,6 +6,7 @@ from uns.broker import hash_password, load_broker_config, verify_password
 from uns.errors import ConfigError
 
 _HASH = "$argon2id$v=19$m=65536,t=3,p=4$placeholder"
+_USER = "listeners: {tcp: {port: 1}}\nusers: {u: {password_hash: '" + _HASH + "', "
 GOOD = """
 listeners:
   tcp: {bind: 127.0.0.1, port: 1883}
@@ -36,18 +37,26 @@ def test_repo_broker_yaml_loads() -> None:
         ("{}", "listeners", "required"),
         ("listeners: {tcp: {port: 1}}\nallow_anonymos: true", "allow_anonymos", "not permitted"),
         ("listeners: {tcp: {port: 1}}\nanonymous_role: boss", "anonymous_role", "admin"),
-        ("listeners: {tcp: {port: 1}}\nusers: {u: {password_hash: plain, role: app}}", "users.u.password_hash", "argon2"),
         (
-            f"listeners: {{tcp: {{port: 1}}}}\nusers: {{u: {{password_hash: '{_HASH}', role: app, edge_nodes: [a/b]}}}}",
+            "listeners: {tcp: {port: 1}}\nusers: {u: {password_hash: plain, role: app}}",
+            "users.u.password_hash",
+            "argon2",
+        ),
+        (
+            _USER + "role: app, edge_nodes: [a/b]}}",
             "users.u.edge_nodes",
             "bridge",
         ),
         (
-            f"listeners: {{tcp: {{port: 1}}}}\nusers: {{u: {{password_hash: '{_HASH}', role: bridge, edge_nodes: [ab]}}}}",
+            _USER + "role: bridge, edge_nodes: [ab]}}",
             "users.u.edge_nodes",
             "group/node",
         ),
-        ("listeners: {tcp: {bind: 0.0.0.0, port: 1}}\nallow_anonymous: true", "allow_anonymous", "anonymous_on_network"),
+        (
+            "listeners: {tcp: {bind: 0.0.0.0, port: 1}}\nallow_anonymous: true",
+            "allow_anonymous",
+            "anonymous_on_network",
+        ),
         ("listeners: {tcp: {port: 1}}\napp_cmd_topics: ['a/#/b']", "app_cmd_topics", "'#'"),
         ("listeners: {tcp: {port: 1}}\nlimits: {max_payload_bytes: 0}", "limits.max_payload_bytes", "greater"),
         (
@@ -82,9 +91,7 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_overrides(tmp_path: Path) -> None:
-    config = load_broker_config(
-        write(tmp_path, GOOD), bind="::1", mqtt_port=0, ws_port=0, max_payload_bytes=10
-    )
+    config = load_broker_config(write(tmp_path, GOOD), bind="::1", mqtt_port=0, ws_port=0, max_payload_bytes=10)
     assert (config.listeners.tcp.bind, config.listeners.tcp.port) == ("::1", 0)
     assert config.listeners.ws is not None  # absent in the file: the override turns it on
     assert (config.listeners.ws.bind, config.listeners.ws.port) == ("::1", 0)

@@ -30,7 +30,7 @@ async def take(client: MqttClient, count: int, timeout_s: float = 10.0) -> list[
 async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
     """Poll ``condition`` until true, failing after ``timeout_s``."""
     async with asyncio.timeout(timeout_s):
-        while not condition():
+        while not condition():  # noqa: ASYNC110  (polls state other parts own)
             await asyncio.sleep(0.01)
     if not condition():  # pragma: no cover
         raise AssertionError(what)

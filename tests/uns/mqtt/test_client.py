@@ -220,7 +220,7 @@ async def test_interop_with_paho_both_ways(mosquitto: Mosquitto, unique_topic: s
 
     def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         with lock:
-            received.append((msg.topic, msg.payload, msg.qos))
+            received.append((msg.topic, bytes(msg.payload), msg.qos))
 
     listener = _paho(mosquitto, f"paho-sub-{next(_ids)}")
     listener.on_message = on_message
@@ -231,9 +231,7 @@ async def test_interop_with_paho_both_ways(mosquitto: Mosquitto, unique_topic: s
         await asyncio.to_thread(subscribed.wait, 5)
         async with client(mosquitto) as ours:
             await ours.subscribe([f"{unique_topic}/from-paho/#"], qos=1)
-            await ours.publish_many(
-                [Message(f"{unique_topic}/to-paho/{i}", b"%d" % i, qos=i % 2) for i in range(20)]
-            )
+            await ours.publish_many([Message(f"{unique_topic}/to-paho/{i}", b"%d" % i, qos=i % 2) for i in range(20)])
             for i in range(20):
                 talker.publish(f"{unique_topic}/from-paho/{i}", b"p%d" % i, qos=i % 2)
             got = await take(ours, 20)
@@ -246,3 +244,15 @@ async def test_interop_with_paho_both_ways(mosquitto: Mosquitto, unique_topic: s
         for p in (listener, talker):
             p.disconnect()
             p.loop_stop()
+
+
+async def test_publish_many_with_a_bad_message_sends_the_good_ones_before_it(
+    mosquitto: Mosquitto, unique_topic: str
+) -> None:
+    async with client(mosquitto) as c:
+        await c.subscribe([f"{unique_topic}/#"], qos=1)
+        batch = [Message(f"{unique_topic}/0", b"a"), Message(f"{unique_topic}/1", b"b", qos=1), Message("bad/#", b"")]
+        with pytest.raises(ValueError, match=r"messages\[2\]: .*'bad/#'"):
+            await c.publish_many(batch)
+        got = await take(c, 2)
+        assert sorted(m.payload for m in got) == [b"a", b"b"]

@@ -77,7 +77,9 @@ def test_byte_by_byte_feed_yields_every_packet_once() -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_chunking_yields_every_packet_once(seed: int) -> None:
     rng = random.Random(seed)
-    packets: list[Packet] = [Publish(f"t/{i}", b"x" * rng.randrange(0, 40000), qos=1, packet_id=i + 1) for i in range(30)]
+    packets: list[Packet] = [
+        Publish(f"t/{i}", b"x" * rng.randrange(0, 40000), qos=1, packet_id=i + 1) for i in range(30)
+    ]
     stream = b"".join(codec.encode(p) for p in packets)
     reader = PacketReader()
     got: list[Packet] = []
@@ -109,7 +111,7 @@ def test_random_chunking_yields_every_packet_once(seed: int) -> None:
                 will_qos=1,
                 will_retain=True,
                 username="u",
-                password="p",
+                password="p",  # noqa: S106  (spec bytes, not a secret)
             ),
             b"\x10\x1b\x00\x04MQTT\x04\xec\x00\x3c\x00\x01c\x00\x01w\x00\x03bye\x00\x01u\x00\x01p",
         ),
@@ -186,7 +188,7 @@ def test_remaining_length_above_the_limit_raises_before_the_body_arrives() -> No
         (lambda: codec.encode_publish("a", b"", qos=3, packet_id=1), "qos 3"),
         (lambda: codec.encode_publish("a", b"", qos=1), "packet id 0"),
         (lambda: codec.encode_puback(70000), "packet id 70000"),
-        (lambda: codec.encode_connect(client_id="c", password="p"), "without username"),
+        (lambda: codec.encode_connect(client_id="c", password="p"), "without username"),  # noqa: S106
         (lambda: codec.encode_connect(client_id="c", keepalive_s=70000), "keepalive_s"),
         (lambda: codec.encode_connect(client_id="c" * 70000), "client_id is 70000 bytes"),
         (lambda: codec.encode_subscribe(1, []), "at least one"),
@@ -202,5 +204,10 @@ def test_encoders_reject_bad_input_naming_it(encode: object, message: str) -> No
 def test_all_is_honest() -> None:
     for name in codec.__all__:
         assert hasattr(codec, name), name
-    public = {n for n in vars(codec) if not n.startswith("_")} - {"annotations", "dataclasses", "Sequence", "NamedTuple"}
+    public = {n for n in vars(codec) if not n.startswith("_")} - {
+        "annotations",
+        "dataclasses",
+        "Sequence",
+        "NamedTuple",
+    }
     assert public - {"BrokerError"} == set(codec.__all__)

@@ -1,0 +1,85 @@
+"""Fail loudly when an amqtt upgrade changes the internals uns/broker/core.py and framing.py rely on."""
+
+import asyncio
+import inspect
+from importlib.metadata import version
+
+import pytest
+from amqtt.adapters import ReaderAdapter
+from amqtt.broker import Broker, RetainedApplicationMessage
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from tests.fixtures.broker import broker_test_config
+from uns.broker.core import UnsBroker
+
+# method -> the parameter names amqtt 0.12.1 gives it (our overrides keep them)
+OVERRIDDEN = {
+    "_client_connected": ["self", "listener_name", "reader", "writer"],
+    "_handle_client_session": ["self", "reader", "writer", "client_session", "handler", "server", "listener_name"],
+    "_authenticate": ["self", "session", "_"],
+    "_handle_message_delivery": ["self", "client_session", "handler", "wait_deliver"],
+    "_broadcast_message": ["self", "session", "topic", "data", "force_qos"],
+    "_run_broadcast": ["self", "running_tasks"],
+    "add_subscription": ["self", "subscription", "session"],
+    "_del_subscription": ["self", "a_filter", "session"],
+    "_del_all_subscriptions": ["self", "session"],
+    "_topic_filtering": ["self", "session", "topic", "action"],
+    "_handle_subscription": ["self", "client_session", "handler", "subscribe_waiter"],
+    "_publish_retained_messages_for_subscription": ["self", "subscription", "session"],
+}
+# what we call or read without overriding
+USED = ["_retain_broadcast_message", "_get_handler", "start", "shutdown"]
+
+
+def test_amqtt_version_is_the_pinned_one() -> None:
+    assert version("amqtt") == "0.12.1", "uns/broker/core.py overrides amqtt internals: re-check them all"
+
+
+@pytest.mark.parametrize(("name", "params"), OVERRIDDEN.items())
+def test_overridden_methods_still_exist_with_the_same_parameters(name: str, params: list[str]) -> None:
+    original = getattr(Broker, name)
+    assert list(inspect.signature(original).parameters) == params
+    assert inspect.iscoroutinefunction(original) == inspect.iscoroutinefunction(getattr(UnsBroker, name))
+    assert len(inspect.signature(getattr(UnsBroker, name)).parameters) == len(params)
+
+
+@pytest.mark.parametrize("name", USED)
+def test_used_methods_exist(name: str) -> None:
+    assert callable(getattr(Broker, name))
+
+
+async def test_broker_attributes_we_read() -> None:
+    broker = Broker({"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:0"}}, "plugins": {}})
+    for attribute in ("_sessions", "_subscriptions", "_retained_messages", "_servers"):
+        assert isinstance(getattr(broker, attribute), dict)
+    assert isinstance(broker._broadcast_queue, asyncio.Queue)
+    assert list(inspect.signature(RetainedApplicationMessage).parameters) == ["source_session", "topic", "data", "qos"]
+
+
+def test_session_and_handler_fields_we_use() -> None:
+    session = Session()
+    for attribute in ("client_id", "username", "password", "clean_session", "is_anonymous", "remote_address"):
+        assert hasattr(session, attribute)
+    assert isinstance(session.delivered_message_queue, asyncio.Queue)
+    assert session.transitions.state == "new"
+    assert "reader" in inspect.getsource(BrokerProtocolHandler.__mro__[1].attach)
+    assert inspect.iscoroutinefunction(BrokerProtocolHandler.handle_connection_closed)
+    assert inspect.iscoroutinefunction(BrokerProtocolHandler.mqtt_publish)
+
+
+def test_reader_and_plugin_bases() -> None:
+    assert {m for m in ReaderAdapter.__abstractmethods__} == {"read", "feed_eof"}
+    assert inspect.iscoroutinefunction(BaseAuthPlugin.authenticate)
+    assert inspect.iscoroutinefunction(BaseTopicPlugin.topic_filtering)
+    assert "session" in inspect.signature(BaseAuthPlugin.authenticate).parameters
+    assert list(inspect.signature(BaseTopicPlugin.topic_filtering).parameters) == ["self", "session", "topic", "action"]
+
+
+async def test_our_two_plugins_are_the_only_ones_loaded() -> None:
+    config = broker_test_config()
+    broker = UnsBroker(settings=config)
+    assert sorted(type(p).__name__ for p in broker.plugins_manager.plugins) == ["AclTopicPlugin", "UnsAuthPlugin"]
+    assert list(broker.listeners_config) == ["default"]
+    assert broker.listeners_config["default"].bind == "127.0.0.1:0"

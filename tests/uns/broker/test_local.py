@@ -1,0 +1,169 @@
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.broker import start_broker
+from tests.uns.broker.paho_client import Paho, until
+from uns.broker import EmbeddedBroker, LocalClient
+from uns.errors import BrokerError
+from uns.mqtt.types import Message, PubSub
+
+
+async def take(client: LocalClient, count: int) -> list[Message]:
+    got: list[Message] = []
+    async with asyncio.timeout(5):
+        async for message in client.messages():
+            got.append(message)
+            if len(got) == count:
+                break
+    return got
+
+
+def test_local_client_is_a_pubsub() -> None:
+    def needs(_: PubSub) -> None: ...
+
+    needs(LocalClient.__new__(LocalClient))  # mypy checks the protocol; this checks the names exist
+    for name in ("client_id", "publish", "publish_many", "subscribe", "messages"):
+        assert hasattr(LocalClient, name)
+
+
+async def test_network_to_local_and_back(broker: EmbeddedBroker) -> None:
+    host = broker.local_client("host")
+    await host.subscribe(["spBv1.0/#"], qos=1)
+    paho = Paho(broker.url, "edge")
+    try:
+        await paho.connect()
+        await paho.subscribe("acme/#", qos=1)
+        await paho.publish("spBv1.0/g/NDATA/n", b"\x08\x01", qos=1)
+        await paho.publish("spBv1.0/g/NDATA/n", b"\x08\x02", qos=0)
+        assert await take(host, 2) == [
+            Message(topic="spBv1.0/g/NDATA/n", payload=b"\x08\x01", qos=1),
+            Message(topic="spBv1.0/g/NDATA/n", payload=b"\x08\x02", qos=0),
+        ]
+        await host.publish("acme/dallas/data/temp", b'{"value": 1}', qos=1, retain=True)
+        await host.publish("acme/dallas/data/rpm", b'{"value": 2}', qos=0)
+        got = await paho.wait_messages(2)
+        assert got == [
+            Message(topic="acme/dallas/data/temp", payload=b'{"value": 1}', qos=1),
+            Message(topic="acme/dallas/data/rpm", payload=b'{"value": 2}', qos=0),
+        ]
+    finally:
+        paho.close()
+    assert broker.stats.messages_local == 2
+
+
+async def test_local_to_local_and_to_itself(broker: EmbeddedBroker) -> None:
+    one = broker.local_client("one")
+    two = broker.local_client("two")
+    await one.subscribe(["x/#"], qos=0)
+    await two.subscribe(["x/+"], qos=1)
+    await one.publish_many([Message(topic="x/a", payload=b"1", qos=1), Message(topic="x/b/c", payload=b"2")])
+    assert await take(two, 1) == [Message(topic="x/a", payload=b"1", qos=1)]
+    assert await take(one, 2) == [Message(topic="x/a", payload=b"1"), Message(topic="x/b/c", payload=b"2")]
+    assert two.pending == 0
+
+
+async def test_retained_messages_come_first_on_subscribe(broker: EmbeddedBroker) -> None:
+    paho = Paho(broker.url, "plc")
+    try:
+        await paho.connect()
+        await paho.publish("acme/line1/state", b"run", qos=1, retain=True)
+        writer = broker.local_client("writer")
+        await writer.publish_many(
+            [
+                Message(topic="acme/line1/count", payload=b"7", qos=1, retain=True),
+                Message(topic="acme/line2/count", payload=b"9", retain=True),
+            ]
+        )
+        reader = broker.local_client("reader")
+        await until(lambda: broker.stats.messages_in == 1, what="the paho publish to be handled")
+        await reader.subscribe(["acme/line1/#"], qos=0)
+        await writer.publish("acme/line1/live", b"now")
+        got = await take(reader, 3)
+        assert sorted(got[:2], key=lambda m: m.topic) == [
+            Message(topic="acme/line1/count", payload=b"7", qos=0, retain=True),
+            Message(topic="acme/line1/state", payload=b"run", qos=0, retain=True),
+        ]
+        assert got[2] == Message(topic="acme/line1/live", payload=b"now")
+    finally:
+        paho.close()
+
+
+async def test_back_pressure_never_drops(broker: EmbeddedBroker) -> None:
+    slow = broker.local_client("slow", queue_size=10)
+    await slow.subscribe(["load/#"], qos=0)
+    paho = Paho(broker.url, "fast")
+    count = 3000
+    try:
+        await paho.connect()
+        for index in range(count):
+            paho.client.publish(f"load/{index % 7}", str(index).encode(), qos=0)
+        await until(lambda: slow.pending == 10, what="the small queue to fill")
+        await asyncio.sleep(0.05)  # let the broker try to push more: it must wait, not drop
+        assert slow.pending == 10
+        got = await take(slow, count)
+    finally:
+        paho.close()
+    assert [int(m.payload) for m in got] == list(range(count))
+
+
+async def test_local_publisher_waits_for_a_full_local_queue(broker: EmbeddedBroker) -> None:
+    slow = broker.local_client("slow", queue_size=2)
+    await slow.subscribe(["t"])
+    fast = broker.local_client("fast")
+    publishing = asyncio.create_task(fast.publish_many([Message(topic="t", payload=bytes([i])) for i in range(5)]))
+    await until(lambda: slow.pending == 2, what="the queue to fill")
+    assert not publishing.done()
+    got = await take(slow, 5)
+    await publishing
+    assert [m.payload for m in got] == [bytes([i]) for i in range(5)]
+
+
+@pytest.mark.parametrize(("filters", "fragment"), [(["a/#/b"], "'#'"), ([""], "empty"), (["ok", "bad+"], "'+'")])
+async def test_bad_subscribe_is_refused(broker: EmbeddedBroker, filters: list[str], fragment: str) -> None:
+    client = broker.local_client("c")
+    with pytest.raises(BrokerError, match=re.escape(fragment)):
+        await client.subscribe(filters)
+
+
+async def test_bad_topics_are_refused_but_good_ones_delivered(broker: EmbeddedBroker) -> None:
+    sink = broker.local_client("sink")
+    await sink.subscribe(["#"])
+    source = broker.local_client("source")
+    with pytest.raises(BrokerError, match=r"1 message\(s\) not published: topic 'a/\+' holds a wildcard"):
+        await source.publish_many(
+            [
+                Message(topic="good/1", payload=b"1"),
+                Message(topic="a/+", payload=b"x"),
+                Message(topic="good/2", payload=b"2"),
+            ]
+        )
+    assert [m.topic for m in await take(sink, 2)] == ["good/1", "good/2"]
+
+
+async def test_close_ends_messages_and_frees_the_name(broker: EmbeddedBroker) -> None:
+    client = broker.local_client("host")
+    with pytest.raises(BrokerError, match="exists already"):
+        broker.local_client("host")
+    await client.subscribe(["a"])
+    await client.publish("a", b"1")
+    await client.close()
+    assert [m.payload async for m in client.messages()] == [b"1"]
+    with pytest.raises(BrokerError, match="closed"):
+        await client.publish("a", b"2")
+    assert broker.local_client("host") is not client
+
+
+async def test_broker_exit_ends_local_iterators(tmp_path: Path) -> None:
+    async def drain(client: LocalClient) -> AsyncIterator[Message]:
+        async for message in client.messages():
+            yield message
+
+    async with start_broker(tmp_path) as broker:
+        client = broker.local_client("host")
+        await client.subscribe(["#"])
+        reading = asyncio.create_task(anext(aiter(drain(client)), None))
+    assert await asyncio.wait_for(reading, 2) is None

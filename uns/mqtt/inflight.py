@@ -1,0 +1,136 @@
+"""Outgoing QoS 1/2 state: packet ids, the bounded in-flight window, re-sends after a reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Container
+
+from uns.errors import BrokerError
+from uns.mqtt.codec import encode_publish_raw
+
+__all__ = ["MAX_INFLIGHT", "Inflight", "Outgoing"]
+
+MAX_INFLIGHT = 65_000
+"""Upper bound for ``max_inflight``: leaves packet ids free for SUBSCRIBE/UNSUBSCRIBE."""
+
+# Mosquitto (max_inflight_messages, default 20) silently drops incoming QoS 2 publishes beyond
+# that many awaiting PUBREL from one MQTT 3.1.1 client, yet completes their handshake: stay below.
+_MAX_INFLIGHT_QOS2 = 20
+
+
+class Outgoing:
+    """A QoS 1/2 publish until its last acknowledgement; its packet id stays reserved until then."""
+
+    __slots__ = ("future", "packet", "qos", "released", "sent")
+
+    def __init__(self, packet: bytes, qos: int, future: asyncio.Future[None]) -> None:
+        self.packet = packet
+        self.qos = qos
+        self.future = future
+        self.sent = False
+        self.released = False  # QoS 2: PUBREC came, PUBREL is what to (re-)send
+
+
+class Inflight:
+    """Packet ids and the in-flight window of one client; never reuses an id still in flight.
+
+    Args:
+        max_inflight: QoS 1/2 publishes unacknowledged at once (QoS 2 at most 20); ``add`` waits beyond.
+    """
+
+    def __init__(self, *, max_inflight: int) -> None:
+        if not 1 <= max_inflight <= MAX_INFLIGHT:
+            raise ValueError(f"max_inflight {max_inflight} is outside 1..{MAX_INFLIGHT}")
+        self._window = asyncio.Semaphore(max_inflight)
+        self._window2 = asyncio.Semaphore(min(max_inflight, _MAX_INFLIGHT_QOS2))
+        self._entries: dict[int, Outgoing] = {}
+        self._next_pid = 1
+        self.failure: BrokerError | None = None
+        """Set by ``fail``: ``add`` raises it until cleared."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def full(self, qos: int) -> bool:
+        """True when ``add`` at this QoS would wait for a free slot."""
+        return self._window.locked() or (qos == 2 and self._window2.locked())
+
+    def alloc_pid(self, busy: Container[int] = ()) -> int:
+        """A packet id neither in flight nor in ``busy`` (ids of pending SUBSCRIBE/UNSUBSCRIBE)."""
+        pid = self._next_pid
+        while pid in self._entries or pid in busy:
+            pid = pid % 0xFFFF + 1
+        self._next_pid = pid % 0xFFFF + 1
+        return pid
+
+    async def add(
+        self, topic_field: bytes, payload: bytes, qos: int, retain: bool, busy: Container[int] = ()
+    ) -> Outgoing:
+        """Reserve a slot and a packet id (waiting while the window is full) and encode the PUBLISH."""
+        if qos not in (1, 2):
+            raise ValueError(f"qos {qos} is not 0, 1 or 2")
+        await self._window.acquire()
+        if qos == 2:
+            try:
+                await self._window2.acquire()
+            except BaseException:
+                self._window.release()
+                raise
+        if self.failure is not None:
+            self._release(qos)
+            raise self.failure
+        pid = self.alloc_pid(busy)
+        future = asyncio.get_running_loop().create_future()
+        entry = Outgoing(encode_publish_raw(topic_field, payload, qos, retain, False, pid), qos, future)
+        self._entries[pid] = entry
+        return entry
+
+    def complete(self, pid: int, qos: int) -> bool:
+        """PUBACK (QoS 1) or PUBCOMP (QoS 2) came: free the slot; False if nothing matched."""
+        entry = self._entries.get(pid)
+        if entry is None or entry.qos != qos:
+            return False
+        del self._entries[pid]
+        if not entry.future.done():
+            entry.future.set_result(None)
+        self._release(qos)
+        return True
+
+    def received(self, pid: int) -> None:
+        """PUBREC came: from now on PUBREL is what to re-send."""
+        entry = self._entries.get(pid)
+        if entry is not None:
+            entry.released = True
+
+    def resend(self) -> tuple[list[bytes], int]:
+        """What to send on a new connection, in the original order, and how many are first sends.
+
+        Publishes sent before go out again with DUP set; QoS 2 ones past PUBREC send PUBREL.
+        """
+        parts: list[bytes] = []
+        first = 0
+        for pid, entry in self._entries.items():
+            if entry.released:
+                parts.append(bytes((0x62, 2, pid >> 8, pid & 0xFF)))
+            elif entry.sent:
+                parts.append(bytes((entry.packet[0] | 0x08,)) + entry.packet[1:])
+            else:
+                parts.append(entry.packet)
+                first += 1
+            entry.sent = True
+        return parts, first
+
+    def fail(self, error: BrokerError) -> None:
+        """Fail every waiting publish with ``error`` and free their slots."""
+        self.failure = error
+        for entry in self._entries.values():
+            if not entry.future.done():
+                entry.future.set_exception(error)
+                entry.future.exception()  # retrieved: its waiter may have been cancelled
+            self._release(entry.qos)
+        self._entries.clear()
+
+    def _release(self, qos: int) -> None:
+        self._window.release()
+        if qos == 2:
+            self._window2.release()
