@@ -8,7 +8,7 @@ import pytest
 
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub"]
 
 
 @pytest.fixture(scope="session")

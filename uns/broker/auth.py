@@ -67,5 +67,6 @@ class UnsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no typ
         ok = await authenticator.authenticate(
             client_id=str(session.client_id), user=session.username, password=session.password, peer=peer
         )
-        session.is_anonymous = ok and session.username is None
+        # session.is_anonymous stays False: amqtt would then drop the session of an anonymous client at
+        # disconnect even with clean_session=0; MQTT keeps it, so do we
         return ok

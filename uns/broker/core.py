@@ -34,6 +34,9 @@ LISTENERS = {"default": "tcp", "ws": "ws", "tls": "tls"}
 
 _HIGH_WATER = 1000  # queued PUBLISHes of one connection before we stop reading its socket
 _LOW_WATER = 100
+_CONNECT_TIMEOUT_S = 10.0  # a connection must send its CONNECT within this
+_BROADCAST_HIGH = 20_000  # queued network broadcasts at which in-process publishers wait
+_BROADCAST_LOW = 5_000
 _CACHE_LIMIT = 100_000
 _BROADCAST = dict[str, Any]  # amqtt's broadcast queue item: {"session", "topic", "data", "qos"?}
 
@@ -76,13 +79,19 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
     """amqtt's Broker with our auth/ACL, payload limit, fast routing and in-process clients.
 
     Overrides (each checked by tests/uns/broker/test_amqtt_internals.py against the pinned amqtt):
-    ``_client_connected`` and ``_handle_client_session`` (wrap the reader: early oversize rejection,
-    back-pressure), ``_authenticate`` (count), ``_handle_message_delivery`` (limits, direct ACL,
-    local delivery, no plugin events), ``_broadcast_message`` and ``_run_broadcast`` (route through a
-    per-topic match cache; QoS = min(message, subscription)), ``add_subscription`` /
-    ``_del_subscription`` / ``_del_all_subscriptions`` (invalidate the cache), ``_topic_filtering``
-    (no task per check), ``_handle_subscription`` and ``_publish_retained_messages_for_subscription``
-    (retained delivery with RECEIVE checks, none replayed on reconnect).
+
+    - ``_client_connected``, ``_handle_client_session``: wrap the reader (early oversize rejection,
+      back-pressure, CONNECT deadline);
+    - ``stream_connected``, ``shutdown``: close every socket amqtt leaves open;
+    - ``_authenticate``: count logins;
+    - ``_client_message_loop``: no PUBLISH lost at DISCONNECT;
+    - ``_handle_message_delivery``: limits, direct ACL, local delivery, no plugin events;
+    - ``_broadcast_message``, ``_broadcast_loop``, ``_run_broadcast``: route through a per-topic
+      match cache, no task per message, deliver at QoS = min(message, subscription);
+    - ``add_subscription``, ``_del_subscription``, ``_del_all_subscriptions``: invalidate that cache;
+    - ``_topic_filtering``: the ACL without a task per check;
+    - ``_handle_subscription``, ``_publish_retained_messages_for_subscription``: retained messages
+      with RECEIVE checks, sent on SUBSCRIBE only (never replayed on reconnect).
     """
 
     def __init__(self, *, settings: BrokerFileConfig) -> None:
@@ -97,6 +106,9 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
         self._net_cache: dict[str, tuple[str, ...]] = {}
         self._net_cache_generation = -1
         self._warn = RateLimitedLog(log)
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._broadcast_room = asyncio.Event()
+        self._broadcast_room.set()
 
     # --- lifecycle helpers --------------------------------------------------------------------
 
@@ -123,8 +135,35 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
     # --- connection setup ---------------------------------------------------------------------
 
     async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
-        guarded = GuardedReader(reader, max_payload_bytes=self._max_payload, on_oversize=self._on_oversize)
+        guarded = GuardedReader(
+            reader,
+            max_payload_bytes=self._max_payload,
+            on_oversize=self._on_oversize,
+            connect_timeout_s=_CONNECT_TIMEOUT_S,
+        )
         await super()._client_connected(listener_name, guarded, writer)
+
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        """A TCP (or TLS) connection: amqtt's handling, then the socket surely closed.
+
+        amqtt leaves it open when the CONNECT was bad or never came, and its adapter's close()
+        gives up for good when the final drain fails (peer reset).
+        """
+        self._writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def shutdown(self) -> None:
+        """Stop amqtt, then close the connections it does not know (those still before CONNECT)."""
+        await super().shutdown()
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
 
     async def _handle_client_session(
         self,
@@ -161,19 +200,61 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
 
     # --- the hot path: one PUBLISH from a network client ----------------------------------------
 
+    async def _client_message_loop(self, client_session: Session, handler: BrokerProtocolHandler) -> None:
+        # amqtt's loop drops PUBLISHes still queued when DISCONNECT (or a dead socket) is seen, even
+        # acknowledged QoS 1 ones; this one handles them first, so a will also comes after them
+        disconnect_waiter = asyncio.ensure_future(handler.wait_disconnect())
+        subscribe_waiter = asyncio.ensure_future(handler.get_next_pending_subscription())
+        unsubscribe_waiter = asyncio.ensure_future(handler.get_next_pending_unsubscription())
+        wait_deliver = asyncio.ensure_future(handler.mqtt_deliver_next_message())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    [disconnect_waiter, subscribe_waiter, unsubscribe_waiter, wait_deliver],
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if subscribe_waiter in done:
+                    await self._handle_subscription(client_session, handler, subscribe_waiter)
+                    subscribe_waiter = asyncio.ensure_future(handler.get_next_pending_subscription())
+                if unsubscribe_waiter in done:
+                    await self._handle_unsubscription(client_session, handler, unsubscribe_waiter)
+                    unsubscribe_waiter = asyncio.ensure_future(handler.get_next_pending_unsubscription())
+                if wait_deliver in done:
+                    await self._deliver(client_session, handler, wait_deliver.result())
+                    wait_deliver = asyncio.ensure_future(handler.mqtt_deliver_next_message())
+                if disconnect_waiter in done:
+                    wait_deliver.cancel()  # a cancelled get takes nothing from the queue
+                    await asyncio.gather(wait_deliver, return_exceptions=True)
+                    if not wait_deliver.cancelled() and wait_deliver.exception() is None:
+                        await self._deliver(client_session, handler, wait_deliver.result())
+                    queue = client_session.delivered_message_queue
+                    while not queue.empty():
+                        await self._deliver(client_session, handler, queue.get_nowait())
+                    await self._handle_disconnect(client_session, handler, disconnect_waiter)
+                    return
+        except asyncio.CancelledError:
+            log.debug("message loop of client %s cancelled", client_session.client_id)
+        finally:
+            waiters = [disconnect_waiter, subscribe_waiter, unsubscribe_waiter, wait_deliver]
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
     async def _handle_message_delivery(
         self, client_session: Session, handler: BrokerProtocolHandler, wait_deliver: asyncio.Future[Any]
     ) -> bool:
-        app_message = wait_deliver.result()
-        reader = handler.reader
-        if (
-            isinstance(reader, GuardedReader)
-            and not reader.gate.is_set()
-            and client_session.delivered_message_queue.qsize() <= _LOW_WATER
-        ):
-            reader.gate.set()  # the backlog drained: read the client's socket again
+        await self._deliver(client_session, handler, wait_deliver.result())
+        return True
+
+    async def _deliver(self, client_session: Session, handler: BrokerProtocolHandler, app_message: Any) -> None:
+        """Handle one PUBLISH a network client sent: checks, retained store, local and network routing."""
         if app_message is None:
-            return True
+            return
+        reader = handler.reader
+        if isinstance(reader, GuardedReader) and (app_message.qos or 0) < QOS_2:
+            reader.handled += 1
+            if not reader.gate.is_set() and reader.backlog <= _LOW_WATER:
+                reader.gate.set()  # the backlog drained: read the client's socket again
         topic: str = app_message.topic
         client_id = client_session.client_id
         problem = topic_error(topic) or ("topic starts with $" if topic.startswith("$") else None)
@@ -182,21 +263,20 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
                 f"topic/{client_id}", "client %s: bad PUBLISH (%s): disconnecting it", client_id, problem
             )
             await handler.handle_connection_closed()
-            return True
+            return
         data = bytes(app_message.data)
         if len(data) > self._max_payload:  # the reader guard normally stops these before they are read
             self._on_oversize_message(client_id, topic, len(data))
             await handler.handle_connection_closed()
-            return True
+            return
         if not self.guard.allowed(client_id=client_id, user=client_session.username, action="publish", topic=topic):
-            return True
+            return
         self.counters.messages_in += 1
         qos = app_message.qos or 0
         packet = app_message.publish_packet
         if packet is not None and packet.retain_flag:
             self._store_retained(client_session, topic, data, qos)
         await self._route(client_session, topic, data, qos)
-        return True
 
     def _on_oversize_message(self, client_id: str, topic: str, size: int) -> None:
         self.counters.oversize_rejected += 1
@@ -253,8 +333,49 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
             return
         await self._route(session, topic, bytes(data), force_qos)
 
+    async def _broadcast_loop(self) -> None:
+        # amqtt spawns a task and an asyncio.wait per message here; this takes queued items in a row
+        running = self._tasks_queue
+        queue = self._broadcast_queue
+        stop = self._broadcast_shutdown_waiter
+        try:
+            while True:
+                while running and running[0].done():
+                    self._reap(running.popleft())
+                if queue.empty():
+                    self._broadcast_room.set()
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait([getter, stop], return_when=asyncio.FIRST_COMPLETED)
+                    if stop.done():
+                        getter.cancel()
+                        await asyncio.gather(getter, return_exceptions=True)
+                        return
+                    item = getter.result()
+                else:
+                    item = queue.get_nowait()
+                    if not self._broadcast_room.is_set() and queue.qsize() <= _BROADCAST_LOW:
+                        self._broadcast_room.set()
+                await self._broadcast_one(item, running)
+        finally:
+            self._broadcast_room.set()  # never leave an in-process publisher waiting on a stopped loop
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(list(running), timeout=1.0)
+            running.clear()
+
+    @staticmethod
+    def _reap(task: asyncio.Task[OutgoingApplicationMessage]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # a subscriber that went away or did not ack in time
+            log.debug("delivery failed: %r", exc)
+
     async def _run_broadcast(self, running_tasks: deque[asyncio.Task[OutgoingApplicationMessage]]) -> None:
-        broadcast = await self._broadcast_queue.get()
+        await self._broadcast_one(await self._broadcast_queue.get(), running_tasks)
+
+    async def _broadcast_one(self, broadcast: _BROADCAST, running_tasks: deque[asyncio.Task[Any]]) -> None:
         topic: str = broadcast["topic"]
         data: bytes = broadcast["data"]
         message_qos: int | None = broadcast.get("qos")
@@ -348,5 +469,8 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
             if message.retain:
                 self._store_retained(None, message.topic, message.payload, message.qos)
             await self._route(None, message.topic, message.payload, message.qos)
+            if self._broadcast_queue.qsize() >= _BROADCAST_HIGH:
+                self._broadcast_room.clear()
+                await self._broadcast_room.wait()  # back-pressure: network subscribers are behind
         if bad:
             raise BrokerError(f"local:{source}", f"{len(bad)} message(s) not published: {bad[0]}")

@@ -38,7 +38,10 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
     It tracks packet boundaries in the bytes it hands out. When a PUBLISH fixed header is complete it
     peeks at the topic length to learn the payload size; an oversize packet is reported through
     ``on_oversize`` and the stream then reads as closed, so amqtt ends the connection before reading
-    the payload. At each packet boundary it waits while ``gate`` is clear (back-pressure).
+    the payload. It counts the QoS 0/1 PUBLISHes it hands out; the broker counts those it has
+    handled in ``handled``. At a packet boundary, with ``high_water`` or more not yet handled, it
+    stops reading until the broker sets ``gate`` again: back-pressure to the client's socket.
+    (QoS 2 is left out: its PUBREL must still be read, and the client's in-flight window bounds it.)
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         *,
         max_payload_bytes: int,
         on_oversize: Callable[[GuardedReader, Oversize], None],
+        connect_timeout_s: float | None = None,
     ) -> None:
         self._inner = inner
         self._max_payload = max_payload_bytes
@@ -59,34 +63,66 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         self._multiplier = 1
         self._body_left = 0
         self._closed = False
+        self._connect_timeout_s = connect_timeout_s
         self.session: Session | None = None
         """Set by the broker once the CONNECT is read, so reports can name the client."""
         self.gate = asyncio.Event()
-        """Set while the session's delivery queue has room; cleared by the broker when it is too full."""
+        """Set while reading may go on; the broker sets it again once its backlog has drained."""
         self.gate.set()
         self.high_water = 0
-        """Queued PUBLISHes of the session at which reading pauses until the broker reopens ``gate``; 0 = never."""
+        """Unhandled QoS 0/1 PUBLISHes at which reading pauses; 0 = never."""
+        self.read_count = 0
+        """QoS 0/1 PUBLISH packets handed to amqtt."""
+        self.handled = 0
+        """QoS 0/1 PUBLISH messages the broker has handled (it counts them here)."""
 
     async def read(self, n: int = -1) -> bytes:
         """Read ``n`` bytes for amqtt (``b""`` once closed for an oversize packet)."""
         if self._closed:
             return b""
         if self._state is _State.FIRST:
-            session = self.session
-            if self.high_water and session is not None and session.delivered_message_queue.qsize() >= self.high_water:
+            if self.high_water and self.backlog >= self.high_water:
                 self.gate.clear()
             if not self.gate.is_set():
                 await self.gate.wait()
-        data = await self._take(n)
+            try:
+                data = await self._take(n)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                await self._let_tasks_run()
+                raise
+            if not data:
+                await self._let_tasks_run()
+        else:
+            data = await self._take(n)
         if self._track(data):
             await self._check_publish()
         return data
+
+    @property
+    def backlog(self) -> int:
+        """QoS 0/1 PUBLISHes read but not yet handled by the broker."""
+        return self.read_count - self.handled
 
     def feed_eof(self) -> None:
         """Pass EOF on."""
         self._inner.feed_eof()
 
+    @staticmethod
+    async def _let_tasks_run() -> None:
+        # amqtt's reader cancels its per-packet tasks once the stream ends; buffered PUBLISHes can
+        # be read without a pause, so let their tasks queue them before amqtt sees the end
+        await asyncio.sleep(0)
+
     async def _take(self, n: int) -> bytes:
+        if self.session is None and self._connect_timeout_s is not None:
+            try:  # before CONNECT is complete: a silent client must not hold a connection forever
+                async with asyncio.timeout(self._connect_timeout_s):
+                    return await self._take_now(n)
+            except TimeoutError:
+                raise asyncio.IncompleteReadError(b"", n) from None
+        return await self._take_now(n)
+
+    async def _take_now(self, n: int) -> bytes:
         if not self._pending:
             return bytes(await self._inner.read(n))
         if n < 0:
@@ -125,6 +161,8 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
                 index += 1
                 if not byte & 0x80:
                     header_done = True
+                    if self._type == PUBLISH and self._qos < 2:
+                        self.read_count += 1
                     self._body_left = self._length
                     self._state = _State.BODY if self._length else _State.FIRST
             else:

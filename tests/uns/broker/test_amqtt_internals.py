@@ -1,6 +1,7 @@
 """Fail loudly when an amqtt upgrade changes the internals uns/broker/core.py and framing.py rely on."""
 
 import asyncio
+import collections
 import inspect
 from importlib.metadata import version
 
@@ -8,6 +9,7 @@ import pytest
 from amqtt.adapters import ReaderAdapter
 from amqtt.broker import Broker, RetainedApplicationMessage
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.protocol.handler import ProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
@@ -22,6 +24,10 @@ OVERRIDDEN = {
     "_handle_message_delivery": ["self", "client_session", "handler", "wait_deliver"],
     "_broadcast_message": ["self", "session", "topic", "data", "force_qos"],
     "_run_broadcast": ["self", "running_tasks"],
+    "_broadcast_loop": ["self"],
+    "stream_connected": ["self", "reader", "writer", "listener_name"],
+    "shutdown": ["self"],
+    "_client_message_loop": ["self", "client_session", "handler"],
     "add_subscription": ["self", "subscription", "session"],
     "_del_subscription": ["self", "a_filter", "session"],
     "_del_all_subscriptions": ["self", "session"],
@@ -30,7 +36,15 @@ OVERRIDDEN = {
     "_publish_retained_messages_for_subscription": ["self", "subscription", "session"],
 }
 # what we call or read without overriding
-USED = ["_retain_broadcast_message", "_get_handler", "start", "shutdown"]
+USED = [
+    "_retain_broadcast_message",
+    "_get_handler",
+    "_handle_disconnect",
+    "_handle_unsubscription",
+    "_shutdown_broadcast_loop",
+    "start",
+    "shutdown",
+]
 
 
 def test_amqtt_version_is_the_pinned_one() -> None:
@@ -55,6 +69,14 @@ async def test_broker_attributes_we_read() -> None:
     for attribute in ("_sessions", "_subscriptions", "_retained_messages", "_servers"):
         assert isinstance(getattr(broker, attribute), dict)
     assert isinstance(broker._broadcast_queue, asyncio.Queue)
+    assert isinstance(broker._tasks_queue, collections.deque)
+    assert isinstance(broker._broadcast_shutdown_waiter, asyncio.Future)
+    # amqtt's reader cancels per-packet tasks when the stream ends (framing.py yields before EOF for it)
+    assert "running_tasks.popleft().cancel()" in inspect.getsource(ProtocolHandler._reader_loop)
+    # and reads each packet through reader.read(n), starting with the fixed header
+    assert "MQTTFixedHeader.from_stream(self.reader)" in inspect.getsource(ProtocolHandler._reader_loop)
+    for name in ("wait_disconnect", "get_next_pending_subscription", "get_next_pending_unsubscription"):
+        assert inspect.iscoroutinefunction(getattr(BrokerProtocolHandler, name))
     assert list(inspect.signature(RetainedApplicationMessage).parameters) == ["source_session", "topic", "data", "qos"]
 
 

@@ -206,3 +206,28 @@ async def test_anonymous_warning_is_loud(tmp_path: Path, caplog: pytest.LogCaptu
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "uns.broker.embedded"]
     assert any(level == logging.WARNING and "ANONYMOUS ACCESS IS ON" in text for level, text in lines)
     assert sum(1 for level, text in lines if level == logging.INFO and "listening" in text) == 1
+
+
+async def test_retained_are_not_replayed_on_reconnect(broker: EmbeddedBroker) -> None:
+    other = Paho(broker.url, "other")
+    await other.connect()
+    await other.subscribe("elsewhere/#")  # amqtt 0.12.1 would send "elsewhere/x" to any reconnecting session
+    writer = broker.local_client("writer")
+    await writer.publish("mine/x", b"1", qos=1, retain=True)
+    await writer.publish("elsewhere/x", b"2", qos=1, retain=True)
+    first = Paho(broker.url, "persistent", clean_session=False)
+    await first.connect()
+    await first.subscribe("mine/#", qos=1)
+    assert [m.topic for m in await first.wait_messages(1)] == ["mine/x"]
+    first.close()
+    await until(lambda: broker.stats.connections == 1, what="the first connection to end")
+    await asyncio.sleep(1.2)  # amqtt's session monitor runs each second: the offline session must survive it
+    again = Paho(broker.url, "persistent", clean_session=False)
+    try:
+        await again.connect()
+        await writer.publish("mine/marker", b"m", qos=1)
+        got = await again.wait_messages(1)
+        assert [m.topic for m in got] == ["mine/marker"]  # the old subscription lives on; no retained replay
+    finally:
+        again.close()
+        other.close()

@@ -167,3 +167,20 @@ async def test_broker_exit_ends_local_iterators(tmp_path: Path) -> None:
         await client.subscribe(["#"])
         reading = asyncio.create_task(anext(aiter(drain(client)), None))
     assert await asyncio.wait_for(reading, 2) is None
+
+
+async def test_nothing_is_lost_when_a_fast_publisher_disconnects(broker: EmbeddedBroker) -> None:
+    host = broker.local_client("host", queue_size=50)  # small: the broker must hold back, not drop
+    await host.subscribe(["fast/#"], qos=0)
+    count = 5000
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03raw")
+    assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+    for index in range(count):
+        body = b"\x00\x06fast/x" + index.to_bytes(4, "big")
+        writer.write(bytes([0x30, len(body)]) + body)
+    writer.write(b"\xe0\x00")  # DISCONNECT right behind the last PUBLISH
+    await writer.drain()
+    writer.close()
+    got = await take(host, count)
+    assert [int.from_bytes(m.payload, "big") for m in got] == list(range(count))

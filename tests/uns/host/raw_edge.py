@@ -24,15 +24,15 @@ def _paho(client_id: str) -> paho.Client:
     return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
 
 
-def _connect(client: paho.Client, url: str) -> None:
+async def _connect(client: paho.Client, url: str) -> None:
+    # never block the event loop here: the embedded broker under test runs on it
     hostport = url.removeprefix("mqtt://").rsplit("@", 1)[-1]
     host, port = hostport.rsplit(":", 1)
     connected = threading.Event()
     client.on_connect = lambda *_args: connected.set()
-    client.connect(host, int(port), keepalive=30)
+    client.connect_async(host, int(port), keepalive=30)
     client.loop_start()
-    if not connected.wait(5):
-        raise TimeoutError(f"paho could not connect to {url}")
+    await until(connected.is_set, what=f"paho connected to {url}")
 
 
 def metric(name: str | None, value: object, datatype: int, *, alias: int | None = None,
@@ -88,9 +88,12 @@ class RawEdgeNode:
         p.ParseFromString(msg.payload)
         self.commands.append(p)
 
-    def start(self) -> None:
-        _connect(self.client, self.url)
+    async def start(self) -> None:
+        await _connect(self.client, self.url)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_args: subscribed.set()
         self.client.subscribe(self.topic("NCMD"), qos=1)
+        await until(subscribed.is_set, what="SUBACK")
 
     def next_seq(self) -> int:
         seq = self.seq
@@ -98,7 +101,7 @@ class RawEdgeNode:
         return seq
 
     def publish(self, kind: str, data: bytes, device: str | None = None) -> None:
-        self.client.publish(self.topic(kind, device), data, qos=0).wait_for_publish(5)
+        self.client.publish(self.topic(kind, device), data, qos=0)  # QoS 0: paho's thread writes it in order
 
     def nbirth(self, metrics: list[pb.Payload.Metric]) -> None:
         self.seq = 0
@@ -144,13 +147,12 @@ class Watcher:
             self.messages.append((msg.topic, msg.payload))
             self.last[msg.topic] = msg.payload
 
-    def start(self) -> None:
-        _connect(self.client, self.url)
+    async def start(self) -> None:
+        await _connect(self.client, self.url)
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_args: subscribed.set()
         self.client.subscribe([(f, 0) for f in self.filters])
-        if not subscribed.wait(5):
-            raise TimeoutError("no SUBACK")
+        await until(subscribed.is_set, what="SUBACK")
 
     def stop(self) -> None:
         self.client.disconnect()

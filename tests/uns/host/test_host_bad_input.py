@@ -11,11 +11,11 @@ from tests.fixtures.hub import RunningHub, running_host
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, metric, payload, until
 
 
-def _birthed(hub: RunningHub) -> tuple[RawEdgeNode, Watcher]:
+async def _birthed(hub: RunningHub) -> tuple[RawEdgeNode, Watcher]:
     watcher = Watcher(hub.url, [f"{hub.enterprise}/#"])
-    watcher.start()
+    await watcher.start()
     edge = RawEdgeNode(hub.url, hub.group, hub.node)
-    edge.start()
+    await edge.start()
     edge.nbirth([])
     edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE, alias=1)], device="filler")
     return edge, watcher
@@ -39,7 +39,7 @@ def _rejected(hub: RunningHub, reason: str) -> int:
     ],
 )
 async def test_undecodable_payloads_are_counted(hub: RunningHub, raw: bytes) -> None:
-    edge, watcher = _birthed(hub)
+    edge, watcher = await _birthed(hub)
     try:
         await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
         edge.publish("DDATA", raw, device="filler")
@@ -52,7 +52,7 @@ async def test_undecodable_payloads_are_counted(hub: RunningHub, raw: bytes) -> 
 
 
 async def test_wrong_topic_shapes_are_counted(hub: RunningHub) -> None:
-    edge, watcher = _birthed(hub)
+    edge, watcher = await _birthed(hub)
     try:
         good = payload([metric("Temp", 1.0, DOUBLE)], 1)
         for topic in (
@@ -61,7 +61,7 @@ async def test_wrong_topic_shapes_are_counted(hub: RunningHub) -> None:
             f"spBv1.0/{hub.group}/DDATA/{hub.node}",
             f"spBv1.0/{hub.group}/NDATA/{hub.node}/extra",
         ):
-            edge.client.publish(topic, good).wait_for_publish(5)
+            edge.client.publish(topic, good)
         await until(lambda: _rejected(hub, "bad_topic") == 4, what="4 bad topics")
         await _still_republishes(hub, edge, watcher, 22.5)
     finally:
@@ -70,7 +70,7 @@ async def test_wrong_topic_shapes_are_counted(hub: RunningHub) -> None:
 
 
 async def test_bad_metric_names_and_datatypes_lose_only_themselves(hub: RunningHub) -> None:
-    edge, watcher = _birthed(hub)
+    edge, watcher = await _birthed(hub)
     try:
         bad_type = metric("Odd", 1, INT32)
         bad_type.datatype = 99
@@ -83,6 +83,7 @@ async def test_bad_metric_names_and_datatypes_lose_only_themselves(hub: RunningH
                 metric("Hash#", 1.0, DOUBLE),
                 bad_type,
                 metric("Good/One", 5.0, DOUBLE),
+                metric("Temp", 20.0, DOUBLE, alias=1),
             ],
             device="filler",
         )
@@ -105,9 +106,9 @@ async def small_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 async def test_oversize_payloads_are_refused(small_hub: RunningHub) -> None:
     hub = small_hub
-    edge, watcher = _birthed(hub)
+    edge, watcher = await _birthed(hub)
     other = RawEdgeNode(hub.url, hub.group, "edge2")
-    other.start()
+    await other.start()
     try:
         await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
         other.publish("NDATA", payload([metric("Blob", "x" * 5000, 12)], 1))

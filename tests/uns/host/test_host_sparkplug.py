@@ -18,11 +18,11 @@ from tests.uns.host.raw_edge import (
 )
 
 
-def _started(hub: RunningHub, bd_seq: int = 0) -> tuple[RawEdgeNode, Watcher]:
+async def _started(hub: RunningHub, bd_seq: int = 0) -> tuple[RawEdgeNode, Watcher]:
     watcher = Watcher(hub.url, [f"{hub.enterprise}/#"])
-    watcher.start()
+    await watcher.start()
     edge = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=bd_seq)
-    edge.start()
+    await edge.start()
     return edge, watcher
 
 
@@ -40,7 +40,7 @@ def _birth(edge: RawEdgeNode) -> None:
 
 
 async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHub) -> None:
-    edge, watcher = _started(hub)
+    edge, watcher = await _started(hub)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -69,7 +69,7 @@ async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHu
 
 
 async def test_seq_gap_requests_rebirth_and_keeps_the_data(hub: RunningHub) -> None:
-    edge, watcher = _started(hub)
+    edge, watcher = await _started(hub)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -84,7 +84,7 @@ async def test_seq_gap_requests_rebirth_and_keeps_the_data(hub: RunningHub) -> N
 
 
 async def test_unknown_alias_requests_rebirth_and_keeps_good_metrics(hub: RunningHub) -> None:
-    edge, watcher = _started(hub)
+    edge, watcher = await _started(hub)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -104,7 +104,7 @@ async def test_unknown_alias_requests_rebirth_and_keeps_good_metrics(hub: Runnin
 
 
 async def test_data_before_birth_requests_rebirth(hub: RunningHub) -> None:
-    edge, watcher = _started(hub)
+    edge, watcher = await _started(hub)
     try:
         edge.send("NDATA", [metric("Uptime", 1, INT64)], seq=3)
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after DATA before BIRTH")
@@ -118,7 +118,7 @@ async def test_data_before_birth_requests_rebirth(hub: RunningHub) -> None:
 
 
 async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> None:
-    edge, watcher = _started(hub, bd_seq=3)
+    edge, watcher = await _started(hub, bd_seq=3)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -135,7 +135,7 @@ async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> Non
 
 
 async def test_ndeath_of_an_older_session_is_ignored_and_asks_for_rebirth(hub: RunningHub) -> None:
-    edge, watcher = _started(hub, bd_seq=4)
+    edge, watcher = await _started(hub, bd_seq=4)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -150,7 +150,7 @@ async def test_ndeath_of_an_older_session_is_ignored_and_asks_for_rebirth(hub: R
 
 
 async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
-    edge, watcher = _started(hub)
+    edge, watcher = await _started(hub)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -164,7 +164,7 @@ async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
 
 
 async def test_lost_connection_fires_the_will_and_values_go_stale(hub: RunningHub) -> None:
-    edge, watcher = _started(hub, bd_seq=0)
+    edge, watcher = await _started(hub, bd_seq=0)
     try:
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
@@ -176,7 +176,7 @@ async def test_lost_connection_fires_the_will_and_values_go_stale(hub: RunningHu
 
 
 async def test_unbound_device_appears_under_the_default_path_flagged(hub: RunningHub) -> None:
-    edge, watcher = _started(hub)
+    edge, watcher = await _started(hub)
     try:
         edge.nbirth([])
         edge.send("DBIRTH", [metric("Level", 3.5, DOUBLE)], device="Mixer 7")
@@ -192,7 +192,7 @@ async def test_unbound_device_appears_under_the_default_path_flagged(hub: Runnin
 
 async def test_state_is_retained_online_json(hub: RunningHub) -> None:
     watcher = Watcher(hub.url, [hub.host.state_topic])
-    watcher.start()
+    await watcher.start()
     try:
         await until(lambda: watcher.json(hub.host.state_topic) is not None)
         state = watcher.json(hub.host.state_topic)
@@ -203,9 +203,9 @@ async def test_state_is_retained_online_json(hub: RunningHub) -> None:
 
 async def test_health_topic_reports_counts(hub: RunningHub) -> None:
     watcher = Watcher(hub.url, [f"{hub.enterprise}/hub/#"])
-    watcher.start()
+    await watcher.start()
     edge = RawEdgeNode(hub.url, hub.group, hub.node)
-    edge.start()
+    await edge.start()
     try:
         _birth(edge)
         health = f"{hub.enterprise}/hub/host/health"
