@@ -70,17 +70,17 @@ class Monitor:
                 envelope = orjson.loads(message.payload)
                 self.latencies_ms.append(time.time_ns() / 1e6 - envelope["timestamp_ms"])
 
-    async def settled(self, timeout: float = 60.0) -> float:
+    async def settled(self, give_up_s: float = 60.0) -> float:
         """Seconds until the republished count stops moving (the backlog is drained)."""
         start = time.monotonic()
         last, stable_since = self.republished, time.monotonic()
-        while time.monotonic() - start < timeout:
+        while time.monotonic() - start < give_up_s:
             await asyncio.sleep(0.25)
             if self.republished != last:
                 last, stable_since = self.republished, time.monotonic()
             elif time.monotonic() - stable_since >= 1.5:
                 return max(0.0, stable_since - start)
-        return timeout
+        return give_up_s
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -92,7 +92,12 @@ def _peak_rss_mib(pid: int) -> float:
 
 @contextlib.contextmanager
 def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    env = {**os.environ, "UNS_HOST__HEALTH_INTERVAL_S": "0.25", "UNS_LOG_LEVEL": "WARNING", "UNS_DATA_DIR": str(data_dir)}
+    env = {
+        **os.environ,
+        "UNS_HOST__HEALTH_INTERVAL_S": "0.25",
+        "UNS_LOG_LEVEL": "WARNING",
+        "UNS_DATA_DIR": str(data_dir),
+    }
     proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
@@ -134,8 +139,7 @@ async def _step(url: str, monitor: Monitor, nodes: int, metrics: int, rate: floa
     proc = _load(url, nodes, metrics, rate, seconds)
     await asyncio.sleep(1.0)  # births and ramp-up
     t0, r0 = time.monotonic(), monitor.republished
-    while proc.is_alive():
-        await asyncio.sleep(0.1)
+    await asyncio.to_thread(proc.join)
     t1, r1 = time.monotonic(), monitor.republished
     report = proc.result_pipe.recv()  # type: ignore[attr-defined]
     drain = await monitor.settled()
@@ -172,8 +176,10 @@ async def _scenario(name: str, url: str, pids: list[int], args: argparse.Namespa
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
     rss = sum(_peak_rss_mib(pid) for pid in pids)
-    print(f"sustained: {best:.0f} metrics/s   latency at {args.latency_rate:.0f}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms"
-          f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB")
+    print(
+        f"sustained: {best:.0f} metrics/s   latency at {args.latency_rate:.0f}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms"
+        f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB"
+    )
     return {"sustained": best, "p50": p50, "p99": p99, "rss": rss}
 
 
@@ -182,9 +188,10 @@ async def _main(args: argparse.Namespace) -> None:
         argv = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--host-id", "bench"]
         with _hub_process(argv, Path(tmp)) as (proc, url):
             embedded = await _scenario("embedded amqtt broker, host in-process (uns up)", url, [proc.pid], args)
-        with run_mosquitto() as mosquitto, _hub_process(
-            ["host", "--broker", mosquitto.url, "--host-id", "bench"], Path(tmp)
-        ) as (proc, url):
+        with (
+            run_mosquitto() as mosquitto,
+            _hub_process(["host", "--broker", mosquitto.url, "--host-id", "bench"], Path(tmp)) as (proc, url),
+        ):
             external = await _scenario("Mosquitto, host over TCP (uns host)", url, [proc.pid, mosquitto.pid], args)
     print("\n== ratio (Mosquitto / embedded)")
     for key in ("sustained", "p50", "p99", "rss"):
@@ -196,8 +203,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=50, help="simulated edge nodes (one device each)")
     parser.add_argument("--metrics", type=int, default=10, help="metrics per DDATA")
-    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
-                        default=[20_000.0, 40_000.0, 80_000.0, 120_000.0, 160_000.0], help="offered metrics/s steps")
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[20_000.0, 40_000.0, 80_000.0, 120_000.0, 160_000.0],
+        help="offered metrics/s steps",
+    )
     parser.add_argument("--latency-rate", type=float, default=10_000.0, help="metrics/s for the latency run")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each step")
     asyncio.run(_main(parser.parse_args()))

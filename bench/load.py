@@ -39,8 +39,12 @@ def birth_messages(nodes: int, metrics: int) -> list[Message]:
     return out
 
 
-async def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection) -> None:
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id=f"bench-load-{rate:.0f}", max_queued=1_000_000) as client:
+async def _load(
+    url: str, nodes: int, metrics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection
+) -> None:
+    async with MqttClient(
+        url=BrokerUrl.from_str(url), client_id=f"bench-load-{rate:.0f}", max_queued=1_000_000
+    ) as client:
         await client.publish_many(birth_messages(nodes, metrics))
         seqs = [2] * nodes
         payloads_per_s = rate / metrics
@@ -62,7 +66,10 @@ async def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float,
                 payload = Payload(
                     timestamp=now,
                     seq=seqs[node],
-                    metrics=[Metric(alias=i + 1, timestamp=now, value=value, datatype=DataType.Double) for i in range(metrics)],
+                    metrics=[
+                        Metric(alias=i + 1, timestamp=now, value=value, datatype=DataType.Double)
+                        for i in range(metrics)
+                    ],
                 )
                 batch.append(Message(f"spBv1.0/{GROUP}/DDATA/node{node}/dev", encode_payload(payload), 0, False))
                 seqs[node] = (seqs[node] + 1) % 256
@@ -74,9 +81,13 @@ async def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float,
             delay = next_tick - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        conn.send({"payloads": sent, "metrics": sent * metrics, "seconds": time.monotonic() - start, "last_value": value})
+        conn.send(
+            {"payloads": sent, "metrics": sent * metrics, "seconds": time.monotonic() - start, "last_value": value}
+        )
 
 
-def run_load(url: str, nodes: int, metrics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection) -> None:
+def run_load(
+    url: str, nodes: int, metrics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection
+) -> None:
     """Process entry point: publish for ``seconds`` at ``rate`` metrics/s, then report counts on ``conn``."""
     asyncio.run(_load(url, nodes, metrics, rate, seconds, conn))

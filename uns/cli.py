@@ -120,7 +120,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _passwd(args: argparse.Namespace) -> int:
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.username}: ")
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.username}: ")
+    )
     if not password:
         print("uns passwd: empty password refused", file=sys.stderr)
         return EXIT_CONFIG

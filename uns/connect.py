@@ -46,9 +46,7 @@ def network_clients(url: BrokerUrl) -> ClientFactory:
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
     ) -> AsyncIterator[PubSub]:
-        client = MqttClient(
-            url=url, client_id=client_id, will=will, on_connect=on_connect, clean_session=clean_session
-        )
+        client = MqttClient(url=url, client_id=client_id, will=will, on_connect=on_connect, clean_session=clean_session)
         async with client:
             yield client
 

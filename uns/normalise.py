@@ -72,8 +72,7 @@ def _dataset_json(dataset: DataSet) -> JsonValue:
         "columns": list(dataset.columns),
         "types": [DataType(t).name for t in dataset.types],
         "rows": [
-            [json_value(cell, DataType(t)) for cell, t in zip(row, dataset.types, strict=False)]
-            for row in dataset.rows
+            [json_value(cell, DataType(t)) for cell, t in zip(row, dataset.types, strict=False)] for row in dataset.rows
         ],
     }
 

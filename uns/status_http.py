@@ -86,11 +86,15 @@ class StatusServer:
             elif path == "/api/health":
                 status, body = "200 OK", self.document()
             else:
-                status, body = "404 Not Found", {"error": f"no such path {path!r}", "paths": ["/healthz", "/api/health"]}
+                status, body = (
+                    "404 Not Found",
+                    {"error": f"no such path {path!r}", "paths": ["/healthz", "/api/health"]},
+                )
             data = orjson.dumps(body)
             writer.write(
                 f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                "Connection: close\r\n\r\n".encode("latin-1") + data
+                "Connection: close\r\n\r\n".encode("latin-1")
+                + data
             )
             await writer.drain()
         except (TimeoutError, ConnectionError) as exc:

@@ -49,6 +49,8 @@ class EmbeddedBroker:
     within about two seconds.
     """
 
+    name = "broker"
+
     def __init__(self, *, config: BrokerFileConfig, data_dir: Path) -> None:
         self.config = config
         self.data_dir = data_dir

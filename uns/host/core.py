@@ -135,12 +135,23 @@ class HostCore:
                 node.bd_seq = metric.value
         self._count_problems(decoded, topic, now_ms)
         self._birth_metrics(node, topic, payload, now_ms, out)
-        log.info("NBIRTH %s/%s bdSeq=%s metrics=%d -> %s", node.group_id, node.edge_node_id, node.bd_seq,
-                 len(node.slots), node.path)
+        log.info(
+            "NBIRTH %s/%s bdSeq=%s metrics=%d -> %s",
+            node.group_id,
+            node.edge_node_id,
+            node.bd_seq,
+            len(node.slots),
+            node.path,
+        )
         out.append(self._status(node))
 
     def _on_dbirth(
-        self, node: NodeState, device: DeviceState, topic: str, decoded: DecodedPayload, now_ms: int,
+        self,
+        node: NodeState,
+        device: DeviceState,
+        topic: str,
+        decoded: DecodedPayload,
+        now_ms: int,
         out: list[Message],
     ) -> None:
         if not node.online:
@@ -151,12 +162,23 @@ class HostCore:
         self.counters.births += 1
         self._count_problems(decoded, topic, now_ms)
         self._birth_metrics(device, topic, decoded.payload, now_ms, out)
-        log.info("DBIRTH %s/%s/%s metrics=%d -> %s", node.group_id, node.edge_node_id, device.device_id,
-                 len(device.slots), device.path)
+        log.info(
+            "DBIRTH %s/%s/%s metrics=%d -> %s",
+            node.group_id,
+            node.edge_node_id,
+            device.device_id,
+            len(device.slots),
+            device.path,
+        )
         out.append(self._status(node))
 
     def _on_data(
-        self, node: NodeState, table: MetricTable, topic: str, decoded: DecodedPayload, now_ms: int,
+        self,
+        node: NodeState,
+        table: MetricTable,
+        topic: str,
+        decoded: DecodedPayload,
+        now_ms: int,
         out: list[Message],
     ) -> None:
         if not node.online or not table.online:
@@ -176,7 +198,12 @@ class HostCore:
             self._republish(table, slot, metric, payload_ms, out)
 
     def _on_ddeath(
-        self, node: NodeState, device: DeviceState, topic: str, decoded: DecodedPayload, now_ms: int,
+        self,
+        node: NodeState,
+        device: DeviceState,
+        topic: str,
+        decoded: DecodedPayload,
+        now_ms: int,
         out: list[Message],
     ) -> None:
         if node.online:
@@ -185,8 +212,13 @@ class HostCore:
             device.online = False
             self.counters.deaths += 1
             self._mark_stale(device, decoded.payload.timestamp or now_ms, out)
-            log.info("DDEATH %s/%s/%s: %d metrics now stale", node.group_id, node.edge_node_id, device.device_id,
-                     len(device.slots))
+            log.info(
+                "DDEATH %s/%s/%s: %d metrics now stale",
+                node.group_id,
+                node.edge_node_id,
+                device.device_id,
+                len(device.slots),
+            )
             out.append(self._status(node))
 
     def _on_ndeath(self, node: NodeState, topic: str, payload: bytes, now_ms: int, out: list[Message]) -> None:
@@ -195,9 +227,7 @@ class HostCore:
         except PayloadDecodeError as exc:
             self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
             return
-        bd_seq = next(
-            (m.value for m in decoded.payload.metrics if m.name == _BDSEQ and isinstance(m.value, int)), None
-        )
+        bd_seq = next((m.value for m in decoded.payload.metrics if m.name == _BDSEQ and isinstance(m.value, int)), None)
         if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
             # the will of an older session: this session may be alive, so ask it to prove it
             self._reject(Reason.bdseq_mismatch, topic, f"NDEATH bdSeq {bd_seq} but birth had {node.bd_seq}", now_ms)
@@ -213,15 +243,18 @@ class HostCore:
             if device.online:
                 device.online = False
                 self._mark_stale(device, when, out)
-        log.info("NDEATH %s/%s bdSeq=%s: node and %d devices now stale", node.group_id, node.edge_node_id,
-                 bd_seq, len(node.devices))
+        log.info(
+            "NDEATH %s/%s bdSeq=%s: node and %d devices now stale",
+            node.group_id,
+            node.edge_node_id,
+            bd_seq,
+            len(node.devices),
+        )
         out.append(self._status(node))
 
     # -- pieces ----------------------------------------------------------------------------------
 
-    def _birth_metrics(
-        self, table: MetricTable, topic: str, payload: Payload, now_ms: int, out: list[Message]
-    ) -> None:
+    def _birth_metrics(self, table: MetricTable, topic: str, payload: Payload, now_ms: int, out: list[Message]) -> None:
         payload_ms = payload.timestamp or now_ms
         for metric in payload.metrics:
             slot = self._new_slot(table, topic, metric, now_ms)
@@ -255,7 +288,12 @@ class HostCore:
         return self._new_slot(table, topic, metric, now_ms) if metric.datatype is not None else None
 
     def _republish(
-        self, table: MetricTable, slot: MetricSlot, metric: Metric, payload_ms: int, out: list[Message],
+        self,
+        table: MetricTable,
+        slot: MetricSlot,
+        metric: Metric,
+        payload_ms: int,
+        out: list[Message],
         quality: Quality | None = None,
     ) -> None:
         env = envelope(

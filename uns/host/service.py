@@ -124,7 +124,12 @@ class SparkplugHost:
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:
-            health = {"host_id": self._settings.host_id, "online": True, "timestamp_ms": _now_ms(), **self.core.health()}
+            health = {
+                "host_id": self._settings.host_id,
+                "online": True,
+                "timestamp_ms": _now_ms(),
+                **self.core.health(),
+            }
             await client.publish(self.health_topic, orjson.dumps(health), qos=0, retain=True)
             await asyncio.sleep(self._settings.health_interval_s)
 

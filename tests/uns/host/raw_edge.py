@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
@@ -21,7 +22,7 @@ def now_ms() -> int:
 
 
 def _paho(client_id: str) -> paho.Client:
-    return paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+    return paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
 
 
 async def _connect(client: paho.Client, url: str) -> None:
@@ -35,8 +36,9 @@ async def _connect(client: paho.Client, url: str) -> None:
     await until(connected.is_set, what=f"paho connected to {url}")
 
 
-def metric(name: str | None, value: object, datatype: int, *, alias: int | None = None,
-           with_datatype: bool = True) -> pb.Payload.Metric:
+def metric(
+    name: str | None, value: object, datatype: int, *, alias: int | None = None, with_datatype: bool = True
+) -> pb.Payload.Metric:
     m = pb.Payload.Metric()
     if name is not None:
         m.name = name
@@ -85,7 +87,7 @@ class RawEdgeNode:
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         p = pb.Payload()
-        p.ParseFromString(msg.payload)
+        p.ParseFromString(bytes(msg.payload))
         self.commands.append(p)
 
     async def start(self) -> None:
@@ -107,14 +109,13 @@ class RawEdgeNode:
         self.seq = 0
         self.publish("NBIRTH", payload([metric("bdSeq", self.bd_seq, INT64), *metrics], self.next_seq()))
 
-    def send(self, kind: str, metrics: list[pb.Payload.Metric], device: str | None = None,
-             seq: int | None = None) -> None:
+    def send(
+        self, kind: str, metrics: list[pb.Payload.Metric], device: str | None = None, seq: int | None = None
+    ) -> None:
         self.publish(kind, payload(metrics, self.next_seq() if seq is None else seq), device)
 
     def rebirth_requests(self) -> int:
-        return sum(
-            1 for p in self.commands for m in p.metrics if m.name == "Node Control/Rebirth" and m.boolean_value
-        )
+        return sum(1 for p in self.commands for m in p.metrics if m.name == "Node Control/Rebirth" and m.boolean_value)
 
     def kill(self) -> None:
         """Drop the TCP connection without DISCONNECT, so the broker publishes the will."""
@@ -144,8 +145,8 @@ class Watcher:
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         with self.lock:
-            self.messages.append((msg.topic, msg.payload))
-            self.last[msg.topic] = msg.payload
+            self.messages.append((msg.topic, bytes(msg.payload)))
+            self.last[msg.topic] = bytes(msg.payload)
 
     async def start(self) -> None:
         await _connect(self.client, self.url)
@@ -164,10 +165,10 @@ class Watcher:
         return None if raw is None else json.loads(raw)
 
 
-async def until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+async def until(condition: Callable[[], object], within_s: float = 5.0, what: str = "condition") -> None:
     """Wait for ``condition()`` to be truthy, polling, with a deadline."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
         await asyncio.sleep(0.02)

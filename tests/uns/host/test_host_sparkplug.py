@@ -46,21 +46,28 @@ async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHu
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None, what=temp)
         assert watcher.json(temp) == {
-            "value": 72.5, "timestamp_ms": watcher.json(temp)["timestamp_ms"],  # type: ignore[index]
-            "quality": "good", "datatype": "Double", "unit": "degC",
+            "value": 72.5,
+            "timestamp_ms": watcher.json(temp)["timestamp_ms"],  # type: ignore[index]
+            "quality": "good",
+            "datatype": "Double",
+            "unit": "degC",
         }
         assert watcher.json(f"{hub.line}/data/Production/GoodCount")["value"] == 7  # type: ignore[index]
         assert watcher.json(f"{hub.line}/data/Uptime")["datatype"] == "Int64"  # type: ignore[index]
         # DATA by alias only, with no names and no datatypes, as Sparkplug recommends
         edge.send(
             "DDATA",
-            [metric(None, 80.25, DOUBLE, alias=1, with_datatype=False),
-             metric(None, -32768, INT32, alias=2, with_datatype=False)],
+            [
+                metric(None, 80.25, DOUBLE, alias=1, with_datatype=False),
+                metric(None, -32768, INT32, alias=2, with_datatype=False),
+            ],
             device="filler",
         )
         await until(lambda: watcher.json(temp)["value"] == 80.25, what="DDATA value")  # type: ignore[index]
         speed = watcher.json(f"{hub.cell}/data/Speed")
-        assert speed is not None and speed["value"] == -32768 and speed["datatype"] == "Int32"
+        assert speed is not None
+        assert speed["value"] == -32768
+        assert speed["datatype"] == "Int32"
         assert watcher.json(f"{hub.cell}/data/Running")["value"] is True  # type: ignore[index]
         assert edge.rebirth_requests() == 0
     finally:
@@ -74,7 +81,9 @@ async def test_seq_gap_requests_rebirth_and_keeps_the_data(hub: RunningHub) -> N
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
-        edge.send("DDATA", [metric(None, 99.0, DOUBLE, alias=1, with_datatype=False)], device="filler", seq=edge.seq + 5)
+        edge.send(
+            "DDATA", [metric(None, 99.0, DOUBLE, alias=1, with_datatype=False)], device="filler", seq=edge.seq + 5
+        )
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after seq gap")
         await until(lambda: watcher.json(temp)["value"] == 99.0)  # type: ignore[index]
         assert hub.host.core.counters.rejected["seq_gap"] == 1
@@ -91,8 +100,10 @@ async def test_unknown_alias_requests_rebirth_and_keeps_good_metrics(hub: Runnin
         await until(lambda: watcher.json(temp) is not None)
         edge.send(
             "DDATA",
-            [metric(None, 1.0, DOUBLE, alias=77, with_datatype=False),
-             metric(None, 55.5, DOUBLE, alias=1, with_datatype=False)],
+            [
+                metric(None, 1.0, DOUBLE, alias=77, with_datatype=False),
+                metric(None, 55.5, DOUBLE, alias=1, with_datatype=False),
+            ],
             device="filler",
         )
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after unknown alias")
@@ -128,7 +139,9 @@ async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> Non
         assert watcher.json(temp)["value"] == 72.5  # type: ignore[index]
         assert watcher.json(f"{hub.line}/data/Uptime")["quality"] == "stale"  # type: ignore[index]
         status = watcher.json(f"{hub.enterprise}/hub/host/nodes/{hub.group}/{hub.node}")
-        assert status is not None and status["online"] is False and status["bdSeq"] == 3
+        assert status is not None
+        assert status["online"] is False
+        assert status["bdSeq"] == 3
     finally:
         edge.stop()
         watcher.stop()
@@ -183,7 +196,9 @@ async def test_unbound_device_appears_under_the_default_path_flagged(hub: Runnin
         topic = f"{hub.enterprise}/unbound/{hub.group}/{hub.node}/mixer-7/data/Level"
         await until(lambda: watcher.json(topic) is not None, what=topic)
         envelope = watcher.json(topic)
-        assert envelope is not None and envelope["unbound"] is True and envelope["value"] == 3.5
+        assert envelope is not None
+        assert envelope["unbound"] is True
+        assert envelope["value"] == 3.5
         assert f"{hub.group}/{hub.node}/Mixer 7" in hub.host.core.unbound
     finally:
         edge.stop()
@@ -196,7 +211,9 @@ async def test_state_is_retained_online_json(hub: RunningHub) -> None:
     try:
         await until(lambda: watcher.json(hub.host.state_topic) is not None)
         state = watcher.json(hub.host.state_topic)
-        assert state is not None and state["online"] is True and isinstance(state["timestamp"], int)
+        assert state is not None
+        assert state["online"] is True
+        assert isinstance(state["timestamp"], int)
     finally:
         watcher.stop()
 
@@ -209,9 +226,11 @@ async def test_health_topic_reports_counts(hub: RunningHub) -> None:
     try:
         _birth(edge)
         health = f"{hub.enterprise}/hub/host/health"
-        await until(lambda: (watcher.json(health) or {}).get("metrics_republished", 0) >= 6, what="health")
+        await until(lambda: int((watcher.json(health) or {}).get("metrics_republished", 0)) >= 6, what="health")  # type: ignore[call-overload]
         doc = watcher.json(health)
-        assert doc is not None and doc["nodes_online"] == 1 and doc["devices_online"] == 1
+        assert doc is not None
+        assert doc["nodes_online"] == 1
+        assert doc["devices_online"] == 1
         assert json.loads(json.dumps(doc))["rejected"] == {}
     finally:
         edge.stop()

@@ -1,0 +1,95 @@
+import asyncio
+from pathlib import Path
+
+import pytest
+from amqtt.adapters import StreamReaderAdapter
+
+from tests.fixtures.broker import start_broker
+from tests.uns.broker.paho_client import until
+from uns.broker.framing import GuardedReader, Oversize
+
+LIMIT = 100
+
+
+def _publish(topic: bytes, payload_size: int, qos: int = 0) -> bytes:
+    body_length = 2 + len(topic) + (2 if qos else 0) + payload_size
+    length = bytearray()
+    value = body_length
+    while True:
+        byte, value = value % 128, value // 128
+        length.append(byte | (0x80 if value else 0))
+        if not value:
+            break
+    head = bytes([0x30 | (qos << 1)]) + bytes(length) + len(topic).to_bytes(2, "big") + topic
+    return head + (b"\x00\x01" if qos else b"")
+
+
+def _reader(data: bytes, *, eof: bool = False, timeout_s: float | None = None) -> tuple[GuardedReader, list[Oversize]]:
+    stream = asyncio.StreamReader()
+    stream.feed_data(data)
+    if eof:
+        stream.feed_eof()
+    seen: list[Oversize] = []
+    guarded = GuardedReader(
+        StreamReaderAdapter(stream),
+        max_payload_bytes=LIMIT,
+        on_oversize=lambda _reader, oversize: seen.append(oversize),
+        connect_timeout_s=timeout_s,
+    )
+    return guarded, seen
+
+
+async def _read_header(reader: GuardedReader) -> bytes:
+    data = await reader.read(1)
+    while True:
+        byte = await reader.read(1)
+        data += byte
+        if not byte or not byte[0] & 0x80:
+            return data
+
+
+@pytest.mark.parametrize(
+    ("payload_size", "qos", "rejected"),
+    [(LIMIT, 0, False), (LIMIT + 1, 0, True), (LIMIT, 1, False), (LIMIT + 1, 2, True), (10_000_000, 0, True)],
+)
+async def test_oversize_is_seen_from_the_header(payload_size: int, qos: int, rejected: bool) -> None:
+    # only the headers exist: a rejection must not need the payload bytes
+    reader, seen = _reader(_publish(b"a/topic", payload_size, qos))
+    await _read_header(reader)
+    if rejected:
+        assert [(o.topic, o.size) for o in seen] == [("a/topic", payload_size)]
+        assert await reader.read(2) == b""  # the stream now reads as closed
+    else:
+        assert seen == []
+        assert await reader.read(2) == len(b"a/topic").to_bytes(2, "big")  # peeked bytes are handed on
+        assert await reader.read(7) == b"a/topic"
+
+
+async def test_counts_qos0_and_1_publishes_for_back_pressure() -> None:
+    stream = _publish(b"t", 0) + _publish(b"t", 0, qos=1)[:-2] + b"\x00\x01" + _publish(b"t", 0, qos=2)
+    reader, _ = _reader(stream)
+    for qos in (0, 1, 2):
+        await _read_header(reader)
+        await reader.read(3 + (2 if qos else 0))
+    assert reader.read_count == 2  # QoS 2 is left out
+    reader.handled = 2
+    assert reader.backlog == 0
+
+
+async def test_a_silent_client_times_out_before_connect() -> None:
+    reader, _ = _reader(b"", timeout_s=0.05)
+    with pytest.raises(asyncio.IncompleteReadError):
+        await reader.read(1)
+
+
+async def test_a_connection_that_never_sends_connect_is_closed_at_exit(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker:
+        reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+        core = broker._broker  # white-box: nothing public shows a connection before its CONNECT
+        assert core is not None
+        await until(lambda: len(core._writers) == 1, what="the broker to accept the connection")
+    try:
+        assert await asyncio.wait_for(reader.read(), 2) == b""  # the broker closed its end
+    finally:
+        writer.close()
+        await writer.wait_closed()
