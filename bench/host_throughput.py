@@ -95,7 +95,7 @@ def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.P
     env = {
         **os.environ,
         "UNS_HOST__HEALTH_INTERVAL_S": "0.25",
-        "UNS_LOG_LEVEL": "WARNING",
+        "UNS_LOG_LEVEL": "ERROR",
         "UNS_DATA_DIR": str(data_dir),
     }
     proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)

@@ -8,7 +8,14 @@ import sys
 __all__ = ["configure_logging"]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_NOISY = ("amqtt", "transitions")  # their INFO lines repeat ours; WARNING and up still show
+_NOISY = ("amqtt", "transitions", "websockets")  # their INFO lines repeat ours; WARNING and up still show
+
+
+class _DropAmqttStartupTrace(logging.Filter):
+    """amqtt logs a stack trace when a listener cannot bind; uns/broker reports it as one clear line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Broker startup failed"
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -20,3 +27,4 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("amqtt.broker").addFilter(_DropAmqttStartupTrace())

@@ -19,6 +19,7 @@ from model.broker_config import BrokerFileConfig, Listener
 from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
 from uns.broker.auth import Authenticator, UnsAuthPlugin
 from uns.broker.framing import GuardedReader, Oversize
+from uns.broker.handler import FastBrokerHandler
 from uns.broker.local import LocalClient
 from uns.broker.matcher import SubscriptionIndex, topic_error, topic_matches
 from uns.broker.stats import Counters, RateLimitedLog
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 LISTENERS = {"default": "tcp", "ws": "ws", "tls": "tls"}
 """amqtt listener name -> broker.yaml listener; amqtt requires one named "default"."""
 
+_DRAIN_BATCH = 256  # PUBLISHes handled per wake-up of a client's loop; bounded for fairness
 _HIGH_WATER = 1000  # queued PUBLISHes of one connection before we stop reading its socket
 _LOW_WATER = 100
 _CONNECT_TIMEOUT_S = 10.0  # a connection must send its CONNECT within this
@@ -177,6 +179,8 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
         if isinstance(reader, GuardedReader):
             reader.session = client_session
             reader.high_water = _HIGH_WATER
+        if type(handler) is BrokerProtocolHandler:
+            handler.__class__ = FastBrokerHandler  # amqtt builds the handler itself: swap in our reader
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 
     async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
@@ -221,6 +225,12 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
                     unsubscribe_waiter = asyncio.ensure_future(handler.get_next_pending_unsubscription())
                 if wait_deliver in done:
                     await self._deliver(client_session, handler, wait_deliver.result())
+                    # drain what already arrived before paying for another future and wait()
+                    queue = client_session.delivered_message_queue
+                    for _ in range(_DRAIN_BATCH):
+                        if queue.empty() or disconnect_waiter.done():
+                            break
+                        await self._deliver(client_session, handler, queue.get_nowait())
                     wait_deliver = asyncio.ensure_future(handler.mqtt_deliver_next_message())
                 if disconnect_waiter in done:
                     wait_deliver.cancel()  # a cancelled get takes nothing from the queue

@@ -106,7 +106,7 @@ class LocalClient:
         """Every message delivered to this client's subscriptions, in arrival order; ends when closed."""
         queue = self._queue
         while True:
-            message = await queue.get()
+            message = queue.get_nowait() if not queue.empty() else await queue.get()
             if message is None:
                 return
             if not self._room.is_set() and queue.qsize() < self._limit:

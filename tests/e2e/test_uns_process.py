@@ -1,0 +1,155 @@
+"""`uns up` / `uns host` / `uns broker` as real processes: ready line, signals, exit codes, external broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.mosquitto import Mosquitto
+from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric, until
+
+
+def _uns(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uns.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _endpoints(ready: str) -> dict[str, str]:
+    assert ready.startswith("uns-hub ready: "), ready
+    return dict(part.split("=", 1) for part in ready.split() if "=" in part)
+
+
+@contextmanager
+def _running(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    proc = _uns(*args, env=env)
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        if not ready:
+            pytest.fail(f"no ready line; stderr:\n{proc.stderr.read() if proc.stderr else ''}")
+        yield proc, _endpoints(ready)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+_FREE = ["--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--no-demo"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_up_prints_every_endpoint_and_stops_cleanly_on_signal(tmp_path: Path, signum: int) -> None:
+    with _running("up", *_FREE, "--data-dir", str(tmp_path)) as (proc, endpoints):
+        assert endpoints["mqtt"].startswith("mqtt://127.0.0.1:")
+        assert endpoints["ws"].startswith("ws://127.0.0.1:")
+        assert endpoints["state"] == "spBv1.0/STATE/uns-hub"
+        with urllib.request.urlopen(endpoints["http"] + "/api/health", timeout=5) as response:  # noqa: S310
+            assert json.loads(response.read())["host"]["nodes_online"] == 0
+        started = time.monotonic()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 2.0
+
+
+def test_up_env_variables_choose_ports(tmp_path: Path) -> None:
+    env = {"UNS_MQTT_PORT": "0", "UNS_WS_PORT": "0", "UNS_HTTP_PORT": "0", "UNS_DATA_DIR": str(tmp_path), "UNS_DEMO": "false"}
+    with _running("up", env=env) as (proc, endpoints):
+        port = int(endpoints["mqtt"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        assert endpoints["data"] == str(tmp_path)
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
+
+
+def test_up_refuses_a_port_in_use_and_says_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _uns("up", "--mqtt-port", str(port), "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path))
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode != 0
+    assert f"127.0.0.1:{port}: in use" in err
+    assert "--mqtt-port" in err
+    assert "Traceback" not in err  # one clear line, not amqtt's stack
+
+
+def test_up_refuses_an_invalid_config_naming_file_field_and_value(tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text("broker:\n  mqtt_port: 70000\n")
+    proc = _uns("up", "--config", str(config))
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert "hub.yaml: broker.mqtt_port" in err
+    assert "70000" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["host", "--host-id", "e2e-host"], id="uns-host"),
+        pytest.param(["up", "--http-port", "0", "--no-demo", "--host-id", "e2e-up"], id="uns-up"),
+    ],
+)
+async def test_against_mosquitto_republishes(mosquitto: Mosquitto, tmp_path: Path, command: list[str]) -> None:
+    group = f"acme-dallas-{command[-1]}"
+    with _running(*command, "--broker", mosquitto.url, "--data-dir", str(tmp_path)) as (proc, endpoints):
+        assert endpoints["mqtt"] == mosquitto.url
+        watcher = Watcher(mosquitto.url, ["acme/#"])
+        await watcher.start()
+        edge = RawEdgeNode(mosquitto.url, group, "modbus-bottling")
+        await edge.start()
+        try:
+            edge.nbirth([])
+            edge.send("DBIRTH", [metric("Temperature", 4.5, DOUBLE)], device="filler")
+            topic = f"acme/unbound/{group}/modbus-bottling/filler/data/Temperature"
+            await until(lambda: watcher.json(topic) is not None, within_s=10, what=topic)
+            envelope = watcher.json(topic)
+            assert envelope is not None
+            assert envelope["value"] == 4.5
+            assert envelope["quality"] == "good"
+        finally:
+            edge.stop()
+            watcher.stop()
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
+
+
+def test_broker_alone_accepts_mqtt(tmp_path: Path) -> None:
+    with _running("broker", "--mqtt-port", "0", "--ws-port", "0", "--data-dir", str(tmp_path)) as (proc, endpoints):
+        port = int(endpoints["mqtt"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(bytes([0x10, 13, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 1]) + b"t")
+            assert sock.recv(4) == bytes([0x20, 2, 0, 0])
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
+
+
+def test_schema_command_exports_every_schema(tmp_path: Path) -> None:
+    proc = _uns("schema", "--out", str(tmp_path))
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "plant.schema.json" in names
+    assert "envelope.schema.json" in names
+    assert "settings.schema.json" in names

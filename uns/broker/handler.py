@@ -1,0 +1,129 @@
+"""amqtt's per-connection protocol handler with a faster reader and MQTT keep-alive enforcement.
+
+amqtt 0.12.1's reader wraps every packet read in ``asyncio.wait_for`` (a task per packet) and
+handles every packet in a new task; on the Sparkplug host's ingest path those two tasks cost more
+than the host's own work. It also never disconnects a client that stays silent past its keep-alive
+(``handle_read_timeout`` does nothing), so a dead edge node's will never fires. This reader:
+- handles QoS 0 and 1 PUBLISH inline, in arrival order (QoS 2 and control packets keep a task each,
+  because QoS 2 waits for PUBREL and must not stall the reader);
+- enforces MQTT-3.1.2-24 with one watchdog task per connection: no packet for 1.5 x keep-alive
+  closes the connection as abnormal, so the broker publishes the will.
+The rest is amqtt's behaviour. ``tests/uns/broker/test_amqtt_internals.py`` pins what it relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from amqtt.errors import MQTTError, NoDataError
+from amqtt.events import MQTTEvents
+from amqtt.mqtt.constants import QOS_2
+from amqtt.mqtt.packet import (
+    CONNECT,
+    PUBLISH,
+    RESERVED_0,
+    RESERVED_15,
+    MQTTFixedHeader,
+)
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.protocol.handler import packet_class
+
+__all__ = ["KEEPALIVE_GRACE", "FastBrokerHandler"]
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_GRACE = 1.5
+"""MQTT-3.1.2-24: a server disconnects a client silent for one and a half keep-alive periods."""
+
+_HANDLERS = {
+    2: "handle_connack",
+    3: "handle_publish",
+    4: "handle_puback",
+    5: "handle_pubrec",
+    6: "handle_pubrel",
+    7: "handle_pubcomp",
+    8: "handle_subscribe",
+    9: "handle_suback",
+    10: "handle_unsubscribe",
+    11: "handle_unsuback",
+    12: "handle_pingreq",
+    13: "handle_pingresp",
+    14: "handle_disconnect",
+}
+
+
+class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ships no type stubs
+    """``BrokerProtocolHandler`` with the reader described in the module docstring."""
+
+    _uns_last_read: float = 0.0
+
+    async def _reader_loop(self) -> None:
+        session, reader = self.session, self.reader
+        client_id = session.client_id if session is not None else "?"
+        loop = asyncio.get_running_loop()
+        running: collections.deque[asyncio.Task[None]] = collections.deque()
+        keepalive = session.keep_alive if session is not None and session.keep_alive else 0
+        self._uns_last_read = loop.time()
+        watchdog = (
+            asyncio.create_task(
+                self._uns_watchdog(keepalive * KEEPALIVE_GRACE), name=f"uns.broker.keepalive[{client_id}]"
+            )
+            if keepalive > 0
+            else None
+        )
+        try:
+            while True:
+                self._reader_ready.set()
+                while running and running[0].done():
+                    del running[0]
+                try:
+                    fixed_header = await MQTTFixedHeader.from_stream(reader)
+                    if not fixed_header:
+                        break  # EOF
+                    self._uns_last_read = loop.time()
+                    packet_type = fixed_header.packet_type
+                    if packet_type in (RESERVED_0, RESERVED_15):
+                        log.warning("client %s sent reserved packet type %d: closing", client_id, packet_type)
+                        break
+                    packet = await packet_class(fixed_header).from_stream(reader, fixed_header=fixed_header)
+                    await self.plugins_manager.fire_event(MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
+                    if packet_type == PUBLISH and (packet.qos or 0) < QOS_2:
+                        await self.handle_publish(packet)
+                    elif packet_type == CONNECT:
+                        await self.handle_connect(packet)
+                    elif packet_type in _HANDLERS:
+                        handle: Coroutine[Any, Any, None] = getattr(self, _HANDLERS[packet_type])(packet)
+                        running.append(asyncio.create_task(handle, name=f"uns.broker.packet[{client_id}]"))
+                except (MQTTError, NoDataError) as exc:
+                    log.debug("client %s: packet discarded: %s", client_id, exc)
+        except asyncio.CancelledError:
+            pass  # stop() cancels us: fall through to the same clean-up as EOF
+        except Exception as exc:  # a broken connection must not take the broker down
+            log.warning("client %s: reader stopped: %r", client_id, exc)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            for task in running:
+                task.cancel()
+        await self.handle_connection_closed()
+        self._reader_stopped.set()
+        await self.stop()
+
+    async def _uns_watchdog(self, limit_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            idle = loop.time() - self._uns_last_read
+            if idle >= limit_s:
+                client_id = self.session.client_id if self.session is not None else "?"
+                log.warning(
+                    "client %s silent for %.1f s (1.5 x keep-alive): disconnecting it, its will is published",
+                    client_id,
+                    idle,
+                )
+                await self.handle_connection_closed()
+                return
+            await asyncio.sleep(limit_s - idle)
