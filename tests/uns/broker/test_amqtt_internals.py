@@ -8,13 +8,15 @@ from importlib.metadata import version
 import pytest
 from amqtt.adapters import ReaderAdapter
 from amqtt.broker import Broker, RetainedApplicationMessage
+from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.mqtt.protocol.handler import ProtocolHandler
+from amqtt.mqtt.protocol.handler import ProtocolHandler, packet_class
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from tests.fixtures.broker import broker_test_config
 from uns.broker.core import UnsBroker
+from uns.broker.handler import _HANDLERS, FastBrokerHandler
 
 # method -> the parameter names amqtt 0.12.1 gives it (our overrides keep them)
 OVERRIDDEN = {
@@ -105,3 +107,28 @@ async def test_our_two_plugins_are_the_only_ones_loaded() -> None:
     assert sorted(type(p).__name__ for p in broker.plugins_manager.plugins) == ["AclTopicPlugin", "UnsAuthPlugin"]
     assert list(broker.listeners_config) == ["default"]
     assert broker.listeners_config["default"].bind == "127.0.0.1:0"
+
+
+# uns/broker/handler.py replaces the reader loop and calls these handler methods by name
+@pytest.mark.parametrize(
+    "name",
+    [
+        "_reader_loop",
+        "handle_publish",
+        "handle_connect",
+        "handle_connection_closed",
+        "stop",
+        *sorted(set(_HANDLERS.values())),
+    ],
+)
+def test_handler_methods_our_reader_calls_exist(name: str) -> None:
+    assert inspect.iscoroutinefunction(getattr(BrokerProtocolHandler, name))
+
+
+def test_handler_fields_and_packet_helpers_our_reader_uses() -> None:
+    assert list(inspect.signature(packet_class).parameters) == ["fixed_header"]
+    assert inspect.iscoroutinefunction(MQTTFixedHeader.from_stream)
+    source = inspect.getsource(ProtocolHandler.__init__) + inspect.getsource(ProtocolHandler.start)
+    for field in ("_reader_ready", "_reader_stopped", "plugins_manager", "_reader_task"):
+        assert field in source
+    assert FastBrokerHandler._reader_loop is not BrokerProtocolHandler._reader_loop
