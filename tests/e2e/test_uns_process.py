@@ -71,7 +71,8 @@ def test_up_prints_every_endpoint_and_stops_cleanly_on_signal(tmp_path: Path, si
 
 
 def test_up_env_variables_choose_ports(tmp_path: Path) -> None:
-    env = {"UNS_MQTT_PORT": "0", "UNS_WS_PORT": "0", "UNS_HTTP_PORT": "0", "UNS_DATA_DIR": str(tmp_path), "UNS_DEMO": "false"}
+    env = {"UNS_MQTT_PORT": "0", "UNS_WS_PORT": "0", "UNS_HTTP_PORT": "0", "UNS_DATA_DIR": str(tmp_path)}
+    env["UNS_DEMO"] = "false"
     with _running("up", env=env) as (proc, endpoints):
         port = int(endpoints["mqtt"].rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=2):

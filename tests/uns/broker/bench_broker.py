@@ -98,7 +98,7 @@ def run_subscriber(port: int, count: int, topic_filter: str) -> None:
 
 def _child(*args: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "tests.uns.broker.bench_broker", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
 async def bench_ingest(broker: EmbeddedBroker, count: int) -> float:

@@ -184,7 +184,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     assert tool, "mosquitto_passwd is not installed (apt-get install mosquitto)"
     workdir = tmp_path_factory.mktemp("secured")
     passwords = workdir / "passwd"
-    subprocess.run([tool, "-c", "-b", str(passwords), "alice", "s3cret"], check=True)  # noqa: S603
+    subprocess.run([tool, "-c", "-b", str(passwords), "alice", "s3cret"], check=True)
     acl = workdir / "acl"
     acl.write_text("user alice\ntopic readwrite allowed/#\n")
     # mosquitto started as root reads these after dropping to its own user
@@ -250,7 +250,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosqu
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
     args += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run([tool, *args], check=True, capture_output=True)  # noqa: S603
+    subprocess.run([tool, *args], check=True, capture_output=True)
     for path in (workdir, *workdir.parents[:2]):
         path.chmod(path.stat().st_mode | 0o755)
     for path in (cert, key):
