@@ -39,7 +39,13 @@ def load_broker_config(
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(source=source, path="", reason=f"cannot read the file: {exc.strerror or exc}") from exc
+        reason = f"cannot read the file ({exc.strerror or exc}) in {path.resolve().parent}"
+        raise ConfigError(
+            source=source,
+            path="",
+            reason=reason + ": name the embedded broker's config with --broker-config FILE (env UNS_BROKER__CONFIG),"
+            " or run from the folder holding broker.yaml",
+        ) from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
