@@ -17,7 +17,13 @@ from model.equipment import (
     SparkplugBinding,
     slug,
 )
-from model.schema import all_schemas, envelope_json_schema, plant_json_schema, settings_json_schema
+from model.schema import (
+    all_schemas,
+    broker_json_schema,
+    envelope_json_schema,
+    plant_json_schema,
+    settings_json_schema,
+)
 from model.topic import MAX_EQUIPMENT_LEVELS, SLUG_PATTERN, ClassWord, TopicError, UnsTopic, is_slug
 
 __all__ = [
@@ -48,6 +54,7 @@ __all__ = [
     "UnsTopic",
     "WebSection",
     "all_schemas",
+    "broker_json_schema",
     "envelope_json_schema",
     "is_slug",
     "plant_json_schema",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from model.broker_config import BrokerFileConfig
 from model.config import Settings
 from model.envelope import Envelope
 from model.equipment import Plant
 
-__all__ = ["all_schemas", "envelope_json_schema", "plant_json_schema", "settings_json_schema"]
+__all__ = ["all_schemas", "broker_json_schema", "envelope_json_schema", "plant_json_schema", "settings_json_schema"]
 
 
 def settings_json_schema() -> dict[str, object]:
@@ -24,10 +25,16 @@ def envelope_json_schema() -> dict[str, object]:
     return Envelope.json_schema()
 
 
+def broker_json_schema() -> dict[str, object]:
+    """JSON Schema of ``broker.yaml``, the embedded broker's config file."""
+    return BrokerFileConfig.model_json_schema(mode="validation")
+
+
 def all_schemas() -> dict[str, dict[str, object]]:
-    """Every exported schema by name: ``settings``, ``plant``, ``envelope``."""
+    """Every exported schema by name: ``settings``, ``plant``, ``broker``, ``envelope``."""
     return {
         "settings": settings_json_schema(),
         "plant": plant_json_schema(),
+        "broker": broker_json_schema(),
         "envelope": envelope_json_schema(),
     }

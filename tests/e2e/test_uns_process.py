@@ -154,3 +154,26 @@ def test_schema_command_exports_every_schema(tmp_path: Path) -> None:
     assert "plant.schema.json" in names
     assert "envelope.schema.json" in names
     assert "settings.schema.json" in names
+
+
+async def test_killed_host_goes_offline_by_will_and_a_restart_comes_back(mosquitto: Mosquitto) -> None:
+    state_topic = "spBv1.0/STATE/e2e-kill"
+    watcher = Watcher(mosquitto.url, [state_topic])
+    await watcher.start()
+    try:
+        with _running("host", "--broker", mosquitto.url, "--host-id", "e2e-kill") as (proc, _endpoints):
+            await until(lambda: (watcher.json(state_topic) or {}).get("online") is True, what="online STATE")
+            online_at = watcher.json(state_topic)["timestamp"]  # type: ignore[index]
+            proc.kill()  # no clean shutdown: only the broker-held will can say we are gone
+            proc.wait(timeout=5)
+            await until(lambda: (watcher.json(state_topic) or {}).get("online") is False, what="offline by will")
+            # Sparkplug 3.0: the will carries the same timestamp as the birth it belongs to
+            assert watcher.json(state_topic)["timestamp"] == online_at  # type: ignore[index]
+        with _running("host", "--broker", mosquitto.url, "--host-id", "e2e-kill") as (proc, _endpoints):
+            await until(lambda: (watcher.json(state_topic) or {}).get("online") is True, what="online again")
+            proc.terminate()
+            assert proc.wait(timeout=5) == 0
+        # a clean stop publishes offline itself
+        await until(lambda: (watcher.json(state_topic) or {}).get("online") is False, what="offline on stop")
+    finally:
+        watcher.stop()

@@ -3,7 +3,7 @@
 1. ingest: a raw-socket QoS 0 publisher (its own process) -> broker -> LocalClient (the Sparkplug host's path);
 2. retained: LocalClient.publish_many with retain=True, without and with a network subscriber (own process).
 
-Run: ``uv run python -m tests.uns.broker.bench_broker [--messages 100000]``.
+Run: ``uv run python -m bench.broker_paths [--messages 100000]``.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def run_subscriber(port: int, count: int, topic_filter: str) -> None:
 
 
 def _child(*args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tests.uns.broker.bench_broker", *args]
+    command = [sys.executable, "-m", "bench.broker_paths", *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
