@@ -155,7 +155,7 @@ class HostCore:
         out: list[Message],
     ) -> None:
         if not node.online:
-            self._data_before_birth(node, topic, decoded, now_ms, out)
+            self._data_before_birth(node, topic, now_ms, out)
             return
         self._check_seq(node, topic, decoded.payload, now_ms, out)
         device.reset(decoded.payload.timestamp or now_ms)
@@ -182,7 +182,7 @@ class HostCore:
         out: list[Message],
     ) -> None:
         if not node.online or not table.online:
-            self._data_before_birth(node, topic, decoded, now_ms, out)
+            self._data_before_birth(node, topic, now_ms, out)
             return
         self._check_seq(node, topic, decoded.payload, now_ms, out)
         if self._count_problems(decoded, topic, now_ms):
@@ -322,9 +322,7 @@ class HostCore:
                 slot.last = stale
                 out.append(Message(slot.topic, orjson.dumps(stale), self._qos, True))
 
-    def _data_before_birth(
-        self, node: NodeState, topic: str, decoded: DecodedPayload, now_ms: int, out: list[Message]
-    ) -> None:
+    def _data_before_birth(self, node: NodeState, topic: str, now_ms: int, out: list[Message]) -> None:
         self._reject(Reason.data_before_birth, topic, "no birth certificate for this session", now_ms)
         self._request_rebirth(node, now_ms, out)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
@@ -172,3 +173,19 @@ async def until(condition: Callable[[], object], within_s: float = 5.0, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within_s}s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def edge_and_watcher(
+    url: str, group: str, node: str, filters: list[str], *, bd_seq: int = 0
+) -> AsyncIterator[tuple[RawEdgeNode, Watcher]]:
+    """A connected edge node (not yet born) and a watcher on ``filters``; both stopped on exit."""
+    watcher = Watcher(url, filters)
+    await watcher.start()
+    edge = RawEdgeNode(url, group, node, bd_seq=bd_seq)
+    try:
+        await edge.start()
+        yield edge, watcher
+    finally:
+        edge.stop()  # after kill() this only stops what is left
+        watcher.stop()

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.hub import RunningHub, running_host
-from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, metric, payload, until
+from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, edge_and_watcher, metric, payload, until
 
 
-async def _birthed(hub: RunningHub) -> tuple[RawEdgeNode, Watcher]:
-    watcher = Watcher(hub.url, [f"{hub.enterprise}/#"])
-    await watcher.start()
-    edge = RawEdgeNode(hub.url, hub.group, hub.node)
-    await edge.start()
-    edge.nbirth([])
-    edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE, alias=1)], device="filler")
-    return edge, watcher
+@contextlib.asynccontextmanager
+async def _birthed(hub: RunningHub) -> AsyncIterator[tuple[RawEdgeNode, Watcher]]:
+    async with edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"]) as (edge, watcher):
+        edge.nbirth([])
+        edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE, alias=1)], device="filler")
+        yield edge, watcher
 
 
 async def _still_republishes(hub: RunningHub, edge: RawEdgeNode, watcher: Watcher, value: float) -> None:
@@ -39,21 +38,16 @@ def _rejected(hub: RunningHub, reason: str) -> int:
     ],
 )
 async def test_undecodable_payloads_are_counted(hub: RunningHub, raw: bytes) -> None:
-    edge, watcher = await _birthed(hub)
-    try:
+    async with _birthed(hub) as (edge, watcher):
         await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
         edge.publish("DDATA", raw, device="filler")
         await until(lambda: _rejected(hub, "payload_undecodable") == 1, what="payload_undecodable")
         edge.seq = (edge.seq + 1) % 256  # the broken message used a seq number
         await _still_republishes(hub, edge, watcher, 21.5)
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_wrong_topic_shapes_are_counted(hub: RunningHub) -> None:
-    edge, watcher = await _birthed(hub)
-    try:
+    async with _birthed(hub) as (edge, watcher):
         good = payload([metric("Temp", 1.0, DOUBLE)], 1)
         for topic in (
             f"spBv1.0/{hub.group}/NDATA",
@@ -64,14 +58,10 @@ async def test_wrong_topic_shapes_are_counted(hub: RunningHub) -> None:
             edge.client.publish(topic, good)
         await until(lambda: _rejected(hub, "bad_topic") == 4, what="4 bad topics")
         await _still_republishes(hub, edge, watcher, 22.5)
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_bad_metric_names_and_datatypes_lose_only_themselves(hub: RunningHub) -> None:
-    edge, watcher = await _birthed(hub)
-    try:
+    async with _birthed(hub) as (edge, watcher):
         bad_type = metric("Odd", 1, INT32)
         bad_type.datatype = 99
         edge.send(
@@ -92,9 +82,6 @@ async def test_bad_metric_names_and_datatypes_lose_only_themselves(hub: RunningH
         assert _rejected(hub, "unknown_datatype") + _rejected(hub, "bad_value") == 1
         await _still_republishes(hub, edge, watcher, 23.5)
         assert sum(1 for topic in watcher.last if "/data/" in topic and topic.startswith(hub.cell)) == 2
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 @pytest.fixture(params=["embedded", "mosquitto"])
@@ -106,19 +93,18 @@ async def small_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 async def test_oversize_payloads_are_refused(small_hub: RunningHub) -> None:
     hub = small_hub
-    edge, watcher = await _birthed(hub)
-    other = RawEdgeNode(hub.url, hub.group, "edge2")
-    await other.start()
-    try:
-        await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
-        other.publish("NDATA", payload([metric("Blob", "x" * 5000, 12)], 1))
-        if hub.broker is not None:
-            # the embedded broker refuses it before anyone sees it, and drops that client
-            await until(lambda: hub.broker.stats.oversize_rejected == 1, what="broker oversize count")  # type: ignore[union-attr]
-        else:
-            await until(lambda: _rejected(hub, "payload_too_large") == 1, what="host oversize count")
-        await _still_republishes(hub, edge, watcher, 24.5)
-    finally:
-        other.kill()
-        edge.stop()
-        watcher.stop()
+    async with _birthed(hub) as (edge, watcher):
+        other = RawEdgeNode(hub.url, hub.group, "edge2")
+        await other.start()
+        try:
+            await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
+            other.publish("NDATA", payload([metric("Blob", "x" * 5000, 12)], 1))
+            if hub.broker is not None:
+                # the embedded broker refuses it before anyone sees it, and drops that client
+                broker = hub.broker
+                await until(lambda: broker.stats.oversize_rejected == 1, what="broker oversize count")
+            else:
+                await until(lambda: _rejected(hub, "payload_too_large") == 1, what="host oversize count")
+            await _still_republishes(hub, edge, watcher, 24.5)
+        finally:
+            other.kill()

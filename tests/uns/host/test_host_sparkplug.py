@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from contextlib import AbstractAsyncContextManager
 
 from tests.fixtures.hub import RunningHub
 from tests.uns.host.raw_edge import (
@@ -12,18 +12,15 @@ from tests.uns.host.raw_edge import (
     INT64,
     RawEdgeNode,
     Watcher,
+    edge_and_watcher,
     metric,
     payload,
     until,
 )
 
 
-async def _started(hub: RunningHub, bd_seq: int = 0) -> tuple[RawEdgeNode, Watcher]:
-    watcher = Watcher(hub.url, [f"{hub.enterprise}/#"])
-    await watcher.start()
-    edge = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=bd_seq)
-    await edge.start()
-    return edge, watcher
+def _started(hub: RunningHub, bd_seq: int = 0) -> AbstractAsyncContextManager[tuple[RawEdgeNode, Watcher]]:
+    return edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"], bd_seq=bd_seq)
 
 
 def _birth(edge: RawEdgeNode) -> None:
@@ -40,8 +37,7 @@ def _birth(edge: RawEdgeNode) -> None:
 
 
 async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub)
-    try:
+    async with _started(hub) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None, what=temp)
@@ -70,14 +66,10 @@ async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHu
         assert speed["datatype"] == "Int32"
         assert watcher.json(f"{hub.cell}/data/Running")["value"] is True  # type: ignore[index]
         assert edge.rebirth_requests() == 0
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_seq_gap_requests_rebirth_and_keeps_the_data(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub)
-    try:
+    async with _started(hub) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
@@ -87,14 +79,10 @@ async def test_seq_gap_requests_rebirth_and_keeps_the_data(hub: RunningHub) -> N
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after seq gap")
         await until(lambda: watcher.json(temp)["value"] == 99.0)  # type: ignore[index]
         assert hub.host.core.counters.rejected["seq_gap"] == 1
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_unknown_alias_requests_rebirth_and_keeps_good_metrics(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub)
-    try:
+    async with _started(hub) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
@@ -109,28 +97,20 @@ async def test_unknown_alias_requests_rebirth_and_keeps_good_metrics(hub: Runnin
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after unknown alias")
         await until(lambda: watcher.json(temp)["value"] == 55.5)  # type: ignore[index]
         assert hub.host.core.counters.rejected["unknown_alias"] == 1
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_data_before_birth_requests_rebirth(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub)
-    try:
+    async with _started(hub) as (edge, watcher):
         edge.send("NDATA", [metric("Uptime", 1, INT64)], seq=3)
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after DATA before BIRTH")
         assert hub.host.core.counters.rejected["data_before_birth"] == 1
         # the rebirth it asked for then lands normally
         _birth(edge)
         await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None)
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub, bd_seq=3)
-    try:
+    async with _started(hub, bd_seq=3) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
@@ -142,14 +122,10 @@ async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> Non
         assert status is not None
         assert status["online"] is False
         assert status["bdSeq"] == 3
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_ndeath_of_an_older_session_is_ignored_and_asks_for_rebirth(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub, bd_seq=4)
-    try:
+    async with _started(hub, bd_seq=4) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
@@ -157,40 +133,29 @@ async def test_ndeath_of_an_older_session_is_ignored_and_asks_for_rebirth(hub: R
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after bdSeq mismatch")
         assert watcher.json(temp)["quality"] == "good"  # type: ignore[index]
         assert hub.host.core.counters.rejected["bdseq_mismatch"] == 1
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub)
-    try:
+    async with _started(hub) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
         edge.send("DDEATH", [], device="filler")
         await until(lambda: watcher.json(temp)["quality"] == "stale")  # type: ignore[index]
         assert watcher.json(f"{hub.line}/data/Uptime")["quality"] == "good"  # type: ignore[index]
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_lost_connection_fires_the_will_and_values_go_stale(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub, bd_seq=0)
-    try:
+    async with _started(hub, bd_seq=0) as (edge, watcher):
         _birth(edge)
         temp = f"{hub.cell}/data/Temp"
         await until(lambda: watcher.json(temp) is not None)
         edge.kill()
         await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale after will")  # type: ignore[index]
-    finally:
-        watcher.stop()
 
 
 async def test_unbound_device_appears_under_the_default_path_flagged(hub: RunningHub) -> None:
-    edge, watcher = await _started(hub)
-    try:
+    async with _started(hub) as (edge, watcher):
         edge.nbirth([])
         edge.send("DBIRTH", [metric("Level", 3.5, DOUBLE)], device="Mixer 7")
         topic = f"{hub.enterprise}/unbound/{hub.group}/{hub.node}/mixer-7/data/Level"
@@ -200,9 +165,6 @@ async def test_unbound_device_appears_under_the_default_path_flagged(hub: Runnin
         assert envelope["unbound"] is True
         assert envelope["value"] == 3.5
         assert f"{hub.group}/{hub.node}/Mixer 7" in hub.host.core.unbound
-    finally:
-        edge.stop()
-        watcher.stop()
 
 
 async def test_state_is_retained_online_json(hub: RunningHub) -> None:
@@ -219,11 +181,7 @@ async def test_state_is_retained_online_json(hub: RunningHub) -> None:
 
 
 async def test_health_topic_reports_counts(hub: RunningHub) -> None:
-    watcher = Watcher(hub.url, [f"{hub.enterprise}/hub/#"])
-    await watcher.start()
-    edge = RawEdgeNode(hub.url, hub.group, hub.node)
-    await edge.start()
-    try:
+    async with edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/hub/#"]) as (edge, watcher):
         _birth(edge)
         health = f"{hub.enterprise}/hub/host/health"
         await until(lambda: int((watcher.json(health) or {}).get("metrics_republished", 0)) >= 6, what="health")  # type: ignore[call-overload]
@@ -231,7 +189,4 @@ async def test_health_topic_reports_counts(hub: RunningHub) -> None:
         assert doc is not None
         assert doc["nodes_online"] == 1
         assert doc["devices_online"] == 1
-        assert json.loads(json.dumps(doc))["rejected"] == {}
-    finally:
-        edge.stop()
-        watcher.stop()
+        assert doc["rejected"] == {}
