@@ -26,13 +26,13 @@ def _paho(client_id: str) -> paho.Client:
     return paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
 
 
-async def _connect(client: paho.Client, url: str) -> None:
+async def _connect(client: paho.Client, url: str, keepalive: int = 30) -> None:
     # never block the event loop here: the embedded broker under test runs on it
     hostport = url.removeprefix("mqtt://").rsplit("@", 1)[-1]
     host, port = hostport.rsplit(":", 1)
     connected = threading.Event()
     client.on_connect = lambda *_args: connected.set()
-    client.connect_async(host, int(port), keepalive=30)
+    client.connect_async(host, int(port), keepalive=keepalive)
     client.loop_start()
     await until(connected.is_set, what=f"paho connected to {url}")
 
@@ -73,8 +73,9 @@ def payload(metrics: list[pb.Payload.Metric], seq: int | None) -> bytes:
 class RawEdgeNode:
     """Sparkplug 3.0 edge node behaviour written from the spec, not from uns-hub's code."""
 
-    def __init__(self, url: str, group: str, node: str, bd_seq: int = 0) -> None:
+    def __init__(self, url: str, group: str, node: str, bd_seq: int = 0, keepalive: int = 30) -> None:
         self.url, self.group, self.node, self.bd_seq = url, group, node, bd_seq
+        self.keepalive = keepalive
         self.seq = 0
         self.commands: list[pb.Payload] = []
         self.client = _paho(f"raw-edge-{group}-{node}")
@@ -92,7 +93,7 @@ class RawEdgeNode:
         self.commands.append(p)
 
     async def start(self) -> None:
-        await _connect(self.client, self.url)
+        await _connect(self.client, self.url, self.keepalive)
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_args: subscribed.set()
         self.client.subscribe(self.topic("NCMD"), qos=1)
@@ -124,6 +125,10 @@ class RawEdgeNode:
         self.client.loop_stop()
         if sock is not None:
             sock.close()
+
+    def go_silent(self) -> None:
+        """Stop talking (no PINGREQ, no DISCONNECT) but keep the TCP connection open: a pulled cable."""
+        self.client.loop_stop()
 
     def stop(self) -> None:
         self.client.disconnect()
