@@ -15,6 +15,7 @@ __all__ = [
     "Limits",
     "Listener",
     "Listeners",
+    "Persistence",
     "Role",
     "TlsListener",
     "UserConfig",
@@ -139,6 +140,37 @@ class Limits(_Frozen):
     max_connections: int = Field(
         default=1000, ge=1, description="Most simultaneous connections per listener; more wait for a free slot."
     )
+    max_queued_messages: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Most QoS 1/2 messages queued for one persistent session (clean_session=0) while it is offline or "
+            "behind; when full the OLDEST queued message is dropped, counted and logged."
+        ),
+    )
+    session_expiry_s: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Seconds a disconnected persistent session (subscriptions and queue) is kept; null = forever, "
+            "as MQTT 3.1.1 says."
+        ),
+    )
+
+
+class Persistence(_Frozen):
+    """Retained messages and persistent sessions stored in <data_dir>/broker.sqlite3."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Keep retained messages and clean_session=0 sessions across a broker restart.",
+    )
+    flush_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between writes to disk; a crash (not a clean stop) loses at most this much.",
+    )
 
 
 class BrokerFileConfig(_Frozen):
@@ -157,7 +189,10 @@ class BrokerFileConfig(_Frozen):
     app_cmd_topics: tuple[str, ...] = Field(
         default=(), description="Topic filters of `cmd` topics the app role may publish (e.g. `acme/+/+/+/+/cmd/#`)."
     )
-    limits: Limits = Field(default_factory=Limits, description="Payload size and connection limits.")
+    limits: Limits = Field(default_factory=Limits, description="Payload size, connection and session queue limits.")
+    persistence: Persistence = Field(
+        default_factory=Persistence, description="Retained messages and persistent sessions on disk."
+    )
 
     @field_validator("users")
     @classmethod

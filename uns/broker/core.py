@@ -6,10 +6,11 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
-from amqtt.broker import Broker, RetainedApplicationMessage
+from amqtt.broker import RetainedApplicationMessage
 from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -19,9 +20,10 @@ from model.broker_config import BrokerFileConfig, Listener
 from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
 from uns.broker.auth import Authenticator, UnsAuthPlugin
 from uns.broker.framing import GuardedReader, Oversize
-from uns.broker.handler import FastBrokerHandler
 from uns.broker.local import LocalClient
 from uns.broker.matcher import SubscriptionIndex, topic_error, topic_matches
+from uns.broker.persistence import BrokerStore, PersistentBroker
+from uns.broker.sessions import SessionHandler, SessionManager
 from uns.broker.stats import Counters, RateLimitedLog
 from uns.errors import BrokerError
 from uns.mqtt.types import Message
@@ -74,17 +76,27 @@ def _amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guar
         f"{UnsAuthPlugin.__module__}.{UnsAuthPlugin.__qualname__}": {"authenticator": authenticator},
         f"{AclTopicPlugin.__module__}.{AclTopicPlugin.__qualname__}": {"guard": guard},
     }
-    return BrokerConfig(listeners=listeners, plugins=plugins, timeout_disconnect_delay=0)
+    return BrokerConfig(
+        listeners=listeners,
+        plugins=plugins,
+        timeout_disconnect_delay=0,
+        session_expiry_interval=settings.limits.session_expiry_s,  # amqtt's monitor expires them
+    )
 
 
-class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+class UnsBroker(PersistentBroker):
     """amqtt's Broker with our auth/ACL, payload limit, fast routing and in-process clients.
 
     Overrides (each checked by tests/uns/broker/test_amqtt_internals.py against the pinned amqtt):
 
     - ``_client_connected``, ``_handle_client_session``: wrap the reader (early oversize rejection,
-      back-pressure, CONNECT deadline);
-    - ``stream_connected``, ``shutdown``: close every socket amqtt leaves open;
+      back-pressure, CONNECT deadline), swap in :class:`SessionHandler`, take over an open session;
+    - ``_initialize_client_session``, ``_delete_session``, ``_handle_disconnect``,
+      ``_publish_session_retained_messages``: Session Present, clean sessions, ordered queue delivery
+      (see :mod:`uns.broker.sessions`);
+    - ``start``, ``_start_listeners``: load retained messages and persistent sessions, flush behind
+      (:mod:`uns.broker.persistence`);
+    - ``stream_connected``, ``shutdown``: close every socket amqtt leaves open (and flush state to disk);
     - ``_authenticate``: count logins;
     - ``_client_message_loop``: no PUBLISH lost at DISCONNECT;
     - ``_handle_message_delivery``: limits, direct ACL, local delivery, no plugin events;
@@ -96,7 +108,7 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
       with RECEIVE checks, sent on SUBSCRIBE only (never replayed on reconnect).
     """
 
-    def __init__(self, *, settings: BrokerFileConfig) -> None:
+    def __init__(self, *, settings: BrokerFileConfig, data_dir: Path | None = None) -> None:
         self.counters = Counters()
         self.guard = AclGuard(policy=AclPolicy(config=settings), counters=self.counters)
         self._authenticator = Authenticator(config=settings, counters=self.counters)
@@ -111,6 +123,12 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
         self._writers: set[asyncio.StreamWriter] = set()
         self._broadcast_room = asyncio.Event()
         self._broadcast_room.set()
+        self.session_manager = SessionManager(max_queued=settings.limits.max_queued_messages)
+        persist = settings.persistence
+        self.store = BrokerStore(data_dir=data_dir) if data_dir is not None and persist.enabled else None
+        self._flush_interval_s = persist.flush_interval_s
+        self._retained_dirty: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
 
     # --- lifecycle helpers --------------------------------------------------------------------
 
@@ -129,6 +147,8 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
             await server.close_instance()
         self._servers.clear()
         await self.plugins_manager.close()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
 
     def connected_count(self) -> int:
         """Network sessions connected now."""
@@ -161,7 +181,8 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
             writer.close()
 
     async def shutdown(self) -> None:
-        """Stop amqtt, then close the connections it does not know (those still before CONNECT)."""
+        """Write state to disk, stop amqtt, then close the connections it does not know (before CONNECT)."""
+        await self._stop_persistence()  # first: amqtt's shutdown clears sessions and retained messages
         await super().shutdown()
         for writer in list(self._writers):
             writer.close()
@@ -179,8 +200,11 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
         if isinstance(reader, GuardedReader):
             reader.session = client_session
             reader.high_water = _HIGH_WATER
+        await self._take_over(client_session)
         if type(handler) is BrokerProtocolHandler:
-            handler.__class__ = FastBrokerHandler  # amqtt builds the handler itself: swap in our reader
+            handler.__class__ = SessionHandler  # amqtt builds the handler itself: swap in our reader and flows
+            handler.sessions = self.session_manager
+        self.session_manager.state(client_session).ready = False  # new messages queue until the old ones are out
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 
     async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
@@ -300,6 +324,8 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
         )
 
     def _store_retained(self, source: Session | None, topic: str, data: bytes, qos: int) -> None:
+        if self.store is not None:
+            self._retained_dirty.add(topic)  # written behind by _flush_loop
         if data:
             self._retained_messages[topic] = RetainedApplicationMessage(source, topic, data, qos)
         else:
@@ -395,13 +421,20 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
                 if not self._allowed(target, topic, "receive"):
                     continue
                 if target.transitions.state != "connected":
-                    # [MQTT-3.1.2.4]: queue QoS 1/2 for offline persistent, non-anonymous sessions
-                    if not target.clean_session and qos in (QOS_1, QOS_2) and not target.is_anonymous:
-                        await self._retain_broadcast_message(broadcast, qos, target)
+                    # [MQTT-3.1.2-4]: queue QoS 1/2 for offline persistent sessions, anonymous or not;
+                    # QoS 0 is not queued for offline clients (MQTT lets a server drop it)
+                    if not target.clean_session and qos in (QOS_1, QOS_2):
+                        self.session_manager.enqueue(target, topic, data, qos)
                     continue
                 handler = self._get_handler(target)
-                if handler is not None:
-                    running_tasks.append(asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, retain=False)))
+                if handler is None:
+                    continue
+                if self.session_manager.must_queue(target, qos):  # connecting, or older messages still wait
+                    self.session_manager.enqueue(target, topic, data, qos)
+                    continue
+                if qos and not target.clean_session:
+                    self.session_manager.mark(target)
+                running_tasks.append(asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, retain=False)))
 
     # --- subscriptions and ACL ------------------------------------------------------------------
 
@@ -409,11 +442,17 @@ class UnsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informatio
         """Subscribe a network session (amqtt's checks and ACL), then invalidate the match cache."""
         granted = int(await super().add_subscription(subscription, session))
         self._generation += 1
+        if granted != 0x80:  # SUBACK failure code
+            self.session_manager.state(session).subscriptions[subscription[0]] = granted
+            self.session_manager.mark(session)
         return granted
 
     def _del_subscription(self, a_filter: str, session: Session) -> int:
         deleted = int(super()._del_subscription(a_filter, session))
         self._generation += 1
+        if deleted:
+            self.session_manager.state(session).subscriptions.pop(a_filter, None)
+            self.session_manager.mark(session)
         return deleted
 
     async def _del_all_subscriptions(self, session: Session) -> None:

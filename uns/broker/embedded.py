@@ -64,7 +64,7 @@ class EmbeddedBroker:
 
     async def __aenter__(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        broker = UnsBroker(settings=self.config)
+        broker = UnsBroker(settings=self.config, data_dir=self.data_dir)
         try:
             await broker.start()
         except AmqttBrokerError as exc:
@@ -170,6 +170,7 @@ class EmbeddedBroker:
         """The counters now."""
         broker = self._require()
         broker.counters.connections = broker.connected_count()
+        broker.counters.queued_dropped = broker.session_manager.dropped_total
         return broker.counters.snapshot()
 
     def local_client(self, name: str, *, queue_size: int = 100_000) -> LocalClient:

@@ -30,6 +30,8 @@ class BrokerStats:
     """Denials by action: ``publish``, ``subscribe``, ``receive``."""
     acl_denial_reasons: Mapping[str, int]
     """Denials by reason, e.g. ``read-only``, ``not-own-edge-node``, ``dollar-topic``."""
+    queued_dropped: int = 0
+    """Messages dropped from full persistent-session queues (``limits.max_queued_messages``), oldest first."""
 
 
 class Counters:
@@ -42,6 +44,7 @@ class Counters:
         self.messages_local = 0
         self.oversize_rejected = 0
         self.auth_failures = 0
+        self.queued_dropped = 0
         self.acl_denials: dict[str, int] = {"publish": 0, "subscribe": 0, "receive": 0}
         self.acl_denial_reasons: dict[str, int] = {}
 
@@ -61,6 +64,7 @@ class Counters:
             auth_failures=self.auth_failures,
             acl_denials=dict(self.acl_denials),
             acl_denial_reasons=dict(self.acl_denial_reasons),
+            queued_dropped=self.queued_dropped,
         )
 
 

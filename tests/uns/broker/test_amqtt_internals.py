@@ -36,13 +36,19 @@ OVERRIDDEN = {
     "_topic_filtering": ["self", "session", "topic", "action"],
     "_handle_subscription": ["self", "client_session", "handler", "subscribe_waiter"],
     "_publish_retained_messages_for_subscription": ["self", "subscription", "session"],
+    # uns/broker/sessions.py and persistence.py
+    "_initialize_client_session": ["self", "reader", "writer", "remote_address", "remote_port"],
+    "_delete_session": ["self", "client_id"],
+    "_handle_disconnect": ["self", "client_session", "handler", "disconnect_waiter"],
+    "_publish_session_retained_messages": ["self", "session"],
+    "_start_listeners": ["self"],
+    "start": ["self"],
 }
 # what we call or read without overriding
 USED = [
-    "_retain_broadcast_message",
     "_get_handler",
-    "_handle_disconnect",
     "_handle_unsubscription",
+    "create_offline_session",
     "_shutdown_broadcast_loop",
     "start",
     "shutdown",
@@ -132,3 +138,65 @@ def test_handler_fields_and_packet_helpers_our_reader_uses() -> None:
     for field in ("_reader_ready", "_reader_stopped", "plugins_manager", "_reader_task"):
         assert field in source
     assert FastBrokerHandler._reader_loop is not BrokerProtocolHandler._reader_loop
+
+
+# --- uns/broker/sessions.py and persistence.py ----------------------------------------------------
+
+
+def test_session_fields_our_session_handling_uses() -> None:
+    from collections import OrderedDict
+
+    from amqtt.contexts import BrokerConfig
+    from amqtt.session import OutgoingApplicationMessage
+
+    session = Session()
+    assert isinstance(session.attributes, dict)
+    assert isinstance(session.inflight_out, OrderedDict)
+    assert isinstance(session.inflight_in, OrderedDict)
+    for attribute in ("parent", "last_disconnect_time", "will_retain", "ssl_object", "remote_port", "keep_alive"):
+        assert hasattr(session, attribute)
+    message = OutgoingApplicationMessage(7, "t", 1, b"x", False)
+    assert message.build_publish_packet(dup=True).dup_flag is True
+    assert message.pubrel_packet is None
+    assert "session_expiry_interval" in BrokerConfig.__dataclass_fields__
+
+
+def test_broker_session_flow_we_build_on() -> None:
+    # start() clears state, then opens listeners: we load the stored state in _start_listeners
+    start = inspect.getsource(Broker.start)
+    assert start.index("self._retained_messages.clear()") < start.index("await self._start_listeners()")
+    # a resumed session gets parent (Session Present) 1; a clean one is deleted first
+    init = inspect.getsource(Broker._initialize_client_session)
+    assert "client_session.parent = 1" in init
+    assert "await self._delete_session(client_session.client_id)" in init
+    # handler.start() (which re-sends in-flight messages) runs before the session's queue is sent
+    handle = inspect.getsource(Broker._handle_client_session)
+    assert handle.index("await handler.start()") < handle.index("await self._publish_session_retained_messages")
+    assert "transitions.connect()" in handle
+    assert "await self._retry_deliveries()" in inspect.getsource(ProtocolHandler.start)
+    # the monitor sweeps disconnected clean (and "anonymous") sessions; our auth never sets is_anonymous
+    assert "session.is_anonymous or session.clean_session" in inspect.getsource(Broker._session_monitor)
+    # mqtt_publish hands the message to the QoS flows we replace
+    assert "await self._handle_message_flow(message)" in inspect.getsource(ProtocolHandler.mqtt_publish)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "_handle_qos1_message_flow",
+        "_handle_qos2_message_flow",
+        "_handle_message_flow",
+        "_retry_deliveries",
+        "handle_puback",
+        "handle_pubrec",
+        "handle_pubcomp",
+        "_send_packet",
+        "mqtt_publish",
+    ],
+)
+def test_handler_methods_our_session_handler_replaces_or_calls(name: str) -> None:
+    from uns.broker.sessions import SessionHandler
+
+    assert inspect.iscoroutinefunction(getattr(ProtocolHandler, name))
+    assert next(iter(inspect.signature(getattr(ProtocolHandler, name)).parameters)) == "self"
+    assert inspect.iscoroutinefunction(getattr(SessionHandler, name))
