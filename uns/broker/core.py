@@ -443,6 +443,11 @@ class UnsBroker(PersistentBroker):
         granted = int(await super().add_subscription(subscription, session))
         self._generation += 1
         if granted != 0x80:  # SUBACK failure code
+            # MQTT-3.8.4-3: a repeated SUBSCRIBE replaces the existing subscription's QoS (amqtt keeps the old one)
+            subscribers = self._subscriptions.get(subscription[0], [])
+            for index, (subscriber, qos) in enumerate(subscribers):
+                if subscriber.client_id == session.client_id and qos != granted:
+                    subscribers[index] = (subscriber, granted)
             self.session_manager.state(session).subscriptions[subscription[0]] = granted
             self.session_manager.mark(session)
         return granted

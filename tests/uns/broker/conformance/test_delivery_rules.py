@@ -137,6 +137,25 @@ async def test_delivery_qos_is_the_lower_of_message_and_subscription(
         publisher.close()
 
 
+async def test_repeated_subscribe_replaces_the_qos(target: BrokerUrl, unique_topic: str) -> None:
+    """MQTT-3.8.4-3: a SUBSCRIBE to a filter the session already has replaces that subscription."""
+    subscriber = Paho(target, f"{unique_topic}-sub")
+    publisher = Paho(target, f"{unique_topic}-pub")
+    await subscriber.connect()
+    await publisher.connect()
+    try:
+        assert await subscriber.subscribe(f"{unique_topic}/q", qos=0) == 0
+        assert await subscriber.subscribe(f"{unique_topic}/q", qos=1) == 1
+        await publisher.publish(f"{unique_topic}/q", b"m", qos=1)
+        received = await subscriber.wait_messages(1)
+        await asyncio.sleep(0.2)
+        assert [m.qos for m in subscriber.received] == [1]  # once, at the new QoS
+        assert received[0].payload == b"m"
+    finally:
+        subscriber.close()
+        publisher.close()
+
+
 async def test_oversize_packet_disconnects_its_sender_and_others_keep_flowing(
     limited: BrokerUrl, unique_topic: str
 ) -> None:
