@@ -19,50 +19,29 @@ from pathlib import Path
 
 from model.broker_config import BrokerFileConfig
 from uns.broker.embedded import EmbeddedBroker
+from uns.mqtt.codec import encode_connect, encode_disconnect, encode_publish, encode_subscribe
 from uns.mqtt.types import Message
 
 _PAYLOAD = bytes(60)  # about a Sparkplug NDATA with a few metrics
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value % 128, value // 128
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _packet(kind: int, body: bytes) -> bytes:
-    return bytes([kind]) + _varint(len(body)) + body
-
-
-def _connect(client_id: bytes) -> bytes:
-    return _packet(0x10, b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id)
-
-
-def _publish(topic: bytes, payload: bytes) -> bytes:
-    return _packet(0x30, len(topic).to_bytes(2, "big") + topic + payload)
-
-
 def run_publisher(port: int, count: int) -> None:
     """Subprocess: connect and push ``count`` QoS 0 PUBLISHes as fast as the socket takes them."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(_connect(b"bench-pub"))
+        sock.sendall(encode_connect(client_id="bench-pub", keepalive_s=0))
         assert sock.recv(4) == b"\x20\x02\x00\x00"
-        batch = b"".join(_publish(f"spBv1.0/bench/NDATA/node{i % 50}".encode(), _PAYLOAD) for i in range(1000))
+        batch = b"".join(encode_publish(f"spBv1.0/bench/NDATA/node{i % 50}", _PAYLOAD) for i in range(1000))
         for _ in range(count // 1000):
             sock.sendall(batch)
-        sock.sendall(_packet(0xE0, b""))  # DISCONNECT
+        sock.sendall(encode_disconnect())
 
 
 def run_subscriber(port: int, count: int, topic_filter: str) -> None:
     """Subprocess: subscribe, print "ready", then read until ``count`` PUBLISHes arrived; print the seconds."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(_connect(b"bench-sub"))
+        sock.sendall(encode_connect(client_id="bench-sub", keepalive_s=0))
         assert sock.recv(4) == b"\x20\x02\x00\x00"
-        encoded = topic_filter.encode()
-        sock.sendall(_packet(0x82, b"\x00\x01" + len(encoded).to_bytes(2, "big") + encoded + b"\x00"))
+        sock.sendall(encode_subscribe(1, [(topic_filter, 0)]))
         buffer = sock.recv(5)
         assert buffer[:1] == b"\x90", buffer
         print("ready", flush=True)

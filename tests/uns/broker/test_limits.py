@@ -6,6 +6,7 @@ import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.uns.broker.paho_client import Paho, until
+from uns.mqtt.codec import encode_connect
 from uns.mqtt.types import Message
 
 LIMIT = 1000
@@ -21,8 +22,7 @@ def _remaining_length(value: int) -> bytes:
 
 
 def _connect(client_id: bytes) -> bytes:
-    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
-    return b"\x10" + _remaining_length(len(body)) + body
+    return encode_connect(client_id=client_id.decode(), keepalive_s=60)
 
 
 async def test_oversize_publish_is_dropped_and_its_client_cut_off(
