@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["BROKER_SCHEMES", "BrokerSection", "HostSection", "LogLevel", "Settings", "WebSection"]
+from model.bridges import BridgeConfig
+
+__all__ = ["BROKER_SCHEMES", "BrokerSection", "HostSection", "LogLevel", "Settings", "SimSection", "WebSection"]
 
 BROKER_SCHEMES = ("mqtt", "mqtts", "ws", "wss")
 """Schemes an external broker url may use."""
@@ -110,6 +112,16 @@ class WebSection(_Section):
     http_port: _Port = Field(default=8080, description="HTTP port; 0 picks a free one.")
 
 
+class SimSection(_Section):
+    """The simulated demo plant (``uns sim``, and ``uns up`` unless ``--no-demo``)."""
+
+    seed: int = Field(default=42, description="Random seed: the same seed gives the same plant history.")
+    bind: str = Field(default="127.0.0.1", min_length=1, description="Address the simulated PLCs listen on.")
+    modbus_port: _Port = Field(default=0, description="First Modbus TCP port of the simulated PLCs; 0 = free ports.")
+    opcua_port: _Port = Field(default=0, description="OPC UA port of the simulated server; 0 = a free port.")
+    speed: float = Field(default=1.0, gt=0, le=100, description="Simulated seconds per real second.")
+
+
 class Settings(BaseSettings):
     """Every setting of the hub.
 
@@ -127,6 +139,10 @@ class Settings(BaseSettings):
     broker: BrokerSection = Field(default_factory=BrokerSection, description="The MQTT broker.")
     host: HostSection = Field(default_factory=HostSection, description="The Sparkplug host application.")
     web: WebSection = Field(default_factory=WebSection, description="The web server: UI and HTTP API.")
+    sim: SimSection = Field(default_factory=SimSection, description="The simulated demo plant.")
+    bridges: list[BridgeConfig] = Field(
+        default_factory=list, description="Protocol bridges (Sparkplug edge nodes) to run, by kind."
+    )
 
     @classmethod
     def settings_customise_sources(

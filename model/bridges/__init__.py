@@ -1,0 +1,34 @@
+"""Bridge configs: one model per kind, discriminated on ``kind``."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeNodeConfig, sparkplug_id
+from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
+from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
+from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
+
+BridgeConfig = Annotated[ModbusBridgeConfig | OpcUaBridgeConfig | MqttJsonBridgeConfig, Field(discriminator="kind")]
+"""Any bridge's config; ``kind`` picks the model."""
+
+__all__ = [
+    "DATATYPE_NAMES",
+    "BridgeBase",
+    "BridgeConfig",
+    "BrowseRoot",
+    "DatatypeName",
+    "EdgeNodeConfig",
+    "JsonDevice",
+    "JsonMapping",
+    "ModbusBridgeConfig",
+    "ModbusDevice",
+    "ModbusRegister",
+    "MqttJsonBridgeConfig",
+    "OpcUaBridgeConfig",
+    "OpcUaDevice",
+    "OpcUaNode",
+    "OpcUaSecurity",
+    "SerialConfig",
+    "sparkplug_id",
+]

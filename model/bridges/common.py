@@ -1,0 +1,73 @@
+"""What every bridge config shares: its Sparkplug edge node identity, buffering and reporting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = ["DATATYPE_NAMES", "BridgeBase", "DatatypeName", "EdgeNodeConfig", "sparkplug_id"]
+
+DatatypeName = Literal[
+    "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float", "Double",
+    "Boolean", "String", "DateTime", "Text",
+]  # fmt: skip
+"""Sparkplug datatype names a bridge tag may declare (scalars)."""
+
+DATATYPE_NAMES: tuple[str, ...] = DatatypeName.__args__  # type: ignore[attr-defined]
+
+
+def _check_sparkplug_id(value: str) -> str:
+    if not value:
+        raise ValueError("may not be empty")
+    for char in ("/", "+", "#"):
+        if char in value:
+            raise ValueError(f"may not contain {char!r}")
+    return value
+
+
+sparkplug_id = Annotated[str, AfterValidator(_check_sparkplug_id)]
+"""A Sparkplug group, edge node or device id: not empty, no '/', '+' or '#'."""
+
+
+class EdgeNodeConfig(BaseModel):
+    """The Sparkplug edge node a bridge appears as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: sparkplug_id = Field(description="Sparkplug group id.")
+    node: sparkplug_id | None = Field(default=None, description="Edge node id; defaults to the bridge's name.")
+    primary_host_id: str | None = Field(
+        default="uns-hub",
+        description="Host id whose spBv1.0/STATE to honour: while it is offline, data is buffered on disk and "
+        "sent afterwards as is_historical. null = publish regardless of any host.",
+    )
+    buffer_dir: Path | None = Field(
+        default=None, description="Store-and-forward directory; null = <data_dir>/bridges/<bridge name>."
+    )
+    buffer_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Store-and-forward cap; the oldest samples go first beyond it."
+    )
+    heartbeat_s: float = Field(
+        default=60.0, ge=0.0, description="Resend every metric at least this often even if unchanged; 0 = never."
+    )
+    keepalive_s: int = Field(default=10, ge=1, le=3600, description="MQTT keep-alive of the edge node's connection.")
+    health_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the bridge's health metrics (Bridge/...) are refreshed."
+    )
+
+
+class BridgeBase(BaseModel):
+    """Fields every bridge kind has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: sparkplug_id = Field(description="Bridge name: logs, errors, and the default edge node id.")
+    edge: EdgeNodeConfig = Field(description="The Sparkplug edge node this bridge publishes as.")
+    enabled: bool = Field(default=True, description="false = keep the config but do not run it.")
+
+    @property
+    def node_id(self) -> str:
+        """The Sparkplug edge node id."""
+        return self.edge.node or self.name

@@ -1,0 +1,41 @@
+"""Config of the MQTT-JSON bridge: devices that already publish JSON, mapped into Sparkplug metrics."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model.bridges.common import BridgeBase, DatatypeName, sparkplug_id
+
+__all__ = ["JsonDevice", "JsonMapping", "MqttJsonBridgeConfig"]
+
+
+class JsonMapping(BaseModel):
+    """Where one metric comes from: a topic filter and a path into the JSON body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str = Field(min_length=1, description="MQTT topic filter; '+' levels can be named in `name` as {1}, {2}.")
+    path: str = Field(default="$", description="Dotted JSON path: $.a.b[0].c; $ = the whole body.")
+    name: str = Field(min_length=1, description="Sparkplug metric name; {1} = the first '+' level.")
+    type: DatatypeName = Field(default="Double")
+    unit: str | None = None
+    deadband: float = Field(default=0.0, ge=0)
+
+
+class JsonDevice(BaseModel):
+    """A Sparkplug device fed by JSON topics."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: sparkplug_id
+    mappings: list[JsonMapping] = Field(min_length=1)
+
+
+class MqttJsonBridgeConfig(BridgeBase):
+    """An MQTT-JSON bridge."""
+
+    kind: Literal["mqtt_json"] = "mqtt_json"
+    source_broker: str | None = Field(default=None, description="Broker the devices publish to; null = the hub's.")
+    devices: list[JsonDevice] = Field(min_length=1)
