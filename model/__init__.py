@@ -1,6 +1,6 @@
 """Data models: the ISA-95 plant, the UNS topic, the value envelope, MES events and settings."""
 
-from model.config import BROKER_SCHEMES, BrokerSection, HostSection, LogLevel, Settings, WebSection
+from model.config import BROKER_SCHEMES, BrokerSection, HostSection, LogLevel, Settings, SimSection, WebSection
 from model.envelope import ENVELOPE_FIELDS, Envelope, Quality
 from model.equipment import (
     RESERVED_IDS,
@@ -48,6 +48,7 @@ __all__ = [
     "Quality",
     "ResolvedPath",
     "Settings",
+    "SimSection",
     "Site",
     "SparkplugBinding",
     "TopicError",

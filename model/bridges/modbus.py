@@ -72,10 +72,10 @@ class SerialConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     port: str = Field(description="Serial device, e.g. /dev/ttyUSB0.")
-    baudrate: int = Field(default=19200, gt=0)
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
+    baudrate: int = Field(default=19200, gt=0, description="Bits per second.")
+    parity: Literal["N", "E", "O"] = Field(default="N", description="None, even or odd.")
+    stopbits: Literal[1, 2] = Field(default=1, description="Stop bits.")
+    bytesize: Literal[7, 8] = Field(default=8, description="Data bits.")
 
 
 class ModbusDevice(BaseModel):
@@ -84,7 +84,7 @@ class ModbusDevice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: sparkplug_id = Field(description="Sparkplug device id.")
-    transport: Literal["tcp", "rtu"] = Field(default="tcp")
+    transport: Literal["tcp", "rtu"] = Field(default="tcp", description="Modbus TCP, or RTU over a serial line.")
     host: str = Field(default="127.0.0.1", description="TCP host.")
     port: int = Field(default=502, ge=0, le=65535, description="TCP port.")
     serial: SerialConfig | None = Field(default=None, description="RTU line (transport rtu).")
@@ -124,5 +124,5 @@ class ModbusDevice(BaseModel):
 class ModbusBridgeConfig(BridgeBase):
     """A Modbus bridge: one edge node for several devices."""
 
-    kind: Literal["modbus"] = "modbus"
+    kind: Literal["modbus"] = Field(default="modbus", description="Bridge kind.")
     devices: list[ModbusDevice] = Field(min_length=1, description="The PLCs.")

@@ -19,9 +19,9 @@ class JsonMapping(BaseModel):
     topic: str = Field(min_length=1, description="MQTT topic filter; '+' levels can be named in `name` as {1}, {2}.")
     path: str = Field(default="$", description="Dotted JSON path: $.a.b[0].c; $ = the whole body.")
     name: str = Field(min_length=1, description="Sparkplug metric name; {1} = the first '+' level.")
-    type: DatatypeName = Field(default="Double")
-    unit: str | None = None
-    deadband: float = Field(default=0.0, ge=0)
+    type: DatatypeName = Field(default="Double", description="Sparkplug datatype of the metric.")
+    unit: str | None = Field(default=None, description="Engineering unit.")
+    deadband: float = Field(default=0.0, ge=0, description="Report by exception: absolute change to report.")
 
 
 class JsonDevice(BaseModel):
@@ -29,13 +29,13 @@ class JsonDevice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: sparkplug_id
-    mappings: list[JsonMapping] = Field(min_length=1)
+    id: sparkplug_id = Field(description="Sparkplug device id.")
+    mappings: list[JsonMapping] = Field(min_length=1, description="Its metrics.")
 
 
 class MqttJsonBridgeConfig(BridgeBase):
     """An MQTT-JSON bridge."""
 
-    kind: Literal["mqtt_json"] = "mqtt_json"
+    kind: Literal["mqtt_json"] = Field(default="mqtt_json", description="Bridge kind.")
     source_broker: str | None = Field(default=None, description="Broker the devices publish to; null = the hub's.")
-    devices: list[JsonDevice] = Field(min_length=1)
+    devices: list[JsonDevice] = Field(min_length=1, description="Devices fed by JSON topics.")

@@ -33,9 +33,9 @@ class BrowseRoot(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     root: str = Field(description="Node id to browse from.")
-    max_depth: int = Field(default=4, ge=1, le=16)
-    mode: Literal["subscribe", "poll"] = "subscribe"
-    sampling_interval_ms: float = Field(default=100.0, ge=0)
+    max_depth: int = Field(default=4, ge=1, le=16, description="How many levels below the root to browse.")
+    mode: Literal["subscribe", "poll"] = Field(default="subscribe", description="How found variables are read.")
+    sampling_interval_ms: float = Field(default=100.0, ge=0, description="Sampling interval of found variables.")
 
 
 class OpcUaDevice(BaseModel):
@@ -44,8 +44,8 @@ class OpcUaDevice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: sparkplug_id = Field(description="Sparkplug device id.")
-    nodes: list[OpcUaNode] = Field(default_factory=list)
-    browse: list[BrowseRoot] = Field(default_factory=list)
+    nodes: list[OpcUaNode] = Field(default_factory=list, description="Variables named one by one.")
+    browse: list[BrowseRoot] = Field(default_factory=list, description="Subtrees discovered into metrics.")
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -63,8 +63,8 @@ class OpcUaSecurity(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    policy: Literal["None", "Basic256Sha256"] = "None"
-    mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    policy: Literal["None", "Basic256Sha256"] = Field(default="None", description="Security policy.")
+    mode: Literal["None", "Sign", "SignAndEncrypt"] = Field(default="None", description="Message security mode.")
     certificate: Path | None = Field(default=None, description="Client certificate (DER or PEM).")
     private_key: Path | None = Field(default=None, description="Client private key (PEM).")
     server_certificate: Path | None = Field(default=None, description="Trusted server certificate.")
@@ -81,12 +81,12 @@ class OpcUaSecurity(BaseModel):
 class OpcUaBridgeConfig(BridgeBase):
     """An OPC UA bridge: one server, one edge node."""
 
-    kind: Literal["opcua"] = "opcua"
+    kind: Literal["opcua"] = Field(default="opcua", description="Bridge kind.")
     endpoint: str = Field(pattern=r"^opc\.tcp://", description="Server endpoint, opc.tcp://host:port/path.")
-    security: OpcUaSecurity = Field(default_factory=OpcUaSecurity)
-    username: str | None = None
+    security: OpcUaSecurity = Field(default_factory=OpcUaSecurity, description="Message security.")
+    username: str | None = Field(default=None, description="User name; null = anonymous.")
     password: SecretStr | None = Field(default=None, description="Prefer UNS_BRIDGES__<n>__PASSWORD over the file.")
-    publishing_interval_ms: float = Field(default=100.0, gt=0)
+    publishing_interval_ms: float = Field(default=100.0, gt=0, description="Subscription publishing interval.")
     poll_interval_s: float = Field(default=1.0, gt=0, description="Interval of polled nodes.")
     timeout_s: float = Field(default=4.0, gt=0, description="Request timeout; also the proof-of-life window.")
-    devices: list[OpcUaDevice] = Field(min_length=1)
+    devices: list[OpcUaDevice] = Field(min_length=1, description="Groups of nodes, one Sparkplug device each.")

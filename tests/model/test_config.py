@@ -101,7 +101,7 @@ def _properties(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-@pytest.mark.parametrize("name", ["settings", "plant", "envelope"])
+@pytest.mark.parametrize("name", ["settings", "plant", "broker", "envelope"])
 def test_every_field_is_described(name):
     schema = all_schemas()[name]
     missing = [name for name, prop in _properties(schema) if not prop.get("description")]
