@@ -16,9 +16,13 @@ class JsonMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    topic: str = Field(min_length=1, description="MQTT topic filter; '+' levels can be named in `name` as {1}, {2}.")
-    path: str = Field(default="$", description="Dotted JSON path: $.a.b[0].c; $ = the whole body.")
-    name: str = Field(min_length=1, description="Sparkplug metric name; {1} = the first '+' level.")
+    topic: str = Field(min_length=1, description="MQTT topic or filter the device publishes its JSON on.")
+    path: str = Field(
+        default="$",
+        pattern=r"^\$(\.[^.\[\]]+|\[\d+\])*$",
+        description="Dotted JSON path: $.a.b[0].c; $ = the whole body.",
+    )
+    name: str = Field(min_length=1, description="Sparkplug metric name ('/' makes levels).")
     type: DatatypeName = Field(default="Double", description="Sparkplug datatype of the metric.")
     unit: str | None = Field(default=None, description="Engineering unit.")
     deadband: float = Field(default=0.0, ge=0, description="Report by exception: absolute change to report.")
