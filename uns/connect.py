@@ -22,6 +22,7 @@ class ClientFactory(Protocol):
         will: Message | None = None,
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
+        keepalive_s: float = 30.0,
     ) -> contextlib.AbstractAsyncContextManager[PubSub]:
         """An async context manager yielding a connected ``PubSub``."""
         ...
@@ -45,8 +46,16 @@ def network_clients(url: BrokerUrl) -> ClientFactory:
         will: Message | None = None,
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
+        keepalive_s: float = 30.0,
     ) -> AsyncIterator[PubSub]:
-        client = MqttClient(url=url, client_id=client_id, will=will, on_connect=on_connect, clean_session=clean_session)
+        client = MqttClient(
+            url=url,
+            client_id=client_id,
+            will=will,
+            on_connect=on_connect,
+            clean_session=clean_session,
+            keepalive_s=keepalive_s,
+        )
         async with client:
             yield client
 
@@ -63,8 +72,9 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
         will: Message | None = None,
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
+        keepalive_s: float = 30.0,
     ) -> AsyncIterator[PubSub]:
-        del will, clean_session  # an in-process client cannot die alone, and keeps no session
+        del will, clean_session, keepalive_s  # an in-process client cannot die alone, and keeps no session
         client = broker.local_client(client_id)
         if on_connect is not None:
             await on_connect()

@@ -8,7 +8,7 @@ import sys
 __all__ = ["configure_logging"]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_NOISY = ("amqtt", "transitions", "websockets")  # their INFO lines repeat ours; WARNING and up still show
+_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua")  # their INFO lines repeat ours; WARNING and up still show
 
 
 class _DropAmqttStartupTrace(logging.Filter):
@@ -28,3 +28,5 @@ def configure_logging(level: str = "INFO") -> None:
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     logging.getLogger("amqtt.broker").addFilter(_DropAmqttStartupTrace())
+    # pymodbus warns on every failed connect; the Modbus bridge reports device down/up itself
+    logging.getLogger("pymodbus").setLevel(max(logging.ERROR, root.level))

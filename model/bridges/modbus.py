@@ -8,7 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model.bridges.common import BridgeBase, sparkplug_id
 
-__all__ = ["ModbusBridgeConfig", "ModbusDevice", "ModbusRegister", "RegisterType", "SerialConfig", "WordOrder"]
+__all__ = [
+    "ModbusBridgeConfig",
+    "ModbusDevice",
+    "ModbusRegister",
+    "RegisterType",
+    "SerialConfig",
+    "Table",
+    "WordOrder",
+]
 
 RegisterType = Literal[
     "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
@@ -91,6 +99,10 @@ class ModbusDevice(BaseModel):
     unit_id: int = Field(default=1, ge=0, le=255, description="Modbus unit (slave) id.")
     timeout_s: float = Field(default=1.0, gt=0, description="Per-request timeout.")
     retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed request before the device is down.")
+    backoff_min_s: float = Field(
+        default=0.5, gt=0, description="First reconnect delay after the device went down; doubles on each failure."
+    )
+    backoff_max_s: float = Field(default=30.0, gt=0, description="Cap of the reconnect delay (jitter lowers it).")
     order: WordOrder = Field(default="ABCD", description="Default byte/word order of multi-register values.")
     max_gap: int = Field(default=8, ge=0, le=125, description="Coalesce reads across gaps up to this many registers.")
     max_read: int = Field(default=120, ge=1, le=125, description="Registers per read request (bits: x16).")
@@ -101,6 +113,8 @@ class ModbusDevice(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.backoff_min_s > self.backoff_max_s:
+            raise ValueError(f"device {self.id}: backoff_min_s exceeds backoff_max_s")
         if self.transport == "rtu" and self.serial is None:
             raise ValueError(f"device {self.id}: transport rtu needs serial")
         for interval in self.poll_groups.values():
@@ -114,6 +128,11 @@ class ModbusDevice(BaseModel):
             if register.name in names:
                 raise ValueError(f"register {register.name}: name used twice")
             names.add(register.name)
+            if register.table in ("input", "holding") and register.size > self.max_read:
+                raise ValueError(
+                    f"register {register.name}: {register.size} registers exceed max_read {self.max_read} "
+                    f"of device {self.id}"
+                )
             for address in range(register.address, register.address + register.size):
                 other = taken.setdefault((register.table, address), register.name)
                 if other != register.name:

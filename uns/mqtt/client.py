@@ -324,22 +324,27 @@ class MqttClient:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
+        caller_cancelled: asyncio.CancelledError | None = None
         for task in tasks:
             try:
                 await task
-            except asyncio.CancelledError:
-                # ours, just cancelled; a cancel of the caller itself still propagates
+            except asyncio.CancelledError as cancelled:
+                # ours, just cancelled; a cancel of the caller itself propagates once the socket is closed
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
-                    raise
+                    caller_cancelled = cancelled
             except Exception:
                 log.exception("mqtt %s: task %s failed", self._client_id, task.get_name())
         conn = self._conn
         self._deactivate()
-        if conn is not None:
-            await conn.close(encode_disconnect(), self._connect_timeout_s)
-        self._fail(BrokerError(self.endpoint, "client closed"))
-        log.info("mqtt %s disconnected from %s", self._client_id, self.endpoint)
+        try:
+            if conn is not None:
+                await conn.close(encode_disconnect(), self._connect_timeout_s)
+        finally:
+            self._fail(BrokerError(self.endpoint, "client closed"))
+            log.info("mqtt %s disconnected from %s", self._client_id, self.endpoint)
+        if caller_cancelled is not None:
+            raise caller_cancelled
 
     # -- internals: connection ------------------------------------------------------------------
 

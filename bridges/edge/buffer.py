@@ -1,0 +1,323 @@
+"""Store-and-forward on disk: append-only segment files of sample batches, bounded, oldest dropped first.
+
+Layout of the buffer directory::
+
+    seg-000000000001.sfb   records, oldest segment first
+    head                   "<segment index> <byte offset> <samples done>": replay progress in the oldest one
+    bdseq                  the last bdSeq used, so a restart continues the count
+
+A record is ``>III`` (body length, CRC-32 of the body, sample count) then the body: ``>H`` device id
+length, the device id (UTF-8), and a Sparkplug payload whose metrics carry name, timestamp, datatype,
+value and the ``Quality`` property. Names, not aliases, so a buffer survives a config change.
+
+Writes go to the OS on every append (no fsync: a power cut can lose the last records, a process
+crash cannot). A torn or corrupt record found when opening cuts its segment there, logged with the
+file and byte offset, and counted. Replay is at least once: a record is marked done only after it
+was published, so a crash in between sends it again.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import dataclasses
+import logging
+import os
+import struct
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+from uns.errors import BridgeError, PayloadDecodeError
+from uns.sparkplug import Metric, Payload, decode_payload, encode_payload
+
+__all__ = ["BufferedBatch", "Chunk", "DiskBuffer", "load_bd_seq", "save_bd_seq"]
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">III")
+_DEVICE_LEN = struct.Struct(">H")
+_SUFFIX = ".sfb"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BufferedBatch:
+    """Samples of one device that were reported together, held while the host could not take them."""
+
+    device: str
+    metrics: tuple[Metric, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Chunk:
+    """Batches read from the head of the buffer; ``DiskBuffer.commit`` marks them done."""
+
+    batches: list[BufferedBatch]
+    _end: tuple[int, int, int]  # segment index, offset after the last record, samples done in that segment
+
+
+@dataclasses.dataclass(slots=True)
+class _Segment:
+    index: int
+    path: Path
+    size: int = 0
+    samples: int = 0
+
+
+def load_bd_seq(directory: Path) -> int | None:
+    """The last bdSeq used by the edge node that owns ``directory``, or None if there is none (or unreadable)."""
+    try:
+        text = (directory / "bdseq").read_text().strip()
+    except FileNotFoundError:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        log.warning("edge buffer %s: bdseq file holds %r, not a number: starting again at 0", directory, text)
+        return None
+    return value % 256
+
+
+def save_bd_seq(directory: Path, bd_seq: int) -> None:
+    """Remember the bdSeq of the connection just made (written to a temp file and renamed)."""
+    tmp = directory / "bdseq.tmp"
+    tmp.write_text(f"{bd_seq}\n")
+    tmp.replace(directory / "bdseq")
+
+
+def _encode(batch: BufferedBatch) -> bytes:
+    device = batch.device.encode()
+    body = _DEVICE_LEN.pack(len(device)) + device + encode_payload(Payload(metrics=list(batch.metrics)))
+    return _HEADER.pack(len(body), binascii.crc32(body), len(batch.metrics)) + body
+
+
+def _decode(body: bytes, where: str) -> BufferedBatch:
+    (n,) = _DEVICE_LEN.unpack_from(body)
+    device = body[2 : 2 + n].decode()
+    decoded = decode_payload(body[2 + n :], topic=where)
+    return BufferedBatch(device, tuple(decoded.payload.metrics))
+
+
+class DiskBuffer:
+    """A bounded FIFO of sample batches on disk.
+
+    ``with DiskBuffer(...) as buf:`` opens (and scans) the directory. ``append`` adds a batch,
+    ``read`` returns the oldest ones not yet done, ``commit`` marks them done.
+
+    Args:
+        directory: where the segment files live (created if missing).
+        max_bytes: cap on the segment files' total size; beyond it whole oldest segments are dropped.
+        name: the edge node, for logs and errors.
+
+    Raises:
+        BridgeError: the directory cannot be created or read.
+    """
+
+    def __init__(self, *, directory: Path, max_bytes: int, name: str) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.name = name
+        self._segment_target = max(max_bytes // 8, 512)
+        self._segments: deque[_Segment] = deque()
+        self._writer: IO[bytes] | None = None
+        self._head_offset = 0
+        self._head_done = 0
+        self._next_index = 1
+        self.appended = 0
+        """Samples appended since open."""
+        self.dropped = 0
+        """Samples dropped since open: over the cap, or unreadable on disk."""
+        self.corrupt = 0
+        """Records found torn or corrupt since open."""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> DiskBuffer:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for path in sorted(self.directory.glob(f"seg-*{_SUFFIX}")):
+                self._scan(path)
+        except OSError as exc:
+            raise BridgeError(self.name, str(self.directory), f"store-and-forward directory unusable: {exc}") from exc
+        if self._segments:
+            self._next_index = self._segments[-1].index + 1
+            self._load_head()
+        if self.depth:
+            log.info("edge %s: %d buffered samples on disk in %s", self.name, self.depth, self.directory)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush and close the segment being written."""
+        if self._writer is not None:
+            with contextlib.suppress(OSError):
+                self._writer.flush()
+                os.fsync(self._writer.fileno())
+            self._writer.close()
+            self._writer = None
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """Samples held and not yet done."""
+        return sum(s.samples for s in self._segments) - self._head_done
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of segment files on disk."""
+        return sum(s.size for s in self._segments)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def append(self, batch: BufferedBatch) -> int:
+        """Add a batch at the tail; returns how many of the oldest samples were dropped to stay under the cap."""
+        record = _encode(batch)
+        last = self._segments[-1] if self._segments else None
+        if last is None or self._writer is None or (last.size and last.size + len(record) > self._segment_target):
+            last = self._roll()
+        writer = self._writer
+        if writer is None:  # pragma: no cover  (_roll always opens one)
+            raise RuntimeError("no segment open")
+        try:
+            writer.write(record)
+            writer.flush()
+        except OSError as exc:
+            raise BridgeError(self.name, str(last.path), f"store-and-forward write failed: {exc}") from exc
+        last.size += len(record)
+        last.samples += len(batch.metrics)
+        self.appended += len(batch.metrics)
+        return self._enforce_cap()
+
+    def _roll(self) -> _Segment:
+        self.close()
+        segment = _Segment(self._next_index, self.directory / f"seg-{self._next_index:012d}{_SUFFIX}")
+        self._next_index += 1
+        try:
+            self._writer = segment.path.open("ab")
+        except OSError as exc:
+            raise BridgeError(self.name, str(segment.path), f"store-and-forward segment not created: {exc}") from exc
+        self._segments.append(segment)
+        return segment
+
+    def _enforce_cap(self) -> int:
+        dropped = 0
+        while len(self._segments) > 1 and self.size_bytes > self.max_bytes:
+            oldest = self._segments.popleft()
+            lost = oldest.samples - self._head_done
+            dropped += lost
+            self._head_offset = self._head_done = 0
+            oldest.path.unlink(missing_ok=True)
+            log.warning(
+                "edge %s: store-and-forward over %d bytes: dropped the oldest %d samples (%s)",
+                self.name,
+                self.max_bytes,
+                lost,
+                oldest.path.name,
+            )
+        if dropped:
+            self.dropped += dropped
+            self._save_head()
+        return dropped
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def read(self, max_batches: int) -> Chunk:
+        """Up to ``max_batches`` of the oldest batches not yet done (empty when the buffer is)."""
+        batches: list[BufferedBatch] = []
+        end = (self._segments[0].index, self._head_offset, self._head_done) if self._segments else (0, 0, 0)
+        if self._writer is not None:
+            self._writer.flush()
+        for position, segment in enumerate(self._segments):
+            offset, done = (self._head_offset, self._head_done) if position == 0 else (0, 0)
+            with segment.path.open("rb") as file:
+                file.seek(offset)
+                while offset < segment.size and len(batches) < max_batches:
+                    header = file.read(_HEADER.size)
+                    length, _crc, samples = _HEADER.unpack(header)
+                    body = file.read(length)
+                    batches.append(_decode(body, f"{segment.path}@{offset}"))
+                    offset += _HEADER.size + length
+                    done += samples
+            end = (segment.index, offset, done)
+            if len(batches) >= max_batches:
+                break
+        return Chunk(batches, end)
+
+    def commit(self, chunk: Chunk) -> None:
+        """Mark a chunk from ``read`` done: finished segments are deleted, the head cursor saved."""
+        index, offset, done = chunk._end
+        while self._segments and self._segments[0].index < index:
+            self._segments.popleft().path.unlink(missing_ok=True)
+        if not self._segments:
+            return
+        head = self._segments[0]
+        if head.index != index:  # pragma: no cover  (its segment was dropped over the cap meanwhile)
+            return
+        if offset >= head.size:
+            if len(self._segments) == 1:
+                self.close()  # the segment being written is done too: the next append starts a new one
+            self._segments.popleft().path.unlink(missing_ok=True)
+            self._head_offset = self._head_done = 0
+        else:
+            self._head_offset, self._head_done = offset, done
+        self._save_head()
+
+    # -- disk bookkeeping ---------------------------------------------------------------------
+
+    def _scan(self, path: Path) -> None:
+        try:
+            index = int(path.stem.removeprefix("seg-"))
+        except ValueError:
+            log.warning("edge %s: ignoring %s: not a segment name", self.name, path)
+            return
+        data = path.read_bytes()
+        offset = samples = 0
+        while offset < len(data):
+            problem = self._check(data, offset, path)
+            if problem is not None:
+                self.corrupt += 1
+                log.warning(
+                    "edge %s: %s: record at byte %d is %s; cutting the segment there", self.name, path, offset, problem
+                )
+                with path.open("r+b") as file:
+                    file.truncate(offset)
+                break
+            length, _crc, count = _HEADER.unpack_from(data, offset)
+            offset += _HEADER.size + length
+            samples += count
+        self._segments.append(_Segment(index, path, offset, samples))
+
+    @staticmethod
+    def _check(data: bytes, offset: int, path: Path) -> str | None:
+        if offset + _HEADER.size > len(data):
+            return "torn (header cut short)"
+        length, crc, _count = _HEADER.unpack_from(data, offset)
+        body = data[offset + _HEADER.size : offset + _HEADER.size + length]
+        if len(body) < length:
+            return "torn (body cut short)"
+        if binascii.crc32(body) != crc:
+            return "corrupt (CRC mismatch)"
+        try:
+            _decode(body, str(path))
+        except (PayloadDecodeError, UnicodeDecodeError, struct.error) as exc:
+            return f"undecodable ({exc})"
+        return None
+
+    def _load_head(self) -> None:
+        try:
+            index, offset, done = (int(x) for x in (self.directory / "head").read_text().split())
+        except (FileNotFoundError, ValueError):
+            return
+        while self._segments and self._segments[0].index < index:
+            self._segments.popleft().path.unlink(missing_ok=True)
+        if self._segments and self._segments[0].index == index and offset <= self._segments[0].size:
+            self._head_offset, self._head_done = offset, done
+
+    def _save_head(self) -> None:
+        index = self._segments[0].index if self._segments else 0
+        tmp = self.directory / "head.tmp"
+        tmp.write_text(f"{index} {self._head_offset} {self._head_done}\n")
+        tmp.replace(self.directory / "head")

@@ -1,0 +1,529 @@
+"""The async EdgeNode: one Source published as a Sparkplug B 3.0 edge node, with store-and-forward on disk.
+
+Reconnecting: the will (NDEATH) carries the bdSeq of its connection, and ``MqttClient`` reuses its
+will when it reconnects by itself. So the EdgeNode treats each MQTT connection as one Sparkplug
+session: when the connection drops (or the client reconnects on its own), it leaves the client's
+context and opens a new client with the next bdSeq, backing off with jitter up to a cap. While no
+session is live every reading goes to the disk buffer, so nothing produced while the broker was away
+is lost; what was already written to a socket the broker had just dropped is, at QoS 0, the one
+window Sparkplug leaves open.
+
+The primary host going offline ends the session too (Sparkplug 3.0): NDEATH, DISCONNECT, reconnect,
+then wait for its STATE to be online again before the births.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, Self, runtime_checkable
+
+from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
+from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
+from bridges.source import DeviceDown, Samples, Source
+from model.bridges.common import EdgeNodeConfig
+from model.envelope import Quality
+from uns.connect import ClientFactory
+from uns.errors import BridgeError, BrokerError, SparkplugError
+from uns.mqtt.types import Message, PubSub
+from uns.sparkplug import NAMESPACE, MessageType, MetricValue, SparkplugTopic, decode_state
+
+__all__ = ["EdgeNode", "EdgeStats"]
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_FIRST_S = 0.2
+_BACKOFF_CAP_S = 5.0
+_WATCH_S = 0.1
+_REPLAY_BATCHES = 200
+_DEATH_TIMEOUT_S = 2.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@runtime_checkable
+class _Connected(Protocol):
+    """``MqttClient`` says whether its socket is up; an in-process client has no such attribute."""
+
+    @property
+    def connected(self) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeStats:
+    """A snapshot of one edge node's counters."""
+
+    online: bool
+    """Births are out and the session is live (or replaying)."""
+    bd_seq: int | None
+    """bdSeq of the current (or last) connection."""
+    connects: int
+    births: int
+    """NBIRTHs published (first births and rebirths)."""
+    messages: int
+    """Sparkplug messages published."""
+    samples: int
+    """Samples received from the source."""
+    sent: int
+    """Samples published live as DDATA."""
+    buffered: int
+    """Samples appended to the disk buffer."""
+    replayed: int
+    """Samples published from the buffer as ``is_historical``."""
+    buffer_depth: int
+    buffer_bytes: int
+    dropped: int
+    """Buffered samples dropped: over ``buffer_max_bytes``, or unreadable on disk."""
+    writes: int
+    """DCMD writes the source accepted."""
+    refused: int
+    """Commands refused: unknown or non-writable metric, undecodable payload."""
+    errors: int
+    """Everything that went wrong: bad samples, refused commands, failed writes, drops."""
+
+
+class EdgeNode:
+    """A Sparkplug B edge node that publishes what one ``Source`` reads.
+
+    ``async with EdgeNode(...) as node:`` enters the source and opens the buffer; ``await node.run()``
+    connects, births, publishes and reconnects until cancelled, then publishes NDEATH.
+
+    Args:
+        config: the edge node section of the bridge's config.
+        node_id: the Sparkplug edge node id (``BridgeBase.node_id``).
+        source: the machines; the EdgeNode enters and exits it.
+        clients: opens MQTT clients (``uns.connect.network_clients`` or ``local_clients``).
+        data_dir: the hub's data directory; the buffer defaults to ``data_dir/bridges/<node_id>``.
+    """
+
+    def __init__(
+        self, *, config: EdgeNodeConfig, node_id: str, source: Source, clients: ClientFactory, data_dir: Path
+    ) -> None:
+        self.name = node_id
+        self._config = config
+        self._source = source
+        self._clients = clients
+        self._dir = config.buffer_dir or data_dir / "bridges" / node_id
+        self._buffer = DiskBuffer(directory=self._dir, max_bytes=config.buffer_max_bytes, name=node_id)
+        self._session: EdgeSession | None = None
+        self._lock = asyncio.Lock()
+        self._writes: asyncio.Queue[Write] = asyncio.Queue()
+        self._client: PubSub | None = None
+        self._born = False
+        self._births_out = False  # births went out on the current connection (so a deliberate end says NDEATH)
+        self._live = False
+        self._ended = asyncio.Event()
+        self._end_reason = ""
+        self._host_online = asyncio.Event()
+        self._host_ts = -1
+        self._on_connects = 0
+        self._session_connects = 0
+        self._bd_seq: int | None = None
+        self._last_event_ms = 0
+        self._latency_ms: float | None = None
+        self._degraded_until_ms = 0
+        self._problems: dict[str, int] = {}
+        self._c = dict.fromkeys(
+            (
+                "connects",
+                "births",
+                "messages",
+                "samples",
+                "sent",
+                "buffered",
+                "replayed",
+                "writes",
+                "refused",
+                "errors",
+            ),
+            0,
+        )
+
+    # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        """True while births are out on a live connection."""
+        return self._born
+
+    @property
+    def stats(self) -> EdgeStats:
+        """Counters so far."""
+        c = self._c
+        return EdgeStats(
+            online=self._born,
+            bd_seq=self._bd_seq,
+            connects=c["connects"],
+            births=c["births"],
+            messages=c["messages"],
+            samples=c["samples"],
+            sent=c["sent"],
+            buffered=c["buffered"],
+            replayed=c["replayed"],
+            buffer_depth=self._buffer.depth,
+            buffer_bytes=self._buffer.size_bytes,
+            dropped=self._buffer.dropped,
+            writes=c["writes"],
+            refused=c["refused"],
+            errors=c["errors"] + self._buffer.dropped,
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._source.__aenter__()
+        try:
+            self._session = EdgeSession(
+                group=self._config.group,
+                node_id=self.name,
+                tags=self._source.tags(),
+                heartbeat_ms=round(self._config.heartbeat_s * 1000),
+            )
+            self._buffer.__enter__()
+            self._bd_seq = load_bd_seq(self._dir)
+        except BaseException:
+            await self._source.__aexit__(None, None, None)
+            raise
+        log.info(
+            "edge %s ready: group %s, %d devices, buffer %s",
+            self.name,
+            self._config.group,
+            len(self._session.devices),
+            self._dir,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._buffer.close()
+        await self._source.__aexit__(*exc_info)
+
+    async def run(self) -> None:
+        """Read the source and publish until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._read_source(), name=f"edge[{self.name}].source")
+            tg.create_task(self._write_commands(), name=f"edge[{self.name}].writes")
+            tg.create_task(self._tick(), name=f"edge[{self.name}].health")
+            tg.create_task(self._connections(), name=f"edge[{self.name}].mqtt")
+
+    # -- connections ----------------------------------------------------------------------------
+
+    @property
+    def _core(self) -> EdgeSession:
+        if self._session is None:
+            raise BridgeError(self.name, "edge", "not entered: use `async with EdgeNode(...)`")
+        return self._session
+
+    async def _on_connect(self) -> None:
+        self._on_connects += 1  # a second call on one client means it reconnected by itself
+
+    def _usable(self, client: PubSub) -> bool:
+        if self._on_connects != self._session_connects:
+            return False
+        return client.connected if isinstance(client, _Connected) else True
+
+    def _end(self, reason: str) -> None:
+        """End the current session now: from here on every reading goes to the buffer."""
+        if not self._ended.is_set():
+            self._end_reason = reason
+            self._ended.set()
+        self._born = self._live = False
+
+    async def _connections(self) -> None:
+        delay = _BACKOFF_FIRST_S
+        stopping = False
+        while not stopping:
+            bd_seq = 0 if self._bd_seq is None else (self._bd_seq + 1) % 256
+            self._ended, self._end_reason = asyncio.Event(), ""
+            self._host_online.clear()
+            self._births_out = False
+            will = self._core.death(bd_seq=bd_seq, now_ms=_now_ms())
+            client_id = f"spb-{self._config.group}-{self.name}"
+            try:
+                async with self._clients(
+                    client_id=client_id, will=will, on_connect=self._on_connect, keepalive_s=self._config.keepalive_s
+                ) as client:
+                    self._session_connects = self._on_connects
+                    self._bd_seq = bd_seq
+                    save_bd_seq(self._dir, bd_seq)
+                    self._c["connects"] += 1
+                    delay = _BACKOFF_FIRST_S
+                    log.info("edge %s connected as %s, bdSeq %d", self.name, client_id, bd_seq)
+                    try:
+                        await self._serve(client, bd_seq)
+                    except asyncio.CancelledError:
+                        await self._say_death(client, bd_seq, "stopping")
+                        stopping = self._uncancel()
+                    else:
+                        await self._say_death(client, bd_seq, self._end_reason)
+            except BrokerError as exc:
+                log.warning("edge %s: broker: %s; retrying", self.name, exc)
+            finally:
+                self._end(self._end_reason or "closed")
+                self._client = None
+            log.info("edge %s session bdSeq %d ended: %s", self.name, bd_seq, self._end_reason or "broker error")
+            if stopping:
+                raise asyncio.CancelledError  # the cancel taken back in _uncancel, now that the socket is closed
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not crypto)
+            delay = min(delay * 2, _BACKOFF_CAP_S)
+
+    @staticmethod
+    def _uncancel() -> bool:
+        """Take back a pending cancel so leaving the client closes its socket; the caller raises it again.
+
+        ``MqttClient.__aexit__`` re-raises a cancel of its caller before it closes the connection,
+        which would leak the socket on every stop.
+        """
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
+
+    async def _say_death(self, client: PubSub, bd_seq: int, reason: str) -> None:
+        """A deliberate end after births: publish NDEATH ourselves (a clean DISCONNECT discards the will)."""
+        self._born = self._live = False
+        if not self._births_out or not self._usable(client):
+            return
+        try:
+            async with asyncio.timeout(_DEATH_TIMEOUT_S):
+                msg = self._core.death(bd_seq=bd_seq, now_ms=_now_ms())
+                await client.publish(msg.topic, msg.payload, qos=1)
+            self._c["messages"] += 1
+            log.info("edge %s published NDEATH bdSeq %d (%s)", self.name, bd_seq, reason)
+        except (TimeoutError, BrokerError) as exc:
+            log.warning("edge %s: NDEATH bdSeq %d not confirmed: %s", self.name, bd_seq, exc or "timeout")
+
+    async def _serve(self, client: PubSub, bd_seq: int) -> None:
+        core = self._core
+        filters = [core.topic(MessageType.NCMD), f"{NAMESPACE}/{self._config.group}/DCMD/{self.name}/+"]
+        host = self._config.primary_host_id
+        if host is not None:
+            filters.append(str(SparkplugTopic.state(host)))
+        else:
+            self._host_online.set()
+        await client.subscribe(filters, qos=1)
+        self._client = client
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(self._read_commands(client, bd_seq), name=f"edge[{self.name}].commands"),
+                tg.create_task(self._watch(client), name=f"edge[{self.name}].watch"),
+                tg.create_task(self._birth_and_replay(client, bd_seq), name=f"edge[{self.name}].birth"),
+            ]
+            await self._ended.wait()
+            for task in tasks:
+                task.cancel()
+
+    async def _watch(self, client: PubSub) -> None:
+        # MqttClient has no "lost" event to wait on; it reconnects by itself, so poll its state
+        while True:
+            if not self._usable(client):
+                self._end("connection lost")
+                return
+            await asyncio.sleep(_WATCH_S)
+
+    async def _send(self, client: PubSub, messages: Sequence[Message]) -> bool:
+        """Publish in order (call with the lock held); False, and the session ended, if the link is gone."""
+        if not messages:
+            return True
+        if not self._usable(client):
+            self._end("connection lost")
+            return False
+        try:
+            await client.publish_many(messages)
+        except BrokerError as exc:
+            self._end(f"connection lost: {exc}")
+            return False
+        self._c["messages"] += len(messages)
+        return True
+
+    async def _birth_and_replay(self, client: PubSub, bd_seq: int) -> None:
+        if not self._host_online.is_set():
+            log.info("edge %s waiting for primary host %s to be online", self.name, self._config.primary_host_id)
+        await self._host_online.wait()
+        async with self._lock:
+            births = self._core.births(bd_seq=bd_seq, now_ms=_now_ms(), health=self._health())
+            if not await self._send(client, births):
+                return
+            self._born = self._births_out = True
+            self._c["births"] += 1
+        log.info("edge %s born: NBIRTH bdSeq %d and %d DBIRTH", self.name, bd_seq, len(births) - 1)
+        replayed = 0
+        while True:
+            async with self._lock:
+                if not self._born:
+                    return
+                chunk = self._buffer.read(_REPLAY_BATCHES)
+                now = _now_ms()
+                if not chunk.batches:
+                    self._live = await self._send(client, self._core.settle(now_ms=now))
+                    break
+                out: list[Message] = []
+                count = 0
+                for batch in chunk.batches:
+                    out += self._core.data(batch.device, batch.metrics, now_ms=now, historical=True)
+                    count += len(batch.metrics)
+                if not await self._send(client, out):
+                    return
+                self._buffer.commit(chunk)
+                self._c["replayed"] += count
+                replayed += count
+            await asyncio.sleep(0)  # let readings in: they queue behind the replay in the buffer
+        if replayed:
+            log.info("edge %s sent %d buffered samples as historical; now live", self.name, replayed)
+
+    # -- host state and commands ----------------------------------------------------------------
+
+    async def _read_commands(self, client: PubSub, bd_seq: int) -> None:
+        try:
+            async for message in client.messages():
+                try:
+                    topic = SparkplugTopic.from_str(message.topic)
+                    if topic.message_type is MessageType.STATE:
+                        self._on_state(message)
+                    else:
+                        await self._on_command(client, bd_seq, message)
+                except SparkplugError as exc:
+                    self._count_problem(f"bad message on {message.topic}: {exc.reason}")
+                    self._c["refused"] += 1
+        except BrokerError as exc:
+            self._end(f"connection lost: {exc}")
+
+    def _on_state(self, message: Message) -> None:
+        text = message.payload.strip()
+        if text in (b"ONLINE", b"OFFLINE"):  # Sparkplug 2.x hosts
+            online, stamp = text == b"ONLINE", self._host_ts
+        else:
+            online, stamp = decode_state(message.payload, topic=message.topic)
+        if stamp < self._host_ts:
+            log.info("edge %s: ignoring an older STATE on %s", self.name, message.topic)
+            return
+        self._host_ts = stamp
+        if online:
+            self._host_online.set()
+            return
+        self._host_online.clear()
+        if self._born:
+            log.warning("edge %s: primary host %s went offline: buffering", self.name, self._config.primary_host_id)
+            self._end("host offline")
+
+    async def _on_command(self, client: PubSub, bd_seq: int, message: Message) -> None:
+        for command in self._core.commands(message):
+            if isinstance(command, Rebirth):
+                async with self._lock:
+                    if not self._born:
+                        continue  # the births come anyway once the host is online
+                    log.info("edge %s: Rebirth requested", self.name)
+                    if await self._send(
+                        client, self._core.births(bd_seq=bd_seq, now_ms=_now_ms(), health=self._health())
+                    ):
+                        self._c["births"] += 1
+            elif isinstance(command, Write):
+                self._writes.put_nowait(command)
+            elif isinstance(command, Refused):
+                self._c["refused"] += 1
+                self._count_problem(f"command refused on {message.topic}: {command.reason}")
+
+    async def _write_commands(self) -> None:
+        while True:
+            write = await self._writes.get()
+            try:
+                await self._source.write(write.device, write.name, write.value)
+            except BridgeError as exc:
+                self._c["errors"] += 1
+                log.warning(
+                    "edge %s: write of %r to device %s metric %s failed: %s",
+                    self.name,
+                    write.value,
+                    write.device,
+                    write.name,
+                    exc,
+                )
+                continue
+            self._c["writes"] += 1
+            log.info("edge %s: wrote %r to device %s metric %s", self.name, write.value, write.device, write.name)
+
+    # -- readings -------------------------------------------------------------------------------
+
+    async def _read_source(self) -> None:
+        async for event in self._source.events():
+            if isinstance(event, Samples):
+                await self._on_samples(event)
+            elif isinstance(event, DeviceDown):
+                await self._on_down(event)
+
+    async def _on_samples(self, samples: Samples) -> None:
+        now = _now_ms()
+        core = self._core
+        self._last_event_ms = now
+        accepted = core.accept(samples, now_ms=now)
+        self._c["samples"] += accepted.samples
+        for problem in accepted.problems:
+            self._count_problem(problem)
+        if accepted.problems or any(s.quality is not Quality.good for s in samples.samples):
+            self._degraded_until_ms = now + round(self._config.health_interval_s * 2000)
+        if samples.samples:
+            latency = max(0, now - max(s.timestamp_ms for s in samples.samples))
+            self._latency_ms = float(latency) if self._latency_ms is None else max(self._latency_ms, float(latency))
+        if not accepted.metrics:
+            return
+        async with self._lock:
+            client = self._client
+            out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
+            if client is not None and out and await self._send(client, out):
+                self._c["sent"] += len(accepted.metrics)
+                return
+            self._buffer.append(BufferedBatch(samples.device, tuple(accepted.metrics)))
+            self._c["buffered"] += len(accepted.metrics)
+
+    async def _on_down(self, event: DeviceDown) -> None:
+        core = self._core
+        if not core.is_down(event.device):
+            log.warning("edge %s: device %s down: %s", self.name, event.device, event.reason)
+        async with self._lock:
+            client = self._client
+            live = self._live and client is not None and self._usable(client)
+            death = core.device_down(event.device, now_ms=_now_ms(), publish=live)
+            if death is not None and client is not None:
+                await self._send(client, [death])
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def _health(self) -> dict[str, MetricValue]:
+        now = _now_ms()
+        core = self._core
+        interval_ms = round(self._config.health_interval_s * 1000)
+        down = sum(1 for d in core.devices if core.is_down(d))
+        latency, self._latency_ms = self._latency_ms, None
+        return {
+            "Bridge/Connected": core.devices_up() > 0,
+            "Bridge/Reading": now - self._last_event_ms <= 3 * interval_ms,
+            "Bridge/Degraded": down > 0 or now < self._degraded_until_ms,
+            "Bridge/BufferDepth": self._buffer.depth,
+            "Bridge/ReadLatencyMs": latency,
+            "Bridge/Errors": self.stats.errors,
+        }
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.health_interval_s)
+            async with self._lock:
+                client = self._client
+                if not self._live or client is None:
+                    continue
+                now = _now_ms()
+                health = self._core.health(self._health(), now_ms=now)
+                out = ([health] if health is not None else []) + self._core.heartbeat(now_ms=now)
+                await self._send(client, out)
+
+    def _count_problem(self, problem: str) -> None:
+        """Count it; log the 1st, 10th, 100th... of each kind (a bad tag polled at 10 Hz must not flood)."""
+        self._c["errors"] += 1
+        if len(self._problems) > 10_000:
+            self._problems.clear()
+        seen = self._problems[problem] = self._problems.get(problem, 0) + 1
+        if str(seen).rstrip("0") == "1":
+            log.warning("edge %s: %s (%d times)", self.name, problem, seen)

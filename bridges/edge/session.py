@@ -1,0 +1,454 @@
+"""The pure core of a Sparkplug edge node: aliases, seq, births, deaths, data and report by exception.
+
+No I/O and no clock: every method that needs the time takes ``now_ms``. The async shell
+(``bridges.edge.node``) decides *when* to call these; this module decides *what* goes on the wire.
+
+Aliases are fixed for the life of the session object: ``bdSeq`` is alias 0, ``Node Control/Rebirth``
+alias 1, the ``Bridge/...`` health metrics follow, then every device tag in ``Source.tags()`` order.
+They are unique across the whole edge node, as Sparkplug 3.0 requires.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+from bridges.source import Sample, Samples, TagSpec
+from model.envelope import Quality
+from uns.errors import BridgeError, SparkplugError
+from uns.mqtt.types import Message
+from uns.sparkplug import (
+    DataType,
+    MessageType,
+    Metric,
+    MetricValue,
+    Payload,
+    PropertySet,
+    PropertyValue,
+    SparkplugTopic,
+    decode_payload,
+    encode_payload,
+)
+from uns.sparkplug import sparkplug_b_pb2 as _pb
+from uns.sparkplug.values import encode_scalar
+
+__all__ = [
+    "BD_SEQ",
+    "HEALTH_METRICS",
+    "QUALITY_CODES",
+    "REBIRTH",
+    "Accepted",
+    "EdgeSession",
+    "Rebirth",
+    "Refused",
+    "Write",
+]
+
+BD_SEQ = "bdSeq"
+REBIRTH = "Node Control/Rebirth"
+HEALTH_METRICS: tuple[tuple[str, DataType], ...] = (
+    ("Bridge/Connected", DataType.Boolean),
+    ("Bridge/Reading", DataType.Boolean),
+    ("Bridge/Degraded", DataType.Boolean),
+    ("Bridge/BufferDepth", DataType.Int64),
+    ("Bridge/ReadLatencyMs", DataType.Double),
+    ("Bridge/Errors", DataType.Int64),
+)
+"""The edge node's own health metrics, published in NBIRTH and as NDATA when they change."""
+
+QUALITY_CODES: Mapping[Quality, int] = {Quality.good: 192, Quality.uncertain: 64, Quality.bad: 0, Quality.stale: 0}
+"""A sample's quality as the OPC-style ``Quality`` metric property (Int32) the hub's host maps back."""
+
+_NUMERIC = frozenset(
+    {
+        DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64, DataType.UInt8, DataType.UInt16,
+        DataType.UInt32, DataType.UInt64, DataType.Float, DataType.Double, DataType.DateTime,
+    }
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rebirth:
+    """An NCMD asked for ``Node Control/Rebirth``."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Write:
+    """A DCMD asked to write a writable tag."""
+
+    device: str
+    name: str
+    value: MetricValue
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refused:
+    """A command that cannot be obeyed; ``reason`` names device and metric."""
+
+    reason: str
+
+
+Command = Rebirth | Write | Refused
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Accepted:
+    """What report by exception kept of one ``Samples``: named metrics worth sending, and what was wrong."""
+
+    device: str
+    metrics: list[Metric]
+    problems: list[str]
+    """One line per sample left out, naming device and metric (unknown name, value unfit for its datatype)."""
+    samples: int
+    """How many samples came in (before filtering)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Tag:
+    spec: TagSpec
+    alias: int
+    value: MetricValue = None
+    timestamp_ms: int | None = None
+    quality: Quality = Quality.bad
+    seen: bool = False
+    sent_value: MetricValue = None
+    sent_quality: Quality | None = None
+    sent_ms: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _Device:
+    tags: dict[str, _Tag]
+    born: bool = False
+    down: bool = False
+
+
+def _quality_props(quality: Quality) -> PropertySet:
+    return PropertySet({"Quality": PropertyValue(type=DataType.Int32, value=QUALITY_CODES[quality])})
+
+
+def _encode_data(metrics: Iterable[tuple[int, DataType, Metric]], *, seq: int, now_ms: int, historical: bool) -> bytes:
+    """A DATA payload with aliases only: no names and no datatypes (the birth gave them)."""
+    payload = _pb.Payload()
+    payload.timestamp = now_ms
+    payload.seq = seq
+    for alias, datatype, metric in metrics:
+        wire = payload.metrics.add()
+        wire.alias = alias
+        if metric.timestamp is not None:
+            wire.timestamp = metric.timestamp
+        if historical:
+            wire.is_historical = True
+        if metric.is_null or metric.value is None:
+            wire.is_null = True
+        else:
+            field, raw = encode_scalar(datatype, metric.value)
+            setattr(wire, field, raw)
+        quality = metric.properties.get("Quality") if metric.properties is not None else None
+        if quality is not None and isinstance(quality.value, int):
+            wire.properties.keys.append("Quality")
+            value = wire.properties.values.add()
+            value.type = DataType.Int32
+            value.int_value = quality.value & 0xFFFFFFFF
+    return payload.SerializeToString()
+
+
+def _changed(tag: _Tag, value: MetricValue, quality: Quality) -> bool:
+    """Report by exception: a quality change, a numeric change beyond the deadband, or any other change."""
+    if tag.sent_ms is None or quality != tag.sent_quality:
+        return True
+    last = tag.sent_value
+    if value is None or last is None:
+        return value is not last
+    if tag.spec.datatype in _NUMERIC and isinstance(value, int | float) and isinstance(last, int | float):
+        if value != value or last != last:  # NaN: report a change into or out of it, not NaN to NaN
+            return (value != value) != (last != last)
+        return abs(value - last) > tag.spec.deadband if tag.spec.deadband > 0 else value != last
+    return value != last
+
+
+class EdgeSession:
+    """Everything an edge node must remember between messages, and the messages it builds.
+
+    Args:
+        group: Sparkplug group id.
+        node_id: edge node id.
+        tags: every device tag (``Source.tags()``), in birth order.
+        heartbeat_ms: resend an unchanged metric after this long; 0 = never.
+
+    Raises:
+        BridgeError: a tag is declared twice for the same device.
+    """
+
+    def __init__(self, *, group: str, node_id: str, tags: Sequence[TagSpec], heartbeat_ms: int) -> None:
+        self.group = group
+        self.node_id = node_id
+        self._heartbeat_ms = heartbeat_ms
+        self._seq = 0
+        self._node_aliases: dict[str, tuple[int, DataType]] = {
+            BD_SEQ: (0, DataType.Int64),
+            REBIRTH: (1, DataType.Boolean),
+        }
+        for name, datatype in HEALTH_METRICS:
+            self._node_aliases[name] = (len(self._node_aliases), datatype)
+        self._health_sent: dict[str, tuple[MetricValue, int]] = {}
+        self._devices: dict[str, _Device] = {}
+        self._by_alias: dict[int, tuple[str, _Tag]] = {}
+        alias = len(self._node_aliases)
+        for spec in tags:
+            device = self._devices.setdefault(spec.device, _Device(tags={}))
+            if spec.name in device.tags:
+                raise BridgeError(
+                    node_id, spec.device, f"metric {spec.name!r} is declared twice on device {spec.device}"
+                )
+            tag = _Tag(spec=spec, alias=alias)
+            device.tags[spec.name] = tag
+            self._by_alias[alias] = (spec.device, tag)
+            alias += 1
+
+    # -- topics and seq ---------------------------------------------------------------------------
+
+    def topic(self, kind: MessageType, device: str | None = None) -> str:
+        """The topic of one of this node's messages."""
+        return str(SparkplugTopic(group_id=self.group, message_type=kind, edge_node_id=self.node_id, device_id=device))
+
+    @property
+    def devices(self) -> list[str]:
+        """Every device id, in birth order."""
+        return list(self._devices)
+
+    def is_down(self, device: str) -> bool:
+        """True while the device is known not to answer (an unknown device counts as down)."""
+        state = self._devices.get(device)
+        return state is None or state.down
+
+    def devices_up(self) -> int:
+        """Devices that have reported samples and are not down."""
+        return sum(1 for d in self._devices.values() if not d.down and any(t.seen for t in d.tags.values()))
+
+    def is_born(self, device: str) -> bool:
+        """True once the device's DBIRTH went out in this session (and no DDEATH since)."""
+        return self._devices[device].born
+
+    def _message(self, kind: MessageType, device: str | None, metrics: list[Metric], now_ms: int) -> Message:
+        payload = Payload(timestamp=now_ms, seq=self._seq, metrics=metrics)
+        self._seq = (self._seq + 1) % 256
+        return Message(self.topic(kind, device), encode_payload(payload))
+
+    # -- births and deaths ------------------------------------------------------------------------
+
+    def death(self, *, bd_seq: int, now_ms: int) -> Message:
+        """The NDEATH (the will, and what a clean stop publishes): QoS 1, not retained, no seq."""
+        metric = Metric(name=BD_SEQ, timestamp=now_ms, datatype=DataType.Int64, value=bd_seq)
+        return Message(self.topic(MessageType.NDEATH), encode_payload(Payload(timestamp=now_ms, metrics=[metric])), 1)
+
+    def births(self, *, bd_seq: int, now_ms: int, health: Mapping[str, MetricValue]) -> list[Message]:
+        """NBIRTH (seq 0, every node metric) and a DBIRTH for every device not known to be down."""
+        self._seq = 0
+        metrics = []
+        for name, (alias, datatype) in self._node_aliases.items():
+            value: MetricValue = bd_seq if name == BD_SEQ else False if name == REBIRTH else health.get(name)
+            metrics.append(
+                Metric(name=name, alias=alias, timestamp=now_ms, datatype=datatype, value=value, is_null=value is None)
+            )
+        self._health_sent = {name: (health.get(name), now_ms) for name, _ in HEALTH_METRICS}
+        out = [self._message(MessageType.NBIRTH, None, metrics, now_ms)]
+        for name, device in self._devices.items():
+            device.born = False
+            if not device.down:
+                out.append(self._device_birth(name, now_ms))
+        return out
+
+    def _device_birth(self, device: str, now_ms: int) -> Message:
+        state = self._devices[device]
+        metrics = []
+        for tag in state.tags.values():
+            props = dict(_quality_props(tag.quality if tag.seen else Quality.bad))
+            if tag.spec.unit:
+                props["engUnit"] = PropertyValue(type=DataType.String, value=tag.spec.unit)
+            metrics.append(
+                Metric(
+                    name=tag.spec.name,
+                    alias=tag.alias,
+                    timestamp=tag.timestamp_ms if tag.timestamp_ms is not None else now_ms,
+                    datatype=tag.spec.datatype,
+                    value=tag.value,
+                    is_null=tag.value is None,
+                    properties=PropertySet(props),
+                )
+            )
+            if tag.seen:  # the birth carries the last value: report by exception starts from it
+                tag.sent_value, tag.sent_quality, tag.sent_ms = tag.value, tag.quality, now_ms
+        state.born = True
+        return self._message(MessageType.DBIRTH, device, metrics, now_ms)
+
+    def device_down(self, device: str, *, now_ms: int, publish: bool) -> Message | None:
+        """Mark a device down; the DDEATH to send if it was born and ``publish`` is set, else None."""
+        state = self._devices.get(device)
+        if state is None:
+            return None
+        state.down = True
+        if not (publish and state.born):
+            return None
+        state.born = False
+        return self._message(MessageType.DDEATH, device, [], now_ms)
+
+    def settle(self, *, now_ms: int) -> list[Message]:
+        """DDEATH for every device that is down but was (re)born, e.g. to carry its historical data."""
+        out = []
+        for name, state in self._devices.items():
+            if state.down and state.born:
+                state.born = False
+                out.append(self._message(MessageType.DDEATH, name, [], now_ms))
+        return out
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def accept(self, samples: Samples, *, now_ms: int) -> Accepted:
+        """Record readings (the device is up again) and keep those report by exception lets through."""
+        state = self._devices.get(samples.device)
+        if state is None:
+            return Accepted(samples.device, [], [f"unknown device {samples.device!r}"], len(samples.samples))
+        state.down = False
+        metrics: list[Metric] = []
+        problems: list[str] = []
+        for sample in samples.samples:
+            tag = state.tags.get(sample.name)
+            if tag is None:
+                problems.append(f"device {samples.device}: unknown metric {sample.name!r}")
+                continue
+            if sample.value is not None:
+                try:
+                    encode_scalar(tag.spec.datatype, sample.value)
+                except ValueError as exc:
+                    problems.append(f"device {samples.device} metric {sample.name!r}: {exc}")
+                    continue
+            tag.value, tag.timestamp_ms, tag.quality, tag.seen = sample.value, sample.timestamp_ms, sample.quality, True
+            due = self._heartbeat_ms > 0 and tag.sent_ms is not None and now_ms - tag.sent_ms >= self._heartbeat_ms
+            if due or _changed(tag, sample.value, sample.quality):
+                tag.sent_value, tag.sent_quality, tag.sent_ms = sample.value, sample.quality, now_ms
+                metrics.append(self._named(tag.spec, sample))
+        return Accepted(samples.device, metrics, problems, len(samples.samples))
+
+    @staticmethod
+    def _named(spec: TagSpec, sample: Sample) -> Metric:
+        return Metric(
+            name=spec.name,
+            timestamp=sample.timestamp_ms,
+            datatype=spec.datatype,
+            value=sample.value,
+            is_null=sample.value is None,
+            properties=None if sample.quality is Quality.good else _quality_props(sample.quality),
+        )
+
+    def data(self, device: str, metrics: Iterable[Metric], *, now_ms: int, historical: bool = False) -> list[Message]:
+        """DDATA (aliases only) for named metrics, preceded by the device's DBIRTH if it is not born.
+
+        Metrics whose name the device does not have (a buffer written under another config) are left
+        out; an empty result means nothing was sendable.
+        """
+        state = self._devices.get(device)
+        if state is None:
+            return []
+        wire = []
+        for metric in metrics:
+            tag = state.tags.get(metric.name or "")
+            if tag is not None:
+                wire.append((tag.alias, tag.spec.datatype, metric))
+        if not wire:
+            return []
+        out = [] if state.born else [self._device_birth(device, now_ms)]
+        payload = _encode_data(wire, seq=self._seq, now_ms=now_ms, historical=historical)
+        self._seq = (self._seq + 1) % 256
+        out.append(Message(self.topic(MessageType.DDATA, device), payload))
+        return out
+
+    def heartbeat(self, *, now_ms: int) -> list[Message]:
+        """DDATA with the last value of every metric of a live device not sent for ``heartbeat_ms``."""
+        if self._heartbeat_ms <= 0:
+            return []
+        out = []
+        for name, state in self._devices.items():
+            if not state.born or state.down:
+                continue
+            due = [
+                t
+                for t in state.tags.values()
+                if t.seen and t.sent_ms is not None and now_ms - t.sent_ms >= self._heartbeat_ms
+            ]
+            for tag in due:
+                tag.sent_value, tag.sent_quality, tag.sent_ms = tag.value, tag.quality, now_ms
+            if due:
+                named = [self._named(t.spec, Sample(t.spec.name, t.value, now_ms, t.quality)) for t in due]
+                out += self.data(name, named, now_ms=now_ms)
+        return out
+
+    def health(self, values: Mapping[str, MetricValue], *, now_ms: int) -> Message | None:
+        """NDATA with the health metrics that changed (or are due for a heartbeat), else None."""
+        wire = []
+        for name, _datatype in HEALTH_METRICS:
+            value = values.get(name)
+            sent = self._health_sent.get(name)
+            beat = sent is not None and self._heartbeat_ms > 0 and now_ms - sent[1] >= self._heartbeat_ms
+            if sent is None or sent[0] != value or beat:
+                alias, datatype = self._node_aliases[name]
+                wire.append((alias, datatype, Metric(timestamp=now_ms, value=value, is_null=value is None)))
+                self._health_sent[name] = (value, now_ms)
+        if not wire:
+            return None
+        payload = _encode_data(wire, seq=self._seq, now_ms=now_ms, historical=False)
+        self._seq = (self._seq + 1) % 256
+        return Message(self.topic(MessageType.NDATA), payload)
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def commands(self, message: Message) -> list[Command]:
+        """What an NCMD or DCMD asks for; raises ``SparkplugError`` if it is not a readable command."""
+        topic = SparkplugTopic.from_str(message.topic)
+        if topic.message_type is MessageType.NCMD:
+            return self._node_commands(message)
+        if topic.message_type is not MessageType.DCMD or topic.device_id is None:
+            raise SparkplugError(message.topic, "not a command for this edge node")
+        device = topic.device_id
+        state = self._devices.get(device)
+        if state is None:
+            return [Refused(f"DCMD for unknown device {device!r}")]
+
+        def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
+            tag = state.tags.get(name) if name is not None else None
+            if tag is None and alias is not None:
+                found = self._by_alias.get(alias)
+                tag = found[1] if found is not None and found[0] == device else None
+            return (tag.spec.name, tag.spec.datatype) if tag is not None else None
+
+        decoded = decode_payload(message.payload, topic=message.topic, lookup=lookup)
+        out: list[Command] = [
+            Refused(f"device {device} metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems
+        ]
+        for metric in decoded.payload.metrics:
+            tag = state.tags.get(metric.name or "")
+            if tag is None:
+                out.append(Refused(f"device {device} has no metric {metric.name!r}"))
+            elif not tag.spec.writable:
+                out.append(Refused(f"device {device} metric {metric.name!r} is not writable"))
+            else:
+                out.append(Write(device, tag.spec.name, metric.value))
+        return out
+
+    def _node_commands(self, message: Message) -> list[Command]:
+        names = {alias: (name, datatype) for name, (alias, datatype) in self._node_aliases.items()}
+
+        def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
+            if name is not None and name in self._node_aliases:
+                return name, self._node_aliases[name][1]
+            return names.get(alias) if alias is not None else None
+
+        decoded = decode_payload(message.payload, topic=message.topic, lookup=lookup)
+        out: list[Command] = [Refused(f"node metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems]
+        for metric in decoded.payload.metrics:
+            if metric.name == REBIRTH:
+                if metric.value is True:
+                    out.append(Rebirth())
+            else:
+                out.append(Refused(f"node metric {metric.name!r} is not writable"))
+        return out

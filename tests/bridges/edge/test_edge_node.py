@@ -1,0 +1,144 @@
+"""EdgeNode against Mosquitto, checked by an independent Sparkplug host (raw paho + protobuf)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridges.testing import ScriptedSource
+from model.envelope import Quality
+from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
+from tests.bridges.edge.spb_host import BOOLEAN, FLOAT, INT64, STRING, SpbHost, quality_of, until
+from tests.fixtures.mosquitto import Mosquitto
+from uns.sparkplug import sparkplug_b_pb2 as pb
+
+
+async def test_births_carry_every_metric_then_data_by_alias(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    source.read("press", {"Temp": 20.0, "Count": 1, "Setpoint": 1.5, "Mode": "auto"})
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: spb_host.count("DBIRTH") == 2, what="births")
+        nbirth = spb_host.of("NBIRTH")[0].payload
+        assert nbirth.seq == 0
+        by_name = {m.name: m for m in nbirth.metrics}
+        assert by_name["bdSeq"].datatype == INT64
+        assert by_name["bdSeq"].long_value == 0
+        assert by_name["Node Control/Rebirth"].datatype == BOOLEAN
+        assert by_name["Node Control/Rebirth"].boolean_value is False
+        press = {m.name: m for m in spb_host.of("DBIRTH", "press")[0].payload.metrics}
+        assert set(press) == {"Temp", "Count", "Setpoint", "Mode"}
+        assert press["Mode"].datatype == STRING
+        assert press["Setpoint"].datatype == FLOAT
+        units = {
+            k: v.string_value
+            for k, v in zip(press["Temp"].properties.keys, press["Temp"].properties.values, strict=True)
+        }
+        assert units["engUnit"] == "degC"
+        assert quality_of(press["Temp"]) == 192
+        assert press["Temp"].double_value == 20.0  # the birth carries the last value (read before it)
+        oven = {m.name: m for m in spb_host.of("DBIRTH", "oven")[0].payload.metrics}
+        assert oven["Temp"].is_null
+        assert quality_of(oven["Temp"]) == 0
+
+        for i in range(300):  # seq wraps past 255; the host checks continuity on every message
+            source.read("press", {"Count": i + 2})
+        await until(lambda: (2 + 299, False) in spb_host.values("press", "Count"), what="300 DDATA")
+        source.read("oven", {"Temp": 180.0}, quality=Quality.uncertain)
+        await until(lambda: spb_host.values("oven", "Temp") == [(180.0, False)], what="oven DDATA")
+        assert quality_of(spb_host.of("DDATA", "oven")[-1].payload.metrics[0]) == 64
+        # the reading taken before the host was online came from the buffer, as historical, after the births
+        assert spb_host.values("press", "Count") == [(1, True)] + [(i, False) for i in range(2, 302)]
+        assert node.online
+        assert node.stats.sent == 301
+    assert spb_host.violations == []
+    # a clean stop says NDEATH with the connection's bdSeq
+    await until(lambda: spb_host.count("NDEATH") == 1, what="NDEATH on stop")
+    assert spb_host.of("NDEATH")[0].resolved[0][1] == 0
+    assert source.entered == source.exited == 1
+
+
+async def test_killed_socket_gives_will_then_new_bdseq(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    async with Proxy(mosquitto.port) as proxy, running_edge(proxy.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: spb_host.count("NBIRTH") == 1, what="first birth")
+        source.read("press", {"Count": 1})
+        await until(lambda: spb_host.values("press", "Count") == [(1, False)], what="first DDATA")
+        proxy.kill()
+        await until(lambda: spb_host.count("NDEATH") == 1, what="the will")
+        assert spb_host.of("NDEATH")[0].resolved[0][1] == 0
+        await until(lambda: spb_host.count("NBIRTH") == 2, what="birth after reconnect")
+        assert [m.long_value for m in spb_host.of("NBIRTH")[1].payload.metrics if m.name == "bdSeq"] == [1]
+        source.read("press", {"Count": 2})
+        await until(lambda: (2, False) in spb_host.values("press", "Count"), what="DDATA after reconnect")
+        assert node.stats.connects == 2
+    assert spb_host.violations == []
+    # a restart continues the bdSeq from the buffer directory
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path):
+        await until(lambda: spb_host.count("NBIRTH") == 3, what="birth after restart")
+        assert [m.long_value for m in spb_host.of("NBIRTH")[2].payload.metrics if m.name == "bdSeq"] == [2]
+
+
+async def test_rebirth_and_commands(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: spb_host.count("DBIRTH") == 2, what="births")
+        source.read("press", {"Count": 5})
+        await until(lambda: spb_host.count("DDATA") == 1, what="DDATA")
+        spb_host.rebirth("n1")
+        await until(lambda: spb_host.count("DBIRTH") == 4, what="rebirth")
+        nbirths = spb_host.of("NBIRTH")
+        assert len(nbirths) == 2
+        assert nbirths[1].payload.seq == 0
+        assert [m.long_value for m in nbirths[1].payload.metrics if m.name == "bdSeq"] == [0]
+        count = {m.name: m for m in spb_host.of("DBIRTH", "press")[-1].payload.metrics}["Count"]
+        assert count.long_value == 5
+
+        setpoint = pb.Payload.Metric(name="Setpoint", datatype=FLOAT, float_value=2.5)
+        by_alias = pb.Payload.Metric(alias=spb_host.alias("n1", "oven", "On"), boolean_value=True)
+        spb_host.dcmd("n1", "press", [setpoint])
+        spb_host.dcmd("n1", "press", [pb.Payload.Metric(name="Count", datatype=INT64, long_value=9)])  # not writable
+        spb_host.dcmd("n1", "press", [pb.Payload.Metric(name="Nope", datatype=INT64, long_value=9)])  # unknown
+        spb_host.dcmd("n1", "oven", [by_alias])  # writable, but the device refuses it
+        await until(lambda: node.stats.refused == 2 and node.stats.errors >= 3, what="refusals and the failed write")
+        assert source.writes == [("press", "Setpoint", 2.5)]
+        assert node.stats.writes == 1
+    assert spb_host.violations == []
+
+
+async def test_report_by_exception_deadband_and_heartbeat(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    config = edge_config(group, heartbeat_s=0.6)
+    async with running_edge(mosquitto.port, config, source, tmp_path):
+        await until(lambda: spb_host.count("DBIRTH") == 2, what="births")
+        for temp in (20.0, 20.3, 20.4, 21.0, 21.0):  # deadband 0.5 on press/Temp
+            source.read("press", {"Temp": temp, "Mode": "auto"})
+        source.read("press", {"Mode": "manual"})
+        await until(lambda: ("manual", False) in spb_host.values("press", "Mode"), what="mode change")
+        assert [v for v, _ in spb_host.values("press", "Temp")] == [20.0, 21.0]
+        assert [v for v, _ in spb_host.values("press", "Mode")] == ["auto", "manual"]
+        # unchanged values come again once the heartbeat is due, without a new reading
+        await until(lambda: len(spb_host.values("press", "Temp")) >= 3, within_s=3, what="heartbeat")
+        assert spb_host.values("press", "Temp")[2] == (21.0, False)
+    assert spb_host.violations == []
+
+
+async def test_device_down_ddeath_once_then_rebirth_on_data(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: spb_host.count("DBIRTH") == 2, what="births")
+        source.down("oven", "timeout after 1 s")
+        source.down("oven", "timeout after 1 s")
+        source.read("press", {"Count": 1})
+        await until(lambda: spb_host.count("DDATA") == 1, what="press data after the down oven")
+        assert spb_host.count("DDEATH") == 1
+        # the node's own health says so (NDATA by alias, refreshed every health interval)
+        await until(lambda: (True, False) in spb_host.values(None, "Bridge/Degraded", kinds=("NDATA",)), what="health")
+        source.read("oven", {"Temp": 100.0})
+        await until(lambda: spb_host.count("DBIRTH") == 3, what="oven reborn")
+        await until(lambda: spb_host.values("oven", "Temp") == [(100.0, False)], what="oven data")
+        assert node.stats.samples == 2
+    assert spb_host.violations == []

@@ -1,0 +1,176 @@
+"""The pure core: aliases, seq, births, report by exception, commands (no I/O, no clock)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
+from bridges.source import Sample, Samples, TagSpec
+from model.envelope import Quality
+from uns.errors import BridgeError
+from uns.mqtt.types import Message
+from uns.sparkplug import DataType, Metric, Payload, encode_payload
+from uns.sparkplug import sparkplug_b_pb2 as pb
+
+TAGS = [
+    TagSpec("d1", "Temp", DataType.Double, unit="degC", deadband=0.5),
+    TagSpec("d1", "Count", DataType.Int64),
+    TagSpec("d1", "Mode", DataType.String, writable=True),
+    TagSpec("d1", "On", DataType.Boolean, writable=True),
+    TagSpec("d2", "Temp", DataType.Float),
+]
+
+
+def session(heartbeat_ms: int = 0) -> EdgeSession:
+    return EdgeSession(group="g", node_id="n", tags=TAGS, heartbeat_ms=heartbeat_ms)
+
+
+def raw(message: Message) -> pb.Payload:
+    p = pb.Payload()
+    p.ParseFromString(message.payload)
+    return p
+
+
+def test_births_then_data_use_unique_aliases_and_seq_from_zero() -> None:
+    s = session()
+    births = s.births(bd_seq=7, now_ms=1000, health={"Bridge/Connected": True})
+    assert [m.topic for m in births] == ["spBv1.0/g/NBIRTH/n", "spBv1.0/g/DBIRTH/n/d1", "spBv1.0/g/DBIRTH/n/d2"]
+    payloads = [raw(m) for m in births]
+    assert [p.seq for p in payloads] == [0, 1, 2]
+    aliases = [m.alias for p in payloads for m in p.metrics]
+    assert len(aliases) == len(set(aliases)) == 2 + 6 + 5
+    nbirth = {m.name: m for m in payloads[0].metrics}
+    assert nbirth["bdSeq"].long_value == 7
+    assert nbirth["Bridge/Connected"].boolean_value is True
+    assert nbirth["Bridge/Errors"].is_null
+    accepted = s.accept(Samples("d1", [Sample("Count", 3, 999)]), now_ms=1000)
+    (ddata,) = s.data("d1", accepted.metrics, now_ms=1001)
+    p = raw(ddata)
+    assert p.seq == 3
+    assert [(m.HasField("name"), m.HasField("datatype"), m.long_value, m.timestamp) for m in p.metrics] == [
+        (False, False, 3, 999)
+    ]
+
+
+def test_seq_wraps_after_255() -> None:
+    s = session()
+    s.births(bd_seq=0, now_ms=0, health={})
+    seqs = [raw(s.data("d1", s.accept(Samples("d1", [Sample("Count", i, i)]), now_ms=i).metrics, now_ms=i)[0]).seq
+            for i in range(300)]  # fmt: skip
+    assert seqs == [(3 + i) % 256 for i in range(300)]
+
+
+def test_death_is_qos1_with_bdseq_and_no_seq() -> None:
+    death = session().death(bd_seq=42, now_ms=5)
+    assert (death.topic, death.qos, death.retain) == ("spBv1.0/g/NDEATH/n", 1, False)
+    p = raw(death)
+    assert not p.HasField("seq")
+    assert [(m.name, m.datatype, m.long_value) for m in p.metrics] == [("bdSeq", 4, 42)]
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "sent"),
+    [
+        ("Temp", [20.0, 20.4, 20.5, 20.51, 21.2], [20.0, 20.51, 21.2]),  # deadband 0.5: strictly more than
+        ("Temp", [20.0, math.nan, math.nan, 1.0], [20.0, math.nan, 1.0]),
+        ("Temp", [20.0, None, None, 20.0], [20.0, None, 20.0]),
+        ("Count", [1, 1, 2, 2, 1], [1, 2, 1]),  # no deadband: any change
+        ("Mode", ["a", "a", "b"], ["a", "b"]),
+        ("On", [True, True, False, False], [True, False]),
+    ],
+)
+def test_report_by_exception(name: str, values: list[object], sent: list[object]) -> None:
+    s = session()
+    out: list[object] = []
+    for i, value in enumerate(values):
+        out += [m.value for m in s.accept(Samples("d1", [Sample(name, value, i)]), now_ms=i).metrics]  # type: ignore[arg-type]
+    assert [repr(v) for v in out] == [repr(v) for v in sent]
+
+
+def test_quality_change_is_reported_and_carried_as_property() -> None:
+    s = session()
+    s.accept(Samples("d1", [Sample("Count", 1, 0)]), now_ms=0)
+    (metric,) = s.accept(Samples("d1", [Sample("Count", 1, 1, Quality.uncertain)]), now_ms=1).metrics
+    assert metric.properties is not None
+    assert metric.properties["Quality"].value == 64
+
+
+@pytest.mark.parametrize(("gap_ms", "resent"), [(999, False), (1000, True)])
+def test_heartbeat_resends_unchanged(gap_ms: int, resent: bool) -> None:
+    s = session(heartbeat_ms=1000)
+    s.births(bd_seq=0, now_ms=0, health={})
+    s.accept(Samples("d1", [Sample("Count", 1, 0)]), now_ms=0)
+    assert bool(s.accept(Samples("d1", [Sample("Count", 1, gap_ms)]), now_ms=gap_ms).metrics) is resent
+    s2 = session(heartbeat_ms=1000)
+    s2.accept(Samples("d1", [Sample("Count", 1, 0)]), now_ms=0)
+    s2.births(bd_seq=0, now_ms=0, health={})
+    assert bool(s2.heartbeat(now_ms=gap_ms)) is resent
+
+
+def test_bad_samples_are_named_and_the_good_kept() -> None:
+    s = session()
+    accepted = s.accept(
+        Samples("d1", [Sample("Nope", 1, 0), Sample("Count", "x", 0), Sample("Mode", "ok", 0)]), now_ms=0
+    )
+    assert [m.name for m in accepted.metrics] == ["Mode"]
+    assert accepted.problems == [
+        "device d1: unknown metric 'Nope'",
+        "device d1 metric 'Count': Int64 needs an int, got str",
+    ]
+
+
+def test_device_down_gives_one_ddeath_and_data_rebirths() -> None:
+    s = session()
+    s.births(bd_seq=0, now_ms=0, health={})
+    death = s.device_down("d2", now_ms=1, publish=True)
+    assert death is not None
+    assert death.topic == "spBv1.0/g/DDEATH/n/d2"
+    assert s.device_down("d2", now_ms=2, publish=True) is None
+    out = s.data("d2", s.accept(Samples("d2", [Sample("Temp", 1.5, 3)]), now_ms=3).metrics, now_ms=3)
+    assert [m.topic for m in out] == ["spBv1.0/g/DBIRTH/n/d2", "spBv1.0/g/DDATA/n/d2"]
+    # down while not publishing: births skip it, historical data rebirths it, settle kills it again
+    s.device_down("d2", now_ms=4, publish=False)
+    assert [m.topic for m in s.births(bd_seq=0, now_ms=5, health={})][1:] == ["spBv1.0/g/DBIRTH/n/d1"]
+    hist = s.data(
+        "d2", [Metric(name="Temp", timestamp=3, datatype=DataType.Float, value=1.5)], now_ms=6, historical=True
+    )
+    assert raw(hist[1]).metrics[0].is_historical
+    assert [m.topic for m in s.settle(now_ms=7)] == ["spBv1.0/g/DDEATH/n/d2"]
+
+
+def test_duplicate_tag_is_refused() -> None:
+    with pytest.raises(BridgeError, match="'Temp' is declared twice on device d1"):
+        EdgeSession(group="g", node_id="n", tags=[*TAGS, TAGS[0]], heartbeat_ms=0)
+
+
+def _cmd(topic: str, *metrics: Metric) -> Message:
+    return Message(topic, encode_payload(Payload(timestamp=1, metrics=list(metrics))))
+
+
+@pytest.mark.parametrize(
+    ("topic", "metric", "expected"),
+    [
+        ("spBv1.0/g/NCMD/n", Metric(name="Node Control/Rebirth", datatype=DataType.Boolean, value=True), Rebirth()),
+        ("spBv1.0/g/NCMD/n", Metric(alias=1, datatype=DataType.Boolean, value=True), Rebirth()),
+        ("spBv1.0/g/DCMD/n/d1", Metric(name="Mode", datatype=DataType.String, value="x"), Write("d1", "Mode", "x")),
+        ("spBv1.0/g/DCMD/n/d1", Metric(alias=11, datatype=DataType.Boolean, value=True), Write("d1", "On", True)),
+        ("spBv1.0/g/DCMD/n/d1", Metric(name="Count", datatype=DataType.Int64, value=1),
+         Refused("device d1 metric 'Count' is not writable")),
+        ("spBv1.0/g/DCMD/n/d1", Metric(name="Zzz", datatype=DataType.Int64, value=1),
+         Refused("device d1 has no metric 'Zzz'")),
+        ("spBv1.0/g/DCMD/n/d9", Metric(name="Mode", datatype=DataType.String, value="x"),
+         Refused("DCMD for unknown device 'd9'")),
+        ("spBv1.0/g/NCMD/n", Metric(name="bdSeq", datatype=DataType.Int64, value=1),
+         Refused("node metric 'bdSeq' is not writable")),
+    ],
+)  # fmt: skip
+def test_commands(topic: str, metric: Metric, expected: object) -> None:
+    assert session().commands(_cmd(topic, metric)) == [expected]
+
+
+def test_unknown_alias_in_dcmd_is_refused_by_alias() -> None:
+    (refused,) = session().commands(_cmd("spBv1.0/g/DCMD/n/d1", Metric(alias=999, datatype=DataType.Int64, value=1)))
+    assert isinstance(refused, Refused)
+    assert "999" in refused.reason
