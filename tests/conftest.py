@@ -8,7 +8,7 @@ import pytest
 
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
 
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub"]
+pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub", "tests.bridges.sim.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ import sys
 __all__ = ["configure_logging"]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua")  # their INFO lines repeat ours; WARNING and up still show
+# their INFO lines repeat ours; WARNING and up still show
+_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua")
 
 
 class _DropAmqttStartupTrace(logging.Filter):
@@ -30,3 +31,5 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("amqtt.broker").addFilter(_DropAmqttStartupTrace())
     # pymodbus warns on every failed connect; the Modbus bridge reports device down/up itself
     logging.getLogger("pymodbus").setLevel(max(logging.ERROR, root.level))
+    # asyncua warns about security policies and session timeouts on every connect; bridges log their own state
+    logging.getLogger("asyncua").setLevel(max(logging.ERROR, root.level))

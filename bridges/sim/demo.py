@@ -1,0 +1,100 @@
+"""Bridge configs that read the simulated plant: one Modbus edge node for bottling, one OPC UA for packaging."""
+
+from __future__ import annotations
+
+from bridges.sim.layout import (
+    BOTTLING_NODE,
+    GROUP,
+    MACHINE_METRICS,
+    OPCUA_MACHINES,
+    PACKAGING_NODE,
+    SimEndpoints,
+    modbus_order,
+    modbus_slots,
+    opcua_node_id,
+)
+from model.bridges import (
+    EdgeNodeConfig,
+    ModbusBridgeConfig,
+    ModbusDevice,
+    ModbusRegister,
+    OpcUaBridgeConfig,
+    OpcUaDevice,
+    OpcUaNode,
+)
+
+__all__ = ["FAST_POLL_S", "OPCUA_SAMPLING_MS", "SLOW_POLL_S", "demo_bridges"]
+
+FAST_POLL_S = 0.2
+"""Poll interval of states, counters and speeds."""
+SLOW_POLL_S = 1.0
+"""Poll interval of temperatures, pressures and energy meters."""
+OPCUA_SAMPLING_MS = 200.0
+"""Sampling and publishing interval of the packaging subscriptions."""
+
+
+def _edge() -> EdgeNodeConfig:
+    return EdgeNodeConfig(group=GROUP, primary_host_id="uns-hub")
+
+
+def _modbus(endpoints: SimEndpoints) -> ModbusBridgeConfig:
+    devices = []
+    for machine, endpoint in endpoints.modbus.items():
+        registers = [
+            ModbusRegister(
+                name=slot.metric.name,
+                table=slot.table,
+                address=slot.address,
+                type=slot.type,
+                scale=slot.scale,
+                unit=slot.metric.unit,
+                poll=slot.metric.poll,
+                writable=slot.metric.writable,
+            )
+            for slot in modbus_slots(machine)
+        ]
+        devices.append(
+            ModbusDevice(
+                id=machine,
+                host=endpoint.host,
+                port=endpoint.port,
+                unit_id=endpoint.unit_id,
+                order=modbus_order(machine),
+                poll_groups={"fast": FAST_POLL_S, "slow": SLOW_POLL_S},
+                registers=registers,
+            )
+        )
+    return ModbusBridgeConfig(name=BOTTLING_NODE, edge=_edge(), devices=devices)
+
+
+def _opcua(endpoint: str) -> OpcUaBridgeConfig:
+    devices = [
+        OpcUaDevice(
+            id=machine,
+            nodes=[
+                OpcUaNode(
+                    name=metric.name,
+                    node_id=opcua_node_id(machine, metric.name),
+                    sampling_interval_ms=OPCUA_SAMPLING_MS,
+                    datatype=metric.datatype,
+                    unit=metric.unit,
+                    writable=metric.writable,
+                )
+                for metric in MACHINE_METRICS[machine]
+            ],
+        )
+        for machine in OPCUA_MACHINES
+    ]
+    return OpcUaBridgeConfig(
+        name=PACKAGING_NODE, edge=_edge(), endpoint=endpoint, publishing_interval_ms=OPCUA_SAMPLING_MS, devices=devices
+    )
+
+
+def demo_bridges(endpoints: SimEndpoints) -> list[ModbusBridgeConfig | OpcUaBridgeConfig]:
+    """The bridges of the demo plant, reading exactly the simulated servers at ``endpoints``.
+
+    Sparkplug group ``acme-dallas``; edge nodes ``modbus-bottling`` (one device per bottling
+    machine, polled in a fast and a slow group) and ``opcua-packaging`` (every packaging
+    variable subscribed at 200 ms). Device ids are the plant's cell ids.
+    """
+    return [_modbus(endpoints), _opcua(endpoints.opcua)]

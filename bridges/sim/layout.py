@@ -1,0 +1,242 @@
+"""Which simulated machine is served how: metric names, Modbus registers and OPC UA node ids.
+
+Pure data, shared by the servers (``modbus_plant``, ``opcua_plant``) and by the bridge configs
+that read them (``demo``), so the two cannot drift apart. Metric names are the ones declared in
+``model/demo/plant.yaml``, plus a few every machine has (``FaultCode``, ``CycleTime``,
+``PartDone``, and the writable ``Setpoint/Speed`` and ``Command/Run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal
+
+from bridges.sim.plant import MachineSnapshot
+from model.bridges.common import DatatypeName
+from model.bridges.modbus import RegisterType, WordOrder
+
+__all__ = [
+    "BOTTLING_NODE",
+    "GROUP",
+    "MACHINE_METRICS",
+    "MODBUS_MACHINES",
+    "OPCUA_MACHINES",
+    "OPCUA_NAMESPACE",
+    "OPCUA_NAMESPACE_INDEX",
+    "PACKAGING_NODE",
+    "FastOrSlow",
+    "Metric",
+    "ModbusEndpoint",
+    "ModbusSlot",
+    "SimEndpoints",
+    "Table",
+    "metric_value",
+    "modbus_order",
+    "modbus_slots",
+    "opcua_node_id",
+]
+
+GROUP = "acme-dallas"
+"""Sparkplug group of the demo plant's edge nodes."""
+BOTTLING_NODE = "modbus-bottling"
+PACKAGING_NODE = "opcua-packaging"
+OPCUA_NAMESPACE = "urn:uns-hub:sim:packaging"
+OPCUA_NAMESPACE_INDEX = 2
+"""The first namespace a fresh asyncua server registers; the server checks it got this one."""
+
+Table = Literal["coil", "discrete", "input", "holding"]
+FastOrSlow = Literal["fast", "slow"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Metric:
+    """One value a machine shows."""
+
+    name: str
+    """Sparkplug metric name."""
+    datatype: DatatypeName
+    unit: str | None = None
+    poll: FastOrSlow = "fast"
+    writable: bool = False
+
+
+def _m(name: str, datatype: DatatypeName, unit: str | None = None, poll: FastOrSlow = "fast") -> Metric:
+    return Metric(name=name, datatype=datatype, unit=unit, poll=poll)
+
+
+def _machine(unit: str, *declared: Metric) -> tuple[Metric, ...]:
+    extras = (
+        _m("FaultCode", "Int32"),
+        _m("CycleTime", "Float", "s"),
+        _m("PartDone", "Boolean"),
+        Metric(name="Setpoint/Speed", datatype="Float", unit=unit, writable=True),
+        Metric(name="Command/Run", datatype="Boolean", writable=True),
+    )
+    return (*declared, *extras)
+
+
+_STATE = _m("State", "Int32")
+_ENERGY = _m("Energy", "Double", "kWh", "slow")
+
+
+def _counts(unit: str, scrap: bool = True) -> tuple[Metric, ...]:
+    good = _m("Production/GoodCount", "UInt32", unit)
+    return (good, _m("Production/ScrapCount", "UInt32", unit)) if scrap else (good,)
+
+
+_FILLER = _machine(
+    "bpm",
+    _m("Temperature", "Float", "degC", "slow"),
+    _m("Pressure", "Float", "bar", "slow"),
+    _m("Speed", "Float", "bpm"),
+    _m("Level", "Float", "%", "slow"),
+    _ENERGY,
+    *_counts("bottles"),
+    _STATE,
+)
+_CAPPER = _machine("bpm", _m("Torque", "Float", "N.m", "slow"), _m("Speed", "Float", "bpm"), _ENERGY,
+                   *_counts("bottles"), _STATE)  # fmt: skip
+
+MACHINE_METRICS: Mapping[str, tuple[Metric, ...]] = MappingProxyType(
+    {
+        "filler": _FILLER,
+        "capper": _CAPPER,
+        "labeler": _machine(
+            "bpm",
+            _m("Speed", "Float", "bpm"),
+            _m("Temperature", "Float", "degC", "slow"),
+            _ENERGY,
+            *_counts("bottles", scrap=False),
+            _STATE,
+        ),
+        "rinser": _machine(
+            "bpm",
+            _m("Temperature", "Float", "degC", "slow"),
+            _m("Pressure", "Float", "bar", "slow"),
+            _m("Flow", "Float", "l/min", "slow"),
+            _ENERGY,
+            _STATE,
+        ),
+        "filler2": _FILLER,
+        "capper2": _CAPPER,
+        "case-packer": _machine("cpm", _m("Speed", "Float", "cpm"), _ENERGY, *_counts("cases"), _STATE),
+        "palletizer": _machine("cpm", _m("Speed", "Float", "cpm"), _ENERGY, *_counts("pallets", scrap=False), _STATE),
+        "wrapper": _machine("ppm", _ENERGY, *_counts("pallets", scrap=False), _STATE),
+    }
+)
+"""Every simulated machine (= Sparkplug device = plant cell id) and the metrics it shows."""
+
+MODBUS_MACHINES = ("filler", "capper", "labeler", "rinser", "filler2", "capper2")
+"""Bottling: one Modbus TCP server per machine (its own PLC), unit id 1, in this port order."""
+OPCUA_MACHINES = ("case-packer", "palletizer", "wrapper")
+"""Packaging: one OPC UA server for the whole line."""
+
+
+def metric_value(snapshot: MachineSnapshot, name: str) -> float | int | bool:
+    """The value of metric ``name`` in a machine's snapshot."""
+    match name:
+        case "State":
+            return int(snapshot.state)
+        case "FaultCode":
+            return snapshot.fault_code
+        case "Production/GoodCount":
+            return snapshot.good_count
+        case "Production/ScrapCount":
+            return snapshot.scrap_count
+        case "Speed":
+            return snapshot.speed
+        case "CycleTime":
+            return snapshot.cycle_time_s
+        case "PartDone":
+            return snapshot.part_done
+        case "Energy":
+            return snapshot.energy_kwh
+        case "Setpoint/Speed":
+            return snapshot.speed_setpoint
+        case "Command/Run":
+            return snapshot.run_enabled
+    try:
+        return snapshot.process[name]
+    except KeyError:
+        raise ValueError(f"no metric {name!r} in the machine model") from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ModbusSlot:
+    """Where and how one metric sits in a simulated PLC."""
+
+    metric: Metric
+    table: Table
+    address: int
+    type: RegisterType
+    scale: float = 1.0
+
+    @property
+    def size(self) -> int:
+        """Registers (or bits) it takes."""
+        return {"float64": 4, "int64": 4, "uint64": 4, "int32": 2, "uint32": 2, "float32": 2}.get(self.type, 1)
+
+
+# the same address for a metric on every PLC, as a plant standardising its PLC programs would
+_MODBUS_MAP: Mapping[str, tuple[Table, int, RegisterType, float]] = MappingProxyType(
+    {
+        "State": ("input", 0, "int32", 1.0),
+        "FaultCode": ("input", 2, "uint16", 1.0),
+        "Production/GoodCount": ("input", 4, "uint32", 1.0),
+        "Production/ScrapCount": ("input", 6, "uint32", 1.0),
+        "Speed": ("input", 8, "float32", 1.0),
+        "CycleTime": ("input", 10, "uint16", 0.001),
+        "Temperature": ("input", 20, "int16", 0.1),
+        "Pressure": ("input", 22, "float32", 1.0),
+        "Level": ("input", 24, "uint16", 0.1),
+        "Torque": ("input", 26, "float32", 1.0),
+        "Flow": ("input", 28, "float32", 1.0),
+        "Energy": ("input", 30, "float64", 1.0),
+        "PartDone": ("discrete", 0, "bool", 1.0),
+        "Setpoint/Speed": ("holding", 0, "float32", 1.0),
+        "Command/Run": ("coil", 0, "bool", 1.0),
+    }
+)
+
+
+def modbus_slots(machine: str) -> tuple[ModbusSlot, ...]:
+    """The register map of one bottling machine's PLC."""
+    slots = []
+    for metric in MACHINE_METRICS[machine]:
+        table, address, type_, scale = _MODBUS_MAP[metric.name]
+        slots.append(ModbusSlot(metric=metric, table=table, address=address, type=type_, scale=scale))
+    return tuple(slots)
+
+
+def modbus_order(machine: str) -> WordOrder:
+    """Word order of a PLC: line 2's older PLCs put the low word first."""
+    return "CDAB" if machine in ("rinser", "filler2", "capper2") else "ABCD"
+
+
+def opcua_node_id(machine: str, metric: str) -> str:
+    """The string node id of a packaging metric, e.g. ``ns=2;s=wrapper/Production/GoodCount``."""
+    return f"ns={OPCUA_NAMESPACE_INDEX};s={machine}/{metric}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ModbusEndpoint:
+    """One simulated PLC's address."""
+
+    host: str
+    port: int
+    unit_id: int = 1
+
+    def __str__(self) -> str:
+        return f"modbus://{self.host}:{self.port}/{self.unit_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SimEndpoints:
+    """Where the running simulated plant listens."""
+
+    modbus: Mapping[str, ModbusEndpoint]
+    """Bottling machine id -> its PLC."""
+    opcua: str
+    """The packaging OPC UA server, ``opc.tcp://host:port/...``."""

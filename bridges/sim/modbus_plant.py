@@ -1,0 +1,246 @@
+"""Simulated bottling PLCs: one pymodbus TCP server per machine, registers following the model.
+
+Each PLC serves its machine's register map from ``layout.modbus_slots`` as unit id 1: process
+values in input registers, the part-done toggle as a discrete input, the speed setpoint in a
+holding register and the run command in a coil (both writable by clients). Unused registers
+inside a table's range read as 0, as on a real PLC; reads past the range get exception 2
+(illegal data address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Self
+
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from bridges.sim.layout import (
+    MODBUS_MACHINES,
+    ModbusEndpoint,
+    ModbusSlot,
+    Table,
+    metric_value,
+    modbus_order,
+    modbus_slots,
+)
+from bridges.sim.plant import PlantSnapshot
+from model.bridges.modbus import RegisterType, WordOrder
+from uns.errors import BridgeError
+
+__all__ = ["ClientWrite", "ModbusPlant", "decode_registers", "encode_registers"]
+
+log = logging.getLogger(__name__)
+
+_STRUCT: Mapping[str, str] = {
+    "int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
+    "float32": "f", "float64": "d",
+}  # fmt: skip
+# pymodbus function codes whose table the server context maps to: read codes address each table
+_FUNCTION: Mapping[Table, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+_TABLES: tuple[Table, ...] = ("coil", "discrete", "holding", "input")
+
+
+def _order_words(words: list[int], order: WordOrder) -> list[int]:
+    if order in ("BADC", "DCBA"):
+        words = [((word & 0xFF) << 8) | (word >> 8) for word in words]
+    if order in ("CDAB", "DCBA"):
+        words = words[::-1]
+    return words
+
+
+def encode_registers(
+    value: float | bool, type_: RegisterType, *, scale: float = 1.0, order: WordOrder = "ABCD"
+) -> list[int]:
+    """Registers holding ``value`` as ``type_`` (raw = value / scale), multi-register values in ``order``.
+
+    Integer types round and clamp to their range, so a glitching model never crashes a PLC.
+    ``CDAB`` reverses the word order (low word first), ``BADC`` swaps the bytes of each word,
+    ``DCBA`` does both (so a single register is byte-swapped by BADC and DCBA only).
+    """
+    code = _STRUCT[type_]
+    number = float(value) / scale
+    if type_.startswith(("int", "uint")):
+        bits = struct.calcsize(code) * 8
+        low, high = (0, 2**bits - 1) if type_.startswith("uint") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        packed = struct.pack(">" + code, min(max(round(number) if math.isfinite(number) else 0, low), high))
+    else:
+        packed = struct.pack(">" + code, number)
+    words = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, len(packed), 2)]
+    return _order_words(words, order)
+
+
+def decode_registers(
+    words: Sequence[int], type_: RegisterType, *, scale: float = 1.0, order: WordOrder = "ABCD"
+) -> float:
+    """The inverse of ``encode_registers``: the engineering value of ``words``."""
+    ordered = _order_words(list(words), order)
+    raw = b"".join(word.to_bytes(2, "big") for word in ordered)
+    (number,) = struct.unpack(">" + _STRUCT[type_], raw)
+    return float(number) * scale
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientWrite:
+    """A client changed a writable metric of a simulated machine."""
+
+    machine: str
+    metric: str
+    value: float | bool
+
+
+class _Plc:
+    """One machine's server and the images last written into its tables."""
+
+    def __init__(self, machine: str, bind: str, port: int) -> None:
+        self.machine = machine
+        self.bind = bind
+        self.port = port
+        self.slots = modbus_slots(machine)
+        self.order = modbus_order(machine)
+        self.sizes = {table: _table_size(self.slots, table) for table in _TABLES}
+        self.written: dict[str, float | bool] = {}
+        self.server: ModbusTcpServer | None = None
+
+    def device(self) -> SimDevice:
+        blocks: list[list[SimData]] = []
+        for table in _TABLES:
+            size = self.sizes[table]
+            if table in ("coil", "discrete"):
+                blocks.append([SimData(address=0, values=[False] * size, datatype=DataType.BITS)])
+            else:
+                blocks.append([SimData(address=0, count=size, values=0, datatype=DataType.REGISTERS)])
+        return SimDevice(id=1, simdata=(blocks[0], blocks[1], blocks[2], blocks[3]))
+
+    async def start(self) -> None:
+        server = ModbusTcpServer(self.device(), address=(self.bind, self.port))
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError as exc:
+            raise BridgeError("sim", f"modbus://{self.bind}:{self.port}", f"PLC {self.machine}: {exc}") from exc
+        listener = server.transport
+        if isinstance(listener, asyncio.Server) and listener.sockets:
+            self.port = int(listener.sockets[0].getsockname()[1])
+        self.server = server
+        self.written = {}
+
+    async def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            await server.shutdown()  # type: ignore[no-untyped-call]
+
+    async def collect_writes(self) -> list[ClientWrite]:
+        if self.server is None or not self.written:
+            return []
+        writes = []
+        for slot in self.slots:
+            if not slot.metric.writable:
+                continue
+            raw = await self.server.async_getValues(1, _FUNCTION[slot.table], slot.address, slot.size)
+            value: float | bool
+            if slot.type == "bool":
+                value = bool(raw[0])
+            else:
+                value = decode_registers([int(r) for r in raw], slot.type, scale=slot.scale, order=self.order)
+            if value != self.written.get(slot.metric.name):
+                writes.append(ClientWrite(self.machine, slot.metric.name, value))
+        return writes
+
+    async def update(self, snapshot: PlantSnapshot) -> None:
+        if self.server is None:
+            return
+        machine = snapshot.machines[self.machine]
+        images: dict[Table, list[int]] = {table: [0] * self.sizes[table] for table in _TABLES}
+        written: dict[str, float | bool] = {}
+        for slot in self.slots:
+            value = metric_value(machine, slot.metric.name)
+            if slot.type == "bool":
+                images[slot.table][slot.address] = int(bool(value))
+                written[slot.metric.name] = bool(value)
+                continue
+            words = encode_registers(value, slot.type, scale=slot.scale, order=self.order)
+            images[slot.table][slot.address : slot.address + len(words)] = words
+            # remember what a client reading it back decodes (float32 rounding), to spot writes
+            written[slot.metric.name] = decode_registers(words, slot.type, scale=slot.scale, order=self.order)
+        for table, image in images.items():
+            if image:
+                values: list[int] | list[bool] = [bool(v) for v in image] if table in ("coil", "discrete") else image
+                await self.server.async_setValues(1, _FUNCTION[table], 0, values)
+        self.written = written
+
+
+def _table_size(slots: Sequence[ModbusSlot], table: Table) -> int:
+    return max((slot.address + slot.size for slot in slots if slot.table == table), default=0)
+
+
+class ModbusPlant:
+    """The bottling PLCs: one Modbus TCP server per machine.
+
+    Args:
+        bind: Address to listen on.
+        first_port: Port of the first machine's PLC, the next ones count up; 0 = free ports.
+        machines: Which machines to serve (default: every bottling machine).
+    """
+
+    def __init__(
+        self, *, bind: str = "127.0.0.1", first_port: int = 0, machines: Sequence[str] = MODBUS_MACHINES
+    ) -> None:
+        self._plcs = {
+            machine: _Plc(machine, bind, first_port + index if first_port else 0)
+            for index, machine in enumerate(machines)
+        }
+        self._bind = bind
+
+    @property
+    def endpoints(self) -> Mapping[str, ModbusEndpoint]:
+        """Machine id -> its PLC's address (real ports once entered)."""
+        return {machine: ModbusEndpoint(host=self._bind, port=plc.port) for machine, plc in self._plcs.items()}
+
+    async def __aenter__(self) -> Self:
+        try:
+            for plc in self._plcs.values():
+                await plc.start()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        log.info("simulated Modbus PLCs listening: %s", ", ".join(f"{m}={e}" for m, e in self.endpoints.items()))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for plc in self._plcs.values():
+            await plc.stop()
+
+    async def update(self, snapshot: PlantSnapshot) -> None:
+        """Write every machine's values from the model into its registers."""
+        for plc in self._plcs.values():
+            await plc.update(snapshot)
+
+    async def collect_writes(self) -> list[ClientWrite]:
+        """Values clients wrote into setpoint registers or command coils since the last ``update``."""
+        writes: list[ClientWrite] = []
+        for plc in self._plcs.values():
+            writes.extend(await plc.collect_writes())
+        return writes
+
+    async def stop_plc(self, machine: str) -> None:
+        """Take one PLC off the network (its connections drop, the port refuses), for fault tests."""
+        await self._plc(machine).stop()
+        log.info("simulated PLC %s stopped", machine)
+
+    async def start_plc(self, machine: str) -> None:
+        """Bring a stopped PLC back on the same port; its registers fill on the next ``update``."""
+        plc = self._plc(machine)
+        if plc.server is None:
+            await plc.start()
+            log.info("simulated PLC %s back on port %d", machine, plc.port)
+
+    def _plc(self, machine: str) -> _Plc:
+        try:
+            return self._plcs[machine]
+        except KeyError:
+            raise ValueError(f"no simulated PLC {machine!r}; known: {', '.join(self._plcs)}") from None

@@ -1,0 +1,117 @@
+"""``uns sim``: the simulated demo plant as a long-lived part (Modbus PLCs + OPC UA server + model clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Self
+
+from bridges.sim.demo import demo_bridges
+from bridges.sim.layout import ModbusEndpoint, SimEndpoints
+from bridges.sim.modbus_plant import ClientWrite, ModbusPlant
+from bridges.sim.opcua_plant import OpcUaPlant
+from bridges.sim.plant import PlantModel
+from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
+from model.config import SimSection
+
+__all__ = ["SimulatedPlant"]
+
+log = logging.getLogger(__name__)
+
+_MAX_CATCH_UP_MS = 60_000
+"""A loop that stalled longer than this skips ahead instead of replaying every tick at once."""
+
+
+class SimulatedPlant:
+    """The demo plant: a process model advanced in real time x ``settings.speed``, served over Modbus and OPC UA.
+
+    ``async with SimulatedPlant(settings=...) as sim:`` starts the servers (ports chosen once
+    entered), ``sim.bridge_configs()`` gives the bridges that read them, ``await sim.run()``
+    runs the clock until cancelled. Values clients write into ``Setpoint/Speed`` or
+    ``Command/Run`` act on the model.
+
+    Args:
+        settings: Seed, bind address, ports and speed.
+        period_s: Real seconds between updates of the servers.
+    """
+
+    name = "sim"
+
+    def __init__(self, *, settings: SimSection, period_s: float = 0.1) -> None:
+        self._settings = settings
+        self._period_s = period_s
+        self.model = PlantModel(seed=settings.seed)
+        self.modbus = ModbusPlant(bind=settings.bind, first_port=settings.modbus_port)
+        self.opcua = OpcUaPlant(bind=settings.bind, port=settings.opcua_port)
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def modbus_endpoints(self) -> Mapping[str, ModbusEndpoint]:
+        """Bottling machine id -> its simulated PLC."""
+        return self.modbus.endpoints
+
+    @property
+    def opcua_endpoint(self) -> str:
+        """The packaging OPC UA server's endpoint URL."""
+        return self.opcua.endpoint
+
+    @property
+    def endpoints(self) -> SimEndpoints:
+        """Both, for ``demo_bridges``."""
+        return SimEndpoints(modbus=self.modbus_endpoints, opcua=self.opcua_endpoint)
+
+    def bridge_configs(self) -> list[ModbusBridgeConfig | OpcUaBridgeConfig]:
+        """The demo bridges, reading this plant's servers."""
+        return demo_bridges(self.endpoints)
+
+    async def __aenter__(self) -> Self:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.modbus)
+            await stack.enter_async_context(self.opcua)
+            await self.publish()
+            self._stack = stack.pop_all()
+        log.info(
+            "simulated plant ready (seed %d, speed x%g): modbus %s, opcua %s",
+            self._settings.seed,
+            self._settings.speed,
+            ", ".join(str(endpoint) for endpoint in self.modbus_endpoints.values()),
+            self.opcua_endpoint,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def publish(self) -> None:
+        """Write the model's current values into both servers."""
+        snapshot = self.model.snapshot()
+        await self.modbus.update(snapshot)
+        await self.opcua.update(snapshot)
+
+    async def apply_client_writes(self) -> list[ClientWrite]:
+        """Hand values clients wrote to the model; returns them."""
+        writes = [*await self.modbus.collect_writes(), *await self.opcua.collect_writes()]
+        for write in writes:
+            log.info("simulated %s: client wrote %s = %r", write.machine, write.metric, write.value)
+            if write.metric == "Setpoint/Speed":
+                self.model.set_speed_setpoint(write.machine, float(write.value))
+            elif write.metric == "Command/Run":
+                self.model.set_run_enabled(write.machine, bool(write.value))
+        return writes
+
+    async def run(self) -> None:
+        """Advance the model in real time x speed and refresh the servers, until cancelled."""
+        loop = asyncio.get_running_loop()
+        start, base_ms = loop.time(), self.model.time_ms
+        while True:
+            await self.apply_client_writes()
+            target_ms = base_ms + int((loop.time() - start) * self._settings.speed * 1000)
+            if target_ms - self.model.time_ms > _MAX_CATCH_UP_MS:
+                log.warning("simulated plant fell %d ms behind; skipping ahead", target_ms - self.model.time_ms)
+                start, base_ms = loop.time(), self.model.time_ms
+                target_ms = base_ms
+            self.model.advance_to(target_ms)
+            await self.publish()
+            await asyncio.sleep(self._period_s)
