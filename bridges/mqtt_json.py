@@ -10,7 +10,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 import orjson
@@ -129,11 +128,9 @@ class MqttJsonSource:
         self._client = client
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._client = None
-        await self._stack.__aexit__(exc_type, exc, tb)
+        await self._stack.aclose()
 
     def tags(self) -> Sequence[TagSpec]:
         """One tag per mapping."""

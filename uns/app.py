@@ -8,15 +8,19 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from bridges.registry import build_edge_node
+from bridges.sim.service import SimulatedPlant
+from model.bridges import BridgeConfig
 from model.config import Settings
 from model.equipment import Plant
 from uns.broker import EmbeddedBroker, load_broker_config
 from uns.connect import ClientFactory, local_clients, network_clients
+from uns.errors import ConfigError
 from uns.host.service import SparkplugHost
 from uns.mqtt.types import BrokerUrl
 from uns.status_http import StatusServer
 
-__all__ = ["Part", "ReadyCallback", "run_broker", "run_host", "run_up"]
+__all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_host", "run_sim", "run_up"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,32 @@ async def _enter_broker(stack: contextlib.AsyncExitStack, settings: Settings) ->
         max_payload_bytes=section.max_payload_bytes,
     )
     return await stack.enter_async_context(EmbeddedBroker(config=config, data_dir=settings.data_dir))
+
+
+def _demo_bridge(config: BridgeConfig, host_id: str) -> BridgeConfig:
+    """A demo bridge that honours this hub's Sparkplug host id."""
+    edge = config.edge.model_copy(update={"primary_host_id": host_id})
+    return config.model_copy(update={"edge": edge})
+
+
+async def _enter_sim(stack: contextlib.AsyncExitStack, settings: Settings) -> SimulatedPlant:
+    return await stack.enter_async_context(SimulatedPlant(settings=settings.sim))
+
+
+def _sim_endpoints(sim: SimulatedPlant) -> str:
+    ports = ",".join(str(endpoint.port) for endpoint in sim.modbus_endpoints.values())
+    host = next(iter(sim.modbus_endpoints.values())).host
+    return f"modbus://{host}:{{{ports}}} {sim.opcua_endpoint}"
+
+
+async def _enter_bridges(
+    stack: contextlib.AsyncExitStack, configs: list[BridgeConfig], clients: ClientFactory, settings: Settings
+) -> list[Part]:
+    return [
+        await stack.enter_async_context(build_edge_node(config, clients, settings.data_dir))
+        for config in configs
+        if config.enabled
+    ]
 
 
 def _endpoints_line(endpoints: Mapping[str, str | None], notes: list[str]) -> str:
@@ -92,8 +122,17 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             )
         )
         parts.append(http)
+        configs = list(settings.bridges)
+        if settings.demo:
+            sim = await _enter_sim(stack, settings)
+            parts.append(sim)
+            configs += [_demo_bridge(config, settings.host.host_id) for config in sim.bridge_configs()]
+            endpoints["sim"] = _sim_endpoints(sim)
+        bridges = await _enter_bridges(stack, configs, clients, settings)
+        parts.extend(bridges)
         endpoints["http"] = http.url
         endpoints["state"] = host.state_topic
+        endpoints["bridges"] = str(len(bridges))
         endpoints["data"] = str(settings.data_dir)
         ready(_endpoints_line(endpoints, notes))
         await _run_parts(parts)
@@ -118,3 +157,29 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
     ) as host:
         ready(_endpoints_line({"mqtt": url.redacted(), "state": host.state_topic}, []))
         await _run_parts([host])
+
+
+async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallback) -> None:
+    """``uns bridge [kind]``: the configured bridges (of one kind) against ``--broker`` / ``UNS_BROKER``."""
+    url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
+    configs = [c for c in settings.bridges if c.enabled and (kind is None or c.kind == kind)]
+    if not configs:
+        raise ConfigError(
+            source="settings",
+            path="bridges",
+            value=kind,
+            reason="no enabled bridge of that kind: add one to the config",
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        bridges = await _enter_bridges(stack, configs, network_clients(url), settings)
+        names = ",".join(f"{c.kind}:{c.node_id}" for c in configs)
+        ready(_endpoints_line({"mqtt": url.redacted(), "bridges": names}, []))
+        await _run_parts(bridges)
+
+
+async def run_sim(settings: Settings, *, ready: ReadyCallback) -> None:
+    """``uns sim``: only the simulated plant's PLCs and OPC UA server (point bridges at them)."""
+    async with contextlib.AsyncExitStack() as stack:
+        sim = await _enter_sim(stack, settings)
+        ready(_endpoints_line({"sim": _sim_endpoints(sim), "seed": str(settings.sim.seed)}, []))
+        await _run_parts([sim])

@@ -13,8 +13,9 @@ import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 
+from bridges.registry import KINDS
 from model.schema import all_schemas
-from uns.app import run_broker, run_host, run_up
+from uns.app import run_bridges, run_broker, run_host, run_sim, run_up
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.logs import configure_logging
@@ -41,6 +42,7 @@ _OVERRIDES = {
     "plant": "plant",
     "host_id": "host.host_id",
     "log_level": "log_level",
+    "seed": "sim.seed",
 }
 
 
@@ -71,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(broker, plant=False)
     host = commands.add_parser("host", help="run only the Sparkplug host application against --broker")
     _add_common(host, ports=False)
+    bridge = commands.add_parser("bridge", help="run the configured protocol bridges against --broker")
+    _add_common(bridge, ports=False, plant=False)
+    bridge.add_argument("kind", nargs="?", choices=KINDS, help="only bridges of this kind (default: all)")
+    sim = commands.add_parser("sim", help="run only the simulated demo plant (Modbus PLCs, OPC UA server)")
+    _add_common(sim, ports=False, plant=False)
+    sim.add_argument("--seed", type=int, help="random seed of the plant model (env UNS_SIM__SEED)")
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
@@ -153,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))
         elif args.command == "broker":
             asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
+        elif args.command == "bridge":
+            asyncio.run(_until_signalled(run_bridges(settings, args.kind, ready=_ready)))
+        elif args.command == "sim":
+            asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         else:
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_host(settings, plant, ready=_ready)))

@@ -1,0 +1,42 @@
+"""Which Source serves which bridge ``kind``, and the EdgeNode that publishes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridges.edge import EdgeNode
+from bridges.modbus import ModbusSource
+from bridges.mqtt_json import MqttJsonSource
+from bridges.opcua import OpcUaSource
+from bridges.source import Source
+from model.bridges import BridgeConfig, ModbusBridgeConfig, MqttJsonBridgeConfig, OpcUaBridgeConfig
+from uns.connect import ClientFactory, network_clients
+from uns.mqtt.types import BrokerUrl
+
+__all__ = ["KINDS", "build_edge_node", "build_source"]
+
+KINDS = ("modbus", "opcua", "mqtt_json")
+"""Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
+
+
+def build_source(config: BridgeConfig, clients: ClientFactory) -> Source:
+    """The Source for a bridge config; ``clients`` reach the hub's broker (MQTT-JSON reads from it)."""
+    if isinstance(config, ModbusBridgeConfig):
+        return ModbusSource(config=config)
+    if isinstance(config, OpcUaBridgeConfig):
+        return OpcUaSource(config=config)
+    if isinstance(config, MqttJsonBridgeConfig):
+        source_clients = network_clients(BrokerUrl.from_str(config.source_broker)) if config.source_broker else clients
+        return MqttJsonSource(config=config, clients=source_clients)
+    raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
+
+
+def build_edge_node(config: BridgeConfig, clients: ClientFactory, data_dir: Path) -> EdgeNode:
+    """The Sparkplug edge node that runs one bridge."""
+    return EdgeNode(
+        config=config.edge,
+        node_id=config.node_id,
+        source=build_source(config, clients),
+        clients=clients,
+        data_dir=data_dir,
+    )
