@@ -102,11 +102,19 @@ def _ready(line: str) -> None:
     print(line, flush=True)  # stdout carries only this line; logs go to stderr
 
 
+def _dump_tasks() -> None:
+    """``kill -USR1 <pid>``: print every asyncio task's stack to stderr (what is the hub waiting for?)."""
+    for running in asyncio.all_tasks():
+        print(f"--- task {running.get_name()}", file=sys.stderr)
+        running.print_stack(limit=12, file=sys.stderr)
+
+
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, task.cancel)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     try:
         await task
     except asyncio.CancelledError:

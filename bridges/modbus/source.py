@@ -194,7 +194,12 @@ class ModbusSource:
     ) -> None:
         device = link.device.id
         next_at = time.monotonic()
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # Python 3.11's asyncio.wait_for (inside pymodbus) swallows a cancel that races a
+                # response; without this check the poll loop would outlive its source forever
+                raise asyncio.CancelledError
             generation = link.generation
             try:
                 if not link.connected:

@@ -213,3 +213,39 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             watcher.stop()
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+async def test_sim_and_a_bridge_alone_against_mosquitto(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """`uns sim` serves the PLCs; `uns bridge modbus --config` reads one and publishes Sparkplug to Mosquitto."""
+    with _running("sim", "--seed", "7") as (sim, endpoints):
+        modbus = endpoints["sim"].removeprefix("modbus://")
+        host, ports = modbus.split(":", 1)
+        port = int(ports.strip("{}").split(",")[0])  # the first bottling PLC: line1 filler
+        config = tmp_path / "bridge.yaml"
+        config.write_text(
+            "bridges:\n"
+            "  - kind: modbus\n"
+            "    name: lone-modbus\n"
+            "    edge: {group: e2e, primary_host_id: null}\n"
+            "    devices:\n"
+            f"      - {{id: filler, host: {host}, port: {port}, poll_groups: {{fast: 0.2}},\n"
+            "         registers: [{name: Production/GoodCount, table: input, address: 4, type: uint32, poll: fast}]}\n"
+        )
+        watcher = Watcher(mosquitto.url, ["spBv1.0/e2e/#"])
+        await watcher.start()
+        try:
+            args = ["bridge", "modbus", "--config", str(config), "--broker", mosquitto.url, "--data-dir", str(tmp_path)]
+            with _running(*args) as (bridge, bridge_endpoints):
+                assert bridge_endpoints["bridges"] == "modbus:lone-modbus"
+                births = "spBv1.0/e2e/DBIRTH/lone-modbus/filler"
+                await until(lambda: births in watcher.last, within_s=10, what=births)
+                await until(
+                    lambda: "spBv1.0/e2e/DDATA/lone-modbus/filler" in watcher.last, within_s=10, what="live DDATA"
+                )
+                assert "spBv1.0/e2e/NBIRTH/lone-modbus" in watcher.last
+                bridge.terminate()
+                assert bridge.wait(timeout=10) == 0
+        finally:
+            watcher.stop()
+        sim.terminate()
+        assert sim.wait(timeout=10) == 0
