@@ -1,0 +1,20 @@
+"""The deployment examples the docs point at must stay valid."""
+
+from pathlib import Path
+
+import yaml
+
+from model.config import Settings
+from uns.broker import load_broker_config
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_bridges_example_is_valid_settings() -> None:
+    settings = Settings.model_validate(yaml.safe_load((ROOT / "deploy/bridges.example.yaml").read_text()))
+    assert [bridge.kind for bridge in settings.bridges] == ["modbus", "opcua"]
+
+
+def test_shipped_broker_yaml_is_valid_and_loopback_only() -> None:
+    config = load_broker_config(ROOT / "broker.yaml")
+    assert config.listeners.tcp.bind == "127.0.0.1"
