@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from model.bridges import BridgeConfig
+from model.sparkplug_ids import SparkplugId, check_sparkplug_id
 
 __all__ = ["BROKER_SCHEMES", "BrokerSection", "HostSection", "LogLevel", "Settings", "SimSection", "WebSection"]
 
@@ -39,17 +40,8 @@ def _check_broker_url(url: str | None) -> str | None:
     return url
 
 
-def _check_sparkplug_id(value: str) -> str:
-    if not value:
-        raise ValueError("may not be empty")
-    for char in ("/", "+", "#"):
-        if char in value:
-            raise ValueError(f"may not contain {char!r}")
-    return value
-
-
 def _check_group(value: str) -> str:
-    return value if value == "+" else _check_sparkplug_id(value)
+    return value if value == "+" else check_sparkplug_id(value)
 
 
 def _upper(value: object) -> object:
@@ -90,7 +82,7 @@ class BrokerSection(_Section):
 class HostSection(_Section):
     """The Sparkplug B primary host application."""
 
-    host_id: Annotated[str, AfterValidator(_check_sparkplug_id)] = Field(
+    host_id: SparkplugId = Field(
         default="uns-hub", description="Sparkplug host id, published at spBv1.0/STATE/<host_id>."
     )
     groups: list[Annotated[str, AfterValidator(_check_group)]] = Field(

@@ -12,6 +12,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from model.sparkplug_ids import SparkplugId
 from model.topic import SLUG_PATTERN, ClassWord, TopicError, UnsTopic, is_slug
 
 __all__ = [
@@ -39,7 +40,6 @@ RESERVED_SITE_IDS = frozenset({"hub", "unbound"})
 
 _SLUG_MAX = 64
 _NOT_SLUG_CHARS = re.compile(r"[^a-z0-9_-]")
-_SPARKPLUG_ID_FORBIDDEN = ("/", "+", "#")
 
 
 def slug(text: str) -> str:
@@ -80,15 +80,6 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-def _check_sparkplug_id(value: str) -> str:
-    if not value:
-        raise ValueError("a Sparkplug id may not be empty")
-    for char in _SPARKPLUG_ID_FORBIDDEN:
-        if char in value:
-            raise ValueError(f"Sparkplug id {value!r} contains {char!r}")
-    return value
-
-
 _ID_SCHEMA = {"pattern": SLUG_PATTERN, "not": {"enum": sorted(RESERVED_IDS)}}
 _Id = Annotated[
     str,
@@ -96,7 +87,7 @@ _Id = Annotated[
     Field(description="Slug id, unique among siblings; not a class word.", json_schema_extra=_ID_SCHEMA),
 ]
 _SiteId = Annotated[_Id, AfterValidator(_check_site_id)]
-_SparkplugId = Annotated[str, AfterValidator(_check_sparkplug_id)]
+_SparkplugId = SparkplugId
 
 
 class MetricMeta(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from model.sparkplug_ids import SparkplugId
 
 __all__ = ["DATATYPE_NAMES", "BridgeBase", "DatatypeName", "EdgeNodeConfig", "sparkplug_id"]
 
@@ -18,16 +20,7 @@ DatatypeName = Literal[
 DATATYPE_NAMES: tuple[str, ...] = DatatypeName.__args__  # type: ignore[attr-defined]
 
 
-def _check_sparkplug_id(value: str) -> str:
-    if not value:
-        raise ValueError("may not be empty")
-    for char in ("/", "+", "#"):
-        if char in value:
-            raise ValueError(f"may not contain {char!r}")
-    return value
-
-
-sparkplug_id = Annotated[str, AfterValidator(_check_sparkplug_id)]
+sparkplug_id = SparkplugId
 """A Sparkplug group, edge node or device id: not empty, no '/', '+' or '#'."""
 
 

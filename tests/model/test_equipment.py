@@ -234,9 +234,9 @@ def _set(data: dict[str, Any], dotted: str, value: object) -> dict[str, Any]:
             "metric name 'a//b': name segment 2 is empty",
         ),
         ("enterprise.sites.0.metrics", {"T": {"units": "x"}}, "enterprise.sites.0.metrics.T.units", "Extra inputs"),
-        ("bindings.0.group", "a/b", "bindings.0.group", "Sparkplug id 'a/b' contains '/'"),
+        ("bindings.0.group", "a/b", "bindings.0.group", "Sparkplug id 'a/b' may not contain '/'"),
         ("bindings.0.node", "", "bindings.0.node", "a Sparkplug id may not be empty"),
-        ("bindings.1.device", "d+", "bindings.1.device", "contains '+'"),
+        ("bindings.1.device", "d+", "bindings.1.device", "may not contain '+'"),
     ],
 )
 def test_field_errors_name_the_bad_value(where, value, loc, message):

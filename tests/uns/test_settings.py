@@ -185,7 +185,7 @@ def test_empty_yaml_is_defaults(here):
             "host:\n  groups: [a, 'b/c']\n",
             {},
             {},
-            "hub.yaml: host.groups[1]: may not contain '/' (got 'b/c')",
+            "hub.yaml: host.groups[1]: Sparkplug id 'b/c' may not contain '/' (got 'b/c')",
         ),
         (
             None,
