@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.mosquitto import Mosquitto
-from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric, until
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
 
 
 def _uns(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -189,8 +190,9 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
         try:
             modbus = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
             opcua = "acme/dallas/packaging/line3/palletizer/data/Production/GoodCount"
-            await until(lambda: watcher.json(modbus) is not None, within_s=20, what=modbus)
-            await until(lambda: watcher.json(opcua) is not None, within_s=20, what=opcua)
+            # a DBIRTH sent before the device's first reading carries null values (quality bad) until that reading
+            await until(lambda: (watcher.json(modbus) or {}).get("value") is not None, within_s=20, what=modbus)
+            await until(lambda: (watcher.json(opcua) or {}).get("value") is not None, within_s=20, what=opcua)
             first = watcher.json(modbus)
             assert first is not None
             assert first["quality"] == "good"
