@@ -6,16 +6,16 @@ before data, aliases, datatypes, bdSeq) and keeps the violations for the test to
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import functools
 import json
 import threading
 import time
-from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.fixtures import waiting
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64 = 1, 2, 3, 4, 5, 6, 7, 8
@@ -28,13 +28,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def until(condition: Callable[[], object], within_s: float = 10.0, what: str = "condition") -> None:
-    """Wait for ``condition()`` to be truthy, with a deadline."""
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
+until = functools.partial(waiting.until, within_s=10.0)
+"""``tests.fixtures.waiting.until`` with this module's 10 s default (edge sessions reconnect with backoff)."""
 
 
 def value_of(m: pb.Payload.Metric, datatype: int) -> object:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from bridges.opcua import OpcUaSource
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent
 from model.bridges import OpcUaBridgeConfig
+from tests.fixtures import waiting
 
 
 def config(endpoint: str, devices: Sequence[Mapping[str, object]], **extra: object) -> OpcUaBridgeConfig:
@@ -70,13 +71,8 @@ class Collector:
         return view
 
 
-async def until(condition: Callable[[], object], *, what: str, within: float = 10.0) -> None:
-    """Wait for ``condition()`` to be truthy, or fail naming ``what``."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.02)
+until = functools.partial(waiting.until, within_s=10.0)
+"""``tests.fixtures.waiting.until`` with a 10 s default (OPC UA sessions start slowly)."""
 
 
 @contextlib.asynccontextmanager

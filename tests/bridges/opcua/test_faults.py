@@ -41,7 +41,7 @@ async def test_server_restart_gives_device_down_then_data_again(plant: PlantServ
         await plant.start()
         await plant.write("Temperature", 99.0, ua.VariantType.Double)
         after = lambda: events.since(mark)  # noqa: E731
-        await until(lambda: after().value("filler", "Temperature") == 99.0, what="data after restart", within=15)
+        await until(lambda: after().value("filler", "Temperature") == 99.0, what="data after restart", within_s=15)
         await until(lambda: after().latest("press", "Pressure"), what="polled data after restart")
         assert len(events.downs()) == 2  # one outage, one DeviceDown each
     assert (source.stats.connects, source.stats.losses) == (2, 1)

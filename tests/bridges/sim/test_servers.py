@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -20,6 +20,7 @@ from bridges.sim.plant import MachineState, PlantModel
 from bridges.sim.service import SimulatedPlant
 from model.bridges import ModbusBridgeConfig, ModbusRegister, OpcUaBridgeConfig
 from model.config import SimSection
+from tests.fixtures.waiting import until
 from uns.errors import BridgeError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -166,12 +167,6 @@ async def test_client_writes_reach_the_model(sim):
     await sim.publish()
 
 
-async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110  (polls state the model owns)
-            await asyncio.sleep(0.02)
-
-
 async def test_run_follows_real_time_times_speed_and_the_servers_follow(sim):
     endpoint = sim.modbus_endpoints["filler"]
     start_ms = sim.model.time_ms
@@ -179,7 +174,7 @@ async def test_run_follows_real_time_times_speed_and_the_servers_follow(sim):
         first = (await client.read_input_registers(4, count=2, device_id=1)).registers
         task = asyncio.create_task(sim.run(), name="test.sim")
         try:
-            await _until(lambda: sim.model.time_ms >= start_ms + 1_000)
+            await until(lambda: sim.model.time_ms >= start_ms + 1_000)
             # speed 1: a second of model time needs about a second of real time
             assert sim.model.time_ms - start_ms < 3_000
             changed = False
@@ -199,7 +194,7 @@ async def test_speed_scales_the_clock():
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
-            await _until(lambda: sim.model.time_ms >= 10_000)
+            await until(lambda: sim.model.time_ms >= 10_000)
             assert loop.time() - began < 1.0  # 10 s of plant in well under a second
         finally:
             task.cancel()

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
-from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.fixtures.waiting import until
 from uns.mqtt.types import BrokerUrl, Message
 
-__all__ = ["Paho", "until"]
-
-
-async def until(predicate: Callable[[], bool], *, deadline_s: float = 5.0, what: str = "condition") -> None:
-    """Wait (yielding to the broker's loop) until ``predicate()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        await asyncio.sleep(0.005)
+__all__ = ["Paho"]
 
 
 class Paho:
@@ -118,7 +107,7 @@ class Paho:
     async def wait_messages(self, count: int, *, deadline_s: float = 5.0) -> list[Message]:
         """Wait until ``count`` messages arrived and return them all."""
         await until(
-            lambda: len(self.received) >= count, deadline_s=deadline_s, what=f"{count} messages at {self.client_id}"
+            lambda: len(self.received) >= count, within_s=deadline_s, what=f"{count} messages at {self.client_id}"
         )
         with self._lock:
             return list(self.received)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
-from tests.uns.broker.paho_client import Paho, until
+from tests.fixtures.waiting import until
+from tests.uns.broker.paho_client import Paho
 from uns.broker import EmbeddedBroker, LocalClient, hash_password
 from uns.mqtt.types import Message
 

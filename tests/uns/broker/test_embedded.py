@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
-from tests.uns.broker.paho_client import Paho, until
+from tests.fixtures.waiting import until
+from tests.uns.broker.paho_client import Paho
 from uns.broker import EmbeddedBroker, hash_password
 from uns.errors import BrokerError
 from uns.mqtt.types import Message

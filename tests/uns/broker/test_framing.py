@@ -5,7 +5,7 @@ import pytest
 from amqtt.adapters import StreamReaderAdapter
 
 from tests.fixtures.broker import start_broker
-from tests.uns.broker.paho_client import until
+from tests.fixtures.waiting import until
 from uns.broker.framing import GuardedReader, Oversize
 
 LIMIT = 100

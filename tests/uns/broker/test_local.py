@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.broker import start_broker
-from tests.uns.broker.paho_client import Paho, until
+from tests.fixtures.waiting import until
+from tests.uns.broker.paho_client import Paho
 from uns.broker import EmbeddedBroker, LocalClient
 from uns.errors import BrokerError
 from uns.mqtt.types import Message, PubSub

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.fixtures.waiting import until
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 DOUBLE, INT32, BOOLEAN, INT64, UINT64, STRING = 10, 3, 11, 4, 8, 12
@@ -169,15 +169,6 @@ class Watcher:
         with self.lock:
             raw = self.last.get(topic)
         return None if raw is None else json.loads(raw)
-
-
-async def until(condition: Callable[[], object], within_s: float = 5.0, what: str = "condition") -> None:
-    """Wait for ``condition()`` to be truthy, polling, with a deadline."""
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

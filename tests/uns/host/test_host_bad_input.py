@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.hub import RunningHub, running_host
-from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, edge_and_watcher, metric, payload, until
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, edge_and_watcher, metric, payload
 
 
 @contextlib.asynccontextmanager

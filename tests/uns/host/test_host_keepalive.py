@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from tests.fixtures.hub import RunningHub
-from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric, until
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
 
 _KEEPALIVE = 1
 _REFERENCE_SLACK_S = 6.0  # Mosquitto 2.0.11 checks keep-alives on a coarse timer (see conformance tests)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from tests.fixtures.hub import RunningHub
+from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import (
     BOOLEAN,
     DOUBLE,
@@ -15,7 +16,6 @@ from tests.uns.host.raw_edge import (
     edge_and_watcher,
     metric,
     payload,
-    until,
 )
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.mosquitto import free_port, run_mosquitto
+from tests.fixtures.waiting import until
 from tests.uns.broker.conformance.test_sessions import Client, uid
-from tests.uns.broker.paho_client import until
 from uns.broker.persistence import FILE_NAME
 from uns.mqtt.types import BrokerUrl, Message
 

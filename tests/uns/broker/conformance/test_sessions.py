@@ -17,7 +17,8 @@ import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.mosquitto import run_mosquitto
-from tests.uns.broker.paho_client import Paho, until
+from tests.fixtures.waiting import until
+from tests.uns.broker.paho_client import Paho
 from uns.broker.passwords import hash_password
 from uns.mqtt.codec import encode_connect
 from uns.mqtt.types import BrokerUrl
