@@ -1,6 +1,16 @@
 """Data models: the ISA-95 plant, the UNS topic, the value envelope, MES events and settings."""
 
-from model.config import BROKER_SCHEMES, BrokerSection, HostSection, LogLevel, Settings, SimSection, WebSection
+from model.config import (
+    BROKER_SCHEMES,
+    BrokerSection,
+    CompressionRule,
+    HistorianSection,
+    HostSection,
+    LogLevel,
+    Settings,
+    SimSection,
+    WebSection,
+)
 from model.envelope import ENVELOPE_FIELDS, Envelope, Quality
 from model.equipment import (
     RESERVED_IDS,
@@ -35,11 +45,13 @@ __all__ = [
     "SLUG_PATTERN",
     "Area",
     "BrokerSection",
+    "CompressionRule",
     "Cell",
     "ClassWord",
     "Enterprise",
     "Envelope",
     "Equipment",
+    "HistorianSection",
     "HostSection",
     "Line",
     "LogLevel",

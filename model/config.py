@@ -12,7 +12,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from model.bridges import BridgeConfig
 from model.sparkplug_ids import SparkplugId, check_sparkplug_id
 
-__all__ = ["BROKER_SCHEMES", "BrokerSection", "HostSection", "LogLevel", "Settings", "SimSection", "WebSection"]
+__all__ = [
+    "BROKER_SCHEMES",
+    "BrokerSection",
+    "CompressionRule",
+    "HistorianSection",
+    "HostSection",
+    "LogLevel",
+    "Settings",
+    "SimSection",
+    "WebSection",
+]
 
 BROKER_SCHEMES = ("mqtt", "mqtts", "ws", "wss")
 """Schemes an external broker url may use."""
@@ -97,6 +107,59 @@ class HostSection(_Section):
     )
 
 
+class CompressionRule(_Section):
+    """Store fewer samples of matching numeric series: the first rule whose filter matches applies."""
+
+    match: str = Field(
+        min_length=1, description="MQTT topic filter over UNS topics, e.g. acme/+/+/+/+/data/Temperature."
+    )
+    method: Literal["deadband", "swinging_door"] = Field(
+        description="deadband: keep a sample that moved more than `deviation` from the last kept one;"
+        " swinging_door: keep the points that bound a corridor of ±`deviation` (a line fit)."
+    )
+    deviation: float = Field(gt=0, description="Allowed error, in the metric's unit.")
+    max_interval_s: float = Field(
+        default=600.0, gt=0, description="Keep at least one sample this often, seconds, even when nothing moved."
+    )
+
+
+class HistorianSection(_Section):
+    """The DuckDB historian: ingest of every UNS data, kpi and mes sample, retention and rollups."""
+
+    enabled: bool = Field(default=True, description="Run the historian inside `uns up`.")
+    path: Path | None = Field(default=None, description="DuckDB file; unset means <data_dir>/historian.duckdb.")
+    client_id: str = Field(
+        default="uns-historian",
+        min_length=1,
+        description="MQTT client id; with an external broker it keeps a persistent session under this id.",
+    )
+    batch_rows: int = Field(default=10_000, ge=1, le=1_000_000, description="Rows per committed batch at most.")
+    flush_interval_s: float = Field(
+        default=0.5, gt=0, le=60, description="Longest a received sample waits before its batch is committed, seconds."
+    )
+    max_pending_rows: int = Field(
+        default=200_000,
+        ge=1,
+        description="Rows held in memory while a commit runs; beyond it the historian stops reading (back-pressure).",
+    )
+    max_future_s: float = Field(
+        default=300.0, gt=0, description="A sample timestamped later than now plus this is dead-lettered, seconds."
+    )
+    raw_retention_days: float = Field(default=90.0, ge=0, description="Days of raw samples kept; 0 keeps them forever.")
+    rollup_1m_retention_days: float = Field(
+        default=730.0, ge=0, description="Days of 1-minute rollups kept; 0 keeps them forever."
+    )
+    rollup_1h_retention_days: float = Field(
+        default=0.0, ge=0, description="Days of 1-hour rollups kept; 0 keeps them forever."
+    )
+    maintenance_interval_s: float = Field(
+        default=60.0, gt=0, description="How often rollups and retention run, seconds."
+    )
+    compression: list[CompressionRule] = Field(
+        default_factory=list, description="Deadband or swinging-door compression rules; none stores every sample."
+    )
+
+
 class WebSection(_Section):
     """The web UI and HTTP API."""
 
@@ -130,6 +193,7 @@ class Settings(BaseSettings):
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(default="INFO", description="Logging level.")
     broker: BrokerSection = Field(default_factory=BrokerSection, description="The MQTT broker.")
     host: HostSection = Field(default_factory=HostSection, description="The Sparkplug host application.")
+    historian: HistorianSection = Field(default_factory=HistorianSection, description="The DuckDB historian.")
     web: WebSection = Field(default_factory=WebSection, description="The web server: UI and HTTP API.")
     sim: SimSection = Field(default_factory=SimSection, description="The simulated demo plant.")
     bridges: list[BridgeConfig] = Field(

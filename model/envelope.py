@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunction
 
 __all__ = ["ENVELOPE_FIELDS", "Envelope", "Quality"]
 
-ENVELOPE_FIELDS = ("value", "timestamp_ms", "quality", "datatype", "unit", "unbound", "historical")
-"""The envelope's keys in the order the hub writes them; ``unit``, ``unbound`` and ``historical`` are
-left out when they hold their default (None, False, False)."""
+ENVELOPE_FIELDS = ("value", "timestamp_ms", "quality", "datatype", "unit", "unbound", "historical", "source")
+"""The envelope's keys in the order the hub writes them; ``unit``, ``unbound``, ``historical`` and
+``source`` are left out when they hold their default (None, False, False, None)."""
 
-_OMIT_WHEN_DEFAULT = {"unit": None, "unbound": False, "historical": False}
+_OMIT_WHEN_DEFAULT = {"unit": None, "unbound": False, "historical": False, "source": None}
 
 
 class Quality(StrEnum):
@@ -57,6 +57,10 @@ class Envelope(BaseModel):
     historical: bool = Field(
         default=False,
         description="True for a value sent late from an edge node's store-and-forward buffer; omitted when false.",
+    )
+    source: str | None = Field(
+        default=None,
+        description="Who produced the value, e.g. the Sparkplug <group>/<node>/<device>; omitted when unknown.",
     )
 
     @model_serializer(mode="wrap")

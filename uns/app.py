@@ -16,11 +16,12 @@ from model.equipment import Plant
 from uns.broker import EmbeddedBroker, load_broker_config
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
+from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
 from uns.mqtt.types import BrokerUrl
 from uns.status_http import StatusServer
 
-__all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_host", "run_sim", "run_up"]
+__all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_historian", "run_host", "run_sim", "run_up"]
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,14 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             SparkplugHost(settings=settings.host, plant=plant, clients=clients, max_payload_bytes=max_payload)
         )
         parts.append(host)
+        health: dict[str, Callable[[], Mapping[str, object]]] = {"host": host.core.health}
+        if settings.historian.enabled:
+            historian = await stack.enter_async_context(_historian(settings, plant, clients))
+            parts.append(historian)
+            health["historian"] = historian.health
+            endpoints["historian"] = str(historian.database.path)
         http = await stack.enter_async_context(
-            StatusServer(
-                bind=settings.web.bind,
-                port=settings.web.http_port,
-                sources={"host": host.core.health},
-            )
+            StatusServer(bind=settings.web.bind, port=settings.web.http_port, sources=health)
         )
         parts.append(http)
         configs = list(settings.bridges)
@@ -157,6 +160,25 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
     ) as host:
         ready(_endpoints_line({"mqtt": url.redacted(), "state": host.state_topic}, []))
         await _run_parts([host])
+
+
+def _historian(settings: Settings, plant: Plant, clients: ClientFactory) -> Historian:
+    return Historian(
+        settings=settings.historian, enterprise=plant.enterprise.id, clients=clients, data_dir=settings.data_dir
+    )
+
+
+async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
+    """``uns historian``: the DuckDB historian against ``--broker`` / ``UNS_BROKER`` (persistent QoS 1 session)."""
+    url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
+    async with _historian(settings, plant, network_clients(url)) as historian:
+        ready(
+            _endpoints_line(
+                {"mqtt": url.redacted(), "historian": str(historian.database.path), "topics": historian.subscription},
+                [],
+            )
+        )
+        await _run_parts([historian])
 
 
 async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallback) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridges.registry import KINDS
 from model.schema import all_schemas
-from uns.app import run_bridges, run_broker, run_host, run_sim, run_up
+from uns.app import run_bridges, run_broker, run_historian, run_host, run_sim, run_up
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.logs import configure_logging
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(broker, plant=False)
     host = commands.add_parser("host", help="run only the Sparkplug host application against --broker")
     _add_common(host, ports=False)
+    historian = commands.add_parser("historian", help="run only the DuckDB historian against --broker")
+    _add_common(historian, ports=False)
     bridge = commands.add_parser("bridge", help="run the configured protocol bridges against --broker")
     _add_common(bridge, ports=False, plant=False)
     bridge.add_argument("kind", nargs="?", choices=KINDS, help="only bridges of this kind (default: all)")
@@ -171,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
         elif args.command == "bridge":
             asyncio.run(_until_signalled(run_bridges(settings, args.kind, ready=_ready)))
+        elif args.command == "historian":
+            plant = load_plant(settings.plant)
+            asyncio.run(_until_signalled(run_historian(settings, plant, ready=_ready)))
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         else:

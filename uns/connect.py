@@ -23,6 +23,7 @@ class ClientFactory(Protocol):
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
         keepalive_s: float = 30.0,
+        manual_ack: bool = False,
     ) -> contextlib.AbstractAsyncContextManager[PubSub]:
         """An async context manager yielding a connected ``PubSub``."""
         ...
@@ -47,6 +48,7 @@ def network_clients(url: BrokerUrl) -> ClientFactory:
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
         keepalive_s: float = 30.0,
+        manual_ack: bool = False,
     ) -> AsyncIterator[PubSub]:
         client = MqttClient(
             url=url,
@@ -55,6 +57,7 @@ def network_clients(url: BrokerUrl) -> ClientFactory:
             on_connect=on_connect,
             clean_session=clean_session,
             keepalive_s=keepalive_s,
+            manual_ack=manual_ack,
         )
         async with client:
             yield client
@@ -73,8 +76,9 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
         keepalive_s: float = 30.0,
+        manual_ack: bool = False,
     ) -> AsyncIterator[PubSub]:
-        del will, clean_session, keepalive_s  # an in-process client cannot die alone, and keeps no session
+        del will, clean_session, keepalive_s, manual_ack  # in-process: cannot die alone, keeps no session
         client = broker.local_client(client_id)
         if on_connect is not None:
             await on_connect()

@@ -8,7 +8,7 @@ UnsError
 ├── SparkplugError       topic                    ├── PayloadDecodeError (byte offset)  └── SequenceError (seq want/got)
 ├── NamespaceError       topic, equipment path    (unbound device, reserved word, bad slug)
 ├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
-└── HistorianError
+└── HistorianError       database                 └── SchemaTooNew (file version > code version)
 ```
 Each keeps its context as attributes and builds a message that says what happened, where,
 and what to do next.
@@ -27,6 +27,7 @@ __all__ = [
     "NamespaceError",
     "PayloadDecodeError",
     "ReadError",
+    "SchemaTooNew",
     "SequenceError",
     "SparkplugError",
     "UnsError",
@@ -134,4 +135,20 @@ class EventRejected(UnsError):
 
 
 class HistorianError(UnsError):
-    """The historian could not store or query samples."""
+    """The historian could not open, store or query its database."""
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.database = database
+        self.reason = reason
+        super().__init__(f"historian database {database}: {reason}")
+
+
+class SchemaTooNew(HistorianError):
+    """The database was written by a newer uns-hub; opening it with this one could lose data."""
+
+    def __init__(self, database: str, found: int, known: int) -> None:
+        self.found = found
+        self.known = known
+        super().__init__(
+            database, f"schema version {found} is newer than this uns-hub knows ({known}): upgrade uns-hub to open it"
+        )

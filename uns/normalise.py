@@ -130,6 +130,7 @@ def envelope(
     unit: str | None,
     unbound: bool = False,
     historical: bool = False,
+    source: str | None = None,
 ) -> EnvelopeDict:
     """The value envelope of DESIGN section 2 as a dict, in field order, optional keys omitted."""
     out: EnvelopeDict = {
@@ -144,4 +145,6 @@ def envelope(
         out["unbound"] = True
     if historical:
         out["historical"] = True
+    if source:
+        out["source"] = source
     return out

@@ -80,7 +80,7 @@ def test_accepts(data, attr, expected):
         ({"host": {"republish_qos": 2}}, ("host", "republish_qos"), "less than or equal to 1"),
         ({"host": {"health_interval_s": 0}}, ("host", "health_interval_s"), "greater than 0"),
         ({"web": {"http_port": 65536}}, ("web", "http_port"), "less than or equal to 65535"),
-        ({"historian": {}}, ("historian",), "Extra inputs are not permitted"),
+        ({"historian": {"bogus": 1}}, ("historian", "bogus"), "Extra inputs are not permitted"),
     ],
 )
 def test_rejects(data, loc, message):

@@ -80,6 +80,10 @@ class LocalClient:
         self._check_open()
         await self._backend.publish_local(self._name, messages)
 
+    def ack(self, message: Message) -> None:
+        """Nothing to acknowledge: an in-process client loses messages only with its broker."""
+        del message
+
     async def subscribe(self, filters: Sequence[str], *, qos: int = 1) -> None:
         """Subscribe; retained messages matching each filter are queued first, as MQTT does."""
         self._check_open()

@@ -304,6 +304,7 @@ class HostCore:
             unit=slot.unit,
             unbound=not table.bound,
             historical=metric.is_historical,
+            source=table.source,
         )
         if metric.is_historical:
             # backfill must not overwrite the live retained value; the historian stores it in order
@@ -386,7 +387,13 @@ class HostCore:
         node = self._nodes.get(key)
         if node is None:
             resolved = self._plant.resolve(topic.group_id, topic.edge_node_id, None)
-            node = NodeState(path=resolved.path, bound=resolved.bound, group_id=key[0], edge_node_id=key[1])
+            node = NodeState(
+                path=resolved.path,
+                bound=resolved.bound,
+                source=f"{key[0]}/{key[1]}",
+                group_id=key[0],
+                edge_node_id=key[1],
+            )
             self._nodes[key] = node
             if not resolved.bound:
                 self._note_unbound(f"{key[0]}/{key[1]}", resolved.path)
@@ -396,7 +403,12 @@ class HostCore:
         device = node.devices.get(device_id)
         if device is None:
             resolved = self._plant.resolve(node.group_id, node.edge_node_id, device_id)
-            device = DeviceState(path=resolved.path, bound=resolved.bound, device_id=device_id)
+            device = DeviceState(
+                path=resolved.path,
+                bound=resolved.bound,
+                source=f"{node.source}/{device_id}",
+                device_id=device_id,
+            )
             node.devices[device_id] = device
             if not resolved.bound:
                 self._note_unbound(f"{node.group_id}/{node.edge_node_id}/{device_id}", resolved.path)

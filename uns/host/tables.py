@@ -26,6 +26,8 @@ class MetricTable:
 
     path: str
     bound: bool
+    source: str = ""
+    """Who publishes these metrics: ``<group>/<node>`` or ``<group>/<node>/<device>``; the envelope's ``source``."""
     online: bool = False
     birth_ms: int | None = None
     aliases: dict[int, str] = dataclasses.field(default_factory=dict)

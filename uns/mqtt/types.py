@@ -104,3 +104,9 @@ class PubSub(Protocol):
     def messages(self) -> AsyncIterator[Message]:
         """Every message delivered to this client's subscriptions, in arrival order."""
         ...
+
+    def ack(self, message: Message) -> None:
+        """Acknowledge a received QoS 1/2 message once it is safely processed (clients opened with
+        ``manual_ack=True``); a no-op otherwise and for in-process clients, which cannot lose a message
+        without their broker."""
+        ...

@@ -47,7 +47,9 @@ async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHu
             "quality": "good",
             "datatype": "Double",
             "unit": "degC",
+            "source": f"{edge.group}/{edge.node}/filler",
         }
+        assert watcher.json(f"{hub.line}/data/Production/GoodCount")["source"] == f"{edge.group}/{edge.node}"  # type: ignore[index]
         assert watcher.json(f"{hub.line}/data/Production/GoodCount")["value"] == 7  # type: ignore[index]
         assert watcher.json(f"{hub.line}/data/Uptime")["datatype"] == "Int64"  # type: ignore[index]
         # DATA by alias only, with no names and no datatypes, as Sparkplug recommends

@@ -1,0 +1,161 @@
+"""Open the historian's DuckDB file: migrate it safely, hand out one writer and any number of readers."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import duckdb
+
+from uns.errors import HistorianError, SchemaTooNew
+from uns.historian.schema import LATEST_VERSION, MIGRATIONS
+
+__all__ = ["Database", "schema_version"]
+
+log = logging.getLogger(__name__)
+
+
+def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
+    """The highest migration recorded in the database; 0 for an empty one."""
+    exists = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _lock_help(path: Path) -> str:
+    return (
+        f"another process holds {path} (DuckDB allows one writer): stop it, or query the running hub over HTTP"
+        " with `uns query --api http://host:port`"
+    )
+
+
+class Database:
+    """The historian database file, migrated to the latest schema on open.
+
+    ``connection`` is the one read-write connection: use it from one thread at a time (the
+    historian's writer thread). ``reader()`` gives a cursor for another thread; DuckDB serves each
+    a consistent snapshot while the writer commits.
+
+    Args:
+        path: the DuckDB file, created with its folder when missing; ``:memory:`` for a throwaway.
+        read_only: open without writing (no migration); for ``uns query`` against a stopped hub.
+        target_version: migrate only this far (tests of the migration path); default the latest.
+    """
+
+    def __init__(self, *, path: Path | str, read_only: bool = False, target_version: int = LATEST_VERSION) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else None
+        self._name = str(path)
+        self._read_only = read_only
+        self._target = target_version
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The read-write connection (read-only when opened so)."""
+        if self._connection is None:
+            raise HistorianError(self._name, "not open: use `with Database(...)` first")
+        return self._connection
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one query thread: close it when done."""
+        with self._lock:
+            return self.connection.cursor()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open (creating and migrating when writable); raises ``HistorianError`` saying what to do."""
+        if self.path is not None and not self._read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path is not None and self._read_only and not self.path.exists():
+            raise HistorianError(self._name, "no such file: start the historian (`uns up` or `uns historian`) first")
+        try:
+            connection = duckdb.connect(self._name, read_only=self._read_only)
+        except duckdb.IOException as exc:
+            reason = _lock_help(self.path or Path(self._name)) if "lock" in str(exc).lower() else str(exc)
+            raise HistorianError(self._name, reason) from exc
+        except duckdb.Error as exc:
+            raise HistorianError(self._name, f"cannot open: {exc}") from exc
+        try:
+            # every TIMESTAMPTZ comes back in UTC; callers convert to the zone a user asked for
+            connection.execute("SET GLOBAL TimeZone = 'UTC'")
+            self._check_and_migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    def close(self) -> None:
+        """Checkpoint and close; idempotent."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if not self._read_only:
+                connection.execute("CHECKPOINT")
+        finally:
+            connection.close()
+
+    def _check_and_migrate(self, connection: duckdb.DuckDBPyConnection) -> None:
+        found = schema_version(connection)
+        if found > LATEST_VERSION:
+            raise SchemaTooNew(self._name, found, LATEST_VERSION)
+        if self._read_only:
+            if found < LATEST_VERSION:
+                raise HistorianError(
+                    self._name, f"schema version {found} needs migrating to {LATEST_VERSION}: open it writable once"
+                )
+            return
+        pending = [m for m in MIGRATIONS if found < m.version <= self._target]
+        if not pending:
+            return
+        if found > 0:
+            self._backup(connection, found)
+        for migration in pending:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                if migration.version == 1:
+                    connection.execute(
+                        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR NOT NULL,"
+                        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                    )
+                for statement in migration.statements:
+                    connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO schema_version (version, description) VALUES (?, ?)",
+                    [migration.version, migration.description],
+                )
+                connection.execute("COMMIT")
+            except duckdb.Error as exc:
+                connection.execute("ROLLBACK")
+                raise HistorianError(
+                    self._name, f"migration {migration.version} ({migration.description}) failed: {exc}"
+                ) from exc
+            log.info(
+                "historian %s: schema migrated to version %d: %s", self._name, migration.version, migration.description
+            )
+
+    def _backup(self, connection: duckdb.DuckDBPyConnection, version: int) -> None:
+        """Copy the file aside before touching an existing schema, so an upgrade can always be undone."""
+        if self.path is None:
+            return
+        connection.execute("CHECKPOINT")
+        backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        shutil.copy2(self.path, backup)
+        log.info("historian %s: copied to %s before migrating from version %d", self._name, backup, version)

@@ -1,0 +1,286 @@
+"""The historian's async shell: subscribe to the UNS, batch rows, commit on the writer thread, then ack.
+
+Two tasks share one pending batch. The reader parses each message into it and stops reading when
+``max_pending_rows`` are waiting (the broker then holds back the publishers). The flusher commits
+the pending batch when it reaches ``batch_rows`` or its first row is ``flush_interval_s`` old, on
+the single writer thread that owns the DuckDB connection, and only then acknowledges the batch's
+QoS 1 messages: a crash before the commit makes the broker re-deliver them, and the store's
+de-duplication keeps each sample once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+import orjson
+
+from model.config import HistorianSection
+from uns.connect import ClientFactory
+from uns.historian.database import Database
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.store import Batch, CommitReport, Store
+from uns.mqtt.types import Message, PubSub
+
+__all__ = ["Historian", "HistorianStats", "database_path"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_HEALTH_INTERVAL_S = 5.0
+_REJECT_LOG_EVERY_S = 10.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def database_path(section: HistorianSection, data_dir: Path) -> Path:
+    """Where the historian's DuckDB file lives: ``historian.path`` or ``<data_dir>/historian.duckdb``."""
+    return section.path or data_dir / "historian.duckdb"
+
+
+class HistorianStats:
+    """Counters of one historian run (reported on ``/api/health`` and ``<enterprise>/hub/historian/health``)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.stored = 0
+        self.duplicates = 0
+        self.events = 0
+        self.duplicate_events = 0
+        self.rejected = 0
+        self.rejected_by_field: dict[str, int] = {}
+        self.commits = 0
+        self.last_commit_s = 0.0
+        self.max_commit_s = 0.0
+        self.oldest_pending_ms: int | None = None
+
+    def add(self, report: CommitReport) -> None:
+        """Count one commit."""
+        self.stored += report.inserted
+        self.duplicates += report.duplicates
+        self.events += report.events
+        self.duplicate_events += report.duplicate_events
+        self.commits += 1
+        self.last_commit_s = report.seconds
+        self.max_commit_s = max(self.max_commit_s, report.seconds)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready counters."""
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "events": self.events,
+            "duplicate_events": self.duplicate_events,
+            "rejected": self.rejected,
+            "rejected_by_field": dict(self.rejected_by_field),
+            "commits": self.commits,
+            "last_commit_ms": round(self.last_commit_s * 1000, 1),
+            "max_commit_ms": round(self.max_commit_s * 1000, 1),
+        }
+
+
+class Historian:
+    """Stores every UNS ``data``, ``kpi`` and ``mes`` message in DuckDB.
+
+    Args:
+        settings: the historian section.
+        enterprise: the plant's enterprise id; the historian subscribes to ``<enterprise>/#``.
+        clients: opens the MQTT client (in-process under ``uns up``, a persistent QoS 1 session otherwise).
+        data_dir: where the database lives unless ``settings.path`` says otherwise.
+    """
+
+    name = "historian"
+
+    def __init__(self, *, settings: HistorianSection, enterprise: str, clients: ClientFactory, data_dir: Path) -> None:
+        self._settings = settings
+        self._enterprise = enterprise
+        self._clients = clients
+        self.database = Database(path=database_path(settings, data_dir))
+        self.stats = HistorianStats()
+        self._parser = RowParser(max_future_ms=int(settings.max_future_s * 1000))
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian-writer")
+        self._store: Store | None = None
+        self._client: PubSub | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._pending = Batch()
+        self._pending_acks: list[Message] = []
+        self._first_pending = 0.0
+        self._has_rows = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._last_reject_log = 0.0
+        self._unlogged_rejects = 0
+
+    @property
+    def health_topic(self) -> str:
+        """``<enterprise>/hub/historian/health``."""
+        return f"{self._enterprise}/hub/historian/health"
+
+    @property
+    def subscription(self) -> str:
+        """The one filter the historian subscribes to."""
+        return f"{self._enterprise}/#"
+
+    async def on_writer(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on the writer thread (the only thread that touches the read-write connection)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+
+    async def __aenter__(self) -> Self:
+        async with contextlib.AsyncExitStack() as stack:
+            await self.on_writer(self.database.open)
+            stack.push_async_callback(self._close_database)
+            self._store = await self.on_writer(lambda: Store(self.database.connection))
+            client = await stack.enter_async_context(
+                self._clients(
+                    client_id=self._settings.client_id, clean_session=False, manual_ack=True, keepalive_s=30.0
+                )
+            )
+            await client.subscribe([self.subscription], qos=1)
+            self._client = client
+            self._stack = stack.pop_all()
+        log.info(
+            "historian on %s: %d series, subscribed to %s",
+            self.database.path,
+            self._store.series_count,
+            self.subscription,
+        )
+        return self
+
+    async def _close_database(self) -> None:
+        try:
+            await self.on_writer(self.database.close)
+        finally:
+            self._writer.shutdown(wait=False)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._flush()  # what was received before the stop; unacked messages are re-sent anyway
+        except Exception:
+            log.exception("historian: final commit failed; the broker re-delivers what was not acknowledged")
+        finally:
+            self._client = None
+            await self._stack.__aexit__(exc_type, exc, tb)
+        log.info("historian stopped: %s", self.stats.as_dict())
+
+    async def run(self) -> None:
+        """Read, batch and commit until cancelled."""
+        client = self._require_client()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._read(client), name="uns.historian.read")
+            tasks.create_task(self._flush_loop(), name="uns.historian.flush")
+            tasks.create_task(self._health_loop(client), name="uns.historian.health")
+
+    def health(self) -> dict[str, object]:
+        """Counters and the pending backlog, for ``/api/health``."""
+        return {
+            "database": str(self.database.path),
+            "pending_rows": len(self._pending),
+            **self.stats.as_dict(),
+        }
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def _read(self, client: PubSub) -> None:
+        limit = self._settings.max_pending_rows
+        parse = self._parser.parse
+        async for message in client.messages():
+            now = _now_ms()
+            self.stats.received += 1
+            row = parse(message.topic, message.payload, now_ms=now)
+            if row is None:
+                client.ack(message)
+                continue
+            self._add(row, now)
+            if message.qos:
+                self._pending_acks.append(message)
+            if len(self._pending) >= limit:
+                self._room.clear()
+                await self._room.wait()
+
+    def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
+        pending = self._pending
+        if not pending:
+            self._first_pending = asyncio.get_running_loop().time()
+            self._has_rows.set()
+        elif len(pending) >= self._settings.batch_rows:
+            self._full.set()
+        if isinstance(row, SampleRow):
+            pending.samples.append(row)
+            pending.received_ms.append(now_ms)
+        elif isinstance(row, EventRow):
+            pending.events.append(row)
+        else:
+            pending.rejected.append(row)
+            self._count_reject(row)
+
+    def _count_reject(self, row: Rejected) -> None:
+        stats = self.stats
+        stats.rejected += 1
+        stats.rejected_by_field[row.field] = stats.rejected_by_field.get(row.field, 0) + 1
+        now = time.monotonic()
+        if now - self._last_reject_log >= _REJECT_LOG_EVERY_S:
+            more = f" (+{self._unlogged_rejects} more since the last report)" if self._unlogged_rejects else ""
+            log.warning("historian: dead-lettered %s: %s: %s%s", row.topic, row.field, row.reason, more)
+            self._last_reject_log, self._unlogged_rejects = now, 0
+        else:
+            self._unlogged_rejects += 1
+
+    # -- committing -----------------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        interval = self._settings.flush_interval_s
+        while True:
+            await self._has_rows.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(self._first_pending + interval):
+                    await self._full.wait()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, acks = self._pending, self._pending_acks
+        if not batch:
+            return
+        self._pending, self._pending_acks = Batch(), []
+        self._has_rows.clear()
+        self._full.clear()
+        store = self._require_store()
+        try:
+            report = await self.on_writer(lambda: store.commit_isolating(batch))
+        finally:
+            self._room.set()
+        self.stats.add(report)
+        client = self._client
+        if client is not None:
+            for message in acks:
+                client.ack(message)
+        if report.new_series:
+            log.info("historian: %d new series (%d known)", report.new_series, store.series_count)
+
+    async def _health_loop(self, client: PubSub) -> None:
+        while True:
+            body = {"online": True, "timestamp_ms": _now_ms(), **self.health()}
+            await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
+            await asyncio.sleep(_HEALTH_INTERVAL_S)
+
+    def _require_client(self) -> PubSub:
+        if self._client is None:
+            raise RuntimeError("Historian.run() needs `async with historian:` first")
+        return self._client
+
+    def _require_store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("Historian needs `async with historian:` first")
+        return self._store

@@ -1,0 +1,371 @@
+"""Commit batches of rows to DuckDB: series ids, de-duplication, Arrow inserts, one transaction each.
+
+Runs on the historian's writer thread only (it owns the read-write connection).
+
+De-duplication without an index on ``samples``: the store remembers the newest committed timestamp
+per series. A sample newer than that is new by construction (the live path: a plain Arrow append).
+Only an older one (a replayed retained value, store-and-forward backfill, a broker re-delivery after
+a crash) is looked up in the table, in one join per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from uns.historian.rows import EventRow, Rejected, SampleRow
+
+__all__ = ["Batch", "CommitReport", "Store"]
+
+log = logging.getLogger(__name__)
+
+_TS = pa.timestamp("ms", tz="UTC")
+_SAMPLE_SCHEMA = pa.schema(
+    [
+        ("series_id", pa.uint32()),
+        ("ts", _TS),
+        ("value", pa.float64()),
+        ("value_text", pa.string()),
+        ("value_json", pa.string()),
+        ("quality", pa.string()),
+        ("historical", pa.bool_()),
+        ("source", pa.string()),
+        ("received", _TS),
+    ]
+)
+
+
+@dataclasses.dataclass(slots=True)
+class Batch:
+    """What one commit writes; filled by the service on the event loop, then handed to the writer."""
+
+    samples: list[SampleRow] = dataclasses.field(default_factory=list)
+    events: list[EventRow] = dataclasses.field(default_factory=list)
+    rejected: list[Rejected] = dataclasses.field(default_factory=list)
+    received_ms: list[int] = dataclasses.field(default_factory=list)
+    """Receive time of each sample (same order as ``samples``)."""
+
+    def __len__(self) -> int:
+        return len(self.samples) + len(self.events) + len(self.rejected)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommitReport:
+    """What a commit did."""
+
+    inserted: int
+    duplicates: int
+    events: int
+    duplicate_events: int
+    rejected: int
+    new_series: int
+    oldest_late_ms: int | None
+    """The oldest inserted sample that was not newer than its series' previous newest (rollups redo it)."""
+    seconds: float
+
+
+@dataclasses.dataclass(slots=True)
+class _Series:
+    series_id: int
+    datatype: str | None
+    unit: str | None
+    unbound: bool
+
+
+class Store:
+    """The writer side of the historian database.
+
+    Args:
+        connection: the read-write connection (``Database.connection``), used from one thread.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._db = connection
+        self._series: dict[str, _Series] = {}
+        self._newest: dict[int, int] = {}
+        self._next_id = 1
+        self._load()
+
+    @property
+    def series_count(self) -> int:
+        """Series known to the database."""
+        return len(self._series)
+
+    def _load(self) -> None:
+        rows = self._db.execute("SELECT topic, series_id, datatype, unit, unbound FROM series").fetchall()
+        for topic, series_id, datatype, unit, unbound in rows:
+            self._series[topic] = _Series(series_id, datatype, unit, bool(unbound))
+            self._next_id = max(self._next_id, series_id + 1)
+        newest = self._db.execute("SELECT series_id, epoch_ms(max(ts)) FROM samples GROUP BY series_id").fetchall()
+        self._newest = {series_id: int(ms) for series_id, ms in newest}
+        log.info("historian store: %d series, newest timestamps loaded", len(self._series))
+
+    def commit(self, batch: Batch) -> CommitReport:
+        """Write one batch in one transaction; on failure nothing of it is kept and the error propagates."""
+        started = time.perf_counter()
+        now_ms = int(time.time() * 1000)
+        self._db.execute("BEGIN TRANSACTION")
+        try:
+            new_series, pending_series = self._register_series(batch.samples, now_ms)
+            rows, late, duplicates = self._fresh_rows(batch)
+            inserted = self._insert_samples(rows)
+            self._update_latest(rows)
+            events, duplicate_events = self._insert_events(batch.events, now_ms)
+            self._insert_rejected(batch.rejected, now_ms)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            for topic in pending_series:
+                self._series.pop(topic, None)
+            raise
+        for series_id, ts_ms in _newest_per_series(rows).items():
+            if ts_ms > self._newest.get(series_id, -1):
+                self._newest[series_id] = ts_ms
+        return CommitReport(
+            inserted=inserted,
+            duplicates=duplicates,
+            events=events,
+            duplicate_events=duplicate_events,
+            rejected=len(batch.rejected),
+            new_series=new_series,
+            oldest_late_ms=late,
+            seconds=time.perf_counter() - started,
+        )
+
+    def commit_isolating(self, batch: Batch) -> CommitReport:
+        """Commit, isolating a row DuckDB refuses so it cannot hold back the good ones.
+
+        A refused batch is committed in halves, down to the single row that fails, which goes to
+        ``dead_letters`` (field ``database``). If even the dead letter cannot be written (disk full,
+        file gone), the error propagates.
+        """
+        try:
+            return self.commit(batch)
+        except duckdb.Error as exc:
+            if len(batch) <= 1:
+                return self.commit(_as_dead_letter(batch, exc))
+            log.warning("historian: a batch of %d rows failed (%s); committing it in halves", len(batch), exc)
+        first, second = _halves(batch)
+        return _merge(self.commit_isolating(first), self.commit_isolating(second))
+
+    # -- series ---------------------------------------------------------------------------------
+
+    def _register_series(self, samples: Sequence[SampleRow], now_ms: int) -> tuple[int, list[str]]:
+        added: list[tuple[int, str, str, str, str, str, str | None, bool, int]] = []
+        changed: list[tuple[str, str | None, bool, int]] = []
+        pending: list[str] = []
+        for row in samples:
+            known = self._series.get(row.topic)
+            if known is None:
+                known = _Series(self._next_id, row.datatype, row.unit, row.unbound)
+                self._next_id += 1
+                self._series[row.topic] = known
+                pending.append(row.topic)
+                added.append(
+                    (
+                        known.series_id,
+                        row.topic,
+                        row.path,
+                        row.class_word,
+                        row.metric,
+                        row.datatype,
+                        row.unit,
+                        row.unbound,
+                        now_ms,
+                    )
+                )
+            elif (known.datatype, known.unit, known.unbound) != (row.datatype, row.unit or known.unit, row.unbound):
+                known.datatype, known.unit, known.unbound = row.datatype, row.unit or known.unit, row.unbound
+                changed.append((row.datatype, known.unit, row.unbound, known.series_id))
+        if added:
+            self._db.executemany(
+                "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamptz(? * 1000))", added
+            )
+        if changed:
+            self._db.executemany("UPDATE series SET datatype = ?, unit = ?, unbound = ? WHERE series_id = ?", changed)
+        return len(added), pending
+
+    # -- samples --------------------------------------------------------------------------------
+
+    def _fresh_rows(self, batch: Batch) -> tuple[list[tuple[int, SampleRow, int]], int | None, int]:
+        """The batch's rows not yet stored, as (series_id, row, received_ms), oldest first."""
+        seen: set[tuple[int, int]] = set()
+        fresh: list[tuple[int, SampleRow, int]] = []
+        suspects: list[tuple[int, SampleRow, int]] = []
+        duplicates = 0
+        for row, received in zip(batch.samples, batch.received_ms, strict=True):
+            series_id = self._series[row.topic].series_id
+            key = (series_id, row.ts_ms)
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            if row.ts_ms > self._newest.get(series_id, -1):
+                fresh.append((series_id, row, received))
+            else:
+                suspects.append((series_id, row, received))
+        late: int | None = None
+        if suspects:
+            stored = self._stored_keys(suspects)
+            for item in suspects:
+                if (item[0], item[1].ts_ms) in stored:
+                    duplicates += 1
+                else:
+                    fresh.append(item)
+                    late = item[1].ts_ms if late is None else min(late, item[1].ts_ms)
+        fresh.sort(key=lambda item: item[1].ts_ms)
+        return fresh, late, duplicates
+
+    def _stored_keys(self, suspects: Sequence[tuple[int, SampleRow, int]]) -> set[tuple[int, int]]:
+        probe = pa.table(
+            {
+                "series_id": pa.array([s[0] for s in suspects], pa.uint32()),
+                "ts": pa.array([s[1].ts_ms for s in suspects], _TS),
+            }
+        )
+        low = min(s[1].ts_ms for s in suspects)
+        high = max(s[1].ts_ms for s in suspects)
+        found = (
+            self._with_table("probe", probe)
+            .execute(
+                "SELECT s.series_id, epoch_ms(s.ts) FROM samples s JOIN probe p ON s.series_id = p.series_id"
+                " AND s.ts = p.ts WHERE s.ts BETWEEN make_timestamptz(? * 1000) AND make_timestamptz(? * 1000)",
+                [low, high],
+            )
+            .fetchall()
+        )
+        self._db.unregister("probe")
+        return {(int(series_id), int(ms)) for series_id, ms in found}
+
+    def _insert_samples(self, rows: Sequence[tuple[int, SampleRow, int]]) -> int:
+        if not rows:
+            return 0
+        self._insert("samples", _sample_table(rows))
+        return len(rows)
+
+    def _update_latest(self, rows: Sequence[tuple[int, SampleRow, int]]) -> None:
+        newest: dict[int, tuple[int, SampleRow, int]] = {}
+        for item in rows:
+            series_id, row = item[0], item[1]
+            if row.ts_ms > self._newest.get(series_id, -1):
+                current = newest.get(series_id)
+                if current is None or row.ts_ms > current[1].ts_ms:
+                    newest[series_id] = item
+        if not newest:
+            return
+        self._insert("latest", _sample_table(list(newest.values())), verb="INSERT OR REPLACE")
+
+    def _with_table(self, name: str, table: pa.Table) -> duckdb.DuckDBPyConnection:
+        """Make an Arrow table queryable under ``name`` (unregister it after use)."""
+        return self._db.register(name, table)
+
+    def _insert(self, target: str, table: pa.Table, *, verb: str = "INSERT") -> None:
+        """Insert an Arrow table whose column names are the target's (a zero-copy scan)."""
+        columns = ", ".join(table.schema.names)
+        self._with_table("_incoming", table)
+        try:
+            self._db.execute(f"{verb} INTO {target} ({columns}) SELECT {columns} FROM _incoming")  # noqa: S608  (our names)
+        finally:
+            self._db.unregister("_incoming")
+
+    # -- events and dead letters ----------------------------------------------------------------
+
+    def _insert_events(self, events: Sequence[EventRow], now_ms: int) -> tuple[int, int]:
+        if not events:
+            return 0, 0
+        unique = {event.event_key: event for event in events}
+        probe = pa.table({"event_key": pa.array(list(unique), pa.uint64())})
+        stored = {
+            int(key)
+            for (key,) in self._with_table("probe", probe)
+            .execute("SELECT m.event_key FROM mes_events m JOIN probe p ON m.event_key = p.event_key")
+            .fetchall()
+        }
+        self._db.unregister("probe")
+        fresh = [event for key, event in unique.items() if key not in stored]
+        if fresh:
+            rows = pa.table(
+                {
+                    "event_key": pa.array([e.event_key for e in fresh], pa.uint64()),
+                    "topic": [e.topic for e in fresh],
+                    "path": [e.path for e in fresh],
+                    "event": [e.event for e in fresh],
+                    "ts": pa.array([e.ts_ms for e in fresh], _TS),
+                    "body": [e.body for e in fresh],
+                    "received": pa.array([now_ms] * len(fresh), _TS),
+                }
+            )
+            self._insert("mes_events", rows)
+        return len(fresh), len(events) - len(fresh)
+
+    def _insert_rejected(self, rejected: Sequence[Rejected], now_ms: int) -> None:
+        if not rejected:
+            return
+        rows = pa.table(
+            {
+                "received": pa.array([now_ms] * len(rejected), _TS),
+                "topic": [r.topic for r in rejected],
+                "field": [r.field for r in rejected],
+                "reason": [r.reason for r in rejected],
+                "payload": pa.array([r.payload for r in rejected], pa.binary()),
+            }
+        )
+        self._insert("dead_letters", rows)
+
+
+def _as_dead_letter(batch: Batch, error: duckdb.Error) -> Batch:
+    topic = (batch.samples or batch.events or batch.rejected)[0].topic
+    return Batch(rejected=[Rejected(topic, "database", f"the database refused it: {error}", b"")])
+
+
+def _halves(batch: Batch) -> tuple[Batch, Batch]:
+    half_s, half_e, half_r = len(batch.samples) // 2, len(batch.events) // 2, len(batch.rejected) // 2
+    if not (half_s or half_e or half_r):  # one row in all: put it alone in the first half
+        half_s, half_e, half_r = len(batch.samples), len(batch.events), len(batch.rejected)
+    first = Batch(batch.samples[:half_s], batch.events[:half_e], batch.rejected[:half_r], batch.received_ms[:half_s])
+    second = Batch(batch.samples[half_s:], batch.events[half_e:], batch.rejected[half_r:], batch.received_ms[half_s:])
+    return first, second
+
+
+def _merge(a: CommitReport, b: CommitReport) -> CommitReport:
+    lates = [ms for ms in (a.oldest_late_ms, b.oldest_late_ms) if ms is not None]
+    return CommitReport(
+        inserted=a.inserted + b.inserted,
+        duplicates=a.duplicates + b.duplicates,
+        events=a.events + b.events,
+        duplicate_events=a.duplicate_events + b.duplicate_events,
+        rejected=a.rejected + b.rejected,
+        new_series=a.new_series + b.new_series,
+        oldest_late_ms=min(lates) if lates else None,
+        seconds=a.seconds + b.seconds,
+    )
+
+
+def _newest_per_series(rows: Sequence[tuple[int, SampleRow, int]]) -> dict[int, int]:
+    newest: dict[int, int] = {}
+    for series_id, row, _ in rows:
+        if row.ts_ms > newest.get(series_id, -1):
+            newest[series_id] = row.ts_ms
+    return newest
+
+
+def _sample_table(rows: Sequence[tuple[int, SampleRow, int]]) -> pa.Table:
+    return pa.table(
+        [
+            pa.array([r[0] for r in rows], pa.uint32()),
+            pa.array([r[1].ts_ms for r in rows], _TS),
+            pa.array([r[1].value for r in rows], pa.float64()),
+            pa.array([r[1].value_text for r in rows], pa.string()),
+            pa.array([r[1].value_json for r in rows], pa.string()),
+            pa.array([r[1].quality for r in rows], pa.string()),
+            pa.array([r[1].historical for r in rows], pa.bool_()),
+            pa.array([r[1].source for r in rows], pa.string()),
+            pa.array([r[2] for r in rows], _TS),
+        ],
+        schema=_SAMPLE_SCHEMA,
+    )
