@@ -1,0 +1,188 @@
+"""The historian against real brokers: in-process under the embedded one, a persistent QoS 1 session
+over TCP to the embedded broker and to Mosquitto, and behind the Sparkplug host."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from model.config import HistorianSection
+from tests.fixtures.broker import start_broker
+from tests.fixtures.hub import RunningHub
+from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
+from uns.broker import EmbeddedBroker
+from uns.connect import ClientFactory, local_clients, network_clients
+from uns.historian.service import Historian
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl, Message
+
+_ids = itertools.count()
+SECTION = HistorianSection(flush_interval_s=0.05, batch_rows=500)
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def envelope(value: object, ts: int, datatype: str = "Double", **extra: object) -> bytes:
+    return orjson.dumps({"value": value, "timestamp_ms": ts, "quality": "good", "datatype": datatype, **extra})
+
+
+@contextlib.asynccontextmanager
+async def running(historian: Historian) -> AsyncIterator[Historian]:
+    async with historian, asyncio.TaskGroup() as tasks:
+        task = tasks.create_task(historian.run(), name="test.historian")
+        try:
+            yield historian
+        finally:
+            task.cancel()
+
+
+def count(historian: Historian, sql: str = "SELECT count(*) FROM samples") -> int:
+    cursor = historian.database.reader()
+    try:
+        row = cursor.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        cursor.close()
+
+
+def rows(historian: Historian, sql: str) -> list[tuple[object, ...]]:
+    cursor = historian.database.reader()
+    try:
+        return cursor.execute(sql).fetchall()
+    finally:
+        cursor.close()
+
+
+@contextlib.asynccontextmanager
+async def publisher(url: str) -> AsyncIterator[MqttClient]:
+    async with MqttClient(url=BrokerUrl.from_str(url), client_id=f"test-pub-{next(_ids)}") as client:
+        yield client
+
+
+async def test_in_process_ingest_keeps_every_good_sample_and_dead_letters_the_bad(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker:
+        historian = Historian(settings=SECTION, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
+        async with running(historian), publisher(str(broker.url)) as pub:
+            now = _now()
+            good = [
+                Message(f"acme/dallas/bottling/line1/c{i % 10}/data/Temp", envelope(float(i), now - 3000 + i))
+                for i in range(2000)
+            ]
+            bad = [
+                Message("acme/dallas/bottling/line1/c1/data/Temp", b"{garbage"),
+                Message("acme/dallas/bottling/line1/c1/data/Count", envelope("many", now, "Int32")),
+                Message("acme/dallas/bottling/line1/c1/data/Count", envelope(1, now + 86_400_000, "Int32")),
+                Message("acme/Dallas/data/x", envelope(1, now)),
+            ]
+            await pub.publish_many(good[:1000] + bad + good[1000:])
+            await pub.publish("acme/dallas/bottling/line1/mes/work_order", b'{"order":"WO-7"}', qos=1)
+            await pub.publish("acme/hub/host/health", b'{"not": "history"}', qos=1)
+            await until(lambda: count(historian) == 2000 and count(historian, "SELECT count(*) FROM dead_letters") == 4)
+            await until(lambda: count(historian, "SELECT count(*) FROM mes_events") == 1)
+            assert rows(historian, "SELECT field FROM dead_letters ORDER BY field") == [
+                ("payload",),
+                ("timestamp_ms",),
+                ("topic",),
+                ("value",),
+            ]
+            assert count(historian, "SELECT count(*) FROM series") == 10
+            assert count(historian, "SELECT sum(value)::BIGINT FROM samples") == sum(range(2000))
+            assert historian.stats.rejected == 4
+            assert historian.stats.rejected_by_field == {"payload": 1, "value": 1, "timestamp_ms": 1, "topic": 1}
+
+
+def _tcp(url: str) -> ClientFactory:
+    return network_clients(BrokerUrl.from_str(url))
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "mosquitto":
+        mosquitto: Mosquitto = request.getfixturevalue("mosquitto")
+        yield mosquitto.url
+    else:
+        async with start_broker(tmp_path) as broker:
+            yield str(broker.url)
+
+
+async def test_persistent_session_gets_what_was_published_while_it_was_away(tmp_path: Path, broker_url: str) -> None:
+    enterprise = f"ent{next(_ids)}"
+    section = SECTION.model_copy(update={"client_id": f"hist-{enterprise}"})
+    topic = f"{enterprise}/dallas/bottling/line1/filler/data/Count"
+    now = _now()
+    async with publisher(broker_url) as pub:
+        historian = Historian(settings=section, enterprise=enterprise, clients=_tcp(broker_url), data_dir=tmp_path)
+        async with running(historian):
+            for i in range(100):
+                await pub.publish(topic, envelope(i, now - 10_000 + i, "Int32"), qos=1)
+            await until(lambda: count(historian) == 100)
+        # the historian is gone; its persistent session keeps collecting QoS 1 messages
+        for i in range(100, 300):
+            await pub.publish(topic, envelope(i, now - 10_000 + i, "Int32"), qos=1)
+        again = Historian(settings=section, enterprise=enterprise, clients=_tcp(broker_url), data_dir=tmp_path)
+        async with running(again):
+            await until(lambda: count(again) == 300, within_s=10)
+            assert count(again, "SELECT count(DISTINCT value) FROM samples") == 300
+
+
+async def test_sparkplug_values_land_with_source_and_backfill_is_marked(tmp_path: Path, hub: RunningHub) -> None:
+    clients = local_clients(hub.broker) if hub.broker is not None else _tcp(hub.url)
+    section = SECTION.model_copy(update={"client_id": f"hist-{hub.enterprise}"})
+    historian = Historian(settings=section, enterprise=hub.enterprise, clients=clients, data_dir=tmp_path)
+    async with running(historian):
+        edge = RawEdgeNode(hub.url, hub.group, hub.node)
+        await edge.start()
+        try:
+            edge.nbirth([metric("Count", 1, INT32)])
+            edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE)], device="filler")
+            temp = f"{hub.cell}/data/Temp"
+            await until(lambda: count(historian, f"SELECT count(*) FROM latest JOIN series USING (series_id) WHERE topic = '{temp}'") == 1)
+            # three backfilled values from a minute ago, newest first on the wire
+            old = _now() - 60_000
+            late = []
+            for i in (3, 1, 2):
+                m = metric("Temp", 10.0 + i, DOUBLE)
+                m.timestamp = old + i * 1000
+                m.is_historical = True
+                late.append(m)
+            edge.publish("DDATA", payload(late, edge.next_seq()), device="filler")
+            await until(lambda: count(historian, "SELECT count(*) FROM samples WHERE historical") == 3)
+        finally:
+            edge.client.disconnect()
+        got = rows(
+            historian,
+            f"SELECT epoch_ms(ts) - {old}, value, historical, source FROM samples JOIN series USING (series_id)"
+            f" WHERE topic = '{temp}' ORDER BY ts",
+        )
+        source = f"{hub.group}/{hub.node}/filler"
+        assert got[:3] == [(1000, 11.0, True, source), (2000, 12.0, True, source), (3000, 13.0, True, source)]
+        assert got[3][1:] == (20.0, False, source)
+        # the live value stays the latest
+        assert rows(historian, f"SELECT value FROM latest JOIN series USING (series_id) WHERE topic = '{temp}'") == [(20.0,)]
+        unit = rows(historian, f"SELECT unit, datatype FROM series WHERE topic = '{temp}'")
+        assert unit == [("degC", "Double")]
+
+
+async def test_back_pressure_holds_reading_instead_of_dropping(tmp_path: Path) -> None:
+    section = HistorianSection(flush_interval_s=0.05, batch_rows=100, max_pending_rows=150)
+    async with start_broker(tmp_path) as broker:
+        broker_: EmbeddedBroker = broker
+        historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker_), data_dir=tmp_path)
+        async with running(historian), publisher(str(broker_.url)) as pub:
+            now = _now()
+            await pub.publish_many(
+                [Message(f"acme/s/a/l/c/data/m{i % 50}", envelope(float(i), now - 20_000 + i)) for i in range(20_000)]
+            )
+            await until(lambda: count(historian) == 20_000, within_s=20)
+            assert historian.stats.commits >= 20_000 // 150

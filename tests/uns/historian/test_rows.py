@@ -1,0 +1,138 @@
+"""The ingest parser: every envelope shape into typed columns, every bad input into a named rejection."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+
+NOW = 1_764_000_000_000
+TOPIC = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
+
+
+def _parse(topic: str, body: object | bytes) -> object:
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    return RowParser(max_future_ms=300_000).parse(topic, payload, now_ms=NOW)
+
+
+def _env(value: object, datatype: str, **extra: object) -> dict[str, object]:
+    return {"value": value, "timestamp_ms": NOW - 5, "quality": "good", "datatype": datatype, **extra}
+
+
+@pytest.mark.parametrize(
+    ("value", "datatype", "columns"),
+    [
+        (72.5, "Double", (72.5, None, None)),
+        (7, "UInt32", (7.0, None, None)),
+        (-32768, "Int16", (-32768.0, None, None)),
+        (True, "Boolean", (1.0, None, None)),
+        (False, "Boolean", (0.0, None, None)),
+        ("running", "String", (None, "running", None)),
+        (2**63 - 1, "Int64", (float(2**63 - 1), str(2**63 - 1), None)),  # exact digits kept beside the double
+        (2**64 - 1, "UInt64", (float(2**64 - 1), str(2**64 - 1), None)),
+        ([1, 2, 3], "Int16Array", (None, None, "[1,2,3]")),
+        (
+            {"columns": ["a"], "types": ["Int32"], "rows": [[1]]},
+            "DataSet",
+            (None, None, '{"columns":["a"],"types":["Int32"],"rows":[[1]]}'),
+        ),
+        (None, "Float", (None, None, None)),
+        (3, "Float", (3.0, None, None)),  # an integral float serialises without a point
+        (1.5, "Number", (1.5, None, None)),  # a datatype we do not know: keep the value by its JSON type
+    ],
+)
+def test_values_split_into_typed_columns(value: object, datatype: str, columns: tuple[object, ...]) -> None:
+    row = _parse(TOPIC, _env(value, datatype))
+    assert isinstance(row, SampleRow)
+    assert (row.value, row.value_text, row.value_json) == columns
+    assert (row.path, row.class_word, row.metric) == (
+        "acme/dallas/bottling/line1/filler",
+        "data",
+        "Production/GoodCount",
+    )
+
+
+def test_envelope_keys_are_kept() -> None:
+    row = _parse(TOPIC, _env(1, "Int32", unit="pcs", historical=True, unbound=True, source="g/n/d", quality="stale"))
+    assert isinstance(row, SampleRow)
+    assert (row.ts_ms, row.unit, row.historical, row.unbound, row.source, row.quality) == (
+        NOW - 5,
+        "pcs",
+        True,
+        True,
+        "g/n/d",
+        "stale",
+    )
+
+
+@pytest.mark.parametrize(
+    ("topic", "body", "field", "reason"),
+    [
+        (TOPIC, b'{"value": 1, "timest', "payload", "not JSON at byte"),
+        (TOPIC, b"\xff\xfe", "payload", "not JSON at byte 0"),
+        (TOPIC, [1, 2], "payload", "a JSON list, not an object"),
+        (TOPIC, {"timestamp_ms": NOW, "datatype": "Int32"}, "value", "missing"),
+        (TOPIC, {"value": 1, "datatype": "Int32"}, "timestamp_ms", "missing"),
+        (TOPIC, {"value": 1, "timestamp_ms": "now", "datatype": "Int32"}, "timestamp_ms", "non-negative integer"),
+        (TOPIC, {"value": 1, "timestamp_ms": -1, "datatype": "Int32"}, "timestamp_ms", "non-negative integer"),
+        (TOPIC, {"value": 1, "timestamp_ms": True, "datatype": "Int32"}, "timestamp_ms", "non-negative integer"),
+        (
+            TOPIC,
+            {"value": 1, "timestamp_ms": NOW + 3_600_000, "datatype": "Int32"},
+            "timestamp_ms",
+            "3600 s in the future",
+        ),
+        (TOPIC, {"value": 1, "timestamp_ms": NOW}, "datatype", "Sparkplug datatype name"),
+        (TOPIC, _env(1, "Int32", quality="great"), "quality", "good, uncertain, bad, stale"),
+        (TOPIC, _env("x", "Int32"), "value", "a string, but the datatype is Int32"),
+        (TOPIC, _env(300, "UInt8"), "value", "300 is outside UInt8 (0..255)"),
+        (TOPIC, _env(-1, "UInt32"), "value", "outside UInt32"),
+        (TOPIC, _env(1.5, "Int32"), "value", "1.5 is not an integer (Int32)"),
+        (TOPIC, _env(True, "Int32"), "value", "true/false, but the datatype is Int32"),
+        (TOPIC, _env(1, "Boolean"), "value", "a number, but the datatype is Boolean"),
+        (TOPIC, _env([1], "Double"), "value", "a JSON list, but the datatype is Double"),
+        ("acme/Dallas/data/x", _env(1, "Int32"), "topic", "not a slug"),
+        ("acme/dallas/data/", _env(1, "Int32"), "topic", "name segment 1 is empty"),
+    ],
+)
+def test_bad_input_is_rejected_naming_the_field(topic: str, body: object, field: str, reason: str) -> None:
+    row = _parse(topic, body)
+    assert isinstance(row, Rejected), row
+    assert row.field == field
+    assert reason in row.reason
+    assert row.topic == topic
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "acme/hub/host/health",  # the hub's own status
+        "acme/hub/host/nodes/g/n",
+        "acme/dallas/line1/cmd/Speed",  # write requests are not history
+        "spBv1.0/g/DDATA/n/d",
+    ],
+)
+def test_topics_that_are_not_history_are_ignored(topic: str) -> None:
+    assert _parse(topic, b"not even json") is None
+
+
+def test_mes_events_keep_their_body_and_time_and_dedupe_key() -> None:
+    body = {"order_id": "WO-1", "timestamp_ms": NOW - 1000, "quantity": 500}
+    row = _parse("acme/dallas/bottling/line1/mes/work_order", body)
+    assert isinstance(row, EventRow)
+    assert (row.path, row.event, row.ts_ms) == ("acme/dallas/bottling/line1", "work_order", NOW - 1000)
+    assert orjson.loads(row.body) == body
+    again = _parse("acme/dallas/bottling/line1/mes/work_order", body)
+    other = _parse("acme/dallas/bottling/line2/mes/work_order", body)
+    assert isinstance(again, EventRow) and isinstance(other, EventRow)
+    assert again.event_key == row.event_key != other.event_key
+    untimed = _parse("acme/dallas/bottling/line1/mes/note", {"text": "hello"})
+    assert isinstance(untimed, EventRow) and untimed.ts_ms == NOW  # no time in the body: when it arrived
+
+
+def test_rejected_payload_is_kept_truncated() -> None:
+    big = b"{" + b"x" * 10_000
+    row = _parse(TOPIC, big)
+    assert isinstance(row, Rejected)
+    assert row.payload == big[:4096]

@@ -1,0 +1,143 @@
+"""The store on a real DuckDB file: each sample once, whatever order and how often it arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from uns.historian.database import Database
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.store import Batch, Store
+
+NOW = 1_764_000_000_000
+TEMP = "acme/dallas/bottling/line1/filler/data/Temp"
+SPEED = "acme/dallas/bottling/line1/filler/data/Speed"
+_parser = RowParser(max_future_ms=300_000)
+
+
+def sample(topic: str, ts: int, value: object, *, datatype: str = "Double", **extra: object) -> SampleRow:
+    body = {"value": value, "timestamp_ms": ts, "quality": "good", "datatype": datatype, **extra}
+    row = _parser.parse(topic, orjson.dumps(body), now_ms=NOW)
+    assert isinstance(row, SampleRow)
+    return row
+
+
+def batch(*rows: SampleRow | EventRow | Rejected) -> Batch:
+    out = Batch()
+    for row in rows:
+        if isinstance(row, SampleRow):
+            out.samples.append(row)
+            out.received_ms.append(NOW)
+        elif isinstance(row, EventRow):
+            out.events.append(row)
+        else:
+            out.rejected.append(row)
+    return out
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    with Database(path=tmp_path / "h.duckdb") as db:
+        yield db
+
+
+def stored(db: Database, topic: str) -> list[tuple[int, float | None, bool]]:
+    rows = db.connection.execute(
+        "SELECT epoch_ms(ts), value, historical FROM samples JOIN series USING (series_id) WHERE topic = ? ORDER BY ts",
+        [topic],
+    ).fetchall()
+    return [(int(ts), value, bool(historical)) for ts, value, historical in rows]
+
+
+def test_live_samples_are_appended_and_latest_follows(database: Database) -> None:
+    store = Store(database.connection)
+    report = store.commit(
+        batch(sample(TEMP, NOW - 30, 20.0), sample(TEMP, NOW - 20, 21.0), sample(SPEED, NOW - 20, 5, datatype="Int32"))
+    )
+    assert (report.inserted, report.duplicates, report.new_series) == (3, 0, 2)
+    store.commit(batch(sample(TEMP, NOW - 10, 22.0)))
+    assert stored(database, TEMP) == [(NOW - 30, 20.0, False), (NOW - 20, 21.0, False), (NOW - 10, 22.0, False)]
+    latest = database.connection.execute(
+        "SELECT topic, epoch_ms(ts), value FROM latest JOIN series USING (series_id) ORDER BY topic"
+    ).fetchall()
+    assert latest == [(SPEED, NOW - 20, 5.0), (TEMP, NOW - 10, 22.0)]
+
+
+def test_redelivered_and_replayed_samples_land_once(database: Database) -> None:
+    store = Store(database.connection)
+    first = batch(*(sample(TEMP, NOW - 100 + i, float(i)) for i in range(50)))
+    store.commit(first)
+    # a broker re-delivery of the whole batch, plus a duplicate inside one batch, plus new ones
+    again = batch(*first.samples, sample(TEMP, NOW - 10, 99.0), sample(TEMP, NOW - 10, 99.0))
+    report = store.commit(again)
+    assert (report.inserted, report.duplicates) == (1, 51)
+    assert len(stored(database, TEMP)) == 51
+
+
+def test_dedupe_survives_a_restart_of_the_store(database: Database) -> None:
+    Store(database.connection).commit(batch(sample(TEMP, NOW - 5, 1.0), sample(TEMP, NOW - 4, 2.0)))
+    reopened = Store(database.connection)  # what a restarted historian builds from the file
+    report = reopened.commit(batch(sample(TEMP, NOW - 4, 2.0), sample(TEMP, NOW - 3, 3.0)))  # retained replay + new
+    assert (report.inserted, report.duplicates) == (1, 1)
+
+
+def test_historical_backfill_lands_in_timestamp_order_marked_and_late(database: Database) -> None:
+    store = Store(database.connection)
+    store.commit(batch(sample(TEMP, NOW - 1000, 1.0), sample(TEMP, NOW, 5.0)))
+    backfill = [sample(TEMP, NOW - 1000 + i * 200, float(i), historical=True) for i in (3, 1, 4, 2)]
+    report = store.commit(batch(*backfill))
+    assert report.inserted == 4
+    assert report.oldest_late_ms == NOW - 800  # rollups recompute from here
+    assert stored(database, TEMP) == [
+        (NOW - 1000, 1.0, False),
+        (NOW - 800, 1.0, True),
+        (NOW - 600, 2.0, True),
+        (NOW - 400, 3.0, True),
+        (NOW - 200, 4.0, True),
+        (NOW, 5.0, False),
+    ]
+    # physical order of the backfill rows too: the batch was sorted before the insert
+    order = database.connection.execute("SELECT value FROM samples WHERE historical").fetchall()
+    assert [v for (v,) in order] == [1.0, 2.0, 3.0, 4.0]
+    # and the latest value is still the live one
+    assert database.connection.execute("SELECT value FROM latest").fetchall() == [(5.0,)]
+
+
+def test_events_dedupe_and_dead_letters_are_stored(database: Database) -> None:
+    store = Store(database.connection)
+    event = _parser.parse("acme/dallas/bottling/line1/mes/work_order", b'{"id":"WO-1","timestamp_ms":1}', now_ms=NOW)
+    bad = _parser.parse(TEMP, b'{"value":"x","timestamp_ms":1,"datatype":"Double"}', now_ms=NOW)
+    assert isinstance(event, EventRow) and isinstance(bad, Rejected)
+    first = store.commit(batch(event, bad, sample(TEMP, NOW, 1.0)))
+    second = store.commit(batch(event))
+    assert (first.events, first.rejected, first.inserted, second.events, second.duplicate_events) == (1, 1, 1, 0, 1)
+    assert database.connection.execute("SELECT event, body->>'id' FROM mes_events").fetchall() == [
+        ("work_order", "WO-1")
+    ]
+    assert database.connection.execute("SELECT topic, field, reason FROM dead_letters").fetchall() == [
+        (TEMP, "value", "a string, but the datatype is Double")
+    ]
+
+
+def test_a_row_the_database_refuses_is_isolated_and_the_rest_kept(database: Database) -> None:
+    store = Store(database.connection)
+    good = [sample(TEMP, NOW - 10 + i, float(i)) for i in range(7)]
+    broken = SampleRow(
+        **{**{f: getattr(good[0], f) for f in SampleRow.__slots__}, "topic": SPEED, "value_json": "{not json"}
+    )  # type: ignore[arg-type]
+    report = store.commit_isolating(batch(*good[:3], broken, *good[3:]))
+    assert report.inserted == 7
+    assert len(stored(database, TEMP)) == 7
+    letters = database.connection.execute("SELECT topic, field, reason FROM dead_letters").fetchall()
+    assert len(letters) == 1
+    assert letters[0][:2] == (SPEED, "database")
+    assert "the database refused it" in letters[0][2]
+
+
+def test_exact_integers_beyond_double_precision_are_kept(database: Database) -> None:
+    store = Store(database.connection)
+    store.commit(batch(sample(SPEED, NOW, 2**63 - 1, datatype="Int64")))
+    assert database.connection.execute("SELECT value_text FROM samples").fetchall() == [(str(2**63 - 1),)]
