@@ -152,6 +152,9 @@ class HistorianSection(_Section):
     rollup_1h_retention_days: float = Field(
         default=0.0, ge=0, description="Days of 1-hour rollups kept; 0 keeps them forever."
     )
+    health_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the historian publishes <enterprise>/hub/historian/health, seconds."
+    )
     maintenance_interval_s: float = Field(
         default=60.0, gt=0, description="How often rollups and retention run, seconds."
     )

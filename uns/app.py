@@ -44,7 +44,7 @@ async def _run_parts(parts: list[Part]) -> None:
             tasks.create_task(part.run(), name=f"uns.{part.name}")
 
 
-async def _enter_broker(stack: contextlib.AsyncExitStack, settings: Settings) -> EmbeddedBroker:
+async def _enter_broker(stack: contextlib.AsyncExitStack, settings: Settings, *, gated: bool = False) -> EmbeddedBroker:
     section = settings.broker
     config = load_broker_config(
         section.config,
@@ -54,7 +54,7 @@ async def _enter_broker(stack: contextlib.AsyncExitStack, settings: Settings) ->
         tls_port=section.tls_port,
         max_payload_bytes=section.max_payload_bytes,
     )
-    return await stack.enter_async_context(EmbeddedBroker(config=config, data_dir=settings.data_dir))
+    return await stack.enter_async_context(EmbeddedBroker(config=config, data_dir=settings.data_dir, gated=gated))
 
 
 def _demo_bridge(config: BridgeConfig, host_id: str) -> BridgeConfig:
@@ -95,6 +95,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         notes: list[str] = []
         endpoints: dict[str, str | None] = {}
         clients: ClientFactory
+        broker: EmbeddedBroker | None = None
         max_payload = settings.broker.max_payload_bytes or 1_048_576
         if settings.broker.url:
             url = BrokerUrl.from_str(settings.broker.url)
@@ -102,7 +103,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             endpoints["mqtt"] = url.redacted()
             notes.append("external broker")
         else:
-            broker = await _enter_broker(stack, settings)
+            broker = await _enter_broker(stack, settings, gated=True)
             parts.append(broker)
             clients = local_clients(broker)
             endpoints["mqtt"] = str(broker.url)
@@ -125,6 +126,8 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             StatusServer(bind=settings.web.bind, port=settings.web.http_port, sources=health)
         )
         parts.append(http)
+        if broker is not None:
+            broker.open_gate()  # host and historian listen now: edge nodes may come in and replay
         configs = list(settings.bridges)
         if settings.demo:
             sim = await _enter_sim(stack, settings)

@@ -129,6 +129,9 @@ class UnsBroker(PersistentBroker):
         self._flush_interval_s = persist.flush_interval_s
         self._retained_dirty: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
+        self.gate = asyncio.Event()
+        """Network connections wait here before their CONNECT is read; set once in-process parts are subscribed."""
+        self.gate.set()
 
     # --- lifecycle helpers --------------------------------------------------------------------
 
@@ -157,6 +160,7 @@ class UnsBroker(PersistentBroker):
     # --- connection setup ---------------------------------------------------------------------
 
     async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
+        await self.gate.wait()
         guarded = GuardedReader(
             reader,
             max_payload_bytes=self._max_payload,

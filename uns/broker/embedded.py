@@ -46,14 +46,16 @@ class EmbeddedBroker:
 
     ``async with EmbeddedBroker(config=..., data_dir=...) as broker:`` starts every listener or none,
     then ``broker.url`` holds the real TCP endpoint (even when port 0 was asked). Exit stops amqtt
-    within about two seconds.
+    within about two seconds. With ``gated=True`` network connections wait (unread) until
+    ``open_gate()``; in-process clients work at once.
     """
 
     name = "broker"
 
-    def __init__(self, *, config: BrokerFileConfig, data_dir: Path) -> None:
+    def __init__(self, *, config: BrokerFileConfig, data_dir: Path, gated: bool = False) -> None:
         self.config = config
         self.data_dir = data_dir
+        self._gated = gated
         self._broker: UnsBroker | None = None
         self._url: BrokerUrl | None = None
         self._ws_url: str | None = None
@@ -65,6 +67,8 @@ class EmbeddedBroker:
     async def __aenter__(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         broker = UnsBroker(settings=self.config, data_dir=self.data_dir)
+        if self._gated:
+            broker.gate.clear()
         try:
             await broker.start()
         except AmqttBrokerError as exc:
@@ -93,6 +97,15 @@ class EmbeddedBroker:
                 f" -- from the network ({', '.join(exposed)})" if exposed else " (loopback only)",
             )
         return self
+
+    def open_gate(self) -> None:
+        """Let network clients in (a ``gated`` broker holds their connections until now).
+
+        ``uns up`` opens it once the host and the historian are subscribed: after a crash, edge nodes
+        reconnect at once and replay; nothing they send may arrive before someone listens.
+        """
+        if self._broker is not None:
+            self._broker.gate.set()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

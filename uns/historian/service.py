@@ -34,7 +34,6 @@ __all__ = ["Historian", "HistorianStats", "database_path"]
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_HEALTH_INTERVAL_S = 5.0
 _REJECT_LOG_EVERY_S = 10.0
 
 
@@ -273,7 +272,7 @@ class Historian:
         while True:
             body = {"online": True, "timestamp_ms": _now_ms(), **self.health()}
             await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
-            await asyncio.sleep(_HEALTH_INTERVAL_S)
+            await asyncio.sleep(self._settings.health_interval_s)
 
     def _require_client(self) -> PubSub:
         if self._client is None:

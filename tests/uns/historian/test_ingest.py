@@ -47,19 +47,19 @@ async def running(historian: Historian) -> AsyncIterator[Historian]:
             task.cancel()
 
 
-def count(historian: Historian, sql: str = "SELECT count(*) FROM samples") -> int:
+def count(historian: Historian, sql: str = "SELECT count(*) FROM samples", params: list[object] | None = None) -> int:
     cursor = historian.database.reader()
     try:
-        row = cursor.execute(sql).fetchone()
+        row = cursor.execute(sql, params or []).fetchone()
         return int(row[0]) if row else 0
     finally:
         cursor.close()
 
 
-def rows(historian: Historian, sql: str) -> list[tuple[object, ...]]:
+def rows(historian: Historian, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
     cursor = historian.database.reader()
     try:
-        return cursor.execute(sql).fetchall()
+        return cursor.execute(sql, params or []).fetchall()
     finally:
         cursor.close()
 
@@ -147,7 +147,8 @@ async def test_sparkplug_values_land_with_source_and_backfill_is_marked(tmp_path
             edge.nbirth([metric("Count", 1, INT32)])
             edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE)], device="filler")
             temp = f"{hub.cell}/data/Temp"
-            await until(lambda: count(historian, f"SELECT count(*) FROM latest JOIN series USING (series_id) WHERE topic = '{temp}'") == 1)
+            latest = "SELECT count(*) FROM latest JOIN series USING (series_id) WHERE topic = ?"
+            await until(lambda: count(historian, latest, [temp]) == 1)
             # three backfilled values from a minute ago, newest first on the wire
             old = _now() - 60_000
             late = []
@@ -162,15 +163,17 @@ async def test_sparkplug_values_land_with_source_and_backfill_is_marked(tmp_path
             edge.client.disconnect()
         got = rows(
             historian,
-            f"SELECT epoch_ms(ts) - {old}, value, historical, source FROM samples JOIN series USING (series_id)"
-            f" WHERE topic = '{temp}' ORDER BY ts",
+            "SELECT epoch_ms(ts) - ?, value, historical, source FROM samples JOIN series USING (series_id)"
+            " WHERE topic = ? ORDER BY ts",
+            [old, temp],
         )
         source = f"{hub.group}/{hub.node}/filler"
         assert got[:3] == [(1000, 11.0, True, source), (2000, 12.0, True, source), (3000, 13.0, True, source)]
         assert got[3][1:] == (20.0, False, source)
         # the live value stays the latest
-        assert rows(historian, f"SELECT value FROM latest JOIN series USING (series_id) WHERE topic = '{temp}'") == [(20.0,)]
-        unit = rows(historian, f"SELECT unit, datatype FROM series WHERE topic = '{temp}'")
+        value = "SELECT value FROM latest JOIN series USING (series_id) WHERE topic = ?"
+        assert rows(historian, value, [temp]) == [(20.0,)]
+        unit = rows(historian, "SELECT unit, datatype FROM series WHERE topic = ?", [temp])
         assert unit == [("degC", "Double")]
 
 

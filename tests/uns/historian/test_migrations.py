@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -31,7 +33,8 @@ def test_upgrade_from_version_1_keeps_every_row_and_a_backup(tmp_path: Path) -> 
             "INSERT INTO series VALUES (1, 'a/data/x', 'a', 'data', 'x', 'Double', NULL, false, now())"
         )
         old.connection.execute(
-            "INSERT INTO samples SELECT 1, to_timestamp(i), i, NULL, NULL, 'good', false, NULL, now() FROM range(1000) t(i)"
+            "INSERT INTO samples SELECT 1, to_timestamp(i), i, NULL, NULL, 'good', false, NULL, now()"
+            " FROM range(1000) t(i)"
         )
         assert schema_version(old.connection) == 1
     with Database(path=path) as new:
@@ -41,7 +44,10 @@ def test_upgrade_from_version_1_keeps_every_row_and_a_backup(tmp_path: Path) -> 
     backup = tmp_path / "h.duckdb.v1.bak"
     assert backup.exists()
     with duckdb.connect(str(backup), read_only=True) as copy:
-        assert copy.execute("SELECT max(version), (SELECT count(*) FROM samples) FROM schema_version").fetchone() == (1, 1000)
+        assert copy.execute("SELECT max(version), (SELECT count(*) FROM samples) FROM schema_version").fetchone() == (
+            1,
+            1000,
+        )
 
 
 def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
@@ -64,9 +70,6 @@ def test_a_second_writer_is_told_to_use_http(tmp_path: Path) -> None:
         "from uns.errors import HistorianError\n"
         f"try:\n    Database(path={str(path)!r}).open()\nexcept HistorianError as e:\n    print(e); sys.exit(3)\n"
     )
-    import subprocess
-    import sys
-
     with Database(path=path):
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 3, result.stderr

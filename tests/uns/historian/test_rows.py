@@ -125,10 +125,12 @@ def test_mes_events_keep_their_body_and_time_and_dedupe_key() -> None:
     assert orjson.loads(row.body) == body
     again = _parse("acme/dallas/bottling/line1/mes/work_order", body)
     other = _parse("acme/dallas/bottling/line2/mes/work_order", body)
-    assert isinstance(again, EventRow) and isinstance(other, EventRow)
+    assert isinstance(again, EventRow)
+    assert isinstance(other, EventRow)
     assert again.event_key == row.event_key != other.event_key
     untimed = _parse("acme/dallas/bottling/line1/mes/note", {"text": "hello"})
-    assert isinstance(untimed, EventRow) and untimed.ts_ms == NOW  # no time in the body: when it arrived
+    assert isinstance(untimed, EventRow)
+    assert untimed.ts_ms == NOW
 
 
 def test_rejected_payload_is_kept_truncated() -> None:
