@@ -5,6 +5,7 @@ Layout of the buffer directory::
     seg-000000000001.sfb   records, oldest segment first
     head                   "<segment index> <byte offset> <samples done>": replay progress in the oldest one
     bdseq                  the last bdSeq used, so a restart continues the count
+    journal/               the replay window (``bridges.edge.journal``), records in the same format
 
 A record is ``>III`` (body length, CRC-32 of the body, sample count) then the body: ``>H`` device id
 length, the device id (UTF-8), and a Sparkplug payload whose metrics carry name, timestamp, datatype,
@@ -13,7 +14,8 @@ value and the ``Quality`` property. Names, not aliases, so a buffer survives a c
 Writes go to the OS on every append (no fsync: a power cut can lose the last records, a process
 crash cannot). A torn or corrupt record found when opening cuts its segment there, logged with the
 file and byte offset, and counted. Replay is at least once: a record is marked done only after it
-was published, so a crash in between sends it again.
+was published, so a crash in between sends it again. ``prepend`` puts the replay window's records
+ahead of the head (rewriting the head segment), so a window goes out before what was buffered later.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import IO
 from uns.errors import BridgeError, PayloadDecodeError
 from uns.sparkplug import Metric, Payload, decode_payload, encode_payload
 
-__all__ = ["BufferedBatch", "Chunk", "DiskBuffer", "load_bd_seq", "save_bd_seq"]
+__all__ = ["BufferedBatch", "Chunk", "DiskBuffer", "encode_record", "load_bd_seq", "save_bd_seq", "scan_records"]
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +87,45 @@ def save_bd_seq(directory: Path, bd_seq: int) -> None:
     tmp.replace(directory / "bdseq")
 
 
-def _encode(batch: BufferedBatch) -> bytes:
+def encode_record(batch: BufferedBatch) -> bytes:
+    """One batch as a buffer record (header and body), as ``DiskBuffer.append`` writes it."""
     device = batch.device.encode()
     body = _DEVICE_LEN.pack(len(device)) + device + encode_payload(Payload(metrics=list(batch.metrics)))
     return _HEADER.pack(len(body), binascii.crc32(body), len(batch.metrics)) + body
+
+
+def scan_records(data: bytes, where: str) -> tuple[int, int, str | None]:
+    """Check records back to back from the start of ``data``.
+
+    Returns:
+        (bytes of whole valid records, samples in them, what is wrong with the next record or None).
+        ``where`` names the file in the decode errors.
+    """
+    offset = samples = 0
+    while offset < len(data):
+        problem = _check(data, offset, where)
+        if problem is not None:
+            return offset, samples, problem
+        length, _crc, count = _HEADER.unpack_from(data, offset)
+        offset += _HEADER.size + length
+        samples += count
+    return offset, samples, None
+
+
+def _check(data: bytes, offset: int, where: str) -> str | None:
+    if offset + _HEADER.size > len(data):
+        return "torn (header cut short)"
+    length, crc, _count = _HEADER.unpack_from(data, offset)
+    body = data[offset + _HEADER.size : offset + _HEADER.size + length]
+    if len(body) < length:
+        return "torn (body cut short)"
+    if binascii.crc32(body) != crc:
+        return "corrupt (CRC mismatch)"
+    try:
+        _decode(body, where)
+    except (PayloadDecodeError, UnicodeDecodeError, struct.error) as exc:
+        return f"undecodable ({exc})"
+    return None
 
 
 def _decode(body: bytes, where: str) -> BufferedBatch:
@@ -135,6 +172,8 @@ class DiskBuffer:
     def __enter__(self) -> DiskBuffer:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            for stale in self.directory.glob(f"seg-*{_SUFFIX}.tmp"):  # a prepend cut short: the original stands
+                stale.unlink()
             for path in sorted(self.directory.glob(f"seg-*{_SUFFIX}")):
                 self._scan(path)
         except OSError as exc:
@@ -174,7 +213,7 @@ class DiskBuffer:
 
     def append(self, batch: BufferedBatch) -> int:
         """Add a batch at the tail; returns how many of the oldest samples were dropped to stay under the cap."""
-        record = _encode(batch)
+        record = encode_record(batch)
         last = self._segments[-1] if self._segments else None
         if last is None or self._writer is None or (last.size and last.size + len(record) > self._segment_target):
             last = self._roll()
@@ -189,6 +228,52 @@ class DiskBuffer:
         last.size += len(record)
         last.samples += len(batch.metrics)
         self.appended += len(batch.metrics)
+        return self._enforce_cap()
+
+    def prepend(self, records: bytes, samples: int) -> int:
+        """Put whole records (from ``encode_record``) ahead of everything not yet done.
+
+        The head segment is rewritten as ``records`` + its part not yet done, in a temp file renamed
+        over it; the head cursor is reset first, so a crash in between replays that part again
+        rather than losing it. Returns how many of the oldest samples were dropped to stay under the cap.
+
+        Raises:
+            BridgeError: the head segment cannot be read or rewritten.
+        """
+        if not records:
+            return 0
+        if not self._segments:
+            segment = self._roll()
+            writer = self._writer
+            if writer is None:  # pragma: no cover  (_roll always opens one)
+                raise RuntimeError("no segment open")
+            target = segment.path
+            try:
+                writer.write(records)
+                writer.flush()
+            except OSError as exc:
+                raise BridgeError(self.name, str(target), f"store-and-forward write failed: {exc}") from exc
+            segment.size, segment.samples = len(records), samples
+        else:
+            head = self._segments[0]
+            if len(self._segments) == 1:
+                self.close()  # the head is being written: the next append opens a new segment after it
+            elif self._writer is not None:
+                self._writer.flush()
+            tmp = head.path.with_name(head.path.name + ".tmp")
+            try:
+                with head.path.open("rb") as file:
+                    file.seek(self._head_offset)
+                    rest = file.read(head.size - self._head_offset)
+                tmp.write_bytes(records + rest)
+                rest_samples = head.samples - self._head_done
+                self._head_offset = self._head_done = 0
+                self._save_head()
+                tmp.replace(head.path)
+            except OSError as exc:
+                raise BridgeError(self.name, str(head.path), f"store-and-forward prepend failed: {exc}") from exc
+            head.size, head.samples = len(records) + len(rest), samples + rest_samples
+        self.appended += samples
         return self._enforce_cap()
 
     def _roll(self) -> _Segment:
@@ -274,37 +359,15 @@ class DiskBuffer:
             log.warning("edge %s: ignoring %s: not a segment name", self.name, path)
             return
         data = path.read_bytes()
-        offset = samples = 0
-        while offset < len(data):
-            problem = self._check(data, offset, path)
-            if problem is not None:
-                self.corrupt += 1
-                log.warning(
-                    "edge %s: %s: record at byte %d is %s; cutting the segment there", self.name, path, offset, problem
-                )
-                with path.open("r+b") as file:
-                    file.truncate(offset)
-                break
-            length, _crc, count = _HEADER.unpack_from(data, offset)
-            offset += _HEADER.size + length
-            samples += count
+        offset, samples, problem = scan_records(data, str(path))
+        if problem is not None:
+            self.corrupt += 1
+            log.warning(
+                "edge %s: %s: record at byte %d is %s; cutting the segment there", self.name, path, offset, problem
+            )
+            with path.open("r+b") as file:
+                file.truncate(offset)
         self._segments.append(_Segment(index, path, offset, samples))
-
-    @staticmethod
-    def _check(data: bytes, offset: int, path: Path) -> str | None:
-        if offset + _HEADER.size > len(data):
-            return "torn (header cut short)"
-        length, crc, _count = _HEADER.unpack_from(data, offset)
-        body = data[offset + _HEADER.size : offset + _HEADER.size + length]
-        if len(body) < length:
-            return "torn (body cut short)"
-        if binascii.crc32(body) != crc:
-            return "corrupt (CRC mismatch)"
-        try:
-            _decode(body, str(path))
-        except (PayloadDecodeError, UnicodeDecodeError, struct.error) as exc:
-            return f"undecodable ({exc})"
-        return None
 
     def _load_head(self) -> None:
         try:

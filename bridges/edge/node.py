@@ -5,8 +5,14 @@ will when it reconnects by itself. So the EdgeNode treats each MQTT connection a
 session: when the connection drops (or the client reconnects on its own), it leaves the client's
 context and opens a new client with the next bdSeq, backing off with jitter up to a cap. While no
 session is live every reading goes to the disk buffer, so nothing produced while the broker was away
-is lost; what was already written to a socket the broker had just dropped is, at QoS 0, the one
-window Sparkplug leaves open.
+is lost.
+
+What was already published is not safe yet either: at QoS 0 a socket the broker just dropped eats
+it, and a hub killed with kill -9 loses what its historian had not committed. So the node keeps a
+replay window (``bridges.edge.journal``): when a session ends by connection loss, what it sent in
+the last ``replay_window_s`` goes into the buffer ahead of everything buffered after the loss, and
+is sent again as ``is_historical`` after the births. The journal is on disk, so a node killed itself
+replays it on start; a deliberate stop empties it.
 
 The primary host going offline ends the session too (Sparkplug 3.0): NDEATH, DISCONNECT, reconnect,
 then wait for its STATE to be online again before the births.
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
 
 from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
+from bridges.edge.journal import Journal
 from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
 from bridges.source import DeviceDown, Samples, Source
 from model.bridges.common import EdgeNodeConfig
@@ -76,7 +83,11 @@ class EdgeStats:
     buffered: int
     """Samples appended to the disk buffer."""
     replayed: int
-    """Samples published from the buffer as ``is_historical``."""
+    """Samples published from the buffer as ``is_historical`` (buffered and window samples alike)."""
+    replayed_window: int
+    """Samples already sent that the replay window put back into the buffer, to send again."""
+    window_replays: int
+    """Times the replay window was put back: connection losses, and starts after a crash."""
     buffer_depth: int
     buffer_bytes: int
     dropped: int
@@ -112,6 +123,14 @@ class EdgeNode:
         self._clients = clients
         self._dir = config.buffer_dir or data_dir / "bridges" / node_id
         self._buffer = DiskBuffer(directory=self._dir, max_bytes=config.buffer_max_bytes, name=node_id)
+        # the window ends up in the buffer, so the buffer's cap is all the journal can usefully hold
+        self._journal = Journal(
+            directory=self._dir / "journal",
+            window_ms=round(config.replay_window_s * 1000),
+            max_bytes=config.buffer_max_bytes,
+            name=node_id,
+        )
+        self._window_due: int | None = None  # when the connection was lost, until the window is put back
         self._session: EdgeSession | None = None
         self._lock = asyncio.Lock()
         self._writes: asyncio.Queue[Write] = asyncio.Queue()
@@ -139,6 +158,8 @@ class EdgeNode:
                 "sent",
                 "buffered",
                 "replayed",
+                "replayed_window",
+                "window_replays",
                 "writes",
                 "refused",
                 "errors",
@@ -167,6 +188,8 @@ class EdgeNode:
             sent=c["sent"],
             buffered=c["buffered"],
             replayed=c["replayed"],
+            replayed_window=c["replayed_window"],
+            window_replays=c["window_replays"],
             buffer_depth=self._buffer.depth,
             buffer_bytes=self._buffer.size_bytes,
             dropped=self._buffer.dropped,
@@ -186,7 +209,12 @@ class EdgeNode:
             )
             self._buffer.__enter__()
             self._bd_seq = load_bd_seq(self._dir)
+            self._journal.__enter__()
+            self._window_due = _now_ms()  # a journal left on disk means the last run was killed
+            self._put_back_window("found on start (the last run did not stop cleanly)")
         except BaseException:
+            self._journal.close()
+            self._buffer.close()
             await self._source.__aexit__(None, None, None)
             raise
         log.info(
@@ -199,8 +227,15 @@ class EdgeNode:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._buffer.close()
-        await self._source.__aexit__(*exc_info)
+        try:
+            if self._window_due is not None:  # stopped before a lost connection's window was put back
+                self._put_back_window("connection lost")
+            elif exc_info[0] is None or exc_info[0] is asyncio.CancelledError:
+                self._journal.clear()  # a deliberate stop: what was sent reached a live hub
+            self._journal.close()
+        finally:
+            self._buffer.close()
+            await self._source.__aexit__(*exc_info)
 
     async def run(self) -> None:
         """Read the source and publish until cancelled."""
@@ -226,12 +261,38 @@ class EdgeNode:
             return False
         return client.connected if isinstance(client, _Connected) else True
 
-    def _end(self, reason: str) -> None:
-        """End the current session now: from here on every reading goes to the buffer."""
+    def _end(self, reason: str, *, lost: bool = True) -> None:
+        """End the current session now: from here on every reading goes to the buffer.
+
+        ``lost``: the connection is gone, so what was sent recently may not have been stored; the
+        replay window is put back into the buffer before the next reading is buffered.
+        """
         if not self._ended.is_set():
             self._end_reason = reason
             self._ended.set()
+            if lost and self._journal.enabled and self._window_due is None:
+                self._window_due = _now_ms()
         self._born = self._live = False
+
+    def _put_back_window(self, why: str) -> None:
+        """If a window is due, move it from the journal to the head of the buffer (call with the lock held)."""
+        due, self._window_due = self._window_due, None
+        if due is None:
+            return
+        window = self._journal.take(now_ms=due)
+        if not window.samples:
+            return
+        self._buffer.prepend(window.records, window.samples)
+        self._c["replayed_window"] += window.samples
+        self._c["window_replays"] += 1
+        log.info(
+            "edge %s: %s: %d samples sent in the last %.1f s go out again as historical "
+            "(the hub may not have stored them)",
+            self.name,
+            why,
+            window.samples,
+            self._config.replay_window_s,
+        )
 
     async def _connections(self) -> None:
         delay = _BACKOFF_FIRST_S
@@ -263,11 +324,13 @@ class EdgeNode:
             except BrokerError as exc:
                 log.warning("edge %s: broker: %s; retrying", self.name, exc)
             finally:
-                self._end(self._end_reason or "closed")
+                self._end(self._end_reason or "closed", lost=not stopping)
                 self._client = None
             log.info("edge %s session bdSeq %d ended: %s", self.name, bd_seq, self._end_reason or "broker error")
             if stopping:
                 raise asyncio.CancelledError  # the cancel taken back in _uncancel, now that the socket is closed
+            async with self._lock:
+                self._put_back_window(self._end_reason or "broker error")
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not crypto)
             delay = min(delay * 2, _BACKOFF_CAP_S)
 
@@ -369,6 +432,8 @@ class EdgeNode:
                 if not await self._send(client, out):
                     return
                 self._buffer.commit(chunk)
+                for batch in chunk.batches:
+                    self._journal.record(batch, now_ms=now)
                 self._c["replayed"] += count
                 replayed += count
             await asyncio.sleep(0)  # let readings in: they queue behind the replay in the buffer
@@ -408,7 +473,8 @@ class EdgeNode:
         self._host_online.clear()
         if self._born:
             log.warning("edge %s: primary host %s went offline: buffering", self.name, self._config.primary_host_id)
-            self._end("host offline")
+            # the host may have died before handling (or storing) what we sent last: replay the window too
+            self._end("host offline", lost=True)
 
     async def _on_command(self, client: PubSub, bd_seq: int, message: Message) -> None:
         for command in self._core.commands(message):
@@ -473,10 +539,13 @@ class EdgeNode:
         async with self._lock:
             client = self._client
             out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
+            batch = BufferedBatch(samples.device, tuple(accepted.metrics))
             if client is not None and out and await self._send(client, out):
                 self._c["sent"] += len(accepted.metrics)
+                self._journal.record(batch, now_ms=now)
                 return
-            self._buffer.append(BufferedBatch(samples.device, tuple(accepted.metrics)))
+            self._put_back_window(self._end_reason or "connection lost")  # ahead of what is buffered from now on
+            self._buffer.append(batch)
             self._c["buffered"] += len(accepted.metrics)
 
     async def _on_down(self, event: DeviceDown) -> None:

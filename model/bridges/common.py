@@ -42,6 +42,15 @@ class EdgeNodeConfig(BaseModel):
     buffer_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Store-and-forward cap; the oldest samples go first beyond it."
     )
+    replay_window_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=3600.0,
+        description="Send again, as is_historical, what was published in the last this many seconds when the "
+        "connection is lost or the node restarts after a crash: the hub may have received it but not yet stored "
+        "it (its historian commits about once a second). Consumers dedupe on (metric, timestamp). Kept in a "
+        "journal beside the buffer; 0 = off.",
+    )
     heartbeat_s: float = Field(
         default=60.0, ge=0.0, description="Resend every metric at least this often even if unchanged; 0 = never."
     )
