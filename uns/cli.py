@@ -18,6 +18,7 @@ from model.schema import all_schemas
 from uns.app import run_bridges, run_broker, run_historian, run_host, run_sim, run_up
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
+from uns.historian.export import add_export_parser, run_export
 from uns.logs import configure_logging
 from uns.settings import load_plant, load_settings
 
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(host, ports=False)
     historian = commands.add_parser("historian", help="run only the DuckDB historian against --broker")
     _add_common(historian, ports=False)
+    add_export_parser(historian.add_subparsers(dest="historian_command", metavar="ACTION"))
     bridge = commands.add_parser("bridge", help="run the configured protocol bridges against --broker")
     _add_common(bridge, ports=False, plant=False)
     bridge.add_argument("kind", nargs="?", choices=KINDS, help="only bridges of this kind (default: all)")
@@ -166,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = args.config or (Path(os.environ["UNS_CONFIG"]) if os.environ.get("UNS_CONFIG") else None)
         settings = load_settings(config_file=config, overrides=_overrides(args), environ=os.environ)
         configure_logging(settings.log_level)
+        if args.command == "historian" and args.historian_command == "export":
+            return run_export(args, settings)
         if args.command == "up":
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -24,7 +25,10 @@ import orjson
 
 from model.config import HistorianSection
 from uns.connect import ClientFactory
+from uns.historian.compression import Compressor
 from uns.historian.database import Database
+from uns.historian.retention import apply_retention
+from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch, CommitReport, Store
 from uns.mqtt.types import Message, PubSub
@@ -107,6 +111,10 @@ class Historian:
         self.database = Database(path=database_path(settings, data_dir))
         self.stats = HistorianStats()
         self._parser = RowParser(max_future_ms=int(settings.max_future_s * 1000))
+        self._compressor: Compressor[SampleRow] | None = (
+            Compressor(rules=settings.compression) if settings.compression else None
+        )
+        self._rollups = Rollups()
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian-writer")
         self._store: Store | None = None
         self._client: PubSub | None = None
@@ -166,6 +174,10 @@ class Historian:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
+            if self._compressor is not None:
+                now = _now_ms()
+                for row in self._compressor.flush():  # held swinging-door points are stored, not dropped
+                    self._add_row(row, now)
             await self._flush()  # what was received before the stop; unacked messages are re-sent anyway
         except Exception:
             log.exception("historian: final commit failed; the broker re-delivers what was not acknowledged")
@@ -181,6 +193,7 @@ class Historian:
             tasks.create_task(self._read(client), name="uns.historian.read")
             tasks.create_task(self._flush_loop(), name="uns.historian.flush")
             tasks.create_task(self._health_loop(client), name="uns.historian.health")
+            tasks.create_task(self._maintenance_loop(), name="uns.historian.maintenance")
 
     def health(self) -> dict[str, object]:
         """Counters and the pending backlog, for ``/api/health``."""
@@ -210,6 +223,14 @@ class Historian:
                 await self._room.wait()
 
     def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
+        if isinstance(row, SampleRow) and self._compressor is not None:
+            numeric = row.value is not None and row.value_text is None and row.quality in ("good", "uncertain")
+            for kept in self._compressor.offer(row.topic, row.ts_ms, row.value if numeric else None, row):
+                self._add_row(kept, now_ms)
+            return
+        self._add_row(row, now_ms)
+
+    def _add_row(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
         pending = self._pending
         if not pending:
             self._first_pending = asyncio.get_running_loop().time()
@@ -246,6 +267,10 @@ class Historian:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(self._first_pending + interval):
                     await self._full.wait()
+            if self._compressor is not None:
+                now = _now_ms()
+                for row in self._compressor.expire(now):
+                    self._add_row(row, now)
             await self._flush()
 
     async def _flush(self) -> None:
@@ -257,7 +282,7 @@ class Historian:
         self._full.clear()
         store = self._require_store()
         try:
-            report = await self.on_writer(lambda: store.commit_isolating(batch))
+            report = await self.on_writer(lambda: self._commit(store, batch))
         finally:
             self._room.set()
         self.stats.add(report)
@@ -267,6 +292,28 @@ class Historian:
                 client.ack(message)
         if report.new_series:
             log.info("historian: %d new series (%d known)", report.new_series, store.series_count)
+
+    def _commit(self, store: Store, batch: Batch) -> CommitReport:
+        """On the writer thread: commit, and tell the rollups about samples older than their series' newest."""
+        report = store.commit_isolating(batch)
+        if report.oldest_late_ms is not None:
+            self._rollups.mark_late(datetime.fromtimestamp(report.oldest_late_ms / 1000, UTC))
+        return report
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.maintenance_interval_s)
+            try:
+                await self.on_writer(self._maintain)
+            except Exception:  # a failed run keeps its marks and is retried; ingest must go on
+                log.exception("historian maintenance failed; retrying in %.0f s", self._settings.maintenance_interval_s)
+
+    def _maintain(self) -> None:
+        """On the writer thread: rollups first (retention never deletes what they still need), then retention."""
+        now = datetime.now(UTC)
+        connection = self.database.connection
+        self._rollups.run(connection, now=now)
+        apply_retention(connection, self._settings, now=now)
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:

@@ -189,3 +189,34 @@ async def test_back_pressure_holds_reading_instead_of_dropping(tmp_path: Path) -
             )
             await until(lambda: count(historian) == 20_000, within_s=20)
             assert historian.stats.commits >= 20_000 // 150
+
+
+async def test_compression_and_rollups_run_inside_the_service(tmp_path: Path) -> None:
+    section = HistorianSection(
+        flush_interval_s=0.05,
+        maintenance_interval_s=0.2,
+        compression=[{"match": "acme/+/+/+/+/data/Temp", "method": "deadband", "deviation": 0.5}],  # type: ignore[list-item]
+    )
+    minute = (_now() // 60_000 - 3) * 60_000  # three minutes ago, a closed bucket
+    async with start_broker(tmp_path) as broker:
+        historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
+        async with running(historian), publisher(str(broker.url)) as pub:
+            temps = [20.0, 20.1, 20.2, 21.0, 21.1, 19.0]  # deadband 0.5 keeps 20.0, 21.0, 19.0
+            await pub.publish_many(
+                [Message("acme/s/a/l/c/data/Temp", envelope(v, minute + i * 1000)) for i, v in enumerate(temps)]
+                + [Message("acme/s/a/l/c/data/Speed", envelope(float(i), minute + i * 1000)) for i in range(6)]
+            )
+            await until(lambda: count(historian, "SELECT count(*) FROM rollup_1m") == 2, what="rollups")
+            kept = rows(
+                historian, "SELECT value FROM samples JOIN series USING (series_id) WHERE metric = 'Temp' ORDER BY ts"
+            )
+            assert [v for (v,) in kept] == [20.0, 21.0, 19.0]
+            assert (
+                count(historian, "SELECT count(*) FROM samples JOIN series USING (series_id) WHERE metric = 'Speed'")
+                == 6
+            )
+            speed = rows(
+                historian,
+                "SELECT n, avg, min, max, first, last FROM rollup_1m JOIN series USING (series_id) WHERE metric = 'Speed'",
+            )
+            assert speed == [(6, 2.5, 0.0, 5.0, 0.0, 5.0)]
