@@ -67,7 +67,9 @@ class Counter:
 
 
 @contextlib.asynccontextmanager
-async def counting_edge(url: str, data_dir: Path, *, host_id: str = "uns-hub") -> AsyncIterator[ScriptedSource]:
+async def counting_edge(
+    url: str, data_dir: Path, *, host_id: str = "uns-hub"
+) -> AsyncIterator[tuple[ScriptedSource, EdgeNode]]:
     """The real EdgeNode (store-and-forward, replay) over TCP, fed by a scripted counter."""
     source = ScriptedSource(name="counter", tags=[TagSpec(DEVICE, "Count", DataType.Int64)])
     config = EdgeNodeConfig(group=GROUP, node=NODE, primary_host_id=host_id, health_interval_s=1.0)
@@ -75,7 +77,7 @@ async def counting_edge(url: str, data_dir: Path, *, host_id: str = "uns-hub") -
     async with EdgeNode(config=config, node_id=NODE, source=source, clients=clients, data_dir=data_dir) as node:
         task = asyncio.get_running_loop().create_task(node.run(), name="test.counting-edge")
         try:
-            yield source
+            yield source, node
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,6 +93,11 @@ def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subp
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
+
+
+def edge_caught_up(node: EdgeNode) -> bool:
+    """Online again with nothing left in its store-and-forward buffer."""
+    return node.online and node.stats.buffer_depth == 0
 
 
 def kill9(process: subprocess.Popen[bytes]) -> None:

@@ -19,13 +19,14 @@ from tests.e2e.crash_rig import (
     HealthWatch,
     counting_edge,
     counts_in,
+    edge_caught_up,
     kill9,
     spawn,
     stop,
     stopped_at_exit,
     write_plant,
 )
-from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.mosquitto import Mosquitto, free_port
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.host.service import SparkplugHost
@@ -86,7 +87,7 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
         hosting = tasks.create_task(host.run(), name="test.host")
         watcher = tasks.create_task(watch.follow(mosquitto.url), name="test.health")
         await _ready(log, 1)
-        async with counting_edge(mosquitto.url, tmp_path / "edge", host_id=host_id) as source:
+        async with counting_edge(mosquitto.url, tmp_path / "edge", host_id=host_id) as (source, edge):
             counter = Counter(source, rate_hz=1000)
             producing = tasks.create_task(counter.run(until_count=total), name="test.counter")
             for crash in (1, 2):
@@ -96,6 +97,7 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
                 historian = spawn(args, log, env)
                 await _ready(log, 1 + crash)
             await producing
+            await until(functools.partial(edge_caught_up, edge), within_s=30, what="edge online, buffer replayed")
             with stopped_at_exit(historian):
                 await _drained(watch)
                 assert stop(historian) == 0
@@ -104,3 +106,38 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
     assert counter.produced == total
     rows, distinct, low, high = counts_in(tmp_path / "hub" / "historian.duckdb")
     assert (rows, distinct, low, high) == (total, total, 0, total - 1)
+
+
+async def test_kill_9_of_the_whole_hub_during_ingest_loses_nothing(tmp_path: Path) -> None:
+    """Broker, host and historian die together; the edge node's buffer and replay window cover the gap."""
+    plant_file = write_plant(tmp_path / "plant.yaml")
+    port = free_port()
+    url = f"mqtt://127.0.0.1:{port}"
+    env = {"UNS_HISTORIAN__FLUSH_INTERVAL_S": "0.3", "UNS_HISTORIAN__HEALTH_INTERVAL_S": "0.3"}
+    args = ["up", "--no-demo", "--mqtt-port", str(port), "--ws-port", "0", "--http-port", "0"]
+    args += ["--plant", str(plant_file), "--data-dir", str(tmp_path / "hub")]
+    log = tmp_path / "hub.log"
+    total = 5000
+    watch = HealthWatch()
+    hub = spawn(args, log, env)
+    async with asyncio.TaskGroup() as tasks:
+        await _ready(log, 1)
+        watcher = tasks.create_task(watch.follow(url), name="test.health")
+        async with counting_edge(url, tmp_path / "edge") as (source, edge):
+            counter = Counter(source, rate_hz=1000)
+            producing = tasks.create_task(counter.run(until_count=total), name="test.counter")
+            for crash in (1, 2):
+                await until(functools.partial(_produced, counter, crash * total // 3), within_s=20, what="samples")
+                kill9(hub)  # broker, host and historian at once, mid-batch
+                await asyncio.sleep(0.5)
+                hub = spawn(args, log, env)
+                await _ready(log, 1 + crash)
+            await producing
+            await until(functools.partial(edge_caught_up, edge), within_s=30, what="edge online, buffer replayed")
+            with stopped_at_exit(hub):
+                await _drained(watch)
+                assert stop(hub) == 0
+        watcher.cancel()
+    rows, distinct, low, high = counts_in(tmp_path / "hub" / "historian.duckdb")
+    assert (distinct, low, high) == (total, 0, total - 1)
+    assert rows == total  # replayed samples that were already stored are not stored twice
