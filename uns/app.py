@@ -16,10 +16,11 @@ from model.equipment import Plant
 from uns.broker import EmbeddedBroker, load_broker_config
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
+from uns.historian.queries import History
 from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
 from uns.mqtt.types import BrokerUrl
-from uns.status_http import StatusServer
+from uns.web import WebServer
 
 __all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_historian", "run_host", "run_sim", "run_up"]
 
@@ -117,13 +118,15 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         )
         parts.append(host)
         health: dict[str, Callable[[], Mapping[str, object]]] = {"host": host.core.health}
+        history: History | None = None
         if settings.historian.enabled:
             historian = await stack.enter_async_context(_historian(settings, plant, clients))
             parts.append(historian)
             health["historian"] = historian.health
+            history = History(historian.database)
             endpoints["historian"] = str(historian.database.path)
         http = await stack.enter_async_context(
-            StatusServer(bind=settings.web.bind, port=settings.web.http_port, sources=health)
+            WebServer(bind=settings.web.bind, port=settings.web.http_port, health=health, history=history)
         )
         parts.append(http)
         if broker is not None:
@@ -174,14 +177,24 @@ def _historian(settings: Settings, plant: Plant, clients: ClientFactory) -> Hist
 async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
     """``uns historian``: the DuckDB historian against ``--broker`` / ``UNS_BROKER`` (persistent QoS 1 session)."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
-    async with _historian(settings, plant, network_clients(url)) as historian:
-        ready(
-            _endpoints_line(
-                {"mqtt": url.redacted(), "historian": str(historian.database.path), "topics": historian.subscription},
-                [],
+    async with contextlib.AsyncExitStack() as stack:
+        historian = await stack.enter_async_context(_historian(settings, plant, network_clients(url)))
+        web = await stack.enter_async_context(
+            WebServer(
+                bind=settings.web.bind,
+                port=settings.web.http_port,
+                health={"historian": historian.health},
+                history=History(historian.database),
             )
         )
-        await _run_parts([historian])
+        endpoints = {
+            "mqtt": url.redacted(),
+            "historian": str(historian.database.path),
+            "topics": historian.subscription,
+            "http": web.url,
+        }
+        ready(_endpoints_line(endpoints, []))
+        await _run_parts([historian, web])
 
 
 async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallback) -> None:

@@ -19,6 +19,7 @@ from uns.app import run_bridges, run_broker, run_historian, run_host, run_sim, r
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
+from uns.historian.query_cli import add_query_parser, run_query
 from uns.logs import configure_logging
 from uns.settings import load_plant, load_settings
 
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(host, ports=False)
     historian = commands.add_parser("historian", help="run only the DuckDB historian against --broker")
     _add_common(historian, ports=False)
+    historian.add_argument(
+        "--http-port", type=int, help="health and history API port, 0 = any free (env UNS_HTTP_PORT)"
+    )
     add_export_parser(historian.add_subparsers(dest="historian_command", metavar="ACTION"))
     bridge = commands.add_parser("bridge", help="run the configured protocol bridges against --broker")
     _add_common(bridge, ports=False, plant=False)
@@ -83,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="run only the simulated demo plant (Modbus PLCs, OPC UA server)")
     _add_common(sim, ports=False, plant=False)
     sim.add_argument("--seed", type=int, help="random seed of the plant model (env UNS_SIM__SEED)")
+    add_query_parser(commands)
+    _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
@@ -170,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level)
         if args.command == "historian" and args.historian_command == "export":
             return run_export(args, settings)
+        if args.command == "query":
+            return run_query(args, settings)
         if args.command == "up":
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))

@@ -106,7 +106,9 @@ class PubSub(Protocol):
         ...
 
     def ack(self, message: Message) -> None:
-        """Acknowledge a received QoS 1/2 message once it is safely processed (clients opened with
-        ``manual_ack=True``); a no-op otherwise and for in-process clients, which cannot lose a message
-        without their broker."""
+        """Acknowledge a received QoS 1/2 message once it is safely processed.
+
+        Only clients opened with ``manual_ack=True`` hold acknowledgements back; for others, and for
+        in-process clients (which cannot lose a message without their broker), it does nothing.
+        """
         ...

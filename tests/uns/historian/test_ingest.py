@@ -217,6 +217,7 @@ async def test_compression_and_rollups_run_inside_the_service(tmp_path: Path) ->
             )
             speed = rows(
                 historian,
-                "SELECT n, avg, min, max, first, last FROM rollup_1m JOIN series USING (series_id) WHERE metric = 'Speed'",
+                "SELECT n, avg, min, max, first, last FROM rollup_1m JOIN series USING (series_id)"
+                " WHERE metric = 'Speed'",
             )
             assert speed == [(6, 2.5, 0.0, 5.0, 0.0, 5.0)]

@@ -117,7 +117,7 @@ def test_raw_is_ordered_half_open_limited_and_in_the_asked_zone(fill: Filler, hi
 
 def test_naive_datetimes_and_bad_ranges_are_refused(fill: Filler, history: History) -> None:
     fill.series(TEMP, "Float", first_seen=T0)
-    naive = datetime(2026, 11, 24, 8, 0)  # noqa: DTZ001 - naive on purpose
+    naive = datetime(2026, 11, 24, 8, 0)  # naive on purpose
     with pytest.raises(ValueError, match="give a time zone") as caught:
         history.raw(TEMP, naive, T0)
     assert isinstance(caught.value, BadArgument)

@@ -35,14 +35,15 @@ def history(db: Database) -> History:
     return History(db, clock=lambda: T0 + timedelta(days=400))
 
 
-def _rollups(db: Database, table: str, series_id: int, first: datetime, rows: int, n: int, lo: float, hi: float) -> None:
+def _rollups(
+    db: Database, table: str, series_id: int, first: datetime, rows: int, n: int, lo: float, hi: float
+) -> None:
     """``rows`` consecutive rollup rows from ``first``, each of n samples running from lo to hi evenly."""
     seconds = 60 if table == "rollup_1m" else 3600
     db.connection.execute(
-        f"INSERT INTO {table} SELECT $sid, $first::TIMESTAMPTZ + to_seconds(i * $size), $n, ($lo + $hi) / 2, $lo, $hi,"  # noqa: S608
-        " $lo, $hi, $first::TIMESTAMPTZ + to_seconds(i * $size), $first::TIMESTAMPTZ + to_seconds(i * $size + $size - 1)"
-        " FROM range($rows) AS r(i)",
-        {"sid": series_id, "first": first, "size": seconds, "n": n, "lo": lo, "hi": hi, "rows": rows},
+        f"INSERT INTO {table} SELECT $sid, $t0 + to_seconds(i * $size), $n, ($lo + $hi) / 2, $lo, $hi,"  # noqa: S608
+        " $lo, $hi, $t0 + to_seconds(i * $size), $t0 + to_seconds(i * $size + $size - 1) FROM range($rows) AS r(i)",
+        {"sid": series_id, "t0": first, "size": seconds, "n": n, "lo": lo, "hi": hi, "rows": rows},
     )
 
 

@@ -66,9 +66,7 @@ def test_a_window_inside_a_state_is_clipped(db: Database, filler_day: None) -> N
     assert _by_value(durations) == {"running": (3600.0, 1)}
 
 
-def test_a_filter_covers_a_whole_line_and_skips_non_state_series(
-    db: Database, fill: Filler, filler_day: None
-) -> None:
+def test_a_filter_covers_a_whole_line_and_skips_non_state_series(db: Database, fill: Filler, filler_day: None) -> None:
     capper = fill.series(CAPPER, "Int32", first_seen=DAY)
     # a repeated value continues its run: it is no new entry
     fill.samples(capper, [(DAY + 3 * H, 1), (DAY + 4 * H, 1), (DAY + 5 * H, 2), (DAY + 20 * H, 1)])

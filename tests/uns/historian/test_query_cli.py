@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from model.config import Settings
+from tests.uns.historian.history_data import LINE, Filler, open_database
+from uns.historian.queries import History
+from uns.historian.query_cli import add_query_parser, run_query
+from uns.web import WebServer
+
+T0 = datetime(2026, 10, 24, tzinfo=UTC)
+TEMP = f"{LINE}/filler/data/Temp"
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _fill(path: Path) -> None:
+    database = open_database(path)
+    fill = Filler(database.connection)
+    temp = fill.series(TEMP, "Float", unit="degC", first_seen=T0)
+    fill.samples(temp, [(T0 + timedelta(hours=h), float(h)) for h in range(72)])
+    database.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    _fill(tmp_path / "historian.duckdb")
+    return Settings(data_dir=tmp_path)
+
+
+def _run(settings: Settings, *argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="uns")
+    add_query_parser(parser.add_subparsers(dest="command"))
+    return run_query(parser.parse_args(["query", *argv]), settings)
+
+
+def test_table_states_the_time_zone_and_aligns_columns(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["agg", TEMP, "--start", "2026-10-24", "--end", "2026-10-27", "--bucket", "1d", "--agg", "count,max"]
+    assert _run(settings, *argv, "--tz", "Europe/Berlin") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# times in Europe/Berlin, 2026-10-24T00:00:00+02:00 .. 2026-10-27T00:00:00+01:00; 3 rows"
+    assert lines[1].split() == ["start", "end", "count", "max", "filled"]
+    assert lines[3].split() == ["2026-10-25T00:00:00+02:00", "2026-10-26T00:00:00+01:00", "25", "46.0", "false"]
+    assert len({line.index("count") for line in lines[1:2]} | {lines[1].index("count")}) == 1
+    assert all(line[lines[1].index("count") - 1] == " " for line in lines[2:])
+
+
+def test_json_and_csv_formats(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["raw", TEMP, "--start", "2026-10-24T00:00Z", "--end", "2026-10-24T02:00Z"]
+    assert _run(settings, *argv, "--format", "json") == 0
+    document = orjson.loads(capsys.readouterr().out)
+    assert [(row["ts"], row["value"]) for row in document["rows"]] == [
+        ("2026-10-24T00:00:00+00:00", 0.0),
+        ("2026-10-24T01:00:00+00:00", 1.0),
+    ]
+    assert _run(settings, "last", f"{LINE}/#", "--format", "csv") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "topic,ts,value,quality,historical,datatype,unit",
+        f"{TEMP},2026-10-26T23:00:00+00:00,71.0,good,false,Float,degC",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["agg", TEMP, "--bucket", "1x"], 2, "uns query agg: --bucket: cannot read '1x'"),
+        (["raw", TEMP, "--start", "yesterday"], 2, "uns query raw: --start: cannot read 'yesterday'"),
+        (["raw", TEMP, "--tz", "Mars/Base"], 2, "uns query raw: --tz: unknown time zone"),
+        (["series", "a/#/b"], 2, "uns query series: MATCH: topic filter"),
+        (["raw", f"{LINE}/filler/data/Tmep"], 1, "no series acme/dallas/bottling/line1/filler/data/Tmep"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_field(
+    settings: Settings, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str
+) -> None:
+    assert _run(settings, *argv) == code
+    assert message in capsys.readouterr().err
+
+
+def test_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(Settings(data_dir=tmp_path / "none"), "series") == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[tuple[Path, WebServer]]:
+    """The file held open for writing, as a running hub holds it, with its web server."""
+    path = tmp_path / "historian.duckdb"
+    _fill(path)
+    database = open_database(path)
+    web = WebServer(bind="127.0.0.1", port=0, health={}, history=History(database))
+    try:
+        async with web, asyncio.TaskGroup() as tasks:
+            task = tasks.create_task(web.run())
+            yield path, web
+            task.cancel()
+    finally:
+        database.close()
+
+
+async def test_api_flag_asks_the_hub_over_http(
+    hub: tuple[Path, WebServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, web = hub
+    settings = Settings(data_dir=tmp_path / "elsewhere")
+    code = await asyncio.to_thread(_run, settings, "agg", TEMP, "--api", web.url, "--bucket", "1x")
+    assert code == 2
+    assert "--bucket: cannot read '1x'" in capsys.readouterr().err
+    code = await asyncio.to_thread(_run, settings, "last", TEMP, "--api", web.url, "--format", "json")
+    assert code == 0
+    assert orjson.loads(capsys.readouterr().out)["rows"][0]["value"] == 71.0
+
+
+async def _uns_query(tmp_path: Path, port: int, *argv: str) -> tuple[int, str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UNS_")}
+    env |= {"UNS_DATA_DIR": str(tmp_path), "UNS_HTTP_PORT": str(port)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uns.historian.query_cli", "query", *argv,
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_a_locked_file_falls_back_to_the_hubs_http_api(hub: tuple[Path, WebServer], tmp_path: Path) -> None:
+    _, web = hub
+    port = int(web.url.rsplit(":", 1)[1])
+    code, out, err = await _uns_query(tmp_path, port, "last", TEMP, "--format", "csv")
+    assert code == 0, err
+    assert "is locked by a running hub; asking it over HTTP at http://127.0.0.1:" in err
+    assert out.splitlines()[1].startswith(f"{TEMP},2026-10-26T23:00:00+00:00,71.0,")
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    code, out, err = await _uns_query(tmp_path, closed, "last", TEMP)
+    assert code == 1
+    assert out == ""
+    assert "locked by another process" in err
+    assert f"http://127.0.0.1:{closed}" in err
+    assert "--api" in err

@@ -1,0 +1,392 @@
+"""The historian's read API: series, latest values, raw samples, buckets, state durations, as-of joins.
+
+Every method is synchronous and opens its own reader cursor, so callers run it with
+``asyncio.to_thread``. Times going in must carry a time zone; times coming out are in UTC or in
+the ``tz`` asked for. Ranges are half-open: ``start <= ts < end``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from uns.errors import HistorianError
+from uns.historian.database import Database
+from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_sql, check_bucket, plan_sources
+from uns.historian.query_types import (
+    STATE_TYPES,
+    AsOfRow,
+    BadArgument,
+    Bucket,
+    DeadLetter,
+    LastValue,
+    Point,
+    SeriesInfo,
+    StateDuration,
+    TableCount,
+    UnknownSeries,
+    Value,
+    is_filter,
+    topic_condition,
+    typed_value,
+)
+from uns.historian.timespec import UTC_ZONE, require_aware, utc_now
+
+__all__ = ["MAX_LIMIT", "History"]
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 1_000_000
+"""The most rows one raw or as-of query returns."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIMED_TABLES = {
+    "series": "first_seen",
+    "samples": "ts",
+    "latest": "ts",
+    "mes_events": "ts",
+    "dead_letters": "received",
+    "rollup_1m": "bucket",
+    "rollup_1h": "bucket",
+}
+
+
+def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
+    """Milliseconds since the epoch as a datetime in ``tz``."""
+    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
+
+
+def _range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    require_aware(start, "start")
+    require_aware(end, "end")
+    if end <= start:
+        raise BadArgument("end", f"{end.isoformat()} is not after start {start.isoformat()}")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
+    return limit
+
+
+class History:
+    """Read queries over one historian database.
+
+    Args:
+        database: the open historian database (read-write or read-only).
+        clock: the current instant, tz-aware; ``state_durations`` ends the last state at it.
+    """
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._database = database
+        self._clock = clock
+        self._name = str(database.path) if database.path is not None else ":memory:"
+
+    def now(self) -> datetime:
+        """The current instant by this history's clock (``now`` and ``-15m`` are relative to it)."""
+        return self._clock()
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cursor = self._database.reader()
+        try:
+            yield cursor
+        except duckdb.Error as exc:
+            raise HistorianError(self._name, f"query failed: {exc}") from exc
+        finally:
+            cursor.close()
+
+    def _series_of(self, cursor: duckdb.DuckDBPyConnection, topic: str, field: str = "topic") -> tuple[int, str | None]:
+        if is_filter(topic):
+            raise BadArgument(
+                field, f"{topic!r} is a filter; this query takes one topic (list them: /api/history/series)"
+            )
+        row = cursor.execute("SELECT series_id, datatype FROM series WHERE topic = ?", [topic]).fetchone()
+        if row is None:
+            raise UnknownSeries(topic, field=field)
+        return int(row[0]), row[1]
+
+    def series(self, match: str = "#") -> list[SeriesInfo]:
+        """Every stored series whose topic matches the MQTT filter, ordered by topic."""
+        condition, params = topic_condition("topic", [match])
+        with self._cursor() as cursor:
+            columns = "topic, path, class, metric, datatype, unit, epoch_ms(first_seen)"
+            sql = f"SELECT {columns} FROM series WHERE {condition} ORDER BY topic"  # noqa: S608 (only ? placeholders)
+            rows = cursor.execute(sql, params).fetchall()
+        return [
+            SeriesInfo(
+                topic=topic, path=path, class_=klass, metric=metric, datatype=datatype, unit=unit,
+                first_seen=_instant(first_seen, UTC_ZONE),
+            )
+            for topic, path, klass, metric, datatype, unit, first_seen in rows
+        ]  # fmt: skip
+
+    def last(self, match: str | Sequence[str]) -> list[LastValue]:
+        """The newest value of every series matching any of the topics or filters, ordered by topic.
+
+        Raises:
+            UnknownSeries: for a plain topic (no wildcard) that names no series.
+        """
+        filters = [match] if isinstance(match, str) else list(match)
+        condition, params = topic_condition("s.topic", filters)
+        with self._cursor() as cursor:
+            rows = cursor.execute(_LAST_SQL.format(condition=condition), params).fetchall()
+        found = {row[0] for row in rows}
+        for text in filters:
+            if not is_filter(text) and text not in found:
+                raise UnknownSeries(text, field="match")
+        return [
+            LastValue(
+                topic=topic, ts=_instant(ts, UTC_ZONE), value=typed_value(datatype, value, text, json_text),
+                quality=quality, historical=historical, datatype=datatype, unit=unit,
+            )
+            for topic, ts, value, text, json_text, quality, historical, datatype, unit in rows
+        ]  # fmt: skip
+
+    def raw(
+        self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000, tz: ZoneInfo = UTC_ZONE
+    ) -> list[Point]:
+        """The samples of one series in ``[start, end)``, oldest first, at most ``limit`` of them."""
+        start, end = _range(start, end)
+        _check_limit(limit)
+        with self._cursor() as cursor:
+            series_id, datatype = self._series_of(cursor, topic)
+            rows = cursor.execute(
+                "SELECT epoch_ms(ts), value, value_text, value_json, quality::VARCHAR, historical FROM samples"
+                " WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
+                [series_id, start, end, limit],
+            ).fetchall()
+        return [
+            Point(ts=_instant(ts, tz), value=typed_value(datatype, value, text, json_text), quality=q, historical=h)
+            for ts, value, text, json_text, q, h in rows
+        ]
+
+    def aggregate(
+        self,
+        topic: str,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket: timedelta,
+        aggregates: Sequence[str] = AGGREGATES,
+        fill: str = "null",
+        tz: ZoneInfo = UTC_ZONE,
+    ) -> list[Bucket]:
+        """One series in time buckets aligned in ``tz`` (a 1-day bucket starts at local midnight).
+
+        Aggregates are over numeric values (booleans as 0/1): ``avg`` (sample mean), ``min``,
+        ``max``, ``first``, ``last`` and ``count``. Buckets without a numeric sample are left out
+        (``fill="none"``), given with None (``"null"``) or given the last value before them
+        (``"previous"``). Where raw samples are already deleted by retention, the 1-minute or
+        1-hour rollups answer instead, when ``bucket`` is a multiple of theirs.
+
+        Raises:
+            BadArgument: naming ``bucket`` for more than 100 000 buckets, ``agg`` or ``fill``.
+        """
+        start, end = _range(start, end)
+        names = tuple(aggregates)
+        unknown = [name for name in names if name not in AGGREGATES]
+        if unknown or not names:
+            raise BadArgument("agg", f"unknown aggregate {unknown or names!r}; choose from {', '.join(AGGREGATES)}")
+        if fill not in FILLS:
+            raise BadArgument("fill", f"unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+        check_bucket(bucket, start, end)
+        with self._cursor() as cursor:
+            series_id, datatype = self._series_of(cursor, topic)
+            plan = plan_sources(cursor, series_id, start, end, bucket, tz)
+            sql, params = bucket_sql(series_id, plan, start, end, bucket, tz)
+            rows = cursor.execute(sql, params).fetchall()
+            before: Value = None
+            if fill == "previous":
+                found = cursor.execute(
+                    "SELECT value FROM samples WHERE series_id = ? AND ts < ? AND value IS NOT NULL"
+                    " ORDER BY ts DESC LIMIT 1",
+                    [series_id, start],
+                ).fetchone()
+                before = typed_value(datatype, found[0], None, None) if found else None
+        log.debug("aggregate %s from %s", topic, ", ".join(f"{table} [{lo}, {hi})" for table, lo, hi in plan))
+        return assemble_buckets(rows, names=names, fill=fill, datatype=datatype, tz=tz, before=before)
+
+    def state_durations(self, match_or_topic: str, start: datetime, end: datetime) -> list[StateDuration]:
+        """Per state-like series (integer, string, boolean) and value: seconds held and times entered.
+
+        The state active at ``start`` (the last sample before it) counts from ``start``; the last
+        state runs to ``min(end, now)``. ``match_or_topic`` may be an MQTT filter, so one call
+        covers a whole line. Ordered by topic, then longest first.
+
+        Raises:
+            UnknownSeries: when nothing state-like matches.
+            BadArgument: naming ``match`` for a single topic that is not state-like.
+        """
+        start, end = _range(start, end)
+        stop = min(end, self.now().astimezone(UTC))
+        condition, params = topic_condition("topic", [match_or_topic])
+        with self._cursor() as cursor:
+            sql = f"SELECT series_id, topic, datatype FROM series WHERE {condition}"  # noqa: S608 (only ? placeholders)
+            found = cursor.execute(sql, params).fetchall()
+            states = {int(sid): (topic, datatype) for sid, topic, datatype in found if datatype in STATE_TYPES}
+            if not is_filter(match_or_topic) and found and not states:
+                raise BadArgument(
+                    "match", f"{match_or_topic} holds {found[0][2]} values, not states (integer, string or boolean)"
+                )
+            if not states:
+                raise UnknownSeries(
+                    match_or_topic, what="state-like series (integer, string, boolean) matching", field="match"
+                )
+            if stop <= start:
+                return []
+            rows = cursor.execute(_STATES_SQL, {"ids": list(states), "start": start, "stop": stop}).fetchall()
+        durations = [
+            StateDuration(
+                topic=states[sid][0],
+                value=typed_value(states[sid][1], value, text, None),
+                seconds=millis / 1000.0,
+                entries=int(entries),
+            )
+            for sid, value, text, millis, entries in rows
+        ]
+        return sorted(durations, key=lambda item: (item.topic, -item.seconds))
+
+    def asof(
+        self,
+        topic: str,
+        start: datetime,
+        end: datetime,
+        *,
+        context: Sequence[str],
+        limit: int = 10_000,
+        tz: ZoneInfo = UTC_ZONE,
+    ) -> list[AsOfRow]:
+        """Each sample of ``topic`` in range with the value of every context topic active at its instant.
+
+        A context topic is a stored series (its latest sample at or before the instant) or an MES
+        event topic ``.../mes/<event>`` (the JSON body of its latest event at or before the instant):
+        this is how a value gets the work order, shift and machine state it was made under.
+
+        Raises:
+            UnknownSeries: for a topic or context topic that names no series and no MES events.
+        """
+        start, end = _range(start, end)
+        _check_limit(limit)
+        contexts = list(dict.fromkeys(context))
+        with self._cursor() as cursor:
+            series_id, datatype = self._series_of(cursor, topic)
+            params: dict[str, object] = {"sid": series_id, "start": start, "end": end, "limit": limit}
+            joins: list[str] = []
+            types: list[str | None] = []
+            for index, name in enumerate(contexts):
+                joins.append(self._context_source(cursor, name, index))
+                params[f"c{index}"] = name
+                row = cursor.execute("SELECT datatype FROM series WHERE topic = ?", [name]).fetchone()
+                types.append(row[0] if row else None)
+            columns = "".join(f", c{i}.value, c{i}.value_text, c{i}.value_json" for i in range(len(contexts)))
+            asof_joins = "".join(f" ASOF LEFT JOIN {source} c{i} ON m.ts >= c{i}.ts" for i, source in enumerate(joins))
+            sql = _ASOF_SQL.format(columns=columns, joins=asof_joins)
+            rows = cursor.execute(sql, params).fetchall()
+        result: list[AsOfRow] = []
+        for row in rows:
+            values = {
+                name: typed_value(types[i], row[5 + 3 * i], row[6 + 3 * i], row[7 + 3 * i])
+                for i, name in enumerate(contexts)
+            }
+            result.append(
+                AsOfRow(ts=_instant(row[0], tz), value=typed_value(datatype, *row[1:4]), quality=row[4], context=values)
+            )
+        return result
+
+    def _context_source(self, cursor: duckdb.DuckDBPyConnection, name: str, index: int) -> str:
+        """The SQL relation (ts, value, value_text, value_json) a context topic is read from."""
+        if is_filter(name):
+            raise BadArgument("context", f"{name!r} is a filter; give one topic per context")
+        if cursor.execute("SELECT 1 FROM series WHERE topic = ?", [name]).fetchone():
+            return _CONTEXT_SERIES_SQL.format(index=index)
+        if cursor.execute("SELECT 1 FROM mes_events WHERE topic = ? LIMIT 1", [name]).fetchone():
+            return _CONTEXT_MES_SQL.format(index=index)
+        raise UnknownSeries(name, what="series or MES events on", field="context")
+
+    def dead_letters(self, limit: int = 100, *, tz: ZoneInfo = UTC_ZONE) -> list[DeadLetter]:
+        """The newest messages the historian refused, newest first."""
+        _check_limit(limit)
+        with self._cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT epoch_ms(received), topic, field, reason, payload FROM dead_letters"
+                " ORDER BY received DESC LIMIT ?",
+                [limit],
+            ).fetchall()
+        return [
+            DeadLetter(received=_instant(received, tz), topic=topic, field=field, reason=reason, payload=payload)
+            for received, topic, field, reason, payload in rows
+        ]
+
+    def counts(self, *, tz: ZoneInfo = UTC_ZONE) -> dict[str, TableCount]:
+        """Rows per table with the oldest and newest time in it, for health pages."""
+        sql = " UNION ALL ".join(
+            _COUNT_SQL.format(table=table, column=column) for table, column in _TIMED_TABLES.items()
+        )
+        with self._cursor() as cursor:
+            rows = cursor.execute(sql).fetchall()
+        return {
+            table: TableCount(
+                rows=int(rows_),
+                oldest=None if oldest is None else _instant(oldest, tz),
+                newest=None if newest is None else _instant(newest, tz),
+            )
+            for table, rows_, oldest, newest in rows
+        }
+
+
+# SQL templates: str.format fills in only our own snippets (placeholders, aliases, table names);
+# every user value travels as a parameter.
+_LAST_SQL = """
+SELECT s.topic, epoch_ms(l.ts), l.value, l.value_text, l.value_json, l.quality::VARCHAR, l.historical, s.datatype,
+    s.unit
+FROM latest l JOIN series s USING (series_id) WHERE {condition} ORDER BY s.topic
+"""
+_ASOF_SQL = """
+SELECT epoch_ms(m.ts), m.value, m.value_text, m.value_json, m.quality::VARCHAR{columns}
+FROM (
+    SELECT ts, value, value_text, value_json, quality FROM samples
+    WHERE series_id = $sid AND ts >= $start AND ts < $end
+) m{joins}
+ORDER BY m.ts LIMIT $limit
+"""
+_CONTEXT_SERIES_SQL = """(
+    SELECT ts, value, value_text, value_json FROM samples
+    WHERE series_id = (SELECT series_id FROM series WHERE topic = $c{index}) AND ts < $end
+)"""
+_CONTEXT_MES_SQL = """(
+    SELECT ts, NULL::DOUBLE AS value, NULL::VARCHAR AS value_text, body::VARCHAR AS value_json FROM mes_events
+    WHERE topic = $c{index} AND ts < $end
+)"""
+_COUNT_SQL = "SELECT '{table}', count(*), epoch_ms(min({column})), epoch_ms(max({column})) FROM {table}"
+
+# The state active at $start is the last sample before it (found by a hash aggregate, no sort);
+# lead() gives each sample's end, lag() marks where a new run of a value starts.
+_STATES_SQL = """
+WITH ids AS (SELECT unnest($ids::UINTEGER[]) AS series_id),
+inside AS (
+    SELECT series_id, ts, value, value_text FROM samples
+    WHERE series_id IN (SELECT series_id FROM ids) AND ts >= $start AND ts < $stop
+),
+before AS (
+    SELECT series_id, max(ts) AS ts, arg_max(struct_pack(v := value, t := value_text), ts) AS s FROM samples
+    WHERE series_id IN (SELECT series_id FROM ids) AND ts < $start GROUP BY series_id
+),
+points AS (SELECT * FROM inside UNION ALL SELECT series_id, ts, s.v, s.t FROM before),
+marked AS (
+    SELECT series_id, ts, value, value_text, lead(ts) OVER w AS next_ts,
+        (lag(ts) OVER w IS NULL OR lag(value) OVER w IS DISTINCT FROM value
+            OR lag(value_text) OVER w IS DISTINCT FROM value_text) AS entered
+    FROM points WINDOW w AS (PARTITION BY series_id ORDER BY ts)
+)
+SELECT series_id, value, value_text,
+    sum(epoch_ms(least(coalesce(next_ts, $stop), $stop)) - epoch_ms(greatest(ts, $start))) AS millis,
+    count(*) FILTER (WHERE entered) AS entries
+FROM marked GROUP BY series_id, value, value_text
+"""

@@ -1,0 +1,238 @@
+"""The history endpoints without a transport: query parameters in, JSON documents out.
+
+The HTTP API (``/api/history/<endpoint>``) and ``uns query`` both call ``run_endpoint``, so a
+parameter means the same everywhere and a bad one is named the same way. Every document has
+``"rows"``: a list of flat objects (one column per key), ready for a table, CSV or a chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from uns.historian.queries import MAX_LIMIT, History
+from uns.historian.query_buckets import AGGREGATES
+from uns.historian.query_types import BadArgument, Value
+from uns.historian.timespec import format_interval, parse_interval, parse_time, parse_zone
+
+__all__ = ["ENDPOINTS", "Params", "document_bytes", "run_endpoint"]
+
+Params = Mapping[str, Sequence[str]]
+"""Query parameters, each with every value given (``context`` and ``match`` repeat)."""
+
+Document = dict[str, object]
+
+
+class _Args:
+    """One endpoint's parameters: read each once, refuse unknown ones."""
+
+    def __init__(self, endpoint: str, params: Params, allowed: Sequence[str], history: History) -> None:
+        for key in params:
+            if key not in allowed:
+                raise BadArgument(key, f"unknown parameter for {endpoint}; it takes {', '.join(allowed) or 'none'}")
+        self._params = params
+        self._now = history.now()
+        self.tz = parse_zone(self.one("tz", "UTC")) if "tz" in allowed else parse_zone("UTC")
+
+    def one(self, key: str, default: str | None = None) -> str:
+        values = self._params.get(key) or []
+        if len(values) > 1:
+            raise BadArgument(key, f"given {len(values)} times; give it once")
+        if values and values[0].strip():
+            return values[0].strip()
+        if default is None:
+            raise BadArgument(key, "required")
+        return default
+
+    def many(self, key: str) -> list[str]:
+        return [value.strip() for value in self._params.get(key) or [] if value.strip()]
+
+    def time(self, key: str, default: str) -> datetime:
+        return parse_time(self.one(key, default), now=self._now, tz=self.tz, field=key)
+
+    def limit(self, default: int) -> int:
+        text = self.one("limit", str(default))
+        try:
+            limit = int(text)
+        except ValueError:
+            raise BadArgument("limit", f"not a whole number: {text!r}") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
+        return limit
+
+    def at(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+
+def _zone(tz: ZoneInfo) -> str:
+    return tz.key
+
+
+def _series(history: History, args: _Args) -> Document:
+    match = args.one("match", "#")
+    rows = [
+        {
+            "topic": info.topic,
+            "path": info.path,
+            "class": info.class_,
+            "metric": info.metric,
+            "datatype": info.datatype,
+            "unit": info.unit,
+            "first_seen": args.at(info.first_seen),
+        }
+        for info in history.series(match)
+    ]
+    return {"match": match, "tz": _zone(args.tz), "rows": rows}
+
+
+def _last(history: History, args: _Args) -> Document:
+    matches = args.many("match")
+    if not matches:
+        raise BadArgument("match", "required: one or more topics or filters, like acme/dallas/+/+/+/data/#")
+    rows = [
+        {
+            "topic": item.topic,
+            "ts": args.at(item.ts),
+            "value": item.value,
+            "quality": item.quality,
+            "historical": item.historical,
+            "datatype": item.datatype,
+            "unit": item.unit,
+        }
+        for item in history.last(matches)
+    ]
+    return {"match": matches, "tz": _zone(args.tz), "rows": rows}
+
+
+def _raw(history: History, args: _Args) -> Document:
+    topic = args.one("topic")
+    start, end, limit = args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
+    points = history.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
+    rows = [{"ts": p.ts, "value": p.value, "quality": p.quality, "historical": p.historical} for p in points[:limit]]
+    return {
+        "topic": topic,
+        "start": args.at(start),
+        "end": args.at(end),
+        "tz": _zone(args.tz),
+        "limit": limit,
+        "truncated": len(points) > limit,
+        "rows": rows,
+    }
+
+
+def _aggregate(history: History, args: _Args) -> Document:
+    topic = args.one("topic")
+    start, end = args.time("start", "-1h"), args.time("end", "now")
+    bucket = parse_interval(args.one("bucket", "1m"), field="bucket")
+    names = [name.strip() for name in args.one("agg", ",".join(AGGREGATES)).split(",") if name.strip()]
+    fill = args.one("fill", "null")
+    buckets = history.aggregate(topic, start, end, bucket=bucket, aggregates=names, fill=fill, tz=args.tz)
+    rows = [{"start": b.start, "end": b.end, **b.values, "filled": b.filled} for b in buckets]
+    return {
+        "topic": topic,
+        "start": args.at(start),
+        "end": args.at(end),
+        "tz": _zone(args.tz),
+        "bucket": format_interval(bucket),
+        "agg": names,
+        "fill": fill,
+        "rows": rows,
+    }
+
+
+def _states(history: History, args: _Args) -> Document:
+    match = args.one("match")
+    start, end = args.time("start", "-1h"), args.time("end", "now")
+    rows = [
+        {"topic": item.topic, "value": item.value, "seconds": item.seconds, "entries": item.entries}
+        for item in history.state_durations(match, start, end)
+    ]
+    return {"match": match, "start": args.at(start), "end": args.at(end), "tz": _zone(args.tz), "rows": rows}
+
+
+def _asof(history: History, args: _Args) -> Document:
+    topic = args.one("topic")
+    start, end, limit = args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
+    context = args.many("context")
+    found = history.asof(topic, start, end, context=context, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
+    rows: list[dict[str, Value | datetime]] = [
+        {"ts": row.ts, "value": row.value, "quality": row.quality, **row.context} for row in found[:limit]
+    ]
+    return {
+        "topic": topic,
+        "context": context,
+        "start": args.at(start),
+        "end": args.at(end),
+        "tz": _zone(args.tz),
+        "limit": limit,
+        "truncated": len(found) > limit,
+        "rows": rows,
+    }
+
+
+def _dead_letters(history: History, args: _Args) -> Document:
+    letters = history.dead_letters(args.limit(100), tz=args.tz)
+    rows = [
+        {"received": item.received, "topic": item.topic, "field": item.field, "reason": item.reason,
+         "payload": _preview(item.payload)}
+        for item in letters
+    ]  # fmt: skip
+    return {"tz": _zone(args.tz), "rows": rows}
+
+
+def _counts(history: History, args: _Args) -> Document:
+    rows = [
+        {"table": table, "rows": count.rows, "oldest": count.oldest, "newest": count.newest}
+        for table, count in history.counts(tz=args.tz).items()
+    ]
+    return {"tz": _zone(args.tz), "rows": rows}
+
+
+def _preview(payload: bytes | None) -> str | None:
+    """A dead letter's payload as text; undecodable bytes shown as U+FFFD."""
+    return None if payload is None else payload.decode("utf-8", errors="replace")
+
+
+_Handler = Callable[[History, _Args], Document]
+_ENDPOINTS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
+    "series": (_series, ("match", "tz")),
+    "last": (_last, ("match", "tz")),
+    "raw": (_raw, ("topic", "start", "end", "limit", "tz")),
+    "aggregate": (_aggregate, ("topic", "start", "end", "bucket", "agg", "fill", "tz")),
+    "states": (_states, ("match", "start", "end", "tz")),
+    "asof": (_asof, ("topic", "start", "end", "context", "limit", "tz")),
+    "dead-letters": (_dead_letters, ("limit", "tz")),
+    "counts": (_counts, ("tz",)),
+}
+
+ENDPOINTS = tuple(_ENDPOINTS)
+"""Endpoint names: ``/api/history/<name>``."""
+
+
+def run_endpoint(history: History, endpoint: str, params: Params) -> Document:
+    """Answer one endpoint; synchronous (DuckDB), so run it with ``asyncio.to_thread``.
+
+    ``start`` defaults to ``-1h`` and ``end`` to ``now``; ``tz`` (default UTC) reads times without
+    an offset and writes every time in the document.
+
+    Raises:
+        BadArgument: naming the parameter (HTTP 400, CLI exit 2).
+        UnknownSeries: for a topic that names no series (HTTP 404).
+        KeyError: for an endpoint that does not exist.
+    """
+    handler, allowed = _ENDPOINTS[endpoint]
+    return handler(history, _Args(endpoint, params, allowed, history))
+
+
+def _default(value: object) -> object:
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", errors="replace")
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def document_bytes(document: object) -> bytes:
+    """A document (or any JSON value) as JSON: times ISO-8601 with their offset, integers exact."""
+    return orjson.dumps(document, default=_default)

@@ -1,0 +1,246 @@
+"""Time-bucketed aggregates: which table answers which part of the range, the SQL, and gap filling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, BadArgument, Bucket, Value
+from uns.historian.timespec import format_interval
+
+__all__ = ["AGGREGATES", "FILLS", "MAX_BUCKETS", "assemble_buckets", "bucket_sql", "check_bucket", "plan_sources"]
+
+AGGREGATES = ("avg", "min", "max", "first", "last", "count")
+"""Aggregates a bucket can carry."""
+
+FILLS = ("none", "null", "previous")
+"""Gap fill modes: leave empty buckets out, give them with None, or carry the last value."""
+
+MAX_BUCKETS = 100_000
+"""The most buckets one query may ask for."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ROLLUPS = (("rollup_1m", timedelta(minutes=1)), ("rollup_1h", timedelta(hours=1)))
+_RAW = "samples"
+_SIZES = dict(_ROLLUPS)
+# time_bucket keys are sampled at this resolution to build the grid of buckets: every UTC offset
+# and DST shift is a multiple of 15 minutes, so every bucket starts on this lattice
+_GRID_STEP = timedelta(minutes=15)
+
+# Each source gives rows of one shape, (t, n, total, lo, hi, first, first_ts, last, last_ts), so raw
+# samples and rollup rows merge into the same buckets. str.format fills in only our own names.
+_RAW_SOURCE = """
+SELECT ts AS t, 1::UBIGINT AS n, value AS total, value AS lo, value AS hi, value AS first, ts AS first_ts,
+    value AS last, ts AS last_ts
+FROM samples WHERE series_id = $sid AND ts >= $lo{index} AND ts < $hi{index} AND value IS NOT NULL
+"""
+_ROLLUP_SOURCE = """
+SELECT bucket AS t, n, avg * n AS total, min AS lo, max AS hi, first, first_ts, last, last_ts
+FROM {table} WHERE series_id = $sid AND bucket >= $lo{index} AND bucket < $hi{index} AND n > 0
+"""
+
+Plan = list[tuple[str, datetime, datetime]]
+"""Which table answers which part of the range: (table, start, end), newest part first."""
+
+
+def check_bucket(bucket: timedelta, start: datetime, end: datetime) -> int:
+    """The number of buckets ``[start, end)`` spans, at most ``MAX_BUCKETS``.
+
+    Raises:
+        BadArgument: naming ``bucket`` when it is not a positive whole number of milliseconds, or too small.
+    """
+    if bucket <= timedelta(0) or bucket % timedelta(milliseconds=1):
+        raise BadArgument("bucket", f"must be a positive whole number of milliseconds (got {bucket})")
+    count = (end - start) // bucket + 1
+    if count > MAX_BUCKETS:
+        raise BadArgument(
+            "bucket",
+            f"{format_interval(bucket)} buckets give {count} from start to end, more than {MAX_BUCKETS}:"
+            " choose a larger bucket or a shorter range",
+        )
+    return count
+
+
+def _ceil(moment: datetime, size: timedelta) -> datetime:
+    """The first UTC-aligned multiple of ``size`` at or after ``moment``."""
+    steps = -((_EPOCH - moment) // size)
+    return _EPOCH + steps * size
+
+
+def _cut(cursor: duckdb.DuckDBPyConnection, coarser: str, series_id: int, oldest: datetime) -> datetime:
+    """Where a finer table stops answering: before its oldest row, except a part bucket no coarser row covers."""
+    size = _SIZES[coarser]
+    floor = oldest - (oldest - _EPOCH) % size
+    row = cursor.execute(
+        f"SELECT count(*) FROM {coarser} WHERE series_id = ? AND bucket = ?",  # noqa: S608 - our table name
+        [series_id, floor],
+    ).fetchone()
+    # a coarser row for the bucket holding `oldest` saw the samples retention deleted since: it wins;
+    # without one (maintenance has not run, or the series began there) the finer rows are all there is
+    return _ceil(oldest, size) if row and row[0] else floor
+
+
+def _tiers(bucket: timedelta, tz: ZoneInfo, start: datetime, end: datetime) -> list[str]:
+    """Tables that may answer, finest first: rollups whose UTC-aligned buckets nest in ours."""
+    tiers = [_RAW]
+    for table, size in _ROLLUPS:
+        offsets = (tz.utcoffset(start) or timedelta(0), tz.utcoffset(end) or timedelta(0))
+        if bucket % size == timedelta(0) and all(offset % size == timedelta(0) for offset in offsets):
+            tiers.append(table)
+    return tiers
+
+
+def _oldest(cursor: duckdb.DuckDBPyConnection, table: str, series_id: int) -> datetime | None:
+    column = "ts" if table == _RAW else "bucket"
+    row = cursor.execute(f"SELECT epoch_ms(min({column})) FROM {table} WHERE series_id = ?", [series_id]).fetchone()  # noqa: S608 - table and column are ours
+    if row is None or row[0] is None:
+        return None
+    return _EPOCH + timedelta(milliseconds=row[0])
+
+
+def plan_sources(
+    cursor: duckdb.DuckDBPyConnection,
+    series_id: int,
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    tz: ZoneInfo,
+) -> Plan:
+    """Split ``[start, end)`` between raw samples and rollups.
+
+    Raw samples answer from their oldest one on (rounded to the next rollup's size); only when
+    the range reaches before it (retention deleted older samples) do the 1-minute rollups answer
+    for the part before, and before their oldest the 1-hour rollups. A rollup is used only when
+    ``bucket`` is a multiple of its size and ``tz`` is offset from UTC by whole rollup buckets at
+    ``start`` and ``end``, so each rollup row falls inside exactly one of our buckets.
+    """
+    tiers = _tiers(bucket, tz, start, end)
+    plan: Plan = []
+    high = end
+    for index, table in enumerate(tiers):
+        if index == len(tiers) - 1:
+            plan.append((table, start, high))
+            break
+        oldest = _oldest(cursor, table, series_id)
+        if oldest is not None and oldest <= start:
+            plan.append((table, start, high))
+            break
+        cut = high if oldest is None else min(high, _cut(cursor, tiers[index + 1], series_id, oldest))
+        if cut < high:
+            plan.append((table, cut, high))
+        high = cut
+    return plan
+
+
+def _interval_sql(bucket: timedelta) -> tuple[str, int]:
+    """``bucket`` as a DuckDB interval: whole days as days (local midnight), else microseconds."""
+    if bucket % timedelta(days=1) == timedelta(0):
+        return "to_days($iv)", bucket.days
+    return "to_microseconds($iv)", bucket // timedelta(microseconds=1)
+
+
+def _grid_step(bucket: timedelta) -> timedelta:
+    if bucket % _GRID_STEP == timedelta(0):
+        return _GRID_STEP
+    micros = _GRID_STEP // timedelta(microseconds=1)
+    size = bucket // timedelta(microseconds=1)
+    while micros:  # greatest common divisor: a lattice every bucket boundary lies on
+        size, micros = micros, size % micros
+    return timedelta(microseconds=size)
+
+
+def bucket_sql(
+    series_id: int, plan: Plan, start: datetime, end: datetime, bucket: timedelta, tz: ZoneInfo
+) -> tuple[str, dict[str, object]]:
+    """The query: one row per bucket key in range (empty buckets included) with its aggregates.
+
+    Rows are (start ms, end ms, n, avg, min, max, first, last); n is None for an empty bucket.
+    """
+    interval, amount = _interval_sql(bucket)
+    params: dict[str, object] = {
+        "sid": series_id,
+        "iv": amount,
+        "tz": tz.key,
+        "start": start,
+        "end": end,
+        "step": _grid_step(bucket) // timedelta(microseconds=1),
+    }
+    sources: list[str] = []
+    for index, (table, low, high) in enumerate(plan):
+        params[f"lo{index}"], params[f"hi{index}"] = low, high
+        if table == _RAW:
+            sources.append(_RAW_SOURCE.format(index=index))
+        else:
+            sources.append(_ROLLUP_SOURCE.format(table=table, index=index))
+    sql = f"""
+WITH src AS ({" UNION ALL ".join(sources)}),
+agg AS (
+    SELECT time_bucket({interval}, t, $tz) AS b, sum(n) AS n, sum(total) / sum(n) AS avg, min(lo) AS min,
+        max(hi) AS max, arg_min(first, first_ts) AS first, arg_max(last, last_ts) AS last
+    FROM src GROUP BY 1
+),
+keys AS (
+    SELECT DISTINCT time_bucket({interval}, g, $tz) AS b
+    FROM generate_series(time_bucket({interval}, $start::TIMESTAMPTZ, $tz),
+        $end::TIMESTAMPTZ + 2 * {interval}, to_microseconds($step)) AS steps(g)
+),
+grid AS (SELECT b, lead(b) OVER (ORDER BY b) AS e FROM keys)
+SELECT epoch_ms(grid.b), epoch_ms(grid.e), agg.n, agg.avg, agg.min, agg.max, agg.first, agg.last
+FROM grid LEFT JOIN agg USING (b) WHERE grid.b < $end ORDER BY grid.b
+"""  # noqa: S608 - only our own table names and SQL snippets are formatted in; user values are parameters
+    return sql, params
+
+
+def _number(datatype: str | None, value: float | None) -> Value:
+    if value is None:
+        return None
+    if datatype in BOOLEAN_TYPES:
+        return bool(value)
+    if datatype in INTEGER_TYPES:
+        return int(value)
+    return float(value)
+
+
+def assemble_buckets(
+    rows: Sequence[tuple[int, int, int | None, float | None, float | None, float | None, float | None, float | None]],
+    *,
+    names: Sequence[str],
+    fill: str,
+    datatype: str | None,
+    tz: ZoneInfo,
+    before: Value,
+) -> list[Bucket]:
+    """Buckets from ``bucket_sql`` rows with the fill mode applied; ``before`` is the value before the range."""
+    result: list[Bucket] = []
+    carry = before
+    for start_ms, end_ms, n, avg, low, high, first, last in rows:
+        if n:
+            values: dict[str, Value] = {
+                "avg": avg,
+                "min": _number(datatype, low),
+                "max": _number(datatype, high),
+                "first": _number(datatype, first),
+                "last": _number(datatype, last),
+                "count": int(n),
+            }
+            carry = values["last"]
+        elif fill == "none":
+            continue
+        elif fill == "null":
+            values = {name: None for name in AGGREGATES}
+            values["count"] = 0
+        else:
+            average = float(carry) if isinstance(carry, int | float) else None
+            values = {"avg": average, "min": carry, "max": carry, "first": carry, "last": carry, "count": 0}
+        result.append(
+            Bucket(
+                start=(_EPOCH + timedelta(milliseconds=start_ms)).astimezone(tz),
+                end=(_EPOCH + timedelta(milliseconds=end_ms)).astimezone(tz),
+                values={name: values[name] for name in names},
+                filled=not n,
+            )
+        )
+    return result

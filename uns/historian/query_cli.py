@@ -1,0 +1,257 @@
+"""``uns query``: the historian's queries from a shell, on the DuckDB file or over the hub's HTTP API.
+
+Without ``--api`` it opens the file read-only; while a running hub holds the file (DuckDB allows
+one writer process) it asks that hub over HTTP instead and says so on stderr. Both ways give the
+same document (``uns.historian.query_api``), printed as an aligned table, JSON or CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from model.config import Settings, WebSection
+from uns.errors import HistorianError, UnsError
+from uns.historian.database import Database
+from uns.historian.queries import History
+from uns.historian.query_api import Params, document_bytes, run_endpoint
+from uns.historian.query_buckets import FILLS
+from uns.historian.query_types import BadArgument, UnknownSeries
+from uns.settings import load_settings
+
+__all__ = ["add_query_parser", "main", "render", "run_query"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+_HTTP_TIMEOUT_S = 30.0
+# sub-command -> (endpoint, positional argument -> parameter)
+_COMMANDS = {
+    "series": "series",
+    "last": "last",
+    "raw": "raw",
+    "agg": "aggregate",
+    "states": "states",
+    "asof": "asof",
+    "dead-letters": "dead-letters",
+    "counts": "counts",
+}
+_FLAGS = {"topic": "TOPIC", "match": "MATCH"}  # every other parameter is spelled --<name>
+
+Document = dict[str, object]
+
+
+class _ApiFailed(Exception):
+    """The hub answered with an error, or could not be reached (status 0)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def add_query_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``query`` and its sub-commands to the ``uns`` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tz", default="UTC", help="time zone of times without an offset and of the output (UTC)")
+    common.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    common.add_argument("--db", type=Path, help="historian DuckDB file (default: historian.path or <data_dir>/...)")
+    common.add_argument("--api", metavar="URL", help="ask a running hub over HTTP, e.g. http://127.0.0.1:8080")
+    span = argparse.ArgumentParser(add_help=False)
+    span.add_argument("--start", help="ISO-8601, now, or relative like -15m, -2h, -7d (default -1h)")
+    span.add_argument("--end", help="same forms as --start (default now)")
+    limit = argparse.ArgumentParser(add_help=False)
+    limit.add_argument("--limit", help="most rows returned (default 10000)")
+
+    query = subparsers.add_parser("query", help="query the historian: series, last, raw, agg, states, asof, ...")
+    commands = query.add_subparsers(dest="query_command", required=True, metavar="QUERY")
+    series = commands.add_parser("series", parents=[common], help="list stored series")
+    series.add_argument("match", nargs="?", help="MQTT filter over topics (default #)")
+    last = commands.add_parser("last", parents=[common], help="latest value of topics or filters")
+    last.add_argument("match", nargs="+", help="topics or MQTT filters")
+    raw = commands.add_parser("raw", parents=[common, span, limit], help="raw samples of one topic")
+    raw.add_argument("topic")
+    agg = commands.add_parser("agg", parents=[common, span], help="one topic in time buckets")
+    agg.add_argument("topic")
+    agg.add_argument("--bucket", help="bucket size like 15s, 1m, 1h, 1d (default 1m)")
+    agg.add_argument("--agg", help="comma list of avg,min,max,first,last,count (default all)")
+    agg.add_argument("--fill", choices=FILLS, help="empty buckets: none, null (default) or previous")
+    states = commands.add_parser("states", parents=[common, span], help="time in each state, per series")
+    states.add_argument("match", help="topic or MQTT filter, e.g. acme/dallas/bottling/line1/+/data/State")
+    asof = commands.add_parser("asof", parents=[common, span, limit], help="samples with context values")
+    asof.add_argument("topic")
+    asof.add_argument("--context", action="append", help="context topic (repeat), a series or .../mes/<event>")
+    dead = commands.add_parser("dead-letters", parents=[common], help="messages the historian refused")
+    dead.add_argument("--limit", help="most rows (default 100)")
+    commands.add_parser("counts", parents=[common], help="rows and time span per table")
+
+
+def _params(args: argparse.Namespace) -> Params:
+    params: dict[str, list[str]] = {"tz": [args.tz]}
+    for key in ("match", "topic", "start", "end", "limit", "bucket", "agg", "fill", "context"):
+        value = getattr(args, key, None)
+        if value is not None:
+            params[key] = list(value) if isinstance(value, list) else [str(value)]
+    return params
+
+
+def _default_db(settings: Settings) -> Path:
+    return settings.historian.path or settings.data_dir / "historian.duckdb"
+
+
+def _hub_url(web: WebSection) -> str:
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(web.bind, web.bind)  # noqa: S104 - mapping away from it
+    return f"http://[{host}]:{web.http_port}" if ":" in host else f"http://{host}:{web.http_port}"
+
+
+def _local(path: Path, endpoint: str, params: Params) -> Document:
+    with Database(path=path, read_only=True) as database:
+        document = run_endpoint(History(database), endpoint, params)
+    parsed: Document = orjson.loads(document_bytes(document))  # the same text the HTTP API would send
+    return parsed
+
+
+def _fetch(base: str, endpoint: str, params: Params) -> Document:
+    if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+        raise _ApiFailed(0, f"--api {base!r} is not an http:// or https:// URL")
+    pairs = [(key, value) for key, values in params.items() for value in values]
+    url = f"{base.rstrip('/')}/api/history/{endpoint}?{urllib.parse.urlencode(pairs)}"
+    try:
+        with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
+            parsed: Document = orjson.loads(response.read())
+            return parsed
+    except urllib.error.HTTPError as exc:
+        try:
+            body = orjson.loads(exc.read())
+        except orjson.JSONDecodeError:
+            body = {}
+        error = body.get("error") if isinstance(body, dict) else None
+        field = body.get("field") if isinstance(body, dict) else None
+        message = str(error or f"HTTP {exc.code} {exc.reason}")
+        if exc.code == 400 and isinstance(field, str):  # the same error the file would have given
+            raise BadArgument(field, message.removeprefix(f"{field}: ")) from exc
+        raise _ApiFailed(exc.code, message) from exc
+    except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise _ApiFailed(0, f"{base}: {reason}") from exc
+
+
+def _is_locked(exc: HistorianError) -> bool:
+    return isinstance(exc.__cause__, duckdb.IOException) and "lock" in str(exc.__cause__).lower()
+
+
+def _answer(args: argparse.Namespace, settings: Settings, endpoint: str, params: Params) -> Document:
+    if args.api:
+        return _fetch(args.api, endpoint, params)
+    path: Path = args.db or _default_db(settings)
+    try:
+        return _local(path, endpoint, params)
+    except HistorianError as exc:
+        if not _is_locked(exc):
+            raise
+        url = _hub_url(settings.web)
+        print(f"uns query: {path} is locked by a running hub; asking it over HTTP at {url}", file=sys.stderr)
+        try:
+            return _fetch(url, endpoint, params)
+        except _ApiFailed as http_exc:
+            if http_exc.status:
+                raise
+            raise HistorianError(
+                str(path), f"locked by another process, and the hub's HTTP API at {url} did not answer ({http_exc});"
+                " give its address with --api URL"
+            ) from http_exc  # fmt: skip
+
+
+def run_query(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``uns query <sub-command>``; returns the exit code (2 for a bad argument, naming it)."""
+    command = args.query_command
+    endpoint = _COMMANDS[command]
+    params = _params(args)
+    try:
+        document = _answer(args, settings, endpoint, params)
+    except BadArgument as exc:
+        return _fail(command, f"{_FLAGS.get(exc.field, '--' + exc.field)}: {exc.reason}", EXIT_USAGE)
+    except (UnknownSeries, UnsError) as exc:
+        return _fail(command, str(exc), EXIT_FAILED)
+    except _ApiFailed as exc:
+        return _fail(command, str(exc), EXIT_FAILED)
+    sys.stdout.write(render(document, args.format))
+    if document.get("truncated"):
+        print(f"uns query {command}: showing the first {document.get('limit')} rows; raise --limit", file=sys.stderr)
+    return EXIT_OK
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"uns query {command}: {message}", file=sys.stderr)
+    return code
+
+
+def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def render(document: Document, form: str) -> str:
+    """The document as ``json``, ``csv`` (its rows) or ``table`` (aligned, a header line naming the time zone)."""
+    if form == "json":
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    raw_rows = document.get("rows")
+    rows: list[dict[str, object]] = (
+        [row for row in raw_rows if isinstance(row, dict)] if isinstance(raw_rows, list) else []
+    )
+    columns = _columns(rows)
+    if form == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(row.get(column)) for column in columns] for row in rows)
+        return out.getvalue()
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
+    span = f", {document['start']} .. {document['end']}" if "start" in document and "end" in document else ""
+    lines = [f"# times in {document.get('tz', 'UTC')}{span}; {len(rows)} rows"]
+    if rows:
+        lines.append("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip())
+        lines.extend(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in cells
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m uns.historian.query_cli query ...``: the same as ``uns query`` with settings from ``UNS_*``."""
+    parser = argparse.ArgumentParser(prog="uns", description="query the uns-hub historian")
+    parser.add_argument("--config", type=Path, help="hub settings YAML (env UNS_CONFIG)")
+    add_query_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    config = args.config or (Path(os.environ["UNS_CONFIG"]) if os.environ.get("UNS_CONFIG") else None)
+    try:
+        settings = load_settings(config_file=config, overrides={}, environ=os.environ)
+    except UnsError as exc:
+        print(f"uns query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_query(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

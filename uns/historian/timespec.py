@@ -1,0 +1,103 @@
+"""Time arguments as people type them (ISO-8601, ``now``, ``-15m``) and bucket sizes (``1m``), for the CLI and HTTP."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from uns.historian.query_types import BadArgument
+
+__all__ = ["UTC_ZONE", "format_interval", "parse_interval", "parse_time", "parse_zone", "require_aware", "utc_now"]
+
+UTC_ZONE = ZoneInfo("UTC")
+"""The default time zone of every query."""
+
+_UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timedelta(minutes=1)}
+_UNITS |= {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_AMOUNT = re.compile(r"(\d{1,9})(ms|s|m|h|d|w)")
+_RELATIVE = re.compile(r"(?:now)?-(\d{1,9})(ms|s|m|h|d|w)")
+_TIME_EXAMPLES = (
+    "2026-11-24T08:00:00+01:00, 2026-11-24T07:00:00Z, 2026-11-24T08:00 (in the given tz), now, -15m, -2h, -7d"
+)
+
+
+def require_aware(value: datetime, field: str) -> datetime:
+    """``value`` itself when it carries a time zone.
+
+    Raises:
+        BadArgument: for a naive datetime: the instant it means is unknown.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BadArgument(field, f"{value.isoformat()} has no time zone: give a time zone, e.g. tzinfo=datetime.UTC")
+    return value
+
+
+def parse_zone(text: str, *, field: str = "tz") -> ZoneInfo:
+    """An IANA time zone name (``UTC``, ``Europe/Berlin``) as a ``ZoneInfo``.
+
+    Raises:
+        BadArgument: naming ``field`` for an unknown zone.
+    """
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadArgument(field, f"unknown time zone {text!r}; use an IANA name like UTC or Europe/Berlin") from exc
+
+
+def parse_time(text: str, *, now: datetime, tz: tzinfo, field: str = "time") -> datetime:
+    """One instant from what a user typed, as a tz-aware datetime.
+
+    Accepts ISO-8601 with an offset or ``Z``; a naive ISO time (or a date) read in ``tz``; ``now``;
+    and times relative to now: ``-30s``, ``-15m``, ``-2h``, ``-7d``, ``-1w`` (also ``now-15m``).
+
+    Args:
+        text: what was typed.
+        now: the current instant (tz-aware), so that relative times are testable.
+        tz: the zone a time without an offset is read in.
+        field: the argument's name, for the error.
+
+    Raises:
+        BadArgument: naming ``field`` and showing examples.
+    """
+    require_aware(now, "now")
+    cleaned = text.strip()
+    if cleaned.lower() == "now":
+        return now
+    relative = _RELATIVE.fullmatch(cleaned.lower())
+    if relative:
+        return now - int(relative.group(1)) * _UNITS[relative.group(2)]
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise BadArgument(field, f"cannot read {text!r} as a time; examples: {_TIME_EXAMPLES}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def parse_interval(text: str, *, field: str = "bucket") -> timedelta:
+    """A positive duration like ``15s``, ``1m``, ``1h``, ``1d`` (also ``ms`` and ``w``).
+
+    Raises:
+        BadArgument: naming ``field`` and showing examples.
+    """
+    found = _AMOUNT.fullmatch(text.strip().lower())
+    if not found or int(found.group(1)) == 0:
+        raise BadArgument(field, f"cannot read {text!r} as a duration; examples: 15s, 1m, 15m, 1h, 1d")
+    return int(found.group(1)) * _UNITS[found.group(2)]
+
+
+def format_interval(value: timedelta) -> str:
+    """The shortest ``parse_interval`` spelling of a duration: ``timedelta(hours=1)`` -> ``1h``."""
+    micros = value // timedelta(microseconds=1)
+    for unit in ("w", "d", "h", "m", "s", "ms"):
+        size = _UNITS[unit] // timedelta(microseconds=1)
+        if micros % size == 0:
+            return f"{micros // size}{unit}"
+    return f"{value.total_seconds()}s"
+
+
+def utc_now() -> datetime:
+    """The current instant in UTC (the default clock of ``History``)."""
+    return datetime.now(UTC)

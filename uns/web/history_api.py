@@ -1,0 +1,53 @@
+"""``/api/history/*``: the historian's queries over HTTP as JSON, run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from uns.errors import HistorianError
+from uns.historian.queries import History
+from uns.historian.query_api import ENDPOINTS, document_bytes, run_endpoint
+from uns.historian.query_types import BadArgument, UnknownSeries
+
+__all__ = ["HISTORIAN_OFF_HINT", "history_routes", "json_response"]
+
+log = logging.getLogger(__name__)
+
+HISTORIAN_OFF_HINT = (
+    "the historian is off: enable it with historian.enabled: true in the hub config (UNS_HISTORIAN__ENABLED=true)"
+    " and restart the hub"
+)
+
+
+def json_response(document: object, status: int = 200) -> Response:
+    """A JSON response written with orjson (times ISO-8601, integers exact)."""
+    return Response(document_bytes(document), status_code=status, media_type="application/json")
+
+
+def _endpoint(history: History | None, name: str) -> Route:
+    async def answer(request: Request) -> Response:
+        if history is None:
+            return json_response({"error": HISTORIAN_OFF_HINT}, 503)
+        params = {key: request.query_params.getlist(key) for key in request.query_params}
+        try:
+            document = await asyncio.to_thread(run_endpoint, history, name, params)
+        except UnknownSeries as exc:
+            return json_response({"error": str(exc), "field": exc.field}, 404)
+        except BadArgument as exc:
+            return json_response({"error": str(exc), "field": exc.field}, 400)
+        except HistorianError as exc:
+            log.warning("history query %s failed: %s", name, exc)
+            return json_response({"error": str(exc)}, 503)
+        return Response(document_bytes(document), media_type="application/json")
+
+    return Route(f"/api/history/{name}", answer, methods=["GET"], name=f"history-{name}")
+
+
+def history_routes(history: History | None) -> list[Route]:
+    """One GET route per history endpoint; with no history each answers 503 with a hint."""
+    return [_endpoint(history, name) for name in ENDPOINTS]

@@ -1,0 +1,175 @@
+"""The web server part: a Starlette app served by uvicorn inside the hub's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Callable, Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from uns.errors import ConfigError
+from uns.historian.queries import History
+from uns.web.history_api import history_routes, json_response
+
+__all__ = ["HealthSource", "WebServer"]
+
+log = logging.getLogger(__name__)
+
+HealthSource = Callable[[], Mapping[str, object]]
+"""A part's health: called on every ``/api/health`` request, so keep it cheap."""
+
+_SHUTDOWN_GRACE_S = 1.0  # a request still running after this is cancelled
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: ``uns`` owns SIGINT/SIGTERM and cancels us instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _listen(bind: str, port: int) -> socket.socket:
+    """A listening, non-blocking TCP socket; port 0 picks a free one."""
+    family, kind, proto, _, address = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+        0
+    ]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class WebServer:
+    """Serves health and the history API over HTTP until cancelled.
+
+    Args:
+        bind: address to listen on (127.0.0.1 by default in the settings: there is no login yet).
+        port: TCP port; 0 picks a free one, ``url`` tells which.
+        health: per part name, a callable returning its health, served at ``/api/health``.
+        history: the historian's queries, or None when the historian is off (its routes answer 503).
+        middleware: Starlette middleware wrapped around every route, outermost first: the seam
+            where login and roles (issue 7) plug in, e.g. ``[Middleware(AuthMiddleware, ...)]``.
+    """
+
+    name = "web"
+
+    def __init__(
+        self,
+        *,
+        bind: str,
+        port: int,
+        health: Mapping[str, HealthSource],
+        history: History | None,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        self._bind = bind
+        self._port = port
+        self._health = health
+        self._history = history
+        self._middleware = list(middleware)
+        self._socket: socket.socket | None = None
+        self._server: _Server | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` with the real port."""
+        if self._socket is None:
+            raise RuntimeError("WebServer.url is known once entered")
+        host, port = self._socket.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def app(self) -> Starlette:
+        """The ASGI application (also usable under any ASGI server or test client)."""
+        routes = [
+            Route("/healthz", self._healthz, methods=["GET"]),
+            Route("/api/health", self._api_health, methods=["GET"]),
+            *history_routes(self._history),
+        ]
+        return Starlette(
+            routes=routes,
+            middleware=self._middleware,
+            exception_handlers={HTTPException: self._http_error},
+        )
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._socket = _listen(self._bind, self._port)
+        except OSError as exc:
+            reason = f"cannot listen on {self._bind}:{self._port}: {exc.strerror or exc}"
+            if exc.errno == errno.EADDRINUSE:
+                reason = (
+                    f"{self._bind}:{self._port} is in use: choose another port with --http-port / UNS_HTTP_PORT,"
+                    " or 0 for any free port"
+                )
+            raise ConfigError(source="web", path="web.http_port", value=self._port, reason=reason) from exc
+        config = uvicorn.Config(
+            self.app(),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            http="h11",
+            ws="none",
+            server_header=False,
+            timeout_graceful_shutdown=int(_SHUTDOWN_GRACE_S),
+        )
+        self._server = _Server(config)
+        log.info("web on %s", self.url)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        sock, self._socket = self._socket, None
+        self._server = None
+        if sock is not None:
+            sock.close()  # uvicorn closed it already when run() served; closing twice is harmless
+
+    async def run(self) -> None:
+        """Serve until cancelled, then stop taking connections and finish (or cancel) running requests."""
+        if self._server is None or self._socket is None:
+            raise RuntimeError("WebServer.run() needs `async with WebServer(...)` first")
+        server = self._server
+        serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="uns.web.uvicorn")
+        try:
+            await asyncio.shield(serving)
+        finally:
+            # uvicorn checks should_exit every 0.1 s, then closes its listener and connections
+            server.should_exit = True
+            await serving
+
+    def document(self) -> dict[str, object]:
+        """Everything the health sources report, by source name."""
+        return {name: dict(source()) for name, source in self._health.items()}
+
+    async def _healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def _api_health(self, request: Request) -> Response:
+        return json_response(self.document())
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            paths = ["/healthz", "/api/health", "/api/history/<endpoint>"]
+            return json_response({"error": f"no such path {request.url.path!r}", "paths": paths}, 404)
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        return json_response({"error": detail}, status)
