@@ -9,7 +9,7 @@ __all__ = ["configure_logging"]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # their INFO lines repeat ours; WARNING and up still show
-_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua")
+_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua", "uvicorn")  # our ready line names the URL
 
 
 class _DropAmqttStartupTrace(logging.Filter):

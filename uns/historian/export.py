@@ -29,7 +29,9 @@ import pyarrow as pa
 
 from model.config import Settings
 from uns.historian.database import Database
+from uns.historian.query_types import BadArgument
 from uns.historian.rollups import floor_time
+from uns.historian.timespec import parse_time, utc_now
 from uns.mqtt.filters import filter_error, topic_matches
 
 __all__ = ["ExportReport", "ExportedDay", "add_export_parser", "export_parquet", "run_export"]
@@ -217,13 +219,11 @@ def _export(
 
 
 def _parse_time(text: str) -> datetime:
+    """The same time forms as ``uns query`` (ISO with or without offset, ``now``, ``-7d``), UTC by default."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an ISO date or time: {text!r} (like 2025-01-31 or 2025-01-31T08:00Z)"
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return parse_time(text, now=utc_now(), tz=UTC, field="time")
+    except BadArgument as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
 
 
 def _parse_filter(text: str) -> str:

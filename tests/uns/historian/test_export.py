@@ -190,7 +190,7 @@ def test_cli_uses_the_configured_path(tmp_path: Path, capsys: pytest.CaptureFixt
     ("argv", "error"),
     [
         (["export"], "--to"),
-        (["export", "--to", "x", "--start", "yesterday"], "not an ISO date or time"),
+        (["export", "--to", "x", "--start", "yesterday"], "cannot read"),
         (["export", "--to", "x", "--match", "a/#/b"], "'#' must be the whole last level"),
     ],
 )
