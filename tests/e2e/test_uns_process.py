@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,10 +213,45 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert health is not None
             assert health["devices_online"] == 9
             assert health["rejected"] == {}
+            # the historian has it: over the hub's HTTP API, and `uns query` while the hub holds the file
+            api = f"{endpoints['http']}/api/history/raw?topic={modbus}&start=-5m"
+            good = lambda: [row["value"] for row in _get_json(api)["rows"] if row["quality"] == "good"]  # noqa: E731
+            await until(lambda: len(good()) >= 2, within_s=10, what="history of the count")
+            counts = good()
+            assert counts == sorted(counts)  # a production counter only goes up
+            line1 = "acme/dallas/bottling/line1/filler/data/#"
+            command = [
+                "query",
+                "--data-dir",
+                str(tmp_path),
+                "last",
+                line1,
+                "--api",
+                endpoints["http"],
+                "--format",
+                "json",
+            ]
+            query = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "uns.cli", *command],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert query.returncode == 0, query.stderr
+            last = {row["topic"]: row for row in json.loads(query.stdout)["rows"]}
+            assert last[modbus]["value"] >= counts[-1]
         finally:
             watcher.stop()
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  (our own http://127.0.0.1 endpoint)
+        body: dict[str, Any] = json.loads(response.read())
+    return body
 
 
 async def test_sim_and_a_bridge_alone_against_mosquitto(mosquitto: Mosquitto, tmp_path: Path) -> None:
