@@ -16,9 +16,11 @@ __all__ = [
     "BROKER_SCHEMES",
     "BrokerSection",
     "CompressionRule",
+    "DeriveRule",
     "HistorianSection",
     "HostSection",
     "LogLevel",
+    "MesSection",
     "Settings",
     "SimSection",
     "WebSection",
@@ -163,6 +165,61 @@ class HistorianSection(_Section):
     )
 
 
+class DeriveRule(_Section):
+    """Turn a machine metric into MES events (a line with no MES software gets its views from the bridges)."""
+
+    match: str = Field(min_length=1, description="MQTT filter over UNS data topics, e.g. acme/dallas/+/+/+/data/State.")
+    kind: Literal["state", "counter", "part_done"] = Field(
+        description="state: a PLC state code -> machine_state; counter: a running count -> production_count; "
+        "part_done: each rising edge of a bit -> a cycle time."
+    )
+    state_map: dict[int, int] = Field(
+        default_factory=dict,
+        description="kind state: PLC code -> state catalog code (unmapped codes -> 30000 unknown).",
+    )
+    state_preset: Literal["packml", "weihenstephan", "euromap", "umh"] | None = Field(
+        default=None, description="kind state: a built-in mapping of a standard's state codes, used under state_map."
+    )
+    reason_match: str | None = Field(
+        default=None,
+        description="kind state: a sibling metric holding the reason code (e.g. FaultCode), relative to the cell.",
+    )
+    counts: Literal["total", "good", "scrap"] = Field(
+        default="good", description="kind counter: what the counter counts."
+    )
+    rollover: float = Field(
+        default=2**32, gt=0, description="kind counter: the value at which the counter wraps to 0 (2^32 for UInt32)."
+    )
+
+
+class MesSection(_Section):
+    """The MES adapter: MES events in, views, KPIs back into the UNS."""
+
+    enabled: bool = Field(default=True, description="Run the MES adapter beside the historian.")
+    kpi_interval_s: float = Field(default=10.0, gt=0, description="How often KPIs are republished, seconds.")
+    kpi_window_h: float = Field(
+        default=8.0, gt=0, description="KPIs cover the running shift, else the last this many hours."
+    )
+    microstop_s: float = Field(
+        default=120.0, ge=0, description="A stop shorter than this is a microstop: performance loss, not availability."
+    )
+    planned_states: list[tuple[int, int]] = Field(
+        default_factory=lambda: [(150000, 179999)],
+        description="State code ranges of planned downtime (breaks, no shift, no order): not planned busy time.",
+    )
+    changeover_planned: bool = Field(
+        default=False, description="Count changeovers (100000-109999) as planned downtime instead of availability loss."
+    )
+    ideal_cycle_time_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="Equipment path -> ideal seconds per unit, used when no product type gives one.",
+    )
+    derive: list[DeriveRule] = Field(default_factory=list, description="Machine metrics turned into MES events.")
+    reasons: dict[str, str] = Field(
+        default_factory=dict, description="Reason catalog: reason code -> text (downtime and defect reasons)."
+    )
+
+
 class WebSection(_Section):
     """The web UI and HTTP API."""
 
@@ -197,6 +254,7 @@ class Settings(BaseSettings):
     broker: BrokerSection = Field(default_factory=BrokerSection, description="The MQTT broker.")
     host: HostSection = Field(default_factory=HostSection, description="The Sparkplug host application.")
     historian: HistorianSection = Field(default_factory=HistorianSection, description="The DuckDB historian.")
+    mes: MesSection = Field(default_factory=MesSection, description="The MES adapter.")
     web: WebSection = Field(default_factory=WebSection, description="The web server: UI and HTTP API.")
     sim: SimSection = Field(default_factory=SimSection, description="The simulated demo plant.")
     bridges: list[BridgeConfig] = Field(

@@ -1,4 +1,4 @@
-"""JSON Schemas of the files and messages users write or read: settings, plant file, envelope."""
+"""JSON Schemas of the files and messages users write or read: settings, plant file, envelope, MES events."""
 
 from __future__ import annotations
 
@@ -6,8 +6,16 @@ from model.broker_config import BrokerFileConfig
 from model.config import Settings
 from model.envelope import Envelope
 from model.equipment import Plant
+from model.mes import EVENT_MODELS
 
-__all__ = ["all_schemas", "broker_json_schema", "envelope_json_schema", "plant_json_schema", "settings_json_schema"]
+__all__ = [
+    "all_schemas",
+    "broker_json_schema",
+    "envelope_json_schema",
+    "mes_event_json_schemas",
+    "plant_json_schema",
+    "settings_json_schema",
+]
 
 
 def settings_json_schema() -> dict[str, object]:
@@ -30,11 +38,17 @@ def broker_json_schema() -> dict[str, object]:
     return BrokerFileConfig.model_json_schema(mode="validation")
 
 
+def mes_event_json_schemas() -> dict[str, dict[str, object]]:
+    """The JSON Schema of each MES event body, by event name (``mes.work_order``, ...)."""
+    return {f"mes.{name}": model.model_json_schema(mode="validation") for name, model in EVENT_MODELS.items()}
+
+
 def all_schemas() -> dict[str, dict[str, object]]:
-    """Every exported schema by name: ``settings``, ``plant``, ``broker``, ``envelope``."""
+    """Every exported schema by name: ``settings``, ``plant``, ``broker``, ``envelope``, ``mes.<event>``."""
     return {
         "settings": settings_json_schema(),
         "plant": plant_json_schema(),
         "broker": broker_json_schema(),
         "envelope": envelope_json_schema(),
+        **mes_event_json_schemas(),
     }

@@ -11,6 +11,12 @@ Values are split by kind so each column stays typed and compresses well:
 
 A sample's identity is ``(series_id, ts)``: one series has one value per millisecond. The ingest
 path drops a sample whose identity is already stored, so re-deliveries and replays land once.
+
+The MES adapter's tables (version 3) hold one typed table per MES event. Each has ``event_key``
+(the body's ``event_id`` hashed with its topic, else the hash of topic and body; unique),
+``path`` (the equipment path from the topic), ``line`` (its first four levels), ``ts`` (the body's
+``timestamp_ms``), ``source`` and ``received``. Intervals (states, labels, labor) are built by
+views from the ordered events, so a late event re-labels history without rewriting rows.
 """
 
 from __future__ import annotations
@@ -115,7 +121,133 @@ _ROLLUPS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS)
+_MES_COMMON = """
+    event_key   UBIGINT NOT NULL,
+    path        VARCHAR NOT NULL,
+    line        VARCHAR NOT NULL,
+    ts          TIMESTAMPTZ NOT NULL,
+    source      VARCHAR,
+    received    TIMESTAMPTZ NOT NULL"""
+
+_MES = Migration(
+    version=3,
+    description="MES: typed event tables (orders, products, shifts, counts, states, reasons, quality, labor, lots)",
+    statements=(
+        f"""CREATE TABLE mes_work_orders ({_MES_COMMON},
+            order_id        VARCHAR NOT NULL,
+            action          VARCHAR NOT NULL,      -- release, start, complete
+            product_id      VARCHAR,
+            quantity        DOUBLE,
+            unit            VARCHAR,
+            planned_start   TIMESTAMPTZ,
+            planned_end     TIMESTAMPTZ,
+            bom             JSON                   -- [{{material_id, quantity_per_unit, unit}}]
+        )""",
+        f"""CREATE TABLE mes_products ({_MES_COMMON},
+            product_id          VARCHAR NOT NULL,
+            name                VARCHAR,
+            ideal_cycle_time_s  DOUBLE NOT NULL,
+            unit                VARCHAR
+        )""",
+        f"""CREATE TABLE mes_shifts ({_MES_COMMON},
+            shift_id    VARCHAR NOT NULL,
+            name        VARCHAR,
+            start_ts    TIMESTAMPTZ NOT NULL,
+            end_ts      TIMESTAMPTZ NOT NULL,
+            breaks      JSON                        -- [{{start_ms, end_ms, name}}]
+        )""",
+        f"""CREATE TABLE mes_counts ({_MES_COMMON},
+            total           BIGINT NOT NULL,
+            scrap           BIGINT NOT NULL,
+            good            BIGINT NOT NULL,
+            order_id        VARCHAR,               -- as sent, else the line's running order when received
+            period_start    TIMESTAMPTZ,
+            cycle_time_s    DOUBLE
+        )""",
+        f"""CREATE TABLE mes_states ({_MES_COMMON},
+            state           INTEGER NOT NULL,      -- state catalog code; runs until the cell's next state
+            reason_code     VARCHAR
+        )""",
+        f"""CREATE TABLE mes_reasons ({_MES_COMMON},
+            start_ts        TIMESTAMPTZ NOT NULL,  -- the labelled interval; the latest label wins
+            end_ts          TIMESTAMPTZ NOT NULL,
+            reason_code     VARCHAR NOT NULL,
+            state           INTEGER,
+            operator_id     VARCHAR,
+            comment         VARCHAR
+        )""",
+        f"""CREATE TABLE mes_inspections ({_MES_COMMON},
+            characteristic  VARCHAR NOT NULL,
+            value           DOUBLE,
+            lower_limit     DOUBLE,
+            upper_limit     DOUBLE,
+            target          DOUBLE,
+            unit            VARCHAR,
+            result          VARCHAR NOT NULL,      -- pass or fail
+            defect_type     VARCHAR,
+            severity        VARCHAR,
+            order_id        VARCHAR,
+            lot_id          VARCHAR,
+            sample_id       VARCHAR
+        )""",
+        f"""CREATE TABLE mes_labor ({_MES_COMMON},
+            operator_id     VARCHAR NOT NULL,
+            action          VARCHAR NOT NULL,      -- on or off
+            order_id        VARCHAR
+        )""",
+        f"""CREATE TABLE mes_consumption ({_MES_COMMON},
+            material_id     VARCHAR NOT NULL,
+            lot_id          VARCHAR NOT NULL,
+            quantity        DOUBLE NOT NULL,
+            unit            VARCHAR,
+            order_id        VARCHAR
+        )""",
+        f"""CREATE TABLE mes_lots ({_MES_COMMON},
+            lot_id          VARCHAR NOT NULL,
+            product_id      VARCHAR,
+            quantity        DOUBLE,
+            unit            VARCHAR,
+            order_id        VARCHAR
+        )""",
+        """CREATE TABLE mes_lot_inputs (
+            event_key       UBIGINT NOT NULL,
+            lot_id          VARCHAR NOT NULL,      -- the produced lot
+            input_lot_id    VARCHAR NOT NULL,
+            material_id     VARCHAR,
+            quantity        DOUBLE
+        )""",
+        """CREATE TABLE mes_dead_letters (
+            received        TIMESTAMPTZ NOT NULL,
+            topic           VARCHAR NOT NULL,
+            event           VARCHAR,
+            field           VARCHAR NOT NULL,      -- e.g. scrap, order_id, body
+            reason          VARCHAR NOT NULL,
+            body            VARCHAR
+        )""",
+        """CREATE TABLE mes_counter_state (
+            topic           VARCHAR PRIMARY KEY,   -- the raw counter a production count is derived from
+            value           DOUBLE NOT NULL,
+            ts              TIMESTAMPTZ NOT NULL
+        )""",
+        *(
+            f"CREATE UNIQUE INDEX {table}_key ON {table} (event_key)"
+            for table in (
+                "mes_work_orders",
+                "mes_products",
+                "mes_shifts",
+                "mes_counts",
+                "mes_states",
+                "mes_reasons",
+                "mes_inspections",
+                "mes_labor",
+                "mes_consumption",
+                "mes_lots",
+            )
+        ),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES)
 """Every migration, oldest first; versions are 1, 2, 3, ... with no gaps."""
 
 LATEST_VERSION = MIGRATIONS[-1].version
