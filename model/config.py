@@ -177,7 +177,7 @@ class DeriveRule(_Section):
         default_factory=dict,
         description="kind state: PLC code -> state catalog code (unmapped codes -> 30000 unknown).",
     )
-    state_preset: Literal["packml", "weihenstephan", "euromap", "umh"] | None = Field(
+    state_preset: Literal["packml", "weihenstephan", "euromap", "euromap_production", "umh"] | None = Field(
         default=None, description="kind state: a built-in mapping of a standard's state codes, used under state_map."
     )
     reason_match: str | None = Field(

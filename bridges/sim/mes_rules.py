@@ -1,0 +1,59 @@
+"""What the MES adapter needs to read the simulated plant: state mapping, counters, ideal cycle times.
+
+The demo plant has no MES software: its production, machine and OEE views come from the bridges
+alone, through these derive rules (``mes.derive``) and the machines' nominal rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bridges.sim.plant import DEMO_LINES, FAULT_CODES, LineSpec, MachineState
+from model.config import DeriveRule
+from model.equipment import Plant
+
+__all__ = ["DEMO_PLANNED", "DEMO_STATE_MAP", "demo_derive_rules", "demo_ideal_cycle_times", "demo_reasons"]
+
+DEMO_STATE_MAP: dict[int, int] = {
+    MachineState.RUNNING: 10000,  # producing
+    MachineState.IDLE: 40100,  # idle: ready but not asked to run
+    MachineState.STARVED: 60000,  # material: inlet starved
+    MachineState.BLOCKED: 70000,  # material: outlet blocked
+    MachineState.FAULT: 180000,  # technical: equipment failure, FaultCode says why
+    MachineState.CHANGEOVER: 100000,  # process: changeover
+    MachineState.PLANNED_STOP: 210000,  # preventive maintenance: planned in the sim's schedule (DEMO_PLANNED)
+}
+"""The simulated PLCs' ``State`` codes -> state catalog codes."""
+
+
+DEMO_PLANNED: tuple[int, int] = (210000, 219999)
+"""The demo's maintenance stops are scheduled: planned downtime, added to ``mes.planned_states``."""
+
+
+def demo_derive_rules(enterprise: str) -> list[DeriveRule]:
+    """State, counters and part-done bits of every simulated machine, as MES events."""
+    cells = f"{enterprise}/+/+/+/+/data"
+    return [
+        DeriveRule(match=f"{cells}/State", kind="state", state_map=DEMO_STATE_MAP, reason_match="FaultCode"),
+        DeriveRule(match=f"{cells}/Production/GoodCount", kind="counter", counts="good"),
+        DeriveRule(match=f"{cells}/Production/ScrapCount", kind="counter", counts="scrap"),
+        # PartDone toggles once per cycle (not a pulse), so the counters give the counts and rates
+    ]
+
+
+def demo_ideal_cycle_times(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES) -> dict[str, float]:
+    """Equipment path -> ideal seconds per counted unit, from each machine's nominal rate."""
+    paths = plant.equipment_paths()
+    out: dict[str, float] = {}
+    for line in lines:
+        for machine in line.machines:
+            suffix = f"/{line.id}/{machine.id}"
+            for path in paths:
+                if path.endswith(suffix):
+                    out[path] = 60.0 / machine.rate * machine.cycles_per_output
+    return out
+
+
+def demo_reasons() -> dict[str, str]:
+    """The demo reason catalog: the simulated fault codes."""
+    return {str(code): text for code, text in FAULT_CODES.items() if code}
