@@ -1,0 +1,490 @@
+"""Quality views over the MES tables: scrap rate per group, defect Pareto, and SPC control charts.
+
+Every view is synchronous and read-only: it takes a DuckDB cursor (``Database.reader()``) and runs
+in the caller's thread. Times going in must carry a time zone; ranges are half-open
+``start <= ts < end``; times coming out are in ``tz`` (UTC by default). ``path`` selects that piece
+of equipment and everything below it (a line selects its cells).
+
+The SPC arithmetic (``control_chart``, ``rule_violations``) is a pure core with no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from itertools import pairwise
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from uns.historian.query_types import BadArgument
+from uns.historian.timespec import UTC_ZONE, require_aware
+
+__all__ = [
+    "D2",
+    "D3",
+    "ControlChart",
+    "DefectRow",
+    "Rule",
+    "ScrapGroup",
+    "ScrapRow",
+    "SpcChart",
+    "SpcPoint",
+    "control_chart",
+    "defects",
+    "rule_violations",
+    "scrap",
+    "spc",
+]
+
+log = logging.getLogger(__name__)
+
+ScrapGroup = Literal["cell", "line", "order", "day"]
+"""How ``scrap`` groups counts."""
+
+D2: dict[int, float] = {2: 1.128, 3: 1.693, 4: 2.059, 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847, 9: 2.970, 10: 3.078}
+"""Control-chart constant d2 (mean of the relative range) by subgroup size; n=2 also serves moving ranges."""
+
+D3: dict[int, float] = {2: 0.853, 3: 0.888, 4: 0.880, 5: 0.864, 6: 0.848, 7: 0.833, 8: 0.820, 9: 0.808, 10: 0.797}
+"""Control-chart constant d3 (sigma of the relative range) by subgroup size, for the range chart limits."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SEVERITY_RANK = {"minor": 1, "major": 2, "critical": 3}
+_UNSPECIFIED = "unspecified"
+
+
+def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
+    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
+
+
+def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    require_aware(start, "start")
+    require_aware(end, "end")
+    if end <= start:
+        raise BadArgument("end", f"{end.isoformat()} is not after start {start.isoformat()}")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _path_condition(column: str, path: str | None) -> tuple[str, list[object]]:
+    """``column`` is ``path`` or below it; starts_with, not LIKE, because ids may hold ``_``."""
+    if path is None:
+        return "true", []
+    path = path.strip("/")
+    if not path:
+        raise BadArgument("path", "empty equipment path; give one like acme/dallas/packaging/line1")
+    return f"({column} = ? OR starts_with({column}, ?))", [path, path + "/"]
+
+
+# ---------------------------------------------------------------------------------------------
+# scrap rate and defect Pareto
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ScrapRow:
+    """Units counted in one group and the share scrapped.
+
+    ``group`` is the cell path, the line path, the order id (None for counts without an order) or
+    the day (ISO date in the asked time zone).
+    """
+
+    group: str | None
+    total: int
+    good: int
+    scrap: int
+    scrap_rate: float | None
+    """scrap / total; None when nothing was counted."""
+
+
+_SCRAP_KEYS: dict[str, str] = {
+    "cell": "path",
+    "line": "line",
+    "order": "order_id",
+    "day": "CAST(timezone(?, ts) AS DATE)",
+}
+
+
+# Each count's weight: a cell's own units, or (line rule) the line's output plus scrap elsewhere.
+_SCRAP_SQL = """
+WITH scoped AS (
+    SELECT * FROM mes_counts WHERE {where} AND ts >= ? AND ts < ?
+), lines AS (
+    SELECT c.line, bool_or(c.path = c.line) AS own,
+           coalesce(any_value(o.cell), max(c.path) FILTER (starts_with(c.path, c.line || '/'))) AS output
+    FROM mes_counts c
+    LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS line, unnest(?::VARCHAR[]) AS cell) o ON o.line = c.line
+    WHERE c.line IN (SELECT line FROM scoped) GROUP BY c.line
+), weighted AS (
+    SELECT s.*, CASE
+        WHEN NOT ? THEN 'own'
+        WHEN l.own THEN CASE WHEN s.path = s.line THEN 'own' ELSE 'none' END
+        WHEN s.path = l.output THEN 'own'
+        ELSE 'scrap' END AS role
+    FROM scoped s JOIN lines l ON l.line = s.line
+)
+SELECT {key} AS grp,
+       sum(CASE role WHEN 'own' THEN total WHEN 'scrap' THEN scrap ELSE 0 END),
+       sum(CASE role WHEN 'own' THEN good ELSE 0 END)
+FROM weighted GROUP BY grp HAVING count(*) FILTER (role <> 'none') > 0 ORDER BY grp NULLS LAST
+"""
+
+
+def scrap(
+    cursor: duckdb.DuckDBPyConnection,
+    *,
+    path: str,
+    start: datetime,
+    end: datetime,
+    by: ScrapGroup = "cell",
+    tz: ZoneInfo = UTC_ZONE,
+    output_cells: Mapping[str, str] | None = None,
+) -> list[ScrapRow]:
+    """Total, good and scrapped units per group from the production counts in ``[start, end)``.
+
+    ``by="cell"`` (or a cell ``path``) counts each cell's own units. Otherwise units follow the
+    line rule of the OEE view (``uns.mes.oee``): a line's units are the counts published on the
+    line path when it has any, else its output cell's (``output_cells[line]``, default the cell
+    whose path sorts last) plus the scrap counted at its other cells, so a unit is counted once
+    and a unit scrapped anywhere on the line is produced and lost.
+
+    Raises:
+        BadArgument: for an unknown grouping, a naive or empty time range, or an empty path.
+    """
+    if by not in _SCRAP_KEYS:
+        raise BadArgument("by", f"must be one of {', '.join(_SCRAP_KEYS)} (got {by!r})")
+    low, high = _window(start, end)
+    where, params = _path_condition("path", path)
+    key = _SCRAP_KEYS[by]
+    outputs = dict(output_cells or {})
+    line_rule = by != "cell" and len(path.strip("/").split("/")) < 5
+    arguments: list[object] = [*params, low, high, list(outputs), list(outputs.values()), line_rule]
+    if by == "day":
+        arguments.append(tz.key)
+    sql = _SCRAP_SQL.format(where=where, key=key.replace("?", "?::VARCHAR"))
+    # the day key's ? comes in the final SELECT, after all other parameters
+    rows = cursor.execute(sql, arguments).fetchall()
+    result: list[ScrapRow] = []
+    for group, total, good in rows:
+        total, good = int(total), int(good)
+        label = group.isoformat() if isinstance(group, date) else group
+        lost = total - good
+        result.append(
+            ScrapRow(group=label, total=total, good=good, scrap=lost, scrap_rate=lost / total if total else None)
+        )
+    return result
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DefectRow:
+    """One defect type in the Pareto of failed inspections, most frequent first."""
+
+    defect_type: str
+    """The inspection's defect type; ``unspecified`` when a failed inspection named none."""
+    count: int
+    share: float
+    """count / all failed inspections in the range."""
+    cumulative: float
+    """Running sum of ``share`` down the Pareto (the last row is 1.0)."""
+    worst_severity: str | None
+    """critical > major > minor; None when no inspection of this type gave one."""
+
+
+def defects(cursor: duckdb.DuckDBPyConnection, *, path: str, start: datetime, end: datetime) -> list[DefectRow]:
+    """The defect Pareto: failed inspections in ``[start, end)`` by defect type, most frequent first.
+
+    Raises:
+        BadArgument: for a naive or empty time range, or an empty path.
+    """
+    low, high = _window(start, end)
+    where, params = _path_condition("path", path)
+    sql = (
+        f"SELECT coalesce(defect_type, '{_UNSPECIFIED}') AS kind, count(*) AS n,"  # noqa: S608 (trusted SQL)
+        " max(CASE severity WHEN 'minor' THEN 1 WHEN 'major' THEN 2 WHEN 'critical' THEN 3 END)"
+        f" FROM mes_inspections WHERE result = 'fail' AND {where} AND ts >= ? AND ts < ?"
+        " GROUP BY kind ORDER BY n DESC, kind"
+    )
+    rows = cursor.execute(sql, [*params, low, high]).fetchall()
+    failed = sum(int(n) for _, n, _ in rows)
+    names = {rank: name for name, rank in _SEVERITY_RANK.items()}
+    result: list[DefectRow] = []
+    running = 0
+    for kind, n, rank in rows:
+        running += int(n)
+        result.append(
+            DefectRow(
+                defect_type=kind,
+                count=int(n),
+                share=int(n) / failed,
+                cumulative=running / failed,
+                worst_severity=names.get(rank) if rank is not None else None,
+            )
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# SPC: pure core
+
+
+class Rule(StrEnum):
+    """Western Electric / Nelson run rules, judged on the plotted points against center and sigma."""
+
+    beyond_3_sigma = "beyond_3_sigma"
+    """One point beyond 3 sigma (Nelson 1)."""
+    eight_on_one_side = "eight_on_one_side"
+    """Eight points in a row on one side of the center line (Western Electric 4)."""
+    six_trending = "six_trending"
+    """Six points in a row steadily increasing or decreasing (Nelson 3)."""
+    fourteen_alternating = "fourteen_alternating"
+    """Fourteen points in a row alternating up and down (Nelson 4)."""
+    two_of_three_beyond_2_sigma = "two_of_three_beyond_2_sigma"
+    """Two of three points in a row beyond 2 sigma, same side (Nelson 5)."""
+    four_of_five_beyond_1_sigma = "four_of_five_beyond_1_sigma"
+    """Four of five points in a row beyond 1 sigma, same side (Nelson 6)."""
+    fifteen_within_1_sigma = "fifteen_within_1_sigma"
+    """Fifteen points in a row within 1 sigma, either side (Nelson 7: stratification)."""
+    eight_beyond_1_sigma = "eight_beyond_1_sigma"
+    """Eight points in a row beyond 1 sigma, either side, none within (Nelson 8: mixture)."""
+
+
+def _zone_run(
+    points: Sequence[float], center: float, sigma: float, *, window: int, need: int, k: float, index: int
+) -> bool:
+    """``need`` of the ``window`` points ending at ``index`` lie beyond ``k`` sigma on one side."""
+    if index + 1 < window:
+        return False
+    recent = points[index + 1 - window : index + 1]
+    above = sum(1 for x in recent if x > center + k * sigma)
+    below = sum(1 for x in recent if x < center - k * sigma)
+    return above >= need or below >= need
+
+
+def rule_violations(points: Sequence[float], *, center: float, sigma: float) -> list[tuple[Rule, ...]]:
+    """The run rules each point completes (the last point of the run is flagged), in Rule order.
+
+    With ``sigma`` zero or not finite only the side rules and trends are judged.
+    """
+    zoned = sigma > 0 and math.isfinite(sigma)
+    result: list[tuple[Rule, ...]] = []
+    for i, x in enumerate(points):
+        hits: list[Rule] = []
+        if zoned and abs(x - center) > 3 * sigma:
+            hits.append(Rule.beyond_3_sigma)
+        if i >= 7:
+            run = points[i - 7 : i + 1]
+            if all(p > center for p in run) or all(p < center for p in run):
+                hits.append(Rule.eight_on_one_side)
+        if i >= 5:
+            steps = [b - a for a, b in pairwise(points[i - 5 : i + 1])]
+            if all(s > 0 for s in steps) or all(s < 0 for s in steps):
+                hits.append(Rule.six_trending)
+        if i >= 13:
+            steps = [b - a for a, b in pairwise(points[i - 13 : i + 1])]
+            if all(s != 0 for s in steps) and all(a * b < 0 for a, b in pairwise(steps)):
+                hits.append(Rule.fourteen_alternating)
+        if zoned:
+            if _zone_run(points, center, sigma, window=3, need=2, k=2, index=i):
+                hits.append(Rule.two_of_three_beyond_2_sigma)
+            if _zone_run(points, center, sigma, window=5, need=4, k=1, index=i):
+                hits.append(Rule.four_of_five_beyond_1_sigma)
+            if i >= 14 and all(abs(p - center) < sigma for p in points[i - 14 : i + 1]):
+                hits.append(Rule.fifteen_within_1_sigma)
+            if i >= 7 and all(abs(p - center) > sigma for p in points[i - 7 : i + 1]):
+                hits.append(Rule.eight_beyond_1_sigma)
+        result.append(tuple(hits))
+    return result
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ControlChart:
+    """Center, spread and limits of an I-MR (n=1) or X-bar/R (n>1) chart, without timestamps."""
+
+    subgroup_size: int
+    points: tuple[float, ...]
+    """Plotted values: the individuals, or the subgroup means."""
+    ranges: tuple[float | None, ...]
+    """Moving range to the previous individual (None for the first), or the subgroup range."""
+    mean: float
+    sigma: float | None
+    """Within-subgroup sigma: average (moving) range / d2; None with too few points."""
+    ucl: float | None
+    lcl: float | None
+    range_center: float | None
+    range_ucl: float | None
+    range_lcl: float | None
+    cp: float | None
+    cpk: float | None
+    violations: tuple[tuple[Rule, ...], ...]
+    dropped: int
+    """Trailing measurements that did not fill a subgroup (left off the chart)."""
+
+
+def _capability(mean: float, sigma: float | None, low: float | None, high: float | None) -> tuple[float | None, ...]:
+    if sigma is None or sigma <= 0:
+        return None, None
+    cp = (high - low) / (6 * sigma) if low is not None and high is not None else None
+    sides = [(high - mean) if high is not None else None, (mean - low) if low is not None else None]
+    known = [side for side in sides if side is not None]
+    cpk = min(known) / (3 * sigma) if known else None
+    return cp, cpk
+
+
+def control_chart(
+    values: Sequence[float], *, subgroup_size: int = 1, lower_spec: float | None = None, upper_spec: float | None = None
+) -> ControlChart:
+    """The control chart of measurements in time order.
+
+    Subgroup size 1 gives an individuals chart: sigma = average moving range / 1.128, limits
+    mean ± 3 sigma, moving-range limits D4·MR̄ and 0. Larger subgroups (consecutive measurements,
+    up to 10) give X-bar/R: sigma = R̄ / d2(n), limits X̿ ± 3 sigma/√n, range limits D3·R̄ and D4·R̄.
+    Cp = (USL − LSL)/6σ and Cpk = min(USL − mean, mean − LSL)/3σ use the within sigma.
+
+    Raises:
+        BadArgument: for a subgroup size outside 1..10, or no values.
+    """
+    n = subgroup_size
+    if n != 1 and n not in D2:
+        raise BadArgument("subgroup_size", f"must be 1..{max(D2)} (got {n})")
+    usable = len(values) - len(values) % n
+    if usable == 0:
+        raise BadArgument("characteristic", f"no measurements to chart (need at least {n})")
+    if n == 1:
+        points = tuple(float(x) for x in values)
+        ranges: tuple[float | None, ...] = (None, *(abs(b - a) for a, b in pairwise(points)))
+        d2, d3 = D2[2], D3[2]
+    else:
+        groups = [values[i : i + n] for i in range(0, usable, n)]
+        points = tuple(math.fsum(g) / n for g in groups)
+        ranges = tuple(float(max(g) - min(g)) for g in groups)
+        d2, d3 = D2[n], D3[n]
+    mean = math.fsum(points) / len(points)
+    known = [r for r in ranges if r is not None]
+    r_bar = math.fsum(known) / len(known) if known else None
+    sigma = r_bar / d2 if r_bar is not None else None
+    spread = sigma / math.sqrt(n) if sigma is not None else None
+    cp, cpk = _capability(mean, sigma, lower_spec, upper_spec)
+    violations = rule_violations(points, center=mean, sigma=spread if spread is not None else 0.0)
+    return ControlChart(
+        subgroup_size=n,
+        points=points,
+        ranges=ranges,
+        mean=mean,
+        sigma=sigma,
+        ucl=mean + 3 * spread if spread is not None else None,
+        lcl=mean - 3 * spread if spread is not None else None,
+        range_center=r_bar,
+        range_ucl=r_bar * (1 + 3 * d3 / d2) if r_bar is not None else None,
+        range_lcl=r_bar * max(0.0, 1 - 3 * d3 / d2) if r_bar is not None else None,
+        cp=cp,
+        cpk=cpk,
+        violations=tuple(violations),
+        dropped=len(values) - usable,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# SPC: the view
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SpcPoint:
+    """One plotted point: an individual measurement or a subgroup mean."""
+
+    ts: datetime
+    """The measurement's time (for a subgroup: its last measurement's)."""
+    value: float
+    range: float | None
+    violations: tuple[Rule, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SpcChart:
+    """The SPC view of one characteristic: statistics, limits, capability and the points with rule hits."""
+
+    characteristic: str
+    path: str | None
+    chart: str
+    """``I-MR`` or ``Xbar-R``."""
+    subgroup_size: int
+    count: int
+    """Measurements found (with a value) in the range."""
+    mean: float
+    sigma: float | None
+    ucl: float | None
+    lcl: float | None
+    range_center: float | None
+    range_ucl: float | None
+    range_lcl: float | None
+    lower_spec: float | None
+    upper_spec: float | None
+    """Specification limits: the latest given by the inspections in range."""
+    cp: float | None
+    cpk: float | None
+    points: tuple[SpcPoint, ...]
+    dropped: int
+
+
+def spc(
+    cursor: duckdb.DuckDBPyConnection,
+    *,
+    characteristic: str,
+    path: str | None = None,
+    start: datetime,
+    end: datetime,
+    subgroup_size: int = 1,
+    tz: ZoneInfo = UTC_ZONE,
+) -> SpcChart:
+    """The control chart of one inspected characteristic over ``[start, end)`` (see ``control_chart``).
+
+    Measurements without a value (attribute inspections) are skipped. The spec limits are the
+    latest non-null ``lower_limit`` and ``upper_limit`` of the charted inspections.
+
+    Raises:
+        BadArgument: for no measurements, a bad subgroup size, or a naive or empty time range.
+    """
+    low, high = _window(start, end)
+    where, params = _path_condition("path", path)
+    sql = (
+        "SELECT epoch_ms(ts), value, lower_limit, upper_limit FROM mes_inspections"  # noqa: S608 (trusted SQL)
+        f" WHERE characteristic = ? AND value IS NOT NULL AND {where} AND ts >= ? AND ts < ?"
+        " ORDER BY ts, received, event_key"
+    )
+    rows = cursor.execute(sql, [characteristic, *params, low, high]).fetchall()
+    if not rows:
+        where_text = f" at {path}" if path else ""
+        raise BadArgument("characteristic", f"no measurements of {characteristic!r}{where_text} in the range")
+    lsl = next((r[2] for r in reversed(rows) if r[2] is not None), None)
+    usl = next((r[3] for r in reversed(rows) if r[3] is not None), None)
+    chart = control_chart([r[1] for r in rows], subgroup_size=subgroup_size, lower_spec=lsl, upper_spec=usl)
+    n = subgroup_size
+    stamps = [_instant(rows[(i + 1) * n - 1][0], tz) for i in range(len(chart.points))]
+    points = tuple(
+        SpcPoint(ts=ts, value=value, range=rng, violations=hits)
+        for ts, value, rng, hits in zip(stamps, chart.points, chart.ranges, chart.violations, strict=True)
+    )
+    flagged = sum(1 for p in points if p.violations)
+    log.debug("spc %s at %s: %d points, %d with rule hits", characteristic, path, len(points), flagged)
+    return SpcChart(
+        characteristic=characteristic,
+        path=path,
+        chart="I-MR" if n == 1 else "Xbar-R",
+        subgroup_size=n,
+        count=len(rows),
+        mean=chart.mean,
+        sigma=chart.sigma,
+        ucl=chart.ucl,
+        lcl=chart.lcl,
+        range_center=chart.range_center,
+        range_ucl=chart.range_ucl,
+        range_lcl=chart.range_lcl,
+        lower_spec=lsl,
+        upper_spec=usl,
+        cp=chart.cp,
+        cpk=chart.cpk,
+        points=points,
+        dropped=chart.dropped,
+    )

@@ -1,0 +1,338 @@
+"""Resource views over the MES tables: labor hours from clock on/off, and material consumed against the BOM.
+
+Every view is synchronous and read-only: it takes a DuckDB cursor and runs in the caller's thread.
+Times going in must carry a time zone; times coming out are in ``tz`` (UTC by default).
+``pair_sessions`` is the pure core that turns clock events into work sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import duckdb
+import orjson
+
+from uns.historian.query_types import BadArgument
+from uns.historian.timespec import UTC_ZONE, require_aware, utc_now
+
+__all__ = [
+    "ClockEvent",
+    "LaborGroup",
+    "LaborReport",
+    "LaborRow",
+    "LotUse",
+    "MaterialReport",
+    "MaterialRow",
+    "Session",
+    "labor",
+    "material",
+    "pair_sessions",
+]
+
+log = logging.getLogger(__name__)
+
+LaborGroup = Literal["order", "cell", "operator"]
+"""How ``labor`` groups hours."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
+    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
+
+
+def _path_condition(column: str, path: str) -> tuple[str, list[object]]:
+    """``column`` is ``path`` or below it; starts_with, not LIKE, because ids may hold ``_``."""
+    path = path.strip("/")
+    if not path:
+        raise BadArgument("path", "empty equipment path; give one like acme/dallas/packaging/line1")
+    return f"({column} = ? OR starts_with({column}, ?))", [path, path + "/"]
+
+
+# ---------------------------------------------------------------------------------------------
+# labor
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClockEvent:
+    """One labor event: an operator clocked on or off at a cell."""
+
+    ts: datetime
+    path: str
+    operator_id: str
+    action: str
+    """``on`` or ``off``."""
+    order_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Session:
+    """An operator's time at a cell, from clock-on to clock-off (or to the cut-off when still on)."""
+
+    path: str
+    operator_id: str
+    order_id: str | None
+    """The order named by the clock-on."""
+    start: datetime
+    end: datetime
+    open: bool
+    """No clock-off yet: ``end`` is the cut-off."""
+
+
+def pair_sessions(events: Iterable[ClockEvent], *, cutoff: datetime) -> tuple[list[Session], list[ClockEvent]]:
+    """Pair clock-on with clock-off per operator and cell, in time order.
+
+    A second ``on`` while on closes the running session at its instant and opens a new one (the
+    operator switched order); an ``off`` with nothing open is returned as unmatched; a session
+    still open runs to ``cutoff``.
+
+    Returns:
+        the sessions (ordered by start) and the unmatched clock-offs.
+    """
+    running: dict[tuple[str, str], ClockEvent] = {}
+    sessions: list[Session] = []
+    unmatched: list[ClockEvent] = []
+
+    def close(on: ClockEvent, end: datetime, *, still_open: bool) -> None:
+        sessions.append(
+            Session(
+                path=on.path, operator_id=on.operator_id, order_id=on.order_id, start=on.ts, end=end, open=still_open
+            )
+        )
+
+    for event in sorted(events, key=lambda e: (e.ts, e.action != "off")):  # an off before an on at one instant
+        key = (event.operator_id, event.path)
+        previous = running.pop(key, None)
+        if event.action == "on":
+            if previous is not None:
+                close(previous, event.ts, still_open=False)
+            running[key] = event
+        elif previous is None:
+            unmatched.append(event)
+        else:
+            close(previous, event.ts, still_open=False)
+    for on in running.values():
+        close(on, max(cutoff, on.ts), still_open=True)
+    sessions.sort(key=lambda s: (s.start, s.operator_id, s.path))
+    return sessions, unmatched
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LaborRow:
+    """Hours worked in one group (order id, cell path or operator id), clipped to the window."""
+
+    group: str | None
+    """None for time worked on no order (``by="order"``)."""
+    hours: float
+    sessions: int
+    """Sessions that overlap the window."""
+    operators: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LaborReport:
+    """The labor view: hours per group and the clock-offs that had no clock-on."""
+
+    rows: tuple[LaborRow, ...]
+    unmatched_offs: tuple[ClockEvent, ...]
+    """Clock-offs inside the window with no open clock-on: ignored for hours."""
+
+
+_LABOR_SQL = """
+SELECT epoch_ms(ts), path, operator_id, action, order_id FROM mes_labor
+WHERE {where} AND ts < ? ORDER BY ts, event_key
+"""
+
+
+def labor(
+    cursor: duckdb.DuckDBPyConnection,
+    *,
+    path: str,
+    start: datetime,
+    end: datetime,
+    by: LaborGroup = "order",
+    now: datetime | None = None,
+    tz: ZoneInfo = UTC_ZONE,
+) -> LaborReport:
+    """Labor hours at ``path`` (and below) inside ``[start, end)``, per order, cell or operator.
+
+    Sessions come from ``pair_sessions`` over every clock event before ``end``; a session still
+    open runs to ``min(end, now)``. Each session counts only its part inside the window.
+
+    Raises:
+        BadArgument: for an unknown grouping, a naive or empty time range, or an empty path.
+    """
+    if by not in ("order", "cell", "operator"):
+        raise BadArgument("by", f"must be one of order, cell, operator (got {by!r})")
+    require_aware(start, "start")
+    require_aware(end, "end")
+    if end <= start:
+        raise BadArgument("end", f"{end.isoformat()} is not after start {start.isoformat()}")
+    now = require_aware(now, "now") if now is not None else utc_now()
+    where, params = _path_condition("path", path)
+    rows = cursor.execute(_LABOR_SQL.format(where=where), [*params, end.astimezone(UTC)]).fetchall()
+    events = [
+        ClockEvent(ts=_instant(ms, tz), path=cell, operator_id=operator, action=action, order_id=order)
+        for ms, cell, operator, action, order in rows
+    ]
+    sessions, unmatched = pair_sessions(events, cutoff=min(end, now))
+    hours: dict[str | None, float] = defaultdict(float)
+    counts: dict[str | None, int] = defaultdict(int)
+    people: dict[str | None, set[str]] = defaultdict(set)
+    for session in sessions:
+        overlap = (min(session.end, end) - max(session.start, start)).total_seconds()
+        if overlap <= 0:
+            continue
+        group = {"order": session.order_id, "cell": session.path, "operator": session.operator_id}[by]
+        hours[group] += overlap / 3600
+        counts[group] += 1
+        people[group].add(session.operator_id)
+    inside = tuple(e for e in unmatched if start <= e.ts < end)
+    for event in inside:
+        log.debug("labor: clock-off of %s at %s on %s without clock-on", event.operator_id, event.path, event.ts)
+    ordered = sorted(hours, key=lambda g: (g is None, g or ""))
+    return LaborReport(
+        rows=tuple(
+            LaborRow(group=g, hours=hours[g], sessions=counts[g], operators=tuple(sorted(people[g]))) for g in ordered
+        ),
+        unmatched_offs=inside,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# material against the bill of materials
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LotUse:
+    """How much of one lot an order consumed."""
+
+    lot_id: str
+    quantity: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MaterialRow:
+    """One material of an order: consumed against planned.
+
+    ``planned_*`` are None for a material the BOM does not list (consumed off-plan).
+    """
+
+    material_id: str
+    unit: str | None
+    consumed: float
+    planned_for_produced: float | None
+    """quantity_per_unit × good units produced so far."""
+    planned_for_order: float | None
+    """quantity_per_unit × the order's planned quantity."""
+    variance: float | None
+    """consumed − planned_for_produced (positive: more used than the good output needed)."""
+    variance_pct: float | None
+    """variance / planned_for_produced; None when nothing good was produced yet."""
+    lots: tuple[LotUse, ...]
+    """The lots it came from, largest use first."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MaterialReport:
+    """The material view of one order."""
+
+    order_id: str
+    product_id: str | None
+    planned_quantity: float | None
+    good_units: int
+    """Good units the order's line put out so far (see ``material``)."""
+    materials: tuple[MaterialRow, ...]
+
+
+def _release(cursor: duckdb.DuckDBPyConnection, order_id: str) -> tuple[str | None, float | None, list[object]]:
+    row = cursor.execute(
+        "SELECT product_id, quantity, bom FROM mes_work_orders WHERE order_id = ? AND action = 'release'"
+        " ORDER BY ts DESC, received DESC LIMIT 1",
+        [order_id],
+    ).fetchone()
+    if row is None:
+        seen = cursor.execute("SELECT count(*) FROM mes_work_orders WHERE order_id = ?", [order_id]).fetchone()
+        if not seen or not seen[0]:
+            raise BadArgument("order_id", f"no work order {order_id!r}; released orders are in mes_work_orders")
+        return None, None, []
+    product, quantity, bom = row
+    items = orjson.loads(bom) if bom else []
+    return product, quantity, items if isinstance(items, list) else []
+
+
+# the OEE view's line rule (uns.mes.oee): the line's own counts, else its output cell's
+_GOOD_SQL = """
+WITH mine AS (
+    SELECT path, line, good FROM mes_counts WHERE order_id = ?
+), lines AS (
+    SELECT c.line, bool_or(c.path = c.line) AS own,
+           coalesce(any_value(o.cell), max(c.path) FILTER (starts_with(c.path, c.line || '/'))) AS output
+    FROM mes_counts c
+    LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS line, unnest(?::VARCHAR[]) AS cell) o ON o.line = c.line
+    WHERE c.line IN (SELECT line FROM mine) GROUP BY c.line
+)
+SELECT coalesce(sum(m.good), 0) FROM mine m JOIN lines l ON l.line = m.line
+WHERE m.path = CASE WHEN l.own THEN l.line ELSE l.output END
+"""
+
+
+def material(
+    cursor: duckdb.DuckDBPyConnection, *, order_id: str, output_cells: Mapping[str, str] | None = None
+) -> MaterialReport:
+    """Material consumed by an order against its bill of materials (from the latest release).
+
+    Good units produced follow the OEE view's line rule: the counts published on the line path
+    when it has any, else the output cell's (``output_cells[line]``, default the cell whose path
+    sorts last).
+
+    Raises:
+        BadArgument: when no work order has this id.
+    """
+    product, planned_qty, bom = _release(cursor, order_id)
+    outputs = dict(output_cells or {})
+    good_row = cursor.execute(_GOOD_SQL, [order_id, list(outputs), list(outputs.values())]).fetchone()
+    good = int(good_row[0]) if good_row else 0
+    used = cursor.execute(
+        "SELECT material_id, lot_id, sum(quantity), any_value(unit) FROM mes_consumption WHERE order_id = ?"
+        " GROUP BY material_id, lot_id ORDER BY material_id, sum(quantity) DESC, lot_id",
+        [order_id],
+    ).fetchall()
+    lots: dict[str, list[LotUse]] = defaultdict(list)
+    units: dict[str, str | None] = {}
+    for material_id, lot_id, quantity, unit in used:
+        lots[material_id].append(LotUse(lot_id=lot_id, quantity=float(quantity)))
+        units.setdefault(material_id, unit)
+    per_unit: dict[str, float] = {}
+    for item in bom:
+        if isinstance(item, dict) and isinstance(item.get("material_id"), str):
+            material_id = item["material_id"]
+            per_unit[material_id] = per_unit.get(material_id, 0.0) + float(item.get("quantity_per_unit", 0.0))
+            units[material_id] = item.get("unit") or units.get(material_id)
+    rows: list[MaterialRow] = []
+    for material_id in [*per_unit, *sorted(set(lots) - set(per_unit))]:
+        consumed = sum(use.quantity for use in lots.get(material_id, []))
+        qpu = per_unit.get(material_id)
+        for_produced = qpu * good if qpu is not None else None
+        variance = consumed - for_produced if for_produced is not None else None
+        rows.append(
+            MaterialRow(
+                material_id=material_id,
+                unit=units.get(material_id),
+                consumed=consumed,
+                planned_for_produced=for_produced,
+                planned_for_order=qpu * planned_qty if qpu is not None and planned_qty is not None else None,
+                variance=variance,
+                variance_pct=variance / for_produced if variance is not None and for_produced else None,
+                lots=tuple(lots.get(material_id, [])),
+            )
+        )
+    return MaterialReport(
+        order_id=order_id, product_id=product, planned_quantity=planned_qty, good_units=good, materials=tuple(rows)
+    )
