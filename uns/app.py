@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from starlette.routing import BaseRoute
+
 from bridges.registry import build_edge_node
+from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_ideal_cycle_times, demo_reasons
 from bridges.sim.service import SimulatedPlant
 from model.bridges import BridgeConfig
-from model.config import Settings
+from model.config import MesSection, Settings
 from model.equipment import Plant
 from uns.broker import EmbeddedBroker, load_broker_config
 from uns.connect import ClientFactory, local_clients, network_clients
@@ -19,8 +22,10 @@ from uns.errors import ConfigError
 from uns.historian.queries import History
 from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
+from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.web import WebServer
+from uns.web.mes_api import mes_routes
 
 __all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_historian", "run_host", "run_sim", "run_up"]
 
@@ -119,14 +124,23 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         parts.append(host)
         health: dict[str, Callable[[], Mapping[str, object]]] = {"host": host.core.health}
         history: History | None = None
+        routes: Sequence[BaseRoute] = ()
         if settings.historian.enabled:
             historian = await stack.enter_async_context(_historian(settings, plant, clients))
             parts.append(historian)
             health["historian"] = historian.health
             history = History(historian.database)
             endpoints["historian"] = str(historian.database.path)
+            mes_section = _mes_section(settings, plant)
+            mes = await _enter_mes(stack, mes_section, plant, clients, historian)
+            if mes is not None:
+                parts.append(mes)
+                health["mes"] = mes.health
+            routes = mes_routes(mes, historian.database, mes_section)
         http = await stack.enter_async_context(
-            WebServer(bind=settings.web.bind, port=settings.web.http_port, health=health, history=history)
+            WebServer(
+                bind=settings.web.bind, port=settings.web.http_port, health=health, history=history, routes=routes
+            )
         )
         parts.append(http)
         if broker is not None:
@@ -168,6 +182,30 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
         await _run_parts([host])
 
 
+def _mes_section(settings: Settings, plant: Plant) -> MesSection:
+    """The MES settings; the demo plant adds its derive rules, ideal cycle times and reason catalog."""
+    section = settings.mes
+    if not settings.demo:
+        return section
+    return section.model_copy(
+        update={
+            "derive": section.derive or demo_derive_rules(plant.enterprise.id),
+            "ideal_cycle_time_s": {**demo_ideal_cycle_times(plant), **section.ideal_cycle_time_s},
+            "planned_states": [*section.planned_states, DEMO_PLANNED],
+            "reasons": {**demo_reasons(), **section.reasons},
+        }
+    )
+
+
+async def _enter_mes(
+    stack: contextlib.AsyncExitStack, section: MesSection, plant: Plant, clients: ClientFactory, historian: Historian
+) -> MesAdapter | None:
+    if not section.enabled:
+        return None
+    adapter = MesAdapter(settings=section, enterprise=plant.enterprise.id, clients=clients, historian=historian)
+    return await stack.enter_async_context(adapter)
+
+
 def _historian(settings: Settings, plant: Plant, clients: ClientFactory) -> Historian:
     return Historian(
         settings=settings.historian, enterprise=plant.enterprise.id, clients=clients, data_dir=settings.data_dir
@@ -178,15 +216,24 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
     """``uns historian``: the DuckDB historian against ``--broker`` / ``UNS_BROKER`` (persistent QoS 1 session)."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     async with contextlib.AsyncExitStack() as stack:
-        historian = await stack.enter_async_context(_historian(settings, plant, network_clients(url)))
+        clients = network_clients(url)
+        historian = await stack.enter_async_context(_historian(settings, plant, clients))
+        parts: list[Part] = [historian]
+        health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
+        mes = await _enter_mes(stack, settings.mes, plant, clients, historian)
+        if mes is not None:
+            parts.append(mes)
+            health["mes"] = mes.health
         web = await stack.enter_async_context(
             WebServer(
                 bind=settings.web.bind,
                 port=settings.web.http_port,
-                health={"historian": historian.health},
+                health=health,
                 history=History(historian.database),
+                routes=mes_routes(mes, historian.database, settings.mes),
             )
         )
+        parts.append(web)
         endpoints = {
             "mqtt": url.redacted(),
             "historian": str(historian.database.path),
@@ -194,7 +241,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             "http": web.url,
         }
         ready(_endpoints_line(endpoints, []))
-        await _run_parts([historian, web])
+        await _run_parts(parts)
 
 
 async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallback) -> None:

@@ -18,7 +18,7 @@ from uns.historian.query_buckets import AGGREGATES
 from uns.historian.query_types import BadArgument, Value
 from uns.historian.timespec import format_interval, parse_interval, parse_time, parse_zone
 
-__all__ = ["ENDPOINTS", "Params", "document_bytes", "run_endpoint"]
+__all__ = ["ENDPOINTS", "Document", "Params", "QueryArgs", "document_bytes", "run_endpoint"]
 
 Params = Mapping[str, Sequence[str]]
 """Query parameters, each with every value given (``context`` and ``match`` repeat)."""
@@ -26,18 +26,19 @@ Params = Mapping[str, Sequence[str]]
 Document = dict[str, object]
 
 
-class _Args:
-    """One endpoint's parameters: read each once, refuse unknown ones."""
+class QueryArgs:
+    """One endpoint's parameters: read each once, refuse unknown ones (shared with the MES views)."""
 
-    def __init__(self, endpoint: str, params: Params, allowed: Sequence[str], history: History) -> None:
+    def __init__(self, endpoint: str, params: Params, allowed: Sequence[str], now: datetime) -> None:
         for key in params:
             if key not in allowed:
                 raise BadArgument(key, f"unknown parameter for {endpoint}; it takes {', '.join(allowed) or 'none'}")
         self._params = params
-        self._now = history.now()
+        self._now = now
         self.tz = parse_zone(self.one("tz", "UTC")) if "tz" in allowed else parse_zone("UTC")
 
     def one(self, key: str, default: str | None = None) -> str:
+        """The one value of ``key``, else ``default``; required when there is no default."""
         values = self._params.get(key) or []
         if len(values) > 1:
             raise BadArgument(key, f"given {len(values)} times; give it once")
@@ -48,12 +49,15 @@ class _Args:
         return default
 
     def many(self, key: str) -> list[str]:
+        """Every non-empty value of a repeatable ``key``."""
         return [value.strip() for value in self._params.get(key) or [] if value.strip()]
 
     def time(self, key: str, default: str) -> datetime:
+        """``key`` as an instant (ISO, ``now``, ``-15m``), naive times read in ``tz``."""
         return parse_time(self.one(key, default), now=self._now, tz=self.tz, field=key)
 
     def limit(self, default: int) -> int:
+        """``limit`` as a whole number in 1..MAX_LIMIT."""
         text = self.one("limit", str(default))
         try:
             limit = int(text)
@@ -63,7 +67,13 @@ class _Args:
             raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
         return limit
 
+    @property
+    def now(self) -> datetime:
+        """The request's "now" (what relative times count from)."""
+        return self._now
+
     def at(self, moment: datetime) -> datetime:
+        """``moment`` in the requested time zone."""
         return moment.astimezone(self.tz)
 
 
@@ -71,7 +81,7 @@ def _zone(tz: ZoneInfo) -> str:
     return tz.key
 
 
-def _series(history: History, args: _Args) -> Document:
+def _series(history: History, args: QueryArgs) -> Document:
     match = args.one("match", "#")
     rows = [
         {
@@ -88,7 +98,7 @@ def _series(history: History, args: _Args) -> Document:
     return {"match": match, "tz": _zone(args.tz), "rows": rows}
 
 
-def _last(history: History, args: _Args) -> Document:
+def _last(history: History, args: QueryArgs) -> Document:
     matches = args.many("match")
     if not matches:
         raise BadArgument("match", "required: one or more topics or filters, like acme/dallas/+/+/+/data/#")
@@ -107,7 +117,7 @@ def _last(history: History, args: _Args) -> Document:
     return {"match": matches, "tz": _zone(args.tz), "rows": rows}
 
 
-def _raw(history: History, args: _Args) -> Document:
+def _raw(history: History, args: QueryArgs) -> Document:
     topic = args.one("topic")
     start, end, limit = args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
     points = history.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
@@ -123,7 +133,7 @@ def _raw(history: History, args: _Args) -> Document:
     }
 
 
-def _aggregate(history: History, args: _Args) -> Document:
+def _aggregate(history: History, args: QueryArgs) -> Document:
     topic = args.one("topic")
     start, end = args.time("start", "-1h"), args.time("end", "now")
     bucket = parse_interval(args.one("bucket", "1m"), field="bucket")
@@ -143,7 +153,7 @@ def _aggregate(history: History, args: _Args) -> Document:
     }
 
 
-def _states(history: History, args: _Args) -> Document:
+def _states(history: History, args: QueryArgs) -> Document:
     match = args.one("match")
     start, end = args.time("start", "-1h"), args.time("end", "now")
     rows = [
@@ -153,7 +163,7 @@ def _states(history: History, args: _Args) -> Document:
     return {"match": match, "start": args.at(start), "end": args.at(end), "tz": _zone(args.tz), "rows": rows}
 
 
-def _asof(history: History, args: _Args) -> Document:
+def _asof(history: History, args: QueryArgs) -> Document:
     topic = args.one("topic")
     start, end, limit = args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
     context = args.many("context")
@@ -173,7 +183,7 @@ def _asof(history: History, args: _Args) -> Document:
     }
 
 
-def _dead_letters(history: History, args: _Args) -> Document:
+def _dead_letters(history: History, args: QueryArgs) -> Document:
     letters = history.dead_letters(args.limit(100), tz=args.tz)
     rows = [
         {"received": item.received, "topic": item.topic, "field": item.field, "reason": item.reason,
@@ -183,7 +193,7 @@ def _dead_letters(history: History, args: _Args) -> Document:
     return {"tz": _zone(args.tz), "rows": rows}
 
 
-def _counts(history: History, args: _Args) -> Document:
+def _counts(history: History, args: QueryArgs) -> Document:
     rows = [
         {"table": table, "rows": count.rows, "oldest": count.oldest, "newest": count.newest}
         for table, count in history.counts(tz=args.tz).items()
@@ -196,7 +206,7 @@ def _preview(payload: bytes | None) -> str | None:
     return None if payload is None else payload.decode("utf-8", errors="replace")
 
 
-_Handler = Callable[[History, _Args], Document]
+_Handler = Callable[[History, QueryArgs], Document]
 _ENDPOINTS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
     "series": (_series, ("match", "tz")),
     "last": (_last, ("match", "tz")),
@@ -224,7 +234,7 @@ def run_endpoint(history: History, endpoint: str, params: Params) -> Document:
         KeyError: for an endpoint that does not exist.
     """
     handler, allowed = _ENDPOINTS[endpoint]
-    return handler(history, _Args(endpoint, params, allowed, history))
+    return handler(history, QueryArgs(endpoint, params, allowed, history.now()))
 
 
 def _default(value: object) -> object:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from uns.errors import ConfigError
 from uns.historian.queries import History
@@ -66,6 +66,7 @@ class WebServer:
         port: TCP port; 0 picks a free one, ``url`` tells which.
         health: per part name, a callable returning its health, served at ``/api/health``.
         history: the historian's queries, or None when the historian is off (its routes answer 503).
+        routes: more routes, e.g. the MES API (``uns.web.mes_api.mes_routes``).
         middleware: Starlette middleware wrapped around every route, outermost first: the seam
             where login and roles (issue 7) plug in, e.g. ``[Middleware(AuthMiddleware, ...)]``.
     """
@@ -80,12 +81,14 @@ class WebServer:
         health: Mapping[str, HealthSource],
         history: History | None,
         middleware: Sequence[Middleware] = (),
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self._bind = bind
         self._port = port
         self._health = health
         self._history = history
         self._middleware = list(middleware)
+        self._routes = list(routes)
         self._socket: socket.socket | None = None
         self._server: _Server | None = None
 
@@ -103,6 +106,7 @@ class WebServer:
             Route("/healthz", self._healthz, methods=["GET"]),
             Route("/api/health", self._api_health, methods=["GET"]),
             *history_routes(self._history),
+            *self._routes,
         ]
         return Starlette(
             routes=routes,

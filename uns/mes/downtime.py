@@ -1,0 +1,264 @@
+"""Downtime Pareto by reason, the state timeline for the UI, and the live state and OEE of every cell and line.
+
+Read-only: every function takes a DuckDB cursor and runs in a caller's thread. Time is built and
+classified as ``uns.mes.intervals`` describes, so a late ``downtime_reason`` moves its interval
+from one Pareto bar to another on the next query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import duckdb
+
+from model.config import MesSection
+from uns.historian.query_types import BadArgument
+from uns.mes.intervals import Window, pieces
+from uns.mes.oee import OeeRow, compute, entities_under
+from uns.mes.states import state_name
+from uns.mes.store import line_of
+
+__all__ = ["CurrentRow", "DowntimeRow", "TimelineInterval", "current", "downtime", "state_timeline"]
+
+MICROSTOP = "microstop"
+"""The Pareto bar that gathers every microstop, whatever its code or reason."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DowntimeRow:
+    """One bar of the downtime Pareto: a reason (else a state name) or the microstops."""
+
+    reason: str
+    """The reason code, else the state's name, else ``microstop``."""
+    reason_code: str | None
+    text: str | None
+    """The reason catalog's text for the code."""
+    state: int | None
+    """The state the most time of this bar was in (None for microstops)."""
+    state_name: str | None
+    loss: str
+    """availability or performance (microstops)."""
+    duration_s: float
+    count: int
+    """Stops (state intervals) that contributed."""
+    share: float
+    cumulative_share: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TimelineInterval:
+    """One stretch of the state timeline."""
+
+    path: str
+    start: datetime
+    end: datetime
+    state: int
+    name: str
+    reason_code: str | None
+    loss: str
+
+
+@dataclasses.dataclass(slots=True)
+class _Bar:
+    code: str | None
+    loss: str
+    by_state: dict[int, float] = dataclasses.field(default_factory=dict)
+    stops: set[tuple[str, datetime]] = dataclasses.field(default_factory=set)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.by_state.values())
+
+
+def _check_window(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadArgument("start", "needs a time zone")
+    if end <= start:
+        raise BadArgument("end", f"must be after start ({start.isoformat()})")
+
+
+def _state_paths(cursor: duckdb.DuckDBPyConnection, path: str) -> list[str]:
+    rows = cursor.execute(
+        "SELECT DISTINCT path FROM mes_states WHERE $p = '' OR path = $p OR starts_with(path, $p || '/') ORDER BY path",
+        {"p": path},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def downtime(
+    cursor: duckdb.DuckDBPyConnection, section: MesSection, *, path: str, start: datetime, end: datetime
+) -> list[DowntimeRow]:
+    """Pareto of lost time at or under ``path`` in ``[start, end)``: availability losses by reason, plus microstops.
+
+    Planned downtime is not in it. Bars are sorted by duration, longest first.
+
+    Raises:
+        BadArgument: a naive time or an empty window.
+    """
+    _check_window(start, end)
+    found = pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end)
+    bars: dict[str, _Bar] = {}
+    for piece in found:
+        if piece.loss not in ("availability", "performance"):
+            continue
+        if piece.loss == "performance":
+            bar = bars.setdefault(MICROSTOP, _Bar(None, piece.loss))
+        else:
+            key = piece.reason_code or state_name(piece.state)
+            bar = bars.setdefault(key, _Bar(piece.reason_code, piece.loss))
+        seconds = (piece.end - piece.start).total_seconds()
+        bar.by_state[piece.state] = bar.by_state.get(piece.state, 0.0) + seconds
+        bar.stops.add((piece.path, piece.stop_start))
+    total = sum(bar.seconds for bar in bars.values())
+    rows: list[DowntimeRow] = []
+    running = 0.0
+    for key, bar in sorted(bars.items(), key=lambda item: (-item[1].seconds, item[0])):
+        running += bar.seconds
+        state = None if key == MICROSTOP else max(bar.by_state, key=bar.by_state.__getitem__)
+        rows.append(
+            DowntimeRow(
+                reason=key,
+                reason_code=bar.code,
+                text=section.reasons.get(bar.code) if bar.code else None,
+                state=state,
+                state_name=None if state is None else state_name(state),
+                loss=bar.loss,
+                duration_s=bar.seconds,
+                count=len(bar.stops),
+                share=bar.seconds / total if total else 0.0,
+                cumulative_share=running / total if total else 0.0,
+            )
+        )
+    return rows
+
+
+def state_timeline(
+    cursor: duckdb.DuckDBPyConnection, section: MesSection, *, path: str, start: datetime, end: datetime
+) -> list[TimelineInterval]:
+    """The states of every path at or under ``path`` in ``[start, end)``, labels applied, with loss classes.
+
+    Neighbouring pieces with the same state, reason and loss are merged.
+
+    Raises:
+        BadArgument: a naive time or an empty window.
+    """
+    _check_window(start, end)
+    merged: list[TimelineInterval] = []
+    for piece in pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end):
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and last.path == piece.path
+            and last.end == piece.start
+            and (last.state, last.reason_code, last.loss) == (piece.state, piece.reason_code, piece.loss)
+        ):
+            merged[-1] = dataclasses.replace(last, end=piece.end)
+            continue
+        merged.append(
+            TimelineInterval(
+                path=piece.path,
+                start=piece.start,
+                end=piece.end,
+                state=piece.state,
+                name=state_name(piece.state),
+                reason_code=piece.reason_code,
+                loss=piece.loss,
+            )
+        )
+    return merged
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CurrentRow:
+    """The live picture of a cell or line: what the adapter publishes as KPIs."""
+
+    path: str
+    kind: str
+    """cell or line."""
+    state: int | None
+    state_name: str | None
+    reason_code: str | None
+    since: datetime | None
+    order_id: str | None
+    shift_id: str | None
+    """The running shift the OEE covers, else None (then the last ``kpi_window_h`` hours)."""
+    oee: OeeRow
+
+
+_NOW_STATE = """
+SELECT s.path, s.ts, coalesce(l.state, s.state), coalesce(l.reason_code, s.reason_code)
+FROM (SELECT * FROM mes_states WHERE ts <= $now
+      QUALIFY row_number() OVER (PARTITION BY path ORDER BY ts DESC, received DESC, event_key DESC) = 1) s
+LEFT JOIN mes_reasons l ON l.path = s.path AND l.start_ts <= $now AND l.end_ts > $now
+QUALIFY row_number() OVER (PARTITION BY s.path ORDER BY l.ts DESC NULLS LAST, l.received DESC) = 1
+"""
+
+_RUNNING = """
+SELECT o_line, order_id FROM (
+    SELECT order_id, min(ts) FILTER (WHERE action = 'start') AS o_start,
+           min(ts) FILTER (WHERE action = 'complete') AS o_end,
+           arg_min(line, ts) FILTER (WHERE action = 'start') AS o_line
+    FROM mes_work_orders WHERE ts <= $now GROUP BY order_id)
+WHERE o_start IS NOT NULL AND o_end IS NULL
+QUALIFY row_number() OVER (PARTITION BY o_line ORDER BY o_start DESC) = 1
+"""
+
+_SHIFT = """
+SELECT shift_id, start_ts FROM mes_shifts
+WHERE ($p = path OR starts_with($p, path || '/')) AND start_ts <= $now AND end_ts > $now
+ORDER BY start_ts DESC, ts DESC LIMIT 1
+"""
+
+
+def current(
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    *,
+    now: datetime,
+    output_cells: Mapping[str, str] | None = None,
+) -> list[CurrentRow]:
+    """Every cell and line with states or counts: its state and order now, and OEE over the running shift.
+
+    Without a running shift the OEE covers the last ``section.kpi_window_h`` hours.
+
+    Raises:
+        BadArgument: a naive ``now``.
+    """
+    if now.tzinfo is None:
+        raise BadArgument("now", "needs a time zone")
+    outputs = output_cells or {}
+    states = {row[0]: row[1:] for row in cursor.execute(_NOW_STATE, {"now": now}).fetchall()}
+    running = dict(cursor.execute(_RUNNING, {"now": now}).fetchall())
+    entities = [*entities_under(cursor, "", "cell", outputs), *entities_under(cursor, "", "line", outputs)]
+    kinds = {e.name: ("cell" if len(e.name.split("/")) >= 5 else "line") for e in entities}
+    windows: list[Window] = []
+    shifts: dict[str, str | None] = {}
+    for entity in entities:
+        row = cursor.execute(_SHIFT, {"p": entity.name, "now": now}).fetchone()
+        shifts[entity.name] = None if row is None else str(row[0])
+        begin = row[1] if row is not None else now - timedelta(hours=section.kpi_window_h)
+        if begin < now:
+            windows.append(Window(entity.name, entity.name, begin, now))
+    rows = {r.path: r for r in compute(cursor, section, entities, windows)}
+    result = []
+    for entity in entities:
+        oee_row = rows.get(entity.name)
+        if oee_row is None:
+            continue
+        since, state, reason = states.get(entity.name, (None, None, None))
+        result.append(
+            CurrentRow(
+                path=entity.name,
+                kind=kinds[entity.name],
+                state=None if state is None else int(state),
+                state_name=None if state is None else state_name(int(state)),
+                reason_code=reason,
+                since=since,
+                order_id=running.get(line_of(entity.name)),
+                shift_id=shifts[entity.name],
+                oee=oee_row,
+            )
+        )
+    return result

@@ -1,0 +1,288 @@
+"""SQL core of the machine views: state intervals split, relabelled, classified by loss and summed per window.
+
+How time is built, per equipment path that publishes ``machine_state``:
+
+1. A state runs from its row's ``ts`` until the path's next state row (``lead()``); the last one
+   runs until the query's end. Time before a path's first state has no data and is left out.
+2. A stop is a run of consecutive non-producing, non-planned states; its length (the whole run,
+   not clipped to the query) decides whether it is a microstop. A stop still running at the end
+   of the data is never a microstop by length.
+3. ``mes_reasons`` rows relabel ``[start_ts, end_ts)``: time is split at label edges and the latest
+   label (by ``ts``) covering a piece gives its reason, and its state when the label names one.
+4. Planned windows: the breaks of every shift whose path is the equipment path or one of its
+   ancestors; and, once such shifts exist, any time outside them ("no shift"). Non-producing time
+   in a planned window is planned downtime; producing time stays production (the break was not
+   taken there).
+5. Loss class of each piece (ISO 22400-2, as in ``uns.mes.states.LossRules``): producing
+   (10000-29999) none; planned state ranges, changeovers when ``changeover_planned``, or a planned
+   window: planned; the microstop range (50000-59999) or a stop shorter than ``microstop_s``:
+   performance; everything else (unknown codes included): availability.
+
+Entities: an OEE entity (a cell or a line) owns one or more paths. With several paths (a line
+without its own states) time is the union view: a piece of time is producing when any path
+produces, else a microstop when any path is in one, else availability loss when any path has
+one, else planned.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import duckdb
+
+from model.config import MesSection
+from uns.mes.states import CHANGEOVER
+
+__all__ = ["Piece", "Times", "Window", "entity_times", "pieces"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Window:
+    """One group of an OEE query: the entity it is about, its label and its time span."""
+
+    entity: str
+    group: str
+    start: datetime
+    end: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Piece:
+    """A stretch of time at one path with one state, reason and loss class."""
+
+    path: str
+    start: datetime
+    end: datetime
+    state: int
+    """The effective state: the label's when it names one, else the machine's."""
+    machine_state: int
+    reason_code: str | None
+    loss: str
+    """none, planned, availability or performance (``uns.mes.states.LossClass`` values)."""
+    stop_start: datetime
+    """Start of the machine state interval this piece belongs to (counts stops)."""
+
+
+_PIECES = """
+WITH
+tp AS (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path),
+pr AS (SELECT unnest($lows::INTEGER[]) AS lo, unnest($highs::INTEGER[]) AS hi),
+st0 AS (
+    SELECT s.path, s.ts AS a, s.state, s.reason_code,
+           coalesce(lead(s.ts) OVER w, greatest($hi, s.ts)) AS b,
+           lead(s.ts) OVER w IS NULL AS open
+    FROM mes_states s
+    WHERE s.path IN (SELECT path FROM tp) AND s.ts < $hi
+    WINDOW w AS (PARTITION BY s.path ORDER BY s.ts, s.received, s.event_key)
+),
+st1 AS (
+    SELECT *,
+        CASE WHEN state BETWEEN 10000 AND 29999 THEN 0
+             WHEN EXISTS (SELECT 1 FROM pr WHERE state BETWEEN pr.lo AND pr.hi)
+                  OR ($co AND state BETWEEN $co_lo AND $co_hi) THEN 1
+             ELSE 2 END AS k
+    FROM st0 WHERE b > a
+),
+st2 AS (
+    SELECT *, sum(chg) OVER (PARTITION BY path ORDER BY a ROWS UNBOUNDED PRECEDING) AS run
+    FROM (SELECT *, CASE WHEN k IS DISTINCT FROM lag(k) OVER (PARTITION BY path ORDER BY a) THEN 1 ELSE 0 END AS chg
+          FROM st1)
+),
+st AS (
+    SELECT path, a, b, state, reason_code,
+           CASE WHEN k = 2 AND NOT bool_or(open) OVER r
+                THEN (epoch_ms(max(b) OVER r) - epoch_ms(min(a) OVER r)) / 1000.0 END AS stop_s
+    FROM st2
+    WINDOW r AS (PARTITION BY path, run)
+    QUALIFY b > $lo
+),
+lab AS (
+    SELECT path, start_ts AS la, end_ts AS lb, reason_code AS l_reason, state AS l_state,
+           ts AS l_ts, received AS l_rec, event_key AS l_key
+    FROM mes_reasons
+    WHERE path IN (SELECT path FROM tp) AND start_ts < $hi AND end_ts > $lo
+),
+shf0 AS (
+    SELECT * FROM mes_shifts
+    QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1
+),
+shf AS (
+    SELECT tp.path, shf0.start_ts AS sa, shf0.end_ts AS sb, shf0.breaks
+    FROM shf0 JOIN tp ON tp.path = shf0.path OR starts_with(tp.path, shf0.path || '/')
+),
+brk0 AS (
+    SELECT path, unnest(from_json(breaks, '[{"start_ms": "BIGINT", "end_ms": "BIGINT"}]')) AS x FROM shf
+),
+brk AS (
+    SELECT path, to_timestamp(0) + to_milliseconds(x.start_ms) AS ba, to_timestamp(0) + to_milliseconds(x.end_ms) AS bb
+    FROM brk0
+),
+pts AS (
+    SELECT DISTINCT path, t FROM (
+        SELECT path, a AS t FROM st UNION ALL SELECT path, b FROM st
+        UNION ALL SELECT path, la FROM lab UNION ALL SELECT path, lb FROM lab
+        UNION ALL SELECT path, sa FROM shf UNION ALL SELECT path, sb FROM shf
+        UNION ALL SELECT path, ba FROM brk UNION ALL SELECT path, bb FROM brk
+        UNION ALL SELECT path, unnest($cuts::TIMESTAMPTZ[]) FROM tp
+    ) WHERE t >= $lo AND t <= $hi
+),
+seg AS (
+    SELECT * FROM (SELECT path, t AS a, lead(t) OVER (PARTITION BY path ORDER BY t) AS b FROM pts)
+    WHERE b IS NOT NULL
+),
+cov AS (
+    SELECT seg.path, seg.a, seg.b, st.state, st.reason_code, st.stop_s, st.a AS stop_start,
+           lab.l_reason, lab.l_state
+    FROM seg
+    JOIN st ON st.path = seg.path AND st.a <= seg.a AND st.b >= seg.b
+    LEFT JOIN lab ON lab.path = seg.path AND lab.la <= seg.a AND lab.lb >= seg.b
+    QUALIFY row_number() OVER (
+        PARTITION BY seg.path, seg.a ORDER BY lab.l_ts DESC NULLS LAST, lab.l_rec DESC, lab.l_key DESC) = 1
+),
+flag AS (
+    SELECT cov.*, coalesce(l_state, state) AS eff, coalesce(l_reason, reason_code) AS reason,
+        EXISTS (SELECT 1 FROM brk WHERE brk.path = cov.path AND brk.ba <= cov.a AND brk.bb >= cov.b) AS in_break,
+        EXISTS (SELECT 1 FROM shf WHERE shf.path = cov.path) AS has_shift,
+        EXISTS (SELECT 1 FROM shf WHERE shf.path = cov.path AND shf.sa <= cov.a AND shf.sb >= cov.b) AS in_shift
+    FROM cov
+)
+SELECT path, a, b, eff, state, reason,
+    CASE WHEN eff BETWEEN 10000 AND 29999 THEN 'none'
+         WHEN EXISTS (SELECT 1 FROM pr WHERE eff BETWEEN pr.lo AND pr.hi)
+              OR ($co AND eff BETWEEN $co_lo AND $co_hi)
+              OR in_break OR (has_shift AND NOT in_shift) THEN 'planned'
+         WHEN eff BETWEEN 50000 AND 59999 THEN 'performance'
+         WHEN eff BETWEEN 30000 AND 39999 OR eff < 10000 OR eff > 229999 THEN 'availability'
+         WHEN stop_s < $micro THEN 'performance'
+         ELSE 'availability' END AS loss,
+    stop_start
+FROM flag
+ORDER BY path, a
+"""
+
+
+def pieces(
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    *,
+    paths: Sequence[str],
+    start: datetime,
+    end: datetime,
+    cuts: Sequence[datetime] = (),
+) -> list[Piece]:
+    """Classified pieces of time of ``paths`` within ``[start, end)``, also split at ``cuts``.
+
+    Args:
+        cursor: a DuckDB cursor on the historian database.
+        section: the MES settings (microstop threshold, planned ranges, changeover rule).
+        paths: equipment paths whose ``machine_state`` rows define time.
+        start: window start (aware).
+        end: window end (aware).
+        cuts: extra instants to split at (group edges).
+    """
+    if not paths or end <= start:
+        return []
+    rows = cursor.execute(
+        _PIECES,
+        {
+            "paths": list(paths),
+            "lows": [int(low) for low, _ in section.planned_states],
+            "highs": [int(high) for _, high in section.planned_states],
+            "co": section.changeover_planned,
+            "co_lo": CHANGEOVER[0],
+            "co_hi": CHANGEOVER[1],
+            "micro": section.microstop_s,
+            "lo": start,
+            "hi": end,
+            "cuts": [start, end, *(cut for cut in cuts if start < cut < end)],
+        },
+    ).fetchall()
+    return [
+        Piece(
+            path=path,
+            start=a,
+            end=b,
+            state=int(eff),
+            machine_state=int(state),
+            reason_code=reason,
+            loss=loss,
+            stop_start=stop_start,
+        )
+        for path, a, b, eff, state, reason, loss, stop_start in rows
+    ]
+
+
+@dataclasses.dataclass(slots=True)
+class Times:
+    """Seconds per loss class of one entity in one window (the union view over its paths)."""
+
+    covered_s: float = 0.0
+    planned_s: float = 0.0
+    availability_s: float = 0.0
+    microstop_s: float = 0.0
+    producing_s: float = 0.0
+
+
+_RANK = {"none": 0, "performance": 1, "availability": 2, "planned": 3}
+
+
+def _add(times: Times, loss: str, seconds: float) -> None:
+    times.covered_s += seconds
+    if loss == "none":
+        times.producing_s += seconds
+    elif loss == "performance":
+        times.microstop_s += seconds
+    elif loss == "availability":
+        times.availability_s += seconds
+    else:
+        times.planned_s += seconds
+
+
+def _union(inside: Sequence[Piece], times: Times) -> None:
+    """Sweep the pieces of several paths: each instant takes the best class any path has then."""
+    events = sorted([(p.start, 1, p.loss) for p in inside] + [(p.end, -1, p.loss) for p in inside])
+    active = dict.fromkeys(_RANK, 0)
+    last: datetime | None = None
+    for at, step, loss in events:
+        if last is not None and at > last:
+            present = [name for name, n in active.items() if n > 0]
+            if present:
+                _add(times, min(present, key=_RANK.__getitem__), (at - last).total_seconds())
+        active[loss] += step
+        last = at
+
+
+def entity_times(
+    found: Sequence[Piece], *, members: Mapping[str, Sequence[str]], windows: Sequence[Window]
+) -> dict[tuple[str, str], Times]:
+    """Sum pieces into (entity, group) → times; an entity with several paths takes the union view.
+
+    Args:
+        found: pieces from ``pieces`` (split at every window edge).
+        members: entity → the paths whose states are its time.
+        windows: the groups to fill.
+    """
+    by_path: dict[str, list[Piece]] = {}
+    for piece in sorted(found, key=lambda p: p.start):
+        by_path.setdefault(piece.path, []).append(piece)
+    starts = {path: [p.start for p in items] for path, items in by_path.items()}
+    result: dict[tuple[str, str], Times] = {}
+    for window in windows:
+        times = result.setdefault((window.entity, window.group), Times())
+        inside: list[Piece] = []
+        for path in members.get(window.entity, ()):
+            items = by_path.get(path, [])
+            for piece in items[bisect.bisect_left(starts.get(path, []), window.start) :]:
+                if piece.start >= window.end:
+                    break
+                if piece.end <= window.end:
+                    inside.append(piece)
+        if len({p.path for p in inside}) > 1:
+            _union(inside, times)
+        else:
+            for piece in inside:
+                _add(times, piece.loss, (piece.end - piece.start).total_seconds())
+    return result

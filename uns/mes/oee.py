@@ -1,0 +1,340 @@
+"""OEE per cell, line, shift, order, day or hour (ISO 22400-2), and the live state of every cell and line.
+
+Read-only: every function takes a DuckDB cursor and runs in a caller's thread.
+
+ISO 22400-2 as computed here (time model in ``uns.mes.intervals``):
+
+- planned busy time PBT = time with data − planned downtime;
+- actual production time APT = producing time + microstops (a microstop is performance loss);
+- availability = APT / PBT; performance = Σ(units × ideal cycle time) / APT;
+  quality = good / produced; OEE = availability × performance × quality.
+
+Units are counted by the ``ts`` of their ``production_count`` (a count is not pro-rated across a
+window edge). Each count's ideal cycle time is its order's product type (latest
+``product_type`` by ts; the order is the count's ``order_id``, else the order running on its
+line then), else ``MesSection.ideal_cycle_time_s`` of the longest prefix of its path; a unit with
+none makes performance unknown (None).
+
+A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
+union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
+are the line's output: counts published on the line path itself when there are any, else the
+output cell's (``output_cells[line]``, default the cell whose path sorts last); scrap counted at
+the other cells adds to the produced quantity (a unit scrapped anywhere was produced and lost),
+so OEE = good out × ideal cycle time / PBT holds for the line as for a cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Literal
+
+import duckdb
+
+from model.config import MesSection
+from uns.historian.query_types import BadArgument
+from uns.mes.intervals import Times, Window, entity_times, pieces
+from uns.mes.store import line_of
+
+__all__ = ["Entity", "GroupBy", "OeeRow", "compute", "entities_under", "ideal_cycle_fallback", "oee", "oee_windows"]
+
+GroupBy = Literal["cell", "line", "shift", "order", "day", "hour"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OeeRow:
+    """OEE of one entity (cell or line) in one group; seconds for time parts, None where unknown."""
+
+    path: str
+    group: str
+    """The group's label: the cell or line path, shift id, order id, local date or local hour."""
+    start: datetime
+    end: datetime
+    availability: float | None
+    performance: float | None
+    quality: float | None
+    oee: float | None
+    time_s: float
+    """Time in the group with state data."""
+    planned_downtime_s: float
+    planned_busy_time_s: float
+    availability_loss_s: float
+    microstop_s: float
+    performance_loss_s: float | None
+    """APT − units × ideal cycle time: microstops and speed loss."""
+    actual_production_time_s: float
+    total: int
+    good: int
+    scrap: int
+    ideal_cycle_time_s: float | None
+    """The ideal cycle time used; the unit-weighted mean when several products ran."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entity:
+    """What an OEE row is about: its time paths and its count paths (path, counts as output)."""
+
+    name: str
+    time_paths: tuple[str, ...]
+    count_paths: tuple[tuple[str, bool], ...]
+
+
+def ideal_cycle_fallback(section: MesSection, path: str) -> float | None:
+    """``MesSection.ideal_cycle_time_s`` of the longest configured prefix of ``path``."""
+    best: tuple[int, float] | None = None
+    for prefix, seconds in section.ideal_cycle_time_s.items():
+        key = prefix.rstrip("/")
+        if (path == key or path.startswith(key + "/")) and (best is None or len(key) > best[0]):
+            best = (len(key), seconds)
+    return None if best is None else best[1]
+
+
+def _depth(path: str) -> int:
+    return len(path.split("/"))
+
+
+def _paths_under(cursor: duckdb.DuckDBPyConnection, path: str) -> tuple[set[str], set[str]]:
+    """Paths at or under ``path`` with states, and with counts."""
+    found: list[set[str]] = []
+    for table in ("mes_states", "mes_counts"):
+        rows = cursor.execute(
+            f"SELECT DISTINCT path FROM {table} WHERE $p = '' OR path = $p OR starts_with(path, $p || '/')",  # noqa: S608
+            {"p": path},
+        ).fetchall()
+        found.append({row[0] for row in rows})
+    return found[0], found[1]
+
+
+def _line_entity(line: str, states: set[str], counts: set[str], output_cells: Mapping[str, str]) -> Entity:
+    cells_t = sorted(p for p in states if p.startswith(line + "/"))
+    cells_c = sorted(p for p in counts if p.startswith(line + "/"))
+    time_paths = (line,) if line in states else tuple(cells_t)
+    if line in counts:
+        count_paths: tuple[tuple[str, bool], ...] = ((line, True),)
+    else:
+        output = output_cells.get(line) or (cells_c[-1] if cells_c else None)
+        count_paths = tuple((cell, cell == output) for cell in cells_c)
+    return Entity(line, time_paths, count_paths)
+
+
+def entities_under(
+    cursor: duckdb.DuckDBPyConnection, path: str, kind: Literal["cell", "line"], output_cells: Mapping[str, str]
+) -> list[Entity]:
+    """The cells (depth ≥ 5) or lines at or under ``path``, from the paths that published states or counts."""
+    states, counts = _paths_under(cursor, path)
+    if kind == "cell":
+        if _depth(path) >= 5:
+            return [Entity(path, (path,), ((path, True),))]
+        cells = sorted(p for p in states | counts if _depth(p) >= 5)
+        return [Entity(cell, (cell,), ((cell, True),)) for cell in cells]
+    if _depth(path) >= 4:
+        line = line_of(path)
+        states, counts = _paths_under(cursor, line)
+        return [_line_entity(line, states, counts, output_cells)]
+    lines = sorted({line_of(p) for p in states | counts if _depth(p) >= 4})
+    return [_line_entity(line, states, counts, output_cells) for line in lines]
+
+
+def _local_buckets(start: datetime, end: datetime, tz: tzinfo, unit: Literal["day", "hour"]) -> list[datetime]:
+    local = start.astimezone(tz)
+    if unit == "day":
+        edge = datetime(local.year, local.month, local.day, tzinfo=tz)
+        edges = []
+        while edge < end:
+            edges.append(edge)
+            following = edge.date() + timedelta(days=1)
+            edge = datetime(following.year, following.month, following.day, tzinfo=tz)
+        return edges
+    # hours step in UTC from a local hour edge, so DST days have 23 or 25 of them
+    first = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    edges = []
+    while first < end:
+        edges.append(first)
+        first += timedelta(hours=1)
+    return edges
+
+
+def oee_windows(
+    cursor: duckdb.DuckDBPyConnection, entity: str, *, start: datetime, end: datetime, by: GroupBy, tz: tzinfo
+) -> list[Window]:
+    """The groups of a shift, order, day or hour query of one entity, clipped to ``[start, end)``."""
+    spans: list[tuple[str, datetime, datetime]] = []
+    if by in ("day", "hour"):
+        unit: Literal["day", "hour"] = "day" if by == "day" else "hour"
+        edges = _local_buckets(start, end, tz, unit)
+        for index, edge in enumerate(edges):
+            stop = edges[index + 1] if index + 1 < len(edges) else end
+            label = edge.astimezone(tz).date().isoformat() if unit == "day" else edge.astimezone(tz).isoformat()
+            spans.append((label, edge, stop))
+    elif by == "shift":
+        rows = cursor.execute(
+            """SELECT shift_id, start_ts, end_ts FROM mes_shifts
+               WHERE ($p = path OR starts_with($p, path || '/')) AND start_ts < $hi AND end_ts > $lo
+               QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC) = 1
+               ORDER BY start_ts""",
+            {"p": entity, "lo": start, "hi": end},
+        ).fetchall()
+        spans = [(shift_id, a, b) for shift_id, a, b in rows]
+    else:
+        rows = cursor.execute(
+            """SELECT order_id, o_start, coalesce(o_end, $hi) FROM (
+                   SELECT order_id, min(ts) FILTER (WHERE action = 'start') AS o_start,
+                          min(ts) FILTER (WHERE action = 'complete') AS o_end,
+                          arg_min(line, ts) FILTER (WHERE action = 'start') AS o_line
+                   FROM mes_work_orders GROUP BY order_id)
+               WHERE o_line = $line AND o_start < $hi AND coalesce(o_end, $hi) > $lo ORDER BY o_start""",
+            {"line": line_of(entity), "lo": start, "hi": end},
+        ).fetchall()
+        spans = [(order_id, a, b) for order_id, a, b in rows]
+    return [Window(entity, label, max(a, start), min(b, end)) for label, a, b in spans if min(b, end) > max(a, start)]
+
+
+_COUNTS = """
+WITH
+cp AS (SELECT unnest($ce::VARCHAR[]) AS entity, unnest($cpath::VARCHAR[]) AS path,
+              unnest($cout::BOOLEAN[]) AS output, unnest($cfb::DOUBLE[]) AS fallback),
+win AS (SELECT unnest($we::VARCHAR[]) AS entity, unnest($wg::VARCHAR[]) AS grp,
+               unnest($ws::TIMESTAMPTZ[]) AS ws, unnest($wt::TIMESTAMPTZ[]) AS wt),
+ord AS (
+    SELECT order_id, arg_max(product_id, ts) FILTER (WHERE action = 'release') AS product_id,
+           min(ts) FILTER (WHERE action = 'start') AS o_start,
+           min(ts) FILTER (WHERE action = 'complete') AS o_end,
+           arg_min(line, ts) FILTER (WHERE action = 'start') AS o_line
+    FROM mes_work_orders GROUP BY order_id
+),
+prod AS (SELECT product_id, arg_max(ideal_cycle_time_s, ts) AS ict FROM mes_products GROUP BY product_id),
+c0 AS (
+    SELECT cp.entity, cp.output, cp.fallback, c.event_key, c.ts, c.line, c.total, c.good, c.order_id
+    FROM mes_counts c JOIN cp ON cp.path = c.path WHERE c.ts >= $lo AND c.ts < $hi
+),
+c1 AS (
+    SELECT c0.*, coalesce(c0.order_id, r.order_id) AS oid
+    FROM c0 LEFT JOIN ord r ON c0.order_id IS NULL AND r.o_line = c0.line AND r.o_start <= c0.ts
+        AND (r.o_end IS NULL OR r.o_end > c0.ts)
+    QUALIFY row_number() OVER (PARTITION BY c0.entity, c0.event_key ORDER BY r.o_start DESC NULLS LAST) = 1
+),
+c2 AS (
+    SELECT c1.entity, c1.ts, coalesce(prod.ict, c1.fallback) AS ict,
+           CASE WHEN c1.output THEN c1.total ELSE c1.total - c1.good END AS t,
+           CASE WHEN c1.output THEN c1.good ELSE 0 END AS g
+    FROM c1 LEFT JOIN ord o ON o.order_id = c1.oid LEFT JOIN prod ON prod.product_id = o.product_id
+)
+SELECT win.entity, win.grp, sum(t), sum(g), sum(ict * t), coalesce(sum(t) FILTER (WHERE ict IS NULL), 0)
+FROM c2 JOIN win ON win.entity = c2.entity AND c2.ts >= win.ws AND c2.ts < win.wt
+GROUP BY win.entity, win.grp
+"""
+
+
+def _ratio(top: float | None, bottom: float) -> float | None:
+    return None if top is None or bottom <= 0 else top / bottom
+
+
+def compute(
+    cursor: duckdb.DuckDBPyConnection, section: MesSection, entities: Sequence[Entity], windows: Sequence[Window]
+) -> list[OeeRow]:
+    """OEE rows for the given entities and windows (one row per window, in the windows' order)."""
+    if not windows:
+        return []
+    lo, hi = min(w.start for w in windows), max(w.end for w in windows)
+    cuts = sorted({w.start for w in windows} | {w.end for w in windows})
+    paths = sorted({p for e in entities for p in e.time_paths})
+    found = pieces(cursor, section, paths=paths, start=lo, end=hi, cuts=cuts)
+    times = entity_times(found, members={e.name: e.time_paths for e in entities}, windows=windows)
+    pairs = [(e.name, path, output) for e in entities for path, output in e.count_paths]
+    counted: dict[tuple[str, str], tuple[int, int, float | None, int]] = {}
+    if pairs:
+        rows = cursor.execute(
+            _COUNTS,
+            {
+                "ce": [name for name, _, _ in pairs],
+                "cpath": [path for _, path, _ in pairs],
+                "cout": [output for _, _, output in pairs],
+                "cfb": [ideal_cycle_fallback(section, path) for _, path, _ in pairs],
+                "we": [w.entity for w in windows],
+                "wg": [w.group for w in windows],
+                "ws": [w.start for w in windows],
+                "wt": [w.end for w in windows],
+                "lo": lo,
+                "hi": hi,
+            },
+        ).fetchall()
+        counted = {(e, g): (int(t), int(good), ideal, int(unknown)) for e, g, t, good, ideal, unknown in rows}
+    return [_row(w, times.get((w.entity, w.group), Times()), counted.get((w.entity, w.group))) for w in windows]
+
+
+def _row(window: Window, times: Times, counts: tuple[int, int, float | None, int] | None) -> OeeRow:
+    total, good, ideal, unknown = counts or (0, 0, 0.0, 0)
+    ideal_s = None if unknown else (ideal or 0.0)
+    pbt = times.covered_s - times.planned_s
+    apt = times.producing_s + times.microstop_s
+    availability = _ratio(apt, pbt)
+    performance = _ratio(ideal_s, apt)
+    quality = _ratio(float(good), float(total))
+    value = None
+    if availability is not None and performance is not None and quality is not None:
+        value = availability * performance * quality
+    return OeeRow(
+        path=window.entity,
+        group=window.group,
+        start=window.start,
+        end=window.end,
+        availability=availability,
+        performance=performance,
+        quality=quality,
+        oee=value,
+        time_s=times.covered_s,
+        planned_downtime_s=times.planned_s,
+        planned_busy_time_s=pbt,
+        availability_loss_s=times.availability_s,
+        microstop_s=times.microstop_s,
+        performance_loss_s=None if ideal_s is None else apt - ideal_s,
+        actual_production_time_s=apt,
+        total=total,
+        good=good,
+        scrap=total - good,
+        ideal_cycle_time_s=None if ideal_s is None or total == 0 else ideal_s / total,
+    )
+
+
+def oee(
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    *,
+    path: str,
+    start: datetime,
+    end: datetime,
+    by: GroupBy = "cell",
+    tz: tzinfo = UTC,
+    output_cells: Mapping[str, str] | None = None,
+) -> list[OeeRow]:
+    """OEE at or under ``path`` in ``[start, end)``, one row per group.
+
+    Args:
+        cursor: a DuckDB cursor on the historian database.
+        section: the MES settings (loss rules, fallback ideal cycle times).
+        path: a cell, a line, or a higher level (then ``by`` must be cell or line).
+        start: window start (aware).
+        end: window end (aware).
+        by: cell, line (one row each), or shift, order, day, hour (rows of the one cell or line ``path``).
+        tz: time zone of day and hour groups.
+        output_cells: line → its output cell (whose counts are the line's units); default the last by path.
+
+    Raises:
+        BadArgument: a naive time, an empty window, or a time grouping of a path above line level.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadArgument("start", "needs a time zone")
+    if end <= start:
+        raise BadArgument("end", f"must be after start ({start.isoformat()})")
+    outputs = output_cells or {}
+    if by in ("cell", "line"):
+        kind: Literal["cell", "line"] = "cell" if by == "cell" else "line"
+        entities = entities_under(cursor, path, kind, outputs)
+        windows = [Window(e.name, e.name, start, end) for e in entities]
+    else:
+        if _depth(path) < 4:
+            raise BadArgument("path", f"grouping by {by} needs a line or a cell, not {path!r}")
+        entities = entities_under(cursor, path, "cell" if _depth(path) >= 5 else "line", outputs)
+        windows = oee_windows(cursor, path, start=start, end=end, by=by, tz=tz)
+    return compute(cursor, section, entities, windows)

@@ -1,0 +1,346 @@
+"""The MES adapter's async shell: events in (MQTT and HTTP), events derived from machine data, KPIs out.
+
+It lives beside the historian and writes through the historian's writer thread (DuckDB allows one
+writer), so MES tables and samples are one database and views can join them. Events from the UNS
+are acknowledged only after their batch is committed; refused events go to ``mes_dead_letters`` and
+are announced on ``<enterprise>/hub/mes/errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+import orjson
+
+from model.config import MesSection
+from uns.connect import ClientFactory
+from uns.historian.service import Historian
+from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
+from uns.mes.downtime import CurrentRow, current
+from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
+from uns.mes.store import Incoming, MesStore, Outcome
+from uns.mqtt.types import Message, PubSub
+
+__all__ = ["MesAdapter"]
+
+log = logging.getLogger(__name__)
+
+_BATCH_S = 0.2
+_DERIVE_SETTLE_MS = 1000
+_KPI_NAMES = ("oee", "availability", "performance", "quality")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _event_filters(enterprise: str) -> list[str]:
+    """``<enterprise>/.../mes/<event>`` at every equipment depth (1 to 5 levels)."""
+    return [enterprise + "/+" * depth + "/mes/+" for depth in range(5)]
+
+
+def _sibling(match: str, metric: str) -> str:
+    head, _, _ = match.partition("/data/")
+    return f"{head}/data/{metric}"
+
+
+class MesAdapter:
+    """MES events in, derived events from machine metrics, views through the historian's database.
+
+    Args:
+        settings: the ``mes`` section.
+        enterprise: the plant's enterprise id.
+        clients: opens the MQTT client (in-process under ``uns up``).
+        historian: the entered historian whose database and writer thread the adapter shares.
+        client_id: MQTT client id (a persistent session against an external broker).
+    """
+
+    name = "mes"
+
+    def __init__(
+        self,
+        *,
+        settings: MesSection,
+        enterprise: str,
+        clients: ClientFactory,
+        historian: Historian,
+        client_id: str = "uns-mes",
+    ) -> None:
+        self._settings = settings
+        self._enterprise = enterprise
+        self._clients = clients
+        self._historian = historian
+        self._client_id = client_id
+        self._deriver = Deriver(settings.derive)
+        self._store: MesStore | None = None
+        self._client: PubSub | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._pending: list[Incoming] = []
+        self._pending_refused: list[Refused] = []
+        self._pending_acks: list[Message] = []
+        self._wake = asyncio.Event()
+        self.counters = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "derived": 0, "kpi_runs": 0}
+
+    @property
+    def errors_topic(self) -> str:
+        """``<enterprise>/hub/mes/errors``."""
+        return errors_topic(self._enterprise)
+
+    def health(self) -> dict[str, object]:
+        """Counters for ``/api/health``."""
+        return dict(self.counters)
+
+    async def __aenter__(self) -> Self:
+        database = self._historian.database
+        self._store = await self._historian.on_writer(lambda: MesStore(database.connection, self._settings))
+        for topic, (value, ts_ms) in (await self._historian.on_writer(self._load_baselines)).items():
+            self._deriver.restore(topic, value, ts_ms)
+        filters = _event_filters(self._enterprise)
+        for rule in self._settings.derive:
+            filters.append(rule.match)
+            if rule.reason_match:
+                filters.append(_sibling(rule.match, rule.reason_match))
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(
+                self._clients(client_id=self._client_id, clean_session=False, manual_ack=True)
+            )
+            await client.subscribe(sorted(set(filters)), qos=1)
+            self._client = client
+            self._stack = stack.pop_all()
+        log.info("MES adapter: %d derive rules, events on %s", len(self._settings.derive), self.errors_topic)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self._take_derived(self._deriver.flush(), _now_ms())
+            await self._commit()
+        except Exception:
+            log.exception("MES adapter: final commit failed; unacknowledged events come again")
+        finally:
+            self._client = None
+            await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def run(self) -> None:
+        """Read, derive, commit and publish KPIs until cancelled."""
+        client = self._require_client()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._read(client), name="uns.mes.read")
+            tasks.create_task(self._commit_loop(), name="uns.mes.commit")
+            tasks.create_task(self._kpi_loop(client), name="uns.mes.kpi")
+
+    # -- HTTP entry -----------------------------------------------------------------------------
+
+    async def submit(self, topic: str, raw: bytes) -> Outcome | Refused:
+        """Validate and store one event now (``POST /api/mes/...``); published to the UNS once stored."""
+        checked = read_event(topic, raw)
+        if checked is None:
+            return Refused(topic, None, "topic", "not an MES event topic: <equipment path>/mes/<event>", raw)
+        if isinstance(checked, Refused):
+            await self._refuse([checked])
+            return checked
+        item = self._incoming(checked, _now_ms())
+        outcome = (await self._apply([item]))[0]
+        client = self._client
+        if outcome.status == "stored" and client is not None:
+            await client.publish(topic, raw, qos=1)  # every UNS consumer sees it; our own copy is a duplicate
+        return outcome
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def _read(self, client: PubSub) -> None:
+        async for message in client.messages():
+            now = _now_ms()
+            self.counters["received"] += 1
+            if "/mes/" in message.topic:
+                checked = read_event(message.topic, message.payload)
+                if isinstance(checked, Accepted):
+                    self._pending.append(self._incoming(checked, now))
+                elif isinstance(checked, Refused):
+                    self._pending_refused.append(checked)
+            else:
+                self._offer_sample(message, now)
+            if message.qos:
+                self._pending_acks.append(message)
+            self._wake.set()
+
+    def _offer_sample(self, message: Message, now_ms: int) -> None:
+        try:
+            body = orjson.loads(message.payload)
+        except orjson.JSONDecodeError:
+            return  # the historian dead-letters it
+        if not isinstance(body, dict) or not isinstance(body.get("timestamp_ms"), int):
+            return
+        value = body.get("value")
+        if not isinstance(value, int | float | bool) and value is not None:
+            return
+        quality = body.get("quality", "good")
+        derived = self._deriver.offer(message.topic, body["timestamp_ms"], value, str(quality))
+        self._take_derived(derived, now_ms)
+
+    def _take_derived(self, derived: Sequence[DerivedEvent], now_ms: int) -> None:
+        for event in derived:
+            raw = orjson.dumps({**event.body, "source": "derived"})
+            checked = read_event(event.topic, raw)
+            if isinstance(checked, Accepted):
+                self._pending.append(self._incoming(checked, now_ms))
+                self.counters["derived"] += 1
+            elif isinstance(checked, Refused):
+                log.warning("MES adapter: derived %s refused: %s: %s", event.topic, checked.field, checked.reason)
+
+    @staticmethod
+    def _incoming(checked: Accepted, now_ms: int) -> Incoming:
+        return Incoming(
+            topic=checked.topic,
+            path=checked.path,
+            event=checked.event,
+            body=checked.body,
+            received_ms=now_ms,
+            raw=checked.raw,
+        )
+
+    # -- committing -----------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(_BATCH_S)
+            self._take_derived(self._deriver.flush(before_ms=_now_ms() - _DERIVE_SETTLE_MS), _now_ms())
+            await self._commit()
+
+    async def _commit(self) -> None:
+        items, refused, acks = self._pending, self._pending_refused, self._pending_acks
+        self._pending, self._pending_refused, self._pending_acks = [], [], []
+        baselines = self._deriver.state()  # taken with the swap: it matches exactly the derived counts in items
+        self._wake.clear()
+        if refused:
+            await self._refuse(refused)
+        if items or baselines:
+            await self._apply(items, baselines)
+        client = self._client
+        if client is not None:
+            for message in acks:
+                client.ack(message)
+
+    async def _apply(
+        self, items: list[Incoming], baselines: Mapping[str, CounterBaseline] | None = None
+    ) -> list[Outcome]:
+        store = self._require_store()
+        outcomes = await self._historian.on_writer(lambda: self._apply_on_writer(store, items, baselines))
+        refused: list[Refused] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome.status == "stored":
+                self.counters["stored"] += 1
+            elif outcome.status == "duplicate":
+                self.counters["duplicates"] += 1
+            else:
+                self.counters["rejected"] += 1
+                refused.append(Refused(item.topic, item.event, outcome.field or "body", outcome.reason or "", item.raw))
+        await self._announce(refused)
+        return outcomes
+
+    def _apply_on_writer(
+        self, store: MesStore, items: list[Incoming], baselines: Mapping[str, CounterBaseline] | None
+    ) -> list[Outcome]:
+        outcomes = store.apply(items)
+        if baselines:
+            self._save_baselines(baselines)
+        return outcomes
+
+    async def _refuse(self, refused: list[Refused]) -> None:
+        self.counters["rejected"] += len(refused)
+        now = _now_ms()
+        rows = [(now, r.topic, r.event, r.field, r.reason, r.raw[:4000].decode("utf-8", "replace")) for r in refused]
+        await self._historian.on_writer(lambda: self._insert_dead_letters(rows))
+        await self._announce(refused)
+
+    async def _announce(self, refused: list[Refused]) -> None:
+        client = self._client
+        if client is None or not refused:
+            return
+        now = _now_ms()
+        for item in refused:
+            log.warning("MES event refused on %s: %s: %s", item.topic, item.field, item.reason)
+        await client.publish_many([Message(self.errors_topic, refusal_body(item, now), 0, False) for item in refused])
+
+    # -- on the writer thread -------------------------------------------------------------------
+
+    def _insert_dead_letters(self, rows: list[tuple[int, str, str | None, str, str, str]]) -> None:
+        self._historian.database.connection.executemany(
+            "INSERT INTO mes_dead_letters VALUES (make_timestamptz(? * 1000), ?, ?, ?, ?, ?)", rows
+        )
+
+    def _load_baselines(self) -> dict[str, tuple[float, int]]:
+        rows = self._historian.database.connection.execute(
+            "SELECT topic, value, epoch_ms(ts) FROM mes_counter_state"
+        ).fetchall()
+        return {str(topic): (float(value), int(ms)) for topic, value, ms in rows}
+
+    def _save_baselines(self, baselines: Mapping[str, CounterBaseline]) -> None:
+        rows = [(topic, float(b.value), int(b.ts_ms)) for topic, b in baselines.items()]
+        self._historian.database.connection.executemany(
+            "INSERT OR REPLACE INTO mes_counter_state VALUES (?, ?, make_timestamptz(? * 1000))", rows
+        )
+
+    # -- KPIs -----------------------------------------------------------------------------------
+
+    async def _kpi_loop(self, client: PubSub) -> None:
+        while True:
+            await asyncio.sleep(self._settings.kpi_interval_s)
+            try:
+                rows = await asyncio.to_thread(self._current)
+            except Exception:  # a view failing must not stop intake
+                log.exception("MES adapter: KPI computation failed")
+                continue
+            self.counters["kpi_runs"] += 1
+            await client.publish_many(self._kpi_messages(rows, _now_ms()))
+
+    def _current(self) -> list[CurrentRow]:
+        cursor = self._historian.database.reader()
+        try:
+            return current(cursor, self._settings, now=datetime.now(UTC))
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _kpi_messages(rows: Sequence[CurrentRow], now_ms: int) -> list[Message]:
+        out: list[Message] = []
+        for row in rows:
+            values: dict[str, tuple[object, str, str | None]] = {
+                name: (getattr(row.oee, name), "Double", "ratio") for name in _KPI_NAMES
+            }
+            values["state"] = (row.state, "Int32", None)
+            values["state_name"] = (row.state_name, "String", None)
+            values["order"] = (row.order_id, "String", None)
+            for name, (value, datatype, unit) in values.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    value = None
+                envelope: dict[str, object] = {
+                    "value": value,
+                    "timestamp_ms": now_ms,
+                    "quality": "good" if value is not None else "uncertain",
+                    "datatype": datatype,
+                }
+                if unit is not None:
+                    envelope["unit"] = unit
+                out.append(Message(f"{row.path}/kpi/{name}", orjson.dumps(envelope), 0, True))
+        return out
+
+    def _require_client(self) -> PubSub:
+        if self._client is None:
+            raise RuntimeError("MesAdapter.run() needs `async with adapter:` first")
+        return self._client
+
+    def _require_store(self) -> MesStore:
+        if self._store is None:
+            raise RuntimeError("MesAdapter needs `async with adapter:` first")
+        return self._store

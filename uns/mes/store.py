@@ -1,0 +1,425 @@
+"""Store validated MES events in the typed ``mes_*`` tables, once each, after the checks that need other events.
+
+Runs on the historian's writer thread with the read-write connection; one transaction per ``apply``.
+
+Idempotency: every event gets an ``event_key`` (8-byte blake2b of the topic and the body's
+``event_id``, else of the topic and the raw body). A key already stored is a duplicate and is
+skipped, so re-deliveries and replays land once.
+
+Cross-event checks (a failure is a rejection naming the field, kept in ``mes_dead_letters``):
+
+- an ``order_id`` no work order released (counts, labor, consumption, lots, inspections that name
+  one, and work order start/complete);
+- a work order ``start`` on a line where another order runs, or of an order already running or
+  completed; a ``complete`` of an order already completed.
+
+A count, labor, consumption or lot event without ``order_id`` gets the order running on its line.
+The orders' state lives in memory and is rebuilt from ``mes_work_orders`` on start, so a restart
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import duckdb
+import orjson
+
+from model.config import MesSection
+from model.mes import (
+    EVENT_MODELS,
+    DowntimeReason,
+    Inspection,
+    Labor,
+    LotProduction,
+    MachineState,
+    MaterialConsumption,
+    MesEvent,
+    OrderAction,
+    ProductionCount,
+    ProductType,
+    Shift,
+    WorkOrder,
+)
+from uns.errors import EventRejected, HistorianError
+
+__all__ = ["Incoming", "MesStore", "Outcome", "event_key", "line_of"]
+
+log = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DEAD_BODY_CHARS = 4000
+"""How much of a rejected body the dead-letter table keeps."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    """One validated MES event on its way into the tables."""
+
+    topic: str
+    path: str
+    """Equipment path from the topic (the part before ``/mes/``)."""
+    event: str
+    """Event name after ``mes/``, a key of ``model.mes.EVENT_MODELS``."""
+    body: MesEvent
+    received_ms: int
+    raw: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What ``apply`` did with one event: stored, duplicate (already stored) or rejected (field, reason)."""
+
+    status: Literal["stored", "duplicate", "rejected"]
+    event_key: int
+    field: str | None = None
+    reason: str | None = None
+    order_id: str | None = None
+    """The order the event was stored under (given, or filled from the line's running order)."""
+
+
+def line_of(path: str) -> str:
+    """The line of an equipment path: its first four levels (a shorter path is its own line)."""
+    return "/".join(path.split("/")[:4])
+
+
+def event_key(topic: str, body: MesEvent, raw: bytes) -> int:
+    """The idempotency key: blake2b-64 of topic and ``event_id``, else of topic and the raw body."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(topic.encode())
+    digest.update(b"\x00")
+    digest.update(body.event_id.encode() if body.event_id is not None else raw)
+    return int.from_bytes(digest.digest(), "big")
+
+
+@dataclasses.dataclass(slots=True)
+class _Order:
+    line: str
+    status: Literal["released", "running", "completed"]
+
+
+def _ts(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+_TABLES: dict[str, str] = {
+    "work_order": "mes_work_orders",
+    "product_type": "mes_products",
+    "shift": "mes_shifts",
+    "production_count": "mes_counts",
+    "machine_state": "mes_states",
+    "downtime_reason": "mes_reasons",
+    "quality_inspection": "mes_inspections",
+    "labor": "mes_labor",
+    "material_consumption": "mes_consumption",
+    "lot_production": "mes_lots",
+}
+_COMMON = ("event_key", "path", "line", "ts", "source", "received")
+
+
+class MesStore:
+    """Writes MES events into the typed tables; keeps released and running orders in memory.
+
+    Args:
+        connection: the historian's read-write connection (use from its writer thread only).
+        section: the MES settings.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, section: MesSection) -> None:
+        self._connection = connection
+        self._section = section
+        self._orders: dict[str, _Order] = {}
+        self._running: dict[str, str] = {}
+        self._load()
+
+    @property
+    def running(self) -> dict[str, str]:
+        """Line → the order running on it (a copy)."""
+        return dict(self._running)
+
+    def _load(self) -> None:
+        """Rebuild the order state from the table: released, running (started, not completed), completed."""
+        rows = self._connection.execute(
+            """SELECT order_id,
+                      bool_or(action = 'complete') AS done,
+                      arg_max(line, ts) FILTER (WHERE action = 'start') AS run_line,
+                      max(ts) FILTER (WHERE action = 'start') AS started,
+                      arg_max(line, ts) FILTER (WHERE action = 'release') AS planned_line
+               FROM mes_work_orders GROUP BY order_id ORDER BY started NULLS FIRST"""
+        ).fetchall()
+        self._orders.clear()
+        self._running.clear()
+        for order_id, done, run_line, started, planned_line in rows:
+            line = run_line or planned_line or ""
+            if done:
+                self._orders[order_id] = _Order(line, "completed")
+            elif started is not None:
+                self._orders[order_id] = _Order(line, "running")
+                self._running[line] = order_id  # ordered by start: the latest start wins a (bad) tie
+            else:
+                self._orders[order_id] = _Order(line, "released")
+        log.debug("mes store: %d orders known, %d running", len(self._orders), len(self._running))
+
+    def apply(self, items: Sequence[Incoming]) -> list[Outcome]:
+        """Check and store a batch in one transaction; returns one outcome per item, in order.
+
+        Raises:
+            HistorianError: the database failed; the whole batch was rolled back (nothing of it is stored).
+        """
+        if not items:
+            return []
+        outcomes: list[Outcome] = []
+        batch_keys: set[int] = set()
+        connection = self._connection
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for item in items:
+                outcomes.append(self._apply_one(item, batch_keys))
+            connection.execute("COMMIT")
+        except BaseException as exc:
+            connection.execute("ROLLBACK")
+            self._load()  # the in-memory order state may hold effects of the rolled-back batch
+            if isinstance(exc, duckdb.Error):
+                raise HistorianError("mes", f"storing {len(items)} MES events failed: {exc}") from exc
+            raise
+        rejected = sum(1 for outcome in outcomes if outcome.status == "rejected")
+        if rejected:
+            log.warning("mes store: %d of %d events rejected", rejected, len(items))
+        return outcomes
+
+    def _apply_one(self, item: Incoming, batch_keys: set[int]) -> Outcome:
+        key = event_key(item.topic, item.body, item.raw)
+        table = _TABLES.get(item.event)
+        if table is None or not isinstance(item.body, EVENT_MODELS[item.event]):
+            reason = f"unknown MES event {item.event!r}" if table is None else "body does not match the event"
+            return self._reject(item, key, EventRejected(item.topic, "event", reason))
+        assert table is not None  # noqa: S101 - narrowed above
+        if (
+            key in batch_keys
+            or self._connection.execute(
+                f"SELECT 1 FROM {table} WHERE event_key = ?",  # noqa: S608 - table from the fixed map above
+                [key],
+            ).fetchone()
+        ):
+            return Outcome(status="duplicate", event_key=key)
+        try:
+            order_id = self._check(item)
+        except EventRejected as exc:
+            return self._reject(item, key, exc)
+        columns, values = self._row(item, order_id)
+        common = [key, item.path, line_of(item.path), _ts(item.body.timestamp_ms), item.body.source]
+        common.append(_ts(item.received_ms))
+        names = ", ".join((*_COMMON, *columns))
+        marks = ", ".join("?" for _ in range(len(_COMMON) + len(columns)))
+        self._connection.execute(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - names from the fixed maps here
+            [*common, *values],
+        )
+        if isinstance(item.body, LotProduction):
+            for lot in item.body.input_lots:
+                self._connection.execute(
+                    "INSERT INTO mes_lot_inputs (event_key, lot_id, input_lot_id, material_id, quantity)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [key, item.body.lot_id, lot.lot_id, lot.material_id, lot.quantity],
+                )
+        batch_keys.add(key)
+        if isinstance(item.body, WorkOrder):
+            self._advance(item.body, line_of(item.path))
+        return Outcome(status="stored", event_key=key, order_id=order_id)
+
+    def _reject(self, item: Incoming, key: int, exc: EventRejected) -> Outcome:
+        log.warning("mes event rejected: %s", exc)
+        self._connection.execute(
+            "INSERT INTO mes_dead_letters (received, topic, event, field, reason, body) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                _ts(item.received_ms),
+                item.topic,
+                item.event,
+                exc.field,
+                exc.reason,
+                item.raw.decode("utf-8", "replace")[:_DEAD_BODY_CHARS],
+            ],
+        )
+        return Outcome(status="rejected", event_key=key, field=exc.field, reason=exc.reason)
+
+    def _known(self, item: Incoming, order_id: str) -> _Order:
+        order = self._orders.get(order_id)
+        if order is None:
+            raise EventRejected(item.topic, "order_id", f"unknown order {order_id!r}: no work_order released it")
+        return order
+
+    def _check(self, item: Incoming) -> str | None:
+        """Cross-event checks; returns the order id to store (given or filled in), raises ``EventRejected``."""
+        body = item.body
+        line = line_of(item.path)
+        if isinstance(body, WorkOrder):
+            if body.action is OrderAction.release:
+                return body.order_id
+            order = self._known(item, body.order_id)
+            if order.status == "completed":
+                raise EventRejected(item.topic, "order_id", f"order {body.order_id!r} is already completed")
+            if body.action is OrderAction.start:
+                running = self._running.get(line)
+                if running is not None and running != body.order_id:
+                    raise EventRejected(
+                        item.topic, "order_id", f"line {line} is running order {running!r}: complete it first"
+                    )
+                if order.status == "running":
+                    raise EventRejected(
+                        item.topic, "order_id", f"order {body.order_id!r} is already running on {order.line}"
+                    )
+            return body.order_id
+        if isinstance(body, Inspection):
+            if body.order_id is not None:
+                self._known(item, body.order_id)
+            return body.order_id
+        if isinstance(body, ProductionCount | Labor | MaterialConsumption | LotProduction):
+            if body.order_id is not None:
+                self._known(item, body.order_id)
+                return body.order_id
+            return self._running.get(line)
+        return None
+
+    def _advance(self, body: WorkOrder, line: str) -> None:
+        """Move the in-memory order state after a stored work order event."""
+        order = self._orders.get(body.order_id)
+        if body.action is OrderAction.release:
+            if order is None:
+                self._orders[body.order_id] = _Order(line, "released")
+            return
+        if order is None:  # checked before storing; kept for type narrowing
+            return
+        if body.action is OrderAction.start:
+            order.line, order.status = line, "running"
+            self._running[line] = body.order_id
+        else:
+            order.status = "completed"
+            if self._running.get(order.line) == body.order_id:
+                del self._running[order.line]
+
+    def _row(self, item: Incoming, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+        """The event's own columns and values for its table."""
+        return _ROWS[type(item.body)](item.body, order_id)
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _work_order(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, WorkOrder)  # noqa: S101 - dispatched by type
+    start = None if body.planned_start_ms is None else _ts(body.planned_start_ms)
+    end = None if body.planned_end_ms is None else _ts(body.planned_end_ms)
+    bom = _json([item.model_dump() for item in body.bom])
+    columns = ("order_id", "action", "product_id", "quantity", "unit", "planned_start", "planned_end", "bom")
+    return columns, [body.order_id, body.action.value, body.product_id, body.quantity, body.unit, start, end, bom]
+
+
+def _product(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, ProductType)  # noqa: S101 - dispatched by type
+    return ("product_id", "name", "ideal_cycle_time_s", "unit"), [
+        body.product_id,
+        body.name,
+        body.ideal_cycle_time_s,
+        body.unit,
+    ]
+
+
+def _shift(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, Shift)  # noqa: S101 - dispatched by type
+    breaks = _json([item.model_dump() for item in body.breaks])
+    return ("shift_id", "name", "start_ts", "end_ts", "breaks"), [
+        body.shift_id,
+        body.name,
+        _ts(body.start_ms),
+        _ts(body.end_ms),
+        breaks,
+    ]
+
+
+def _count(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, ProductionCount)  # noqa: S101 - dispatched by type
+    start = None if body.period_start_ms is None else _ts(body.period_start_ms)
+    columns = ("total", "scrap", "good", "order_id", "period_start", "cycle_time_s")
+    return columns, [body.total, body.scrap, body.good, order_id, start, body.cycle_time_s]
+
+
+def _state(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, MachineState)  # noqa: S101 - dispatched by type
+    return ("state", "reason_code"), [body.state, body.reason_code]
+
+
+def _reason(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, DowntimeReason)  # noqa: S101 - dispatched by type
+    columns = ("start_ts", "end_ts", "reason_code", "state", "operator_id", "comment")
+    values: list[object] = [_ts(body.start_ms), _ts(body.end_ms), body.reason_code, body.state]
+    return columns, [*values, body.operator_id, body.comment]
+
+
+def _inspection(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, Inspection)  # noqa: S101 - dispatched by type
+    columns = (
+        "characteristic",
+        "value",
+        "lower_limit",
+        "upper_limit",
+        "target",
+        "unit",
+        "result",
+        "defect_type",
+        "severity",
+        "order_id",
+        "lot_id",
+        "sample_id",
+    )
+    severity = None if body.severity is None else body.severity.value
+    return columns, [
+        body.characteristic,
+        body.value,
+        body.lower_limit,
+        body.upper_limit,
+        body.target,
+        body.unit,
+        body.outcome.value,
+        body.defect_type,
+        severity,
+        order_id,
+        body.lot_id,
+        body.sample_id,
+    ]
+
+
+def _labor(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, Labor)  # noqa: S101 - dispatched by type
+    return ("operator_id", "action", "order_id"), [body.operator_id, body.action.value, order_id]
+
+
+def _consumption(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, MaterialConsumption)  # noqa: S101 - dispatched by type
+    columns = ("material_id", "lot_id", "quantity", "unit", "order_id")
+    return columns, [body.material_id, body.lot_id, body.quantity, body.unit, order_id]
+
+
+def _lot(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    assert isinstance(body, LotProduction)  # noqa: S101 - dispatched by type
+    columns = ("lot_id", "product_id", "quantity", "unit", "order_id")
+    return columns, [body.lot_id, body.product_id, body.quantity, body.unit, order_id]
+
+
+_ROWS: dict[type[MesEvent], Callable[[MesEvent, str | None], tuple[tuple[str, ...], list[object]]]] = {
+    WorkOrder: _work_order,
+    ProductType: _product,
+    Shift: _shift,
+    ProductionCount: _count,
+    MachineState: _state,
+    DowntimeReason: _reason,
+    Inspection: _inspection,
+    Labor: _labor,
+    MaterialConsumption: _consumption,
+    LotProduction: _lot,
+}

@@ -1,0 +1,164 @@
+"""The MES views without a transport: query parameters in, JSON documents out (HTTP and ``uns mes``).
+
+Every document has ``"rows"`` (flat objects) except ``spc`` and ``genealogy``, which return one
+object (a chart, a tree). Times default to the last 8 hours; ``tz`` (default UTC) reads times
+without an offset and groups days.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from typing import cast
+
+import duckdb
+
+from model.config import MesSection
+from uns.historian.query_api import Document, Params, QueryArgs
+from uns.historian.query_types import BadArgument
+from uns.mes.downtime import current, downtime, state_timeline
+from uns.mes.genealogy import Direction, process_values, trace
+from uns.mes.oee import GroupBy, oee
+from uns.mes.orders import OrderStatus, order_progress
+from uns.mes.quality import ScrapGroup, defects, scrap, spc
+from uns.mes.resources import LaborGroup, labor, material
+
+__all__ = ["VIEWS", "run_view"]
+
+_Handler = Callable[[duckdb.DuckDBPyConnection, MesSection, QueryArgs], Document]
+_WINDOW = ("path", "start", "end", "tz")
+
+
+def _rows(items: object) -> Document:
+    return {"rows": items}
+
+
+def _choice(args: QueryArgs, key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = args.one(key, default)
+    if value not in allowed:
+        raise BadArgument(key, f"one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
+def _oee(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    by = cast(GroupBy, _choice(args, "by", "cell", ("cell", "line", "shift", "order", "day", "hour")))
+    rows = oee(
+        cursor, section, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"),
+        by=by, tz=args.tz,
+    )  # fmt: skip
+    return _rows(rows)
+
+
+def _downtime(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    return _rows(
+        downtime(cursor, section, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"))
+    )
+
+
+def _timeline(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    start, end = args.time("start", "-8h"), args.time("end", "now")
+    return _rows(state_timeline(cursor, section, path=args.one("path"), start=start, end=end))
+
+
+def _current(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    return _rows(current(cursor, section, now=args.now))
+
+
+def _orders(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    line = args.one("line", "") or None
+    status = _choice(args, "status", "any", ("any", "released", "running", "completed"))
+    chosen = None if status == "any" else cast(OrderStatus, status)
+    return _rows(order_progress(cursor, line=line, status=chosen, now=args.now))
+
+
+def _scrap(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    by = cast(ScrapGroup, _choice(args, "by", "cell", ("cell", "line", "order", "day")))
+    rows = scrap(
+        cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"), by=by, tz=args.tz
+    )
+    return _rows(rows)
+
+
+def _defects(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    return _rows(defects(cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now")))
+
+
+def _spc(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    size_text = args.one("subgroup", "1")
+    if not size_text.isdigit():
+        raise BadArgument("subgroup", f"a whole number 1..10 (got {size_text!r})")
+    chart = spc(
+        cursor, characteristic=args.one("characteristic"), path=args.one("path", "") or None,
+        start=args.time("start", "-7d"), end=args.time("end", "now"), subgroup_size=int(size_text), tz=args.tz,
+    )  # fmt: skip
+    return dataclasses.asdict(chart)
+
+
+def _labor(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    by = cast(LaborGroup, _choice(args, "by", "order", ("order", "cell", "operator")))
+    report = labor(
+        cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"),
+        by=by, now=args.now, tz=args.tz,
+    )  # fmt: skip
+    return dataclasses.asdict(report)
+
+
+def _material(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    return dataclasses.asdict(material(cursor, order_id=args.one("order_id")))
+
+
+def _genealogy(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    direction = cast(Direction, _choice(args, "direction", "backward", ("backward", "forward")))
+    depth = args.one("depth", "50")
+    if not depth.isdigit() or not 1 <= int(depth) <= 1000:
+        raise BadArgument("depth", f"a whole number 1..1000 (got {depth!r})")
+    tree = trace(cursor, args.one("lot"), direction=direction, max_depth=int(depth), tz=args.tz)
+    return dataclasses.asdict(tree)
+
+
+def _process_values(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    metrics = args.many("metric") or ["#"]
+    return _rows(process_values(cursor, args.one("lot"), metrics=metrics, tz=args.tz))
+
+
+def _dead_letters(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    limit = args.limit(100)
+    rows = cursor.execute(
+        "SELECT received, topic, event, field, reason, body FROM mes_dead_letters ORDER BY received DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+    keys = ("received", "topic", "event", "field", "reason", "body")
+    return _rows([dict(zip(keys, (args.at(row[0]), *row[1:]), strict=True)) for row in rows])
+
+
+_VIEWS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
+    "oee": (_oee, (*_WINDOW, "by")),
+    "downtime": (_downtime, _WINDOW),
+    "timeline": (_timeline, _WINDOW),
+    "current": (_current, ()),
+    "orders": (_orders, ("line", "status")),
+    "scrap": (_scrap, (*_WINDOW, "by")),
+    "defects": (_defects, _WINDOW),
+    "spc": (_spc, ("characteristic", "path", "start", "end", "subgroup", "tz")),
+    "labor": (_labor, (*_WINDOW, "by")),
+    "material": (_material, ("order_id",)),
+    "genealogy": (_genealogy, ("lot", "direction", "depth", "tz")),
+    "process-values": (_process_values, ("lot", "metric", "tz")),
+    "dead-letters": (_dead_letters, ("limit",)),
+}
+VIEWS = tuple(_VIEWS)
+"""View names: ``/api/mes/<name>`` and ``uns mes <name>``."""
+
+
+def run_view(
+    cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, params: Params, *, now: datetime
+) -> Document:
+    """Answer one view on a read cursor; synchronous, so run it in a thread.
+
+    Raises:
+        BadArgument: naming the parameter (HTTP 400, CLI exit 2).
+        KeyError: a view that does not exist.
+    """
+    handler, allowed = _VIEWS[view]
+    return handler(cursor, section, QueryArgs(view, params, allowed, now))

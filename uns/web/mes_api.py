@@ -1,0 +1,91 @@
+"""``/api/mes/*``: MES events in (``POST``, validated like the UNS path, 422 on refusal) and the views out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from model.config import MesSection
+from uns.errors import HistorianError
+from uns.historian.database import Database
+from uns.historian.query_types import BadArgument
+from uns.historian.timespec import utc_now
+from uns.mes.intake import Refused
+from uns.mes.service import MesAdapter
+from uns.mes.views_api import VIEWS, run_view
+from uns.web.history_api import json_response
+
+__all__ = ["MES_OFF_HINT", "mes_routes"]
+
+log = logging.getLogger(__name__)
+
+MES_OFF_HINT = (
+    "the MES adapter is off: enable historian.enabled and mes.enabled in the hub config"
+    " (UNS_MES__ENABLED=true) and restart the hub"
+)
+_MAX_BODY = 1_048_576
+
+
+def _view(adapter: MesAdapter | None, database: Database | None, section: MesSection, name: str) -> Route:
+    async def answer(request: Request) -> Response:
+        if adapter is None or database is None:
+            return json_response({"error": MES_OFF_HINT}, 503)
+        params = {key: request.query_params.getlist(key) for key in request.query_params}
+
+        def work() -> object:
+            cursor = database.reader()
+            try:
+                return run_view(cursor, section, name, params, now=utc_now())
+            finally:
+                cursor.close()
+
+        try:
+            document = await asyncio.to_thread(work)
+        except BadArgument as exc:
+            return json_response({"error": str(exc), "field": exc.field}, 400)
+        except HistorianError as exc:
+            log.warning("MES view %s failed: %s", name, exc)
+            return json_response({"error": str(exc)}, 503)
+        return json_response(document)
+
+    return Route(f"/api/mes/{name}", answer, methods=["GET"], name=f"mes-{name}")
+
+
+def _events(adapter: MesAdapter | None) -> Callable[[Request], object]:
+    async def receive(request: Request) -> Response:
+        if adapter is None:
+            return json_response({"error": MES_OFF_HINT}, 503)
+        topic = request.path_params["topic"]
+        raw = await request.body()
+        if len(raw) > _MAX_BODY:
+            return json_response({"detail": [{"field": "body", "reason": f"larger than {_MAX_BODY} bytes"}]}, 413)
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return json_response({"detail": [{"field": "body", "reason": f"not JSON: {exc}"}]}, 422)
+        outcome = await adapter.submit(topic, raw)
+        if isinstance(outcome, Refused):
+            problems = outcome.problems or ((outcome.field, outcome.reason),)
+            detail = [{"field": field, "reason": reason} for field, reason in problems]
+            return json_response({"topic": topic, "detail": detail}, 422)
+        if outcome.status == "rejected":
+            detail = [{"field": outcome.field or "body", "reason": outcome.reason or "rejected"}]
+            return json_response({"topic": topic, "detail": detail}, 422)
+        status = 201 if outcome.status == "stored" else 200
+        return json_response({"topic": topic, "status": outcome.status, "event_key": outcome.event_key}, status)
+
+    return receive
+
+
+def mes_routes(adapter: MesAdapter | None, database: Database | None, section: MesSection) -> list[Route]:
+    """``POST /api/mes/events/<uns topic>`` and one ``GET /api/mes/<view>`` per view."""
+    return [
+        Route("/api/mes/events/{topic:path}", _events(adapter), methods=["POST"], name="mes-events"),
+        *(_view(adapter, database, section, name) for name in VIEWS),
+    ]
