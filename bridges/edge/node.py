@@ -21,6 +21,7 @@ then wait for its STATE to be online again before the births.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -45,6 +46,7 @@ __all__ = ["EdgeNode", "EdgeStats"]
 log = logging.getLogger(__name__)
 
 _BACKOFF_FIRST_S = 0.2
+_FIRST_READING_WAIT_S = 5.0  # a device that never answers is born with nulls (quality bad) after this
 _BACKOFF_CAP_S = 5.0
 _WATCH_S = 0.1
 _REPLAY_BATCHES = 200
@@ -133,6 +135,7 @@ class EdgeNode:
         self._window_due: int | None = None  # when the connection was lost, until the window is put back
         self._session: EdgeSession | None = None
         self._lock = asyncio.Lock()
+        self._reading = asyncio.Event()  # set on every reading, for the births to wait on
         self._writes: asyncio.Queue[Write] = asyncio.Queue()
         self._client: PubSub | None = None
         self._born = False
@@ -403,10 +406,23 @@ class EdgeNode:
         self._c["messages"] += len(messages)
         return True
 
+    async def _first_readings(self) -> None:
+        """Hold the births briefly until every device has been read once.
+
+        A DBIRTH sent before the first reading carries nulls stamped with the birth time, and the
+        reading that follows is then older than the birth: consumers would keep the null.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_FIRST_READING_WAIT_S):
+                while self._core.awaiting_first_reading():
+                    self._reading.clear()
+                    await self._reading.wait()
+
     async def _birth_and_replay(self, client: PubSub, bd_seq: int) -> None:
         if not self._host_online.is_set():
             log.info("edge %s waiting for primary host %s to be online", self.name, self._config.primary_host_id)
         await self._host_online.wait()
+        await self._first_readings()
         async with self._lock:
             births = self._core.births(bd_seq=bd_seq, now_ms=_now_ms(), health=self._health())
             if not await self._send(client, births):
@@ -526,6 +542,7 @@ class EdgeNode:
         core = self._core
         self._last_event_ms = now
         accepted = core.accept(samples, now_ms=now)
+        self._reading.set()
         self._c["samples"] += accepted.samples
         for problem in accepted.problems:
             self._count_problem(problem)

@@ -259,6 +259,12 @@ class EdgeSession:
                 out.append(self._device_birth(name, now_ms))
         return out
 
+    def awaiting_first_reading(self) -> bool:
+        """Whether a device not known to be down has no reading yet (its DBIRTH would carry only nulls)."""
+        return any(
+            not state.down and not any(tag.seen for tag in state.tags.values()) for state in self._devices.values()
+        )
+
     def _device_birth(self, device: str, now_ms: int) -> Message:
         state = self._devices[device]
         metrics = []
