@@ -1,0 +1,623 @@
+"""Benchmark: the historian. Part A: UNS JSON in through the broker, rows out in DuckDB. Part B: History queries.
+
+Part A runs the hub as users run it, ``uns up --no-demo`` in its own process, and loads it from
+another process with UNS JSON envelopes on 10k data topics at stepped offered rates. Per step it
+prints the stored rows/s (from ``acme/hub/historian/health``), rows lost, the drain time once the
+load stops and the commit times the health reports; then publish-to-queryable latency at 10k
+rows/s (a probe polled over ``/api/history/last``) and publish-to-historian latency (the DB's
+``received - ts``). Baselines, in-process on the same rows: parsing alone, ``Store.commit`` (the
+Arrow path, no broker) and plain ``executemany``.
+
+Part B builds a 10M-sample database (10k series, one 1 s metric over 30 days, a line of state
+series), runs the rollups once, and times the ``History`` API (first run on a fresh connection,
+median of 5 after) against the naive SQL a user would write over the raw table.
+
+    uv run python -m bench.historian [--seconds 6] [--rows 10000000] [--rates 20000,25000,30000,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import orjson
+
+from model.config import HistorianSection
+from uns.historian.database import Database
+from uns.historian.queries import History
+from uns.historian.query_buckets import plan_sources
+from uns.historian.retention import apply_retention
+from uns.historian.rollups import Rollups
+from uns.historian.rows import RowParser, SampleRow
+from uns.historian.store import Batch, Store
+from uns.historian.timespec import UTC_ZONE
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl, Message
+
+HEALTH = "acme/hub/historian/health"
+PROBE = "acme/bench/probe/line/cell/data/probe"
+HEALTH_INTERVAL_S = 0.5
+SUSTAINED_DRAIN_S = 1.0  # flush interval 0.5 s + one health period: more than that is a backlog
+_ENVELOPE = b'{"value":%.3f,"timestamp_ms":%d,"quality":"good","datatype":"Double","unit":"degC"}'
+
+
+def _topics(count: int) -> list[str]:
+    return [f"acme/s/a/l/c{n // 100}/data/m{n % 100}" for n in range(count)]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- Part A: the load process ------------------------------------------------------------------------
+
+
+async def _load(
+    url: str, topics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection
+) -> None:
+    names = _topics(topics)
+    last = [0] * topics
+    async with MqttClient(url=BrokerUrl.from_str(url), client_id=f"bench-load-{rate:.0f}", max_queued=1_000_000) as c:
+        tick, sent, carry, cursor = 0.01, 0, 0.0, 0
+        start = time.monotonic()
+        next_tick = start
+        while time.monotonic() - start < seconds:
+            carry += rate * tick
+            now = _now_ms()
+            batch: list[Message] = []
+            while carry >= 1.0:
+                carry -= 1.0
+                i = cursor % topics
+                ts = now if now > last[i] else last[i] + 1  # distinct, increasing per topic
+                last[i] = ts
+                batch.append(Message(names[i], _ENVELOPE % (20.0 + (cursor % 1000) / 100, ts)))
+                cursor += 1
+            if batch:
+                await c.publish_many(batch)
+                sent += len(batch)
+            next_tick += tick
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        elapsed = time.monotonic() - start
+    conn.send({"sent": sent, "seconds": elapsed})
+
+
+def _run_load(url: str, topics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection) -> None:
+    asyncio.run(_load(url, topics, rate, seconds, conn))
+
+
+# -- Part A: the hub and its health ----------------------------------------------------------------
+
+
+@dataclass
+class Health:
+    at: float  # monotonic arrival
+    stored: int
+    commits: int
+    last_commit_ms: float
+    max_commit_ms: float
+
+
+@dataclass
+class Monitor:
+    """Follows the historian's health topic."""
+
+    samples: list[Health] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def stored(self) -> int:
+        return self.samples[-1].stored if self.samples else 0
+
+    async def follow(self, client: MqttClient) -> None:
+        async for message in client.messages():
+            if message.topic == HEALTH:
+                doc = orjson.loads(message.payload)
+                keys = ("stored", "commits", "last_commit_ms", "max_commit_ms")
+                self.samples.append(Health(time.monotonic(), *(doc[key] for key in keys)))
+                self.started.set()
+
+    async def reach(self, target: int, since: float, give_up_s: float = 60.0) -> float:
+        """Seconds from ``since`` until ``stored >= target``, or until it stopped moving for 10 s."""
+        last, moved = self.stored, time.monotonic()
+        while time.monotonic() - since < give_up_s:
+            if self.stored >= target:
+                return self.samples[-1].at - since
+            if self.stored != last:
+                last, moved = self.stored, time.monotonic()
+            elif time.monotonic() - moved > 10.0:  # longer than any commit seen: it is stuck
+                break
+            await asyncio.sleep(0.05)
+        return time.monotonic() - since
+
+    def between(self, t0: float, t1: float) -> list[Health]:
+        return [h for h in self.samples if t0 <= h.at <= t1]
+
+
+@dataclass
+class Step:
+    target: float
+    offered: float
+    stored_per_s: float
+    sent: int
+    stored: int
+    drain_s: float
+    commit_ms: float  # the slowest commit the health reported during the step
+    rows_per_commit: float
+
+    def row(self) -> str:
+        verdict = "sustained" if self.sustained else "held back" if self.lost == 0 else "LOSS"
+        return (
+            f"{self.target:>9.0f} {self.offered:>10.0f} {self.stored_per_s:>10.0f} {self.sent:>9} {self.stored:>9}"
+            f" {self.lost:>6} {self.drain_s:>8.2f} {self.commit_ms:>14.1f} {self.rows_per_commit:>12.0f}  {verdict}"
+        )
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.sent - self.stored)
+
+    @property
+    def sustained(self) -> bool:
+        held_back = self.offered < 0.95 * self.target  # the broker slowed the publisher down (TCP back-pressure)
+        return self.lost == 0 and self.drain_s <= SUSTAINED_DRAIN_S and not held_back
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def _hub(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    env = {**os.environ, "UNS_HISTORIAN__HEALTH_INTERVAL_S": str(HEALTH_INTERVAL_S), "UNS_LOG_LEVEL": "ERROR"}
+    argv = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(data_dir)]
+    proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        if not ready.startswith("uns-hub ready"):
+            raise RuntimeError(f"hub did not start: {ready!r}")
+        parts = dict(part.split("=", 1) for part in ready.split() if "=" in part)
+        yield proc, parts["mqtt"], parts["http"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def _monitored(url: str) -> AsyncIterator[tuple[Monitor, MqttClient]]:
+    monitor = Monitor()
+    async with MqttClient(url=BrokerUrl.from_str(url), client_id="bench-monitor") as client:
+        await client.subscribe([HEALTH], qos=0)
+        task = asyncio.create_task(monitor.follow(client), name="bench.monitor")
+        try:
+            yield monitor, client
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: float) -> Step:
+    before = monitor.stored
+    commits0 = monitor.samples[-1].commits if monitor.samples else 0
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of our event loop
+    parent, child = spawn.Pipe()
+    proc = spawn.Process(target=_run_load, args=(url, topics, rate, seconds, child), daemon=True)
+    started = time.monotonic()
+    proc.start()
+    await asyncio.to_thread(proc.join)
+    ended = time.monotonic()
+    report = parent.recv()
+    drain = await monitor.reach(before + report["sent"], ended)
+    window = monitor.between(started + 1.5, ended)  # skip the process start and ramp-up
+    rate_stored = (
+        (window[-1].stored - window[0].stored) / (window[-1].at - window[0].at) if len(window) >= 2 else float("nan")
+    )
+    during = [h for h in monitor.between(started, ended + drain) if h.commits > commits0]  # this step's commits
+    commits = monitor.samples[-1].commits - commits0
+    stored, per_commit = monitor.stored - before, (monitor.stored - before) / commits if commits else float("nan")
+    slowest = max((h.last_commit_ms for h in during), default=float("nan"))
+    return Step(
+        rate, report["sent"] / report["seconds"], rate_stored, report["sent"], stored, drain, slowest, per_commit
+    )
+
+
+async def _probe_latency(client: MqttClient, http: str, seconds: float) -> list[float]:
+    """Publish a probe every 20 ms and poll ``/api/history/last`` for it: ms from publish to queryable."""
+    sent_at: dict[int, float] = {}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=http, timeout=10.0) as web:
+        await client.publish(PROBE, _ENVELOPE % (0.0, _now_ms()))  # its series exists before we measure
+        async with asyncio.timeout(30):
+            while (await web.get("/api/history/last", params={"match": PROBE})).status_code != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+        async def publish() -> None:
+            for n in range(1, int(seconds / 0.02)):
+                sent_at[n] = time.monotonic()
+                await client.publish(PROBE, _ENVELOPE % (float(n), _now_ms()))
+                await asyncio.sleep(0.02)
+
+        async def poll(done: asyncio.Task[None]) -> None:
+            seen = 0
+            while not (done.done() and seen >= len(sent_at)):
+                response = await web.get("/api/history/last", params={"match": PROBE})
+                rows = response.json()["rows"]
+                now = time.monotonic()
+                newest = int(rows[0]["value"]) if rows else 0
+                for n in range(seen + 1, newest + 1):
+                    latencies.append((now - sent_at[n]) * 1000)
+                seen = max(seen, newest)
+                await asyncio.sleep(0.005)
+
+        publisher = asyncio.create_task(publish(), name="bench.probe")
+        async with asyncio.timeout(seconds + 30):
+            await poll(publisher)
+        await publisher
+    return latencies
+
+
+def _quantiles(values: Sequence[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(values, n=100) if len(values) > 1 else [float("nan")] * 99
+    return cuts[49], cuts[98]
+
+
+@dataclass
+class Ingest:
+    best: float
+    p50: float
+    p99: float
+    received: tuple[float, float]
+    rss: float
+    max_commit: float
+
+
+async def _part_a(args: argparse.Namespace, tmp: Path) -> Ingest:
+    print(f"\n== Part A: ingest through `uns up --no-demo`, {args.topics} topics, {args.seconds:.0f} s per step")
+    print(f"{'target/s':>9} {'offered/s':>10} {'stored/s':>10} {'sent':>9} {'stored':>9} {'lost':>6} {'drain s':>8}"
+          f" {'max commit ms':>14} {'rows/commit':>12}")  # fmt: skip
+    steps: list[Step] = []
+    with _hub(tmp / "hub") as (proc, url, http):
+        async with _monitored(url) as (monitor, client):
+            await monitor.started.wait()
+            warm = await _step(url, monitor, args.topics, args.topics, 1.0)  # one sample per topic: new series
+            print(f"warm-up: {warm.sent} rows on new series stored {warm.drain_s:.2f} s after the load stopped")
+            for rate in args.rates:
+                step = await _step(url, monitor, args.topics, rate, args.seconds)
+                steps.append(step)
+                print(step.row(), flush=True)
+            wall0 = _now_ms()
+            probe, latency_step = await asyncio.gather(
+                _probe_latency(client, http, args.seconds),
+                _step(url, monitor, args.topics, args.latency_rate, args.seconds),
+            )
+            wall1 = _now_ms()
+            max_commit = monitor.samples[-1].max_commit_ms
+        rss = _peak_rss_mib(proc.pid)
+    with Database(path=tmp / "hub" / "historian.duckdb", read_only=True) as db:
+        row = db.connection.execute(
+            "SELECT quantile_cont(epoch_ms(received) - epoch_ms(ts), [0.5, 0.99]), count(*) FROM samples"
+            " WHERE ts >= make_timestamptz(? * 1000) AND ts < make_timestamptz(? * 1000)",
+            [wall0 + 1500, wall1],
+        ).fetchone()
+    assert row is not None
+    received_q, received_n = row
+    p50, p99 = _quantiles(probe)
+    best = max((s.offered for s in steps if s.sustained), default=0.0)  # all of it stored
+    print(
+        f"latency at {latency_step.offered:.0f} rows/s: publish -> queryable (HTTP poll of /api/history/last) p50"
+        f" {p50:.0f} ms, p99 {p99:.0f} ms ({len(probe)} probes); publish -> historian received (DB received - ts)"
+        f" p50 {received_q[0]:.1f} ms, p99 {received_q[1]:.1f} ms ({received_n} rows)"
+    )
+    print(f"sustained: {best:.0f} rows/s   max commit {max_commit:.0f} ms   peak RSS of the hub {rss:.0f} MiB")
+    return Ingest(best, p50, p99, (received_q[0], received_q[1]), rss, max_commit)
+
+
+# -- Part A: baselines in-process ------------------------------------------------------------------
+
+
+def _payloads(topics: int, rows: int, start_ms: int) -> list[tuple[str, bytes]]:
+    names = _topics(topics)
+    return [(names[i % topics], _ENVELOPE % (20.0 + i % 1000 / 100, start_ms + i // topics)) for i in range(rows)]
+
+
+def _batches(rows: list[SampleRow], size: int, now_ms: int) -> list[Batch]:
+    chunks = [rows[k : k + size] for k in range(0, len(rows), size)]
+    return [Batch(samples=chunk, received_ms=[now_ms] * len(chunk)) for chunk in chunks]
+
+
+def _baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    print(f"\n== Part A baselines, in-process, same rows and schema ({args.topics} series, batches of 10k)")
+    start_ms = _now_ms() - 3_600_000
+    messages = _payloads(args.topics, args.arrow_rows + args.topics, start_ms)
+    parser = RowParser(max_future_ms=300_000)
+    now = _now_ms()
+    t = time.perf_counter()
+    parsed = [parser.parse(topic, payload, now_ms=now) for topic, payload in messages]
+    parse_s = time.perf_counter() - t
+    rows = [r for r in parsed if isinstance(r, SampleRow)]
+    assert len(rows) == len(messages)
+    with Database(path=tmp / "arrow.duckdb") as db:
+        store = Store(db.connection)
+        t = time.perf_counter()
+        store.commit(_batches(rows[: args.topics], 10_000, now)[0])  # registers every series
+        register_s = time.perf_counter() - t
+        t = time.perf_counter()
+        stored = sum(store.commit(b).inserted for b in _batches(rows[args.topics :], 10_000, now))
+        arrow_s = time.perf_counter() - t
+    assert stored == args.arrow_rows
+    got = datetime.now(UTC)
+    rest = (None, None, "good", False, None, got)
+    plain = [  # what a user writes: one tuple per row, datetimes, the same columns
+        (i % args.topics + 1, datetime.fromtimestamp(r.ts_ms / 1000, UTC), r.value, *rest)
+        for i, r in enumerate(rows[args.topics : args.topics + args.executemany_rows])
+    ]
+    with Database(path=tmp / "executemany.duckdb") as db:
+        connection = db.connection
+        t = time.perf_counter()
+        for k in range(0, len(plain), 10_000):
+            connection.execute("BEGIN TRANSACTION")
+            connection.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", plain[k : k + 10_000])
+            connection.execute("COMMIT")
+        plain_s = time.perf_counter() - t
+    figures = {
+        "parse": len(messages) / parse_s,
+        "arrow": args.arrow_rows / arrow_s,
+        "executemany": len(plain) / plain_s,
+    }
+    print(f"parse (RowParser, 1 thread):            {figures['parse']:>10.0f} rows/s  ({len(messages)} rows)")
+    print(f"Store.commit, Arrow, series known:      {figures['arrow']:>10.0f} rows/s  ({args.arrow_rows} rows)")
+    print(f"Store.commit of {args.topics} new series:        {register_s:>10.2f} s")
+    print(f"executemany, 1 transaction per 10k:     {figures['executemany']:>10.0f} rows/s  ({len(plain)} rows)")
+    return figures
+
+
+# -- Part B: a 10M-sample database ----------------------------------------------------------------
+
+FAST = "acme/dallas/packaging/line1/filler/data/Temperature"
+STATES = "acme/dallas/packaging/line1/+/data/State"
+STATE_CELL1 = "acme/dallas/packaging/line1/cell1/data/State"
+DAY_S, MONTH_S = 86_400, 30 * 86_400
+_OTHER = 9_994  # 1 fast metric + 5 states + these = 10k series
+
+_BUILD_SERIES = f"""
+INSERT INTO series
+SELECT 1, '{FAST}', 'acme/dallas/packaging/line1/filler', 'data', 'Temperature', 'Double', 'degC', false, $start
+UNION ALL
+SELECT 1 + c, printf('acme/dallas/packaging/line1/cell%d/data/State', c),
+    printf('acme/dallas/packaging/line1/cell%d', c), 'data', 'State', 'Int32', NULL, false, $start FROM range(1, 6) t(c)
+UNION ALL
+SELECT 7 + n, printf('acme/dallas/area%d/line%d/cell%d/data/m%d', n // 2000, n // 200 % 10, n // 20 % 10, n % 20),
+    printf('acme/dallas/area%d/line%d/cell%d', n // 2000, n // 200 % 10, n // 20 % 10), 'data', 'm' || (n % 20),
+    'Double', 'bar', false, $start FROM range(0, {_OTHER}) t(n)
+"""  # noqa: S608  (our constants)
+_BUILD_SAMPLES = f"""
+INSERT INTO samples
+SELECT sid, ts, v, NULL, NULL, 'good', false, NULL, ts + to_milliseconds(5 + (hash(sid, ts) % 50)::BIGINT) FROM (
+    SELECT 1 AS sid, $start + to_seconds(i) AS ts, 20 + 5 * sin(i / 3600) + (hash(i) % 1000)::INT / 1000 AS v
+    FROM range(0, {MONTH_S}) t(i)
+    UNION ALL  -- machine state codes 1..7, a sample every 5 min with up to 2 min of jitter
+    SELECT 1 + c, $start + to_seconds(i * 300 + (hash(i, c) % 120)::BIGINT), (1 + hash(c, i) % 7)::DOUBLE
+    FROM range(1, 6) a(c), range(0, {MONTH_S // 300}) b(i)
+    UNION ALL
+    SELECT 7 + n, $start + to_milliseconds(i * $step + (n * 7919) % $step), (hash(n, i) % 10000)::INT / 100
+    FROM range(0, {_OTHER}) a(n), range(0, $per) b(i)
+) ORDER BY ts  -- live ingest appends in time order: series interleave in every row group
+"""  # noqa: S608  (our constants)
+_BUILD_LATEST = """
+INSERT INTO latest SELECT series_id, max(ts), arg_max(value, ts), NULL, NULL, 'good', false, NULL, max(received)
+FROM samples GROUP BY series_id
+"""
+
+
+def _build(path: Path, rows: int, now: datetime) -> dict[str, float]:
+    start = now - timedelta(seconds=MONTH_S)
+    per = (rows - MONTH_S - 5 * (MONTH_S // 300)) // _OTHER
+    if per < 1:
+        raise SystemExit(f"--rows must be at least {MONTH_S + 5 * MONTH_S // 300 + _OTHER}")
+    params = {"start": start, "per": per, "step": MONTH_S * 1000 // per}
+    with Database(path=path) as db:
+        connection = db.connection
+        t = time.perf_counter()
+        connection.execute(_BUILD_SERIES, {"start": start})
+        connection.execute(_BUILD_SAMPLES, params)
+        connection.execute(_BUILD_LATEST)
+        connection.execute("CHECKPOINT")
+        build_s = time.perf_counter() - t
+        t = time.perf_counter()
+        report = Rollups().run(connection, now=now)
+        rollup_s = time.perf_counter() - t
+        count = connection.execute("SELECT count(*) FROM samples").fetchone()
+    assert count is not None
+    size = path.stat().st_size / 2**20
+    print(f"built {count[0]:,} samples in {build_s:.1f} s ({size:.0f} MiB); first Rollups.run:")
+    print(f"  {report.rows_1m:,} 1-minute and {report.rows_1h:,} 1-hour rows in {rollup_s:.1f} s")
+    return {"samples": float(count[0]), "build_s": build_s, "rollup_s": rollup_s}
+
+
+@dataclass
+class Timing:
+    cold: float
+    median: float
+    rows: int
+
+    def __str__(self) -> str:
+        return f"{self.cold * 1000:.0f} / {self.median * 1000:.0f}"
+
+
+Work = Callable[[History, duckdb.DuckDBPyConnection], int]
+
+
+def _time(path: Path, now: datetime, work: Work, runs: int) -> Timing:
+    """First run on a fresh connection (DuckDB's buffers empty, the OS cache warm), then the median of ``runs``."""
+    with Database(path=path, read_only=True) as db:
+        history = History(db, clock=lambda: now)
+        cursor = db.reader()
+        try:
+            times: list[float] = []
+            for _ in range(1 + runs):
+                t = time.perf_counter()
+                rows = work(history, cursor)
+                times.append(time.perf_counter() - t)
+        finally:
+            cursor.close()
+    return Timing(times[0], statistics.median(times[1:]), rows)
+
+
+def _fetch(sql: str, params: object) -> Work:
+    return lambda _, cursor: len(cursor.execute(sql, params).fetchall())
+
+
+_NAIVE_LAST_ARGMAX = """SELECT s.topic, max(x.ts), arg_max(x.value, x.ts) FROM samples x JOIN series s USING (series_id)
+GROUP BY s.topic ORDER BY s.topic"""
+_NAIVE_LAST_QUALIFY = """SELECT s.topic, x.ts, x.value FROM samples x JOIN series s USING (series_id)
+QUALIFY row_number() OVER (PARTITION BY x.series_id ORDER BY x.ts DESC) = 1 ORDER BY s.topic"""
+_NAIVE_BUCKETS = """SELECT time_bucket(INTERVAL 1 minute, x.ts) AS b, avg(x.value), min(x.value), max(x.value),
+    arg_min(x.value, x.ts), arg_max(x.value, x.ts), count(x.value)
+FROM samples x JOIN series s USING (series_id) WHERE s.topic = $topic AND x.ts >= $start AND x.ts < $end
+GROUP BY b ORDER BY b"""
+_NAIVE_STATES = """SELECT topic, value, sum(epoch_ms(coalesce(next_ts, $end)) - epoch_ms(ts)) / 1000 AS seconds FROM (
+    SELECT s.topic, x.ts, x.value, lead(x.ts) OVER (PARTITION BY x.series_id ORDER BY x.ts) AS next_ts
+    FROM samples x JOIN series s USING (series_id)
+    WHERE s.topic LIKE 'acme/dallas/packaging/line1/%/data/State' AND x.ts >= $start AND x.ts < $end
+) GROUP BY topic, value ORDER BY topic, seconds DESC"""
+_NAIVE_RAW = """SELECT x.ts, x.value FROM samples x JOIN series s USING (series_id)
+WHERE s.topic = $topic AND x.ts >= $start AND x.ts < $end ORDER BY x.ts"""
+_NAIVE_ASOF = """SELECT m.ts, m.value, c.value AS state FROM (
+    SELECT x.ts, x.value FROM samples x JOIN series s USING (series_id)
+    WHERE s.topic = $topic AND x.ts >= $start AND x.ts < $end
+) m ASOF LEFT JOIN (
+    SELECT x.ts, x.value FROM samples x JOIN series s USING (series_id) WHERE s.topic = $context
+) c ON m.ts >= c.ts ORDER BY m.ts"""
+
+
+def _part_b(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Timing, Timing]]:
+    print(f"\n== Part B: queries on a {args.rows:,}-sample database (History API vs naive SQL)")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    month, day = now - timedelta(seconds=MONTH_S), now - timedelta(seconds=DAY_S)
+    path, copy = tmp / "history.duckdb", tmp / "history-retained.duckdb"
+    _build(path, args.rows, now)
+    shutil.copy2(path, copy)
+    with Database(path=copy) as db:  # rollups answer only where retention deleted the raw samples
+        deleted = apply_retention(db.connection, HistorianSection(raw_retention_days=1), now=now).samples
+    print(f"a copy with raw kept 1 day ({deleted:,} samples deleted by retention); 1-min avg plans:")
+    print(f"  full database {_plan(path, now)}, copy {_plan(copy, now)}")
+    month_args, day_args = {"topic": FAST, "start": month, "end": now}, {"topic": FAST, "start": day, "end": now}
+    states_args, asof_args = {"start": month, "end": now}, {**day_args, "context": STATE_CELL1}
+    ours: dict[str, Work] = {
+        "last": lambda h, _: len(h.last("#")),
+        "agg": lambda h, _: len(h.aggregate(FAST, month, now, bucket=timedelta(minutes=1), fill="none")),
+        "states": lambda h, _: len(h.state_durations(STATES, month, now)),
+        "raw": lambda h, _: len(h.raw(FAST, day, now, limit=100_000)),
+        "asof": lambda h, _: len(h.asof(FAST, day, now, context=[STATE_CELL1], limit=100_000)),
+    }
+    # fmt: off
+    cases: list[tuple[str, Path, Work, Work]] = [
+        ("last values, 10k topics (naive arg_max)", path, ours["last"], _fetch(_NAIVE_LAST_ARGMAX, None)),
+        ("last values, 10k topics (naive QUALIFY)", path, ours["last"], _fetch(_NAIVE_LAST_QUALIFY, None)),
+        ("1-min avg, 30 days, from raw", path, ours["agg"], _fetch(_NAIVE_BUCKETS, month_args)),
+        # the naive one runs on the full database: without our rollups a user keeps and scans raw
+        ("1-min avg, 30 days, rollup_1m + 1 day raw", copy, ours["agg"], _fetch(_NAIVE_BUCKETS, month_args)),
+        ("state durations, 5 cells, 30 days", path, ours["states"], _fetch(_NAIVE_STATES, states_args)),
+        ("raw, 1 metric, 1 day", path, ours["raw"], _fetch(_NAIVE_RAW, day_args)),
+        ("as-of join, 1 metric + state, 1 day", path, ours["asof"], _fetch(_NAIVE_ASOF, asof_args)),
+    ]
+    # fmt: on
+    results: list[tuple[str, Timing, Timing]] = []
+    for name, where, work, naive_work in cases:
+        timing, naive = _time(where, now, work, args.runs), _time(path, now, naive_work, args.runs)
+        results.append((name, timing, naive))
+        print(f"  {name:<44} ours {timing} ({timing.rows} rows), naive {naive} ({naive.rows} rows)", flush=True)
+    return results
+
+
+def _plan(path: Path, now: datetime) -> str:
+    """Which tables answer the 30-day 1-minute aggregate, as the planner chose them."""
+    with Database(path=path, read_only=True) as db, contextlib.closing(db.reader()) as cursor:
+        row = cursor.execute("SELECT series_id FROM series WHERE topic = ?", [FAST]).fetchone()
+        assert row is not None
+        plan = plan_sources(cursor, row[0], now - timedelta(seconds=MONTH_S), now, timedelta(minutes=1), UTC_ZONE)
+    return "[" + ", ".join(f"{table} {(hi - lo).total_seconds() / DAY_S:.1f} d" for table, lo, hi in plan) + "]"
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def _summary(a: Ingest | None, base: dict[str, float] | None, b: list[tuple[str, Timing, Timing]]) -> None:
+    print("\n== summary")
+    if a is not None and base is not None:
+        settings = HistorianSection()
+        print(f"Part A (2 cores; flush_interval_s {settings.flush_interval_s}, batch_rows {settings.batch_rows},"
+              f" max_pending_rows {settings.max_pending_rows})")  # fmt: skip
+        lines = [
+            ("ingest sustained, broker -> DuckDB (uns up)", f"{a.best:,.0f} rows/s"),
+            ("publish -> queryable at 10k/s, p50 / p99", f"{a.p50:.0f} / {a.p99:.0f} ms"),
+            ("publish -> historian received, p50 / p99", f"{a.received[0]:.1f} / {a.received[1]:.1f} ms"),
+            ("slowest commit (health max_commit_ms)", f"{a.max_commit:.0f} ms"),
+            ("peak RSS of the hub", f"{a.rss:.0f} MiB"),
+            ("parse alone (RowParser)", f"{base['parse']:,.0f} rows/s"),
+            ("Store.commit alone (Arrow)", f"{base['arrow']:,.0f} rows/s"),
+            ("executemany, 10k per transaction", f"{base['executemany']:,.0f} rows/s"),
+            ("ratio ingest / executemany", f"{a.best / base['executemany']:.1f}x"),
+        ]
+        for name, value in lines:
+            print(f"  {name:<46} {value:>18}")
+    if b:
+        print("Part B (ms: first run on a fresh connection / median of the next runs; ratio = ours / naive median)")
+        print(f"  {'query':<44} {'ours':>13} {'naive':>13} {'ratio':>7}")
+        for name, ours, naive in b:
+            print(f"  {name:<44} {ours!s:>13} {naive!s:>13} {ours.median / naive.median:>6.2f}x")
+
+
+async def _main(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="uns-bench-historian-") as name:
+        tmp = Path(name)
+        a = await _part_a(args, tmp) if args.part in ("a", "all") else None
+        base = await asyncio.to_thread(_baselines, args, tmp) if args.part in ("a", "all") else None
+        b = await asyncio.to_thread(_part_b, args, tmp) if args.part in ("b", "all") else []
+    _summary(a, base, b)
+    print(f"\n(whole bench {time.monotonic() - started:.0f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each load step")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="samples in the Part B database")
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[20_000.0, 25_000.0, 30_000.0, 35_000.0, 50_000.0, 100_000.0, 150_000.0],
+        help="offered rows/s steps",
+    )
+    parser.add_argument("--latency-rate", type=float, default=10_000.0, help="rows/s during the latency run")
+    parser.add_argument("--topics", type=int, default=10_000, help="distinct data topics of the load")
+    parser.add_argument("--arrow-rows", type=int, default=200_000, help="rows for the Store.commit baseline")
+    parser.add_argument("--executemany-rows", type=int, default=20_000, help="rows for the executemany baseline")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per query after the first")
+    parser.add_argument("--part", choices=("a", "b", "all"), default="all", help="run only part A or B")
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
