@@ -57,8 +57,8 @@ _TIMED_TABLES = {
 
 
 def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
-    """Milliseconds since the epoch as a datetime in ``tz``."""
-    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
+    """Milliseconds since the epoch as a datetime in ``tz`` (one C call: large answers build many)."""
+    return datetime.fromtimestamp(epoch_ms / 1000, tz)
 
 
 def _range(start: datetime, end: datetime) -> tuple[datetime, datetime]:

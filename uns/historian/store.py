@@ -182,9 +182,23 @@ class Store:
             elif (known.datatype, known.unit, known.unbound) != (row.datatype, row.unit or known.unit, row.unbound):
                 known.datatype, known.unit, known.unbound = row.datatype, row.unit or known.unit, row.unbound
                 changed.append((row.datatype, known.unit, row.unbound, known.series_id))
-        if added:
-            self._db.executemany(
-                "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamptz(? * 1000))", added
+        if added:  # an Arrow insert: 10k new topics at once (a restart, a new plant) must not stall ingest
+            columns = list(zip(*added, strict=True))
+            self._insert(
+                "series",
+                pa.table(
+                    {
+                        "series_id": pa.array(columns[0], pa.uint32()),
+                        "topic": columns[1],
+                        "path": columns[2],
+                        "class": columns[3],
+                        "metric": columns[4],
+                        "datatype": pa.array(columns[5], pa.string()),
+                        "unit": pa.array(columns[6], pa.string()),
+                        "unbound": pa.array(columns[7], pa.bool_()),
+                        "first_seen": pa.array(columns[8], _TS),
+                    }
+                ),
             )
         if changed:
             self._db.executemany("UPDATE series SET datatype = ?, unit = ?, unbound = ? WHERE series_id = ?", changed)
