@@ -9,7 +9,7 @@ from typing import Protocol
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message, OnConnect, PubSub
 
-__all__ = ["ClientFactory", "LocalClientSource", "local_clients", "network_clients"]
+__all__ = ["ClientFactory", "ClosablePubSub", "LocalClientSource", "local_clients", "network_clients"]
 
 
 class ClientFactory(Protocol):
@@ -29,10 +29,18 @@ class ClientFactory(Protocol):
         ...
 
 
+class ClosablePubSub(PubSub, Protocol):
+    """An in-process client: a ``PubSub`` its owner closes when done."""
+
+    async def close(self) -> None:
+        """Unsubscribe and free the name."""
+        ...
+
+
 class LocalClientSource(Protocol):
     """What the embedded broker offers: in-process clients."""
 
-    def local_client(self, name: str) -> PubSub:
+    def local_client(self, name: str) -> ClosablePubSub:
         """A client living inside the broker's process."""
         ...
 
@@ -80,8 +88,11 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
     ) -> AsyncIterator[PubSub]:
         del will, clean_session, keepalive_s, manual_ack  # in-process: cannot die alone, keeps no session
         client = broker.local_client(client_id)
-        if on_connect is not None:
-            await on_connect()
-        yield client
+        try:
+            if on_connect is not None:
+                await on_connect()
+            yield client
+        finally:
+            await client.close()  # its name is free again: a part can be stopped and started again
 
     return open_client

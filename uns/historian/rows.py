@@ -197,8 +197,8 @@ class RowParser:
             parsed = UnsTopic.from_str(topic)
             info: _TopicInfo | TopicError | None = (
                 _TopicInfo(parsed.equipment_path, parsed.class_word, parsed.metric_name)
-                if parsed.class_word in _HISTORY_WORDS
-                else None
+                if parsed.class_word in _HISTORY_WORDS and parsed.path[1:2] != ("hub",)
+                else None  # <enterprise>/hub/... is the hub's own status tree, not plant history
             )
         except TopicError as exc:
             # only a topic that looks like history is a rejection; the hub's own status topics are not

@@ -63,8 +63,8 @@ def read_event(topic: str, raw: bytes) -> Accepted | Refused | None:
         parsed = UnsTopic.from_str(topic)
     except TopicError:
         return None
-    if parsed.class_word is not ClassWord.mes:
-        return None
+    if parsed.class_word is not ClassWord.mes or parsed.path[1:2] == ("hub",):
+        return None  # <enterprise>/hub/... is the hub's own status tree (our errors topic among it)
     event = parsed.metric_name
     model = EVENT_MODELS.get(event)
     if model is None:

@@ -54,7 +54,9 @@ def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "h.duckdb"
     with Database(path=path) as db:
         db.connection.execute("INSERT INTO schema_version (version, description) VALUES (99, 'from the future')")
-    with pytest.raises(SchemaTooNew, match=rf"schema version 99 is newer than this uns-hub knows \({LATEST_VERSION}\): upgrade"):
+    with pytest.raises(
+        SchemaTooNew, match=rf"schema version 99 is newer than this uns-hub knows \({LATEST_VERSION}\): upgrade"
+    ):
         Database(path=path).open()
 
 

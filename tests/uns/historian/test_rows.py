@@ -109,6 +109,7 @@ def test_bad_input_is_rejected_naming_the_field(topic: str, body: object, field:
     [
         "acme/hub/host/health",  # the hub's own status
         "acme/hub/host/nodes/g/n",
+        "acme/hub/mes/errors",  # the MES adapter's refusals: status, not an MES event
         "acme/dallas/line1/cmd/Speed",  # write requests are not history
         "spBv1.0/g/DDATA/n/d",
     ],

@@ -1,0 +1,172 @@
+"""The MES adapter on a real broker and a real DuckDB file: MQTT and HTTP intake, derived events,
+KPIs back into the UNS, refusals on the errors topic, and a restart that loses and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+from model.config import DeriveRule, HistorianSection, MesSection
+from tests.fixtures.broker import start_broker
+from tests.fixtures.waiting import until
+from uns.broker import EmbeddedBroker
+from uns.connect import local_clients
+from uns.historian.service import Historian
+from uns.mes.service import MesAdapter
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
+from uns.web import WebServer
+from uns.web.mes_api import mes_routes
+
+LINE = "acme/dallas/bottling/line1"
+CELL = f"{LINE}/filler"
+SECTION = MesSection(
+    kpi_interval_s=0.2,
+    ideal_cycle_time_s={CELL: 0.5},
+    derive=[
+        DeriveRule(match="acme/+/+/+/+/data/State", kind="state", state_map={1: 10000, 5: 180000}),
+        DeriveRule(match="acme/+/+/+/+/data/GoodCount", kind="counter", counts="good"),
+    ],
+)
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def envelope(value: object, ts: int, datatype: str = "Int32") -> bytes:
+    return orjson.dumps({"value": value, "timestamp_ms": ts, "quality": "good", "datatype": datatype})
+
+
+@dataclass
+class Hub:
+    broker: EmbeddedBroker
+    historian: Historian
+    mes: MesAdapter
+    http: str
+
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        cursor = self.historian.database.reader()
+        try:
+            return cursor.execute(sql).fetchall()
+        finally:
+            cursor.close()
+
+
+@contextlib.asynccontextmanager
+async def mes_hub(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Hub]:
+    clients = local_clients(broker)
+    section = HistorianSection(flush_interval_s=0.05)
+    async with contextlib.AsyncExitStack() as stack:
+        historian = await stack.enter_async_context(
+            Historian(settings=section, enterprise="acme", clients=clients, data_dir=data_dir)
+        )
+        mes = await stack.enter_async_context(
+            MesAdapter(settings=SECTION, enterprise="acme", clients=clients, historian=historian)
+        )
+        web = await stack.enter_async_context(
+            WebServer(
+                bind="127.0.0.1", port=0, health={}, history=None, routes=mes_routes(mes, historian.database, SECTION)
+            )
+        )
+        async with asyncio.TaskGroup() as tasks:
+            running = [tasks.create_task(part.run()) for part in (historian, mes, web)]
+            try:
+                yield Hub(broker, historian, mes, web.url)
+            finally:
+                for task in running:
+                    task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def client(broker: EmbeddedBroker, name: str) -> AsyncIterator[MqttClient]:
+    async with MqttClient(url=BrokerUrl.from_str(str(broker.url)), client_id=name) as mqtt:
+        yield mqtt
+
+
+async def test_events_over_mqtt_and_http_are_validated_stored_and_refusals_announced(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "erp") as erp:
+        await erp.subscribe(["acme/hub/mes/errors"], qos=0)
+        now = _now()
+        release = {
+            "timestamp_ms": now - 60_000,
+            "order_id": "WO-1",
+            "action": "release",
+            "product_id": "P1",
+            "quantity": 100,
+        }
+        await erp.publish(f"{LINE}/mes/work_order", orjson.dumps(release), qos=1)
+        await erp.publish(f"{LINE}/mes/work_order", orjson.dumps(release), qos=1)  # re-sent: stored once
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_work_orders") == [(1,)], what="the release")
+        # over HTTP, as an ERP connector or an operator terminal would
+        async with httpx.AsyncClient(base_url=hub.http) as http:
+            start = {"timestamp_ms": now - 50_000, "order_id": "WO-1", "action": "start"}
+            created = await http.post(f"/api/mes/events/{LINE}/mes/work_order", content=orjson.dumps(start))
+            assert created.status_code == 201, created.text
+            bad = {"timestamp_ms": now, "total": 5, "scrap": 7}
+            refused = await http.post(f"/api/mes/events/{CELL}/mes/production_count", content=orjson.dumps(bad))
+            assert refused.status_code == 422
+            assert refused.json()["detail"] == [{"field": "scrap", "reason": "scrap (7) is above total (5)"}]
+            unknown = {"timestamp_ms": now, "total": 5, "order_id": "WO-404"}
+            missing = await http.post(f"/api/mes/events/{CELL}/mes/production_count", content=orjson.dumps(unknown))
+            assert missing.status_code == 422
+            assert missing.json()["detail"][0]["field"] == "order_id"
+        # a bad event over MQTT: dead-lettered and announced, the good ones around it kept
+        await erp.publish(f"{CELL}/mes/labor", b'{"timestamp_ms": 1, "action": "sideways"}', qos=1)
+        count = {"timestamp_ms": now - 1000, "total": 10, "scrap": 1}
+        await erp.publish(f"{CELL}/mes/production_count", orjson.dumps(count), qos=1)
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_counts") == [(1,)], what="the count")
+        assert hub.rows("SELECT order_id, good FROM mes_counts") == [("WO-1", 9)]  # the running order filled in
+        assert hub.rows("SELECT count(*), count(DISTINCT action) FROM mes_work_orders") == [(2, 2)]
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_dead_letters") == [(3,)], what="3 dead letters")
+        fields = hub.rows("SELECT field FROM mes_dead_letters ORDER BY field")
+        assert [f for (f,) in fields] == ["operator_id", "order_id", "scrap"]  # the first problem of each
+        errors = []
+        async with asyncio.timeout(5):
+            async for message in erp.messages():
+                errors.append(orjson.loads(message.payload))
+                if len(errors) == 3:
+                    break
+        assert {e["field"] for e in errors} == {"operator_id", "order_id", "scrap"}
+        labor = next(e for e in errors if e["field"] == "operator_id")
+        assert {p["field"] for p in labor["problems"]} == {"operator_id", "action"}  # every problem listed
+
+
+async def test_machine_data_becomes_mes_events_and_kpis_and_survives_a_restart(tmp_path: Path) -> None:
+    t0 = (_now() // 1000 - 600) * 1000  # ten minutes ago
+    async with start_broker(tmp_path) as broker:
+        async with mes_hub(broker, tmp_path) as hub, client(broker, "plc") as plc:
+            kpis = {}
+            await plc.subscribe([f"{LINE}/+/kpi/#", f"{LINE}/kpi/#"], qos=0)
+            await plc.publish(f"{CELL}/data/State", envelope(1, t0), retain=True)
+            for i in range(0, 11):  # a counter that wraps nowhere: 1000 .. 1100 over 5 minutes
+                await plc.publish(f"{CELL}/data/GoodCount", envelope(1000 + i * 10, t0 + i * 30_000, "UInt32"))
+            await plc.publish(f"{CELL}/data/State", envelope(5, t0 + 300_000))
+            await plc.publish(f"{CELL}/data/State", envelope(1, t0 + 480_000))  # a 3 min fault (no microstop)
+            await until(lambda: hub.rows("SELECT sum(total) FROM mes_counts") == [(100,)], what="100 counted")
+            assert hub.rows("SELECT state FROM mes_states ORDER BY ts") == [(10000,), (180000,), (10000,)]
+
+            async def collect() -> None:
+                async for message in plc.messages():
+                    kpis[message.topic] = orjson.loads(message.payload)
+
+            reader = asyncio.get_running_loop().create_task(collect())
+            oee = f"{CELL}/kpi/oee"
+            await until(lambda: oee in kpis and kpis[oee]["value"] is not None, what="oee KPI")
+            reader.cancel()
+            assert kpis[f"{CELL}/kpi/state"]["value"] == 10000
+            assert kpis[f"{CELL}/kpi/state_name"]["value"] == "producing at full speed"
+            assert 0 < kpis[f"{CELL}/kpi/availability"]["value"] < 1  # the 3 min fault
+            assert kpis[f"{CELL}/kpi/availability"]["unit"] == "ratio"
+            assert f"{LINE}/kpi/oee" in kpis
+        # restart: the counter kept counting while the adapter was away; nothing lost, nothing twice
+        async with mes_hub(broker, tmp_path) as hub, client(broker, "plc2") as plc:
+            await plc.publish(f"{CELL}/data/GoodCount", envelope(1150, t0 + 400_000, "UInt32"))
+            await until(lambda: hub.rows("SELECT sum(total) FROM mes_counts") == [(150,)], what="150 counted")
