@@ -226,6 +226,18 @@ class Plant(BaseModel):
         """Every equipment path in the tree, from ``acme`` to ``acme/dallas/bottling/line1/filler``."""
         return set(self._equipment)
 
+    def line_outputs(self) -> dict[str, str]:
+        """Line path -> its last cell's path: the cell whose counts are the line's output (MES views)."""
+        out: dict[str, str] = {}
+        enterprise = self.enterprise
+        for site in enterprise.sites:
+            for area in site.areas:
+                for line in area.lines:
+                    if line.cells:
+                        path = f"{enterprise.id}/{site.id}/{area.id}/{line.id}"
+                        out[path] = f"{path}/{line.cells[-1].id}"
+        return out
+
     def equipment(self, path: str) -> Equipment | None:
         """The enterprise, site, area, line or cell at ``path``, or None."""
         return self._equipment.get(path)

@@ -184,7 +184,7 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
 
 def _mes_section(settings: Settings, plant: Plant) -> MesSection:
     """The MES settings; the demo plant adds its derive rules, ideal cycle times and reason catalog."""
-    section = settings.mes
+    section = settings.mes.model_copy(update={"output_cells": {**plant.line_outputs(), **settings.mes.output_cells}})
     if not settings.demo:
         return section
     return section.model_copy(
@@ -220,7 +220,8 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         historian = await stack.enter_async_context(_historian(settings, plant, clients))
         parts: list[Part] = [historian]
         health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
-        mes = await _enter_mes(stack, settings.mes, plant, clients, historian)
+        mes_section = _mes_section(settings.model_copy(update={"demo": False}), plant)
+        mes = await _enter_mes(stack, mes_section, plant, clients, historian)
         if mes is not None:
             parts.append(mes)
             health["mes"] = mes.health
@@ -230,7 +231,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
                 port=settings.web.http_port,
                 health=health,
                 history=History(historian.database),
-                routes=mes_routes(mes, historian.database, settings.mes),
+                routes=mes_routes(mes, historian.database, mes_section),
             )
         )
         parts.append(web)

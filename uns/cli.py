@@ -21,6 +21,7 @@ from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
 from uns.historian.query_cli import add_query_parser, run_query
 from uns.logs import configure_logging
+from uns.mes.cli import add_mes_parser, run_mes
 from uns.settings import load_plant, load_settings
 
 __all__ = ["main"]
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="random seed of the plant model (env UNS_SIM__SEED)")
     add_query_parser(commands)
     _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
+    _add_common(add_mes_parser(commands), ports=False, plant=False)
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
@@ -178,6 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_export(args, settings)
         if args.command == "query":
             return run_query(args, settings)
+        if args.command == "mes":
+            outputs = {**load_plant(settings.plant).line_outputs(), **settings.mes.output_cells}
+            return run_mes(
+                args, settings.model_copy(update={"mes": settings.mes.model_copy(update={"output_cells": outputs})})
+            )
         if args.command == "up":
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))

@@ -185,7 +185,7 @@ async def test_killed_host_goes_offline_by_will_and_a_restart_comes_back(mosquit
 async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
     """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics."""
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
-    with _running(*args) as (proc, endpoints):
+    with _running(*args, env={"UNS_MES__KPI_INTERVAL_S": "1"}) as (proc, endpoints):
         assert endpoints["bridges"] == "2"
         watcher = Watcher(endpoints["mqtt"], ["acme/#"])
         await watcher.start()
@@ -242,6 +242,27 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert query.returncode == 0, query.stderr
             last = {row["topic"]: row for row in json.loads(query.stdout)["rows"]}
             assert last[modbus]["value"] >= counts[-1]
+            # MES from the bridges alone: derived states and counts, OEE views, KPIs back in the UNS
+            line1 = "acme/dallas/bottling/line1"
+            await until(
+                lambda: (watcher.json(f"{line1}/kpi/oee") or {}).get("value") is not None, within_s=20, what="OEE"
+            )
+            assert 0 < watcher.json(f"{line1}/kpi/availability")["value"] <= 1  # type: ignore[index]
+            assert watcher.json(f"{line1}/filler/kpi/state_name") is not None
+            oee = _get_json(f"{endpoints['http']}/api/mes/oee?path={line1}&by=cell&start=-10m")["rows"]
+            assert {row["path"] for row in oee} == {f"{line1}/{cell}" for cell in ("filler", "capper", "labeler")}
+            assert all(row["total"] > 0 for row in oee)
+            assert all(0 < row["oee"] <= 1 for row in oee)
+            mes = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "uns.cli", "mes", "orders", "--api", endpoints["http"], "--format", "json"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert mes.returncode == 0, mes.stderr
+            assert json.loads(mes.stdout)["rows"] == []  # no ERP in the demo
         finally:
             watcher.stop()
         proc.terminate()

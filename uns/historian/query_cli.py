@@ -15,7 +15,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -30,7 +30,7 @@ from uns.historian.query_buckets import FILLS
 from uns.historian.query_types import BadArgument, UnknownSeries
 from uns.settings import load_settings
 
-__all__ = ["add_query_parser", "main", "render", "run_query"]
+__all__ = ["ApiFailed", "LocalQuery", "add_query_parser", "answer", "main", "render", "run_query"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,7 +53,7 @@ _FLAGS = {"topic": "TOPIC", "match": "MATCH"}  # every other parameter is spelle
 Document = dict[str, object]
 
 
-class _ApiFailed(Exception):
+class ApiFailed(Exception):
     """The hub answered with an error, or could not be reached (status 0)."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -115,18 +115,23 @@ def _hub_url(web: WebSection) -> str:
     return f"http://[{host}]:{web.http_port}" if ":" in host else f"http://{host}:{web.http_port}"
 
 
-def _local(path: Path, endpoint: str, params: Params) -> Document:
+LocalQuery = Callable[[Database], Document]
+"""Answers from a read-only database file (what the HTTP endpoint would answer)."""
+
+
+def _local(path: Path, query: LocalQuery) -> Document:
     with Database(path=path, read_only=True) as database:
-        document = run_endpoint(History(database), endpoint, params)
+        document = query(database)
     parsed: Document = orjson.loads(document_bytes(document))  # the same text the HTTP API would send
     return parsed
 
 
 def _fetch(base: str, endpoint: str, params: Params) -> Document:
+    """``GET <base>/api/<endpoint>?<params>`` (endpoint like ``history/raw`` or ``mes/oee``)."""
     if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
-        raise _ApiFailed(0, f"--api {base!r} is not an http:// or https:// URL")
+        raise ApiFailed(0, f"--api {base!r} is not an http:// or https:// URL")
     pairs = [(key, value) for key, values in params.items() for value in values]
-    url = f"{base.rstrip('/')}/api/history/{endpoint}?{urllib.parse.urlencode(pairs)}"
+    url = f"{base.rstrip('/')}/api/{endpoint}?{urllib.parse.urlencode(pairs)}"
     try:
         with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
             parsed: Document = orjson.loads(response.read())
@@ -141,30 +146,46 @@ def _fetch(base: str, endpoint: str, params: Params) -> Document:
         message = str(error or f"HTTP {exc.code} {exc.reason}")
         if exc.code == 400 and isinstance(field, str):  # the same error the file would have given
             raise BadArgument(field, message.removeprefix(f"{field}: ")) from exc
-        raise _ApiFailed(exc.code, message) from exc
+        raise ApiFailed(exc.code, message) from exc
     except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise _ApiFailed(0, f"{base}: {reason}") from exc
+        raise ApiFailed(0, f"{base}: {reason}") from exc
 
 
 def _is_locked(exc: HistorianError) -> bool:
     return isinstance(exc.__cause__, duckdb.IOException) and "lock" in str(exc.__cause__).lower()
 
 
-def _answer(args: argparse.Namespace, settings: Settings, endpoint: str, params: Params) -> Document:
+def answer(
+    args: argparse.Namespace, settings: Settings, endpoint: str, params: Params, local: LocalQuery, *, program: str
+) -> Document:
+    """The document from ``--api``, else the file, else (file locked by a running hub) over HTTP.
+
+    Args:
+        args: with ``api`` and ``db``.
+        settings: where the file and the hub's HTTP port are.
+        endpoint: the HTTP path after ``/api/`` (``history/raw``, ``mes/oee``).
+        params: the query parameters.
+        local: answers from the open file.
+        program: names the command in messages (``uns query``, ``uns mes``).
+
+    Raises:
+        BadArgument: a bad parameter (from either path).
+        HistorianError: the file cannot be read and the hub did not answer.
+    """
     if args.api:
         return _fetch(args.api, endpoint, params)
     path: Path = args.db or _default_db(settings)
     try:
-        return _local(path, endpoint, params)
+        return _local(path, local)
     except HistorianError as exc:
         if not _is_locked(exc):
             raise
         url = _hub_url(settings.web)
-        print(f"uns query: {path} is locked by a running hub; asking it over HTTP at {url}", file=sys.stderr)
+        print(f"{program}: {path} is locked by a running hub; asking it over HTTP at {url}", file=sys.stderr)
         try:
             return _fetch(url, endpoint, params)
-        except _ApiFailed as http_exc:
+        except ApiFailed as http_exc:
             if http_exc.status:
                 raise
             raise HistorianError(
@@ -179,12 +200,19 @@ def run_query(args: argparse.Namespace, settings: Settings) -> int:
     endpoint = _COMMANDS[command]
     params = _params(args)
     try:
-        document = _answer(args, settings, endpoint, params)
+        document = answer(
+            args,
+            settings,
+            f"history/{endpoint}",
+            params,
+            lambda database: run_endpoint(History(database), endpoint, params),
+            program="uns query",
+        )
     except BadArgument as exc:
         return _fail(command, f"{_FLAGS.get(exc.field, '--' + exc.field)}: {exc.reason}", EXIT_USAGE)
     except (UnknownSeries, UnsError) as exc:
         return _fail(command, str(exc), EXIT_FAILED)
-    except _ApiFailed as exc:
+    except ApiFailed as exc:
         return _fail(command, str(exc), EXIT_FAILED)
     sys.stdout.write(render(document, args.format))
     if document.get("truncated"):

@@ -307,7 +307,7 @@ class MesAdapter:
     def _current(self) -> list[CurrentRow]:
         cursor = self._historian.database.reader()
         try:
-            return current(cursor, self._settings, now=datetime.now(UTC))
+            return current(cursor, self._settings, now=datetime.now(UTC), output_cells=self._settings.output_cells)
         finally:
             cursor.close()
 

@@ -24,7 +24,7 @@ from uns.mes.orders import OrderStatus, order_progress
 from uns.mes.quality import ScrapGroup, defects, scrap, spc
 from uns.mes.resources import LaborGroup, labor, material
 
-__all__ = ["VIEWS", "run_view"]
+__all__ = ["VIEWS", "VIEW_PARAMS", "run_view"]
 
 _Handler = Callable[[duckdb.DuckDBPyConnection, MesSection, QueryArgs], Document]
 _WINDOW = ("path", "start", "end", "tz")
@@ -45,7 +45,7 @@ def _oee(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs
     by = cast(GroupBy, _choice(args, "by", "cell", ("cell", "line", "shift", "order", "day", "hour")))
     rows = oee(
         cursor, section, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"),
-        by=by, tz=args.tz,
+        by=by, tz=args.tz, output_cells=section.output_cells,
     )  # fmt: skip
     return _rows(rows)
 
@@ -62,21 +62,22 @@ def _timeline(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: Quer
 
 
 def _current(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    return _rows(current(cursor, section, now=args.now))
+    return _rows(current(cursor, section, now=args.now, output_cells=section.output_cells))
 
 
 def _orders(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     line = args.one("line", "") or None
     status = _choice(args, "status", "any", ("any", "released", "running", "completed"))
     chosen = None if status == "any" else cast(OrderStatus, status)
-    return _rows(order_progress(cursor, line=line, status=chosen, now=args.now))
+    return _rows(order_progress(cursor, line=line, status=chosen, now=args.now, output_cells=section.output_cells))
 
 
 def _scrap(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(ScrapGroup, _choice(args, "by", "cell", ("cell", "line", "order", "day")))
     rows = scrap(
-        cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"), by=by, tz=args.tz
-    )
+        cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"), by=by, tz=args.tz,
+        output_cells=section.output_cells,
+    )  # fmt: skip
     return _rows(rows)
 
 
@@ -105,7 +106,7 @@ def _labor(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryAr
 
 
 def _material(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    return dataclasses.asdict(material(cursor, order_id=args.one("order_id")))
+    return dataclasses.asdict(material(cursor, order_id=args.one("order_id"), output_cells=section.output_cells))
 
 
 def _genealogy(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
@@ -149,6 +150,8 @@ _VIEWS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
 }
 VIEWS = tuple(_VIEWS)
 """View names: ``/api/mes/<name>`` and ``uns mes <name>``."""
+VIEW_PARAMS: dict[str, tuple[str, ...]] = {name: allowed for name, (_, allowed) in _VIEWS.items()}
+"""The parameters each view takes."""
 
 
 def run_view(

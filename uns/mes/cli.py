@@ -1,0 +1,87 @@
+"""``uns mes <view>``: the MES views from the historian file, or over HTTP from a running hub."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model.config import Settings
+from uns.errors import UnsError
+from uns.historian.query_api import Params
+from uns.historian.query_cli import ApiFailed, answer, render
+from uns.historian.query_types import BadArgument
+from uns.historian.timespec import utc_now
+from uns.mes.views_api import VIEW_PARAMS, VIEWS, run_view
+
+__all__ = ["add_mes_parser", "run_mes"]
+
+_EXIT_OK, _EXIT_FAILED, _EXIT_USAGE = 0, 1, 2
+_HELP = {
+    "path": "equipment path (a cell, a line, or higher)",
+    "start": "from (ISO time, now, -8h, -7d)",
+    "end": "until (default now)",
+    "tz": "time zone of the answer and of day groups (default UTC)",
+    "by": "grouping",
+    "line": "only this line's orders",
+    "status": "released, running or completed",
+    "characteristic": "inspected characteristic",
+    "subgroup": "SPC subgroup size (1 = I-MR)",
+    "order_id": "work order",
+    "lot": "lot id",
+    "direction": "backward (what went in) or forward (where it went)",
+    "depth": "how many levels at most",
+    "metric": "MQTT filter over data topics (repeatable)",
+    "limit": "rows at most",
+}
+
+
+def add_mes_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """``uns mes <view> [--param value ...]``, one sub-command per view."""
+    mes = subparsers.add_parser("mes", help="MES views: oee, downtime, orders, spc, genealogy, ...")
+    views = mes.add_subparsers(dest="mes_view", metavar="VIEW", required=True)
+    for view in VIEWS:
+        parser = views.add_parser(view, help=f"the {view} view")
+        for param in VIEW_PARAMS[view]:
+            flag = "--" + param.replace("_", "-")
+            repeat = {"action": "append"} if param == "metric" else {}
+            parser.add_argument(flag, dest=f"p_{param}", metavar=param.upper(), help=_HELP.get(param, param), **repeat)  # type: ignore[arg-type]
+        parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output (table)")
+        parser.add_argument("--db", type=Path, help="historian file (default <data_dir>/historian.duckdb)")
+        parser.add_argument("--api", metavar="URL", help="ask a running hub over HTTP, e.g. http://127.0.0.1:8080")
+    return mes
+
+
+def _params(args: argparse.Namespace) -> Params:
+    params: dict[str, list[str]] = {}
+    for param in VIEW_PARAMS[args.mes_view]:
+        value = getattr(args, f"p_{param}", None)
+        if value is not None:
+            params[param] = list(value) if isinstance(value, list) else [str(value)]
+    return params
+
+
+def run_mes(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``uns mes <view>``; exit 2 names a bad parameter, 1 a failure."""
+    view = args.mes_view
+    params = _params(args)
+    section = settings.mes
+    try:
+        document = answer(
+            args,
+            settings,
+            f"mes/{view}",
+            params,
+            lambda database: run_view(database.connection, section, view, params, now=utc_now()),
+            program="uns mes",
+        )
+    except BadArgument as exc:
+        print(f"uns mes {view}: --{exc.field.replace('_', '-')}: {exc.reason}", file=sys.stderr)
+        return _EXIT_USAGE
+    except (UnsError, ApiFailed) as exc:
+        print(f"uns mes {view}: {exc}", file=sys.stderr)
+        return _EXIT_FAILED
+    if "rows" not in document:  # a chart or a tree: one object
+        document = {"rows": [document]} if args.format != "json" else document
+    sys.stdout.write(render(document, args.format))
+    return _EXIT_OK
