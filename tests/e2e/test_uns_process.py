@@ -247,7 +247,9 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             await until(
                 lambda: (watcher.json(f"{line1}/kpi/oee") or {}).get("value") is not None, within_s=20, what="OEE"
             )
-            assert 0 < watcher.json(f"{line1}/kpi/availability")["value"] <= 1  # type: ignore[index]
+            availability = (watcher.json(f"{line1}/kpi/availability") or {}).get("value")
+            assert isinstance(availability, float)
+            assert 0 < availability <= 1
             assert watcher.json(f"{line1}/filler/kpi/state_name") is not None
             oee = _get_json(f"{endpoints['http']}/api/mes/oee?path={line1}&by=cell&start=-10m")["rows"]
             assert {row["path"] for row in oee} == {f"{line1}/{cell}" for cell in ("filler", "capper", "labeler")}
