@@ -251,10 +251,8 @@ class MesAdapter:
     def _apply_on_writer(
         self, store: MesStore, items: list[Incoming], baselines: Mapping[str, CounterBaseline] | None
     ) -> list[Outcome]:
-        outcomes = store.apply(items)
-        if baselines:
-            self._save_baselines(baselines)
-        return outcomes
+        save = (lambda _connection: self._save_baselines(baselines)) if baselines else None
+        return store.apply(items, also=save)
 
     async def _refuse(self, refused: list[Refused]) -> None:
         self.counters["rejected"] += len(refused)

@@ -165,13 +165,20 @@ class MesStore:
                 self._orders[order_id] = _Order(line, "released")
         log.debug("mes store: %d orders known, %d running", len(self._orders), len(self._running))
 
-    def apply(self, items: Sequence[Incoming]) -> list[Outcome]:
+    def apply(
+        self, items: Sequence[Incoming], *, also: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    ) -> list[Outcome]:
         """Check and store a batch in one transaction; returns one outcome per item, in order.
+
+        ``also`` runs inside the same transaction before the commit: the adapter saves the counter
+        baselines its derived counts came from, so a crash can neither lose nor double them.
 
         Raises:
             HistorianError: the database failed; the whole batch was rolled back (nothing of it is stored).
         """
         if not items:
+            if also is not None:
+                also(self._connection)
             return []
         outcomes: list[Outcome] = []
         batch_keys: set[int] = set()
@@ -180,6 +187,8 @@ class MesStore:
         try:
             for item in items:
                 outcomes.append(self._apply_one(item, batch_keys))
+            if also is not None:
+                also(connection)
             connection.execute("COMMIT")
         except BaseException as exc:
             connection.execute("ROLLBACK")
