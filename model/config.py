@@ -215,6 +215,11 @@ class MesSection(_Section):
         description="Equipment path -> ideal seconds per unit, used when no product type gives one.",
     )
     derive: list[DeriveRule] = Field(default_factory=list, description="Machine metrics turned into MES events.")
+    output_only_lines: list[str] = Field(
+        default_factory=list,
+        description="Lines whose cells count different units (cases, then pallets): the line's units are its "
+        "output cell's alone; upstream scrap is not added.",
+    )
     output_cells: dict[str, str] = Field(
         default_factory=dict,
         description="Line path -> the cell whose counts are the line's output; default the line's last cell in the "

@@ -11,7 +11,13 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
-from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_ideal_cycle_times, demo_reasons
+from bridges.sim.mes_rules import (
+    DEMO_PLANNED,
+    demo_derive_rules,
+    demo_ideal_cycle_times,
+    demo_mixed_unit_lines,
+    demo_reasons,
+)
 from bridges.sim.service import SimulatedPlant
 from model.bridges import BridgeConfig
 from model.config import MesSection, Settings
@@ -192,6 +198,7 @@ def _mes_section(settings: Settings, plant: Plant) -> MesSection:
             "derive": section.derive or demo_derive_rules(plant.enterprise.id),
             "ideal_cycle_time_s": {**demo_ideal_cycle_times(plant), **section.ideal_cycle_time_s},
             "planned_states": [*section.planned_states, DEMO_PLANNED],
+            "output_only_lines": [*section.output_only_lines, *demo_mixed_unit_lines(plant)],
             "reasons": {**demo_reasons(), **section.reasons},
         }
     )

@@ -12,7 +12,14 @@ from bridges.sim.plant import DEMO_LINES, FAULT_CODES, LineSpec, MachineState
 from model.config import DeriveRule
 from model.equipment import Plant
 
-__all__ = ["DEMO_PLANNED", "DEMO_STATE_MAP", "demo_derive_rules", "demo_ideal_cycle_times", "demo_reasons"]
+__all__ = [
+    "DEMO_PLANNED",
+    "DEMO_STATE_MAP",
+    "demo_derive_rules",
+    "demo_ideal_cycle_times",
+    "demo_mixed_unit_lines",
+    "demo_reasons",
+]
 
 DEMO_STATE_MAP: dict[int, int] = {
     MachineState.RUNNING: 10000,  # producing
@@ -51,6 +58,19 @@ def demo_ideal_cycle_times(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES)
             for path in paths:
                 if path.endswith(suffix):
                     out[path] = 60.0 / machine.rate * machine.cycles_per_output
+    return out
+
+
+def demo_mixed_unit_lines(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES) -> list[str]:
+    """Lines whose machines count different units (line3: cases, then pallets, then wrapped pallets)."""
+    out: list[str] = []
+    for line in lines:
+        if len({machine.cycles_per_output for machine in line.machines}) > 1 or any(
+            machine.rate < 1 for machine in line.machines
+        ):
+            out.extend(
+                path for path in plant.equipment_paths() if path.endswith(f"/{line.id}") and path.count("/") == 3
+            )
     return out
 
 

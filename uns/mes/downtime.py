@@ -231,7 +231,8 @@ def current(
     outputs = output_cells or {}
     states = {row[0]: row[1:] for row in cursor.execute(_NOW_STATE, {"now": now}).fetchall()}
     running = dict(cursor.execute(_RUNNING, {"now": now}).fetchall())
-    entities = [*entities_under(cursor, "", "cell", outputs), *entities_under(cursor, "", "line", outputs)]
+    only = section.output_only_lines
+    entities = [*entities_under(cursor, "", "cell", outputs), *entities_under(cursor, "", "line", outputs, only)]
     kinds = {e.name: ("cell" if len(e.name.split("/")) >= 5 else "line") for e in entities}
     windows: list[Window] = []
     shifts: dict[str, str | None] = {}

@@ -26,7 +26,7 @@ so OEE = good out × ideal cycle time / PBT holds for the line as for a cell.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
@@ -106,7 +106,9 @@ def _paths_under(cursor: duckdb.DuckDBPyConnection, path: str) -> tuple[set[str]
     return found[0], found[1]
 
 
-def _line_entity(line: str, states: set[str], counts: set[str], output_cells: Mapping[str, str]) -> Entity:
+def _line_entity(
+    line: str, states: set[str], counts: set[str], output_cells: Mapping[str, str], output_only: Collection[str]
+) -> Entity:
     cells_t = sorted(p for p in states if p.startswith(line + "/"))
     cells_c = sorted(p for p in counts if p.startswith(line + "/"))
     time_paths = (line,) if line in states else tuple(cells_t)
@@ -114,12 +116,18 @@ def _line_entity(line: str, states: set[str], counts: set[str], output_cells: Ma
         count_paths: tuple[tuple[str, bool], ...] = ((line, True),)
     else:
         output = output_cells.get(line) or (cells_c[-1] if cells_c else None)
+        if line in output_only:  # cells count different units (cases, pallets): only the output's count
+            cells_c = [cell for cell in cells_c if cell == output]
         count_paths = tuple((cell, cell == output) for cell in cells_c)
     return Entity(line, time_paths, count_paths)
 
 
 def entities_under(
-    cursor: duckdb.DuckDBPyConnection, path: str, kind: Literal["cell", "line"], output_cells: Mapping[str, str]
+    cursor: duckdb.DuckDBPyConnection,
+    path: str,
+    kind: Literal["cell", "line"],
+    output_cells: Mapping[str, str],
+    output_only: Collection[str] = (),
 ) -> list[Entity]:
     """The cells (depth ≥ 5) or lines at or under ``path``, from the paths that published states or counts."""
     states, counts = _paths_under(cursor, path)
@@ -131,9 +139,9 @@ def entities_under(
     if _depth(path) >= 4:
         line = line_of(path)
         states, counts = _paths_under(cursor, line)
-        return [_line_entity(line, states, counts, output_cells)]
+        return [_line_entity(line, states, counts, output_cells, output_only)]
     lines = sorted({line_of(p) for p in states | counts if _depth(p) >= 4})
-    return [_line_entity(line, states, counts, output_cells) for line in lines]
+    return [_line_entity(line, states, counts, output_cells, output_only) for line in lines]
 
 
 def _local_buckets(start: datetime, end: datetime, tz: tzinfo, unit: Literal["day", "hour"]) -> list[datetime]:
@@ -330,11 +338,13 @@ def oee(
     outputs = output_cells or {}
     if by in ("cell", "line"):
         kind: Literal["cell", "line"] = "cell" if by == "cell" else "line"
-        entities = entities_under(cursor, path, kind, outputs)
+        entities = entities_under(cursor, path, kind, outputs, section.output_only_lines)
         windows = [Window(e.name, e.name, start, end) for e in entities]
     else:
         if _depth(path) < 4:
             raise BadArgument("path", f"grouping by {by} needs a line or a cell, not {path!r}")
-        entities = entities_under(cursor, path, "cell" if _depth(path) >= 5 else "line", outputs)
+        entities = entities_under(
+            cursor, path, "cell" if _depth(path) >= 5 else "line", outputs, section.output_only_lines
+        )
         windows = oee_windows(cursor, path, start=start, end=end, by=by, tz=tz)
     return compute(cursor, section, entities, windows)

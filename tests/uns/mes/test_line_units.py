@@ -1,0 +1,45 @@
+"""A line whose cells count different units (cases, then pallets) takes its units from the output cell alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from model.config import MesSection
+from tests.uns.mes.mes_events import Feeder, at, open_db
+from uns.historian.database import Database
+from uns.mes.oee import oee
+
+LINE = "acme/dallas/packaging/line3"
+PACKER, PALLETIZER = f"{LINE}/case-packer", f"{LINE}/palletizer"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_db(tmp_path / "h.duckdb")
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def _line(db: Database, section: MesSection) -> tuple[int, int, float | None]:
+    feeder = Feeder(db, section)
+    for cell in (PACKER, PALLETIZER):
+        feeder.states(cell, [(at(24, 6), 10000)])
+    feeder.send(PACKER, "production_count", at(24, 7), total=120, scrap=10)  # cases, 10 scrapped
+    feeder.send(PALLETIZER, "production_count", at(24, 7, 30), total=2, scrap=0)  # pallets
+    (row,) = oee(db.connection, section, path=LINE, start=at(24, 6), end=at(24, 8), by="line")
+    return row.total, row.scrap, row.quality
+
+
+def test_upstream_scrap_counts_into_a_single_unit_line(db: Database) -> None:
+    section = MesSection(output_cells={LINE: PALLETIZER}, ideal_cycle_time_s={LINE: 60.0})
+    assert _line(db, section) == (12, 10, pytest.approx(2 / 12))  # every unit made somewhere was made
+
+
+def test_a_mixed_unit_line_counts_its_output_alone(db: Database) -> None:
+    section = MesSection(output_cells={LINE: PALLETIZER}, ideal_cycle_time_s={LINE: 60.0}, output_only_lines=[LINE])
+    assert _line(db, section) == (2, 0, 1.0)  # cases are not pallets
