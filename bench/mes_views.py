@@ -36,7 +36,7 @@ import orjson
 
 from bridges.sim import plant as sim_plant
 from bridges.sim.layout import MACHINE_METRICS
-from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_ideal_cycle_times, demo_reasons
+from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_mes_section
 from bridges.sim.plant import DEMO_LINES, LineSpec, MachineState, PlantModel
 from model.config import MesSection
 from uns.historian.database import Database
@@ -290,15 +290,7 @@ def store(mes: MesStore, messages: list[tuple[str, bytes]], tally: Stored) -> No
 
 def mes_section() -> MesSection:
     """The MES settings ``uns up`` gives the demo plant (``uns.app._mes_section``)."""
-    section = MesSection()
-    return section.model_copy(
-        update={
-            "derive": demo_derive_rules("acme"),
-            "ideal_cycle_time_s": demo_ideal_cycle_times(load_plant(None)),
-            "planned_states": [*section.planned_states, DEMO_PLANNED],
-            "reasons": demo_reasons(),
-        }
-    )
+    return demo_mes_section(MesSection(), load_plant(None))
 
 
 def generate(args: argparse.Namespace, path: Path) -> list[LineRun]:

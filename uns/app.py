@@ -11,13 +11,7 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
-from bridges.sim.mes_rules import (
-    DEMO_PLANNED,
-    demo_derive_rules,
-    demo_ideal_cycle_times,
-    demo_mixed_unit_lines,
-    demo_reasons,
-)
+from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
 from model.bridges import BridgeConfig
 from model.config import MesSection, Settings
@@ -189,19 +183,9 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
 
 
 def _mes_section(settings: Settings, plant: Plant) -> MesSection:
-    """The MES settings; the demo plant adds its derive rules, ideal cycle times and reason catalog."""
+    """The MES settings: each line's output cell from the plant file, and the demo plant's rules."""
     section = settings.mes.model_copy(update={"output_cells": {**plant.line_outputs(), **settings.mes.output_cells}})
-    if not settings.demo:
-        return section
-    return section.model_copy(
-        update={
-            "derive": section.derive or demo_derive_rules(plant.enterprise.id),
-            "ideal_cycle_time_s": {**demo_ideal_cycle_times(plant), **section.ideal_cycle_time_s},
-            "planned_states": [*section.planned_states, DEMO_PLANNED],
-            "output_only_lines": [*section.output_only_lines, *demo_mixed_unit_lines(plant)],
-            "reasons": {**demo_reasons(), **section.reasons},
-        }
-    )
+    return demo_mes_section(section, plant) if settings.demo else section
 
 
 async def _enter_mes(

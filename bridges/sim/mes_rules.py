@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridges.sim.plant import DEMO_LINES, FAULT_CODES, LineSpec, MachineState
-from model.config import DeriveRule
+from model.config import DeriveRule, MesSection
 from model.equipment import Plant
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "DEMO_STATE_MAP",
     "demo_derive_rules",
     "demo_ideal_cycle_times",
+    "demo_mes_section",
     "demo_mixed_unit_lines",
     "demo_reasons",
 ]
@@ -77,3 +78,17 @@ def demo_mixed_unit_lines(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES) 
 def demo_reasons() -> dict[str, str]:
     """The demo reason catalog: the simulated fault codes."""
     return {str(code): text for code, text in FAULT_CODES.items() if code}
+
+
+def demo_mes_section(section: MesSection, plant: Plant) -> MesSection:
+    """``section`` with what the demo plant needs added (settings the user gave win)."""
+    return section.model_copy(
+        update={
+            "derive": section.derive or demo_derive_rules(plant.enterprise.id),
+            "ideal_cycle_time_s": {**demo_ideal_cycle_times(plant), **section.ideal_cycle_time_s},
+            "planned_states": [*section.planned_states, DEMO_PLANNED],
+            "output_only_lines": [*section.output_only_lines, *demo_mixed_unit_lines(plant)],
+            "output_cells": {**plant.line_outputs(), **section.output_cells},
+            "reasons": {**demo_reasons(), **section.reasons},
+        }
+    )
