@@ -46,7 +46,6 @@ __all__ = ["EdgeNode", "EdgeStats"]
 log = logging.getLogger(__name__)
 
 _BACKOFF_FIRST_S = 0.2
-_FIRST_READING_WAIT_S = 5.0  # a device that never answers is born with nulls (quality bad) after this
 _BACKOFF_CAP_S = 5.0
 _WATCH_S = 0.1
 _REPLAY_BATCHES = 200
@@ -413,7 +412,7 @@ class EdgeNode:
         reading that follows is then older than the birth: consumers would keep the null.
         """
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_FIRST_READING_WAIT_S):
+            async with asyncio.timeout(self._config.first_reading_wait_s):
                 while self._core.awaiting_first_reading():
                     self._reading.clear()
                     await self._reading.wait()

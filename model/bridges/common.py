@@ -51,6 +51,13 @@ class EdgeNodeConfig(BaseModel):
         "it (its historian commits about once a second). Consumers dedupe on (metric, timestamp). Kept in a "
         "journal beside the buffer; 0 = off.",
     )
+    first_reading_wait_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=300.0,
+        description="Hold the births up to this long until every device has been read once, so a DBIRTH carries "
+        "values rather than nulls; a device still silent after it is born with nulls (quality bad).",
+    )
     heartbeat_s: float = Field(
         default=60.0, ge=0.0, description="Resend every metric at least this often even if unchanged; 0 = never."
     )

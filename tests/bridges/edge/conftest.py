@@ -97,7 +97,13 @@ async def spb_host(mosquitto: Mosquitto, group: str) -> AsyncIterator[SpbHost]:
 
 
 def edge_config(group: str, **overrides: object) -> EdgeNodeConfig:
-    data: dict[str, object] = {"group": group, "primary_host_id": f"host-{group}", "health_interval_s": 0.2}
+    # the oven of TAGS is never read in most tests: births wait only briefly for it
+    data: dict[str, object] = {
+        "group": group,
+        "primary_host_id": f"host-{group}",
+        "health_interval_s": 0.2,
+        "first_reading_wait_s": 0.2,
+    }
     data.update(overrides)
     return EdgeNodeConfig.model_validate(data)
 

@@ -17,8 +17,8 @@ async def test_births_carry_every_metric_then_data_by_alias(
 ) -> None:
     source.read("press", {"Temp": 20.0, "Count": 1, "Setpoint": 1.5, "Mode": "auto"})
     async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
-        # the oven is never read: births wait up to 5 s for its first reading, then carry nulls
-        await until(lambda: spb_host.count("DBIRTH") == 2, within_s=10, what="births")
+        # the oven is never read: births wait first_reading_wait_s for its first reading, then carry nulls
+        await until(lambda: spb_host.count("DBIRTH") == 2, what="births")
         nbirth = spb_host.of("NBIRTH")[0].payload
         assert nbirth.seq == 0
         by_name = {m.name: m for m in nbirth.metrics}
