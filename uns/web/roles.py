@@ -1,0 +1,140 @@
+"""Who may call which HTTP route: the DESIGN section 5 roles as a pure policy table for the web layer.
+
+A request is first sorted into one :data:`Action` by method and path (:func:`classify`), then the role's
+grants say yes or no (:meth:`RoutePolicy.allows`). Publishing is the one action that also depends on
+the topic (:meth:`RoutePolicy.may_publish`), with the same topic rules as the broker's ACL.
+
+| action      | requests                                                      | roles                    |
+| ----------- | ------------------------------------------------------------- | ------------------------ |
+| `public`    | `GET /healthz`, `GET /login`, `POST /api/login`, `POST /api/logout`, `GET /static/...` | anyone |
+| `session`   | `GET /api/me`                                                 | any signed-in role       |
+| `read`      | any other `GET` / `HEAD` (API and pages)                      | viewer, app, host, admin |
+| `mes-event` | `POST /api/mes/events/<topic>`                                | app, host, admin         |
+| `publish`   | `POST /api/publish` (topic checked per role)                  | app, host, admin         |
+| `rebirth`   | `POST /api/sparkplug/rebirth`                                 | host, admin              |
+| `write`     | any other method on any other path                            | host, admin              |
+
+The ``bridge`` role has no business in the web layer: it gets ``session`` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from model.broker_config import Role
+from uns.mqtt.filters import topic_matches
+
+__all__ = [
+    "ACTIONS",
+    "GRANTS",
+    "Action",
+    "Identity",
+    "RoutePolicy",
+    "classify",
+    "is_api",
+]
+
+Action = Literal["public", "session", "read", "mes-event", "publish", "rebirth", "write"]
+ACTIONS: tuple[Action, ...] = ("public", "session", "read", "mes-event", "publish", "rebirth", "write")
+
+_EVERYTHING: frozenset[Action] = frozenset(ACTIONS)
+GRANTS: Mapping[Role, frozenset[Action]] = {
+    "admin": _EVERYTHING,
+    "host": _EVERYTHING,
+    "app": frozenset({"public", "session", "read", "mes-event", "publish"}),
+    "viewer": frozenset({"public", "session", "read"}),
+    "bridge": frozenset({"public", "session"}),
+}
+"""What each role may do in the web layer."""
+
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_PUBLIC_EXACT: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("GET", "/login"),
+        ("GET", "/favicon.ico"),
+        ("POST", "/api/login"),
+        ("POST", "/api/logout"),  # clears a cookie: harmless for anyone, and must work with an expired one
+    }
+)
+_PUBLIC_PREFIXES = ("/static/",)
+_EXACT_ACTIONS: Mapping[tuple[str, str], Action] = {
+    ("GET", "/api/me"): "session",
+    ("POST", "/api/publish"): "publish",
+    ("POST", "/api/sparkplug/rebirth"): "rebirth",
+}
+_MES_EVENTS = "/api/mes/events/"
+# the app role publishes MES events at any equipment depth (1..5), as the broker ACL allows
+_MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who a request comes from.
+
+    Attributes:
+        user: the user name, or None for an anonymous request let in by ``allow_anonymous_role``.
+        role: what the user may do (DESIGN section 5).
+        expires_ms: when the session ends (Unix ms); None for anonymous.
+    """
+
+    user: str | None
+    role: Role
+    expires_ms: int | None
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether nobody signed in (the loopback demo)."""
+        return self.user is None
+
+
+def is_api(path: str) -> bool:
+    """Whether ``path`` is an API call (answered 401 JSON) rather than a page (redirected to ``/login``)."""
+    return path == "/api" or path.startswith("/api/")
+
+
+def classify(method: str, path: str) -> Action:
+    """The action a request asks for, from its method and path alone."""
+    method = "GET" if method == "HEAD" else method
+    if (method, path) in _PUBLIC_EXACT:
+        return "public"
+    if method == "GET" and path.startswith(_PUBLIC_PREFIXES) and ".." not in path:
+        return "public"
+    exact = _EXACT_ACTIONS.get((method, path))
+    if exact is not None:
+        return exact
+    if method in _READ_METHODS:
+        return "read"
+    if method == "POST" and path.startswith(_MES_EVENTS) and len(path) > len(_MES_EVENTS):
+        return "mes-event"
+    return "write"
+
+
+class RoutePolicy:
+    """The role rules of the web layer; ``app_cmd_topics`` are broker.yaml's cmd filters for the app role."""
+
+    def __init__(self, *, app_cmd_topics: Sequence[str] = ()) -> None:
+        self._publish: Mapping[Role, tuple[str, ...]] = {
+            "host": ("#",),  # '#' never matches $-topics: the broker's host role may not publish those either
+            "app": _MES_FILTERS + tuple(app_cmd_topics),
+        }
+
+    def allows(self, role: Role, action: Action) -> bool:
+        """Whether ``role`` may do ``action`` (for ``publish``, the topic is checked by :meth:`may_publish`)."""
+        return action in GRANTS[role]
+
+    def topic_checked(self, role: Role) -> bool:
+        """Whether a ``publish`` by ``role`` needs its topic checked (everyone but admin)."""
+        return role != "admin"
+
+    def may_publish(self, role: Role, topic: str) -> bool:
+        """Whether ``role`` may publish on ``topic`` through the web layer."""
+        if role == "admin":
+            return True
+        return any(topic_matches(topic, item) for item in self._publish.get(role, ()))
+
+    def needs(self, action: Action) -> tuple[Role, ...]:
+        """The roles granted ``action``, for error messages."""
+        return tuple(role for role, grants in GRANTS.items() if action in grants)
