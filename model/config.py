@@ -6,7 +6,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from model.bridges import BridgeConfig
@@ -235,6 +235,12 @@ class WebSection(_Section):
 
     bind: str = Field(default="127.0.0.1", min_length=1, description="Address the web server listens on.")
     http_port: _Port = Field(default=8080, description="HTTP port; 0 picks a free one.")
+    session_ttl_s: float = Field(default=28800.0, gt=0, description="Seconds a web login lasts.")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing web session cookies (at least 16 bytes); unset = a random key per start, which "
+        "signs everyone out on restart.",
+    )
 
 
 class SimSection(_Section):

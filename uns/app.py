@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from bridges.registry import build_edge_node
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
 from model.bridges import BridgeConfig
+from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings
 from model.equipment import Plant
 from uns.broker import EmbeddedBroker, load_broker_config
@@ -25,7 +27,9 @@ from uns.host.service import SparkplugHost
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.web import WebServer
+from uns.web.auth import WebAuth
 from uns.web.mes_api import mes_routes
+from uns.web.pages import page_routes
 
 __all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_historian", "run_host", "run_sim", "run_up"]
 
@@ -61,6 +65,36 @@ async def _enter_broker(stack: contextlib.AsyncExitStack, settings: Settings, *,
         max_payload_bytes=section.max_payload_bytes,
     )
     return await stack.enter_async_context(EmbeddedBroker(config=config, data_dir=settings.data_dir, gated=gated))
+
+
+def _broker_file(settings: Settings) -> BrokerFileConfig:
+    """broker.yaml: its users and roles are the web UI's accounts too, whichever broker runs."""
+    return load_broker_config(settings.broker.config)
+
+
+def _web(
+    settings: Settings,
+    accounts: BrokerFileConfig,
+    health: dict[str, Callable[[], Mapping[str, object]]],
+    history: History | None,
+    routes: Sequence[BaseRoute],
+    notes: list[str],
+) -> WebServer:
+    """The web server with login and the DESIGN roles on every route (users from broker.yaml)."""
+    secret_setting = settings.web.session_secret
+    secret = secret_setting.get_secret_value().encode() if secret_setting else secrets.token_bytes(32)
+    auth = WebAuth.from_broker_config(accounts, secret=secret, session_ttl_s=settings.web.session_ttl_s)
+    health["web_auth"] = auth.health
+    if auth.anonymous_role:
+        notes.append(f"WEB UI WITHOUT LOGIN: role {auth.anonymous_role} (demo only, see broker.yaml)")
+    return WebServer(
+        bind=settings.web.bind,
+        port=settings.web.http_port,
+        health=health,
+        history=history,
+        middleware=auth.middleware(),
+        routes=[*auth.routes(), *page_routes(), *routes],
+    )
 
 
 def _demo_bridge(config: BridgeConfig, host_id: str) -> BridgeConfig:
@@ -137,11 +171,8 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes, historian.database, mes_section)
-        http = await stack.enter_async_context(
-            WebServer(
-                bind=settings.web.bind, port=settings.web.http_port, health=health, history=history, routes=routes
-            )
-        )
+        users = broker.config if broker is not None else _broker_file(settings)
+        http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)
         if broker is not None:
             broker.open_gate()  # host and historian listen now: edge nodes may come in and replay
@@ -216,14 +247,10 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         if mes is not None:
             parts.append(mes)
             health["mes"] = mes.health
+        notes: list[str] = []
+        routes = mes_routes(mes, historian.database, mes_section)
         web = await stack.enter_async_context(
-            WebServer(
-                bind=settings.web.bind,
-                port=settings.web.http_port,
-                health=health,
-                history=History(historian.database),
-                routes=mes_routes(mes, historian.database, mes_section),
-            )
+            _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )
         parts.append(web)
         endpoints = {
@@ -232,7 +259,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             "topics": historian.subscription,
             "http": web.url,
         }
-        ready(_endpoints_line(endpoints, []))
+        ready(_endpoints_line(endpoints, notes))
         await _run_parts(parts)
 
 
