@@ -1,0 +1,488 @@
+"""The web layer's live topic cache: last payload, counts and rates per topic, a lazy tree, Sparkplug status."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import AsyncGenerator, Callable
+from types import TracebackType
+from typing import Self
+
+import orjson
+
+from uns.connect import ClientFactory
+from uns.errors import SparkplugError
+from uns.mqtt.types import Message, PubSub
+from uns.sparkplug import NAMESPACE
+from uns.web.sparkplug_view import SparkplugView
+
+__all__ = ["CacheStats", "Node", "TopicCache", "TopicInfo", "Update"]
+
+log = logging.getLogger(__name__)
+
+_TAU_MS = 10_000.0  # rates decay with a 10 s time constant: "msgs/s over the last ~10 s"
+_PER_MSG = 1000.0 / _TAU_MS  # what one message adds to a rate in msgs/s
+_LEAN_BYTES = 256  # what a payload keeps once the cache's payload budget is spent
+_MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the rest)
+_WARN_EVERY_MS = 10_000
+_QUALITIES = {q: q for q in ("good", "uncertain", "bad", "stale")}  # interned: one str per quality
+_LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
+_CLASS_WORDS = frozenset({"data", "kpi", "mes", "cmd"})
+_SPARKPLUG = NAMESPACE + "/"
+
+JsonScalar = int | float | bool | str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TopicInfo:
+    """One topic as the cache knows it now.
+
+    ``value``, ``quality`` and ``timestamp_ms`` come from a UNS value envelope (``{"value": ...}``);
+    they are None for other payloads, and ``value`` is None for lists and objects too.
+    ``retained`` says the broker holds a retained value for it, as far as the cache has seen.
+    """
+
+    topic: str
+    size: int
+    stored: int
+    retained: bool
+    count: int
+    rate: float
+    first_ms: int
+    last_ms: int
+    value: JsonScalar = None
+    quality: str | None = None
+    timestamp_ms: int | None = None
+
+
+Update = TopicInfo
+"""A coalesced change: a topic's state after the latest of its messages in the batch."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """One level of the topic tree: ``topics`` and ``messages`` count its whole subtree, itself included."""
+
+    name: str
+    path: str
+    topics: int
+    messages: int
+    rate: float
+    children: int
+    topic: TopicInfo | None = None
+
+    @property
+    def is_topic(self) -> bool:
+        """Whether a message was seen on this exact path."""
+        return self.topic is not None
+
+
+@dataclasses.dataclass(slots=True)
+class CacheStats:
+    """Counters for ``/api/health``."""
+
+    messages: int = 0
+    topics: int = 0
+    topics_refused: int = 0
+    payload_bytes: int = 0
+    payloads_shortened: int = 0
+    sparkplug_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+        return dataclasses.asdict(self)
+
+
+class _Entry:
+    """A topic's last message and counters (slots: 100k of these must stay small)."""
+
+    __slots__ = ("count", "first_ms", "last_ms", "payload", "quality", "retained", "size", "timestamp_ms", "value")
+
+    def __init__(self, now_ms: int) -> None:
+        self.payload = b""
+        self.size = 0
+        self.retained = False
+        self.count = 0
+        self.first_ms = now_ms
+        self.last_ms = now_ms
+        self.value: JsonScalar = None
+        self.quality: str | None = None
+        self.timestamp_ms: int | None = None
+
+
+class _Level:
+    """One trie level; ``topics``, ``messages`` and the rate cover the subtree."""
+
+    __slots__ = ("children", "entry", "messages", "rate", "rate_at", "topics")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Level] | None = None
+        self.entry: _Entry | None = None
+        self.topics = 0
+        self.messages = 0
+        self.rate = 0.0
+        self.rate_at = 0
+
+
+class _Subscriber:
+    __slots__ = ("closed", "pending", "prefix", "under", "wake")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.under = prefix + "/"
+        self.pending: dict[str, _Entry] = {}
+        self.wake = asyncio.Event()
+        self.closed = False
+
+    def ended(self) -> bool:
+        # a method, not the attribute: another task sets it while this one awaits
+        return self.closed
+
+
+def _decayed(rate: float, at_ms: int, now_ms: int) -> float:
+    return rate * math.exp((at_ms - now_ms) / _TAU_MS) if now_ms > at_ms else rate
+
+
+def _order(name: str) -> tuple[int, str]:
+    # equipment levels first, then class words, then Sparkplug and broker internals
+    rank = _LAST_RANKS.get(name, 1 if name in _CLASS_WORDS else 0)
+    return rank, name.casefold()
+
+
+class TopicCache:
+    """Every topic's last message, counters and rate; a lazy tree over them; Sparkplug status; batched updates.
+
+    Subscribes to ``#`` as client ``uns-web``. Memory stays bounded: a payload keeps at most
+    ``max_payload_bytes`` (its real size is kept too), all payloads together at most
+    ``payload_budget_bytes`` (past it, new payloads keep their first 256 bytes), and topics past
+    ``max_topics`` are counted and not kept.
+
+    Args:
+        clients: opens the MQTT client.
+        client_id: the MQTT client id.
+        max_payload_bytes: bytes kept of one payload.
+        payload_budget_bytes: bytes kept of all payloads together.
+        max_topics: topics kept.
+        clock: seconds since the epoch (tests pass their own).
+    """
+
+    name = "web-cache"
+
+    def __init__(
+        self,
+        *,
+        clients: ClientFactory,
+        client_id: str = "uns-web",
+        max_payload_bytes: int = 65_536,
+        payload_budget_bytes: int = 256 * 1024 * 1024,
+        max_topics: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clients = clients
+        self._client_id = client_id
+        self._max_payload = max_payload_bytes
+        self._budget = payload_budget_bytes
+        self._max_topics = max_topics
+        self._clock = clock
+        self.stats = CacheStats()
+        self._root = _Level()
+        self._names: list[str] = []
+        self._haystack: tuple[str, list[int]] | None = None
+        self.sparkplug = SparkplugView()
+        self._subscribers: list[_Subscriber] = []
+        self._client: PubSub | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._stopped = False
+        self._warned_ms = -_WARN_EVERY_MS
+        self._unwarned = 0
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """Bytes kept of one payload."""
+        return self._max_payload
+
+    async def __aenter__(self) -> Self:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(self._clients(client_id=self._client_id))
+            await client.subscribe(["#"], qos=0)
+            self._client = client
+            self._stack = stack.pop_all()
+        self._stopped = False
+        log.info("web cache subscribed to # as %s", self._client_id)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end_streams()
+        self._client = None
+        await self._stack.__aexit__(exc_type, exc, tb)
+        log.info("web cache stopped: %s", self.stats.as_dict())
+
+    async def run(self) -> None:
+        """Read every message into the cache until cancelled; then end every update stream."""
+        if self._client is None:
+            raise RuntimeError("TopicCache.run() needs `async with TopicCache(...)` first")
+        try:
+            async for message in self._client.messages():
+                self.observe(message)
+        finally:
+            self._end_streams()
+
+    def health(self) -> dict[str, object]:
+        """Counters, for ``/api/health``."""
+        return {**self.stats.as_dict(), "streams": len(self._subscribers), "edge_nodes": len(self.sparkplug)}
+
+    # -- ingest ------------------------------------------------------------------------------------
+
+    def observe(self, message: Message, *, now_ms: int | None = None) -> None:
+        """Take one message into the cache (what ``run`` does with each one received)."""
+        now = int(self._clock() * 1000) if now_ms is None else now_ms
+        topic = message.topic
+        self.stats.messages += 1
+        level = self._root
+        path: list[_Level] = [level]
+        names = topic.split("/")
+        for name in names:
+            children = level.children
+            if children is None:
+                children = level.children = {}
+            child = children.get(name)
+            if child is None:
+                child = children[name] = _Level()
+            path.append(child)
+            level = child
+        entry = level.entry
+        if entry is None:
+            if self.stats.topics >= self._max_topics:
+                self.stats.topics_refused += 1
+                self._warn(now, f"full ({self._max_topics} topics): not keeping {topic}")
+                for depth in range(len(names), 0, -1):  # drop the levels just made for it
+                    parent = path[depth - 1].children
+                    if path[depth].topics or parent is None:
+                        break
+                    del parent[names[depth - 1]]
+                return
+            entry = level.entry = _Entry(now)
+            self.stats.topics += 1
+            self._names.append(topic)
+            self._haystack = None
+            for step in path:
+                step.topics += 1
+        for step in path:
+            step.messages += 1
+            step.rate = _decayed(step.rate, step.rate_at, now) + _PER_MSG
+            step.rate_at = now
+        self._store(entry, message, now)
+        if topic.startswith(_SPARKPLUG):
+            try:
+                self.sparkplug.observe(topic, message.payload, now)
+            except SparkplugError as exc:
+                self.stats.sparkplug_errors += 1
+                self._warn(now, str(exc))  # the raw payload stays in the cache for inspection
+        for sub in self._subscribers:
+            if not sub.prefix or topic.startswith(sub.under) or topic == sub.prefix:
+                sub.pending[topic] = entry
+                sub.wake.set()
+
+    def _store(self, entry: _Entry, message: Message, now: int) -> None:
+        payload = message.payload
+        size = len(payload)
+        keep = min(size, self._max_payload)
+        stats = self.stats
+        if stats.payload_bytes - len(entry.payload) + keep > self._budget and keep > _LEAN_BYTES:
+            keep = _LEAN_BYTES
+            stats.payloads_shortened += 1
+        stats.payload_bytes += keep - len(entry.payload)
+        entry.payload = payload if keep == size else payload[:keep]
+        entry.size = size
+        entry.count += 1
+        entry.last_ms = now
+        if message.retain:
+            entry.retained = size > 0  # an empty retained message clears the retained value
+        entry.value = entry.quality = entry.timestamp_ms = None
+        if keep == size and payload[:1] == b"{" and b'"value"' in payload:
+            self._read_envelope(entry, payload)
+
+    @staticmethod
+    def _read_envelope(entry: _Entry, payload: bytes) -> None:
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(body, dict) or "value" not in body:
+            return
+        value = body["value"]
+        if isinstance(value, str):
+            entry.value = value[:_MAX_VALUE_CHARS]
+        elif isinstance(value, int | float | bool):
+            entry.value = value
+        quality = body.get("quality")
+        entry.quality = _QUALITIES.get(quality) if isinstance(quality, str) else None
+        stamp = body.get("timestamp_ms")
+        entry.timestamp_ms = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+
+    def _warn(self, now: int, reason: str) -> None:
+        # one warning per 10 s at most; the ones held back are counted in the next
+        if now - self._warned_ms < _WARN_EVERY_MS:
+            self._unwarned += 1
+            return
+        more = f" (+{self._unwarned} more since the last warning)" if self._unwarned else ""
+        log.warning("web cache: %s%s", reason, more)
+        self._warned_ms, self._unwarned = now, 0
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _find(self, path: str) -> _Level | None:
+        level: _Level | None = self._root
+        if not path:
+            return level
+        for name in path.split("/"):
+            children = level.children if level is not None else None
+            if children is None:
+                return None
+            level = children.get(name)
+        return level
+
+    def _info(self, topic: str, entry: _Entry, rate: float) -> TopicInfo:
+        return TopicInfo(
+            topic=topic,
+            size=entry.size,
+            stored=len(entry.payload),
+            retained=entry.retained,
+            count=entry.count,
+            rate=rate,
+            first_ms=entry.first_ms,
+            last_ms=entry.last_ms,
+            value=entry.value,
+            quality=entry.quality,
+            timestamp_ms=entry.timestamp_ms,
+        )
+
+    def _node(self, name: str, path: str, level: _Level, now: int) -> Node:
+        rate = round(_decayed(level.rate, level.rate_at, now), 3)
+        entry = level.entry
+        return Node(
+            name=name,
+            path=path,
+            topics=level.topics,
+            messages=level.messages,
+            rate=rate,
+            children=len(level.children) if level.children else 0,
+            topic=None if entry is None else self._info(path, entry, rate),
+        )
+
+    def node(self, path: str) -> Node | None:
+        """The tree node at ``path`` (``""`` is the root), or None when nothing was seen under it."""
+        level = self._find(path)
+        if level is None:
+            return None
+        return self._node(path.rsplit("/", 1)[-1], path, level, self._now())
+
+    def children(self, prefix: str = "", *, limit: int | None = None) -> list[Node]:
+        """The next level under ``prefix`` (``""`` for the top), equipment levels first then by name.
+
+        Costs O(children): each node keeps its subtree's counts. Unknown prefixes have no children.
+        """
+        level = self._find(prefix)
+        if level is None or not level.children:
+            return []
+        names = sorted(level.children, key=_order)
+        if limit is not None:
+            names = names[:limit]
+        now = self._now()
+        base = prefix + "/" if prefix else ""
+        return [self._node(name, base + name, level.children[name], now) for name in names]
+
+    def info(self, topic: str) -> TopicInfo | None:
+        """What the cache holds for ``topic``, or None when no message was seen on it."""
+        level = self._find(topic)
+        if level is None or level.entry is None or not topic:
+            return None
+        entry = level.entry
+        now = self._now()
+        return self._info(topic, entry, round(_decayed(level.rate, level.rate_at, now), 3))
+
+    def payload(self, topic: str) -> bytes | None:
+        """The stored (maybe shortened: compare with ``info().size``) last payload of ``topic``."""
+        level = self._find(topic) if topic else None
+        return None if level is None or level.entry is None else level.entry.payload
+
+    def search(self, text: str, limit: int = 100) -> list[TopicInfo]:
+        """Topics whose name contains ``text`` (any case), in the order they were first seen."""
+        if self._haystack is None:
+            folded = [name.casefold() for name in self._names]  # folding may change a name's length
+            starts, offset = [], 0
+            for name in folded:
+                starts.append(offset)
+                offset += len(name) + 1
+            self._haystack = ("\n".join(folded), starts)
+        haystack, starts = self._haystack
+        needle = text.replace("\n", "").casefold()
+        found: list[TopicInfo] = []
+        at = 0
+        while len(found) < limit and at < len(haystack):
+            at = haystack.find(needle, at)
+            if at < 0:
+                break
+            index = bisect.bisect_right(starts, at) - 1
+            info = self.info(self._names[index])
+            if info is not None:
+                found.append(info)
+            at = starts[index + 1] if index + 1 < len(starts) else len(haystack)
+        return found
+
+    # -- streams ------------------------------------------------------------------------------------
+
+    async def updates(
+        self, prefix: str = "", *, interval_s: float = 0.25, idle_s: float | None = None
+    ) -> AsyncGenerator[list[Update], None]:
+        """Batches of changed topics under ``prefix``, at most one batch per ``interval_s``, latest per topic.
+
+        Yields an empty batch after ``idle_s`` without changes (a heartbeat), and ends when the cache stops.
+        """
+        sub = _Subscriber(prefix.rstrip("/"))
+        sub.closed = self._stopped
+        self._subscribers.append(sub)
+        loop = asyncio.get_running_loop()
+        last = -interval_s
+        try:
+            while not sub.ended():
+                try:
+                    async with asyncio.timeout(idle_s):
+                        await sub.wake.wait()
+                except TimeoutError:
+                    yield []
+                    continue
+                delay = last + interval_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # coalesce: later messages replace earlier ones meanwhile
+                if sub.ended():
+                    break
+                sub.wake.clear()
+                pending, sub.pending = sub.pending, {}
+                last = loop.time()
+                if pending:
+                    now = self._now()
+                    yield [self._update(topic, entry, now) for topic, entry in pending.items()]
+        finally:
+            self._subscribers.remove(sub)
+
+    def _update(self, topic: str, entry: _Entry, now: int) -> Update:
+        level = self._find(topic)
+        rate = round(_decayed(level.rate, level.rate_at, now), 3) if level is not None else 0.0
+        return self._info(topic, entry, rate)
+
+    def _end_streams(self) -> None:
+        self._stopped = True
+        for sub in self._subscribers:
+            sub.closed = True
+            sub.wake.set()

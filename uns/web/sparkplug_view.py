@@ -1,0 +1,245 @@
+"""Sparkplug B status for the web view: per edge node and device, decoded by topic prefix, never guessed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from uns.errors import SparkplugError
+from uns.sparkplug import DataType, Lookup, MessageType, Metric, SparkplugTopic, decode_payload, decode_state
+
+__all__ = ["DeviceStatus", "EdgeNodeStatus", "HostStatus", "SparkplugView"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStatus:
+    """A Sparkplug device of an edge node; ``rebirths`` counts DBIRTHs after the first."""
+
+    device_id: str
+    online: bool
+    births: int
+    rebirths: int
+    last_birth_ms: int | None
+    last_death_ms: int | None
+    last_seen_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeNodeStatus:
+    """A Sparkplug edge node: its session (bdSeq, last seq), births, deaths, commands and devices.
+
+    ``rebirths`` counts NBIRTHs after the first; ``stale_deaths`` counts NDEATHs of an older
+    session (their bdSeq differs from the birth's), which leave the node online.
+    """
+
+    group_id: str
+    edge_node_id: str
+    online: bool
+    bd_seq: int | None
+    births: int
+    rebirths: int
+    last_birth_ms: int | None
+    last_death_ms: int | None
+    last_seq: int | None
+    last_seen_ms: int
+    commands: int
+    stale_deaths: int
+    bad_payloads: int
+    last_error: str | None
+    devices: tuple[DeviceStatus, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HostStatus:
+    """A Sparkplug Host Application's ``spBv1.0/STATE/<host_id>``."""
+
+    host_id: str
+    online: bool
+    timestamp: int
+    last_seen_ms: int
+
+
+@dataclasses.dataclass(slots=True)
+class _Device:
+    device_id: str
+    last_seen_ms: int
+    online: bool = False
+    births: int = 0
+    last_birth_ms: int | None = None
+    last_death_ms: int | None = None
+    names: dict[str, DataType] = dataclasses.field(default_factory=dict)
+
+    def status(self) -> DeviceStatus:
+        return DeviceStatus(
+            device_id=self.device_id,
+            online=self.online,
+            births=self.births,
+            rebirths=max(0, self.births - 1),
+            last_birth_ms=self.last_birth_ms,
+            last_death_ms=self.last_death_ms,
+            last_seen_ms=self.last_seen_ms,
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class _EdgeNode:
+    group_id: str
+    edge_node_id: str
+    last_seen_ms: int
+    online: bool = False
+    bd_seq: int | None = None
+    births: int = 0
+    last_birth_ms: int | None = None
+    last_death_ms: int | None = None
+    last_seq: int | None = None
+    commands: int = 0
+    stale_deaths: int = 0
+    bad_payloads: int = 0
+    last_error: str | None = None
+    names: dict[str, DataType] = dataclasses.field(default_factory=dict)
+    aliases: dict[int, tuple[str, DataType]] = dataclasses.field(default_factory=dict)
+    devices: dict[str, _Device] = dataclasses.field(default_factory=dict)
+
+    def status(self) -> EdgeNodeStatus:
+        return EdgeNodeStatus(
+            group_id=self.group_id,
+            edge_node_id=self.edge_node_id,
+            online=self.online,
+            bd_seq=self.bd_seq,
+            births=self.births,
+            rebirths=max(0, self.births - 1),
+            last_birth_ms=self.last_birth_ms,
+            last_death_ms=self.last_death_ms,
+            last_seq=self.last_seq,
+            last_seen_ms=self.last_seen_ms,
+            commands=self.commands,
+            stale_deaths=self.stale_deaths,
+            bad_payloads=self.bad_payloads,
+            last_error=self.last_error,
+            devices=tuple(device.status() for _, device in sorted(self.devices.items())),
+        )
+
+
+def _bd_seq(metrics: list[Metric]) -> int | None:
+    for metric in metrics:
+        if metric.name == "bdSeq" and isinstance(metric.value, int) and not isinstance(metric.value, bool):
+            return metric.value
+    return None
+
+
+def _learn(node: _EdgeNode, names: dict[str, DataType], metrics: list[Metric]) -> None:
+    for metric in metrics:
+        name, datatype = metric.name, metric.datatype
+        if name is not None and datatype is not None:
+            names[name] = datatype
+            if metric.alias is not None:
+                node.aliases[metric.alias] = (name, datatype)
+
+
+class SparkplugView:
+    """Tracks every edge node, device and Host Application seen on ``spBv1.0/...`` (pure: no I/O, no clock).
+
+    Births set a node or device online and count (a birth after the first is a rebirth); an
+    NDEATH with the birth's bdSeq (or none) sets the node and its devices offline; DATA updates
+    the last seq; commands are counted. Metric names and aliases from births are kept so DATA
+    payloads that carry only aliases can be shown with their names.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[tuple[str, str], _EdgeNode] = {}
+        self._hosts: dict[str, HostStatus] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def observe(self, topic: str, payload: bytes, now_ms: int) -> None:
+        """Take one message published on a ``spBv1.0/`` topic.
+
+        Raises:
+            SparkplugError: the topic is not a Sparkplug topic, or the payload does not decode
+                (``PayloadDecodeError`` names the byte offset); the node counts it in ``bad_payloads``.
+        """
+        sp = SparkplugTopic.from_str(topic)
+        if sp.message_type is MessageType.STATE:
+            online, stamp = decode_state(payload, topic=topic)
+            self._hosts[sp.edge_node_id] = HostStatus(
+                host_id=sp.edge_node_id, online=online, timestamp=stamp, last_seen_ms=now_ms
+            )
+            return
+        key = (sp.group_id, sp.edge_node_id)
+        node = self._nodes.get(key)
+        if node is None:
+            node = self._nodes[key] = _EdgeNode(group_id=sp.group_id, edge_node_id=sp.edge_node_id, last_seen_ms=now_ms)
+        node.last_seen_ms = now_ms
+        device: _Device | None = None
+        if sp.device_id is not None:
+            device = node.devices.get(sp.device_id)
+            if device is None:
+                device = node.devices[sp.device_id] = _Device(device_id=sp.device_id, last_seen_ms=now_ms)
+            device.last_seen_ms = now_ms
+        kind = sp.message_type
+        if kind in (MessageType.NCMD, MessageType.DCMD):
+            node.commands += 1  # commands come from hosts: their seq is not the node's
+            return
+        if not payload:
+            return  # an empty message clears a retained one: nothing to decode
+        try:
+            body = decode_payload(payload, topic=topic).payload
+        except SparkplugError as exc:
+            node.bad_payloads += 1
+            node.last_error = str(exc)
+            raise
+        metrics = body.metrics
+        if kind is MessageType.NDEATH:
+            bd_seq = _bd_seq(metrics)
+            if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
+                node.stale_deaths += 1  # the will of an older session: this one may well be alive
+                return
+            node.online = False
+            node.last_death_ms = now_ms
+            for each in node.devices.values():
+                each.online = False
+            return
+        node.last_seq = body.seq
+        if kind is MessageType.NBIRTH:
+            node.online = True
+            node.births += 1
+            node.last_birth_ms = now_ms
+            node.bd_seq = _bd_seq(metrics)
+            node.aliases.clear()
+            node.names.clear()
+            for each in node.devices.values():
+                each.online = False  # a new node session wants new device births
+            _learn(node, node.names, metrics)
+        elif device is not None and kind is MessageType.DBIRTH:
+            device.online = True
+            device.births += 1
+            device.last_birth_ms = now_ms
+            device.names.clear()
+            _learn(node, device.names, metrics)
+        elif device is not None and kind is MessageType.DDEATH:
+            device.online = False
+            device.last_death_ms = now_ms
+
+    def edge_nodes(self) -> list[EdgeNodeStatus]:
+        """Every edge node seen, by group then node id, with its devices by id."""
+        return [node.status() for _, node in sorted(self._nodes.items())]
+
+    def hosts(self) -> list[HostStatus]:
+        """Every Host Application STATE seen, by host id."""
+        return [host for _, host in sorted(self._hosts.items())]
+
+    def alias_lookup(self, topic: SparkplugTopic) -> Lookup | None:
+        """Resolves a DATA message's metric names and datatypes from the births seen, for ``decode_payload``."""
+        node = self._nodes.get((topic.group_id, topic.edge_node_id))
+        if node is None:
+            return None
+        device = node.devices.get(topic.device_id) if topic.device_id is not None else None
+        names = device.names if device is not None else node.names
+        aliases = node.aliases
+
+        def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
+            if name is not None and name in names:
+                return name, names[name]
+            return aliases.get(alias) if alias is not None else None
+
+        return lookup
