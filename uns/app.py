@@ -28,8 +28,10 @@ from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.web import WebServer
 from uns.web.auth import WebAuth
+from uns.web.cache import TopicCache
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
+from uns.web.tree_api import tree_routes
 
 __all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_historian", "run_host", "run_sim", "run_up"]
 
@@ -171,6 +173,10 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes, historian.database, mes_section)
+        cache = await stack.enter_async_context(TopicCache(clients=clients))
+        parts.append(cache)
+        health["web-cache"] = cache.health
+        routes = [*routes, *tree_routes(cache)]
         users = broker.config if broker is not None else _broker_file(settings)
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)
