@@ -91,10 +91,14 @@ function follow() {
       const item = rows.get(update.topic);
       if (!item) continue;
       const value = item.querySelector(".value");
-      value.textContent = valueText(update);
-      value.className = `value ${update.quality || ""}`;
-      item.querySelector(".meta").textContent = `${update.count} msgs`;
-      if (currentTopic === update.topic) $("#live-value").textContent = valueText(update) || "(see payload)";
+      if (value) {
+        value.textContent = valueText(update);
+        value.className = `value ${update.quality || ""}`;
+      }
+      const meta = item.querySelector(".meta");
+      if (meta) meta.textContent = `${update.count} msgs`;
+      const live = $("#live-value");
+      if (live && currentTopic === update.topic) live.textContent = valueText(update) || "(see payload)";
     }
   });
 }
