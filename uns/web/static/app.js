@@ -162,7 +162,7 @@ async function drawHistory(topic, rangeName) {
     <p class="hint">${rangeName}: ${points.length} buckets of ${answer.bucket}, ${v0.toFixed(2)} … ${v1.toFixed(2)}</p>`;
   $("#history").replaceChildren(
     el("tr", {}, el("th", {}, "start"), el("th", {}, "avg"), el("th", {}, "min"), el("th", {}, "max")),
-    ...points.slice(-20).map((row) => el("tr", {}, el("td", {}, row.start), el("td", {}, row.avg?.toFixed(3)), el("td", {}, row.min), el("td", {}, row.max))),
+    ...points.slice(-20).map((row) => el("tr", {}, el("td", {}, row.start), ...[row.avg, row.min, row.max].map((v) => el("td", {}, valueText({value: v}))))),
   );
 }
 
