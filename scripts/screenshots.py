@@ -16,6 +16,7 @@ TOPIC = "acme/dallas/bottling/line1/filler/data/Temperature"
 
 
 async def shoot(url: str) -> None:
+    """Open the hub's pages in headless Chromium and save one PNG each."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
@@ -37,13 +38,14 @@ async def shoot(url: str) -> None:
 
 
 def main() -> None:
+    """Run the demo hub for a while, then take the screenshots."""
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data:
         args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", data]
-        proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "uns.cli", *args]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603  (our own CLI)
         try:
-            assert proc.stdout is not None
-            ready = proc.stdout.readline()
+            ready = proc.stdout.readline() if proc.stdout else ""
             url = dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
             print(f"hub at {url}; letting the demo plant run 90 s for some history", flush=True)
             asyncio.run(asyncio.sleep(90))
