@@ -27,6 +27,7 @@ from uns.host.service import SparkplugHost
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.web import WebServer
+from uns.web.actions_api import WebActions
 from uns.web.auth import WebAuth
 from uns.web.cache import TopicCache
 from uns.web.mes_api import mes_routes
@@ -176,7 +177,8 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         cache = await stack.enter_async_context(TopicCache(clients=clients))
         parts.append(cache)
         health["web-cache"] = cache.health
-        routes = [*routes, *tree_routes(cache)]
+        actions = await stack.enter_async_context(WebActions(clients=clients))
+        routes = [*routes, *tree_routes(cache), *actions.routes()]
         users = broker.config if broker is not None else _broker_file(settings)
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)

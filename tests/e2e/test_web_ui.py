@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -26,24 +27,42 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[str]:
-    """`uns up` with the demo plant; yields its HTTP url."""
-    args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
-    env = {**os.environ, "UNS_MES__KPI_INTERVAL_S": "1", "UNS_HISTORIAN__FLUSH_INTERVAL_S": "0.2"}
-    with (tmp_path / "hub.log").open("wb") as log:
+@contextlib.contextmanager
+def _running_hub(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``uns <args>`` as a process; yields its HTTP url from the ready line."""
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=env
         )
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()
-        assert ready.startswith("uns-hub ready"), (tmp_path / "hub.log").read_text()
+        assert ready.startswith("uns-hub ready"), log_path.read_text()
         yield dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        proc.stdout.close() if proc.stdout else None
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+_PORTS = ["--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[str]:
+    """`uns up` with the demo plant; yields its HTTP url."""
+    env = {**os.environ, "UNS_MES__KPI_INTERVAL_S": "1", "UNS_HISTORIAN__FLUSH_INTERVAL_S": "0.2"}
+    with _running_hub(["up", *_PORTS, "--data-dir", str(tmp_path)], tmp_path / "hub.log", env) as url:
+        yield url
+
+
+@pytest.fixture
+def locked_hub(tmp_path: Path) -> Iterator[str]:
+    """`uns up --no-demo` with no anonymous access: users vera (viewer) and otto (app)."""
+    args = ["up", "--no-demo", *_PORTS, "--broker-config", str(_accounts(tmp_path)), "--data-dir", str(tmp_path)]
+    with _running_hub(args, tmp_path / "hub.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -98,4 +117,54 @@ async def test_topics_live_values_history_sparkplug_and_mes(hub: str, browser: B
     await page.reload()
     filler = page.locator('#oee tbody tr[data-path="acme/dallas/bottling/line1/filler"]')
     await expect(filler.locator(".oee")).to_contain_text("%", timeout=15_000)
+    # an operator assigns a downtime reason in the form: it lands in the MES views
+    form = page.locator("#reason")
+    await form.locator("select[name=cell]").select_option("acme/dallas/bottling/line1/filler")
+    await form.locator("input[name=reason_code]").fill("TEST-JAM")
+    await form.get_by_role("button", name="Assign").click()
+    await expect(page.locator("#form-result")).to_have_text("downtime_reason stored")
+    timeline = await page.evaluate(
+        "fetch('/api/mes/timeline?path=acme/dallas/bottling/line1/filler&start=-30m').then(r => r.json())"
+    )
+    assert "TEST-JAM" in {row["reason_code"] for row in timeline["rows"]}
+    # a refused event shows the field
+    await form.locator("input[name=from_min]").fill("1")
+    await form.locator("input[name=to_min]").fill("5")
+    await form.get_by_role("button", name="Assign").click()
+    await expect(page.locator("#form-result")).to_contain_text("refused (422): end_ms: must be after start_ms")
+    assert errors == []
+
+
+def _accounts(tmp_path: Path) -> Path:
+    """A broker.yaml with no anonymous access: a viewer and an app user."""
+    from uns.broker import hash_password  # the same hashes `uns passwd` prints
+
+    text = (Path(__file__).parents[2] / "broker.yaml").read_text()
+    users = (
+        f'users:\n  vera: {{password_hash: "{hash_password("vera-secret")}", role: viewer}}\n'
+        f'  otto: {{password_hash: "{hash_password("otto-secret")}", role: app}}\n'
+    )
+    text = text.replace("allow_anonymous: true", "allow_anonymous: false").replace("users: {}\n", users)
+    path = tmp_path / "broker.yaml"
+    path.write_text(text)
+    return path
+
+
+async def test_login_and_roles_a_viewer_cannot_publish(locked_hub: str, browser: Browser) -> None:
+    url = locked_hub
+    page, errors = await _page(browser, url + "/")
+    await expect(page).to_have_url(url + "/login?next=%2F", timeout=10_000)  # no page without a session
+    body = "JSON.stringify({topic: 'acme/x/mes/note', payload: 'hi'})"
+    publish = f"fetch('/api/publish', {{method: 'POST', body: {body}}}).then(r => r.status)"
+    for user, password, status in (("vera", "vera-secret", 403), ("otto", "otto-secret", 201)):
+        await page.goto(url + "/login")
+        await page.fill("input[name=username]", user)
+        await page.fill("input[name=password]", "wrong")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#error")).to_contain_text("wrong user name or password")
+        await page.fill("input[name=password]", password)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#who")).to_contain_text(user, timeout=10_000)
+        assert await page.evaluate(publish) == status
+        await page.evaluate("fetch('/api/logout', {method: 'POST'})")
     assert errors == []

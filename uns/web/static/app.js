@@ -191,6 +191,10 @@ async function loadMes() {
         el("td", {}, percent(row.oee.availability)), el("td", {}, percent(row.oee.performance)), el("td", {}, percent(row.oee.quality)), el("td", {class: "oee"}, percent(row.oee.oee)))),
   );
   const lines = current.rows.filter((row) => row.kind === "line").map((row) => row.path);
+  const cells = current.rows.filter((row) => row.kind === "cell").map((row) => row.path);
+  for (const select of document.querySelectorAll("select.cells")) {
+    if (!select.childElementCount) select.replaceChildren(...cells.map((cell) => el("option", {value: cell}, cell)));
+  }
   const select = $("#line");
   if (!select.childElementCount) {
     select.replaceChildren(...lines.map((line) => el("option", {value: line}, line)));
@@ -211,6 +215,40 @@ async function loadPareto(line) {
       el("div", {}, el("span", {class: "bar", style: `width:${(300 * row.duration_s) / longest}px`}), `${row.text || row.reason}: ${Math.round(row.duration_s)} s (${row.count})`)),
   );
   if (!answer.rows.length) $("#pareto").append(el("p", {class: "hint"}, "no downtime in the last 8 hours"));
+}
+
+// -- operator input: the same MES events as the API ----------------------------------------------------
+
+function eventBody(form) {
+  const data = Object.fromEntries(new FormData(form));
+  const now = Date.now();
+  const body = {timestamp_ms: now, source: "web"};
+  if (form.dataset.event === "downtime_reason") {
+    body.start_ms = now - Number(data.from_min) * 60_000;
+    body.end_ms = now - Number(data.to_min) * 60_000;
+    body.reason_code = data.reason_code;
+  } else {
+    for (const [key, value] of Object.entries(data)) {
+      if (key === "cell" || value === "") continue;
+      body[key] = ["value", "lower_limit", "upper_limit", "quantity"].includes(key) ? Number(value) : value;
+    }
+  }
+  return [data.cell, body];
+}
+
+for (const form of document.querySelectorAll("form.event")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [cell, body] = eventBody(form);
+    const answer = await fetch(`/api/mes/events/${cell}/mes/${form.dataset.event}`, {
+      method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+    });
+    const reply = await answer.json().catch(() => ({}));
+    const detail = reply.detail ? reply.detail.map((d) => `${d.field}: ${d.reason}`).join("; ") : reply.error;
+    $("#form-result").textContent = answer.ok ? `${form.dataset.event} ${reply.status}` : `refused (${answer.status}): ${detail || ""}`;
+    $("#form-result").className = answer.ok ? "ok" : "error";
+    if (answer.ok) loadMes();
+  });
 }
 
 // -- start -----------------------------------------------------------------------------------------------
