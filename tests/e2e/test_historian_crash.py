@@ -53,10 +53,10 @@ def _produced(counter: Counter, at_least: int) -> bool:
 async def _drained(watch: HealthWatch) -> None:
     """Until two health reports in a row show nothing pending and nothing new received."""
     previous: object = None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         seen = watch.reports
-        await until(functools.partial(_more_reports, watch, seen), within_s=5, what="historian health report")
+        await until(functools.partial(_more_reports, watch, seen), within_s=15, what="historian health report")
         now = (watch.last.get("stored"), watch.last.get("duplicates"), watch.last.get("pending_rows"))
         if now == previous and now[2] == 0:
             return
@@ -97,7 +97,7 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
                 historian = spawn(args, log, env)
                 await _ready(log, 1 + crash)
             await producing
-            await until(functools.partial(edge_caught_up, edge), within_s=30, what="edge online, buffer replayed")
+            await until(functools.partial(edge_caught_up, edge), within_s=60, what="edge online, buffer replayed")
             with stopped_at_exit(historian):
                 await _drained(watch)
                 assert stop(historian) == 0
@@ -133,11 +133,11 @@ async def test_kill_9_of_the_whole_hub_during_ingest_loses_nothing(tmp_path: Pat
                 hub = spawn(args, log, env)
                 await _ready(log, 1 + crash)
             await producing
-            await until(functools.partial(edge_caught_up, edge), within_s=30, what="edge online, buffer replayed")
+            await until(functools.partial(edge_caught_up, edge), within_s=60, what="edge online, buffer replayed")
             with stopped_at_exit(hub):
                 await _drained(watch)
                 assert stop(hub) == 0
         watcher.cancel()
     rows, distinct, low, high = counts_in(tmp_path / "hub" / "historian.duckdb")
-    assert (distinct, low, high) == (total, 0, total - 1)
+    assert (distinct, low, high) == (total, 0, total - 1), log.read_text(errors="replace")[-4000:]
     assert rows == total  # replayed samples that were already stored are not stored twice
