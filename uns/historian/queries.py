@@ -35,7 +35,7 @@ from uns.historian.query_types import (
     topic_condition,
     typed_value,
 )
-from uns.historian.timespec import UTC_ZONE, require_aware, utc_now
+from uns.historian.timespec import UTC_ZONE, checked_window, instant, utc_now
 
 __all__ = ["MAX_LIMIT", "History"]
 
@@ -54,19 +54,6 @@ _TIMED_TABLES = {
     "rollup_1m": "bucket",
     "rollup_1h": "bucket",
 }
-
-
-def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
-    """Milliseconds since the epoch as a datetime in ``tz`` (one C call: large answers build many)."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz)
-
-
-def _range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    require_aware(start, "start")
-    require_aware(end, "end")
-    if end <= start:
-        raise BadArgument("end", f"{end.isoformat()} is not after start {start.isoformat()}")
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _check_limit(limit: int) -> int:
@@ -122,7 +109,7 @@ class History:
         return [
             SeriesInfo(
                 topic=topic, path=path, class_=klass, metric=metric, datatype=datatype, unit=unit,
-                first_seen=_instant(first_seen, UTC_ZONE),
+                first_seen=instant(first_seen, UTC_ZONE),
             )
             for topic, path, klass, metric, datatype, unit, first_seen in rows
         ]  # fmt: skip
@@ -143,7 +130,7 @@ class History:
                 raise UnknownSeries(text, field="match")
         return [
             LastValue(
-                topic=topic, ts=_instant(ts, UTC_ZONE), value=typed_value(datatype, value, text, json_text),
+                topic=topic, ts=instant(ts, UTC_ZONE), value=typed_value(datatype, value, text, json_text),
                 quality=quality, historical=historical, datatype=datatype, unit=unit,
             )
             for topic, ts, value, text, json_text, quality, historical, datatype, unit in rows
@@ -153,7 +140,7 @@ class History:
         self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000, tz: ZoneInfo = UTC_ZONE
     ) -> list[Point]:
         """The samples of one series in ``[start, end)``, oldest first, at most ``limit`` of them."""
-        start, end = _range(start, end)
+        start, end = checked_window(start, end)
         _check_limit(limit)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
@@ -163,7 +150,7 @@ class History:
                 [series_id, start, end, limit],
             ).fetchall()
         return [
-            Point(ts=_instant(ts, tz), value=typed_value(datatype, value, text, json_text), quality=q, historical=h)
+            Point(ts=instant(ts, tz), value=typed_value(datatype, value, text, json_text), quality=q, historical=h)
             for ts, value, text, json_text, q, h in rows
         ]
 
@@ -189,7 +176,7 @@ class History:
         Raises:
             BadArgument: naming ``bucket`` for more than 100 000 buckets, ``agg`` or ``fill``.
         """
-        start, end = _range(start, end)
+        start, end = checked_window(start, end)
         names = tuple(aggregates)
         unknown = [name for name in names if name not in AGGREGATES]
         if unknown or not names:
@@ -224,7 +211,7 @@ class History:
             UnknownSeries: when nothing state-like matches.
             BadArgument: naming ``match`` for a single topic that is not state-like.
         """
-        start, end = _range(start, end)
+        start, end = checked_window(start, end)
         stop = min(end, self.now().astimezone(UTC))
         condition, params = topic_condition("topic", [match_or_topic])
         with self._cursor() as cursor:
@@ -272,7 +259,7 @@ class History:
         Raises:
             UnknownSeries: for a topic or context topic that names no series and no MES events.
         """
-        start, end = _range(start, end)
+        start, end = checked_window(start, end)
         _check_limit(limit)
         contexts = list(dict.fromkeys(context))
         with self._cursor() as cursor:
@@ -296,7 +283,7 @@ class History:
                 for i, name in enumerate(contexts)
             }
             result.append(
-                AsOfRow(ts=_instant(row[0], tz), value=typed_value(datatype, *row[1:4]), quality=row[4], context=values)
+                AsOfRow(ts=instant(row[0], tz), value=typed_value(datatype, *row[1:4]), quality=row[4], context=values)
             )
         return result
 
@@ -320,7 +307,7 @@ class History:
                 [limit],
             ).fetchall()
         return [
-            DeadLetter(received=_instant(received, tz), topic=topic, field=field, reason=reason, payload=payload)
+            DeadLetter(received=instant(received, tz), topic=topic, field=field, reason=reason, payload=payload)
             for received, topic, field, reason, payload in rows
         ]
 
@@ -334,8 +321,8 @@ class History:
         return {
             table: TableCount(
                 rows=int(rows_),
-                oldest=None if oldest is None else _instant(oldest, tz),
-                newest=None if newest is None else _instant(newest, tz),
+                oldest=None if oldest is None else instant(oldest, tz),
+                newest=None if newest is None else instant(newest, tz),
             )
             for table, rows_, oldest, newest in rows
         }

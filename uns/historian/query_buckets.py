@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, BadArgument, Bucket, Value
-from uns.historian.timespec import format_interval
+from uns.historian.timespec import format_interval, instant
 
 __all__ = ["AGGREGATES", "FILLS", "MAX_BUCKETS", "assemble_buckets", "bucket_sql", "check_bucket", "plan_sources"]
 
@@ -237,8 +237,8 @@ def assemble_buckets(
             values = {"avg": average, "min": carry, "max": carry, "first": carry, "last": carry, "count": 0}
         result.append(
             Bucket(
-                start=(_EPOCH + timedelta(milliseconds=start_ms)).astimezone(tz),
-                end=(_EPOCH + timedelta(milliseconds=end_ms)).astimezone(tz),
+                start=instant(start_ms, tz),
+                end=instant(end_ms, tz),
                 values={name: values[name] for name in names},
                 filled=not n,
             )

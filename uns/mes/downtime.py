@@ -15,10 +15,11 @@ import duckdb
 
 from model.config import MesSection
 from uns.historian.query_types import BadArgument
+from uns.historian.timespec import checked_window
 from uns.mes.intervals import Window, pieces
 from uns.mes.oee import OeeRow, compute, entities_under
+from uns.mes.paths import line_of
 from uns.mes.states import state_name
-from uns.mes.store import line_of
 
 __all__ = ["CurrentRow", "DowntimeRow", "TimelineInterval", "current", "downtime", "state_timeline"]
 
@@ -72,13 +73,6 @@ class _Bar:
         return sum(self.by_state.values())
 
 
-def _check_window(start: datetime, end: datetime) -> None:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise BadArgument("start", "needs a time zone")
-    if end <= start:
-        raise BadArgument("end", f"must be after start ({start.isoformat()})")
-
-
 def _state_paths(cursor: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     rows = cursor.execute(
         "SELECT DISTINCT path FROM mes_states WHERE $p = '' OR path = $p OR starts_with(path, $p || '/') ORDER BY path",
@@ -97,7 +91,7 @@ def downtime(
     Raises:
         BadArgument: a naive time or an empty window.
     """
-    _check_window(start, end)
+    checked_window(start, end)
     found = pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end)
     bars: dict[str, _Bar] = {}
     for piece in found:
@@ -144,7 +138,7 @@ def state_timeline(
     Raises:
         BadArgument: a naive time or an empty window.
     """
-    _check_window(start, end)
+    checked_window(start, end)
     merged: list[TimelineInterval] = []
     for piece in pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end):
         last = merged[-1] if merged else None

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from uns.historian.query_types import BadArgument, Value, topic_condition, typed_value
-from uns.historian.timespec import UTC_ZONE
+from uns.historian.timespec import UTC_ZONE, instant
 
 __all__ = [
     "Direction",
@@ -66,9 +66,7 @@ _LOT_IN = "lot_id IN (SELECT unnest(?::VARCHAR[]))"
 
 
 def _instant(epoch_ms: int | None, tz: ZoneInfo) -> datetime | None:
-    if epoch_ms is None:
-        return None
-    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
+    return None if epoch_ms is None else instant(epoch_ms, tz)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,8 +34,9 @@ import duckdb
 
 from model.config import MesSection
 from uns.historian.query_types import BadArgument
+from uns.historian.timespec import checked_window
 from uns.mes.intervals import Times, Window, entity_times, pieces
-from uns.mes.store import line_of
+from uns.mes.paths import line_of
 
 __all__ = ["Entity", "GroupBy", "OeeRow", "compute", "entities_under", "ideal_cycle_fallback", "oee", "oee_windows"]
 
@@ -331,10 +332,7 @@ def oee(
     Raises:
         BadArgument: a naive time, an empty window, or a time grouping of a path above line level.
     """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise BadArgument("start", "needs a time zone")
-    if end <= start:
-        raise BadArgument("end", f"must be after start ({start.isoformat()})")
+    checked_window(start, end)
     outputs = output_cells or {}
     if by in ("cell", "line"):
         kind: Literal["cell", "line"] = "cell" if by == "cell" else "line"

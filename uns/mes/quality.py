@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from itertools import pairwise
 from typing import Literal
@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, require_aware
+from uns.historian.timespec import UTC_ZONE, checked_window, instant
+from uns.mes.paths import subtree_condition
 
 __all__ = [
     "D2",
@@ -56,28 +57,6 @@ D3: dict[int, float] = {2: 0.853, 3: 0.888, 4: 0.880, 5: 0.864, 6: 0.848, 7: 0.8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEVERITY_RANK = {"minor": 1, "major": 2, "critical": 3}
 _UNSPECIFIED = "unspecified"
-
-
-def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
-    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
-
-
-def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    require_aware(start, "start")
-    require_aware(end, "end")
-    if end <= start:
-        raise BadArgument("end", f"{end.isoformat()} is not after start {start.isoformat()}")
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def _path_condition(column: str, path: str | None) -> tuple[str, list[object]]:
-    """``column`` is ``path`` or below it; starts_with, not LIKE, because ids may hold ``_``."""
-    if path is None:
-        return "true", []
-    path = path.strip("/")
-    if not path:
-        raise BadArgument("path", "empty equipment path; give one like acme/dallas/packaging/line1")
-    return f"({column} = ? OR starts_with({column}, ?))", [path, path + "/"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,8 +135,8 @@ def scrap(
     """
     if by not in _SCRAP_KEYS:
         raise BadArgument("by", f"must be one of {', '.join(_SCRAP_KEYS)} (got {by!r})")
-    low, high = _window(start, end)
-    where, params = _path_condition("path", path)
+    low, high = checked_window(start, end)
+    where, params = subtree_condition("path", path)
     key = _SCRAP_KEYS[by]
     outputs = dict(output_cells or {})
     line_rule = by != "cell" and len(path.strip("/").split("/")) < 5
@@ -199,8 +178,8 @@ def defects(cursor: duckdb.DuckDBPyConnection, *, path: str, start: datetime, en
     Raises:
         BadArgument: for a naive or empty time range, or an empty path.
     """
-    low, high = _window(start, end)
-    where, params = _path_condition("path", path)
+    low, high = checked_window(start, end)
+    where, params = subtree_condition("path", path)
     sql = (
         f"SELECT coalesce(defect_type, '{_UNSPECIFIED}') AS kind, count(*) AS n,"  # noqa: S608 (trusted SQL)
         " max(CASE severity WHEN 'minor' THEN 1 WHEN 'major' THEN 2 WHEN 'critical' THEN 3 END)"
@@ -446,8 +425,8 @@ def spc(
     Raises:
         BadArgument: for no measurements, a bad subgroup size, or a naive or empty time range.
     """
-    low, high = _window(start, end)
-    where, params = _path_condition("path", path)
+    low, high = checked_window(start, end)
+    where, params = subtree_condition("path", path)
     sql = (
         "SELECT epoch_ms(ts), value, lower_limit, upper_limit FROM mes_inspections"  # noqa: S608 (trusted SQL)
         f" WHERE characteristic = ? AND value IS NOT NULL AND {where} AND ts >= ? AND ts < ?"
@@ -461,7 +440,7 @@ def spc(
     usl = next((r[3] for r in reversed(rows) if r[3] is not None), None)
     chart = control_chart([r[1] for r in rows], subgroup_size=subgroup_size, lower_spec=lsl, upper_spec=usl)
     n = subgroup_size
-    stamps = [_instant(rows[(i + 1) * n - 1][0], tz) for i in range(len(chart.points))]
+    stamps = [instant(rows[(i + 1) * n - 1][0], tz) for i in range(len(chart.points))]
     points = tuple(
         SpcPoint(ts=ts, value=value, range=rng, violations=hits)
         for ts, value, rng, hits in zip(stamps, chart.points, chart.ranges, chart.violations, strict=True)

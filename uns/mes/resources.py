@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,8 @@ import duckdb
 import orjson
 
 from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, require_aware, utc_now
+from uns.historian.timespec import UTC_ZONE, checked_window, instant, require_aware, utc_now
+from uns.mes.paths import subtree_condition
 
 __all__ = [
     "ClockEvent",
@@ -41,18 +42,6 @@ LaborGroup = Literal["order", "cell", "operator"]
 """How ``labor`` groups hours."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _instant(epoch_ms: int, tz: ZoneInfo) -> datetime:
-    return (_EPOCH + timedelta(milliseconds=epoch_ms)).astimezone(tz)
-
-
-def _path_condition(column: str, path: str) -> tuple[str, list[object]]:
-    """``column`` is ``path`` or below it; starts_with, not LIKE, because ids may hold ``_``."""
-    path = path.strip("/")
-    if not path:
-        raise BadArgument("path", "empty equipment path; give one like acme/dallas/packaging/line1")
-    return f"({column} = ? OR starts_with({column}, ?))", [path, path + "/"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,15 +159,12 @@ def labor(
     """
     if by not in ("order", "cell", "operator"):
         raise BadArgument("by", f"must be one of order, cell, operator (got {by!r})")
-    require_aware(start, "start")
-    require_aware(end, "end")
-    if end <= start:
-        raise BadArgument("end", f"{end.isoformat()} is not after start {start.isoformat()}")
+    checked_window(start, end)
     now = require_aware(now, "now") if now is not None else utc_now()
-    where, params = _path_condition("path", path)
+    where, params = subtree_condition("path", path)
     rows = cursor.execute(_LABOR_SQL.format(where=where), [*params, end.astimezone(UTC)]).fetchall()
     events = [
-        ClockEvent(ts=_instant(ms, tz), path=cell, operator_id=operator, action=action, order_id=order)
+        ClockEvent(ts=instant(ms, tz), path=cell, operator_id=operator, action=action, order_id=order)
         for ms, cell, operator, action, order in rows
     ]
     sessions, unmatched = pair_sessions(events, cutoff=min(end, now))

@@ -48,8 +48,9 @@ from model.mes import (
     WorkOrder,
 )
 from uns.errors import EventRejected, HistorianError
+from uns.mes.paths import line_of
 
-__all__ = ["Incoming", "MesStore", "Outcome", "event_key", "line_of"]
+__all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,6 @@ class Outcome:
     reason: str | None = None
     order_id: str | None = None
     """The order the event was stored under (given, or filled from the line's running order)."""
-
-
-def line_of(path: str) -> str:
-    """The line of an equipment path: its first four levels (a shorter path is its own line)."""
-    return "/".join(path.split("/")[:4])
 
 
 def event_key(topic: str, body: MesEvent, raw: bytes) -> int:

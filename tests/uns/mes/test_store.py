@@ -9,7 +9,8 @@ import pytest
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
 from uns.historian.database import Database
-from uns.mes.store import MesStore, event_key, line_of
+from uns.mes.paths import line_of
+from uns.mes.store import MesStore, event_key
 
 LINE = "acme/dallas/bottling/line1"
 FILLER = f"{LINE}/filler"
