@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.uns.historian.history_data import LINE, Filler, open_database
+from tests.uns.historian.history_data import LINE, Filler
 from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_types import BadArgument, UnknownSeries
@@ -17,18 +16,6 @@ TEMP = f"{LINE}/filler/data/Temp"
 STATE = f"{LINE}/filler/data/State"
 WORK_ORDER = f"{LINE}/mes/work_order"
 SHIFT = f"{LINE}/mes/shift"
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    database = open_database(tmp_path / "historian.duckdb")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def fill(db: Database) -> Filler:
-    return Filler(db.connection)
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.uns.historian.history_data import LINE, Filler, open_database
+from tests.uns.historian.history_data import LINE, Filler
 from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_types import BadArgument, StateDuration, UnknownSeries
@@ -14,18 +13,6 @@ DAY = datetime(2026, 11, 24, tzinfo=UTC)
 H = timedelta(hours=1)
 FILLER = f"{LINE}/filler/data/State"
 CAPPER = f"{LINE}/capper/data/State"
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    database = open_database(tmp_path / "historian.duckdb")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def fill(db: Database) -> Filler:
-    return Filler(db.connection)
 
 
 def _history(db: Database, now: datetime) -> History:

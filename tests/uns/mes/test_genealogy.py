@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,7 @@ import duckdb
 import pytest
 
 from tests.uns.historian.fill import add_samples, add_series
+from tests.uns.mes.mes_rows import put
 from uns.historian.database import Database
 from uns.historian.query_types import BadArgument
 from uns.mes.genealogy import LotEdge, LotTree, process_values, trace
@@ -22,17 +22,6 @@ PALLETIZER = f"{LINE}/palletizer"
 RECEIVING = "acme/dallas/warehouse/receiving"
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 H = timedelta(hours=1)
-_keys = itertools.count(1)
-
-
-def put(connection: duckdb.DuckDBPyConnection, table: str, *, path: str, ts: datetime, **columns: object) -> int:
-    """One row of a typed MES table, with the common columns filled in; returns its event key."""
-    key = next(_keys)
-    row = {"event_key": key, "path": path, "line": "/".join(path.split("/")[:4]), "ts": ts}
-    row |= {"source": "test", "received": ts, **columns}
-    names, marks = ", ".join(row), ", ".join("?" for _ in row)
-    connection.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))  # noqa: S608 (test names)
-    return key
 
 
 def make_lot(
@@ -61,19 +50,6 @@ def order(connection: duckdb.DuckDBPyConnection, order_id: str, start: float, co
 def consume(connection: duckdb.DuckDBPyConnection, path: str, hour: float, lot_id: str, order_id: str) -> None:
     put(connection, "mes_consumption", path=path, ts=T0 + hour * H, material_id="m-" + lot_id, lot_id=lot_id,
         quantity=1.0, unit="pcs", order_id=order_id)  # fmt: skip
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    with Database(path=tmp_path / "mes.duckdb") as database:
-        yield database
-
-
-@pytest.fixture
-def cursor(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
-    reader = db.reader()
-    yield reader
-    reader.close()
 
 
 @pytest.fixture

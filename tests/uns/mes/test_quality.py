@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 
+from tests.uns.mes.mes_rows import put
 from uns.historian.database import Database
 from uns.historian.query_types import BadArgument
 from uns.mes.quality import D2, Rule, control_chart, defects, rule_violations, scrap, spc
@@ -22,15 +22,6 @@ CAPPER = f"{LINE}/capper"
 OTHER = "acme/dallas/packaging/line2/filler"
 T0 = datetime(2026, 11, 24, 6, tzinfo=UTC)
 M = timedelta(minutes=1)
-_keys = itertools.count(1)
-
-
-def put(connection: duckdb.DuckDBPyConnection, table: str, *, path: str, ts: datetime, **columns: object) -> None:
-    """One row of a typed MES table, with the common columns filled in."""
-    row = {"event_key": next(_keys), "path": path, "line": "/".join(path.split("/")[:4]), "ts": ts}
-    row |= {"source": "test", "received": ts, **columns}
-    names, marks = ", ".join(row), ", ".join("?" for _ in row)
-    connection.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))  # noqa: S608 (test names)
 
 
 def count(
@@ -43,19 +34,6 @@ def inspect(connection: duckdb.DuckDBPyConnection, path: str, ts: datetime, **co
     columns.setdefault("characteristic", "fill_ml")
     columns.setdefault("result", "pass")
     put(connection, "mes_inspections", path=path, ts=ts, **columns)
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    with Database(path=tmp_path / "mes.duckdb") as database:
-        yield database
-
-
-@pytest.fixture
-def cursor(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
-    reader = db.reader()
-    yield reader
-    reader.close()
 
 
 # --- scrap -------------------------------------------------------------------------------------

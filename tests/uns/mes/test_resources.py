@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,6 +9,7 @@ import duckdb
 import orjson
 import pytest
 
+from tests.uns.mes.mes_rows import put
 from uns.historian.database import Database
 from uns.historian.query_types import BadArgument
 from uns.mes.resources import ClockEvent, LotUse, labor, material, pair_sessions
@@ -21,34 +20,12 @@ CAPPER = f"{LINE}/capper"
 OTHER = "acme/dallas/packaging/line2/filler"
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 H = timedelta(hours=1)
-_keys = itertools.count(1)
-
-
-def put(connection: duckdb.DuckDBPyConnection, table: str, *, path: str, ts: datetime, **columns: object) -> None:
-    """One row of a typed MES table, with the common columns filled in."""
-    row = {"event_key": next(_keys), "path": path, "line": "/".join(path.split("/")[:4]), "ts": ts}
-    row |= {"source": "test", "received": ts, **columns}
-    names, marks = ", ".join(row), ", ".join("?" for _ in row)
-    connection.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))  # noqa: S608 (test names)
 
 
 def clock(
     connection: duckdb.DuckDBPyConnection, path: str, hour: float, who: str, action: str, order: str | None
 ) -> None:
     put(connection, "mes_labor", path=path, ts=T0 + hour * H, operator_id=who, action=action, order_id=order)
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    with Database(path=tmp_path / "mes.duckdb") as database:
-        yield database
-
-
-@pytest.fixture
-def cursor(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
-    reader = db.reader()
-    yield reader
-    reader.close()
 
 
 # --- labor -------------------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+"""Fixtures of the MES view tests: a real historian file and a read cursor on it (files may override ``db``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+
+from uns.historian.database import Database
+
+
+@pytest.fixture
+def db(tmp_path) -> Iterator[Database]:
+    """A migrated historian file in tmp_path."""
+    with Database(path=tmp_path / "mes.duckdb") as database:
+        yield database
+
+
+@pytest.fixture
+def cursor(db: Database) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read cursor on it, as the views get one."""
+    reader = db.reader()
+    yield reader
+    reader.close()
