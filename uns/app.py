@@ -34,7 +34,17 @@ from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.tree_api import tree_routes
 
-__all__ = ["Part", "ReadyCallback", "run_bridges", "run_broker", "run_historian", "run_host", "run_sim", "run_up"]
+__all__ = [
+    "Part",
+    "ReadyCallback",
+    "mes_section",
+    "run_bridges",
+    "run_broker",
+    "run_historian",
+    "run_host",
+    "run_sim",
+    "run_up",
+]
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +178,12 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             health["historian"] = historian.health
             history = History(historian.database)
             endpoints["historian"] = str(historian.database.path)
-            mes_section = _mes_section(settings, plant)
-            mes = await _enter_mes(stack, mes_section, plant, clients, historian)
+            mes_settings = mes_section(settings, plant)
+            mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
             if mes is not None:
                 parts.append(mes)
                 health["mes"] = mes.health
-            routes = mes_routes(mes, historian.database, mes_section)
+            routes = mes_routes(mes, historian.database, mes_settings)
         cache = await stack.enter_async_context(TopicCache(clients=clients))
         parts.append(cache)
         health["web-cache"] = cache.health
@@ -221,8 +231,8 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
         await _run_parts([host])
 
 
-def _mes_section(settings: Settings, plant: Plant) -> MesSection:
-    """The MES settings: each line's output cell from the plant file, and the demo plant's rules."""
+def mes_section(settings: Settings, plant: Plant) -> MesSection:
+    """The MES settings every view uses: lines' output cells from the plant file, and the demo plant's rules."""
     section = settings.mes.model_copy(update={"output_cells": {**plant.line_outputs(), **settings.mes.output_cells}})
     return demo_mes_section(section, plant) if settings.demo else section
 
@@ -250,13 +260,13 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         historian = await stack.enter_async_context(_historian(settings, plant, clients))
         parts: list[Part] = [historian]
         health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
-        mes_section = _mes_section(settings.model_copy(update={"demo": False}), plant)
-        mes = await _enter_mes(stack, mes_section, plant, clients, historian)
+        mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)
+        mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
         if mes is not None:
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = mes_routes(mes, historian.database, mes_section)
+        routes = mes_routes(mes, historian.database, mes_settings)
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )

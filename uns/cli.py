@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridges.registry import KINDS
 from model.schema import all_schemas
-from uns.app import run_bridges, run_broker, run_historian, run_host, run_sim, run_up
+from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
@@ -181,10 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "query":
             return run_query(args, settings)
         if args.command == "mes":
-            outputs = {**load_plant(settings.plant).line_outputs(), **settings.mes.output_cells}
-            return run_mes(
-                args, settings.model_copy(update={"mes": settings.mes.model_copy(update={"output_cells": outputs})})
-            )
+            # the same MES settings as the running hub's /api/mes, so the CLI and the API agree
+            section = mes_section(settings, load_plant(settings.plant))
+            return run_mes(args, settings.model_copy(update={"mes": section}))
         if args.command == "up":
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))
