@@ -35,7 +35,7 @@ from uns.broker.passwords import hash_password, verify_password
 from uns.broker.stats import RateLimitedLog
 from uns.errors import UnsError
 from uns.web.history_api import json_response
-from uns.web.roles import Action, Identity, RoutePolicy, classify, is_api
+from uns.web.roles import GRANTS, Action, Identity, RoutePolicy, classify, is_api
 
 __all__ = ["ANONYMOUS_WARNING", "COOKIE", "SessionCodec", "SessionInvalid", "WebAuth", "identity_of"]
 
@@ -159,6 +159,8 @@ def _identity_document(identity: Identity) -> dict[str, object]:
         "role": identity.role,
         "expires_ms": identity.expires_ms,
         "anonymous": identity.anonymous,
+        # what the page may offer this user (the server still checks every request)
+        "may": sorted(GRANTS[identity.role] - {"public", "session"}),
     }
     if identity.anonymous:
         document["warning"] = ANONYMOUS_WARNING.format(role=identity.role)

@@ -252,6 +252,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_me_answers(client) -> Non
         "role": "viewer",
         "expires_ms": response.json()["expires_ms"],
         "anonymous": False,
+        "may": ["read"],
     }
     assert abs(me.json()["expires_ms"] - (time.time() + 8 * 3600) * 1000) < 60_000
 
@@ -259,7 +260,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_me_answers(client) -> Non
 async def test_login_with_a_form(client) -> None:
     response = await client.post("/api/login", data={"username": "amy", "password": "amy-pw"})
     assert response.status_code == 200
-    assert (await client.get("/api/me")).json()["role"] == "app"
+    me = (await client.get("/api/me")).json()
+    assert (me["role"], me["may"]) == ("app", ["mes-event", "publish", "read"])
 
 
 @pytest.mark.parametrize(

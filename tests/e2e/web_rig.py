@@ -1,0 +1,73 @@
+"""The browser rig of the web UI tests: `uns up` as a process, Debian's headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page
+
+__all__ = ["CHROMIUM", "FLAGS", "PORTS", "accounts", "open_page", "running_hub", "skip_without_chromium"]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",  # the machine's network is closed: no update or sync calls
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+skip_without_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+@contextlib.contextmanager
+def running_hub(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``uns <args>`` as a process; yields its HTTP url from the ready line."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=env
+        )
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert ready.startswith("uns-hub ready"), log_path.read_text()
+        yield dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+PORTS = ["--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
+
+
+async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    page = await browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(url)
+    return page, errors
+
+
+def accounts(tmp_path: Path) -> Path:
+    """A broker.yaml with no anonymous access: a viewer and an app user."""
+    from uns.broker import hash_password  # the same hashes `uns passwd` prints
+
+    text = (Path(__file__).parents[2] / "broker.yaml").read_text()
+    users = (
+        f'users:\n  vera: {{password_hash: "{hash_password("vera-secret")}", role: viewer}}\n'
+        f'  otto: {{password_hash: "{hash_password("otto-secret")}", role: app}}\n'
+    )
+    text = text.replace("allow_anonymous: true", "allow_anonymous: false").replace("users: {}\n", users)
+    path = tmp_path / "broker.yaml"
+    path.write_text(text)
+    return path

@@ -1,0 +1,107 @@
+// Shared by every page module: JSON API calls, DOM building, number formatting, who is signed in.
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** The signed-in user (GET /api/me): user, role, expires_ms, anonymous, may (actions the role has). */
+export const session = {user: null, role: null, expires_ms: null, anonymous: true, may: []};
+
+/** Whether the user's role grants an action ("read", "mes-event", "publish", "rebirth", "write"); the server checks again. */
+export const can = (action) => session.may.includes(action);
+
+export function signIn(reason = "") {
+  const next = encodeURIComponent(location.pathname + location.search + location.hash);
+  location.assign(`/login?next=${next}${reason ? `&reason=${encodeURIComponent(reason)}` : ""}`);
+}
+
+/** fetch() a JSON API; a 401 (signed out, session expired) goes to the login page and back. */
+export async function api(path, options = {}) {
+  const answer = await fetch(path, {credentials: "same-origin", ...options});
+  if (answer.status === 401) {
+    signIn("expired");
+    throw new Error("signed out");
+  }
+  const body = await answer.json().catch(() => ({}));
+  if (!answer.ok) {
+    const error = new Error(body.error || `${path}: HTTP ${answer.status}`);
+    error.status = answer.status;
+    error.body = body;
+    throw error;
+  }
+  return body;
+}
+
+/** POST JSON; answers {ok, status, body} instead of throwing, for forms that show refusals. */
+export async function post(path, body) {
+  const answer = await fetch(path, {
+    method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  if (answer.status === 401) {
+    signIn("expired");
+    throw new Error("signed out");
+  }
+  return {ok: answer.ok, status: answer.status, body: await answer.json().catch(() => ({}))};
+}
+
+/** A refusal as one line: "field: reason; ..." from {detail: [...]} or {error}. */
+export const refusal = (reply) =>
+  reply.status === 403 ? `not allowed for role ${session.role}: ${reply.body.error || ""}` :
+  reply.body.detail ? reply.body.detail.map((d) => `${d.field}: ${d.reason}`).join("; ") : reply.body.error || `HTTP ${reply.status}`;
+
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+export const svg = (tag, attributes = {}, ...children) => {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  for (const child of children.flat()) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+};
+
+export const percent = (value) => (value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)} %`);
+
+export const valueText = (info) => {
+  if (!info || info.value === null || info.value === undefined) return "";
+  if (typeof info.value === "number" && !Number.isInteger(info.value)) return String(Number(info.value.toPrecision(6)));
+  return typeof info.value === "object" ? JSON.stringify(info.value) : String(info.value);
+};
+
+export const seconds = (total) => {
+  const s = Math.round(total);
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+};
+
+/** Load who is signed in, show it, and watch the session's end. */
+export async function loadSession() {
+  Object.assign(session, await api("/api/me"));
+  $("#who").textContent = session.anonymous ? `not signed in: role ${session.role}` : `${session.user} (${session.role})`;
+  if (!session.anonymous) $("#who").append(" ", el("button", {type: "button", id: "logout", onclick: logout}, "sign out"));
+  if (session.warning) document.body.prepend(el("p", {class: "banner", id: "anonymous"}, session.warning));
+  for (const node of document.querySelectorAll("[data-needs]")) node.hidden = !can(node.dataset.needs);
+  if (session.expires_ms) watchExpiry(session.expires_ms);
+}
+
+async function logout() {
+  await fetch("/api/logout", {method: "POST", credentials: "same-origin"});
+  location.assign("/login");
+}
+
+function watchExpiry(expiresMs) {
+  const warnAt = expiresMs - 5 * 60_000;
+  const warn = () => {
+    if ($("#expiry")) return;
+    document.body.prepend(el("p", {class: "banner", id: "expiry"}, "Your session ends in less than 5 minutes: ",
+      el("button", {type: "button", onclick: () => signIn("expired")}, "sign in again")));
+  };
+  // setTimeout's limit is about 24.8 days; sessions are hours
+  setTimeout(warn, Math.max(0, warnAt - Date.now()));
+  setTimeout(() => signIn("expired"), Math.max(0, expiresMs - Date.now()));
+}
