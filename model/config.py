@@ -241,6 +241,11 @@ class WebSection(_Section):
         description="Key signing web session cookies (at least 16 bytes); unset = a random key per start, which "
         "signs everyone out on restart.",
     )
+    historian_url: str | None = Field(
+        default=None,
+        description="``uns web`` only: http://[user:password@]host:port of a running ``uns historian``, whose "
+        "history and MES APIs the web UI forwards to (the account needs role viewer, or app to post MES events).",
+    )
 
 
 class SimSection(_Section):

@@ -18,3 +18,8 @@ def test_bridges_example_is_valid_settings() -> None:
 def test_shipped_broker_yaml_is_valid_and_loopback_only() -> None:
     config = load_broker_config(ROOT / "broker.yaml")
     assert config.listeners.tcp.bind == "127.0.0.1"
+
+
+def test_web_users_example_is_valid_and_closed() -> None:
+    config = load_broker_config(ROOT / "deploy/web-users.yaml")
+    assert (config.allow_anonymous, dict(config.users)) == (False, {})

@@ -30,6 +30,7 @@ from uns.web import WebServer
 from uns.web.actions_api import WebActions
 from uns.web.auth import WebAuth
 from uns.web.cache import TopicCache
+from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.tree_api import tree_routes
@@ -44,6 +45,7 @@ __all__ = [
     "run_host",
     "run_sim",
     "run_up",
+    "run_web",
 ]
 
 log = logging.getLogger(__name__)
@@ -279,6 +281,30 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         }
         ready(_endpoints_line(endpoints, notes))
         await _run_parts(parts)
+
+
+async def run_web(settings: Settings, *, ready: ReadyCallback) -> None:
+    """``uns web``: the topic browser and HTTP API against ``--broker``; history and MES from ``web.historian_url``."""
+    url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
+    async with contextlib.AsyncExitStack() as stack:
+        clients = network_clients(url)
+        cache = await stack.enter_async_context(TopicCache(clients=clients))
+        actions = await stack.enter_async_context(WebActions(clients=clients))
+        health: dict[str, Callable[[], Mapping[str, object]]] = {"web-cache": cache.health}
+        routes: list[BaseRoute] = [*tree_routes(cache), *actions.routes()]
+        notes: list[str] = []
+        endpoints = {"mqtt": url.redacted()}
+        if settings.web.historian_url:
+            proxy = HistorianProxy(url=HistorianUrl.parse(settings.web.historian_url))
+            health["historian-proxy"] = proxy.health
+            routes = [*proxy.routes(), *routes]
+            endpoints["historian"] = proxy.url
+        else:
+            notes.append("no history or MES: pass --historian-url of a running `uns historian`")
+        web = await stack.enter_async_context(_web(settings, _broker_file(settings), health, None, routes, notes))
+        endpoints["http"] = web.url
+        ready(_endpoints_line(endpoints, notes))
+        await _run_parts([cache, web])
 
 
 async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallback) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridges.registry import KINDS
 from model.schema import all_schemas
-from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up
+from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
@@ -46,6 +46,7 @@ _OVERRIDES = {
     "host_id": "host.host_id",
     "log_level": "log_level",
     "seed": "sim.seed",
+    "historian_url": "web.historian_url",
 }
 
 
@@ -82,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
         "--http-port", type=int, help="health and history API port, 0 = any free (env UNS_HTTP_PORT)"
     )
     add_export_parser(historian.add_subparsers(dest="historian_command", metavar="ACTION"))
+    web = commands.add_parser("web", help="run only the web UI and HTTP API against --broker")
+    _add_common(web, ports=False, plant=False)
+    web.add_argument("--broker-config", type=Path, help="broker.yaml whose users sign in (default broker.yaml)")
+    web.add_argument("--http-port", type=int, help="HTTP port, 0 = any free (env UNS_HTTP_PORT)")
+    web.add_argument(
+        "--historian-url",
+        help="a running `uns historian`: http://[user:password@]host:port (env UNS_WEB__HISTORIAN_URL)",
+    )
     bridge = commands.add_parser("bridge", help="run the configured protocol bridges against --broker")
     _add_common(bridge, ports=False, plant=False)
     bridge.add_argument("kind", nargs="?", choices=KINDS, help="only bridges of this kind (default: all)")
@@ -90,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="random seed of the plant model (env UNS_SIM__SEED)")
     add_query_parser(commands)
     _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
-    _add_common(add_mes_parser(commands), ports=False, plant=False)
+    _add_common(add_mes_parser(commands), ports=False)
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
@@ -180,6 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_export(args, settings)
         if args.command == "query":
             return run_query(args, settings)
+        if args.command == "mes" and args.mes_view is None:
+            # the MES adapter writes through the historian's single DuckDB writer: one process runs both
+            plant = load_plant(settings.plant)
+            mes_on = settings.model_copy(update={"mes": settings.mes.model_copy(update={"enabled": True})})
+            asyncio.run(_until_signalled(run_historian(mes_on, plant, ready=_ready)))
+            return EXIT_OK
         if args.command == "mes":
             # the same MES settings as the running hub's /api/mes, so the CLI and the API agree
             section = mes_section(settings, load_plant(settings.plant))
@@ -194,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "historian":
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_historian(settings, plant, ready=_ready)))
+        elif args.command == "web":
+            asyncio.run(_until_signalled(run_web(settings, ready=_ready)))
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         else:

@@ -38,8 +38,14 @@ _HELP = {
 
 def add_mes_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """``uns mes <view> [--param value ...]``, one sub-command per view."""
-    mes = subparsers.add_parser("mes", help="MES views: oee, downtime, orders, spc, genealogy, ...")
-    views = mes.add_subparsers(dest="mes_view", metavar="VIEW", required=True)
+    mes = subparsers.add_parser(
+        "mes",
+        help="run the MES adapter against --broker, or ask a view: oee, downtime, orders, spc, genealogy, ...",
+        description="Without a VIEW: run the MES adapter (with the historian, whose DuckDB file it shares) against"
+        " --broker, like `uns historian` with mes.enabled. With a VIEW: print that view.",
+    )
+    mes.add_argument("--http-port", type=int, help="without a VIEW: the HTTP API port, 0 = any free")
+    views = mes.add_subparsers(dest="mes_view", metavar="VIEW")
     for view in VIEWS:
         parser = views.add_parser(view, help=f"the {view} view")
         for param in VIEW_PARAMS[view]:

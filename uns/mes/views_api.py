@@ -19,6 +19,7 @@ from uns.historian.query_api import Document, Params, QueryArgs
 from uns.historian.query_types import BadArgument
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.genealogy import Direction, process_values, trace
+from uns.mes.lookups import characteristics, lots
 from uns.mes.oee import GroupBy, oee
 from uns.mes.orders import OrderStatus, order_progress
 from uns.mes.quality import ScrapGroup, defects, scrap, spc
@@ -96,6 +97,22 @@ def _spc(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs
     return dataclasses.asdict(chart)
 
 
+def _characteristics(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    rows = characteristics(
+        cursor, path=args.one("path", "") or None, start=args.time("start", "-7d"), end=args.time("end", "now"),
+        tz=args.tz,
+    )  # fmt: skip
+    return _rows(rows)
+
+
+def _lots(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    rows = lots(
+        cursor, path=args.one("path", "") or None, start=args.time("start", "-7d"), end=args.time("end", "now"),
+        query=args.one("q", ""), limit=args.limit(100), tz=args.tz,
+    )  # fmt: skip
+    return _rows(rows)
+
+
 def _labor(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(LaborGroup, _choice(args, "by", "order", ("order", "cell", "operator")))
     report = labor(
@@ -142,6 +159,8 @@ _VIEWS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
     "scrap": (_scrap, (*_WINDOW, "by")),
     "defects": (_defects, _WINDOW),
     "spc": (_spc, ("characteristic", "path", "start", "end", "subgroup", "tz")),
+    "characteristics": (_characteristics, (*_WINDOW,)),
+    "lots": (_lots, (*_WINDOW, "q", "limit")),
     "labor": (_labor, (*_WINDOW, "by")),
     "material": (_material, ("order_id",)),
     "genealogy": (_genealogy, ("lot", "direction", "depth", "tz")),

@@ -21,7 +21,7 @@ from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import NAMESPACE
 from uns.web.sparkplug_view import SparkplugView
 
-__all__ = ["CacheStats", "Node", "TopicCache", "TopicInfo", "Update"]
+__all__ = ["CLASS_WORDS", "CacheStats", "Node", "Page", "TopicCache", "TopicInfo", "TreeFilter", "Update"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ _WARN_EVERY_MS = 10_000
 _QUALITIES = {q: q for q in ("good", "uncertain", "bad", "stale")}  # interned: one str per quality
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
 _CLASS_WORDS = frozenset({"data", "kpi", "mes", "cmd"})
+CLASS_WORDS: tuple[str, ...] = ("data", "kpi", "mes", "cmd")
+"""The namespace's class words, in the order the tree filter offers them."""
+_CLASS_BITS = {word: 1 << index for index, word in enumerate(CLASS_WORDS)}
+_OTHER_BIT = 1 << len(CLASS_WORDS)  # Sparkplug, $SYS and any topic outside the ISA-95 shape
+_PROBLEMS = frozenset({"bad", "stale"})  # the qualities the "problems only" filter finds
 _SPARKPLUG = NAMESPACE + "/"
 
 JsonScalar = int | float | bool | str | None
@@ -75,11 +80,47 @@ class Node:
     rate: float
     children: int
     topic: TopicInfo | None = None
+    problems: int = 0
+    """Topics in the subtree whose last quality is ``bad`` or ``stale``."""
+    last_ms: int = 0
+    """When the subtree's latest message arrived (Unix ms)."""
 
     @property
     def is_topic(self) -> bool:
         """Whether a message was seen on this exact path."""
         return self.topic is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TreeFilter:
+    """Which tree nodes to show: a node passes when something in its subtree matches every set field.
+
+    Attributes:
+        class_word: only topics of this class (``data``, ``kpi``, ``mes`` or ``cmd``).
+        problems: only topics whose quality is ``bad`` or ``stale``.
+        changed_ms: only subtrees with a message in the last this many ms.
+    """
+
+    class_word: str | None = None
+    problems: bool = False
+    changed_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.class_word is not None and self.class_word not in _CLASS_BITS:
+            raise ValueError(f"class_word: one of {', '.join(CLASS_WORDS)} (got {self.class_word!r})")
+
+    @property
+    def empty(self) -> bool:
+        """Whether it lets everything through."""
+        return self.class_word is None and not self.problems and self.changed_ms is None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """One page of a node's children: ``shown`` in tree order, and how many more pass the filter after them."""
+
+    shown: tuple[Node, ...]
+    more: int
 
 
 @dataclasses.dataclass(slots=True)
@@ -116,9 +157,20 @@ class _Entry:
 
 
 class _Level:
-    """One trie level; ``topics``, ``messages`` and the rate cover the subtree."""
+    """One trie level; ``topics``, ``messages``, the rate, ``problems``, ``last_ms`` and ``classes`` cover the subtree."""
 
-    __slots__ = ("children", "entry", "messages", "rate", "rate_at", "topics")
+    __slots__ = (
+        "children",
+        "classes",
+        "entry",
+        "last_ms",
+        "messages",
+        "order",
+        "problems",
+        "rate",
+        "rate_at",
+        "topics",
+    )
 
     def __init__(self) -> None:
         self.children: dict[str, _Level] | None = None
@@ -127,6 +179,27 @@ class _Level:
         self.messages = 0
         self.rate = 0.0
         self.rate_at = 0
+        self.problems = 0
+        self.last_ms = 0
+        self.classes = 0  # bit per class word found below, for the class filter
+        self.order: list[str] | None = None  # children's names in tree order, until a child is added
+
+    def passes(self, wanted: TreeFilter, class_bit: int, since_ms: int) -> bool:
+        """Whether anything below matches ``wanted`` (``class_bit`` and ``since_ms`` are derived from it)."""
+        return (
+            (not class_bit or self.classes & class_bit != 0)
+            and (not wanted.problems or self.problems > 0)
+            and self.last_ms >= since_ms
+        )
+
+
+def _class_bit(names: list[str]) -> int:
+    # the first class word after the equipment path names the class
+    for name in names[1:]:
+        bit = _CLASS_BITS.get(name)
+        if bit is not None:
+            return bit
+    return _OTHER_BIT
 
 
 class _Subscriber:
@@ -255,6 +328,7 @@ class TopicCache:
             child = children.get(name)
             if child is None:
                 child = children[name] = _Level()
+                level.order = None
             path.append(child)
             level = child
         entry = level.entry
@@ -272,13 +346,19 @@ class TopicCache:
             self.stats.topics += 1
             self._names.append(topic)
             self._haystack = None
+            bit = _class_bit(names)
             for step in path:
                 step.topics += 1
+                step.classes |= bit
+        was_problem = entry.quality in _PROBLEMS
+        self._store(entry, message, now)
+        change = (entry.quality in _PROBLEMS) - was_problem
         for step in path:
             step.messages += 1
             step.rate = _decayed(step.rate, step.rate_at, now) + _PER_MSG
             step.rate_at = now
-        self._store(entry, message, now)
+            step.last_ms = now
+            step.problems += change
         if topic.startswith(_SPARKPLUG):
             try:
                 self.sparkplug.observe(topic, message.payload, now)
@@ -378,6 +458,8 @@ class TopicCache:
             rate=rate,
             children=len(level.children) if level.children else 0,
             topic=None if entry is None else self._info(path, entry, rate),
+            problems=level.problems,
+            last_ms=level.last_ms,
         )
 
     def node(self, path: str) -> Node | None:
@@ -390,17 +472,47 @@ class TopicCache:
     def children(self, prefix: str = "", *, limit: int | None = None) -> list[Node]:
         """The next level under ``prefix`` (``""`` for the top), equipment levels first then by name.
 
-        Costs O(children): each node keeps its subtree's counts. Unknown prefixes have no children.
+        Unknown prefixes have no children.
+        """
+        return list(self.page(prefix, limit=limit).shown)
+
+    def page(
+        self, prefix: str = "", *, limit: int | None = None, after: str | None = None, wanted: TreeFilter | None = None
+    ) -> Page:
+        """A page of the children of ``prefix`` in tree order: those after the child named ``after``, up to ``limit``.
+
+        The order is kept per node until a child is added, so a page costs O(limit) without a
+        filter and O(children) with one; each node keeps its subtree's counts.
         """
         level = self._find(prefix)
         if level is None or not level.children:
-            return []
-        names = sorted(level.children, key=_order)
-        if limit is not None:
-            names = names[:limit]
+            return Page(shown=(), more=0)
+        children = level.children
+        order = level.order
+        if order is None:
+            order = level.order = sorted(children, key=_order)
+        start = 0 if after is None else bisect.bisect_right(order, _order(after), key=_order)
         now = self._now()
+        names = order[start:] if wanted is None or wanted.empty else self._passing(order, start, children, wanted, now)
+        end = len(names) if limit is None else min(limit, len(names))
         base = prefix + "/" if prefix else ""
-        return [self._node(name, base + name, level.children[name], now) for name in names]
+        shown = tuple(self._node(name, base + name, children[name], now) for name in names[:end])
+        return Page(shown=shown, more=len(names) - end)
+
+    @staticmethod
+    def _passing(order: list[str], start: int, children: dict[str, _Level], wanted: TreeFilter, now: int) -> list[str]:
+        bit = _CLASS_BITS.get(wanted.class_word or "", 0)
+        since = now - wanted.changed_ms if wanted.changed_ms is not None else -1
+        return [name for name in order[start:] if children[name].passes(wanted, bit, since)]
+
+    def admits(self, topic: str, wanted: TreeFilter) -> bool:
+        """Whether the topic (or subtree) at ``topic`` passes ``wanted``, e.g. for a search result."""
+        level = self._find(topic)
+        if level is None:
+            return False
+        bit = _CLASS_BITS.get(wanted.class_word or "", 0)
+        since = self._now() - wanted.changed_ms if wanted.changed_ms is not None else -1
+        return level.passes(wanted, bit, since)
 
     def info(self, topic: str) -> TopicInfo | None:
         """What the cache holds for ``topic``, or None when no message was seen on it."""

@@ -105,8 +105,8 @@ class WebServer:
         routes = [
             Route("/healthz", self._healthz, methods=["GET"]),
             Route("/api/health", self._api_health, methods=["GET"]),
+            *self._routes,  # first: a historian proxy (``uns web``) replaces the local history routes
             *history_routes(self._history),
-            *self._routes,
         ]
         return Starlette(
             routes=routes,

@@ -7,7 +7,8 @@ import dataclasses
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import orjson
 from starlette.requests import Request
@@ -27,17 +28,22 @@ from uns.sparkplug import (
     Template,
     decode_payload,
 )
-from uns.web.cache import Node, TopicCache, TopicInfo
+from uns.web.cache import CLASS_WORDS, Node, TopicCache, TopicInfo, TreeFilter, Update
 from uns.web.history_api import json_response
 
-__all__ = ["MAX_SHOWN_BYTES", "render_payload", "tree_routes"]
+__all__ = ["MAX_SHOWN_BYTES", "MAX_WATCHED", "render_payload", "tree_routes", "visible_paths"]
 
 log = logging.getLogger(__name__)
 
 MAX_SHOWN_BYTES = 1_048_576
 """The largest ``max_bytes`` a client may ask ``/api/topic`` for."""
 
+MAX_WATCHED = 200
+"""The most ``watch`` prefixes plus ``topic`` names one ``/api/stream`` may follow."""
+
 _DEFAULT_SHOWN = 16_384
+_DEFAULT_PAGE = 200
+_CATCH_UP_ROWS = 2_000  # rows per watched node sent when a stream (re)opens with ``since``
 _INFO_FIELDS = tuple(field.name for field in dataclasses.fields(TopicInfo))
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text with these is shown as base64
 
@@ -61,6 +67,34 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _tree_filter(request: Request) -> TreeFilter:
+    """``class``, ``quality=problem`` and ``changed_s`` query parameters as a filter."""
+    params = request.query_params
+    class_word = params.get("class") or None
+    if class_word is not None and class_word not in CLASS_WORDS:
+        raise _BadParam("class", f"one of {', '.join(CLASS_WORDS)} (got {class_word!r})")
+    quality = params.get("quality") or None
+    if quality not in (None, "problem"):
+        raise _BadParam("quality", f"'problem' (bad or stale) or empty (got {quality!r})")
+    changed_s = _int_param(request, "changed_s", 0, 0, 10_000_000)
+    return TreeFilter(class_word=class_word, problems=quality == "problem", changed_ms=changed_s * 1000 or None)
+
+
+def visible_paths(topic: str, watched: frozenset[str]) -> Iterator[str]:
+    """The tree rows a message on ``topic`` changes when the nodes in ``watched`` are expanded.
+
+    A row is a child of a watched node on the way to ``topic`` (its counts and rate change), the
+    topic's own row among them. ``""`` is the root.
+    """
+    names = topic.split("/")
+    prefix = ""
+    for depth, name in enumerate(names):
+        child = prefix + "/" + name if depth else name
+        if prefix in watched:
+            yield child
+        prefix = child
+
+
 def _bad(exc: _BadParam) -> Response:
     return json_response({"error": str(exc), "field": exc.field}, 400)
 
@@ -76,10 +110,16 @@ def _node_json(node: Node) -> dict[str, object]:
         "topics": node.topics,
         "messages": node.messages,
         "rate": node.rate,
+        "problems": node.problems,
+        "last_ms": node.last_ms,
         "children": node.children,
         "is_topic": node.is_topic,
         "topic": None if node.topic is None else _info_json(node.topic),
     }
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 # -- payloads as JSON -------------------------------------------------------------------------------
@@ -229,21 +269,25 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
     """
 
     async def tree(request: Request) -> Response:
-        prefix = request.query_params.get("prefix", "")  # exact: MQTT topic levels may be empty
+        params = request.query_params
+        prefix = params.get("prefix", "")  # exact: MQTT topic levels may be empty
         try:
-            limit = _int_param(request, "limit", 1000, 1, 100_000)
+            limit = _int_param(request, "limit", _DEFAULT_PAGE, 1, 100_000)
+            wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
         node = cache.node(prefix)
         if node is None:
             return json_response({"error": f"no topic seen under {prefix!r}", "field": "prefix"}, 404)
-        children = cache.children(prefix, limit=limit)
+        page = cache.page(prefix, limit=limit, after=params.get("after"), wanted=wanted)
         return json_response(
             {
                 "prefix": prefix,
                 "node": _node_json(node),
-                "children": [_node_json(child) for child in children],
-                "truncated": len(children) < node.children,
+                "children": [_node_json(child) for child in page.shown],
+                "more": page.more,
+                "truncated": page.more > 0,
+                "now_ms": _now_ms(),
             }
         )
 
@@ -251,6 +295,9 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         name = request.query_params.get("topic", "")
         try:
             max_bytes = _int_param(request, "max_bytes", _DEFAULT_SHOWN, 1, MAX_SHOWN_BYTES)
+            raw_as = request.query_params.get("raw") or None
+            if raw_as not in (None, "base64"):
+                raise _BadParam("raw", f"'base64' or empty (got {raw_as!r})")
         except _BadParam as exc:
             return _bad(exc)
         info = cache.info(name)
@@ -264,6 +311,10 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             except SparkplugError:
                 lookup = None
         shown = render_payload(name, raw, size=info.size, max_bytes=max_bytes, lookup=lookup)
+        if raw_as is not None:
+            # the bytes themselves for a hex view, within the same limit as the decoded view
+            shown["raw_base64"] = _b64(raw[:max_bytes])
+            shown["raw_truncated"] = info.size > min(len(raw), max_bytes)
         return json_response(
             {"topic": name, "size": info.size, "max_bytes": max_bytes, **shown, "info": _info_json(info)}
         )
@@ -272,11 +323,17 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         text = request.query_params.get("q", "")
         try:
             limit = _int_param(request, "limit", 100, 1, 10_000)
+            wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
-        found = cache.search(text, limit + 1)
+        if wanted.empty:
+            found = cache.search(text, limit + 1)
+        else:
+            # filtered: look further, and say "more" when the unfiltered search was cut
+            candidates = cache.search(text, max(limit + 1, 20 * limit))
+            found = [info for info in candidates if cache.admits(info.topic, wanted)][: limit + 1]
         rows = [_info_json(info) for info in found[:limit]]
-        return json_response({"q": text, "topics": rows, "more": len(found) > limit})
+        return json_response({"q": text, "topics": rows, "more": len(found) > limit, "now_ms": _now_ms()})
 
     async def nodes(request: Request) -> Response:
         return json_response(
@@ -286,7 +343,46 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             }
         )
 
+    def rows(paths: Iterable[str]) -> list[dict[str, object]]:
+        found = (cache.node(path) for path in paths)
+        return [_node_json(node) for node in found if node is not None]
+
+    def watched_rows(batch: list[Update], watched: frozenset[str], topics: frozenset[str]) -> list[str]:
+        paths = dict.fromkeys(path for update in batch for path in visible_paths(update.topic, watched))
+        paths.update(dict.fromkeys(update.topic for update in batch if update.topic in topics))
+        return list(paths)
+
+    def catch_up(watched: frozenset[str], topics: frozenset[str], since_ms: int) -> list[dict[str, object]]:
+        """Rows changed since ``since_ms``: what a (re)opened stream missed."""
+        changed = TreeFilter(changed_ms=max(0, _now_ms() - since_ms))
+        found = [node for prefix in watched for node in cache.page(prefix, limit=_CATCH_UP_ROWS, wanted=changed).shown]
+        out = [_node_json(node) for node in found]
+        return out + [row for row in rows(topics) if int(str(row["last_ms"])) >= since_ms]
+
+    async def node_stream(params: Iterable[tuple[str, str]]) -> AsyncIterator[bytes]:
+        watched = frozenset(value.rstrip("/") for key, value in params if key == "watch")
+        topics = frozenset(value for key, value in params if key == "topic")
+        since = dict(params).get("since")
+        yield b"retry: 2000\n: connected\n\n"
+        if since is not None and since.isdigit():
+            missed = catch_up(watched, topics, int(since))
+            yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": _now_ms()}) + b"\n\n"
+        async for batch in cache.updates("", interval_s=interval_s, idle_s=heartbeat_s):
+            if not batch:
+                yield b": keepalive\n\n"
+                continue
+            paths = watched_rows(batch, watched, topics)
+            if paths:
+                data = orjson.dumps({"nodes": rows(paths), "now_ms": _now_ms()})
+                yield b"event: nodes\ndata: " + data + b"\n\n"
+
     async def stream(request: Request) -> Response:
+        params = request.query_params.multi_items()
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        if any(key in ("watch", "topic") for key, _ in params):
+            if sum(key in ("watch", "topic") for key, _ in params) > MAX_WATCHED:
+                return json_response({"error": f"watch, topic: at most {MAX_WATCHED} in all", "field": "watch"}, 400)
+            return StreamingResponse(node_stream(params), media_type="text/event-stream", headers=headers)
         prefix = request.query_params.get("prefix", "").rstrip("/")
 
         async def events() -> AsyncIterator[bytes]:
@@ -299,7 +395,6 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 yield b"event: updates\ndata: " + data + b"\n\n"
             log.debug("update stream for %r ended: the cache stopped", prefix)
 
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
     return [
