@@ -33,6 +33,7 @@ from uns.web.cache import TopicCache
 from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
+from uns.web.plant_api import plant_routes
 from uns.web.tree_api import tree_routes
 
 __all__ = [
@@ -190,7 +191,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         parts.append(cache)
         health["web-cache"] = cache.health
         actions = await stack.enter_async_context(WebActions(clients=clients))
-        routes = [*routes, *tree_routes(cache), *actions.routes()]
+        routes = [*routes, *tree_routes(cache), *actions.routes(), *plant_routes(plant)]
         users = broker.config if broker is not None else _broker_file(settings)
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)
@@ -268,7 +269,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = mes_routes(mes, historian.database, mes_settings)
+        routes = [*mes_routes(mes, historian.database, mes_settings), *plant_routes(plant)]
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )
@@ -283,7 +284,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         await _run_parts(parts)
 
 
-async def run_web(settings: Settings, *, ready: ReadyCallback) -> None:
+async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
     """``uns web``: the topic browser and HTTP API against ``--broker``; history and MES from ``web.historian_url``."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     async with contextlib.AsyncExitStack() as stack:
@@ -291,7 +292,7 @@ async def run_web(settings: Settings, *, ready: ReadyCallback) -> None:
         cache = await stack.enter_async_context(TopicCache(clients=clients))
         actions = await stack.enter_async_context(WebActions(clients=clients))
         health: dict[str, Callable[[], Mapping[str, object]]] = {"web-cache": cache.health}
-        routes: list[BaseRoute] = [*tree_routes(cache), *actions.routes()]
+        routes: list[BaseRoute] = [*tree_routes(cache), *actions.routes(), *plant_routes(plant)]
         notes: list[str] = []
         endpoints = {"mqtt": url.redacted()}
         if settings.web.historian_url:

@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_export_parser(historian.add_subparsers(dest="historian_command", metavar="ACTION"))
     web = commands.add_parser("web", help="run only the web UI and HTTP API against --broker")
-    _add_common(web, ports=False, plant=False)
+    _add_common(web, ports=False)
     web.add_argument("--broker-config", type=Path, help="broker.yaml whose users sign in (default broker.yaml)")
     web.add_argument("--http-port", type=int, help="HTTP port, 0 = any free (env UNS_HTTP_PORT)")
     web.add_argument(
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_historian(settings, plant, ready=_ready)))
         elif args.command == "web":
-            asyncio.run(_until_signalled(run_web(settings, ready=_ready)))
+            asyncio.run(_until_signalled(run_web(settings, load_plant(settings.plant), ready=_ready)))
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         else:

@@ -1,0 +1,38 @@
+"""``GET /api/plant``: the demo plant file as the overview page reads it."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+
+from uns.settings import load_plant
+from uns.web.plant_api import plant_document, plant_routes
+
+
+def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> None:
+    document = plant_document(load_plant(None))
+    assert (document["kind"], document["path"], document["name"]) == ("enterprise", "acme", "ACME Beverages")
+    site = document["children"][0]
+    assert (site["path"], site["timezone"]) == ("acme/dallas", "America/Chicago")
+    lines = {line["path"]: line for area in site["children"] for line in area["children"]}
+    assert set(lines) == {"acme/dallas/bottling/line1", "acme/dallas/bottling/line2", "acme/dallas/packaging/line3"}
+    line1 = lines["acme/dallas/bottling/line1"]
+    assert line1["name"] == "Bottling line 1 (PET 0.5 l)"
+    assert line1["output_cell"] == "acme/dallas/bottling/line1/labeler"
+    filler = line1["children"][0]
+    assert (filler["kind"], filler["name"], filler["description"]) == (
+        "cell",
+        "Rotary filler",
+        "Fills bottles with product",
+    )
+    temperature = next(metric for metric in filler["metrics"] if metric["name"] == "Temperature")
+    assert (temperature["unit"], temperature["datatype"]) == ("degC", "Float")
+    assert temperature["description"] == "Product temperature at the filler bowl"
+
+
+async def test_the_route_answers_json() -> None:
+    app = Starlette(routes=plant_routes(load_plant(None)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        answer = await client.get("/api/plant")
+    assert answer.status_code == 200
+    assert answer.json()["children"][0]["id"] == "dallas"
