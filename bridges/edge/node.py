@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
 import time
@@ -31,17 +30,17 @@ from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
 
 from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
+from bridges.edge.health import EdgeHealth, EdgeStats
 from bridges.edge.journal import Journal
 from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
 from bridges.source import DeviceDown, Samples, Source
 from model.bridges.common import EdgeNodeConfig
-from model.envelope import Quality
 from uns.connect import ClientFactory
 from uns.errors import BridgeError, BrokerError, SparkplugError
 from uns.mqtt.types import Message, PubSub
-from uns.sparkplug import NAMESPACE, MessageType, MetricValue, SparkplugTopic, decode_state
+from uns.sparkplug import NAMESPACE, MessageType, SparkplugTopic, decode_state
 
-__all__ = ["EdgeNode", "EdgeStats"]
+__all__ = ["EdgeNode", "EdgeStats"]  # EdgeStats: from bridges.edge.health, re-exported
 
 log = logging.getLogger(__name__)
 
@@ -62,43 +61,6 @@ class _Connected(Protocol):
 
     @property
     def connected(self) -> bool: ...
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class EdgeStats:
-    """A snapshot of one edge node's counters."""
-
-    online: bool
-    """Births are out and the session is live (or replaying)."""
-    bd_seq: int | None
-    """bdSeq of the current (or last) connection."""
-    connects: int
-    births: int
-    """NBIRTHs published (first births and rebirths)."""
-    messages: int
-    """Sparkplug messages published."""
-    samples: int
-    """Samples received from the source."""
-    sent: int
-    """Samples published live as DDATA."""
-    buffered: int
-    """Samples appended to the disk buffer."""
-    replayed: int
-    """Samples published from the buffer as ``is_historical`` (buffered and window samples alike)."""
-    replayed_window: int
-    """Samples already sent that the replay window put back into the buffer, to send again."""
-    window_replays: int
-    """Times the replay window was put back: connection losses, and starts after a crash."""
-    buffer_depth: int
-    buffer_bytes: int
-    dropped: int
-    """Buffered samples dropped: over ``buffer_max_bytes``, or unreadable on disk."""
-    writes: int
-    """DCMD writes the source accepted."""
-    refused: int
-    """Commands refused: unknown or non-writable metric, undecodable payload."""
-    errors: int
-    """Everything that went wrong: bad samples, refused commands, failed writes, drops."""
 
 
 class EdgeNode:
@@ -147,27 +109,8 @@ class EdgeNode:
         self._on_connects = 0
         self._session_connects = 0
         self._bd_seq: int | None = None
-        self._last_event_ms = 0
-        self._latency_ms: float | None = None
-        self._degraded_until_ms = 0
-        self._problems: dict[str, int] = {}
-        self._c = dict.fromkeys(
-            (
-                "connects",
-                "births",
-                "messages",
-                "samples",
-                "sent",
-                "buffered",
-                "replayed",
-                "replayed_window",
-                "window_replays",
-                "writes",
-                "refused",
-                "errors",
-            ),
-            0,
-        )
+        self._health = EdgeHealth(name=node_id, health_interval_s=config.health_interval_s, buffer=self._buffer)
+        self._c = self._health.counts
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -179,26 +122,7 @@ class EdgeNode:
     @property
     def stats(self) -> EdgeStats:
         """Counters so far."""
-        c = self._c
-        return EdgeStats(
-            online=self._born,
-            bd_seq=self._bd_seq,
-            connects=c["connects"],
-            births=c["births"],
-            messages=c["messages"],
-            samples=c["samples"],
-            sent=c["sent"],
-            buffered=c["buffered"],
-            replayed=c["replayed"],
-            replayed_window=c["replayed_window"],
-            window_replays=c["window_replays"],
-            buffer_depth=self._buffer.depth,
-            buffer_bytes=self._buffer.size_bytes,
-            dropped=self._buffer.dropped,
-            writes=c["writes"],
-            refused=c["refused"],
-            errors=c["errors"] + self._buffer.dropped,
-        )
+        return self._health.stats(online=self._born, bd_seq=self._bd_seq)
 
     async def __aenter__(self) -> Self:
         await self._source.__aenter__()
@@ -423,7 +347,9 @@ class EdgeNode:
         await self._host_online.wait()
         await self._first_readings()
         async with self._lock:
-            births = self._core.births(bd_seq=bd_seq, now_ms=_now_ms(), health=self._health())
+            births = self._core.births(
+                bd_seq=bd_seq, now_ms=_now_ms(), health=self._health.metrics(self._core, now_ms=_now_ms())
+            )
             if not await self._send(client, births):
                 return
             self._born = self._births_out = True
@@ -467,7 +393,7 @@ class EdgeNode:
                     else:
                         await self._on_command(client, bd_seq, message)
                 except SparkplugError as exc:
-                    self._count_problem(f"bad message on {message.topic}: {exc.reason}")
+                    self._health.count_problem(f"bad message on {message.topic}: {exc.reason}")
                     self._c["refused"] += 1
         except BrokerError as exc:
             self._end(f"connection lost: {exc}")
@@ -499,14 +425,17 @@ class EdgeNode:
                         continue  # the births come anyway once the host is online
                     log.info("edge %s: Rebirth requested", self.name)
                     if await self._send(
-                        client, self._core.births(bd_seq=bd_seq, now_ms=_now_ms(), health=self._health())
+                        client,
+                        self._core.births(
+                            bd_seq=bd_seq, now_ms=_now_ms(), health=self._health.metrics(self._core, now_ms=_now_ms())
+                        ),
                     ):
                         self._c["births"] += 1
             elif isinstance(command, Write):
                 self._writes.put_nowait(command)
             elif isinstance(command, Refused):
                 self._c["refused"] += 1
-                self._count_problem(f"command refused on {message.topic}: {command.reason}")
+                self._health.count_problem(f"command refused on {message.topic}: {command.reason}")
 
     async def _write_commands(self) -> None:
         while True:
@@ -539,17 +468,10 @@ class EdgeNode:
     async def _on_samples(self, samples: Samples) -> None:
         now = _now_ms()
         core = self._core
-        self._last_event_ms = now
         accepted = core.accept(samples, now_ms=now)
         self._reading.set()
         self._c["samples"] += accepted.samples
-        for problem in accepted.problems:
-            self._count_problem(problem)
-        if accepted.problems or any(s.quality is not Quality.good for s in samples.samples):
-            self._degraded_until_ms = now + round(self._config.health_interval_s * 2000)
-        if samples.samples:
-            latency = max(0, now - max(s.timestamp_ms for s in samples.samples))
-            self._latency_ms = float(latency) if self._latency_ms is None else max(self._latency_ms, float(latency))
+        self._health.reading(samples.samples, accepted.problems, now_ms=now)
         if not accepted.metrics:
             return
         async with self._lock:
@@ -577,21 +499,6 @@ class EdgeNode:
 
     # -- health ---------------------------------------------------------------------------------
 
-    def _health(self) -> dict[str, MetricValue]:
-        now = _now_ms()
-        core = self._core
-        interval_ms = round(self._config.health_interval_s * 1000)
-        down = sum(1 for d in core.devices if core.is_down(d))
-        latency, self._latency_ms = self._latency_ms, None
-        return {
-            "Bridge/Connected": core.devices_up() > 0,
-            "Bridge/Reading": now - self._last_event_ms <= 3 * interval_ms,
-            "Bridge/Degraded": down > 0 or now < self._degraded_until_ms,
-            "Bridge/BufferDepth": self._buffer.depth,
-            "Bridge/ReadLatencyMs": latency,
-            "Bridge/Errors": self.stats.errors,
-        }
-
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self._config.health_interval_s)
@@ -600,15 +507,6 @@ class EdgeNode:
                 if not self._live or client is None:
                     continue
                 now = _now_ms()
-                health = self._core.health(self._health(), now_ms=now)
+                health = self._core.health(self._health.metrics(self._core, now_ms=now), now_ms=now)
                 out = ([health] if health is not None else []) + self._core.heartbeat(now_ms=now)
                 await self._send(client, out)
-
-    def _count_problem(self, problem: str) -> None:
-        """Count it; log the 1st, 10th, 100th... of each kind (a bad tag polled at 10 Hz must not flood)."""
-        self._c["errors"] += 1
-        if len(self._problems) > 10_000:
-            self._problems.clear()
-        seen = self._problems[problem] = self._problems.get(problem, 0) + 1
-        if str(seen).rstrip("0") == "1":
-            log.warning("edge %s: %s (%d times)", self.name, problem, seen)
