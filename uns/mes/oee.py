@@ -13,7 +13,8 @@ Units are counted by the ``ts`` of their ``production_count`` (a count is not pr
 window edge). Each count's ideal cycle time is its order's product type (latest
 ``product_type`` by ts; the order is the count's ``order_id``, else the order running on its
 line then), else ``MesSection.ideal_cycle_time_s`` of the longest prefix of its path; a unit with
-none makes performance unknown (None).
+none makes performance unknown (None). On an ``output_only_lines`` line (cells count different
+units) the product applies only to the output cell's counts; the other cells keep the fallback.
 
 A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
 union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
@@ -202,7 +203,8 @@ def oee_windows(
 _COUNTS = """
 WITH
 cp AS (SELECT unnest($ce::VARCHAR[]) AS entity, unnest($cpath::VARCHAR[]) AS path,
-              unnest($cout::BOOLEAN[]) AS output, unnest($cfb::DOUBLE[]) AS fallback),
+              unnest($cout::BOOLEAN[]) AS output, unnest($cfb::DOUBLE[]) AS fallback,
+              unnest($cprod::BOOLEAN[]) AS by_product),
 win AS (SELECT unnest($we::VARCHAR[]) AS entity, unnest($wg::VARCHAR[]) AS grp,
                unnest($ws::TIMESTAMPTZ[]) AS ws, unnest($wt::TIMESTAMPTZ[]) AS wt),
 ord AS (
@@ -214,7 +216,7 @@ ord AS (
 ),
 prod AS (SELECT product_id, arg_max(ideal_cycle_time_s, ts) AS ict FROM mes_products GROUP BY product_id),
 c0 AS (
-    SELECT cp.entity, cp.output, cp.fallback, c.event_key, c.ts, c.line, c.total, c.good, c.order_id
+    SELECT cp.entity, cp.output, cp.fallback, cp.by_product, c.event_key, c.ts, c.line, c.total, c.good, c.order_id
     FROM mes_counts c JOIN cp ON cp.path = c.path WHERE c.ts >= $lo AND c.ts < $hi
 ),
 c1 AS (
@@ -224,7 +226,7 @@ c1 AS (
     QUALIFY row_number() OVER (PARTITION BY c0.entity, c0.event_key ORDER BY r.o_start DESC NULLS LAST) = 1
 ),
 c2 AS (
-    SELECT c1.entity, c1.ts, coalesce(prod.ict, c1.fallback) AS ict,
+    SELECT c1.entity, c1.ts, coalesce(CASE WHEN c1.by_product THEN prod.ict END, c1.fallback) AS ict,
            CASE WHEN c1.output THEN c1.total ELSE c1.total - c1.good END AS t,
            CASE WHEN c1.output THEN c1.good ELSE 0 END AS g
     FROM c1 LEFT JOIN ord o ON o.order_id = c1.oid LEFT JOIN prod ON prod.product_id = o.product_id
@@ -233,6 +235,18 @@ SELECT win.entity, win.grp, sum(t), sum(g), sum(ict * t), coalesce(sum(t) FILTER
 FROM c2 JOIN win ON win.entity = c2.entity AND c2.ts >= win.ws AND c2.ts < win.wt
 GROUP BY win.entity, win.grp
 """
+
+
+def _product_counts(section: MesSection, path: str) -> bool:
+    """Whether the product's ideal cycle time applies to counts at ``path``.
+
+    On a line whose cells count different units (``output_only_lines``: cases, then pallets) the
+    product is counted only at the output cell; the other cells keep their own ideal cycle times.
+    """
+    line = line_of(path)
+    if line not in section.output_only_lines:
+        return True
+    return path == line or section.output_cells.get(line) in (None, path)
 
 
 def _ratio(top: float | None, bottom: float) -> float | None:
@@ -260,6 +274,7 @@ def compute(
                 "cpath": [path for _, path, _ in pairs],
                 "cout": [output for _, _, output in pairs],
                 "cfb": [ideal_cycle_fallback(section, path) for _, path, _ in pairs],
+                "cprod": [_product_counts(section, path) for _, path, _ in pairs],
                 "we": [w.entity for w in windows],
                 "wg": [w.group for w in windows],
                 "ws": [w.start for w in windows],

@@ -45,3 +45,26 @@ def test_upstream_scrap_counts_into_a_single_unit_line(db: Database) -> None:
 def test_a_mixed_unit_line_counts_its_output_alone(db: Database) -> None:
     section = MesSection(output_cells={LINE: PALLETIZER}, ideal_cycle_time_s={LINE: 60.0}, output_only_lines=[LINE])
     assert _line(db, section) == (2, 0, 1.0)  # cases are not pallets
+
+
+def test_the_product_paces_only_the_output_cell_of_a_mixed_unit_line(db: Database) -> None:
+    # the order's product is a pallet (240 s each); the case packer counts cases (4 s each)
+    section = MesSection(
+        output_cells={LINE: PALLETIZER},
+        ideal_cycle_time_s={PACKER: 4.0, PALLETIZER: 300.0},
+        output_only_lines=[LINE],
+    )
+    feeder = Feeder(db, section)
+    feeder.send(LINE, "product_type", at(24, 5), product_id="PAL", ideal_cycle_time_s=240.0)
+    feeder.send(LINE, "work_order", at(24, 5), order_id="WO-1", action="release", product_id="PAL", quantity=10)
+    feeder.send(LINE, "work_order", at(24, 6), order_id="WO-1", action="start")
+    for cell in (PACKER, PALLETIZER):
+        feeder.states(cell, [(at(24, 6), 10000)])
+    feeder.send(PACKER, "production_count", at(24, 6, 30), total=900)  # cases in the hour
+    feeder.send(PALLETIZER, "production_count", at(24, 6, 45), total=12)  # pallets in the hour
+    rows = oee(db.connection, section, path=LINE, start=at(24, 6), end=at(24, 7), by="cell")
+    by_cell = {row.path: row for row in rows}
+    assert by_cell[PACKER].performance == pytest.approx(900 * 4.0 / 3600)  # its own cycle, not the pallet's
+    assert by_cell[PALLETIZER].performance == pytest.approx(12 * 240.0 / 3600)  # the product's
+    (line,) = oee(db.connection, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line")
+    assert line.performance == pytest.approx(12 * 240.0 / 3600)
