@@ -12,6 +12,7 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
+from bridges.sim.business import DemoBusiness
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
 from model.bridges import BridgeConfig
@@ -123,6 +124,13 @@ async def _enter_sim(stack: contextlib.AsyncExitStack, settings: Settings) -> Si
     return await stack.enter_async_context(SimulatedPlant(settings=settings.sim))
 
 
+def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory) -> DemoBusiness:
+    site = plant.enterprise.sites[0] if plant.enterprise.sites else None
+    return DemoBusiness(
+        plant=plant, clients=clients, settings=settings.sim, tz=site.timezone if site else "UTC", seed=settings.sim.seed
+    )
+
+
 def _sim_endpoints(sim: SimulatedPlant) -> str:
     ports = ",".join(str(endpoint.port) for endpoint in sim.modbus_endpoints.values())
     host = next(iter(sim.modbus_endpoints.values())).host
@@ -203,6 +211,10 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             parts.append(sim)
             configs += [_demo_bridge(config, settings.host.host_id) for config in sim.bridge_configs()]
             endpoints["sim"] = _sim_endpoints(sim)
+            # the demo's ERP, QMS and operators: orders, shifts, inspections, material and lots
+            business = await stack.enter_async_context(_demo_business(settings, plant, clients))
+            parts.append(business)
+            health["demo-business"] = business.health
         bridges = await _enter_bridges(stack, configs, clients, settings)
         parts.extend(bridges)
         endpoints["http"] = http.url

@@ -264,7 +264,10 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
                 check=False,
             )
             assert mes.returncode == 0, mes.stderr
-            assert json.loads(mes.stdout)["rows"] == []  # no ERP in the demo
+            # the demo's simulated ERP released three orders per line and started one on each
+            orders = json.loads(mes.stdout)["rows"]
+            running = sorted(row["line"] for row in orders if row["status"] == "running")
+            assert running == [line1, "acme/dallas/bottling/line2", "acme/dallas/packaging/line3"], orders
         finally:
             watcher.stop()
         proc.terminate()

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.e2e.web_rig import accounts, running_hub
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
@@ -26,7 +27,7 @@ def mosquitto() -> Iterator[Mosquitto]:
 
 
 def _publish(broker: Mosquitto, topic: str, body: dict[str, object]) -> None:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="web-component-test")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="web-component-test")
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:

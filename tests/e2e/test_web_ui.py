@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Browser, expect
 
 from tests.e2e.web_rig import open_page, skip_without_chromium
@@ -13,6 +15,18 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     page, errors = await open_page(browser, web_hub + "/")
     # the anonymous demo says so loudly
     await expect(page.locator("#anonymous")).to_contain_text("ANONYMOUS ACCESS")
+    # the landing page: the plant's lines with OEE now; a machine's declared values, live, with units
+    await expect(page.locator(".line-card h3")).to_have_text(
+        ["Bottling line 1 (PET 0.5 l)", "Bottling line 2 (glass 0.33 l)", "Packaging line 3"], timeout=15_000
+    )
+    await page.locator('.machine[data-path="acme/dallas/bottling/line1/filler"]').click()
+    speed = page.locator('#machine tr[data-topic="acme/dallas/bottling/line1/filler/data/Speed"]')
+    await expect(speed.locator(".value")).to_have_text(re.compile(r"^\d"), timeout=15_000)
+    await expect(speed).to_contain_text("bpm")
+    # each value leads to its history: the Topics page opens on that topic
+    await speed.get_by_role("link", name="Speed").click()
+    await expect(page.locator("#detail h3")).to_contain_text("line1/filler/data/Speed", timeout=10_000)
+    await page.goto(web_hub + "/#topics")
     # the live tree: ISA-95 levels first, then the Sparkplug namespace
     await expect(page.locator("#tree > li > .name").first).to_have_text("acme", timeout=15_000)
     assert "spBv1.0" in await page.locator("#tree > li > .name").all_text_contents()

@@ -59,13 +59,14 @@ async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
 
 
 def accounts(tmp_path: Path) -> Path:
-    """A broker.yaml with no anonymous access: a viewer and an app user."""
+    """A broker.yaml with no anonymous access: users vera (viewer), otto (app) and hana (host)."""
     from uns.broker import hash_password  # the same hashes `uns passwd` prints
 
     text = (Path(__file__).parents[2] / "broker.yaml").read_text()
     users = (
         f'users:\n  vera: {{password_hash: "{hash_password("vera-secret")}", role: viewer}}\n'
         f'  otto: {{password_hash: "{hash_password("otto-secret")}", role: app}}\n'
+        f'  hana: {{password_hash: "{hash_password("hana-secret")}", role: host}}\n'
     )
     text = text.replace("allow_anonymous: true", "allow_anonymous: false").replace("users: {}\n", users)
     path = tmp_path / "broker.yaml"

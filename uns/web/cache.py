@@ -32,7 +32,6 @@ _MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the
 _WARN_EVERY_MS = 10_000
 _QUALITIES = {q: q for q in ("good", "uncertain", "bad", "stale")}  # interned: one str per quality
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
-_CLASS_WORDS = frozenset({"data", "kpi", "mes", "cmd"})
 CLASS_WORDS: tuple[str, ...] = ("data", "kpi", "mes", "cmd")
 """The namespace's class words, in the order the tree filter offers them."""
 _CLASS_BITS = {word: 1 << index for index, word in enumerate(CLASS_WORDS)}
@@ -93,7 +92,10 @@ class Node:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class TreeFilter:
-    """Which tree nodes to show: a node passes when something in its subtree matches every set field.
+    """Which tree nodes to show: a node passes when, for every set field, something in its subtree matches it.
+
+    Each node keeps one aggregate per field, so with two fields set a branch may pass on two
+    different topics; a topic itself passes only on its own values.
 
     Attributes:
         class_word: only topics of this class (``data``, ``kpi``, ``mes`` or ``cmd``).
@@ -157,20 +159,12 @@ class _Entry:
 
 
 class _Level:
-    """One trie level; ``topics``, ``messages``, the rate, ``problems``, ``last_ms`` and ``classes`` cover the subtree."""
+    """One trie level; its counts, rate, ``problems``, ``last_ms`` and ``classes`` cover the subtree."""
 
-    __slots__ = (
-        "children",
-        "classes",
-        "entry",
-        "last_ms",
-        "messages",
-        "order",
-        "problems",
-        "rate",
-        "rate_at",
-        "topics",
-    )
+    # fmt: off
+    __slots__ = ("children", "classes", "entry", "last_ms", "messages", "order",
+                 "problems", "rate", "rate_at", "topics")
+    # fmt: on
 
     def __init__(self) -> None:
         self.children: dict[str, _Level] | None = None
@@ -223,7 +217,7 @@ def _decayed(rate: float, at_ms: int, now_ms: int) -> float:
 
 def _order(name: str) -> tuple[int, str]:
     # equipment levels first, then class words, then Sparkplug and broker internals
-    rank = _LAST_RANKS.get(name, 1 if name in _CLASS_WORDS else 0)
+    rank = _LAST_RANKS.get(name, 1 if name in _CLASS_BITS else 0)
     return rank, name.casefold()
 
 
@@ -470,10 +464,7 @@ class TopicCache:
         return self._node(path.rsplit("/", 1)[-1], path, level, self._now())
 
     def children(self, prefix: str = "", *, limit: int | None = None) -> list[Node]:
-        """The next level under ``prefix`` (``""`` for the top), equipment levels first then by name.
-
-        Unknown prefixes have no children.
-        """
+        """The next level under ``prefix`` (``""`` for the top), equipment levels first; none for unknown prefixes."""
         return list(self.page(prefix, limit=limit).shown)
 
     def page(
@@ -493,26 +484,25 @@ class TopicCache:
             order = level.order = sorted(children, key=_order)
         start = 0 if after is None else bisect.bisect_right(order, _order(after), key=_order)
         now = self._now()
-        names = order[start:] if wanted is None or wanted.empty else self._passing(order, start, children, wanted, now)
+        names = order[start:]
+        if wanted is not None and not wanted.empty:
+            bit, since = self._criteria(wanted, now)
+            names = [name for name in names if children[name].passes(wanted, bit, since)]
         end = len(names) if limit is None else min(limit, len(names))
         base = prefix + "/" if prefix else ""
         shown = tuple(self._node(name, base + name, children[name], now) for name in names[:end])
         return Page(shown=shown, more=len(names) - end)
 
     @staticmethod
-    def _passing(order: list[str], start: int, children: dict[str, _Level], wanted: TreeFilter, now: int) -> list[str]:
-        bit = _CLASS_BITS.get(wanted.class_word or "", 0)
-        since = now - wanted.changed_ms if wanted.changed_ms is not None else -1
-        return [name for name in order[start:] if children[name].passes(wanted, bit, since)]
+    def _criteria(wanted: TreeFilter, now: int) -> tuple[int, int]:
+        return _CLASS_BITS.get(wanted.class_word or "", 0), now - wanted.changed_ms if wanted.changed_ms else -1
 
     def admits(self, topic: str, wanted: TreeFilter) -> bool:
         """Whether the topic (or subtree) at ``topic`` passes ``wanted``, e.g. for a search result."""
         level = self._find(topic)
         if level is None:
             return False
-        bit = _CLASS_BITS.get(wanted.class_word or "", 0)
-        since = self._now() - wanted.changed_ms if wanted.changed_ms is not None else -1
-        return level.passes(wanted, bit, since)
+        return level.passes(wanted, *self._criteria(wanted, self._now()))
 
     def info(self, topic: str) -> TopicInfo | None:
         """What the cache holds for ``topic``, or None when no message was seen on it."""
@@ -555,15 +545,19 @@ class TopicCache:
     # -- streams ------------------------------------------------------------------------------------
 
     async def updates(
-        self, prefix: str = "", *, interval_s: float = 0.25, idle_s: float | None = None
+        self, prefix: str = "", *, interval_s: float = 0.25, idle_s: float | None = None, greet: bool = False
     ) -> AsyncGenerator[list[Update], None]:
         """Batches of changed topics under ``prefix``, at most one batch per ``interval_s``, latest per topic.
 
         Yields an empty batch after ``idle_s`` without changes (a heartbeat), and ends when the cache stops.
+        With ``greet``, the first batch is an empty one as soon as the stream is subscribed: a
+        caller may send a snapshot then, knowing no later change can slip between the two.
         """
         sub = _Subscriber(prefix.rstrip("/"))
         sub.closed = self._stopped
         self._subscribers.append(sub)
+        if greet:
+            yield []
         loop = asyncio.get_running_loop()
         last = -interval_s
         try:

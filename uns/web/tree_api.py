@@ -364,10 +364,14 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         topics = frozenset(value for key, value in params if key == "topic")
         since = dict(params).get("since")
         yield b"retry: 2000\n: connected\n\n"
-        if since is not None and since.isdigit():
-            missed = catch_up(watched, topics, int(since))
-            yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": _now_ms()}) + b"\n\n"
-        async for batch in cache.updates("", interval_s=interval_s, idle_s=heartbeat_s):
+        greeted = False
+        async for batch in cache.updates("", interval_s=interval_s, idle_s=heartbeat_s, greet=True):
+            if not greeted:  # subscribed: now send what changed while the client had no stream
+                greeted = True
+                if since is not None and since.isdigit():
+                    missed = catch_up(watched, topics, int(since))
+                    yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": _now_ms()}) + b"\n\n"
+                continue
             if not batch:
                 yield b": keepalive\n\n"
                 continue

@@ -16,7 +16,7 @@ from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload, encode_state
 from uns.web import cache as cache_module
 from uns.web import sparkplug_view
-from uns.web.cache import TopicCache
+from uns.web.cache import TopicCache, TreeFilter
 from uns.web.sparkplug_view import SparkplugView
 
 T0 = 1_764_000_000_000
@@ -367,3 +367,68 @@ def test_hundred_thousand_topics_stay_fast_and_small() -> None:
     assert cell_ms < 5
     assert search_ms < 50
     assert grown_mib < 300
+
+
+def test_pages_follow_tree_order_and_count_what_is_left() -> None:
+    cache = _cache()
+    for index in range(10):
+        _put(cache, f"acme/cell/data/m{index}")
+    first = cache.page("acme/cell/data", limit=4)
+    assert ([n.name for n in first.shown], first.more) == (["m0", "m1", "m2", "m3"], 6)
+    second = cache.page("acme/cell/data", limit=4, after="m3")
+    assert ([n.name for n in second.shown], second.more) == (["m4", "m5", "m6", "m7"], 2)
+    _put(cache, "acme/cell/data/m35")  # a new child joins the order between pages
+    third = cache.page("acme/cell/data", limit=4, after="m7")
+    assert ([n.name for n in third.shown], third.more) == (["m8", "m9"], 0)
+    assert [n.name for n in cache.page("acme/cell/data", after="m3", limit=1).shown] == ["m35"]
+    assert cache.page("nothing").shown == ()
+
+
+def _filtered_cache(clock: Clock) -> TopicCache:
+    cache = _cache(clock)
+    good, stale = b'{"value": 1, "quality": "good"}', b'{"value": 1, "quality": "stale"}'
+    _put(cache, "acme/l1/c1/data/t", good, now=T0)
+    _put(cache, "acme/l1/kpi/oee", good, now=T0)
+    _put(cache, "acme/l2/c1/data/t", stale, now=T0)
+    _put(cache, "acme/l2/c1/mes/state", b"{}", now=T0 + 50_000)
+    _put(cache, "spBv1.0/g/NDATA/n", b"", now=T0)
+    return cache
+
+
+@pytest.mark.parametrize(
+    ("wanted", "top", "lines", "stale_topic_passes"),
+    [
+        (TreeFilter(), ["acme", "spBv1.0"], ["l1", "l2"], True),
+        (TreeFilter(class_word="kpi"), ["acme"], ["l1"], False),
+        (TreeFilter(class_word="mes"), ["acme"], ["l2"], False),
+        (TreeFilter(class_word="cmd"), [], [], False),
+        (TreeFilter(problems=True), ["acme"], ["l2"], True),
+        (TreeFilter(changed_ms=20_000), ["acme"], ["l2"], False),  # the clock is at T0 + 60 s
+        (TreeFilter(changed_ms=90_000), ["acme", "spBv1.0"], ["l1", "l2"], True),
+        (TreeFilter(class_word="data", problems=True), ["acme"], ["l2"], True),
+        # counts per field, not per topic: acme has a kpi and a problem, neither line has both
+        (TreeFilter(class_word="kpi", problems=True), ["acme"], [], False),
+    ],
+)
+def test_tree_filters(wanted: TreeFilter, top: list[str], lines: list[str], stale_topic_passes: bool) -> None:
+    clock = Clock()
+    cache = _filtered_cache(clock)
+    clock.ms = T0 + 60_000
+    assert [n.name for n in cache.page("", wanted=wanted).shown] == top
+    assert [n.name for n in cache.page("acme", wanted=wanted).shown] == lines
+    assert cache.admits("acme/l2/c1/data/t", wanted) is stale_topic_passes
+
+
+def test_problem_counts_follow_quality_changes() -> None:
+    clock = Clock()
+    cache = _filtered_cache(clock)
+    root = cache.node("acme")
+    assert root is not None
+    assert (root.problems, root.last_ms) == (1, T0 + 50_000)
+    _put(cache, "acme/l1/c1/data/t", b'{"value": 1, "quality": "bad"}')
+    _put(cache, "acme/l2/c1/data/t", b'{"value": 2, "quality": "good"}')
+    assert [(n.name, n.problems) for n in cache.children("acme")] == [("l1", 1), ("l2", 0)]
+    _put(cache, "acme/l1/c1/data/t", b"not an envelope")
+    assert [n.problems for n in cache.children("")] == [0, 0]
+    with pytest.raises(ValueError, match="class_word: one of data, kpi, mes, cmd"):
+        TreeFilter(class_word="alarms")

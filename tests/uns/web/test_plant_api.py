@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from starlette.applications import Starlette
 
@@ -10,7 +12,7 @@ from uns.web.plant_api import plant_document, plant_routes
 
 
 def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> None:
-    document = plant_document(load_plant(None))
+    document: Any = plant_document(load_plant(None))  # nested JSON
     assert (document["kind"], document["path"], document["name"]) == ("enterprise", "acme", "ACME Beverages")
     site = document["children"][0]
     assert (site["path"], site["timezone"]) == ("acme/dallas", "America/Chicago")

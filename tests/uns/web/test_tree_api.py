@@ -18,7 +18,7 @@ from uns.sparkplug import sparkplug_b_pb2 as pb
 from uns.web import WebServer
 from uns.web import tree_api as tree_api_module
 from uns.web.cache import TopicCache
-from uns.web.tree_api import render_payload, tree_routes
+from uns.web.tree_api import render_payload, tree_routes, visible_paths
 
 T0 = 1_764_000_000_000
 
@@ -276,3 +276,100 @@ async def test_stream_ends_cleanly_when_the_cache_stops(rig: Rig) -> None:
         rig.cache_task.cancel()
         await asyncio.wait_for(reader, 5)  # the response body ended: no hang, no error
     assert seen[0]["topic"] == "acme/x"
+
+
+@pytest.mark.parametrize(
+    ("topic", "watched", "rows"),
+    [
+        ("a/b/c", {""}, ["a"]),
+        ("a/b/c", {"", "a"}, ["a", "a/b"]),
+        ("a/b/c", {"", "a", "a/b"}, ["a", "a/b", "a/b/c"]),
+        ("a/b/c", {"a/b"}, ["a/b/c"]),  # a search row's parent, say: only what is shown
+        ("a/b/c", {"x", "a/b/c"}, []),  # a topic's own children: none
+        ("x/b", {"a"}, []),
+    ],
+)
+def test_visible_paths(topic: str, watched: set[str], rows: list[str]) -> None:
+    assert list(visible_paths(topic, frozenset(watched))) == rows
+
+
+async def test_tree_pages_and_filters(rig: Rig) -> None:
+    for index in range(5):
+        await rig.publish(f"acme/l1/data/m{index}", b'{"value": 1, "quality": "good"}')
+    await rig.publish("acme/l1/data/m2", b'{"value": 1, "quality": "stale"}')
+    await rig.publish("acme/l1/kpi/oee", b'{"value": 0.5, "quality": "good"}')
+    first = (await rig.http.get("/api/tree", params={"prefix": "acme/l1/data", "limit": "2"})).json()
+    assert ([c["name"] for c in first["children"]], first["more"], first["truncated"]) == (["m0", "m1"], 3, True)
+    assert isinstance(first["now_ms"], int)
+    rest = (await rig.http.get("/api/tree", params={"prefix": "acme/l1/data", "after": "m1"})).json()
+    assert ([c["name"] for c in rest["children"]], rest["more"]) == (["m2", "m3", "m4"], 0)
+    assert [(c["problems"], c["topic"]["quality"]) for c in rest["children"]] == [
+        (1, "stale"),
+        (0, "good"),
+        (0, "good"),
+    ]
+    stale = (await rig.http.get("/api/tree", params={"prefix": "acme/l1", "quality": "problem"})).json()
+    assert ([c["name"] for c in stale["children"]], stale["node"]["problems"]) == (["data"], 1)
+    kpi = (await rig.http.get("/api/tree", params={"prefix": "acme/l1", "class": "kpi"})).json()
+    assert [c["name"] for c in kpi["children"]] == ["kpi"]
+    recent = (await rig.http.get("/api/tree", params={"prefix": "acme/l1", "changed_s": "60"})).json()
+    assert [c["name"] for c in recent["children"]] == ["data", "kpi"]
+    found = (await rig.http.get("/api/search", params={"q": "acme/l1", "quality": "problem"})).json()
+    assert [t["topic"] for t in found["topics"]] == ["acme/l1/data/m2"]
+    for params, field in (
+        ({"class": "alarm"}, "class"),
+        ({"quality": "good"}, "quality"),
+        ({"changed_s": "-1"}, "changed_s"),
+    ):
+        bad = await rig.http.get("/api/tree", params={"prefix": "acme", **params})
+        assert (bad.status_code, bad.json()["field"]) == (400, field)
+
+
+async def test_topic_raw_bytes_share_the_size_limit(rig: Rig) -> None:
+    envelope = b'{"value": 21.5, "quality": "good"}'
+    await rig.publish("acme/data/env", envelope)
+    whole = (await rig.http.get("/api/topic", params={"topic": "acme/data/env", "raw": "base64"})).json()
+    assert (base64.b64decode(whole["raw_base64"]), whole["raw_truncated"], whole["encoding"]) == (
+        envelope,
+        False,
+        "json",
+    )
+    cut = (
+        await rig.http.get("/api/topic", params={"topic": "acme/data/env", "raw": "base64", "max_bytes": "8"})
+    ).json()
+    assert (base64.b64decode(cut["raw_base64"]), cut["raw_truncated"], cut["truncated"]) == (envelope[:8], True, True)
+    plain = (await rig.http.get("/api/topic", params={"topic": "acme/data/env"})).json()
+    assert "raw_base64" not in plain
+    bad = await rig.http.get("/api/topic", params={"topic": "acme/data/env", "raw": "hex"})
+    assert (bad.status_code, bad.json()["field"]) == (400, "raw")
+
+
+async def _node_events(response: httpx.Response, into: list[dict[str, object]]) -> None:
+    async for line in response.aiter_lines():
+        if line.startswith("data: "):
+            into.extend(orjson.loads(line[6:])["nodes"])
+
+
+async def test_watched_stream_sends_only_shown_rows(rig: Rig) -> None:
+    await rig.publish("acme/l1/data/t", b"0")
+    since = (await rig.http.get("/api/tree")).json()["now_ms"] - 60_000
+    seen: list[dict[str, object]] = []
+    params = [("watch", ""), ("watch", "acme"), ("topic", "other/x/y"), ("since", str(since))]
+    async with rig.http.stream("GET", "/api/stream", params=tuple(params)) as response:
+        reader = asyncio.create_task(_node_events(response, seen), name="test.sse")
+        await until(lambda: len(seen) == 2, what="the rows changed since `since`")
+        assert {row["path"] for row in seen} == {"acme", "acme/l1"}
+        seen.clear()
+        for index in range(1, 51):
+            await rig.pub.publish("acme/l1/data/t", str(index).encode())
+            await rig.pub.publish("acme/l2/data/t", b"1")
+            await rig.pub.publish("other/x/y", b"1")
+            await rig.pub.publish("other/x/z", b"1")  # neither watched nor followed
+        await until(lambda: any(row["messages"] == 51 for row in seen if row["path"] == "acme/l1"), what="51")
+        assert {row["path"] for row in seen} == {"acme", "acme/l1", "acme/l2", "other", "other/x/y"}
+        followed = [row for row in seen if row["path"] == "other/x/y"]
+        assert all(row["is_topic"] and row["topic"] is not None for row in followed)
+        assert len(seen) < 5 * 50  # coalesced per row
+        reader.cancel()
+    too_many = await rig.http.get("/api/stream", params=[("watch", f"a{i}") for i in range(201)])
+    assert (too_many.status_code, too_many.json()["field"]) == (400, "watch")

@@ -3,13 +3,14 @@
 
 import {loadSession} from "./lib.js";
 import {loadMes} from "./mes.js";
+import {loadPlant} from "./plant.js";
 import {loadSparkplug} from "./sparkplug.js";
-import {startTopics} from "./topics.js";
+import {loadTopics, startTopics} from "./topics.js";
 
-const loaders = {topics: () => {}, sparkplug: loadSparkplug, mes: loadMes};
+const loaders = {plant: loadPlant, topics: loadTopics, sparkplug: loadSparkplug, mes: loadMes};
 
 function showTab() {
-  const name = (location.hash || "#topics").slice(1).split("?")[0];
+  const name = (location.hash || "#plant").slice(1).split("?")[0];
   for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== name;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === name);
   (loaders[name] || (() => {}))();

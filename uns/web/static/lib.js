@@ -105,3 +105,52 @@ function watchExpiry(expiresMs) {
   setTimeout(warn, Math.max(0, warnAt - Date.now()));
   setTimeout(() => signIn("expired"), Math.max(0, expiresMs - Date.now()));
 }
+
+/** A number with thousands separators ("1,234"), the same in every locale. */
+export const count = (value) => new Intl.NumberFormat("en").format(value ?? 0);
+
+/** "3 s ago" for a time in Unix ms, given the server's clock now. */
+export const ago = (thenMs, nowMs) => (thenMs ? `${seconds(Math.max(0, nowMs - thenMs) / 1000)} ago` : "");
+
+/** Bytes as `xxd` shows them: offset | 16 bytes in hex | ASCII, one line each. */
+export function hexDump(bytes) {
+  const lines = [];
+  for (let offset = 0; offset < bytes.length; offset += 16) {
+    const row = bytes.subarray(offset, offset + 16);
+    const hex = [...row].map((b, i) => (i === 8 ? " " : "") + b.toString(16).padStart(2, "0")).join(" ");
+    const ascii = String.fromCharCode(...[...row].map((b) => (b >= 0x20 && b < 0x7f ? b : 0x2e)));
+    lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex.padEnd(48)}  ${ascii}`);
+  }
+  return lines.join("\n");
+}
+
+/** Base64 (as the APIs send raw bytes) to a Uint8Array. */
+export const fromBase64 = (text) => Uint8Array.from(atob(text || ""), (c) => c.charCodeAt(0));
+
+/**
+ * An EventSource that follows the session: on an error it asks /api/me (a 401 goes to the login
+ * page, as api() does); otherwise the browser reconnects, or, once it gave up, we open it again.
+ * `marker` (an element) is shown while the stream is down. Answers {close()}.
+ */
+export function liveStream(url, handlers, marker = null) {
+  let source = null;
+  let closed = false;
+  const open = () => {
+    source = new EventSource(url);
+    for (const [name, handle] of Object.entries(handlers)) source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
+    source.addEventListener("open", () => { if (marker) marker.hidden = true; });
+    source.addEventListener("error", async () => {
+      if (closed) return;
+      if (marker) marker.hidden = false;
+      try {
+        await api("/api/me");
+      } catch (error) {
+        if (error.message === "signed out") return; // api() is on its way to the login page
+      }
+      // a non-200 answer (e.g. a hub restarting) closes an EventSource for good: open it again
+      if (!closed && source.readyState === EventSource.CLOSED) setTimeout(() => closed || open(), 2000);
+    });
+  };
+  open();
+  return {close() { closed = true; source.close(); }};
+}

@@ -1,72 +1,167 @@
-// The MES page: OEE now, downtime Pareto, order progress, and the operator forms (the same MES events as the API).
+// The MES page: a scope bar (line, cell, time range, kept in location.hash) over the dashboards
+// (OEE, state timeline, downtime Pareto, orders, SPC, lot genealogy) and the operator forms.
 
-import {$, api, el, percent, post, refusal} from "./lib.js";
+import {$, api, el} from "./lib.js";
+import {failed, hint, shortName} from "./mes_draw.js";
+import {fillCells, prefillReason, setupForms} from "./mes_forms.js";
+import {renderLots} from "./mes_lots.js";
+import {renderOee, renderOrders, renderPareto, renderTimeline} from "./mes_machine.js";
+import {renderSpc} from "./mes_quality.js";
 
+const RANGES = {"1h": 3_600_000, "8h": 8 * 3_600_000, "24h": 24 * 3_600_000, "7d": 7 * 86_400_000};
+const RANGE_LABELS = {shift: "shift", "1h": "1 h", "8h": "8 h", "24h": "24 h", "7d": "7 d"};
+const REFRESH_MS = 10_000;
+
+/** What every panel shows: the chosen line, cell (or "" for the whole line) and time range. */
+const scope = {line: "", cell: "", range: "", characteristic: "", lot: "", lines: [], cells: [], current: [], shiftStart: null};
 let started = false;
+let refreshing = false;
 
-/** Fill (and refresh) the MES page. */
+/** Fill (and refresh) the MES page; called by app.js whenever the tab is shown or the hash changes. */
 export async function loadMes() {
   if (!started) start();
-  const current = await api("/api/mes/current");
-  $("#oee tbody").replaceChildren(
-    ...current.rows.map((row) =>
-      el("tr", {"data-path": row.path}, el("td", {}, row.path), el("td", {}, row.state_name || "–"), el("td", {}, row.order_id || "–"),
-        el("td", {}, percent(row.oee.availability)), el("td", {}, percent(row.oee.performance)), el("td", {}, percent(row.oee.quality)), el("td", {class: "oee"}, percent(row.oee.oee)))),
-  );
-  const lines = current.rows.filter((row) => row.kind === "line").map((row) => row.path);
-  const cells = current.rows.filter((row) => row.kind === "cell").map((row) => row.path);
-  for (const select of document.querySelectorAll("select.cells")) {
-    if (!select.childElementCount) select.replaceChildren(...cells.map((cell) => el("option", {value: cell}, cell)));
-  }
-  const select = $("#line");
-  if (!select.childElementCount) select.replaceChildren(...lines.map((line) => el("option", {value: line}, line)));
-  if (lines.length) await loadPareto(select.value || lines[0]);
-  const orders = await api("/api/mes/orders");
-  $("#orders tbody").replaceChildren(
-    ...orders.rows.map((row) => el("tr", {}, el("td", {}, row.order_id), el("td", {}, row.line), el("td", {}, row.status), el("td", {}, row.quantity ?? "–"), el("td", {}, row.good), el("td", {}, row.scrap), el("td", {}, percent(row.percent_complete === null ? null : row.percent_complete / 100)))),
-  );
-}
-
-async function loadPareto(line) {
-  const answer = await api(`/api/mes/downtime?path=${encodeURIComponent(line)}&start=-8h`);
-  const longest = Math.max(1, ...answer.rows.map((row) => row.duration_s));
-  $("#pareto").replaceChildren(
-    ...answer.rows.map((row) =>
-      el("div", {}, el("span", {class: "bar", style: `width:${(300 * row.duration_s) / longest}px`}), `${row.text || row.reason}: ${Math.round(row.duration_s)} s (${row.count})`)),
-  );
-  if (!answer.rows.length) $("#pareto").append(el("p", {class: "hint"}, "no downtime in the last 8 hours"));
-}
-
-// -- operator input: the same MES events as the API ----------------------------------------------------
-
-function eventBody(form) {
-  const data = Object.fromEntries(new FormData(form));
-  const now = Date.now();
-  const body = {timestamp_ms: now, source: "web"};
-  if (form.dataset.event === "downtime_reason") {
-    body.start_ms = now - Number(data.from_min) * 60_000;
-    body.end_ms = now - Number(data.to_min) * 60_000;
-    body.reason_code = data.reason_code;
-  } else {
-    for (const [key, value] of Object.entries(data)) {
-      if (key === "cell" || value === "") continue;
-      body[key] = ["value", "lower_limit", "upper_limit", "quantity"].includes(key) ? Number(value) : value;
-    }
-  }
-  return [data.cell, body];
+  readHash();
+  await refreshCurrent();
+  renderScopeBar();
+  writeHash();
+  await renderAll();
 }
 
 function start() {
   started = true;
-  $("#line").addEventListener("change", (event) => loadPareto(event.target.value));
-  for (const form of document.querySelectorAll("form.event")) {
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const [cell, body] = eventBody(form);
-      const reply = await post(`/api/mes/events/${cell}/mes/${form.dataset.event}`, body);
-      $("#form-result").textContent = reply.ok ? `${form.dataset.event} ${reply.body.status}` : `refused (${reply.status}): ${refusal(reply)}`;
-      $("#form-result").className = reply.ok ? "ok" : "error";
-      if (reply.ok) loadMes();
-    });
+  setupForms(() => refreshLive());
+  $("#line").addEventListener("change", (event) => setScope({line: event.target.value, cell: "", lot: "", characteristic: ""}));
+  $("#cell").addEventListener("change", (event) => setScope({cell: event.target.value}));
+  // live while the MES tab is on screen; a hidden browser tab or another page costs nothing
+  setInterval(() => {
+    if (!document.hidden && !$("#mes").hidden) refreshLive();
+  }, REFRESH_MS);
+}
+
+// -- the scope: hash <-> state ---------------------------------------------------------------------
+
+const HASH_KEYS = {line: "line", cell: "cell", range: "range", characteristic: "char", lot: "lot"};
+
+function readHash() {
+  const query = new URLSearchParams(location.hash.split("?")[1] || "");
+  for (const [key, name] of Object.entries(HASH_KEYS)) if (query.has(name)) scope[key] = query.get(name);
+}
+
+function writeHash() {
+  // slashes left readable so a shared link shows the line: #mes?line=acme/dallas/bottling/line1&range=8h
+  const parts = Object.entries(HASH_KEYS).filter(([key]) => scope[key])
+    .map(([key, name]) => `${name}=${encodeURIComponent(scope[key]).replaceAll("%2F", "/")}`);
+  const hash = `#mes${parts.length ? "?" + parts.join("&") : ""}`;
+  // replaceState: no hashchange, so no second load
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
+/** Change the scope from a control or a click, then redraw what depends on it. */
+export function setScope(changes) {
+  Object.assign(scope, changes);
+  applyCurrent();
+  renderScopeBar();
+  writeHash();
+  renderAll();
+}
+
+/** The window every view is asked for: an API start and the axis [from, to] in ms. */
+function window_() {
+  const to = Date.now();
+  if (scope.range === "shift" && scope.shiftStart) return {start: scope.shiftStart, from: Date.parse(scope.shiftStart), to};
+  const span = RANGES[scope.range] || RANGES["8h"];
+  return {start: `-${scope.range in RANGES ? scope.range : "8h"}`, from: to - span, to};
+}
+
+/** The scope as panels get it: path (the cell, else the line), window, and the callbacks they may use. */
+function view() {
+  return {
+    ...scope, ...window_(), path: scope.cell || scope.line,
+    selectCell: (cell) => setScope({cell: cell === scope.cell ? "" : cell}),
+    pickCharacteristic: (characteristic) => setScope({characteristic}),
+    openLot: (lot) => setScope({lot}),
+    assignReason: prefillReason,
+  };
+}
+
+// -- loading ---------------------------------------------------------------------------------------
+
+async function refreshCurrent() {
+  try {
+    scope.current = (await api("/api/mes/current")).rows;
+  } catch (error) {
+    scope.current = [];
+    failed($("#oee-state"), error);
+    return;
+  }
+  applyCurrent();
+}
+
+/** Lines, the chosen line's cells and its running shift, from the last /api/mes/current. */
+function applyCurrent() {
+  scope.lines = scope.current.filter((row) => row.kind === "line").map((row) => row.path).sort();
+  if (!scope.lines.includes(scope.line)) scope.line = scope.lines[0] || "";
+  scope.cells = scope.current.filter((row) => row.kind === "cell" && row.path.startsWith(scope.line + "/")).map((row) => row.path);
+  if (scope.cell && !scope.cells.includes(scope.cell)) scope.cell = "";
+  const lineRow = scope.current.find((row) => row.path === scope.line);
+  scope.shiftStart = lineRow && lineRow.shift_id ? lineRow.oee.start : null;
+  if (!scope.range || (scope.range === "shift" && !scope.shiftStart)) scope.range = scope.shiftStart ? "shift" : "8h";
+  fillCells(scope.current.filter((row) => row.kind === "cell").map((row) => row.path), scope.cell);
+}
+
+function renderScopeBar() {
+  $("#line").replaceChildren(...scope.lines.map((line) => el("option", {value: line, selected: line === scope.line}, line)));
+  $("#cell").replaceChildren(el("option", {value: ""}, "whole line"),
+    ...scope.cells.map((cell) => el("option", {value: cell, selected: cell === scope.cell}, shortName(cell))));
+  const names = Object.keys(RANGE_LABELS).filter((name) => name !== "shift" || scope.shiftStart);
+  $("#ranges").replaceChildren(...names.map((name) =>
+    el("button", {type: "button", "data-range": name, class: name === scope.range ? "active" : null,
+      onclick: () => setScope({range: name})}, RANGE_LABELS[name])));
+  const lineRow = scope.current.find((row) => row.path === scope.line);
+  $("#scope-text").textContent = !scope.line ? "" :
+    `${scope.cell || scope.line}${lineRow && lineRow.shift_id ? ` · shift ${lineRow.shift_id}` : ""}`;
+  if (!scope.lines.length && !$("#oee-state .error")) {
+    $("#oee-state").replaceChildren(hint("No MES data yet: lines appear once cells report states or counts ",
+      "(mes.derive rules over the bridges' data, or POST /api/mes/events/<cell>/mes/machine_state)."));
+  } else if (scope.lines.length) $("#oee-state").replaceChildren();
+}
+
+async function guarded(target, render) {
+  try {
+    await render();
+  } catch (error) {
+    failed(target, error);
+  }
+}
+
+/** The panels that change by the minute: OEE, timeline, Pareto, orders. */
+async function renderLive(scoped) {
+  if (!scope.line) return;
+  await Promise.all([
+    guarded($("#oee-state"), () => renderOee(scoped)),
+    guarded($("#timeline"), () => renderTimeline(scoped)),
+    guarded($("#pareto"), () => renderPareto(scoped)),
+    guarded($("#orders-state"), () => renderOrders(scoped)),
+  ]);
+}
+
+async function renderAll() {
+  const scoped = view();
+  await Promise.all([
+    renderLive(scoped),
+    guarded($("#spc"), () => renderSpc(scoped)),
+    guarded($("#lots"), () => renderLots(scoped)),
+  ]);
+}
+
+async function refreshLive() {
+  if (refreshing) return;  // a slow hub must not pile up refreshes
+  refreshing = true;
+  try {
+    await refreshCurrent();
+    renderScopeBar();
+    await renderLive(view());
+  } finally {
+    refreshing = false;
   }
 }

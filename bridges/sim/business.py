@@ -1,0 +1,220 @@
+"""The demo plant's business systems as a long-lived part: ERP orders, QMS inspections, lots and labor over MQTT.
+
+A thin async shell around ``business_plan.BusinessPlan``: it reads the lines' output counters,
+the cappers' torque and any running order a previous run left (retained ``work_order`` and the
+MES adapter's ``kpi/order``), ticks the plan with the clock, and publishes the plan's MES events
+(QoS 1, in order) on the equipment topics, as an integrator's ERP/QMS connector would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+from zoneinfo import ZoneInfo
+
+import orjson
+from pydantic import ValidationError
+
+from bridges.sim.business_catalog import demo_line_setups
+from bridges.sim.business_plan import BusinessPlan, Outgoing
+from model.config import SimSection
+from model.equipment import Plant
+from model.mes import EVENT_MODELS
+from uns.connect import ClientFactory
+from uns.mqtt.types import Message, PubSub
+
+__all__ = ["CLIENT_ID", "DemoBusiness"]
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID = "uns-demo-business"
+"""The MQTT client id of the demo's ERP/QMS connector."""
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class DemoBusiness:
+    """What the demo plant's ERP, QMS and operators send: products, shifts, orders, material, lots, inspections.
+
+    ``async with DemoBusiness(...) as business:`` opens the client and subscribes; ``await
+    business.run()`` releases the first orders and works until cancelled.
+
+    Args:
+        plant: the plant file (lines it shares with the simulated plant get business events).
+        clients: opens the MQTT client (``uns-demo-business``).
+        settings: the sim section (``speed`` scales every business interval like the machines).
+        tz: the site's time zone (shifts).
+        seed: the same seed gives the same orders, lots and samples for the same counts.
+        clock: wall time in ms since 1970 UTC; tests pass a fast one.
+        tick_s: real seconds between plan ticks.
+        settle_s: seconds of ``clock`` before the first order starts (a previous run's running order is
+            completed first: its retained events arrive meanwhile).
+    """
+
+    name = "demo-business"
+
+    def __init__(
+        self,
+        *,
+        plant: Plant,
+        clients: ClientFactory,
+        settings: SimSection,
+        tz: str,
+        seed: int,
+        clock: Callable[[], int] = _wall_ms,
+        tick_s: float = 0.25,
+        settle_s: float = 2.0,
+    ) -> None:
+        self._setups = demo_line_setups(plant)
+        self._clients = clients
+        self._speed = settings.speed
+        self._tz = ZoneInfo(tz)
+        self._seed = seed
+        self._clock = clock
+        self._tick_s = tick_s
+        self._settle_s = settle_s
+        self._client: PubSub | None = None
+        self._plan: BusinessPlan | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.counters = {"published": 0, "invalid": 0, "counts": 0, "other": 0}
+
+    def health(self) -> dict[str, object]:
+        """Counters for ``/api/health``."""
+        return dict(self.counters)
+
+    @property
+    def plan(self) -> BusinessPlan | None:
+        """The running plan (None before ``run``)."""
+        return self._plan
+
+    def _new_plan(self, start_ms: int) -> BusinessPlan:
+        return BusinessPlan(
+            setups=self._setups,
+            tz=self._tz,
+            speed=self._speed,
+            seed=self._seed,
+            start_ms=start_ms,
+            settle_ms=round(self._settle_s * 1000),
+        )
+
+    async def __aenter__(self) -> Self:
+        probe = self._new_plan(self._clock())  # the topics only: the real plan starts with run()
+        filters = sorted({*probe.count_topics(), *probe.torque_topics(), *probe.order_topics()})
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(self._clients(client_id=CLIENT_ID))
+            if filters:
+                await client.subscribe(filters, qos=1)
+            self._client = client
+            self._stack = stack.pop_all()
+        log.info(
+            "demo business: %d lines (%s), speed x%g",
+            len(self._setups),
+            ", ".join(s.recipe.line_id for s in self._setups),
+            self._speed,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._client = None
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def run(self) -> None:
+        """Release the first orders, then follow the counters and the clock until cancelled."""
+        client = self._client
+        if client is None:
+            raise RuntimeError("DemoBusiness.run() needs `async with business:` first")
+        plan = self._plan = self._new_plan(self._clock())
+        self._emit(plan.begin())
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._publish(client), name="uns.demo-business.publish")
+            tasks.create_task(self._read(client, plan), name="uns.demo-business.read")
+            tasks.create_task(self._tick(plan), name="uns.demo-business.tick")
+
+    def _emit(self, events: list[Outgoing]) -> None:
+        for event in events:
+            self._outbox.put_nowait(event)
+
+    async def _publish(self, client: PubSub) -> None:
+        while True:
+            event = await self._outbox.get()
+            try:
+                EVENT_MODELS[event.event].model_validate(event.body)
+            except ValidationError as exc:  # our own bug: say so, keep the rest flowing
+                self.counters["invalid"] += 1
+                log.error("demo business: invalid %s on %s: %s", event.event, event.topic, exc)
+                continue
+            await client.publish(event.topic, event.payload, qos=1, retain=event.retain)
+            self.counters["published"] += 1
+
+    async def _tick(self, plan: BusinessPlan) -> None:
+        while True:
+            self._emit(plan.tick(self._clock()))
+            await asyncio.sleep(self._tick_s)
+
+    async def _read(self, client: PubSub, plan: BusinessPlan) -> None:
+        counts, torques, orders = plan.count_topics(), plan.torque_topics(), plan.order_topics()
+        async for message in client.messages():
+            line = counts.get(message.topic)
+            if line is not None:
+                value = _number(message)
+                if value is not None:
+                    self.counters["counts"] += 1
+                    self._emit(plan.count(line, int(value), self._clock()))
+                continue
+            line = torques.get(message.topic)
+            if line is not None:
+                value = _number(message)
+                if value is not None:
+                    plan.torque(line, value)
+                continue
+            line = orders.get(message.topic)
+            if line is not None:
+                order_id = _running_order(message)
+                if order_id is not None:
+                    plan.order_seen(line, order_id)
+                continue
+            self.counters["other"] += 1
+
+
+def _body(message: Message) -> dict[str, object] | None:
+    try:
+        body = orjson.loads(message.payload)
+    except orjson.JSONDecodeError:
+        log.debug("demo business: %s is not JSON", message.topic)
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _number(message: Message) -> float | None:
+    """The value of a good or uncertain value envelope; None for stale, bad or non-numeric ones."""
+    body = _body(message)
+    if body is None or body.get("quality", "good") not in ("good", "uncertain"):
+        return None
+    value = body.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _running_order(message: Message) -> str | None:
+    """The order a retained ``work_order`` start or a ``kpi/order`` envelope names as running."""
+    body = _body(message)
+    if body is None:
+        return None
+    if message.topic.endswith("/kpi/order"):
+        value = body.get("value")
+        return value if isinstance(value, str) and value else None
+    if not message.retain or body.get("action") != "start":
+        return None  # a live event: ours, or an operator's that the line follows
+    order_id = body.get("order_id")
+    return order_id if isinstance(order_id, str) else None

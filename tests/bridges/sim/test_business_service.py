@@ -1,0 +1,202 @@
+"""The demo business on a real embedded broker with the real historian and MES adapter (tmp DuckDB), on a fast clock.
+
+A stand-in PLC publishes the lines' output counters and capper torques; after a few simulated
+minutes the MES views show started orders, lot trees down to raw lots and an SPC chart, with no
+dead letter; a restarted demo completes the order the previous run left running and goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bridges.sim.business import DemoBusiness
+from model.config import HistorianSection, MesSection, SimSection
+from model.equipment import Plant
+from tests.fixtures.broker import start_broker
+from tests.fixtures.waiting import until
+from uns.broker import EmbeddedBroker
+from uns.connect import local_clients
+from uns.historian.query_types import BadArgument
+from uns.historian.service import Historian
+from uns.mes.genealogy import trace
+from uns.mes.orders import order_progress
+from uns.mes.quality import spc
+from uns.mes.service import MesAdapter
+from uns.settings import load_plant
+
+FACTOR = 60  # one real second is one plant minute
+L1 = "acme/dallas/bottling/line1"
+# output units per plant second at each output cell (the wrapper a bit quicker than the sim, for the test)
+OUTPUTS = {
+    f"{L1}/labeler": 400 / 60,
+    "acme/dallas/bottling/line2/capper2": 300 / 60,
+    "acme/dallas/packaging/line3/wrapper": 1 / 60,
+}
+TORQUES = {f"{L1}/capper/data/Torque": 1.8, "acme/dallas/bottling/line2/capper2/data/Torque": 2.2}
+
+
+class FastClock:
+    """Wall time running ``FACTOR`` times faster than real time, from now."""
+
+    def __init__(self) -> None:
+        self._wall, self._mono = time.time_ns() // 1_000_000, time.monotonic()
+
+    def __call__(self) -> int:
+        return self._wall + int((time.monotonic() - self._mono) * 1000 * FACTOR)
+
+
+def envelope(value: float, ts: int, datatype: str) -> bytes:
+    return orjson.dumps({"value": value, "timestamp_ms": ts, "quality": "good", "datatype": datatype})
+
+
+async def plc(broker: EmbeddedBroker, clock: Callable[[], int]) -> None:
+    """Counters rising at the nominal rates (of the fast clock) and steady torques, every 50 ms."""
+    async with local_clients(broker)(client_id="test-plc") as client:
+        made = dict.fromkeys(OUTPUTS, 1000.0)
+        last = clock()
+        while True:
+            now = clock()
+            for cell, rate in OUTPUTS.items():
+                made[cell] += rate * (now - last) / 1000
+                topic = f"{cell}/data/Production/GoodCount"
+                await client.publish(topic, envelope(int(made[cell]), now, "Int64"), retain=True)
+            for topic, value in TORQUES.items():
+                await client.publish(topic, envelope(value, now, "Float"))
+            last = now
+            await asyncio.sleep(0.05)
+
+
+class Rig:
+    def __init__(self, broker: EmbeddedBroker, historian: Historian, mes: MesAdapter, plant: Plant) -> None:
+        self.broker, self.historian, self.mes, self.plant = broker, historian, mes, plant
+        self.clock = FastClock()
+
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        cursor = self.historian.database.reader()
+        try:
+            return cursor.execute(sql).fetchall()
+        finally:
+            cursor.close()
+
+    def lot_depth(self, lot: str) -> int:
+        cursor = self.historian.database.reader()
+        try:
+            return max(node.depth for node in trace(cursor, lot).nodes)
+        finally:
+            cursor.close()
+
+    def fill_points(self) -> int:
+        cursor = self.historian.database.reader()
+        far = datetime.fromtimestamp(self.clock() / 1000 + 3600, UTC)
+        try:
+            chart = spc(cursor, characteristic="fill_volume_ml", start=datetime(2000, 1, 1, tzinfo=UTC), end=far)
+        except BadArgument:
+            return 0
+        finally:
+            cursor.close()
+        return len(chart.points)
+
+    @contextlib.asynccontextmanager
+    async def business(self) -> AsyncIterator[DemoBusiness]:
+        part = DemoBusiness(
+            plant=self.plant,
+            clients=local_clients(self.broker),
+            settings=SimSection(speed=1.0),
+            tz="America/Chicago",
+            seed=42,
+            clock=self.clock,
+            tick_s=0.05,
+        )
+        async with part, asyncio.TaskGroup() as tasks:
+            task = tasks.create_task(part.run())
+            try:
+                yield part
+            finally:
+                task.cancel()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    plant = load_plant(None)
+    clients = local_clients
+    section = MesSection(kpi_interval_s=0.5, output_cells=plant.line_outputs())
+    async with start_broker(tmp_path) as broker, contextlib.AsyncExitStack() as stack:
+        historian = await stack.enter_async_context(
+            Historian(
+                settings=HistorianSection(flush_interval_s=0.05),
+                enterprise="acme",
+                clients=clients(broker),
+                data_dir=tmp_path,
+            )
+        )
+        mes = await stack.enter_async_context(
+            MesAdapter(settings=section, enterprise="acme", clients=clients(broker), historian=historian)
+        )
+        made = Rig(broker, historian, mes, plant)
+        async with asyncio.TaskGroup() as tasks:
+            running = [tasks.create_task(coro) for coro in (historian.run(), mes.run(), plc(broker, made.clock))]
+            try:
+                yield made
+            finally:
+                for task in running:
+                    task.cancel()
+
+
+def _pallets(rig: Rig) -> list[str]:
+    return [str(lot) for (lot,) in rig.rows("SELECT lot_id FROM mes_lots WHERE lot_id LIKE 'PAL-%' ORDER BY ts")]
+
+
+async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> None:
+    async with rig.business() as business:
+        await until(lambda: business.plan is not None and business.plan.running_order(L1), what="a running order")
+        await until(lambda: _pallets(rig), within_s=10, what="a pallet lot")
+        await until(lambda: rig.fill_points() >= 5, within_s=10, what="fill volume samples")
+        first = business.plan.running_order(L1) if business.plan else None
+    cursor = rig.historian.database.reader()
+    try:
+        now = datetime.fromtimestamp(rig.clock() / 1000, UTC)
+        orders = order_progress(cursor, now=now, output_cells=rig.plant.line_outputs())
+    finally:
+        cursor.close()
+    started = {o.line: o for o in orders if o.actual_start is not None}
+    assert set(started) == set(rig.plant.line_outputs())  # every line runs an order
+    assert started[L1].order_id == first
+    assert started[L1].quantity
+    assert started[L1].planned_end
+    assert {o.status for o in orders} >= {"released", "running"}
+    assert rig.lot_depth(_pallets(rig)[0]) == 3  # pallet <- bottled lot <- syrup batch <- sugar lot
+    bottled = rig.rows("SELECT lot_id FROM mes_lots WHERE lot_id LIKE 'B1-%' LIMIT 1")[0][0]
+    assert rig.lot_depth(str(bottled)) == 2
+    kinds = {str(e) for (e,) in rig.rows("SELECT DISTINCT characteristic FROM mes_inspections")}
+    assert {"fill_volume_ml", "cap_torque_nm"} <= kinds
+    assert rig.rows("SELECT count(*) FROM mes_labor")[0][0] == 6  # two operators per line clocked on
+    assert rig.rows("SELECT count(*) FROM mes_products")[0][0] == 3
+    assert rig.rows("SELECT count(*) > 0 FROM mes_consumption") == [(True,)]
+    assert rig.rows("SELECT count(*) FROM mes_dead_letters") == [(0,)]
+    assert rig.mes.counters["rejected"] == 0
+
+    # a restart: the order the first run left running is completed, then the new run's first order starts
+    async with rig.business() as again:
+        await until(lambda: again.plan is not None and again.plan.running_order(L1), what="a new order")
+        renewed = again.plan.running_order(L1) if again.plan else None
+        await until(
+            lambda: (
+                rig.rows(f"SELECT count(*) FROM mes_work_orders WHERE order_id = '{renewed}' AND action = 'start'")  # noqa: S608
+                == [(1,)]
+            ),
+            what="the new start stored",
+        )
+    assert renewed != first
+    actions = rig.rows(f"SELECT action FROM mes_work_orders WHERE order_id = '{first}' ORDER BY ts")  # noqa: S608
+    assert [a for (a,) in actions] == ["release", "start", "complete"]
+    assert rig.rows("SELECT count(*) FROM mes_labor")[0][0] == 6  # the same shift's clock-ons: stored once
+    assert rig.rows("SELECT count(*) FROM mes_dead_letters") == [(0,)]
+    assert rig.mes.counters["rejected"] == 0

@@ -1,0 +1,128 @@
+"""The MES dashboards in a real headless Chromium against `uns up` with the demo plant, fed with our own MES events."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.async_api import APIRequestContext, Browser, Page, expect
+
+from tests.e2e.web_rig import open_page, skip_without_chromium
+
+pytestmark = skip_without_chromium
+
+LINE1 = "acme/dallas/bottling/line1"
+FILLER, CAPPER, LABELER = (f"{LINE1}/{cell}" for cell in ("filler", "capper", "labeler"))
+# fill volume around 500 ml; one bottle at 530 ml (index 18) is far outside the process's spread
+NOISE = [1.5, -1.0, 2.5, -2.0, 0.5, 2.0, -1.5, -0.5, 2.5, -2.5, 1.0, 0.0, 2.0, -1.0, -2.0, 1.5, 3.0, -0.5, 30.0]
+NOISE += [2.0, -1.5, 0.5, 2.5, -2.5, 1.0]
+OUTLIER = 530.0
+MIN = 60_000
+
+
+async def send(request: APIRequestContext, url: str, cell: str, event: str, body: dict[str, object]) -> None:
+    answer = await request.post(f"{url}/api/mes/events/{cell}/mes/{event}", data=body)
+    assert answer.status == 201, await answer.text()
+
+
+async def feed(request: APIRequestContext, url: str) -> int:
+    """A 3-level lot tree, 25 inspections with one outlier, a 3-minute failure at the capper; returns now (ms)."""
+    now = int(time.time() * 1000)
+    lots = [
+        (FILLER, "BATCH-1", "syrup", [{"lot_id": "SUGAR-1", "material_id": "sugar"}, {"lot_id": "WATER-1"}]),
+        (CAPPER, "BOTTLE-1", "cola-05", [{"lot_id": "BATCH-1", "quantity": 600}]),
+        (LABELER, "PAL-1", "pallet-cola", [{"lot_id": "BOTTLE-1"}]),
+    ]
+    for index, (cell, lot, product, inputs) in enumerate(lots):
+        body = {"timestamp_ms": now - (30 - index) * MIN, "lot_id": lot, "product_id": product, "input_lots": inputs}
+        await send(request, url, cell, "lot_production", {**body, "quantity": 1200})
+    for index, noise in enumerate(NOISE):
+        inspection: dict[str, object] = {
+            "timestamp_ms": now - 28 * MIN + index * 30_000, "characteristic": "fill_volume", "value": 500 + noise,
+            "lower_limit": 490, "upper_limit": 510, "unit": "ml",
+        }  # fmt: skip
+        if index < 3:
+            inspection["lot_id"] = "BOTTLE-1"  # the first bottles' inspections name their lot
+        await send(request, url, FILLER, "quality_inspection", inspection)
+    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": now - 6 * MIN, "state": 180000})
+    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": now - 3 * MIN, "state": 10000})
+    return now
+
+
+async def pareto_reasons(page: Page) -> list[str]:
+    return [await bar.get_attribute("data-reason") or "" for bar in await page.locator("#pareto g.bar").all()]
+
+
+async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(web_hub: str, browser: Browser) -> None:
+    page, errors = await open_page(browser, f"{web_hub}/#mes?line={LINE1}&range=1h")
+    await feed(page.request, web_hub)
+    await page.reload()
+    # OEE per line and cell, the line first
+    await expect(page.locator("#oee tbody tr").first).to_have_attribute("data-path", LINE1, timeout=20_000)
+    await expect(page.locator(f'#oee tbody tr[data-path="{FILLER}"] .oee')).to_contain_text("%")
+    # one timeline lane per cell of line1, each with segments
+    lanes = page.locator("#timeline g.lane")
+    await expect(lanes).to_have_count(3, timeout=15_000)
+    assert [await lane.get_attribute("data-path") for lane in await lanes.all()] == [CAPPER, FILLER, LABELER]
+    for lane in await lanes.all():
+        assert await lane.locator("rect.seg").count() >= 1
+    # the Pareto follows the scope: the capper's failure is not the filler's
+    await page.select_option("#cell", FILLER)
+    await expect(page.locator("#pareto-scope")).to_have_text("filler")
+    await expect(page).to_have_url(f"{web_hub}/#mes?line={LINE1}&cell={FILLER}&range=1h")
+    assert "equipment failure" not in await pareto_reasons(page)
+    await page.locator(f'#oee tbody tr[data-path="{CAPPER}"]').click()  # clicking a cell narrows the page to it
+    await expect(page.locator("#pareto-scope")).to_have_text("capper")
+    await expect(page.locator('#pareto g.bar[data-reason="equipment failure"]')).to_have_count(1)
+    assert await page.locator("#timeline g.lane").count() == 1
+    # click the stop on the timeline: the reason form takes its cell and interval; the reason lands in the Pareto
+    await page.locator('#timeline rect.seg[data-state="180000"][data-reason=""]').first.click()
+    form = page.locator("#reason")
+    await expect(form.locator("select[name=cell]")).to_have_value(CAPPER)
+    await expect(page.locator("#reason-interval")).to_contain_text("capper")
+    await form.locator("input[name=reason_code]").fill("JAM-CAPS")
+    await form.get_by_role("button", name="Assign").click()
+    await expect(page.locator("#form-result")).to_have_text("downtime_reason stored")
+    await expect(page.locator('#pareto g.bar[data-reason="JAM-CAPS"]')).to_have_count(1, timeout=10_000)
+    await expect(page.locator('#pareto g.bar[data-reason="equipment failure"]')).to_have_count(0)
+    await expect(page.locator('#timeline rect.seg[data-reason="JAM-CAPS"]')).to_have_count(1)
+    assert errors == []
+
+
+async def test_spc_chart_and_genealogy_drill_down(web_hub: str, browser: Browser) -> None:
+    page, errors = await open_page(browser, f"{web_hub}/#mes?line={LINE1}&range=1h")
+    await feed(page.request, web_hub)
+    await page.reload()
+    # SPC: the characteristic inspected in scope, 25 points with limits, the outlier marked with its rule
+    await expect(page.locator("#characteristic")).to_have_value("fill_volume", timeout=20_000)
+    chart = page.locator("#spc svg.spc").first
+    await expect(chart.locator("circle.point")).to_have_count(25)
+    for limit in ("CL", "UCL", "LCL", "USL", "LSL"):
+        await expect(chart.locator(f'line[data-limit="{limit}"]')).to_have_count(1)
+    beyond = chart.locator('circle.violation[data-rules*="beyond_3_sigma"]')
+    await expect(beyond).to_have_count(1)
+    assert await beyond.get_attribute("data-value") == str(int(OUTLIER))
+    assert "beyond_3_sigma" in (await beyond.locator("title").text_content() or "")
+    await expect(page.locator("#spc svg.spc").nth(1).locator("circle.point")).to_have_count(24)  # moving ranges
+    await expect(page.locator("#spc-stats")).to_contain_text("Cpk")
+    # genealogy: find the pallet, its tree goes back to the raw lots
+    await page.fill("#lot-search", "pal")
+    await page.locator('#lot-list button[data-lot="PAL-1"]').click()
+    await expect(page.locator("#lot-root")).to_have_text("PAL-1")
+    backward = page.locator("#lots .trace.backward")
+    for lot in ("BOTTLE-1", "BATCH-1", "SUGAR-1", "WATER-1"):
+        await expect(backward.locator(f'li[data-lot="{lot}"]')).to_have_count(1)
+    sugar = backward.locator('li[data-lot="BATCH-1"] li[data-lot="SUGAR-1"]')
+    await expect(sugar).to_contain_text("sugar")
+    # drill into the batch: it becomes the root, forward it went into the bottles and the pallet
+    await backward.locator('li[data-lot="BATCH-1"] > button.lot').click()
+    await expect(page.locator("#lot-root")).to_have_text("BATCH-1")
+    await expect(page).to_have_url(f"{web_hub}/#mes?line={LINE1}&range=1h&lot=BATCH-1")
+    forward = page.locator("#lots .trace.forward")
+    await expect(forward.locator('li[data-lot="BOTTLE-1"] li[data-lot="PAL-1"]')).to_have_count(1)
+    await expect(page.locator("#lots .trace.backward li")).to_have_count(3)  # the batch and its two raw lots
+    # the breadcrumb leads back to the pallet; the bottles' inspections are listed on their lot
+    await page.locator("#lot-crumbs button.crumb", has_text="PAL-1").click()
+    await expect(page.locator("#lot-root")).to_have_text("PAL-1")
+    await page.locator('#lots .trace.backward li[data-lot="BOTTLE-1"] > button.lot').click()
+    await expect(page.locator("#lots table.lot-inspections tbody tr")).to_have_count(3)
+    assert errors == []

@@ -1,0 +1,121 @@
+// The Plant overview, the landing page: the plant file's lines and machines with state and OEE now,
+// one machine's declared values live, and links into history (Topics) and the line's MES dashboards.
+
+import {$, api, el, percent, valueText} from "./lib.js";
+
+let plant = null;
+let stream = null;
+let selected = null; // [cell, line] shown in the machine panel
+let refresh = null;
+
+// UMH state ranges (uns/mes/states.py): producing 10000-29999; planned stops are configured per site,
+// so anything the MES names "planned"/"maintenance"/"changeover" is shown as planned.
+function stateClass(row) {
+  if (!row || row.state === null || row.state === undefined) return "";
+  if (row.state >= 10000 && row.state < 30000) return "state-producing";
+  const name = (row.state_name || "").toLowerCase();
+  if (/planned|maintenance|changeover|break/.test(name)) return "state-planned";
+  if (/starved|blocked|material|idle|waiting/.test(name)) return "state-waiting";
+  return "state-down";
+}
+
+const lines = (node) => (node.kind === "line" ? [node] : node.children.flatMap(lines));
+
+function lineCard(line, current) {
+  const now = current.get(line.path);
+  const kpi = (label, value) => el("span", {class: "kpi"}, el("b", {}, percent(value)), label);
+  const machines = line.children.map((cell) => {
+    const row = current.get(cell.path);
+    return el("div", {class: `machine ${stateClass(row)}`, "data-path": cell.path, role: "button", tabindex: "0",
+      title: cell.description || cell.name, onclick: () => showMachine(cell, line)},
+      cell.name, el("small", {}, row?.state_name || "no state yet", row?.oee?.oee == null ? "" : ` · OEE ${percent(row.oee.oee)}`));
+  });
+  return el("section", {class: "line-card", "data-path": line.path},
+    el("h3", {}, line.name),
+    el("p", {class: "hint"}, line.path, now?.order_id ? ` · order ${now.order_id}` : "", now?.state_name ? ` · ${now.state_name}` : ""),
+    el("div", {class: "kpis"}, kpi("OEE", now?.oee?.oee), kpi("availability", now?.oee?.availability),
+      kpi("performance", now?.oee?.performance), kpi("quality", now?.oee?.quality)),
+    el("div", {class: "machines"}, machines),
+    el("p", {}, el("a", {href: `#mes?line=${encodeURIComponent(line.path)}`}, "OEE, downtime, orders, quality and lots of this line →")),
+  );
+}
+
+async function drawLines() {
+  const current = new Map();
+  try {
+    for (const row of (await api("/api/mes/current")).rows) current.set(row.path, row);
+  } catch (error) {
+    // the MES adapter may be off: the overview still shows the plant and its values
+    if (!$("#mes-off")) $("#lines").before(el("p", {class: "hint", id: "mes-off"}, `OEE unavailable: ${error.message}`));
+  }
+  $("#lines").replaceChildren(...lines(plant).map((line) => lineCard(line, current)));
+  const selected = $("#machine")?.dataset.path;
+  if (selected) $(`.machine[data-path="${CSS.escape(selected)}"]`)?.classList.add("selected");
+}
+
+const metricTopic = (cell, metric) => `${cell.path}/data/${metric.name}`;
+
+async function showMachine(cell, line) {
+  selected = [cell, line];
+  const panel = $("#machine");
+  panel.hidden = false;
+  panel.dataset.path = cell.path;
+  for (const chip of document.querySelectorAll(".machine")) chip.classList.toggle("selected", chip.dataset.path === cell.path);
+  const rows = cell.metrics.map((metric) => {
+    const topic = metricTopic(cell, metric);
+    return el("tr", {"data-topic": topic},
+      el("td", {}, el("a", {href: `#topics?topic=${encodeURIComponent(topic)}`, title: "value, payload and history"}, metric.name)),
+      el("td", {class: "value"}, "–"), el("td", {}, metric.unit || ""), el("td", {class: "age"}, ""), el("td", {}, metric.description));
+  });
+  panel.replaceChildren(
+    el("h3", {}, `${cell.name} `, el("small", {class: "hint"}, cell.path)),
+    cell.description ? el("p", {}, cell.description) : "",
+    el("table", {}, el("thead", {}, el("tr", {}, ...["value", "now", "unit", "updated", "what"].map((h) => el("th", {}, h)))), el("tbody", {}, rows)),
+    el("p", {}, el("a", {href: `#topics?topic=${encodeURIComponent(cell.path)}`}, "all topics of this machine →"), " · ",
+      el("a", {href: `#mes?line=${encodeURIComponent(line.path)}&cell=${encodeURIComponent(cell.path)}`}, "its OEE and downtime →")),
+  );
+  const found = await api(`/api/search?q=${encodeURIComponent(cell.path + "/data/")}&limit=500`);
+  for (const info of found.topics) showValue(info);
+  stream?.close();
+  stream = new EventSource(`/api/stream?prefix=${encodeURIComponent(cell.path)}`);
+  stream.addEventListener("updates", (event) => {
+    for (const update of JSON.parse(event.data).updates) showValue(update);
+  });
+}
+
+function showValue(info) {
+  const row = $(`#machine tr[data-topic="${CSS.escape(info.topic)}"]`);
+  if (!row) return;
+  const value = row.querySelector(".value");
+  value.textContent = valueText(info) || "–";
+  value.className = `value ${info.quality || ""}`;
+  row.dataset.stamp = String(info.timestamp_ms || info.last_ms || "");
+  ageOf(row);
+}
+
+function ageOf(row) {
+  const stamp = Number(row.dataset.stamp);
+  if (!stamp) return;
+  const seconds = Math.max(0, Math.round((Date.now() - stamp) / 1000));
+  row.querySelector(".age").textContent = seconds < 90 ? `${seconds} s ago` : `${Math.round(seconds / 60)} min ago`;
+}
+
+/** Show the overview (and keep its states and OEE fresh while it is shown). */
+export async function loadPlant() {
+  if (!plant) {
+    plant = await api("/api/plant");
+    $("#plant-title").textContent = `${plant.name}: ${plant.children.map((site) => site.name).join(", ")}`;
+  }
+  await drawLines();
+  if (selected) showMachine(...selected); // back on the page: live values again
+  clearInterval(refresh);
+  refresh = setInterval(() => {
+    if ($("#plant").hidden) {
+      clearInterval(refresh);
+      stream?.close();
+      return;
+    }
+    drawLines();
+    for (const row of document.querySelectorAll("#machine tr[data-stamp]")) ageOf(row);
+  }, 5000);
+}
