@@ -268,15 +268,24 @@ async function drawHistory(topic, rangeName) {
     return;
   }
   const times = points.map((row) => Date.parse(row.start));
-  const values = points.map((row) => row.avg);
-  const [t0, t1] = [Math.min(...times), Math.max(...times) || 1];
-  const [v0, v1] = [Math.min(...values), Math.max(...values)];
+  const lows = points.map((row) => row.min ?? row.avg);
+  const highs = points.map((row) => row.max ?? row.avg);
+  const [t0, t1] = [Math.min(...times), Math.max(...times)];
+  const [v0, v1] = [Math.min(...lows), Math.max(...highs)];
   const x = (t) => (t1 === t0 ? 500 : ((t - t0) / (t1 - t0)) * 1000);
   const y = (v) => (v1 === v0 ? 100 : 190 - ((v - v0) / (v1 - v0)) * 180);
-  const line = points.map((row, index) => `${x(times[index]).toFixed(1)},${y(values[index]).toFixed(1)}`).join(" ");
-  chart.innerHTML = `<svg class="chart" viewBox="0 0 1000 200" preserveAspectRatio="none" role="img" aria-label="history">
-    <polyline fill="none" stroke="#2d6cdf" stroke-width="2" points="${line}"/></svg>
-    <p class="hint">${rangeName}: ${points.length} buckets of ${answer.bucket}, ${v0.toFixed(2)} … ${v1.toFixed(2)}</p>`;
+  const at = (index, v) => `${x(times[index]).toFixed(1)},${y(v).toFixed(1)}`;
+  const line = points.map((row, index) => at(index, row.avg)).join(" ");
+  // the min..max band shows what averaging hides (spikes, chatter) at long ranges
+  const band = [...highs.map((v, index) => at(index, v)), ...lows.map((v, index) => at(index, v)).reverse()].join(" ");
+  const stamp = (ms) => new Date(ms).toLocaleString([], {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"});
+  const label = (v) => valueText({value: v});
+  chart.innerHTML = `<div class="chart-frame"><div class="y-axis"><span>${label(v1)}</span><span>${label(v0)}</span></div>
+    <svg class="chart" viewBox="0 0 1000 200" preserveAspectRatio="none" role="img" aria-label="history">
+    <polygon fill="#2d6cdf22" stroke="none" points="${band}"/>
+    <polyline fill="none" stroke="#2d6cdf" stroke-width="2" vector-effect="non-scaling-stroke" points="${line}"/></svg></div>
+    <div class="x-axis"><span>${stamp(t0)}</span><span>${stamp(t1)}</span></div>
+    <p class="hint">${rangeName}: ${points.length} buckets of ${answer.bucket}; line: average, band: min … max (${label(v0)} … ${label(v1)})</p>`;
   $("#history").replaceChildren(
     el("tr", {}, el("th", {}, "start"), el("th", {}, "avg"), el("th", {}, "min"), el("th", {}, "max")),
     ...points.slice(-20).map((row) => el("tr", {}, el("td", {}, row.start), ...[row.avg, row.min, row.max].map((v) => el("td", {}, valueText({value: v}))))),
