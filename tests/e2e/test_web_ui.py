@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.web_rig import open_page, skip_without_chromium
+from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
 
 pytestmark = skip_without_chromium
 
@@ -72,6 +74,31 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     await form.locator("input[name=to_min]").fill("5")
     await form.get_by_role("button", name="Assign").click()
     await expect(page.locator("#form-result")).to_contain_text("refused (422): end_ms: must be after start_ms")
+    # the other operator forms write the same events as the API: an inspection, clock on, material used
+    cell = "acme/dallas/bottling/line1/capper"
+    forms = {
+        "#inspection": (
+            {"characteristic": "cap_height_mm", "value": "12.4", "lower_limit": "12", "upper_limit": "13"}, "Record"
+        ),
+        "#labor": ({"operator_id": "op-42"}, "Send"),
+        "#material": ({"material_id": "CAP-RED", "lot_id": "CAP-LOT-9", "quantity": "500"}, "Send"),
+    }  # fmt: skip
+    for selector, (fields, button) in forms.items():
+        form = page.locator(selector)
+        await form.locator("select[name=cell]").select_option(cell)
+        for name, text in fields.items():
+            await form.locator(f"input[name={name}]").fill(text)
+        await form.get_by_role("button", name=button).click()
+        event = await form.get_attribute("data-event")
+        await expect(page.locator("#form-result")).to_have_text(f"{event} stored")
+    views = {
+        "characteristics": f"/api/mes/characteristics?path={cell}&start=-1h",
+        "labor": f"/api/mes/labor?path={cell}&by=operator&start=-1h",
+    }
+    got = {name: await page.evaluate(f"fetch('{url}').then(r => r.json())") for name, url in views.items()}
+    # (the demo's QMS and crews add their own rows beside these)
+    assert "cap_height_mm" in [row["characteristic"] for row in got["characteristics"]["rows"]]
+    assert "op-42" in [row["group"] for row in got["labor"]["rows"]]
     assert errors == []
 
 
@@ -91,5 +118,30 @@ async def test_login_and_roles_a_viewer_cannot_publish(locked_web_hub: str, brow
         await page.get_by_role("button", name="Sign in").click()
         await expect(page.locator("#who")).to_contain_text(user, timeout=10_000)
         assert await page.evaluate(publish) == status
+        # the page offers only what the role may do: no operator forms for a viewer
+        await page.goto(url + "/#mes")
+        await page.reload()
+        await expect(page.locator("#reason")).to_be_visible(visible=user == "otto", timeout=10_000)
         await page.evaluate("fetch('/api/logout', {method: 'POST'})")
     assert errors == []
+
+
+async def test_an_ended_session_leads_to_the_login_page_and_back(tmp_path: Path, browser: Browser) -> None:
+    args = ["up", "--no-demo", *PORTS, "--broker-config", str(accounts(tmp_path)), "--data-dir", str(tmp_path)]
+    env = {**os.environ, "UNS_WEB__SESSION_TTL_S": "6"}
+    with running_hub(args, tmp_path / "hub.log", env) as url:
+        page, errors = await open_page(browser, url + "/login?next=%2F%23sparkplug")
+        await page.fill("input[name=username]", "vera")
+        await page.fill("input[name=password]", "vera-secret")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(url + "/#sparkplug", timeout=10_000)
+        # the page itself notices the end of the session, without a click
+        await expect(page.locator("#reason")).to_be_visible(timeout=15_000)
+        assert "reason=expired" in page.url
+        assert "next=%2F%23sparkplug" in page.url
+        assert (await page.evaluate("fetch('/api/me').then(r => r.status)")) == 401
+        await page.fill("input[name=username]", "vera")
+        await page.fill("input[name=password]", "vera-secret")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(url + "/#sparkplug", timeout=10_000)  # back where she was
+        assert errors == []
