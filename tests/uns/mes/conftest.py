@@ -1,4 +1,4 @@
-"""Fixtures of the MES view tests: a real historian file and a read cursor on it (files may override ``db``)."""
+"""Fixtures of the MES tests: a real, migrated historian file and a read cursor on it."""
 
 from __future__ import annotations
 

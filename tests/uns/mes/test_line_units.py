@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from model.config import MesSection
-from tests.uns.mes.mes_events import Feeder, at, open_db
+from tests.uns.mes.mes_events import Feeder, at
 from uns.historian.database import Database
 from uns.mes.oee import oee
 
 LINE = "acme/dallas/packaging/line3"
 PACKER, PALLETIZER = f"{LINE}/case-packer", f"{LINE}/palletizer"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_db(tmp_path / "h.duckdb")
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def _line(db: Database, section: MesSection) -> tuple[int, int, float | None]:

@@ -57,12 +57,10 @@ Golden 2: line acme/dallas/bottling/line2 with cells filler and packer (the outp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from model.config import MesSection
-from tests.uns.mes.mes_events import Feeder, at, ms, open_db
+from tests.uns.mes.mes_events import Feeder, at, ms
 from uns.historian.database import Database
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.oee import OeeRow, oee
@@ -72,13 +70,6 @@ FILLER = f"{LINE1}/filler"
 LINE2 = "acme/dallas/bottling/line2"
 FILLER2, PACKER2 = f"{LINE2}/filler", f"{LINE2}/packer"
 REL = 1e-3  # 0.1 %
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    database = open_db(tmp_path / "historian.duckdb")
-    yield database
-    database.close()
 
 
 def _check(row: OeeRow, a: float, p: float, q: float, o: float) -> None:

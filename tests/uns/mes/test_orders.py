@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from model.config import MesSection
-from tests.uns.mes.mes_events import Feeder, at, ms, open_db
+from tests.uns.mes.mes_events import Feeder, at, ms
 from uns.historian.database import Database
 from uns.historian.query_types import BadArgument
 from uns.mes.orders import order_progress
@@ -13,13 +11,6 @@ from uns.mes.orders import order_progress
 LINE = "acme/dallas/bottling/line1"
 FILLER, PACKER = f"{LINE}/filler", f"{LINE}/packer"
 LINE2 = "acme/dallas/bottling/line2"
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    database = open_db(tmp_path / "historian.duckdb")
-    yield database
-    database.close()
 
 
 @pytest.fixture

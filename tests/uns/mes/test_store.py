@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,13 +13,6 @@ from uns.mes.store import MesStore, event_key
 
 LINE = "acme/dallas/bottling/line1"
 FILLER = f"{LINE}/filler"
-
-
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    database = open_db(tmp_path / "historian.duckdb")
-    yield database
-    database.close()
 
 
 @pytest.fixture
