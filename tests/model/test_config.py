@@ -12,6 +12,7 @@ from pydantic import ValidationError
 import model
 from model.config import Settings
 from model.schema import all_schemas, settings_json_schema
+from tests.exports import assert_all_is_honest
 
 
 def test_defaults_are_safe():
@@ -127,16 +128,7 @@ def test_plant_schema_carries_the_slug_rule():
     "module", ["model", "model.config", "model.envelope", "model.equipment", "model.mes", "model.schema", "model.topic"]
 )
 def test_all_is_honest(module):
-    mod = importlib.import_module(module)
-    assert sorted(mod.__all__) == sorted(set(mod.__all__))
-    for name in mod.__all__:
-        assert hasattr(mod, name), name
-    public = {
-        name
-        for name, value in vars(mod).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == mod.__name__
-    }
-    assert public <= set(mod.__all__)
+    assert_all_is_honest(module)
 
 
 def test_package_reexports_every_module_name():

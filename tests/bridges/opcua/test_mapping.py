@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 import pytest
 from asyncua import ua
@@ -24,6 +23,7 @@ from bridges.opcua.mapping import (
 )
 from model.envelope import Quality
 from tests.bridges.opcua.harness import config
+from tests.exports import assert_all_is_honest
 from uns.errors import ConfigError
 from uns.sparkplug import DataType, MetricValue
 
@@ -254,9 +254,4 @@ def test_bad_node_ids_are_config_errors(devices: list[dict[str, object]], path: 
                "bridges.opcua.connection", "bridges.opcua.source"],
 )  # fmt: skip
 def test_all_is_honest(module: str) -> None:
-    loaded = importlib.import_module(module)
-    public = {name for name in vars(loaded) if not name.startswith("_")}
-    exported = set(loaded.__all__)
-    assert exported <= public
-    defined_here = {name for name in public if getattr(getattr(loaded, name), "__module__", None) == module}
-    assert defined_here <= exported, defined_here - exported
+    assert_all_is_honest(module)

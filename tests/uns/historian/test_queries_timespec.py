@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -8,6 +7,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from tests.exports import assert_all_is_honest
 from uns.historian.query_types import BadArgument, topic_condition, typed_value
 from uns.historian.timespec import format_interval, parse_interval, parse_time, parse_zone, require_aware
 
@@ -203,17 +203,4 @@ def test_typed_value(
     ],
 )
 def test_all_is_honest(module: str) -> None:
-    imported = importlib.import_module(module)
-    names = imported.__all__
-    assert len(names) == len(set(names))
-    for name in names:
-        assert hasattr(imported, name), f"{module}.__all__ names missing {name}"
-    public = {
-        name
-        for name, value in vars(imported).items()
-        if not name.startswith("_")
-        and getattr(value, "__module__", module) == module
-        and callable(value)
-        and name not in ("annotations",)
-    }
-    assert public <= set(names), f"{module}: public but not in __all__: {public - set(names)}"
+    assert_all_is_honest(module)

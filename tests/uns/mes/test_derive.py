@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Sequence
 
 import pytest
@@ -12,6 +10,7 @@ from hypothesis import strategies as st
 
 from model.config import DeriveRule
 from model.mes import EVENT_MODELS, MachineState, ProductionCount
+from tests.exports import assert_all_is_honest
 from uns.errors import ConfigError
 from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 
@@ -479,15 +478,5 @@ def test_emitted_totals_sum_to_the_increments(rollover: int, start: int, increme
 
 @pytest.mark.parametrize("module", ["uns.mes", "uns.mes.states", "uns.mes.derive"])
 def test_all_is_honest(module: str) -> None:
-    mod = importlib.import_module(module)
+    mod = assert_all_is_honest(module)
     assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n))
-    for name in mod.__all__:
-        assert not name.startswith("_")
-        assert hasattr(mod, name), f"{module}.{name}"
-    own = {
-        name
-        for name, value in vars(mod).items()
-        if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
-        if value.__module__ == module
-    }
-    assert own <= set(mod.__all__)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import importlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -18,6 +17,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from model.broker_config import BrokerFileConfig, Role, UserConfig
+from tests.exports import assert_all_is_honest
 from uns.broker import hash_password
 from uns.web import WebServer
 from uns.web.auth import COOKIE, SessionCodec, SessionInvalid, WebAuth, identity_of
@@ -225,14 +225,7 @@ def test_session_codec_expiry_and_short_secret() -> None:
 
 def test_exports() -> None:
     for name in ("uns.web.auth", "uns.web.roles"):
-        module = importlib.import_module(name)
-        assert all(hasattr(module, item) for item in module.__all__)
-        defined_here = {
-            key
-            for key, value in vars(module).items()
-            if not key.startswith("_") and getattr(value, "__module__", None) == module.__name__
-        }
-        assert defined_here <= set(module.__all__)
+        assert_all_is_honest(name)
 
 
 # --- the real server ----------------------------------------------------------------------------------------------
