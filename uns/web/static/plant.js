@@ -1,23 +1,13 @@
 // The Plant overview, the landing page: the plant file's lines and machines with state and OEE now,
 // one machine's declared values live, and links into history (Topics) and the line's MES dashboards.
 
-import {$, api, el, percent, valueText} from "./lib.js";
+import {$, ago, api, el, liveStream, percent, valueText} from "./lib.js";
+import {category, stateColour} from "./mes_draw.js";
 
 let plant = null;
 let stream = null;
 let selected = null; // [cell, line] shown in the machine panel
 let refresh = null;
-
-// UMH state ranges (uns/mes/states.py): producing 10000-29999; planned stops are configured per site,
-// so anything the MES names "planned"/"maintenance"/"changeover" is shown as planned.
-function stateClass(row) {
-  if (!row || row.state === null || row.state === undefined) return "";
-  if (row.state >= 10000 && row.state < 30000) return "state-producing";
-  const name = (row.state_name || "").toLowerCase();
-  if (/planned|maintenance|changeover|break/.test(name)) return "state-planned";
-  if (/starved|blocked|material|idle|waiting/.test(name)) return "state-waiting";
-  return "state-down";
-}
 
 const lines = (node) => (node.kind === "line" ? [node] : node.children.flatMap(lines));
 
@@ -26,8 +16,10 @@ function lineCard(line, current) {
   const kpi = (label, value) => el("span", {class: "kpi"}, el("b", {}, percent(value)), label);
   const machines = line.children.map((cell) => {
     const row = current.get(cell.path);
-    return el("div", {class: `machine ${stateClass(row)}`, "data-path": cell.path, role: "button", tabindex: "0",
-      title: cell.description || cell.name, onclick: () => showMachine(cell, line)},
+    // the same state colours as the MES page's timeline and legend (the catalog's categories)
+    const style = row?.state == null ? undefined : `border-left-color:${stateColour(row.state)}`;
+    return el("div", {class: "machine", "data-path": cell.path, "data-state": row?.state == null ? undefined : category(row.state),
+      style, role: "button", tabindex: "0", title: cell.description || cell.name, onclick: () => showMachine(cell, line)},
       cell.name, el("small", {}, row?.state_name || "no state yet", row?.oee?.oee == null ? "" : ` · OEE ${percent(row.oee.oee)}`));
   });
   return el("section", {class: "line-card", "data-path": line.path},
@@ -77,10 +69,10 @@ async function showMachine(cell, line) {
   const found = await api(`/api/search?q=${encodeURIComponent(cell.path + "/data/")}&limit=500`);
   for (const info of found.topics) showValue(info);
   stream?.close();
-  stream = new EventSource(`/api/stream?prefix=${encodeURIComponent(cell.path)}`);
-  stream.addEventListener("updates", (event) => {
-    for (const update of JSON.parse(event.data).updates) showValue(update);
-  });
+  // the session-aware stream the Topics page uses: an ended session goes to the login page
+  stream = liveStream(`/api/stream?prefix=${encodeURIComponent(cell.path)}`, {
+    updates: (batch) => batch.updates.forEach(showValue),
+  }, $("#live"));
 }
 
 function showValue(info) {
@@ -96,8 +88,7 @@ function showValue(info) {
 function ageOf(row) {
   const stamp = Number(row.dataset.stamp);
   if (!stamp) return;
-  const seconds = Math.max(0, Math.round((Date.now() - stamp) / 1000));
-  row.querySelector(".age").textContent = seconds < 90 ? `${seconds} s ago` : `${Math.round(seconds / 60)} min ago`;
+  row.querySelector(".age").textContent = ago(stamp, Date.now());
 }
 
 /** Show the overview (and keep its states and OEE fresh while it is shown). */
