@@ -195,11 +195,9 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes, historian.database, mes_settings)
-        cache = await stack.enter_async_context(TopicCache(clients=clients))
+        cache, browser_routes = await _enter_browser(stack, clients, plant, health)
         parts.append(cache)
-        health["web-cache"] = cache.health
-        actions = await stack.enter_async_context(WebActions(clients=clients))
-        routes = [*routes, *tree_routes(cache), *actions.routes(), *plant_routes(plant)]
+        routes = [*routes, *browser_routes]
         users = broker.config if broker is not None else _broker_file(settings)
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)
@@ -296,15 +294,26 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         await _run_parts(parts)
 
 
+async def _enter_browser(
+    stack: contextlib.AsyncExitStack,
+    clients: ClientFactory,
+    plant: Plant,
+    health: dict[str, Callable[[], Mapping[str, object]]],
+) -> tuple[TopicCache, list[BaseRoute]]:
+    """The topic browser's live cache, its write actions, and their routes with the plant's (uns up, uns web)."""
+    cache = await stack.enter_async_context(TopicCache(clients=clients))
+    health["web-cache"] = cache.health
+    actions = await stack.enter_async_context(WebActions(clients=clients))
+    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant)]
+
+
 async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
     """``uns web``: the topic browser and HTTP API against ``--broker``; history and MES from ``web.historian_url``."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url)
-        cache = await stack.enter_async_context(TopicCache(clients=clients))
-        actions = await stack.enter_async_context(WebActions(clients=clients))
-        health: dict[str, Callable[[], Mapping[str, object]]] = {"web-cache": cache.health}
-        routes: list[BaseRoute] = [*tree_routes(cache), *actions.routes(), *plant_routes(plant)]
+        health: dict[str, Callable[[], Mapping[str, object]]] = {}
+        cache, routes = await _enter_browser(stack, clients, plant, health)
         notes: list[str] = []
         endpoints = {"mqtt": url.redacted()}
         if settings.web.historian_url:
