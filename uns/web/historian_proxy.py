@@ -54,9 +54,7 @@ class HistorianUrl:
                 source="settings", path="web.historian_url", value=text,
                 reason="expected http://[user:password@]host:port of a running `uns historian`",
             )  # fmt: skip
-        netloc = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        if ":" in parts.hostname:
-            netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+        netloc = parts.netloc.rpartition("@")[2]  # host[:port] as given (IPv6 keeps its brackets)
         user = urllib.parse.unquote(parts.username) if parts.username else None
         password = urllib.parse.unquote(parts.password) if parts.password else None
         return cls(base=f"{parts.scheme}://{netloc}", user=user, password=password)
