@@ -2,8 +2,8 @@
 
 What an integrator would load from the ERP and QMS: line1 fills cola in PET 0.5 l bottles, line2
 in glass 0.33 l bottles, line3 packs line1's bottles into cases and pallets. Ideal cycle times
-come from the simulated machines' nominal rates (``mes_rules.demo_ideal_cycle_times``), so the
-product types match what the sim can make.
+come from the simulated machines' nameplate rates (``mes_rules.demo_ideal_cycle_times``), so the
+product types match what the sim can make; orders are sized at the rates the machines run at.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Literal
 
-from bridges.sim.mes_rules import demo_ideal_cycle_times
+from bridges.sim.mes_rules import DEMO_NAMEPLATE_HEADROOM, demo_ideal_cycle_times
 from bridges.sim.plant import DEMO_LINES, LineSpec
 from model.equipment import Plant
 
@@ -159,11 +159,12 @@ class LineSetup:
     output_cell: str
     """Path of the cell whose ``Production/GoodCount`` is the line's output."""
     recipe: LineRecipe
-    ideal_cycle_time_s: float
-    """Seconds per output unit at the line's slowest machine: what orders are sized by."""
+    nominal_cycle_time_s: float
+    """Seconds per output unit at the running rate of the line's slowest machine: what orders are sized by."""
     product_cycle_time_s: float
-    """Seconds per output unit at the line's fastest machine: the product type's ideal cycle time, so no
-    machine of the line runs above 100 % performance (a machine draining its buffer runs at its own rate)."""
+    """Seconds per output unit at the nameplate rate of the line's fastest machine: the product type's ideal
+    cycle time, so no machine of the line runs above 100 % performance (a machine draining its buffer runs
+    at its own rate)."""
     torque_target: float | None
     """The capper's running torque in the sim, N·m."""
 
@@ -202,7 +203,7 @@ def demo_line_setups(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES) -> li
                 site_path="/".join(line_path.split("/")[:2]),
                 output_cell=output,
                 recipe=recipe,
-                ideal_cycle_time_s=round(max(per_cell), 4),
+                nominal_cycle_time_s=round(max(per_cell) * DEMO_NAMEPLATE_HEADROOM, 4),
                 product_cycle_time_s=round(min(per_cell), 4),
                 torque_target=_torque(spec, recipe.torque_cell),
             )

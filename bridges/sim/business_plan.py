@@ -261,9 +261,9 @@ class BusinessPlan:
     def _release(self, line: _Line, now_ms: int) -> Outgoing:
         setup = line.setup
         minutes = self._rng.uniform(*ORDER_MINUTES)
-        quantity = minutes * 60 / setup.ideal_cycle_time_s
+        quantity = minutes * 60 / setup.nominal_cycle_time_s
         quantity = max(1, round(quantity / 100) * 100) if quantity >= 1000 else max(1, round(quantity))
-        duration = self._wall_ms(quantity * setup.ideal_cycle_time_s)
+        duration = self._wall_ms(quantity * setup.nominal_cycle_time_s)
         start = line.planned_until_ms
         order_id = f"WO-{line.tag}-{local_stamp(start, self._tz)}"
         while order_id in self._mine:

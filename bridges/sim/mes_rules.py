@@ -1,7 +1,7 @@
 """What the MES adapter needs to read the simulated plant: state mapping, counters, ideal cycle times.
 
 The demo plant has no MES software: its production, machine and OEE views come from the bridges
-alone, through these derive rules (``mes.derive``) and the machines' nominal rates.
+alone, through these derive rules (``mes.derive``) and the machines' nameplate rates.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from model.config import DeriveRule, MesSection
 from model.equipment import Plant
 
 __all__ = [
+    "DEMO_NAMEPLATE_HEADROOM",
     "DEMO_PLANNED",
     "DEMO_STATE_MAP",
     "demo_derive_rules",
@@ -49,8 +50,16 @@ def demo_derive_rules(enterprise: str) -> list[DeriveRule]:
     ]
 
 
+DEMO_NAMEPLATE_HEADROOM = 1.05
+"""A simulated machine's nameplate (ideal) rate over the nominal rate it runs at (±1 % noise).
+
+Real lines run a little below nameplate; were the ideal the running rate itself, the noise and the
+bridges' polling would put a machine above 100 % performance over a short window.
+"""
+
+
 def demo_ideal_cycle_times(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES) -> dict[str, float]:
-    """Equipment path -> ideal seconds per counted unit, from each machine's nominal rate."""
+    """Equipment path -> ideal seconds per counted unit, from each machine's nameplate rate."""
     paths = plant.equipment_paths()
     out: dict[str, float] = {}
     for line in lines:
@@ -58,7 +67,7 @@ def demo_ideal_cycle_times(plant: Plant, lines: Sequence[LineSpec] = DEMO_LINES)
             suffix = f"/{line.id}/{machine.id}"
             for path in paths:
                 if path.endswith(suffix):
-                    out[path] = 60.0 / machine.rate * machine.cycles_per_output
+                    out[path] = 60.0 / (machine.rate * DEMO_NAMEPLATE_HEADROOM) * machine.cycles_per_output
     return out
 
 

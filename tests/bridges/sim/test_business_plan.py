@@ -86,16 +86,17 @@ def test_counter_delta(previous: int | None, value: int, delta: int) -> None:
 
 
 def test_line_setups_follow_the_plant_and_the_sim(setups: list[LineSetup]) -> None:
-    got = {s.path: (s.output_cell.rsplit("/", 1)[1], s.ideal_cycle_time_s, s.torque_target) for s in setups}
+    got = {s.path: (s.output_cell.rsplit("/", 1)[1], s.nominal_cycle_time_s, s.torque_target) for s in setups}
     assert got == {
         L1: ("labeler", 0.15, 1.8),  # the filler's 400 bpm is line1's bottleneck
         L2: ("capper2", 0.2, 2.2),  # the rinser's 300 bpm
         L3: ("wrapper", pytest.approx(60 / 14 * 60, abs=1e-3), None),  # 14 cases/min, 60 cases a pallet
     }
     assert [s.recipe for s in setups] == [RECIPES["line1"], RECIPES["line2"], RECIPES["line3"]]
-    # the product's ideal cycle time is the fastest machine's, so no machine runs above 100 % performance
+    # the product's ideal cycle time is the fastest machine's nameplate (5 % above its running rate),
+    # so no machine runs above 100 % performance
     fastest = {s.path: s.product_cycle_time_s for s in setups}
-    assert fastest == {L1: 0.1364, L2: 0.1875, L3: pytest.approx(171.4286)}  # line1: the labeler at 440 bpm
+    assert fastest == {L1: 0.1299, L2: 0.1786, L3: pytest.approx(163.2653)}  # line1: the labeler at 440 * 1.05 bpm
 
 
 def test_the_product_type_carries_the_fastest_machines_cycle(setups: list[LineSetup]) -> None:
@@ -109,7 +110,7 @@ def test_orders_are_sized_at_nominal_rate_and_planned_back_to_back(setups: list[
     plan = new_plan(setups, speed=speed)
     releases = [e.body for e in plan.begin() if e.event == "work_order"]
     assert len(releases) == 9  # three ahead on each line
-    cycle = {s.recipe.product_id: s.ideal_cycle_time_s for s in setups}
+    cycle = {s.recipe.product_id: s.nominal_cycle_time_s for s in setups}
     previous_end: dict[object, int] = {}
     for body in releases:
         ict = cycle[str(body["product_id"])]
