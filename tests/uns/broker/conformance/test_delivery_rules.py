@@ -76,11 +76,15 @@ async def test_silent_client_is_disconnected_after_one_and_a_half_keepalive_and_
         )
         assert await _recv(sock, 4) == bytes([0x20, 2, 0, 0])
         started = time.monotonic()
-        slack = KEEPALIVE_SLACK_S if "mosquitto" in request.node.callspec.id else 2.0
+        reference = "mosquitto" in request.node.callspec.id
+        slack = KEEPALIVE_SLACK_S if reference else 2.0
+        # Mosquitto 2.0.11 computes 1.5 x keep-alive in whole seconds (1 s for keepalive 1) on a whole-second
+        # clock, so it may drop the client just past floor(1.5 x keepalive); ours keeps the exact bound
+        earliest = (keepalive * 3 // 2 if reference else keepalive * 1.5) - 0.3
         await watcher.wait_messages(1, deadline_s=keepalive * 1.5 + slack + 1)
         waited = time.monotonic() - started
         assert watcher.received[0].payload == b"x"
-        assert keepalive * 1.5 - 0.3 <= waited <= keepalive * 1.5 + slack
+        assert earliest <= waited <= keepalive * 1.5 + slack
         assert await _closed_by_peer(sock)
     finally:
         sock.close()
