@@ -14,6 +14,8 @@ order, into a DuckDB file.
 
 Views: each runs through ``run_view`` on a freshly opened read-only database: the first run, then
 the median of ``--runs`` more. Then the month's OEE per line, against the model's own running time.
+Last, ``--pages`` dashboards asking for ``current`` at once: through the shared ``LivePicture`` (what
+``/api/mes/current`` serves) against the baseline of each page computing its own.
 
     uv run python -m bench.mes_views [--days 30] [--tick-ms 200] [--sample-s 10] [--count-s 300] [--keep FILE [--reuse]]
 """
@@ -21,6 +23,7 @@ the median of ``--runs`` more. Then the month's OEE per line, against the model'
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -41,7 +44,9 @@ from bridges.sim.plant import DEMO_LINES, LineSpec, MachineState, PlantModel
 from model.config import MesSection
 from uns.historian.database import Database
 from uns.mes.derive import Deriver
+from uns.mes.downtime import CurrentRow, current
 from uns.mes.intake import Accepted, read_event
+from uns.mes.live import LivePicture
 from uns.mes.store import Incoming, MesStore
 from uns.mes.views_api import run_view
 from uns.settings import load_plant
@@ -361,6 +366,32 @@ def time_view(path: Path, view: str, params: dict[str, list[str]], now: datetime
     return Timing(times[0], statistics.median(times[1:]), rows)
 
 
+def time_pages(path: Path, now: datetime, pages: int) -> tuple[float, float, int]:
+    """Wall seconds for ``pages`` concurrent reads of ``current``: each computing its own, then sharing one."""
+    section = mes_section()
+    with Database(path=path, read_only=True) as db:
+
+        def compute(_now: datetime) -> list[CurrentRow]:
+            with contextlib.closing(db.reader()) as cursor:
+                return current(cursor, section, now=now, output_cells=section.output_cells)
+
+        async def alone() -> None:
+            await asyncio.gather(*(asyncio.to_thread(compute, now) for _ in range(pages)))
+
+        picture = LivePicture(compute, max_age_s=section.kpi_interval_s)
+
+        async def shared() -> None:
+            await asyncio.gather(*(picture.read() for _ in range(pages)))
+
+        compute(now)  # warm the connection, as a running hub's is
+        started = time.perf_counter()
+        asyncio.run(alone())
+        naive = time.perf_counter() - started
+        started = time.perf_counter()
+        asyncio.run(shared())
+        return naive, time.perf_counter() - started, picture.computations
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
@@ -464,6 +495,7 @@ def main() -> None:
     parser.add_argument("--count-s", type=int, default=300, help="how often the counters are published")
     parser.add_argument("--workers", type=int, default=2, help="model processes (one line each at a time)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per view after the first")
+    parser.add_argument("--pages", type=int, default=20, help="dashboards reading `current` at once")
     parser.add_argument("--keep", type=Path, default=None, help="keep the DuckDB file here")
     parser.add_argument("--reuse", action="store_true", help="with --keep: time the views on the kept file")
     args = parser.parse_args()
@@ -485,6 +517,10 @@ def main() -> None:
                   flush=True)  # fmt: skip
         print(f"  {'process-values':<10} skipped: the bench stores no historian samples")
         sanity(path, args.days, runs)
+        naive, shared, computations = time_pages(path, now, args.pages)
+        print(f"\n== {args.pages} dashboards reading `current` at once: shared picture {shared * 1000:.0f} ms"
+              f" ({computations} computation) vs each its own {naive * 1000:.0f} ms ({args.pages} computations):"
+              f" {naive / shared:.0f}x")  # fmt: skip
     print(f"\n(whole bench {time.monotonic() - started:.0f} s)")
 
 

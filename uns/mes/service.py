@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -26,6 +26,7 @@ from uns.historian.service import Historian
 from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
+from uns.mes.live import LivePicture
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mqtt.types import Message, PubSub
 
@@ -88,6 +89,8 @@ class MesAdapter:
         self._pending_acks: list[Message] = []
         self._wake = asyncio.Event()
         self.counters = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "derived": 0, "kpi_runs": 0}
+        self.live = LivePicture(self._current, max_age_s=settings.kpi_interval_s)
+        """The ``current`` view as last computed for the KPIs: what dashboards read."""
 
     @property
     def errors_topic(self) -> str:
@@ -240,6 +243,8 @@ class MesAdapter:
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status == "stored":
                 self.counters["stored"] += 1
+                if item.body.source != "derived":  # operator or system input shows on the next read
+                    self.live.invalidate()
             elif outcome.status == "duplicate":
                 self.counters["duplicates"] += 1
             else:
@@ -295,17 +300,17 @@ class MesAdapter:
         while True:
             await asyncio.sleep(self._settings.kpi_interval_s)
             try:
-                rows = await asyncio.to_thread(self._current)
+                rows = await self.live.refresh()
             except Exception:  # a view failing must not stop intake
                 log.exception("MES adapter: KPI computation failed")
                 continue
             self.counters["kpi_runs"] += 1
             await client.publish_many(self._kpi_messages(rows, _now_ms()))
 
-    def _current(self) -> list[CurrentRow]:
+    def _current(self, now: datetime) -> list[CurrentRow]:
         cursor = self._historian.database.reader()
         try:
-            return current(cursor, self._settings, now=datetime.now(UTC), output_cells=self._settings.output_cells)
+            return current(cursor, self._settings, now=now, output_cells=self._settings.output_cells)
         finally:
             cursor.close()
 

@@ -37,6 +37,13 @@ def _view(adapter: MesAdapter | None, database: Database | None, section: MesSec
         if adapter is None or database is None:
             return json_response({"error": MES_OFF_HINT}, 503)
         params = {key: request.query_params.getlist(key) for key in request.query_params}
+        if name == "current" and not params:  # what the KPIs were last computed from, shared by every page
+            try:
+                as_of, rows = await adapter.live.read()
+            except HistorianError as exc:
+                log.warning("MES view current failed: %s", exc)
+                return json_response({"error": str(exc)}, 503)
+            return json_response({"rows": rows, "as_of": as_of})
 
         def work() -> object:
             cursor = database.reader()

@@ -61,7 +61,7 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def mes_hub(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Hub]:
+async def mes_hub(broker: EmbeddedBroker, data_dir: Path, settings: MesSection = SECTION) -> AsyncIterator[Hub]:
     clients = local_clients(broker)
     section = HistorianSection(flush_interval_s=0.05)
     async with contextlib.AsyncExitStack() as stack:
@@ -69,11 +69,11 @@ async def mes_hub(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[Hub]:
             Historian(settings=section, enterprise="acme", clients=clients, data_dir=data_dir)
         )
         mes = await stack.enter_async_context(
-            MesAdapter(settings=SECTION, enterprise="acme", clients=clients, historian=historian)
+            MesAdapter(settings=settings, enterprise="acme", clients=clients, historian=historian)
         )
         web = await stack.enter_async_context(
             WebServer(
-                bind="127.0.0.1", port=0, health={}, history=None, routes=mes_routes(mes, historian.database, SECTION)
+                bind="127.0.0.1", port=0, health={}, history=None, routes=mes_routes(mes, historian.database, settings)
             )
         )
         async with asyncio.TaskGroup() as tasks:
@@ -170,3 +170,45 @@ async def test_machine_data_becomes_mes_events_and_kpis_and_survives_a_restart(t
         async with mes_hub(broker, tmp_path) as hub, client(broker, "plc2") as plc:
             await plc.publish(f"{CELL}/data/GoodCount", envelope(1150, t0 + 400_000, "UInt32"))
             await until(lambda: hub.rows("SELECT sum(total) FROM mes_counts") == [(150,)], what="150 counted")
+
+
+async def test_dashboards_share_one_computation_of_the_live_picture_and_see_operator_input_at_once(
+    tmp_path: Path,
+) -> None:
+    """Ten pages reading ``current`` cost one computation; an operator's input shows on the next read."""
+    quiet = SECTION.model_copy(update={"kpi_interval_s": 60.0})  # no KPI tick during the test: every read is a page's
+    t0 = _now() - 120_000
+    async with (
+        start_broker(tmp_path) as broker,
+        mes_hub(broker, tmp_path, quiet) as hub,
+        client(broker, "plc") as plc,
+        httpx.AsyncClient(base_url=hub.http) as http,
+    ):
+        await plc.publish(f"{CELL}/data/State", envelope(1, t0))
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(1,)], what="the derived state")
+
+        async def page() -> dict[str, object]:
+            answer = await http.get("/api/mes/current")
+            assert answer.status_code == 200, answer.text
+            body: dict[str, object] = answer.json()
+            return body
+
+        pages = await asyncio.gather(*(page() for _ in range(10)))
+        assert hub.mes.live.computations == 1
+        assert len({str(p["as_of"]) for p in pages}) == 1
+        rows = {row["path"]: row for row in pages[0]["rows"]}  # type: ignore[attr-defined]
+        assert rows[CELL]["state"] == 10000
+        # machine data (derived events) is what the KPI tick is for: the picture stays until it is due
+        await plc.publish(f"{CELL}/data/State", envelope(5, t0 + 60_000))
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(2,)], what="the derived stop")
+        assert (await page())["as_of"] == pages[0]["as_of"]
+        # an operator's input is shown at once
+        stop = {"timestamp_ms": t0 + 60_000, "state": 140000, "source": "terminal"}
+        posted = await http.post(f"/api/mes/events/{CELL}/mes/machine_state", content=orjson.dumps(stop))
+        assert posted.status_code == 201, posted.text
+        after = await page()
+        assert after["as_of"] != pages[0]["as_of"]
+        assert {row["path"]: row for row in after["rows"]}[CELL]["state"] == 140000  # type: ignore[attr-defined]
+        assert hub.mes.live.computations == 2
+        # asking with parameters is a view of its own, refused like any other (current takes none)
+        assert (await http.get("/api/mes/current?now=1")).status_code == 400

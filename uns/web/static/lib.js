@@ -74,10 +74,13 @@ export const valueText = (info) => {
   return typeof info.value === "object" ? JSON.stringify(info.value) : String(info.value);
 };
 
-export const seconds = (total) => {
-  const s = Math.round(total);
-  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
-};
+/** A duration: "4.2 s", "35 s", "4.5 min", "2.3 h"; ``digits`` 0 gives whole seconds and minutes (ages ticking in place). */
+export function duration(totalSeconds, digits = 1) {
+  const s = Math.max(0, totalSeconds);
+  if (s < 120) return `${s < 10 && digits ? s.toFixed(digits) : Math.round(s)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(digits)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
 
 /** Load who is signed in, show it, and watch the session's end. */
 export async function loadSession() {
@@ -110,7 +113,7 @@ function watchExpiry(expiresMs) {
 export const count = (value) => new Intl.NumberFormat("en").format(value ?? 0);
 
 /** "3 s ago" for a time in Unix ms, given the server's clock now. */
-export const ago = (thenMs, nowMs) => (thenMs ? `${seconds(Math.max(0, nowMs - thenMs) / 1000)} ago` : "");
+export const ago = (thenMs, nowMs) => (thenMs ? `${duration((nowMs - thenMs) / 1000, 0)} ago` : "");
 
 /** Bytes as `xxd` shows them: offset | 16 bytes in hex | ASCII, one line each. */
 export function hexDump(bytes) {

@@ -50,14 +50,6 @@ export function clock(ms, withDate = false) {
   return withDate ? `${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${time}` : `${time}:${pad(t.getSeconds())}`;
 }
 
-/** "12 s", "4.5 min", "2.1 h" from seconds. */
-export function duration(totalSeconds) {
-  const s = Math.max(0, totalSeconds);
-  if (s < 120) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
-  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
-
 /** The last level of an equipment path (the cell or line name). */
 export const shortName = (path) => (path ? path.split("/").pop() : "");
 

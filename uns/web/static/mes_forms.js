@@ -1,7 +1,7 @@
 // Operator input of the MES page: downtime reason, inspection, clock on/off, material; the same MES events as the API.
 
-import {$, el, post, refusal} from "./lib.js";
-import {clock, duration, shortName} from "./mes_draw.js";
+import {$, duration, el, post, refusal} from "./lib.js";
+import {clock, shortName} from "./mes_draw.js";
 
 const NUMBERS = ["value", "lower_limit", "upper_limit", "quantity"];
 let shownCells = "";

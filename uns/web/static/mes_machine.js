@@ -1,7 +1,7 @@
 // Machine panels of the MES page: OEE per line and cell, the live state timeline, the downtime Pareto, order progress.
 
-import {$, api, can, el, percent, svg} from "./lib.js";
-import {category, clock, duration, hint, latest, legend, num, scale, shortName, stateColour, timeAxis} from "./mes_draw.js";
+import {$, api, can, duration, el, percent, svg} from "./lib.js";
+import {category, clock, hint, latest, legend, num, scale, shortName, stateColour, timeAxis} from "./mes_draw.js";
 
 const q = encodeURIComponent;
 
