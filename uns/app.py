@@ -247,7 +247,7 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
 def mes_section(settings: Settings, plant: Plant) -> MesSection:
     """The MES settings every view uses: lines' output cells from the plant file, and the demo plant's rules."""
     section = settings.mes.model_copy(update={"output_cells": {**plant.line_outputs(), **settings.mes.output_cells}})
-    return demo_mes_section(section, plant) if settings.demo else section
+    return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
 
 
 async def _enter_mes(

@@ -180,11 +180,11 @@ class BusinessPlan:
                 ln.setup.path,
                 "product_type",
                 now,
-                f"demo:product:{ln.setup.recipe.product_id}:{ln.setup.product_cycle_time_s}",
+                f"demo:product:{ln.setup.recipe.product_id}:{self._product_cycle_s(ln.setup)}",
                 "erp",
                 product_id=ln.setup.recipe.product_id,
                 name=ln.setup.recipe.product_name,
-                ideal_cycle_time_s=ln.setup.product_cycle_time_s,
+                ideal_cycle_time_s=self._product_cycle_s(ln.setup),
                 unit=ln.setup.recipe.unit,
             )
             for ln in self._lines.values()
@@ -257,6 +257,10 @@ class BusinessPlan:
 
     def _wall_ms(self, plant_s: float) -> int:
         return round(plant_s * 1000 / self._speed)
+
+    def _product_cycle_s(self, setup: LineSetup) -> float:
+        """The product's ideal cycle time in wall seconds: MES times are wall times, the sim's are plant times."""
+        return round(setup.product_cycle_time_s / self._speed, 6)
 
     def _release(self, line: _Line, now_ms: int) -> Outgoing:
         setup = line.setup

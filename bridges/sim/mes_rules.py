@@ -89,12 +89,17 @@ def demo_reasons() -> dict[str, str]:
     return {str(code): text for code, text in FAULT_CODES.items() if code}
 
 
-def demo_mes_section(section: MesSection, plant: Plant) -> MesSection:
-    """``section`` with what the demo plant needs added (settings the user gave win)."""
+def demo_mes_section(section: MesSection, plant: Plant, *, speed: float = 1.0) -> MesSection:
+    """``section`` with what the demo plant needs added (settings the user gave win).
+
+    ``speed`` is the sim's plant seconds per wall second: MES times are wall times, so a plant run
+    at x10 makes a unit in a tenth of the wall seconds and its ideal cycle times shrink alike.
+    """
+    ideal = {path: seconds / speed for path, seconds in demo_ideal_cycle_times(plant).items()}
     return section.model_copy(
         update={
             "derive": section.derive or demo_derive_rules(plant.enterprise.id),
-            "ideal_cycle_time_s": {**demo_ideal_cycle_times(plant), **section.ideal_cycle_time_s},
+            "ideal_cycle_time_s": {**ideal, **section.ideal_cycle_time_s},
             "planned_states": [*section.planned_states, DEMO_PLANNED],
             "output_only_lines": [*section.output_only_lines, *demo_mixed_unit_lines(plant)],
             "output_cells": {**plant.line_outputs(), **section.output_cells},

@@ -13,8 +13,9 @@ Units are counted by the ``ts`` of their ``production_count`` (a count is not pr
 window edge). Each count's ideal cycle time is its order's product type (latest
 ``product_type`` by ts; the order is the count's ``order_id``, else the order running on its
 line then), else ``MesSection.ideal_cycle_time_s`` of the longest prefix of its path; a unit with
-none makes performance unknown (None). On an ``output_only_lines`` line (cells count different
-units) the product applies only to the output cell's counts; the other cells keep the fallback.
+none makes performance unknown (None), as does a cell that never counted anything (it has no
+counter: a rinser). On an ``output_only_lines`` line (cells count different units) the product
+applies only to the output cell's counts; the other cells keep the fallback.
 
 A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
 union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
@@ -134,10 +135,9 @@ def entities_under(
     """The cells (depth ≥ 5) or lines at or under ``path``, from the paths that published states or counts."""
     states, counts = _paths_under(cursor, path)
     if kind == "cell":
-        if _depth(path) >= 5:
-            return [Entity(path, (path,), ((path, True),))]
-        cells = sorted(p for p in states | counts if _depth(p) >= 5)
-        return [Entity(cell, (cell,), ((cell, True),)) for cell in cells]
+        # a cell that never counted has no counter (a rinser): its performance is unknown, not 0
+        cells = [path] if _depth(path) >= 5 else sorted(p for p in states | counts if _depth(p) >= 5)
+        return [Entity(cell, (cell,), ((cell, True),) if cell in counts else ()) for cell in cells]
     if _depth(path) >= 4:
         line = line_of(path)
         states, counts = _paths_under(cursor, line)
@@ -284,12 +284,16 @@ def compute(
             },
         ).fetchall()
         counted = {(e, g): (int(t), int(good), ideal, int(unknown)) for e, g, t, good, ideal, unknown in rows}
-    return [_row(w, times.get((w.entity, w.group), Times()), counted.get((w.entity, w.group))) for w in windows]
+    uncounted = {e.name for e in entities if not e.count_paths}
+    return [
+        _row(w, times.get((w.entity, w.group), Times()), counted.get((w.entity, w.group)), w.entity in uncounted)
+        for w in windows
+    ]
 
 
-def _row(window: Window, times: Times, counts: tuple[int, int, float | None, int] | None) -> OeeRow:
+def _row(window: Window, times: Times, counts: tuple[int, int, float | None, int] | None, uncounted: bool) -> OeeRow:
     total, good, ideal, unknown = counts or (0, 0, 0.0, 0)
-    ideal_s = None if unknown else (ideal or 0.0)
+    ideal_s = None if unknown or uncounted else (ideal or 0.0)
     pbt = times.covered_s - times.planned_s
     apt = times.producing_s + times.microstop_s
     availability = _ratio(apt, pbt)

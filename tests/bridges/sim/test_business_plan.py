@@ -99,10 +99,14 @@ def test_line_setups_follow_the_plant_and_the_sim(setups: list[LineSetup]) -> No
     assert fastest == {L1: 0.1299, L2: 0.1786, L3: pytest.approx(163.2653)}  # line1: the labeler at 440 * 1.05 bpm
 
 
-def test_the_product_type_carries_the_fastest_machines_cycle(setups: list[LineSetup]) -> None:
-    products = {e.body["product_id"]: e.body["ideal_cycle_time_s"] for e in new_plan(setups).begin()
+@pytest.mark.parametrize("speed", [1.0, 10.0])
+def test_the_product_type_carries_the_fastest_machines_cycle_in_wall_seconds(
+    setups: list[LineSetup], speed: float
+) -> None:
+    """MES times are wall times: at x10 the sim makes a unit in a tenth of the wall seconds."""
+    products = {e.body["product_id"]: e.body["ideal_cycle_time_s"] for e in new_plan(setups, speed=speed).begin()
                 if e.event == "product_type"}  # fmt: skip
-    assert products == {s.recipe.product_id: s.product_cycle_time_s for s in setups}
+    assert products == {s.recipe.product_id: pytest.approx(s.product_cycle_time_s / speed) for s in setups}
 
 
 @pytest.mark.parametrize("speed", [1.0, 10.0])

@@ -56,3 +56,20 @@ def test_the_product_paces_only_the_output_cell_of_a_mixed_unit_line(db: Databas
     assert by_cell[PALLETIZER].performance == pytest.approx(12 * 240.0 / 3600)  # the product's
     (line,) = oee(db.connection, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line")
     assert line.performance == pytest.approx(12 * 240.0 / 3600)
+
+
+def test_a_cell_without_a_counter_has_unknown_performance_not_zero(db: Database) -> None:
+    """A rinser publishes states but no counts: its availability is known, its performance is not."""
+    rinser = f"{LINE}/rinser"
+    section = MesSection(output_cells={LINE: PALLETIZER}, ideal_cycle_time_s={LINE: 60.0})
+    feeder = Feeder(db, section)
+    for cell in (rinser, PACKER, PALLETIZER):
+        feeder.states(cell, [(at(24, 6), 10000), (at(24, 6, 30), 180000), (at(24, 6, 45), 10000)])
+    feeder.send(PALLETIZER, "production_count", at(24, 5), total=1)  # it counts, just not in the window
+    by_cell = {r.path: r for r in oee(db.connection, section, path=LINE, start=at(24, 6), end=at(24, 7), by="cell")}
+    assert by_cell[rinser].availability == pytest.approx(0.75)
+    assert (by_cell[rinser].performance, by_cell[rinser].oee) == (None, None)
+    assert by_cell[PALLETIZER].performance == 0.0  # a counter that counted nothing for 45 min is a loss
+    assert by_cell[PALLETIZER].availability == pytest.approx(0.75)
+    (alone,) = oee(db.connection, section, path=rinser, start=at(24, 6), end=at(24, 7), by="cell")
+    assert alone.performance is None  # asked for alone, the same

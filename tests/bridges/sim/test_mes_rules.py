@@ -1,0 +1,33 @@
+"""What the MES adapter is told about the demo plant: ideal cycle times at nameplate, in wall seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridges.sim.mes_rules import DEMO_NAMEPLATE_HEADROOM, demo_ideal_cycle_times, demo_mes_section
+from model.config import MesSection
+from uns.settings import load_plant
+
+FILLER = "acme/dallas/bottling/line1/filler"
+LABELER = "acme/dallas/bottling/line1/labeler"
+
+
+def test_ideal_cycle_times_are_the_nameplate_rates_above_the_running_ones() -> None:
+    ideal = demo_ideal_cycle_times(load_plant(None))
+    assert ideal[FILLER] == pytest.approx(60 / (400 * DEMO_NAMEPLATE_HEADROOM))  # runs at 400 bpm
+    assert ideal[LABELER] == pytest.approx(60 / (440 * DEMO_NAMEPLATE_HEADROOM))
+    assert ideal["acme/dallas/packaging/line3/palletizer"] == pytest.approx(60 / (16 * 1.05) * 60)  # 60 cycles a pallet
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0])
+def test_a_fast_forwarded_demo_gets_its_ideal_cycle_times_in_wall_seconds(speed: float) -> None:
+    plant = load_plant(None)
+    section = demo_mes_section(MesSection(), plant, speed=speed)
+    plant_seconds = demo_ideal_cycle_times(plant)
+    assert section.ideal_cycle_time_s == {path: pytest.approx(s / speed) for path, s in plant_seconds.items()}
+
+
+def test_the_users_ideal_cycle_times_win_over_the_demos() -> None:
+    section = demo_mes_section(MesSection(ideal_cycle_time_s={FILLER: 0.2}), load_plant(None), speed=10.0)
+    assert section.ideal_cycle_time_s[FILLER] == 0.2
+    assert section.ideal_cycle_time_s[LABELER] == pytest.approx(60 / (440 * 1.05) / 10)
