@@ -234,7 +234,7 @@ class _Machine:
         self.state = MachineState.RUNNING
         self.fault_code = 0
         self.timer_ms = 0
-        self.progress = rng.random()
+        self.progress = 0.0  # a fresh cycle: the first unit takes a whole cycle time, as after a start of production
         self.pending = 0
         self.speed = 0.0
         self.cycle_time = 60.0 / spec.rate
