@@ -166,7 +166,9 @@ async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser
         await page.goto(url + "/#sparkplug")
         await expect(page.locator('#nodes tr[data-node="plant/edge1"]')).to_contain_text("online")
         assert await page.locator("button.rebirth").count() == 0  # app may not rebirth
-        await page.evaluate("fetch('/api/logout', {method: 'POST'})")
+        # the page's own sign-out; a bare POST /api/logout would race the page's own move to the login page
+        await page.locator("#logout").click()
+        await expect(page).to_have_url(re.compile(r"/login(\?.*)?$"), timeout=10_000)
         # a viewer: no publish form, no rebirth button, but the tree and the node
         await _sign_in(page, url, "vera")
         await expect(page.locator('#tree > li[data-path="acme"]')).to_be_visible()

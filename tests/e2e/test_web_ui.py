@@ -122,7 +122,9 @@ async def test_login_and_roles_a_viewer_cannot_publish(locked_web_hub: str, brow
         await page.goto(url + "/#mes")
         await page.reload()
         await expect(page.locator("#reason")).to_be_visible(visible=user == "otto", timeout=10_000)
-        await page.evaluate("fetch('/api/logout', {method: 'POST'})")
+        # the page's own sign-out; a bare POST /api/logout would race the page's own move to the login page
+        await page.locator("#logout").click()
+        await expect(page).to_have_url(re.compile(r"/login(\?.*)?$"), timeout=10_000)
     assert errors == []
 
 
