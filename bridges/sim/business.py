@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -107,7 +108,7 @@ class DemoBusiness:
 
     async def __aenter__(self) -> Self:
         probe = self._new_plan(self._clock())  # the topics only: the real plan starts with run()
-        filters = sorted({*probe.count_topics(), *probe.torque_topics(), *probe.order_topics()})
+        filters = sorted(self._handlers(probe))
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(self._clients(client_id=CLIENT_ID))
             if filters:
@@ -162,28 +163,39 @@ class DemoBusiness:
             await asyncio.sleep(self._tick_s)
 
     async def _read(self, client: PubSub, plan: BusinessPlan) -> None:
-        counts, torques, orders = plan.count_topics(), plan.torque_topics(), plan.order_topics()
+        handlers = self._handlers(plan)
         async for message in client.messages():
-            line = counts.get(message.topic)
-            if line is not None:
-                value = _number(message)
-                if value is not None:
-                    self.counters["counts"] += 1
-                    self._emit(plan.count(line, int(value), self._clock()))
-                continue
-            line = torques.get(message.topic)
-            if line is not None:
-                value = _number(message)
-                if value is not None:
-                    plan.torque(line, value)
-                continue
-            line = orders.get(message.topic)
-            if line is not None:
-                order_id = _running_order(message)
-                if order_id is not None:
-                    plan.order_seen(line, order_id)
-                continue
-            self.counters["other"] += 1
+            handler = handlers.get(message.topic)
+            if handler is None:
+                self.counters["other"] += 1
+            else:
+                handler(message)
+
+    def _handlers(self, plan: BusinessPlan) -> dict[str, Callable[[Message], None]]:
+        """Topic -> what a message on it does to the plan: the topics the connector subscribes to."""
+        return {
+            **{topic: functools.partial(self._on_count, plan, line) for topic, line in plan.count_topics().items()},
+            **{topic: functools.partial(self._on_torque, plan, line) for topic, line in plan.torque_topics().items()},
+            **{topic: functools.partial(self._on_order, plan, line) for topic, line in plan.order_topics().items()},
+        }
+
+    def _on_count(self, plan: BusinessPlan, line: str, message: Message) -> None:
+        value = _number(message)
+        if value is not None:
+            self.counters["counts"] += 1
+            self._emit(plan.count(line, int(value), self._clock()))
+
+    @staticmethod
+    def _on_torque(plan: BusinessPlan, line: str, message: Message) -> None:
+        value = _number(message)
+        if value is not None:
+            plan.torque(line, value)
+
+    @staticmethod
+    def _on_order(plan: BusinessPlan, line: str, message: Message) -> None:
+        order_id = _running_order(message)
+        if order_id is not None:
+            plan.order_seen(line, order_id)
 
 
 def _body(message: Message) -> dict[str, object] | None:
