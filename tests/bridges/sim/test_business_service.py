@@ -21,6 +21,7 @@ from bridges.sim.business import DemoBusiness
 from model.config import HistorianSection, MesSection, SimSection
 from model.equipment import Plant
 from tests.fixtures.broker import start_broker
+from tests.fixtures.reading import reading, rows
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.connect import local_clients
@@ -80,28 +81,19 @@ class Rig:
         self.clock = FastClock()
 
     def rows(self, sql: str) -> list[tuple[object, ...]]:
-        cursor = self.historian.database.reader()
-        try:
-            return cursor.execute(sql).fetchall()
-        finally:
-            cursor.close()
+        return rows(self.historian, sql)
 
     def lot_depth(self, lot: str) -> int:
-        cursor = self.historian.database.reader()
-        try:
+        with reading(self.historian) as cursor:
             return max(node.depth for node in trace(cursor, lot).nodes)
-        finally:
-            cursor.close()
 
     def fill_points(self) -> int:
-        cursor = self.historian.database.reader()
         far = datetime.fromtimestamp(self.clock() / 1000 + 3600, UTC)
-        try:
-            chart = spc(cursor, characteristic="fill_volume_ml", start=datetime(2000, 1, 1, tzinfo=UTC), end=far)
-        except BadArgument:
-            return 0
-        finally:
-            cursor.close()
+        with reading(self.historian) as cursor:
+            try:
+                chart = spc(cursor, characteristic="fill_volume_ml", start=datetime(2000, 1, 1, tzinfo=UTC), end=far)
+            except BadArgument:
+                return 0
         return len(chart.points)
 
     @contextlib.asynccontextmanager
@@ -160,12 +152,9 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
         await until(lambda: _pallets(rig), within_s=10, what="a pallet lot")
         await until(lambda: rig.fill_points() >= 5, within_s=10, what="fill volume samples")
         first = business.plan.running_order(L1) if business.plan else None
-    cursor = rig.historian.database.reader()
-    try:
+    with reading(rig.historian) as cursor:
         now = datetime.fromtimestamp(rig.clock() / 1000, UTC)
         orders = order_progress(cursor, now=now, output_cells=rig.plant.line_outputs())
-    finally:
-        cursor.close()
     started = {o.line: o for o in orders if o.actual_start is not None}
     assert set(started) == set(rig.plant.line_outputs())  # every line runs an order
     assert started[L1].order_id == first

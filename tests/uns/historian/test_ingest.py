@@ -17,6 +17,7 @@ from model.config import HistorianSection
 from tests.fixtures.broker import start_broker
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
 from uns.broker import EmbeddedBroker
@@ -48,20 +49,8 @@ async def running(historian: Historian) -> AsyncIterator[Historian]:
 
 
 def count(historian: Historian, sql: str = "SELECT count(*) FROM samples", params: list[object] | None = None) -> int:
-    cursor = historian.database.reader()
-    try:
-        row = cursor.execute(sql, params or []).fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        cursor.close()
-
-
-def rows(historian: Historian, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    cursor = historian.database.reader()
-    try:
-        return cursor.execute(sql, params or []).fetchall()
-    finally:
-        cursor.close()
+    found = rows(historian, sql, params)
+    return int(found[0][0]) if found else 0  # type: ignore[call-overload]
 
 
 @contextlib.asynccontextmanager

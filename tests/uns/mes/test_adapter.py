@@ -15,6 +15,7 @@ import orjson
 
 from model.config import DeriveRule, HistorianSection, MesSection
 from tests.fixtures.broker import start_broker
+from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.connect import local_clients
@@ -53,11 +54,7 @@ class Hub:
     http: str
 
     def rows(self, sql: str) -> list[tuple[object, ...]]:
-        cursor = self.historian.database.reader()
-        try:
-            return cursor.execute(sql).fetchall()
-        finally:
-            cursor.close()
+        return rows(self.historian, sql)
 
 
 @contextlib.asynccontextmanager
