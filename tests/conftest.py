@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+if TYPE_CHECKING:  # imported in the fixture: the plugins below (requires.py first) must load before it
+    from tests.fixtures.mosquitto import Mosquitto
 
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.hub", "tests.bridges.sim.fixtures"]
+pytest_plugins = [
+    "pytester",  # tests/test_requires.py runs pytest on small test files
+    "tests.fixtures.requires",  # require() / @pytest.mark.requires: skip naming the install, fail in strict mode
+    "tests.fixtures.broker",
+    "tests.fixtures.hub",
+    "tests.bridges.sim.fixtures",
+]
 
 
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[Mosquitto]:
     """One Mosquitto for the whole session, the reference broker."""
+    from tests.fixtures.mosquitto import run_mosquitto
+
     with run_mosquitto() as broker:
         yield broker
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,9 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
+from tests.fixtures.requires import COMPONENTS
+
 __all__ = ["CHROMIUM", "FLAGS", "PORTS", "accounts", "open_page", "running_hub", "skip_without_chromium"]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = COMPONENTS["chromium"].find() or "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",  # CI runs as root
     "--disable-gpu",
@@ -23,9 +24,7 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-skip_without_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+skip_without_chromium = pytest.mark.requires("chromium")  # skips naming the install (tests/fixtures/requires.py)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,5 @@
 import asyncio
 import contextlib
-import shutil
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
+from tests.fixtures.requires import require
 from tests.uns.mqtt.helpers import take, wait_until
 from uns.errors import BrokerError, BrokerUnreachable
 from uns.mqtt import MqttClient, codec
@@ -180,8 +180,7 @@ async def test_subscriptions_survive_a_broker_restart() -> None:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    tool = shutil.which("mosquitto_passwd")
-    assert tool, "mosquitto_passwd is not installed (apt-get install mosquitto)"
+    tool = require("mosquitto_passwd")
     workdir = tmp_path_factory.mktemp("secured")
     passwords = workdir / "passwd"
     subprocess.run([tool, "-c", "-b", str(passwords), "alice", "s3cret"], check=True)
@@ -244,8 +243,7 @@ async def test_publish_many_while_offline_is_held_then_sent() -> None:
 
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosquitto, Path]]:
-    tool = shutil.which("openssl")
-    assert tool, "openssl is not installed"
+    tool = require("openssl")
     workdir = tmp_path_factory.mktemp("tls")
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]

@@ -17,6 +17,7 @@ import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.mosquitto import run_mosquitto
+from tests.fixtures.requires import require
 from tests.fixtures.waiting import until
 from tests.uns.broker.paho_client import Paho
 from uns.broker.passwords import hash_password
@@ -62,7 +63,7 @@ def mosquitto_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]
     folder = tmp_path_factory.mktemp("mosquitto-auth")
     password_file = folder / "passwd"
     subprocess.run(
-        ["/usr/bin/mosquitto_passwd", "-b", "-c", str(password_file), USER, PASSWORD], check=True, capture_output=True
+        [require("mosquitto_passwd"), "-b", "-c", str(password_file), USER, PASSWORD], check=True, capture_output=True
     )
     password_file.chmod(0o600)
     # "user root": when the tests run as root, mosquitto would drop to user mosquitto and not read tmp files
