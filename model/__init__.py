@@ -13,7 +13,7 @@ from model.config import (
     SimSection,
     WebSection,
 )
-from model.envelope import ENVELOPE_FIELDS, Envelope, Quality
+from model.envelope import ENVELOPE_FIELDS, JSON_DATATYPE, Envelope, Quality, infer_datatype
 from model.equipment import (
     RESERVED_IDS,
     RESERVED_SITE_IDS,
@@ -42,6 +42,7 @@ from model.topic import MAX_EQUIPMENT_LEVELS, SLUG_PATTERN, ClassWord, TopicErro
 __all__ = [
     "BROKER_SCHEMES",
     "ENVELOPE_FIELDS",
+    "JSON_DATATYPE",
     "MAX_EQUIPMENT_LEVELS",
     "RESERVED_IDS",
     "RESERVED_SITE_IDS",
@@ -74,6 +75,7 @@ __all__ = [
     "all_schemas",
     "broker_json_schema",
     "envelope_json_schema",
+    "infer_datatype",
     "is_slug",
     "mes_event_json_schemas",
     "plant_json_schema",

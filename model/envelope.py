@@ -7,13 +7,46 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
-__all__ = ["ENVELOPE_FIELDS", "Envelope", "Quality"]
+__all__ = ["ENVELOPE_FIELDS", "JSON_DATATYPE", "Envelope", "Quality", "infer_datatype"]
 
 ENVELOPE_FIELDS = ("value", "timestamp_ms", "quality", "datatype", "unit", "unbound", "historical", "source")
 """The envelope's keys in the order the hub writes them; ``unit``, ``unbound``, ``historical`` and
 ``source`` are left out when they hold their default (None, False, False, None)."""
 
 _OMIT_WHEN_DEFAULT = {"unit": None, "unbound": False, "historical": False, "source": None}
+_INT64 = range(-(2**63), 2**63)
+_UINT64_TOP = range(2**63, 2**64)
+
+JSON_DATATYPE = "Json"
+"""The datatype inferred for an array or object sent without one: stored as JSON, as a DataSet is.
+Not a Sparkplug datatype; the hub never writes it, only a reader infers it."""
+
+
+def infer_datatype(value: object) -> str | None:
+    """The datatype of an envelope ``value`` sent without one (a plain JSON publisher such as Node-RED).
+
+    By the JSON type: ``true``/``false`` Boolean; an integer Int64, or UInt64 from 2^63 to 2^64 - 1
+    (its exact digits are kept); a number with a fraction or an exponent Double; a string String;
+    an array or object ``Json``; null None (no type to tell: the series keeps the one it has).
+
+    Raises:
+        ValueError: an integer beyond 64 bits, which no datatype holds exactly.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "Boolean"
+    if isinstance(value, int):
+        if value in _INT64:
+            return "Int64"
+        if value in _UINT64_TOP:
+            return "UInt64"
+        raise ValueError(f"the integer {value} is beyond 64 bits: send it as a string, or as a Double with a fraction")
+    if isinstance(value, float):
+        return "Double"
+    if isinstance(value, str):
+        return "String"
+    return JSON_DATATYPE
 
 
 class Quality(StrEnum):

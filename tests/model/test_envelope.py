@@ -8,7 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from model.envelope import ENVELOPE_FIELDS, Envelope, Quality
+from model.envelope import ENVELOPE_FIELDS, JSON_DATATYPE, Envelope, Quality, infer_datatype
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,33 @@ def test_json_schema_lists_fields_and_qualities():
     assert schema["additionalProperties"] is False
     assert schema["$defs"]["Quality"]["enum"] == ["good", "uncertain", "bad", "stale"]
     assert all(prop.get("description") for prop in schema["properties"].values())
+
+
+@pytest.mark.parametrize(
+    ("value", "datatype"),
+    [
+        (21.5, "Double"),
+        (21.0, "Double"),
+        (1e-7, "Double"),
+        (0, "Int64"),
+        (-(2**63), "Int64"),
+        (2**63 - 1, "Int64"),
+        (2**63, "UInt64"),
+        (2**64 - 1, "UInt64"),
+        (True, "Boolean"),
+        (False, "Boolean"),
+        ("RUNNING", "String"),
+        ("", "String"),
+        ([1, "a"], JSON_DATATYPE),
+        ({"a": 1}, JSON_DATATYPE),
+        (None, None),
+    ],
+)
+def test_datatype_inferred_from_the_json_type(value: object, datatype: str | None) -> None:
+    assert infer_datatype(value) == datatype
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, 10**30])
+def test_integers_beyond_64_bits_have_no_datatype(value: int) -> None:
+    with pytest.raises(ValueError, match="beyond 64 bits"):
+        infer_datatype(value)

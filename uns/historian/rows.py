@@ -5,10 +5,14 @@ names (it lands in ``dead_letters``):
 
 - ``topic``        has a ``data``/``kpi``/``mes`` class word but is not a valid UNS topic
 - ``payload``      not a JSON object (the byte offset of the JSON error is in the reason)
-- ``timestamp_ms`` missing, not a non-negative integer, or later than now + ``max_future_ms``
-- ``datatype``     missing or not a string (envelopes only)
+- ``timestamp_ms`` not a non-negative integer, or later than now + ``max_future_ms``
+- ``datatype``     not a non-empty string (envelopes only)
 - ``quality``      not one of good, uncertain, bad, stale
-- ``value``        missing, or not of the declared datatype (a string in an Int32, 300 in a UInt8)
+- ``value``        missing, or not of the declared datatype (a string in an Int32, 300 in a UInt8), or
+                   without a datatype an integer beyond 64 bits
+
+A plain JSON publisher (Node-RED: ``{"value": 21.5}``) may leave out ``datatype``, inferred from the
+JSON type (``model.envelope.infer_datatype``), and ``timestamp_ms``, which is then the receive time.
 
 Other topics (``cmd``, the hub's own ``<enterprise>/hub/...`` status) are not history: ``None``.
 """
@@ -17,16 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Callable
 
 import orjson
 
+from model.envelope import infer_datatype
 from model.topic import ClassWord, TopicError, UnsTopic
 from uns.historian.schema import QUALITIES
 
 __all__ = ["EventRow", "Rejected", "RowParser", "SampleRow"]
 
 _EXACT_FLOAT_INT = 2**53
+_WITHIN_64_BITS = (-(2**63), 2**64)  # orjson reads an integer not strictly between these as a float
 _MAX_PAYLOAD_KEPT = 4096
 _QUALITIES = frozenset(QUALITIES)
 _INT_RANGES = {
@@ -61,7 +68,8 @@ class SampleRow:
     quality: str
     historical: bool
     source: str | None
-    datatype: str
+    datatype: str | None
+    """None for a null value sent without a datatype: the series keeps the one it has."""
     unit: str | None
     unbound: bool
 
@@ -135,10 +143,27 @@ def _check_value(value: object, datatype: str) -> tuple[float | None, str | None
     return None, None, orjson.dumps(value).decode()
 
 
+def _datatype(body: dict[str, object], payload: bytes) -> str | None:
+    """The envelope's datatype, or the one its value's JSON type implies when it has none."""
+    datatype = body.get("datatype")
+    if datatype is not None:
+        if not isinstance(datatype, str) or not datatype:
+            raise _Reject("datatype", f"must be a Sparkplug datatype name such as Float (got {datatype!r})")
+        return datatype
+    value = body["value"]
+    if isinstance(value, float) and not _WITHIN_64_BITS[0] < value < _WITHIN_64_BITS[1]:
+        # orjson rounds an integer beyond 64 bits to a float: the text tells integer from 1e20
+        value = json.loads(payload).get("value", value)
+    try:
+        return infer_datatype(value)
+    except ValueError as exc:
+        raise _Reject("value", str(exc)) from None
+
+
 def _timestamp(body: dict[str, object], now_ms: int, max_future_ms: int) -> int:
     ts = body.get("timestamp_ms")
     if ts is None:
-        raise _Reject("timestamp_ms", "missing")
+        return now_ms  # a plain JSON publisher sends none: the value is as of its arrival
     if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
         raise _Reject("timestamp_ms", f"must be a non-negative integer of ms since 1970 (got {ts!r})")
     if ts > now_ms + max_future_ms:
@@ -185,7 +210,7 @@ class RowParser:
                 raise _Reject("payload", f"a JSON {type(body).__name__}, not an object")
             if info.class_word is ClassWord.mes:
                 return self._event(topic, info, payload, body, now_ms)
-            return self._sample(topic, info, body, now_ms)
+            return self._sample(topic, info, payload, body, now_ms)
         except _Reject as problem:
             return Rejected(topic, problem.field, problem.reason, payload[:_MAX_PAYLOAD_KEPT])
 
@@ -209,17 +234,15 @@ class RowParser:
         self._topics[topic] = info
         return info
 
-    def _sample(self, topic: str, info: _TopicInfo, body: dict[str, object], now_ms: int) -> SampleRow:
+    def _sample(self, topic: str, info: _TopicInfo, payload: bytes, body: dict[str, object], now_ms: int) -> SampleRow:
         if "value" not in body:
             raise _Reject("value", "missing (null is allowed)")
-        datatype = body.get("datatype")
-        if not isinstance(datatype, str) or not datatype:
-            raise _Reject("datatype", f"must be a Sparkplug datatype name such as Float (got {datatype!r})")
+        datatype = _datatype(body, payload)
         quality = body.get("quality", "good")
         if quality not in _QUALITIES:
             raise _Reject("quality", f"must be one of {', '.join(QUALITIES)} (got {quality!r})")
         ts = _timestamp(body, now_ms, self._max_future_ms)
-        value, text, json_text = _check_value(body["value"], datatype)
+        value, text, json_text = _check_value(body["value"], datatype or "")
         unit = body.get("unit")
         source = body.get("source")
         return SampleRow(

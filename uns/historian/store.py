@@ -156,8 +156,8 @@ class Store:
     # -- series ---------------------------------------------------------------------------------
 
     def _register_series(self, samples: Sequence[SampleRow], now_ms: int) -> tuple[int, list[str]]:
-        added: list[tuple[int, str, str, str, str, str, str | None, bool, int]] = []
-        changed: list[tuple[str, str | None, bool, int]] = []
+        added: list[tuple[int, str, str, str, str, str | None, str | None, bool, int]] = []
+        changed: list[tuple[str | None, str | None, bool, int]] = []
         pending: list[str] = []
         for row in samples:
             known = self._series.get(row.topic)
@@ -179,9 +179,12 @@ class Store:
                         now_ms,
                     )
                 )
-            elif (known.datatype, known.unit, known.unbound) != (row.datatype, row.unit or known.unit, row.unbound):
-                known.datatype, known.unit, known.unbound = row.datatype, row.unit or known.unit, row.unbound
-                changed.append((row.datatype, known.unit, row.unbound, known.series_id))
+                continue
+            # a sample without a datatype (a null sent without one) or unit keeps the series' own
+            datatype, unit = row.datatype or known.datatype, row.unit or known.unit
+            if (known.datatype, known.unit, known.unbound) != (datatype, unit, row.unbound):
+                known.datatype, known.unit, known.unbound = datatype, unit, row.unbound
+                changed.append((datatype, unit, row.unbound, known.series_id))
         if added:  # an Arrow insert: 10k new topics at once (a restart, a new plant) must not stall ingest
             columns = list(zip(*added, strict=True))
             self._insert(

@@ -210,3 +210,43 @@ async def test_compression_and_rollups_run_inside_the_service(tmp_path: Path) ->
                 " WHERE metric = 'Speed'",
             )
             assert speed == [(6, 2.5, 0.0, 5.0, 0.0, 5.0)]
+
+
+async def test_plain_json_values_without_datatype_or_time_are_stored(tmp_path: Path, broker_url: str) -> None:
+    enterprise = f"ent{next(_ids)}"
+    section = SECTION.model_copy(update={"client_id": f"hist-{enterprise}"})
+    cell = f"{enterprise}/dallas/bottling/line1/filler/data"
+    sent = {  # what a Node-RED MQTT-out node publishes with a JSON msg.payload
+        "Temp": (b'{"value": 21.5}', "Double", 21.5),
+        "Count": (b'{"value": 42}', "Int64", 42),
+        "Running": (b'{"value": true}', "Boolean", True),
+        "Mode": (b'{"value": "AUTO", "unit": "mode"}', "String", "AUTO"),
+        "Profile": (b'{"value": [1, 2.5]}', "Json", [1, 2.5]),
+    }
+    historian = Historian(settings=section, enterprise=enterprise, clients=_tcp(broker_url), data_dir=tmp_path)
+    async with running(historian), publisher(broker_url) as pub:
+        before = _now()
+        for name, (raw, _, _) in sent.items():
+            await pub.publish(f"{cell}/{name}", raw, qos=1)
+        await pub.publish(f"{cell}/Bad", b'{"value": "x", "datatype": "Int32"}', qos=1)  # a contradiction
+        await until(
+            lambda: count(historian) == len(sent) and count(historian, "SELECT count(*) FROM dead_letters") == 1
+        )
+        after = _now()
+        got = rows(
+            historian,
+            "SELECT metric, datatype, epoch_ms(ts), value, value_text, value_json"
+            " FROM samples JOIN series USING (series_id)",
+        )
+        by_name = {name: rest for name, *rest in got}
+        assert set(by_name) == set(sent)
+        for name, (_, datatype, value) in sent.items():
+            stored_type, ts, number, text, json_text = by_name[name]
+            assert stored_type == datatype, name
+            assert isinstance(ts, int)
+            assert before <= ts <= after, name  # no timestamp_ms: the receive time
+            stored = orjson.loads(str(json_text)) if json_text is not None else text if text is not None else number
+            assert stored == value, name
+        assert rows(historian, "SELECT field, reason FROM dead_letters") == [
+            ("value", "a string, but the datatype is Int32")
+        ]

@@ -67,13 +67,48 @@ def test_envelope_keys_are_kept() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "datatype", "columns"),
+    [
+        (b'{"value": 21.5}', "Double", (21.5, None, None)),  # Node-RED's plain number
+        (b'{"value": 21.0}', "Double", (21.0, None, None)),  # a fraction, even .0, is a Double
+        (b'{"value": 1e3}', "Double", (1000.0, None, None)),  # so is an exponent
+        (b'{"value": 1E-7}', "Double", (1e-7, None, None)),
+        (b'{"value": 1e20}', "Double", (1e20, None, None)),  # beyond 64 bits, but not written as an integer
+        (b'{"value": 42}', "Int64", (42.0, None, None)),
+        (b'{"value": -9223372036854775808}', "Int64", (-(2.0**63), str(-(2**63)), None)),
+        (b'{"value": 9223372036854775808}', "UInt64", (2.0**63, str(2**63), None)),  # exact digits kept
+        (b'{"value": 18446744073709551615}', "UInt64", (float(2**64 - 1), str(2**64 - 1), None)),
+        (b'{"value": true}', "Boolean", (1.0, None, None)),
+        (b'{"value": "RUNNING"}', "String", (None, "RUNNING", None)),
+        (b'{"value": [1, 2.5]}', "Json", (None, None, "[1,2.5]")),
+        (b'{"value": {"a": 1}}', "Json", (None, None, '{"a":1}')),
+        (b'{"value": null}', None, (None, None, None)),  # no type to tell: the series keeps its own
+        (b'{"value": 7, "datatype": null}', "Int64", (7.0, None, None)),  # null is as good as absent
+    ],
+)
+def test_datatype_is_inferred_from_the_json_type_when_absent(
+    raw: bytes, datatype: str | None, columns: tuple[object, ...]
+) -> None:
+    row = _parse(TOPIC, raw)
+    assert isinstance(row, SampleRow), row
+    assert row.datatype == datatype
+    assert (row.value, row.value_text, row.value_json) == columns
+    assert (row.ts_ms, row.quality) == (NOW, "good")  # no timestamp_ms: the receive time
+
+
+def test_a_declared_datatype_is_never_overridden_by_the_json_type() -> None:
+    row = _parse(TOPIC, {"value": 3, "timestamp_ms": NOW - 5, "datatype": "Float"})
+    assert isinstance(row, SampleRow)
+    assert (row.datatype, row.value, row.ts_ms) == ("Float", 3.0, NOW - 5)
+
+
+@pytest.mark.parametrize(
     ("topic", "body", "field", "reason"),
     [
         (TOPIC, b'{"value": 1, "timest', "payload", "not JSON at byte"),
         (TOPIC, b"\xff\xfe", "payload", "not JSON at byte 0"),
         (TOPIC, [1, 2], "payload", "a JSON list, not an object"),
         (TOPIC, {"timestamp_ms": NOW, "datatype": "Int32"}, "value", "missing"),
-        (TOPIC, {"value": 1, "datatype": "Int32"}, "timestamp_ms", "missing"),
         (TOPIC, {"value": 1, "timestamp_ms": "now", "datatype": "Int32"}, "timestamp_ms", "non-negative integer"),
         (TOPIC, {"value": 1, "timestamp_ms": -1, "datatype": "Int32"}, "timestamp_ms", "non-negative integer"),
         (TOPIC, {"value": 1, "timestamp_ms": True, "datatype": "Int32"}, "timestamp_ms", "non-negative integer"),
@@ -83,7 +118,10 @@ def test_envelope_keys_are_kept() -> None:
             "timestamp_ms",
             "3600 s in the future",
         ),
-        (TOPIC, {"value": 1, "timestamp_ms": NOW}, "datatype", "Sparkplug datatype name"),
+        (TOPIC, {"value": 1, "timestamp_ms": NOW, "datatype": 5}, "datatype", "Sparkplug datatype name"),
+        (TOPIC, {"value": 1, "timestamp_ms": NOW, "datatype": ""}, "datatype", "Sparkplug datatype name"),
+        (TOPIC, b'{"value": 18446744073709551616}', "value", "beyond 64 bits"),  # orjson would round it
+        (TOPIC, b'{"value": -9223372036854775809}', "value", "beyond 64 bits"),
         (TOPIC, _env(1, "Int32", quality="great"), "quality", "good, uncertain, bad, stale"),
         (TOPIC, _env("x", "Int32"), "value", "a string, but the datatype is Int32"),
         (TOPIC, _env(300, "UInt8"), "value", "300 is outside UInt8 (0..255)"),
