@@ -8,6 +8,7 @@ import math
 from model.envelope import Quality
 from model.topic import ClassWord, UnsTopic
 from uns.sparkplug import DataSet, DataType, Metric, MetricValue, PropertySet, Template
+from uns.sparkplug.values import float32_shortest
 
 __all__ = [
     "EnvelopeDict",
@@ -25,6 +26,7 @@ EnvelopeDict = dict[str, JsonValue]
 # Ignition and other hosts carry OPC-style quality codes in a "Quality" metric property.
 _GOOD_QUALITY_CODE = 192
 _UNCERTAIN_QUALITY_CODE = 64
+_FLOAT32_TYPES = frozenset({DataType.Float, DataType.FloatArray})  # printed at float32 precision
 _UNIT_PROPERTIES = ("engUnit", "EngUnit", "unit", "Unit", "engineeringUnits")
 
 
@@ -38,12 +40,17 @@ def metric_topic(path: str, metric_name: str) -> str:
 
 
 def json_value(value: MetricValue, datatype: DataType) -> JsonValue:
-    """The JSON form of a metric value; bytes become base64, DataSets and Templates objects."""
+    """The JSON form of a metric value; bytes become base64, DataSets and Templates objects.
+
+    Float and FloatArray values print at float32 precision (``101.9``, not ``101.9000015258789``).
+    """
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         # JSON has no NaN or infinity: they are reported as null (the quality says why)
-        return value if math.isfinite(value) else None
+        if not math.isfinite(value):
+            return None
+        return float32_shortest(value) if datatype in _FLOAT32_TYPES else value
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, DataSet):
@@ -60,8 +67,10 @@ def json_value(value: MetricValue, datatype: DataType) -> JsonValue:
 def _element_json(item: object, datatype: DataType) -> JsonValue:
     if isinstance(item, PropertySet):
         return _property_set_json(item)
-    if isinstance(item, float) and not math.isfinite(item):
-        return None
+    if isinstance(item, float):
+        if not math.isfinite(item):
+            return None
+        return float32_shortest(item) if datatype in _FLOAT32_TYPES else item
     if item is None or isinstance(item, bool | int | float | str):
         return item
     raise TypeError(f"no JSON form for an element {type(item).__name__} of {datatype.name}")

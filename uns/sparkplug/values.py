@@ -43,6 +43,7 @@ __all__ = [
     "decode_scalar",
     "encode_array",
     "encode_scalar",
+    "float32_shortest",
     "is_scalar_type",
 ]
 
@@ -55,6 +56,8 @@ ArrayValue = list[int] | list[float] | list[bool] | list[str]
 Converter = Callable[[str, int | float | bool | str | bytes], ScalarValue]
 """Turns ``(field name, raw wire value)`` into the Python value; raises ValueError when out of range."""
 
+_FLOAT32 = struct.Struct("<f")
+_FLOAT32_DIGITS = range(1, 10)  # 9 significant digits always read back to the same float32
 _MASK32 = 0xFFFF_FFFF
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 _INT_FIELDS = frozenset({"int_value", "long_value"})
@@ -210,6 +213,32 @@ def encode_scalar(datatype: DataType, value: object) -> tuple[str, int | float |
             raise ValueError(f"{datatype.name} needs a str, got {type(value).__name__}")
         return "string_value", value
     raise ValueError(f"{datatype.name} is not a scalar datatype")
+
+
+def float32_shortest(value: float) -> float:
+    """The float that prints as the shortest decimal reading back to the same float32 as ``value``.
+
+    A Float metric arrives as a float32 widened to a double (``101.9`` -> ``101.9000015258789``);
+    this gives back ``101.9``, the number the user wrote, for any JSON encoder to print. A value
+    that is not exactly a float32 (a Float sent in ``double_value``, beyond the float32 range or
+    with more precision) comes back unchanged, as do NaN, the infinities and zero.
+    """
+    if not math.isfinite(value) or value == 0.0:
+        return value
+    try:
+        (target,) = _FLOAT32.unpack(_FLOAT32.pack(value))
+    except OverflowError:
+        return value
+    if target != value:
+        return value
+    for digits in _FLOAT32_DIGITS:
+        candidate = float(f"{value:.{digits}g}")
+        try:
+            if _FLOAT32.unpack(_FLOAT32.pack(candidate))[0] == value:
+                return candidate
+        except OverflowError:  # rounded up past the largest float32 (3.403e38): more digits needed
+            continue
+    return value  # not reached: 9 significant digits always read back
 
 
 def decode_array(datatype: DataType, data: bytes) -> ArrayValue:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.fixtures.waiting import until
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
-DOUBLE, INT32, BOOLEAN, INT64, UINT64, STRING = 10, 3, 11, 4, 8, 12
+DOUBLE, INT32, BOOLEAN, INT64, UINT64, STRING, FLOAT, FLOAT_ARRAY = 10, 3, 11, 4, 8, 12, 9, 30
 
 
 def now_ms() -> int:
@@ -50,6 +51,11 @@ def metric(
         m.datatype = datatype
     if datatype == DOUBLE:
         m.double_value = float(value)  # type: ignore[arg-type]
+    elif datatype == FLOAT:
+        m.float_value = float(value)  # type: ignore[arg-type]
+    elif datatype == FLOAT_ARRAY:
+        floats = [float(v) for v in value]  # type: ignore[attr-defined]
+        m.bytes_value = struct.pack(f"<{len(floats)}f", *floats)
     elif datatype == BOOLEAN:
         m.boolean_value = bool(value)
     elif datatype in (INT64, UINT64):
@@ -61,9 +67,9 @@ def metric(
     return m
 
 
-def payload(metrics: list[pb.Payload.Metric], seq: int | None) -> bytes:
+def payload(metrics: list[pb.Payload.Metric], seq: int | None, *, timestamp_ms: int | None = None) -> bytes:
     p = pb.Payload()
-    p.timestamp = now_ms()
+    p.timestamp = now_ms() if timestamp_ms is None else timestamp_ms
     if seq is not None:
         p.seq = seq
     p.metrics.extend(metrics)
@@ -73,13 +79,16 @@ def payload(metrics: list[pb.Payload.Metric], seq: int | None) -> bytes:
 class RawEdgeNode:
     """Sparkplug 3.0 edge node behaviour written from the spec, not from uns-hub's code."""
 
-    def __init__(self, url: str, group: str, node: str, bd_seq: int = 0, keepalive: int = 30) -> None:
+    def __init__(
+        self, url: str, group: str, node: str, bd_seq: int = 0, keepalive: int = 30, will_ms: int | None = None
+    ) -> None:
+        """``will_ms``: the NDEATH will's timestamp, by default now (a will is stamped when registered, at connect)."""
         self.url, self.group, self.node, self.bd_seq = url, group, node, bd_seq
         self.keepalive = keepalive
         self.seq = 0
         self.commands: list[pb.Payload] = []
         self.client = _paho(f"raw-edge-{group}-{node}")
-        death = payload([metric("bdSeq", bd_seq, INT64)], None)
+        death = payload([metric("bdSeq", bd_seq, INT64)], None, timestamp_ms=will_ms)
         self.client.will_set(self.topic("NDEATH"), death, qos=1, retain=False)
         self.client.on_message = self._on_message
 
