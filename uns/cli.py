@@ -19,7 +19,7 @@ from uns.app import mes_section, run_bridges, run_broker, run_historian, run_hos
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
-from uns.historian.query_cli import add_query_parser, run_query
+from uns.historian.query_cli import add_query_parser, join_relative_times, run_query
 from uns.logs import configure_logging
 from uns.mes.cli import add_mes_parser, run_mes
 from uns.settings import load_plant, load_settings
@@ -176,7 +176,8 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uns`` console script; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    # `--start -7d` as the docs write it (argparse alone only takes `--start=-7d`)
+    args = _parser().parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     if args.command == "schema":
         return _schema(args)
     if args.command == "passwd":

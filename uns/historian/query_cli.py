@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import os
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -30,7 +31,16 @@ from uns.historian.query_buckets import FILLS
 from uns.historian.query_types import BadArgument, UnknownSeries
 from uns.settings import load_settings
 
-__all__ = ["ApiFailed", "LocalQuery", "add_query_parser", "answer", "main", "render", "run_query"]
+__all__ = [
+    "ApiFailed",
+    "LocalQuery",
+    "add_query_parser",
+    "answer",
+    "join_relative_times",
+    "main",
+    "render",
+    "run_query",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -51,6 +61,35 @@ _COMMANDS = {
 _FLAGS = {"topic": "TOPIC", "match": "MATCH"}  # every other parameter is spelled --<name>
 
 Document = dict[str, object]
+
+# a relative time as a value (-15m, -2h, -7d: uns.historian.timespec); argparse takes it for an option
+_RELATIVE_VALUE = re.compile(r"-\d{1,9}(?:ms|s|m|h|d|w)", re.IGNORECASE)
+
+
+def join_relative_times(argv: Sequence[str]) -> list[str]:
+    """``--start -7d`` as ``--start=-7d``, for every long option followed by a relative time.
+
+    argparse reads any word that starts with ``-`` (and is not a plain negative number) as an option,
+    so ``--start -7d`` fails with "expected one argument" and only ``--start=-7d`` works. Such a word can
+    never be an option or a positional here, so gluing it to the option before it is always what was meant:
+    ``--start``, ``--end`` and any other option of ``uns query`` and ``uns mes`` that takes a time.
+    Words after ``--`` are left alone.
+    """
+    joined: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            joined.extend(argv[i:])
+            break
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if word.startswith("--") and "=" not in word and _RELATIVE_VALUE.fullmatch(value):
+            joined.append(f"{word}={value}")
+            i += 2
+        else:
+            joined.append(word)
+            i += 1
+    return joined
 
 
 class ApiFailed(Exception):
@@ -271,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="uns", description="query the uns-hub historian")
     parser.add_argument("--config", type=Path, help="hub settings YAML (env UNS_CONFIG)")
     add_query_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     config = args.config or (Path(os.environ["UNS_CONFIG"]) if os.environ.get("UNS_CONFIG") else None)
     try:
         settings = load_settings(config_file=config, overrides={}, environ=os.environ)

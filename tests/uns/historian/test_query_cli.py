@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ import pytest
 from model.config import Settings
 from tests.uns.historian.history_data import LINE, Filler, open_database
 from uns.historian.queries import History
-from uns.historian.query_cli import add_query_parser, run_query
+from uns.historian.query_cli import add_query_parser, join_relative_times, run_query
 from uns.web import WebServer
 
 T0 = datetime(2026, 10, 24, tzinfo=UTC)
@@ -149,3 +150,56 @@ async def test_a_locked_file_falls_back_to_the_hubs_http_api(hub: tuple[Path, We
     assert "locked by another process" in err
     assert f"http://127.0.0.1:{closed}" in err
     assert "--api" in err
+
+
+def _uns(data_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The real ``uns`` entry point (``uns.cli:main``, the console script) in its own process."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UNS_")}
+    env["UNS_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "uns.cli", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+
+
+def test_relative_times_may_follow_their_flag_as_docs_write_them(tmp_path: Path) -> None:
+    # docs/historian.md: `uns query agg ... --start -7d`; argparse alone reads -7d as an unknown option
+    _fill(tmp_path / "historian.duckdb")
+    days = (datetime.now(UTC) - T0).days + 2  # back to before the filled samples, whatever today is
+    spaced = _uns(tmp_path, "query", "raw", TEMP, "--start", f"-{days}d", "--end", "-1h", "--format", "json")
+    assert spaced.returncode == 0, spaced.stderr
+    rows = orjson.loads(spaced.stdout)["rows"]
+    assert [row["value"] for row in rows] == [float(h) for h in range(72)]
+    glued = _uns(tmp_path, "query", "raw", TEMP, f"--start=-{days}d", "--end=-1h", "--format", "json")
+    assert orjson.loads(glued.stdout)["rows"] == rows
+    agg = _uns(tmp_path, "query", "agg", TEMP, "--start", f"-{days}d", "--bucket", "1d", "--agg", "count")
+    assert agg.returncode == 0, agg.stderr
+    # the MES views take the same times
+    oee = _uns(tmp_path, "mes", "oee", "--path", LINE, "--start", "-7d", "--end", "-1m", "--format", "json")
+    assert oee.returncode == 0, oee.stderr
+    assert orjson.loads(oee.stdout)["rows"] == []
+
+
+def test_a_bad_relative_time_still_names_its_flag(tmp_path: Path) -> None:
+    _fill(tmp_path / "historian.duckdb")
+    result = _uns(tmp_path, "query", "raw", TEMP, "--start", "-99999999999d")
+    assert result.returncode == 2
+    assert "--start" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "parsed"),
+    [
+        (["raw", "t", "--start", "-7d"], ["raw", "t", "--start=-7d"]),
+        (["agg", "t", "--start", "-15m", "--end", "-2h"], ["agg", "t", "--start=-15m", "--end=-2h"]),
+        (["raw", "t", "--start", "-500ms", "--end", "now"], ["raw", "t", "--start=-500ms", "--end", "now"]),
+        (["raw", "t", "--start=-1w"], ["raw", "t", "--start=-1w"]),
+        (["oee", "--start", "-8H"], ["oee", "--start=-8H"]),
+        (["raw", "t", "--limit", "-5"], ["raw", "t", "--limit", "-5"]),  # argparse's own negative numbers
+        (["raw", "t", "--start", "-x"], ["raw", "t", "--start", "-x"]),  # not a time: argparse says so
+        (["raw", "--", "--start", "-7d"], ["raw", "--", "--start", "-7d"]),  # after --: positionals
+        (["raw", "t", "--start"], ["raw", "t", "--start"]),
+    ],
+)
+def test_join_relative_times(argv: list[str], parsed: list[str]) -> None:
+    assert join_relative_times(argv) == parsed
