@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.exports import assert_all_is_honest
-from tests.fixtures.requires import COMPONENTS, MISSING_ENV, STRICT_ENV
+from tests.fixtures.requires import COMPONENTS, MISSING_ENV, STRICT_ENV, require
 
 REPO = Path(__file__).parents[1]
 
@@ -117,6 +117,11 @@ def test_every_component_names_a_package_and_an_install_command() -> None:
         assert component.install.startswith(("apt-get install ", "npm ci ")), name
         assert component.reason == f"needs {component.package}: {component.install}"
     assert len({c.reason for c in COMPONENTS.values()}) == len(COMPONENTS)  # the summary tells them apart
+
+
+def test_an_unknown_component_is_a_clear_error() -> None:
+    with pytest.raises(KeyError, match="unknown system component 'mosquito': add it to COMPONENTS"):
+        require("mosquito")
 
 
 def test_exports() -> None:
