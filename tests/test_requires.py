@@ -58,7 +58,7 @@ def test_missing_component_skips_naming_the_install_and_is_summarised_once(sampl
         [
             "*= missing system components =*",
             "mosquitto: needs Debian package mosquitto: apt-get install mosquitto (1 skipped)",
-            "node: needs Debian packages nodejs and npm: apt-get install nodejs npm (1 skipped)",
+            "node: needs Debian packages nodejs and npm: apt-get install nodejs npm, then npm ci *(1 skipped)",
             "chromium: needs Debian package chromium: apt-get install chromium (2 skipped)",
             f"({STRICT_ENV}=1, as in CI, makes these skips fail the run)",
         ]
@@ -79,7 +79,7 @@ def test_strict_mode_fails_the_run_on_a_missing_component(
         [
             "*= missing system components =*",
             "mosquitto: needs Debian package mosquitto: apt-get install mosquitto (1 failed)",
-            "node: needs Debian packages nodejs and npm: apt-get install nodejs npm (1 error)",
+            "node: needs Debian packages nodejs and npm: apt-get install nodejs npm, then npm ci *(1 error)",
             "chromium: needs Debian package chromium: apt-get install chromium (2 errors)",
         ]
     )
