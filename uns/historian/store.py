@@ -6,6 +6,9 @@ De-duplication without an index on ``samples``: the store remembers the newest c
 per series. A sample newer than that is new by construction (the live path: a plain Arrow append).
 Only an older one (a replayed retained value, store-and-forward backfill, a broker re-delivery after
 a crash) is looked up in the table, in one join per batch.
+
+The ``latest`` table holds that newest sample: only a sample newer than it replaces it, so no older
+sample (backfill, a late delivery, a good value from before a death) ever becomes "latest".
 """
 
 from __future__ import annotations
@@ -101,7 +104,9 @@ class Store:
         for topic, series_id, datatype, unit, unbound in rows:
             self._series[topic] = _Series(series_id, datatype, unit, bool(unbound))
             self._next_id = max(self._next_id, series_id + 1)
-        newest = self._db.execute("SELECT series_id, epoch_ms(max(ts)) FROM samples GROUP BY series_id").fetchall()
+        # from the latest values, not the raw samples: retention trims raw samples but never the
+        # latest value, and a sample older than it must still not replace it after a restart
+        newest = self._db.execute("SELECT series_id, epoch_ms(ts) FROM latest").fetchall()
         self._newest = {series_id: int(ms) for series_id, ms in newest}
         log.info("historian store: %d series, newest timestamps loaded", len(self._series))
 

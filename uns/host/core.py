@@ -17,7 +17,7 @@ from uns.errors import PayloadDecodeError, SparkplugError
 from uns.host.counters import HostCounters, Reason, WarnLimiter
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.mqtt.types import Message
-from uns.normalise import envelope, json_value, metric_topic, quality_of, unit_of_metric
+from uns.normalise import EnvelopeDict, envelope, json_value, metric_topic, quality_of, unit_of_metric
 from uns.sparkplug import (
     DataType,
     DecodedPayload,
@@ -41,6 +41,11 @@ _PROBLEM_REASONS = {
     "unknown_datatype": Reason.unknown_datatype,
     "bad_value": Reason.bad_value,
 }
+
+
+def _stamp(env: EnvelopeDict) -> int:
+    ts = env["timestamp_ms"]
+    return ts if isinstance(ts, int) else 0  # always an int: the host builds every envelope
 
 
 def hub_topic(enterprise: str, *levels: str) -> str:
@@ -211,7 +216,7 @@ class HostCore:
         if device.online:
             device.online = False
             self.counters.deaths += 1
-            self._mark_stale(device, decoded.payload.timestamp or now_ms, out)
+            self._mark_stale(device, now_ms, out)
             log.info(
                 "DDEATH %s/%s/%s: %d metrics now stale",
                 node.group_id,
@@ -235,14 +240,14 @@ class HostCore:
             return
         if not node.online:
             return
-        when = decoded.payload.timestamp or now_ms
+        # not the payload's timestamp: a will carries the time it was registered, at connect
         node.online = False
         self.counters.deaths += 1
-        self._mark_stale(node, when, out)
+        self._mark_stale(node, now_ms, out)
         for device in node.devices.values():
             if device.online:
                 device.online = False
-                self._mark_stale(device, when, out)
+                self._mark_stale(device, now_ms, out)
         log.info(
             "NDEATH %s/%s bdSeq=%s: node and %d devices now stale",
             node.group_id,
@@ -309,17 +314,26 @@ class HostCore:
         if metric.is_historical:
             # backfill must not overwrite the live retained value; the historian stores it in order
             out.append(Message(slot.topic, orjson.dumps(env), self._qos, False))
+        elif slot.last is not None and _stamp(env) < _stamp(slot.last):
+            # older than the value held: history and subscribers get it, the retained latest stays
+            self.counters.out_of_order += 1
+            out.append(Message(slot.topic, orjson.dumps(env), self._qos, False))
         else:
             slot.last = env
             out.append(Message(slot.topic, orjson.dumps(env), self._qos, True))
         self.counters.metrics_republished += 1
 
-    def _mark_stale(self, table: MetricTable, when_ms: int, out: list[Message]) -> None:
+    def _mark_stale(self, table: MetricTable, now_ms: int, out: list[Message]) -> None:
+        """Republish each last value ``stale``, stamped when the hub learnt of the death.
+
+        Never before the value it marks (the edge's clock may run ahead of ours): at least 1 ms
+        after it, so the stale sample is a new one, newer than the good one, everywhere.
+        """
         for slot in table.slots.values():
             if slot.last is not None:
                 stale = dict(slot.last)
                 stale["quality"] = Quality.stale.value
-                stale["timestamp_ms"] = when_ms
+                stale["timestamp_ms"] = max(now_ms, _stamp(slot.last) + 1)
                 slot.last = stale
                 out.append(Message(slot.topic, orjson.dumps(stale), self._qos, True))
 

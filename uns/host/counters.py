@@ -37,6 +37,8 @@ class HostCounters:
     deaths: int = 0
     rebirths_requested: int = 0
     rebirths_suppressed: int = 0
+    out_of_order: int = 0
+    """Live samples older than the value the host holds: published not retained, the held value kept."""
     rejected: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
     def as_dict(self) -> dict[str, object]:
@@ -48,6 +50,7 @@ class HostCounters:
             "deaths": self.deaths,
             "rebirths_requested": self.rebirths_requested,
             "rebirths_suppressed": self.rebirths_suppressed,
+            "out_of_order": self.out_of_order,
             "rejected": dict(sorted(self.rejected.items())),
         }
 

@@ -118,6 +118,28 @@ class _Subscriber:
         return self.closed
 
 
+def _read_envelope(payload: bytes) -> tuple[JsonScalar, str | None, int | None] | None:
+    """(value, quality, timestamp_ms) of a value envelope, or None when the payload is not one."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict) or "value" not in body:
+        return None
+    value = body["value"]
+    if isinstance(value, str):
+        value = value[:_MAX_VALUE_CHARS]
+    elif not isinstance(value, int | float | bool):
+        value = None  # lists and objects: the payload has them
+    quality = body.get("quality")
+    stamp = body.get("timestamp_ms")
+    return (
+        value,
+        _QUALITIES.get(quality) if isinstance(quality, str) else None,
+        stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None,
+    )
+
+
 def _decayed(rate: float, at_ms: int, now_ms: int) -> float:
     return rate * math.exp((at_ms - now_ms) / _TAU_MS) if now_ms > at_ms else rate
 
@@ -276,37 +298,22 @@ class TopicCache:
         size = len(payload)
         keep = min(size, self._max_payload)
         stats = self.stats
+        entry.count += 1
+        entry.last_ms = now
+        if message.retain:
+            entry.retained = size > 0  # an empty retained message clears the retained value
+        read = _read_envelope(payload) if keep == size and payload[:1] == b"{" and b'"value"' in payload else None
+        if read is not None and read[2] is not None and entry.timestamp_ms is not None and read[2] < entry.timestamp_ms:
+            # backfill or a late delivery: counted, but the newer value stays the topic's latest
+            stats.out_of_order += 1
+            return
         if stats.payload_bytes - len(entry.payload) + keep > self._budget and keep > _LEAN_BYTES:
             keep = _LEAN_BYTES
             stats.payloads_shortened += 1
         stats.payload_bytes += keep - len(entry.payload)
         entry.payload = payload if keep == size else payload[:keep]
         entry.size = size
-        entry.count += 1
-        entry.last_ms = now
-        if message.retain:
-            entry.retained = size > 0  # an empty retained message clears the retained value
-        entry.value = entry.quality = entry.timestamp_ms = None
-        if keep == size and payload[:1] == b"{" and b'"value"' in payload:
-            self._read_envelope(entry, payload)
-
-    @staticmethod
-    def _read_envelope(entry: _Entry, payload: bytes) -> None:
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(body, dict) or "value" not in body:
-            return
-        value = body["value"]
-        if isinstance(value, str):
-            entry.value = value[:_MAX_VALUE_CHARS]
-        elif isinstance(value, int | float | bool):
-            entry.value = value
-        quality = body.get("quality")
-        entry.quality = _QUALITIES.get(quality) if isinstance(quality, str) else None
-        stamp = body.get("timestamp_ms")
-        entry.timestamp_ms = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+        entry.value, entry.quality, entry.timestamp_ms = read if read is not None else (None, None, None)
 
     def _warn(self, now: int, reason: str) -> None:
         # one warning per 10 s at most; the ones held back are counted in the next

@@ -107,6 +107,8 @@ class CacheStats:
     payload_bytes: int = 0
     payloads_shortened: int = 0
     sparkplug_errors: int = 0
+    out_of_order: int = 0
+    """Envelopes older than the one a topic holds: counted, never made its latest."""
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
+from model.config import HistorianSection
 from uns.historian.database import Database
+from uns.historian.retention import apply_retention
+from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch, Store
 
@@ -141,3 +145,29 @@ def test_exact_integers_beyond_double_precision_are_kept(database: Database) -> 
     store = Store(database.connection)
     store.commit(batch(sample(SPEED, NOW, 2**63 - 1, datatype="Int64")))
     assert database.connection.execute("SELECT value_text FROM samples").fetchall() == [(str(2**63 - 1),)]
+
+
+def test_an_older_sample_never_replaces_the_latest_one(database: Database) -> None:
+    def latest() -> list[tuple[object, ...]]:
+        return database.connection.execute("SELECT epoch_ms(ts), value, quality::VARCHAR FROM latest").fetchall()
+
+    store = Store(database.connection)
+    # out of order inside one batch, then across batches (a live sample delivered late, not backfill)
+    store.commit(batch(sample(TEMP, NOW - 100, 2.0), sample(TEMP, NOW - 200, 1.0)))
+    store.commit(batch(sample(TEMP, NOW - 150, 1.5)))
+    assert latest() == [(NOW - 100, 2.0, "good")]
+    # the machine died: its stale value, then a late good one from before the death
+    store.commit(batch(sample(TEMP, NOW - 50, 2.0, quality="stale")))
+    store.commit(batch(sample(TEMP, NOW - 60, 3.0)))
+    assert latest() == [(NOW - 50, 2.0, "stale")]
+    assert len(stored(database, TEMP)) == 5  # every sample is history
+    # retention trims raw samples but never the latest value; after a restart an older sample still
+    # must not replace it (the newest timestamps come from the latest values, not the raw ones)
+    later = datetime.fromtimestamp(NOW / 1000, UTC) + timedelta(days=40)
+    Rollups().run(database.connection, now=later)
+    apply_retention(database.connection, HistorianSection(raw_retention_days=30), now=later)
+    assert stored(database, TEMP) == []
+    restarted = Store(database.connection)
+    restarted.commit(batch(sample(TEMP, NOW - 70, 4.0)))
+    assert latest() == [(NOW - 50, 2.0, "stale")]
+    assert stored(database, TEMP) == [(NOW - 70, 4.0, False)]

@@ -432,3 +432,39 @@ def test_problem_counts_follow_quality_changes() -> None:
     assert [n.problems for n in cache.children("")] == [0, 0]
     with pytest.raises(ValueError, match="class_word: one of data, kpi, mes, cmd"):
         TreeFilter(class_word="alarms")
+
+
+def test_an_older_envelope_is_counted_but_never_replaces_the_latest() -> None:
+    cache = _cache()
+    topic = "acme/site/line1/cell/data/Temp"
+
+    def env(value: float, ts: int, quality: str = "good") -> bytes:
+        return b'{"value": %r, "timestamp_ms": %d, "quality": "%s", "datatype": "Double"}' % (
+            value,
+            ts,
+            quality.encode(),
+        )
+
+    _put(cache, topic, env(2.0, T0), retain=True)
+    _put(cache, topic, env(1.0, T0 - 1000))  # a late delivery of an older sample
+    _put(cache, topic, env(0.5, T0 - 2000).replace(b"}", b', "historical": true}'))  # store-and-forward backfill
+    info = cache.info(topic)
+    assert info is not None
+    assert (info.value, info.timestamp_ms, info.count, info.retained) == (2.0, T0, 3, True)
+    assert cache.payload(topic) == env(2.0, T0)
+    assert cache.stats.out_of_order == 2
+    # the machine dies: its stale value is newer and shows; a good value from before the death does not
+    _put(cache, topic, env(2.0, T0 + 5000, "stale"), retain=True)
+    _put(cache, topic, env(3.0, T0 + 4000))
+    info = cache.info(topic)
+    assert info is not None
+    assert (info.value, info.quality, info.timestamp_ms) == (2.0, "stale", T0 + 5000)
+    node = cache.node("acme/site/line1")
+    assert node is not None
+    assert node.problems == 1
+    # the same millisecond, and anything that is not an envelope, replace as before
+    _put(cache, topic, env(4.0, T0 + 5000))
+    assert (cache.info(topic).value, cache.info(topic).quality) == (4.0, "good")  # type: ignore[union-attr]
+    _put(cache, topic, b"not an envelope")
+    assert cache.info(topic).value is None  # type: ignore[union-attr]
+    assert cache.payload(topic) == b"not an envelope"
