@@ -33,7 +33,8 @@ async def test_mqtt_js_reads_retained_envelopes_and_publishes_into_the_uns(peer_
     plan = {
         "url": peer_hub.mqtt if transport == "tcp" else peer_hub.ws,
         "subscribe": [f"{peer_hub.enterprise}/#"],
-        "publish": [{"topic": published, "payload": _envelope(21.5, "Double").decode(), "retain": True}],
+        # a plain value, as Node-RED and most MQTT.js code send it: no datatype, no timestamp (point 9)
+        "publish": [{"topic": published, "payload": '{"value": 21.5}', "retain": True}],
         "until": published,  # its own publish, back through the broker
         "timeoutMs": 5000,
     }
@@ -45,7 +46,8 @@ async def test_mqtt_js_reads_retained_envelopes_and_publishes_into_the_uns(peer_
     assert messages[retained]["retain"] is True  # delivered as retained on subscribe
     assert json.loads(str(messages[retained]["payload"]))["value"] == 72.5
     assert json.loads(str(messages[published]["payload"]))["value"] == 21.5
-    # the value MQTT.js published is in the UNS: stored by the historian as the series' latest
+    # the value MQTT.js published is in the UNS: stored by the historian as the series' latest, its
+    # datatype inferred from the JSON number
     await peer_hub.wait_last(
         published,
         lambda rows: [(r["value"], r["datatype"], r["quality"]) for r in rows] == [(21.5, "Double", "good")],
