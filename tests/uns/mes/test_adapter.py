@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,11 +16,12 @@ import orjson
 
 from model.config import DeriveRule, HistorianSection, MesSection
 from tests.fixtures.broker import start_broker
-from tests.fixtures.reading import rows
+from tests.fixtures.reading import reading, rows
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.connect import local_clients
 from uns.historian.service import Historian
+from uns.mes.downtime import current
 from uns.mes.service import MesAdapter
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -209,3 +211,26 @@ async def test_dashboards_share_one_computation_of_the_live_picture_and_see_oper
         assert hub.mes.live.computations == 2
         # asking with parameters is a view of its own, refused like any other (current takes none)
         assert (await http.get("/api/mes/current?now=1")).status_code == 400
+
+
+async def test_an_older_sample_or_event_never_replaces_the_current_state(tmp_path: Path) -> None:
+    t0 = _now() - 120_000
+    async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "plc") as plc:
+
+        def state_now() -> int | None:
+            with reading(hub.historian) as cursor:
+                found = {row.path: row.state for row in current(cursor, SECTION, now=datetime.now(UTC))}
+            return found.get(CELL)
+
+        # machine data: the fault at t0 + 60 s, then a late sample from t0 + 30 s saying "running"
+        await plc.publish(f"{CELL}/data/State", envelope(5, t0 + 60_000), qos=1)
+        await plc.publish(f"{CELL}/data/State", envelope(1, t0 + 30_000), qos=1)
+        await until(lambda: hub.mes.health()["received"] == 2, what="both samples read")
+        await until(lambda: state_now() == 180000, what="the fault derived")
+        assert hub.rows("SELECT state FROM mes_states") == [(180000,)]  # the late sample derives nothing
+        # MES events: an operator's state at t0 + 90 s, then one from t0 + 80 s arriving late
+        for ts, state in ((t0 + 90_000, 140000), (t0 + 80_000, 10000)):
+            body = {"timestamp_ms": ts, "state": state, "source": "terminal"}
+            await plc.publish(f"{CELL}/mes/machine_state", orjson.dumps(body), qos=1)
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(3,)], what="both events stored")
+        assert state_now() == 140000  # history keeps the late one; the current state is the newest
