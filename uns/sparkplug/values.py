@@ -57,7 +57,7 @@ Converter = Callable[[str, int | float | bool | str | bytes], ScalarValue]
 """Turns ``(field name, raw wire value)`` into the Python value; raises ValueError when out of range."""
 
 _FLOAT32 = struct.Struct("<f")
-_FLOAT32_DIGITS = range(1, 10)  # 9 significant digits always read back to the same float32
+_DIGITS = tuple(f".{digits}g" for digits in range(10))  # format specs: "%.<digits>g"
 _MASK32 = 0xFFFF_FFFF
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 _INT_FIELDS = frozenset({"int_value", "long_value"})
@@ -231,14 +231,25 @@ def float32_shortest(value: float) -> float:
         return value
     if target != value:
         return value
-    for digits in _FLOAT32_DIGITS:
-        candidate = float(f"{value:.{digits}g}")
-        try:
-            if _FLOAT32.unpack(_FLOAT32.pack(candidate))[0] == value:
-                return candidate
-        except OverflowError:  # rounded up past the largest float32 (3.403e38): more digits needed
-            continue
-    return value  # not reached: 9 significant digits always read back
+    # the fewest significant digits that read back, by bisection over 1..9: if p digits read back,
+    # so do p + 1 (the nearest p+1-digit decimal is at least as near); 9 always do
+    low, high = 1, 9
+    shortest = float(format(value, _DIGITS[9]))
+    while low < high:
+        digits = (low + high) // 2
+        candidate = float(format(value, _DIGITS[digits]))
+        if _reads_back(candidate, value):
+            high, shortest = digits, candidate
+        else:
+            low = digits + 1
+    return shortest
+
+
+def _reads_back(candidate: float, value: float) -> bool:
+    try:
+        return bool(_FLOAT32.unpack(_FLOAT32.pack(candidate))[0] == value)
+    except OverflowError:  # rounded up past the largest float32 (3.403e38): more digits needed
+        return False
 
 
 def decode_array(datatype: DataType, data: bytes) -> ArrayValue:

@@ -67,12 +67,27 @@ def test_a_value_that_is_not_a_float32_is_kept_as_it_is(value: float) -> None:
     assert float32_shortest(value) == value
 
 
-def test_every_float32_in_a_sweep_round_trips_in_at_most_9_digits() -> None:
-    for bits in range(0x0000_0001, 0x7F80_0000, 0x0001_3579):  # positive finite float32s, ~50k of them
+def _shortest_by_definition(wire: float) -> float:
+    """The first of ``%.1g`` … ``%.9g`` that reads back to the float32 (the plain definition, no bisection)."""
+    for digits in range(1, 10):
+        text = f"{wire:.{digits}g}"
+        try:
+            if _f32(float(text)) == wire:
+                return float(text)
+        except OverflowError:
+            continue
+    raise AssertionError(f"{wire!r}: 9 digits must read back")
+
+
+def test_a_sweep_of_float32s_gives_the_shortest_text_by_definition() -> None:
+    powers_of_two = range(0x0080_0000, 0x7F80_0000, 0x0080_0000)  # where the rounding interval is lopsided
+    sweep = range(0x0000_0001, 0x7F80_0000, 0x0002_4D37)  # ~30k finite float32s, subnormals to the largest
+    for bits in (*powers_of_two, *sweep, 0x7F7F_FFFF):
         (wire,) = struct.unpack("<f", struct.pack("<I", bits))
-        short = float32_shortest(wire)
-        assert _f32(short) == wire
-        assert len(repr(short).replace("-", "").replace(".", "").split("e")[0].strip("0")) <= 9
+        for signed in (wire, -wire):
+            short = float32_shortest(signed)
+            assert _f32(short) == signed
+            assert repr(short) == repr(_shortest_by_definition(signed)), hex(bits)
 
 
 def test_only_float32_datatypes_are_shortened() -> None:
