@@ -181,13 +181,18 @@ class MesAdapter:
             body = orjson.loads(message.payload)
         except orjson.JSONDecodeError:
             return  # the historian dead-letters it
-        if not isinstance(body, dict) or not isinstance(body.get("timestamp_ms"), int):
+        if not isinstance(body, dict):
+            return
+        ts = body.get("timestamp_ms")
+        if ts is None:
+            ts = now_ms  # a plain JSON publisher (Node-RED) sends none: as of its arrival, as the historian
+        elif isinstance(ts, bool) or not isinstance(ts, int):
             return
         value = body.get("value")
         if not isinstance(value, int | float | bool) and value is not None:
             return
         quality = body.get("quality", "good")
-        derived = self._deriver.offer(message.topic, body["timestamp_ms"], value, str(quality))
+        derived = self._deriver.offer(message.topic, ts, value, str(quality))
         self._take_derived(derived, now_ms)
 
     def _take_derived(self, derived: Sequence[DerivedEvent], now_ms: int) -> None:

@@ -234,3 +234,14 @@ async def test_an_older_sample_or_event_never_replaces_the_current_state(tmp_pat
             await plc.publish(f"{CELL}/mes/machine_state", orjson.dumps(body), qos=1)
         await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(3,)], what="both events stored")
         assert state_now() == 140000  # history keeps the late one; the current state is the newest
+
+
+async def test_plain_json_machine_values_without_time_or_datatype_derive_events(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "node-red") as flow:
+        before = _now()
+        await flow.publish(f"{CELL}/data/State", b'{"value": 5}', qos=1)  # what a Node-RED flow publishes
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(1,)], what="the derived stop")
+        ((state, ts),) = hub.rows("SELECT state, epoch_ms(ts) FROM mes_states")
+        assert state == 180000
+        assert isinstance(ts, int)
+        assert before <= ts <= _now()  # as of its arrival
