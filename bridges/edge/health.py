@@ -53,7 +53,10 @@ class EdgeStats:
     buffered: int
     """Samples appended to the disk buffer."""
     replayed: int
-    """Samples published from the buffer as ``is_historical`` (buffered and window samples alike)."""
+    """Samples published from the buffer as ``is_historical`` (buffered and window samples alike).
+
+    A buffered sample the births carry themselves is not sent again, nor counted.
+    """
     replayed_window: int
     """Samples already sent that the replay window put back into the buffer, to send again."""
     window_replays: int

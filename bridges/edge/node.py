@@ -368,8 +368,9 @@ class EdgeNode:
                 out: list[Message] = []
                 count = 0
                 for batch in chunk.batches:
-                    out += self._core.data(batch.device, batch.metrics, now_ms=now, historical=True)
-                    count += len(batch.metrics)
+                    history = self._core.not_in_birth(batch.device, batch.metrics)
+                    out += self._core.data(batch.device, history, now_ms=now, historical=True)
+                    count += len(history)
                 if not await self._send(client, out):
                     return
                 self._buffer.commit(chunk)
@@ -466,15 +467,16 @@ class EdgeNode:
                 await self._on_down(event)
 
     async def _on_samples(self, samples: Samples) -> None:
-        now = _now_ms()
         core = self._core
-        accepted = core.accept(samples, now_ms=now)
-        self._reading.set()
-        self._c["samples"] += accepted.samples
-        self._health.reading(samples.samples, accepted.problems, now_ms=now)
-        if not accepted.metrics:
-            return
+        # accepted under the lock: a reading is either in the births being built, or stamped and sent after them
         async with self._lock:
+            now = _now_ms()
+            accepted = core.accept(samples, now_ms=now)
+            self._reading.set()
+            self._c["samples"] += accepted.samples
+            self._health.reading(samples.samples, accepted.problems, now_ms=now)
+            if not accepted.metrics:
+                return
             client = self._client
             out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
             batch = BufferedBatch(samples.device, tuple(accepted.metrics))

@@ -3,9 +3,18 @@
 No I/O and no clock: every method that needs the time takes ``now_ms``. The async shell
 (``bridges.edge.node``) decides *when* to call these; this module decides *what* goes on the wire.
 
-Aliases are fixed for the life of the session object: ``bdSeq`` is alias 0, ``Node Control/Rebirth``
-alias 1, the ``Bridge/...`` health metrics follow, then every device tag in ``Source.tags()`` order.
-They are unique across the whole edge node, as Sparkplug 3.0 requires.
+Aliases are fixed for the life of the session object: the ``Bridge/...`` health metrics from alias 0,
+then every device tag in ``Source.tags()`` order, unique across the whole edge node
+(``tck-id-payloads-alias-uniqueness``). ``bdSeq`` and ``Node Control/Rebirth`` have none: a host that
+never saw our NBIRTH must be able to ask for a rebirth by name
+(``tck-id-operational-behavior-data-commands-rebirth-name-aliases``), and ``bdSeq`` only ever travels
+in NBIRTH and NDEATH, by name.
+
+Timestamps: a birth's metrics carry when each value was read (a metric never read: the birth's
+time), its payload when it was published. Readings are accepted under the node's lock, so each is
+either in a birth or sent after it; a buffered sample the birth already carries is not sent again as
+historical. A metric born null has its next reading stamped after the birth if it was stamped
+before (a consumer would otherwise keep the null as the newer value).
 """
 
 from __future__ import annotations
@@ -109,6 +118,11 @@ class _Tag:
     alias: int
     value: MetricValue = None
     timestamp_ms: int | None = None
+    born_ms: int | None = None
+    """The metric's timestamp in the last DBIRTH."""
+    born_value: MetricValue = None
+    floor_ms: int | None = None
+    """Born null: its next reading is stamped after this (the birth's stamp), or consumers keep the null."""
     quality: Quality = Quality.bad
     seen: bool = False
     sent_value: MetricValue = None
@@ -185,16 +199,18 @@ class EdgeSession:
         self.node_id = node_id
         self._heartbeat_ms = heartbeat_ms
         self._seq = 0
-        self._node_aliases: dict[str, tuple[int, DataType]] = {
-            BD_SEQ: (0, DataType.Int64),
-            REBIRTH: (1, DataType.Boolean),
+        # bdSeq and Node Control/Rebirth go by name only; every other node metric has an alias
+        self._node_metrics: dict[str, tuple[int | None, DataType]] = {
+            BD_SEQ: (None, DataType.Int64),
+            REBIRTH: (None, DataType.Boolean),
         }
+        self._health_alias = {name: alias for alias, (name, _datatype) in enumerate(HEALTH_METRICS)}
         for name, datatype in HEALTH_METRICS:
-            self._node_aliases[name] = (len(self._node_aliases), datatype)
+            self._node_metrics[name] = (self._health_alias[name], datatype)
         self._health_sent: dict[str, tuple[MetricValue, int]] = {}
         self._devices: dict[str, _Device] = {}
         self._by_alias: dict[int, tuple[str, _Tag]] = {}
-        alias = len(self._node_aliases)
+        alias = len(HEALTH_METRICS)
         for spec in tags:
             device = self._devices.setdefault(spec.device, _Device(tags={}))
             if spec.name in device.tags:
@@ -246,7 +262,7 @@ class EdgeSession:
         """NBIRTH (seq 0, every node metric) and a DBIRTH for every device not known to be down."""
         self._seq = 0
         metrics = []
-        for name, (alias, datatype) in self._node_aliases.items():
+        for name, (alias, datatype) in self._node_metrics.items():
             value: MetricValue = bd_seq if name == BD_SEQ else False if name == REBIRTH else health.get(name)
             metrics.append(
                 Metric(name=name, alias=alias, timestamp=now_ms, datatype=datatype, value=value, is_null=value is None)
@@ -272,11 +288,13 @@ class EdgeSession:
             props = dict(_quality_props(tag.quality if tag.seen else Quality.bad))
             if tag.spec.unit:
                 props["engUnit"] = PropertyValue(type=DataType.String, value=tag.spec.unit)
+            tag.born_ms, tag.born_value = (tag.timestamp_ms if tag.timestamp_ms is not None else now_ms), tag.value
+            tag.floor_ms = tag.born_ms if tag.value is None else None
             metrics.append(
                 Metric(
                     name=tag.spec.name,
                     alias=tag.alias,
-                    timestamp=tag.timestamp_ms if tag.timestamp_ms is not None else now_ms,
+                    timestamp=tag.born_ms,
                     datatype=tag.spec.datatype,
                     value=tag.value,
                     is_null=tag.value is None,
@@ -329,6 +347,12 @@ class EdgeSession:
                 except ValueError as exc:
                     problems.append(f"device {samples.device} metric {sample.name!r}: {exc}")
                     continue
+            if tag.floor_ms is not None:
+                # born null: a reading stamped before that null (in flight during the birth, or an OPC UA
+                # value unchanged since long ago) would leave consumers showing the null as the newer
+                if sample.timestamp_ms <= tag.floor_ms:
+                    sample = dataclasses.replace(sample, timestamp_ms=tag.floor_ms + 1)
+                tag.floor_ms = None
             tag.value, tag.timestamp_ms, tag.quality, tag.seen = sample.value, sample.timestamp_ms, sample.quality, True
             due = self._heartbeat_ms > 0 and tag.sent_ms is not None and now_ms - tag.sent_ms >= self._heartbeat_ms
             if due or _changed(tag, sample.value, sample.quality):
@@ -369,6 +393,25 @@ class EdgeSession:
         out.append(Message(self.topic(MessageType.DDATA, device), payload))
         return out
 
+    def not_in_birth(self, device: str, metrics: Sequence[Metric]) -> list[Metric]:
+        """Buffered samples less any the device's birth carries itself (same metric, timestamp and value).
+
+        The birth sent (or about to be sent, if the device is not born) gives the newest reading;
+        repeating it as historical DATA would be a sample stamped before the birth it follows.
+        """
+        state = self._devices.get(device)
+        if state is None:
+            return list(metrics)
+        out = []
+        for metric in metrics:
+            tag = state.tags.get(metric.name or "")
+            born = (
+                None if tag is None else (tag.born_ms, tag.born_value) if state.born else (tag.timestamp_ms, tag.value)
+            )
+            if (metric.timestamp, metric.value) != born:
+                out.append(metric)
+        return out
+
     def heartbeat(self, *, now_ms: int) -> list[Message]:
         """DDATA with the last value of every metric of a live device not sent for ``heartbeat_ms``."""
         if self._heartbeat_ms <= 0:
@@ -392,13 +435,13 @@ class EdgeSession:
     def health(self, values: Mapping[str, MetricValue], *, now_ms: int) -> Message | None:
         """NDATA with the health metrics that changed (or are due for a heartbeat), else None."""
         wire = []
-        for name, _datatype in HEALTH_METRICS:
+        for name, datatype in HEALTH_METRICS:
             value = values.get(name)
             sent = self._health_sent.get(name)
             beat = sent is not None and self._heartbeat_ms > 0 and now_ms - sent[1] >= self._heartbeat_ms
             if sent is None or sent[0] != value or beat:
-                alias, datatype = self._node_aliases[name]
-                wire.append((alias, datatype, Metric(timestamp=now_ms, value=value, is_null=value is None)))
+                metric = Metric(timestamp=now_ms, value=value, is_null=value is None)
+                wire.append((self._health_alias[name], datatype, metric))
                 self._health_sent[name] = (value, now_ms)
         if not wire:
             return None
@@ -437,24 +480,42 @@ class EdgeSession:
                 out.append(Refused(f"device {device} has no metric {metric.name!r}"))
             elif not tag.spec.writable:
                 out.append(Refused(f"device {device} metric {metric.name!r} is not writable"))
+            elif (unfit := _unfit(tag.spec.datatype, metric)) is not None:
+                out.append(Refused(f"device {device} metric {metric.name!r}: {unfit}"))
             else:
                 out.append(Write(device, tag.spec.name, metric.value))
         return out
 
     def _node_commands(self, message: Message) -> list[Command]:
-        names = {alias: (name, datatype) for name, (alias, datatype) in self._node_aliases.items()}
+        names = {a: (name, datatype) for name, (a, datatype) in self._node_metrics.items() if a is not None}
 
         def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
-            if name is not None and name in self._node_aliases:
-                return name, self._node_aliases[name][1]
+            if name is not None and name in self._node_metrics:
+                return name, self._node_metrics[name][1]
             return names.get(alias) if alias is not None else None
 
         decoded = decode_payload(message.payload, topic=message.topic, lookup=lookup)
         out: list[Command] = [Refused(f"node metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems]
         for metric in decoded.payload.metrics:
             if metric.name == REBIRTH:
+                # tck-id-operational-behavior-data-commands-ncmd-rebirth-value: a rebirth request is true
                 if metric.value is True:
                     out.append(Rebirth())
-            else:
+                else:
+                    out.append(Refused(f"{REBIRTH} needs the Boolean true (got {metric.value!r})"))
+            elif metric.name in self._node_metrics:
                 out.append(Refused(f"node metric {metric.name!r} is not writable"))
+            else:  # Node Control/Reboot, Next Server, Scan Rate...: examples in the spec, not in our NBIRTH
+                out.append(Refused(f"node metric {metric.name!r} is not in this edge node's NBIRTH"))
         return out
+
+
+def _unfit(datatype: DataType, metric: Metric) -> str | None:
+    """Why a DCMD value cannot be written to a tag of ``datatype``, or None if it can."""
+    if metric.is_null or metric.value is None:
+        return "a write needs a value (got null)"
+    try:
+        encode_scalar(datatype, metric.value)
+    except ValueError as exc:
+        return f"cannot write {metric.value!r}: {exc}"
+    return None

@@ -20,6 +20,8 @@ from uns.sparkplug import sparkplug_b_pb2 as pb
 
 INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64 = 1, 2, 3, 4, 5, 6, 7, 8
 FLOAT, DOUBLE, BOOLEAN, STRING, DATETIME, TEXT = 9, 10, 11, 12, 13, 14
+_BY_NAME_ONLY = ("bdSeq", "Node Control/Rebirth")
+"""NBIRTH metrics that carry no alias: hosts find them by name."""
 HEALTH = ("Bridge/Connected", "Bridge/Reading", "Bridge/Degraded", "Bridge/BufferDepth", "Bridge/ReadLatencyMs",
           "Bridge/Errors")  # fmt: skip
 
@@ -71,6 +73,8 @@ class Received:
     payload: pb.Payload
     resolved: list[tuple[str, object, bool, int]]
     """(name, value, is_historical, timestamp) per metric, aliases resolved."""
+    node: str = ""
+    """The edge node id."""
 
 
 @dataclasses.dataclass
@@ -134,6 +138,11 @@ class SpbHost:
         m.boolean_value = True
         self.client.publish(f"spBv1.0/{self.group}/NCMD/{node}", p.SerializeToString(), qos=0)
 
+    def ncmd(self, node: str, metrics: list[pb.Payload.Metric]) -> None:
+        p = pb.Payload(timestamp=now_ms())
+        p.metrics.extend(metrics)
+        self.client.publish(f"spBv1.0/{self.group}/NCMD/{node}", p.SerializeToString(), qos=0)
+
     def dcmd(self, node: str, device: str, metrics: list[pb.Payload.Metric]) -> None:
         p = pb.Payload(timestamp=now_ms())
         p.metrics.extend(metrics)
@@ -179,7 +188,7 @@ class SpbHost:
         with self.lock:
             node = self.nodes.setdefault(node_id, _Node())
             resolved = self._check(kind, node_id, device, node, p)
-            self.received.append(Received(kind, device, p, resolved))
+            self.received.append(Received(kind, device, p, resolved, node_id))
 
     def _bad(self, text: str) -> None:
         self.violations.append(text)
@@ -216,13 +225,18 @@ class SpbHost:
                 node.aliases = {a: v for a, v in node.aliases.items() if v[0] != device}
             out = []
             for m in p.metrics:
-                if not (
-                    m.HasField("name") and m.HasField("alias") and m.HasField("datatype") and m.HasField("timestamp")
-                ):
-                    self._bad(f"{where}: metric {m.name!r} lacks name, alias, datatype or timestamp")
-                if m.alias in node.aliases:
-                    self._bad(f"{where}: alias {m.alias} reused")
-                node.aliases[m.alias] = (device, m.name, m.datatype)
+                if not (m.HasField("name") and m.HasField("datatype") and m.HasField("timestamp")):
+                    self._bad(f"{where}: metric {m.name!r} lacks name, datatype or timestamp")
+                if kind == "NBIRTH" and m.name in _BY_NAME_ONLY:
+                    # tck-id-operational-behavior-data-commands-rebirth-name-aliases (and bdSeq, never in DATA)
+                    if m.HasField("alias"):
+                        self._bad(f"{where}: {m.name} has alias {m.alias}")
+                elif not m.HasField("alias"):
+                    self._bad(f"{where}: metric {m.name!r} lacks an alias")  # tck-id-payloads-alias-birth-requirement
+                elif m.alias in node.aliases:
+                    self._bad(f"{where}: alias {m.alias} reused")  # tck-id-payloads-alias-uniqueness
+                else:
+                    node.aliases[m.alias] = (device, m.name, m.datatype)
                 out.append((m.name, value_of(m, m.datatype), m.is_historical, m.timestamp))
             if kind == "NBIRTH":
                 names = [m.name for m in p.metrics]

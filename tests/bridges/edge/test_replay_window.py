@@ -16,23 +16,27 @@ from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
 
-_BASE_MS = 1_700_000_000_000
-"""Sample i carries timestamp _BASE_MS + i: a replayed sample must keep exactly that."""
+_BASE_MS = time.time_ns() // 1_000_000 + 3_600_000
+"""Sample i carries timestamp _BASE_MS + i: a replayed sample must keep exactly that.
+
+An hour ahead of the clock, so every sample is newer than the birth before it (a metric born null has
+a reading stamped before its birth restamped after it).
+"""
 
 
 def _read(source: ScriptedSource, i: int) -> None:
     source.read("press", {"Count": i}, timestamp_ms=_BASE_MS + i)
 
 
-def _counts(host: SpbHost) -> list[tuple[int, bool, int]]:
-    """(value, is_historical, metric timestamp) of every Count DDATA the host received, in order."""
+def _counts(host: SpbHost, kinds: tuple[str, ...] = ("DDATA",)) -> list[tuple[int, bool, int]]:
+    """(value, is_historical, metric timestamp) of every Count the host received in ``kinds``, in order."""
     with host.lock:
         return [
             (int(v), h, ts)  # type: ignore[call-overload]
             for r in host.received
-            if r.kind == "DDATA" and r.device == "press"
+            if r.kind in kinds and r.device == "press"
             for n, v, h, ts in r.resolved
-            if n == "Count"
+            if n == "Count" and v is not None
         ]
 
 
@@ -95,11 +99,11 @@ async def test_hub_killed_nothing_lost(group: str, source: ScriptedSource, tmp_p
                     producer.cancel()
                     last = produced[-1]
                     await until(lambda: any(v == last for v, _, _ in _counts(second)), what="the last value")
-                    got = _counts(second)
+                    got = _counts(second, ("DBIRTH", "DDATA"))
                     assert second.violations == []
             finally:
                 producer.cancel()
-        assert {v for v, _, _ in got} == set(range(last + 1))  # every value at least once
+        assert {v for v, _, _ in got} == set(range(last + 1))  # every value at least once (births included)
         assert all(ts == _BASE_MS + v for v, _, ts in got)  # original timestamps, live or replayed
         historical = [v for v, h, _ in got if h]
         assert historical == sorted(historical)  # in timestamp order
@@ -125,15 +129,16 @@ async def test_connection_cut_replays_window_ahead_of_buffered(
             _read(source, i)
         await until(lambda: node.stats.connects == 2 and node.stats.buffer_depth == 0, what="reconnected, replayed")
         _read(source, 15)
-        await until(lambda: len(_counts(spb_host)) == 26, what="live after the replay")
+        await until(lambda: len(_counts(spb_host)) == 25, what="live after the replay")
         got = _counts(spb_host)
         assert got[:10] == [(i, False, _BASE_MS + i) for i in range(10)]
-        replay = got[10:25]
-        assert [(v, h) for v, h, _ in replay] == [(i, True) for i in range(15)]  # window, then buffered, in order
+        assert _counts(spb_host, ("DBIRTH",))[-1] == (14, False, _BASE_MS + 14)  # the births carry the newest
+        replay = got[10:24]
+        assert [(v, h) for v, h, _ in replay] == [(i, True) for i in range(14)]  # window, then buffered, in order
         assert all(ts == _BASE_MS + v for v, _, ts in replay)
-        assert got[25] == (15, False, _BASE_MS + 15)
+        assert got[24] == (15, False, _BASE_MS + 15)
         stats = node.stats
-        assert (stats.replayed_window, stats.window_replays, stats.buffered, stats.replayed) == (10, 1, 5, 15)
+        assert (stats.replayed_window, stats.window_replays, stats.buffered, stats.replayed) == (10, 1, 5, 14)
     assert spb_host.violations == []
 
 
@@ -155,12 +160,13 @@ async def test_what_a_replay_sent_is_in_the_next_window(
             await until(lambda: node.online and node.stats.buffer_depth == 0, what="first replay")
             # sent is not received: what is still in the proxy's sockets when it dies is lost, and only
             # the 20 the host holds make the count below exact
-            await until(lambda: len(_counts(host)) == 20, what="the first replay at the host")
+            # (the births carry 19, the newest)
+            await until(lambda: len(_counts(host)) == 19, what="the first replay at the host")
             proxy.kill()
             await until(lambda: node.stats.connects == 2 and node.online, what="second session")
-            await until(lambda: len(_counts(host)) >= 40, what="the window sent again")
+            await until(lambda: len(_counts(host)) >= 38, what="the window sent again")
             got = _counts(host)
-            assert [(v, h) for v, h, _ in got[:40]] == [(i, True) for i in range(20)] * 2
+            assert [(v, h) for v, h, _ in got[:38]] == [(i, True) for i in range(19)] * 2
             assert all(ts == _BASE_MS + v for v, _, ts in got)
             # a loaded machine may put the window back once more (a replay is itself journaled): at least once
             assert node.stats.replayed_window >= 20
@@ -184,10 +190,12 @@ async def test_host_going_offline_replays_the_window(
         spb_host.set_online(True)
         await until(lambda: node.online and node.stats.buffer_depth == 0, what="births again and replay")
         assert (node.stats.replayed_window, node.stats.window_replays) == (5, 1)
-        await until(lambda: len(_counts(spb_host)) == 10, what="the window again")
+        await until(lambda: len(_counts(spb_host)) == 9, what="the window again")
         got = _counts(spb_host)
-        assert [(v, h) for v, h, _ in got] == [(i, False) for i in range(5)] + [(i, True) for i in range(5)]
-        assert [ts for _, _, ts in got[5:]] == [ts for _, _, ts in got[:5]]  # original timestamps
+        # the births carry 4, the newest; the rest of the window comes again as historical
+        assert _counts(spb_host, ("DBIRTH",))[-1] == got[4]
+        assert [(v, h) for v, h, _ in got] == [(i, False) for i in range(5)] + [(i, True) for i in range(4)]
+        assert [ts for _, _, ts in got[5:]] == [ts for _, _, ts in got[:4]]  # original timestamps
     assert spb_host.violations == []
 
 

@@ -39,18 +39,19 @@ def test_births_then_data_use_unique_aliases_and_seq_from_zero() -> None:
     assert [m.topic for m in births] == ["spBv1.0/g/NBIRTH/n", "spBv1.0/g/DBIRTH/n/d1", "spBv1.0/g/DBIRTH/n/d2"]
     payloads = [raw(m) for m in births]
     assert [p.seq for p in payloads] == [0, 1, 2]
-    aliases = [m.alias for p in payloads for m in p.metrics]
-    assert len(aliases) == len(set(aliases)) == 2 + 6 + 5
+    aliases = [m.alias for p in payloads for m in p.metrics if m.HasField("alias")]
+    assert len(aliases) == len(set(aliases)) == 6 + 5  # health metrics, then the tags
     nbirth = {m.name: m for m in payloads[0].metrics}
+    assert [name for name, m in nbirth.items() if not m.HasField("alias")] == ["bdSeq", "Node Control/Rebirth"]
     assert nbirth["bdSeq"].long_value == 7
     assert nbirth["Bridge/Connected"].boolean_value is True
     assert nbirth["Bridge/Errors"].is_null
-    accepted = s.accept(Samples("d1", [Sample("Count", 3, 999)]), now_ms=1000)
-    (ddata,) = s.data("d1", accepted.metrics, now_ms=1001)
+    accepted = s.accept(Samples("d1", [Sample("Count", 3, 1005)]), now_ms=1006)
+    (ddata,) = s.data("d1", accepted.metrics, now_ms=1006)
     p = raw(ddata)
     assert p.seq == 3
     assert [(m.HasField("name"), m.HasField("datatype"), m.long_value, m.timestamp) for m in p.metrics] == [
-        (False, False, 3, 999)
+        (False, False, 3, 1005)
     ]
 
 
@@ -153,9 +154,16 @@ def _cmd(topic: str, *metrics: Metric) -> Message:
     ("topic", "metric", "expected"),
     [
         ("spBv1.0/g/NCMD/n", Metric(name="Node Control/Rebirth", datatype=DataType.Boolean, value=True), Rebirth()),
-        ("spBv1.0/g/NCMD/n", Metric(alias=1, datatype=DataType.Boolean, value=True), Rebirth()),
+        ("spBv1.0/g/NCMD/n", Metric(alias=1, datatype=DataType.Boolean, value=True),
+         Refused("node metric 'Bridge/Reading' is not writable")),
+        ("spBv1.0/g/NCMD/n", Metric(name="Node Control/Rebirth", datatype=DataType.Boolean, value=False),
+         Refused("Node Control/Rebirth needs the Boolean true (got False)")),
+        ("spBv1.0/g/NCMD/n", Metric(name="Node Control/Reboot", datatype=DataType.Boolean, value=True),
+         Refused("node metric 'Node Control/Reboot' is not in this edge node's NBIRTH")),
+        ("spBv1.0/g/DCMD/n/d1", Metric(name="On", datatype=DataType.String, value="yes"),
+         Refused("device d1 metric 'On': cannot write 'yes': Boolean needs a bool, got str")),
         ("spBv1.0/g/DCMD/n/d1", Metric(name="Mode", datatype=DataType.String, value="x"), Write("d1", "Mode", "x")),
-        ("spBv1.0/g/DCMD/n/d1", Metric(alias=11, datatype=DataType.Boolean, value=True), Write("d1", "On", True)),
+        ("spBv1.0/g/DCMD/n/d1", Metric(alias=9, datatype=DataType.Boolean, value=True), Write("d1", "On", True)),
         ("spBv1.0/g/DCMD/n/d1", Metric(name="Count", datatype=DataType.Int64, value=1),
          Refused("device d1 metric 'Count' is not writable")),
         ("spBv1.0/g/DCMD/n/d1", Metric(name="Zzz", datatype=DataType.Int64, value=1),
@@ -174,3 +182,31 @@ def test_unknown_alias_in_dcmd_is_refused_by_alias() -> None:
     (refused,) = session().commands(_cmd("spBv1.0/g/DCMD/n/d1", Metric(alias=999, datatype=DataType.Int64, value=1)))
     assert isinstance(refused, Refused)
     assert "999" in refused.reason
+
+
+def test_history_leaves_out_the_sample_the_birth_carries() -> None:
+    s = session()
+    s.accept(Samples("d1", [Sample("Count", 1, 10)]), now_ms=10)
+    s.accept(Samples("d1", [Sample("Count", 2, 20)]), now_ms=20)
+    buffered = [Metric(name="Count", timestamp=ts, datatype=DataType.Int64, value=v) for v, ts in ((1, 10), (2, 20))]
+    assert s.not_in_birth("d1", buffered) == buffered[:1]  # the coming birth carries (2, 20)
+    births = s.births(bd_seq=0, now_ms=30, health={})
+    count = next(m for m in raw(births[1]).metrics if m.name == "Count")
+    assert (count.long_value, count.timestamp) == (2, 20)
+    assert s.not_in_birth("d1", buffered) == buffered[:1]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "sent"),
+    [(995, 1001), (1000, 1001), (1001, 1001), (1500, 1500)],
+    ids=["before-the-birth", "at-the-birth", "just-after", "later"],
+)
+def test_first_reading_of_a_metric_born_null_is_stamped_after_its_birth(stamp: int, sent: int) -> None:
+    s = session()
+    births = s.births(bd_seq=0, now_ms=1000, health={})  # nothing read yet: every tag born null at 1000
+    assert next(m for m in raw(births[1]).metrics if m.name == "Count").is_null
+    first = s.accept(Samples("d1", [Sample("Count", 5, stamp)]), now_ms=1600).metrics
+    assert [(m.value, m.timestamp) for m in first] == [(5, sent)]
+    # only the first: the source's own stamps from then on
+    later = s.accept(Samples("d1", [Sample("Count", 6, 999)]), now_ms=1700).metrics
+    assert [(m.value, m.timestamp) for m in later] == [(6, 999)]

@@ -34,8 +34,10 @@ async def test_host_offline_buffers_then_replays_in_order(
         await until(lambda: node.stats.buffer_depth == 0 and node.online, what="replay")
         source.read("press", {"Count": 150})
         await until(lambda: (150, False) in spb_host.values("press", "Count"), what="live data after the replay")
-        assert spb_host.values("press", "Count") == [(i, True) for i in range(100, 150)] + [(150, False)]
-        assert node.stats.replayed == node.stats.buffered == 50
+        # the births carry the newest buffered value, the rest come as historical
+        assert spb_host.values("press", "Count", kinds=("DBIRTH",))[-1] == (149, False)
+        assert spb_host.values("press", "Count") == [(i, True) for i in range(100, 149)] + [(150, False)]
+        assert (node.stats.replayed, node.stats.buffered) == (49, 50)
         assert _bd_seqs(spb_host) == [0, 1]
         # births come before the buffered data
         kinds = [r.kind for r in spb_host.received if r.kind != "NDATA"]
@@ -64,8 +66,10 @@ async def test_broker_restart_loses_nothing(group: str, source: ScriptedSource, 
             await until(lambda: node.online and node.stats.buffer_depth == 0, within_s=15, what="back and replayed")
             source.read("press", {"Count": 22})
             await until(lambda: spb_host_has(host, 22), what="live data after the restart")
-            # 1 went out live inside the replay window, so it comes again as historical (consumers dedupe)
-            replayed = [(1, True)] + [(i, True) for i in range(2, 22)]
+            # 1 went out live inside the replay window, so it comes again as historical (consumers dedupe);
+            # the births carry 21, the newest
+            replayed = [(1, True)] + [(i, True) for i in range(2, 21)]
+            assert host.values("press", "Count", kinds=("DBIRTH",))[-1] == (21, False)
             assert host.values("press", "Count") == [(1, False), *replayed, (22, False)]
             assert _bd_seqs(host)[0] < _bd_seqs(host)[-1]
         assert host.violations == []
@@ -96,8 +100,9 @@ async def test_bounded_buffer_drops_oldest(
             host.set_online(True)
             await until(lambda: node.online and node.stats.buffer_depth == 0, what="replay")
             got = host.values("press", "Count")
-            assert got == [(i, True) for i in range(stats.dropped, 300)]  # the newest survive, in order
-            assert node.stats.replayed + node.stats.dropped == 300
+            assert got == [(i, True) for i in range(stats.dropped, 299)]  # the newest survive, in order
+            assert host.values("press", "Count", kinds=("DBIRTH",)) == [(299, False)]  # the births carry the last
+            assert node.stats.replayed + node.stats.dropped == 299
             assert node.stats.errors >= node.stats.dropped
         assert host.violations == []
     finally:
