@@ -13,9 +13,14 @@ from model.broker_config import BrokerFileConfig
 from uns.broker.passwords import verify_password
 from uns.broker.stats import Counters, RateLimitedLog
 
-__all__ = ["Authenticator", "UnsAuthPlugin"]
+__all__ = ["Authenticator", "UnsAuthPlugin", "is_anonymous"]
 
 log = logging.getLogger(__name__)
+
+
+def is_anonymous(user: str | None, password: str | None) -> bool:
+    """No user name, or an empty one with no or an empty password."""
+    return user is None or (user == "" and not password)
 
 
 class Authenticator:
@@ -27,8 +32,12 @@ class Authenticator:
         self._warn = RateLimitedLog(log)
 
     async def authenticate(self, *, client_id: str, user: str | None, password: str | None, peer: str) -> bool:
-        """True when the user and password match broker.yaml, or the client is anonymous and that is allowed."""
-        if user is None:
+        """True when the user and password match broker.yaml, or the client is anonymous and that is allowed.
+
+        An empty user name with no (or an empty) password is anonymous, as in Mosquitto: Eclipse Tahu's
+        JS client sends ``""``/``""`` when no credentials are configured.
+        """
+        if user is None or is_anonymous(user, password):
             if self._config.allow_anonymous:
                 return True
             return self._refuse(client_id, "<anonymous>", peer, "anonymous access is off")
@@ -64,6 +73,8 @@ class UnsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no typ
         """Authenticate one CONNECT."""
         authenticator: Authenticator = self.config.authenticator
         peer = f"{session.remote_address}:{session.remote_port}"
+        if is_anonymous(session.username, session.password):
+            session.username = session.password = None  # the ACL then sees the anonymous principal
         ok = await authenticator.authenticate(
             client_id=str(session.client_id), user=session.username, password=session.password, peer=peer
         )

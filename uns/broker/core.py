@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import RetainedApplicationMessage
-from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
-from amqtt.mqtt.constants import QOS_1, QOS_2
+from amqtt.contexts import BrokerConfig, ListenerConfig, ListenerType
+from amqtt.mqtt.constants import QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.session import OutgoingApplicationMessage, Session
+from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Listener
 from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
 from uns.broker.auth import Authenticator, UnsAuthPlugin
 from uns.broker.framing import GuardedReader, Oversize
-from uns.broker.local import LocalClient
-from uns.broker.matcher import SubscriptionIndex, topic_error, topic_matches
-from uns.broker.persistence import BrokerStore, PersistentBroker
+from uns.broker.matcher import topic_error, topic_matches
+from uns.broker.persistence import BrokerStore
+from uns.broker.preface import Verdict, check_preface, client_id_of, connack
+from uns.broker.routing import BROADCAST_HIGH, RoutingBroker
 from uns.broker.sessions import SessionHandler, SessionManager
 from uns.broker.stats import Counters, RateLimitedLog
 from uns.errors import BrokerError
@@ -39,10 +39,6 @@ _DRAIN_BATCH = 256  # PUBLISHes handled per wake-up of a client's loop; bounded 
 _HIGH_WATER = 1000  # queued PUBLISHes of one connection before we stop reading its socket
 _LOW_WATER = 100
 _CONNECT_TIMEOUT_S = 10.0  # a connection must send its CONNECT within this
-_BROADCAST_HIGH = 20_000  # queued network broadcasts at which in-process publishers wait
-_BROADCAST_LOW = 5_000
-_CACHE_LIMIT = 100_000
-_BROADCAST = dict[str, Any]  # amqtt's broadcast queue item: {"session", "topic", "data", "qos"?}
 
 
 def _listener_config(kind: str, listener: Listener, max_connections: int) -> ListenerConfig:
@@ -84,13 +80,14 @@ def _amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guar
     )
 
 
-class UnsBroker(PersistentBroker):
+class UnsBroker(RoutingBroker):
     """amqtt's Broker with our auth/ACL, payload limit, fast routing and in-process clients.
 
     Overrides (each checked by tests/uns/broker/test_amqtt_internals.py against the pinned amqtt):
 
-    - ``_client_connected``, ``_handle_client_session``: wrap the reader (early oversize rejection,
-      back-pressure, CONNECT deadline), swap in :class:`SessionHandler`, take over an open session;
+    - ``_client_connected``, ``_handle_client_session``: check the CONNECT's protocol first (MQTT 3.1
+      let in, MQTT 5 refused at once, :mod:`uns.broker.preface`), wrap the reader (early oversize
+      rejection, back-pressure, CONNECT deadline), swap in :class:`SessionHandler`, take over an open session;
     - ``_initialize_client_session``, ``_delete_session``, ``_handle_disconnect``,
       ``_publish_session_retained_messages``: Session Present, clean sessions, ordered queue delivery
       (see :mod:`uns.broker.sessions`);
@@ -100,29 +97,19 @@ class UnsBroker(PersistentBroker):
     - ``_authenticate``: count logins;
     - ``_client_message_loop``: no PUBLISH lost at DISCONNECT;
     - ``_handle_message_delivery``: limits, direct ACL, local delivery, no plugin events;
-    - ``_broadcast_message``, ``_broadcast_loop``, ``_run_broadcast``: route through a per-topic
-      match cache, no task per message, deliver at QoS = min(message, subscription);
-    - ``add_subscription``, ``_del_subscription``, ``_del_all_subscriptions``: invalidate that cache;
-    - ``_topic_filtering``: the ACL without a task per check;
-    - ``_handle_subscription``, ``_publish_retained_messages_for_subscription``: retained messages
-      with RECEIVE checks, sent on SUBSCRIBE only (never replayed on reconnect).
+    - routing, shared and overlapping subscriptions, retained messages on SUBSCRIBE: see
+      :class:`uns.broker.routing.RoutingBroker`.
     """
 
     def __init__(self, *, settings: BrokerFileConfig, data_dir: Path | None = None) -> None:
         self.counters = Counters()
-        self.guard = AclGuard(policy=AclPolicy(config=settings), counters=self.counters)
+        guard = AclGuard(policy=AclPolicy(config=settings), counters=self.counters)
         self._authenticator = Authenticator(config=settings, counters=self.counters)
-        super().__init__(_amqtt_config(settings, self._authenticator, self.guard))
+        super().__init__(_amqtt_config(settings, self._authenticator, guard), guard=guard)
         self.settings = settings
-        self.local_index: SubscriptionIndex[LocalClient] = SubscriptionIndex()
         self._max_payload = settings.limits.max_payload_bytes
-        self._generation = 0
-        self._net_cache: dict[str, tuple[str, ...]] = {}
-        self._net_cache_generation = -1
         self._warn = RateLimitedLog(log)
         self._writers: set[asyncio.StreamWriter] = set()
-        self._broadcast_room = asyncio.Event()
-        self._broadcast_room.set()
         self.session_manager = SessionManager(max_queued=settings.limits.max_queued_messages)
         persist = settings.persistence
         self.store = BrokerStore(data_dir=data_dir) if data_dir is not None and persist.enabled else None
@@ -167,7 +154,51 @@ class UnsBroker(PersistentBroker):
             on_oversize=self._on_oversize,
             connect_timeout_s=_CONNECT_TIMEOUT_S,
         )
+        try:
+            async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+                verdict = await check_preface(guarded.peek)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            return  # silent or gone before its protocol level: stream_connected closes the socket
+        if verdict is not None and verdict.refuse:
+            await self._refuse_protocol(guarded, writer, verdict)
+            return
+        if verdict is not None and verdict.rewrite is not None:
+            guarded.rewrite_start(*verdict.rewrite)  # MQTT 3.1: amqtt reads it as 3.1.1
+            guarded.protocol = verdict.protocol
         await super()._client_connected(listener_name, guarded, writer)
+
+    async def _refuse_protocol(self, reader: GuardedReader, writer: WriterAdapter, verdict: Verdict) -> None:
+        """Answer a CONNECT we do not speak (CONNACK 1 or 2, or nothing), close, and log it once per client."""
+        if verdict.code is not None:
+            writer.write(connack(verdict.code))
+            await writer.drain()
+        peer = writer.get_peer_info() or ("?", 0)
+        client_id: str | None = None
+        try:  # the client id follows; read it (briefly) only to name the client in the log
+            async with asyncio.timeout(0.2):
+                packet = await reader.peek(verdict.header_length + verdict.remaining)
+            client_id = client_id_of(packet, verdict)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        self.counters.protocol_refused += 1
+        hint = (
+            "; the embedded broker speaks MQTT 3.1.1 and 3.1 only: use an external broker for MQTT 5 "
+            "(docs/deployment.md)"
+            if verdict.protocol == "5"
+            else ""
+        )
+        self._warn.warning(
+            f"protocol/{client_id or peer[0]}",
+            "refused client %s from %s:%s speaking MQTT %s (%s) with %s%s",
+            client_id if client_id is not None else "<unknown id>",
+            peer[0],
+            peer[1],
+            verdict.protocol,
+            verdict.reason,
+            f"CONNACK {verdict.code}" if verdict.code is not None else "no CONNACK",
+            hint,
+        )
+        await writer.close()
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
@@ -335,174 +366,6 @@ class UnsBroker(PersistentBroker):
         else:
             self._retained_messages.pop(topic, None)  # [MQTT-3.3.1-10]: empty payload clears
 
-    async def _route(self, source: Session | None, topic: str, data: bytes, qos: int | None) -> None:
-        """Deliver to local subscribers directly, and queue a network broadcast only if someone matches."""
-        matches = self.local_index.match(topic)
-        if matches:
-            level = qos or 0
-            for client, sub_qos in matches:
-                message = Message(topic=topic, payload=data, qos=min(level, sub_qos))
-                if not client.offer(message):
-                    await client.put(message)  # back-pressure: wait for the reader
-        if self._network_filters(topic):
-            item: _BROADCAST = {"session": source, "topic": topic, "data": data}
-            if qos is not None:
-                item["qos"] = qos
-            self._broadcast_queue.put_nowait(item)
-
-    def _network_filters(self, topic: str) -> tuple[str, ...]:
-        """Network subscription filters matching ``topic``, cached until subscriptions change."""
-        if self._net_cache_generation != self._generation or len(self._net_cache) > _CACHE_LIMIT:
-            self._net_cache.clear()
-            self._net_cache_generation = self._generation
-        found = self._net_cache.get(topic)
-        if found is None:
-            found = tuple(f for f, subs in self._subscriptions.items() if subs and topic_matches(topic, f))
-            self._net_cache[topic] = found
-        return found
-
-    async def _broadcast_message(
-        self,
-        session: Session | None,
-        topic: str | None,
-        data: bytes | bytearray | None,
-        force_qos: int | None = None,
-    ) -> None:
-        # wills and BrokerContext.broadcast_message come here: route them to local clients too
-        if topic is None or data is None:
-            return
-        await self._route(session, topic, bytes(data), force_qos)
-
-    async def _broadcast_loop(self) -> None:
-        # amqtt spawns a task and an asyncio.wait per message here; this takes queued items in a row
-        running = self._tasks_queue
-        queue = self._broadcast_queue
-        stop = self._broadcast_shutdown_waiter
-        try:
-            while True:
-                while running and running[0].done():
-                    self._reap(running.popleft())
-                if queue.empty():
-                    self._broadcast_room.set()
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait([getter, stop], return_when=asyncio.FIRST_COMPLETED)
-                    if stop.done():
-                        getter.cancel()
-                        await asyncio.gather(getter, return_exceptions=True)
-                        return
-                    item = getter.result()
-                else:
-                    item = queue.get_nowait()
-                    if not self._broadcast_room.is_set() and queue.qsize() <= _BROADCAST_LOW:
-                        self._broadcast_room.set()
-                await self._broadcast_one(item, running)
-        finally:
-            self._broadcast_room.set()  # never leave an in-process publisher waiting on a stopped loop
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.wait(list(running), timeout=1.0)
-            running.clear()
-
-    @staticmethod
-    def _reap(task: asyncio.Task[OutgoingApplicationMessage]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:  # a subscriber that went away or did not ack in time
-            log.debug("delivery failed: %r", exc)
-
-    async def _run_broadcast(self, running_tasks: deque[asyncio.Task[OutgoingApplicationMessage]]) -> None:
-        await self._broadcast_one(await self._broadcast_queue.get(), running_tasks)
-
-    async def _broadcast_one(self, broadcast: _BROADCAST, running_tasks: deque[asyncio.Task[Any]]) -> None:
-        topic: str = broadcast["topic"]
-        data: bytes = broadcast["data"]
-        message_qos: int | None = broadcast.get("qos")
-        for topic_filter in self._network_filters(topic):
-            for target, sub_qos in list(self._subscriptions.get(topic_filter, ())):
-                qos = sub_qos if message_qos is None else min(message_qos, sub_qos)
-                if not self._allowed(target, topic, "receive"):
-                    continue
-                if target.transitions.state != "connected":
-                    # [MQTT-3.1.2-4]: queue QoS 1/2 for offline persistent sessions, anonymous or not;
-                    # QoS 0 is not queued for offline clients (MQTT lets a server drop it)
-                    if not target.clean_session and qos in (QOS_1, QOS_2):
-                        self.session_manager.enqueue(target, topic, data, qos)
-                    continue
-                handler = self._get_handler(target)
-                if handler is None:
-                    continue
-                if self.session_manager.must_queue(target, qos):  # connecting, or older messages still wait
-                    self.session_manager.enqueue(target, topic, data, qos)
-                    continue
-                if qos and not target.clean_session:
-                    self.session_manager.mark(target)
-                running_tasks.append(asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, retain=False)))
-
-    # --- subscriptions and ACL ------------------------------------------------------------------
-
-    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
-        """Subscribe a network session (amqtt's checks and ACL), then invalidate the match cache."""
-        granted = int(await super().add_subscription(subscription, session))
-        self._generation += 1
-        if granted != 0x80:  # SUBACK failure code
-            # MQTT-3.8.4-3: a repeated SUBSCRIBE replaces the existing subscription's QoS (amqtt keeps the old one)
-            subscribers = self._subscriptions.get(subscription[0], [])
-            for index, (subscriber, qos) in enumerate(subscribers):
-                if subscriber.client_id == session.client_id and qos != granted:
-                    subscribers[index] = (subscriber, granted)
-            self.session_manager.state(session).subscriptions[subscription[0]] = granted
-            self.session_manager.mark(session)
-        return granted
-
-    def _del_subscription(self, a_filter: str, session: Session) -> int:
-        deleted = int(super()._del_subscription(a_filter, session))
-        self._generation += 1
-        if deleted:
-            self.session_manager.state(session).subscriptions.pop(a_filter, None)
-            self.session_manager.mark(session)
-        return deleted
-
-    async def _del_all_subscriptions(self, session: Session) -> None:
-        await super()._del_all_subscriptions(session)
-        self._generation += 1
-
-    def _allowed(self, session: Session, topic: str, action: str) -> bool:
-        return self.guard.allowed(client_id=str(session.client_id), user=session.username, action=action, topic=topic)
-
-    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
-        return self._allowed(session, topic, str(action))
-
-    async def _handle_subscription(
-        self, client_session: Session, handler: BrokerProtocolHandler, subscribe_waiter: asyncio.Future[Any]
-    ) -> None:
-        subscriptions = subscribe_waiter.result()
-        codes = [await self.add_subscription(item, client_session) for item in subscriptions.topics]
-        await handler.mqtt_acknowledge_subscription(subscriptions.packet_id, codes)
-        for (topic_filter, _qos), granted in zip(subscriptions.topics, codes, strict=True):
-            if granted != 0x80:  # SUBACK failure code
-                await self._send_retained(topic_filter, granted, client_session, handler)
-
-    async def _send_retained(
-        self, topic_filter: str, qos: int, session: Session, handler: BrokerProtocolHandler
-    ) -> None:
-        tasks = [
-            asyncio.ensure_future(handler.mqtt_publish(r.topic, r.data, min(qos, r.qos or 0), retain=True))
-            for r in list(self._retained_messages.values())
-            if topic_matches(r.topic, topic_filter) and self._allowed(session, r.topic, "receive")
-        ]
-        if tasks:
-            await asyncio.wait(tasks)
-
-    async def _publish_retained_messages_for_subscription(
-        self, subscription: tuple[str, int], session: Session
-    ) -> None:
-        """Do nothing: amqtt calls this on reconnect for every filter of every client.
-
-        MQTT sends retained messages only on SUBSCRIBE, which :meth:`_handle_subscription` does.
-        """
-
     # --- in-process clients (LocalBackend) ------------------------------------------------------
 
     def retained_matching(self, topic_filter: str) -> list[Message]:
@@ -527,7 +390,7 @@ class UnsBroker(PersistentBroker):
             if message.retain:
                 self._store_retained(None, message.topic, message.payload, message.qos)
             await self._route(None, message.topic, message.payload, message.qos)
-            if self._broadcast_queue.qsize() >= _BROADCAST_HIGH:
+            if self._broadcast_queue.qsize() >= BROADCAST_HIGH:
                 self._broadcast_room.clear()
                 await self._broadcast_room.wait()  # back-pressure: network subscribers are behind
         if bad:

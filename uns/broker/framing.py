@@ -75,6 +75,8 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         """QoS 0/1 PUBLISH packets handed to amqtt."""
         self.handled = 0
         """QoS 0/1 PUBLISH messages the broker has handled (it counts them here)."""
+        self.protocol = "3.1.1"
+        """The client's MQTT version, set from its CONNECT (``3.1`` once rewritten, see :mod:`uns.broker.preface`)."""
 
     async def read(self, n: int = -1) -> bytes:
         """Read ``n`` bytes for amqtt (``b""`` once closed for an oversize packet)."""
@@ -132,6 +134,16 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         if len(data) < n:
             data += bytes(await self._inner.read(n - len(data)))
         return data
+
+    async def peek(self, n: int) -> bytes:
+        """The first ``n`` bytes not yet read, kept for the following reads (fewer at end of stream)."""
+        return await self._peek(n)
+
+    def rewrite_start(self, length: int, replacement: bytes) -> None:
+        """Replace the first ``length`` unread bytes (peeked before) by ``replacement``; before any read only."""
+        if self._state is not _State.FIRST or len(self._pending) < length:
+            raise ValueError("rewrite_start: only peeked bytes at a packet boundary can be rewritten")
+        self._pending = replacement + self._pending[length:]
 
     async def _peek(self, n: int) -> bytes:
         """The next ``n`` bytes, kept for the following reads."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from amqtt.errors import MQTTError, NoDataError
 from amqtt.events import MQTTEvents
+from amqtt.mqtt.connack import CONNECTION_ACCEPTED, NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.constants import QOS_2
 from amqtt.mqtt.packet import (
     CONNECT,
@@ -60,6 +61,13 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
     """``BrokerProtocolHandler`` with the reader described in the module docstring."""
 
     _uns_last_read: float = 0.0
+
+    async def mqtt_connack_authorize(self, authorize: bool) -> None:
+        """CONNACK as amqtt sends it, but Session Present is always 0 for MQTT 3.1 (a reserved byte there)."""
+        if getattr(self.reader, "protocol", "3.1.1") != "3.1" or self.session is None:
+            await super().mqtt_connack_authorize(authorize)
+            return
+        await self._send_packet(ConnackPacket.build(0, CONNECTION_ACCEPTED if authorize else NOT_AUTHORIZED))
 
     async def _reader_loop(self) -> None:
         session, reader = self.session, self.reader

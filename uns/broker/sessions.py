@@ -40,7 +40,15 @@ from amqtt.session import INCOMING, IncomingApplicationMessage, OutgoingApplicat
 from uns.broker.handler import FastBrokerHandler
 from uns.broker.stats import RateLimitedLog
 
-__all__ = ["MAX_INFLIGHT", "QueuedMessage", "SessionBroker", "SessionHandler", "SessionManager", "SessionState"]
+__all__ = [
+    "MAX_INFLIGHT",
+    "QueuedMessage",
+    "SessionBroker",
+    "SessionHandler",
+    "SessionManager",
+    "SessionState",
+    "SharedOutgoing",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,22 @@ class QueuedMessage:
     topic: str
     payload: bytes
     qos: int
+    share: str | None = None
+    """The ``$share/...`` subscription it was chosen through; None for a plain subscription."""
+
+
+class SharedOutgoing(OutgoingApplicationMessage):  # type: ignore[misc]  # amqtt ships no type information
+    """An outgoing QoS 1/2 message sent to one member of a shared subscription group.
+
+    It remembers the group, so the broker can hand it to another member if this one disconnects
+    before acknowledging it.
+    """
+
+    __slots__ = ("share",)
+
+    def __init__(self, packet_id: int, topic: str, qos: int, data: bytes, *, share: str) -> None:
+        super().__init__(packet_id, topic, qos, data, False)
+        self.share = share
 
 
 @dataclass(slots=True)
@@ -119,7 +143,7 @@ class SessionManager:
         state = self.state(session)
         return not state.ready or bool(state.queue) or (qos > QOS_0 and len(session.inflight_out) >= self.max_inflight)
 
-    def enqueue(self, session: Session, topic: str, payload: bytes, qos: int) -> None:
+    def enqueue(self, session: Session, topic: str, payload: bytes, qos: int, *, share: str | None = None) -> None:
         """Queue a message; when the queue is full drop the oldest one, count and log it."""
         state = self.state(session)
         if len(state.queue) >= self.max_queued:
@@ -133,7 +157,7 @@ class SessionManager:
                 self.max_queued,
                 state.dropped,
             )
-        state.queue.append(QueuedMessage(topic=topic, payload=payload, qos=qos))
+        state.queue.append(QueuedMessage(topic=topic, payload=payload, qos=qos, share=share))
         self.mark(session)
 
     async def drain(self, session: Session, handler: SessionHandler) -> None:
@@ -146,7 +170,7 @@ class SessionManager:
                 break
             queue.popleft()
             # the QoS 1/2 flow puts it in inflight_out before its first await: it cannot get lost
-            await handler.mqtt_publish(head.topic, head.payload, head.qos, retain=False)
+            await handler.publish(head.topic, head.payload, head.qos, share=head.share)
         self.mark(session)
 
     async def connected(self, session: Session, handler: SessionHandler) -> None:
@@ -175,6 +199,14 @@ class SessionHandler(FastBrokerHandler):
         """The connection is gone: stop writing to it."""
         self.closed = True
         await super().handle_connection_closed()
+
+    async def publish(self, topic: str, data: bytes, qos: int, *, share: str | None = None) -> None:
+        """Send one message (not retained); a QoS 1/2 one chosen through ``share`` is marked as such."""
+        session = self.session
+        if share is None or qos == QOS_0 or session is None:
+            await self.mqtt_publish(topic, data, qos, retain=False)
+            return
+        await self._handle_message_flow(SharedOutgoing(session.next_packet_id, topic, qos, data, share=share))
 
     async def _send_if_open(self, packet: object) -> None:
         if not self.closed:

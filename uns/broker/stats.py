@@ -32,6 +32,8 @@ class BrokerStats:
     """Denials by reason, e.g. ``read-only``, ``not-own-edge-node``, ``dollar-topic``."""
     queued_dropped: int = 0
     """Messages dropped from full persistent-session queues (``limits.max_queued_messages``), oldest first."""
+    protocol_refused: int = 0
+    """Connections refused for their protocol (MQTT 5, unknown names, bad MQTT 3.1 client ids)."""
 
 
 class Counters:
@@ -45,6 +47,7 @@ class Counters:
         self.oversize_rejected = 0
         self.auth_failures = 0
         self.queued_dropped = 0
+        self.protocol_refused = 0
         self.acl_denials: dict[str, int] = {"publish": 0, "subscribe": 0, "receive": 0}
         self.acl_denial_reasons: dict[str, int] = {}
 
@@ -65,6 +68,7 @@ class Counters:
             acl_denials=dict(self.acl_denials),
             acl_denial_reasons=dict(self.acl_denial_reasons),
             queued_dropped=self.queued_dropped,
+            protocol_refused=self.protocol_refused,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from tests.fixtures.waiting import until
@@ -27,15 +27,17 @@ class Paho:
         transport: str = "tcp",
         ws_port: int | None = None,
         clean_session: bool = True,
+        protocol: MQTTProtocolVersion = mqtt.MQTTv311,
     ) -> None:
         self.url = url
         self.port = ws_port if ws_port is not None else url.port
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=clean_session,
+            clean_session=None if protocol == mqtt.MQTTv5 else clean_session,  # MQTT 5 has clean start instead
             transport=transport,  # type: ignore[arg-type]
             reconnect_on_failure=False,
+            protocol=protocol,
         )
         if username is not None:
             self.client.username_pw_set(username, password)

@@ -3,7 +3,21 @@ import pytest
 import uns.broker
 from tests.exports import assert_all_is_honest
 
-MODULES = ["acl", "auth", "config", "core", "embedded", "framing", "local", "matcher", "passwords", "stats"]
+MODULES = [
+    "acl",
+    "auth",
+    "config",
+    "core",
+    "embedded",
+    "framing",
+    "local",
+    "matcher",
+    "passwords",
+    "preface",
+    "routing",
+    "shared",
+    "stats",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

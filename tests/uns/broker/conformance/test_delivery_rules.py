@@ -177,3 +177,40 @@ async def test_oversize_packet_disconnects_its_sender_and_others_keep_flowing(
     finally:
         for client in (subscriber, big, small):
             client.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("#", 2), ("+", 1)), (("+", 1), ("#", 2)), (("c", 0), ("#", 2)), (("#", 0), ("c", 1))],
+    ids=["hash2-plus1", "plus1-hash2", "exact0-hash2", "hash0-exact1"],
+)
+async def test_overlapping_subscriptions_deliver_one_copy(
+    target: BrokerUrl,
+    unique_topic: str,
+    first: tuple[str, int],
+    second: tuple[str, int],
+    request: pytest.FixtureRequest,
+) -> None:
+    """One copy per client however many of its subscriptions match, as Mosquitto 2.0.11 sends.
+
+    MQTT-3.3.5-1: at the highest QoS granted among them. Mosquitto 2.0.11 sends the QoS of the subscription
+    it meets first in its topic tree (an exact or + level before #), lower when the # one is higher.
+    """
+    subscriber = Paho(target, f"{unique_topic}-sub")
+    publisher = Paho(target, f"{unique_topic}-pub")
+    await subscriber.connect()
+    await publisher.connect()
+    try:
+        for level, qos in (first, second):
+            assert await subscriber.subscribe(f"{unique_topic}/{level}", qos=qos) == qos
+        await publisher.publish(f"{unique_topic}/c", b"once", qos=2)
+        await subscriber.wait_messages(1)
+        await asyncio.sleep(0.3)  # room for a second copy
+        assert [m.payload for m in subscriber.received] == [b"once"]
+        if "mosquitto" in request.node.callspec.id:  # the QoS of the exact or + subscription, not the # one
+            assert subscriber.received[0].qos == (second[1] if first[0] == "#" else first[1])
+        else:
+            assert subscriber.received[0].qos == max(first[1], second[1])
+    finally:
+        subscriber.close()
+        publisher.close()

@@ -1,0 +1,257 @@
+"""Shared subscriptions ``$share/<group>/<filter>`` for MQTT 3.1.1 clients, side by side with Mosquitto 2.0.11.
+
+Each message matching a group goes to exactly one of its members; groups and plain subscribers each
+get every message; retained messages are not sent on a shared subscribe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.broker import broker_test_config, start_broker
+from tests.fixtures.waiting import until
+from tests.uns.broker.conformance.test_persistence import Starter, restartable
+from tests.uns.broker.conformance.test_sessions import Client, uid
+from tests.uns.broker.paho_client import Paho
+from uns.broker.passwords import hash_password
+from uns.mqtt.codec import encode_connect, encode_subscribe
+from uns.mqtt.types import BrokerUrl
+
+__all__ = ["restartable"]  # the fixture, imported so pytest finds it here
+
+_VIEWER_PW = "pw-view-1"  # a test account
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, BrokerUrl]]:
+    """Either broker, anonymous access allowed."""
+    if request.param == "mosquitto":
+        yield "mosquitto", BrokerUrl.from_str(request.getfixturevalue("mosquitto").url)
+        return
+    async with start_broker(tmp_path) as broker:
+        yield "embedded", broker.url
+
+
+async def _clients(url: BrokerUrl, prefix: str, count: int) -> list[Paho]:
+    clients = [Paho(url, uid(prefix)) for _ in range(count)]
+    for client in clients:
+        await client.connect()
+    return clients
+
+
+async def _publish_many(url: BrokerUrl, topic: str, count: int, *, qos: int = 1) -> list[bytes]:
+    """Publish ``count`` numbered messages without waiting for each ack; return their payloads."""
+    publisher = Paho(url, uid("pub"))
+    await publisher.connect()
+    payloads = [str(index).encode() for index in range(count)]
+    try:
+        infos = [publisher.client.publish(topic, payload, qos=qos) for payload in payloads]
+        await until(lambda: all(info.is_published() for info in infos), within_s=20, what=f"{count} publishes")
+    finally:
+        publisher.close()
+    return payloads
+
+
+async def _settled(clients: list[Paho], total: int, *, within_s: float = 20) -> list[list[bytes]]:
+    """Wait until the clients hold ``total`` messages between them, give duplicates a moment, return payloads."""
+    await until(lambda: sum(len(c.received) for c in clients) >= total, within_s=within_s, what=f"{total} messages")
+    await asyncio.sleep(0.3)  # room for a duplicate to show up
+    return [[m.payload for m in c.received] for c in clients]
+
+
+def _close(*groups: list[Paho]) -> None:
+    for group in groups:
+        for client in group:
+            client.close()
+
+
+@pytest.mark.parametrize("members", [2, 3])
+async def test_each_message_goes_to_exactly_one_member_with_a_fair_share(
+    target: tuple[str, BrokerUrl], unique_topic: str, members: int
+) -> None:
+    _kind, url = target
+    group = await _clients(url, "member", members)
+    try:
+        for client in group:
+            assert await client.subscribe(f"$share/g1/{unique_topic}/#", qos=1) == 1
+        payloads = await _publish_many(url, f"{unique_topic}/m", 300)
+        got = await _settled(group, len(payloads))
+        assert Counter(p for member in got for p in member) == Counter(payloads)  # each exactly once
+        fair = len(payloads) // members
+        assert all(fair // 2 <= len(member) <= fair * 3 // 2 for member in got), [len(m) for m in got]
+    finally:
+        _close(group)
+
+
+async def test_two_groups_on_one_filter_each_get_every_message_and_a_plain_subscriber_too(
+    target: tuple[str, BrokerUrl], unique_topic: str
+) -> None:
+    _kind, url = target
+    group_a = await _clients(url, "a", 2)
+    group_b = await _clients(url, "b", 2)
+    (plain,) = await _clients(url, "plain", 1)
+    try:
+        for client in group_a:
+            await client.subscribe(f"$share/a/{unique_topic}/#", qos=1)
+        for client in group_b:
+            await client.subscribe(f"$share/b/{unique_topic}/#", qos=1)
+        await plain.subscribe(f"{unique_topic}/#", qos=1)
+        payloads = await _publish_many(url, f"{unique_topic}/m", 100)
+        got_a = await _settled(group_a, len(payloads))
+        got_b = await _settled(group_b, len(payloads))
+        got_plain = await _settled([plain], len(payloads))
+        assert Counter(p for member in got_a for p in member) == Counter(payloads)
+        assert Counter(p for member in got_b for p in member) == Counter(payloads)
+        assert got_plain == [payloads]
+    finally:
+        _close(group_a, group_b, [plain])
+
+
+async def test_a_member_with_its_own_plain_subscription_gets_one_copy(
+    target: tuple[str, BrokerUrl], unique_topic: str
+) -> None:
+    """A member that also holds a plain subscription gets each message once, also on the group's turns to it.
+
+    As Mosquitto 2.0.11 does: one copy per client and message, however many of its subscriptions match.
+    """
+    _kind, url = target
+    both, other = await _clients(url, "member", 2)
+    try:
+        await both.subscribe(f"$share/g/{unique_topic}/#", qos=1)
+        await both.subscribe(f"{unique_topic}/#", qos=1)
+        await other.subscribe(f"$share/g/{unique_topic}/#", qos=1)
+        payloads = await _publish_many(url, f"{unique_topic}/m", 20)
+        got_both, got_other = await _settled([both, other], 30)
+        assert sorted(got_both) == sorted(payloads)  # every message once, through its plain subscription
+        assert len(got_other) == 10  # the group still alternates: every other message is its turn
+    finally:
+        _close([both, other])
+
+
+async def test_retained_messages_are_not_sent_on_a_shared_subscribe(
+    target: tuple[str, BrokerUrl], unique_topic: str
+) -> None:
+    """As MQTT 5 (4.8.2) and the issue ask; Mosquitto 2.0.11 sends them (a documented difference)."""
+    kind, url = target
+    member, plain = await _clients(url, "sub", 2)
+    try:
+        await member.publish(f"{unique_topic}/state", b"kept", qos=1, retain=True)
+        await member.subscribe(f"$share/g/{unique_topic}/#", qos=1)
+        await plain.subscribe(f"{unique_topic}/#", qos=1)
+        assert [m.payload for m in await plain.wait_messages(1)] == [b"kept"]  # it is there
+        await asyncio.sleep(0.3)
+        assert [m.payload for m in member.received] == ([b"kept"] if kind == "mosquitto" else [])
+        await member.publish(f"{unique_topic}/state", b"", qos=1, retain=True)  # clean up
+    finally:
+        _close([member, plain])
+
+
+async def test_unsubscribe_with_the_share_string_leaves_the_group(
+    target: tuple[str, BrokerUrl], unique_topic: str
+) -> None:
+    _kind, url = target
+    leaving, staying = await _clients(url, "member", 2)
+    share = f"$share/g/{unique_topic}/#"
+    try:
+        await leaving.subscribe(share, qos=1)
+        await staying.subscribe(share, qos=1)
+        _result, mid = leaving.client.unsubscribe(share)
+        unsubscribed: list[int] = []
+        leaving.client.on_unsubscribe = lambda *args: unsubscribed.append(args[2])
+        await until(lambda: mid in unsubscribed or bool(leaving.received), what="UNSUBACK")
+        payloads = await _publish_many(url, f"{unique_topic}/m", 20)
+        got = await _settled([staying], len(payloads))
+        assert got == [payloads]
+        assert leaving.received == []
+    finally:
+        _close([leaving, staying])
+
+
+async def test_qos1_in_flight_to_a_member_that_drops_goes_to_another_member(
+    target: tuple[str, BrokerUrl], unique_topic: str
+) -> None:
+    """A member that never acknowledges, then drops: its unacknowledged messages reach the other member.
+
+    Mosquitto 2.0.11 keeps them with the dropped client's (clean) session and loses them: our choice differs.
+    """
+    kind, url = target
+    silent = socket.create_connection((url.host, url.port), timeout=5)
+    (steady,) = await _clients(url, "steady", 1)
+    share = f"$share/g/{unique_topic}/#"
+    try:
+        silent.sendall(encode_connect(client_id=uid("silent"), keepalive_s=0))
+        assert await asyncio.to_thread(silent.recv, 4) == bytes([0x20, 2, 0, 0])
+        silent.sendall(encode_subscribe(1, [(share, 1)]))
+        assert await asyncio.to_thread(silent.recv, 5) == bytes([0x90, 3, 0, 1, 1])
+        await steady.subscribe(share, qos=1)
+        payloads = await _publish_many(url, f"{unique_topic}/m", 10)
+        await until(lambda: len(steady.received) >= 5, what="the steady member's share")
+        silent.close()  # the other 5 were sent to it and never acknowledged
+        if kind == "mosquitto":
+            await asyncio.sleep(1.0)
+            assert len(steady.received) == 5  # lost with the dropped member
+            return
+        got = await _settled([steady], len(payloads))
+        assert sorted(got[0]) == sorted(payloads)
+    finally:
+        silent.close()
+        steady.close()
+
+
+async def test_a_persistent_member_keeps_its_shared_subscription_across_a_restart(
+    restartable: Starter, unique_topic: str, request: pytest.FixtureRequest
+) -> None:
+    """Ours does; Mosquitto 2.0.11 resumes the session but its shared subscription is gone (documented)."""
+    reference = "mosquitto" in request.node.callspec.id
+    client_id = uid("persist")
+    async with restartable() as url:
+        member = Client(url, client_id, clean_session=False)
+        await member.connect()
+        assert await member.subscribe(f"$share/g/{unique_topic}/#", qos=1) == 1
+        member.close()
+    async with restartable() as url:
+        back = Client(url, client_id, clean_session=False)
+        await back.connect()
+        try:
+            assert back.session_present is True
+            payloads = await _publish_many(url, f"{unique_topic}/m", 5)
+            if reference:
+                await asyncio.sleep(1.0)
+                assert back.received == []
+                return
+            got = await _settled([back], len(payloads))
+            assert got == [payloads]
+        finally:
+            back.close()
+
+
+@pytest.mark.parametrize("text", ["$share/g", "$share//x", "$share/g+/x", "$share/g/x/#/y"])
+async def test_a_malformed_shared_subscription_is_refused(tmp_path: Path, text: str) -> None:
+    async with start_broker(tmp_path) as broker:
+        with socket.create_connection((broker.url.host, broker.url.port), timeout=5) as sock:
+            sock.sendall(encode_connect(client_id=uid("bad")))
+            assert await asyncio.to_thread(sock.recv, 4) == bytes([0x20, 2, 0, 0])
+            sock.sendall(encode_subscribe(7, [(text, 1)]))
+            assert await asyncio.to_thread(sock.recv, 5) == bytes([0x90, 3, 0, 7, 0x80])
+
+
+async def test_the_acl_judges_the_inner_filter(tmp_path: Path, unique_topic: str) -> None:
+    """A viewer may share-subscribe what it may read, and not the command topics it may not."""
+    config = broker_test_config(
+        allow_anonymous=False, users={"viewer1": {"password_hash": hash_password(_VIEWER_PW), "role": "viewer"}}
+    )
+    async with start_broker(tmp_path, config) as broker:
+        viewer = Paho(broker.url, uid("viewer"), username="viewer1", password=_VIEWER_PW)
+        await viewer.connect()
+        try:
+            assert await viewer.subscribe(f"$share/g/{unique_topic}/#", qos=1) == 1
+            assert await viewer.subscribe("$share/g/spBv1.0/+/NCMD/#", qos=1) == 0x80
+            assert broker.stats.acl_denials["subscribe"] == 1
+        finally:
+            viewer.close()
