@@ -14,17 +14,32 @@ DCBA    ``DC BA``              ``HG FE DC BA``                          little-e
 16-bit values only know byte swapping (BADC and DCBA swap, ABCD and CDAB do not). Strings are
 two characters per register, first character in the high byte; BADC and DCBA put it in the low
 byte; word order never applies to text. Trailing NULs are dropped on decode and padded on encode.
+
+A scaled integer is rounded to the decimals its scale and offset imply (``71 * 0.1`` is
+``7.1000000000000005`` in binary; published as ``7.1``), or to an explicit ``decimals``. A float
+register is rounded only to an explicit ``decimals``: its own precision is unknown.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 import struct
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["ORDERS", "TYPES", "Kind", "Order", "RegisterCodec", "decode", "encode", "register_count"]
+__all__ = [
+    "ORDERS",
+    "TYPES",
+    "Kind",
+    "Order",
+    "RegisterCodec",
+    "decimals_of",
+    "decode",
+    "encode",
+    "register_count",
+]
 
 Kind = Literal["bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"]
 Order = Literal["ABCD", "CDAB", "BADC", "DCBA"]
@@ -64,6 +79,14 @@ def register_count(kind: Kind, length: int | None = None) -> int:
             raise ValueError("a string needs length >= 1 (registers)")
         return length
     return _FORMATS[kind][1]
+
+
+def decimals_of(number: float) -> int:
+    """Decimals of a number as written (shortest repr): ``0.1`` -> 1, ``0.25`` -> 2, ``1e-05`` -> 5, ``2.0`` -> 0."""
+    if not math.isfinite(number):
+        return 0
+    exponent = decimal.Decimal(repr(number)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _to_bytes(words: Sequence[int], order: Order, *, text: bool = False) -> bytes:
@@ -143,6 +166,8 @@ class RegisterCodec:
     """Registers of a string."""
     scale: float = 1.0
     offset: float = 0.0
+    decimals: int | None = None
+    """Round the published value to this many decimals; None: what scale and offset imply (integers only)."""
 
     @property
     def size(self) -> int:
@@ -154,12 +179,25 @@ class RegisterCodec:
         """Whether scale/offset apply (the published value is then a float)."""
         return self.kind not in ("bool", "string") and (self.scale != 1.0 or self.offset != 0.0)
 
+    @property
+    def precision(self) -> int | None:
+        """Decimals a decoded number is rounded to, or None (not rounded).
+
+        ``decimals`` if set, else those scale and offset imply for an integer register (scale 0.1 -> 1,
+        0.01 -> 2, 0.5 -> 1, offset 0.25 -> 2); a float register is not rounded unless ``decimals`` says so.
+        """
+        if self.decimals is not None or not self.scaled or self.kind not in _INT_RANGES:
+            return self.decimals
+        return max(decimals_of(self.scale), decimals_of(self.offset))
+
     def decode(self, words: Sequence[int]) -> int | float | str | bool:
-        """The published value: raw value, times scale, plus offset."""
+        """The published value: raw value, times scale, plus offset, rounded to ``precision``."""
         raw = decode(self.kind, self.order, words)
-        if self.scaled:
-            return float(raw) * self.scale + self.offset
-        return raw
+        value = float(raw) * self.scale + self.offset if self.scaled else raw
+        digits = self.precision
+        if digits is not None and isinstance(value, float) and math.isfinite(value):
+            return round(value, digits)
+        return value
 
     def encode(self, value: object) -> list[int]:
         """Registers for a published value: ``(value - offset) / scale``, rounded for integer types.

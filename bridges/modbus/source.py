@@ -104,6 +104,7 @@ class ModbusSource:
                     length=register.length,
                     scale=register.scale,
                     offset=register.offset,
+                    decimals=register.decimals,
                 )
                 for register in device.registers
             }

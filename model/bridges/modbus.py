@@ -46,6 +46,16 @@ class ModbusRegister(BaseModel):
     poll: str = Field(default="default", description="Poll group name (the device's poll_groups).")
     writable: bool = Field(default=False, description="DCMD may write it (holding registers and coils only).")
     deadband: float = Field(default=0.0, ge=0, description="Report by exception: absolute change to report.")
+    decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=15,
+        description=(
+            "Round the published value to this many decimals. Null: a scaled integer register is rounded to "
+            "the decimals its scale and offset imply (scale 0.1 -> 1, 0.01 -> 2, 0.5 -> 1, 0.001 -> 3), so "
+            "71 x 0.1 reads 7.1, not 7.1000000000000005; a float register is not rounded."
+        ),
+    )
 
     @property
     def size(self) -> int:
@@ -67,6 +77,8 @@ class ModbusRegister(BaseModel):
                              f"{self.name}: type bool needs table coil or discrete")  # fmt: skip
         if self.type == "string" and self.length is None:
             raise ValueError(f"{self.name}: a string needs length (registers)")
+        if self.decimals is not None and self.type in ("bool", "string"):
+            raise ValueError(f"{self.name}: decimals applies to numbers, not type {self.type}")
         if self.writable and self.table not in ("coil", "holding"):
             raise ValueError(f"{self.name}: only coils and holding registers are writable")
         if self.address + self.size > 65536:

@@ -9,7 +9,17 @@ from typing import Literal
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from bridges.modbus.codec import ORDERS, TYPES, Kind, Order, RegisterCodec, decode, encode, register_count
+from bridges.modbus.codec import (
+    ORDERS,
+    TYPES,
+    Kind,
+    Order,
+    RegisterCodec,
+    decimals_of,
+    decode,
+    encode,
+    register_count,
+)
 
 # Known vectors: the value and the registers it sits in, first register first.
 VECTORS: list[tuple[Kind, Order, list[int], object]] = [
@@ -119,6 +129,40 @@ def test_agrees_with_pymodbus(kind: Kind, order: Order, word_order: Literal["big
 def test_scale_and_offset(codec: RegisterCodec, words: list[int], value: float) -> None:
     assert codec.decode(words) == pytest.approx(value)
     assert codec.encode(value) == words
+
+
+# (codec, registers, the value published exactly; repr is what a JSON encoder prints)
+_ROUNDED: list[tuple[RegisterCodec, list[int], float]] = [
+    (RegisterCodec(kind="int16", scale=0.1), [71], 7.1),  # 71 * 0.1 == 7.1000000000000005
+    (RegisterCodec(kind="int16", scale=0.1), [0xFFB9], -7.1),
+    (RegisterCodec(kind="uint16", scale=0.01), [41], 0.41),  # 0.41000000000000003
+    (RegisterCodec(kind="uint16", scale=0.5), [3], 1.5),
+    (RegisterCodec(kind="uint16", scale=0.001), [1001], 1.001),  # 1.0010000000000001
+    (RegisterCodec(kind="uint16", scale=0.1, offset=0.05), [3], 0.35),  # offset's 2 decimals: 0.35000000000000003
+    (RegisterCodec(kind="int32", scale=0.25, offset=-10), [0, 3], -9.25),  # exact already: unchanged
+    (RegisterCodec(kind="uint16", scale=1e-05), [3], 3e-05),  # 3.0000000000000004e-05
+    (RegisterCodec(kind="uint16", scale=0.1, decimals=0), [71], 7.0),  # an explicit setting wins
+    (RegisterCodec(kind="uint16", scale=0.001, decimals=2), [1234], 1.23),
+    (RegisterCodec(kind="float32", decimals=2), [0x42F6, 0xE979], 123.46),  # 123.45600128173828
+    (RegisterCodec(kind="float32", scale=0.1), [0x42F6, 0xE979], 12.345600128173828),  # a float: not implied
+    (RegisterCodec(kind="uint16", decimals=3), [7], 7),  # unscaled integers stay integers
+]
+
+
+@pytest.mark.parametrize(("codec", "words", "value"), _ROUNDED)
+def test_scaled_values_carry_the_decimals_their_scale_implies(
+    codec: RegisterCodec, words: list[int], value: float
+) -> None:
+    decoded = codec.decode(words)
+    assert decoded == value
+    assert repr(decoded) == repr(value)
+
+
+@pytest.mark.parametrize(
+    ("number", "decimals"), [(0.1, 1), (0.01, 2), (0.5, 1), (0.001, 3), (0.25, 2), (1e-05, 5), (2.0, 0), (100.0, 0)]
+)
+def test_decimals_of(number: float, decimals: int) -> None:
+    assert decimals_of(number) == decimals
 
 
 def test_scaled_write_rounds_to_the_nearest_raw_value() -> None:

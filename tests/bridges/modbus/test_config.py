@@ -41,6 +41,9 @@ def _device(*registers: dict[str, object], **fields: object) -> ModbusDevice:
         ([{"name": "c", "table": "coil", "address": 0}], {}, "c: coil must be type bool"),
         ([{"name": "c", "table": "input", "address": 0, "writable": True}], {}, "c: only coils and holding"),
         ([{"name": "c", "table": "holding", "address": 0}], {"backoff_min_s": 5, "backoff_max_s": 1}, "backoff_min_s"),
+        ([{"name": "t", "table": "input", "address": 0, "decimals": -1}], {}, "decimals\n  Input should be greater"),
+        ([{"name": "t", "table": "input", "address": 0, "decimals": 16}], {}, "decimals\n  Input should be less"),
+        ([{"name": "b", "table": "coil", "address": 0, "type": "bool", "decimals": 1}], {}, "b: decimals applies to"),
     ],
 )
 def test_config_errors_name_register_and_address(
@@ -58,3 +61,9 @@ def test_same_address_in_different_tables_is_fine() -> None:
         {"name": "c", "table": "coil", "address": 5, "type": "bool"},
     )
     assert [r.name for r in device.registers] == ["a", "b", "c"]
+
+
+def test_decimals_is_described_in_the_schema() -> None:
+    field = ModbusDevice.model_json_schema()["$defs"]["ModbusRegister"]["properties"]["decimals"]
+    assert field["anyOf"][0] == {"minimum": 0, "maximum": 15, "type": "integer"}
+    assert "scale 0.1 -> 1" in field["description"]
