@@ -172,19 +172,10 @@ def test_relative_times_may_follow_their_flag_as_docs_write_them(tmp_path: Path)
     assert [row["value"] for row in rows] == [float(h) for h in range(72)]
     glued = _uns(tmp_path, "query", "raw", TEMP, f"--start=-{days}d", "--end=-1h", "--format", "json")
     assert orjson.loads(glued.stdout)["rows"] == rows
-    agg = _uns(tmp_path, "query", "agg", TEMP, "--start", f"-{days}d", "--bucket", "1d", "--agg", "count")
-    assert agg.returncode == 0, agg.stderr
     # the MES views take the same times
     oee = _uns(tmp_path, "mes", "oee", "--path", LINE, "--start", "-7d", "--end", "-1m", "--format", "json")
     assert oee.returncode == 0, oee.stderr
     assert orjson.loads(oee.stdout)["rows"] == []
-
-
-def test_a_bad_relative_time_still_names_its_flag(tmp_path: Path) -> None:
-    _fill(tmp_path / "historian.duckdb")
-    result = _uns(tmp_path, "query", "raw", TEMP, "--start", "-99999999999d")
-    assert result.returncode == 2
-    assert "--start" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -197,6 +188,10 @@ def test_a_bad_relative_time_still_names_its_flag(tmp_path: Path) -> None:
         (["oee", "--start", "-8H"], ["oee", "--start=-8H"]),
         (["raw", "t", "--limit", "-5"], ["raw", "t", "--limit", "-5"]),  # argparse's own negative numbers
         (["raw", "t", "--start", "-x"], ["raw", "t", "--start", "-x"]),  # not a time: argparse says so
+        (
+            ["raw", "t", "--start", "-9999999999d"],
+            ["raw", "t", "--start", "-9999999999d"],
+        ),  # beyond timespec's 9 digits
         (["raw", "--", "--start", "-7d"], ["raw", "--", "--start", "-7d"]),  # after --: positionals
         (["raw", "t", "--start"], ["raw", "t", "--start"]),
     ],
