@@ -276,9 +276,13 @@ class EdgeSession:
         return out
 
     def awaiting_first_reading(self) -> bool:
-        """Whether a device not known to be down has no reading yet (its DBIRTH would carry only nulls)."""
+        """Whether a device not known to be down has a tag not read yet (its DBIRTH would carry a null).
+
+        A read that failed counts as read (born null, quality bad); a device read in poll groups is
+        waited for until every group has been read once.
+        """
         return any(
-            not state.down and not any(tag.seen for tag in state.tags.values()) for state in self._devices.values()
+            not state.down and not all(tag.seen for tag in state.tags.values()) for state in self._devices.values()
         )
 
     def _device_birth(self, device: str, now_ms: int) -> Message:

@@ -210,3 +210,20 @@ def test_first_reading_of_a_metric_born_null_is_stamped_after_its_birth(stamp: i
     # only the first: the source's own stamps from then on
     later = s.accept(Samples("d1", [Sample("Count", 6, 999)]), now_ms=1700).metrics
     assert [(m.value, m.timestamp) for m in later] == [(6, 999)]
+
+
+def test_births_wait_until_every_tag_of_a_live_device_was_read() -> None:
+    s = session()
+    assert s.awaiting_first_reading()
+    s.accept(Samples("d2", [Sample("Temp", 1.5, 1)]), now_ms=1)
+    s.accept(Samples("d1", [Sample("Temp", 20.0, 1), Sample("Count", 1, 1)]), now_ms=1)  # the fast poll group
+    assert s.awaiting_first_reading()  # d1's Mode and On not read yet: its DBIRTH would carry nulls
+    s.accept(Samples("d1", [Sample("Mode", None, 2, Quality.bad), Sample("On", True, 2)]), now_ms=2)
+    assert not s.awaiting_first_reading()  # a failed read counts as read
+
+
+def test_births_do_not_wait_for_a_device_that_is_down() -> None:
+    s = session()
+    s.accept(Samples("d1", [Sample(t.name, None, 1, Quality.bad) for t in TAGS if t.device == "d1"]), now_ms=1)
+    s.device_down("d2", now_ms=1, publish=False)
+    assert not s.awaiting_first_reading()
