@@ -219,9 +219,9 @@ class RoutingBroker(PersistentBroker):
             return
         if qos and not target.clean_session:
             self.session_manager.mark(target)
-        if isinstance(handler, SessionHandler):
+        if share is not None and isinstance(handler, SessionHandler):
             running_tasks.append(asyncio.ensure_future(handler.publish(topic, data, qos, share=share)))
-        else:
+        else:  # the hot path: no extra coroutine layer
             running_tasks.append(asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, retain=False)))
 
     def _pick(
