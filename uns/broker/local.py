@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from uns.broker.matcher import SubscriptionIndex, filter_error
+from uns.broker.shared import SHARE_PREFIX
 from uns.errors import BrokerError
 from uns.mqtt.types import Message
 
@@ -89,6 +90,8 @@ class LocalClient:
         self._check_open()
         for topic_filter in filters:
             problem = filter_error(topic_filter)
+            if topic_filter.startswith(SHARE_PREFIX):  # in-process parts each want the whole stream
+                problem = f"{topic_filter!r}: shared subscriptions are for network clients only"
             if problem is not None:
                 raise BrokerError(f"local:{self._name}", f"subscribe refused: {problem}")
         if qos not in (0, 1, 2):

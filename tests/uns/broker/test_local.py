@@ -123,7 +123,10 @@ async def test_local_publisher_waits_for_a_full_local_queue(broker: EmbeddedBrok
     assert [m.payload for m in got] == [bytes([i]) for i in range(5)]
 
 
-@pytest.mark.parametrize(("filters", "fragment"), [(["a/#/b"], "'#'"), ([""], "empty"), (["ok", "bad+"], "'+'")])
+@pytest.mark.parametrize(
+    ("filters", "fragment"),
+    [(["a/#/b"], "'#'"), ([""], "empty"), (["ok", "bad+"], "'+'"), (["$share/g/a/#"], "shared subscriptions")],
+)
 async def test_bad_subscribe_is_refused(broker: EmbeddedBroker, filters: list[str], fragment: str) -> None:
     client = broker.local_client("c")
     with pytest.raises(BrokerError, match=re.escape(fragment)):

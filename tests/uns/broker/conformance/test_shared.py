@@ -231,6 +231,26 @@ async def test_a_persistent_member_keeps_its_shared_subscription_across_a_restar
             back.close()
 
 
+async def test_with_no_member_connected_a_persistent_member_gets_the_messages_when_back(
+    target: tuple[str, BrokerUrl], unique_topic: str
+) -> None:
+    _kind, url = target
+    client_id = uid("away")
+    member = Client(url, client_id, clean_session=False)
+    await member.connect()
+    await member.subscribe(f"$share/g/{unique_topic}/#", qos=1)
+    member.close()
+    await until(member.disconnected.is_set, what="the member gone")
+    payloads = await _publish_many(url, f"{unique_topic}/m", 5)
+    back = Client(url, client_id, clean_session=False)
+    await back.connect()
+    try:
+        got = await _settled([back], len(payloads))
+        assert got == [payloads]
+    finally:
+        back.close()
+
+
 @pytest.mark.parametrize("text", ["$share/g", "$share//x", "$share/g+/x", "$share/g/x/#/y"])
 async def test_a_malformed_shared_subscription_is_refused(tmp_path: Path, text: str) -> None:
     async with start_broker(tmp_path) as broker:
