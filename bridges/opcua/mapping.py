@@ -11,6 +11,7 @@ from asyncua.ua.status_codes import StatusCodes
 
 from model.envelope import Quality
 from uns.sparkplug import DataType, MetricValue
+from uns.sparkplug.values import float32_shortest
 
 __all__ = [
     "REVOKED_CODES",
@@ -202,12 +203,23 @@ _CONVERTERS: Final[Mapping[DataType, Converter]] = {
 }
 
 
-def converter_for(datatype: DataType) -> Converter:
-    """The function that turns server values into values of ``datatype``.
+def _float32_to_double(value: object) -> MetricValue:
+    # a Float node read into a Double metric: the float32's digits, not its double expansion
+    number = _to_float(value)
+    return float32_shortest(number) if isinstance(number, float) else number
+
+
+def converter_for(datatype: DataType, variant: ua.VariantType | None = None) -> Converter:
+    """The function that turns server values of ``variant`` (the node's type) into values of ``datatype``.
+
+    A ``Float`` node published as a ``Double`` metric gives the number the float32 holds as written
+    (``101.9``), not its double expansion (``101.9000015258789``), which would look like a real digit.
 
     Raises:
         ValueError: the datatype is not one a bridge tag may have.
     """
+    if datatype is DataType.Double and variant is ua.VariantType.Float:
+        return _float32_to_double
     try:
         return _CONVERTERS[datatype]
     except KeyError:

@@ -18,7 +18,7 @@ from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subs
 from asyncua.ua.attribute_ids import AttributeIds
 
 from bridges.opcua.connection import CONNECTION_ERRORS, close_client, open_client, subscription_parameters
-from bridges.opcua.mapping import REVOKED_CODES, epoch_ms, quality_of, status_name, to_variant
+from bridges.opcua.mapping import REVOKED_CODES, converter_for, epoch_ms, quality_of, status_name, to_variant
 from bridges.opcua.tags import OpcUaTag, parse_node_id, resolve_tags, static_tags
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges import OpcUaBridgeConfig
@@ -404,11 +404,15 @@ class OpcUaSource:
             self._revoked.discard(tag.node_id)
             log.info("opcua bridge %s: node %s is back", self.name, tag.node)
         quality = quality_of(code)
-        raw = value.Value.Value if value.Value is not None else None
-        if quality is Quality.bad or raw is None:
+        variant = value.Value
+        raw = variant.Value if variant is not None else None
+        if quality is Quality.bad or variant is None or raw is None:
             return Sample(name=name, value=None, timestamp_ms=timestamp_ms, quality=Quality.bad)
+        # the value's own type decides, not the one the config assumed (a Float node read as a Double)
+        sent = variant.VariantType
+        convert = tag.convert if sent is tag.variant else converter_for(tag.spec.datatype, sent)
         try:
-            converted = tag.convert(raw)
+            converted = convert(raw)
         except ValueError as exc:
             if tag.node_id not in self._unconvertible:
                 self._unconvertible.add(tag.node_id)

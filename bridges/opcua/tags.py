@@ -87,7 +87,7 @@ def _make_tag(candidate: _Candidate, variant: ua.VariantType, datatype: DataType
         mode=candidate.mode,
         sampling_interval_ms=candidate.sampling_interval_ms,
         variant=variant,
-        convert=converter_for(datatype),
+        convert=converter_for(datatype, variant),
     )
 
 

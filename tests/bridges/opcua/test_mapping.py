@@ -145,6 +145,22 @@ def test_server_values_convert(datatype: DataType, raw: object, value: MetricVal
 
 
 @pytest.mark.parametrize(
+    ("datatype", "variant", "raw", "value"),
+    [
+        (DataType.Double, ua.VariantType.Float, 101.9000015258789, "101.9"),  # float32 101.9 as asyncua gives it
+        (DataType.Double, ua.VariantType.Float, 0.10000000149011612, "0.1"),
+        (DataType.Double, ua.VariantType.Float, 3, "3.0"),
+        (DataType.Double, ua.VariantType.Double, 101.9000015258789, "101.9000015258789"),  # a real double: kept
+        (DataType.Float, ua.VariantType.Float, 101.9000015258789, "101.9000015258789"),  # Float: the host prints it
+    ],
+)
+def test_a_float_node_read_as_double_keeps_its_float32_digits(
+    datatype: DataType, variant: ua.VariantType, raw: object, value: str
+) -> None:
+    assert repr(converter_for(datatype, variant)(raw)) == value
+
+
+@pytest.mark.parametrize(
     ("datatype", "raw", "reason"),
     [
         (DataType.Int32, 1.5, "expected an integer, got float 1.5"),

@@ -170,3 +170,18 @@ async def test_writes_use_the_node_variant_type(plant: PlantServer) -> None:
             if name != "Nope":
                 assert node_id(name) in str(caught.value)
         assert (await plant.read("Mode")) == ua.Variant(3, ua.VariantType.Int32)
+
+
+async def test_a_float_node_configured_as_double_reads_as_written() -> None:
+    """101.9 in a Float node is 101.9000015258789 as a double: a Double metric gets the float32's digits."""
+    async with plant_server() as plant:
+        await plant.write("Speed", 101.9, ua.VariantType.Float)
+        nodes = _nodes(["Speed"], datatype="Double")
+        source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": nodes}]))
+        async with running(source) as events:
+            await until(lambda: events.latest("filler", "Speed"), what="the first value")
+            assert source.tags()[0].datatype is DataType.Double
+            assert repr(events.value("filler", "Speed")) == "101.9"
+            await plant.write("Speed", 0.1, ua.VariantType.Float)
+            await until(lambda: events.value("filler", "Speed") != 101.9, what="the second value")
+            assert repr(events.value("filler", "Speed")) == "0.1"
