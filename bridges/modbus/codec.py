@@ -168,6 +168,16 @@ class RegisterCodec:
     offset: float = 0.0
     decimals: int | None = None
     """Round the published value to this many decimals; None: what scale and offset imply (integers only)."""
+    precision: int | None = dataclasses.field(init=False, repr=False, compare=False)
+    """Decimals a decoded number is rounded to, or None (not rounded): ``decimals`` if set, else those
+    scale and offset imply for an integer register (scale 0.1 -> 1, 0.01 -> 2, 0.5 -> 1, offset 0.25 -> 2);
+    a float register is not rounded unless ``decimals`` says so. Worked out once: decode runs per reading."""
+
+    def __post_init__(self) -> None:
+        digits = self.decimals
+        if digits is None and self.scaled and self.kind in _INT_RANGES:
+            digits = max(decimals_of(self.scale), decimals_of(self.offset))
+        object.__setattr__(self, "precision", digits)  # frozen: set once here
 
     @property
     def size(self) -> int:
@@ -179,24 +189,12 @@ class RegisterCodec:
         """Whether scale/offset apply (the published value is then a float)."""
         return self.kind not in ("bool", "string") and (self.scale != 1.0 or self.offset != 0.0)
 
-    @property
-    def precision(self) -> int | None:
-        """Decimals a decoded number is rounded to, or None (not rounded).
-
-        ``decimals`` if set, else those scale and offset imply for an integer register (scale 0.1 -> 1,
-        0.01 -> 2, 0.5 -> 1, offset 0.25 -> 2); a float register is not rounded unless ``decimals`` says so.
-        """
-        if self.decimals is not None or not self.scaled or self.kind not in _INT_RANGES:
-            return self.decimals
-        return max(decimals_of(self.scale), decimals_of(self.offset))
-
     def decode(self, words: Sequence[int]) -> int | float | str | bool:
         """The published value: raw value, times scale, plus offset, rounded to ``precision``."""
         raw = decode(self.kind, self.order, words)
         value = float(raw) * self.scale + self.offset if self.scaled else raw
-        digits = self.precision
-        if digits is not None and isinstance(value, float) and math.isfinite(value):
-            return round(value, digits)
+        if self.precision is not None and isinstance(value, float) and math.isfinite(value):
+            return round(value, self.precision)
         return value
 
     def encode(self, value: object) -> list[int]:
