@@ -200,3 +200,29 @@ def test_handler_methods_our_session_handler_replaces_or_calls(name: str) -> Non
     assert inspect.iscoroutinefunction(getattr(ProtocolHandler, name))
     assert next(iter(inspect.signature(getattr(ProtocolHandler, name)).parameters)) == "self"
     assert inspect.iscoroutinefunction(getattr(SessionHandler, name))
+
+
+# --- uns/broker/preface.py, routing.py (issue 12) -------------------------------------------------
+
+
+def test_what_the_preface_check_and_shared_routing_rely_on() -> None:
+    from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+    from amqtt.session import OutgoingApplicationMessage
+
+    from uns.broker.sessions import SharedOutgoing
+
+    # amqtt reads the CONNECT from the (our, rewritten for 3.1) reader, and refuses other names and levels
+    init = inspect.getsource(BrokerProtocolHandler.init_from_connect)
+    assert "ConnectPacket.from_stream(reader)" in init
+    assert 'connect.proto_name != "MQTT"' in init
+    # the 3.1 CONNACK override keeps amqtt's signature; Session Present comes from session.parent
+    assert list(inspect.signature(BrokerProtocolHandler.mqtt_connack_authorize).parameters) == ["self", "authorize"]
+    assert "self.session.parent" in inspect.getsource(BrokerProtocolHandler.mqtt_connack_authorize)
+    # a shared in-flight message is an OutgoingApplicationMessage amqtt's flows accept, with its group
+    params = list(inspect.signature(OutgoingApplicationMessage).parameters)
+    assert params == ["packet_id", "topic", "qos", "data", "retain"]
+    message = SharedOutgoing(3, "t", 1, b"x", share="$share/g/t")
+    assert (message.packet_id, message.share, message.pubrec_packet) == (3, "$share/g/t", None)
+    assert isinstance(Session().next_packet_id, int)
+    # UNSUBSCRIBE goes through _del_subscription, which routing.py extends for $share strings
+    assert "self._del_subscription(topic, client_session)" in inspect.getsource(Broker._handle_unsubscription)
