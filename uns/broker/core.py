@@ -190,7 +190,7 @@ class UnsBroker(RoutingBroker):
         self._warn.warning(
             f"protocol/{client_id or peer[0]}",
             "refused client %s from %s:%s speaking MQTT %s (%s) with %s%s",
-            client_id if client_id is not None else "<unknown id>",
+            client_id or ("<empty id>" if client_id == "" else "<unknown id>"),
             peer[0],
             peer[1],
             verdict.protocol,

@@ -67,9 +67,11 @@ def _string(text: bytes) -> bytes:
     return len(text).to_bytes(2, "big") + text
 
 
-def _connect_packet(name: bytes, level: int, client_id: bytes, *, properties: bytes | None = None) -> bytes:
-    """A CONNECT with any protocol name and level (clean session, keep-alive 30); MQTT 5 gets ``properties``."""
-    body = _string(name) + bytes([level, 0x02]) + (30).to_bytes(2, "big")
+def _connect_packet(
+    name: bytes, level: int, client_id: bytes, *, properties: bytes | None = None, clean: bool = True
+) -> bytes:
+    """A CONNECT with any protocol name and level (keep-alive 30); MQTT 5 gets ``properties``."""
+    body = _string(name) + bytes([level, 0x02 if clean else 0]) + (30).to_bytes(2, "big")
     if properties is not None:
         body += bytes([len(properties)]) + properties
     body += _string(client_id)
@@ -229,3 +231,12 @@ async def test_mqtt31_client_id_length(
     expected = embedded_code if kind == "embedded" else mosquitto_code
     packet = _connect_packet(b"MQIsdp", 3, b"c" * length)
     assert await _answer(url, packet) == bytes([0x20, 2, 0, expected])
+
+
+async def test_mqtt31_connack_never_says_session_present(target: tuple[str, BrokerUrl], unique_topic: str) -> None:
+    """In MQTT 3.1 the CONNACK's first byte is reserved: a resumed 3.1 session still gets 0 there."""
+    _kind, url = target
+    client_id = f"p31-{len(unique_topic)}".encode()
+    for _attempt in range(2):
+        assert await _answer(url, _connect_packet(b"MQIsdp", 3, client_id, clean=False)) == bytes([0x20, 2, 0, 0])
+    assert await _answer(url, _connect_packet(b"MQIsdp", 3, client_id)) == bytes([0x20, 2, 0, 0])  # clean up
