@@ -78,6 +78,7 @@ def _timestamps_everywhere(host: SpbHost) -> None:
         pytest.param(_birth_aliases_have_names, id="tck-id-payloads-alias-birth-requirement"),
         pytest.param(_aliases_unique_across_node_and_devices, id="tck-id-payloads-alias-uniqueness"),
         pytest.param(_data_by_alias_only, id="tck-id-payloads-alias-data-cmd-requirement"),
+        pytest.param(_data_by_alias_only, id="tck-id-payloads-name-requirement"),
         pytest.param(_timestamps_everywhere, id="tck-id-payloads-name-birth-data-requirement"),
     ],
 )
