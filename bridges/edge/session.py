@@ -398,21 +398,18 @@ class EdgeSession:
         return out
 
     def not_in_birth(self, device: str, metrics: Sequence[Metric]) -> list[Metric]:
-        """Buffered samples less any the device's birth carries itself (same metric, timestamp and value).
+        """Buffered samples less any the device's birth carried itself (same metric, timestamp and value).
 
-        The birth sent (or about to be sent, if the device is not born) gives the newest reading;
-        repeating it as historical DATA would be a sample stamped before the birth it follows.
+        The birth gave the newest reading; repeating it as historical DATA would be a sample stamped
+        before the birth it follows. A device not born keeps them all: its samples are what births it.
         """
         state = self._devices.get(device)
-        if state is None:
+        if state is None or not state.born:
             return list(metrics)
         out = []
         for metric in metrics:
             tag = state.tags.get(metric.name or "")
-            born = (
-                None if tag is None else (tag.born_ms, tag.born_value) if state.born else (tag.timestamp_ms, tag.value)
-            )
-            if (metric.timestamp, metric.value) != born:
+            if tag is None or (metric.timestamp, metric.value) != (tag.born_ms, tag.born_value):
                 out.append(metric)
         return out
 

@@ -189,7 +189,7 @@ def test_history_leaves_out_the_sample_the_birth_carries() -> None:
     s.accept(Samples("d1", [Sample("Count", 1, 10)]), now_ms=10)
     s.accept(Samples("d1", [Sample("Count", 2, 20)]), now_ms=20)
     buffered = [Metric(name="Count", timestamp=ts, datatype=DataType.Int64, value=v) for v, ts in ((1, 10), (2, 20))]
-    assert s.not_in_birth("d1", buffered) == buffered[:1]  # the coming birth carries (2, 20)
+    assert s.not_in_birth("d1", buffered) == buffered  # not born: these samples are what births it
     births = s.births(bd_seq=0, now_ms=30, health={})
     count = next(m for m in raw(births[1]).metrics if m.name == "Count")
     assert (count.long_value, count.timestamp) == (2, 20)
@@ -227,3 +227,13 @@ def test_births_do_not_wait_for_a_device_that_is_down() -> None:
     s.accept(Samples("d1", [Sample(t.name, None, 1, Quality.bad) for t in TAGS if t.device == "d1"]), now_ms=1)
     s.device_down("d2", now_ms=1, publish=False)
     assert not s.awaiting_first_reading()
+
+
+def test_a_down_device_s_last_sample_still_births_it_in_the_replay() -> None:
+    s = session()
+    s.accept(Samples("d2", [Sample("Temp", 1.5, 10)]), now_ms=10)
+    s.device_down("d2", now_ms=11, publish=False)
+    s.births(bd_seq=0, now_ms=20, health={})  # d2 is down: no DBIRTH
+    buffered = [Metric(name="Temp", timestamp=10, datatype=DataType.Float, value=1.5)]
+    out = s.data("d2", s.not_in_birth("d2", buffered), now_ms=21, historical=True)
+    assert [m.topic for m in out] == ["spBv1.0/g/DBIRTH/n/d2", "spBv1.0/g/DDATA/n/d2"]
