@@ -13,8 +13,8 @@ in NBIRTH and NDEATH, by name.
 Timestamps: a birth's metrics carry when each value was read (a metric never read: the birth's
 time), its payload when it was published. Readings are accepted under the node's lock, so each is
 either in a birth or sent after it; a buffered sample the birth already carries is not sent again as
-historical. A metric born null has its next reading stamped after the birth if it was stamped
-before (a consumer would otherwise keep the null as the newer value).
+historical. Until a metric born null gets a value, each reading of it is stamped after the last
+null if it was stamped before (a consumer would otherwise keep the null as the newer value).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class _Tag:
     """The metric's timestamp in the last DBIRTH."""
     born_value: MetricValue = None
     floor_ms: int | None = None
-    """Born null: its next reading is stamped after this (the birth's stamp), or consumers keep the null."""
+    """Born null and no value since: its next reading is stamped after this (the last null's stamp)."""
     quality: Quality = Quality.bad
     seen: bool = False
     sent_value: MetricValue = None
@@ -356,7 +356,7 @@ class EdgeSession:
                 # value unchanged since long ago) would leave consumers showing the null as the newer
                 if sample.timestamp_ms <= tag.floor_ms:
                     sample = dataclasses.replace(sample, timestamp_ms=tag.floor_ms + 1)
-                tag.floor_ms = None
+                tag.floor_ms = sample.timestamp_ms if sample.value is None else None  # until it has a value
             tag.value, tag.timestamp_ms, tag.quality, tag.seen = sample.value, sample.timestamp_ms, sample.quality, True
             due = self._heartbeat_ms > 0 and tag.sent_ms is not None and now_ms - tag.sent_ms >= self._heartbeat_ms
             if due or _changed(tag, sample.value, sample.quality):

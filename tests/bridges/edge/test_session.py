@@ -237,3 +237,16 @@ def test_a_down_device_s_last_sample_still_births_it_in_the_replay() -> None:
     buffered = [Metric(name="Temp", timestamp=10, datatype=DataType.Float, value=1.5)]
     out = s.data("d2", s.not_in_birth("d2", buffered), now_ms=21, historical=True)
     assert [m.topic for m in out] == ["spBv1.0/g/DBIRTH/n/d2", "spBv1.0/g/DDATA/n/d2"]
+
+
+def test_a_metric_born_null_stays_after_its_nulls_until_it_has_a_value() -> None:
+    s = session()
+    s.births(bd_seq=0, now_ms=1000, health={})
+    stamps = []
+    for value, stamp in ((None, 1200), (None, 1100), (7, 900), (8, 950)):
+        quality = Quality.good if value is not None else Quality.bad
+        accepted = s.accept(Samples("d1", [Sample("Count", value, stamp, quality)]), now_ms=2000).metrics
+        stamps += [m.timestamp for m in accepted]
+    # a failed read at 1200; another stamped 1100 goes after it (1201, unchanged: not sent); the value
+    # stamped 900 after both; once it has a value, the source's own stamps
+    assert stamps == [1200, 1202, 950]
