@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import APIRequestContext, Browser, Page, expect
 
+from bridges.sim.business_calendar import shifts_around
 from tests.e2e.web_rig import open_page, skip_without_chromium
 
 pytestmark = skip_without_chromium
@@ -17,6 +19,17 @@ NOISE = [1.5, -1.0, 2.5, -2.0, 0.5, 2.0, -1.5, -0.5, 2.5, -2.5, 1.0, 0.0, 2.0, -
 NOISE += [2.0, -1.5, 0.5, 2.5, -2.5, 1.0]
 OUTLIER = 530.0
 MIN = 60_000
+SITE_ZONE = ZoneInfo("America/Chicago")  # the demo site's time zone (model/demo/plant.yaml)
+
+
+def unplanned_stop(now: int) -> tuple[int, int]:
+    """A 3-minute stop ending 3 minutes ago, or, if that falls in a shift's break (planned downtime, so no
+    "equipment failure" bar), the same stop ending 3 minutes before that break began."""
+    start, end = now - 6 * MIN, now - 3 * MIN
+    for shift in shifts_around(now, SITE_ZONE):
+        if start < shift.break_end_ms and shift.break_start_ms < end:
+            start, end = shift.break_start_ms - 6 * MIN, shift.break_start_ms - 3 * MIN
+    return start, end
 
 
 async def send(request: APIRequestContext, url: str, cell: str, event: str, body: dict[str, object]) -> None:
@@ -25,7 +38,8 @@ async def send(request: APIRequestContext, url: str, cell: str, event: str, body
 
 
 async def feed(request: APIRequestContext, url: str) -> int:
-    """A 3-level lot tree, 25 inspections with one outlier, a 3-minute failure at the capper; returns now (ms)."""
+    """A 3-level lot tree, 25 inspections with one outlier, a 3-minute failure at the capper outside any break;
+    returns now (ms)."""
     now = int(time.time() * 1000)
     lots = [
         (FILLER, "BATCH-1", "syrup", [{"lot_id": "SUGAR-1", "material_id": "sugar"}, {"lot_id": "WATER-1"}]),
@@ -43,8 +57,9 @@ async def feed(request: APIRequestContext, url: str) -> int:
         if index < 3:
             inspection["lot_id"] = "BOTTLE-1"  # the first bottles' inspections name their lot
         await send(request, url, FILLER, "quality_inspection", inspection)
-    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": now - 6 * MIN, "state": 180000})
-    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": now - 3 * MIN, "state": 10000})
+    stop_start, stop_end = unplanned_stop(now)
+    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": stop_start, "state": 180000})
+    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": stop_end, "state": 10000})
     return now
 
 
