@@ -114,7 +114,16 @@ async def running_edge(
 ) -> AsyncIterator[EdgeNode]:
     """An entered EdgeNode whose ``run()`` works in a task; cancelled and exited at the end."""
     clients = network_clients(BrokerUrl(port=port))
-    async with EdgeNode(config=config, node_id=node_id, source=source, clients=clients, data_dir=data_dir) as node:
+    async with running(
+        EdgeNode(config=config, node_id=node_id, source=source, clients=clients, data_dir=data_dir)
+    ) as node:
+        yield node
+
+
+@contextlib.asynccontextmanager
+async def running(node: EdgeNode) -> AsyncIterator[EdgeNode]:
+    """``node`` entered, its ``run()`` working in a task; cancelled and exited at the end."""
+    async with node:
         task = asyncio.get_running_loop().create_task(node.run(), name="test-edge")
         try:
             yield node

@@ -7,36 +7,20 @@ host (``spb_host``). A scripted source covers a metric whose first read failed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bridges.edge import EdgeNode
 from bridges.registry import build_edge_node
 from bridges.sim.service import SimulatedPlant
 from bridges.testing import ScriptedSource
 from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
 from model.envelope import Quality
-from tests.bridges.edge.conftest import edge_config, running_edge
+from tests.bridges.edge.conftest import edge_config, running, running_edge
 from tests.bridges.edge.spb_host import DOUBLE, Received, SpbHost, quality_of, until
 from tests.fixtures.mosquitto import Mosquitto
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
-
-
-@contextlib.asynccontextmanager
-async def _running(node: EdgeNode) -> AsyncIterator[EdgeNode]:
-    async with node:
-        task = asyncio.get_running_loop().create_task(node.run(), name="test-bridge")
-        try:
-            yield node
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _grows(host: SpbHost, kind: str, by: int, *, what: str) -> None:
@@ -75,7 +59,7 @@ async def test_births_carry_first_readings_and_data_is_never_older(
     clients = network_clients(BrokerUrl(port=mosquitto.port))
     devices = len(config.devices)
     for start in range(3):
-        async with _running(build_edge_node(config, clients, tmp_path)):
+        async with running(build_edge_node(config, clients, tmp_path)):
             await _grows(spb_host, "DBIRTH", devices, what=f"births of start {start}")
             await _grows(spb_host, "DDATA", devices * 2, what="data after the births")
             if start == 2:
