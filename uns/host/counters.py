@@ -25,6 +25,12 @@ class Reason(StrEnum):
     seq_gap = "seq_gap"
     bdseq_mismatch = "bdseq_mismatch"
     bad_state = "bad_state"
+    foreign_state = "foreign_state"
+    """Something other than our own online STATE on our STATE topic (we re-assert ours)."""
+    birth_too_large = "birth_too_large"
+    too_many_devices = "too_many_devices"
+    too_many_nodes = "too_many_nodes"
+    too_many_series = "too_many_series"
 
 
 @dataclasses.dataclass(slots=True)

@@ -15,6 +15,8 @@ from model.config import HostSection
 from model.equipment import Plant
 from uns.connect import ClientFactory
 from uns.host.core import HostCore, hub_topic
+from uns.host.state_guard import StateGuard
+from uns.mqtt.filters import topic_matches
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import encode_state
 
@@ -48,6 +50,7 @@ class SparkplugHost:
         )
         self._state_topic = _STATE_PREFIX + settings.host_id
         self._session_ms = 0
+        self._state = StateGuard(topic=self._state_topic, session_ms=0, counters=self.core.counters)
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
         self._ready = asyncio.Event()
@@ -65,8 +68,11 @@ class SparkplugHost:
     async def __aenter__(self) -> Self:
         # Sparkplug 3.0: the STATE birth and its will carry the same timestamp
         self._session_ms = _now_ms()
+        self._state = StateGuard(topic=self._state_topic, session_ms=self._session_ms, counters=self.core.counters)
         will = Message(self._state_topic, encode_state(False, self._session_ms), qos=1, retain=True)
         filters = [f"spBv1.0/{group}/#" for group in self._settings.groups]
+        if not any(topic_matches(self._state_topic, f) for f in filters):
+            filters.append(self._state_topic)  # we answer anything published there (StateGuard)
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(
                 self._clients(client_id=f"uns-host-{self._settings.host_id}", will=will, on_connect=self._on_connect)
@@ -98,12 +104,12 @@ class SparkplugHost:
         client = self._client
         if client is None:
             return  # first connect: __aenter__ publishes once subscribed (births must not arrive unseen)
-        await client.publish(self._state_topic, encode_state(True, self._session_ms), qos=1, retain=True)
+        await client.publish(self._state_topic, self._state.online(), qos=1, retain=True)
 
     async def run(self) -> None:
         """Publish online STATE, then process messages and publish health until cancelled."""
         client = self._require_client()
-        await client.publish(self._state_topic, encode_state(True, self._session_ms), qos=1, retain=True)
+        await client.publish(self._state_topic, self._state.online(), qos=1, retain=True)
         self._ready.set()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._health_loop(client), name="uns.host.health")
@@ -117,6 +123,8 @@ class SparkplugHost:
         core = self.core
         async for message in client.messages():
             if message.topic.startswith(_STATE_PREFIX):
+                if message.topic == self._state_topic and (state := self._state.on_message(message.payload, _now_ms())):
+                    await client.publish(self._state_topic, state, qos=1, retain=True)
                 continue
             out = core.handle(message.topic, message.payload, _now_ms())
             if out:
