@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import math
 import random
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Self
@@ -18,7 +18,6 @@ from uns.mqtt.codec import (
     Packet,
     PubAck,
     PubComp,
-    Publish,
     PubRec,
     PubRel,
     SubAck,
@@ -31,6 +30,7 @@ from uns.mqtt.codec import (
     encode_unsubscribe,
 )
 from uns.mqtt.connection import Connection, open_connection
+from uns.mqtt.incoming import Incoming
 from uns.mqtt.inflight import Inflight, Outgoing
 from uns.mqtt.types import BrokerUrl, Message, OnConnect
 
@@ -60,6 +60,10 @@ class ClientStats:
     read_pauses: int
     """Times reading stopped because the queue was full (back-pressure to the broker)."""
     protocol_errors: int
+    dropped: int = 0
+    """QoS 0 messages dropped: the queue was full while an answer of ours was awaited (reading cannot pause)."""
+    oldest_unacked_s: float = 0.0
+    """Age of the oldest QoS 1/2 publish still waiting for its acknowledgement (0 when none)."""
 
 
 class _ConnectionLost(Exception):
@@ -82,7 +86,10 @@ class MqttClient:
         ssl_context: TLS settings (default: the system trust store when the url is ``mqtts://``).
         max_inflight: QoS 1/2 publishes awaiting acknowledgement at once; more wait for a free slot.
         max_queued: received messages held for ``messages()``; when full the socket is not read
-            (TCP back-pressure reaches the broker). Also bounds QoS 0 publishes held while offline.
+            (TCP back-pressure reaches the broker) unless an answer of ours is awaited: then reading
+            goes on, QoS 1/2 acknowledgements wait until the consumer takes the message and QoS 0
+            messages past the bound are dropped and counted (``stats.dropped``), so an awaited
+            PUBACK is never stuck behind a full queue. Also bounds QoS 0 publishes held while offline.
         manual_ack: acknowledge received QoS 1/2 messages only when the consumer calls ``ack``.
         reconnect: reconnect after a lost connection instead of failing.
         on_connect: awaited after the first connect and after every reconnect.
@@ -108,8 +115,6 @@ class MqttClient:
         self._endpoint = url.redacted()
         if url.scheme not in ("mqtt", "mqtts"):
             raise BrokerError(self.endpoint, f"scheme {url.scheme}:// is not supported here: use mqtt:// or mqtts://")
-        if max_queued < 1:
-            raise ValueError(f"max_queued {max_queued} must be at least 1")
         self._url = url
         self._client_id = client_id
         self._keepalive_s = keepalive_s
@@ -144,18 +149,11 @@ class MqttClient:
         self._control: dict[int, asyncio.Future[SubAck | UnsubAck]] = {}
         self._offline: list[bytes] = []
         self._offline_count = 0
-        # incoming
-        self._queue: collections.deque[Message] = collections.deque()
-        self._queue_event = asyncio.Event()
-        self._paused: Connection | None = None  # whose reading stopped because the queue is full
-        self._unacked: dict[int, Message] = {}  # QoS 1 awaiting a manual ack
-        self._in_qos2: dict[int, Message | None] = {}  # None once PUBREC went out
+        self._incoming = Incoming(max_queued=max_queued, manual_ack=manual_ack, write=self._write_control)
         self._subscriptions: dict[str, int] = {}
         # counters
         self._sent = 0
-        self._received = 0
         self._reconnects = 0
-        self._read_pauses = 0
         self._protocol_errors = 0
 
     # -- PubSub --------------------------------------------------------------------------------
@@ -178,14 +176,17 @@ class MqttClient:
     @property
     def stats(self) -> ClientStats:
         """Counters so far."""
+        incoming = self._incoming
         return ClientStats(
             sent=self._sent,
-            received=self._received,
+            received=incoming.received,
             reconnects=self._reconnects,
             inflight=len(self._inflight),
-            queued=len(self._queue),
-            read_pauses=self._read_pauses,
+            queued=len(incoming.queue),
+            read_pauses=incoming.read_pauses,
             protocol_errors=self._protocol_errors,
+            dropped=incoming.dropped,
+            oldest_unacked_s=self._inflight.oldest_age(time.monotonic()),
         )
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
@@ -205,8 +206,13 @@ class MqttClient:
         await self._flush([entry.packet], [entry], 0)
         await entry.future
 
-    async def publish_many(self, messages: Sequence[Message]) -> None:
-        """Encode every message into one buffer and write it at once; QoS 1/2 ones are awaited together."""
+    async def publish_many(self, messages: Sequence[Message], *, wait: bool = True) -> None:
+        """Encode every message into one buffer and write it at once; QoS 1/2 ones are awaited together.
+
+        With ``wait=False`` QoS 1/2 messages are left in flight: this returns once each is written
+        (or held for the reconnect), waiting only for a free slot of the ``max_inflight`` window.
+        They are still re-sent after a reconnect until acknowledged, in their order.
+        """
         parts: list[bytes] = []
         entries: list[Outgoing] = []
         waits: list[asyncio.Future[None]] = []
@@ -231,7 +237,8 @@ class MqttClient:
                 entry = await self._inflight.add(tf, m.payload, m.qos, m.retain, self._control)
                 parts.append(entry.packet)
                 entries.append(entry)
-                waits.append(entry.future)
+                if wait:
+                    waits.append(entry.future)
         except ValueError as exc:
             await self._flush(parts, entries, n0)  # the good messages before the bad one still go out
             raise ValueError(f"messages[{i}]: {exc}") from exc
@@ -268,34 +275,27 @@ class MqttClient:
 
     async def messages(self) -> AsyncIterator[Message]:
         """Every message delivered to this client's subscriptions, in arrival order (one consumer)."""
-        queue = self._queue
-        low_water = self._max_queued // 2
+        incoming = self._incoming
+        queue = incoming.queue
+        pop = incoming.pop
         while True:
             while queue:
-                msg = queue.popleft()
-                if self._paused is not None and len(queue) <= low_water:
-                    self._paused.resume_reading()
-                    self._paused = None
-                yield msg
+                msg = pop()
+                if msg is not None:
+                    yield msg
             if self._failure is not None:
                 if self._closing:
                     return
                 raise self._failure
-            self._queue_event.clear()
-            await self._queue_event.wait()
+            incoming.event.clear()
+            await incoming.event.wait()
 
     def ack(self, message: Message) -> None:
         """Acknowledge a received QoS 1/2 message (only with ``manual_ack=True``; otherwise a no-op).
 
         A message whose connection is gone is not acknowledged: the broker re-delivers it.
         """
-        pid = message.packet_id
-        if message.qos == 1 and self._unacked.get(pid) is message:
-            del self._unacked[pid]
-            self._write_control(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
-        elif message.qos == 2 and self._in_qos2.get(pid) is message:
-            self._in_qos2[pid] = None
-            self._write_control(bytes((0x50, 2, pid >> 8, pid & 0xFF)))
+        self._incoming.ack(message)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -364,8 +364,7 @@ class MqttClient:
         )
         try:
             if not connack.session_present:
-                self._unacked.clear()
-                self._in_qos2.clear()
+                self._incoming.new_session()
                 if self._subscriptions:
                     await self._resubscribe(conn)
         except BaseException:
@@ -402,15 +401,14 @@ class MqttClient:
         """Forget the current connection: publishes now wait or are held until the next one."""
         self._conn = None
         self._connected.clear()
-        if self._paused is not None and self._paused.is_lost:
-            self._paused = None
+        self._incoming.forget_lost()
 
     def _fail(self, error: BrokerError) -> None:
         """No more connections: wake every waiter with ``error``."""
         self._failure = error
         self._deactivate()
         self._connected.set()
-        self._queue_event.set()
+        self._incoming.event.set()
         self._inflight.fail(error)
 
     async def _supervise(self) -> None:
@@ -485,6 +483,8 @@ class MqttClient:
                 await self._send_offline(b"".join(parts), n0)
             return
         conn.write(b"".join(parts))
+        if entries:
+            self._incoming.resume()  # their acknowledgements must be read, whatever the queue holds
         for entry in entries:
             self._sent += not entry.sent
             entry.sent = True
@@ -523,6 +523,7 @@ class MqttClient:
         self._control[pid] = fut
         try:
             conn.write(build(pid))
+            self._incoming.resume()  # the answer must be read, whatever the queue holds
             either: list[asyncio.Future[SubAck | UnsubAck] | asyncio.Future[str]] = [fut, conn.lost]
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if not fut.done():
@@ -542,45 +543,12 @@ class MqttClient:
     # -- internals: receiving --------------------------------------------------------------------
 
     def _handle(self, packets: list[Packet], conn: Connection) -> None:
-        """Dispatch decoded packets; queue publishes, then write the acknowledgements in one go."""
-        queue = self._queue
-        out: list[bytes] = []
-        received = 0
-        for p in packets:
-            if type(p) is Publish:
-                received += 1
-                qos = p.qos
-                if qos == 0:
-                    queue.append(Message(p.topic, p.payload, 0, p.retain))
-                    continue
-                pid = p.packet_id
-                msg = Message(p.topic, p.payload, qos, p.retain, pid)
-                if qos == 1:
-                    queue.append(msg)
-                    if self._manual_ack:
-                        self._unacked[pid] = msg
-                    else:
-                        out.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
-                elif pid not in self._in_qos2:
-                    queue.append(msg)  # first delivery; a re-sent duplicate is not queued again
-                    if self._manual_ack:
-                        self._in_qos2[pid] = msg
-                    else:
-                        self._in_qos2[pid] = None
-                        out.append(bytes((0x50, 2, pid >> 8, pid & 0xFF)))
-                elif self._in_qos2[pid] is None:
-                    out.append(bytes((0x50, 2, pid >> 8, pid & 0xFF)))
-            else:
-                self._handle_control(p, out)
-        if out and not conn.is_lost:
-            conn.write(b"".join(out))
-        if received:
-            self._received += received
-            self._queue_event.set()
-            if len(queue) >= self._max_queued and self._paused is None:
-                conn.pause_reading()  # the broker now meets TCP back-pressure; nothing is dropped
-                self._paused = conn
-                self._read_pauses += 1
+        """Queue publishes (``Incoming``), settle acknowledgements and answers."""
+        self._incoming.handle(packets, conn, self._handle_control, self._awaiting)
+
+    def _awaiting(self) -> bool:
+        """True while an answer of ours is outstanding: reading must go on to get it."""
+        return bool(len(self._inflight) or self._control)
 
     def _handle_control(self, p: Packet, out: list[bytes]) -> None:
         if isinstance(p, PubAck | PubComp):
@@ -590,7 +558,7 @@ class MqttClient:
             self._inflight.received(p.packet_id)
             out.append(bytes((0x62, 2, p.packet_id >> 8, p.packet_id & 0xFF)))
         elif isinstance(p, PubRel):
-            self._in_qos2.pop(p.packet_id, None)
+            self._incoming.in_qos2.pop(p.packet_id, None)
             out.append(bytes((0x70, 2, p.packet_id >> 8, p.packet_id & 0xFF)))
         elif isinstance(p, SubAck | UnsubAck):
             fut = self._control.get(p.packet_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Container
 
 from uns.errors import BrokerError
@@ -21,12 +22,13 @@ _MAX_INFLIGHT_QOS2 = 20
 class Outgoing:
     """A QoS 1/2 publish until its last acknowledgement; its packet id stays reserved until then."""
 
-    __slots__ = ("future", "packet", "qos", "released", "sent")
+    __slots__ = ("future", "packet", "qos", "released", "sent", "since")
 
     def __init__(self, packet: bytes, qos: int, future: asyncio.Future[None]) -> None:
         self.packet = packet
         self.qos = qos
         self.future = future
+        self.since = time.monotonic()  # for the age of the oldest unacknowledged publish (health)
         self.sent = False
         self.released = False  # QoS 2: PUBREC came, PUBREL is what to (re-)send
 
@@ -50,6 +52,12 @@ class Inflight:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def oldest_age(self, now: float) -> float:
+        """Seconds the oldest unacknowledged publish has waited (``now`` from ``time.monotonic``); 0 if none."""
+        for entry in self._entries.values():  # insertion order: the first is the oldest
+            return max(0.0, now - entry.since)
+        return 0.0
 
     def full(self, qos: int) -> bool:
         """True when ``add`` at this QoS would wait for a free slot."""
