@@ -371,7 +371,7 @@ def _baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         t = time.perf_counter()
         for k in range(0, len(plain), 10_000):
             connection.execute("BEGIN TRANSACTION")
-            connection.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", plain[k : k + 10_000])
+            connection.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", plain[k : k + 10_000])
             connection.execute("COMMIT")
         plain_s = time.perf_counter() - t
     figures = {

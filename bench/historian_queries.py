@@ -48,7 +48,7 @@ SELECT 7 + n, printf('acme/dallas/area%d/line%d/cell%d/data/m%d', n // 2000, n /
 """  # noqa: S608  (our constants)
 _BUILD_SAMPLES = f"""
 INSERT INTO samples
-SELECT sid, ts, v, NULL, NULL, 'good', false, NULL, ts + to_milliseconds(5 + (hash(sid, ts) % 50)::BIGINT) FROM (
+SELECT sid, ts, v, NULL, NULL, 'good', false, NULL, ts + to_milliseconds(5 + (hash(sid, ts) % 50)::BIGINT), 0 FROM (
     SELECT 1 AS sid, $start + to_seconds(i) AS ts, 20 + 5 * sin(i / 3600) + (hash(i) % 1000)::INT / 1000 AS v
     FROM range(0, {MONTH_S}) t(i)
     UNION ALL  -- machine state codes 1..7, a sample every 5 min with up to 2 min of jitter
@@ -60,7 +60,7 @@ SELECT sid, ts, v, NULL, NULL, 'good', false, NULL, ts + to_milliseconds(5 + (ha
 ) ORDER BY ts  -- live ingest appends in time order: series interleave in every row group
 """  # noqa: S608  (our constants)
 _BUILD_LATEST = """
-INSERT INTO latest SELECT series_id, max(ts), arg_max(value, ts), NULL, NULL, 'good', false, NULL, max(received)
+INSERT INTO latest SELECT series_id, max(ts), arg_max(value, ts), NULL, NULL, 'good', false, NULL, max(received), 0
 FROM samples GROUP BY series_id
 """
 

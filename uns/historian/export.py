@@ -41,7 +41,7 @@ _DAY = timedelta(days=1)
 _SAMPLES = """
 SELECT s.topic, s.path, s.class, s.metric, s.datatype, s.unit, x.ts, x.value, x.value_text,
        CAST(x.value_json AS VARCHAR) AS value_json, CAST(x.quality AS VARCHAR) AS quality, x.historical, x.source,
-       x.received, strftime(x.ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS day
+       x.received, x.seq, strftime(x.ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS day
 FROM samples x JOIN series s USING (series_id) JOIN {chosen} c USING (series_id)
 WHERE x.ts >= $start AND x.ts < $end
 """

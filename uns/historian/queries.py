@@ -146,7 +146,7 @@ class History:
             series_id, datatype = self._series_of(cursor, topic)
             rows = cursor.execute(
                 "SELECT epoch_ms(ts), value, value_text, value_json, quality::VARCHAR, historical FROM samples"
-                " WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
+                " WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?",
                 [series_id, start, end, limit],
             ).fetchall()
         return [
@@ -193,7 +193,7 @@ class History:
             if fill == "previous":
                 found = cursor.execute(
                     "SELECT value FROM samples WHERE series_id = ? AND ts < ? AND value IS NOT NULL"
-                    " ORDER BY ts DESC LIMIT 1",
+                    " ORDER BY ts DESC, seq DESC LIMIT 1",
                     [series_id, start],
                 ).fetchone()
                 before = typed_value(datatype, found[0], None, None) if found else None
@@ -338,14 +338,17 @@ FROM latest l JOIN series s USING (series_id) WHERE {condition} ORDER BY s.topic
 _ASOF_SQL = """
 SELECT epoch_ms(m.ts), m.value, m.value_text, m.value_json, m.quality::VARCHAR{columns}
 FROM (
-    SELECT ts, value, value_text, value_json, quality FROM samples
+    SELECT ts, seq, value, value_text, value_json, quality FROM samples
     WHERE series_id = $sid AND ts >= $start AND ts < $end
 ) m{joins}
-ORDER BY m.ts LIMIT $limit
+ORDER BY m.ts, m.seq LIMIT $limit
 """
+# several values in one millisecond: the context at that instant is the last arrived of them
 _CONTEXT_SERIES_SQL = """(
-    SELECT ts, value, value_text, value_json FROM samples
-    WHERE series_id = (SELECT series_id FROM series WHERE topic = $c{index}) AND ts < $end
+    SELECT ts, v.value, v.value_text, v.value_json FROM (
+        SELECT ts, arg_max(struct_pack(value, value_text, value_json), seq) AS v FROM samples
+        WHERE series_id = (SELECT series_id FROM series WHERE topic = $c{index}) AND ts < $end GROUP BY ts
+    )
 )"""
 _CONTEXT_MES_SQL = """(
     SELECT ts, NULL::DOUBLE AS value, NULL::VARCHAR AS value_text, body::VARCHAR AS value_json FROM mes_events
@@ -358,19 +361,19 @@ _COUNT_SQL = "SELECT '{table}', count(*), epoch_ms(min({column})), epoch_ms(max(
 _STATES_SQL = """
 WITH ids AS (SELECT unnest($ids::UINTEGER[]) AS series_id),
 inside AS (
-    SELECT series_id, ts, value, value_text FROM samples
+    SELECT series_id, ts, seq, value, value_text FROM samples
     WHERE series_id IN (SELECT series_id FROM ids) AND ts >= $start AND ts < $stop
 ),
 before AS (
-    SELECT series_id, max(ts) AS ts, arg_max(struct_pack(v := value, t := value_text), ts) AS s FROM samples
+    SELECT series_id, max(ts) AS ts, arg_max(struct_pack(v := value, t := value_text), (ts, seq)) AS s FROM samples
     WHERE series_id IN (SELECT series_id FROM ids) AND ts < $start GROUP BY series_id
 ),
-points AS (SELECT * FROM inside UNION ALL SELECT series_id, ts, s.v, s.t FROM before),
+points AS (SELECT * FROM inside UNION ALL SELECT series_id, ts, 0, s.v, s.t FROM before),
 marked AS (
     SELECT series_id, ts, value, value_text, lead(ts) OVER w AS next_ts,
         (lag(ts) OVER w IS NULL OR lag(value) OVER w IS DISTINCT FROM value
             OR lag(value_text) OVER w IS DISTINCT FROM value_text) AS entered
-    FROM points WINDOW w AS (PARTITION BY series_id ORDER BY ts)
+    FROM points WINDOW w AS (PARTITION BY series_id ORDER BY ts, seq)
 )
 SELECT series_id, value, value_text,
     sum(epoch_ms(least(coalesce(next_ts, $stop), $stop)) - epoch_ms(greatest(ts, $start))) AS millis,

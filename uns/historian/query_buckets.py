@@ -30,15 +30,16 @@ _SIZES = dict(_ROLLUPS)
 # and DST shift is a multiple of 15 minutes, so every bucket starts on this lattice
 _GRID_STEP = timedelta(minutes=15)
 
-# Each source gives rows of one shape, (t, n, total, lo, hi, first, first_ts, last, last_ts), so raw
-# samples and rollup rows merge into the same buckets. str.format fills in only our own names.
+# Each source gives rows of one shape, (t, n, total, lo, hi, first, first_ts, last, last_ts, seq), so
+# raw samples and rollup rows merge into the same buckets; seq orders the values of one millisecond.
+# str.format fills in only our own names.
 _RAW_SOURCE = """
 SELECT ts AS t, 1::UBIGINT AS n, value AS total, value AS lo, value AS hi, value AS first, ts AS first_ts,
-    value AS last, ts AS last_ts
+    value AS last, ts AS last_ts, seq
 FROM samples WHERE series_id = $sid AND ts >= $lo{index} AND ts < $hi{index} AND value IS NOT NULL
 """
 _ROLLUP_SOURCE = """
-SELECT bucket AS t, n, avg * n AS total, min AS lo, max AS hi, first, first_ts, last, last_ts
+SELECT bucket AS t, n, avg * n AS total, min AS lo, max AS hi, first, first_ts, last, last_ts, 0::UINTEGER AS seq
 FROM {table} WHERE series_id = $sid AND bucket >= $lo{index} AND bucket < $hi{index} AND n > 0
 """
 
@@ -179,7 +180,7 @@ def bucket_sql(
 WITH src AS ({" UNION ALL ".join(sources)}),
 agg AS (
     SELECT time_bucket({interval}, t, $tz) AS b, sum(n) AS n, sum(total) / sum(n) AS avg, min(lo) AS min,
-        max(hi) AS max, arg_min(first, first_ts) AS first, arg_max(last, last_ts) AS last
+        max(hi) AS max, arg_min(first, (first_ts, seq)) AS first, arg_max(last, (last_ts, seq)) AS last
     FROM src GROUP BY 1
 ),
 keys AS (

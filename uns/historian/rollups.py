@@ -65,7 +65,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSERT_1M = f"""
 INSERT INTO rollup_1m
 SELECT series_id, time_bucket(INTERVAL 1 minute, ts, 'UTC') AS bucket, count(*), avg(value), min(value),
-       max(value), arg_min(value, ts), arg_max(value, ts), min(ts), max(ts)
+       max(value), arg_min(value, (ts, seq)), arg_max(value, (ts, seq)), min(ts), max(ts)
 FROM samples
 WHERE ts >= $lo AND ts < $hi AND value IS NOT NULL AND quality IN {ROLLUP_QUALITIES!r}
 GROUP BY series_id, bucket

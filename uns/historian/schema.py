@@ -9,8 +9,9 @@ Values are split by kind so each column stays typed and compresses well:
 - ``value_text`` VARCHAR: strings, and the exact digits of an integer beyond 2^53
 - ``value_json`` JSON: arrays, objects, DataSets and Templates
 
-A sample's identity is ``(series_id, ts)``: one series has one value per millisecond. The ingest
-path drops a sample whose identity is already stored, so re-deliveries and replays land once.
+A sample's identity is ``(series_id, ts, value, quality)`` (version 4): one series may hold several
+values in one millisecond, kept in arrival order by ``seq`` (0, 1, ... within the millisecond). The
+ingest path drops a sample whose identity is already stored, so re-deliveries and replays land once.
 
 The MES adapter's tables (version 3) hold one typed table per MES event. Each has ``event_key``
 (the body's ``event_id`` hashed with its topic, else the hash of topic and body; unique),
@@ -247,7 +248,17 @@ _MES = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES)
+_ARRIVAL_SEQ = Migration(
+    version=4,
+    description="samples and latest: seq, the arrival order of a series' values within one millisecond",
+    statements=(
+        # every stored row was the only one of its series and millisecond: it is the first, 0
+        "ALTER TABLE samples ADD COLUMN seq UINTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE latest ADD COLUMN seq UINTEGER NOT NULL DEFAULT 0",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES, _ARRIVAL_SEQ)
 """Every migration, oldest first; versions are 1, 2, 3, ... with no gaps."""
 
 LATEST_VERSION = MIGRATIONS[-1].version

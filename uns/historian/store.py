@@ -2,13 +2,20 @@
 
 Runs on the historian's writer thread only (it owns the read-write connection).
 
+A sample's identity is its series, millisecond, value and quality: two different values of one
+series in one millisecond (a burst stamped with its receive time, a fast counter) are both stored,
+numbered in arrival order by ``seq``; the same value and quality again in that millisecond is a
+re-delivery (a QoS 1 DUP, a retained replay, a replay window) and is dropped.
+
 De-duplication without an index on ``samples``: the store remembers the newest committed timestamp
 per series. A sample newer than that is new by construction (the live path: a plain Arrow append).
-Only an older one (a replayed retained value, store-and-forward backfill, a broker re-delivery after
-a crash) is looked up in the table, in one join per batch.
+Only an older or equal one (a replayed retained value, store-and-forward backfill, a broker
+re-delivery after a crash, the next value of a burst split across batches) is looked up in the
+table, in one join per batch.
 
-The ``latest`` table holds that newest sample: only a sample newer than it replaces it, so no older
-sample (backfill, a late delivery, a good value from before a death) ever becomes "latest".
+The ``latest`` table holds the last arrived sample of the newest millisecond: only a newer sample,
+or a new value in that same millisecond, replaces it, so no older sample (backfill, a late delivery,
+a good value from before a death) ever becomes "latest".
 """
 
 from __future__ import annotations
@@ -39,8 +46,13 @@ _SAMPLE_SCHEMA = pa.schema(
         ("historical", pa.bool_()),
         ("source", pa.string()),
         ("received", _TS),
+        ("seq", pa.uint32()),
     ]
 )
+_Fresh = tuple[int, SampleRow, int, int]
+"""A sample to insert: (series_id, row, received_ms, seq)."""
+_Identity = tuple[float | None, str | None, str | None, str]
+"""What tells two samples of one series and millisecond apart: value columns and quality."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -214,36 +226,55 @@ class Store:
 
     # -- samples --------------------------------------------------------------------------------
 
-    def _fresh_rows(self, batch: Batch) -> tuple[list[tuple[int, SampleRow, int]], int | None, int]:
-        """The batch's rows not yet stored, as (series_id, row, received_ms), oldest first."""
-        seen: set[tuple[int, int]] = set()
-        fresh: list[tuple[int, SampleRow, int]] = []
-        suspects: list[tuple[int, SampleRow, int]] = []
+    def _fresh_rows(self, batch: Batch) -> tuple[list[_Fresh], int | None, int]:
+        """The batch's rows not yet stored, as (series_id, row, received_ms, seq), oldest first.
+
+        ``seq`` numbers a series' different values within one millisecond in arrival order.
+        """
+        seen: dict[tuple[int, int], SampleRow | list[SampleRow]] = {}
+        fresh: list[_Fresh] = []
+        suspects: list[_Fresh] = []
         duplicates = 0
         for row, received in zip(batch.samples, batch.received_ms, strict=True):
             series_id = self._series[row.topic].series_id
             key = (series_id, row.ts_ms)
-            if key in seen:
-                duplicates += 1
-                continue
-            seen.add(key)
-            if row.ts_ms > self._newest.get(series_id, -1):
-                fresh.append((series_id, row, received))
+            earlier = seen.get(key)
+            if earlier is None:  # the common case: first value of this series and ms in the batch
+                seen[key] = row
+                seq = 0
             else:
-                suspects.append((series_id, row, received))
+                if isinstance(earlier, SampleRow):
+                    earlier = seen[key] = [earlier]
+                identity = _identity(row)
+                if any(_identity(other) == identity for other in earlier):
+                    duplicates += 1
+                    continue
+                seq = len(earlier)
+                earlier.append(row)
+            if row.ts_ms > self._newest.get(series_id, -1):
+                fresh.append((series_id, row, received, seq))
+            else:
+                suspects.append((series_id, row, received, seq))
         late: int | None = None
         if suspects:
-            stored = self._stored_keys(suspects)
-            for item in suspects:
-                if (item[0], item[1].ts_ms) in stored:
+            stored = self._stored_values(suspects)
+            next_seq: dict[tuple[int, int], int] = {}
+            for series_id, row, received, _ in suspects:
+                key = (series_id, row.ts_ms)
+                identities, top = stored.get(key, (set(), -1))
+                if _identity(row) in identities:
                     duplicates += 1
-                else:
-                    fresh.append(item)
-                    late = item[1].ts_ms if late is None else min(late, item[1].ts_ms)
-        fresh.sort(key=lambda item: item[1].ts_ms)
+                    continue
+                # a new value in a millisecond already stored arrived after the values stored there
+                seq = next_seq.get(key, top + 1)
+                next_seq[key] = seq + 1
+                fresh.append((series_id, row, received, seq))
+                late = row.ts_ms if late is None else min(late, row.ts_ms)
+        fresh.sort(key=lambda item: (item[1].ts_ms, item[3]))
         return fresh, late, duplicates
 
-    def _stored_keys(self, suspects: Sequence[tuple[int, SampleRow, int]]) -> set[tuple[int, int]]:
+    def _stored_values(self, suspects: Sequence[_Fresh]) -> dict[tuple[int, int], tuple[set[_Identity], int]]:
+        """Per (series_id, ms) of the suspects: the identities stored there and their highest seq."""
         probe = pa.table(
             {
                 "series_id": pa.array([s[0] for s in suspects], pa.uint32()),
@@ -255,29 +286,34 @@ class Store:
         found = (
             self._with_table("probe", probe)
             .execute(
-                "SELECT s.series_id, epoch_ms(s.ts) FROM samples s JOIN probe p ON s.series_id = p.series_id"
-                " AND s.ts = p.ts WHERE s.ts BETWEEN make_timestamptz(? * 1000) AND make_timestamptz(? * 1000)",
+                "SELECT s.series_id, epoch_ms(s.ts), s.value, s.value_text, s.value_json::VARCHAR,"
+                " s.quality::VARCHAR, s.seq FROM samples s JOIN (SELECT DISTINCT series_id, ts FROM probe) p"
+                " ON s.series_id = p.series_id AND s.ts = p.ts"
+                " WHERE s.ts BETWEEN make_timestamptz(? * 1000) AND make_timestamptz(? * 1000)",
                 [low, high],
             )
             .fetchall()
         )
         self._db.unregister("probe")
-        return {(int(series_id), int(ms)) for series_id, ms in found}
+        stored: dict[tuple[int, int], tuple[set[_Identity], int]] = {}
+        for series_id, ms, value, text, json_text, quality, seq in found:
+            identities, top = stored.get((int(series_id), int(ms)), (set(), -1))
+            identities.add((value, text, json_text, quality))
+            stored[(int(series_id), int(ms))] = (identities, max(top, int(seq)))
+        return stored
 
-    def _insert_samples(self, rows: Sequence[tuple[int, SampleRow, int]]) -> int:
+    def _insert_samples(self, rows: Sequence[_Fresh]) -> int:
         if not rows:
             return 0
         self._insert("samples", _sample_table(rows))
         return len(rows)
 
-    def _update_latest(self, rows: Sequence[tuple[int, SampleRow, int]]) -> None:
-        newest: dict[int, tuple[int, SampleRow, int]] = {}
+    def _update_latest(self, rows: Sequence[_Fresh]) -> None:
+        # rows are sorted by (ts, seq): the last one of a series not older than its newest wins
+        newest: dict[int, _Fresh] = {}
         for item in rows:
-            series_id, row = item[0], item[1]
-            if row.ts_ms > self._newest.get(series_id, -1):
-                current = newest.get(series_id)
-                if current is None or row.ts_ms > current[1].ts_ms:
-                    newest[series_id] = item
+            if item[1].ts_ms >= self._newest.get(item[0], -1):
+                newest[item[0]] = item
         if not newest:
             return
         self._insert("latest", _sample_table(list(newest.values())), verb="INSERT OR REPLACE")
@@ -368,15 +404,19 @@ def _merge(a: CommitReport, b: CommitReport) -> CommitReport:
     )
 
 
-def _newest_per_series(rows: Sequence[tuple[int, SampleRow, int]]) -> dict[int, int]:
+def _identity(row: SampleRow) -> _Identity:
+    return (row.value, row.value_text, row.value_json, row.quality)
+
+
+def _newest_per_series(rows: Sequence[_Fresh]) -> dict[int, int]:
     newest: dict[int, int] = {}
-    for series_id, row, _ in rows:
+    for series_id, row, _, _ in rows:
         if row.ts_ms > newest.get(series_id, -1):
             newest[series_id] = row.ts_ms
     return newest
 
 
-def _sample_table(rows: Sequence[tuple[int, SampleRow, int]]) -> pa.Table:
+def _sample_table(rows: Sequence[_Fresh]) -> pa.Table:
     return pa.table(
         [
             pa.array([r[0] for r in rows], pa.uint32()),
@@ -388,6 +428,7 @@ def _sample_table(rows: Sequence[tuple[int, SampleRow, int]]) -> pa.Table:
             pa.array([r[1].historical for r in rows], pa.bool_()),
             pa.array([r[1].source for r in rows], pa.string()),
             pa.array([r[2] for r in rows], _TS),
+            pa.array([r[3] for r in rows], pa.uint32()),
         ],
         schema=_SAMPLE_SCHEMA,
     )

@@ -43,7 +43,7 @@ def _fill(connection: duckdb.DuckDBPyConnection) -> None:
     add_samples(connection, 3, [(T0 + i * 3 * H, -1.5 * i, "good") for i in range(24)])
     add_samples(connection, 2, [(T0 + 30 * H, None, "good")], value_text="running")
     connection.execute(
-        "INSERT INTO samples VALUES (2, ?, NULL, NULL, '{\"a\": [1, 2]}', 'uncertain', true, 'g/n', ?)",
+        "INSERT INTO samples VALUES (2, ?, NULL, NULL, '{\"a\": [1, 2]}', 'uncertain', true, 'g/n', ?, 0)",
         [T0 + 31 * H, T0 + 40 * H],
     )
     for i in range(3):

@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 
 from uns.errors import HistorianError, SchemaTooNew
 from uns.historian.database import Database, schema_version
+from uns.historian.rows import RowParser, SampleRow
 from uns.historian.schema import LATEST_VERSION, MIGRATIONS
+from uns.historian.store import Batch, Store
 
 
 def test_versions_are_consecutive_from_one() -> None:
@@ -76,3 +79,40 @@ def test_a_second_writer_is_told_to_use_http(tmp_path: Path) -> None:
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 3, result.stderr
     assert "uns query --api" in result.stdout
+
+
+def test_upgrade_to_arrival_order_keeps_every_row_of_a_version_3_file(tmp_path: Path) -> None:
+    path = tmp_path / "h.duckdb"
+    with Database(path=path, target_version=3) as old:
+        old.connection.execute(
+            "INSERT INTO series VALUES (1, 'a/b/data/x', 'a/b', 'data', 'x', 'Double', NULL, false, now())"
+        )
+        old.connection.execute(
+            "INSERT INTO samples SELECT 1, make_timestamp(i * 1000), i, NULL, NULL, 'good', false, NULL, now()"
+            " FROM range(5000) t(i)"
+        )
+        old.connection.execute(
+            "INSERT INTO latest VALUES (1, make_timestamp(4999 * 1000), 4999, NULL, NULL, 'good', false, NULL, now())"
+        )
+    with Database(path=path) as new:
+        assert new.connection.execute(
+            "SELECT count(*), sum(value), count(*) FILTER (WHERE seq = 0) FROM samples"
+        ).fetchone() == (5000, 12497500.0, 5000)
+        assert new.connection.execute("SELECT value, seq FROM latest").fetchall() == [(4999.0, 0)]
+        # the old newest millisecond takes a re-delivery once and a new value after its stored one
+        row = {"value": 4999.0, "timestamp_ms": 4999, "datatype": "Double"}
+        parse = RowParser(max_future_ms=0).parse
+        again = parse("a/b/data/x", orjson.dumps(row), now_ms=5000)
+        other = parse("a/b/data/x", orjson.dumps({**row, "value": 1.5}), now_ms=5000)
+        assert isinstance(again, SampleRow)
+        assert isinstance(other, SampleRow)
+        report = Store(new.connection).commit(Batch(samples=[again, other], received_ms=[5000, 5000]))
+        assert (report.inserted, report.duplicates) == (1, 1)
+        assert new.connection.execute(
+            "SELECT seq, value FROM samples WHERE ts = make_timestamp(4999 * 1000)"
+        ).fetchall() == [
+            (0, 4999.0),
+            (1, 1.5),
+        ]
+        assert new.connection.execute("SELECT value, seq FROM latest").fetchall() == [(1.5, 1)]
+    assert (tmp_path / "h.duckdb.v3.bak").exists()

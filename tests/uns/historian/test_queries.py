@@ -67,8 +67,8 @@ def test_integers_beyond_2_53_come_back_exact(db: Database, fill: Filler, histor
     series_id = fill.series(f"{LINE}/filler/data/Serial", "UInt64", first_seen=T0)
     fill.big_int(series_id, T0, big)
     db.connection.execute(
-        "INSERT INTO latest SELECT series_id, ts, value, value_text, value_json, quality, historical, source, received"
-        " FROM samples WHERE series_id = ?",
+        "INSERT INTO latest SELECT series_id, ts, value, value_text, value_json, quality, historical, source, received,"
+        " seq FROM samples WHERE series_id = ?",
         [series_id],
     )
     assert history.raw(f"{LINE}/filler/data/Serial", T0, T0 + timedelta(seconds=1))[0].value == big

@@ -27,7 +27,7 @@ def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         # one good sample every 30 minutes for 40 days
         database.connection.execute(
             "INSERT INTO samples SELECT 1, ?::TIMESTAMPTZ + i * INTERVAL 30 minute, i, NULL, NULL, 'good', false,"
-            " NULL, ?::TIMESTAMPTZ + i * INTERVAL 30 minute FROM range(40 * 48) t(i)",
+            " NULL, ?::TIMESTAMPTZ + i * INTERVAL 30 minute, 0 FROM range(40 * 48) t(i)",
             [T0, T0],
         )
         yield database.connection

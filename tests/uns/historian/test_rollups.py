@@ -141,7 +141,7 @@ def test_first_run_starts_from_the_oldest_sample(conn: duckdb.DuckDBPyConnection
 def test_hours_are_built_from_minutes_like_raw(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(
         "INSERT INTO samples SELECT 1 + i % 2, ?::TIMESTAMPTZ + i * INTERVAL 7 second, sin(i / 50.0) * 100 + i % 7,"
-        " NULL, NULL, 'good', false, NULL, ?::TIMESTAMPTZ FROM range(3000) t(i)",
+        " NULL, NULL, 'good', false, NULL, ?::TIMESTAMPTZ, 0 FROM range(3000) t(i)",
         [T0, T0],
     )
     Rollups(settle=timedelta(0)).run(conn, now=T0 + 6 * H)
@@ -179,8 +179,8 @@ def test_failed_run_keeps_the_late_mark(conn: duckdb.DuckDBPyConnection) -> None
 def test_million_rows(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(
         "INSERT INTO samples SELECT 1 + i % 100, ?::TIMESTAMPTZ + (i // 100) * INTERVAL 1 second, (i % 1000) / 10.0,"
-        " NULL, NULL, CASE WHEN i % 97 = 0 THEN 'bad' ELSE 'good' END, false, NULL, ?::TIMESTAMPTZ"
-        " FROM range(1000000) t(i)",
+        " NULL, NULL, CASE WHEN i % 97 = 0 THEN 'bad' ELSE 'good' END, false, NULL, ?::TIMESTAMPTZ,"
+        " 0 FROM range(1000000) t(i)",
         [T0, T0],
     )
     started = time.perf_counter()
