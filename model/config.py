@@ -107,6 +107,24 @@ class HostSection(_Section):
     health_interval_s: float = Field(
         default=5.0, gt=0, description="How often the hub publishes its health under <enterprise>/hub/, seconds."
     )
+    max_metrics_per_birth: int = Field(
+        default=10_000,
+        ge=1,
+        description="Metrics one NBIRTH or DBIRTH may declare; a larger birth is refused and its node marked degraded.",
+    )
+    max_devices_per_node: int = Field(
+        default=1_000,
+        ge=1,
+        description="Devices one edge node may have; a message of a further device is refused, the node degraded.",
+    )
+    max_nodes: int = Field(
+        default=10_000, ge=1, description="Edge nodes the host tracks; messages of a further node are refused."
+    )
+    max_series: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Metrics the host tracks over all nodes and devices; a birth that would pass it is refused.",
+    )
 
 
 class CompressionRule(_Section):

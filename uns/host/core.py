@@ -14,6 +14,7 @@ from model.envelope import Quality
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
+from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason, WarnLimiter
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.mqtt.types import Message
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 _BDSEQ = "bdSeq"
 _REBIRTH = "Node Control/Rebirth"
 _TOPIC_CACHE_MAX = 100_000
+_HEALTH_LIST_MAX = 100
+"""Edge nodes named in the health document's ``degraded`` list at most (``nodes_degraded`` counts all)."""
 _PROBLEM_REASONS = {
     "unknown_alias": Reason.unknown_alias,
     "unknown_datatype": Reason.unknown_datatype,
@@ -63,6 +66,7 @@ class HostCore:
         max_payload_bytes: int = 1_048_576,
         rebirth_min_interval_ms: int = 5_000,
         republish_qos: int = 0,
+        bounds: HostBounds | None = None,
     ) -> None:
         self._plant = plant
         self._enterprise = plant.enterprise.id
@@ -72,6 +76,9 @@ class HostCore:
         self._nodes: dict[tuple[str, str], NodeState] = {}
         self._topics: dict[str, SparkplugTopic] = {}
         self._unbound: set[str] = set()
+        self._bounds = bounds or HostBounds()
+        self._series = 0
+        """Metric slots over every node and device: what ``host.max_series`` bounds."""
         self.counters = HostCounters()
         self._warn = WarnLimiter(log)
 
@@ -98,11 +105,17 @@ class HostCore:
         if kind in (MessageType.STATE, MessageType.NCMD, MessageType.DCMD):
             return []  # other hosts' state and commands are not ours to republish
         out: list[Message] = []
-        node = self._node(sp_topic)
+        node = self._node(sp_topic, topic, now_ms)
+        if node is None:
+            return out
         if kind is MessageType.NDEATH:
             self._on_ndeath(node, topic, payload, now_ms, out)
             return out
-        table: MetricTable = node if sp_topic.device_id is None else self._device(node, sp_topic.device_id)
+        table: MetricTable | None = node
+        if sp_topic.device_id is not None:
+            table = self._device(node, sp_topic.device_id, topic, now_ms, out)
+        if table is None:
+            return out
         lookup = None if kind in (MessageType.NBIRTH, MessageType.DBIRTH) else table.lookup
         try:
             decoded = decode_payload(payload, topic=topic, lookup=lookup)
@@ -128,6 +141,10 @@ class HostCore:
         payload = decoded.payload
         if payload.seq not in (None, 0):
             self._warn.warn(Reason.seq_gap, topic, f"NBIRTH seq must be 0, got {payload.seq}", now_ms)
+        if self._refuse_birth(node, node, "NBIRTH", topic, payload, now_ms, out):
+            return
+        node.degraded.clear()  # a new session: its devices are checked again at their births
+        self._series -= len(node.slots)
         node.reset(payload.timestamp or now_ms)
         node.seq = payload.seq or 0
         node.bd_seq = None
@@ -163,6 +180,10 @@ class HostCore:
             self._data_before_birth(node, topic, now_ms, out)
             return
         self._check_seq(node, topic, decoded.payload, now_ms, out)
+        if self._refuse_birth(node, device, "DBIRTH", topic, decoded.payload, now_ms, out):
+            return
+        node.degraded.pop(device.source, None)
+        self._series -= len(device.slots)
         device.reset(decoded.payload.timestamp or now_ms)
         self.counters.births += 1
         self._count_problems(decoded, topic, now_ms)
@@ -187,7 +208,7 @@ class HostCore:
         out: list[Message],
     ) -> None:
         if not node.online or not table.online:
-            self._data_before_birth(node, topic, now_ms, out)
+            self._data_before_birth(node, topic, now_ms, out, table)
             return
         self._check_seq(node, topic, decoded.payload, now_ms, out)
         if self._count_problems(decoded, topic, now_ms):
@@ -279,6 +300,8 @@ class HostCore:
             return None
         unit = self._plant.unit_of(table.path, name) or unit_of_metric(metric)
         slot = MetricSlot(topic=uns_topic, datatype=datatype, unit=unit)
+        if name not in table.slots:
+            self._series += 1
         table.slots[name] = slot
         if metric.alias is not None:
             table.aliases[metric.alias] = name
@@ -290,7 +313,41 @@ class HostCore:
         """A named DATA metric its birth did not declare: keep it if it describes itself, ask for rebirth."""
         self._reject(Reason.metric_not_in_birth, topic, f"metric {metric.name!r} not in birth", now_ms)
         self._request_rebirth(node, now_ms, out)
-        return self._new_slot(table, topic, metric, now_ms) if metric.datatype is not None else None
+        if metric.datatype is None:
+            return None
+        refusal = self._bounds.birth_refusal("DATA", len(table.slots) + 1, self._series, len(table.slots))
+        if refusal is not None:
+            self._reject(refusal[0], topic, f"metric {metric.name!r} not kept: {refusal[1]}", now_ms)
+            return None
+        return self._new_slot(table, topic, metric, now_ms)
+
+    def _refuse_birth(
+        self,
+        node: NodeState,
+        table: MetricTable,
+        kind: str,
+        topic: str,
+        payload: Payload,
+        now_ms: int,
+        out: list[Message],
+    ) -> bool:
+        """Refuse a birth past a bound: the table's session ends (values stale, slots freed), the node degraded."""
+        refusal = self._bounds.birth_refusal(kind, len(payload.metrics), self._series, len(table.slots))
+        if refusal is None:
+            return False
+        reason, detail = refusal
+        self._reject(reason, topic, f"birth refused: {detail}", now_ms)
+        node.degraded[table.source] = f"{reason.value}: {detail}"
+        tables = [table, *node.devices.values()] if table is node else [table]
+        for ended in tables:
+            if ended.online:
+                self._mark_stale(ended, now_ms, out)
+            ended.online = False
+            self._series -= len(ended.slots)
+            ended.aliases.clear()
+            ended.slots.clear()
+        out.append(self._status(node))
+        return True
 
     def _republish(
         self,
@@ -337,7 +394,14 @@ class HostCore:
                 slot.last = stale
                 out.append(Message(slot.topic, orjson.dumps(stale), self._qos, True))
 
-    def _data_before_birth(self, node: NodeState, topic: str, now_ms: int, out: list[Message]) -> None:
+    def _data_before_birth(
+        self, node: NodeState, topic: str, now_ms: int, out: list[Message], table: MetricTable | None = None
+    ) -> None:
+        refused = node.degraded.get(node.source) or (node.degraded.get(table.source) if table is not None else None)
+        if refused is not None:
+            # its birth was refused for a bound: a rebirth would bring the same birth again
+            self._reject(Reason.data_before_birth, topic, f"its birth was refused ({refused})", now_ms)
+            return
         self._reject(Reason.data_before_birth, topic, "no birth certificate for this session", now_ms)
         self._request_rebirth(node, now_ms, out)
 
@@ -396,10 +460,14 @@ class HostCore:
         self._topics[topic] = parsed
         return parsed
 
-    def _node(self, topic: SparkplugTopic) -> NodeState:
+    def _node(self, topic: SparkplugTopic, raw_topic: str, now_ms: int) -> NodeState | None:
         key = (topic.group_id, topic.edge_node_id)
         node = self._nodes.get(key)
         if node is None:
+            refusal = self._bounds.node_refusal(len(self._nodes))
+            if refusal is not None:
+                self._reject(Reason.too_many_nodes, raw_topic, f"new edge node refused: {refusal}", now_ms)
+                return None
             resolved = self._plant.resolve(topic.group_id, topic.edge_node_id, None)
             node = NodeState(
                 path=resolved.path,
@@ -413,9 +481,18 @@ class HostCore:
                 self._note_unbound(f"{key[0]}/{key[1]}", resolved.path)
         return node
 
-    def _device(self, node: NodeState, device_id: str) -> DeviceState:
+    def _device(
+        self, node: NodeState, device_id: str, topic: str, now_ms: int, out: list[Message]
+    ) -> DeviceState | None:
         device = node.devices.get(device_id)
         if device is None:
+            refusal = self._bounds.device_refusal(len(node.devices))
+            if refusal is not None:
+                self._reject(Reason.too_many_devices, topic, f"new device {device_id!r} refused: {refusal}", now_ms)
+                if "devices" not in node.degraded:
+                    node.degraded["devices"] = f"{Reason.too_many_devices.value}: {refusal}"
+                    out.append(self._status(node))
+                return None
             resolved = self._plant.resolve(node.group_id, node.edge_node_id, device_id)
             device = DeviceState(
                 path=resolved.path,
@@ -439,10 +516,14 @@ class HostCore:
     def health(self) -> dict[str, object]:
         """The host's health document (counters, sessions, unbound devices)."""
         nodes = list(self._nodes.values())
+        degraded = sorted(n.source for n in nodes if n.degraded)
         return {
             "nodes_online": sum(1 for n in nodes if n.online),
             "nodes_known": len(nodes),
             "devices_online": sum(1 for n in nodes for d in n.devices.values() if d.online and n.online),
+            "series": self._series,
+            "nodes_degraded": len(degraded),
+            "degraded": degraded[:_HEALTH_LIST_MAX],
             "unbound": self.unbound,
             **self.counters.as_dict(),
         }

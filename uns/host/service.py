@@ -14,6 +14,7 @@ import orjson
 from model.config import HostSection
 from model.equipment import Plant
 from uns.connect import ClientFactory
+from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, hub_topic
 from uns.host.state_guard import StateGuard
 from uns.mqtt.filters import topic_matches
@@ -47,6 +48,12 @@ class SparkplugHost:
             max_payload_bytes=max_payload_bytes,
             rebirth_min_interval_ms=int(settings.rebirth_min_interval_s * 1000),
             republish_qos=settings.republish_qos,
+            bounds=HostBounds(
+                max_metrics_per_birth=settings.max_metrics_per_birth,
+                max_devices_per_node=settings.max_devices_per_node,
+                max_nodes=settings.max_nodes,
+                max_series=settings.max_series,
+            ),
         )
         self._state_topic = _STATE_PREFIX + settings.host_id
         self._session_ms = 0

@@ -71,6 +71,8 @@ class NodeState(MetricTable):
     rebirths_requested: int = 0
     last_rebirth_request_ms: int | None = None
     devices: dict[str, DeviceState] = dataclasses.field(default_factory=dict)
+    degraded: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Why the host refused part of this node, by its source (``group/node[/device]``) or ``devices``."""
 
     def status(self) -> dict[str, object]:
         """The node's status as published on ``<enterprise>/hub/host/nodes/<group>/<node>``."""
@@ -85,6 +87,7 @@ class NodeState(MetricTable):
             "birth_ms": self.birth_ms,
             "births": self.births,
             "rebirths_requested": self.rebirths_requested,
+            "degraded": dict(sorted(self.degraded.items())),
             "devices": {
                 device_id: {
                     "path": device.path,
