@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from enum import StrEnum
 
-__all__ = ["HostCounters", "Reason", "WarnLimiter"]
+__all__ = ["HostCounters", "Lag", "Reason", "RepublishLag", "WarnLimiter"]
 
 
 class Reason(StrEnum):
@@ -59,6 +59,46 @@ class HostCounters:
             "out_of_order": self.out_of_order,
             "rejected": dict(sorted(self.rejected.items())),
         }
+
+
+class Lag(StrEnum):
+    """How the host keeps up with what it has to republish."""
+
+    ok = "ok"
+    lagging = "lagging"
+    """A backlog of received messages, or republishes waiting long for the broker's acknowledgement."""
+    stalled = "stalled"
+    """No progress: messages wait and none was processed, or a republish has no acknowledgement, for ``stall_s``."""
+
+
+@dataclasses.dataclass(slots=True)
+class RepublishLag:
+    """Judges, at each health tick, whether republishing keeps up; reports transitions only."""
+
+    lag_backlog: int = 1_000
+    """Received messages not yet processed from which the host is lagging."""
+    lag_unacked_s: float = 1.0
+    """Age of the oldest unacknowledged QoS 1 republish from which the host is lagging."""
+    stall_s: float = 10.0
+    """No progress for this long (or an acknowledgement this late) means stalled."""
+    state: Lag = Lag.ok
+    _messages: int = -1
+    _progress_s: float = 0.0
+
+    def update(self, *, now_s: float, messages: int, backlog: int, oldest_unacked_s: float) -> Lag | None:
+        """Take the latest readings (``messages`` is the processed count); return the new state if it changed."""
+        if messages != self._messages:
+            self._messages, self._progress_s = messages, now_s
+        idle_s = now_s - self._progress_s
+        if oldest_unacked_s >= self.stall_s or (backlog > 0 and idle_s >= self.stall_s):
+            state = Lag.stalled
+        elif backlog >= self.lag_backlog or oldest_unacked_s >= self.lag_unacked_s:
+            state = Lag.lagging
+        else:
+            state = Lag.ok
+        changed = state if state is not self.state else None
+        self.state = state
+        return changed
 
 
 class WarnLimiter:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -14,9 +16,12 @@ import orjson
 from model.config import HostSection
 from model.equipment import Plant
 from uns.connect import ClientFactory
+from uns.errors import BrokerError
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, hub_topic
+from uns.host.counters import Lag, RepublishLag
 from uns.host.state_guard import StateGuard
+from uns.mqtt.client import MqttClient
 from uns.mqtt.filters import topic_matches
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import encode_state
@@ -26,6 +31,8 @@ __all__ = ["SparkplugHost"]
 log = logging.getLogger(__name__)
 
 _STATE_PREFIX = "spBv1.0/STATE/"
+BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+"""Mosquitto's count of publishes it dropped (queue or in-flight limits), sent every ``sys_interval``."""
 
 
 def _now_ms() -> int:
@@ -38,7 +45,13 @@ class SparkplugHost:
     name = "host"
 
     def __init__(
-        self, *, settings: HostSection, plant: Plant, clients: ClientFactory, max_payload_bytes: int = 1_048_576
+        self,
+        *,
+        settings: HostSection,
+        plant: Plant,
+        clients: ClientFactory,
+        max_payload_bytes: int = 1_048_576,
+        lag: RepublishLag | None = None,
     ) -> None:
         self._settings = settings
         self._clients = clients
@@ -57,6 +70,10 @@ class SparkplugHost:
         )
         self._state_topic = _STATE_PREFIX + settings.host_id
         self._session_ms = 0
+        self.lag = lag or RepublishLag()
+        """Whether republishing keeps up (``ok``/``lagging``/``stalled``), judged at each health tick."""
+        self.broker_dropped: int | None = None
+        """Publishes the broker says it dropped since it started (Mosquitto's $SYS); None if unknown."""
         self._state = StateGuard(topic=self._state_topic, session_ms=0, counters=self.core.counters)
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -85,10 +102,18 @@ class SparkplugHost:
                 self._clients(client_id=f"uns-host-{self._settings.host_id}", will=will, on_connect=self._on_connect)
             )
             await client.subscribe(filters, qos=1)
+            await self._watch_broker_drops(client)
             self._stack = stack.pop_all()
         self._client = client
         log.info("Sparkplug host %s online, tracking %s", self._settings.host_id, ", ".join(filters))
         return self
+
+    async def _watch_broker_drops(self, client: PubSub) -> None:
+        # what the broker drops (a slow subscriber's full queue) is lost without a trace on our side
+        try:
+            await client.subscribe([BROKER_DROPPED_TOPIC], qos=0)
+        except BrokerError as err:
+            log.info("broker drop count not readable (%s): health reports broker_dropped null", err)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -128,14 +153,65 @@ class SparkplugHost:
 
     async def _message_loop(self, client: PubSub) -> None:
         core = self.core
+        send: Callable[[Sequence[Message]], Awaitable[None]] = client.publish_many
+        if isinstance(client, MqttClient):
+            # QoS 1 republishes stay in flight (up to the client's max_inflight) while the next
+            # message is read: one broker round trip per DDATA was the throughput limit
+            send = functools.partial(client.publish_many, wait=False)
         async for message in client.messages():
+            if message.topic == BROKER_DROPPED_TOPIC:
+                self._on_broker_dropped(message.payload)
+                continue
             if message.topic.startswith(_STATE_PREFIX):
                 if message.topic == self._state_topic and (state := self._state.on_message(message.payload, _now_ms())):
                     await client.publish(self._state_topic, state, qos=1, retain=True)
                 continue
             out = core.handle(message.topic, message.payload, _now_ms())
             if out:
-                await client.publish_many(out)
+                await send(out)
+
+    def _on_broker_dropped(self, payload: bytes) -> None:
+        try:
+            dropped = int(payload)
+        except ValueError:
+            log.warning("%s: not a count: %r", BROKER_DROPPED_TOPIC, payload[:40])
+            return
+        before = self.broker_dropped
+        self.broker_dropped = dropped
+        if before is not None and dropped > before:
+            log.warning(
+                "the broker dropped %d publishes (%d since it started): a subscriber's queue or in-flight"
+                " limit was reached (see docs/deployment.md)",
+                dropped - before,
+                dropped,
+            )
+
+    def republish_health(self, client: PubSub) -> dict[str, object]:
+        """The republish path's state for the health topic; logs each change of state once."""
+        if not isinstance(client, MqttClient):
+            return {"state": self.lag.state.value}  # in-process: a call into the broker, nothing awaited
+        stats = client.stats
+        changed = self.lag.update(
+            now_s=time.monotonic(),
+            messages=self.core.counters.messages,
+            backlog=stats.queued,
+            oldest_unacked_s=stats.oldest_unacked_s,
+        )
+        if changed is not None:
+            detail = (
+                f"{stats.queued} received messages waiting, {stats.inflight} republishes unacknowledged"
+                f" (oldest {stats.oldest_unacked_s:.1f} s), {stats.dropped} dropped"
+            )
+            level = logging.INFO if changed is Lag.ok else logging.WARNING
+            log.log(level, "Sparkplug host %s republishing is %s: %s", self._settings.host_id, changed.value, detail)
+        return {
+            "state": self.lag.state.value,
+            "backlog": stats.queued,
+            "inflight": stats.inflight,
+            "oldest_unacked_s": round(stats.oldest_unacked_s, 3),
+            "dropped": stats.dropped,
+            "read_pauses": stats.read_pauses,
+        }
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:
@@ -144,6 +220,8 @@ class SparkplugHost:
                 "online": True,
                 "timestamp_ms": _now_ms(),
                 **self.core.health(),
+                "republish": self.republish_health(client),
+                "broker_dropped": self.broker_dropped,
             }
             await client.publish(self.health_topic, orjson.dumps(health), qos=0, retain=True)
             await asyncio.sleep(self._settings.health_interval_s)

@@ -1,0 +1,208 @@
+"""The host's QoS 1 republish path over a real socket: a window in flight, and lag/stall in its health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
+
+import orjson
+import pytest
+
+from model.config import HostSection
+from tests.fixtures.hub import plant_for
+from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+from tests.fixtures.waiting import until
+from uns.connect import network_clients
+from uns.host.counters import RepublishLag
+from uns.host.service import SparkplugHost
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl, Message
+from uns.sparkplug import DataType, Metric, Payload, encode_payload
+
+_ids = itertools.count()
+
+
+class OneWayRelay:
+    """A TCP relay to the broker whose client-to-broker direction can be held: the host still reads
+    what the broker sends, but nothing it writes (republishes, so no PUBACKs either) gets through."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        for task in (
+            asyncio.create_task(self._pipe(reader, up_writer, held=True)),
+            asyncio.create_task(self._pipe(up_reader, writer, held=False)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, held: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if held:
+                    await self.flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def _ddata(seq: int, value: float) -> bytes:
+    metric = Metric(alias=1, timestamp=1_764_000_000_000 + seq, value=value, datatype=DataType.Double)
+    return encode_payload(Payload(timestamp=1_764_000_000_000 + seq, seq=seq, metrics=[metric]))
+
+
+@contextlib.asynccontextmanager
+async def _host_behind_relay(
+    mosquitto: Mosquitto, lag: RepublishLag | None = None
+) -> AsyncIterator[tuple[SparkplugHost, OneWayRelay, MqttClient, MqttClient, str]]:
+    """A QoS 1 republishing host behind a relay, an edge node born with one Double metric, and a watcher."""
+    n = next(_ids)
+    enterprise, group, node = f"flow{n}", f"fg{n}", "edge1"
+    settings = HostSection(host_id=f"flowhost{n}", groups=[group], republish_qos=1, health_interval_s=0.1)
+    url = BrokerUrl.from_str(mosquitto.url)
+    async with contextlib.AsyncExitStack() as stack:
+        relay = await stack.enter_async_context(OneWayRelay(mosquitto.port))
+        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
+        host = await stack.enter_async_context(
+            SparkplugHost(settings=settings, plant=plant_for(enterprise, group, node), clients=clients, lag=lag)
+        )
+        watcher = await stack.enter_async_context(MqttClient(url=url, client_id=f"flow-watch-{n}"))
+        await watcher.subscribe([f"{enterprise}/#"], qos=1)
+        edge = await stack.enter_async_context(MqttClient(url=url, client_id=f"flow-edge-{n}"))
+        tasks = await stack.enter_async_context(asyncio.TaskGroup())
+        runner = tasks.create_task(host.run())
+        try:
+            await host.wait_ready()
+            nbirth = Payload(timestamp=1, seq=0, metrics=[Metric(name="bdSeq", datatype=DataType.Int64, value=0)])
+            dbirth = Payload(
+                timestamp=1, seq=1, metrics=[Metric(name="Temp", alias=1, datatype=DataType.Double, value=0.0)]
+            )
+            await edge.publish(f"spBv1.0/{group}/NBIRTH/{node}", encode_payload(nbirth), qos=1)
+            await edge.publish(f"spBv1.0/{group}/DBIRTH/{node}/filler", encode_payload(dbirth), qos=1)
+            await until(lambda: host.core.counters.births == 2, what="both births handled")
+            ddata = f"spBv1.0/{group}/DDATA/{node}/filler"
+            yield host, relay, edge, watcher, ddata
+        finally:
+            relay.flowing.set()
+            runner.cancel()
+
+
+def _temps(received: list[Message]) -> list[float]:
+    return [orjson.loads(m.payload)["value"] for m in received if m.topic.endswith("/filler/data/Temp")]
+
+
+async def _collect(watcher: MqttClient, into: list[Message]) -> None:
+    async for m in watcher.messages():
+        into.append(m)
+
+
+async def test_host_reads_on_while_its_republishes_wait_for_pubacks(mosquitto: Mosquitto) -> None:
+    async with _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata):
+        received: list[Message] = []
+        collector = asyncio.create_task(_collect(watcher, received))
+        try:
+            handled = host.core.counters.messages
+            relay.flowing.clear()  # the host's writes are held: no republish is acknowledged
+            await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
+            # it took all five while the first one's PUBACK was still awaited (before: one, then wait)
+            await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
+            relay.flowing.set()
+            await until(lambda: _temps(received)[-1:] == [5.0], what="the fifth value republished")
+            assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]  # in order
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+
+
+async def test_health_reports_a_stalled_republish_path_once_and_its_recovery(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="uns.host.service")
+    lag = RepublishLag(lag_backlog=1_000, lag_unacked_s=0.2, stall_s=0.6)
+    async with _host_behind_relay(mosquitto, lag) as (host, relay, edge, watcher, ddata):
+        health_topic = host.health_topic
+        received: list[Message] = []
+        collector = asyncio.create_task(_collect(watcher, received))
+        try:
+            relay.flowing.clear()
+            await edge.publish(ddata, _ddata(2, 42.0))
+            await until(lambda: host.lag.state.value == "stalled", what="the host judging itself stalled")
+            relay.flowing.set()
+            await until(lambda: host.lag.state.value == "ok", what="the host keeping up again")
+            await until(lambda: _temps(received)[-1:] == [42.0], what="the held republish delivered")
+
+            def states() -> list[str]:
+                return [orjson.loads(m.payload)["republish"]["state"] for m in received if m.topic == health_topic]
+
+            await until(lambda: states()[-1:] == ["ok"], what="health saying ok again")
+            seen = states()
+            assert "lagging" in seen
+            assert "stalled" in seen  # published on the health topic, not just judged
+            assert seen.index("lagging") < seen.index("stalled") < len(seen) - 1
+            stalled = next(orjson.loads(m.payload) for m in received if b'"stalled"' in m.payload)
+            assert stalled["republish"]["inflight"] == 1
+            assert stalled["republish"]["oldest_unacked_s"] >= 0.6
+            lines = [r.getMessage() for r in caplog.records if "republishing is" in r.getMessage()]
+            assert [line.split("republishing is ")[1].split(":")[0] for line in lines] == ["lagging", "stalled", "ok"]
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+
+
+async def test_health_reports_what_mosquitto_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="uns.host.service")
+    with run_mosquitto("sys_interval 1\nmax_queued_messages 5") as broker:  # its own: a tiny queue
+        url = BrokerUrl.from_str(broker.url)
+        n = next(_ids)
+        settings = HostSection(host_id=f"drophost{n}", groups=[f"dg{n}"], health_interval_s=0.1)
+        clients = network_clients(url)
+        plant = plant_for(f"drop{n}", f"dg{n}", "edge1")
+        async with SparkplugHost(settings=settings, plant=plant, clients=clients) as host:
+            runner = asyncio.create_task(host.run())
+            try:
+                await until(lambda: host.broker_dropped == 0, what="the broker's first drop count")
+                # a persistent session away while 50 QoS 1 messages come: the broker keeps 5, drops 45
+                async with MqttClient(url=url, client_id=f"away-{n}", clean_session=False) as away:
+                    await away.subscribe([f"drop{n}/away"], qos=1)
+                async with MqttClient(url=url, client_id=f"pub-{n}") as pub:
+                    await pub.publish_many([Message(f"drop{n}/away", b"x", qos=1) for _ in range(50)])
+                await until(lambda: host.broker_dropped == 45, within_s=5, what="45 drops counted")
+                async with MqttClient(url=url, client_id=f"health-{n}") as watcher:
+                    await watcher.subscribe([host.health_topic], qos=0)
+                    async for m in watcher.messages():
+                        if orjson.loads(m.payload)["broker_dropped"] == 45:
+                            break  # on the health topic (the test's timeout bounds this)
+                assert any("the broker dropped 45 publishes" in r.getMessage() for r in caplog.records)
+            finally:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
