@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
@@ -52,6 +53,14 @@ def _check_broker_url(url: str | None) -> str | None:
     return url
 
 
+def _check_proxy(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or network, like 10.0.0.5 or 10.0.0.0/24") from None
+    return value
+
+
 def _check_group(value: str) -> str:
     return value if value == "+" else check_sparkplug_id(value)
 
@@ -88,6 +97,11 @@ class BrokerSection(_Section):
     )
     max_payload_bytes: int | None = Field(
         default=None, ge=1, le=268_435_455, description="Largest accepted payload in bytes; overrides broker.yaml."
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) the hub's own clients trust for an mqtts:// broker url (flag --broker-ca, "
+        "env UNS_BROKER__CA_FILE); it replaces the system trust store. Unset: the system's (or SSL_CERT_FILE).",
     )
 
 
@@ -258,6 +272,17 @@ class WebSection(_Section):
         default=None,
         description="Key signing web session cookies (at least 16 bytes); unset = a random key per start, which "
         "signs everyone out on restart.",
+    )
+    trusted_proxies: list[Annotated[str, AfterValidator(_check_proxy)]] = Field(
+        default_factory=list,
+        description="Reverse proxies (IP addresses or networks, like 10.0.0.5 or 10.0.0.0/24) whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed; empty (the default) believes no one's, loopback included.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate (chain) to serve HTTPS with; unset serves plain HTTP."
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of tls_cert_file; unset when the key is in that file."
     )
     historian_url: str | None = Field(
         default=None,

@@ -107,6 +107,9 @@ def _web(
     return WebServer(
         bind=settings.web.bind,
         port=settings.web.http_port,
+        trusted_proxies=settings.web.trusted_proxies,
+        tls_cert_file=settings.web.tls_cert_file,
+        tls_key_file=settings.web.tls_key_file,
         health=health,
         history=history,
         middleware=auth.middleware(),
@@ -163,7 +166,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         max_payload = settings.broker.max_payload_bytes or 1_048_576
         if settings.broker.url:
             url = BrokerUrl.from_str(settings.broker.url)
-            clients = network_clients(url)
+            clients = network_clients(url, ca_file=settings.broker.ca_file)
             endpoints["mqtt"] = url.redacted()
             notes.append("external broker")
         else:
@@ -238,7 +241,10 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     max_payload = settings.broker.max_payload_bytes or 1_048_576
     async with SparkplugHost(
-        settings=settings.host, plant=plant, clients=network_clients(url), max_payload_bytes=max_payload
+        settings=settings.host,
+        plant=plant,
+        clients=network_clients(url, ca_file=settings.broker.ca_file),
+        max_payload_bytes=max_payload,
     ) as host:
         ready(_endpoints_line({"mqtt": url.redacted(), "state": host.state_topic}, []))
         await _run_parts([host])
@@ -269,7 +275,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
     """``uns historian``: the DuckDB historian against ``--broker`` / ``UNS_BROKER`` (persistent QoS 1 session)."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     async with contextlib.AsyncExitStack() as stack:
-        clients = network_clients(url)
+        clients = network_clients(url, ca_file=settings.broker.ca_file)
         historian = await stack.enter_async_context(_historian(settings, plant, clients))
         parts: list[Part] = [historian]
         health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
@@ -311,7 +317,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
     """``uns web``: the topic browser and HTTP API against ``--broker``; history and MES from ``web.historian_url``."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     async with contextlib.AsyncExitStack() as stack:
-        clients = network_clients(url)
+        clients = network_clients(url, ca_file=settings.broker.ca_file)
         health: dict[str, Callable[[], Mapping[str, object]]] = {}
         cache, routes = await _enter_browser(stack, clients, plant, health)
         notes: list[str] = []
@@ -341,7 +347,7 @@ async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallb
             reason="no enabled bridge of that kind: add one to the config",
         )
     async with contextlib.AsyncExitStack() as stack:
-        bridges = await _enter_bridges(stack, configs, network_clients(url), settings)
+        bridges = await _enter_bridges(stack, configs, network_clients(url, ca_file=settings.broker.ca_file), settings)
         names = ",".join(f"{c.kind}:{c.node_id}" for c in configs)
         ready(_endpoints_line({"mqtt": url.redacted(), "bridges": names}, []))
         await _run_parts(bridges)

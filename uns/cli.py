@@ -35,6 +35,7 @@ EXIT_CONFIG = 2
 # flag dest -> dotted settings key
 _OVERRIDES = {
     "broker": "broker.url",
+    "broker_ca": "broker.ca_file",
     "broker_config": "broker.config",
     "bind": "broker.bind",
     "mqtt_port": "broker.mqtt_port",
@@ -53,6 +54,11 @@ _OVERRIDES = {
 def _add_common(parser: argparse.ArgumentParser, *, ports: bool = True, plant: bool = True) -> None:
     parser.add_argument("--config", type=Path, help="hub settings YAML (env UNS_CONFIG)")
     parser.add_argument("--broker", help="external broker mqtt://user:pass@host:port (env UNS_BROKER)")
+    parser.add_argument(
+        "--broker-ca",
+        type=Path,
+        help="CA file the hub's clients trust for an mqtts:// --broker (env UNS_BROKER__CA_FILE)",
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env UNS_LOG_LEVEL)")
     parser.add_argument("--data-dir", type=Path, help="where the hub keeps its data (env UNS_DATA_DIR)")
     if plant:

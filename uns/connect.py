@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
+from uns.errors import ConfigError
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message, OnConnect, PubSub
 
-__all__ = ["ClientFactory", "ClosablePubSub", "LocalClientSource", "local_clients", "network_clients"]
+__all__ = [
+    "ClientFactory",
+    "ClosablePubSub",
+    "LocalClientSource",
+    "broker_ssl_context",
+    "local_clients",
+    "network_clients",
+]
 
 
 class ClientFactory(Protocol):
@@ -45,8 +55,30 @@ class LocalClientSource(Protocol):
         ...
 
 
-def network_clients(url: BrokerUrl) -> ClientFactory:
-    """Clients that connect over TCP (or TLS) to the broker at ``url``."""
+def broker_ssl_context(url: BrokerUrl, ca_file: Path | None) -> ssl.SSLContext | None:
+    """The TLS settings of the hub's clients of ``url``: None unless ``mqtts://``; ``ca_file`` replaces the system CAs.
+
+    Raises:
+        ConfigError: ``ca_file`` cannot be read or holds no certificate (named as ``broker.ca_file``).
+    """
+    if url.scheme != "mqtts":
+        return None
+    if ca_file is None:
+        return ssl.create_default_context()  # the system trust store (or SSL_CERT_FILE)
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        reason = f"cannot load the broker's CA certificates: {exc}"
+        raise ConfigError(source="settings", path="broker.ca_file", value=str(ca_file), reason=reason) from exc
+
+
+def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFactory:
+    """Clients that connect over TCP (or TLS) to the broker at ``url``, trusting ``ca_file`` for ``mqtts://``.
+
+    Every component's network client is made here, so the CA setting (``broker.ca_file``,
+    ``--broker-ca``) applies to all of them; the file is read once, now, and a bad one fails the start.
+    """
+    context = broker_ssl_context(url, ca_file)
 
     @contextlib.asynccontextmanager
     async def open_client(
@@ -66,6 +98,7 @@ def network_clients(url: BrokerUrl) -> ClientFactory:
             clean_session=clean_session,
             keepalive_s=keepalive_s,
             manual_ack=manual_ack,
+            ssl_context=context,
         )
         async with client:
             yield client

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from bench.web_ui import BIG_NODE, DEAD_LINE, churn, fill, free_port, hub_args, plant_topics, publisher
-from tests.e2e.web_rig import accounts, open_page, running_hub, skip_without_chromium
+from tests.e2e.web_rig import accounts, open_page, running_hub, skip_without_chromium, watch_errors
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 pytestmark = skip_without_chromium
@@ -66,8 +66,7 @@ async def test_a_hundred_thousand_topics_under_load_stay_responsive(tmp_path: Pa
         await _until_cached(url, len(topics))
         async with _churning(mqtt_url, topics, rate=2000):
             page = await browser.new_page(viewport={"width": 1300, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
+            errors = watch_errors(page)
             await page.add_init_script(LONG_TASKS)
             await page.goto(url + "/#topics")
             acme = page.locator('#tree > li[data-path="acme"]')
@@ -134,8 +133,7 @@ async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser
             permissions=["clipboard-read", "clipboard-write"], viewport={"width": 1300, "height": 900}
         )
         page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        errors = watch_errors(page)
         await _sign_in(page, url, "otto")
         form = page.locator("#publish")
         await expect(form).to_be_visible()

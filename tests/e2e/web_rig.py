@@ -13,7 +13,16 @@ from playwright.async_api import Browser, Page
 
 from tests.fixtures.requires import COMPONENTS
 
-__all__ = ["CHROMIUM", "FLAGS", "PORTS", "accounts", "open_page", "running_hub", "skip_without_chromium"]
+__all__ = [
+    "CHROMIUM",
+    "FLAGS",
+    "PORTS",
+    "accounts",
+    "open_page",
+    "running_hub",
+    "skip_without_chromium",
+    "watch_errors",
+]
 
 CHROMIUM = COMPONENTS["chromium"].find() or "/usr/bin/chromium"
 FLAGS = [
@@ -49,10 +58,19 @@ def running_hub(args: list[str], log_path: Path, env: dict[str, str] | None = No
 PORTS = ["--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
 
 
-async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
-    page = await browser.new_page(viewport={"width": 1300, "height": 900})
+def watch_errors(page: Page) -> list[str]:
+    """Page errors and Content-Security-Policy violations (Chromium reports those on the console) as they come."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    return errors
+
+
+async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    page = await browser.new_page(viewport={"width": 1300, "height": 900})
+    errors = watch_errors(page)
     await page.goto(url)
     return page, errors
 

@@ -36,6 +36,7 @@ from uns.broker.stats import RateLimitedLog
 from uns.errors import UnsError
 from uns.web.history_api import json_response
 from uns.web.roles import GRANTS, Action, Identity, RoutePolicy, classify, is_api
+from uns.web.throttle import FailureLimiter
 
 __all__ = ["ANONYMOUS_WARNING", "COOKIE", "SessionCodec", "SessionInvalid", "WebAuth", "identity_of"]
 
@@ -109,44 +110,6 @@ class SessionCodec:
         return Identity(user=user, role=role, expires_ms=expires)
 
 
-class _FailureLimiter:
-    """Failed logins per key (user or address) in a sliding window; past the limit the key is locked."""
-
-    def __init__(self, *, limit: int, window_s: float, max_keys: int = 10_000) -> None:
-        self._limit = limit
-        self._window_s = window_s
-        self._max_keys = max_keys
-        self._failures: dict[str, collections.deque[float]] = {}
-
-    def retry_after(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may try again; 0 when it may now."""
-        failures = self._failures.get(key)
-        if failures is None:
-            return 0.0
-        while failures and failures[0] <= now - self._window_s:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-            return 0.0
-        if len(failures) < self._limit:
-            return 0.0
-        return failures[-self._limit] + self._window_s - now
-
-    def fail(self, key: str, now: float) -> None:
-        """Count one failure (also called before a check, so parallel guesses count at once)."""
-        if key not in self._failures and len(self._failures) >= self._max_keys:
-            self._failures.clear()  # bound memory under a flood of made-up user names
-        self._failures.setdefault(key, collections.deque()).append(now)
-
-    def forgive(self, key: str, *, all_of_them: bool = False) -> None:
-        """Take back the last failure counted for ``key`` (or all of them)."""
-        failures = self._failures.get(key)
-        if failures and not all_of_them:
-            failures.pop()
-        if not failures or all_of_them:
-            self._failures.pop(key, None)
-
-
 def identity_of(request: Request) -> Identity | None:
     """Who sent ``request``, as the auth middleware found out; None on public routes without a session."""
     found = request.scope.get("state", {}).get(_STATE_KEY)
@@ -181,10 +144,13 @@ class WebAuth:
             (broker.yaml's ``anonymous_on_network``); by default only loopback requests that name a
             loopback host get it, which also defeats DNS rebinding from a web page.
         app_cmd_topics: broker.yaml's cmd filters the app role may publish to.
-        secure_cookie: mark the cookie ``Secure`` (set it when the hub is served over HTTPS).
+        secure_cookie: always mark the cookie ``Secure``; without it, it is ``Secure`` on requests that
+            came over HTTPS (served with TLS, or ``X-Forwarded-Proto: https`` from a trusted proxy).
         max_failures_per_user: failed logins per user name within ``failure_window_s`` before it is locked.
         max_failures_per_address: the same per client address.
         failure_window_s: the sliding window of the failure counts.
+        max_tracked_logins: user names (and, apart, addresses) whose failures are tracked at most;
+            past it the oldest unlocked one is forgotten, and when all are locked a new one gets 429.
     """
 
     def __init__(
@@ -200,6 +166,7 @@ class WebAuth:
         max_failures_per_user: int = 5,
         max_failures_per_address: int = 20,
         failure_window_s: float = 300.0,
+        max_tracked_logins: int = 10_000,
     ) -> None:
         if session_ttl_s <= 0:
             raise ValueError(f"session_ttl_s must be > 0 (got {session_ttl_s})")
@@ -210,8 +177,9 @@ class WebAuth:
         self._anonymous_from_network = anonymous_from_network
         self.policy = RoutePolicy(app_cmd_topics=app_cmd_topics)
         self._secure = secure_cookie
-        self._by_user = _FailureLimiter(limit=max_failures_per_user, window_s=failure_window_s)
-        self._by_address = _FailureLimiter(limit=max_failures_per_address, window_s=failure_window_s)
+        window, most = failure_window_s, max_tracked_logins
+        self._by_user = FailureLimiter(limit=max_failures_per_user, window_s=window, max_keys=most)
+        self._by_address = FailureLimiter(limit=max_failures_per_address, window_s=window, max_keys=most)
         self._argon2 = asyncio.Semaphore(2)  # argon2 is CPU- and memory-heavy: a login flood must not starve the hub
         self._dummy_hash: str | None = None
         self.warn = RateLimitedLog(log)
@@ -242,8 +210,13 @@ class WebAuth:
         return [Middleware(_AuthMiddleware, auth=self)]
 
     def health(self) -> dict[str, object]:
-        """Counts of logins, refusals and denials, and the anonymous role (None: login required)."""
-        return {"anonymous_role": self.anonymous_role, **self.counts}
+        """Counts of logins, refusals and denials, the failure trackers' sizes, and the anonymous role."""
+        trackers = {
+            "login_tracked_users": len(self._by_user),
+            "login_tracked_addresses": len(self._by_address),
+            "login_tracker_evicted": self._by_user.evicted + self._by_address.evicted,
+        }
+        return {"anonymous_role": self.anonymous_role, **trackers, **self.counts}
 
     # --- sessions -------------------------------------------------------------------------------------------
 
@@ -268,7 +241,11 @@ class WebAuth:
             raise SessionInvalid("belongs to an account that was removed or changed role")
         return identity
 
-    def _set_cookie(self, response: Response, identity: Identity) -> None:
+    def _secure_for(self, request: HTTPConnection) -> bool:
+        """Whether the cookie gets ``Secure``: always when configured, else when the request came over HTTPS."""
+        return self._secure or request.url.scheme in ("https", "wss")
+
+    def _set_cookie(self, request: HTTPConnection, response: Response, identity: Identity) -> None:
         response.set_cookie(
             COOKIE,
             self._codec.encode(identity),
@@ -276,12 +253,13 @@ class WebAuth:
             path="/",
             httponly=True,
             samesite="strict",
-            secure=self._secure,
+            secure=self._secure_for(request),
         )
 
-    def clear_cookie(self, response: Response) -> None:
+    def clear_cookie(self, request: HTTPConnection, response: Response) -> None:
         """Make the browser drop its session cookie."""
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=self._secure)
+        secure = self._secure_for(request)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
 
     # --- routes ---------------------------------------------------------------------------------------------
 
@@ -305,6 +283,18 @@ class WebAuth:
             response = json_response({"error": message, "retry_after_s": seconds}, 429)
             response.headers["Retry-After"] = str(seconds)
             return response
+        room = max(limiter.admit(key, now) for limiter, key in keys)
+        if room > 0:
+            # every tracked name is locked: refusing a new one keeps the locks (evicting them would free them)
+            self.counts["login_tracker_full"] += 1
+            self.warn.warning(
+                "tracker-full", "login refused for user %r from %s: every tracked login is locked", user, address
+            )
+            seconds = math.ceil(room)
+            message = f"too many locked logins: new user names or addresses may try again in {seconds} s"
+            response = json_response({"error": message, "retry_after_s": seconds}, 429)
+            response.headers["Retry-After"] = str(seconds)
+            return response
         for limiter, key in keys:
             limiter.fail(key, now)  # counted before the slow check, so parallel guesses all count
         account = self._users.get(user)
@@ -323,7 +313,7 @@ class WebAuth:
         self.counts["login_ok"] += 1
         log.info("web login: user %s (role %s) from %s", user, account.role, address)
         response = json_response(_identity_document(identity))
-        self._set_cookie(response, identity)
+        self._set_cookie(request, response, identity)
         return response
 
     async def _verify(self, password: str, hashed: str | None) -> bool:
@@ -338,7 +328,7 @@ class WebAuth:
 
     async def _logout(self, request: Request) -> Response:
         response = json_response({"user": None})
-        self.clear_cookie(response)
+        self.clear_cookie(request, response)
         return response
 
     async def _me(self, request: Request) -> Response:
@@ -472,7 +462,7 @@ class _AuthMiddleware:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             response = RedirectResponse("/login?" + urllib.parse.urlencode({"next": target}), status_code=303)
         if clear:
-            self._auth.clear_cookie(response)
+            self._auth.clear_cookie(request, response)
         return response
 
     def _forbidden(self, request: Request, identity: Identity, reason: str) -> Response:

@@ -7,7 +7,9 @@ import contextlib
 import errno
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Generator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -21,7 +23,9 @@ from starlette.routing import BaseRoute, Route
 
 from uns.errors import ConfigError
 from uns.historian.queries import History
+from uns.web.headers import SecurityHeadersMiddleware
 from uns.web.history_api import history_routes, json_response
+from uns.web.proxy import ProxyHeadersMiddleware, TrustedProxies
 
 __all__ = ["HealthSource", "WebServer"]
 
@@ -68,7 +72,12 @@ class WebServer:
         history: the historian's queries, or None when the historian is off (its routes answer 503).
         routes: more routes, e.g. the MES API (``uns.web.mes_api.mes_routes``).
         middleware: Starlette middleware wrapped around every route, outermost first: the seam
-            where login and roles (issue 7) plug in, e.g. ``[Middleware(AuthMiddleware, ...)]``.
+            where login and roles (issue 7) plug in, e.g. ``[Middleware(AuthMiddleware, ...)]``. Outside
+            it, always: the client address and scheme of trusted proxies, then the security headers.
+        trusted_proxies: addresses or networks of reverse proxies whose ``X-Forwarded-For`` and
+            ``X-Forwarded-Proto`` are believed (:mod:`uns.web.proxy`); empty believes nobody's.
+        tls_cert_file: PEM certificate (chain) to serve HTTPS with; None serves plain HTTP.
+        tls_key_file: the certificate's PEM private key (None: it is in ``tls_cert_file``).
     """
 
     name = "web"
@@ -82,7 +91,21 @@ class WebServer:
         history: History | None,
         middleware: Sequence[Middleware] = (),
         routes: Sequence[BaseRoute] = (),
+        trusted_proxies: Sequence[str] = (),
+        tls_cert_file: Path | None = None,
+        tls_key_file: Path | None = None,
     ) -> None:
+        try:
+            self._trusted = TrustedProxies(trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(
+                source="web", path="web.trusted_proxies", value=list(trusted_proxies), reason=str(exc)
+            ) from None
+        if tls_key_file is not None and tls_cert_file is None:
+            reason = "a TLS key needs its certificate: set web.tls_cert_file too"
+            raise ConfigError(source="web", path="web.tls_key_file", value=str(tls_key_file), reason=reason)
+        self._tls_cert = tls_cert_file
+        self._tls_key = tls_key_file
         self._bind = bind
         self._port = port
         self._health = health
@@ -94,11 +117,12 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` with the real port."""
+        """``http://host:port`` (``https://`` when serving TLS) with the real port."""
         if self._socket is None:
             raise RuntimeError("WebServer.url is known once entered")
         host, port = self._socket.getsockname()[:2]
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self._tls_cert is not None else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def app(self) -> Starlette:
         """The ASGI application (also usable under any ASGI server or test client)."""
@@ -108,9 +132,10 @@ class WebServer:
             *self._routes,  # first: a historian proxy (``uns web``) replaces the local history routes
             *history_routes(self._history),
         ]
+        outer = [Middleware(ProxyHeadersMiddleware, trusted=self._trusted), Middleware(SecurityHeadersMiddleware)]
         return Starlette(
             routes=routes,
-            middleware=self._middleware,
+            middleware=[*outer, *self._middleware],
             exception_handlers={HTTPException: self._http_error},
         )
 
@@ -125,6 +150,18 @@ class WebServer:
                     " or 0 for any free port"
                 )
             raise ConfigError(source="web", path="web.http_port", value=self._port, reason=reason) from exc
+        try:
+            config = self._uvicorn_config()
+        except BaseException:
+            self._socket.close()
+            self._socket = None
+            raise
+        self._server = _Server(config)
+        log.info("web on %s", self.url)
+        return self
+
+    def _uvicorn_config(self) -> uvicorn.Config:
+        """Uvicorn's settings, loaded now so a bad certificate fails the start, naming the setting."""
         config = uvicorn.Config(
             self.app(),
             lifespan="off",
@@ -134,10 +171,16 @@ class WebServer:
             ws="none",
             server_header=False,
             timeout_graceful_shutdown=int(_SHUTDOWN_GRACE_S),
+            proxy_headers=False,  # uvicorn would believe any loopback peer: uns.web.proxy decides instead
+            ssl_certfile=self._tls_cert,
+            ssl_keyfile=self._tls_key,
         )
-        self._server = _Server(config)
-        log.info("web on %s", self.url)
-        return self
+        try:
+            config.load()
+        except (OSError, ssl.SSLError) as exc:
+            reason = f"cannot load the TLS certificate or key: {exc}"
+            raise ConfigError(source="web", path="web.tls_cert_file", value=str(self._tls_cert), reason=reason) from exc
+        return config
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

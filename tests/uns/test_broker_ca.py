@@ -1,0 +1,99 @@
+"""The CA of the hub's own mqtts:// clients: ``broker.ca_file`` (``--broker-ca``, ``UNS_BROKER__CA_FILE``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+from tests.fixtures.requires import require
+from uns.connect import network_clients
+from uns.errors import BrokerUnreachable, ConfigError
+from uns.mqtt.types import BrokerUrl
+from uns.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosquitto, Path]]:
+    """Mosquitto over TLS with a certificate of a test CA (self-signed): no system trust store knows it."""
+    tool = require("openssl")
+    workdir = tmp_path_factory.mktemp("ca")
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
+    args += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run([tool, *args], check=True, capture_output=True)
+    for path in (workdir, *workdir.parents[:2]):
+        path.chmod(path.stat().st_mode | 0o755)
+    for path in (cert, key):
+        path.chmod(0o644)  # mosquitto started as root reads them after dropping to its own user
+    with run_mosquitto(f"certfile {cert}\nkeyfile {key}\n") as broker:
+        yield broker, cert
+
+
+def _tls_url(broker: Mosquitto) -> BrokerUrl:
+    return BrokerUrl(scheme="mqtts", host="127.0.0.1", port=broker.port)
+
+
+async def test_network_clients_trust_the_configured_ca(tls_broker: tuple[Mosquitto, Path]) -> None:
+    broker, cert = tls_broker
+    async with network_clients(_tls_url(broker), ca_file=cert)(client_id="ca-test") as client:
+        await client.subscribe(["ca/#"])
+        await client.publish("ca/x", b"trusted", qos=1)
+        async with asyncio.timeout(10):
+            async for message in client.messages():
+                assert (message.topic, message.payload) == ("ca/x", b"trusted")
+                break
+
+
+async def test_without_the_ca_the_broker_is_untrusted(tls_broker: tuple[Mosquitto, Path]) -> None:
+    broker, _ = tls_broker
+    with pytest.raises(BrokerUnreachable, match="TLS handshake failed"):
+        async with network_clients(_tls_url(broker))(client_id="no-ca"):
+            pass
+
+
+def test_an_unreadable_ca_file_names_the_setting(tmp_path: Path) -> None:
+    url = BrokerUrl(scheme="mqtts", host="127.0.0.1", port=8883)
+    with pytest.raises(ConfigError, match=r"broker\.ca_file: cannot load the broker's CA certificates"):
+        network_clients(url, ca_file=tmp_path / "missing.pem")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"broker\.ca_file"):
+        network_clients(url, ca_file=junk)
+    network_clients(BrokerUrl(port=1883), ca_file=tmp_path / "missing.pem")  # plain mqtt:// reads no CA
+
+
+def test_the_ca_setting_from_env(tmp_path: Path) -> None:
+    settings = load_settings(config_file=None, overrides={}, environ={"UNS_BROKER__CA_FILE": str(tmp_path / "ca.pem")})
+    assert settings.broker.ca_file == tmp_path / "ca.pem"
+
+
+async def test_uns_host_trusts_the_broker_ca_flag(tls_broker: tuple[Mosquitto, Path], tmp_path: Path) -> None:
+    """A whole component: ``uns host --broker mqtts://... --broker-ca`` comes up and publishes its STATE over TLS."""
+    broker, cert = tls_broker
+    url = str(_tls_url(broker))
+    args = [sys.executable, "-m", "uns.cli", "host", "--broker", url, "--broker-ca", str(cert)]
+    args += ["--host-id", "ca-host", "--data-dir", str(tmp_path)]
+    env = {key: value for key, value in os.environ.items() if key not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert proc.stdout is not None
+        ready = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        assert ready.startswith(b"uns-hub ready"), ready
+        async with network_clients(_tls_url(broker), ca_file=cert)(client_id="ca-watch") as watcher:
+            await watcher.subscribe(["spBv1.0/STATE/ca-host"])
+            async with asyncio.timeout(10):
+                async for message in watcher.messages():
+                    assert orjson.loads(message.payload)["online"] is True
+                    break
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=10)
