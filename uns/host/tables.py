@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from uns.normalise import EnvelopeDict
+from uns.normalise import JsonValue
 from uns.sparkplug import DataType
 
 __all__ = ["DeviceState", "MetricSlot", "MetricTable", "NodeState"]
@@ -12,12 +12,18 @@ __all__ = ["DeviceState", "MetricSlot", "MetricTable", "NodeState"]
 
 @dataclasses.dataclass(slots=True)
 class MetricSlot:
-    """One born metric: where it goes in the UNS, how to read it, and its last live envelope."""
+    """One born metric: where it goes in the UNS, how to read it, and its last live value.
+
+    The last value is kept as its parts, not as the envelope dict: the envelope's other fields
+    are the slot's and its table's, and a dict per metric was the largest part of a birth's memory.
+    """
 
     topic: str
     datatype: DataType
     unit: str | None
-    last: EnvelopeDict | None = None
+    last_value: JsonValue = None
+    last_ms: int | None = None
+    """Timestamp of the last live (retained) value; None until there is one."""
 
 
 @dataclasses.dataclass(slots=True)
