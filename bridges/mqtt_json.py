@@ -1,4 +1,11 @@
-"""The MQTT-JSON bridge: devices that already publish JSON are mapped into Sparkplug metrics."""
+"""The MQTT-JSON bridge: devices that already publish JSON are mapped into Sparkplug metrics.
+
+Its subscription to the source broker is a persistent session (``clean_session`` false, QoS 1, the
+stable client id ``config.session_id``), so the source broker queues what the devices publish while
+the bridge is down. A message is acknowledged only once the edge engine took its samples (sent and
+journaled, or put in the store-and-forward buffer): the engine asks for the next event only after
+handling the previous one, so a kill -9 loses nothing the source broker accepted.
+"""
 
 from __future__ import annotations
 
@@ -122,7 +129,9 @@ class MqttJsonSource:
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
-            client = await stack.enter_async_context(self._clients(client_id=f"uns-json-{self.name}"))
+            client = await stack.enter_async_context(
+                self._clients(client_id=self._config.session_id, clean_session=False, manual_ack=True)
+            )
             await client.subscribe(sorted({route.mapping.topic for route in self._routes}), qos=1)
             self._stack = stack.pop_all()
         self._client = client
@@ -149,12 +158,14 @@ class MqttJsonSource:
         """One ``Samples`` per device per incoming JSON message that maps to something."""
         if self._client is None:
             raise RuntimeError("MqttJsonSource.events() needs `async with source:` first")
-        async for message in self._client.messages():
+        client = self._client
+        async for message in client.messages():
             now_ms = time.time_ns() // 1_000_000
             try:
                 document = orjson.loads(message.payload)
             except orjson.JSONDecodeError as exc:
                 self._reject(message.topic, f"not JSON: {exc}")
+                client.ack(message)
                 continue
             by_device: dict[str, list[Sample]] = {}
             for route in self._routes:
@@ -171,6 +182,8 @@ class MqttJsonSource:
                 by_device.setdefault(route.device, []).append(sample)
             for device, samples in by_device.items():
                 yield Samples(device, samples)
+            # the consumer handled every Samples above before asking for more: now the broker may forget it
+            client.ack(message)
             await asyncio.sleep(0)
 
     async def write(self, device: str, name: str, value: MetricValue) -> None:

@@ -42,4 +42,20 @@ class MqttJsonBridgeConfig(BridgeBase):
 
     kind: Literal["mqtt_json"] = Field(default="mqtt_json", description="Bridge kind.")
     source_broker: str | None = Field(default=None, description="Broker the devices publish to; null = the hub's.")
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=65535,
+        description=(
+            "MQTT client id of the bridge's persistent session at the source broker, which queues the devices' "
+            "messages while the bridge is away; keep it stable and unique per bridge. Null = "
+            "uns-json-<group>-<edge node id>."
+        ),
+    )
+
+    @property
+    def session_id(self) -> str:
+        """The client id of the source subscription's persistent session."""
+        return self.client_id or f"uns-json-{self.edge.group}-{self.node_id}"
+
     devices: list[JsonDevice] = Field(min_length=1, description="Devices fed by JSON topics.")
