@@ -104,6 +104,13 @@ class UserConfig(_Frozen):
         default=(),
         description='For role bridge: the Sparkplug edge nodes it may publish as, each "group/node" ("+" wildcards).',
     )
+    read_sparkplug: bool = Field(
+        default=False,
+        description=(
+            "For roles app and viewer: also read raw Sparkplug (spBv1.0/# births, data, deaths and STATE, never "
+            "NCMD/DCMD), e.g. for Ignition; without it they read the ISA-95 topics only."
+        ),
+    )
 
     @field_validator("password_hash")
     @classmethod
@@ -125,6 +132,8 @@ class UserConfig(_Frozen):
     def _edge_nodes_for_bridges(self) -> Self:
         if self.edge_nodes and self.role != "bridge":
             raise ValueError(f"edge_nodes: only apply to role bridge (role is {self.role})")
+        if self.read_sparkplug and self.role not in ("app", "viewer"):
+            raise ValueError(f"read_sparkplug: only applies to roles app and viewer (role is {self.role})")
         return self
 
 

@@ -20,6 +20,10 @@ ACTIONS = ("publish", "subscribe", "receive")
 _NODE_TYPES = ("NBIRTH", "NDATA", "NDEATH")
 _DEVICE_TYPES = ("DBIRTH", "DDATA", "DDEATH")
 _COMMANDS = ("spBv1.0/+/NCMD/#", "spBv1.0/+/DCMD/#")
+_SPARKPLUG = ("spBv1.0/#",)
+_STATE = "spBv1.0/STATE/+"
+# the reserved site ids: the hub's own status and unbound devices, written by the host alone
+_HUB_TOPICS = ("+/hub/#", "+/unbound/#")
 _MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))  # equipment depth 1..5
 _CACHE_LIMIT = 100_000
 
@@ -31,6 +35,7 @@ class Principal:
     user: str | None
     role: Role
     edge_nodes: tuple[str, ...] = ()
+    read_sparkplug: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,12 +53,16 @@ _ALLOW = Decision(allowed=True)
 class _Rules:
     publish: tuple[str, ...]
     read: tuple[str, ...]
-    read_deny: tuple[str, ...]
+    read_deny: tuple[tuple[str, str], ...]  # (filter, reason), checked before ``read``
     publish_denied: str  # the reason key when a publish matches nothing
+    publish_deny: tuple[tuple[str, str], ...] = ()  # (filter, reason), checked before ``publish``
 
 
 class AclPolicy:
-    """Pure role rules: which principal may publish, subscribe to or receive which topic."""
+    """Pure role rules: which principal may publish, subscribe to or receive which topic.
+
+    docs/security.md's role matrix states these rules; tests/uns/broker/test_acl_matrix.py walks it.
+    """
 
     def __init__(self, *, config: BrokerFileConfig) -> None:
         self._config = config
@@ -66,54 +75,77 @@ class AclPolicy:
         account = self._config.users.get(user)
         if account is None:
             return None
-        return Principal(user=user, role=account.role, edge_nodes=account.edge_nodes)
+        return Principal(
+            user=user, role=account.role, edge_nodes=account.edge_nodes, read_sparkplug=account.read_sparkplug
+        )
 
     def decide(self, principal: Principal, action: str, topic: str) -> Decision:
         """May ``principal`` do ``action`` (publish, subscribe, receive) on ``topic`` (a filter for subscribe)?"""
+        if topic.startswith("$"):
+            # nobody publishes $-topics through the broker (they are the broker's own); admin may read them
+            if principal.role == "admin" and action != "publish":
+                return _ALLOW
+            return Decision(allowed=False, reason="dollar-topic")
         if principal.role == "admin":
             return _ALLOW
-        if topic.startswith("$"):
-            return Decision(allowed=False, reason="dollar-topic")
         rules = self._rules.get(principal)
         if rules is None:
             rules = self._rules[principal] = self._compile(principal)
         if action == "publish":
+            for deny, reason in rules.publish_deny:
+                if topic_matches(topic, deny):
+                    return Decision(allowed=False, reason=reason)
             if any(topic_matches(topic, item) for item in rules.publish):
                 return _ALLOW
             return Decision(allowed=False, reason=rules.publish_denied)
-        if action == "subscribe":
-            if any(filter_covers(deny, topic) for deny in rules.read_deny):
-                return Decision(allowed=False, reason="command-topic")
-            if any(filter_covers(item, topic) for item in rules.read):
-                return _ALLOW
-            return Decision(allowed=False, reason="not-own-edge-node")
-        if any(topic_matches(topic, deny) for deny in rules.read_deny):
-            return Decision(allowed=False, reason="command-topic")
-        if any(topic_matches(topic, item) for item in rules.read):
+        # a subscription is refused only when every topic it matches is denied; delivery checks each topic
+        covers = filter_covers if action == "subscribe" else _matched_by
+        for deny, reason in rules.read_deny:
+            if covers(deny, topic):
+                return Decision(allowed=False, reason=reason)
+        if any(covers(item, topic) for item in rules.read):
             return _ALLOW
         return Decision(allowed=False, reason="not-own-edge-node")
 
     def _compile(self, principal: Principal) -> _Rules:
         everything = ("#",)
+        state_deny = ((_STATE, "host-state"),)  # only the host (and admin) may speak for the host: issue 13.4
         match principal.role:
             case "host":
                 return _Rules(publish=everything, read=everything, read_deny=(), publish_denied="")
             case "bridge":
                 publish: list[str] = []
-                read = ["spBv1.0/STATE/+"]
+                read = [_STATE]
                 for edge_node in principal.edge_nodes:
                     group, node = edge_node.split("/")
                     publish += [f"spBv1.0/{group}/{kind}/{node}" for kind in _NODE_TYPES]
                     publish += [f"spBv1.0/{group}/{kind}/{node}/+" for kind in _DEVICE_TYPES]
                     read += [f"spBv1.0/{group}/NCMD/{node}", f"spBv1.0/{group}/DCMD/{node}/+"]
                 return _Rules(
-                    publish=tuple(publish), read=tuple(read), read_deny=(), publish_denied="not-own-edge-node"
+                    publish=tuple(publish),
+                    read=tuple(read),
+                    read_deny=(),
+                    publish_denied="not-own-edge-node",
+                    publish_deny=state_deny,
                 )
-            case "app":
-                publish_app = _MES_FILTERS + self._config.app_cmd_topics
-                return _Rules(publish=publish_app, read=everything, read_deny=_COMMANDS, publish_denied="app-publish")
             case _:
-                return _Rules(publish=(), read=everything, read_deny=_COMMANDS, publish_denied="read-only")
+                hub = tuple((item, "hub-topic") for item in _HUB_TOPICS)
+                read_deny = tuple((item, "command-topic") for item in _COMMANDS)
+                if not principal.read_sparkplug:
+                    read_deny += tuple((item, "sparkplug-topic") for item in _SPARKPLUG)
+                if principal.role == "app":
+                    return _Rules(
+                        publish=_MES_FILTERS + self._config.app_cmd_topics,
+                        read=everything,
+                        read_deny=read_deny,
+                        publish_denied="app-publish",
+                        publish_deny=state_deny + hub,
+                    )
+                return _Rules(publish=(), read=everything, read_deny=read_deny, publish_denied="read-only")
+
+
+def _matched_by(topic_filter: str, topic: str) -> bool:
+    return topic_matches(topic, topic_filter)
 
 
 class AclGuard:

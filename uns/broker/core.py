@@ -326,7 +326,7 @@ class UnsBroker(RoutingBroker):
                 reader.gate.set()  # the backlog drained: read the client's socket again
         topic: str = app_message.topic
         client_id = client_session.client_id
-        problem = topic_error(topic) or ("topic starts with $" if topic.startswith("$") else None)
+        problem = topic_error(topic)  # a $-topic is the ACL's to refuse (dropped, like Mosquitto), not a bad packet
         if problem is not None:
             self._warn.warning(
                 f"topic/{client_id}", "client %s: bad PUBLISH (%s): disconnecting it", client_id, problem

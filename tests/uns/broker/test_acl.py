@@ -2,7 +2,9 @@ import pytest
 
 from model.broker_config import BrokerFileConfig
 from uns.broker.acl import AclGuard, AclPolicy, Principal
+from uns.broker.config import validate_broker_config
 from uns.broker.stats import Counters
+from uns.errors import ConfigError
 
 _HASH = "$argon2id$v=19$m=65536,t=3,p=4$placeholder"
 CONFIG = BrokerFileConfig.model_validate(
@@ -14,6 +16,7 @@ CONFIG = BrokerFileConfig.model_validate(
             "plc": {"password_hash": _HASH, "role": "bridge", "edge_nodes": ["acme/line1", "+/shared"]},
             "mes": {"password_hash": _HASH, "role": "app"},
             "eye": {"password_hash": _HASH, "role": "viewer"},
+            "spk": {"password_hash": _HASH, "role": "app", "read_sparkplug": True},
         },
         "app_cmd_topics": ["acme/+/+/+/+/cmd/#"],
     }
@@ -52,11 +55,35 @@ CASES = [
     ("mes", "subscribe", "spBv1.0/acme/NCMD/#", False, "command-topic"),
     ("mes", "receive", "acme/dallas/pack/line1/filler/data/temp", True, ""),
     ("mes", "receive", "spBv1.0/acme/DCMD/line1/pump", False, "command-topic"),
-    ("mes", "receive", "spBv1.0/acme/DDATA/line1/pump", True, ""),
+    ("mes", "receive", "spBv1.0/acme/DDATA/line1/pump", False, "sparkplug-topic"),  # raw Sparkplug: opt in
+    ("mes", "receive", "spBv1.0/STATE/uns-hub", False, "sparkplug-topic"),
+    ("mes", "subscribe", "spBv1.0/#", False, "sparkplug-topic"),
+    ("mes", "subscribe", "+/#", True, ""),  # granted: each delivery is judged
+    ("mes", "receive", "acme/hub/host/health", True, ""),  # the hub's status is readable
+    ("mes", "publish", "acme/hub/mes/errors", False, "hub-topic"),  # matches +/+/mes/#, yet the hub's own
+    ("mes", "publish", "acme/unbound/grp/node/mes/count", False, "hub-topic"),
+    ("mes", "publish", "spBv1.0/STATE/uns-hub", False, "host-state"),
+    ("mes", "publish", "$SYS/broker/uptime", False, "dollar-topic"),
+    ("spk", "receive", "spBv1.0/acme/DDATA/line1/pump", True, ""),  # read_sparkplug: true
+    ("spk", "subscribe", "spBv1.0/#", True, ""),
+    ("spk", "receive", "spBv1.0/STATE/uns-hub", True, ""),
+    ("spk", "receive", "spBv1.0/acme/NCMD/line1", False, "command-topic"),  # never commands
+    ("spk", "subscribe", "spBv1.0/+/DCMD/#", False, "command-topic"),
+    ("spk", "publish", "spBv1.0/acme/NCMD/line1", False, "app-publish"),
+    ("plc", "publish", "spBv1.0/STATE/uns-hub", False, "host-state"),  # only the host speaks for the host
+    ("plc", "publish", "acme/hub/host/health", False, "not-own-edge-node"),
+    ("hub", "publish", "spBv1.0/STATE/uns-hub", True, ""),
+    ("hub", "publish", "acme/hub/mes/errors", True, ""),
+    ("hub", "publish", "$SYS/broker/uptime", False, "dollar-topic"),
+    ("adm", "publish", "$SYS/broker/uptime", False, "dollar-topic"),  # nobody publishes $-topics
+    ("adm", "receive", "$SYS/broker/uptime", True, ""),
     ("eye", "publish", "acme/mes/workorder", False, "read-only"),
     ("eye", "subscribe", "acme/#", True, ""),
     ("eye", "receive", "spBv1.0/acme/NCMD/line1", False, "command-topic"),
     ("eye", "receive", "$SYS/broker/uptime", False, "dollar-topic"),
+    ("eye", "receive", "spBv1.0/acme/NDATA/line1", False, "sparkplug-topic"),
+    ("eye", "receive", "acme/hub/mes/errors", True, ""),
+    ("eye", "publish", "spBv1.0/STATE/uns-hub", False, "read-only"),
 ]
 
 
@@ -85,3 +112,12 @@ def test_guard_counts_denials_per_action_and_reason() -> None:
     stats = counters.snapshot()
     assert stats.acl_denials == {"publish": 3, "subscribe": 1, "receive": 0}
     assert stats.acl_denial_reasons == {"read-only": 3, "unknown-user": 1}
+
+
+@pytest.mark.parametrize("role", ["admin", "host", "bridge"])
+def test_read_sparkplug_is_for_apps_and_viewers_only(role: str) -> None:
+    user = {"password_hash": _HASH, "role": role, "read_sparkplug": True}
+    with pytest.raises(ConfigError) as caught:
+        validate_broker_config({"listeners": {"tcp": {"port": 0}}, "users": {"u": user}})
+    assert caught.value.path == "users.u.read_sparkplug"
+    assert "app and viewer" in str(caught.value)
