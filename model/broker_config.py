@@ -15,6 +15,7 @@ __all__ = [
     "Limits",
     "Listener",
     "Listeners",
+    "LoginLimits",
     "Persistence",
     "Role",
     "TlsListener",
@@ -147,7 +148,26 @@ class Limits(_Frozen):
         description="Largest PUBLISH payload accepted; a bigger one is dropped and its client disconnected.",
     )
     max_connections: int = Field(
-        default=1000, ge=1, description="Most simultaneous connections per listener; more wait for a free slot."
+        default=1000,
+        ge=1,
+        description=(
+            "Most simultaneous connected clients per listener (counted once their CONNECT is read); "
+            "one more gets CONNACK 3 (server unavailable) and is closed."
+        ),
+    )
+    max_pending_connections: int = Field(
+        default=256,
+        ge=1,
+        description=(
+            "Most connections per listener that have not yet sent a whole CONNECT; they hold no slot of "
+            "max_connections. When full, the OLDEST pending connection is closed to make room."
+        ),
+    )
+    connect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds a new connection has to send its whole CONNECT before it is closed.",
     )
     max_queued_messages: int = Field(
         default=10_000,
@@ -165,6 +185,46 @@ class Limits(_Frozen):
             "as MQTT 3.1.1 says."
         ),
     )
+
+
+class LoginLimits(_Frozen):
+    """Throttling and cost bounds of MQTT logins (user name and password checks)."""
+
+    max_failures_per_address: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Failed logins from one client address before its logins are refused (CONNACK 5, no password "
+            "check) for block_s, doubling with each further failure up to max_block_s."
+        ),
+    )
+    max_failures_per_user: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Failed logins for one user name before its logins are refused the same way (addresses that "
+            "logged in as that user in the last forget_after_s are exempt, so a flood cannot lock it out)."
+        ),
+    )
+    block_s: float = Field(default=1.0, gt=0, description="First refusal period once a limit is reached.")
+    max_block_s: float = Field(default=60.0, gt=0, description="Longest refusal period.")
+    forget_after_s: float = Field(
+        default=600.0, gt=0, description="Seconds without a failure after which an address or user starts afresh."
+    )
+    max_concurrent_checks: int = Field(
+        default=2,
+        ge=1,
+        description="Password checks (argon2, in threads) run at once; more wait their turn, the broker keeps serving.",
+    )
+    cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description=(
+            "Successful logins remembered (a keyed hash of user, password and stored hash, in memory only) "
+            "so a reconnecting client skips argon2; 0 = off."
+        ),
+    )
+    cache_ttl_s: float = Field(default=3600.0, gt=0, description="Seconds a remembered login stays valid.")
 
 
 class Persistence(_Frozen):
@@ -199,6 +259,9 @@ class BrokerFileConfig(_Frozen):
         default=(), description="Topic filters of `cmd` topics the app role may publish (e.g. `acme/+/+/+/+/cmd/#`)."
     )
     limits: Limits = Field(default_factory=Limits, description="Payload size, connection and session queue limits.")
+    login: LoginLimits = Field(
+        default_factory=LoginLimits, description="Login throttling, password check concurrency and login cache."
+    )
     persistence: Persistence = Field(
         default_factory=Persistence, description="Retained messages and persistent sessions on disk."
     )

@@ -10,8 +10,9 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig
-from uns.broker.passwords import verify_password
+from uns.broker.passwords import DUMMY_HASH, verify_password
 from uns.broker.stats import Counters, RateLimitedLog
+from uns.broker.throttle import LoginCache, LoginThrottle
 
 __all__ = ["Authenticator", "UnsAuthPlugin", "is_anonymous"]
 
@@ -24,33 +25,78 @@ def is_anonymous(user: str | None, password: str | None) -> bool:
 
 
 class Authenticator:
-    """Decides whether a CONNECT's user name and password may log in; counts and logs refusals."""
+    """Decides whether a CONNECT's user name and password may log in; throttles, counts and logs refusals.
+
+    Every password is checked against an argon2 hash (a dummy one for unknown users), at most
+    ``login.max_concurrent_checks`` at once, in threads. Addresses and users that failed too often
+    are refused before any check (:class:`uns.broker.throttle.LoginThrottle`); recent good logins are
+    accepted from :class:`uns.broker.throttle.LoginCache`.
+    """
 
     def __init__(self, *, config: BrokerFileConfig, counters: Counters) -> None:
         self._config = config
         self._counters = counters
         self._warn = RateLimitedLog(log)
+        login = config.login
+        self._throttle = LoginThrottle(login)
+        self._cache = LoginCache(size=login.cache_size, ttl_s=login.cache_ttl_s)
+        self._checks = asyncio.Semaphore(login.max_concurrent_checks)
 
-    async def authenticate(self, *, client_id: str, user: str | None, password: str | None, peer: str) -> bool:
+    async def authenticate(
+        self, *, client_id: str, user: str | None, password: str | None, peer: str, address: str = ""
+    ) -> bool:
         """True when the user and password match broker.yaml, or the client is anonymous and that is allowed.
 
         An empty user name with no (or an empty) password is anonymous, as in Mosquitto: Eclipse Tahu's
-        JS client sends ``""``/``""`` when no credentials are configured.
+        JS client sends ``""``/``""`` when no credentials are configured. ``address`` is the client's
+        IP address, the key of per-address throttling.
         """
         if user is None or is_anonymous(user, password):
             if self._config.allow_anonymous:
                 return True
             return self._refuse(client_id, "<anonymous>", peer, "anonymous access is off")
-        account = self._config.users.get(user)
-        if account is None:
-            return self._refuse(client_id, user, peer, "unknown user")
-        if not password:
-            return self._refuse(client_id, user, peer, "no password")
-        # argon2 takes tens of milliseconds on purpose: keep it off the event loop
-        if not await asyncio.to_thread(verify_password, password, account.password_hash):
-            return self._refuse(client_id, user, peer, "wrong password")
-        log.debug("client %s logged in as %s (role %s) from %s", client_id, user, account.role, peer)
+        refused_by = self._throttle.begin(address=address, user=user)
+        if refused_by is not None:
+            self._counters.login_throttled += 1
+            self._warn.warning(
+                f"throttled/{refused_by}/{address if refused_by == 'address' else user}",
+                "login refused for client %s, user %s from %s: too many failed logins from this %s (CONNACK 5)",
+                client_id,
+                user,
+                peer,
+                refused_by,
+            )
+            return False
+        ok: bool | None = None
+        try:
+            why = await self._check(user, password or "")
+            ok = why is None
+        finally:
+            self._throttle.end(address=address, user=user, ok=ok)
+        if why is not None:
+            return self._refuse(client_id, user, peer, why)
+        log.debug("client %s logged in as %s from %s", client_id, user, peer)
         return True
+
+    async def _check(self, user: str, password: str) -> str | None:
+        """None when ``password`` is ``user``'s, else why not; unknown users pay the same argon2 check."""
+        if not password:
+            return "no password"
+        account = self._config.users.get(user)
+        stored = account.password_hash if account is not None else DUMMY_HASH
+        if account is not None and self._cache.hit(user, password, stored):
+            self._counters.login_cache_hits += 1
+            return None
+        async with self._checks:
+            self._counters.password_checks += 1
+            # argon2 takes tens of milliseconds on purpose: keep it off the event loop
+            good = await asyncio.to_thread(verify_password, password, stored)
+        if account is None:
+            return "unknown user"
+        if not good:
+            return "wrong password"
+        self._cache.add(user, password, stored)
+        return None
 
     def _refuse(self, client_id: str, user: str, peer: str, why: str) -> bool:
         self._counters.auth_failures += 1
@@ -76,7 +122,11 @@ class UnsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no typ
         if is_anonymous(session.username, session.password):
             session.username = session.password = None  # the ACL then sees the anonymous principal
         ok = await authenticator.authenticate(
-            client_id=str(session.client_id), user=session.username, password=session.password, peer=peer
+            client_id=str(session.client_id),
+            user=session.username,
+            password=session.password,
+            peer=peer,
+            address=str(session.remote_address),
         )
         # session.is_anonymous stays False: amqtt would then drop the session of an anonymous client at
         # disconnect even with clean_session=0; MQTT keeps it, so do we

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +18,13 @@ from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Listener
 from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
+from uns.broker.admission import CONNACK_SERVER_UNAVAILABLE, Handshake, PendingPool, Slots
 from uns.broker.auth import Authenticator, UnsAuthPlugin
-from uns.broker.framing import GuardedReader, Oversize
+from uns.broker.framing import MAX_HEADERS, GuardedReader, Oversize
 from uns.broker.matcher import topic_error, topic_matches
 from uns.broker.persistence import BrokerStore
-from uns.broker.preface import Verdict, check_preface, client_id_of, connack
+from uns.broker.preface import Verdict, client_id_of, connack
+from uns.broker.quiet import quieten_amqtt
 from uns.broker.routing import BROADCAST_HIGH, RoutingBroker
 from uns.broker.sessions import SessionHandler, SessionManager
 from uns.broker.stats import Counters, RateLimitedLog
@@ -38,7 +41,6 @@ LISTENERS = {"default": "tcp", "ws": "ws", "tls": "tls"}
 _DRAIN_BATCH = 256  # PUBLISHes handled per wake-up of a client's loop; bounded for fairness
 _HIGH_WATER = 1000  # queued PUBLISHes of one connection before we stop reading its socket
 _LOW_WATER = 100
-_CONNECT_TIMEOUT_S = 10.0  # a connection must send its CONNECT within this
 
 
 def _listener_config(kind: str, listener: Listener, max_connections: int) -> ListenerConfig:
@@ -62,7 +64,7 @@ def _listener_config(kind: str, listener: Listener, max_connections: int) -> Lis
 
 def _amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guard: AclGuard) -> BrokerConfig:
     """An explicit amqtt config: our listeners and our two plugins only (no $SYS, no packet logging)."""
-    limit = settings.limits.max_connections
+    limit = 0  # no amqtt semaphore (extra clients would wait unanswered): uns.broker.admission counts slots
     listeners = {"default": _listener_config("tcp", settings.listeners.tcp, limit)}
     if settings.listeners.ws is not None:
         listeners["ws"] = _listener_config("ws", settings.listeners.ws, limit)
@@ -109,6 +111,9 @@ class UnsBroker(RoutingBroker):
         self.settings = settings
         self._max_payload = settings.limits.max_payload_bytes
         self._warn = RateLimitedLog(log)
+        self._slots = Slots(limit=settings.limits.max_connections)
+        self._pending: dict[str, PendingPool] = {}
+        quieten_amqtt()
         self._writers: set[asyncio.StreamWriter] = set()
         self.session_manager = SessionManager(max_queued=settings.limits.max_queued_messages)
         persist = settings.persistence
@@ -144,28 +149,83 @@ class UnsBroker(RoutingBroker):
         """Network sessions connected now."""
         return sum(1 for session, _ in self._sessions.values() if session.transitions.state == "connected")
 
+    def pending_count(self) -> int:
+        """Network connections that have not sent a whole CONNECT yet."""
+        return sum(len(pool) for pool in self._pending.values())
+
     # --- connection setup ---------------------------------------------------------------------
 
     async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
         await self.gate.wait()
+        limits = self.settings.limits
         guarded = GuardedReader(
             reader,
             max_payload_bytes=self._max_payload,
             on_oversize=self._on_oversize,
-            connect_timeout_s=_CONNECT_TIMEOUT_S,
+            connect_timeout_s=limits.connect_timeout_s,
         )
-        try:
-            async with asyncio.timeout(_CONNECT_TIMEOUT_S):
-                verdict = await check_preface(guarded.peek)
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            return  # silent or gone before its protocol level: stream_connected closes the socket
+        pool = self._pending.get(listener_name)
+        if pool is None:
+            pool = PendingPool(size=limits.max_pending_connections, timeout_s=limits.connect_timeout_s)
+            self._pending[listener_name] = pool
+        handshake = await pool.handshake(guarded.peek, max_size=self._max_payload + MAX_HEADERS)
+        if handshake.cause is not None:
+            self._handshake_failed(handshake.cause, writer)
+            return  # stream_connected closes the socket
+        verdict = handshake.verdict
         if verdict is not None and verdict.refuse:
             await self._refuse_protocol(guarded, writer, verdict)
             return
         if verdict is not None and verdict.rewrite is not None:
             guarded.rewrite_start(*verdict.rewrite)  # MQTT 3.1: amqtt reads it as 3.1.1
             guarded.protocol = verdict.protocol
-        await super()._client_connected(listener_name, guarded, writer)
+        if not self._slots.take(listener_name):
+            await self._refuse_slot(guarded, writer, handshake, listener_name)
+            return
+        try:
+            await super()._client_connected(listener_name, guarded, writer)
+        finally:
+            self._slots.give(listener_name)
+
+    def _handshake_failed(self, cause: str, writer: WriterAdapter) -> None:
+        """Count a connection that ended before a whole CONNECT; a port check is routine, the rest warned once."""
+        self.counters.handshake_failed[cause] = self.counters.handshake_failed.get(cause, 0) + 1
+        if cause == "dropped (pending pool full)":
+            self.counters.pending_dropped += 1
+        address, port = writer.get_peer_info() or ("?", 0)
+        if cause == "no data":
+            log.debug("connection from %s:%s closed without sending anything (a port check?)", address, port)
+            return
+        self._warn.warning(
+            f"handshake/{cause}/{address}",
+            "connection from %s:%s closed before a whole CONNECT: %s",
+            address,
+            port,
+            cause,
+        )
+
+    async def _refuse_slot(
+        self, reader: GuardedReader, writer: WriterAdapter, handshake: Handshake, listener_name: str
+    ) -> None:
+        """All ``limits.max_connections`` slots are taken: CONNACK 3 (server unavailable), close, warn."""
+        self.counters.slots_refused += 1
+        packet = await reader.peek(handshake.size)
+        verdict = handshake.verdict or Verdict(protocol="3.1.1", header_length=handshake.header_length)
+        client_id = client_id_of(packet, verdict)
+        address, port = writer.get_peer_info() or ("?", 0)
+        self._warn.warning(
+            f"slots/{listener_name}",
+            "refused client %s from %s:%s with CONNACK 3: listener %s has its limits.max_connections (%d) clients",
+            client_id or "<unknown id>",
+            address,
+            port,
+            listener_name,
+            self.settings.limits.max_connections,
+        )
+        with contextlib.suppress(ConnectionError):
+            writer.write(connack(CONNACK_SERVER_UNAVAILABLE))
+            await writer.drain()
+        await writer.close()
 
     async def _refuse_protocol(self, reader: GuardedReader, writer: WriterAdapter, verdict: Verdict) -> None:
         """Answer a CONNECT we do not speak (CONNACK 1 or 2, or nothing), close, and log it once per client."""

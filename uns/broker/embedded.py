@@ -183,6 +183,7 @@ class EmbeddedBroker:
         """The counters now."""
         broker = self._require()
         broker.counters.connections = broker.connected_count()
+        broker.counters.pending = broker.pending_count()
         broker.counters.queued_dropped = broker.session_manager.dropped_total
         return broker.counters.snapshot()
 

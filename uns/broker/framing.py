@@ -9,10 +9,10 @@ from collections.abc import Callable
 from amqtt.adapters import ReaderAdapter
 from amqtt.session import Session
 
-__all__ = ["PUBLISH", "GuardedReader", "Oversize"]
+__all__ = ["MAX_HEADERS", "PUBLISH", "GuardedReader", "Oversize"]
 
 PUBLISH = 3
-_MAX_HEADERS = 2 * 65_537 + 16  # room for a topic/will topic, client id, user and password around a payload
+MAX_HEADERS = 2 * 65_537 + 16  # room for a topic/will topic, client id, user and password around a payload
 
 
 class _State(enum.Enum):
@@ -187,7 +187,7 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
 
     async def _check_publish(self) -> None:
         if self._type != PUBLISH:
-            if self._length > self._max_payload + _MAX_HEADERS:
+            if self._length > self._max_payload + MAX_HEADERS:
                 self._reject(Oversize(packet_type=self._type, topic="", size=self._length))
             return
         head = await self._peek(2)

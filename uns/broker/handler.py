@@ -22,6 +22,7 @@ from typing import Any
 from amqtt.errors import MQTTError, NoDataError
 from amqtt.events import MQTTEvents
 from amqtt.mqtt.connack import CONNECTION_ACCEPTED, NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connect import ConnectPacket
 from amqtt.mqtt.constants import QOS_2
 from amqtt.mqtt.packet import (
     CONNECT,
@@ -32,6 +33,8 @@ from amqtt.mqtt.packet import (
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.protocol.handler import packet_class
+
+from uns.broker.stats import RateLimitedLog
 
 __all__ = ["KEEPALIVE_GRACE", "FastBrokerHandler"]
 
@@ -61,6 +64,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
     """``BrokerProtocolHandler`` with the reader described in the module docstring."""
 
     _uns_last_read: float = 0.0
+    _uns_warn = RateLimitedLog(log)
 
     async def mqtt_connack_authorize(self, authorize: bool) -> None:
         """CONNACK as amqtt sends it, but Session Present is always 0 for MQTT 3.1 (a reserved byte there)."""
@@ -87,7 +91,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             while True:
                 self._reader_ready.set()
                 while running and running[0].done():
-                    del running[0]
+                    self._uns_reap(running.popleft(), client_id)
                 try:
                     fixed_header = await MQTTFixedHeader.from_stream(reader)
                     if not fixed_header:
@@ -116,10 +120,29 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             if watchdog is not None:
                 watchdog.cancel()
             for task in running:
-                task.cancel()
+                if task.done():
+                    self._uns_reap(task, client_id)
+                else:
+                    task.cancel()
         await self.handle_connection_closed()
         self._reader_stopped.set()
         await self.stop()
+
+    def _uns_reap(self, task: asyncio.Task[None], client_id: str) -> None:
+        """Take a finished packet task's exception, so none is ever left for asyncio's 'never retrieved' trace."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._uns_warn.warning(
+                f"packet/{client_id}/{type(exc).__name__}", "client %s: packet failed: %r", client_id, exc
+            )
+
+    async def handle_connect(self, connect: ConnectPacket) -> None:
+        """A second CONNECT is a protocol violation (MQTT-3.1.0-2): close, warning once (amqtt logs an ERROR)."""
+        client_id = self.session.client_id if self.session is not None else "?"
+        self._uns_warn.warning(f"connect/{client_id}", "client %s sent a second CONNECT: closing", client_id)
+        await self.handle_connection_closed()
 
     async def _uns_watchdog(self, limit_s: float) -> None:
         loop = asyncio.get_running_loop()

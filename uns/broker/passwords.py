@@ -6,9 +6,13 @@ from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-__all__ = ["hash_password", "verify_password"]
+__all__ = ["DUMMY_HASH", "hash_password", "verify_password"]
 
 _HASHER = PasswordHash((Argon2Hasher(),))
+
+DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$lRWpL6S5P+EZd2fspsw25w$0o6EdxQXJCVLDWbPnUSn96AnWEHu8i49hUM84xQe2jk"
+"""A hash no password is known for, with the parameters ``hash_password`` uses: unknown users verify
+against it, so a login costs the same whether the user exists or not."""
 
 
 def hash_password(plain: str) -> str:

@@ -34,6 +34,20 @@ class BrokerStats:
     """Messages dropped from full persistent-session queues (``limits.max_queued_messages``), oldest first."""
     protocol_refused: int = 0
     """Connections refused for their protocol (MQTT 5, unknown names, bad MQTT 3.1 client ids)."""
+    pending: int = 0
+    """Connections that have not sent a whole CONNECT yet, right now."""
+    slots_refused: int = 0
+    """Clients refused with CONNACK 3 because ``limits.max_connections`` clients were connected."""
+    pending_dropped: int = 0
+    """Connections closed before their CONNECT was whole to make room (``limits.max_pending_connections``)."""
+    handshake_failed: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Connections closed before a whole CONNECT, by cause: ``no data``, ``timeout``, ``not a CONNECT``, ..."""
+    password_checks: int = 0
+    """argon2 verifications run (unknown users verify a dummy hash, so they cost the same as known ones)."""
+    login_throttled: int = 0
+    """Logins refused with CONNACK 5 without a password check: their address or user failed too often."""
+    login_cache_hits: int = 0
+    """Logins accepted from the cache of recent successful logins (no argon2 verification)."""
 
 
 class Counters:
@@ -48,6 +62,13 @@ class Counters:
         self.auth_failures = 0
         self.queued_dropped = 0
         self.protocol_refused = 0
+        self.pending = 0
+        self.slots_refused = 0
+        self.pending_dropped = 0
+        self.handshake_failed: dict[str, int] = {}
+        self.password_checks = 0
+        self.login_throttled = 0
+        self.login_cache_hits = 0
         self.acl_denials: dict[str, int] = {"publish": 0, "subscribe": 0, "receive": 0}
         self.acl_denial_reasons: dict[str, int] = {}
 
@@ -69,6 +90,13 @@ class Counters:
             acl_denial_reasons=dict(self.acl_denial_reasons),
             queued_dropped=self.queued_dropped,
             protocol_refused=self.protocol_refused,
+            pending=self.pending,
+            slots_refused=self.slots_refused,
+            pending_dropped=self.pending_dropped,
+            handshake_failed=dict(self.handshake_failed),
+            password_checks=self.password_checks,
+            login_throttled=self.login_throttled,
+            login_cache_hits=self.login_cache_hits,
         )
 
 

@@ -5,6 +5,7 @@ from tests.exports import assert_all_is_honest
 
 MODULES = [
     "acl",
+    "admission",
     "auth",
     "config",
     "core",
@@ -14,9 +15,11 @@ MODULES = [
     "matcher",
     "passwords",
     "preface",
+    "quiet",
     "routing",
     "shared",
     "stats",
+    "throttle",
 ]
 
 
