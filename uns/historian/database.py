@@ -14,9 +14,14 @@ import duckdb
 from uns.errors import HistorianError, SchemaTooNew
 from uns.historian.schema import LATEST_VERSION, MIGRATIONS
 
-__all__ = ["Database", "schema_version"]
+__all__ = ["DEFAULT_MEMORY_LIMIT_MB", "Database", "schema_version"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MEMORY_LIMIT_MB = 512
+"""DuckDB's buffer manager cap. Its own default is 80 % of RAM: blocks read by queries stay cached
+up to that, so a long-running hub's memory would follow its history's size. Past the cap DuckDB
+evicts cached blocks and spills large query state to ``<file>.tmp``."""
 
 
 def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
@@ -48,10 +53,19 @@ class Database:
         path: the DuckDB file, created with its folder when missing; ``:memory:`` for a throwaway.
         read_only: open without writing (no migration); for ``uns query`` against a stopped hub.
         target_version: migrate only this far (tests of the migration path); default the latest.
+        memory_limit_mb: DuckDB's ``memory_limit`` for this file (``DEFAULT_MEMORY_LIMIT_MB``).
     """
 
-    def __init__(self, *, path: Path | str, read_only: bool = False, target_version: int = LATEST_VERSION) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path | str,
+        read_only: bool = False,
+        target_version: int = LATEST_VERSION,
+        memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
+    ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
+        self._memory_limit_mb = memory_limit_mb
         self._name = str(path)
         self._read_only = read_only
         self._target = target_version
@@ -95,6 +109,7 @@ class Database:
         try:
             # every TIMESTAMPTZ comes back in UTC; callers convert to the zone a user asked for
             connection.execute("SET GLOBAL TimeZone = 'UTC'")
+            connection.execute(f"SET GLOBAL memory_limit = '{int(self._memory_limit_mb)}MiB'")
             self._check_and_migrate(connection)
         except BaseException:
             connection.close()

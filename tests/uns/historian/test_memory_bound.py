@@ -1,0 +1,33 @@
+"""The historian's DuckDB memory is capped (its own default is 80 % of RAM), and queries past the cap still answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uns.historian.database import DEFAULT_MEMORY_LIMIT_MB, Database
+
+
+def _limit_mib(db: Database) -> float:
+    reader = db.reader()
+    try:
+        row = reader.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        reader.close()
+    assert row is not None
+    number, unit = str(row[0]).split()
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}[unit]
+
+
+def test_a_historian_file_is_opened_with_the_default_memory_cap(tmp_path: Path) -> None:
+    with Database(path=tmp_path / "h.duckdb") as db:
+        assert DEFAULT_MEMORY_LIMIT_MB == 512
+        assert _limit_mib(db) == 512  # not DuckDB's own 80 % of RAM
+
+
+def test_a_query_needing_more_than_the_cap_spills_to_disk_and_answers(tmp_path: Path) -> None:
+    with Database(path=tmp_path / "h.duckdb", memory_limit_mb=32) as db:
+        assert _limit_mib(db) < 40
+        row = db.connection.execute(
+            "SELECT count(*), sum(n) FROM (SELECT i % 1500000 AS k, count(*) AS n FROM range(3000000) t(i) GROUP BY k)"
+        ).fetchone()
+        assert row == (1_500_000, 3_000_000)
