@@ -206,3 +206,27 @@ async def test_health_reports_what_mosquitto_dropped(caplog: pytest.LogCaptureFi
                 runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
+
+
+@pytest.mark.parametrize(
+    ("readings", "states"),
+    [
+        # (seconds, processed, backlog, oldest unacknowledged s) at each tick -> the change reported, if any
+        ([(0, 1, 0, 0.0), (1, 2, 0, 0.5)], [None, None]),
+        ([(0, 1, 0, 0.0), (1, 2, 1000, 0.0), (2, 3, 10, 0.0)], [None, "lagging", "ok"]),
+        ([(0, 1, 0, 1.5), (1, 1, 0, 10.0)], ["lagging", "stalled"]),
+        # a backlog with nothing processed for stall_s is stalled, however small
+        ([(0, 5, 3, 0.0), (5, 5, 3, 0.0), (10, 5, 3, 0.0), (11, 6, 2, 0.0)], [None, None, "stalled", "ok"]),
+        # idle with nothing waiting is fine
+        ([(0, 5, 0, 0.0), (60, 5, 0, 0.0)], [None, None]),
+    ],
+)
+def test_lag_states_and_their_transitions(
+    readings: list[tuple[float, int, int, float]], states: list[str | None]
+) -> None:
+    lag = RepublishLag(lag_backlog=1_000, lag_unacked_s=1.0, stall_s=10.0)
+    got = [
+        lag.update(now_s=now, messages=done, backlog=backlog, oldest_unacked_s=oldest)
+        for now, done, backlog, oldest in readings
+    ]
+    assert [None if s is None else s.value for s in got] == states
