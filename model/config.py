@@ -268,6 +268,16 @@ class WebSection(_Section):
     bind: str = Field(default="127.0.0.1", min_length=1, description="Address the web server listens on.")
     http_port: _Port = Field(default=8080, description="HTTP port; 0 picks a free one.")
     session_ttl_s: float = Field(default=28800.0, gt=0, description="Seconds a web login lasts.")
+    cache_max_topics: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Topics the live topic browser keeps; further topics are counted (topics_refused) and not kept.",
+    )
+    cache_payload_budget_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Bytes of payloads the topic browser keeps in all; past it, new payloads keep their first 256.",
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         description="Key signing web session cookies (at least 16 bytes); unset = a random key per start, which "

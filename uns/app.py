@@ -35,6 +35,7 @@ from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.plant_api import plant_routes
+from uns.web.sparkplug_view import SparkplugView
 from uns.web.tree_api import tree_routes
 
 __all__ = [
@@ -198,7 +199,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes, historian.database, mes_settings)
-        cache, browser_routes = await _enter_browser(stack, clients, plant, health)
+        cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings)
         parts.append(cache)
         routes = [*routes, *browser_routes]
         users = broker.config if broker is not None else _broker_file(settings)
@@ -305,9 +306,23 @@ async def _enter_browser(
     clients: ClientFactory,
     plant: Plant,
     health: dict[str, Callable[[], Mapping[str, object]]],
+    settings: Settings,
 ) -> tuple[TopicCache, list[BaseRoute]]:
     """The topic browser's live cache, its write actions, and their routes with the plant's (uns up, uns web)."""
-    cache = await stack.enter_async_context(TopicCache(clients=clients))
+    bounds = settings.host  # the Sparkplug view keeps what the host keeps, within the same bounds
+    view = SparkplugView(
+        max_nodes=bounds.max_nodes,
+        max_devices_per_node=bounds.max_devices_per_node,
+        max_metrics_per_birth=bounds.max_metrics_per_birth,
+        max_series=bounds.max_series,
+    )
+    cache = TopicCache(
+        clients=clients,
+        max_topics=settings.web.cache_max_topics,
+        payload_budget_bytes=settings.web.cache_payload_budget_bytes,
+        sparkplug=view,
+    )
+    cache = await stack.enter_async_context(cache)
     health["web-cache"] = cache.health
     actions = await stack.enter_async_context(WebActions(clients=clients))
     return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant)]
@@ -319,7 +334,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         health: dict[str, Callable[[], Mapping[str, object]]] = {}
-        cache, routes = await _enter_browser(stack, clients, plant, health)
+        cache, routes = await _enter_browser(stack, clients, plant, health, settings)
         notes: list[str] = []
         endpoints = {"mqtt": url.redacted()}
         if settings.web.historian_url:

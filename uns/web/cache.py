@@ -165,6 +165,7 @@ class TopicCache:
         payload_budget_bytes: bytes kept of all payloads together.
         max_topics: topics kept.
         clock: seconds since the epoch (tests pass their own).
+        sparkplug: the Sparkplug view to feed (its bounds); a default-bounded one if None.
     """
 
     name = "web-cache"
@@ -178,6 +179,7 @@ class TopicCache:
         payload_budget_bytes: int = 256 * 1024 * 1024,
         max_topics: int = 1_000_000,
         clock: Callable[[], float] = time.time,
+        sparkplug: SparkplugView | None = None,
     ) -> None:
         self._clients = clients
         self._client_id = client_id
@@ -189,7 +191,7 @@ class TopicCache:
         self._root = _Level()
         self._names: list[str] = []
         self._haystack: tuple[str, list[int]] | None = None
-        self.sparkplug = SparkplugView()
+        self.sparkplug = SparkplugView() if sparkplug is None else sparkplug  # empty is falsy: it has __len__
         self._subscribers: list[_Subscriber] = []
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()

@@ -45,6 +45,8 @@ class EdgeNodeStatus:
     stale_deaths: int
     bad_payloads: int
     last_error: str | None
+    degraded: dict[str, str]
+    """What the view refused of this node past a bound, by ``group/node[/device]`` or ``devices``."""
     devices: tuple[DeviceStatus, ...]
 
 
@@ -98,6 +100,7 @@ class _EdgeNode:
     names: dict[str, DataType] = dataclasses.field(default_factory=dict)
     aliases: dict[int, tuple[str, DataType]] = dataclasses.field(default_factory=dict)
     devices: dict[str, _Device] = dataclasses.field(default_factory=dict)
+    degraded: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def status(self) -> EdgeNodeStatus:
         return EdgeNodeStatus(
@@ -115,6 +118,7 @@ class _EdgeNode:
             stale_deaths=self.stale_deaths,
             bad_payloads=self.bad_payloads,
             last_error=self.last_error,
+            degraded=dict(sorted(self.degraded.items())),
             devices=tuple(device.status() for _, device in sorted(self.devices.items())),
         )
 
@@ -142,11 +146,32 @@ class SparkplugView:
     NDEATH with the birth's bdSeq (or none) sets the node and its devices offline; DATA updates
     the last seq; commands are counted. Metric names and aliases from births are kept so DATA
     payloads that carry only aliases can be shown with their names.
+
+    What it keeps is bounded like the host's tables (the same defaults): edge nodes and host
+    applications past ``max_nodes`` / ``max_hosts`` and devices past ``max_devices_per_node`` are
+    not tracked, and a birth of more than ``max_metrics_per_birth`` metrics (or one that would keep
+    more than ``max_series`` names in all) is counted but its names are not kept; each raises
+    ``SparkplugError`` naming the topic and the bound, and a refusal that belongs to a tracked node
+    marks it degraded.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_nodes: int = 10_000,
+        max_devices_per_node: int = 1_000,
+        max_metrics_per_birth: int = 10_000,
+        max_hosts: int = 1_000,
+        max_series: int = 1_000_000,
+    ) -> None:
         self._nodes: dict[tuple[str, str], _EdgeNode] = {}
         self._hosts: dict[str, HostStatus] = {}
+        self._max_nodes = max_nodes
+        self._max_devices = max_devices_per_node
+        self._max_metrics = max_metrics_per_birth
+        self._max_hosts = max_hosts
+        self._max_series = max_series
+        self._series = 0  # metric names kept over every node and device
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -157,10 +182,13 @@ class SparkplugView:
         Raises:
             SparkplugError: the topic is not a Sparkplug topic, or the payload does not decode
                 (``PayloadDecodeError`` names the byte offset); the node counts it in ``bad_payloads``.
+                Or a bound was passed (the message is not, or only partly, kept).
         """
         sp = SparkplugTopic.from_str(topic)
         if sp.message_type is MessageType.STATE:
             online, stamp = decode_state(payload, topic=topic)
+            if sp.edge_node_id not in self._hosts and len(self._hosts) >= self._max_hosts:
+                raise SparkplugError(topic, f"host application not tracked: {len(self._hosts)} already, the most kept")
             self._hosts[sp.edge_node_id] = HostStatus(
                 host_id=sp.edge_node_id, online=online, timestamp=stamp, last_seen_ms=now_ms
             )
@@ -168,12 +196,22 @@ class SparkplugView:
         key = (sp.group_id, sp.edge_node_id)
         node = self._nodes.get(key)
         if node is None:
+            if len(self._nodes) >= self._max_nodes:
+                raise SparkplugError(
+                    topic, f"edge node not tracked: {len(self._nodes)} nodes, max_nodes={self._max_nodes}"
+                )
             node = self._nodes[key] = _EdgeNode(group_id=sp.group_id, edge_node_id=sp.edge_node_id, last_seen_ms=now_ms)
         node.last_seen_ms = now_ms
         device: _Device | None = None
         if sp.device_id is not None:
             device = node.devices.get(sp.device_id)
             if device is None:
+                if len(node.devices) >= self._max_devices:
+                    detail = (
+                        f"device not tracked: node has {len(node.devices)}, max_devices_per_node={self._max_devices}"
+                    )
+                    node.degraded["devices"] = detail
+                    raise SparkplugError(topic, detail)
                 device = node.devices[sp.device_id] = _Device(device_id=sp.device_id, last_seen_ms=now_ms)
             device.last_seen_ms = now_ms
         kind = sp.message_type
@@ -206,19 +244,40 @@ class SparkplugView:
             node.last_birth_ms = now_ms
             node.bd_seq = _bd_seq(metrics)
             node.aliases.clear()
+            self._series -= len(node.names)
             node.names.clear()
             for each in node.devices.values():
                 each.online = False  # a new node session wants new device births
-            _learn(node, node.names, metrics)
+            node.degraded.clear()
+            self._learn(topic, node, node, node.names, metrics)
         elif device is not None and kind is MessageType.DBIRTH:
             device.online = True
             device.births += 1
             device.last_birth_ms = now_ms
+            self._series -= len(device.names)
             device.names.clear()
-            _learn(node, device.names, metrics)
+            self._learn(topic, node, device, device.names, metrics)
         elif device is not None and kind is MessageType.DDEATH:
             device.online = False
             device.last_death_ms = now_ms
+
+    def _learn(
+        self, topic: str, node: _EdgeNode, table: _EdgeNode | _Device, names: dict[str, DataType], metrics: list[Metric]
+    ) -> None:
+        source = f"{node.group_id}/{node.edge_node_id}"
+        if isinstance(table, _Device):
+            source += f"/{table.device_id}"
+        detail = None
+        if len(metrics) > self._max_metrics:
+            detail = f"birth names not kept: {len(metrics)} metrics, max_metrics_per_birth={self._max_metrics}"
+        elif self._series + len(metrics) > self._max_series:
+            detail = f"birth names not kept: {self._series} kept, max_series={self._max_series}"
+        if detail is not None:
+            node.degraded[source] = detail
+            raise SparkplugError(topic, detail)
+        node.degraded.pop(source, None)
+        _learn(node, names, metrics)
+        self._series += len(names)
 
     def edge_nodes(self) -> list[EdgeNodeStatus]:
         """Every edge node seen, by group then node id, with its devices by id."""

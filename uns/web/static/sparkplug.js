@@ -11,13 +11,21 @@ let latest = []; // the last /api/sparkplug/nodes answer's nodes
 const stamp = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "–");
 const dash = (value) => (value === null || value === undefined ? "–" : String(value));
 
+/** online/offline, and "degraded" with what the hub refused past a bound (hover for the reasons). */
+function statusCell(node) {
+  const state = node.online ? "online" : "offline";
+  const reasons = Object.entries(node.degraded || {}).map(([what, why]) => `${what}: ${why}`);
+  if (!reasons.length) return el("td", {class: node.online ? "ok" : "error"}, state);
+  return el("td", {class: "error degraded", title: reasons.join("\n")}, `${state}, degraded`);
+}
+
 function nodeRow(node) {
   const button = can("rebirth")
     ? el("button", {type: "button", class: "rebirth", "data-needs": "rebirth", onclick: (event) => rebirth(node, event)}, "Rebirth")
     : "";
   const row = el("tr", {class: "node", "data-node": `${node.group_id}/${node.edge_node_id}`},
     el("td", {}, node.group_id), el("td", {}, node.edge_node_id),
-    el("td", {class: node.online ? "ok" : "error"}, node.online ? "online" : "offline"),
+    statusCell(node),
     el("td", {}, dash(node.bd_seq)), el("td", {}, dash(node.last_seq)), el("td", {}, stamp(node.last_birth_ms)),
     el("td", {class: "births"}, node.births), el("td", {}, node.rebirths), el("td", {}, node.stale_deaths),
     el("td", {}, button));
