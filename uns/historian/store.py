@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from uns.historian.rows import EventRow, Rejected, SampleRow
@@ -85,6 +86,14 @@ class CommitReport:
 
 
 @dataclasses.dataclass(slots=True)
+class _Millisecond:
+    """A series' values in one millisecond of a batch, once there is more than one."""
+
+    identities: set[_Identity]
+    count: int
+
+
+@dataclasses.dataclass(slots=True)
 class _Series:
     series_id: int
     datatype: str | None
@@ -97,10 +106,15 @@ class Store:
 
     Args:
         connection: the read-write connection (``Database.connection``), used from one thread.
+        max_series: series kept at most; a sample of a further series is dead-lettered (field
+            ``series``), so a flood of new topics cannot take the memory of the series table.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, *, max_series: int = 1_000_000) -> None:
         self._db = connection
+        self._max_series = max_series
+        self.series_refused = 0
+        """Samples dead-lettered because their series would pass ``max_series``."""
         self._series: dict[str, _Series] = {}
         self._newest: dict[int, int] = {}
         self._next_id = 1
@@ -126,6 +140,7 @@ class Store:
         """Write one batch in one transaction; on failure nothing of it is kept and the error propagates."""
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
+        self._refuse_series(batch)
         self._db.execute("BEGIN TRANSACTION")
         try:
             new_series, pending_series = self._register_series(batch.samples, now_ms)
@@ -171,6 +186,29 @@ class Store:
         return _merge(self.commit_isolating(first), self.commit_isolating(second))
 
     # -- series ---------------------------------------------------------------------------------
+
+    def _refuse_series(self, batch: Batch) -> None:
+        """Move the samples of new series past ``max_series`` to the batch's dead letters (known ones stay)."""
+        room = self._max_series - len(self._series)
+        if all(row.topic in self._series for row in batch.samples):
+            return
+        new: set[str] = set()
+        samples: list[SampleRow] = []
+        received: list[int] = []
+        for row, at in zip(batch.samples, batch.received_ms, strict=True):
+            if row.topic not in self._series and row.topic not in new:
+                if len(new) >= room:
+                    reason = (
+                        f"new series not stored: {len(self._series)} series, historian.max_series={self._max_series}"
+                    )
+                    body = {"value": row.value, "timestamp_ms": row.ts_ms, "quality": row.quality}
+                    batch.rejected.append(Rejected(row.topic, "series", reason, orjson.dumps(body)))
+                    self.series_refused += 1
+                    continue
+                new.add(row.topic)
+            samples.append(row)
+            received.append(at)
+        batch.samples, batch.received_ms = samples, received
 
     def _register_series(self, samples: Sequence[SampleRow], now_ms: int) -> tuple[int, list[str]]:
         added: list[tuple[int, str, str, str, str, str | None, str | None, bool, int]] = []
@@ -231,7 +269,7 @@ class Store:
 
         ``seq`` numbers a series' different values within one millisecond in arrival order.
         """
-        seen: dict[tuple[int, int], SampleRow | list[SampleRow]] = {}
+        seen: dict[tuple[int, int], SampleRow | _Millisecond] = {}
         fresh: list[_Fresh] = []
         suspects: list[_Fresh] = []
         duplicates = 0
@@ -244,41 +282,48 @@ class Store:
                 seq = 0
             else:
                 if isinstance(earlier, SampleRow):
-                    earlier = seen[key] = [earlier]
-                identity = _identity(row)
-                if any(_identity(other) == identity for other in earlier):
+                    earlier = seen[key] = _Millisecond({_identity(earlier)}, 1)
+                identity = (row.value, row.value_text, row.value_json, row.quality)  # _identity, inlined: bursts
+                if identity in earlier.identities:
                     duplicates += 1
                     continue
-                seq = len(earlier)
-                earlier.append(row)
+                earlier.identities.add(identity)
+                seq = earlier.count
+                earlier.count += 1
             if row.ts_ms > self._newest.get(series_id, -1):
                 fresh.append((series_id, row, received, seq))
             else:
                 suspects.append((series_id, row, received, seq))
         late: int | None = None
         if suspects:
-            stored = self._stored_values(suspects)
+            stored = self._stored_matches(suspects)
             next_seq: dict[tuple[int, int], int] = {}
-            for series_id, row, received, _ in suspects:
-                key = (series_id, row.ts_ms)
-                identities, top = stored.get(key, (set(), -1))
-                if _identity(row) in identities:
+            for index, (series_id, row, received, _) in enumerate(suspects):
+                match = stored.get(index)
+                if match is not None and match[0]:
                     duplicates += 1
                     continue
                 # a new value in a millisecond already stored arrived after the values stored there
-                seq = next_seq.get(key, top + 1)
-                next_seq[key] = seq + 1
+                key = (series_id, row.ts_ms)
+                seq = next_seq.get(key, -1 if match is None else match[1]) + 1
+                next_seq[key] = seq
                 fresh.append((series_id, row, received, seq))
                 late = row.ts_ms if late is None else min(late, row.ts_ms)
-        fresh.sort(key=lambda item: (item[1].ts_ms, item[3]))
+        # stable: a series' values of one millisecond stay in arrival (seq) order
+        fresh.sort(key=lambda item: item[1].ts_ms)
         return fresh, late, duplicates
 
-    def _stored_values(self, suspects: Sequence[_Fresh]) -> dict[tuple[int, int], tuple[set[_Identity], int]]:
-        """Per (series_id, ms) of the suspects: the identities stored there and their highest seq."""
+    def _stored_matches(self, suspects: Sequence[_Fresh]) -> dict[int, tuple[bool, int]]:
+        """Per index of a suspect whose millisecond holds stored samples: is it one of them, and their top seq."""
         probe = pa.table(
             {
+                "i": pa.array(range(len(suspects)), pa.uint32()),
                 "series_id": pa.array([s[0] for s in suspects], pa.uint32()),
                 "ts": pa.array([s[1].ts_ms for s in suspects], _TS),
+                "value": pa.array([s[1].value for s in suspects], pa.float64()),
+                "value_text": pa.array([s[1].value_text for s in suspects], pa.string()),
+                "value_json": pa.array([s[1].value_json for s in suspects], pa.string()),
+                "quality": pa.array([s[1].quality for s in suspects], pa.string()),
             }
         )
         low = min(s[1].ts_ms for s in suspects)
@@ -286,21 +331,17 @@ class Store:
         found = (
             self._with_table("probe", probe)
             .execute(
-                "SELECT s.series_id, epoch_ms(s.ts), s.value, s.value_text, s.value_json::VARCHAR,"
-                " s.quality::VARCHAR, s.seq FROM samples s JOIN (SELECT DISTINCT series_id, ts FROM probe) p"
-                " ON s.series_id = p.series_id AND s.ts = p.ts"
-                " WHERE s.ts BETWEEN make_timestamptz(? * 1000) AND make_timestamptz(? * 1000)",
+                "SELECT p.i, bool_or(s.value IS NOT DISTINCT FROM p.value AND s.value_text IS NOT DISTINCT FROM"
+                " p.value_text AND s.value_json::VARCHAR IS NOT DISTINCT FROM p.value_json"
+                " AND s.quality::VARCHAR = p.quality), max(s.seq)"
+                " FROM samples s JOIN probe p ON s.series_id = p.series_id AND s.ts = p.ts"
+                " WHERE s.ts BETWEEN make_timestamptz(? * 1000) AND make_timestamptz(? * 1000) GROUP BY p.i",
                 [low, high],
             )
             .fetchall()
         )
         self._db.unregister("probe")
-        stored: dict[tuple[int, int], tuple[set[_Identity], int]] = {}
-        for series_id, ms, value, text, json_text, quality, seq in found:
-            identities, top = stored.get((int(series_id), int(ms)), (set(), -1))
-            identities.add((value, text, json_text, quality))
-            stored[(int(series_id), int(ms))] = (identities, max(top, int(seq)))
-        return stored
+        return {int(i): (bool(same), int(top)) for i, same, top in found}
 
     def _insert_samples(self, rows: Sequence[_Fresh]) -> int:
         if not rows:
