@@ -202,8 +202,8 @@ class LoginLimits(_Frozen):
         default=5,
         ge=1,
         description=(
-            "Failed logins for one user name before its logins are refused the same way (addresses that "
-            "logged in as that user in the last forget_after_s are exempt, so a flood cannot lock it out)."
+            "Failed logins for one user name before its logins are refused the same way, from addresses that "
+            "failed themselves and did not log in as that user lately (so a flood cannot lock a good client out)."
         ),
     )
     block_s: float = Field(default=1.0, gt=0, description="First refusal period once a limit is reached.")

@@ -12,7 +12,7 @@ from amqtt.session import Session
 from model.broker_config import BrokerFileConfig
 from uns.broker.passwords import DUMMY_HASH, verify_password
 from uns.broker.stats import Counters, RateLimitedLog
-from uns.broker.throttle import LoginCache, LoginThrottle
+from uns.broker.throttle import CheckSlots, LoginCache, LoginThrottle
 
 __all__ = ["Authenticator", "UnsAuthPlugin", "is_anonymous"]
 
@@ -28,7 +28,8 @@ class Authenticator:
     """Decides whether a CONNECT's user name and password may log in; throttles, counts and logs refusals.
 
     Every password is checked against an argon2 hash (a dummy one for unknown users), at most
-    ``login.max_concurrent_checks`` at once, in threads. Addresses and users that failed too often
+    ``login.max_concurrent_checks`` at once, in threads, an address already busy or failing queueing
+    behind the others (:class:`uns.broker.throttle.CheckSlots`). Addresses and users that failed too often
     are refused before any check (:class:`uns.broker.throttle.LoginThrottle`); recent good logins are
     accepted from :class:`uns.broker.throttle.LoginCache`.
     """
@@ -40,7 +41,7 @@ class Authenticator:
         login = config.login
         self._throttle = LoginThrottle(login)
         self._cache = LoginCache(size=login.cache_size, ttl_s=login.cache_ttl_s)
-        self._checks = asyncio.Semaphore(login.max_concurrent_checks)
+        self._checks = CheckSlots(login.max_concurrent_checks)
 
     async def authenticate(
         self, *, client_id: str, user: str | None, password: str | None, peer: str, address: str = ""
@@ -55,6 +56,7 @@ class Authenticator:
             if self._config.allow_anonymous:
                 return True
             return self._refuse(client_id, "<anonymous>", peer, "anonymous access is off")
+        priority = 1 if self._throttle.suspect(address) else 0
         refused_by = self._throttle.begin(address=address, user=user)
         if refused_by is not None:
             self._counters.login_throttled += 1
@@ -69,7 +71,7 @@ class Authenticator:
             return False
         ok: bool | None = None
         try:
-            why = await self._check(user, password or "")
+            why = await self._check(user, password or "", priority)
             ok = why is None
         finally:
             self._throttle.end(address=address, user=user, ok=ok)
@@ -78,7 +80,7 @@ class Authenticator:
         log.debug("client %s logged in as %s from %s", client_id, user, peer)
         return True
 
-    async def _check(self, user: str, password: str) -> str | None:
+    async def _check(self, user: str, password: str, priority: int) -> str | None:
         """None when ``password`` is ``user``'s, else why not; unknown users pay the same argon2 check."""
         if not password:
             return "no password"
@@ -87,10 +89,13 @@ class Authenticator:
         if account is not None and self._cache.hit(user, password, stored):
             self._counters.login_cache_hits += 1
             return None
-        async with self._checks:
+        await self._checks.acquire(priority)
+        try:
             self._counters.password_checks += 1
             # argon2 takes tens of milliseconds on purpose: keep it off the event loop
             good = await asyncio.to_thread(verify_password, password, stored)
+        finally:
+            self._checks.release()
         if account is None:
             return "unknown user"
         if not good:

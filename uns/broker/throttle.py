@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import hashlib
+import heapq
 import hmac
 import secrets
 import time
@@ -12,7 +14,7 @@ from collections.abc import Callable
 
 from model.broker_config import LoginLimits
 
-__all__ = ["FailureTracker", "LoginCache", "LoginThrottle"]
+__all__ = ["CheckSlots", "FailureTracker", "LoginCache", "LoginThrottle"]
 
 _MAX_KEYS = 10_000  # addresses or user names tracked; a flood of new ones evicts unblocked entries first
 
@@ -66,6 +68,16 @@ class FailureTracker:
             return False
         return bool(entry.in_flight) and entry.failures + entry.in_flight >= self._limit
 
+    def busy(self, key: str) -> bool:
+        """Whether ``key`` has an attempt in flight or failures not yet forgotten."""
+        entry = self._entries.get(key)
+        return entry is not None and (entry.in_flight > 0 or self.failed(key))
+
+    def failed(self, key: str) -> bool:
+        """Whether ``key`` has failures not yet forgotten."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.failures > 0 and self._clock() - entry.last <= self._forget_after_s
+
     def begin(self, key: str) -> None:
         """An attempt for ``key`` starts (call after :meth:`refused` said no)."""
         entry = self._entries.get(key)
@@ -109,8 +121,10 @@ class FailureTracker:
 class LoginThrottle:
     """The address and user trackers of one broker, with the (user, address) pairs that logged in lately.
 
-    A pair that logged in within ``forget_after_s`` is exempt from its user's block, so failures from
-    elsewhere cannot lock a working client out; its address's own failures still count.
+    A user's block applies only to addresses with failures of their own, and not to a pair that logged
+    in within ``forget_after_s``: a flood against a user from elsewhere cannot lock a working client
+    out, while each address of a distributed guesser gets one guess before the user's block holds it.
+    An address's own failures always count.
     """
 
     def __init__(self, limits: LoginLimits, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -129,13 +143,17 @@ class LoginThrottle:
         self._forget_after_s = limits.forget_after_s
         self._clock = clock
 
+    def suspect(self, address: str) -> bool:
+        """Whether ``address`` has a login in flight or failed lately: its checks queue behind the others'."""
+        return self._addresses.busy(address)
+
     def begin(self, *, address: str, user: str) -> str | None:
         """Start an attempt, or say why it is refused (``address`` or ``user``) and start nothing."""
         if self._addresses.refused(address):
             return "address"
         trusted = self._trusted.get((user, address))
         exempt = trusted is not None and self._clock() - trusted < self._forget_after_s
-        if not exempt and self._users.refused(user):
+        if not exempt and self._users.refused(user) and self._addresses.failed(address):
             return "user"
         self._addresses.begin(address)
         self._users.begin(user)
@@ -150,6 +168,43 @@ class LoginThrottle:
             self._trusted.move_to_end((user, address))
             while len(self._trusted) > _MAX_KEYS:
                 self._trusted.popitem(last=False)
+
+
+class CheckSlots:
+    """A semaphore of ``size`` password checks whose waiters go by priority (0 first), then arrival.
+
+    A login from an address that has nothing in flight and no recent failure waits only for the
+    checks already running, not for a flood queued from elsewhere.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._count = 0
+
+    async def acquire(self, priority: int) -> None:
+        """Take a slot, waiting behind waiters of lower ``priority`` values and earlier arrivals."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._count += 1
+        heapq.heappush(self._waiters, (priority, self._count, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was handed over just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first waiter still waiting, else to the pool."""
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return
+        self._free += 1
 
 
 class LoginCache:

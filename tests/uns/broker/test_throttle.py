@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from uns.broker.throttle import FailureTracker
+from uns.broker.throttle import CheckSlots, FailureTracker
 
 
 @pytest.mark.parametrize(
@@ -36,3 +38,30 @@ def test_a_flood_of_new_keys_never_frees_a_blocked_one() -> None:
         tracker.end(f"fake-{index}", ok=None)
     assert tracker.refused("attacker")
     assert len(tracker) == 10
+
+
+async def test_password_check_slots_serve_unsuspected_addresses_first() -> None:
+    slots = CheckSlots(1)
+    await slots.acquire(0)  # a check is running
+    order: list[str] = []
+
+    async def wait(name: str, priority: int) -> None:
+        await slots.acquire(priority)
+        order.append(name)
+        slots.release()
+
+    tasks = [asyncio.create_task(wait(name, priority)) for name, priority in (("a", 1), ("b", 1), ("good", 0))]
+    await asyncio.sleep(0)  # all three queue
+    slots.release()
+    await asyncio.gather(*tasks)
+    assert order == ["good", "a", "b"]
+
+
+async def test_a_cancelled_waiter_gives_its_slot_on() -> None:
+    slots = CheckSlots(1)
+    await slots.acquire(0)
+    gone = asyncio.create_task(slots.acquire(0))
+    await asyncio.sleep(0)
+    gone.cancel()
+    slots.release()
+    await asyncio.wait_for(slots.acquire(0), 1)  # the slot was not lost with the cancelled waiter
