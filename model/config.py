@@ -179,6 +179,11 @@ class HistorianSection(_Section):
     max_future_s: float = Field(
         default=300.0, gt=0, description="A sample timestamped later than now plus this is dead-lettered, seconds."
     )
+    max_series: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Series (topics) stored at most; a sample of a further series is dead-lettered (field series).",
+    )
     raw_retention_days: float = Field(default=90.0, ge=0, description="Days of raw samples kept; 0 keeps them forever.")
     rollup_1m_retention_days: float = Field(
         default=730.0, ge=0, description="Days of 1-minute rollups kept; 0 keeps them forever."

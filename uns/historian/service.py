@@ -117,6 +117,7 @@ class Historian:
         self._rollups = Rollups()
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian-writer")
         self._store: Store | None = None
+        self._series_refused = 0
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
         self._pending = Batch()
@@ -147,7 +148,8 @@ class Historian:
         async with contextlib.AsyncExitStack() as stack:
             await self.on_writer(self.database.open)
             stack.push_async_callback(self._close_database)
-            self._store = await self.on_writer(lambda: Store(self.database.connection))
+            max_series = self._settings.max_series
+            self._store = await self.on_writer(lambda: Store(self.database.connection, max_series=max_series))
             client = await stack.enter_async_context(
                 self._clients(
                     client_id=self._settings.client_id, clean_session=False, manual_ack=True, keepalive_s=30.0
@@ -201,6 +203,8 @@ class Historian:
             "database": str(self.database.path),
             "pending_rows": len(self._pending),
             **self.stats.as_dict(),
+            "series": self._store.series_count if self._store is not None else 0,
+            "series_refused": self._store.series_refused if self._store is not None else 0,
         }
 
     # -- reading --------------------------------------------------------------------------------
@@ -286,6 +290,12 @@ class Historian:
         finally:
             self._room.set()
         self.stats.add(report)
+        if store.series_refused != self._series_refused:
+            # dead-lettered on the writer (uns.historian.store: max_series): counted and logged like the rest
+            self._series_refused = store.series_refused
+            for row in batch.rejected:
+                if row.field == "series":
+                    self._count_reject(row)
         client = self._client
         if client is not None:
             for message in acks:
