@@ -223,7 +223,11 @@ class SparkplugHost:
                 "republish": self.republish_health(client),
                 "broker_dropped": self.broker_dropped,
             }
-            await client.publish(self.health_topic, orjson.dumps(health), qos=0, retain=True)
+            # a broker that stopped reading must not stop the judging and logging above: the write is
+            # buffered at once, only the wait for the buffer to drain is given up
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.health_interval_s):
+                    await client.publish(self.health_topic, orjson.dumps(health), qos=0, retain=True)
             await asyncio.sleep(self._settings.health_interval_s)
 
     def _require_client(self) -> PubSub:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
@@ -40,8 +41,11 @@ class OneWayRelay:
         self.port = 0
 
     async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited: a held direction fills fast
+        listener.bind(("127.0.0.1", 0))
+        self._server = await asyncio.start_server(self._serve, sock=listener)
+        self.port = listener.getsockname()[1]
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
@@ -73,9 +77,12 @@ class OneWayRelay:
             writer.close()
 
 
-def _ddata(seq: int, value: float) -> bytes:
-    metric = Metric(alias=1, timestamp=1_764_000_000_000 + seq, value=value, datatype=DataType.Double)
-    return encode_payload(Payload(timestamp=1_764_000_000_000 + seq, seq=seq, metrics=[metric]))
+def _ddata(seq: int, value: float, note: str = "") -> bytes:
+    ts = 1_764_000_000_000 + seq
+    metrics = [Metric(alias=1, timestamp=ts, value=value, datatype=DataType.Double)]
+    if note:
+        metrics.append(Metric(alias=2, timestamp=ts, value=note, datatype=DataType.String))
+    return encode_payload(Payload(timestamp=ts, seq=seq % 256, metrics=metrics))
 
 
 @contextlib.asynccontextmanager
@@ -101,9 +108,11 @@ async def _host_behind_relay(
         try:
             await host.wait_ready()
             nbirth = Payload(timestamp=1, seq=0, metrics=[Metric(name="bdSeq", datatype=DataType.Int64, value=0)])
-            dbirth = Payload(
-                timestamp=1, seq=1, metrics=[Metric(name="Temp", alias=1, datatype=DataType.Double, value=0.0)]
-            )
+            born = [
+                Metric(name="Temp", alias=1, datatype=DataType.Double, value=0.0),
+                Metric(name="Note", alias=2, datatype=DataType.String, value=""),
+            ]
+            dbirth = Payload(timestamp=1, seq=1, metrics=born)
             await edge.publish(f"spBv1.0/{group}/NBIRTH/{node}", encode_payload(nbirth), qos=1)
             await edge.publish(f"spBv1.0/{group}/DBIRTH/{node}/filler", encode_payload(dbirth), qos=1)
             await until(lambda: host.core.counters.births == 2, what="both births handled")
@@ -230,3 +239,18 @@ def test_lag_states_and_their_transitions(
         for now, done, backlog, oldest in readings
     ]
     assert [None if s is None else s.value for s in got] == states
+
+
+async def test_health_judges_a_stall_even_when_the_broker_stops_reading(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The held relay stops reading: the host's write buffer fills and its writes wait to drain. The
+    # health loop must still judge and log the stall, not wait behind its own health publish.
+    caplog.set_level(logging.WARNING, logger="uns.host.service")
+    lag = RepublishLag(lag_backlog=1_000_000, lag_unacked_s=1_000.0, stall_s=2.0)  # only the stall matters
+    async with _host_behind_relay(mosquitto, lag) as (host, relay, edge, _watcher, ddata):
+        relay.flowing.clear()
+        note = "x" * 20_000
+        await edge.publish_many([Message(ddata, _ddata(2 + i, float(i), note)) for i in range(800)])  # ~16 MB
+        await until(lambda: host.lag.state.value == "stalled", within_s=15, what="the stall judged")
+        assert any("republishing is stalled" in r.getMessage() for r in caplog.records)
