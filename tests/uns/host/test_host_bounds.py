@@ -7,15 +7,22 @@ host's pure core, fed the bytes a third-party edge node sends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import orjson
 import pytest
 
+from model.config import HostSection
+from tests.fixtures.broker import start_broker
 from tests.fixtures.hub import plant_for
-from tests.uns.host.raw_edge import DOUBLE, INT64, metric, payload
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import DOUBLE, INT64, Watcher, edge_and_watcher, metric, payload
+from uns.connect import local_clients
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore
+from uns.host.service import SparkplugHost
 from uns.mqtt.types import Message
 
 _GROUP, _NODE = "g", "edge1"
@@ -139,3 +146,38 @@ def test_a_birth_that_would_pass_max_series_is_refused_and_rebirths_do_not_add_u
     assert _values(_dbirth(core, "b", 2, 6)) == [0.0, 1.0]
     assert core.health()["series"] == 6
     assert core.health()["nodes_degraded"] == 0
+
+
+async def test_the_running_host_refuses_a_big_birth_and_serves_the_other_node(tmp_path: Path) -> None:
+    """``host.max_metrics_per_birth`` reaches the host: a real broker, two raw edge nodes, the real host."""
+    settings = HostSection(host_id="hb", groups=[_GROUP], max_metrics_per_birth=50, health_interval_s=0.1)
+    async with start_broker(tmp_path) as broker:
+        host = SparkplugHost(settings=settings, plant=plant_for("acme", _GROUP, _NODE), clients=local_clients(broker))
+        async with host, asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(host.run(), name="test.host")
+            await host.wait_ready()
+            try:
+                async with (
+                    edge_and_watcher(str(broker.url), _GROUP, "big", ["acme/#"]) as (big, watcher),
+                    edge_and_watcher(str(broker.url), _GROUP, _NODE, ["acme/hub/#"]) as (good, _),
+                ):
+                    big.nbirth([metric(f"M{i}", float(i), DOUBLE) for i in range(60)])
+                    good.nbirth([metric("Uptime", 7, INT64)])
+                    await until(lambda: watcher.json(f"{_LINE}/data/Uptime") is not None, what="the good node served")
+                    status = f"acme/hub/host/nodes/{_GROUP}/big"
+                    await until(lambda: watcher.json(status) is not None, what="the big node's status")
+                    assert watcher.json(status)["degraded"] == {  # type: ignore[index]
+                        f"{_GROUP}/big": "birth_too_large: NBIRTH has 61 metrics, more than"
+                        " host.max_metrics_per_birth=50"
+                    }
+                    health = host.core.health()
+                    assert (health["nodes_degraded"], health["degraded"]) == (1, [f"{_GROUP}/big"])
+                    assert host.core.counters.rejected["birth_too_large"] == 1
+                    assert not any("/big/" in t for t in _topics(watcher))  # nothing of it republished
+            finally:
+                runner.cancel()
+
+
+def _topics(watcher: Watcher) -> list[str]:
+    with watcher.lock:
+        return list(watcher.last)
