@@ -22,6 +22,7 @@ from uns.broker.admission import CONNACK_SERVER_UNAVAILABLE, Handshake, PendingP
 from uns.broker.auth import Authenticator, UnsAuthPlugin
 from uns.broker.framing import MAX_HEADERS, GuardedReader, Oversize
 from uns.broker.matcher import topic_error, topic_matches
+from uns.broker.packets import PacketGuard
 from uns.broker.persistence import BrokerStore
 from uns.broker.preface import Verdict, client_id_of, connack
 from uns.broker.quiet import quieten_amqtt
@@ -105,6 +106,7 @@ class UnsBroker(RoutingBroker):
 
     def __init__(self, *, settings: BrokerFileConfig, data_dir: Path | None = None) -> None:
         self.counters = Counters()
+        self.packets = PacketGuard(counters=self.counters)
         guard = AclGuard(policy=AclPolicy(config=settings), counters=self.counters)
         self._authenticator = Authenticator(config=settings, counters=self.counters)
         super().__init__(_amqtt_config(settings, self._authenticator, guard), guard=guard)
@@ -179,6 +181,9 @@ class UnsBroker(RoutingBroker):
         if verdict is not None and verdict.rewrite is not None:
             guarded.rewrite_start(*verdict.rewrite)  # MQTT 3.1: amqtt reads it as 3.1.1
             guarded.protocol = verdict.protocol
+        peer = writer.get_peer_info() or ("?", 0)
+        if await self.packets.check_connect(guarded.peek, f"{peer[0]}:{peer[1]}") is not None:
+            return  # a malformed CONNECT (MQTT 3.1.1 says close): reported; stream_connected closes the socket
         if not self._slots.take(listener_name):
             await self._refuse_slot(guarded, writer, handshake, listener_name)
             return
@@ -299,6 +304,7 @@ class UnsBroker(RoutingBroker):
         if type(handler) is BrokerProtocolHandler:
             handler.__class__ = SessionHandler  # amqtt builds the handler itself: swap in our reader and flows
             handler.sessions = self.session_manager
+            handler.packets = self.packets  # checks each packet before amqtt parses it
         self.session_manager.state(client_session).ready = False  # new messages queue until the old ones are out
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 

@@ -137,6 +137,8 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
 
     async def peek(self, n: int) -> bytes:
         """The first ``n`` bytes not yet read, kept for the following reads (fewer at end of stream)."""
+        if self._closed:
+            return b""  # rejected as oversize: what follows is never read
         return await self._peek(n)
 
     def rewrite_start(self, length: int, replacement: bytes) -> None:

@@ -34,6 +34,7 @@ from amqtt.mqtt.packet import (
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.protocol.handler import packet_class
 
+from uns.broker.packets import PacketGuard
 from uns.broker.stats import RateLimitedLog
 
 __all__ = ["KEEPALIVE_GRACE", "FastBrokerHandler"]
@@ -64,6 +65,8 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
     """``BrokerProtocolHandler`` with the reader described in the module docstring."""
 
     _uns_last_read: float = 0.0
+    packets: PacketGuard | None = None
+    """Set by the broker: checks each packet's bytes before amqtt parses them (uns.broker.packets)."""
     _uns_warn = RateLimitedLog(log)
 
     async def mqtt_connack_authorize(self, authorize: bool) -> None:
@@ -101,6 +104,11 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                     if packet_type in (RESERVED_0, RESERVED_15):
                         log.warning("client %s sent reserved packet type %d: closing", client_id, packet_type)
                         break
+                    peek = getattr(reader, "peek", None)
+                    if self.packets is not None and peek is not None:  # malformed: close, as MQTT 3.1.1 says
+                        flags, length = fixed_header.flags, fixed_header.remaining_length
+                        if await self.packets.refuses(peek, packet_type, flags, length, client_id):
+                            break
                     packet = await packet_class(fixed_header).from_stream(reader, fixed_header=fixed_header)
                     await self.plugins_manager.fire_event(MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
                     if packet_type == PUBLISH and (packet.qos or 0) < QOS_2:

@@ -48,6 +48,8 @@ class BrokerStats:
     """Logins refused with CONNACK 5 without a password check: their address or user failed too often."""
     login_cache_hits: int = 0
     """Logins accepted from the cache of recent successful logins (no argon2 verification)."""
+    malformed_closed: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Connections closed for a malformed packet, by the MQTT 3.1.1 rule broken (``MQTT-3.3.2-2``, ...)."""
 
 
 class Counters:
@@ -69,6 +71,7 @@ class Counters:
         self.password_checks = 0
         self.login_throttled = 0
         self.login_cache_hits = 0
+        self.malformed_closed: dict[str, int] = {}
         self.acl_denials: dict[str, int] = {"publish": 0, "subscribe": 0, "receive": 0}
         self.acl_denial_reasons: dict[str, int] = {}
 
@@ -97,6 +100,7 @@ class Counters:
             password_checks=self.password_checks,
             login_throttled=self.login_throttled,
             login_cache_hits=self.login_cache_hits,
+            malformed_closed=dict(self.malformed_closed),
         )
 
 

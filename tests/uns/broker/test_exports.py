@@ -13,6 +13,7 @@ MODULES = [
     "framing",
     "local",
     "matcher",
+    "packets",
     "passwords",
     "preface",
     "quiet",
