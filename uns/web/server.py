@@ -163,7 +163,7 @@ class WebServer:
     def _uvicorn_config(self) -> uvicorn.Config:
         """Uvicorn's settings, loaded now so a bad certificate fails the start, naming the setting."""
         config = uvicorn.Config(
-            self.app(),
+            SecurityHeadersMiddleware(self.app()),  # outside Starlette's error layer too: its bare 500s get them
             lifespan="off",
             log_config=None,
             access_log=False,

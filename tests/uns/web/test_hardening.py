@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from model.broker_config import Role, UserConfig
 from tests.exports import assert_all_is_honest
@@ -199,6 +202,20 @@ async def test_security_headers_on_pages_apis_errors_and_redirects(users) -> Non
     for answer in answers:
         got = {name: answer.headers.get(name) for name in EXPECTED_HEADERS}
         assert got == EXPECTED_HEADERS, answer.request.url
+
+
+async def test_security_headers_on_an_unhandled_error() -> None:
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("bug")
+
+    web = WebServer(bind="127.0.0.1", port=0, health={}, history=None, routes=[Route("/broken", broken)])
+    async with web, asyncio.TaskGroup() as tasks:
+        task = tasks.create_task(web.run(), name="test.web")
+        async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
+            answer = await client.get("/broken")
+        task.cancel()
+    assert answer.status_code == 500
+    assert {name: answer.headers.get(name) for name in EXPECTED_HEADERS} == EXPECTED_HEADERS
 
 
 def test_static_pages_have_no_inline_script_or_style() -> None:
