@@ -118,6 +118,20 @@ def main() -> None:
         end="",
     )
     print(f" (ratio {raw / compact:.1f}x)")
+    refused = HostCore(plant=_plant(), max_payload_bytes=64 << 20)  # the default bounds: 10k metrics a birth
+    refused.handle(nb_topic, nbirth, now_ms)
+    gc.collect()
+    tracemalloc.start(1)
+    base, _ = tracemalloc.get_traced_memory()
+    refused.handle(topic, dbirth, now_ms)
+    gc.collect()
+    kept_refused, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    health = refused.health()
+    print(
+        f"with the default bounds the birth is refused: kept {kept_refused - base:,} bytes,"
+        f" series {health['series']}, rejected {health['rejected']}"
+    )
     seconds = _timed(_plant(), bounds, [(nb_topic, nbirth), (topic, dbirth)], now_ms)
     print(
         f"handling time without tracemalloc: {seconds:.2f} s ({seconds / n * 1e6:.1f} us/metric;"
