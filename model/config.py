@@ -184,6 +184,12 @@ class HistorianSection(_Section):
         ge=1,
         description="Series (topics) stored at most; a sample of a further series is dead-lettered (field series).",
     )
+    memory_limit_mb: int = Field(
+        default=512,
+        ge=64,
+        description="DuckDB's memory cap, MiB (DuckDB's own default is 80 % of RAM); past it cached blocks are evicted"
+        " and large queries spill to <path>.tmp.",
+    )
     raw_retention_days: float = Field(default=90.0, ge=0, description="Days of raw samples kept; 0 keeps them forever.")
     rollup_1m_retention_days: float = Field(
         default=730.0, ge=0, description="Days of 1-minute rollups kept; 0 keeps them forever."

@@ -108,7 +108,7 @@ class Historian:
         self._settings = settings
         self._enterprise = enterprise
         self._clients = clients
-        self.database = Database(path=database_path(settings, data_dir))
+        self.database = Database(path=database_path(settings, data_dir), memory_limit_mb=settings.memory_limit_mb)
         self.stats = HistorianStats()
         self._parser = RowParser(max_future_ms=int(settings.max_future_s * 1000))
         self._compressor: Compressor[SampleRow] | None = (

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from model.config import HistorianSection
+from tests.fixtures.broker import start_broker
+from uns.connect import local_clients
 from uns.historian.database import DEFAULT_MEMORY_LIMIT_MB, Database
+from uns.historian.service import Historian
 
 
 def _limit_mib(db: Database) -> float:
@@ -31,3 +35,12 @@ def test_a_query_needing_more_than_the_cap_spills_to_disk_and_answers(tmp_path: 
             "SELECT count(*), sum(n) FROM (SELECT i % 1500000 AS k, count(*) AS n FROM range(3000000) t(i) GROUP BY k)"
         ).fetchone()
         assert row == (1_500_000, 3_000_000)
+
+
+async def test_the_historian_part_opens_its_file_with_the_configured_cap(tmp_path: Path) -> None:
+    assert HistorianSection().memory_limit_mb == DEFAULT_MEMORY_LIMIT_MB
+    section = HistorianSection(memory_limit_mb=200)
+    async with start_broker(tmp_path) as broker:
+        historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
+        async with historian:
+            assert _limit_mib(historian.database) == 200
