@@ -214,9 +214,12 @@ class UnsBroker(RoutingBroker):
     ) -> None:
         """All ``limits.max_connections`` slots are taken: CONNACK 3 (server unavailable), close, warn."""
         self.counters.slots_refused += 1
-        packet = await reader.peek(handshake.size)
-        verdict = handshake.verdict or Verdict(protocol="3.1.1", header_length=handshake.header_length)
-        client_id = client_id_of(packet, verdict)
+        client_id: str | None = None
+        with contextlib.suppress(TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            async with asyncio.timeout(0.2):  # buffered unless oversize: only to name the client in the log
+                packet = await reader.peek(handshake.size)
+            verdict = handshake.verdict or Verdict(protocol="3.1.1", header_length=handshake.header_length)
+            client_id = client_id_of(packet, verdict)
         address, port = writer.get_peer_info() or ("?", 0)
         self._warn.warning(
             f"slots/{listener_name}",
@@ -227,10 +230,10 @@ class UnsBroker(RoutingBroker):
             listener_name,
             self.settings.limits.max_connections,
         )
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError):  # a client already gone needs no answer
             writer.write(connack(CONNACK_SERVER_UNAVAILABLE))
             await writer.drain()
-        await writer.close()
+            await writer.close()
 
     async def _refuse_protocol(self, reader: GuardedReader, writer: WriterAdapter, verdict: Verdict) -> None:
         """Answer a CONNECT we do not speak (CONNACK 1 or 2, or nothing), close, and log it once per client."""
