@@ -226,3 +226,20 @@ def test_what_the_preface_check_and_shared_routing_rely_on() -> None:
     assert isinstance(Session().next_packet_id, int)
     # UNSUBSCRIBE goes through _del_subscription, which routing.py extends for $share strings
     assert "self._del_subscription(topic, client_session)" in inspect.getsource(Broker._handle_unsubscription)
+
+
+def test_what_admission_and_the_quiet_log_filter_rely_on() -> None:
+    """uns/broker/admission.py counts slots itself; uns/broker/quiet.py re-logs amqtt's per-connection lines."""
+    import amqtt.broker as amqtt_broker
+    import amqtt.mqtt.protocol.handler as amqtt_handler
+    from amqtt.broker import Server
+
+    from uns.broker import quiet
+
+    assert Server("default", None, 0).semaphore is None  # max_connections 0: amqtt makes nobody wait
+    assert amqtt_broker.__name__ == quiet._BROKER
+    assert amqtt_handler.__name__ == quiet._HANDLER
+    source = inspect.getsource(amqtt_broker)
+    for prefix in quiet._PER_CONNECTION + quiet._REDUNDANT:
+        assert prefix in source, prefix
+    assert "handle_connect" in BrokerProtocolHandler.__dict__  # a second CONNECT: FastBrokerHandler overrides it
