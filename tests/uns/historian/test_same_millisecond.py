@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 
@@ -27,6 +28,7 @@ from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
 from uns.connect import local_clients, network_clients
 from uns.historian.database import Database
+from uns.historian.export import export_parquet
 from uns.historian.queries import History
 from uns.historian.rollups import Rollups
 from uns.historian.rows import RowParser, SampleRow
@@ -126,6 +128,18 @@ def test_queries_and_rollups_see_every_value_in_arrival_order(database: Database
     assert found == [(13, 3.0, 0.5, 0.5, 9.0)]
     cut = datetime.fromtimestamp((NOW - 99) / 1000, UTC)
     assert [p.value for p in history.raw(COUNT, start, cut)] == [*BURST, 7.0, 8.0]
+
+
+def test_export_keeps_every_value_and_its_arrival_order(database: Database, tmp_path: Path) -> None:
+    store = Store(database.connection)
+    store.commit(batch(*(sample(NOW - 100, v) for v in BURST)))
+    export_parquet(database.connection, tmp_path / "out", start=None, end=None)
+    glob = str(tmp_path / "out" / "samples" / "**" / "*.parquet")
+    with duckdb.connect() as lake:
+        found = lake.execute(
+            "SELECT seq, value FROM read_parquet(?, hive_partitioning = true) ORDER BY ts, seq", [glob]
+        ).fetchall()
+    assert found == list(enumerate(BURST))
 
 
 def test_the_as_of_context_in_a_busy_millisecond_is_its_last_value(database: Database) -> None:
