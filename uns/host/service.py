@@ -186,8 +186,9 @@ class SparkplugHost:
                 dropped,
             )
 
-    def republish_health(self, client: PubSub) -> dict[str, object]:
+    def republish_health(self) -> dict[str, object]:
         """The republish path's state for the health topic; logs each change of state once."""
+        client = self._require_client()
         if not isinstance(client, MqttClient):
             return {"state": self.lag.state.value}  # in-process: a call into the broker, nothing awaited
         stats = client.stats
@@ -220,7 +221,7 @@ class SparkplugHost:
                 "online": True,
                 "timestamp_ms": _now_ms(),
                 **self.core.health(),
-                "republish": self.republish_health(client),
+                "republish": self.republish_health(),
                 "broker_dropped": self.broker_dropped,
             }
             # a broker that stopped reading must not stop the judging and logging above: the write is

@@ -38,7 +38,14 @@ class OneWayRelay:
         self.flowing.set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
         self.port = 0
+
+    def cut(self) -> None:
+        """Drop every relayed connection at once; what the held direction had read is lost."""
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
 
     async def __aenter__(self) -> Self:
         listener = socket.socket()
@@ -57,6 +64,7 @@ class OneWayRelay:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        self._writers += (writer, up_writer)
         for task in (
             asyncio.create_task(self._pipe(reader, up_writer, held=True)),
             asyncio.create_task(self._pipe(up_reader, writer, held=False)),
@@ -69,6 +77,8 @@ class OneWayRelay:
             while data := await reader.read(65536):
                 if held:
                     await self.flowing.wait()
+                if writer.is_closing():
+                    break
                 writer.write(data)
                 await writer.drain()
         except ConnectionError:
@@ -254,3 +264,23 @@ async def test_health_judges_a_stall_even_when_the_broker_stops_reading(
         await edge.publish_many([Message(ddata, _ddata(2 + i, float(i), note)) for i in range(800)])  # ~16 MB
         await until(lambda: host.lag.state.value == "stalled", within_s=15, what="the stall judged")
         assert any("republishing is stalled" in r.getMessage() for r in caplog.records)
+
+
+async def test_republishes_in_flight_go_again_after_a_reconnect_in_order(mosquitto: Mosquitto) -> None:
+    async with _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata):
+        received: list[Message] = []
+        collector = asyncio.create_task(_collect(watcher, received))
+        try:
+            handled = host.core.counters.messages
+            relay.flowing.clear()
+            await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
+            await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
+            assert host.republish_health()["inflight"] == 5
+            relay.cut()  # none of the five reached the broker
+            relay.flowing.set()
+            await until(lambda: _temps(received)[-1:] == [5.0], within_s=15, what="the five sent again")
+            assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
