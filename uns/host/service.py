@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _STATE_PREFIX = "spBv1.0/STATE/"
 BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 """Mosquitto's count of publishes it dropped (queue or in-flight limits), sent every ``sys_interval``."""
+_BROKER_DROPPED_WAIT_S = 30.0  # Mosquitto's sys_interval is 10 s by default
 
 
 def _now_ms() -> int:
@@ -74,6 +75,7 @@ class SparkplugHost:
         """Whether republishing keeps up (``ok``/``lagging``/``stalled``), judged at each health tick."""
         self.broker_dropped: int | None = None
         """Publishes the broker says it dropped since it started (Mosquitto's $SYS); None if unknown."""
+        self._drops_since_s: float | None = None  # when we began to wait for the broker's drop count
         self._state = StateGuard(topic=self._state_topic, session_ms=0, counters=self.core.counters)
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -114,6 +116,8 @@ class SparkplugHost:
             await client.subscribe([BROKER_DROPPED_TOPIC], qos=0)
         except BrokerError as err:
             log.info("broker drop count not readable (%s): health reports broker_dropped null", err)
+            return
+        self._drops_since_s = time.monotonic()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -191,6 +195,11 @@ class SparkplugHost:
         client = self._require_client()
         if not isinstance(client, MqttClient):
             return {"state": self.lag.state.value}  # in-process: a call into the broker, nothing awaited
+        waited = self._drops_since_s
+        if self.broker_dropped is None and waited is not None and time.monotonic() - waited > _BROKER_DROPPED_WAIT_S:
+            # Mosquitto grants a $SYS subscription its ACL denies, then sends nothing; other brokers lack it
+            log.info("no drop count from the broker on %s: health reports broker_dropped null", BROKER_DROPPED_TOPIC)
+            self._drops_since_s = None
         stats = client.stats
         changed = self.lag.update(
             now_s=time.monotonic(),
