@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ Peek = Callable[[int], Awaitable[bytes]]
 _CONNECT, _PUBLISH, _PUBREL, _SUBSCRIBE, _UNSUBSCRIBE = 1, 3, 6, 8, 10
 _TO_CLIENT_ONLY = {2: "CONNACK", 9: "SUBACK", 11: "UNSUBACK", 13: "PINGRESP"}
 _FLAGS_0010 = {_PUBREL: "MQTT-3.6.1-1", _SUBSCRIBE: "MQTT-3.8.1-1", _UNSUBSCRIBE: "MQTT-3.10.1-1"}
+_UNUSUAL = re.compile(rb"[\x00+#\x80-\xff]")  # in a topic name: NUL, a wildcard, or not ASCII (checked slowly)
+_PUBLISH_PEEK = 256  # bytes of a PUBLISH peeked at once: the topic of almost every message
 _CONNECT_WAIT_S = 10.0  # a CONNECT the handshake let through is whole already; this only bounds a stray wait
 
 
@@ -216,6 +219,11 @@ class PacketGuard:
 
     async def refuses(self, peek: Peek, packet_type: int, flags: int, length: int, client_id: str) -> bool:
         """Whether the packet whose fixed header was just read breaks a rule (then it is reported)."""
+        if packet_type == _PUBLISH and not flags & 0b0110:  # the hot path: QoS 0 with a plain ASCII topic
+            head = await peek(min(length, _PUBLISH_PEEK))
+            topic_end = 2 + int.from_bytes(head[:2], "big")
+            if 2 < topic_end <= len(head) and not _UNUSUAL.search(head, 2, topic_end):
+                return False
         violation = check_header(packet_type, flags)
         if violation is None and packet_type in (_SUBSCRIBE, _UNSUBSCRIBE):
             violation = check_body(packet_type, await peek(length))
@@ -229,18 +237,24 @@ class PacketGuard:
 
 async def _publish_violation(peek: Peek, flags: int, length: int) -> Violation | None:
     """A PUBLISH's topic name and packet identifier, peeked (the payload is never copied)."""
-    head = await peek(2)
+    head = await peek(min(length, _PUBLISH_PEEK))  # one peek covers a usual topic and packet id
     if len(head) < 2:
         return None  # the connection ended: amqtt's read fails and closes
-    topic_end = 2 + int.from_bytes(head, "big")
+    topic_end = 2 + int.from_bytes(head[:2], "big")
     if topic_end > length:
         return Violation("MQTT-4.8", "PUBLISH topic length runs past the packet")
-    violation = check_topic((await peek(topic_end))[2:])
-    if violation is not None or not flags & 0b0110 or length < topic_end + 2:
-        return violation
-    if (await peek(topic_end + 2))[topic_end:] == b"\x00\x00":
+    qos = flags & 0b0110
+    wanted = topic_end + 2 if qos and length >= topic_end + 2 else topic_end
+    if len(head) < wanted:
+        head = await peek(wanted)
+    raw = head[2:topic_end]
+    if raw.isascii() and b"\x00" not in raw and b"+" not in raw and b"#" not in raw and raw:
+        violation = None  # the usual topic, without decoding it
+    else:
+        violation = check_topic(raw)
+    if violation is None and wanted > topic_end and head[topic_end:wanted] == b"\x00\x00":
         return Violation("MQTT-2.3.1-1", "packet identifier 0")
-    return None
+    return violation
 
 
 def _remaining_length(head: bytes) -> tuple[int | None, int]:

@@ -183,6 +183,7 @@ async def test_good_packets_pass(broker: EmbeddedBroker) -> None:
         _subscribe(b"a/+/#", 2),
         _unsubscribe(b"a/+/#"),
         _publish(b"a/b/c", first=0x32),
+        _publish("a/caf\u00e9/\u6e29\u5ea6".encode()),  # UTF-8 beyond ASCII is a topic like any other
         _packet(0x62, (1).to_bytes(2, "big")),  # PUBREL 0010
     ]
     got, closed = await asyncio.to_thread(_exchange, broker.url, packets)
