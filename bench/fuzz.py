@@ -137,6 +137,8 @@ def _progress_line(hub: HubProcess, progress: Progress, start: float) -> None:
     print(
         f"  {progress.published:>9,} published  {progress.published / elapsed:7,.0f}/s"
         f"  host read {progress.host_messages() - progress.host_messages_at_start:>9,}"
+        f"  historian received {progress.health.get('historian', {}).get('received', 0)!s:>9}"
+        f" stored {progress.health.get('historian', {}).get('stored', 0)!s:>8}"
         f"  RSS {rss_mib(hub.pid):6.0f} MiB  ({elapsed:.0f} s)",
         flush=True,
     )
@@ -160,16 +162,21 @@ async def _fuzz_raw(hub: HubProcess, args: argparse.Namespace, outcomes: RawOutc
             await queue.put(None)
 
 
-async def _settled(progress: Progress, part: str, key: str, quiet_s: float = 4.0, give_up_s: float = 120.0) -> None:
-    """Until ``health[part][key]`` stops moving for ``quiet_s``."""
+async def _drained(progress: Progress, give_up_s: float, quiet_s: float = 5.0) -> float:
+    """Seconds until the historian holds no pending rows and its received count stood still for ``quiet_s``.
+
+    A busy writer commits seldom, so ``stored`` alone may stand still for many seconds with a backlog.
+    """
     last, since, start = None, time.monotonic(), time.monotonic()
     while time.monotonic() - start < give_up_s:
-        now = progress.health.get(part, {}).get(key)
-        if now != last:
+        health = progress.health.get("historian", {})
+        now = (health.get("received"), health.get("stored"))
+        if now != last or health.get("pending_rows"):
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
-            return
+            return since - start
         await asyncio.sleep(0.25)
+    return float("inf")
 
 
 async def _run(args: argparse.Namespace, data_dir: Path) -> None:
@@ -207,7 +214,8 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> None:
             await json_task
             with contextlib.suppress(AssertionError):  # reported below as lost samples
                 await until(lambda: edge_caught_up(node), within_s=60.0, what="the edge node's buffer to drain")
-            await _settled(progress, "historian", "stored")
+            drain_s = await _drained(progress, args.drain_s)
+            print(f"historian drained {drain_s:.0f} s after the fuzzing ended", flush=True)
             peak = rss_mib(hub.pid, "VmHWM")
             alive = hub.proc.poll() is None
             api = await _api_health(hub.http)
@@ -255,6 +263,7 @@ def main() -> None:
     parser.add_argument("--raw-concurrency", type=int, default=32, help="raw connections open at once")
     parser.add_argument("--good-hz", type=float, default=100.0, help="values per second of each good counter")
     parser.add_argument("--report-every", type=int, default=50_000, help="published inputs between progress lines")
+    parser.add_argument("--drain-s", type=float, default=900.0, help="longest wait for the historian's backlog")
     parser.add_argument("--keep", type=Path, help="keep the hub's data and log in this (new) folder")
     args = parser.parse_args()
     if args.quick:

@@ -110,7 +110,8 @@ def print_report(
     print(f"  publisher reconnects: {reconnects} (0: every published input reached the broker)")
     levels, tracebacks = log_levels(log)
     print("\n== crashes")
-    print(f"hub alive after the fuzzing: {alive}; exit code on SIGTERM: {exit_code}")
+    stuck = " (did not stop within 20 s: killed)" if exit_code == -9 else ""
+    print(f"hub alive after the fuzzing: {alive}; exit code on SIGTERM: {exit_code}{stuck}")
     print(f"hub log: {dict(sorted(levels.items()))}, tracebacks {tracebacks}")
     print("\n== good samples (each counter value must be stored exactly once)")
     lost_total = 0
