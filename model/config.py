@@ -118,6 +118,12 @@ class HostSection(_Section):
         default=5.0, ge=0, description="Least time between two rebirth requests to the same edge node, seconds."
     )
     republish_qos: int = Field(default=0, ge=0, le=1, description="QoS of UNS republishes (0 or 1).")
+    republish_window: int = Field(
+        default=1_000,
+        ge=1,
+        le=65_000,
+        description="QoS 1 republishes awaiting the broker's acknowledgement at once; the host reads on meanwhile.",
+    )
     health_interval_s: float = Field(
         default=5.0, gt=0, description="How often the hub publishes its health under <enterprise>/hub/, seconds."
     )

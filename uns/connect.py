@@ -34,8 +34,12 @@ class ClientFactory(Protocol):
         clean_session: bool = True,
         keepalive_s: float = 30.0,
         manual_ack: bool = False,
+        max_inflight: int = 1000,
     ) -> contextlib.AbstractAsyncContextManager[PubSub]:
-        """An async context manager yielding a connected ``PubSub``."""
+        """An async context manager yielding a connected ``PubSub``.
+
+        ``max_inflight`` bounds QoS 1/2 publishes awaiting acknowledgement over a socket.
+        """
         ...
 
 
@@ -89,6 +93,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
         clean_session: bool = True,
         keepalive_s: float = 30.0,
         manual_ack: bool = False,
+        max_inflight: int = 1000,
     ) -> AsyncIterator[PubSub]:
         client = MqttClient(
             url=url,
@@ -98,6 +103,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
             clean_session=clean_session,
             keepalive_s=keepalive_s,
             manual_ack=manual_ack,
+            max_inflight=max_inflight,
             ssl_context=context,
         )
         async with client:
@@ -118,8 +124,9 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
         clean_session: bool = True,
         keepalive_s: float = 30.0,
         manual_ack: bool = False,
+        max_inflight: int = 1000,
     ) -> AsyncIterator[PubSub]:
-        del will, clean_session, keepalive_s, manual_ack  # in-process: cannot die alone, keeps no session
+        del will, clean_session, keepalive_s, manual_ack, max_inflight  # in-process: no session, nothing in flight
         client = broker.local_client(client_id)
         try:
             if on_connect is not None:

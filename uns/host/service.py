@@ -101,7 +101,12 @@ class SparkplugHost:
             filters.append(self._state_topic)  # we answer anything published there (StateGuard)
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(
-                self._clients(client_id=f"uns-host-{self._settings.host_id}", will=will, on_connect=self._on_connect)
+                self._clients(
+                    client_id=f"uns-host-{self._settings.host_id}",
+                    will=will,
+                    on_connect=self._on_connect,
+                    max_inflight=self._settings.republish_window,
+                )
             )
             await client.subscribe(filters, qos=1)
             await self._watch_broker_drops(client)
@@ -159,7 +164,7 @@ class SparkplugHost:
         core = self.core
         send: Callable[[Sequence[Message]], Awaitable[None]] = client.publish_many
         if isinstance(client, MqttClient):
-            # QoS 1 republishes stay in flight (up to the client's max_inflight) while the next
+            # QoS 1 republishes stay in flight (up to host.republish_window) while the next
             # message is read: one broker round trip per DDATA was the throughput limit
             send = functools.partial(client.publish_many, wait=False)
         async for message in client.messages():

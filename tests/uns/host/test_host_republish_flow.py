@@ -97,12 +97,14 @@ def _ddata(seq: int, value: float, note: str = "") -> bytes:
 
 @contextlib.asynccontextmanager
 async def _host_behind_relay(
-    mosquitto: Mosquitto, lag: RepublishLag | None = None
+    mosquitto: Mosquitto, lag: RepublishLag | None = None, window: int = 1_000
 ) -> AsyncIterator[tuple[SparkplugHost, OneWayRelay, MqttClient, MqttClient, str]]:
     """A QoS 1 republishing host behind a relay, an edge node born with one Double metric, and a watcher."""
     n = next(_ids)
     enterprise, group, node = f"flow{n}", f"fg{n}", "edge1"
-    settings = HostSection(host_id=f"flowhost{n}", groups=[group], republish_qos=1, health_interval_s=0.1)
+    settings = HostSection(
+        host_id=f"flowhost{n}", groups=[group], republish_qos=1, republish_window=window, health_interval_s=0.1
+    )
     url = BrokerUrl.from_str(mosquitto.url)
     async with contextlib.AsyncExitStack() as stack:
         relay = await stack.enter_async_context(OneWayRelay(mosquitto.port))
@@ -279,6 +281,28 @@ async def test_republishes_in_flight_go_again_after_a_reconnect_in_order(mosquit
             relay.cut()  # none of the five reached the broker
             relay.flowing.set()
             await until(lambda: _temps(received)[-1:] == [5.0], within_s=15, what="the five sent again")
+            assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+
+
+async def test_the_republish_window_bounds_what_waits_for_pubacks(mosquitto: Mosquitto) -> None:
+    async with _host_behind_relay(mosquitto, window=3) as (host, relay, edge, watcher, ddata):
+        received: list[Message] = []
+        collector = asyncio.create_task(_collect(watcher, received))
+        try:
+            handled = host.core.counters.messages
+            relay.flowing.clear()
+            await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
+            # three republishes in flight, the fourth DDATA handled and its republish waiting for a slot
+            await until(
+                lambda: host.core.counters.messages == handled + 4 and host.republish_health()["inflight"] == 3,
+                what="a full window of 3",
+            )
+            relay.flowing.set()
+            await until(lambda: _temps(received)[-1:] == [5.0], what="all five republished")
             assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
         finally:
             collector.cancel()
