@@ -209,6 +209,8 @@ class PacketGuard:
                 if length is None:
                     return None  # amqtt refuses a malformed remaining length itself
                 packet = await peek(header_length + length)
+            if len(packet) < header_length + length:
+                return None  # the connection ended inside its CONNECT
         except (TimeoutError, ConnectionError):
             return None  # amqtt's own reading of the CONNECT fails the same way and closes
         violation = check_connect(packet, header_length)
@@ -218,21 +220,33 @@ class PacketGuard:
         return violation
 
     async def refuses(self, peek: Peek, packet_type: int, flags: int, length: int, client_id: str) -> bool:
-        """Whether the packet whose fixed header was just read breaks a rule (then it is reported)."""
-        if packet_type == _PUBLISH and not flags & 0b0110:  # the hot path: QoS 0 with a plain ASCII topic
-            head = await peek(min(length, _PUBLISH_PEEK))
-            topic_end = 2 + int.from_bytes(head[:2], "big")
-            if 2 < topic_end <= len(head) and not _UNUSUAL.search(head, 2, topic_end):
-                return False
-        violation = check_header(packet_type, flags)
-        if violation is None and packet_type in (_SUBSCRIBE, _UNSUBSCRIBE):
-            violation = check_body(packet_type, await peek(length))
-        elif violation is None and packet_type == _PUBLISH:
-            violation = await _publish_violation(peek, flags, length)
+        """Whether the packet whose fixed header was just read breaks a rule (then it is reported).
+
+        A connection that ends inside the packet is not a violation: amqtt's own read of it fails and closes.
+        """
+        try:
+            violation = await self._violation(peek, packet_type, flags, length)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return False
         if violation is None:
             return False
         self.report(client_id, violation)
         return True
+
+    @staticmethod
+    async def _violation(peek: Peek, packet_type: int, flags: int, length: int) -> Violation | None:
+        if packet_type == _PUBLISH and not flags & 0b0110:  # the hot path: QoS 0 with a plain ASCII topic
+            head = await peek(min(length, _PUBLISH_PEEK))
+            topic_end = 2 + int.from_bytes(head[:2], "big")
+            if 2 < topic_end <= len(head) and not _UNUSUAL.search(head, 2, topic_end):
+                return None
+        violation = check_header(packet_type, flags)
+        if violation is None and packet_type in (_SUBSCRIBE, _UNSUBSCRIBE):
+            body = await peek(length)
+            return check_body(packet_type, body) if len(body) == length else None
+        if violation is None and packet_type == _PUBLISH:
+            return await _publish_violation(peek, flags, length)
+        return violation
 
 
 async def _publish_violation(peek: Peek, flags: int, length: int) -> Violation | None:
@@ -247,6 +261,8 @@ async def _publish_violation(peek: Peek, flags: int, length: int) -> Violation |
     wanted = topic_end + 2 if qos and length >= topic_end + 2 else topic_end
     if len(head) < wanted:
         head = await peek(wanted)
+        if len(head) < wanted:
+            return None  # the connection ended inside the packet
     raw = head[2:topic_end]
     if raw.isascii() and b"\x00" not in raw and b"+" not in raw and b"#" not in raw and raw:
         violation = None  # the usual topic, without decoding it

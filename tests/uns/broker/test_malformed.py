@@ -231,3 +231,12 @@ async def test_a_closure_publishes_the_will(broker: EmbeddedBroker) -> None:
     message = await asyncio.wait_for(anext(aiter(local.messages())), 5)
     assert (message.topic, message.payload) == ("will/willer", b"gone")
     assert broker.stats.malformed_closed == {"MQTT-4.7.1-2": 1}
+
+
+async def test_a_connection_ending_inside_a_packet_is_not_malformed(broker: EmbeddedBroker) -> None:
+    with socket.create_connection((broker.url.host, broker.url.port), timeout=5) as sock:
+        sock.sendall(_connect())
+        assert await asyncio.to_thread(sock.recv, 4) == bytes([0x20, 2, 0, 0])
+        sock.sendall(bytes([0x82, 20, 0, 1, 0, 9, ord("a")]))  # a SUBSCRIBE cut short
+    await until(lambda: broker.stats.connections == 0, what="the connection gone")
+    assert broker.stats.malformed_closed == {}
