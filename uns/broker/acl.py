@@ -12,7 +12,7 @@ from model.broker_config import BrokerFileConfig, Role
 from uns.broker.matcher import filter_covers, topic_matches
 from uns.broker.stats import Counters, RateLimitedLog
 
-__all__ = ["ACTIONS", "AclGuard", "AclPolicy", "AclTopicPlugin", "Decision", "Principal"]
+__all__ = ["ACTIONS", "HUB_TOPICS", "AclGuard", "AclPolicy", "AclTopicPlugin", "Decision", "Principal"]
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ _DEVICE_TYPES = ("DBIRTH", "DDATA", "DDEATH")
 _COMMANDS = ("spBv1.0/+/NCMD/#", "spBv1.0/+/DCMD/#")
 _SPARKPLUG = ("spBv1.0/#",)
 _STATE = "spBv1.0/STATE/+"
-# the reserved site ids: the hub's own status and unbound devices, written by the host alone
-_HUB_TOPICS = ("+/hub/#", "+/unbound/#")
+HUB_TOPICS = ("+/hub/#", "+/unbound/#")
+"""The reserved site ids: the hub's own status and unbound devices, published by the host and admin alone."""
 _MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))  # equipment depth 1..5
 _CACHE_LIMIT = 100_000
 
@@ -129,7 +129,7 @@ class AclPolicy:
                     publish_deny=state_deny,
                 )
             case _:
-                hub = tuple((item, "hub-topic") for item in _HUB_TOPICS)
+                hub = tuple((item, "hub-topic") for item in HUB_TOPICS)
                 read_deny = tuple((item, "command-topic") for item in _COMMANDS)
                 if not principal.read_sparkplug:
                     read_deny += tuple((item, "sparkplug-topic") for item in _SPARKPLUG)

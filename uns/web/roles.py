@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from model.broker_config import Role
+from uns.broker.acl import HUB_TOPICS
 from uns.mqtt.filters import topic_matches
 
 __all__ = [
@@ -133,6 +134,8 @@ class RoutePolicy:
         """Whether ``role`` may publish on ``topic`` through the web layer."""
         if role == "admin":
             return True
+        if role == "app" and any(topic_matches(topic, item) for item in HUB_TOPICS):
+            return False  # the hub's own topics, refused to apps as by the broker's ACL (docs/security.md)
         return any(topic_matches(topic, item) for item in self._publish.get(role, ()))
 
     def needs(self, action: Action) -> tuple[Role, ...]:

@@ -165,6 +165,9 @@ def test_grants(role: Role, action: Action, allowed: bool) -> None:
         ("app", "acme/dallas/packaging/line1/filler/cmd/Speed", True),
         ("app", "acme/dallas/packaging/line1/cmd/Speed", False),
         ("app", "spBv1.0/g/NCMD/n", False),
+        ("app", "acme/hub/mes/errors", False),  # matches +/+/mes/#, yet it is the hub's own
+        ("app", "acme/unbound/g/n/mes/count", False),
+        ("host", "acme/hub/mes/errors", True),
         ("viewer", "acme/mes/work_order", False),
         ("bridge", "acme/mes/work_order", False),
         ("host", "acme/dallas/data/x", True),
