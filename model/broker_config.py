@@ -28,6 +28,7 @@ ROLES: tuple[Role, ...] = ("admin", "host", "bridge", "app", "viewer")
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 _EDGE_PART = re.compile(r"^(\+|[^/+#$\s]+)$")
+_HOST_ID = re.compile(r"^[^/+#$\s]+$")
 
 
 def is_loopback(host: str) -> bool:
@@ -105,6 +106,13 @@ class UserConfig(_Frozen):
         default=(),
         description='For role bridge: the Sparkplug edge nodes it may publish as, each "group/node" ("+" wildcards).',
     )
+    host_ids: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "For role host: the Sparkplug host ids whose spBv1.0/STATE/<host_id> it may publish (the hub's "
+            "host.host_id); empty = any."
+        ),
+    )
     read_sparkplug: bool = Field(
         default=False,
         description=(
@@ -133,6 +141,11 @@ class UserConfig(_Frozen):
     def _edge_nodes_for_bridges(self) -> Self:
         if self.edge_nodes and self.role != "bridge":
             raise ValueError(f"edge_nodes: only apply to role bridge (role is {self.role})")
+        if self.host_ids and self.role != "host":
+            raise ValueError(f"host_ids: only apply to role host (role is {self.role})")
+        for host_id in self.host_ids:
+            if not _HOST_ID.match(host_id):
+                raise ValueError(f"host_ids: {host_id!r} is not a Sparkplug host id (one topic level, no + # $)")
         if self.read_sparkplug and self.role not in ("app", "viewer"):
             raise ValueError(f"read_sparkplug: only applies to roles app and viewer (role is {self.role})")
         return self

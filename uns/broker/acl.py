@@ -36,6 +36,7 @@ class Principal:
     role: Role
     edge_nodes: tuple[str, ...] = ()
     read_sparkplug: bool = False
+    host_ids: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class _Rules:
     read_deny: tuple[tuple[str, str], ...]  # (filter, reason), checked before ``read``
     publish_denied: str  # the reason key when a publish matches nothing
     publish_deny: tuple[tuple[str, str], ...] = ()  # (filter, reason), checked before ``publish``
+    publish_first: tuple[str, ...] = ()  # topics allowed before ``publish_deny`` is asked
 
 
 class AclPolicy:
@@ -76,7 +78,11 @@ class AclPolicy:
         if account is None:
             return None
         return Principal(
-            user=user, role=account.role, edge_nodes=account.edge_nodes, read_sparkplug=account.read_sparkplug
+            user=user,
+            role=account.role,
+            edge_nodes=account.edge_nodes,
+            read_sparkplug=account.read_sparkplug,
+            host_ids=account.host_ids,
         )
 
     def decide(self, principal: Principal, action: str, topic: str) -> Decision:
@@ -92,6 +98,8 @@ class AclPolicy:
         if rules is None:
             rules = self._rules[principal] = self._compile(principal)
         if action == "publish":
+            if any(topic == item for item in rules.publish_first):
+                return _ALLOW
             for deny, reason in rules.publish_deny:
                 if topic_matches(topic, deny):
                     return Decision(allowed=False, reason=reason)
@@ -112,7 +120,16 @@ class AclPolicy:
         state_deny = ((_STATE, "host-state"),)  # only the host (and admin) may speak for the host: issue 13.4
         match principal.role:
             case "host":
-                return _Rules(publish=everything, read=everything, read_deny=(), publish_denied="")
+                # with host_ids, only those hosts' STATE: a forged STATE takes every edge node offline
+                own_state = tuple(f"spBv1.0/STATE/{host_id}" for host_id in principal.host_ids)
+                return _Rules(
+                    publish=everything,
+                    read=everything,
+                    read_deny=(),
+                    publish_denied="",
+                    publish_deny=state_deny if own_state else (),
+                    publish_first=own_state,
+                )
             case "bridge":
                 publish: list[str] = []
                 read = [_STATE]

@@ -17,6 +17,7 @@ CONFIG = BrokerFileConfig.model_validate(
             "mes": {"password_hash": _HASH, "role": "app"},
             "eye": {"password_hash": _HASH, "role": "viewer"},
             "spk": {"password_hash": _HASH, "role": "app", "read_sparkplug": True},
+            "hub1": {"password_hash": _HASH, "role": "host", "host_ids": ["uns-hub"]},
         },
         "app_cmd_topics": ["acme/+/+/+/+/cmd/#"],
     }
@@ -73,6 +74,11 @@ CASES = [
     ("plc", "publish", "spBv1.0/STATE/uns-hub", False, "host-state"),  # only the host speaks for the host
     ("plc", "publish", "acme/hub/host/health", False, "not-own-edge-node"),
     ("hub", "publish", "spBv1.0/STATE/uns-hub", True, ""),
+    ("hub", "publish", "spBv1.0/STATE/other-host", True, ""),  # no host_ids: any host's STATE
+    ("hub1", "publish", "spBv1.0/STATE/uns-hub", True, ""),  # host_ids: its own STATE only
+    ("hub1", "publish", "spBv1.0/STATE/other-host", False, "host-state"),
+    ("hub1", "publish", "spBv1.0/acme/NCMD/line1", True, ""),
+    ("hub1", "subscribe", "spBv1.0/STATE/+", True, ""),
     ("hub", "publish", "acme/hub/mes/errors", True, ""),
     ("hub", "publish", "$SYS/broker/uptime", False, "dollar-topic"),
     ("adm", "publish", "$SYS/broker/uptime", False, "dollar-topic"),  # nobody publishes $-topics
@@ -121,3 +127,17 @@ def test_read_sparkplug_is_for_apps_and_viewers_only(role: str) -> None:
         validate_broker_config({"listeners": {"tcp": {"port": 0}}, "users": {"u": user}})
     assert caught.value.path == "users.u.read_sparkplug"
     assert "app and viewer" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("user", "path"),
+    [
+        ({"role": "app", "host_ids": ["uns-hub"]}, "users.u.host_ids"),
+        ({"role": "host", "host_ids": ["a/b"]}, "users.u.host_ids"),
+        ({"role": "host", "host_ids": ["+"]}, "users.u.host_ids"),
+    ],
+)
+def test_host_ids_are_for_hosts_and_one_level(user: dict[str, object], path: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_broker_config({"listeners": {"tcp": {"port": 0}}, "users": {"u": {"password_hash": _HASH, **user}}})
+    assert caught.value.path == path

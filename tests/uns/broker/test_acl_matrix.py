@@ -245,3 +245,23 @@ async def test_role_matrix(tmp_path: Path, broker: str, user: str) -> None:
                 if user_ == user and key[0] == topic_class:
                     expected[key].discard(right)
     assert found == expected
+
+
+async def test_a_host_with_host_ids_publishes_only_its_own_state(tmp_path: Path) -> None:
+    users = _users(hash_password(PASSWORD))
+    users["host"]["host_ids"] = ["uns-hub"]
+    async with start_broker(tmp_path, broker_test_config(allow_anonymous=False, users=users)) as broker:
+        target = _Target(broker.url, lambda: sum(broker.stats.acl_denials.values()), None)
+        observer = Paho(broker.url, "observer", username="admin", password=PASSWORD)
+        host = Paho(broker.url, "host", username="host", password=PASSWORD)
+        try:
+            await observer.connect()
+            await host.connect()
+            assert await observer.subscribe("#", qos=1) == 1
+            assert await _published(target, host, observer, "spBv1.0/STATE/uns-hub")
+            assert not await _published(target, host, observer, "spBv1.0/STATE/other-host")
+            assert await _published(target, host, observer, "acme/hub/host/health")
+        finally:
+            host.close()
+            observer.close()
+        assert broker.stats.acl_denial_reasons == {"host-state": 1}
