@@ -126,12 +126,10 @@ class RoutePolicy:
         """Whether ``role`` may do ``action`` (for ``publish``, the topic is checked by :meth:`may_publish`)."""
         return action in GRANTS[role]
 
-    def topic_checked(self, role: Role) -> bool:
-        """Whether a ``publish`` by ``role`` needs its topic checked (everyone but admin)."""
-        return role != "admin"
-
     def may_publish(self, role: Role, topic: str) -> bool:
         """Whether ``role`` may publish on ``topic`` through the web layer."""
+        if topic.startswith("$"):
+            return False  # nobody publishes $-topics, admin included, as in the broker's ACL (docs/security.md)
         if role == "admin":
             return True
         if role == "app" and any(topic_matches(topic, item) for item in HUB_TOPICS):
