@@ -88,8 +88,9 @@ class AclPolicy:
     def decide(self, principal: Principal, action: str, topic: str) -> Decision:
         """May ``principal`` do ``action`` (publish, subscribe, receive) on ``topic`` (a filter for subscribe)?"""
         if topic.startswith("$"):
-            # nobody publishes $-topics through the broker (they are the broker's own); admin may read them
-            if principal.role == "admin" and action != "publish":
+            # nobody publishes $-topics through the broker (they are the broker's own); admin and the hub's
+            # components read them (the host reports what Mosquitto says it dropped, $SYS/broker/...)
+            if principal.role in ("admin", "host") and action != "publish":
                 return _ALLOW
             return Decision(allowed=False, reason="dollar-topic")
         if principal.role == "admin":
