@@ -14,6 +14,8 @@ import contextlib
 import random
 import struct
 
+from uns.mqtt.codec import encode_remaining_length
+
 __all__ = ["RAW_KINDS", "RawOutcomes", "raw_packet", "send_raw"]
 
 
@@ -22,17 +24,8 @@ def _utf8(text: str) -> bytes:
     return struct.pack("!H", len(data)) + data
 
 
-def _remaining(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _packet(first: int, body: bytes) -> bytes:
-    return bytes([first]) + _remaining(len(body)) + body
+    return bytes([first]) + encode_remaining_length(len(body)) + body
 
 
 def _connect(client_id: str, *, level: int = 4, name: str = "MQTT", flags: int = 0x02) -> bytes:
@@ -75,7 +68,7 @@ def _publish_wildcard(rng: random.Random, cid: str) -> tuple[bytes, bytes]:
 
 def _publish_bad_length(rng: random.Random, cid: str) -> tuple[bytes, bytes]:
     body = _utf8("fuzz/len") + b"x"
-    return _connect(cid), bytes([0x30]) + _remaining(len(body) + rng.randint(-3, -1)) + body
+    return _connect(cid), bytes([0x30]) + encode_remaining_length(len(body) + rng.randint(-3, -1)) + body
 
 
 def _reserved_type(rng: random.Random, cid: str) -> tuple[bytes, bytes]:

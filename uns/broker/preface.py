@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from uns.mqtt.codec import encode_remaining_length
+
 __all__ = ["MAX_CLIENT_ID_31", "Verdict", "check_preface", "client_id_of", "connack"]
 
 MAX_CLIENT_ID_31 = 23
@@ -59,15 +61,6 @@ class Verdict:
 def connack(code: int) -> bytes:
     """An MQTT 3.1/3.1.1 CONNACK refusing with ``code`` (Session Present 0)."""
     return bytes([0x20, 2, 0, code])
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value % 128, value // 128
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 async def check_preface(peek: Peek) -> Verdict | None:
@@ -145,7 +138,9 @@ async def _check_31(peek: Peek, level_at: int, remaining: int, start: int) -> Ve
             remaining=remaining,
         )
     # same packet, 3.1.1's name and level: 2 bytes shorter
-    replacement = bytes([_CONNECT]) + _varint(remaining - 2) + b"\x00\x04" + _NAME_311 + bytes([_LEVEL_311])
+    replacement = (
+        bytes([_CONNECT]) + encode_remaining_length(remaining - 2) + b"\x00\x04" + _NAME_311 + bytes([_LEVEL_311])
+    )
     return Verdict(protocol="3.1", rewrite=(level_at + 1, replacement), header_length=start, remaining=remaining)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "encode_publish_raw",
     "encode_pubrec",
     "encode_pubrel",
+    "encode_remaining_length",
     "encode_subscribe",
     "encode_topic",
     "encode_unsubscribe",
@@ -136,7 +137,8 @@ Packet = ConnAck | Publish | PubAck | PubRec | PubRel | PubComp | SubAck | Unsub
 # ---------------------------------------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
+def encode_remaining_length(n: int) -> bytes:
+    """A fixed header's remaining length (0..268,435,455) as MQTT's 1 to 4 byte varint."""
     if n < 0 or n > MAX_REMAINING_LENGTH:
         raise ValueError(f"remaining length {n} is outside 0..{MAX_REMAINING_LENGTH}")
     out = bytearray()
@@ -152,7 +154,9 @@ def _varint(n: int) -> bytes:
 # Fixed headers of QoS 0 PUBLISH for every remaining length below 16384, by retain flag: the
 # hot path then costs one list index instead of a varint loop.
 _SMALL = 16384
-_PUB0_HEADERS = tuple(tuple(bytes([0x30 | retain]) + _varint(n) for n in range(_SMALL)) for retain in (0, 1))
+_PUB0_HEADERS = tuple(
+    tuple(bytes([0x30 | retain]) + encode_remaining_length(n) for n in range(_SMALL)) for retain in (0, 1)
+)
 
 
 def _field(value: str | bytes, name: str) -> bytes:
@@ -182,14 +186,14 @@ def encode_publish_raw(
     """PUBLISH from a pre-encoded topic field (``encode_topic``): the fast path, no validation of the topic."""
     if qos == 0:
         n = len(topic_field) + len(payload)
-        header = _PUB0_HEADERS[retain][n] if n < _SMALL else bytes([0x30 | retain]) + _varint(n)
+        header = _PUB0_HEADERS[retain][n] if n < _SMALL else bytes([0x30 | retain]) + encode_remaining_length(n)
         return header + topic_field + payload
     if qos not in (1, 2):
         raise ValueError(f"qos {qos} is not 0, 1 or 2")
     _check_packet_id(packet_id)
     n = len(topic_field) + 2 + len(payload)
     first = 0x30 | (dup << 3) | (qos << 1) | retain
-    return bytes([first]) + _varint(n) + topic_field + packet_id.to_bytes(2, "big") + payload
+    return bytes([first]) + encode_remaining_length(n) + topic_field + packet_id.to_bytes(2, "big") + payload
 
 
 def encode_publish(
@@ -234,7 +238,7 @@ def encode_connect(
 
 
 def _with_header(first: int, body: bytes) -> bytes:
-    return bytes([first]) + _varint(len(body)) + body
+    return bytes([first]) + encode_remaining_length(len(body)) + body
 
 
 def _ack(first: int, packet_id: int) -> bytes:

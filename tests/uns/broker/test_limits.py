@@ -7,19 +7,10 @@ import pytest
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.waiting import until
 from tests.uns.broker.paho_client import Paho
-from uns.mqtt.codec import encode_connect
+from uns.mqtt.codec import encode_connect, encode_remaining_length
 from uns.mqtt.types import Message
 
 LIMIT = 1000
-
-
-def _remaining_length(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value % 128, value // 128
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def _connect(client_id: bytes) -> bytes:
@@ -68,7 +59,7 @@ async def test_oversize_is_rejected_before_the_payload_is_read(tmp_path: Path) -
             assert await asyncio.wait_for(reader.readexactly(4), 5) == b"\x20\x02\x00\x00"
             topic = b"data/claims-ten-megabytes"
             claimed = 10_000_000
-            header = b"\x30" + _remaining_length(2 + len(topic) + claimed) + len(topic).to_bytes(2, "big") + topic
+            header = b"\x30" + encode_remaining_length(2 + len(topic) + claimed) + len(topic).to_bytes(2, "big") + topic
             writer.write(header + b"z" * 100)  # only the start of the payload: the rest never comes
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 5) == b""  # the broker hung up without waiting

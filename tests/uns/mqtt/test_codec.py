@@ -64,6 +64,20 @@ def test_remaining_length_boundaries(remaining: int, length_bytes: bytes) -> Non
     assert PacketReader().feed(data) == [packet]
 
 
+@pytest.mark.parametrize(
+    ("remaining", "length_bytes"),
+    [(0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"), (268_435_455, b"\xff\xff\xff\x7f")],
+)
+def test_encode_remaining_length(remaining: int, length_bytes: bytes) -> None:
+    assert codec.encode_remaining_length(remaining) == length_bytes
+
+
+@pytest.mark.parametrize("remaining", [-1, 268_435_456])
+def test_encode_remaining_length_refuses_what_four_bytes_cannot_say(remaining: int) -> None:
+    with pytest.raises(ValueError, match="remaining length"):
+        codec.encode_remaining_length(remaining)
+
+
 def test_byte_by_byte_feed_yields_every_packet_once() -> None:
     stream = b"".join(codec.encode(p) for p in ROUND_TRIPS)
     reader = PacketReader()
