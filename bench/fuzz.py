@@ -163,15 +163,16 @@ async def _fuzz_raw(hub: HubProcess, args: argparse.Namespace, outcomes: RawOutc
 
 
 async def _drained(progress: Progress, give_up_s: float, quiet_s: float = 5.0) -> float:
-    """Seconds until the historian holds no pending rows and its received count stood still for ``quiet_s``.
+    """Seconds until the historian holds no pending rows and its stored count stood still for ``quiet_s``.
 
-    A busy writer commits seldom, so ``stored`` alone may stand still for many seconds with a backlog.
+    ``received`` never stands still (the hub's own health and KPI topics keep arriving), and a
+    starved writer commits seldom: no pending rows is what says the backlog is through.
     """
     last, since, start = None, time.monotonic(), time.monotonic()
     while time.monotonic() - start < give_up_s:
         health = progress.health.get("historian", {})
-        now = (health.get("received"), health.get("stored"))
-        if now != last or health.get("pending_rows"):
+        now = health.get("stored")
+        if now != last or health.get("pending_rows", 1):
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
             return since - start

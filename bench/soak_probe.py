@@ -2,7 +2,8 @@
 
 Every ``--every-s`` seconds it prints the RSS, DuckDB's own accounting (``duckdb_memory()`` and
 ``memory_limit``) and, with ``--trace``, the Python allocations that grew most since the warm-up
-snapshot (tracemalloc slows the hub down: use it with ``--no-demo`` and a short run). It finds
+snapshot (tracemalloc slows the hub down: use it with ``--no-demo`` and a short run); with
+``--trim``, how much glibc gives back on ``malloc_trim(0)`` (freed heap it kept). It finds
 the historian's database by walking the heap, so nothing in the hub exists only for this probe.
 
     uv run python -m bench.soak_probe [--minutes 5] [--rate 3000] [--env UNS_HISTORIAN__MEMORY_LIMIT_MB=0]
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -82,6 +84,10 @@ async def _probe(args: argparse.Namespace, data_dir: Path) -> None:
             await asyncio.sleep(args.every_s)
             print(f"\n== {(time.monotonic() - start) / 60:.1f} min  RSS {rss_mib(os.getpid()):.1f} MiB", flush=True)
             print(_duckdb_report(_database()), flush=True)
+            if args.trim:
+                before = rss_mib(os.getpid())
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                print(f"malloc_trim(0): RSS {before:.1f} -> {rss_mib(os.getpid()):.1f} MiB", flush=True)
             if base is None:
                 continue
             snap = tracemalloc.take_snapshot()
@@ -108,6 +114,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--frames", type=int, default=1)
     parser.add_argument("--trace", action="store_true", help="tracemalloc diffs (slow: use with --no-demo)")
+    parser.add_argument("--trim", action="store_true", help="call glibc malloc_trim(0) after each report")
     parser.add_argument("--no-demo", dest="demo", action="store_false")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE set before the settings load")
     args = parser.parse_args()
