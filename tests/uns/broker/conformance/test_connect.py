@@ -34,16 +34,6 @@ USER, PASSWORD = "tahu-node", "pw-tahu-1"
 
 
 @pytest.fixture(params=["embedded", "mosquitto"])
-async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, BrokerUrl]]:
-    """Either broker, anonymous access allowed."""
-    if request.param == "mosquitto":
-        yield "mosquitto", BrokerUrl.from_str(request.getfixturevalue("mosquitto").url)
-        return
-    async with start_broker(tmp_path) as broker:
-        yield "embedded", broker.url
-
-
-@pytest.fixture(params=["embedded", "mosquitto"])
 async def closed(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, BrokerUrl]]:
     """Either broker with anonymous access off."""
     if request.param == "mosquitto":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,6 @@ from uns.mqtt.types import BrokerUrl
 __all__ = ["restartable"]  # the fixture, imported so pytest finds it here
 
 _VIEWER_PW = "pw-view-1"  # a test account
-
-
-@pytest.fixture(params=["embedded", "mosquitto"])
-async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, BrokerUrl]]:
-    """Either broker, anonymous access allowed."""
-    if request.param == "mosquitto":
-        yield "mosquitto", BrokerUrl.from_str(request.getfixturevalue("mosquitto").url)
-        return
-    async with start_broker(tmp_path) as broker:
-        yield "embedded", broker.url
 
 
 async def _clients(url: BrokerUrl, prefix: str, count: int) -> list[Paho]:
