@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from model.broker_config import BrokerFileConfig
-from tests.uns.broker.raw_mqtt import connect_packet, open_raw, read_or_eof
+from tests.uns.broker.raw_mqtt import login_answer
 from uns.broker import EmbeddedBroker
 from uns.broker.passwords import hash_password
 from uns.mqtt.types import BrokerUrl
@@ -33,13 +33,7 @@ _UNBOUNDED: dict[str, object] = {
 
 
 async def _login(url: BrokerUrl, user: str, password: str, *, local_host: str | None = None) -> bytes:
-    reader, writer = await open_raw(
-        url, connect_packet(f"{user}-b", user=user, password=password), local_host=local_host
-    )
-    try:
-        return await read_or_eof(reader, 4, within_s=300)
-    finally:
-        writer.close()
+    return await login_answer(url, user, password, client_id=f"{user}-b", local_host=local_host, within_s=300)
 
 
 async def _run(label: str, login: dict[str, object], flood: int, password_hash: str) -> dict[str, float]:

@@ -8,7 +8,7 @@ import struct
 
 from uns.mqtt.types import BrokerUrl
 
-__all__ = ["CONNACK_OK", "close_with_reset", "connack", "connect_packet", "open_raw", "read_or_eof"]
+__all__ = ["CONNACK_OK", "close_with_reset", "connack", "connect_packet", "login_answer", "open_raw", "read_or_eof"]
 
 CONNACK_OK = bytes([0x20, 2, 0, 0])
 
@@ -61,6 +61,27 @@ async def read_or_eof(reader: asyncio.StreamReader, n: int, *, within_s: float) 
             return data
     except TimeoutError:
         raise AssertionError(f"no answer (nor close) within {within_s} s") from None
+
+
+async def login_answer(
+    url: BrokerUrl,
+    user: str,
+    password: str,
+    *,
+    client_id: str | None = None,
+    local_host: str | None = None,
+    within_s: float = 10,
+) -> bytes:
+    """The broker's first 4 bytes (a CONNACK, or fewer at a close) to a CONNECT as ``user``; then hang up.
+
+    The client id is ``<user>-c`` unless given.
+    """
+    packet = connect_packet(client_id or f"{user}-c", user=user, password=password)
+    reader, writer = await open_raw(url, packet, local_host=local_host)
+    try:
+        return await read_or_eof(reader, 4, within_s=within_s)
+    finally:
+        writer.close()
 
 
 def close_with_reset(writer: asyncio.StreamWriter) -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from model.broker_config import BrokerFileConfig
 from tests.fixtures.broker import start_broker
-from tests.uns.broker.raw_mqtt import CONNACK_OK, connack, connect_packet, open_raw, read_or_eof
+from tests.uns.broker.raw_mqtt import CONNACK_OK, connack, login_answer
 from uns.broker.embedded import EmbeddedBroker
 from uns.broker.passwords import hash_password
-from uns.mqtt.types import BrokerUrl
 
 _HASH = hash_password("right")  # argon2 once for the module: both users share it
 
@@ -25,21 +24,11 @@ def _config(**login: object) -> BrokerFileConfig:
     )
 
 
-async def _login(url: BrokerUrl, user: str, password: str, *, local_host: str | None = None) -> bytes:
-    reader, writer = await open_raw(
-        url, connect_packet(f"{user}-c", user=user, password=password), local_host=local_host
-    )
-    try:
-        return await read_or_eof(reader, 4, within_s=10)
-    finally:
-        writer.close()
-
-
 async def test_unknown_and_known_users_cost_one_argon2_check_each(tmp_path: Path) -> None:
     async with start_broker(tmp_path, _config()) as broker:
-        assert await _login(broker.url, "mallory", "guess") == connack(5)
+        assert await login_answer(broker.url, "mallory", "guess") == connack(5)
         assert broker.stats.password_checks == 1  # a dummy hash is verified: no timing tells the user is unknown
-        assert await _login(broker.url, "alice", "guess") == connack(5)
+        assert await login_answer(broker.url, "alice", "guess") == connack(5)
         assert broker.stats.password_checks == 2
         assert broker.stats.auth_failures == 2
 
@@ -47,8 +36,8 @@ async def test_unknown_and_known_users_cost_one_argon2_check_each(tmp_path: Path
 async def test_failures_from_one_address_block_it_even_with_the_right_password(tmp_path: Path) -> None:
     async with start_broker(tmp_path, _config(max_failures_per_address=3, max_failures_per_user=100)) as broker:
         for user in ("u1", "u2", "u3"):  # different users: only the address is common
-            assert await _login(broker.url, user, "guess") == connack(5)
-        assert await _login(broker.url, "alice", "right") == connack(5)
+            assert await login_answer(broker.url, user, "guess") == connack(5)
+        assert await login_answer(broker.url, "alice", "right") == connack(5)
         stats = broker.stats
         assert (stats.password_checks, stats.login_throttled) == (3, 1)  # refused without an argon2 check
 
@@ -56,28 +45,28 @@ async def test_failures_from_one_address_block_it_even_with_the_right_password(t
 async def test_failures_for_one_user_block_that_user_from_failing_addresses_only(tmp_path: Path) -> None:
     async with start_broker(tmp_path, _config(max_failures_per_address=100, max_failures_per_user=3)) as broker:
         for _ in range(3):
-            assert await _login(broker.url, "alice", "guess") == connack(5)
-        assert await _login(broker.url, "alice", "right") == connack(5)  # this address failed as alice
+            assert await login_answer(broker.url, "alice", "guess") == connack(5)
+        assert await login_answer(broker.url, "alice", "right") == connack(5)  # this address failed as alice
         assert broker.stats.login_throttled == 1
-        assert await _login(broker.url, "bob", "right") == CONNACK_OK
+        assert await login_answer(broker.url, "bob", "right") == CONNACK_OK
         # an address with no failures of its own still gets its check: the flood locks nobody out
-        assert await _login(broker.url, "alice", "right", local_host="127.0.0.2") == CONNACK_OK
+        assert await login_answer(broker.url, "alice", "right", local_host="127.0.0.2") == CONNACK_OK
         assert broker.stats.password_checks == 5
 
 
 async def test_a_good_login_is_remembered_and_skips_argon2_next_time(tmp_path: Path) -> None:
     async with start_broker(tmp_path, _config()) as broker:
-        assert await _login(broker.url, "alice", "right") == CONNACK_OK
-        assert await _login(broker.url, "alice", "right") == CONNACK_OK
+        assert await login_answer(broker.url, "alice", "right") == CONNACK_OK
+        assert await login_answer(broker.url, "alice", "right") == CONNACK_OK
         stats = broker.stats
         assert (stats.password_checks, stats.login_cache_hits) == (1, 1)
-        assert await _login(broker.url, "alice", "wrong") == connack(5)  # a wrong password never hits the cache
+        assert await login_answer(broker.url, "alice", "wrong") == connack(5)  # a wrong password never hits the cache
         assert broker.stats.password_checks == 2
 
 
 async def _flood(broker: EmbeddedBroker, count: int) -> list[bytes]:
     users = ["alice" if i % 2 else f"m{i}" for i in range(count)]
-    return await asyncio.gather(*(_login(broker.url, user, "guess") for user in users))
+    return await asyncio.gather(*(login_answer(broker.url, user, "guess") for user in users))
 
 
 async def test_a_flood_of_bad_logins_leaves_a_good_login_working(tmp_path: Path) -> None:
@@ -85,7 +74,7 @@ async def test_a_flood_of_bad_logins_leaves_a_good_login_working(tmp_path: Path)
     async with start_broker(tmp_path, config) as broker:
         flood = asyncio.create_task(_flood(broker, 60))  # half of it guesses alice's password
         # another client address on this machine (127.0.0.0/8 is all loopback)
-        assert await _login(broker.url, "alice", "right", local_host="127.0.0.2") == CONNACK_OK
+        assert await login_answer(broker.url, "alice", "right", local_host="127.0.0.2") == CONNACK_OK
         answers = await flood
         assert answers == [connack(5)] * 60
         stats = broker.stats
