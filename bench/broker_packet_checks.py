@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from tests.fixtures.broker import broker_test_config
+from tests.uns.broker.raw_mqtt import connect_packet, mqtt_packet
 from uns.broker import EmbeddedBroker
 from uns.broker.packets import PacketGuard, Peek, check_body
 from uns.broker.stats import Counters
@@ -27,15 +28,6 @@ __all__ = ["main"]
 _TOPIC = b"acme/dallas/pack/line1/filler/data/temperature"
 
 
-def _packet(first: int, body: bytes) -> bytes:
-    length, encoded = len(body), b""
-    while True:
-        digit, length = length % 128, length // 128
-        encoded += bytes([digit | (0x80 if length else 0)])
-        if not length:
-            return bytes([first]) + encoded + body
-
-
 class _NoChecks(PacketGuard):
     """The baseline: the per-packet hook is called but checks nothing (CONNECTs are still checked)."""
 
@@ -43,15 +35,10 @@ class _NoChecks(PacketGuard):
         return False
 
 
-def _connect(client_id: bytes) -> bytes:
-    body = b"\x00\x04MQTT\x04\x02\x00\x1e" + len(client_id).to_bytes(2, "big") + client_id
-    return _packet(0x10, body)
-
-
 def _publish_all(port: int, count: int, payload: bytes, client_id: bytes) -> None:
-    one = _packet(0x30, len(_TOPIC).to_bytes(2, "big") + _TOPIC + payload)
+    one = mqtt_packet(0x30, len(_TOPIC).to_bytes(2, "big") + _TOPIC + payload)
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(_connect(client_id))
+        sock.sendall(connect_packet(client_id.decode()))
         sock.recv(4)
         batch = one * 500
         for _ in range(count // 500):

@@ -6,9 +6,19 @@ import asyncio
 import socket
 import struct
 
+from uns.mqtt.codec import encode_remaining_length
 from uns.mqtt.types import BrokerUrl
 
-__all__ = ["CONNACK_OK", "close_with_reset", "connack", "connect_packet", "login_answer", "open_raw", "read_or_eof"]
+__all__ = [
+    "CONNACK_OK",
+    "close_with_reset",
+    "connack",
+    "connect_packet",
+    "login_answer",
+    "mqtt_packet",
+    "open_raw",
+    "read_or_eof",
+]
 
 CONNACK_OK = bytes([0x20, 2, 0, 0])
 
@@ -22,6 +32,11 @@ def connack(code: int) -> bytes:
     return bytes([0x20, 2, 0, code])
 
 
+def mqtt_packet(first: int, body: bytes) -> bytes:
+    """A packet with fixed header byte ``first`` around ``body``, whatever the body holds."""
+    return bytes([first]) + encode_remaining_length(len(body)) + body
+
+
 def connect_packet(
     client_id: str, *, user: str | None = None, password: str | None = None, keepalive: int = 30
 ) -> bytes:
@@ -32,8 +47,7 @@ def connect_packet(
         body += _string(user.encode())
     if password is not None:
         body += _string(password.encode())
-    assert len(body) < 128
-    return bytes([0x10, len(body)]) + body
+    return mqtt_packet(0x10, body)
 
 
 async def open_raw(

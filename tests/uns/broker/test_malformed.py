@@ -17,6 +17,7 @@ import pytest
 from tests.fixtures.broker import start_broker
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
+from tests.uns.broker.raw_mqtt import mqtt_packet
 from uns.broker.embedded import EmbeddedBroker
 from uns.broker.packets import check_body, check_connect, check_header
 from uns.mqtt.types import BrokerUrl
@@ -26,31 +27,22 @@ def _string(raw: bytes) -> bytes:
     return len(raw).to_bytes(2, "big") + raw
 
 
-def _packet(first: int, body: bytes) -> bytes:
-    length, encoded = len(body), b""
-    while True:
-        digit, length = length % 128, length // 128
-        encoded += bytes([digit | (0x80 if length else 0)])
-        if not length:
-            return bytes([first]) + encoded + body
-
-
 def _connect(flags: int = 0x02, payload: bytes | None = None, client_id: bytes = b"malformed") -> bytes:
     variable = _string(b"MQTT") + bytes([4, flags]) + (30).to_bytes(2, "big")
-    return _packet(0x10, variable + (payload if payload is not None else _string(client_id)))
+    return mqtt_packet(0x10, variable + (payload if payload is not None else _string(client_id)))
 
 
 def _subscribe(topic_filter: bytes, qos: int = 0, *, first: int = 0x82, packet_id: int = 1) -> bytes:
-    return _packet(first, packet_id.to_bytes(2, "big") + _string(topic_filter) + bytes([qos]))
+    return mqtt_packet(first, packet_id.to_bytes(2, "big") + _string(topic_filter) + bytes([qos]))
 
 
 def _unsubscribe(topic_filter: bytes, *, first: int = 0xA2) -> bytes:
-    return _packet(first, (1).to_bytes(2, "big") + _string(topic_filter))
+    return mqtt_packet(first, (1).to_bytes(2, "big") + _string(topic_filter))
 
 
 def _publish(topic: bytes, *, first: int = 0x30) -> bytes:
     packet_id = (1).to_bytes(2, "big") if first & 0x06 else b""
-    return _packet(first, _string(topic) + packet_id + b"x")
+    return mqtt_packet(first, _string(topic) + packet_id + b"x")
 
 
 WILL = 0x04
@@ -62,7 +54,7 @@ AFTER_CONNECT = [
     ("MQTT-3-8.3-4-subscribe-qos-3", _subscribe(b"a/b", 3), True),
     ("MQTT-3-8.3-4-subscribe-reserved-bits", _subscribe(b"a/b", 0x04), True),
     ("MQTT-3.8.1-1-subscribe-flags", _subscribe(b"a/b", first=0x80), True),
-    ("MQTT-3.8.3-3-subscribe-no-filter", _packet(0x82, (1).to_bytes(2, "big")), True),
+    ("MQTT-3.8.3-3-subscribe-no-filter", mqtt_packet(0x82, (1).to_bytes(2, "big")), True),
     ("MQTT-4.7.3-1-subscribe-empty-filter", _subscribe(b""), True),
     ("MQTT-4.7.1-2-subscribe-hash-not-last", _subscribe(b"a/#/b"), True),
     ("MQTT-4.7.1-3-subscribe-plus-not-alone", _subscribe(b"a+/b"), True),
@@ -70,7 +62,7 @@ AFTER_CONNECT = [
     ("MQTT-1.5.3-1-subscribe-bad-utf8", _subscribe(b"a/\xff"), True),
     ("MQTT-2.3.1-1-subscribe-packet-id-0", _subscribe(b"a/b", packet_id=0), True),
     ("MQTT-3.10.1-1-unsubscribe-flags", _unsubscribe(b"a/b", first=0xA0), True),
-    ("MQTT-3.10.3-2-unsubscribe-no-filter", _packet(0xA2, (1).to_bytes(2, "big")), True),
+    ("MQTT-3.10.3-2-unsubscribe-no-filter", mqtt_packet(0xA2, (1).to_bytes(2, "big")), True),
     ("MQTT-4.7.3-1-unsubscribe-empty-filter", _unsubscribe(b""), True),
     ("MQTT-4.7.1-2-unsubscribe-hash-not-last", _unsubscribe(b"a/#/b"), True),
     ("MQTT-1.5.3-2-unsubscribe-nul", _unsubscribe(b"a\x00"), True),
@@ -80,9 +72,13 @@ AFTER_CONNECT = [
     ("MQTT-1.5.3-2-publish-nul", _publish(b"a/\x00"), True),
     ("MQTT-1.5.3-1-publish-bad-utf8", _publish(b"a/\xff"), True),
     ("MQTT-4.7.3-1-publish-empty-topic", _publish(b""), True),
-    ("MQTT-3.6.1-1-pubrel-flags", _packet(0x60, (1).to_bytes(2, "big")), True),
+    ("MQTT-3.6.1-1-pubrel-flags", mqtt_packet(0x60, (1).to_bytes(2, "big")), True),
     ("MQTT-2.2.2-2-pingreq-flags", bytes([0xC1, 0]), False),  # Mosquitto answers it with PINGRESP
-    ("MQTT-4.8-client-sends-suback", _packet(0x90, (1).to_bytes(2, "big") + b"\x00"), False),  # Mosquitto ignores it
+    (
+        "MQTT-4.8-client-sends-suback",
+        mqtt_packet(0x90, (1).to_bytes(2, "big") + b"\x00"),
+        False,
+    ),  # Mosquitto ignores it
 ]
 CONNECTS = [
     ("MQTT-3.1.2-13-will-qos-without-will", _connect(0x02 | 0x08), True),
@@ -184,7 +180,7 @@ async def test_good_packets_pass(broker: EmbeddedBroker) -> None:
         _unsubscribe(b"a/+/#"),
         _publish(b"a/b/c", first=0x32),
         _publish("a/caf\u00e9/\u6e29\u5ea6".encode()),  # UTF-8 beyond ASCII is a topic like any other
-        _packet(0x62, (1).to_bytes(2, "big")),  # PUBREL 0010
+        mqtt_packet(0x62, (1).to_bytes(2, "big")),  # PUBREL 0010
     ]
     got, closed = await asyncio.to_thread(_exchange, broker.url, packets)
     assert not closed
