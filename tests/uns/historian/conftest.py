@@ -1,12 +1,15 @@
-"""Fixtures of the history query tests: a migrated historian file and a Filler on it (files may override ``db``)."""
+"""Fixtures of the historian tests: a migrated historian file and a Filler on it (files may override ``db``), and
+either broker's URL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.broker import start_broker
+from tests.fixtures.mosquitto import Mosquitto
 from tests.uns.historian.history_data import Filler, open_database
 from uns.historian.database import Database
 
@@ -23,3 +26,14 @@ def db(tmp_path: Path) -> Iterator[Database]:
 def fill(db: Database) -> Filler:
     """Plain-SQL rows into ``db``."""
     return Filler(db.connection)
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The embedded broker on a free port, or the session's Mosquitto."""
+    if request.param == "mosquitto":
+        mosquitto: Mosquitto = request.getfixturevalue("mosquitto")
+        yield mosquitto.url
+    else:
+        async with start_broker(tmp_path) as broker:
+            yield str(broker.url)

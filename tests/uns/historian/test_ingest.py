@@ -11,12 +11,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from model.config import HistorianSection
 from tests.fixtures.broker import start_broker
 from tests.fixtures.hub import RunningHub
-from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
@@ -93,16 +91,6 @@ async def test_in_process_ingest_keeps_every_good_sample_and_dead_letters_the_ba
 
 def _tcp(url: str) -> ClientFactory:
     return network_clients(BrokerUrl.from_str(url))
-
-
-@pytest.fixture(params=["embedded", "mosquitto"])
-async def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "mosquitto":
-        mosquitto: Mosquitto = request.getfixturevalue("mosquitto")
-        yield mosquitto.url
-    else:
-        async with start_broker(tmp_path) as broker:
-            yield str(broker.url)
 
 
 async def test_persistent_session_gets_what_was_published_while_it_was_away(tmp_path: Path, broker_url: str) -> None:

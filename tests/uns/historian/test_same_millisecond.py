@@ -7,11 +7,9 @@ dropped.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,11 +18,10 @@ import orjson
 import pytest
 
 from model.config import HistorianSection
-from tests.fixtures.broker import start_broker
 from tests.fixtures.hub import RunningHub
-from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
+from tests.uns.historian.test_ingest import count, running
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
 from uns.connect import local_clients, network_clients
 from uns.historian.database import Database
@@ -162,31 +159,6 @@ def test_the_as_of_context_in_a_busy_millisecond_is_its_last_value(database: Dat
 # -- through real brokers ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["embedded", "mosquitto"])
-async def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "mosquitto":
-        mosquitto: Mosquitto = request.getfixturevalue("mosquitto")
-        yield mosquitto.url
-    else:
-        async with start_broker(tmp_path) as broker:
-            yield str(broker.url)
-
-
-@contextlib.asynccontextmanager
-async def running(historian: Historian) -> AsyncIterator[Historian]:
-    async with historian, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(historian.run(), name="test.historian")
-        try:
-            yield historian
-        finally:
-            task.cancel()
-
-
-def _count(historian: Historian, sql: str = "SELECT count(*) FROM samples") -> int:
-    found = rows(historian, sql)
-    return int(found[0][0]) if found else 0  # type: ignore[call-overload]
-
-
 async def test_bursts_through_a_broker_are_all_stored_and_replays_once(tmp_path: Path, broker_url: str) -> None:
     enterprise = f"ms{next(_ids)}"
     section = HistorianSection(flush_interval_s=0.05, batch_rows=500, client_id=f"hist-{enterprise}")
@@ -204,7 +176,7 @@ async def test_bursts_through_a_broker_are_all_stored_and_replays_once(tmp_path:
         async with running(historian):
             for ts, value in sent:
                 await pub.publish(topic, body(ts, value), qos=1, retain=(ts, value) == sent[-1])
-            await until(lambda: _count(historian) == len(sent), what="every value of the bursts")
+            await until(lambda: count(historian) == len(sent), what="every value of the bursts")
             order = "SELECT value::BIGINT FROM samples ORDER BY ts, seq"
             assert [v for (v,) in rows(historian, order)] == [v for _, v in sent]
             assert historian.stats.duplicates == 0
@@ -214,17 +186,17 @@ async def test_bursts_through_a_broker_are_all_stored_and_replays_once(tmp_path:
         await pub.publish(topic, body(sent[-1][0], 999), qos=1)  # and one new value in the last burst's ms
         again = Historian(settings=section, enterprise=enterprise, clients=clients, data_dir=tmp_path)
         async with running(again):
-            await until(lambda: _count(again) == len(sent) + 1, what="the new value")
+            await until(lambda: count(again) == len(sent) + 1, what="the new value")
             # the embedded broker also sends the retained value again on the re-subscribe, Mosquitto does not
             await until(lambda: again.stats.duplicates >= 10, what="the replays counted as duplicates")
-            assert _count(again, "SELECT seq FROM samples WHERE value = 999") == 10  # after the burst's ten
-            assert _count(again, "SELECT value::BIGINT FROM latest") == 999
+            assert count(again, "SELECT seq FROM samples WHERE value = 999") == 10  # after the burst's ten
+            assert count(again, "SELECT value::BIGINT FROM latest") == 999
     # a new session gets the retained value (the burst's last) on subscribe: already stored
     fresh = section.model_copy(update={"client_id": f"hist2-{enterprise}"})
     third = Historian(settings=fresh, enterprise=enterprise, clients=clients, data_dir=tmp_path)
     async with running(third):
         await until(lambda: third.stats.duplicates == 1, what="the retained value counted as a duplicate")
-        assert _count(third) == len(sent) + 1
+        assert count(third) == len(sent) + 1
 
 
 async def test_the_host_republishes_every_value_of_a_millisecond(tmp_path: Path, hub: RunningHub) -> None:
@@ -239,7 +211,7 @@ async def test_the_host_republishes_every_value_of_a_millisecond(tmp_path: Path,
             edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE)], device="filler")
             temp = f"{hub.cell}/data/Temp"
             of_temp = f"SELECT count(*) FROM samples JOIN series USING (series_id) WHERE topic = '{temp}'"  # noqa: S608
-            await until(lambda: _count(historian, of_temp) == 1, what="the birth's value")
+            await until(lambda: count(historian, of_temp) == 1, what="the birth's value")
             stamp = time.time_ns() // 1_000_000
             for burst in (BURST[:5], BURST[5:]):  # two DDATA, and several values of Temp in each, one ms
                 values = []
@@ -248,7 +220,7 @@ async def test_the_host_republishes_every_value_of_a_millisecond(tmp_path: Path,
                     m.timestamp = stamp
                     values.append(m)
                 edge.publish("DDATA", payload(values, edge.next_seq()), device="filler")
-            await until(lambda: _count(historian, of_temp) == 1 + len(BURST), what="every value of the millisecond")
+            await until(lambda: count(historian, of_temp) == 1 + len(BURST), what="every value of the millisecond")
         finally:
             edge.client.disconnect()
         got = rows(
