@@ -6,35 +6,16 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
-from tests.fixtures.requires import require
+from tests.fixtures.mosquitto import Mosquitto
 from uns.connect import network_clients
 from uns.errors import BrokerUnreachable, ConfigError
 from uns.mqtt.types import BrokerUrl
 from uns.settings import load_settings
-
-
-@pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosquitto, Path]]:
-    """Mosquitto over TLS with a certificate of a test CA (self-signed): no system trust store knows it."""
-    tool = require("openssl")
-    workdir = tmp_path_factory.mktemp("ca")
-    cert, key = workdir / "cert.pem", workdir / "key.pem"
-    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
-    args += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run([tool, *args], check=True, capture_output=True)
-    for path in (workdir, *workdir.parents[:2]):
-        path.chmod(path.stat().st_mode | 0o755)
-    for path in (cert, key):
-        path.chmod(0o644)  # mosquitto started as root reads them after dropping to its own user
-    with run_mosquitto(f"certfile {cert}\nkeyfile {key}\n") as broker:
-        yield broker, cert
 
 
 def _tls_url(broker: Mosquitto) -> BrokerUrl:

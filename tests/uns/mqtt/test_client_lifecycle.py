@@ -241,22 +241,6 @@ async def test_publish_many_while_offline_is_held_then_sent() -> None:
         await client.__aexit__(None, None, None)
 
 
-@pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosquitto, Path]]:
-    tool = require("openssl")
-    workdir = tmp_path_factory.mktemp("tls")
-    cert, key = workdir / "cert.pem", workdir / "key.pem"
-    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
-    args += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run([tool, *args], check=True, capture_output=True)
-    for path in (workdir, *workdir.parents[:2]):
-        path.chmod(path.stat().st_mode | 0o755)
-    for path in (cert, key):
-        path.chmod(0o644)  # mosquitto started as root reads them after dropping to its own user
-    with run_mosquitto(f"certfile {cert}\nkeyfile {key}\n") as broker:
-        yield broker, cert
-
-
 async def test_mqtts_with_a_trusted_ca_round_trips(tls_broker: tuple[Mosquitto, Path]) -> None:
     broker, cert = tls_broker
     context = ssl.create_default_context(cafile=str(cert))
