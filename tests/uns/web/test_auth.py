@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -18,8 +18,8 @@ from starlette.websockets import WebSocket
 
 from model.broker_config import BrokerFileConfig, Role, UserConfig
 from tests.exports import assert_all_is_honest
+from tests.uns.web.serving import serve_with_auth
 from uns.broker import hash_password
-from uns.web import WebServer
 from uns.web.auth import COOKIE, SessionCodec, SessionInvalid, WebAuth, identity_of
 from uns.web.history_api import json_response
 from uns.web.roles import Action, Identity, RoutePolicy, classify
@@ -72,21 +72,7 @@ STUB_ROUTES = [
 ]
 
 
-@contextlib.asynccontextmanager
-async def serve(auth: WebAuth) -> AsyncIterator[httpx.AsyncClient]:
-    web = WebServer(
-        bind="127.0.0.1",
-        port=0,
-        health={"auth": auth.health},
-        history=None,
-        middleware=auth.middleware(),
-        routes=[*auth.routes(), *STUB_ROUTES],
-    )
-    async with web, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(web.run(), name="test.web")
-        async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
-            yield client
-        task.cancel()
+serve = functools.partial(serve_with_auth, routes=STUB_ROUTES)
 
 
 def make_auth(users: Mapping[str, UserConfig], **options: object) -> WebAuth:

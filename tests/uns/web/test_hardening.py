@@ -4,11 +4,10 @@ security headers on every response, a Secure cookie over HTTPS (TLS or a trusted
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import re
-import ssl
 import subprocess
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from starlette.routing import Route
 from model.broker_config import Role, UserConfig
 from tests.exports import assert_all_is_honest
 from tests.fixtures.requires import require
+from tests.uns.web.serving import serve_with_auth
 from uns.broker import hash_password
 from uns.errors import ConfigError
 from uns.web import WebServer
@@ -39,27 +39,7 @@ def users() -> dict[str, UserConfig]:
     return {name: UserConfig(password_hash=hash_password(pw), role=role) for name, (pw, role) in PASSWORDS.items()}
 
 
-@contextlib.asynccontextmanager
-async def serve(
-    auth: WebAuth, *, trusted_proxies: tuple[str, ...] = (), tls: tuple[Path, Path] | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    web = WebServer(
-        bind="127.0.0.1",
-        port=0,
-        health={"auth": auth.health},
-        history=None,
-        middleware=auth.middleware(),
-        routes=[*auth.routes(), *page_routes()],
-        trusted_proxies=trusted_proxies,
-        tls_cert_file=tls[0] if tls else None,
-        tls_key_file=tls[1] if tls else None,
-    )
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls[0])) if tls else True
-    async with web, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(web.run(), name="test.web")
-        async with httpx.AsyncClient(base_url=web.url, timeout=10, verify=verify) as client:
-            yield client
-        task.cancel()
+serve = functools.partial(serve_with_auth, routes=page_routes())
 
 
 def make_auth(users: Mapping[str, UserConfig], **options: object) -> WebAuth:

@@ -1,0 +1,45 @@
+"""The web server under test on a free loopback port, behind an auth, with an httpx client on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import httpx
+from starlette.routing import BaseRoute
+
+from uns.web import WebServer
+from uns.web.auth import WebAuth
+
+__all__ = ["serve_with_auth"]
+
+
+@contextlib.asynccontextmanager
+async def serve_with_auth(
+    auth: WebAuth,
+    *,
+    routes: Sequence[BaseRoute],
+    trusted_proxies: tuple[str, ...] = (),
+    tls: tuple[Path, Path] | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``routes`` behind ``auth``'s middleware and routes (over TLS with ``tls``: cert and key); a client on it."""
+    web = WebServer(
+        bind="127.0.0.1",
+        port=0,
+        health={"auth": auth.health},
+        history=None,
+        middleware=auth.middleware(),
+        routes=[*auth.routes(), *routes],
+        trusted_proxies=trusted_proxies,
+        tls_cert_file=tls[0] if tls else None,
+        tls_key_file=tls[1] if tls else None,
+    )
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+    async with web, asyncio.TaskGroup() as tasks:
+        task = tasks.create_task(web.run(), name="test.web")
+        async with httpx.AsyncClient(base_url=web.url, timeout=10, verify=verify) as client:
+            yield client
+        task.cancel()
