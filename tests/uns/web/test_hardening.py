@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from starlette.routing import Route
 
 from model.broker_config import Role, UserConfig
 from tests.exports import assert_all_is_honest
-from tests.fixtures.requires import require
+from tests.fixtures.tls import self_signed_cert
 from tests.uns.web.serving import serve_with_auth
 from uns.broker import hash_password
 from uns.errors import ConfigError
@@ -235,13 +234,7 @@ async def test_cookie_is_secure_behind_a_trusted_tls_proxy(users) -> None:
 
 @pytest.fixture(scope="module")
 def web_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    tool = require("openssl")
-    workdir = tmp_path_factory.mktemp("web-tls")
-    cert, key = workdir / "cert.pem", workdir / "key.pem"
-    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
-    args += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run([tool, *args], check=True, capture_output=True)
-    return cert, key
+    return self_signed_cert(tmp_path_factory.mktemp("web-tls"))
 
 
 async def test_cookie_is_secure_when_served_over_tls(users, web_cert: tuple[Path, Path]) -> None:
