@@ -144,23 +144,37 @@ async def _collect(watcher: MqttClient, into: list[Message]) -> None:
         into.append(m)
 
 
+@contextlib.asynccontextmanager
+async def _collected(watcher: MqttClient) -> AsyncIterator[list[Message]]:
+    """What ``watcher`` receives, appended as it comes, while inside."""
+    received: list[Message] = []
+    collector = asyncio.create_task(_collect(watcher, received))
+    try:
+        yield received
+    finally:
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
+
+
+async def _hold_and_send_five(relay: OneWayRelay, edge: MqttClient, ddata: str) -> None:
+    """Hold the host's writes (no republish is acknowledged), then DDATA with Temp 1.0 to 5.0."""
+    relay.flowing.clear()
+    await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
+
+
 async def test_host_reads_on_while_its_republishes_wait_for_pubacks(mosquitto: Mosquitto) -> None:
-    async with _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata):
-        received: list[Message] = []
-        collector = asyncio.create_task(_collect(watcher, received))
-        try:
-            handled = host.core.counters.messages
-            relay.flowing.clear()  # the host's writes are held: no republish is acknowledged
-            await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
-            # it took all five while the first one's PUBACK was still awaited (before: one, then wait)
-            await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
-            relay.flowing.set()
-            await until(lambda: _temps(received)[-1:] == [5.0], what="the fifth value republished")
-            assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]  # in order
-        finally:
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+    async with (
+        _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata),
+        _collected(watcher) as received,
+    ):
+        handled = host.core.counters.messages
+        await _hold_and_send_five(relay, edge, ddata)
+        # it took all five while the first one's PUBACK was still awaited (before: one, then wait)
+        await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
+        relay.flowing.set()
+        await until(lambda: _temps(received)[-1:] == [5.0], what="the fifth value republished")
+        assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]  # in order
 
 
 async def test_health_reports_a_stalled_republish_path_once_and_its_recovery(
@@ -170,9 +184,7 @@ async def test_health_reports_a_stalled_republish_path_once_and_its_recovery(
     lag = RepublishLag(lag_backlog=1_000, lag_unacked_s=0.2, stall_s=0.6)
     async with _host_behind_relay(mosquitto, lag) as (host, relay, edge, watcher, ddata):
         health_topic = host.health_topic
-        received: list[Message] = []
-        collector = asyncio.create_task(_collect(watcher, received))
-        try:
+        async with _collected(watcher) as received:
             relay.flowing.clear()
             await edge.publish(ddata, _ddata(2, 42.0))
             await until(lambda: host.lag.state.value == "stalled", what="the host judging itself stalled")
@@ -193,10 +205,6 @@ async def test_health_reports_a_stalled_republish_path_once_and_its_recovery(
             assert stalled["republish"]["oldest_unacked_s"] >= 0.6
             lines = [r.getMessage() for r in caplog.records if "republishing is" in r.getMessage()]
             assert [line.split("republishing is ")[1].split(":")[0] for line in lines] == ["lagging", "stalled", "ok"]
-        finally:
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
 
 
 async def test_health_reports_what_mosquitto_dropped(caplog: pytest.LogCaptureFixture) -> None:
@@ -269,42 +277,32 @@ async def test_health_judges_a_stall_even_when_the_broker_stops_reading(
 
 
 async def test_republishes_in_flight_go_again_after_a_reconnect_in_order(mosquitto: Mosquitto) -> None:
-    async with _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata):
-        received: list[Message] = []
-        collector = asyncio.create_task(_collect(watcher, received))
-        try:
-            handled = host.core.counters.messages
-            relay.flowing.clear()
-            await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
-            await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
-            assert host.republish_health()["inflight"] == 5
-            relay.cut()  # none of the five reached the broker
-            relay.flowing.set()
-            await until(lambda: _temps(received)[-1:] == [5.0], within_s=15, what="the five sent again")
-            assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
-        finally:
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+    async with (
+        _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata),
+        _collected(watcher) as received,
+    ):
+        handled = host.core.counters.messages
+        await _hold_and_send_five(relay, edge, ddata)
+        await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
+        assert host.republish_health()["inflight"] == 5
+        relay.cut()  # none of the five reached the broker
+        relay.flowing.set()
+        await until(lambda: _temps(received)[-1:] == [5.0], within_s=15, what="the five sent again")
+        assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 async def test_the_republish_window_bounds_what_waits_for_pubacks(mosquitto: Mosquitto) -> None:
-    async with _host_behind_relay(mosquitto, window=3) as (host, relay, edge, watcher, ddata):
-        received: list[Message] = []
-        collector = asyncio.create_task(_collect(watcher, received))
-        try:
-            handled = host.core.counters.messages
-            relay.flowing.clear()
-            await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
-            # three republishes in flight, the fourth DDATA handled and its republish waiting for a slot
-            await until(
-                lambda: host.core.counters.messages == handled + 4 and host.republish_health()["inflight"] == 3,
-                what="a full window of 3",
-            )
-            relay.flowing.set()
-            await until(lambda: _temps(received)[-1:] == [5.0], what="all five republished")
-            assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
-        finally:
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+    async with (
+        _host_behind_relay(mosquitto, window=3) as (host, relay, edge, watcher, ddata),
+        _collected(watcher) as received,
+    ):
+        handled = host.core.counters.messages
+        await _hold_and_send_five(relay, edge, ddata)
+        # three republishes in flight, the fourth DDATA handled and its republish waiting for a slot
+        await until(
+            lambda: host.core.counters.messages == handled + 4 and host.republish_health()["inflight"] == 3,
+            what="a full window of 3",
+        )
+        relay.flowing.set()
+        await until(lambda: _temps(received)[-1:] == [5.0], what="all five republished")
+        assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
