@@ -37,7 +37,9 @@ import httpx
 import orjson
 
 from bench.historian_queries import Timing, part_b
+from bench.hub_process import read_ready, rss_mib
 from model.config import HistorianSection
+from tests.fixtures.processes import stop_process
 from uns.historian.database import Database
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch, Store
@@ -173,28 +175,16 @@ class Step:
         return self.lost == 0 and self.drain_s <= SUSTAINED_DRAIN_S and not held_back
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 @contextlib.contextmanager
 def _hub(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     env = {**os.environ, "UNS_HISTORIAN__HEALTH_INTERVAL_S": str(HEALTH_INTERVAL_S), "UNS_LOG_LEVEL": "ERROR"}
     argv = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(data_dir)]
     proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
     try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        if not ready.startswith("uns-hub ready"):
-            raise RuntimeError(f"hub did not start: {ready!r}")
-        parts = dict(part.split("=", 1) for part in ready.split() if "=" in part)
+        parts = read_ready(proc)
         yield proc, parts["mqtt"], parts["http"]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc, 30)
 
 
 @contextlib.asynccontextmanager
@@ -307,7 +297,7 @@ async def _part_a(args: argparse.Namespace, tmp: Path) -> Ingest:
             )
             wall1 = _now_ms()
             max_commit = monitor.samples[-1].max_commit_ms
-        rss = _peak_rss_mib(proc.pid)
+        rss = rss_mib(proc.pid, "VmHWM")
     with Database(path=tmp / "hub" / "historian.duckdb", read_only=True) as db:
         row = db.connection.execute(
             "SELECT quantile_cont(epoch_ms(received) - epoch_ms(ts), [0.5, 0.99]), count(*) FROM samples"

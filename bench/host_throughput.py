@@ -27,8 +27,10 @@ from pathlib import Path
 
 import orjson
 
+from bench.hub_process import read_ready, rss_mib
 from bench.load import run_load
 from tests.fixtures.mosquitto import run_mosquitto
+from tests.fixtures.processes import stop_process
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -83,13 +85,6 @@ class Monitor:
         return give_up_s
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 @contextlib.contextmanager
 def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {
@@ -100,15 +95,9 @@ def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.P
     }
     proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
     try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        if not ready.startswith("uns-hub ready"):
-            raise RuntimeError(f"hub did not start: {ready!r}")
-        mqtt = next(part.split("=", 1)[1] for part in ready.split() if part.startswith("mqtt="))
-        yield proc, mqtt
+        yield proc, read_ready(proc)["mqtt"]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, 10)
 
 
 @contextlib.asynccontextmanager
@@ -175,7 +164,7 @@ async def _scenario(name: str, url: str, pids: list[int], args: argparse.Namespa
         lat = sorted(monitor.latencies_ms)
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
-    rss = sum(_peak_rss_mib(pid) for pid in pids)
+    rss = sum(rss_mib(pid, "VmHWM") for pid in pids)
     print(
         f"sustained: {best:.0f} metrics/s   latency at {args.latency_rate:.0f}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms"
         f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB"

@@ -10,7 +10,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HubProcess", "hub_process", "rss_mib"]
+from tests.fixtures.processes import stop_process
+
+__all__ = ["HubProcess", "hub_process", "read_ready", "rss_mib"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,15 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def read_ready(proc: subprocess.Popen[str], what: str = "hub") -> dict[str, str]:
+    """The ``key=value`` parts of a hub process's ``uns-hub ready`` line (its first on stdout); raises if it is not."""
+    assert proc.stdout is not None
+    ready = proc.stdout.readline()
+    if not ready.startswith("uns-hub ready"):
+        raise RuntimeError(f"{what} did not start: {ready!r}")
+    return dict(part.split("=", 1) for part in ready.split() if "=" in part)
+
+
 @contextlib.contextmanager
 def hub_process(
     data_dir: Path, *, demo: bool = True, env: Mapping[str, str] | None = None, stderr: Path | None = None
@@ -51,16 +62,7 @@ def hub_process(
             [sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, stderr=err, text=True, env=full_env
         )
         try:
-            assert proc.stdout is not None
-            ready = proc.stdout.readline()
-            if not ready.startswith("uns-hub ready"):
-                raise RuntimeError(f"hub did not start: {ready!r}")
-            parts = dict(part.split("=", 1) for part in ready.split() if "=" in part)
+            parts = read_ready(proc)
             yield HubProcess(proc=proc, mqtt=parts["mqtt"], http=parts.get("http", ""))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc, 20)

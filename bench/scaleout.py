@@ -21,7 +21,6 @@ import contextlib
 import getpass
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,10 @@ from pathlib import Path
 
 import orjson
 
+from bench.hub_process import read_ready
 from bench.load import run_load
 from tests.fixtures.mosquitto import free_port, mosquitto_binary
+from tests.fixtures.processes import stop_process, wait_listening
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -117,18 +118,10 @@ def _process(argv: list[str], env: dict[str, str], cwd: Path, what: str) -> Iter
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=cwd)
     try:
         if argv[0] == sys.executable:  # a hub component: wait for its ready line
-            assert proc.stdout is not None
-            ready = proc.stdout.readline()
-            if not ready.startswith("uns-hub ready"):
-                raise RuntimeError(f"{what} did not start: {ready!r}")
+            read_ready(proc, what)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
         if log is not None:
             log.close()
 
@@ -153,23 +146,14 @@ def _layout(tree: Path, conf_text: str, tmp: Path) -> Iterator[str]:
         "UNS_HISTORIAN__CLIENT_ID": "uns-historian",
     }
     hub = [sys.executable, "-m", "uns.cli"]
-    with (
-        _process([mosquitto_binary(), "-c", str(conf)], env, tmp, "mosquitto"),
-        _wait_port(port),
-        _process([*hub, "historian", "--broker", url, "--http-port", "0"], env, tree, "uns historian"),
-        _process([*hub, "host", "--broker", url], env, tree, "uns host"),
-    ):
-        yield url
-
-
-@contextlib.contextmanager
-def _wait_port(port: int) -> Iterator[None]:
-    end = time.monotonic() + 5
-    while time.monotonic() < end:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            break
-        time.sleep(0.05)
-    yield
+    with _process([mosquitto_binary(), "-c", str(conf)], env, tmp, "mosquitto") as mosquitto:
+        if not wait_listening(port, mosquitto, 5.0):
+            raise RuntimeError(f"mosquitto did not listen on {port}; see {tmp / 'mosquitto.log'}")
+        with (
+            _process([*hub, "historian", "--broker", url, "--http-port", "0"], env, tree, "uns historian"),
+            _process([*hub, "host", "--broker", url], env, tree, "uns host"),
+        ):
+            yield url
 
 
 @contextlib.asynccontextmanager
