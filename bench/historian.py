@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.following import following
 from bench.historian_queries import Timing, part_b
 from bench.hub_process import read_ready, rss_mib
 from model.config import HistorianSection
@@ -190,15 +191,8 @@ def _hub(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
 @contextlib.asynccontextmanager
 async def _monitored(url: str) -> AsyncIterator[tuple[Monitor, MqttClient]]:
     monitor = Monitor()
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id="bench-monitor") as client:
-        await client.subscribe([HEALTH], qos=0)
-        task = asyncio.create_task(monitor.follow(client), name="bench.monitor")
-        try:
-            yield monitor, client
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with following(url, [HEALTH], monitor.follow) as client:
+        yield monitor, client
 
 
 async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: float) -> Step:

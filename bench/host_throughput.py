@@ -27,12 +27,12 @@ from pathlib import Path
 
 import orjson
 
+from bench.following import following
 from bench.hub_process import read_ready, rss_mib
 from bench.load import run_load
 from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.processes import stop_process
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl
 
 HEALTH = "acme/hub/host/health"
 PROBE = "acme/unbound/bench/node0/dev/data/#"
@@ -103,15 +103,8 @@ def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.P
 @contextlib.asynccontextmanager
 async def _monitor(url: str) -> AsyncIterator[Monitor]:
     monitor = Monitor()
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id="bench-monitor") as client:
-        await client.subscribe([HEALTH, PROBE], qos=0)
-        task = asyncio.create_task(monitor.follow(client), name="bench.monitor")
-        try:
-            yield monitor
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with following(url, [HEALTH, PROBE], monitor.follow):
+        yield monitor
 
 
 def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float) -> multiprocessing.Process:

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import orjson
 
+from bench.following import following
 from bench.hub_process import read_ready
 from bench.load import run_load
 from tests.fixtures.mosquitto import free_port, mosquitto_binary
 from tests.fixtures.processes import stop_process, wait_listening
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl
 
 HOST_HEALTH = "acme/hub/host/health"
 HISTORIAN_HEALTH = "acme/hub/historian/health"
@@ -159,15 +159,8 @@ def _layout(tree: Path, conf_text: str, tmp: Path) -> Iterator[str]:
 @contextlib.asynccontextmanager
 async def _monitor(url: str) -> AsyncIterator[Monitor]:
     monitor = Monitor()
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id="bench-monitor") as client:
-        await client.subscribe([HOST_HEALTH, HISTORIAN_HEALTH, PROBE], qos=0)
-        task = asyncio.create_task(monitor.follow(client), name="bench.monitor")
-        try:
-            yield monitor
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with following(url, [HOST_HEALTH, HISTORIAN_HEALTH, PROBE], monitor.follow):
+        yield monitor
 
 
 async def _step(url: str, monitor: Monitor, args: argparse.Namespace, rate: float) -> dict[str, float]:
