@@ -93,6 +93,24 @@ def _tcp(url: str) -> ClientFactory:
     return network_clients(BrokerUrl.from_str(url))
 
 
+def hub_clients(hub: RunningHub) -> ClientFactory:
+    """Clients of the hub's broker: in-process under the embedded one, over TCP otherwise."""
+    return local_clients(hub.broker) if hub.broker is not None else _tcp(hub.url)
+
+
+@contextlib.asynccontextmanager
+async def born_edge(hub: RunningHub) -> AsyncIterator[RawEdgeNode]:
+    """The hub's raw edge node after its births (Count on the node, Temp on device ``filler``); disconnected on exit."""
+    edge = RawEdgeNode(hub.url, hub.group, hub.node)
+    await edge.start()
+    try:
+        edge.nbirth([metric("Count", 1, INT32)])
+        edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE)], device="filler")
+        yield edge
+    finally:
+        edge.client.disconnect()
+
+
 async def test_persistent_session_gets_what_was_published_while_it_was_away(tmp_path: Path, broker_url: str) -> None:
     enterprise = f"ent{next(_ids)}"
     section = SECTION.model_copy(update={"client_id": f"hist-{enterprise}"})
@@ -114,30 +132,22 @@ async def test_persistent_session_gets_what_was_published_while_it_was_away(tmp_
 
 
 async def test_sparkplug_values_land_with_source_and_backfill_is_marked(tmp_path: Path, hub: RunningHub) -> None:
-    clients = local_clients(hub.broker) if hub.broker is not None else _tcp(hub.url)
     section = SECTION.model_copy(update={"client_id": f"hist-{hub.enterprise}"})
-    historian = Historian(settings=section, enterprise=hub.enterprise, clients=clients, data_dir=tmp_path)
-    async with running(historian):
-        edge = RawEdgeNode(hub.url, hub.group, hub.node)
-        await edge.start()
-        try:
-            edge.nbirth([metric("Count", 1, INT32)])
-            edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE)], device="filler")
-            temp = f"{hub.cell}/data/Temp"
-            latest = "SELECT count(*) FROM latest JOIN series USING (series_id) WHERE topic = ?"
-            await until(lambda: count(historian, latest, [temp]) == 1)
-            # three backfilled values from a minute ago, newest first on the wire
-            old = _now() - 60_000
-            late = []
-            for i in (3, 1, 2):
-                m = metric("Temp", 10.0 + i, DOUBLE)
-                m.timestamp = old + i * 1000
-                m.is_historical = True
-                late.append(m)
-            edge.publish("DDATA", payload(late, edge.next_seq()), device="filler")
-            await until(lambda: count(historian, "SELECT count(*) FROM samples WHERE historical") == 3)
-        finally:
-            edge.client.disconnect()
+    historian = Historian(settings=section, enterprise=hub.enterprise, clients=hub_clients(hub), data_dir=tmp_path)
+    async with running(historian), born_edge(hub) as edge:
+        temp = f"{hub.cell}/data/Temp"
+        latest = "SELECT count(*) FROM latest JOIN series USING (series_id) WHERE topic = ?"
+        await until(lambda: count(historian, latest, [temp]) == 1)
+        # three backfilled values from a minute ago, newest first on the wire
+        old = _now() - 60_000
+        late = []
+        for i in (3, 1, 2):
+            m = metric("Temp", 10.0 + i, DOUBLE)
+            m.timestamp = old + i * 1000
+            m.is_historical = True
+            late.append(m)
+        edge.publish("DDATA", payload(late, edge.next_seq()), device="filler")
+        await until(lambda: count(historian, "SELECT count(*) FROM samples WHERE historical") == 3)
         got = rows(
             historian,
             "SELECT epoch_ms(ts) - ?, value, historical, source FROM samples JOIN series USING (series_id)"

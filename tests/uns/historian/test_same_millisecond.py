@@ -21,9 +21,9 @@ from model.config import HistorianSection
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
-from tests.uns.historian.test_ingest import count, running
-from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
-from uns.connect import local_clients, network_clients
+from tests.uns.historian.test_ingest import born_edge, count, hub_clients, running
+from tests.uns.host.raw_edge import DOUBLE, metric, payload
+from uns.connect import network_clients
 from uns.historian.database import Database
 from uns.historian.export import export_parquet
 from uns.historian.queries import History
@@ -200,29 +200,21 @@ async def test_bursts_through_a_broker_are_all_stored_and_replays_once(tmp_path:
 
 
 async def test_the_host_republishes_every_value_of_a_millisecond(tmp_path: Path, hub: RunningHub) -> None:
-    clients = local_clients(hub.broker) if hub.broker is not None else network_clients(BrokerUrl.from_str(hub.url))
     section = HistorianSection(flush_interval_s=0.05, batch_rows=500, client_id=f"hist-{hub.enterprise}")
-    historian = Historian(settings=section, enterprise=hub.enterprise, clients=clients, data_dir=tmp_path)
-    async with running(historian):
-        edge = RawEdgeNode(hub.url, hub.group, hub.node)
-        await edge.start()
-        try:
-            edge.nbirth([metric("Count", 1, INT32)])
-            edge.send("DBIRTH", [metric("Temp", 20.0, DOUBLE)], device="filler")
-            temp = f"{hub.cell}/data/Temp"
-            of_temp = f"SELECT count(*) FROM samples JOIN series USING (series_id) WHERE topic = '{temp}'"  # noqa: S608
-            await until(lambda: count(historian, of_temp) == 1, what="the birth's value")
-            stamp = time.time_ns() // 1_000_000
-            for burst in (BURST[:5], BURST[5:]):  # two DDATA, and several values of Temp in each, one ms
-                values = []
-                for v in burst:
-                    m = metric("Temp", v, DOUBLE)
-                    m.timestamp = stamp
-                    values.append(m)
-                edge.publish("DDATA", payload(values, edge.next_seq()), device="filler")
-            await until(lambda: count(historian, of_temp) == 1 + len(BURST), what="every value of the millisecond")
-        finally:
-            edge.client.disconnect()
+    historian = Historian(settings=section, enterprise=hub.enterprise, clients=hub_clients(hub), data_dir=tmp_path)
+    async with running(historian), born_edge(hub) as edge:
+        temp = f"{hub.cell}/data/Temp"
+        of_temp = f"SELECT count(*) FROM samples JOIN series USING (series_id) WHERE topic = '{temp}'"  # noqa: S608
+        await until(lambda: count(historian, of_temp) == 1, what="the birth's value")
+        stamp = time.time_ns() // 1_000_000
+        for burst in (BURST[:5], BURST[5:]):  # two DDATA, and several values of Temp in each, one ms
+            values = []
+            for v in burst:
+                m = metric("Temp", v, DOUBLE)
+                m.timestamp = stamp
+                values.append(m)
+            edge.publish("DDATA", payload(values, edge.next_seq()), device="filler")
+        await until(lambda: count(historian, of_temp) == 1 + len(BURST), what="every value of the millisecond")
         got = rows(
             historian,
             "SELECT value FROM samples JOIN series USING (series_id) WHERE topic = ? AND epoch_ms(ts) = ? ORDER BY seq",
