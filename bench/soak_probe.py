@@ -23,6 +23,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import pyarrow as pa
+
 from bench.hub_process import rss_mib
 from bench.load import run_load
 from uns.app import run_up
@@ -74,6 +76,15 @@ async def _probe(args: argparse.Namespace, data_dir: Path) -> None:
         target=run_load, args=(url[0], args.nodes, args.metrics, args.rate, args.minutes * 60.0, child), daemon=True
     )
     load.start()
+    for item in args.set:  # DuckDB settings to try on the running historian, e.g. allocator_background_threads=true
+        name, value = item.split("=", 1)
+        database = _database()
+        if database is not None:
+            reader = database.reader()
+            try:
+                reader.execute(f"SET GLOBAL {name} = '{value}'")
+            finally:
+                reader.close()
     await asyncio.sleep(args.warmup_s)
     if args.trace:
         tracemalloc.start(args.frames)
@@ -84,6 +95,12 @@ async def _probe(args: argparse.Namespace, data_dir: Path) -> None:
             await asyncio.sleep(args.every_s)
             print(f"\n== {(time.monotonic() - start) / 60:.1f} min  RSS {rss_mib(os.getpid()):.1f} MiB", flush=True)
             print(_duckdb_report(_database()), flush=True)
+            pool = pa.default_memory_pool()
+            print(
+                f"arrow {pool.backend_name}: allocated {pool.bytes_allocated() / 2**20:.1f} MiB"
+                f" (peak {pool.max_memory() / 2**20:.1f});  gc objects {len(gc.get_objects()):,}",
+                flush=True,
+            )
             if args.trim:
                 before = rss_mib(os.getpid())
                 ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -114,6 +131,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--frames", type=int, default=1)
     parser.add_argument("--trace", action="store_true", help="tracemalloc diffs (slow: use with --no-demo)")
+    parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a DuckDB setting to try")
     parser.add_argument("--trim", action="store_true", help="call glibc malloc_trim(0) after each report")
     parser.add_argument("--no-demo", dest="demo", action="store_false")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE set before the settings load")
