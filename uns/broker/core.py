@@ -83,6 +83,25 @@ def _amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guar
     )
 
 
+async def _answer(writer: WriterAdapter, packet: bytes) -> None:
+    """Send ``packet`` to a client being refused; one already gone (reset, EPIPE) needs no answer."""
+    try:
+        writer.write(packet)
+        await writer.drain()
+    except OSError as exc:
+        address, port = writer.get_peer_info() or ("?", 0)
+        log.debug("client %s:%s was gone before its answer: %s", address, port, exc)
+
+
+async def _close(writer: WriterAdapter) -> None:
+    """Close a refused client's connection; its socket may already be gone (ENOTCONN at the FIN)."""
+    try:
+        await writer.close()
+    except OSError as exc:
+        address, port = writer.get_peer_info() or ("?", 0)
+        log.debug("client %s:%s was gone before its close: %s", address, port, exc)
+
+
 class UnsBroker(RoutingBroker):
     """amqtt's Broker with our auth/ACL, payload limit, fast routing and in-process clients.
 
@@ -215,7 +234,7 @@ class UnsBroker(RoutingBroker):
         """All ``limits.max_connections`` slots are taken: CONNACK 3 (server unavailable), close, warn."""
         self.counters.slots_refused += 1
         client_id: str | None = None
-        with contextlib.suppress(TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        with contextlib.suppress(TimeoutError, OSError, asyncio.IncompleteReadError):
             async with asyncio.timeout(0.2):  # buffered unless oversize: only to name the client in the log
                 packet = await reader.peek(handshake.size)
             verdict = handshake.verdict or Verdict(protocol="3.1.1", header_length=handshake.header_length)
@@ -230,25 +249,22 @@ class UnsBroker(RoutingBroker):
             listener_name,
             self.settings.limits.max_connections,
         )
-        with contextlib.suppress(ConnectionError):  # a client already gone needs no answer
-            writer.write(connack(CONNACK_SERVER_UNAVAILABLE))
-            await writer.drain()
-            await writer.close()
+        await _answer(writer, connack(CONNACK_SERVER_UNAVAILABLE))
+        await _close(writer)
 
     async def _refuse_protocol(self, reader: GuardedReader, writer: WriterAdapter, verdict: Verdict) -> None:
         """Answer a CONNECT we do not speak (CONNACK 1 or 2, or nothing), close, and log it once per client."""
+        self.counters.protocol_refused += 1  # first: a client gone before the answer is still counted
         if verdict.code is not None:
-            writer.write(connack(verdict.code))
-            await writer.drain()
+            await _answer(writer, connack(verdict.code))
         peer = writer.get_peer_info() or ("?", 0)
         client_id: str | None = None
         try:  # the client id follows; read it (briefly) only to name the client in the log
             async with asyncio.timeout(0.2):
                 packet = await reader.peek(verdict.header_length + verdict.remaining)
             client_id = client_id_of(packet, verdict)
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
             pass
-        self.counters.protocol_refused += 1
         hint = (
             "; the embedded broker speaks MQTT 3.1.1 and 3.1 only: use an external broker for MQTT 5 "
             "(docs/deployment.md)"
@@ -266,7 +282,7 @@ class UnsBroker(RoutingBroker):
             f"CONNACK {verdict.code}" if verdict.code is not None else "no CONNACK",
             hint,
         )
-        await writer.close()
+        await _close(writer)
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
