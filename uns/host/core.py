@@ -438,8 +438,15 @@ class HostCore:
         needs_rebirth = False
         for problem in decoded.problems:
             reason = _PROBLEM_REASONS.get(problem.kind, Reason.bad_value)
-            label = problem.name if problem.name is not None else f"alias {problem.alias}"
-            self._reject(reason, topic, f"metric {problem.index} ({label}): {problem.reason}", now_ms)
+            label = [repr(problem.name)] if problem.name is not None else []
+            if problem.alias is not None:
+                label.append(f"alias {problem.alias}")
+            self._reject(
+                reason,
+                topic,
+                f"metric {problem.index} ({', '.join(label) or 'no name or alias'}): {problem.reason}",
+                now_ms,
+            )
             needs_rebirth = needs_rebirth or reason is not Reason.bad_value
         return needs_rebirth
 

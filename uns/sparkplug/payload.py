@@ -9,7 +9,12 @@ Choices where the specification leaves room:
 
 - ``datatype`` 0 (Unknown) on the wire counts as "no datatype": the lookup decides.
 - A metric with neither name nor alias is an ``unknown_alias`` problem.
-- A metric that is not ``is_null`` but carries no value decodes with ``value=None``
+- A DATA or command metric (decoded with a ``lookup`` that knows it) has the datatype of its
+  birth. Its value must fit that datatype; if it declares another one, its value must also read
+  the same under both (a Double 4.0 on a Float is kept, a String on a Double or a UInt32
+  4294967295 on an Int32 is not); and it needs a value unless ``is_null``. Anything else is a
+  ``bad_value`` problem, so a value never travels on under a datatype it contradicts.
+- A birth metric that is not ``is_null`` but carries no value decodes with ``value=None``
   (Template definitions do this); an ``is_null`` metric's value is always None.
 - A bad property or metadata string makes the whole metric a ``bad_value`` problem.
 - A payload ``uuid`` that is not UTF-8 is decoded with replacement characters.
@@ -17,6 +22,7 @@ Choices where the specification leaves room:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
@@ -187,18 +193,22 @@ def _decode_metric(wire: _pb.Payload.Metric, lookup: Lookup | None) -> Metric:
     datatype = DATATYPES.get(number)
     if datatype is None and number:
         raise _Problem("bad_value", f"datatype {number} is not a Sparkplug datatype", name)
-    if name is None or datatype is None:
-        if name is None and alias is None:
-            raise _Problem("unknown_alias", "metric has neither a name nor an alias", None)
-        known = lookup(name, alias) if lookup is not None else None
-        if known is None:
+    if name is None and alias is None:
+        raise _Problem("unknown_alias", "metric has neither a name nor an alias", None)
+    declared: DataType | None = None
+    if lookup is not None:
+        # DATA: the birth's datatype is the contract, even when the metric declares one of its own
+        known = lookup(name, alias)
+        if known is not None:
             if name is None:
-                raise _Problem("unknown_alias", f"alias {alias} is not in the birth certificate", None)
-            raise _Problem("unknown_datatype", f"metric {name!r} has no datatype and its birth gives none", name)
-        if name is None:
-            name = known[0]
-        if datatype is None:
+                name = known[0]
+            if datatype is not None and datatype != known[1]:
+                declared = datatype
             datatype = known[1]
+    if name is None:
+        raise _Problem("unknown_alias", f"alias {alias} is not in the birth certificate", None)
+    if datatype is None:
+        raise _Problem("unknown_datatype", f"metric {name!r} has no datatype and its birth gives none", name)
     timestamp: int | None = wire.timestamp
     if not timestamp and not has("timestamp"):
         timestamp = None
@@ -214,9 +224,18 @@ def _decode_metric(wire: _pb.Payload.Metric, lookup: Lookup | None) -> Metric:
                     value = getattr(wire, field) if convert is None else convert(field, getattr(wire, field))
                 else:
                     value = _decode_value(datatype, field, wire)
+                if declared is not None and not _same(value, _decode_value(declared, field, wire)):
+                    # e.g. a UInt32 4294967295 on an alias born Int32 would read as -1
+                    raise ValueError(f"the value reads differently as {datatype.name}")
+            elif lookup is not None:
+                raise ValueError(f"no {datatype.name} value and not is_null")
         properties = decode_property_set(wire.properties) if has("properties") else None
         metadata = decode_metadata(wire.metadata) if has("metadata") else None
     except ValueError as exc:
+        if declared is not None:
+            raise _Problem(
+                "bad_value", f"metric {name!r} declares {declared.name} but was born {datatype.name}: {exc}", name
+            ) from None
         raise _Problem("bad_value", f"metric {name!r}: {exc}", name) from None
     # Filling the slots directly costs a third of the keyword-argument __init__; the
     # round-trip tests compare whole Metrics, so a slot missed here would fail them.
@@ -232,6 +251,13 @@ def _decode_metric(wire: _pb.Payload.Metric, lookup: Lookup | None) -> Metric:
     metric.properties = properties
     metric.metadata = metadata
     return metric
+
+
+def _same(value: MetricValue, other: MetricValue) -> bool:
+    """True if a value reads the same under two datatypes (NaN as NaN)."""
+    if isinstance(value, float) and isinstance(other, float) and math.isnan(value):
+        return math.isnan(other)
+    return type(value) is type(other) and value == other
 
 
 def _decode_value(datatype: DataType, field: str, wire: _pb.Payload.Metric) -> MetricValue:

@@ -140,7 +140,7 @@ _NOT_A_REBIRTH = [
     ),
     pytest.param(
         [Metric(name=REBIRTH, datatype=INT32, int_value=1)],
-        f"{REBIRTH} needs the Boolean true (got 1)",
+        f"{REBIRTH!r}: metric {REBIRTH!r} declares Int32 but was born Boolean: Boolean value carried in int_value",
         id="tck-id-operational-behavior-data-commands-ncmd-metric-value",
     ),
     pytest.param(

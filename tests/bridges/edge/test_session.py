@@ -161,7 +161,8 @@ def _cmd(topic: str, *metrics: Metric) -> Message:
         ("spBv1.0/g/NCMD/n", Metric(name="Node Control/Reboot", datatype=DataType.Boolean, value=True),
          Refused("node metric 'Node Control/Reboot' is not in this edge node's NBIRTH")),
         ("spBv1.0/g/DCMD/n/d1", Metric(name="On", datatype=DataType.String, value="yes"),
-         Refused("device d1 metric 'On': cannot write 'yes': Boolean needs a bool, got str")),
+         Refused("device d1 metric 'On': metric 'On' declares String but was born Boolean:"
+                 " Boolean value carried in string_value, expected boolean_value")),
         ("spBv1.0/g/DCMD/n/d1", Metric(name="Mode", datatype=DataType.String, value="x"), Write("d1", "Mode", "x")),
         ("spBv1.0/g/DCMD/n/d1", Metric(alias=9, datatype=DataType.Boolean, value=True), Write("d1", "On", True)),
         ("spBv1.0/g/DCMD/n/d1", Metric(name="Count", datatype=DataType.Int64, value=1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,18 @@ import pytest
 
 from tests.fixtures.hub import RunningHub, running_host
 from tests.fixtures.waiting import until
-from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, Watcher, edge_and_watcher, metric, payload
+from tests.uns.host.raw_edge import (
+    BOOLEAN,
+    DOUBLE,
+    INT32,
+    STRING,
+    RawEdgeNode,
+    Watcher,
+    edge_and_watcher,
+    metric,
+    payload,
+)
+from uns.sparkplug import sparkplug_b_pb2 as pb
 
 
 @contextlib.asynccontextmanager
@@ -109,3 +121,58 @@ async def test_oversize_payloads_are_refused(small_hub: RunningHub) -> None:
             await _still_republishes(hub, edge, watcher, 24.5)
         finally:
             other.kill()
+
+
+INT8 = 1
+_BORN = {1: ("Temp", 20.0, DOUBLE), 2: ("Count", 0, INT32), 3: ("Flag", False, BOOLEAN), 4: ("Small", 0, INT8)}
+_NEXT = {1: 21.0, 2: 7, 3: True, 4: 5}
+
+
+def _declaring(alias: int, value: object, declared: int) -> pb.Payload.Metric:
+    """A DATA metric by alias whose value fits the datatype it declares, not the one it was born with."""
+    return metric(None, value, declared, alias=alias)
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        pytest.param(
+            _declaring(1, "not a number", STRING), "declares String but was born Double", id="string-on-double"
+        ),
+        pytest.param(_declaring(3, 1, INT32), "declares Int32 but was born Boolean", id="int-on-boolean"),
+        pytest.param(_declaring(4, 1000, INT32), "declares Int32 but was born Int8", id="int32-on-int8"),
+        pytest.param(metric(None, 300, INT8, alias=4, with_datatype=False), "300 in int_value", id="int8-range"),
+    ],
+)
+async def test_a_value_contradicting_its_birth_datatype_is_refused_alone(
+    hub: RunningHub, bad: pb.Payload.Metric, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"]) as (edge, watcher):
+        edge.nbirth([])
+        edge.send("DBIRTH", [metric(n, v, t, alias=a) for a, (n, v, t) in _BORN.items()], device="filler")
+        topics = {a: f"{hub.cell}/data/{n}" for a, (n, _v, _t) in _BORN.items()}
+        await until(lambda: all(watcher.json(t) is not None for t in topics.values()), what="birth republished")
+        good = [a for a in _BORN if a != bad.alias][:2]
+        edge.send(
+            "DDATA",
+            [bad, *(metric(None, _NEXT[a], _BORN[a][2], alias=a, with_datatype=False) for a in good)],
+            device="filler",
+        )
+
+        def updated() -> bool:
+            return all((watcher.json(topics[a]) or {}).get("value") == _NEXT[a] for a in good)
+
+        await until(updated, what="the two good metrics")
+        # one message's metrics are republished in order: the bad one, first, would be here by now
+        with watcher.lock:
+            values = [json.loads(p)["value"] for t, p in watcher.messages if t == topics[bad.alias]]
+        assert values == [_BORN[bad.alias][1]]
+        assert hub.host.core.counters.rejected["bad_value"] == 1
+        assert hub.host.core.counters.rebirths_requested == 0
+        assert edge.rebirth_requests() == 0
+        name = _BORN[bad.alias][0]
+        logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bad_value on spBv1.0/")]
+        assert len(logged) == 1
+        assert f"DDATA/{hub.node}/filler" in logged[0]
+        assert f"({name!r}, alias {bad.alias})" in logged[0]
+        assert why in logged[0]

@@ -5,7 +5,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.uns.sparkplug.strategies import METRIC_TYPES, metrics, payloads, property_sets, values_of
-from uns.sparkplug import DataType, Metric, Payload, PropertySet, PropertyValue, decode_payload, encode_payload
+from uns.sparkplug import (
+    DataType,
+    Metric,
+    MetricProblem,
+    Payload,
+    PropertySet,
+    PropertyValue,
+    decode_payload,
+    encode_payload,
+)
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -92,11 +101,20 @@ def test_alias_only_metric_is_resolved_through_the_lookup_and_keeps_its_alias() 
     assert decoded.payload.metrics == [Metric(name="Line/Speed", alias=5, datatype=DataType.Float, value=2.5)]
 
 
-def test_the_metrics_own_datatype_wins_over_the_lookup() -> None:
+def test_a_data_metric_declaring_another_datatype_than_its_birth_is_refused() -> None:
     data = encode_payload(Payload(metrics=[Metric(name="x", datatype=DataType.Int16, value=-2)]))
     decoded = decode_payload(data, lookup=lambda name, alias: ("x", DataType.Double))
-    assert decoded.payload.metrics[0].datatype is DataType.Int16
-    assert decoded.payload.metrics[0].value == -2
+    assert decoded.payload.metrics == []
+    assert decoded.problems == [
+        MetricProblem(
+            index=0,
+            name="x",
+            alias=None,
+            kind="bad_value",
+            reason="metric 'x' declares Int16 but was born Double: Double value carried in int_value,"
+            " expected double_value or float_value",
+        )
+    ]
 
 
 def test_named_metric_without_datatype_takes_the_birth_datatype() -> None:
