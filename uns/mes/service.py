@@ -3,7 +3,8 @@
 It lives beside the historian and writes through the historian's writer thread (DuckDB allows one
 writer), so MES tables and samples are one database and views can join them. Events from the UNS
 are acknowledged only after their batch is committed; refused events go to ``mes_dead_letters`` and
-are announced on ``<enterprise>/hub/mes/errors``.
+are announced on ``<enterprise>/hub/mes/errors``, in the batch's one writer call and within a bound
+per second (:mod:`uns.mes.refusals`), so a flood of invalid events cannot hold the historian's writer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
 from uns.mes.live import LivePicture
+from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mqtt.types import Message, PubSub
 
@@ -62,6 +64,7 @@ class MesAdapter:
         clients: opens the MQTT client (in-process under ``uns up``).
         historian: the entered historian whose database and writer thread the adapter shares.
         client_id: MQTT client id (a persistent session against an external broker).
+        dead_letters_per_s: refused events kept (dead-letter row, announcement) per second; the rest are counted.
     """
 
     name = "mes"
@@ -74,6 +77,7 @@ class MesAdapter:
         clients: ClientFactory,
         historian: Historian,
         client_id: str = "uns-mes",
+        dead_letters_per_s: int = DEAD_LETTERS_PER_S,
     ) -> None:
         self._settings = settings
         self._enterprise = enterprise
@@ -86,9 +90,18 @@ class MesAdapter:
         self._stack = contextlib.AsyncExitStack()
         self._pending: list[Incoming] = []
         self._pending_refused: list[Refused] = []
+        self._refusals = Refusals(rows_per_s=dead_letters_per_s)
         self._pending_acks: list[Message] = []
         self._wake = asyncio.Event()
-        self.counters = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "derived": 0, "kpi_runs": 0}
+        self.counters = {
+            "received": 0,
+            "stored": 0,
+            "duplicates": 0,
+            "rejected": 0,
+            "dead_letters_dropped": 0,
+            "derived": 0,
+            "kpi_runs": 0,
+        }
         self.live = LivePicture(self._current, max_age_s=settings.kpi_interval_s)
         """The ``current`` view as last computed for the KPIs: what dashboards read."""
 
@@ -149,7 +162,8 @@ class MesAdapter:
         if checked is None:
             return Refused(topic, None, "topic", "not an MES event topic: <equipment path>/mes/<event>", raw)
         if isinstance(checked, Refused):
-            await self._refuse([checked])
+            self._pending_refused.append(checked)  # kept with the next batch: one writer call per flush
+            self._wake.set()
             return checked
         item = self._incoming(checked, _now_ms())
         outcome = (await self._apply([item]))[0]
@@ -230,20 +244,23 @@ class MesAdapter:
         self._pending, self._pending_refused, self._pending_acks = [], [], []
         baselines = self._deriver.state()  # taken with the swap: it matches exactly the derived counts in items
         self._wake.clear()
-        if refused:
-            await self._refuse(refused)
-        if items or baselines:
-            await self._apply(items, baselines)
+        kept = self._take_refused(refused)
+        if items or baselines or kept:
+            await self._apply(items, baselines, dead_letter_rows(kept, _now_ms()))
+            await self._announce(kept)
         client = self._client
         if client is not None:
             for message in acks:
                 client.ack(message)
 
     async def _apply(
-        self, items: list[Incoming], baselines: Mapping[str, CounterBaseline] | None = None
+        self,
+        items: list[Incoming],
+        baselines: Mapping[str, CounterBaseline] | None = None,
+        dead: Sequence[DeadLetterRow] = (),
     ) -> list[Outcome]:
         store = self._require_store()
-        outcomes = await self._historian.on_writer(lambda: self._apply_on_writer(store, items, baselines))
+        outcomes = await self._historian.on_writer(lambda: self._apply_on_writer(store, items, baselines, dead))
         refused: list[Refused] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status == "stored":
@@ -253,39 +270,36 @@ class MesAdapter:
             elif outcome.status == "duplicate":
                 self.counters["duplicates"] += 1
             else:
-                self.counters["rejected"] += 1
                 refused.append(Refused(item.topic, item.event, outcome.field or "body", outcome.reason or "", item.raw))
-        await self._announce(refused)
+        await self._announce(self._take_refused(refused, stored=True))
         return outcomes
 
     def _apply_on_writer(
-        self, store: MesStore, items: list[Incoming], baselines: Mapping[str, CounterBaseline] | None
+        self,
+        store: MesStore,
+        items: list[Incoming],
+        baselines: Mapping[str, CounterBaseline] | None,
+        dead: Sequence[DeadLetterRow],
     ) -> list[Outcome]:
+        store.dead_letters(dead)
         save = (lambda _connection: self._save_baselines(baselines)) if baselines else None
         return store.apply(items, also=save)
 
-    async def _refuse(self, refused: list[Refused]) -> None:
-        self.counters["rejected"] += len(refused)
-        now = _now_ms()
-        rows = [(now, r.topic, r.event, r.field, r.reason, r.raw[:4000].decode("utf-8", "replace")) for r in refused]
-        await self._historian.on_writer(lambda: self._insert_dead_letters(rows))
-        await self._announce(refused)
+    def _take_refused(self, refused: list[Refused], *, stored: bool = False) -> list[Refused]:
+        """Count and log every refusal; those within the bound per second are kept and announced."""
+        kept = self._refusals.take(refused, stored=stored)
+        self.counters["rejected"] = self._refusals.counted
+        self.counters["dead_letters_dropped"] = self._refusals.dropped
+        return kept
 
     async def _announce(self, refused: list[Refused]) -> None:
         client = self._client
         if client is None or not refused:
             return
         now = _now_ms()
-        for item in refused:
-            log.warning("MES event refused on %s: %s: %s", item.topic, item.field, item.reason)
         await client.publish_many([Message(self.errors_topic, refusal_body(item, now), 0, False) for item in refused])
 
     # -- on the writer thread -------------------------------------------------------------------
-
-    def _insert_dead_letters(self, rows: list[tuple[int, str, str | None, str, str, str]]) -> None:
-        self._historian.database.connection.executemany(
-            "INSERT INTO mes_dead_letters VALUES (make_timestamptz(? * 1000), ?, ?, ?, ?, ?)", rows
-        )
 
     def _load_baselines(self) -> dict[str, tuple[float, int]]:
         rows = self._historian.database.connection.execute(

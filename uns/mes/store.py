@@ -49,6 +49,7 @@ from model.mes import (
 )
 from uns.errors import EventRejected, HistorianError
 from uns.mes.paths import line_of
+from uns.mes.refusals import DeadLetterRow
 
 __all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
 
@@ -119,6 +120,8 @@ _TABLES: dict[str, str] = {
 _COMMON = ("event_key", "path", "line", "ts", "source", "received")
 _LOT_INPUTS = "mes_lot_inputs"
 _LOT_INPUT_COLUMNS = ("event_key", "lot_id", "input_lot_id", "material_id", "quantity")
+_DEAD_LETTERS = "mes_dead_letters"
+_DEAD_LETTER_COLUMNS = ("received", "topic", "event", "field", "reason", "body")
 _Rows = dict[tuple[str, tuple[str, ...]], list[list[object]]]
 """Rows to insert, by table and column names (one Arrow insert each)."""
 
@@ -201,9 +204,15 @@ class MesStore:
                 raise HistorianError("mes", f"storing {len(items)} MES events failed: {exc}") from exc
             raise
         rejected = sum(1 for outcome in outcomes if outcome.status == "rejected")
-        if rejected:
-            log.warning("mes store: %d of %d events rejected", rejected, len(items))
+        if rejected:  # each is logged by the adapter, rate-limited per topic and field
+            log.debug("mes store: %d of %d events rejected", rejected, len(items))
         return outcomes
+
+    def dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
+        """Keep refused events in ``mes_dead_letters``: one insert for the whole batch, not one per row."""
+        if rows:
+            values: list[list[object]] = [[_ts(ms), *rest] for ms, *rest in rows]
+            self._insert(_DEAD_LETTERS, _DEAD_LETTER_COLUMNS, values)
 
     def _stored_keys(self, items: Sequence[Incoming]) -> set[int]:
         """The keys of ``items`` already in their tables."""
@@ -240,14 +249,14 @@ class MesStore:
         table = _TABLES.get(item.event)
         if table is None or not isinstance(item.body, EVENT_MODELS[item.event]):
             reason = f"unknown MES event {item.event!r}" if table is None else "body does not match the event"
-            return self._reject(item, key, EventRejected(item.topic, "event", reason))
+            return self._reject(item, key, EventRejected(item.topic, "event", reason), rows)
         assert table is not None  # noqa: S101 - narrowed above
         if key in batch_keys:  # stored before (looked up once per batch) or earlier in this batch
             return Outcome(status="duplicate", event_key=key)
         try:
             order_id = self._check(item)
         except EventRejected as exc:
-            return self._reject(item, key, exc)
+            return self._reject(item, key, exc, rows)
         columns, values = self._row(item, order_id)
         common = [key, item.path, line_of(item.path), _ts(item.body.timestamp_ms), item.body.source]
         common.append(_ts(item.received_ms))
@@ -262,19 +271,11 @@ class MesStore:
             self._advance(item.body, line_of(item.path))
         return Outcome(status="stored", event_key=key, order_id=order_id)
 
-    def _reject(self, item: Incoming, key: int, exc: EventRejected) -> Outcome:
-        log.warning("mes event rejected: %s", exc)
-        self._connection.execute(
-            "INSERT INTO mes_dead_letters (received, topic, event, field, reason, body) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                _ts(item.received_ms),
-                item.topic,
-                item.event,
-                exc.field,
-                exc.reason,
-                item.raw.decode("utf-8", "replace")[:_DEAD_BODY_CHARS],
-            ],
-        )
+    def _reject(self, item: Incoming, key: int, exc: EventRejected, rows: _Rows) -> Outcome:
+        # inserted with the batch's rows (one statement); the adapter logs and announces it, rate-limited
+        body = item.raw.decode("utf-8", "replace")[:_DEAD_BODY_CHARS]
+        values: list[object] = [_ts(item.received_ms), item.topic, item.event, exc.field, exc.reason, body]
+        rows.setdefault((_DEAD_LETTERS, _DEAD_LETTER_COLUMNS), []).append(values)
         return Outcome(status="rejected", event_key=key, field=exc.field, reason=exc.reason)
 
     def _known(self, item: Incoming, order_id: str) -> _Order:
