@@ -248,6 +248,9 @@ _MES = Migration(
     ),
 )
 
+_ORDER_FILLED = ("mes_counts", "mes_labor", "mes_consumption", "mes_lots")
+"""MES tables whose ``order_id`` is filled in from the order running at the event's time when it names none."""
+
 _ARRIVAL_SEQ = Migration(
     version=4,
     description="samples and latest: seq, the arrival order of a series' values within one millisecond",
@@ -258,7 +261,20 @@ _ARRIVAL_SEQ = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES, _ARRIVAL_SEQ)
+_MES_ATTRIBUTION = Migration(
+    version=5,
+    description="MES: order_given (was the order named by the event, or filled in by its time); optional label reason",
+    statements=(
+        # rows stored before this version keep NULL: not known, so never re-attributed by a late work order
+        *(f"ALTER TABLE {table} ADD COLUMN order_given BOOLEAN" for table in _ORDER_FILLED),
+        # a label that only reclassifies the state needs no reason code; DuckDB alters no indexed table
+        "DROP INDEX mes_reasons_key",
+        "ALTER TABLE mes_reasons ALTER COLUMN reason_code DROP NOT NULL",
+        "CREATE UNIQUE INDEX mes_reasons_key ON mes_reasons (event_key)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES, _ARRIVAL_SEQ, _MES_ATTRIBUTION)
 """Every migration, oldest first; versions are 1, 2, 3, ... with no gaps."""
 
 LATEST_VERSION = MIGRATIONS[-1].version
