@@ -4,7 +4,8 @@
 UnsError
 ├── ConfigError          file, field path, value
 ├── BrokerError          endpoint                 └── BrokerUnreachable
-├── BridgeError          bridge, endpoint         ├── DeviceUnreachable  └── ReadError (address / node id)
+├── BridgeError          bridge, endpoint         ├── DeviceUnreachable  ├── DeviceRefused (says what to check)
+│                                                 └── ReadError (address / node id)
 ├── SparkplugError       topic                    ├── PayloadDecodeError (byte offset)  └── SequenceError (seq want/got)
 ├── NamespaceError       topic, equipment path    (unbound device, reserved word, bad slug)
 ├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
@@ -21,6 +22,7 @@ __all__ = [
     "BrokerError",
     "BrokerUnreachable",
     "ConfigError",
+    "DeviceRefused",
     "DeviceUnreachable",
     "EventRejected",
     "HistorianError",
@@ -79,6 +81,13 @@ class BridgeError(UnsError):
 
 class DeviceUnreachable(BridgeError):
     """The device or server does not answer."""
+
+
+class DeviceRefused(BridgeError):
+    """The device answered and said no: wrong rack/slot or route, access disabled, password, connection limit.
+
+    Retrying soon cannot fix it; the reason says what to check on the device or in the config.
+    """
 
 
 class ReadError(BridgeError):
