@@ -13,9 +13,14 @@ Cross-event checks (a failure is a rejection naming the field, kept in ``mes_dea
 - a work order ``start`` on a line where another order runs, or of an order already running or
   completed; a ``complete`` of an order already completed.
 
-A count, labor, consumption or lot event without ``order_id`` gets the order running on its line.
-The orders' state lives in memory and is rebuilt from ``mes_work_orders`` on start, so a restart
-changes nothing.
+A count, labor, consumption or lot event without ``order_id`` gets the order that ran on its line
+at the event's own ``timestamp_ms`` (``uns.mes.attribution``), not at its arrival, and is stored
+with ``order_given = false``; a late work order ``start`` or ``complete`` re-attributes those rows
+(``uns.mes.reattribute``). The orders' state lives in memory and is rebuilt from
+``mes_work_orders`` on start, so a restart changes nothing.
+
+After each commit the store tells ``changes`` (``uns.mes.changes.ChangeFeed``) which paths and
+stretches of time the batch changed: the hook for caches of derived numbers.
 """
 
 from __future__ import annotations
@@ -48,7 +53,10 @@ from model.mes import (
     WorkOrder,
 )
 from uns.errors import EventRejected, HistorianError
+from uns.mes.attribution import OrderRuns, Run
+from uns.mes.changes import Change, ChangeFeed
 from uns.mes.paths import line_of
+from uns.mes.reattribute import ORDER_FILLED_TABLES, reattribute
 from uns.mes.refusals import DeadLetterRow
 
 __all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
@@ -83,7 +91,7 @@ class Outcome:
     field: str | None = None
     reason: str | None = None
     order_id: str | None = None
-    """The order the event was stored under (given, or filled from the line's running order)."""
+    """The order the event was stored under (given, or the order running on its line at its timestamp)."""
 
 
 def event_key(topic: str, body: MesEvent, raw: bytes) -> int:
@@ -132,13 +140,19 @@ class MesStore:
     Args:
         connection: the historian's read-write connection (use from its writer thread only).
         section: the MES settings.
+        changes: told after each commit what it changed (a new feed when None).
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, section: MesSection) -> None:
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, section: MesSection, *, changes: ChangeFeed | None = None
+    ) -> None:
         self._connection = connection
         self._section = section
         self._orders: dict[str, _Order] = {}
         self._running: dict[str, str] = {}
+        self._runs = OrderRuns()
+        self.changes = changes if changes is not None else ChangeFeed()
+        """Subscribe here to hear what each committed batch changed (``uns.mes.changes``)."""
         self._load()
 
     @property
@@ -153,12 +167,19 @@ class MesStore:
                       bool_or(action = 'complete') AS done,
                       arg_max(line, ts) FILTER (WHERE action = 'start') AS run_line,
                       max(ts) FILTER (WHERE action = 'start') AS started,
-                      arg_max(line, ts) FILTER (WHERE action = 'release') AS planned_line
+                      arg_max(line, ts) FILTER (WHERE action = 'release') AS planned_line,
+                      arg_min(line, ts) FILTER (WHERE action = 'start') AS first_line,
+                      epoch_ms(min(ts) FILTER (WHERE action = 'start')) AS first_start,
+                      epoch_ms(min(ts) FILTER (WHERE action = 'complete')) AS first_end
                FROM mes_work_orders GROUP BY order_id ORDER BY started NULLS FIRST"""
         ).fetchall()
         self._orders.clear()
         self._running.clear()
-        for order_id, done, run_line, started, planned_line in rows:
+        runs: list[Run] = []
+        for order_id, done, run_line, started, planned_line, first_line, first_start, first_end in rows:
+            if first_start is not None:
+                end = None if first_end is None else int(first_end)
+                runs.append(Run(order_id, first_line, int(first_start), end))
             line = run_line or planned_line or ""
             if done:
                 self._orders[order_id] = _Order(line, "completed")
@@ -167,6 +188,7 @@ class MesStore:
                 self._running[line] = order_id  # ordered by start: the latest start wins a (bad) tie
             else:
                 self._orders[order_id] = _Order(line, "released")
+        self._runs.load(runs)
         log.debug("mes store: %d orders known, %d running", len(self._orders), len(self._running))
 
     def apply(
@@ -185,6 +207,7 @@ class MesStore:
                 also(self._connection)
             return []
         outcomes: list[Outcome] = []
+        changes: list[Change] = []
         connection = self._connection
         connection.execute("BEGIN TRANSACTION")
         try:
@@ -194,6 +217,7 @@ class MesStore:
                 outcomes.append(self._apply_one(item, batch_keys, rows))
             for (table, names), values in rows.items():
                 self._insert(table, names, values)
+            changes = self._changed(items, outcomes)
             if also is not None:
                 also(connection)
             connection.execute("COMMIT")
@@ -206,7 +230,24 @@ class MesStore:
         rejected = sum(1 for outcome in outcomes if outcome.status == "rejected")
         if rejected:  # each is logged by the adapter, rate-limited per topic and field
             log.debug("mes store: %d of %d events rejected", rejected, len(items))
+        self.changes.publish(changes)
         return outcomes
+
+    def _changed(self, items: Sequence[Incoming], outcomes: Sequence[Outcome]) -> list[Change]:
+        """What the stored events change, after re-attributing rows behind a late start or complete."""
+        changes: list[Change] = []
+        moved_since: dict[str, int] = {}
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome.status != "stored":
+                continue
+            changes.append(_change_of(item))
+            body = item.body
+            if isinstance(body, WorkOrder) and body.action is not OrderAction.release:
+                line = line_of(item.path)
+                moved_since[line] = min(body.timestamp_ms, moved_since.get(line, body.timestamp_ms))
+        for line, since_ms in moved_since.items():
+            changes.extend(reattribute(self._connection, self._runs, line, since_ms))
+        return changes
 
     def dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
         """Keep refused events in ``mes_dead_letters``: one insert for the whole batch, not one per row."""
@@ -258,6 +299,8 @@ class MesStore:
         except EventRejected as exc:
             return self._reject(item, key, exc, rows)
         columns, values = self._row(item, order_id)
+        if item.event in ORDER_FILLED_TABLES:
+            columns, values = (*columns, "order_given"), [*values, getattr(item.body, "order_id", None) is not None]
         common = [key, item.path, line_of(item.path), _ts(item.body.timestamp_ms), item.body.source]
         common.append(_ts(item.received_ms))
         rows.setdefault((table, (*_COMMON, *columns)), []).append([*common, *values])
@@ -313,7 +356,7 @@ class MesStore:
             if body.order_id is not None:
                 self._known(item, body.order_id)
                 return body.order_id
-            return self._running.get(line)
+            return self._runs.at(line, body.timestamp_ms)  # when it happened, not when it arrived
         return None
 
     def _advance(self, body: WorkOrder, line: str) -> None:
@@ -328,14 +371,31 @@ class MesStore:
         if body.action is OrderAction.start:
             order.line, order.status = line, "running"
             self._running[line] = body.order_id
+            self._runs.started(body.order_id, line, body.timestamp_ms)
         else:
             order.status = "completed"
+            self._runs.completed(body.order_id, body.timestamp_ms)
             if self._running.get(order.line) == body.order_id:
                 del self._running[order.line]
 
     def _row(self, item: Incoming, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
         """The event's own columns and values for its table."""
         return _ROWS[type(item.body)](item.body, order_id)
+
+
+def _change_of(item: Incoming) -> Change:
+    """The stretch of derived numbers one stored event changes (``uns.mes.changes``)."""
+    body, at = item.body, item.body.timestamp_ms
+    start: int | None = at
+    end: int | None = at + 1
+    if isinstance(body, DowntimeReason | Shift):
+        start, end = body.start_ms, body.end_ms
+    elif isinstance(body, MachineState) or (isinstance(body, WorkOrder) and body.action is not OrderAction.release):
+        end = None  # a state runs until the next one; an order's run from here on
+    elif isinstance(body, ProductType):
+        start = end = None  # its ideal cycle time applies to every count of the product
+    path = line_of(item.path) if isinstance(body, WorkOrder) else item.path
+    return Change(event=item.event, path=path, start_ms=start, end_ms=end)
 
 
 def _json(value: object) -> str:
