@@ -21,6 +21,7 @@ __all__ = [
     "HistorianSection",
     "HostSection",
     "LogLevel",
+    "MesLosses",
     "MesSection",
     "Settings",
     "SimSection",
@@ -241,6 +242,20 @@ class DeriveRule(_Section):
     )
 
 
+class MesLosses(_Section):
+    """Loss class of state codes by inclusive range ([low, high]); codes no range names keep the preset's class."""
+
+    availability: list[tuple[int, int]] | None = Field(
+        default=None, description="State code ranges of availability loss (unplanned stops)."
+    )
+    performance: list[tuple[int, int]] | None = Field(
+        default=None, description="State code ranges of performance loss (counted inside actual production time)."
+    )
+    planned: list[tuple[int, int]] | None = Field(
+        default=None, description="State code ranges of planned downtime (outside planned busy time)."
+    )
+
+
 class MesSection(_Section):
     """The MES adapter: MES events in, views, KPIs back into the UNS."""
 
@@ -252,9 +267,19 @@ class MesSection(_Section):
     microstop_s: float = Field(
         default=120.0, ge=0, description="A stop shorter than this is a microstop: performance loss, not availability."
     )
-    planned_states: list[tuple[int, int]] = Field(
-        default_factory=lambda: [(150000, 179999)],
-        description="State code ranges of planned downtime (breaks, no shift, no order): not planned busy time.",
+    loss_preset: Literal["iso22400", "umh"] = Field(
+        default="iso22400",
+        description="Loss classes of state codes: iso22400 (every stop availability loss but microstops 50000-59999 "
+        "and planned 150000-179999) or umh (United Manufacturing Hub factoryinsight's default lists).",
+    )
+    losses: MesLosses = Field(
+        default_factory=MesLosses,
+        description="State code ranges per loss class, over the preset's for the codes they name.",
+    )
+    planned_states: list[tuple[int, int]] | None = Field(
+        default=None,
+        description="State code ranges of planned downtime (breaks, no shift, no order): not planned busy time; "
+        "when set, replaces the preset's planned list.",
     )
     changeover_planned: bool = Field(
         default=False, description="Count changeovers (100000-109999) as planned downtime instead of availability loss."

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from bridges.sim.plant import DEMO_LINES, FAULT_CODES, LineSpec, MachineState
 from model.config import DeriveRule, MesSection
 from model.equipment import Plant
+from uns.mes.losses import planned_ranges
 
 __all__ = [
     "DEMO_NAMEPLATE_HEADROOM",
@@ -36,7 +37,7 @@ DEMO_STATE_MAP: dict[int, int] = {
 
 
 DEMO_PLANNED: tuple[int, int] = (210000, 219999)
-"""The demo's maintenance stops are scheduled: planned downtime, added to ``mes.planned_states``."""
+"""The demo's maintenance stops are scheduled: planned downtime, added to the preset's planned ranges."""
 
 
 def demo_derive_rules(enterprise: str) -> list[DeriveRule]:
@@ -100,7 +101,7 @@ def demo_mes_section(section: MesSection, plant: Plant, *, speed: float = 1.0) -
         update={
             "derive": section.derive or demo_derive_rules(plant.enterprise.id),
             "ideal_cycle_time_s": {**ideal, **section.ideal_cycle_time_s},
-            "planned_states": [*section.planned_states, DEMO_PLANNED],
+            "planned_states": [*planned_ranges(section), DEMO_PLANNED],
             "output_only_lines": [*section.output_only_lines, *demo_mixed_unit_lines(plant)],
             "output_cells": {**plant.line_outputs(), **section.output_cells},
             "reasons": {**demo_reasons(), **section.reasons},

@@ -23,24 +23,28 @@ from uns.mes.states import state_name
 
 __all__ = ["CurrentRow", "DowntimeRow", "TimelineInterval", "current", "downtime", "state_timeline"]
 
-MICROSTOP = "microstop"
-"""The Pareto bar that gathers every microstop, whatever its code or reason."""
+_LOSSES = ("availability", "performance")
+"""The classes of lost time the Pareto shows; ties go to the first (planned downtime is not lost time)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DowntimeRow:
-    """One bar of the downtime Pareto: a reason (else a state name) or the microstops."""
+    """One bar of the downtime Pareto: one reason (its code, else its state's name), whatever its loss class."""
 
     reason: str
-    """The reason code, else the state's name, else ``microstop``."""
+    """The reason code, else the state's name."""
     reason_code: str | None
     text: str | None
     """The reason catalog's text for the code."""
-    state: int | None
-    """The state the most time of this bar was in (None for microstops)."""
-    state_name: str | None
+    state: int
+    """The state the most time of this bar was in."""
+    state_name: str
     loss: str
-    """availability or performance (microstops)."""
+    """The bar's loss class: availability or performance, whichever holds more of its time."""
+    availability_s: float
+    """Seconds of the bar that are availability loss."""
+    performance_s: float
+    """Seconds of the bar that are performance loss (microstops, and stops classed performance)."""
     duration_s: float
     count: int
     """Stops (state intervals) that contributed."""
@@ -64,8 +68,8 @@ class TimelineInterval:
 @dataclasses.dataclass(slots=True)
 class _Bar:
     code: str | None
-    loss: str
     by_state: dict[int, float] = dataclasses.field(default_factory=dict)
+    by_loss: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(_LOSSES, 0.0))
     stops: set[tuple[str, datetime]] = dataclasses.field(default_factory=set)
 
     @property
@@ -84,9 +88,12 @@ def _state_paths(cursor: duckdb.DuckDBPyConnection, path: str) -> list[str]:
 def downtime(
     cursor: duckdb.DuckDBPyConnection, section: MesSection, *, path: str, start: datetime, end: datetime
 ) -> list[DowntimeRow]:
-    """Pareto of lost time at or under ``path`` in ``[start, end)``: availability losses by reason, plus microstops.
+    """Pareto of lost time at or under ``path`` in ``[start, end)``: one bar per reason, whatever its loss class.
 
-    Planned downtime is not in it. Bars are sorted by duration, longest first.
+    A stop's reason is its label's or machine's reason code, else its state's name; a bar sums
+    every availability and performance piece of that reason (a 90 s and a 20 min "stop" are one
+    bar, its time split in ``availability_s``/``performance_s``). Planned downtime is not lost time
+    and not in it. Bars are sorted by duration, longest first.
 
     Raises:
         BadArgument: a naive time or an empty window.
@@ -95,30 +102,30 @@ def downtime(
     found = pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end)
     bars: dict[str, _Bar] = {}
     for piece in found:
-        if piece.loss not in ("availability", "performance"):
+        if piece.loss not in _LOSSES:
             continue
-        if piece.loss == "performance":
-            bar = bars.setdefault(MICROSTOP, _Bar(None, piece.loss))
-        else:
-            key = piece.reason_code or state_name(piece.state)
-            bar = bars.setdefault(key, _Bar(piece.reason_code, piece.loss))
+        key = piece.reason_code or state_name(piece.state)
+        bar = bars.setdefault(key, _Bar(piece.reason_code))
         seconds = (piece.end - piece.start).total_seconds()
         bar.by_state[piece.state] = bar.by_state.get(piece.state, 0.0) + seconds
+        bar.by_loss[piece.loss] += seconds
         bar.stops.add((piece.path, piece.stop_start))
     total = sum(bar.seconds for bar in bars.values())
     rows: list[DowntimeRow] = []
     running = 0.0
     for key, bar in sorted(bars.items(), key=lambda item: (-item[1].seconds, item[0])):
         running += bar.seconds
-        state = None if key == MICROSTOP else max(bar.by_state, key=bar.by_state.__getitem__)
+        state = max(bar.by_state, key=bar.by_state.__getitem__)
         rows.append(
             DowntimeRow(
                 reason=key,
                 reason_code=bar.code,
                 text=section.reasons.get(bar.code) if bar.code else None,
                 state=state,
-                state_name=None if state is None else state_name(state),
-                loss=bar.loss,
+                state_name=state_name(state),
+                loss="availability" if bar.by_loss["availability"] >= bar.by_loss["performance"] else "performance",
+                availability_s=bar.by_loss["availability"],
+                performance_s=bar.by_loss["performance"],
                 duration_s=bar.seconds,
                 count=len(bar.stops),
                 share=bar.seconds / total if total else 0.0,

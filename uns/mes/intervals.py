@@ -14,9 +14,11 @@ How time is built, per equipment path that publishes ``machine_state``:
    in a planned window is planned downtime; producing time stays production (the break was not
    taken there).
 5. Loss class of each piece (ISO 22400-2, as in ``uns.mes.states.LossRules``): producing
-   (10000-29999) none; planned state ranges, changeovers when ``changeover_planned``, or a planned
-   window: planned; the microstop range (50000-59999) or a stop shorter than ``microstop_s``:
-   performance; everything else (unknown codes included): availability.
+   (10000-29999) none; a code classed planned (``uns.mes.losses``: preset, ``mes.losses``,
+   ``planned_states``, changeovers when ``changeover_planned``) or a planned window: planned; a code
+   classed performance (the microstop range 50000-59999 under ``iso22400``) or a stop shorter than
+   ``microstop_s``: performance; everything else (unknown codes included, never a microstop by
+   length): availability.
 
 Entities: an OEE entity (a cell or a line) owns one or more paths. With several paths (a line
 without its own states) time is the union view: a piece of time is producing when any path
@@ -34,7 +36,7 @@ from datetime import datetime
 import duckdb
 
 from model.config import MesSection
-from uns.mes.states import CHANGEOVER
+from uns.mes.losses import loss_table
 
 __all__ = ["Piece", "Times", "Window", "entity_times", "pieces"]
 
@@ -69,7 +71,7 @@ class Piece:
 _PIECES = """
 WITH
 tp AS (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path),
-pr AS (SELECT unnest($lows::INTEGER[]) AS lo, unnest($highs::INTEGER[]) AS hi),
+cr AS (SELECT unnest($lows::INTEGER[]) AS lo, unnest($highs::INTEGER[]) AS hi, unnest($classes::VARCHAR[]) AS cls),
 st0 AS (
     SELECT s.path, s.ts AS a, s.state, s.reason_code,
            coalesce(lead(s.ts) OVER w, greatest($hi, s.ts)) AS b,
@@ -81,10 +83,9 @@ st0 AS (
 st1 AS (
     SELECT *,
         CASE WHEN state BETWEEN 10000 AND 29999 THEN 0
-             WHEN EXISTS (SELECT 1 FROM pr WHERE state BETWEEN pr.lo AND pr.hi)
-                  OR ($co AND state BETWEEN $co_lo AND $co_hi) THEN 1
+             WHEN cr.cls = 'planned' THEN 1
              ELSE 2 END AS k
-    FROM st0 WHERE b > a
+    FROM st0 LEFT JOIN cr ON st0.state BETWEEN cr.lo AND cr.hi WHERE b > a
 ),
 st2 AS (
     SELECT *, sum(chg) OVER (PARTITION BY path ORDER BY a ROWS UNBOUNDED PRECEDING) AS run
@@ -151,15 +152,13 @@ flag AS (
 )
 SELECT path, a, b, eff, state, reason,
     CASE WHEN eff BETWEEN 10000 AND 29999 THEN 'none'
-         WHEN EXISTS (SELECT 1 FROM pr WHERE eff BETWEEN pr.lo AND pr.hi)
-              OR ($co AND eff BETWEEN $co_lo AND $co_hi)
-              OR in_break OR (has_shift AND NOT in_shift) THEN 'planned'
-         WHEN eff BETWEEN 50000 AND 59999 THEN 'performance'
+         WHEN cr.cls = 'planned' OR in_break OR (has_shift AND NOT in_shift) THEN 'planned'
+         WHEN cr.cls = 'performance' THEN 'performance'
          WHEN eff BETWEEN 30000 AND 39999 OR eff < 10000 OR eff > 229999 THEN 'availability'
          WHEN stop_s < $micro THEN 'performance'
          ELSE 'availability' END AS loss,
     stop_start
-FROM flag
+FROM flag LEFT JOIN cr ON flag.eff BETWEEN cr.lo AND cr.hi
 ORDER BY path, a
 """
 
@@ -177,7 +176,7 @@ def pieces(
 
     Args:
         cursor: a DuckDB cursor on the historian database.
-        section: the MES settings (microstop threshold, planned ranges, changeover rule).
+        section: the MES settings (microstop threshold, loss classes, changeover rule).
         paths: equipment paths whose ``machine_state`` rows define time.
         start: window start (aware).
         end: window end (aware).
@@ -185,15 +184,14 @@ def pieces(
     """
     if not paths or end <= start:
         return []
+    lows, highs, classes = loss_table(section).columns()
     rows = cursor.execute(
         _PIECES,
         {
             "paths": list(paths),
-            "lows": [int(low) for low, _ in section.planned_states],
-            "highs": [int(high) for _, high in section.planned_states],
-            "co": section.changeover_planned,
-            "co_lo": CHANGEOVER[0],
-            "co_hi": CHANGEOVER[1],
+            "lows": lows,
+            "highs": highs,
+            "classes": classes,
             "micro": section.microstop_s,
             "lo": start,
             "hi": end,

@@ -28,6 +28,7 @@ from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
 from uns.mes.live import LivePicture
+from uns.mes.losses import loss_table
 from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mqtt.types import Message, PubSub
@@ -85,6 +86,7 @@ class MesAdapter:
         self._historian = historian
         self._client_id = client_id
         self._deriver = Deriver(settings.derive)
+        loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()

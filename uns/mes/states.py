@@ -13,10 +13,11 @@ import math
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Self
+from typing import Literal, Self
 
-from model.config import MesSection
+from model.config import MesLosses, MesSection
 from uns.errors import ConfigError
+from uns.mes.losses import LossTable, loss_table
 
 __all__ = [
     "CATALOG",
@@ -146,67 +147,70 @@ class LossClass(StrEnum):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class LossRules:
-    """Which loss a stretch of time in a state is, by the site's rules.
+    """Which loss a stretch of time in a state is, by the site's rules (as ``uns.mes.intervals`` classifies).
 
     Attributes:
-        microstop_s: a non-producing, non-planned stop shorter than this is a microstop.
-        planned_states: inclusive code ranges of planned downtime.
-        changeover_planned: changeovers (100000-109999) are planned downtime, not availability loss.
+        microstop_s: a stop of availability class shorter than this is a microstop.
+        planned_states: inclusive code ranges of planned downtime replacing the preset's (None: the preset's).
+        changeover_planned: changeovers (100000-109999) are planned downtime, whatever their class.
+        loss_preset: ``iso22400`` or ``umh`` (``uns.mes.losses``).
+        losses: explicit ranges per class, over the preset's.
     """
 
     microstop_s: float = 120.0
-    planned_states: tuple[tuple[int, int], ...] = ((150000, 179999),)
+    planned_states: tuple[tuple[int, int], ...] | None = None
     changeover_planned: bool = False
+    loss_preset: Literal["iso22400", "umh"] = "iso22400"
+    losses: MesLosses = dataclasses.field(default_factory=MesLosses)
+    table: LossTable = dataclasses.field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.microstop_s) or self.microstop_s < 0:
             raise ConfigError(
                 source="settings", path="mes.microstop_s", reason="must be finite and ≥ 0", value=self.microstop_s
             )
-        for index, (low, high) in enumerate(self.planned_states):
-            if low > high:
-                raise ConfigError(
-                    source="settings",
-                    path=f"mes.planned_states[{index}]",
-                    reason="the range's low end is above its high end",
-                    value=[low, high],
-                )
+        section = MesSection(
+            planned_states=None if self.planned_states is None else list(self.planned_states),
+            changeover_planned=self.changeover_planned,
+            loss_preset=self.loss_preset,
+            losses=self.losses,
+        )
+        object.__setattr__(self, "table", loss_table(section))
 
     @classmethod
     def from_section(cls, section: MesSection) -> Self:
         """The rules of a ``MesSection``.
 
         Raises:
-            ConfigError: a planned range with low > high, or a bad microstop threshold.
+            ConfigError: an inverted, producing or overlapping range (named), or a bad microstop threshold.
         """
+        planned = section.planned_states
         return cls(
             microstop_s=section.microstop_s,
-            planned_states=tuple((int(low), int(high)) for low, high in section.planned_states),
+            planned_states=None if planned is None else tuple((int(low), int(high)) for low, high in planned),
             changeover_planned=section.changeover_planned,
+            loss_preset=section.loss_preset,
+            losses=section.losses,
         )
 
     def is_planned(self, code: int) -> bool:
         """Whether time in ``code`` is planned downtime (whatever its duration)."""
-        if self.changeover_planned and CHANGEOVER[0] <= code <= CHANGEOVER[1]:
-            return True
-        return any(low <= code <= high for low, high in self.planned_states)
+        return not is_producing(code) and self.table.class_of(code) == LossClass.planned.value
 
     def loss_of(self, code: int, duration_s: float | None = None) -> LossClass:
         """The loss class of ``duration_s`` seconds spent in ``code``.
 
-        Producing is no loss; planned ranges (and changeovers when ``changeover_planned``) are
-        planned; the microstop range, and any other stop shorter than ``microstop_s``, is
-        performance loss; everything else, including unknown (no data) whatever its length, is
-        availability loss. ``duration_s=None`` (a stop still running) is never a microstop by length.
+        Producing is no loss; a code classed planned or performance (``uns.mes.losses``) is that;
+        an availability-class stop shorter than ``microstop_s`` is performance loss, except unknown
+        (30000-39999) and codes outside the catalog, which stay availability loss whatever their
+        length. ``duration_s=None`` (a stop still running) is never a microstop by length.
         """
-        category = category_of(code)
-        if category in (StateCategory.producing, StateCategory.producing_reduced):
+        if is_producing(code):
             return LossClass.none
-        if self.is_planned(code):
-            return LossClass.planned
-        if category is StateCategory.microstop:
-            return LossClass.performance
-        if category is StateCategory.unknown:
+        listed = self.table.class_of(code)
+        if listed in (LossClass.planned.value, LossClass.performance.value):
+            return LossClass(listed)
+        if category_of(code) is StateCategory.unknown:
             return LossClass.availability
         if duration_s is not None and duration_s < self.microstop_s:
             return LossClass.performance

@@ -26,8 +26,9 @@ Golden 1: one cell, one 8-hour shift 06:00-14:00 UTC on 2026-11-24, break 10:00-
   P = 11000 * 2.0 / APT   = 22000 / 24900           = 0.883534
   Q = 10780 / 11000                                 = 0.980000
   OEE = A * P * Q = 10780 * 2.0 / 27000 = 21560 / 27000 = 0.798519
-  Downtime Pareto (losses only): motor_overload 1200 s (0.547945), changeover 900 s (cum 0.958904),
-  microstop 90 s (cum 1.0); before the late label the 1200 s bar is "stop" (state 40000).
+  Downtime Pareto (losses only, one bar per reason): motor_overload 1200 s (0.547945), changeover 900 s
+  (cum 0.958904), stop 90 s (performance, cum 1.0); before the late label "stop" (state 40000) has both
+  stops, 1290 s (1200 availability + 90 performance).
 
 Golden 2: line acme/dallas/bottling/line2 with cells filler and packer (the output), changeover_planned,
   2026-11-25, shifts early 06:00-14:00 (break 10:00-10:30) and late 14:00-22:00 (break 18:00-18:30),
@@ -165,15 +166,16 @@ def test_golden_shift_on_one_cell(db: Database) -> None:
     def bars(pareto: list[object]) -> list[tuple[object, ...]]:
         return [(b.reason, b.state, b.loss, round(b.duration_s), b.count, round(b.cumulative_share, 6)) for b in pareto]  # type: ignore[attr-defined]
 
+    # one bar per reason whatever its class: the 90 s microstop and the 20 min stop are both "stop"
     assert bars(before) == [
-        ("stop", 40000, "availability", 1200, 1, round(1200 / 2190, 6)),
-        ("changeover", 100000, "availability", 900, 1, round(2100 / 2190, 6)),
-        ("microstop", None, "performance", 90, 1, 1.0),
+        ("stop", 40000, "availability", 1290, 2, round(1290 / 2190, 6)),
+        ("changeover", 100000, "availability", 900, 1, 1.0),
     ]
+    assert (before[0].availability_s, before[0].performance_s) == (1200, 90)  # type: ignore[attr-defined]
     assert bars(after) == [
         ("motor_overload", 180000, "availability", 1200, 1, round(1200 / 2190, 6)),
         ("changeover", 100000, "availability", 900, 1, round(2100 / 2190, 6)),
-        ("microstop", None, "performance", 90, 1, 1.0),
+        ("stop", 40000, "performance", 90, 1, 1.0),
     ]
     assert after[0].state_name == "equipment failure"  # type: ignore[attr-defined]
     assert after[0].text == "Main motor overload"  # type: ignore[attr-defined]

@@ -128,14 +128,14 @@ export async function renderPareto(scope) {
     svg("line", {x1: left, x2: width - right, y1: yPct(0.8), y2: yPct(0.8), class: "tick eighty"}));
   rows.forEach((row, index) => {
     const name = row.text ? `${row.reason}: ${row.text}` : row.reason;
-    const colour = row.reason === "microstop" ? stateColour(50000) : stateColour(row.state);
-    chart.append(svg("g", {class: "bar", "data-reason": row.reason},
+    const colour = stateColour(row.state);
+    chart.append(svg("g", {class: "bar", "data-reason": row.reason, "data-loss": row.loss},
       svg("rect", {x: centre(index) - barWidth / 2, y: y(row.duration_s), width: barWidth, height: Math.max(1, bottom - y(row.duration_s)), fill: colour}),
       svg("text", {x: centre(index), y: y(row.duration_s) - 4, "text-anchor": "middle", class: "value"},
         `${duration(row.duration_s)} · ${row.count}×`),
       svg("text", {x: centre(index), y: bottom + 14, "text-anchor": "middle", class: "axis reason"}, name.length > 18 ? `${name.slice(0, 17)}…` : name),
       svg("text", {x: centre(index), y: bottom + 27, "text-anchor": "middle", class: "axis"}, percent(row.share)),
-      svg("title", {}, `${name}\n${duration(row.duration_s)} lost in ${row.count} stop(s), ${percent(row.share)} (cumulative ${percent(row.cumulative_share)})`)));
+      svg("title", {}, `${name} (${row.loss} loss)\n${duration(row.duration_s)} lost in ${row.count} stop(s), ${percent(row.share)} (cumulative ${percent(row.cumulative_share)})`)));
   });
   const points = rows.map((row, index) => `${centre(index)},${yPct(row.cumulative_share)}`).join(" ");
   chart.append(svg("polyline", {points, class: "cumulative"}),
