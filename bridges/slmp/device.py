@@ -186,7 +186,7 @@ class SlmpPlc:
                 words = await self._read(request)
             except _EndCode as exc:
                 if isinstance(request, BlockRead) and exc.code == BLOCK_UNSUPPORTED:
-                    log.warning(
+                    log.info(
                         "slmp %s: device %s (%s) has no block read (0x0406 answered 0xC059): batch reads from now on",
                         self.bridge, self.id, self.endpoint,
                     )  # fmt: skip
