@@ -8,14 +8,15 @@ from bridges.edge import EdgeNode
 from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
+from bridges.s7 import make_source as make_s7_source
 from bridges.source import Source
-from model.bridges import BridgeConfig, ModbusBridgeConfig, MqttJsonBridgeConfig, OpcUaBridgeConfig
+from model.bridges import BridgeConfig, ModbusBridgeConfig, MqttJsonBridgeConfig, OpcUaBridgeConfig, S7BridgeConfig
 from uns.connect import ClientFactory, network_clients
 from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -28,6 +29,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory) -> Source:
     if isinstance(config, MqttJsonBridgeConfig):
         source_clients = network_clients(BrokerUrl.from_str(config.source_broker)) if config.source_broker else clients
         return MqttJsonSource(config=config, clients=source_clients)
+    if isinstance(config, S7BridgeConfig):
+        return make_s7_source(config)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

@@ -8,8 +8,11 @@ from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeN
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
+from model.bridges.s7 import S7BridgeConfig
 
-BridgeConfig = Annotated[ModbusBridgeConfig | OpcUaBridgeConfig | MqttJsonBridgeConfig, Field(discriminator="kind")]
+BridgeConfig = Annotated[
+    ModbusBridgeConfig | OpcUaBridgeConfig | MqttJsonBridgeConfig | S7BridgeConfig, Field(discriminator="kind")
+]
 """Any bridge's config; ``kind`` picks the model."""
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "OpcUaDevice",
     "OpcUaNode",
     "OpcUaSecurity",
+    "S7BridgeConfig",
     "SerialConfig",
     "sparkplug_id",
 ]
