@@ -9,14 +9,22 @@ from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
 from bridges.s7 import make_source as make_s7_source
+from bridges.slmp import make_source as make_slmp_source
 from bridges.source import Source
-from model.bridges import BridgeConfig, ModbusBridgeConfig, MqttJsonBridgeConfig, OpcUaBridgeConfig, S7BridgeConfig
+from model.bridges import (
+    BridgeConfig,
+    ModbusBridgeConfig,
+    MqttJsonBridgeConfig,
+    OpcUaBridgeConfig,
+    S7BridgeConfig,
+    SlmpBridgeConfig,
+)
 from uns.connect import ClientFactory, network_clients
 from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -31,6 +39,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory) -> Source:
         return MqttJsonSource(config=config, clients=source_clients)
     if isinstance(config, S7BridgeConfig):
         return make_s7_source(config)
+    if isinstance(config, SlmpBridgeConfig):
+        return make_slmp_source(config)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

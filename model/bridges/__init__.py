@@ -9,9 +9,11 @@ from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegiste
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
 from model.bridges.s7 import S7BridgeConfig
+from model.bridges.slmp import SlmpBridgeConfig
 
 BridgeConfig = Annotated[
-    ModbusBridgeConfig | OpcUaBridgeConfig | MqttJsonBridgeConfig | S7BridgeConfig, Field(discriminator="kind")
+    ModbusBridgeConfig | OpcUaBridgeConfig | MqttJsonBridgeConfig | S7BridgeConfig | SlmpBridgeConfig,
+    Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
 
@@ -34,5 +36,6 @@ __all__ = [
     "OpcUaSecurity",
     "S7BridgeConfig",
     "SerialConfig",
+    "SlmpBridgeConfig",
     "sparkplug_id",
 ]
