@@ -20,9 +20,10 @@ _BANNER = re.compile(r"listening on ([0-9.]+):(\d+)")
 class VirtualPlc:
     """A running virtual-plc: where it listens."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, process: subprocess.Popen[str] | None = None) -> None:
         self.host = host
         self.port = port
+        self.process = process
 
 
 @contextlib.contextmanager
@@ -33,9 +34,11 @@ def virtual_plc(
     seed: Mapping[str, Mapping[str, list[int]]] | None = None,
     faults: Sequence[Mapping[str, object]] | None = None,
     limits: Sequence[str] = (),
+    port: int = 0,
 ) -> Iterator[VirtualPlc]:
-    """``python -m virtual_plc --port 0`` with a memory seed, a fault plan and device limits (``D:0-1999``)."""
-    args = [sys.executable, "-m", "virtual_plc", "--port", "0", "--profile", profile]
+    """``python -m virtual_plc`` on ``port`` (0: a free one) with a memory seed, a fault plan and device limits
+    (``D:0-1999``)."""
+    args = [sys.executable, "-m", "virtual_plc", "--port", str(port), "--profile", profile]
     if seed is not None:
         path = directory / "seed.json"
         path.write_text(json.dumps(seed))
@@ -52,7 +55,7 @@ def virtual_plc(
         banner = process.stderr.readline()  # printed once it listens; '' if it died
         match = _BANNER.search(banner)
         assert match, f"virtual-plc did not start: {banner!r}"
-        yield VirtualPlc(match.group(1), int(match.group(2)))
+        yield VirtualPlc(match.group(1), int(match.group(2)), process)
     finally:
         stop_process(process, 5.0)
         if process.stderr is not None:
