@@ -241,8 +241,8 @@ def current(
         row = cursor.execute(_SHIFT, {"p": entity.name, "now": now}).fetchone()
         shifts[entity.name] = None if row is None else str(row[0])
         begin = row[1] if row is not None else now - timedelta(hours=section.kpi_window_h)
-        if begin < now:
-            windows.append(Window(entity.name, entity.name, begin, now))
+        # at a shift's first instant the window [now, now) is empty: the row is there, its ratios unknown
+        windows.append(Window(entity.name, entity.name, min(begin, now), now))
     rows = {r.path: r for r in compute(cursor, section, entities, windows)}
     result = []
     for entity in entities:

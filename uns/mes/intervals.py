@@ -49,6 +49,8 @@ class Window:
     group: str
     start: datetime
     end: datetime
+    order: str | None = None
+    """A group by order: its units are the counts of this order (named or running then), not its time's."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -10,12 +10,15 @@ ISO 22400-2 as computed here (time model in ``uns.mes.intervals``):
   quality = good / produced; OEE = availability × performance × quality.
 
 Units are counted by the ``ts`` of their ``production_count`` (a count is not pro-rated across a
-window edge). Each count's ideal cycle time is its order's product type (latest
-``product_type`` by ts; the order is the count's ``order_id``, else the order running on its
-line then), else ``MesSection.ideal_cycle_time_s`` of the longest prefix of its path; a unit with
-none makes performance unknown (None), as does a cell that never counted anything (it has no
-counter: a rinser). On an ``output_only_lines`` line (cells count different units) the product
-applies only to the output cell's counts; the other cells keep the fallback.
+window edge; windows are half-open, ``[start, end)``); grouped by order, by their order instead (the
+one they name, else the one running at their ``ts``), so a final count stamped at its order's
+complete instant and naming it is that order's, as in the orders view. Each count's ideal cycle time
+is its order's product type (latest ``product_type`` by ts; the order is the count's ``order_id``,
+else the order running on its line then), else ``MesSection.ideal_cycle_time_s`` of the longest
+prefix of its path; a unit with none makes performance unknown (None), as does a cell that never
+counted anything (it has no counter: a rinser). On an ``output_only_lines`` line (cells count
+different units) the product applies only to the output cell's counts; the other cells keep the
+fallback.
 
 A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
 union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
@@ -197,7 +200,12 @@ def oee_windows(
             {"line": line_of(entity), "lo": start, "hi": end},
         ).fetchall()
         spans = [(order_id, a, b) for order_id, a, b in rows]
-    return [Window(entity, label, max(a, start), min(b, end)) for label, a, b in spans if min(b, end) > max(a, start)]
+    label_is_order = by == "order"
+    return [
+        Window(entity, label, max(a, start), min(b, end), label if label_is_order else None)
+        for label, a, b in spans
+        if min(b, end) > max(a, start)
+    ]
 
 
 _COUNTS = """
@@ -206,7 +214,7 @@ cp AS (SELECT unnest($ce::VARCHAR[]) AS entity, unnest($cpath::VARCHAR[]) AS pat
               unnest($cout::BOOLEAN[]) AS output, unnest($cfb::DOUBLE[]) AS fallback,
               unnest($cprod::BOOLEAN[]) AS by_product),
 win AS (SELECT unnest($we::VARCHAR[]) AS entity, unnest($wg::VARCHAR[]) AS grp,
-               unnest($ws::TIMESTAMPTZ[]) AS ws, unnest($wt::TIMESTAMPTZ[]) AS wt),
+               unnest($ws::TIMESTAMPTZ[]) AS ws, unnest($wt::TIMESTAMPTZ[]) AS wt, unnest($wo::VARCHAR[]) AS wo),
 ord AS (
     SELECT order_id, arg_max(product_id, ts) FILTER (WHERE action = 'release') AS product_id,
            min(ts) FILTER (WHERE action = 'start') AS o_start,
@@ -226,13 +234,14 @@ c1 AS (
     QUALIFY row_number() OVER (PARTITION BY c0.entity, c0.event_key ORDER BY r.o_start DESC NULLS LAST) = 1
 ),
 c2 AS (
-    SELECT c1.entity, c1.ts, coalesce(CASE WHEN c1.by_product THEN prod.ict END, c1.fallback) AS ict,
+    SELECT c1.entity, c1.ts, c1.oid, coalesce(CASE WHEN c1.by_product THEN prod.ict END, c1.fallback) AS ict,
            CASE WHEN c1.output THEN c1.total ELSE c1.total - c1.good END AS t,
            CASE WHEN c1.output THEN c1.good ELSE 0 END AS g
     FROM c1 LEFT JOIN ord o ON o.order_id = c1.oid LEFT JOIN prod ON prod.product_id = o.product_id
 )
 SELECT win.entity, win.grp, sum(t), sum(g), sum(ict * t), coalesce(sum(t) FILTER (WHERE ict IS NULL), 0)
-FROM c2 JOIN win ON win.entity = c2.entity AND c2.ts >= win.ws AND c2.ts < win.wt
+FROM c2 JOIN win ON win.entity = c2.entity
+    AND CASE WHEN win.wo IS NULL THEN c2.ts >= win.ws AND c2.ts < win.wt ELSE c2.oid = win.wo END
 GROUP BY win.entity, win.grp
 """
 
@@ -254,9 +263,18 @@ def _ratio(top: float | None, bottom: float) -> float | None:
 
 
 def compute(
-    cursor: duckdb.DuckDBPyConnection, section: MesSection, entities: Sequence[Entity], windows: Sequence[Window]
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    entities: Sequence[Entity],
+    windows: Sequence[Window],
+    *,
+    span: tuple[datetime, datetime] | None = None,
 ) -> list[OeeRow]:
-    """OEE rows for the given entities and windows (one row per window, in the windows' order)."""
+    """OEE rows for the given entities and windows (one row per window, in the windows' order).
+
+    ``span`` bounds the counts of order windows (an order's counts stamped in ``span``, even at its
+    complete instant or after it when they name it); default the windows' own span.
+    """
     if not windows:
         return []
     lo, hi = min(w.start for w in windows), max(w.end for w in windows)
@@ -279,8 +297,9 @@ def compute(
                 "wg": [w.group for w in windows],
                 "ws": [w.start for w in windows],
                 "wt": [w.end for w in windows],
-                "lo": lo,
-                "hi": hi,
+                "wo": [w.order for w in windows],
+                "lo": span[0] if span else lo,
+                "hi": span[1] if span else hi,
             },
         ).fetchall()
         counted = {(e, g): (int(t), int(good), ideal, int(unknown)) for e, g, t, good, ideal, unknown in rows}
@@ -364,4 +383,4 @@ def oee(
             cursor, path, "cell" if _depth(path) >= 5 else "line", outputs, section.output_only_lines
         )
         windows = oee_windows(cursor, path, start=start, end=end, by=by, tz=tz)
-    return compute(cursor, section, entities, windows)
+    return compute(cursor, section, entities, windows, span=(start, end) if by == "order" else None)
