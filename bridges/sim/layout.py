@@ -1,9 +1,11 @@
-"""Which simulated machine is served how: metric names, Modbus registers and OPC UA node ids.
+"""Which simulated machine is served how: metric names, Modbus registers, OPC UA node ids, utilities' PLCs.
 
-Pure data, shared by the servers (``modbus_plant``, ``opcua_plant``) and by the bridge configs
-that read them (``demo``), so the two cannot drift apart. Metric names are the ones declared in
-``model/demo/plant.yaml``, plus a few every machine has (``FaultCode``, ``CycleTime``,
-``PartDone``, and the writable ``Setpoint/Speed`` and ``Command/Run``).
+Pure data, shared by the servers (``modbus_plant``, ``opcua_plant``, ``<kind>_plant``) and by the
+bridge configs that read them (``demo``), so the two cannot drift apart. Metric names are the ones
+declared in ``model/demo/plant.yaml``, plus a few every machine has (``FaultCode``, ``CycleTime``,
+``PartDone``, and the writable ``Setpoint/Speed`` and ``Command/Run``). Utilities have
+``FaultCode``, ``Power``, the counters ``Counters/Starts`` and ``Counters/RunHours``, a writable
+``Setpoint/<process value>`` and ``Command/Run``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ __all__ = [
     "OPCUA_NAMESPACE",
     "OPCUA_NAMESPACE_INDEX",
     "PACKAGING_NODE",
+    "UTILITIES_PATH",
+    "UTILITY_KINDS",
+    "UTILITY_MACHINES",
     "FastOrSlow",
     "Metric",
     "ModbusEndpoint",
@@ -36,6 +41,7 @@ __all__ = [
     "modbus_order",
     "modbus_slots",
     "opcua_node_id",
+    "utility_node",
 ]
 
 GROUP = "acme-dallas"
@@ -81,6 +87,22 @@ _STATE = _m("State", "Int32")
 _ENERGY = _m("Energy", "Double", "kWh", "slow")
 
 
+def _utility(setpoint: str, unit: str, *others: tuple[str, str]) -> tuple[Metric, ...]:
+    """A utility: state, fault, energy and power, its counters, process values, a setpoint and a run command."""
+    return (
+        _STATE,
+        _m("FaultCode", "Int32"),
+        _m(setpoint, "Float", unit),
+        *(_m(name, "Float", others_unit, "slow") for name, others_unit in others),
+        _m("Power", "Float", "kW"),
+        _ENERGY,
+        _m("Counters/Starts", "UInt32", None, "slow"),
+        _m("Counters/RunHours", "Double", "h", "slow"),
+        Metric(name=f"Setpoint/{setpoint}", datatype="Float", unit=unit, writable=True),
+        Metric(name="Command/Run", datatype="Boolean", writable=True),
+    )
+
+
 def _counts(unit: str, scrap: bool = True) -> tuple[Metric, ...]:
     good = _m("Production/GoodCount", "UInt32", unit)
     return (good, _m("Production/ScrapCount", "UInt32", unit)) if scrap else (good,)
@@ -124,6 +146,10 @@ MACHINE_METRICS: Mapping[str, tuple[Metric, ...]] = MappingProxyType(
         "case-packer": _machine("cpm", _m("Speed", "Float", "cpm"), _ENERGY, *_counts("cases"), _STATE),
         "palletizer": _machine("cpm", _m("Speed", "Float", "cpm"), _ENERGY, *_counts("pallets", scrap=False), _STATE),
         "wrapper": _machine("ppm", _ENERGY, *_counts("pallets", scrap=False), _STATE),
+        "compressor": _utility("Pressure", "bar", ("Temperature", "degC"), ("Flow", "m3/min")),
+        "boiler": _utility("Temperature", "degC", ("Pressure", "bar"), ("Flow", "kg/h")),
+        "chiller": _utility("Temperature", "degC", ("Pressure", "bar"), ("Flow", "m3/h")),
+        "pump": _utility("Flow", "m3/h", ("Pressure", "bar"), ("Temperature", "degC")),
     }
 )
 """Every simulated machine (= Sparkplug device = plant cell id) and the metrics it shows."""
@@ -132,6 +158,19 @@ MODBUS_MACHINES = ("filler", "capper", "labeler", "rinser", "filler2", "capper2"
 """Bottling: one Modbus TCP server per machine (its own PLC), unit id 1, in this port order."""
 OPCUA_MACHINES = ("case-packer", "palletizer", "wrapper")
 """Packaging: one OPC UA server for the whole line."""
+UTILITY_MACHINES = ("compressor", "boiler", "chiller", "pump")
+"""Utilities: each on its own PLC of another make, read by its own edge node."""
+UTILITY_KINDS: Mapping[str, str] = MappingProxyType(
+    {"compressor": "s7", "boiler": "ethernetip", "chiller": "slmp", "pump": "fins"}
+)
+"""Utility machine -> the bridge ``kind`` of its PLC (S7-1500, ControlLogix, iQ-R, NJ)."""
+UTILITIES_PATH = "acme/dallas/utilities/powerhouse"
+"""The utilities line's equipment path; its cells are the utility machines."""
+
+
+def utility_node(machine: str) -> str:
+    """The edge node that reads a utility machine's PLC: ``<kind>-utilities``."""
+    return f"{UTILITY_KINDS[machine]}-utilities"
 
 
 def metric_value(snapshot: MachineSnapshot, name: str) -> float | int | bool:
@@ -157,7 +196,15 @@ def metric_value(snapshot: MachineSnapshot, name: str) -> float | int | bool:
             return snapshot.speed_setpoint
         case "Command/Run":
             return snapshot.run_enabled
+        case "Power":
+            return snapshot.power_kw
+        case "Counters/Starts":
+            return snapshot.starts
+        case "Counters/RunHours":
+            return snapshot.run_hours
     try:
+        if name.startswith("Setpoint/"):
+            return snapshot.setpoints[name.removeprefix("Setpoint/")]
         return snapshot.process[name]
     except KeyError:
         raise ValueError(f"no metric {name!r} in the machine model") from None

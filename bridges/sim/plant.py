@@ -3,7 +3,8 @@
 Time advances in fixed ticks of simulated milliseconds, so the same seed gives the same values
 at the same simulated time however the caller slices its ``advance_to`` calls. Machines on a
 line are coupled through bounded buffers: a stopped capper fills the buffer in front of it and
-then blocks the filler; an empty buffer starves the machine behind it.
+then blocks the filler; an empty buffer starves the machine behind it. Utilities (compressor,
+boiler, chiller, pump) stand alone: their writable setpoint drives one process value.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from types import MappingProxyType
 __all__ = [
     "COUNTER_MODULUS",
     "DEMO_LINES",
+    "DEMO_UTILITIES",
     "FAULT_CODES",
     "TICK_MS",
     "LineSpec",
@@ -105,6 +107,8 @@ class MachineSpec:
     power_idle_kw: float = 3.0
     power_stop_kw: float = 0.5
     process: tuple[ProcessVar, ...] = ()
+    setpoint_of: str | None = None
+    """The process value a writable setpoint (``Setpoint/<name>``) drives while running; None: none."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +184,48 @@ DEMO_LINES: tuple[LineSpec, ...] = (
 )  # fmt: skip
 """The simulated machines of ``model/demo/plant.yaml``, by line."""
 
+_NEVER_S = 1e12
+"""An interval no simulation reaches: utilities have no changeovers."""
+
+
+def _utility(id_: str, *, run_kw: float, idle_kw: float, mtbf_s: float, setpoint_of: str,
+             process: tuple[ProcessVar, ...]) -> MachineSpec:  # fmt: skip
+    # rate: motor cycles per minute, only for the model's bookkeeping (utilities publish no Speed or counts)
+    return MachineSpec(
+        id=id_, rate=60.0, mtbf_s=mtbf_s, mttr_s=(30.0, 300.0), changeover_every_s=_NEVER_S,
+        planned_every_s=8 * 3600.0, planned_s=(900.0, 1800.0), power_run_kw=run_kw, power_idle_kw=idle_kw,
+        power_stop_kw=0.2, process=process, setpoint_of=setpoint_of,
+    )  # fmt: skip
+
+
+DEMO_UTILITIES: tuple[MachineSpec, ...] = (
+    # screw air compressor on an S7-1500: the setpoint is the header pressure
+    _utility("compressor", run_kw=75.0, idle_kw=22.0, mtbf_s=3600.0, setpoint_of="Pressure", process=(
+        ProcessVar(name="Pressure", running=7.0, stopped=4.5, tau_s=20.0, noise=0.02),
+        ProcessVar(name="Temperature", running=85.0, stopped=35.0, tau_s=180.0, noise=0.2),
+        ProcessVar(name="Flow", running=12.0, stopped=0.0, tau_s=3.0, noise=0.1),
+    )),
+    # steam boiler on a ControlLogix (power: burner fan and feed pump): the setpoint is the steam temperature
+    _utility("boiler", run_kw=40.0, idle_kw=8.0, mtbf_s=7200.0, setpoint_of="Temperature", process=(
+        ProcessVar(name="Temperature", running=180.0, stopped=70.0, tau_s=600.0, noise=0.3),
+        ProcessVar(name="Pressure", running=10.0, stopped=1.0, tau_s=300.0, noise=0.05),
+        ProcessVar(name="Flow", running=2000.0, stopped=0.0, tau_s=30.0, noise=15.0),
+    )),
+    # water chiller on an iQ-R: the setpoint is the chilled water supply temperature
+    _utility("chiller", run_kw=120.0, idle_kw=10.0, mtbf_s=5400.0, setpoint_of="Temperature", process=(
+        ProcessVar(name="Temperature", running=7.0, stopped=14.0, tau_s=240.0, noise=0.05),
+        ProcessVar(name="Pressure", running=12.0, stopped=6.0, tau_s=60.0, noise=0.05),
+        ProcessVar(name="Flow", running=80.0, stopped=0.0, tau_s=10.0, noise=0.5),
+    )),
+    # wastewater lift pump on an NJ: the setpoint is the flow
+    _utility("pump", run_kw=15.0, idle_kw=1.0, mtbf_s=2400.0, setpoint_of="Flow", process=(
+        ProcessVar(name="Flow", running=45.0, stopped=0.0, tau_s=2.0, noise=0.4),
+        ProcessVar(name="Pressure", running=2.2, stopped=0.1, tau_s=2.0, noise=0.02),
+        ProcessVar(name="Temperature", running=55.0, stopped=25.0, tau_s=600.0, noise=0.1),
+    )),
+)  # fmt: skip
+"""The utilities area's machines (``acme/dallas/utilities``): one per PLC driver, no buffers between them."""
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MachineSnapshot:
@@ -203,6 +249,14 @@ class MachineSnapshot:
     run_enabled: bool
     state_ms: Mapping[MachineState, int]
     """Simulated milliseconds spent in each state so far."""
+    power_kw: float = 0.0
+    """Electric (or, for the boiler, firing) power now."""
+    starts: int = 0
+    """Times the machine went into RUNNING from another state (a PLC counter, seeded like the others)."""
+    run_hours: float = 0.0
+    """Hours spent RUNNING (an hour meter)."""
+    setpoints: Mapping[str, float] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """Process value name -> its setpoint (``MachineSpec.setpoint_of``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,7 +278,7 @@ class _Buffer:
 class _Machine:
     """Mutable state of one machine; only ``PlantModel`` touches it."""
 
-    def __init__(self, spec: MachineSpec, rng: random.Random, counter_start: int | None) -> None:
+    def __init__(self, spec: MachineSpec, rng: random.Random, meters: random.Random, counter_start: int | None) -> None:
         self.spec = spec
         self.rng = rng
         start = rng.randrange(1_000_000) if counter_start is None else counter_start
@@ -243,12 +297,20 @@ class _Machine:
         self.run_enabled = True
         self.process = {pv.name: pv.running for pv in spec.process}
         self.state_ms = dict.fromkeys(MachineState, 0)
+        self.power = 0.0
+        # hour meter and start counter come from ``meters``, so ``rng``'s sequence stays as it was before them
+        self.starts = meters.randrange(100, 5000)
+        self.run_ms = round(meters.uniform(1_000.0, 40_000.0) * 3_600_000)
+        self.setpoints = {pv.name: pv.running for pv in spec.process if pv.name == spec.setpoint_of}
         self.inbuf: _Buffer | None = None
         self.outbuf: _Buffer | None = None
 
     def step(self, dt_s: float) -> None:
+        was = self.state
         self._decide(dt_s)
         if self.state == MachineState.RUNNING:
+            self.starts += was != MachineState.RUNNING
+            self.run_ms += round(dt_s * 1000)
             self._produce(dt_s)
         else:
             self.speed = 0.0
@@ -319,12 +381,13 @@ class _Machine:
             power = spec.power_stop_kw
         else:
             power = spec.power_idle_kw
-        self.energy += max(power, 0.0) * dt_s / 3600.0
+        self.power = max(power, 0.0)
+        self.energy += self.power * dt_s / 3600.0
 
     def _process(self, dt_s: float) -> None:
         running = self.state == MachineState.RUNNING
         for pv in self.spec.process:
-            target = pv.running if running else pv.stopped
+            target = self.setpoints.get(pv.name, pv.running) if running else pv.stopped
             value = self.process[pv.name]
             value += (target - value) * min(dt_s / pv.tau_s, 1.0) + pv.noise * math.sqrt(dt_s) * self.rng.gauss(0, 1)
             self.process[pv.name] = max(value, 0.0)
@@ -343,6 +406,10 @@ class _Machine:
             speed_setpoint=self.setpoint,
             run_enabled=self.run_enabled,
             state_ms=MappingProxyType(dict(self.state_ms)),
+            power_kw=self.power,
+            starts=self.starts % COUNTER_MODULUS,
+            run_hours=self.run_ms / 3_600_000,
+            setpoints=MappingProxyType(dict(self.setpoints)),
         )
 
 
@@ -352,26 +419,38 @@ class PlantModel:
     Args:
         seed: The same seed gives the same history.
         lines: The plant's lines; the demo plant by default.
+        utilities: Machines on no line (no buffers); the demo's utilities area by default.
         counter_start: Start every production counter here (tests of the 32-bit rollover);
             ``None`` starts each at a seeded random value, as a PLC that has run for a while.
     """
 
-    def __init__(self, *, seed: int, lines: Sequence[LineSpec] = DEMO_LINES, counter_start: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        lines: Sequence[LineSpec] = DEMO_LINES,
+        utilities: Sequence[MachineSpec] = DEMO_UTILITIES,
+        counter_start: int | None = None,
+    ) -> None:
         self._time_ms = 0
         self._machines: dict[str, _Machine] = {}
+
+        def add(spec: MachineSpec) -> _Machine:
+            if spec.id in self._machines:
+                raise ValueError(f"machine {spec.id} appears twice")
+            # one generator per machine, seeded by name: adding a machine does not reshuffle the others
+            rng, meters = random.Random(f"{seed}:{spec.id}"), random.Random(f"{seed}:{spec.id}:meters")  # noqa: S311
+            machine = self._machines[spec.id] = _Machine(spec, rng, meters, counter_start)
+            return machine
+
         for line in lines:
-            chain: list[_Machine] = []
-            for spec in line.machines:
-                if spec.id in self._machines:
-                    raise ValueError(f"machine {spec.id} appears twice")
-                # one generator per machine, seeded by name: adding a machine does not reshuffle the others
-                machine = _Machine(spec, random.Random(f"{seed}:{spec.id}"), counter_start)  # noqa: S311 (not crypto)
-                chain.append(machine)
-                self._machines[spec.id] = machine
+            chain = [add(spec) for spec in line.machines]
             for upstream, downstream, capacity in zip(chain[:-1], chain[1:], line.buffers, strict=True):
                 upstream.outbuf = downstream.inbuf = _Buffer(capacity)
+        standalone = [add(spec) for spec in utilities]
         # downstream first: a machine takes from its buffer before the upstream one refills it
         self._order = [m for line in lines for m in reversed([self._machines[s.id] for s in line.machines])]
+        self._order += standalone
 
     @property
     def time_ms(self) -> int:
@@ -403,6 +482,22 @@ class PlantModel:
         if not math.isfinite(cycles_per_min):
             raise ValueError(f"machine {machine}: speed setpoint must be finite (got {cycles_per_min})")
         target.setpoint = min(max(cycles_per_min, 0.0), 1.5 * target.spec.rate)
+
+    def set_setpoint(self, machine: str, name: str, value: float) -> None:
+        """An operator's process setpoint (``Setpoint/<name>``, e.g. the compressor's ``Pressure``).
+
+        Raises:
+            ValueError: no such machine, a machine whose setpoint drives another value, or a value
+                that is not finite; clamped to 0..150 % of the design value.
+        """
+        target = self._machine(machine)
+        if name not in target.setpoints:
+            known = ", ".join(f"Setpoint/{n}" for n in target.setpoints) or "only Setpoint/Speed"
+            raise ValueError(f"machine {machine}: no setpoint {name!r} (it has {known})")
+        if not math.isfinite(value):
+            raise ValueError(f"machine {machine}: setpoint {name} must be finite (got {value})")
+        design = next(pv.running for pv in target.spec.process if pv.name == name)
+        target.setpoints[name] = min(max(value, 0.0), 1.5 * design)
 
     def set_run_enabled(self, machine: str, enabled: bool) -> None:
         """An operator's run command (``Command/Run``): off idles the machine after its current stop."""

@@ -95,10 +95,17 @@ class SimulatedPlant:
         writes = [*await self.modbus.collect_writes(), *await self.opcua.collect_writes()]
         for write in writes:
             log.info("simulated %s: client wrote %s = %r", write.machine, write.metric, write.value)
-            if write.metric == "Setpoint/Speed":
-                self.model.set_speed_setpoint(write.machine, float(write.value))
-            elif write.metric == "Command/Run":
-                self.model.set_run_enabled(write.machine, bool(write.value))
+            try:
+                if write.metric == "Setpoint/Speed":
+                    self.model.set_speed_setpoint(write.machine, float(write.value))
+                elif write.metric.startswith("Setpoint/"):  # a utility's process setpoint
+                    self.model.set_setpoint(write.machine, write.metric.removeprefix("Setpoint/"), float(write.value))
+                elif write.metric == "Command/Run":
+                    self.model.set_run_enabled(write.machine, bool(write.value))
+            except ValueError as exc:  # a PLC keeps running whatever a client writes; the model ignores it
+                log.warning(
+                    "simulated %s: ignored the write of %s = %r: %s", write.machine, write.metric, write.value, exc
+                )
         return writes
 
     async def run(self) -> None:

@@ -288,15 +288,18 @@ def test_demo_plant_loads():
     assert plant.enterprise.id == "acme"
     [site] = plant.enterprise.sites
     assert (site.id, site.timezone) == ("dallas", "America/Chicago")
-    assert [area.id for area in site.areas] == ["bottling", "packaging"]
+    assert [area.id for area in site.areas] == ["bottling", "packaging", "utilities"]
     lines = {f"{area.id}/{line.id}" for area in site.areas for line in area.lines}
     assert {"bottling/line1", "bottling/line2", "packaging/line3"} <= lines
     cells = [p for p in plant.equipment_paths() if isinstance(plant.equipment(p), Cell)]
     assert len(cells) >= 5
-    # every cell is bound as a device named after it, under one node per area
+    # every cell is bound as a device named after it, under one node per area (utilities: one per PLC)
+    utilities = {"compressor": "s7-utilities", "boiler": "ethernetip-utilities", "chiller": "slmp-utilities",
+                 "pump": "fins-utilities"}  # fmt: skip
     for path in cells:
         area = path.split("/")[2]
-        node = {"bottling": "modbus-bottling", "packaging": "opcua-packaging"}[area]
+        cell = path.rsplit("/", 1)[1]
+        node = {"bottling": "modbus-bottling", "packaging": "opcua-packaging"}.get(area) or utilities[cell]
         assert plant.resolve("acme-dallas", node, path.rsplit("/", 1)[1]) == ResolvedPath(path, bound=True)
     assert plant.resolve("acme-dallas", "modbus-bottling") == ResolvedPath("acme/dallas/bottling", bound=True)
     assert plant.resolve("acme-dallas", "opcua-packaging") == ResolvedPath("acme/dallas/packaging", bound=True)

@@ -12,10 +12,12 @@ from bridges.sim.layout import (
     MACHINE_METRICS,
     MODBUS_MACHINES,
     OPCUA_MACHINES,
+    UTILITY_MACHINES,
     ModbusEndpoint,
     SimEndpoints,
     metric_value,
     modbus_slots,
+    utility_node,
 )
 from bridges.sim.modbus_plant import decode_registers, encode_registers
 from bridges.sim.plant import PlantModel
@@ -65,6 +67,7 @@ def test_every_declared_metric_of_every_demo_cell_is_served_under_its_exact_name
     plant = load_plant(None)
     for machine, metrics in MACHINE_METRICS.items():
         node = "modbus-bottling" if machine in MODBUS_MACHINES else "opcua-packaging"
+        node = utility_node(machine) if machine in UTILITY_MACHINES else node
         path = plant.resolve("acme-dallas", node, machine).path
         cell = plant.equipment(path)
         assert cell is not None, machine
@@ -135,5 +138,23 @@ def test_package_all_is_honest():
 
 
 def test_served_machines_cover_the_demo():
-    assert set(MODBUS_MACHINES) | set(OPCUA_MACHINES) == set(PlantModel(seed=0).machine_ids)
-    assert not set(MODBUS_MACHINES) & set(OPCUA_MACHINES)
+    served = [*MODBUS_MACHINES, *OPCUA_MACHINES, *UTILITY_MACHINES]
+    assert sorted(served) == sorted(PlantModel(seed=0).machine_ids)
+    assert len(set(served)) == len(served)
+
+
+def test_each_utility_sits_in_the_utilities_area_on_its_own_edge_node():
+    plant = load_plant(None)
+    nodes = [utility_node(machine) for machine in UTILITY_MACHINES]
+    setpoints = {"compressor": "Pressure", "boiler": "Temperature", "chiller": "Temperature", "pump": "Flow"}
+    assert nodes == ["s7-utilities", "ethernetip-utilities", "slmp-utilities", "fins-utilities"]
+    for machine, node in zip(UTILITY_MACHINES, nodes, strict=True):
+        cell = f"acme/dallas/utilities/powerhouse/{machine}"
+        assert plant.resolve("acme-dallas", node, machine) == plant.resolve("acme-dallas", node)
+        assert plant.resolve("acme-dallas", node, machine).path == cell
+        metrics = {m.name: m for m in MACHINE_METRICS[machine]}
+        assert {"State", "FaultCode", "Energy", "Power", "Counters/Starts", "Counters/RunHours", "Command/Run"} <= set(
+            metrics
+        )
+        assert [name for name, m in metrics.items() if m.writable] == [f"Setpoint/{setpoints[machine]}", "Command/Run"]
+        assert {"Pressure", "Temperature", "Flow"} <= set(metrics)

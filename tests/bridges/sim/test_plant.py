@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bridges.sim.plant import COUNTER_MODULUS, DEMO_LINES, TICK_MS, MachineState, PlantModel, PlantSnapshot
+from bridges.sim.plant import (
+    COUNTER_MODULUS,
+    DEMO_LINES,
+    DEMO_UTILITIES,
+    TICK_MS,
+    MachineState,
+    PlantModel,
+    PlantSnapshot,
+)
 
 
 def _values(snapshot: PlantSnapshot) -> dict[str, tuple[object, ...]]:
@@ -153,3 +161,83 @@ def test_demo_lines_cover_the_demo_cells():
         "palletizer",
         "wrapper",
     ]
+
+
+_GOLDEN_SHA256 = "b19f0cd9849cb7a660bd5f1ef7a14d7ca2c33ef65bd108d99ae84f18b06b5e47"
+"""Every line machine's snapshots (seed 7, every 30 s for 30 minutes) from the model before the utilities were added."""
+
+
+def test_line_machines_are_byte_identical_to_before_the_utilities():
+    import hashlib
+
+    ids = [machine.id for line in DEMO_LINES for machine in line.machines]
+    digest = hashlib.sha256()
+    model = PlantModel(seed=7)  # with the utilities
+    for i in range(60):
+        model.advance(30_000)
+        if i == 20:
+            model.set_speed_setpoint("filler", 300.0)
+            model.set_run_enabled("capper", False)
+        if i == 40:
+            model.set_run_enabled("capper", True)
+        snapshot = model.snapshot()
+        for name in ids:
+            m = snapshot.machines[name]
+            fields = (name, m.state, m.fault_code, m.good_count, m.scrap_count, m.speed, m.cycle_time_s,
+                      m.part_done, m.energy_kwh, sorted(m.process.items()), m.speed_setpoint, m.run_enabled,
+                      sorted(m.state_ms.items()))  # fmt: skip
+            digest.update(repr(fields).encode())
+    assert digest.hexdigest() == _GOLDEN_SHA256
+
+
+def test_utilities_have_states_meters_energy_and_a_setpoint_that_drives_their_process():
+    model = PlantModel(seed=3, lines=())  # the utilities alone: they do not depend on the lines
+    first = model.snapshot().machines
+    assert [u.id for u in DEMO_UTILITIES] == ["compressor", "boiler", "chiller", "pump"]
+    model.set_setpoint("compressor", "Pressure", 8.0)
+    model.set_setpoint("pump", "Flow", 1e9)  # clamped to 150 % of design
+    model.advance(2 * 3600_000)
+    now = model.snapshot().machines
+    seen: set[MachineState] = set()
+    for spec in DEMO_UTILITIES:
+        before, after = first[spec.id], now[spec.id]
+        assert after.energy_kwh > before.energy_kwh
+        assert after.starts >= before.starts > 0
+        assert after.run_hours > before.run_hours > 0
+        assert after.power_kw >= 0.0
+        assert sum(after.state_ms.values()) == 2 * 3600_000
+        assert after.state_ms[MachineState.CHANGEOVER] == after.state_ms[MachineState.STARVED] == 0
+        seen |= {state for state, ms in after.state_ms.items() if ms}
+    assert {MachineState.RUNNING, MachineState.FAULT} <= seen
+    assert now["compressor"].setpoints == {"Pressure": 8.0}
+    assert now["pump"].setpoints == {"Flow": 45.0 * 1.5}
+    model.set_run_enabled("chiller", False)
+    model.advance(3600_000)
+    chiller = model.snapshot().machines["chiller"]
+    assert chiller.state == MachineState.IDLE
+    assert chiller.process["Temperature"] == pytest.approx(14.0, abs=2.0)  # warms up towards its stopped value
+
+
+def test_utility_setpoints_refuse_what_the_machine_has_not():
+    model = PlantModel(seed=0)
+    with pytest.raises(ValueError, match=r"machine filler: no setpoint 'Pressure' \(it has only Setpoint/Speed\)"):
+        model.set_setpoint("filler", "Pressure", 3.0)
+    with pytest.raises(ValueError, match=r"machine boiler: no setpoint 'Flow' \(it has Setpoint/Temperature\)"):
+        model.set_setpoint("boiler", "Flow", 3.0)
+    with pytest.raises(ValueError, match="setpoint Temperature must be finite"):
+        model.set_setpoint("boiler", "Temperature", float("nan"))
+
+
+def test_utilities_are_deterministic_per_seed_and_do_not_move_the_lines():
+    def run(seed: int, utilities: bool) -> PlantSnapshot:
+        model = PlantModel(seed=seed) if utilities else PlantModel(seed=seed, utilities=())
+        model.advance(120_000)
+        return model.snapshot()
+
+    assert _values(run(4, True)) == _values(run(4, True))
+    assert _values(run(4, True)) != _values(run(5, True))
+    lines = {name: values for name, values in _values(run(4, True)).items() if name not in _UTILITY_IDS}
+    assert lines == _values(run(4, False))
+
+
+_UTILITY_IDS = {"compressor", "boiler", "chiller", "pump"}

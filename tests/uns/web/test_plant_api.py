@@ -17,7 +17,12 @@ def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> N
     site = document["children"][0]
     assert (site["path"], site["timezone"]) == ("acme/dallas", "America/Chicago")
     lines = {line["path"]: line for area in site["children"] for line in area["children"]}
-    assert set(lines) == {"acme/dallas/bottling/line1", "acme/dallas/bottling/line2", "acme/dallas/packaging/line3"}
+    assert set(lines) == {
+        "acme/dallas/bottling/line1",
+        "acme/dallas/bottling/line2",
+        "acme/dallas/packaging/line3",
+        "acme/dallas/utilities/powerhouse",
+    }
     line1 = lines["acme/dallas/bottling/line1"]
     assert line1["name"] == "Bottling line 1 (PET 0.5 l)"
     assert line1["output_cell"] == "acme/dallas/bottling/line1/labeler"
