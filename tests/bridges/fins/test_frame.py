@@ -7,7 +7,9 @@ import pytest
 from bridges.fins.endcodes import EndCode, tcp_error_text
 from bridges.fins.frame import (
     MEMORY_AREA_READ,
+    TCP_CLIENT_NODE,
     TCP_FRAME,
+    TCP_SERVER_NODE,
     FinsFrameError,
     FinsHeader,
     FinsNode,
@@ -106,3 +108,13 @@ def test_bad_frames_name_the_offset() -> None:
         parse_response(bytes(14).replace(b"\x00", b"\x80", 1))
     with pytest.raises(FinsFrameError, match="at byte 12: no command code and end code"):
         parse_response(b"\xc0" + bytes(11))
+
+
+def test_fins_tcp_node_address_handshake_is_w342s() -> None:
+    # client -> server: command 0, length 12, client node 0 = "assign me one"
+    assert tcp_packet(TCP_CLIENT_NODE, bytes(4)).hex(" ") == (
+        "46 49 4e 53 00 00 00 0c 00 00 00 00 00 00 00 00 00 00 00 00"
+    )
+    # server -> client: command 1, length 16, the client's node then the server's
+    answer = tcp_packet(TCP_SERVER_NODE, (0x22).to_bytes(4, "big") + (0x0A).to_bytes(4, "big"))
+    assert answer.hex(" ") == "46 49 4e 53 00 00 00 10 00 00 00 01 00 00 00 00 00 00 00 22 00 00 00 0a"
