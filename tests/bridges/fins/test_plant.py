@@ -7,13 +7,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from bridges.edge import EdgeNode
 from bridges.fins import make_source
 from bridges.plc import PlcSource
 from bridges.sim.fins_plant import FinsPlant, bench_counterpart, demo_bridge, fins_slots
-from bridges.sim.layout import Metric
+from bridges.sim.layout import MACHINE_METRICS, Metric, metric_value
 from bridges.sim.modbus_plant import ClientWrite
-from bridges.sim.plant import MachineSnapshot, MachineState, PlantSnapshot
+from bridges.sim.plant import MachineSnapshot, MachineState, PlantModel, PlantSnapshot
 from bridges.source import Samples, SourceEvent
 from model.bridges.fins_address import parse_address
 from tests.bridges.edge.spb_host import BOOLEAN, DOUBLE, FLOAT, INT32, UINT32, SpbHost, until
@@ -152,3 +154,27 @@ def test_bench_counterpart_runs_the_simulator_in_another_process() -> None:
     config = counterpart.bridge(9600)
     assert len(config.devices[0].tags) == 1000
     assert config.devices[0].poll_groups == {"default": 0.1}
+
+
+async def test_the_model_pump_is_served_and_read_with_every_metric() -> None:
+    metrics = MACHINE_METRICS["pump"]
+    snapshot = PlantModel(seed=3).snapshot()
+    async with FinsPlant() as plant:  # machine "pump", its metrics from the layout
+        await plant.update(snapshot)
+        source = make_source(demo_bridge(plant.endpoint, "pump", metrics))
+        values: dict[str, object] = {}
+        async with _events(source) as events:
+            async with asyncio.timeout(5):
+                async for event in events:
+                    assert isinstance(event, Samples), event
+                    values.update({s.name: s.value for s in event.samples})
+                    if len(values) == len(metrics):
+                        break
+    pump = snapshot.machines["pump"]
+    expected = {m.name: metric_value(pump, m.name) for m in metrics}
+    assert values.keys() == expected.keys()
+    for name, value in expected.items():
+        if isinstance(value, float):  # Float metrics travel as REAL: compare at float32 precision
+            assert values[name] == pytest.approx(value, rel=1e-6), name
+        else:
+            assert values[name] == value, name
