@@ -62,6 +62,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_Prepared = tuple[list[DeviceRef], list[DeviceRef], list[list[tuple[str, int]]]]
+"""A random read's word references, double-word references, and (result key, width) per point of each run."""
+
+
 class _EndCode(Exception):
     """The PLC answered a read with a non-zero end code."""
 
@@ -96,6 +100,7 @@ class SlmpPlc:
         self._slots: dict[str, Slot] = {tag.name: _slot(tag, config) for tag in config.tags}
         self._plans = self._plan()
         self._client: AsyncSlmpClient | None = None
+        self._cache: dict[int, tuple[RandomRead, _Prepared]] = {}
 
     def _plan(self) -> dict[str, list[ReadRequest]]:
         plans: dict[str, list[ReadRequest]] = {}
@@ -262,25 +267,13 @@ class SlmpPlc:
         if client is None:
             raise DeviceUnreachable(self.bridge, self.endpoint, f"device {self.id}: not connected")
         what = self._label(request)
-        bits = BIT_DEVICES
         if isinstance(request, RandomRead):
-            points = [
-                (self._ref(run.device, index * 16 if run.device in bits else index), width)
-                for run in request.runs
-                for index, width in run.points()
-            ]
-            result = await self._call(
-                what,
-                client.read_random(
-                    word_devices=[ref for ref, width in points if width == 1],
-                    dword_devices=[ref for ref, width in points if width == 2],
-                ),
-            )
+            words_refs, dword_refs, keys = self._prepared(request)
+            result = await self._call(what, client.read_random(word_devices=words_refs, dword_devices=dword_refs))
             out: list[list[int]] = []
-            for run in request.runs:
+            for run_keys in keys:
                 words: list[int] = []
-                for index, width in run.points():
-                    key = str(self._ref(run.device, index * 16 if run.device in bits else index))
+                for key, width in run_keys:
                     if width == 1:
                         words.append(result.word[key])
                     else:
@@ -289,8 +282,8 @@ class SlmpPlc:
                 out.append(words)
             return out
         if isinstance(request, BlockRead):
-            word_runs = [run for run in request.runs if run.device not in bits]
-            bit_runs = [run for run in request.runs if run.device in bits]
+            word_runs = [run for run in request.runs if run.device not in BIT_DEVICES]
+            bit_runs = [run for run in request.runs if run.device in BIT_DEVICES]
             blocks = await self._call(
                 what,
                 client.read_block(
@@ -304,6 +297,25 @@ class SlmpPlc:
         run = request.runs[0]
         values = await self._call(what, client.read_devices(self._ref(run.device, run.head), run.words, bit_unit=False))
         return [[int(v) for v in values]]
+
+    def _prepared(self, request: RandomRead) -> _Prepared:
+        """The device references of a random read and each run's result keys, built once per request."""
+        cached = self._cache.get(id(request))
+        if cached is not None and cached[0] is request:
+            return cached[1]
+        words: list[DeviceRef] = []
+        dwords: list[DeviceRef] = []
+        keys: list[list[tuple[str, int]]] = []
+        for run in request.runs:
+            run_keys: list[tuple[str, int]] = []
+            for index, width in run.points():
+                ref = self._ref(run.device, index * 16 if run.device in BIT_DEVICES else index)
+                (words if width == 1 else dwords).append(ref)
+                run_keys.append((str(ref), width))
+            keys.append(run_keys)
+        prepared = (words, dwords, keys)
+        self._cache[id(request)] = (request, prepared)
+        return prepared
 
     def _decode(self, request: ReadRequest, words: list[list[int]]) -> list[Sample]:
         by_index = words_by_index(request, words)

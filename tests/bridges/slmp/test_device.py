@@ -276,3 +276,22 @@ async def test_a_refused_write_names_the_address_and_end_code(tmp_path: Path) ->
                 await device.write("sp", 5)
         finally:
             await device.close()
+
+
+async def test_fx5_numbers_x_and_y_in_octal(tmp_path: Path) -> None:
+    # iQ-F speaks the Q/L device format (virtual-plc's Q profile); only the notation differs
+    with virtual_plc(tmp_path, profile="Q", seed={"X": {"15": [1]}, "Y": {"8": [1]}, "D": {"0": [5]}}) as server:
+        tags: list[dict[str, object]] = [
+            {"name": "x17", "address": "X17", "type": "bool"},
+            {"name": "x16", "address": "X16", "type": "bool"},
+            {"name": "y10", "address": "Y10", "type": "bool"},
+            {"name": "d0", "address": "D0"},
+        ]
+        device = plc(server, "FX5", tags)
+        await device.connect()
+        try:
+            read = await device.read("default")
+        finally:
+            await device.close()
+    assert values(read) == {"x17": True, "x16": False, "y10": True, "d0": 5}
+    assert device.endpoint.startswith(f"slmp tcp {server.host}:{server.port} FX5 3E")
