@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridges.edge import EdgeNode
+from bridges.ethernetip import make_source as make_ethernetip_source
 from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
@@ -13,6 +14,7 @@ from bridges.slmp import make_source as make_slmp_source
 from bridges.source import Source
 from model.bridges import (
     BridgeConfig,
+    EthernetIpBridgeConfig,
     ModbusBridgeConfig,
     MqttJsonBridgeConfig,
     OpcUaBridgeConfig,
@@ -24,12 +26,15 @@ from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
-def build_source(config: BridgeConfig, clients: ClientFactory) -> Source:
-    """The Source for a bridge config; ``clients`` reach the hub's broker (MQTT-JSON reads from it)."""
+def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | None = None) -> Source:
+    """The Source for a bridge config; ``clients`` reach the hub's broker (MQTT-JSON reads from it).
+
+    ``data_dir`` holds what a source keeps between runs (EtherNet/IP: the controllers' tag lists).
+    """
     if isinstance(config, ModbusBridgeConfig):
         return ModbusSource(config=config)
     if isinstance(config, OpcUaBridgeConfig):
@@ -41,6 +46,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory) -> Source:
         return make_s7_source(config)
     if isinstance(config, SlmpBridgeConfig):
         return make_slmp_source(config)
+    if isinstance(config, EthernetIpBridgeConfig):
+        return make_ethernetip_source(config, data_dir)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 
@@ -49,7 +56,7 @@ def build_edge_node(config: BridgeConfig, clients: ClientFactory, data_dir: Path
     return EdgeNode(
         config=config.edge,
         node_id=config.node_id,
-        source=build_source(config, clients),
+        source=build_source(config, clients, data_dir),
         clients=clients,
         data_dir=data_dir,
     )

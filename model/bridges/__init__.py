@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import Field
 
 from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeNodeConfig, sparkplug_id
+from model.bridges.ethernetip import EthernetIpBridgeConfig
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
@@ -12,7 +13,12 @@ from model.bridges.s7 import S7BridgeConfig
 from model.bridges.slmp import SlmpBridgeConfig
 
 BridgeConfig = Annotated[
-    ModbusBridgeConfig | OpcUaBridgeConfig | MqttJsonBridgeConfig | S7BridgeConfig | SlmpBridgeConfig,
+    ModbusBridgeConfig
+    | OpcUaBridgeConfig
+    | MqttJsonBridgeConfig
+    | S7BridgeConfig
+    | SlmpBridgeConfig
+    | EthernetIpBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -24,6 +30,7 @@ __all__ = [
     "BrowseRoot",
     "DatatypeName",
     "EdgeNodeConfig",
+    "EthernetIpBridgeConfig",
     "JsonDevice",
     "JsonMapping",
     "ModbusBridgeConfig",
