@@ -29,7 +29,8 @@ FLOAT, BOOLEAN = 9, 11
 
 def test_db1_layout_follows_s7_rules() -> None:
     slots = {slot.metric.name: slot.address for slot in s7_slots(MACHINE_METRICS["compressor"])}
-    assert slots["State"].text == "DB1.DBD0" and slots["State"].type.name == "DINT"
+    assert slots["State"].text == "DB1.DBD0"
+    assert slots["State"].type.name == "DINT"
     assert slots["Energy"].type.name == "LREAL"
     assert slots["Command/Run"].bit == 0  # a BOOL alone in its byte
     assert all(address.start % 2 == 0 for address in slots.values())  # every value on an even byte
