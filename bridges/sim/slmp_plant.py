@@ -184,17 +184,21 @@ class SlmpPlant:
         if client is None:
             return []
         writes = []
-        for slot in self.slots:
-            if not slot.metric.writable or slot.metric.name not in self._written or slot.type == "string":
-                continue
-            value: float | bool
-            if slot.type == "bool":
-                value = bool((await client.read_devices(slot.address, 1, bit_unit=True))[0])
-            else:
-                raw = await client.read_devices(slot.address, words_of(slot.type, slot.length), bit_unit=False)
-                value = float(decode(slot.type, [int(word) for word in raw]))
-            if value != self._written[slot.metric.name]:
-                writes.append(ClientWrite(self.machine, slot.metric.name, value))
+        try:
+            for slot in self.slots:
+                if not slot.metric.writable or slot.metric.name not in self._written or slot.type == "string":
+                    continue
+                value: float | bool
+                if slot.type == "bool":
+                    value = bool((await client.read_devices(slot.address, 1, bit_unit=True))[0])
+                else:
+                    raw = await client.read_devices(slot.address, words_of(slot.type, slot.length), bit_unit=False)
+                    value = float(decode(slot.type, [int(word) for word in raw]))
+                if value != self._written[slot.metric.name]:
+                    writes.append(ClientWrite(self.machine, slot.metric.name, value))
+        except (SlmpError, OSError) as exc:
+            log.warning("simulated PLC of %s: reading back writes failed: %s", self.machine, exc)
+            return []
         return writes
 
 

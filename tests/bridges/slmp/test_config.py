@@ -105,6 +105,6 @@ def test_bridge_config_defaults_and_schema_descriptions() -> None:
     assert (config.kind, device.port, device.transport, device.series) == ("slmp", 5000, "tcp", "iQ-R")
     assert (device.network, device.station, device.module_io, device.multidrop) == (0, 255, 0x03FF, 0)
     schema = SlmpBridgeConfig.model_json_schema()
-    for model in schema["$defs"].values():
+    for model in [schema, *schema["$defs"].values()]:
         for name, field in model.get("properties", {}).items():
             assert field.get("description"), f"{model['title']}.{name} has no description"
