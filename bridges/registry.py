@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bridges.edge import EdgeNode
 from bridges.ethernetip import make_source as make_ethernetip_source
+from bridges.fins import make_source as make_fins_source
 from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
@@ -15,6 +16,7 @@ from bridges.source import Source
 from model.bridges import (
     BridgeConfig,
     EthernetIpBridgeConfig,
+    FinsBridgeConfig,
     ModbusBridgeConfig,
     MqttJsonBridgeConfig,
     OpcUaBridgeConfig,
@@ -26,7 +28,7 @@ from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -48,6 +50,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_slmp_source(config)
     if isinstance(config, EthernetIpBridgeConfig):
         return make_ethernetip_source(config, data_dir)
+    if isinstance(config, FinsBridgeConfig):
+        return make_fins_source(config)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeNodeConfig, sparkplug_id
 from model.bridges.ethernetip import EthernetIpBridgeConfig
+from model.bridges.fins import FinsBridgeConfig
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
@@ -18,7 +19,8 @@ BridgeConfig = Annotated[
     | MqttJsonBridgeConfig
     | S7BridgeConfig
     | SlmpBridgeConfig
-    | EthernetIpBridgeConfig,
+    | EthernetIpBridgeConfig
+    | FinsBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -31,6 +33,7 @@ __all__ = [
     "DatatypeName",
     "EdgeNodeConfig",
     "EthernetIpBridgeConfig",
+    "FinsBridgeConfig",
     "JsonDevice",
     "JsonMapping",
     "ModbusBridgeConfig",
