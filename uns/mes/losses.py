@@ -41,9 +41,9 @@ PRODUCING = (10000, 29999)
 
 _CHANGEOVER = (100000, 109999)
 
-Ranges = tuple[tuple[int, int], ...]
+_Ranges = tuple[tuple[int, int], ...]
 
-LOSS_PRESETS: Mapping[str, Mapping[str, Ranges]] = MappingProxyType(
+LOSS_PRESETS: Mapping[str, Mapping[str, _Ranges]] = MappingProxyType(
     {
         "iso22400": MappingProxyType(
             {

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from model.config import MesLosses, MesSection
+from tests.exports import assert_all_is_honest
 from tests.uns.mes.mes_events import Feeder, at, ms
 from uns.errors import ConfigError
 from uns.historian.database import Database
@@ -264,3 +265,8 @@ def test_settings_file_and_environment_set_the_classification(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         loss_table(load_settings(config_file=bad, overrides={}, environ={}).mes)
     assert str(caught.value).startswith("settings: mes.losses.performance[0]: overlaps mes.losses.availability[0]")
+
+
+def test_losses_module_exports() -> None:
+    module = assert_all_is_honest("uns.mes.losses")
+    assert set(module.__all__) == {"CLASSES", "LOSS_PRESETS", "PRODUCING", "LossTable", "loss_table", "planned_ranges"}
