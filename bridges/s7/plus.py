@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from s7commplus import Client, SymbolCatalog, SymbolicTag
+from s7commplus.error import S7CertificateError, S7ConnectionError, S7TimeoutError, S7TlsHandshakeError
 
 from bridges.plc import GroupRead, TagProblem
 from bridges.source import Sample, TagSpec
@@ -97,10 +98,14 @@ class S7PlusPlc:
             async with asyncio.timeout(self._config.connect_timeout_s):
                 await asyncio.to_thread(client.connect, self._config.host, self._config.port)
                 self._catalog = await asyncio.to_thread(client.refresh_tag_catalog)
-        except (OSError, TimeoutError) as exc:
+        except (S7CertificateError, S7TlsHandshakeError) as exc:
+            await asyncio.to_thread(client.disconnect)
+            raise DeviceRefused(self._bridge, self.endpoint, f"device {self.id}: TLS refused ({exc}): "
+                                "TLS sessions are not supported by this experimental driver") from None  # fmt: skip
+        except (OSError, TimeoutError, S7ConnectionError, S7TimeoutError) as exc:
             await asyncio.to_thread(client.disconnect)
             raise DeviceUnreachable(self._bridge, self.endpoint, f"device {self.id}: {exc}") from None
-        except Exception as exc:  # the library's own errors: the PLC answered and refused
+        except Exception as exc:  # the library's protocol errors: the PLC answered and refused
             await asyncio.to_thread(client.disconnect)
             raise DeviceRefused(
                 self._bridge,
@@ -131,7 +136,7 @@ class S7PlusPlc:
         try:
             async with asyncio.timeout(self._config.timeout_s):
                 results = await asyncio.to_thread(client.read_tags, [tag.symbol or "" for tag in known])
-        except (OSError, TimeoutError, ConnectionError) as exc:
+        except (OSError, TimeoutError, S7ConnectionError, S7TimeoutError) as exc:
             raise DeviceUnreachable(self._bridge, self.endpoint, f"device {self.id}: {exc}") from None
         stamp = time.time_ns() // 1_000_000
         for tag, result in zip(known, results, strict=True):
@@ -162,7 +167,7 @@ class S7PlusPlc:
         try:
             async with asyncio.timeout(self._config.timeout_s):
                 await asyncio.to_thread(client.write_tag, tag.symbol or "", data)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, S7ConnectionError, S7TimeoutError) as exc:
             raise DeviceUnreachable(self._bridge, self.endpoint, f"device {self.id}: {exc}") from None
         except Exception as exc:  # the library's error for a refused write
             raise ReadError(self._bridge, self.endpoint, tag.symbol or "", f"write refused: {exc}") from None

@@ -21,7 +21,7 @@ from model.bridges.s7 import S7DbSource, S7Device, S7Tag
 from model.bridges.s7_address import S7_TYPES
 from uns.errors import ConfigError
 
-__all__ = ["DbSourceError", "db_tags", "device_tags", "parse_db_source"]
+__all__ = ["DbSourceError", "Leaf", "db_tags", "device_tags", "parse_db_source"]
 
 _TOKEN = re.compile(r"""\s*(?:(?P<quoted>"[^"]*")|(?P<text>'[^']*')|(?P<range>\.\.)|(?P<assign>:=)
                         |(?P<word>[A-Za-z_#][\w#]*)|(?P<number>[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<sym>[^\s]))""",
