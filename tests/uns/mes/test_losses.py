@@ -24,14 +24,18 @@ from pathlib import Path
 
 import pytest
 
-from model.config import MesLosses, MesSection
+from model.config import HistorianSection, MesLosses, MesSection
 from tests.exports import assert_all_is_honest
+from tests.fixtures.broker import start_broker
 from tests.uns.mes.mes_events import Feeder, at, ms
+from uns.connect import local_clients
 from uns.errors import ConfigError
 from uns.historian.database import Database
+from uns.historian.service import Historian
 from uns.mes.downtime import downtime
 from uns.mes.losses import LOSS_PRESETS, loss_table, planned_ranges
 from uns.mes.oee import OeeRow, oee
+from uns.mes.service import MesAdapter
 from uns.mes.states import LossClass, LossRules
 from uns.settings import load_settings
 
@@ -270,3 +274,19 @@ def test_settings_file_and_environment_set_the_classification(tmp_path: Path) ->
 def test_losses_module_exports() -> None:
     module = assert_all_is_honest("uns.mes.losses")
     assert set(module.__all__) == {"CLASSES", "LOSS_PRESETS", "PRODUCING", "LossTable", "loss_table", "planned_ranges"}
+
+
+async def test_the_adapter_refuses_to_start_with_a_bad_classification(tmp_path: Path) -> None:
+    bad = MesSection(losses=MesLosses(availability=[(40000, 49999)], performance=[(45000, 59999)]))
+    async with start_broker(tmp_path) as broker:
+        clients = local_clients(broker)
+        async with Historian(
+            settings=HistorianSection(), enterprise="acme", clients=clients, data_dir=tmp_path
+        ) as historian:
+            with pytest.raises(ConfigError) as caught:
+                MesAdapter(settings=bad, enterprise="acme", clients=clients, historian=historian)
+            assert caught.value.path == "mes.losses.performance[0]"
+            good = MesAdapter(
+                settings=MesSection(loss_preset="umh"), enterprise="acme", clients=clients, historian=historian
+            )
+            assert good.name == "mes"
