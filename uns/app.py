@@ -262,7 +262,13 @@ async def _enter_mes(
 ) -> MesAdapter | None:
     if not section.enabled:
         return None
-    adapter = MesAdapter(settings=section, enterprise=plant.enterprise.id, clients=clients, historian=historian)
+    adapter = MesAdapter(
+        settings=section,
+        enterprise=plant.enterprise.id,
+        clients=clients,
+        historian=historian,
+        equipment=plant.equipment_paths(),
+    )
     return await stack.enter_async_context(adapter)
 
 

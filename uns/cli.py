@@ -204,8 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "mes":
             # the same MES settings as the running hub's /api/mes, so the CLI and the API agree
-            section = mes_section(settings, load_plant(settings.plant))
-            return run_mes(args, settings.model_copy(update={"mes": section}))
+            plant = load_plant(settings.plant)
+            section = mes_section(settings, plant)
+            return run_mes(args, settings.model_copy(update={"mes": section}), equipment=plant.equipment_paths())
         if args.command == "up":
             plant = load_plant(settings.plant)
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))

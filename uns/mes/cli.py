@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from model.config import Settings
@@ -12,6 +13,7 @@ from uns.historian.query_api import Params
 from uns.historian.query_cli import ApiFailed, answer, render
 from uns.historian.query_types import BadArgument
 from uns.historian.timespec import utc_now
+from uns.mes.scope import UnknownPath
 from uns.mes.views_api import VIEW_PARAMS, VIEWS, run_view
 
 __all__ = ["add_mes_parser", "run_mes"]
@@ -67,8 +69,11 @@ def _params(args: argparse.Namespace) -> Params:
     return params
 
 
-def run_mes(args: argparse.Namespace, settings: Settings) -> int:
-    """Run ``uns mes <view>``; exit 2 names a bad parameter, 1 a failure."""
+def run_mes(args: argparse.Namespace, settings: Settings, *, equipment: Collection[str] | None = None) -> int:
+    """Run ``uns mes <view>``; exit 2 names a bad parameter, 1 a failure (an unknown path among them).
+
+    ``equipment``: the plant file's paths, for the same unknown-path check as ``/api/mes``.
+    """
     view = args.mes_view
     params = _params(args)
     section = settings.mes
@@ -78,13 +83,13 @@ def run_mes(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             f"mes/{view}",
             params,
-            lambda database: run_view(database.connection, section, view, params, now=utc_now()),
+            lambda database: run_view(database.connection, section, view, params, now=utc_now(), equipment=equipment),
             program="uns mes",
         )
     except BadArgument as exc:
         print(f"uns mes {view}: --{exc.field.replace('_', '-')}: {exc.reason}", file=sys.stderr)
         return _EXIT_USAGE
-    except (UnsError, ApiFailed) as exc:
+    except (UnsError, ApiFailed, UnknownPath) as exc:
         print(f"uns mes {view}: {exc}", file=sys.stderr)
         return _EXIT_FAILED
     if "rows" not in document:  # a chart or a tree: one object

@@ -1,4 +1,10 @@
-"""Pure core of MES intake: a topic and body into a validated event, or a rejection naming the field."""
+"""Pure core of MES intake: a topic and body into a validated event, or a rejection naming the field.
+
+One rule for MQTT and HTTP: an event is accepted only under the hub's own enterprise (the plant
+file's). The adapter subscribes to MES topics of every enterprise, so an event under another one
+(``globex/...`` on an ``acme`` hub) is refused like any invalid event, field ``topic``: a dead
+letter and a message on the errors topic, never silently dropped.
+"""
 
 from __future__ import annotations
 
@@ -57,8 +63,11 @@ def refusal_body(refused: Refused, now_ms: int) -> bytes:
     )
 
 
-def read_event(topic: str, raw: bytes) -> Accepted | Refused | None:
-    """Validate one message on ``<path>/mes/<event>``; None when the topic is not an MES event topic."""
+def read_event(topic: str, raw: bytes, *, enterprise: str | None = None) -> Accepted | Refused | None:
+    """Validate one message on ``<path>/mes/<event>``; None when the topic is not an MES event topic.
+
+    ``enterprise``: the hub's; an event under another one is refused (None accepts any).
+    """
     try:
         parsed = UnsTopic.from_str(topic)
     except TopicError:
@@ -66,6 +75,9 @@ def read_event(topic: str, raw: bytes) -> Accepted | Refused | None:
     if parsed.class_word is not ClassWord.mes or parsed.path[1:2] == ("hub",):
         return None  # <enterprise>/hub/... is the hub's own status tree (our errors topic among it)
     event = parsed.metric_name
+    if enterprise is not None and parsed.path[0] != enterprise:
+        reason = f"enterprise {parsed.path[0]!r} is not this hub's ({enterprise!r}): publish under {enterprise}/..."
+        return Refused(topic, event, "topic", reason, raw)
     model = EVENT_MODELS.get(event)
     if model is None:
         known = ", ".join(sorted(EVENT_MODELS))

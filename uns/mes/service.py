@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -24,6 +24,7 @@ import orjson
 from model.config import MesSection
 from uns.connect import ClientFactory
 from uns.historian.service import Historian
+from uns.mes.changes import ChangeFeed
 from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
@@ -31,6 +32,7 @@ from uns.mes.live import LivePicture
 from uns.mes.losses import loss_table
 from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
 from uns.mes.store import Incoming, MesStore, Outcome
+from uns.mes.unbound import UnboundPaths
 from uns.mqtt.types import Message, PubSub
 
 __all__ = ["MesAdapter"]
@@ -46,9 +48,12 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _event_filters(enterprise: str) -> list[str]:
-    """``<enterprise>/.../mes/<event>`` at every equipment depth (1 to 5 levels)."""
-    return [enterprise + "/+" * depth + "/mes/+" for depth in range(5)]
+def _event_filters() -> list[str]:
+    """``.../mes/<event>`` at every equipment depth (1 to 5 levels) of every enterprise.
+
+    Other enterprises' events are read to be refused (dead letter, errors topic), not silently missed.
+    """
+    return ["+" + "/+" * depth + "/mes/+" for depth in range(5)]
 
 
 def _sibling(match: str, metric: str) -> str:
@@ -66,6 +71,8 @@ class MesAdapter:
         historian: the entered historian whose database and writer thread the adapter shares.
         client_id: MQTT client id (a persistent session against an external broker).
         dead_letters_per_s: refused events kept (dead-letter row, announcement) per second; the rest are counted.
+        equipment: the plant file's equipment paths: events elsewhere are stored as unbound, views of
+            paths that are neither equipment nor have events answer 404; None checks neither.
     """
 
     name = "mes"
@@ -79,6 +86,7 @@ class MesAdapter:
         historian: Historian,
         client_id: str = "uns-mes",
         dead_letters_per_s: int = DEAD_LETTERS_PER_S,
+        equipment: Collection[str] | None = None,
     ) -> None:
         self._settings = settings
         self._enterprise = enterprise
@@ -86,6 +94,11 @@ class MesAdapter:
         self._historian = historian
         self._client_id = client_id
         self._deriver = Deriver(settings.derive)
+        self.equipment = frozenset(equipment) if equipment is not None else None
+        """The plant file's equipment paths (None: unknown, nothing checked)."""
+        self.changes = ChangeFeed()
+        """What each committed batch changed (``uns.mes.changes``): subscribe here to invalidate caches."""
+        self._unbound = UnboundPaths(self.equipment)
         loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
         self._client: PubSub | None = None
@@ -113,15 +126,17 @@ class MesAdapter:
         return errors_topic(self._enterprise)
 
     def health(self) -> dict[str, object]:
-        """Counters for ``/api/health``."""
-        return dict(self.counters)
+        """Counters for ``/api/health``, and the unbound paths events arrived at."""
+        return {**self.counters, **self._unbound.health()}
 
     async def __aenter__(self) -> Self:
         database = self._historian.database
-        self._store = await self._historian.on_writer(lambda: MesStore(database.connection, self._settings))
+        self._store = await self._historian.on_writer(
+            lambda: MesStore(database.connection, self._settings, changes=self.changes)
+        )
         for topic, (value, ts_ms) in (await self._historian.on_writer(self._load_baselines)).items():
             self._deriver.restore(topic, value, ts_ms)
-        filters = _event_filters(self._enterprise)
+        filters = _event_filters()
         for rule in self._settings.derive:
             filters.append(rule.match)
             if rule.reason_match:
@@ -160,7 +175,7 @@ class MesAdapter:
 
     async def submit(self, topic: str, raw: bytes) -> Outcome | Refused:
         """Validate and store one event now (``POST /api/mes/...``); published to the UNS once stored."""
-        checked = read_event(topic, raw)
+        checked = read_event(topic, raw, enterprise=self._enterprise)
         if checked is None:
             return Refused(topic, None, "topic", "not an MES event topic: <equipment path>/mes/<event>", raw)
         if isinstance(checked, Refused):
@@ -181,7 +196,7 @@ class MesAdapter:
             now = _now_ms()
             self.counters["received"] += 1
             if "/mes/" in message.topic:
-                checked = read_event(message.topic, message.payload)
+                checked = read_event(message.topic, message.payload, enterprise=self._enterprise)
                 if isinstance(checked, Accepted):
                     self._pending.append(self._incoming(checked, now))
                 elif isinstance(checked, Refused):
@@ -214,7 +229,7 @@ class MesAdapter:
     def _take_derived(self, derived: Sequence[DerivedEvent], now_ms: int) -> None:
         for event in derived:
             raw = orjson.dumps({**event.body, "source": "derived"})
-            checked = read_event(event.topic, raw)
+            checked = read_event(event.topic, raw, enterprise=self._enterprise)
             if isinstance(checked, Accepted):
                 self._pending.append(self._incoming(checked, now_ms))
                 self.counters["derived"] += 1
@@ -267,6 +282,7 @@ class MesAdapter:
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status == "stored":
                 self.counters["stored"] += 1
+                self._unbound.note(item.path, item.topic)
                 if item.body.source != "derived":  # operator or system input shows on the next read
                     self.live.invalidate()
             elif outcome.status == "duplicate":

@@ -8,7 +8,7 @@ without an offset and groups days.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import cast
 
@@ -24,6 +24,7 @@ from uns.mes.oee import GroupBy, oee
 from uns.mes.orders import OrderStatus, order_progress
 from uns.mes.quality import ScrapGroup, defects, scrap, spc
 from uns.mes.resources import LaborGroup, labor, material
+from uns.mes.scope import check_path
 
 __all__ = ["VIEWS", "VIEW_PARAMS", "run_view"]
 
@@ -174,13 +175,29 @@ VIEW_PARAMS: dict[str, tuple[str, ...]] = {name: allowed for name, (_, allowed) 
 
 
 def run_view(
-    cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, params: Params, *, now: datetime
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    view: str,
+    params: Params,
+    *,
+    now: datetime,
+    equipment: Collection[str] | None = None,
 ) -> Document:
     """Answer one view on a read cursor; synchronous, so run it in a thread.
 
+    ``equipment`` (the plant file's paths) turns on the path check: a ``path`` (or the orders'
+    ``line``) that is neither equipment nor the path of stored MES events is refused.
+
     Raises:
         BadArgument: naming the parameter (HTTP 400, CLI exit 2).
+        UnknownPath: no equipment and no events at the path, naming the nearest (HTTP 404, CLI exit 1).
         KeyError: a view that does not exist.
     """
     handler, allowed = _VIEWS[view]
-    return handler(cursor, section, QueryArgs(view, params, allowed, now))
+    args = QueryArgs(view, params, allowed, now)
+    if equipment is not None:
+        for field in ("path", "line"):
+            given = args.one(field, "") if field in allowed else ""
+            if given:
+                check_path(cursor, given, equipment, field=field)
+    return handler(cursor, section, args)

@@ -17,6 +17,7 @@ from uns.historian.database import Database
 from uns.historian.query_types import BadArgument
 from uns.historian.timespec import utc_now
 from uns.mes.intake import Refused
+from uns.mes.scope import UnknownPath
 from uns.mes.service import MesAdapter
 from uns.mes.views_api import VIEWS, run_view
 from uns.web.history_api import json_response
@@ -45,15 +46,19 @@ def _view(adapter: MesAdapter | None, database: Database | None, section: MesSec
                 return json_response({"error": str(exc)}, 503)
             return json_response({"rows": rows, "as_of": as_of})
 
+        equipment = adapter.equipment
+
         def work() -> object:
             cursor = database.reader()
             try:
-                return run_view(cursor, section, name, params, now=utc_now())
+                return run_view(cursor, section, name, params, now=utc_now(), equipment=equipment)
             finally:
                 cursor.close()
 
         try:
             document = await asyncio.to_thread(work)
+        except UnknownPath as exc:
+            return json_response({"error": str(exc), "field": exc.field, "path": exc.path, "nearest": exc.nearest}, 404)
         except BadArgument as exc:
             return json_response({"error": str(exc), "field": exc.field}, 400)
         except HistorianError as exc:
@@ -85,7 +90,8 @@ def _events(adapter: MesAdapter | None) -> Callable[[Request], object]:
             detail = [{"field": outcome.field or "body", "reason": outcome.reason or "rejected"}]
             return json_response({"topic": topic, "detail": detail}, 422)
         status = 201 if outcome.status == "stored" else 200
-        return json_response({"topic": topic, "status": outcome.status, "event_key": outcome.event_key}, status)
+        # a string: an unsigned 64-bit key is not exact as a JavaScript number
+        return json_response({"topic": topic, "status": outcome.status, "event_key": str(outcome.event_key)}, status)
 
     return receive
 

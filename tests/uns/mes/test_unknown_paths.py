@@ -1,0 +1,139 @@
+"""A mistyped path answers 404 naming the nearest known paths, not 200 with zeros; an event at a path the
+plant file does not name is stored as unbound, counted, and warned about once per path."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from model.config import MesSection
+from tests.exports import assert_all_is_honest
+from tests.fixtures.waiting import until
+from tests.uns.mes.intake_hub import intake_hub
+from tests.uns.mes.mes_events import Feeder, at, open_db
+from uns.historian.timespec import utc_now
+from uns.mes.scope import UnknownPath, nearest_paths
+from uns.mes.views_api import run_view
+
+LINE = "acme/dallas/bottling/line1"
+EQUIPMENT = {
+    "acme",
+    "acme/dallas",
+    "acme/dallas/bottling",
+    LINE,
+    f"{LINE}/filler",
+    f"{LINE}/capper",
+    "acme/dallas/bottling/line2",
+}
+NEW_CELL = "acme/dallas/bottling/line9/filler"
+
+
+def _state(code: int, event_id: str = "s") -> bytes:
+    return orjson.dumps({"timestamp_ms": time.time_ns() // 1_000_000 - 60_000, "state": code, "event_id": event_id})
+
+
+async def test_views_of_an_unknown_path_answer_404_naming_the_nearest(tmp_path: Path) -> None:
+    async with intake_hub(tmp_path, equipment=EQUIPMENT) as hub:
+        typo = await hub.http.get("/api/mes/oee", params={"path": "acme/dallas/bottling/lin1"})
+        assert typo.status_code == 404
+        body = typo.json()
+        assert (body["field"], body["path"]) == ("path", "acme/dallas/bottling/lin1")
+        assert body["nearest"][0] == LINE
+        assert "no equipment and no MES events at acme/dallas/bottling/lin1" in body["error"]
+        deeper = await hub.http.get("/api/mes/downtime", params={"path": f"{LINE}/filer"})
+        assert deeper.status_code == 404
+        assert deeper.json()["nearest"][0] == f"{LINE}/filler"
+        orders = await hub.http.get("/api/mes/orders", params={"line": "acme/dallas/bottling/line7"})
+        assert orders.status_code == 404
+        assert orders.json()["field"] == "line"
+        # equipment without any event yet is known: zeros are the truth there
+        known = await hub.http.get("/api/mes/oee", params={"path": f"{LINE}/capper"})
+        assert known.status_code == 200, known.text
+        # a path the plant file does not name, once it has events, answers too
+        stored = await hub.http.post(f"/api/mes/events/{NEW_CELL}/mes/machine_state", content=_state(10000))
+        assert stored.status_code == 201
+        unbound = await hub.http.get("/api/mes/timeline", params={"path": "acme/dallas/bottling/line9"})
+        assert unbound.status_code == 200, unbound.text
+        assert [row["path"] for row in unbound.json()["rows"]] == [NEW_CELL]
+
+
+async def test_an_event_at_an_unknown_path_is_stored_as_unbound_and_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="uns.mes.unbound")
+    async with intake_hub(tmp_path, equipment=EQUIPMENT) as hub:
+        for index, code in enumerate((10000, 40000, 10000)):
+            await hub.erp.publish(f"{NEW_CELL}/mes/machine_state", _state(code, f"s{index}"), qos=1)
+        await hub.erp.publish(f"{LINE}/filler/mes/machine_state", _state(10000), qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 4, what="four states stored")
+        assert hub.rows("SELECT count(*) FROM mes_states WHERE path = 'acme/dallas/bottling/line9/filler'") == [(3,)]
+        health = hub.mes.health()
+        assert (health["unbound_paths"], health["unbound"], health["unbound_events"]) == (1, [NEW_CELL], 3)
+        warnings = [r.getMessage() for r in caplog.records if "unbound path" in r.getMessage()]
+        assert len(warnings) == 1
+        assert NEW_CELL in warnings[0]
+
+
+def test_the_cli_and_any_caller_with_the_plant_paths_get_the_same_refusal(tmp_path: Path) -> None:
+    database = open_db(tmp_path / "mes.duckdb")
+    try:
+        Feeder(database).send("acme/dallas/packaging/line3/wrapper", "machine_state", at(24, 6), state=10000)
+        cursor = database.reader()
+        try:
+            with pytest.raises(UnknownPath) as refused:
+                run_view(cursor, MesSection(), "oee", {"path": ["acme/dallas/packaging/line3/wraper"]},
+                         now=utc_now(), equipment=EQUIPMENT)  # fmt: skip
+            assert refused.value.nearest[0] == "acme/dallas/packaging/line3/wrapper"  # known by its events
+            found = run_view(cursor, MesSection(), "oee", {"path": ["acme/dallas/packaging"]}, now=utc_now(),
+                             equipment=EQUIPMENT)  # fmt: skip
+            rows = found["rows"]
+            assert isinstance(rows, list)
+            assert [row.path for row in rows] == ["acme/dallas/packaging/line3/wrapper"]  # known by its events
+        finally:
+            cursor.close()
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "first", "among"),
+    [
+        ("acme/dallas/bottling/lin1", LINE, {"acme/dallas/bottling/line2"}),
+        ("acme/dallas/botling", "acme/dallas/bottling", {"acme/dallas"}),
+        (f"{LINE}/welder", f"{LINE}/filler", {f"{LINE}/capper", LINE}),  # its known parent's children too
+        ("globex", None, set()),
+    ],
+)
+def test_nearest_paths_by_spelling_then_by_the_longest_known_ancestor(
+    path: str, first: str | None, among: set[str]
+) -> None:
+    nearest = nearest_paths(path, EQUIPMENT)
+    assert (nearest[0] if nearest else None) == first
+    assert among <= set(nearest)
+    assert len(nearest) <= 5
+
+
+@pytest.mark.parametrize("module", ["uns.mes.scope", "uns.mes.unbound"])
+def test_all_is_honest(module: str) -> None:
+    assert_all_is_honest(module)
+
+
+def test_uns_mes_names_the_nearest_paths_of_the_plant_file_and_exits_1(tmp_path: Path) -> None:
+    open_db(tmp_path / "historian.duckdb").close()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UNS_")}
+    env["UNS_DATA_DIR"] = str(tmp_path)
+    argv = [sys.executable, "-m", "uns.cli", "mes", "oee", "--path", "acme/dallas/bottling/lin1"]
+    typo = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert typo.returncode == 1, typo.stderr
+    assert "uns mes oee: no equipment and no MES events at acme/dallas/bottling/lin1; nearest known: " in typo.stderr
+    assert "acme/dallas/bottling/line1" in typo.stderr
+    argv[-1] = "acme/dallas/bottling/line1"  # the demo plant's line: known, its (empty) answer is the truth
+    known = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert known.returncode == 0, known.stderr

@@ -1,0 +1,56 @@
+"""MES events at paths the plant file does not name: stored, counted, listed, and warned about once per path.
+
+As the Sparkplug host does for a device no binding names (``uns.host.core``), an event is never
+dropped for its path: a new cell may send events before the plant file lists it. Its path is
+``unbound``: the adapter's health lists it and counts its events, and the log says so once per path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+
+__all__ = ["UnboundPaths"]
+
+log = logging.getLogger(__name__)
+
+_LISTED = 100
+"""Unbound paths named in the health document (all are counted)."""
+
+
+class UnboundPaths:
+    """The paths of stored events that are not equipment of the plant file.
+
+    Args:
+        equipment: the plant file's equipment paths; None knows no plant, so nothing is unbound.
+    """
+
+    def __init__(self, equipment: Collection[str] | None) -> None:
+        self._equipment = frozenset(equipment) if equipment is not None else None
+        self._seen: dict[str, int] = {}
+        self.events = 0
+        """Stored events at unbound paths."""
+
+    def note(self, path: str, topic: str) -> bool:
+        """Count a stored event at ``path``; True when the path is unbound (warned about on its first event)."""
+        if self._equipment is None or path in self._equipment:
+            return False
+        self.events += 1
+        count = self._seen.get(path, 0)
+        self._seen[path] = count + 1
+        if count == 0:
+            log.warning(
+                "MES event at unbound path %s (%s): not in the plant file; stored under that path and listed as"
+                " unbound in the health; add it to the plant file or fix the publisher's topic",
+                path,
+                topic,
+            )
+        return True
+
+    def health(self) -> dict[str, object]:
+        """``unbound_paths`` (how many), ``unbound`` (the first 100, sorted) and ``unbound_events``."""
+        return {
+            "unbound_paths": len(self._seen),
+            "unbound": sorted(self._seen)[:_LISTED],
+            "unbound_events": self.events,
+        }
