@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from bridges.sim.layout import MACHINE_METRICS
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantModel
-from bridges.sim.slmp_plant import SLMP_NODE, SlmpPlant, demo_bridge, slmp_slots
+from bridges.sim.slmp_plant import SLMP_NODE, SlmpPlant, bench_counterpart, demo_bridge, slmp_slots
 from bridges.slmp.device import SlmpPlc
 
 
@@ -49,3 +52,26 @@ async def test_the_demo_bridge_reads_the_models_values_and_its_writes_reach_the_
         ClientWrite("chiller", "Command/Run", not chiller.run_enabled),
         ClientWrite("chiller", "Setpoint/Temperature", 5.5),
     ]
+
+
+async def test_the_bench_counterpart_serves_words_that_keep_changing() -> None:
+    counterpart = bench_counterpart(300)
+    process = await asyncio.create_subprocess_exec(*counterpart.argv, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        port = int((await process.stdout.readline()).split()[1])
+        config = counterpart.bridge(port)
+        device = SlmpPlc(bridge=config.name, config=config.devices[0])
+        await device.connect()
+        try:
+            first = {s.name: s.value for s in (await device.read("default")).samples}
+            deadline = time.monotonic() + 5.0
+            while (await device.read("default")).samples[0].value == first["Tag/0000"]:
+                assert time.monotonic() < deadline, "the counterpart's words never changed"
+        finally:
+            await device.close()
+    finally:
+        process.terminate()
+        await process.wait()
+    assert len(first) == 300
+    assert first["Tag/0299"] == (first["Tag/0000"] + 299) & 0xFFFF  # type: ignore[operator]
