@@ -61,6 +61,8 @@ class FinsLink:
     source_network: int = 0
     source_node: int = 0
     """SA1; 0 = over UDP the last byte of our IP address, over TCP the node the PLC assigns."""
+    source_port: int = 0
+    """UDP: the local port to send from and receive on (0 = any)."""
     timeout_s: float = 2.0
     connect_timeout_s: float = 5.0
     retries: int = 1
@@ -99,6 +101,14 @@ class FinsClient:
         self._writer: asyncio.StreamWriter | None = None
 
     @property
+    def local_port(self) -> int | None:
+        """The port our socket sends from (None when closed)."""
+        transport: asyncio.BaseTransport | None = self._udp
+        if transport is None and self._writer is not None:
+            transport = self._writer.transport
+        return None if transport is None else int(transport.get_extra_info("sockname")[1])
+
+    @property
     def connected(self) -> bool:
         """Whether the socket is open (a UDP socket says nothing about the PLC)."""
         return self._udp is not None or self._writer is not None
@@ -130,7 +140,10 @@ class FinsClient:
     async def _open_udp(self) -> None:
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.create_datagram_endpoint(
-            _Datagrams, remote_addr=(self.link.host, self.link.port), family=socket.AF_INET
+            _Datagrams,
+            local_addr=("0.0.0.0", self.link.source_port) if self.link.source_port else None,  # noqa: S104
+            remote_addr=(self.link.host, self.link.port),
+            family=socket.AF_INET,
         )
         self._udp, self._datagrams = transport, protocol
         if not self.source.node:

@@ -85,16 +85,17 @@ class FinsPlc:
             )
             for tag in config.tags
         )
-        self._plans = {
-            group: plan_reads(
-                [tag for tag in config.tags if tag.poll == group],
-                max_words=config.max_words,
-                max_items=config.max_items,
-                max_gap=config.max_gap,
-            )
-            for group in config.poll_groups
-        }
+        self._isolated: set[str] = set()
+        """Tags the PLC refused inside a shared request: read alone from then on, so the others stay batched."""
+        self._plans = {group: self._planned(group) for group in config.poll_groups}
         self._client: FinsClient | None = None
+
+    def _planned(self, group: str) -> list[ReadRequest]:
+        members = [tag for tag in self.config.tags if tag.poll == group]
+        c = self.config
+        batched = plan_reads([tag for tag in members if tag.name not in self._isolated],
+                             max_words=c.max_words, max_items=c.max_items, max_gap=c.max_gap)  # fmt: skip
+        return batched + singles(tag for tag in members if tag.name in self._isolated)
 
     def tags(self) -> Sequence[TagSpec]:
         """Every tag, in config order."""
@@ -122,6 +123,7 @@ class FinsPlc:
                 dest=FinsNode(c.network, c.node or 0, c.unit),
                 source_network=c.source_network,
                 source_node=c.source_node,
+                source_port=c.source_port,
                 timeout_s=c.timeout_s,
                 connect_timeout_s=c.connect_timeout_s,
                 retries=c.retries,
@@ -158,6 +160,12 @@ class FinsPlc:
         problems: list[TagProblem] = []
         for request in self._plans[group]:
             await self._read_request(request, values, problems, split_on_error=True)
+        refused = {name for problem in problems for name in problem.tags} - self._isolated
+        if refused:
+            # the requests they shared failed for all: plan them apart so the next polls cost no retries
+            self._isolated |= refused
+            self._plans[group] = self._planned(group)
+            log.info("%s: read alone from now on, refused by the PLC: %s", self.endpoint, ", ".join(sorted(refused)))
         now = _now_ms()
         samples = [
             Sample(tag.name, values[tag.name], now) if tag.name in values else Sample(tag.name, None, now, Quality.bad)

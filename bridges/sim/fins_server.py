@@ -58,6 +58,8 @@ class _Udp(asyncio.DatagramProtocol):
         reply = self.server.handle(data)
         if reply is not None and self.transport is not None:
             transport = self.transport
+            if self.server.reply_port is not None:  # static IP address conversion: a fixed port, not the sender's
+                addr = (addr[0], self.server.reply_port)
             self.server.deliver(lambda: transport.sendto(reply, addr))
 
 
@@ -96,6 +98,9 @@ class FinsServer:
         """Send no reply to this many more commands."""
         self.cpu_error = 0
         """OR'ed into every end code's sub byte: 0x40 non-fatal, 0x80 fatal CPU error."""
+        self.reply_port: int | None = None
+        """UDP replies go to this port of the sender's address, as a unit set to static IP address conversion
+        answers to port 9600 (None: to the port the request came from)."""
         self.tcp_clients = 0
         self._next_client_node = 100
         self._udp: asyncio.DatagramTransport | None = None

@@ -98,6 +98,13 @@ class FinsDevice(PlcDeviceBase):
         le=254,
         description="Our node (SA1). 0: UDP uses the last byte of our IP address, TCP asks the PLC to assign one.",
     )
+    source_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="UDP: our local port; 0 = any. A PLC whose IP address conversion is 'automatic generation "
+        "(static)' or a table answers to port 9600 of the sender, not to the port the request came from: set 9600.",
+    )
     retries: int = Field(
         default=1, ge=0, le=5, description="UDP: resend an unanswered request this many times (new SID) first."
     )

@@ -148,3 +148,16 @@ async def test_tcp_connection_dropped_by_the_plc_is_unreachable() -> None:
     with pytest.raises(DeviceUnreachable, match="connection lost"):
         await client.read_area(parse_address("D0"), 1)
     assert not client.connected
+
+
+async def test_a_plc_answering_a_fixed_port_is_reached_by_sending_from_it() -> None:
+    port = _free_port()
+    async with FinsServer() as plc:
+        plc.reply_port = port  # static IP address conversion: answers go to this port, whoever asked
+        plc.memory.set_words(parse_address("D0"), b"\x00\x01")
+        async with _client(plc.port, "udp", timeout_s=0.2, retries=0) as lost:
+            with pytest.raises(DeviceUnreachable, match="no FINS reply"):
+                await lost.read_area(parse_address("D0"), 1)
+        async with _client(plc.port, "udp", source_port=port) as client:
+            assert (await client.read_area(parse_address("D0"), 1)).data.hex() == "0001"
+            assert client.local_port == port

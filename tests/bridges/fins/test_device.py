@@ -63,7 +63,7 @@ async def test_a_missing_em_bank_marks_just_its_tag_bad() -> None:
     assert problem.reason.startswith("end code 0x1101 area classification missing")
 
 
-async def test_a_failed_gathered_read_is_retried_tag_by_tag() -> None:
+async def test_a_failed_gathered_read_is_retried_tag_by_tag_and_the_culprit_planned_apart() -> None:
     tags = [{"name": "A", "address": "D0"}, {"name": "B", "address": "E9_0"}, {"name": "C", "address": "W5"}]
     async with FinsServer() as sim:
         sim.memory.set_words(parse_address("W5"), b"\x00\x05")
@@ -71,9 +71,14 @@ async def test_a_failed_gathered_read_is_retried_tag_by_tag() -> None:
         assert [r.multiple for r in plc.plan("default")] == [True]  # one 0104 for the three
         await plc.connect()
         read = await plc.read("default")
+        assert len(sim.requests) == 1 + 1 + 3  # Controller Data Read, the failed 0104, then tag by tag
+        again = await plc.read("default")
+        assert len(sim.requests) == 5 + 2  # from then on: A and C still gathered, B alone
         await plc.close()
-    assert {s.name: s.value for s in read.samples} == {"A": 0, "B": None, "C": 5}
-    assert [p.address for p in read.problems] == ["E9_0"]
+    assert [str(r) for r in plc.plan("default")] == ["D0, W5", "E9_0"]
+    for result in (read, again):
+        assert {s.name: s.value for s in result.samples} == {"A": 0, "B": None, "C": 5}
+        assert [p.address for p in result.problems] == ["E9_0"]
 
 
 async def test_cpu_error_flags_do_not_spoil_good_data() -> None:
