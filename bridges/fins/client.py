@@ -133,6 +133,16 @@ class FinsClient:
         except OSError as exc:
             await self.close()
             raise self._unreachable(f"connect failed: {exc}") from exc
+        except asyncio.IncompleteReadError as exc:
+            await self.close()
+            raise self._unreachable("the PLC closed the connection during the FINS/TCP handshake") from exc
+        except FinsFrameError as exc:
+            await self.close()
+            raise DeviceRefused(
+                self.link.bridge,
+                self.link.endpoint,
+                f"port {self.link.port} does not answer FINS/TCP ({exc}): check port and transport",
+            ) from exc
         except BaseException:
             await self.close()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -161,3 +162,30 @@ async def test_a_plc_answering_a_fixed_port_is_reached_by_sending_from_it() -> N
         async with _client(plc.port, "udp", source_port=port) as client:
             assert (await client.read_area(parse_address("D0"), 1)).data.hex() == "0001"
             assert client.local_port == port
+
+
+async def test_a_tcp_port_that_is_not_fins_is_refused_and_one_that_hangs_up_is_unreachable() -> None:
+    async def not_fins(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(20)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(20)
+        writer.close()
+
+    for handler, error, words in (
+        (not_fins, DeviceRefused, "does not answer FINS/TCP"),
+        (hang_up, DeviceUnreachable, "closed the connection during the FINS/TCP handshake"),
+    ):
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = int(server.sockets[0].getsockname()[1])
+        try:
+            client = FinsClient(_link(port, "tcp"))
+            with pytest.raises(error, match=words):
+                await client.connect()
+            assert not client.connected
+        finally:
+            server.close()
+            await server.wait_closed()
