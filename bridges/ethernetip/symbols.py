@@ -343,8 +343,10 @@ async def load_symbols(client: _Requester, cache: Path | None, *, endpoint: str)
     try:
         controller = await _upload_symbols(client, None)
         if cached is not None and not cached.stale and _same_symbols(cached, controller):
-            log.info("%s: tag list unchanged since cached (%d tags)", endpoint, len(cached.symbols))
-            return cached
+            if await _same_templates(client, cached):
+                log.info("%s: tag list unchanged since cached (%d tags)", endpoint, len(cached.symbols))
+                return cached
+            log.info("%s: a structure was redefined since the tag list was cached", endpoint)
         table = await upload(client)
     except _Unsupported as exc:
         log.info("%s: no tag list (%s); trusting the configured types", endpoint, exc)
@@ -370,6 +372,20 @@ def _write_cache(cache: Path, table: SymbolTable) -> None:
     temporary = cache.with_suffix(".tmp")
     temporary.write_text(table.to_json())
     temporary.replace(cache)  # atomic: a crash never leaves half a cache
+
+
+async def _same_templates(client: _Requester, cached: SymbolTable) -> bool:
+    """Every cached template still has its structure handle (a CRC of its definition): no UDT was redefined."""
+    for instance, template in cached.templates.items():
+        reply = await client.request(
+            encode_request(_GET_ATTRIBUTE_LIST, logical_path(_TEMPLATE_CLASS, instance), struct.pack("<2H", 1, 1))
+        )
+        if reply.status != 0 or len(reply.data) < 8:
+            return False
+        attribute, status, handle = struct.unpack_from("<HHH", reply.data, 2)
+        if (attribute, status, handle) != (1, 0, template.handle):
+            return False
+    return True
 
 
 def _same_symbols(cached: SymbolTable, controller: list[Symbol]) -> bool:

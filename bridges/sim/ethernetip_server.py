@@ -142,6 +142,9 @@ class LogixServer:
         udts: The user-defined types the tags use.
         slot: The backplane slot the controller sits in (Unconnected Send and Forward Open routes must name it).
         max_connections: Forward Opens granted at once; one more is refused with 0x01 / 0x0113.
+        product_name: Identity product name (``2080-...`` is a Micro800 to pycomm3).
+        large_forward_open, forward_open, multiple_service: Off = answer 0x08 (service not supported), as
+            older or smaller controllers do.
     """
 
     def __init__(
@@ -154,12 +157,18 @@ class LogixServer:
         slot: int = 0,
         max_connections: int = 32,
         product_name: str = "1756-L83E/B",
+        large_forward_open: bool = True,
+        forward_open: bool = True,
+        multiple_service: bool = True,
     ) -> None:
         self.bind = bind
         self.port = port
         self.slot = slot
         self.max_connections = max_connections
         self.product_name = product_name.encode("latin-1")
+        self.large_forward_open = large_forward_open
+        self.forward_open = forward_open
+        self.multiple_service = multiple_service
         self.served: Counter[int] = Counter()
         """How many requests of each service were answered (tests count round trips)."""
         self.faults: dict[str, tuple[int, tuple[int, ...]]] = {}
@@ -288,6 +297,8 @@ class LogixServer:
         return self._message(request, budget=_UNCONNECTED_BUDGET)
 
     def _forward_open(self, service: int, data: bytes, owned: list[int]) -> bytes:
+        if not self.forward_open or (service == LARGE_FORWARD_OPEN and not self.large_forward_open):
+            raise _Error(0x08)  # as a controller before v20 (no Large Forward Open) or a device without class 3
         fo = decode_forward_open(data, large=service == LARGE_FORWARD_OPEN)
         self._route_ok(_parse_path(fo.path).ports)
         if len(self._connections) >= self.max_connections:
@@ -322,7 +333,7 @@ class LogixServer:
 
     def _dispatch(self, service: int, path: _Path, data: bytes, budget: int) -> bytes:
         cls = path.logical.get("class")
-        if service == MULTIPLE_SERVICE and cls == 0x02:
+        if service == MULTIPLE_SERVICE and cls == 0x02 and self.multiple_service:
             return self._multiple(data, budget)
         if service == _GET_ATTRIBUTES_ALL and cls == _IDENTITY_CLASS:
             return self._identity()
@@ -333,7 +344,7 @@ class LogixServer:
         if cls == _TEMPLATE_CLASS:
             return self._template(service, path.logical.get("instance", 0), data, budget)
         if not path.names:
-            raise _Error(0x08 if cls is None else 0x05)
+            raise _Error(0x08 if cls in (None, 0x02) else 0x05)
         if service == READ_TAG:
             return self._read(path, data, budget, offset=None)
         if service == READ_TAG_FRAGMENTED:
