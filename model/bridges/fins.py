@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -45,9 +46,9 @@ class FinsTag(PlcTagBase):
         parse_address(value)
         return value
 
-    @property
+    @functools.cached_property
     def location(self) -> FinsAddress:
-        """The parsed address."""
+        """The parsed address (parsed once: the driver asks for it on every poll)."""
         return parse_address(self.address)
 
     @property
