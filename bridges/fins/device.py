@@ -138,7 +138,7 @@ class FinsPlc:
             raise
         # 0x04xx: the CPU does not know Controller Data Read (some NX): it answered, that is enough
         self.model = probe.data[:20].split(b"\x00", 1)[0].decode("ascii", "replace").strip() if probe.end.ok else ""
-        log.info("%s: connected%s", self.endpoint, f" to {self.model}" if self.model else "")
+        log.debug("%s: connected%s", self.endpoint, f" to {self.model}" if self.model else "")
         self._client = client
 
     def _check_route(self, end: EndCode, doing: str) -> None:
