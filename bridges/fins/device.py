@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from bridges.fins.client import FinsClient, FinsLink
 from bridges.fins.codec import decode, encode
-from bridges.fins.endcodes import EndCode
-from bridges.fins.frame import FinsNode
+from bridges.fins.frame import FinsNode, FinsResponse
 from bridges.fins.plan import ReadRequest, plan_reads, singles, split_response
 from bridges.plc.device import GroupRead, TagProblem
 from bridges.source import Sample, TagSpec
@@ -132,7 +131,7 @@ class FinsPlc:
         await client.connect()
         try:
             probe = await client.controller_data()
-            self._check_route(probe.end, "connecting")
+            self._check_route(probe, "connecting")
         except BaseException:
             await client.close()
             raise
@@ -141,10 +140,17 @@ class FinsPlc:
         log.debug("%s: connected%s", self.endpoint, f" to {self.model}" if self.model else "")
         self._client = client
 
-    def _check_route(self, end: EndCode, doing: str) -> None:
+    def _check_route(self, response: FinsResponse, doing: str) -> None:
+        end = response.end
         if not end.route:
             return
-        reason = f"{doing}: the PLC answered {end}: {_ROUTE_ADVICE}"
+        # a relay node that reports an error appends its own network and node address (W342)
+        where = (
+            f" at network {response.data[0]} node {response.data[1]}"
+            if end.relay_error and len(response.data) >= 2
+            else ""
+        )
+        reason = f"{doing}: {'a relay' if end.relay_error else 'the PLC'} answered {end}{where}: {_ROUTE_ADVICE}"
         if end.code in _MISCONFIGURED and doing == "connecting":
             raise DeviceRefused(self.bridge, self.endpoint, reason)
         raise DeviceUnreachable(self.bridge, self.endpoint, reason)
@@ -189,7 +195,7 @@ class FinsPlc:
             (block,) = request.blocks
             response = await client.read_area(block.start, block.count)
         self.stale_replies = client.stale_replies
-        self._check_route(response.end, f"reading {request}")
+        self._check_route(response, f"reading {request}")
         if response.end.ok:
             try:
                 data = split_response(request, response.data)
@@ -236,7 +242,7 @@ class FinsPlc:
                 self.bridge, self.endpoint, f"device {self.id}: tag {name} ({tag.address}): {exc}"
             ) from exc
         response = await self._connected().write_area(where, count, data, bits=bits)
-        self._check_route(response.end, f"writing {tag.address}")
+        self._check_route(response, f"writing {tag.address}")
         if not response.end.ok:
             raise ReadError(
                 self.bridge, self.endpoint, tag.address, f"the PLC refused the write of {name}: {response.end}"

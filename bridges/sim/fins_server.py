@@ -98,6 +98,8 @@ class FinsServer:
         """Send no reply to this many more commands."""
         self.cpu_error = 0
         """OR'ed into every end code's sub byte: 0x40 non-fatal, 0x80 fatal CPU error."""
+        self.relay_error: tuple[int, int, int] | None = None
+        """Answer every command as a relay node would: (end code, network, node of the relay that failed)."""
         self.reply_port: int | None = None
         """UDP replies go to this port of the sender's address, as a unit set to static IP address conversion
         answers to port 9600 (None: to the port the request came from)."""
@@ -176,7 +178,10 @@ class FinsServer:
             self.drop -= 1
             return None
         self.requests.append((command.code, command.body))
-        if dest.network not in (0, self.network):
+        if self.relay_error is not None:
+            code, network, node = self.relay_error
+            end, data = 0x8000 | code, bytes((network, node))
+        elif dest.network not in (0, self.network):
             end, data = _NO_ROUTE, b""
         elif dest.unit != 0:
             end, data = _NO_UNIT, b""

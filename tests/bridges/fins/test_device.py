@@ -151,3 +151,14 @@ async def test_close_is_idempotent_and_connect_works_again() -> None:
         assert (await plc.read("default")).samples[0].value == 0
         await plc.close()
         assert sim.tcp_clients == 2
+
+
+async def test_a_relay_error_names_the_relay_that_reported_it() -> None:
+    async with FinsServer() as sim:
+        plc = plc_for(sim.port, {"name": "A", "address": "D0"}, network=2)
+        sim.relay_error = (0x0205, 2, 7)  # a gateway on network 2 got no answer from the destination
+        with pytest.raises(DeviceUnreachable) as caught:
+            await plc.connect()
+    assert "a relay answered end code 0x0205 response timeout (network relay error) at network 2 node 7" in str(
+        caught.value
+    )
