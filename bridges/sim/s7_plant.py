@@ -10,10 +10,14 @@ as a real CPU does.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import logging
 import math
+import struct
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -28,7 +32,7 @@ from model.bridges.common import EdgeNodeConfig
 from model.bridges.s7 import S7BridgeConfig, S7Device, S7Tag
 from model.bridges.s7_address import S7Address, parse_address
 
-__all__ = ["S7Plant", "S7Slot", "demo_bridge", "s7_slots"]
+__all__ = ["BenchCounterpart", "S7Plant", "S7Slot", "bench_counterpart", "demo_bridge", "s7_slots", "serve_counting"]
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +187,55 @@ def _fit(address: S7Address, value: float | int | bool) -> float | int | bool:
         return value
     number = float(value)
     return int(min(max(round(number) if math.isfinite(number) else 0, bounds[0]), bounds[1]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BenchCounterpart:
+    """How a bench runs an S7 PLC with ``tags`` changing INTs in another process, and the bridge reading it."""
+
+    argv: tuple[str, ...]
+    """Start it (``sys.executable`` first); it prints ``port <n>`` once listening."""
+    tags: int
+
+    def bridge(self, port: int, *, interval_s: float = 0.1, host: str = "127.0.0.1") -> S7BridgeConfig:
+        """The bridge polling every tag (DB1.DBW0, DBW2, ..., one INT each) at ``interval_s``."""
+        tags = [S7Tag(name=f"Tag/{i:04d}", address=f"DB1.DBW{2 * i}", type="INT") for i in range(self.tags)]
+        device = S7Device(id="bench", host=host, port=port, poll_groups={"default": interval_s}, tags=tags)
+        return S7BridgeConfig(name="s7-bench", edge=EdgeNodeConfig(group="bench"), devices=[device])
+
+
+def bench_counterpart(tags: int) -> BenchCounterpart:
+    """A snap7 Server subprocess whose DB1 INTs 0..tags-1 change every 100 ms, and the bridge config reading them."""
+    # -c rather than -m: bridges.sim imports this module, and runpy warns about running an imported module
+    code = "import sys; from bridges.sim.s7_plant import serve_counting; sys.exit(serve_counting(sys.argv[1:]))"
+    return BenchCounterpart(argv=(sys.executable, "-c", code, "--words", str(tags)), tags=tags)
+
+
+def serve_counting(argv: Sequence[str] | None = None) -> int:
+    """Run the bench counterpart until interrupted (``--words N --port P``); prints ``port <n>``."""
+    parser = argparse.ArgumentParser(description="An S7 PLC (snap7's Server) whose DB1 INTs count up every 100 ms.")
+    parser.add_argument("--words", type=int, default=1000, help="How many INTs (DB1.DBW0, DBW2, ...) change.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = a free one.")
+    args = parser.parse_args(argv)
+    memory = bytearray(struct.pack(f">{args.words}h", *(i & 0x7FFF for i in range(args.words))))  # tick 0
+    server = Server(log=False)
+    server.register_area(SrvArea.DB, DB_NUMBER, memory)
+    server.host = "127.0.0.1"
+    server.start(args.port)
+    if server.server_socket is None:
+        return 1
+    print(f"port {server.server_socket.getsockname()[1]}", flush=True)
+    stop = threading.Event()
+    tick = 0
+    lock = server.area_locks[next(iter(server.area_locks))]
+    try:
+        while not stop.wait(0.1):
+            tick = (tick + 1) & 0x7FFF
+            image = struct.pack(f">{args.words}h", *((tick + i) & 0x7FFF for i in range(args.words)))
+            with lock:  # a reader sees a whole tick
+                memory[:] = image
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0

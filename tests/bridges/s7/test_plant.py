@@ -16,7 +16,7 @@ from bridges.s7 import make_source
 from bridges.sim.layout import MACHINE_METRICS
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantModel
-from bridges.sim.s7_plant import S7Plant, demo_bridge, s7_slots
+from bridges.sim.s7_plant import S7Plant, bench_counterpart, demo_bridge, s7_slots
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.s7.servers import plc
 from tests.fixtures.mosquitto import Mosquitto
@@ -107,3 +107,33 @@ async def test_the_demo_bridge_births_the_compressor_and_takes_a_dcmd(mosquitto:
     assert config.node_id == "s7-utilities"
     assert writes == [ClientWrite(machine="compressor", metric="Setpoint/Pressure", value=7.25)]
     assert host.violations == []
+
+
+async def test_the_bench_counterpart_serves_ints_that_keep_changing() -> None:
+    counterpart = bench_counterpart(300)
+    process = await asyncio.create_subprocess_exec(*counterpart.argv, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(10):
+            line = (await process.stdout.readline()).decode()
+        port = int(line.split()[1])
+        device = plc(counterpart.bridge(port))
+        await device.connect()
+        try:
+            first = {s.name: s.value for s in (await device.read("default")).samples}
+            later = first
+            for _ in range(100):  # the counterpart ticks every 100 ms: bounded, about 5 s at most
+                later = {s.name: s.value for s in (await device.read("default")).samples}
+                if later["Tag/0000"] != first["Tag/0000"]:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await device.close()
+    finally:
+        process.terminate()
+        await process.wait()
+    assert len(first) == 300
+    assert later["Tag/0000"] != first["Tag/0000"]
+    start = first["Tag/0000"]
+    assert isinstance(start, int)
+    assert first["Tag/0299"] == (start + 299) & 0x7FFF  # one whole tick
