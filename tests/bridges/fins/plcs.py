@@ -12,7 +12,7 @@ __all__ = ["bridge_config", "device_config", "plc_for"]
 
 def device_config(port: int, *tags: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """A device config dict: id ``pump`` on 127.0.0.1:``port``, UDP, short timeouts."""
-    return {"id": "pump", "host": "127.0.0.1", "port": port, "timeout_s": 0.5, "connect_timeout_s": 1.0,
+    return {"id": "pump", "host": "127.0.0.1", "port": port, "timeout_s": 2.0, "connect_timeout_s": 2.0,
             "tags": list(tags), **fields}  # fmt: skip
 
 

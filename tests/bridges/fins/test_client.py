@@ -73,7 +73,7 @@ async def test_udp_derives_nodes_from_the_ip_addresses() -> None:
 
 
 async def test_a_late_reply_is_discarded_not_taken_for_the_next_answer() -> None:
-    async with FinsServer() as plc, _client(plc.port, "udp", timeout_s=0.2, retries=1) as client:
+    async with FinsServer() as plc, _client(plc.port, "udp", timeout_s=0.5, retries=1) as client:
         d0 = parse_address("D0")
         plc.memory.set_words(d0, b"\x00\x01")
         plc.hold = 1  # the first attempt's answer (value 1) is held back; the retry (new SID) is answered
