@@ -8,18 +8,16 @@ as an iQ-R keeps them. The plant writes the model's values through an SLMP conne
 reads back the writable ones to spot what clients wrote. ``demo_bridge`` gives the SLMP bridge that
 reads it, from the same slots, so the two cannot drift apart.
 
-``python -m bridges.sim.slmp_plant --words N`` is the bench's counterpart: D0..D<N-1> changing
-every 100 ms, in a process of its own; it prints ``port <n>`` once listening.
+``bench_counterpart(N)`` is the bench's counterpart: ``bridges/slmp/counter.py``, D0..D<N-1>
+changing every 100 ms, in a process of its own; it prints ``port <n>`` once listening.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import logging
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Self
@@ -30,6 +28,7 @@ from virtual_plc import Server  # type: ignore[import-untyped]  # no py.typed in
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
+from bridges.slmp import counter
 from bridges.slmp.codec import decode, encode
 from model.bridges.common import EdgeNodeConfig
 from model.bridges.slmp import SlmpBridgeConfig, SlmpDevice, SlmpTag, SlmpType, parse_address, words_of
@@ -264,30 +263,4 @@ class BenchCounterpart:
 
 def bench_counterpart(tags: int) -> BenchCounterpart:
     """A virtual-plc subprocess whose D0..D<tags-1> change every 100 ms, and the bridge config that reads them."""
-    return BenchCounterpart(argv=(sys.executable, "-m", "bridges.sim.slmp_plant", "--words", str(tags)), tags=tags)
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="An iQ-R PLC (virtual-plc) whose D0.. count up every 100 ms.")
-    parser.add_argument("--words", type=int, default=1000, help="How many D words change.")
-    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = a free one.")
-    args = parser.parse_args(argv)
-    server = Server("127.0.0.1", args.port, profile="iQ-R")
-    server.start()
-    print(f"port {server.address[1]}", flush=True)
-    stop = threading.Event()
-    tick = 0
-    try:
-        while not stop.wait(0.1):
-            tick = (tick + 1) & 0xFFFF
-            # one call: the simulator's dict update holds the GIL, so a reader sees a whole tick
-            server.memory.write_words("D", 0, [(tick + i) & 0xFFFF for i in range(args.words)])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())
+    return BenchCounterpart(argv=(sys.executable, counter.__file__, "--words", str(tags)), tags=tags)

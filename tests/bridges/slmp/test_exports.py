@@ -12,6 +12,7 @@ from tests.exports import assert_all_is_honest
 MODULES = [
     "bridges.slmp",
     "bridges.slmp.codec",
+    "bridges.slmp.counter",
     "bridges.slmp.device",
     "bridges.slmp.endcodes",
     "bridges.slmp.plan",
