@@ -1,4 +1,4 @@
-"""The demo's ControlLogix boiler (bridges/sim/ethernetip_plant.py) read by its EtherNet/IP bridge under the real EdgeNode.
+"""The demo's ControlLogix boiler (bridges/sim/ethernetip_plant.py) read by its bridge under the real EdgeNode.
 
 An independent Sparkplug host (tests/bridges/edge/spb_host.py) checks every message against the spec.
 """
