@@ -1,7 +1,8 @@
 """A simulated Omron CPU's memory and its answers to FINS memory commands, pure (no sockets).
 
 The CS/CJ memory map: CIO, W, H, A, D and EM banks, word and bit area codes as in W342. Checks
-answer as a CJ2 does: an unknown area code or a missing EM bank 0x1101, a start address outside
+answer as a CJ2 does (CJ reference, FINS commands 01 01..01 04): no items is a normal completion that
+reads nothing, an unknown area code or a missing EM bank 0x1101, a start address outside
 the area (or a bit above 15) 0x1103, a read or write running past the area's end 0x1104, a write
 into A0..A447 0x2101, data that does not match the element count 0x1003, an unknown command 0x0401.
 """
@@ -127,8 +128,8 @@ class FinsMemory:
             raise _Refused(0x1002)
         location, address = self._locate(body[:4])
         count = int.from_bytes(body[4:6], "big")
-        if count == 0 or count > MAX_WORDS:
-            raise _Refused(0x1104 if count else 0x1103)
+        if count > MAX_WORDS:
+            raise _Refused(0x1104)
         bit_end = address.word * 16 + (address.bit or 0) + count
         end_word = -(-bit_end // 16) if location.bits else address.word + count
         if end_word > AREA_WORDS[location.area]:
@@ -161,8 +162,8 @@ class FinsMemory:
             self.set_words(address, data)
 
     def _read_multiple(self, body: bytes) -> bytes:
-        if not body or len(body) % 4:
-            raise _Refused(0x1002 if not body else 0x1003)
+        if len(body) % 4:
+            raise _Refused(0x1003)
         if len(body) // 4 > MAX_ITEMS:
             raise _Refused(0x1001)
         out = bytearray()

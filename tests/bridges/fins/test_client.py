@@ -189,3 +189,13 @@ async def test_a_tcp_port_that_is_not_fins_is_refused_and_one_that_hangs_up_is_u
         finally:
             server.close()
             await server.wait_closed()
+
+
+async def test_zero_items_is_a_normal_completion_that_reads_nothing() -> None:
+    # the CJ reference: "If the specified number of elements is 0000 hex, nothing will be read and a normal
+    # response will be returned"; a Multiple Memory Area Read with no items likewise
+    async with FinsServer() as plc, _client(plc.port, "udp") as client:
+        empty = await client.read_area(parse_address("D0"), 0)
+        assert (empty.end.ok, empty.data) == (True, b"")
+        none = await client.read_multiple([])
+        assert (none.end.ok, none.data) == (True, b"")
