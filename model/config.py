@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from model.bridges import BridgeConfig
 from model.sparkplug_ids import SparkplugId, check_sparkplug_id
+from model.topic import SLUG_PATTERN
 
 __all__ = [
     "BROKER_SCHEMES",
@@ -364,6 +365,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UNS_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     plant: Path | None = Field(default=None, description="Plant file (YAML); unset uses the shipped demo plant.")
+    enterprise: str | None = Field(
+        default=None,
+        pattern=SLUG_PATTERN,
+        description="Enterprise id (the first level of every topic) of a hub without a plant file: with it, "
+        "`uns up --no-demo` (and host, historian, mes, web) run an empty plant of this enterprise instead of the "
+        "demo plant's acme; with a plant file it must match the file's.",
+    )
     data_dir: Path = Field(default=Path("data"), description="Where the historian and other state live.")
     demo: bool = Field(default=True, description="Run the simulated demo plant and its bridges.")
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(default="INFO", description="Logging level.")

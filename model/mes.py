@@ -48,7 +48,10 @@ class MesEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timestamp_ms: _Ms = Field(description="When it happened, milliseconds since 1970 UTC.")
+    timestamp_ms: _Ms = Field(
+        description="When it happened, milliseconds since 1970 UTC (the hub's intake also reads an ISO 8601 string "
+        "in every *_ms field and stores it as milliseconds)."
+    )
     event_id: _Id | None = Field(
         default=None, description="Idempotency key: an event re-sent with the same id is stored once."
     )
@@ -204,13 +207,24 @@ class MachineState(MesEvent):
 
 
 class DowntimeReason(MesEvent):
-    """``<cell>/mes/downtime_reason``: an operator labels a stop, also after the fact (dependants are recomputed)."""
+    """``<cell>/mes/downtime_reason``: an operator labels a stop, also after the fact (dependants are recomputed).
+
+    A label gives a ``reason_code``, a ``state`` or both: one that only reclassifies the state needs no reason.
+    """
 
     start_ms: _Ms = Field(description="Start of the interval to label, ms since 1970 UTC.")
     end_ms: _Ms = Field(description="End of the interval to label, ms since 1970 UTC.")
-    reason_code: str = Field(min_length=1, max_length=64, description="Reason from the reason catalog.")
+    reason_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Reason from the reason catalog; may be left out when state reclassifies the stop.",
+    )
     state: Annotated[int, Field(ge=0, le=999_999, strict=True)] | None = Field(
-        default=None, description="Optionally re-classify the stop as this state code (e.g. 180000 equipment failure)."
+        default=None,
+        validate_default=True,
+        description="Re-classify the stop as this state code (e.g. 180000 equipment failure); required without "
+        "reason_code.",
     )
     operator_id: _Id | None = Field(default=None, description="Who assigned it.")
     comment: str = Field(default="", max_length=1000, description="Free text.")
@@ -221,6 +235,13 @@ class DowntimeReason(MesEvent):
         start = info.data.get("start_ms")
         if start is not None and value <= start:
             raise ValueError(f"must be after start_ms ({start})")
+        return value
+
+    @field_validator("state")
+    @classmethod
+    def _reason_or_state(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None and info.data.get("reason_code") is None:
+            raise ValueError("required when reason_code is absent: a label gives a reason_code, a state or both")
         return value
 
 

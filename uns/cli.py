@@ -21,8 +21,9 @@ from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
 from uns.historian.query_cli import add_query_parser, join_relative_times, run_query
 from uns.logs import configure_logging
+from uns.memory import limit_arenas
 from uns.mes.cli import add_mes_parser, run_mes
-from uns.settings import load_plant, load_settings
+from uns.settings import load_settings, plant_of
 
 __all__ = ["main"]
 
@@ -44,6 +45,7 @@ _OVERRIDES = {
     "http_port": "web.http_port",
     "data_dir": "data_dir",
     "plant": "plant",
+    "enterprise": "enterprise",
     "host_id": "host.host_id",
     "log_level": "log_level",
     "seed": "sim.seed",
@@ -63,6 +65,9 @@ def _add_common(parser: argparse.ArgumentParser, *, ports: bool = True, plant: b
     parser.add_argument("--data-dir", type=Path, help="where the hub keeps its data (env UNS_DATA_DIR)")
     if plant:
         parser.add_argument("--plant", type=Path, help="plant file (env UNS_PLANT; default: the demo plant)")
+        parser.add_argument(
+            "--enterprise", help="enterprise id of a hub without a plant file (env UNS_ENTERPRISE; default acme)"
+        )
         parser.add_argument("--host-id", help="Sparkplug host id (env UNS_HOST__HOST_ID)")
     if ports:
         parser.add_argument("--broker-config", type=Path, help="embedded broker config (default broker.yaml)")
@@ -182,6 +187,7 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uns`` console script; returns the process exit code."""
+    limit_arenas()  # before any thread starts (uns/memory.py says why)
     # `--start -7d` as the docs write it (argparse alone only takes `--start=-7d`)
     args = _parser().parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     if args.command == "schema":
@@ -198,31 +204,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_query(args, settings)
         if args.command == "mes" and args.mes_view is None:
             # the MES adapter writes through the historian's single DuckDB writer: one process runs both
-            plant = load_plant(settings.plant)
+            plant = plant_of(settings)
             mes_on = settings.model_copy(update={"mes": settings.mes.model_copy(update={"enabled": True})})
             asyncio.run(_until_signalled(run_historian(mes_on, plant, ready=_ready)))
             return EXIT_OK
         if args.command == "mes":
             # the same MES settings as the running hub's /api/mes, so the CLI and the API agree
-            plant = load_plant(settings.plant)
+            plant = plant_of(settings)
             section = mes_section(settings, plant)
             return run_mes(args, settings.model_copy(update={"mes": section}), equipment=plant.equipment_paths())
         if args.command == "up":
-            plant = load_plant(settings.plant)
+            plant = plant_of(settings, demo=settings.demo)
             asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))
         elif args.command == "broker":
             asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
         elif args.command == "bridge":
             asyncio.run(_until_signalled(run_bridges(settings, args.kind, ready=_ready)))
         elif args.command == "historian":
-            plant = load_plant(settings.plant)
+            plant = plant_of(settings)
             asyncio.run(_until_signalled(run_historian(settings, plant, ready=_ready)))
         elif args.command == "web":
-            asyncio.run(_until_signalled(run_web(settings, load_plant(settings.plant), ready=_ready)))
+            asyncio.run(_until_signalled(run_web(settings, plant_of(settings), ready=_ready)))
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         else:
-            plant = load_plant(settings.plant)
+            plant = plant_of(settings)
             asyncio.run(_until_signalled(run_host(settings, plant, ready=_ready)))
     except UnsError as exc:
         print(f"uns {args.command}: {exc}", file=sys.stderr)

@@ -22,10 +22,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from model.config import Settings
-from model.equipment import Plant
+from model.equipment import Enterprise, Plant
 from uns.errors import ConfigError
 
-__all__ = ["CONFIG_ENV", "ENV_SHORTCUTS", "flag_for", "load_plant", "load_settings"]
+__all__ = ["CONFIG_ENV", "ENV_SHORTCUTS", "flag_for", "load_plant", "load_settings", "plant_of"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,36 @@ def load_plant(path: Path | None) -> Plant:
         return Plant.model_validate(data)
     except ValidationError as exc:
         raise _config_error(_problems(exc, lambda _loc: source, data)) from None
+
+
+def plant_of(settings: Settings, *, demo: bool = False) -> Plant:
+    """The plant a command runs: the plant file, else an empty plant of ``settings.enterprise``, else the demo plant.
+
+    ``demo``: the command runs the simulated demo plant (``uns up`` without ``--no-demo``), whose
+    topics are the demo plant's enterprise.
+
+    Raises:
+        ConfigError: an unreadable plant file, or an ``enterprise`` that contradicts it or the demo.
+    """
+    enterprise = settings.enterprise
+    if settings.plant is not None:
+        plant = load_plant(settings.plant)
+        if enterprise is not None and enterprise != plant.enterprise.id:
+            reason = f"the plant file {settings.plant} names enterprise {plant.enterprise.id!r}: set one of the two"
+            raise ConfigError(source="settings", path="enterprise", reason=reason, value=enterprise)
+        return plant
+    if enterprise is None:
+        return load_plant(None)
+    if demo:
+        shipped = load_plant(None)
+        if enterprise != shipped.enterprise.id:
+            reason = f"the demo plant is {shipped.enterprise.id!r}'s: run with --no-demo, or give a plant file"
+            raise ConfigError(source="settings", path="enterprise", reason=reason, value=enterprise)
+        return shipped
+    try:
+        return Plant(enterprise=Enterprise(id=enterprise))
+    except ValidationError as exc:
+        raise _config_error(_problems(exc, lambda _loc: "settings", {"enterprise": {"id": enterprise}})) from None
 
 
 def _read_yaml(path: Path, source: str, hint: str) -> dict[str, object]:

@@ -4,11 +4,17 @@ One rule for MQTT and HTTP: an event is accepted only under the hub's own enterp
 file's). The adapter subscribes to MES topics of every enterprise, so an event under another one
 (``globex/...`` on an ``acme`` hub) is refused like any invalid event, field ``topic``: a dead
 letter and a message on the errors topic, never silently dropped.
+
+Times in a body are epoch milliseconds, or ISO 8601 strings read by the query API's parser
+(``uns.historian.timespec.parse_time``; with an offset or ``Z``, else UTC): ``"timestamp_ms":
+"2026-11-24T07:00:00+01:00"`` is stored as ``1764568800000``. The raw body is kept as sent (its hash
+is the idempotency key, the dead letter shows it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from pydantic import ValidationError
@@ -16,6 +22,8 @@ from pydantic_core import ErrorDetails
 
 from model.mes import EVENT_MODELS, MesEvent
 from model.topic import ClassWord, TopicError, UnsTopic
+from uns.historian.query_types import BadArgument
+from uns.historian.timespec import UTC_ZONE, parse_time
 
 __all__ = ["Accepted", "Refused", "errors_topic", "read_event", "refusal_body"]
 
@@ -83,7 +91,11 @@ def read_event(topic: str, raw: bytes, *, enterprise: str | None = None) -> Acce
         known = ", ".join(sorted(EVENT_MODELS))
         return Refused(topic, event, "event", f"unknown MES event {event!r}; known: {known}", raw)
     try:
-        body = model.model_validate_json(raw)
+        text = _epoch_times(raw)
+    except BadArgument as exc:
+        return Refused(topic, event, exc.field, exc.reason, raw, ((exc.field, exc.reason),))
+    try:
+        body = model.model_validate_json(text)
     except ValidationError as exc:
         problems = tuple(
             (".".join(str(part) for part in error["loc"]) or "body", _reason(error)) for error in exc.errors()
@@ -91,6 +103,51 @@ def read_event(topic: str, raw: bytes, *, enterprise: str | None = None) -> Acce
         field, reason = problems[0]
         return Refused(topic, event, field, reason, raw, problems)
     return Accepted(topic, parsed.equipment_path, event, body, raw)
+
+
+_TIME_FIELDS = ("timestamp_ms", "start_ms", "end_ms", "planned_start_ms", "planned_end_ms", "period_start_ms")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_times(raw: bytes) -> bytes:
+    """``raw`` with ISO 8601 times (top level and in ``breaks``) turned into epoch ms; as it was when there are none.
+
+    Raises:
+        BadArgument: naming the field (``timestamp_ms``, ``breaks.0.end_ms``) of a string that is no time.
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw  # the model's own parse names the problem
+    if not isinstance(body, dict):
+        return raw
+    changed = _convert(body, "")
+    breaks = body.get("breaks")
+    if isinstance(breaks, list):
+        for index, item in enumerate(breaks):
+            if isinstance(item, dict):
+                changed = _convert(item, f"breaks.{index}.") or changed
+    return orjson.dumps(body) if changed else raw
+
+
+def _convert(body: dict[str, object], prefix: str) -> bool:
+    changed = False
+    for key in _TIME_FIELDS:
+        value = body.get(key)
+        if isinstance(value, str):
+            body[key] = _epoch_ms(value, prefix + key)
+            changed = True
+    return changed
+
+
+def _epoch_ms(text: str, field: str) -> int:
+    cleaned = text.strip().lower()
+    if cleaned.startswith(("now", "-", "+")):  # the query API's relative forms mean nothing in a stored event
+        raise BadArgument(
+            field, f"cannot read {text!r} as a time: give epoch ms or ISO 8601, e.g. 2026-11-24T07:00:00Z"
+        )
+    when = parse_time(text, now=_EPOCH, tz=UTC_ZONE, field=field)
+    return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _reason(error: ErrorDetails) -> str:
