@@ -180,6 +180,15 @@ class FinsClient:
             raise self._unreachable(f"FINS/TCP handshake answered with command {header.command}, not 1")
         client_node, server_node = int.from_bytes(payload[0:4], "big"), int.from_bytes(payload[4:8], "big")
         self.source = FinsNode(self.link.source_network, client_node & 0xFF, 0)
+        if self.dest.network == 0 and self.dest.node and self.dest.node != server_node & 0xFF:
+            # on its own network the PLC is the node it just named: frames for another node go nowhere
+            raise DeviceRefused(
+                self.link.bridge,
+                self.link.endpoint,
+                f"node {self.dest.node} is configured but the PLC at {self.link.host}:{self.link.port} says it is "
+                f"FINS node {server_node & 0xFF}: set node to {server_node & 0xFF} (or null to take it from the "
+                "handshake), or set network to reach another PLC through this one",
+            )
         if not self.dest.node:
             self.dest = dataclasses.replace(self.dest, node=server_node & 0xFF)
         log.debug("%s: FINS/TCP node %d assigned, PLC is node %d", self.link.endpoint, client_node, server_node)

@@ -199,3 +199,15 @@ async def test_zero_items_is_a_normal_completion_that_reads_nothing() -> None:
         assert (empty.end.ok, empty.data) == (True, b"")
         none = await client.read_multiple([])
         assert (none.end.ok, none.data) == (True, b"")
+
+
+async def test_over_tcp_a_node_other_than_the_plcs_own_is_refused_naming_the_right_one() -> None:
+    async with FinsServer(node=7) as plc:
+        client = FinsClient(_link(plc.port, "tcp", dest=FinsNode(0, 9, 0)))
+        with pytest.raises(DeviceRefused, match=r"node 9 is configured but the PLC at .* says it is FINS node 7"):
+            await client.connect()
+        assert not client.connected
+        # through this PLC to node 9 of network 2 is a route, not a mistake
+        routed = FinsClient(_link(plc.port, "tcp", dest=FinsNode(2, 9, 0)))
+        await routed.connect()
+        await routed.close()
