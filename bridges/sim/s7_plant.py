@@ -10,20 +10,18 @@ as a real CPU does.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import logging
 import math
-import struct
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any, Self
 
 from snap7.server import Server
 from snap7.type import SrvArea
 
+from bridges.s7 import counter
 from bridges.s7.codec import decode, encode
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value, utility_node
 from bridges.sim.modbus_plant import ClientWrite
@@ -32,7 +30,7 @@ from model.bridges.common import EdgeNodeConfig
 from model.bridges.s7 import S7BridgeConfig, S7Device, S7Tag
 from model.bridges.s7_address import S7Address, parse_address
 
-__all__ = ["BenchCounterpart", "S7Plant", "S7Slot", "bench_counterpart", "demo_bridge", "s7_slots", "serve_counting"]
+__all__ = ["BenchCounterpart", "S7Plant", "S7Slot", "bench_counterpart", "demo_bridge", "s7_slots"]
 
 log = logging.getLogger(__name__)
 
@@ -206,36 +204,5 @@ class BenchCounterpart:
 
 def bench_counterpart(tags: int) -> BenchCounterpart:
     """A snap7 Server subprocess whose DB1 INTs 0..tags-1 change every 100 ms, and the bridge config reading them."""
-    # -c rather than -m: bridges.sim imports this module, and runpy warns about running an imported module
-    code = "import sys; from bridges.sim.s7_plant import serve_counting; sys.exit(serve_counting(sys.argv[1:]))"
-    return BenchCounterpart(argv=(sys.executable, "-c", code, "--words", str(tags)), tags=tags)
-
-
-def serve_counting(argv: Sequence[str] | None = None) -> int:
-    """Run the bench counterpart until interrupted (``--words N --port P``); prints ``port <n>``."""
-    parser = argparse.ArgumentParser(description="An S7 PLC (snap7's Server) whose DB1 INTs count up every 100 ms.")
-    parser.add_argument("--words", type=int, default=1000, help="How many INTs (DB1.DBW0, DBW2, ...) change.")
-    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = a free one.")
-    args = parser.parse_args(argv)
-    memory = bytearray(struct.pack(f">{args.words}h", *(i & 0x7FFF for i in range(args.words))))  # tick 0
-    server = Server(log=False)
-    server.register_area(SrvArea.DB, DB_NUMBER, memory)
-    server.host = "127.0.0.1"
-    server.start(args.port)
-    if server.server_socket is None:
-        return 1
-    print(f"port {server.server_socket.getsockname()[1]}", flush=True)
-    stop = threading.Event()
-    tick = 0
-    lock = server.area_locks[next(iter(server.area_locks))]
-    try:
-        while not stop.wait(0.1):
-            tick = (tick + 1) & 0x7FFF
-            image = struct.pack(f">{args.words}h", *((tick + i) & 0x7FFF for i in range(args.words)))
-            with lock:  # a reader sees a whole tick
-                memory[:] = image
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    # run by path: it imports only snap7, so it starts fast on a loaded box
+    return BenchCounterpart(argv=(sys.executable, counter.__file__, "--words", str(tags)), tags=tags)

@@ -22,6 +22,7 @@ from uns.mqtt.types import BrokerUrl
     [
         "bridges.s7",
         "bridges.s7.codec",
+        "bridges.s7.counter",
         "bridges.s7.device",
         "bridges.s7.link",
         "bridges.s7.pdu",
