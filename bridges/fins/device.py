@@ -2,7 +2,7 @@
 
 An end code that concerns the addresses read (0x11xx parameter errors, 0x20xx/0x21xx read or write
 not possible, ...) marks just those tags bad as a TagProblem: a request of several tags that fails
-is read again tag by tag to find the culprits. An end code that concerns the route (wrong network,
+is read again tag by tag to find the culprits, which are planned apart from then on. An end code that concerns the route (wrong network,
 node or unit, no routing tables) fails the whole device: DeviceRefused while connecting,
 DeviceUnreachable while reading, each saying what to check.
 """
@@ -131,7 +131,7 @@ class FinsPlc:
         await client.connect()
         try:
             probe = await client.controller_data()
-            self._check_route(probe, "connecting")
+            self._check_route(probe, "connecting", connecting=True)
         except BaseException:
             await client.close()
             raise
@@ -140,7 +140,7 @@ class FinsPlc:
         log.debug("%s: connected%s", self.endpoint, f" to {self.model}" if self.model else "")
         self._client = client
 
-    def _check_route(self, response: FinsResponse, doing: str) -> None:
+    def _check_route(self, response: FinsResponse, doing: str, *, connecting: bool = False) -> None:
         end = response.end
         if not end.route:
             return
@@ -151,7 +151,7 @@ class FinsPlc:
             else ""
         )
         reason = f"{doing}: {'a relay' if end.relay_error else 'the PLC'} answered {end}{where}: {_ROUTE_ADVICE}"
-        if end.code in _MISCONFIGURED and doing == "connecting":
+        if end.code in _MISCONFIGURED and connecting:
             raise DeviceRefused(self.bridge, self.endpoint, reason)
         raise DeviceUnreachable(self.bridge, self.endpoint, reason)
 
