@@ -2,9 +2,9 @@
 
 An end code that concerns the addresses read (0x11xx parameter errors, 0x20xx/0x21xx read or write
 not possible, ...) marks just those tags bad as a TagProblem: a request of several tags that fails
-is read again tag by tag to find the culprits, which are planned apart from then on. An end code that concerns the route (wrong network,
-node or unit, no routing tables) fails the whole device: DeviceRefused while connecting,
-DeviceUnreachable while reading, each saying what to check.
+is read again tag by tag to find the culprits, which are planned apart from then on. An end code
+that concerns the route (wrong network, node or unit, no routing tables) fails the whole device:
+DeviceRefused while connecting, DeviceUnreachable while reading, each saying what to check.
 """
 
 from __future__ import annotations
