@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal, Self
 
@@ -91,7 +92,12 @@ class SlmpTag(PlcTagBase):
 class SlmpDevice(PlcDeviceBase):
     """One PLC (one route on one connection) = one Sparkplug device."""
 
-    host: str = Field(default="127.0.0.1", description="PLC or Ethernet module IPv4 address or host name.")
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="PLC or Ethernet module IPv4 address, or a host name that resolves to IPv4 (MELSEC "
+        "Ethernet ports are IPv4 only).",
+    )
     port: int = Field(default=5000, ge=1, le=65535, description="SLMP port set in the PLC's Ethernet parameters.")
     transport: Literal["tcp", "udp"] = Field(default="tcp", description="TCP or UDP, as opened in the PLC.")
     series: Series = Field(
@@ -132,6 +138,12 @@ class SlmpDevice(PlcDeviceBase):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        try:
+            ip_version = ipaddress.ip_address(self.host.strip("[]")).version
+        except ValueError:
+            ip_version = 4  # a host name: resolved to IPv4 at connect
+        if ip_version == 6:
+            raise ValueError(f"device {self.id}: host {self.host!r} is IPv6; MELSEC Ethernet ports speak IPv4 only")
         names: set[str] = set()
         for tag in self.tags:
             where = f"device {self.id}: tag {tag.name} ({tag.address})"

@@ -67,6 +67,7 @@ def _device(tags: list[dict[str, object]], **fields: object) -> SlmpDevice:
         ([{"name": "a", "address": "D16777215", "type": "int32"}], {"series": "Q"}, "past the last device number"),
         ([{"name": "a", "address": "D0", "type": "string", "length": 100}], {"max_read": 50}, "exceed max_read"),
         ([{"name": "a", "address": "M1F", "type": "bool"}], {}, "tag a: address 'M1F'"),
+        ([{"name": "a", "address": "D0"}], {"host": "fe80::1"}, "IPv6"),
     ],
 )
 def test_bad_tags_are_refused_naming_device_tag_and_address(
