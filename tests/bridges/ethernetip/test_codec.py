@@ -163,8 +163,8 @@ def test_replies_and_multiple_service_packets_decode_or_name_the_offset() -> Non
     "name",
     ["bridges.ethernetip", "bridges.ethernetip.cip", "bridges.ethernetip.encap", "bridges.ethernetip.client",
      "bridges.ethernetip.values", "bridges.ethernetip.symbols", "bridges.ethernetip.device",
-     "bridges.ethernetip.source", "model.bridges.ethernetip", "bridges.sim.ethernetip_server",
-     "bridges.sim.ethernetip_plant"],
+     "bridges.ethernetip.source", "bridges.ethernetip.browse", "model.bridges.ethernetip",
+     "bridges.sim.ethernetip_server", "bridges.sim.ethernetip_plant"],
 )  # fmt: skip
 def test_all_names_exist_and_are_public(name: str) -> None:
     module = importlib.import_module(name)
