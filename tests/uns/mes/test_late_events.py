@@ -3,13 +3,17 @@ happened, not when they arrived (store-and-forward backfill, an ERP posting hour
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
 import pytest
 
-from model.config import MesSection
+from model.config import DeriveRule, MesSection
 from tests.exports import assert_all_is_honest
+from tests.fixtures.waiting import until
+from tests.uns.mes.intake_hub import intake_hub
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
@@ -188,3 +192,35 @@ def test_a_restarted_store_attributes_as_before(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", ["uns.mes.attribution", "uns.mes.changes", "uns.mes.reattribute"])
 def test_all_is_honest(module: str) -> None:
     assert_all_is_honest(module)
+
+
+async def test_counts_derived_from_backfilled_machine_data_land_in_the_order_that_ran_then(tmp_path: Path) -> None:
+    # an edge node buffered its counter while the host was away and sends it as is_historical after the
+    # ERP already switched the line to O2: the derived count belongs to O1, whose time it was
+    section = MesSection(
+        kpi_interval_s=60,
+        derive=[DeriveRule(match="acme/+/+/+/+/data/GoodCount", kind="counter", counts="good")],
+    )
+    now = time.time_ns() // 1_000_000
+    minute = 60_000
+    async with intake_hub(tmp_path, settings=section) as hub:
+        orders: list[dict[str, object]] = [
+            {"timestamp_ms": now - 60 * minute, "order_id": "O1", "action": "release", "product_id": "P1",
+             "quantity": 100},
+            {"timestamp_ms": now - 60 * minute, "order_id": "O2", "action": "release", "product_id": "P5",
+             "quantity": 100},
+            {"timestamp_ms": now - 10 * minute, "order_id": "O1", "action": "start"},
+            {"timestamp_ms": now - 5 * minute, "order_id": "O1", "action": "complete"},
+            {"timestamp_ms": now - 5 * minute, "order_id": "O2", "action": "start"},
+        ]  # fmt: skip
+        for body in orders:
+            reply = await hub.http.post(f"/api/mes/events/{LINE}/mes/work_order", content=orjson.dumps(body))
+            assert reply.status_code == 201, reply.text
+        for ts, value in ((now - 8 * minute, 100), (now - 7 * minute, 150), (now - 2 * minute, 170)):
+            sample = {"value": value, "timestamp_ms": ts, "quality": "good", "datatype": "UInt32"}
+            await hub.erp.publish(f"{CELL}/data/GoodCount", orjson.dumps(sample), qos=1)
+        await until(lambda: hub.rows("SELECT count(*) FROM mes_counts") == [(2,)], what="two derived counts")
+        assert hub.rows("SELECT epoch_ms(ts), good, order_id, order_given FROM mes_counts ORDER BY ts") == [
+            (now - 7 * minute, 50, "O1", False),
+            (now - 2 * minute, 20, "O2", False),
+        ]
