@@ -37,8 +37,9 @@ __all__ = [
 _JOB, _ACK, _ACK_DATA = 0x01, 0x02, 0x03
 _READ, _WRITE, _SETUP = 0x04, 0x05, 0xF0
 _TS_BIT, _TS_BYTE, _TS_COUNTER, _TS_TIMER = 0x01, 0x02, 0x1C, 0x1D
-# data-section transport sizes: which ones give their length in bits
-_LENGTH_IN_BITS = {0x03: False, 0x04: True, 0x05: True, 0x06: False, 0x07: False, 0x09: False}
+# data-section transport sizes giving their length in bits (BIT, BYTE/WORD/DWORD, INT; rounded up to bytes, as
+# the Wireshark dissector reads them); DINT (6), REAL (7) and octet strings (9) give it in bytes
+_LENGTH_IN_BITS = frozenset({0x03, 0x04, 0x05})
 
 ITEM_ERRORS: dict[int, str] = {
     0x01: "hardware fault",
@@ -179,7 +180,7 @@ def parse_read(pdu: bytes, items: int) -> tuple[int, list[ItemResult]]:
         if code != 0xFF:
             results.append(ItemResult(code, b""))
             continue
-        size = length // 8 if _LENGTH_IN_BITS.get(transport, True) else length
+        size = -(-length // 8) if transport in _LENGTH_IN_BITS else length
         if offset + size > len(data):
             raise S7PduError(f"byte {at}: item {index} declares {size} bytes, {len(data) - offset} left")
         results.append(ItemResult(code, bytes(data[offset : offset + size])))
