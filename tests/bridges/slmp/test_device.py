@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from slmp import AsyncSlmpClient, SlmpBoundaryBehaviorWarning, SlmpTarget, write_typed
+from virtual_plc import Server  # type: ignore[import-untyped]  # no py.typed in virtual-plc 0.3.0
 
 from bridges.plc.device import GroupRead
 from bridges.slmp.device import SlmpPlc
 from bridges.slmp.plan import BatchRead, BlockRead, RandomRead
 from model.bridges.slmp import SlmpDevice
 from model.envelope import Quality
+from tests.bridges.slmp.block_read import block_reads, requests_seen
 from tests.bridges.slmp.counterpart import VirtualPlc, virtual_plc
 from uns.errors import BridgeError, DeviceRefused, ReadError
 
@@ -295,3 +297,33 @@ async def test_fx5_numbers_x_and_y_in_octal(tmp_path: Path) -> None:
             await device.close()
     assert values(read) == {"x17": True, "x16": False, "y10": True, "d0": 5}
     assert device.endpoint.startswith(f"slmp tcp {server.host}:{server.port} FX5 3E")
+
+
+async def test_block_reads_meet_a_plc_that_has_them_within_60_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    with block_reads(monkeypatch), Server(profile="iQ-R") as server:
+        for i in range(70):
+            server.memory.write_words("D", i * 20, [ord("A") + i % 26 | ord("a") + i % 26 << 8, ord("0") + i % 10])
+        server.memory.write_bits("M", 16, [0, 1])
+        server.memory.write_words("W", 0x100, [0xBEEF] * 6)
+        tags: list[dict[str, object]] = [
+            {"name": f"d{i}", "address": f"D{i * 20}", "type": "string", "length": 5} for i in range(70)
+        ]
+        tags += [
+            {"name": "w", "address": "W100", "type": "float64"},
+            {"name": "w5", "address": "W105", "type": "uint16"},
+            {"name": "m17", "address": "M17", "type": "bool"},
+        ]
+        device = plc(VirtualPlc(*server.address), "iQ-R", tags)
+        await device.connect()
+        try:
+            read = await device.read("default")
+        finally:
+            await device.close()
+    assert requests_seen == [60, 11]  # 70 strings + the W run as blocks, 60 a request at most
+    assert [type(r) for r in device.plans["default"]] == [RandomRead, BlockRead, BlockRead]
+    got = values(read)
+    assert [got[f"d{i}"] for i in (0, 3, 69)] == ["Aa0", "Dd3", "Rr9"]
+    assert all(got[f"d{i}"] == chr(65 + i % 26) + chr(97 + i % 26) + str(i % 10) for i in range(70))
+    assert got["w"] == struct.unpack("<d", struct.pack("<4H", *[0xBEEF] * 4))[0]
+    assert (got["w5"], got["m17"]) == (0xBEEF, True)
+    assert read.problems == []
