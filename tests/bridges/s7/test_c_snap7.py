@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,24 @@ async def test_a_cpu_in_stop_is_refused_when_run_is_required_and_read_otherwise(
         await strict.close()
     assert "the CPU is in STOP (require_run is set): switch it to RUN" in str(refused.value)
     assert read.samples[0].value == 0xBEEF
+
+
+async def test_a_logo_reads_and_writes_v_memory_through_its_tsaps() -> None:
+    tags: list[dict[str, Any]] = [
+        {"name": "Word", "address": "VW2"},
+        {"name": "Bit", "address": "V0.0", "writable": True},
+        {"name": "Byte", "address": "VB1", "writable": True},
+    ]
+    async with c_snap7(images(c_snap7_timers=True)) as server:
+        device = plc(bridge(server.port, tags, cpu="LOGO"))
+        assert device.endpoint == f"s7 127.0.0.1:{server.port} tsap 0100/0200"
+        await device.connect()
+        try:
+            read = await device.read("default")
+            await device.write("Bit", False)
+            await device.write("Byte", 0x11)
+            db = await server.area("DB1")
+        finally:
+            await device.close()
+    assert {s.name: s.value for s in read.samples} == {"Word": 0xBEEF, "Bit": True, "Byte": 0xAB}
+    assert db[0:2] == bytes([0b1111_0110, 0x11])
