@@ -312,18 +312,22 @@ async def test_block_reads_meet_a_plc_that_has_them_within_60_blocks(monkeypatch
             {"name": "w", "address": "W100", "type": "float64"},
             {"name": "w5", "address": "W105", "type": "uint16"},
             {"name": "m17", "address": "M17", "type": "bool"},
+            {"name": "m99", "address": "M99", "type": "bool"},
+            {"name": "m98", "address": "M98", "type": "bool"},
         ]
+        server.memory.write_bits("M", 99, [1])
         device = plc(VirtualPlc(*server.address), "iQ-R", tags)
         await device.connect()
         try:
             read = await device.read("default")
         finally:
             await device.close()
-    assert requests_seen == [60, 11]  # 70 strings + the W run as blocks, 60 a request at most
-    assert [type(r) for r in device.plans["default"]] == [RandomRead, BlockRead, BlockRead]
+    # 70 strings, the W run and the M run (M16..M111: 6 words of bits) as blocks, 60 a request at most
+    assert requests_seen == [60, 12]
+    assert [type(r) for r in device.plans["default"]] == [BlockRead, BlockRead]
     got = values(read)
     assert [got[f"d{i}"] for i in (0, 3, 69)] == ["Aa0", "Dd3", "Rr9"]
     assert all(got[f"d{i}"] == chr(65 + i % 26) + chr(97 + i % 26) + str(i % 10) for i in range(70))
     assert got["w"] == struct.unpack("<d", struct.pack("<4H", *[0xBEEF] * 4))[0]
-    assert (got["w5"], got["m17"]) == (0xBEEF, True)
+    assert (got["w5"], got["m17"], got["m98"], got["m99"]) == (0xBEEF, True, False, True)
     assert read.problems == []
