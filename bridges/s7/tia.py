@@ -29,6 +29,7 @@ _TOKEN = re.compile(r"""\s*(?:(?P<quoted>"[^"]*")|(?P<text>'[^']*')|(?P<range>\.
 _COMMENT = re.compile(r"//[^\n]*|\(\*.*?\*\)|\{[^}]*\}", re.DOTALL)
 _ALIASES = {"DT": "DATE_AND_TIME", "DATE": "UINT", "TIME_OF_DAY": "UDINT", "TOD": "UDINT", "S5TIME": "S5TIME"}
 _BYTE_ALIGNED = {"BYTE", "CHAR", "SINT", "USINT"}
+_OPTIMIZED = re.compile(r"DATA_BLOCK\s+\S+\s*\{[^}]*S7_Optimized_Access\s*:=\s*'TRUE'", re.IGNORECASE)
 
 
 class DbSourceError(ValueError):
@@ -229,7 +230,13 @@ def _indices(dims: tuple[tuple[int, int], ...]) -> Iterator[str]:
 
 
 def parse_db_source(text: str) -> list[Leaf]:
-    """Every scalar of the DB with its offset, in declaration order."""
+    """Every scalar of the DB with its offset, in declaration order; an optimized DB is refused."""
+    if optimized := _OPTIMIZED.search(text):
+        raise DbSourceError(
+            text.count("\n", 0, optimized.start()) + 1,
+            "the DB has S7_Optimized_Access := 'TRUE': an optimized DB has no fixed offsets; switch off "
+            "'Optimized block access' in its attributes, download, and export the source again",
+        )
     parser = _Parser(text)
     root = parser.document()
     leaves: list[Leaf] = []

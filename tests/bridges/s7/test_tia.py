@@ -82,6 +82,10 @@ async def test_imported_tags_read_the_plc() -> None:
         ('DATA_BLOCK "X"\nSTRUCT\n  a  Bool;\nEND_STRUCT;', "line 3: expected :, found 'Bool'"),
         ('DATA_BLOCK "X"\nSTRUCT\n  a : Array[3..1] of Int;\nEND_STRUCT;', "line 3: array bounds 3..1"),
         ('DATA_BLOCK "X"\nSTRUCT\n  a : Int;\n', "STRUCT without END_STRUCT"),
+        (
+            'TYPE "t"\nSTRUCT\n a : Int;\nEND_STRUCT;\nEND_TYPE\nDATA_BLOCK "X"\n{ S7_Optimized_Access := \'TRUE\' }\n',
+            "line 6: the DB has S7_Optimized_Access := 'TRUE': an optimized DB has no fixed offsets",
+        ),
     ],
 )
 def test_errors_name_the_line(source: str, reason: str) -> None:
