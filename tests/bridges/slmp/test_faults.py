@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.bridges.slmp.counterpart import VirtualPlc, virtual_plc
-from tests.bridges.slmp.test_device import plc, values
+from tests.bridges.slmp.test_device import library_client, plc, values
 from tests.bridges.slmp.udp_relay import UdpRelay
 from uns.errors import DeviceUnreachable
 
@@ -93,3 +93,28 @@ async def test_udp_with_nobody_listening_is_unreachable(tmp_path: Path) -> None:
         with pytest.raises(DeviceUnreachable, match="SD203"):
             await device.connect()
         await device.close()
+
+
+async def test_udp_after_a_timeout_a_new_socket_never_takes_the_late_answer(tmp_path: Path) -> None:
+    # the first random read is answered 0.6 s late, saying D0 = 1; by then the driver gave up (0.3 s),
+    # D0 became 2, and the late answer goes to the old socket: the new one reads 2
+    faults = [{"match": {"command": 0x0403}, "action": {"type": "delay", "seconds": 0.6}}]
+    with virtual_plc(tmp_path, profile="Q", faults=faults, seed={"D": {"0": [1]}}) as server:
+        async with UdpRelay(server.port) as relay:
+            device = plc(VirtualPlc(server.host, relay.port), "Q", _TAGS, transport="udp", frame="3E",
+                         timeout_s=0.3, connect_timeout_s=2.0)  # fmt: skip
+            await device.connect()
+            try:
+                with pytest.raises(DeviceUnreachable, match="no answer in time"):
+                    await device.read("default")
+                await device.close()
+                client = await library_client(server, "Q")
+                try:
+                    await client.write_devices("D0", [2], bit_unit=False)
+                finally:
+                    await client.close()
+                await device.connect()  # its probe waits behind the late answer in the relay
+                read = await device.read("default")
+            finally:
+                await device.close()
+    assert values(read)["a"] == 2
