@@ -225,8 +225,11 @@ class LogixServer:
                     break
                 writer.write(answer.encode())
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, CipDecodeError):
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except (CipDecodeError, ValueError, IndexError, struct.error, KeyError) as exc:
+            # a client's malformed message ends its session only: the demo's other clients go on
+            log.warning("simulated Logix %s:%d: session ended by a malformed message: %s", self.bind, self.port, exc)
         finally:
             for connection in owned:
                 self._connections.pop(connection, None)
