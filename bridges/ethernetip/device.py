@@ -42,6 +42,8 @@ _REPLY_OVERHEAD = 4 + 2
 _SAFETY = 8
 """Bytes kept free of a message: the connected sequence count and slack for the routing wrapper."""
 _GET_ATTRIBUTES_ALL = 0x01
+_MICRO800 = "2080-"
+"""Catalog prefix of Micro800 controllers (Micro820/850/870)."""
 
 
 def endpoint_of(device: EthernetIpDevice) -> str:
@@ -56,6 +58,13 @@ class _Read:
     address: TagAddress
     request: bytes
     reply_size: int
+
+
+def _product_name(identity: bytes) -> str:
+    """The product name of an Identity object's Get Attributes All reply (after 14 bytes of fixed attributes)."""
+    if len(identity) < 15:
+        return ""
+    return identity[15 : 15 + identity[14]].decode("latin-1", errors="replace")
 
 
 def _now_ms() -> int:
@@ -85,6 +94,8 @@ class EnipDevice:
         self._symbols: SymbolTable | None = None
         self._declared_problems: dict[str, str] = {}
         self._lists_tags = True
+        self.product = ""
+        """The controller's product name from its identity (``1756-L83E/B``), once connected."""
 
     @property
     def symbols(self) -> SymbolTable | None:
@@ -142,7 +153,9 @@ class EnipDevice:
         except CipLost as exc:
             await self.close()
             raise self._lost(exc) from exc
-        log.info("%s: %s (%d bytes per message)", self.endpoint, client.mode, client.connection_size)
+        log.info(
+            "%s: %s, %s (%d bytes per message)", self.endpoint, self.product or "?", client.mode, client.connection_size
+        )
 
     async def _open(self) -> CipClient:
         await self.close()
@@ -162,6 +175,11 @@ class EnipDevice:
             raise CipRefused(
                 "identity read", identity.status, identity.extended, "check 'route': nothing answers at its end"
             )
+        self.product = _product_name(identity.data) if identity.status == 0 else ""
+        if self.product.startswith(_MICRO800) and self._batch:
+            # a Micro800 configured as family logix: it takes no Multiple Service Packet
+            log.info("%s: %s is a Micro800: reading tag by tag (set family: micro800)", self.endpoint, self.product)
+            self._batch = False
         return client
 
     async def close(self) -> None:

@@ -224,3 +224,17 @@ async def test_a_micro800_is_read_without_route_or_batching() -> None:
             await device.close()
     assert [s.value for s in reading.samples] == [0, 3, 6]
     assert server.served[_MSP] == 0
+
+
+async def test_a_micro800_configured_as_logix_is_recognised_by_its_identity_and_read_tag_by_tag() -> None:
+    async with LogixServer(tags=_dints(3), product_name="2080-LC30-24QWB") as server:
+        device = _device(server, [{"name": f"t{i}", "address": f"T{i}", "type": "DINT"} for i in range(3)],
+                         tag_cache=False)  # fmt: skip
+        await device.connect()
+        try:
+            reading = await device.read("default")
+        finally:
+            await device.close()
+    assert device.product == "2080-LC30-24QWB"
+    assert [s.value for s in reading.samples] == [0, 3, 6]
+    assert server.served[_MSP] == 0
