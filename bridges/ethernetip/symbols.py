@@ -308,8 +308,8 @@ class _Unsupported(Exception):
     """The controller does not list its tags (not a Logix, or access denied)."""
 
 
-async def upload(client: _Requester) -> SymbolTable:
-    """Read the controller's symbols (controller and program scope) and every template they use."""
+async def _user_symbols(client: _Requester) -> dict[str, Symbol]:
+    """Every user tag, controller and program scope (system, I/O and hidden tags left out)."""
     symbols: dict[str, Symbol] = {}
     programs: list[str] = []
     for symbol in await _upload_symbols(client, None):
@@ -322,6 +322,13 @@ async def upload(client: _Requester) -> SymbolTable:
             short = symbol.name[len(program) + 1 :]
             if not (symbol.type_word & _SYSTEM_BIT or short.startswith("__") or ":" in short):
                 symbols[symbol.name] = symbol
+    return symbols
+
+
+async def upload(client: _Requester, symbols: dict[str, Symbol] | None = None) -> SymbolTable:
+    """Read the controller's symbols (controller and program scope, unless given) and every template they use."""
+    if symbols is None:
+        symbols = await _user_symbols(client)
     templates: dict[int, Template] = {}
     pending = [s.template for s in symbols.values() if s.template is not None]
     while pending:
@@ -341,13 +348,13 @@ async def load_symbols(client: _Requester, cache: Path | None, *, endpoint: str)
     """
     cached = await asyncio.to_thread(_read_cache, cache, endpoint) if cache is not None else None
     try:
-        controller = await _upload_symbols(client, None)
-        if cached is not None and not cached.stale and _same_symbols(cached, controller):
+        symbols = await _user_symbols(client)  # a few requests: names, types and dimensions only
+        if cached is not None and not cached.stale and cached.symbols == symbols:
             if await _same_templates(client, cached):
                 log.info("%s: tag list unchanged since cached (%d tags)", endpoint, len(cached.symbols))
                 return cached
             log.info("%s: a structure was redefined since the tag list was cached", endpoint)
-        table = await upload(client)
+        table = await upload(client, symbols)
     except _Unsupported as exc:
         log.info("%s: no tag list (%s); trusting the configured types", endpoint, exc)
         return None
@@ -386,11 +393,3 @@ async def _same_templates(client: _Requester, cached: SymbolTable) -> bool:
         if (attribute, status, handle) != (1, 0, template.handle):
             return False
     return True
-
-
-def _same_symbols(cached: SymbolTable, controller: list[Symbol]) -> bool:
-    """The controller scope's names, types and dimensions equal the cache's (program tags: read answers tell)."""
-    fresh = {s.name: s for s in controller if not s.name.startswith("Program:") and s.name in cached.symbols}
-    listed = {s.name for s in controller if not (s.type_word & _SYSTEM_BIT or ":" in s.name or s.name.startswith("__"))}
-    scope = {name for name in cached.symbols if not name.startswith("Program:")}
-    return listed == scope and all(cached.symbols[name] == symbol for name, symbol in fresh.items())

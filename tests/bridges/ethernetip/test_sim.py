@@ -238,3 +238,23 @@ async def test_a_micro800_configured_as_logix_is_recognised_by_its_identity_and_
     assert device.product == "2080-LC30-24QWB"
     assert [s.value for s in reading.samples] == [0, 3, 6]
     assert server.served[_MSP] == 0
+
+
+async def test_a_program_tag_added_by_a_download_refreshes_the_cached_list(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bridges.ethernetip")
+    tags, udts = _program()
+    config = [{"name": "mode", "address": "Program:Main.Mode", "type": "DINT"}]
+    async with LogixServer(tags=tags, udts=udts) as server:
+        for added in (False, True):
+            if added:
+                server.define([*tags, SimTag("Program:Main.Recipe", "STRING", "new")], udts)
+            device = _device(server, config, data_dir=tmp_path)
+            await device.connect()
+            await device.close()
+    symbols = device.symbols
+    assert symbols is not None
+    assert symbols.type_of("Program:Main.Recipe") == "STRING"
+    assert caplog.text.count("uploaded tag list: 2 tags") == 1
+    assert caplog.text.count("uploaded tag list: 3 tags") == 1
