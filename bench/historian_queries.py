@@ -22,18 +22,20 @@ import duckdb
 from model.config import HistorianSection
 from uns.historian.database import Database
 from uns.historian.queries import History
+from uns.historian.query_api import Params, answer_bytes, document_bytes, run_endpoint
 from uns.historian.query_buckets import plan_sources
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.historian.timespec import UTC_ZONE
 
-__all__ = ["Timing", "part_b"]
+__all__ = ["Timing", "answers", "part_b"]
 
 FAST = "acme/dallas/packaging/line1/filler/data/Temperature"
 STATES = "acme/dallas/packaging/line1/+/data/State"
 STATE_CELL1 = "acme/dallas/packaging/line1/cell1/data/State"
 DAY_S, MONTH_S = 86_400, 30 * 86_400
 _OTHER = 9_994  # 1 fast metric + 5 states + these = 10k series
+_BUILD_MEMORY_MB = 3_072  # the time-ordered INSERT of 10M rows sorts past the hub's default 512 MiB
 
 _BUILD_SERIES = f"""
 INSERT INTO series
@@ -71,7 +73,7 @@ def _build(path: Path, rows: int, now: datetime) -> dict[str, float]:
     if per < 1:
         raise SystemExit(f"--rows must be at least {MONTH_S + 5 * MONTH_S // 300 + _OTHER}")
     params = {"start": start, "per": per, "step": MONTH_S * 1000 // per}
-    with Database(path=path) as db:
+    with Database(path=path, memory_limit_mb=_BUILD_MEMORY_MB) as db:
         connection = db.connection
         t = time.perf_counter()
         connection.execute(_BUILD_SERIES, {"start": start})
@@ -148,6 +150,17 @@ _NAIVE_ASOF = """SELECT m.ts, m.value, c.value AS state FROM (
 ) c ON m.ts >= c.ts ORDER BY m.ts"""
 
 
+def _writer(endpoint: str, params: Params, written: dict[str, bytes], path: str) -> Work:
+    """Writes one answer by the columnar (``new``) or the row (``old``) path, keeping its bytes in ``written``."""
+
+    def work(history: History, _: duckdb.DuckDBPyConnection) -> int:
+        answer = answer_bytes if path == "new" else lambda h, e, p: document_bytes(run_endpoint(h, e, p))
+        written[path] = answer(history, endpoint, params)
+        return len(written[path])
+
+    return work
+
+
 def part_b(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Timing, Timing]]:
     """Build the database under ``tmp`` (``args.rows`` samples) and time each query ``1 + args.runs`` times."""
     print(f"\n== Part B: queries on a {args.rows:,}-sample database (History API vs naive SQL)")
@@ -186,6 +199,29 @@ def part_b(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Timing, Timin
         timing, naive = _time(where, now, work, args.runs), _time(path, now, naive_work, args.runs)
         results.append((name, timing, naive))
         print(f"  {name:<44} ours {timing} ({timing.rows} rows), naive {naive} ({naive.rows} rows)", flush=True)
+    return results + answers(path, now, args.runs)
+
+
+def answers(path: Path, now: datetime, runs: int) -> list[tuple[str, Timing, Timing]]:
+    """The HTTP/CLI answers' bytes: columnar (``answer_bytes``) against the row path, checked byte for byte."""
+    print("HTTP answers (JSON bytes): columnar vs the row path (run_endpoint + document_bytes)")
+    span = {"start": [(now - timedelta(seconds=DAY_S)).isoformat()], "end": [now.isoformat()], "limit": ["100000"]}
+    month = {"start": [(now - timedelta(seconds=MONTH_S)).isoformat()], "end": [now.isoformat()]}
+    cases: list[tuple[str, str, Params]] = [
+        ("answer raw, 1 day (86,400 rows)", "raw", {"topic": [FAST], **span}),
+        ("answer raw, 1 day, tz America/Chicago", "raw", {"topic": [FAST], **span, "tz": ["America/Chicago"]}),
+        ("answer aggregate 1 min, 30 days", "aggregate", {"topic": [FAST], **month, "bucket": ["1m"]}),
+        ("answer asof + cell state, 1 day", "asof", {"topic": [FAST], **span, "context": [STATE_CELL1]}),
+    ]
+    results: list[tuple[str, Timing, Timing]] = []
+    for name, endpoint, params in cases:
+        written: dict[str, bytes] = {}
+        new, old = _writer(endpoint, params, written, "new"), _writer(endpoint, params, written, "old")
+        columnar, rows = _time(path, now, new, runs), _time(path, now, old, runs)
+        if written["new"] != written["old"]:
+            raise SystemExit(f"{name}: the columnar answer differs from the row path's")
+        results.append((name, columnar, rows))
+        print(f"  {name:<44} columnar {columnar}, rows {rows} ({columnar.rows:,} bytes, equal)", flush=True)
     return results
 
 

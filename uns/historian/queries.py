@@ -8,12 +8,14 @@ the ``tz`` asked for. Ranges are half-open: ``start <= ts < end``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pyarrow as pa
 
 from uns.errors import HistorianError
 from uns.historian.database import Database
@@ -37,7 +39,7 @@ from uns.historian.query_types import (
 )
 from uns.historian.timespec import UTC_ZONE, checked_window, instant, utc_now
 
-__all__ = ["MAX_LIMIT", "History"]
+__all__ = ["MAX_LIMIT", "AggregateTable", "AsOfTable", "History", "RawTable"]
 
 log = logging.getLogger(__name__)
 
@@ -144,15 +146,20 @@ class History:
         _check_limit(limit)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
-            rows = cursor.execute(
-                "SELECT epoch_ms(ts), value, value_text, value_json, quality::VARCHAR, historical FROM samples"
-                " WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?",
-                [series_id, start, end, limit],
-            ).fetchall()
+            rows = cursor.execute(_RAW_SQL, [series_id, start, end, limit]).fetchall()
         return [
             Point(ts=instant(ts, tz), value=typed_value(datatype, value, text, json_text), quality=q, historical=h)
             for ts, value, text, json_text, q, h in rows
         ]
+
+    def raw_table(self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000) -> RawTable:
+        """What ``raw`` answers, as Arrow columns (ts ms, value, value_text, value_json, quality, historical)."""
+        start, end = checked_window(start, end)
+        _check_limit(limit)
+        with self._cursor() as cursor:
+            series_id, datatype = self._series_of(cursor, topic)
+            table = _arrow(cursor, _RAW_SQL, [series_id, start, end, limit])
+        return RawTable(table=table, datatype=datatype)
 
     def aggregate(
         self,
@@ -177,28 +184,42 @@ class History:
             BadArgument: naming ``bucket`` for more than 100 000 buckets, ``agg`` or ``fill``.
         """
         start, end = checked_window(start, end)
-        names = tuple(aggregates)
-        unknown = [name for name in names if name not in AGGREGATES]
-        if unknown or not names:
-            raise BadArgument("agg", f"unknown aggregate {unknown or names!r}; choose from {', '.join(AGGREGATES)}")
-        if fill not in FILLS:
-            raise BadArgument("fill", f"unknown fill {fill!r}; choose from {', '.join(FILLS)}")
-        check_bucket(bucket, start, end)
+        names = _checked_aggregates(aggregates, fill, bucket, start, end)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
             plan = plan_sources(cursor, series_id, start, end, bucket, tz)
             sql, params = bucket_sql(series_id, plan, start, end, bucket, tz)
             rows = cursor.execute(sql, params).fetchall()
-            before: Value = None
-            if fill == "previous":
-                found = cursor.execute(
-                    "SELECT value FROM samples WHERE series_id = ? AND ts < ? AND value IS NOT NULL"
-                    " ORDER BY ts DESC, seq DESC LIMIT 1",
-                    [series_id, start],
-                ).fetchone()
-                before = typed_value(datatype, found[0], None, None) if found else None
+            found = _value_before(cursor, series_id, start) if fill == "previous" else None
+            before: Value = typed_value(datatype, found, None, None)
         log.debug("aggregate %s from %s", topic, ", ".join(f"{table} [{lo}, {hi})" for table, lo, hi in plan))
         return assemble_buckets(rows, names=names, fill=fill, datatype=datatype, tz=tz, before=before)
+
+    def aggregate_table(
+        self,
+        topic: str,
+        start: datetime,
+        end: datetime,
+        *,
+        bucket: timedelta,
+        aggregates: Sequence[str] = AGGREGATES,
+        fill: str = "null",
+        tz: ZoneInfo = UTC_ZONE,
+    ) -> AggregateTable:
+        """What ``aggregate`` answers before typing and filling: one Arrow row per bucket key.
+
+        Columns: start ms, end ms, n (None or 0 for an empty bucket), avg, min, max, first, last.
+        """
+        start, end = checked_window(start, end)
+        names = _checked_aggregates(aggregates, fill, bucket, start, end)
+        with self._cursor() as cursor:
+            series_id, datatype = self._series_of(cursor, topic)
+            plan = plan_sources(cursor, series_id, start, end, bucket, tz)
+            sql, params = bucket_sql(series_id, plan, start, end, bucket, tz)
+            typed = _BUCKET_TABLE_SQL.format(sql=sql)
+            table = _arrow(cursor, typed, params)
+            before = _value_before(cursor, series_id, start) if fill == "previous" else None
+        return AggregateTable(table=table, datatype=datatype, names=names, fill=fill, before=before)
 
     def state_durations(self, match_or_topic: str, start: datetime, end: datetime) -> list[StateDuration]:
         """Per state-like series (integer, string, boolean) and value: seconds held and times entered.
@@ -264,17 +285,7 @@ class History:
         contexts = list(dict.fromkeys(context))
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
-            params: dict[str, object] = {"sid": series_id, "start": start, "end": end, "limit": limit}
-            joins: list[str] = []
-            types: list[str | None] = []
-            for index, name in enumerate(contexts):
-                joins.append(self._context_source(cursor, name, index))
-                params[f"c{index}"] = name
-                row = cursor.execute("SELECT datatype FROM series WHERE topic = ?", [name]).fetchone()
-                types.append(row[0] if row else None)
-            columns = "".join(f", c{i}.value, c{i}.value_text, c{i}.value_json" for i in range(len(contexts)))
-            asof_joins = "".join(f" ASOF LEFT JOIN {source} c{i} ON m.ts >= c{i}.ts" for i, source in enumerate(joins))
-            sql = _ASOF_SQL.format(columns=columns, joins=asof_joins)
+            sql, params, types = self._asof_query(cursor, series_id, start, end, contexts, limit)
             rows = cursor.execute(sql, params).fetchall()
         result: list[AsOfRow] = []
         for row in rows:
@@ -286,6 +297,45 @@ class History:
                 AsOfRow(ts=instant(row[0], tz), value=typed_value(datatype, *row[1:4]), quality=row[4], context=values)
             )
         return result
+
+    def asof_table(
+        self, topic: str, start: datetime, end: datetime, *, context: Sequence[str], limit: int = 10_000
+    ) -> AsOfTable:
+        """What ``asof`` answers, as Arrow columns.
+
+        Columns: ts ms, value, value_text, value_json, quality, then value, value_text and
+        value_json per context topic (in the order given, repeats dropped).
+        """
+        start, end = checked_window(start, end)
+        _check_limit(limit)
+        contexts = list(dict.fromkeys(context))
+        with self._cursor() as cursor:
+            series_id, datatype = self._series_of(cursor, topic)
+            sql, params, types = self._asof_query(cursor, series_id, start, end, contexts, limit)
+            table = _arrow(cursor, sql, params)
+        return AsOfTable(table=table, datatype=datatype, contexts=tuple(zip(contexts, types, strict=True)))
+
+    def _asof_query(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        series_id: int,
+        start: datetime,
+        end: datetime,
+        contexts: Sequence[str],
+        limit: int,
+    ) -> tuple[str, dict[str, object], list[str | None]]:
+        """The as-of join's SQL and parameters, and each context topic's datatype (None for MES events)."""
+        params: dict[str, object] = {"sid": series_id, "start": start, "end": end, "limit": limit}
+        joins: list[str] = []
+        types: list[str | None] = []
+        for index, name in enumerate(contexts):
+            joins.append(self._context_source(cursor, name, index))
+            params[f"c{index}"] = name
+            row = cursor.execute("SELECT datatype FROM series WHERE topic = ?", [name]).fetchone()
+            types.append(row[0] if row else None)
+        columns = "".join(f", c{i}.value, c{i}.value_text, c{i}.value_json" for i in range(len(contexts)))
+        asof_joins = "".join(f" ASOF LEFT JOIN {source} c{i} ON m.ts >= c{i}.ts" for i, source in enumerate(joins))
+        return _ASOF_SQL.format(columns=columns, joins=asof_joins), params, types
 
     def _context_source(self, cursor: duckdb.DuckDBPyConnection, name: str, index: int) -> str:
         """The SQL relation (ts, value, value_text, value_json) a context topic is read from."""
@@ -328,8 +378,76 @@ class History:
         }
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RawTable:
+    """Raw samples as Arrow columns, with the series' datatype that types their values."""
+
+    table: pa.Table
+    datatype: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AggregateTable:
+    """Bucket rows as Arrow columns, with what typing and filling them needs.
+
+    ``names`` are the aggregates asked for; ``before`` is the stored (untyped) value before the range.
+    """
+
+    table: pa.Table
+    datatype: str | None
+    names: tuple[str, ...]
+    fill: str
+    before: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AsOfTable:
+    """As-of rows as Arrow columns; ``contexts`` holds (topic, datatype) per context, in column order."""
+
+    table: pa.Table
+    datatype: str | None
+    contexts: tuple[tuple[str, str | None], ...]
+
+
+def _arrow(cursor: duckdb.DuckDBPyConnection, sql: str, params: object) -> pa.Table:
+    """The query's rows as an Arrow table, straight from DuckDB (``execute`` would copy them once more)."""
+    cursor.complete()  # the lookups before left a result open
+    return cursor.sql(sql, params=params).to_arrow_table()
+
+
+def _checked_aggregates(
+    aggregates: Sequence[str], fill: str, bucket: timedelta, start: datetime, end: datetime
+) -> tuple[str, ...]:
+    names = tuple(aggregates)
+    unknown = [name for name in names if name not in AGGREGATES]
+    if unknown or not names:
+        raise BadArgument("agg", f"unknown aggregate {unknown or names!r}; choose from {', '.join(AGGREGATES)}")
+    if fill not in FILLS:
+        raise BadArgument("fill", f"unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    check_bucket(bucket, start, end)
+    return names
+
+
+def _value_before(cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime) -> float | None:
+    """The series' last stored number before ``start``: what ``fill=previous`` carries in."""
+    found = cursor.execute(
+        "SELECT value FROM samples WHERE series_id = ? AND ts < ? AND value IS NOT NULL"
+        " ORDER BY ts DESC, seq DESC LIMIT 1",
+        [series_id, start],
+    ).fetchone()
+    return None if found is None else float(found[0])
+
+
 # SQL templates: str.format fills in only our own snippets (placeholders, aliases, table names);
 # every user value travels as a parameter.
+_RAW_SQL = (
+    "SELECT epoch_ms(ts), value, value_text, value_json, quality::VARCHAR, historical FROM samples"
+    " WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?"
+)
+# bucket_sql's rows with named columns and n as BIGINT (sum() gives HUGEINT)
+_BUCKET_TABLE_SQL = (
+    "SELECT b, e, n::BIGINT AS n, avg, lo, hi, first, last FROM ({sql}) t(b, e, n, avg, lo, hi, first, last)"
+)
 _LAST_SQL = """
 SELECT s.topic, epoch_ms(l.ts), l.value, l.value_text, l.value_json, l.quality::VARCHAR, l.historical, s.datatype,
     s.unit

@@ -7,18 +7,22 @@ parameter means the same everywhere and a bad one is named the same way. Every d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from uns.historian.queries import MAX_LIMIT, History
 from uns.historian.query_buckets import AGGREGATES
+from uns.historian.query_json import NotColumnar, asof_rows, bucket_rows, raw_rows
 from uns.historian.query_types import BadArgument, Value
 from uns.historian.timespec import format_interval, parse_interval, parse_time, parse_zone
 
-__all__ = ["ENDPOINTS", "Document", "Params", "QueryArgs", "document_bytes", "run_endpoint"]
+__all__ = ["ENDPOINTS", "Document", "Params", "QueryArgs", "answer_bytes", "document_bytes", "run_endpoint"]
+
+log = logging.getLogger(__name__)
 
 Params = Mapping[str, Sequence[str]]
 """Query parameters, each with every value given (``context`` and ``match`` repeat)."""
@@ -117,30 +121,47 @@ def _last(history: History, args: QueryArgs) -> Document:
     return {"match": matches, "tz": _zone(args.tz), "rows": rows}
 
 
-def _raw(history: History, args: QueryArgs) -> Document:
-    topic = args.one("topic")
-    start, end, limit = args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
-    points = history.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
-    rows = [{"ts": p.ts, "value": p.value, "quality": p.quality, "historical": p.historical} for p in points[:limit]]
+def _limited(args: QueryArgs) -> tuple[str, datetime, datetime, int]:
+    """``topic``, ``start``, ``end`` and ``limit`` of a raw or as-of request."""
+    return args.one("topic"), args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
+
+
+def _raw_header(args: QueryArgs, topic: str, start: datetime, end: datetime, limit: int, found: int) -> Document:
     return {
         "topic": topic,
         "start": args.at(start),
         "end": args.at(end),
         "tz": _zone(args.tz),
         "limit": limit,
-        "truncated": len(points) > limit,
-        "rows": rows,
+        "truncated": found > limit,
     }
 
 
-def _aggregate(history: History, args: QueryArgs) -> Document:
+def _raw(history: History, args: QueryArgs) -> Document:
+    topic, start, end, limit = _limited(args)
+    points = history.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
+    rows = [{"ts": p.ts, "value": p.value, "quality": p.quality, "historical": p.historical} for p in points[:limit]]
+    return {**_raw_header(args, topic, start, end, limit, len(points)), "rows": rows}
+
+
+def _raw_columnar(history: History, args: QueryArgs) -> tuple[Document, bytes]:
+    topic, start, end, limit = _limited(args)
+    found = history.raw_table(topic, start, end, limit=min(limit + 1, MAX_LIMIT))
+    return _raw_header(args, topic, start, end, limit, found.table.num_rows), raw_rows(found, args.tz, limit)
+
+
+def _bucketed(args: QueryArgs) -> tuple[str, datetime, datetime, timedelta, list[str], str]:
+    """``topic``, ``start``, ``end``, ``bucket``, ``agg`` and ``fill`` of an aggregate request."""
     topic = args.one("topic")
     start, end = args.time("start", "-1h"), args.time("end", "now")
     bucket = parse_interval(args.one("bucket", "1m"), field="bucket")
     names = [name.strip() for name in args.one("agg", ",".join(AGGREGATES)).split(",") if name.strip()]
-    fill = args.one("fill", "null")
-    buckets = history.aggregate(topic, start, end, bucket=bucket, aggregates=names, fill=fill, tz=args.tz)
-    rows = [{"start": b.start, "end": b.end, **b.values, "filled": b.filled} for b in buckets]
+    return topic, start, end, bucket, names, args.one("fill", "null")
+
+
+def _aggregate_header(
+    args: QueryArgs, topic: str, start: datetime, end: datetime, bucket: timedelta, names: list[str], fill: str
+) -> Document:
     return {
         "topic": topic,
         "start": args.at(start),
@@ -149,8 +170,20 @@ def _aggregate(history: History, args: QueryArgs) -> Document:
         "bucket": format_interval(bucket),
         "agg": names,
         "fill": fill,
-        "rows": rows,
     }
+
+
+def _aggregate(history: History, args: QueryArgs) -> Document:
+    topic, start, end, bucket, names, fill = _bucketed(args)
+    buckets = history.aggregate(topic, start, end, bucket=bucket, aggregates=names, fill=fill, tz=args.tz)
+    rows = [{"start": b.start, "end": b.end, **b.values, "filled": b.filled} for b in buckets]
+    return {**_aggregate_header(args, topic, start, end, bucket, names, fill), "rows": rows}
+
+
+def _aggregate_columnar(history: History, args: QueryArgs) -> tuple[Document, bytes]:
+    topic, start, end, bucket, names, fill = _bucketed(args)
+    found = history.aggregate_table(topic, start, end, bucket=bucket, aggregates=names, fill=fill, tz=args.tz)
+    return _aggregate_header(args, topic, start, end, bucket, names, fill), bucket_rows(found, args.tz)
 
 
 def _states(history: History, args: QueryArgs) -> Document:
@@ -163,14 +196,9 @@ def _states(history: History, args: QueryArgs) -> Document:
     return {"match": match, "start": args.at(start), "end": args.at(end), "tz": _zone(args.tz), "rows": rows}
 
 
-def _asof(history: History, args: QueryArgs) -> Document:
-    topic = args.one("topic")
-    start, end, limit = args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
-    context = args.many("context")
-    found = history.asof(topic, start, end, context=context, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
-    rows: list[dict[str, Value | datetime]] = [
-        {"ts": row.ts, "value": row.value, "quality": row.quality, **row.context} for row in found[:limit]
-    ]
+def _asof_header(
+    args: QueryArgs, topic: str, context: list[str], start: datetime, end: datetime, limit: int, found: int
+) -> Document:
     return {
         "topic": topic,
         "context": context,
@@ -178,9 +206,26 @@ def _asof(history: History, args: QueryArgs) -> Document:
         "end": args.at(end),
         "tz": _zone(args.tz),
         "limit": limit,
-        "truncated": len(found) > limit,
-        "rows": rows,
+        "truncated": found > limit,
     }
+
+
+def _asof(history: History, args: QueryArgs) -> Document:
+    topic, start, end, limit = _limited(args)
+    context = args.many("context")
+    found = history.asof(topic, start, end, context=context, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
+    rows: list[dict[str, Value | datetime]] = [
+        {"ts": row.ts, "value": row.value, "quality": row.quality, **row.context} for row in found[:limit]
+    ]
+    return {**_asof_header(args, topic, context, start, end, limit, len(found)), "rows": rows}
+
+
+def _asof_columnar(history: History, args: QueryArgs) -> tuple[Document, bytes]:
+    topic, start, end, limit = _limited(args)
+    context = args.many("context")
+    found = history.asof_table(topic, start, end, context=context, limit=min(limit + 1, MAX_LIMIT))
+    header = _asof_header(args, topic, context, start, end, limit, found.table.num_rows)
+    return header, asof_rows(found, args.tz, limit)
 
 
 def _dead_letters(history: History, args: QueryArgs) -> Document:
@@ -218,6 +263,9 @@ _ENDPOINTS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
     "counts": (_counts, ("tz",)),
 }
 
+_Columnar = Callable[[History, QueryArgs], tuple[Document, bytes]]
+_COLUMNAR: dict[str, _Columnar] = {"raw": _raw_columnar, "aggregate": _aggregate_columnar, "asof": _asof_columnar}
+
 ENDPOINTS = tuple(_ENDPOINTS)
 """Endpoint names: ``/api/history/<name>``."""
 
@@ -235,6 +283,29 @@ def run_endpoint(history: History, endpoint: str, params: Params) -> Document:
     """
     handler, allowed = _ENDPOINTS[endpoint]
     return handler(history, QueryArgs(endpoint, params, allowed, history.now()))
+
+
+def answer_bytes(history: History, endpoint: str, params: Params) -> bytes:
+    """The bytes of ``document_bytes(run_endpoint(...))``; ``raw``, ``aggregate`` and ``asof`` written column-wise.
+
+    Their rows go from Arrow columns straight to JSON (``query_json``), several times faster than
+    one Python object per row; rows the columnar writer does not cover exactly are answered row by row.
+
+    Raises:
+        BadArgument, UnknownSeries, KeyError: as ``run_endpoint``.
+    """
+    handler, allowed = _ENDPOINTS[endpoint]
+    args = QueryArgs(endpoint, params, allowed, history.now())
+    columnar = _COLUMNAR.get(endpoint)
+    if columnar is not None:
+        try:
+            header, rows = columnar(history, args)
+        except NotColumnar as exc:
+            log.debug("history %s answered row by row: %s", endpoint, exc)
+        else:
+            written = document_bytes({**header, "rows": []})  # ends with "rows":[]}
+            return b"".join((written[:-2], rows, written[-2:]))
+    return document_bytes(handler(history, args))
 
 
 def _default(value: object) -> object:

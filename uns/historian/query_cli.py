@@ -26,7 +26,7 @@ from model.config import Settings, WebSection
 from uns.errors import HistorianError, UnsError
 from uns.historian.database import Database
 from uns.historian.queries import History
-from uns.historian.query_api import Params, document_bytes, run_endpoint
+from uns.historian.query_api import Params, answer_bytes, document_bytes
 from uns.historian.query_buckets import FILLS
 from uns.historian.query_types import BadArgument, UnknownSeries
 from uns.settings import load_settings
@@ -154,14 +154,15 @@ def _hub_url(web: WebSection) -> str:
     return f"http://[{host}]:{web.http_port}" if ":" in host else f"http://{host}:{web.http_port}"
 
 
-LocalQuery = Callable[[Database], Document]
-"""Answers from a read-only database file (what the HTTP endpoint would answer)."""
+LocalQuery = Callable[[Database], Document | bytes]
+"""Answers from a read-only database file (what the HTTP endpoint would answer), as a document or its JSON."""
 
 
 def _local(path: Path, query: LocalQuery) -> Document:
     with Database(path=path, read_only=True) as database:
         document = query(database)
-    parsed: Document = orjson.loads(document_bytes(document))  # the same text the HTTP API would send
+    written = document if isinstance(document, bytes) else document_bytes(document)
+    parsed: Document = orjson.loads(written)  # the same text the HTTP API would send
     return parsed
 
 
@@ -244,7 +245,7 @@ def run_query(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             f"history/{endpoint}",
             params,
-            lambda database: run_endpoint(History(database), endpoint, params),
+            lambda database: answer_bytes(History(database), endpoint, params),
             program="uns query",
         )
     except BadArgument as exc:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from uns.errors import HistorianError
 from uns.historian.queries import History
-from uns.historian.query_api import ENDPOINTS, document_bytes, run_endpoint
+from uns.historian.query_api import ENDPOINTS, answer_bytes, document_bytes
 from uns.historian.query_types import BadArgument, UnknownSeries
 
 __all__ = ["HISTORIAN_OFF_HINT", "history_routes", "json_response"]
@@ -35,7 +35,7 @@ def _endpoint(history: History | None, name: str) -> Route:
             return json_response({"error": HISTORIAN_OFF_HINT}, 503)
         params = {key: request.query_params.getlist(key) for key in request.query_params}
         try:
-            document = await asyncio.to_thread(run_endpoint, history, name, params)
+            answer = await asyncio.to_thread(answer_bytes, history, name, params)
         except UnknownSeries as exc:
             return json_response({"error": str(exc), "field": exc.field}, 404)
         except BadArgument as exc:
@@ -43,7 +43,7 @@ def _endpoint(history: History | None, name: str) -> Route:
         except HistorianError as exc:
             log.warning("history query %s failed: %s", name, exc)
             return json_response({"error": str(exc)}, 503)
-        return Response(document_bytes(document), media_type="application/json")
+        return Response(answer, media_type="application/json")
 
     return Route(f"/api/history/{name}", answer, methods=["GET"], name=f"history-{name}")
 

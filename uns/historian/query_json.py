@@ -1,0 +1,273 @@
+"""Rows of history answers as JSON text straight from Arrow columns, byte for byte what orjson writes for rows.
+
+The row path (``query_api.run_endpoint`` then ``document_bytes``) builds one Python object per row
+and cell (a dataclass, a tz-aware datetime, a dict): for 86,400 raw samples that is most of the
+answer's time. Here each column becomes its JSON text once, column-wise (Arrow compute; orjson
+over a whole column of numbers, cut at its commas), and the rows are joined element-wise. The
+text is the same as orjson's: numbers and strings are written by orjson itself, times by Arrow's
+``strftime`` plus the fraction and the offset orjson writes for that zone. Whatever this writer
+does not cover exactly (a time before 1970, an offset that changes within an hour, a null where a
+number is expected) raises ``NotColumnar`` and the caller answers by the row path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from uns.historian.queries import AggregateTable, AsOfTable, RawTable
+from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, Value, typed_value
+from uns.historian.timespec import instant
+
+__all__ = ["NotColumnar", "asof_rows", "bucket_rows", "raw_rows"]
+
+_TEXT = pa.large_string()
+_QUARTER_MS = 900_000  # zones change offset on quarter hours of UTC (a few historic ones did not)
+_INT64_LIMIT = 2.0**63
+_DATETIME_CHARS = 19  # 2026-11-24T08:00:00
+
+
+class NotColumnar(Exception):
+    """These rows hold something the columnar writer does not write exactly; answer them row by row."""
+
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, _TEXT)
+
+
+def _column(table: pa.Table, index: int) -> pa.Array:
+    return table.column(index).combine_chunks()
+
+
+def _join(parts: Sequence[pa.Array | pa.Scalar]) -> pa.Array:
+    joined: pa.Array = pc.binary_join_element_wise(*parts, _lit(""))
+    return joined
+
+
+def _cut(listed: bytes, count: int) -> pa.Array:
+    """The text orjson writes for a list of numbers and nulls (no commas inside) cut into one string per element."""
+    if count == 0:
+        return pa.array([], _TEXT)
+    parts: pa.Array = pc.split_pattern(pa.array([listed[1:-1].decode()], _TEXT), ",").flatten()
+    return parts
+
+
+def _floats(values: pa.Array) -> pa.Array:
+    """Doubles as orjson writes Python floats (NaN and infinities as null), nulls as null."""
+    return _cut(orjson.dumps(values.to_pylist()), len(values))
+
+
+def _booleans(values: pa.Array) -> pa.Array:
+    """Numbers as ``bool(value)`` writes them (nonzero, NaN included, is true), nulls as null."""
+    truth = pc.not_equal(values, 0) if pa.types.is_floating(values.type) else values
+    return pc.fill_null(pc.if_else(truth, _lit("true"), _lit("false")), _lit("null"))
+
+
+def _integers(values: pa.Array) -> pa.Array:
+    """Integral doubles as ``int(value)`` writes them; NaN, infinities and 2^63 up are not covered."""
+    valid = pc.drop_null(values)
+    if len(valid) and not (pc.all(pc.is_finite(valid)).as_py() and pc.max(pc.abs(valid)).as_py() < _INT64_LIMIT):
+        raise NotColumnar("an integer series holds a non-finite or 64-bit-overflowing number")
+    whole = pc.cast(values, pa.int64(), safe=False)  # truncates toward zero, like int()
+    return pc.fill_null(pc.cast(whole, _TEXT), _lit("null"))
+
+
+def _numbers(values: pa.Array, datatype: str | None) -> pa.Array:
+    """Stored doubles typed by the series' datatype, as ``query_buckets._number`` types them."""
+    if datatype in BOOLEAN_TYPES:
+        return _booleans(values)
+    if datatype in INTEGER_TYPES:
+        return _integers(values)
+    return _floats(values)
+
+
+def _mapped(values: pa.Array, convert: Callable[[object], Value]) -> pa.Array:
+    """Each distinct non-null value converted and written by orjson once; nulls stay null."""
+    encoded = pc.dictionary_encode(values)
+    texts = [orjson.dumps(convert(item)).decode() for item in encoded.dictionary.to_pylist()]
+    mapped: pa.Array = pa.array(texts, _TEXT).take(encoded.indices)
+    return mapped
+
+
+def _strings(values: pa.Array) -> pa.Array:
+    """Strings as orjson writes them, nulls as null."""
+    return pc.fill_null(_mapped(values, str), _lit("null"))
+
+
+def _values(number: pa.Array, text: pa.Array, json_text: pa.Array, datatype: str | None) -> pa.Array:
+    """Sample values as ``query_types.typed_value`` types them, column-wise."""
+    if datatype in BOOLEAN_TYPES:
+        base = _booleans(number)
+    elif datatype in INTEGER_TYPES and text.null_count < len(text):  # exact digits beyond 2^53 win
+        digits = _mapped(text, lambda item: typed_value(datatype, None, str(item), None))
+        unwritten = pc.if_else(pc.is_valid(text), pa.scalar(None, pa.float64()), number)
+        base = pc.if_else(pc.is_valid(text), digits, _integers(unwritten))
+    elif datatype in INTEGER_TYPES:
+        base = _integers(number)
+    else:
+        base = pc.if_else(pc.is_valid(number), _floats(number), _strings(text))
+    if json_text.null_count < len(json_text):  # arrays and objects, re-written as orjson writes them parsed
+        parsed = _mapped(json_text, lambda item: typed_value(None, None, None, str(item)))
+        base = pc.if_else(pc.is_valid(json_text), parsed, base)
+    return base
+
+
+def _offset_ms(epoch_ms: int, tz: ZoneInfo) -> int:
+    offset = instant(epoch_ms, tz).utcoffset()
+    return 0 if offset is None else offset // timedelta(milliseconds=1)
+
+
+def _suffix(epoch_ms: int, tz: ZoneInfo) -> str:
+    """What orjson writes after the seconds of a whole-second time in ``tz``: its offset."""
+    return orjson.dumps(instant(epoch_ms - epoch_ms % 1000, tz)).decode()[1:-1][_DATETIME_CHARS:]
+
+
+def _offsets(epoch_ms: pa.Array, tz: ZoneInfo) -> tuple[pa.Array, pa.Array]:
+    """Each time's UTC offset in ms, and the text orjson writes for it.
+
+    The offset is looked up (zoneinfo) once per quarter hour of UTC the data touches, at both its
+    ends; a quarter in which it changes (Liberia's 1972 switch at 00:44:30 UTC) is not covered.
+    """
+    if tz.key == "UTC":
+        return pc.multiply(epoch_ms, 0), pc.if_else(pc.is_valid(epoch_ms), _lit(_suffix(0, tz)), _lit(""))
+    quarters = pc.divide(epoch_ms, _QUARTER_MS)
+    unique = pc.unique(quarters)
+    per_quarter: list[int] = []
+    suffixes: dict[int, str] = {}
+    for quarter in unique.to_pylist():
+        begin = quarter * _QUARTER_MS
+        first, last = _offset_ms(begin, tz), _offset_ms(begin + _QUARTER_MS - 1, tz)
+        if first != last:
+            raise NotColumnar(f"the offset of {tz.key} changes within a quarter hour")
+        per_quarter.append(first)
+        suffixes.setdefault(first, _suffix(begin, tz))
+    offsets = pa.array(per_quarter, pa.int64()).take(pc.index_in(quarters, value_set=unique))
+    keys = pa.array(list(suffixes), pa.int64())
+    texts = pa.array(list(suffixes.values()), _TEXT).take(pc.index_in(offsets, value_set=keys))
+    return offsets, texts
+
+
+def _times(epoch_ms: pa.Array, tz: ZoneInfo) -> pa.Array:
+    """Milliseconds since 1970 as quoted ISO times in ``tz``, as orjson writes ``timespec.instant``'s datetimes."""
+    if epoch_ms.null_count or (len(epoch_ms) and pc.min(epoch_ms).as_py() < 0):
+        raise NotColumnar("a time before 1970 or missing")
+    offsets, suffix = _offsets(epoch_ms, tz)
+    local = pc.add(epoch_ms, offsets)
+    if len(local) and pc.min(local).as_py() < 0:
+        raise NotColumnar("a local time before 1970")
+    seconds = pc.divide(local, 1000)
+    millis = pc.subtract(local, pc.multiply(seconds, 1000))
+    # Arrow writes a timestamp[s] as "2026-11-24 08:00:00" (8x faster than its strftime): put the T in
+    clock = pc.utf8_replace_slice(
+        pc.cast(pc.cast(seconds, pa.timestamp("s")), _TEXT), start=10, stop=11, replacement="T"
+    )
+    padded = pc.utf8_lpad(pc.cast(millis, _TEXT), width=3, padding="0")
+    fraction = pc.if_else(pc.equal(millis, 0), _lit(""), _join([_lit("."), padded, _lit("000")]))
+    return _join([_lit('"'), clock, fraction, suffix, _lit('"')])
+
+
+def _key(name: str) -> str:
+    return orjson.dumps(name).decode()
+
+
+def _rows(parts: Sequence[pa.Array | pa.Scalar], count: int) -> bytes:
+    """The comma-separated rows, each the element-wise concatenation of ``parts`` (the last ends with ``},``)."""
+    if count == 0:
+        return b""
+    rows = _join(parts)
+    if rows.null_count:
+        raise NotColumnar("a cell could not be written")
+    _, offset_buffer, data = rows.buffers()
+    offsets = pa.Array.from_buffers(pa.int64(), len(rows) + 1, [None, offset_buffer], offset=rows.offset)
+    begin, end = offsets[0].as_py(), offsets[-1].as_py()
+    written: bytes = data.slice(begin, end - begin - 1).to_pybytes()  # without the last row's trailing comma
+    return written
+
+
+def raw_rows(raw: RawTable, tz: ZoneInfo, limit: int) -> bytes:
+    """The ``rows`` of a raw answer (at most ``limit``): ``{"ts", "value", "quality", "historical"}`` each."""
+    table = raw.table.slice(0, limit)
+    ts, number, text, json_text, quality, historical = (_column(table, i) for i in range(6))
+    parts = [
+        _lit('{"ts":'),
+        _times(ts, tz),
+        _lit(',"value":'),
+        _values(number, text, json_text, raw.datatype),
+        _lit(',"quality":'),
+        _strings(quality),
+        _lit(',"historical":'),
+        _booleans(historical),
+        _lit("},"),
+    ]
+    return _rows(parts, len(table))
+
+
+def asof_rows(asof: AsOfTable, tz: ZoneInfo, limit: int) -> bytes:
+    """The ``rows`` of an as-of answer: ``{"ts", "value", "quality", <context topic>...}`` each."""
+    if any(name in ("ts", "value", "quality") for name, _ in asof.contexts):
+        raise NotColumnar("a context named like a row key")
+    table = asof.table.slice(0, limit)
+    ts, number, text, json_text, quality = (_column(table, i) for i in range(5))
+    parts = [
+        _lit('{"ts":'),
+        _times(ts, tz),
+        _lit(',"value":'),
+        _values(number, text, json_text, asof.datatype),
+        _lit(',"quality":'),
+        _strings(quality),
+    ]
+    for index, (name, datatype) in enumerate(asof.contexts):
+        first = 5 + 3 * index
+        context = _values(_column(table, first), _column(table, first + 1), _column(table, first + 2), datatype)
+        parts += [_lit(f",{_key(name)}:"), context]
+    parts.append(_lit("},"))
+    return _rows(parts, len(table))
+
+
+def bucket_rows(buckets: AggregateTable, tz: ZoneInfo) -> bytes:
+    """The ``rows`` of an aggregate answer, filled as ``query_buckets.assemble_buckets`` fills them."""
+    table = buckets.table
+    counts = _column(table, 2)
+    full = pc.fill_null(pc.not_equal(counts, 0), False)
+    if buckets.fill == "none":
+        table = table.filter(full)
+        counts, full = _column(table, 2), pc.fill_null(pc.not_equal(_column(table, 2), 0), False)
+    starts, ends, avg, low, high, first, last = (_column(table, i) for i in (0, 1, 3, 4, 5, 6, 7))
+    datatype = buckets.datatype
+    if pc.any(pc.and_(full, pc.is_null(last))).as_py():
+        raise NotColumnar("a bucket with samples but no last value")
+    if buckets.fill == "previous":  # empty buckets carry the last value before them
+        carried = pc.fill_null_forward(pc.if_else(full, last, pa.scalar(None, pa.float64())))
+        carried = pc.fill_null(carried, pa.scalar(buckets.before, pa.float64()))
+        empty_value = _numbers(carried, datatype)
+        empty_avg = _floats(_as_float(carried, datatype))
+    else:
+        empty_value = empty_avg = pa.nulls(len(table), _TEXT).fill_null("null")
+    empty_count = _lit("0")
+    cells = {
+        "avg": pc.if_else(full, _floats(avg), empty_avg),
+        "min": pc.if_else(full, _numbers(low, datatype), empty_value),
+        "max": pc.if_else(full, _numbers(high, datatype), empty_value),
+        "first": pc.if_else(full, _numbers(first, datatype), empty_value),
+        "last": pc.if_else(full, _numbers(last, datatype), empty_value),
+        "count": pc.if_else(full, pc.cast(pc.fill_null(counts, 0), _TEXT), empty_count),
+    }
+    parts: list[pa.Array | pa.Scalar] = [_lit('{"start":'), _times(starts, tz), _lit(',"end":'), _times(ends, tz)]
+    for name in dict.fromkeys(buckets.names):
+        parts += [_lit(f",{_key(name)}:"), cells[name]]
+    parts += [_lit(',"filled":'), pc.if_else(full, _lit("false"), _lit("true")), _lit("},")]
+    return _rows(parts, len(table))
+
+
+def _as_float(carried: pa.Array, datatype: str | None) -> pa.Array:
+    """``float()`` of the carried value as typed: a boolean as 1.0/0.0, an integer truncated."""
+    if datatype in BOOLEAN_TYPES:
+        return pc.if_else(pc.not_equal(carried, 0), 1.0, 0.0)
+    if datatype in INTEGER_TYPES:
+        return pc.trunc(carried)
+    return carried
