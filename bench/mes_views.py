@@ -102,7 +102,7 @@ def simulate_line(index: int, days: float, tick_ms: int, sample_s: int, count_s:
     started = time.perf_counter()
     line: LineSpec = DEMO_LINES[index]
     paths = _paths()
-    model = PlantModel(seed=42, lines=[line])
+    model = PlantModel(seed=42, lines=[line], utilities=())  # the utilities run no MES
     deriver = Deriver(demo_derive_rules("acme"))
     first = model.snapshot()
     metrics = {m.id: [x.name for x in MACHINE_METRICS[m.id] if x.name.startswith("Production/")] for m in line.machines}
