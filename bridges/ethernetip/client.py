@@ -49,6 +49,8 @@ UNCONNECTED_SIZE = 504
 """Bytes of a CIP message without a connection (and of a classic Forward Open)."""
 _VENDOR = 0x1337
 """Our originator vendor id in Forward Open (any value unique with the serial)."""
+_MULTIPLIER = 32
+"""Connection timeout multiplier code 3 (x32) in encap.encode_forward_open: idle timeout = RPI x 32."""
 _serials = itertools.count(int.from_bytes(os.urandom(2), "little"))
 
 # Forward Open answers that mean "this kind of connection is not supported here": try the next kind.
@@ -98,10 +100,20 @@ class CipClient:
         connected: Try Forward Open; on "not supported" answers fall back to unconnected messaging.
         connection_size: Bytes asked for in Large Forward Open.
         timeout_s: One request's deadline.
+        idle_s: How long the connection may go without a request before the controller closes it
+            (RPI x 32, the timeout multiplier we send): more than the slowest poll interval.
     """
 
     def __init__(
-        self, *, host: str, port: int, route: bytes, connected: bool, connection_size: int, timeout_s: float
+        self,
+        *,
+        host: str,
+        port: int,
+        route: bytes,
+        connected: bool,
+        connection_size: int,
+        timeout_s: float,
+        idle_s: float = 64.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -109,6 +121,7 @@ class CipClient:
         self._want_connected = connected
         self._want_size = connection_size
         self._timeout_s = timeout_s
+        self._rpi_us = max(2_000_000, min(int(idle_s / _MULTIPLIER * 1_000_000), 0xFFFFFFFF))
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._session = 0
@@ -147,6 +160,7 @@ class CipClient:
                 t_o_size=size,
                 large=large,
                 path=path,
+                rpi_us=self._rpi_us,
             )
             service = LARGE_FORWARD_OPEN if large else FORWARD_OPEN
             reply = await self.unconnected(encode_request(service, CONNECTION_MANAGER, encode_forward_open(fo)))

@@ -167,6 +167,7 @@ class EnipDevice:
             connected=config.connected,
             connection_size=config.connection_size,
             timeout_s=config.timeout_s,
+            idle_s=4 * max(config.poll_groups.values()),  # a slow poll group must not let the connection lapse
         )
         self._client = client
         await client.open()

@@ -48,6 +48,7 @@ from bridges.ethernetip.encap import (
     UNCONNECTED_SEND,
     UNREGISTER_SESSION,
     Encapsulation,
+    ForwardOpen,
     decode_cpf,
     decode_forward_open,
     encode_cpf,
@@ -174,6 +175,8 @@ class LogixServer:
         self.faults: dict[str, tuple[int, tuple[int, ...]]] = {}
         """Tag name -> CIP status (and extended words) to answer instead of its value."""
         self.writes: list[tuple[str, Value]] = []
+        self.forward_opens: list[ForwardOpen] = []
+        """Every Forward Open granted (tests read the sizes and RPI asked for)."""
         self._server: asyncio.Server | None = None
         self._connections: dict[int, tuple[int, int]] = {}
         """O->T connection id -> (message budget, T->O connection id)."""
@@ -311,6 +314,7 @@ class LogixServer:
         self._next_id += 1
         connection = self._next_id
         self._connections[connection] = (fo.t_o_size - 2, fo.t_o_id)
+        self.forward_opens.append(fo)
         owned.append(connection)
         reply = struct.pack("<IIHHIII", connection, fo.t_o_id, fo.serial, fo.vendor, fo.originator_serial, fo.rpi_us,
                             fo.rpi_us) + b"\x00\x00"  # fmt: skip

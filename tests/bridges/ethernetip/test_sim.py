@@ -67,6 +67,16 @@ async def test_without_large_forward_open_a_classic_connection_is_used_and_witho
         await device.close()
 
 
+async def test_the_connection_outlives_the_slowest_poll_group() -> None:
+    async with LogixServer(tags=_dints(1)) as server:
+        device = _device(server, [{"name": "t", "address": "T0", "type": "DINT", "poll": "slow"}], tag_cache=False,
+                         poll_groups={"slow": 60.0})  # fmt: skip
+        await device.connect()
+        await device.close()
+    # idle timeout = RPI x 32 (multiplier code 3) = 4 x the slowest interval, so the controller keeps it
+    assert [(fo.rpi_us, fo.t_o_size) for fo in server.forward_opens] == [(7_500_000, 4002)]
+
+
 async def test_an_array_larger_than_a_message_is_read_in_fragments() -> None:
     values = [float(i) / 4 for i in range(1500)]
     async with LogixServer(tags=[SimTag("Trend", "REAL", list(values), dims=1500)]) as server:
