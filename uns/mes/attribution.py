@@ -85,6 +85,18 @@ class OrderRuns:
             index -= 1
         return None
 
+    def run(self, order_id: str) -> Run | None:
+        """The run of ``order_id`` (None before its first start)."""
+        return self._runs.get(order_id)
+
+    def running(self) -> dict[str, str]:
+        """Line -> the order running there now: of the runs not completed, the latest started."""
+        found: dict[str, Run] = {}
+        for run in self._runs.values():
+            if run.end_ms is None and (run.line not in found or run.start_ms > found[run.line].start_ms):
+                found[run.line] = run
+        return {line: run.order_id for line, run in found.items()}
+
     def _index(self, line: str) -> None:
         runs = sorted((run for run in self._runs.values() if run.line == line), key=lambda run: run.start_ms)
         reach: list[float] = []

@@ -10,8 +10,9 @@ Cross-event checks (a failure is a rejection naming the field, kept in ``mes_dea
 
 - an ``order_id`` no work order released (counts, labor, consumption, lots, inspections that name
   one, and work order start/complete);
-- a work order ``start`` on a line where another order runs, or of an order already running or
-  completed; a ``complete`` of an order already completed.
+- a work order ``start`` at an instant another order ran on the line (by timestamps, so an ERP may
+  post an earlier order's start and complete after the next order began), or of an order already
+  running or completed; a ``complete`` of an order already completed, or stamped before its start.
 
 A count, labor, consumption or lot event without ``order_id`` gets the order that ran on its line
 at the event's own ``timestamp_ms`` (``uns.mes.attribution``), not at its arrival, and is stored
@@ -149,7 +150,6 @@ class MesStore:
         self._connection = connection
         self._section = section
         self._orders: dict[str, _Order] = {}
-        self._running: dict[str, str] = {}
         self._runs = OrderRuns()
         self.changes = changes if changes is not None else ChangeFeed()
         """Subscribe here to hear what each committed batch changed (``uns.mes.changes``)."""
@@ -157,8 +157,8 @@ class MesStore:
 
     @property
     def running(self) -> dict[str, str]:
-        """Line → the order running on it (a copy)."""
-        return dict(self._running)
+        """Line → the order running on it: of the orders started and not completed, the latest started."""
+        return self._runs.running()
 
     def _load(self) -> None:
         """Rebuild the order state from the table: released, running (started, not completed), completed."""
@@ -174,7 +174,6 @@ class MesStore:
                FROM mes_work_orders GROUP BY order_id ORDER BY started NULLS FIRST"""
         ).fetchall()
         self._orders.clear()
-        self._running.clear()
         runs: list[Run] = []
         for order_id, done, run_line, started, planned_line, first_line, first_start, first_end in rows:
             if first_start is not None:
@@ -185,11 +184,10 @@ class MesStore:
                 self._orders[order_id] = _Order(line, "completed")
             elif started is not None:
                 self._orders[order_id] = _Order(line, "running")
-                self._running[line] = order_id  # ordered by start: the latest start wins a (bad) tie
             else:
                 self._orders[order_id] = _Order(line, "released")
         self._runs.load(runs)
-        log.debug("mes store: %d orders known, %d running", len(self._orders), len(self._running))
+        log.debug("mes store: %d orders known, %d running", len(self._orders), len(self._runs.running()))
 
     def apply(
         self, items: Sequence[Incoming], *, also: Callable[[duckdb.DuckDBPyConnection], None] | None = None
@@ -338,15 +336,21 @@ class MesStore:
             if order.status == "completed":
                 raise EventRejected(item.topic, "order_id", f"order {body.order_id!r} is already completed")
             if body.action is OrderAction.start:
-                running = self._running.get(line)
-                if running is not None and running != body.order_id:
-                    raise EventRejected(
-                        item.topic, "order_id", f"line {line} is running order {running!r}: complete it first"
-                    )
                 if order.status == "running":
                     raise EventRejected(
                         item.topic, "order_id", f"order {body.order_id!r} is already running on {order.line}"
                     )
+                other = self._runs.at(line, body.timestamp_ms)  # by time: a backfilled earlier order may start
+                if other is not None:
+                    when = _ts(body.timestamp_ms).isoformat()
+                    raise EventRejected(
+                        item.topic, "order_id", f"line {line} was running order {other!r} at {when}: complete it first"
+                    )
+            else:
+                run = self._runs.run(body.order_id)
+                if run is not None and body.timestamp_ms < run.start_ms:
+                    started = _ts(run.start_ms).isoformat()
+                    raise EventRejected(item.topic, "timestamp_ms", f"before the order's start at {started}")
             return body.order_id
         if isinstance(body, Inspection):
             if body.order_id is not None:
@@ -370,13 +374,10 @@ class MesStore:
             return
         if body.action is OrderAction.start:
             order.line, order.status = line, "running"
-            self._running[line] = body.order_id
             self._runs.started(body.order_id, line, body.timestamp_ms)
         else:
             order.status = "completed"
             self._runs.completed(body.order_id, body.timestamp_ms)
-            if self._running.get(order.line) == body.order_id:
-                del self._running[order.line]
 
     def _row(self, item: Incoming, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
         """The event's own columns and values for its table."""

@@ -143,6 +143,31 @@ def test_a_late_complete_moves_the_counts_the_mes_filled_in_but_never_one_that_n
         database.close()
 
 
+def test_an_erp_may_post_an_earlier_orders_start_and_complete_after_the_next_order_began(tmp_path: Path) -> None:
+    database = open_db(tmp_path / "mes.duckdb")
+    try:
+        feed = Feeder(database, SECTION)
+        _plan(feed)  # O1 06:00-07:30, O2 from 07:30 (running)
+        feed.send(LINE, "work_order", at(1, 0), order_id="O0", action="release", product_id="P1", quantity=10)
+        feed.send(CELL, "production_count", at(24, 5, 10), total=4)  # a count before any order: none yet
+        # at 09:00 the ERP catches up on the night's order O0, 04:00-05:30
+        started = feed.send(LINE, "work_order", at(24, 4), order_id="O0", action="start")
+        assert started.status == "stored", started.reason
+        assert feed.store.running == {LINE: "O2"}  # the backfilled order does not displace the running one
+        assert feed.send(LINE, "work_order", at(24, 5, 30), order_id="O0", action="complete").status == "stored"
+        assert _stored_orders(feed) == [(ms(at(24, 5, 10)), "O0", False)]  # re-attributed by its timestamp
+        # a start at an instant another order ran is refused, naming it; so is a complete before its start
+        feed.send(LINE, "work_order", at(1, 0), order_id="O9", action="release", product_id="P1", quantity=10)
+        overlap = feed.send(LINE, "work_order", at(24, 7), order_id="O9", action="start")
+        assert (overlap.status, overlap.field) == ("rejected", "order_id")
+        assert overlap.reason == f"line {LINE} was running order 'O1' at 2026-11-24T07:00:00+00:00: complete it first"
+        early = feed.send(LINE, "work_order", at(24, 7), order_id="O2", action="complete")
+        assert (early.status, early.field) == ("rejected", "timestamp_ms")
+        assert early.reason == "before the order's start at 2026-11-24T07:30:00+00:00"
+    finally:
+        database.close()
+
+
 def test_changes_name_the_stretch_each_event_touches(tmp_path: Path) -> None:
     database = open_db(tmp_path / "mes.duckdb")
     heard: list[Change] = []
