@@ -163,7 +163,9 @@ class CipClient:
                 rpi_us=self._rpi_us,
             )
             service = LARGE_FORWARD_OPEN if large else FORWARD_OPEN
-            reply = await self.unconnected(encode_request(service, CONNECTION_MANAGER, encode_forward_open(fo)))
+            # to the Connection Manager of the module we talk to: the route is in the connection path itself
+            forward_open = encode_request(service, CONNECTION_MANAGER, encode_forward_open(fo))
+            reply = await self.unconnected(forward_open, routed=False)
             if reply.status == 0 and len(reply.data) >= 8:
                 o_t_id, t_o_id = struct.unpack_from("<II", reply.data)
                 self._connection = dataclasses.replace(fo, o_t_id=o_t_id, t_o_id=t_o_id)
@@ -186,9 +188,9 @@ class CipClient:
             return await self._connected(message)
         return await self.unconnected(message)
 
-    async def unconnected(self, message: bytes) -> Reply:
-        """SendRRData; through Unconnected Send to the Connection Manager when there is a route."""
-        routed = bool(self.route)
+    async def unconnected(self, message: bytes, *, routed: bool = True) -> Reply:
+        """SendRRData; through Unconnected Send to the Connection Manager when there is a route (and ``routed``)."""
+        routed = routed and bool(self.route)
         body = encode_request(UNCONNECTED_SEND, CONNECTION_MANAGER, encode_unconnected_send(message, self.route))
         data = encode_cpf([(NULL_ADDRESS, b""), (UNCONNECTED_DATA, body if routed else message)])
         answer = await self._exchange(Encapsulation(SEND_RR_DATA, session=self._session, data=data))
@@ -277,9 +279,8 @@ class CipClient:
         if writer is not None and not writer.is_closing():
             with contextlib.suppress(CipLost, CipRefused):
                 if connection is not None:
-                    await self.unconnected(
-                        encode_request(FORWARD_CLOSE, CONNECTION_MANAGER, encode_forward_close(connection))
-                    )
+                    forward_close = encode_request(FORWARD_CLOSE, CONNECTION_MANAGER, encode_forward_close(connection))
+                    await self.unconnected(forward_close, routed=False)
             with contextlib.suppress(OSError):
                 writer.write(Encapsulation(UNREGISTER_SESSION, session=self._session).encode())
         self._reader = self._writer = None

@@ -175,6 +175,8 @@ class LogixServer:
         self.faults: dict[str, tuple[int, tuple[int, ...]]] = {}
         """Tag name -> CIP status (and extended words) to answer instead of its value."""
         self.writes: list[tuple[str, Value]] = []
+        self.wrapped: Counter[int] = Counter()
+        """Services that arrived inside an Unconnected Send (routed), by service code."""
         self.forward_opens: list[ForwardOpen] = []
         """Every Forward Open granted (tests read the sizes and RPI asked for)."""
         self._server: asyncio.Server | None = None
@@ -291,6 +293,8 @@ class LogixServer:
                 embedded = data[4 : 4 + size]
                 route_at = 4 + size + size % 2
                 self._route_ok(_parse_path(data[route_at + 2 : route_at + 2 + 2 * data[route_at]]).ports)
+                if embedded:
+                    self.wrapped[embedded[0]] += 1
                 return self._unconnected(embedded, owned)
             if service in (FORWARD_OPEN, LARGE_FORWARD_OPEN) and is_cm:
                 return self._forward_open(service, data, owned)

@@ -118,13 +118,15 @@ async def test_a_value_that_does_not_fit_is_refused_naming_device_tag_and_type()
 
 async def test_a_route_the_server_does_not_have_is_refused_saying_what_to_check() -> None:
     with cpppo(TAGS, route_path='[{"port": 1, "link": 0}]') as server:
-        device = _device(server.port, [{"name": "count", "address": "Count", "type": "DINT"}], route=[[1, 3]])
-        # cpppo refuses a foreign route at the encapsulation layer (a Logix answers CIP 0x01 / 0x0312:
+        # cpppo checks the route of Unconnected Sends only (not a Forward Open's connection path), and
+        # refuses a foreign one at the encapsulation layer (a Logix answers CIP 0x01 / 0x0312:
         # tests/bridges/ethernetip/test_sim.py); either way the message says what to check
+        count = [{"name": "count", "address": "Count", "type": "DINT"}]
+        device = _device(server.port, count, route=[[1, 3]], connected=False)
         with pytest.raises(DeviceRefused, match=r"wrong route or slot\? check 'route' \(now \[1, 3\]"):
             await device.connect()
         await device.close()
-        right = _device(server.port, [{"name": "count", "address": "Count", "type": "DINT"}], route=[[1, 0]])
+        right = _device(server.port, count, route=[[1, 0]], connected=False)
         await right.connect()
         try:
             assert (await right.read("default")).samples[0].value == 0

@@ -67,6 +67,21 @@ async def test_without_large_forward_open_a_classic_connection_is_used_and_witho
         await device.close()
 
 
+@pytest.mark.parametrize("connected", [True, False])
+async def test_only_requests_to_the_controller_are_routed_not_forward_open_and_close(connected: bool) -> None:
+    async with LogixServer(tags=_dints(1), slot=3) as server:
+        device = _device(server, [{"name": "t", "address": "T0", "type": "DINT"}], tag_cache=False, route=[[1, 3]],
+                         connected=connected)  # fmt: skip
+        await device.connect()
+        assert (await device.read("default")).samples[0].value == 0
+        await device.close()
+    # Forward Open/Close go to the Connection Manager of the module at `host`, the route in their
+    # connection path; only unconnected requests for the controller travel inside an Unconnected Send
+    assert (server.wrapped[0x5B], server.wrapped[0x54], server.wrapped[0x4E]) == (0, 0, 0)
+    assert (server.wrapped[0x01], server.wrapped[0x4C]) == ((0, 0) if connected else (1, 1))
+    assert len(server.forward_opens) == int(connected)
+
+
 async def test_the_connection_outlives_the_slowest_poll_group() -> None:
     async with LogixServer(tags=_dints(1)) as server:
         device = _device(server, [{"name": "t", "address": "T0", "type": "DINT", "poll": "slow"}], tag_cache=False,
