@@ -7,10 +7,12 @@ import re
 import struct
 
 import pytest
+from pydantic import TypeAdapter
 
 from bridges.ethernetip.cip import CipDecodeError, decode_multiple, decode_reply, encode_multiple, status_text
 from bridges.ethernetip.values import ValueMismatch, decode_value, encode_write, read_request, tag_path
-from model.bridges.ethernetip import EthernetIpBridgeConfig, TagAddress, TagPart
+from model.bridges import BridgeConfig
+from model.bridges.ethernetip import EthernetIpBridgeConfig, EthernetIpDevice, TagAddress, TagPart
 
 
 @pytest.mark.parametrize(
@@ -172,3 +174,47 @@ def test_all_names_exist_and_are_public(name: str) -> None:
     for export in module.__all__:
         assert hasattr(module, export), export
         assert not export.startswith("_"), export
+
+
+def test_every_schema_field_is_described_and_the_union_takes_the_kind() -> None:
+    schema = EthernetIpBridgeConfig.model_json_schema()
+    missing = [
+        f"{name}.{field}"
+        for name, model in [*schema["$defs"].items(), ("EthernetIpBridgeConfig", schema)]
+        for field, spec in model.get("properties", {}).items()
+        if "description" not in spec
+    ]
+    assert missing == []
+    config = TypeAdapter(BridgeConfig).validate_python(
+        {
+            "kind": "ethernetip",
+            "name": "b",
+            "edge": {"group": "g"},
+            "devices": [
+                {"id": "d", "host": "h", "tags": [{"name": "t", "address": "Program:Main.T[2]", "type": "REAL"}]}
+            ],
+        }
+    )
+    assert isinstance(config, EthernetIpBridgeConfig)
+    assert config.devices[0].hops == [(1, 0)]
+
+
+@pytest.mark.parametrize(
+    ("device", "says"),
+    [
+        ({"poll_groups": {"fast": 0.5}}, "poll group 'default' not in poll_groups of device d"),
+        ({"route": [[15, 0]]}, "route hop [15, 0]: port 1..14, link 0..255"),
+        ({"tags": [{"name": "t", "address": "A", "type": "REAL"}] * 2}, "tag t: name used twice in device d"),
+        ({"tags": [{"name": "t", "address": "W.3", "type": "DINT"}]}, "a bit address (W.3) is type BOOL"),
+        ({"tags": [{"name": "t", "address": "W.3", "type": "BOOL", "writable": True}]}, "is read only; write a BOOL"),
+        (
+            {"tags": [{"name": "t", "address": "A[0]{4}", "type": "REAL", "writable": True}]},
+            "of 4 elements is read only",
+        ),
+        ({"tags": [{"name": "t", "address": "A[0]{4}", "type": "STRING"}]}, "STRING arrays are not supported"),
+    ],
+)
+def test_config_mistakes_are_refused_at_load_naming_the_tag(device: dict[str, object], says: str) -> None:
+    base: dict[str, object] = {"id": "d", "host": "h", "tags": [{"name": "t", "address": "A", "type": "REAL"}]}
+    with pytest.raises(ValueError, match=re.escape(says)):
+        EthernetIpDevice.model_validate({**base, **device})
