@@ -155,7 +155,12 @@ class PlcSource:
     async def _poll(self, link: _Link, group: str, interval: float, queue: asyncio.Queue[SourceEvent | _Crash]) -> None:
         device = link.device
         next_at = time.monotonic()
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # Python 3.11's asyncio.wait_for (inside some PLC client libraries) swallows a cancel that
+                # races a response; without this check the poll loop would outlive its source forever
+                raise asyncio.CancelledError
             wait = link.not_before - time.monotonic()
             if not link.connected and wait > 0:
                 await asyncio.sleep(wait)

@@ -167,3 +167,18 @@ async def test_writes_reach_the_plc_and_bad_ones_name_device_and_tag() -> None:
             await next_event(stream, down("press"))
             with pytest.raises(DeviceUnreachable, match="write of Setpoint: device press is down"):
                 await source.write("press", "Setpoint", 2)
+
+
+async def test_a_driver_that_swallows_a_cancel_does_not_keep_the_source_alive() -> None:
+    async with ToyPlc(_MEMORY) as plc:
+        device = ToyDevice(device_id="press", port=plc.port, tags=_TAGS, groups={"a": 0.001, "b": 0.001},
+                           swallow_cancel=True)  # fmt: skip
+        source = PlcSource(name="toys", kind="toy", devices=[device])
+        async with source:
+            stream = source.events()
+            for _ in range(3):
+                await next_event(stream, samples_of("press"))
+            closing = asyncio.create_task(stream.aclose())
+            await until(lambda: device.swallowed > 0 or closing.done(), what="a cancel landing in a read")
+            async with asyncio.timeout(5):  # before the fix the poll task went on forever and this never returned
+                await closing

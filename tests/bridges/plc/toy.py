@@ -129,6 +129,7 @@ class ToyDevice:
         groups: Mapping[str, float] | None = None,
         settings: PlcLinkSettings = FAST,
         bug: bool = False,
+        swallow_cancel: bool = False,
     ) -> None:
         self.id = device_id
         self.endpoint = f"toy 127.0.0.1:{port} slot 1"
@@ -136,6 +137,9 @@ class ToyDevice:
         self.port = port
         self.bug = bug
         """When set, read() raises TypeError (a driver bug)."""
+        self.swallow_cancel = swallow_cancel
+        """When set, read() swallows a cancel, as Python 3.11's asyncio.wait_for does when it races an answer."""
+        self.swallowed = 0
         self._tags = list(tags)
         self._groups = dict(groups or {"default": 0.05})
         self._io: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -179,6 +183,11 @@ class ToyDevice:
         if self.bug:
             raise TypeError("driver bug: unsupported operand")
         tags = [t for t in self._tags if t.group == group]
+        if self.swallow_cancel:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                self.swallowed += 1  # and carry on as if the answer had won the race
         answer = (await self._ask("READ " + " ".join(t.address for t in tags))).split()[1:]
         now = 1_700_000_000_000
         samples: list[Sample] = []
