@@ -475,9 +475,13 @@ class EdgeNode:
             self._reading.set()
             self._c["samples"] += accepted.samples
             self._health.reading(samples.samples, accepted.problems, now_ms=now)
-            if not accepted.metrics:
-                return
             client = self._client
+            if not accepted.metrics:
+                if self._live and client is not None:
+                    rebirth = core.birth_after_outage(samples.device, now_ms=now)
+                    if rebirth:
+                        await self._send(client, rebirth)
+                return
             out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
             batch = BufferedBatch(samples.device, tuple(accepted.metrics))
             if client is not None and out and await self._send(client, out):

@@ -275,6 +275,17 @@ class EdgeSession:
                 out.append(self._device_birth(name, now_ms))
         return out
 
+    def birth_after_outage(self, device: str, *, now_ms: int) -> list[Message]:
+        """The DBIRTH of a device that is up again but not born: its readings may all equal what it died with.
+
+        Report by exception sends nothing for unchanged values, yet consumers hold the device dead until
+        a DBIRTH: the reading that ends an outage re-births it whether or not a value changed.
+        """
+        state = self._devices.get(device)
+        if state is None or state.born or state.down:
+            return []
+        return [self._device_birth(device, now_ms)]
+
     def awaiting_first_reading(self) -> bool:
         """Whether a device not known to be down has a tag not read yet (its DBIRTH would carry a null).
 

@@ -127,6 +127,22 @@ async def test_report_by_exception_deadband_and_heartbeat(
     assert spb_host.violations == []
 
 
+async def test_a_device_back_with_unchanged_values_is_reborn(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # report by exception sends nothing for equal values, but the DBIRTH must not wait for a change
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path):
+        source.read("oven", {"Temp": 100.0})
+        await until(lambda: spb_host.count("DBIRTH") == 2, what="births")
+        await until(lambda: spb_host.values("oven", "Temp", kinds=("DBIRTH", "DDATA")) != [], what="oven value")
+        source.down("oven", "timeout after 1 s")
+        await until(lambda: spb_host.count("DDEATH") == 1, what="oven dead")
+        source.read("oven", {"Temp": 100.0})
+        await until(lambda: spb_host.count("DBIRTH") == 3, what="oven reborn with the value it died with")
+        assert spb_host.values("oven", "Temp", kinds=("DBIRTH",))[-1] == (100.0, False)
+    assert spb_host.violations == []
+
+
 async def test_device_down_ddeath_once_then_rebirth_on_data(
     mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
