@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from model.bridges import BridgeConfig
+from model.sinks import SinkConfig
 from model.sparkplug_ids import SparkplugId, check_sparkplug_id
 from model.topic import SLUG_PATTERN
 
@@ -383,6 +384,10 @@ class Settings(BaseSettings):
     sim: SimSection = Field(default_factory=SimSection, description="The simulated demo plant.")
     bridges: list[BridgeConfig] = Field(
         default_factory=list, description="Protocol bridges (Sparkplug edge nodes) to run, by kind."
+    )
+    sinks: list[SinkConfig] = Field(
+        default_factory=list,
+        description="Sinks writing the UNS to other stores (kind postgres), run by `uns up` and `uns sink <name>`.",
     )
 
     @classmethod

@@ -9,7 +9,9 @@ UnsError
 ├── SparkplugError       topic                    ├── PayloadDecodeError (byte offset)  └── SequenceError (seq want/got)
 ├── NamespaceError       topic, equipment path    (unbound device, reserved word, bad slug)
 ├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
-└── HistorianError       database                 └── SchemaTooNew (file version > code version)
+├── HistorianError       database                 └── SchemaTooNew (file version > code version)
+└── SinkError            sink, target             ├── SinkUnavailable (retried with backoff)
+                                                  └── RowsRefused (the database refused rows: isolated, dead-lettered)
 ```
 Each keeps its context as attributes and builds a message that says what happened, where,
 and what to do next.
@@ -29,8 +31,11 @@ __all__ = [
     "NamespaceError",
     "PayloadDecodeError",
     "ReadError",
+    "RowsRefused",
     "SchemaTooNew",
     "SequenceError",
+    "SinkError",
+    "SinkUnavailable",
     "SparkplugError",
     "UnsError",
 ]
@@ -161,3 +166,21 @@ class SchemaTooNew(HistorianError):
         super().__init__(
             database, f"schema version {found} is newer than this uns-hub knows ({known}): upgrade uns-hub to open it"
         )
+
+
+class SinkError(UnsError):
+    """A sink (the UNS out to another store) could not write to its target."""
+
+    def __init__(self, sink: str, target: str, reason: str) -> None:
+        self.sink = sink
+        self.target = target
+        self.reason = reason
+        super().__init__(f"sink {sink} ({target}): {reason}")
+
+
+class SinkUnavailable(SinkError):
+    """The target is down or unreachable: the batch is kept, unacknowledged, and retried with backoff."""
+
+
+class RowsRefused(SinkError):
+    """The target refused the batch's rows (not the connection): the sink isolates the bad row and dead-letters it."""

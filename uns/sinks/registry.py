@@ -1,0 +1,25 @@
+"""``kind`` -> the writer of a sink: the one place a new sink kind is added."""
+
+from __future__ import annotations
+
+from model.sinks import PostgresSinkConfig, SinkBase
+from uns.connect import ClientFactory
+from uns.sinks.postgres import PostgresWriter
+from uns.sinks.service import Sink
+from uns.sinks.writer import SinkWriter
+
+__all__ = ["KINDS", "build_sink"]
+
+KINDS = ("postgres",)
+"""Every sink kind (``model.sinks.SinkConfig``'s discriminator values)."""
+
+
+def _writer(config: SinkBase) -> SinkWriter:
+    if isinstance(config, PostgresSinkConfig):
+        return PostgresWriter(config=config)
+    raise ValueError(f"sink {config.name}: no writer for {type(config).__name__}")
+
+
+def build_sink(config: SinkBase, *, enterprise: str, clients: ClientFactory) -> Sink:
+    """The sink of ``config``, reading the UNS of ``enterprise`` through ``clients`` (enter it, then ``run()``)."""
+    return Sink(config=config, writer=_writer(config), enterprise=enterprise, clients=clients)

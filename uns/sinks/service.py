@@ -1,0 +1,365 @@
+"""The sink framework's async shell: subscribe, batch, write, and acknowledge only what the target committed.
+
+A sink is a plain MQTT client with a persistent QoS 1 session and manual acknowledgements (the
+historian's mechanism, ``uns.connect.ClientFactory(clean_session=False, manual_ack=True)``). Every
+message goes through the historian's ``RowParser`` (the one envelope reader). The reader fills a
+pending batch and stops reading at ``max_pending_rows`` (the broker then keeps the rest in the
+session). The flusher hands a batch to the writer when it is full or ``flush_interval_s`` old; only
+after the commit are its messages acknowledged, so a crash or an outage loses nothing: the broker
+re-delivers, and the writer's sample identity stores each sample once.
+
+A target that is down (``SinkUnavailable``) is retried with the same batch, with ``uns.backoff``
+delays, and reported in the health topic (``database_online: false``, ``write_failures``). A batch the
+target refuses (``RowsRefused``) is split in halves down to the refused row, which is dead-lettered
+(field ``database``); the rows around it are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+import orjson
+
+from model.sinks import SinkBase
+from uns.backoff import Backoff
+from uns.broker.stats import RateLimitedLog
+from uns.connect import ClientFactory
+from uns.errors import RowsRefused, SinkUnavailable
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.store import Batch
+from uns.mqtt.types import Message, PubSub
+from uns.sinks.writer import SinkWriter, WriteReport
+
+__all__ = ["Sink", "SinkStats", "sink_filters"]
+
+log = logging.getLogger(__name__)
+
+_FINAL_WRITE_S = 5.0  # on stop, one bounded try: what is not committed is re-delivered anyway
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def sink_filters(config: SinkBase, enterprise: str) -> list[str]:
+    """The filters the sink subscribes to: its topics (default ``<enterprise>/#``), shared when grouped."""
+    filters = list(config.topics) or [f"{enterprise}/#"]
+    if config.shared_group:
+        return [f"$share/{config.shared_group}/{f}" for f in filters]
+    return filters
+
+
+class SinkStats:
+    """Counters of one sink run (its health topic and ``/api/health``)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.stored = 0
+        self.duplicates = 0
+        self.events = 0
+        self.duplicate_events = 0
+        self.rejected = 0
+        self.rejected_by_field: dict[str, int] = {}
+        self.commits = 0
+        self.write_failures = 0
+        self.database_online = False
+        self.last_error: str | None = None
+        self.last_commit_s = 0.0
+
+    def add(self, report: WriteReport) -> None:
+        """Count one commit."""
+        self.stored += report.inserted
+        self.duplicates += report.duplicates
+        self.events += report.events
+        self.duplicate_events += report.duplicate_events
+        self.commits += 1
+        self.last_commit_s = report.seconds
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready counters."""
+        return {
+            "database_online": self.database_online,
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "events": self.events,
+            "duplicate_events": self.duplicate_events,
+            "rejected": self.rejected,
+            "rejected_by_field": dict(self.rejected_by_field),
+            "commits": self.commits,
+            "write_failures": self.write_failures,
+            "last_error": self.last_error,
+            "last_commit_ms": round(self.last_commit_s * 1000, 1),
+        }
+
+
+class Sink:
+    """Stores the UNS in a target through a ``SinkWriter``, acknowledging each message after its commit.
+
+    Args:
+        config: the sink's config (``model.sinks``).
+        writer: the target.
+        enterprise: the plant's enterprise id (default filter ``<enterprise>/#``, the health topic).
+        clients: opens the MQTT client (a persistent QoS 1 session over a socket; in-process under ``uns up``).
+    """
+
+    def __init__(self, *, config: SinkBase, writer: SinkWriter, enterprise: str, clients: ClientFactory) -> None:
+        self.config = config
+        self.name = f"sink.{config.name}"
+        self.writer = writer
+        self.stats = SinkStats()
+        self._enterprise = enterprise
+        self._clients = clients
+        self._parser = RowParser(max_future_ms=int(config.max_future_s * 1000))
+        self._backoff = Backoff(min_s=config.retry_min_s, max_s=max(config.retry_min_s, config.retry_max_s))
+        self._warn = RateLimitedLog(log)
+        self._client: PubSub | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._pending = Batch()
+        self._pending_acks: list[Message] = []
+        self._writing = 0
+        self._first_pending = 0.0
+        self._has_rows = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    @property
+    def health_topic(self) -> str:
+        """``<enterprise>/hub/sinks/<name>/health`` (retained)."""
+        return f"{self._enterprise}/hub/sinks/{self.config.name}/health"
+
+    @property
+    def filters(self) -> list[str]:
+        """What the sink subscribes to."""
+        return sink_filters(self.config, self._enterprise)
+
+    async def __aenter__(self) -> Self:
+        will = Message(self.health_topic, orjson.dumps({"online": False, "sink": self.config.name}), 1, True)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.writer.aclose)
+            client = await stack.enter_async_context(
+                self._clients(
+                    client_id=self.config.mqtt_client_id,
+                    will=will,
+                    clean_session=False,
+                    manual_ack=True,
+                    keepalive_s=30.0,
+                )
+            )
+            await client.subscribe(self.filters, qos=1)
+            self._client = client
+            self._stack = stack.pop_all()
+        log.info("sink %s to %s: subscribed to %s", self.config.name, self.writer.target, ", ".join(self.filters))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._pending and self.stats.database_online:
+                async with asyncio.timeout(_FINAL_WRITE_S):
+                    await self._flush(retry=False)
+        except Exception as problem:  # the broker re-delivers whatever was not acknowledged
+            log.warning("sink %s: final write not done (%s); the broker re-delivers it", self.config.name, problem)
+        finally:
+            self._client = None
+            await self._stack.__aexit__(exc_type, exc, tb)
+        log.info("sink %s stopped: %s", self.config.name, self.stats.as_dict())
+
+    async def run(self) -> None:
+        """Read, batch and write until cancelled."""
+        client = self._client
+        if client is None:
+            raise RuntimeError("Sink.run() needs `async with sink:` first")
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._connect_loop(), name=f"uns.{self.name}.connect")
+            tasks.create_task(self._read(client), name=f"uns.{self.name}.read")
+            tasks.create_task(self._flush_loop(), name=f"uns.{self.name}.flush")
+            tasks.create_task(self._health_loop(client), name=f"uns.{self.name}.health")
+
+    def health(self) -> dict[str, object]:
+        """Counters, target and backlog, for the health topic and ``/api/health``."""
+        return {
+            "sink": self.config.name,
+            "target": self.writer.target,
+            "pending_rows": len(self._pending) + self._writing,
+            **self.stats.as_dict(),
+        }
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def _read(self, client: PubSub) -> None:
+        limit = self.config.max_pending_rows
+        parse = self._parser.parse
+        async for message in client.messages():
+            now = _now_ms()
+            self.stats.received += 1
+            row = parse(message.topic, message.payload, now_ms=now)
+            if row is None:  # not history (cmd, the hub's own topics): nothing to keep
+                client.ack(message)
+                continue
+            self._add(row, now)
+            if message.qos:
+                self._pending_acks.append(message)
+            if len(self._pending) >= limit:
+                self._room.clear()
+                await self._room.wait()
+
+    def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
+        pending = self._pending
+        if not pending:
+            self._first_pending = asyncio.get_running_loop().time()
+            self._has_rows.set()
+        elif len(pending) >= self.config.batch_rows:
+            self._full.set()
+        if isinstance(row, SampleRow):
+            pending.samples.append(row)
+            pending.received_ms.append(now_ms)
+        elif isinstance(row, EventRow):
+            pending.events.append(row)
+        else:
+            pending.rejected.append(row)
+            self._count_reject(row)
+
+    def _count_reject(self, row: Rejected) -> None:
+        stats = self.stats
+        stats.rejected += 1
+        stats.rejected_by_field[row.field] = stats.rejected_by_field.get(row.field, 0) + 1
+        self._warn.warning(
+            f"reject:{row.field}",
+            "sink %s: dead-lettered %s: %s: %s",
+            self.config.name,
+            row.topic,
+            row.field,
+            row.reason,
+        )
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def _connect_loop(self) -> None:
+        """Connect the writer at start, retrying with backoff; later reconnects happen in ``_write``."""
+        while not self.stats.database_online:
+            if await self._try(self.writer.connect):
+                return
+            await asyncio.sleep(self._backoff.failed())
+
+    async def _try(self, attempt: Callable[[], Awaitable[None]]) -> bool:
+        try:
+            await attempt()
+        except SinkUnavailable as problem:
+            self._down(problem)
+            return False
+        self._up()
+        return True
+
+    def _down(self, problem: SinkUnavailable) -> None:
+        self.stats.write_failures += 1
+        if self.stats.database_online or self.stats.last_error != problem.reason:
+            log.warning("sink %s: %s is unavailable, retrying: %s", self.config.name, problem.target, problem.reason)
+        self.stats.database_online = False
+        self.stats.last_error = problem.reason
+
+    def _up(self) -> None:
+        if not self.stats.database_online and self.stats.write_failures:
+            log.info("sink %s: %s is back", self.config.name, self.writer.target)
+        self.stats.database_online = True
+        self._backoff.succeeded()
+
+    async def _flush_loop(self) -> None:
+        interval = self.config.flush_interval_s
+        while True:
+            await self._has_rows.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(self._first_pending + interval):
+                    await self._full.wait()
+            await self._flush(retry=True)
+
+    async def _flush(self, *, retry: bool) -> None:
+        batch, acks = self._pending, self._pending_acks
+        if not batch:
+            return
+        self._pending, self._pending_acks = Batch(), []
+        self._has_rows.clear()
+        self._full.clear()
+        self._writing = len(batch)
+        try:
+            report = await self._write(batch, retry=retry)
+        finally:
+            self._writing = 0
+            self._room.set()
+        self.stats.add(report)
+        client = self._client
+        if client is not None:
+            for message in acks:
+                client.ack(message)
+
+    async def _write(self, batch: Batch, *, retry: bool) -> WriteReport:
+        """Commit ``batch``, retrying while the target is down; isolate and dead-letter a refused row."""
+        while True:
+            try:
+                report = await self.writer.write(batch, sink=self.config.name)
+            except SinkUnavailable as problem:
+                self._down(problem)
+                if not retry:
+                    raise
+                await asyncio.sleep(self._backoff.failed())
+                continue
+            except RowsRefused as refused:
+                self._up()
+                return await self._isolate(batch, refused, retry=retry)
+            self._up()
+            return report
+
+    async def _isolate(self, batch: Batch, refused: RowsRefused, *, retry: bool) -> WriteReport:
+        if len(batch) <= 1:
+            if batch.rejected and not batch.rejected[0].payload:  # even the bare dead letter is refused
+                log.error("sink %s: dead letter of %s not storable: %s", self.config.name, batch.rejected[0].topic,
+                          refused.reason)  # fmt: skip
+                return WriteReport(inserted=0, duplicates=0)
+            dead = _as_dead_letter(batch, refused)
+            self._count_reject(dead)
+            return await self._write(Batch(rejected=[dead]), retry=retry)
+        self._warn.warning(
+            "refused", "sink %s: a batch of %d rows was refused (%s); writing it in halves", self.config.name,
+            len(batch), refused.reason,
+        )  # fmt: skip
+        first, second = _halves(batch)
+        return await self._write(first, retry=retry) + await self._write(second, retry=retry)
+
+    async def _health_loop(self, client: PubSub) -> None:
+        while True:
+            body = {"online": True, "timestamp_ms": _now_ms(), **self.health()}
+            await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
+            await asyncio.sleep(self.config.health_interval_s)
+
+
+def _as_dead_letter(batch: Batch, refused: RowsRefused) -> Rejected:
+    if batch.samples:
+        row = batch.samples[0]
+        body = {"value": row.value if row.value_text is None else row.value_text, "timestamp_ms": row.ts_ms}
+        payload = orjson.dumps({**body, "value_json": row.value_json, "quality": row.quality})
+        return Rejected(row.topic, "database", f"the database refused it: {refused.reason}", payload)
+    if batch.events:
+        event = batch.events[0]
+        return Rejected(event.topic, "database", f"the database refused it: {refused.reason}", event.body.encode())
+    reject = batch.rejected[0]
+    # a dead letter the database refuses (a NUL in it): keep where and why, drop the payload
+    return Rejected(reject.topic, reject.field, f"{reject.reason} (payload not storable: {refused.reason})", b"")
+
+
+def _halves(batch: Batch) -> tuple[Batch, Batch]:
+    half_s, half_e, half_r = len(batch.samples) // 2, len(batch.events) // 2, len(batch.rejected) // 2
+    if not (half_s or half_e or half_r):  # one row in each list at most: split by list
+        if batch.samples:
+            return Batch(batch.samples, [], [], batch.received_ms), Batch([], batch.events, batch.rejected, [])
+        return Batch([], batch.events, [], []), Batch([], [], batch.rejected, [])
+    first = Batch(batch.samples[:half_s], batch.events[:half_e], batch.rejected[:half_r], batch.received_ms[:half_s])
+    second = Batch(batch.samples[half_s:], batch.events[half_e:], batch.rejected[half_r:], batch.received_ms[half_s:])
+    return first, second
