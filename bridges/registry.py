@@ -7,28 +7,32 @@ from pathlib import Path
 from bridges.edge import EdgeNode
 from bridges.ethernetip import make_source as make_ethernetip_source
 from bridges.fins import make_source as make_fins_source
+from bridges.http import make_source as make_http_source
 from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
 from bridges.s7 import make_source as make_s7_source
 from bridges.slmp import make_source as make_slmp_source
 from bridges.source import Source
+from bridges.sql import make_source as make_sql_source
 from model.bridges import (
     BridgeConfig,
     EthernetIpBridgeConfig,
     FinsBridgeConfig,
+    HttpBridgeConfig,
     ModbusBridgeConfig,
     MqttJsonBridgeConfig,
     OpcUaBridgeConfig,
     S7BridgeConfig,
     SlmpBridgeConfig,
+    SqlBridgeConfig,
 )
 from uns.connect import ClientFactory, network_clients
 from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -52,6 +56,10 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_ethernetip_source(config, data_dir)
     if isinstance(config, FinsBridgeConfig):
         return make_fins_source(config)
+    if isinstance(config, SqlBridgeConfig):
+        return make_sql_source(config, clients, data_dir or Path("data"))
+    if isinstance(config, HttpBridgeConfig):
+        return make_http_source(config, clients, data_dir or Path("data"))
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

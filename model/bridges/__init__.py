@@ -7,11 +7,13 @@ from pydantic import Field
 from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeNodeConfig, sparkplug_id
 from model.bridges.ethernetip import EthernetIpBridgeConfig
 from model.bridges.fins import FinsBridgeConfig
+from model.bridges.http import HttpBridgeConfig
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
 from model.bridges.s7 import S7BridgeConfig
 from model.bridges.slmp import SlmpBridgeConfig
+from model.bridges.sql import SqlBridgeConfig
 
 BridgeConfig = Annotated[
     ModbusBridgeConfig
@@ -20,7 +22,9 @@ BridgeConfig = Annotated[
     | S7BridgeConfig
     | SlmpBridgeConfig
     | EthernetIpBridgeConfig
-    | FinsBridgeConfig,
+    | FinsBridgeConfig
+    | SqlBridgeConfig
+    | HttpBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -34,6 +38,7 @@ __all__ = [
     "EdgeNodeConfig",
     "EthernetIpBridgeConfig",
     "FinsBridgeConfig",
+    "HttpBridgeConfig",
     "JsonDevice",
     "JsonMapping",
     "ModbusBridgeConfig",
@@ -47,5 +52,6 @@ __all__ = [
     "S7BridgeConfig",
     "SerialConfig",
     "SlmpBridgeConfig",
+    "SqlBridgeConfig",
     "sparkplug_id",
 ]
