@@ -122,7 +122,7 @@ class SqlQuery(BaseModel):
 class SqlBridgeConfig(BridgeBase):
     """A SQL source: one database, polled queries."""
 
-    kind: Literal["sql"] = "sql"
+    kind: Literal["sql"] = Field(default="sql", description="Bridge kind.")
     url: str = Field(
         min_length=1,
         description="SQLAlchemy URL with an async driver: sqlite+aiosqlite:///erp.db, "
