@@ -1,4 +1,4 @@
-"""Bridge configs that read the simulated plant: one Modbus edge node for bottling, one OPC UA for packaging."""
+"""Bridge configs that read the simulated plant: Modbus for bottling, OPC UA for packaging, a PLC driver per utility."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from bridges.sim.layout import (
     modbus_slots,
     opcua_node_id,
 )
+from bridges.sim.utilities import UTILITY_PLANTS
 from model.bridges import (
+    BridgeConfig,
     EdgeNodeConfig,
     ModbusBridgeConfig,
     ModbusDevice,
@@ -90,11 +92,17 @@ def _opcua(endpoint: str) -> OpcUaBridgeConfig:
     )
 
 
-def demo_bridges(endpoints: SimEndpoints) -> list[ModbusBridgeConfig | OpcUaBridgeConfig]:
+def demo_bridges(endpoints: SimEndpoints) -> list[BridgeConfig]:
     """The bridges of the demo plant, reading exactly the simulated servers at ``endpoints``.
 
     Sparkplug group ``acme-dallas``; edge nodes ``modbus-bottling`` (one device per bottling
-    machine, polled in a fast and a slow group) and ``opcua-packaging`` (every packaging
-    variable subscribed at 200 ms). Device ids are the plant's cell ids.
+    machine, polled in a fast and a slow group), ``opcua-packaging`` (every packaging variable
+    subscribed at 200 ms) and one ``<kind>-utilities`` per utility machine served at
+    ``endpoints.utilities`` (its driver's ``demo_bridge``). Device ids are the plant's cell ids.
     """
-    return [_modbus(endpoints), _opcua(endpoints.opcua)]
+    utilities = [
+        utility.bridge(endpoints.utilities[utility.machine], utility.machine, MACHINE_METRICS[utility.machine])
+        for utility in UTILITY_PLANTS
+        if utility.machine in endpoints.utilities
+    ]
+    return [_modbus(endpoints), _opcua(endpoints.opcua), *utilities]

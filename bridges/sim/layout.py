@@ -287,3 +287,5 @@ class SimEndpoints:
     """Bottling machine id -> its PLC."""
     opcua: str
     """The packaging OPC UA server, ``opc.tcp://host:port/...``."""
+    utilities: Mapping[str, tuple[str, int]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """Utility machine id -> (host, port) of its PLC; only the machines whose driver is in the demo."""

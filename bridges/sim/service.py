@@ -1,4 +1,4 @@
-"""``uns sim``: the simulated demo plant as a long-lived part (Modbus PLCs + OPC UA server + model clock)."""
+"""``uns sim``: the simulated demo plant as a long-lived part (Modbus, OPC UA, the utilities' PLCs, model clock)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from bridges.sim.layout import ModbusEndpoint, SimEndpoints
 from bridges.sim.modbus_plant import ClientWrite, ModbusPlant
 from bridges.sim.opcua_plant import OpcUaPlant
 from bridges.sim.plant import PlantModel
-from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
+from bridges.sim.utilities import UTILITY_PLANTS, UtilityServer
+from model.bridges import BridgeConfig
 from model.config import SimSection
 
 __all__ = ["SimulatedPlant"]
@@ -25,12 +26,12 @@ _MAX_CATCH_UP_MS = 60_000
 
 
 class SimulatedPlant:
-    """The demo plant: a process model advanced in real time x ``settings.speed``, served over Modbus and OPC UA.
+    """The demo plant: a process model advanced in real time x ``settings.speed``, served by its simulated PLCs.
 
     ``async with SimulatedPlant(settings=...) as sim:`` starts the servers (ports chosen once
     entered), ``sim.bridge_configs()`` gives the bridges that read them, ``await sim.run()``
-    runs the clock until cancelled. Values clients write into ``Setpoint/Speed`` or
-    ``Command/Run`` act on the model.
+    runs the clock until cancelled. Values clients write into ``Setpoint/...`` or
+    ``Command/Run`` act on the model. The utilities' PLCs (S7, SLMP, ...) listen on free ports.
 
     Args:
         settings: Seed, bind address, ports and speed.
@@ -45,6 +46,7 @@ class SimulatedPlant:
         self.model = PlantModel(seed=settings.seed)
         self.modbus = ModbusPlant(bind=settings.bind, first_port=settings.modbus_port)
         self.opcua = OpcUaPlant(bind=settings.bind, port=settings.opcua_port)
+        self.utilities: dict[str, UtilityServer] = {u.machine: u.server(settings.bind) for u in UTILITY_PLANTS}
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -58,11 +60,16 @@ class SimulatedPlant:
         return self.opcua.endpoint
 
     @property
-    def endpoints(self) -> SimEndpoints:
-        """Both, for ``demo_bridges``."""
-        return SimEndpoints(modbus=self.modbus_endpoints, opcua=self.opcua_endpoint)
+    def utility_endpoints(self) -> Mapping[str, tuple[str, int]]:
+        """Utility machine id -> (host, port) of its simulated PLC."""
+        return {machine: server.endpoint for machine, server in self.utilities.items()}
 
-    def bridge_configs(self) -> list[ModbusBridgeConfig | OpcUaBridgeConfig]:
+    @property
+    def endpoints(self) -> SimEndpoints:
+        """Every server, for ``demo_bridges``."""
+        return SimEndpoints(modbus=self.modbus_endpoints, opcua=self.opcua_endpoint, utilities=self.utility_endpoints)
+
+    def bridge_configs(self) -> list[BridgeConfig]:
         """The demo bridges, reading this plant's servers."""
         return demo_bridges(self.endpoints)
 
@@ -70,29 +77,40 @@ class SimulatedPlant:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.modbus)
             await stack.enter_async_context(self.opcua)
+            for server in self.utilities.values():
+                await stack.enter_async_context(server)
             await self.publish()
             self._stack = stack.pop_all()
+        utilities = "".join(f", {kind} {machine} {host}:{port}" for kind, machine, (host, port) in self._utility_list())
         log.info(
-            "simulated plant ready (seed %d, speed x%g): modbus %s, opcua %s",
+            "simulated plant ready (seed %d, speed x%g): modbus %s, opcua %s%s",
             self._settings.seed,
             self._settings.speed,
             ", ".join(str(endpoint) for endpoint in self.modbus_endpoints.values()),
             self.opcua_endpoint,
+            utilities,
         )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
+    def _utility_list(self) -> list[tuple[str, str, tuple[str, int]]]:
+        return [(u.kind, u.machine, self.utilities[u.machine].endpoint) for u in UTILITY_PLANTS]
+
     async def publish(self) -> None:
         """Write the model's current values into both servers."""
         snapshot = self.model.snapshot()
         await self.modbus.update(snapshot)
         await self.opcua.update(snapshot)
+        for server in self.utilities.values():
+            await server.update(snapshot)
 
     async def apply_client_writes(self) -> list[ClientWrite]:
         """Hand values clients wrote to the model; returns them."""
         writes = [*await self.modbus.collect_writes(), *await self.opcua.collect_writes()]
+        for server in self.utilities.values():
+            writes += await server.collect_writes()
         for write in writes:
             log.info("simulated %s: client wrote %s = %r", write.machine, write.metric, write.value)
             try:
@@ -112,7 +130,12 @@ class SimulatedPlant:
         """Advance the model in real time x speed and refresh the servers, until cancelled."""
         loop = asyncio.get_running_loop()
         start, base_ms = loop.time(), self.model.time_ms
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # a PLC client library's asyncio.wait_for (Python 3.11) may swallow a cancel that races
+                # an answer (the SLMP plant writes through one): stop anyway, or `uns up` never exits
+                raise asyncio.CancelledError
             await self.apply_client_writes()
             target_ms = base_ms + int((loop.time() - start) * self._settings.speed * 1000)
             if target_ms - self.model.time_ms > _MAX_CATCH_UP_MS:

@@ -66,7 +66,7 @@ async def _read(client: AsyncModbusTcpClient, register: ModbusRegister, order: s
 
 
 def _configs(sim: SimulatedPlant) -> tuple[ModbusBridgeConfig, OpcUaBridgeConfig]:
-    modbus, opcua = sim.bridge_configs()
+    modbus, opcua, *_utilities = sim.bridge_configs()
     assert isinstance(modbus, ModbusBridgeConfig)
     assert isinstance(opcua, OpcUaBridgeConfig)
     return modbus, opcua
