@@ -1,0 +1,196 @@
+"""One poll of a REST/JSON endpoint: auth, conditional requests, pagination, and the answers that mean wait.
+
+The poller only fetches: it yields each page's items with the state to save once they are safe,
+and raises ``RetryLater`` (429, 503: wait as told) or ``BridgeError`` (down, refused, unreadable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator
+from typing import Self
+
+import httpx
+import orjson
+
+from bridges.http.auth import Authenticator
+from bridges.http.headers import next_link, retry_after_s
+from bridges.http.mapping import MappingError, find_items
+from bridges.http.state import PollState
+from bridges.json_paths import MISSING, JsonPath
+from model.bridges.http import CursorPages, HttpPoll, LinkPages, OffsetPages
+from uns.errors import BridgeError, DeviceUnreachable
+
+__all__ = ["Page", "Poller", "RetryLater"]
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(BridgeError):
+    """The API asked us to come back later (429 Too Many Requests, 503 Service Unavailable)."""
+
+    def __init__(self, bridge: str, endpoint: str, status: int, after_s: float | None) -> None:
+        self.status = status
+        self.after_s = after_s
+        told = "no Retry-After" if after_s is None else f"Retry-After {after_s:.1f} s"
+        super().__init__(bridge, endpoint, f"answered {status} ({told})")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    """A page's items and the poll state to save once what they produced is safe."""
+
+    items: list[object]
+    state: PollState
+    refused: MappingError | None = None
+    """The page had no items where ``items_path`` says (it is dead-lettered whole)."""
+    document: object = None
+    """The page's body, kept only when it is refused."""
+
+
+class Poller:
+    """Fetches the pages of one poll; ``async with`` holds one HTTP connection pool."""
+
+    def __init__(self, *, name: str, config: HttpPoll) -> None:
+        self.name = name
+        self._config = config
+        self._auth = Authenticator(name=name, auth=config.auth)
+        self._items_path = config.items_path
+        pages = config.pagination
+        self._cursor_path = JsonPath.from_str(pages.cursor_path) if isinstance(pages, CursorPages) else None
+        self._client: httpx.AsyncClient | None = None
+        self.requests = 0
+        self.not_modified = 0
+
+    @property
+    def tokens_fetched(self) -> int:
+        """OAuth2 tokens fetched so far."""
+        return self._auth.tokens_fetched
+
+    async def __aenter__(self) -> Self:
+        config = self._config
+        verify: ssl.SSLContext | bool = config.verify_tls
+        if config.verify_tls and config.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(config.ca_file))
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.timeout_s), verify=verify, headers=config.headers, trust_env=False
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def pages(self, state: PollState) -> AsyncIterator[Page]:
+        """The pages of one poll from ``state``; none when the API says nothing changed (304)."""
+        config, pages = self._config, self._config.pagination
+        url: str | None = config.url
+        params = dict(config.params)
+        if isinstance(pages, CursorPages) and state.cursor is not None:
+            params[pages.cursor_param] = state.cursor
+        if isinstance(pages, OffsetPages):
+            params[pages.offset_param], params[pages.limit_param] = "0", str(pages.limit)
+        limit = pages.max_pages if pages is not None else 1
+        offset, cursor = 0, state.cursor
+        validators: tuple[str | None, str | None] = (state.etag, state.last_modified)
+        for number in range(limit):
+            if url is None:
+                return
+            conditional = config.conditional and number == 0
+            response = await self._get(url, params, state if conditional else None)
+            if response.status_code == 304:
+                self.not_modified += 1
+                return
+            if number == 0:
+                validators = (response.headers.get("etag"), response.headers.get("last-modified"))
+            document = self._json(response)
+            refused: MappingError | None = None
+            try:
+                items = find_items(self.name, document, self._items_path)
+            except MappingError as exc:
+                items, refused = [], exc
+            url, params, more = self._next(pages, response, document, params, len(items))
+            if isinstance(pages, CursorPages):
+                found = self._cursor_path.find(document) if self._cursor_path else MISSING
+                new_cursor = None if found is MISSING or found is None else str(found)
+                more = more and new_cursor is not None and new_cursor != cursor and bool(items)
+                cursor = new_cursor or cursor
+            if isinstance(pages, OffsetPages):
+                offset += len(items)
+                params[pages.offset_param] = str(offset)
+            last = not more
+            # validators go with the last page: a poll cut short starts again from the top
+            etag, modified = validators if last else (state.etag, state.last_modified)
+            yield Page(
+                items,
+                PollState(etag=etag, last_modified=modified, cursor=cursor),
+                refused,
+                document if refused else None,
+            )
+            if last:
+                return
+        log.warning("http %s: stopped after %d pages (pagination.max_pages)", self.name, limit)
+
+    def _next(
+        self,
+        pages: LinkPages | OffsetPages | CursorPages | None,
+        response: httpx.Response,
+        document: object,
+        params: dict[str, str],
+        count: int,
+    ) -> tuple[str | None, dict[str, str], bool]:
+        """Where the next page is: (url, params, whether there is one)."""
+        if isinstance(pages, LinkPages):
+            link = next_link(response.headers.get("link"))
+            if link is None:
+                return None, params, False
+            return str(response.url.join(link)), {}, True  # the link carries its own query
+        if isinstance(pages, OffsetPages):
+            return str(response.url.copy_with(query=None)), params, count >= pages.limit
+        if isinstance(pages, CursorPages) and self._cursor_path is not None:
+            found = self._cursor_path.find(document)
+            if found is MISSING or found is None:
+                return None, params, False
+            return str(response.url.copy_with(query=None)), {**params, pages.cursor_param: str(found)}, True
+        return None, params, False
+
+    async def _get(self, url: str, params: dict[str, str], state: PollState | None) -> httpx.Response:
+        """GET with auth and validators; ``params`` empty = the URL's own query (a Link target) as it is."""
+        client = self._client
+        if client is None:
+            raise RuntimeError("Poller.pages() needs `async with poller:` first")
+        headers = {"Accept": "application/json"}
+        if state is not None and state.etag:
+            headers["If-None-Match"] = state.etag
+        if state is not None and state.last_modified:
+            headers["If-Modified-Since"] = state.last_modified
+        for attempt in (1, 2):
+            try:
+                request_headers = {**headers, **await self._auth.header(client)}
+                self.requests += 1
+                response = await client.get(url, params=params or None, headers=request_headers)
+            except httpx.TimeoutException as exc:
+                raise DeviceUnreachable(self.name, url, f"timed out after {self._config.timeout_s:g} s") from exc
+            except httpx.HTTPError as exc:
+                raise DeviceUnreachable(self.name, url, f"request failed: {exc!r}") from exc
+            if response.status_code == 401 and attempt == 1 and self._auth.rejected():
+                log.info("http %s: 401 from %s: fetching a new token", self.name, url)
+                continue  # the token may have been revoked or expired early: once more with a new one
+            break
+        status = response.status_code
+        if status in (429, 503):
+            after = retry_after_s(response.headers.get("retry-after"), now_s=time.time())
+            raise RetryLater(self.name, url, status, after)
+        if status == 304 or 200 <= status < 300:
+            return response
+        raise BridgeError(self.name, url, f"answered {status} {response.reason_phrase}")
+
+    def _json(self, response: httpx.Response) -> object:
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise BridgeError(self.name, str(response.url), f"answer is not JSON: {exc}") from exc

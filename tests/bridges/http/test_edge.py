@@ -1,0 +1,93 @@
+"""The HTTP source as a Sparkplug edge node: polled items become DDATA and MES events at QoS 1 with stable ids."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from bridges.registry import build_edge_node
+from model.bridges import HttpBridgeConfig
+from tests.bridges.edge.spb_host import SpbHost, until
+from tests.bridges.http.rest_api import RestApi, serve
+from uns.broker import EmbeddedBroker
+from uns.connect import network_clients
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import Message
+
+
+async def test_polled_items_as_metrics_and_mes_events(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    group, host_id = "biz", "http-host"
+    rest = RestApi()
+    rest.mixed = [
+        {"id": "o1", "qty": 5.0, "product": "cola", "line": "acme/dallas/packaging/line1"},
+        {"id": "o2", "qty": "many", "product": "lime", "line": "acme/dallas/packaging/line1"},
+        {"id": "o3", "qty": 7.0, "product": "soda", "line": "acme/dallas/packaging/line2"},
+    ]
+    host = SpbHost(broker.url.port, group, host_id)
+    await host.start(online=True)
+    seen: list[Message] = []
+    async with serve(rest.app()) as url, MqttClient(url=broker.url, client_id="mes-listener") as listener:
+        await listener.subscribe(["acme/+/+/+/mes/work_order"], qos=1)
+
+        async def listen() -> None:
+            async for message in listener.messages():
+                seen.append(message)
+
+        config = HttpBridgeConfig.model_validate(
+            {
+                "name": "erp",
+                "edge": {"group": group, "primary_host_id": host_id},
+                "poll": {"url": f"{url}/mixed", "interval_s": 0.1},
+                "key_path": "$.id",
+                "devices": [
+                    {
+                        "id": "line1",
+                        "where": {"path": "$.id", "equals": "o1"},
+                        "metrics": [{"path": "$.qty", "name": "Qty"}],
+                    }
+                ],
+                "events": [
+                    {
+                        "event": "work_order",
+                        "equipment_path_from": "$.line",
+                        "id_paths": ["$.id"],
+                        "fields": {"order_id": "$.id", "product_id": "$.product", "quantity": "$.qty"},
+                        "constants": {"action": "release", "timestamp_ms": 1_764_000_000_000},
+                    }
+                ],
+            }
+        )
+        node = build_edge_node(config, network_clients(broker.url), tmp_path)
+        listening = asyncio.create_task(listen(), name="test.mes-listener")
+        try:
+            async with node:
+                runner = asyncio.create_task(node.run(), name="test.http-node")
+                try:
+                    await until(
+                        lambda: host.values("line1", "Qty", kinds=("DBIRTH", "DDATA")) != [],
+                        what="Qty DDATA or DBIRTH value",
+                    )
+                    await until(lambda: len(seen) >= 4, what="two polls' MES events")
+                finally:
+                    runner.cancel()
+                    await asyncio.gather(runner, return_exceptions=True)
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+            host.stop()
+    assert host.values("line1", "Qty", kinds=("DBIRTH", "DDATA"))[0][0] == 5.0
+    assert host.count("DBIRTH") >= 2  # line1 and the status device api
+    bodies = [(m.topic, orjson.loads(m.payload)) for m in seen]
+    assert {(topic, body["event_id"]) for topic, body in bodies} == {
+        ("acme/dallas/packaging/line1/mes/work_order", "erp:o1"),
+        ("acme/dallas/packaging/line2/mes/work_order", "erp:o3"),
+    }  # every poll sends the same ids: the MES stores each order once; o2 (quantity 'many') refused
+    assert bodies[0][1] == {
+        "action": "release", "timestamp_ms": 1_764_000_000_000, "event_id": "erp:o1", "source": "erp",
+        "order_id": "o1", "product_id": "cola", "quantity": 5.0,
+    }  # fmt: skip
+    assert host.violations == []
+    letters = (tmp_path / "http/erp/dead_letters.jsonl").read_bytes().splitlines()
+    assert orjson.loads(letters[0])["key"] == "o2"

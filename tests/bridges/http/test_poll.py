@@ -1,0 +1,180 @@
+"""The HTTP source polling a real REST API (uvicorn on 127.0.0.1): auth, pagination, 304s, 429s, failures, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bridges.http.state import PollState
+from tests.bridges.http.rest_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, RestApi, serve
+from tests.bridges.http.running import config, poll, running
+from tests.fixtures.waiting import until
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[RestApi, str]]:
+    rest = RestApi()
+    async with serve(rest.app()) as url:
+        yield rest, url
+
+
+@pytest.mark.parametrize(
+    ("kind", "auth"),
+    [
+        ("basic", {"kind": "basic", "username": USER, "password": PASSWORD}),
+        ("bearer", {"kind": "bearer", "token": API_KEY}),
+    ],
+)
+async def test_basic_and_bearer_auth(api: tuple[RestApi, str], tmp_path: Path, kind: str, auth: dict[str, str]) -> None:
+    rest, url = api
+    async with running(config(poll=poll(f"{url}/{kind}/items", auth=auth)), tmp_path) as (_, got):
+        await until(lambda: got.values()[:3] == [0.0, 1.0, 2.0], what="the items")
+    assert rest.unauthorized == 0
+    wrong = {**auth, "password": "nope"} if kind == "basic" else {**auth, "token": "nope"}
+    async with running(config(poll=poll(f"{url}/{kind}/items", auth=wrong)), tmp_path) as (source, got):
+        await until(lambda: got.downs, what="401 reported as down")
+    assert "answered 401" in got.downs[0]
+    assert got.values() == []
+    assert source.counts["failures"] >= 1
+
+
+async def test_oauth2_token_refreshed_before_expiry_and_on_401(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    rest, url = api
+    auth = {
+        "kind": "oauth2",
+        "token_url": f"{url}/token",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_margin_s": 0.0,
+    }
+    # tokens that live 0.3 s and say so: fetched again before they run out, never a 401
+    rest.token_lifetime_s = rest.token_claimed_s = 0.3
+    async with running(config(poll=poll(f"{url}/oauth/items", auth=auth)), tmp_path) as (source, got):
+        await until(lambda: rest.tokens_issued >= 3, what="three tokens")
+        assert source.counts["failures"] == 0
+    assert rest.unauthorized == 0
+    assert len(got.values()) >= 6
+    # tokens the server revokes long before the hour they claim: the 401 fetches a new one, the poll goes on
+    rest.tokens_issued, rest.token_lifetime_s, rest.token_claimed_s = 0, 0.2, 3600.0
+    async with running(config(poll=poll(f"{url}/oauth/items", auth=auth)), tmp_path) as (source, got):
+        await until(lambda: rest.tokens_issued >= 3, what="tokens after 401s")
+        assert source.counts["failures"] == 0
+    assert rest.unauthorized >= 2
+    assert got.downs == []
+    # a wrong client secret: the token endpoint refuses, reported as down with the endpoint named
+    async with running(config(poll=poll(f"{url}/oauth/items", auth={**auth, "client_secret": "x"})), tmp_path) as (
+        _,
+        got,
+    ):
+        await until(lambda: got.downs, what="token refusal")
+    assert f"({url}/token): token endpoint answered 401" in got.downs[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "pagination", "pages"),
+    [
+        ("/link", {"kind": "link"}, ["/link", "/link?page=1", "/link?page=2"]),
+        (
+            "/offset",
+            {"kind": "offset", "limit": 3},
+            ["/offset?offset=0&limit=3", "/offset?offset=3&limit=3", "/offset?offset=6&limit=3"],
+        ),
+    ],
+)
+async def test_link_and_offset_pages(
+    api: tuple[RestApi, str], tmp_path: Path, path: str, pagination: dict[str, object], pages: list[str]
+) -> None:
+    rest, url = api
+    async with running(config(poll=poll(f"{url}{path}", pagination=pagination, interval_s=60)), tmp_path) as (_, got):
+        await until(lambda: len(got.values()) == 7, what="seven items over three pages")
+    assert got.values() == [float(i) for i in range(7)]
+    assert [request.removeprefix(url) for request in rest.requests] == pages
+
+
+async def test_cursor_pages_resume_after_a_restart(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    rest, url = api
+    cfg = config(
+        poll=poll(
+            f"{url}/cursor",
+            items_path="$.data.items",
+            pagination={"kind": "cursor", "cursor_path": "$.next"},
+            interval_s=60,
+        )
+    )
+    async with running(cfg, tmp_path) as (_, got):
+        await until(lambda: len(got.values()) == 7, what="seven items")
+        await until(lambda: PollState.load(tmp_path / "http/erp/poll_state.json").cursor == "7", what="cursor saved")
+    assert [request.removeprefix(url) for request in rest.requests] == [
+        "/cursor",
+        "/cursor?cursor=3",
+        "/cursor?cursor=6",
+        "/cursor?cursor=7",
+    ]
+    rest.requests.clear()
+    rest.paged.extend([{"id": "o7", "qty": 7.0}, {"id": "o8", "qty": 8.0}])
+    async with running(cfg, tmp_path) as (_, got):  # a restart: only the new items, from the saved cursor
+        await until(lambda: len(got.values()) == 2, what="the two new items")
+    assert got.values() == [7.0, 8.0]
+    assert rest.requests[0].removeprefix(url) == "/cursor?cursor=7"
+
+
+@pytest.mark.parametrize("etag", ['"v1"', '"lm-only"'])
+async def test_not_modified_is_cheap_and_saved_across_restarts(
+    api: tuple[RestApi, str], tmp_path: Path, etag: str
+) -> None:
+    rest, url = api
+    rest.etag = etag
+    async with running(config(poll=poll(f"{url}/etag")), tmp_path) as (_, got):
+        await until(lambda: rest.not_modified >= 3, what="three 304s")
+        assert got.values() == [0.0, 1.0, 2.0]  # the first answer only
+        await until(lambda: got.status("NotModified") is not None and got.status("NotModified") >= 3, what="status")  # type: ignore[operator]
+    state = PollState.load(tmp_path / "http/erp/poll_state.json")
+    assert state.last_modified == rest.last_modified
+    assert state.etag == (etag if etag == '"v1"' else None)
+    before = rest.not_modified
+    async with running(config(poll=poll(f"{url}/etag")), tmp_path) as (_, got):  # restarted
+        await until(lambda: rest.not_modified > before, what="a 304 right after the restart")
+        assert got.values() == []
+    rest.etag, rest.items = '"v2"', [{"id": "n", "qty": 9.0}]
+    async with running(config(poll=poll(f"{url}/etag")), tmp_path) as (_, got):
+        await until(lambda: got.values() == [9.0], what="the changed list")
+
+
+async def test_429_waits_as_told_then_polls(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    rest, url = api
+    rest.throttle_next, rest.retry_after = 1, "1"
+    async with running(config(poll=poll(f"{url}/open/items", backoff_max_s=5)), tmp_path) as (source, got):
+        await until(lambda: source.counts["throttled"] == 1, what="throttled")
+        throttled_at = len(rest.requests)
+        await until(lambda: got.values() == [0.0, 1.0, 2.0], what="items after the wait", within_s=5)
+    assert throttled_at == 1
+    assert rest.times[1] - rest.times[0] >= 0.9  # nothing asked during the second the API asked for
+    assert got.downs == []  # 429 is not down
+
+
+async def test_500s_reported_down_then_recovery(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    rest, url = api
+    rest.fail_next = 3
+    async with running(config(poll=poll(f"{url}/open/items")), tmp_path) as (source, got):
+        await until(lambda: got.values() == [0.0, 1.0, 2.0], what="items after recovery")
+    assert len(got.downs) == 1  # reported once, not per retry
+    assert "answered 500 Internal Server Error" in got.downs[0]
+    assert source.counts["failures"] == 3
+
+
+async def test_mapping_failure_among_good_items(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    _, url = api
+    cfg = config(poll=poll(f"{url}/mixed", items_path="$", interval_s=60))
+    async with running(cfg, tmp_path) as (source, got):
+        await until(lambda: got.status("Refused") == 2, what="two refusals")
+        assert got.values() == [1.0, 4.0]
+        assert source.counts["items"] == 2
+    letters = [orjson.loads(line) for line in (tmp_path / "http/erp/dead_letters.jsonl").read_bytes().splitlines()]
+    assert [(d["connector"], d["key"], d["path"]) for d in letters] == [("erp", "b", "$.qty"), ("erp", "c", "$.qty")]
+    assert letters[0]["reason"] == "'lots' is not a number (metric type Double)"
+    assert letters[0]["item"] == {"id": "b", "qty": "lots", "line": "line1"}
+    assert "missing" in letters[1]["reason"]
+    assert source.dead_letters.count == 2
