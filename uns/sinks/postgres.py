@@ -37,7 +37,6 @@ from uns.sinks.postgres_sql import (
     schema_statements,
     staging_statement,
     upsert_statements,
-    value_key,
 )
 from uns.sinks.writer import WriteReport
 
@@ -140,6 +139,7 @@ class PostgresWriter:
 
     def _prepare(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         config = self._config
+        conn.execute("SET extra_float_digits = 1")  # vkey hashes value::text: the exact shortest form, always
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
             self.hypertable = self._use_timescaledb(conn)
@@ -301,7 +301,6 @@ class PostgresWriter:
                     (
                         series[row.topic][0],
                         row.ts_ms,
-                        value_key(row.value, row.value_text, row.value_json, row.quality),
                         row.value,
                         row.value_text,
                         row.value_json,

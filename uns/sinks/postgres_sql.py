@@ -7,20 +7,23 @@ written into the SQL as they are; every value goes as a parameter.
 
 A sample's identity is the DuckDB historian's: its series, millisecond, value and quality. Here it
 is the primary key ``(series_id, ts, vkey)``, ``vkey`` being a 64-bit hash of the value columns and
-quality, so a re-delivered sample (a QoS 1 DUP, a redelivery after a crash, a replay) hits the key
-and ``ON CONFLICT DO NOTHING`` drops it, whichever sink process of a shared group wrote it first.
+quality (``VKEY_SQL``), so a re-delivered sample (a QoS 1 DUP, a redelivery after a crash, a replay)
+hits the key and ``ON CONFLICT DO NOTHING`` drops it, whichever sink process of a shared group wrote
+it first. The hash is computed by the server (``hashtextextended``, the function behind hash
+partitioning, stable across versions since on-disk partitions depend on it), in C: computing it in
+Python per row cost more than the COPY itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "LOCK_KEY",
     "STAGING_COLUMNS",
+    "VKEY_SQL",
     "Partition",
     "hypertable_statements",
     "partition_statement",
@@ -28,7 +31,6 @@ __all__ = [
     "schema_statements",
     "staging_statement",
     "upsert_statements",
-    "value_key",
 ]
 
 LOCK_KEY = 0x756E_7373_696E_6B  # pg_advisory_xact_lock key: one process at a time creates tables/partitions
@@ -38,7 +40,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STAGING_COLUMNS = (
     ("series_id", "int4"),
     ("ts_ms", "int8"),
-    ("vkey", "int8"),
     ("value", "float8"),
     ("value_text", "text"),
     ("value_json", "text"),
@@ -50,12 +51,12 @@ STAGING_COLUMNS = (
 """The temporary table a batch is COPied into (binary COPY types), before the de-duplicating INSERT."""
 
 
-def value_key(value: float | None, value_text: str | None, value_json: str | None, quality: str) -> int:
-    """The signed 64-bit ``vkey`` of a sample's value columns and quality (same inputs, same key, any process)."""
-    text = f"{value!r}\x1f{'' if value_text is None else 't' + value_text}\x1f"
-    text += f"{'' if value_json is None else 'j' + value_json}\x1f{quality}"
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+VKEY_SQL = (
+    "hashtextextended(coalesce(value::text, '') || chr(31) || coalesce('t' || value_text, '') || chr(31)"
+    " || coalesce('j' || value_json, '') || chr(31) || quality, 0)"
+)
+"""The ``vkey`` of a staged sample: its value columns and quality, hashed to a bigint (``t``/``j`` tell
+the text ``1`` from the JSON ``1`` and from the number; an empty part is null)."""
 
 
 def schema_statements(schema: str, *, hypertable: bool) -> list[str]:
@@ -198,6 +199,7 @@ def staging_statement() -> str:
 def upsert_statements(schema: str) -> tuple[str, str]:
     """Move the staged batch into ``samples`` (re-deliveries dropped by the key) and ``latest`` (newest wins).
 
+    Rows go in key order, so the primary key index is written leaf after leaf rather than at random.
     ``latest`` is written in ``series_id`` order, so two sink processes lock its rows in the same order.
     """
     ts = "timestamptz 'epoch' + ts_ms * interval '1 millisecond'"
@@ -205,8 +207,8 @@ def upsert_statements(schema: str) -> tuple[str, str]:
     samples = (
         f"INSERT INTO {schema}.samples"  # noqa: S608  (schema is a validated identifier)
         " (series_id, ts, vkey, value, value_text, value_json, quality, historical, source, received)"
-        f" SELECT series_id, {ts}, vkey, value, value_text, value_json::jsonb, quality, historical, source,"
-        f" {received} FROM _uns_staging ON CONFLICT DO NOTHING"
+        f" SELECT series_id, {ts}, {VKEY_SQL}, value, value_text, value_json::jsonb, quality, historical, source,"
+        f" {received} FROM _uns_staging ORDER BY series_id, ts_ms ON CONFLICT DO NOTHING"
     )
     latest = (
         f"INSERT INTO {schema}.latest AS l"  # noqa: S608

@@ -12,7 +12,6 @@ from uns.sinks.postgres_sql import (
     partition_statement,
     partitions_for,
     schema_statements,
-    value_key,
 )
 
 
@@ -54,31 +53,6 @@ def test_partition_statement_names_its_range() -> None:
         "CREATE TABLE IF NOT EXISTS uns.samples_20261206 PARTITION OF uns.samples"
         " FOR VALUES FROM ('2026-12-06T00:00:00+00:00') TO ('2026-12-07T00:00:00+00:00')"
     )
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ((1.0, None, None, "good"), (1.0, None, None, "bad")),  # quality is part of the identity
-        ((1.0, None, None, "good"), (2.0, None, None, "good")),
-        ((None, "1", None, "good"), (None, None, "1", "good")),  # the text "1" is not the JSON 1
-        ((None, None, None, "good"), (None, "", None, "good")),  # null is not the empty string
-        ((0.0, None, None, "good"), (-0.0, None, None, "good")),
-    ],
-)
-def test_value_key_tells_different_values_apart(
-    a: tuple[float | None, str | None, str | None, str], b: tuple[float | None, str | None, str | None, str]
-) -> None:
-    assert value_key(*a) != value_key(*b)
-
-
-def test_value_key_is_stable_and_a_signed_bigint() -> None:
-    # the same sample must get the same key in any process, on any day: a fixed expectation
-    assert value_key(72.4, None, None, "good") == value_key(72.4, None, None, "good")
-    keys = [value_key(float(i), None, None, "good") for i in range(10_000)]
-    assert len(set(keys)) == 10_000
-    assert all(-(2**63) <= k < 2**63 for k in keys)
-    assert value_key(1.5, None, None, "good") == 171451815435518216
 
 
 def test_hypertable_statements_compress_by_series_after_the_configured_age() -> None:
