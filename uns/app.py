@@ -27,6 +27,7 @@ from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
+from uns.sinks.run import enter_sinks
 from uns.web import WebServer
 from uns.web.actions_api import WebActions
 from uns.web.auth import WebAuth
@@ -219,6 +220,10 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             health["demo-business"] = business.health
         bridges = await _enter_bridges(stack, configs, clients, settings)
         parts.extend(bridges)
+        sinks = await enter_sinks(stack, settings.sinks, clients, plant.enterprise.id)
+        parts.extend(sinks)
+        health.update({sink.name: sink.health for sink in sinks})
+        endpoints["sinks"] = ",".join(sink.config.name for sink in sinks) or None
         endpoints["http"] = http.url
         endpoints["state"] = host.state_topic
         endpoints["bridges"] = str(len(bridges))

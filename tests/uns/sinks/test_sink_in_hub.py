@@ -1,0 +1,53 @@
+"""A sink configured in the settings runs inside ``uns up``: the ready line names it, its health is served."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.fixtures.waiting import until
+from tests.uns.sinks.test_postgres_sink import count, envelope, publisher, query
+from uns.app import run_up
+from uns.settings import load_plant, load_settings
+
+_REPO = Path(__file__).resolve().parents[3]
+
+
+async def test_uns_up_runs_the_configured_postgres_sink(tmp_path: Path, pg_dsn: str) -> None:
+    sink = {"kind": "postgres", "name": "pg", "dsn": pg_dsn, "flush_interval_s": 0.05}
+    overrides: dict[str, object] = {
+        "broker.config": _REPO / "broker.yaml",
+        "broker.mqtt_port": 0,
+        "broker.ws_port": 0,
+        "web.http_port": 0,
+        "data_dir": tmp_path,
+        "demo": False,
+        "historian.enabled": False,
+        "sinks": [sink],
+    }
+    settings = load_settings(config_file=None, overrides=overrides, environ={})
+    plant = load_plant(settings.plant)
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run_up(settings, plant, ready=ready.set_result), name="test.hub-with-sink")
+    try:
+        async with asyncio.timeout(30):
+            line = await ready
+        endpoints = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        assert endpoints["sinks"] == "pg"
+        topic = f"{plant.enterprise.id}/dallas/packaging/line1/filler/data/Temp"
+        async with publisher(endpoints["mqtt"]) as pub:
+            await pub.publish(topic, envelope(21.5, time.time_ns() // 1_000_000, "Double"), qos=1)
+            await until(lambda: count(pg_dsn) == 1, within_s=20)
+        assert query(pg_dsn, "SELECT value FROM uns.samples") == [(21.5,)]
+        async with httpx.AsyncClient(base_url=endpoints["http"], timeout=5) as client:
+            health = (await client.get("/api/health")).json()
+        assert health["sink.pg"]["stored"] == 1
+        assert health["sink.pg"]["database_online"] is True
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
