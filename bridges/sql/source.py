@@ -108,6 +108,13 @@ class SqlSource:
             stack.enter_context(self._state)
             for query in self._queries:
                 query.cursor = self._state.cursor(query.config.name)
+                if query.cursor is not None and len(query.cursor.key) != len(query.config.key):
+                    raise BridgeError(
+                        self.name,
+                        self._config.url_safe,
+                        f"query {query.config.name}: its key changed since the cursor saved in {self._state.path}; "
+                        "delete that query's row in its cursors table to read from the first row again",
+                    )
             try:
                 engine = create_async_engine(self._config.url, pool_pre_ping=True)
             except (sqlalchemy.exc.ArgumentError, ImportError) as exc:
