@@ -25,3 +25,10 @@ def test_shipped_broker_yaml_is_valid_and_loopback_only() -> None:
 def test_web_users_example_is_valid_and_closed() -> None:
     config = load_broker_config(ROOT / "deploy/web-users.yaml")
     assert (config.allow_anonymous, dict(config.users)) == (False, {})
+
+
+def test_sinks_example_is_valid_settings() -> None:
+    settings = Settings.model_validate(yaml.safe_load((ROOT / "deploy/sinks.example.yaml").read_text()))
+    assert [(sink.kind, sink.name, sink.shared_group) for sink in settings.sinks] == [("postgres", "pg", "pg")]
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert compose["services"]["pg-sink"]["command"] == ["sink", "pg", "--config", "/config/sinks.yaml"]
