@@ -26,6 +26,7 @@ Row = Mapping[str, object]
 
 _PATH = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*){0,4}$")
 _NOT_IN_ID = re.compile(r"[\x00-\x1f/+#]")
+_DATATYPES = {datatype.name: datatype for datatype in DataType}
 _LIST_FIELDS = frozenset({"bom", "breaks", "input_lots"})
 _INTS = frozenset(
     {DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64,
@@ -92,7 +93,7 @@ def metric_samples(query: SqlQuery, row: Row, zone: ZoneInfo) -> list[Sample]:
             samples.append(Sample(name=metric.name, value=None, timestamp_ms=when, quality=Quality.bad))
             continue
         try:
-            samples.append(Sample(name=metric.name, value=_scalar(DataType[metric.datatype], value, zone),
+            samples.append(Sample(name=metric.name, value=_scalar(_DATATYPES[metric.datatype], value, zone),
                                   timestamp_ms=when))  # fmt: skip
         except ValueError as exc:
             raise RowRefused(metric.column, f"{metric.datatype} metric {metric.name}: {exc}") from None
