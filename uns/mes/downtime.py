@@ -16,7 +16,8 @@ import duckdb
 from model.config import MesSection
 from uns.historian.query_types import BadArgument
 from uns.historian.timespec import checked_window
-from uns.mes.intervals import Window, pieces
+from uns.mes import facts
+from uns.mes.intervals import Window
 from uns.mes.oee import OeeRow, compute, entities_under
 from uns.mes.paths import line_of
 from uns.mes.states import state_name
@@ -68,13 +69,20 @@ class TimelineInterval:
 @dataclasses.dataclass(slots=True)
 class _Bar:
     code: str | None
-    by_state: dict[int, float] = dataclasses.field(default_factory=dict)
-    by_loss: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(_LOSSES, 0.0))
+    by_state: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Microseconds per state (whole numbers: the same sum whatever pieces the time came in)."""
+    by_loss: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(_LOSSES, 0))
     stops: set[tuple[str, datetime]] = dataclasses.field(default_factory=set)
+    more_stops: int = 0
+    """Stops counted from facts and not in ``stops``."""
 
     @property
-    def seconds(self) -> float:
+    def micros(self) -> int:
         return sum(self.by_state.values())
+
+    def add(self, state: int, loss: str, micros: int) -> None:
+        self.by_state[state] = self.by_state.get(state, 0) + micros
+        self.by_loss[loss] += micros
 
 
 def _state_paths(cursor: duckdb.DuckDBPyConnection, path: str) -> list[str]:
@@ -99,23 +107,28 @@ def downtime(
         BadArgument: a naive time or an empty window.
     """
     checked_window(start, end)
-    found = pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end)
+    paths = _state_paths(cursor, path)
+    segments = facts.plan(cursor, section, paths, start, end)
     bars: dict[str, _Bar] = {}
-    for piece in found:
+    for piece in facts.direct_pieces(cursor, section, segments, paths=paths, end=end):
         if piece.loss not in _LOSSES:
             continue
         key = piece.reason_code or state_name(piece.state)
         bar = bars.setdefault(key, _Bar(piece.reason_code))
-        seconds = (piece.end - piece.start).total_seconds()
-        bar.by_state[piece.state] = bar.by_state.get(piece.state, 0.0) + seconds
-        bar.by_loss[piece.loss] += seconds
+        bar.add(piece.state, piece.loss, (piece.end - piece.start) // timedelta(microseconds=1))
         bar.stops.add((piece.path, piece.stop_start))
-    total = sum(bar.seconds for bar in bars.values())
+    for fact in facts.fact_bars(cursor, paths, segments):
+        key = fact.reason_code or state_name(fact.state)
+        bar = bars.setdefault(key, _Bar(fact.reason_code))
+        for state, loss, micros in fact.time:
+            bar.add(state, loss, micros)
+        bar.more_stops += fact.stops - len(bar.stops & fact.edge_stops)
+    total = sum(bar.micros for bar in bars.values())
     rows: list[DowntimeRow] = []
-    running = 0.0
-    for key, bar in sorted(bars.items(), key=lambda item: (-item[1].seconds, item[0])):
-        running += bar.seconds
-        state = max(bar.by_state, key=bar.by_state.__getitem__)
+    running = 0
+    for key, bar in sorted(bars.items(), key=lambda item: (-item[1].micros, item[0])):
+        running += bar.micros
+        state = max(sorted(bar.by_state), key=bar.by_state.__getitem__)  # a tie goes to the lower code
         rows.append(
             DowntimeRow(
                 reason=key,
@@ -124,11 +137,11 @@ def downtime(
                 state=state,
                 state_name=state_name(state),
                 loss="availability" if bar.by_loss["availability"] >= bar.by_loss["performance"] else "performance",
-                availability_s=bar.by_loss["availability"],
-                performance_s=bar.by_loss["performance"],
-                duration_s=bar.seconds,
-                count=len(bar.stops),
-                share=bar.seconds / total if total else 0.0,
+                availability_s=bar.by_loss["availability"] / 1e6,
+                performance_s=bar.by_loss["performance"] / 1e6,
+                duration_s=bar.micros / 1e6,
+                count=len(bar.stops) + bar.more_stops,
+                share=bar.micros / total if total else 0.0,
                 cumulative_share=running / total if total else 0.0,
             )
         )
@@ -147,7 +160,11 @@ def state_timeline(
     """
     checked_window(start, end)
     merged: list[TimelineInterval] = []
-    for piece in pieces(cursor, section, paths=_state_paths(cursor, path), start=start, end=end):
+    paths = _state_paths(cursor, path)
+    segments = facts.plan(cursor, section, paths, start, end)
+    found = facts.direct_pieces(cursor, section, segments, paths=paths, end=end)
+    found += facts.fact_pieces(cursor, paths, segments)
+    for piece in sorted(found, key=lambda item: (item.path, item.start)):
         last = merged[-1] if merged else None
         if (
             last is not None

@@ -31,14 +31,14 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
 from model.config import MesSection
 from uns.mes.losses import loss_table
 
-__all__ = ["Piece", "Times", "Window", "entity_times", "pieces"]
+__all__ = ["Piece", "Times", "Window", "add_times", "entity_times", "pieces", "pieces_query"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,12 +74,15 @@ _PIECES = """
 WITH
 tp AS (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path),
 cr AS (SELECT unnest($lows::INTEGER[]) AS lo, unnest($highs::INTEGER[]) AS hi, unnest($classes::VARCHAR[]) AS cls),
+since AS (
+    SELECT path, max(ts) AS t0 FROM mes_states WHERE path IN (SELECT path FROM tp) AND ts <= $data_lo GROUP BY path
+),
 st0 AS (
     SELECT s.path, s.ts AS a, s.state, s.reason_code,
-           coalesce(lead(s.ts) OVER w, greatest($hi, s.ts)) AS b,
+           coalesce(lead(s.ts) OVER w, greatest($data_hi, s.ts)) AS b,
            lead(s.ts) OVER w IS NULL AS open
-    FROM mes_states s
-    WHERE s.path IN (SELECT path FROM tp) AND s.ts < $hi
+    FROM mes_states s LEFT JOIN since ON since.path = s.path
+    WHERE s.path IN (SELECT path FROM tp) AND s.ts < $data_hi AND (since.t0 IS NULL OR s.ts >= since.t0)
     WINDOW w AS (PARTITION BY s.path ORDER BY s.ts, s.received, s.event_key)
 ),
 st1 AS (
@@ -165,6 +168,40 @@ ORDER BY path, a
 """
 
 
+def pieces_query(
+    section: MesSection,
+    *,
+    paths: Sequence[str],
+    start: datetime,
+    end: datetime,
+    cuts: Sequence[datetime] = (),
+    data_end: datetime | None = None,
+    bounded: bool = False,
+) -> tuple[str, dict[str, object]]:
+    """The SQL and parameters of ``pieces`` (path, start, end, state, machine state, reason, loss, stop start).
+
+    ``data_end`` (default ``end``) is where the data stops: states from it on are not read, and the
+    last state before it runs until it (``uns.mes.facts`` reads with the query's end while it cuts
+    time at hour edges, so a piece is the same whatever cut it). ``bounded`` reads only the states
+    from the one active at ``start - microstop_s`` on, with the same result: a stop that began
+    earlier and reaches ``start`` is longer than ``microstop_s`` either way, so never a microstop.
+    """
+    lows, highs, classes = loss_table(section).columns()
+    params: dict[str, object] = {
+        "paths": list(paths),
+        "lows": lows,
+        "highs": highs,
+        "classes": classes,
+        "micro": section.microstop_s,
+        "lo": start,
+        "hi": end,
+        "data_hi": max(end, data_end or end),
+        "data_lo": start - timedelta(seconds=section.microstop_s) if bounded else _BEGINNING,
+        "cuts": [start, end, *(cut for cut in cuts if start < cut < end)],
+    }
+    return _PIECES, params
+
+
 def pieces(
     cursor: duckdb.DuckDBPyConnection,
     section: MesSection,
@@ -173,6 +210,8 @@ def pieces(
     start: datetime,
     end: datetime,
     cuts: Sequence[datetime] = (),
+    data_end: datetime | None = None,
+    bounded: bool = False,
 ) -> list[Piece]:
     """Classified pieces of time of ``paths`` within ``[start, end)``, also split at ``cuts``.
 
@@ -183,23 +222,15 @@ def pieces(
         start: window start (aware).
         end: window end (aware).
         cuts: extra instants to split at (group edges).
+        data_end: where the data stops (default ``end``): see ``pieces_query``.
+        bounded: read only the states that can matter (see ``pieces_query``).
     """
     if not paths or end <= start:
         return []
-    lows, highs, classes = loss_table(section).columns()
-    rows = cursor.execute(
-        _PIECES,
-        {
-            "paths": list(paths),
-            "lows": lows,
-            "highs": highs,
-            "classes": classes,
-            "micro": section.microstop_s,
-            "lo": start,
-            "hi": end,
-            "cuts": [start, end, *(cut for cut in cuts if start < cut < end)],
-        },
-    ).fetchall()
+    sql, params = pieces_query(
+        section, paths=paths, start=start, end=end, cuts=cuts, data_end=data_end, bounded=bounded
+    )
+    rows = cursor.execute(sql, params).fetchall()
     return [
         Piece(
             path=path,
@@ -215,30 +246,72 @@ def pieces(
     ]
 
 
+_US = timedelta(microseconds=1)
+_BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+
+
 @dataclasses.dataclass(slots=True)
 class Times:
-    """Seconds per loss class of one entity in one window (the union view over its paths)."""
+    """Time per loss class of one entity in one window (the union view over its paths).
 
-    covered_s: float = 0.0
-    planned_s: float = 0.0
-    availability_s: float = 0.0
-    microstop_s: float = 0.0
-    producing_s: float = 0.0
+    Summed in whole microseconds, so the same time cut into other pieces (``uns.mes.facts``
+    splits at hour edges) sums to exactly the same seconds.
+    """
+
+    covered_us: int = 0
+    planned_us: int = 0
+    availability_us: int = 0
+    microstop_us: int = 0
+    producing_us: int = 0
+
+    @property
+    def covered_s(self) -> float:
+        """Time with state data."""
+        return self.covered_us / 1e6
+
+    @property
+    def planned_s(self) -> float:
+        """Planned downtime."""
+        return self.planned_us / 1e6
+
+    @property
+    def availability_s(self) -> float:
+        """Availability loss."""
+        return self.availability_us / 1e6
+
+    @property
+    def microstop_s(self) -> float:
+        """Performance loss stops (microstops)."""
+        return self.microstop_us / 1e6
+
+    @property
+    def producing_s(self) -> float:
+        """Producing time."""
+        return self.producing_us / 1e6
 
 
 _RANK = {"none": 0, "performance": 1, "availability": 2, "planned": 3}
 
 
-def _add(times: Times, loss: str, seconds: float) -> None:
-    times.covered_s += seconds
+def _add(times: Times, loss: str, micros: int) -> None:
+    times.covered_us += micros
     if loss == "none":
-        times.producing_s += seconds
+        times.producing_us += micros
     elif loss == "performance":
-        times.microstop_s += seconds
+        times.microstop_us += micros
     elif loss == "availability":
-        times.availability_s += seconds
+        times.availability_us += micros
     else:
-        times.planned_s += seconds
+        times.planned_us += micros
+
+
+def add_times(times: Times, more: Times) -> None:
+    """Add ``more`` into ``times``."""
+    times.covered_us += more.covered_us
+    times.planned_us += more.planned_us
+    times.availability_us += more.availability_us
+    times.microstop_us += more.microstop_us
+    times.producing_us += more.producing_us
 
 
 def _union(inside: Sequence[Piece], times: Times) -> None:
@@ -250,7 +323,7 @@ def _union(inside: Sequence[Piece], times: Times) -> None:
         if last is not None and at > last:
             present = [name for name, n in active.items() if n > 0]
             if present:
-                _add(times, min(present, key=_RANK.__getitem__), (at - last).total_seconds())
+                _add(times, min(present, key=_RANK.__getitem__), (at - last) // _US)
         active[loss] += step
         last = at
 
@@ -284,5 +357,5 @@ def entity_times(
             _union(inside, times)
         else:
             for piece in inside:
-                _add(times, piece.loss, (piece.end - piece.start).total_seconds())
+                _add(times, piece.loss, (piece.end - piece.start) // _US)
     return result

@@ -40,7 +40,8 @@ import duckdb
 from model.config import MesSection
 from uns.historian.query_types import BadArgument
 from uns.historian.timespec import checked_window
-from uns.mes.intervals import Times, Window, entity_times, pieces
+from uns.mes.facts import window_times
+from uns.mes.intervals import Times, Window
 from uns.mes.paths import line_of
 
 __all__ = ["Entity", "GroupBy", "OeeRow", "compute", "entities_under", "ideal_cycle_fallback", "oee", "oee_windows"]
@@ -279,9 +280,8 @@ def compute(
         return []
     lo, hi = min(w.start for w in windows), max(w.end for w in windows)
     cuts = sorted({w.start for w in windows} | {w.end for w in windows})
-    paths = sorted({p for e in entities for p in e.time_paths})
-    found = pieces(cursor, section, paths=paths, start=lo, end=hi, cuts=cuts)
-    times = entity_times(found, members={e.name: e.time_paths for e in entities}, windows=windows)
+    members = {e.name: e.time_paths for e in entities if e.time_paths}
+    times = window_times(cursor, section, members=members, windows=windows, start=lo, end=hi, cuts=cuts)
     pairs = [(e.name, path, output) for e in entities for path, output in e.count_paths]
     counted: dict[tuple[str, str], tuple[int, int, float | None, int]] = {}
     if pairs:

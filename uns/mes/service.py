@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
@@ -27,6 +27,7 @@ from uns.historian.service import Historian
 from uns.mes.changes import ChangeFeed
 from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
+from uns.mes.facts import FactBuilder
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
 from uns.mes.live import LivePicture
 from uns.mes.losses import loss_table
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 _BATCH_S = 0.2
 _DERIVE_SETTLE_MS = 1000
 _KPI_NAMES = ("oee", "availability", "performance", "quality")
+_FACTS_BUSY_S = 1.0  # between chunks of a backlog: the writer serves samples in between
+_FACTS_IDLE_S = 60.0  # then an hour closes every hour: a minute late is soon enough
 
 
 def _now_ms() -> int:
@@ -101,6 +104,7 @@ class MesAdapter:
         self._unbound = UnboundPaths(self.equipment)
         loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
+        self._facts: FactBuilder | None = None
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
         self._pending: list[Incoming] = []
@@ -134,6 +138,9 @@ class MesAdapter:
         self._store = await self._historian.on_writer(
             lambda: MesStore(database.connection, self._settings, changes=self.changes)
         )
+        facts = await self._historian.on_writer(lambda: FactBuilder(database.connection, self._settings))
+        self.changes.subscribe(facts.changed)  # stale facts go before the events are acknowledged
+        self._facts = facts
         for topic, (value, ts_ms) in (await self._historian.on_writer(self._load_baselines)).items():
             self._deriver.restore(topic, value, ts_ms)
         filters = _event_filters()
@@ -170,6 +177,7 @@ class MesAdapter:
             tasks.create_task(self._read(client), name="uns.mes.read")
             tasks.create_task(self._commit_loop(), name="uns.mes.commit")
             tasks.create_task(self._kpi_loop(client), name="uns.mes.kpi")
+            tasks.create_task(self._facts_loop(), name="uns.mes.facts")
 
     # -- HTTP entry -----------------------------------------------------------------------------
 
@@ -343,6 +351,19 @@ class MesAdapter:
                 continue
             self.counters["kpi_runs"] += 1
             await client.publish_many(self._kpi_messages(rows, _now_ms()))
+
+    async def _facts_loop(self) -> None:
+        """Build the per-hour facts of closed hours (``uns.mes.facts``): a week per writer call, then a pause."""
+        facts = self._facts
+        if facts is None:
+            return
+        while True:
+            try:
+                built = await self._historian.on_writer(lambda: facts.build(datetime.now(UTC)))
+            except Exception:  # the views answer directly without facts; intake goes on
+                log.exception("MES adapter: building per-hour facts failed")
+                built = 0
+            await asyncio.sleep(_FACTS_BUSY_S if built else _FACTS_IDLE_S)
 
     def _current(self, now: datetime) -> list[CurrentRow]:
         cursor = self._historian.database.reader()

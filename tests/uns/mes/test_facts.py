@@ -1,0 +1,155 @@
+"""Per-hour facts give every MES view exactly the direct answer, also after relabels and late events."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import duckdb
+import orjson
+import pytest
+
+from model.config import MesSection
+from tests.uns.mes.mes_events import Feeder, at, ms
+from uns.historian.database import Database
+from uns.historian.query_api import document_bytes
+from uns.mes import facts
+from uns.mes.facts import FactBuilder
+from uns.mes.views_api import run_view
+
+L1, L2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
+CELLS = (f"{L1}/filler", f"{L1}/capper", f"{L2}/rinser")
+NOW = at(4, 0)
+_CODES = (10000, 10000, 10000, 20000, 40100, 50000, 60000, 70000, 100000, 150000, 180000, 30000)
+
+
+def _history(feeder: Feeder, seed: int) -> None:
+    """Three days of states (many microstops), shifts with breaks, orders, counts and labels."""
+    rng = random.Random(seed)
+    for path in (*CELLS, L2):
+        t, changes = at(1, 0, rng.randrange(60)), []
+        while t < NOW:
+            changes.append((t, rng.choice(_CODES)))
+            t += timedelta(seconds=rng.choice((5, 30, 90, 119, 121, 600, 1800, 3000)) + rng.randrange(1000) / 1000)
+        feeder.states(path, changes)
+    feeder.send("acme/dallas", "product_type", at(1, 0), product_id="cola", ideal_cycle_time_s=0.5)
+    for day in (1, 2, 3):
+        for index, hour in enumerate((6, 14)):
+            start = at(day, hour)
+            breaks = [
+                {"start_ms": ms(start + timedelta(hours=4)), "end_ms": ms(start + timedelta(hours=4, minutes=30))}
+            ]
+            feeder.send(L1, "shift", start - timedelta(hours=1), shift_id=f"d{day}s{index}", start_ms=ms(start),
+                        end_ms=ms(start + timedelta(hours=8)), breaks=breaks)  # fmt: skip
+        order = f"O{day}"
+        feeder.send(L1, "work_order", at(day, 5), order_id=order, action="release", product_id="cola", quantity=1000)
+        feeder.send(L1, "work_order", at(day, 6, 10), order_id=order, action="start")
+        feeder.send(L1, "work_order", at(day, 20, 5), order_id=order, action="complete")
+    counts = [
+        feeder.incoming(path, "production_count", {"timestamp_ms": ms(at(1, 0) + timedelta(minutes=minute)) + i,
+                                                   "total": rng.randrange(1, 40), "scrap": rng.randrange(2)})
+        for minute in range(0, 3 * 24 * 60, 17)
+        for i, path in enumerate(CELLS)
+    ]  # fmt: skip
+    assert {o.status for o in feeder.store.apply(counts)} == {"stored"}
+    feeder.send(CELLS[0], "downtime_reason", at(2, 9), start_ms=ms(at(1, 8, 3)), end_ms=ms(at(1, 9, 47, 30)),
+                reason_code="JAM")  # fmt: skip
+
+
+def _params(path: str, start: datetime, end: datetime, **more: str) -> dict[str, list[str]]:
+    return {"path": [path], "start": [start.isoformat()], "end": [end.isoformat()], **{k: [v] for k, v in more.items()}}
+
+
+_CASES = [
+    ("oee", _params("acme/dallas", at(1, 0), NOW, by="cell")),
+    ("oee", _params("acme/dallas", at(1, 2, 17, 5), at(3, 21, 40), by="line")),
+    ("oee", _params(L1, at(1, 0), NOW, by="shift")),
+    ("oee", _params(L1, at(1, 0), NOW, by="order")),
+    ("oee", _params(L1, at(1, 0), NOW, by="day", tz="America/Chicago")),
+    ("oee", _params(CELLS[0], at(2, 0), at(2, 23, 59, 30), by="hour")),
+    ("downtime", _params("acme/dallas", at(1, 0), NOW)),
+    ("downtime", _params(L1, at(1, 3, 30), at(3, 4, 1))),
+    ("timeline", _params(L1, at(2, 0), at(3, 0))),
+    ("current", {}),
+]
+
+
+def _answers(cursor: duckdb.DuckDBPyConnection, section: MesSection) -> list[bytes]:
+    return [document_bytes(run_view(cursor, section, view, params, now=NOW)) for view, params in _CASES]
+
+
+def _direct(cursor: duckdb.DuckDBPyConnection, section: MesSection) -> list[bytes]:
+    with facts.bypassed():
+        return _answers(cursor, section)
+
+
+def _build(builder: FactBuilder) -> int:
+    total = 0
+    while built := builder.build(NOW, hours=100):
+        total += built
+    return total
+
+
+@pytest.fixture(params=["iso22400", "umh"])
+def section(request: pytest.FixtureRequest) -> MesSection:
+    return MesSection(loss_preset=request.param, output_cells={L1: CELLS[1]})
+
+
+@pytest.fixture
+def world(db: Database, section: MesSection) -> tuple[Feeder, FactBuilder]:
+    feeder = Feeder(db, section)
+    _history(feeder, seed=7)
+    builder = FactBuilder(db.connection, section)
+    feeder.store.changes.subscribe(builder.changed)
+    return feeder, builder
+
+
+def _from_facts(cursor: duckdb.DuckDBPyConnection, section: MesSection) -> int:
+    segments = facts.plan(cursor, section, [*CELLS, L2], at(1, 0), NOW)
+    return sum(round((s.end - s.start).total_seconds()) // 3600 for s in segments if s.from_facts)
+
+
+def test_views_from_facts_equal_the_direct_answers(
+    world: tuple[Feeder, FactBuilder], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    _, builder = world
+    direct = _direct(cursor, section)
+    assert _build(builder) >= 3 * 24 - 1
+    assert _from_facts(cursor, section) >= 70  # three days but the last hours before NOW
+    assert _answers(cursor, section) == direct
+    rows = orjson.loads(direct[0])["rows"]
+    assert {row["path"] for row in rows} == set(CELLS)
+    assert all(row["time_s"] > 0 for row in rows)
+
+
+def test_relabels_and_late_events_change_the_numbers_at_once(
+    world: tuple[Feeder, FactBuilder], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, builder = world
+    _build(builder)
+    before = _answers(cursor, section)
+    # a relabel of a past stretch (planned), a late state in the middle of day 2, a late shift on day 3
+    feeder.send(CELLS[0], "downtime_reason", at(3, 23), start_ms=ms(at(2, 1, 0, 30)), end_ms=ms(at(2, 3, 12)),
+                reason_code="CLEAN", state=150000)  # fmt: skip
+    feeder.send(CELLS[1], "machine_state", at(2, 13, 7, 12), state=180000)
+    feeder.send(CELLS[1], "machine_state", at(2, 13, 8, 2), state=10000)
+    feeder.send(L2, "shift", at(3, 23, 30), shift_id="late-l2", start_ms=ms(at(3, 2)), end_ms=ms(at(3, 10)))
+    after = _answers(cursor, section)
+    assert after == _direct(cursor, section)  # stale facts are gone before the next read
+    changed = [i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+    assert {0, 1, 6, 8} <= set(changed)  # site OEE by cell and line, the Pareto, the timeline of day 2
+    assert _from_facts(cursor, section) < 70  # dropped hours are answered directly until rebuilt
+    _build(builder)
+    assert _from_facts(cursor, section) >= 70
+    assert _answers(cursor, section) == after
+
+
+def test_other_classification_settings_do_not_read_these_facts(
+    world: tuple[Feeder, FactBuilder], db: Database, section: MesSection
+) -> None:
+    _, builder = world
+    _build(builder)
+    other = section.model_copy(update={"microstop_s": 30.0})
+    with db.reader() as cursor:
+        assert _from_facts(cursor, other) == 0
+        assert _answers(cursor, other) == _direct(cursor, other)
