@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -37,7 +37,7 @@ __all__ = ["HttpSource"]
 log = logging.getLogger(__name__)
 
 _COUNTERS = ("requests", "items", "refused", "not_modified", "throttled", "failures", "webhooks", "webhooks_refused")
-_QUEUE = 8  # units waiting for the edge node: back-pressure on polls and webhooks
+_QUEUE = 8  # status refreshes are skipped while this many units wait for the edge node
 
 
 def _now_ms() -> int:
@@ -56,7 +56,7 @@ class _Down:
     reason: str
 
 
-_Work = _Unit | _Down | None  # None: only the status changed
+_Work = _Unit | _Down | BaseException | None  # None: only the status changed; an exception: a task crashed
 
 
 class HttpSource:
@@ -80,7 +80,8 @@ class HttpSource:
         self.webhook = (
             WebhookServer(name=config.name, config=config.webhook, deliver=self._deliver) if config.webhook else None
         )
-        self._queue: asyncio.Queue[_Work] = asyncio.Queue(_QUEUE)
+        # unbounded: each unit's producer waits for it to be done, so units in the queue are few
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
         self._warn = RateLimitedLog(log)
@@ -102,10 +103,7 @@ class HttpSource:
 
     async def __aexit__(self, *exc_info: object) -> None:
         # events() may be left suspended at a yield by a cancelled consumer: stop its producers here
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._stop_tasks()
         self._client = None
         await self._stack.aclose()
 
@@ -116,15 +114,22 @@ class HttpSource:
         return [*self._mapper.tags(), *status]
 
     async def events(self) -> AsyncIterator[SourceEvent]:
-        """Samples of polled and pushed items, the status device, and ``DeviceDown`` while the API is down."""
-        async with asyncio.TaskGroup() as tg:
-            if self._poller is not None:
-                self._tasks.append(tg.create_task(self._poll_loop(self._poller), name=f"http[{self.name}].poll"))
-            if self.webhook is not None:
-                self._tasks.append(tg.create_task(self.webhook.run(), name=f"http[{self.name}].webhook"))
+        """Samples of polled and pushed items, the status device, and ``DeviceDown`` while the API is down.
+
+        The poll loop and the webhook server run as tasks of their own (a TaskGroup cannot span the
+        yields of a generator its consumer may abandon): stopped when this generator closes or the
+        source exits, and a crash of either is raised here.
+        """
+        if self._poller is not None:
+            self._start(self._poll_loop(self._poller), "poll")
+        if self.webhook is not None:
+            self._start(self.webhook.run(), "webhook")
+        try:
             yield self._status(_now_ms())  # the status device is read at once: births need not wait for it
             while True:
                 work = await self._queue.get()
+                if isinstance(work, BaseException):
+                    raise work
                 if isinstance(work, _Down):
                     yield DeviceDown(STATUS_DEVICE, work.reason)
                     continue
@@ -145,6 +150,23 @@ class HttpSource:
                 # the edge node asked for more: it sent or buffered every sample above
                 if work.done is not None and not work.done.done():
                     work.done.set_result((len(work.items) - refused, refused + (work.refused_page is not None)))
+        finally:
+            await self._stop_tasks()
+
+    def _start(self, coroutine: Coroutine[None, None, None], what: str) -> None:
+        task = asyncio.create_task(coroutine, name=f"http[{self.name}].{what}")
+        task.add_done_callback(self._crashed)
+        self._tasks.append(task)
+
+    def _crashed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._queue.put_nowait(task.exception())
+
+    async def _stop_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def write(self, device: str, name: str, value: MetricValue) -> None:
         """HTTP items are read-only here."""
@@ -252,8 +274,8 @@ class HttpSource:
                 if not down:
                     down = True
                     await self._queue.put(_Down(str(exc)))
-            if not down:
-                await self._queue.put(None)
+            if not down and self._queue.qsize() < _QUEUE:  # a status refresh, skipped while the consumer lags
+                self._queue.put_nowait(None)
             await asyncio.sleep(delay)
 
 

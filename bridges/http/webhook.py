@@ -9,6 +9,7 @@ produced is safe (``deliver`` returns): a 503 otherwise, so the sender retries.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -81,7 +82,14 @@ class WebhookServer:
         self._socket = sock
         app = Starlette(routes=[Route(self._config.path, self._receive, methods=["POST"])])
         config = uvicorn.Config(
-            app, lifespan="off", log_config=None, access_log=False, http="h11", ws="none", server_header=False
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            http="h11",
+            ws="none",
+            server_header=False,
+            timeout_graceful_shutdown=1,
         )
         self._server = _Server(config)
         log.info("http %s: webhook on %s", self.name, self.url)
@@ -93,14 +101,17 @@ class WebhookServer:
             self._socket = None
 
     async def run(self) -> None:
-        """Serve until cancelled."""
+        """Serve until cancelled, then close the listener and finish (or, after a second, cancel) requests."""
         if self._server is None or self._socket is None:
             raise RuntimeError("WebhookServer.run() needs `async with` first")
         server = self._server
+        serving = asyncio.create_task(server.serve(sockets=[self._socket]), name=f"http[{self.name}].uvicorn")
         try:
-            await server.serve(sockets=[self._socket])
+            await asyncio.shield(serving)
         finally:
+            # uvicorn's own shutdown unregisters the listener from the event loop before it is closed
             server.should_exit = True
+            await serving
 
     async def _receive(self, request: Request) -> Response:
         self.counts["received"] += 1

@@ -11,6 +11,7 @@ import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Generator
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -150,13 +151,17 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """Serve ``app`` on 127.0.0.1, a free port; yields its base URL."""
+async def serve(app: Starlette, *, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1, a free port (over TLS with ``(cert, key)``); yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     sock.setblocking(False)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, http="h11", ws="none")
+    cert, key = tls if tls else (None, None)
+    config = uvicorn.Config(
+        app, lifespan="off", log_config=None, access_log=False, http="h11", ws="none", ssl_certfile=cert,
+        ssl_keyfile=key,
+    )  # fmt: skip
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="test.rest-api")
     try:
@@ -165,7 +170,7 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
             if task.done() or time.monotonic() > deadline:
                 raise AssertionError("REST API did not start")
             await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 5)

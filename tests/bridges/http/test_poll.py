@@ -11,6 +11,7 @@ import pytest
 from bridges.http.state import PollState
 from tests.bridges.http.rest_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, RestApi, serve
 from tests.bridges.http.running import config, poll, running
+from tests.fixtures.tls import self_signed_cert
 from tests.fixtures.waiting import until
 
 
@@ -178,3 +179,16 @@ async def test_mapping_failure_among_good_items(api: tuple[RestApi, str], tmp_pa
     assert letters[0]["item"] == {"id": "b", "qty": "lots", "line": "line1"}
     assert "missing" in letters[1]["reason"]
     assert source.dead_letters.count == 2
+
+
+async def test_tls_verified_by_default_and_with_a_ca_file(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    rest = RestApi()
+    async with serve(rest.app(), tls=(cert, key)) as url:
+        async with running(config(poll=poll(f"{url}/open/items")), tmp_path) as (_, got):
+            await until(lambda: got.downs, what="an unknown certificate refused")
+        assert "CERTIFICATE_VERIFY_FAILED" in got.downs[0]
+        assert rest.requests == []
+        async with running(config(poll=poll(f"{url}/open/items", ca_file=str(cert))), tmp_path) as (_, got):
+            await until(lambda: got.values()[:3] == [0.0, 1.0, 2.0], what="the items over verified TLS")
+        assert got.downs == []

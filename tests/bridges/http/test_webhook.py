@@ -9,6 +9,7 @@ import httpx
 import orjson
 
 from bridges.http.signature import sign
+from tests.bridges.http.rest_api import RestApi, serve
 from tests.bridges.http.running import config, running
 from tests.fixtures.waiting import until
 
@@ -55,5 +56,9 @@ async def test_signed_deliveries_in_bad_and_replayed_out(tmp_path: Path) -> None
             "received": 9, "accepted": 1, "unauthorized": 5, "too_large": 1, "bad_json": 1, "replays": 1,
         }  # fmt: skip
         await until(lambda: got.status("Refused") == 1 and got.status("Webhooks") == 1, what="status")
+    # the listener left the event loop cleanly: a socket opened now (maybe on the same fd) works
+    rest = RestApi()
+    async with serve(rest.app()) as url, httpx.AsyncClient() as http:
+        assert (await http.get(f"{url}/open/items")).status_code == 200
     [letter] = [orjson.loads(line) for line in (tmp_path / "http/erp/dead_letters.jsonl").read_bytes().splitlines()]
     assert (letter["key"], letter["path"], letter["item"]) == ("b", "$.qty", {"id": "b", "qty": "x"})
