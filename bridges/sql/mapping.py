@@ -117,11 +117,20 @@ def event_id(connector: str, query: str, key: str, version: object) -> str:
 def _event_value(field: str, value: object, zone: ZoneInfo) -> object:
     if field.endswith("_ms"):
         return to_ms(value, zone)
-    if field in _LIST_FIELDS and isinstance(value, str | bytes):
-        return json.loads(value)
+    if field in _LIST_FIELDS:
+        items = json.loads(value) if isinstance(value, str | bytes) else value
+        if isinstance(items, list):  # times inside (a break's start_ms) are read like the row's own
+            return [_times_in(item, zone) for item in items]
+        return items
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _times_in(item: object, zone: ZoneInfo) -> object:
+    if not isinstance(item, dict):
+        return item
+    return {k: to_ms(v, zone) if k.endswith("_ms") and isinstance(v, str) else v for k, v in item.items()}
 
 
 def _path(mes: SqlMesMapping, row: Row) -> str:

@@ -160,3 +160,48 @@ def test_a_row_that_does_not_map_is_refused_naming_the_field(overrides: dict[str
     with pytest.raises(RowRefused) as caught:
         mes_event("erp", _orders(), _order_row(**overrides), _UTC)
     assert caught.value.field == field
+
+
+def _mes_query(event: str, fields: dict[str, str], values: dict[str, object] | None = None) -> SqlQuery:
+    return SqlQuery.model_validate(
+        {"name": "q", "table": "t", "key": ["id"], "watermark": {"column": "at"},
+         "mes": {"event": event, "path": "acme/dallas/bottling/line1", "fields": fields, "values": values or {}}}
+    )  # fmt: skip
+
+
+def test_lab_results_shifts_and_products_map_to_their_events() -> None:
+    at = dt.datetime(2026, 11, 24, 7)
+    topic, body = mes_event(
+        "lims",
+        _mes_query(
+            "quality_inspection",
+            {"characteristic": "test", "value": "result", "lower_limit": "lsl", "upper_limit": "usl", "lot_id": "lot"},
+        ),
+        {"id": 9, "at": at, "test": "brix", "result": decimal.Decimal("10.4"), "lsl": 10, "usl": 11, "lot": "L-7"},
+        _UTC,
+    )
+    assert topic == "acme/dallas/bottling/line1/mes/quality_inspection"
+    inspection = json.loads(body)
+    assert (inspection["characteristic"], inspection["value"], inspection["lot_id"]) == ("brix", 10.4, "L-7")
+    _topic, body = mes_event(
+        "mes",
+        _mes_query("shift", {"shift_id": "id", "start_ms": "starts", "end_ms": "ends", "breaks": "breaks"}),
+        {
+            "id": "2026-11-24-early",
+            "at": at,
+            "starts": "2026-11-24 06:00:00",
+            "ends": "2026-11-24 14:00:00",
+            "breaks": '[{"start_ms": "2026-11-24T10:00:00Z", "end_ms": "2026-11-24T10:30:00Z"}]',
+        },
+        _UTC,
+    )
+    shift = json.loads(body)
+    assert (shift["start_ms"], shift["end_ms"]) == (1795500000000, 1795528800000)
+    assert shift["breaks"][0]["name"] == "break"
+    _topic, body = mes_event(
+        "erp",
+        _mes_query("product_type", {"product_id": "id", "ideal_cycle_time_s": "cycle"}),
+        {"id": "cola-330", "at": at, "cycle": decimal.Decimal("0.5")},
+        _UTC,
+    )
+    assert json.loads(body)["ideal_cycle_time_s"] == 0.5
