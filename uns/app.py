@@ -25,6 +25,7 @@ from uns.errors import ConfigError
 from uns.historian.queries import History
 from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
+from uns.memory import HeapKeeper
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.sinks.run import enter_sinks
@@ -69,7 +70,7 @@ class Part(Protocol):
 
 async def _run_parts(parts: list[Part]) -> None:
     async with asyncio.TaskGroup() as tasks:
-        for part in parts:
+        for part in [*parts, HeapKeeper()]:
             tasks.create_task(part.run(), name=f"uns.{part.name}")
 
 
