@@ -252,6 +252,12 @@ class PostgresWriter:
                 except psycopg.errors.TransactionRollback:  # two processes on overlapping keys: try again
                     if attempt == _DEADLOCK_RETRIES - 1:
                         raise
+                except psycopg.errors.CheckViolation:
+                    # "no partition of relation": someone dropped a partition this writer knew (retention)
+                    if attempt == _DEADLOCK_RETRIES - 1 or self.hypertable:
+                        raise
+                    self._partitions = set()
+                    self._ensure_partitions(conn, [row.ts_ms for row in batch.samples])
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.FeatureNotSupported) as exc:
             if conn.broken:
                 raise self._unavailable(str(exc).strip()) from exc
