@@ -36,7 +36,13 @@ __all__ = ["HttpSource"]
 
 log = logging.getLogger(__name__)
 
-_COUNTERS = ("requests", "items", "refused", "not_modified", "throttled", "failures", "webhooks", "webhooks_refused")
+_COUNTERS = (
+    "requests", "items", "refused", "not_modified", "throttled", "failures",
+    "webhooks", "webhooks_rejected", "webhooks_replayed", "webhooks_failed",
+)  # fmt: skip
+"""The status device's counters (``Status/<CamelCase>``): webhooks are deliveries taken; rejected = 401, 413 or
+400; replayed = seen before, not processed again; failed = not taken (503: the sender retries)."""
+_STATUS_S = 1.0  # the status device is refreshed at least this often (unchanged values are not sent)
 _QUEUE = 8  # status refreshes are skipped while this many units wait for the edge node
 
 
@@ -127,7 +133,10 @@ class HttpSource:
         try:
             yield self._status(_now_ms())  # the status device is read at once: births need not wait for it
             while True:
-                work = await self._queue.get()
+                try:
+                    work = await asyncio.wait_for(self._queue.get(), _STATUS_S)
+                except TimeoutError:
+                    work = None  # idle: refresh the status (webhook refusals happen between units)
                 if isinstance(work, BaseException):
                     raise work
                 if isinstance(work, _Down):
@@ -213,6 +222,10 @@ class HttpSource:
     def _status(self, now_ms: int) -> Samples:
         if self._poller is not None:
             self.counts["requests"], self.counts["not_modified"] = self._poller.requests, self._poller.not_modified
+        if self.webhook is not None:
+            hook = self.webhook.counts
+            self.counts["webhooks_rejected"] = hook["unauthorized"] + hook["too_large"] + hook["bad_json"]
+            self.counts["webhooks_replayed"] = hook["replays"]
         samples = [Sample(f"Status/{_title(c)}", self.counts[c], now_ms) for c in _COUNTERS]
         quality = Quality.uncertain if self._last_refusal else Quality.good
         samples.append(Sample("Status/LastRefusal", self._last_refusal, now_ms, quality))
@@ -228,17 +241,18 @@ class HttpSource:
 
     async def _deliver(self, document: object) -> tuple[int, int]:
         """A verified webhook body: its items, done once safe (the webhook answers then)."""
-        self.counts["webhooks"] += 1
         path = self._config.webhook.items_path if self._config.webhook else "$"
         try:
             unit = _Unit(find_items(self.name, document, path), None, None)
         except MappingError as exc:
             unit = _Unit([], (exc, document), None)
         try:
-            return await self._run_unit(unit)
+            taken = await self._run_unit(unit)
         except BridgeError:
-            self.counts["webhooks_refused"] += 1
+            self.counts["webhooks_failed"] += 1
             raise
+        self.counts["webhooks"] += 1
+        return taken
 
     async def _poll_loop(self, poller: Poller) -> None:
         config = self._config.poll
