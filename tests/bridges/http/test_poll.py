@@ -8,11 +8,15 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bridges.http import HttpSource
 from bridges.http.state import PollState
+from bridges.source import Samples
 from tests.bridges.http.rest_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, RestApi, serve
 from tests.bridges.http.running import config, poll, running
 from tests.fixtures.tls import self_signed_cert
 from tests.fixtures.waiting import until
+from uns.connect import network_clients
+from uns.mqtt.types import BrokerUrl
 
 
 @pytest.fixture
@@ -192,3 +196,26 @@ async def test_tls_verified_by_default_and_with_a_ca_file(tmp_path: Path) -> Non
         async with running(config(poll=poll(f"{url}/open/items", ca_file=str(cert))), tmp_path) as (_, got):
             await until(lambda: got.values()[:3] == [0.0, 1.0, 2.0], what="the items over verified TLS")
         assert got.downs == []
+
+
+async def test_state_saved_only_once_the_consumer_took_the_page(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    _, url = api
+    cfg = config(
+        poll=poll(f"{url}/cursor", items_path="$.data.items", pagination={"kind": "cursor", "cursor_path": "$.next"})
+    )
+    state_file = tmp_path / "http/erp/poll_state.json"
+    source = HttpSource(config=cfg, clients=network_clients(BrokerUrl(port=1)), data_dir=tmp_path)
+    async with source:
+        events = aiter(source.events())
+        try:
+            first_page: list[object] = []
+            while not first_page:
+                event = await anext(events)
+                if isinstance(event, Samples) and event.device == "orders":
+                    first_page.append(event)
+            # the edge node (here: this test) holds the page's first Samples: nothing is saved yet
+            assert not state_file.exists()
+            while PollState.load(state_file).cursor != "3":
+                await anext(events)  # asking for more is what says "taken"
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
