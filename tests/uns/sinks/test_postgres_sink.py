@@ -16,6 +16,7 @@ import pytest
 
 from model.sinks import PostgresSinkConfig
 from tests.fixtures.broker import start_broker
+from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
 from tests.fixtures.waiting import until
@@ -189,11 +190,25 @@ async def _next_health(client: MqttClient, wanted: object) -> dict[str, object]:
     raise AssertionError("no health message")
 
 
-async def test_two_sinks_on_one_shared_subscription_store_each_sample_once(tmp_path: Path, pg_dsn: str) -> None:
+@contextlib.asynccontextmanager
+async def a_broker(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The embedded broker, or Mosquitto (the reference) letting 10,000 messages await a sink's ack."""
+    if kind == "embedded":
+        async with start_broker(tmp_path) as broker:
+            yield str(broker.url)
+    else:
+        require("mosquitto")
+        with run_mosquitto("max_inflight_messages 10000\n") as mosquitto:
+            yield mosquitto.url
+
+
+@pytest.mark.parametrize("kind", ["embedded", "mosquitto"])
+async def test_two_sinks_on_one_shared_subscription_store_each_sample_once(
+    tmp_path: Path, pg_dsn: str, kind: str
+) -> None:
     start = _now() - 60_000
     topics = [f"acme/dallas/bottling/line1/c{i}/data/Count" for i in range(10)]
-    async with start_broker(tmp_path) as broker:
-        url = str(broker.url)
+    async with a_broker(kind, tmp_path) as url:
         one = sink_of(config(pg_dsn, shared_group="pg", client_id="pg-1"), url)
         two = sink_of(config(pg_dsn, shared_group="pg", client_id="pg-2"), url)
         assert one.filters == ["$share/pg/acme/#"]
