@@ -7,6 +7,7 @@ path, so the caller dead-letters it and carries on with the next item.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime
 
 import orjson
@@ -19,6 +20,8 @@ from model.mes import EVENT_MODELS
 from uns.sparkplug import DataType
 
 __all__ = ["MappedEvent", "Mapper", "MappingError", "find_items"]
+
+_EQUIPMENT = re.compile(r"[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*")
 
 
 class MappingError(Exception):
@@ -196,8 +199,9 @@ class Mapper:
         equipment = event.config.equipment_path
         if event.path_from is not None:
             found = event.path_from.find(item)
-            if not isinstance(found, str) or not found:
-                raise MappingError(self.name, key, event.config.equipment_path_from or "$", "no equipment path string")
+            if not isinstance(found, str) or not _EQUIPMENT.fullmatch(found.strip("/")):
+                reason = f"{found!r} is not an equipment path (slugs a/b/c)" if found is not MISSING else "missing"
+                raise MappingError(self.name, key, event.config.equipment_path_from or "$", reason)
             equipment = found.strip("/")
         return MappedEvent(f"{equipment}/mes/{event.config.event}", orjson.dumps(body), event_id)
 

@@ -144,6 +144,30 @@ def test_events_map_with_stable_ids_and_model_checks() -> None:
         mapper.events({k: v for k, v in item.items() if k != "status"}, "o1")
 
 
+def test_equipment_path_from_the_item() -> None:
+    item = {"id": "s1", "line": "acme/dallas/line1"}
+    body = {"shift_id": "A", "start_ms": 1, "end_ms": 2, "timestamp_ms": 1}
+    config = _config(
+        events=[
+            {
+                "event": "shift",
+                "equipment_path_from": "$.line",
+                "id_paths": ["$.id"],
+                "fields": {},
+                "constants": body,
+            }
+        ]
+    )
+    mapper = Mapper(config)
+    [event] = mapper.events(item, "s1")
+    assert event.topic == "acme/dallas/line1/mes/shift"
+    for line, reason in (("Acme/Line 1", "is not an equipment path"), (7, "is not an equipment path")):
+        with pytest.raises(MappingError, match=rf"item s1: \$\.line: .*{reason}"):
+            mapper.events({**item, "line": line}, "s1")
+    with pytest.raises(MappingError, match=r"item s1: \$\.line: missing"):
+        mapper.events({"id": "s1"}, "s1")
+
+
 def test_items_path() -> None:
     assert find_items("erp", {"data": {"items": [1, 2]}}, "$.data.items") == [1, 2]
     assert find_items("erp", {"one": True}, "$") == [{"one": True}]
