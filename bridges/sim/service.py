@@ -99,18 +99,30 @@ class SimulatedPlant:
         return [(u.kind, u.machine, self.utilities[u.machine].endpoint) for u in UTILITY_PLANTS]
 
     async def publish(self) -> None:
-        """Write the model's current values into both servers."""
+        """Write the model's current values into every server.
+
+        Each server's client writes are taken just before its update (no await that yields in
+        between for the in-process servers): a write that landed while the servers before it were
+        updated would otherwise be overwritten by this update and lost.
+        """
         snapshot = self.model.snapshot()
-        await self.modbus.update(snapshot)
-        await self.opcua.update(snapshot)
-        for server in self.utilities.values():
+        for server in self._servers():
+            if self._apply(await server.collect_writes()):
+                snapshot = self.model.snapshot()
             await server.update(snapshot)
 
     async def apply_client_writes(self) -> list[ClientWrite]:
         """Hand values clients wrote to the model; returns them."""
-        writes = [*await self.modbus.collect_writes(), *await self.opcua.collect_writes()]
-        for server in self.utilities.values():
+        writes: list[ClientWrite] = []
+        for server in self._servers():
             writes += await server.collect_writes()
+        self._apply(writes)
+        return writes
+
+    def _servers(self) -> list[UtilityServer | ModbusPlant | OpcUaPlant]:
+        return [self.modbus, self.opcua, *self.utilities.values()]
+
+    def _apply(self, writes: list[ClientWrite]) -> list[ClientWrite]:
         for write in writes:
             log.info("simulated %s: client wrote %s = %r", write.machine, write.metric, write.value)
             try:

@@ -155,6 +155,11 @@ class SlmpPlant:
         bits: list[tuple[str, bool]] = []
         for slot in self.slots:
             value = metric_value(machine, slot.metric.name)
+            name = slot.metric.name
+            if slot.metric.writable and name in self._written and _same(slot, value, self._written[name]):
+                # unchanged in the model: leave it, a client's write may have landed since collect_writes
+                written[name] = self._written[name]
+                continue
             if slot.type == "bool":
                 bits.append((slot.address, bool(value)))
                 written[slot.metric.name] = bool(value)
@@ -199,6 +204,17 @@ class SlmpPlant:
             log.warning("simulated PLC of %s: reading back writes failed: %s", self.machine, exc)
             return []
         return writes
+
+
+def _same(slot: SlmpSlot, value: float | int | bool | str, written: float | bool | str) -> bool:
+    """Whether the model's ``value`` reads back as what the PLC memory was last given."""
+    if slot.type == "bool":
+        return bool(value) == written
+    try:
+        read_back = decode(slot.type, encode(slot.type, value, length=slot.length))
+    except ValueError:
+        return False
+    return (read_back if isinstance(read_back, str) else float(read_back)) == written
 
 
 def _runs(words: Mapping[int, int]) -> list[tuple[int, list[int]]]:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Protocol, Self
 
-from bridges.sim import s7_plant, slmp_plant
+from bridges.sim import ethernetip_plant, fins_plant, s7_plant, slmp_plant
 from bridges.sim.layout import Metric
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
@@ -66,10 +66,22 @@ UTILITY_PLANTS: tuple[UtilityPlant, ...] = (
         bridge=s7_plant.demo_bridge,
     ),
     UtilityPlant(
+        machine="boiler",
+        kind="ethernetip",
+        server=lambda bind: ethernetip_plant.EthernetIpPlant(bind=bind, port=0),
+        bridge=ethernetip_plant.demo_bridge,
+    ),
+    UtilityPlant(
         machine="chiller",
         kind="slmp",
         server=lambda bind: slmp_plant.SlmpPlant(bind=bind, port=0),
         bridge=slmp_plant.demo_bridge,
+    ),
+    UtilityPlant(
+        machine="pump",
+        kind="fins",
+        server=lambda bind: fins_plant.FinsPlant(bind=bind, port=0),
+        bridge=fins_plant.demo_bridge,
     ),
 )
 """The utilities in the demo, in the order ``layout.UTILITY_MACHINES`` lists them."""

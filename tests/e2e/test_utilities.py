@@ -23,8 +23,8 @@ from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
-_IN_DEMO = ("compressor", "chiller")
-"""The utilities whose driver has landed in the demo (the others' PLCs are not simulated yet)."""
+_IN_DEMO = ("compressor", "boiler", "chiller", "pump")
+"""Every utility: S7-1500, ControlLogix, iQ-R and NJ, each read by its own edge node."""
 
 
 def _values(host: SpbHost, machine: str) -> dict[str, object]:
