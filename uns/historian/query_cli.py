@@ -30,6 +30,7 @@ from uns.historian.query_api import Params, answer_bytes, document_bytes
 from uns.historian.query_buckets import FILLS
 from uns.historian.query_types import BadArgument, UnknownSeries
 from uns.settings import load_settings
+from uns.sinks.postgres_query import sink_document
 
 __all__ = [
     "ApiFailed",
@@ -107,6 +108,7 @@ def add_query_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     common.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     common.add_argument("--db", type=Path, help="historian DuckDB file (default: historian.path or <data_dir>/...)")
     common.add_argument("--api", metavar="URL", help="ask a running hub over HTTP, e.g. http://127.0.0.1:8080")
+    common.add_argument("--sink", metavar="NAME", help="read the PostgreSQL sink NAME of the settings (last and raw)")
     span = argparse.ArgumentParser(add_help=False)
     span.add_argument("--start", help="ISO-8601, now, or relative like -15m, -2h, -7d (default -1h)")
     span.add_argument("--end", help="same forms as --start (default now)")
@@ -240,14 +242,17 @@ def run_query(args: argparse.Namespace, settings: Settings) -> int:
     endpoint = _COMMANDS[command]
     params = _params(args)
     try:
-        document = answer(
-            args,
-            settings,
-            f"history/{endpoint}",
-            params,
-            lambda database: answer_bytes(History(database), endpoint, params),
-            program="uns query",
-        )
+        if getattr(args, "sink", None):
+            document = sink_document(settings, args.sink, endpoint, params)
+        else:
+            document = answer(
+                args,
+                settings,
+                f"history/{endpoint}",
+                params,
+                lambda database: answer_bytes(History(database), endpoint, params),
+                program="uns query",
+            )
     except BadArgument as exc:
         return _fail(command, f"{_FLAGS.get(exc.field, '--' + exc.field)}: {exc.reason}", EXIT_USAGE)
     except (UnknownSeries, UnsError) as exc:

@@ -16,6 +16,7 @@ from tests.exports import assert_all_is_honest
         "uns.sinks",
         "uns.sinks.postgres",
         "uns.sinks.postgres_history",
+        "uns.sinks.postgres_query",
         "uns.sinks.postgres_sql",
         "uns.sinks.registry",
         "uns.sinks.run",

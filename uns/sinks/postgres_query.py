@@ -1,0 +1,72 @@
+"""``uns query last|raw --sink NAME``: the history documents of ``/api/history`` answered from a PostgreSQL sink.
+
+The documents have the shape the DuckDB history's ``last`` and ``raw`` endpoints give (same keys,
+times written in ``tz``), read through ``PostgresHistory``; the other queries (aggregates, states,
+as-of) are DuckDB's alone for now and are refused naming ``--sink``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from model.config import Settings
+from model.sinks import PostgresSinkConfig
+from uns.historian.query_api import Document, Params, QueryArgs, document_bytes
+from uns.historian.query_types import BadArgument
+from uns.sinks.postgres_history import MAX_LIMIT, PostgresHistory
+from uns.sinks.run import sink_config
+
+__all__ = ["SINK_ENDPOINTS", "sink_document"]
+
+SINK_ENDPOINTS = ("last", "raw")
+"""The history endpoints a PostgreSQL sink answers."""
+
+
+def _last(reader: PostgresHistory, args: QueryArgs) -> Document:
+    matches = args.many("match")
+    if not matches:
+        raise BadArgument("match", "required: one or more topics or filters, like acme/dallas/+/+/+/data/#")
+    rows = [
+        {"topic": item.topic, "ts": args.at(item.ts), "value": item.value, "quality": item.quality,
+         "historical": item.historical, "datatype": item.datatype, "unit": item.unit}
+        for item in reader.last(matches)
+    ]  # fmt: skip
+    return {"match": matches, "tz": args.tz.key, "rows": rows}
+
+
+def _raw(reader: PostgresHistory, args: QueryArgs) -> Document:
+    topic, start, end, limit = args.one("topic"), args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
+    points = reader.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
+    rows = [{"ts": p.ts, "value": p.value, "quality": p.quality, "historical": p.historical} for p in points[:limit]]
+    header = {"topic": topic, "start": args.at(start), "end": args.at(end), "tz": args.tz.key, "limit": limit,
+              "truncated": len(points) > limit}  # fmt: skip
+    return {**header, "rows": rows}
+
+
+def sink_document(settings: Settings, name: str, endpoint: str, params: Params) -> Document:
+    """The ``endpoint`` document answered from the PostgreSQL sink ``name`` of ``settings``, as JSON values.
+
+    Raises:
+        BadArgument: ``sink`` for a query a sink does not answer or a sink that is not PostgreSQL;
+            any other parameter as the history API names it.
+        ConfigError: no sink of that name.
+        UnknownSeries: a topic no series has.
+    """
+    if endpoint not in SINK_ENDPOINTS:
+        raise BadArgument(
+            "sink", f"a sink answers {' and '.join(SINK_ENDPOINTS)} only; ask the historian for {endpoint}"
+        )
+    config = sink_config(settings, name)
+    if not isinstance(config, PostgresSinkConfig):
+        raise BadArgument("sink", f"{name} is not a postgres sink")
+    reader = PostgresHistory(dsn=config.dsn, schema=config.db_schema)
+    if endpoint == "last":
+        args = QueryArgs(endpoint, params, ("match", "tz"), datetime.now(UTC))
+        document = _last(reader, args)
+    else:
+        args = QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), datetime.now(UTC))
+        document = _raw(reader, args)
+    parsed: Document = orjson.loads(document_bytes(document))  # times as the HTTP API writes them
+    return parsed
