@@ -91,3 +91,42 @@ async def test_polled_items_as_metrics_and_mes_events(broker: EmbeddedBroker, tm
     assert host.violations == []
     letters = (tmp_path / "http/erp/dead_letters.jsonl").read_bytes().splitlines()
     assert orjson.loads(letters[0])["key"] == "o2"
+
+
+async def test_an_api_down_is_the_status_device_s_death_and_degraded_health(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    group, host_id = "biz", "http-host-2"
+    rest = RestApi()
+    host = SpbHost(broker.url.port, group, host_id)
+    await host.start(online=True)
+    async with serve(rest.app()) as url:
+        config = HttpBridgeConfig.model_validate(
+            {
+                "name": "qms",
+                "edge": {"group": group, "primary_host_id": host_id, "health_interval_s": 0.2},
+                "poll": {"url": f"{url}/open/items", "interval_s": 0.05, "items_path": "$.items",
+                         "backoff_min_s": 0.05, "backoff_max_s": 0.1},
+                "devices": [{"id": "lab", "metrics": [{"path": "$.qty", "name": "Qty"}]}],
+            }
+        )  # fmt: skip
+        node = build_edge_node(config, network_clients(broker.url), tmp_path)
+        try:
+            async with node:
+                runner = asyncio.create_task(node.run(), name="test.http-node")
+                try:
+                    await until(lambda: host.values("lab", "Qty", kinds=("DBIRTH",)), what="lab born with values")
+                    rest.fail_next = 10**6  # the API fails from now on
+                    await until(lambda: host.of("DDEATH", "api"), what="DDEATH of the api device")
+                    await until(
+                        lambda: (True, False) in host.values(None, "Bridge/Degraded", kinds=("NBIRTH", "NDATA")),
+                        what="Bridge/Degraded",
+                    )
+                    rest.fail_next = 0  # the API is back: the status device is born again
+                    await until(lambda: len(host.of("DBIRTH", "api")) >= 2, what="api re-born")
+                finally:
+                    runner.cancel()
+                    await asyncio.gather(runner, return_exceptions=True)
+        finally:
+            host.stop()
+    assert host.violations == []
