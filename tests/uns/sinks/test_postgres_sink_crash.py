@@ -57,3 +57,32 @@ async def test_a_sink_killed_mid_stream_and_restarted_loses_nothing_and_stores_n
     with psycopg.connect(pg_dsn) as conn:
         latest = conn.execute("SELECT value FROM uns.latest").fetchall()
     assert latest == [(float(TOTAL - 1),)]
+
+
+async def test_two_sink_processes_share_a_stream_and_one_killed_leaves_nothing_behind(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    sink = {"kind": "postgres", "name": "pg", "dsn": pg_dsn, "flush_interval_s": 0.1, "batch_rows": 200,
+            "shared_group": "pg"}  # fmt: skip
+    config = tmp_path / "uns.yaml"
+    config.write_text(yaml.safe_dump({"sinks": [sink], "enterprise": "acme"}))
+    start = time.time_ns() // 1_000_000 - 120_000
+    async with start_broker(tmp_path) as broker:
+        base = ["sink", "pg", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
+        logs = [tmp_path / "sink-1.log", tmp_path / "sink-2.log"]
+        with (
+            stopped_at_exit(spawn([*base, "--client-id", "pg-1"], logs[0])) as first,
+            stopped_at_exit(spawn([*base, "--client-id", "pg-2"], logs[1])) as second,
+        ):
+            await until(lambda: all("uns-sink ready" in log.read_text() for log in logs), within_s=40)
+            async with publisher(str(broker.url)) as pub:
+                for chunk in range(0, TOTAL, 100):
+                    await pub.publish_many([Message(TOPIC, envelope(i, start + i), qos=1)
+                                            for i in range(chunk, chunk + 100)])  # fmt: skip
+                    if chunk == TOTAL // 3:  # one member dies mid-stream, its unacknowledged messages in flight
+                        await asyncio.to_thread(kill9, first)
+                    await asyncio.sleep(0.01)
+            await until(lambda: count(pg_dsn) == TOTAL, within_s=60, what=f"all {TOTAL} stored by the survivor")
+            assert stop(second) == 0
+    values = [v for (v,) in query(pg_dsn, "SELECT value FROM uns.samples ORDER BY ts")]
+    assert values == [float(i) for i in range(TOTAL)]
