@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from model.config import MesSection
 from uns.mes.changes import Change
 from uns.mes.intervals import Piece, Times, Window, add_times, entity_times, pieces, pieces_query
 from uns.mes.losses import loss_table
+from uns.mes.paths import line_of
 
 __all__ = [
     "FactBar",
@@ -244,36 +246,60 @@ WITH
 mem AS (SELECT unnest($me::VARCHAR[]) AS entity, unnest($mp::VARCHAR[]) AS path),
 win AS (SELECT unnest($we::VARCHAR[]) AS entity, unnest($wg::VARCHAR[]) AS grp,
                unnest($ws::BIGINT[]) AS ws, unnest($wt::BIGINT[]) AS wt),
-wh AS (SELECT *, unnest(range(ws // $h, (wt - 1) // $h + 1)) AS hour FROM win),
-p AS (
-    SELECT wh.entity, wh.grp, greatest(f.a, wh.ws) AS a, least(f.b, wh.wt) AS b, f.loss
-    FROM wh JOIN mem ON mem.entity = wh.entity
-    JOIN mes_fact_pieces f ON f.path = mem.path AND f.hour = wh.hour
-    WHERE f.a < wh.wt AND f.b > wh.ws
-),
-ev AS (SELECT entity, grp, a AS t, loss, 1 AS d FROM p UNION ALL SELECT entity, grp, b, loss, -1 FROM p),
+wh AS (SELECT *, unnest(range(ws // $h, (wt - 1) // $h + 1)) AS hour FROM win)
+SELECT wh.entity, wh.grp, f.loss, sum(least(f.b, wh.wt) - greatest(f.a, wh.ws))::BIGINT
+FROM wh JOIN mem ON mem.entity = wh.entity
+JOIN mes_fact_pieces f ON f.path = mem.path AND f.hour = wh.hour
+WHERE f.a < wh.wt AND f.b > wh.ws
+GROUP BY ALL
+"""
+"""Time per loss class of each (entity, window) from one fact path per entity (its own, or its union's)."""
+
+# The union view of a line's cells (``intervals._union``) as pieces of one path, per hour: an instant
+# takes the best class any member has then (producing, performance, availability, planned).
+_UNION = """
+WITH
+p AS (SELECT hour, a, b, loss FROM mes_fact_pieces
+      WHERE path IN (SELECT unnest($members::VARCHAR[])) AND hour >= $lo AND hour < $hi),
+ev AS (SELECT hour, a AS t, loss, 1 AS d FROM p UNION ALL SELECT hour, b, loss, -1 FROM p),
 steps AS (
-    SELECT entity, grp, t,
+    SELECT hour, t,
         coalesce(sum(d) FILTER (WHERE loss = 'none'), 0) AS dn,
         coalesce(sum(d) FILTER (WHERE loss = 'performance'), 0) AS dp,
         coalesce(sum(d) FILTER (WHERE loss = 'availability'), 0) AS da,
         coalesce(sum(d) FILTER (WHERE loss = 'planned'), 0) AS dl
-    FROM ev GROUP BY entity, grp, t
+    FROM ev GROUP BY hour, t
 ),
 run AS (
-    SELECT entity, grp, t, lead(t) OVER w AS t2,
+    SELECT hour, t, lead(t) OVER w AS t2,
         sum(dn) OVER c AS nn, sum(dp) OVER c AS np, sum(da) OVER c AS na, sum(dl) OVER c AS nl
     FROM steps
-    WINDOW w AS (PARTITION BY entity, grp ORDER BY t),
-           c AS (PARTITION BY entity, grp ORDER BY t ROWS UNBOUNDED PRECEDING)
+    WINDOW w AS (PARTITION BY hour ORDER BY t), c AS (PARTITION BY hour ORDER BY t ROWS UNBOUNDED PRECEDING)
 )
-SELECT entity, grp,
+INSERT INTO mes_fact_pieces
+SELECT $union, hour, t, t2, 0, 0, NULL,
     CASE WHEN nn > 0 THEN 'none' WHEN np > 0 THEN 'performance' WHEN na > 0 THEN 'availability' ELSE 'planned' END,
-    sum(t2 - t)::BIGINT
-FROM run WHERE t2 IS NOT NULL AND nn + np + na + nl > 0 GROUP BY ALL
+    t
+FROM run WHERE t2 IS NOT NULL AND nn + np + na + nl > 0
 """
-"""Time per loss class of each (entity, window) from stored pieces: an instant takes the best class any
-member path has then (producing, then performance, availability, planned), as ``intervals._union`` does."""
+
+
+def union_path(members: Sequence[str]) -> str:
+    """The fact path holding the union view of several state paths (``~`` is never in a real path)."""
+    digest = hashlib.blake2b("|".join(sorted(members)).encode(), digest_size=6).hexdigest()
+    return f"{line_of(members[0])}/~union-{digest}"
+
+
+def _unions(paths: Sequence[str]) -> dict[str, list[str]]:
+    """Lines without states of their own -> their state paths (``oee.entities_under``'s line time)."""
+    known = set(paths)
+    groups: dict[str, list[str]] = {}
+    for path in sorted(paths):
+        line = line_of(path)
+        if len(path.split("/")) > 4 and line not in known:
+            groups.setdefault(line, []).append(path)
+    return {line: members for line, members in groups.items() if len(members) > 1}
+
 
 _FIELD = {"none": "producing_us", "performance": "microstop_us", "availability": "availability_us",
           "planned": "planned_us"}  # fmt: skip
@@ -291,7 +317,8 @@ def window_times(
 ) -> dict[tuple[str, str], Times]:
     """``intervals.entity_times`` of every window, from facts where they are built and directly elsewhere."""
     paths = sorted({path for group in members.values() for path in group})
-    segments = plan(cursor, section, paths, start, end)
+    fact_path = {entity: group[0] if len(group) == 1 else union_path(group) for entity, group in members.items()}
+    segments = plan(cursor, section, sorted(set(fact_path.values())), start, end)
     direct = direct_pieces(cursor, section, segments, paths=paths, end=end, cuts=cuts)
     result = entity_times(direct, members=members, windows=windows)
     facts = [s for s in segments if s.from_facts]
@@ -305,7 +332,7 @@ def window_times(
                 rows.append((window.entity, window.group, _us(lo), _us(hi)))
     if not rows:
         return result
-    pairs = [(entity, path) for entity, group in members.items() for path in group]
+    pairs = list(fact_path.items())
     found = cursor.execute(
         _TIMES,
         {
@@ -358,10 +385,12 @@ class FactBuilder:
     def _drop(self, path: str, start_us: int | None, end_us: int | None, *, below: bool) -> None:
         lo = None if start_us is None else start_us // HOUR_US
         hi = None if end_us is None else -(-end_us // HOUR_US)
-        where = "(path = $p OR starts_with(path, $p || '/'))" if below else "path = $p"
+        # the path, its line's unions (they hold its time), and with ``below`` every path under it
+        where = "(path = $p OR starts_with(path, $u)" + (" OR starts_with(path, $p || '/'))" if below else ")")
         span = "($lo IS NULL OR hour >= $lo) AND ($hi IS NULL OR hour < $hi)"
+        params = {"p": path, "u": line_of(path) + "/~union", "lo": lo, "hi": hi}
         for table in ("mes_fact_hours", "mes_fact_pieces"):
-            self._connection.execute(f"DELETE FROM {table} WHERE {where} AND {span}", {"p": path, "lo": lo, "hi": hi})  # noqa: S608 (our names)
+            self._connection.execute(f"DELETE FROM {table} WHERE {where} AND {span}", params)  # noqa: S608 (ours)
 
     def build(self, now: datetime, *, hours: int = _BUILD_HOURS) -> int:
         """Build the oldest missing closed hours (at most ``hours`` of them per path); returns the hours built."""
@@ -391,10 +420,13 @@ class FactBuilder:
                         state, reason, loss, epoch_us(stop_start) FROM ({sql})""",  # noqa: S608 (our SQL)
                 params,
             )
+            unions = {union_path(members): members for members in _unions(paths).values()}
+            for union, members in unions.items():
+                self._connection.execute(_UNION, {"union": union, "members": members, "lo": lo, "hi": hi})
             self._connection.execute(
                 "INSERT INTO mes_fact_hours SELECT p, unnest(range($lo, $hi)), $rules FROM"
                 " (SELECT unnest($paths::VARCHAR[]) AS p)",
-                {"lo": lo, "hi": hi, "rules": self._rules, "paths": paths},
+                {"lo": lo, "hi": hi, "rules": self._rules, "paths": [*paths, *unions]},
             )
             self._connection.execute("COMMIT")
         except BaseException:

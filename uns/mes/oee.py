@@ -240,11 +240,13 @@ c2 AS (
            CASE WHEN c1.output THEN c1.good ELSE 0 END AS g
     FROM c1 LEFT JOIN ord o ON o.order_id = c1.oid LEFT JOIN prod ON prod.product_id = o.product_id
 )
-SELECT win.entity, win.grp, sum(t), sum(g), sum(ict * t), coalesce(sum(t) FILTER (WHERE ict IS NULL), 0)
+SELECT win.entity, win.grp, ict, sum(t), sum(g)
 FROM c2 JOIN win ON win.entity = c2.entity
     AND CASE WHEN win.wo IS NULL THEN c2.ts >= win.ws AND c2.ts < win.wt ELSE c2.oid = win.wo END
-GROUP BY win.entity, win.grp
+GROUP BY win.entity, win.grp, ict
 """
+# units per ideal cycle time, whole numbers: ideal time is summed in Python in one order, so it is the
+# same on every run (a parallel sum of floats in DuckDB is not)
 
 
 def _product_counts(section: MesSection, path: str) -> bool:
@@ -302,12 +304,28 @@ def compute(
                 "hi": span[1] if span else hi,
             },
         ).fetchall()
-        counted = {(e, g): (int(t), int(good), ideal, int(unknown)) for e, g, t, good, ideal, unknown in rows}
+        counted = _counted(rows)
     uncounted = {e.name for e in entities if not e.count_paths}
     return [
         _row(w, times.get((w.entity, w.group), Times()), counted.get((w.entity, w.group)), w.entity in uncounted)
         for w in windows
     ]
+
+
+def _counted(
+    rows: Sequence[tuple[str, str, float | None, int, int]],
+) -> dict[tuple[str, str], tuple[int, int, float | None, int]]:
+    """(entity, group) -> (units, good, ideal seconds, units without an ideal cycle time)."""
+    parts: dict[tuple[str, str], list[tuple[float | None, int, int]]] = {}
+    for entity, group, ideal, units, good in rows:
+        parts.setdefault((entity, group), []).append((ideal, int(units), int(good)))
+    counted: dict[tuple[str, str], tuple[int, int, float | None, int]] = {}
+    for key, items in parts.items():
+        known = sorted((ideal, units) for ideal, units, _ in items if ideal is not None)
+        ideal_s = sum(ideal * units for ideal, units in known) if known else None
+        unknown = sum(units for ideal, units, _ in items if ideal is None)
+        counted[key] = (sum(u for _, u, _ in items), sum(g for _, _, g in items), ideal_s, unknown)
+    return counted
 
 
 def _row(window: Window, times: Times, counts: tuple[int, int, float | None, int] | None, uncounted: bool) -> OeeRow:
