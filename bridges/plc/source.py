@@ -228,8 +228,10 @@ class PlcSource:
         except DeviceRefused as exc:
             await self._lost(link, exc)
             raise _Lost(exc) from exc
-        except BridgeError as exc:
+        except DeviceUnreachable as exc:
             error = exc
+        except BridgeError:
+            raise  # the PLC answered (a refused write, a value that does not fit): the connection is fine
         except TimeoutError:
             half_open = " (a half-open connection: the PLC or the network is gone)" if what != "connect" else ""
             error = DeviceUnreachable(

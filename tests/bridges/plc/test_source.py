@@ -161,8 +161,13 @@ async def test_writes_reach_the_plc_and_bad_ones_name_device_and_tag() -> None:
                 await source.write("press", "Speed", 1)
             with pytest.raises(BridgeError, match="write: no device 'other'"):
                 await source.write("other", "Setpoint", 1)
+            connects = device.connects
             with pytest.raises(ReadError, match=r"x: write refused: E0A"):
                 await source.write("press", "Gone", 1)
+            # the PLC answered the refused write: the connection is fine, reads go on without a reconnect
+            await next_event(stream, samples_of("press"))
+            await source.write("press", "Setpoint", 62)
+            assert (device.connects, device.closes) == (connects, 0)
             await plc.stop()
             await next_event(stream, down("press"))
             with pytest.raises(DeviceUnreachable, match="write of Setpoint: device press is down"):
