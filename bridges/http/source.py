@@ -134,7 +134,10 @@ class HttpSource:
             yield self._status(_now_ms())  # the status device is read at once: births need not wait for it
             while True:
                 try:
-                    work = await asyncio.wait_for(self._queue.get(), _STATUS_S)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+                    # arrives as the get completes, and the consumer would never stop
+                    async with asyncio.timeout(_STATUS_S):
+                        work = await self._queue.get()
                 except TimeoutError:
                     work = None  # idle: refresh the status (webhook refusals happen between units)
                 if isinstance(work, BaseException):
