@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
 from bridges.sim.business import DemoBusiness
+from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
 from model.bridges import BridgeConfig
@@ -140,7 +141,8 @@ def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory) -> 
 def _sim_endpoints(sim: SimulatedPlant) -> str:
     ports = ",".join(str(endpoint.port) for endpoint in sim.modbus_endpoints.values())
     host = next(iter(sim.modbus_endpoints.values())).host
-    return f"modbus://{host}:{{{ports}}} {sim.opcua_endpoint}"
+    utilities = "".join(f" {UTILITY_KINDS[m]}://{h}:{p}" for m, (h, p) in sim.utility_endpoints.items())
+    return f"modbus://{host}:{{{ports}}} {sim.opcua_endpoint}{utilities}"
 
 
 async def _enter_bridges(
