@@ -1,7 +1,8 @@
 """The historian's async shell: subscribe to the UNS, batch rows, commit on the writer thread, then ack.
 
-Two tasks share one pending batch. The reader parses each message into it and stops reading when
-``max_pending_rows`` are waiting (the broker then holds back the publishers). The flusher commits
+Two tasks share one pending batch (``uns.pending.PendingRows``, the sinks' too). The reader parses
+each message into it and stops reading when ``max_pending_rows`` are waiting (the broker then holds
+back the publishers). The flusher commits
 the pending batch when it reaches ``batch_rows`` or its first row is ``flush_interval_s`` old, on
 the single writer thread that owns the DuckDB connection, and only then acknowledges the batch's
 QoS 1 messages: a crash before the commit makes the broker re-deliver them, and the store's
@@ -31,7 +32,8 @@ from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch, CommitReport, Store
-from uns.mqtt.types import Message, PubSub
+from uns.mqtt.types import PubSub
+from uns.pending import PendingRows
 
 __all__ = ["Historian", "HistorianStats", "database_path"]
 
@@ -120,13 +122,11 @@ class Historian:
         self._series_refused = 0
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
-        self._pending = Batch()
-        self._pending_acks: list[Message] = []
-        self._first_pending = 0.0
-        self._has_rows = asyncio.Event()
-        self._full = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
+        self._pending = PendingRows(
+            batch_rows=settings.batch_rows,
+            flush_interval_s=settings.flush_interval_s,
+            max_pending_rows=settings.max_pending_rows,
+        )
         self._last_reject_log = 0.0
         self._unlogged_rejects = 0
 
@@ -210,7 +210,7 @@ class Historian:
     # -- reading --------------------------------------------------------------------------------
 
     async def _read(self, client: PubSub) -> None:
-        limit = self._settings.max_pending_rows
+        pending = self._pending
         parse = self._parser.parse
         async for message in client.messages():
             now = _now_ms()
@@ -220,11 +220,8 @@ class Historian:
                 client.ack(message)
                 continue
             self._add(row, now)
-            if message.qos:
-                self._pending_acks.append(message)
-            if len(self._pending) >= limit:
-                self._room.clear()
-                await self._room.wait()
+            pending.hold(message)
+            await pending.wait_room()
 
     def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
         if isinstance(row, SampleRow) and self._compressor is not None:
@@ -235,19 +232,8 @@ class Historian:
         self._add_row(row, now_ms)
 
     def _add_row(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
-        pending = self._pending
-        if not pending:
-            self._first_pending = asyncio.get_running_loop().time()
-            self._has_rows.set()
-        elif len(pending) >= self._settings.batch_rows:
-            self._full.set()
-        if isinstance(row, SampleRow):
-            pending.samples.append(row)
-            pending.received_ms.append(now_ms)
-        elif isinstance(row, EventRow):
-            pending.events.append(row)
-        else:
-            pending.rejected.append(row)
+        self._pending.add(row, now_ms)
+        if isinstance(row, Rejected):
             self._count_reject(row)
 
     def _count_reject(self, row: Rejected) -> None:
@@ -265,12 +251,8 @@ class Historian:
     # -- committing -----------------------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
-        interval = self._settings.flush_interval_s
         while True:
-            await self._has_rows.wait()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(self._first_pending + interval):
-                    await self._full.wait()
+            await self._pending.wait_due()
             if self._compressor is not None:
                 now = _now_ms()
                 for row in self._compressor.expire(now):
@@ -278,17 +260,14 @@ class Historian:
             await self._flush()
 
     async def _flush(self) -> None:
-        batch, acks = self._pending, self._pending_acks
-        if not batch:
+        if not self._pending:
             return
-        self._pending, self._pending_acks = Batch(), []
-        self._has_rows.clear()
-        self._full.clear()
+        batch, acks = self._pending.take()
         store = self._require_store()
         try:
             report = await self.on_writer(lambda: self._commit(store, batch))
         finally:
-            self._room.set()
+            self._pending.done()
         self.stats.add(report)
         if store.series_refused != self._series_refused:
             # dead-lettered on the writer (uns.historian.store: max_series): counted and logged like the rest

@@ -2,10 +2,10 @@
 
 A sink is a plain MQTT client with a persistent QoS 1 session and manual acknowledgements (the
 historian's mechanism, ``uns.connect.ClientFactory(clean_session=False, manual_ack=True)``). Every
-message goes through the historian's ``RowParser`` (the one envelope reader). The reader fills a
-pending batch and stops reading at ``max_pending_rows`` (the broker then keeps the rest in the
-session). The flusher hands a batch to the writer when it is full or ``flush_interval_s`` old; only
-after the commit are its messages acknowledged, so a crash or an outage loses nothing: the broker
+message goes through the historian's ``RowParser`` (the one envelope reader) into the historian's
+``uns.pending.PendingRows``: the reader stops at ``max_pending_rows`` (the broker then keeps the rest
+in the session), the flusher hands a batch to the writer when it is full or ``flush_interval_s``
+old, and only after the commit are its messages acknowledged, so a crash or an outage loses nothing: the broker
 re-delivers, and the writer's sample identity stores each sample once.
 
 A target that is down (``SinkUnavailable``) is retried with the same batch, with ``uns.backoff``
@@ -31,9 +31,10 @@ from uns.backoff import Backoff
 from uns.broker.stats import RateLimitedLog
 from uns.connect import ClientFactory
 from uns.errors import RowsRefused, SinkUnavailable
-from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.rows import Rejected, RowParser
 from uns.historian.store import Batch
 from uns.mqtt.types import Message, PubSub
+from uns.pending import PendingRows
 from uns.sinks.writer import SinkWriter, WriteReport
 
 __all__ = ["Sink", "SinkStats", "sink_filters"]
@@ -121,14 +122,11 @@ class Sink:
         self._warn = RateLimitedLog(log)
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
-        self._pending = Batch()
-        self._pending_acks: list[Message] = []
-        self._writing = 0
-        self._first_pending = 0.0
-        self._has_rows = asyncio.Event()
-        self._full = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
+        self._pending = PendingRows(
+            batch_rows=config.batch_rows,
+            flush_interval_s=config.flush_interval_s,
+            max_pending_rows=config.max_pending_rows,
+        )
 
     @property
     def health_topic(self) -> str:
@@ -189,14 +187,14 @@ class Sink:
         return {
             "sink": self.config.name,
             "target": self.writer.target,
-            "pending_rows": len(self._pending) + self._writing,
+            "pending_rows": len(self._pending) + self._pending.writing,
             **self.stats.as_dict(),
         }
 
     # -- reading --------------------------------------------------------------------------------
 
     async def _read(self, client: PubSub) -> None:
-        limit = self.config.max_pending_rows
+        pending = self._pending
         parse = self._parser.parse
         async for message in client.messages():
             now = _now_ms()
@@ -205,28 +203,11 @@ class Sink:
             if row is None:  # not history (cmd, the hub's own topics): nothing to keep
                 client.ack(message)
                 continue
-            self._add(row, now)
-            if message.qos:
-                self._pending_acks.append(message)
-            if len(self._pending) >= limit:
-                self._room.clear()
-                await self._room.wait()
-
-    def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
-        pending = self._pending
-        if not pending:
-            self._first_pending = asyncio.get_running_loop().time()
-            self._has_rows.set()
-        elif len(pending) >= self.config.batch_rows:
-            self._full.set()
-        if isinstance(row, SampleRow):
-            pending.samples.append(row)
-            pending.received_ms.append(now_ms)
-        elif isinstance(row, EventRow):
-            pending.events.append(row)
-        else:
-            pending.rejected.append(row)
-            self._count_reject(row)
+            pending.add(row, now)
+            if isinstance(row, Rejected):
+                self._count_reject(row)
+            pending.hold(message)
+            await pending.wait_room()
 
     def _count_reject(self, row: Rejected) -> None:
         stats = self.stats
@@ -273,27 +254,18 @@ class Sink:
         self._backoff.succeeded()
 
     async def _flush_loop(self) -> None:
-        interval = self.config.flush_interval_s
         while True:
-            await self._has_rows.wait()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(self._first_pending + interval):
-                    await self._full.wait()
+            await self._pending.wait_due()
             await self._flush(retry=True)
 
     async def _flush(self, *, retry: bool) -> None:
-        batch, acks = self._pending, self._pending_acks
-        if not batch:
+        if not self._pending:
             return
-        self._pending, self._pending_acks = Batch(), []
-        self._has_rows.clear()
-        self._full.clear()
-        self._writing = len(batch)
+        batch, acks = self._pending.take()
         try:
             report = await self._write(batch, retry=retry)
         finally:
-            self._writing = 0
-            self._room.set()
+            self._pending.done()
         self.stats.add(report)
         client = self._client
         if client is not None:

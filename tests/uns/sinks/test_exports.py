@@ -22,6 +22,7 @@ from tests.exports import assert_all_is_honest
         "uns.sinks.run",
         "uns.sinks.service",
         "uns.sinks.writer",
+        "uns.pending",
         "tests.fixtures.postgres",
     ],
 )
