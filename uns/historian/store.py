@@ -69,6 +69,17 @@ class Batch:
     def __len__(self) -> int:
         return len(self.samples) + len(self.events) + len(self.rejected)
 
+    def halves(self) -> tuple[Batch, Batch]:
+        """Two non-empty batches holding this one's rows (of two rows or more), to find a row a database refuses."""
+        half_s, half_e, half_r = len(self.samples) // 2, len(self.events) // 2, len(self.rejected) // 2
+        if not (half_s or half_e or half_r):  # at most one row of each kind: split by kind
+            if self.samples:
+                return Batch(self.samples, [], [], self.received_ms), Batch([], self.events, self.rejected, [])
+            return Batch([], self.events, [], []), Batch([], [], self.rejected, [])
+        first = Batch(self.samples[:half_s], self.events[:half_e], self.rejected[:half_r], self.received_ms[:half_s])
+        second = Batch(self.samples[half_s:], self.events[half_e:], self.rejected[half_r:], self.received_ms[half_s:])
+        return first, second
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CommitReport:
@@ -182,7 +193,7 @@ class Store:
             if len(batch) <= 1:
                 return self.commit(_as_dead_letter(batch, exc))
             log.warning("historian: a batch of %d rows failed (%s); committing it in halves", len(batch), exc)
-        first, second = _halves(batch)
+        first, second = batch.halves()
         return _merge(self.commit_isolating(first), self.commit_isolating(second))
 
     # -- series ---------------------------------------------------------------------------------
@@ -420,15 +431,6 @@ class Store:
 def _as_dead_letter(batch: Batch, error: duckdb.Error) -> Batch:
     topic = (batch.samples or batch.events or batch.rejected)[0].topic
     return Batch(rejected=[Rejected(topic, "database", f"the database refused it: {error}", b"")])
-
-
-def _halves(batch: Batch) -> tuple[Batch, Batch]:
-    half_s, half_e, half_r = len(batch.samples) // 2, len(batch.events) // 2, len(batch.rejected) // 2
-    if not (half_s or half_e or half_r):  # one row in all: put it alone in the first half
-        half_s, half_e, half_r = len(batch.samples), len(batch.events), len(batch.rejected)
-    first = Batch(batch.samples[:half_s], batch.events[:half_e], batch.rejected[:half_r], batch.received_ms[:half_s])
-    second = Batch(batch.samples[half_s:], batch.events[half_e:], batch.rejected[half_r:], batch.received_ms[half_s:])
-    return first, second
 
 
 def _merge(a: CommitReport, b: CommitReport) -> CommitReport:

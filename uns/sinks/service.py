@@ -302,7 +302,7 @@ class Sink:
             "refused", "sink %s: a batch of %d rows was refused (%s); writing it in halves", self.config.name,
             len(batch), refused.reason,
         )  # fmt: skip
-        first, second = _halves(batch)
+        first, second = batch.halves()
         return await self._write(first, retry=retry) + await self._write(second, retry=retry)
 
     async def _health_loop(self, client: PubSub) -> None:
@@ -324,14 +324,3 @@ def _as_dead_letter(batch: Batch, refused: RowsRefused) -> Rejected:
     reject = batch.rejected[0]
     # a dead letter the database refuses (a NUL in it): keep where and why, drop the payload
     return Rejected(reject.topic, reject.field, f"{reject.reason} (payload not storable: {refused.reason})", b"")
-
-
-def _halves(batch: Batch) -> tuple[Batch, Batch]:
-    half_s, half_e, half_r = len(batch.samples) // 2, len(batch.events) // 2, len(batch.rejected) // 2
-    if not (half_s or half_e or half_r):  # one row in each list at most: split by list
-        if batch.samples:
-            return Batch(batch.samples, [], [], batch.received_ms), Batch([], batch.events, batch.rejected, [])
-        return Batch([], batch.events, [], []), Batch([], [], batch.rejected, [])
-    first = Batch(batch.samples[:half_s], batch.events[:half_e], batch.rejected[:half_r], batch.received_ms[:half_s])
-    second = Batch(batch.samples[half_s:], batch.events[half_e:], batch.rejected[half_r:], batch.received_ms[half_s:])
-    return first, second
