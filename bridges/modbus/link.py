@@ -16,6 +16,7 @@ from pymodbus.pdu import ModbusPDU
 
 from bridges.modbus.plan import ReadRequest, Table
 from model.bridges.modbus import ModbusDevice
+from uns.backoff import Backoff
 from uns.errors import DeviceUnreachable, ReadError
 
 __all__ = ["DeviceLink", "Refused", "endpoint_of", "exception_name"]
@@ -92,9 +93,8 @@ class DeviceLink:
         self.device = device
         self.endpoint = endpoint_of(device)
         self._client = _client(device)
-        self._rng = rng or random.Random()  # noqa: S311  (jitter, not crypto)
+        self._backoff = Backoff(min_s=device.backoff_min_s, max_s=device.backoff_max_s, rng=rng)
         self._lock = asyncio.Lock()
-        self._failures = 0
         self._not_before = 0.0
         self._generation = 0
         self.down = False
@@ -112,8 +112,7 @@ class DeviceLink:
 
     def backoff_s(self, failures: int) -> float:
         """The delay before reconnect attempt number ``failures`` (1 = the first), with jitter."""
-        base = min(self.device.backoff_max_s, self.device.backoff_min_s * 2.0 ** min(failures - 1, 32))
-        return base * self._rng.uniform(0.5, 1.0)
+        return self._backoff.delay_s(failures)
 
     async def connect(self) -> None:
         """Connect if not connected, after the backoff that earlier failures earned.
@@ -143,12 +142,11 @@ class DeviceLink:
         return True
 
     def _failed(self) -> None:
-        self._failures += 1
-        self._not_before = time.monotonic() + self.backoff_s(self._failures)
+        self._not_before = time.monotonic() + self._backoff.failed()
 
     def succeeded(self) -> None:
         """A request was answered: the device is up and the backoff starts over."""
-        self._failures = 0
+        self._backoff.succeeded()
         self.down = False
 
     def close(self) -> None:
