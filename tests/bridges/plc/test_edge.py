@@ -53,6 +53,7 @@ async def test_lost_plc_dies_and_is_reborn_and_takes_writes(mosquitto: Mosquitto
                     assert (birth["Speed"].datatype, birth["Speed"].long_value) == (INT64, 12)
                     await press.stop()
                     await until(lambda: host.of("DDEATH", "press"), what="DDEATH of the lost PLC")
+                    await until(lambda: _degraded(host) is True, what="Bridge/Degraded while a PLC is down")
                     press.memory["s"] = 13
                     await press.start()
                     await until(lambda: len(host.of("DBIRTH", "press")) == 2, what="DBIRTH on recovery")
@@ -67,6 +68,7 @@ async def test_lost_plc_dies_and_is_reborn_and_takes_writes(mosquitto: Mosquitto
                         ),
                         what="the PLC that was down at start read",
                     )
+                    await until(lambda: _degraded(host) is False, what="Bridge/Degraded clear with both PLCs up")
                     host.dcmd("toys", "press", [pb.Payload.Metric(name="Setpoint", datatype=INT64, long_value=77)])
                     await until(lambda: press.writes == [("sp", 77)], what="the DCMD written to the PLC")
                     await until(lambda: (77, False) in host.values("press", "Setpoint"), what="the write read back")
@@ -77,3 +79,9 @@ async def test_lost_plc_dies_and_is_reborn_and_takes_writes(mosquitto: Mosquitto
         finally:
             host.stop()
     assert host.violations == []
+
+
+def _degraded(host: SpbHost) -> object:
+    """The edge node's latest ``Bridge/Degraded`` health metric."""
+    values = host.values(None, "Bridge/Degraded", kinds=("NBIRTH", "NDATA"))
+    return values[-1][0] if values else None
