@@ -223,11 +223,13 @@ WHERE o_start IS NOT NULL AND o_end IS NULL
 QUALIFY row_number() OVER (PARTITION BY o_line ORDER BY o_start DESC) = 1
 """
 
-_SHIFT = """
-SELECT shift_id, start_ts FROM mes_shifts
-WHERE ($p = path OR starts_with($p, path || '/')) AND start_ts <= $now AND end_ts > $now
-ORDER BY start_ts DESC, ts DESC LIMIT 1
+_SHIFTS = """
+SELECT e.p, arg_max(s.shift_id, (s.start_ts, s.ts)), max(s.start_ts)
+FROM (SELECT unnest($paths::VARCHAR[]) AS p) e
+JOIN mes_shifts s ON (e.p = s.path OR starts_with(e.p, s.path || '/')) AND s.start_ts <= $now AND s.end_ts > $now
+GROUP BY e.p
 """
+"""The running shift of each path (its own or an ancestor's; the latest started), in one query."""
 
 
 def current(
@@ -254,8 +256,14 @@ def current(
     kinds = {e.name: ("cell" if len(e.name.split("/")) >= 5 else "line") for e in entities}
     windows: list[Window] = []
     shifts: dict[str, str | None] = {}
+    running_shifts = {
+        path: (shift_id, begin)
+        for path, shift_id, begin in cursor.execute(
+            _SHIFTS, {"paths": [e.name for e in entities], "now": now}
+        ).fetchall()
+    }
     for entity in entities:
-        row = cursor.execute(_SHIFT, {"p": entity.name, "now": now}).fetchone()
+        row = running_shifts.get(entity.name)
         shifts[entity.name] = None if row is None else str(row[0])
         begin = row[1] if row is not None else now - timedelta(hours=section.kpi_window_h)
         # at a shift's first instant the window [now, now) is empty: the row is there, its ratios unknown
