@@ -38,6 +38,7 @@ from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.plant_api import plant_routes
+from uns.web.sink_history_api import sink_history_routes
 from uns.web.sparkplug_view import SparkplugView
 from uns.web.tree_api import tree_routes
 
@@ -205,7 +206,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             routes = mes_routes(mes, historian.database, mes_settings)
         cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings)
         parts.append(cache)
-        routes = [*routes, *browser_routes]
+        routes = [*routes, *browser_routes, *sink_history_routes(settings.sinks)]
         users = broker.config if broker is not None else _broker_file(settings)
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import orjson
 
 from model.config import Settings
-from model.sinks import PostgresSinkConfig
+from model.sinks import SinkConfig
 from uns.historian.query_api import Document, Params, QueryArgs, document_bytes
 from uns.historian.query_types import BadArgument
 from uns.sinks.postgres_history import MAX_LIMIT, PostgresHistory
 from uns.sinks.run import sink_config
 
-__all__ = ["SINK_ENDPOINTS", "sink_document"]
+__all__ = ["SINK_ENDPOINTS", "reader_document", "sink_document", "sink_reader"]
 
 SINK_ENDPOINTS = ("last", "raw")
 """The history endpoints a PostgreSQL sink answers."""
@@ -45,12 +45,31 @@ def _raw(reader: PostgresHistory, args: QueryArgs) -> Document:
     return {**header, "rows": rows}
 
 
+def reader_document(reader: PostgresHistory, endpoint: str, params: Params) -> Document:
+    """The ``endpoint`` (``last`` or ``raw``) document from ``reader``, times as datetimes in ``tz``.
+
+    Raises:
+        BadArgument: ``sink`` for a query a sink does not answer; any other parameter as the history API names it.
+        UnknownSeries: a topic no series has.
+        psycopg.Error: the database cannot be read.
+    """
+    if endpoint == "last":
+        return _last(reader, QueryArgs(endpoint, params, ("match", "tz"), datetime.now(UTC)))
+    if endpoint == "raw":
+        return _raw(reader, QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), datetime.now(UTC)))
+    raise BadArgument("sink", f"a sink answers {' and '.join(SINK_ENDPOINTS)} only; ask the historian for {endpoint}")
+
+
+def sink_reader(config: SinkConfig) -> PostgresHistory:
+    """The reader of a PostgreSQL sink's tables."""
+    return PostgresHistory(dsn=config.dsn, schema=config.db_schema)
+
+
 def sink_document(settings: Settings, name: str, endpoint: str, params: Params) -> Document:
     """The ``endpoint`` document answered from the PostgreSQL sink ``name`` of ``settings``, as JSON values.
 
     Raises:
-        BadArgument: ``sink`` for a query a sink does not answer or a sink that is not PostgreSQL;
-            any other parameter as the history API names it.
+        BadArgument: ``sink`` for a query a sink does not answer; any other parameter as the history API names it.
         ConfigError: no sink of that name.
         UnknownSeries: a topic no series has.
     """
@@ -58,15 +77,6 @@ def sink_document(settings: Settings, name: str, endpoint: str, params: Params) 
         raise BadArgument(
             "sink", f"a sink answers {' and '.join(SINK_ENDPOINTS)} only; ask the historian for {endpoint}"
         )
-    config = sink_config(settings, name)
-    if not isinstance(config, PostgresSinkConfig):
-        raise BadArgument("sink", f"{name} is not a postgres sink")
-    reader = PostgresHistory(dsn=config.dsn, schema=config.db_schema)
-    if endpoint == "last":
-        args = QueryArgs(endpoint, params, ("match", "tz"), datetime.now(UTC))
-        document = _last(reader, args)
-    else:
-        args = QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), datetime.now(UTC))
-        document = _raw(reader, args)
+    document = reader_document(sink_reader(sink_config(settings, name)), endpoint, params)
     parsed: Document = orjson.loads(document_bytes(document))  # times as the HTTP API writes them
     return parsed

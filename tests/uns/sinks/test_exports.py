@@ -17,6 +17,7 @@ from tests.exports import assert_all_is_honest
         "uns.sinks.postgres",
         "uns.sinks.postgres_history",
         "uns.sinks.postgres_query",
+        "uns.web.sink_history_api",
         "uns.sinks.postgres_sql",
         "uns.sinks.registry",
         "uns.sinks.run",

@@ -1,4 +1,4 @@
-"""A sink configured in the settings runs inside ``uns up``: the ready line names it, its health is served."""
+"""A sink in the settings runs inside ``uns up``: the ready line names it, its health and history are served."""
 
 from __future__ import annotations
 
@@ -45,8 +45,16 @@ async def test_uns_up_runs_the_configured_postgres_sink(tmp_path: Path, pg_dsn: 
         assert query(pg_dsn, "SELECT value FROM uns.samples") == [(21.5,)]
         async with httpx.AsyncClient(base_url=endpoints["http"], timeout=5) as client:
             health = (await client.get("/api/health")).json()
-        assert health["sink.pg"]["stored"] == 1
-        assert health["sink.pg"]["database_online"] is True
+            assert health["sink.pg"]["stored"] == 1
+            assert health["sink.pg"]["database_online"] is True
+            last = await client.get("/api/sinks/pg/history/last", params={"match": topic})
+            raw = await client.get("/api/sinks/pg/history/raw", params={"topic": topic, "start": "-1h"})
+            refused = await client.get("/api/sinks/pg/history/aggregate", params={"topic": topic})
+            missing = await client.get("/api/sinks/nope/history/last", params={"match": topic})
+        assert [(row["topic"], row["value"]) for row in last.json()["rows"]] == [(topic, 21.5)]
+        assert [row["value"] for row in raw.json()["rows"]] == [21.5]
+        assert (refused.status_code, refused.json()["field"]) == (400, "sink")
+        assert (missing.status_code, missing.json()["field"]) == (404, "sink")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
