@@ -8,8 +8,9 @@ import sys
 __all__ = ["configure_logging"]
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-# their INFO lines repeat ours; WARNING and up still show
-_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua", "uvicorn")  # our ready line names the URL
+# their INFO lines repeat ours (uvicorn: our ready line names the URL; httpx: a line per request of the HTTP source);
+# WARNING and up still show
+_NOISY = ("amqtt", "transitions", "websockets", "pymodbus", "asyncua", "uvicorn", "httpx")
 
 
 class _DropAmqttStartupTrace(logging.Filter):
