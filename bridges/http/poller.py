@@ -19,7 +19,7 @@ import orjson
 from bridges.http.auth import Authenticator
 from bridges.http.headers import next_link, retry_after_s
 from bridges.http.mapping import MappingError, find_items
-from bridges.http.state import PollState
+from bridges.http.state import PollState, Validators
 from bridges.json_paths import MISSING, JsonPath
 from model.bridges.http import CursorPages, HttpPoll, LinkPages, OffsetPages
 from uns.errors import BridgeError, DeviceUnreachable
@@ -86,7 +86,13 @@ class Poller:
             self._client = None
 
     async def pages(self, state: PollState) -> AsyncIterator[Page]:
-        """The pages of one poll from ``state``; none when the API says nothing changed (304)."""
+        """The pages of one poll from ``state``; a page the API says is unchanged (304) has no items.
+
+        Validators (ETag, Last-Modified) are kept per request URL: a page's own are sent back with
+        it, so an unchanged first page does not hide a later page that changed. A 304 page counts
+        as full for offset pagination, follows its ``Link`` for link pagination, and ends the poll
+        otherwise (one page, or nothing new after the cursor).
+        """
         config, pages = self._config, self._config.pagination
         url: str | None = config.url
         params = dict(config.params)
@@ -96,44 +102,60 @@ class Poller:
             params[pages.offset_param], params[pages.limit_param] = "0", str(pages.limit)
         limit = pages.max_pages if pages is not None else 1
         offset, cursor = 0, state.cursor
-        validators: tuple[str | None, str | None] = (state.etag, state.last_modified)
-        for number in range(limit):
+        visited: dict[str, Validators] = {}
+        for _ in range(limit):
             if url is None:
                 return
-            conditional = config.conditional and number == 0
-            response = await self._get(url, params, state if conditional else None)
+            key = str(httpx.URL(url, params=params or None))
+            known = state.validators.get(key) if config.conditional else None
+            response = await self._get(url, params, known)
+            items: list[object] = []
+            refused: MappingError | None = None
+            document: object = None
             if response.status_code == 304:
                 self.not_modified += 1
-                return
-            if number == 0:
-                validators = (response.headers.get("etag"), response.headers.get("last-modified"))
-            document = self._json(response)
-            refused: MappingError | None = None
-            try:
-                items = find_items(self.name, document, self._items_path)
-            except MappingError as exc:
-                items, refused = [], exc
-            url, params, more = self._next(pages, response, document, params, len(items))
-            if isinstance(pages, CursorPages):
-                found = self._cursor_path.find(document) if self._cursor_path else MISSING
-                new_cursor = None if found is MISSING or found is None else str(found)
-                more = more and new_cursor is not None and new_cursor != cursor and bool(items)
-                cursor = new_cursor or cursor
-            if isinstance(pages, OffsetPages):
-                offset += len(items)
-                params[pages.offset_param] = str(offset)
+                if known is not None:
+                    visited[key] = known
+                url, params, more = self._unchanged(pages, response, params)
+                if isinstance(pages, OffsetPages):
+                    offset += pages.limit
+                    params[pages.offset_param] = str(offset)
+            else:
+                etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+                if etag is not None or modified is not None:
+                    visited[key] = (etag, modified)
+                document = self._json(response)
+                try:
+                    items = find_items(self.name, document, self._items_path)
+                except MappingError as exc:
+                    refused = exc
+                url, params, more = self._next(pages, response, document, params, len(items))
+                if isinstance(pages, CursorPages):
+                    found = self._cursor_path.find(document) if self._cursor_path else MISSING
+                    new_cursor = None if found is MISSING or found is None else str(found)
+                    more = more and new_cursor is not None and new_cursor != cursor and bool(items)
+                    cursor = new_cursor or cursor
+                if isinstance(pages, OffsetPages):
+                    offset += len(items)
+                    params[pages.offset_param] = str(offset)
             last = not more
-            # validators go with the last page: a poll cut short starts again from the top
-            etag, modified = validators if last else (state.etag, state.last_modified)
-            yield Page(
-                items,
-                PollState(etag=etag, last_modified=modified, cursor=cursor),
-                refused,
-                document if refused else None,
-            )
+            # a finished poll keeps the validators of the pages it saw; one cut short keeps the older ones too
+            kept = visited if last else {**state.validators, **visited}
+            yield Page(items, PollState(validators=kept, cursor=cursor), refused, document if refused else None)
             if last:
                 return
         log.warning("http %s: stopped after %d pages (pagination.max_pages)", self.name, limit)
+
+    def _unchanged(
+        self, pages: LinkPages | OffsetPages | CursorPages | None, response: httpx.Response, params: dict[str, str]
+    ) -> tuple[str | None, dict[str, str], bool]:
+        """Where the next page is after a 304: (url, params, whether there is one)."""
+        if isinstance(pages, OffsetPages):
+            return str(response.url.copy_with(query=None)), params, True
+        if isinstance(pages, LinkPages):
+            link = next_link(response.headers.get("link"))
+            return (str(response.url.join(link)), {}, True) if link is not None else (None, params, False)
+        return None, params, False
 
     def _next(
         self,
@@ -158,16 +180,16 @@ class Poller:
             return str(response.url.copy_with(query=None)), {**params, pages.cursor_param: str(found)}, True
         return None, params, False
 
-    async def _get(self, url: str, params: dict[str, str], state: PollState | None) -> httpx.Response:
+    async def _get(self, url: str, params: dict[str, str], known: Validators | None) -> httpx.Response:
         """GET with auth and validators; ``params`` empty = the URL's own query (a Link target) as it is."""
         client = self._client
         if client is None:
             raise RuntimeError("Poller.pages() needs `async with poller:` first")
         headers = {"Accept": "application/json"}
-        if state is not None and state.etag:
-            headers["If-None-Match"] = state.etag
-        if state is not None and state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
+        if known is not None and known[0]:
+            headers["If-None-Match"] = known[0]
+        if known is not None and known[1]:
+            headers["If-Modified-Since"] = known[1]
         for attempt in (1, 2):
             try:
                 request_headers = {**headers, **await self._auth.header(client)}

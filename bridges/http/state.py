@@ -1,16 +1,20 @@
-"""The poll state kept across restarts (ETag, Last-Modified, cursor), written atomically."""
+"""The poll state kept across restarts (ETag and Last-Modified per page, the cursor), written atomically."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
 import orjson
 
-__all__ = ["PollState"]
+__all__ = ["PollState", "Validators"]
+
+Validators = tuple[str | None, str | None]
+"""A page's ``ETag`` and ``Last-Modified``, sent back as ``If-None-Match`` and ``If-Modified-Since``."""
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +23,8 @@ log = logging.getLogger(__name__)
 class PollState:
     """What the next poll sends so the API answers only what is new."""
 
-    etag: str | None = None
-    last_modified: str | None = None
+    validators: Mapping[str, Validators] = dataclasses.field(default_factory=dict)
+    """Per request URL (with its query): the validators of its last answer."""
     cursor: str | None = None
 
     @classmethod
@@ -28,10 +32,16 @@ class PollState:
         """The saved state; empty if there is none or it cannot be read (a full poll then, never a lost item)."""
         try:
             data = orjson.loads(path.read_bytes())
-            return cls(**{field: data.get(field) for field in ("etag", "last_modified", "cursor")})
+            validators = {str(url): (pair[0], pair[1]) for url, pair in data.get("validators", {}).items()}
+            if not all(isinstance(v, str | None) for pair in validators.values() for v in pair):
+                raise TypeError("validators must be strings or null")
+            cursor = data.get("cursor")
+            if not isinstance(cursor, str | None):
+                raise TypeError("cursor must be a string or null")
+            return cls(validators=validators, cursor=cursor)
         except FileNotFoundError:
             return cls()
-        except (OSError, orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+        except (OSError, orjson.JSONDecodeError, TypeError, AttributeError, IndexError, KeyError) as exc:
             log.warning("http state %s unreadable (%s): polling from the start", path, exc)
             return cls()
 
@@ -40,7 +50,7 @@ class PollState:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         with temporary.open("wb") as file:
-            file.write(orjson.dumps(dataclasses.asdict(self)))
+            file.write(orjson.dumps({"validators": dict(self.validators), "cursor": self.cursor}))
             file.flush()
             os.fsync(file.fileno())
         temporary.replace(path)

@@ -117,7 +117,12 @@ class RestApi:
     async def _offset(self, request: Request) -> Response:
         self.requests.append(str(request.url))
         offset, limit = int(request.query_params["offset"]), int(request.query_params["limit"])
-        return JSONResponse({"items": self.paged[offset : offset + limit]})
+        chunk = self.paged[offset : offset + limit]
+        etag = f'"{offset}-{len(chunk)}-{hash(str(chunk)) & 0xFFFF:x}"'  # one per page, as most APIs do
+        if request.headers.get("if-none-match") == etag:
+            self.not_modified += 1
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONResponse({"items": chunk}, headers={"ETag": etag})
 
     async def _cursor(self, request: Request) -> Response:
         self.requests.append(str(request.url))

@@ -137,8 +137,7 @@ async def test_not_modified_is_cheap_and_saved_across_restarts(
         assert got.values() == [0.0, 1.0, 2.0]  # the first answer only
         await until(lambda: got.status("NotModified") is not None and got.status("NotModified") >= 3, what="status")  # type: ignore[operator]
     state = PollState.load(tmp_path / "http/erp/poll_state.json")
-    assert state.last_modified == rest.last_modified
-    assert state.etag == (etag if etag == '"v1"' else None)
+    assert state.validators == {f"{url}/etag": (etag if etag == '"v1"' else None, rest.last_modified)}
     before = rest.not_modified
     async with running(config(poll=poll(f"{url}/etag")), tmp_path) as (_, got):  # restarted
         await until(lambda: rest.not_modified > before, what="a 304 right after the restart")
@@ -146,6 +145,19 @@ async def test_not_modified_is_cheap_and_saved_across_restarts(
     rest.etag, rest.items = '"v2"', [{"id": "n", "qty": 9.0}]
     async with running(config(poll=poll(f"{url}/etag")), tmp_path) as (_, got):
         await until(lambda: got.values() == [9.0], what="the changed list")
+
+
+async def test_per_page_etags_an_unchanged_first_page_hides_no_later_one(
+    api: tuple[RestApi, str], tmp_path: Path
+) -> None:
+    rest, url = api
+    cfg = config(poll=poll(f"{url}/offset", pagination={"kind": "offset", "limit": 3}))
+    async with running(cfg, tmp_path) as (_, got):
+        await until(lambda: rest.not_modified >= 6, what="two polls of three unchanged pages")
+        assert got.values() == [float(i) for i in range(7)]  # each item once: unchanged pages map nothing
+        rest.paged.append({"id": "o7", "qty": 7.0})  # the last page changes, the first two do not
+        await until(lambda: got.values()[-1:] == [7.0], what="the item on the changed last page")
+    assert got.values() == [*(float(i) for i in range(7)), 6.0, 7.0]  # a changed page is read whole
 
 
 async def test_429_waits_as_told_then_polls(api: tuple[RestApi, str], tmp_path: Path) -> None:

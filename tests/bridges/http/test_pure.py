@@ -187,9 +187,10 @@ def test_config_refusals() -> None:
 def test_poll_state_round_trip_and_damage(tmp_path: Path) -> None:
     path = tmp_path / "s" / "poll_state.json"
     assert PollState.load(path) == PollState()
-    state = PollState(etag='"v2"', last_modified="Mon, 24 Nov 2025 16:00:00 GMT", cursor="42")
+    state = PollState(validators={"http://a/x?page=1": ('"v2"', "Mon, 24 Nov 2025 16:00:00 GMT")}, cursor="42")
     state.save(path)
     assert PollState.load(path) == state
     assert not path.with_suffix(".tmp").exists()
-    path.write_bytes(b"{half")
-    assert PollState.load(path) == PollState()  # unreadable: a full poll, never a lost item
+    for damaged in (b"{half", b'{"validators": {"u": [1, 2]}}', b'{"cursor": 7}', b"[]"):
+        path.write_bytes(damaged)
+        assert PollState.load(path) == PollState()  # unreadable: a full poll, never a lost item
