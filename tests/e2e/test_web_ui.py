@@ -8,6 +8,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
+from bridges.sim.utilities import UTILITY_PLANTS
 from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
 
 pytestmark = skip_without_chromium
@@ -19,7 +20,8 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     await expect(page.locator("#anonymous")).to_contain_text("ANONYMOUS ACCESS")
     # the landing page: the plant's lines with OEE now; a machine's declared values, live, with units
     await expect(page.locator(".line-card h3")).to_have_text(
-        ["Bottling line 1 (PET 0.5 l)", "Bottling line 2 (glass 0.33 l)", "Packaging line 3"], timeout=15_000
+        ["Bottling line 1 (PET 0.5 l)", "Bottling line 2 (glass 0.33 l)", "Packaging line 3", "Powerhouse"],
+        timeout=15_000,
     )
     await page.locator('.machine[data-path="acme/dallas/bottling/line1/filler"]').click()
     speed = page.locator('#machine tr[data-topic="acme/dallas/bottling/line1/filler/data/Speed"]')
@@ -48,11 +50,11 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     polyline = page.locator("#chart svg polyline")
     points = (await polyline.get_attribute("points") or "").split()
     assert len(points) >= 2
-    # Sparkplug: both demo edge nodes online, decoded by topic
+    # Sparkplug: every demo edge node online (bottling, packaging, one per utility), decoded by topic
     await page.goto(web_hub + "/#sparkplug")
     await page.reload()
     rows = page.locator("#nodes tbody tr:not(.device)")
-    await expect(rows).to_have_count(2, timeout=10_000)
+    await expect(rows).to_have_count(2 + len(UTILITY_PLANTS), timeout=10_000)
     assert all("online" in text for text in await rows.all_text_contents())
     # MES from the bridges alone: OEE per cell and line
     await page.goto(web_hub + "/#mes")
