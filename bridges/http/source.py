@@ -244,13 +244,19 @@ class HttpSource:
 
     async def _deliver(self, document: object) -> tuple[int, int]:
         """A verified webhook body: its items, done once safe (the webhook answers then)."""
-        path = self._config.webhook.items_path if self._config.webhook else "$"
+        config = self._config.webhook
+        if config is None:  # pragma: no cover  (the listener exists only with its config)
+            raise RuntimeError("no webhook configured")
         try:
-            unit = _Unit(find_items(self.name, document, path), None, None)
+            unit = _Unit(find_items(self.name, document, config.items_path), None, None)
         except MappingError as exc:
             unit = _Unit([], (exc, document), None)
         try:
-            taken = await self._run_unit(unit)
+            async with asyncio.timeout(config.answer_within_s):
+                taken = await self._run_unit(unit)
+        except TimeoutError:
+            self.counts["webhooks_failed"] += 1
+            raise BridgeError(self.name, "webhook", f"not safe within {config.answer_within_s:g} s") from None
         except BridgeError:
             self.counts["webhooks_failed"] += 1
             raise

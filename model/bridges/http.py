@@ -145,6 +145,12 @@ class HttpWebhook(_Model):
     )
     tolerance_s: float = Field(default=300.0, gt=0, description="A timestamp further than this from now is refused.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="A larger body is refused (413).")
+    answer_within_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A delivery not safe by then (the broker or the edge node away) is answered 503 so the sender "
+        "retries; it may still be published later (at least once).",
+    )
     items_path: JsonPathText = Field(default="$", description="Where the body holds the items ($ = the body).")
 
 

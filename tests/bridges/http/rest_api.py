@@ -66,6 +66,7 @@ class RestApi:
                 Route("/cursor", self._cursor),
                 Route("/etag", self._etag),
                 Route("/mixed", self._mixed),
+                Route("/slow", self._slow),
             ]
         )
 
@@ -141,6 +142,11 @@ class RestApi:
         if self.etag != '"lm-only"':
             headers["ETag"] = self.etag
         return JSONResponse({"items": self.items}, headers=headers)
+
+    async def _slow(self, request: Request) -> Response:
+        self.requests.append(str(request.url))
+        await asyncio.sleep(2.0)
+        return JSONResponse({"items": self.items})
 
     async def _mixed(self, request: Request) -> Response:
         self.requests.append(str(request.url))

@@ -182,6 +182,14 @@ async def test_500s_reported_down_then_recovery(api: tuple[RestApi, str], tmp_pa
     assert source.counts["failures"] == 3
 
 
+async def test_a_slow_api_times_out_and_is_reported(api: tuple[RestApi, str], tmp_path: Path) -> None:
+    _, url = api
+    async with running(config(poll=poll(f"{url}/slow", timeout_s=0.2)), tmp_path) as (source, got):
+        await until(lambda: got.downs, what="the timeout reported")
+    assert got.downs[0] == f"bridge erp ({url}/slow): timed out after 0.2 s"
+    assert source.counts["failures"] >= 1
+
+
 async def test_mapping_failure_among_good_items(api: tuple[RestApi, str], tmp_path: Path) -> None:
     _, url = api
     cfg = config(poll=poll(f"{url}/mixed", items_path="$", interval_s=60))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import httpx
 import orjson
 
+from bridges.http import HttpSource
 from bridges.http.signature import sign
+from bridges.source import Samples
 from tests.bridges.http.rest_api import RestApi, serve
 from tests.bridges.http.running import config, running
 from tests.fixtures.waiting import until
+from uns.connect import network_clients
+from uns.mqtt.types import BrokerUrl
 
 SECRET = "hook-secret"  # noqa: S105  (a test key)
 
@@ -63,3 +68,28 @@ async def test_signed_deliveries_in_bad_and_replayed_out(tmp_path: Path) -> None
         assert (await http.get(f"{url}/open/items")).status_code == 200
     [letter] = [orjson.loads(line) for line in (tmp_path / "http/erp/dead_letters.jsonl").read_bytes().splitlines()]
     assert (letter["key"], letter["path"], letter["item"]) == ("b", "$.qty", {"id": "b", "qty": "x"})
+
+
+async def test_a_delivery_not_taken_in_time_is_answered_503(tmp_path: Path) -> None:
+    cfg = config(webhook={"secret": SECRET, "items_path": "$.items", "answer_within_s": 0.3})
+    source = HttpSource(config=cfg, clients=network_clients(BrokerUrl(port=1)), data_dir=tmp_path)
+    async with source, httpx.AsyncClient() as http:
+        events = aiter(source.events())
+        try:
+            await anext(events)  # the status; then the consumer (an edge node stuck on a dead broker) waits
+            assert source.webhook is not None
+            body = orjson.dumps({"items": [{"id": "a", "qty": 1.0}]})
+            answer = await http.post(source.webhook.url, content=body, headers=_signed(body))
+            assert (answer.status_code, answer.json()) == (503, {"error": "not taken, retry later"})
+            assert source.counts["webhooks_failed"] == 1
+            # the sender's retry, once the consumer takes again, is accepted (the same body, a new timestamp)
+            retry = asyncio.create_task(http.post(source.webhook.url, content=body, headers=_signed(body)))
+            taken: list[object] = []
+            while not retry.done():
+                event = await asyncio.wait_for(anext(events), 5)
+                if isinstance(event, Samples) and event.device == "orders":
+                    taken.extend(s.value for s in event.samples)
+            assert (await retry).status_code == 200
+            assert taken[-1:] == [1.0]
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
