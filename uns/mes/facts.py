@@ -51,6 +51,7 @@ __all__ = [
     "fact_pieces",
     "plan",
     "rules_of",
+    "union_path",
     "window_times",
 ]
 
