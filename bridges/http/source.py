@@ -211,7 +211,7 @@ class HttpSource:
         self.counts["refused"] += 1
         self._last_refusal = str(error)[:500]
         self.dead_letters.add(error, item)
-        self._warn.warning(f"{error.path}|{error.reason}", "http %s: refused and dead-lettered: %s", self.name, error)
+        self._warn.warning(f"refused|{error.path}", "http %s: refused and dead-lettered: %s", self.name, error)
 
     async def _publish(self, events: list[MappedEvent]) -> None:
         client = self._client
