@@ -9,6 +9,7 @@ them). Only then is the poll state (ETag, Last-Modified, cursor) saved, or a web
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -37,12 +38,14 @@ __all__ = ["HttpSource"]
 log = logging.getLogger(__name__)
 
 _COUNTERS = (
-    "requests", "items", "refused", "not_modified", "throttled", "failures",
+    "requests", "items", "refused", "not_modified", "throttled", "failures", "events", "events_unchanged",
     "webhooks", "webhooks_rejected", "webhooks_replayed", "webhooks_failed",
 )  # fmt: skip
-"""The status device's counters (``Status/<CamelCase>``): webhooks are deliveries taken; rejected = 401, 413 or
-400; replayed = seen before, not processed again; failed = not taken (503: the sender retries)."""
+"""The status device's counters (``Status/<CamelCase>``). events: MES events the broker acknowledged;
+events_unchanged: skipped, sent before with the same body; webhooks: deliveries taken; webhooks_rejected: 401,
+413 or 400; webhooks_replayed: seen before, not processed again; webhooks_failed: not taken (503, retried)."""
 _STATUS_S = 1.0  # the status device is refreshed at least this often (unchanged values are not sent)
+_SENT_KEPT = 50_000  # MES events remembered (id -> body) so a re-polled, unchanged one is not sent again
 _QUEUE = 8  # status refreshes are skipped while this many units wait for the edge node
 
 
@@ -93,6 +96,7 @@ class HttpSource:
         self._warn = RateLimitedLog(log)
         self._last_refusal = ""
         self._tasks: list[asyncio.Task[None]] = []
+        self._sent: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self.counts = dict.fromkeys(_COUNTERS, 0)
 
     async def __aenter__(self) -> Self:
@@ -214,13 +218,24 @@ class HttpSource:
         self._warn.warning(f"refused|{error.path}", "http %s: refused and dead-lettered: %s", self.name, error)
 
     async def _publish(self, events: list[MappedEvent]) -> None:
+        """Publish at QoS 1 and wait for the PUBACKs; an event sent before with the same body is skipped."""
         client = self._client
         if client is None:  # pragma: no cover  (entered with events configured)
             raise BridgeError(self.name, "mqtt", "no MQTT client for MES events")
+        fresh = [event for event in events if self._sent.get(event.event_id) != event.body]
+        self.counts["events_unchanged"] += len(events) - len(fresh)
+        if not fresh:
+            return
         try:
-            await client.publish_many([Message(event.topic, event.body, 1, False) for event in events])
+            await client.publish_many([Message(event.topic, event.body, 1, False) for event in fresh])
         except Exception as exc:  # the broker is away: the unit is retried (poll) or refused with 503 (webhook)
             raise BridgeError(self.name, "mqtt", f"MES events not acknowledged: {exc!r}") from exc
+        self.counts["events"] += len(fresh)
+        for event in fresh:
+            self._sent[event.event_id] = event.body
+            self._sent.move_to_end(event.event_id)
+        while len(self._sent) > _SENT_KEPT:
+            self._sent.popitem(last=False)
 
     def _status(self, now_ms: int) -> Samples:
         if self._poller is not None:
