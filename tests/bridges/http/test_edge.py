@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import orjson
 
+from bridges.edge import EdgeNode
+from bridges.http import make_source
+from bridges.http.signature import sign
 from bridges.registry import build_edge_node
 from model.bridges import HttpBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
@@ -136,3 +140,66 @@ async def test_an_api_down_is_the_status_device_s_death_and_degraded_health(
         finally:
             host.stop()
     assert host.violations == []
+
+
+async def test_webhook_deliveries_become_mes_events(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    seen: list[Message] = []
+    async with MqttClient(url=broker.url, client_id="mes-listener-2") as listener:
+        await listener.subscribe(["acme/+/+/+/mes/quality_inspection"], qos=1)
+
+        async def listen() -> None:
+            async for message in listener.messages():
+                seen.append(message)
+
+        config = HttpBridgeConfig.model_validate(
+            {
+                "name": "qms",
+                "edge": {"group": "biz", "primary_host_id": None},
+                "webhook": {"secret": "k", "timestamp_header": None, "signature_header": "X-Hub-Signature-256"},
+                "key_path": "$.sample",
+                "events": [
+                    {
+                        "event": "quality_inspection",
+                        "equipment_path": "acme/dallas/packaging/line1",
+                        "id_paths": ["$.sample", "$.characteristic"],
+                        "fields": {"characteristic": "$.characteristic", "value": "$.value", "timestamp_ms": "$.at",
+                                   "sample_id": "$.sample"},
+                        "constants": {"lower_limit": 0.0, "upper_limit": 10.0},
+                    }
+                ],
+            }
+        )  # fmt: skip
+        clients = network_clients(broker.url)
+        source = make_source(config, clients, tmp_path)
+        node = EdgeNode(config=config.edge, node_id=config.node_id, source=source, clients=clients, data_dir=tmp_path)
+        listening = asyncio.create_task(listen(), name="test.mes-listener")
+        try:
+            async with node, httpx.AsyncClient() as http:
+                runner = asyncio.create_task(node.run(), name="test.http-node")
+                try:
+                    assert source.webhook is not None  # bound on entering: its URL is known
+                    body = orjson.dumps(
+                        [
+                            {"sample": "s1", "characteristic": "fill_ml", "value": 4.2, "at": "2026-12-06T10:00:00Z"},
+                            {"sample": "s2", "characteristic": "fill_ml", "value": "n/a", "at": "2026-12-06T10:01:00Z"},
+                        ]
+                    )
+                    headers = {"X-Hub-Signature-256": "sha256=" + sign(b"k", body)}  # GitHub's way: the body alone
+                    answer = await http.post(source.webhook.url, content=body, headers=headers)
+                    assert (answer.status_code, answer.json()) == (
+                        200,
+                        {"status": "accepted", "items": 1, "refused": 1},
+                    )
+                    await until(lambda: len(seen) == 1, what="the inspection at the listener")
+                finally:
+                    runner.cancel()
+                    await asyncio.gather(runner, return_exceptions=True)
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+    [message] = seen
+    assert message.topic == "acme/dallas/packaging/line1/mes/quality_inspection"
+    assert orjson.loads(message.payload) == {
+        "lower_limit": 0.0, "upper_limit": 10.0, "event_id": "qms:s1:fill_ml", "source": "qms",
+        "characteristic": "fill_ml", "value": 4.2, "timestamp_ms": 1_796_551_200_000, "sample_id": "s1",
+    }  # fmt: skip
