@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from model.bridges.http import BasicAuth, BearerAuth
 from model.topic import SLUG_PATTERN
 
-__all__ = ["PostgresSinkConfig", "SinkBase", "SinkConfig", "redact_dsn"]
+__all__ = ["PostgresSinkConfig", "RestRoute", "RestSinkConfig", "SinkBase", "SinkConfig", "redact_dsn"]
 
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 
@@ -124,5 +126,83 @@ class PostgresSinkConfig(SinkBase):
     )
 
 
-SinkConfig = Annotated[PostgresSinkConfig, Field(discriminator="kind")]
+def _check_url(value: str) -> str:
+    if urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL (placeholders like ${body.order_id} allowed)")
+    return value
+
+
+_JsonTemplate = dict[str, object] | list[object] | str | int | float | bool | None
+
+
+class RestRoute(BaseModel):
+    """Where and how one kind of message is sent: the first route whose ``match`` filter fits a topic wins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: Annotated[str, AfterValidator(_check_filter)] = Field(
+        default="#", description="MQTT topic filter choosing the messages of this route (e.g. +/+/+/+/mes/complete)."
+    )
+    method: Literal["POST", "PUT", "PATCH"] = Field(default="POST", description="HTTP method.")
+    url: Annotated[str, AfterValidator(_check_url)] = Field(
+        description="Target URL; ${...} placeholders are filled from the message and percent-encoded."
+    )
+    body: _JsonTemplate = Field(
+        default=None,
+        description="JSON body template: every string's ${name} placeholders are filled from the message "
+        "(a string that is one placeholder keeps the value's JSON type); null sends the message's own JSON body. "
+        "Names: topic, path, class, name, timestamp_ms, timestamp, key, sink, body.<field>[.<field>|.<index>]; "
+        "a trailing ? (${body.reason?}) gives null when missing, else a missing name refuses the message.",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra headers of this route (values may hold ${...} placeholders)."
+    )
+    idempotency_key: str = Field(
+        default="${key}",
+        description="Value of the idempotency header: ${key} is the hub's key of the message (an MES event's "
+        "hash of topic and body, a sample's of topic, time and value), stable across re-deliveries.",
+    )
+
+
+class RestSinkConfig(SinkBase):
+    """REST/webhook out: UNS messages (MES events, KPIs, alarms) sent to an external MES or ERP over HTTP."""
+
+    kind: Literal["rest"] = Field(description="rest: HTTP requests with templated bodies.")
+    routes: list[RestRoute] = Field(
+        min_length=1, description="Where each message goes; a message no route matches is acknowledged and skipped."
+    )
+    auth: Annotated[BasicAuth | BearerAuth, Field(discriminator="kind")] | None = Field(
+        default=None, description="HTTP basic or bearer authentication of every request."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Headers sent with every request.")
+    idempotency_header: str = Field(
+        default="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="Header carrying each message's idempotency key; the target drops a key it has seen.",
+    )
+    duplicate_status: list[int] = Field(
+        default_factory=lambda: [409],
+        description="Statuses meaning 'already received' (counted as duplicates, not dead-lettered).",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Longest one request may take, seconds.")
+    max_retry_after_s: float = Field(
+        default=300.0, gt=0, description="A target's Retry-After is honoured up to this many seconds."
+    )
+    verify_tls: bool = Field(default=True, description="Check the target's TLS certificate (https).")
+    dead_letters_path: Path | None = Field(
+        default=None,
+        description="SQLite file of the sink's dead letters (replayed by `uns sink <name> replay`); "
+        "default data/sinks/<name>.dead-letters.sqlite under the working directory.",
+    )
+
+    @property
+    def dead_letters_file(self) -> Path:
+        """Where the dead letters are kept."""
+        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
+
+
+_MEASUREMENT = r"^[^#\s\\][^\n\\]*$"  # line protocol: no comment mark, newline or backslash escapes
+
+
+SinkConfig = Annotated[PostgresSinkConfig | RestSinkConfig, Field(discriminator="kind")]
 """Any sink's config; ``kind`` picks the model (InfluxDB, SQL insert and REST sinks join this union)."""

@@ -24,6 +24,7 @@ from uns.logs import configure_logging
 from uns.memory import limit_arenas
 from uns.mes.cli import add_mes_parser, run_mes
 from uns.settings import load_settings, plant_of
+from uns.sinks.replay import run_sink_action
 from uns.sinks.run import run_sink
 
 __all__ = ["main"]
@@ -106,10 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser("bridge", help="run the configured protocol bridges against --broker")
     _add_common(bridge, ports=False, plant=False)
     bridge.add_argument("kind", nargs="?", choices=KINDS, help="only bridges of this kind (default: all)")
-    sink = commands.add_parser("sink", help="run one configured sink (kind postgres) against --broker")
+    sink = commands.add_parser("sink", help="run one configured sink (kind postgres, rest) against --broker")
     _add_common(sink, ports=False)
     sink.add_argument("name", help="the sink's name in the settings' sinks list")
     sink.add_argument("--client-id", help="MQTT client id of this process (each member of a shared group needs one)")
+    sink.add_argument(
+        "action", nargs="?", default="run", choices=["run", "dead-letters", "replay"],
+        help="run (default); dead-letters: list a rest sink's stored dead letters; replay: send them again",
+    )  # fmt: skip
+    sink.add_argument("--since", help="dead-letters/replay: only letters since (ISO time or -1h, -7d)")
+    sink.add_argument("--id", type=int, action="append", default=[], help="replay: only this letter (repeatable)")
     sim = commands.add_parser("sim", help="run only the simulated demo plant (Modbus PLCs, OPC UA server)")
     _add_common(sim, ports=False, plant=False)
     sim.add_argument("--seed", type=int, help="random seed of the plant model (env UNS_SIM__SEED)")
@@ -232,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_until_signalled(run_web(settings, plant_of(settings), ready=_ready)))
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
+        elif args.command == "sink" and args.action != "run":
+            return run_sink_action(settings, args.name, args.action, since=args.since, ids=args.id)
         elif args.command == "sink":
             sink = run_sink(
                 settings, plant_of(settings).enterprise.id, args.name, client_id=args.client_id, ready=_ready

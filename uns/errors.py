@@ -179,8 +179,22 @@ class SinkError(UnsError):
 
 
 class SinkUnavailable(SinkError):
-    """The target is down or unreachable: the batch is kept, unacknowledged, and retried with backoff."""
+    """The target is down or unreachable: the batch is kept, unacknowledged, and retried with backoff.
+
+    ``retry_after_s`` is the target's own wait (an HTTP ``Retry-After``): the retry waits at least that long.
+    """
+
+    def __init__(self, sink: str, target: str, reason: str, *, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(sink, target, reason)
 
 
 class RowsRefused(SinkError):
-    """The target refused the batch's rows (not the connection): the sink isolates the bad row and dead-letters it."""
+    """The target refused the batch's rows (not the connection): the sink isolates the bad row and dead-letters it.
+
+    ``field`` is the dead letter's field (``database``; ``http`` for a REST target's 4xx, ``template``).
+    """
+
+    def __init__(self, sink: str, target: str, reason: str, *, field: str = "database") -> None:
+        self.field = field
+        super().__init__(sink, target, reason)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import orjson
 
 from model.config import Settings
-from model.sinks import SinkConfig
+from model.sinks import PostgresSinkConfig, SinkConfig
 from uns.historian.query_api import Document, Params, QueryArgs, document_bytes
 from uns.historian.query_types import BadArgument
 from uns.sinks.postgres_history import MAX_LIMIT, PostgresHistory
@@ -61,7 +61,9 @@ def reader_document(reader: PostgresHistory, endpoint: str, params: Params) -> D
 
 
 def sink_reader(config: SinkConfig) -> PostgresHistory:
-    """The reader of a PostgreSQL sink's tables."""
+    """The reader of a PostgreSQL sink's tables (``BadArgument`` naming ``sink`` for another kind)."""
+    if not isinstance(config, PostgresSinkConfig):
+        raise BadArgument("sink", f"sink {config.name} is kind {config.kind}: only postgres sinks can be read back")
     return PostgresHistory(dsn=config.dsn, schema=config.db_schema)
 
 

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from model.sinks import PostgresSinkConfig, SinkBase
+from model.sinks import PostgresSinkConfig, RestSinkConfig, SinkBase
 from uns.connect import ClientFactory
 from uns.sinks.postgres import PostgresWriter
+from uns.sinks.rest import RestWriter
 from uns.sinks.service import Sink
 from uns.sinks.writer import SinkWriter
 
 __all__ = ["KINDS", "build_sink"]
 
-KINDS = ("postgres",)
+KINDS = ("postgres", "rest")
 """Every sink kind (``model.sinks.SinkConfig``'s discriminator values)."""
 
 
 def _writer(config: SinkBase) -> SinkWriter:
     if isinstance(config, PostgresSinkConfig):
         return PostgresWriter(config=config)
+    if isinstance(config, RestSinkConfig):
+        return RestWriter(config=config)
     raise ValueError(f"sink {config.name}: no writer for {type(config).__name__}")
 
 

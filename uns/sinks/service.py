@@ -281,7 +281,7 @@ class Sink:
                 self._down(problem)
                 if not retry:
                     raise
-                await asyncio.sleep(self._backoff.failed())
+                await asyncio.sleep(max(self._backoff.failed(), problem.retry_after_s or 0.0))
                 continue
             except RowsRefused as refused:
                 self._up()
@@ -313,14 +313,15 @@ class Sink:
 
 
 def _as_dead_letter(batch: Batch, refused: RowsRefused) -> Rejected:
+    why = f"the database refused it: {refused.reason}" if refused.field == "database" else refused.reason
     if batch.samples:
         row = batch.samples[0]
         body = {"value": row.value if row.value_text is None else row.value_text, "timestamp_ms": row.ts_ms}
         payload = orjson.dumps({**body, "value_json": row.value_json, "quality": row.quality})
-        return Rejected(row.topic, "database", f"the database refused it: {refused.reason}", payload)
+        return Rejected(row.topic, refused.field, why, payload)
     if batch.events:
         event = batch.events[0]
-        return Rejected(event.topic, "database", f"the database refused it: {refused.reason}", event.body.encode())
+        return Rejected(event.topic, refused.field, why, event.body.encode())
     reject = batch.rejected[0]
     # a dead letter the database refuses (a NUL in it): keep where and why, drop the payload
     return Rejected(reject.topic, reject.field, f"{reject.reason} (payload not storable: {refused.reason})", b"")

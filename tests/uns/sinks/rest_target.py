@@ -1,0 +1,102 @@
+"""An ERP's REST API served by uvicorn on 127.0.0.1: what the REST sink posts to in tests.
+
+It checks the bearer token, keeps each body by its idempotency key (a key seen before is answered
+200 and counted in ``repeats``, not stored again), refuses a body whose ``quantity`` is negative
+with 422, and can fail the next N requests with 503 or 429 and a ``Retry-After``. ``serve`` can be
+stopped and started again on the same port (the target down, then back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import time
+from collections.abc import AsyncIterator, Generator
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = ["Erp", "serve"]
+
+TOKEN = "erp-token"  # noqa: S105  (a test fixture's token)
+
+
+@dataclasses.dataclass
+class Erp:
+    """The target's state: what it stored, and how it misbehaves next."""
+
+    stored: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
+    paths: dict[str, str] = dataclasses.field(default_factory=dict)
+    repeats: int = 0
+    requests: int = 0
+    fail_next: int = 0
+    fail_status: int = 503
+    retry_after: str | None = "0"
+    refuse_negative: bool = True
+    unauthorized: int = 0
+
+    def app(self) -> Starlette:
+        """The Starlette app: POST /api/{kind}/{ident}."""
+        return Starlette(routes=[Route("/api/{rest:path}", self._post, methods=["POST", "PUT"])])
+
+    async def _post(self, request: Request) -> Response:
+        self.requests += 1
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            self.unauthorized += 1
+            return JSONResponse({"detail": "bad token"}, status_code=401)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+            return JSONResponse({"detail": "busy"}, status_code=self.fail_status, headers=headers)
+        key = request.headers.get("idempotency-key")
+        if not key:
+            return JSONResponse({"detail": "Idempotency-Key missing"}, status_code=400)
+        body = orjson.loads(await request.body())
+        if key in self.stored:
+            self.repeats += 1
+            return JSONResponse({"status": "already received"})
+        quantity = body.get("quantity") if isinstance(body, dict) else None
+        if self.refuse_negative and isinstance(quantity, int | float) and quantity < 0:
+            return JSONResponse({"detail": [{"loc": ["body", "quantity"], "msg": "must be >= 0"}]}, status_code=422)
+        self.stored[key] = body
+        self.paths[key] = request.url.path
+        return JSONResponse({"status": "stored"}, status_code=201)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the test runner owns them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Starlette, *, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1 (``port`` 0: a free one); yields its base URL; stops on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it on Linux
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    sock.setblocking(False)
+    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, http="h11", ws="none")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="test.erp")
+    try:
+        deadline = time.monotonic() + 5
+        while not server.started:
+            if task.done() or time.monotonic() > deadline:
+                raise AssertionError("the ERP API did not start")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 5)
+        sock.close()

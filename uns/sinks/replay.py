@@ -1,0 +1,75 @@
+"""``uns sink <name> dead-letters | replay``: list a REST sink's stored dead letters, and send them again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from model.config import Settings
+from model.sinks import RestSinkConfig
+from uns.errors import ConfigError
+from uns.historian.timespec import parse_time
+from uns.sinks.rest import RestWriter
+from uns.sinks.run import sink_config
+
+__all__ = ["list_dead_letters", "replay_dead_letters", "run_sink_action"]
+
+_PAYLOAD_SHOWN = 120
+
+
+def _writer(settings: Settings, name: str) -> RestWriter:
+    config = sink_config(settings, name)
+    if not isinstance(config, RestSinkConfig):
+        raise ConfigError(
+            source="settings", path="sinks", value=name, reason=f"kind {config.kind} keeps its dead letters in its "
+            "database (table dead_letters); replay is for kind rest",
+        )  # fmt: skip
+    return RestWriter(config=config)
+
+
+def _since_ms(since: str | None) -> int:
+    if not since:
+        return 0
+    return int(parse_time(since, now=datetime.now(UTC), tz=UTC, field="--since").timestamp() * 1000)
+
+
+def list_dead_letters(settings: Settings, name: str, *, since: str | None) -> list[str]:
+    """One line per stored dead letter: id, time, topic, field, replays, reason, payload excerpt."""
+    letters = _writer(settings, name).dead_letters.list(since_ms=_since_ms(since))
+    lines = []
+    for letter in letters:
+        at = datetime.fromtimestamp(letter.received_ms / 1000, UTC).isoformat(timespec="seconds")
+        payload = letter.payload[:_PAYLOAD_SHOWN].decode("utf-8", errors="replace")
+        lines.append(
+            f"{letter.id}\t{at}\t{letter.topic}\t{letter.field}\treplays={letter.replays}\t{letter.reason}\t{payload}"
+        )
+    return lines
+
+
+async def replay_dead_letters(settings: Settings, name: str, *, since: str | None, ids: Sequence[int]) -> str:
+    """Send the stored dead letters (since ``since``, or only ``ids``) again; the summary line."""
+    writer = _writer(settings, name)
+    try:
+        await writer.connect()
+        report = await writer.replay(since_ms=_since_ms(since), ids=list(ids))
+    finally:
+        await writer.aclose()
+    line = (
+        f"sink {name}: replayed {report.delivered} delivered, {report.refused} refused again, "
+        f"{report.not_replayable} not replayable"
+    )
+    if report.unavailable:
+        line += f"; stopped, the target is unavailable: {report.unavailable}"
+    return line
+
+
+def run_sink_action(settings: Settings, name: str, action: str, *, since: str | None, ids: Sequence[int]) -> int:
+    """``uns sink <name> dead-letters|replay``: print the letters or the replay's summary; the exit code."""
+    if action == "dead-letters":
+        for line in list_dead_letters(settings, name, since=since):
+            print(line)
+        return 0
+    line = asyncio.run(replay_dead_letters(settings, name, since=since, ids=ids))
+    print(line)
+    return 1 if "unavailable" in line else 0
