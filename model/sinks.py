@@ -5,14 +5,22 @@ from __future__ import annotations
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from model.bridges.http import BasicAuth, BearerAuth
 from model.topic import SLUG_PATTERN
 
-__all__ = ["PostgresSinkConfig", "RestRoute", "RestSinkConfig", "SinkBase", "SinkConfig", "redact_dsn"]
+__all__ = [
+    "InfluxSinkConfig",
+    "PostgresSinkConfig",
+    "RestRoute",
+    "RestSinkConfig",
+    "SinkBase",
+    "SinkConfig",
+    "redact_dsn",
+]
 
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 
@@ -204,5 +212,94 @@ class RestSinkConfig(SinkBase):
 _MEASUREMENT = r"^[^#\s\\][^\n\\]*$"  # line protocol: no comment mark, newline or backslash escapes
 
 
-SinkConfig = Annotated[PostgresSinkConfig | RestSinkConfig, Field(discriminator="kind")]
+_MEASUREMENT = r"^[^#\s\\][^\n\\]*$"  # line protocol: no comment mark, newline or backslash escapes
+
+
+def _check_influx_url(value: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ValueError("must be the server's base URL, http(s)://host:port (a path prefix allowed, no query)")
+    return value.rstrip("/")
+
+
+class InfluxSinkConfig(SinkBase):
+    """The InfluxDB sink: every sample a line protocol point, to 1.x ``/write`` or 2.x/3.x ``/api/v2/write``."""
+
+    kind: Literal["influxdb"] = Field(description="influxdb: InfluxDB 1.x, 2.x, 3.x or Cloud over HTTP.")
+    url: Annotated[str, AfterValidator(_check_influx_url)] = Field(
+        description="Base URL of the server, e.g. http://influxdb:8086 (the sink adds /write or /api/v2/write)."
+    )
+    api: Literal["v1", "v2"] = Field(
+        default="v2",
+        description="v1: POST /write?db=&rp= (InfluxDB 1.x); v2: POST /api/v2/write?org=&bucket= (InfluxDB 2.x, "
+        "3.x, Cloud, and 1.8+'s compatibility endpoint).",
+    )
+    database: str | None = Field(
+        default=None, min_length=1, description="v1: the database (query parameter db); required with api v1."
+    )
+    retention_policy: str | None = Field(
+        default=None, min_length=1, description="v1: the retention policy (rp); default the database's default."
+    )
+    create_database: bool = Field(
+        default=False,
+        description="v1: run CREATE DATABASE at connect (idempotent; needs an admin user when auth is on).",
+    )
+    username: str | None = Field(
+        default=None, min_length=1, description="v1: user name, sent with password as HTTP basic auth."
+    )
+    password: SecretStr | None = Field(
+        default=None, description="v1: password of username (prefer UNS_SINKS__<n>__PASSWORD over the file)."
+    )
+    org: str | None = Field(default=None, min_length=1, description="v2: the organisation (name or id); required.")
+    bucket: str | None = Field(
+        default=None, min_length=1, description="v2: the bucket (InfluxDB 3: the database); required with api v2."
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token sent as 'Authorization: Token <token>' (v2; v1 too when set: InfluxDB 1.8+, "
+        "Cloud's v1 endpoint). Prefer UNS_SINKS__<n>__TOKEN over the file.",
+    )
+    measurement: Literal["metric", "class", "fixed"] = Field(
+        default="metric",
+        description="Measurement of a sample: metric = the metric name (Production/GoodCount), class = the "
+        "class word (data, kpi), fixed = measurement_name. The name is a tag when it is not the measurement.",
+    )
+    measurement_name: str = Field(
+        default="uns",
+        pattern=_MEASUREMENT,
+        description="The measurement of every sample when measurement is fixed.",
+    )
+    level_tags: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]] = Field(
+        default_factory=lambda: ["enterprise", "site", "area", "line", "cell"],
+        min_length=5,
+        max_length=5,
+        description="Tag keys of the equipment path's levels, outermost first (a shorter path sets fewer tags).",
+    )
+    events_measurement: str | None = Field(
+        default="mes_events",
+        pattern=_MEASUREMENT,
+        description="Measurement of MES events (tags: levels and event; field body, the JSON as received); "
+        "null = do not write MES events (they are acknowledged and skipped).",
+    )
+    dead_letter_measurement: str = Field(
+        default="uns_dead_letters",
+        pattern=_MEASUREMENT,
+        description="Measurement of dead letters (tags sink, field; fields topic, reason, payload).",
+    )
+    gzip: bool = Field(default=True, description="Send each batch gzip-compressed (Content-Encoding: gzip).")
+    timeout_s: float = Field(default=10.0, gt=0, description="Longest one write request may take, seconds.")
+    verify_tls: bool = Field(default=True, description="Check the server's TLS certificate (https).")
+
+    @model_validator(mode="after")
+    def _api_fields(self) -> Self:
+        if self.api == "v1" and self.database is None:
+            raise ValueError("api v1 needs database")
+        if self.api == "v2" and (self.org is None or self.bucket is None):
+            raise ValueError("api v2 needs org and bucket")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+SinkConfig = Annotated[PostgresSinkConfig | RestSinkConfig | InfluxSinkConfig, Field(discriminator="kind")]
 """Any sink's config; ``kind`` picks the model (InfluxDB, SQL insert and REST sinks join this union)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from model.sinks import PostgresSinkConfig, RestSinkConfig, SinkBase
+from model.sinks import InfluxSinkConfig, PostgresSinkConfig, RestSinkConfig, SinkBase
 from uns.connect import ClientFactory
+from uns.sinks.influx import InfluxWriter
 from uns.sinks.postgres import PostgresWriter
 from uns.sinks.rest import RestWriter
 from uns.sinks.service import Sink
@@ -11,7 +12,7 @@ from uns.sinks.writer import SinkWriter
 
 __all__ = ["KINDS", "build_sink"]
 
-KINDS = ("postgres", "rest")
+KINDS = ("postgres", "rest", "influxdb")
 """Every sink kind (``model.sinks.SinkConfig``'s discriminator values)."""
 
 
@@ -20,6 +21,8 @@ def _writer(config: SinkBase) -> SinkWriter:
         return PostgresWriter(config=config)
     if isinstance(config, RestSinkConfig):
         return RestWriter(config=config)
+    if isinstance(config, InfluxSinkConfig):
+        return InfluxWriter(config=config)
     raise ValueError(f"sink {config.name}: no writer for {type(config).__name__}")
 
 
