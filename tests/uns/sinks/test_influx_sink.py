@@ -223,3 +223,25 @@ async def _next_health(client: MqttClient, wanted: object) -> dict[str, object]:
             if wanted(body):  # type: ignore[operator]
                 return body  # type: ignore[no-any-return]
     raise AssertionError("no health message")
+
+
+async def test_v1_credentials_go_as_basic_auth_and_wrong_ones_are_reported_then_nothing_lost(tmp_path: Path) -> None:
+    with run_influxdb(require("influxdb"), admin=("admin", "right-pw")) as own:
+        database = own.create_database("secured")
+        start = now_ms() - 60_000
+        async with start_broker(tmp_path) as broker:
+            wrong = config(own.url, database, username="admin", password="wrong-pw", client_id="test-influx-auth")  # noqa: S106
+            async with running(sink_of(wrong, str(broker.url))) as sink, publisher(str(broker.url)) as pub:
+                for i in range(100):
+                    await pub.publish(TOPIC, envelope(i, start + i), qos=1)
+                await until(lambda: sink.stats.write_failures >= 1, within_s=20)
+                assert "HTTP 401" in str(sink.stats.last_error)
+                assert "check username/password or token" in str(sink.stats.last_error)
+                assert "wrong-pw" not in str(sink.health())
+                assert sink.stats.stored == 0
+            # the same session with the right password: what was published meanwhile is all there
+            right = config(own.url, database, username="admin", password="right-pw", client_id="test-influx-auth")  # noqa: S106
+            async with running(sink_of(right, str(broker.url))) as sink:
+                await until(lambda: sink.stats.stored == 100, within_s=20, what=str(sink.health()))
+        rows = own.query(database, 'SELECT "value" FROM "Production/GoodCount"')
+        assert [value for _, value in rows] == list(range(100))
