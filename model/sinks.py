@@ -19,6 +19,8 @@ __all__ = [
     "RestSinkConfig",
     "SinkBase",
     "SinkConfig",
+    "SqlInsertSinkConfig",
+    "SqlInsertTable",
     "redact_dsn",
 ]
 
@@ -301,5 +303,68 @@ class InfluxSinkConfig(SinkBase):
         return self
 
 
-SinkConfig = Annotated[PostgresSinkConfig | RestSinkConfig | InfluxSinkConfig, Field(discriminator="kind")]
+def _check_sqlalchemy_url(value: str) -> str:
+    scheme = urllib.parse.urlsplit(value).scheme
+    if scheme not in ("sqlite+aiosqlite", "postgresql+psycopg", "mysql+asyncmy"):
+        raise ValueError(
+            "must be a SQLAlchemy async URL: sqlite+aiosqlite:///path, postgresql+psycopg://user:pw@host/db "
+            "or mysql+asyncmy://user:pw@host/db"
+        )
+    return value
+
+
+class SqlInsertTable(BaseModel):
+    """One staging table and the messages that go into it: a row per message, columns from templates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: Annotated[str, AfterValidator(_check_filter)] = Field(
+        description="MQTT topic filter of the messages stored in this table (e.g. +/+/+/+/+/mes/production_count); "
+        "the first table whose filter fits a topic wins."
+    )
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="The table (it must exist).")
+    db_schema: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="The table's schema (default: the URL's)."
+    )
+    key_column: str = Field(
+        default="event_key",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="Column holding the message's key (${key}); it must be UNIQUE (or the primary key): a "
+        "re-delivered message is ignored by it (ON CONFLICT DO NOTHING / INSERT IGNORE).",
+    )
+    columns: dict[str, object] = Field(
+        min_length=1,
+        description="column -> template: ${...} placeholders as the REST sink's body (topic, path, name, "
+        "timestamp_ms, timestamp, key, body.<field>, a trailing ? for optional); a date/time column takes "
+        "an ISO time or ms since 1970.",
+    )
+
+
+class SqlInsertSinkConfig(SinkBase):
+    """SQL insert: MES events (confirmations, scrap, material consumed) into an ERP's staging tables."""
+
+    kind: Literal["sql_insert"] = Field(description="sql_insert: rows into existing tables through SQLAlchemy 2.")
+    url: Annotated[str, AfterValidator(_check_sqlalchemy_url)] = Field(
+        description="Database: sqlite+aiosqlite:///path, postgresql+psycopg://user:pw@host:port/db or "
+        "mysql+asyncmy://user:pw@host:port/db."
+    )
+    tables: list[SqlInsertTable] = Field(
+        min_length=1, description="Where each message goes; a message no table matches is acknowledged and skipped."
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest a connection attempt may take, seconds.")
+    dead_letters_path: Path | None = Field(
+        default=None,
+        description="SQLite file of the sink's dead letters (`uns sink <name> dead-letters`); "
+        "default data/sinks/<name>.dead-letters.sqlite under the working directory.",
+    )
+
+    @property
+    def dead_letters_file(self) -> Path:
+        """Where the dead letters are kept."""
+        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
+
+
+SinkConfig = Annotated[
+    PostgresSinkConfig | RestSinkConfig | InfluxSinkConfig | SqlInsertSinkConfig, Field(discriminator="kind")
+]
 """Any sink's config; ``kind`` picks the model (InfluxDB, SQL insert and REST sinks join this union)."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from model.sinks import InfluxSinkConfig, PostgresSinkConfig, RestSinkConfig, SinkBase
+from model.sinks import InfluxSinkConfig, PostgresSinkConfig, RestSinkConfig, SinkBase, SqlInsertSinkConfig
 from uns.connect import ClientFactory
 from uns.sinks.influx import InfluxWriter
 from uns.sinks.postgres import PostgresWriter
 from uns.sinks.rest import RestWriter
 from uns.sinks.service import Sink
+from uns.sinks.sql_insert import SqlInsertWriter
 from uns.sinks.writer import SinkWriter
 
 __all__ = ["KINDS", "build_sink"]
 
-KINDS = ("postgres", "rest", "influxdb")
+KINDS = ("postgres", "rest", "influxdb", "sql_insert")
 """Every sink kind (``model.sinks.SinkConfig``'s discriminator values)."""
 
 
@@ -21,6 +22,8 @@ def _writer(config: SinkBase) -> SinkWriter:
         return PostgresWriter(config=config)
     if isinstance(config, RestSinkConfig):
         return RestWriter(config=config)
+    if isinstance(config, SqlInsertSinkConfig):
+        return SqlInsertWriter(config=config)
     if isinstance(config, InfluxSinkConfig):
         return InfluxWriter(config=config)
     raise ValueError(f"sink {config.name}: no writer for {type(config).__name__}")

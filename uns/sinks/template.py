@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-__all__ = ["TemplateError", "fill_text", "fill_url", "render_body"]
+__all__ = ["TemplateError", "fill_text", "fill_url", "render_body", "render_value"]
 
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([A-Za-z0-9_.-]+)(\?)?\}")
 _MISSING = object()
@@ -98,6 +98,11 @@ def _render(template: object, context: Mapping[str, object]) -> object:
     if isinstance(template, list):
         return [_render(value, context) for value in template]
     return template
+
+
+def render_value(template: object, context: Mapping[str, object]) -> object:
+    """``template`` (JSON data) filled from ``context``: a column's value of the SQL insert sink."""
+    return _render(template, context)
 
 
 def render_body(template: object, context: Mapping[str, object]) -> bytes:

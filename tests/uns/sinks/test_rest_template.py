@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from model.schema import settings_json_schema
-from model.sinks import RestRoute, RestSinkConfig
+from model.sinks import RestRoute, RestSinkConfig, SqlInsertSinkConfig, SqlInsertTable
 from tests.exports import assert_all_is_honest
 from uns.historian.rows import EventRow, RowParser, SampleRow
 from uns.sinks.rest import message_context
@@ -81,9 +81,10 @@ def test_the_idempotency_key_is_stable_across_re_deliveries_and_differs_between_
     assert (context["class"], context["name"]) == ("kpi", "oee")
 
 
-def test_every_rest_sink_field_is_described_in_the_settings_schema() -> None:
+def test_every_rest_and_sql_insert_sink_field_is_described_in_the_settings_schema() -> None:
     defs = cast(dict[str, dict[str, dict[str, dict[str, object]]]], settings_json_schema()["$defs"])
-    for model, name in ((RestSinkConfig, "RestSinkConfig"), (RestRoute, "RestRoute")):
+    models = (RestSinkConfig, RestRoute, SqlInsertSinkConfig, SqlInsertTable)
+    for model, name in ((model, model.__name__) for model in models):
         properties = defs[name]["properties"]
         assert [field for field, prop in properties.items() if not prop.get("description")] == []
         assert set(properties) == set(model.model_fields)
@@ -126,8 +127,25 @@ def test_the_auth_secret_never_shows() -> None:
         "uns.sinks.template",
         "uns.sinks.dead_letters",
         "uns.sinks.replay",
+        "uns.sinks.sql_insert",
         "tests.uns.sinks.rest_target",
     ],
 )
 def test_all_is_honest(name: str) -> None:
     assert_all_is_honest(name)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"url": "sqlite:///x.db"}, "async URL"),
+        ({"tables": []}, "tables"),
+        ({"tables": [{"match": "#", "table": "a; drop", "columns": {"a": "${key}"}}]}, "table"),
+        ({"tables": [{"match": "#", "table": "a", "columns": {}}]}, "columns"),
+    ],
+)
+def test_bad_sql_insert_config_is_refused_naming_the_field(data: dict[str, object], error: str) -> None:
+    config = {"kind": "sql_insert", "name": "erp", "url": "sqlite+aiosqlite:///erp.db",
+              "tables": [{"match": "#", "table": "a", "columns": {"a": "${key}"}}], **data}  # fmt: skip
+    with pytest.raises(ValueError, match=error):
+        SqlInsertSinkConfig.model_validate(config)
