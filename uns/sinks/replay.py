@@ -1,4 +1,4 @@
-"""``uns sink <name> dead-letters | replay``: list a REST sink's stored dead letters, and send them again."""
+"""``uns sink <name> dead-letters | replay``: list a REST or SQL insert sink's stored dead letters, send them again."""
 
 from __future__ import annotations
 
@@ -7,23 +7,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from model.config import Settings
-from model.sinks import RestSinkConfig
+from model.sinks import RestSinkConfig, SqlInsertSinkConfig
 from uns.errors import ConfigError
 from uns.historian.timespec import parse_time
 from uns.sinks.rest import RestWriter
 from uns.sinks.run import sink_config
+from uns.sinks.sql_insert import SqlInsertWriter
 
 __all__ = ["list_dead_letters", "replay_dead_letters", "run_sink_action"]
 
 _PAYLOAD_SHOWN = 120
 
 
-def _writer(settings: Settings, name: str) -> RestWriter:
+def _writer(settings: Settings, name: str) -> RestWriter | SqlInsertWriter:
     config = sink_config(settings, name)
+    if isinstance(config, SqlInsertSinkConfig):
+        return SqlInsertWriter(config=config)
     if not isinstance(config, RestSinkConfig):
         raise ConfigError(
             source="settings", path="sinks", value=name, reason=f"kind {config.kind} keeps its dead letters in its "
-            "database (table dead_letters); replay is for kind rest",
+            "target (postgres: table dead_letters); replay is for kinds rest and sql_insert",
         )  # fmt: skip
     return RestWriter(config=config)
 

@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from model.sinks import SqlInsertSinkConfig, SqlInsertTable
 from uns.errors import RowsRefused, SinkUnavailable
-from uns.historian.rows import EventRow, SampleRow
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch
 from uns.mqtt.filters import topic_matches
 from uns.sinks.dead_letters import DeadLetters
-from uns.sinks.rest import message_context
+from uns.sinks.rest import ReplayReport, message_context
 from uns.sinks.template import TemplateError, render_value
 from uns.sinks.writer import WriteReport
 
@@ -204,3 +204,27 @@ class SqlInsertWriter:
             else:
                 duplicates[is_event] += 1
         return inserted, duplicates
+
+    async def replay(self, *, since_ms: int = 0, ids: list[int] | None = None) -> ReplayReport:
+        """Insert the stored dead letters again with the current mapping; delete each one the database takes."""
+        report = ReplayReport()
+        parser = RowParser(max_future_ms=int(self._config.max_future_s * 1000))
+        letters = await asyncio.to_thread(self.dead_letters.list, since_ms=since_ms, ids=ids or ())
+        for letter in letters:
+            row = parser.parse(letter.topic, letter.payload, now_ms=time.time_ns() // 1_000_000)
+            if row is None or isinstance(row, Rejected):
+                report.not_replayable += 1
+                continue
+            batch = Batch(events=[row]) if isinstance(row, EventRow) else Batch(samples=[row], received_ms=[0])
+            try:
+                await self.write(batch, sink=self._config.name)
+            except RowsRefused as refused:
+                report.refused += 1
+                await asyncio.to_thread(self.dead_letters.refused_again, letter.id, refused.field, refused.reason)
+                continue
+            except SinkUnavailable as problem:
+                report.unavailable = problem.reason
+                return report
+            report.delivered += 1
+            await asyncio.to_thread(self.dead_letters.delivered, letter.id)
+        return report

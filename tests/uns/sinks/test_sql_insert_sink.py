@@ -22,10 +22,12 @@ from tests.fixtures.requires import require
 from tests.fixtures.waiting import until
 from tests.uns.sinks.test_postgres_sink import publisher, running
 from uns.connect import network_clients
+from uns.historian.rows import Rejected
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.registry import build_sink
 from uns.sinks.service import Sink
+from uns.sinks.sql_insert import SqlInsertWriter
 
 _ids = itertools.count()
 DONE = "acme/dallas/bottling/line1/filler/mes/order_complete"
@@ -147,6 +149,17 @@ async def test_a_refused_row_is_dead_lettered_and_the_rows_around_it_inserted(
     assert "the database refused it" in letters[0].reason
     assert "CHECK" in letters[0].reason.upper()
     assert "${body.order_id}" in letters[1].reason
+    # replay: a letter the table now takes is inserted and forgotten; the two bad ones stay, counted
+    DeadLetters(tmp_path / "dead.sqlite").add("erp", [Rejected(DONE, "database", "locked for too long", order(500))])
+    writer = SqlInsertWriter(config=config(url, tmp_path))
+    try:
+        report = await writer.replay()
+    finally:
+        await writer.aclose()
+    assert (report.delivered, report.refused, report.unavailable) == (1, 2, None)
+    assert query("SELECT order_id FROM confirmations WHERE good = 500") == [("WO-500",)]
+    left = DeadLetters(tmp_path / "dead.sqlite").list()
+    assert [(letter.field, letter.replays) for letter in left] == [("database", 1), ("template", 1)]
 
 
 async def test_a_stopped_database_loses_nothing_and_is_counted_in_health(tmp_path: Path) -> None:
