@@ -193,8 +193,14 @@ class RowsRefused(SinkError):
     """The target refused the batch's rows (not the connection): the sink isolates the bad row and dead-letters it.
 
     ``field`` is the dead letter's field (``database``; ``http`` for a REST target's 4xx, ``template``).
+    ``rows`` are the refused rows when the target names them (InfluxDB 3's line numbers), as indexes in
+    the batch's order (samples, events, dead letters): those are dead-lettered at once and the rest
+    written again; without them the framework finds the refused rows by writing the batch in halves.
     """
 
-    def __init__(self, sink: str, target: str, reason: str, *, field: str = "database") -> None:
+    def __init__(
+        self, sink: str, target: str, reason: str, *, field: str = "database", rows: tuple[int, ...] = ()
+    ) -> None:
         self.field = field
+        self.rows = rows
         super().__init__(sink, target, reason)

@@ -8,8 +8,9 @@ Answers, and what the framework does with them (``uns.sinks.writer``):
 
 - 204: committed.
 - 400 (a partial write: InfluxDB 1.x's ``partial write: ... dropped=N``, 3.x's line numbers), 413
-  (too large), 422 (2.x: beyond the retention period): ``RowsRefused``; the framework writes the
-  batch in halves down to the refused points, which are dead-lettered, and the rest is stored.
+  (too large), 422 (2.x: beyond the retention period): ``RowsRefused``. With 3.x's line numbers
+  it names the refused rows, which the framework dead-letters at once, writing the rest again;
+  otherwise the framework writes the batch in halves down to the refused points.
 - 401/403 (credentials), 404 (no such database or bucket), 429/503 (with ``Retry-After``), other 5xx,
   and no answer at all: ``SinkUnavailable``; the same batch is retried with backoff, at least
   ``Retry-After`` later.
@@ -24,13 +25,22 @@ import email.utils
 import gzip
 import logging
 import time
+from collections.abc import Sequence
 
 import httpx
 
 from model.sinks import InfluxSinkConfig
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.store import Batch
-from uns.sinks.influx_lines import LineMapping, LineRefused, dead_letter_lines, event_line, refusal_reason, sample_line
+from uns.sinks.influx_lines import (
+    LineMapping,
+    LineRefused,
+    dead_letter_lines,
+    event_line,
+    refusal_reason,
+    refused_lines,
+    sample_line,
+)
 from uns.sinks.writer import WriteReport
 
 __all__ = ["InfluxWriter"]
@@ -119,20 +129,22 @@ class InfluxWriter:
             raise self._unavailable(f"cannot reach the server: {exc!r}") from exc
         self._database_ready = True
 
-    def _check(self, response: httpx.Response, *, what: str) -> None:
+    def _check(self, response: httpx.Response, *, what: str, origin: Sequence[int] = ()) -> None:
         status = response.status_code
         if status < 300:
             return
         reason = f"{what}: {refusal_reason(status, response.content)}"
         if status in _REFUSED:
-            raise RowsRefused(sink=self._config.name, target=self.target, reason=reason)
+            # InfluxDB 3 names the refused lines: ``origin`` maps each line to its row of the batch
+            named = [origin[n - 1] for n in refused_lines(response.content) if n <= len(origin)]
+            raise RowsRefused(sink=self._config.name, target=self.target, reason=reason, rows=tuple(named))
         if status == 404 and self._config.create_database:
             self._database_ready = False
         if status in _AUTH:
             raise self._unavailable(f"{reason} (check username/password or token)")
         raise self._unavailable(reason, _retry_after_s(response, self._config.retry_max_s))
 
-    async def _post(self, body: bytes, *, precision: str, what: str) -> None:
+    async def _post(self, body: bytes, *, precision: str, what: str, origin: Sequence[int]) -> None:
         if self._config.gzip:
             body = gzip.compress(body, compresslevel=_GZIP_LEVEL)
         try:
@@ -141,39 +153,43 @@ class InfluxWriter:
             )
         except httpx.HTTPError as exc:
             raise self._unavailable(f"{what}: {exc!r}") from exc
-        self._check(response, what=what)
+        self._check(response, what=what, origin=origin)
 
-    def _lines(self, batch: Batch) -> tuple[bytes, int]:
+    def _lines(self, batch: Batch) -> tuple[bytes, list[int]]:
+        """The batch's points as line protocol, and the batch row of each line."""
         mapping = self._mapping
         lines = [sample_line(row, mapping) for row in batch.samples]
-        events = 0
-        for event in batch.events:
+        origin = list(range(len(lines)))
+        for index, event in enumerate(batch.events, start=len(batch.samples)):
             line = event_line(event, mapping)
             if line is not None:
                 lines.append(line)
-                events += 1
-        return ("\n".join(lines) + "\n").encode() if lines else b"", events
+                origin.append(index)
+        return ("\n".join(lines) + "\n").encode() if lines else b"", origin
 
     async def write(self, batch: Batch, *, sink: str) -> WriteReport:
         """Write one batch (see ``SinkWriter.write``): its points, then its dead letters."""
         started = time.perf_counter()
         try:
-            body, events = self._lines(batch)
+            body, origin = self._lines(batch)
         except LineRefused as problem:
             raise RowsRefused(sink=sink, target=self.target, reason=problem.reason) from problem
         if not self._database_ready:  # a write before the first connect, or after a 404
             await self.connect()
         if body:
-            await self._post(body, precision="ms", what="write")
+            await self._post(body, precision="ms", what="write", origin=origin)
         if batch.rejected:
             letters = dead_letter_lines(
                 batch.rejected, sink=sink, measurement=self._config.dead_letter_measurement, now_ns=time.time_ns()
             )
-            await self._post(letters, precision="ns", what="write dead letters")
+            first = len(batch.samples) + len(batch.events)
+            await self._post(
+                letters, precision="ns", what="write dead letters", origin=range(first, first + len(batch.rejected))
+            )
         return WriteReport(
             inserted=len(batch.samples),
             duplicates=0,  # InfluxDB overwrites a re-delivered point: it cannot tell us which were
-            events=events,
+            events=len(origin) - len(batch.samples),
             dead_letters=len(batch.rejected),
             seconds=time.perf_counter() - started,
         )

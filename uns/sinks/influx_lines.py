@@ -25,7 +25,15 @@ import orjson
 
 from uns.historian.rows import EventRow, Rejected, SampleRow
 
-__all__ = ["LineMapping", "LineRefused", "dead_letter_lines", "event_line", "refusal_reason", "sample_line"]
+__all__ = [
+    "LineMapping",
+    "LineRefused",
+    "dead_letter_lines",
+    "event_line",
+    "refusal_reason",
+    "refused_lines",
+    "sample_line",
+]
 
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
@@ -143,6 +151,19 @@ def dead_letter_lines(rejected: Sequence[Rejected], *, sink: str, measurement: s
         fields = f"topic={_string(row.topic)},reason={_string(row.reason)},payload={_string(payload)}"
         lines.append(f"{head}{field} {fields} {now_ns + index}")
     return ("\n".join(lines) + "\n").encode()
+
+
+def refused_lines(body: bytes) -> tuple[int, ...]:
+    """The 1-based line numbers a partial write names (InfluxDB 3's ``data[].line_number``); () if none."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ()
+    lines = parsed.get("data") if isinstance(parsed, dict) else None
+    if not isinstance(lines, list):
+        return ()
+    numbers = (item.get("line_number") for item in lines if isinstance(item, dict))
+    return tuple(n for n in numbers if isinstance(n, int) and not isinstance(n, bool) and n >= 1)
 
 
 def refusal_reason(status: int, body: bytes) -> str:

@@ -11,7 +11,8 @@ re-delivers, and the writer's sample identity stores each sample once.
 A target that is down (``SinkUnavailable``) is retried with the same batch, with ``uns.backoff``
 delays, and reported in the health topic (``database_online: false``, ``write_failures``). A batch the
 target refuses (``RowsRefused``) is split in halves down to the refused row, which is dead-lettered
-(field ``database``); the rows around it are stored.
+(field ``database``); the rows around it are stored. When the target names the refused rows
+(``RowsRefused.rows``: InfluxDB 3's line numbers) those are dead-lettered at once and the rest written again.
 """
 
 from __future__ import annotations
@@ -298,6 +299,12 @@ class Sink:
             dead = _as_dead_letter(batch, refused)
             self._count_reject(dead)
             return await self._write(Batch(rejected=[dead]), retry=retry)
+        named = _take_out(batch, refused)
+        if named is not None:  # the target said which rows: dead-letter those, write the rest again
+            kept, dead_letters = named
+            for letter in dead_letters:
+                self._count_reject(letter)
+            return await self._write(kept, retry=retry)
         self._warn.warning(
             "refused", "sink %s: a batch of %d rows was refused (%s); writing it in halves", self.config.name,
             len(batch), refused.reason,
@@ -310,6 +317,34 @@ class Sink:
             body = {"online": True, "timestamp_ms": _now_ms(), **self.health()}
             await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
             await asyncio.sleep(self.config.health_interval_s)
+
+
+def _take_out(batch: Batch, refused: RowsRefused) -> tuple[Batch, list[Rejected]] | None:
+    """``batch`` with the rows ``refused`` names turned into dead letters (at its end, also returned); None if none."""
+    named = {index for index in refused.rows if 0 <= index < len(batch)}
+    if not named:
+        return None
+    kept, dead = Batch(), []
+    for index, (row, at) in enumerate(zip(batch.samples, batch.received_ms, strict=True)):
+        if index in named:
+            dead.append(_as_dead_letter(Batch(samples=[row], received_ms=[at]), refused))
+        else:
+            kept.samples.append(row)
+            kept.received_ms.append(at)
+    for index, event in enumerate(batch.events, start=len(batch.samples)):
+        if index in named:
+            dead.append(_as_dead_letter(Batch(events=[event]), refused))
+        else:
+            kept.events.append(event)
+    for index, letter in enumerate(batch.rejected, start=len(batch.samples) + len(batch.events)):
+        if index not in named:
+            kept.rejected.append(letter)
+        elif letter.payload:  # a refused dead letter is kept without its payload; a bare one is given up
+            dead.append(_as_dead_letter(Batch(rejected=[letter]), refused))
+        else:
+            log.error("sink: dead letter of %s not storable: %s", letter.topic, refused.reason)
+    kept.rejected.extend(dead)
+    return kept, dead
 
 
 def _as_dead_letter(batch: Batch, refused: RowsRefused) -> Rejected:

@@ -12,6 +12,7 @@ from uns.sinks.influx_lines import (
     dead_letter_lines,
     event_line,
     refusal_reason,
+    refused_lines,
     sample_line,
 )
 
@@ -144,3 +145,16 @@ def test_dead_letters_are_one_nanosecond_apart_with_their_topic_reason_and_paylo
 )
 def test_a_refusal_body_is_read_as_1x_2x_or_3x_says_it(status: int, body: bytes, reason: str) -> None:
     assert refusal_reason(status, body) == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "lines"),
+    [
+        (b'{"error":"partial write","data":[{"line_number":2},{"line_number":7},{"line_number":"x"}]}', (2, 7)),
+        (b'{"error":"partial write: field type conflict dropped=1"}', ()),
+        (b'{"data": "not a list"}', ()),
+        (b"not json", ()),
+    ],
+)
+def test_the_refused_line_numbers_are_read_only_when_the_server_names_them(body: bytes, lines: tuple[int, ...]) -> None:
+    assert refused_lines(body) == lines
