@@ -146,7 +146,7 @@ class SqlInsertWriter:
         values: dict[str, object] = {target.mapping.key_column: context["key"]}
         for column, template in target.mapping.columns.items():
             value = render_value(template, context)
-            if isinstance(target.table.c[column].type, sa.DateTime | sa.Date):
+            if isinstance(target.table.c[column].type, sa.DateTime):
                 value = _as_datetime(value)
             values[column] = value
         return values
