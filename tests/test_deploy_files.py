@@ -30,6 +30,6 @@ def test_web_users_example_is_valid_and_closed() -> None:
 def test_sinks_example_is_valid_settings() -> None:
     settings = Settings.model_validate(yaml.safe_load((ROOT / "deploy/sinks.example.yaml").read_text()))
     kinds = {(sink.kind, sink.name, sink.shared_group) for sink in settings.sinks}
-    assert {("postgres", "pg", "pg"), ("rest", "erp", None)} <= kinds
+    assert {("postgres", "pg", "pg"), ("rest", "erp", None), ("sql_insert", "erp-staging", None)} <= kinds
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert compose["services"]["pg-sink"]["command"] == ["sink", "pg", "--config", "/config/sinks.yaml"]
