@@ -214,9 +214,6 @@ class RestSinkConfig(SinkBase):
 _MEASUREMENT = r"^[^#\s\\][^\n\\]*$"  # line protocol: no comment mark, newline or backslash escapes
 
 
-_MEASUREMENT = r"^[^#\s\\][^\n\\]*$"  # line protocol: no comment mark, newline or backslash escapes
-
-
 def _check_influx_url(value: str) -> str:
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
