@@ -7,7 +7,7 @@ from pathlib import Path
 from model.config import HistorianSection
 from tests.fixtures.broker import start_broker
 from uns.connect import local_clients
-from uns.historian.database import DEFAULT_MEMORY_LIMIT_MB, Database
+from uns.historian.database import ALLOCATOR_FLUSH_MB, DEFAULT_MEMORY_LIMIT_MB, Database
 from uns.historian.service import Historian
 
 
@@ -26,6 +26,18 @@ def test_a_historian_file_is_opened_with_the_default_memory_cap(tmp_path: Path) 
     with Database(path=tmp_path / "h.duckdb") as db:
         assert DEFAULT_MEMORY_LIMIT_MB == 512
         assert _limit_mib(db) == 512  # not DuckDB's own 80 % of RAM
+
+
+def test_duckdb_hands_freed_pages_back_instead_of_keeping_up_to_128_mib(tmp_path: Path) -> None:
+    with Database(path=tmp_path / "h.duckdb") as db:
+        reader = db.reader()
+        try:
+            row = reader.execute(
+                "SELECT current_setting('allocator_background_threads'), current_setting('allocator_flush_threshold')"
+            ).fetchone()
+        finally:
+            reader.close()
+    assert row == (True, f"{ALLOCATOR_FLUSH_MB}MiB")
 
 
 def test_a_query_needing_more_than_the_cap_spills_to_disk_and_answers(tmp_path: Path) -> None:
