@@ -129,17 +129,17 @@ class SqlInsertWriter:
                 return target
         return None
 
-    def _statement(self, target: _Target, values: dict[str, object]) -> sa.Executable:
+    def _statement(self, target: _Target) -> sa.Executable:
         dialect = self._engine.dialect.name if self._engine is not None else ""
         key = target.table.c[target.mapping.key_column]
         # RETURNING tells an inserted row from an ignored one (psycopg's rowcount does not, here)
         if dialect == "postgresql":
-            return postgresql.insert(target.table).values(values).on_conflict_do_nothing().returning(key)
+            return postgresql.insert(target.table).on_conflict_do_nothing().returning(key)
         if dialect == "sqlite":
-            return sqlite.insert(target.table).values(values).on_conflict_do_nothing().returning(key)
+            return sqlite.insert(target.table).on_conflict_do_nothing().returning(key)
         if dialect == "mysql":
-            return mysql.insert(target.table).values(values).prefix_with("IGNORE")
-        return sa.insert(target.table).values(values)
+            return mysql.insert(target.table).prefix_with("IGNORE")
+        return sa.insert(target.table)
 
     def _values(self, target: _Target, row: EventRow | SampleRow, sink: str) -> dict[str, object]:
         context = message_context(row, sink)
@@ -186,23 +186,39 @@ class SqlInsertWriter:
         )
 
     async def _insert(self, conn: AsyncConnection, batch: Batch, sink: str) -> tuple[dict[bool, int], dict[bool, int]]:
-        inserted = {True: 0, False: 0}
-        duplicates = {True: 0, False: 0}
-        rows: list[EventRow | SampleRow] = [*batch.events, *batch.samples]
-        for row in rows:
+        """One multi-row INSERT per table; RETURNING names the inserted keys (the others were there already)."""
+        grouped: dict[int, tuple[_Target, list[dict[str, object]], list[tuple[str, bool]]]] = {}
+        ordered: list[tuple[int, EventRow | SampleRow]] = [
+            *((len(batch.samples) + i, row) for i, row in enumerate(batch.events)),
+            *enumerate(batch.samples),
+        ]
+        for index, row in ordered:
             target = self._route(row.topic)
             if target is None:
                 continue  # no table wants it: acknowledged with the batch
             try:
                 values = self._values(target, row, sink)
-            except TemplateError as problem:
-                raise RowsRefused(sink=sink, target=self.target, reason=str(problem), field="template") from None
-            result = await conn.execute(self._statement(target, values))
-            is_event = isinstance(row, EventRow)
-            if (len(result.fetchall()) if result.returns_rows else result.rowcount) == 1:
-                inserted[is_event] += 1
-            else:
-                duplicates[is_event] += 1
+            except TemplateError as problem:  # that row alone is dead-lettered, the rest written again
+                raise RowsRefused(
+                    sink=sink, target=self.target, reason=str(problem), field="template", rows=(index,)
+                ) from None
+            _, rows, keys = grouped.setdefault(id(target), (target, [], []))
+            rows.append(values)
+            keys.append((str(values[target.mapping.key_column]), isinstance(row, EventRow)))
+        inserted = {True: 0, False: 0}
+        duplicates = {True: 0, False: 0}
+        for target, rows, keys in grouped.values():
+            result = await conn.execute(self._statement(target), rows)
+            if result.returns_rows:
+                new = {str(key) for (key,) in result.fetchall()}
+            else:  # MySQL: no RETURNING; INSERT IGNORE's row count says how many were new
+                new = {key for key, _ in keys[: result.rowcount]}
+            for key, is_event in keys:
+                if key in new:
+                    new.discard(key)  # the same message twice in one batch: the second is a duplicate
+                    inserted[is_event] += 1
+                else:
+                    duplicates[is_event] += 1
         return inserted, duplicates
 
     async def replay(self, *, since_ms: int = 0, ids: list[int] | None = None) -> ReplayReport:
