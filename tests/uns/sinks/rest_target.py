@@ -40,6 +40,8 @@ class Erp:
     retry_after: str | None = "0"
     refuse_negative: bool = True
     unauthorized: int = 0
+    authorization: str = f"Bearer {TOKEN}"
+    """The Authorization header it accepts (a bearer token, or ``Basic <base64>``)."""
 
     def app(self) -> Starlette:
         """The Starlette app: POST /api/{kind}/{ident}."""
@@ -47,7 +49,7 @@ class Erp:
 
     async def _post(self, request: Request) -> Response:
         self.requests += 1
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+        if request.headers.get("authorization") != self.authorization:
             self.unauthorized += 1
             return JSONResponse({"detail": "bad token"}, status_code=401)
         if self.fail_next > 0:

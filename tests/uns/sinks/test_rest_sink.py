@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import time
@@ -199,3 +200,26 @@ async def test_a_refused_body_is_dead_lettered_with_its_status_and_the_rest_deli
         assert orders_stored(erp)["WO-37"]["quantity"] == -5
         remaining = writer.dead_letters.list()
         assert [(letter.field, letter.replays) for letter in remaining] == [("template", 1)]
+
+
+async def test_basic_auth_and_a_wrong_password_dead_letters_with_401_until_fixed_and_replayed(tmp_path: Path) -> None:
+    erp = Erp(authorization="Basic " + base64.b64encode(b"uns:s3cret").decode())
+    async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
+        wrong = config(base, tmp_path, auth={"kind": "basic", "username": "uns", "password": "wrong"})
+        sink = sink_of(wrong, str(broker.url))
+        async with running(sink), publisher(str(broker.url)) as pub:
+            await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(3)])
+            await until(lambda: sink.stats.rejected == 3, within_s=20, what=f"3 refused: {sink.health()}")
+        assert erp.stored == {}
+        letters = RestWriter(config=wrong).dead_letters.list()
+        assert {letter.reason.split(" from ")[0] for letter in letters} == {"HTTP 401"}
+        assert all("wrong" not in letter.reason for letter in letters)
+        right = config(base, tmp_path, auth={"kind": "basic", "username": "uns", "password": "s3cret"})
+        writer = RestWriter(config=right)
+        await writer.connect()
+        try:
+            report = await writer.replay()
+        finally:
+            await writer.aclose()
+        assert report.delivered == 3
+    assert sorted(orders_stored(erp)) == ["WO-0", "WO-1", "WO-2"]
