@@ -210,3 +210,21 @@ async def test_a_sql_insert_sink_killed_mid_stream_and_restarted_loses_nothing(t
             assert stop(second) == 0
         assert time.monotonic() - started < 60
     assert sorted(int(str(r[0])) for r in query("SELECT good FROM confirmations")) == list(range(total))
+
+
+async def test_a_mapped_column_the_table_lacks_is_reported_in_health_and_nothing_is_lost(tmp_path: Path) -> None:
+    url, query = sqlite_target(tmp_path)
+    bad = config(url, tmp_path)
+    columns = {**bad.tables[0].columns, "shift": "${body.shift?}"}
+    cfg = bad.model_copy(update={"tables": [bad.tables[0].model_copy(update={"columns": columns})]})
+    async with start_broker(tmp_path) as broker:
+        sink = sink_of(cfg, str(broker.url))
+        async with running(sink), publisher(str(broker.url)) as pub:
+            await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(20)])
+            await until(lambda: sink.stats.write_failures >= 2, within_s=20, what=f"failures: {sink.health()}")
+            assert "confirmations with column(s) shift" in str(sink.health()["last_error"])
+            assert sink.stats.events == 0
+            with sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///")) as conn:
+                conn.execute("ALTER TABLE confirmations ADD COLUMN shift TEXT")  # the ERP adds it
+            await until(lambda: sink.stats.events == 20, within_s=20, what=f"all after the fix: {sink.health()}")
+    assert count(query) == 20
