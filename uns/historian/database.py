@@ -10,11 +10,12 @@ from types import TracebackType
 from typing import Self
 
 import duckdb
+import pyarrow as pa
 
 from uns.errors import HistorianError, SchemaTooNew
 from uns.historian.schema import LATEST_VERSION, MIGRATIONS
 
-__all__ = ["ALLOCATOR_FLUSH_MB", "DEFAULT_MEMORY_LIMIT_MB", "Database", "schema_version"]
+__all__ = ["ALLOCATOR_FLUSH_MB", "DEFAULT_MEMORY_LIMIT_MB", "Database", "register_arrow", "schema_version"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,17 @@ def _lock_help(path: Path) -> str:
         f"another process holds {path} (DuckDB allows one writer): stop it, or query the running hub over HTTP"
         " with `uns query --api http://host:port`"
     )
+
+
+def register_arrow(connection: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """Make ``table`` queryable as ``name`` on ``connection``, whatever ran on it before.
+
+    DuckDB 2 refuses ``register`` while an earlier ``execute`` has a result not fetched to its end, and a
+    ``fetchone()`` leaves one so (it does not look for a second row): a component reading one row on the
+    shared writer would make the next insert of another fail and stop the hub. A finished query settles it.
+    """
+    connection.execute("SELECT 1").fetchall()
+    connection.register(name, table)
 
 
 class Database:

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from model.config import Settings
-from uns.historian.database import Database
+from uns.historian.database import Database, register_arrow
 from uns.historian.query_types import BadArgument
 from uns.historian.rollups import floor_time
 from uns.historian.timespec import parse_time, utc_now
@@ -170,7 +170,7 @@ def _register_topics(
     keys = [row[0] for row in rows if topic_matches(str(row[1]), match)]
     column = pa.array(keys, type=pa.uint32() if key == "series_id" else pa.string())
     name = f"_export_{table}"
-    connection.register(name, pa.table({key: column}))
+    register_arrow(connection, name, pa.table({key: column}))
     return name
 
 

@@ -29,6 +29,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from uns.historian.database import register_arrow
 from uns.historian.rows import EventRow, Rejected, SampleRow
 
 __all__ = ["Batch", "CommitReport", "Store"]
@@ -372,7 +373,8 @@ class Store:
 
     def _with_table(self, name: str, table: pa.Table) -> duckdb.DuckDBPyConnection:
         """Make an Arrow table queryable under ``name`` (unregister it after use)."""
-        return self._db.register(name, table)
+        register_arrow(self._db, name, table)
+        return self._db
 
     def _insert(self, target: str, table: pa.Table, *, verb: str = "INSERT") -> None:
         """Insert an Arrow table whose column names are the target's (a zero-copy scan)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from uns.historian.database import register_arrow
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
 
@@ -45,7 +46,7 @@ def reattribute(connection: duckdb.DuckDBPyConnection, runs: OrderRuns, line: st
                 changes.append(Change(event=event, path=str(path), start_ms=int(ts_ms), end_ms=int(ts_ms) + 1))
         if keys:
             moved = pa.table({"event_key": pa.array(keys, pa.uint64()), "order_id": pa.array(orders, pa.string())})
-            connection.register("_mes_moved", moved)
+            register_arrow(connection, "_mes_moved", moved)
             try:
                 connection.execute(
                     f"UPDATE {table} SET order_id = m.order_id FROM _mes_moved m WHERE {table}.event_key = m.event_key"  # noqa: S608

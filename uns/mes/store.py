@@ -54,6 +54,7 @@ from model.mes import (
     WorkOrder,
 )
 from uns.errors import EventRejected, HistorianError
+from uns.historian.database import register_arrow
 from uns.mes.attribution import OrderRuns, Run
 from uns.mes.changes import Change, ChangeFeed
 from uns.mes.paths import line_of
@@ -276,7 +277,7 @@ class MesStore:
             name: pa.array(column, pa.uint64()) if name == "event_key" else pa.array(column)
             for name, column in zip(names, columns, strict=True)
         }
-        self._connection.register("_mes_rows", pa.table(arrays))
+        register_arrow(self._connection, "_mes_rows", pa.table(arrays))
         try:
             listed = ", ".join(names)
             self._connection.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _mes_rows")  # noqa: S608 - fixed names
