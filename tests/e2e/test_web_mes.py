@@ -87,7 +87,7 @@ async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(web_hub: 
     assert "equipment failure" not in await pareto_reasons(page)
     await page.locator(f'#oee tbody tr[data-path="{CAPPER}"]').click()  # clicking a cell narrows the page to it
     await expect(page.locator("#pareto-scope")).to_have_text("capper")
-    await expect(page.locator('#pareto g.bar[data-reason="equipment failure"]')).to_have_count(1)
+    await expect(page.locator('#pareto g.bar[data-reason="equipment failure"]')).to_have_count(1, timeout=15_000)
     assert await page.locator("#timeline g.lane").count() == 1
     # click the stop on the timeline: the reason form takes its cell and interval; the reason lands in the Pareto
     await page.locator('#timeline rect.seg[data-state="180000"][data-reason=""]').first.click()
