@@ -1,28 +1,13 @@
-"""HTTP response headers the poller reads: ``Retry-After`` (RFC 9110 10.2.3) and ``Link: rel="next"`` (RFC 8288)."""
+"""The ``Link: rel="next"`` header (RFC 8288) the poller pages by (``Retry-After`` is read by ``uns.retry_after``)."""
 
 from __future__ import annotations
 
-import email.utils
 import re
 
-__all__ = ["next_link", "retry_after_s"]
+__all__ = ["next_link"]
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
 _REL = re.compile(r"""(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
-
-
-def retry_after_s(value: str | None, *, now_s: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP date); None if absent or unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - now_s)
 
 
 def next_link(value: str | None) -> str | None:

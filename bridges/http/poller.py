@@ -17,12 +17,13 @@ import httpx
 import orjson
 
 from bridges.http.auth import Authenticator
-from bridges.http.headers import next_link, retry_after_s
+from bridges.http.headers import next_link
 from bridges.http.mapping import MappingError, find_items
 from bridges.http.state import PollState, Validators
 from bridges.json_paths import MISSING, JsonPath
 from model.bridges.http import CursorPages, HttpPoll, LinkPages, OffsetPages
 from uns.errors import BridgeError, DeviceUnreachable
+from uns.retry_after import retry_after_s
 
 __all__ = ["Page", "Poller", "RetryLater"]
 

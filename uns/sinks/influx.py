@@ -21,7 +21,6 @@ precision so two letters of one millisecond do not overwrite each other.
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import logging
 import time
@@ -32,6 +31,7 @@ import httpx
 from model.sinks import InfluxSinkConfig
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.store import Batch
+from uns.retry_after import retry_after_s
 from uns.sinks.influx_lines import (
     LineMapping,
     LineRefused,
@@ -50,20 +50,6 @@ log = logging.getLogger(__name__)
 _REFUSED = frozenset({400, 413, 422})
 _AUTH = frozenset({401, 403})
 _GZIP_LEVEL = 1  # line protocol shrinks ~17x even at the fastest level; the CPU goes to the hub
-
-
-def _retry_after_s(response: httpx.Response, cap_s: float) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return min(max(seconds, 0.0), cap_s)
 
 
 class InfluxWriter:
@@ -142,7 +128,10 @@ class InfluxWriter:
             self._database_ready = False
         if status in _AUTH:
             raise self._unavailable(f"{reason} (check username/password or token)")
-        raise self._unavailable(reason, _retry_after_s(response, self._config.retry_max_s))
+        raise self._unavailable(
+            reason,
+            retry_after_s(response.headers.get("Retry-After"), now_s=time.time(), cap_s=self._config.retry_max_s),
+        )
 
     async def _post(self, body: bytes, *, precision: str, what: str, origin: Sequence[int]) -> None:
         if self._config.gzip:

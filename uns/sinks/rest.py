@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import email.utils
 import hashlib
 import logging
 import time
@@ -35,6 +34,7 @@ from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch
 from uns.mqtt.filters import topic_matches
+from uns.retry_after import retry_after_s
 from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.template import TemplateError, fill_text, fill_url, render_body
 from uns.sinks.writer import WriteReport
@@ -100,20 +100,6 @@ class ReplayReport:
     not_replayable: int = 0
     unavailable: str | None = None
     """Why the replay stopped early (the target is down): the rest stays stored."""
-
-
-def _retry_after(response: httpx.Response, cap_s: float) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), cap_s)
 
 
 class RestWriter:
@@ -195,7 +181,12 @@ class RestWriter:
         excerpt = response.text[:_EXCERPT]
         reason = f"HTTP {status} from {request.method} {request.url}: {excerpt}"
         if status in _RETRY_STATUS or status >= 500:
-            raise self._unavailable(reason, _retry_after(response, self._config.max_retry_after_s))
+            raise self._unavailable(
+                reason,
+                retry_after_s(
+                    response.headers.get("Retry-After"), now_s=time.time(), cap_s=self._config.max_retry_after_s
+                ),
+            )
         return False, reason
 
     def _rows(self, batch: Batch) -> Iterator[EventRow | SampleRow]:

@@ -9,11 +9,12 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from bridges.http.headers import next_link, retry_after_s
+from bridges.http.headers import next_link
 from bridges.http.mapping import Mapper, MappingError, find_items
 from bridges.http.signature import SignatureError, check_signature, sign
 from bridges.http.state import PollState
 from model.bridges.http import HttpBridgeConfig
+from uns.retry_after import retry_after_s
 
 NOW = 1_764_000_000.0
 
