@@ -12,10 +12,10 @@ from typing import Protocol
 from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
-from bridges.sim.business import DemoBusiness
 from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
+from demo.business import DemoBusiness
 from model.bridges import BridgeConfig
 from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import APIRequestContext, Browser, Page, expect
 
-from bridges.sim.business_calendar import shifts_around
+from demo.shifts import shifts_around
 from tests.e2e.web_rig import open_page, skip_without_chromium
 
 pytestmark = skip_without_chromium

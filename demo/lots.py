@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from zoneinfo import ZoneInfo
 
-from bridges.sim.business_calendar import local_stamp
-from bridges.sim.business_catalog import Material
+from demo.catalog import Material
+from demo.shifts import local_stamp
 
 __all__ = ["LotIds", "RawLots"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridges.sim.business import DemoBusiness
+from demo.business import DemoBusiness
 from model.config import HistorianSection, MesSection, SimSection
 from model.equipment import Plant
 from tests.fixtures.broker import start_broker

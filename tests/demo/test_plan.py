@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridges.sim.business_calendar import shift_at, shifts_around, shifts_of_day
-from bridges.sim.business_catalog import RECIPES, LineSetup, Material, demo_line_setups
-from bridges.sim.business_lots import LotIds, RawLots
-from bridges.sim.business_plan import ORDER_MINUTES, BusinessPlan, Outgoing, counter_delta
-from bridges.sim.business_quality import FILL_NOISE_ML, FILL_TOLERANCE_ML, OUTLIER_ML
 from bridges.sim.plant import COUNTER_MODULUS
+from demo.catalog import RECIPES, LineSetup, Material, demo_line_setups
+from demo.lots import LotIds, RawLots
+from demo.plan import ORDER_MINUTES, BusinessPlan, Outgoing, counter_delta
+from demo.quality import FILL_NOISE_ML, FILL_TOLERANCE_ML, OUTLIER_ML
+from demo.shifts import shift_at, shifts_around, shifts_of_day
 from model.equipment import Plant
 from model.mes import EVENT_MODELS
 from uns.settings import load_plant

@@ -1,6 +1,6 @@
 """Pure planning core of the demo business: what the ERP, QMS and operators send, given the time and the counters.
 
-No I/O and no clock: the shell (``bridges.sim.business``) calls ``begin`` once, ``tick`` with the
+No I/O and no clock: the shell (``demo.business``) calls ``begin`` once, ``tick`` with the
 time, ``count`` with each output counter value and ``torque`` with each capper torque, and
 publishes the ``Outgoing`` events it gets back, in order. Every event carries a stable
 ``event_id`` (order, lot, shift or sample based), so a re-sent event is stored once.
@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from bridges.sim.business_calendar import ShiftDef, local_date, local_stamp, shift_at, shifts_around
-from bridges.sim.business_catalog import BomLine, LineSetup
-from bridges.sim.business_lots import LotIds, RawLots
-from bridges.sim.business_quality import QualitySampler
 from bridges.sim.plant import COUNTER_MODULUS
+from demo.catalog import BomLine, LineSetup
+from demo.lots import LotIds, RawLots
+from demo.quality import QualitySampler
+from demo.shifts import ShiftDef, local_date, local_stamp, shift_at, shifts_around
 
 __all__ = ["ORDER_MINUTES", "BusinessPlan", "Outgoing", "counter_delta"]
 
@@ -108,7 +108,7 @@ class BusinessPlan:
     """The demo plant's ERP, QMS and operator events for the lines in ``setups``.
 
     Args:
-        setups: the lines (``business_catalog.demo_line_setups``).
+        setups: the lines (``demo.catalog.demo_line_setups``).
         tz: the site's time zone (shifts, ids).
         speed: plant seconds per wall second.
         seed: the same seed, times and counts give the same events.

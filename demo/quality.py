@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 
-from bridges.sim.business_catalog import LineSetup
+from demo.catalog import LineSetup
 
 __all__ = [
     "FILL_NOISE_ML",

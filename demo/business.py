@@ -1,6 +1,6 @@
 """The demo plant's business systems as a long-lived part: ERP orders, QMS inspections, lots and labor over MQTT.
 
-A thin async shell around ``business_plan.BusinessPlan``: it reads the lines' output counters,
+A thin async shell around ``demo.plan.BusinessPlan``: it reads the lines' output counters,
 the cappers' torque and any running order a previous run left (retained ``work_order`` and the
 MES adapter's ``kpi/order``), ticks the plan with the clock, and publishes the plan's MES events
 (QoS 1, in order) on the equipment topics, as an integrator's ERP/QMS connector would.
@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import ValidationError
 
-from bridges.sim.business_catalog import demo_line_setups
-from bridges.sim.business_plan import BusinessPlan, Outgoing
+from demo.catalog import demo_line_setups
+from demo.plan import BusinessPlan, Outgoing
 from model.config import SimSection
 from model.equipment import Plant
 from model.mes import EVENT_MODELS
