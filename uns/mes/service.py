@@ -24,6 +24,7 @@ import orjson
 from model.config import MesSection
 from uns.connect import ClientFactory
 from uns.historian.service import Historian
+from uns.mes.baselines import SavedBaselines
 from uns.mes.changes import ChangeFeed
 from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
@@ -105,6 +106,7 @@ class MesAdapter:
         loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
         self._facts: FactBuilder | None = None
+        self._baselines = SavedBaselines()
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
         self._pending: list[Incoming] = []
@@ -141,7 +143,8 @@ class MesAdapter:
         facts = await self._historian.on_writer(lambda: FactBuilder(database.connection, self._settings))
         self.changes.subscribe(facts.changed)  # stale facts go before the events are acknowledged
         self._facts = facts
-        for topic, (value, ts_ms) in (await self._historian.on_writer(self._load_baselines)).items():
+        stored = await self._historian.on_writer(lambda: self._baselines.load(database.connection))
+        for topic, (value, ts_ms) in stored.items():
             self._deriver.restore(topic, value, ts_ms)
         filters = _event_filters()
         for rule in self._settings.derive:
@@ -267,11 +270,13 @@ class MesAdapter:
     async def _commit(self) -> None:
         items, refused, acks = self._pending, self._pending_refused, self._pending_acks
         self._pending, self._pending_refused, self._pending_acks = [], [], []
-        baselines = self._deriver.state()  # taken with the swap: it matches exactly the derived counts in items
+        # taken with the swap: it matches exactly the derived counts in items; only the moved ones are written
+        baselines = self._baselines.moved(self._deriver.state())
         self._wake.clear()
         kept = self._take_refused(refused)
         if items or baselines or kept:
             await self._apply(items, baselines, dead_letter_rows(kept, _now_ms()))
+            self._baselines.committed(baselines)
             await self._announce(kept)
         client = self._client
         if client is not None:
@@ -308,7 +313,7 @@ class MesAdapter:
         dead: Sequence[DeadLetterRow],
     ) -> list[Outcome]:
         store.dead_letters(dead)
-        save = (lambda _connection: self._save_baselines(baselines)) if baselines else None
+        save = (lambda connection: self._baselines.save(connection, baselines)) if baselines else None
         return store.apply(items, also=save)
 
     def _take_refused(self, refused: list[Refused], *, stored: bool = False) -> list[Refused]:
@@ -326,18 +331,6 @@ class MesAdapter:
         await client.publish_many([Message(self.errors_topic, refusal_body(item, now), 0, False) for item in refused])
 
     # -- on the writer thread -------------------------------------------------------------------
-
-    def _load_baselines(self) -> dict[str, tuple[float, int]]:
-        rows = self._historian.database.connection.execute(
-            "SELECT topic, value, epoch_ms(ts) FROM mes_counter_state"
-        ).fetchall()
-        return {str(topic): (float(value), int(ms)) for topic, value, ms in rows}
-
-    def _save_baselines(self, baselines: Mapping[str, CounterBaseline]) -> None:
-        rows = [(topic, float(b.value), int(b.ts_ms)) for topic, b in baselines.items()]
-        self._historian.database.connection.executemany(
-            "INSERT OR REPLACE INTO mes_counter_state VALUES (?, ?, make_timestamptz(? * 1000))", rows
-        )
 
     # -- KPIs -----------------------------------------------------------------------------------
 
