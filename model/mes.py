@@ -28,6 +28,8 @@ __all__ = [
     "LaborAction",
     "LotProduction",
     "MachineState",
+    "MaintenanceOrder",
+    "MaintenanceStatus",
     "MaterialConsumption",
     "MesEvent",
     "OrderAction",
@@ -352,6 +354,72 @@ class LotProduction(MesEvent):
         return value
 
 
+class MaintenanceStatus(StrEnum):
+    """Where a maintenance work order is in its life, as the CMMS reports it."""
+
+    opened = "opened"
+    """Reported or scheduled, work not begun."""
+    started = "started"
+    """A technician is working on it."""
+    closed = "closed"
+    """The work is done (the machine is handed back)."""
+    cancelled = "cancelled"
+    """Withdrawn: a cancelled planned order plans no downtime."""
+
+
+class MaintenanceOrder(MesEvent):
+    """``<machine>/mes/maintenance_order``: a CMMS maintenance work order, each update a new version of it.
+
+    ``maintenance_id`` is the order's stable id: every version of one order (a re-sent row after a
+    status change) updates that order, never adds another. The newest version (by ``timestamp_ms``,
+    the row's last change) gives the status; a field a version leaves out keeps the value an earlier
+    version gave. The machine is the equipment path of the topic (a cell, or a line for line-wide work).
+    """
+
+    maintenance_id: _Id = Field(description="The CMMS's work order number, stable across its updates.")
+    status: MaintenanceStatus = Field(description="opened, started, closed or cancelled.")
+    planned: bool | None = Field(
+        default=None,
+        description="Planned (preventive, scheduled) work: its window is planned downtime in OEE. False: corrective "
+        "work after a fault. Left out: as an earlier version said, else false.",
+    )
+    fault_code: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Fault or failure code from the CMMS catalog."
+    )
+    description: str | None = Field(default=None, max_length=2000, description="What is wrong or what is to be done.")
+    technician: str | None = Field(default=None, min_length=1, max_length=128, description="Who works on it.")
+    priority: Annotated[int, Field(ge=1, le=9, strict=True)] | None = Field(
+        default=None, description="1 (most urgent) to 9, as the CMMS ranks it (SAP PM uses 1-4)."
+    )
+    opened_ms: _Ms | None = Field(
+        default=None, description="When it was reported or created; default the first version's timestamp_ms."
+    )
+    started_ms: _Ms | None = Field(
+        default=None, description="When work began; default the timestamp_ms of the first version saying started."
+    )
+    closed_ms: _Ms | None = Field(
+        default=None, description="When work ended; default the timestamp_ms of the first version saying closed."
+    )
+    planned_start_ms: _Ms | None = Field(default=None, description="Scheduled start of the work.")
+    planned_end_ms: _Ms | None = Field(default=None, description="Scheduled end of the work.")
+
+    @field_validator("closed_ms")
+    @classmethod
+    def _closed_after_started(cls, value: int | None, info: ValidationInfo) -> int | None:
+        started = info.data.get("started_ms")
+        if value is not None and started is not None and value < started:
+            raise ValueError(f"must not be before started_ms ({started})")
+        return value
+
+    @field_validator("planned_end_ms")
+    @classmethod
+    def _end_after_start(cls, value: int | None, info: ValidationInfo) -> int | None:
+        start = info.data.get("planned_start_ms")
+        if value is not None and start is not None and value <= start:
+            raise ValueError(f"must be after planned_start_ms ({start})")
+        return value
+
+
 EVENT_MODELS: dict[str, type[MesEvent]] = {
     "work_order": WorkOrder,
     "product_type": ProductType,
@@ -363,6 +431,7 @@ EVENT_MODELS: dict[str, type[MesEvent]] = {
     "labor": Labor,
     "material_consumption": MaterialConsumption,
     "lot_production": LotProduction,
+    "maintenance_order": MaintenanceOrder,
 }
 """The event name after ``mes/`` in a topic (and ``/api/mes/<event>``) → its body model."""
 
@@ -377,4 +446,5 @@ EventName = Literal[
     "labor",
     "material_consumption",
     "lot_production",
+    "maintenance_order",
 ]

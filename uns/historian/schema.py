@@ -18,6 +18,9 @@ The MES adapter's tables (version 3) hold one typed table per MES event. Each ha
 ``path`` (the equipment path from the topic), ``line`` (its first four levels), ``ts`` (the body's
 ``timestamp_ms``), ``source`` and ``received``. Intervals (states, labels, labor) are built by
 views from the ordered events, so a late event re-labels history without rewriting rows.
+Maintenance work orders (version 6) keep every version of an order in ``mes_maintenance_orders``;
+the views ``mes_maintenance`` (each order as its versions add up to) and ``mes_maintenance_windows``
+(planned downtime of planned orders) read them.
 """
 
 from __future__ import annotations
@@ -274,7 +277,65 @@ _MES_ATTRIBUTION = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES, _ARRIVAL_SEQ, _MES_ATTRIBUTION)
+_VERSION = "(ts, received, event_key)"
+"""The order of an order's versions: its row's last change, then arrival."""
+
+_MES_MAINTENANCE = Migration(
+    version=6,
+    description="MES: maintenance work orders (every version), their current state, and planned maintenance windows",
+    statements=(
+        f"""CREATE TABLE mes_maintenance_orders ({_MES_COMMON},
+            maintenance_id  VARCHAR NOT NULL,      -- the CMMS's order number: one order, many versions
+            status          VARCHAR NOT NULL,      -- opened, started, closed, cancelled
+            planned         BOOLEAN,               -- NULL: as an earlier version said
+            fault_code      VARCHAR,
+            description     VARCHAR,
+            technician      VARCHAR,
+            priority        INTEGER,
+            opened          TIMESTAMPTZ,
+            started         TIMESTAMPTZ,
+            closed          TIMESTAMPTZ,
+            planned_start   TIMESTAMPTZ,
+            planned_end     TIMESTAMPTZ
+        )""",
+        "CREATE UNIQUE INDEX mes_maintenance_orders_key ON mes_maintenance_orders (event_key)",
+        # the newest version gives path and status; a field a version leaves out keeps an earlier value
+        f"""CREATE VIEW mes_maintenance AS
+            SELECT maintenance_id, path, line, status, planned, fault_code, description, technician, priority,
+                   opened, started, CASE WHEN status = 'closed' THEN coalesce(closed, first_closed) END AS closed,
+                   planned_start, planned_end, updated, versions
+            FROM (
+                SELECT maintenance_id,
+                    arg_max(path, {_VERSION}) AS path,
+                    arg_max(line, {_VERSION}) AS line,
+                    arg_max(status, {_VERSION}) AS status,
+                    coalesce(arg_max(planned, {_VERSION}) FILTER (WHERE planned IS NOT NULL), false) AS planned,
+                    arg_max(fault_code, {_VERSION}) FILTER (WHERE fault_code IS NOT NULL) AS fault_code,
+                    arg_max(description, {_VERSION}) FILTER (WHERE description IS NOT NULL) AS description,
+                    arg_max(technician, {_VERSION}) FILTER (WHERE technician IS NOT NULL) AS technician,
+                    arg_max(priority, {_VERSION}) FILTER (WHERE priority IS NOT NULL) AS priority,
+                    coalesce(arg_max(opened, {_VERSION}) FILTER (WHERE opened IS NOT NULL), min(ts)) AS opened,
+                    coalesce(arg_max(started, {_VERSION}) FILTER (WHERE started IS NOT NULL),
+                             min(ts) FILTER (WHERE status IN ('started', 'closed'))) AS started,
+                    arg_max(closed, {_VERSION}) FILTER (WHERE closed IS NOT NULL) AS closed,
+                    min(ts) FILTER (WHERE status = 'closed') AS first_closed,
+                    arg_max(planned_start, {_VERSION}) FILTER (WHERE planned_start IS NOT NULL) AS planned_start,
+                    arg_max(planned_end, {_VERSION}) FILTER (WHERE planned_end IS NOT NULL) AS planned_end,
+                    max(ts) AS updated,
+                    count(*) AS versions
+                FROM mes_maintenance_orders GROUP BY maintenance_id
+            )""",  # noqa: S608 - our constant
+        # planned downtime: a planned order's scheduled window and its actual one (open, wb NULL, while it runs)
+        """CREATE VIEW mes_maintenance_windows AS
+            SELECT maintenance_id, path, planned_start AS wa, planned_end AS wb FROM mes_maintenance
+            WHERE planned AND status <> 'cancelled' AND planned_start < planned_end
+            UNION ALL
+            SELECT maintenance_id, path, started, closed FROM mes_maintenance
+            WHERE planned AND status <> 'cancelled' AND started IS NOT NULL AND (closed IS NULL OR closed > started)""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES, _ARRIVAL_SEQ, _MES_ATTRIBUTION, _MES_MAINTENANCE)
 """Every migration, oldest first; versions are 1, 2, 3, ... with no gaps."""
 
 LATEST_VERSION = MIGRATIONS[-1].version

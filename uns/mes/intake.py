@@ -105,7 +105,17 @@ def read_event(topic: str, raw: bytes, *, enterprise: str | None = None) -> Acce
     return Accepted(topic, parsed.equipment_path, event, body, raw)
 
 
-_TIME_FIELDS = ("timestamp_ms", "start_ms", "end_ms", "planned_start_ms", "planned_end_ms", "period_start_ms")
+_TIME_FIELDS = (
+    "timestamp_ms",
+    "start_ms",
+    "end_ms",
+    "planned_start_ms",
+    "planned_end_ms",
+    "period_start_ms",
+    "opened_ms",
+    "started_ms",
+    "closed_ms",
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -45,6 +45,7 @@ from model.mes import (
     Labor,
     LotProduction,
     MachineState,
+    MaintenanceOrder,
     MaterialConsumption,
     MesEvent,
     OrderAction,
@@ -57,6 +58,9 @@ from uns.errors import EventRejected, HistorianError
 from uns.historian.database import register_arrow
 from uns.mes.attribution import OrderRuns, Run
 from uns.mes.changes import Change, ChangeFeed
+from uns.mes.maintenance_store import EVENT as MAINTENANCE_EVENT
+from uns.mes.maintenance_store import TABLE as MAINTENANCE_TABLE
+from uns.mes.maintenance_store import maintenance_changes, maintenance_row
 from uns.mes.paths import line_of
 from uns.mes.reattribute import ORDER_FILLED_TABLES, reattribute
 from uns.mes.refusals import DeadLetterRow
@@ -126,6 +130,7 @@ _TABLES: dict[str, str] = {
     "labor": "mes_labor",
     "material_consumption": "mes_consumption",
     "lot_production": "mes_lots",
+    MAINTENANCE_EVENT: MAINTENANCE_TABLE,
 }
 _COMMON = ("event_key", "path", "line", "ts", "source", "received")
 _LOT_INPUTS = "mes_lot_inputs"
@@ -239,8 +244,11 @@ class MesStore:
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status != "stored":
                 continue
-            changes.append(_change_of(item))
             body = item.body
+            if isinstance(body, MaintenanceOrder):  # all its versions' paths and times, not only this one's
+                changes.extend(maintenance_changes(self._connection, body.maintenance_id))
+                continue
+            changes.append(_change_of(item))
             if isinstance(body, WorkOrder) and body.action is not OrderAction.release:
                 line = line_of(item.path)
                 moved_since[line] = min(body.timestamp_ms, moved_since.get(line, body.timestamp_ms))
@@ -515,4 +523,5 @@ _ROWS: dict[type[MesEvent], Callable[[MesEvent, str | None], tuple[tuple[str, ..
     Labor: _labor,
     MaterialConsumption: _consumption,
     LotProduction: _lot,
+    MaintenanceOrder: maintenance_row,
 }

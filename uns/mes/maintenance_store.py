@@ -1,0 +1,64 @@
+"""Maintenance work orders into ``mes_maintenance_orders``: the row of one version, and what it changes.
+
+Every version of an order is a row (its ``event_key`` as for every MES event, so a re-delivered
+version lands once); the views ``mes_maintenance`` and ``mes_maintenance_windows`` (schema version 6)
+merge them. A version of a planned order moves planned downtime: the time from the earliest instant
+any version of the order named (a rescheduled window frees its old span too) on, at every path the
+order was ever at (a corrected machine frees the old one), is announced as changed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from model.mes import MaintenanceOrder, MesEvent
+from uns.mes.changes import Change
+
+__all__ = ["EVENT", "TABLE", "maintenance_changes", "maintenance_row"]
+
+EVENT = "maintenance_order"
+"""The event name after ``mes/``."""
+TABLE = "mes_maintenance_orders"
+"""Where its versions are stored."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+def maintenance_row(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
+    """The version's own columns and values (``order_id`` is unused: it names no production order)."""
+    assert isinstance(body, MaintenanceOrder)  # noqa: S101 - dispatched by type
+    columns = (
+        "maintenance_id",
+        "status",
+        "planned",
+        "fault_code",
+        "description",
+        "technician",
+        "priority",
+        "opened",
+        "started",
+        "closed",
+        "planned_start",
+        "planned_end",
+    )
+    times = (body.opened_ms, body.started_ms, body.closed_ms, body.planned_start_ms, body.planned_end_ms)
+    values: list[object] = [body.maintenance_id, body.status.value, body.planned, body.fault_code]
+    values += [body.description, body.technician, body.priority, *(_ts(ms) for ms in times)]
+    return columns, values
+
+
+def maintenance_changes(connection: duckdb.DuckDBPyConnection, maintenance_id: str) -> list[Change]:
+    """What a stored version of ``maintenance_id`` changes (read inside the batch's transaction, after its insert)."""
+    rows = connection.execute(
+        """SELECT path, epoch_ms(min(least(ts, opened, started, closed, planned_start, planned_end)))
+           FROM mes_maintenance_orders WHERE maintenance_id = ? GROUP BY path""",
+        [maintenance_id],
+    ).fetchall()
+    since = min(int(row[1]) for row in rows) if rows else None
+    return [Change(event=EVENT, path=str(path), start_ms=since, end_ms=None) for path, _ in rows]
