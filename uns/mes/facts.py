@@ -16,7 +16,9 @@ Invalidation (``FactBuilder.changed``, subscribed to ``MesStore.changes``, on th
 before the events are acknowledged): a ``machine_state`` at ``t`` drops the hours of its path from
 ``t - microstop_s`` on (a stop before it may become a microstop, every later run may change); a
 ``downtime_reason`` the hours of its interval; a ``shift`` the hours of its span at every path at
-or under it, and all of them when it is the first shift there (time outside shifts becomes planned).
+or under it, and all of them when it is the first shift there (time outside shifts becomes planned);
+a ``maintenance_order`` the hours from the earliest time any version of the order named on, at and
+under every path it was at (its planned windows are planned downtime).
 Counts, orders and products are not facts (the views read them directly). The classification
 settings (loss ranges, microstop threshold) are part of each hour's ``rules``: hours built under
 other settings are not read and are rebuilt.
@@ -382,6 +384,8 @@ class FactBuilder:
                     self._drop(change.path, None, None, below=True)
                 else:
                     self._drop(change.path, _ms_us(change.start_ms), _ms_us(change.end_ms), below=True)
+            elif change.event == "maintenance_order":  # a planned order's windows, at and under its machine
+                self._drop(change.path, _ms_us(change.start_ms), _ms_us(change.end_ms), below=True)
 
     def _drop(self, path: str, start_us: int | None, end_us: int | None, *, below: bool) -> None:
         lo = None if start_us is None else start_us // HOUR_US

@@ -10,9 +10,10 @@ How time is built, per equipment path that publishes ``machine_state``:
 3. ``mes_reasons`` rows relabel ``[start_ts, end_ts)``: time is split at label edges and the latest
    label (by ``ts``) covering a piece gives its reason, and its state when the label names one.
 4. Planned windows: the breaks of every shift whose path is the equipment path or one of its
-   ancestors; and, once such shifts exist, any time outside them ("no shift"). Non-producing time
-   in a planned window is planned downtime; producing time stays production (the break was not
-   taken there).
+   ancestors; and, once such shifts exist, any time outside them ("no shift"); the windows of
+   planned maintenance orders at the path or an ancestor (``mes_maintenance_windows``: scheduled and
+   actual, a running one open). Non-producing time in a planned window is planned downtime;
+   producing time stays production (the break was not taken there).
 5. Loss class of each piece (ISO 22400-2, as in ``uns.mes.states.LossRules``): producing
    (10000-29999) none; a code classed planned (``uns.mes.losses``: preset, ``mes.losses``,
    ``planned_states``, changeovers when ``changeover_planned``) or a planned window: planned; a code
@@ -126,12 +127,18 @@ brk AS (
     SELECT path, to_timestamp(0) + to_milliseconds(x.start_ms) AS ba, to_timestamp(0) + to_milliseconds(x.end_ms) AS bb
     FROM brk0
 ),
+mnt AS (
+    SELECT tp.path, w.wa AS ma, coalesce(w.wb, $data_hi) AS mb
+    FROM mes_maintenance_windows w JOIN tp ON tp.path = w.path OR starts_with(tp.path, w.path || '/')
+    WHERE w.wa < $hi AND coalesce(w.wb, $data_hi) > $lo
+),
 pts AS (
     SELECT DISTINCT path, t FROM (
         SELECT path, a AS t FROM st UNION ALL SELECT path, b FROM st
         UNION ALL SELECT path, la FROM lab UNION ALL SELECT path, lb FROM lab
         UNION ALL SELECT path, sa FROM shf UNION ALL SELECT path, sb FROM shf
         UNION ALL SELECT path, ba FROM brk UNION ALL SELECT path, bb FROM brk
+        UNION ALL SELECT path, ma FROM mnt UNION ALL SELECT path, mb FROM mnt
         UNION ALL SELECT path, unnest($cuts::TIMESTAMPTZ[]) FROM tp
     ) WHERE t >= $lo AND t <= $hi
 ),
@@ -150,7 +157,8 @@ cov AS (
 ),
 flag AS (
     SELECT cov.*, coalesce(l_state, state) AS eff, coalesce(l_reason, reason_code) AS reason,
-        EXISTS (SELECT 1 FROM brk WHERE brk.path = cov.path AND brk.ba <= cov.a AND brk.bb >= cov.b) AS in_break,
+        EXISTS (SELECT 1 FROM brk WHERE brk.path = cov.path AND brk.ba <= cov.a AND brk.bb >= cov.b)
+            OR EXISTS (SELECT 1 FROM mnt WHERE mnt.path = cov.path AND mnt.ma <= cov.a AND mnt.mb >= cov.b) AS in_break,
         EXISTS (SELECT 1 FROM shf WHERE shf.path = cov.path) AS has_shift,
         EXISTS (SELECT 1 FROM shf WHERE shf.path = cov.path AND shf.sa <= cov.a AND shf.sb >= cov.b) AS in_shift
     FROM cov
