@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
@@ -35,6 +34,7 @@ from bridges.edge.journal import Journal
 from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
 from bridges.source import DeviceDown, Samples, Source
 from model.bridges.common import EdgeNodeConfig
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError, BrokerError, SparkplugError
 from uns.mqtt.types import Message, PubSub
@@ -49,10 +49,6 @@ _BACKOFF_CAP_S = 5.0
 _WATCH_S = 0.1
 _REPLAY_BATCHES = 200
 _DEATH_TIMEOUT_S = 2.0
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @runtime_checkable
@@ -136,7 +132,7 @@ class EdgeNode:
             self._buffer.__enter__()
             self._bd_seq = load_bd_seq(self._dir)
             self._journal.__enter__()
-            self._window_due = _now_ms()  # a journal left on disk means the last run was killed
+            self._window_due = now_ms()  # a journal left on disk means the last run was killed
             self._put_back_window("found on start (the last run did not stop cleanly)")
         except BaseException:
             self._journal.close()
@@ -197,7 +193,7 @@ class EdgeNode:
             self._end_reason = reason
             self._ended.set()
             if lost and self._journal.enabled and self._window_due is None:
-                self._window_due = _now_ms()
+                self._window_due = now_ms()
         self._born = self._live = False
 
     def _put_back_window(self, why: str) -> None:
@@ -228,7 +224,7 @@ class EdgeNode:
             self._ended, self._end_reason = asyncio.Event(), ""
             self._host_online.clear()
             self._births_out = False
-            will = self._core.death(bd_seq=bd_seq, now_ms=_now_ms())
+            will = self._core.death(bd_seq=bd_seq, now_ms=now_ms())
             client_id = f"spb-{self._config.group}-{self.name}"
             try:
                 async with self._clients(
@@ -279,7 +275,7 @@ class EdgeNode:
             return
         try:
             async with asyncio.timeout(_DEATH_TIMEOUT_S):
-                msg = self._core.death(bd_seq=bd_seq, now_ms=_now_ms())
+                msg = self._core.death(bd_seq=bd_seq, now_ms=now_ms())
                 await client.publish(msg.topic, msg.payload, qos=1)
             self._c["messages"] += 1
             log.info("edge %s published NDEATH bdSeq %d (%s)", self.name, bd_seq, reason)
@@ -348,7 +344,7 @@ class EdgeNode:
         await self._first_readings()
         async with self._lock:
             births = self._core.births(
-                bd_seq=bd_seq, now_ms=_now_ms(), health=self._health.metrics(self._core, now_ms=_now_ms())
+                bd_seq=bd_seq, now_ms=now_ms(), health=self._health.metrics(self._core, now_ms=now_ms())
             )
             if not await self._send(client, births):
                 return
@@ -361,7 +357,7 @@ class EdgeNode:
                 if not self._born:
                     return
                 chunk = self._buffer.read(_REPLAY_BATCHES)
-                now = _now_ms()
+                now = now_ms()
                 if not chunk.batches:
                     self._live = await self._send(client, self._core.settle(now_ms=now))
                     break
@@ -428,7 +424,7 @@ class EdgeNode:
                     if await self._send(
                         client,
                         self._core.births(
-                            bd_seq=bd_seq, now_ms=_now_ms(), health=self._health.metrics(self._core, now_ms=_now_ms())
+                            bd_seq=bd_seq, now_ms=now_ms(), health=self._health.metrics(self._core, now_ms=now_ms())
                         ),
                     ):
                         self._c["births"] += 1
@@ -470,7 +466,7 @@ class EdgeNode:
         core = self._core
         # accepted under the lock: a reading is either in the births being built, or stamped and sent after them
         async with self._lock:
-            now = _now_ms()
+            now = now_ms()
             accepted = core.accept(samples, now_ms=now)
             self._reading.set()
             self._c["samples"] += accepted.samples
@@ -499,7 +495,7 @@ class EdgeNode:
         async with self._lock:
             client = self._client
             live = self._live and client is not None and self._usable(client)
-            death = core.device_down(event.device, now_ms=_now_ms(), publish=live)
+            death = core.device_down(event.device, now_ms=now_ms(), publish=live)
             if death is not None and client is not None:
                 await self._send(client, [death])
 
@@ -512,7 +508,7 @@ class EdgeNode:
                 client = self._client
                 if not self._live or client is None:
                     continue
-                now = _now_ms()
+                now = now_ms()
                 health = self._core.health(self._health.metrics(self._core, now_ms=now), now_ms=now)
                 out = ([health] if health is not None else []) + self._core.heartbeat(now_ms=now)
                 await self._send(client, out)

@@ -10,7 +10,6 @@ DeviceRefused while connecting, DeviceUnreachable while reading, each saying wha
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 
 from bridges.fins.client import FinsClient, FinsLink
@@ -22,6 +21,7 @@ from bridges.source import Sample, TagSpec
 from model.bridges.fins import FinsDevice, FinsTag
 from model.bridges.plc import PlcLinkSettings
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable, ReadError
 from uns.sparkplug import DataType, MetricValue
 
@@ -53,10 +53,6 @@ def endpoint_of(device: FinsDevice) -> str:
     """``fins udp 10.0.0.7:9600 node 0.7.0``: where a PLC is, for logs and errors."""
     node = "auto" if device.node is None else str(device.node)
     return f"fins {device.transport} {device.host}:{device.port} node {device.network}.{node}.{device.unit}"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class FinsPlc:
@@ -172,7 +168,7 @@ class FinsPlc:
             self._isolated |= refused
             self._plans[group] = self._planned(group)
             log.info("%s: read alone from now on, refused by the PLC: %s", self.endpoint, ", ".join(sorted(refused)))
-        now = _now_ms()
+        now = now_ms()
         samples = [
             Sample(tag.name, values[tag.name], now) if tag.name in values else Sample(tag.name, None, now, Quality.bad)
             for tag in self.config.tags

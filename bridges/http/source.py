@@ -13,7 +13,6 @@ import collections
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Self
@@ -27,9 +26,10 @@ from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges.http import STATUS_DEVICE, HttpBridgeConfig
 from model.envelope import Quality
 from uns.backoff import Backoff
-from uns.broker.stats import RateLimitedLog
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import DataType, MetricValue
 
@@ -47,10 +47,6 @@ events_unchanged: skipped, sent before with the same body; webhooks: deliveries 
 _STATUS_S = 1.0  # the status device is refreshed at least this often (unchanged values are not sent)
 _SENT_KEPT = 50_000  # MES events remembered (id -> body) so a re-polled, unchanged one is not sent again
 _QUEUE = 8  # status refreshes are skipped while this many units wait for the edge node
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclasses.dataclass(slots=True)
@@ -135,7 +131,7 @@ class HttpSource:
         if self.webhook is not None:
             self._start(self.webhook.run(), "webhook")
         try:
-            yield self._status(_now_ms())  # the status device is read at once: births need not wait for it
+            yield self._status(now_ms())  # the status device is read at once: births need not wait for it
             while True:
                 try:
                     # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
@@ -150,7 +146,7 @@ class HttpSource:
                     yield DeviceDown(STATUS_DEVICE, work.reason)
                     continue
                 if work is None:
-                    yield self._status(_now_ms())
+                    yield self._status(now_ms())
                     continue
                 try:
                     batches, events, refused = self._map(work)
@@ -162,7 +158,7 @@ class HttpSource:
                     continue
                 for batch in batches:
                     yield batch
-                yield self._status(_now_ms())
+                yield self._status(now_ms())
                 # the edge node asked for more: it sent or buffered every sample above
                 if work.done is not None and not work.done.done():
                     work.done.set_result((len(work.items) - refused, refused + (work.refused_page is not None)))
@@ -191,7 +187,7 @@ class HttpSource:
     # -- mapping --------------------------------------------------------------------------------
 
     def _map(self, unit: _Unit) -> tuple[list[Samples], list[MappedEvent], int]:
-        now = _now_ms()
+        now = now_ms()
         batches: list[Samples] = []
         events: list[MappedEvent] = []
         refused = 0

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from bridges.http.signature import SignatureError, check_signature
 from model.bridges.http import HttpWebhook
-from uns.broker.stats import RateLimitedLog
+from uns.logs import RateLimitedLog
 
 __all__ = ["Deliver", "WebhookServer"]
 

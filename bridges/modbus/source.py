@@ -15,7 +15,9 @@ from bridges.modbus.plan import ReadRequest, plan_device, split
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceUnreachable
+from uns.logs import RateLimitedLog
 from uns.sparkplug import DataType, MetricValue
 
 __all__ = ["ModbusSource", "datatype_of"]
@@ -48,33 +50,11 @@ def datatype_of(register: ModbusRegister) -> DataType:
     return _DATATYPES[register.type]
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Crash:
     """A poll task died of a bug: the stream re-raises it instead of going quiet."""
 
     error: Exception
-
-
-class _RateLimit:
-    """Remembers when each problem was last logged, and how many repeats went unlogged since."""
-
-    def __init__(self, every_s: float) -> None:
-        self._every_s = every_s
-        self._seen: dict[tuple[str, str, int], tuple[float, int]] = {}
-
-    def allow(self, key: tuple[str, str, int]) -> int | None:
-        """The number of repeats suppressed since the last log, or None to stay quiet now."""
-        now = time.monotonic()
-        last, suppressed = self._seen.get(key, (-self._every_s - 1.0, 0))
-        if now - last >= self._every_s:
-            self._seen[key] = (now, 0)
-            return suppressed
-        self._seen[key] = (last, suppressed + 1)
-        return None
 
 
 class ModbusSource:
@@ -112,7 +92,7 @@ class ModbusSource:
         }
         self._plans = {device.id: plan_device(device) for device in config.devices}
         self._links: dict[str, DeviceLink] = {}
-        self._refusals = _RateLimit(_WARN_EVERY_S)
+        self._refusals = RateLimitedLog(log, interval_s=_WARN_EVERY_S)
 
     async def __aenter__(self) -> Self:
         """Create each device's client; connections open on first use (a device down at start is not an error)."""
@@ -244,16 +224,14 @@ class ModbusSource:
 
     def _decode(self, link: DeviceLink, request: ReadRequest, result: list[int] | Refused) -> list[Sample]:
         device = link.device.id
-        now = _now_ms()
+        now = now_ms()
         if isinstance(result, Refused):
-            suppressed = self._refusals.allow((device, request.label, result.code))
-            if suppressed is not None:
-                log.warning(
-                    "modbus %s: device %s (%s) refused %s: %s; its tags %s are bad%s",
-                    self.name, device, link.endpoint, request.label, exception_name(result.code),
-                    ", ".join(span.name for span in request.spans),
-                    f" ({suppressed} repeats not logged)" if suppressed else "",
-                )  # fmt: skip
+            self._refusals.warning(
+                (device, request.label, result.code),
+                "modbus %s: device %s (%s) refused %s: %s; its tags %s are bad",
+                self.name, device, link.endpoint, request.label, exception_name(result.code),
+                ", ".join(span.name for span in request.spans),
+            )  # fmt: skip
             return [Sample(name=span.name, value=None, timestamp_ms=now, quality=Quality.bad) for span in request.spans]
         codecs = self._codecs[device]
         return [

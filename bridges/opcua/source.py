@@ -23,6 +23,7 @@ from bridges.opcua.tags import OpcUaTag, parse_node_id, resolve_tags, static_tag
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges import OpcUaBridgeConfig
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, ConfigError, DeviceUnreachable
 from uns.sparkplug import MetricValue
 
@@ -319,7 +320,7 @@ class OpcUaSource:
         by_interval: dict[float, list[OpcUaTag]] = {}
         for tag in tags:
             by_interval.setdefault(tag.sampling_interval_ms, []).append(tag)
-        now_ms = _now_ms()
+        received_ms = now_ms()
         for interval, group in by_interval.items():
             for start in range(0, len(group), _READ_CHUNK):
                 chunk = group[start : start + _READ_CHUNK]
@@ -327,7 +328,7 @@ class OpcUaSource:
                 results = await sub.subscribe_data_change(nodes, sampling_interval=ua.Double(interval))
                 for tag, result in zip(chunk, results, strict=True):
                     if isinstance(result, ua.StatusCode):
-                        self._feed(tag, ua.DataValue(StatusCode=result), now_ms)
+                        self._feed(tag, ua.DataValue(StatusCode=result), received_ms)
         self._flush()
         log.debug("opcua bridge %s: %d monitored items", self.name, len(tags))
         async for event in sub:
@@ -342,9 +343,9 @@ class OpcUaSource:
         if tags is None:
             return
         self._notifications += 1
-        now_ms = _now_ms()
+        received_ms = now_ms()
         for tag in tags:
-            self._feed(tag, event.data.monitored_item.Value, now_ms)
+            self._feed(tag, event.data.monitored_item.Value, received_ms)
 
     async def _on_status(self, client: Client, tags: Sequence[OpcUaTag], status: ua.StatusCode) -> None:
         if status.value not in REVOKED_CODES:
@@ -370,10 +371,10 @@ class OpcUaSource:
         for start in range(0, len(tags), _READ_CHUNK):
             chunk = tags[start : start + _READ_CHUNK]
             values = await client.uaclient.read_attributes([tag.node_id for tag in chunk], AttributeIds.Value)
-            now_ms = _now_ms()
+            received_ms = now_ms()
             for tag, value in zip(chunk, values, strict=True):
                 for same in self._by_node[tag.node_id]:
-                    self._feed(same, value, now_ms)
+                    self._feed(same, value, received_ms)
         self._flush()
 
     def _feed(self, tag: OpcUaTag, value: ua.DataValue, now_ms: int) -> None:
@@ -419,8 +420,3 @@ class OpcUaSource:
                 log.warning("opcua bridge %s: node %s: %s; sent as bad", self.name, tag.node, exc)
             return Sample(name=name, value=None, timestamp_ms=timestamp_ms, quality=Quality.bad)
         return Sample(name=name, value=converted, timestamp_ms=timestamp_ms, quality=quality)
-
-
-def _now_ms() -> int:
-    """Wall-clock milliseconds since the epoch: the timestamp of values the server left undated."""
-    return time.time_ns() // 1_000_000

@@ -13,8 +13,8 @@ from bridges.plc.device import GroupRead, PlcDevice
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.envelope import Quality
 from uns.backoff import Backoff
-from uns.broker.stats import RateLimitedLog
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable
+from uns.logs import RateLimitedLog
 from uns.sparkplug import MetricValue
 
 __all__ = ["PlcSource", "read_deadline_s"]

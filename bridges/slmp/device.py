@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TypeVar
 
@@ -29,6 +28,7 @@ from bridges.source import Sample, TagSpec
 from model.bridges.plc import PlcLinkSettings
 from model.bridges.slmp import BIT_DEVICES, SlmpDevice, SlmpTag, parse_address
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable, ReadError
 from uns.sparkplug import DataType, MetricValue
 
@@ -56,10 +56,6 @@ _PROBE = ("SD", 203)
 def datatype_of(tag: SlmpTag) -> DataType:
     """The Sparkplug datatype a tag is published as."""
     return _DATATYPES[tag.type]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 _Prepared = tuple[list[DeviceRef], list[DeviceRef], list[list[tuple[str, int]]]]
@@ -211,7 +207,7 @@ class SlmpPlc:
                     )  # fmt: skip
                     requests[index : index + 1] = split(request)
                     continue
-                now = _now_ms()
+                now = now_ms()
                 problems.append(TagProblem(address=slots[0].address, tags=(slots[0].name,), reason=str(code)))
                 samples.append(Sample(name=slots[0].name, value=None, timestamp_ms=now, quality=Quality.bad))
                 index += 1
@@ -319,7 +315,7 @@ class SlmpPlc:
 
     def _decode(self, request: ReadRequest, words: list[list[int]]) -> list[Sample]:
         by_index = words_by_index(request, words)
-        now = _now_ms()
+        now = now_ms()
         samples: list[Sample] = []
         for run in request.runs:
             for slot in run.slots:

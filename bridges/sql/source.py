@@ -34,9 +34,10 @@ from bridges.sql.state import DeadLetter, SqlState
 from bridges.sql.statement import RowCursor, build_select, encode_value
 from model.bridges.sql import SqlBridgeConfig, SqlQuery
 from uns.backoff import Backoff
-from uns.broker.stats import RateLimitedLog
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError, BrokerError
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import DataType, MetricValue
 
@@ -53,10 +54,6 @@ STATUS_METRICS: tuple[tuple[str, DataType], ...] = (
 
 _WARN_EVERY_S = 10.0
 _DB_ERRORS = (sqlalchemy.exc.SQLAlchemyError, OSError, TimeoutError)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _first_line(exc: BaseException) -> str:
@@ -197,7 +194,7 @@ class SqlSource:
             yield Samples(device=query.config.name, samples=[*samples, *self._status(query, cursor)])
             # resumed: the edge node has published and journaled, or buffered, what was yielded
             if rows and cursor is not None:
-                self._state.commit(query.config.name, cursor, dead, now_ms=_now_ms())
+                self._state.commit(query.config.name, cursor, dead, now_ms=now_ms())
                 query.cursor = cursor
             query.due = time.monotonic() + (0.0 if full else query.config.interval_s)
 
@@ -257,7 +254,7 @@ class SqlSource:
 
     @staticmethod
     def _status(query: _Query, cursor: RowCursor | None) -> list[Sample]:
-        now = _now_ms()
+        now = now_ms()
         mark = "" if cursor is None else json.dumps(encode_value(cursor.watermark))
         return [
             Sample(name="Sql/RowsRead", value=query.rows, timestamp_ms=now),

@@ -10,7 +10,8 @@ from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Role
 from uns.broker.matcher import filter_covers, topic_matches
-from uns.broker.stats import Counters, RateLimitedLog
+from uns.broker.stats import Counters
+from uns.logs import RateLimitedLog
 
 __all__ = ["ACTIONS", "HUB_TOPICS", "AclGuard", "AclPolicy", "AclTopicPlugin", "Decision", "Principal"]
 

@@ -11,8 +11,9 @@ from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig
 from uns.broker.passwords import DUMMY_HASH, verify_password
-from uns.broker.stats import Counters, RateLimitedLog
+from uns.broker.stats import Counters
 from uns.broker.throttle import CheckSlots, LoginCache, LoginThrottle
+from uns.logs import RateLimitedLog
 
 __all__ = ["Authenticator", "UnsAuthPlugin", "is_anonymous"]
 

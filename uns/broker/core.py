@@ -28,8 +28,9 @@ from uns.broker.preface import Verdict, client_id_of, connack
 from uns.broker.quiet import quieten_amqtt
 from uns.broker.routing import BROADCAST_HIGH, RoutingBroker
 from uns.broker.sessions import SessionHandler, SessionManager
-from uns.broker.stats import Counters, RateLimitedLog
+from uns.broker.stats import Counters
 from uns.errors import BrokerError
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
 
 __all__ = ["LISTENERS", "UnsBroker"]

@@ -35,7 +35,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.protocol.handler import packet_class
 
 from uns.broker.packets import PacketGuard
-from uns.broker.stats import RateLimitedLog
+from uns.logs import RateLimitedLog
 
 __all__ = ["KEEPALIVE_GRACE", "FastBrokerHandler"]
 

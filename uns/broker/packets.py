@@ -15,7 +15,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from uns.broker.stats import Counters, RateLimitedLog
+from uns.broker.stats import Counters
+from uns.logs import RateLimitedLog
 
 __all__ = ["PacketGuard", "Violation", "check_body", "check_connect", "check_header", "check_topic", "filter_rule"]
 

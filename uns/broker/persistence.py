@@ -26,7 +26,7 @@ from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.session import OutgoingApplicationMessage, Session
 
 from uns.broker.sessions import QueuedMessage, SessionBroker, SessionManager
-from uns.broker.stats import RateLimitedLog
+from uns.logs import RateLimitedLog
 
 __all__ = ["FILE_NAME", "BrokerStore", "InflightRow", "PersistentBroker", "SavedSession", "SavedState"]
 

@@ -2,7 +2,7 @@
 
 amqtt 0.12.1 logs each bad packet of each client at WARNING (some at ERROR, some twice): a fuzzer
 or a port scanner fills the log. These records are dropped and re-logged by ``uns.broker.quiet``
-through :class:`uns.broker.stats.RateLimitedLog`, keyed by the message without its numbers (packet
+through :class:`uns.logs.RateLimitedLog`, keyed by the message without its numbers (packet
 ids, ports) and the client id amqtt attaches; records that are not about one connection pass as they are.
 DEBUG lines keep their text but carry the exception as one line instead of a traceback.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
-from uns.broker.stats import RateLimitedLog
+from uns.logs import RateLimitedLog
 
 __all__ = ["quieten_amqtt"]
 

@@ -38,7 +38,7 @@ from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.session import INCOMING, IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
 from uns.broker.handler import FastBrokerHandler
-from uns.broker.stats import RateLimitedLog
+from uns.logs import RateLimitedLog
 
 __all__ = [
     "MAX_INFLIGHT",

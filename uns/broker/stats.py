@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-import time
 from collections.abc import Mapping
 
-__all__ = ["BrokerStats", "Counters", "RateLimitedLog"]
+__all__ = ["BrokerStats", "Counters"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,27 +100,3 @@ class Counters:
             login_cache_hits=self.login_cache_hits,
             malformed_closed=dict(self.malformed_closed),
         )
-
-
-class RateLimitedLog:
-    """Log a WARNING per key at most once per ``interval_s``, saying how many were held back."""
-
-    def __init__(self, logger: logging.Logger, *, interval_s: float = 10.0, max_keys: int = 10_000) -> None:
-        self._logger = logger
-        self._interval_s = interval_s
-        self._max_keys = max_keys
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def warning(self, key: str, msg: str, *args: object) -> None:
-        """Log ``msg % args`` unless ``key`` was logged less than ``interval_s`` ago (then count it)."""
-        now = time.monotonic()
-        last, held = self._last.get(key, (float("-inf"), 0))
-        if now - last < self._interval_s:
-            self._last[key] = (last, held + 1)
-            return
-        if len(self._last) >= self._max_keys:
-            self._last.clear()  # bound the memory a flood of distinct keys can take
-        self._last[key] = (now, 0)
-        self._logger.warning(msg, *args)
-        if held:
-            self._logger.warning("... and %d more like it in the last %.0f s", held, self._interval_s)

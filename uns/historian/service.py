@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Self, TypeVar
 import orjson
 
 from model.config import HistorianSection
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.historian.compression import Compressor
 from uns.historian.database import Database
@@ -32,6 +32,7 @@ from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch, CommitReport, Store
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.pending import PendingRows
 
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _REJECT_LOG_EVERY_S = 10.0
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def database_path(section: HistorianSection, data_dir: Path) -> Path:
@@ -127,8 +124,7 @@ class Historian:
             flush_interval_s=settings.flush_interval_s,
             max_pending_rows=settings.max_pending_rows,
         )
-        self._last_reject_log = 0.0
-        self._unlogged_rejects = 0
+        self._reject_log = RateLimitedLog(log, interval_s=_REJECT_LOG_EVERY_S)
 
     @property
     def health_topic(self) -> str:
@@ -177,7 +173,7 @@ class Historian:
     ) -> None:
         try:
             if self._compressor is not None:
-                now = _now_ms()
+                now = now_ms()
                 for row in self._compressor.flush():  # held swinging-door points are stored, not dropped
                     self._add_row(row, now)
             await self._flush()  # what was received before the stop; unacked messages are re-sent anyway
@@ -213,7 +209,7 @@ class Historian:
         pending = self._pending
         parse = self._parser.parse
         async for message in client.messages():
-            now = _now_ms()
+            now = now_ms()
             self.stats.received += 1
             row = parse(message.topic, message.payload, now_ms=now)
             if row is None:
@@ -240,13 +236,8 @@ class Historian:
         stats = self.stats
         stats.rejected += 1
         stats.rejected_by_field[row.field] = stats.rejected_by_field.get(row.field, 0) + 1
-        now = time.monotonic()
-        if now - self._last_reject_log >= _REJECT_LOG_EVERY_S:
-            more = f" (+{self._unlogged_rejects} more since the last report)" if self._unlogged_rejects else ""
-            log.warning("historian: dead-lettered %s: %s: %s%s", row.topic, row.field, row.reason, more)
-            self._last_reject_log, self._unlogged_rejects = now, 0
-        else:
-            self._unlogged_rejects += 1
+        # one key for every refusal: a flood of distinct bad topics still logs once per interval
+        self._reject_log.warning("reject", "historian: dead-lettered %s: %s: %s", row.topic, row.field, row.reason)
 
     # -- committing -----------------------------------------------------------------------------
 
@@ -254,7 +245,7 @@ class Historian:
         while True:
             await self._pending.wait_due()
             if self._compressor is not None:
-                now = _now_ms()
+                now = now_ms()
                 for row in self._compressor.expire(now):
                     self._add_row(row, now)
             await self._flush()
@@ -306,7 +297,7 @@ class Historian:
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:
-            body = {"online": True, "timestamp_ms": _now_ms(), **self.health()}
+            body = {"online": True, "timestamp_ms": now_ms(), **self.health()}
             await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
             await asyncio.sleep(self._settings.health_interval_s)
 

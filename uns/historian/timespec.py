@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from uns.clock import utc_now  # re-exported: the query kit's default clock is the one clock
 from uns.historian.query_types import BadArgument
 
 __all__ = [
@@ -125,8 +126,3 @@ def format_interval(value: timedelta) -> str:
         if micros % size == 0:
             return f"{micros // size}{unit}"
     return f"{value.total_seconds()}s"
-
-
-def utc_now() -> datetime:
-    """The current instant in UTC (the default clock of ``History``)."""
-    return datetime.now(UTC)

@@ -15,8 +15,9 @@ from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
 from uns.host.bounds import HostBounds
-from uns.host.counters import HostCounters, Reason, WarnLimiter
+from uns.host.counters import HostCounters, Reason
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
 from uns.normalise import EnvelopeDict, envelope, json_value, metric_topic, quality_of, unit_of_metric
 from uns.sparkplug import (
@@ -90,7 +91,7 @@ class HostCore:
         self._series = 0
         """Metric slots over every node and device: what ``host.max_series`` bounds."""
         self.counters = HostCounters()
-        self._warn = WarnLimiter(log)
+        self._warn = RateLimitedLog(log)
 
     @property
     def nodes(self) -> dict[tuple[str, str], NodeState]:
@@ -150,7 +151,13 @@ class HostCore:
     def _on_nbirth(self, node: NodeState, topic: str, decoded: DecodedPayload, now_ms: int, out: list[Message]) -> None:
         payload = decoded.payload
         if payload.seq not in (None, 0):
-            self._warn.warn(Reason.seq_gap, topic, f"NBIRTH seq must be 0, got {payload.seq}", now_ms)
+            self._warn.warning(
+                (Reason.seq_gap, topic),
+                "%s on %s: NBIRTH seq must be 0, got %s",
+                Reason.seq_gap.value,
+                topic,
+                payload.seq,
+            )
         if self._refuse_birth(node, node, "NBIRTH", topic, payload, now_ms, out):
             return
         node.degraded.clear()  # a new session: its devices are checked again at their births
@@ -468,7 +475,7 @@ class HostCore:
 
     def _reject(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
         self.counters.rejected[reason.value] += 1
-        self._warn.warn(reason, topic, detail, now_ms)
+        self._warn.warning((reason, topic), "%s on %s: %s", reason.value, topic, detail)
 
     def _parse_topic(self, topic: str, now_ms: int) -> SparkplugTopic | None:
         cached = self._topics.get(topic)

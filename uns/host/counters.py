@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import logging
 from enum import StrEnum
 
-__all__ = ["HostCounters", "Lag", "Reason", "RepublishLag", "WarnLimiter"]
+__all__ = ["HostCounters", "Lag", "Reason", "RepublishLag"]
 
 
 class Reason(StrEnum):
@@ -99,29 +98,3 @@ class RepublishLag:
         changed = state if state is not self.state else None
         self.state = state
         return changed
-
-
-class WarnLimiter:
-    """Logs a warning per (reason, topic) at most once per interval, counting what it held back."""
-
-    def __init__(self, logger: logging.Logger, *, interval_ms: int = 10_000, max_keys: int = 10_000) -> None:
-        self._log = logger
-        self._interval_ms = interval_ms
-        self._max_keys = max_keys
-        self._last: dict[tuple[str, str], tuple[int, int]] = {}
-
-    def warn(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
-        """Warn ``<reason> on <topic>: <detail>`` unless the same pair was logged recently."""
-        key = (reason.value, topic)
-        last = self._last.get(key)
-        if last is not None and now_ms - last[0] < self._interval_ms:
-            self._last[key] = (last[0], last[1] + 1)
-            return
-        if len(self._last) >= self._max_keys:
-            self._last.clear()
-        held_back = last[1] if last is not None else 0
-        self._last[key] = (now_ms, 0)
-        if held_back:
-            self._log.warning("%s on %s: %s (%d more since last report)", reason.value, topic, detail, held_back)
-        else:
-            self._log.warning("%s on %s: %s", reason.value, topic, detail)

@@ -15,6 +15,7 @@ import orjson
 
 from model.config import HostSection
 from model.equipment import Plant
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError
 from uns.host.bounds import HostBounds
@@ -34,10 +35,6 @@ _STATE_PREFIX = "spBv1.0/STATE/"
 BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 """Mosquitto's count of publishes it dropped (queue or in-flight limits), sent every ``sys_interval``."""
 _BROKER_DROPPED_WAIT_S = 30.0  # Mosquitto's sys_interval is 10 s by default
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class SparkplugHost:
@@ -93,7 +90,7 @@ class SparkplugHost:
 
     async def __aenter__(self) -> Self:
         # Sparkplug 3.0: the STATE birth and its will carry the same timestamp
-        self._session_ms = _now_ms()
+        self._session_ms = now_ms()
         self._state = StateGuard(topic=self._state_topic, session_ms=self._session_ms, counters=self.core.counters)
         will = Message(self._state_topic, encode_state(False, self._session_ms), qos=1, retain=True)
         filters = [f"spBv1.0/{group}/#" for group in self._settings.groups]
@@ -172,10 +169,10 @@ class SparkplugHost:
                 self._on_broker_dropped(message.payload)
                 continue
             if message.topic.startswith(_STATE_PREFIX):
-                if message.topic == self._state_topic and (state := self._state.on_message(message.payload, _now_ms())):
+                if message.topic == self._state_topic and (state := self._state.on_message(message.payload, now_ms())):
                     await client.publish(self._state_topic, state, qos=1, retain=True)
                 continue
-            out = core.handle(message.topic, message.payload, _now_ms())
+            out = core.handle(message.topic, message.payload, now_ms())
             if out:
                 await send(out)
 
@@ -233,7 +230,7 @@ class SparkplugHost:
             health = {
                 "host_id": self._settings.host_id,
                 "online": True,
-                "timestamp_ms": _now_ms(),
+                "timestamp_ms": now_ms(),
                 **self.core.health(),
                 "republish": self.republish_health(),
                 "broker_dropped": self.broker_dropped,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 
 from uns.errors import SparkplugError
-from uns.host.counters import HostCounters, Reason, WarnLimiter
+from uns.host.counters import HostCounters, Reason
+from uns.logs import RateLimitedLog
 from uns.sparkplug import decode_state, encode_state
 
 __all__ = ["StateGuard"]
@@ -31,7 +32,7 @@ class StateGuard:
         self.timestamp_ms = session_ms
         """The timestamp of the online STATE the host asserts now."""
         self._counters = counters
-        self._warn = WarnLimiter(log)
+        self._warn = RateLimitedLog(log)
 
     def online(self) -> bytes:
         """The body of our online STATE (published retained at QoS 1)."""
@@ -53,7 +54,9 @@ class StateGuard:
             detail = f"foreign STATE online={online} timestamp={stamp}"
         self.timestamp_ms = max(self.timestamp_ms, stamp)
         self._counters.rejected[Reason.foreign_state.value] += 1
-        self._warn.warn(
-            Reason.foreign_state, self.topic, f"{detail}: re-asserting online timestamp={self.timestamp_ms}", now_ms
-        )
+        self._warn.warning(
+            Reason.foreign_state,
+            "%s on %s: %s: re-asserting online timestamp=%d",
+            Reason.foreign_state.value, self.topic, detail, self.timestamp_ms,
+        )  # fmt: skip
         return self.online()

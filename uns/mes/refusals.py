@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from uns.broker.stats import RateLimitedLog
+from uns.logs import RateLimitedLog
 from uns.mes.intake import Refused
 
 __all__ = ["DEAD_LETTERS_PER_S", "DeadLetterRow", "Refusals", "dead_letter_rows"]

@@ -24,6 +24,7 @@ from typing import TypeVar, cast
 import psycopg
 
 from model.sinks import PostgresSinkConfig, redact_dsn
+from uns.clock import now_ms
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, SampleRow
 from uns.historian.store import Batch
@@ -53,10 +54,6 @@ _STAGING_NAMES = ", ".join(name for name, _ in STAGING_COLUMNS)
 _Series = tuple[int, str | None, str | None, bool]
 """What the writer remembers of a series: (series_id, datatype, unit, unbound)."""
 _SeriesRows = list[tuple[str, int, str | None, str | None, bool]]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _signed(key: int) -> int:
@@ -182,7 +179,7 @@ class PostgresWriter:
         """Create the partitions these timestamps need and those ``partitions_ahead`` of now, if missing."""
         if self.hypertable:
             return  # TimescaleDB makes its chunks
-        wanted = partitions_for(ts_ms, self._config.partition, now_ms=_now_ms(), ahead=self._config.partitions_ahead)
+        wanted = partitions_for(ts_ms, self._config.partition, now_ms=now_ms(), ahead=self._config.partitions_ahead)
         missing = sorted(wanted - self._partitions)
         if not missing:
             return

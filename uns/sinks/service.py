@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
@@ -29,11 +28,12 @@ import orjson
 
 from model.sinks import SinkBase
 from uns.backoff import Backoff
-from uns.broker.stats import RateLimitedLog
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import Rejected, RowParser
 from uns.historian.store import Batch
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
 from uns.pending import PendingRows
 from uns.sinks.writer import SinkWriter, WriteReport
@@ -43,10 +43,6 @@ __all__ = ["Sink", "SinkStats", "sink_filters"]
 log = logging.getLogger(__name__)
 
 _FINAL_WRITE_S = 5.0  # on stop, one bounded try: what is not committed is re-delivered anyway
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def sink_filters(config: SinkBase, enterprise: str) -> list[str]:
@@ -198,7 +194,7 @@ class Sink:
         pending = self._pending
         parse = self._parser.parse
         async for message in client.messages():
-            now = _now_ms()
+            now = now_ms()
             self.stats.received += 1
             row = parse(message.topic, message.payload, now_ms=now)
             if row is None:  # not history (cmd, the hub's own topics): nothing to keep
@@ -314,7 +310,7 @@ class Sink:
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:
-            body = {"online": True, "timestamp_ms": _now_ms(), **self.health()}
+            body = {"online": True, "timestamp_ms": now_ms(), **self.health()}
             await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
             await asyncio.sleep(self.config.health_interval_s)
 

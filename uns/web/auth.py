@@ -32,8 +32,8 @@ from starlette.websockets import WebSocket
 
 from model.broker_config import ROLES, BrokerFileConfig, Role, UserConfig, is_loopback
 from uns.broker.passwords import hash_password, verify_password
-from uns.broker.stats import RateLimitedLog
 from uns.errors import UnsError
+from uns.logs import RateLimitedLog
 from uns.web.history_api import json_response
 from uns.web.roles import GRANTS, Action, Identity, RoutePolicy, classify, is_api
 from uns.web.throttle import FailureLimiter

@@ -16,6 +16,7 @@ import orjson
 
 from uns.connect import ClientFactory
 from uns.errors import SparkplugError
+from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import NAMESPACE
 from uns.web.cache_types import (
@@ -40,7 +41,7 @@ _TAU_MS = 10_000.0  # rates decay with a 10 s time constant: "msgs/s over the la
 _PER_MSG = 1000.0 / _TAU_MS  # what one message adds to a rate in msgs/s
 _LEAN_BYTES = 256  # what a payload keeps once the cache's payload budget is spent
 _MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the rest)
-_WARN_EVERY_MS = 10_000
+_WARN_EVERY_S = 10.0
 _QUALITIES = {q: q for q in ("good", "uncertain", "bad", "stale")}  # interned: one str per quality
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
 _OTHER_BIT = 1 << len(CLASS_WORDS)  # Sparkplug, $SYS and any topic outside the ISA-95 shape
@@ -196,8 +197,7 @@ class TopicCache:
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
         self._stopped = False
-        self._warned_ms = -_WARN_EVERY_MS
-        self._unwarned = 0
+        self._warn = RateLimitedLog(log, interval_s=_WARN_EVERY_S, clock=clock)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -260,7 +260,7 @@ class TopicCache:
         if entry is None:
             if self.stats.topics >= self._max_topics:
                 self.stats.topics_refused += 1
-                self._warn(now, f"full ({self._max_topics} topics): not keeping {topic}")
+                self._warn.warning("full", "web cache: full (%d topics): not keeping %s", self._max_topics, topic)
                 for depth in range(len(names), 0, -1):  # drop the levels just made for it
                     parent = path[depth - 1].children
                     if path[depth].topics or parent is None:
@@ -289,7 +289,7 @@ class TopicCache:
                 self.sparkplug.observe(topic, message.payload, now)
             except SparkplugError as exc:
                 self.stats.sparkplug_errors += 1
-                self._warn(now, str(exc))  # the raw payload stays in the cache for inspection
+                self._warn.warning("payload", "web cache: %s", exc)  # the raw payload stays in the cache for inspection
         for sub in self._subscribers:
             if not sub.prefix or topic.startswith(sub.under) or topic == sub.prefix:
                 sub.pending[topic] = entry
@@ -316,15 +316,6 @@ class TopicCache:
         entry.payload = payload if keep == size else payload[:keep]
         entry.size = size
         entry.value, entry.quality, entry.timestamp_ms = read if read is not None else (None, None, None)
-
-    def _warn(self, now: int, reason: str) -> None:
-        # one warning per 10 s at most; the ones held back are counted in the next
-        if now - self._warned_ms < _WARN_EVERY_MS:
-            self._unwarned += 1
-            return
-        more = f" (+{self._unwarned} more since the last warning)" if self._unwarned else ""
-        log.warning("web cache: %s%s", reason, more)
-        self._warned_ms, self._unwarned = now, 0
 
     # -- reading -----------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import math
 import re
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 import orjson
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from uns.clock import now_ms
 from uns.errors import PayloadDecodeError, SparkplugError
 from uns.sparkplug import (
     NAMESPACE,
@@ -116,10 +116,6 @@ def _node_json(node: Node) -> dict[str, object]:
         "is_topic": node.is_topic,
         "topic": None if node.topic is None else _info_json(node.topic),
     }
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # -- payloads as JSON -------------------------------------------------------------------------------
@@ -287,7 +283,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 "children": [_node_json(child) for child in page.shown],
                 "more": page.more,
                 "truncated": page.more > 0,
-                "now_ms": _now_ms(),
+                "now_ms": now_ms(),
             }
         )
 
@@ -333,7 +329,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             candidates = cache.search(text, max(limit + 1, 20 * limit))
             found = [info for info in candidates if cache.admits(info.topic, wanted)][: limit + 1]
         rows = [_info_json(info) for info in found[:limit]]
-        return json_response({"q": text, "topics": rows, "more": len(found) > limit, "now_ms": _now_ms()})
+        return json_response({"q": text, "topics": rows, "more": len(found) > limit, "now_ms": now_ms()})
 
     async def nodes(request: Request) -> Response:
         return json_response(
@@ -354,7 +350,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
 
     def catch_up(watched: frozenset[str], topics: frozenset[str], since_ms: int) -> list[dict[str, object]]:
         """Rows changed since ``since_ms``: what a (re)opened stream missed."""
-        changed = TreeFilter(changed_ms=max(0, _now_ms() - since_ms))
+        changed = TreeFilter(changed_ms=max(0, now_ms() - since_ms))
         found = [node for prefix in watched for node in cache.page(prefix, limit=_CATCH_UP_ROWS, wanted=changed).shown]
         out = [_node_json(node) for node in found]
         return out + [row for row in rows(topics) if int(str(row["last_ms"])) >= since_ms]
@@ -370,14 +366,14 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 greeted = True
                 if since is not None and since.isdigit():
                     missed = catch_up(watched, topics, int(since))
-                    yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": _now_ms()}) + b"\n\n"
+                    yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": now_ms()}) + b"\n\n"
                 continue
             if not batch:
                 yield b": keepalive\n\n"
                 continue
             paths = watched_rows(batch, watched, topics)
             if paths:
-                data = orjson.dumps({"nodes": rows(paths), "now_ms": _now_ms()})
+                data = orjson.dumps({"nodes": rows(paths), "now_ms": now_ms()})
                 yield b"event: nodes\ndata: " + data + b"\n\n"
 
     async def stream(request: Request) -> Response:

@@ -1,0 +1,38 @@
+"""The one rate-limited warning: once per key and interval, with the held-back count on the next line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.exports import assert_all_is_honest
+from uns.logs import RateLimitedLog
+
+
+def test_exports() -> None:
+    assert_all_is_honest("uns.logs")
+
+
+def test_one_warning_per_key_and_interval_with_the_count_held_back(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    warn = RateLimitedLog(logging.getLogger("test.ratelimit"), interval_s=10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.ratelimit"):
+        assert warn.warning(("bad", "a/b"), "bad payload on %s", "a/b")
+        for _ in range(5):
+            assert not warn.warning(("bad", "a/b"), "bad payload on %s", "a/b")
+        assert warn.warning(("bad", "c/d"), "bad payload on %s", "c/d")  # another key is not held back
+        now[0] += 10.0
+        assert warn.warning(("bad", "a/b"), "bad payload on %s", "a/b")
+    assert [r.getMessage() for r in caplog.records] == [
+        "bad payload on a/b",
+        "bad payload on c/d",
+        "bad payload on a/b (5 more like it since the last one)",
+    ]
+
+
+def test_a_flood_of_distinct_keys_is_bounded() -> None:
+    warn = RateLimitedLog(logging.getLogger("test.ratelimit.flood"), max_keys=100, clock=lambda: 0.0)
+    for key in range(10_000):
+        warn.warning(key, "x")
+    assert len(warn._last) <= 100
