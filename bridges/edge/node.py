@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
@@ -34,6 +33,7 @@ from bridges.edge.journal import Journal
 from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
 from bridges.source import DeviceDown, Samples, Source
 from model.bridges.common import EdgeNodeConfig
+from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError, BrokerError, SparkplugError
@@ -217,7 +217,7 @@ class EdgeNode:
         )
 
     async def _connections(self) -> None:
-        delay = _BACKOFF_FIRST_S
+        backoff = Backoff(min_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_CAP_S)
         stopping = False
         while not stopping:
             bd_seq = 0 if self._bd_seq is None else (self._bd_seq + 1) % 256
@@ -234,7 +234,7 @@ class EdgeNode:
                     self._bd_seq = bd_seq
                     save_bd_seq(self._dir, bd_seq)
                     self._c["connects"] += 1
-                    delay = _BACKOFF_FIRST_S
+                    backoff.succeeded()
                     log.info("edge %s connected as %s, bdSeq %d", self.name, client_id, bd_seq)
                     try:
                         await self._serve(client, bd_seq)
@@ -253,8 +253,7 @@ class EdgeNode:
                 raise asyncio.CancelledError  # the cancel taken back in _uncancel, now that the socket is closed
             async with self._lock:
                 self._put_back_window(self._end_reason or "broker error")
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not crypto)
-            delay = min(delay * 2, _BACKOFF_CAP_S)
+            await asyncio.sleep(backoff.failed())
 
     @staticmethod
     def _uncancel() -> bool:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Final, Self
@@ -23,6 +22,7 @@ from bridges.opcua.tags import OpcUaTag, parse_node_id, resolve_tags, static_tag
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges import OpcUaBridgeConfig
 from model.envelope import Quality
+from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.errors import BridgeError, ConfigError, DeviceUnreachable
 from uns.sparkplug import MetricValue
@@ -218,7 +218,7 @@ class OpcUaSource:
     # --- connection lifecycle -------------------------------------------------------------------
 
     async def _run(self) -> None:
-        attempt = 0
+        backoff = Backoff(min_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_CAP_S)
         while True:
             client = self._client
             if client is None:
@@ -226,8 +226,7 @@ class OpcUaSource:
                     client = await open_client(self._config)
                 except DeviceUnreachable as exc:
                     self._report_down(exc.reason)
-                    await asyncio.sleep(self._backoff(attempt))
-                    attempt += 1
+                    await asyncio.sleep(backoff.failed())
                     continue
                 self._client = client
                 self._connects += 1
@@ -241,15 +240,8 @@ class OpcUaSource:
             await close_client(client, timeout_s=self._config.timeout_s)
             self._report_down(reason)
             if time.monotonic() - started >= _STABLE_S:
-                attempt = 0
-            await asyncio.sleep(self._backoff(attempt))
-            attempt += 1
-
-    @staticmethod
-    def _backoff(attempt: int) -> float:
-        # Jitter spreads the reconnects of many bridges after a server restart; not crypto.
-        delay: float = min(_BACKOFF_CAP_S, _BACKOFF_FIRST_S * 2**attempt)
-        return delay * random.uniform(0.5, 1.0)  # noqa: S311
+                backoff.succeeded()  # a connection that held counts as a success: start over from the first delay
+            await asyncio.sleep(backoff.failed())
 
     def _report_down(self, reason: str) -> None:
         """``DeviceDown`` for every device, once per outage, after any samples still pending."""

@@ -6,13 +6,13 @@ import asyncio
 import dataclasses
 import logging
 import math
-import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Self
 
+from uns.backoff import Backoff
 from uns.errors import BrokerError, BrokerUnreachable
 from uns.mqtt.codec import (
     Packet,
@@ -432,19 +432,16 @@ class MqttClient:
             raise
 
     async def _reconnect_loop(self) -> None:
-        delay = _BACKOFF_FIRST_S
-        attempt = 0
+        backoff = Backoff(min_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_CAP_S)
         while True:
-            attempt += 1
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311  (jitter, not crypto)
+            await asyncio.sleep(backoff.failed())
             try:
                 await self._connect()
             except BrokerError as exc:
-                log.warning("mqtt %s: reconnect attempt %d failed: %s", self._client_id, attempt, exc)
-                delay = min(delay * 2, _BACKOFF_CAP_S)
+                log.warning("mqtt %s: reconnect attempt %d failed: %s", self._client_id, backoff.failures, exc)
                 continue
             self._reconnects += 1
-            log.info("mqtt %s reconnected to %s after %d attempt(s)", self._client_id, self.endpoint, attempt)
+            log.info("mqtt %s reconnected to %s after %d attempt(s)", self._client_id, self.endpoint, backoff.failures)
             if self._on_connect is not None:
                 self._spawn(self._call_on_connect(self._on_connect), "on_connect")
             return
