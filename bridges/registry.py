@@ -8,6 +8,7 @@ from bridges.edge import EdgeNode
 from bridges.ethernetip import make_source as make_ethernetip_source
 from bridges.fins import make_source as make_fins_source
 from bridges.http import make_source as make_http_source
+from bridges.lwm2m import make_source as make_lwm2m_source
 from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
@@ -20,6 +21,7 @@ from model.bridges import (
     EthernetIpBridgeConfig,
     FinsBridgeConfig,
     HttpBridgeConfig,
+    Lwm2mBridgeConfig,
     ModbusBridgeConfig,
     MqttJsonBridgeConfig,
     OpcUaBridgeConfig,
@@ -32,7 +34,7 @@ from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "lwm2m")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -60,6 +62,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_sql_source(config, clients, data_dir or Path("data"))
     if isinstance(config, HttpBridgeConfig):
         return make_http_source(config, clients, data_dir or Path("data"))
+    if isinstance(config, Lwm2mBridgeConfig):
+        return make_lwm2m_source(config)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

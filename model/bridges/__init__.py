@@ -8,6 +8,7 @@ from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeN
 from model.bridges.ethernetip import EthernetIpBridgeConfig
 from model.bridges.fins import FinsBridgeConfig
 from model.bridges.http import HttpBridgeConfig
+from model.bridges.lwm2m import Lwm2mBridgeConfig
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
@@ -24,7 +25,8 @@ BridgeConfig = Annotated[
     | EthernetIpBridgeConfig
     | FinsBridgeConfig
     | SqlBridgeConfig
-    | HttpBridgeConfig,
+    | HttpBridgeConfig
+    | Lwm2mBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -41,6 +43,7 @@ __all__ = [
     "HttpBridgeConfig",
     "JsonDevice",
     "JsonMapping",
+    "Lwm2mBridgeConfig",
     "ModbusBridgeConfig",
     "ModbusDevice",
     "ModbusRegister",

@@ -1,0 +1,13 @@
+"""The LwM2M server (``kind: lwm2m``): LwM2M 1.x clients over CoAP as Sparkplug devices of one edge node."""
+
+from __future__ import annotations
+
+from bridges.lwm2m.source import Lwm2mSource
+from model.bridges.lwm2m import Lwm2mBridgeConfig
+
+__all__ = ["Lwm2mSource", "make_source"]
+
+
+def make_source(config: Lwm2mBridgeConfig) -> Lwm2mSource:
+    """The Source for an LwM2M server connector."""
+    return Lwm2mSource(config=config)

@@ -1,0 +1,27 @@
+"""Every name in an LwM2M server module's ``__all__`` exists, sorted, and the package re-exports only public names."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.exports import assert_all_is_honest
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "bridges.lwm2m",
+        "bridges.lwm2m.coap",
+        "bridges.lwm2m.content",
+        "bridges.lwm2m.ipso",
+        "bridges.lwm2m.registration",
+        "bridges.lwm2m.senml",
+        "bridges.lwm2m.source",
+        "bridges.lwm2m.tlv",
+        "bridges.sim.lwm2m_client",
+        "model.bridges.lwm2m",
+    ],
+)
+def test_all_is_honest(module: str) -> None:
+    mod = assert_all_is_honest(module)
+    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n))
