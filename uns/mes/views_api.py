@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import cast
+from typing import Literal, cast
 
 import duckdb
 
@@ -20,6 +20,8 @@ from uns.historian.query_types import BadArgument
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.genealogy import Direction, process_values, trace
 from uns.mes.lookups import characteristics, lots
+from uns.mes.maintenance_reliability import reliability
+from uns.mes.maintenance_views import MaintenanceKind, MaintenanceStatusFilter, fault_pareto, maintenance_orders
 from uns.mes.oee import GroupBy, oee
 from uns.mes.orders import OrderStatus, order_progress
 from uns.mes.quality import ScrapGroup, defects, scrap, spc
@@ -141,6 +143,36 @@ def _process_values(cursor: duckdb.DuckDBPyConnection, section: MesSection, args
     return _rows(process_values(cursor, args.one("lot"), metrics=metrics, tz=args.tz))
 
 
+def _maintenance(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    status = _choice(args, "status", "any", ("any", "open", "opened", "started", "closed", "cancelled"))
+    kind = _choice(args, "kind", "any", ("any", "planned", "corrective"))
+    rows = maintenance_orders(
+        cursor, path=args.one("path", "") or None, start=args.time("start", "-7d"), end=args.time("end", "now"),
+        now=args.now, status=cast(MaintenanceStatusFilter, status), kind=cast(MaintenanceKind, kind),
+        fault_code=args.one("fault_code", "") or None, limit=args.limit(100), tz=args.tz,
+    )  # fmt: skip
+    return _rows(rows)
+
+
+def _reliability(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    by = cast(Literal["cell", "line"], _choice(args, "by", "cell", ("cell", "line")))
+    rows = reliability(
+        cursor, section, path=args.one("path"), start=args.time("start", "-7d"), end=args.time("end", "now"),
+        now=args.now, by=by, output_cells=section.output_cells,
+    )  # fmt: skip
+    return _rows(rows)
+
+
+def _faults(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
+    kind = cast(MaintenanceKind, _choice(args, "kind", "corrective", ("any", "planned", "corrective")))
+    rank = cast(Literal["time", "count"], _choice(args, "rank", "time", ("time", "count")))
+    rows = fault_pareto(
+        cursor, path=args.one("path", "") or None, start=args.time("start", "-7d"), end=args.time("end", "now"),
+        kind=kind, rank=rank,
+    )  # fmt: skip
+    return _rows(rows)
+
+
 def _dead_letters(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     limit = args.limit(100)
     rows = cursor.execute(
@@ -167,6 +199,9 @@ _VIEWS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
     "genealogy": (_genealogy, ("lot", "direction", "depth", "tz")),
     "process-values": (_process_values, ("lot", "metric", "tz")),
     "dead-letters": (_dead_letters, ("limit",)),
+    "maintenance": (_maintenance, (*_WINDOW, "status", "kind", "fault_code", "limit")),
+    "reliability": (_reliability, (*_WINDOW, "by")),
+    "faults": (_faults, (*_WINDOW, "kind", "rank")),
 }
 VIEWS = tuple(_VIEWS)
 """View names: ``/api/mes/<name>`` and ``uns mes <name>``."""
