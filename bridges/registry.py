@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bridges.amqp import make_source as make_amqp_source
 from bridges.edge import EdgeNode
 from bridges.ethernetip import make_source as make_ethernetip_source
 from bridges.fins import make_source as make_fins_source
@@ -17,6 +18,7 @@ from bridges.slmp import make_source as make_slmp_source
 from bridges.source import Source
 from bridges.sql import make_source as make_sql_source
 from model.bridges import (
+    AmqpBridgeConfig,
     BridgeConfig,
     EthernetIpBridgeConfig,
     FinsBridgeConfig,
@@ -34,7 +36,7 @@ from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "lwm2m")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "amqp", "lwm2m")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -64,6 +66,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_http_source(config, clients, data_dir or Path("data"))
     if isinstance(config, Lwm2mBridgeConfig):
         return make_lwm2m_source(config)
+    if isinstance(config, AmqpBridgeConfig):
+        return make_amqp_source(config, clients, data_dir or Path("data"))
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.hub",
     "tests.bridges.sim.fixtures",
+    "tests.fixtures.rabbitmq",  # rabbitmq: one throwaway RabbitMQ node per session (AMQP source and sink)
 ]
 
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 from pydantic import ValidationError
 
 from bridges.json_paths import MISSING, JsonPath, convert
 from bridges.source import Sample, Samples, TagSpec
-from model.bridges.http import HttpBridgeConfig, HttpDevice, HttpEvent, ItemFilter
+from model.bridges.http import HttpDevice, HttpEvent, ItemFilter
 from model.mes import EVENT_MODELS
 from uns.sparkplug import DataType
 
-__all__ = ["MappedEvent", "Mapper", "MappingError", "find_items"]
+__all__ = ["MappedEvent", "Mapper", "MappingConfig", "MappingError", "find_items"]
 
 _EQUIPMENT = re.compile(r"[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*")
 
@@ -33,6 +35,30 @@ class MappingError(Exception):
         self.path = path
         self.reason = reason
         super().__init__(f"connector {connector}: item {key}: {path}: {reason}")
+
+
+class MappingConfig(Protocol):
+    """What a ``Mapper`` reads: the HTTP connector's config, or another JSON source's (AMQP routes)."""
+
+    @property
+    def name(self) -> str:
+        """The connector's name: refusals and event ids."""
+        ...
+
+    @property
+    def key_path(self) -> str | None:
+        """The item's key path, named in refusals."""
+        ...
+
+    @property
+    def devices(self) -> Sequence[HttpDevice]:
+        """Items as metrics."""
+        ...
+
+    @property
+    def events(self) -> Sequence[HttpEvent]:
+        """Items as MES events."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -105,7 +131,7 @@ class _Event:
 class Mapper:
     """Maps items per the connector's ``devices`` and ``events``; parsed once from the config."""
 
-    def __init__(self, config: HttpBridgeConfig) -> None:
+    def __init__(self, config: MappingConfig) -> None:
         self.name = config.name
         self._key = JsonPath.from_str(config.key_path) if config.key_path else None
         self._devices = [

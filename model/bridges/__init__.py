@@ -4,6 +4,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from model.bridges.amqp import AmqpBridgeConfig
 from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeNodeConfig, sparkplug_id
 from model.bridges.ethernetip import EthernetIpBridgeConfig
 from model.bridges.fins import FinsBridgeConfig
@@ -17,7 +18,8 @@ from model.bridges.slmp import SlmpBridgeConfig
 from model.bridges.sql import SqlBridgeConfig
 
 BridgeConfig = Annotated[
-    ModbusBridgeConfig
+    AmqpBridgeConfig
+    | ModbusBridgeConfig
     | OpcUaBridgeConfig
     | MqttJsonBridgeConfig
     | S7BridgeConfig
@@ -33,6 +35,7 @@ BridgeConfig = Annotated[
 
 __all__ = [
     "DATATYPE_NAMES",
+    "AmqpBridgeConfig",
     "BridgeBase",
     "BridgeConfig",
     "BrowseRoot",

@@ -1,0 +1,183 @@
+"""The AMQP source against Debian's RabbitMQ, as a Sparkplug edge node checked by an independent host."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+
+from bridges.amqp import AmqpSource
+from bridges.edge import EdgeNode
+from model.bridges.amqp import AmqpBridgeConfig
+from tests.bridges.amqp.rabbit import drain, publish, unique
+from tests.bridges.edge.spb_host import SpbHost, until
+from tests.fixtures.rabbitmq import RabbitNode
+from uns.broker import EmbeddedBroker
+from uns.connect import network_clients
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import Message
+
+CAPPER = "acme/dallas/packaging/line1/capper"
+
+
+def _config(rabbitmq: RabbitNode, host_id: str, routes: list[dict[str, object]]) -> AmqpBridgeConfig:
+    return AmqpBridgeConfig.model_validate(
+        {
+            "name": "lims",
+            "edge": {"group": "lab", "primary_host_id": host_id, "first_reading_wait_s": 0.2,
+                     "health_interval_s": 0.2},
+            "url": rabbitmq.url,
+            "exchange": unique("lab"),
+            "queue": unique("uns-lims"),
+            "binding_keys": ["lab.#"],
+            "prefetch": 20,
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+            "routes": routes,
+        }
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _running(config: AmqpBridgeConfig, broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[AmqpSource]:
+    """The source under a real edge node, consuming once this yields."""
+    clients = network_clients(broker.url)
+    source = AmqpSource(config=config, clients=clients, data_dir=data_dir)
+    node = EdgeNode(config=config.edge, node_id=config.node_id, source=source, clients=clients, data_dir=data_dir)
+    async with node:
+        runner = asyncio.create_task(node.run(), name="test.amqp-node")
+        try:
+            await until(lambda: source.link.up, what="the source consuming its queue")
+            yield source
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+
+def _last(host: SpbHost, name: str) -> object:
+    values = host.values("amqp", name, kinds=("DBIRTH", "DDATA"))
+    return values[-1][0] if values else None
+
+
+async def test_messages_become_metrics_and_mes_events_and_bad_ones_are_dead_lettered(
+    broker: EmbeddedBroker, rabbitmq: RabbitNode, tmp_path: Path
+) -> None:
+    host = SpbHost(broker.url.port, "lab", "amqp-host-1")
+    await host.start(online=True)
+    config = _config(
+        rabbitmq,
+        "amqp-host-1",
+        [
+            {"routing_key": "lab.oven.*", "key_path": "$.id",
+             "devices": [{"id": "oven", "metrics": [{"path": "$.temp", "name": "Temperature", "unit": "degC"}]}]},
+            {"routing_key": "lab.qc.#", "items_path": "$.results", "key_path": "$.sample",
+             "events": [{"event": "quality_inspection", "equipment_path": CAPPER, "id_paths": ["$.sample"],
+                         "fields": {"characteristic": "$.char", "value": "$.v", "sample_id": "$.sample",
+                                    "timestamp_ms": "$.at"}}]},
+        ],
+    )  # fmt: skip
+    seen: list[Message] = []
+    async with MqttClient(url=broker.url, client_id="amqp-mes-listener") as listener:
+        await listener.subscribe([f"{CAPPER}/mes/#"], qos=1)
+
+        async def listen() -> None:
+            async for message in listener.messages():
+                seen.append(message)
+
+        listening = asyncio.create_task(listen(), name="test.mes-listener")
+        try:
+            async with _running(config, broker, tmp_path) as source:
+                qc = {"results": [
+                    {"sample": "s1", "char": "torque_nm", "v": 2.4, "at": "2026-12-06T10:00:00Z"},
+                    {"sample": "s2", "v": 2.5, "at": "2026-12-06T10:00:01Z"},  # no characteristic: refused
+                ]}  # fmt: skip
+                await publish(
+                    rabbitmq.url,
+                    config.exchange,
+                    [
+                        ("lab.oven.1", orjson.dumps({"id": "m1", "temp": 71.5})),
+                        ("lab.oven.1", b'{"id": "m2", "temp"'),  # cut short: not JSON
+                        ("lab.oven.1", orjson.dumps({"id": "m3", "temp": "hot"})),  # not a number
+                        ("lab.qc.capper", orjson.dumps(qc)),
+                        ("lab.other", b"{}"),  # bound, but no route takes it
+                        ("lab.oven.1", orjson.dumps({"id": "m4", "temp": 72.0})),
+                    ],
+                )
+                await until(lambda: source.counts["messages"] == 3, what=f"3 acknowledged: {source.counts}")
+                await until(lambda: source.counts["dead_lettered"] == 3, what=f"3 dead-lettered: {source.counts}")
+                await until(lambda: _last(host, "Status/DeadLettered") == 3, what="the status device's count")
+                await until(lambda: len(seen) == 1, what="the inspection event")
+                await until(
+                    lambda: (
+                        [v for v, _ in host.values("oven", "Temperature", kinds=("DBIRTH", "DDATA"))][-1:] == [72.0]
+                    ),
+                    what="the last temperature",
+                )
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+            host.stop()
+    assert [v for v, _ in host.values("oven", "Temperature", kinds=("DBIRTH", "DDATA")) if v is not None] == [
+        71.5,
+        72.0,
+    ]
+    assert seen[0].topic == f"{CAPPER}/mes/quality_inspection"
+    assert orjson.loads(seen[0].payload) == {
+        "event_id": "lims:s1", "source": "lims", "characteristic": "torque_nm", "value": 2.4, "sample_id": "s1",
+        "timestamp_ms": 1_796_551_200_000,
+    }  # fmt: skip
+    assert source.counts["refused"] == 3
+    assert source.counts["unrouted"] == 1
+    assert _last(host, "Status/Unrouted") == 1
+    assert host.violations == []
+    # RabbitMQ holds the refused messages as sent, in the dead-letter queue; the reasons are in our file
+    letters = await drain(rabbitmq.url, config.dead_letters_to, count=3)
+    assert sorted(m.body for m in letters) == sorted(
+        [b'{"id": "m2", "temp"', orjson.dumps({"id": "m3", "temp": "hot"}), orjson.dumps(qc)]
+    )
+    deaths = [m.headers["x-death"] for m in letters]
+    assert all(isinstance(d, list) and d[0]["reason"] == "rejected" for d in deaths), deaths  # type: ignore[index,call-overload]
+    reasons = [orjson.loads(line) for line in (tmp_path / "amqp/lims/dead_letters.jsonl").read_bytes().splitlines()]
+    assert [(r["key"], r["path"]) for r in reasons] == [
+        ("routing key 'lab.oven.1'", "$"), ("lab.oven.1/m3", "$.temp"), ("lab.qc.capper/s2", "characteristic"),
+    ]  # fmt: skip
+    assert "not JSON" in reasons[0]["reason"]
+    assert rabbitmq.queue_depth(config.queue) == 0
+
+
+async def test_rabbitmq_stopped_for_a_while_shows_in_health_and_loses_nothing(
+    broker: EmbeddedBroker, rabbitmq: RabbitNode, tmp_path: Path
+) -> None:
+    host = SpbHost(broker.url.port, "lab", "amqp-host-2")
+    await host.start(online=True)
+    meter = {"id": "meter", "metrics": [{"path": "$.n", "name": "N", "type": "Int64"}]}
+    config = _config(rabbitmq, "amqp-host-2", [{"devices": [meter]}])
+    sent = [("lab.meter", orjson.dumps({"n": n})) for n in range(300)]
+
+    def got() -> set[object]:
+        return {v for v, _ in host.values("meter", "N", kinds=("DBIRTH", "DDATA"))}
+
+    try:
+        async with _running(config, broker, tmp_path) as source:
+            await publish(rabbitmq.url, config.exchange, sent[:150])
+            await until(lambda: len(got()) >= 1, what="the first values")
+            await asyncio.to_thread(rabbitmq.stop_app)  # whatever was delivered and not acknowledged is requeued
+            try:
+                await until(lambda: host.count("DDEATH") >= 1, what="the status device's death")
+                assert host.of("DDEATH")[-1].device == "amqp"
+                assert source.link.up is False
+            finally:
+                await asyncio.to_thread(rabbitmq.start_app)
+            await until(lambda: source.link.up, within_s=30, what="the robust connection back")
+            await publish(rabbitmq.url, config.exchange, sent[150:])
+            await until(lambda: got() >= set(range(300)), within_s=30, what=f"all 300 values: {len(got())}")
+            await until(lambda: _last(host, "Status/Reconnects") == 1, what="the reconnect counted")
+    finally:
+        host.stop()
+    assert got() == set(range(300))
+    assert host.count("DBIRTH") >= 3  # meter and amqp, then amqp again after the outage
+    assert host.violations == []
+    assert rabbitmq.queue_depth(config.queue) == 0
