@@ -9,6 +9,7 @@ from bridges.edge import EdgeNode
 from bridges.ethernetip import make_source as make_ethernetip_source
 from bridges.fins import make_source as make_fins_source
 from bridges.http import make_source as make_http_source
+from bridges.lorawan import make_source as make_lorawan_source
 from bridges.lwm2m import make_source as make_lwm2m_source
 from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
@@ -23,6 +24,7 @@ from model.bridges import (
     EthernetIpBridgeConfig,
     FinsBridgeConfig,
     HttpBridgeConfig,
+    LorawanBridgeConfig,
     Lwm2mBridgeConfig,
     ModbusBridgeConfig,
     MqttJsonBridgeConfig,
@@ -36,7 +38,7 @@ from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "amqp", "lwm2m")
+KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "amqp", "lwm2m", "lorawan")
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -68,6 +70,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_lwm2m_source(config)
     if isinstance(config, AmqpBridgeConfig):
         return make_amqp_source(config, clients, data_dir or Path("data"))
+    if isinstance(config, LorawanBridgeConfig):
+        return make_lorawan_source(config, clients)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

@@ -9,6 +9,7 @@ from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeN
 from model.bridges.ethernetip import EthernetIpBridgeConfig
 from model.bridges.fins import FinsBridgeConfig
 from model.bridges.http import HttpBridgeConfig
+from model.bridges.lorawan import LorawanBridgeConfig
 from model.bridges.lwm2m import Lwm2mBridgeConfig
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister, SerialConfig
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
@@ -28,7 +29,8 @@ BridgeConfig = Annotated[
     | FinsBridgeConfig
     | SqlBridgeConfig
     | HttpBridgeConfig
-    | Lwm2mBridgeConfig,
+    | Lwm2mBridgeConfig
+    | LorawanBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -46,6 +48,7 @@ __all__ = [
     "HttpBridgeConfig",
     "JsonDevice",
     "JsonMapping",
+    "LorawanBridgeConfig",
     "Lwm2mBridgeConfig",
     "ModbusBridgeConfig",
     "ModbusDevice",
