@@ -15,6 +15,7 @@ from bridges.modbus import ModbusSource
 from bridges.mqtt_json import MqttJsonSource
 from bridges.opcua import OpcUaSource
 from bridges.s7 import make_source as make_s7_source
+from bridges.serial import make_source as make_serial_source
 from bridges.slmp import make_source as make_slmp_source
 from bridges.source import Source
 from bridges.sql import make_source as make_sql_source
@@ -30,6 +31,7 @@ from model.bridges import (
     MqttJsonBridgeConfig,
     OpcUaBridgeConfig,
     S7BridgeConfig,
+    SerialBridgeConfig,
     SlmpBridgeConfig,
     SqlBridgeConfig,
 )
@@ -38,7 +40,10 @@ from uns.mqtt.types import BrokerUrl
 
 __all__ = ["KINDS", "build_edge_node", "build_source"]
 
-KINDS = ("modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "amqp", "lwm2m", "lorawan")
+KINDS = (
+    "modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "amqp", "lwm2m", "lorawan",
+    "serial",
+)  # fmt: skip
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
 
@@ -72,6 +77,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_amqp_source(config, clients, data_dir or Path("data"))
     if isinstance(config, LorawanBridgeConfig):
         return make_lorawan_source(config, clients)
+    if isinstance(config, SerialBridgeConfig):
+        return make_serial_source(config, clients)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

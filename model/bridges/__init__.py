@@ -15,6 +15,7 @@ from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegiste
 from model.bridges.mqtt_json import JsonDevice, JsonMapping, MqttJsonBridgeConfig
 from model.bridges.opcua import BrowseRoot, OpcUaBridgeConfig, OpcUaDevice, OpcUaNode, OpcUaSecurity
 from model.bridges.s7 import S7BridgeConfig
+from model.bridges.serial import SerialBridgeConfig
 from model.bridges.slmp import SlmpBridgeConfig
 from model.bridges.sql import SqlBridgeConfig
 
@@ -30,7 +31,8 @@ BridgeConfig = Annotated[
     | SqlBridgeConfig
     | HttpBridgeConfig
     | Lwm2mBridgeConfig
-    | LorawanBridgeConfig,
+    | LorawanBridgeConfig
+    | SerialBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -59,6 +61,7 @@ __all__ = [
     "OpcUaNode",
     "OpcUaSecurity",
     "S7BridgeConfig",
+    "SerialBridgeConfig",
     "SerialConfig",
     "SlmpBridgeConfig",
     "SqlBridgeConfig",
