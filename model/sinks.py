@@ -9,10 +9,12 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from model.bridges.amqp import AMQP_NAME, check_amqp_url, redact_amqp_url
 from model.bridges.http import BasicAuth, BearerAuth
 from model.topic import SLUG_PATTERN
 
 __all__ = [
+    "AmqpSinkConfig",
     "InfluxSinkConfig",
     "PostgresSinkConfig",
     "RestRoute",
@@ -361,7 +363,44 @@ class SqlInsertSinkConfig(SinkBase):
         return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
 
 
+class AmqpSinkConfig(SinkBase):
+    """AMQP 0-9-1 out (RabbitMQ): every UNS message to a topic exchange, routing key = the topic with '.'."""
+
+    kind: Literal["amqp"] = Field(description="amqp: AMQP 0-9-1 (RabbitMQ) with publisher confirms.")
+    url: Annotated[SecretStr, AfterValidator(check_amqp_url)] = Field(
+        description="amqp://user:password@host:port/vhost (amqps:// for TLS); never shown in logs or health."
+    )
+    exchange: str = Field(default="uns", pattern=AMQP_NAME, description="The topic exchange messages are published to.")
+    declare: bool = Field(
+        default=True, description="Declare the exchange (topic, durable) at connect; false = it must exist."
+    )
+    persistent: bool = Field(
+        default=True, description="Delivery mode 2: durable queues keep the messages across a RabbitMQ restart."
+    )
+    confirm_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a batch waits for RabbitMQ's publisher confirms, seconds."
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest a connection attempt may take, seconds.")
+    heartbeat_s: int = Field(default=30, ge=0, le=600, description="AMQP heartbeat; 0 = none.")
+    dead_letters_path: Path | None = Field(
+        default=None,
+        description="SQLite file of the sink's dead letters (the REST sink's format: topic, field, reason, "
+        "payload); default data/sinks/<name>.dead-letters.sqlite under the working directory.",
+    )
+
+    @property
+    def dead_letters_file(self) -> Path:
+        """Where the dead letters are kept."""
+        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
+
+    @property
+    def target(self) -> str:
+        """The URL without its password, and the exchange."""
+        return f"{redact_amqp_url(self.url)} exchange {self.exchange}"
+
+
 SinkConfig = Annotated[
-    PostgresSinkConfig | RestSinkConfig | InfluxSinkConfig | SqlInsertSinkConfig, Field(discriminator="kind")
+    PostgresSinkConfig | RestSinkConfig | InfluxSinkConfig | SqlInsertSinkConfig | AmqpSinkConfig,
+    Field(discriminator="kind"),
 ]
 """Any sink's config; ``kind`` picks the model (InfluxDB, SQL insert and REST sinks join this union)."""

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from model.sinks import InfluxSinkConfig, PostgresSinkConfig, RestSinkConfig, SinkBase, SqlInsertSinkConfig
+from model.sinks import (
+    AmqpSinkConfig,
+    InfluxSinkConfig,
+    PostgresSinkConfig,
+    RestSinkConfig,
+    SinkBase,
+    SqlInsertSinkConfig,
+)
 from uns.connect import ClientFactory
+from uns.sinks.amqp import AmqpWriter
 from uns.sinks.influx import InfluxWriter
 from uns.sinks.postgres import PostgresWriter
 from uns.sinks.rest import RestWriter
@@ -13,7 +21,7 @@ from uns.sinks.writer import SinkWriter
 
 __all__ = ["KINDS", "build_sink"]
 
-KINDS = ("postgres", "rest", "influxdb", "sql_insert")
+KINDS = ("postgres", "rest", "influxdb", "sql_insert", "amqp")
 """Every sink kind (``model.sinks.SinkConfig``'s discriminator values)."""
 
 
@@ -26,6 +34,8 @@ def _writer(config: SinkBase) -> SinkWriter:
         return SqlInsertWriter(config=config)
     if isinstance(config, InfluxSinkConfig):
         return InfluxWriter(config=config)
+    if isinstance(config, AmqpSinkConfig):
+        return AmqpWriter(config=config)
     raise ValueError(f"sink {config.name}: no writer for {type(config).__name__}")
 
 
