@@ -26,6 +26,7 @@ EVENT_TABLES = (
     "mes_labor",
     "mes_consumption",
     "mes_lots",
+    "mes_maintenance_orders",
 )
 """The typed MES tables: a path with a row in one of them is known."""
 _NEAREST = 5

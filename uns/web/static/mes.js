@@ -1,10 +1,11 @@
 // The MES page: a scope bar (line, cell, time range, kept in location.hash) over the dashboards
-// (OEE, state timeline, downtime Pareto, orders, SPC, lot genealogy) and the operator forms.
+// (OEE, state timeline, downtime Pareto, orders, maintenance, SPC, lot genealogy) and the operator forms.
 
 import {$, api, el} from "./lib.js";
 import {failed, hint, shortName} from "./mes_draw.js";
 import {fillCells, prefillReason, setupForms} from "./mes_forms.js";
 import {renderLots} from "./mes_lots.js";
+import {renderMaintenance} from "./mes_maintenance.js";
 import {renderOee, renderOrders, renderPareto, renderTimeline} from "./mes_machine.js";
 import {renderSpc} from "./mes_quality.js";
 
@@ -142,6 +143,7 @@ async function renderLive(scoped) {
     guarded($("#timeline"), () => renderTimeline(scoped)),
     guarded($("#pareto"), () => renderPareto(scoped)),
     guarded($("#orders-state"), () => renderOrders(scoped)),
+    guarded($("#maintenance-state"), () => renderMaintenance(scoped)),
   ]);
 }
 
