@@ -14,15 +14,23 @@ import json
 import logging
 import types
 import typing
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from model.config import Settings
 from model.equipment import Enterprise, Plant
+from uns.config_file import (
+    Loc,
+    Problem,
+    config_error,
+    dotted,
+    parse_yaml,
+    read_yaml,
+    redact,
+    validation_problems,
+)
 from uns.errors import ConfigError
 
 __all__ = ["CONFIG_ENV", "ENV_SHORTCUTS", "flag_for", "load_plant", "load_settings", "plant_of"]
@@ -49,10 +57,6 @@ _NESTED = str(Settings.model_config.get("env_nested_delimiter", "__"))
 _DEMO_PLANT = "model/demo/plant.yaml (the demo plant)"
 _FLAGS = {key: "--" + env.removeprefix(_PREFIX).lower().replace("_", "-") for env, key in ENV_SHORTCUTS.items()}
 
-_SECRET_WORDS = ("password", "secret", "token")
-_Loc = tuple[str | int, ...]
-_Problem = tuple[str, str, str, object]  # source, dotted path, reason, value
-
 
 def flag_for(key: str) -> str:
     """The CLI flag that sets a dotted settings key: ``broker.mqtt_port`` -> ``--mqtt-port``.
@@ -77,15 +81,15 @@ def load_settings(*, config_file: Path | None, overrides: Mapping[str, object], 
         ConfigError: naming the source, dotted path and value of every problem, one per line.
     """
     merged: dict[str, object] = {}
-    origins: dict[_Loc, str] = {}
-    problems: list[_Problem] = []
+    origins: dict[Loc, str] = {}
+    problems: list[Problem] = []
     upper_env = {name.upper(): (name, value) for name, value in environ.items()}
 
     if config_file is None and upper_env.get(CONFIG_ENV, ("", ""))[1]:
         config_file = Path(upper_env[CONFIG_ENV][1])
     if config_file is not None:
         source = str(config_file)
-        data = _read_yaml(config_file, source, f"create it, or point --config / {CONFIG_ENV} at an existing file")
+        data = read_yaml(config_file, source, f"create it, or point --config / {CONFIG_ENV} at an existing file")
         for loc, value in _leaves(data, ()):
             _put(merged, origins, loc, _resolve_path(loc, value, config_file.parent), source)
 
@@ -99,9 +103,9 @@ def load_settings(*, config_file: Path | None, overrides: Mapping[str, object], 
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        problems.extend(_problems(exc, lambda loc: _source_of(loc, origins), merged))
+        problems.extend(validation_problems(exc, lambda loc: _source_of(loc, origins), merged))
     if problems:
-        raise _config_error(problems)
+        raise config_error(problems)
     log.debug("settings loaded from %s", sorted(set(origins.values())) or "defaults")
     return settings
 
@@ -115,14 +119,14 @@ def load_plant(path: Path | None) -> Plant:
     if path is None:
         source = _DEMO_PLANT
         text = importlib.resources.files("model.demo").joinpath("plant.yaml").read_text(encoding="utf-8")
-        data = _parse_yaml(text, source)
+        data = parse_yaml(text, source)
     else:
         source = str(path)
-        data = _read_yaml(path, source, "create it, or point plant: / --plant / UNS_PLANT at an existing plant file")
+        data = read_yaml(path, source, "create it, or point plant: / --plant / UNS_PLANT at an existing plant file")
     try:
         return Plant.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(_problems(exc, lambda _loc: source, data)) from None
+        raise config_error(validation_problems(exc, lambda _loc: source, data)) from None
 
 
 def plant_of(settings: Settings, *, demo: bool = False) -> Plant:
@@ -152,43 +156,14 @@ def plant_of(settings: Settings, *, demo: bool = False) -> Plant:
     try:
         return Plant(enterprise=Enterprise(id=enterprise))
     except ValidationError as exc:
-        raise _config_error(_problems(exc, lambda _loc: "settings", {"enterprise": {"id": enterprise}})) from None
+        raise config_error(
+            validation_problems(exc, lambda _loc: "settings", {"enterprise": {"id": enterprise}})
+        ) from None
 
 
-def _read_yaml(path: Path, source: str, hint: str) -> dict[str, object]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source=source, path="", reason=f"no such file; {hint}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(source=source, path="", reason=f"not UTF-8 text at byte {exc.start}") from None
-    except OSError as exc:
-        raise ConfigError(source=source, path="", reason=f"cannot read: {exc.strerror or exc}") from None
-    return _parse_yaml(text, source)
-
-
-def _parse_yaml(text: str, source: str) -> dict[str, object]:
-    try:
-        data: object = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "cannot parse"
-        raise ConfigError(source=source, path="", reason=f"YAML syntax error{where}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(source=source, path="", reason=f"YAML error: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            source=source, path="", reason=f"must be a YAML mapping of keys to values, not a {type(data).__name__}"
-        )
-    return {str(key): value for key, value in data.items()}
-
-
-def _leaves(data: Mapping[str, object], loc: tuple[str, ...]) -> list[tuple[_Loc, object]]:
+def _leaves(data: Mapping[str, object], loc: tuple[str, ...]) -> list[tuple[Loc, object]]:
     """Flatten nested mappings to (path, value); lists and scalars are leaves, empty mappings too."""
-    out: list[tuple[_Loc, object]] = []
+    out: list[tuple[Loc, object]] = []
     for key, value in data.items():
         here = (*loc, str(key))
         if isinstance(value, dict) and value:
@@ -198,7 +173,7 @@ def _leaves(data: Mapping[str, object], loc: tuple[str, ...]) -> list[tuple[_Loc
     return out
 
 
-def _put(merged: dict[str, object], origins: dict[_Loc, str], loc: _Loc, value: object, source: str) -> None:
+def _put(merged: dict[str, object], origins: dict[Loc, str], loc: Loc, value: object, source: str) -> None:
     """Set one value at a nested path, remembering its source; a stronger source replaces a weaker one."""
     node = merged
     for key in loc[:-1]:
@@ -213,17 +188,17 @@ def _put(merged: dict[str, object], origins: dict[_Loc, str], loc: _Loc, value: 
     origins[loc] = source
 
 
-def _environment(upper_env: Mapping[str, tuple[str, str]], problems: list[_Problem]) -> list[tuple[_Loc, object, str]]:
+def _environment(upper_env: Mapping[str, tuple[str, str]], problems: list[Problem]) -> list[tuple[Loc, object, str]]:
     """The settings found in the environment, flat shortcuts first so nested names win."""
-    shortcuts: list[tuple[_Loc, object, str]] = []
-    nested: list[tuple[_Loc, object, str]] = []
+    shortcuts: list[tuple[Loc, object, str]] = []
+    nested: list[tuple[Loc, object, str]] = []
     for key in sorted(upper_env):
         name, raw = upper_env[key]
         if not key.startswith(_PREFIX) or key == CONFIG_ENV or raw == "":
             continue
         source = f"environment {name}"
         if key in ENV_SHORTCUTS:
-            loc: _Loc = tuple(ENV_SHORTCUTS[key].split("."))
+            loc: Loc = tuple(ENV_SHORTCUTS[key].split("."))
             bucket = shortcuts
         else:
             loc = tuple(key.removeprefix(_PREFIX).lower().split(_NESTED))
@@ -234,11 +209,11 @@ def _environment(upper_env: Mapping[str, tuple[str, str]], problems: list[_Probl
         try:
             bucket.append((loc, _decode_env(raw, _annotation(loc)), source))
         except ValueError as exc:
-            problems.append((source, _dotted(loc), str(exc), _redact(loc, raw)))
+            problems.append((source, dotted(loc), str(exc), redact(loc, raw)))
     return shortcuts + nested
 
 
-def _annotation(loc: _Loc) -> object:
+def _annotation(loc: Loc) -> object:
     """The type annotation of the setting at ``loc``, None when there is no such field."""
     model: type[BaseModel] | None = Settings
     annotation: object = None
@@ -273,72 +248,16 @@ def _decode_env(raw: str, annotation: object) -> object:
         raise ValueError(f"not valid JSON at character {exc.pos}: {exc.msg}") from None
 
 
-def _resolve_path(loc: _Loc, value: object, base: Path) -> object:
+def _resolve_path(loc: Loc, value: object, base: Path) -> object:
     """A relative path given in the YAML file is relative to that file's directory."""
     if isinstance(value, str) and _annotation(loc) is Path and not Path(value).is_absolute():
         return str(base / value)
     return value
 
 
-def _source_of(loc: _Loc, origins: Mapping[_Loc, str]) -> str:
+def _source_of(loc: Loc, origins: Mapping[Loc, str]) -> str:
     for size in range(len(loc), 0, -1):
         if loc[:size] in origins:
             return origins[loc[:size]]
     below = [source for origin, source in origins.items() if origin[: len(loc)] == loc]
     return below[-1] if below else "defaults"
-
-
-def _dotted(loc: _Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _problems(
-    exc: ValidationError, source_of: typing.Callable[[_Loc], str], data: Mapping[str, object]
-) -> list[_Problem]:
-    out: list[_Problem] = []
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        reason = error["msg"].removeprefix("Value error, ")
-        value = None if error["type"] == "missing" else _redact(loc, _given(data, loc, error.get("input")))
-        out.append((source_of(loc), _dotted(loc), reason, value))
-    return out
-
-
-def _given(data: object, loc: _Loc, fallback: object) -> object:
-    """The value as the user wrote it (pydantic reports it after any normalising validator)."""
-    for key in loc:
-        found = isinstance(data, Mapping) and key in data
-        found = found or (isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data))
-        if not found:
-            return fallback
-        data = data[key]  # type: ignore[index]
-    return data
-
-
-def _redact(loc: _Loc, value: object) -> object:
-    """Keep passwords out of error messages: secret-named keys and the password part of urls."""
-    if loc and any(word in str(loc[-1]) for word in _SECRET_WORDS):
-        return "***"
-    if isinstance(value, str) and "@" in value:
-        try:
-            parts = urllib.parse.urlsplit(value)
-            password = parts.password
-        except ValueError:
-            return "***"  # unparseable, and may hold a password
-        if password:
-            netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
-            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return value
-
-
-def _config_error(problems: list[_Problem]) -> ConfigError:
-    if len(problems) == 1:
-        source, path, reason, value = problems[0]
-        return ConfigError(source=source, path=path, reason=reason, value=value)
-    lines = [str(ConfigError(source=s, path=p, reason=r, value=v)) for s, p, r, v in problems]
-    sources = {source for source, _, _, _ in problems}
-    source = sources.pop() if len(sources) == 1 else "configuration"
-    return ConfigError(source=source, path="", reason=f"{len(problems)} problems:\n" + "\n".join(lines))

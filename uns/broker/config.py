@@ -1,4 +1,4 @@
-"""Load broker.yaml, apply CLI/env overrides, and turn every problem into a ConfigError naming the field."""
+"""Load broker.yaml (through the one loader, ``uns.config_file``) and apply CLI/env overrides."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pydantic
-import yaml
 
 from model.broker_config import BrokerFileConfig
-from uns.errors import ConfigError
+from uns.config_file import Problem, config_error, read_yaml, validation_problems
 
 __all__ = ["load_broker_config", "validate_broker_config"]
 
@@ -33,49 +32,39 @@ def load_broker_config(
     turns it on at the TCP listener's address (TLS then still needs its certificate files).
 
     Raises:
-        ConfigError: the file is missing, not YAML, or a field is invalid (named as a dotted path).
+        ConfigError: the file is missing, not YAML, or fields are invalid (each named as a dotted path).
     """
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = f"cannot read the file ({exc.strerror or exc}) in {path.resolve().parent}"
-        raise ConfigError(
-            source=source,
-            path="",
-            reason=reason + ": name the embedded broker's config with --broker-config FILE (env UNS_BROKER__CONFIG),"
-            " or run from the folder holding broker.yaml",
-        ) from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(source=source, path="", reason=f"not valid YAML{where}: {exc}") from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source=source, path="", reason="must be a mapping of settings", value=type(raw).__name__)
+    hint = (
+        f"looked in {path.resolve().parent}; name the embedded broker's config with --broker-config FILE"
+        " (env UNS_BROKER__CONFIG), or run from the folder holding broker.yaml"
+    )
+    raw = read_yaml(path, source, hint)
     data = _overridden(raw, bind, mqtt_port, ws_port, tls_port, max_payload_bytes)
     return validate_broker_config(data, source=source)
 
 
 def validate_broker_config(data: Mapping[str, object], *, source: str = "broker.yaml") -> BrokerFileConfig:
-    """Validate an already-parsed broker.yaml mapping; raises ConfigError naming the first bad field."""
+    """Validate an already-parsed broker.yaml mapping; raises one ConfigError naming every bad field."""
     try:
         return BrokerFileConfig.model_validate(data)
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        path = ".".join(str(part) for part in error["loc"])
-        reason = str(error["msg"])
-        found = _FIELD_PREFIX.match(reason)
-        if found:  # a model validator names its field as "<field>: reason"
-            path = f"{path}.{found.group(1)}" if path else found.group(1)
-            reason = found.group(2)
-        value = None if error["type"] in ("missing", "value_error") else error.get("input")
-        if isinstance(value, dict | list):
-            value = None  # a whole section says nothing the path does not
-        raise ConfigError(source=source, path=path, reason=reason, value=value) from exc
+        raise config_error(
+            [_named(problem) for problem in validation_problems(exc, lambda _loc: source, data)]
+        ) from None
+
+
+def _named(problem: Problem) -> Problem:
+    """A model validator names its field as ``<field>: reason``: move the name into the path."""
+    source, path, reason, value = problem
+    found = _FIELD_PREFIX.match(reason)
+    if found:
+        path = f"{path}.{found.group(1)}" if path else found.group(1)
+        reason = found.group(2)
+        value = None  # the model's whole input says nothing the path does not
+    if isinstance(value, dict | list):
+        value = None  # a whole section says nothing the path does not
+    return source, path, reason, value
 
 
 def _overridden(
