@@ -87,11 +87,18 @@ def _resources(device: Lwm2mDevice, bridge: str) -> list[_Resource]:
 
 @dataclasses.dataclass(slots=True)
 class _Client:
-    """A registered client's observations, running while its registration is current."""
+    """A registered client's observations, running while its registration is current.
+
+    Until every observed path has answered once (or failed, or ``request_timeout_s`` passed) the
+    readings are held and then given as one ``Samples``: the device's DBIRTH then carries them all
+    rather than nulls for the resources that answered a moment later.
+    """
 
     registration: Registration
     remote: Remote
     task: asyncio.Task[None] | None = None
+    waiting: set[Path] | None = None
+    held: list[Sample] = dataclasses.field(default_factory=list)
 
 
 class Lwm2mSource(RdHandler):
@@ -282,11 +289,33 @@ class Lwm2mSource(RdHandler):
     # -- observations ---------------------------------------------------------------------------
 
     async def _observe_all(self, client: _Client, paths: list[Path]) -> None:
+        client.waiting = set(paths)
+        # an executable resource has no value: its metric is false (a DCMD true executes it)
+        stamp = now_ms()
+        endpoint = client.registration.endpoint
+        client.held = [Sample(r.name, False, stamp) for r in self._resources[endpoint] if r.execute]
         async with asyncio.TaskGroup() as tg:
             for path in paths:
                 tg.create_task(
                     self._observe(client, path), name=f"lwm2m[{self.name}].{client.registration.endpoint}.{path}"
                 )
+            await asyncio.sleep(self._config.request_timeout_s)
+            self._release(client)  # a path still silent is born null rather than holding the others
+
+    def _deliver(self, client: _Client, path: Path, samples: list[Sample]) -> None:
+        if client.waiting is None:
+            if samples:
+                self._queue.put_nowait(Samples(self._devices[client.registration.endpoint].id, samples))
+            return
+        client.held += samples
+        client.waiting.discard(path)
+        if not client.waiting:
+            self._release(client)
+
+    def _release(self, client: _Client) -> None:
+        held, client.held, client.waiting = client.held, [], None
+        if held:
+            self._queue.put_nowait(Samples(self._devices[client.registration.endpoint].id, held))
 
     async def _observe(self, client: _Client, path: Path) -> None:
         endpoint = client.registration.endpoint
@@ -300,13 +329,15 @@ class Lwm2mSource(RdHandler):
                     async with asyncio.timeout(self._config.request_timeout_s):
                         first = await stream.first()
                     if first.ok:
-                        self._take(endpoint, path, first)
+                        self._deliver(client, path, self._take(endpoint, path, first))
                         if stream.observing:
                             async for answer in stream:
-                                self._take(endpoint, path, answer)
+                                self._deliver(client, path, self._take(endpoint, path, answer))
                     else:
+                        self._deliver(client, path, [])
                         self._read_failed(endpoint, address, f"the client answered {first.code}")
             except (TimeoutError, aiocoap.error.Error) as exc:
+                self._deliver(client, path, [])
                 self._read_failed(endpoint, address, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             await asyncio.sleep(self._config.retry_s)  # the observation ended or failed: read it again
 
@@ -316,8 +347,8 @@ class Lwm2mSource(RdHandler):
             f"read:{endpoint}:{address}", "lwm2m %s: %s %s: %s; retrying", self.name, endpoint, address, reason
         )
 
-    def _take(self, endpoint: str, path: Path, answer: CoapAnswer) -> None:
-        """One read answer or notification to Samples; a broken payload refused, counted, named."""
+    def _take(self, endpoint: str, path: Path, answer: CoapAnswer) -> list[Sample]:
+        """One read answer or notification as samples; a broken payload refused, counted, named."""
         self.counts["notifications"] += 1
         resources = self._by_path[endpoint]
         now = now_ms()
@@ -330,16 +361,13 @@ class Lwm2mSource(RdHandler):
             decoded: Decoded = decode(answer.payload, answer.fmt, path, type_of, now_ms=now)
         except ContentError as exc:
             self._refuse(endpoint, path, str(exc))
-            return
+            return []
         for problem in decoded.problems:
             self._refuse(endpoint, path, problem)
-        if not decoded.readings:
-            return
-        samples = [
+        return [
             Sample(resources[r.path].name, r.value, r.timestamp_ms if r.timestamp_ms is not None else now)
             for r in decoded.readings
         ]
-        self._queue.put_nowait(Samples(self._devices[endpoint].id, samples))
 
     def _refuse(self, endpoint: str, path: Path, reason: str) -> None:
         self.counts["refused"] += 1

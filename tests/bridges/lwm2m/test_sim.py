@@ -1,0 +1,39 @@
+"""The demo's warehouse climate sensors register with the LwM2M server edge node and report; they leave on stop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bridges.sim.lwm2m_sensors import SENSORS, WarehouseSensors
+from tests.bridges.edge.spb_host import BOOLEAN, until
+from tests.bridges.lwm2m.rig import running
+from uns.broker import EmbeddedBroker
+
+
+async def test_warehouse_sensors_feed_the_lwm2m_edge_node(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    async with WarehouseSensors(bind="127.0.0.1", seed=7) as sensors:
+        config = sensors.bridge_config()
+        assert config.port == sensors.port != 0
+        async with running(broker.url.port, config, tmp_path) as rig:
+            task = asyncio.create_task(sensors.run(), name="test.sensors")
+            try:
+                for cell in SENSORS:
+                    await until(lambda cell=cell: rig.host.of("DBIRTH", cell) != [], what=f"{cell} DBIRTH")
+                    await until(lambda cell=cell: len(rig.values("Temperature", cell)) >= 2, what=f"{cell} readings")
+                    temperatures = rig.values("Temperature", cell)
+                    humidities = rig.values("Humidity", cell)
+                    assert all(isinstance(t, float) and 15.0 < t < 23.0 for t in temperatures), temperatures
+                    assert all(isinstance(h, float) and 40.0 < h < 60.0 for h in humidities), humidities
+                    assert set(rig.values("Location", cell)) == {cell}
+                    born = {name: value for name, value, _, _ in rig.host.of("DBIRTH", cell)[0].resolved}
+                    assert None not in born.values(), born  # the first reads are held until all answered
+                rig.dcmd("Command/Reboot", True, BOOLEAN, device="climate-north")
+                north = sensors.clients["climate-north"]
+                await until(lambda: north.executed == [(3, 0, 4)], what="the north sensor rebooted")
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            for cell in SENSORS:  # de-registered on stop: each device's DDEATH
+                await until(lambda cell=cell: rig.host.of("DDEATH", cell) != [], what=f"{cell} DDEATH")
+    assert rig.host.violations == []
