@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 
 from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
@@ -67,12 +68,17 @@ class AclPolicy:
     docs/security.md's role matrix states these rules; tests/uns/broker/test_acl_matrix.py walks it.
     """
 
-    def __init__(self, *, config: BrokerFileConfig) -> None:
+    def __init__(self, *, config: BrokerFileConfig | None = None, app_cmd_topics: Sequence[str] = ()) -> None:
+        # config: accounts, anonymous role and the app role's cmd filters; without it (the web layer, which
+        # asks about roles only) there are no accounts and app_cmd_topics are the app role's cmd filters
         self._config = config
+        self._app_cmd_topics = tuple(config.app_cmd_topics if config is not None else app_cmd_topics)
         self._rules: dict[Principal, _Rules] = {}
 
     def principal(self, user: str | None) -> Principal | None:
         """The principal of an authenticated session's user name (None: anonymous); None if unknown."""
+        if self._config is None:
+            return None
         if user is None:
             return Principal(user=None, role=self._config.anonymous_role)
         account = self._config.users.get(user)
@@ -154,7 +160,7 @@ class AclPolicy:
                     read_deny += tuple((item, "sparkplug-topic") for item in _SPARKPLUG)
                 if principal.role == "app":
                     return _Rules(
-                        publish=_MES_FILTERS + self._config.app_cmd_topics,
+                        publish=_MES_FILTERS + self._app_cmd_topics,
                         read=everything,
                         read_deny=read_deny,
                         publish_denied="app-publish",

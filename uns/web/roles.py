@@ -2,7 +2,7 @@
 
 A request is first sorted into one :data:`Action` by method and path (:func:`classify`), then the role's
 grants say yes or no (:meth:`RoutePolicy.allows`). Publishing is the one action that also depends on
-the topic (:meth:`RoutePolicy.may_publish`), with the same topic rules as the broker's ACL.
+the topic (:meth:`RoutePolicy.may_publish`), which the broker's ACL policy (``uns.broker.acl``) decides.
 
 | action      | requests                                                      | roles                    |
 | ----------- | ------------------------------------------------------------- | ------------------------ |
@@ -24,8 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from model.broker_config import Role
-from uns.broker.acl import HUB_TOPICS
-from uns.mqtt.filters import topic_matches
+from uns.broker.acl import AclPolicy, Principal
 
 __all__ = [
     "ACTIONS",
@@ -67,8 +66,6 @@ _EXACT_ACTIONS: Mapping[tuple[str, str], Action] = {
     ("POST", "/api/sparkplug/rebirth"): "rebirth",
 }
 _MES_EVENTS = "/api/mes/events/"
-# the app role publishes MES events at any equipment depth (1..5), as the broker ACL allows
-_MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,24 +114,15 @@ class RoutePolicy:
     """The role rules of the web layer; ``app_cmd_topics`` are broker.yaml's cmd filters for the app role."""
 
     def __init__(self, *, app_cmd_topics: Sequence[str] = ()) -> None:
-        self._publish: Mapping[Role, tuple[str, ...]] = {
-            "host": ("#",),  # '#' never matches $-topics: the broker's host role may not publish those either
-            "app": _MES_FILTERS + tuple(app_cmd_topics),
-        }
+        self._acl = AclPolicy(app_cmd_topics=app_cmd_topics)
 
     def allows(self, role: Role, action: Action) -> bool:
         """Whether ``role`` may do ``action`` (for ``publish``, the topic is checked by :meth:`may_publish`)."""
         return action in GRANTS[role]
 
     def may_publish(self, role: Role, topic: str) -> bool:
-        """Whether ``role`` may publish on ``topic`` through the web layer."""
-        if topic.startswith("$"):
-            return False  # nobody publishes $-topics, admin included, as in the broker's ACL (docs/security.md)
-        if role == "admin":
-            return True
-        if role == "app" and any(topic_matches(topic, item) for item in HUB_TOPICS):
-            return False  # the hub's own topics, refused to apps as by the broker's ACL (docs/security.md)
-        return any(topic_matches(topic, item) for item in self._publish.get(role, ()))
+        """Whether ``role`` may publish on ``topic`` through the web layer: the broker's ACL answers."""
+        return self._acl.decide(Principal(user=None, role=role), "publish", topic).allowed
 
     def needs(self, action: Action) -> tuple[Role, ...]:
         """The roles granted ``action``, for error messages."""
