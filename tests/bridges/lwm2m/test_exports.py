@@ -19,6 +19,7 @@ from tests.exports import assert_all_is_honest
         "bridges.lwm2m.source",
         "bridges.lwm2m.tlv",
         "bridges.sim.lwm2m_client",
+        "bridges.sim.lwm2m_sensors",
         "model.bridges.lwm2m",
     ],
 )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 from bridges.sim.lwm2m_sensors import SENSORS, WarehouseSensors
 from tests.bridges.edge.spb_host import BOOLEAN, until
-from tests.bridges.lwm2m.rig import running
+from tests.bridges.lwm2m.rig import Rig, running
 from uns.broker import EmbeddedBroker
+
+
+def _readings(rig: Rig, cell: str) -> bool:
+    return len(rig.values("Temperature", cell)) >= 2
 
 
 async def test_warehouse_sensors_feed_the_lwm2m_edge_node(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -19,8 +24,8 @@ async def test_warehouse_sensors_feed_the_lwm2m_edge_node(broker: EmbeddedBroker
             task = asyncio.create_task(sensors.run(), name="test.sensors")
             try:
                 for cell in SENSORS:
-                    await until(lambda cell=cell: rig.host.of("DBIRTH", cell) != [], what=f"{cell} DBIRTH")
-                    await until(lambda cell=cell: len(rig.values("Temperature", cell)) >= 2, what=f"{cell} readings")
+                    await until(functools.partial(rig.host.of, "DBIRTH", cell), what=f"{cell} DBIRTH")
+                    await until(functools.partial(_readings, rig, cell), what=f"{cell} readings")
                     temperatures = rig.values("Temperature", cell)
                     humidities = rig.values("Humidity", cell)
                     assert all(isinstance(t, float) and 15.0 < t < 23.0 for t in temperatures), temperatures
@@ -35,5 +40,5 @@ async def test_warehouse_sensors_feed_the_lwm2m_edge_node(broker: EmbeddedBroker
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
             for cell in SENSORS:  # de-registered on stop: each device's DDEATH
-                await until(lambda cell=cell: rig.host.of("DDEATH", cell) != [], what=f"{cell} DDEATH")
+                await until(functools.partial(rig.host.of, "DDEATH", cell), what=f"{cell} DDEATH")
     assert rig.host.violations == []
