@@ -8,6 +8,7 @@ from bridges.amqp import make_source as make_amqp_source
 from bridges.edge import EdgeNode
 from bridges.ethernetip import make_source as make_ethernetip_source
 from bridges.fins import make_source as make_fins_source
+from bridges.gpio import make_source as make_gpio_source
 from bridges.http import make_source as make_http_source
 from bridges.lorawan import make_source as make_lorawan_source
 from bridges.lwm2m import make_source as make_lwm2m_source
@@ -24,6 +25,7 @@ from model.bridges import (
     BridgeConfig,
     EthernetIpBridgeConfig,
     FinsBridgeConfig,
+    GpioBridgeConfig,
     HttpBridgeConfig,
     LorawanBridgeConfig,
     Lwm2mBridgeConfig,
@@ -42,7 +44,7 @@ __all__ = ["KINDS", "build_edge_node", "build_source"]
 
 KINDS = (
     "modbus", "opcua", "mqtt_json", "s7", "slmp", "ethernetip", "fins", "sql", "http", "amqp", "lwm2m", "lorawan",
-    "serial",
+    "serial", "gpio",
 )  # fmt: skip
 """Every bridge kind, as written in a config's ``kind`` and in ``uns bridge <kind>``."""
 
@@ -79,6 +81,8 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
         return make_lorawan_source(config, clients)
     if isinstance(config, SerialBridgeConfig):
         return make_serial_source(config, clients)
+    if isinstance(config, GpioBridgeConfig):
+        return make_gpio_source(config)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 
 

@@ -8,6 +8,7 @@ from model.bridges.amqp import AmqpBridgeConfig
 from model.bridges.common import DATATYPE_NAMES, BridgeBase, DatatypeName, EdgeNodeConfig, sparkplug_id
 from model.bridges.ethernetip import EthernetIpBridgeConfig
 from model.bridges.fins import FinsBridgeConfig
+from model.bridges.gpio import GpioBridgeConfig
 from model.bridges.http import HttpBridgeConfig
 from model.bridges.lorawan import LorawanBridgeConfig
 from model.bridges.lwm2m import Lwm2mBridgeConfig
@@ -32,7 +33,8 @@ BridgeConfig = Annotated[
     | HttpBridgeConfig
     | Lwm2mBridgeConfig
     | LorawanBridgeConfig
-    | SerialBridgeConfig,
+    | SerialBridgeConfig
+    | GpioBridgeConfig,
     Field(discriminator="kind"),
 ]
 """Any bridge's config; ``kind`` picks the model."""
@@ -47,6 +49,7 @@ __all__ = [
     "EdgeNodeConfig",
     "EthernetIpBridgeConfig",
     "FinsBridgeConfig",
+    "GpioBridgeConfig",
     "HttpBridgeConfig",
     "JsonDevice",
     "JsonMapping",

@@ -1,0 +1,24 @@
+"""Every name in a GPIO source module's ``__all__`` exists, sorted, and the package re-exports only public names."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.exports import assert_all_is_honest
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "bridges.gpio",
+        "bridges.gpio.chip",
+        "bridges.gpio.debounce",
+        "bridges.gpio.lines",
+        "bridges.gpio.memory",
+        "bridges.gpio.source",
+        "model.bridges.gpio",
+    ],
+)
+def test_all_is_honest(module: str) -> None:
+    mod = assert_all_is_honest(module)
+    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n))
