@@ -6,8 +6,7 @@ UnsError
 ├── BrokerError          endpoint                 └── BrokerUnreachable
 ├── BridgeError          bridge, endpoint         ├── DeviceUnreachable  ├── DeviceRefused (says what to check)
 │                                                 └── ReadError (address / node id)
-├── SparkplugError       topic                    ├── PayloadDecodeError (byte offset)  └── SequenceError (seq want/got)
-├── NamespaceError       topic, equipment path    (unbound device, reserved word, bad slug)
+├── SparkplugError       topic                    └── PayloadDecodeError (byte offset)
 ├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
 ├── HistorianError       database                 └── SchemaTooNew (file version > code version)
 └── SinkError            sink, target             ├── SinkUnavailable (retried with backoff)
@@ -28,12 +27,10 @@ __all__ = [
     "DeviceUnreachable",
     "EventRejected",
     "HistorianError",
-    "NamespaceError",
     "PayloadDecodeError",
     "ReadError",
     "RowsRefused",
     "SchemaTooNew",
-    "SequenceError",
     "SinkError",
     "SinkUnavailable",
     "SparkplugError",
@@ -118,24 +115,6 @@ class PayloadDecodeError(SparkplugError):
     def __init__(self, topic: str, offset: int, reason: str) -> None:
         self.offset = offset
         super().__init__(topic, f"payload undecodable at byte {offset}: {reason}")
-
-
-class SequenceError(SparkplugError):
-    """A Sparkplug seq number was not the one expected."""
-
-    def __init__(self, topic: str, expected: int, got: int) -> None:
-        self.expected = expected
-        self.got = got
-        super().__init__(topic, f"seq gap: expected {expected}, got {got}")
-
-
-class NamespaceError(UnsError):
-    """A topic or equipment path does not fit the ISA-95 namespace."""
-
-    def __init__(self, topic: str, reason: str) -> None:
-        self.topic = topic
-        self.reason = reason
-        super().__init__(f"{topic}: {reason}")
 
 
 class EventRejected(UnsError):
