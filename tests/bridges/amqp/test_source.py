@@ -11,6 +11,7 @@ import orjson
 
 from bridges.amqp import AmqpSource
 from bridges.edge import EdgeNode
+from bridges.source import Samples
 from model.bridges.amqp import AmqpBridgeConfig
 from tests.bridges.amqp.rabbit import drain, publish, unique
 from tests.bridges.edge.spb_host import SpbHost, until
@@ -18,7 +19,7 @@ from tests.fixtures.rabbitmq import RabbitNode
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import Message
+from uns.mqtt.types import BrokerUrl, Message
 
 CAPPER = "acme/dallas/packaging/line1/capper"
 
@@ -180,4 +181,33 @@ async def test_rabbitmq_stopped_for_a_while_shows_in_health_and_loses_nothing(
     assert got() == set(range(300))
     assert host.count("DBIRTH") >= 3  # meter and amqp, then amqp again after the outage
     assert host.violations == []
+    assert rabbitmq.queue_depth(config.queue) == 0
+
+
+async def test_a_delivery_is_acknowledged_only_when_the_engine_asks_for_more(
+    rabbitmq: RabbitNode, tmp_path: Path
+) -> None:
+    meter = {"id": "meter", "metrics": [{"path": "$.n", "name": "N", "type": "Int64"}]}
+    config = _config(rabbitmq, "amqp-host-3", [{"devices": [meter]}])
+    source = AmqpSource(config=config, clients=network_clients(BrokerUrl(port=1)), data_dir=tmp_path)
+
+    def unacked() -> int:
+        return rabbitmq.queue_depth(config.queue, "messages_unacknowledged")
+
+    async with source:
+        events = source.events()
+        while not source.link.up:
+            await anext(events)
+        await publish(rabbitmq.url, config.exchange, [("lab.meter", b'{"n": 1}')])
+        event = await anext(events)
+        while not (isinstance(event, Samples) and event.device == "meter"):
+            event = await anext(events)
+        assert [s.value for s in event.samples] == [1]
+        # the consumer holds the samples and has not asked for more: RabbitMQ still waits for the ack
+        await until(lambda: unacked() == 1, what="one delivery unacknowledged")
+        assert source.counts["messages"] == 0
+        await anext(events)  # the engine asks for more: the delivery is acknowledged first
+        assert source.counts["messages"] == 1
+        await until(lambda: unacked() == 0, what="the delivery acknowledged")
+        await events.aclose()
     assert rabbitmq.queue_depth(config.queue) == 0
