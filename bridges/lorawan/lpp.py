@@ -42,11 +42,18 @@ class LppType:
     signed: bool
     axes: tuple[str, ...] = ()
     axis_scales: tuple[float, ...] = ()
+    length: int = dataclasses.field(init=False)
+    """Value bytes after the type byte."""
+    decimals: tuple[int, ...] = dataclasses.field(init=False)
+    """Decimal places of each value (one, or one per axis): what a step of the scale can show."""
 
-    @property
-    def length(self) -> int:
-        """Value bytes after the type byte."""
-        return self.size * max(1, len(self.axes))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "length", self.size * max(1, len(self.axes)))
+        object.__setattr__(self, "decimals", tuple(_decimals(s) for s in (self.axis_scales or (self.scale,))))
+
+
+def _decimals(scale: float) -> int:
+    return max(0, -math.floor(math.log10(scale) + 1e-9))
 
 
 _XYZ = ("x", "y", "z")
@@ -75,14 +82,10 @@ LPP_TYPES: Mapping[int, LppType] = {
 _BY_NAME = {t.name: t for t in LPP_TYPES.values()}
 
 
-def _decimals(scale: float) -> int:
-    return max(0, -math.floor(math.log10(scale) + 1e-9))
-
-
-def _number(raw: int, scale: float) -> int | float:
+def _number(raw: int, scale: float, decimals: int) -> int | float:
     if scale == 1:
         return raw
-    return round(raw * scale, _decimals(scale))  # 272 * 0.1 is 27.200000000000003; the frame means 27.2
+    return round(raw * scale, decimals)  # 272 * 0.1 is 27.200000000000003; the frame means 27.2
 
 
 def decode_lpp(data: bytes) -> dict[str, object]:
@@ -99,24 +102,26 @@ def decode_lpp(data: bytes) -> dict[str, object]:
         kind = LPP_TYPES.get(code)
         if kind is None:
             raise LppError(f"unknown type {code} on channel {channel}", offset=position + 1)
-        start = position + 2
-        if start + kind.length > len(data):
+        start, length, size = position + 2, kind.length, kind.size
+        if start + length > len(data):
             raise LppError(
-                f"{kind.name} on channel {channel} needs {kind.length} bytes, the frame has {len(data) - start}",
+                f"{kind.name} on channel {channel} needs {length} bytes, the frame has {len(data) - start}",
                 offset=start,
             )
         key = f"{kind.name}_{channel}"
         if kind.axes:
             out[key] = {
                 axis: _number(
-                    int.from_bytes(data[start + i * kind.size : start + (i + 1) * kind.size], "big", signed=True),
+                    int.from_bytes(data[start + i * size : start + (i + 1) * size], "big", signed=True),
                     scale,
+                    kind.decimals[i],
                 )
                 for i, (axis, scale) in enumerate(zip(kind.axes, kind.axis_scales, strict=True))
             }
         else:
-            out[key] = _number(int.from_bytes(data[start : start + kind.length], "big", signed=kind.signed), kind.scale)
-        position = start + kind.length
+            raw = int.from_bytes(data[start : start + length], "big", signed=kind.signed)
+            out[key] = _number(raw, kind.scale, kind.decimals[0])
+        position = start + length
     return out
 
 

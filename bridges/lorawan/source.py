@@ -65,12 +65,15 @@ DEVICE_TAGS: tuple[tuple[str, DataType, str | None], ...] = (
 STATUS_COUNTERS = ("events", "refused", "ignored", "unknown_devices", "downlinks", "downlinks_refused")
 """The status device's counters (``Status/<CamelCase>``)."""
 
-_TICK_S = 1.0  # silence checks and status refreshes at least this often
+_TICK_S = 1.0  # silence checks and status refreshes this often
 _FIELD_OF_DATA = {"chirpstack": "$.data", "tts": "$.uplink_message.frm_payload"}
 
 
 def _title(counter: str) -> str:
     return "".join(part.title() for part in counter.split("_"))
+
+
+_COUNTER_NAMES = tuple((c, f"LoRaWAN/{_title(c)}") for c in COUNTERS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -170,7 +173,7 @@ class LorawanSource:
         self._tasks.append(task)
         try:
             yield self._status(now_ms())
-            status_due = now_ms() + round(_TICK_S * 1000)
+            due = now_ms() + round(_TICK_S * 1000)
             while True:
                 item: Message | BaseException | None
                 try:
@@ -182,17 +185,16 @@ class LorawanSource:
                 if isinstance(item, BaseException):
                     raise item
                 now = now_ms()
-                for key, silent_ms in self._tracker.fell_silent(now_ms=now):
-                    d = self._devices[key].config
-                    yield DeviceDown(
-                        d.id, f"no uplink for {silent_ms / 1000:.0f} s (expected every {d.expected_interval_s:g} s)"
-                    )
                 if item is not None:
                     for batch in self._handle(item, now):
                         yield batch
                     client.ack(item)  # the consumer took every sample above
-                if item is None or now >= status_due:
-                    status_due = now + round(_TICK_S * 1000)
+                if item is None or now >= due:  # once a tick, not per event: the check walks every device
+                    due = now + round(_TICK_S * 1000)
+                    for key, silent_ms in self._tracker.fell_silent(now_ms=now):
+                        d = self._devices[key].config
+                        reason = f"no uplink for {silent_ms / 1000:.0f} s (expected every {d.expected_interval_s:g} s)"
+                        yield DeviceDown(d.id, reason)
                     yield self._status(now)
         finally:
             await self._stop_tasks()
@@ -280,7 +282,7 @@ class LorawanSource:
         counts = self._tracker.devices[event.device].counts
         # the connector's own counts and lines are stamped when it learnt of them; what the device measured
         # carries the network server's time (right even for events a broker queued while the connector was away)
-        samples += [Sample(f"LoRaWAN/{_title(c)}", counts[c], now) for c in COUNTERS]
+        samples += [Sample(name, counts[c], now) for c, name in _COUNTER_NAMES]
         return [Samples(device.config.id, samples)]
 
     def _uplink(self, topic: str, device: _Device, uplink: Uplink, stamp: int) -> list[Sample]:
