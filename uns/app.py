@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
 from bridges.sim.layout import UTILITY_KINDS
+from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
 from demo.business import DemoBusiness
@@ -218,6 +219,11 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             parts.append(sim)
             configs += [_demo_bridge(config, settings.host.host_id) for config in sim.bridge_configs()]
             endpoints["sim"] = _sim_endpoints(sim)
+            # the warehouse's climate sensors: LwM2M clients of the demo's LwM2M server edge node
+            sensors = await stack.enter_async_context(WarehouseSensors(bind=settings.sim.bind, seed=settings.sim.seed))
+            parts.append(sensors)
+            configs.append(_demo_bridge(sensors.bridge_config(), settings.host.host_id))
+            endpoints["lwm2m"] = sensors.server_url
             # the demo's ERP, QMS and operators: orders, shifts, inspections, material and lots
             business = await stack.enter_async_context(_demo_business(settings, plant, clients))
             parts.append(business)
