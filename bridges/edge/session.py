@@ -39,13 +39,12 @@ from uns.sparkplug import (
     encode_payload,
 )
 from uns.sparkplug import sparkplug_b_pb2 as _pb
+from uns.sparkplug.node_control import BD_SEQ, REBIRTH
 from uns.sparkplug.values import encode_scalar
 
 __all__ = [
-    "BD_SEQ",
     "HEALTH_METRICS",
     "QUALITY_CODES",
-    "REBIRTH",
     "Accepted",
     "EdgeSession",
     "Rebirth",
@@ -53,8 +52,6 @@ __all__ = [
     "Write",
 ]
 
-BD_SEQ = "bdSeq"
-REBIRTH = "Node Control/Rebirth"
 HEALTH_METRICS: tuple[tuple[str, DataType], ...] = (
     ("Bridge/Connected", DataType.Boolean),
     ("Bridge/Reading", DataType.Boolean),

@@ -21,22 +21,19 @@ from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
 from uns.normalise import EnvelopeDict, envelope, json_value, metric_topic, quality_of, unit_of_metric
 from uns.sparkplug import (
-    DataType,
     DecodedPayload,
     MessageType,
     Metric,
     Payload,
     SparkplugTopic,
     decode_payload,
-    encode_payload,
 )
+from uns.sparkplug.node_control import bd_seq_of, rebirth_command
 
 __all__ = ["HostCore", "hub_topic"]
 
 log = logging.getLogger(__name__)
 
-_BDSEQ = "bdSeq"
-_REBIRTH = "Node Control/Rebirth"
 _TOPIC_CACHE_MAX = 100_000
 _HEALTH_LIST_MAX = 100
 """Edge nodes named in the health document's ``degraded`` list at most (``nodes_degraded`` counts all)."""
@@ -169,9 +166,9 @@ class HostCore:
         self.counters.births += 1
         for device in node.devices.values():
             device.online = False  # a new node session invalidates device births until their DBIRTH
-        for metric in payload.metrics:
-            if metric.name == _BDSEQ and isinstance(metric.value, int):
-                node.bd_seq = metric.value
+        bd_seq = bd_seq_of(payload.metrics)
+        if bd_seq is not None:
+            node.bd_seq = bd_seq
         self._count_problems(decoded, topic, now_ms)
         self._birth_metrics(node, topic, payload, now_ms, out)
         log.info(
@@ -270,7 +267,7 @@ class HostCore:
         except PayloadDecodeError as exc:
             self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
             return
-        bd_seq = next((m.value for m in decoded.payload.metrics if m.name == _BDSEQ and isinstance(m.value, int)), None)
+        bd_seq = bd_seq_of(decoded.payload.metrics)
         if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
             # the will of an older session: this session may be alive, so ask it to prove it
             self._reject(Reason.bdseq_mismatch, topic, f"NDEATH bdSeq {bd_seq} but birth had {node.bd_seq}", now_ms)
@@ -465,13 +462,9 @@ class HostCore:
         node.last_rebirth_request_ms = now_ms
         node.rebirths_requested += 1
         self.counters.rebirths_requested += 1
-        command = Payload(
-            timestamp=now_ms,
-            metrics=[Metric(name=_REBIRTH, timestamp=now_ms, datatype=DataType.Boolean, value=True)],
-        )
-        ncmd = SparkplugTopic(group_id=node.group_id, message_type=MessageType.NCMD, edge_node_id=node.edge_node_id)
+        topic, payload = rebirth_command(node.group_id, node.edge_node_id, now_ms)
         log.info("requesting rebirth of %s/%s", node.group_id, node.edge_node_id)
-        out.append(Message(str(ncmd), encode_payload(command), 0, False))
+        out.append(Message(topic, payload, 0, False))
 
     def _reject(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
         self.counters.rejected[reason.value] += 1

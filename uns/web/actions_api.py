@@ -10,7 +10,6 @@ import base64
 import binascii
 import contextlib
 import logging
-import time
 from types import TracebackType
 from typing import Self
 
@@ -20,10 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from model.sparkplug_ids import check_sparkplug_id
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError
 from uns.mqtt.types import PubSub
-from uns.sparkplug import DataType, MessageType, Metric, Payload, SparkplugTopic, encode_payload
+from uns.sparkplug.node_control import rebirth_command
 from uns.web.history_api import json_response
 
 __all__ = ["MAX_PUBLISH_BYTES", "WebActions"]
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_PUBLISH_BYTES = 256 * 1024
 """The largest test message the UI may publish."""
-_REBIRTH = "Node Control/Rebirth"
 
 
 def _problem(field: str, reason: str, status: int = 400) -> Response:
@@ -121,15 +120,11 @@ class WebActions:
                 return _problem(field, str(exc))
             if ids[field] is None:
                 return _problem(field, "required")
-        now = time.time_ns() // 1_000_000
-        command = Payload(
-            timestamp=now, metrics=[Metric(name=_REBIRTH, timestamp=now, datatype=DataType.Boolean, value=True)]
-        )
-        topic = SparkplugTopic(group_id=str(ids["group"]), message_type=MessageType.NCMD, edge_node_id=str(ids["node"]))
+        topic, payload = rebirth_command(str(ids["group"]), str(ids["node"]), now_ms())
         client = self._client
         if client is None:
             return json_response({"error": "the web layer is not connected to the broker"}, 503)
-        await client.publish(str(topic), encode_payload(command), qos=0)
+        await client.publish(topic, payload, qos=0)
         self.rebirths += 1
         log.info("web: rebirth requested for %s/%s", ids["group"], ids["node"])
-        return json_response({"topic": str(topic)}, 202)
+        return json_response({"topic": topic}, 202)

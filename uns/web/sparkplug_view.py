@@ -6,6 +6,7 @@ import dataclasses
 
 from uns.errors import SparkplugError
 from uns.sparkplug import DataType, Lookup, MessageType, Metric, SparkplugTopic, decode_payload, decode_state
+from uns.sparkplug.node_control import bd_seq_of
 
 __all__ = ["DeviceStatus", "EdgeNodeStatus", "HostStatus", "SparkplugView"]
 
@@ -123,13 +124,6 @@ class _EdgeNode:
         )
 
 
-def _bd_seq(metrics: list[Metric]) -> int | None:
-    for metric in metrics:
-        if metric.name == "bdSeq" and isinstance(metric.value, int) and not isinstance(metric.value, bool):
-            return metric.value
-    return None
-
-
 def _learn(node: _EdgeNode, names: dict[str, DataType], metrics: list[Metric]) -> None:
     for metric in metrics:
         name, datatype = metric.name, metric.datatype
@@ -228,7 +222,7 @@ class SparkplugView:
             raise
         metrics = body.metrics
         if kind is MessageType.NDEATH:
-            bd_seq = _bd_seq(metrics)
+            bd_seq = bd_seq_of(metrics)
             if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
                 node.stale_deaths += 1  # the will of an older session: this one may well be alive
                 return
@@ -242,7 +236,7 @@ class SparkplugView:
             node.online = True
             node.births += 1
             node.last_birth_ms = now_ms
-            node.bd_seq = _bd_seq(metrics)
+            node.bd_seq = bd_seq_of(metrics)
             node.aliases.clear()
             self._series -= len(node.names)
             node.names.clear()
