@@ -1,9 +1,17 @@
-"""The demo plant's business systems as a long-lived part: ERP orders, QMS inspections, lots and labor over MQTT.
+"""The demo plant's business as a long-lived part: the plan writes into the ERP and QMS; operators publish over MQTT.
 
 A thin async shell around ``demo.plan.BusinessPlan``: it reads the lines' output counters,
 the cappers' torque and any running order a previous run left (retained ``work_order`` and the
-MES adapter's ``kpi/order``), ticks the plan with the clock, and publishes the plan's MES events
-(QoS 1, in order) on the equipment topics, as an integrator's ERP/QMS connector would.
+MES adapter's ``kpi/order``), ticks the plan with the clock, and hands each of the plan's events,
+in order, to whoever owns it: product types and order releases are written into the ERP, inspections
+into the QMS (the HTTP sources bring them to the MES from there); what operators and machines say
+(order start and complete, labor, material, lots, shifts) is published on the equipment topics
+(QoS 1), as terminals on the line would. The maintenance planner (``demo.maintenance``) follows
+the machines' ``State`` and ``FaultCode`` and writes work orders into the CMMS table.
+
+An operator cannot start an order the shop floor has not been given: an event naming an order this
+run released waits (and the events after it, so the order is kept) until the order's release has
+come back over MQTT from the ``erp-orders`` connector, so the MES never sees a start before its release.
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ import orjson
 from pydantic import ValidationError
 
 from demo.catalog import demo_line_setups
+from demo.maintenance import MaintenancePlanner, WorkOrderRow
 from demo.plan import BusinessPlan, Outgoing
+from demo.systems import DemoSystems
 from model.config import SimSection
 from model.equipment import Plant
-from model.mes import EVENT_MODELS
+from model.mes import EVENT_MODELS, Inspection, MesEvent, OrderAction, ProductType, WorkOrder
 from uns.connect import ClientFactory
 from uns.mqtt.types import Message, PubSub
 
@@ -34,7 +44,8 @@ __all__ = ["CLIENT_ID", "DemoBusiness"]
 log = logging.getLogger(__name__)
 
 CLIENT_ID = "uns-demo-business"
-"""The MQTT client id of the demo's ERP/QMS connector."""
+"""The MQTT client id of the demo's operators and terminals."""
+_HOLD_WARN_S = 30.0
 
 
 def _wall_ms() -> int:
@@ -42,7 +53,7 @@ def _wall_ms() -> int:
 
 
 class DemoBusiness:
-    """What the demo plant's ERP, QMS and operators send: products, shifts, orders, material, lots, inspections.
+    """What the demo plant's planners, inspectors and operators do: products, orders, inspections, shifts, lots.
 
     ``async with DemoBusiness(...) as business:`` opens the client and subscribes; ``await
     business.run()`` releases the first orders and works until cancelled.
@@ -50,6 +61,7 @@ class DemoBusiness:
     Args:
         plant: the plant file (lines it shares with the simulated plant get business events).
         clients: opens the MQTT client (``uns-demo-business``).
+        systems: the ERP and QMS (entered) the plan writes into.
         settings: the sim section (``speed`` scales every business interval like the machines).
         tz: the site's time zone (shifts).
         seed: the same seed gives the same orders, lots and samples for the same counts.
@@ -66,6 +78,7 @@ class DemoBusiness:
         *,
         plant: Plant,
         clients: ClientFactory,
+        systems: DemoSystems,
         settings: SimSection,
         tz: str,
         seed: int,
@@ -74,7 +87,15 @@ class DemoBusiness:
         settle_s: float = 2.0,
     ) -> None:
         self._setups = demo_line_setups(plant)
+        machines = sorted(
+            path for path in plant.equipment_paths() if path.count("/") == 4 and plant.metric_meta(path, "State")
+        )
+        first = [setup.cell(setup.recipe.bom[0].cell) for setup in self._setups]
+        self._maintenance = MaintenancePlanner(
+            machines=machines, first_machines=first, tz=ZoneInfo(tz), speed=settings.speed
+        )
         self._clients = clients
+        self._systems = systems
         self._speed = settings.speed
         self._tz = ZoneInfo(tz)
         self._seed = seed
@@ -84,8 +105,19 @@ class DemoBusiness:
         self._client: PubSub | None = None
         self._plan: BusinessPlan | None = None
         self._stack = contextlib.AsyncExitStack()
-        self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
-        self.counters = {"published": 0, "invalid": 0, "counts": 0, "other": 0}
+        self._outbox: asyncio.Queue[Outgoing | WorkOrderRow] = asyncio.Queue()
+        self._awaiting: dict[str, asyncio.Event] = {}
+        """Orders this run released into the ERP whose release has not come back over MQTT yet."""
+        self.counters = {
+            "published": 0,
+            "erp": 0,
+            "qms": 0,
+            "cmms": 0,
+            "held": 0,
+            "invalid": 0,
+            "counts": 0,
+            "other": 0,
+        }
 
     def health(self) -> dict[str, object]:
         """Counters for ``/api/health``."""
@@ -134,32 +166,73 @@ class DemoBusiness:
         client = self._client
         if client is None:
             raise RuntimeError("DemoBusiness.run() needs `async with business:` first")
-        plan = self._plan = self._new_plan(self._clock())
+        now = self._clock()
+        plan = self._plan = self._new_plan(now)
         self._emit(plan.begin())
+        self._emit(self._maintenance.begin(now))
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._publish(client), name="uns.demo-business.publish")
+            tasks.create_task(self._deliver(client), name="uns.demo-business.deliver")
             tasks.create_task(self._read(client, plan), name="uns.demo-business.read")
             tasks.create_task(self._tick(plan), name="uns.demo-business.tick")
 
-    def _emit(self, events: list[Outgoing]) -> None:
+    def _emit(self, events: list[Outgoing] | list[WorkOrderRow]) -> None:
         for event in events:
             self._outbox.put_nowait(event)
 
-    async def _publish(self, client: PubSub) -> None:
+    async def _deliver(self, client: PubSub) -> None:
         while True:
             event = await self._outbox.get()
+            if isinstance(event, WorkOrderRow):
+                await self._systems.cmms.write(event)
+                self.counters["cmms"] += 1
+                continue
             try:
-                EVENT_MODELS[event.event].model_validate(event.body)
+                body = EVENT_MODELS[event.event].model_validate(event.body)
             except ValidationError as exc:  # our own bug: say so, keep the rest flowing
                 self.counters["invalid"] += 1
                 log.error("demo business: invalid %s on %s: %s", event.event, event.topic, exc)
                 continue
-            await client.publish(event.topic, event.payload, qos=1, retain=event.retain)
-            self.counters["published"] += 1
+            path = event.topic.rsplit("/mes/", 1)[0]
+            if isinstance(body, WorkOrder) and body.action is OrderAction.release:
+                self._awaiting.setdefault(body.order_id, asyncio.Event())
+                await self._systems.erp.release(path, body)
+                self.counters["erp"] += 1
+                continue
+            await self._hold_until_released(body)
+            if isinstance(body, ProductType):
+                await self._systems.erp.put_product(path, body)
+                self.counters["erp"] += 1
+            elif isinstance(body, Inspection):
+                await self._systems.qms.record((body.event_id or "").removeprefix("demo:"), "inspection", path, body)
+                self.counters["qms"] += 1
+            else:
+                await client.publish(event.topic, event.payload, qos=1, retain=event.retain)
+                self.counters["published"] += 1
+
+    async def _hold_until_released(self, body: MesEvent) -> None:
+        """Wait while ``body`` names an order whose release the MES may not have yet."""
+        order_id = getattr(body, "order_id", None)
+        waiting = self._awaiting.get(order_id) if isinstance(order_id, str) else None
+        if waiting is None:
+            return
+        self.counters["held"] += 1
+        while not waiting.is_set():
+            try:
+                async with asyncio.timeout(_HOLD_WARN_S):
+                    await waiting.wait()
+            except TimeoutError:
+                log.warning(
+                    "demo business: order %s released in the ERP %g s ago has not reached the MES (is the erp-orders "
+                    "connector up?): the line's events wait for it",
+                    order_id,
+                    _HOLD_WARN_S,
+                )
 
     async def _tick(self, plan: BusinessPlan) -> None:
         while True:
-            self._emit(plan.tick(self._clock()))
+            now = self._clock()
+            self._emit(plan.tick(now))
+            self._emit(self._maintenance.tick(now))
             await asyncio.sleep(self._tick_s)
 
     async def _read(self, client: PubSub, plan: BusinessPlan) -> None:
@@ -177,6 +250,10 @@ class DemoBusiness:
             **{topic: functools.partial(self._on_count, plan, line) for topic, line in plan.count_topics().items()},
             **{topic: functools.partial(self._on_torque, plan, line) for topic, line in plan.torque_topics().items()},
             **{topic: functools.partial(self._on_order, plan, line) for topic, line in plan.order_topics().items()},
+            **{f"{path}/data/State": functools.partial(self._on_state, path) for path in self._maintenance.machines},
+            **{
+                f"{path}/data/FaultCode": functools.partial(self._on_fault, path) for path in self._maintenance.machines
+            },
         }
 
     def _on_count(self, plan: BusinessPlan, line: str, message: Message) -> None:
@@ -191,8 +268,20 @@ class DemoBusiness:
         if value is not None:
             plan.torque(line, value)
 
-    @staticmethod
-    def _on_order(plan: BusinessPlan, line: str, message: Message) -> None:
+    def _on_state(self, path: str, message: Message) -> None:
+        value = _number(message)
+        if value is not None:
+            self._emit(self._maintenance.state(path, int(value), self._clock()))
+
+    def _on_fault(self, path: str, message: Message) -> None:
+        value = _number(message)
+        if value is not None:
+            self._maintenance.fault_code(path, int(value))
+
+    def _on_order(self, plan: BusinessPlan, line: str, message: Message) -> None:
+        released = _released_order(message)
+        if released is not None and released in self._awaiting:
+            self._awaiting.pop(released).set()  # the shop floor (and the MES before us) has the order now
         order_id = _running_order(message)
         if order_id is not None:
             plan.order_seen(line, order_id)
@@ -216,6 +305,15 @@ def _number(message: Message) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _released_order(message: Message) -> str | None:
+    """The order a live ``work_order`` release names (the ERP connector's, once the ERP has it)."""
+    body = _body(message) if not message.retain and message.topic.endswith("/mes/work_order") else None
+    if body is None or body.get("action") != "release":
+        return None
+    order_id = body.get("order_id")
+    return order_id if isinstance(order_id, str) else None
 
 
 def _running_order(message: Message) -> str | None:

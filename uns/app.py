@@ -17,6 +17,7 @@ from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
 from demo.business import DemoBusiness
+from demo.systems import DemoSystems
 from model.bridges import BridgeConfig
 from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings
@@ -133,10 +134,11 @@ async def _enter_sim(stack: contextlib.AsyncExitStack, settings: Settings) -> Si
     return await stack.enter_async_context(SimulatedPlant(settings=settings.sim))
 
 
-def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory) -> DemoBusiness:
+def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory, systems: DemoSystems) -> DemoBusiness:
     site = plant.enterprise.sites[0] if plant.enterprise.sites else None
+    timezone = site.timezone if site else "UTC"
     return DemoBusiness(
-        plant=plant, clients=clients, settings=settings.sim, tz=site.timezone if site else "UTC", seed=settings.sim.seed
+        plant=plant, clients=clients, systems=systems, settings=settings.sim, tz=timezone, seed=settings.sim.seed
     )
 
 
@@ -224,10 +226,16 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             parts.append(sensors)
             configs.append(_demo_bridge(sensors.bridge_config(), settings.host.host_id))
             endpoints["lwm2m"] = sensors.server_url
-            # the demo's ERP, QMS and operators: orders, shifts, inspections, material and lots
-            business = await stack.enter_async_context(_demo_business(settings, plant, clients))
+            # the demo's ERP, QMS (REST) and CMMS (SQL), read into the MES by HTTP and SQL sources; operators on MQTT
+            systems = await stack.enter_async_context(DemoSystems(directory=settings.data_dir / "demo"))
+            parts.append(systems)
+            configs += systems.connectors(settings.host.host_id)
+            endpoints["erp"], endpoints["qms"] = systems.erp_url, systems.qms_url
+            endpoints["cmms"] = str(systems.cmms.database.path)
+            business = await stack.enter_async_context(_demo_business(settings, plant, clients, systems))
             parts.append(business)
             health["demo-business"] = business.health
+            health["demo-systems"] = systems.health
         bridges = await _enter_bridges(stack, configs, clients, settings)
         parts.extend(bridges)
         sinks = await enter_sinks(stack, settings.sinks, clients, plant.enterprise.id)

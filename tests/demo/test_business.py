@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bridges.registry import build_edge_node
 from demo.business import DemoBusiness
+from demo.systems import DemoSystems
 from model.config import HistorianSection, MesSection, SimSection
 from model.equipment import Plant
 from tests.fixtures.broker import start_broker
@@ -42,6 +44,8 @@ OUTPUTS = {
     "acme/dallas/packaging/line3/wrapper": 1 / 60,
 }
 TORQUES = {f"{L1}/capper/data/Torque": 1.8, "acme/dallas/bottling/line2/capper2/data/Torque": 2.2}
+CAPPER2 = "acme/dallas/bottling/line2/capper2"
+FAULT = (30, 120)  # plant seconds after the PLC starts: capper2 stands in fault 105 (low air pressure)
 
 
 class FastClock:
@@ -59,12 +63,15 @@ def envelope(value: float, ts: int, datatype: str) -> bytes:
 
 
 async def plc(broker: EmbeddedBroker, clock: Callable[[], int]) -> None:
-    """Counters rising at the nominal rates (of the fast clock) and steady torques, every 50 ms."""
+    """Counters rising at the nominal rates (of the fast clock), steady torques and a fault of capper2, every 50 ms."""
     async with local_clients(broker)(client_id="test-plc") as client:
         made = dict.fromkeys(OUTPUTS, 1000.0)
-        last = clock()
+        start = last = clock()
         while True:
             now = clock()
+            down = FAULT[0] * 1000 <= now - start < FAULT[1] * 1000
+            await client.publish(f"{CAPPER2}/data/State", envelope(5 if down else 1, now, "Int32"))
+            await client.publish(f"{CAPPER2}/data/FaultCode", envelope(105 if down else 0, now, "Int32"))
             for cell, rate in OUTPUTS.items():
                 made[cell] += rate * (now - last) / 1000
                 topic = f"{cell}/data/Production/GoodCount"
@@ -76,8 +83,10 @@ async def plc(broker: EmbeddedBroker, clock: Callable[[], int]) -> None:
 
 
 class Rig:
-    def __init__(self, broker: EmbeddedBroker, historian: Historian, mes: MesAdapter, plant: Plant) -> None:
-        self.broker, self.historian, self.mes, self.plant = broker, historian, mes, plant
+    def __init__(
+        self, broker: EmbeddedBroker, historian: Historian, mes: MesAdapter, plant: Plant, systems: DemoSystems
+    ) -> None:
+        self.broker, self.historian, self.mes, self.plant, self.systems = broker, historian, mes, plant, systems
         self.clock = FastClock()
 
     def rows(self, sql: str) -> list[tuple[object, ...]]:
@@ -101,6 +110,7 @@ class Rig:
         part = DemoBusiness(
             plant=self.plant,
             clients=local_clients(self.broker),
+            systems=self.systems,
             settings=SimSection(speed=1.0),
             tz="America/Chicago",
             seed=42,
@@ -132,14 +142,27 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         mes = await stack.enter_async_context(
             MesAdapter(settings=section, enterprise="acme", clients=clients(broker), historian=historian)
         )
-        made = Rig(broker, historian, mes, plant)
+        systems = await stack.enter_async_context(DemoSystems(directory=tmp_path / "demo"))
+        nodes = [
+            await stack.enter_async_context(build_edge_node(config, clients(broker), tmp_path))
+            for config in systems.connectors(None)
+        ]
+        made = Rig(broker, historian, mes, plant, systems)
+        parts = [historian.run(), mes.run(), systems.run(), *(node.run() for node in nodes), plc(broker, made.clock)]
         async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(coro) for coro in (historian.run(), mes.run(), plc(broker, made.clock))]
+            running = [tasks.create_task(coro) for coro in parts]
             try:
                 yield made
             finally:
                 for task in running:
                     task.cancel()
+
+
+def _maintenance(rig: Rig, like: str) -> list[tuple[object, ...]]:
+    return rig.rows(
+        "SELECT status, planned, fault_code, versions >= 2 AND started <= closed FROM mes_maintenance "  # noqa: S608
+        f"WHERE maintenance_id LIKE '{like}' ORDER BY maintenance_id"
+    )
 
 
 def _pallets(rig: Rig) -> list[str]:
@@ -151,6 +174,10 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
         await until(lambda: business.plan is not None and business.plan.running_order(L1), what="a running order")
         await until(lambda: _pallets(rig), within_s=10, what="a pallet lot")
         await until(lambda: rig.fill_points() >= 5, within_s=10, what="fill volume samples")
+        # one CMMS row rewritten as opened, started, closed; at x60 two changes may fall between two polls of
+        # the SQL source (1 s), which then reads the newer one only: at least the first and the last come
+        breakdown = [("closed", False, "105", True)]
+        await until(lambda: _maintenance(rig, "CM-CAPPER2-%") == breakdown, within_s=10, what="the breakdown")
         first = business.plan.running_order(L1) if business.plan else None
     with reading(rig.historian) as cursor:
         now = datetime.fromtimestamp(rig.clock() / 1000, UTC)
@@ -170,6 +197,15 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
     assert rig.rows("SELECT count(*) FROM mes_labor")[0][0] == 6  # two operators per line clocked on
     assert rig.rows("SELECT count(*) FROM mes_products")[0][0] == 3
     assert rig.rows("SELECT count(*) > 0 FROM mes_consumption") == [(True,)]
+    # what the business systems own came through their connectors; the operators' events over MQTT
+    assert rig.rows("SELECT DISTINCT source FROM mes_products") == [("erp-products",)]
+    assert rig.rows("SELECT DISTINCT source FROM mes_work_orders WHERE action = 'release'") == [("erp-orders",)]
+    assert rig.rows("SELECT DISTINCT source FROM mes_work_orders WHERE action <> 'release'") == [("erp",)]
+    assert rig.rows("SELECT DISTINCT source FROM mes_inspections") == [("qms-results",)]
+    released = rig.rows("SELECT count(*) FROM mes_work_orders WHERE action = 'release'")[0][0]
+    assert released == rig.systems.erp.counters["releases"]
+    assert _maintenance(rig, "PM-%") == [("opened", True, None, False)] * 3  # one scheduled per line, in a break
+    assert rig.rows("SELECT DISTINCT source FROM mes_maintenance_orders") == [("sql:cmms",)]
     assert rig.rows("SELECT count(*) FROM mes_dead_letters") == [(0,)]
     assert rig.mes.counters["rejected"] == 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from playwright.async_api import Browser, expect
 
 from bridges.sim.utilities import UTILITY_PLANTS
+from demo.connectors import CONNECTORS
 from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
 
 pytestmark = skip_without_chromium
@@ -54,7 +55,7 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     await page.goto(web_hub + "/#sparkplug")
     await page.reload()
     rows = page.locator("#nodes tbody tr:not(.device)")
-    await expect(rows).to_have_count(3 + len(UTILITY_PLANTS), timeout=10_000)
+    await expect(rows).to_have_count(3 + len(UTILITY_PLANTS) + len(CONNECTORS), timeout=10_000)
     assert all("online" in text for text in await rows.all_text_contents())
     # MES from the bridges alone: OEE per cell and line
     await page.goto(web_hub + "/#mes")

@@ -1,0 +1,99 @@
+"""The demo's business systems as one long-lived part: the ERP and QMS (databases and REST servers) and the CMMS table.
+
+``async with DemoSystems(directory=...)`` opens their SQLite files and binds each REST server
+(127.0.0.1, a free port unless told); ``erp_url``, ``qms_url`` and ``cmms_url`` are then known,
+``connectors()`` gives the HTTP and SQL sources that read them, and ``run()`` serves until cancelled. Each server is the
+hub's own web server class (uvicorn in this event loop) with only the system's routes and its
+``/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Self
+
+from demo.cmms import Cmms
+from demo.connectors import business_connectors
+from demo.erp import Erp
+from demo.qms import Qms
+from model.bridges import BridgeConfig
+from uns.web.server import WebServer
+
+__all__ = ["DemoSystems"]
+
+log = logging.getLogger(__name__)
+
+
+class DemoSystems:
+    """The ERP and QMS of the demo plant, with their REST APIs.
+
+    Args:
+        directory: where their SQLite files live (``<data dir>/demo``).
+        bind: the servers' address.
+        erp_port: the ERP API's port; 0 picks a free one.
+        qms_port: the QMS API's port; 0 picks a free one.
+    """
+
+    name = "demo-systems"
+
+    def __init__(self, *, directory: Path, bind: str = "127.0.0.1", erp_port: int = 0, qms_port: int = 0) -> None:
+        self.directory = directory
+        self.erp = Erp(directory=directory)
+        self.qms = Qms(directory=directory)
+        self.cmms = Cmms(directory=directory)
+        self._servers = {
+            "erp": WebServer(bind=bind, port=erp_port, health={}, history=None, routes=self.erp.routes()),
+            "qms": WebServer(bind=bind, port=qms_port, health={}, history=None, routes=self.qms.routes()),
+        }
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def erp_url(self) -> str:
+        """The ERP API's base URL (``http://127.0.0.1:<port>``)."""
+        return self._servers["erp"].url
+
+    @property
+    def qms_url(self) -> str:
+        """The QMS API's base URL."""
+        return self._servers["qms"].url
+
+    @property
+    def cmms_url(self) -> str:
+        """The CMMS database's SQLAlchemy URL (``sqlite+aiosqlite:///<data dir>/demo/cmms.sqlite``)."""
+        return self.cmms.url
+
+    def connectors(self, host_id: str | None) -> list[BridgeConfig]:
+        """The sources that feed the MES from these systems (``host_id``: the primary host they honour)."""
+        return business_connectors(erp_url=self.erp_url, qms_url=self.qms_url, cmms_url=self.cmms_url, host_id=host_id)
+
+    def health(self) -> dict[str, object]:
+        """What each system has taken in, for ``/api/health``."""
+        return {"erp": dict(self.erp.counters), "qms": dict(self.qms.counters), "cmms": dict(self.cmms.counters)}
+
+    async def __aenter__(self) -> Self:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.erp)
+            await stack.enter_async_context(self.qms)
+            await stack.enter_async_context(self.cmms)
+            for server in self._servers.values():
+                await stack.enter_async_context(server)
+            self._stack = stack.pop_all()
+        log.info(
+            "demo business systems: erp %s/api/orders, qms %s/api/inspections, cmms %s",
+            self.erp_url,
+            self.qms_url,
+            self.cmms_url,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def run(self) -> None:
+        """Serve both APIs until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            for name, server in self._servers.items():
+                tasks.create_task(server.run(), name=f"uns.demo-systems.{name}")
