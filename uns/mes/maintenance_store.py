@@ -9,6 +9,7 @@ order was ever at (a corrected machine frees the old one), is announced as chang
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -53,12 +54,21 @@ def maintenance_row(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ..
     return columns, values
 
 
-def maintenance_changes(connection: duckdb.DuckDBPyConnection, maintenance_id: str) -> list[Change]:
-    """What a stored version of ``maintenance_id`` changes (read inside the batch's transaction, after its insert)."""
+def maintenance_changes(connection: duckdb.DuckDBPyConnection, maintenance_ids: Collection[str]) -> list[Change]:
+    """What stored versions of ``maintenance_ids`` change: one query per batch, read inside its transaction.
+
+    Every change runs from its start on (a running order's window is open), so per path the earliest
+    start of any of its orders covers them all: one change per path.
+    """
+    if not maintenance_ids:
+        return []
     rows = connection.execute(
-        """SELECT path, epoch_ms(min(least(ts, opened, started, closed, planned_start, planned_end)))
-           FROM mes_maintenance_orders WHERE maintenance_id = ? GROUP BY path""",
-        [maintenance_id],
+        """WITH since AS (
+               SELECT maintenance_id, min(least(ts, opened, started, closed, planned_start, planned_end)) AS t
+               FROM mes_maintenance_orders WHERE maintenance_id IN (SELECT unnest(?::VARCHAR[]))
+               GROUP BY maintenance_id)
+           SELECT DISTINCT o.path, epoch_ms(min(since.t) OVER (PARTITION BY o.path))
+           FROM mes_maintenance_orders o JOIN since USING (maintenance_id) ORDER BY 1""",
+        [sorted(set(maintenance_ids))],
     ).fetchall()
-    since = min(int(row[1]) for row in rows) if rows else None
-    return [Change(event=EVENT, path=str(path), start_ms=since, end_ms=None) for path, _ in rows]
+    return [Change(event=EVENT, path=str(path), start_ms=int(since), end_ms=None) for path, since in rows]

@@ -241,12 +241,13 @@ class MesStore:
         """What the stored events change, after re-attributing rows behind a late start or complete."""
         changes: list[Change] = []
         moved_since: dict[str, int] = {}
+        maintained: set[str] = set()
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status != "stored":
                 continue
             body = item.body
-            if isinstance(body, MaintenanceOrder):  # all its versions' paths and times, not only this one's
-                changes.extend(maintenance_changes(self._connection, body.maintenance_id))
+            if isinstance(body, MaintenanceOrder):  # all its versions' paths and times: read once per batch below
+                maintained.add(body.maintenance_id)
                 continue
             changes.append(_change_of(item))
             if isinstance(body, WorkOrder) and body.action is not OrderAction.release:
@@ -254,6 +255,7 @@ class MesStore:
                 moved_since[line] = min(body.timestamp_ms, moved_since.get(line, body.timestamp_ms))
         for line, since_ms in moved_since.items():
             changes.extend(reattribute(self._connection, self._runs, line, since_ms))
+        changes.extend(maintenance_changes(self._connection, maintained))
         return changes
 
     def dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
