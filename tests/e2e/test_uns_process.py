@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from bridges.sim.utilities import UTILITY_PLANTS
-from demo.connectors import CONNECTORS
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
@@ -188,8 +187,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
     """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics."""
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
     with _running(*args, env={"UNS_MES__KPI_INTERVAL_S": "1"}) as (proc, endpoints):
-        # bottling, packaging, one per utility, the business connectors
-        assert endpoints["bridges"] == str(2 + len(UTILITY_PLANTS) + len(CONNECTORS))
+        assert endpoints["bridges"] == str(3 + len(UTILITY_PLANTS))  # bottling, packaging, LwM2M, one per utility
         watcher = Watcher(endpoints["mqtt"], ["acme/#"])
         await watcher.start()
         try:
@@ -209,7 +207,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert temperature is not None
             assert temperature["unit"] == "degC"
             health_topic = "acme/hub/host/health"
-            nodes = 2 + len(UTILITY_PLANTS) + len(CONNECTORS)
+            nodes = 3 + len(UTILITY_PLANTS)  # bottling, packaging, LwM2M, one per utility
             await until(
                 lambda: (watcher.json(health_topic) or {}).get("nodes_online") == nodes,
                 within_s=10,
@@ -217,7 +215,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             )
             health = watcher.json(health_topic)
             assert health is not None
-            assert health["devices_online"] == 9 + len(UTILITY_PLANTS) + len(CONNECTORS)
+            assert health["devices_online"] == 12 + len(UTILITY_PLANTS)  # 9 machines, the LwM2M server and 2 sensors
             utilities = [f"acme/dallas/utilities/powerhouse/{u.machine}/data/Counters/RunHours" for u in UTILITY_PLANTS]
             live = lambda: all((watcher.json(t) or {}).get("quality") == "good" for t in utilities)  # noqa: E731
             await until(live, within_s=10, what=f"the utilities area live: {utilities}")
