@@ -35,10 +35,13 @@ class ClientFactory(Protocol):
         keepalive_s: float = 30.0,
         manual_ack: bool = False,
         max_inflight: int = 1000,
+        reconnect: bool = True,
     ) -> contextlib.AbstractAsyncContextManager[PubSub]:
         """An async context manager yielding a connected ``PubSub``.
 
-        ``max_inflight`` bounds QoS 1/2 publishes awaiting acknowledgement over a socket.
+        ``max_inflight`` bounds QoS 1/2 publishes awaiting acknowledgement over a socket. ``reconnect=False``
+        ends the client with its connection (``PubSub.disconnected`` returns; publishes then fail), for an
+        owner whose session is the connection, as a Sparkplug edge node's is.
         """
         ...
 
@@ -94,6 +97,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
         keepalive_s: float = 30.0,
         manual_ack: bool = False,
         max_inflight: int = 1000,
+        reconnect: bool = True,
     ) -> AsyncIterator[PubSub]:
         client = MqttClient(
             url=url,
@@ -105,6 +109,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
             manual_ack=manual_ack,
             max_inflight=max_inflight,
             ssl_context=context,
+            reconnect=reconnect,
         )
         async with client:
             yield client
@@ -125,8 +130,10 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
         keepalive_s: float = 30.0,
         manual_ack: bool = False,
         max_inflight: int = 1000,
+        reconnect: bool = True,
     ) -> AsyncIterator[PubSub]:
-        del will, clean_session, keepalive_s, manual_ack, max_inflight  # in-process: no session, nothing in flight
+        # in-process: no session, nothing in flight, no connection to lose
+        del will, clean_session, keepalive_s, manual_ack, max_inflight, reconnect
         client = broker.local_client(client_id)
         try:
             if on_connect is not None:

@@ -1,9 +1,9 @@
 """The async EdgeNode: one Source published as a Sparkplug B 3.0 edge node, with store-and-forward on disk.
 
-Reconnecting: the will (NDEATH) carries the bdSeq of its connection, and ``MqttClient`` reuses its
-will when it reconnects by itself. So the EdgeNode treats each MQTT connection as one Sparkplug
-session: when the connection drops (or the client reconnects on its own), it leaves the client's
-context and opens a new client with the next bdSeq, backing off with jitter up to a cap. While no
+Reconnecting: the will (NDEATH) carries the bdSeq of its connection, so each MQTT connection is one
+Sparkplug session. The node opens its client with ``reconnect=False`` and waits on
+``PubSub.disconnected()``: when the connection drops it leaves the client's context and opens a new
+client with the next bdSeq, backing off with jitter up to a cap (``uns.backoff``). While no
 session is live every reading goes to the disk buffer, so nothing produced while the broker was away
 is lost.
 
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_FIRST_S = 0.2
 _BACKOFF_CAP_S = 5.0
-_WATCH_S = 0.1
 _REPLAY_BATCHES = 200
 _DEATH_TIMEOUT_S = 2.0
 
@@ -102,8 +101,6 @@ class EdgeNode:
         self._end_reason = ""
         self._host_online = asyncio.Event()
         self._host_ts = -1
-        self._on_connects = 0
-        self._session_connects = 0
         self._bd_seq: int | None = None
         self._health = EdgeHealth(name=node_id, health_interval_s=config.health_interval_s, buffer=self._buffer)
         self._c = self._health.counts
@@ -175,12 +172,8 @@ class EdgeNode:
             raise BridgeError(self.name, "edge", "not entered: use `async with EdgeNode(...)`")
         return self._session
 
-    async def _on_connect(self) -> None:
-        self._on_connects += 1  # a second call on one client means it reconnected by itself
-
-    def _usable(self, client: PubSub) -> bool:
-        if self._on_connects != self._session_connects:
-            return False
+    @staticmethod
+    def _usable(client: PubSub) -> bool:
         return client.connected if isinstance(client, _Connected) else True
 
     def _end(self, reason: str, *, lost: bool = True) -> None:
@@ -228,9 +221,8 @@ class EdgeNode:
             client_id = f"spb-{self._config.group}-{self.name}"
             try:
                 async with self._clients(
-                    client_id=client_id, will=will, on_connect=self._on_connect, keepalive_s=self._config.keepalive_s
+                    client_id=client_id, will=will, keepalive_s=self._config.keepalive_s, reconnect=False
                 ) as client:
-                    self._session_connects = self._on_connects
                     self._bd_seq = bd_seq
                     save_bd_seq(self._dir, bd_seq)
                     self._c["connects"] += 1
@@ -302,12 +294,8 @@ class EdgeNode:
                 task.cancel()
 
     async def _watch(self, client: PubSub) -> None:
-        # MqttClient has no "lost" event to wait on; it reconnects by itself, so poll its state
-        while True:
-            if not self._usable(client):
-                self._end("connection lost")
-                return
-            await asyncio.sleep(_WATCH_S)
+        reason = await client.disconnected()
+        self._end(f"connection lost: {reason}")
 
     async def _send(self, client: PubSub, messages: Sequence[Message]) -> bool:
         """Publish in order (call with the lock held); False, and the session ended, if the link is gone."""

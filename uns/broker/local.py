@@ -52,6 +52,7 @@ class LocalClient:
         self._room = asyncio.Event()
         self._room.set()
         self._closed = False
+        self._closed_event = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"LocalClient({self._name!r})"
@@ -140,10 +141,16 @@ class LocalClient:
         if self._closed:
             return
         self._closed = True
+        self._closed_event.set()
         self._index.remove_all(self)
         self._queue.put_nowait(None)
         self._room.set()  # release publishers waiting for room
         log.debug("local client %s closed", self._name)
+
+    async def disconnected(self) -> str:
+        """An in-process client has no connection to lose: this waits until it is closed."""
+        await self._closed_event.wait()
+        return "closed"
 
     async def __aenter__(self) -> Self:
         return self

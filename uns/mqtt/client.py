@@ -138,6 +138,7 @@ class MqttClient:
         )
         self._conn: Connection | None = None  # set while connected (after CONNACK)
         self._connected = asyncio.Event()
+        self._lost: asyncio.Future[str] | None = None  # resolved with the reason when the current connection ends
         self._failure: BrokerError | None = BrokerError(
             self.endpoint, "not connected: use `async with MqttClient(...)`"
         )
@@ -172,6 +173,17 @@ class MqttClient:
     def connected(self) -> bool:
         """True while a connection is up and accepted."""
         return self._conn is not None
+
+    async def disconnected(self) -> str:
+        """Wait until the connection in use now is lost or the client is closed; returns why.
+
+        Returns at once when not connected. With ``reconnect`` on the client then reconnects by
+        itself; with it off the client is finished and its owner opens a new one.
+        """
+        lost = self._lost
+        if lost is None or self._conn is None:
+            return str(self._failure.reason) if self._failure is not None else "not connected"
+        return await asyncio.shield(lost)
 
     @property
     def stats(self) -> ClientStats:
@@ -336,7 +348,7 @@ class MqttClient:
             except Exception:
                 log.exception("mqtt %s: task %s failed", self._client_id, task.get_name())
         conn = self._conn
-        self._deactivate()
+        self._deactivate("client closed")
         try:
             if conn is not None:
                 await conn.close(encode_disconnect(), self._connect_timeout_s)
@@ -378,6 +390,7 @@ class MqttClient:
         if parts:
             conn.write(b"".join(parts))
         self._conn = conn  # only now: publishes meanwhile waited, so nothing overtakes the re-sends
+        self._lost = asyncio.get_running_loop().create_future()
         self._connected.set()
         log.info(
             "mqtt %s connected to %s (session present: %s)", self._client_id, self.endpoint, connack.session_present
@@ -397,16 +410,19 @@ class MqttClient:
                 log.warning("mqtt %s: broker %s refused filter %r on resubscribe", self._client_id, self.endpoint, f)
                 self._subscriptions.pop(f, None)
 
-    def _deactivate(self) -> None:
+    def _deactivate(self, reason: str) -> None:
         """Forget the current connection: publishes now wait or are held until the next one."""
         self._conn = None
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result(reason)
         self._connected.clear()
         self._incoming.forget_lost()
 
     def _fail(self, error: BrokerError) -> None:
         """No more connections: wake every waiter with ``error``."""
         self._failure = error
-        self._deactivate()
+        self._deactivate(error.reason)
         self._connected.set()
         self._incoming.event.set()
         self._inflight.fail(error)
@@ -420,7 +436,7 @@ class MqttClient:
                     raise RuntimeError("supervisor without a connection")
                 reason = await conn.keepalive(self._keepalive_s)
                 self._protocol_errors += conn.protocol_error is not None
-                self._deactivate()
+                self._deactivate(reason)
                 log.warning("mqtt %s: connection to %s lost: %s", self._client_id, self.endpoint, reason)
                 if not self._reconnect:
                     self._fail(BrokerError(self.endpoint, f"connection lost ({reason}) and reconnect is off"))

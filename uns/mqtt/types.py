@@ -112,3 +112,11 @@ class PubSub(Protocol):
         in-process clients (which cannot lose a message without their broker), it does nothing.
         """
         ...
+
+    async def disconnected(self) -> str:
+        """Wait until the connection in use now is lost or the client is closed; returns why.
+
+        Returns at once when not connected. A client that reconnects by itself goes on after this
+        returns; one opened with ``reconnect=False`` is then finished (the owner opens a new one).
+        """
+        ...

@@ -258,3 +258,35 @@ async def test_mqtts_with_an_untrusted_certificate_is_unreachable(tls_broker: tu
     with pytest.raises(BrokerUnreachable, match="TLS handshake failed"):
         async with MqttClient(url=tls_url, client_id="tls"):  # the system trust store does not know it
             pass
+
+
+async def test_disconnected_says_why_and_a_client_without_reconnect_is_then_finished() -> None:
+    async with (
+        FakeBroker(answer_ping=False).running() as fake,
+        MqttClient(url=url(fake.port), client_id="c", keepalive_s=0.2, reconnect=False) as client,
+    ):
+        async with asyncio.timeout(5):
+            reason = await client.disconnected()
+        assert reason == "no PINGRESP within 0.2s"
+        assert not client.connected
+        await asyncio.sleep(0.5)
+        assert fake.connections == 1  # no reconnect of its own: the owner decides
+        with pytest.raises(BrokerError, match="reconnect is off"):
+            await client.publish("t", b"x", qos=1)
+        assert await client.disconnected()  # not connected: returns at once
+
+
+async def test_disconnected_returns_each_time_a_reconnecting_client_loses_its_connection() -> None:
+    async with (
+        FakeBroker(answer_ping=False).running() as fake,
+        MqttClient(url=url(fake.port), client_id="c", keepalive_s=0.2) as client,
+    ):
+        for connection in (1, 2):
+            async with asyncio.timeout(5):
+                assert await client.disconnected() == "no PINGRESP within 0.2s"
+
+            def reconnected(n: int = connection) -> bool:
+                return fake.connections > n and client.connected
+
+            await wait_until(reconnected, timeout_s=5)
+        assert client.stats.reconnects >= 2
