@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bridges.sim.utilities import UTILITY_PLANTS
+from demo.connectors import CONNECTORS
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
@@ -187,7 +188,8 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
     """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics."""
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
     with _running(*args, env={"UNS_MES__KPI_INTERVAL_S": "1"}) as (proc, endpoints):
-        assert endpoints["bridges"] == str(3 + len(UTILITY_PLANTS))  # bottling, packaging, LwM2M, one per utility
+        # bottling, packaging, LwM2M, one per utility, the business connectors
+        assert endpoints["bridges"] == str(3 + len(UTILITY_PLANTS) + len(CONNECTORS))
         watcher = Watcher(endpoints["mqtt"], ["acme/#"])
         await watcher.start()
         try:
@@ -207,7 +209,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert temperature is not None
             assert temperature["unit"] == "degC"
             health_topic = "acme/hub/host/health"
-            nodes = 3 + len(UTILITY_PLANTS)  # bottling, packaging, LwM2M, one per utility
+            nodes = 3 + len(UTILITY_PLANTS) + len(CONNECTORS)  # bottling, packaging, LwM2M, utilities, connectors
             await until(
                 lambda: (watcher.json(health_topic) or {}).get("nodes_online") == nodes,
                 within_s=10,
@@ -215,7 +217,8 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             )
             health = watcher.json(health_topic)
             assert health is not None
-            assert health["devices_online"] == 12 + len(UTILITY_PLANTS)  # 9 machines, the LwM2M server and 2 sensors
+            # 9 machines, the LwM2M server and its 2 sensors, each business connector's status device
+            assert health["devices_online"] == 12 + len(UTILITY_PLANTS) + len(CONNECTORS)
             utilities = [f"acme/dallas/utilities/powerhouse/{u.machine}/data/Counters/RunHours" for u in UTILITY_PLANTS]
             live = lambda: all((watcher.json(t) or {}).get("quality") == "good" for t in utilities)  # noqa: E731
             await until(live, within_s=10, what=f"the utilities area live: {utilities}")
