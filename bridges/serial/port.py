@@ -75,6 +75,8 @@ class SerialPort:
         self._events = EventMaker(connector=bridge, device=config.id, events=config.events)
         self._warn = RateLimitedLog(log)
         self.counts = dict.fromkeys(COUNTERS, 0)
+        self._names = {counter: f"Status/{_title(counter)}" for counter in COUNTERS}
+        self._frames_name = self._names["frames"]
         self.scans = 0
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()  # one request (poll or command) at a time: answers carry no request id
@@ -229,8 +231,10 @@ class SerialPort:
         if "Code" in reading.values:
             self.scans += 1
             samples.append(Sample("Scans", self.scans, now_ms))
-        status = self._status(now_ms, None)
-        await self._emit(Samples(self.id, [*samples, *status.samples]))
+        samples.append(Sample(self._frames_name, self.counts["frames"], now_ms))
+        if events:
+            samples.append(Sample(self._names["events"], self.counts["events"], now_ms))
+        await self._emit(Samples(self.id, samples))
 
     def _answered(self, answer: Reading | FrameError | ParseError) -> None:
         waiting = self._waiting
@@ -248,7 +252,7 @@ class SerialPort:
         await self._emit(self._status(now_ms, text[:500]))
 
     def _status(self, now_ms: int, refusal: str | None) -> Samples:
-        samples = [Sample(f"Status/{_title(c)}", self.counts[c], now_ms) for c in COUNTERS]
+        samples = [Sample(name, self.counts[c], now_ms) for c, name in self._names.items()]
         if refusal is not None:
             quality = Quality.uncertain if refusal else Quality.good
             samples.append(Sample("Status/LastRefusal", refusal, now_ms, quality))
@@ -297,6 +301,7 @@ class SerialPort:
             except TimeoutError:
                 missed += 1
                 self.counts["missed_polls"] += 1
+                await self._emit(self._status(clock.now_ms(), None))
                 self._warn.warning(f"{self.id}|missed", "serial %s: device %s: no answer to %r within %g s",
                                    self.bridge, self.id, self._poll_command, poll.timeout_s)  # fmt: skip
                 if missed >= poll.missed_down and not self._reported_down:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Self
 
 from bridges.http.mapping import MappedEvent
@@ -65,7 +65,7 @@ class SerialSource:
         """Every device's metrics and status, in device order."""
         return [tag for port in self.ports.values() for tag in port.tags()]
 
-    async def events(self) -> AsyncIterator[SourceEvent]:
+    async def events(self) -> AsyncGenerator[SourceEvent, None]:
         """Readings and ``DeviceDown`` of every port until cancelled; a port task's crash is raised here.
 
         The ports run as tasks of their own (a TaskGroup cannot span the yields of a generator its
