@@ -137,7 +137,8 @@ class AmqpSource:
                     async with asyncio.timeout(_STATUS_S):
                         work = await self._inbox.get()
                 except TimeoutError:
-                    yield self._status()
+                    if self.link.up:  # while RabbitMQ is away the status device stays dead
+                        yield self._status()
                     continue
                 if isinstance(work, LinkFailed):
                     raise work.error

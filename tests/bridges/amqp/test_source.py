@@ -185,6 +185,10 @@ async def test_rabbitmq_stopped_for_a_while_shows_in_health_and_loses_nothing(
         host.stop()
     assert got() == set(range(300))
     assert host.count("DBIRTH") >= 3, host.count("DBIRTH")  # meter and amqp, then amqp again after the outage
+    after_death = [r.resolved for r in host.received[host.received.index(host.of("DDEATH")[0]) :] if r.kind == "DBIRTH"]
+    reborn = [value for resolved in after_death for name, value, _, _ in resolved if name == "Status/Reconnects"]
+    assert reborn != [], "the status device is born again after the outage"
+    assert all(isinstance(v, int) and v >= 1 for v in reborn), reborn  # not before the connection is back
     assert host.violations == []
 
 
