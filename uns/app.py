@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
 from bridges.sim.layout import UTILITY_KINDS
+from bridges.sim.lorawan_meter import LorawanMeterSim
 from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.service import SimulatedPlant
@@ -226,6 +227,10 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             parts.append(sensors)
             configs.append(_demo_bridge(sensors.bridge_config(), settings.host.host_id))
             endpoints["lwm2m"] = sensors.server_url
+            # the site's LoRaWAN energy meter: a simulated ChirpStack publishing its uplinks into this broker
+            meter = await stack.enter_async_context(LorawanMeterSim(clients=clients, seed=settings.sim.seed))
+            parts.append(meter)
+            configs.append(_demo_bridge(meter.bridge_config(settings.host.host_id), settings.host.host_id))
             # the demo's ERP, QMS (REST) and CMMS (SQL), read into the MES by HTTP and SQL sources; operators on MQTT
             systems = await stack.enter_async_context(DemoSystems(directory=settings.data_dir / "demo"))
             parts.append(systems)

@@ -114,6 +114,10 @@ class LorawanMeterSim:
         self.uplinks = 0
         self.downlinks = 0
 
+    def bridge_config(self, primary_host_id: str) -> LorawanBridgeConfig:
+        """The connector that reads this network server (its devices' expected interval is ours)."""
+        return demo_bridge(primary_host_id, interval_s=self._interval_s)
+
     @property
     def uplink_topic(self) -> str:
         """Where the meter's uplinks are published."""

@@ -288,14 +288,16 @@ def test_demo_plant_loads():
     assert plant.enterprise.id == "acme"
     [site] = plant.enterprise.sites
     assert (site.id, site.timezone) == ("dallas", "America/Chicago")
-    assert [area.id for area in site.areas] == ["bottling", "packaging", "utilities"]
+    assert [area.id for area in site.areas] == ["bottling", "packaging", "utilities", "environment"]
     lines = {f"{area.id}/{line.id}" for area in site.areas for line in area.lines}
     assert {"bottling/line1", "bottling/line2", "packaging/line3"} <= lines
     cells = [p for p in plant.equipment_paths() if isinstance(plant.equipment(p), Cell)]
     assert len(cells) >= 5
-    # every cell is bound as a device named after it, under one node per area (utilities: one per PLC)
+    # every cell is bound as a device named after it, under one node per area (utilities: one per PLC;
+    # environment: one per protocol)
     utilities = {"compressor": "s7-utilities", "boiler": "ethernetip-utilities", "chiller": "slmp-utilities",
-                 "pump": "fins-utilities"}  # fmt: skip
+                 "pump": "fins-utilities", "climate-north": "lwm2m-warehouse", "climate-south": "lwm2m-warehouse",
+                 "main-meter": "lorawan-environment"}  # fmt: skip
     for path in cells:
         area = path.split("/")[2]
         cell = path.rsplit("/", 1)[1]

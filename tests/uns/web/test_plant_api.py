@@ -22,6 +22,8 @@ def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> N
         "acme/dallas/bottling/line2",
         "acme/dallas/packaging/line3",
         "acme/dallas/utilities/powerhouse",
+        "acme/dallas/environment/warehouse",
+        "acme/dallas/environment/energy",
     }
     line1 = lines["acme/dallas/bottling/line1"]
     assert line1["name"] == "Bottling line 1 (PET 0.5 l)"
