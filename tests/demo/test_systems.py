@@ -1,5 +1,7 @@
 """The demo ERP, QMS and CMMS against the real HTTP and SQL sources under their edge nodes, on a real broker.
 
+Their edge nodes pass an independent Sparkplug host on Mosquitto (``tests/bridges/edge/spb_host.py``).
+
 Rows written into the systems arrive as MES events with their BOM, ISO times in milliseconds and
 stable ids; a changed order or work order comes again as a new version; a restarted hub (systems and
 connectors, the same data directory) sends what was written while it was down and nothing it sent before.
@@ -18,13 +20,18 @@ import orjson
 import pytest
 
 from bridges.registry import build_edge_node
+from bridges.sim.layout import GROUP
+from demo.connectors import CMMS, CONNECTORS
 from demo.maintenance import WorkOrderRow
 from demo.systems import DemoSystems
 from model.mes import Inspection, ProductType, WorkOrder
+from tests.bridges.edge.spb_host import SpbHost
 from tests.fixtures.broker import start_broker
+from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
-from uns.connect import local_clients
+from uns.connect import local_clients, network_clients
+from uns.mqtt.types import BrokerUrl
 
 L1 = "acme/dallas/bottling/line1"
 T0 = 1_764_000_000_000
@@ -209,3 +216,48 @@ async def test_the_feeds_page_after_a_cursor_answer_304_when_unchanged_and_name_
             assert (bad.status_code, bad.json()) == (400, {"error": "after: 'x' is not an integer"})
         assert not await systems.erp.release(L1, order("WO-1", 999, T0 + 10))  # written again unchanged: no change
         serving.cancel()
+
+
+async def test_the_connectors_pass_an_independent_sparkplug_host_on_mosquitto(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Every message of the four business edge nodes is checked against Sparkplug 3.0 by a host none of our code runs
+    (raw paho-mqtt and the generated protobuf); their MES events reach Mosquitto; a rebirth is answered."""
+    host = SpbHost(mosquitto.port, GROUP, "uns-hub")
+    await host.start()
+    clients = network_clients(BrokerUrl(port=mosquitto.port))
+    got: list[str] = []
+    try:
+        async with (
+            DemoSystems(directory=tmp_path / "demo") as systems,
+            clients(client_id="mes-listener") as listener,
+            contextlib.AsyncExitStack() as stack,
+            asyncio.TaskGroup() as tasks,
+        ):
+            await listener.subscribe(["acme/#"], qos=1)
+
+            async def listen() -> None:
+                async for message in listener.messages():
+                    got.append(message.topic)
+
+            running = [tasks.create_task(listen()), tasks.create_task(systems.run())]
+            for config in systems.connectors("uns-hub"):
+                node = await stack.enter_async_context(build_edge_node(config, clients, tmp_path))
+                running.append(tasks.create_task(node.run()))
+            await until(lambda: {r.node for r in host.of("NBIRTH")} == set(CONNECTORS), within_s=15, what="births")
+            await systems.erp.release(L1, order("WO-1", 1200, T0))
+            await systems.qms.record("qi-1", "inspection", f"{L1}/filler", sample(500.4, T0 + 1000))
+            await systems.cmms.write(breakdown("opened", T0 + 5000))
+            await until(lambda: len(got) == 3, within_s=15, what="three MES events at Mosquitto")
+            births = host.count("NBIRTH")
+            host.rebirth(CMMS)
+            await until(lambda: host.count("NBIRTH") == births + 1, what="the cmms node born again")
+            for task in running:
+                task.cancel()
+    finally:
+        host.stop()
+    assert sorted(got) == sorted(
+        [f"{L1}/mes/work_order", f"{L1}/filler/mes/quality_inspection", f"{L1}/capper/mes/maintenance_order"]
+    )
+    assert {r.device for r in host.of("DBIRTH")} == {"api", "work-orders"}  # each connector's status device
+    assert host.violations == []
