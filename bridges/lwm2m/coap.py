@@ -18,8 +18,9 @@ import aiocoap.resource  # type: ignore[import-untyped]
 
 from bridges.lwm2m.ipso import Path
 from bridges.lwm2m.registration import RegistrationRefused
+from bridges.lwm2m.udp import open_context
 
-__all__ = ["CoapAnswer", "CoapServer", "ObservedStream", "RdHandler", "Remote", "bound_port"]
+__all__ = ["CoapAnswer", "CoapServer", "ObservedStream", "RdHandler", "Remote"]
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,7 @@ class CoapServer:
         self.port = port
 
     async def __aenter__(self) -> Self:
-        self._ctx = await aiocoap.Context.create_server_context(self._site, bind=self._bind, transports=["udp6"])
-        if self.port == 0:
-            self.port = bound_port(self._ctx)
+        self._ctx, self.port = await open_context(self._site, *self._bind)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -206,13 +205,3 @@ class _RdTree(aiocoap.resource.Resource, aiocoap.resource.PathCapable):  # type:
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
         return await self._rd.render(request)
-
-
-def bound_port(ctx: aiocoap.Context) -> int:
-    """The UDP port the server context bound (aiocoap does not expose it: the udp6 socket's name)."""
-    for interface in ctx.request_interfaces:
-        messages = getattr(getattr(interface, "token_interface", None), "message_interface", None)
-        transport = getattr(messages, "transport", None)
-        if transport is not None:
-            return int(transport.get_extra_info("socket").getsockname()[1])
-    raise RuntimeError("the CoAP server bound no UDP socket")

@@ -18,7 +18,7 @@ import aiocoap  # type: ignore[import-untyped]  # no py.typed in aiocoap 0.4.17
 import aiocoap.resource  # type: ignore[import-untyped]
 import cbor2
 
-from bridges.lwm2m.coap import Code, bound_port
+from bridges.lwm2m.coap import Code
 from bridges.lwm2m.content import (
     CBOR,
     OPAQUE,
@@ -33,6 +33,7 @@ from bridges.lwm2m.content import (
 from bridges.lwm2m.ipso import Path, parse_path, resource_info
 from bridges.lwm2m.senml import encode_senml_cbor, encode_senml_json
 from bridges.lwm2m.tlv import ContentError, encode_tlv
+from bridges.lwm2m.udp import open_context
 from uns.clock import now_ms
 from uns.sparkplug import DataType, MetricValue
 
@@ -133,6 +134,7 @@ class Lwm2mClient:
         self._host = host
         self._nodes: dict[Path, _Node] = {}
         self._ctx: aiocoap.Context | None = None
+        self._port = 0
         self._server: tuple[str, int] | None = None
         self.on_write: Callable[[Path, MetricValue], None] | None = None
 
@@ -141,7 +143,7 @@ class Lwm2mClient:
         """The UDP port the client is reached on."""
         if self._ctx is None:
             raise RuntimeError("Lwm2mClient not entered")
-        return bound_port(self._ctx)
+        return self._port
 
     async def __aenter__(self) -> Self:
         site = aiocoap.resource.Site()
@@ -150,7 +152,7 @@ class Lwm2mClient:
             node = _Node(self, path)
             self._nodes[path] = node
             site.add_resource([str(p) for p in path], node)
-        self._ctx = await aiocoap.Context.create_server_context(site, bind=(self._host, 0), transports=["udp6"])
+        self._ctx, self._port = await open_context(site, self._host, 0)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

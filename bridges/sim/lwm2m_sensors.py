@@ -14,11 +14,11 @@ import contextlib
 import logging
 import math
 import random
-import socket
 from typing import Self
 
 import aiocoap.error  # type: ignore[import-untyped]  # no py.typed in aiocoap 0.4.17
 
+from bridges.lwm2m.udp import claim_port
 from bridges.sim.layout import GROUP
 from bridges.sim.lwm2m_client import Lwm2mClient
 from model.bridges import EdgeNodeConfig
@@ -37,14 +37,6 @@ SENSORS = {"climate-north": "urn:dev:acme:wh-th-01", "climate-south": "urn:dev:a
 _LIFETIME_S = 60
 _PERIOD_S = 2.0
 _DAY_MS = 86_400_000
-
-
-def _free_udp_port(host: str) -> int:
-    """A UDP port free now, for the server to bind: the sensors must know it before the bridge starts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 class WarehouseSensors:
@@ -77,7 +69,7 @@ class WarehouseSensors:
         async with contextlib.AsyncExitStack() as stack:
             for client in self.clients.values():
                 await stack.enter_async_context(client)
-            self.port = _free_udp_port(self._bind)
+            self.port = claim_port(self._bind, 0)  # the sensors must know it before the server starts
             self._stack = stack.pop_all()
         return self
 

@@ -18,6 +18,7 @@ from tests.exports import assert_all_is_honest
         "bridges.lwm2m.senml",
         "bridges.lwm2m.source",
         "bridges.lwm2m.tlv",
+        "bridges.lwm2m.udp",
         "bridges.sim.lwm2m_client",
         "bridges.sim.lwm2m_sensors",
         "model.bridges.lwm2m",
