@@ -164,7 +164,7 @@ def reliability(
         found.append(
             ReliabilityRow(
                 path=row.path, start=start, end=end, operating_s=operating, failures=len(events),
-                open_failures=len(events) - len(restored), failure_downtime_s=sum(restored),
+                open_failures=len(events) - len(restored), failure_downtime_s=float(sum(restored)),
                 mtbf_s=operating / len(events) if events else None,
                 mttr_s=sum(restored) / len(restored) if restored else None, repair_orders=int(count),
                 mean_repair_s=None if repair_ms is None else float(repair_ms) / 1000,
