@@ -153,7 +153,11 @@ class LorawanSource:
             d = device.config
             tags += [TagSpec(d.id, m.name, DataType[m.type], m.unit, deadband=m.deadband) for m in d.metrics]
             tags += [TagSpec(d.id, link.name, DataType[link.type], writable=True) for link in d.downlinks]
-            tags += [TagSpec(d.id, name, datatype, unit) for name, datatype, unit in DEVICE_TAGS]
+            tags += [
+                TagSpec(d.id, name, datatype, unit)
+                for name, datatype, unit in DEVICE_TAGS
+                if d.battery or name != "Battery/Level"
+            ]
         tags += [TagSpec(STATUS_DEVICE, f"Status/{_title(c)}", DataType.Int64) for c in STATUS_COUNTERS]
         tags.append(TagSpec(STATUS_DEVICE, "Status/LastRefusal", DataType.String))
         return tags
@@ -266,7 +270,7 @@ class LorawanSource:
                 samples += self._uplink(message.topic, device, event, stamp)
         elif isinstance(event, Status):
             self._tracker.heard(event.device, now_ms=now)
-            if event.battery_percent is not None:
+            if event.battery_percent is not None and device.config.battery:
                 samples.append(Sample("Battery/Level", event.battery_percent, stamp))
             samples.append(Sample("Battery/ExternalPower", event.external_power, stamp))
             if event.margin_db is not None:

@@ -201,6 +201,7 @@ def demo_bridge(primary_host_id: str, *, interval_s: float = 10.0) -> LorawanBri
             "devices": [
                 {
                     "id": DEVICE, "dev_eui": METER_EUI, "codec": "cayenne_lpp", "expected_interval_s": interval_s,
+                    "battery": False,
                     "metrics": [
                         {"path": "$.voltage_1", "name": "Voltage", "unit": "V", "type": "Float"},
                         {"path": "$.current_2", "name": "Current", "unit": "A", "type": "Float"},

@@ -145,6 +145,11 @@ class LorawanDevice(_Model):
         "downlinks: cayenne_lpp (built in), none, or 'package.module:name' naming a class with decode(f_port, "
         "data) -> dict and encode(f_port, object) -> bytes.",
     )
+    battery: bool = Field(
+        default=True,
+        description="The device reports its battery level (ChirpStack status events): Battery/Level. false for a "
+        "mains-powered device, which then has no Battery/Level metric (it would stay null).",
+    )
     metrics: list[LorawanMetric] = Field(default_factory=list, description="Metrics from the decoded object.")
     downlinks: list[LorawanDownlink] = Field(default_factory=list, description="Writable metrics sent as downlinks.")
 

@@ -71,6 +71,9 @@ async def test_the_demo_meter_is_live_its_events_read_by_chirpstack_s_schema_and
     finally:
         host.stop()
     assert host.violations == []
+    born = {name for message in host.of("DBIRTH", DEVICE) for name, *_ in message.resolved}
+    assert "Battery/ExternalPower" in born
+    assert "Battery/Level" not in born  # mains powered: no battery level that would stay null
     schema = {"up": integration.UplinkEvent, "status": integration.StatusEvent, "ack": integration.AckEvent}
     for message in seen:
         kind = message.topic.rsplit("/", 1)[-1]
