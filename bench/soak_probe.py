@@ -29,6 +29,7 @@ from bench.hub_process import rss_mib
 from bench.load import run_load
 from uns.app import run_up
 from uns.historian.database import Database
+from uns.memory import heap_in_use
 from uns.settings import load_plant, load_settings
 
 __all__ = ["main"]
@@ -47,11 +48,20 @@ def _duckdb_report(database: Database | None) -> str:
         rows = reader.execute(
             "SELECT tag, memory_usage_bytes, temporary_storage_bytes FROM duckdb_memory() WHERE memory_usage_bytes > 0"
         ).fetchall()
+        # nodes of the buffer pool's eviction queues: each dead one keeps its freed block handle's memory
+        queues = reader.execute(
+            "SELECT queue_index, approximate_size, dead_nodes, total_insertions FROM duckdb_eviction_queues()"
+            " WHERE approximate_size > 0"
+        ).fetchall()
     finally:
         reader.close()
     parts = " ".join(f"{tag}={used / 2**20:.1f}" for tag, used, _ in rows)
     total = sum(used for _, used, _ in rows) / 2**20
-    return f"duckdb: limit {limit[0] if limit else '?'}  used {total:.1f} MiB  [{parts}]"
+    nodes = " ".join(f"q{index}={size:,}/{dead:,}/{added:,}" for index, size, dead, added in queues)
+    return (
+        f"duckdb: limit {limit[0] if limit else '?'}  used {total:.1f} MiB  [{parts}]\n"
+        f"eviction queues (nodes/dead/inserted): {nodes}"
+    )
 
 
 async def _probe(args: argparse.Namespace, data_dir: Path) -> None:
@@ -95,6 +105,9 @@ async def _probe(args: argparse.Namespace, data_dir: Path) -> None:
             await asyncio.sleep(args.every_s)
             print(f"\n== {(time.monotonic() - start) / 60:.1f} min  RSS {rss_mib(os.getpid()):.1f} MiB", flush=True)
             print(_duckdb_report(_database()), flush=True)
+            heap = heap_in_use()
+            if heap is not None:
+                print(f"glibc heap in use {heap / 2**20:.1f} MiB", flush=True)
             pool = pa.default_memory_pool()
             print(
                 f"arrow {pool.backend_name}: allocated {pool.bytes_allocated() / 2**20:.1f} MiB"

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 
-__all__ = ["ARENA_MAX", "TRIM_EVERY_S", "HeapKeeper", "limit_arenas"]
+__all__ = ["ARENA_MAX", "TRIM_EVERY_S", "HeapKeeper", "heap_in_use", "limit_arenas"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,23 @@ def _glibc() -> ctypes.CDLL | None:
     except OSError:
         return None
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+    ] + [("keepcost", ctypes.c_size_t)]
+
+
+def heap_in_use() -> int | None:
+    """Bytes glibc has handed out and not had back (``mallinfo2``: every arena and mmapped chunk); None elsewhere."""
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return int(info.uordblks) + int(info.hblkhd)
 
 
 def limit_arenas(arena_max: int = ARENA_MAX) -> bool:

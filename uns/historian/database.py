@@ -15,7 +15,14 @@ import pyarrow as pa
 from uns.errors import HistorianError, SchemaTooNew
 from uns.historian.schema import LATEST_VERSION, MIGRATIONS
 
-__all__ = ["ALLOCATOR_FLUSH_MB", "DEFAULT_MEMORY_LIMIT_MB", "Database", "register_arrow", "schema_version"]
+__all__ = [
+    "ALLOCATOR_FLUSH_MB",
+    "DEFAULT_MEMORY_LIMIT_MB",
+    "Database",
+    "eviction_queue_nodes",
+    "register_arrow",
+    "schema_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,12 @@ def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
     if not exists or not exists[0]:
         return 0
     row = connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def eviction_queue_nodes(connection: duckdb.DuckDBPyConnection) -> int:
+    """Nodes in DuckDB's buffer eviction queues (``duckdb_eviction_queues()``), dead ones included."""
+    row = connection.execute("SELECT coalesce(sum(approximate_size), 0) FROM duckdb_eviction_queues()").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -133,6 +146,25 @@ class Database:
             connection.close()
             raise
         self._connection = connection
+
+    def release_memory(self) -> int:
+        """Drop the dead nodes of DuckDB's buffer eviction queues; on the writer thread. Returns the nodes dropped.
+
+        Each buffer a query frees leaves a node in a queue, and a node whose buffer is gone keeps ~150 bytes of
+        glibc heap until DuckDB purges it, which it does only past ~32k nodes per queue (there are seven): under
+        the hub's steady queries that grew the heap ~1.3 MiB a minute for over an hour (docs/benchmarks.md, soak).
+        A cap no memory can meet makes DuckDB walk every queue (dropping dead nodes, unloading cached blocks it
+        can reload) and refuse; the cap itself is restored whatever happened.
+        """
+        connection = self.connection
+        before = eviction_queue_nodes(connection)
+        try:
+            connection.execute("SET GLOBAL memory_limit = '1KB'")
+        except duckdb.OutOfMemoryException:
+            pass  # the expected refusal: the cap was never changed
+        finally:
+            connection.execute(f"SET GLOBAL memory_limit = '{int(self._memory_limit_mb)}MiB'")
+        return max(0, before - eviction_queue_nodes(connection))
 
     def close(self) -> None:
         """Checkpoint and close; idempotent."""

@@ -294,6 +294,8 @@ class Historian:
         connection = self.database.connection
         self._rollups.run(connection, now=now)
         apply_retention(connection, self._settings, now=now)
+        # DuckDB purges its buffer eviction queues only past ~32k nodes each: drop them here (uns.historian.database)
+        log.debug("historian: %d eviction queue nodes released", self.database.release_memory())
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:

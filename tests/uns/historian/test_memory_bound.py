@@ -56,3 +56,30 @@ async def test_the_historian_part_opens_its_file_with_the_configured_cap(tmp_pat
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
         async with historian:
             assert _limit_mib(historian.database) == 200
+
+
+def _queue_nodes(db: Database) -> int:
+    reader = db.reader()
+    try:
+        row = reader.execute("SELECT sum(approximate_size) FROM duckdb_eviction_queues()").fetchone()
+    finally:
+        reader.close()
+    assert row is not None
+    return int(row[0])
+
+
+def test_releasing_memory_drops_the_eviction_queue_nodes_and_keeps_the_cap(tmp_path: Path) -> None:
+    with Database(path=tmp_path / "h.duckdb", memory_limit_mb=200) as db:
+        connection = db.connection
+        connection.execute("CREATE TABLE t AS SELECT range AS a FROM range(1500)")
+        for _ in range(3_000):  # each result's freed buffer leaves a dead node (below DuckDB's own purge at ~32k)
+            assert connection.execute("SELECT count(*) FROM t").fetchall() == [(1500,)]
+        piled = _queue_nodes(db)
+        assert piled >= 3_000
+
+        released = db.release_memory()
+
+        assert _queue_nodes(db) < 50
+        assert released >= piled - 50
+        assert _limit_mib(db) == 200  # the cap is the configured one, not the unreachable one used to drain
+        assert connection.execute("SELECT count(*), sum(a) FROM t").fetchall() == [(1500, 1500 * 1499 // 2)]
