@@ -25,14 +25,13 @@ import asyncio
 import base64
 import collections
 import contextlib
-import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
 
+from bench.amqp import _cpu_s, _pcts
 from bridges.edge import EdgeNode
 from bridges.lorawan import make_source
 from bridges.lorawan.events import parse_chirpstack
@@ -46,11 +45,6 @@ from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 
 _APP = "bench-app"
-
-
-def _cpu_s() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def _eui(device: int) -> str:
@@ -196,13 +190,6 @@ def _line(what: str, count: int, elapsed: float, cpu: float) -> float:
     rate, share = count / elapsed, cpu / elapsed
     print(f"  {what:<34} {rate:>9,.0f} uplinks/s   CPU {share:6.1%}   {share / rate * 1e5:6.2f} % of a core per 1k/s")
     return rate
-
-
-def _pcts(what: str, values: list[float]) -> None:
-    ordered = sorted(values)
-    p50 = statistics.median(ordered) * 1000
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-    print(f"  {what:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   ({len(values)} uplinks)")
 
 
 async def _main(args: argparse.Namespace) -> None:
