@@ -10,11 +10,16 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.bridges.amqp.rabbit import publish, unique
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.rabbitmq import RabbitNode
+
+pytestmark = pytest.mark.timeout(
+    150
+)  # two `uns bridge` processes start (an import is seconds on a loaded box) and maybe the session's RabbitMQ
 
 READINGS = 300
 """A third published before the kill (some in flight when it comes), a third while down, a third after."""

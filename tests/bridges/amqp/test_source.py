@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bridges.amqp import AmqpSource
 from bridges.edge import EdgeNode
@@ -21,6 +22,8 @@ from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
+
+pytestmark = pytest.mark.timeout(90)  # the first test here may start the session's RabbitMQ (6-20 s)
 
 CAPPER = "acme/dallas/packaging/line1/capper"
 

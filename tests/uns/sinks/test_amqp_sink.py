@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aio_pika
 import orjson
+import pytest
 
 from model.sinks import AmqpSinkConfig
 from tests.bridges.amqp.rabbit import drain, unique
@@ -21,6 +22,8 @@ from uns.mqtt.types import BrokerUrl, Message
 from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.registry import build_sink
 from uns.sinks.service import Sink
+
+pytestmark = pytest.mark.timeout(90)  # the first test here may start the session's RabbitMQ (6-20 s)
 
 _ids = itertools.count()
 COUNT = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
