@@ -48,6 +48,8 @@ from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import DataType
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
+__all__ = ["main"]
+
 _DRAIN_S = 0.5
 
 

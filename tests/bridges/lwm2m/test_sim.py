@@ -1,4 +1,7 @@
-"""The demo's warehouse climate sensors register with the LwM2M server edge node and report; they leave on stop."""
+"""The demo's warehouse climate sensors register with the LwM2M server edge node and report; they leave on stop.
+
+On the embedded broker and on Mosquitto (the reference), each checked by the independent Sparkplug test host.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 from bridges.sim.lwm2m_sensors import SENSORS, WarehouseSensors
 from tests.bridges.edge.spb_host import BOOLEAN, until
 from tests.bridges.lwm2m.rig import Rig, running
+from tests.fixtures.mosquitto import Mosquitto
 from uns.broker import EmbeddedBroker
 
 
@@ -17,10 +21,18 @@ def _readings(rig: Rig, cell: str) -> bool:
 
 
 async def test_warehouse_sensors_feed_the_lwm2m_edge_node(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    await _sensors_through(broker.url.port, tmp_path)
+
+
+async def test_warehouse_sensors_through_mosquitto(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    await _sensors_through(mosquitto.port, tmp_path)
+
+
+async def _sensors_through(port: int, tmp_path: Path) -> None:
     async with WarehouseSensors(bind="127.0.0.1", seed=7) as sensors:
         config = sensors.bridge_config()
         assert config.port == sensors.port != 0
-        async with running(broker.url.port, config, tmp_path) as rig:
+        async with running(port, config, tmp_path) as rig:
             task = asyncio.create_task(sensors.run(), name="test.sensors")
             try:
                 for cell in SENSORS:
