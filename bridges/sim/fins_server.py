@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Self, cast
 
@@ -33,10 +34,12 @@ from bridges.fins.frame import (
 )
 from bridges.sim.fins_memory import FinsMemory
 
-__all__ = ["FinsServer", "main"]
+__all__ = ["REQUESTS_KEPT", "FinsServer", "main"]
 
 log = logging.getLogger(__name__)
 
+REQUESTS_KEPT = 1_000
+"""Commands a simulated PLC remembers for tests to inspect (the oldest are forgotten)."""
 _NO_ROUTE = 0x0502
 _NO_UNIT = 0x0202
 
@@ -88,8 +91,8 @@ class FinsServer:
         self.node = node if node is not None else (int(socket.inet_aton(bind)[-1]) or 1)
         self.network = network
         self.memory = memory or FinsMemory()
-        self.requests: list[tuple[int, bytes]] = []
-        """Every command served: (command code, parameters)."""
+        self.requests: deque[tuple[int, bytes]] = deque(maxlen=REQUESTS_KEPT)
+        """The last ``REQUESTS_KEPT`` commands served: (command code, parameters); the demo polls all day."""
         self.refuse_tcp: int | None = None
         """Answer the FINS/TCP handshake with this error code (0x20 all connections in use, ...)."""
         self.hold = 0

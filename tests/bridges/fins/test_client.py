@@ -11,8 +11,8 @@ from typing import Literal
 import pytest
 
 from bridges.fins.client import FinsClient, FinsLink
-from bridges.fins.frame import FinsNode
-from bridges.sim.fins_server import FinsServer
+from bridges.fins.frame import FinsNode, command_frame, memory_read_body
+from bridges.sim.fins_server import REQUESTS_KEPT, FinsServer
 from model.bridges.fins_address import parse_address
 from uns.errors import DeviceRefused, DeviceUnreachable
 
@@ -211,3 +211,20 @@ async def test_over_tcp_a_node_other_than_the_plcs_own_is_refused_naming_the_rig
         routed = FinsClient(_link(plc.port, "tcp", dest=FinsNode(2, 9, 0)))
         await routed.connect()
         await routed.close()
+
+
+def test_the_simulated_plc_remembers_only_its_last_commands() -> None:
+    # the demo polls its FINS PLC all day: an unbounded log of every command grew the hub's memory (bench/soak.py)
+    plc = FinsServer()
+    for sid in range(REQUESTS_KEPT + 500):
+        frame = command_frame(
+            dest=FinsNode(0, plc.node, 0),
+            source=FinsNode(0, 250, 0),
+            sid=sid % 256,
+            code=0x0101,
+            body=memory_read_body(parse_address(f"D{sid}"), 1),
+        )
+        assert plc.handle(frame) is not None
+    assert len(plc.requests) == REQUESTS_KEPT
+    assert plc.requests[-1] == (0x0101, memory_read_body(parse_address(f"D{REQUESTS_KEPT + 499}"), 1))
+    assert plc.requests[0] == (0x0101, memory_read_body(parse_address("D500"), 1))
