@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.bridges.edge.spb_host import BOOLEAN, STRING, until
-from tests.bridges.lwm2m.rig import config, running
+from tests.bridges.lwm2m.rig import config, last, running
 from tests.fixtures.requires import PEER_PACKAGES, require
 from tests.peers.node_peer import NodePeer
 from uns.broker import EmbeddedBroker
@@ -74,6 +74,12 @@ async def test_lwm2m_node_lib_client_registers_is_observed_written_executed_and_
 
         rig.dcmd("Device/0/Reboot", True, BOOLEAN)
         assert await peer.next_event("execute", "error") == {"event": "execute", "uri": "/3/0/4"}
+
+        await _send(cmd, cmd="update")
+        assert (await peer.next_event("updated", "error"))["event"] == "updated"
+        await until(lambda: last(rig, "Updates") == 1, what="the node client's Update counted")
+        await _send(cmd, cmd="set", uri="/3304/0", res="5700", value="61.5")
+        await rig.wait_value("Humidity/0/SensorValue", 61.5)  # still observed after the Update
 
         await _send(cmd, cmd="unregister")
         await peer.next_event("unregistered", "error")
