@@ -108,4 +108,8 @@ async def test_reliability_faults_and_orders_and_an_order_opened_from_the_page(
     await page.reload()
     await expect(page.locator('#maintenance tr[data-id="WEB-1"]')).to_have_count(1, timeout=20_000)
     await expect(page.locator("#maintenance-form")).to_be_hidden()
+    body = '{"timestamp_ms": 1, "maintenance_id": "V-1", "status": "opened"}'
+    topic = f"{CAPPER}/mes/maintenance_order"
+    post = f"fetch('/api/mes/events/{topic}', {{method: 'POST', body: '{body}'}}).then(r => r.status)"
+    assert await page.evaluate(post) == 403  # nor may the API take one from a viewer
     assert errors == []
