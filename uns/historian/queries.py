@@ -330,9 +330,12 @@ class History:
         types: list[str | None] = []
         for index, name in enumerate(contexts):
             joins.append(self._context_source(cursor, name, index))
-            params[f"c{index}"] = name
-            row = cursor.execute("SELECT datatype FROM series WHERE topic = ?", [name]).fetchone()
+            row = cursor.execute("SELECT datatype, series_id FROM series WHERE topic = ?", [name]).fetchone()
             types.append(row[0] if row else None)
+            if row is None:  # MES events
+                params[f"c{index}"] = name
+            else:
+                params[f"cid{index}"], params[f"cfrom{index}"] = row[1], _context_from(cursor, row[1], start)
         columns = "".join(f", c{i}.value, c{i}.value_text, c{i}.value_json" for i in range(len(contexts)))
         asof_joins = "".join(f" ASOF LEFT JOIN {source} c{i} ON m.ts >= c{i}.ts" for i, source in enumerate(joins))
         return _ASOF_SQL.format(columns=columns, joins=asof_joins), params, types
@@ -409,6 +412,23 @@ class AsOfTable:
     contexts: tuple[tuple[str, str | None], ...]
 
 
+def _context_from(cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime) -> datetime:
+    """The time of a context series' last sample at or before ``start`` (else ``start``): where its join reads from.
+
+    Searched in the day before ``start`` first (a scan of that day's row groups), then all before it;
+    without this bound the join read every sample of the context series up to the end.
+    """
+    for since in (start - _CONTEXT_SEARCH, _BEGINNING):
+        row = cursor.execute(
+            "SELECT max(ts) FROM samples WHERE series_id = $id AND ts <= $start AND ts >= $since",
+            {"id": series_id, "start": start, "since": since},
+        ).fetchall()
+        if row[0][0] is not None:
+            found: datetime = row[0][0]
+            return found
+    return start
+
+
 def _arrow(cursor: duckdb.DuckDBPyConnection, sql: str, params: object) -> pa.Table:
     """The query's rows as an Arrow table, straight from DuckDB (``execute`` would copy them once more)."""
     cursor.complete()  # the lookups before left a result open
@@ -462,10 +482,12 @@ FROM (
 ORDER BY m.ts, m.seq LIMIT $limit
 """
 # several values in one millisecond: the context at that instant is the last arrived of them
+_CONTEXT_SEARCH = timedelta(days=1)
+_BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 _CONTEXT_SERIES_SQL = """(
     SELECT ts, v.value, v.value_text, v.value_json FROM (
         SELECT ts, arg_max(struct_pack(value, value_text, value_json), seq) AS v FROM samples
-        WHERE series_id = (SELECT series_id FROM series WHERE topic = $c{index}) AND ts < $end GROUP BY ts
+        WHERE series_id = $cid{index} AND ts >= $cfrom{index} AND ts < $end GROUP BY ts
     )
 )"""
 _CONTEXT_MES_SQL = """(

@@ -162,6 +162,21 @@ def test_asof_gives_the_work_order_shift_and_state_active_at_each_sample(fill: F
     assert [row.context[STATE] for row in rows] == ["idle", "running", "running", "running"]
 
 
+def test_asof_context_is_found_however_long_before_the_window(fill: Filler, history: History) -> None:
+    temp = fill.series(TEMP, "Float", first_seen=T0)
+    fill.samples(temp, [(T0 + timedelta(hours=h), 70.0 + h) for h in range(3)])
+    state = fill.series(STATE, "String", first_seen=T0)
+    long_ago = T0 - timedelta(days=40)  # far beyond the day searched first
+    fill.samples(state, [(long_ago - timedelta(days=1), "setup"), (long_ago, "down")])
+    fill.samples(state, [(T0 + timedelta(hours=1), "running"), (T0 + timedelta(hours=5), "late")])
+
+    rows = history.asof(TEMP, T0, T0 + timedelta(hours=3), context=[STATE])
+    table = history.asof_table(TEMP, T0, T0 + timedelta(hours=3), context=[STATE])
+
+    assert [row.context[STATE] for row in rows] == ["down", "running", "running"]
+    assert table.table.column(6).to_pylist() == ["down", "running", "running"]
+
+
 def test_asof_refuses_unknown_context_topics(fill: Filler, history: History) -> None:
     temp = fill.series(TEMP, "Float", first_seen=T0)
     fill.samples(temp, [(T0, 1.0)])
