@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -14,12 +10,12 @@ import pytest
 
 from tests.bridges.amqp.rabbit import publish, unique
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.e2e.crash_rig import kill9, spawn, stop
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.rabbitmq import RabbitNode
 
-pytestmark = pytest.mark.timeout(
-    150
-)  # two `uns bridge` processes start (an import is seconds on a loaded box) and maybe the session's RabbitMQ
+# two `uns bridge` processes start (an import is seconds on a loaded box), and maybe the session's RabbitMQ
+pytestmark = pytest.mark.timeout(150)
 
 READINGS = 300
 """A third published before the kill (some in flight when it comes), a third while down, a third after."""
@@ -28,17 +24,6 @@ READINGS = 300
 def _consuming(host: SpbHost) -> bool:
     """The status device has values: the source got its queue (it is born null before)."""
     return any(v is not None for v, _ in host.values("amqp", "Status/Messages", kinds=("DBIRTH", "DDATA")))
-
-
-def _spawn(config: Path, broker: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "uns.cli", "bridge", "amqp", "--config", str(config), "--broker", broker,
-             "--data-dir", str(data_dir)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "UNS_LOG_LEVEL": "INFO"},
-        )  # fmt: skip
 
 
 async def test_a_bridge_killed_while_consuming_loses_nothing(
@@ -70,7 +55,8 @@ async def test_a_bridge_killed_while_consuming_loses_nothing(
     )  # fmt: skip
     readings = [("lab.meter", orjson.dumps({"n": n})) for n in range(READINGS)]
     log = tmp_path / "bridge.log"
-    bridge = _spawn(config, mosquitto.url, tmp_path / "data", log)
+    args = ["bridge", "amqp", "--config", str(config), "--broker", mosquitto.url, "--data-dir", str(tmp_path / "data")]
+    bridge = spawn(args, log, {"UNS_LOG_LEVEL": "INFO"})
 
     def seen() -> set[object]:
         return {v for v, _ in host.values("meter", "N", kinds=("DBIRTH", "DDATA"))} - {None}
@@ -80,22 +66,15 @@ async def test_a_bridge_killed_while_consuming_loses_nothing(
         await until(lambda: _consuming(host), what="the bridge consuming (its status device born)", within_s=30)
         await publish(rabbitmq.url, exchange, readings[:100])
         await until(lambda: len(seen()) >= 30, what="the first readings at the host")
-        bridge.send_signal(signal.SIGKILL)  # mid-stream: deliveries in flight, unacknowledged
-        await asyncio.to_thread(bridge.wait, 10)
+        await asyncio.to_thread(kill9, bridge)  # mid-stream: deliveries in flight, unacknowledged
         await publish(rabbitmq.url, exchange, readings[100:200])  # the durable queue keeps them meanwhile
-        bridge = _spawn(config, mosquitto.url, tmp_path / "data", log)
+        bridge = spawn(args, log, {"UNS_LOG_LEVEL": "INFO"})
         await until(lambda: host.count("NBIRTH") == 2, what="the restarted bridge's NBIRTH", within_s=30)
         await publish(rabbitmq.url, exchange, readings[200:])
         await until(lambda: len(seen()) == READINGS, what=f"every reading at the host: {len(seen())}", within_s=40)
         await until(lambda: rabbitmq.queue_depth(queue) == 0, what="the queue drained", within_s=30)
     finally:
-        if bridge.poll() is None:
-            bridge.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(bridge.wait, 20)
-            except subprocess.TimeoutExpired:
-                bridge.kill()
-                await asyncio.to_thread(bridge.wait, 10)
+        await asyncio.to_thread(stop, bridge)
         host.stop()
     assert seen() == set(range(READINGS))
     assert host.violations == []

@@ -21,9 +21,8 @@ from tests.uns.sinks.test_postgres_sink import publisher
 from uns.clock import now_ms
 from uns.mqtt.types import Message
 
-pytestmark = pytest.mark.timeout(
-    150
-)  # two `uns sink` processes start (an import is seconds on a loaded box) and maybe the session's RabbitMQ
+# two `uns sink` processes start (an import is seconds on a loaded box) and maybe the session's RabbitMQ
+pytestmark = pytest.mark.timeout(150)
 
 TOTAL = 1500
 DONE = "acme/dallas/bottling/line1/filler/mes/order_complete"
