@@ -3,11 +3,12 @@
 A thin async shell around ``demo.plan.BusinessPlan``: it reads the lines' output counters,
 the cappers' torque and any running order a previous run left (retained ``work_order`` and the
 MES adapter's ``kpi/order``), ticks the plan with the clock, and hands each of the plan's events,
-in order, to whoever owns it: product types and order releases are written into the ERP, inspections
-into the QMS (the HTTP sources bring them to the MES from there); what operators and machines say
-(order start and complete, labor, material, lots, shifts) is published on the equipment topics
-(QoS 1), as terminals on the line would. The maintenance planner (``demo.maintenance``) follows
-the machines' ``State`` and ``FaultCode`` and writes work orders into the CMMS table.
+in order, to whoever owns it: product types and order releases are written into the ERP,
+inspections and a lab result of each syrup batch (``demo.lab``) into the QMS (the HTTP sources
+bring them to the MES from there); what operators and machines say (order start and complete,
+labor, material, lots, shifts) is published on the equipment topics (QoS 1), as terminals would.
+The maintenance planner (``demo.maintenance``) follows the machines' ``State`` and ``FaultCode``
+and writes work orders into the CMMS table.
 
 An operator cannot start an order the shop floor has not been given: an event naming an order this
 run released waits (and the events after it, so the order is kept) until the order's release has
@@ -30,12 +31,13 @@ import orjson
 from pydantic import ValidationError
 
 from demo.catalog import demo_line_setups
+from demo.lab import SyrupLab
 from demo.maintenance import MaintenancePlanner, WorkOrderRow
 from demo.plan import BusinessPlan, Outgoing
 from demo.systems import DemoSystems
 from model.config import SimSection
 from model.equipment import Plant
-from model.mes import EVENT_MODELS, Inspection, MesEvent, OrderAction, ProductType, WorkOrder
+from model.mes import EVENT_MODELS, Inspection, LotProduction, MesEvent, OrderAction, ProductType, WorkOrder
 from uns.connect import ClientFactory
 from uns.mqtt.types import Message, PubSub
 
@@ -91,6 +93,7 @@ class DemoBusiness:
             path for path in plant.equipment_paths() if path.count("/") == 4 and plant.metric_meta(path, "State")
         )
         first = [setup.cell(setup.recipe.bom[0].cell) for setup in self._setups]
+        self._lab = SyrupLab(seed=seed)
         self._maintenance = MaintenancePlanner(
             machines=machines, first_machines=first, tz=ZoneInfo(tz), speed=settings.speed
         )
@@ -112,6 +115,7 @@ class DemoBusiness:
             "published": 0,
             "erp": 0,
             "qms": 0,
+            "lab": 0,
             "cmms": 0,
             "held": 0,
             "invalid": 0,
@@ -208,6 +212,15 @@ class DemoBusiness:
             else:
                 await client.publish(event.topic, event.payload, qos=1, retain=event.retain)
                 self.counters["published"] += 1
+                if isinstance(body, LotProduction):
+                    await self._lab_result(path, body)
+
+    async def _lab_result(self, path: str, lot: LotProduction) -> None:
+        """A syrup batch goes to the lab: its Brix is a lab result in the QMS."""
+        result = self._lab.result(lot)
+        if result is not None:
+            await self._systems.qms.record(result.event_id or lot.lot_id, "lab", path, result)
+            self.counters["lab"] += 1
 
     async def _hold_until_released(self, body: MesEvent) -> None:
         """Wait while ``body`` names an order whose release the MES may not have yet."""

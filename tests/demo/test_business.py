@@ -19,6 +19,7 @@ import pytest
 
 from bridges.registry import build_edge_node
 from demo.business import DemoBusiness
+from demo.catalog import demo_line_setups
 from demo.systems import DemoSystems
 from model.config import HistorianSection, MesSection, SimSection
 from model.equipment import Plant
@@ -45,7 +46,7 @@ OUTPUTS = {
 }
 TORQUES = {f"{L1}/capper/data/Torque": 1.8, "acme/dallas/bottling/line2/capper2/data/Torque": 2.2}
 CAPPER2 = "acme/dallas/bottling/line2/capper2"
-FAULT = (30, 120)  # plant seconds after the PLC starts: capper2 stands in fault 105 (low air pressure)
+FAULT_S = 90  # plant seconds capper2 stands in fault 105 (low air pressure) once the test says so
 
 
 class FastClock:
@@ -62,14 +63,14 @@ def envelope(value: float, ts: int, datatype: str) -> bytes:
     return orjson.dumps({"value": value, "timestamp_ms": ts, "quality": "good", "datatype": datatype})
 
 
-async def plc(broker: EmbeddedBroker, clock: Callable[[], int]) -> None:
+async def plc(broker: EmbeddedBroker, clock: Callable[[], int], faults: list[int]) -> None:
     """Counters rising at the nominal rates (of the fast clock), steady torques and a fault of capper2, every 50 ms."""
     async with local_clients(broker)(client_id="test-plc") as client:
         made = dict.fromkeys(OUTPUTS, 1000.0)
-        start = last = clock()
+        last = clock()
         while True:
             now = clock()
-            down = FAULT[0] * 1000 <= now - start < FAULT[1] * 1000
+            down = any(start <= now < start + FAULT_S * 1000 for start in faults)
             await client.publish(f"{CAPPER2}/data/State", envelope(5 if down else 1, now, "Int32"))
             await client.publish(f"{CAPPER2}/data/FaultCode", envelope(105 if down else 0, now, "Int32"))
             for cell, rate in OUTPUTS.items():
@@ -88,6 +89,8 @@ class Rig:
     ) -> None:
         self.broker, self.historian, self.mes, self.plant, self.systems = broker, historian, mes, plant, systems
         self.clock = FastClock()
+        self.faults: list[int] = []
+        """When capper2 fell into a fault (the stand-in PLC reads it)."""
 
     def rows(self, sql: str) -> list[tuple[object, ...]]:
         return rows(self.historian, sql)
@@ -148,7 +151,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             for config in systems.connectors(None)
         ]
         made = Rig(broker, historian, mes, plant, systems)
-        parts = [historian.run(), mes.run(), systems.run(), *(node.run() for node in nodes), plc(broker, made.clock)]
+        parts = [
+            historian.run(),
+            mes.run(),
+            systems.run(),
+            *(node.run() for node in nodes),
+            plc(broker, made.clock, made.faults),
+        ]
         async with asyncio.TaskGroup() as tasks:
             running = [tasks.create_task(coro) for coro in parts]
             try:
@@ -176,6 +185,7 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
         await until(lambda: rig.fill_points() >= 5, within_s=10, what="fill volume samples")
         # one CMMS row rewritten as opened, started, closed; at x60 two changes may fall between two polls of
         # the SQL source (1 s), which then reads the newer one only: at least the first and the last come
+        rig.faults.append(rig.clock())
         breakdown = [("closed", False, "105", True)]
         await until(lambda: _maintenance(rig, "CM-CAPPER2-%") == breakdown, within_s=10, what="the breakdown")
         first = business.plan.running_order(L1) if business.plan else None
@@ -183,7 +193,7 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
         now = datetime.fromtimestamp(rig.clock() / 1000, UTC)
         orders = order_progress(cursor, now=now, output_cells=rig.plant.line_outputs())
     started = {o.line: o for o in orders if o.actual_start is not None}
-    production = {line for line in rig.plant.line_outputs() if "/utilities/" not in line}  # utilities make nothing
+    production = {setup.path for setup in demo_line_setups(rig.plant)}  # the lines with a recipe make something
     assert set(started) == production  # every production line runs an order
     assert started[L1].order_id == first
     assert started[L1].quantity
@@ -193,7 +203,7 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
     bottled = rig.rows("SELECT lot_id FROM mes_lots WHERE lot_id LIKE 'B1-%' LIMIT 1")[0][0]
     assert rig.lot_depth(str(bottled)) == 2
     kinds = {str(e) for (e,) in rig.rows("SELECT DISTINCT characteristic FROM mes_inspections")}
-    assert {"fill_volume_ml", "cap_torque_nm"} <= kinds
+    assert {"fill_volume_ml", "cap_torque_nm", "syrup_brix"} <= kinds  # the line's checks and the lab's results
     assert rig.rows("SELECT count(*) FROM mes_labor")[0][0] == 6  # two operators per line clocked on
     assert rig.rows("SELECT count(*) FROM mes_products")[0][0] == 3
     assert rig.rows("SELECT count(*) > 0 FROM mes_consumption") == [(True,)]
