@@ -378,7 +378,10 @@ class AmqpSinkConfig(SinkBase):
         default=True, description="Delivery mode 2: durable queues keep the messages across a RabbitMQ restart."
     )
     confirm_timeout_s: float = Field(
-        default=30.0, gt=0, description="Longest a batch waits for RabbitMQ's publisher confirms, seconds."
+        default=30.0,
+        gt=0,
+        description="Longest RabbitMQ may go without confirming any message of a batch being published, seconds "
+        "(a large batch on a slow disk may take longer in all).",
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest a connection attempt may take, seconds.")
     heartbeat_s: int = Field(default=30, ge=0, le=600, description="AMQP heartbeat; 0 = none.")

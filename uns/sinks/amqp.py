@@ -9,7 +9,7 @@ mode 2 unless ``persistent: false``, header ``uns-topic`` the topic itself.
 
 The channel runs in publisher-confirm mode: a batch is written once every one of its messages was
 confirmed (``Basic.Ack``); only then does the framework acknowledge its MQTT messages. A connection
-lost, a negative confirm (``Basic.Nack``) or confirms not in within ``confirm_timeout_s`` is
+lost, a negative confirm (``Basic.Nack``) or ``confirm_timeout_s`` without a single confirm is
 ``SinkUnavailable``: the framework retries the same batch with backoff, so a message whose confirm
 was lost is published again (at least once). A topic whose routing key exceeds 255 bytes is
 ``RowsRefused`` (field ``routing_key``) naming those rows, dead-lettered to a local SQLite file.
@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
+from typing import TypeVar
 
 import aio_pika
 import orjson
@@ -34,8 +36,9 @@ from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.rest import message_context
 from uns.sinks.writer import WriteReport
 
-__all__ = ["AmqpWriter"]
+__all__ = ["AmqpWriter", "wait_confirms"]
 
+_T = TypeVar("_T")
 _CONNECTION_ERRORS = (aio_pika.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, TimeoutError)
 
 
@@ -140,17 +143,45 @@ class AmqpWriter:
             await self.connect()
         exchange = self._exchange
         assert exchange is not None  # noqa: S101  (connect sets it or raises)
+        confirms = [
+            asyncio.ensure_future(exchange.publish(self._message(row), key, mandatory=False))
+            for row, key in zip(rows, keys, strict=True)
+        ]
         try:
-            async with asyncio.timeout(self._config.confirm_timeout_s):
-                await asyncio.gather(
-                    *(
-                        exchange.publish(self._message(row), key, mandatory=False)
-                        for row, key in zip(rows, keys, strict=True)
-                    )
-                )
+            await wait_confirms(confirms, quiet_s=self._config.confirm_timeout_s)
         except aio_pika.exceptions.DeliveryError as exc:  # Basic.Nack: RabbitMQ could not take it now
             await self.aclose()
             raise self._unavailable("negative publisher confirm", exc) from exc
         except _CONNECTION_ERRORS as exc:
             await self.aclose()
             raise self._unavailable(f"publishing {len(rows)} messages", exc) from exc
+        finally:
+            for confirm in confirms:
+                confirm.cancel()  # the done ones ignore it; a failed batch leaves none running
+
+
+async def wait_confirms(confirms: Sequence[asyncio.Future[_T]], *, quiet_s: float) -> None:
+    """Wait for every confirm; ``TimeoutError`` once ``quiet_s`` passed without a single one.
+
+    A deadline per batch would fail a large batch on a slow disk for ever; a silent broker is what it means.
+    """
+    done = 0
+
+    def count(_: asyncio.Future[_T]) -> None:
+        nonlocal done
+        done += 1
+
+    for confirm in confirms:
+        confirm.add_done_callback(count)
+    everything = asyncio.gather(*confirms)
+    seen = 0
+    while True:
+        try:
+            async with asyncio.timeout(quiet_s):
+                await asyncio.shield(everything)
+            return
+        except TimeoutError:
+            if done == seen:
+                everything.cancel()
+                raise TimeoutError(f"no confirm for {quiet_s:g} s") from None
+            seen = done

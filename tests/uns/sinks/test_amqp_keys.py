@@ -1,6 +1,8 @@
-"""The AMQP sink's pure parts: UNS topics as routing keys and back, its config, its exports."""
+"""The AMQP sink's pure parts: UNS topics as routing keys and back, waiting for confirms, its config, its exports."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -9,6 +11,7 @@ from model.sinks import AmqpSinkConfig, SinkConfig
 from tests.exports import assert_all_is_honest
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
+from uns.sinks.amqp import wait_confirms
 from uns.sinks.amqp_keys import MAX_KEY_BYTES, routing_key, topic_of
 from uns.sinks.registry import KINDS, build_sink
 
@@ -67,3 +70,22 @@ def test_a_bad_config_is_refused_naming_the_field(change: dict[str, object], fie
 @pytest.mark.parametrize("name", ["uns.sinks.amqp", "uns.sinks.amqp_keys"])
 def test_exports_are_honest(name: str) -> None:
     assert_all_is_honest(name)
+
+
+async def test_a_batch_fails_only_when_no_confirm_came_for_the_quiet_time_not_on_a_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    slow = [loop.create_future() for _ in range(10)]
+
+    async def confirm_one_by_one() -> None:
+        for future in slow:
+            await asyncio.sleep(0.05)
+            future.set_result(None)
+
+    feeder = asyncio.create_task(confirm_one_by_one(), name="test.confirms")
+    await wait_confirms(slow, quiet_s=0.3)  # 0.5 s in all, but never 0.3 s without one: done
+    await feeder
+    silent = [loop.create_future() for _ in range(3)]
+    silent[0].set_result(None)
+    with pytest.raises(TimeoutError, match=r"no confirm for 0\.1 s"):
+        await wait_confirms(silent, quiet_s=0.1)
+    assert all(future.done() for future in silent)  # cancelled: nothing left waiting
