@@ -93,7 +93,7 @@ class Lwm2mDevice(BaseModel):
 class Lwm2mBridgeConfig(BridgeBase):
     """The hub as an LwM2M server: clients register at ``coap://host:port/rd``, their resources are observed."""
 
-    kind: Literal["lwm2m"] = "lwm2m"
+    kind: Literal["lwm2m"] = Field(default="lwm2m", description="Bridge kind.")
     host: str = Field(default="127.0.0.1", description="Address the CoAP server binds (0.0.0.0 or :: for all).")
     port: int = Field(default=5683, ge=0, le=65535, description="UDP port of the CoAP server; 0 = pick a free one.")
     devices: list[Lwm2mDevice] = Field(min_length=1, description="The clients that may register; others get 4.03.")
