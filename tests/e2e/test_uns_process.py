@@ -188,8 +188,8 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
     """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics."""
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
     with _running(*args, env={"UNS_MES__KPI_INTERVAL_S": "1"}) as (proc, endpoints):
-        # bottling, packaging, LwM2M, LoRaWAN, one per utility, the business systems' connectors
-        assert endpoints["bridges"] == str(4 + len(UTILITY_PLANTS) + len(CONNECTORS))
+        # bottling, packaging, LwM2M, LoRaWAN, the pallet scale (serial), one per utility, the business connectors
+        assert endpoints["bridges"] == str(5 + len(UTILITY_PLANTS) + len(CONNECTORS))
         watcher = Watcher(endpoints["mqtt"], ["acme/#"])
         await watcher.start()
         try:
@@ -209,7 +209,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert temperature is not None
             assert temperature["unit"] == "degC"
             health_topic = "acme/hub/host/health"
-            nodes = 4 + len(UTILITY_PLANTS) + len(CONNECTORS)  # bottling, packaging, LwM2M, LoRaWAN, utilities, systems
+            nodes = 5 + len(UTILITY_PLANTS) + len(CONNECTORS)  # ... LwM2M, LoRaWAN, serial, utilities, systems
             await until(
                 lambda: (watcher.json(health_topic) or {}).get("nodes_online") == nodes,
                 within_s=10,
@@ -219,10 +219,12 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert health is not None
             # 9 machines, the LwM2M server and 2 sensors, the LoRaWAN meter and network server, each business
             # connector's status device
-            assert health["devices_online"] == 14 + len(UTILITY_PLANTS) + len(CONNECTORS)
+            assert health["devices_online"] == 15 + len(UTILITY_PLANTS) + len(CONNECTORS)  # and the pallet scale
             utilities = [f"acme/dallas/utilities/powerhouse/{u.machine}/data/Counters/RunHours" for u in UTILITY_PLANTS]
             live = lambda: all((watcher.json(t) or {}).get("quality") == "good" for t in utilities)  # noqa: E731
             await until(live, within_s=10, what=f"the utilities area live: {utilities}")
+            weight = "acme/dallas/packaging/line3/palletizer/data/Weight"  # the serial pallet scale
+            await until(lambda: (watcher.json(weight) or {}).get("unit") == "kg", within_s=10, what=weight)
             assert health["rejected"] == {}
             # the historian has it: over the hub's HTTP API, and `uns query` while the hub holds the file
             api = f"{endpoints['http']}/api/history/raw?topic={modbus}&start=-5m"

@@ -183,8 +183,8 @@ async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser
 async def test_c_rebirth_from_the_sparkplug_page(web_hub: str, browser: Browser) -> None:
     page, errors = await open_page(browser, web_hub + "/#sparkplug")
     rows = page.locator("#nodes tbody tr.node")
-    # bottling, packaging, LwM2M, LoRaWAN, utilities, business connectors
-    await expect(rows).to_have_count(4 + len(UTILITY_PLANTS) + len(CONNECTORS), timeout=15_000)
+    # bottling, packaging, LwM2M, LoRaWAN, the pallet scale (serial), utilities, business connectors
+    await expect(rows).to_have_count(5 + len(UTILITY_PLANTS) + len(CONNECTORS), timeout=15_000)
     first = rows.first
     await expect(first.locator("td").nth(2)).to_have_text("online")
     group, node = (await first.get_attribute("data-node") or "/").split("/")

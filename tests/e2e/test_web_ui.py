@@ -51,11 +51,11 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     polyline = page.locator("#chart svg polyline")
     points = (await polyline.get_attribute("points") or "").split()
     assert len(points) >= 2
-    # Sparkplug: every demo edge node online (bottling, packaging, LwM2M, LoRaWAN, one per utility, business), by topic
+    # Sparkplug: every demo edge node online (bottling, packaging, LwM2M, LoRaWAN, serial, utilities, business)
     await page.goto(web_hub + "/#sparkplug")
     await page.reload()
     rows = page.locator("#nodes tbody tr:not(.device)")
-    await expect(rows).to_have_count(4 + len(UTILITY_PLANTS) + len(CONNECTORS), timeout=10_000)
+    await expect(rows).to_have_count(5 + len(UTILITY_PLANTS) + len(CONNECTORS), timeout=10_000)
     assert all("online" in text for text in await rows.all_text_contents())
     # MES from the bridges alone: OEE per cell and line
     await page.goto(web_hub + "/#mes")

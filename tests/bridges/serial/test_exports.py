@@ -16,6 +16,7 @@ from tests.exports import assert_all_is_honest
         "bridges.serial.port",
         "bridges.serial.protocols",
         "bridges.serial.source",
+        "bridges.sim.serial_palletizing",
         "bridges.sim.serial_scale",
         "model.bridges.serial",
     ],

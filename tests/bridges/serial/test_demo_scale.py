@@ -1,0 +1,56 @@
+"""The demo's pallet scale: each pallet the model completes is weighed into one lot, through the serial source."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from bridges.registry import build_edge_node
+from bridges.sim.serial_palletizing import PALLETIZER_PATH, SCALE_DEVICE, SERIAL_NODE, PalletScale
+from tests.bridges.edge.spb_host import SpbHost, until
+from uns.broker import EmbeddedBroker
+from uns.connect import network_clients
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import Message
+
+
+async def test_each_pallet_is_weighed_into_one_lot(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    counter = [4_294_967_295]  # the model's 32-bit pallet counter, about to roll over
+    host = SpbHost(broker.url.port, "acme-dallas", "uns-hub")
+    await host.start(online=True)
+    seen: list[Message] = []
+    async with (
+        PalletScale(pallets=lambda: counter[0], seed=7, settle_s=0.3, on_scale_s=0.6) as pallets,
+        MqttClient(url=broker.url, client_id="mes") as listener,
+    ):
+        await listener.subscribe([f"{PALLETIZER_PATH}/mes/lot_production"], qos=1)
+
+        async def listen() -> None:
+            async for message in listener.messages():
+                seen.append(message)
+
+        node = build_edge_node(pallets.bridge_config(), network_clients(broker.url), tmp_path)
+        tasks = [asyncio.create_task(listen(), name="tests.listen")]
+        try:
+            async with node:
+                tasks += [asyncio.create_task(node.run(), name="tests.node"),
+                          asyncio.create_task(pallets.run(), name="tests.pallets")]  # fmt: skip
+                await until(lambda: host.of("DBIRTH", SCALE_DEVICE), what="the scale born")
+                await until(lambda: len(seen) == 1, what="the lot of the pallet on its way at the start")
+                counter[0] = 0  # one more pallet completed (and the counter rolled over)
+                await until(lambda: len(seen) == 2, what="the next pallet's lot")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            host.stop()
+    bodies = [orjson.loads(message.payload) for message in seen]
+    assert all(780.0 < body["quantity"] < 820.0 for body in bodies)
+    assert [body["unit"] for body in bodies] == ["kg", "kg"]
+    assert bodies[0]["lot_id"].startswith("PAL-L3-")
+    assert bodies[0]["event_id"] != bodies[1]["event_id"]
+    assert {body["source"] for body in bodies} == {SERIAL_NODE}
+    assert pallets.weighed == 2
+    assert host.violations == []
