@@ -352,6 +352,8 @@ class SimSection(_Section):
     bind: str = Field(default="127.0.0.1", min_length=1, description="Address the simulated PLCs listen on.")
     modbus_port: _Port = Field(default=0, description="First Modbus TCP port of the simulated PLCs; 0 = free ports.")
     opcua_port: _Port = Field(default=0, description="OPC UA port of the simulated server; 0 = a free port.")
+    erp_port: _Port = Field(default=0, description="Port of the demo ERP's REST API (on bind); 0 = a free port.")
+    qms_port: _Port = Field(default=0, description="Port of the demo QMS's REST API (on bind); 0 = a free port.")
     speed: float = Field(default=1.0, gt=0, le=100, description="Simulated seconds per real second.")
 
 

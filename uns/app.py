@@ -16,7 +16,6 @@ from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.lorawan_meter import LorawanMeterSim
 from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
-from bridges.sim.serial_palletizing import PalletScale
 from bridges.sim.service import SimulatedPlant
 from demo.business import DemoBusiness
 from demo.systems import DemoSystems
@@ -136,6 +135,11 @@ async def _enter_sim(stack: contextlib.AsyncExitStack, settings: Settings) -> Si
     return await stack.enter_async_context(SimulatedPlant(settings=settings.sim))
 
 
+def _demo_systems(settings: Settings) -> DemoSystems:
+    sim = settings.sim
+    return DemoSystems(directory=settings.data_dir / "demo", bind=sim.bind, erp_port=sim.erp_port, qms_port=sim.qms_port)
+
+
 def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory, systems: DemoSystems) -> DemoBusiness:
     site = plant.enterprise.sites[0] if plant.enterprise.sites else None
     timezone = site.timezone if site else "UTC"
@@ -228,16 +232,12 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             parts.append(sensors)
             configs.append(_demo_bridge(sensors.bridge_config(), settings.host.host_id))
             endpoints["lwm2m"] = sensors.server_url
-            # line 3's pallet scale (MT-SICS on a pty): the serial source weighs each pallet into a lot for the MES
-            scale = await stack.enter_async_context(PalletScale.at_palletizer(sim, seed=settings.sim.seed))
-            parts.append(scale)
-            configs.append(_demo_bridge(scale.bridge_config(), settings.host.host_id))
             # the site's LoRaWAN energy meter: a simulated ChirpStack publishing its uplinks into this broker
             meter = await stack.enter_async_context(LorawanMeterSim(clients=clients, seed=settings.sim.seed))
             parts.append(meter)
             configs.append(_demo_bridge(meter.bridge_config(settings.host.host_id), settings.host.host_id))
             # the demo's ERP, QMS (REST) and CMMS (SQL), read into the MES by HTTP and SQL sources; operators on MQTT
-            systems = await stack.enter_async_context(DemoSystems(directory=settings.data_dir / "demo"))
+            systems = await stack.enter_async_context(_demo_systems(settings))
             parts.append(systems)
             configs += systems.connectors(settings.host.host_id)
             endpoints["erp"], endpoints["qms"] = systems.erp_url, systems.qms_url
