@@ -16,6 +16,7 @@ from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.lorawan_meter import LorawanMeterSim
 from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
+from bridges.sim.serial_palletizing import PalletScale
 from bridges.sim.service import SimulatedPlant
 from demo.business import DemoBusiness
 from demo.systems import DemoSystems
@@ -232,6 +233,10 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
             parts.append(sensors)
             configs.append(_demo_bridge(sensors.bridge_config(), settings.host.host_id))
             endpoints["lwm2m"] = sensors.server_url
+            # line 3's pallet scale (MT-SICS on a pty): the serial source weighs each pallet into a lot for the MES
+            scale = await stack.enter_async_context(PalletScale.at_palletizer(sim, seed=settings.sim.seed))
+            parts.append(scale)
+            configs.append(_demo_bridge(scale.bridge_config(), settings.host.host_id))
             # the site's LoRaWAN energy meter: a simulated ChirpStack publishing its uplinks into this broker
             meter = await stack.enter_async_context(LorawanMeterSim(clients=clients, seed=settings.sim.seed))
             parts.append(meter)
