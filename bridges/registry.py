@@ -74,7 +74,7 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
     if isinstance(config, HttpBridgeConfig):
         return make_http_source(config, clients, data_dir or Path("data"))
     if isinstance(config, Lwm2mBridgeConfig):
-        return make_lwm2m_source(config)
+        return make_lwm2m_source(config, data_dir or Path("data"))
     if isinstance(config, AmqpBridgeConfig):
         return make_amqp_source(config, clients, data_dir or Path("data"))
     if isinstance(config, LorawanBridgeConfig):

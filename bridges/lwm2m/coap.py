@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
 
 import aiocoap  # type: ignore[import-untyped]  # no py.typed in aiocoap 0.4.17
+import aiocoap.message  # type: ignore[import-untyped]
 import aiocoap.numbers.codes  # type: ignore[import-untyped]
 import aiocoap.resource  # type: ignore[import-untyped]
 
@@ -24,7 +25,7 @@ __all__ = ["CoapAnswer", "CoapServer", "ObservedStream", "RdHandler", "Remote"]
 
 log = logging.getLogger(__name__)
 
-Remote = Any  # aiocoap's EndpointAddress of a client (it exports no type for it)
+Remote = Any  # aiocoap's EndpointAddress of a client (it exports no type for it), or "host:port"
 Code = aiocoap.numbers.codes.Code
 CodeValue = Any  # a member of aiocoap's Code enum (untyped)
 
@@ -143,7 +144,8 @@ class CoapServer:
         self, code: CodeValue, remote: Remote, path: Path, *, payload: bytes = b"", fmt: int | None, accept: int | None
     ) -> aiocoap.Message:
         msg = aiocoap.Message(code=code, uri_path=tuple(str(p) for p in path), payload=payload)
-        msg.remote = remote
+        # a client known from a saved registration is an address (host:port) until it speaks again
+        msg.remote = aiocoap.message.UndecidedRemote("coap", remote) if isinstance(remote, str) else remote
         if fmt is not None:
             msg.opt.content_format = fmt
         if accept is not None:

@@ -147,6 +147,19 @@ class Registry:
         self._by_endpoint[endpoint] = self._by_location[reg.location] = reg
         return reg, old
 
+    def restore(self, reg: Registration) -> None:
+        """Take back a registration a previous run saved (same location; later ones are numbered after it)."""
+        if not self._allowed(reg.endpoint) or reg.endpoint in self._by_endpoint:
+            return
+        self._by_endpoint[reg.endpoint] = self._by_location[reg.location] = reg
+        number = reg.location.rpartition("/")[2]
+        if number.isdigit():
+            self._next = max(self._next, int(number))
+
+    def registrations(self) -> list[Registration]:
+        """Every current registration."""
+        return list(self._by_endpoint.values())
+
     def _at(self, location: str) -> Registration:
         reg = self._by_location.get(location.strip("/"))
         if reg is None:

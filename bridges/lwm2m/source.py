@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path as FsPath
 from typing import Self
 
 import aiocoap.error  # type: ignore[import-untyped]  # no py.typed in aiocoap 0.4.17
@@ -24,6 +25,7 @@ from bridges.lwm2m.coap import CoapAnswer, CoapServer, Code, RdHandler, Remote
 from bridges.lwm2m.content import FORMATS, Decoded, decode, encode_write
 from bridges.lwm2m.ipso import Path, parse_path, resource_info
 from bridges.lwm2m.registration import Registration, RegistrationRefused, Registry
+from bridges.lwm2m.state import load_registrations, save_registrations
 from bridges.lwm2m.tlv import ContentError
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges.lwm2m import LWM2M_STATUS_DEVICE, Lwm2mBridgeConfig, Lwm2mDevice
@@ -43,6 +45,11 @@ _COUNTERS = (
 """The status device's counters (``Status/<CamelCase>``): registered is how many are now; refused counts
 payloads (or values) that could not be read; read_failures reads or observes that got no answer or an error."""
 _STATUS_S = 1.0
+
+
+def _address(remote: Remote) -> str:
+    """A client's address as ``host:port`` (aiocoap's address, or one read back from a saved registration)."""
+    return remote if isinstance(remote, str) else str(remote.hostinfo)
 
 
 def _title(counter: str) -> str:
@@ -106,10 +113,13 @@ class Lwm2mSource(RdHandler):
 
     Args:
         config: the connector's config.
+        data_dir: the hub's data directory: registrations are kept in ``data_dir/lwm2m/<name>`` so a
+            restarted server observes its clients again at once; None = kept in memory only.
     """
 
-    def __init__(self, *, config: Lwm2mBridgeConfig) -> None:
+    def __init__(self, *, config: Lwm2mBridgeConfig, data_dir: FsPath | None = None) -> None:
         self.name = config.name
+        self._state = data_dir / "lwm2m" / config.name / "registrations.json" if data_dir is not None else None
         self._config = config
         self._devices = {d.endpoint: d for d in config.devices}
         self._resources = {d.endpoint: _resources(d, config.name) for d in config.devices}
@@ -133,6 +143,14 @@ class Lwm2mSource(RdHandler):
     async def __aenter__(self) -> Self:
         await self._server.__aenter__()
         log.info("lwm2m %s: CoAP server on %s:%d (/rd)", self.name, self._config.host, self.port)
+        if self._state is not None:
+            for reg, address in load_registrations(self._state, now_ms=now_ms()):
+                if reg.endpoint in self._devices:
+                    self._registry.restore(reg)
+                    log.info(
+                        "lwm2m %s: %s still registered at /%s, at %s", self.name, reg.endpoint, reg.location, address
+                    )
+                    self._start_client(reg, address)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -245,9 +263,11 @@ class Lwm2mSource(RdHandler):
         self.counts["updates"] += 1
         self._expiry_changed.set()
         client = self._clients.get(reg.endpoint)
-        if client is None or changed or client.remote != remote:
+        if client is None or changed or _address(client.remote) != _address(remote):
             self._stop_client(reg.endpoint)
             self._start_client(reg, remote)
+        else:
+            self._save()  # the new expiry
 
     async def deregister(self, location: str) -> None:
         """A De-register: the device's DDEATH."""
@@ -266,6 +286,7 @@ class Lwm2mSource(RdHandler):
 
     def _gone(self, reg: Registration, why: str) -> None:
         self._stop_client(reg.endpoint)
+        self._save()
         log.info("lwm2m %s: %s %s", self.name, reg.endpoint, why)
         self._queue.put_nowait(DeviceDown(self._devices[reg.endpoint].id, f"LwM2M client {reg.endpoint} {why}"))
 
@@ -279,6 +300,20 @@ class Lwm2mSource(RdHandler):
         ]  # fmt: skip
         client.task = asyncio.create_task(self._observe_all(client, paths), name=f"lwm2m[{self.name}].{reg.endpoint}")
         self._expiry_changed.set()
+        self._save()
+
+    def _save(self) -> None:
+        if self._state is None:
+            return
+        rows = []
+        for reg in self._registry.registrations():
+            client = self._clients.get(reg.endpoint)
+            if client is not None:
+                rows.append((reg, _address(client.remote)))
+        try:
+            save_registrations(self._state, rows)
+        except OSError as exc:  # the server goes on; a restart would only wait for the clients' next Update
+            self._warn.warning("state", "lwm2m %s: registrations not saved to %s: %s", self.name, self._state, exc)
 
     def _stop_client(self, endpoint: str) -> None:
         client = self._clients.pop(endpoint, None)

@@ -9,6 +9,7 @@ import pytest
 
 from bridges.lwm2m import Lwm2mSource
 from bridges.lwm2m.registration import RegistrationRefused, Registry, parse_links
+from bridges.lwm2m.state import load_registrations, save_registrations
 from bridges.registry import KINDS, build_source
 from model.bridges import Lwm2mBridgeConfig
 from model.config import Settings
@@ -114,3 +115,20 @@ def test_registry_lifetimes_updates_and_refusals() -> None:
         parse_links(b"</1/0>,<3303/x>")
     with pytest.raises(RegistrationRefused, match="object link at character 0 is not <path>"):
         parse_links(b"/1/0")
+
+
+def test_saved_registrations_round_trip_and_what_is_not_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "lwm2m/env/registrations.json"
+    registry = Registry(allowed=lambda ep: True)
+    live, _ = registry.register({"ep": "a", "lt": "60"}, b"</3303/0>", now_ms=1_000)
+    gone, _ = registry.register({"ep": "b", "lt": "1"}, b"", now_ms=1_000)
+    save_registrations(path, [(live, "127.0.0.1:5690"), (gone, "[::1]:5691")])
+    assert load_registrations(path, now_ms=2_001) == [(live, "127.0.0.1:5690")]  # b's lifetime ran out at 2000
+    restored = Registry(allowed=lambda ep: True)
+    restored.restore(live)
+    again, _ = restored.register({"ep": "c"}, b"", now_ms=3_000)
+    assert again.location == "rd/2"  # numbered after the restored rd/1
+    path.write_text("[{")
+    assert load_registrations(path, now_ms=0) == []
+    assert not path.exists()
+    assert path.with_suffix(".bad").read_text() == "[{"

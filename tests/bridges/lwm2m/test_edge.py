@@ -7,6 +7,7 @@ with their byte or field while the device stays alive.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cbor2
@@ -14,6 +15,7 @@ import pytest
 
 from bridges.lwm2m.content import SENML_CBOR, SENML_JSON, TLV
 from bridges.lwm2m.tlv import encode_tlv
+from bridges.lwm2m.udp import claim_port
 from bridges.sim.lwm2m_client import Lwm2mClient
 from tests.bridges.edge.spb_host import BOOLEAN, DOUBLE, until
 from tests.bridges.lwm2m.rig import TH, config, last, running
@@ -162,3 +164,26 @@ async def test_registrations_refused_with_a_reason(broker: EmbeddedBroker, tmp_p
         await until(lambda: last(rig, "RegistrationsRefused") == 3, what="three refusals counted")
         assert rig.host.of("DBIRTH", "th1") == []
     assert rig.host.violations == []
+
+
+async def test_a_restarted_server_observes_its_clients_again_without_a_new_register(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    cfg = config(port=claim_port("127.0.0.1", 0))  # a fixed port: the client updates where it registered
+    async with Lwm2mClient(endpoint="th-1", resources=TH) as client:
+        async with running(broker.url.port, cfg, tmp_path) as first:
+            await client.register("127.0.0.1", first.source.port)
+            await first.wait_value("Temperature/0/SensorValue", 21.5)
+        saved = json.loads((tmp_path / "lwm2m/env/registrations.json").read_text())
+        assert [(row["endpoint"], row["location"]) for row in saved] == [("th-1", "rd/1")]
+        client.set("3303/0/5700", 30.5)  # while the server is away: nobody observes it
+        async with running(broker.url.port, cfg, tmp_path) as second:
+            await until(
+                lambda: second.host.of("DBIRTH", "th1") != [], what="th1 born again from the saved registration"
+            )
+            await second.wait_value("Temperature/0/SensorValue", 30.5)
+            assert str((await client.update()).code) == "2.04 Changed"  # its location is still known
+            client.set("3303/0/5700", 31.0)
+            await second.wait_value("Temperature/0/SensorValue", 31.0)
+            assert last(second, "Registrations") == 0  # no Register was needed
+    assert first.host.violations == second.host.violations == []

@@ -17,6 +17,7 @@ from tests.exports import assert_all_is_honest
         "bridges.lwm2m.registration",
         "bridges.lwm2m.senml",
         "bridges.lwm2m.source",
+        "bridges.lwm2m.state",
         "bridges.lwm2m.tlv",
         "bridges.lwm2m.udp",
         "bridges.sim.lwm2m_client",
