@@ -28,8 +28,9 @@ __all__ = ["COUNTERS", "SerialPort"]
 
 log = logging.getLogger(__name__)
 
-COUNTERS = ("frames", "refused", "missed_polls", "events")
-"""Each device's counters (``Status/<CamelCase>``): frames read, frames refused, polls unanswered, MES events."""
+COUNTERS = {"frames": "Status/Frames", "refused": "Status/Refused", "missed_polls": "Status/MissedPolls",
+            "events": "Status/Events"}  # fmt: skip
+"""Each device's counters and their metrics: frames read, frames refused, polls unanswered, MES events."""
 _PARITY = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}  # pyserial's PARITY_* values
 _COMMANDS: dict[str, dict[str, bytes]] = {
     "mt_sics": {"poll": b"SI\r\n", "Command/Zero": b"Z\r\n", "Command/Tare": b"T\r\n"},
@@ -38,10 +39,6 @@ _COMMANDS: dict[str, dict[str, bytes]] = {
 """The protocol's own commands: MT-SICS SI (weight at once), Z, T; Sartorius SBI ESC P (print), ESC V, ESC T."""
 _READ = 4096
 _WRITE_TIMEOUT_S = 2.0
-
-
-def _title(counter: str) -> str:
-    return "".join(part.title() for part in counter.split("_"))
 
 
 class _Lost(Exception):
@@ -75,7 +72,7 @@ class SerialPort:
         self._events = EventMaker(connector=bridge, device=config.id, events=config.events)
         self._warn = RateLimitedLog(log)
         self.counts = dict.fromkeys(COUNTERS, 0)
-        self._names = {counter: f"Status/{_title(counter)}" for counter in COUNTERS}
+        self._names = COUNTERS
         self._frames_name = self._names["frames"]
         self.scans = 0
         self._writer: asyncio.StreamWriter | None = None
@@ -97,7 +94,7 @@ class SerialPort:
         tags = self._parser.tags(self.id)
         if not isinstance(self.config.protocol, MtSicsProtocol | SartoriusProtocol):
             tags = [tag for tag in tags if not tag.name.startswith("Command/")]
-        status = [TagSpec(self.id, f"Status/{_title(c)}", DataType.Int64) for c in COUNTERS]
+        status = [TagSpec(self.id, name, DataType.Int64) for name in COUNTERS.values()]
         status.append(TagSpec(self.id, "Status/LastRefusal", DataType.String))
         return [*tags, *status]
 
