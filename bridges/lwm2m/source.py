@@ -38,22 +38,21 @@ __all__ = ["Lwm2mSource"]
 
 log = logging.getLogger(__name__)
 
-_COUNTERS = (
-    "registered", "registrations", "updates", "deregistrations", "expired", "registrations_refused",
-    "notifications", "refused", "read_failures", "writes", "write_failures",
-)  # fmt: skip
-"""The status device's counters (``Status/<CamelCase>``): registered is how many are now; refused counts
-payloads (or values) that could not be read; read_failures reads or observes that got no answer or an error."""
+_COUNTERS = {
+    "registered": "Status/Registered", "registrations": "Status/Registrations", "updates": "Status/Updates",
+    "deregistrations": "Status/Deregistrations", "expired": "Status/Expired",
+    "registrations_refused": "Status/RegistrationsRefused", "notifications": "Status/Notifications",
+    "refused": "Status/Refused", "read_failures": "Status/ReadFailures", "writes": "Status/Writes",
+    "write_failures": "Status/WriteFailures",
+}  # fmt: skip
+"""The status device's counters and their metrics: registered is how many are now; refused counts payloads
+(or values) that could not be read; read_failures reads or observes that got no answer or an error."""
 _STATUS_S = 1.0
 
 
 def _address(remote: Remote) -> str:
     """A client's address as ``host:port`` (aiocoap's address, or one read back from a saved registration)."""
     return remote if isinstance(remote, str) else str(remote.hostinfo)
-
-
-def _title(counter: str) -> str:
-    return "".join(part.title() for part in counter.split("_"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -171,7 +170,7 @@ class Lwm2mSource(RdHandler):
             for rs in self._resources.values()
             for r in rs
         ]
-        out += [TagSpec(LWM2M_STATUS_DEVICE, f"Status/{_title(c)}", DataType.Int64) for c in _COUNTERS]
+        out += [TagSpec(LWM2M_STATUS_DEVICE, metric, DataType.Int64) for metric in _COUNTERS.values()]
         out.append(TagSpec(LWM2M_STATUS_DEVICE, "Status/LastRefusal", DataType.String))
         return out
 
@@ -426,6 +425,6 @@ class Lwm2mSource(RdHandler):
                     await self._expiry_changed.wait()
 
     def _status(self, stamp: int) -> Samples:
-        samples = [Sample(f"Status/{_title(c)}", v, stamp) for c, v in self.counts.items()]
+        samples = [Sample(_COUNTERS[c], v, stamp) for c, v in self.counts.items()]
         samples.append(Sample("Status/LastRefusal", self.last_refusal, stamp))
         return Samples(LWM2M_STATUS_DEVICE, samples)
