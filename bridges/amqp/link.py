@@ -71,7 +71,9 @@ class Link:
         self._connection: AbstractRobustConnection | None = None
         self._pacer: asyncio.Task[None] | None = None
         self.up = False
+        self._told_down = False
         self.reconnects = 0
+        self.failed_attempts = 0
         self.target = f"{redact_amqp_url(config.url)} queue {config.queue}"
 
     async def run(self) -> None:
@@ -107,6 +109,7 @@ class Link:
                 if connection is not None:
                     await connection.close()
                 delay = self._backoff.failed()
+                self.failed_attempts += 1
                 self._down(f"{self.target}: {type(exc).__name__}: {exc}")
                 self._warn.warning(
                     "connect", "amqp %s: cannot connect to %s (%s: %s); retrying in %.1f s",
@@ -140,11 +143,13 @@ class Link:
 
     def _set_up(self) -> None:
         self.up = True
+        self._told_down = False
         self._inbox.put_nowait(LinkUp())
 
     def _down(self, reason: str) -> None:
-        if self.up or self.reconnects == 0:
+        if self.up or not self._told_down:  # once per outage (and once while the first connect fails)
             self._inbox.put_nowait(LinkDown(reason))
+        self._told_down = True
         self.up = False
 
     def _closed(self, _connection: object, exc: BaseException | None = None) -> None:

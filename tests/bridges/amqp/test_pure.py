@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,12 @@ from pydantic import TypeAdapter, ValidationError
 from bridges.amqp import AmqpSource
 from bridges.amqp.keys import key_matches
 from bridges.registry import KINDS, build_source
+from bridges.source import DeviceDown, SourceEvent
 from model.bridges import BridgeConfig
 from model.bridges.amqp import AmqpBridgeConfig
 from tests.exports import assert_all_is_honest
+from tests.fixtures.mosquitto import free_port
+from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 
@@ -96,3 +100,34 @@ def test_every_field_is_described() -> None:
 )
 def test_exports_are_honest(name: str) -> None:
     assert_all_is_honest(name)
+
+
+async def test_rabbitmq_unreachable_at_start_is_one_device_death_and_retried_with_backoff(tmp_path: Path) -> None:
+    config = AmqpBridgeConfig.model_validate(
+        {
+            **_CONFIG,
+            "url": f"amqp://guest:pw@127.0.0.1:{free_port()}/",
+            "reconnect_min_s": 0.02,
+            "reconnect_max_s": 0.05,
+        }
+    )
+    source = AmqpSource(config=config, clients=network_clients(BrokerUrl(port=1)), data_dir=tmp_path)
+    seen: list[SourceEvent] = []
+
+    async def consume() -> None:
+        async for event in source.events():
+            seen.append(event)
+
+    async with source:
+        task = asyncio.create_task(consume(), name="test.amqp-unreachable")
+        try:
+            await until(lambda: source.link.failed_attempts >= 5, what="five failed attempts")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert [type(event) for event in seen] == [DeviceDown]  # once, not per attempt; no status while down
+    down = seen[0]
+    assert isinstance(down, DeviceDown)
+    assert down.device == "amqp"
+    assert "amqp://guest:***@127.0.0.1" in down.reason
+    assert "pw" not in down.reason
