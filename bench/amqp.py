@@ -217,9 +217,7 @@ def _pcts(what: str, values: list[float]) -> None:
 
 async def _main(args: argparse.Namespace) -> None:
     with run_rabbitmq() as node:
-        print(
-            f"RabbitNode {node.url}: {args.messages:,} messages, prefetch {args.prefetch}, {args.rounds} rounds (best)"
-        )
+        print(f"RabbitMQ {node.url}: {args.messages:,} messages, prefetch {args.prefetch}, {args.rounds} rounds (best)")
         best: dict[str, float] = {}
         for round_ in range(args.rounds):
             for what, run in (
