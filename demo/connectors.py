@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from bridges.sim.layout import GROUP
 from demo.cmms import CMMS_TABLE
+from demo.qms import INSPECTION_FIELDS
 from model.bridges import BridgeConfig
 
 __all__ = ["CMMS", "CONNECTORS", "ERP_ORDERS", "ERP_PRODUCTS", "POLL_S", "QMS_RESULTS", "business_connectors"]
@@ -92,23 +93,7 @@ def _erp(erp_url: str) -> list[dict[str, object]]:
 
 
 def _qms(qms_url: str) -> dict[str, object]:
-    fields = {
-        name: f"$.{name}"
-        for name in (
-            "characteristic",
-            "value",
-            "lower_limit",
-            "upper_limit",
-            "target",
-            "unit",
-            "result",
-            "defect_type",
-            "severity",
-            "order_id",
-            "lot_id",
-            "sample_id",
-        )
-    }
+    fields = {name: f"$.{name}" for name in INSPECTION_FIELDS}
     return {
         "kind": "http",
         "name": QMS_RESULTS,

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from bridges.sim.plant import FAULT_CODES, MachineState
-from demo.shifts import local_stamp, shifts_around
+from demo.lots import LotIds
+from demo.shifts import shifts_around
 
 __all__ = ["CALL_AFTER_S", "RESPONSE_S", "MaintenancePlanner", "WorkOrderRow"]
 
@@ -82,7 +83,7 @@ class MaintenancePlanner:
         self._tz = tz
         self._speed = speed
         self._scheduled: list[WorkOrderRow] = []
-        self._ids: set[str] = set()
+        self._ids = LotIds(tz=tz)  # ids from a prefix and the local time, unique within the run
         self._calls = 0
 
     @property
@@ -94,13 +95,7 @@ class MaintenancePlanner:
         return round(plant_s * 1000 / self._speed)
 
     def _id(self, prefix: str, now_ms: int) -> str:
-        base = f"{prefix}-{local_stamp(now_ms, self._tz)}"
-        wo_id, n = base, 1
-        while wo_id in self._ids:
-            n += 1
-            wo_id = f"{base}-{n}"
-        self._ids.add(wo_id)
-        return wo_id
+        return self._ids.new(prefix, now_ms)
 
     def begin(self, now_ms: int) -> list[WorkOrderRow]:
         """The scheduled orders: one per line in the next shift break that starts after ``now_ms``."""

@@ -16,9 +16,9 @@ from starlette.routing import BaseRoute
 
 from demo.database import DemoDatabase, iso_utc
 from demo.feed import feed_route
-from model.mes import Inspection
+from model.mes import Inspection, MesEvent
 
-__all__ = ["QMS_FILE", "Qms", "ResultKind"]
+__all__ = ["INSPECTION_FIELDS", "QMS_FILE", "Qms", "ResultKind"]
 
 QMS_FILE = "qms.sqlite"
 """The QMS's file in the demo's data directory."""
@@ -46,19 +46,9 @@ CREATE TABLE IF NOT EXISTS results (
     taken_ms INTEGER NOT NULL
 );
 """
-_OPTIONAL = (
-    "value",
-    "lower_limit",
-    "upper_limit",
-    "target",
-    "unit",
-    "result",
-    "defect_type",
-    "severity",
-    "order_id",
-    "lot_id",
-    "sample_id",
-)
+INSPECTION_FIELDS = tuple(name for name in Inspection.model_fields if name not in MesEvent.model_fields)
+"""What a result says beyond every event's time and id: the inspection's own fields, the feed's keys."""
+_OPTIONAL = INSPECTION_FIELDS[1:]  # all but the characteristic
 
 
 def _record(db: sqlite3.Connection, result_id: str, kind: ResultKind, path: str, inspection: Inspection) -> bool:
