@@ -64,9 +64,11 @@ def _last(seen: list[SourceEvent], name: str) -> object:
 
 async def test_polled_weights_with_the_scale_settling() -> None:
     async with SimulatedScale() as scale:
-        scale.load(612.4, settle_s=0.3)
+        scale.load(612.4, settle_s=3600)  # moving until the test lets it settle
         config = _config(scale.port, poll={"interval_s": 0.05, "timeout_s": 0.5})
         async with _running(config) as (_source, seen):
+            await until(lambda: _last(seen, "Status") == "dynamic", what="a dynamic weight")
+            scale.load(612.4)
             await until(lambda: _last(seen, "Stable") is True, what="a stable weight")
     assert 612.4 in _values(seen, "Weight")
     assert "dynamic" in _values(seen, "Status")  # it read S D while settling
