@@ -1,8 +1,10 @@
-"""The GPIO source on a real ``/dev/gpiochip*`` through libgpiod, where the machine has one.
+"""The GPIO source through libgpiod: on a real ``/dev/gpiochip*`` where the machine has one.
 
-Skipped here with its reason: this is hardware, not an installable package, so it is not a
+That test skips here with its reason: this is hardware, not an installable package, so it is not a
 ``require()`` component and strict CI mode does not fail on it. It takes one unused line as an
-input (which drives nothing) and checks the source births its level.
+input (which drives nothing) and checks the source births its level. Without a chip, libgpiod's
+answers to a missing chip and to a file that is no GPIO chip still reach the source as the device
+down, naming them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import gpiod
 import pytest
 
 from bridges.gpio import make_source
-from bridges.source import Samples, SourceEvent
+from bridges.source import DeviceDown, Samples, SourceEvent
 from model.bridges.gpio import GpioBridgeConfig
 from tests.fixtures.waiting import until
 
@@ -59,3 +61,34 @@ async def test_an_input_of_a_real_chip_is_read() -> None:
                 await task
     first = next(e for e in seen if isinstance(e, Samples))
     assert [(s.name, type(s.value)) for s in first.samples] == [("In", bool)]
+
+
+@pytest.mark.parametrize(
+    ("chip", "says"),
+    [("/nonexistent/gpiochip9", "No such file or directory"), ("/dev/null", "No such device")],
+)
+async def test_libgpiod_refusals_are_the_device_down(chip: str, says: str) -> None:
+    config = GpioBridgeConfig.model_validate(
+        {"name": "hw", "edge": {"group": "g"},
+         "devices": [{"id": "chip", "chip": chip, "inputs": [{"line": 0, "name": "In"}], "backoff_min_s": 5,
+                      "backoff_max_s": 5}]}
+    )  # fmt: skip
+    seen: list[SourceEvent] = []
+    source = make_source(config)  # the libgpiod provider
+
+    async def consume() -> None:
+        async for event in source.events():
+            seen.append(event)
+
+    async with source:
+        task = asyncio.create_task(consume(), name="tests.gpiochip.refused")
+        try:
+            await until(lambda: seen != [], what="the device down")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    (down,) = seen
+    assert isinstance(down, DeviceDown)
+    assert down.reason.startswith(f"cannot take lines of {chip}: ")
+    assert says in down.reason
