@@ -8,8 +8,8 @@ from one Pareto bar to another on the next query.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
@@ -18,12 +18,14 @@ from uns.historian.query_types import BadArgument
 from uns.historian.timespec import checked_window
 from uns.mes import facts
 from uns.mes.intervals import Window
-from uns.mes.oee import OeeRow, compute, entities_under
+from uns.mes.oee import OeeRow, compute, entities_under, paths_with_data
 from uns.mes.paths import line_of
 from uns.mes.states import state_name
 
 __all__ = ["CurrentRow", "DowntimeRow", "TimelineInterval", "current", "downtime", "state_timeline"]
 
+_NEAR = timedelta(days=1)  # where the state at an instant is looked for first
+_BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 _LOSSES = ("availability", "performance")
 """The classes of lost time the Pareto shows; ties go to the first (planned downtime is not lost time)."""
 
@@ -207,7 +209,7 @@ class CurrentRow:
 
 _NOW_STATE = """
 SELECT s.path, s.ts, coalesce(l.state, s.state), coalesce(l.reason_code, s.reason_code)
-FROM (SELECT * FROM mes_states WHERE ts <= $now
+FROM (SELECT * FROM mes_states WHERE ts <= $now AND ts >= $since AND path IN (SELECT unnest($paths::VARCHAR[]))
       QUALIFY row_number() OVER (PARTITION BY path ORDER BY ts DESC, received DESC, event_key DESC) = 1) s
 LEFT JOIN mes_reasons l ON l.path = s.path AND l.start_ts <= $now AND l.end_ts > $now
 QUALIFY row_number() OVER (PARTITION BY s.path ORDER BY l.ts DESC NULLS LAST, l.received DESC) = 1
@@ -232,6 +234,20 @@ GROUP BY e.p
 """The running shift of each path (its own or an ancestor's; the latest started), in one query."""
 
 
+def _now_states(
+    cursor: duckdb.DuckDBPyConnection, now: datetime, paths: Collection[str]
+) -> dict[str, tuple[datetime, int, str | None]]:
+    """Each state path's state at ``now`` (labels applied): looked for in the last day, then further back."""
+    found: dict[str, tuple[datetime, int, str | None]] = {}
+    for since in (now - _NEAR, _BEGINNING):
+        missing = [path for path in paths if path not in found]
+        if not missing:
+            break
+        rows = cursor.execute(_NOW_STATE, {"now": now, "since": since, "paths": missing}).fetchall()
+        found.update((row[0], (row[1], row[2], row[3])) for row in rows)
+    return found
+
+
 def current(
     cursor: duckdb.DuckDBPyConnection,
     section: MesSection,
@@ -249,10 +265,14 @@ def current(
     if now.tzinfo is None:
         raise BadArgument("now", "needs a time zone")
     outputs = output_cells or {}
-    states = {row[0]: row[1:] for row in cursor.execute(_NOW_STATE, {"now": now}).fetchall()}
+    known = paths_with_data(cursor)  # read once for the states and both kinds of entities
+    states = _now_states(cursor, now, sorted(known[0]))
     running = dict(cursor.execute(_RUNNING, {"now": now}).fetchall())
     only = section.output_only_lines
-    entities = [*entities_under(cursor, "", "cell", outputs), *entities_under(cursor, "", "line", outputs, only)]
+    entities = [
+        *entities_under(cursor, "", "cell", outputs, known=known),
+        *entities_under(cursor, "", "line", outputs, only, known=known),
+    ]
     kinds = {e.name: ("cell" if len(e.name.split("/")) >= 5 else "line") for e in entities}
     windows: list[Window] = []
     shifts: dict[str, str | None] = {}

@@ -39,6 +39,7 @@ import orjson
 
 from model.config import MesSection
 from uns.mes.changes import Change
+from uns.mes.count_facts import CountFacts
 from uns.mes.intervals import Piece, Times, Window, add_times, entity_times, pieces, pieces_query
 from uns.mes.losses import loss_table
 from uns.mes.paths import line_of
@@ -51,6 +52,7 @@ __all__ = [
     "direct_pieces",
     "fact_bars",
     "fact_pieces",
+    "facts_active",
     "plan",
     "rules_of",
     "union_path",
@@ -96,6 +98,11 @@ def bypassed() -> Iterator[None]:
         yield
     finally:
         _USE_FACTS.reset(token)
+
+
+def facts_active() -> bool:
+    """Whether views may read facts here (not inside ``bypassed``)."""
+    return _USE_FACTS.get()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -368,9 +375,11 @@ class FactBuilder:
             connection.execute(statement)
         shifted = connection.execute("SELECT DISTINCT path FROM mes_shifts").fetchall()
         self._shifted = {row[0] for row in shifted}
+        self._counts = CountFacts(connection)
 
     def changed(self, changes: Sequence[Change]) -> None:
         """Drop the fact hours the committed events make stale (a ``ChangeFeed`` listener)."""
+        self._counts.changed(changes)
         for change in changes:
             if change.event == "machine_state":
                 start = None if change.start_ms is None else change.start_ms * 1000 - self._micro_us
@@ -398,7 +407,10 @@ class FactBuilder:
             self._connection.execute(f"DELETE FROM {table} WHERE {where} AND {span}", params)  # noqa: S608 (ours)
 
     def build(self, now: datetime, *, hours: int = _BUILD_HOURS) -> int:
-        """Build the oldest missing closed hours (at most ``hours`` of them per path); returns the hours built."""
+        """Build the oldest missing closed hours of states and counts (at most ``hours`` of each); returns how many."""
+        return self._build_states(now, hours) + self._counts.build(now, hours)
+
+    def _build_states(self, now: datetime, hours: int) -> int:
         last = (_us(now) - self._micro_us) // HOUR_US - 1  # the last hour ending microstop_s before now
         row = self._connection.execute(
             """WITH sp AS (SELECT path, min(epoch_us(ts)) // $h AS first FROM mes_states GROUP BY path),

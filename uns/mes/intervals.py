@@ -39,7 +39,7 @@ import duckdb
 from model.config import MesSection
 from uns.mes.losses import loss_table
 
-__all__ = ["Piece", "Times", "Window", "add_times", "entity_times", "pieces", "pieces_query"]
+__all__ = ["Piece", "Times", "Window", "add_times", "entity_times", "pieces", "pieces_query", "scan_from"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,14 +76,16 @@ WITH
 tp AS (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path),
 cr AS (SELECT unnest($lows::INTEGER[]) AS lo, unnest($highs::INTEGER[]) AS hi, unnest($classes::VARCHAR[]) AS cls),
 since AS (
-    SELECT path, max(ts) AS t0 FROM mes_states WHERE path IN (SELECT path FROM tp) AND ts <= $data_lo GROUP BY path
+    SELECT path, max(ts) AS t0 FROM mes_states
+    WHERE path IN (SELECT path FROM tp) AND ts <= $data_lo AND ts >= $scan_lo GROUP BY path
 ),
 st0 AS (
     SELECT s.path, s.ts AS a, s.state, s.reason_code,
            coalesce(lead(s.ts) OVER w, greatest($data_hi, s.ts)) AS b,
            lead(s.ts) OVER w IS NULL AS open
     FROM mes_states s LEFT JOIN since ON since.path = s.path
-    WHERE s.path IN (SELECT path FROM tp) AND s.ts < $data_hi AND (since.t0 IS NULL OR s.ts >= since.t0)
+    WHERE s.path IN (SELECT path FROM tp) AND s.ts < $data_hi AND s.ts >= $scan_lo
+        AND (since.t0 IS NULL OR s.ts >= since.t0)
     WINDOW w AS (PARTITION BY s.path ORDER BY s.ts, s.received, s.event_key)
 ),
 st1 AS (
@@ -116,10 +118,12 @@ shf0 AS (
     SELECT * FROM mes_shifts
     QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1
 ),
-shf AS (
+shfa AS (
     SELECT tp.path, shf0.start_ts AS sa, shf0.end_ts AS sb, shf0.breaks
     FROM shf0 JOIN tp ON tp.path = shf0.path OR starts_with(tp.path, shf0.path || '/')
 ),
+hs AS (SELECT DISTINCT path FROM shfa),
+shf AS (SELECT * FROM shfa WHERE sa <= $hi AND sb >= $lo),  -- breaks lie inside their shift: parse only these
 brk0 AS (
     SELECT path, unnest(from_json(breaks, '[{"start_ms": "BIGINT", "end_ms": "BIGINT"}]')) AS x FROM shf
 ),
@@ -159,7 +163,7 @@ flag AS (
     SELECT cov.*, coalesce(l_state, state) AS eff, coalesce(l_reason, reason_code) AS reason,
         EXISTS (SELECT 1 FROM brk WHERE brk.path = cov.path AND brk.ba <= cov.a AND brk.bb >= cov.b)
             OR EXISTS (SELECT 1 FROM mnt WHERE mnt.path = cov.path AND mnt.ma <= cov.a AND mnt.mb >= cov.b) AS in_break,
-        EXISTS (SELECT 1 FROM shf WHERE shf.path = cov.path) AS has_shift,
+        EXISTS (SELECT 1 FROM hs WHERE hs.path = cov.path) AS has_shift,
         EXISTS (SELECT 1 FROM shf WHERE shf.path = cov.path AND shf.sa <= cov.a AND shf.sb >= cov.b) AS in_shift
     FROM cov
 )
@@ -185,6 +189,7 @@ def pieces_query(
     cuts: Sequence[datetime] = (),
     data_end: datetime | None = None,
     bounded: bool = False,
+    scan_from: datetime | None = None,
 ) -> tuple[str, dict[str, object]]:
     """The SQL and parameters of ``pieces`` (path, start, end, state, machine state, reason, loss, stop start).
 
@@ -193,6 +198,8 @@ def pieces_query(
     time at hour edges, so a piece is the same whatever cut it). ``bounded`` reads only the states
     from the one active at ``start - microstop_s`` on, with the same result: a stop that began
     earlier and reaches ``start`` is longer than ``microstop_s`` either way, so never a microstop.
+    ``scan_from`` (from ``scan_from``) is no later than the state each path had then: the scans start
+    there (the table's time order lets DuckDB skip the rest) instead of at the first state ever stored.
     """
     lows, highs, classes = loss_table(section).columns()
     params: dict[str, object] = {
@@ -205,6 +212,7 @@ def pieces_query(
         "hi": end,
         "data_hi": max(end, data_end or end),
         "data_lo": start - timedelta(seconds=section.microstop_s) if bounded else _BEGINNING,
+        "scan_lo": scan_from if bounded and scan_from is not None else _BEGINNING,
         "cuts": [start, end, *(cut for cut in cuts if start < cut < end)],
     }
     return _PIECES, params
@@ -235,8 +243,9 @@ def pieces(
     """
     if not paths or end <= start:
         return []
+    since = scan_from(cursor, paths, start - timedelta(seconds=section.microstop_s)) if bounded else None
     sql, params = pieces_query(
-        section, paths=paths, start=start, end=end, cuts=cuts, data_end=data_end, bounded=bounded
+        section, paths=paths, start=start, end=end, cuts=cuts, data_end=data_end, bounded=bounded, scan_from=since
     )
     rows = cursor.execute(sql, params).fetchall()
     return [
@@ -256,6 +265,24 @@ def pieces(
 
 _US = timedelta(microseconds=1)
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+_NEAR = timedelta(days=1)
+
+_LAST_BEFORE = """SELECT path, max(ts) FROM mes_states
+WHERE path IN (SELECT unnest($paths::VARCHAR[])) AND ts <= $at AND ts >= $since GROUP BY path"""
+
+
+def scan_from(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], at: datetime) -> datetime:
+    """The earliest of the states ``paths`` had at ``at``, else ``at``: no state before it matters from ``at`` on.
+
+    Looked for in the day before ``at`` first (a scan of that day's rows), then, for the paths
+    without a state there, in all history before it.
+    """
+    found = dict(cursor.execute(_LAST_BEFORE, {"paths": list(paths), "at": at, "since": at - _NEAR}).fetchall())
+    missing = [path for path in paths if path not in found]
+    if missing:
+        found.update(cursor.execute(_LAST_BEFORE, {"paths": missing, "at": at, "since": _BEGINNING}).fetchall())
+    earliest: datetime = min([at, *found.values()])
+    return earliest
 
 
 @dataclasses.dataclass(slots=True)

@@ -40,11 +40,22 @@ import duckdb
 from model.config import MesSection
 from uns.historian.query_types import BadArgument
 from uns.historian.timespec import checked_window
-from uns.mes.facts import window_times
+from uns.mes.count_facts import CountPath, count_rows
+from uns.mes.facts import facts_active, window_times
 from uns.mes.intervals import Times, Window
 from uns.mes.paths import line_of
 
-__all__ = ["Entity", "GroupBy", "OeeRow", "compute", "entities_under", "ideal_cycle_fallback", "oee", "oee_windows"]
+__all__ = [
+    "Entity",
+    "GroupBy",
+    "OeeRow",
+    "compute",
+    "entities_under",
+    "ideal_cycle_fallback",
+    "oee",
+    "oee_windows",
+    "paths_with_data",
+]
 
 GroupBy = Literal["cell", "line", "shift", "order", "day", "hour"]
 
@@ -101,6 +112,11 @@ def _depth(path: str) -> int:
     return len(path.split("/"))
 
 
+def paths_with_data(cursor: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
+    """Every path with states, and every path with counts."""
+    return _paths_under(cursor, "")
+
+
 def _paths_under(cursor: duckdb.DuckDBPyConnection, path: str) -> tuple[set[str], set[str]]:
     """Paths at or under ``path`` with states, and with counts."""
     found: list[set[str]] = []
@@ -135,16 +151,21 @@ def entities_under(
     kind: Literal["cell", "line"],
     output_cells: Mapping[str, str],
     output_only: Collection[str] = (),
+    *,
+    known: tuple[set[str], set[str]] | None = None,
 ) -> list[Entity]:
-    """The cells (depth ≥ 5) or lines at or under ``path``, from the paths that published states or counts."""
-    states, counts = _paths_under(cursor, path)
+    """The cells (depth ≥ 5) or lines at or under ``path``, from the paths that published states or counts.
+
+    ``known``: every path with states and with counts (``paths_with_data``), when the caller has them.
+    """
+    states, counts = known if known is not None else _paths_under(cursor, path)
     if kind == "cell":
         # a cell that never counted has no counter (a rinser): its performance is unknown, not 0
         cells = [path] if _depth(path) >= 5 else sorted(p for p in states | counts if _depth(p) >= 5)
         return [Entity(cell, (cell,), ((cell, True),) if cell in counts else ()) for cell in cells]
     if _depth(path) >= 4:
         line = line_of(path)
-        states, counts = _paths_under(cursor, line)
+        states, counts = known if known is not None else _paths_under(cursor, line)
         return [_line_entity(line, states, counts, output_cells, output_only)]
     lines = sorted({line_of(p) for p in states | counts if _depth(p) >= 4})
     return [_line_entity(line, states, counts, output_cells, output_only) for line in lines]
@@ -209,46 +230,6 @@ def oee_windows(
     ]
 
 
-_COUNTS = """
-WITH
-cp AS (SELECT unnest($ce::VARCHAR[]) AS entity, unnest($cpath::VARCHAR[]) AS path,
-              unnest($cout::BOOLEAN[]) AS output, unnest($cfb::DOUBLE[]) AS fallback,
-              unnest($cprod::BOOLEAN[]) AS by_product),
-win AS (SELECT unnest($we::VARCHAR[]) AS entity, unnest($wg::VARCHAR[]) AS grp,
-               unnest($ws::TIMESTAMPTZ[]) AS ws, unnest($wt::TIMESTAMPTZ[]) AS wt, unnest($wo::VARCHAR[]) AS wo),
-ord AS (
-    SELECT order_id, arg_max(product_id, ts) FILTER (WHERE action = 'release') AS product_id,
-           min(ts) FILTER (WHERE action = 'start') AS o_start,
-           min(ts) FILTER (WHERE action = 'complete') AS o_end,
-           arg_min(line, ts) FILTER (WHERE action = 'start') AS o_line
-    FROM mes_work_orders GROUP BY order_id
-),
-prod AS (SELECT product_id, arg_max(ideal_cycle_time_s, ts) AS ict FROM mes_products GROUP BY product_id),
-c0 AS (
-    SELECT cp.entity, cp.output, cp.fallback, cp.by_product, c.event_key, c.ts, c.line, c.total, c.good, c.order_id
-    FROM mes_counts c JOIN cp ON cp.path = c.path WHERE c.ts >= $lo AND c.ts < $hi
-),
-c1 AS (
-    SELECT c0.*, coalesce(c0.order_id, r.order_id) AS oid
-    FROM c0 LEFT JOIN ord r ON c0.order_id IS NULL AND r.o_line = c0.line AND r.o_start <= c0.ts
-        AND (r.o_end IS NULL OR r.o_end > c0.ts)
-    QUALIFY row_number() OVER (PARTITION BY c0.entity, c0.event_key ORDER BY r.o_start DESC NULLS LAST) = 1
-),
-c2 AS (
-    SELECT c1.entity, c1.ts, c1.oid, coalesce(CASE WHEN c1.by_product THEN prod.ict END, c1.fallback) AS ict,
-           CASE WHEN c1.output THEN c1.total ELSE c1.total - c1.good END AS t,
-           CASE WHEN c1.output THEN c1.good ELSE 0 END AS g
-    FROM c1 LEFT JOIN ord o ON o.order_id = c1.oid LEFT JOIN prod ON prod.product_id = o.product_id
-)
-SELECT win.entity, win.grp, ict, sum(t), sum(g)
-FROM c2 JOIN win ON win.entity = c2.entity
-    AND CASE WHEN win.wo IS NULL THEN c2.ts >= win.ws AND c2.ts < win.wt ELSE c2.oid = win.wo END
-GROUP BY win.entity, win.grp, ict
-"""
-# units per ideal cycle time, whole numbers: ideal time is summed in Python in one order, so it is the
-# same on every run (a parallel sum of floats in DuckDB is not)
-
-
 def _product_counts(section: MesSection, path: str) -> bool:
     """Whether the product's ideal cycle time applies to counts at ``path``.
 
@@ -284,27 +265,13 @@ def compute(
     cuts = sorted({w.start for w in windows} | {w.end for w in windows})
     members = {e.name: e.time_paths for e in entities if e.time_paths}
     times = window_times(cursor, section, members=members, windows=windows, start=lo, end=hi, cuts=cuts)
-    pairs = [(e.name, path, output) for e in entities for path, output in e.count_paths]
-    counted: dict[tuple[str, str], tuple[int, int, float | None, int]] = {}
-    if pairs:
-        rows = cursor.execute(
-            _COUNTS,
-            {
-                "ce": [name for name, _, _ in pairs],
-                "cpath": [path for _, path, _ in pairs],
-                "cout": [output for _, _, output in pairs],
-                "cfb": [ideal_cycle_fallback(section, path) for _, path, _ in pairs],
-                "cprod": [_product_counts(section, path) for _, path, _ in pairs],
-                "we": [w.entity for w in windows],
-                "wg": [w.group for w in windows],
-                "ws": [w.start for w in windows],
-                "wt": [w.end for w in windows],
-                "wo": [w.order for w in windows],
-                "lo": span[0] if span else lo,
-                "hi": span[1] if span else hi,
-            },
-        ).fetchall()
-        counted = _counted(rows)
+    paths: list[CountPath] = [
+        (e.name, path, output, ideal_cycle_fallback(section, path), _product_counts(section, path))
+        for e in entities
+        for path, output in e.count_paths
+    ]
+    rows = count_rows(cursor, paths, windows, span=span or (lo, hi), use_facts=facts_active())
+    counted = _counted(rows)
     uncounted = {e.name for e in entities if not e.count_paths}
     return [
         _row(w, times.get((w.entity, w.group), Times()), counted.get((w.entity, w.group)), w.entity in uncounted)

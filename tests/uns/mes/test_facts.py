@@ -67,6 +67,7 @@ _CASES = [
     ("oee", _params(L1, at(1, 0), NOW, by="order")),
     ("oee", _params(L1, at(1, 0), NOW, by="day", tz="America/Chicago")),
     ("oee", _params(CELLS[0], at(2, 0), at(2, 23, 59, 30), by="hour")),
+    ("oee", _params(L1, at(1, 0), NOW, by="day", tz="Asia/Kolkata")),  # day edges cut hours at :30
     ("downtime", _params("acme/dallas", at(1, 0), NOW)),
     ("downtime", _params(L1, at(1, 3, 30), at(3, 4, 1))),
     ("timeline", _params(L1, at(2, 0), at(3, 0))),
@@ -137,7 +138,7 @@ def test_relabels_and_late_events_change_the_numbers_at_once(
     after = _answers(cursor, section)
     assert after == _direct(cursor, section)  # stale facts are gone before the next read
     changed = [i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
-    assert {0, 1, 6, 8} <= set(changed)  # site OEE by cell and line, the Pareto, the timeline of day 2
+    assert {0, 1, 7, 9} <= set(changed)  # site OEE by cell and line, the Pareto, the timeline of day 2
     assert _from_facts(cursor, section) < 70  # dropped hours are answered directly until rebuilt
     _build(builder)
     assert _from_facts(cursor, section) >= 70
@@ -153,3 +154,40 @@ def test_other_classification_settings_do_not_read_these_facts(
     with db.reader() as cursor:
         assert _from_facts(cursor, other) == 0
         assert _answers(cursor, other) == _direct(cursor, other)
+
+
+def _count_hours(cursor: duckdb.DuckDBPyConnection) -> int:
+    row = cursor.execute("SELECT count(*) FROM mes_fact_count_hours").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+@pytest.mark.parametrize("section", ["iso22400"], indirect=True)  # counts do not depend on loss classes
+def test_late_counts_orders_and_product_types_change_oee_at_once(
+    world: tuple[Feeder, FactBuilder], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, builder = world
+    _build(builder)
+    built = _count_hours(cursor)
+    assert built >= 3 * 24 - 1  # every closed hour since the first count
+    before = _answers(cursor, section)
+    # a count posted two days late, and an order started and completed a day late in a gap between
+    # orders (its counts were unattributed: they move to it) with a product of its own, sent late
+    feeder.send(CELLS[1], "production_count", at(2, 10, 3, 7), total=700, scrap=40)
+    feeder.send(L1, "work_order", at(3, 22), order_id="O9", action="release", product_id="slow", quantity=10)
+    feeder.send(L1, "work_order", at(2, 20, 30), order_id="O9", action="start")
+    feeder.send(L1, "work_order", at(3, 2, 0), order_id="O9", action="complete")
+    after_orders = _answers(cursor, section)
+    assert after_orders == _direct(cursor, section)
+    assert _count_hours(cursor) < built  # the hours those events touch are read directly until rebuilt
+    feeder.send("acme/dallas", "product_type", at(3, 23), product_id="slow", ideal_cycle_time_s=2.0)
+    after = _answers(cursor, section)
+    assert after == _direct(cursor, section)  # a product type needs no rebuild: joined at read time
+    changed = [i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+    assert {0, 1, 3} <= set(changed)  # OEE by cell, by line, by order
+    orders = {row["group"]: row for row in orjson.loads(after[3])["rows"]}
+    assert orders["O9"]["total"] > 0
+    assert orders["O9"]["ideal_cycle_time_s"] == 2.0
+    assert after_orders[3] != after[3]  # the product's ideal cycle time moved O9's performance
+    _build(builder)
+    assert _count_hours(cursor) >= built
+    assert _answers(cursor, section) == after

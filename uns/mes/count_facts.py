@@ -1,0 +1,238 @@
+"""Units of OEE: counts per window from per-hour facts of closed hours, and the rest read directly.
+
+A year of OEE read 1.1M counts and joined each to its order on every request. The writer keeps,
+for every closed UTC hour, the sums of ``total`` and ``good`` per count path and order
+(``mes_fact_counts``; the order is the one a count names or was filled in with, else the one
+running on its line then: the same attribution as the direct read). A view reads those sums for
+the whole hours of its range that no window edge cuts, and the counts of every other stretch
+directly; both become the same rows (entity, group, ideal cycle time, units, good), summed in
+whole numbers, so the answer is exactly the direct one. The ideal cycle time is joined at read
+time (the order's product, else the fallback), so a product type or a release posted late
+needs no rebuild.
+
+Invalidation (``CountFacts.changed``, on the writer before the events are acknowledged): a stored
+or re-attributed ``production_count`` drops the hour it is stamped in; a work order ``start`` or
+``complete`` drops every hour from its instant on (it may change which order ran then). An hour
+is built for every count path at once (``mes_fact_count_hours``), a week of hours per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from uns.mes.changes import Change
+from uns.mes.intervals import Window
+
+__all__ = ["CountFacts", "CountPath", "count_rows"]
+
+HOUR_US = 3_600_000_000
+_HOUR_MS = 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_RANGES = 8  # direct stretches read one by one (each pruned by time); more: one read of the span
+
+CountPath = tuple[str, str, bool, float | None, bool]
+"""(entity, count path, counts as output, fallback ideal cycle time s, the product's applies)."""
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS mes_fact_counts (
+        path VARCHAR NOT NULL, hour BIGINT NOT NULL, oid VARCHAR, total BIGINT NOT NULL, good BIGINT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS mes_fact_count_hours (hour BIGINT NOT NULL)",
+)
+
+_ORD = """ord AS (
+    SELECT order_id, arg_max(product_id, ts) FILTER (WHERE action = 'release') AS product_id,
+           min(ts) FILTER (WHERE action = 'start') AS o_start,
+           min(ts) FILTER (WHERE action = 'complete') AS o_end,
+           arg_min(line, ts) FILTER (WHERE action = 'start') AS o_line
+    FROM mes_work_orders GROUP BY order_id
+)"""
+
+_ATTRIBUTED = """
+SELECT c.path, c.ts, c.total, c.good, coalesce(c.order_id, r.order_id) AS oid
+FROM mes_counts c LEFT JOIN ord r ON c.order_id IS NULL AND r.o_line = c.line AND r.o_start <= c.ts
+    AND (r.o_end IS NULL OR r.o_end > c.ts)
+WHERE c.ts >= {lo} AND c.ts < {hi} {where}
+QUALIFY row_number() OVER (PARTITION BY c.event_key ORDER BY r.o_start DESC NULLS LAST) = 1
+"""
+"""Counts of ``[lo, hi)`` with their order: the named or filled-in one, else the one running on the line then."""
+
+_FROM_FACTS = """
+    UNION ALL
+    SELECT path, hour * {h}, (hour + 1) * {h}, oid, total, good FROM mes_fact_counts
+    WHERE hour IN (SELECT unnest($fh::BIGINT[])) AND path IN (SELECT path FROM cp)"""
+_IN_PATHS = "AND c.path IN (SELECT path FROM cp)"
+_NO_ROWS = """SELECT NULL::VARCHAR AS path, NULL::TIMESTAMPTZ AS ts, 0::BIGINT AS total, 0::BIGINT AS good,
+    NULL::VARCHAR AS oid WHERE false"""
+
+_UNITS = """
+WITH
+cp AS (SELECT unnest($ce::VARCHAR[]) AS entity, unnest($cpath::VARCHAR[]) AS path,
+              unnest($cout::BOOLEAN[]) AS output, unnest($cfb::DOUBLE[]) AS fallback,
+              unnest($cprod::BOOLEAN[]) AS by_product),
+win AS (SELECT unnest($we::VARCHAR[]) AS entity, unnest($wg::VARCHAR[]) AS grp,
+               unnest($ws::BIGINT[]) AS ws, unnest($wt::BIGINT[]) AS wt, unnest($wo::VARCHAR[]) AS wo),
+{ord},
+prod AS (SELECT product_id, arg_max(ideal_cycle_time_s, ts) AS ict FROM mes_products GROUP BY product_id),
+src AS (
+    SELECT path, epoch_us(ts) AS a, epoch_us(ts) + 1 AS b, oid, total, good FROM ({direct}) d{facts}
+),
+c2 AS (
+    SELECT cp.entity, src.a, src.b, src.oid, coalesce(CASE WHEN cp.by_product THEN prod.ict END, cp.fallback) AS ict,
+           CASE WHEN cp.output THEN src.total ELSE src.total - src.good END AS t,
+           CASE WHEN cp.output THEN src.good ELSE 0 END AS g
+    FROM src JOIN cp ON cp.path = src.path LEFT JOIN ord o ON o.order_id = src.oid
+    LEFT JOIN prod ON prod.product_id = o.product_id
+)
+SELECT win.entity, win.grp, ict, sum(t), sum(g)
+FROM c2 JOIN win ON win.entity = c2.entity
+    AND CASE WHEN win.wo IS NULL THEN c2.a >= win.ws AND c2.b <= win.wt ELSE c2.oid = win.wo END
+GROUP BY ALL
+"""
+# a direct count is the instant [ts, ts + 1 µs), a fact the hour: in a window when it lies within it;
+# units per ideal cycle time, whole numbers: the caller sums ideal time in Python in one order
+
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _at(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _has_tables(cursor: duckdb.DuckDBPyConnection) -> bool:
+    row = cursor.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('mes_fact_counts', 'mes_fact_count_hours')"
+    ).fetchone()
+    return row is not None and row[0] == 2
+
+
+def _plan(
+    cursor: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, cuts: Sequence[datetime], *, use_facts: bool
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """The built hours of ``[lo, hi)`` no cut falls inside, and the stretches (µs) to read directly."""
+    lo_us, hi_us = _us(lo), _us(hi)
+    first, last = -(-lo_us // HOUR_US), hi_us // HOUR_US
+    hours: list[int] = []
+    if use_facts and last > first and _has_tables(cursor):
+        cut = {_us(c) // HOUR_US for c in cuts if _us(c) % HOUR_US}  # hours a window edge falls inside
+        rows = cursor.execute(
+            "SELECT DISTINCT hour FROM mes_fact_count_hours WHERE hour >= $a AND hour < $b ORDER BY hour",
+            {"a": first, "b": last},
+        ).fetchall()
+        hours = [int(h) for (h,) in rows if int(h) not in cut]
+    direct: list[tuple[int, int]] = []
+    at = lo_us
+    for hour in [*hours, None]:
+        until = hi_us if hour is None else hour * HOUR_US
+        if until > at:
+            direct.append((at, until))
+        if hour is not None:
+            at = (hour + 1) * HOUR_US
+    return hours, direct
+
+
+def count_rows(
+    cursor: duckdb.DuckDBPyConnection,
+    paths: Sequence[CountPath],
+    windows: Sequence[Window],
+    *,
+    span: tuple[datetime, datetime],
+    use_facts: bool = True,
+) -> list[tuple[str, str, float | None, int, int]]:
+    """(entity, group, ideal cycle time, units, good) of each window: the counts in ``span`` of its time or order."""
+    if not paths or not windows:
+        return []
+    cuts = [edge for w in windows if w.order is None for edge in (w.start, w.end)]
+    hours, direct = _plan(cursor, span[0], span[1], cuts, use_facts=use_facts)
+    params: dict[str, object] = {
+        "ce": [p[0] for p in paths], "cpath": [p[1] for p in paths], "cout": [p[2] for p in paths],
+        "cfb": [p[3] for p in paths], "cprod": [p[4] for p in paths],
+        "we": [w.entity for w in windows], "wg": [w.group for w in windows],
+        "ws": [_us(w.start) for w in windows], "wt": [_us(w.end) for w in windows], "wo": [w.order for w in windows],
+    }  # fmt: skip
+    if hours:
+        params["fh"] = hours
+    if len(direct) > _MAX_RANGES:  # many small gaps: one read of the span, facts' hours left out
+        direct = [(direct[0][0], direct[-1][1])]
+        where = _IN_PATHS + " AND NOT list_contains($fh, epoch_us(c.ts) // 3600000000)"
+    else:
+        where = _IN_PATHS
+    parts = []
+    for k, (a, b) in enumerate(direct):
+        params[f"lo{k}"], params[f"hi{k}"] = _at(a), _at(b)
+        parts.append(_ATTRIBUTED.format(lo=f"$lo{k}", hi=f"$hi{k}", where=where))
+    sql = _UNITS.format(
+        ord=_ORD,
+        direct=" UNION ALL ".join(parts) or _NO_ROWS,
+        facts=_FROM_FACTS.format(h=HOUR_US) if hours else "",
+    )
+    rows = cursor.execute(sql, params).fetchall()
+    return [(str(e), str(g), None if ict is None else float(ict), int(t), int(good)) for e, g, ict, t, good in rows]
+
+
+class CountFacts:
+    """Keeps ``mes_fact_counts`` built for closed hours and drops the hours stored events change (writer thread)."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._connection = connection
+        for statement in _SCHEMA:
+            connection.execute(statement)
+
+    def changed(self, changes: Sequence[Change]) -> None:
+        """Drop the hours the committed events make stale (a ``ChangeFeed`` listener's part)."""
+        drop: set[int] = set()
+        since: int | None = None
+        for change in changes:
+            if change.start_ms is None:
+                continue
+            if change.event == "production_count":
+                drop.add(change.start_ms // _HOUR_MS)
+            elif change.event == "work_order" and change.end_ms is None:  # a start or complete from here on
+                hour = change.start_ms // _HOUR_MS
+                since = hour if since is None else min(since, hour)
+        if since is not None:
+            drop = {hour for hour in drop if hour < since}
+            for table in ("mes_fact_count_hours", "mes_fact_counts"):
+                self._connection.execute(f"DELETE FROM {table} WHERE hour >= ?", [since])  # noqa: S608 (ours)
+        if drop:
+            for table in ("mes_fact_count_hours", "mes_fact_counts"):
+                self._connection.execute(
+                    f"DELETE FROM {table} WHERE hour IN (SELECT unnest(?::BIGINT[]))",  # noqa: S608 (ours)
+                    [sorted(drop)],
+                )
+
+    def build(self, now: datetime, hours: int) -> int:
+        """Build the oldest missing closed hours (at most ``hours``); returns how many were built."""
+        last = _us(now) // HOUR_US - 1  # the last closed hour
+        row = self._connection.execute(
+            """WITH need AS (SELECT unnest(range(min(epoch_us(ts)) // $h, $last + 1)) AS hour FROM mes_counts)
+               SELECT min(hour) FROM need ANTI JOIN mes_fact_count_hours USING (hour)""",
+            {"h": HOUR_US, "last": last},
+        ).fetchone()
+        if row is None or row[0] is None:
+            return 0
+        lo = int(row[0])
+        hi = min(lo + hours, last + 1)
+        attributed = _ATTRIBUTED.format(lo="$lo", hi="$hi", where="")
+        self._connection.execute("BEGIN TRANSACTION")
+        try:
+            for table in ("mes_fact_count_hours", "mes_fact_counts"):
+                self._connection.execute(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?", [lo, hi])  # noqa: S608
+            self._connection.execute(
+                f"""INSERT INTO mes_fact_counts
+                    WITH {_ORD} SELECT path, epoch_us(ts) // {HOUR_US}, oid, sum(total), sum(good)
+                    FROM ({attributed}) GROUP BY ALL""",  # noqa: S608 (our SQL)
+                {"lo": _at(lo * HOUR_US), "hi": _at(hi * HOUR_US)},
+            )
+            self._connection.execute(
+                "INSERT INTO mes_fact_count_hours SELECT unnest(range($lo, $hi))", {"lo": lo, "hi": hi}
+            )
+            self._connection.execute("COMMIT")
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        return hi - lo
