@@ -1,0 +1,115 @@
+"""The rule tests' rig: an engine and a recording subscriber on a real broker, a webhook receiver on uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+
+import orjson
+from pydantic import TypeAdapter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from model.rules import Rule
+from uns.broker.acl import AclPolicy
+from uns.connect import ClientFactory, network_clients
+from uns.mqtt.types import BrokerUrl, Message, PubSub
+from uns.rules.actions import Target
+from uns.rules.engine import RuleEngine
+from uns.settings import load_plant
+
+__all__ = ["RULES", "Receiver", "Recorder", "engine_on", "recorder_on"]
+
+RULES: TypeAdapter[list[Rule]] = TypeAdapter(list[Rule])
+_PLANT = load_plant(None)  # the demo plant: bindings for the write action
+_BINDINGS = {b.path: (b.group, b.node, b.device) for b in _PLANT.bindings}
+
+
+@dataclasses.dataclass
+class Recorder:
+    """Every message on its filters, in order."""
+
+    client: PubSub
+    messages: list[Message] = dataclasses.field(default_factory=list)
+
+    def on(self, topic: str) -> list[Message]:
+        """The messages received on ``topic``."""
+        return [m for m in self.messages if m.topic == topic]
+
+    def bodies(self, topic: str) -> list[object]:
+        """Their JSON bodies."""
+        return [orjson.loads(m.payload) for m in self.on(topic)]
+
+
+@contextlib.asynccontextmanager
+async def recorder_on(url: BrokerUrl, filters: Sequence[str]) -> AsyncIterator[Recorder]:
+    """A subscriber recording ``filters`` in a background task."""
+    async with network_clients(url)(client_id="rules-test-recorder") as client:
+        recorder = Recorder(client)
+        await client.subscribe(list(filters))
+
+        async def read() -> None:
+            async for message in client.messages():
+                recorder.messages.append(message)
+
+        task = asyncio.create_task(read(), name="rules-test-recorder")
+        try:
+            yield recorder
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _targets(path: str) -> Target | None:
+    return _BINDINGS.get(path)
+
+
+@contextlib.asynccontextmanager
+async def engine_on(
+    url: BrokerUrl, rules: Sequence[object], *, app_cmd_topics: Sequence[str] = (), timezone: str = "UTC"
+) -> AsyncIterator[RuleEngine]:
+    """A running engine with ``rules`` (plain data, validated here)."""
+    clients: ClientFactory = network_clients(url)
+    engine = RuleEngine(
+        rules=RULES.validate_python(rules),
+        clients=clients,
+        targets=_targets,
+        acl=AclPolicy(app_cmd_topics=app_cmd_topics),
+        timezone=timezone,
+    )
+    async with engine:
+        task = asyncio.create_task(engine.run(), name="rules-test-engine")
+        try:
+            yield engine
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@dataclasses.dataclass
+class Receiver:
+    """A webhook target: keeps each request's path, headers and JSON body; fails the next ``fail_next`` with 503."""
+
+    requests: list[tuple[str, dict[str, str], object]] = dataclasses.field(default_factory=list)
+    fail_next: int = 0
+    attempts: int = 0
+
+    def app(self) -> Starlette:
+        """POST/PUT anything."""
+        return Starlette(routes=[Route("/{rest:path}", self._take, methods=["POST", "PUT"])])
+
+    async def _take(self, request: Request) -> Response:
+        self.attempts += 1
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return JSONResponse({"detail": "busy"}, status_code=503, headers={"Retry-After": "0"})
+        self.requests.append(
+            (request.scope["raw_path"].decode(), dict(request.headers), orjson.loads(await request.body()))
+        )
+        return JSONResponse({"ok": True}, status_code=201)
