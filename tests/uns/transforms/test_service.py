@@ -1,0 +1,203 @@
+"""Computed tags against a real broker: the embedded one, and Mosquitto (the reference) for the main path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+
+import orjson
+
+from model.envelope import Envelope
+from model.transforms import ComputedTag
+from tests.exports import assert_all_is_honest
+from tests.fixtures.broker import start_broker
+from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.waiting import until
+from uns.connect import network_clients
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl, Message
+from uns.settings import load_plant
+from uns.transforms.plan import TagPlan, plan_tags
+from uns.transforms.service import ComputedTags
+
+_FILLER = "acme/dallas/bottling/line1/filler"
+_LINE = "acme/dallas/bottling/line1"
+_TAGS = [
+    {
+        "name": "Temperature_degF",
+        "path": _FILLER,
+        "expression": "t",
+        "unit": "degF",
+        "inputs": {"t": {"topic": f"{_FILLER}/data/Temperature", "unit": "degF"}},
+    },
+    {
+        "name": "Speed_bpm",
+        "path": _LINE,
+        "expression": 'rate(n, "1m")',
+        "unit": "bpm",
+        "inputs": {"n": f"{_LINE}/data/Production/GoodCount"},
+    },
+    {
+        "name": "PerScrap",
+        "path": _LINE,
+        "expression": "n / s",
+        "inputs": {"n": f"{_LINE}/data/Production/GoodCount", "s": f"{_LINE}/data/Production/ScrapCount"},
+    },
+]
+
+
+def test_all_is_honest() -> None:
+    assert_all_is_honest("uns.transforms.service")
+
+
+def _plans(tags: Sequence[Mapping[str, object]]) -> list[TagPlan]:
+    return list(plan_tags([ComputedTag.model_validate(t) for t in tags], plant=load_plant(None)))
+
+
+class _Observer:
+    """Every envelope seen on the line's data topics, newest last."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[Envelope]] = {}
+
+    def last(self, topic: str) -> Envelope | None:
+        got = self.seen.get(topic)
+        return got[-1] if got else None
+
+    async def run(self, client: MqttClient) -> None:
+        async for message in client.messages():
+            self.seen.setdefault(message.topic, []).append(Envelope.model_validate_json(message.payload))
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    url: BrokerUrl, tags: Sequence[Mapping[str, object]]
+) -> AsyncIterator[tuple[ComputedTags, _Observer, MqttClient]]:
+    observer = _Observer()
+    async with (
+        MqttClient(url=url, client_id="test-observer") as watch,
+        MqttClient(url=url, client_id="test-plc") as plc,
+        ComputedTags(
+            plans=_plans(tags), clients=network_clients(url), enterprise="acme", health_interval_s=0.2
+        ) as tags_,
+        asyncio.TaskGroup() as tasks,
+    ):
+        await watch.subscribe([f"{_LINE}/#"])
+        running = [tasks.create_task(observer.run(watch)), tasks.create_task(tags_.run())]
+        try:
+            yield tags_, observer, plc
+        finally:
+            for task in running:
+                task.cancel()
+
+
+def _env(value: object, t: int, *, quality: str = "good", unit: str | None = None) -> bytes:
+    body = {"value": value, "timestamp_ms": t, "quality": quality, "datatype": "Double"}
+    return orjson.dumps(body | ({"unit": unit} if unit else {}))
+
+
+async def _publish(client: MqttClient, topic: str, payload: bytes) -> None:
+    await client.publish(topic, payload, qos=1, retain=True)
+
+
+async def _main_path(url: BrokerUrl) -> None:
+    async with _running(url, _TAGS) as (tags, observer, plc):
+        await _publish(plc, f"{_FILLER}/data/Temperature", _env(20.0, 1_000, unit="degC"))
+        await until(lambda: observer.last(f"{_FILLER}/data/Temperature_degF") is not None, what="degF")
+        got = observer.last(f"{_FILLER}/data/Temperature_degF")
+        assert got is not None
+        assert (got.value, got.unit, got.timestamp_ms, got.quality, got.source) == (
+            68.0,
+            "degF",
+            1_000,
+            "good",
+            "transforms",
+        )
+        for t, n in [(0, 100), (30_000, 130)]:
+            await _publish(plc, f"{_LINE}/data/Production/GoodCount", _env(n, 10_000 + t))
+        await until(
+            lambda: (e := observer.last(f"{_LINE}/data/Speed_bpm")) is not None and e.value == 60.0, what="speed"
+        )
+        await _publish(plc, f"{_LINE}/data/Production/ScrapCount", _env(13, 50_000, quality="stale"))
+        await until(lambda: observer.last(f"{_LINE}/data/PerScrap") is not None, what="per scrap")
+        got = observer.last(f"{_LINE}/data/PerScrap")
+        assert got is not None
+        assert (got.value, got.quality, got.timestamp_ms) == (10.0, "bad", 50_000)
+        health = tags.health()["computed"]
+        assert health[f"{_LINE}/data/PerScrap"]["reason"] == f"input s ({_LINE}/data/Production/ScrapCount) is stale"  # type: ignore[index]
+
+
+async def test_computed_tags_on_the_embedded_broker(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker:
+        await _main_path(broker.url)
+
+
+async def test_computed_tags_on_mosquitto(mosquitto: Mosquitto) -> None:
+    await _main_path(BrokerUrl.from_str(mosquitto.url))
+
+
+async def test_results_are_retained_and_health_is_published(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker:
+        async with _running(broker.url, _TAGS[:1]) as (_tags, observer, plc):
+            await _publish(plc, f"{_FILLER}/data/Temperature", _env(100.0, 5, unit="degC"))
+            await until(lambda: observer.last(f"{_FILLER}/data/Temperature_degF") is not None, what="degF")
+        seen: list[Message] = []
+        async with MqttClient(url=broker.url, client_id="late") as late:
+            await late.subscribe([f"{_FILLER}/data/Temperature_degF", "acme/hub/transforms/health"])
+            async with asyncio.timeout(5):
+                async for message in late.messages():
+                    seen.append(message)
+                    if len(seen) == 2:
+                        break
+        by_topic = {m.topic: orjson.loads(m.payload) for m in seen}
+        assert by_topic[f"{_FILLER}/data/Temperature_degF"]["value"] == 212.0
+        health = by_topic["acme/hub/transforms/health"]
+        assert (health["online"], health["tags"], health["errors"]) == (True, 1, 0)
+
+
+async def test_a_failing_tag_does_not_stop_the_others(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker, _running(broker.url, _TAGS) as (tags, observer, plc):
+        await _publish(plc, f"{_LINE}/data/Production/ScrapCount", _env(0, 1))
+        await _publish(plc, f"{_LINE}/data/Production/GoodCount", _env(50, 2))
+        await until(lambda: observer.last(f"{_LINE}/data/PerScrap") is not None, what="per scrap")
+        await _publish(plc, f"{_FILLER}/data/Temperature", _env(0.0, 3, unit="degC"))
+        await until(lambda: observer.last(f"{_FILLER}/data/Temperature_degF") is not None, what="degF")
+        per_scrap = observer.last(f"{_LINE}/data/PerScrap")
+        assert per_scrap is not None
+        assert (per_scrap.value, per_scrap.quality) == (None, "bad")
+        got = observer.last(f"{_FILLER}/data/Temperature_degF")
+        assert got is not None
+        assert got.value == 32.0
+        assert tags.health()["errors"] == 1
+
+
+async def test_reload_adds_changes_and_removes_tags_without_a_restart(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker, _running(broker.url, _TAGS[:1]) as (tags, observer, plc):
+        await _publish(plc, f"{_FILLER}/data/Temperature", _env(100.0, 5, unit="degC"))
+        await _publish(plc, f"{_FILLER}/data/Pressure", _env(2.0, 6, unit="bar"))
+        await until(lambda: observer.last(f"{_FILLER}/data/Temperature_degF") is not None, what="degF")
+        changed = {**_TAGS[0], "expression": "round(t)"}
+        psi = {
+            "name": "Pressure_psi",
+            "path": _FILLER,
+            "expression": "round(p, 2)",
+            "unit": "psi",
+            "inputs": {"p": {"topic": f"{_FILLER}/data/Pressure", "unit": "psi"}},
+        }
+        await tags.reload(_plans([changed, psi]))
+        await until(
+            lambda: observer.last(f"{_FILLER}/data/Pressure_psi") is not None, what="psi from the retained value"
+        )
+        got = observer.last(f"{_FILLER}/data/Pressure_psi")
+        assert got is not None
+        assert got.value == 29.01
+        await _publish(plc, f"{_FILLER}/data/Temperature", _env(37.0, 7, unit="degC"))
+        await until(
+            lambda: (e := observer.last(f"{_FILLER}/data/Temperature_degF")) is not None and e.value == 99,
+            what="rounded",
+        )
+        await tags.reload(_plans([psi]))
+        assert [p.config.name for p in tags.plans] == ["Pressure_psi"]
+        assert tags.health()["reloads"] == 2

@@ -1,0 +1,147 @@
+"""The computed tags' async shell: subscribe to the inputs, run the engine, publish results and health.
+
+Runs in ``uns up`` (and alone with ``uns transforms run``) as MQTT client ``uns-transforms``;
+``reload`` swaps in a new set of tags without a restart, keeping the state of the unchanged ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Self
+
+import orjson
+
+from uns.clock import now_ms
+from uns.connect import ClientFactory
+from uns.host.core import hub_topic
+from uns.mqtt.types import Message, PubSub
+from uns.transforms.engine import Engine
+from uns.transforms.plan import TagPlan
+
+__all__ = ["ComputedTags"]
+
+log = logging.getLogger(__name__)
+
+_CLIENT_ID = "uns-transforms"
+
+
+class ComputedTags:
+    """The running computed tags of one hub.
+
+    Args:
+        plans: the tags, as ``plan_tags`` made them.
+        clients: how to get the MQTT client.
+        enterprise: first level of the health topic ``<enterprise>/hub/transforms/health``.
+        health_interval_s: how often health is published (retained).
+        qos: QoS of the results (retained ``data`` envelopes).
+        clock: milliseconds since the epoch, stamping an input envelope sent without ``timestamp_ms``.
+    """
+
+    name = "transforms"
+
+    def __init__(
+        self,
+        *,
+        plans: Sequence[TagPlan],
+        clients: ClientFactory,
+        enterprise: str,
+        health_interval_s: float = 10.0,
+        qos: int = 1,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._engine = Engine(plans)
+        self._clients = clients
+        self.health_topic = hub_topic(enterprise, "transforms", "health")
+        self._health_interval_s = health_interval_s
+        self._qos = qos
+        self._clock = clock
+        self._client: PubSub | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._last: dict[str, bytes] = {}  # each input topic's last payload: fills tags added by a reload
+        self._reloads = 0
+        self._subscribed: set[str] = set()
+        self._reload_lock = asyncio.Lock()
+
+    @property
+    def plans(self) -> list[TagPlan]:
+        """The tags running now."""
+        return self._engine.plans
+
+    async def __aenter__(self) -> Self:
+        async with contextlib.AsyncExitStack() as stack:
+            self._client = await stack.enter_async_context(self._clients(client_id=_CLIENT_ID))
+            topics = self._engine.topics
+            if topics:
+                await self._client.subscribe(topics, qos=1)
+            self._subscribed = set(topics)
+            self._stack = stack.pop_all()
+        log.info("computed tags: %d running over %d input topics", len(self._engine.plans), len(topics))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._client = None
+        await self._stack.aclose()
+
+    async def run(self) -> None:
+        """Evaluate on every input message and publish health, until cancelled."""
+        client = self._require_client()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._health_loop(client), name="uns.transforms.health")
+            async for message in client.messages():
+                self._last[message.topic] = message.payload
+                await self._publish(
+                    client, self._engine.on_message(message.topic, message.payload, now_ms=self._clock())
+                )
+
+    async def reload(self, plans: Sequence[TagPlan]) -> None:
+        """Run ``plans`` instead; unchanged tags keep their state, new and changed ones start from the last inputs.
+
+        Inputs no tag reads any more stay subscribed (the engine ignores them) until the hub restarts.
+        """
+        client = self._require_client()
+        async with self._reload_lock:
+            old = self._engine
+            engine = Engine(plans, keep=old)
+            added = sorted(set(engine.topics) - self._subscribed)
+            self._subscribed.update(added)
+            removed = sorted(set(old.topics) - set(engine.topics))
+            self._engine = engine
+            for topic in removed:
+                self._last.pop(topic, None)
+            results = []
+            for topic in engine.topics:
+                payload = self._last.get(topic)
+                if payload is not None:
+                    results += engine.prime(topic, payload, now_ms=self._clock())
+            await self._publish(client, results)
+            if added:
+                await client.subscribe(added, qos=1)  # their retained values arrive as messages
+            self._reloads += 1
+        log.info("computed tags reloaded: %d running over %d input topics", len(plans), len(engine.topics))
+
+    async def _publish(self, client: PubSub, results: list[tuple[str, bytes]]) -> None:
+        if results:
+            await client.publish_many([Message(topic, body, self._qos, True) for topic, body in results])
+
+    def health(self) -> dict[str, object]:
+        """Counters, reloads and every tag's last value, quality, errors and reason."""
+        return {"reloads": self._reloads, **self._engine.health()}
+
+    async def _health_loop(self, client: PubSub) -> None:
+        while True:
+            body = orjson.dumps({"online": True, "timestamp_ms": now_ms(), **self.health()})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._health_interval_s):
+                    await client.publish(self.health_topic, body, qos=0, retain=True)
+            await asyncio.sleep(self._health_interval_s)
+
+    def _require_client(self) -> PubSub:
+        if self._client is None:
+            raise RuntimeError("ComputedTags needs `async with` first")
+        return self._client
