@@ -2,7 +2,7 @@
 
 One delivery is one unit. Its MES events are published at QoS 1 and awaited (PUBACK), then its
 samples are yielded to the edge node; only when the edge node asks for the next event (it sent or
-buffered them) is the delivery acknowledged to RabbitMQ, so a crash or an outage of either side
+buffered them) is the delivery acknowledged to RabbitMQ (one ``basic.ack`` with ``multiple`` per burst), so a crash or an outage of either side
 loses nothing: RabbitMQ delivers again what was not acknowledged. A message that does not map (not
 JSON, no items, an item the mapping refuses) is rejected without requeue, so RabbitMQ dead-letters
 it to the queue's dead-letter exchange (the original bytes, with ``x-death``), and its reasons are
@@ -96,6 +96,9 @@ class AmqpSource:
         self._last_refusal = ""
         self._status_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._held: AbstractIncomingMessage | None = None  # the last delivery taken and not yet acknowledged
+        self._held_count = 0
+        self._ack_every = max(1, config.prefetch // 2)
         self.counts = dict.fromkeys(COUNTERS, 0)
 
     async def __aenter__(self) -> Self:
@@ -143,6 +146,7 @@ class AmqpSource:
                 if isinstance(work, LinkFailed):
                     raise work.error
                 if isinstance(work, LinkDown):
+                    self._held, self._held_count = None, 0  # their channel is gone: RabbitMQ delivers them again
                     yield DeviceDown(STATUS_DEVICE, work.reason)
                     continue
                 if isinstance(work, LinkUp):
@@ -164,6 +168,8 @@ class AmqpSource:
                     yield batch
                 # the edge node asked for more: it sent or buffered every sample above
                 await self._settle(work, refusals)
+                if self._held is not None and (self._held_count >= self._ack_every or self._inbox.empty()):
+                    await self._ack_held()
                 if time.monotonic() - self._status_at >= _STATUS_S:
                     yield self._status()
         finally:
@@ -227,11 +233,24 @@ class AmqpSource:
         self.counts["events"] += len(events)
 
     async def _settle(self, message: AbstractIncomingMessage, refusals: list[str]) -> None:
+        """Reject a refused delivery now; hold a taken one for the next acknowledgement."""
         if refusals:  # rejected without requeue: RabbitMQ moves it to the dead-letter exchange
             if await _settle(message.reject(requeue=False)):
                 self.counts["dead_lettered"] += 1
-        elif await _settle(message.ack()):
-            self.counts["messages"] += 1
+            return
+        self._held = message
+        self._held_count += 1
+
+    async def _ack_held(self) -> None:
+        """Acknowledge every delivery taken so far in one ``basic.ack`` (``multiple``: up to the last one's tag).
+
+        Deliveries are handled in order, so every one up to that tag was handed over or already rejected.
+        It is sent at once when no delivery waits, else every ``prefetch // 2``: one frame per burst, not per message.
+        """
+        held, count = self._held, self._held_count
+        self._held, self._held_count = None, 0
+        if held is not None and await _settle(held.ack(multiple=True)):
+            self.counts["messages"] += count
 
     # -- status ---------------------------------------------------------------------------------
 
