@@ -1,0 +1,71 @@
+"""The hub's side of the fleet tests: deploy versions retained and watch an agent's status topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bridges.fleet import FleetStore, config_topic, status_topic
+from model.fleet import DesiredVersion
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
+
+__all__ = ["ENTERPRISE", "FleetHub", "json_bridge", "open_hub"]
+
+ENTERPRISE = "acme"
+
+
+def json_bridge(node: str, group: str, topic: str, *, unit: str = "degC", **edge: object) -> dict[str, object]:
+    """An MQTT-JSON bridge reading ``{"t": ...}`` on ``topic`` into metric ``Temperature`` of device ``mixer``."""
+    return {
+        "kind": "mqtt_json",
+        "name": node,
+        "edge": {"group": group, "primary_host_id": f"{group}-host", "first_reading_wait_s": 0.1, **edge},
+        "devices": [
+            {"id": "mixer", "mappings": [{"topic": topic, "path": "$.t", "name": "Temperature", "unit": unit}]}
+        ],
+    }
+
+
+class FleetHub:
+    """A version store plus an MQTT client publishing its versions and keeping each agent's last status."""
+
+    def __init__(self, client: MqttClient, store: FleetStore) -> None:
+        self.client = client
+        self.store = store
+        self.status: dict[str, dict[str, object]] = {}
+
+    async def deploy(self, agent: str, config: dict[str, object], *, validate: bool = True) -> DesiredVersion:
+        version = self.store.deploy(agent, config, author="test", note="test deploy", validate=validate)
+        await self.publish(version)
+        return version
+
+    async def publish(self, version: DesiredVersion) -> None:
+        topic = config_topic(ENTERPRISE, version.agent)
+        await self.client.publish(topic, version.model_dump_json().encode(), qos=1, retain=True)
+
+    def reports(self, agent: str, *, version: int, status: str) -> bool:
+        got = self.status.get(agent, {})
+        return got.get("version") == version and got.get("status") == status
+
+    async def _watch(self) -> None:
+        async for message in self.client.messages():
+            agent = message.topic.split("/")[-2]
+            self.status[agent] = json.loads(message.payload)
+
+
+@contextlib.asynccontextmanager
+async def open_hub(url: BrokerUrl, directory: Path) -> AsyncIterator[FleetHub]:
+    """A FleetHub on ``url`` watching every agent's status topic."""
+    async with MqttClient(url=url, client_id="fleet-test-hub") as client:
+        hub = FleetHub(client, FleetStore(directory=directory))
+        await client.subscribe([status_topic(ENTERPRISE, "+")], qos=1)
+        watcher = asyncio.create_task(hub._watch(), name="fleet-test.status")
+        try:
+            yield hub
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)

@@ -1,0 +1,128 @@
+"""An edge agent in-process against the embedded broker: versions applied, refused and rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from bridges.fleet import EdgeAgent
+from tests.bridges.edge.spb_host import SpbHost
+from tests.bridges.fleet.rig import ENTERPRISE, json_bridge, open_hub
+from tests.fixtures.waiting import until
+from uns.broker.embedded import EmbeddedBroker
+from uns.connect import network_clients
+
+GROUP = "fleet"
+
+
+def _agent(broker: EmbeddedBroker, data_dir: Path, agent_id: str = "line1") -> EdgeAgent:
+    return EdgeAgent(
+        agent_id=agent_id,
+        enterprise=ENTERPRISE,
+        clients=network_clients(broker.url),
+        data_dir=data_dir,
+        status_interval_s=0.2,
+        birth_wait_s=5.0,
+    )
+
+
+def _unit(host: SpbHost) -> str:
+    """The engUnit of Temperature in the last DBIRTH."""
+    metric = next(m for m in host.of("DBIRTH")[-1].payload.metrics if m.name == "Temperature")
+    props = metric.properties
+    return str(props.values[list(props.keys).index("engUnit")].string_value)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
+    broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
+) -> None:
+    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
+    await host.start(online=True)
+    source = f"{unique_topic}/mixer"
+    try:
+        async with open_hub(broker.url, tmp_path / "hub") as hub, _agent(broker, tmp_path / "agent") as agent:
+            await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source)]})
+            runner = asyncio.create_task(agent.run(), name="test.agent")
+            try:
+                await until(lambda: hub.reports("line1", version=1, status="running"), what="v1 running")
+                await until(lambda: host.count("DBIRTH") == 1, what="v1 births")
+                await hub.client.publish(source, b'{"t": 1.5}', qos=1)
+                await until(lambda: host.values("mixer", "Temperature") == [(1.5, False)], what="v1 data")
+
+                # v2 changes the bridge: it is restarted, births again, and the agent reports v2
+                await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="degF")]})
+                await until(lambda: hub.reports("line1", version=2, status="running"), what="v2 running")
+                assert host.count("NBIRTH") == 2
+                assert _unit(host) == "degF"
+
+                # v3 fails validation: refused with the field named, v2 keeps running untouched
+                broken = json_bridge("press1", GROUP, source)
+                broken["devices"] = []
+                await hub.deploy("line1", {"bridges": [broken]}, validate=False)
+                await until(lambda: hub.reports("line1", version=2, status="failed"), what="v3 refused")
+                status = hub.status["line1"]
+                assert status["desired"] == 3
+                assert "devices" in str(status["reason"])
+                assert "List should have at least 1 item" in str(status["reason"])
+                await hub.client.publish(source, b'{"t": 3.5}', qos=1)
+                await until(lambda: (3.5, False) in host.values("mixer", "Temperature"), what="data under v3")
+                assert host.count("NBIRTH") == 2  # nothing was restarted
+
+                # v4 is valid but cannot start (its buffer dir is a file): rolled back to v2, births again
+                blocker = tmp_path / "not-a-dir"
+                blocker.write_text("x")
+                await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, buffer_dir=str(blocker))]})
+                await until(lambda: hub.status["line1"].get("desired") == 4, what="v4 seen")
+                await until(lambda: hub.reports("line1", version=2, status="failed"), what="v4 rolled back")
+                assert "failed to apply" in str(hub.status["line1"]["reason"])
+                assert "rolled back to version 2" in str(hub.status["line1"]["reason"])
+                await until(lambda: host.count("NBIRTH") == 3, what="v2 births again")
+                await hub.client.publish(source, b'{"t": 4.5}', qos=1)
+                await until(lambda: (4.5, False) in host.values("mixer", "Temperature"), what="data after rollback")
+                good = json.loads((tmp_path / "agent" / "agent" / "good.json").read_text())
+                assert good["version"] == 2
+                health = hub.status["line1"]["bridges"]
+                assert isinstance(health, list)
+                assert [b["node"] for b in health] == ["press1"]
+            finally:
+                await _cancel(runner)
+    finally:
+        host.stop()
+    assert host.violations == []
+
+
+async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
+    broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
+) -> None:
+    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
+    await host.start(online=True)
+    try:
+        source = f"{unique_topic}/mixer"
+        async with open_hub(broker.url, tmp_path / "hub") as hub:
+            await hub.deploy("line2", {"bridges": [json_bridge("press2", GROUP, source)]})
+            async with _agent(broker, tmp_path / "agent", "line2") as agent:
+                runner = asyncio.create_task(agent.run(), name="test.agent")
+                try:
+                    await until(lambda: hub.reports("line2", version=1, status="running"), what="v1 running")
+                finally:
+                    await _cancel(runner)
+            await until(lambda: hub.status["line2"].get("status") == "offline", what="offline reported")
+            # deployed while the agent is away: the retained version waits for it
+            await hub.deploy("line2", {"bridges": [json_bridge("press2", GROUP, source, unit="degF")]})
+            async with _agent(broker, tmp_path / "agent", "line2") as agent:
+                assert agent.status.version == 1  # it starts from its last good version on disk
+                runner = asyncio.create_task(agent.run(), name="test.agent")
+                try:
+                    await until(lambda: hub.reports("line2", version=2, status="running"), what="v2 on return")
+                finally:
+                    await _cancel(runner)
+    finally:
+        host.stop()
+    assert host.violations == []
+    assert host.count("NBIRTH") == 3  # v1, v1 again from disk, v2

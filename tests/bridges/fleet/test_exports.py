@@ -1,0 +1,23 @@
+"""Every name in a fleet module's ``__all__`` exists; the fleet model's too."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.exports import assert_all_is_honest
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "bridges.fleet",
+        "bridges.fleet.agent",
+        "bridges.fleet.bridgeset",
+        "bridges.fleet.store",
+        "bridges.fleet.topics",
+        "model.fleet",
+        "tests.bridges.fleet.rig",
+    ],
+)
+def test_all_is_honest(module: str) -> None:
+    assert_all_is_honest(module)

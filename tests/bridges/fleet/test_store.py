@@ -1,0 +1,39 @@
+"""The hub's version store: numbers, hashes, refusals naming the field, rollback as a new version, diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridges.fleet import FleetStore, config_hash
+from tests.bridges.fleet.rig import json_bridge
+from uns.errors import ConfigError
+
+
+def test_versions_grow_and_rollback_is_a_new_version_with_old_content(tmp_path: Path) -> None:
+    store = FleetStore(directory=tmp_path)
+    v1 = store.deploy("line1", {"bridges": [json_bridge("n1", "g", "t/a")]}, author="ann", note="first")
+    v2 = store.deploy("line1", {"bridges": [json_bridge("n1", "g", "t/a", unit="degF")]}, author="bob")
+    assert (v1.version, v2.version) == (1, 2)
+    assert v1.hash == config_hash(v1.config) != v2.hash
+    assert (v1.author, v1.note) == ("ann", "first")
+    back = store.rollback("line1", 1, author="cy")
+    assert (back.version, back.hash, back.note) == (3, v1.hash, "rollback to 1")
+    assert [v.version for v in store.versions("line1")] == [1, 2, 3]
+    assert store.latest("line1") == back
+    assert store.agents() == ["line1"]
+    diff = store.diff("line1", 1, 2)
+    assert "-      unit: degC" in diff
+    assert "+      unit: degF" in diff
+
+
+def test_an_invalid_config_is_refused_naming_the_field_and_not_stored(tmp_path: Path) -> None:
+    store = FleetStore(directory=tmp_path)
+    bad = json_bridge("n1", "g", "t/a")
+    bad["devices"] = []
+    with pytest.raises(ConfigError, match=r"fleet/line1: bridges\[0\]\.mqtt_json\.devices: List should have"):
+        store.deploy("line1", {"bridges": [bad]}, author="ann")
+    assert store.versions("line1") == []
+    with pytest.raises(ConfigError, match="no such version"):
+        store.get("line1", 7)
