@@ -173,7 +173,7 @@ class DemoBusiness:
         now = self._clock()
         plan = self._plan = self._new_plan(now)
         self._emit(plan.begin())
-        self._emit(self._maintenance.begin(now))
+        self._emit(self._maintenance.begin(now, await self._systems.cmms.open_orders()))
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._deliver(client), name="uns.demo-business.deliver")
             tasks.create_task(self._read(client, plan), name="uns.demo-business.read")

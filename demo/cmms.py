@@ -71,6 +71,28 @@ def db_time(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime(_FORMAT)
 
 
+def _ms(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return round(datetime.strptime(text, _FORMAT).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _open_orders(db: sqlite3.Connection) -> list[WorkOrderRow]:
+    rows = db.execute(
+        f"SELECT * FROM {CMMS_TABLE} WHERE status IN ('opened', 'started') ORDER BY updated_at, wo_id"  # noqa: S608
+    ).fetchall()
+    return [
+        WorkOrderRow(
+            wo_id=row["wo_id"], machine_path=row["machine_path"], kind=row["kind"], status=row["status"],
+            description=row["description"], priority=row["priority"], fault_code=row["fault_code"],
+            technician=row["technician"], opened_ms=_ms(row["opened_at"]) or 0, started_ms=_ms(row["started_at"]),
+            closed_ms=_ms(row["closed_at"]), planned_start_ms=_ms(row["planned_start"]),
+            planned_end_ms=_ms(row["planned_end"]), changed_ms=_ms(row["updated_at"]) or 0,
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
 def _write(db: sqlite3.Connection, row: WorkOrderRow) -> None:
     (last,) = db.execute(f"SELECT max(updated_at) FROM {CMMS_TABLE}").fetchone()  # noqa: S608 - fixed name
     stamp = db_time(row.changed_ms) or ""
@@ -119,6 +141,10 @@ class Cmms:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.database.__aexit__(*exc_info)
+
+    async def open_orders(self) -> list[WorkOrderRow]:
+        """The work orders not closed yet (a previous run's), oldest change first."""
+        return await self.database.call(_open_orders)
 
     async def write(self, row: WorkOrderRow) -> None:
         """Create or update the work order ``row.wo_id`` (its ``updated_at`` moves on)."""

@@ -97,11 +97,24 @@ class MaintenancePlanner:
     def _id(self, prefix: str, now_ms: int) -> str:
         return self._ids.new(prefix, now_ms)
 
-    def begin(self, now_ms: int) -> list[WorkOrderRow]:
-        """The scheduled orders: one per line in the next shift break that starts after ``now_ms``."""
+    def begin(self, now_ms: int, still_open: Sequence[WorkOrderRow] = ()) -> list[WorkOrderRow]:
+        """The scheduled orders: one per line in the next shift break that starts after ``now_ms``.
+
+        ``still_open``: the CMMS's orders a previous run left open. Scheduled ones are taken over (a
+        line that has one gets no other); any other is closed now, since the machines started afresh.
+        """
+        out: list[WorkOrderRow] = []
+        for row in still_open:
+            if row.kind == "preventive" and row.planned_start_ms is not None and row.planned_end_ms is not None:
+                self._scheduled.append(row)
+            else:
+                started = row.started_ms if row.started_ms is not None else now_ms
+                out.append(self._version(row, "closed", now_ms, started_ms=started, closed_ms=now_ms))
         pause = next(s for s in shifts_around(now_ms, self._tz) if s.break_start_ms > now_ms)
-        out = []
+        planned = {row.machine_path for row in self._scheduled}
         for path in self._first:
+            if path in planned:
+                continue
             row = WorkOrderRow(
                 wo_id=self._id(f"PM-{path.rsplit('/', 1)[-1].upper()}", now_ms),
                 machine_path=path,

@@ -96,3 +96,19 @@ def test_unknown_machines_and_repeated_states_change_nothing() -> None:
     assert plan.state(FILLER, MachineState.RUNNING, T0) == []
     assert plan.state(FILLER, MachineState.RUNNING, T0 + 1000) == []
     assert plan.machines == [FILLER, CAPPER]
+
+
+def test_a_restart_takes_over_the_scheduled_orders_and_closes_what_the_machines_no_longer_show() -> None:
+    first = planner()
+    now = T0 + 60 * 60_000
+    (scheduled,) = first.begin(now)
+    first.state(CAPPER, MachineState.RUNNING, now)
+    broken = fault(first, CAPPER, 103, now, CALL_AFTER_S + 1)[:1]  # opened; the hub stops before it is closed
+    again = planner()
+    later = now + 120_000
+    rows = again.begin(later, [scheduled, *broken])
+    assert [(r.wo_id, r.status, r.closed_ms, r.started_ms) for r in rows] == [(broken[0].wo_id, "closed", later, later)]
+    assert again.begin(later + 1) == []  # the line has its scheduled order already: no second one
+    pause = next(s for s in shifts_around(now, TZ) if s.break_start_ms > now)
+    (started,) = again.tick(pause.break_start_ms)
+    assert (started.wo_id, started.status) == (scheduled.wo_id, "started")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -261,3 +262,16 @@ async def test_the_connectors_pass_an_independent_sparkplug_host_on_mosquitto(
     )
     assert {r.device for r in host.of("DBIRTH")} == {"api", "work-orders"}  # each connector's status device
     assert host.violations == []
+
+
+async def test_the_cmms_gives_back_its_open_orders_as_written(tmp_path: Path) -> None:
+    async with DemoSystems(directory=tmp_path) as systems:
+        scheduled = dataclasses.replace(
+            breakdown("opened", T0 + 6000), wo_id="PM-FILLER-1", kind="preventive", fault_code=None,
+            planned_start_ms=T0 + 3_600_000, planned_end_ms=T0 + 5_400_000,
+        )  # fmt: skip
+        for row in (breakdown("opened", T0 + 5000), scheduled, breakdown("started", T0 + 20_000)):
+            await systems.cmms.write(row)
+        assert await systems.cmms.open_orders() == [scheduled, breakdown("started", T0 + 20_000)]
+        await systems.cmms.write(breakdown("closed", T0 + 40_000))
+        assert await systems.cmms.open_orders() == [scheduled]
