@@ -14,6 +14,7 @@ from model.bridges import BridgeConfig
 from model.sinks import SinkConfig
 from model.sparkplug_ids import SparkplugId, check_sparkplug_id
 from model.topic import SLUG_PATTERN
+from model.transforms import ComputedTag
 
 __all__ = [
     "BROKER_SCHEMES",
@@ -390,6 +391,11 @@ class Settings(BaseSettings):
     sinks: list[SinkConfig] = Field(
         default_factory=list,
         description="Sinks writing the UNS to other stores (kind postgres), run by `uns up` and `uns sink <name>`.",
+    )
+    transforms: list[ComputedTag] = Field(
+        default_factory=list,
+        description="Computed tags: UNS metrics defined by an expression over other UNS topics, run by `uns up` "
+        "(docs/transforms.md); SIGHUP reloads them from the file.",
     )
 
     @classmethod

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from starlette.routing import BaseRoute
@@ -34,6 +35,7 @@ from uns.memory import HeapKeeper
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.sinks.run import enter_sinks
+from uns.transforms.hub import computed_tags
 from uns.web import WebServer
 from uns.web.actions_api import WebActions
 from uns.web.auth import WebAuth
@@ -171,8 +173,11 @@ def _endpoints_line(endpoints: Mapping[str, str | None], notes: list[str]) -> st
     return "uns-hub ready: " + shown + "".join(f"  [{note}]" for note in notes)
 
 
-async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
-    """The whole hub in one process: broker (unless external), Sparkplug host, status HTTP."""
+async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, config_file: Path | None = None) -> None:
+    """The whole hub in one process: broker (unless external), Sparkplug host, status HTTP.
+
+    ``config_file``: the settings file SIGHUP reloads the computed tags (``transforms:``) from.
+    """
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
         notes: list[str] = []
@@ -256,6 +261,9 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> N
         sinks = await enter_sinks(stack, settings.sinks, clients, plant.enterprise.id)
         parts.extend(sinks)
         health.update({sink.name: sink.health for sink in sinks})
+        transforms = await stack.enter_async_context(computed_tags(settings, plant, clients, config_file=config_file))
+        parts.append(transforms)
+        health["transforms"] = transforms.health
         endpoints["sinks"] = ",".join(sink.config.name for sink in sinks) or None
         endpoints["http"] = http.url
         endpoints["state"] = host.state_topic

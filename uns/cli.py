@@ -26,6 +26,7 @@ from uns.mes.cli import add_mes_parser, run_mes
 from uns.settings import load_settings, plant_of
 from uns.sinks.replay import run_sink_action
 from uns.sinks.run import run_sink
+from uns.transforms.cli import add_transforms_parser, run_transforms
 
 __all__ = ["main"]
 
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     add_query_parser(commands)
     _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
     _add_common(add_mes_parser(commands), ports=False)
+    _add_common(add_transforms_parser(commands), ports=False)
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
@@ -214,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_export(args, settings)
         if args.command == "query":
             return run_query(args, settings)
+        if args.command == "transforms":
+            return run_transforms(args, settings, plant_of(settings, demo=settings.demo))
         if args.command == "mes" and args.mes_view is None:
             # the MES adapter writes through the historian's single DuckDB writer: one process runs both
             plant = plant_of(settings)
@@ -227,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_mes(args, settings.model_copy(update={"mes": section}), equipment=plant.equipment_paths())
         if args.command == "up":
             plant = plant_of(settings, demo=settings.demo)
-            asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready)))
+            asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready, config_file=config)))
         elif args.command == "broker":
             asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
         elif args.command == "bridge":

@@ -1,7 +1,8 @@
 """The computed tags' async shell: subscribe to the inputs, run the engine, publish results and health.
 
-Runs in ``uns up`` (and alone with ``uns transforms run``) as MQTT client ``uns-transforms``;
-``reload`` swaps in a new set of tags without a restart, keeping the state of the unchanged ones.
+Runs in ``uns up`` as MQTT client ``uns-transforms``. ``reload`` swaps in a new set of tags without
+a restart, keeping the state of the unchanged ones; SIGHUP reloads the settings file's ``transforms:``
+and keeps the running version when the new one is invalid.
 """
 
 from __future__ import annotations
@@ -9,18 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import orjson
 
+from model.equipment import Plant
+from model.transforms import ComputedTag
 from uns.clock import now_ms
 from uns.connect import ClientFactory
+from uns.errors import ConfigError
 from uns.host.core import hub_topic
 from uns.mqtt.types import Message, PubSub
+from uns.transforms.config import TagDiff, diff_tags, read_transforms, with_builtin, write_running
 from uns.transforms.engine import Engine
-from uns.transforms.plan import TagPlan
+from uns.transforms.plan import TagPlan, plan_tags
 
 __all__ = ["ComputedTags"]
 
@@ -33,12 +40,16 @@ class ComputedTags:
     """The running computed tags of one hub.
 
     Args:
-        plans: the tags, as ``plan_tags`` made them.
+        tags: the computed tags of the settings (checked against ``plant`` here: ``ConfigError``).
+        builtin: tags a reload keeps unless the file has a tag of the same topic (the demo's).
+        plant: the plant file, whose equipment and units the tags are checked against.
         clients: how to get the MQTT client.
         enterprise: first level of the health topic ``<enterprise>/hub/transforms/health``.
         health_interval_s: how often health is published (retained).
         qos: QoS of the results (retained ``data`` envelopes).
         clock: milliseconds since the epoch, stamping an input envelope sent without ``timestamp_ms``.
+        data_dir: where the running tags are recorded for ``uns transforms check`` (None: nowhere).
+        reload_file: the settings file SIGHUP reloads ``transforms:`` from (None: SIGHUP is not handled).
     """
 
     name = "transforms"
@@ -46,14 +57,25 @@ class ComputedTags:
     def __init__(
         self,
         *,
-        plans: Sequence[TagPlan],
+        tags: Sequence[ComputedTag],
+        builtin: Sequence[ComputedTag] = (),
+        plant: Plant | None,
         clients: ClientFactory,
         enterprise: str,
         health_interval_s: float = 10.0,
         qos: int = 1,
         clock: Callable[[], int] = now_ms,
+        data_dir: Path | None = None,
+        reload_file: Path | None = None,
     ) -> None:
-        self._engine = Engine(plans)
+        self._plant = plant
+        self._tags = list(tags)
+        self._builtin = list(builtin)
+        self._engine = Engine(plan_tags(self._tags, plant=plant))
+        self._data_dir = data_dir
+        self._reload_file = reload_file
+        self._reload_failures = 0
+        self._last_reload_error: str | None = None
         self._clients = clients
         self.health_topic = hub_topic(enterprise, "transforms", "health")
         self._health_interval_s = health_interval_s
@@ -78,6 +100,8 @@ class ComputedTags:
             if topics:
                 await self._client.subscribe(topics, qos=1)
             self._subscribed = set(topics)
+            if self._data_dir is not None:
+                write_running(self._data_dir, self._tags)
             self._stack = stack.pop_all()
         log.info("computed tags: %d running over %d input topics", len(self._engine.plans), len(topics))
         return self
@@ -91,13 +115,45 @@ class ComputedTags:
     async def run(self) -> None:
         """Evaluate on every input message and publish health, until cancelled."""
         client = self._require_client()
+        loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._health_loop(client), name="uns.transforms.health")
-            async for message in client.messages():
-                self._last[message.topic] = message.payload
-                await self._publish(
-                    client, self._engine.on_message(message.topic, message.payload, now_ms=self._clock())
+            if self._reload_file is not None:
+                path = self._reload_file
+                loop.add_signal_handler(
+                    signal.SIGHUP, lambda: tasks.create_task(self.reload_file(path), name="uns.transforms.reload")
                 )
+            try:
+                async for message in client.messages():
+                    self._last[message.topic] = message.payload
+                    results = self._engine.on_message(message.topic, message.payload, now_ms=self._clock())
+                    await self._publish(client, results)
+            finally:
+                if self._reload_file is not None:
+                    loop.remove_signal_handler(signal.SIGHUP)
+
+    async def reload_file(self, path: Path) -> TagDiff | None:
+        """Run the ``transforms:`` of the settings file ``path``; returns what changed.
+
+        An invalid file is logged and counted (``reload_failures`` and ``last_reload_error`` in health),
+        the running tags stay, and None is returned.
+        """
+        try:
+            tags = with_builtin(read_transforms(path), self._builtin)
+            plans = plan_tags(tags, plant=self._plant, source=str(path))
+        except ConfigError as exc:
+            self._reload_failures += 1
+            self._last_reload_error = str(exc)
+            log.error("computed tags: reload refused, the running version stays: %s", exc)
+            return None
+        diff = diff_tags(self._tags, tags)
+        await self.reload(plans)
+        self._tags = tags
+        self._last_reload_error = None
+        if self._data_dir is not None:
+            write_running(self._data_dir, tags)
+        log.info("computed tags reloaded from %s: %s", path, ", ".join(diff.lines()))
+        return diff
 
     async def reload(self, plans: Sequence[TagPlan]) -> None:
         """Run ``plans`` instead; unchanged tags keep their state, new and changed ones start from the last inputs.
@@ -131,7 +187,12 @@ class ComputedTags:
 
     def health(self) -> dict[str, object]:
         """Counters, reloads and every tag's last value, quality, errors and reason."""
-        return {"reloads": self._reloads, **self._engine.health()}
+        return {
+            "reloads": self._reloads,
+            "reload_failures": self._reload_failures,
+            "last_reload_error": self._last_reload_error,
+            **self._engine.health(),
+        }
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:

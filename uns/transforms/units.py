@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pint
+if TYPE_CHECKING:
+    import pint
 
 __all__ = ["Conversion", "UnitError", "check_unit", "conversion"]
 
@@ -40,6 +42,8 @@ _PLANT_UNITS = (
 
 @functools.cache
 def _registry() -> pint.UnitRegistry:  # type: ignore[type-arg]
+    import pint  # imported when first needed: it takes a third of a second
+
     # built once (about a second): every conversion is resolved at config load, none per message
     registry: pint.UnitRegistry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)  # type: ignore[type-arg]
     for definition in _PLANT_UNITS:
@@ -48,6 +52,8 @@ def _registry() -> pint.UnitRegistry:  # type: ignore[type-arg]
 
 
 def _parse(unit: str) -> pint.Unit:
+    import pint
+
     try:
         return _registry().Unit(unit)
     except (pint.errors.UndefinedUnitError, ValueError, TypeError, AttributeError, AssertionError) as exc:
@@ -68,6 +74,8 @@ def conversion(source: str, target: str) -> Conversion:
     Raises:
         UnitError: either unit is unknown, or they measure different things (bar -> degC).
     """
+    import pint
+
     registry = _registry()
     src, dst = _parse(source), _parse(target)
     try:

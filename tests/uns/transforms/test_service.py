@@ -52,8 +52,12 @@ def test_all_is_honest() -> None:
     assert_all_is_honest("uns.transforms.service")
 
 
+def _tags(tags: Sequence[Mapping[str, object]]) -> list[ComputedTag]:
+    return [ComputedTag.model_validate(t) for t in tags]
+
+
 def _plans(tags: Sequence[Mapping[str, object]]) -> list[TagPlan]:
-    return list(plan_tags([ComputedTag.model_validate(t) for t in tags], plant=load_plant(None)))
+    return plan_tags(_tags(tags), plant=load_plant(None))
 
 
 class _Observer:
@@ -73,14 +77,24 @@ class _Observer:
 
 @contextlib.asynccontextmanager
 async def _running(
-    url: BrokerUrl, tags: Sequence[Mapping[str, object]]
+    url: BrokerUrl,
+    tags: Sequence[Mapping[str, object]],
+    *,
+    data_dir: Path | None = None,
+    reload_file: Path | None = None,
 ) -> AsyncIterator[tuple[ComputedTags, _Observer, MqttClient]]:
     observer = _Observer()
     async with (
         MqttClient(url=url, client_id="test-observer") as watch,
         MqttClient(url=url, client_id="test-plc") as plc,
         ComputedTags(
-            plans=_plans(tags), clients=network_clients(url), enterprise="acme", health_interval_s=0.2
+            tags=_tags(tags),
+            plant=load_plant(None),
+            clients=network_clients(url),
+            enterprise="acme",
+            health_interval_s=0.2,
+            data_dir=data_dir,
+            reload_file=reload_file,
         ) as tags_,
         asyncio.TaskGroup() as tasks,
     ):

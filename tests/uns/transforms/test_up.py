@@ -1,0 +1,110 @@
+"""``uns up`` runs the settings file's computed tags; SIGHUP reloads them, keeping the running ones when invalid;
+``uns transforms check`` shows what a file would change."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import Watcher
+from uns.cli import main
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
+
+pytestmark = pytest.mark.timeout(120)  # `uns up` in its own process: its imports alone take 5-20 s on a loaded box
+
+_FILLER = "acme/dallas/bottling/line1/filler"
+_OUT = f"{_FILLER}/data/Temperature_degF"
+_CONFIG = """
+transforms:
+  - name: Temperature_degF
+    path: {filler}
+    expression: "{expression}"
+    unit: degF
+    inputs:
+      t: {{topic: {filler}/data/Temperature, unit: degF}}
+"""
+
+
+def _config(path: Path, expression: str) -> Path:
+    path.write_text(_CONFIG.format(filler=_FILLER, expression=expression), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def _up(config: Path, data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    args = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uns.cli", *args, "--config", str(config), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert ready.startswith("uns-hub ready: "), ready
+        yield proc, dict(part.split("=", 1) for part in ready.split() if "=" in part)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _health(http: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{http}/api/health", timeout=5) as response:  # noqa: S310  (our own 127.0.0.1)
+        body: dict[str, Any] = json.loads(response.read())
+    transforms: dict[str, Any] = body["transforms"]
+    return transforms
+
+
+def _value(watcher: Watcher) -> object:
+    return (watcher.json(_OUT) or {}).get("value")
+
+
+async def test_up_runs_and_sighup_reloads_the_computed_tags(tmp_path: Path, capsys: Any) -> None:
+    config = _config(tmp_path / "hub.yaml", "round(t)")
+    with _up(config, tmp_path / "data") as (proc, endpoints):
+        watcher = Watcher(endpoints["mqtt"], [_OUT])
+        await watcher.start()
+        try:
+            async with MqttClient(url=BrokerUrl.from_str(endpoints["mqtt"]), client_id="test-plc") as plc:
+                body = {"value": 37.0, "timestamp_ms": 1_000, "quality": "good", "datatype": "Float", "unit": "degC"}
+                await plc.publish(f"{_FILLER}/data/Temperature", orjson.dumps(body), qos=1, retain=True)
+            await until(lambda: _value(watcher) == 99, within_s=10, what="37 degC as a rounded degF")
+            # an invalid file: refused, counted, the running tag stays
+            (tmp_path / "hub.yaml").write_text(_CONFIG.format(filler=_FILLER, expression="t.real"), encoding="utf-8")
+            proc.send_signal(signal.SIGHUP)
+            await until(lambda: _health(endpoints["http"])["reload_failures"] == 1, within_s=10, what="refused")
+            health = _health(endpoints["http"])
+            assert "column 1: attribute access" in health["last_reload_error"]
+            assert health["computed"][_OUT]["expression"] == "round(t)"
+            # `uns transforms check` on the next version: what would change against the running tags
+            _config(tmp_path / "next.yaml", "round(t, 1)")
+            capsys.readouterr()
+            data_dir = str(tmp_path / "data")
+            code = main(["transforms", "--data-dir", data_dir, "check", str(tmp_path / "next.yaml"), "--no-demo"])
+            assert code == 0
+            assert f"~ {_OUT}" in capsys.readouterr().out
+            # a valid one is applied without a restart
+            _config(tmp_path / "hub.yaml", "round(t, 1)")
+            proc.send_signal(signal.SIGHUP)
+            await until(lambda: _value(watcher) == 98.6, within_s=10, what="the reloaded expression")
+            assert proc.poll() is None
+        finally:
+            watcher.stop()

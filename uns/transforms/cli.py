@@ -1,0 +1,51 @@
+"""``uns transforms check FILE``: validate a settings file's computed tags and show what a reload would change."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from model.config import Settings
+from model.equipment import Plant
+from uns.transforms.config import RUNNING_FILE, diff_tags, read_running, read_transforms, with_builtin
+from uns.transforms.demo import DEMO_TAGS
+from uns.transforms.plan import plan_tags
+
+__all__ = ["add_transforms_parser", "run_transforms"]
+
+
+def add_transforms_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """``uns transforms check FILE``."""
+    parser = subparsers.add_parser(
+        "transforms",
+        help="check a settings file's computed tags (transforms:) and what a reload would change",
+        description="Apply a checked file with SIGHUP to `uns up` (kill -HUP <pid>): it reloads transforms: from "
+        "its --config file and keeps the running tags when the new ones are invalid.",
+    )
+    actions = parser.add_subparsers(dest="transforms_action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="validate FILE's transforms: against the plant; list added/removed/changed"
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help="settings YAML holding the new transforms:")
+    check.add_argument(
+        "--no-demo", dest="demo", action="store_false", default=None, help="as `uns up --no-demo`: no demo tags"
+    )
+    return parser
+
+
+def run_transforms(args: argparse.Namespace, settings: Settings, plant: Plant) -> int:
+    """Print the check; raises ``ConfigError`` (exit 2) naming the tag and field when FILE is invalid."""
+    # with the demo, its built-in tags run beside the file's, as in `uns up`
+    tags = with_builtin(read_transforms(args.file), DEMO_TAGS if settings.demo else ())
+    plans = plan_tags(tags, plant=plant, source=str(args.file))
+    running = read_running(settings.data_dir)
+    if running is None:
+        builtin = DEMO_TAGS if settings.demo else ()
+        base, against = with_builtin(settings.transforms, builtin), "the settings' transforms: (no hub has run here)"
+    else:
+        base, against = running, f"the running tags ({settings.data_dir / RUNNING_FILE})"
+    print(f"{args.file}: valid: {len(tags)} computed tags, {len(plans)} enabled")
+    print(f"compared with {against}:")
+    for line in diff_tags(base, tags).lines():
+        print(f"  {line}")
+    return 0

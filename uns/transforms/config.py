@@ -1,0 +1,104 @@
+"""Reading the ``transforms:`` of a settings file, and what a new version would change.
+
+``uns transforms check FILE`` and a reload (SIGHUP to ``uns up``) both read the file's
+``transforms:`` key alone, validate it as ``uns up`` does, and compare it with the running tags,
+which the hub keeps in ``<data_dir>/transforms-running.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from model.transforms import ComputedTag
+from uns.config_file import config_error, read_yaml, validation_problems
+from uns.errors import ConfigError
+
+__all__ = [
+    "RUNNING_FILE",
+    "TagDiff",
+    "diff_tags",
+    "read_running",
+    "read_transforms",
+    "with_builtin",
+    "write_running",
+]
+
+RUNNING_FILE = "transforms-running.json"
+"""The running tags, written by the hub under its data_dir at start and after each reload."""
+
+_TAGS = TypeAdapter(list[ComputedTag])
+
+
+@dataclasses.dataclass(frozen=True)
+class TagDiff:
+    """What a new version changes, by output topic."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+    def lines(self) -> list[str]:
+        """One line per tag, ``+ added``, ``- removed``, ``~ changed``; or ``no change``."""
+        out = [f"+ {t}" for t in self.added] + [f"- {t}" for t in self.removed] + [f"~ {t}" for t in self.changed]
+        return out or ["no change"]
+
+
+def diff_tags(old: Sequence[ComputedTag], new: Sequence[ComputedTag]) -> TagDiff:
+    """Tags added, removed and changed (any field) from ``old`` to ``new``."""
+    before = {tag.topic: tag for tag in old}
+    after = {tag.topic: tag for tag in new}
+    return TagDiff(
+        added=sorted(set(after) - set(before)),
+        removed=sorted(set(before) - set(after)),
+        changed=sorted(t for t in set(before) & set(after) if before[t] != after[t]),
+    )
+
+
+def with_builtin(tags: Sequence[ComputedTag], builtin: Sequence[ComputedTag]) -> list[ComputedTag]:
+    """``tags`` and every built-in tag they do not replace (a tag of the same output topic replaces it)."""
+    mine = {tag.topic for tag in tags}
+    return [*tags, *(tag for tag in builtin if tag.topic not in mine)]
+
+
+def read_transforms(path: Path) -> list[ComputedTag]:
+    """The ``transforms:`` of a settings file (none when the key is absent).
+
+    Raises:
+        ConfigError: the file cannot be read, or names each invalid field (``transforms.2.inputs.t``).
+    """
+    source = str(path)
+    data = read_yaml(path, source, "give the settings file with the transforms: to check")
+    raw = data.get("transforms", [])
+    try:
+        return _TAGS.validate_python(raw)
+    except ValidationError as exc:
+        problems = validation_problems(exc, lambda _loc: source, {"transforms": raw})
+        named = [(s, f"transforms{p}" if p.startswith("[") else f"transforms.{p}", r, v) for s, p, r, v in problems]
+        raise config_error(named) from None
+
+
+def write_running(data_dir: Path, tags: Sequence[ComputedTag]) -> None:
+    """Record the running tags (replaced atomically) for ``uns transforms check``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / RUNNING_FILE
+    scratch = target.with_suffix(".tmp")
+    scratch.write_bytes(orjson.dumps(_TAGS.dump_python(list(tags), mode="json"), option=orjson.OPT_INDENT_2))
+    os.replace(scratch, target)
+
+
+def read_running(data_dir: Path) -> list[ComputedTag] | None:
+    """The tags the hub recorded as running, or None when it never ran here."""
+    path = data_dir / RUNNING_FILE
+    try:
+        return _TAGS.validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValidationError as exc:
+        reason = f"not a list of computed tags ({exc.error_count()} problems): delete it, the hub rewrites it"
+        raise ConfigError(source=str(path), path="", reason=reason) from None
