@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from model.bridges import BridgeConfig
+from model.rules import Rule
 from model.sinks import SinkConfig
 from model.sparkplug_ids import SparkplugId, check_sparkplug_id
 from model.topic import SLUG_PATTERN
@@ -396,6 +397,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Computed tags: UNS metrics defined by an expression over other UNS topics, run by `uns up` "
         "(docs/transforms.md); SIGHUP reloads them from the file.",
+    )
+    rules: list[Rule] = Field(
+        default_factory=list,
+        description="Rules: a trigger, an optional condition and actions (publish, MES event, DCMD write, webhook, "
+        "alarm), run by `uns up` (docs/rules.md).",
     )
 
     @classmethod

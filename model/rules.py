@@ -53,7 +53,7 @@ class _Model(BaseModel):
 class CronTrigger(_Model):
     """Fire on a cron schedule in a time zone."""
 
-    kind: Literal["cron"]
+    kind: Literal["cron"] = Field(description="cron: on a schedule.")
     schedule: Annotated[str, AfterValidator(_check_cron)] = Field(
         description="Cron schedule: minute hour day-of-month month day-of-week, e.g. '0 6 * * 1-5'."
     )
@@ -65,7 +65,7 @@ class CronTrigger(_Model):
 class ValueTrigger(_Model):
     """Fire when a numeric value passes a limit for ``for_s``; clear when it is back past the hysteresis."""
 
-    kind: Literal["value"]
+    kind: Literal["value"] = Field(description="value: a number past a limit.")
     topic: _Filter = Field(description="UNS data topic (or filter: each matching topic is watched on its own).")
     above: float | None = Field(default=None, description="Active while the value is above this.")
     below: float | None = Field(default=None, description="Active while the value is below this.")
@@ -84,7 +84,7 @@ class ValueTrigger(_Model):
 class StateTrigger(_Model):
     """Fire when a value changes (to one of ``to``, when given), after staying there ``for_s``."""
 
-    kind: Literal["state"]
+    kind: Literal["state"] = Field(description="state: a value changes.")
     topic: _Filter = Field(description="UNS data topic (or filter) holding a state code, a flag or a text.")
     to: list[float | bool | str] | None = Field(default=None, description="Fire only on a change to one of these.")
     for_s: float = Field(default=0.0, ge=0, description="How long the new state must last before firing, seconds.")
@@ -93,19 +93,24 @@ class StateTrigger(_Model):
 class MesTrigger(_Model):
     """Fire on an MES event: a work order completed, or a machine down longer than ``min_minutes``."""
 
-    kind: Literal["mes"]
+    kind: Literal["mes"] = Field(description="mes: an MES event.")
     event: Literal["order_completed", "downtime"] = Field(
         description="order_completed: a work_order with action complete; downtime: a machine_state outside "
         "producing (10000-29999) lasting min_minutes."
     )
     path: _Filter = Field(default="#", description="Equipment path filter, e.g. acme/dallas/+/line1 or acme/#.")
     min_minutes: float = Field(default=0.0, ge=0, description="event downtime: how long the stop must last, minutes.")
+    states: list[tuple[int, int]] | None = Field(
+        default=None,
+        description="event downtime: inclusive [low, high] state code ranges that count as down, e.g. "
+        "[[180000, 229999]] for technical stops; unset: every state outside producing.",
+    )
 
 
 class TopicTrigger(_Model):
     """Fire on every message on a topic filter."""
 
-    kind: Literal["topic"]
+    kind: Literal["topic"] = Field(description="topic: any message on a filter.")
     filter: _Filter = Field(description="MQTT topic filter, e.g. acme/+/+/+/+/mes/quality_inspection.")
 
 
@@ -115,7 +120,7 @@ Trigger = Annotated[CronTrigger | ValueTrigger | StateTrigger | MesTrigger | Top
 class PublishAction(_Model):
     """Publish a UNS message; ``payload`` is JSON with ``${...}`` placeholders filled from the firing."""
 
-    kind: Literal["publish"]
+    kind: Literal["publish"] = Field(description="publish: a UNS message.")
     topic: str = Field(min_length=1, description="Topic; ${...} placeholders allowed (each level percent-free).")
     payload: object = Field(default=None, description="JSON template of the body; unset: the firing itself.")
     retain: bool = Field(default=False, description="Publish retained.")
@@ -125,7 +130,7 @@ class PublishAction(_Model):
 class MesEventAction(_Model):
     """Post an MES event through the intake (its MQTT topic ``<path>/mes/<event>``)."""
 
-    kind: Literal["mes_event"]
+    kind: Literal["mes_event"] = Field(description="mes_event: an MES event through the intake.")
     path: str = Field(min_length=1, description="Equipment path; ${...} placeholders allowed.")
     event: _Name = Field(description="MES event name (work_order, machine_state, ... docs/mes.md).")
     body: dict[str, object] = Field(description="JSON template of the body; timestamp_ms is added when missing.")
@@ -134,7 +139,7 @@ class MesEventAction(_Model):
 class WriteAction(_Model):
     """Write a machine value through Sparkplug DCMD to the device bound to ``path``."""
 
-    kind: Literal["write"]
+    kind: Literal["write"] = Field(description="write: a Sparkplug DCMD to a machine.")
     path: str = Field(min_length=1, description="Equipment path of a bound Sparkplug device (or node).")
     metric: str = Field(min_length=1, description="Sparkplug metric name, e.g. Setpoints/Speed.")
     value: object = Field(description="Value template (a number, bool, text or ${...}).")
@@ -155,7 +160,7 @@ class WriteAction(_Model):
 class WebhookAction(_Model):
     """Call an HTTP endpoint with a templated JSON body; retried with backoff on 5xx, 429 and network errors."""
 
-    kind: Literal["webhook"]
+    kind: Literal["webhook"] = Field(description="webhook: an HTTP request.")
     url: str = Field(pattern=r"^https?://", description="URL; ${...} placeholders are percent-encoded.")
     method: Literal["POST", "PUT", "PATCH"] = Field(default="POST", description="HTTP method.")
     headers: dict[str, str] = Field(default_factory=dict, description="Headers; ${...} placeholders allowed.")
@@ -167,7 +172,7 @@ class WebhookAction(_Model):
 class AlarmAction(_Model):
     """Raise an alarm when the rule fires and clear it when its trigger clears (or ``clear: true``)."""
 
-    kind: Literal["alarm"]
+    kind: Literal["alarm"] = Field(description="alarm: raise or clear an alarm.")
     path: str = Field(min_length=1, description="Equipment path of the alarm; ${path} is the trigger's path.")
     name: _Name = Field(description="Alarm name, the last level of <path>/alarm/<name>.")
     priority: int = Field(default=500, ge=1, le=1000, description="1 (lowest) .. 1000 (highest), as OPC UA A&C.")

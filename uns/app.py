@@ -7,9 +7,11 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
 from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
@@ -26,18 +28,23 @@ from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings
 from model.equipment import Plant
 from uns.broker import EmbeddedBroker, load_broker_config
+from uns.broker.acl import AclPolicy
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
+from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
 from uns.memory import HeapKeeper
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
+from uns.rules.demo import demo_rules
+from uns.rules.service import RuleService
 from uns.sinks.run import enter_sinks
 from uns.transforms.hub import computed_tags
 from uns.web import WebServer
 from uns.web.actions_api import WebActions
+from uns.web.alarms_api import alarm_routes
 from uns.web.auth import WebAuth
 from uns.web.cache import TopicCache
 from uns.web.historian_proxy import HistorianProxy, HistorianUrl
@@ -223,6 +230,11 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, conf
         parts.append(cache)
         routes = [*routes, *browser_routes, *sink_history_routes(settings.sinks)]
         users = broker.config if broker is not None else _broker_file(settings)
+        rules = await _enter_rules(stack, settings, plant, clients, users, historian if history else None)
+        if rules is not None:
+            parts.append(rules)
+            health["rules"] = rules.health
+        routes = [*routes, *alarm_routes(rules, historian.database if history else None, config_file)]
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)
         if broker is not None:
@@ -316,6 +328,33 @@ async def _enter_mes(
         equipment=plant.equipment_paths(),
     )
     return await stack.enter_async_context(adapter)
+
+
+async def _enter_rules(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    plant: Plant,
+    clients: ClientFactory,
+    users: BrokerFileConfig,
+    historian: Historian | None,
+) -> RuleService | None:
+    """The rules (the demo's when the demo runs and the settings name none); alarm history in the historian."""
+    rules = list(settings.rules) or (demo_rules(plant) if settings.demo else [])
+    if not rules:
+        return None
+    writer = None
+    if historian is not None:
+        database = historian.database
+        writer = partial(_on_connection, historian, database)
+    acl = AclPolicy(app_cmd_topics=users.app_cmd_topics)
+    service = RuleService(rules=rules, plant=plant, clients=clients, acl=acl, writer=writer)
+    return await stack.enter_async_context(service)
+
+
+async def _on_connection(
+    historian: Historian, database: Database, work: Callable[[duckdb.DuckDBPyConnection], None]
+) -> None:
+    await historian.on_writer(lambda: work(database.connection))
 
 
 def _historian(settings: Settings, plant: Plant, clients: ClientFactory) -> Historian:

@@ -20,7 +20,8 @@ The MES adapter's tables (version 3) hold one typed table per MES event. Each ha
 views from the ordered events, so a late event re-labels history without rewriting rows.
 Maintenance work orders (version 6) keep every version of an order in ``mes_maintenance_orders``;
 the views ``mes_maintenance`` (each order as its versions add up to) and ``mes_maintenance_windows``
-(planned downtime of planned orders) read them.
+(planned downtime of planned orders) read them. ``alarm_history`` (version 7) holds every change of
+every alarm the rules raise, acknowledge and clear.
 """
 
 from __future__ import annotations
@@ -335,7 +336,39 @@ _MES_MAINTENANCE = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_BASE, _ROLLUPS, _MES, _ARRIVAL_SEQ, _MES_ATTRIBUTION, _MES_MAINTENANCE)
+_ALARMS = Migration(
+    version=7,
+    description="alarm history: every change of every alarm the rules raise (docs/rules.md#alarms)",
+    statements=(
+        """CREATE TABLE alarm_history (
+            ts              TIMESTAMPTZ NOT NULL,  -- when this change happened
+            path            VARCHAR NOT NULL,      -- the alarm's equipment path
+            name            VARCHAR NOT NULL,
+            rule            VARCHAR NOT NULL,
+            state           VARCHAR NOT NULL,      -- active, cleared (not yet acknowledged), normal
+            acknowledged    BOOLEAN NOT NULL,
+            priority        INTEGER NOT NULL,
+            message         VARCHAR NOT NULL,
+            value           JSON,
+            raised          TIMESTAMPTZ NOT NULL,
+            cleared         TIMESTAMPTZ,
+            acked           TIMESTAMPTZ,
+            acked_by        VARCHAR,
+            ack_comment     VARCHAR
+        )""",
+        "CREATE INDEX alarm_history_path ON alarm_history (path, name, ts)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _BASE,
+    _ROLLUPS,
+    _MES,
+    _ARRIVAL_SEQ,
+    _MES_ATTRIBUTION,
+    _MES_MAINTENANCE,
+    _ALARMS,
+)
 """Every migration, oldest first; versions are 1, 2, 3, ... with no gaps."""
 
 LATEST_VERSION = MIGRATIONS[-1].version

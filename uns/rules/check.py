@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from model.equipment import Plant
 from model.rules import AlarmAction, MesEventAction, MesTrigger, Rule, TopicTrigger, WriteAction
-from uns.errors import ConfigError
+from uns.errors import ConfigError, UnsError
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.rules.actions import Target
 
@@ -25,7 +25,9 @@ class RulesRefused(ConfigError):
 
     def __init__(self, problems: Sequence[ConfigError]) -> None:
         self.problems = list(problems)
-        super().__init__(source="settings", path="rules", reason="; ".join(str(p) for p in problems) or "no problem")
+        self.source, self.path, self.value = "settings", "rules", None
+        self.reason = "; ".join(str(p) for p in problems)  # each names its own source and rule
+        UnsError.__init__(self, self.reason)
 
 
 def _problem(rule: str, field: str, reason: str, value: object = None) -> ConfigError:

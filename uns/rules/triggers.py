@@ -197,8 +197,15 @@ class Watch:
         if not topic.endswith("/mes/machine_state") or not isinstance(state, int):
             return []
         firing = dataclasses.replace(firing, value=state)
-        if state in _PRODUCING:
+        if trigger.states is None:
+            down = state not in _PRODUCING
+        else:
+            down = any(low <= state <= high for low, high in trigger.states)
+        if not down:
             return self._leave(path, firing)
+        pending = self._pending.get(path)
+        if pending is not None and not pending.fired:
+            pending.firing = firing  # still down: the firing names the latest state
         return self._enter(path, firing, now_s)
 
 

@@ -9,7 +9,7 @@ the topic (:meth:`RoutePolicy.may_publish`), which the broker's ACL policy (``un
 | `public`    | `GET /healthz`, `GET /login`, `POST /api/login`, `POST /api/logout`, `GET /static/...` | anyone |
 | `session`   | `GET /api/me`                                                 | any signed-in role       |
 | `read`      | any other `GET` / `HEAD` (API and pages)                      | viewer, app, host, admin |
-| `mes-event` | `POST /api/mes/events/<topic>`                                | app, host, admin         |
+| `mes-event` | `POST /api/mes/events/<topic>`, `POST /api/alarms/ack`         | app, host, admin         |
 | `publish`   | `POST /api/publish` (topic checked per role)                  | app, host, admin         |
 | `rebirth`   | `POST /api/sparkplug/rebirth`                                 | host, admin              |
 | `write`     | any other method on any other path                            | host, admin              |
@@ -64,6 +64,7 @@ _EXACT_ACTIONS: Mapping[tuple[str, str], Action] = {
     ("GET", "/api/me"): "session",
     ("POST", "/api/publish"): "publish",
     ("POST", "/api/sparkplug/rebirth"): "rebirth",
+    ("POST", "/api/alarms/ack"): "mes-event",  # an operator's input, like a downtime reason
 }
 _MES_EVENTS = "/api/mes/events/"
 

@@ -142,3 +142,17 @@ def test_next_cron_in_a_time_zone(schedule: str, timezone: str, after: str, expe
     assert got == datetime.fromisoformat(expected)
     assert got.tzinfo is not None
     assert got.utcoffset() == UTC.utcoffset(None)
+
+
+def test_downtime_counts_only_the_state_ranges_given() -> None:
+    watch = _watch(kind="mes", event="downtime", min_minutes=2, states=[[180000, 229999]])
+    topic = "acme/dallas/pack/line1/filler/mes/machine_state"
+
+    def state(code: int, now_s: float) -> list[str]:
+        return [f.phase for f in watch.on_message(topic, orjson.dumps({"state": code}), now_s=now_s, now_ms=0)]
+
+    assert state(40100, 0) == []  # idle: not a fault
+    assert watch.on_tick(1000) == []
+    assert state(180000, 1000) == []
+    assert [f.value for f in watch.on_tick(1120)] == [180000]
+    assert state(40100, 1200) == ["clear"]  # idle again: the fault is over

@@ -1,0 +1,200 @@
+"""The rules as a part of ``uns up``: the engine, the alarm history writer, health and reload.
+
+``reload`` checks a new rule set against the plant and swaps it in without a restart, answering what
+changed (``+ added``, ``- removed``, ``~ changed``); an invalid set is refused with every problem
+named, and the running one stays. ``reload_file`` does the same from the settings file's ``rules:``
+key, the way the computed tags reload their ``transforms:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import duckdb
+from pydantic import TypeAdapter, ValidationError
+
+from model.equipment import Plant
+from model.rules import Rule
+from uns.broker.acl import AclPolicy
+from uns.config_file import config_error, read_yaml, validation_problems
+from uns.connect import ClientFactory
+from uns.errors import ConfigError
+from uns.rules.alarms import Alarm
+from uns.rules.check import check_rules, plant_targets
+from uns.rules.engine import RuleEngine
+from uns.rules.history import insert_alarms
+
+__all__ = ["RuleDiff", "RuleService", "diff_rules", "read_rules"]
+
+log = logging.getLogger(__name__)
+
+_RULES = TypeAdapter(list[Rule])
+_FLUSH_S = 0.5
+
+Writer = Callable[[Callable[[duckdb.DuckDBPyConnection], None]], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleDiff:
+    """What a new rule set changes, by rule name."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+    def lines(self) -> list[str]:
+        """``+ added``, ``- removed``, ``~ changed``; or ``no change``."""
+        out = [f"+ {n}" for n in self.added] + [f"- {n}" for n in self.removed] + [f"~ {n}" for n in self.changed]
+        return out or ["no change"]
+
+
+def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> RuleDiff:
+    """Rules added, removed and changed (any field) from ``old`` to ``new``."""
+    before = {rule.name: rule for rule in old}
+    after = {rule.name: rule for rule in new}
+    return RuleDiff(
+        added=sorted(set(after) - set(before)),
+        removed=sorted(set(before) - set(after)),
+        changed=sorted(n for n in set(before) & set(after) if before[n] != after[n]),
+    )
+
+
+def read_rules(path: Path) -> list[Rule]:
+    """The ``rules:`` of a settings file (none when the key is absent).
+
+    Raises:
+        ConfigError: the file cannot be read, or names each invalid field (``rules[2].trigger.above``).
+    """
+    source = str(path)
+    data = read_yaml(path, source, "give the settings file with the rules: to load")
+    raw = data.get("rules", [])
+    try:
+        return _RULES.validate_python(raw)
+    except ValidationError as exc:
+        problems = validation_problems(exc, lambda _loc: source, {"rules": raw})
+        named = [(s, f"rules{p}" if p.startswith("[") else f"rules.{p}", r, v) for s, p, r, v in problems]
+        raise config_error(named) from None
+
+
+class RuleService:
+    """The rule engine under ``uns up``.
+
+    Args:
+        rules: the settings' rules (checked here: a bad set refuses the start).
+        plant: the plant file (paths, bindings, the first site's time zone).
+        clients: opens the engine's MQTT client.
+        acl: the broker's role rules (the write action's role check).
+        writer: runs a function on the historian's writer thread (None: no alarm history).
+    """
+
+    name = "rules"
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[Rule],
+        plant: Plant,
+        clients: ClientFactory,
+        acl: AclPolicy,
+        writer: Writer | None = None,
+    ) -> None:
+        check_rules(rules, plant)
+        sites = plant.enterprise.sites
+        self._plant = plant
+        self._writer = writer
+        self._pending: list[Alarm] = []
+        self.reloads = 0
+        self.reload_failures = 0
+        self.last_reload_error: str | None = None
+        self.history_failures = 0
+        self.engine = RuleEngine(
+            rules=rules,
+            clients=clients,
+            targets=plant_targets(plant),
+            acl=acl,
+            timezone=sites[0].timezone if sites else "UTC",
+            on_alarm=self._pending.append,
+        )
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        await self.engine.__aenter__()
+        log.info("rules: %d running", len(self.engine.rules))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with contextlib.suppress(Exception):  # the last changes, best effort: the retained topics hold them too
+            await self._flush()
+        await self.engine.__aexit__(exc_type, exc, tb)
+
+    async def run(self) -> None:
+        """The engine and the history writer, until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.engine.run(), name="uns.rules.engine")
+            if self._writer is not None:
+                tasks.create_task(self._history_loop(), name="uns.rules.history")
+
+    async def reload(self, rules: Sequence[Rule]) -> RuleDiff:
+        """Check and swap in ``rules``; raises ``RulesRefused`` (every problem) and keeps the running set."""
+        async with self._lock:
+            try:
+                check_rules(rules, self._plant)
+            except ConfigError as exc:
+                self.reload_failures += 1
+                self.last_reload_error = str(exc)
+                log.warning("rules: reload refused, the running rules stay: %s", exc)
+                raise
+            diff = diff_rules(self.engine.rules, rules)
+            await self.engine.replace(rules)
+            self.reloads += 1
+            self.last_reload_error = None
+        log.info("rules reloaded: %s", ", ".join(diff.lines()))
+        return diff
+
+    async def reload_file(self, path: Path) -> RuleDiff:
+        """``reload`` from the settings file's ``rules:``."""
+        try:
+            rules = read_rules(path)
+        except ConfigError as exc:
+            self.reload_failures += 1
+            self.last_reload_error = str(exc)
+            log.warning("rules: reload refused, the running rules stay: %s", exc)
+            raise
+        return await self.reload(rules)
+
+    def health(self) -> dict[str, object]:
+        """Reloads, alarms not normal, and each rule's counters."""
+        return {
+            "rules": len(self.engine.rules),
+            "reloads": self.reloads,
+            "reload_failures": self.reload_failures,
+            "last_reload_error": self.last_reload_error,
+            "alarms": len(self.engine.alarms),
+            "history_failures": self.history_failures,
+            "per_rule": {name: stats.to_json() for name, stats in self.engine.stats().items()},
+        }
+
+    async def _history_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_S)
+            try:
+                await self._flush()
+            except duckdb.Error as exc:
+                self.history_failures += 1
+                log.warning("rules: alarm history not written (kept for the next try): %s", exc)
+
+    async def _flush(self) -> None:
+        if self._writer is None or not self._pending:
+            return
+        batch = list(self._pending)
+        await self._writer(lambda connection: insert_alarms(connection, batch))
+        del self._pending[: len(batch)]
