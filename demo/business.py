@@ -235,8 +235,8 @@ class DemoBusiness:
                     await waiting.wait()
             except TimeoutError:
                 log.warning(
-                    "demo business: order %s released in the ERP %g s ago has not reached the MES (is the erp-orders "
-                    "connector up?): the line's events wait for it",
+                    "demo business: the release of order %s has not come back from the erp-orders connector for %g s "
+                    "(is it up? see its api device): the events after it wait",
                     order_id,
                     _HOLD_WARN_S,
                 )
