@@ -34,6 +34,7 @@ _RANK = {Quality.good: 0, Quality.uncertain: 1, Quality.bad: 2, Quality.stale: 2
 _WORST = (Quality.good, Quality.uncertain, Quality.bad)
 _QUALITIES = {q.value: q for q in Quality}
 _UNSET = object()
+_SCALARS = (bool, int, float, str)
 
 
 @dataclass(slots=True)
@@ -55,9 +56,11 @@ class _Tag:
     plan: TagPlan
     state: ExpressionState
     values: dict[str, Any] = field(default_factory=dict)
-    qualities: dict[str, Quality] = field(default_factory=dict)
-    times: dict[str, int] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
+    newest: int = -(2**63)
+    """The newest input time seen (inputs' times only go forward, so a running maximum)."""
+    worse: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Inputs that are not good: alias -> (quality rank, reason); a null value is rank 2 (bad)."""
+    nulls: set[str] = field(default_factory=set)
     last: object = _UNSET
     status: TagStatus = field(default_factory=TagStatus)
 
@@ -152,7 +155,7 @@ class Engine:
     def _take(self, tag: _Tag, item: InputPlan, value: Any, stamp: int, quality: Quality, unit: str | None) -> None:
         alias = item.alias
         note = None
-        if isinstance(value, int | float) and not isinstance(value, bool) and item.unit is not None:
+        if item.unit is not None and isinstance(value, int | float) and not isinstance(value, bool):
             convert = item.convert
             if convert is None and unit is not None and unit != item.unit:
                 try:
@@ -161,26 +164,29 @@ class Engine:
                     quality, note = Quality.bad, f"input {alias} ({item.topic}): {exc}"
             if convert is not None:
                 value = convert(value)
-        if value is None:
-            quality = Quality.bad
-        if note is None and quality is not Quality.good:
-            note = f"input {alias} ({item.topic}) is {quality.value}"
         tag.values[alias] = value
-        tag.qualities[alias] = quality
-        tag.times[alias] = stamp
-        if note is None:
-            tag.notes.pop(alias, None)
+        if stamp > tag.newest:
+            tag.newest = stamp
+        if value is None:
+            tag.nulls.add(alias)
+            quality = Quality.bad
+        elif tag.nulls:
+            tag.nulls.discard(alias)
+        if quality is Quality.good and note is None:
+            if tag.worse:
+                tag.worse.pop(alias, None)
         else:
-            tag.notes[alias] = note
+            tag.worse[alias] = (_RANK[quality], note or f"input {alias} ({item.topic}) is {quality.value}")
 
     def _evaluate(self, tag: _Tag) -> tuple[str, bytes] | None:
         plan, status = tag.plan, tag.status
-        stamp = max(tag.times.values())
-        rank = max(_RANK[q] for q in tag.qualities.values())
-        quality = _WORST[rank]
-        reason = "; ".join(tag.notes.values()) or None
+        stamp = tag.newest
+        quality, reason = Quality.good, None
+        if tag.worse:
+            quality = _WORST[max(rank for rank, _ in tag.worse.values())]
+            reason = "; ".join(note for _, note in tag.worse.values())
         value: Any = None
-        if None not in tag.values.values():
+        if not tag.nulls:
             status.evaluations += 1
             try:
                 value = plan.expression.evaluate(tag.values, now_ms=stamp, state=tag.state)
@@ -191,9 +197,10 @@ class Engine:
                     ("failed", plan.key), "computed tag %s failed: %s; inputs %s", plan.key, exc.reason, tag.values
                 )
                 quality, reason = Quality.bad, f"evaluation failed: {exc.reason}"
-            if isinstance(value, float) and not math.isfinite(value):
-                quality, reason, value = Quality.bad, f"the result is {value}", None
-            elif value is not None and not isinstance(value, bool | int | float | str):
+            if value.__class__ is float:
+                if not math.isfinite(value):
+                    quality, reason, value = Quality.bad, f"the result is {value}", None
+            elif value is not None and not isinstance(value, _SCALARS):
                 quality, reason, value = Quality.bad, f"the result is a {type(value).__name__}", None
         status.reason = reason
         if (value, quality) == tag.last:

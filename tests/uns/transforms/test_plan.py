@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from model.transforms import ComputedTag
 from tests.exports import assert_all_is_honest
 from uns.errors import ConfigError
 from uns.settings import load_plant
+from uns.transforms.config import diff_tags, read_transforms
+from uns.transforms.demo import DEMO_TAGS
 from uns.transforms.plan import plan_tags
 from uns.transforms.units import UnitError, conversion
 
 _FILLER = "acme/dallas/bottling/line1/filler"
 
 
-@pytest.mark.parametrize("name", ["model.transforms", "uns.transforms.plan", "uns.transforms.units"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "model.transforms",
+        "uns.transforms.plan",
+        "uns.transforms.units",
+        "uns.transforms.config",
+        "uns.transforms.cli",
+        "uns.transforms.demo",
+        "uns.transforms.hub",
+    ],
+)
 def test_all_is_honest(name: str) -> None:
     assert_all_is_honest(name)
 
@@ -122,6 +137,14 @@ def test_a_chain_is_fine_and_two_tags_on_one_topic_are_not() -> None:
         plan_tags([a, a], plant=None)
 
 
+def test_the_demo_tags_load_against_the_demo_plant() -> None:
+    plans = plan_tags(DEMO_TAGS, plant=load_plant(None))
+    assert {p.topic for p in plans} >= {
+        "acme/dallas/bottling/line1/data/Computed/LineSpeed",
+        "acme/dallas/bottling/line1/filler/data/Computed/Temperature_degF",
+    }
+
+
 def test_a_disabled_tag_is_checked_for_clashes_but_not_run() -> None:
     assert plan_tags([_tag(enabled=False)], plant=None) == []
 
@@ -138,3 +161,19 @@ def test_a_disabled_tag_is_checked_for_clashes_but_not_run() -> None:
 def test_the_model_refuses_bad_topics(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _tag(**fields)
+
+
+def test_a_settings_file_names_the_bad_tag_field(tmp_path: Path) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text("transforms:\n  - {name: A, path: acme/x, expression: t}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        read_transforms(path)
+    assert caught.value.source == str(path)
+    assert caught.value.path == "transforms[0].inputs"
+
+
+def test_the_diff_lists_added_removed_and_changed_tags() -> None:
+    a, b = _tag(name="A"), _tag(name="B")
+    diff = diff_tags([a, b], [a.model_copy(update={"expression": "t * 2"}), _tag(name="C")])
+    assert diff.lines() == [f"+ {_FILLER}/data/C", f"- {_FILLER}/data/B", f"~ {_FILLER}/data/A"]
+    assert diff_tags([a], [a]).lines() == ["no change"]
