@@ -1,13 +1,14 @@
 // uns-hub topic browser and MES dashboards: plain ES modules, no build step.
 // Everything comes from the hub's JSON APIs; live values arrive as batched Server-Sent Events.
 
+import {loadAlarms} from "./alarms.js";
 import {loadSession} from "./lib.js";
 import {loadMes} from "./mes.js";
 import {loadPlant} from "./plant.js";
 import {loadSparkplug} from "./sparkplug.js";
 import {loadTopics, startTopics} from "./topics.js";
 
-const loaders = {plant: loadPlant, topics: loadTopics, sparkplug: loadSparkplug, mes: loadMes};
+const loaders = {plant: loadPlant, topics: loadTopics, sparkplug: loadSparkplug, mes: loadMes, alarms: loadAlarms};
 
 function showTab() {
   const name = (location.hash || "#plant").slice(1).split("?")[0];
