@@ -13,6 +13,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 
+from bridges.fleet.cli import add_edge_parser, add_fleet_parser, run_edge, run_fleet
 from bridges.registry import KINDS
 from model.schema import all_schemas
 from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
@@ -121,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="run only the simulated demo plant (Modbus PLCs, OPC UA server)")
     _add_common(sim, ports=False, plant=False)
     sim.add_argument("--seed", type=int, help="random seed of the plant model (env UNS_SIM__SEED)")
+    _add_common(add_edge_parser(commands), ports=False)
+    _add_common(add_fleet_parser(commands), ports=False)
     add_query_parser(commands)
     _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
     _add_common(add_mes_parser(commands), ports=False)
@@ -216,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_export(args, settings)
         if args.command == "query":
             return run_query(args, settings)
+        if args.command == "fleet":
+            enterprise = plant_of(settings).enterprise.id
+            return run_fleet(args, url=settings.broker.url, enterprise=enterprise, data_dir=settings.data_dir)
         if args.command == "transforms":
             return run_transforms(args, settings, plant_of(settings, demo=settings.demo))
         if args.command == "mes" and args.mes_view is None:
@@ -241,6 +247,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_until_signalled(run_historian(settings, plant, ready=_ready)))
         elif args.command == "web":
             asyncio.run(_until_signalled(run_web(settings, plant_of(settings), ready=_ready)))
+        elif args.command == "edge":
+            edge = run_edge(
+                args, url=settings.broker.url, ca_file=settings.broker.ca_file,
+                enterprise=plant_of(settings).enterprise.id, data_dir=settings.data_dir, ready=_ready,
+            )  # fmt: skip
+            asyncio.run(_until_signalled(edge))
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         elif args.command == "sink" and args.action != "run":

@@ -18,7 +18,7 @@ __all__ = ["ENTERPRISE", "FleetHub", "json_bridge", "open_hub"]
 ENTERPRISE = "acme"
 
 
-def json_bridge(node: str, group: str, topic: str, *, unit: str = "degC", **edge: object) -> dict[str, object]:
+def json_bridge(node: str, group: str, topic: str, *, unit: object = "degC", **edge: object) -> dict[str, object]:
     """An MQTT-JSON bridge reading ``{"t": ...}`` on ``topic`` into metric ``Temperature`` of device ``mixer``."""
     return {
         "kind": "mqtt_json",

@@ -1,0 +1,146 @@
+"""``uns edge`` (run an agent) and ``uns fleet deploy|rollback|list|diff`` (the hub's side), for uns/cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from bridges.fleet.agent import EdgeAgent
+from bridges.fleet.store import FleetStore
+from bridges.fleet.topics import config_topic, status_topic
+from model.fleet import DesiredVersion
+from uns.config_file import read_yaml
+from uns.connect import network_clients
+from uns.errors import BrokerError, ConfigError
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
+
+__all__ = ["add_edge_parser", "add_fleet_parser", "run_edge", "run_fleet"]
+
+_DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+_STATUS_WAIT_S = 1.0
+
+
+def add_edge_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """``uns edge --id ID``: the agent's own flags (the common ones are added by the caller)."""
+    edge = commands.add_parser("edge", help="run an edge agent: the bridges its desired config names, against --broker")
+    edge.add_argument("--id", dest="agent_id", required=True, help="agent id (a slug): names its topics")
+    edge.add_argument("--status-interval", type=float, default=10.0, help="status and health every N s (default 10)")
+    edge.add_argument(
+        "--birth-wait", type=float, default=10.0, help="wait up to N s for each restarted bridge's births (default 10)"
+    )
+    return edge
+
+
+def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """``uns fleet ACTION``: deploy, rollback, list, diff."""
+    fleet = commands.add_parser("fleet", help="edge agents' desired configs: deploy, rollback, list, diff")
+    fleet.add_argument("action", choices=["deploy", "rollback", "list", "diff"])
+    fleet.add_argument("args", nargs="*", help="deploy FILE; rollback VERSION; diff OLD NEW")
+    fleet.add_argument("--agent", action="append", default=[], help="the agent (repeatable)")
+    fleet.add_argument("--all", action="store_true", help="deploy: every agent that has a version")
+    fleet.add_argument("--author", default="cli", help="who deploys (stored with the version)")
+    fleet.add_argument("--note", default="", help="the change note")
+    return fleet
+
+
+async def run_edge(
+    args: argparse.Namespace, *, url: str | None, ca_file: Path | None, enterprise: str, data_dir: Path,
+    ready: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Run one agent until cancelled."""
+    broker = BrokerUrl.from_str(url or _DEFAULT_BROKER)
+    agent = EdgeAgent(
+        agent_id=args.agent_id,
+        enterprise=enterprise,
+        clients=network_clients(broker, ca_file=ca_file),
+        data_dir=data_dir,
+        status_interval_s=args.status_interval,
+        birth_wait_s=args.birth_wait,
+    )
+    async with agent:
+        version = agent.status.version
+        ready(
+            f"uns-edge ready: agent={args.agent_id} mqtt={broker.redacted()} config={agent.config_topic} "
+            f"status={agent.status_topic} version={version if version is not None else '-'} data={data_dir}"
+        )
+        await agent.run()
+
+
+def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, data_dir: Path) -> int:
+    """One ``uns fleet`` action; prints its outcome, returns the exit code (0 ok)."""
+    store = FleetStore(directory=data_dir / "fleet")
+    broker = BrokerUrl.from_str(url or _DEFAULT_BROKER)
+    if args.action == "diff":
+        old, new = _numbers(args, 2)
+        print(store.diff(_one_agent(args), old, new), end="")
+        return 0
+    if args.action == "list":
+        statuses = asyncio.run(_statuses(broker, enterprise))
+        for agent in sorted(set(store.agents()) | set(statuses)):
+            latest = store.latest(agent)
+            got = statuses.get(agent, {})
+            desired = f"v{latest.version} {latest.hash[:12]} by {latest.author}" if latest else "-"
+            print(f"{agent}: desired {desired}; reported {_reported(got)}")
+        return 0
+    if args.action == "rollback":
+        (to,) = _numbers(args, 1)
+        versions = [store.rollback(_one_agent(args), to, author=args.author, note=args.note)]
+    else:
+        if len(args.args) != 1:
+            raise ConfigError(source="uns fleet deploy", path="FILE", reason="give one config file")
+        path = Path(args.args[0])
+        config = read_yaml(path, str(path), "write the agent's bridges: list as YAML")
+        agents = store.agents() if args.all else args.agent
+        if not agents:
+            raise ConfigError(source="uns fleet deploy", path="--agent", reason="name an agent (or --all)")
+        versions = [store.deploy(agent, config, author=args.author, note=args.note) for agent in agents]
+    asyncio.run(_publish(broker, enterprise, versions))
+    for version in versions:
+        print(f"{version.agent}: version {version.version} ({version.hash[:12]}) published")
+    return 0
+
+
+def _one_agent(args: argparse.Namespace) -> str:
+    if len(args.agent) != 1:
+        raise ConfigError(source=f"uns fleet {args.action}", path="--agent", reason="name exactly one agent")
+    return str(args.agent[0])
+
+
+def _numbers(args: argparse.Namespace, count: int) -> list[int]:
+    if len(args.args) != count or not all(item.isdigit() for item in args.args):
+        reason = f"give {count} version number{'s' if count > 1 else ''}"
+        raise ConfigError(source=f"uns fleet {args.action}", path="VERSION", reason=reason, value=" ".join(args.args))
+    return [int(item) for item in args.args]
+
+
+def _reported(status: dict[str, object]) -> str:
+    if not status:
+        return "nothing yet"
+    text = f"{status.get('status')} v{status.get('version')}"
+    return text + (f" ({status['reason']})" if status.get("reason") else "")
+
+
+async def _publish(broker: BrokerUrl, enterprise: str, versions: list[DesiredVersion]) -> None:
+    async with MqttClient(url=broker, client_id="uns-fleet-cli") as client:
+        for version in versions:
+            topic = config_topic(enterprise, version.agent)
+            await client.publish(topic, version.model_dump_json().encode(), qos=1, retain=True)
+
+
+async def _statuses(broker: BrokerUrl, enterprise: str) -> dict[str, dict[str, object]]:
+    """The retained status of every agent (what arrives within a second); empty when the broker is away."""
+    found: dict[str, dict[str, object]] = {}
+    with contextlib.suppress(BrokerError, OSError):
+        async with MqttClient(url=broker, client_id="uns-fleet-cli") as client:
+            await client.subscribe([status_topic(enterprise, "+")], qos=1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_STATUS_WAIT_S):
+                    async for message in client.messages():
+                        with contextlib.suppress(ValueError):
+                            found[message.topic.split("/")[-2]] = json.loads(message.payload)
+    return found
