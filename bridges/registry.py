@@ -1,25 +1,16 @@
-"""Which Source serves which bridge ``kind``, and the EdgeNode that publishes it."""
+"""Which Source serves which bridge ``kind``, and the EdgeNode that publishes it.
+
+Each kind's module (and its protocol library: asyncua, aio-pika, aiocoap, SQLAlchemy, ...) is imported
+only when a bridge of that kind is built, so a command that runs none of them (``uns query``, ``uns mes``)
+or runs one kind does not pay for loading all of them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bridges.amqp import make_source as make_amqp_source
 from bridges.edge import EdgeNode
-from bridges.ethernetip import make_source as make_ethernetip_source
-from bridges.fins import make_source as make_fins_source
-from bridges.gpio import make_source as make_gpio_source
-from bridges.http import make_source as make_http_source
-from bridges.lorawan import make_source as make_lorawan_source
-from bridges.lwm2m import make_source as make_lwm2m_source
-from bridges.modbus import ModbusSource
-from bridges.mqtt_json import MqttJsonSource
-from bridges.opcua import OpcUaSource
-from bridges.s7 import make_source as make_s7_source
-from bridges.serial import make_source as make_serial_source
-from bridges.slmp import make_source as make_slmp_source
 from bridges.source import Source
-from bridges.sql import make_source as make_sql_source
 from model.bridges import (
     AmqpBridgeConfig,
     BridgeConfig,
@@ -55,33 +46,61 @@ def build_source(config: BridgeConfig, clients: ClientFactory, data_dir: Path | 
     ``data_dir`` holds what a source keeps between runs (EtherNet/IP: the controllers' tag lists).
     """
     if isinstance(config, ModbusBridgeConfig):
+        from bridges.modbus import ModbusSource
+
         return ModbusSource(config=config)
     if isinstance(config, OpcUaBridgeConfig):
+        from bridges.opcua import OpcUaSource
+
         return OpcUaSource(config=config)
     if isinstance(config, MqttJsonBridgeConfig):
+        from bridges.mqtt_json import MqttJsonSource
+
         source_clients = network_clients(BrokerUrl.from_str(config.source_broker)) if config.source_broker else clients
         return MqttJsonSource(config=config, clients=source_clients)
     if isinstance(config, S7BridgeConfig):
+        from bridges.s7 import make_source as make_s7_source
+
         return make_s7_source(config)
     if isinstance(config, SlmpBridgeConfig):
+        from bridges.slmp import make_source as make_slmp_source
+
         return make_slmp_source(config)
     if isinstance(config, EthernetIpBridgeConfig):
+        from bridges.ethernetip import make_source as make_ethernetip_source
+
         return make_ethernetip_source(config, data_dir)
     if isinstance(config, FinsBridgeConfig):
+        from bridges.fins import make_source as make_fins_source
+
         return make_fins_source(config)
     if isinstance(config, SqlBridgeConfig):
+        from bridges.sql import make_source as make_sql_source
+
         return make_sql_source(config, clients, data_dir or Path("data"))
     if isinstance(config, HttpBridgeConfig):
+        from bridges.http import make_source as make_http_source
+
         return make_http_source(config, clients, data_dir or Path("data"))
     if isinstance(config, Lwm2mBridgeConfig):
+        from bridges.lwm2m import make_source as make_lwm2m_source
+
         return make_lwm2m_source(config, data_dir or Path("data"))
     if isinstance(config, AmqpBridgeConfig):
+        from bridges.amqp import make_source as make_amqp_source
+
         return make_amqp_source(config, clients, data_dir or Path("data"))
     if isinstance(config, LorawanBridgeConfig):
+        from bridges.lorawan import make_source as make_lorawan_source
+
         return make_lorawan_source(config, clients)
     if isinstance(config, SerialBridgeConfig):
+        from bridges.serial import make_source as make_serial_source
+
         return make_serial_source(config, clients)
     if isinstance(config, GpioBridgeConfig):
+        from bridges.gpio import make_source as make_gpio_source
+
         return make_gpio_source(config)
     raise TypeError(f"no source for bridge kind {type(config).__name__}")  # pragma: no cover  (the union is closed)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from bridges.fleet.cli import add_edge_parser, add_fleet_parser, run_edge, run_fleet
 from bridges.registry import KINDS
 from model.schema import all_schemas
-from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.historian.export import add_export_parser, run_export
@@ -25,8 +24,6 @@ from uns.logs import configure_logging
 from uns.memory import limit_arenas
 from uns.mes.cli import add_mes_parser, run_mes
 from uns.settings import load_settings, plant_of
-from uns.sinks.replay import run_sink_action
-from uns.sinks.run import run_sink
 from uns.transforms.cli import add_transforms_parser, run_transforms
 
 __all__ = ["main"]
@@ -224,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_fleet(args, url=settings.broker.url, enterprise=enterprise, data_dir=settings.data_dir)
         if args.command == "transforms":
             return run_transforms(args, settings, plant_of(settings, demo=settings.demo))
+        # the hub's wiring loads every component and the demo; query and export above need none of it
+        from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
+
         if args.command == "mes" and args.mes_view is None:
             # the MES adapter writes through the historian's single DuckDB writer: one process runs both
             plant = plant_of(settings)
@@ -256,8 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "sim":
             asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
         elif args.command == "sink" and args.action != "run":
+            from uns.sinks.replay import run_sink_action  # the sinks' drivers load only for `uns sink`
+
             return run_sink_action(settings, args.name, args.action, since=args.since, ids=args.id)
         elif args.command == "sink":
+            from uns.sinks.run import run_sink
+
             sink = run_sink(
                 settings, plant_of(settings).enterprise.id, args.name, client_id=args.client_id, ready=_ready
             )

@@ -21,7 +21,14 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     await expect(page.locator("#anonymous")).to_contain_text("ANONYMOUS ACCESS")
     # the landing page: the plant's lines with OEE now; a machine's declared values, live, with units
     await expect(page.locator(".line-card h3")).to_have_text(
-        ["Bottling line 1 (PET 0.5 l)", "Bottling line 2 (glass 0.33 l)", "Packaging line 3", "Powerhouse"],
+        [
+            "Bottling line 1 (PET 0.5 l)",
+            "Bottling line 2 (glass 0.33 l)",
+            "Packaging line 3",
+            "Powerhouse",
+            "Finished goods warehouse",
+            "Site energy",
+        ],
         timeout=15_000,
     )
     await page.locator('.machine[data-path="acme/dallas/bottling/line1/filler"]').click()

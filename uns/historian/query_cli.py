@@ -30,7 +30,6 @@ from uns.historian.query_api import Params, answer_bytes, document_bytes
 from uns.historian.query_buckets import FILLS
 from uns.historian.query_types import BadArgument, UnknownSeries
 from uns.settings import load_settings
-from uns.sinks.postgres_query import sink_document
 
 __all__ = [
     "ApiFailed",
@@ -243,6 +242,8 @@ def run_query(args: argparse.Namespace, settings: Settings) -> int:
     params = _params(args)
     try:
         if getattr(args, "sink", None):
+            from uns.sinks.postgres_query import sink_document  # loads psycopg and the sinks: only for --sink
+
             document = sink_document(settings, args.sink, endpoint, params)
         else:
             document = answer(
