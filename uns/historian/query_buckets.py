@@ -43,6 +43,10 @@ SELECT bucket AS t, n, avg * n AS total, min AS lo, max AS hi, first, first_ts, 
 FROM {table} WHERE series_id = $sid AND bucket >= $lo{index} AND bucket < $hi{index} AND n > 0
 """
 
+_ORDER_KEY = "epoch_us({ts})::HUGEINT * 4294967296 + seq"
+"""(ts, seq) as one number in the same order (seq is a UINTEGER): arg_min/arg_max over it take half the
+time they take over a struct of the two, with the same answer."""
+
 Plan = list[tuple[str, datetime, datetime]]
 """Which table answers which part of the range: (table, start, end), newest part first."""
 
@@ -176,11 +180,12 @@ def bucket_sql(
             sources.append(_RAW_SOURCE.format(index=index))
         else:
             sources.append(_ROLLUP_SOURCE.format(table=table, index=index))
+    first_key, last_key = _ORDER_KEY.format(ts="first_ts"), _ORDER_KEY.format(ts="last_ts")
     sql = f"""
 WITH src AS ({" UNION ALL ".join(sources)}),
 agg AS (
     SELECT time_bucket({interval}, t, $tz) AS b, sum(n) AS n, sum(total) / sum(n) AS avg, min(lo) AS min,
-        max(hi) AS max, arg_min(first, (first_ts, seq)) AS first, arg_max(last, (last_ts, seq)) AS last
+        max(hi) AS max, arg_min(first, {first_key}) AS first, arg_max(last, {last_key}) AS last
     FROM src GROUP BY 1
 ),
 keys AS (
