@@ -32,6 +32,8 @@ class ClassWord(StrEnum):
     """Values the hub computes."""
     cmd = "cmd"
     """Write requests routed to a machine."""
+    alarm = "alarm"
+    """The rules' alarms, one retained document per alarm (docs/rules.md)."""
 
 
 _CLASS_WORDS = frozenset(ClassWord)

@@ -121,7 +121,7 @@ def test_plant_schema_carries_the_slug_rule():
     plant: dict[str, Any] = all_schemas()["plant"]
     cell_id = plant["$defs"]["Cell"]["properties"]["id"]
     assert cell_id["pattern"] == model.SLUG_PATTERN
-    assert cell_id["not"] == {"enum": ["cmd", "data", "kpi", "mes"]}
+    assert cell_id["not"] == {"enum": ["alarm", "cmd", "data", "kpi", "mes"]}
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def test_parse_and_round_trip(topic, path, class_word, name):
     [
         ("", "no class word"),
         ("acme", "no class word"),
-        ("acme/dallas/temp", "no class word (data, mes, kpi, cmd)"),
+        ("acme/dallas/temp", "no class word (data, mes, kpi, cmd, alarm)"),
         ("data/x", "starts with the class word 'data'"),
         ("acme/data", "nothing after the class word 'data'"),
         ("acme/data/", "name segment 1 is empty"),
@@ -81,7 +81,7 @@ def test_from_str_rejects(topic, reason):
         (("a", "b", "c", "d", "e", "f"), ClassWord.data, ("x",), "6 equipment levels"),
         (("acme", "kpi"), ClassWord.data, ("x",), "equipment level 2 'kpi' is a reserved class word"),
         (("acme",), ClassWord.data, (), "no name after the class word"),
-        (("acme",), "nope", ("x",), "class word 'nope' is not one of data, mes, kpi, cmd"),
+        (("acme",), "nope", ("x",), "class word 'nope' is not one of data, mes, kpi, cmd, alarm"),
     ],
 )
 def test_constructor_validates(path, class_word, name, reason):

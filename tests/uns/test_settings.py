@@ -363,8 +363,8 @@ def test_plant_errors_all_reported(here):
         "plant.yaml: 4 problems:",
         "plant.yaml: enterprise.id: id 'Acme' is not a slug: use a-z, 0-9, '_' and '-', starting with a letter or "
         "digit, at most 64 characters (got 'Acme')",
-        "plant.yaml: enterprise.sites[0].id: id 'data' is a reserved class word (cmd, data, kpi, mes); pick another "
-        "(got 'data')",
+        "plant.yaml: enterprise.sites[0].id: id 'data' is a reserved class word (alarm, cmd, data, kpi, mes); "
+        "pick another (got 'data')",
         "plant.yaml: bindings[0].node: Field required",
         "plant.yaml: bindings[0].path: Field required",
     ]
