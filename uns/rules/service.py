@@ -161,6 +161,12 @@ class RuleService:
         log.info("rules reloaded: %s", ", ".join(diff.lines()))
         return diff
 
+    def preview_file(self, path: Path) -> RuleDiff:
+        """What ``reload_file`` would change, applying nothing; raises ``ConfigError`` naming every problem."""
+        rules = read_rules(path)
+        check_rules(rules, self._plant)
+        return diff_rules(self.engine.rules, rules)
+
     async def reload_file(self, path: Path) -> RuleDiff:
         """``reload`` from the settings file's ``rules:``."""
         try:

@@ -99,15 +99,16 @@ def alarm_routes(service: RuleService | None, database: Database | None, setting
     async def reload(request: Request) -> Response:
         if service is None or settings_file is None:
             return json_response({"error": "no settings file to reload the rules from"}, 503)
+        preview = request.query_params.get("dry_run") in ("1", "true")
         try:
-            diff = await service.reload_file(settings_file)
+            diff = service.preview_file(settings_file) if preview else await service.reload_file(settings_file)
         except RulesRefused as exc:
             return json_response(
                 {"error": "refused; the running rules stay", "problems": [str(p) for p in exc.problems]}, 422
             )
         except ConfigError as exc:
             return json_response({"error": "refused; the running rules stay", "problems": str(exc).splitlines()}, 422)
-        return json_response({"changes": diff.lines()})
+        return json_response({"changes": diff.lines(), "applied": not preview})
 
     return [
         Route("/api/alarms", listed, methods=["GET"], name="alarms"),

@@ -134,8 +134,11 @@ async def test_alarm_changes_reach_the_history_and_the_api_lists_acks_and_reads_
                 assert typo.status_code == 422
                 assert any("rules[0].trigger.value.topic" in p for p in typo.json()["problems"])
                 settings_file.write_text(_yaml("cold", f"{FILLER}/data/Temp", "below: 5", "too-cold"))
+                preview = await http.post("/api/rules/reload", params={"dry_run": "1"})
+                assert preview.json() == {"changes": ["+ cold", "- hot"], "applied": False}
+                assert [r.name for r in service.engine.rules] == ["hot"]
                 good = await http.post("/api/rules/reload")
-                assert good.json() == {"changes": ["+ cold", "- hot"]}
+                assert good.json() == {"changes": ["+ cold", "- hot"], "applied": True}
                 await _publish(broker, f"{FILLER}/data/Temp", 1)
                 await until(lambda: service.engine.alarms.listed(), what="the new rule's alarm")
                 assert service.engine.alarms.listed()[0].name == "too-cold"
