@@ -59,6 +59,12 @@ class ComputedTag(BaseModel):
         description="Alias (the name used in the expression) -> input topic, or {topic, unit, source_unit}.",
     )
     unit: str | None = Field(default=None, description="Unit of the result, written in its envelope (e.g. degF).")
+    every: str | None = Field(
+        default=None,
+        pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$",
+        description="Also re-evaluate this often (e.g. \"5s\") with the inputs' last values at the hub's clock, so "
+        "rate() falls to 0 and since_change() grows while the inputs are silent; unset: only when an input changes.",
+    )
     enabled: bool = Field(default=True, description="False keeps the tag in the file but does not run it.")
     description: str = Field(default="", description="What the tag means, for people.")
 

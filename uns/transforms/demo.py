@@ -12,9 +12,12 @@ _LINE3 = "acme/dallas/packaging/line3"
 
 
 def _tag(name: str, path: str, expression: str, inputs: dict[str, object], unit: str | None, what: str) -> ComputedTag:
+    # a rate falls to 0 when the line stops (its counter then sends nothing): re-evaluated every 5 s
+    every = "5s" if "rate(" in expression else None
     return ComputedTag.model_validate(
-        {"name": name, "path": path, "expression": expression, "inputs": inputs, "unit": unit, "description": what}
-    )
+        {"name": name, "path": path, "expression": expression, "inputs": inputs, "unit": unit, "description": what,
+         "every": every}
+    )  # fmt: skip
 
 
 DEMO_TAGS: tuple[ComputedTag, ...] = (

@@ -61,6 +61,8 @@ class _Tag:
     worse: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Inputs that are not good: alias -> (quality rank, reason); a null value is rank 2 (bad)."""
     nulls: set[str] = field(default_factory=set)
+    evaluated_ms: int = -(2**63)
+    """The hub's clock at the last evaluation, for ``every``."""
     last: object = _UNSET
     status: TagStatus = field(default_factory=TagStatus)
 
@@ -80,6 +82,7 @@ class Engine:
             else:
                 self._tags.append(_Tag(plan=plan, state=plan.expression.new_state()))
                 self._fresh.add(plan.key)
+        self._periodic = [tag for tag in self._tags if tag.plan.every_ms is not None]
         self._readers: dict[str, list[tuple[_Tag, InputPlan]]] = {}
         for tag in self._tags:
             for item in tag.plan.inputs:
@@ -122,7 +125,8 @@ class Engine:
         for tag, item in readers:
             self._take(tag, item, value, stamp, quality, unit)
             if len(tag.values) == len(tag.plan.inputs):
-                result = self._evaluate(tag)
+                tag.evaluated_ms = now_ms
+                result = self._evaluate(tag, tag.newest)
                 if result is not None:
                     out.append(result)
         return out
@@ -178,9 +182,30 @@ class Engine:
         else:
             tag.worse[alias] = (_RANK[quality], note or f"input {alias} ({item.topic}) is {quality.value}")
 
-    def _evaluate(self, tag: _Tag) -> tuple[str, bytes] | None:
+    def tick(self, now_ms: int) -> list[tuple[str, bytes]]:
+        """Re-evaluate the tags with ``every`` whose period has passed, at ``now_ms`` (the hub's clock).
+
+        Such an evaluation is stamped with ``now_ms`` (never earlier than the newest input), and its
+        stateful functions see it as a sample of the inputs' last values at that time.
+        """
+        out: list[tuple[str, bytes]] = []
+        for tag in self._periodic:
+            every = tag.plan.every_ms
+            if every is not None and now_ms - tag.evaluated_ms >= every and len(tag.values) == len(tag.plan.inputs):
+                tag.evaluated_ms = now_ms
+                result = self._evaluate(tag, max(now_ms, tag.newest))
+                if result is not None:
+                    out.append(result)
+        return out
+
+    @property
+    def tick_ms(self) -> int | None:
+        """How often ``tick`` has work: the shortest ``every``, or None."""
+        periods = [tag.plan.every_ms for tag in self._periodic if tag.plan.every_ms is not None]
+        return min(periods) if periods else None
+
+    def _evaluate(self, tag: _Tag, stamp: int) -> tuple[str, bytes] | None:
         plan, status = tag.plan, tag.status
-        stamp = tag.newest
         quality, reason = Quality.good, None
         if tag.worse:
             quality = _WORST[max(rank for rank, _ in tag.worse.values())]

@@ -15,11 +15,13 @@ from model.transforms import ComputedTag
 from uns.errors import ConfigError
 from uns.transforms.errors import ExpressionError
 from uns.transforms.expr import Expression, compile_expression
+from uns.transforms.expr_state import parse_duration_ms
 from uns.transforms.units import Conversion, UnitError, check_unit, conversion
 
 __all__ = ["InputPlan", "TagPlan", "plan_tags"]
 
 _INPUT_WORDS = (ClassWord.data, ClassWord.kpi)
+_MIN_EVERY_MS = 100  # a shorter period would only burn CPU: evaluations follow the hub's tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class TagPlan:
     topic: str
     expression: Expression
     inputs: tuple[InputPlan, ...]
+    every_ms: int | None = None
+    """Re-evaluated this often at the hub's clock (``every``), or only on input messages."""
 
 
 def _fail(source: str, path: str, reason: str, value: object = None) -> ConfigError:
@@ -91,7 +95,13 @@ def _plan_tag(tag: ComputedTag, plant: Plant | None, source: str, where: str) ->
         except UnitError as exc:
             raise _fail(source, f"{where}.unit", str(exc), tag.unit) from None
     inputs = tuple(_plan_input(tag, alias, plant, source, where) for alias in tag.inputs)
-    return TagPlan(config=tag, key=tag.topic, topic=tag.topic, expression=expression, inputs=inputs)
+    every_ms = None
+    if tag.every is not None:
+        try:
+            every_ms = max(parse_duration_ms(tag.every), _MIN_EVERY_MS)
+        except ValueError as exc:
+            raise _fail(source, f"{where}.every", str(exc), tag.every) from None
+    return TagPlan(config=tag, key=tag.topic, topic=tag.topic, expression=expression, inputs=inputs, every_ms=every_ms)
 
 
 def plan_tags(tags: Sequence[ComputedTag], *, plant: Plant | None, source: str = "settings") -> list[TagPlan]:

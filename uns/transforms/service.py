@@ -118,6 +118,7 @@ class ComputedTags:
         loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._health_loop(client), name="uns.transforms.health")
+            tasks.create_task(self._tick_loop(client), name="uns.transforms.tick")
             if self._reload_file is not None:
                 path = self._reload_file
                 loop.add_signal_handler(
@@ -193,6 +194,14 @@ class ComputedTags:
             "last_reload_error": self._last_reload_error,
             **self._engine.health(),
         }
+
+    async def _tick_loop(self, client: PubSub) -> None:
+        # tags with `every`: checked at their shortest period (a reload may change it), 1 s when none
+        while True:
+            period_ms = self._engine.tick_ms
+            await asyncio.sleep((period_ms or 1000) / 1000)
+            if period_ms is not None:
+                await self._publish(client, self._engine.tick(self._clock()))
 
     async def _health_loop(self, client: PubSub) -> None:
         while True:

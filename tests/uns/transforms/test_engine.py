@@ -166,3 +166,24 @@ def test_a_reload_keeps_unchanged_tags_and_primes_new_ones() -> None:
     out = _results(new.on_message(f"{_CELL}/data/Running", _env(False, 5), now_ms=0))
     out |= _results(new.on_message(f"{_CELL}/data/Running", _env(True, 6), now_ms=0))
     assert out[f"{_CELL}/data/Starts"].value == 3  # 2 before the reload, 1 after
+
+
+def test_every_re_evaluates_silent_inputs_at_the_hubs_clock() -> None:
+    engine = _engine(
+        {"name": "Speed", "expression": 'rate(n, "1m")', "every": "10s", "inputs": {"n": f"{_CELL}/data/Count"}},
+        {"name": "Plain", "expression": 'rate(n, "1m")', "inputs": {"n": f"{_CELL}/data/Count"}},
+    )
+    assert engine.tick_ms == 10_000
+    engine.on_message(f"{_CELL}/data/Count", _env(100, 0), now_ms=0)
+    engine.on_message(f"{_CELL}/data/Count", _env(130, 30_000), now_ms=30_000)
+    assert engine.tick(35_000) == []  # not 10 s since the last evaluation yet
+    got = _results(engine.tick(45_000))  # the line stopped: the counter stays at 130
+    assert list(got) == [f"{_CELL}/data/Speed"]
+    assert (got[f"{_CELL}/data/Speed"].value, got[f"{_CELL}/data/Speed"].timestamp_ms) == (40.0, 45_000)
+    got = _results(engine.tick(200_000))
+    assert got[f"{_CELL}/data/Speed"].value == 0.0
+
+
+def test_every_is_refused_when_it_is_not_a_duration() -> None:
+    with pytest.raises(ValueError, match="every"):
+        _engine({"name": "X", "expression": "n", "every": "often", "inputs": {"n": f"{_CELL}/data/Count"}})

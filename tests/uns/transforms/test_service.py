@@ -215,3 +215,23 @@ async def test_reload_adds_changes_and_removes_tags_without_a_restart(tmp_path: 
         await tags.reload(_plans([psi]))
         assert [p.config.name for p in tags.plans] == ["Pressure_psi"]
         assert tags.health()["reloads"] == 2
+
+
+async def test_every_republishes_while_the_inputs_are_silent(tmp_path: Path) -> None:
+    silent = {
+        "name": "Silent_s",
+        "path": _LINE,
+        "expression": "since_change(n)",
+        "every": "200ms",
+        "inputs": {"n": f"{_LINE}/data/Production/GoodCount"},
+    }
+    async with start_broker(tmp_path) as broker, _running(broker.url, [silent]) as (_tags, observer, plc):
+        await _publish(plc, f"{_LINE}/data/Production/GoodCount", _env(5, 1_000))
+        topic = f"{_LINE}/data/Silent_s"
+        await until(lambda: len(observer.seen.get(topic, [])) >= 3, what="re-evaluations while silent")
+        values = [e.value for e in observer.seen[topic]]
+        seconds = [v for v in values if isinstance(v, float)]
+        assert seconds == values
+        assert seconds[0] == 0.0
+        assert seconds == sorted(seconds)
+        assert seconds[-1] > 0
