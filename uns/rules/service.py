@@ -19,14 +19,17 @@ from types import TracebackType
 from typing import Self
 
 import duckdb
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from model.equipment import Plant
 from model.rules import Rule
 from uns.broker.acl import AclPolicy
+from uns.clock import now_ms
 from uns.config_file import config_error, read_yaml, validation_problems
 from uns.connect import ClientFactory
 from uns.errors import ConfigError
+from uns.host.core import hub_topic
 from uns.rules.alarms import Alarm
 from uns.rules.check import check_rules, plant_targets
 from uns.rules.engine import RuleEngine
@@ -93,6 +96,7 @@ class RuleService:
         clients: opens the engine's MQTT client.
         acl: the broker's role rules (the write action's role check).
         writer: runs a function on the historian's writer thread (None: no alarm history).
+        health_interval_s: how often ``<enterprise>/hub/rules/health`` is published (retained).
     """
 
     name = "rules"
@@ -105,8 +109,11 @@ class RuleService:
         clients: ClientFactory,
         acl: AclPolicy,
         writer: Writer | None = None,
+        health_interval_s: float = 10.0,
     ) -> None:
         check_rules(rules, plant)
+        self.health_topic = hub_topic(plant.enterprise.id, "rules", "health")
+        self._health_interval_s = health_interval_s
         sites = plant.enterprise.sites
         self._plant = plant
         self._writer = writer
@@ -141,6 +148,7 @@ class RuleService:
         """The engine and the history writer, until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.engine.run(), name="uns.rules.engine")
+            tasks.create_task(self._health_loop(), name="uns.rules.health")
             if self._writer is not None:
                 tasks.create_task(self._history_loop(), name="uns.rules.history")
 
@@ -189,6 +197,14 @@ class RuleService:
             "history_failures": self.history_failures,
             "per_rule": {name: stats.to_json() for name, stats in self.engine.stats().items()},
         }
+
+    async def _health_loop(self) -> None:
+        while True:
+            body = orjson.dumps({"online": True, "timestamp_ms": now_ms(), **self.health()})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._health_interval_s):
+                    await self.engine.publish(self.health_topic, body, retain=True)
+            await asyncio.sleep(self._health_interval_s)
 
     async def _history_loop(self) -> None:
         while True:

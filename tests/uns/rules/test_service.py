@@ -15,7 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.fixtures.waiting import until
-from tests.uns.rules.harness import RULES
+from tests.uns.rules.harness import RULES, recorder_on
 from uns.broker.acl import AclPolicy
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
@@ -53,6 +53,7 @@ async def _service(broker: EmbeddedBroker, db: Database) -> AsyncIterator[RuleSe
         clients=network_clients(broker.url),
         acl=AclPolicy(),
         writer=writer,
+        health_interval_s=0.1,
     )
     async with service:
         task = asyncio.create_task(service.run(), name="rules-test-service")
@@ -145,6 +146,11 @@ async def test_alarm_changes_reach_the_history_and_the_api_lists_acks_and_reads_
                 rules = (await http.get("/api/rules")).json()
                 assert [r["name"] for r in rules["rules"]] == ["cold"]
                 assert (rules["reloads"], rules["reload_failures"]) == (1, 2)
+                async with recorder_on(broker.url, ["acme/hub/rules/health"]) as seen:  # retained, then every 0.1 s
+                    await until(lambda: len(seen.messages) >= 2, what="the rules' health")
+                health = seen.bodies("acme/hub/rules/health")[-1]
+                assert isinstance(health, dict)
+                assert (health["online"], health["rules"], health["alarms"], health["reloads"]) == (True, 1, 1, 1)
 
 
 def test_the_demo_rules_pass_the_check_and_operators_may_acknowledge() -> None:
