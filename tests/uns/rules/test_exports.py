@@ -16,8 +16,12 @@ from tests.exports import assert_all_is_honest
         "uns.rules.alarms",
         "uns.rules.check",
         "uns.rules.conditions",
+        "uns.rules.demo",
         "uns.rules.engine",
+        "uns.rules.history",
+        "uns.rules.service",
         "uns.rules.triggers",
+        "uns.web.alarms_api",
     ],
 )
 def test_all_is_honest(module: str) -> None:
