@@ -9,6 +9,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from model.topic import SLUG_PATTERN
+
 __all__ = [
     "ROLES",
     "BrokerFileConfig",
@@ -106,6 +108,14 @@ class UserConfig(_Frozen):
         default=(),
         description='For role bridge: the Sparkplug edge nodes it may publish as, each "group/node" ("+" wildcards).',
     )
+    edge_agent: str | None = Field(
+        default=None,
+        pattern=SLUG_PATTERN,
+        description=(
+            "For role bridge: the `uns edge` agent id this account runs as; it may then also read "
+            "<enterprise>/hub/edge/<agent>/config and publish <enterprise>/hub/edge/<agent>/status (docs/fleet.md)."
+        ),
+    )
     host_ids: tuple[str, ...] = Field(
         default=(),
         description=(
@@ -141,6 +151,8 @@ class UserConfig(_Frozen):
     def _edge_nodes_for_bridges(self) -> Self:
         if self.edge_nodes and self.role != "bridge":
             raise ValueError(f"edge_nodes: only apply to role bridge (role is {self.role})")
+        if self.edge_agent is not None and self.role != "bridge":
+            raise ValueError(f"edge_agent: only applies to role bridge (role is {self.role})")
         if self.host_ids and self.role != "host":
             raise ValueError(f"host_ids: only apply to role host (role is {self.role})")
         for host_id in self.host_ids:

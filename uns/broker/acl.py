@@ -39,6 +39,7 @@ class Principal:
     edge_nodes: tuple[str, ...] = ()
     read_sparkplug: bool = False
     host_ids: tuple[str, ...] = ()
+    edge_agent: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class AclPolicy:
             edge_nodes=account.edge_nodes,
             read_sparkplug=account.read_sparkplug,
             host_ids=account.host_ids,
+            edge_agent=account.edge_agent,
         )
 
     def decide(self, principal: Principal, action: str, topic: str) -> Decision:
@@ -146,6 +148,9 @@ class AclPolicy:
                     publish += [f"spBv1.0/{group}/{kind}/{node}" for kind in _NODE_TYPES]
                     publish += [f"spBv1.0/{group}/{kind}/{node}/+" for kind in _DEVICE_TYPES]
                     read += [f"spBv1.0/{group}/NCMD/{node}", f"spBv1.0/{group}/DCMD/{node}/+"]
+                if principal.edge_agent is not None:  # an `uns edge` agent: its own desired config and status
+                    read.append(f"+/hub/edge/{principal.edge_agent}/config")
+                    publish.append(f"+/hub/edge/{principal.edge_agent}/status")
                 return _Rules(
                     publish=tuple(publish),
                     read=tuple(read),

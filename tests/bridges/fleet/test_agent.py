@@ -9,7 +9,9 @@ from pathlib import Path
 from bridges.fleet import EdgeAgent
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, json_bridge, open_hub
+from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.waiting import until
+from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
 
@@ -126,3 +128,37 @@ async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
         host.stop()
     assert host.violations == []
     assert host.count("NBIRTH") == 3  # v1, v1 again from disk, v2
+
+
+async def test_an_agent_runs_under_its_own_bridge_account(tmp_path: Path, unique_topic: str) -> None:
+    # the account of docs/fleet.md#security: role bridge, its edge nodes, its agent id; nothing else
+    agent_user = {"password_hash": hash_password("pw"), "role": "bridge", "edge_nodes": [f"{GROUP}/press9"]}
+    config = broker_test_config(users={"agent9": {**agent_user, "edge_agent": "line9"}})
+    async with start_broker(tmp_path, config) as broker:
+        host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
+        await host.start(online=True)
+        source = f"{unique_topic}/mixer"
+        agent = EdgeAgent(
+            agent_id="line9",
+            enterprise=ENTERPRISE,
+            clients=network_clients(broker.url.with_credentials("agent9", "pw")),
+            data_dir=tmp_path / "agent",
+            status_interval_s=0.2,
+        )
+        try:
+            async with open_hub(broker.url, tmp_path / "hub") as hub, agent:
+                # the devices publish on the broker anonymously: the agent's account reads no plant topic
+                bridge = json_bridge("press9", GROUP, source)
+                bridge["source_broker"] = str(broker.url)
+                await hub.deploy("line9", {"bridges": [bridge]})
+                runner = asyncio.create_task(agent.run(), name="test.agent")
+                try:
+                    await until(lambda: hub.reports("line9", version=1, status="running"), what="v1 running")
+                    await hub.client.publish(source, b'{"t": 9.5}', qos=1)
+                    await until(lambda: (9.5, False) in host.values("mixer", "Temperature"), what="data")
+                finally:
+                    await _cancel(runner)
+        finally:
+            host.stop()
+        assert host.violations == []
+        assert broker.stats.acl_denial_reasons == {}  # the account was enough, and nothing more was tried
