@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -34,8 +33,9 @@ from uns.rules.alarms import Alarm
 from uns.rules.check import check_rules, plant_targets
 from uns.rules.engine import RuleEngine
 from uns.rules.history import insert_alarms
+from uns.transforms.config import TagDiff
 
-__all__ = ["RuleDiff", "RuleService", "diff_rules", "read_rules"]
+__all__ = ["RuleService", "diff_rules", "read_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +45,11 @@ _FLUSH_S = 0.5
 Writer = Callable[[Callable[[duckdb.DuckDBPyConnection], None]], Awaitable[None]]
 
 
-@dataclasses.dataclass(frozen=True)
-class RuleDiff:
-    """What a new rule set changes, by rule name."""
-
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
-
-    def lines(self) -> list[str]:
-        """``+ added``, ``- removed``, ``~ changed``; or ``no change``."""
-        out = [f"+ {n}" for n in self.added] + [f"- {n}" for n in self.removed] + [f"~ {n}" for n in self.changed]
-        return out or ["no change"]
-
-
-def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> RuleDiff:
-    """Rules added, removed and changed (any field) from ``old`` to ``new``."""
+def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> TagDiff:
+    """Rules added, removed and changed (any field) from ``old`` to ``new``, by name (the computed tags' diff type)."""
     before = {rule.name: rule for rule in old}
     after = {rule.name: rule for rule in new}
-    return RuleDiff(
+    return TagDiff(
         added=sorted(set(after) - set(before)),
         removed=sorted(set(before) - set(after)),
         changed=sorted(n for n in set(before) & set(after) if before[n] != after[n]),
@@ -152,7 +138,7 @@ class RuleService:
             if self._writer is not None:
                 tasks.create_task(self._history_loop(), name="uns.rules.history")
 
-    async def reload(self, rules: Sequence[Rule]) -> RuleDiff:
+    async def reload(self, rules: Sequence[Rule]) -> TagDiff:
         """Check and swap in ``rules``; raises ``RulesRefused`` (every problem) and keeps the running set."""
         async with self._lock:
             try:
@@ -169,13 +155,13 @@ class RuleService:
         log.info("rules reloaded: %s", ", ".join(diff.lines()))
         return diff
 
-    def preview_file(self, path: Path) -> RuleDiff:
+    def preview_file(self, path: Path) -> TagDiff:
         """What ``reload_file`` would change, applying nothing; raises ``ConfigError`` naming every problem."""
         rules = read_rules(path)
         check_rules(rules, self._plant)
         return diff_rules(self.engine.rules, rules)
 
-    async def reload_file(self, path: Path) -> RuleDiff:
+    async def reload_file(self, path: Path) -> TagDiff:
         """``reload`` from the settings file's ``rules:``."""
         try:
             rules = read_rules(path)
