@@ -68,6 +68,7 @@ class EdgeAgent:
         self._state: AgentState = "starting"
         self._desired: int | None = None
         self._reason: str | None = None
+        self._failed: tuple[int, str] | None = None  # a version that failed here: not retried on redelivery
         self._bridges: BridgeSet | None = None
         self._client: PubSub | None = None
 
@@ -173,6 +174,9 @@ class EdgeAgent:
             self._desired = desired.version
             await self._report()
             return
+        if self._failed == (desired.version, desired.hash):
+            await self._report()  # redelivered (a reconnect): still refused, for the same reason
+            return
         await self._apply(desired)
 
     async def _apply(self, desired: DesiredVersion) -> None:
@@ -183,6 +187,7 @@ class EdgeAgent:
         try:
             config = validate_agent_config(desired.config, f"version {desired.version}")
         except ConfigError as exc:
+            self._failed = (desired.version, desired.hash)
             await self._refuse(desired.version, f"invalid, not applied: {exc}")
             return
         before = bridges.configs()
@@ -195,6 +200,7 @@ class EdgeAgent:
             except BridgeStartError as again:
                 log.error("%s: rollback failed too: %s", self.name, again)
             back = f"rolled back to version {self._good.version}" if self._good else "rolled back"
+            self._failed = (desired.version, desired.hash)
             await self._refuse(desired.version, f"failed to apply: {exc}; {back}")
             return
         self._good = desired

@@ -89,6 +89,11 @@ async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
                 await until(lambda: (4.5, False) in host.values("mixer", "Temperature"), what="data after rollback")
                 good = json.loads((tmp_path / "agent" / "agent" / "good.json").read_text())
                 assert good["version"] == 2
+                # v4 delivered again (as on a reconnect) is not retried: v5 restarts the bridge once more, only
+                await hub.publish(hub.store.get("line1", 4))
+                await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="K")]})
+                await until(lambda: hub.reports("line1", version=5, status="running"), what="v5 running")
+                assert host.count("NBIRTH") == 4
                 health = hub.status["line1"]["bridges"]
                 assert isinstance(health, list)
                 assert [b["node"] for b in health] == ["press1"]
