@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import pytest
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
 from uns.cli import main
+from uns.clock import now_ms
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -73,6 +75,16 @@ def _health(http: str) -> dict[str, Any]:
     return transforms
 
 
+def _rows(url: str) -> list[object]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  (our own 127.0.0.1)
+            return [row["value"] for row in json.loads(response.read())["rows"]]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # no such series until the historian's first write of it
+            return []
+        raise
+
+
 def _value(watcher: Watcher) -> object:
     return (watcher.json(_OUT) or {}).get("value")
 
@@ -84,9 +96,13 @@ async def test_up_runs_and_sighup_reloads_the_computed_tags(tmp_path: Path, caps
         await watcher.start()
         try:
             async with MqttClient(url=BrokerUrl.from_str(endpoints["mqtt"]), client_id="test-plc") as plc:
-                body = {"value": 37.0, "timestamp_ms": 1_000, "quality": "good", "datatype": "Float", "unit": "degC"}
+                stamp = now_ms()
+                body = {"value": 37.0, "timestamp_ms": stamp, "quality": "good", "datatype": "Float", "unit": "degC"}
                 await plc.publish(f"{_FILLER}/data/Temperature", orjson.dumps(body), qos=1, retain=True)
             await until(lambda: _value(watcher) == 99, within_s=10, what="37 degC as a rounded degF")
+            # stored by the historian like any data metric
+            history = f"{endpoints['http']}/api/history/raw?topic={_OUT}&start=-5m"
+            await until(lambda: _rows(history) == [99], within_s=10, what="the computed value in the historian")
             # an invalid file: refused, counted, the running tag stays
             (tmp_path / "hub.yaml").write_text(_CONFIG.format(filler=_FILLER, expression="t.real"), encoding="utf-8")
             proc.send_signal(signal.SIGHUP)
