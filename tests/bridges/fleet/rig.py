@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from bridges.fleet import FleetStore, config_topic, status_topic
@@ -38,7 +38,7 @@ class FleetHub:
         self.store = store
         self.status: dict[str, dict[str, object]] = {}
 
-    async def deploy(self, agent: str, config: dict[str, object], *, validate: bool = True) -> DesiredVersion:
+    async def deploy(self, agent: str, config: Mapping[str, object], *, validate: bool = True) -> DesiredVersion:
         version = self.store.deploy(agent, config, author="test", note="test deploy", validate=validate)
         await self.publish(version)
         return version

@@ -41,7 +41,9 @@ def _uns(*args: str) -> subprocess.Popen[str]:
 
 
 @asynccontextmanager
-async def _agent(broker: EmbeddedBroker, data_dir: Path, agent: str) -> AsyncIterator[subprocess.Popen[str]]:
+async def _agent(
+    broker: EmbeddedBroker, data_dir: Path, agent: str, *, version: str = ""
+) -> AsyncIterator[subprocess.Popen[str]]:
     # the broker runs in this event loop: every wait on the process goes to a thread
     proc = _uns(
         "edge", "--id", agent, "--broker", str(broker.url), "--enterprise", ENTERPRISE, "--data-dir", str(data_dir),
@@ -51,6 +53,7 @@ async def _agent(broker: EmbeddedBroker, data_dir: Path, agent: str) -> AsyncIte
         assert proc.stdout is not None
         ready = await asyncio.to_thread(proc.stdout.readline)
         assert ready.startswith(f"uns-edge ready: agent={agent} "), ready or (proc.stderr and proc.stderr.read())
+        assert f" version={version} " in ready if version else True, ready
         yield proc
     finally:
         if proc.poll() is None:
@@ -126,6 +129,36 @@ async def test_agents_deploy_fail_roll_back_and_an_offline_agent_converges(
                 assert all(hub.status[a]["desired"] == 3 for a in AGENTS)
                 await hub.client.publish(source, b'{"t": 3.5}', qos=1)
                 await until(lambda: all(_data(host, f"press-{a}", 3.5) for a in AGENTS), what="data after v3")
+    finally:
+        host.stop()
+    assert host.violations == []
+
+
+async def test_an_agent_killed_while_applying_comes_back_on_its_last_good_version(
+    broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
+) -> None:
+    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
+    await host.start(online=True)
+    source = f"{unique_topic}/mixer"
+    hub_dir = tmp_path / "hub"
+    v1 = {"bridges": [json_bridge("press-k", GROUP, source)]}
+    # v2 adds a bridge that waits for a host that never comes: applying it lasts --birth-wait (5 s)
+    slow = json_bridge("slow-k", GROUP, f"{source}/slow", primary_host_id="absent-host")
+    v2 = {"bridges": [json_bridge("press-k", GROUP, source, unit="degF"), slow]}
+    try:
+        async with open_hub(broker.url, hub_dir / "fleet") as hub:
+            async with _agent(broker, tmp_path / "k", "k") as proc:
+                await hub.deploy("k", v1)
+                await until(lambda: hub.reports("k", version=1, status="running"), within_s=15, what="v1 running")
+                await hub.deploy("k", v2)
+                await until(lambda: hub.status["k"].get("status") == "applying", what="v2 applying")
+                proc.kill()  # kill -9 in the middle of applying v2
+                await asyncio.to_thread(proc.wait, 10)
+            await until(lambda: hub.status["k"].get("status") == "offline", what="the will says offline")
+            async with _agent(broker, tmp_path / "k", "k", version="1"):  # its last good version, from disk
+                await until(lambda: hub.reports("k", version=2, status="running"), within_s=20, what="v2 at last")
+                await hub.client.publish(source, b'{"t": 7.5}', qos=1)
+                await until(lambda: _data(host, "press-k", 7.5), what="data on v2")
     finally:
         host.stop()
     assert host.violations == []
