@@ -13,13 +13,24 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from uns.errors import ConfigError
 
-__all__ = ["Loc", "Problem", "config_error", "dotted", "parse_yaml", "read_yaml", "redact", "validation_problems"]
+__all__ = [
+    "Loc",
+    "Problem",
+    "config_error",
+    "dotted",
+    "parse_yaml",
+    "read_list_section",
+    "read_yaml",
+    "redact",
+    "validation_problems",
+]
 
 Loc = tuple[str | int, ...]
 """Where a value sits in a document: keys and list indexes."""
@@ -28,6 +39,7 @@ Problem = tuple[str, str, str, object]
 """One invalid value: source, dotted path, reason, value as written (redacted)."""
 
 _SECRET_WORDS = ("password", "secret", "token")
+_T = TypeVar("_T")
 
 
 def read_yaml(path: Path, source: str, hint: str) -> dict[str, object]:
@@ -120,3 +132,20 @@ def redact(loc: Loc, value: object) -> object:
             netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
             return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     return value
+
+
+def read_list_section(path: Path, key: str, items: TypeAdapter[list[_T]], hint: str) -> list[_T]:
+    """One list section (``transforms:``, ``rules:``) of a settings file, alone: what a hot reload reads.
+
+    Raises:
+        ConfigError: the file cannot be read, or names each invalid field (``rules[2].trigger.above``).
+    """
+    source = str(path)
+    data = read_yaml(path, source, hint)
+    raw = data.get(key, [])
+    try:
+        return items.validate_python(raw)
+    except ValidationError as exc:
+        problems = validation_problems(exc, lambda _loc: source, {key: raw})
+        named = [(s, f"{key}{p}" if p.startswith("[") else f"{key}.{p}", r, v) for s, p, r, v in problems]
+        raise config_error(named) from None

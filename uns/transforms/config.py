@@ -16,7 +16,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from model.transforms import ComputedTag
-from uns.config_file import config_error, read_yaml, validation_problems
+from uns.config_file import read_list_section
 from uns.errors import ConfigError
 
 __all__ = [
@@ -70,17 +70,9 @@ def read_transforms(path: Path) -> list[ComputedTag]:
     """The ``transforms:`` of a settings file (none when the key is absent).
 
     Raises:
-        ConfigError: the file cannot be read, or names each invalid field (``transforms.2.inputs.t``).
+        ConfigError: the file cannot be read, or names each invalid field (``transforms[2].inputs``).
     """
-    source = str(path)
-    data = read_yaml(path, source, "give the settings file with the transforms: to check")
-    raw = data.get("transforms", [])
-    try:
-        return _TAGS.validate_python(raw)
-    except ValidationError as exc:
-        problems = validation_problems(exc, lambda _loc: source, {"transforms": raw})
-        named = [(s, f"transforms{p}" if p.startswith("[") else f"transforms.{p}", r, v) for s, p, r, v in problems]
-        raise config_error(named) from None
+    return read_list_section(path, "transforms", _TAGS, "give the settings file with the transforms: to check")
 
 
 def write_running(data_dir: Path, tags: Sequence[ComputedTag]) -> None:
