@@ -1,0 +1,75 @@
+"""``uns fleet`` through the CLI's entry point: deploy, refused deploy, diff, rollback, list."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.bridges.fleet.rig import ENTERPRISE, json_bridge
+from uns.broker.embedded import EmbeddedBroker
+from uns.cli import main
+from uns.mqtt.client import MqttClient
+
+
+def _file(tmp_path: Path, name: str, bridges: list[dict[str, object]]) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"bridges": bridges}))
+    return str(path)
+
+
+async def _retained(broker: EmbeddedBroker, topic: str) -> dict[str, object]:
+    async with MqttClient(url=broker.url, client_id="fleet-cli-test-reader") as client:
+        await client.subscribe([topic], qos=1)
+        async with asyncio.timeout(5):
+            async for message in client.messages():
+                found: dict[str, object] = json.loads(message.payload)
+                return found
+    raise AssertionError("no retained message")  # pragma: no cover
+
+
+async def test_deploy_diff_rollback_and_list(
+    broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--broker", str(broker.url), "--enterprise", ENTERPRISE, "--data-dir", str(tmp_path / "hub")]
+
+    async def fleet(*args: str) -> int:
+        return await asyncio.to_thread(main, ["fleet", *args, *common])
+
+    v1 = _file(tmp_path, "v1", [json_bridge("n1", "g", "t/a")])
+    v2 = _file(tmp_path, "v2", [json_bridge("n1", "g", "t/a", unit="degF")])
+    assert await fleet("deploy", v1, "--agent", "l1", "--agent", "l2", "--note", "first") == 0
+    assert await fleet("deploy", v2, "--agent", "l1") == 0
+    out = capsys.readouterr().out
+    assert "l1: version 1 (" in out
+    assert "l2: version 1 (" in out
+    assert "l1: version 2 (" in out
+
+    bad = json_bridge("n1", "g", "t/a")
+    bad["devices"] = []
+    assert await fleet("deploy", _file(tmp_path, "bad", [bad]), "--agent", "l1") == 2
+    assert "bridges[0].mqtt_json.devices: List should have at least 1 item" in capsys.readouterr().err
+
+    assert await fleet("diff", "1", "2", "--agent", "l1") == 0
+    diff = capsys.readouterr().out
+    assert "-      unit: degC\n" in diff
+    assert "+      unit: degF\n" in diff
+
+    assert await fleet("rollback", "1", "--agent", "l1") == 0
+    assert "l1: version 3 (" in capsys.readouterr().out
+    published = await _retained(broker, f"{ENTERPRISE}/hub/edge/l1/config")
+    assert published["version"] == 3
+    assert published["note"] == "rollback to 1"
+    assert published["config"] == {"bridges": [json_bridge("n1", "g", "t/a")]}
+
+    assert await fleet("list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("l1: desired v3 ")
+    assert listed[0].endswith("by cli; reported nothing yet")
+    assert listed[1].startswith("l2: desired v1 ")
+
+    assert await fleet("rollback", "9", "--agent", "l1") == 2
+    assert "no such version" in capsys.readouterr().err
