@@ -69,10 +69,11 @@ def _stopped_early(stopped: asyncio.Task[None], ready: asyncio.Future[str]) -> N
 
 
 @contextlib.asynccontextmanager
-async def running_peer_hub(data_dir: Path) -> AsyncIterator[PeerHub]:
+async def running_peer_hub(data_dir: Path, *, broker_config: Path | None = None) -> AsyncIterator[PeerHub]:
     """The whole hub (embedded broker with WebSocket, host, historian, web), the demo plant's tree, no sim."""
     overrides: dict[str, object] = {
-        "broker.config": _REPO / "broker.yaml",  # anonymous access on loopback, as a fresh checkout runs
+        # default: anonymous access on loopback, as a fresh checkout runs
+        "broker.config": broker_config or _REPO / "broker.yaml",
         "broker.mqtt_port": 0,
         "broker.ws_port": 0,
         "web.http_port": 0,

@@ -81,9 +81,18 @@ async def _wait_started(url: str, log: Path, process: asyncio.subprocess.Process
 
 @contextlib.asynccontextmanager
 async def running_node_red(
-    flows: list[dict[str, object]], env: Mapping[str, str], work: Path, *, within_s: float = 50.0
+    flows: list[dict[str, object]],
+    env: Mapping[str, str],
+    work: Path,
+    *,
+    credentials: Mapping[str, Mapping[str, str]] | None = None,
+    within_s: float = 50.0,
 ) -> AsyncIterator[NodeRed]:
-    """Start Node-RED with ``flows`` (``${VAR}`` properties from ``env``) in ``work``; stopped with SIGTERM on exit."""
+    """Start Node-RED with ``flows`` (``${VAR}`` properties from ``env``) in ``work``; stopped with SIGTERM on exit.
+
+    ``credentials`` (node id -> ``{"user", "password"}``) is what the editor's broker dialog would store: with
+    ``credentialSecret: false`` Node-RED reads it as plain JSON from ``flows_cred.json`` beside the flows.
+    """
     node = require("node")
     require("peer-packages")
     user_dir = work / "node-red"
@@ -91,6 +100,7 @@ async def running_node_red(
     (user_dir / "settings.js").write_text(_SETTINGS)
     flow_file = user_dir / "flows.json"
     flow_file.write_text(json.dumps(flows))
+    (user_dir / "flows_cred.json").write_text(json.dumps(credentials or {}))
     port = free_port()
     log = work / "node-red.log"
     with log.open("wb") as out:

@@ -8,13 +8,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from tests.peers.hub_rig import PeerHub, running_peer_hub
-from tests.peers.node_red import NodeRed, example_flows, running_node_red
+from tests.peers.node_red import EXAMPLES, NodeRed, example_flows, running_node_red
 from uns.mqtt import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -23,6 +24,9 @@ pytestmark = [pytest.mark.requires("node", "peer-packages"), pytest.mark.asyncio
 
 LINE = "acme/dallas/bottling/line1"
 FILLER = f"{LINE}/filler"
+ACCOUNTS = {"nodered": ("red-app-secret", "app"), "nodered-data": ("red-data-secret", "host")}
+# the mqtt-broker config node of each example flow
+READ_BROKER, PUBLISH_BROKER, MES_BROKER = "a0f1c2d3e4b5a602", "b0f1c2d3e4b5a602", "c0f1c2d3e4b5a602"
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,29 @@ class Rig:
     red: NodeRed
 
 
+def _accounts(work: Path) -> Path:
+    """broker.yaml with Node-RED's two accounts (the test's own clients stay anonymous, loopback admin)."""
+    from uns.broker import hash_password  # the same hashes `uns passwd` prints
+
+    text = (EXAMPLES.parents[1] / "broker.yaml").read_text()
+    users = "".join(
+        f'  {user}: {{password_hash: "{hash_password(password)}", role: {role}}}\n'
+        for user, (password, role) in ACCOUNTS.items()
+    )
+    path = work / "broker.yaml"
+    path.write_text(text.replace("users: {}\n", f"users:\n{users}"))
+    return path
+
+
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
     """One hub and one Node-RED for the module (Node-RED takes ~20 s to start on a loaded box)."""
     work = tmp_path_factory.mktemp("node-red")
-    async with running_peer_hub(work / "hub") as hub:
+    # each example's broker node signs in as the account its job needs: reading and MES events as app,
+    # publishing data as host (the app role may not publish data, docs/security.md)
+    app, data = ({"user": user, "password": ACCOUNTS[user][0]} for user in ("nodered", "nodered-data"))
+    credentials = {READ_BROKER: app, PUBLISH_BROKER: data, MES_BROKER: app}
+    async with running_peer_hub(work / "hub", broker_config=_accounts(work)) as hub:
         mqtt = BrokerUrl.from_str(hub.mqtt)
         env = {
             "UNS_MQTT_HOST": mqtt.host,
@@ -45,8 +67,10 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
             "UNS_HTTP_URL": hub.http,
             "UNS_LINE": LINE,
             "UNS_TEMP_LIMIT": "80",
+            "UNS_HTTP_USER": "nodered",
+            "UNS_HTTP_PASSWORD": ACCOUNTS["nodered"][0],
         }
-        async with running_node_red(example_flows(), env, work) as red:
+        async with running_node_red(example_flows(), env, work, credentials=credentials) as red:
             yield Rig(hub, red)
 
 
