@@ -22,7 +22,7 @@ from model.equipment import Plant
 from model.transforms import ComputedTag
 from uns.clock import now_ms
 from uns.connect import ClientFactory
-from uns.errors import ConfigError
+from uns.errors import ConfigError, UnsError
 from uns.host.core import hub_topic
 from uns.mqtt.types import Message, PubSub
 from uns.transforms.config import TagDiff, diff_tags, read_transforms, with_builtin, write_running
@@ -34,6 +34,7 @@ __all__ = ["ComputedTags"]
 log = logging.getLogger(__name__)
 
 _CLIENT_ID = "uns-transforms"
+_OFFLINE = b'{"online": false}'
 
 
 class ComputedTags:
@@ -95,7 +96,8 @@ class ComputedTags:
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
-            self._client = await stack.enter_async_context(self._clients(client_id=_CLIENT_ID))
+            offline = Message(self.health_topic, _OFFLINE, 0, True)
+            self._client = await stack.enter_async_context(self._clients(client_id=_CLIENT_ID, will=offline))
             topics = self._engine.topics
             if topics:
                 await self._client.subscribe(topics, qos=1)
@@ -109,7 +111,12 @@ class ComputedTags:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            # a clean stop says so at once; the will covers a crash
+            with contextlib.suppress(UnsError, TimeoutError, OSError):
+                async with asyncio.timeout(2):
+                    await client.publish(self.health_topic, _OFFLINE, qos=0, retain=True)
         await self._stack.aclose()
 
     async def run(self) -> None:
@@ -157,9 +164,10 @@ class ComputedTags:
         return diff
 
     async def reload(self, plans: Sequence[TagPlan]) -> None:
-        """Run ``plans`` instead; unchanged tags keep their state, new and changed ones start from the last inputs.
+        """Run ``plans``, whose configs become the running tags.
 
-        Inputs no tag reads any more stay subscribed (the engine ignores them) until the hub restarts.
+        Unchanged tags keep their state, new and changed ones start from the last inputs. Inputs no tag
+        reads any more stay subscribed (the engine ignores them) until the hub restarts.
         """
         client = self._require_client()
         async with self._reload_lock:
@@ -169,6 +177,7 @@ class ComputedTags:
             self._subscribed.update(added)
             removed = sorted(set(old.topics) - set(engine.topics))
             self._engine = engine
+            self._tags = [plan.config for plan in plans]
             for topic in removed:
                 self._last.pop(topic, None)
             results = []

@@ -17,7 +17,7 @@ from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl, Message
+from uns.mqtt.types import BrokerUrl
 from uns.settings import load_plant
 from uns.transforms.plan import TagPlan, plan_tags
 from uns.transforms.service import ComputedTags
@@ -153,21 +153,19 @@ async def test_computed_tags_on_mosquitto(mosquitto: Mosquitto) -> None:
 
 
 async def test_results_are_retained_and_health_is_published(tmp_path: Path) -> None:
-    async with start_broker(tmp_path) as broker:
-        async with _running(broker.url, _TAGS[:1]) as (_tags, observer, plc):
-            await _publish(plc, f"{_FILLER}/data/Temperature", _env(100.0, 5, unit="degC"))
-            await until(lambda: observer.last(f"{_FILLER}/data/Temperature_degF") is not None, what="degF")
-        seen: list[Message] = []
+    async with start_broker(tmp_path) as broker, _running(broker.url, _TAGS[:1]) as (_tags, observer, plc):
+        await _publish(plc, f"{_FILLER}/data/Temperature", _env(100.0, 5, unit="degC"))
+        await until(lambda: observer.last(f"{_FILLER}/data/Temperature_degF") is not None, what="degF")
+        seen: dict[str, dict[str, object]] = {}
         async with MqttClient(url=broker.url, client_id="late") as late:
             await late.subscribe([f"{_FILLER}/data/Temperature_degF", "acme/hub/transforms/health"])
             async with asyncio.timeout(5):
                 async for message in late.messages():
-                    seen.append(message)
-                    if len(seen) == 2:
+                    seen[message.topic] = orjson.loads(message.payload)
+                    if len(seen) == 2 and message.retain:
                         break
-        by_topic = {m.topic: orjson.loads(m.payload) for m in seen}
-        assert by_topic[f"{_FILLER}/data/Temperature_degF"]["value"] == 212.0
-        health = by_topic["acme/hub/transforms/health"]
+        assert seen[f"{_FILLER}/data/Temperature_degF"]["value"] == 212.0
+        health = seen["acme/hub/transforms/health"]
         assert (health["online"], health["tags"], health["errors"]) == (True, 1, 0)
 
 
@@ -235,3 +233,15 @@ async def test_every_republishes_while_the_inputs_are_silent(tmp_path: Path) -> 
         assert seconds[0] == 0.0
         assert seconds == sorted(seconds)
         assert seconds[-1] > 0
+
+
+async def test_health_says_offline_after_a_stop(tmp_path: Path) -> None:
+    async with start_broker(tmp_path) as broker:
+        async with _running(broker.url, _TAGS[:1]):
+            pass
+        async with MqttClient(url=broker.url, client_id="late") as late:
+            await late.subscribe(["acme/hub/transforms/health"])
+            async with asyncio.timeout(5):
+                async for message in late.messages():
+                    assert orjson.loads(message.payload) == {"online": False}
+                    break
