@@ -8,11 +8,14 @@ import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
+
+from pydantic import ValidationError
 
 from bridges.fleet.agent import EdgeAgent
 from bridges.fleet.store import FleetStore
 from bridges.fleet.topics import config_topic, status_topic
-from model.fleet import DesiredVersion
+from model.fleet import AgentStatus, DesiredVersion
 from uns.config_file import read_yaml
 from uns.connect import network_clients
 from uns.errors import BrokerError, ConfigError
@@ -38,11 +41,18 @@ def add_edge_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """``uns fleet ACTION``: deploy, rollback, list, diff."""
-    fleet = commands.add_parser("fleet", help="edge agents' desired configs: deploy, rollback, list, diff")
-    fleet.add_argument("action", choices=["deploy", "rollback", "list", "diff"])
-    fleet.add_argument("args", nargs="*", help="deploy FILE; rollback VERSION; diff OLD NEW")
+    fleet = commands.add_parser("fleet", help="edge agents' desired configs: deploy, rollback, list, diff, label")
+    fleet.add_argument("action", choices=["deploy", "rollback", "list", "diff", "label"])
+    fleet.add_argument("args", nargs="*", help="deploy FILE; rollback VERSION; diff OLD NEW; label KEY=VALUE...")
     fleet.add_argument("--agent", action="append", default=[], help="the agent (repeatable)")
-    fleet.add_argument("--all", action="store_true", help="deploy: every agent that has a version")
+    fleet.add_argument("--all", action="store_true", help="deploy: every agent the hub knows")
+    fleet.add_argument(
+        "--label", action="append", default=[], help="deploy: every agent with this KEY=VALUE label (repeatable: all)"
+    )
+    fleet.add_argument(
+        "--staged", action="store_true", help="deploy: to one agent first, to the rest once it reports running"
+    )
+    fleet.add_argument("--stage-timeout", type=float, default=60.0, help="--staged: wait this long, seconds")
     fleet.add_argument("--author", default="cli", help="who deploys (stored with the version)")
     fleet.add_argument("--note", default="", help="the change note")
     return fleet
@@ -87,6 +97,12 @@ def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, dat
             desired = f"v{latest.version} {latest.hash[:12]} by {latest.author}" if latest else "-"
             print(f"{agent}: desired {desired}; reported {_reported(got)}")
         return 0
+    if args.action == "label":
+        labels = _pairs(args.args, "KEY=VALUE")
+        for agent in args.agent or _missing(args, "--agent", "name an agent"):
+            store.set_labels(agent, labels)
+            print(f"{agent}: labels {store.labels(agent)}")
+        return 0
     if args.action == "rollback":
         (to,) = _numbers(args, 1)
         versions = [store.rollback(_one_agent(args), to, author=args.author, note=args.note)]
@@ -95,14 +111,59 @@ def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, dat
             raise ConfigError(source="uns fleet deploy", path="FILE", reason="give one config file")
         path = Path(args.args[0])
         config = read_yaml(path, str(path), "write the agent's bridges: list as YAML")
-        agents = store.agents() if args.all else args.agent
+        labels = _pairs(args.label, "--label KEY=VALUE")
+        agents = store.agents() if args.all else sorted({*args.agent, *(store.select(labels) if labels else [])})
         if not agents:
-            raise ConfigError(source="uns fleet deploy", path="--agent", reason="name an agent (or --all)")
+            _missing(args, "--agent", "name an agent, a --label the hub's agents carry, or --all")
+        if args.staged and len(agents) > 1:
+            first = store.deploy(agents[0], config, author=args.author, note=args.note)
+            failure = asyncio.run(_first_stage(broker, enterprise, first, args.stage_timeout))
+            if failure:
+                print(f"{first.agent}: version {first.version} {failure}; not deployed to {', '.join(agents[1:])}")
+                return 1
+            print(f"{first.agent}: version {first.version} ({first.hash[:12]}) running; deploying to the rest")
+            agents = agents[1:]
         versions = [store.deploy(agent, config, author=args.author, note=args.note) for agent in agents]
     asyncio.run(_publish(broker, enterprise, versions))
     for version in versions:
         print(f"{version.agent}: version {version.version} ({version.hash[:12]}) published")
     return 0
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    pairs = [item.partition("=") for item in items]
+    bad = [item for item, (_key, sep, _value) in zip(items, pairs, strict=True) if not sep or not _key]
+    if bad:
+        raise ConfigError(source="uns fleet", path=what, reason="write KEY=VALUE", value=bad[0])
+    return {key: value for key, _sep, value in pairs}
+
+
+def _missing(args: argparse.Namespace, flag: str, reason: str) -> NoReturn:
+    raise ConfigError(source=f"uns fleet {args.action}", path=flag, reason=reason)
+
+
+async def _first_stage(broker: BrokerUrl, enterprise: str, version: DesiredVersion, timeout_s: float) -> str:
+    """Publish ``version`` and wait until its agent runs it with every bridge online: "" then, else why not."""
+    async with MqttClient(url=broker, client_id="uns-fleet-cli") as client:
+        await client.subscribe([status_topic(enterprise, version.agent)], qos=1)
+        await client.publish(
+            config_topic(enterprise, version.agent), version.model_dump_json().encode(), qos=1, retain=True
+        )
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for message in client.messages():
+                    try:
+                        status = AgentStatus.model_validate_json(message.payload)
+                    except ValidationError:
+                        continue  # the offline will, or an older agent's document
+                    if status.status == "failed" and status.desired == version.version:
+                        return f"failed: {status.reason}"
+                    healthy = all(bridge.online for bridge in status.bridges)
+                    if status.status == "running" and status.version == version.version and healthy:
+                        return ""
+        except TimeoutError:
+            return f"not running with every bridge online within {timeout_s:g} s"
+    return "status stream ended"  # pragma: no cover  (messages() ends only when the client closes)
 
 
 def _one_agent(args: argparse.Namespace) -> str:

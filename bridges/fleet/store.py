@@ -2,7 +2,8 @@
 
 Files, not the historian's DuckDB: DuckDB has one writer (the historian's process), and ``uns fleet``
 must deploy while the hub runs; a few kilobytes per version read back as plain, diffable JSON.
-Layout: ``<data_dir>/fleet/<agent>/<version>.json``, each a ``DesiredVersion``. Versions only grow: a
+Layout: ``<data_dir>/fleet/<agent>/<version>.json``, each a ``DesiredVersion``, and the agent's labels
+(``site``, ``line``, ...) in ``<data_dir>/fleet/<agent>/labels.json``. Versions only grow: a
 rollback is a new version with an old version's content.
 """
 
@@ -23,7 +24,12 @@ from uns.clock import now_ms
 from uns.config_file import config_error, validation_problems
 from uns.errors import ConfigError
 
-__all__ = ["FleetStore", "config_hash", "validate_agent_config"]
+__all__ = ["AGENT_VARIABLE", "FleetStore", "config_hash", "validate_agent_config"]
+
+AGENT_VARIABLE = "${agent}"
+"""Replaced by the agent id in every string of a deployed config."""
+
+_LABELS = "labels.json"
 
 
 def config_hash(config: Mapping[str, object]) -> str:
@@ -52,6 +58,26 @@ class FleetStore:
             return []
         return sorted(p.name for p in self._dir.iterdir() if p.is_dir() and any(p.glob("*.json")))
 
+    def labels(self, agent: str) -> dict[str, str]:
+        """The agent's labels (``{"site": "dallas", "line": "line1"}``); empty when it has none."""
+        try:
+            found = json.loads((self._dir / agent / _LABELS).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return {str(key): str(value) for key, value in found.items()}
+
+    def set_labels(self, agent: str, labels: Mapping[str, str]) -> None:
+        """Merge ``labels`` into the agent's (an empty value removes that label)."""
+        merged = {**self.labels(agent), **labels}
+        merged = {key: value for key, value in sorted(merged.items()) if value}
+        folder = self._dir / agent
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(folder / _LABELS, json.dumps(merged, indent=2) + "\n")
+
+    def select(self, labels: Mapping[str, str]) -> list[str]:
+        """Agents carrying every one of ``labels`` (all agents when ``labels`` is empty)."""
+        return [a for a in self.agents() if all(self.labels(a).get(k) == v for k, v in labels.items())]
+
     def versions(self, agent: str) -> list[DesiredVersion]:
         """Every version of ``agent``, oldest first."""
         folder = self._dir / agent
@@ -78,7 +104,12 @@ class FleetStore:
     def deploy(
         self, agent: str, config: Mapping[str, object], *, author: str, note: str = "", validate: bool = True
     ) -> DesiredVersion:
-        """Store ``config`` as ``agent``'s next version (validated first unless ``validate`` is False)."""
+        """Store ``config`` as ``agent``'s next version (validated first unless ``validate`` is False).
+
+        ``${agent}`` in any string of ``config`` becomes the agent id first, so one file deployed to many
+        agents gives each its own edge node ids (``name: press-${agent}``).
+        """
+        config = _resolve(config, agent)
         if validate:
             validate_agent_config(config, f"fleet/{agent}")
         previous = self.latest(agent)
@@ -93,10 +124,7 @@ class FleetStore:
         )
         folder = self._dir / agent
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{version.version}.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(version.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)  # a reader never sees half a version
+        _write(folder / f"{version.version}.json", version.model_dump_json(indent=2) + "\n")
         return version
 
     def rollback(self, agent: str, to: int, *, author: str, note: str = "") -> DesiredVersion:
@@ -112,6 +140,25 @@ class FleetStore:
                 _yaml_lines(a.config), _yaml_lines(b.config), fromfile=f"{agent} v{old}", tofile=f"{agent} v{new}"
             )
         )
+
+
+def _resolve(config: Mapping[str, object], agent: str) -> dict[str, object]:
+    def walk(value: object) -> object:
+        if isinstance(value, str):
+            return value.replace(AGENT_VARIABLE, agent)
+        if isinstance(value, Mapping):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    return {key: walk(value) for key, value in config.items()}
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)  # a reader never sees half a file
 
 
 def _yaml_lines(config: Mapping[str, object]) -> list[str]:

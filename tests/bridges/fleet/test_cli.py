@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bridges.fleet import EdgeAgent
+from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, json_bridge
+from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
 from uns.cli import main
+from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 
 
@@ -73,3 +78,53 @@ async def test_deploy_diff_rollback_and_list(
 
     assert await fleet("rollback", "9", "--agent", "l1") == 2
     assert "no such version" in capsys.readouterr().err
+
+
+async def test_a_staged_deploy_to_a_label_stops_at_a_failing_first_agent(
+    broker: EmbeddedBroker, tmp_path: Path, unique_topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--broker", str(broker.url), "--enterprise", ENTERPRISE, "--data-dir", str(tmp_path / "hub")]
+
+    async def fleet(*args: str) -> int:
+        return await asyncio.to_thread(main, ["fleet", *args, *common])
+
+    source = f"{unique_topic}/mixer"
+    host = SpbHost(broker.url.port, "g", "g-host")
+    await host.start(online=True)
+    # one file for every agent: ${agent} gives each its own edge node id
+    good = _file(tmp_path, "good", [json_bridge("press-${agent}", "g", source)])
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    broken = _file(tmp_path, "broken", [json_bridge("press-${agent}", "g", source, buffer_dir=str(blocker))])
+    assert await fleet("label", "line=l1", "--agent", "a", "--agent", "b") == 0
+    assert await fleet("label", "line=l2", "--agent", "c") == 0
+    assert await fleet("deploy", good, "--all") == 0
+    agents = [
+        EdgeAgent(agent_id=name, enterprise=ENTERPRISE, clients=network_clients(broker.url),
+                  data_dir=tmp_path / name, status_interval_s=0.2)
+        for name in ("a", "b", "c")
+    ]  # fmt: skip
+    async with contextlib.AsyncExitStack() as stack:
+        runners = []
+        for agent in agents:
+            await stack.enter_async_context(agent)
+            runners.append(asyncio.create_task(agent.run(), name=f"test.agent.{agent.agent_id}"))
+        try:
+            await until(lambda: all(a.status.version == 1 and a.status.status == "running" for a in agents))
+            capsys.readouterr()
+            assert await fleet("deploy", broken, "--label", "line=l1", "--staged") == 1
+            out = capsys.readouterr().out
+            assert "a: version 2 failed: failed to apply: bridge press-a:" in out
+            assert out.rstrip().endswith("not deployed to b")
+            assert [a.status.version for a in agents] == [1, 1, 1]
+
+            assert await fleet("deploy", good, "--label", "line=l1", "--staged") == 0
+            await until(lambda: agents[1].status.version == 2, what="b on the new version")
+            assert (agents[0].status.version, agents[0].status.status) == (3, "running")
+            assert agents[2].status.version == 1  # line l2 was not selected
+        finally:
+            for runner in runners:
+                runner.cancel()
+            await asyncio.gather(*runners, return_exceptions=True)
+    host.stop()
+    assert host.violations == []

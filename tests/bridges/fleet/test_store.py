@@ -37,3 +37,16 @@ def test_an_invalid_config_is_refused_naming_the_field_and_not_stored(tmp_path: 
     assert store.versions("line1") == []
     with pytest.raises(ConfigError, match="no such version"):
         store.get("line1", 7)
+
+
+def test_labels_select_agents_and_agent_resolves_per_agent(tmp_path: Path) -> None:
+    store = FleetStore(directory=tmp_path)
+    store.set_labels("a", {"site": "dallas", "line": "l1"})
+    store.set_labels("b", {"site": "dallas", "line": "l2"})
+    store.set_labels("b", {"line": ""})  # an empty value removes the label
+    assert store.labels("b") == {"site": "dallas"}
+    assert store.select({"site": "dallas"}) == ["a", "b"]
+    assert store.select({"site": "dallas", "line": "l1"}) == ["a"]
+    version = store.deploy("a", {"bridges": [json_bridge("press-${agent}", "g", "t/${agent}")]}, author="x")
+    bridge = version.config["bridges"][0]  # type: ignore[index]
+    assert (bridge["name"], bridge["devices"][0]["mappings"][0]["topic"]) == ("press-a", "t/a")
