@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -81,6 +82,34 @@ class Part(Protocol):
     async def run(self) -> None:
         """Work until cancelled."""
         ...
+
+
+class _ReloadOnSighup:
+    """SIGHUP reloads ``transforms:`` and ``rules:`` from the settings file: asyncio keeps one handler per signal."""
+
+    name = "reload"
+
+    def __init__(self, path: Path, reloads: Sequence[Callable[[Path], Awaitable[object]]]) -> None:
+        self._path = path
+        self._reloads = reloads
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with asyncio.TaskGroup() as tasks:
+
+            def reload() -> None:
+                for each in self._reloads:
+                    tasks.create_task(self._one(each), name="uns.reload")
+
+            loop.add_signal_handler(signal.SIGHUP, reload)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                loop.remove_signal_handler(signal.SIGHUP)
+
+    async def _one(self, reload: Callable[[Path], Awaitable[object]]) -> None:
+        with contextlib.suppress(ConfigError):  # refused: logged and counted by the part, which keeps its version
+            await reload(self._path)
 
 
 async def _run_parts(parts: list[Part]) -> None:
@@ -183,7 +212,7 @@ def _endpoints_line(endpoints: Mapping[str, str | None], notes: list[str]) -> st
 async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, config_file: Path | None = None) -> None:
     """The whole hub in one process: broker (unless external), Sparkplug host, status HTTP.
 
-    ``config_file``: the settings file SIGHUP reloads the computed tags (``transforms:``) from.
+    ``config_file``: the settings file SIGHUP reloads the computed tags (``transforms:``) and the rules from.
     """
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
@@ -273,9 +302,12 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, conf
         sinks = await enter_sinks(stack, settings.sinks, clients, plant.enterprise.id)
         parts.extend(sinks)
         health.update({sink.name: sink.health for sink in sinks})
-        transforms = await stack.enter_async_context(computed_tags(settings, plant, clients, config_file=config_file))
+        transforms = await stack.enter_async_context(computed_tags(settings, plant, clients))
         parts.append(transforms)
         health["transforms"] = transforms.health
+        if config_file is not None:  # one SIGHUP handler reloads both from the settings file
+            reloads = [transforms.reload_file, *([rules.reload_file] if rules is not None else [])]
+            parts.append(_ReloadOnSighup(config_file, reloads))
         endpoints["sinks"] = ",".join(sink.config.name for sink in sinks) or None
         endpoints["http"] = http.url
         endpoints["state"] = host.state_topic

@@ -1,0 +1,85 @@
+"""SIGHUP to `uns up` reloads rules: from the --config file with the computed tags (one handler for both)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+RULE = """
+rules:
+  - name: {name}
+    trigger: {{kind: value, topic: acme/dallas/bottling/line1/filler/data/Temp, above: 80}}
+    actions: [{{kind: alarm, path: "${{path}}", name: hot}}]
+"""
+
+
+def _start(args: list[str], log_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """``uns <args>`` as a process and its ready line."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True)
+    assert proc.stdout is not None
+    ready = proc.stdout.readline()
+    if not ready.startswith("uns-hub ready"):
+        proc.kill()
+        proc.wait(timeout=10)
+        raise AssertionError(log_path.read_text())
+    return proc, ready
+
+
+async def test_sighup_reloads_the_rules_and_keeps_them_when_the_file_is_invalid(tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(RULE.format(name="first"))
+    args = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
+    args += ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    proc, ready = _start(args, tmp_path / "hub.log")
+    try:
+        http = dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
+        async with httpx.AsyncClient(base_url=http, timeout=5) as client:
+            state: dict[str, object] = {}
+
+            async def names() -> list[str]:
+                answer = (await client.get("/api/rules")).json()
+                state.update(answer)
+                return [rule["name"] for rule in answer["rules"]]
+
+            assert await names() == ["first"]
+            config.write_text(RULE.format(name="second"))
+            proc.send_signal(signal.SIGHUP)
+            seen: list[list[str]] = []
+
+            async def poll() -> bool:
+                seen.append(await names())
+                return seen[-1] == ["second"]
+
+            await _until_async(poll, "the reloaded rule")
+            config.write_text(RULE.format(name="Not A Slug"))
+            proc.send_signal(signal.SIGHUP)
+
+            async def refused() -> bool:
+                await names()
+                return state.get("reload_failures") == 1
+
+            await _until_async(refused, "the refused reload")
+            assert await names() == ["second"]
+            assert "rules[0].name" in str(state["last_reload_error"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+async def _until_async(probe: Callable[[], Awaitable[bool]], what: str, within_s: float = 20.0) -> None:
+    """``tests.fixtures.waiting.until`` for a condition that needs an HTTP request."""
+    deadline = time.monotonic() + within_s
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+        await asyncio.sleep(0.1)
