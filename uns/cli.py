@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import logging
@@ -223,6 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_transforms(args, settings, plant_of(settings, demo=settings.demo))
         # the hub's wiring loads every component and the demo; query and export above need none of it
         from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
+
+        # what is loaded by now (modules, their tables, pint's registry) lives as long as the process: the
+        # collector need not walk it again at every full collection, nor at exit (~2 s of a stop otherwise)
+        gc.freeze()
 
         if args.command == "mes" and args.mes_view is None:
             # the MES adapter writes through the historian's single DuckDB writer: one process runs both
