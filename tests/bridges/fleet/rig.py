@@ -10,10 +10,11 @@ from pathlib import Path
 
 from bridges.fleet import FleetStore, config_topic, status_topic
 from model.fleet import DesiredVersion
+from tests.bridges.edge.spb_host import SpbHost
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
-__all__ = ["ENTERPRISE", "FleetHub", "json_bridge", "open_hub"]
+__all__ = ["ENTERPRISE", "FleetHub", "checked_host", "json_bridge", "open_hub"]
 
 ENTERPRISE = "acme"
 
@@ -69,3 +70,15 @@ async def open_hub(url: BrokerUrl, directory: Path) -> AsyncIterator[FleetHub]:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def checked_host(port: int, group: str) -> AsyncIterator[SpbHost]:
+    """The independent Sparkplug host of ``group`` (host id ``<group>-host``), online; no violation at the end."""
+    host = SpbHost(port, group, f"{group}-host")
+    await host.start(online=True)
+    try:
+        yield host
+    finally:
+        host.stop()
+    assert host.violations == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bridges.fleet import EdgeAgent
 from tests.bridges.edge.spb_host import SpbHost
-from tests.bridges.fleet.rig import ENTERPRISE, json_bridge, open_hub
+from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge, open_hub
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.waiting import until
 from uns.broker import hash_password
@@ -44,72 +44,68 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
 ) -> None:
-    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
-    await host.start(online=True)
     source = f"{unique_topic}/mixer"
-    try:
-        async with open_hub(broker.url, tmp_path / "hub") as hub, _agent(broker, tmp_path / "agent") as agent:
-            await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source)]})
-            runner = asyncio.create_task(agent.run(), name="test.agent")
-            try:
-                await until(lambda: hub.reports("line1", version=1, status="running"), what="v1 running")
-                await until(lambda: host.count("DBIRTH") == 1, what="v1 births")
-                await hub.client.publish(source, b'{"t": 1.5}', qos=1)
-                await until(lambda: host.values("mixer", "Temperature") == [(1.5, False)], what="v1 data")
+    async with (
+        checked_host(broker.url.port, GROUP) as host,
+        open_hub(broker.url, tmp_path / "hub") as hub,
+        _agent(broker, tmp_path / "agent") as agent,
+    ):
+        await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source)]})
+        runner = asyncio.create_task(agent.run(), name="test.agent")
+        try:
+            await until(lambda: hub.reports("line1", version=1, status="running"), what="v1 running")
+            await until(lambda: host.count("DBIRTH") == 1, what="v1 births")
+            await hub.client.publish(source, b'{"t": 1.5}', qos=1)
+            await until(lambda: host.values("mixer", "Temperature") == [(1.5, False)], what="v1 data")
 
-                # v2 changes the bridge: it is restarted, births again, and the agent reports v2
-                await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="degF")]})
-                await until(lambda: hub.reports("line1", version=2, status="running"), what="v2 running")
-                assert host.count("NBIRTH") == 2
-                assert _unit(host) == "degF"
+            # v2 changes the bridge: it is restarted, births again, and the agent reports v2
+            await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="degF")]})
+            await until(lambda: hub.reports("line1", version=2, status="running"), what="v2 running")
+            assert host.count("NBIRTH") == 2
+            assert _unit(host) == "degF"
 
-                # v3 fails validation: refused with the field named, v2 keeps running untouched
-                broken = json_bridge("press1", GROUP, source)
-                broken["devices"] = []
-                await hub.deploy("line1", {"bridges": [broken]}, validate=False)
-                await until(lambda: hub.reports("line1", version=2, status="failed"), what="v3 refused")
-                status = hub.status["line1"]
-                assert status["desired"] == 3
-                assert "devices" in str(status["reason"])
-                assert "List should have at least 1 item" in str(status["reason"])
-                await hub.client.publish(source, b'{"t": 3.5}', qos=1)
-                await until(lambda: (3.5, False) in host.values("mixer", "Temperature"), what="data under v3")
-                assert host.count("NBIRTH") == 2  # nothing was restarted
+            # v3 fails validation: refused with the field named, v2 keeps running untouched
+            broken = json_bridge("press1", GROUP, source)
+            broken["devices"] = []
+            await hub.deploy("line1", {"bridges": [broken]}, validate=False)
+            await until(lambda: hub.reports("line1", version=2, status="failed"), what="v3 refused")
+            status = hub.status["line1"]
+            assert status["desired"] == 3
+            assert "devices" in str(status["reason"])
+            assert "List should have at least 1 item" in str(status["reason"])
+            await hub.client.publish(source, b'{"t": 3.5}', qos=1)
+            await until(lambda: (3.5, False) in host.values("mixer", "Temperature"), what="data under v3")
+            assert host.count("NBIRTH") == 2  # nothing was restarted
 
-                # v4 is valid but cannot start (its buffer dir is a file): rolled back to v2, births again
-                blocker = tmp_path / "not-a-dir"
-                blocker.write_text("x")
-                await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, buffer_dir=str(blocker))]})
-                await until(lambda: hub.status["line1"].get("desired") == 4, what="v4 seen")
-                await until(lambda: hub.reports("line1", version=2, status="failed"), what="v4 rolled back")
-                assert "failed to apply" in str(hub.status["line1"]["reason"])
-                assert "rolled back to version 2" in str(hub.status["line1"]["reason"])
-                await until(lambda: host.count("NBIRTH") == 3, what="v2 births again")
-                await hub.client.publish(source, b'{"t": 4.5}', qos=1)
-                await until(lambda: (4.5, False) in host.values("mixer", "Temperature"), what="data after rollback")
-                good = json.loads((tmp_path / "agent" / "agent" / "good.json").read_text())
-                assert good["version"] == 2
-                # v4 delivered again (as on a reconnect) is not retried: v5 restarts the bridge once more, only
-                await hub.publish(hub.store.get("line1", 4))
-                await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="K")]})
-                await until(lambda: hub.reports("line1", version=5, status="running"), what="v5 running")
-                assert host.count("NBIRTH") == 4
-                health = hub.status["line1"]["bridges"]
-                assert isinstance(health, list)
-                assert [b["node"] for b in health] == ["press1"]
-            finally:
-                await _cancel(runner)
-    finally:
-        host.stop()
-    assert host.violations == []
+            # v4 is valid but cannot start (its buffer dir is a file): rolled back to v2, births again
+            blocker = tmp_path / "not-a-dir"
+            blocker.write_text("x")
+            await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, buffer_dir=str(blocker))]})
+            await until(lambda: hub.status["line1"].get("desired") == 4, what="v4 seen")
+            await until(lambda: hub.reports("line1", version=2, status="failed"), what="v4 rolled back")
+            assert "failed to apply" in str(hub.status["line1"]["reason"])
+            assert "rolled back to version 2" in str(hub.status["line1"]["reason"])
+            await until(lambda: host.count("NBIRTH") == 3, what="v2 births again")
+            await hub.client.publish(source, b'{"t": 4.5}', qos=1)
+            await until(lambda: (4.5, False) in host.values("mixer", "Temperature"), what="data after rollback")
+            good = json.loads((tmp_path / "agent" / "agent" / "good.json").read_text())
+            assert good["version"] == 2
+            # v4 delivered again (as on a reconnect) is not retried: v5 restarts the bridge once more, only
+            await hub.publish(hub.store.get("line1", 4))
+            await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="K")]})
+            await until(lambda: hub.reports("line1", version=5, status="running"), what="v5 running")
+            assert host.count("NBIRTH") == 4
+            health = hub.status["line1"]["bridges"]
+            assert isinstance(health, list)
+            assert [b["node"] for b in health] == ["press1"]
+        finally:
+            await _cancel(runner)
 
 
 async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
 ) -> None:
-    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
-    await host.start(online=True)
-    try:
+    async with checked_host(broker.url.port, GROUP) as host:
         source = f"{unique_topic}/mixer"
         async with open_hub(broker.url, tmp_path / "hub") as hub:
             await hub.deploy("line2", {"bridges": [json_bridge("press2", GROUP, source)]})
@@ -129,9 +125,6 @@ async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
                     await until(lambda: hub.reports("line2", version=2, status="running"), what="v2 on return")
                 finally:
                     await _cancel(runner)
-    finally:
-        host.stop()
-    assert host.violations == []
     assert host.count("NBIRTH") == 3  # v1, v1 again from disk, v2
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.bridges.edge.spb_host import SpbHost
-from tests.bridges.fleet.rig import ENTERPRISE, FleetHub, json_bridge, open_hub
+from tests.bridges.fleet.rig import ENTERPRISE, FleetHub, checked_host, json_bridge, open_hub
 from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
 from uns.cli import main
@@ -96,69 +96,61 @@ def _all(hub: FleetHub, version: int, status: str, agents: tuple[str, ...] = AGE
 async def test_agents_deploy_fail_roll_back_and_an_offline_agent_converges(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
 ) -> None:
-    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
-    await host.start(online=True)
     source = f"{unique_topic}/mixer"
     hub_dir = tmp_path / "hub"
-    try:
-        async with open_hub(broker.url, hub_dir / "fleet") as hub, _agent(broker, tmp_path / "a1", "a1"):
-            async with _agent(broker, tmp_path / "a2", "a2"):
-                for agent in AGENTS:
-                    await _deploy(broker, hub_dir, _config(tmp_path, "v1", source, agent), agent)
-                await until(lambda: _all(hub, 1, "running"), within_s=15, what="v1 on both agents")
-                await until(lambda: host.count("NBIRTH") == 2, within_s=10, what="both births")
-                await hub.client.publish(source, b'{"t": 1.5}', qos=1)
-                await until(lambda: all(_data(host, f"press-{a}", 1.5) for a in AGENTS), what="v1 data")
-            # a2 is away (stopped) while v2 is deployed to both: a1 takes it with a rebirth
-            await until(lambda: hub.status["a2"].get("status") == "offline", what="a2 offline")
+    async with (
+        checked_host(broker.url.port, GROUP) as host,
+        open_hub(broker.url, hub_dir / "fleet") as hub,
+        _agent(broker, tmp_path / "a1", "a1"),
+    ):
+        async with _agent(broker, tmp_path / "a2", "a2"):
             for agent in AGENTS:
-                await _deploy(broker, hub_dir, _config(tmp_path, "v2", source, agent, replay_window_s=1.0), agent)
-            await until(lambda: _all(hub, 2, "running", ("a1",)), within_s=15, what="v2 on a1")
-            assert host.count("NBIRTH") == 3
-            async with _agent(broker, tmp_path / "a2", "a2"):
-                await until(lambda: _all(hub, 2, "running"), within_s=15, what="a2 converges on v2")
+                await _deploy(broker, hub_dir, _config(tmp_path, "v1", source, agent), agent)
+            await until(lambda: _all(hub, 1, "running"), within_s=15, what="v1 on both agents")
+            await until(lambda: host.count("NBIRTH") == 2, within_s=10, what="both births")
+            await hub.client.publish(source, b'{"t": 1.5}', qos=1)
+            await until(lambda: all(_data(host, f"press-{a}", 1.5) for a in AGENTS), what="v1 data")
+        # a2 is away (stopped) while v2 is deployed to both: a1 takes it with a rebirth
+        await until(lambda: hub.status["a2"].get("status") == "offline", what="a2 offline")
+        for agent in AGENTS:
+            await _deploy(broker, hub_dir, _config(tmp_path, "v2", source, agent, replay_window_s=1.0), agent)
+        await until(lambda: _all(hub, 2, "running", ("a1",)), within_s=15, what="v2 on a1")
+        assert host.count("NBIRTH") == 3
+        async with _agent(broker, tmp_path / "a2", "a2"):
+            await until(lambda: _all(hub, 2, "running"), within_s=15, what="a2 converges on v2")
 
-                # v3 passes the hub's checks but cannot start on the agents: both roll back to v2
-                blocker = tmp_path / "not-a-dir"
-                blocker.write_text("x")
-                for agent in AGENTS:
-                    path = _config(tmp_path, "v3", source, agent, buffer_dir=str(blocker))
-                    await _deploy(broker, hub_dir, path, agent)
-                await until(lambda: _all(hub, 2, "failed"), within_s=20, what="v3 rolled back on both")
-                assert all("rolled back to version 2" in str(hub.status[a]["reason"]) for a in AGENTS)
-                assert all(hub.status[a]["desired"] == 3 for a in AGENTS)
-                await hub.client.publish(source, b'{"t": 3.5}', qos=1)
-                await until(lambda: all(_data(host, f"press-{a}", 3.5) for a in AGENTS), what="data after v3")
-    finally:
-        host.stop()
-    assert host.violations == []
+            # v3 passes the hub's checks but cannot start on the agents: both roll back to v2
+            blocker = tmp_path / "not-a-dir"
+            blocker.write_text("x")
+            for agent in AGENTS:
+                path = _config(tmp_path, "v3", source, agent, buffer_dir=str(blocker))
+                await _deploy(broker, hub_dir, path, agent)
+            await until(lambda: _all(hub, 2, "failed"), within_s=20, what="v3 rolled back on both")
+            assert all("rolled back to version 2" in str(hub.status[a]["reason"]) for a in AGENTS)
+            assert all(hub.status[a]["desired"] == 3 for a in AGENTS)
+            await hub.client.publish(source, b'{"t": 3.5}', qos=1)
+            await until(lambda: all(_data(host, f"press-{a}", 3.5) for a in AGENTS), what="data after v3")
 
 
 async def test_an_agent_killed_while_applying_comes_back_on_its_last_good_version(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
 ) -> None:
-    host = SpbHost(broker.url.port, GROUP, f"{GROUP}-host")
-    await host.start(online=True)
     source = f"{unique_topic}/mixer"
     hub_dir = tmp_path / "hub"
     v1 = {"bridges": [json_bridge("press-k", GROUP, source)]}
     # v2 adds a bridge that waits for a host that never comes: applying it lasts --birth-wait (5 s)
     slow = json_bridge("slow-k", GROUP, f"{source}/slow", primary_host_id="absent-host")
     v2 = {"bridges": [json_bridge("press-k", GROUP, source, unit="degF"), slow]}
-    try:
-        async with open_hub(broker.url, hub_dir / "fleet") as hub:
-            async with _agent(broker, tmp_path / "k", "k") as proc:
-                await hub.deploy("k", v1)
-                await until(lambda: hub.reports("k", version=1, status="running"), within_s=15, what="v1 running")
-                await hub.deploy("k", v2)
-                await until(lambda: hub.status["k"].get("status") == "applying", what="v2 applying")
-                proc.kill()  # kill -9 in the middle of applying v2
-                await asyncio.to_thread(proc.wait, 10)
-            await until(lambda: hub.status["k"].get("status") == "offline", what="the will says offline")
-            async with _agent(broker, tmp_path / "k", "k", version="1"):  # its last good version, from disk
-                await until(lambda: hub.reports("k", version=2, status="running"), within_s=20, what="v2 at last")
-                await hub.client.publish(source, b'{"t": 7.5}', qos=1)
-                await until(lambda: _data(host, "press-k", 7.5), what="data on v2")
-    finally:
-        host.stop()
-    assert host.violations == []
+    async with checked_host(broker.url.port, GROUP) as host, open_hub(broker.url, hub_dir / "fleet") as hub:
+        async with _agent(broker, tmp_path / "k", "k") as proc:
+            await hub.deploy("k", v1)
+            await until(lambda: hub.reports("k", version=1, status="running"), within_s=15, what="v1 running")
+            await hub.deploy("k", v2)
+            await until(lambda: hub.status["k"].get("status") == "applying", what="v2 applying")
+            proc.kill()  # kill -9 in the middle of applying v2
+            await asyncio.to_thread(proc.wait, 10)
+        await until(lambda: hub.status["k"].get("status") == "offline", what="the will says offline")
+        async with _agent(broker, tmp_path / "k", "k", version="1"):  # its last good version, from disk
+            await until(lambda: hub.reports("k", version=2, status="running"), within_s=20, what="v2 at last")
+            await hub.client.publish(source, b'{"t": 7.5}', qos=1)
+            await until(lambda: _data(host, "press-k", 7.5), what="data on v2")
