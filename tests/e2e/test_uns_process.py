@@ -184,6 +184,7 @@ async def test_killed_host_goes_offline_by_will_and_a_restart_comes_back(mosquit
         watcher.stop()
 
 
+@pytest.mark.timeout(150)  # the whole demo (17 edge nodes, business systems) in one process: 55 s at load 11
 async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
     """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics."""
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
