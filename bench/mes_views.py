@@ -573,6 +573,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the DuckDB file here")
     parser.add_argument("--reuse", action="store_true", help="with --keep: time the views on the kept file")
     parser.add_argument("--year", type=Path, default=None, help="also time year views on 12 copies of the month here")
+    parser.add_argument("--generate-only", action="store_true", help="with --keep: build the file and stop")
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="uns-bench-mes-") as name:
@@ -580,6 +581,8 @@ def main() -> None:
         print(f"== generating {args.days} days of demo MES data (tick {args.tick_ms} ms, states every"
               f" {args.sample_s} s, counters every {args.count_s} s, {args.workers} model processes)")  # fmt: skip
         runs = [] if args.reuse and path.exists() else generate(args, path)
+        if args.generate_only:
+            return
         last_day = (START + timedelta(days=args.days - 1)).date().isoformat()
         lot, raw_lot = f"LOT-line3-{last_day}-early", f"preform-23g-{max(args.days - 2, 0):02d}"
         order = f"WO-line1-{last_day}-early"
