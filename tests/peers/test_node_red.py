@@ -115,14 +115,18 @@ async def test_read_flow_derives_threshold_crossings_from_good_envelopes(rig: Ri
         assert [(a["topic"], a["state"], a["value"], a["unit"], a["limit"]) for a in alerts] == [
             (f"{LINE}/capper/data/Temperature", "high", 95.0, "degC", 80)
         ]
-        for value, quality in ((70.0, "good"), (85.5, "good"), (99.0, "stale"), (81.0, "good"), (75.0, "good")):
+        sequence = ((70.0, "good"), (85.5, "good"), (81.0, "good"), (75.0, "good"), (99.0, "stale"), (78.0, "good"))
+        for value, quality in sequence:
             await ours.publish(f"{FILLER}/data/Temperature", _envelope(value, quality), qos=1, retain=True)
+        # then the capper back to normal: one client's messages arrive in order, so once Node-RED
+        # reports that crossing it has judged every filler value before it
+        await ours.publish(f"{LINE}/capper/data/Temperature", _envelope(60.0), qos=1, retain=True)
         deadline = time.monotonic() + 10
-        while len(alerts := await crossings()) < 3:
+        while (alerts := await crossings())[-1]["value"] != 60.0:
             assert time.monotonic() < deadline, f"crossings: {alerts}"
             await asyncio.sleep(0.1)
-    # 70 is normal from the start (no crossing), 85.5 crosses up, the stale 99 is not judged, 81 stays
-    # high, 75 crosses down: each crossing with the envelope's value, unit and time
+    # 70 is normal from the start (no crossing), 85.5 crosses up, 81 stays high, 75 crosses down, the
+    # stale 99 is not judged (else it and 78 would cross): each crossing with the envelope's value and unit
     filler = [(a["state"], a["value"], a["unit"]) for a in alerts if a["topic"] == f"{FILLER}/data/Temperature"]
     assert filler == [("high", 85.5, "degC"), ("normal", 75.0, "degC")]
     assert all(isinstance(a["timestamp_ms"], int) for a in alerts), alerts
