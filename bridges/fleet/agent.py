@@ -219,7 +219,8 @@ class EdgeAgent:
         assert good is not None  # noqa: S101  (the caller checked)
         assert self._bridges is not None  # noqa: S101  (run() set it)
         try:
-            await self._bridges.apply(validate_agent_config(good.config, str(self._dir / _GOOD)).bridges)
+            config = validate_agent_config(good.config, str(self._dir / _GOOD))
+            await self._bridges.apply(config.bridges, paced=False)  # buffer at once, the broker may be away
         except (ConfigError, BridgeStartError) as exc:
             # the last good version no longer starts (a bridge model changed, a device path vanished)
             log.error("%s: last good version %d does not start: %s", self.name, good.version, exc)

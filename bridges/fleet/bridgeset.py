@@ -65,11 +65,12 @@ class BridgeSet:
         """The configs running now, in start order."""
         return [running.config for running in self._running.values()]
 
-    async def apply(self, configs: Sequence[BridgeConfig]) -> None:
+    async def apply(self, configs: Sequence[BridgeConfig], *, paced: bool = True) -> None:
         """Run exactly ``configs`` (the enabled ones), one bridge at a time.
 
         Unchanged bridges keep running; each changed one is stopped and started again (a new session:
-        NDEATH, then births) before the next is touched.
+        NDEATH, then births) before the next is touched. ``paced=False`` does not wait for births (the
+        agent's start from disk, when the broker may be away and the bridges should buffer at once).
 
         Raises:
             BridgeStartError: a bridge failed to start; the bridges already brought over stay as they are.
@@ -83,7 +84,7 @@ class BridgeSet:
                 continue
             if current is not None:
                 await self._stop(node_id)
-            await self._start(config)
+            await self._start(config, paced=paced)
 
     async def stop_all(self) -> None:
         """Stop every bridge (NDEATH, buffers closed), newest first."""
@@ -113,7 +114,7 @@ class BridgeSet:
             )
         return out
 
-    async def _start(self, config: BridgeConfig) -> None:
+    async def _start(self, config: BridgeConfig, *, paced: bool) -> None:
         node_id = config.node_id
         try:
             node = build_edge_node(config, self._clients, self._data_dir)
@@ -124,11 +125,11 @@ class BridgeSet:
         task = running.task = self._tasks.create_task(self._run(running), name=f"edge-agent.bridge[{node_id}]")
         self._running[node_id] = running
         log.info("edge agent: bridge %s (%s) started", node_id, config.kind)
-        # pace the restarts: the next bridge waits for this one's births (or its failure, or the deadline)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._birth_wait_s):
-                while not node.online and not task.done():  # noqa: ASYNC110  (EdgeNode offers no event)
-                    await asyncio.sleep(_WAIT_STEP_S)
+        if paced:  # the next bridge waits for this one's births (or its failure, or the deadline)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._birth_wait_s):
+                    while not node.online and not task.done():  # noqa: ASYNC110  (EdgeNode offers no event)
+                        await asyncio.sleep(_WAIT_STEP_S)
         if running.failure is not None:
             raise BridgeStartError(node_id, running.failure)
 
