@@ -28,10 +28,11 @@ import duckdb
 import pyarrow as pa
 
 from model.config import Settings
+from uns.clock import utc_now
 from uns.historian.database import Database, register_arrow
 from uns.historian.query_types import BadArgument
 from uns.historian.rollups import floor_time
-from uns.historian.timespec import parse_time, utc_now
+from uns.historian.timespec import parse_time
 from uns.mqtt.filters import filter_error, topic_matches
 
 __all__ = ["ExportReport", "ExportedDay", "add_export_parser", "export_parquet", "run_export"]

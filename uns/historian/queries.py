@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
+from uns.clock import utc_now
 from uns.errors import HistorianError
 from uns.historian.database import Database
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_sql, check_bucket, plan_sources
@@ -37,7 +38,7 @@ from uns.historian.query_types import (
     topic_condition,
     typed_value,
 )
-from uns.historian.timespec import UTC_ZONE, checked_window, instant, utc_now
+from uns.historian.timespec import UTC_ZONE, checked_window, instant
 
 __all__ = ["MAX_LIMIT", "AggregateTable", "AsOfTable", "History", "RawTable"]
 

@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from uns.clock import utc_now  # re-exported: the query kit's default clock is the one clock
 from uns.historian.query_types import BadArgument
 
 __all__ = [
@@ -18,7 +17,6 @@ __all__ = [
     "parse_time",
     "parse_zone",
     "require_aware",
-    "utc_now",
 ]
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import orjson
 
+from uns.clock import utc_now
 from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, checked_window, instant, require_aware, utc_now
+from uns.historian.timespec import UTC_ZONE, checked_window, instant, require_aware
 from uns.mes.paths import subtree_condition
 
 __all__ = [

@@ -18,7 +18,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
 from tests.uns.mes.mes_events import Feeder, at, open_db
-from uns.historian.timespec import utc_now
+from uns.clock import utc_now
 from uns.mes.scope import UnknownPath, nearest_paths
 from uns.mes.views_api import run_view
 
