@@ -69,6 +69,7 @@ class EdgeAgent:
         self._desired: int | None = None
         self._reason: str | None = None
         self._failed: tuple[int, str] | None = None  # a version that failed here: not retried on redelivery
+        self._good_down = False  # the last good version did not start from disk: retried on each connect
         self._bridges: BridgeSet | None = None
         self._client: PubSub | None = None
 
@@ -127,6 +128,8 @@ class EdgeAgent:
                     self._client = client
                     try:
                         await client.subscribe([self.config_topic], qos=1)
+                        if self._good_down and self._good is not None:
+                            await self._apply(self._good)  # e.g. a source that needed this broker
                         async for message in client.messages():
                             await self._on_config(message)
                     finally:
@@ -170,7 +173,7 @@ class EdgeAgent:
             await self._refuse(desired.version, f"{message.topic}: config does not match its hash")
             return
         good = self._good
-        if good is not None and (good.version, good.hash) == (desired.version, desired.hash):
+        if good is not None and (good.version, good.hash) == (desired.version, desired.hash) and not self._good_down:
             self._desired = desired.version
             await self._report()
             return
@@ -203,7 +206,7 @@ class EdgeAgent:
             self._failed = (desired.version, desired.hash)
             await self._refuse(desired.version, f"failed to apply: {exc}; {back}")
             return
-        self._good = desired
+        self._good, self._good_down = desired, False
         self._save_good(desired)
         self._state = "running"
         log.info("%s: running version %d (%s)", self.name, desired.version, desired.hash[:12])
@@ -225,6 +228,7 @@ class EdgeAgent:
             # the last good version no longer starts (a bridge model changed, a device path vanished)
             log.error("%s: last good version %d does not start: %s", self.name, good.version, exc)
             self._reason = f"last good version {good.version} does not start: {exc}"
+            self._good_down = True
 
     def _load_good(self) -> DesiredVersion | None:
         path = self._dir / _GOOD

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
-from bridges.fleet import EdgeAgent
+from bridges.fleet import EdgeAgent, FleetStore
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge, open_hub
 from tests.fixtures.broker import broker_test_config, start_broker
@@ -14,6 +15,7 @@ from tests.fixtures.waiting import until
 from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
+from uns.mqtt.types import BrokerUrl
 
 GROUP = "fleet"
 
@@ -161,3 +163,37 @@ async def test_an_agent_runs_under_its_own_bridge_account(tmp_path: Path, unique
             host.stop()
         assert host.violations == []
         assert broker.stats.acl_denial_reasons == {}  # the account was enough, and nothing more was tried
+
+
+async def test_a_last_good_version_that_cannot_start_without_the_broker_starts_when_it_comes(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on, yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = BrokerUrl.from_str(f"mqtt://127.0.0.1:{port}")
+    store = FleetStore(directory=tmp_path / "hub")
+    # MQTT-JSON sources read from the broker: they cannot start while it is away
+    bridges = [json_bridge(f"press{n}", GROUP, f"t/{n}") for n in (1, 2)]
+    good = store.deploy("line3", {"bridges": bridges}, author="test")
+    (tmp_path / "agent" / "agent").mkdir(parents=True)
+    (tmp_path / "agent" / "agent" / "good.json").write_text(good.model_dump_json())
+    agent = EdgeAgent(
+        agent_id="line3", enterprise=ENTERPRISE, clients=network_clients(url), data_dir=tmp_path / "agent",
+        status_interval_s=0.2, birth_wait_s=0.5,  # no primary host comes online here
+    )  # fmt: skip
+    async with agent:
+        runner = asyncio.create_task(agent.run(), name="test.agent")
+        try:
+            await until(lambda: "does not start" in str(agent.status.reason), what="the start from disk refused")
+            assert agent.status.bridges == []
+            config = broker_test_config(listeners={"tcp": {"bind": "127.0.0.1", "port": port}})
+            async with start_broker(tmp_path, config):
+                # no desired version was ever published here: the agent retries its own on connecting
+                await until(
+                    lambda: agent.status.status == "running" and len(agent.status.bridges) == 2,
+                    within_s=15,
+                    what=f"the last good version running once the broker is there: {agent.status}",
+                )
+                assert agent.status.version == 1
+                assert agent.status.reason is None
+        finally:
+            await _cancel(runner)
