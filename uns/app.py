@@ -176,7 +176,9 @@ async def _enter_sim(stack: contextlib.AsyncExitStack, settings: Settings) -> Si
 
 def _demo_systems(settings: Settings) -> DemoSystems:
     sim = settings.sim
-    return DemoSystems(directory=settings.data_dir / "demo", bind=sim.bind, erp_port=sim.erp_port, qms_port=sim.qms_port)
+    return DemoSystems(
+        directory=settings.data_dir / "demo", bind=sim.bind, erp_port=sim.erp_port, qms_port=sim.qms_port
+    )
 
 
 def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory, systems: DemoSystems) -> DemoBusiness:
