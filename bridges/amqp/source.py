@@ -1,12 +1,12 @@
 """The AMQP 0-9-1 source: a RabbitMQ queue's JSON messages as Sparkplug metrics and MES events.
 
-One delivery is one unit. Its MES events are published at QoS 1 and awaited (PUBACK), then its
-samples are yielded to the edge node; only when the edge node asks for the next event (it sent or
-buffered them) is the delivery acknowledged to RabbitMQ (one ``basic.ack`` with ``multiple`` per
-burst), so a crash or an outage of either side loses nothing: RabbitMQ delivers again what was not
-acknowledged. A message that does not map (not JSON, no items, an item the mapping refuses) is rejected without requeue, so RabbitMQ dead-letters
-it to the queue's dead-letter exchange (the original bytes, with ``x-death``), and its reasons are
-written to the connector's dead-letter file; the good items beside a refused one are still mapped.
+One delivery is one unit. Its MES events are published at QoS 1 and awaited (PUBACK), then its samples are
+yielded to the edge node; only when the edge node asks for the next event (it sent or buffered them) is the
+delivery acknowledged to RabbitMQ (one ``basic.ack`` with ``multiple`` per burst), so a crash or an outage of
+either side loses nothing: RabbitMQ delivers again what was not acknowledged. A message that does not map (not
+JSON, no items, an item the mapping refuses) is rejected without requeue, so RabbitMQ dead-letters it to the
+queue's dead-letter exchange (the original bytes, with ``x-death``), and its reasons are written to the
+connector's dead-letter file; the good items beside a refused one are still mapped.
 """
 
 from __future__ import annotations
