@@ -7,6 +7,13 @@ and either TimescaleDB's hypertable with compression (when the extension is avai
 ``timescaledb`` is not ``off``) or native range partitions of ``samples``, created ahead of time
 and on demand for any period a batch reaches (store-and-forward backfill included).
 
+A batch of at least ``SPLIT_ROWS`` samples is written on two connections at once ("lanes"), each
+in its own transaction, split by series (``series_id`` parity) so the two never touch the same key
+of ``samples`` or row of ``latest``: the server's INSERT work, the bulk of a batch's time, runs in
+two backends. ``write`` returns only when both committed; if either fails it raises, the framework
+retries the whole batch, and the half already committed comes back as re-deliveries, ignored by
+the sample identity (exactly-once holds; only the inserted/duplicate split of that retry moves).
+
 A lost connection, a refused login or a database shutting down raise ``SinkUnavailable`` (the
 framework retries the same batch with backoff; the next write reconnects); a row the database
 refuses (a NUL in a string, a value out of range) raises ``RowsRefused``.
@@ -16,7 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
@@ -41,7 +51,7 @@ from uns.sinks.postgres_sql import (
 )
 from uns.sinks.writer import WriteReport
 
-__all__ = ["PostgresWriter"]
+__all__ = ["LANES", "SPLIT_ROWS", "PostgresWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,11 @@ _T = TypeVar("_T")
 _U64 = 2**64
 _I64_MAX = 2**63 - 1
 _DEADLOCK_RETRIES = 3
+LANES = 2
+"""Connections a batch is written on at once (lane 0 also registers series, partitions, events)."""
+SPLIT_ROWS = 2_000
+"""Smaller batches go on lane 0 alone: splitting them costs a second round trip for little."""
+_Conn = psycopg.Connection[tuple[object, ...]]
 _STAGING_TYPES = [kind for _, kind in STAGING_COLUMNS]
 _STAGING_NAMES = ", ".join(name for name, _ in STAGING_COLUMNS)
 _Series = tuple[int, str | None, str | None, bool]
@@ -71,8 +86,10 @@ class PostgresWriter:
     def __init__(self, *, config: PostgresSinkConfig) -> None:
         self._config = config
         self._schema = config.db_schema
-        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-sink-writer")
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="pg-sink-writer")
+        self._conns: list[_Conn | None] = [None] * LANES
+        self._locks = [threading.Lock() for _ in range(LANES)]
+        """One per lane: a connect and a write may reach ``_connection`` on two writer threads at once."""
         self._series: dict[str, _Series] = {}
         self._partitions: set[Partition] = set()
         self.hypertable = False
@@ -89,34 +106,55 @@ class PostgresWriter:
 
     async def connect(self) -> None:
         """Connect and create the schema, tables and partitions that are missing."""
-        await self._on_thread(self._connection)
+        await self._on_thread(lambda: self._connection(0))
 
     async def write(self, batch: Batch, *, sink: str) -> WriteReport:
-        """Commit one batch (see ``SinkWriter.write``)."""
-        return await self._on_thread(lambda: self._write(batch, sink))
+        """Commit one batch (see ``SinkWriter.write``): on two lanes at once when it is large."""
+        started = time.perf_counter()
+        parts = await self._on_thread(lambda: self._guarded(0, sink, lambda conn: self._split(conn, batch)))
+        done = await asyncio.gather(
+            *(self._on_thread(functools.partial(self._write, lane, part, sink)) for lane, part in enumerate(parts)),
+            return_exceptions=True,
+        )  # both lanes finish (commit or roll back) before a failure goes up and the batch is retried
+        report = WriteReport(inserted=0, duplicates=0)
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result
+            report += result
+        return dataclasses.replace(report, seconds=time.perf_counter() - started)
 
     async def aclose(self) -> None:
-        """Close the connection and the writer thread."""
-        try:
-            await self._on_thread(self._drop)
-        finally:
-            self._thread.shutdown(wait=False)
+        """Close the connections and the writer threads, after the work already handed to them."""
+        # On its own thread, so a cancelled aclose (the sink stopping) still closes only after a
+        # cancelled write's lanes are done: closing under them would leave a lane's reconnect open.
+        closer = threading.Thread(target=self._close, name="pg-sink-close")
+        closer.start()
+        await asyncio.to_thread(closer.join)
+
+    def _close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._drop()
 
     # -- on the writer thread -------------------------------------------------------------------
 
     def _unavailable(self, reason: str) -> SinkUnavailable:
         return SinkUnavailable(sink=self._config.name, target=self.target, reason=reason)
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+    def _drop(self, lane: int | None = None) -> None:
+        for n in range(LANES) if lane is None else (lane,):
+            conn, self._conns[n] = self._conns[n], None
+            if conn is not None:
+                conn.close()
 
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
-        conn = self._conn
+    def _connection(self, lane: int) -> _Conn:
+        with self._locks[lane]:
+            return self._connect(lane)
+
+    def _connect(self, lane: int) -> _Conn:
+        conn = self._conns[lane]
         if conn is not None and not conn.closed and not conn.broken:
             return conn
-        self._drop()
+        self._drop(lane)
         try:
             conn = psycopg.connect(
                 self._config.dsn,
@@ -127,16 +165,18 @@ class PostgresWriter:
         except psycopg.Error as exc:
             raise self._unavailable(f"cannot connect: {str(exc).strip()}") from exc
         try:
-            self._prepare(conn)
+            conn.execute("SET extra_float_digits = 1")  # vkey hashes value::text: the exact shortest form, always
+            if lane == 0:
+                self._prepare(conn)
+            conn.execute(staging_statement())
         except psycopg.Error as exc:
             conn.close()
             raise self._unavailable(f"cannot prepare the tables: {str(exc).strip()}") from exc
-        self._conn = conn
+        self._conns[lane] = conn
         return conn
 
-    def _prepare(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    def _prepare(self, conn: _Conn) -> None:
         config = self._config
-        conn.execute("SET extra_float_digits = 1")  # vkey hashes value::text: the exact shortest form, always
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
             self.hypertable = self._use_timescaledb(conn)
@@ -148,7 +188,6 @@ class PostgresWriter:
                 )
                 for statement in steps:
                     conn.execute(statement)
-        conn.execute(staging_statement())
         self._partitions = set()
         self._ensure_partitions(conn, ())
         query = f"SELECT topic, series_id, datatype, unit, unbound FROM {self._schema}.series"  # noqa: S608
@@ -164,7 +203,7 @@ class PostgresWriter:
             len(self._series),
         )
 
-    def _use_timescaledb(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    def _use_timescaledb(self, conn: _Conn) -> bool:
         mode = self._config.timescaledb
         if mode == "off":
             return False
@@ -175,7 +214,7 @@ class PostgresWriter:
             )
         return found is not None
 
-    def _ensure_partitions(self, conn: psycopg.Connection[tuple[object, ...]], ts_ms: Sequence[int]) -> None:
+    def _ensure_partitions(self, conn: _Conn, ts_ms: Sequence[int]) -> None:
         """Create the partitions these timestamps need and those ``partitions_ahead`` of now, if missing."""
         if self.hypertable:
             return  # TimescaleDB makes its chunks
@@ -189,7 +228,7 @@ class PostgresWriter:
                 conn.execute(partition_statement(self._schema, part))
         self._partitions |= set(missing)
 
-    def _series_ids(self, conn: psycopg.Connection[tuple[object, ...]], samples: Sequence[SampleRow]) -> None:
+    def _series_ids(self, conn: _Conn, samples: Sequence[SampleRow]) -> None:
         """Register new series (committed on their own: another process may be adding them too)."""
         known = self._series
         new: dict[str, SampleRow] = {}
@@ -236,43 +275,55 @@ class PostgresWriter:
                     changed,
                 )
 
-    def _write(self, batch: Batch, sink: str) -> WriteReport:
-        started = time.perf_counter()
-        conn = self._connection()
+    def _split(self, conn: _Conn, batch: Batch) -> list[Batch]:
+        """Register the batch's series and partitions, then cut it into one part per lane (by series)."""
+        self._series_ids(conn, batch.samples)
+        self._ensure_partitions(conn, [row.ts_ms for row in batch.samples])
+        if len(batch.samples) < SPLIT_ROWS:
+            return [batch]
+        series = self._series
+        samples: list[list[SampleRow]] = [[] for _ in range(LANES)]
+        received: list[list[int]] = [[] for _ in range(LANES)]
+        for row, at in zip(batch.samples, batch.received_ms, strict=True):
+            lane = series[row.topic][0] % LANES
+            samples[lane].append(row)
+            received[lane].append(at)
+        first = Batch(samples=samples[0], events=batch.events, rejected=batch.rejected, received_ms=received[0])
+        return [first, *(Batch(samples=samples[n], received_ms=received[n]) for n in range(1, LANES))]
+
+    def _guarded(self, lane: int, sink: str, work: Callable[[_Conn], _T]) -> _T:
+        """Run ``work`` on a lane's connection; psycopg errors become ``RowsRefused`` or ``SinkUnavailable``."""
+        conn = self._connection(lane)
         try:
-            self._series_ids(conn, batch.samples)
-            self._ensure_partitions(conn, [row.ts_ms for row in batch.samples])
-            for attempt in range(_DEADLOCK_RETRIES):
-                try:
-                    report = self._commit(conn, batch, sink)
-                    break
-                except psycopg.errors.TransactionRollback:  # two processes on overlapping keys: try again
-                    if attempt == _DEADLOCK_RETRIES - 1:
-                        raise
-                except psycopg.errors.CheckViolation:
-                    # "no partition of relation": someone dropped a partition this writer knew (retention)
-                    if attempt == _DEADLOCK_RETRIES - 1 or self.hypertable:
-                        raise
-                    self._partitions = set()
-                    self._ensure_partitions(conn, [row.ts_ms for row in batch.samples])
+            return work(conn)
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.FeatureNotSupported) as exc:
             if conn.broken:
                 raise self._unavailable(str(exc).strip()) from exc
             raise RowsRefused(sink=sink, target=self.target, reason=str(exc).strip()) from exc
         except psycopg.Error as exc:  # connection lost, server shutting down, out of disk, ...
             if conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError):
-                self._drop()
+                self._drop(lane)
             raise self._unavailable(str(exc).strip() or type(exc).__name__) from exc
-        return WriteReport(
-            inserted=report.inserted,
-            duplicates=report.duplicates,
-            events=report.events,
-            duplicate_events=report.duplicate_events,
-            dead_letters=report.dead_letters,
-            seconds=time.perf_counter() - started,
-        )
 
-    def _commit(self, conn: psycopg.Connection[tuple[object, ...]], batch: Batch, sink: str) -> WriteReport:
+    def _write(self, lane: int, batch: Batch, sink: str) -> WriteReport:
+        return self._guarded(lane, sink, lambda conn: self._retried(conn, batch, sink))
+
+    def _retried(self, conn: _Conn, batch: Batch, sink: str) -> WriteReport:
+        for attempt in range(_DEADLOCK_RETRIES):
+            try:
+                return self._commit(conn, batch, sink)
+            except psycopg.errors.TransactionRollback:  # two processes on overlapping keys: try again
+                if attempt == _DEADLOCK_RETRIES - 1:
+                    raise
+            except psycopg.errors.CheckViolation:
+                # "no partition of relation": someone dropped a partition this writer knew (retention)
+                if attempt == _DEADLOCK_RETRIES - 1 or self.hypertable:
+                    raise
+                self._partitions = set()
+                self._ensure_partitions(conn, [row.ts_ms for row in batch.samples])
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _commit(self, conn: _Conn, batch: Batch, sink: str) -> WriteReport:
         inserted = events = 0
         with conn.transaction(), conn.cursor() as cursor:
             if batch.samples:
