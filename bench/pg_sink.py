@@ -2,8 +2,10 @@
 
 Part A (the writers alone, no broker): the same parsed UNS rows (``--topics`` series, batches of
 ``--batch`` rows) committed by ``PostgresWriter`` (COPY into a staging table, INSERT ... ON
-CONFLICT DO NOTHING, latest upsert) and by the historian's ``Store.commit`` (DuckDB, Arrow) in the
-same run; then the same rows again (every one a re-delivery) through the PostgreSQL writer.
+CONFLICT DO NOTHING, latest upsert; two connections at once for a large batch), by the writer of
+commit ``--baseline`` (one connection; loaded from ``git show`` into a temp module) and by the
+historian's ``Store.commit`` (DuckDB, Arrow) in the same run, ``--runs`` times (the two PostgreSQL
+writers in alternating order); then the same rows again (every one a re-delivery).
 
 Part B (as users run it): Mosquitto (``max_inflight_messages 10000``, as deploy/mosquitto), ``uns
 sink pg`` as one process, then as two processes on one shared subscription. The sinks subscribe,
@@ -14,7 +16,7 @@ one-process run is the baseline of the two-process run.
 
 A throwaway PostgreSQL cluster (tests/fixtures/postgres.py) holds the data: fsync off, as in tests.
 
-    uv run python -m bench.pg_sink [--rows 200000] [--messages 100000] [--topics 1000]
+    uv run python -m bench.pg_sink [--rows 200000] [--messages 100000] [--topics 1000] [--runs 3] [--part a|b|all]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -67,14 +70,32 @@ def _batches(messages: list[Message], size: int) -> list[Batch]:
             for i in range(0, len(samples), size)]  # fmt: skip
 
 
+def _baseline_writer(commit: str, tmp: Path) -> type[PostgresWriter]:
+    """``PostgresWriter`` as it was at ``commit`` (the previous path, measured in the same run)."""
+    repo = Path(__file__).resolve().parent.parent
+    show = ["git", "show", f"{commit}:uns/sinks/postgres.py"]
+    source = subprocess.run(show, cwd=repo, capture_output=True, text=True, check=True).stdout
+    path = tmp / "pg_sink_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("bench_pg_sink_baseline", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    writer: type[PostgresWriter] = module.PostgresWriter
+    return writer
+
+
 def _count(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         found = conn.execute("SELECT count(*) FROM uns.samples").fetchone()
     return int(str(found[0])) if found else 0
 
 
-async def _postgres_writer(dsn: str, batches: list[Batch]) -> tuple[float, float]:
-    writer = PostgresWriter(config=PostgresSinkConfig(kind="postgres", name="bench", dsn=dsn))
+async def _postgres_writer(
+    dsn: str, batches: list[Batch], kind: type[PostgresWriter] = PostgresWriter
+) -> tuple[float, float]:
+    writer = kind(config=PostgresSinkConfig(kind="postgres", name="bench", dsn=dsn))
     try:
         await writer.connect()
         rows = sum(len(b) for b in batches)
@@ -156,22 +177,35 @@ async def _through_broker(cluster: PgCluster, processes: int, args: argparse.Nam
             return float((args.messages - first) / (time.perf_counter() - started))
 
 
+async def _part_a(cluster: PgCluster, args: argparse.Namespace, tmp: Path) -> None:
+    batches = _batches(_messages(args.topics, args.rows, _now_ms() - 86_400_000), args.batch)
+    baseline = _baseline_writer(args.baseline, tmp)
+    print(f"part A: {args.rows} rows, {args.topics} series, batches of {args.batch}; baseline {args.baseline}")
+    for run in range(args.runs):
+        found: dict[str, tuple[float, float]] = {}
+        order = [("new", PostgresWriter), ("old", baseline)]
+        for name, kind in order if run % 2 == 0 else order[::-1]:
+            found[name] = await _postgres_writer(cluster.create_database(f"bench_a{run}_{name}"), batches, kind)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            path = tmp / f"bench{run}.duckdb"
+            duck = await asyncio.get_running_loop().run_in_executor(pool, _duckdb, path, batches)
+        (new, new_again), (old, old_again) = found["new"], found["old"]
+        print(f" run {run + 1}: new writer {new:9,.0f} rows/s ({new / old:.2f}x old, {new / duck:.2f}x DuckDB);"
+              f" old writer (baseline) {old:9,.0f}; DuckDB Store {duck:9,.0f};"
+              f" all re-deliveries new {new_again:9,.0f} old {old_again:9,.0f}")  # fmt: skip
+
+
 async def _main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pg-sink-") as name, run_postgres(require("postgres")) as cluster:
         tmp = Path(name)
-        batches = _batches(_messages(args.topics, args.rows, _now_ms() - 86_400_000), args.batch)
-        print(f"part A: {args.rows} rows, {args.topics} series, batches of {args.batch}")
-        pg_rows, pg_again = await _postgres_writer(cluster.create_database("bench_a"), batches)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            duck_rows = await asyncio.get_running_loop().run_in_executor(pool, _duckdb, tmp / "bench.duckdb", batches)
-        print(f"  PostgreSQL sink writer: {pg_rows:10,.0f} rows/s  ({pg_rows / duck_rows:.2f}x DuckDB)")
-        print(f"  DuckDB historian Store: {duck_rows:10,.0f} rows/s  (baseline)")
-        print(f"  PostgreSQL, all re-deliveries: {pg_again:10,.0f} rows/s (0 stored)")
-        print(f"part B: a backlog of {args.messages} QoS 1 messages queued in Mosquitto, drained by uns sink processes")
-        one = await _through_broker(cluster, 1, args, tmp)
-        two = await _through_broker(cluster, 2, args, tmp)
-        print(f"  one sink process:            {one:10,.0f} rows/s  (baseline)")
-        print(f"  two on $share/bench/acme/#:  {two:10,.0f} rows/s  ({two / one:.2f}x)")
+        if args.part in ("a", "all"):
+            await _part_a(cluster, args, tmp)
+        if args.part in ("b", "all"):
+            print(f"part B: a backlog of {args.messages} QoS 1 messages in Mosquitto, drained by uns sink processes")
+            one = await _through_broker(cluster, 1, args, tmp)
+            two = await _through_broker(cluster, 2, args, tmp)
+            print(f"  one sink process:            {one:10,.0f} rows/s  (baseline)")
+            print(f"  two on $share/bench/acme/#:  {two:10,.0f} rows/s  ({two / one:.2f}x)")
 
 
 def main() -> None:
@@ -181,6 +215,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="rows per committed batch in part A")
     parser.add_argument("--messages", type=int, default=100_000, help="messages of part B")
     parser.add_argument("--topics", type=int, default=1_000, help="distinct series")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of part A (old and new writer alternate)")
+    parser.add_argument("--baseline", default="e0f5128", help="commit whose PostgreSQL writer is part A's baseline")
+    parser.add_argument("--part", choices=["a", "b", "all"], default="all")
     asyncio.run(_main(parser.parse_args()))
 
 
