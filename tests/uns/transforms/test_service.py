@@ -98,7 +98,7 @@ async def _running(
         ) as tags_,
         asyncio.TaskGroup() as tasks,
     ):
-        await watch.subscribe([f"{_LINE}/#"])
+        await watch.subscribe([f"{_LINE}/data/#", f"{_LINE}/+/data/#"])  # envelopes only (the broker holds alarms)
         running = [tasks.create_task(observer.run(watch)), tasks.create_task(tags_.run())]
         try:
             yield tags_, observer, plc
