@@ -205,7 +205,8 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
     kinds = {str(e) for (e,) in rig.rows("SELECT DISTINCT characteristic FROM mes_inspections")}
     assert {"fill_volume_ml", "cap_torque_nm", "syrup_brix"} <= kinds  # the line's checks and the lab's results
     assert rig.rows("SELECT count(*) FROM mes_labor")[0][0] == 6  # two operators per line clocked on
-    assert rig.rows("SELECT count(*) FROM mes_products")[0][0] == 3
+    # the product types come through their own connector (erp-products), in parallel with the orders' one
+    await until(lambda: rig.rows("SELECT count(*) FROM mes_products")[0][0] == 3, within_s=10, what="3 products")
     assert rig.rows("SELECT count(*) > 0 FROM mes_consumption") == [(True,)]
     # what the business systems own came through their connectors; the operators' events over MQTT
     assert rig.rows("SELECT DISTINCT source FROM mes_products") == [("erp-products",)]
