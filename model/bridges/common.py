@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model.sparkplug_ids import SparkplugId
 
-__all__ = ["DATATYPE_NAMES", "BridgeBase", "DatatypeName", "EdgeNodeConfig", "sparkplug_id"]
+__all__ = ["DATATYPE_NAMES", "BridgeBase", "DatatypeName", "EdgeNodeConfig", "repeated", "sparkplug_id"]
 
 DatatypeName = Literal[
     "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float", "Double",
@@ -80,3 +81,12 @@ class BridgeBase(BaseModel):
     def node_id(self) -> str:
         """The Sparkplug edge node id."""
         return self.edge.node or self.name
+
+
+def repeated(values: Sequence[str]) -> list[str]:
+    """The values listed more than once, sorted: what a config error names when ids or names must be unique."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for value in values:
+        (twice if value in seen else seen).add(value)
+    return sorted(twice)

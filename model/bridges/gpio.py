@@ -10,7 +10,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from model.bridges.common import BridgeBase, sparkplug_id
+from model.bridges.common import BridgeBase, repeated, sparkplug_id
 
 __all__ = ["GpioBridgeConfig", "GpioDevice", "GpioInput", "GpioOutput", "LineId"]
 
@@ -73,7 +73,7 @@ class GpioDevice(_Model):
         lines = [str(x.line) for x in every]
         names = [x.name for x in every]
         for what, values in (("line", lines), ("metric name", names)):
-            twice = sorted({v for v in values if values.count(v) > 1})
+            twice = repeated(values)
             if twice:
                 raise ValueError(f"{what}s used twice: {', '.join(twice)}")
         if self.backoff_max_s < self.backoff_min_s:
@@ -90,7 +90,7 @@ class GpioBridgeConfig(BridgeBase):
     @model_validator(mode="after")
     def _unique(self) -> Self:
         ids = [device.id for device in self.devices]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
+        twice = repeated(ids)
         if twice:
             raise ValueError(f"device ids used twice: {', '.join(twice)}")
         return self

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from model.bridges.common import BridgeBase, DatatypeName, sparkplug_id
+from model.bridges.common import BridgeBase, DatatypeName, repeated, sparkplug_id
 
 __all__ = [
     "RESERVED_PREFIXES",
@@ -182,14 +182,14 @@ class LorawanBridgeConfig(BridgeBase):
             ("dev_eui", [d.dev_eui.upper() for d in self.devices]),
             ("device_id", [d.tts_id for d in self.devices]),
         ):
-            twice = sorted({v for v in values if values.count(v) > 1})
+            twice = repeated(values)
             if twice:
                 raise ValueError(f"devices: {what} {twice[0]} appears twice")
         if STATUS_DEVICE in {d.id for d in self.devices}:
             raise ValueError(f"devices: the device id {STATUS_DEVICE} is reserved for the connector's status")
         for device in self.devices:
             names = [m.name for m in device.metrics] + [d.name for d in device.downlinks]
-            twice = sorted({n for n in names if names.count(n) > 1})
+            twice = repeated(names)
             if twice:
                 raise ValueError(f"devices: {device.id}: metric {twice[0]} appears twice")
             reserved = [n for n in names if n.startswith(RESERVED_PREFIXES)]
