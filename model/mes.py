@@ -83,6 +83,14 @@ class BomItem(BaseModel):
     unit: str = Field(default="pcs", min_length=1, max_length=32, description="Unit of the material quantity.")
 
 
+def _planned_end_after_start(value: int | None, info: ValidationInfo) -> int | None:
+    """A planned window ends after it starts (work orders and maintenance orders alike)."""
+    start = info.data.get("planned_start_ms")
+    if value is not None and start is not None and value <= start:
+        raise ValueError(f"must be after planned_start_ms ({start})")
+    return value
+
+
 class WorkOrder(MesEvent):
     """``<line>/mes/work_order``: an ERP order released to, started on or completed at a line."""
 
@@ -106,13 +114,7 @@ class WorkOrder(MesEvent):
             raise ValueError("required when action is release")
         return value
 
-    @field_validator("planned_end_ms")
-    @classmethod
-    def _end_after_start(cls, value: int | None, info: ValidationInfo) -> int | None:
-        start = info.data.get("planned_start_ms")
-        if value is not None and start is not None and value <= start:
-            raise ValueError(f"must be after planned_start_ms ({start})")
-        return value
+    _end_after_start = field_validator("planned_end_ms")(_planned_end_after_start)
 
 
 class ProductType(MesEvent):
@@ -411,13 +413,7 @@ class MaintenanceOrder(MesEvent):
             raise ValueError(f"must not be before started_ms ({started})")
         return value
 
-    @field_validator("planned_end_ms")
-    @classmethod
-    def _end_after_start(cls, value: int | None, info: ValidationInfo) -> int | None:
-        start = info.data.get("planned_start_ms")
-        if value is not None and start is not None and value <= start:
-            raise ValueError(f"must be after planned_start_ms ({start})")
-        return value
+    _end_after_start = field_validator("planned_end_ms")(_planned_end_after_start)
 
 
 EVENT_MODELS: dict[str, type[MesEvent]] = {
