@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -23,6 +22,7 @@ from bridges.json_paths import MISSING, JsonPath, convert
 from bridges.source import Sample, Samples, SourceEvent, TagSpec
 from model.bridges import JsonMapping, MqttJsonBridgeConfig
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError
 from uns.mqtt.filters import topic_matches
@@ -91,7 +91,7 @@ class MqttJsonSource:
             raise RuntimeError("MqttJsonSource.events() needs `async with source:` first")
         client = self._client
         async for message in client.messages():
-            now_ms = time.time_ns() // 1_000_000
+            received_ms = now_ms()
             try:
                 document = orjson.loads(message.payload)
             except orjson.JSONDecodeError as exc:
@@ -106,10 +106,10 @@ class MqttJsonSource:
                 if found is MISSING:
                     continue  # this message does not carry that field
                 try:
-                    sample = Sample(route.mapping.name, convert(found, route.datatype), now_ms)
+                    sample = Sample(route.mapping.name, convert(found, route.datatype), received_ms)
                 except ValueError as exc:
                     self._reject(message.topic, f"{route.mapping.path} for {route.mapping.name}: {exc}")
-                    sample = Sample(route.mapping.name, None, now_ms, Quality.bad)
+                    sample = Sample(route.mapping.name, None, received_ms, Quality.bad)
                 by_device.setdefault(route.device, []).append(sample)
             for device, samples in by_device.items():
                 yield Samples(device, samples)

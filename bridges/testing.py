@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Self
 
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError
 from uns.sparkplug import MetricValue
 
@@ -68,7 +68,7 @@ class ScriptedSource:
         quality: Quality = Quality.good,
     ) -> None:
         """Queue one ``Samples`` of ``device`` with ``values`` by metric name."""
-        ts = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
+        ts = now_ms() if timestamp_ms is None else timestamp_ms
         self.push(Samples(device, [Sample(name, value, ts, quality) for name, value in values.items()]))
 
     def down(self, device: str, reason: str = "scripted: no answer") -> None:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -38,6 +37,7 @@ from demo.systems import DemoSystems
 from model.config import SimSection
 from model.equipment import Plant
 from model.mes import EVENT_MODELS, Inspection, LotProduction, MesEvent, OrderAction, ProductType, WorkOrder
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.mqtt.types import Message, PubSub
 
@@ -48,10 +48,6 @@ log = logging.getLogger(__name__)
 CLIENT_ID = "uns-demo-business"
 """The MQTT client id of the demo's operators and terminals."""
 _HOLD_WARN_S = 30.0
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class DemoBusiness:
@@ -84,7 +80,7 @@ class DemoBusiness:
         settings: SimSection,
         tz: str,
         seed: int,
-        clock: Callable[[], int] = _wall_ms,
+        clock: Callable[[], int] = now_ms,
         tick_s: float = 0.25,
         settle_s: float = 2.0,
     ) -> None:

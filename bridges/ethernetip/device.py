@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from bridges.source import Sample, TagSpec
 from model.bridges.ethernetip import EthernetIpDevice, EthernetIpTag, TagAddress
 from model.bridges.plc import PlcLinkSettings
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable, ReadError
 from uns.sparkplug import MetricValue
 
@@ -65,10 +65,6 @@ def _product_name(identity: bytes) -> str:
     if len(identity) < 15:
         return ""
     return identity[15 : 15 + identity[14]].decode("latin-1", errors="replace")
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class EnipDevice:
@@ -215,7 +211,7 @@ class EnipDevice:
             raise self._lost(exc) from exc
         except CipRefused as exc:
             raise DeviceUnreachable(self._bridge, self.endpoint, str(exc)) from exc
-        now = _now_ms()
+        now = now_ms()
         samples = [
             Sample(name, values.get(name), now, Quality.good if name in values else Quality.bad)
             for name in (tag.name for tag in self._config.tags if tag.poll == group)

@@ -14,6 +14,7 @@ from bridges.gpio.lines import Edge, LineProvider, LineRequest, LineSpec
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges.gpio import GpioBridgeConfig, GpioDevice, GpioInput
 from uns.backoff import Backoff
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceUnreachable
 from uns.sparkplug import DataType, MetricValue
 
@@ -137,7 +138,7 @@ class _Chip:
         except OSError as exc:
             raise DeviceUnreachable(self.bridge, self.config.chip, f"write of {name}: {exc}") from exc
         log.info("gpio %s: device %s: %s = %s", self.bridge, self.config.id, name, value)
-        await self._queue.put(Samples(self.config.id, [Sample(name, value, time.time_ns() // 1_000_000)]))
+        await self._queue.put(Samples(self.config.id, [Sample(name, value, now_ms())]))
 
 
 class GpioSource:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import orjson
 
 from bridges.http.mapping import MappingError
+from uns.clock import now_ms
 
 __all__ = ["DeadLetters"]
 
@@ -32,7 +32,7 @@ class DeadLetters:
         self.count += 1
         line = orjson.dumps(
             {
-                "received_ms": time.time_ns() // 1_000_000,
+                "received_ms": now_ms(),
                 "connector": error.connector,
                 "key": error.key,
                 "path": error.path,

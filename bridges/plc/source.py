@@ -13,6 +13,7 @@ from bridges.plc.device import GroupRead, PlcDevice
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.envelope import Quality
 from uns.backoff import Backoff
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable
 from uns.logs import RateLimitedLog
 from uns.sparkplug import MetricValue
@@ -34,10 +35,6 @@ _MAX_REFUSALS_REMEMBERED = 64
 def read_deadline_s(timeout_s: float) -> float:
     """How long one poll may take before the connection counts as dead (half-open): 2 x the timeout + 1 s."""
     return timeout_s * 2 + 1.0
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -205,9 +202,7 @@ class PlcSource:
         return [
             sample
             if sample.name not in bad or (sample.value is None and sample.quality is Quality.bad)
-            else Sample(
-                name=sample.name, value=None, timestamp_ms=sample.timestamp_ms or _now_ms(), quality=Quality.bad
-            )
+            else Sample(name=sample.name, value=None, timestamp_ms=sample.timestamp_ms or now_ms(), quality=Quality.bad)
             for sample in read.samples
         ]
 

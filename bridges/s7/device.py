@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 
 from bridges.plc import GroupRead, TagProblem
@@ -16,6 +15,7 @@ from model.bridges.plc import PlcLinkSettings
 from model.bridges.s7 import S7Device, S7Tag
 from model.bridges.s7_address import S7Address, S7Area
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable, ReadError
 from uns.sparkplug import DataType, MetricValue
 
@@ -43,10 +43,6 @@ def cpu_mode(records: bytes | None) -> str | None:
     if records is None or len(records) < 4:
         return None
     return _MODES.get(records[3] & 0x0F, "STOP")
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class S7Plc:
@@ -182,7 +178,7 @@ class S7Plc:
                     continue
                 at = chunk.offset * span.unit_bytes
                 buffers[chunk.range_index][at : at + chunk.size] = result.data
-        stamp = _now_ms()
+        stamp = now_ms()
         samples: list[Sample] = []
         problems: list[TagProblem] = []
         failed_merged: set[str] = set()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from model.bridges.plc import PlcLinkSettings
 from model.bridges.s7 import S7Device, S7Tag
 from model.bridges.s7_address import S7_TYPES
 from model.envelope import Quality
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceRefused, DeviceUnreachable, ReadError
 from uns.sparkplug import DataType, MetricValue
 
@@ -119,7 +119,7 @@ class S7PlusPlc:
         """Read the group's symbols in one batch; an unknown symbol or failed item marks that tag bad."""
         client = self._require_client()
         tags = [tag for tag in self._tags.values() if tag.poll == group]
-        started = time.time_ns() // 1_000_000
+        started = now_ms()
         samples: list[Sample] = []
         problems: list[TagProblem] = []
         catalog = self._catalog  # browsed at connect (a changed program: reconnect)
@@ -138,7 +138,7 @@ class S7PlusPlc:
                 results = await asyncio.to_thread(client.read_tags, [tag.symbol or "" for tag in known])
         except (OSError, TimeoutError, S7ConnectionError, S7TimeoutError) as exc:
             raise DeviceUnreachable(self._bridge, self.endpoint, f"device {self.id}: {exc}") from None
-        stamp = time.time_ns() // 1_000_000
+        stamp = now_ms()
         for tag, result in zip(known, results, strict=True):
             try:
                 if result.error is not None or result.value is None:

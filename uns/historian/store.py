@@ -29,6 +29,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from uns.clock import now_ms
 from uns.historian.database import register_arrow
 from uns.historian.rows import EventRow, Rejected, SampleRow
 
@@ -151,16 +152,16 @@ class Store:
     def commit(self, batch: Batch) -> CommitReport:
         """Write one batch in one transaction; on failure nothing of it is kept and the error propagates."""
         started = time.perf_counter()
-        now_ms = int(time.time() * 1000)
+        received_ms = now_ms()
         self._refuse_series(batch)
         self._db.execute("BEGIN TRANSACTION")
         try:
-            new_series, pending_series = self._register_series(batch.samples, now_ms)
+            new_series, pending_series = self._register_series(batch.samples, received_ms)
             rows, late, duplicates = self._fresh_rows(batch)
             inserted = self._insert_samples(rows)
             self._update_latest(rows)
-            events, duplicate_events = self._insert_events(batch.events, now_ms)
-            self._insert_rejected(batch.rejected, now_ms)
+            events, duplicate_events = self._insert_events(batch.events, received_ms)
+            self._insert_rejected(batch.rejected, received_ms)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,6 +21,7 @@ from typing import Self
 import orjson
 
 from model.config import MesSection
+from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.historian.service import Historian
 from uns.mes.baselines import SavedBaselines
@@ -46,10 +46,6 @@ _DERIVE_SETTLE_MS = 1000
 _KPI_NAMES = ("oee", "availability", "performance", "quality")
 _FACTS_BUSY_S = 1.0  # between chunks of a backlog: the writer serves samples in between
 _FACTS_IDLE_S = 60.0  # then an hour closes every hour: a minute late is soon enough
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _event_filters() -> list[str]:
@@ -165,7 +161,7 @@ class MesAdapter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            self._take_derived(self._deriver.flush(), _now_ms())
+            self._take_derived(self._deriver.flush(), now_ms())
             await self._commit()
         except Exception:
             log.exception("MES adapter: final commit failed; unacknowledged events come again")
@@ -193,7 +189,7 @@ class MesAdapter:
             self._pending_refused.append(checked)  # kept with the next batch: one writer call per flush
             self._wake.set()
             return checked
-        item = self._incoming(checked, _now_ms())
+        item = self._incoming(checked, now_ms())
         outcome = (await self._apply([item]))[0]
         client = self._client
         if outcome.status == "stored" and client is not None:
@@ -204,7 +200,7 @@ class MesAdapter:
 
     async def _read(self, client: PubSub) -> None:
         async for message in client.messages():
-            now = _now_ms()
+            now = now_ms()
             self.counters["received"] += 1
             if "/mes/" in message.topic:
                 checked = read_event(message.topic, message.payload, enterprise=self._enterprise)
@@ -264,7 +260,7 @@ class MesAdapter:
         while True:
             await self._wake.wait()
             await asyncio.sleep(_BATCH_S)
-            self._take_derived(self._deriver.flush(before_ms=_now_ms() - _DERIVE_SETTLE_MS), _now_ms())
+            self._take_derived(self._deriver.flush(before_ms=now_ms() - _DERIVE_SETTLE_MS), now_ms())
             await self._commit()
 
     async def _commit(self) -> None:
@@ -275,7 +271,7 @@ class MesAdapter:
         self._wake.clear()
         kept = self._take_refused(refused)
         if items or baselines or kept:
-            await self._apply(items, baselines, dead_letter_rows(kept, _now_ms()))
+            await self._apply(items, baselines, dead_letter_rows(kept, now_ms()))
             self._baselines.committed(baselines)
             await self._announce(kept)
         client = self._client
@@ -327,7 +323,7 @@ class MesAdapter:
         client = self._client
         if client is None or not refused:
             return
-        now = _now_ms()
+        now = now_ms()
         await client.publish_many([Message(self.errors_topic, refusal_body(item, now), 0, False) for item in refused])
 
     # -- on the writer thread -------------------------------------------------------------------
@@ -343,7 +339,7 @@ class MesAdapter:
                 log.exception("MES adapter: KPI computation failed")
                 continue
             self.counters["kpi_runs"] += 1
-            await client.publish_many(self._kpi_messages(rows, _now_ms()))
+            await client.publish_many(self._kpi_messages(rows, now_ms()))
 
     async def _facts_loop(self) -> None:
         """Build the per-hour facts of closed hours (``uns.mes.facts``): a week per writer call, then a pause."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from uns.clock import now_ms
 from uns.historian.rows import Rejected
 
 __all__ = ["DeadLetter", "DeadLetters"]
@@ -68,7 +68,7 @@ class DeadLetters:
 
     def add(self, sink: str, rows: Sequence[Rejected]) -> int:
         """Store ``rows`` (committed on return); the number new (a letter already stored is not repeated)."""
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         conn = self._connect()
         try:
             with conn:

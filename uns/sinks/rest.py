@@ -30,6 +30,7 @@ import httpx
 import orjson
 
 from model.sinks import RestRoute, RestSinkConfig
+from uns.clock import now_ms
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch
@@ -242,7 +243,7 @@ class RestWriter:
         sink = self._config.name
         letters = await asyncio.to_thread(self.dead_letters.list, since_ms=since_ms, ids=ids or ())
         for letter in letters:
-            row = parser.parse(letter.topic, letter.payload, now_ms=time.time_ns() // 1_000_000)
+            row = parser.parse(letter.topic, letter.payload, now_ms=now_ms())
             if row is None or isinstance(row, Rejected):
                 report.not_replayable += 1  # the message itself is bad: nothing to send
                 continue

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from model.sinks import SqlInsertSinkConfig, SqlInsertTable
+from uns.clock import now_ms
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch
@@ -227,7 +228,7 @@ class SqlInsertWriter:
         parser = RowParser(max_future_ms=int(self._config.max_future_s * 1000))
         letters = await asyncio.to_thread(self.dead_letters.list, since_ms=since_ms, ids=ids or ())
         for letter in letters:
-            row = parser.parse(letter.topic, letter.payload, now_ms=time.time_ns() // 1_000_000)
+            row = parser.parse(letter.topic, letter.payload, now_ms=now_ms())
             if row is None or isinstance(row, Rejected):
                 report.not_replayable += 1
                 continue

@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket
 
 from model.broker_config import ROLES, BrokerFileConfig, Role, UserConfig, is_loopback
 from uns.broker.passwords import hash_password, verify_password
+from uns.clock import now_ms
 from uns.errors import UnsError
 from uns.logs import RateLimitedLog
 from uns.web.history_api import json_response
@@ -235,7 +236,7 @@ class WebAuth:
             if self.anonymous_role is None or not (local or self._anonymous_from_network):
                 return None
             return Identity(user=None, role=self.anonymous_role, expires_ms=None)
-        identity = self._codec.decode(token, now_ms=int(time.time() * 1000))
+        identity = self._codec.decode(token, now_ms=now_ms())
         account = self._users.get(identity.user or "")
         if account is None or account.role != identity.role:
             raise SessionInvalid("belongs to an account that was removed or changed role")
