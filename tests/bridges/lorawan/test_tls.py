@@ -13,7 +13,7 @@ from model.bridges.lorawan import LorawanBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.lorawan import chirpstack as cs
 from tests.bridges.lorawan.running import last, running
-from tests.fixtures.mosquitto import run_mosquitto
+from tests.fixtures.mosquitto import readable_by_mosquitto, run_mosquitto
 from tests.fixtures.requires import require
 from tests.fixtures.tls import self_signed_cert
 from uns.broker import EmbeddedBroker
@@ -42,10 +42,7 @@ def _broker_files(workdir: Path) -> tuple[Path, str]:
     cert, key = self_signed_cert(workdir)
     passwords = workdir / "passwd"
     subprocess.run([require("mosquitto_passwd"), "-b", "-c", str(passwords), "lns", "s3cret"], check=True)
-    for path in (workdir, *workdir.parents[:2]):
-        path.chmod(path.stat().st_mode | 0o755)
-    for path in (cert, key, passwords):
-        path.chmod(0o644)  # mosquitto started as root reads them after dropping to its own user
+    readable_by_mosquitto(workdir, cert, key, passwords)
     return cert, f"certfile {cert}\nkeyfile {key}\nallow_anonymous false\npassword_file {passwords}\n"
 
 

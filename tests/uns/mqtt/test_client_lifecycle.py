@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
+from tests.fixtures.mosquitto import Mosquitto, free_port, readable_by_mosquitto, run_mosquitto
 from tests.fixtures.requires import require
 from tests.uns.mqtt.helpers import take, wait_until
 from uns.errors import BrokerError, BrokerUnreachable
@@ -186,11 +186,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     subprocess.run([tool, "-c", "-b", str(passwords), "alice", "s3cret"], check=True)
     acl = workdir / "acl"
     acl.write_text("user alice\ntopic readwrite allowed/#\n")
-    # mosquitto started as root reads these after dropping to its own user
-    for path in (workdir, *workdir.parents[:2]):
-        path.chmod(path.stat().st_mode | 0o755)
-    for path in (passwords, acl):
-        path.chmod(0o644)
+    readable_by_mosquitto(workdir, passwords, acl)
     with run_mosquitto(f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n") as broker:
         yield broker
 
