@@ -6,7 +6,7 @@ import dataclasses
 
 __all__ = ["CLASS_BITS", "CLASS_WORDS", "CacheStats", "JsonScalar", "Node", "Page", "TopicInfo", "TreeFilter", "Update"]
 
-CLASS_WORDS: tuple[str, ...] = ("data", "kpi", "mes", "cmd")
+CLASS_WORDS: tuple[str, ...] = ("data", "kpi", "mes", "cmd", "alarm")
 """The namespace's class words, in the order the tree filter offers them."""
 CLASS_BITS = {word: 1 << index for index, word in enumerate(CLASS_WORDS)}
 """Class word -> its bit in a tree node's class mask."""
@@ -70,7 +70,7 @@ class TreeFilter:
     different topics; a topic itself passes only on its own values.
 
     Attributes:
-        class_word: only topics of this class (``data``, ``kpi``, ``mes`` or ``cmd``).
+        class_word: only topics of this class (``data``, ``kpi``, ``mes``, ``cmd`` or ``alarm``).
         problems: only topics whose quality is ``bad`` or ``stale``.
         changed_ms: only subtrees with a message in the last this many ms.
     """

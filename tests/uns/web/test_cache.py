@@ -395,6 +395,18 @@ def _filtered_cache(clock: Clock) -> TopicCache:
     return cache
 
 
+def test_the_class_filter_finds_the_rules_alarms() -> None:
+    # a retained alarm document lives under <path>/alarm/<name> (docs/rules.md#alarms)
+    clock = Clock()
+    cache = _filtered_cache(clock)
+    _put(cache, "acme/l2/c1/alarm/too-hot", b'{"state": "active"}', now=T0)
+    wanted = TreeFilter(class_word="alarm")
+    assert [n.name for n in cache.page("", wanted=wanted).shown] == ["acme"]
+    assert [n.name for n in cache.page("acme", wanted=wanted).shown] == ["l2"]
+    assert cache.admits("acme/l2/c1/alarm/too-hot", wanted)
+    assert not cache.admits("acme/l2/c1/data/t", wanted)
+
+
 @pytest.mark.parametrize(
     ("wanted", "top", "lines", "stale_topic_passes"),
     [
@@ -430,7 +442,7 @@ def test_problem_counts_follow_quality_changes() -> None:
     assert [(n.name, n.problems) for n in cache.children("acme")] == [("l1", 1), ("l2", 0)]
     _put(cache, "acme/l1/c1/data/t", b"not an envelope")
     assert [n.problems for n in cache.children("")] == [0, 0]
-    with pytest.raises(ValueError, match="class_word: one of data, kpi, mes, cmd"):
+    with pytest.raises(ValueError, match="class_word: one of data, kpi, mes, cmd, alarm"):
         TreeFilter(class_word="alarms")
 
 
