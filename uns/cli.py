@@ -24,6 +24,7 @@ from uns.historian.query_cli import add_query_parser, join_relative_times, run_q
 from uns.logs import configure_logging
 from uns.memory import limit_arenas
 from uns.mes.cli import add_mes_parser, run_mes
+from uns.rules.cli import add_rules_parser, run_rules
 from uns.settings import load_settings, plant_of
 from uns.transforms.cli import add_transforms_parser, run_transforms
 
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
     _add_common(add_mes_parser(commands), ports=False)
     _add_common(add_transforms_parser(commands), ports=False)
+    _add_common(add_rules_parser(commands), ports=False)
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")
@@ -222,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_fleet(args, url=settings.broker.url, enterprise=enterprise, data_dir=settings.data_dir)
         if args.command == "transforms":
             return run_transforms(args, settings, plant_of(settings, demo=settings.demo))
+        if args.command == "rules":
+            return run_rules(args, settings, plant_of(settings, demo=settings.demo))
         # the hub's wiring loads every component and the demo; query and export above need none of it
         from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
 

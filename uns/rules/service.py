@@ -19,13 +19,13 @@ from typing import Self
 
 import duckdb
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from model.equipment import Plant
 from model.rules import Rule
 from uns.broker.acl import AclPolicy
 from uns.clock import now_ms
-from uns.config_file import config_error, read_yaml, validation_problems
+from uns.config_file import read_list_section
 from uns.connect import ClientFactory
 from uns.errors import ConfigError
 from uns.host.core import hub_topic
@@ -62,15 +62,7 @@ def read_rules(path: Path) -> list[Rule]:
     Raises:
         ConfigError: the file cannot be read, or names each invalid field (``rules[2].trigger.above``).
     """
-    source = str(path)
-    data = read_yaml(path, source, "give the settings file with the rules: to load")
-    raw = data.get("rules", [])
-    try:
-        return _RULES.validate_python(raw)
-    except ValidationError as exc:
-        problems = validation_problems(exc, lambda _loc: source, {"rules": raw})
-        named = [(s, f"rules{p}" if p.startswith("[") else f"rules.{p}", r, v) for s, p, r, v in problems]
-        raise config_error(named) from None
+    return read_list_section(path, "rules", _RULES, "give the settings file with the rules: to load")
 
 
 class RuleService:

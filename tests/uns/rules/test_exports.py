@@ -15,6 +15,7 @@ from tests.exports import assert_all_is_honest
         "uns.rules.actions",
         "uns.rules.alarms",
         "uns.rules.check",
+        "uns.rules.cli",
         "uns.rules.conditions",
         "uns.rules.demo",
         "uns.rules.engine",

@@ -1,0 +1,70 @@
+"""``uns rules check FILE``: validate a settings file's rules against the plant and show what a reload would change."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model.config import Settings
+from model.equipment import Plant
+from uns.errors import ConfigError
+from uns.rules.check import RulesRefused, check_rules
+from uns.rules.demo import demo_rules
+from uns.rules.service import diff_rules, read_rules
+
+__all__ = ["add_rules_parser", "run_rules"]
+
+_EXIT_REFUSED = 2  # as every configuration error of the `uns` command
+
+
+def add_rules_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """``uns rules check FILE``."""
+    parser = subparsers.add_parser(
+        "rules",
+        help="check a settings file's rules (rules:) and what a reload would change",
+        description="Apply a checked file with SIGHUP to `uns up` (kill -HUP <pid>), POST /api/rules/reload or the "
+        "web UI's Automation page: the running rules stay when the new ones are invalid.",
+    )
+    actions = parser.add_subparsers(dest="rules_action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="validate FILE's rules: against the plant (every problem, exit 2); list added/removed/changed"
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help="settings YAML holding the new rules:")
+    check.add_argument(
+        "--no-demo", dest="demo", action="store_false", default=None, help="as `uns up --no-demo`: no demo rules"
+    )
+    return parser
+
+
+def run_rules(args: argparse.Namespace, settings: Settings, plant: Plant) -> int:
+    """Print the check, or every problem (one per line, naming the rule, the field and the topic) and exit 2.
+
+    Raises:
+        ConfigError: FILE cannot be read or is not YAML (the caller prints it and exits 2).
+    """
+    try:
+        rules = read_rules(args.file)
+        check_rules(rules, plant)
+    except RulesRefused as exc:
+        _print_problems(args.file, [str(problem) for problem in exc.problems])
+        return _EXIT_REFUSED
+    except ConfigError as exc:
+        if exc.path:  # one field
+            raise
+        _print_problems(args.file, str(exc).splitlines()[1:] or [str(exc)])
+        return _EXIT_REFUSED
+    # what `uns up` runs now: the settings' rules, else with the demo the demo's
+    running = list(settings.rules) or (demo_rules(plant) if settings.demo else [])
+    enabled = sum(1 for rule in rules if rule.enabled)
+    print(f"{args.file}: valid: {len(rules)} rules, {enabled} enabled")
+    print("compared with the settings' rules:" if settings.rules else "compared with the rules uns up starts with:")
+    for line in diff_rules(running, rules).lines():
+        print(f"  {line}")
+    return 0
+
+
+def _print_problems(file: Path, problems: list[str]) -> None:
+    print(f"uns rules check: {file}: refused, {len(problems)} problem(s):", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
