@@ -9,7 +9,35 @@ from pydantic import BaseModel, ConfigDict, Field
 from model.bridges import BridgeConfig
 from model.topic import SLUG_PATTERN
 
-__all__ = ["AgentConfig", "AgentState", "AgentStatus", "BridgeHealth", "DesiredVersion"]
+__all__ = [
+    "ENROL_PREFIX",
+    "AgentConfig",
+    "AgentState",
+    "AgentStatus",
+    "BridgeHealth",
+    "DesiredVersion",
+    "enrolment_password",
+    "parse_enrolment_password",
+]
+
+ENROL_PREFIX = "enrol:"
+"""An enrolling agent's first CONNECT password: ``enrol:<one-time token>:<its own new password>`` (docs/fleet.md)."""
+
+
+def enrolment_password(token: str, password: str) -> str:
+    """The CONNECT password that enrols an agent: the hub's one-time token and the agent's own password."""
+    if not token or not password or ":" in token:
+        raise ValueError("an enrolment needs a token without ':' and a non-empty password")
+    return f"{ENROL_PREFIX}{token}:{password}"
+
+
+def parse_enrolment_password(text: str) -> tuple[str, str] | None:
+    """``(token, password)`` of an enrolment CONNECT password, None for any other password."""
+    if not text.startswith(ENROL_PREFIX):
+        return None
+    token, sep, password = text[len(ENROL_PREFIX) :].partition(":")
+    return (token, password) if sep and token and password else None
+
 
 AgentState = Literal["starting", "applying", "running", "failed", "offline"]
 """What an agent is doing: ``failed`` means the last desired version was refused or rolled back."""

@@ -52,6 +52,11 @@ class FleetStore:
     def __init__(self, *, directory: Path) -> None:
         self._dir = directory
 
+    @property
+    def directory(self) -> Path:
+        """Where the versions live (``<data_dir>/fleet``)."""
+        return self._dir
+
     def agents(self) -> list[str]:
         """Agent ids with at least one version."""
         if not self._dir.is_dir():

@@ -10,6 +10,7 @@ from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Role
+from uns.broker.accounts import AccountStore
 from uns.broker.matcher import filter_covers, topic_matches
 from uns.broker.stats import Counters
 from uns.logs import RateLimitedLog
@@ -69,12 +70,24 @@ class AclPolicy:
     docs/security.md's role matrix states these rules; tests/uns/broker/test_acl_matrix.py walks it.
     """
 
-    def __init__(self, *, config: BrokerFileConfig | None = None, app_cmd_topics: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        config: BrokerFileConfig | None = None,
+        app_cmd_topics: Sequence[str] = (),
+        accounts: AccountStore | None = None,
+    ) -> None:
         # config: accounts, anonymous role and the app role's cmd filters; without it (the web layer, which
         # asks about roles only) there are no accounts and app_cmd_topics are the app role's cmd filters
         self._config = config
         self._app_cmd_topics = tuple(config.app_cmd_topics if config is not None else app_cmd_topics)
         self._rules: dict[Principal, _Rules] = {}
+        self._accounts = accounts  # enrolled edge agents, after broker.yaml's users
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the runtime accounts were re-read (cached answers are then stale)."""
+        return self._accounts.generation if self._accounts is not None else 0
 
     def principal(self, user: str | None) -> Principal | None:
         """The principal of an authenticated session's user name (None: anonymous); None if unknown."""
@@ -83,6 +96,8 @@ class AclPolicy:
         if user is None:
             return Principal(user=None, role=self._config.anonymous_role)
         account = self._config.users.get(user)
+        if account is None and self._accounts is not None:
+            account = self._accounts.account(user)
         if account is None:
             return None
         return Principal(
@@ -185,11 +200,15 @@ class AclGuard:
         self.policy = policy
         self._counters = counters
         self._cache: dict[tuple[str | None, str, str], Decision] = {}
+        self._generation = policy.generation
         self._warn = RateLimitedLog(log)
 
     def allowed(self, *, client_id: str, user: str | None, action: str, topic: str) -> bool:
         """Whether the session may act on ``topic``; a denial is counted and logged (rate limited)."""
         key = (user, action, topic)
+        if self.policy.generation != self._generation:  # an account was enrolled or revoked
+            self._generation = self.policy.generation
+            self._cache.clear()
         decision = self._cache.get(key)
         if decision is None:
             principal = self.policy.principal(user)

@@ -10,6 +10,8 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig
+from model.fleet import ENROL_PREFIX
+from uns.broker.accounts import AccountStore
 from uns.broker.passwords import DUMMY_HASH, verify_password
 from uns.broker.stats import Counters
 from uns.broker.throttle import CheckSlots, LoginCache, LoginThrottle
@@ -35,8 +37,9 @@ class Authenticator:
     accepted from :class:`uns.broker.throttle.LoginCache`.
     """
 
-    def __init__(self, *, config: BrokerFileConfig, counters: Counters) -> None:
+    def __init__(self, *, config: BrokerFileConfig, counters: Counters, accounts: AccountStore | None = None) -> None:
         self._config = config
+        self._accounts = accounts  # enrolled edge agents (uns.broker.accounts), after broker.yaml's users
         self._counters = counters
         self._warn = RateLimitedLog(log)
         login = config.login
@@ -86,6 +89,13 @@ class Authenticator:
         if not password:
             return "no password"
         account = self._config.users.get(user)
+        if account is None and self._accounts is not None:
+            self._accounts.refresh()
+            if self._accounts.revoked(user) and not password.startswith(ENROL_PREFIX):
+                return "account revoked"
+            if password.startswith(ENROL_PREFIX):
+                return await self._enrol(user, password, priority)
+            account = self._accounts.account(user)
         stored = account.password_hash if account is not None else DUMMY_HASH
         if account is not None and self._cache.hit(user, password, stored):
             self._counters.login_cache_hits += 1
@@ -103,6 +113,16 @@ class Authenticator:
             return "wrong password"
         self._cache.add(user, password, stored)
         return None
+
+    async def _enrol(self, user: str, password: str, priority: int) -> str | None:
+        """An agent's first CONNECT carries its one-time token (never logged) and its own new password."""
+        assert self._accounts is not None  # noqa: S101  (the caller checked)
+        await self._checks.acquire(priority)
+        try:
+            self._counters.password_checks += 1
+            return await asyncio.to_thread(self._accounts.enrol, user, password)
+        finally:
+            self._checks.release()
 
     def _refuse(self, client_id: str, user: str, peer: str, why: str) -> bool:
         self._counters.auth_failures += 1

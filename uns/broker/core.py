@@ -17,6 +17,9 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Listener
+from uns.broker.accounts import FILE_NAME as ACCOUNTS_FILE
+from uns.broker.accounts import POLL_S as ACCOUNTS_POLL_S
+from uns.broker.accounts import AccountStore
 from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
 from uns.broker.admission import CONNACK_SERVER_UNAVAILABLE, Handshake, PendingPool, Slots
 from uns.broker.auth import Authenticator, UnsAuthPlugin
@@ -127,8 +130,13 @@ class UnsBroker(RoutingBroker):
     def __init__(self, *, settings: BrokerFileConfig, data_dir: Path | None = None) -> None:
         self.counters = Counters()
         self.packets = PacketGuard(counters=self.counters)
-        guard = AclGuard(policy=AclPolicy(config=settings), counters=self.counters)
-        self._authenticator = Authenticator(config=settings, counters=self.counters)
+        # enrolled edge agents (uns fleet enrol) beside broker.yaml's users, re-read while running
+        self.accounts = AccountStore(path=data_dir / ACCOUNTS_FILE) if data_dir is not None else None
+        if self.accounts is not None:
+            self.accounts.refresh()
+        guard = AclGuard(policy=AclPolicy(config=settings, accounts=self.accounts), counters=self.counters)
+        self._authenticator = Authenticator(config=settings, counters=self.counters, accounts=self.accounts)
+        self._accounts_watch: asyncio.Task[None] | None = None
         super().__init__(_amqtt_config(settings, self._authenticator, guard), guard=guard)
         self.settings = settings
         self._max_payload = settings.limits.max_payload_bytes
@@ -300,8 +308,36 @@ class UnsBroker(RoutingBroker):
             self._writers.discard(writer)
             writer.close()
 
+    async def start(self) -> None:
+        """Start amqtt (and persistence), then watch the runtime accounts for revocations."""
+        await super().start()
+        if self.accounts is not None:
+            self._accounts_watch = asyncio.create_task(self._watch_accounts(), name="uns.broker.accounts")
+
+    async def _watch_accounts(self) -> None:
+        """Drop the open connections of an account revoked while they run (a new CONNECT is refused anyway)."""
+        accounts = self.accounts
+        assert accounts is not None  # noqa: S101  (start() checked)
+        seen = -1
+        while True:
+            accounts.refresh()
+            if accounts.generation != seen:
+                seen = accounts.generation
+                for session, handler in list(self._sessions.values()):
+                    user = session.username
+                    if user is None or user in self.settings.users or not accounts.revoked(user):
+                        continue
+                    if session.transitions.state == "connected" and handler is not None:
+                        log.warning("account %s revoked: dropping its connection %s", user, session.client_id)
+                        await handler.handle_connection_closed()
+            await asyncio.sleep(ACCOUNTS_POLL_S)
+
     async def shutdown(self) -> None:
         """Write state to disk, stop amqtt, then close the connections it does not know (before CONNECT)."""
+        watch, self._accounts_watch = self._accounts_watch, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
         await self._stop_persistence()  # first: amqtt's shutdown clears sessions and retained messages
         await super().shutdown()
         for writer in list(self._writers):

@@ -13,6 +13,7 @@ from tests.exports import assert_all_is_honest
         "bridges.fleet",
         "bridges.fleet.agent",
         "bridges.fleet.cli",
+        "bridges.fleet.enrolment",
         "bridges.fleet.bridgeset",
         "bridges.fleet.store",
         "bridges.fleet.topics",
