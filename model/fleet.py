@@ -83,7 +83,9 @@ class BridgeHealth(BaseModel):
     samples: int = Field(description="Samples read so far.")
     births: int = Field(description="NBIRTHs published (births and rebirths).")
     errors: int = Field(description="Errors counted by the edge node.")
-    read_latency_ms: float | None = Field(default=None, description="Worst read latency since the last report.")
+    read_latency_ms: float | None = Field(
+        default=None, description="The latest read's latency (ms from its sample's timestamp to the edge node)."
+    )
     last_seen_ms: int | None = Field(default=None, description="When the bridge last read a sample (Unix ms).")
     failure: str | None = Field(default=None, description="Why the bridge stopped, if it did.")
 

@@ -6,6 +6,7 @@ from model.broker_config import BrokerFileConfig
 from model.config import Settings
 from model.envelope import Envelope
 from model.equipment import Plant
+from model.fleet import AgentConfig
 from model.mes import EVENT_MODELS
 
 __all__ = [
@@ -44,11 +45,12 @@ def mes_event_json_schemas() -> dict[str, dict[str, object]]:
 
 
 def all_schemas() -> dict[str, dict[str, object]]:
-    """Every exported schema by name: ``settings``, ``plant``, ``broker``, ``envelope``, ``mes.<event>``."""
+    """Every exported schema by name: settings, plant, broker, envelope, fleet.agent, mes.<event>."""
     return {
         "settings": settings_json_schema(),
         "plant": plant_json_schema(),
         "broker": broker_json_schema(),
         "envelope": envelope_json_schema(),
+        "fleet.agent": AgentConfig.model_json_schema(mode="validation"),  # the file `uns fleet deploy` takes
         **mes_event_json_schemas(),
     }

@@ -71,6 +71,8 @@ class EdgeStats:
     """Commands refused: unknown or non-writable metric, undecodable payload."""
     errors: int
     """Everything that went wrong: bad samples, refused commands, failed writes, drops."""
+    read_latency_ms: float | None = None
+    """The latest reading's latency (its newest sample's timestamp to its arrival); None before one."""
 
 
 class EdgeHealth:
@@ -90,6 +92,7 @@ class EdgeHealth:
         self._problems: dict[str, int] = {}
         self._last_event_ms = 0
         self._latency_ms: float | None = None
+        self._last_latency_ms: float | None = None  # not reset by metrics(): what stats() reports
         self._degraded_until_ms = 0
 
     def stats(self, *, online: bool, bd_seq: int | None) -> EdgeStats:
@@ -113,6 +116,7 @@ class EdgeHealth:
             writes=c["writes"],
             refused=c["refused"],
             errors=c["errors"] + self._buffer.dropped,
+            read_latency_ms=self._last_latency_ms,
         )
 
     def reading(self, samples: Sequence[Sample], problems: Sequence[str], *, now_ms: int) -> None:
@@ -123,7 +127,7 @@ class EdgeHealth:
         if problems or any(sample.quality is not Quality.good for sample in samples):
             self._degraded_until_ms = now_ms + 2 * self._interval_ms
         if samples:
-            latency = float(max(0, now_ms - max(sample.timestamp_ms for sample in samples)))
+            latency = self._last_latency_ms = float(max(0, now_ms - max(sample.timestamp_ms for sample in samples)))
             self._latency_ms = latency if self._latency_ms is None else max(self._latency_ms, latency)
 
     def metrics(self, core: EdgeSession, *, now_ms: int) -> dict[str, MetricValue]:

@@ -108,6 +108,7 @@ class BridgeSet:
                     samples=stats.samples,
                     births=stats.births,
                     errors=stats.errors,
+                    read_latency_ms=stats.read_latency_ms,
                     last_seen_ms=running.last_seen_ms,
                     failure=running.failure,
                 )
