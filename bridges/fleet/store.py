@@ -140,11 +140,15 @@ class FleetStore:
     def diff(self, agent: str, old: int, new: int) -> str:
         """A unified diff of two versions' configurations, as YAML."""
         a, b = self.get(agent, old), self.get(agent, new)
-        return "".join(
-            difflib.unified_diff(
-                _yaml_lines(a.config), _yaml_lines(b.config), fromfile=f"{agent} v{old}", tofile=f"{agent} v{new}"
-            )
-        )
+        return _diff(a.config, b.config, f"{agent} v{old}", f"{agent} v{new}")
+
+    def preview(self, agent: str, config: Mapping[str, object]) -> str:
+        """The diff from ``agent``'s desired version to ``config`` as ``deploy`` would store it (validated first)."""
+        config = _resolve(config, agent)
+        validate_agent_config(config, f"fleet/{agent}")
+        latest = self.latest(agent)
+        before = f"{agent} v{latest.version}" if latest else f"{agent} (no version)"
+        return _diff(latest.config if latest else {}, config, before, f"{agent} (new)")
 
 
 def _resolve(config: Mapping[str, object], agent: str) -> dict[str, object]:
@@ -164,6 +168,10 @@ def _write(path: Path, text: str) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)  # a reader never sees half a file
+
+
+def _diff(old: Mapping[str, object], new: Mapping[str, object], before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(_yaml_lines(old), _yaml_lines(new), fromfile=before, tofile=after))
 
 
 def _yaml_lines(config: Mapping[str, object]) -> list[str]:
