@@ -25,9 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridges.fleet import FleetStore, config_topic, status_topic
+from bridges.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol, revoke, status_topic
+from bridges.fleet.enrolment import accounts_file
 from model.fleet import AgentStatus, DesiredVersion
 from model.topic import SLUG_PATTERN
+from uns.broker.accounts import Accounts, read_accounts
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError, ConfigError
@@ -261,6 +263,8 @@ class FleetService:
             Route("/api/fleet/agents/{agent}/diff", self._diff, methods=["GET"], name="fleet-diff"),
             Route("/api/fleet/deploy", self._deploy, methods=["POST"], name="fleet-deploy"),
             Route("/api/fleet/rollback", self._rollback, methods=["POST"], name="fleet-rollback"),
+            Route("/api/fleet/enrol", self._enrol, methods=["POST"], name="fleet-enrol"),
+            Route("/api/fleet/revoke", self._revoke, methods=["POST"], name="fleet-revoke"),
         ]
 
     # -- reading ---------------------------------------------------------------------------------
@@ -268,7 +272,21 @@ class FleetService:
     def agents(self) -> list[dict[str, object]]:
         """Every agent the store or the status topics know, as the API lists them."""
         names = sorted(set(self.store.agents()) | set(self.view.agents()))
-        return [self.view.document(a, self.store.latest(a), self.store.labels(a)) for a in names]
+        accounts = self._accounts()
+        return [
+            {
+                **self.view.document(a, self.store.latest(a), self.store.labels(a)),
+                "account": None if accounts is None else _account(account_of(accounts, a)),
+            }
+            for a in names
+        ]
+
+    def _accounts(self) -> Accounts | None:
+        try:
+            return read_accounts(accounts_file(self.store))
+        except ValidationError as exc:  # the broker refuses it too: the page says the account is unknown
+            self._warn.warning("accounts", "fleet: %s unreadable: %s", accounts_file(self.store), exc)
+            return None
 
     async def _agents(self, request: Request) -> Response:
         return json_response({"agents": self.agents(), "rollouts": list(self.rollouts), "time_ms": now_ms()})
@@ -397,6 +415,39 @@ class FleetService:
         await self.publish([version])
         return json_response({"deployed": [_short(version)]}, 201)
 
+    async def _enrol(self, request: Request) -> Response:
+        return await _answer(self._enrol_body, request)
+
+    async def _enrol_body(self, request: Request) -> Response:
+        body = await _body(request)
+        agent = _text(body, "agent", required=True)
+        labels, nodes, ttl = body.get("labels") or {}, body.get("edge_nodes") or [], body.get("ttl_s", 3600.0)
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise _Refused(400, "labels: an object of KEY: VALUE strings is expected")
+        if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+            raise _Refused(400, "edge_nodes: a list of GROUP/NODE strings is expected")
+        if not isinstance(ttl, int | float) or isinstance(ttl, bool):
+            raise _Refused(400, "ttl_s: a number of seconds is expected")
+        try:
+            token = enrol(self.store, agent, labels, edge_nodes=nodes, ttl_s=float(ttl))
+        except ConfigError as exc:
+            raise _Refused(400, f"{exc.path}: {exc.reason}") from None
+        log.info("fleet: agent %s enrolled by %s (one-time token issued)", agent, _author(request))
+        return json_response({"agent": agent, "token": token, "account": _account(account_of(self.store, agent))}, 201)
+
+    async def _revoke(self, request: Request) -> Response:
+        return await _answer(self._revoke_body, request)
+
+    async def _revoke_body(self, request: Request) -> Response:
+        body = await _body(request)
+        agent = _text(body, "agent", required=True)
+        try:
+            account = revoke(self.store, agent)
+        except ConfigError as exc:
+            raise _Refused(404, f"agent: {exc.reason}") from None
+        log.info("fleet: agent %s revoked by %s", agent, _author(request))
+        return json_response({"agent": agent, "account": _account(account)})
+
     def _config_of(self, body: Mapping[str, object]) -> dict[str, object]:
         """The config to deploy: ``config`` (JSON), ``config_yaml`` (text) or ``from`` (a stored version)."""
         given = [field for field in ("config", "config_yaml", "from") if body.get(field) is not None]
@@ -488,6 +539,15 @@ def _flag(body: Mapping[str, object], field: str) -> bool:
 def _author(request: Request) -> str:
     identity = identity_of(request)
     return "anonymous" if identity is None or identity.user is None else identity.user
+
+
+def _account(account: AgentAccount) -> dict[str, object]:
+    return {
+        "state": account.state,
+        "edge_nodes": list(account.edge_nodes),
+        "token_expires_ms": account.token_expires_ms,
+        "revoked_ms": account.revoked_ms,
+    }
 
 
 def _short(version: DesiredVersion) -> dict[str, object]:

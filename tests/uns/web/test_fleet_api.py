@@ -195,3 +195,23 @@ def test_the_view_keeps_statuses_problems_and_counts_bad_ones() -> None:
 
 def test_the_module_exports_what_it_defines() -> None:
     assert_all_is_honest("uns.web.fleet_api")
+
+
+async def test_enrol_and_revoke_over_http_for_configuration_roles_only(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    async with _hub(broker, tmp_path / "fleet") as (fleet, http):
+        await _login(http, "vera")
+        assert (await http.post("/api/fleet/enrol", json={"agent": "line7"})).status_code == 403
+        await _login(http, "hana")
+        enrolled = await http.post("/api/fleet/enrol", json={"agent": "line7", "labels": {"site": "dallas"}})
+        assert enrolled.status_code == 201, enrolled.text
+        assert len(enrolled.json()["token"]) > 20
+        assert enrolled.json()["account"]["state"] == "pending"
+        line7: Any = next(a for a in fleet.agents() if a["agent"] == "line7")
+        assert (line7["account"]["state"], line7["labels"]) == ("pending", {"site": "dallas"})
+        bad = await http.post("/api/fleet/enrol", json={"agent": "Line 7"})
+        assert bad.status_code == 400
+        revoked = await http.post("/api/fleet/revoke", json={"agent": "line7"})
+        assert revoked.status_code == 200, revoked.text
+        line7 = next(a for a in fleet.agents() if a["agent"] == "line7")
+        assert line7["account"]["state"] == "revoked"
+        assert (await http.post("/api/fleet/revoke", json={"agent": "nobody"})).status_code == 404
