@@ -3,18 +3,26 @@
 A Source talks to machines (Modbus, OPC UA, JSON over MQTT, ...) and nothing else. The EdgeNode
 (``bridges/edge.py``) turns what a Source reports into Sparkplug B: births, data, deaths, seq,
 aliases, store-and-forward. Sources never touch MQTT or Sparkplug encoding.
+
+``SourceTasks`` runs the tasks behind a source's ``events()`` and carries their items and crashes to it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, Self
+import logging
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Generic, Protocol, Self, TypeVar
 
 from model.envelope import Quality
 from uns.sparkplug import DataType, MetricValue
 
-__all__ = ["DeviceDown", "Sample", "Samples", "Source", "SourceEvent", "TagSpec"]
+__all__ = ["DeviceDown", "Sample", "Samples", "Source", "SourceEvent", "SourceTasks", "TagSpec"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,3 +102,72 @@ class Source(Protocol):
     async def write(self, device: str, name: str, value: MetricValue) -> None:
         """Write a value (from a DCMD); raises ``uns.errors.BridgeError`` naming device and address."""
         ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Crash:
+    error: BaseException
+
+
+class SourceTasks(Generic[_T]):
+    """The tasks behind a source's ``events()`` and the one queue they feed it (items of type ``_T``).
+
+    A generator its consumer may abandon cannot hold a TaskGroup across its yields, so a source starts
+    its producers here and calls ``stop()`` when ``events()`` closes and when the source exits. A
+    producer's crash is logged once and raised from ``get()`` after what was queued before it; with a
+    bounded queue that is full it is raised from the next ``get()`` instead of being lost.
+
+    Args:
+        owner: prefix of the tasks' names, e.g. ``serial[scales]``.
+        maxsize: the queue's bound (0: unbounded); producers wait on ``put`` while it is full.
+    """
+
+    def __init__(self, owner: str, *, maxsize: int = 0) -> None:
+        self._owner = owner
+        self._queue: asyncio.Queue[_T | _Crash] = asyncio.Queue(maxsize)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._overflowed: BaseException | None = None
+
+    def start(self, coroutine: Coroutine[None, None, None], what: str) -> None:
+        """Run ``coroutine`` as the task ``<owner>.<what>`` until ``stop()``."""
+        task = asyncio.create_task(coroutine, name=f"{self._owner}.{what}")
+        task.add_done_callback(self._crashed)
+        self._tasks.append(task)
+
+    async def put(self, item: _T) -> None:
+        """Queue an item, waiting while the queue is full."""
+        await self._queue.put(item)
+
+    def put_nowait(self, item: _T) -> None:
+        """Queue an item now; raises ``asyncio.QueueFull`` when the queue is full."""
+        self._queue.put_nowait(item)
+
+    def qsize(self) -> int:
+        """Items waiting for ``get()``."""
+        return self._queue.qsize()
+
+    async def get(self) -> _T:
+        """The next item; raises a producer's crash."""
+        if (overflowed := self._overflowed) is not None:
+            self._overflowed = None
+            raise overflowed
+        item = await self._queue.get()
+        if isinstance(item, _Crash):
+            raise item.error
+        return item
+
+    async def stop(self) -> None:
+        """Cancel every task and wait for them to end."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _crashed(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        log.error("%s crashed: %r", task.get_name(), error, exc_info=error)
+        try:
+            self._queue.put_nowait(_Crash(error))
+        except asyncio.QueueFull:
+            self._overflowed = error

@@ -11,7 +11,7 @@ from typing import Self
 
 from bridges.gpio.debounce import Debouncer
 from bridges.gpio.lines import Edge, LineProvider, LineRequest, LineSpec
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, Sample, Samples, SourceEvent, SourceTasks, TagSpec
 from model.bridges.gpio import GpioBridgeConfig, GpioDevice, GpioInput
 from uns.backoff import Backoff
 from uns.clock import now_ms
@@ -33,7 +33,9 @@ def _wall_ms(monotonic_ns: int) -> int:
 class _Chip:
     """One device: takes its lines (retaken with backoff when the chip is lost) and turns edges into samples."""
 
-    def __init__(self, bridge: str, config: GpioDevice, provider: LineProvider, queue: asyncio.Queue[object]) -> None:
+    def __init__(
+        self, bridge: str, config: GpioDevice, provider: LineProvider, queue: SourceTasks[SourceEvent]
+    ) -> None:
         self.bridge = bridge
         self.config = config
         self._provider = provider
@@ -151,15 +153,14 @@ class GpioSource:
 
     def __init__(self, *, config: GpioBridgeConfig, provider: LineProvider) -> None:
         self.name = config.name
-        self._queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE)
+        self._queue: SourceTasks[SourceEvent] = SourceTasks(f"gpio[{config.name}]", maxsize=_QUEUE)
         self.chips = {device.id: _Chip(config.name, device, provider, self._queue) for device in config.devices}
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._stop()
+        await self._queue.stop()
 
     def tags(self) -> Sequence[TagSpec]:
         """Inputs (Boolean states, Int64 counters), then outputs (writable Booleans), per device."""
@@ -177,29 +178,12 @@ class GpioSource:
     async def events(self) -> AsyncIterator[SourceEvent]:
         """Readings and ``DeviceDown`` of every chip until cancelled; a chip task's crash is raised here."""
         for chip in self.chips.values():
-            task = asyncio.create_task(chip.run(), name=f"gpio[{self.name}].{chip.config.id}")
-            task.add_done_callback(self._crashed)
-            self._tasks.append(task)
+            self._queue.start(chip.run(), chip.config.id)
         try:
             while True:
-                item = await self._queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, Samples | DeviceDown):
-                    yield item
+                yield await self._queue.get()
         finally:
-            await self._stop()
-
-    def _crashed(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(task.exception())
-
-    async def _stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await self._queue.stop()
 
     async def write(self, device: str, name: str, value: MetricValue) -> None:
         """Drive an output from a DCMD; raises ``BridgeError`` naming device and metric."""

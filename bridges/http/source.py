@@ -13,7 +13,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -22,7 +22,7 @@ from bridges.http.mapping import MappedEvent, Mapper, MappingError, find_items
 from bridges.http.poller import Poller, RetryLater
 from bridges.http.state import PollState
 from bridges.http.webhook import WebhookServer
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, Sample, Samples, SourceEvent, SourceTasks, TagSpec
 from model.bridges.http import STATUS_DEVICE, HttpBridgeConfig
 from model.envelope import Quality
 from uns.backoff import Backoff
@@ -61,7 +61,7 @@ class _Down:
     reason: str
 
 
-_Work = _Unit | _Down | BaseException | None  # None: only the status changed; an exception: a task crashed
+_Work = _Unit | _Down | None  # None: only the status changed
 
 
 class HttpSource:
@@ -86,12 +86,11 @@ class HttpSource:
             WebhookServer(name=config.name, config=config.webhook, deliver=self._deliver) if config.webhook else None
         )
         # unbounded: each unit's producer waits for it to be done, so units in the queue are few
-        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._work: SourceTasks[_Work] = SourceTasks(f"http[{config.name}]")
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
         self._warn = RateLimitedLog(log)
         self._last_refusal = ""
-        self._tasks: list[asyncio.Task[None]] = []
         self._sent: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self.counts = dict.fromkeys(_COUNTERS, 0)
 
@@ -109,7 +108,7 @@ class HttpSource:
 
     async def __aexit__(self, *exc_info: object) -> None:
         # events() may be left suspended at a yield by a cancelled consumer: stop its producers here
-        await self._stop_tasks()
+        await self._work.stop()
         self._client = None
         await self._stack.aclose()
 
@@ -127,9 +126,9 @@ class HttpSource:
         source exits, and a crash of either is raised here.
         """
         if self._poller is not None:
-            self._start(self._poll_loop(self._poller), "poll")
+            self._work.start(self._poll_loop(self._poller), "poll")
         if self.webhook is not None:
-            self._start(self.webhook.run(), "webhook")
+            self._work.start(self.webhook.run(), "webhook")
         try:
             yield self._status(now_ms())  # the status device is read at once: births need not wait for it
             while True:
@@ -137,11 +136,9 @@ class HttpSource:
                     # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
                     # arrives as the get completes, and the consumer would never stop
                     async with asyncio.timeout(_STATUS_S):
-                        work = await self._queue.get()
+                        work = await self._work.get()
                 except TimeoutError:
                     work = None  # idle: refresh the status (webhook refusals happen between units)
-                if isinstance(work, BaseException):
-                    raise work
                 if isinstance(work, _Down):
                     yield DeviceDown(STATUS_DEVICE, work.reason)
                     continue
@@ -163,22 +160,7 @@ class HttpSource:
                 if work.done is not None and not work.done.done():
                     work.done.set_result((len(work.items) - refused, refused + (work.refused_page is not None)))
         finally:
-            await self._stop_tasks()
-
-    def _start(self, coroutine: Coroutine[None, None, None], what: str) -> None:
-        task = asyncio.create_task(coroutine, name=f"http[{self.name}].{what}")
-        task.add_done_callback(self._crashed)
-        self._tasks.append(task)
-
-    def _crashed(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._queue.put_nowait(task.exception())
-
-    async def _stop_tasks(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await self._work.stop()
 
     async def write(self, device: str, name: str, value: MetricValue) -> None:
         """HTTP items are read-only here."""
@@ -250,7 +232,7 @@ class HttpSource:
 
     async def _run_unit(self, unit: _Unit) -> tuple[int, int]:
         unit.done = asyncio.get_running_loop().create_future()
-        await self._queue.put(unit)
+        await self._work.put(unit)
         return await unit.done
 
     async def _deliver(self, document: object) -> tuple[int, int]:
@@ -300,16 +282,16 @@ class HttpSource:
                 self._warn.warning("throttled", "http %s: %s: waiting %.1f s", self.name, exc, delay)
                 if exc.status == 503 and not down:
                     down = True
-                    await self._queue.put(_Down(str(exc)))
+                    await self._work.put(_Down(str(exc)))
             except BridgeError as exc:
                 self.counts["failures"] += 1
                 delay = backoff.failed()
                 self._warn.warning("failed", "http %s: %s: retrying in %.1f s", self.name, exc, delay)
                 if not down:
                     down = True
-                    await self._queue.put(_Down(str(exc)))
-            if not down and self._queue.qsize() < _QUEUE:  # a status refresh, skipped while the consumer lags
-                self._queue.put_nowait(None)
+                    await self._work.put(_Down(str(exc)))
+            if not down and self._work.qsize() < _QUEUE:  # a status refresh, skipped while the consumer lags
+                self._work.put_nowait(None)
             await asyncio.sleep(delay)
 
 

@@ -34,7 +34,7 @@ from bridges.lorawan.events import (
 )
 from bridges.lorawan.lpp import LppError
 from bridges.lorawan.tracker import COUNTERS, UplinkTracker
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, Sample, Samples, SourceEvent, SourceTasks, TagSpec
 from model.bridges.lorawan import STATUS_DEVICE, LorawanBridgeConfig, LorawanDevice, LorawanDownlink
 from model.envelope import Quality
 from uns.clock import now_ms
@@ -121,7 +121,8 @@ class LorawanSource:
         self._warn = RateLimitedLog(log)
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        # one slot: a message is acknowledged after its samples were taken, so few are read ahead
+        self._inbox: SourceTasks[Message] = SourceTasks(f"lorawan[{config.name}]", maxsize=1)
 
     @property
     def subscriptions(self) -> list[str]:
@@ -142,7 +143,7 @@ class LorawanSource:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._stop_tasks()
+        await self._inbox.stop()
         self._client = None
         await self._stack.aclose()
 
@@ -165,29 +166,24 @@ class LorawanSource:
     async def events(self) -> AsyncIterator[SourceEvent]:
         """Samples per event, ``DeviceDown`` for a device silent too long, the status device each second.
 
-        The broker's messages are read by a task of their own into a one-slot queue (a generator
-        abandoned by its consumer cannot own a TaskGroup); each is acknowledged after its samples
-        were taken by the consumer.
+        The broker's messages are read by a task of their own into a one-slot queue (``SourceTasks``);
+        each is acknowledged after its samples were taken by the consumer.
         """
         client = self._client
         if client is None:
             raise RuntimeError("LorawanSource.events() needs `async with source:` first")
-        queue: asyncio.Queue[Message | BaseException] = asyncio.Queue(maxsize=1)
-        task = asyncio.create_task(self._read(client, queue), name=f"lorawan[{self.name}].read")
-        self._tasks.append(task)
+        self._inbox.start(self._read(client), "read")
         try:
             yield self._status(now_ms())
             due = now_ms() + round(_TICK_S * 1000)
             while True:
-                item: Message | BaseException | None
+                item: Message | None
                 try:
                     # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
                     async with asyncio.timeout(_TICK_S):
-                        item = await queue.get()
+                        item = await self._inbox.get()
                 except TimeoutError:
                     item = None
-                if isinstance(item, BaseException):
-                    raise item
                 now = now_ms()
                 if item is not None:
                     for batch in self._handle(item, now):
@@ -201,20 +197,11 @@ class LorawanSource:
                         yield DeviceDown(d.id, reason)
                     yield self._status(now)
         finally:
-            await self._stop_tasks()
+            await self._inbox.stop()
 
-    async def _read(self, client: PubSub, queue: asyncio.Queue[Message | BaseException]) -> None:
-        try:
-            async for message in client.messages():
-                await queue.put(message)
-        except Exception as exc:  # raised in events(), where the edge node sees it
-            await queue.put(exc)
-
-    async def _stop_tasks(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def _read(self, client: PubSub) -> None:
+        async for message in client.messages():  # an error ends the task: raised in events()
+            await self._inbox.put(message)
 
     async def write(self, device: str, name: str, value: MetricValue) -> None:
         """A DCMD of a downlink metric: enqueued at the network server (QoS 1, awaited)."""

@@ -10,7 +10,7 @@ from typing import Self
 
 from bridges.http.mapping import MappedEvent
 from bridges.serial.port import SerialPort
-from bridges.source import SourceEvent, TagSpec
+from bridges.source import SourceEvent, SourceTasks, TagSpec
 from model.bridges.serial import SerialBridgeConfig
 from uns.backoff import Backoff
 from uns.connect import ClientFactory
@@ -38,14 +38,13 @@ class SerialSource:
         self.name = config.name
         self._config = config
         self._clients = clients
-        self._queue: asyncio.Queue[SourceEvent | BaseException] = asyncio.Queue(_QUEUE)
+        self._queue: SourceTasks[SourceEvent] = SourceTasks(f"serial[{config.name}]", maxsize=_QUEUE)
         self.ports = {
             device.id: SerialPort(bridge=config.name, config=device, emit=self._queue.put, publish=self._publish)
             for device in config.devices
         }
         self._client: PubSub | None = None
         self._stack = contextlib.AsyncExitStack()
-        self._tasks: list[asyncio.Task[None]] = []
         self._warn = RateLimitedLog(log)
 
     async def __aenter__(self) -> Self:
@@ -57,7 +56,7 @@ class SerialSource:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._stop()
+        await self._queue.stop()
         self._client = None
         await self._stack.aclose()
 
@@ -68,32 +67,15 @@ class SerialSource:
     async def events(self) -> AsyncGenerator[SourceEvent, None]:
         """Readings and ``DeviceDown`` of every port until cancelled; a port task's crash is raised here.
 
-        The ports run as tasks of their own (a TaskGroup cannot span the yields of a generator its
-        consumer may abandon), stopped when this generator closes or the source exits.
+        The ports run as tasks of their own (``SourceTasks``), stopped when this generator closes or the source exits.
         """
         for port in self.ports.values():
-            task = asyncio.create_task(port.run(), name=f"serial[{self.name}].{port.id}")
-            task.add_done_callback(self._crashed)
-            self._tasks.append(task)
+            self._queue.start(port.run(), port.id)
         try:
             while True:
-                item = await self._queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+                yield await self._queue.get()
         finally:
-            await self._stop()
-
-    def _crashed(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(task.exception())  # type: ignore[arg-type]
-
-    async def _stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await self._queue.stop()
 
     async def _publish(self, events: list[MappedEvent]) -> None:
         """MES events at QoS 1, awaited until the broker acknowledges them (retried while it is away)."""
