@@ -29,17 +29,17 @@ from bridges.amqp.keys import key_matches
 from bridges.amqp.link import Inbox, Link, LinkDown, LinkFailed, LinkUp
 from bridges.http.dead_letters import DeadLetters
 from bridges.http.mapping import MappedEvent, Mapper, MappingError, find_items
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, Samples, SourceEvent, TagSpec
+from bridges.status import StatusDevice
 from model.bridges.amqp import STATUS_DEVICE, AmqpBridgeConfig, AmqpRoute
 from model.bridges.http import HttpDevice, HttpEvent
-from model.envelope import Quality
 from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
-from uns.sparkplug import DataType, MetricValue
+from uns.sparkplug import MetricValue
 
 __all__ = ["COUNTERS", "AmqpSource"]
 
@@ -93,13 +93,13 @@ class AmqpSource:
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
         self._warn = RateLimitedLog(log)
-        self._last_refusal = ""
         self._status_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._held: AbstractIncomingMessage | None = None  # the last delivery taken and not yet acknowledged
         self._held_count = 0
         self._ack_every = max(1, config.prefetch // 2)
-        self.counts = dict.fromkeys(COUNTERS, 0)
+        self._status_device = StatusDevice(device=STATUS_DEVICE, counters=COUNTERS)
+        self.counts = self._status_device.counts
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
@@ -117,9 +117,7 @@ class AmqpSource:
     def tags(self) -> Sequence[TagSpec]:
         """The mapped metrics of every route, then the status device's counters."""
         mapped = [tag for route in self._routes for tag in route.mapper.tags()]
-        status = [TagSpec(STATUS_DEVICE, f"Status/{_title(c)}", DataType.Int64) for c in COUNTERS]
-        status.append(TagSpec(STATUS_DEVICE, "Status/LastRefusal", DataType.String))
-        return [*mapped, *status]
+        return [*mapped, *self._status_device.tags()]
 
     async def write(self, device: str, name: str, value: MetricValue) -> None:
         """AMQP messages are read-only here."""
@@ -213,8 +211,7 @@ class AmqpSource:
         return batches, events, refusals
 
     def _refuse(self, error: MappingError, item: object) -> str:
-        self.counts["refused"] += 1
-        self._last_refusal = str(error)[:500]
+        self._status_device.refused(str(error))
         self.dead_letters.add(error, item if not isinstance(item, bytes) else item[:4096].decode(errors="replace"))
         self._warn.warning(f"refused|{error.path}", "amqp %s: refused and dead-lettered: %s", self.name, error)
         return str(error)
@@ -256,12 +253,7 @@ class AmqpSource:
 
     def _status(self) -> Samples:
         self._status_at = time.monotonic()
-        now = now_ms()
-        samples = [Sample(f"Status/{_title(c)}", self.counts[c], now) for c in COUNTERS]
-        quality = Quality.uncertain if self._last_refusal else Quality.good
-        samples.append(Sample("Status/LastRefusal", self._last_refusal, now, quality))
-        self._last_refusal = ""
-        return Samples(STATUS_DEVICE, samples)
+        return self._status_device.samples(now_ms())
 
     def _crashed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -290,7 +282,3 @@ async def _settle(outcome: object) -> bool:
         log.debug("amqp: acknowledgement not sent (%r): the message will be delivered again", exc)
         return False
     return True
-
-
-def _title(counter: str) -> str:
-    return "".join(part.title() for part in counter.split("_"))

@@ -22,16 +22,16 @@ from bridges.http.mapping import MappedEvent, Mapper, MappingError, find_items
 from bridges.http.poller import Poller, RetryLater
 from bridges.http.state import PollState
 from bridges.http.webhook import WebhookServer
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, SourceTasks, TagSpec
+from bridges.source import DeviceDown, Samples, SourceEvent, SourceTasks, TagSpec
+from bridges.status import StatusDevice
 from model.bridges.http import STATUS_DEVICE, HttpBridgeConfig
-from model.envelope import Quality
 from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BridgeError
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
-from uns.sparkplug import DataType, MetricValue
+from uns.sparkplug import MetricValue
 
 __all__ = ["HttpSource"]
 
@@ -90,9 +90,9 @@ class HttpSource:
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
         self._warn = RateLimitedLog(log)
-        self._last_refusal = ""
         self._sent: collections.OrderedDict[str, bytes] = collections.OrderedDict()
-        self.counts = dict.fromkeys(_COUNTERS, 0)
+        self._status_device = StatusDevice(device=STATUS_DEVICE, counters=_COUNTERS)
+        self.counts = self._status_device.counts
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
@@ -114,9 +114,7 @@ class HttpSource:
 
     def tags(self) -> Sequence[TagSpec]:
         """The mapped metrics, then the status device's counters."""
-        status = [TagSpec(STATUS_DEVICE, f"Status/{_title(c)}", DataType.Int64) for c in _COUNTERS]
-        status.append(TagSpec(STATUS_DEVICE, "Status/LastRefusal", DataType.String))
-        return [*self._mapper.tags(), *status]
+        return [*self._mapper.tags(), *self._status_device.tags()]
 
     async def events(self) -> AsyncIterator[SourceEvent]:
         """Samples of polled and pushed items, the status device, and ``DeviceDown`` while the API is down.
@@ -190,8 +188,7 @@ class HttpSource:
         return batches, events, refused
 
     def _refuse(self, error: MappingError, item: object) -> None:
-        self.counts["refused"] += 1
-        self._last_refusal = str(error)[:500]
+        self._status_device.refused(str(error))
         self.dead_letters.add(error, item)
         self._warn.warning(f"refused|{error.path}", "http %s: refused and dead-lettered: %s", self.name, error)
 
@@ -222,11 +219,7 @@ class HttpSource:
             hook = self.webhook.counts
             self.counts["webhooks_rejected"] = hook["unauthorized"] + hook["too_large"] + hook["bad_json"]
             self.counts["webhooks_replayed"] = hook["replays"]
-        samples = [Sample(f"Status/{_title(c)}", self.counts[c], now_ms) for c in _COUNTERS]
-        quality = Quality.uncertain if self._last_refusal else Quality.good
-        samples.append(Sample("Status/LastRefusal", self._last_refusal, now_ms, quality))
-        self._last_refusal = ""
-        return Samples(STATUS_DEVICE, samples)
+        return self._status_device.samples(now_ms)
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -293,7 +286,3 @@ class HttpSource:
             if not down and self._work.qsize() < _QUEUE:  # a status refresh, skipped while the consumer lags
                 self._work.put_nowait(None)
             await asyncio.sleep(delay)
-
-
-def _title(counter: str) -> str:
-    return "".join(part.title() for part in counter.split("_"))

@@ -35,6 +35,7 @@ from bridges.lorawan.events import (
 from bridges.lorawan.lpp import LppError
 from bridges.lorawan.tracker import COUNTERS, UplinkTracker
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, SourceTasks, TagSpec
+from bridges.status import StatusDevice, camel
 from model.bridges.lorawan import STATUS_DEVICE, LorawanBridgeConfig, LorawanDevice, LorawanDownlink
 from model.envelope import Quality
 from uns.clock import now_ms
@@ -57,7 +58,7 @@ DEVICE_TAGS: tuple[tuple[str, DataType, str | None], ...] = (
     ("Radio/Margin", DataType.Int32, "dB"),
     ("Battery/Level", DataType.Float, "%"),
     ("Battery/ExternalPower", DataType.Boolean, None),
-    *((f"LoRaWAN/{''.join(p.title() for p in c.split('_'))}", DataType.Int64, None) for c in COUNTERS),
+    *((f"LoRaWAN/{camel(c)}", DataType.Int64, None) for c in COUNTERS),
     ("LoRaWAN/LastDownlink", DataType.String, None),
     ("LoRaWAN/LastLog", DataType.String, None),
 )
@@ -69,11 +70,7 @@ _TICK_S = 1.0  # silence checks and status refreshes this often
 _FIELD_OF_DATA = {"chirpstack": "$.data", "tts": "$.uplink_message.frm_payload"}
 
 
-def _title(counter: str) -> str:
-    return "".join(part.title() for part in counter.split("_"))
-
-
-_COUNTER_NAMES = tuple((c, f"LoRaWAN/{_title(c)}") for c in COUNTERS)
+_COUNTER_NAMES = tuple((c, f"LoRaWAN/{camel(c)}") for c in COUNTERS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -116,8 +113,8 @@ class LorawanSource:
             kept=config.dedupe_kept,
             now_ms=now_ms(),
         )
-        self.counts = dict.fromkeys(STATUS_COUNTERS, 0)
-        self._last_refusal = ""
+        self._status_device = StatusDevice(device=STATUS_DEVICE, counters=STATUS_COUNTERS)
+        self.counts = self._status_device.counts
         self._warn = RateLimitedLog(log)
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
@@ -159,9 +156,7 @@ class LorawanSource:
                 for name, datatype, unit in DEVICE_TAGS
                 if d.battery or name != "Battery/Level"
             ]
-        tags += [TagSpec(STATUS_DEVICE, f"Status/{_title(c)}", DataType.Int64) for c in STATUS_COUNTERS]
-        tags.append(TagSpec(STATUS_DEVICE, "Status/LastRefusal", DataType.String))
-        return tags
+        return [*tags, *self._status_device.tags()]
 
     async def events(self) -> AsyncIterator[SourceEvent]:
         """Samples per event, ``DeviceDown`` for a device silent too long, the status device each second.
@@ -227,8 +222,7 @@ class LorawanSource:
     # -- events ---------------------------------------------------------------------------------
 
     def _refuse(self, topic: str, field: str, reason: str) -> None:
-        self.counts["refused"] += 1
-        self._last_refusal = f"{topic}: {field}: {reason}"[:500]
+        self._status_device.refused(f"{topic}: {field}: {reason}")
         self._warn.warning(f"refused|{field}", "lorawan %s: event refused: %s: %s: %s", self.name, topic, field, reason)
 
     def _handle(self, message: Message, now: int) -> list[Samples]:
@@ -309,11 +303,7 @@ class LorawanSource:
         return samples
 
     def _status(self, now: int) -> Samples:
-        samples = [Sample(f"Status/{_title(c)}", self.counts[c], now) for c in STATUS_COUNTERS]
-        quality = Quality.uncertain if self._last_refusal else Quality.good
-        samples.append(Sample("Status/LastRefusal", self._last_refusal, now, quality))
-        self._last_refusal = ""
-        return Samples(STATUS_DEVICE, samples)
+        return self._status_device.samples(now)
 
 
 def _step(step: str | int) -> str:
