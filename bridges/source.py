@@ -4,7 +4,8 @@ A Source talks to machines (Modbus, OPC UA, JSON over MQTT, ...) and nothing els
 (``bridges/edge.py``) turns what a Source reports into Sparkplug B: births, data, deaths, seq,
 aliases, store-and-forward. Sources never touch MQTT or Sparkplug encoding.
 
-``SourceTasks`` runs the tasks behind a source's ``events()`` and carries their items and crashes to it.
+``SourceTasks`` runs the tasks behind a source's ``events()`` and carries their items and crashes to it;
+``poll_rounds`` is the loop of a polled group (Modbus, the PLC drivers).
 """
 
 from __future__ import annotations
@@ -12,13 +13,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Generic, Protocol, Self, TypeVar
 
 from model.envelope import Quality
 from uns.sparkplug import DataType, MetricValue
 
-__all__ = ["DeviceDown", "Sample", "Samples", "Source", "SourceEvent", "SourceTasks", "TagSpec"]
+__all__ = [
+    "DeviceDown",
+    "PollClock",
+    "Sample",
+    "Samples",
+    "Source",
+    "SourceEvent",
+    "SourceTasks",
+    "TagSpec",
+    "poll_rounds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +183,39 @@ class SourceTasks(Generic[_T]):
             self._queue.put_nowait(_Crash(error))
         except asyncio.QueueFull:
             self._overflowed = error
+
+
+class PollClock:
+    """When a poll group's next round starts: every ``interval_s`` from the last (re)connection."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.next_at = time.monotonic()
+
+    def restart(self) -> None:
+        """A connection was just opened: rounds count from now."""
+        self.next_at = time.monotonic()
+
+    async def wait(self) -> None:
+        """Sleep until the next round; after a slow round it starts at once rather than bursting to catch up."""
+        self.next_at += self.interval_s
+        now = time.monotonic()
+        if self.next_at < now:
+            self.next_at = now
+        await asyncio.sleep(self.next_at - now)
+
+
+async def poll_rounds(interval_s: float, read_round: Callable[[PollClock], Awaitable[bool]]) -> None:
+    """Run ``read_round`` until cancelled: after a round that read (True) wait for the next, retry a lost one at once.
+
+    A lost round (False) returns only after its link's backoff, which is the link's job.
+    """
+    clock = PollClock(interval_s)
+    me = asyncio.current_task()
+    while True:
+        if me is not None and me.cancelling():
+            # Python 3.11's asyncio.wait_for (inside pymodbus and some PLC client libraries) swallows a
+            # cancel that races a response; without this check the poll loop would outlive its source
+            raise asyncio.CancelledError
+        if await read_round(clock):
+            await clock.wait()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
+import functools
 import logging
-import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Self
 
 from bridges.modbus.codec import RegisterCodec
 from bridges.modbus.link import DeviceLink, Refused, exception_name
 from bridges.modbus.plan import ReadRequest, plan_device, split
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, PollClock, Sample, Samples, SourceEvent, SourceTasks, TagSpec, poll_rounds
 from model.bridges.modbus import ModbusBridgeConfig, ModbusDevice, ModbusRegister
 from model.envelope import Quality
 from uns.clock import now_ms
@@ -48,13 +46,6 @@ def datatype_of(register: ModbusRegister) -> DataType:
     if register.scaled and register.type not in ("bool", "string"):
         return DataType.Double
     return _DATATYPES[register.type]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Crash:
-    """A poll task died of a bug: the stream re-raises it instead of going quiet."""
-
-    error: Exception
 
 
 class ModbusSource:
@@ -126,83 +117,46 @@ class ModbusSource:
         """Poll every device's groups until cancelled; yields ``Samples`` per group read and ``DeviceDown``."""
         if not self._links:
             raise RuntimeError(f"modbus bridge {self.name}: enter the source (async with) before events()")
-        queue: asyncio.Queue[SourceEvent | _Crash] = asyncio.Queue(_QUEUE_SIZE)
-        # Plain tasks, cancelled in `finally`, rather than a TaskGroup: a TaskGroup held across `yield`
-        # would cancel whatever the consumer happens to await when a poller fails.
-        tasks: list[asyncio.Task[None]] = []
+        tasks: SourceTasks[SourceEvent] = SourceTasks(f"modbus.{self.name}", maxsize=_QUEUE_SIZE)
         try:
             for device_id, plans in self._plans.items():
                 link = self._links[device_id]
                 for group, requests in plans.items():
-                    interval = link.device.poll_groups[group]
-                    tasks.append(
-                        asyncio.create_task(
-                            self._guarded(link, group, interval, list(requests), queue),
-                            name=f"modbus.{self.name}.{device_id}.{group}",
-                        )
-                    )
+                    read_round = functools.partial(self._round, link, group, list(requests), tasks)
+                    tasks.start(poll_rounds(link.device.poll_groups[group], read_round), f"{device_id}.{group}")
             while True:
-                item = await queue.get()
-                if isinstance(item, _Crash):
-                    raise item.error
-                yield item
+                yield await tasks.get()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await tasks.stop()
 
-    async def _guarded(
+    async def _round(
         self,
         link: DeviceLink,
         group: str,
-        interval: float,
         requests: list[ReadRequest],
-        queue: asyncio.Queue[SourceEvent | _Crash],
-    ) -> None:
-        try:
-            await self._poll(link, group, interval, requests, queue)
-        except Exception as exc:
-            log.exception("modbus %s: poll group %s of device %s crashed", self.name, group, link.device.id)
-            await queue.put(_Crash(exc))
-
-    async def _poll(
-        self,
-        link: DeviceLink,
-        group: str,
-        interval: float,
-        requests: list[ReadRequest],
-        queue: asyncio.Queue[SourceEvent | _Crash],
-    ) -> None:
+        tasks: SourceTasks[SourceEvent],
+        clock: PollClock,
+    ) -> bool:
+        """One read of a poll group; False when the device is unreachable (the link backs off before it connects)."""
         device = link.device.id
-        next_at = time.monotonic()
-        me = asyncio.current_task()
-        while True:
-            if me is not None and me.cancelling():
-                # Python 3.11's asyncio.wait_for (inside pymodbus) swallows a cancel that races a
-                # response; without this check the poll loop would outlive its source forever
-                raise asyncio.CancelledError
-            generation = link.generation
-            try:
-                if not link.connected:
-                    await link.connect()
-                    generation = link.generation
-                    next_at = time.monotonic()
-                samples = await self._read_group(link, requests)
-            except DeviceUnreachable as exc:
-                link.fail(generation)
-                if not link.down:
-                    link.down = True
-                    log.warning("modbus %s: device %s down: %s", self.name, device, exc)
-                    await queue.put(DeviceDown(device=device, reason=str(exc)))
-                continue
-            link.succeeded()
-            await queue.put(Samples(device=device, samples=samples))
-            log.debug("modbus %s: %s/%s read %d tags", self.name, device, group, len(samples))
-            next_at += interval
-            now = time.monotonic()
-            if next_at < now:
-                next_at = now  # a slow round: start the next one now rather than bursting to catch up
-            await asyncio.sleep(next_at - now)
+        generation = link.generation
+        try:
+            if not link.connected:
+                await link.connect()
+                generation = link.generation
+                clock.restart()
+            samples = await self._read_group(link, requests)
+        except DeviceUnreachable as exc:
+            link.fail(generation)
+            if not link.down:
+                link.down = True
+                log.warning("modbus %s: device %s down: %s", self.name, device, exc)
+                await tasks.put(DeviceDown(device=device, reason=str(exc)))
+            return False
+        link.succeeded()
+        await tasks.put(Samples(device=device, samples=samples))
+        log.debug("modbus %s: %s/%s read %d tags", self.name, device, group, len(samples))
+        return True
 
     async def _read_group(self, link: DeviceLink, requests: list[ReadRequest]) -> list[Sample]:
         samples: list[Sample] = []

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Sequence
 from typing import Self, TypeVar
 
 from bridges.plc.device import GroupRead, PlcDevice
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, PollClock, Sample, Samples, SourceEvent, SourceTasks, TagSpec, poll_rounds
 from model.envelope import Quality
 from uns.backoff import Backoff
 from uns.clock import now_ms
@@ -35,13 +35,6 @@ _MAX_REFUSALS_REMEMBERED = 64
 def read_deadline_s(timeout_s: float) -> float:
     """How long one poll may take before the connection counts as dead (half-open): 2 x the timeout + 1 s."""
     return timeout_s * 2 + 1.0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Crash:
-    """A poll task died of a bug: the stream re-raises it instead of going quiet."""
-
-    error: Exception
 
 
 class _Lost(Exception):
@@ -117,76 +110,45 @@ class PlcSource:
         """Poll every device's groups until cancelled; yields ``Samples`` per group read and ``DeviceDown``."""
         if not self._links:
             raise RuntimeError(f"{self.kind} bridge {self.name}: enter the source (async with) before events()")
-        queue: asyncio.Queue[SourceEvent | _Crash] = asyncio.Queue(_QUEUE_SIZE)
-        # Plain tasks, cancelled in `finally`, rather than a TaskGroup: a TaskGroup held across `yield`
-        # would cancel whatever the consumer happens to await when a poller fails.
-        tasks: list[asyncio.Task[None]] = []
+        tasks: SourceTasks[SourceEvent] = SourceTasks(f"plc.{self.kind}.{self.name}", maxsize=_QUEUE_SIZE)
         try:
             for device_id, link in self._links.items():
                 for group, interval in link.device.poll_groups().items():
-                    tasks.append(
-                        asyncio.create_task(
-                            self._guarded(link, group, interval, queue),
-                            name=f"plc.{self.kind}.{self.name}.{device_id}.{group}",
-                        )
-                    )
+                    read_round = functools.partial(self._round, link, group, tasks)
+                    tasks.start(poll_rounds(interval, read_round), f"{device_id}.{group}")
             while True:
-                item = await queue.get()
-                if isinstance(item, _Crash):
-                    raise item.error
-                yield item
+                yield await tasks.get()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await tasks.stop()
 
-    async def _guarded(
-        self, link: _Link, group: str, interval: float, queue: asyncio.Queue[SourceEvent | _Crash]
-    ) -> None:
-        try:
-            await self._poll(link, group, interval, queue)
-        except Exception as exc:
-            log.exception("%s %s: poll group %s of device %s crashed", self.kind, self.name, group, link.device.id)
-            await queue.put(_Crash(exc))
-
-    async def _poll(self, link: _Link, group: str, interval: float, queue: asyncio.Queue[SourceEvent | _Crash]) -> None:
+    async def _round(self, link: _Link, group: str, tasks: SourceTasks[SourceEvent], clock: PollClock) -> bool:
+        """One read of a poll group; False when the connection is lost (retried after the link's backoff)."""
         device = link.device
-        next_at = time.monotonic()
-        me = asyncio.current_task()
-        while True:
-            if me is not None and me.cancelling():
-                # Python 3.11's asyncio.wait_for (inside some PLC client libraries) swallows a cancel that
-                # races a response; without this check the poll loop would outlive its source forever
-                raise asyncio.CancelledError
-            wait = link.not_before - time.monotonic()
-            if not link.connected and wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                async with link.lock:
-                    if not link.connected:
-                        if link.not_before > time.monotonic():
-                            continue  # another group failed to connect meanwhile: wait its backoff
-                        await self._connect(link)
-                        next_at = time.monotonic()
-                    read = await self._call(link, device.read(group), read_deadline_s(device.settings.timeout_s),
-                                            f"read of poll group {group}")  # fmt: skip
-            except _Lost as lost:
-                if not link.down:
-                    link.down = True
-                    log.warning("%s %s: device %s down: %s", self.kind, self.name, device.id, lost.error)
-                    await queue.put(DeviceDown(device=device.id, reason=str(lost.error)))
-                continue
-            if link.down:
-                log.info("%s %s: device %s (%s) is back", self.kind, self.name, device.id, device.endpoint)
-            link.down = False
-            link.backoff.succeeded()
-            link.refusals.clear()
-            await queue.put(Samples(device=device.id, samples=self._checked(device, read)))
-            next_at += interval
-            now = time.monotonic()
-            if next_at < now:
-                next_at = now  # a slow round: start the next one now rather than bursting to catch up
-            await asyncio.sleep(next_at - now)
+        wait = link.not_before - time.monotonic()
+        if not link.connected and wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            async with link.lock:
+                if not link.connected:
+                    if link.not_before > time.monotonic():
+                        return False  # another group failed to connect meanwhile: wait its backoff
+                    await self._connect(link)
+                    clock.restart()
+                read = await self._call(link, device.read(group), read_deadline_s(device.settings.timeout_s),
+                                        f"read of poll group {group}")  # fmt: skip
+        except _Lost as lost:
+            if not link.down:
+                link.down = True
+                log.warning("%s %s: device %s down: %s", self.kind, self.name, device.id, lost.error)
+                await tasks.put(DeviceDown(device=device.id, reason=str(lost.error)))
+            return False
+        if link.down:
+            log.info("%s %s: device %s (%s) is back", self.kind, self.name, device.id, device.endpoint)
+        link.down = False
+        link.backoff.succeeded()
+        link.refusals.clear()
+        await tasks.put(Samples(device=device.id, samples=self._checked(device, read)))
+        return True
 
     def _checked(self, device: PlcDevice, read: GroupRead) -> list[Sample]:
         """The read's samples, with every tag a problem names forced bad; each problem logged (rate-limited)."""

@@ -1,12 +1,14 @@
-"""bridges.source: the tasks behind a source's events() (SourceTasks)."""
+"""bridges.source: the tasks behind a source's events() (SourceTasks) and the poll loop (poll_rounds, PollClock)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 
-from bridges.source import SourceTasks
+from bridges.source import PollClock, SourceTasks, poll_rounds
 from tests.exports import assert_all_is_honest
 from tests.fixtures.waiting import until
 
@@ -65,3 +67,49 @@ async def test_stop_cancels_every_task() -> None:
     await tasks.stop()
     assert sorted(ended) == ["a", "b"]
 
+
+async def test_poll_rounds_retries_a_lost_round_at_once_and_waits_after_a_read() -> None:
+    outcomes = [False, False, True]
+    rounds: list[bool] = []
+
+    async def read_round(clock: PollClock) -> bool:
+        outcome = outcomes[len(rounds)] if len(rounds) < len(outcomes) else True
+        rounds.append(outcome)
+        return outcome
+
+    task = asyncio.create_task(poll_rounds(3600.0, read_round))
+    try:
+        await until(lambda: len(rounds) == 3, what="three rounds")
+        for _ in range(20):  # the third round read: the next is an hour away
+            await asyncio.sleep(0)
+        assert rounds == [False, False, True]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_poll_rounds_ends_on_a_cancel_a_round_swallowed() -> None:
+    started = asyncio.Event()
+
+    async def swallowing(clock: PollClock) -> bool:
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):  # what 3.11's wait_for may do inside a client library
+            await asyncio.sleep(3600)
+        return False
+
+    task = asyncio.create_task(poll_rounds(1.0, swallowing))
+    await started.wait()
+    task.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_poll_clock_does_not_burst_after_a_slow_round() -> None:
+    clock = PollClock(1.0)
+    clock.next_at = time.monotonic() - 100.0  # rounds far behind
+    before = time.monotonic()
+    await clock.wait()  # starts at once
+    assert clock.next_at >= before
+    clock.restart()
+    assert clock.next_at >= before
