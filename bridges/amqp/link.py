@@ -17,11 +17,12 @@ from typing import Final
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from bridges.source import SourceTasks
 from model.bridges.amqp import AmqpBridgeConfig, redact_amqp_url
 from uns.backoff import Backoff
 from uns.logs import RateLimitedLog
 
-__all__ = ["Inbox", "Link", "LinkDown", "LinkFailed", "LinkUp"]
+__all__ = ["Inbox", "Link", "LinkDown", "LinkUp"]
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,8 @@ class LinkUp:
     __slots__ = ()
 
 
-class LinkFailed:
-    """The link's task crashed (a bug, not an outage): raised by the source."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-Inbox = asyncio.Queue[AbstractIncomingMessage | LinkDown | LinkUp | LinkFailed]
+Inbox = SourceTasks[AbstractIncomingMessage | LinkDown | LinkUp]
+"""The source's queue: deliveries and link changes in order; the link's task runs on it, its crash raised by ``get``."""
 
 
 class Link:

@@ -26,10 +26,10 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
 from bridges.amqp.keys import key_matches
-from bridges.amqp.link import Inbox, Link, LinkDown, LinkFailed, LinkUp
+from bridges.amqp.link import Inbox, Link, LinkDown, LinkUp
 from bridges.http.dead_letters import DeadLetters
 from bridges.http.mapping import MappedEvent, Mapper, MappingError, find_items
-from bridges.source import DeviceDown, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, Samples, SourceEvent, SourceTasks, TagSpec
 from bridges.status import StatusDevice
 from model.bridges.amqp import STATUS_DEVICE, AmqpBridgeConfig, AmqpRoute
 from model.bridges.http import HttpDevice, HttpEvent
@@ -88,13 +88,12 @@ class AmqpSource:
             _Route(route, Mapper(_RouteMapping(config.name, route.key_path, route.devices, route.events)))
             for route in config.routes
         ]
-        self._inbox: Inbox = asyncio.Queue()
+        self._inbox: Inbox = SourceTasks(f"amqp[{config.name}]")
         self.link = Link(config=config, inbox=self._inbox)
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
         self._warn = RateLimitedLog(log)
         self._status_at = 0.0
-        self._task: asyncio.Task[None] | None = None
         self._held: AbstractIncomingMessage | None = None  # the last delivery taken and not yet acknowledged
         self._held_count = 0
         self._ack_every = max(1, config.prefetch // 2)
@@ -110,7 +109,7 @@ class AmqpSource:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._stop_link()  # events() may be left suspended at a yield by a cancelled consumer
+        await self._inbox.stop()  # events() may be left suspended at a yield by a cancelled consumer
         self._client = None
         await self._stack.aclose()
 
@@ -129,8 +128,7 @@ class AmqpSource:
         The link runs as a task of its own (a TaskGroup cannot span the yields of a generator its
         consumer may abandon), stopped when this generator closes or the source exits; its crash is raised here.
         """
-        self._task = asyncio.create_task(self.link.run(), name=f"amqp[{self.name}].link")
-        self._task.add_done_callback(self._crashed)
+        self._inbox.start(self.link.run(), "link")
         backoff = Backoff(min_s=0.1, max_s=5.0)
         try:
             while True:
@@ -141,8 +139,6 @@ class AmqpSource:
                     if self.link.up:  # while RabbitMQ is away the status device stays dead
                         yield self._status()
                     continue
-                if isinstance(work, LinkFailed):
-                    raise work.error
                 if isinstance(work, LinkDown):
                     self._held, self._held_count = None, 0  # their channel is gone: RabbitMQ delivers them again
                     yield DeviceDown(STATUS_DEVICE, work.reason)
@@ -166,12 +162,12 @@ class AmqpSource:
                     yield batch
                 # the edge node asked for more: it sent or buffered every sample above
                 await self._settle(work, refusals)
-                if self._held is not None and (self._held_count >= self._ack_every or self._inbox.empty()):
+                if self._held is not None and (self._held_count >= self._ack_every or self._inbox.qsize() == 0):
                     await self._ack_held()
                 if time.monotonic() - self._status_at >= _STATUS_S:
                     yield self._status()
         finally:
-            await self._stop_link()
+            await self._inbox.stop()
 
     # -- one delivery ---------------------------------------------------------------------------
 
@@ -254,16 +250,6 @@ class AmqpSource:
     def _status(self) -> Samples:
         self._status_at = time.monotonic()
         return self._status_device.samples(now_ms())
-
-    def _crashed(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._inbox.put_nowait(LinkFailed(task.exception()))  # type: ignore[arg-type]
-
-    async def _stop_link(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 def _stale(message: AbstractIncomingMessage) -> bool:
