@@ -15,6 +15,7 @@ from model.topic import SLUG_PATTERN
 
 __all__ = [
     "AmqpSinkConfig",
+    "DeadLetterFileSink",
     "InfluxSinkConfig",
     "PostgresSinkConfig",
     "RestRoute",
@@ -108,6 +109,21 @@ class SinkBase(BaseModel):
         return self.client_id or f"uns-sink-{self.name}"
 
 
+class DeadLetterFileSink(SinkBase):
+    """A sink that keeps its dead letters in a local SQLite file (REST, SQL insert, AMQP)."""
+
+    dead_letters_path: Path | None = Field(
+        default=None,
+        description="SQLite file of the sink's dead letters (topic, field, reason, payload); "
+        "default data/sinks/<name>.dead-letters.sqlite under the working directory.",
+    )
+
+    @property
+    def dead_letters_file(self) -> Path:
+        """Where the dead letters are kept."""
+        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
+
+
 class PostgresSinkConfig(SinkBase):
     """The PostgreSQL / TimescaleDB historian sink: every sample in a time-partitioned table."""
 
@@ -176,7 +192,7 @@ class RestRoute(BaseModel):
     )
 
 
-class RestSinkConfig(SinkBase):
+class RestSinkConfig(DeadLetterFileSink):
     """REST/webhook out: UNS messages (MES events, KPIs, alarms) sent to an external MES or ERP over HTTP."""
 
     kind: Literal["rest"] = Field(description="rest: HTTP requests with templated bodies.")
@@ -201,16 +217,6 @@ class RestSinkConfig(SinkBase):
         default=300.0, gt=0, description="A target's Retry-After is honoured up to this many seconds."
     )
     verify_tls: bool = Field(default=True, description="Check the target's TLS certificate (https).")
-    dead_letters_path: Path | None = Field(
-        default=None,
-        description="SQLite file of the sink's dead letters (replayed by `uns sink <name> replay`); "
-        "default data/sinks/<name>.dead-letters.sqlite under the working directory.",
-    )
-
-    @property
-    def dead_letters_file(self) -> Path:
-        """Where the dead letters are kept."""
-        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
 
 
 _MEASUREMENT = r"^[^#\s\\][^\n\\]*$"  # line protocol: no comment mark, newline or backslash escapes
@@ -339,7 +345,7 @@ class SqlInsertTable(BaseModel):
     )
 
 
-class SqlInsertSinkConfig(SinkBase):
+class SqlInsertSinkConfig(DeadLetterFileSink):
     """SQL insert: MES events (confirmations, scrap, material consumed) into an ERP's staging tables."""
 
     kind: Literal["sql_insert"] = Field(description="sql_insert: rows into existing tables through SQLAlchemy 2.")
@@ -351,19 +357,9 @@ class SqlInsertSinkConfig(SinkBase):
         min_length=1, description="Where each message goes; a message no table matches is acknowledged and skipped."
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest a connection attempt may take, seconds.")
-    dead_letters_path: Path | None = Field(
-        default=None,
-        description="SQLite file of the sink's dead letters (`uns sink <name> dead-letters`); "
-        "default data/sinks/<name>.dead-letters.sqlite under the working directory.",
-    )
-
-    @property
-    def dead_letters_file(self) -> Path:
-        """Where the dead letters are kept."""
-        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
 
 
-class AmqpSinkConfig(SinkBase):
+class AmqpSinkConfig(DeadLetterFileSink):
     """AMQP 0-9-1 out (RabbitMQ): every UNS message to a topic exchange, routing key = the topic with '.'."""
 
     kind: Literal["amqp"] = Field(description="amqp: AMQP 0-9-1 (RabbitMQ) with publisher confirms.")
@@ -385,16 +381,6 @@ class AmqpSinkConfig(SinkBase):
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest a connection attempt may take, seconds.")
     heartbeat_s: int = Field(default=30, ge=0, le=600, description="AMQP heartbeat; 0 = none.")
-    dead_letters_path: Path | None = Field(
-        default=None,
-        description="SQLite file of the sink's dead letters (the REST sink's format: topic, field, reason, "
-        "payload); default data/sinks/<name>.dead-letters.sqlite under the working directory.",
-    )
-
-    @property
-    def dead_letters_file(self) -> Path:
-        """Where the dead letters are kept."""
-        return self.dead_letters_path or Path("data") / "sinks" / f"{self.name}.dead-letters.sqlite"
 
     @property
     def target(self) -> str:
