@@ -8,6 +8,7 @@ import pytest
 from tests.uns.historian.history_data import LINE, Filler
 from uns.historian.database import Database
 from uns.historian.queries import History
+from uns.historian.query_buckets import fixed_offset
 from uns.historian.query_types import BadArgument
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
@@ -189,3 +190,53 @@ def test_a_minute_cut_by_retention_is_read_from_its_rollup_when_there_is_one(
         _rollups(db, "rollup_1m", series_id, T0, 1, 4, 1.0, 1.0)
     buckets = history.aggregate(TEMP, T0 - MINUTE, T0 + 2 * MINUTE, bucket=MINUTE, fill="none")
     assert [b.values["count"] for b in buckets] == expected
+
+
+_ODD_ZONES = ["UTC", "Asia/Kathmandu", "Pacific/Chatham", "America/St_Johns", "Europe/Berlin"]
+_ODD_WIDTHS = [timedelta(seconds=37), timedelta(minutes=7), timedelta(minutes=45), timedelta(hours=5)]
+
+
+def _time_bucket(
+    db: Database, series_id: int, tz: ZoneInfo, start: datetime, end: datetime, width: timedelta
+) -> list[tuple[datetime, int, float]]:
+    """(bucket start, count, min) as DuckDB's ``time_bucket`` in ``tz`` groups the samples."""
+    rows = db.connection.execute(
+        "SELECT time_bucket(to_microseconds($w), ts, $tz) AS b, count(*), min(value) FROM samples"
+        " WHERE series_id = $sid AND ts >= $lo AND ts < $hi GROUP BY b ORDER BY b",
+        {"w": width // timedelta(microseconds=1), "tz": tz.key, "sid": series_id, "lo": start, "hi": end},
+    ).fetchall()
+    return [(b.astimezone(tz), n, low) for b, n, low in rows]
+
+
+@pytest.mark.parametrize("zone", _ODD_ZONES)
+def test_buckets_numbered_in_a_fixed_offset_are_where_time_bucket_puts_them(
+    fill: Filler, db: Database, history: History, zone: str
+) -> None:
+    """The integer-keyed SQL (one offset over the window) against DuckDB's own ``time_bucket`` in the zone."""
+    tz = ZoneInfo(zone)
+    series_id = fill.series(TEMP, "Float", first_seen=T0)
+    fill.samples(series_id, [(T0 + timedelta(seconds=s), float(s)) for s in range(0, 86_400, 613)])
+    start, end = T0 + timedelta(minutes=11, seconds=5), T0 + timedelta(hours=23, minutes=3)
+    for width in _ODD_WIDTHS:
+        assert fixed_offset(tz, start, end, width) == start.astimezone(tz).utcoffset()  # the keyed path answers
+        buckets = history.aggregate(TEMP, start, end, bucket=width, tz=tz, fill="none")
+        found = [(b.start, b.values["count"], b.values["min"]) for b in buckets]
+        assert found == _time_bucket(db, series_id, tz, start, end, width), width
+        assert all(b.end - b.start == width for b in buckets)
+        assert len(found) > 3
+
+
+def test_buckets_across_a_dst_change_are_not_numbered_in_one_offset(
+    fill: Filler, db: Database, history: History
+) -> None:
+    """Clocks go back in Berlin on 25 October 2026: such a window is bucketed by ``time_bucket`` in the zone."""
+    series_id = fill.series(TEMP, "Float", first_seen=T0)
+    change = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # 03:00 CEST becomes 02:00 CET
+    fill.samples(series_id, [(change + timedelta(minutes=m), float(m)) for m in range(-180, 180, 5)])
+    start, end = change - timedelta(hours=3), change + timedelta(hours=3)
+    assert fixed_offset(BERLIN, start, end, 45 * MINUTE) is None
+    assert fixed_offset(BERLIN, start, change, 45 * MINUTE) is None  # a bucket after the end crosses it
+    buckets = history.aggregate(TEMP, start, end, bucket=45 * MINUTE, tz=BERLIN, fill="none")
+    expected = _time_bucket(db, series_id, BERLIN, start, end, 45 * MINUTE)
+    assert [(b.start, b.values["count"], b.values["min"]) for b in buckets] == expected
+    assert sum(n for _, n, _ in expected) == 72
