@@ -43,10 +43,12 @@ from uns.rules.demo import demo_rules
 from uns.rules.service import RuleService
 from uns.sinks.run import enter_sinks
 from uns.transforms.hub import computed_tags
+from uns.transforms.service import ComputedTags
 from uns.web import WebServer
 from uns.web.actions_api import WebActions
 from uns.web.alarms_api import alarm_routes
 from uns.web.auth import WebAuth
+from uns.web.automation_api import AutomationEditor
 from uns.web.cache import TopicCache
 from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
@@ -261,11 +263,17 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, conf
         parts.append(cache)
         routes = [*routes, *browser_routes, *sink_history_routes(settings.sinks)]
         users = broker.config if broker is not None else _broker_file(settings)
-        rules = await _enter_rules(stack, settings, plant, clients, users, historian if history else None)
+        rules = await _enter_rules(stack, settings, plant, clients, users, historian if history else None, config_file)
         if rules is not None:
             parts.append(rules)
             health["rules"] = rules.health
         routes = [*routes, *alarm_routes(rules, historian.database if history else None, config_file)]
+        running_tags: list[ComputedTags] = []  # entered after the web server, below
+        editor = AutomationEditor(
+            plant=plant, cache=cache, tags=lambda: running_tags[0] if running_tags else None, rules=rules,
+            history=history, database=historian.database if history else None, settings_file=config_file,
+        )  # fmt: skip
+        routes = [*routes, *editor.routes()]
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))
         parts.append(http)
         if broker is not None:
@@ -306,6 +314,7 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, conf
         health.update({sink.name: sink.health for sink in sinks})
         transforms = await stack.enter_async_context(computed_tags(settings, plant, clients))
         parts.append(transforms)
+        running_tags.append(transforms)
         health["transforms"] = transforms.health
         if config_file is not None:  # one SIGHUP handler reloads both from the settings file
             reloads = [transforms.reload_file, *([rules.reload_file] if rules is not None else [])]
@@ -371,10 +380,14 @@ async def _enter_rules(
     clients: ClientFactory,
     users: BrokerFileConfig,
     historian: Historian | None,
+    config_file: Path | None,
 ) -> RuleService | None:
-    """The rules (the demo's when the demo runs and the settings name none); alarm history in the historian."""
+    """The rules (the demo's when the demo runs and the settings name none); alarm history in the historian.
+
+    With a settings file they run even when there are none yet: the web editor and a reload may add some.
+    """
     rules = list(settings.rules) or (demo_rules(plant) if settings.demo else [])
-    if not rules:
+    if not rules and config_file is None:
         return None
     writer = None
     if historian is not None:

@@ -19,6 +19,7 @@ from bridges.registry import KINDS
 from model.schema import all_schemas
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
+from uns.handoff import parse_hand_offs
 from uns.historian.export import add_export_parser, run_export
 from uns.historian.query_cli import add_query_parser, join_relative_times, run_query
 from uns.logs import configure_logging
@@ -87,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(up)
     up.add_argument("--http-port", type=int, help="status/web HTTP port, 0 = any free (env UNS_HTTP_PORT)")
     up.add_argument("--no-demo", dest="demo", action="store_false", default=None, help="no simulated plant")
+    up.add_argument(
+        "--hand-off", action="append", default=[], metavar="NODE=AGENT",
+        help="run this bridge (edge node id) on `uns edge --id AGENT` instead: into its desired config (repeatable)",
+    )  # fmt: skip
     broker = commands.add_parser("broker", help="run only the embedded MQTT broker")
     _add_common(broker, plant=False)
     host = commands.add_parser("host", help="run only the Sparkplug host application against --broker")
@@ -246,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_mes(args, settings.model_copy(update={"mes": section}), equipment=plant.equipment_paths())
         if args.command == "up":
             plant = plant_of(settings, demo=settings.demo)
-            asyncio.run(_until_signalled(run_up(settings, plant, ready=_ready, config_file=config)))
+            hand_offs = parse_hand_offs(args.hand_off)
+            asyncio.run(
+                _until_signalled(run_up(settings, plant, ready=_ready, config_file=config, hand_offs=hand_offs))
+            )
         elif args.command == "broker":
             asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
         elif args.command == "bridge":

@@ -18,6 +18,7 @@ __all__ = [
     "FLAGS",
     "PORTS",
     "accounts",
+    "hub_endpoints",
     "open_page",
     "running_hub",
     "skip_without_chromium",
@@ -39,6 +40,13 @@ skip_without_chromium = pytest.mark.requires("chromium")  # skips naming the ins
 @contextlib.contextmanager
 def running_hub(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """``uns <args>`` as a process; yields its HTTP url from the ready line."""
+    with hub_endpoints(args, log_path, env) as endpoints:
+        yield endpoints["http"]
+
+
+@contextlib.contextmanager
+def hub_endpoints(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """``uns <args>`` as a process; yields its ready line's ``name=value`` endpoints (http, mqtt, ...)."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=env
@@ -47,7 +55,7 @@ def running_hub(args: list[str], log_path: Path, env: dict[str, str] | None = No
         assert proc.stdout is not None
         ready = proc.stdout.readline()
         assert ready.startswith("uns-hub ready"), log_path.read_text()
-        yield dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
+        yield dict(part.split("=", 1) for part in ready.split() if "=" in part)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

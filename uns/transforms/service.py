@@ -94,6 +94,16 @@ class ComputedTags:
         """The tags running now."""
         return self._engine.plans
 
+    @property
+    def tags(self) -> list[ComputedTag]:
+        """The tags as configured now, disabled ones included (the web editor lists them)."""
+        return list(self._tags)
+
+    @property
+    def builtin(self) -> list[ComputedTag]:
+        """The built-in tags a reload keeps beside the file's (the demo's)."""
+        return list(self._builtin)
+
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
             offline = Message(self.health_topic, _OFFLINE, 0, True)

@@ -2,13 +2,16 @@
 // Everything comes from the hub's JSON APIs; live values arrive as batched Server-Sent Events.
 
 import {loadAlarms} from "./alarms.js";
+import {loadAutomation} from "./automation.js";
 import {loadSession} from "./lib.js";
 import {loadMes} from "./mes.js";
 import {loadPlant} from "./plant.js";
 import {loadSparkplug} from "./sparkplug.js";
 import {loadTopics, startTopics} from "./topics.js";
 
-const loaders = {plant: loadPlant, topics: loadTopics, sparkplug: loadSparkplug, mes: loadMes, alarms: loadAlarms};
+const loaders = {
+  plant: loadPlant, topics: loadTopics, sparkplug: loadSparkplug, mes: loadMes, alarms: loadAlarms, automation: loadAutomation,
+};
 
 function showTab() {
   const name = (location.hash || "#plant").slice(1).split("?")[0];

@@ -1,0 +1,114 @@
+"""Where the editor's test and replay get their messages: the web cache's current ones, the historian's past ones.
+
+Samples come back as value envelopes (``value``, ``timestamp_ms``, ``quality``), MES events as their
+stored bodies, all in time order, so the engines see what they saw live. Both are bounded: a filter
+walks at most ``MAX_TOPICS`` topics, a replay reads at most ``MAX_MESSAGES`` messages.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from datetime import datetime
+
+from model.envelope import Envelope, Quality
+from uns.historian.database import Database
+from uns.historian.queries import History
+from uns.historian.query_types import Point, UnknownSeries, is_filter, topic_condition
+from uns.mqtt.filters import topic_matches
+from uns.web.cache import TopicCache
+
+__all__ = ["MAX_MESSAGES", "MAX_TOPICS", "current_messages", "past_messages"]
+
+MAX_TOPICS = 1000
+"""Topics one filter may bring into a test or replay."""
+MAX_MESSAGES = 200_000
+"""Messages one replay reads from the historian (the oldest first; a longer stretch is cut and says so)."""
+
+_MES_SQL = (
+    "SELECT epoch_ms(ts), topic, body::VARCHAR FROM mes_events WHERE {condition} AND ts >= ? AND ts < ?"
+    " ORDER BY ts LIMIT ?"
+)
+
+
+def current_messages(cache: TopicCache, filters: Sequence[str]) -> list[tuple[str, bytes]]:
+    """Each cached topic matching one of ``filters``, with its last payload (at most ``MAX_TOPICS``)."""
+    found: dict[str, bytes] = {}
+    for topic_filter in filters:
+        if not is_filter(topic_filter):
+            payload = cache.payload(topic_filter)
+            if payload is not None:
+                found[topic_filter] = payload
+            continue
+        stack = [""]
+        while stack and len(found) < MAX_TOPICS:
+            prefix = stack.pop()
+            for node in cache.children(prefix):
+                if node.is_topic and topic_matches(node.path, topic_filter):
+                    payload = cache.payload(node.path)
+                    if payload is not None:
+                        found[node.path] = payload
+                if node.children and _may_lead(node.path, topic_filter):
+                    stack.append(node.path)
+    return list(found.items())[:MAX_TOPICS]
+
+
+def _may_lead(path: str, topic_filter: str) -> bool:
+    """Whether topics under ``path`` can match the filter (its first levels agree)."""
+    wanted = topic_filter.split("/")
+    for index, level in enumerate(path.split("/")):
+        if index >= len(wanted):
+            return False
+        if wanted[index] == "#":
+            return True
+        if wanted[index] not in ("+", level):
+            return False
+    return True
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _envelope(point: Point, datatype: str) -> bytes:
+    """A stored sample as the value envelope it came in as (value, time, quality, datatype)."""
+    quality = Quality(point.quality) if point.quality in Quality.__members__ else Quality.good
+    body = Envelope.model_validate(
+        {"value": point.value, "timestamp_ms": _ms(point.ts), "quality": quality, "datatype": datatype}
+    )
+    return body.model_dump_json().encode()
+
+
+def past_messages(
+    history: History, database: Database, filters: Sequence[str], start: datetime, end: datetime
+) -> tuple[list[tuple[int, str, bytes]], bool]:
+    """Samples and MES events on ``filters`` in ``[start, end)``, oldest first; and whether the stretch was cut.
+
+    Synchronous (DuckDB): run it in a thread.
+    """
+    streams: list[list[tuple[int, str, bytes]]] = []
+    cut = False
+    series: dict[str, str] = {}
+    for topic_filter in filters:
+        for info in history.series(topic_filter):
+            series.setdefault(info.topic, info.datatype or "Unknown")
+    cut = len(series) > MAX_TOPICS
+    for topic, datatype in list(series.items())[:MAX_TOPICS]:
+        try:
+            points = history.raw(topic, start, end, limit=MAX_MESSAGES)
+        except UnknownSeries:
+            continue
+        cut = cut or len(points) >= MAX_MESSAGES
+        streams.append([(_ms(point.ts), topic, _envelope(point, datatype)) for point in points])
+    condition, params = topic_condition("topic", list(filters))
+    cursor = database.reader()
+    try:
+        sql = _MES_SQL.format(condition=condition)  # only ? placeholders
+        rows = cursor.execute(sql, [*params, start, end, MAX_MESSAGES]).fetchall()
+    finally:
+        cursor.close()
+    cut = cut or len(rows) >= MAX_MESSAGES
+    streams.append([(int(ms), str(topic), str(body).encode()) for ms, topic, body in rows])
+    merged = list(heapq.merge(*streams, key=lambda message: message[0]))
+    cut = cut or len(merged) > MAX_MESSAGES
+    return merged[:MAX_MESSAGES], cut
