@@ -15,6 +15,7 @@ from typing import Protocol
 import duckdb
 from starlette.routing import BaseRoute
 
+from bridges.fleet import FleetStore
 from bridges.registry import build_edge_node
 from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.lorawan_meter import LorawanMeterSim
@@ -32,6 +33,7 @@ from uns.broker import EmbeddedBroker, load_broker_config
 from uns.broker.acl import AclPolicy
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
+from uns.handoff import hand_off
 from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.service import Historian
@@ -50,6 +52,7 @@ from uns.web.alarms_api import alarm_routes
 from uns.web.auth import WebAuth
 from uns.web.automation_api import AutomationEditor
 from uns.web.cache import TopicCache
+from uns.web.fleet_api import FleetService
 from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
@@ -213,10 +216,18 @@ def _endpoints_line(endpoints: Mapping[str, str | None], notes: list[str]) -> st
     return "uns-hub ready: " + shown + "".join(f"  [{note}]" for note in notes)
 
 
-async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, config_file: Path | None = None) -> None:
+async def run_up(
+    settings: Settings,
+    plant: Plant,
+    *,
+    ready: ReadyCallback,
+    config_file: Path | None = None,
+    hand_offs: Mapping[str, str] | None = None,
+) -> None:
     """The whole hub in one process: broker (unless external), Sparkplug host, status HTTP.
 
     ``config_file``: the settings file SIGHUP reloads the computed tags (``transforms:``) and the rules from.
+    ``hand_offs``: edge node id -> edge agent: those bridges go to the agents' desired configs (uns/handoff.py).
     """
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
@@ -261,7 +272,9 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, conf
             routes = mes_routes(mes, historian.database, mes_settings)
         cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings)
         parts.append(cache)
-        routes = [*routes, *browser_routes, *sink_history_routes(settings.sinks)]
+        fleet = await _enter_fleet(stack, clients, settings, plant, health)
+        parts.append(fleet)
+        routes = [*routes, *browser_routes, *sink_history_routes(settings.sinks), *fleet.routes()]
         users = broker.config if broker is not None else _broker_file(settings)
         rules = await _enter_rules(stack, settings, plant, clients, users, historian if history else None, config_file)
         if rules is not None:
@@ -307,6 +320,10 @@ async def run_up(settings: Settings, plant: Plant, *, ready: ReadyCallback, conf
             parts.append(business)
             health["demo-business"] = business.health
             health["demo-systems"] = systems.health
+        if hand_offs:  # before the hub starts them: the agents run these
+            configs, handed = hand_off(configs, hand_offs, fleet.store)
+            await fleet.publish(handed)
+            endpoints["edge"] = ",".join(f"{node}->{agent}" for node, agent in sorted(hand_offs.items()))
         bridges = await _enter_bridges(stack, configs, clients, settings)
         parts.extend(bridges)
         sinks = await enter_sinks(stack, settings.sinks, clients, plant.enterprise.id)
@@ -466,6 +483,21 @@ async def _enter_browser(
     return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant)]
 
 
+async def _enter_fleet(
+    stack: contextlib.AsyncExitStack,
+    clients: ClientFactory,
+    settings: Settings,
+    plant: Plant,
+    health: dict[str, Callable[[], Mapping[str, object]]],
+) -> FleetService:
+    """The edge fleet's API: agents' status topics, and the versions ``uns fleet`` keeps in the data dir."""
+    store = FleetStore(directory=settings.data_dir / "fleet")
+    fleet = FleetService(clients=clients, store=store, enterprise=plant.enterprise.id)
+    fleet = await stack.enter_async_context(fleet)
+    health["fleet"] = fleet.health
+    return fleet
+
+
 async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
     """``uns web``: the topic browser and HTTP API against ``--broker``; history and MES from ``web.historian_url``."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
@@ -473,6 +505,8 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         health: dict[str, Callable[[], Mapping[str, object]]] = {}
         cache, routes = await _enter_browser(stack, clients, plant, health, settings)
+        fleet = await _enter_fleet(stack, clients, settings, plant, health)
+        routes = [*routes, *fleet.routes()]
         notes: list[str] = []
         endpoints = {"mqtt": url.redacted()}
         if settings.web.historian_url:
@@ -485,7 +519,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
         web = await stack.enter_async_context(_web(settings, _broker_file(settings), health, None, routes, notes))
         endpoints["http"] = web.url
         ready(_endpoints_line(endpoints, notes))
-        await _run_parts([cache, web])
+        await _run_parts([cache, fleet, web])
 
 
 async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallback) -> None:

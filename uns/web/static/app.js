@@ -3,6 +3,7 @@
 
 import {loadAlarms} from "./alarms.js";
 import {loadAutomation} from "./automation.js";
+import {loadEdges} from "./edges.js";
 import {loadSession} from "./lib.js";
 import {loadMes} from "./mes.js";
 import {loadPlant} from "./plant.js";
@@ -11,6 +12,7 @@ import {loadTopics, startTopics} from "./topics.js";
 
 const loaders = {
   plant: loadPlant, topics: loadTopics, sparkplug: loadSparkplug, mes: loadMes, alarms: loadAlarms, automation: loadAutomation,
+  edges: loadEdges,
 };
 
 function showTab() {
