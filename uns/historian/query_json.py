@@ -56,7 +56,8 @@ def _cut(listed: bytes, count: int) -> pa.Array:
     """The text orjson writes for a list of numbers and nulls (no commas inside) cut into one string per element."""
     if count == 0:
         return pa.array([], _TEXT)
-    parts: pa.Array = pc.split_pattern(pa.array([listed[1:-1].decode()], _TEXT), ",").flatten()
+    # bytes.split and one Arrow copy take half the time of Arrow's split_pattern over the text
+    parts: pa.Array = pa.array(listed[1:-1].split(b","), pa.large_binary()).cast(_TEXT)
     return parts
 
 
