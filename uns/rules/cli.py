@@ -12,6 +12,7 @@ from uns.errors import ConfigError
 from uns.rules.check import RulesRefused, check_rules
 from uns.rules.demo import demo_rules
 from uns.rules.service import diff_rules, read_rules
+from uns.transforms.cli import add_check_parser
 
 __all__ = ["add_rules_parser", "run_rules"]
 
@@ -20,21 +21,13 @@ _EXIT_REFUSED = 2  # as every configuration error of the `uns` command
 
 def add_rules_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """``uns rules check FILE``."""
-    parser = subparsers.add_parser(
-        "rules",
-        help="check a settings file's rules (rules:) and what a reload would change",
+    return add_check_parser(
+        subparsers,
+        command="rules",
+        what="rules",
         description="Apply a checked file with SIGHUP to `uns up` (kill -HUP <pid>), POST /api/rules/reload or the "
         "web UI's Automation page: the running rules stay when the new ones are invalid.",
     )
-    actions = parser.add_subparsers(dest="rules_action", required=True, metavar="ACTION")
-    check = actions.add_parser(
-        "check", help="validate FILE's rules: against the plant (every problem, exit 2); list added/removed/changed"
-    )
-    check.add_argument("file", type=Path, metavar="FILE", help="settings YAML holding the new rules:")
-    check.add_argument(
-        "--no-demo", dest="demo", action="store_false", default=None, help="as `uns up --no-demo`: no demo rules"
-    )
-    return parser
 
 
 def run_rules(args: argparse.Namespace, settings: Settings, plant: Plant) -> int:

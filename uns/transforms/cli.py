@@ -11,26 +11,38 @@ from uns.transforms.config import RUNNING_FILE, diff_tags, read_running, read_tr
 from uns.transforms.demo import DEMO_TAGS
 from uns.transforms.plan import plan_tags
 
-__all__ = ["add_transforms_parser", "run_transforms"]
+__all__ = ["add_check_parser", "add_transforms_parser", "run_transforms"]
+
+
+def add_check_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, command: str, what: str, description: str
+) -> argparse.ArgumentParser:
+    """``uns <command> check FILE [--no-demo]``: the check of one list section (``transforms:``, ``rules:``)."""
+    parser = subparsers.add_parser(
+        command,
+        help=f"check a settings file's {what} ({command}:) and what a reload would change",
+        description=description,
+    )
+    actions = parser.add_subparsers(dest=f"{command}_action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help=f"validate FILE's {command}: against the plant; list added/removed/changed"
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help=f"settings YAML holding the new {command}:")
+    check.add_argument(
+        "--no-demo", dest="demo", action="store_false", default=None, help=f"as `uns up --no-demo`: no demo {what}"
+    )
+    return parser
 
 
 def add_transforms_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """``uns transforms check FILE``."""
-    parser = subparsers.add_parser(
-        "transforms",
-        help="check a settings file's computed tags (transforms:) and what a reload would change",
+    return add_check_parser(
+        subparsers,
+        command="transforms",
+        what="computed tags",
         description="Apply a checked file with SIGHUP to `uns up` (kill -HUP <pid>): it reloads transforms: from "
         "its --config file and keeps the running tags when the new ones are invalid.",
     )
-    actions = parser.add_subparsers(dest="transforms_action", required=True, metavar="ACTION")
-    check = actions.add_parser(
-        "check", help="validate FILE's transforms: against the plant; list added/removed/changed"
-    )
-    check.add_argument("file", type=Path, metavar="FILE", help="settings YAML holding the new transforms:")
-    check.add_argument(
-        "--no-demo", dest="demo", action="store_false", default=None, help="as `uns up --no-demo`: no demo tags"
-    )
-    return parser
 
 
 def run_transforms(args: argparse.Namespace, settings: Settings, plant: Plant) -> int:
