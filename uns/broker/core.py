@@ -464,8 +464,7 @@ class UnsBroker(RoutingBroker):
             return
         self.counters.messages_in += 1
         qos = app_message.qos or 0
-        packet = app_message.publish_packet
-        if packet is not None and packet.retain_flag:
+        if app_message.retain:
             self._store_retained(client_session, topic, data, qos)
         await self._route(client_session, topic, data, qos)
 

@@ -1,4 +1,4 @@
-"""A reader wrapper that follows MQTT framing: rejects oversize packets early and applies back-pressure."""
+"""A reader wrapper that follows MQTT framing: whole packets for the broker, oversize rejected early, back-pressure."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import asyncio
 import enum
 from collections.abc import Callable
 
-from amqtt.adapters import ReaderAdapter
+from amqtt.adapters import ReaderAdapter, StreamReaderAdapter
 from amqtt.session import Session
 
-__all__ = ["MAX_HEADERS", "PUBLISH", "GuardedReader", "Oversize"]
+__all__ = ["MAX_HEADERS", "PUBLISH", "GuardedReader", "MalformedLength", "Oversize"]
 
 PUBLISH = 3
 MAX_HEADERS = 2 * 65_537 + 16  # room for a topic/will topic, client id, user and password around a payload
+_CHUNK = 65_536  # bytes asked of the socket at once: many small packets per await
+
+
+class MalformedLength(ValueError):
+    """A fixed header's remaining length runs over four bytes (MQTT 3.1.1, 2.2.3)."""
 
 
 class _State(enum.Enum):
@@ -42,6 +47,10 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
     handled in ``handled``. At a packet boundary, with ``high_water`` or more not yet handled, it
     stops reading until the broker sets ``gate`` again: back-pressure to the client's socket.
     (QoS 2 is left out: its PUBREL must still be read, and the client's in-flight window bounds it.)
+
+    amqtt reads the CONNECT through :meth:`read`; the broker's reader loop then takes whole packets
+    with :meth:`read_packet`. Both serve from one buffer filled up to 64 KiB at a time from a TCP
+    stream, so a burst of small PUBLISHes costs one await of the socket, not several per packet.
     """
 
     def __init__(
@@ -55,7 +64,9 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         self._inner = inner
         self._max_payload = max_payload_bytes
         self._on_oversize = on_oversize
-        self._pending = b""
+        self._stream: asyncio.StreamReader | None = inner._reader if isinstance(inner, StreamReaderAdapter) else None
+        self._buf = b""  # unread bytes are self._buf[self._pos:]
+        self._pos = 0
         self._state = _State.FIRST
         self._type = 0
         self._qos = 0
@@ -125,15 +136,37 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         return await self._take_now(n)
 
     async def _take_now(self, n: int) -> bytes:
-        if not self._pending:
-            return bytes(await self._inner.read(n))
         if n < 0:
-            data, self._pending = self._pending + bytes(await self._inner.read(n)), b""
+            data = self._buf[self._pos :] + bytes(await self._inner.read(n))
+            self._buf, self._pos = b"", 0
             return data
-        data, self._pending = self._pending[:n], self._pending[n:]
-        if len(data) < n:
-            data += bytes(await self._inner.read(n - len(data)))
+        if len(self._buf) - self._pos < n:
+            await self._fill(n)
+        start = self._pos
+        data = self._buf[start : start + n]
+        self._pos = start + len(data)
         return data
+
+    async def _fill(self, n: int) -> None:
+        """Buffer at least ``n`` unread bytes (fewer only at the end of the stream)."""
+        chunks = [self._buf[self._pos :]]
+        have = len(chunks[0])
+        while have < n:
+            more = await self._more(n - have)
+            if not more:
+                break
+            chunks.append(more)
+            have += len(more)
+        self._buf, self._pos = b"".join(chunks), 0
+
+    async def _more(self, wanted: int) -> bytes:
+        """Some more bytes of the stream, ``b""`` at its end: what the socket has (TCP), else exactly ``wanted``."""
+        if self._stream is not None:
+            return await self._stream.read(max(wanted, _CHUNK))
+        try:
+            return bytes(await self._inner.read(wanted))
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
 
     async def peek(self, n: int) -> bytes:
         """The first ``n`` bytes not yet read, kept for the following reads (fewer at end of stream)."""
@@ -143,21 +176,59 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
 
     def rewrite_start(self, length: int, replacement: bytes) -> None:
         """Replace the first ``length`` unread bytes (peeked before) by ``replacement``; before any read only."""
-        if self._state is not _State.FIRST or len(self._pending) < length:
+        if self._state is not _State.FIRST or len(self._buf) - self._pos < length:
             raise ValueError("rewrite_start: only peeked bytes at a packet boundary can be rewritten")
-        self._pending = replacement + self._pending[length:]
+        self._buf, self._pos = replacement + self._buf[self._pos + length :], 0
 
     async def _peek(self, n: int) -> bytes:
         """The next ``n`` bytes, kept for the following reads."""
-        while len(self._pending) < n:
-            try:
-                more = await self._inner.read(n - len(self._pending))
-            except asyncio.IncompleteReadError as exc:
-                more = exc.partial
+        if len(self._buf) - self._pos < n:
+            await self._fill(n)
+        return self._buf[self._pos : self._pos + n]
+
+    async def read_packet(self) -> tuple[int, bytes] | None:
+        """The next whole packet at a packet boundary: its first byte and its body (after the fixed header).
+
+        None at the end of the stream (also inside a packet: the connection is ending) and once an
+        oversize packet was rejected. Raises :class:`MalformedLength` for a remaining length over four bytes.
+        """
+        if self._closed:
+            return None
+        if self.high_water and self.backlog >= self.high_water:
+            self.gate.clear()
+        if not self.gate.is_set():
+            await self.gate.wait()
+        try:
+            head = await self._take(2)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            head = b""
+        if len(head) < 2:
+            await self._let_tasks_run()
+            return None
+        first, byte = head[0], head[1]
+        length, shift = byte & 0x7F, 7
+        while byte & 0x80:
+            if shift > 21:
+                raise MalformedLength(f"remaining length of packet type {first >> 4} runs over four bytes")
+            more = await self._take(1)
             if not more:
-                break
-            self._pending += more
-        return self._pending[:n]
+                return None
+            byte = more[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+        self._type, self._qos, self._length = first >> 4, (first >> 1) & 0x3, length
+        if self._type == PUBLISH and self._qos < 2:
+            self.read_count += 1
+        # smaller packets cannot be oversize: no peek on the hot path
+        if length > self._max_payload and await self._check_publish():
+            return None
+        if not length:
+            return first, b""
+        try:
+            body = await self._take(length)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        return (first, body) if len(body) == length else None
 
     def _track(self, data: bytes) -> bool:
         """Follow the framing through ``data``; True when a fixed header just ended."""
@@ -187,22 +258,25 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
                     self._state = _State.FIRST
         return header_done and self._state is _State.BODY
 
-    async def _check_publish(self) -> None:
+    async def _check_publish(self) -> bool:
+        """Reject the packet whose fixed header was just read if it is oversize; True when rejected."""
         if self._type != PUBLISH:
             if self._length > self._max_payload + MAX_HEADERS:
                 self._reject(Oversize(packet_type=self._type, topic="", size=self._length))
-            return
+                return True
+            return False
         head = await self._peek(2)
         if len(head) < 2:
-            return  # the connection is ending; amqtt will notice
+            return False  # the connection is ending; amqtt will notice
         topic_length = int.from_bytes(head, "big")
         payload = self._length - 2 - topic_length - (2 if self._qos else 0)
         if payload <= self._max_payload:
-            return
+            return False
         topic_bytes = (await self._peek(2 + topic_length))[2:]
         self._reject(Oversize(packet_type=PUBLISH, topic=topic_bytes.decode("utf-8", "replace"), size=payload))
+        return True
 
     def _reject(self, oversize: Oversize) -> None:
         self._closed = True
-        self._pending = b""
+        self._buf, self._pos = b"", 0
         self._on_oversize(self, oversize)

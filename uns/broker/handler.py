@@ -4,6 +4,10 @@ amqtt 0.12.1's reader wraps every packet read in ``asyncio.wait_for`` (a task pe
 handles every packet in a new task; on the Sparkplug host's ingest path those two tasks cost more
 than the host's own work. It also never disconnects a client that stays silent past its keep-alive
 (``handle_read_timeout`` does nothing), so a dead edge node's will never fires. This reader:
+- takes whole packets from :class:`uns.broker.framing.GuardedReader` (many per socket read) and
+  decodes QoS 0 and 1 PUBLISH with the hub's own codec (:func:`uns.mqtt.codec.decode_publish`):
+  amqtt's stream decoder awaited the stream five times per PUBLISH and was most of the broker's CPU;
+  other packets are still parsed by amqtt, from the packet's bytes;
 - handles QoS 0 and 1 PUBLISH inline, in arrival order (QoS 2 and control packets keep a task each,
   because QoS 2 waits for PUBREL and must not stall the reader);
 - enforces MQTT-3.1.2-24 with one watchdog task per connection: no packet for 1.5 x keep-alive
@@ -19,6 +23,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from amqtt.adapters import BufferReader
 from amqtt.errors import MQTTError, NoDataError
 from amqtt.events import MQTTEvents
 from amqtt.mqtt.connack import CONNECTION_ACCEPTED, NOT_AUTHORIZED, ConnackPacket
@@ -33,9 +38,13 @@ from amqtt.mqtt.packet import (
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.protocol.handler import packet_class
+from amqtt.mqtt.puback import PubackPacket
+from amqtt.session import IncomingApplicationMessage
 
-from uns.broker.packets import PacketGuard
+from uns.broker.framing import GuardedReader, MalformedLength
+from uns.broker.packets import PacketGuard, Violation
 from uns.logs import RateLimitedLog
+from uns.mqtt.codec import Publish, PublishError, decode_publish
 
 __all__ = ["KEEPALIVE_GRACE", "FastBrokerHandler"]
 
@@ -78,6 +87,9 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
 
     async def _reader_loop(self) -> None:
         session, reader = self.session, self.reader
+        if not isinstance(reader, GuardedReader):  # the broker always wraps its readers; anything else: amqtt's
+            await super()._reader_loop()
+            return
         client_id = session.client_id if session is not None else "?"
         loop = asyncio.get_running_loop()
         running: collections.deque[asyncio.Task[None]] = collections.deque()
@@ -90,27 +102,40 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             if keepalive > 0
             else None
         )
+        guard = self.packets
+        received = MQTTEvents.PACKET_RECEIVED
         try:
             while True:
                 self._reader_ready.set()
                 while running and running[0].done():
                     self._uns_reap(running.popleft(), client_id)
                 try:
-                    fixed_header = await MQTTFixedHeader.from_stream(reader)
-                    if not fixed_header:
-                        break  # EOF
-                    self._uns_last_read = loop.time()
-                    packet_type = fixed_header.packet_type
-                    if packet_type in (RESERVED_0, RESERVED_15):
-                        log.warning("client %s sent reserved packet type %d: closing", client_id, packet_type)
+                    read = await reader.read_packet()
+                except MalformedLength as exc:
+                    self._uns_refuse(client_id, Violation("MQTT-4.8", str(exc)))
+                    break
+                if read is None:
+                    break  # EOF, or closed for an oversize packet
+                first, body = read
+                self._uns_last_read = loop.time()
+                packet_type, flags = first >> 4, first & 0x0F
+                if packet_type in (RESERVED_0, RESERVED_15):
+                    log.warning("client %s sent reserved packet type %d: closing", client_id, packet_type)
+                    break
+                if guard is not None and guard.refuses_body(packet_type, flags, body, client_id):
+                    break  # malformed: close, as MQTT 3.1.1 says
+                # the hot path: QoS 0/1 PUBLISH with our codec (any plugin watching packets gets amqtt's objects)
+                if packet_type == PUBLISH and not flags & 0b0100 and received not in self._uns_watched():
+                    try:
+                        await self._uns_publish(decode_publish(first, body, 0, len(body)), client_id)
+                    except PublishError as exc:
+                        self._uns_refuse(client_id, Violation("MQTT-4.8", str(exc)))
                         break
-                    peek = getattr(reader, "peek", None)
-                    if self.packets is not None and peek is not None:  # malformed: close, as MQTT 3.1.1 says
-                        flags, length = fixed_header.flags, fixed_header.remaining_length
-                        if await self.packets.refuses(peek, packet_type, flags, length, client_id):
-                            break
-                    packet = await packet_class(fixed_header).from_stream(reader, fixed_header=fixed_header)
-                    await self.plugins_manager.fire_event(MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
+                    continue
+                try:
+                    header = MQTTFixedHeader(packet_type, flags, len(body))
+                    packet = await packet_class(header).from_stream(BufferReader(body), fixed_header=header)
+                    await self.plugins_manager.fire_event(received, packet=packet, session=session)
                     if packet_type == PUBLISH and (packet.qos or 0) < QOS_2:
                         await self.handle_publish(packet)
                     elif packet_type == CONNECT:
@@ -135,6 +160,41 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
         await self.handle_connection_closed()
         self._reader_stopped.set()
         await self.stop()
+
+    def _uns_watched(self) -> Any:
+        """The events some plugin listens to (amqtt's plugin manager; ours listen to none of the packet events)."""
+        return self.plugins_manager._event_plugin_callbacks
+
+    def _uns_refuse(self, client_id: str, violation: Violation) -> None:
+        if self.packets is not None:
+            self.packets.report(client_id, violation)
+        else:
+            log.warning("client %s: malformed packet, %s: closing", client_id, violation.what)
+
+    async def _uns_publish(self, publish: Publish, client_id: str) -> None:
+        """A QoS 0/1 PUBLISH into the session's delivery queue, as amqtt's message flow does (PUBACK after queueing)."""
+        session = self.session
+        if session is None:
+            return
+        qos = publish.qos
+        message = IncomingApplicationMessage(
+            publish.packet_id or None, publish.topic, qos, publish.payload, publish.retain
+        )
+        if not qos:
+            if publish.dup:  # MQTT-3.3.1-2; amqtt ignores such a message too
+                self._uns_warn.warning(
+                    f"dup0/{client_id}",
+                    "client %s: QoS 0 PUBLISH with DUP set on %r: ignored",
+                    client_id,
+                    publish.topic,
+                )
+                return
+            session.delivered_message_queue.put_nowait(message)
+            return
+        await session.delivered_message_queue.put(message)
+        puback = PubackPacket.build(publish.packet_id)
+        await self._send_packet(puback)
+        message.puback_packet = puback
 
     def _uns_reap(self, task: asyncio.Task[None], client_id: str) -> None:
         """Take a finished packet task's exception, so none is ever left for asyncio's 'never retrieved' trace."""

@@ -1,4 +1,4 @@
-"""MQTT 3.1.1 packets that must close the connection, checked on the raw bytes before amqtt parses them.
+"""MQTT 3.1.1 packets that must close the connection, checked on the raw bytes before they are parsed.
 
 amqtt 0.12.1 answers a SUBSCRIBE asking for QoS 3 with SUBACK 0x03, grants empty filters, drops a
 PUBLISH on a wildcard topic but keeps the connection, reads invalid UTF-8 as the text ``b'...'`` and
@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from uns.broker.stats import Counters
 from uns.logs import RateLimitedLog
 
-__all__ = ["PacketGuard", "Violation", "check_body", "check_connect", "check_header", "check_topic", "filter_rule"]
+__all__ = [
+    "PacketGuard",
+    "Violation",
+    "check_body",
+    "check_connect",
+    "check_header",
+    "check_packet",
+    "check_topic",
+    "filter_rule",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +38,6 @@ _CONNECT, _PUBLISH, _PUBREL, _SUBSCRIBE, _UNSUBSCRIBE = 1, 3, 6, 8, 10
 _TO_CLIENT_ONLY = {2: "CONNACK", 9: "SUBACK", 11: "UNSUBACK", 13: "PINGRESP"}
 _FLAGS_0010 = {_PUBREL: "MQTT-3.6.1-1", _SUBSCRIBE: "MQTT-3.8.1-1", _UNSUBSCRIBE: "MQTT-3.10.1-1"}
 _UNUSUAL = re.compile(rb"[\x00+#\x80-\xff]")  # in a topic name: NUL, a wildcard, or not ASCII (checked slowly)
-_PUBLISH_PEEK = 256  # bytes of a PUBLISH peeked at once: the topic of almost every message
 _CONNECT_WAIT_S = 10.0  # a CONNECT the handshake let through is whole already; this only bounds a stray wait
 
 
@@ -220,56 +228,42 @@ class PacketGuard:
             self.report(client_id, violation, peer)
         return violation
 
-    async def refuses(self, peek: Peek, packet_type: int, flags: int, length: int, client_id: str) -> bool:
-        """Whether the packet whose fixed header was just read breaks a rule (then it is reported).
-
-        A connection that ends inside the packet is not a violation: amqtt's own read of it fails and closes.
-        """
-        try:
-            violation = await self._violation(peek, packet_type, flags, length)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return False
+    def refuses_body(self, packet_type: int, flags: int, body: bytes, client_id: str) -> bool:
+        """Whether the packet just read (``body``: its bytes after the fixed header) breaks a rule; reported if so."""
+        violation = check_packet(packet_type, flags, body)
         if violation is None:
             return False
         self.report(client_id, violation)
         return True
 
-    @staticmethod
-    async def _violation(peek: Peek, packet_type: int, flags: int, length: int) -> Violation | None:
-        if packet_type == _PUBLISH and not flags & 0b0110:  # the hot path: QoS 0 with a plain ASCII topic
-            head = await peek(min(length, _PUBLISH_PEEK))
-            topic_end = 2 + int.from_bytes(head[:2], "big")
-            if 2 < topic_end <= len(head) and not _UNUSUAL.search(head, 2, topic_end):
-                return None
-        violation = check_header(packet_type, flags)
-        if violation is None and packet_type in (_SUBSCRIBE, _UNSUBSCRIBE):
-            body = await peek(length)
-            return check_body(packet_type, body) if len(body) == length else None
-        if violation is None and packet_type == _PUBLISH:
-            return await _publish_violation(peek, flags, length)
-        return violation
+
+def check_packet(packet_type: int, flags: int, body: bytes) -> Violation | None:
+    """A packet other than CONNECT: its fixed header flags, and the body of a PUBLISH, SUBSCRIBE or UNSUBSCRIBE."""
+    if packet_type == _PUBLISH and not flags & 0b0110:  # the hot path: QoS 0 with a plain ASCII topic
+        topic_end = 2 + int.from_bytes(body[:2], "big")
+        if 2 < topic_end <= len(body) and not _UNUSUAL.search(body, 2, topic_end):
+            return None
+    violation = check_header(packet_type, flags)
+    if violation is None and packet_type in (_SUBSCRIBE, _UNSUBSCRIBE):
+        return check_body(packet_type, body)
+    if violation is None and packet_type == _PUBLISH:
+        return _publish_violation(flags, body)
+    return violation
 
 
-async def _publish_violation(peek: Peek, flags: int, length: int) -> Violation | None:
-    """A PUBLISH's topic name and packet identifier, peeked (the payload is never copied)."""
-    head = await peek(min(length, _PUBLISH_PEEK))  # one peek covers a usual topic and packet id
-    if len(head) < 2:
-        return None  # the connection ended: amqtt's read fails and closes
-    topic_end = 2 + int.from_bytes(head[:2], "big")
-    if topic_end > length:
+def _publish_violation(flags: int, body: bytes) -> Violation | None:
+    """A PUBLISH's topic name and packet identifier."""
+    if len(body) < 2:
+        return Violation("MQTT-4.8", "PUBLISH ends inside its topic length")
+    topic_end = 2 + int.from_bytes(body[:2], "big")
+    if topic_end > len(body):
         return Violation("MQTT-4.8", "PUBLISH topic length runs past the packet")
-    qos = flags & 0b0110
-    wanted = topic_end + 2 if qos and length >= topic_end + 2 else topic_end
-    if len(head) < wanted:
-        head = await peek(wanted)
-        if len(head) < wanted:
-            return None  # the connection ended inside the packet
-    raw = head[2:topic_end]
+    raw = body[2:topic_end]
     if raw.isascii() and b"\x00" not in raw and b"+" not in raw and b"#" not in raw and raw:
         violation = None  # the usual topic, without decoding it
     else:
         violation = check_topic(raw)
-    if violation is None and wanted > topic_end and head[topic_end:wanted] == b"\x00\x00":
+    if violation is None and flags & 0b0110 and body[topic_end : topic_end + 2] == b"\x00\x00":
         return Violation("MQTT-2.3.1-1", "packet identifier 0")
     return violation
 

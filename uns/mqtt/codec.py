@@ -20,8 +20,10 @@ __all__ = [
     "PubRec",
     "PubRel",
     "Publish",
+    "PublishError",
     "SubAck",
     "UnsubAck",
+    "decode_publish",
     "encode",
     "encode_connect",
     "encode_disconnect",
@@ -350,6 +352,46 @@ _SUBACK_CODES = frozenset((0, 1, 2, 0x80))
 _PINGRESP = PingResp()
 
 
+class PublishError(ValueError):
+    """A PUBLISH body that is not valid MQTT 3.1.1: ``offset`` into the bytes given, and why."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"malformed PUBLISH at byte {offset}: {reason}")
+
+
+def decode_publish(first: int, buf: bytes, head: int, end: int) -> Publish:
+    """The PUBLISH whose fixed header starts with ``first`` and whose body is ``buf[head:end]``.
+
+    The one PUBLISH decoder: the client's :class:`PacketReader` and the embedded broker's reader
+    (``uns.broker.handler``) both use it. QoS 3 is the caller's to refuse (a fixed header matter);
+    the topic must be UTF-8 here, its other rules (wildcards, U+0000) are the broker's to check.
+    Raises :class:`PublishError` with the offset into ``buf``.
+    """
+    qos = (first >> 1) & 3
+    if end - head < 2:
+        raise PublishError(head, f"remaining length {end - head} leaves no topic")
+    tend = head + 2 + ((buf[head] << 8) | buf[head + 1])
+    if qos:
+        if tend + 2 > end:
+            raise PublishError(head, "topic and packet id overrun the packet")
+        pid = (buf[tend] << 8) | buf[tend + 1]
+        if not pid:
+            raise PublishError(tend, "packet id 0 on a QoS>0 publish")
+        body = tend + 2
+    else:
+        if tend > end:
+            raise PublishError(head, "topic length overruns the packet")
+        pid = 0
+        body = tend
+    try:
+        topic = buf[head + 2 : tend].decode()
+    except UnicodeDecodeError as exc:
+        raise PublishError(head + 2 + exc.start, "topic is not UTF-8") from None
+    return Publish(topic, buf[body:end], qos, bool(first & 1), bool(first & 8), pid)
+
+
 class PacketReader:
     """Streaming decoder: ``feed`` bytes as they arrive, get whole packets back; partial ones wait.
 
@@ -441,29 +483,12 @@ class PacketReader:
                 self._need = end - pos
                 return pos
             if first >> 4 == 3:
-                qos = (first >> 1) & 3
-                if rl < 2:
-                    raise self._error("PUBLISH", self._offset + head, f"remaining length {rl} leaves no topic")
-                tend = head + 2 + ((buf[head] << 8) | buf[head + 1])
-                if qos:
-                    if qos == 3:
-                        raise self._error("PUBLISH", self._offset + pos, "qos bits are 3")
-                    if tend + 2 > end:
-                        raise self._error("PUBLISH", self._offset + head, "topic and packet id overrun the packet")
-                    pid = (buf[tend] << 8) | buf[tend + 1]
-                    if not pid:
-                        raise self._error("PUBLISH", self._offset + tend, "packet id 0 on a QoS>0 publish")
-                    body = tend + 2
-                else:
-                    if tend > end:
-                        raise self._error("PUBLISH", self._offset + head, "topic length overruns the packet")
-                    pid = 0
-                    body = tend
+                if first & 0b0110 == 0b0110:
+                    raise self._error("PUBLISH", self._offset + pos, "qos bits are 3")
                 try:
-                    topic = buf[head + 2 : tend].decode()
-                except UnicodeDecodeError as exc:
-                    raise self._error("PUBLISH", self._offset + head + 2 + exc.start, "topic is not UTF-8") from None
-                append(Publish(topic, buf[body:end], qos, bool(first & 1), bool(first & 8), pid))
+                    append(decode_publish(first, buf, head, end))
+                except PublishError as exc:
+                    raise self._error("PUBLISH", self._offset + exc.offset, exc.reason) from None
             elif first in _FIXED:
                 size, name = _FIXED[first]
                 if rl != size:

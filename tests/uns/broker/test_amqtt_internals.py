@@ -6,13 +6,13 @@ import inspect
 from importlib.metadata import version
 
 import pytest
-from amqtt.adapters import ReaderAdapter
+from amqtt.adapters import BufferReader, ReaderAdapter, StreamReaderAdapter
 from amqtt.broker import Broker, RetainedApplicationMessage
 from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.protocol.handler import ProtocolHandler, packet_class
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
-from amqtt.session import Session
+from amqtt.session import IncomingApplicationMessage, Session
 
 from tests.fixtures.broker import broker_test_config
 from uns.broker.core import UnsBroker
@@ -138,6 +138,32 @@ def test_handler_fields_and_packet_helpers_our_reader_uses() -> None:
     for field in ("_reader_ready", "_reader_stopped", "plugins_manager", "_reader_task"):
         assert field in source
     assert FastBrokerHandler._reader_loop is not BrokerProtocolHandler._reader_loop
+
+
+async def test_what_our_own_publish_reading_relies_on() -> None:
+    # framing.py reads a TCP connection's asyncio.StreamReader in chunks through the adapter's _reader
+    stream = asyncio.StreamReader()
+    assert StreamReaderAdapter(stream)._reader is stream
+    # handler.py: other packets parse from their bytes; PACKET_RECEIVED watchers are looked up by event
+    from amqtt.events import MQTTEvents
+    from amqtt.mqtt.puback import PubackPacket
+
+    header = MQTTFixedHeader(4, 0, 2)
+    packet = await packet_class(header).from_stream(BufferReader(b"\x00\x07"), fixed_header=header)
+    assert isinstance(packet, PubackPacket)
+    assert packet.packet_id == 7
+    from amqtt.plugins.manager import PluginManager
+
+    assert "self._event_plugin_callbacks" in inspect.getsource(PluginManager)
+    assert MQTTEvents.PACKET_RECEIVED == "mqtt_packet_received"
+    # the session's delivery queue takes IncomingApplicationMessage(packet_id, topic, qos, data, retain)
+    assert list(inspect.signature(IncomingApplicationMessage).parameters) == [
+        "packet_id",
+        "topic",
+        "qos",
+        "data",
+        "retain",
+    ]
 
 
 # --- uns/broker/sessions.py and persistence.py ----------------------------------------------------

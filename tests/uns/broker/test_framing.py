@@ -6,7 +6,7 @@ from amqtt.adapters import StreamReaderAdapter
 
 from tests.fixtures.broker import start_broker
 from tests.fixtures.waiting import until
-from uns.broker.framing import GuardedReader, Oversize
+from uns.broker.framing import GuardedReader, MalformedLength, Oversize
 
 LIMIT = 100
 
@@ -93,3 +93,30 @@ async def test_a_connection_that_never_sends_connect_is_closed_at_exit(tmp_path:
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_read_packet_takes_whole_packets_from_one_buffer() -> None:
+    # two PUBLISHes and a PINGREQ arrive in one chunk: each comes out whole, with its first byte
+    first = _publish(b"a/b", 3) + b"xyz"
+    second = _publish(b"c", 2, qos=1) + b"pq"
+    reader, seen = _reader(first + second + b"\xc0\x00", eof=True)
+    assert await reader.read_packet() == (0x30, first[2:])
+    assert await reader.read_packet() == (0x32, second[2:])
+    assert await reader.read_packet() == (0xC0, b"")
+    assert await reader.read_packet() is None  # the end of the stream
+    assert reader.read_count == 2
+    assert seen == []
+
+
+async def test_read_packet_ends_inside_a_packet_and_on_an_oversize_one() -> None:
+    reader, _ = _reader(_publish(b"a/b", 5) + b"xy", eof=True)  # three payload bytes missing
+    assert await reader.read_packet() is None
+    reader, seen = _reader(_publish(b"a/b", LIMIT + 1), eof=True)
+    assert await reader.read_packet() is None
+    assert [(o.topic, o.size) for o in seen] == [("a/b", LIMIT + 1)]
+
+
+async def test_read_packet_refuses_a_remaining_length_over_four_bytes() -> None:
+    reader, _ = _reader(b"\x30\xff\xff\xff\xff\x01", eof=True)
+    with pytest.raises(MalformedLength, match="over four bytes"):
+        await reader.read_packet()

@@ -72,6 +72,9 @@ AFTER_CONNECT = [
     ("MQTT-1.5.3-2-publish-nul", _publish(b"a/\x00"), True),
     ("MQTT-1.5.3-1-publish-bad-utf8", _publish(b"a/\xff"), True),
     ("MQTT-4.7.3-1-publish-empty-topic", _publish(b""), True),
+    ("MQTT-4.8-publish-inside-topic-length", mqtt_packet(0x30, b"\x00"), True),
+    ("MQTT-4.8-publish-topic-past-the-packet", mqtt_packet(0x30, _string(b"a/b")[:-1]), True),
+    ("MQTT-4.8-publish-qos1-no-packet-id", mqtt_packet(0x32, _string(b"a/b") + b"\x01"), True),
     ("MQTT-3.6.1-1-pubrel-flags", mqtt_packet(0x60, (1).to_bytes(2, "big")), True),
     ("MQTT-2.2.2-2-pingreq-flags", bytes([0xC1, 0]), False),  # Mosquitto answers it with PINGRESP
     (

@@ -225,3 +225,34 @@ def test_all_is_honest() -> None:
         "NamedTuple",
     }
     assert public - {"BrokerError"} == set(codec.__all__)
+
+
+@pytest.mark.parametrize(
+    ("first", "body", "expected"),
+    [
+        (0x30, b"\x00\x03a/bxyz", Publish("a/b", b"xyz")),
+        (0x3B, b"\x00\x01t\x01\x02p", Publish("t", b"p", qos=1, retain=True, dup=True, packet_id=0x0102)),
+        (0x31, b"\x00\x01t", Publish("t", b"", retain=True)),
+    ],
+)
+def test_decode_publish_is_the_readers_publish(first: int, body: bytes, expected: Publish) -> None:
+    # the broker's reader decodes a body alone; the client's stream reader the same bytes in a stream
+    assert codec.decode_publish(first, body, 0, len(body)) == expected
+    stream = bytes([first]) + codec.encode_remaining_length(len(body)) + body
+    assert PacketReader().feed(stream) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("first", "body", "offset", "reason"),
+    [
+        (0x30, b"\x00", 0, "leaves no topic"),
+        (0x30, b"\x00\x05ab", 0, "topic length overruns"),
+        (0x32, b"\x00\x01t\x00", 0, "packet id overrun"),
+        (0x32, b"\x00\x01t\x00\x00", 3, "packet id 0"),
+        (0x30, b"\x00\x02a\xff", 3, "not UTF-8"),
+    ],
+)
+def test_decode_publish_names_the_offset(first: int, body: bytes, offset: int, reason: str) -> None:
+    with pytest.raises(codec.PublishError, match=reason) as caught:
+        codec.decode_publish(first, body, 0, len(body))
+    assert caught.value.offset == offset
