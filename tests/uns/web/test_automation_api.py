@@ -62,10 +62,13 @@ async def _eventually(fetch: Callable[[], Awaitable[Any]], check: Callable[[Any]
 
 
 @contextlib.asynccontextmanager
-async def _hub(tmp_path: Path, broker_config: Path | None = None) -> AsyncIterator[dict[str, str]]:
+async def _hub(
+    tmp_path: Path, broker_config: Path | None = None, text: str = SETTINGS, **more: object
+) -> AsyncIterator[dict[str, str]]:
     config = tmp_path / "hub.yaml"
-    config.write_text(SETTINGS)
+    config.write_text(text)
     overrides: dict[str, object] = {
+        **more,
         "broker.config": broker_config or _REPO / "broker.yaml",
         "broker.mqtt_port": 0,
         "broker.ws_port": 0,
@@ -203,6 +206,27 @@ async def test_list_create_refuse_test_and_disable(tmp_path: Path) -> None:
         assert gone.json()["changes"] == [f"- {FILLER}/data/Computed/TempK"]
         assert "TempK" not in config.read_text()
         assert _tag(await listing(), f"{FILLER}/data/Computed/TempK") is None
+
+
+async def test_rules_the_file_lacks_are_written_into_it_with_the_change(tmp_path: Path) -> None:
+    # as with the demo's rules: they run, the file has no rules: of its own; a change keeps the others running
+    alarm = {"kind": "alarm", "path": FILLER, "name": "x"}
+    rules = [
+        {"name": "a", "trigger": {"kind": "value", "topic": TEMP, "above": 1}, "actions": [alarm]},
+        {"name": "b", "trigger": {"kind": "value", "topic": TEMP, "below": 0}, "actions": [alarm]},
+    ]
+    text = "# no rules: here\nhistorian:\n  flush_interval_s: 0.2\n"
+    async with _hub(tmp_path, text=text, rules=rules) as hub, httpx.AsyncClient(base_url=hub["http"]) as client:
+        listed = (await client.get("/api/automation")).json()
+        assert [(r["name"], r["in_file"]) for r in listed["rules"]] == [("a", False), ("b", False)]
+        off = await client.post("/api/automation/enable", json={"kind": "rules", "key": "b", "enabled": False})
+        assert off.json()["changes"] == ["~ b"]
+        written = (tmp_path / "hub.yaml").read_text()
+        assert written.startswith(text)
+        assert written[len(text) :].startswith("rules:\n- name: a\n")
+        listed = (await client.get("/api/automation")).json()
+        shown = [(r["name"], r["enabled"], r["in_file"]) for r in listed["rules"]]
+        assert shown == [("a", True, True), ("b", False, True)]
 
 
 async def test_replay_counts_the_fires_over_the_historians_samples(tmp_path: Path) -> None:

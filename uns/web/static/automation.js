@@ -68,7 +68,16 @@ function ruleRow(rule) {
 const empty = (columns, text) => el("tr", {}, el("td", {colspan: String(columns), class: "hint"}, text));
 
 async function render() {
-  const answer = await api("/api/automation");
+  let answer;
+  try {
+    answer = await api("/api/automation");
+  } catch (error) {
+    // `uns web` alone has no rules or computed tags: they run in `uns up`
+    $("#automation-note").hidden = false;
+    $("#automation-note").textContent = error.status === 404 ? "Rules and computed tags run in uns up, not in this process." : error.message;
+    for (const id of ["#new-tag", "#new-rule"]) $(id).hidden = true;
+    return null;
+  }
   const note = answer.note || (answer.rules_running ? "" : "The rules do not run in this process.");
   $("#automation-note").hidden = !note;
   $("#automation-note").textContent = note || "";
