@@ -31,12 +31,13 @@ from uns.historian.database import Database
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.stats import StoreStats
 from uns.historian.store import Batch, CommitReport, Store
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.pending import PendingRows
 
-__all__ = ["Historian", "HistorianStats", "database_path"]
+__all__ = ["Historian", "database_path"]
 
 log = logging.getLogger(__name__)
 
@@ -47,48 +48,6 @@ _REJECT_LOG_EVERY_S = 10.0
 def database_path(section: HistorianSection, data_dir: Path) -> Path:
     """Where the historian's DuckDB file lives: ``historian.path`` or ``<data_dir>/historian.duckdb``."""
     return section.path or data_dir / "historian.duckdb"
-
-
-class HistorianStats:
-    """Counters of one historian run (reported on ``/api/health`` and ``<enterprise>/hub/historian/health``)."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self.stored = 0
-        self.duplicates = 0
-        self.events = 0
-        self.duplicate_events = 0
-        self.rejected = 0
-        self.rejected_by_field: dict[str, int] = {}
-        self.commits = 0
-        self.last_commit_s = 0.0
-        self.max_commit_s = 0.0
-        self.oldest_pending_ms: int | None = None
-
-    def add(self, report: CommitReport) -> None:
-        """Count one commit."""
-        self.stored += report.inserted
-        self.duplicates += report.duplicates
-        self.events += report.events
-        self.duplicate_events += report.duplicate_events
-        self.commits += 1
-        self.last_commit_s = report.seconds
-        self.max_commit_s = max(self.max_commit_s, report.seconds)
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready counters."""
-        return {
-            "received": self.received,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "events": self.events,
-            "duplicate_events": self.duplicate_events,
-            "rejected": self.rejected,
-            "rejected_by_field": dict(self.rejected_by_field),
-            "commits": self.commits,
-            "last_commit_ms": round(self.last_commit_s * 1000, 1),
-            "max_commit_ms": round(self.max_commit_s * 1000, 1),
-        }
 
 
 class Historian:
@@ -108,7 +67,7 @@ class Historian:
         self._enterprise = enterprise
         self._clients = clients
         self.database = Database(path=database_path(settings, data_dir), memory_limit_mb=settings.memory_limit_mb)
-        self.stats = HistorianStats()
+        self.stats = StoreStats()
         self._parser = RowParser(max_future_ms=int(settings.max_future_s * 1000))
         self._compressor: Compressor[SampleRow] | None = (
             Compressor(rules=settings.compression) if settings.compression else None
@@ -233,9 +192,7 @@ class Historian:
             self._count_reject(row)
 
     def _count_reject(self, row: Rejected) -> None:
-        stats = self.stats
-        stats.rejected += 1
-        stats.rejected_by_field[row.field] = stats.rejected_by_field.get(row.field, 0) + 1
+        self.stats.reject(row.field)
         # one key for every refusal: a flood of distinct bad topics still logs once per interval
         self._reject_log.warning("reject", "historian: dead-lettered %s: %s: %s", row.topic, row.field, row.reason)
 

@@ -32,6 +32,7 @@ from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import Rejected, RowParser
+from uns.historian.stats import StoreStats
 from uns.historian.store import Batch
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
@@ -53,47 +54,22 @@ def sink_filters(config: SinkBase, enterprise: str) -> list[str]:
     return filters
 
 
-class SinkStats:
-    """Counters of one sink run (its health topic and ``/api/health``)."""
+class SinkStats(StoreStats):
+    """A store's counters (``StoreStats``) and the state of the sink's link to its target."""
 
     def __init__(self) -> None:
-        self.received = 0
-        self.stored = 0
-        self.duplicates = 0
-        self.events = 0
-        self.duplicate_events = 0
-        self.rejected = 0
-        self.rejected_by_field: dict[str, int] = {}
-        self.commits = 0
+        super().__init__()
         self.write_failures = 0
         self.database_online = False
         self.last_error: str | None = None
-        self.last_commit_s = 0.0
-
-    def add(self, report: WriteReport) -> None:
-        """Count one commit."""
-        self.stored += report.inserted
-        self.duplicates += report.duplicates
-        self.events += report.events
-        self.duplicate_events += report.duplicate_events
-        self.commits += 1
-        self.last_commit_s = report.seconds
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready counters."""
+        """JSON-ready counters and link state."""
         return {
             "database_online": self.database_online,
-            "received": self.received,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "events": self.events,
-            "duplicate_events": self.duplicate_events,
-            "rejected": self.rejected,
-            "rejected_by_field": dict(self.rejected_by_field),
-            "commits": self.commits,
+            **super().as_dict(),
             "write_failures": self.write_failures,
             "last_error": self.last_error,
-            "last_commit_ms": round(self.last_commit_s * 1000, 1),
         }
 
 
@@ -207,9 +183,7 @@ class Sink:
             await pending.wait_room()
 
     def _count_reject(self, row: Rejected) -> None:
-        stats = self.stats
-        stats.rejected += 1
-        stats.rejected_by_field[row.field] = stats.rejected_by_field.get(row.field, 0) + 1
+        self.stats.reject(row.field)
         self._warn.warning(
             f"reject:{row.field}",
             "sink %s: dead-lettered %s: %s: %s",
