@@ -21,10 +21,10 @@ import tracemalloc
 
 import orjson
 
+from model.envelope import EnvelopeDict
 from model.equipment import Plant
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, _dumps
-from uns.normalise import EnvelopeDict
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 __all__ = ["main"]

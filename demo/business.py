@@ -35,6 +35,7 @@ from demo.maintenance import MaintenancePlanner, WorkOrderRow
 from demo.plan import BusinessPlan, Outgoing
 from demo.systems import DemoSystems
 from model.config import SimSection
+from model.envelope import EnvelopeError, Reading, read_envelope
 from model.equipment import Plant
 from model.mes import EVENT_MODELS, Inspection, LotProduction, MesEvent, OrderAction, ProductType, WorkOrder
 from uns.clock import now_ms
@@ -305,12 +306,21 @@ def _body(message: Message) -> dict[str, object] | None:
     return body if isinstance(body, dict) else None
 
 
+def _reading(message: Message) -> Reading | None:
+    """The value envelope of a message by the hub's one reader; None (logged) when it is not one."""
+    try:
+        return read_envelope(message.payload, now_ms=0)  # its time is not used here
+    except EnvelopeError as exc:
+        log.debug("demo business: %s: %s", message.topic, exc)
+        return None
+
+
 def _number(message: Message) -> float | None:
     """The value of a good or uncertain value envelope; None for stale, bad or non-numeric ones."""
-    body = _body(message)
-    if body is None or body.get("quality", "good") not in ("good", "uncertain"):
+    read = _reading(message)
+    if read is None or read.quality not in ("good", "uncertain"):
         return None
-    value = body.get("value")
+    value = read.value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -327,13 +337,12 @@ def _released_order(message: Message) -> str | None:
 
 def _running_order(message: Message) -> str | None:
     """The order a retained ``work_order`` start or a ``kpi/order`` envelope names as running."""
-    body = _body(message)
-    if body is None:
-        return None
     if message.topic.endswith("/kpi/order"):
-        value = body.get("value")
+        read = _reading(message)
+        value = None if read is None else read.value
         return value if isinstance(value, str) and value else None
-    if not message.retain or body.get("action") != "start":
+    body = _body(message)
+    if body is None or not message.retain or body.get("action") != "start":
         return None  # a live event: ours, or an operator's that the line follows
     order_id = body.get("order_id")
     return order_id if isinstance(order_id, str) else None

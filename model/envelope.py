@@ -1,13 +1,39 @@
-"""The value envelope: the JSON body retained on every UNS ``data`` and ``kpi`` topic."""
+"""The value envelope: the JSON body retained on every UNS ``data`` and ``kpi`` topic.
+
+One encoder (``build_envelope``) and one reader (``read_envelope``) for the whole hub, plain
+functions over orjson dicts: no pydantic per message. The ``Envelope`` model is the schema
+(``uns schema``) of what the hub writes; the reader also takes what other publishers may send
+(docs/namespace.md, "Value envelope").
+"""
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
-__all__ = ["ENVELOPE_FIELDS", "JSON_DATATYPE", "Envelope", "Quality", "infer_datatype"]
+__all__ = [
+    "ENVELOPE_FIELDS",
+    "JSON_DATATYPE",
+    "Envelope",
+    "EnvelopeDict",
+    "EnvelopeError",
+    "JsonValue",
+    "Quality",
+    "Reading",
+    "build_envelope",
+    "check_value",
+    "infer_datatype",
+    "read_body",
+    "read_envelope",
+    "read_object",
+]
+
+EnvelopeDict = dict[str, JsonValue]
+"""An envelope as the hub builds it, before orjson writes it."""
 
 ENVELOPE_FIELDS = ("value", "timestamp_ms", "quality", "datatype", "unit", "unbound", "historical", "source")
 """The envelope's keys in the order the hub writes them; ``unit``, ``unbound``, ``historical`` and
@@ -108,3 +134,217 @@ class Envelope(BaseModel):
     def json_schema(cls) -> dict[str, object]:
         """The JSON Schema of the envelope as consumers read it."""
         return cls.model_json_schema(mode="validation")
+
+
+# -- the one encoder and the one reader (run time: no pydantic) ---------------------------------
+
+_QUALITY_NAMES = {q.value: q.value for q in Quality}  # interned: one str per quality in every reading
+_WITHIN_64_BITS = (-(2**63), 2**64)  # orjson reads an integer not strictly between these as a float
+_INT_RANGES = {
+    "Int8": (-(2**7), 2**7 - 1),
+    "Int16": (-(2**15), 2**15 - 1),
+    "Int32": (-(2**31), 2**31 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    "UInt8": (0, 2**8 - 1),
+    "UInt16": (0, 2**16 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "UInt64": (0, 2**64 - 1),
+    "DateTime": (0, 2**63 - 1),
+}
+_TEXT_TYPES = frozenset({"String", "Text", "UUID", "Bytes", "File"})
+_FLOAT_TYPES = frozenset({"Float", "Double"})
+_NOT_BOOL = frozenset(_INT_RANGES) | _FLOAT_TYPES | _TEXT_TYPES
+_NOT_NUMBER = _TEXT_TYPES | {"Boolean"}
+_NOT_TEXT = frozenset(_INT_RANGES) | _FLOAT_TYPES | {"Boolean"}
+_SCALAR_TYPES = _NOT_TEXT | _TEXT_TYPES
+_NO_FLOAT = frozenset(_INT_RANGES) | _NOT_NUMBER
+_GOOD = Quality.good.value
+
+
+def build_envelope(
+    *,
+    value: JsonValue,
+    timestamp_ms: int,
+    quality: Quality,
+    datatype: str,
+    unit: str | None = None,
+    unbound: bool = False,
+    historical: bool = False,
+    source: str | None = None,
+) -> EnvelopeDict:
+    """The envelope as a dict in ``ENVELOPE_FIELDS`` order, optional keys left out at their default."""
+    out: EnvelopeDict = {"value": value, "timestamp_ms": timestamp_ms, "quality": quality.value, "datatype": datatype}
+    if unit is not None:
+        out["unit"] = unit
+    if unbound:
+        out["unbound"] = True
+    if historical:
+        out["historical"] = True
+    if source:
+        out["source"] = source
+    return out
+
+
+class EnvelopeError(ValueError):
+    """A payload that is not a value envelope.
+
+    ``field`` names what is wrong (``payload``, ``value``, ``datatype``, ``quality``,
+    ``timestamp_ms``), ``reason`` says how.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Reading(NamedTuple):
+    """One envelope as read: every key checked, defaults filled in (a tuple: cheap on the hot path)."""
+
+    value: JsonValue
+    """As sent (lists and objects too); already checked against ``datatype``."""
+    timestamp_ms: int
+    """As sent, else the receive time the caller passed."""
+    quality: str
+    """One of ``Quality``'s values (``good`` when not sent), interned."""
+    datatype: str | None
+    """As declared, else inferred from the JSON type; None only for a null value sent without one."""
+    unit: str | None
+    """None when absent or not a string."""
+    unbound: bool
+    historical: bool
+    source: str | None
+    """None when absent or not a string."""
+
+
+_new_reading = tuple.__new__  # a Reading without NamedTuple's Python-level __new__ (~150 ns per message)
+
+
+def read_object(payload: bytes) -> dict[str, JsonValue]:
+    """The JSON object of a payload.
+
+    Raises:
+        EnvelopeError: ``payload``: not JSON (the byte offset is in the reason) or not an object.
+    """
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        # orjson reports a character position; for the ASCII payloads we see it is the byte offset
+        raise EnvelopeError("payload", f"not JSON at byte {exc.pos}: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise EnvelopeError("payload", f"a JSON {type(body).__name__}, not an object")
+    return body
+
+
+def read_envelope(payload: bytes, *, now_ms: int, max_future_ms: int | None = None) -> Reading:
+    """Read one value envelope with the hub's one set of rules (``read_body``'s)."""
+    return read_body(read_object(payload), payload, now_ms=now_ms, max_future_ms=max_future_ms)
+
+
+def read_body(body: dict[str, JsonValue], payload: bytes, *, now_ms: int, max_future_ms: int | None = None) -> Reading:
+    """Check an envelope's JSON object (``payload`` is its text, read again only for an integer past 64 bits).
+
+    ``value`` is required (null is allowed); ``datatype`` a non-empty string, else inferred
+    (``infer_datatype``); ``quality`` one of good, uncertain, bad, stale, else good;
+    ``timestamp_ms`` a non-negative integer, else ``now_ms``, and with ``max_future_ms`` no later
+    than ``now_ms + max_future_ms``; ``value`` must fit ``datatype`` (``check_value``). Other keys
+    are ignored.
+
+    Raises:
+        EnvelopeError: naming the first field that breaks a rule, in the order above.
+    """
+    if "value" not in body:
+        raise EnvelopeError("value", "missing (null is allowed)")
+    value = body["value"]
+    known = 1  # keys of body read so far: the others are looked up only when there are more
+    datatype = body.get("datatype")
+    if datatype is None:
+        datatype = _inferred(value, payload)
+    elif datatype.__class__ is not str or not datatype:
+        raise EnvelopeError("datatype", f"must be a Sparkplug datatype name such as Float (got {datatype!r})")
+    else:
+        known += 1
+    raw_quality = body.get("quality")
+    if raw_quality is None:
+        quality: str | None = _GOOD
+    else:
+        known += 1
+        quality = _QUALITY_NAMES.get(raw_quality) if isinstance(raw_quality, str) else None
+        if quality is None:
+            raise EnvelopeError("quality", f"must be one of {', '.join(_QUALITY_NAMES)} (got {raw_quality!r})")
+    ts = body.get("timestamp_ms")
+    if ts is None:
+        ts = now_ms  # a plain JSON publisher sends none: the value is as of its arrival
+    elif isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
+        raise EnvelopeError("timestamp_ms", f"must be a non-negative integer of ms since 1970 (got {ts!r})")
+    else:
+        known += 1
+    if max_future_ms is not None and ts > now_ms + max_future_ms:
+        ahead = (ts - now_ms) / 1000
+        raise EnvelopeError(
+            "timestamp_ms", f"{ahead:.0f} s in the future (limit {max_future_ms / 1000:.0f} s): check the clock"
+        )
+    if value is not None and (value.__class__ is not float or datatype in _NO_FLOAT):
+        check_value(value, datatype)  # type: ignore[arg-type]  # a datatype: only null has none
+    unit = body.get("unit")
+    if unit.__class__ is str:
+        known += 1
+    else:
+        unit = None
+    if len(body) == known:  # the usual envelope: no flags, no source
+        return _new_reading(Reading, (value, ts, quality, datatype, unit, False, False, None))
+    source = body.get("source")
+    return _new_reading(
+        Reading,
+        (
+            value,
+            ts,
+            quality,
+            datatype,
+            unit,
+            body.get("unbound") is True,
+            body.get("historical") is True,
+            source if isinstance(source, str) else None,
+        ),
+    )
+
+
+def _inferred(value: JsonValue, payload: bytes) -> str | None:
+    if isinstance(value, float) and not _WITHIN_64_BITS[0] < value < _WITHIN_64_BITS[1]:
+        # orjson rounds an integer beyond 64 bits to a float: the text tells integer from 1e20
+        value = json.loads(payload).get("value", value)
+    try:
+        return infer_datatype(value)
+    except ValueError as exc:
+        raise EnvelopeError("value", str(exc)) from None
+
+
+def check_value(value: object, datatype: str) -> None:
+    """Whether ``value`` fits ``datatype``: integers in its range, no string in a number, no list in a scalar.
+
+    Types this does not know (arrays, DataSet, Template, ``Json``) take any JSON value.
+
+    Raises:
+        EnvelopeError: ``value``, saying how it misfits.
+    """
+    cls = value.__class__
+    if value is None or (cls is float and datatype not in _INT_RANGES and datatype not in _NOT_NUMBER):
+        return  # the hot path: a Double or Float
+    if cls is bool:
+        if datatype in _NOT_BOOL:
+            raise EnvelopeError("value", f"true/false, but the datatype is {datatype}")
+    elif cls is int:
+        bounds = _INT_RANGES.get(datatype)
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:  # type: ignore[operator]  # an int here
+            raise EnvelopeError("value", f"{value} is outside {datatype} ({bounds[0]}..{bounds[1]})")
+        if datatype in _NOT_NUMBER:
+            raise EnvelopeError("value", f"a number, but the datatype is {datatype}")
+    elif cls is float:
+        if datatype in _INT_RANGES:
+            raise EnvelopeError("value", f"{value!r} is not an integer ({datatype})")
+        raise EnvelopeError("value", f"a number, but the datatype is {datatype}")
+    elif cls is str:
+        if datatype in _NOT_TEXT:
+            raise EnvelopeError("value", f"a string, but the datatype is {datatype}")
+    elif datatype in _SCALAR_TYPES:
+        raise EnvelopeError("value", f"a JSON {cls.__name__}, but the datatype is {datatype}")

@@ -1,27 +1,24 @@
-"""Pure mapping from a Sparkplug metric to its ISA-95 UNS topic and JSON value envelope."""
+"""Pure mapping from a Sparkplug metric to its ISA-95 UNS topic and the JSON parts of its value envelope.
+
+The envelope itself is built by the one encoder, ``model.envelope.build_envelope``.
+"""
 
 from __future__ import annotations
 
 import base64
 import math
 
-from model.envelope import Quality
+from model.envelope import JsonValue, Quality
 from model.topic import ClassWord, UnsTopic
 from uns.sparkplug import DataSet, DataType, Metric, MetricValue, PropertySet, Template
 from uns.sparkplug.values import float32_shortest
 
 __all__ = [
-    "EnvelopeDict",
-    "JsonValue",
-    "envelope",
     "json_value",
     "metric_topic",
     "quality_of",
     "unit_of_metric",
 ]
-
-JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
-EnvelopeDict = dict[str, JsonValue]
 
 # Ignition and other hosts carry OPC-style quality codes in a "Quality" metric property.
 _GOOD_QUALITY_CODE = 192
@@ -128,32 +125,3 @@ def unit_of_metric(metric: Metric) -> str | None:
         if prop is not None and isinstance(prop.value, str) and prop.value:
             return prop.value
     return None
-
-
-def envelope(
-    *,
-    value: JsonValue,
-    timestamp_ms: int,
-    quality: Quality,
-    datatype: DataType,
-    unit: str | None,
-    unbound: bool = False,
-    historical: bool = False,
-    source: str | None = None,
-) -> EnvelopeDict:
-    """The value envelope of DESIGN section 2 as a dict, in field order, optional keys omitted."""
-    out: EnvelopeDict = {
-        "value": value,
-        "timestamp_ms": timestamp_ms,
-        "quality": quality.value,
-        "datatype": datatype.name,
-    }
-    if unit is not None:
-        out["unit"] = unit
-    if unbound:
-        out["unbound"] = True
-    if historical:
-        out["historical"] = True
-    if source:
-        out["source"] = source
-    return out

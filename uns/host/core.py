@@ -10,7 +10,7 @@ import logging
 
 import orjson
 
-from model.envelope import Quality
+from model.envelope import EnvelopeDict, Quality, build_envelope
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
@@ -19,7 +19,7 @@ from uns.host.counters import HostCounters, Reason
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
-from uns.normalise import EnvelopeDict, envelope, json_value, metric_topic, quality_of, unit_of_metric
+from uns.normalise import json_value, metric_topic, quality_of, unit_of_metric
 from uns.sparkplug import (
     DecodedPayload,
     MessageType,
@@ -372,11 +372,11 @@ class HostCore:
         out: list[Message],
         quality: Quality | None = None,
     ) -> None:
-        env = envelope(
+        env = build_envelope(
             value=None if metric.is_null else json_value(metric.value, slot.datatype),
             timestamp_ms=metric.timestamp or payload_ms,
             quality=quality or quality_of(metric),
-            datatype=slot.datatype,
+            datatype=slot.datatype.name,
             unit=slot.unit,
             unbound=not table.bound,
             historical=metric.is_historical,
@@ -404,11 +404,11 @@ class HostCore:
         for slot in table.slots.values():
             if slot.last_ms is not None:
                 slot.last_ms = max(now_ms, slot.last_ms + 1)
-                stale = envelope(
+                stale = build_envelope(
                     value=slot.last_value,
                     timestamp_ms=slot.last_ms,
                     quality=Quality.stale,
-                    datatype=slot.datatype,
+                    datatype=slot.datatype.name,
                     unit=slot.unit,
                     unbound=not table.bound,
                     source=table.source,

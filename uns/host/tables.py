@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from uns.normalise import JsonValue
+from model.envelope import JsonValue
 from uns.sparkplug import DataType
 
 __all__ = ["DeviceState", "MetricSlot", "MetricTable", "NodeState"]

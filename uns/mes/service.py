@@ -21,6 +21,7 @@ from typing import Self
 import orjson
 
 from model.config import MesSection
+from model.envelope import EnvelopeError, JsonValue, Quality, build_envelope, read_envelope
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.historian.service import Historian
@@ -216,21 +217,13 @@ class MesAdapter:
 
     def _offer_sample(self, message: Message, now_ms: int) -> None:
         try:
-            body = orjson.loads(message.payload)
-        except orjson.JSONDecodeError:
-            return  # the historian dead-letters it
-        if not isinstance(body, dict):
-            return
-        ts = body.get("timestamp_ms")
-        if ts is None:
-            ts = now_ms  # a plain JSON publisher (Node-RED) sends none: as of its arrival, as the historian
-        elif isinstance(ts, bool) or not isinstance(ts, int):
-            return
-        value = body.get("value")
+            read = read_envelope(message.payload, now_ms=now_ms)
+        except EnvelopeError:
+            return  # the historian dead-letters it, naming the field
+        value = read.value
         if not isinstance(value, int | float | bool) and value is not None:
-            return
-        quality = body.get("quality", "good")
-        derived = self._deriver.offer(message.topic, ts, value, str(quality))
+            return  # strings, arrays and objects count nothing here
+        derived = self._deriver.offer(message.topic, read.timestamp_ms, value, read.quality)
         self._take_derived(derived, now_ms)
 
     def _take_derived(self, derived: Sequence[DerivedEvent], now_ms: int) -> None:
@@ -365,7 +358,7 @@ class MesAdapter:
     def _kpi_messages(rows: Sequence[CurrentRow], now_ms: int) -> list[Message]:
         out: list[Message] = []
         for row in rows:
-            values: dict[str, tuple[object, str, str | None]] = {
+            values: dict[str, tuple[JsonValue, str, str | None]] = {
                 name: (getattr(row.oee, name), "Double", "ratio") for name in _KPI_NAMES
             }
             values["state"] = (row.state, "Int32", None)
@@ -374,15 +367,9 @@ class MesAdapter:
             for name, (value, datatype, unit) in values.items():
                 if isinstance(value, float) and not math.isfinite(value):
                     value = None
-                envelope: dict[str, object] = {
-                    "value": value,
-                    "timestamp_ms": now_ms,
-                    "quality": "good" if value is not None else "uncertain",
-                    "datatype": datatype,
-                }
-                if unit is not None:
-                    envelope["unit"] = unit
-                out.append(Message(f"{row.path}/kpi/{name}", orjson.dumps(envelope), 0, True))
+                quality = Quality.good if value is not None else Quality.uncertain
+                body = build_envelope(value=value, timestamp_ms=now_ms, quality=quality, datatype=datatype, unit=unit)
+                out.append(Message(f"{row.path}/kpi/{name}", orjson.dumps(body), 0, True))
         return out
 
     def _require_client(self) -> PubSub:

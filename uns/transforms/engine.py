@@ -14,10 +14,8 @@ from typing import Any
 
 import orjson
 
-from model.envelope import Quality, infer_datatype
+from model.envelope import EnvelopeError, Quality, build_envelope, infer_datatype, read_envelope
 from uns.logs import RateLimitedLog
-from uns.normalise import envelope
-from uns.sparkplug import DataType
 from uns.transforms.errors import EvaluationError
 from uns.transforms.expr import ExpressionState
 from uns.transforms.plan import InputPlan, TagPlan
@@ -133,23 +131,11 @@ class Engine:
 
     def _read(self, topic: str, payload: bytes, now_ms: int) -> tuple[Any, int, Quality, str | None] | None:
         try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            self._reject(topic, f"not JSON: {exc}")
+            read = read_envelope(payload, now_ms=now_ms)  # the hub's one reader: one set of rules
+        except EnvelopeError as exc:
+            self._reject(topic, f"not a value envelope: {exc}")
             return None
-        if not isinstance(body, dict) or "value" not in body:
-            self._reject(topic, "not a value envelope (no 'value')")
-            return None
-        stamp = body.get("timestamp_ms", now_ms)
-        if not isinstance(stamp, int) or isinstance(stamp, bool):
-            self._reject(topic, f"timestamp_ms: not an integer ({stamp!r})")
-            return None
-        quality = _QUALITIES.get(body.get("quality", "good"))
-        if quality is None:
-            self._reject(topic, f"quality: not one of good, uncertain, bad, stale ({body.get('quality')!r})")
-            return None
-        unit = body.get("unit")
-        return body["value"], stamp, quality, unit if isinstance(unit, str) else None
+        return read.value, read.timestamp_ms, _QUALITIES[read.quality], read.unit
 
     def _reject(self, topic: str, reason: str) -> None:
         # counted and logged; the input keeps its last good value
@@ -234,11 +220,11 @@ class Engine:
         status.last_value, status.last_quality = value, quality.value
         status.published += 1
         datatype = infer_datatype(value) or "Double"
-        body = envelope(
+        body = build_envelope(
             value=value,
             timestamp_ms=stamp,
             quality=quality,
-            datatype=DataType[datatype],
+            datatype=datatype,
             unit=plan.config.unit,
             source=SOURCE,
         )

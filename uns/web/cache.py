@@ -12,8 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Self
 
-import orjson
-
+from model.envelope import EnvelopeError, read_envelope
 from uns.connect import ClientFactory
 from uns.errors import SparkplugError
 from uns.logs import RateLimitedLog
@@ -42,7 +41,6 @@ _PER_MSG = 1000.0 / _TAU_MS  # what one message adds to a rate in msgs/s
 _LEAN_BYTES = 256  # what a payload keeps once the cache's payload budget is spent
 _MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the rest)
 _WARN_EVERY_S = 10.0
-_QUALITIES = {q: q for q in ("good", "uncertain", "bad", "stale")}  # interned: one str per quality
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
 _OTHER_BIT = 1 << len(CLASS_WORDS)  # Sparkplug, $SYS and any topic outside the ISA-95 shape
 _PROBLEMS = frozenset({"bad", "stale"})  # the qualities the "problems only" filter finds
@@ -71,7 +69,7 @@ class _Level:
 
     # fmt: off
     __slots__ = ("children", "classes", "entry", "last_ms", "messages", "order",
-                 "problems", "rate", "rate_at", "topics")
+                 "problems", "rate", "rate_at", "rate_count", "topics")
     # fmt: on
 
     def __init__(self) -> None:
@@ -79,8 +77,9 @@ class _Level:
         self.entry: _Entry | None = None
         self.topics = 0
         self.messages = 0
-        self.rate = 0.0
+        self.rate = 0.0  # the decayed rate as of rate_at, over the first rate_count messages (computed when asked)
         self.rate_at = 0
+        self.rate_count = 0
         self.problems = 0
         self.last_ms = 0
         self.classes = 0  # bit per class word found below, for the class filter
@@ -119,30 +118,42 @@ class _Subscriber:
         return self.closed
 
 
-def _read_envelope(payload: bytes) -> tuple[JsonScalar, str | None, int | None] | None:
-    """(value, quality, timestamp_ms) of a value envelope, or None when the payload is not one."""
+def _read_envelope(payload: bytes, now_ms: int) -> tuple[JsonScalar, str | None, int | None] | None:
+    """(value, quality, timestamp_ms) of a value envelope by the hub's one reader; None when it is not one."""
     try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(body, dict) or "value" not in body:
-        return None
-    value = body["value"]
+        read = read_envelope(payload, now_ms=now_ms)
+    except EnvelopeError:
+        return None  # shown as its raw payload, as the historian dead-letters it
+    value = read[0]  # by index: cheaper than a named tuple's field names
     if isinstance(value, str):
         value = value[:_MAX_VALUE_CHARS]
     elif not isinstance(value, int | float | bool):
         value = None  # lists and objects: the payload has them
-    quality = body.get("quality")
-    stamp = body.get("timestamp_ms")
-    return (
-        value,
-        _QUALITIES.get(quality) if isinstance(quality, str) else None,
-        stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None,
-    )
+    return value, read[2], read[1]
 
 
 def _decayed(rate: float, at_ms: int, now_ms: int) -> float:
     return rate * math.exp((at_ms - now_ms) / _TAU_MS) if now_ms > at_ms else rate
+
+
+def _rate(level: _Level, now_ms: int) -> float:
+    """The level's decayed msgs/s now, brought up to date from its message count (rates cost nothing per message).
+
+    The messages since the last look are taken as spread evenly between that look and the latest
+    one: exact for a steady stream, and the past decays away within ~10 s either way.
+    """
+    new = level.messages - level.rate_count
+    now = max(now_ms, level.last_ms)
+    rate = _decayed(level.rate, level.rate_at, now)
+    if new:
+        start, end = level.rate_at, level.last_ms
+        if end > start:
+            spread = _TAU_MS / (end - start) * (math.exp((end - now) / _TAU_MS) - math.exp((start - now) / _TAU_MS))
+        else:
+            spread = math.exp((end - now) / _TAU_MS)
+        rate += new * _PER_MSG * spread
+    level.rate, level.rate_at, level.rate_count = rate, now, level.messages
+    return round(rate, 3)
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -190,6 +201,7 @@ class TopicCache:
         self._clock = clock
         self.stats = CacheStats()
         self._root = _Level()
+        self._root.rate_at = int(clock() * 1000)
         self._names: list[str] = []
         self._haystack: tuple[str, list[int]] | None = None
         self.sparkplug = SparkplugView() if sparkplug is None else sparkplug  # empty is falsy: it has __len__
@@ -253,6 +265,7 @@ class TopicCache:
             child = children.get(name)
             if child is None:
                 child = children[name] = _Level()
+                child.rate_at = now
                 level.order = None
             path.append(child)
             level = child
@@ -280,10 +293,10 @@ class TopicCache:
         change = (entry.quality in _PROBLEMS) - was_problem
         for step in path:
             step.messages += 1
-            step.rate = _decayed(step.rate, step.rate_at, now) + _PER_MSG
-            step.rate_at = now
             step.last_ms = now
-            step.problems += change
+        if change:
+            for step in path:
+                step.problems += change
         if topic.startswith(_SPARKPLUG):
             try:
                 self.sparkplug.observe(topic, message.payload, now)
@@ -304,7 +317,7 @@ class TopicCache:
         entry.last_ms = now
         if message.retain:
             entry.retained = size > 0  # an empty retained message clears the retained value
-        read = _read_envelope(payload) if keep == size and payload[:1] == b"{" and b'"value"' in payload else None
+        read = _read_envelope(payload, now) if keep == size and payload[:1] == b"{" and b'"value"' in payload else None
         if read is not None and read[2] is not None and entry.timestamp_ms is not None and read[2] < entry.timestamp_ms:
             # backfill or a late delivery: counted, but the newer value stays the topic's latest
             stats.out_of_order += 1
@@ -349,7 +362,7 @@ class TopicCache:
         )
 
     def _node(self, name: str, path: str, level: _Level, now: int) -> Node:
-        rate = round(_decayed(level.rate, level.rate_at, now), 3)
+        rate = _rate(level, now)
         entry = level.entry
         return Node(
             name=name,
@@ -418,7 +431,7 @@ class TopicCache:
             return None
         entry = level.entry
         now = self._now()
-        return self._info(topic, entry, round(_decayed(level.rate, level.rate_at, now), 3))
+        return self._info(topic, entry, _rate(level, now))
 
     def payload(self, topic: str) -> bytes | None:
         """The stored (maybe shortened: compare with ``info().size``) last payload of ``topic``."""
@@ -491,7 +504,7 @@ class TopicCache:
 
     def _update(self, topic: str, entry: _Entry, now: int) -> Update:
         level = self._find(topic)
-        rate = round(_decayed(level.rate, level.rate_at, now), 3) if level is not None else 0.0
+        rate = _rate(level, now) if level is not None else 0.0
         return self._info(topic, entry, rate)
 
     def _end_streams(self) -> None:

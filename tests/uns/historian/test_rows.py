@@ -123,6 +123,7 @@ def test_a_declared_datatype_is_never_overridden_by_the_json_type() -> None:
         (TOPIC, b'{"value": 18446744073709551616}', "value", "beyond 64 bits"),  # orjson would round it
         (TOPIC, b'{"value": -9223372036854775809}', "value", "beyond 64 bits"),
         (TOPIC, _env(1, "Int32", quality="great"), "quality", "good, uncertain, bad, stale"),
+        (TOPIC, _env(1, "Int32", quality=["good"]), "quality", "good, uncertain, bad, stale"),  # raised TypeError
         (TOPIC, _env("x", "Int32"), "value", "a string, but the datatype is Int32"),
         (TOPIC, _env(300, "UInt8"), "value", "300 is outside UInt8 (0..255)"),
         (TOPIC, _env(-1, "UInt32"), "value", "outside UInt32"),

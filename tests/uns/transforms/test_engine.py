@@ -26,7 +26,8 @@ def _engine(*tags: Mapping[str, object]) -> Engine:
 
 
 def _env(value: object, t: int, quality: str = "good", unit: str | None = None) -> bytes:
-    body: dict[str, object] = {"value": value, "timestamp_ms": t, "quality": quality, "datatype": "Double"}
+    datatype = "Boolean" if isinstance(value, bool) else "Double"  # the value must fit it (model.envelope)
+    body: dict[str, object] = {"value": value, "timestamp_ms": t, "quality": quality, "datatype": datatype}
     if unit is not None:
         body["unit"] = unit
     return orjson.dumps(body)
@@ -121,6 +122,8 @@ def test_a_failing_tag_is_isolated_counted_and_the_others_keep_running() -> None
         (b"[1]", "not a value envelope"),
         (b'{"value": 1, "timestamp_ms": "x"}', "timestamp_ms"),
         (b'{"value": 1, "quality": "great"}', "quality"),
+        (b'{"value": 1, "quality": ["good"]}', "quality"),  # raised TypeError before the one reader
+        (b'{"value": "x", "datatype": "Double"}', "a string, but the datatype is Double"),
     ],
 )
 def test_bad_input_is_counted_and_the_last_good_value_kept(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import statistics
 import time
 from pathlib import Path
@@ -84,8 +85,11 @@ def test_children_count_subtrees_and_put_equipment_levels_first() -> None:
         (b'{"value": 72.5, "timestamp_ms": 5, "quality": "good", "datatype": "Float"}', 72.5, "good", 5),
         (b'{"value": "running", "timestamp_ms": 6, "quality": "stale"}', "running", "stale", 6),
         (b'{"value": [1, 2], "timestamp_ms": 7, "quality": "bad"}', None, "bad", 7),
-        (b'{"value": true, "quality": "weird"}', True, None, None),
-        (b'{"value": 1, "timestamp_ms": true}', 1, None, None),
+        (b'{"value": 21.5}', 21.5, "good", T0),  # a plain publisher: good, as of its arrival
+        # what the one reader (model.envelope) refuses is shown raw, as the historian dead-letters it
+        (b'{"value": true, "quality": "weird"}', None, None, None),
+        (b'{"value": 1, "timestamp_ms": true}', None, None, None),
+        (b'{"value": "many", "timestamp_ms": 1, "datatype": "Int32"}', None, None, None),
         (b'{"value": oops', None, None, None),
         (b'{"other": 1}', None, None, None),
         (b"42", None, None, None),
@@ -480,3 +484,22 @@ def test_an_older_envelope_is_counted_but_never_replaces_the_latest() -> None:
     _put(cache, topic, b"not an envelope")
     assert cache.info(topic).value is None  # type: ignore[union-attr]
     assert cache.payload(topic) == b"not an envelope"
+
+
+def test_rates_asked_during_a_steady_stream_follow_the_ten_second_decay() -> None:
+    # rates are computed when asked, from counts: asking often or rarely gives the same curve
+    clock = Clock()
+    cache = _cache(clock)
+    seen: list[float] = []
+    for step in range(400):  # 20 msgs/s for 20 s, the rate read every second
+        _put(cache, "s/x", now=T0 + step * 50)
+        if step % 20 == 19:
+            clock.ms = T0 + step * 50
+            info = cache.info("s/x")
+            assert info is not None
+            seen.append(info.rate)
+    exact = [20 * (1 - math.exp(-(k * 1000 + 950) / 10_000)) for k in range(20)]
+    assert all(abs(got - want) < 0.2 for got, want in zip(seen, exact, strict=True)), (seen, exact)
+    node = cache.node("s")
+    assert node is not None
+    assert abs(node.rate - seen[-1]) < 0.2  # the parent, never asked before, agrees
