@@ -17,13 +17,21 @@ __all__ = [
     "ATOMIC_TYPES",
     "CIP_STRING",
     "DWORD",
+    "GET_ATTRIBUTES_ALL",
+    "GET_ATTRIBUTE_LIST",
+    "GET_INSTANCE_ATTRIBUTE_LIST",
+    "IDENTITY_CLASS",
     "MULTIPLE_SERVICE",
+    "PROGRAM_NAME_CLASS",
     "READ_TAG",
     "READ_TAG_FRAGMENTED",
     "SHORT_STRING",
     "STATUS_NAMES",
     "STRING_HANDLE",
     "STRUCT_MARK",
+    "SYMBOL_CLASS",
+    "TEMPLATE_CLASS",
+    "UNCONNECTED_SIZE",
     "WRITE_TAG",
     "AtomicType",
     "CipDecodeError",
@@ -43,6 +51,18 @@ READ_TAG: Final = 0x4C
 WRITE_TAG: Final = 0x4D
 READ_TAG_FRAGMENTED: Final = 0x52
 MULTIPLE_SERVICE: Final = 0x0A
+GET_ATTRIBUTES_ALL: Final = 0x01
+GET_ATTRIBUTE_LIST: Final = 0x03
+GET_INSTANCE_ATTRIBUTE_LIST: Final = 0x55
+"""Logix: a page of the Symbol object's instances with the attributes asked for."""
+IDENTITY_CLASS: Final = 0x01
+PROGRAM_NAME_CLASS: Final = 0x64
+SYMBOL_CLASS: Final = 0x6B
+"""Logix Symbol object: one instance per tag."""
+TEMPLATE_CLASS: Final = 0x6C
+"""Logix Template object: one instance per structure type."""
+UNCONNECTED_SIZE: Final = 504
+"""Bytes of a CIP message without a connection (and of a classic Forward Open)."""
 STRUCT_MARK: Final = 0x02A0
 """A Read Tag reply's type word for a structure; the structure handle follows."""
 STRING_HANDLE: Final = 0x0FCE

@@ -15,7 +15,7 @@ import logging
 import os
 import struct
 
-from bridges.ethernetip.cip import CipDecodeError, Reply, decode_reply, encode_request, status_text
+from bridges.ethernetip.cip import UNCONNECTED_SIZE, CipDecodeError, Reply, decode_reply, encode_request, status_text
 from bridges.ethernetip.encap import (
     CONNECTED_ADDRESS,
     CONNECTED_DATA,
@@ -41,12 +41,10 @@ from bridges.ethernetip.encap import (
     encode_unconnected_send,
 )
 
-__all__ = ["UNCONNECTED_SIZE", "CipClient", "CipLost", "CipRefused"]
+__all__ = ["CipClient", "CipLost", "CipRefused"]
 
 log = logging.getLogger(__name__)
 
-UNCONNECTED_SIZE = 504
-"""Bytes of a CIP message without a connection (and of a classic Forward Open)."""
 _VENDOR = 0x1337
 """Our originator vendor id in Forward Open (any value unique with the serial)."""
 _MULTIPLIER = 32

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bridges.ethernetip.cip import (
+    GET_ATTRIBUTES_ALL,
+    IDENTITY_CLASS,
     MULTIPLE_SERVICE,
     CipDecodeError,
     Reply,
@@ -41,7 +43,6 @@ _REPLY_OVERHEAD = 4 + 2
 """Its reply: header and count."""
 _SAFETY = 8
 """Bytes kept free of a message: the connected sequence count and slack for the routing wrapper."""
-_GET_ATTRIBUTES_ALL = 0x01
 _MICRO800 = "2080-"
 """Catalog prefix of Micro800 controllers (Micro820/850/870)."""
 
@@ -167,7 +168,7 @@ class EnipDevice:
         )
         self._client = client
         await client.open()
-        identity = await client.request(encode_request(_GET_ATTRIBUTES_ALL, logical_path(0x01, 1)))
+        identity = await client.request(encode_request(GET_ATTRIBUTES_ALL, logical_path(IDENTITY_CLASS, 1)))
         if identity.status in (0x01, 0x04, 0x05) and config.hops:
             raise CipRefused(
                 "identity read", identity.status, identity.extended, "check 'route': nothing answers at its end"

@@ -19,7 +19,11 @@ from typing import Protocol
 
 from bridges.ethernetip.cip import (
     ATOMIC_TYPES,
+    GET_ATTRIBUTE_LIST,
+    GET_INSTANCE_ATTRIBUTE_LIST,
     READ_TAG,
+    SYMBOL_CLASS,
+    TEMPLATE_CLASS,
     CipDecodeError,
     Reply,
     encode_request,
@@ -29,7 +33,6 @@ from bridges.ethernetip.cip import (
 from model.bridges.ethernetip import EthernetIpTag
 
 __all__ = [
-    "GET_INSTANCE_ATTRIBUTE_LIST",
     "Member",
     "Symbol",
     "SymbolTable",
@@ -42,10 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GET_INSTANCE_ATTRIBUTE_LIST = 0x55
-_GET_ATTRIBUTE_LIST = 0x03
-_SYMBOL_CLASS = 0x6B
-_TEMPLATE_CLASS = 0x6C
 _STRUCT_BIT = 0x8000
 _SYSTEM_BIT = 0x1000
 _DIMS_SHIFT = 13
@@ -268,7 +267,7 @@ async def _upload_symbols(client: _Requester, scope: str | None) -> list[Symbol]
         reply = await client.request(
             encode_request(
                 GET_INSTANCE_ATTRIBUTE_LIST,
-                prefix + logical_path(_SYMBOL_CLASS, instance),
+                prefix + logical_path(SYMBOL_CLASS, instance),
                 struct.pack("<4H", 3, 1, 2, 8),
             )
         )
@@ -284,7 +283,7 @@ async def _upload_symbols(client: _Requester, scope: str | None) -> list[Symbol]
 
 async def _upload_template(client: _Requester, instance: int) -> Template:
     reply = await client.request(
-        encode_request(_GET_ATTRIBUTE_LIST, logical_path(_TEMPLATE_CLASS, instance), struct.pack("<5H", 4, 4, 5, 2, 1))
+        encode_request(GET_ATTRIBUTE_LIST, logical_path(TEMPLATE_CLASS, instance), struct.pack("<5H", 4, 4, 5, 2, 1))
     )
     if reply.status != 0:
         raise _Unsupported(f"template {instance}: {reply.describe()}")
@@ -293,7 +292,7 @@ async def _upload_template(client: _Requester, instance: int) -> Template:
     for _ in range(_MAX_PAGES):
         chunk = await client.request(
             encode_request(
-                READ_TAG, logical_path(_TEMPLATE_CLASS, instance), struct.pack("<IH", len(data), total - len(data))
+                READ_TAG, logical_path(TEMPLATE_CLASS, instance), struct.pack("<IH", len(data), total - len(data))
             )
         )
         if chunk.status not in (0x00, 0x06):
@@ -385,7 +384,7 @@ async def _same_templates(client: _Requester, cached: SymbolTable) -> bool:
     """Every cached template still has its structure handle (a CRC of its definition): no UDT was redefined."""
     for instance, template in cached.templates.items():
         reply = await client.request(
-            encode_request(_GET_ATTRIBUTE_LIST, logical_path(_TEMPLATE_CLASS, instance), struct.pack("<2H", 1, 1))
+            encode_request(GET_ATTRIBUTE_LIST, logical_path(TEMPLATE_CLASS, instance), struct.pack("<2H", 1, 1))
         )
         if reply.status != 0 or len(reply.data) < 8:
             return False

@@ -21,11 +21,19 @@ from typing import Self, cast
 
 from bridges.ethernetip.cip import (
     ATOMIC_TYPES,
+    GET_ATTRIBUTE_LIST,
+    GET_ATTRIBUTES_ALL,
+    GET_INSTANCE_ATTRIBUTE_LIST,
+    IDENTITY_CLASS,
     MULTIPLE_SERVICE,
+    PROGRAM_NAME_CLASS,
     READ_TAG,
     READ_TAG_FRAGMENTED,
     STRING_HANDLE,
     STRUCT_MARK,
+    SYMBOL_CLASS,
+    TEMPLATE_CLASS,
+    UNCONNECTED_SIZE,
     WRITE_TAG,
     CipDecodeError,
     decode_multiple,
@@ -53,7 +61,6 @@ from bridges.ethernetip.encap import (
     decode_forward_open,
     encode_cpf,
 )
-from bridges.ethernetip.symbols import GET_INSTANCE_ATTRIBUTE_LIST
 
 __all__ = ["LogixServer", "SimTag", "SimUdt", "Value"]
 
@@ -61,9 +68,6 @@ log = logging.getLogger(__name__)
 
 Value = int | float | bool | str | list[int] | list[float] | list[bool] | dict[str, "Value"]
 _STRING_TEMPLATE = 0x0F00
-_SYMBOL_CLASS, _TEMPLATE_CLASS, _IDENTITY_CLASS, _PROGRAM_NAME_CLASS = 0x6B, 0x6C, 0x01, 0x64
-_GET_ATTRIBUTES_ALL, _GET_ATTRIBUTE_LIST = 0x01, 0x03
-_UNCONNECTED_BUDGET = 504
 _ACCESS = b"\x01\x03"
 """After a template's ``Name;n``: two bytes per member, the second's low bits its external access (3 = read/write)."""
 
@@ -122,7 +126,7 @@ def _parse_path(path: bytes) -> _Path:
                 if name is None or size > 4:
                     raise _Error(0x04)
                 out.logical[name] = int.from_bytes(path[start : start + size], "little")
-                if name == "instance" and out.logical.get("class") == _SYMBOL_CLASS:
+                if name == "instance" and out.logical.get("class") == SYMBOL_CLASS:
                     out.names.append((f"#{out.logical[name]}", []))  # a tag addressed by its symbol instance
                 at = start + size
             elif kind < 0x10:
@@ -304,7 +308,7 @@ class LogixServer:
             return encode_reply(service, exc.status, extended=exc.extended)
         except (IndexError, struct.error):
             return encode_reply(service, 0x13)
-        return self._message(request, budget=_UNCONNECTED_BUDGET)
+        return self._message(request, budget=UNCONNECTED_SIZE)
 
     def _forward_open(self, service: int, data: bytes, owned: list[int]) -> bytes:
         if not self.forward_open or (service == LARGE_FORWARD_OPEN and not self.large_forward_open):
@@ -346,13 +350,13 @@ class LogixServer:
         cls = path.logical.get("class")
         if service == MULTIPLE_SERVICE and cls == 0x02 and self.multiple_service:
             return self._multiple(data, budget)
-        if service == _GET_ATTRIBUTES_ALL and cls == _IDENTITY_CLASS:
+        if service == GET_ATTRIBUTES_ALL and cls == IDENTITY_CLASS:
             return self._identity()
-        if service == _GET_ATTRIBUTES_ALL and cls == _PROGRAM_NAME_CLASS:
+        if service == GET_ATTRIBUTES_ALL and cls == PROGRAM_NAME_CLASS:
             return struct.pack("<H", 7) + b"UnsDemo"
-        if service == GET_INSTANCE_ATTRIBUTE_LIST and cls == _SYMBOL_CLASS:
+        if service == GET_INSTANCE_ATTRIBUTE_LIST and cls == SYMBOL_CLASS:
             return self._symbols(path, data, budget)
-        if cls == _TEMPLATE_CLASS:
+        if cls == TEMPLATE_CLASS:
             return self._template(service, path.logical.get("instance", 0), data, budget)
         if not path.names:
             raise _Error(0x08 if cls in (None, 0x02) else 0x05)
@@ -524,7 +528,7 @@ class LogixServer:
     def _template(self, service: int, instance: int, data: bytes, budget: int) -> bytes:
         body, size, members, handle = self._template_body(instance)
         words = -(-(len(body) + 23) // 4)
-        if service == _GET_ATTRIBUTE_LIST:
+        if service == GET_ATTRIBUTE_LIST:
             (count,) = struct.unpack_from("<H", data)
             values = {4: struct.pack("<I", words), 5: struct.pack("<I", size), 2: struct.pack("<H", members),
                       1: struct.pack("<H", handle)}  # fmt: skip
