@@ -215,3 +215,58 @@ async def test_enrol_and_revoke_over_http_for_configuration_roles_only(broker: E
         line7 = next(a for a in fleet.agents() if a["agent"] == "line7")
         assert line7["account"]["state"] == "revoked"
         assert (await http.post("/api/fleet/revoke", json={"agent": "nobody"})).status_code == 404
+
+
+async def test_a_staged_deploy_stops_at_a_first_agent_that_rolls_back_and_goes_on_after_a_healthy_one(
+    broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
+) -> None:
+    source = f"{unique_topic}/mixer"
+    agents = [
+        EdgeAgent(
+            agent_id=name,
+            enterprise=ENTERPRISE,
+            clients=network_clients(broker.url),
+            data_dir=tmp_path / name,
+            status_interval_s=0.2,
+            birth_wait_s=5.0,
+        )
+        for name in ("line1", "line2")
+    ]
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    good = {"bridges": [json_bridge("press-${agent}", GROUP, source)]}
+    broken = {"bridges": [json_bridge("press-${agent}", GROUP, source, buffer_dir=str(blocker))]}
+    better = {"bridges": [json_bridge("press-${agent}", GROUP, source, unit="degF")]}
+    both = {"agents": ["line1", "line2"]}
+    async with (
+        checked_host(broker.url.port, GROUP),
+        _hub(broker, tmp_path / "hub") as (fleet, http),
+        agents[0],
+        agents[1],
+        asyncio.TaskGroup() as tasks,
+    ):
+        runners = [tasks.create_task(agent.run(), name=f"test.{agent.agent_id}") for agent in agents]
+
+        def reported(name: str) -> Any:
+            return next(a for a in fleet.agents() if a["agent"] == name)["reported"] or {}
+
+        await _login(http, "hana")
+        assert (await http.post("/api/fleet/deploy", json={**both, "config": good})).status_code == 201
+        await until(lambda: all(reported(n).get("version") == 1 for n in ("line1", "line2")), within_s=15, what="v1")
+
+        stopped = await http.post("/api/fleet/deploy", json={**both, "config": broken, "staged": True})
+        assert stopped.status_code == 202, stopped.text
+        assert stopped.json()["staged"]["first"] == "line1"
+        await until(lambda: fleet.rollouts[0]["state"] == "stopped", within_s=20, what="the rollout stopped")
+        assert "line1: version 2 failed: failed to apply" in str(fleet.rollouts[0]["reason"])
+        assert [v.version for v in fleet.store.versions("line2")] == [1]  # never deployed to the rest
+
+        went = await http.post("/api/fleet/deploy", json={**both, "config": better, "staged": True})
+        assert went.status_code == 202
+        await until(lambda: fleet.rollouts[0]["state"] == "done", within_s=20, what="the rollout done")
+        await until(lambda: reported("line2").get("version") == 2, within_s=15, what="line2 on the new version")
+        assert reported("line1")["version"] == 3
+        listed = (await http.get("/api/fleet/agents")).json()
+        assert [r["state"] for r in listed["rollouts"]] == ["done", "stopped"]
+        for runner in runners:
+            runner.cancel()
