@@ -336,11 +336,9 @@ class AutomationEditor:
             except ConfigError as exc:
                 raise _Refused(409, str(exc)) from None
             values = [item_.value for item_ in section.items]
-            texts = [item_.text for item_ in section.items]
             if not section.present and kind == "rules" and self._rules is not None:
                 # the running rules are the demo's: the file takes them over, so the others keep running
                 values = [_dumped(rule) for rule in self._rules.engine.rules]
-                texts = [dump_item(value) for value in values]
             keys = [_key_of(kind, value) for value in values]
             new_key = _key(item) if item is not None else None
             index = keys.index(key) if key is not None and key in keys else None
@@ -353,11 +351,11 @@ class AutomationEditor:
             if item is not None:
                 value: object = parse_yaml(text, _SOURCE)
                 if index is None:
-                    values, texts = [*values, value], [*texts, text]
+                    values = [*values, value]
                 else:
-                    values[index], texts[index] = value, text
+                    values[index] = value
             elif index is not None:
-                del values[index], texts[index]
+                del values[index]
             self._check_section(kind, values, item, text)
             if section.present:
                 written = edit_section(
