@@ -2,8 +2,9 @@
 
 Each metric of the machine gets an Omron address (``fins_slots``): values in D100 upward, writable
 setpoints from D200, read-only flags as bits of W0 and writable commands as bits of W1, multi-word
-values low word first as an NJ maps DINT/REAL/LREAL variables to FINS memory. ``demo_bridge`` gives
-the FINS bridge that reads it, from the same slots, so the two cannot drift apart.
+values low word first as an NJ maps DINT/REAL/LREAL variables to FINS memory (laid out by
+``bridges/sim/word_plc.py``). ``demo_bridge`` gives the FINS bridge that reads it, from the same
+slots, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Sequence
 from typing import Self
 
 from bridges.fins.codec import decode, encode, word_count
@@ -21,17 +21,15 @@ from bridges.sim.fins_server import FinsServer
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
+from bridges.sim.word_plc import FAST_POLL_S, SLOW_POLL_S, PlcSlot, plc_slots, slot_tags
 from model.bridges.common import EdgeNodeConfig
-from model.bridges.fins import FinsBridgeConfig, FinsDevice, FinsTag, FinsType
+from model.bridges.fins import FinsBridgeConfig, FinsDevice, FinsTag
 from model.bridges.fins_address import parse_address
 
 __all__ = [
-    "FAST_POLL_S",
     "FINS_NODE",
-    "SLOW_POLL_S",
     "BenchCounterpart",
     "FinsPlant",
-    "FinsSlot",
     "bench_counterpart",
     "demo_bridge",
     "fins_slots",
@@ -41,48 +39,17 @@ log = logging.getLogger(__name__)
 
 FINS_NODE = "fins-utilities"
 """Edge node id of the FINS bridge of the utilities area."""
-FAST_POLL_S = 0.2
-SLOW_POLL_S = 1.0
-_STRING_WORDS = 16
-
-_TYPES: Mapping[str, FinsType] = MappingProxyType(
-    {
-        "Boolean": "bool", "Int8": "int16", "Int16": "int16", "UInt8": "uint16", "UInt16": "uint16",
-        "Int32": "int32", "Int64": "int32", "UInt32": "uint32", "UInt64": "uint32", "Float": "float32",
-        "Double": "float64", "String": "string", "Text": "string", "DateTime": "float64",
-    }
-)  # fmt: skip
-"""Sparkplug datatype -> the FINS type the PLC program keeps it in (64-bit counters as 32-bit DINT/UDINT)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class FinsSlot:
-    """Where and how one metric sits in the simulated PLC."""
-
-    metric: Metric
-    address: str
-    type: FinsType
-    length: int | None = None
+def _bit_address(bit: int, writable: bool) -> str:
+    """Flags as bits of W0 (then W2, ...), commands as bits of W1 (then W3, ...)."""
+    word = 1 if writable else 0
+    return f"W{word + 2 * (bit // 16)}.{bit % 16:02d}"
 
 
-def fins_slots(metrics: Sequence[Metric]) -> tuple[FinsSlot, ...]:
+def fins_slots(metrics: Sequence[Metric]) -> tuple[PlcSlot, ...]:
     """The address of every metric: values from D100, writable ones from D200, flags in W0, commands in W1."""
-    next_word = {False: 100, True: 200}
-    next_bit = {False: 0, True: 0}
-    slots = []
-    for metric in metrics:
-        type_ = _TYPES[metric.datatype]
-        if type_ == "bool":
-            bit = next_bit[metric.writable]
-            next_bit[metric.writable] = bit + 1
-            word = 1 if metric.writable else 0
-            slots.append(FinsSlot(metric=metric, address=f"W{word + 2 * (bit // 16)}.{bit % 16:02d}", type="bool"))
-            continue
-        length = _STRING_WORDS if type_ == "string" else None
-        word = next_word[metric.writable]
-        next_word[metric.writable] = word + word_count(type_, length)
-        slots.append(FinsSlot(metric=metric, address=f"D{word}", type=type_, length=length))
-    return tuple(slots)
+    return plc_slots(metrics, words=word_count, bit_address=_bit_address, first_bit={False: 0, True: 0})
 
 
 class FinsPlant:
@@ -132,7 +99,7 @@ class FinsPlant:
             written[slot.metric.name] = self._put(slot, value)
         self._written = written
 
-    def _put(self, slot: FinsSlot, value: float | int | bool | str) -> float | bool | str:
+    def _put(self, slot: PlcSlot, value: float | int | bool | str) -> float | bool | str:
         memory = self.server.memory
         address = parse_address(slot.address)
         if address.bit is not None:
@@ -170,18 +137,7 @@ class FinsPlant:
 def demo_bridge(endpoint: tuple[str, int], machine: str, metrics: Sequence[Metric]) -> FinsBridgeConfig:
     """The FINS bridge reading one simulated PLC: edge node ``fins-utilities``, device id = the machine."""
     host, port = endpoint
-    tags = [
-        FinsTag(
-            name=slot.metric.name,
-            address=slot.address,
-            type=slot.type,
-            length=slot.length,
-            unit=slot.metric.unit,
-            poll=slot.metric.poll,
-            writable=slot.metric.writable,
-        )
-        for slot in fins_slots(metrics)
-    ]
+    tags = slot_tags(fins_slots(metrics), FinsTag)
     device = FinsDevice(
         id=machine, host=host, port=port, poll_groups={"fast": FAST_POLL_S, "slow": SLOW_POLL_S}, tags=tags
     )

@@ -1,12 +1,12 @@
 """The simulated iQ-R PLC of the utilities area (the water chiller), served by virtual-plc in this process.
 
 virtual-plc (MIT) is an MC protocol PLC simulator by another author: its ``Server`` runs on threads
-here. Each metric gets a Mitsubishi address (``slmp_slots``): values from D100, writable setpoints
-from D200, read-only flags in X0.., writable commands in M100.., multi-word values low word first
-as an iQ-R keeps them. The plant writes the model's values through an SLMP connection of its own
-(plc-comm-slmp), so its writes are serialised with the clients' requests by the simulator, and
-reads back the writable ones to spot what clients wrote. ``demo_bridge`` gives the SLMP bridge that
-reads it, from the same slots, so the two cannot drift apart.
+here. Each metric gets a Mitsubishi address (``slmp_slots``, laid out by ``bridges/sim/word_plc.py``):
+values from D100, writable setpoints from D200, read-only flags in X0.., writable commands in M100..,
+multi-word values low word first as an iQ-R keeps them. The plant writes the model's values through
+an SLMP connection of its own (plc-comm-slmp), so its writes are serialised with the clients'
+requests by the simulator, and reads back the writable ones to spot what clients wrote.
+``demo_bridge`` gives the SLMP bridge that reads it, from the same slots, so the two cannot drift apart.
 
 ``bench_counterpart(N)`` is the bench's counterpart: ``bridges/slmp/counter.py``, D0..D<N-1>
 changing every 100 ms, in a process of its own; it prints ``port <n>`` once listening.
@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Self
 
 from slmp import AsyncSlmpClient, SlmpError, SlmpTarget
@@ -28,18 +27,16 @@ from virtual_plc import Server  # type: ignore[import-untyped]  # no py.typed in
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
+from bridges.sim.word_plc import FAST_POLL_S, SLOW_POLL_S, PlcSlot, plc_slots, slot_tags
 from bridges.slmp import counter
 from bridges.slmp.codec import decode, encode
 from model.bridges.common import EdgeNodeConfig
-from model.bridges.slmp import SlmpBridgeConfig, SlmpDevice, SlmpTag, SlmpType, parse_address, words_of
+from model.bridges.slmp import SlmpBridgeConfig, SlmpDevice, SlmpTag, parse_address, words_of
 
 __all__ = [
-    "FAST_POLL_S",
     "SLMP_NODE",
-    "SLOW_POLL_S",
     "BenchCounterpart",
     "SlmpPlant",
-    "SlmpSlot",
     "bench_counterpart",
     "demo_bridge",
     "slmp_slots",
@@ -49,49 +46,17 @@ log = logging.getLogger(__name__)
 
 SLMP_NODE = "slmp-utilities"
 """Edge node id of the SLMP bridge of the utilities area."""
-FAST_POLL_S = 0.2
-SLOW_POLL_S = 1.0
-_STRING_WORDS = 16
 _PROFILE = "melsec:iq-r"
 
-_TYPES: Mapping[str, SlmpType] = MappingProxyType(
-    {
-        "Boolean": "bool", "Int8": "int16", "Int16": "int16", "UInt8": "uint16", "UInt16": "uint16",
-        "Int32": "int32", "Int64": "int32", "UInt32": "uint32", "UInt64": "uint32", "Float": "float32",
-        "Double": "float64", "String": "string", "Text": "string", "DateTime": "float64",
-    }
-)  # fmt: skip
-"""Sparkplug datatype -> the type the PLC program keeps it in (64-bit counters as 32-bit words)."""
+
+def _bit_address(bit: int, writable: bool) -> str:
+    """Flags as inputs X0.. (hexadecimal numbers), commands as internal relays M100.."""
+    return f"M{bit}" if writable else f"X{bit:X}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class SlmpSlot:
-    """Where and how one metric sits in the simulated PLC."""
-
-    metric: Metric
-    address: str
-    type: SlmpType
-    length: int | None = None
-
-
-def slmp_slots(metrics: Sequence[Metric]) -> tuple[SlmpSlot, ...]:
+def slmp_slots(metrics: Sequence[Metric]) -> tuple[PlcSlot, ...]:
     """The address of every metric: values from D100, writable ones from D200, flags X0.., commands M100.."""
-    next_word = {False: 100, True: 200}
-    next_bit = {False: 0, True: 100}
-    slots = []
-    for metric in metrics:
-        type_ = _TYPES[metric.datatype]
-        if type_ == "bool":
-            bit = next_bit[metric.writable]
-            next_bit[metric.writable] = bit + 1
-            address = f"M{bit}" if metric.writable else f"X{bit:X}"
-            slots.append(SlmpSlot(metric=metric, address=address, type="bool"))
-            continue
-        length = _STRING_WORDS if type_ == "string" else None
-        word = next_word[metric.writable]
-        next_word[metric.writable] = word + words_of(type_, length)
-        slots.append(SlmpSlot(metric=metric, address=f"D{word}", type=type_, length=length))
-    return tuple(slots)
+    return plc_slots(metrics, words=words_of, bit_address=_bit_address, first_bit={False: 0, True: 100})
 
 
 class SlmpPlant:
@@ -206,7 +171,7 @@ class SlmpPlant:
         return writes
 
 
-def _same(slot: SlmpSlot, value: float | int | bool | str, written: float | bool | str) -> bool:
+def _same(slot: PlcSlot, value: float | int | bool | str, written: float | bool | str) -> bool:
     """Whether the model's ``value`` reads back as what the PLC memory was last given."""
     if slot.type == "bool":
         return bool(value) == written
@@ -231,18 +196,7 @@ def _runs(words: Mapping[int, int]) -> list[tuple[int, list[int]]]:
 def demo_bridge(endpoint: tuple[str, int], machine: str, metrics: Sequence[Metric]) -> SlmpBridgeConfig:
     """The SLMP bridge reading one simulated PLC: edge node ``slmp-utilities``, device id = the machine."""
     host, port = endpoint
-    tags = [
-        SlmpTag(
-            name=slot.metric.name,
-            address=slot.address,
-            type=slot.type,
-            length=slot.length,
-            unit=slot.metric.unit,
-            poll=slot.metric.poll,
-            writable=slot.metric.writable,
-        )
-        for slot in slmp_slots(metrics)
-    ]
+    tags = slot_tags(slmp_slots(metrics), SlmpTag)
     device = SlmpDevice(
         id=machine,
         host=host,
