@@ -23,7 +23,8 @@ from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
 from uns.web.auth import WebAuth
-from uns.web.fleet_api import FleetService, FleetView
+from uns.web.fleet_api import FleetService
+from uns.web.fleet_view import FleetView
 
 GROUP = "fleetapi"
 STATUS = f"{ENTERPRISE}/hub/edge/line1/status"
@@ -195,6 +196,7 @@ def test_the_view_keeps_statuses_problems_and_counts_bad_ones() -> None:
 
 def test_the_module_exports_what_it_defines() -> None:
     assert_all_is_honest("uns.web.fleet_api")
+    assert_all_is_honest("uns.web.fleet_view")
 
 
 async def test_enrol_and_revoke_over_http_for_configuration_roles_only(broker: EmbeddedBroker, tmp_path: Path) -> None:
