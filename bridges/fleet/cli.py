@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -13,16 +14,28 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from bridges.fleet.agent import EdgeAgent
+from bridges.fleet.enrolment import (
+    DEFAULT_TOKEN_TTL_S,
+    account_of,
+    agent_password,
+    enrol,
+    mosquitto_acl,
+    mosquitto_password_line,
+    revoke,
+)
 from bridges.fleet.store import FleetStore
 from bridges.fleet.topics import config_topic, status_topic
-from model.fleet import AgentStatus, DesiredVersion
+from model.fleet import AgentStatus, DesiredVersion, enrolment_password
+from uns.backoff import Backoff
 from uns.config_file import read_yaml
 from uns.connect import network_clients
-from uns.errors import BrokerError, ConfigError
+from uns.errors import BrokerError, BrokerUnreachable, ConfigError
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
 __all__ = ["add_edge_parser", "add_fleet_parser", "run_edge", "run_fleet"]
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 _STATUS_WAIT_S = 1.0
@@ -36,14 +49,26 @@ def add_edge_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     edge.add_argument(
         "--birth-wait", type=float, default=10.0, help="wait up to N s for each restarted bridge's births (default 10)"
     )
+    edge.add_argument(
+        "--enrol-token", help="enrol once with the token `uns fleet enrol` printed: creates this agent's account"
+    )
+    edge.add_argument(
+        "--mosquitto-passwd",
+        action="store_true",
+        help="print this agent's Mosquitto password-file line (its own password, made once) and exit",
+    )
     return edge
 
 
 def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """``uns fleet ACTION``: deploy, rollback, list, diff."""
-    fleet = commands.add_parser("fleet", help="edge agents' desired configs: deploy, rollback, list, diff, label")
-    fleet.add_argument("action", choices=["deploy", "rollback", "list", "diff", "label"])
-    fleet.add_argument("args", nargs="*", help="deploy FILE; rollback VERSION; diff OLD NEW; label KEY=VALUE...")
+    """``uns fleet ACTION``: deploy, rollback, list, diff, label, enrol, revoke."""
+    fleet = commands.add_parser(
+        "fleet", help="edge agents: deploy, rollback, list, diff, label; enrol and revoke their accounts"
+    )
+    fleet.add_argument("action", choices=["deploy", "rollback", "list", "diff", "label", "enrol", "revoke"])
+    fleet.add_argument(
+        "args", nargs="*", help="deploy FILE; rollback VERSION; diff OLD NEW; label KEY=VALUE...; enrol ID; revoke ID"
+    )
     fleet.add_argument("--agent", action="append", default=[], help="the agent (repeatable)")
     fleet.add_argument("--all", action="store_true", help="deploy: every agent the hub knows")
     fleet.add_argument(
@@ -53,6 +78,15 @@ def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--staged", action="store_true", help="deploy: to one agent first, to the rest once it reports running"
     )
     fleet.add_argument("--stage-timeout", type=float, default=60.0, help="--staged: wait this long, seconds")
+    fleet.add_argument(
+        "--edge-node", action="append", default=[], help="enrol: a GROUP/NODE the account may publish as (default ID/+)"
+    )
+    fleet.add_argument(
+        "--ttl", type=float, default=DEFAULT_TOKEN_TTL_S, help="enrol: the token expires after N s (default 3600)"
+    )
+    fleet.add_argument(
+        "--mosquitto", action="store_true", help="enrol: print the agent's Mosquitto ACL block instead of a token"
+    )
     fleet.add_argument("--author", default="cli", help="who deploys (stored with the version)")
     fleet.add_argument("--note", default="", help="the change note")
     return fleet
@@ -62,8 +96,17 @@ async def run_edge(
     args: argparse.Namespace, *, url: str | None, ca_file: Path | None, enterprise: str, data_dir: Path,
     ready: Callable[[str], None],
 ) -> None:  # fmt: skip
-    """Run one agent until cancelled."""
+    """Run one agent until cancelled (enrolling it first with ``--enrol-token``)."""
     broker = BrokerUrl.from_str(url or _DEFAULT_BROKER)
+    if args.mosquitto_passwd:  # an external broker: its admin adds the line, the password stays here
+        print(mosquitto_password_line(args.agent_id, agent_password(data_dir)))
+        return
+    if args.enrol_token:
+        password = agent_password(data_dir)
+        await _enrol(broker, args.agent_id, enrolment_password(args.enrol_token, password), ca_file)
+        broker = broker.with_credentials(args.agent_id, password)
+    elif broker.username is None and (data_dir / "agent" / "password").exists():
+        broker = broker.with_credentials(args.agent_id, agent_password(data_dir))  # enrolled before
     agent = EdgeAgent(
         agent_id=args.agent_id,
         enterprise=enterprise,
@@ -81,10 +124,29 @@ async def run_edge(
         await agent.run()
 
 
+async def _enrol(broker: BrokerUrl, agent_id: str, password: str, ca_file: Path | None) -> None:
+    """Connect once with the enrolment password; retry while the broker is away, fail when it refuses."""
+    clients = network_clients(broker.with_credentials(agent_id, password), ca_file=ca_file)
+    backoff = Backoff(min_s=0.2, max_s=10.0)
+    while True:
+        try:
+            async with clients(client_id=f"uns-edge-{agent_id}-enrol", reconnect=False):
+                return
+        except BrokerUnreachable as exc:
+            delay = backoff.failed()
+            log.warning("edge agent %s: cannot enrol yet (%s); retry in %.1f s", agent_id, exc.reason, delay)
+            await asyncio.sleep(delay)
+        except BrokerError as exc:
+            reason = f"enrolment refused by {exc.endpoint} (token wrong, used or expired: ask for a new one)"
+            raise ConfigError(source="uns edge", path="--enrol-token", reason=reason) from None
+
+
 def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, data_dir: Path) -> int:
     """One ``uns fleet`` action; prints its outcome, returns the exit code (0 ok)."""
     store = FleetStore(directory=data_dir / "fleet")
     broker = BrokerUrl.from_str(url or _DEFAULT_BROKER)
+    if args.action in ("enrol", "revoke"):
+        return _account_action(args, store)
     if args.action == "diff":
         old, new = _numbers(args, 2)
         print(store.diff(_one_agent(args), old, new), end="")
@@ -95,7 +157,11 @@ def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, dat
             latest = store.latest(agent)
             got = statuses.get(agent, {})
             desired = f"v{latest.version} {latest.hash[:12]} by {latest.author}" if latest else "-"
-            print(f"{agent}: desired {desired}; reported {_reported(got)}")
+            state = account_of(store, agent).state
+            account = "" if state == "none" else f"; account {state}"
+            print(
+                f"{agent}: desired {desired}; reported {_reported(got) if state != 'revoked' else 'revoked'}{account}"
+            )
         return 0
     if args.action == "label":
         labels = _pairs(args.args, "KEY=VALUE")
@@ -127,6 +193,25 @@ def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, dat
     asyncio.run(_publish(broker, enterprise, versions))
     for version in versions:
         print(f"{version.agent}: version {version.version} ({version.hash[:12]}) published")
+    return 0
+
+
+def _account_action(args: argparse.Namespace, store: FleetStore) -> int:
+    if len(args.args) != 1:
+        raise ConfigError(source=f"uns fleet {args.action}", path="ID", reason="give one agent id")
+    agent = str(args.args[0])
+    if args.action == "revoke":
+        revoke(store, agent)
+        print(f"{agent}: account revoked (its connections are dropped; its versions are kept)")
+        return 0
+    if args.mosquitto:
+        print(mosquitto_acl(agent, args.edge_node), end="")
+        return 0
+    token = enrol(store, agent, _pairs(args.label, "--label KEY=VALUE"), edge_nodes=args.edge_node, ttl_s=args.ttl)
+    # the token goes to stdout once and nowhere else: only its hash is kept
+    print(f"{agent}: enrolment token (single use, expires in {args.ttl:g} s):")
+    print(token)
+    print(f"on the agent: uns edge --id {agent} --enrol-token <token> --broker mqtt://<hub>:<port>")
     return 0
 
 

@@ -8,7 +8,9 @@ account from then on (the broker drops its open connections). The fleet HTTP API
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -37,11 +39,14 @@ __all__ = [
     "enrol",
     "enrolment_password",
     "mosquitto_acl",
+    "mosquitto_password_line",
     "revoke",
 ]
 
 DEFAULT_TOKEN_TTL_S = 3600.0
 _PASSWORD_FILE = "password"  # noqa: S105  (a file name, not a password)
+
+_MOSQUITTO_ROUNDS = 101  # what mosquitto_passwd 2.0 writes
 
 AccountState = Literal["none", "pending", "enrolled", "revoked"]
 """Where an agent's account stands: never enrolled, token issued, account created, refused."""
@@ -160,6 +165,13 @@ def mosquitto_acl(agent_id: str, edge_nodes: Sequence[str] = ()) -> str:
     lines += ["topic read spBv1.0/STATE/+", f"topic read +/hub/edge/{agent_id}/config"]
     lines += [f"topic write +/hub/edge/{agent_id}/status"]
     return "\n".join(lines) + "\n"
+
+
+def mosquitto_password_line(user: str, password: str, *, salt: bytes | None = None) -> str:
+    """A Mosquitto 2 password-file line (``user:$7$101$salt$hash``, PBKDF2-SHA512 as ``mosquitto_passwd``)."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _MOSQUITTO_ROUNDS)
+    return f"{user}:$7${_MOSQUITTO_ROUNDS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def _check(agent_id: str, edge_nodes: tuple[str, ...], ttl_s: float) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -14,7 +18,7 @@ from tests.bridges.edge.spb_host import SpbHost
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
-__all__ = ["ENTERPRISE", "FleetHub", "checked_host", "json_bridge", "open_hub"]
+__all__ = ["ENTERPRISE", "FleetHub", "checked_host", "edge_process", "json_bridge", "open_hub"]
 
 ENTERPRISE = "acme"
 
@@ -82,3 +86,42 @@ async def checked_host(port: int, group: str) -> AsyncIterator[SpbHost]:
     finally:
         host.stop()
     assert host.violations == []
+
+
+@contextlib.asynccontextmanager
+async def edge_process(
+    url: BrokerUrl, data_dir: Path, agent: str, *extra: str, version: str = ""
+) -> AsyncIterator[subprocess.Popen[str]]:
+    """``uns edge --id agent`` as a process, once its ready line is out (its version there, when given)."""
+    # the broker runs in the caller's event loop: every wait on the process goes to a thread
+    proc = _spawn(
+        "edge", "--id", agent, "--broker", str(url), "--enterprise", ENTERPRISE, "--data-dir", str(data_dir),
+        "--status-interval", "0.3", "--birth-wait", "5", *extra,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ready = await asyncio.to_thread(proc.stdout.readline)
+        assert ready.startswith(f"uns-edge ready: agent={agent} "), ready or (proc.stderr and proc.stderr.read())
+        assert f" version={version} " in ready if version else True, ready
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(proc.wait, 20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uns.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "UNS_LOG_LEVEL": "WARNING"},
+    )
