@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model.sparkplug_ids import SparkplugId
 
-__all__ = ["DATATYPE_NAMES", "BridgeBase", "DatatypeName", "EdgeNodeConfig", "repeated", "sparkplug_id"]
+__all__ = [
+    "DATATYPE_NAMES",
+    "BridgeBase",
+    "DatatypeName",
+    "EdgeNodeConfig",
+    "check_unique",
+    "repeated",
+    "sparkplug_id",
+]
 
 DatatypeName = Literal[
     "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float", "Double",
@@ -90,3 +98,10 @@ def repeated(values: Sequence[str]) -> list[str]:
     for value in values:
         (twice if value in seen else seen).add(value)
     return sorted(twice)
+
+
+def check_unique(what: str, values: Sequence[str]) -> None:
+    """Raise ``ValueError("<what>s used twice: a, b")`` naming every value listed more than once."""
+    twice = repeated(values)
+    if twice:
+        raise ValueError(f"{what}s used twice: {', '.join(twice)}")

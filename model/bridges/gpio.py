@@ -10,7 +10,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from model.bridges.common import BridgeBase, repeated, sparkplug_id
+from model.bridges.common import BridgeBase, check_unique, sparkplug_id
 
 __all__ = ["GpioBridgeConfig", "GpioDevice", "GpioInput", "GpioOutput", "LineId"]
 
@@ -72,10 +72,8 @@ class GpioDevice(_Model):
         every: list[GpioInput | GpioOutput] = [*self.inputs, *self.outputs]
         lines = [str(x.line) for x in every]
         names = [x.name for x in every]
-        for what, values in (("line", lines), ("metric name", names)):
-            twice = repeated(values)
-            if twice:
-                raise ValueError(f"{what}s used twice: {', '.join(twice)}")
+        check_unique("line", lines)
+        check_unique("metric name", names)
         if self.backoff_max_s < self.backoff_min_s:
             raise ValueError("backoff_max_s must be >= backoff_min_s")
         return self
@@ -89,8 +87,5 @@ class GpioBridgeConfig(BridgeBase):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        ids = [device.id for device in self.devices]
-        twice = repeated(ids)
-        if twice:
-            raise ValueError(f"device ids used twice: {', '.join(twice)}")
+        check_unique("device id", [device.id for device in self.devices])
         return self

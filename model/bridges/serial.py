@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from model.bridges.common import BridgeBase, DatatypeName, repeated, sparkplug_id
+from model.bridges.common import BridgeBase, DatatypeName, check_unique, sparkplug_id
 
 __all__ = [
     "MASS_UNITS",
@@ -265,8 +265,5 @@ class SerialBridgeConfig(BridgeBase):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        ids = [device.id for device in self.devices]
-        twice = repeated(ids)
-        if twice:
-            raise ValueError(f"device ids used twice: {', '.join(twice)}")
+        check_unique("device id", [device.id for device in self.devices])
         return self

@@ -56,3 +56,12 @@ def test_bad_settings_name_the_field(device: dict[str, object], where: str, says
     error = caught.value.errors()[0]
     assert ".".join(str(p) for p in error["loc"]) == where
     assert says in error["msg"]
+
+
+def test_a_device_id_used_twice_is_refused() -> None:
+    data = _config()
+    devices = data["devices"]
+    assert isinstance(devices, list)
+    data["devices"] = [*devices, {"id": "pal", "chip": "/dev/gpiochip1", "outputs": [{"line": 1, "name": "Lamp"}]}]
+    with pytest.raises(ValidationError, match="device ids used twice: pal"):
+        GpioBridgeConfig.model_validate(data)
