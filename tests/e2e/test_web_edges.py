@@ -24,8 +24,8 @@ from tests.e2e.web_rig import PORTS, accounts, hub_endpoints, open_page, skip_wi
 from uns.broker import hash_password
 from uns.web.headers import CONTENT_SECURITY_POLICY
 
-# two processes starting on a loaded 2-core box, a few agent round trips each
-pytestmark = [skip_without_chromium, pytest.mark.timeout(180)]
+# two processes starting on a loaded 2-core box (the whole demo in one), a few agent round trips each
+pytestmark = [skip_without_chromium, pytest.mark.timeout(240)]
 
 SOURCE = "acme/edgetest/mixer"
 
@@ -192,4 +192,27 @@ async def test_uns_up_hands_a_demo_bridge_to_an_edge_agent_started_beside_it(tmp
             assert utilities["bridges"][0]["node"] == "fins-utilities"
             assert utilities["bridges"][0]["samples"] > 0
             assert utilities["desired"]["note"] == "handed off by uns up: fins-utilities"
+
+            # a deploy, a failed deploy and a rollback on the handed-off bridge (the anonymous demo admin deploys)
+            v1: Any = await (await page.request.get(f"{url}/api/fleet/agents/utilities/versions/1")).json()
+            (bridge,) = v1["config"]["bridges"]
+            slower = {**bridge, "edge": {**bridge["edge"], "health_interval_s": 7}}
+            await _api_deploy(page, url, {"agents": ["utilities"], "config": {"bridges": [slower]}})
+            await expect(row.locator(".reported")).to_have_text("v2", timeout=30_000)
+            blocker = tmp_path / "not-a-dir"
+            blocker.write_text("x")
+            broken = {**slower, "edge": {**slower["edge"], "buffer_dir": str(blocker)}}
+            await _api_deploy(page, url, {"agents": ["utilities"], "config": {"bridges": [broken]}})
+            await expect(row.locator(".reason")).to_contain_text("rolled back to version 2", timeout=30_000)
+            await expect(row.locator(".state")).to_have_text("online, failed")
+            back = await page.request.post(f"{url}/api/fleet/rollback", data={"agent": "utilities", "to": 1})
+            assert back.status == 201, await back.text()
+            await expect(row.locator(".reported")).to_have_text("v4", timeout=30_000)
+            await expect(row.locator(".state")).to_have_text("online, running")
+            await expect(row.locator(".bridges")).to_have_text("1/1 online", timeout=30_000)
             assert errors == []
+
+
+async def _api_deploy(page: Page, url: str, body: dict[str, object]) -> None:
+    answer = await page.request.post(f"{url}/api/fleet/deploy", data=body)
+    assert answer.status == 201, await answer.text()
