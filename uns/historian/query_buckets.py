@@ -119,6 +119,12 @@ def _oldest(cursor: duckdb.DuckDBPyConnection, table: str, series_id: int) -> da
     return _EPOCH + timedelta(milliseconds=row[0])
 
 
+def _raw_reaches(cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime) -> bool:
+    """Whether a raw sample of the series is stamped at or before ``start`` (stops at the first one found)."""
+    row = cursor.execute("SELECT 1 FROM samples WHERE series_id = ? AND ts <= ? LIMIT 1", [series_id, start]).fetchone()
+    return row is not None
+
+
 def plan_sources(
     cursor: duckdb.DuckDBPyConnection,
     series_id: int,
@@ -136,6 +142,8 @@ def plan_sources(
     ``start`` and ``end``, so each rollup row falls inside exactly one of our buckets.
     """
     tiers = _tiers(bucket, tz, start, end)
+    if _raw_reaches(cursor, series_id, start):  # the common case: no need for the oldest sample of all
+        return [(_RAW, start, end)]
     plan: Plan = []
     high = end
     for index, table in enumerate(tiers):
