@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -148,6 +149,18 @@ async def test_deploy_a_failed_version_and_a_rollback_from_the_edges_page(tmp_pa
             line1 = next(a for a in listed["agents"] if a["agent"] == "line1")
             assert line1["bridges"][0]["node"] == "press-line1"
             assert line1["desired"]["note"] == "rollback to 1"
+
+            # enrol an agent from the page: its one-time token is shown once; revoke it after a confirm
+            await page.fill("#edge-enrol input[name=agent]", "line9")
+            await page.fill("#edge-enrol input[name=labels]", "site=dallas")
+            await page.get_by_role("button", name="Enrol").click()
+            await expect(page.locator("#edge-result code.token")).to_have_text(re.compile(r"^[\w-]{30,}$"))
+            line9 = page.locator('#edge-list tr[data-agent="line9"]')
+            await expect(line9.locator(".agent")).to_have_text("line9 (pending)")
+            await line9.locator("button.revoke").click()
+            await expect(page.locator("#edge-confirm-title")).to_contain_text("Revoke line9")
+            await page.locator("#edge-confirm-go").click()
+            await expect(line9.locator(".agent")).to_have_text("line9 (revoked)")
 
             # a viewer sees the agent but no button, and the API refuses her a deploy
             viewer, viewer_errors = await open_page(browser, f"{url}/login")

@@ -42,7 +42,19 @@ function row(agent) {
     el("td", {class: "bridges"}, health.bridges === undefined ? "–" : `${health.bridges_online}/${health.bridges} online`),
     el("td", {class: "problems"}, el("ul", {},
       agent.problems.slice(0, 3).map((problem) => el("li", {}, `${when(problem.time_ms)}: ${problem.text}`)))),
-    el("td", {}, history));
+    el("td", {}, history, " ", revokeButton(agent)));
+}
+
+function revokeButton(agent) {
+  const state = agent.account ? agent.account.state : "none";
+  if (!can("write") || (state !== "pending" && state !== "enrolled")) return "";
+  return el("button", {type: "button", class: "revoke", onclick: () => confirmThen(
+    `Revoke ${agent.agent}: its broker account is refused from now on and its connections are dropped`,
+    [el("p", {class: "hint"}, "Its versions stay; enrol it again to admit it.")],
+    async () => {
+      const done = await post("/api/fleet/revoke", {agent: agent.agent});
+      $("#edge-result").textContent = done.ok ? `revoked ${agent.agent}` : refusal(done);
+    })}, "Revoke");
 }
 
 function fillTargets(agents) {
@@ -96,22 +108,45 @@ async function review(action, body) {
     return;
   }
   const what = action === "rollback" ? `Roll ${body.agent} back to v${body.to}` : `Deploy to ${reply.body.agents.map((a) => a.agent).join(", ")}`;
-  $("#edge-confirm-title").textContent = `${what}: review the changes`;
-  $("#edge-diffs").replaceChildren(...reply.body.agents.map((agent) => el("div", {class: "agent-diff", "data-agent": agent.agent},
-    el("h4", {}, agent.agent), diffView(agent.diff))));
-  $("#edge-confirm").hidden = false;
-  $("#edge-confirm-go").onclick = async () => {
-    $("#edge-confirm").hidden = true;
+  const diffs = reply.body.agents.map((agent) => el("div", {class: "agent-diff", "data-agent": agent.agent},
+    el("h4", {}, agent.agent), diffView(agent.diff)));
+  confirmThen(`${what}: review the changes`, diffs, async () => {
     const done = await post(`/api/fleet/${action}`, body);
     $("#edge-result").textContent = done.ok ?
       (done.body.staged ? `staged: v${done.body.staged.version} to ${done.body.staged.first} first` :
         `published ${done.body.deployed.map((v) => `${v.agent} v${v.version}`).join(", ")}`) : refusal(done);
+  });
+}
+
+/** Show ``title`` and ``content``; ``go`` runs only on Confirm. */
+function confirmThen(title, content, go) {
+  $("#edge-confirm-title").textContent = title;
+  $("#edge-diffs").replaceChildren(...content);
+  $("#edge-confirm").hidden = false;
+  $("#edge-confirm-go").onclick = async () => {
+    $("#edge-confirm").hidden = true;
+    await go();
     await render();
   };
   $("#edge-confirm-cancel").onclick = () => {
     $("#edge-confirm").hidden = true;
-    $("#edge-result").textContent = "cancelled: nothing was deployed";
+    $("#edge-result").textContent = "cancelled: nothing was changed";
   };
+}
+
+async function submitEnrol(event) {
+  event.preventDefault();
+  const form = event.target;
+  const labels = Object.fromEntries(form.elements.namedItem("labels").value.split(/[\s,]+/).filter(Boolean).map((pair) => {
+    const at = pair.indexOf("=");
+    return at > 0 ? [pair.slice(0, at), pair.slice(at + 1)] : [pair, ""];
+  }));
+  const done = await post("/api/fleet/enrol", {agent: form.elements.namedItem("agent").value.trim(), labels});
+  $("#edge-result").replaceChildren(done.ok ?
+    el("span", {}, `${done.body.agent}: run uns edge --id ${done.body.agent} --enrol-token `,
+      el("code", {class: "token"}, done.body.token), " (shown once)") : refusal(done));
+  if (done.ok) form.reset();
+  await render();
 }
 
 async function submitDeploy(event) {
@@ -129,6 +164,7 @@ async function submitDeploy(event) {
 export async function loadEdges() {
   clearInterval(timer);
   $("#edge-deploy").onsubmit = submitDeploy;
+  $("#edge-enrol").onsubmit = submitEnrol;
   await render();
   timer = setInterval(() => {
     if ($("#edges").hidden) clearInterval(timer);
