@@ -1,0 +1,76 @@
+"""docs/architecture.md stays true: the modules it names exist, and the packages depend the way it says."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parent.parent
+_DOC = _ROOT / "docs" / "architecture.md"
+_PACKAGES = ("model", "uns", "bridges", "demo")
+
+# what the doc states as the known exceptions to model <- uns <- bridges
+_UNS_WIRING_BRIDGES = {"uns/app.py", "uns/cli.py", "uns/handoff.py", "uns/web/fleet_api.py"}
+_BRIDGES_REACHING_FURTHER = {
+    ("bridges/fleet/enrolment.py", "uns.broker"),
+    ("bridges/sim/mes_rules.py", "uns.mes"),
+}
+_NEVER_FROM_BRIDGES = ("uns.host", "uns.historian", "uns.web", "uns.sinks", "uns.rules", "uns.transforms")
+
+
+def _imports(package: str) -> list[tuple[str, str]]:
+    """(file, module) of every absolute import of our packages in ``package``, nested ones included."""
+    found = []
+    for path in sorted((_ROOT / package).rglob("*.py")):
+        if "_pb2" in path.name:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules = [node.module]
+            else:
+                continue
+            relative = str(path.relative_to(_ROOT))
+            found += [(relative, m) for m in modules if m.split(".")[0] in _PACKAGES]
+    return found
+
+
+def test_every_module_the_map_names_exists() -> None:
+    text = _DOC.read_text()
+    named = set(re.findall(r"`((?:model|uns|bridges|demo)/[\w/]+\.py)`", text))
+    named |= set(re.findall(r"\b((?:model|uns|bridges|demo)/[\w/]+\.py)\b", text))
+    assert len(named) > 40
+    placeholders = {n for n in named if "<" in n}
+    missing = sorted(n for n in named - placeholders if not (_ROOT / n).is_file())
+    assert missing == []
+
+
+def test_model_imports_none_of_the_other_packages() -> None:
+    assert [(f, m) for f, m in _imports("model") if m.split(".")[0] != "model"] == []
+
+
+@pytest.mark.parametrize("package", ["bridges", "demo"])
+def test_bridges_and_demo_never_import_the_hub_s_consumers(package: str) -> None:
+    reaching = [(f, m) for f, m in _imports(package) if m.startswith(_NEVER_FROM_BRIDGES)]
+    # the demo's ERP and QMS serve their REST APIs on the hub's web server class, not through the web UI
+    assert reaching == ([("demo/systems.py", "uns.web.server")] if package == "demo" else [])
+
+
+def test_bridges_reach_past_the_shared_layers_only_where_the_map_says() -> None:
+    shared = ("uns.sparkplug", "uns.errors", "uns.clock", "uns.connect", "uns.mqtt", "uns.backoff", "uns.logs",
+              "uns.config_file", "uns.retry_after")  # fmt: skip
+    further = {
+        (f, ".".join(m.split(".")[:2]))
+        for f, m in _imports("bridges")
+        if m.startswith("uns.") and not m.startswith(shared)
+    }
+    assert further == _BRIDGES_REACHING_FURTHER
+
+
+def test_uns_imports_bridges_and_demo_only_in_its_wiring() -> None:
+    wiring = {f for f, m in _imports("uns") if m.split(".")[0] in ("bridges", "demo")}
+    assert wiring <= _UNS_WIRING_BRIDGES
