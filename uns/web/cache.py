@@ -12,8 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Self
 
-import orjson
-
+from model.envelope import EnvelopeError, read_envelope
 from uns.connect import ClientFactory
 from uns.errors import SparkplugError
 from uns.logs import RateLimitedLog
@@ -42,7 +41,6 @@ _PER_MSG = 1000.0 / _TAU_MS  # what one message adds to a rate in msgs/s
 _LEAN_BYTES = 256  # what a payload keeps once the cache's payload budget is spent
 _MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the rest)
 _WARN_EVERY_S = 10.0
-_QUALITIES = {q: q for q in ("good", "uncertain", "bad", "stale")}  # interned: one str per quality
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
 _OTHER_BIT = 1 << len(CLASS_WORDS)  # Sparkplug, $SYS and any topic outside the ISA-95 shape
 _PROBLEMS = frozenset({"bad", "stale"})  # the qualities the "problems only" filter finds
@@ -120,26 +118,18 @@ class _Subscriber:
         return self.closed
 
 
-def _read_envelope(payload: bytes) -> tuple[JsonScalar, str | None, int | None] | None:
-    """(value, quality, timestamp_ms) of a value envelope, or None when the payload is not one."""
+def _read_envelope(payload: bytes, now_ms: int) -> tuple[JsonScalar, str | None, int | None] | None:
+    """(value, quality, timestamp_ms) of a value envelope by the hub's one reader; None when it is not one."""
     try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(body, dict) or "value" not in body:
-        return None
-    value = body["value"]
+        read = read_envelope(payload, now_ms=now_ms)
+    except EnvelopeError:
+        return None  # shown as its raw payload, as the historian dead-letters it
+    value = read[0]  # by index: cheaper than a named tuple's field names
     if isinstance(value, str):
         value = value[:_MAX_VALUE_CHARS]
     elif not isinstance(value, int | float | bool):
         value = None  # lists and objects: the payload has them
-    quality = body.get("quality")
-    stamp = body.get("timestamp_ms")
-    return (
-        value,
-        _QUALITIES.get(quality) if isinstance(quality, str) else None,
-        stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None,
-    )
+    return value, read[2], read[1]
 
 
 def _decayed(rate: float, at_ms: int, now_ms: int) -> float:
@@ -327,7 +317,7 @@ class TopicCache:
         entry.last_ms = now
         if message.retain:
             entry.retained = size > 0  # an empty retained message clears the retained value
-        read = _read_envelope(payload) if keep == size and payload[:1] == b"{" and b'"value"' in payload else None
+        read = _read_envelope(payload, now) if keep == size and payload[:1] == b"{" and b'"value"' in payload else None
         if read is not None and read[2] is not None and entry.timestamp_ms is not None and read[2] < entry.timestamp_ms:
             # backfill or a late delivery: counted, but the newer value stays the topic's latest
             stats.out_of_order += 1
