@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
@@ -44,6 +45,7 @@ async def _seed(page: Page, url: str, topic: str, readings: list[float]) -> list
     raise AssertionError(f"the {len(readings)} readings never reached the historian")
 
 
+@pytest.mark.timeout(150)  # the whole demo starts first: ~55 s on a loaded 2-core box (test_uns_process.py)
 async def test_live_values_create_with_autocomplete_replay_and_disable(tmp_path: Path, browser: Browser) -> None:
     config = tmp_path / "hub.yaml"
     config.write_text("# the demo hub's settings: the editor writes below\nhistorian:\n  flush_interval_s: 0.2\n")
