@@ -15,6 +15,7 @@ from uns.historian.database import Database
 from uns.historian.query_api import document_bytes
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
+from uns.mes.intervals import pieces
 from uns.mes.views_api import run_view
 
 L1, L2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
@@ -191,3 +192,18 @@ def test_late_counts_orders_and_product_types_change_oee_at_once(
     _build(builder)
     assert _count_hours(cursor) >= built
     assert _answers(cursor, section) == after
+
+
+def test_edges_find_a_state_set_days_before_them(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
+    """A bounded edge looks for each path's state in the day before it first; one set days earlier is still found."""
+    section = MesSection()
+    feeder = Feeder(db, section)
+    feeder.states(CELLS[0], [(at(1, 0), 10000), (at(1, 5), 40100)])  # stopped since day 1, 05:00
+    feeder.states(CELLS[1], [(at(3, 22, 10), 10000), (at(3, 23, 30), 20000)])
+    start, end = at(3, 23), NOW
+    bounded = pieces(cursor, section, paths=CELLS[:2], start=start, end=end, bounded=True)
+    assert bounded == pieces(cursor, section, paths=CELLS[:2], start=start, end=end)
+    assert [(p.path, p.start, p.state, p.stop_start) for p in bounded if p.path == CELLS[0]] == [
+        (CELLS[0], start, 40100, at(1, 5))
+    ]
+    assert {p.path for p in bounded} == set(CELLS[:2])
