@@ -58,6 +58,7 @@ from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.plant_api import plant_routes
 from uns.web.sink_history_api import sink_history_routes
+from uns.web.sparkplug_sessions import Sessions
 from uns.web.sparkplug_view import SparkplugView
 from uns.web.tree_api import tree_routes
 
@@ -270,7 +271,7 @@ async def run_up(
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes, historian.database, mes_settings)
-        cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings)
+        cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings, sessions=host.core)
         parts.append(cache)
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
         parts.append(fleet)
@@ -462,14 +463,19 @@ async def _enter_browser(
     plant: Plant,
     health: dict[str, Callable[[], Mapping[str, object]]],
     settings: Settings,
+    sessions: Sessions | None = None,
 ) -> tuple[TopicCache, list[BaseRoute]]:
-    """The topic browser's live cache, its write actions, and their routes with the plant's (uns up, uns web)."""
+    """The topic browser's live cache, its write actions, and their routes with the plant's (uns up, uns web).
+
+    ``sessions``: the in-process host's state (uns up), so the cache decodes no Sparkplug payload again.
+    """
     bounds = settings.host  # the Sparkplug view keeps what the host keeps, within the same bounds
     view = SparkplugView(
         max_nodes=bounds.max_nodes,
         max_devices_per_node=bounds.max_devices_per_node,
         max_metrics_per_birth=bounds.max_metrics_per_birth,
         max_series=bounds.max_series,
+        sessions=sessions,
     )
     cache = TopicCache(
         clients=clients,

@@ -39,6 +39,7 @@ from uns.sparkplug import (
     encode_payload,
 )
 from uns.sparkplug import sparkplug_b_pb2 as _pb
+from uns.sparkplug.aliases import AliasTable, Born, born
 from uns.sparkplug.node_control import BD_SEQ, REBIRTH
 from uns.sparkplug.values import encode_scalar
 
@@ -126,12 +127,23 @@ class _Tag:
     sent_quality: Quality | None = None
     sent_ms: int | None = None
 
+    @property
+    def datatype(self) -> DataType:
+        """The tag's datatype (what the alias table hands the codec)."""
+        return self.spec.datatype
+
 
 @dataclasses.dataclass(slots=True)
 class _Device:
-    tags: dict[str, _Tag]
+    table: AliasTable[_Tag] = dataclasses.field(default_factory=AliasTable)
+    """The DBIRTH's tags and aliases: ``table.lookup`` resolves a DCMD's metrics."""
     born: bool = False
     down: bool = False
+
+    @property
+    def tags(self) -> dict[str, _Tag]:
+        """The device's tags by name, in birth order."""
+        return self.table.metrics
 
 
 def _quality_props(quality: Quality) -> PropertySet:
@@ -197,26 +209,20 @@ class EdgeSession:
         self._heartbeat_ms = heartbeat_ms
         self._seq = 0
         # bdSeq and Node Control/Rebirth go by name only; every other node metric has an alias
-        self._node_metrics: dict[str, tuple[int | None, DataType]] = {
-            BD_SEQ: (None, DataType.Int64),
-            REBIRTH: (None, DataType.Boolean),
-        }
         self._health_alias = {name: alias for alias, (name, _datatype) in enumerate(HEALTH_METRICS)}
-        for name, datatype in HEALTH_METRICS:
-            self._node_metrics[name] = (self._health_alias[name], datatype)
+        self._node_metrics: AliasTable[Born] = AliasTable()
+        for name, datatype in ((BD_SEQ, DataType.Int64), (REBIRTH, DataType.Boolean), *HEALTH_METRICS):
+            self._node_metrics.add(name, self._health_alias.get(name), born(datatype))
         self._health_sent: dict[str, tuple[MetricValue, int]] = {}
         self._devices: dict[str, _Device] = {}
-        self._by_alias: dict[int, tuple[str, _Tag]] = {}
         alias = len(HEALTH_METRICS)
         for spec in tags:
-            device = self._devices.setdefault(spec.device, _Device(tags={}))
+            device = self._devices.setdefault(spec.device, _Device())
             if spec.name in device.tags:
                 raise BridgeError(
                     node_id, spec.device, f"metric {spec.name!r} is declared twice on device {spec.device}"
                 )
-            tag = _Tag(spec=spec, alias=alias)
-            device.tags[spec.name] = tag
-            self._by_alias[alias] = (spec.device, tag)
+            device.table.add(spec.name, alias, _Tag(spec=spec, alias=alias))
             alias += 1
 
     # -- topics and seq ---------------------------------------------------------------------------
@@ -259,10 +265,18 @@ class EdgeSession:
         """NBIRTH (seq 0, every node metric) and a DBIRTH for every device not known to be down."""
         self._seq = 0
         metrics = []
-        for name, (alias, datatype) in self._node_metrics.items():
+        for name, entry in self._node_metrics.metrics.items():
             value: MetricValue = bd_seq if name == BD_SEQ else False if name == REBIRTH else health.get(name)
+            alias = self._health_alias.get(name)
             metrics.append(
-                Metric(name=name, alias=alias, timestamp=now_ms, datatype=datatype, value=value, is_null=value is None)
+                Metric(
+                    name=name,
+                    alias=alias,
+                    timestamp=now_ms,
+                    datatype=entry.datatype,
+                    value=value,
+                    is_null=value is None,
+                )
             )
         self._health_sent = {name: (health.get(name), now_ms) for name, _ in HEALTH_METRICS}
         out = [self._message(MessageType.NBIRTH, None, metrics, now_ms)]
@@ -471,15 +485,7 @@ class EdgeSession:
         state = self._devices.get(device)
         if state is None:
             return [Refused(f"DCMD for unknown device {device!r}")]
-
-        def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
-            tag = state.tags.get(name) if name is not None else None
-            if tag is None and alias is not None:
-                found = self._by_alias.get(alias)
-                tag = found[1] if found is not None and found[0] == device else None
-            return (tag.spec.name, tag.spec.datatype) if tag is not None else None
-
-        decoded = decode_payload(message.payload, topic=message.topic, lookup=lookup)
+        decoded = decode_payload(message.payload, topic=message.topic, lookup=state.table.lookup)
         out: list[Command] = [
             Refused(f"device {device} metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems
         ]
@@ -496,14 +502,7 @@ class EdgeSession:
         return out
 
     def _node_commands(self, message: Message) -> list[Command]:
-        names = {a: (name, datatype) for name, (a, datatype) in self._node_metrics.items() if a is not None}
-
-        def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
-            if name is not None and name in self._node_metrics:
-                return name, self._node_metrics[name][1]
-            return names.get(alias) if alias is not None else None
-
-        decoded = decode_payload(message.payload, topic=message.topic, lookup=lookup)
+        decoded = decode_payload(message.payload, topic=message.topic, lookup=self._node_metrics.lookup)
         out: list[Command] = [Refused(f"node metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems]
         for metric in decoded.payload.metrics:
             if metric.name == REBIRTH:
@@ -512,7 +511,7 @@ class EdgeSession:
                     out.append(Rebirth())
                 else:
                     out.append(Refused(f"{REBIRTH} needs the Boolean true (got {metric.value!r})"))
-            elif metric.name in self._node_metrics:
+            elif metric.name in self._node_metrics.metrics:
                 out.append(Refused(f"node metric {metric.name!r} is not writable"))
             else:  # Node Control/Reboot, Next Server, Scan Rate...: examples in the spec, not in our NBIRTH
                 out.append(Refused(f"node metric {metric.name!r} is not in this edge node's NBIRTH"))

@@ -124,10 +124,11 @@ class HostCore:
             table = self._device(node, sp_topic.device_id, topic, now_ms, out)
         if table is None:
             return out
-        lookup = None if kind in (MessageType.NBIRTH, MessageType.DBIRTH) else table.lookup
+        lookup = None if kind in (MessageType.NBIRTH, MessageType.DBIRTH) else table.born.lookup
         try:
             decoded = decode_payload(payload, topic=topic, lookup=lookup)
         except PayloadDecodeError as exc:
+            self._undecodable(node, topic, exc)
             self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
             return []
         if kind is MessageType.NBIRTH:
@@ -199,6 +200,7 @@ class HostCore:
         node.degraded.pop(device.source, None)
         self._series -= len(device.slots)
         device.reset(decoded.payload.timestamp or now_ms)
+        device.births += 1
         self.counters.births += 1
         self._count_problems(decoded, topic, now_ms)
         self._birth_metrics(device, topic, decoded.payload, now_ms, out)
@@ -228,9 +230,10 @@ class HostCore:
         if self._count_problems(decoded, topic, now_ms):
             self._request_rebirth(node, now_ms, out)
         payload_ms = decoded.payload.timestamp or now_ms
+        slots = table.slots
         for metric in decoded.payload.metrics:
             name = metric.name
-            slot = table.slots.get(name) if name is not None else None
+            slot = slots.get(name) if name is not None else None
             if slot is None:
                 slot = self._late_slot(node, table, topic, metric, now_ms, out)
                 if slot is None:
@@ -250,6 +253,7 @@ class HostCore:
             self._check_seq(node, topic, decoded.payload, now_ms, out)
         if device.online:
             device.online = False
+            device.death_ms = now_ms
             self.counters.deaths += 1
             self._mark_stale(device, now_ms, out)
             log.info(
@@ -265,11 +269,13 @@ class HostCore:
         try:
             decoded = decode_payload(payload, topic=topic)
         except PayloadDecodeError as exc:
+            self._undecodable(node, topic, exc)
             self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
             return
         bd_seq = bd_seq_of(decoded.payload.metrics)
         if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
             # the will of an older session: this session may be alive, so ask it to prove it
+            node.stale_deaths += 1
             self._reject(Reason.bdseq_mismatch, topic, f"NDEATH bdSeq {bd_seq} but birth had {node.bd_seq}", now_ms)
             self._request_rebirth(node, now_ms, out)
             return
@@ -277,6 +283,7 @@ class HostCore:
             return
         # not the payload's timestamp: a will carries the time it was registered, at connect
         node.online = False
+        node.death_ms = now_ms
         self.counters.deaths += 1
         self._mark_stale(node, now_ms, out)
         for device in node.devices.values():
@@ -316,9 +323,7 @@ class HostCore:
         slot = MetricSlot(topic=uns_topic, datatype=datatype, unit=unit)
         if name not in table.slots:
             self._series += 1
-        table.slots[name] = slot
-        if metric.alias is not None:
-            table.aliases[metric.alias] = name
+        table.born.add(name, metric.alias, slot)
         return slot
 
     def _late_slot(
@@ -358,8 +363,7 @@ class HostCore:
                 self._mark_stale(ended, now_ms, out)
             ended.online = False
             self._series -= len(ended.slots)
-            ended.aliases.clear()
-            ended.slots.clear()
+            ended.born.clear()
         out.append(self._status(node))
         return True
 
@@ -465,6 +469,11 @@ class HostCore:
         topic, payload = rebirth_command(node.group_id, node.edge_node_id, now_ms)
         log.info("requesting rebirth of %s/%s", node.group_id, node.edge_node_id)
         out.append(Message(topic, payload, 0, False))
+
+    @staticmethod
+    def _undecodable(node: NodeState, topic: str, exc: PayloadDecodeError) -> None:
+        node.bad_payloads += 1
+        node.last_error = str(exc)  # names the topic and the byte offset
 
     def _reject(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
         self.counters.rejected[reason.value] += 1

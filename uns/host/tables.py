@@ -6,6 +6,7 @@ import dataclasses
 
 from model.envelope import JsonValue
 from uns.sparkplug import DataType
+from uns.sparkplug.aliases import AliasTable
 
 __all__ = ["DeviceState", "MetricSlot", "MetricTable", "NodeState"]
 
@@ -36,26 +37,22 @@ class MetricTable:
     """Who publishes these metrics: ``<group>/<node>`` or ``<group>/<node>/<device>``; the envelope's ``source``."""
     online: bool = False
     birth_ms: int | None = None
-    aliases: dict[int, str] = dataclasses.field(default_factory=dict)
-    slots: dict[str, MetricSlot] = dataclasses.field(default_factory=dict)
+    births: int = 0
+    death_ms: int | None = None
+    """When the hub learnt of the last death; None until one."""
+    born: AliasTable[MetricSlot] = dataclasses.field(default_factory=AliasTable)
+    """The birth's metric slots by name and its aliases: ``born.lookup`` is the codec's ``Lookup``."""
 
-    def lookup(self, name: str | None, alias: int | None) -> tuple[str, DataType] | None:
-        """Resolve a DATA metric's name and datatype from this birth (the codec's ``Lookup``)."""
-        if name is None:
-            if alias is None:
-                return None
-            name = self.aliases.get(alias)
-            if name is None:
-                return None
-        slot = self.slots.get(name)
-        return None if slot is None else (name, slot.datatype)
+    @property
+    def slots(self) -> dict[str, MetricSlot]:
+        """The born metrics by name."""
+        return self.born.metrics
 
     def reset(self, birth_ms: int) -> None:
         """Start a new birth: forget aliases and datatypes, keep last values for stale marking."""
         self.online = True
         self.birth_ms = birth_ms
-        self.aliases.clear()
-        self.slots.clear()
+        self.born.clear()
 
 
 @dataclasses.dataclass(slots=True)
@@ -73,8 +70,13 @@ class NodeState(MetricTable):
     edge_node_id: str = ""
     bd_seq: int | None = None
     seq: int | None = None
-    births: int = 0
     rebirths_requested: int = 0
+    stale_deaths: int = 0
+    """NDEATHs of an older session (their bdSeq is not the birth's): the node stays online."""
+    bad_payloads: int = 0
+    """Payloads of this node or its devices that did not decode."""
+    last_error: str | None = None
+    """The last undecodable payload: topic and byte offset."""
     last_rebirth_request_ms: int | None = None
     devices: dict[str, DeviceState] = dataclasses.field(default_factory=dict)
     degraded: dict[str, str] = dataclasses.field(default_factory=dict)

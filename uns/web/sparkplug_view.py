@@ -1,12 +1,14 @@
-"""Sparkplug B status for the web view: per edge node and device, decoded by topic prefix, never guessed."""
+"""Sparkplug B status for the web view: per edge node and device, from the host's state or decoded by topic prefix."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from uns.errors import SparkplugError
-from uns.sparkplug import DataType, Lookup, MessageType, Metric, SparkplugTopic, decode_payload, decode_state
+from uns.sparkplug import Lookup, MessageType, Metric, SparkplugTopic, decode_payload, decode_state
+from uns.sparkplug.aliases import AliasTable, Born, born
 from uns.sparkplug.node_control import bd_seq_of
+from uns.web.sparkplug_sessions import NodeSession, Sessions
 
 __all__ = ["DeviceStatus", "EdgeNodeStatus", "HostStatus", "SparkplugView"]
 
@@ -69,7 +71,7 @@ class _Device:
     births: int = 0
     last_birth_ms: int | None = None
     last_death_ms: int | None = None
-    names: dict[str, DataType] = dataclasses.field(default_factory=dict)
+    born: AliasTable[Born] = dataclasses.field(default_factory=AliasTable)
 
     def status(self) -> DeviceStatus:
         return DeviceStatus(
@@ -98,8 +100,7 @@ class _EdgeNode:
     stale_deaths: int = 0
     bad_payloads: int = 0
     last_error: str | None = None
-    names: dict[str, DataType] = dataclasses.field(default_factory=dict)
-    aliases: dict[int, tuple[str, DataType]] = dataclasses.field(default_factory=dict)
+    born: AliasTable[Born] = dataclasses.field(default_factory=AliasTable)
     devices: dict[str, _Device] = dataclasses.field(default_factory=dict)
     degraded: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -124,13 +125,11 @@ class _EdgeNode:
         )
 
 
-def _learn(node: _EdgeNode, names: dict[str, DataType], metrics: list[Metric]) -> None:
+def _learn(table: AliasTable[Born], metrics: list[Metric]) -> None:
     for metric in metrics:
         name, datatype = metric.name, metric.datatype
         if name is not None and datatype is not None:
-            names[name] = datatype
-            if metric.alias is not None:
-                node.aliases[metric.alias] = (name, datatype)
+            table.add(name, metric.alias, born(datatype))
 
 
 class SparkplugView:
@@ -147,6 +146,10 @@ class SparkplugView:
     more than ``max_series`` names in all) is counted but its names are not kept; each raises
     ``SparkplugError`` naming the topic and the bound, and a refusal that belongs to a tracked node
     marks it degraded.
+
+    Given ``sessions`` (the host's state, ``uns up``), it decodes no payload: births, deaths, bdSeq,
+    seq, aliases and refusals are the host's, and the view adds only what topics tell (last seen,
+    commands) and the STATE of Host Applications. Without (``uns web`` on its own), it decodes.
     """
 
     def __init__(
@@ -157,7 +160,9 @@ class SparkplugView:
         max_metrics_per_birth: int = 10_000,
         max_hosts: int = 1_000,
         max_series: int = 1_000_000,
+        sessions: Sessions | None = None,
     ) -> None:
+        self._sessions = sessions
         self._nodes: dict[tuple[str, str], _EdgeNode] = {}
         self._hosts: dict[str, HostStatus] = {}
         self._max_nodes = max_nodes
@@ -168,7 +173,7 @@ class SparkplugView:
         self._series = 0  # metric names kept over every node and device
 
     def __len__(self) -> int:
-        return len(self._nodes)
+        return len(self._nodes) if self._sessions is None else len(self._sessions.nodes)
 
     def observe(self, topic: str, payload: bytes, now_ms: int) -> None:
         """Take one message published on a ``spBv1.0/`` topic.
@@ -212,8 +217,8 @@ class SparkplugView:
         if kind in (MessageType.NCMD, MessageType.DCMD):
             node.commands += 1  # commands come from hosts: their seq is not the node's
             return
-        if not payload:
-            return  # an empty message clears a retained one: nothing to decode
+        if not payload or self._sessions is not None:
+            return  # an empty message clears a retained one; with the host's state, nothing to decode
         try:
             body = decode_payload(payload, topic=topic).payload
         except SparkplugError as exc:
@@ -237,27 +242,24 @@ class SparkplugView:
             node.births += 1
             node.last_birth_ms = now_ms
             node.bd_seq = bd_seq_of(metrics)
-            node.aliases.clear()
-            self._series -= len(node.names)
-            node.names.clear()
+            self._series -= len(node.born)
+            node.born.clear()
             for each in node.devices.values():
                 each.online = False  # a new node session wants new device births
             node.degraded.clear()
-            self._learn(topic, node, node, node.names, metrics)
+            self._learn(topic, node, node, metrics)
         elif device is not None and kind is MessageType.DBIRTH:
             device.online = True
             device.births += 1
             device.last_birth_ms = now_ms
-            self._series -= len(device.names)
-            device.names.clear()
-            self._learn(topic, node, device, device.names, metrics)
+            self._series -= len(device.born)
+            device.born.clear()
+            self._learn(topic, node, device, metrics)
         elif device is not None and kind is MessageType.DDEATH:
             device.online = False
             device.last_death_ms = now_ms
 
-    def _learn(
-        self, topic: str, node: _EdgeNode, table: _EdgeNode | _Device, names: dict[str, DataType], metrics: list[Metric]
-    ) -> None:
+    def _learn(self, topic: str, node: _EdgeNode, table: _EdgeNode | _Device, metrics: list[Metric]) -> None:
         source = f"{node.group_id}/{node.edge_node_id}"
         if isinstance(table, _Device):
             source += f"/{table.device_id}"
@@ -270,12 +272,46 @@ class SparkplugView:
             node.degraded[source] = detail
             raise SparkplugError(topic, detail)
         node.degraded.pop(source, None)
-        _learn(node, names, metrics)
-        self._series += len(names)
+        _learn(table.born, metrics)
+        self._series += len(table.born)
 
     def edge_nodes(self) -> list[EdgeNodeStatus]:
         """Every edge node seen, by group then node id, with its devices by id."""
+        if self._sessions is not None:
+            return [self._from_host(key, node) for key, node in sorted(self._sessions.nodes.items())]
         return [node.status() for _, node in sorted(self._nodes.items())]
+
+    def _from_host(self, key: tuple[str, str], node: NodeSession) -> EdgeNodeStatus:
+        # the host's session, with what only topics tell (last seen, commands) from this view
+        seen = self._nodes.get(key)
+        seen_devices = seen.devices if seen is not None else {}
+        record = _EdgeNode(
+            group_id=key[0],
+            edge_node_id=key[1],
+            last_seen_ms=seen.last_seen_ms if seen is not None else node.birth_ms or 0,
+            online=node.online,
+            bd_seq=node.bd_seq,
+            births=node.births,
+            last_birth_ms=node.birth_ms,
+            last_death_ms=node.death_ms,
+            last_seq=node.seq,
+            commands=seen.commands if seen is not None else 0,
+            stale_deaths=node.stale_deaths,
+            bad_payloads=node.bad_payloads,
+            last_error=node.last_error,
+            degraded=dict(node.degraded),
+        )
+        for device_id, device in node.devices.items():
+            seen_device = seen_devices.get(device_id)
+            record.devices[device_id] = _Device(
+                device_id=device_id,
+                last_seen_ms=seen_device.last_seen_ms if seen_device is not None else device.birth_ms or 0,
+                online=device.online,
+                births=device.births,
+                last_birth_ms=device.birth_ms,
+                last_death_ms=device.death_ms,
+            )
+        return record.status()
 
     def hosts(self) -> list[HostStatus]:
         """Every Host Application STATE seen, by host id."""
@@ -283,16 +319,11 @@ class SparkplugView:
 
     def alias_lookup(self, topic: SparkplugTopic) -> Lookup | None:
         """Resolves a DATA message's metric names and datatypes from the births seen, for ``decode_payload``."""
-        node = self._nodes.get((topic.group_id, topic.edge_node_id))
+        key = (topic.group_id, topic.edge_node_id)
+        node: NodeSession | _EdgeNode | None = (
+            self._nodes.get(key) if self._sessions is None else self._sessions.nodes.get(key)
+        )
         if node is None:
             return None
         device = node.devices.get(topic.device_id) if topic.device_id is not None else None
-        names = device.names if device is not None else node.names
-        aliases = node.aliases
-
-        def lookup(name: str | None, alias: int | None) -> tuple[str, DataType] | None:
-            if name is not None and name in names:
-                return name, names[name]
-            return aliases.get(alias) if alias is not None else None
-
-        return lookup
+        return (device or node).born.lookup
