@@ -12,7 +12,11 @@ Part B builds a 10M-sample database (10k series, one 1 s metric over 30 days, a 
 series), runs the rollups once, and times the ``History`` API (first run on a fresh connection,
 median of 5 after) against the naive SQL a user would write over the raw table.
 
+``--baseline REV`` runs Part A first on the hub of commit REV (``git archive`` into a temp dir),
+then on this tree, in the same run, and prints the ratio of the sustained rates.
+
     uv run python -m bench.historian [--seconds 6] [--rows 10000000] [--rates 20000,25000,30000,...]
+        [--baseline REV]
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import multiprocessing.connection
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -38,7 +41,8 @@ import orjson
 
 from bench.following import following
 from bench.historian_queries import Timing, part_b
-from bench.hub_process import read_ready, rss_mib
+from bench.hub_idle import cpu_seconds
+from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from model.config import HistorianSection
 from tests.fixtures.processes import stop_process
 from uns.historian.database import Database
@@ -158,13 +162,19 @@ class Step:
     drain_s: float
     commit_ms: float  # the slowest commit the health reported during the step
     rows_per_commit: float
+    cpu_s: float  # the hub's CPU time from the step's start to its drain: robust to a shared, loaded box
 
     def row(self) -> str:
         verdict = "sustained" if self.sustained else "held back" if self.lost == 0 else "LOSS"
         return (
             f"{self.target:>9.0f} {self.offered:>10.0f} {self.stored_per_s:>10.0f} {self.sent:>9} {self.stored:>9}"
-            f" {self.lost:>6} {self.drain_s:>8.2f} {self.commit_ms:>14.1f} {self.rows_per_commit:>12.0f}  {verdict}"
+            f" {self.lost:>6} {self.drain_s:>8.2f} {self.commit_ms:>14.1f} {self.rows_per_commit:>12.0f}"
+            f" {self.cpu_us_per_row:>10.1f}  {verdict}"
         )
+
+    @property
+    def cpu_us_per_row(self) -> float:
+        return self.cpu_s * 1e6 / self.stored if self.stored else float("nan")
 
     @property
     def lost(self) -> int:
@@ -177,10 +187,11 @@ class Step:
 
 
 @contextlib.contextmanager
-def _hub(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+def _hub(data_dir: Path, source: Path | None) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     env = {**os.environ, "UNS_HISTORIAN__HEALTH_INTERVAL_S": str(HEALTH_INTERVAL_S), "UNS_LOG_LEVEL": "ERROR"}
     argv = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(data_dir)]
-    proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
+    command, cwd = hub_command(argv, source, env)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
     try:
         parts = read_ready(proc)
         yield proc, parts["mqtt"], parts["http"]
@@ -195,8 +206,9 @@ async def _monitored(url: str) -> AsyncIterator[tuple[Monitor, MqttClient]]:
         yield monitor, client
 
 
-async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: float) -> Step:
+async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: float, pid: int) -> Step:
     before = monitor.stored
+    cpu0 = cpu_seconds(pid)
     commits0 = monitor.samples[-1].commits if monitor.samples else 0
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of our event loop
     parent, child = spawn.Pipe()
@@ -207,6 +219,7 @@ async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: f
     ended = time.monotonic()
     report = parent.recv()
     drain = await monitor.reach(before + report["sent"], ended)
+    cpu = cpu_seconds(pid) - cpu0
     window = monitor.between(started + 1.5, ended)  # skip the process start and ramp-up
     rate_stored = (
         (window[-1].stored - window[0].stored) / (window[-1].at - window[0].at) if len(window) >= 2 else float("nan")
@@ -216,7 +229,7 @@ async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: f
     stored, per_commit = monitor.stored - before, (monitor.stored - before) / commits if commits else float("nan")
     slowest = max((h.last_commit_ms for h in during), default=float("nan"))
     return Step(
-        rate, report["sent"] / report["seconds"], rate_stored, report["sent"], stored, drain, slowest, per_commit
+        rate, report["sent"] / report["seconds"], rate_stored, report["sent"], stored, drain, slowest, per_commit, cpu
     )
 
 
@@ -268,31 +281,36 @@ class Ingest:
     received: tuple[float, float]
     rss: float
     max_commit: float
+    cpu_us: float  # the hub's CPU per stored row, median over the steps: what one core could sustain is 1e6 / it
 
 
-async def _part_a(args: argparse.Namespace, tmp: Path) -> Ingest:
-    print(f"\n== Part A: ingest through `uns up --no-demo`, {args.topics} topics, {args.seconds:.0f} s per step")
+async def _part_a(args: argparse.Namespace, tmp: Path, source: Path | None, label: str) -> Ingest:
+    print(
+        f"\n== Part A ({label}): ingest through `uns up --no-demo`, {args.topics} topics, {args.seconds:.0f} s per step"
+    )
     print(f"{'target/s':>9} {'offered/s':>10} {'stored/s':>10} {'sent':>9} {'stored':>9} {'lost':>6} {'drain s':>8}"
-          f" {'max commit ms':>14} {'rows/commit':>12}")  # fmt: skip
+          f" {'max commit ms':>14} {'rows/commit':>12} {'cpu us/row':>10}")  # fmt: skip
     steps: list[Step] = []
-    with _hub(tmp / "hub") as (proc, url, http):
+    with _hub(tmp / label, source) as (proc, url, http):
         async with _monitored(url) as (monitor, client):
             await monitor.started.wait()
-            warm = await _step(url, monitor, args.topics, args.topics, 1.0)  # one sample per topic: new series
+            warm = await _step(
+                url, monitor, args.topics, args.topics, 1.0, proc.pid
+            )  # one sample per topic: new series
             print(f"warm-up: {warm.sent} rows on new series stored {warm.drain_s:.2f} s after the load stopped")
             for rate in args.rates:
-                step = await _step(url, monitor, args.topics, rate, args.seconds)
+                step = await _step(url, monitor, args.topics, rate, args.seconds, proc.pid)
                 steps.append(step)
                 print(step.row(), flush=True)
             wall0 = _now_ms()
             probe, latency_step = await asyncio.gather(
                 _probe_latency(client, http, args.seconds),
-                _step(url, monitor, args.topics, args.latency_rate, args.seconds),
+                _step(url, monitor, args.topics, args.latency_rate, args.seconds, proc.pid),
             )
             wall1 = _now_ms()
             max_commit = monitor.samples[-1].max_commit_ms
         rss = rss_mib(proc.pid, "VmHWM")
-    with Database(path=tmp / "hub" / "historian.duckdb", read_only=True) as db:
+    with Database(path=tmp / label / "historian.duckdb", read_only=True) as db:
         row = db.connection.execute(
             "SELECT quantile_cont(epoch_ms(received) - epoch_ms(ts), [0.5, 0.99]), count(*) FROM samples"
             " WHERE ts >= make_timestamptz(? * 1000) AND ts < make_timestamptz(? * 1000)",
@@ -308,7 +326,9 @@ async def _part_a(args: argparse.Namespace, tmp: Path) -> Ingest:
         f" p50 {received_q[0]:.1f} ms, p99 {received_q[1]:.1f} ms ({received_n} rows)"
     )
     print(f"sustained: {best:.0f} rows/s   max commit {max_commit:.0f} ms   peak RSS of the hub {rss:.0f} MiB")
-    return Ingest(best, p50, p99, (received_q[0], received_q[1]), rss, max_commit)
+    cpu_us = statistics.median(s.cpu_us_per_row for s in steps)
+    print(f"hub CPU per stored row: {cpu_us:.1f} us (one core's worth: {1e6 / cpu_us:,.0f} rows/s)")
+    return Ingest(best, p50, p99, (received_q[0], received_q[1]), rss, max_commit, cpu_us)
 
 
 # -- Part A: baselines in-process ------------------------------------------------------------------
@@ -373,8 +393,18 @@ def _baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
 # -- the run --------------------------------------------------------------------------------------
 
 
-def _summary(a: Ingest | None, base: dict[str, float] | None, b: list[tuple[str, Timing, Timing]]) -> None:
+def _summary(
+    a: Ingest | None, base: dict[str, float] | None, b: list[tuple[str, Timing, Timing]], old: Ingest | None
+) -> None:
     print("\n== summary")
+    if a is not None and old is not None:
+        print(
+            f"  baseline hub: sustained {old.best:,.0f} rows/s, peak RSS {old.rss:.0f} MiB;"
+            f" this tree {a.best:,.0f} rows/s ({a.best / old.best if old.best else float('nan'):.2f}x),"
+            f" peak RSS {a.rss:.0f} MiB"
+        )
+        print(f"  hub CPU per stored row: baseline {old.cpu_us:.1f} us, this tree {a.cpu_us:.1f} us"
+              f" ({old.cpu_us / a.cpu_us:.2f}x less)")  # fmt: skip
     if a is not None and base is not None:
         settings = HistorianSection()
         print(f"Part A (2 cores; flush_interval_s {settings.flush_interval_s}, batch_rows {settings.batch_rows},"
@@ -403,10 +433,16 @@ async def _main(args: argparse.Namespace) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="uns-bench-historian-") as name:
         tmp = Path(name)
-        a = await _part_a(args, tmp) if args.part in ("a", "all") else None
+        old = a = None
+        if args.part in ("a", "all"):
+            if args.baseline is not None:
+                with hub_source(args.baseline) as source:
+                    old = await _part_a(args, tmp, source, f"baseline {args.baseline}")
+            with hub_source(args.current) as source:
+                a = await _part_a(args, tmp, source, args.current or "this tree")
         base = await asyncio.to_thread(_baselines, args, tmp) if args.part in ("a", "all") else None
         b = await asyncio.to_thread(part_b, args, tmp) if args.part in ("b", "all") else []
-    _summary(a, base, b)
+    _summary(a, base, b, old)
     print(f"\n(whole bench {time.monotonic() - started:.0f} s)")
 
 
@@ -426,6 +462,8 @@ def main() -> None:
     parser.add_argument("--executemany-rows", type=int, default=20_000, help="rows for the executemany baseline")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query after the first")
     parser.add_argument("--part", choices=("a", "b", "all"), default="all", help="run only part A or B")
+    parser.add_argument("--baseline", help="also run Part A on the hub of this commit first (ratio in the summary)")
+    parser.add_argument("--current", help="run Part A on this commit (e.g. HEAD) instead of the working tree")
     asyncio.run(_main(parser.parse_args()))
 
 

@@ -5,8 +5,13 @@ rates. The hub runs as its own process exactly as users run it: ``uns up`` (embe
 in-process) and ``uns host`` against Mosquitto. For each step it prints offered and republished
 metrics/s, messages lost, the backlog left when the load stops (drain time), then p50/p99
 publish-to-UNS latency at a fixed 10k metrics/s, peak RSS, and the ratio between the brokers.
+Each step also prints the hub's CPU per republished metric (from /proc, load start to drained): on a
+shared, loaded box that is the figure to compare, as throughput then depends on the neighbours.
+``--baseline REV`` first runs the ``uns up`` scenario on the hub of commit REV (``git archive``),
+for the ratio in the same run; ``--current REV`` runs that commit instead of the working tree.
 
-    uv run python -m bench.host_throughput [--rates 20000,40000,80000] [--seconds 6]
+    uv run python -m bench.host_throughput [--rates 20000,40000,80000] [--seconds 6] [--baseline REV]
+        [--current REV] [--no-mosquitto]
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import multiprocessing
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,7 +32,8 @@ from pathlib import Path
 import orjson
 
 from bench.following import following
-from bench.hub_process import read_ready, rss_mib
+from bench.hub_idle import cpu_seconds
+from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from bench.load import run_load
 from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.processes import stop_process
@@ -45,6 +50,12 @@ class Step:
     sent_metrics: int
     republished: int
     drain_s: float
+    cpu_s: float
+
+    @property
+    def cpu_us(self) -> float:
+        """The hub's CPU microseconds per republished metric."""
+        return self.cpu_s * 1e6 / self.republished if self.republished else float("nan")
 
     @property
     def lost(self) -> int:
@@ -86,14 +97,17 @@ class Monitor:
 
 
 @contextlib.contextmanager
-def _hub_process(argv: list[str], data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def _hub_process(
+    argv: list[str], data_dir: Path, source: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {
         **os.environ,
         "UNS_HOST__HEALTH_INTERVAL_S": "0.25",
         "UNS_LOG_LEVEL": "ERROR",
         "UNS_DATA_DIR": str(data_dir),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
+    command, cwd = hub_command(argv, source, env)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
     try:
         yield proc, read_ready(proc)["mqtt"]
     finally:
@@ -115,9 +129,12 @@ def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float) -> mu
     return proc
 
 
-async def _step(url: str, monitor: Monitor, nodes: int, metrics: int, rate: float, seconds: float) -> Step:
+async def _step(
+    url: str, monitor: Monitor, nodes: int, metrics: int, rate: float, seconds: float, pids: list[int]
+) -> Step:
     await monitor.settled()
     before = monitor.republished
+    cpu0 = sum(cpu_seconds(pid) for pid in pids)
     proc = _load(url, nodes, metrics, rate, seconds)
     await asyncio.sleep(1.0)  # births and ramp-up
     t0, r0 = time.monotonic(), monitor.republished
@@ -125,6 +142,7 @@ async def _step(url: str, monitor: Monitor, nodes: int, metrics: int, rate: floa
     t1, r1 = time.monotonic(), monitor.republished
     report = proc.result_pipe.recv()  # type: ignore[attr-defined]
     drain = await monitor.settled()
+    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0  # includes settled()'s idle 1.5 s, small
     births = nodes * (metrics + 1)
     return Step(
         offered=report["metrics"] / report["seconds"],
@@ -132,44 +150,60 @@ async def _step(url: str, monitor: Monitor, nodes: int, metrics: int, rate: floa
         sent_metrics=report["metrics"] + births,
         republished=monitor.republished - before,
         drain_s=drain,
+        cpu_s=cpu,
     )
 
 
 async def _scenario(name: str, url: str, pids: list[int], args: argparse.Namespace) -> dict[str, float]:
     print(f"\n== {name}: {url}", flush=True)
-    print(f"{'offered/s':>10} {'republished/s':>14} {'sent':>9} {'republished':>11} {'lost':>6} {'drain s':>8}")
+    print(f"{'offered/s':>10} {'republished/s':>14} {'sent':>9} {'republished':>11} {'lost':>6} {'drain s':>8}"
+          f" {'cpu us/metric':>13}")  # fmt: skip
     best = 0.0
+    cpus: list[float] = []
     async with _monitor(url) as monitor:
         for rate in args.rates:
-            step = await _step(url, monitor, args.nodes, args.metrics, rate, args.seconds)
+            step = await _step(url, monitor, args.nodes, args.metrics, rate, args.seconds, pids)
             ok = step.lost == 0 and step.drain_s < 1.0
+            cpus.append(step.cpu_us)
             print(
                 f"{step.offered:>10.0f} {step.republished_per_s:>14.0f} {step.sent_metrics:>9} {step.republished:>11}"
-                f" {step.lost:>6} {step.drain_s:>8.2f} {'sustained' if ok else 'BACKLOG/LOSS'}",
+                f" {step.lost:>6} {step.drain_s:>8.2f} {step.cpu_us:>13.1f} {'sustained' if ok else 'BACKLOG/LOSS'}",
                 flush=True,
             )
             if ok:
                 best = max(best, step.republished_per_s)
         monitor.latencies_ms.clear()
         monitor.recording = True
-        await _step(url, monitor, args.nodes, args.metrics, args.latency_rate, args.seconds)
+        await _step(url, monitor, args.nodes, args.metrics, args.latency_rate, args.seconds, pids)
         monitor.recording = False
         lat = sorted(monitor.latencies_ms)
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
     rss = sum(rss_mib(pid, "VmHWM") for pid in pids)
+    cpu = statistics.median(cpus)
     print(
         f"sustained: {best:.0f} metrics/s   latency at {args.latency_rate:.0f}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms"
-        f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB"
+        f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB   CPU {cpu:.1f} us/metric"
+        f" ({cpu / 100:.2f} of a core per 10k metrics/s)"
     )
-    return {"sustained": best, "p50": p50, "p99": p99, "rss": rss}
+    return {"sustained": best, "p50": p50, "p99": p99, "rss": rss, "cpu_us": cpu}
 
 
 async def _main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="uns-bench-") as tmp:
         argv = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--host-id", "bench"]
-        with _hub_process(argv, Path(tmp)) as (proc, url):
+        if args.baseline is not None:
+            with hub_source(args.baseline) as source, _hub_process(argv, Path(tmp) / "old", source) as (proc, url):
+                old = await _scenario(f"baseline {args.baseline}: uns up", url, [proc.pid], args)
+        with hub_source(args.current) as source, _hub_process(argv, Path(tmp) / "new", source) as (proc, url):
             embedded = await _scenario("embedded amqtt broker, host in-process (uns up)", url, [proc.pid], args)
+        if args.baseline is not None:
+            print(f"\n== uns up, this tree / baseline {args.baseline}")
+            for key in ("sustained", "p50", "p99", "rss", "cpu_us"):
+                ratio = embedded[key] / old[key] if old[key] else float("nan")
+                print(f"{key:>10}: {embedded[key]:10.1f} / {old[key]:10.1f} = {ratio:.2f}x")
+        if args.no_mosquitto:
+            return
         with (
             run_mosquitto() as mosquitto,
             _hub_process(["host", "--broker", mosquitto.url, "--host-id", "bench"], Path(tmp)) as (proc, url),
@@ -193,6 +227,9 @@ def main() -> None:
     )
     parser.add_argument("--latency-rate", type=float, default=10_000.0, help="metrics/s for the latency run")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each step")
+    parser.add_argument("--baseline", help="first run the uns up scenario on the hub of this commit (ratio printed)")
+    parser.add_argument("--current", help="run this commit (e.g. HEAD) instead of the working tree")
+    parser.add_argument("--no-mosquitto", action="store_true", help="skip the Mosquitto layout")
     asyncio.run(_main(parser.parse_args()))
 
 

@@ -6,13 +6,14 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fixtures.processes import stop_process
 
-__all__ = ["HubProcess", "hub_process", "read_ready", "rss_mib"]
+__all__ = ["HubProcess", "hub_command", "hub_process", "hub_source", "read_ready", "rss_mib"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,25 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+@contextlib.contextmanager
+def hub_source(rev: str | None) -> Iterator[Path | None]:
+    """The source tree of commit ``rev`` in a temp dir (``git archive``), to run a baseline hub from; None: this one."""
+    if rev is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="uns-bench-baseline-") as name:
+        archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", name], input=archive, check=True)
+        yield Path(name)
+
+
+def hub_command(argv: list[str], source: Path | None, env: dict[str, str]) -> tuple[list[str], Path | None]:
+    """``python -m uns.cli *argv`` from ``source`` (its modules first on the path) or from this tree; fills ``env``."""
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    return [sys.executable, "-m", "uns.cli", *argv], source
+
+
 def read_ready(proc: subprocess.Popen[str], what: str = "hub") -> dict[str, str]:
     """The ``key=value`` parts of a hub process's ``uns-hub ready`` line (its first on stdout); raises if it is not."""
     assert proc.stdout is not None
@@ -49,18 +69,25 @@ def read_ready(proc: subprocess.Popen[str], what: str = "hub") -> dict[str, str]
 
 @contextlib.contextmanager
 def hub_process(
-    data_dir: Path, *, demo: bool = True, env: Mapping[str, str] | None = None, stderr: Path | None = None
+    data_dir: Path,
+    *,
+    demo: bool = True,
+    env: Mapping[str, str] | None = None,
+    stderr: Path | None = None,
+    source: Path | None = None,
 ) -> Iterator[HubProcess]:
-    """``uns up`` on free loopback ports with its data in ``data_dir``; terminated on exit."""
+    """``uns up`` on free loopback ports with its data in ``data_dir``; terminated on exit.
+
+    ``source``: a tree from :func:`hub_source` to run instead of this one (a baseline in the same run).
+    """
     argv = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
     if not demo:
         argv.append("--no-demo")
     full_env = {**os.environ, "UNS_LOG_LEVEL": "WARNING", "UNS_DATA_DIR": str(data_dir), **(env or {})}
     with contextlib.ExitStack() as stack:
         err = stack.enter_context(stderr.open("w")) if stderr is not None else subprocess.DEVNULL
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, stderr=err, text=True, env=full_env
-        )
+        command, cwd = hub_command(argv, source, full_env)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=full_env, cwd=cwd)
         try:
             parts = read_ready(proc)
             yield HubProcess(proc=proc, mqtt=parts["mqtt"], http=parts.get("http", ""))
