@@ -11,8 +11,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 
-import orjson
-
+from model.envelope import read_envelope
 from uns.transforms.engine import Engine
 from uns.transforms.plan import TagPlan
 
@@ -46,10 +45,10 @@ class TagReplay:
 
     def _take(self, results: list[tuple[str, bytes]]) -> None:
         for _, body in results:
-            envelope = orjson.loads(body)
-            value, quality = envelope.get("value"), str(envelope.get("quality"))
+            read = read_envelope(body, now_ms=0)  # the engine's own envelopes: always stamped
+            value = read.value
             self.results += 1
-            self.points.append((int(envelope.get("timestamp_ms", 0)), value, quality))
+            self.points.append((read.timestamp_ms, value, read.quality))
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 self.minimum = value if self.minimum is None else min(self.minimum, value)
                 self.maximum = value if self.maximum is None else max(self.maximum, value)
