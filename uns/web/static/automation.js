@@ -9,6 +9,7 @@ const TOKEN = /[A-Za-z0-9_\-/+#.]/;
 let timer = null;
 let editing = null; // {kind, key}: the item in the editor (key null: a new one)
 let suggestAt = 0;
+let editable = false; // the hub has a settings file to write to (uns up --config)
 
 const when = (ms) => (ms ? new Date(ms).toLocaleString() : "–");
 const KINDS = {transforms: "computed tag", rules: "rule"};
@@ -27,8 +28,10 @@ actions:
   - {kind: alarm, path: "\${path}", name: new-alarm, priority: 500, message: "value \${value}"}
 `;
 
+const mayEdit = () => can("write") && editable;
+
 function rowButtons(kind, item) {
-  if (!can("write")) return [el("button", {type: "button", class: "view", onclick: () => openEditor(kind, item)}, "View")];
+  if (!mayEdit()) return [el("button", {type: "button", class: "view", onclick: () => openEditor(kind, item)}, "View")];
   return [
     el("button", {type: "button", class: "edit", onclick: () => openEditor(kind, item)}, "Edit"),
     el("button", {type: "button", class: "toggle", onclick: () => toggle(kind, item)}, item.enabled ? "Disable" : "Enable"),
@@ -81,7 +84,8 @@ async function render() {
   const note = answer.note || (answer.rules_running ? "" : "The rules do not run in this process.");
   $("#automation-note").hidden = !note;
   $("#automation-note").textContent = note || "";
-  for (const id of ["#new-tag", "#new-rule"]) $(id).hidden = !can("write") || !answer.editable;
+  editable = answer.editable;
+  for (const id of ["#new-tag", "#new-rule"]) $(id).hidden = !mayEdit();
   const tags = answer.transforms.map(tagRow);
   $("#tag-list tbody").replaceChildren(...(tags.length ? tags : [empty(9, "No computed tags.")]));
   const rules = answer.rules.map(ruleRow);
@@ -96,7 +100,8 @@ function openEditor(kind, item) {
   $("#editor-title").textContent = item ? `${KINDS[kind]} ${item.key}` : `New ${KINDS[kind]}`;
   $("#editor-yaml").value = item ? item.yaml : kind === "transforms" ? NEW_TAG : NEW_RULE;
   $("#editor-yaml").readOnly = !can("write");
-  $("#editor-delete").hidden = !can("write") || !item || !item.in_file;
+  $("#editor-save").hidden = !mayEdit();
+  $("#editor-delete").hidden = !mayEdit() || !item || !item.in_file;
   showProblems([]);
   $("#editor-result").replaceChildren();
   $("#suggestions").hidden = true;
