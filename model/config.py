@@ -265,6 +265,14 @@ class MesSection(_Section):
 
     enabled: bool = Field(default=True, description="Run the MES adapter beside the historian.")
     kpi_interval_s: float = Field(default=10.0, gt=0, description="How often KPIs are republished, seconds.")
+    commit_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="How often the adapter stores what it read (events, derived counts, counter baselines) in one "
+        "call on the historian's writer, seconds; QoS 1 events are acknowledged after it. Shorter is fresher views, "
+        "longer is less writer work.",
+    )
     kpi_window_h: float = Field(
         default=8.0, gt=0, description="KPIs cover the running shift, else the last this many hours."
     )

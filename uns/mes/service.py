@@ -42,7 +42,6 @@ __all__ = ["MesAdapter"]
 
 log = logging.getLogger(__name__)
 
-_BATCH_S = 0.2
 _DERIVE_SETTLE_MS = 1000
 _KPI_NAMES = ("oee", "availability", "performance", "quality")
 _FACTS_BUSY_S = 1.0  # between chunks of a backlog: the writer serves samples in between
@@ -252,7 +251,7 @@ class MesAdapter:
     async def _commit_loop(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(_BATCH_S)
+            await asyncio.sleep(self._settings.commit_interval_s)  # was 0.2 s: the idle demo's writer work
             self._take_derived(self._deriver.flush(before_ms=now_ms() - _DERIVE_SETTLE_MS), now_ms())
             await self._commit()
 
