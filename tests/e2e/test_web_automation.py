@@ -99,6 +99,12 @@ async def test_live_values_create_with_autocomplete_replay_and_disable(tmp_path:
         assert TEMP_K not in health["transforms"]["computed"]
         assert TEMPERATURE_F in health["transforms"]["computed"]
         assert "enabled: false" in config.read_text()
+        # a demo (built-in) tag is disabled by writing it into the file with enabled: false
+        await demo.locator("button.toggle").click()
+        await expect(demo.locator(".value")).to_have_text("disabled")
+        health = await (await page.request.get(f"{url}/api/health")).json()
+        assert TEMPERATURE_F not in health["transforms"]["computed"]
+        assert "name: Computed/Temperature_degF" in config.read_text()
         assert errors == []
 
 
