@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from uns.app import run_up
+from tests.peers.hub_rig import running_peer_hub
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
-from uns.settings import load_plant, load_settings
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
-
-_REPO = Path(__file__).resolve().parents[3]
 
 
 def _spb(seq: int, *metrics: Metric) -> bytes:
@@ -23,26 +19,11 @@ def _spb(seq: int, *metrics: Metric) -> bytes:
 
 
 async def test_the_status_page_reads_the_in_process_host(tmp_path: Path) -> None:
-    overrides: dict[str, object] = {
-        "broker.config": _REPO / "broker.yaml",
-        "broker.mqtt_port": 0,
-        "broker.ws_port": 0,
-        "web.http_port": 0,
-        "data_dir": tmp_path,
-        "demo": False,
-        "historian.enabled": False,
-    }
-    settings = load_settings(config_file=None, overrides=overrides, environ={})
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_up(settings, load_plant(settings.plant), ready=ready.set_result), name="test.hub")
-    try:
-        async with asyncio.timeout(30):
-            line = await ready
-        endpoints = dict(part.split("=", 1) for part in line.split() if "=" in part)
+    async with running_peer_hub(tmp_path) as hub:
         bd_seq = Metric(name="bdSeq", datatype=DataType.Int64, value=3)
         async with (
-            MqttClient(url=BrokerUrl.from_str(endpoints["mqtt"]), client_id="test-edge") as edge,
-            httpx.AsyncClient(base_url=endpoints["http"], timeout=5) as http,
+            MqttClient(url=BrokerUrl.from_str(hub.mqtt), client_id="test-edge") as edge,
+            httpx.AsyncClient(base_url=hub.http, timeout=5) as http,
         ):
             await edge.publish("spBv1.0/gx/NBIRTH/e1", _spb(0, bd_seq), qos=1)
             birth = Metric(name="Temp", alias=4, datatype=DataType.Float, value=1.5)
@@ -74,7 +55,3 @@ async def test_the_status_page_reads_the_in_process_host(tmp_path: Path) -> None
             # the host counted the bad payload; the web cache did not decode it (it did before: 1 error)
             assert health["web-cache"]["sparkplug_errors"] == 0
             assert health["web-cache"]["edge_nodes"] >= 1
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
