@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tests.exports import assert_all_is_honest
 from tests.fixtures.hub import plant_for
 from uns.host.core import HostCore
 from uns.sparkplug import DataType, Metric, Payload, SparkplugTopic, encode_payload, encode_state
@@ -33,6 +34,10 @@ _LIFE = [
     ("spBv1.0/g/DDEATH/n/d", _spb(2)),
     ("spBv1.0/STATE/scada", encode_state(True, T0)),
 ]
+
+
+def test_exports() -> None:
+    assert_all_is_honest("uns.web.sparkplug_sessions")
 
 
 def test_status_from_the_host_equals_the_decoded_one() -> None:
