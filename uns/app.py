@@ -404,7 +404,8 @@ async def _enter_rules(
 
     With a settings file they run even when there are none yet: the web editor and a reload may add some.
     """
-    rules = list(settings.rules) or (demo_rules(plant) if settings.demo else [])
+    builtin = demo_rules(plant) if settings.demo else []  # also what a reload of a file without rules: runs
+    rules = list(settings.rules) or builtin
     if not rules and config_file is None:
         return None
     writer = None
@@ -412,7 +413,7 @@ async def _enter_rules(
         database = historian.database
         writer = partial(_on_connection, historian, database)
     acl = AclPolicy(app_cmd_topics=users.app_cmd_topics)
-    service = RuleService(rules=rules, plant=plant, clients=clients, acl=acl, writer=writer)
+    service = RuleService(rules=rules, plant=plant, clients=clients, acl=acl, builtin=builtin, writer=writer)
     return await stack.enter_async_context(service)
 
 

@@ -25,7 +25,7 @@ from model.equipment import Plant
 from model.rules import Rule
 from uns.broker.acl import AclPolicy
 from uns.clock import now_ms
-from uns.config_file import read_list_section
+from uns.config_file import read_list_section, read_yaml
 from uns.connect import ClientFactory
 from uns.errors import ConfigError
 from uns.host.core import hub_topic
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _RULES = TypeAdapter(list[Rule])
 _FLUSH_S = 0.5
+_HINT = "give the settings file with the rules: to load"
 
 Writer = Callable[[Callable[[duckdb.DuckDBPyConnection], None]], Awaitable[None]]
 
@@ -62,7 +63,7 @@ def read_rules(path: Path) -> list[Rule]:
     Raises:
         ConfigError: the file cannot be read, or names each invalid field (``rules[2].trigger.above``).
     """
-    return read_list_section(path, "rules", _RULES, "give the settings file with the rules: to load")
+    return read_list_section(path, "rules", _RULES, _HINT)
 
 
 class RuleService:
@@ -73,6 +74,7 @@ class RuleService:
         plant: the plant file (paths, bindings, the first site's time zone).
         clients: opens the engine's MQTT client.
         acl: the broker's role rules (the write action's role check).
+        builtin: what a reload runs when the file has no ``rules:`` key, as at start (the demo's).
         writer: runs a function on the historian's writer thread (None: no alarm history).
         health_interval_s: how often ``<enterprise>/hub/rules/health`` is published (retained).
     """
@@ -86,6 +88,7 @@ class RuleService:
         plant: Plant,
         clients: ClientFactory,
         acl: AclPolicy,
+        builtin: Sequence[Rule] = (),
         writer: Writer | None = None,
         health_interval_s: float = 10.0,
     ) -> None:
@@ -94,6 +97,7 @@ class RuleService:
         self._health_interval_s = health_interval_s
         sites = plant.enterprise.sites
         self._plant = plant
+        self._builtin = list(builtin)
         self._writer = writer
         self._pending: list[Alarm] = []
         self.reloads = 0
@@ -149,14 +153,20 @@ class RuleService:
 
     def preview_file(self, path: Path) -> TagDiff:
         """What ``reload_file`` would change, applying nothing; raises ``ConfigError`` naming every problem."""
-        rules = read_rules(path)
+        rules = self._read(path)
         check_rules(rules, self._plant)
         return diff_rules(self.engine.rules, rules)
+
+    def _read(self, path: Path) -> list[Rule]:
+        """The file's ``rules:``; the built-in rules when it has no such key, as ``uns up`` starts."""
+        if self._builtin and "rules" not in read_yaml(path, str(path), _HINT):
+            return list(self._builtin)
+        return read_rules(path)
 
     async def reload_file(self, path: Path) -> TagDiff:
         """``reload`` from the settings file's ``rules:``."""
         try:
-            rules = read_rules(path)
+            rules = self._read(path)
         except ConfigError as exc:
             self.reload_failures += 1
             self.last_reload_error = str(exc)

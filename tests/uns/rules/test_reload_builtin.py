@@ -1,0 +1,37 @@
+"""A reload of a settings file without ``rules:`` runs the built-in (demo) rules, as ``uns up`` starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uns.broker.acl import AclPolicy
+from uns.connect import network_clients
+from uns.mqtt.types import BrokerUrl
+from uns.rules.demo import demo_rules
+from uns.rules.service import RuleService
+from uns.settings import load_plant
+
+PLANT = load_plant(None)
+HOT = """rules:
+  - name: hot
+    trigger: {kind: value, topic: acme/dallas/bottling/line1/filler/data/Temp, above: 80}
+    actions: [{kind: alarm, path: "${path}", name: too-hot}]
+"""
+
+
+def test_a_file_without_rules_keeps_the_demo_rules_and_one_with_rules_replaces_them(tmp_path: Path) -> None:
+    demo = demo_rules(PLANT)
+    service = RuleService(
+        rules=demo,
+        builtin=demo,
+        plant=PLANT,
+        clients=network_clients(BrokerUrl.from_str("mqtt://127.0.0.1:1")),  # never connected: preview only
+        acl=AclPolicy(),
+    )
+    file = tmp_path / "hub.yaml"
+    file.write_text("# transforms only\ntransforms: []\n")
+    assert service.preview_file(file).lines() == ["no change"]
+    file.write_text(HOT)
+    assert service.preview_file(file).lines() == ["+ hot", "- machine-faulted", "- order-completed-webhook"]
+    file.write_text("rules: []\n")  # an explicit empty list: no rules at all
+    assert service.preview_file(file).lines() == ["- machine-faulted", "- order-completed-webhook"]
