@@ -276,6 +276,9 @@ async def test_a_viewer_reads_but_may_not_change_test_or_replay(tmp_path: Path) 
             assert login.status_code == 200
             listed = await vera.get("/api/automation")
             assert listed.status_code == 200
+            assert "script-src 'self'" in listed.headers["content-security-policy"]  # as every page and API
+            page = await vera.get("/static/automation.js")
+            assert page.headers["x-frame-options"] == "DENY"
             rule = _rule(listed.json(), "too-hot")["yaml"]
             for path, body in [
                 ("/api/automation/save", {"kind": "rules", "key": "too-hot", "yaml": rule}),
