@@ -127,3 +127,20 @@ def test_revoking_an_agent_never_enrolled_names_it(tmp_path: Path) -> None:
 
 def test_the_accounts_module_exports_what_it_says() -> None:
     assert_all_is_honest("uns.broker.accounts")
+
+
+async def test_guessing_a_token_is_throttled_like_any_login(tmp_path: Path) -> None:
+    # a long block, so a slow box cannot see it end between the guesses and the last try
+    login = {"block_s": 60.0, "max_block_s": 60.0}
+    config = broker_test_config(allow_anonymous=False, users={"admin": _ADMIN}, login=login)
+    async with start_broker(tmp_path, config) as broker:
+        store = _store(broker)
+        token = enrol(store, "line6")
+        for guess in range(5):  # login.max_failures_per_user: 5
+            await _refused(broker, "line6", enrolment_password(f"guess{guess}", "pw"))
+        checks = broker.stats.password_checks
+        # from now on this address is refused for line6 without a check, even with the right token
+        assert "not authorized" in await _refused(broker, "line6", enrolment_password(token, "pw"))
+        assert broker.stats.login_throttled == 1
+        assert broker.stats.password_checks == checks
+        assert account_of(store, "line6").state == "pending"
