@@ -94,10 +94,7 @@ def enrol(
         accounts_file(store),
         lambda current: current.model_copy(update={"enrolments": {**current.enrolments, agent_id: pending}}),
     )
-    if labels:
-        store.set_labels(agent_id, labels)
-    else:
-        store.set_labels(agent_id, {})  # the agent is known to the fleet from now on
+    store.set_labels(agent_id, labels or {})  # also makes the agent known to the fleet (its folder)
     return token
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -15,6 +14,7 @@ from pathlib import Path
 from bridges.fleet import FleetStore, config_topic, status_topic
 from model.fleet import DesiredVersion
 from tests.bridges.edge.spb_host import SpbHost
+from tests.fixtures.processes import stop_process
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -105,13 +105,7 @@ async def edge_process(
         assert f" version={version} " in ready if version else True, ready
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(proc.wait, 20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 10)
+        await asyncio.to_thread(stop_process, proc, 20)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
