@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Mapping
 from typing import Self
 
@@ -144,9 +145,10 @@ class SimulatedPlant:
         return writes
 
     async def run(self) -> None:
-        """Advance the model in real time x speed and refresh the servers, until cancelled."""
+        """Advance the model in real time x speed and refresh the servers every ``period_s``, until cancelled."""
         loop = asyncio.get_running_loop()
         start, base_ms = loop.time(), self.model.time_ms
+        due = start
         me = asyncio.current_task()
         while True:
             if me is not None and me.cancelling():
@@ -161,4 +163,9 @@ class SimulatedPlant:
                 target_ms = base_ms
             self.model.advance_to(target_ms)
             await self.publish()
-            await asyncio.sleep(self._period_s)
+            # a fixed rate, not a fixed pause: the refresh's own time must not stretch the period (a
+            # slower refresh than the clients' polls would show them fewer changes); late: the next slot
+            due, now = due + self._period_s, loop.time()
+            if due < now:
+                due += math.ceil((now - due) / self._period_s) * self._period_s
+            await asyncio.sleep(due - now)
