@@ -1,7 +1,8 @@
-"""Sinks: the UNS out to other stores (PostgreSQL, later InfluxDB, SQL insert, REST), acknowledging after commit."""
+"""Sinks: the UNS out to other stores (PostgreSQL, InfluxDB, SQL insert, REST, AMQP), acknowledging after commit.
 
-from uns.sinks.registry import KINDS, build_sink
-from uns.sinks.service import Sink, SinkStats
-from uns.sinks.writer import SinkWriter, WriteReport
+Import from the modules (``uns.sinks.registry``, ``uns.sinks.service``, ``uns.sinks.writer``): the package itself
+imports nothing, so a command that needs only ``uns.sinks.template`` (the rules' webhook bodies) does not load
+every sink's database driver.
+"""
 
-__all__ = ["KINDS", "Sink", "SinkStats", "SinkWriter", "WriteReport", "build_sink"]
+__all__: list[str] = []

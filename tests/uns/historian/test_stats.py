@@ -5,7 +5,8 @@ from __future__ import annotations
 from tests.exports import assert_all_is_honest
 from uns.historian.stats import StoreStats
 from uns.historian.store import CommitReport
-from uns.sinks import SinkStats, WriteReport
+from uns.sinks.service import SinkStats
+from uns.sinks.writer import WriteReport
 
 
 def test_exports() -> None:
