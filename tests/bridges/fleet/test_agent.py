@@ -63,6 +63,8 @@ async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
             # v2 changes the bridge: it is restarted, births again, and the agent reports v2
             await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="degF")]})
             await until(lambda: hub.reports("line1", version=2, status="running"), what="v2 running")
+            # the agent's report and the bridge's births travel separately: wait for the births to arrive
+            await until(lambda: host.count("DBIRTH") == 2, what="v2 births")
             assert host.count("NBIRTH") == 2
             assert _unit(host) == "degF"
 
@@ -96,6 +98,7 @@ async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
             await hub.publish(hub.store.get("line1", 4))
             await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source, unit="K")]})
             await until(lambda: hub.reports("line1", version=5, status="running"), what="v5 running")
+            await until(lambda: host.count("NBIRTH") >= 4, what="v5 births")
             assert host.count("NBIRTH") == 4
             health = hub.status["line1"]["bridges"]
             assert isinstance(health, list)
