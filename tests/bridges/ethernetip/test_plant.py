@@ -135,7 +135,7 @@ async def test_the_bench_counterpart_serves_dints_that_keep_changing() -> None:
     process = await asyncio.create_subprocess_exec(*counterpart.argv, stdout=asyncio.subprocess.PIPE)
     try:
         assert process.stdout is not None
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):  # a Python subprocess importing the simulator: 9 s seen at load 12
             line = (await process.stdout.readline()).decode()
         port = int(line.split()[1])
         device = _device(counterpart.bridge(port))

@@ -53,10 +53,10 @@ async def test_oauth2_token_refreshed_before_expiry_and_on_401(api: tuple[RestAp
         "token_url": f"{url}/token",
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
-        "refresh_margin_s": 0.0,
+        "refresh_margin_s": 0.6,
     }
-    # tokens that live 0.3 s and say so: fetched again before they run out, never a 401
-    rest.token_lifetime_s = rest.token_claimed_s = 0.3
+    # tokens that live 1 s and say so: fetched again 0.6 s before they run out (slack for a loaded box), never a 401
+    rest.token_lifetime_s = rest.token_claimed_s = 1.0
     async with running(config(poll=poll(f"{url}/oauth/items", auth=auth)), tmp_path) as (source, got):
         await until(lambda: rest.tokens_issued >= 3, what="three tokens")
         assert source.counts["failures"] == 0
