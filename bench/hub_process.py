@@ -41,9 +41,15 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
 
 @contextlib.contextmanager
 def hub_source(rev: str | None) -> Iterator[Path | None]:
-    """The source tree of commit ``rev`` in a temp dir (``git archive``), to run a baseline hub from; None: this one."""
+    """The source tree of commit ``rev`` in a temp dir (``git archive``), to run a baseline hub from; None: this one.
+
+    A ``rev`` naming a directory is taken as a source tree as it is.
+    """
     if rev is None:
         yield None
+        return
+    if Path(rev).is_dir():
+        yield Path(rev)
         return
     with tempfile.TemporaryDirectory(prefix="uns-bench-baseline-") as name:
         archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
