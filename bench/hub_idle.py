@@ -2,27 +2,30 @@
 
 The hub runs as users run it (its own process, ports 0, a temporary data dir, the demo on). After
 ``--warmup-s`` (the demo's machines come up, the MES facts of closed hours are built), the user and
-system CPU time of the hub and its children are read ``--seconds`` apart: CPU % of one core. With
-``--profile`` a py-spy profile of the same stretch is summarised by function (py-spy must be on PATH).
+system CPU time of the hub and its children are read ``--seconds`` apart: CPU % of one core, the event loop's
+thread apart (the rest is the historian's writer thread and the simulated PLCs' server threads), and the idle
+RSS at the end. ``--before REV`` runs the hub of that commit too (``git archive``), turn about with this tree,
+``--runs`` times each, and prints the ratio of the medians: a baseline from the same run on the same box.
 
-    uv run python -m bench.hub_idle [--warmup-s 30] [--seconds 60]
+    uv run python -m bench.hub_idle [--warmup-s 30] [--seconds 60] [--before HEAD~3 --runs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench.hub_process import hub_process, rss_mib
+from bench.hub_process import hub_process, hub_source, rss_mib
 from uns.historian.database import Database
 from uns.mes.baselines import SavedBaselines
 from uns.mes.derive import CounterBaseline
 
-__all__ = ["cpu_seconds", "main"]
+__all__ = ["IdleRun", "cpu_seconds", "main", "measure"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -59,24 +62,67 @@ def baselines(counters: int, moved: int, commits: int = 20) -> tuple[float, floa
     return statistics.median(old) * 1000, statistics.median(new) * 1000
 
 
+@dataclasses.dataclass(frozen=True)
+class IdleRun:
+    """One measured stretch of an idle hub."""
+
+    tree: str
+    cpu_pct: float
+    main_pct: float
+    rss_mib: float
+    load: float
+
+
+def _main_thread_seconds(pid: int) -> float:
+    """User + system CPU seconds of the hub's main thread (its event loop) alone."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def measure(tree: str, source: Path | None, warmup_s: float, seconds: float) -> IdleRun:
+    """Start ``uns up`` with the demo from ``source`` (None: this tree), wait ``warmup_s``, measure ``seconds``."""
+    with tempfile.TemporaryDirectory(prefix="uns-bench-idle-") as name, hub_process(Path(name), source=source) as hub:
+        time.sleep(warmup_s)  # a fixed stretch to measure, not a wait for a condition
+        cpu0, main0, wall0 = cpu_seconds(hub.pid), _main_thread_seconds(hub.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu1, main1, wall1 = cpu_seconds(hub.pid), _main_thread_seconds(hub.pid), time.monotonic()
+        wall = wall1 - wall0
+        return IdleRun(tree, 100 * (cpu1 - cpu0) / wall, 100 * (main1 - main0) / wall, rss_mib(hub.pid),
+                       os.getloadavg()[0])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warmup-s", type=float, default=30.0, help="seconds after the ready line before measuring")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to measure")
+    parser.add_argument("--before", help="also run the hub of this commit (git archive), turn about with this tree")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each tree")
     parser.add_argument("--counters", type=int, default=40, help="counter baselines the adapter holds")
     parser.add_argument("--moved", type=int, default=4, help="of them, moved since the last commit")
     args = parser.parse_args()
     old, new = baselines(args.counters, args.moved)
     print(f"baselines per commit ({args.counters} counters, {args.moved} moved): every one with executemany"
           f" {old:.2f} ms, the moved as one Arrow insert {new:.2f} ms ({old / new:.0f}x)")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="uns-bench-idle-") as name, hub_process(Path(name)) as hub:
-        time.sleep(args.warmup_s)  # a fixed stretch to measure, not a wait for a condition
-        cpu0, wall0 = cpu_seconds(hub.pid), time.monotonic()
-        time.sleep(args.seconds)
-        cpu1, wall1 = cpu_seconds(hub.pid), time.monotonic()
-        used = cpu1 - cpu0
-        print(f"uns up (demo) idle: {used:.2f} CPU-s in {wall1 - wall0:.1f} s = {100 * used / (wall1 - wall0):.1f} %"
-              f" of one core; RSS {rss_mib(hub.pid):.0f} MiB")  # fmt: skip
+    runs: list[IdleRun] = []
+    with hub_source(args.before) as before:
+        trees: list[tuple[str, Path | None]] = [("now", None)]
+        if args.before is not None:
+            trees.insert(0, (f"before ({args.before})", before))
+        for index in range(args.runs):
+            for tree, source in trees if index % 2 == 0 else trees[::-1]:  # turn about: neither always goes first
+                run = measure(tree, source, args.warmup_s, args.seconds)
+                runs.append(run)
+                print(f"uns up (demo) idle, {run.tree}: {run.cpu_pct:.1f} % of one core ({run.main_pct:.1f} % its"
+                      f" event loop), RSS {run.rss_mib:.0f} MiB, load {run.load:.1f}", flush=True)  # fmt: skip
+    for tree, _source in trees:
+        mine = [run for run in runs if run.tree == tree]
+        print(f"{tree}: median {statistics.median(r.cpu_pct for r in mine):.1f} % of one core,"
+              f" RSS {statistics.median(r.rss_mib for r in mine):.0f} MiB over {len(mine)} runs")  # fmt: skip
+    if args.before is not None:
+        ratio = statistics.median(r.cpu_pct for r in runs if r.tree == "now") / statistics.median(
+            r.cpu_pct for r in runs if r.tree != "now"
+        )
+        print(f"now / before: {ratio:.2f}x the CPU")
 
 
 if __name__ == "__main__":
