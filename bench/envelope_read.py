@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from uns.historian.rows import RowParser
+from uns.historian.rows import RowParser, SampleRow
 from uns.web import cache
 
 __all__ = ["main"]
@@ -31,7 +31,7 @@ _NOW = 1_764_000_000_000
 _ENVELOPES = (
     b'{"value":%d.25,"timestamp_ms":%d,"quality":"good","datatype":"Double","unit":"degC"}',
     b'{"value":%d,"timestamp_ms":%d,"quality":"good","datatype":"Int32"}',
-    b'{"value":true,"timestamp_ms":%d%d,"quality":"stale","datatype":"Boolean","source":"g/n/d"}',
+    b'{"value":true,"timestamp_ms":%d,"quality":"stale","datatype":"Boolean","source":"g/n/d"}',
 )
 
 
@@ -53,7 +53,7 @@ def _messages(count: int) -> list[tuple[str, bytes]]:
     for i in range(count):
         template = _ENVELOPES[i % 3]
         stamp = _NOW - count + i
-        payload = template % ((i % 1000, stamp) if i % 3 != 2 else (0, stamp))
+        payload = template % ((i % 1000, stamp) if i % 3 != 2 else (stamp,))
         out.append((f"acme/s/a/l/c{i % 100}/data/m{i % 10_000 // 100}", payload))
     return out
 
@@ -91,6 +91,8 @@ def main() -> None:
         order = list(cases) if round_ % 2 == 0 else list(reversed(cases))
         for name in order:
             rates[name].append(_rate(cases[name], len(messages)))
+    parsed = [new_parser.parse(t, p, now_ms=_NOW) for t, p in messages]
+    assert all(isinstance(row, SampleRow) for row in parsed), "the bench's envelopes are all valid"
     print(f"{len(messages):,} envelopes per round, {args.rounds} rounds, baseline {args.baseline}")
     medians = {name: statistics.median(values) for name, values in rates.items()}
     for name, values in rates.items():

@@ -13,6 +13,8 @@ from model.envelope import (
     Reading,
     build_envelope,
     read_envelope,
+    read_fields,
+    read_object,
 )
 
 NOW = 1_764_000_000_000
@@ -49,6 +51,8 @@ def test_what_the_encoder_writes_the_reader_reads_back() -> None:
         historical=False,
         source="g/n",
     )
+    raw = orjson.dumps(body)
+    assert read_fields(read_object(raw), raw, now_ms=NOW) == tuple(read_envelope(raw, now_ms=NOW))  # the hot path's
 
 
 @pytest.mark.parametrize(

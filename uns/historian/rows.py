@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-from model.envelope import EnvelopeError, JsonValue, read_body, read_object
+from model.envelope import EnvelopeError, JsonValue, read_fields, read_object
 from model.topic import ClassWord, TopicError, UnsTopic
 
 __all__ = ["EventRow", "Rejected", "RowParser", "SampleRow"]
@@ -80,7 +80,9 @@ Parsed = SampleRow | EventRow | Rejected | None
 @dataclasses.dataclass(frozen=True, slots=True)
 class _TopicInfo:
     path: str
-    class_word: ClassWord
+    class_value: str
+    """The class word's text, as the row stores it (read once per topic, not per message)."""
+    is_mes: bool
     name: str
 
 
@@ -122,8 +124,13 @@ class RowParser:
         if isinstance(info, TopicError):
             return Rejected(topic, "topic", info.reason, payload[:_MAX_PAYLOAD_KEPT])
         try:
-            body = read_object(payload)
-            if info.class_word is ClassWord.mes:
+            try:
+                body = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                body = None
+            if body.__class__ is not dict:
+                body = read_object(payload)  # raises the EnvelopeError naming the payload
+            if info.is_mes:
                 return self._event(topic, info, payload, body, now_ms)
             return self._sample(topic, info, payload, body, now_ms)
         except EnvelopeError as problem:
@@ -136,7 +143,12 @@ class RowParser:
         try:
             parsed = UnsTopic.from_str(topic)
             info: _TopicInfo | TopicError | None = (
-                _TopicInfo(parsed.equipment_path, parsed.class_word, parsed.metric_name)
+                _TopicInfo(
+                    parsed.equipment_path,
+                    parsed.class_word.value,
+                    parsed.class_word is ClassWord.mes,
+                    parsed.metric_name,
+                )
                 if parsed.class_word in _HISTORY_WORDS and parsed.path[1:2] != ("hub",)
                 else None  # <enterprise>/hub/... is the hub's own status tree, not plant history
             )
@@ -153,14 +165,14 @@ class RowParser:
         self, topic: str, info: _TopicInfo, payload: bytes, body: dict[str, JsonValue], now_ms: int
     ) -> SampleRow:
         # unpacked at once: cheaper than reading a named tuple field by field
-        value, ts, quality, datatype, unit, unbound, historical, source = read_body(
+        value, ts, quality, datatype, unit, unbound, historical, source = read_fields(
             body, payload, now_ms=now_ms, max_future_ms=self._max_future_ms
         )
         number, text, json_text = _columns(value)
         return SampleRow(
             topic=topic,
             path=info.path,
-            class_word=info.class_word.value,
+            class_word=info.class_value,
             metric=info.name,
             ts_ms=ts,
             value=number,

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Self
 
-from model.envelope import EnvelopeError, read_envelope
+from model.envelope import EnvelopeError, read_fields, read_object
 from uns.connect import ClientFactory
 from uns.errors import SparkplugError
 from uns.logs import RateLimitedLog
@@ -121,10 +121,10 @@ class _Subscriber:
 def _read_envelope(payload: bytes, now_ms: int) -> tuple[JsonScalar, str | None, int | None] | None:
     """(value, quality, timestamp_ms) of a value envelope by the hub's one reader; None when it is not one."""
     try:
-        read = read_envelope(payload, now_ms=now_ms)
+        read = read_fields(read_object(payload), payload, now_ms=now_ms)
     except EnvelopeError:
         return None  # shown as its raw payload, as the historian dead-letters it
-    value = read[0]  # by index: cheaper than a named tuple's field names
+    value = read[0]
     if isinstance(value, str):
         value = value[:_MAX_VALUE_CHARS]
     elif not isinstance(value, int | float | bool):
