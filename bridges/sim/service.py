@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Mapping
 from typing import Self
 
@@ -15,6 +14,7 @@ from bridges.sim.modbus_plant import ClientWrite, ModbusPlant
 from bridges.sim.opcua_plant import OpcUaPlant
 from bridges.sim.plant import PlantModel
 from bridges.sim.utilities import UTILITY_PLANTS, UtilityServer
+from bridges.source import PollClock
 from model.bridges import BridgeConfig
 from model.config import SimSection
 
@@ -148,7 +148,7 @@ class SimulatedPlant:
         """Advance the model in real time x speed and refresh the servers every ``period_s``, until cancelled."""
         loop = asyncio.get_running_loop()
         start, base_ms = loop.time(), self.model.time_ms
-        due = start
+        clock = PollClock(self._period_s)
         me = asyncio.current_task()
         while True:
             if me is not None and me.cancelling():
@@ -163,9 +163,6 @@ class SimulatedPlant:
                 target_ms = base_ms
             self.model.advance_to(target_ms)
             await self.publish()
-            # a fixed rate, not a fixed pause: the refresh's own time must not stretch the period (a
-            # slower refresh than the clients' polls would show them fewer changes); late: the next slot
-            due, now = due + self._period_s, loop.time()
-            if due < now:
-                due += math.ceil((now - due) / self._period_s) * self._period_s
-            await asyncio.sleep(due - now)
+            # a fixed rate as the bridges poll, not a fixed pause: the refresh's own time must not stretch
+            # the period (a slower refresh than the clients' polls would show them fewer changes)
+            await clock.wait()
