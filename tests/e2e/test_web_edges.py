@@ -22,6 +22,7 @@ import yaml
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.web_rig import PORTS, accounts, hub_endpoints, open_page, skip_without_chromium
+from tests.fixtures.processes import stop_process
 from uns.broker import hash_password
 from uns.web.headers import CONTENT_SECURITY_POLICY
 
@@ -77,8 +78,7 @@ async def _edge_agent(agent: str, broker: str, data_dir: Path, log_path: Path) -
         assert ready.startswith(f"uns-edge ready: agent={agent} "), await asyncio.to_thread(log_path.read_text)
         yield
     finally:
-        proc.terminate()
-        await asyncio.to_thread(proc.wait, 20)
+        await asyncio.to_thread(stop_process, proc, 20)
         if proc.stdout is not None:
             proc.stdout.close()
 

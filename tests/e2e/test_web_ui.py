@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, expect
 
 from bridges.sim.utilities import UTILITY_PLANTS
@@ -15,6 +16,7 @@ from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_with
 pytestmark = skip_without_chromium
 
 
+@pytest.mark.timeout(180)  # the whole demo hub starts (25 s seen at load 12), then 21 s of history accrue
 async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browser: Browser) -> None:
     page, errors = await open_page(browser, web_hub + "/")
     # the anonymous demo says so loudly

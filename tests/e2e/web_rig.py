@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
+from tests.fixtures.processes import stop_process
 from tests.fixtures.requires import COMPONENTS
 
 __all__ = [
@@ -57,8 +58,7 @@ def hub_endpoints(args: list[str], log_path: Path, env: dict[str, str] | None = 
         assert ready.startswith("uns-hub ready"), log_path.read_text()
         yield dict(part.split("=", 1) for part in ready.split() if "=" in part)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, 10)  # SIGKILL past 10 s: a hub slow to stop on a loaded box is never left running
         if proc.stdout is not None:
             proc.stdout.close()
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.fixtures.processes import stop_process
+
 RULE = """
 rules:
   - name: {name}
@@ -70,8 +72,7 @@ async def test_sighup_reloads_the_rules_and_keeps_them_when_the_file_is_invalid(
             assert await names() == ["second"]
             assert "rules[0].name" in str(state["last_reload_error"])
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, 10)
         if proc.stdout is not None:
             proc.stdout.close()
 

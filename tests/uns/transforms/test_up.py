@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.fixtures.processes import stop_process
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
 from uns.cli import main
@@ -61,9 +62,7 @@ def _up(config: Path, data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], d
         assert ready.startswith("uns-hub ready: "), ready
         yield proc, dict(part.split("=", 1) for part in ready.split() if "=" in part)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, 10)
         if proc.stdout is not None:
             proc.stdout.close()
 
