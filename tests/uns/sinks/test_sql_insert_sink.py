@@ -224,7 +224,8 @@ async def test_a_mapped_column_the_table_lacks_is_reported_in_health_and_nothing
             await until(lambda: sink.stats.write_failures >= 2, within_s=20, what=f"failures: {sink.health()}")
             assert "confirmations with column(s) shift" in str(sink.health()["last_error"])
             assert sink.stats.events == 0
-            with sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///")) as conn:
+            # the retrying sink reads the table's schema at its own pace: wait for the lock as an ERP would
+            with sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), timeout=30) as conn:
                 conn.execute("ALTER TABLE confirmations ADD COLUMN shift TEXT")  # the ERP adds it
             await until(lambda: sink.stats.events == 20, within_s=20, what=f"all after the fix: {sink.health()}")
     assert count(query) == 20
