@@ -7,6 +7,8 @@ COPY pyproject.toml uv.lock README.md ./
 COPY uns ./uns
 COPY bridges ./bridges
 COPY model ./model
+COPY demo ./demo
+COPY hub ./hub
 COPY broker.yaml ./
 RUN uv sync --frozen --no-dev
 ENV PATH="/app/.venv/bin:$PATH" UNS_DATA_DIR=/data

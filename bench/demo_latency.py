@@ -63,7 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="uns-bench-") as tmp:
         argv = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", tmp]
         env = {**os.environ, "UNS_LOG_LEVEL": "ERROR"}
-        proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", *argv], stdout=subprocess.PIPE, text=True, env=env)
         try:
             assert proc.stdout is not None
             ready = proc.stdout.readline()

@@ -33,9 +33,10 @@ from pathlib import Path
 
 from bench.hub_idle import cpu_seconds
 from bench.hub_process import read_ready, rss_mib
-from bridges.fleet import EdgeAgent, FleetStore, config_topic, status_topic
+from bridges.fleet import EdgeAgent
 from tests.fixtures.processes import stop_process
 from uns.connect import network_clients
+from uns.fleet import FleetStore, config_topic, status_topic
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -59,7 +60,7 @@ def _config(agent: str, unit: str) -> dict[str, object]:
 
 @contextlib.contextmanager
 def _broker(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], BrokerUrl]]:
-    command = [sys.executable, "-m", "uns.cli", "broker", "--broker-config", str(_ROOT / "broker.yaml")]
+    command = [sys.executable, "-m", "hub.cli", "broker", "--broker-config", str(_ROOT / "broker.yaml")]
     command += ["--mqtt-port", "0", "--data-dir", str(data_dir)]
     env = {**os.environ, "UNS_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)

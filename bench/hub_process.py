@@ -58,10 +58,10 @@ def hub_source(rev: str | None) -> Iterator[Path | None]:
 
 
 def hub_command(argv: list[str], source: Path | None, env: dict[str, str]) -> tuple[list[str], Path | None]:
-    """``python -m uns.cli *argv`` from ``source`` (its modules first on the path) or from this tree; fills ``env``."""
+    """``python -m hub.cli *argv`` from ``source`` (its modules first on the path) or from this tree; fills ``env``."""
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    return [sys.executable, "-m", "uns.cli", *argv], source
+    return [sys.executable, "-m", "hub.cli", *argv], source
 
 
 def read_ready(proc: subprocess.Popen[str], what: str = "hub") -> dict[str, str]:

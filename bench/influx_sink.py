@@ -71,7 +71,7 @@ async def _writer(influx: InfluxServer, database: str, batches: list[Batch], *, 
 
 @contextlib.contextmanager
 def _sink(config: Path, broker: str, tmp: Path) -> Iterator[None]:
-    argv = [sys.executable, "-m", "uns.cli", "sink", "influx", "--config", str(config), "--broker", broker,
+    argv = [sys.executable, "-m", "hub.cli", "sink", "influx", "--config", str(config), "--broker", broker,
             "--data-dir", str(tmp)]  # fmt: skip
     with (tmp / "sink.log").open("a") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ.copy())

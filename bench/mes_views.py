@@ -297,7 +297,7 @@ def store(mes: MesStore, messages: list[tuple[str, bytes]], tally: Stored) -> No
 
 
 def mes_section() -> MesSection:
-    """The MES settings ``uns up`` gives the demo plant (``uns.app._mes_section``)."""
+    """The MES settings ``uns up`` gives the demo plant (``hub.app._mes_section``)."""
     return demo_mes_section(MesSection(), load_plant(None))
 
 

@@ -134,7 +134,7 @@ def _sinks(count: int, config: Path, broker: str, tmp: Path) -> Iterator[None]:
     procs: list[subprocess.Popen[str]] = []
     try:
         for n in range(count):
-            argv = [sys.executable, "-m", "uns.cli", "sink", "pg", "--config", str(config), "--broker", broker,
+            argv = [sys.executable, "-m", "hub.cli", "sink", "pg", "--config", str(config), "--broker", broker,
                     "--client-id", f"bench-pg-{n}", "--data-dir", str(tmp)]  # fmt: skip
             log = (tmp / f"sink-{n}.log").open("w")
             procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ.copy()))

@@ -145,7 +145,7 @@ def _layout(tree: Path, conf_text: str, tmp: Path) -> Iterator[str]:
         "UNS_HISTORIAN__HEALTH_INTERVAL_S": "0.25",
         "UNS_HISTORIAN__CLIENT_ID": "uns-historian",
     }
-    hub = [sys.executable, "-m", "uns.cli"]
+    hub = [sys.executable, "-m", "hub.cli"]
     with _process([mosquitto_binary(), "-c", str(conf)], env, tmp, "mosquitto") as mosquitto:
         if not wait_listening(port, mosquitto, 5.0):
             raise RuntimeError(f"mosquitto did not listen on {port}; see {tmp / 'mosquitto.log'}")

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from bench.hub_process import rss_mib
 from bench.load import run_load
-from uns.app import run_up
+from hub.app import run_up
 from uns.historian.database import Database
 from uns.memory import heap_in_use
 from uns.settings import load_plant, load_settings

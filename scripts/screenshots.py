@@ -54,7 +54,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data:
         args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", data]
-        command = [sys.executable, "-m", "uns.cli", *args]
+        command = [sys.executable, "-m", "hub.cli", *args]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603  (our own CLI)
         try:
             ready = proc.stdout.readline() if proc.stdout else ""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from bridges.fleet import FleetStore, config_hash, validate_agent_config
 from model.bridges import BridgeConfig
 from model.fleet import DesiredVersion
 from model.topic import SLUG_PATTERN
 from uns.errors import ConfigError
+from uns.fleet import FleetStore, config_hash, validate_agent_config
 
 __all__ = ["hand_off", "parse_hand_offs"]
 

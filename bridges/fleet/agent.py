@@ -17,13 +17,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bridges.fleet.bridgeset import BridgeSet, BridgeStartError
-from bridges.fleet.store import config_hash, validate_agent_config
-from bridges.fleet.topics import config_topic, status_topic
 from model.fleet import AgentState, AgentStatus, DesiredVersion
 from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError, ConfigError
+from uns.fleet.store import config_hash, validate_agent_config
+from uns.fleet.topics import config_topic, status_topic
 from uns.mqtt.types import Message, PubSub
 
 __all__ = ["EdgeAgent"]

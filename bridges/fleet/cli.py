@@ -1,4 +1,4 @@
-"""``uns edge`` (run an agent) and ``uns fleet deploy|rollback|list|diff`` (the hub's side), for uns/cli.py."""
+"""``uns edge`` (run an agent) and ``uns fleet deploy|rollback|list|diff`` (the hub's side), for hub/cli.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from bridges.fleet.agent import EdgeAgent
-from bridges.fleet.enrolment import (
+from model.fleet import AgentStatus, DesiredVersion, enrolment_password
+from uns.backoff import Backoff
+from uns.config_file import read_yaml
+from uns.connect import network_clients
+from uns.errors import BrokerError, BrokerUnreachable, ConfigError
+from uns.fleet.enrolment import (
     DEFAULT_TOKEN_TTL_S,
     account_of,
     agent_password,
@@ -23,13 +28,8 @@ from bridges.fleet.enrolment import (
     mosquitto_password_line,
     revoke,
 )
-from bridges.fleet.store import FleetStore
-from bridges.fleet.topics import config_topic, status_topic
-from model.fleet import AgentStatus, DesiredVersion, enrolment_password
-from uns.backoff import Backoff
-from uns.config_file import read_yaml
-from uns.connect import network_clients
-from uns.errors import BrokerError, BrokerUnreachable, ConfigError
+from uns.fleet.store import FleetStore
+from uns.fleet.topics import config_topic, status_topic
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 

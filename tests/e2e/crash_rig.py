@@ -85,10 +85,10 @@ async def counting_edge(
 
 
 def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``python -m uns.cli <args>``; stdout/stderr to ``log`` (a full pipe would stall a busy hub)."""
+    """``python -m hub.cli <args>``; stdout/stderr to ``log`` (a full pipe would stall a busy hub)."""
     with log.open("ab") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "uns.cli", *args],
+            [sys.executable, "-m", "hub.cli", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -30,7 +30,7 @@ def _get(url: str) -> Any:
 
 def _start(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, env=env)
+        return subprocess.Popen([sys.executable, "-m", "hub.cli", *args], stdout=subprocess.PIPE, stderr=log, env=env)
 
 
 def _released(http: str) -> set[str]:

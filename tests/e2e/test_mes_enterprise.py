@@ -17,7 +17,7 @@ def test_up_without_a_plant_file_takes_its_enterprise_from_settings(tmp_path: Pa
     env |= {"UNS_ENTERPRISE": "globex", "UNS_DATA_DIR": str(tmp_path)}
     argv = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--no-demo"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uns.cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "hub.cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     try:
         assert proc.stdout is not None

@@ -27,7 +27,7 @@ from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
 
 def _uns(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "uns.cli", *args],
+        [sys.executable, "-m", "hub.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -247,7 +247,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             ]
             query = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "uns.cli", *command],
+                [sys.executable, "-m", "hub.cli", *command],
                 capture_output=True,
                 text=True,
                 timeout=30,
@@ -272,7 +272,7 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert all(0 < row["oee"] <= 1 and row["performance"] <= 1 for row in oee), oee
             mes = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "uns.cli", "mes", "orders", "--api", endpoints["http"], "--format", "json"],
+                [sys.executable, "-m", "hub.cli", "mes", "orders", "--api", endpoints["http"], "--format", "json"],
                 capture_output=True,
                 text=True,
                 timeout=30,

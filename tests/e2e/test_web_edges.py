@@ -62,7 +62,7 @@ def _bridge(mqtt: str, *, unit: str, **edge: object) -> str:
 def _start_edge(agent: str, broker: str, data_dir: Path, log_path: Path) -> subprocess.Popen[str]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "uns.cli", "edge", "--id", agent, "--broker", broker, "--data-dir", str(data_dir),
+            [sys.executable, "-m", "hub.cli", "edge", "--id", agent, "--broker", broker, "--data-dir", str(data_dir),
              "--status-interval", "0.5", "--birth-wait", "5"],
             stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "UNS_LOG_LEVEL": "INFO"},
         )  # fmt: skip

@@ -50,7 +50,7 @@ def hub_endpoints(args: list[str], log_path: Path, env: dict[str, str] | None = 
     """``uns <args>`` as a process; yields its ready line's ``name=value`` endpoints (http, mqtt, ...)."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=env
+            [sys.executable, "-m", "hub.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=env
         )
     try:
         assert proc.stdout is not None

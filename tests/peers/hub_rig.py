@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from uns.app import run_up
+from hub.app import run_up
 from uns.settings import load_plant, load_settings
 
 __all__ = ["PeerHub", "running_peer_hub"]

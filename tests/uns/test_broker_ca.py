@@ -60,7 +60,7 @@ async def test_uns_host_trusts_the_broker_ca_flag(tls_broker: tuple[Mosquitto, P
     """A whole component: ``uns host --broker mqtts://... --broker-ca`` comes up and publishes its STATE over TLS."""
     broker, cert = tls_broker
     url = str(_tls_url(broker))
-    args = [sys.executable, "-m", "uns.cli", "host", "--broker", url, "--broker-ca", str(cert)]
+    args = [sys.executable, "-m", "hub.cli", "host", "--broker", url, "--broker-ca", str(cert)]
     args += ["--host-id", "ca-host", "--data-dir", str(tmp_path)]
     env = {key: value for key, value in os.environ.items() if key not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
     proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from bridges.fleet import FleetStore, validate_agent_config
 from model.bridges import BridgeConfig
 from model.schema import all_schemas
 from tests.exports import assert_all_is_honest
 from uns.errors import ConfigError
+from uns.fleet import FleetStore, validate_agent_config
 from uns.handoff import hand_off, parse_hand_offs
 
 _BRIDGES: TypeAdapter[BridgeConfig] = TypeAdapter(BridgeConfig)

@@ -4,7 +4,7 @@
 changed (``+ added``, ``- removed``, ``~ changed``); an invalid set is refused with every problem
 named, and the running one stays. ``reload_file`` does the same from the settings file's ``rules:``
 key, the way the computed tags reload their ``transforms:``: SIGHUP to ``uns up`` calls both (one handler in
-``uns/app.py``, asyncio keeping one per signal), and so does ``POST /api/rules/reload`` for the rules alone.
+``hub/app.py``, asyncio keeping one per signal), and so does ``POST /api/rules/reload`` for the rules alone.
 """
 
 from __future__ import annotations

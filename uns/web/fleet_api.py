@@ -24,14 +24,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridges.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol, revoke, status_topic
-from bridges.fleet.enrolment import accounts_file
 from model.fleet import AgentStatus, DesiredVersion
 from model.topic import SLUG_PATTERN
 from uns.broker.accounts import Accounts, read_accounts
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError, ConfigError
+from uns.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol, revoke, status_topic
+from uns.fleet.enrolment import accounts_file
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.web.auth import identity_of

@@ -11,10 +11,10 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from bridges.fleet import FleetStore, config_topic, status_topic
 from model.fleet import DesiredVersion
 from tests.bridges.edge.spb_host import SpbHost
 from tests.fixtures.processes import stop_process
+from uns.fleet import FleetStore, config_topic, status_topic
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -113,7 +113,7 @@ async def edge_process(
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "uns.cli", *args],
+        [sys.executable, "-m", "hub.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,7 +7,7 @@ import json
 import socket
 from pathlib import Path
 
-from bridges.fleet import EdgeAgent, FleetStore
+from bridges.fleet import EdgeAgent
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge, open_hub
 from tests.fixtures.broker import broker_test_config, start_broker
@@ -15,6 +15,7 @@ from tests.fixtures.waiting import until
 from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
+from uns.fleet import FleetStore
 from uns.mqtt.types import BrokerUrl
 
 GROUP = "fleet"

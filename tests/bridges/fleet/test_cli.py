@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from bridges.fleet import EdgeAgent
+from hub.cli import main
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, json_bridge
 from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
-from uns.cli import main
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hub.cli import main
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, FleetHub, checked_host, edge_process, json_bridge, open_hub
 from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
-from uns.cli import main
 from uns.errors import BrokerError
 from uns.mqtt.client import MqttClient
 

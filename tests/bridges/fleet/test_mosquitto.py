@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from bridges.fleet.enrolment import agent_password, enrol, mosquitto_acl, mosquitto_password_line
-from bridges.fleet.store import FleetStore
 from model.fleet import enrolment_password
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.mosquitto import readable_by_mosquitto, run_mosquitto
 from tests.fixtures.waiting import until
 from uns.broker.passwords import hash_password
 from uns.errors import BrokerError
+from uns.fleet.enrolment import agent_password, enrol, mosquitto_acl, mosquitto_password_line
+from uns.fleet.store import FleetStore
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 

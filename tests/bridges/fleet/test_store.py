@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bridges.fleet import FleetStore, config_hash
 from tests.bridges.fleet.rig import json_bridge
 from uns.errors import ConfigError
+from uns.fleet import FleetStore, config_hash
 
 
 def test_versions_grow_and_rollback_is_a_new_version_with_old_content(tmp_path: Path) -> None:

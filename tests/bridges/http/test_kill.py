@@ -22,7 +22,7 @@ ITEMS = 300
 def _spawn(config: Path, broker: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "uns.cli", "bridge", "http", "--config", str(config), "--broker", broker,
+            [sys.executable, "-m", "hub.cli", "bridge", "http", "--config", str(config), "--broker", broker,
              "--data-dir", str(data_dir)],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -22,7 +22,7 @@ EUI = "70B3D57ED0051A07"
 
 
 def _spawn(config: Path, broker: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uns.cli", "bridge", "lorawan", "--config", str(config), "--broker", broker,
+    command = [sys.executable, "-m", "hub.cli", "bridge", "lorawan", "--config", str(config), "--broker", broker,
                "--data-dir", str(data_dir)]  # fmt: skip
     with log.open("ab") as out:
         return subprocess.Popen(

@@ -38,7 +38,7 @@ def _spawn_bridge(config: Path, broker: str, data_dir: Path, log: Path) -> subpr
             [
                 sys.executable,
                 "-m",
-                "uns.cli",
+                "hub.cli",
                 "bridge",
                 "mqtt_json",
                 "--config",

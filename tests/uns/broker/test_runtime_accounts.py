@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bridges.fleet.enrolment import account_of, accounts_file, enrol, revoke
-from bridges.fleet.store import FleetStore
 from model.fleet import enrolment_password
 from tests.exports import assert_all_is_honest
 from tests.fixtures.broker import broker_test_config, start_broker
@@ -20,6 +18,8 @@ from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
 from uns.broker.passwords import hash_password
 from uns.errors import BrokerError, ConfigError
+from uns.fleet.enrolment import account_of, accounts_file, enrol, revoke
+from uns.fleet.store import FleetStore
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import Message
 

@@ -153,11 +153,11 @@ async def test_a_locked_file_falls_back_to_the_hubs_http_api(hub: tuple[Path, We
 
 
 def _uns(data_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    """The real ``uns`` entry point (``uns.cli:main``, the console script) in its own process."""
+    """The real ``uns`` entry point (``hub.cli:main``, the console script) in its own process."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("UNS_")}
     env["UNS_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "uns.cli", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "hub.cli", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
         check=False,
     )  # fmt: skip
 

@@ -32,10 +32,10 @@ import duckdb
 import orjson
 import pytest
 
+from hub.cli import main
 from model.config import MesSection
 from tests.exports import assert_all_is_honest
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
-from uns.cli import main
 from uns.historian.database import Database
 from uns.historian.query_api import document_bytes
 from uns.historian.query_types import BadArgument

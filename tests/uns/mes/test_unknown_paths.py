@@ -129,7 +129,7 @@ def test_uns_mes_names_the_nearest_paths_of_the_plant_file_and_exits_1(tmp_path:
     open_db(tmp_path / "historian.duckdb").close()
     env = {key: value for key, value in os.environ.items() if not key.startswith("UNS_")}
     env["UNS_DATA_DIR"] = str(tmp_path)
-    argv = [sys.executable, "-m", "uns.cli", "mes", "oee", "--path", "acme/dallas/bottling/lin1"]
+    argv = [sys.executable, "-m", "hub.cli", "mes", "oee", "--path", "acme/dallas/bottling/lin1"]
     typo = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert typo.returncode == 1, typo.stderr
     assert "uns mes oee: no equipment and no MES events at acme/dallas/bottling/lin1; nearest known: " in typo.stderr

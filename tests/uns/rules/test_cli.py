@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from uns.cli import main
+from hub.cli import main
 
 FILLER = "acme/dallas/bottling/line1/filler"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from uns.app import run_up
+from hub.app import run_up
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.settings import load_plant, load_settings

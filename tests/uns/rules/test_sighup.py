@@ -25,7 +25,7 @@ rules:
 def _start(args: list[str], log_path: Path) -> tuple[subprocess.Popen[str], str]:
     """``uns <args>`` as a process and its ready line."""
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "uns.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True)
     assert proc.stdout is not None
     ready = proc.stdout.readline()
     if not ready.startswith("uns-hub ready"):

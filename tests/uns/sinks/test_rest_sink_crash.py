@@ -81,7 +81,7 @@ async def test_uns_sink_lists_and_replays_its_dead_letters(tmp_path: Path) -> No
                             Rejected(DONE, "payload", "not JSON at byte 0", b"{oops")])  # fmt: skip
 
         def uns(*args: str) -> subprocess.CompletedProcess[str]:
-            command = [sys.executable, "-m", "uns.cli", "sink", "erp", *args, "--config", str(config)]
+            command = [sys.executable, "-m", "hub.cli", "sink", "erp", *args, "--config", str(config)]
             return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
         listed = await asyncio.to_thread(uns, "dead-letters")

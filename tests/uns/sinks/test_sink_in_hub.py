@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from hub.app import run_up
 from tests.fixtures.waiting import until
 from tests.uns.sinks.test_postgres_sink import count, envelope, publisher, query
-from uns.app import run_up
 from uns.settings import load_plant, load_settings
 
 _REPO = Path(__file__).resolve().parents[3]

@@ -9,8 +9,8 @@ import orjson
 import pytest
 import yaml
 
+from hub.cli import main
 from model.sinks import PostgresSinkConfig
-from uns.cli import main
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch
 from uns.sinks.postgres import PostgresWriter

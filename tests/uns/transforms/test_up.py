@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import pytest
 
+from hub.cli import main
 from tests.fixtures.processes import stop_process
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
-from uns.cli import main
 from uns.clock import now_ms
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -50,7 +50,7 @@ def _config(path: Path, expression: str) -> Path:
 def _up(config: Path, data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     args = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uns.cli", *args, "--config", str(config), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "hub.cli", *args, "--config", str(config), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
+from hub.app import run_up
 from tests.e2e.web_rig import accounts
 from tests.exports import assert_all_is_honest
-from uns.app import run_up
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl

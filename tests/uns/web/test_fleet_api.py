@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridges.fleet import EdgeAgent, FleetStore
+from bridges.fleet import EdgeAgent
 from model.broker_config import UserConfig
 from model.fleet import AgentStatus
 from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge
@@ -22,6 +22,7 @@ from tests.uns.web.serving import serve_with_auth
 from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
+from uns.fleet import FleetStore
 from uns.web.auth import WebAuth
 from uns.web.fleet_api import FleetService
 from uns.web.fleet_view import FleetView

@@ -20,7 +20,6 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from bridges.fleet.store import FleetStore
 from model.broker_config import UserConfig
 from model.fleet import enrolment_password
 from uns.broker.accounts import FILE_NAME, Accounts, Enrolment, read_accounts, token_hash, update_accounts
@@ -28,6 +27,7 @@ from uns.broker.passwords import DUMMY_HASH
 from uns.clock import now_ms
 from uns.config_file import config_error
 from uns.errors import ConfigError
+from uns.fleet.store import FleetStore
 
 __all__ = [
     "DEFAULT_TOKEN_TTL_S",

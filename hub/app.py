@@ -15,7 +15,6 @@ from typing import Protocol
 import duckdb
 from starlette.routing import BaseRoute
 
-from bridges.fleet import FleetStore
 from bridges.registry import build_edge_node
 from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.lorawan_meter import LorawanMeterSim
@@ -33,6 +32,7 @@ from uns.broker import EmbeddedBroker, load_broker_config
 from uns.broker.acl import AclPolicy
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
+from uns.fleet import FleetStore
 from uns.handoff import hand_off
 from uns.historian.database import Database
 from uns.historian.queries import History

@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rules":
             return run_rules(args, settings, plant_of(settings, demo=settings.demo))
         # the hub's wiring loads every component and the demo; query and export above need none of it
-        from uns.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
+        from hub.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
 
         # what is loaded by now (modules, their tables, pint's registry) lives as long as the process: the
         # collector need not walk it again at every full collection, nor at exit (~2 s of a stop otherwise)
