@@ -28,7 +28,7 @@ from uns.historian.query_api import Params, answer_bytes, document_bytes, run_en
 from uns.historian.query_buckets import plan_sources
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
-from uns.historian.timespec import UTC_ZONE
+from uns.query.timespec import UTC_ZONE
 
 __all__ = ["Timing", "answers", "part_b"]
 

@@ -9,6 +9,8 @@ UnsError
 ├── SparkplugError       topic                    └── PayloadDecodeError (byte offset)
 ├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
 ├── HistorianError       database                 └── SchemaTooNew (file version > code version)
+├── QueryError           field                    ├── BadArgument (a query argument: HTTP 400, CLI exit 2)
+│                                                 └── UnknownSeries (no such topic: HTTP 404)
 └── SinkError            sink, target             ├── SinkUnavailable (retried with backoff)
                                                   └── RowsRefused (the database refused rows: isolated, dead-lettered)
 ```
@@ -19,6 +21,7 @@ and what to do next.
 from __future__ import annotations
 
 __all__ = [
+    "BadArgument",
     "BridgeError",
     "BrokerError",
     "BrokerUnreachable",
@@ -28,12 +31,14 @@ __all__ = [
     "EventRejected",
     "HistorianError",
     "PayloadDecodeError",
+    "QueryError",
     "ReadError",
     "RowsRefused",
     "SchemaTooNew",
     "SinkError",
     "SinkUnavailable",
     "SparkplugError",
+    "UnknownSeries",
     "UnsError",
 ]
 
@@ -145,6 +150,34 @@ class SchemaTooNew(HistorianError):
         super().__init__(
             database, f"schema version {found} is newer than this uns-hub knows ({known}): upgrade uns-hub to open it"
         )
+
+
+class QueryError(UnsError, ValueError):
+    """A query of the historian, the MES views or a sink's history cannot be answered as asked.
+
+    ``field`` names the argument as the HTTP API and CLI spell it. A ``ValueError`` too, for callers that
+    parse arguments.
+    """
+
+    field: str
+
+
+class BadArgument(QueryError):
+    """A query argument is invalid: ``field: reason``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class UnknownSeries(QueryError, LookupError):
+    """No series (or MES event topic) has this topic: most likely a typo."""
+
+    def __init__(self, topic: str, *, what: str = "series", field: str = "topic") -> None:
+        self.topic = topic
+        self.field = field
+        super().__init__(f"no {what} {topic}; see /api/history/series")
 
 
 class SinkError(UnsError):

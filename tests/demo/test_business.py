@@ -28,7 +28,7 @@ from tests.fixtures.reading import reading, rows
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.connect import local_clients
-from uns.historian.query_types import BadArgument
+from uns.errors import BadArgument
 from uns.historian.service import Historian
 from uns.mes.genealogy import trace
 from uns.mes.orders import order_progress

@@ -18,13 +18,12 @@ import duckdb
 import pyarrow as pa
 
 from uns.clock import utc_now
-from uns.errors import HistorianError
+from uns.errors import BadArgument, HistorianError, UnknownSeries
 from uns.historian.database import Database
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_sql, check_bucket, plan_sources
 from uns.historian.query_types import (
     STATE_TYPES,
     AsOfRow,
-    BadArgument,
     Bucket,
     DeadLetter,
     LastValue,
@@ -32,13 +31,12 @@ from uns.historian.query_types import (
     SeriesInfo,
     StateDuration,
     TableCount,
-    UnknownSeries,
     Value,
     is_filter,
     topic_condition,
     typed_value,
 )
-from uns.historian.timespec import UTC_ZONE, checked_window, instant
+from uns.query.timespec import UTC_ZONE, checked_window, instant
 
 __all__ = ["MAX_LIMIT", "AggregateTable", "AsOfTable", "History", "RawTable"]
 

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from uns.errors import BadArgument
 from uns.historian.queries import MAX_LIMIT, History
 from uns.historian.query_buckets import AGGREGATES
 from uns.historian.query_json import NotColumnar, asof_rows, bucket_rows, raw_rows
-from uns.historian.query_types import BadArgument, Value
-from uns.historian.timespec import format_interval, parse_interval, parse_time, parse_zone
+from uns.historian.query_types import Value
+from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone
 
 __all__ = ["ENDPOINTS", "Document", "Params", "QueryArgs", "answer_bytes", "document_bytes", "run_endpoint"]
 

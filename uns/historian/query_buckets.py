@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, BadArgument, Bucket, Value
-from uns.historian.timespec import format_interval, instant
+from uns.errors import BadArgument
+from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, Bucket, Value
+from uns.query.timespec import format_interval, instant
 
 __all__ = [
     "AGGREGATES",

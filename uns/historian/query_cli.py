@@ -23,12 +23,11 @@ import duckdb
 import orjson
 
 from model.config import Settings, WebSection
-from uns.errors import HistorianError, UnsError
+from uns.errors import BadArgument, HistorianError, UnknownSeries, UnsError
 from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_api import Params, answer_bytes, document_bytes
 from uns.historian.query_buckets import FILLS
-from uns.historian.query_types import BadArgument, UnknownSeries
 from uns.settings import load_settings
 
 __all__ = [
@@ -62,7 +61,7 @@ _FLAGS = {"topic": "TOPIC", "match": "MATCH"}  # every other parameter is spelle
 
 Document = dict[str, object]
 
-# a relative time as a value (-15m, -2h, -7d: uns.historian.timespec); argparse takes it for an option
+# a relative time as a value (-15m, -2h, -7d: uns.query.timespec); argparse takes it for an option
 _RELATIVE_VALUE = re.compile(r"-\d{1,9}(?:ms|s|m|h|d|w)", re.IGNORECASE)
 
 

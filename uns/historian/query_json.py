@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from uns.historian.queries import AggregateTable, AsOfTable, RawTable
 from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, Value, typed_value
-from uns.historian.timespec import instant
+from uns.query.timespec import instant
 
 __all__ = ["NotColumnar", "asof_rows", "bucket_rows", "raw_rows"]
 

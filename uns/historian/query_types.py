@@ -9,13 +9,14 @@ from datetime import datetime
 
 import orjson
 
+from uns.errors import BadArgument
+
 __all__ = [
     "BOOLEAN_TYPES",
     "INTEGER_TYPES",
     "STATE_TYPES",
     "TEXT_TYPES",
     "AsOfRow",
-    "BadArgument",
     "Bucket",
     "DeadLetter",
     "LastValue",
@@ -23,7 +24,6 @@ __all__ = [
     "SeriesInfo",
     "StateDuration",
     "TableCount",
-    "UnknownSeries",
     "Value",
     "is_filter",
     "topic_condition",
@@ -39,26 +39,7 @@ TEXT_TYPES = frozenset({"String", "Text", "UUID"})
 STATE_TYPES = BOOLEAN_TYPES | (INTEGER_TYPES - {"DateTime"}) | TEXT_TYPES
 """Datatypes whose values name a state (a machine state code, a mode, a flag)."""
 
-_SERIES_HINT = "see /api/history/series"
 _PUNCTUATION = frozenset(string.punctuation)
-
-
-class BadArgument(ValueError):
-    """A query argument is invalid; ``field`` names it as the HTTP API and CLI spell it."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
-
-
-class UnknownSeries(ValueError, LookupError):
-    """No series (or MES event topic) has this topic: most likely a typo."""
-
-    def __init__(self, topic: str, *, what: str = "series", field: str = "topic") -> None:
-        self.topic = topic
-        self.field = field
-        super().__init__(f"no {what} {topic}; {_SERIES_HINT}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from model.config import Settings
 from uns.clock import utc_now
-from uns.errors import UnsError
+from uns.errors import BadArgument, UnsError
 from uns.historian.query_api import Params
 from uns.historian.query_cli import ApiFailed, answer, render
-from uns.historian.query_types import BadArgument
 from uns.mes.scope import UnknownPath
 from uns.mes.views_api import VIEW_PARAMS, VIEWS, run_view
 

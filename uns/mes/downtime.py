@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from model.config import MesSection
-from uns.historian.query_types import BadArgument
-from uns.historian.timespec import checked_window
+from uns.errors import BadArgument
 from uns.mes import facts
 from uns.mes.intervals import Window
 from uns.mes.oee import OeeRow, compute, entities_under, paths_with_data
 from uns.mes.paths import line_of
 from uns.mes.states import state_name
+from uns.query.timespec import checked_window
 
 __all__ = ["CurrentRow", "DowntimeRow", "TimelineInterval", "current", "downtime", "state_timeline"]
 

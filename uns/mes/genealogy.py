@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from uns.historian.query_types import BadArgument, Value, topic_condition, typed_value
-from uns.historian.timespec import UTC_ZONE, instant
+from uns.errors import BadArgument
+from uns.historian.query_types import Value, topic_condition, typed_value
+from uns.query.timespec import UTC_ZONE, instant
 
 __all__ = [
     "Direction",

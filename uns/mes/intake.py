@@ -6,7 +6,7 @@ file's). The adapter subscribes to MES topics of every enterprise, so an event u
 letter and a message on the errors topic, never silently dropped.
 
 Times in a body are epoch milliseconds, or ISO 8601 strings read by the query API's parser
-(``uns.historian.timespec.parse_time``; with an offset or ``Z``, else UTC): ``"timestamp_ms":
+(``uns.query.timespec.parse_time``; with an offset or ``Z``, else UTC): ``"timestamp_ms":
 "2026-11-24T07:00:00+01:00"`` is stored as ``1764568800000``. The raw body is kept as sent (its hash
 is the idempotency key, the dead letter shows it).
 """
@@ -22,8 +22,8 @@ from pydantic_core import ErrorDetails
 
 from model.mes import EVENT_MODELS, MesEvent
 from model.topic import ClassWord, TopicError, UnsTopic
-from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, parse_time
+from uns.errors import BadArgument
+from uns.query.timespec import UTC_ZONE, parse_time
 
 __all__ = ["Accepted", "Refused", "errors_topic", "read_event", "refusal_body"]
 

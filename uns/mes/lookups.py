@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, checked_window, instant
+from uns.errors import BadArgument
 from uns.mes.paths import line_of, subtree_condition
+from uns.query.timespec import UTC_ZONE, checked_window, instant
 
 __all__ = ["MAX_LOTS", "CharacteristicRow", "LotRow", "characteristics", "lots"]
 

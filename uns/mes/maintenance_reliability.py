@@ -33,10 +33,10 @@ from typing import Literal
 import duckdb
 
 from model.config import MesSection
-from uns.historian.timespec import checked_window
 from uns.mes.facts import direct_pieces, fact_pieces, plan
 from uns.mes.intervals import Piece
 from uns.mes.oee import OeeRow, oee
+from uns.query.timespec import checked_window
 
 __all__ = ["FAILURE_STATES", "REACH", "ReliabilityRow", "failure_runs", "reliability"]
 

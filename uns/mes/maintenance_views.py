@@ -12,8 +12,8 @@ from typing import Literal
 
 import duckdb
 
-from uns.historian.timespec import checked_window
 from uns.mes.paths import subtree_condition
+from uns.query.timespec import checked_window
 
 __all__ = [
     "MAX_ORDERS",

@@ -38,12 +38,12 @@ from typing import Literal
 import duckdb
 
 from model.config import MesSection
-from uns.historian.query_types import BadArgument
-from uns.historian.timespec import checked_window
+from uns.errors import BadArgument
 from uns.mes.count_facts import CountPath, count_rows
 from uns.mes.facts import facts_active, window_times
 from uns.mes.intervals import Times, Window
 from uns.mes.paths import line_of
+from uns.query.timespec import checked_window
 
 __all__ = [
     "Entity",

@@ -15,7 +15,7 @@ from typing import Literal
 
 import duckdb
 
-from uns.historian.query_types import BadArgument
+from uns.errors import BadArgument
 
 __all__ = ["OrderProgress", "OrderStatus", "order_progress"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uns.historian.query_types import BadArgument
+from uns.errors import BadArgument
 
 __all__ = ["line_of", "subtree_condition"]
 

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, checked_window, instant
+from uns.errors import BadArgument
 from uns.mes.paths import subtree_condition
+from uns.query.timespec import UTC_ZONE, checked_window, instant
 
 __all__ = [
     "D2",

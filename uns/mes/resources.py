@@ -19,9 +19,9 @@ import duckdb
 import orjson
 
 from uns.clock import utc_now
-from uns.historian.query_types import BadArgument
-from uns.historian.timespec import UTC_ZONE, checked_window, instant, require_aware
+from uns.errors import BadArgument
 from uns.mes.paths import subtree_condition
+from uns.query.timespec import UTC_ZONE, checked_window, instant, require_aware
 
 __all__ = [
     "ClockEvent",

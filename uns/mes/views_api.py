@@ -15,8 +15,8 @@ from typing import Literal, cast
 import duckdb
 
 from model.config import MesSection
+from uns.errors import BadArgument
 from uns.historian.query_api import Document, Params, QueryArgs
-from uns.historian.query_types import BadArgument
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.genealogy import Direction, process_values, trace
 from uns.mes.lookups import characteristics, lots

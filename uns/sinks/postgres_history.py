@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import orjson
 import psycopg
 
-from uns.historian.query_types import BadArgument, LastValue, Point, UnknownSeries, is_filter, typed_value
-from uns.historian.timespec import UTC_ZONE, checked_window, instant
+from uns.errors import BadArgument, UnknownSeries
+from uns.historian.query_types import LastValue, Point, is_filter, typed_value
 from uns.mqtt.filters import filter_error, topic_matches
+from uns.query.timespec import UTC_ZONE, checked_window, instant
 
 __all__ = ["MAX_LIMIT", "PostgresHistory"]
 

@@ -13,8 +13,8 @@ import orjson
 
 from model.config import Settings
 from model.sinks import PostgresSinkConfig, SinkConfig
+from uns.errors import BadArgument
 from uns.historian.query_api import Document, Params, QueryArgs, document_bytes
-from uns.historian.query_types import BadArgument
 from uns.sinks.postgres_history import MAX_LIMIT, PostgresHistory
 from uns.sinks.run import sink_config
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from model.config import Settings
 from model.sinks import RestSinkConfig, SqlInsertSinkConfig
 from uns.errors import ConfigError
-from uns.historian.timespec import parse_time
+from uns.query.timespec import parse_time
 from uns.sinks.rest import RestWriter
 from uns.sinks.run import sink_config
 from uns.sinks.sql_insert import SqlInsertWriter

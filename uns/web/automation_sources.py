@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from model.envelope import Envelope, Quality
+from uns.errors import UnknownSeries
 from uns.historian.database import Database
 from uns.historian.queries import History
-from uns.historian.query_types import Point, UnknownSeries, is_filter, topic_condition
+from uns.historian.query_types import Point, is_filter, topic_condition
 from uns.mqtt.filters import topic_matches
 from uns.web.cache import TopicCache
 

@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from uns.errors import HistorianError
+from uns.errors import BadArgument, HistorianError, UnknownSeries
 from uns.historian.queries import History
 from uns.historian.query_api import ENDPOINTS, answer_bytes, document_bytes
-from uns.historian.query_types import BadArgument, UnknownSeries
 
 __all__ = ["HISTORIAN_OFF_HINT", "history_routes", "json_response"]
 

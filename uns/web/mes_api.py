@@ -13,9 +13,8 @@ from starlette.routing import Route
 
 from model.config import MesSection
 from uns.clock import utc_now
-from uns.errors import HistorianError
+from uns.errors import BadArgument, HistorianError
 from uns.historian.database import Database
-from uns.historian.query_types import BadArgument
 from uns.mes.intake import Refused
 from uns.mes.scope import UnknownPath
 from uns.mes.service import MesAdapter

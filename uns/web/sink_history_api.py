@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from model.sinks import SinkConfig
-from uns.historian.query_types import BadArgument, UnknownSeries
+from uns.errors import BadArgument, UnknownSeries
 from uns.sinks.postgres_query import reader_document, sink_reader
 from uns.web.history_api import json_response
 

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from tests.uns.mes.mes_events import Feeder, at
+from uns.errors import BadArgument
 from uns.historian.database import Database
-from uns.historian.query_types import BadArgument
 from uns.mes.lookups import characteristics, lots
 from uns.mes.views_api import run_view
 

@@ -36,9 +36,9 @@ from hub.cli import main
 from model.config import MesSection
 from tests.exports import assert_all_is_honest
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
+from uns.errors import BadArgument
 from uns.historian.database import Database
 from uns.historian.query_api import document_bytes
-from uns.historian.query_types import BadArgument
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
 from uns.mes.maintenance_reliability import reliability

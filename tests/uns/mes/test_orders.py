@@ -4,8 +4,8 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
+from uns.errors import BadArgument
 from uns.historian.database import Database
-from uns.historian.query_types import BadArgument
 from uns.mes.orders import order_progress
 
 LINE = "acme/dallas/bottling/line1"

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from tests.uns.mes.mes_rows import put
+from uns.errors import BadArgument
 from uns.historian.database import Database
-from uns.historian.query_types import BadArgument
 from uns.mes.quality import D2, Rule, control_chart, defects, rule_violations, scrap, spc
 
 LINE = "acme/dallas/packaging/line1"

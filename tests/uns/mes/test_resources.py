@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from tests.uns.mes.mes_rows import put
+from uns.errors import BadArgument
 from uns.historian.database import Database
-from uns.historian.query_types import BadArgument
 from uns.mes.resources import ClockEvent, LotUse, labor, material, pair_sessions
 
 LINE = "acme/dallas/packaging/line1"

@@ -21,7 +21,7 @@ from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
-from uns.historian.query_types import UnknownSeries
+from uns.errors import UnknownSeries
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sinks.postgres_history import PostgresHistory

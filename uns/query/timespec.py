@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from uns.historian.query_types import BadArgument
+from uns.errors import BadArgument
 
 __all__ = [
     "UTC_ZONE",
