@@ -212,6 +212,11 @@ async def test_a_sql_insert_sink_killed_mid_stream_and_restarted_loses_nothing(t
     assert sorted(int(str(r[0])) for r in query("SELECT good FROM confirmations")) == list(range(total))
 
 
+def _add_column(path: str) -> None:
+    with sqlite3.connect(path, timeout=30) as conn:
+        conn.execute("ALTER TABLE confirmations ADD COLUMN shift TEXT")
+
+
 async def test_a_mapped_column_the_table_lacks_is_reported_in_health_and_nothing_is_lost(tmp_path: Path) -> None:
     url, query = sqlite_target(tmp_path)
     bad = config(url, tmp_path)
@@ -224,8 +229,8 @@ async def test_a_mapped_column_the_table_lacks_is_reported_in_health_and_nothing
             await until(lambda: sink.stats.write_failures >= 2, within_s=20, what=f"failures: {sink.health()}")
             assert "confirmations with column(s) shift" in str(sink.health()["last_error"])
             assert sink.stats.events == 0
-            # the retrying sink reads the table's schema at its own pace: wait for the lock as an ERP would
-            with sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), timeout=30) as conn:
-                conn.execute("ALTER TABLE confirmations ADD COLUMN shift TEXT")  # the ERP adds it
+            # the ERP adds the column, in a thread: the retrying sink (in this event loop) may hold SQLite's lock
+            # until the loop lets it finish, so a blocking call here would wait on itself
+            await asyncio.to_thread(_add_column, url.removeprefix("sqlite+aiosqlite:///"))
             await until(lambda: sink.stats.events == 20, within_s=20, what=f"all after the fix: {sink.health()}")
     assert count(query) == 20
