@@ -31,6 +31,7 @@ from bridges.ethernetip.cip import (
     symbolic_segment,
 )
 from model.bridges.ethernetip import EthernetIpTag
+from uns.files import replace_file
 
 __all__ = [
     "Member",
@@ -375,9 +376,7 @@ def _read_cache(cache: Path, endpoint: str) -> SymbolTable | None:
 
 def _write_cache(cache: Path, table: SymbolTable) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache.with_suffix(".tmp")
-    temporary.write_text(table.to_json())
-    temporary.replace(cache)  # atomic: a crash never leaves half a cache
+    replace_file(cache, table.to_json())  # atomic: a crash never leaves half a cache
 
 
 async def _same_templates(client: _Requester, cached: SymbolTable) -> bool:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -22,6 +21,7 @@ from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError, ConfigError
+from uns.files import replace_file
 from uns.fleet.store import config_hash, validate_agent_config
 from uns.fleet.topics import config_topic, status_topic
 from uns.mqtt.types import Message, PubSub
@@ -241,10 +241,8 @@ class EdgeAgent:
             return None
 
     def _save_good(self, version: DesiredVersion) -> None:
-        path = self._dir / _GOOD
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(version.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)  # kill -9 leaves the old or the new version, never half
+        # kill -9 leaves the old or the new version, never half
+        replace_file(self._dir / _GOOD, version.model_dump_json(indent=2) + "\n")
 
 
 def _first_error(exc: ValidationError) -> str:

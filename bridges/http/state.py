@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
 import orjson
+
+from uns.files import replace_file
 
 __all__ = ["PollState", "Validators"]
 
@@ -48,9 +49,4 @@ class PollState:
     def save(self, path: Path) -> None:
         """Write to a temporary file, fsync, rename: a crash leaves the old state or the new one, never half."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as file:
-            file.write(orjson.dumps({"validators": dict(self.validators), "cursor": self.cursor}))
-            file.flush()
-            os.fsync(file.fileno())
-        temporary.replace(path)
+        replace_file(path, orjson.dumps({"validators": dict(self.validators), "cursor": self.cursor}), fsync=True)

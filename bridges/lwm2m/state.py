@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from bridges.lwm2m.registration import Registration
+from uns.files import replace_file
 
 __all__ = ["load_registrations", "save_registrations"]
 
@@ -32,9 +33,7 @@ def save_registrations(path: Path, registrations: list[tuple[Registration, str]]
         }
         for reg, address in registrations
     ]  # fmt: skip
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(rows, indent=1))
-    os.replace(temporary, path)
+    replace_file(path, json.dumps(rows, indent=1))
 
 
 def load_registrations(path: Path, *, now_ms: int) -> list[tuple[Registration, str]]:

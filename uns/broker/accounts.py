@@ -27,6 +27,7 @@ from model.broker_config import UserConfig
 from model.fleet import parse_enrolment_password
 from uns.broker.passwords import hash_password, verify_password
 from uns.clock import now_ms
+from uns.files import replace_file
 
 __all__ = [
     "FILE_NAME",
@@ -102,11 +103,7 @@ def update_accounts(path: Path, change: Callable[[Accounts], Accounts]) -> Accou
         new = change(current)
         if new is current:
             return current  # nothing changed: the file (and the broker's generation) stays
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(json.dumps(new.model_dump(mode="json"), indent=2) + "\n")
-        os.replace(temporary, path)
+        replace_file(path, json.dumps(new.model_dump(mode="json"), indent=2) + "\n", mode=0o600)
         return new
 
 

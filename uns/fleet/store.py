@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from model.fleet import AgentConfig, DesiredVersion
 from uns.clock import now_ms
 from uns.config_file import config_error, validation_problems
 from uns.errors import ConfigError
+from uns.files import replace_file
 
 __all__ = ["AGENT_VARIABLE", "FleetStore", "config_hash", "validate_agent_config"]
 
@@ -166,9 +166,7 @@ def _resolve(config: Mapping[str, object], agent: str) -> dict[str, object]:
 
 
 def _write(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)  # a reader never sees half a file
+    replace_file(path, text)  # a reader never sees half a file
 
 
 def _diff(old: Mapping[str, object], new: Mapping[str, object], before: str, after: str) -> str:

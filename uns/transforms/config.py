@@ -8,7 +8,6 @@ which the hub keeps in ``<data_dir>/transforms-running.json``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from model.transforms import ComputedTag
 from uns.config_file import read_list_section
 from uns.errors import ConfigError
+from uns.files import replace_file
 
 __all__ = [
     "RUNNING_FILE",
@@ -78,10 +78,9 @@ def read_transforms(path: Path) -> list[ComputedTag]:
 def write_running(data_dir: Path, tags: Sequence[ComputedTag]) -> None:
     """Record the running tags (replaced atomically) for ``uns transforms check``."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    target = data_dir / RUNNING_FILE
-    scratch = target.with_suffix(".tmp")
-    scratch.write_bytes(orjson.dumps(_TAGS.dump_python(list(tags), mode="json"), option=orjson.OPT_INDENT_2))
-    os.replace(scratch, target)
+    replace_file(
+        data_dir / RUNNING_FILE, orjson.dumps(_TAGS.dump_python(list(tags), mode="json"), option=orjson.OPT_INDENT_2)
+    )
 
 
 def read_running(data_dir: Path) -> list[ComputedTag] | None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +31,7 @@ from model.transforms import ComputedTag
 from uns.clock import now_ms, utc_now
 from uns.config_file import dotted, parse_yaml
 from uns.errors import ConfigError
+from uns.files import replace_file
 from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.rules.check import RulesRefused, check_rules
@@ -533,13 +532,4 @@ def _text(body: dict[str, object]) -> str:
 
 def _replace(path: Path, text: str) -> None:
     """Write the settings file atomically (a reader never sees half of it), keeping its permissions."""
-    mode = path.stat().st_mode & 0o777
-    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(scratch, mode)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+    replace_file(path, text, mode=path.stat().st_mode & 0o777)

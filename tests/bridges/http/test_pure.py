@@ -191,7 +191,7 @@ def test_poll_state_round_trip_and_damage(tmp_path: Path) -> None:
     state = PollState(validators={"http://a/x?page=1": ('"v2"', "Mon, 24 Nov 2025 16:00:00 GMT")}, cursor="42")
     state.save(path)
     assert PollState.load(path) == state
-    assert not path.with_suffix(".tmp").exists()
+    assert [p.name for p in path.parent.iterdir()] == ["poll_state.json"]  # no scratch file left
     for damaged in (b"{half", b'{"validators": {"u": [1, 2]}}', b'{"cursor": 7}', b"[]"):
         path.write_bytes(damaged)
         assert PollState.load(path) == PollState()  # unreadable: a full poll, never a lost item
