@@ -12,6 +12,7 @@ from model.envelope import (
     Quality,
     Reading,
     build_envelope,
+    read_decoded,
     read_envelope,
     read_fields,
     read_object,
@@ -93,6 +94,20 @@ def test_the_future_limit_applies_only_when_given() -> None:
     with pytest.raises(EnvelopeError, match="3600 s in the future") as info:
         read_envelope(ahead, now_ms=NOW, max_future_ms=300_000)
     assert info.value.field == "timestamp_ms"
+
+
+def test_a_decoded_reading_meets_the_readers_future_limit_with_the_same_error() -> None:
+    # an in-process publisher reads its envelope with no limit; each reader applies its own
+    ahead = orjson.dumps({"value": 1, "timestamp_ms": NOW + 3_600_000, "datatype": "Int32"})
+    fields = read_fields(orjson.loads(ahead), ahead, now_ms=NOW)
+    assert read_decoded(fields, now_ms=NOW) is fields
+    assert read_decoded(fields, now_ms=NOW, max_future_ms=3_600_000) is fields
+    with pytest.raises(EnvelopeError) as decoded:
+        read_decoded(fields, now_ms=NOW, max_future_ms=300_000)
+    with pytest.raises(EnvelopeError) as parsed:
+        read_envelope(ahead, now_ms=NOW, max_future_ms=300_000)
+    assert (decoded.value.field, str(decoded.value)) == (parsed.value.field, str(parsed.value))
+    assert str(decoded.value) == "timestamp_ms: 3600 s in the future (limit 300 s): check the clock"
 
 
 @pytest.mark.parametrize(

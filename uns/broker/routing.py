@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amqtt.contexts import Action, BrokerConfig
 from amqtt.mqtt.constants import QOS_1, QOS_2
@@ -37,6 +37,9 @@ from uns.broker.persistence import PersistentBroker
 from uns.broker.sessions import QueuedMessage, SessionHandler, SharedOutgoing
 from uns.broker.shared import SharedSubscriptions, ShareGroup, parse_shared
 from uns.mqtt.types import Message
+
+if TYPE_CHECKING:
+    from model.envelope import ReadingFields
 
 __all__ = ["BROADCAST_HIGH", "RoutingBroker"]
 
@@ -78,13 +81,19 @@ class RoutingBroker(PersistentBroker):
 
     # --- routing -------------------------------------------------------------------------------
 
-    async def _route(self, source: Session | None, topic: str, data: bytes, qos: int | None) -> None:
-        """Deliver to local subscribers directly, and queue a network broadcast only if someone matches."""
+    async def _route(
+        self, source: Session | None, topic: str, data: bytes, qos: int | None, decoded: ReadingFields | None = None
+    ) -> None:
+        """Deliver to local subscribers directly, and queue a network broadcast only if someone matches.
+
+        ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
+        beside the same bytes (``Message.decoded``); network subscribers get the bytes alone.
+        """
         matches = self.local_index.match(topic)
         if matches:
             level = qos or 0
             for client, sub_qos in matches:
-                message = Message(topic=topic, payload=data, qos=min(level, sub_qos))
+                message = Message(topic, data, min(level, sub_qos), False, 0, decoded)
                 if not client.offer(message):
                     await client.put(message)  # back-pressure: wait for the reader
         if self._network_targets(topic) is not _NOBODY:

@@ -5,8 +5,10 @@ names (it lands in ``dead_letters``):
 
 - ``topic``        has a ``data``/``kpi``/``mes`` class word but is not a valid UNS topic
 - ``payload``      not a JSON object (the byte offset of the JSON error is in the reason)
-- envelopes: the hub's one reader (``model.envelope.read_body``) names ``value``, ``datatype``,
-  ``quality`` or ``timestamp_ms``; the historian adds the limit ``max_future_ms``
+- envelopes: the hub's one reader (``model.envelope.read_fields``) names ``value``, ``datatype``,
+  ``quality`` or ``timestamp_ms``; the historian adds the limit ``max_future_ms``. An envelope an
+  in-process publisher already read (``Message.decoded``) is taken as read, under the same limit
+  (``model.envelope.read_decoded``): the same row, or the same rejection, as its JSON gives
 - ``timestamp_ms`` of an MES event: later than now + ``max_future_ms``
 
 Other topics (``cmd``, the hub's own ``<enterprise>/hub/...`` status) are not history: ``None``.
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-from model.envelope import EnvelopeError, JsonValue, read_fields, read_object
+from model.envelope import EnvelopeError, JsonValue, ReadingFields, read_decoded, read_fields, read_object
 from model.topic import ClassWord, TopicError, UnsTopic
 
 __all__ = ["EventRow", "Rejected", "RowParser", "SampleRow"]
@@ -116,14 +118,20 @@ class RowParser:
         self._topics: dict[str, _TopicInfo | TopicError | None] = {}
         self._event_time = event_time or _event_timestamp
 
-    def parse(self, topic: str, payload: bytes, *, now_ms: int) -> Parsed:
-        """The row for one message, a ``Rejected`` naming what is wrong, or None when it is not history."""
+    def parse(self, topic: str, payload: bytes, *, now_ms: int, decoded: ReadingFields | None = None) -> Parsed:
+        """The row for one message, a ``Rejected`` naming what is wrong, or None when it is not history.
+
+        ``decoded``: the envelope as its in-process publisher read it (``Message.decoded``), used
+        instead of parsing ``payload`` again.
+        """
         info = self._topic(topic)
         if info is None:
             return None
         if isinstance(info, TopicError):
             return Rejected(topic, "topic", info.reason, payload[:_MAX_PAYLOAD_KEPT])
         try:
+            if decoded is not None and not info.is_mes:
+                return self._row(topic, info, read_decoded(decoded, now_ms=now_ms, max_future_ms=self._max_future_ms))
             try:
                 body = orjson.loads(payload)
             except orjson.JSONDecodeError:
@@ -164,10 +172,12 @@ class RowParser:
     def _sample(
         self, topic: str, info: _TopicInfo, payload: bytes, body: dict[str, JsonValue], now_ms: int
     ) -> SampleRow:
+        return self._row(topic, info, read_fields(body, payload, now_ms=now_ms, max_future_ms=self._max_future_ms))
+
+    @staticmethod
+    def _row(topic: str, info: _TopicInfo, fields: ReadingFields) -> SampleRow:
         # unpacked at once: cheaper than reading a named tuple field by field
-        value, ts, quality, datatype, unit, unbound, historical, source = read_fields(
-            body, payload, now_ms=now_ms, max_future_ms=self._max_future_ms
-        )
+        value, ts, quality, datatype, unit, unbound, historical, source = fields
         number, text, json_text = _columns(value)
         return SampleRow(
             topic=topic,

@@ -170,7 +170,7 @@ class Historian:
         async for message in client.messages():
             now = now_ms()
             self.stats.received += 1
-            row = parse(message.topic, message.payload, now_ms=now)
+            row = parse(message.topic, message.payload, now_ms=now, decoded=message.decoded)
             if row is None:
                 client.ack(message)
                 continue

@@ -10,7 +10,7 @@ import logging
 
 import orjson
 
-from model.envelope import EnvelopeDict, Quality, build_envelope
+from model.envelope import EnvelopeDict, EnvelopeError, Quality, build_envelope, read_fields
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
@@ -81,6 +81,8 @@ class HostCore:
         self._max_payload = max_payload_bytes
         self._rebirth_interval = rebirth_min_interval_ms
         self._qos = republish_qos
+        self.hand_decoded = False
+        """Whether each republished envelope carries its reading (``Message.decoded``): for in-process subscribers."""
         self._nodes: dict[tuple[str, str], NodeState] = {}
         self._topics: dict[str, SparkplugTopic] = {}
         self._unbound: set[str] = set()
@@ -388,15 +390,15 @@ class HostCore:
         )
         if metric.is_historical:
             # backfill must not overwrite the live retained value; the historian stores it in order
-            out.append(Message(slot.topic, _dumps(env), self._qos, False))
+            out.append(self._message(slot.topic, env, False))
         elif slot.last_ms is not None and _stamp(env) < slot.last_ms:
             # older than the value held: history and subscribers get it, the retained latest stays
             self.counters.out_of_order += 1
-            out.append(Message(slot.topic, _dumps(env), self._qos, False))
+            out.append(self._message(slot.topic, env, False))
         else:
             # the parts, not the envelope dict: the rest is the slot's and the table's (~270 B/metric less)
             slot.last_value, slot.last_ms = env["value"], _stamp(env)
-            out.append(Message(slot.topic, _dumps(env), self._qos, True))
+            out.append(self._message(slot.topic, env, True))
         self.counters.metrics_republished += 1
 
     def _mark_stale(self, table: MetricTable, now_ms: int, out: list[Message]) -> None:
@@ -417,7 +419,23 @@ class HostCore:
                     unbound=not table.bound,
                     source=table.source,
                 )
-                out.append(Message(slot.topic, _dumps(stale), self._qos, True))
+                out.append(self._message(slot.topic, stale, True))
+
+    def _message(self, topic: str, env: EnvelopeDict, retain: bool) -> Message:
+        """The republish of ``env``; in-process, with its reading beside the JSON (read once for every subscriber).
+
+        The reading is the one reader's, on the dict the JSON is written from (the same values), so
+        the rules are those every consumer applies; an envelope they refuse goes without one, and
+        each consumer refuses the JSON as from any other publisher.
+        """
+        payload = _dumps(env)
+        if not self.hand_decoded:
+            return Message(topic, payload, self._qos, retain)
+        try:
+            decoded = read_fields(env, payload, now_ms=_stamp(env))
+        except EnvelopeError:
+            decoded = None
+        return Message(topic, payload, self._qos, retain, 0, decoded)
 
     def _data_before_birth(
         self, node: NodeState, topic: str, now_ms: int, out: list[Message], table: MetricTable | None = None

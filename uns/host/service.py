@@ -105,6 +105,9 @@ class SparkplugHost:
                     max_inflight=self._settings.republish_window,
                 )
             )
+            # in-process (uns up), the subscribers take each envelope's reading instead of parsing it again;
+            # over a socket nothing but the bytes travels, so it is not made
+            self.core.hand_decoded = not isinstance(client, MqttClient)
             await client.subscribe(filters, qos=1)
             await self._watch_broker_drops(client)
             self._stack = stack.pop_all()

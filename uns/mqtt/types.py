@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
+
+if TYPE_CHECKING:
+    from model.envelope import ReadingFields
 
 __all__ = ["BrokerUrl", "Message", "OnConnect", "PubSub"]
 
@@ -20,6 +23,9 @@ class Message:
     retain: bool = False
     packet_id: int = dataclasses.field(default=0, compare=False)
     """Set on QoS 1/2 messages received from a broker; what ``MqttClient.ack`` acknowledges."""
+    decoded: ReadingFields | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The value envelope in ``payload`` as its in-process publisher read it (``model.envelope.read_fields``),
+    handed to in-process subscribers so they do not parse the JSON again; never sent over MQTT."""
 
 
 OnConnect = Callable[[], Awaitable[None]]

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Self
 
-from model.envelope import EnvelopeError, read_fields, read_object
+from model.envelope import EnvelopeError, ReadingFields, read_fields, read_object
 from uns.connect import ClientFactory
 from uns.errors import SparkplugError
 from uns.logs import RateLimitedLog
@@ -118,12 +118,21 @@ class _Subscriber:
         return self.closed
 
 
-def _read_envelope(payload: bytes, now_ms: int) -> tuple[JsonScalar, str | None, int | None] | None:
-    """(value, quality, timestamp_ms) of a value envelope by the hub's one reader; None when it is not one."""
-    try:
-        read = read_fields(read_object(payload), payload, now_ms=now_ms)
-    except EnvelopeError:
-        return None  # shown as its raw payload, as the historian dead-letters it
+def _read_envelope(
+    payload: bytes, decoded: ReadingFields | None, now_ms: int
+) -> tuple[JsonScalar, str | None, int | None] | None:
+    """(value, quality, timestamp_ms) of a value envelope by the hub's one reader; None when it is not one.
+
+    ``decoded``: the reading its in-process publisher made (``Message.decoded``), taken instead of
+    parsing the JSON again.
+    """
+    if decoded is not None:
+        read = decoded
+    else:
+        try:
+            read = read_fields(read_object(payload), payload, now_ms=now_ms)
+        except EnvelopeError:
+            return None  # shown as its raw payload, as the historian dead-letters it
     value = read[0]
     if isinstance(value, str):
         value = value[:_MAX_VALUE_CHARS]
@@ -317,7 +326,12 @@ class TopicCache:
         entry.last_ms = now
         if message.retain:
             entry.retained = size > 0  # an empty retained message clears the retained value
-        read = _read_envelope(payload, now) if keep == size and payload[:1] == b"{" and b'"value"' in payload else None
+        decoded = message.decoded
+        read = (
+            _read_envelope(payload, decoded, now)
+            if keep == size and (decoded is not None or (payload[:1] == b"{" and b'"value"' in payload))
+            else None
+        )
         if read is not None and read[2] is not None and entry.timestamp_ms is not None and read[2] < entry.timestamp_ms:
             # backfill or a late delivery: counted, but the newer value stays the topic's latest
             stats.out_of_order += 1

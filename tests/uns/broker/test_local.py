@@ -213,3 +213,29 @@ async def test_a_retained_orjson_payload_is_kept_at_its_own_size(broker: Embedde
     got = await take(reader, len(topics))
     assert got[7].payload == b'{"value":7,"quality":"good"}'  # what subscribers get is the same exact copy
     assert [m.payload for m in broker._require().retained_matching("kept/t7")] == [got[7].payload]
+
+
+async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(broker: EmbeddedBroker) -> None:
+    publisher = broker.local_client("publisher")
+    reader = broker.local_client("reader")
+    await reader.subscribe(["acme/#"], qos=1)
+    paho = Paho(broker.url, "network-reader")
+    try:
+        await paho.connect()
+        await paho.subscribe("acme/#", qos=1)
+        reading = (1.5, 7, "good", "Double", None, False, False, None)
+        await publisher.publish_many([Message("acme/d/data/x", b'{"value":1.5}', 1, True, decoded=reading)])
+        (got,) = await take(reader, 1)
+        assert (got.payload, got.qos, got.decoded) == (b'{"value":1.5}', 1, reading)
+        assert await paho.wait_messages(1) == [Message("acme/d/data/x", b'{"value":1.5}', 1)]
+        # a retained copy is the bytes alone: a late subscriber parses them, as any other publisher's
+        late = broker.local_client("late")
+        await late.subscribe(["acme/#"], qos=1)
+        (kept,) = await take(late, 1)
+        assert (kept.payload, kept.retain, kept.decoded) == (b'{"value":1.5}', True, None)
+        # what a network client publishes carries none
+        await paho.publish("acme/d/data/y", b'{"value":2}', qos=1)
+        (network,) = await take(reader, 1)
+        assert (network.topic, network.decoded) == ("acme/d/data/y", None)
+    finally:
+        paho.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from model.envelope import read_fields
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 
 NOW = 1_764_000_000_000
@@ -178,3 +179,53 @@ def test_rejected_payload_is_kept_truncated() -> None:
     row = _parse(TOPIC, big)
     assert isinstance(row, Rejected)
     assert row.payload == big[:4096]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        _env(72.5, "Double"),
+        _env(7, "UInt32", unit="pcs"),
+        _env(2**64 - 1, "UInt64"),
+        _env("running", "String", quality="stale", source="g/n/d", unbound=True),
+        _env([1, 2, 3], "Int16Array", historical=True),
+        _env({"columns": ["a"], "types": ["Int32"], "rows": [[1]]}, "DataSet"),
+        _env(None, "Float", quality="bad"),
+    ],
+)
+def test_a_decoded_envelope_gives_the_row_its_json_gives(env: dict[str, object]) -> None:
+    # in-process, the host hands each envelope's reading beside its JSON (Message.decoded)
+    payload = orjson.dumps(env)
+    decoded = read_fields(orjson.loads(payload), payload, now_ms=NOW)
+    parser = RowParser(max_future_ms=300_000)
+    from_json = parser.parse(TOPIC, payload, now_ms=NOW)
+    from_decoded = parser.parse(TOPIC, payload, now_ms=NOW, decoded=decoded)
+    assert isinstance(from_decoded, SampleRow)
+    assert from_decoded == from_json
+
+
+def test_a_decoded_envelope_is_held_to_the_future_limit_as_its_json() -> None:
+    payload = orjson.dumps({**_env(1.5, "Double"), "timestamp_ms": NOW + 3_600_000})
+    decoded = read_fields(orjson.loads(payload), payload, now_ms=NOW)  # the publisher reads with no limit
+    parser = RowParser(max_future_ms=300_000)
+    from_json = parser.parse(TOPIC, payload, now_ms=NOW)
+    from_decoded = parser.parse(TOPIC, payload, now_ms=NOW, decoded=decoded)
+    assert isinstance(from_decoded, Rejected)
+    assert from_decoded == from_json
+    assert (from_decoded.field, from_decoded.reason) == (
+        "timestamp_ms",
+        "3600 s in the future (limit 300 s): check the clock",
+    )
+
+
+def test_a_decoded_form_is_not_parsed_again_and_mes_events_ignore_it() -> None:
+    payload = orjson.dumps(_env(1.5, "Double"))
+    decoded = (2.5, NOW - 1, "good", "Double", None, False, False, None)
+    row = RowParser(max_future_ms=300_000).parse(TOPIC, payload, now_ms=NOW, decoded=decoded)
+    assert isinstance(row, SampleRow)
+    assert (row.value, row.ts_ms) == (2.5, NOW - 1)  # the reading, not the JSON
+    event = RowParser(max_future_ms=300_000).parse(
+        "acme/dallas/bottling/line1/mes/work_order", b'{"order": "WO-1"}', now_ms=NOW, decoded=decoded
+    )
+    assert isinstance(event, EventRow)
+    assert event.body == '{"order": "WO-1"}'
