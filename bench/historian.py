@@ -45,11 +45,11 @@ from bench.hub_idle import cpu_seconds
 from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from model.config import HistorianSection
 from tests.fixtures.processes import stop_process
-from uns.historian.database import Database
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch, Store
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
+from uns.store.database import Database
 
 HEALTH = "acme/hub/historian/health"
 PROBE = "acme/bench/probe/line/cell/data/probe"

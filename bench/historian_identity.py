@@ -32,9 +32,9 @@ from typing import Protocol
 import duckdb
 import orjson
 
-from uns.historian.database import Database
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch, Store
+from uns.store.database import Database
 
 __all__ = ["main"]
 

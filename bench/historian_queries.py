@@ -22,13 +22,13 @@ import duckdb
 import orjson
 
 from model.config import HistorianSection
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_api import Params, answer_bytes, document_bytes, run_endpoint
 from uns.historian.query_buckets import plan_sources
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.query.timespec import UTC_ZONE
+from uns.store.database import Database
 
 __all__ = ["Timing", "answers", "part_b"]
 

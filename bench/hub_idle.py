@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from bench.hub_process import hub_process, hub_source, rss_mib
-from uns.historian.database import Database
 from uns.mes.baselines import SavedBaselines
 from uns.mes.derive import CounterBaseline
+from uns.store.database import Database
 
 __all__ = ["IdleRun", "cpu_seconds", "main", "measure"]
 

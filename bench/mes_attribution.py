@@ -24,8 +24,8 @@ import orjson
 
 from model.config import MesSection
 from model.mes import EVENT_MODELS
-from uns.historian.database import Database
 from uns.mes.store import Incoming, MesStore
+from uns.store.database import Database
 
 __all__ = ["main"]
 

@@ -29,12 +29,12 @@ import orjson
 
 from model.config import MesSection
 from model.mes import EVENT_MODELS
-from uns.historian.database import Database
 from uns.mes import facts
 from uns.mes.maintenance_reliability import reliability
 from uns.mes.maintenance_views import fault_pareto
 from uns.mes.oee import oee
 from uns.mes.store import Incoming, MesStore
+from uns.store.database import Database
 
 __all__ = ["main"]
 

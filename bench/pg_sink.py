@@ -42,12 +42,12 @@ from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.postgres import PgCluster, run_postgres
 from tests.fixtures.processes import stop_process
 from tests.fixtures.requires import require
-from uns.historian.database import Database
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch, Store
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sinks.postgres import PostgresWriter
+from uns.store.database import Database
 
 _ENVELOPE = b'{"value":%.3f,"timestamp_ms":%d,"quality":"good","datatype":"Double","unit":"degC"}'
 

@@ -28,9 +28,9 @@ import pyarrow as pa
 from bench.hub_process import rss_mib
 from bench.load import run_load
 from hub.app import run_up
-from uns.historian.database import Database
 from uns.memory import heap_in_use
 from uns.settings import load_plant, load_settings
+from uns.store.database import Database
 
 __all__ = ["main"]
 

@@ -34,7 +34,6 @@ from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
 from uns.fleet import FleetStore
 from uns.handoff import hand_off
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
@@ -44,6 +43,7 @@ from uns.mqtt.types import BrokerUrl
 from uns.rules.demo import demo_rules
 from uns.rules.service import RuleService
 from uns.sinks.run import enter_sinks
+from uns.store.writer import Writer
 from uns.transforms.hub import computed_tags
 from uns.transforms.service import ComputedTags
 from uns.web import WebServer
@@ -385,7 +385,7 @@ async def _enter_mes(
         settings=section,
         enterprise=plant.enterprise.id,
         clients=clients,
-        historian=historian,
+        writer=historian.writer,
         equipment=plant.equipment_paths(),
     )
     return await stack.enter_async_context(adapter)
@@ -410,17 +410,14 @@ async def _enter_rules(
         return None
     writer = None
     if historian is not None:
-        database = historian.database
-        writer = partial(_on_connection, historian, database)
+        writer = partial(_on_connection, historian.writer)
     acl = AclPolicy(app_cmd_topics=users.app_cmd_topics)
     service = RuleService(rules=rules, plant=plant, clients=clients, acl=acl, builtin=builtin, writer=writer)
     return await stack.enter_async_context(service)
 
 
-async def _on_connection(
-    historian: Historian, database: Database, work: Callable[[duckdb.DuckDBPyConnection], None]
-) -> None:
-    await historian.on_writer(lambda: work(database.connection))
+async def _on_connection(writer: Writer, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    await writer.submit(lambda: work(writer.database.connection))
 
 
 def _historian(settings: Settings, plant: Plant, clients: ClientFactory) -> Historian:

@@ -143,7 +143,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             )
         )
         mes = await stack.enter_async_context(
-            MesAdapter(settings=section, enterprise="acme", clients=clients(broker), historian=historian)
+            MesAdapter(settings=section, enterprise="acme", clients=clients(broker), writer=historian.writer)
         )
         systems = await stack.enter_async_context(DemoSystems(directory=tmp_path / "demo"))
         nodes = [

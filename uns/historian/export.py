@@ -30,10 +30,10 @@ import pyarrow as pa
 from model.config import Settings
 from uns.clock import utc_now
 from uns.errors import BadArgument
-from uns.historian.database import Database, register_arrow
 from uns.historian.rollups import floor_time
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.query.timespec import parse_time
+from uns.store.database import Database, register_arrow
 
 __all__ = ["ExportReport", "ExportedDay", "add_export_parser", "export_parquet", "run_export"]
 

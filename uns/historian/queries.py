@@ -19,7 +19,6 @@ import pyarrow as pa
 
 from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError, UnknownSeries
-from uns.historian.database import Database
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_sql, check_bucket, plan_sources
 from uns.historian.query_types import (
     STATE_TYPES,
@@ -37,6 +36,7 @@ from uns.historian.query_types import (
     typed_value,
 )
 from uns.query.timespec import UTC_ZONE, checked_window, instant
+from uns.store.database import Database
 
 __all__ = ["MAX_LIMIT", "AggregateTable", "AsOfTable", "History", "RawTable"]
 

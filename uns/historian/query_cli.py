@@ -24,11 +24,11 @@ import orjson
 
 from model.config import Settings, WebSection
 from uns.errors import BadArgument, HistorianError, UnknownSeries, UnsError
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_api import Params, answer_bytes, document_bytes
 from uns.historian.query_buckets import FILLS
 from uns.settings import load_settings
+from uns.store.database import Database
 
 __all__ = [
     "ApiFailed",

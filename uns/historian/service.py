@@ -12,7 +12,6 @@ de-duplication keeps each sample once.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable
@@ -27,7 +26,6 @@ from model.config import HistorianSection
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.historian.compression import Compressor
-from uns.historian.database import Database
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
@@ -36,6 +34,8 @@ from uns.historian.store import Batch, CommitReport, Store
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.pending import PendingRows
+from uns.store.database import Database
+from uns.store.writer import Writer
 
 __all__ = ["Historian", "database_path"]
 
@@ -73,7 +73,8 @@ class Historian:
             Compressor(rules=settings.compression) if settings.compression else None
         )
         self._rollups = Rollups()
-        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian-writer")
+        self.writer = Writer(self.database, name="historian-writer")
+        """The store's one writer thread; the MES adapter and the alarm history submit their writes here too."""
         self._store: Store | None = None
         self._series_refused = 0
         self._client: PubSub | None = None
@@ -97,12 +98,12 @@ class Historian:
 
     async def on_writer(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` on the writer thread (the only thread that touches the read-write connection)."""
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+        return await self.writer.submit(work)
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
-            await self.on_writer(self.database.open)
-            stack.push_async_callback(self._close_database)
+            await self.writer.open()
+            stack.push_async_callback(self.writer.close)
             max_series = self._settings.max_series
             self._store = await self.on_writer(lambda: Store(self.database.connection, max_series=max_series))
             client = await stack.enter_async_context(
@@ -120,12 +121,6 @@ class Historian:
             self.subscription,
         )
         return self
-
-    async def _close_database(self) -> None:
-        try:
-            await self.on_writer(self.database.close)
-        finally:
-            self._writer.shutdown(wait=False)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -251,7 +246,7 @@ class Historian:
         connection = self.database.connection
         self._rollups.run(connection, now=now)
         apply_retention(connection, self._settings, now=now)
-        # DuckDB purges its buffer eviction queues only past ~32k nodes each: drop them here (uns.historian.database)
+        # DuckDB purges its buffer eviction queues only past ~32k nodes each: drop them here (uns.store.database)
         log.debug("historian: %d eviction queue nodes released", self.database.release_memory())
 
     async def _health_loop(self, client: PubSub) -> None:

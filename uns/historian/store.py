@@ -30,8 +30,8 @@ import orjson
 import pyarrow as pa
 
 from uns.clock import now_ms
-from uns.historian.database import register_arrow
 from uns.historian.rows import EventRow, Rejected, SampleRow
+from uns.store.database import register_arrow
 
 __all__ = ["Batch", "CommitReport", "Store"]
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 import duckdb
 import pyarrow as pa
 
-from uns.historian.database import register_arrow
 from uns.mes.derive import CounterBaseline
+from uns.store.database import register_arrow
 
 __all__ = ["SavedBaselines"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from uns.historian.database import register_arrow
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
+from uns.store.database import register_arrow
 
 __all__ = ["ORDER_FILLED_TABLES", "reattribute"]
 

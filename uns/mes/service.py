@@ -1,10 +1,11 @@
 """The MES adapter's async shell: events in (MQTT and HTTP), events derived from machine data, KPIs out.
 
-It lives beside the historian and writes through the historian's writer thread (DuckDB allows one
-writer), so MES tables and samples are one database and views can join them. Events from the UNS
+It is the historian's peer on the store (``uns.store``): its tables (``uns.mes.schema``) live in the same
+DuckDB file and it writes through the store's one writer thread (DuckDB allows one writer), so views can
+join MES tables and samples. Events from the UNS
 are acknowledged only after their batch is committed; refused events go to ``mes_dead_letters`` and
 are announced on ``<enterprise>/hub/mes/errors``, in the batch's one writer call and within a bound
-per second (:mod:`uns.mes.refusals`), so a flood of invalid events cannot hold the historian's writer.
+per second (:mod:`uns.mes.refusals`), so a flood of invalid events cannot hold the shared writer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from model.config import MesSection
 from model.envelope import EnvelopeError, JsonValue, Quality, build_envelope, read_envelope
 from uns.clock import now_ms
 from uns.connect import ClientFactory
-from uns.historian.service import Historian
 from uns.mes.baselines import SavedBaselines
 from uns.mes.changes import ChangeFeed
 from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
@@ -37,6 +37,7 @@ from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_l
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mes.unbound import UnboundPaths
 from uns.mqtt.types import Message, PubSub
+from uns.store.writer import Writer
 
 __all__ = ["MesAdapter"]
 
@@ -62,13 +63,13 @@ def _sibling(match: str, metric: str) -> str:
 
 
 class MesAdapter:
-    """MES events in, derived events from machine metrics, views through the historian's database.
+    """MES events in, derived events from machine metrics, views over the store's file.
 
     Args:
         settings: the ``mes`` section.
         enterprise: the plant's enterprise id.
         clients: opens the MQTT client (in-process under ``uns up``).
-        historian: the entered historian whose database and writer thread the adapter shares.
+        writer: the store's writer thread (its database open), shared with the historian.
         client_id: MQTT client id (a persistent session against an external broker).
         dead_letters_per_s: refused events kept (dead-letter row, announcement) per second; the rest are counted.
         equipment: the plant file's equipment paths: events elsewhere are stored as unbound, views of
@@ -83,7 +84,7 @@ class MesAdapter:
         settings: MesSection,
         enterprise: str,
         clients: ClientFactory,
-        historian: Historian,
+        writer: Writer,
         client_id: str = "uns-mes",
         dead_letters_per_s: int = DEAD_LETTERS_PER_S,
         equipment: Collection[str] | None = None,
@@ -91,7 +92,7 @@ class MesAdapter:
         self._settings = settings
         self._enterprise = enterprise
         self._clients = clients
-        self._historian = historian
+        self._writer = writer
         self._client_id = client_id
         self._deriver = Deriver(settings.derive)
         self.equipment = frozenset(equipment) if equipment is not None else None
@@ -132,14 +133,14 @@ class MesAdapter:
         return {**self.counters, **self._unbound.health()}
 
     async def __aenter__(self) -> Self:
-        database = self._historian.database
-        self._store = await self._historian.on_writer(
+        database = self._writer.database
+        self._store = await self._writer.submit(
             lambda: MesStore(database.connection, self._settings, changes=self.changes)
         )
-        facts = await self._historian.on_writer(lambda: FactBuilder(database.connection, self._settings))
+        facts = await self._writer.submit(lambda: FactBuilder(database.connection, self._settings))
         self.changes.subscribe(facts.changed)  # stale facts go before the events are acknowledged
         self._facts = facts
-        stored = await self._historian.on_writer(lambda: self._baselines.load(database.connection))
+        stored = await self._writer.submit(lambda: self._baselines.load(database.connection))
         for topic, (value, ts_ms) in stored.items():
             self._deriver.restore(topic, value, ts_ms)
         filters = _event_filters()
@@ -278,7 +279,7 @@ class MesAdapter:
         dead: Sequence[DeadLetterRow] = (),
     ) -> list[Outcome]:
         store = self._require_store()
-        outcomes = await self._historian.on_writer(lambda: self._apply_on_writer(store, items, baselines, dead))
+        outcomes = await self._writer.submit(lambda: self._apply_on_writer(store, items, baselines, dead))
         refused: list[Refused] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status == "stored":
@@ -340,14 +341,14 @@ class MesAdapter:
             return
         while True:
             try:
-                built = await self._historian.on_writer(lambda: facts.build(datetime.now(UTC)))
+                built = await self._writer.submit(lambda: facts.build(datetime.now(UTC)))
             except Exception:  # the views answer directly without facts; intake goes on
                 log.exception("MES adapter: building per-hour facts failed")
                 built = 0
             await asyncio.sleep(_FACTS_BUSY_S if built else _FACTS_IDLE_S)
 
     def _current(self, now: datetime) -> list[CurrentRow]:
-        cursor = self._historian.database.reader()
+        cursor = self._writer.database.reader()
         try:
             return current(cursor, self._settings, now=now, output_cells=self._settings.output_cells)
         finally:

@@ -55,7 +55,6 @@ from model.mes import (
     WorkOrder,
 )
 from uns.errors import EventRejected, HistorianError
-from uns.historian.database import register_arrow
 from uns.mes.attribution import OrderRuns, Run
 from uns.mes.changes import Change, ChangeFeed
 from uns.mes.maintenance_store import EVENT as MAINTENANCE_EVENT
@@ -64,6 +63,7 @@ from uns.mes.maintenance_store import maintenance_changes, maintenance_row
 from uns.mes.paths import line_of
 from uns.mes.reattribute import ORDER_FILLED_TABLES, reattribute
 from uns.mes.refusals import DeadLetterRow
+from uns.store.database import register_arrow
 
 __all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
 

@@ -16,11 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from uns.errors import ConfigError
-from uns.historian.database import Database
 from uns.rules.alarms import AlarmError
 from uns.rules.check import RulesRefused
 from uns.rules.history import read_alarm_history
 from uns.rules.service import RuleService
+from uns.store.database import Database
 from uns.web.auth import identity_of
 from uns.web.history_api import json_response
 

@@ -32,12 +32,12 @@ from uns.clock import now_ms, utc_now
 from uns.config_file import dotted, parse_yaml
 from uns.errors import ConfigError
 from uns.files import replace_file
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.rules.check import RulesRefused, check_rules
 from uns.rules.replay import replay_rule, try_rule
 from uns.rules.service import RuleService
 from uns.rules.triggers import subscriptions
+from uns.store.database import Database
 from uns.transforms.config import with_builtin
 from uns.transforms.plan import TagPlan, plan_tags
 from uns.transforms.replay import replay_tag, try_tag

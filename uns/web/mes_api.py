@@ -14,11 +14,11 @@ from starlette.routing import Route
 from model.config import MesSection
 from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError
-from uns.historian.database import Database
 from uns.mes.intake import Refused
 from uns.mes.scope import UnknownPath
 from uns.mes.service import MesAdapter
 from uns.mes.views_api import VIEWS, run_view
+from uns.store.database import Database
 from uns.web.history_api import json_response
 
 __all__ = ["MES_OFF_HINT", "mes_routes"]

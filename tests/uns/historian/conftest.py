@@ -11,7 +11,7 @@ import pytest
 from tests.fixtures.broker import start_broker
 from tests.fixtures.mosquitto import Mosquitto
 from tests.uns.historian.history_data import Filler, open_database
-from uns.historian.database import Database
+from uns.store.database import Database
 
 
 @pytest.fixture

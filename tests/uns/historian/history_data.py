@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from uns.historian.database import Database
+from uns.store.database import Database
 
 __all__ = ["LINE", "Filler", "open_database"]
 

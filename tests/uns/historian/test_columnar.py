@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 
 from tests.uns.historian.history_data import LINE, Filler, open_database
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_api import Params, answer_bytes, document_bytes, run_endpoint
+from uns.store.database import Database
 
 T0 = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # Europe/Berlin moves to summer time 26 h later
 NOW = T0 + timedelta(days=3)

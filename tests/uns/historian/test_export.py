@@ -12,8 +12,8 @@ import pytest
 
 from model.config import HistorianSection, Settings
 from tests.uns.historian.fill import T0, add_samples, add_series
-from uns.historian.database import Database
 from uns.historian.export import add_export_parser, export_parquet, run_export
+from uns.store.database import Database
 
 D = timedelta(days=1)
 H = timedelta(hours=1)

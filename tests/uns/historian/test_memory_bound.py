@@ -7,8 +7,8 @@ from pathlib import Path
 from model.config import HistorianSection
 from tests.fixtures.broker import start_broker
 from uns.connect import local_clients
-from uns.historian.database import ALLOCATOR_FLUSH_MB, DEFAULT_MEMORY_LIMIT_MB, Database
 from uns.historian.service import Historian
+from uns.store.database import ALLOCATOR_FLUSH_MB, DEFAULT_MEMORY_LIMIT_MB, Database
 
 
 def _limit_mib(db: Database) -> float:

@@ -7,8 +7,8 @@ import pytest
 
 from tests.uns.historian.history_data import LINE, Filler
 from uns.errors import BadArgument, UnknownSeries
-from uns.historian.database import Database
 from uns.historian.queries import History
+from uns.store.database import Database
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -7,9 +7,9 @@ import pytest
 
 from tests.uns.historian.history_data import LINE, Filler
 from uns.errors import BadArgument
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_buckets import fixed_offset
+from uns.store.database import Database
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -6,9 +6,9 @@ import pytest
 
 from tests.uns.historian.history_data import LINE, Filler
 from uns.errors import BadArgument, UnknownSeries
-from uns.historian.database import Database
 from uns.historian.queries import History
 from uns.historian.query_types import StateDuration
+from uns.store.database import Database
 
 DAY = datetime(2026, 11, 24, tzinfo=UTC)
 H = timedelta(hours=1)

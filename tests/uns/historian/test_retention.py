@@ -10,9 +10,9 @@ import pytest
 
 from model.config import HistorianSection
 from tests.uns.historian.fill import T0, add_samples, add_series
-from uns.historian.database import Database
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups, read_watermarks
+from uns.store.database import Database
 
 D = timedelta(days=1)
 H = timedelta(hours=1)

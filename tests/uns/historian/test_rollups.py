@@ -9,8 +9,8 @@ import duckdb
 import pytest
 
 from tests.uns.historian.fill import T0, add_samples, add_series
-from uns.historian.database import Database
 from uns.historian.rollups import Rollups, floor_time, read_watermarks
+from uns.store.database import Database
 
 S = timedelta(seconds=1)
 M = timedelta(minutes=1)

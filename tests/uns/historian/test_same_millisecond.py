@@ -24,7 +24,6 @@ from tests.fixtures.waiting import until
 from tests.uns.historian.test_ingest import born_edge, count, hub_clients, running
 from tests.uns.host.raw_edge import DOUBLE, metric, payload
 from uns.connect import network_clients
-from uns.historian.database import Database
 from uns.historian.export import export_parquet
 from uns.historian.queries import History
 from uns.historian.rollups import Rollups
@@ -33,6 +32,7 @@ from uns.historian.service import Historian
 from uns.historian.store import Batch, Store
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
+from uns.store.database import Database
 
 NOW = 1_764_000_000_000
 COUNT = "acme/dallas/bottling/line1/filler/data/Count"

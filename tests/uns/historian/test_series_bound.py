@@ -19,10 +19,10 @@ from tests.fixtures.waiting import until
 from tests.uns.historian.test_ingest import _now, envelope, publisher, running
 from tests.uns.historian.test_store import NOW, SPEED, TEMP, batch, sample, stored
 from uns.connect import local_clients
-from uns.historian.database import Database
 from uns.historian.service import Historian
 from uns.historian.store import Store
 from uns.mqtt.types import Message
+from uns.store.database import Database
 
 OTHER = "acme/dallas/bottling/line1/capper/data/Torque"
 MORE = "acme/dallas/bottling/line1/capper/data/Speed"

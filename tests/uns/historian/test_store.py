@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from model.config import HistorianSection
-from uns.historian.database import Database
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch, Store
+from uns.store.database import Database
 
 NOW = 1_764_000_000_000
 TEMP = "acme/dallas/bottling/line1/filler/data/Temp"

@@ -80,7 +80,7 @@ async def _consumers(hub: RunningHub, data_dir: Path) -> AsyncIterator[_Consumer
                 settings=mes_settings,
                 enterprise=hub.enterprise,
                 clients=clients,
-                historian=historian,
+                writer=historian.writer,
                 client_id=f"mes-{hub.enterprise}-{n}",
             )
         )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from uns.historian.database import Database
+from uns.store.database import Database
 
 
 @pytest.fixture

@@ -55,7 +55,9 @@ async def intake_hub(
             )
         )
         mes = await stack.enter_async_context(
-            MesAdapter(settings=section, enterprise="acme", clients=clients, historian=historian, equipment=equipment)
+            MesAdapter(
+                settings=section, enterprise="acme", clients=clients, writer=historian.writer, equipment=equipment
+            )
         )
         routes = mes_routes(mes, historian.database, section)
         web = await stack.enter_async_context(

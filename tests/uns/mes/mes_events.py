@@ -11,8 +11,8 @@ import orjson
 
 from model.config import MesSection
 from model.mes import EVENT_MODELS
-from uns.historian.database import Database
 from uns.mes.store import Incoming, MesStore, Outcome
+from uns.store.database import Database
 
 __all__ = ["Feeder", "at", "ms", "open_db"]
 

@@ -68,7 +68,7 @@ async def mes_hub(broker: EmbeddedBroker, data_dir: Path, settings: MesSection =
             Historian(settings=section, enterprise="acme", clients=clients, data_dir=data_dir)
         )
         mes = await stack.enter_async_context(
-            MesAdapter(settings=settings, enterprise="acme", clients=clients, historian=historian)
+            MesAdapter(settings=settings, enterprise="acme", clients=clients, writer=historian.writer)
         )
         web = await stack.enter_async_context(
             WebServer(

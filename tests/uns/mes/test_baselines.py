@@ -10,9 +10,9 @@ import orjson
 from model.config import DeriveRule, MesSection
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
-from uns.historian.database import Database
 from uns.mes.baselines import SavedBaselines
 from uns.mes.derive import CounterBaseline
+from uns.store.database import Database
 
 CELL = "acme/dallas/bottling/line1/filler"
 OTHER = "acme/dallas/bottling/line1/capper"

@@ -19,10 +19,10 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.database import Database
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.oee import oee
 from uns.mes.orders import order_progress
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"

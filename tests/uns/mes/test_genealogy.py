@@ -12,8 +12,8 @@ import pytest
 from tests.uns.historian.fill import add_samples, add_series
 from tests.uns.mes.mes_rows import put
 from uns.errors import BadArgument
-from uns.historian.database import Database
 from uns.mes.genealogy import LotEdge, LotTree, process_values, trace
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 MIXER = f"{LINE}/mixer"

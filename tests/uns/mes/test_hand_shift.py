@@ -63,9 +63,9 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.database import Database
 from uns.mes.downtime import downtime
 from uns.mes.oee import OeeRow, oee
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"

@@ -6,8 +6,8 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at
-from uns.historian.database import Database
 from uns.mes.oee import oee
+from uns.store.database import Database
 
 LINE = "acme/dallas/packaging/line3"
 PACKER, PALLETIZER = f"{LINE}/case-packer", f"{LINE}/palletizer"

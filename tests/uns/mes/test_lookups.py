@@ -9,9 +9,9 @@ import pytest
 
 from tests.uns.mes.mes_events import Feeder, at
 from uns.errors import BadArgument
-from uns.historian.database import Database
 from uns.mes.lookups import characteristics, lots
 from uns.mes.views_api import run_view
+from uns.store.database import Database
 
 LINE1 = "acme/dallas/bottling/line1"
 FILLER = f"{LINE1}/filler"

@@ -30,7 +30,6 @@ from tests.fixtures.broker import start_broker
 from tests.uns.mes.mes_events import Feeder, at, ms
 from uns.connect import local_clients
 from uns.errors import ConfigError
-from uns.historian.database import Database
 from uns.historian.service import Historian
 from uns.mes.downtime import downtime
 from uns.mes.losses import LOSS_PRESETS, loss_table, planned_ranges
@@ -38,6 +37,7 @@ from uns.mes.oee import OeeRow, oee
 from uns.mes.service import MesAdapter
 from uns.mes.states import LossClass, LossRules
 from uns.settings import load_settings
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"
@@ -284,9 +284,9 @@ async def test_the_adapter_refuses_to_start_with_a_bad_classification(tmp_path: 
             settings=HistorianSection(), enterprise="acme", clients=clients, data_dir=tmp_path
         ) as historian:
             with pytest.raises(ConfigError) as caught:
-                MesAdapter(settings=bad, enterprise="acme", clients=clients, historian=historian)
+                MesAdapter(settings=bad, enterprise="acme", clients=clients, writer=historian.writer)
             assert caught.value.path == "mes.losses.performance[0]"
             good = MesAdapter(
-                settings=MesSection(loss_preset="umh"), enterprise="acme", clients=clients, historian=historian
+                settings=MesSection(loss_preset="umh"), enterprise="acme", clients=clients, writer=historian.writer
             )
             assert good.name == "mes"

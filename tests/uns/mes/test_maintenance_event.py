@@ -13,8 +13,8 @@ import pytest
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.database import Database
 from uns.mes.intake import Accepted, Refused, read_event
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 FILLER = f"{LINE}/filler"

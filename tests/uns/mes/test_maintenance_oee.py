@@ -28,12 +28,12 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.database import Database
 from uns.historian.query_api import document_bytes
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
 from uns.mes.oee import oee
 from uns.mes.views_api import run_view
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 FILLER, CAPPER = f"{LINE}/filler", f"{LINE}/capper"

@@ -62,9 +62,9 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.database import Database
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.oee import OeeRow, oee
+from uns.store.database import Database
 
 LINE1 = "acme/dallas/bottling/line1"
 FILLER = f"{LINE1}/filler"

@@ -5,8 +5,8 @@ import pytest
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
 from uns.errors import BadArgument
-from uns.historian.database import Database
 from uns.mes.orders import order_progress
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 FILLER, PACKER = f"{LINE}/filler", f"{LINE}/packer"

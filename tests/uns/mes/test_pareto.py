@@ -29,9 +29,9 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.database import Database
 from uns.mes.downtime import downtime
 from uns.mes.views_api import run_view
+from uns.store.database import Database
 
 CELL = "acme/dallas/bottling/line1/capper"
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.uns.mes.mes_rows import put
 from uns.errors import BadArgument
-from uns.historian.database import Database
 from uns.mes.quality import D2, Rule, control_chart, defects, rule_violations, scrap, spc
+from uns.store.database import Database
 
 LINE = "acme/dallas/packaging/line1"
 FILLER = f"{LINE}/filler"

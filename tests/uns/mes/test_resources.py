@@ -11,8 +11,8 @@ import pytest
 
 from tests.uns.mes.mes_rows import put
 from uns.errors import BadArgument
-from uns.historian.database import Database
 from uns.mes.resources import ClockEvent, LotUse, labor, material, pair_sessions
+from uns.store.database import Database
 
 LINE = "acme/dallas/packaging/line1"
 FILLER = f"{LINE}/filler"

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from model.config import MesSection
-from uns.historian.database import Database, register_arrow
 from uns.mes.store import MesStore
+from uns.store.database import Database, register_arrow
 
 
 def test_a_dead_letter_after_a_one_row_read_on_the_shared_writer_is_stored(tmp_path: Path) -> None:

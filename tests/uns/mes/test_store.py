@@ -7,9 +7,9 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
-from uns.historian.database import Database
 from uns.mes.paths import line_of
 from uns.mes.store import MesStore, event_key
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 FILLER = f"{LINE}/filler"

@@ -19,12 +19,12 @@ from tests.uns.rules.harness import RULES, recorder_on
 from uns.broker.acl import AclPolicy
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
-from uns.historian.database import Database
 from uns.mqtt.types import BrokerUrl
 from uns.rules.check import RulesRefused
 from uns.rules.demo import demo_rules
 from uns.rules.service import RuleService
 from uns.settings import load_plant
+from uns.store.database import Database
 from uns.web.alarms_api import alarm_routes
 from uns.web.roles import classify
 

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from tests.uns.historian.history_data import LINE, Filler, open_database
 from uns.errors import ConfigError
-from uns.historian.database import Database
 from uns.historian.queries import History
+from uns.store.database import Database
 from uns.web import WebServer
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

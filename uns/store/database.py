@@ -1,19 +1,30 @@
-"""Open the historian's DuckDB file: migrate it safely, hand out one writer and any number of readers."""
+"""Open the hub's DuckDB file: migrate each component's tables safely, hand out one writer and any readers."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import threading
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from uns.errors import HistorianError, SchemaTooNew
-from uns.historian.schema import LATEST_VERSION, MIGRATIONS
+from uns.store.migrations import (
+    LAYOUT_VERSION,
+    Component,
+    Migration,
+    create_layout,
+    installed,
+    record,
+    schema_version,
+    version_of,
+)
 
 __all__ = [
     "ALLOCATOR_FLUSH_MB",
@@ -21,10 +32,11 @@ __all__ = [
     "Database",
     "eviction_queue_nodes",
     "register_arrow",
-    "schema_version",
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 DEFAULT_MEMORY_LIMIT_MB = 512
 """DuckDB's buffer manager cap. Its own default is 80 % of RAM: blocks read by queries stay cached
@@ -32,17 +44,6 @@ up to that, so a long-running hub's memory would follow its history's size. Past
 evicts cached blocks and spills large query state to ``<file>.tmp``."""
 ALLOCATOR_FLUSH_MB = 32
 """A task that peaked above this hands DuckDB's freed pages back at its end (DuckDB's default: 128)."""
-
-
-def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
-    """The highest migration recorded in the database; 0 for an empty one."""
-    exists = connection.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()
-    if not exists or not exists[0]:
-        return 0
-    row = connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(row[0]) if row else 0
 
 
 def eviction_queue_nodes(connection: duckdb.DuckDBPyConnection) -> int:
@@ -70,16 +71,17 @@ def register_arrow(connection: duckdb.DuckDBPyConnection, name: str, table: pa.T
 
 
 class Database:
-    """The historian database file, migrated to the latest schema on open.
+    """The hub's database file, each component's tables migrated to their latest version on open.
 
-    ``connection`` is the one read-write connection: use it from one thread at a time (the
-    historian's writer thread). ``reader()`` gives a cursor for another thread; DuckDB serves each
-    a consistent snapshot while the writer commits.
+    ``connection`` is the one read-write connection: use it from one thread at a time (the store's
+    writer thread, ``uns.store.writer.Writer``). ``reader()`` gives a cursor for another thread; DuckDB
+    serves each a consistent snapshot while the writer commits.
 
     Args:
         path: the DuckDB file, created with its folder when missing; ``:memory:`` for a throwaway.
         read_only: open without writing (no migration); for ``uns query`` against a stopped hub.
-        target_version: migrate only this far (tests of the migration path); default the latest.
+        components: whose tables to migrate (read-only: to check); default every installed one
+            (``uns.store.migrations.INSTALLED``: historian, MES, alarm history).
         memory_limit_mb: DuckDB's ``memory_limit`` for this file (``DEFAULT_MEMORY_LIMIT_MB``).
     """
 
@@ -88,14 +90,14 @@ class Database:
         *,
         path: Path | str,
         read_only: bool = False,
-        target_version: int = LATEST_VERSION,
+        components: Sequence[Component] | None = None,
         memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
     ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         self._memory_limit_mb = memory_limit_mb
         self._name = str(path)
         self._read_only = read_only
-        self._target = target_version
+        self._components = tuple(components) if components is not None else None
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
@@ -178,49 +180,78 @@ class Database:
             connection.close()
 
     def _check_and_migrate(self, connection: duckdb.DuckDBPyConnection) -> None:
+        components = self._components if self._components is not None else installed()
         found = schema_version(connection)
-        if found > LATEST_VERSION:
-            raise SchemaTooNew(self._name, found, LATEST_VERSION)
+        if found > LAYOUT_VERSION:
+            raise SchemaTooNew(self._name, found, LAYOUT_VERSION)
         if self._read_only:
-            if found < LATEST_VERSION:
-                raise HistorianError(
-                    self._name, f"schema version {found} needs migrating to {LATEST_VERSION}: open it writable once"
-                )
+            self._check(connection, found, components)
             return
-        pending = [m for m in MIGRATIONS if found < m.version <= self._target]
-        if not pending:
-            return
-        if found > 0:
-            self._backup(connection, found)
-        for migration in pending:
-            connection.execute("BEGIN TRANSACTION")
-            try:
-                if migration.version == 1:
-                    connection.execute(
-                        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR NOT NULL,"
-                        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                    )
-                for statement in migration.statements:
-                    connection.execute(statement)
-                connection.execute(
-                    "INSERT INTO schema_version (version, description) VALUES (?, ?)",
-                    [migration.version, migration.description],
-                )
-                connection.execute("COMMIT")
-            except duckdb.Error as exc:
-                connection.execute("ROLLBACK")
-                raise HistorianError(
-                    self._name, f"migration {migration.version} ({migration.description}) failed: {exc}"
-                ) from exc
-            log.info(
-                "historian %s: schema migrated to version %d: %s", self._name, migration.version, migration.description
-            )
+        backed_up = False
+        if found < LAYOUT_VERSION:
+            if found > 0:  # a file of the one legacy sequence: its components' versions are read from it
+                backed_up = self._backup(connection, f"v{found}")
+            self._in_transaction(connection, "the per-component layout", lambda: create_layout(connection))
+        for component in components:
+            current = self._in_transaction(connection, component.name, partial(version_of, connection, component))
+            if current > component.latest:
+                raise SchemaTooNew(f"{self._name} ({component.name})", current, component.latest)
+            pending = [m for m in component.migrations if m.version > current]
+            if pending and current > 0 and not backed_up:
+                backed_up = self._backup(connection, f"{component.name}-v{current}")
+            for migration in pending:
+                self._apply(connection, component, migration)
 
-    def _backup(self, connection: duckdb.DuckDBPyConnection, version: int) -> None:
+    def _check(self, connection: duckdb.DuckDBPyConnection, found: int, components: Sequence[Component]) -> None:
+        """Read-only: every component must be at the version this uns-hub writes."""
+        if found < LAYOUT_VERSION:
+            raise HistorianError(
+                self._name, f"schema version {found} needs migrating to {LAYOUT_VERSION}: open it writable once"
+            )
+        for component in components:
+            current = version_of(connection, component, carry=False)
+            if current > component.latest:
+                raise SchemaTooNew(f"{self._name} ({component.name})", current, component.latest)
+            if current < component.latest:
+                raise HistorianError(
+                    self._name,
+                    f"{component.name} tables at version {current} need migrating to {component.latest}:"
+                    " open it writable once",
+                )
+
+    def _apply(self, connection: duckdb.DuckDBPyConnection, component: Component, migration: Migration) -> None:
+        def run() -> None:
+            for statement in migration.statements:
+                connection.execute(statement)
+            record(connection, component, migration)
+
+        self._in_transaction(
+            connection, f"{component.name} migration {migration.version} ({migration.description})", run
+        )
+        log.info(
+            "store %s: %s migrated to version %d: %s",
+            self._name,
+            component.name,
+            migration.version,
+            migration.description,
+        )
+
+    def _in_transaction(self, connection: duckdb.DuckDBPyConnection, what: str, work: Callable[[], _T]) -> _T:
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            result = work()
+            connection.execute("COMMIT")
+        except duckdb.Error as exc:
+            connection.execute("ROLLBACK")
+            raise HistorianError(self._name, f"{what} failed: {exc}") from exc
+        return result
+
+    def _backup(self, connection: duckdb.DuckDBPyConnection, version: str) -> bool:
         """Copy the file aside before touching an existing schema, so an upgrade can always be undone."""
         if self.path is None:
-            return
+            return True
         connection.execute("CHECKPOINT")
-        backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        backup = self.path.with_name(f"{self.path.name}.{version}.bak")
         shutil.copy2(self.path, backup)
-        log.info("historian %s: copied to %s before migrating from version %d", self._name, backup, version)
+        log.info("store %s: copied to %s before migrating from %s", self._name, backup, version)
+        return True
