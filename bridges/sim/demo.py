@@ -13,6 +13,7 @@ from bridges.sim.layout import (
     modbus_slots,
     opcua_node_id,
 )
+from bridges.sim.rates import OPCUA_SAMPLING_MS, poll_groups
 from bridges.sim.utilities import UTILITY_PLANTS
 from model.bridges import (
     BridgeConfig,
@@ -25,14 +26,7 @@ from model.bridges import (
     OpcUaNode,
 )
 
-__all__ = ["FAST_POLL_S", "OPCUA_SAMPLING_MS", "SLOW_POLL_S", "demo_bridges"]
-
-FAST_POLL_S = 0.2
-"""Poll interval of states, counters and speeds."""
-SLOW_POLL_S = 1.0
-"""Poll interval of temperatures, pressures and energy meters."""
-OPCUA_SAMPLING_MS = 200.0
-"""Sampling and publishing interval of the packaging subscriptions."""
+__all__ = ["demo_bridges"]
 
 
 def _edge() -> EdgeNodeConfig:
@@ -52,6 +46,7 @@ def _modbus(endpoints: SimEndpoints) -> ModbusBridgeConfig:
                 unit=slot.metric.unit,
                 poll=slot.metric.poll,
                 writable=slot.metric.writable,
+                deadband=slot.metric.deadband,
             )
             for slot in modbus_slots(machine)
         ]
@@ -62,7 +57,7 @@ def _modbus(endpoints: SimEndpoints) -> ModbusBridgeConfig:
                 port=endpoint.port,
                 unit_id=endpoint.unit_id,
                 order=modbus_order(machine),
-                poll_groups={"fast": FAST_POLL_S, "slow": SLOW_POLL_S},
+                poll_groups=poll_groups(),
                 registers=registers,
             )
         )
@@ -81,6 +76,7 @@ def _opcua(endpoint: str) -> OpcUaBridgeConfig:
                     datatype=metric.datatype,
                     unit=metric.unit,
                     writable=metric.writable,
+                    deadband=metric.deadband,
                 )
                 for metric in MACHINE_METRICS[machine]
             ],
@@ -97,8 +93,9 @@ def demo_bridges(endpoints: SimEndpoints) -> list[BridgeConfig]:
 
     Sparkplug group ``acme-dallas``; edge nodes ``modbus-bottling`` (one device per bottling
     machine, polled in a fast and a slow group), ``opcua-packaging`` (every packaging variable
-    subscribed at 200 ms) and one ``<kind>-utilities`` per utility machine served at
-    ``endpoints.utilities`` (its driver's ``demo_bridge``). Device ids are the plant's cell ids.
+    subscribed, sampled and published every second) and one ``<kind>-utilities`` per utility machine served at
+    ``endpoints.utilities`` (its driver's ``demo_bridge``). Device ids are the plant's cell ids. Intervals
+    and deadbands: ``bridges.sim.rates``.
     """
     utilities = [
         utility.bridge(endpoints.utilities[utility.machine], utility.machine, MACHINE_METRICS[utility.machine])

@@ -25,6 +25,7 @@ from bridges.sim.ethernetip_server import LogixServer, SimTag, SimUdt, Value
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value, utility_node
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
+from bridges.sim.rates import poll_groups
 from model.bridges.common import EdgeNodeConfig
 from model.bridges.ethernetip import EthernetIpBridgeConfig, EthernetIpDevice, EthernetIpTag, LogixType
 
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 
 PROGRAM = "MainProgram"
 _UDT = "Utility_UDT"
-_POLL_GROUPS = {"fast": 0.2, "slow": 1.0}  # as the other demo PLCs are polled
 _LOGIX: dict[str, LogixType] = {
     "Float": "REAL", "Double": "LREAL", "Int32": "DINT", "UInt32": "UDINT", "Int16": "INT", "UInt16": "UINT",
     "Int64": "LINT", "UInt64": "ULINT", "Int8": "SINT", "UInt8": "USINT", "Boolean": "BOOL", "String": "STRING",
@@ -87,10 +87,11 @@ def demo_bridge(endpoint: tuple[str, int], machine: str, metrics: Sequence[Metri
             unit=slot.metric.unit,
             poll=slot.metric.poll,
             writable=slot.metric.writable,
+            deadband=slot.metric.deadband,
         )
         for slot in enip_slots(machine, metrics)
     ]
-    device = EthernetIpDevice(id=machine, host=host, port=port, route=[(1, 0)], poll_groups=dict(_POLL_GROUPS),
+    device = EthernetIpDevice(id=machine, host=host, port=port, route=[(1, 0)], poll_groups=poll_groups(),
                               tags=tags)  # fmt: skip
     return EthernetIpBridgeConfig(
         name=utility_node(machine), edge=EdgeNodeConfig(group=GROUP, primary_host_id="uns-hub"), devices=[device]

@@ -21,7 +21,8 @@ from bridges.sim.fins_server import FinsServer
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
-from bridges.sim.word_plc import FAST_POLL_S, SLOW_POLL_S, PlcSlot, plc_slots, slot_tags
+from bridges.sim.rates import poll_groups
+from bridges.sim.word_plc import PlcSlot, plc_slots, slot_tags
 from model.bridges.common import EdgeNodeConfig
 from model.bridges.fins import FinsBridgeConfig, FinsDevice, FinsTag
 from model.bridges.fins_address import parse_address
@@ -138,9 +139,7 @@ def demo_bridge(endpoint: tuple[str, int], machine: str, metrics: Sequence[Metri
     """The FINS bridge reading one simulated PLC: edge node ``fins-utilities``, device id = the machine."""
     host, port = endpoint
     tags = slot_tags(fins_slots(metrics), FinsTag)
-    device = FinsDevice(
-        id=machine, host=host, port=port, poll_groups={"fast": FAST_POLL_S, "slow": SLOW_POLL_S}, tags=tags
-    )
+    device = FinsDevice(id=machine, host=host, port=port, poll_groups=poll_groups(), tags=tags)
     return FinsBridgeConfig(
         name=FINS_NODE, edge=EdgeNodeConfig(group=GROUP, primary_host_id="uns-hub"), devices=[device]
     )

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from bridges.sim.plant import MachineSnapshot
+from bridges.sim.rates import deadband, poll_groups
 from model.bridges.common import DatatypeName
 from model.bridges.modbus import RegisterType, WordOrder
 
@@ -66,6 +67,8 @@ class Metric:
     unit: str | None = None
     poll: FastOrSlow = "fast"
     writable: bool = False
+    deadband: float = 0.0
+    """Report by exception: the smallest change the demo bridge sends (``bridges.sim.rates.deadband``)."""
 
 
 def _m(name: str, datatype: DatatypeName, unit: str | None = None, poll: FastOrSlow = "fast") -> Metric:
@@ -121,7 +124,20 @@ _FILLER = _machine(
 _CAPPER = _machine("bpm", _m("Torque", "Float", "N.m", "slow"), _m("Speed", "Float", "bpm"), _ENERGY,
                    *_counts("bottles"), _STATE)  # fmt: skip
 
-MACHINE_METRICS: Mapping[str, tuple[Metric, ...]] = MappingProxyType(
+
+def _with_deadbands(machines: Mapping[str, tuple[Metric, ...]]) -> Mapping[str, tuple[Metric, ...]]:
+    """Each machine's metrics with their deadbands, which depend on the machine (its nominal rate, its noise)."""
+    return MappingProxyType(
+        {
+            machine: tuple(
+                dataclasses.replace(m, deadband=deadband(machine, m.name, poll_groups()[m.poll])) for m in metrics
+            )
+            for machine, metrics in machines.items()
+        }
+    )
+
+
+MACHINE_METRICS: Mapping[str, tuple[Metric, ...]] = _with_deadbands(
     {
         "filler": _FILLER,
         "capper": _CAPPER,

@@ -26,6 +26,7 @@ from bridges.s7.codec import decode, encode
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value, utility_node
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
+from bridges.sim.rates import poll_groups
 from model.bridges.common import EdgeNodeConfig
 from model.bridges.s7 import S7BridgeConfig, S7Device, S7Tag
 from model.bridges.s7_address import S7Address, parse_address
@@ -35,7 +36,6 @@ __all__ = ["BenchCounterpart", "S7Plant", "S7Slot", "bench_counterpart", "demo_b
 log = logging.getLogger(__name__)
 
 DB_NUMBER = 1
-_POLL_GROUPS = {"fast": 0.2, "slow": 1.0}  # as the Modbus demo polls its PLCs
 _S7_TYPE = {"Float": ("REAL", "D"), "Double": ("LREAL", "B"), "Int32": ("DINT", "D"), "UInt32": ("UDINT", "D"),
             "Int16": ("INT", "W"), "UInt16": ("WORD", "W"), "Boolean": ("BOOL", "X")}  # fmt: skip
 _RANGES = {"DINT": (-(2**31), 2**31 - 1), "UDINT": (0, 2**32 - 1), "INT": (-(2**15), 2**15 - 1), "WORD": (0, 2**16 - 1)}
@@ -76,11 +76,12 @@ def demo_bridge(endpoint: tuple[str, int], machine: str, metrics: Sequence[Metri
             unit=slot.metric.unit,
             poll=slot.metric.poll,
             writable=slot.metric.writable,
+            deadband=slot.metric.deadband,
         )
         for slot in s7_slots(metrics)
     ]
     device = S7Device(id=machine, host=host, port=port, cpu="S7-1500", rack=0, slot=1,
-                      poll_groups=dict(_POLL_GROUPS), tags=tags)  # fmt: skip
+                      poll_groups=poll_groups(), tags=tags)  # fmt: skip
     node = utility_node(machine)
     return S7BridgeConfig(name=node, edge=EdgeNodeConfig(group=GROUP, primary_host_id="uns-hub"), devices=[device])
 

@@ -8,24 +8,20 @@ import logging
 from collections.abc import Mapping
 from typing import Self
 
-from bridges.sim.demo import FAST_POLL_S, demo_bridges
+from bridges.sim.demo import demo_bridges
 from bridges.sim.layout import ModbusEndpoint, SimEndpoints
 from bridges.sim.modbus_plant import ClientWrite, ModbusPlant
 from bridges.sim.opcua_plant import OpcUaPlant
 from bridges.sim.plant import PlantModel
+from bridges.sim.rates import REFRESH_S
 from bridges.sim.utilities import UTILITY_PLANTS, UtilityServer
 from bridges.source import PollClock
 from model.bridges import BridgeConfig
 from model.config import SimSection
 
-__all__ = ["REFRESH_S", "SimulatedPlant"]
+__all__ = ["SimulatedPlant"]
 
 log = logging.getLogger(__name__)
-
-REFRESH_S = FAST_POLL_S
-"""Real seconds between refreshes of the servers: as often as the demo's fastest reader (its 0.2 s polls and
-200 ms OPC UA sampling) looks. The model still steps every 100 ms of simulated time; refreshing at 100 ms cost
-an idle hub ~3-4 % of a core in writes no client read (bench/hub_idle.py)."""
 
 _MAX_CATCH_UP_MS = 60_000
 """A loop that stalled longer than this skips ahead instead of replaying every tick at once."""

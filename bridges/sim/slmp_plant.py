@@ -27,7 +27,8 @@ from virtual_plc import Server  # type: ignore[import-untyped]  # no py.typed in
 from bridges.sim.layout import GROUP, MACHINE_METRICS, Metric, metric_value
 from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
-from bridges.sim.word_plc import FAST_POLL_S, SLOW_POLL_S, PlcSlot, plc_slots, slot_tags
+from bridges.sim.rates import poll_groups
+from bridges.sim.word_plc import PlcSlot, plc_slots, slot_tags
 from bridges.slmp import counter
 from bridges.slmp.codec import decode, encode
 from model.bridges.common import EdgeNodeConfig
@@ -202,7 +203,7 @@ def demo_bridge(endpoint: tuple[str, int], machine: str, metrics: Sequence[Metri
         host=host,
         port=port,
         series="iQ-R",
-        poll_groups={"fast": FAST_POLL_S, "slow": SLOW_POLL_S},
+        poll_groups=poll_groups(),
         tags=tags,
     )
     return SlmpBridgeConfig(

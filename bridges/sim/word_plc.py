@@ -14,14 +14,12 @@ from typing import Literal, TypeVar
 
 from bridges.sim.layout import Metric
 
-__all__ = ["FAST_POLL_S", "SLOW_POLL_S", "WORD_TYPES", "PlcSlot", "WordType", "plc_slots", "slot_tags"]
+__all__ = ["WORD_TYPES", "PlcSlot", "WordType", "plc_slots", "slot_tags"]
 
 _T = TypeVar("_T")
 
 WordType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "string"]
 """The types a simulated PLC program keeps metrics in (both FINS's and SLMP's tag types include them)."""
-FAST_POLL_S = 0.2
-SLOW_POLL_S = 1.0
 _STRING_WORDS = 16
 
 WORD_TYPES: Mapping[str, WordType] = MappingProxyType(
@@ -77,7 +75,7 @@ def plc_slots(
 
 
 def slot_tags(slots: Sequence[PlcSlot], tag: Callable[..., _T]) -> list[_T]:
-    """The bridge's tag of each slot, built by ``tag`` (``FinsTag``, ``SlmpTag``) with the metric's unit and poll."""
+    """Each slot's bridge tag, built by ``tag`` (``FinsTag``, ``SlmpTag``) with the metric's unit, poll and deadband."""
     return [
         tag(
             name=slot.metric.name,
@@ -87,6 +85,7 @@ def slot_tags(slots: Sequence[PlcSlot], tag: Callable[..., _T]) -> list[_T]:
             unit=slot.metric.unit,
             poll=slot.metric.poll,
             writable=slot.metric.writable,
+            deadband=slot.metric.deadband,
         )
         for slot in slots
     ]

@@ -42,8 +42,12 @@ async def opcua_plant() -> AsyncIterator[OpcUaPlant]:
 
 @pytest_asyncio.fixture
 async def sim_plant() -> AsyncIterator[SimulatedPlant]:
-    """The whole simulated plant, running in real time (``sim_plant.bridge_configs()`` reads it)."""
-    async with SimulatedPlant(settings=SimSection(seed=42)) as plant:
+    """The whole simulated plant, running at x10 (``sim_plant.bridge_configs()`` reads it).
+
+    Ten times real time, so the demo bridges' deadbands (``bridges.sim.rates``) let data through as
+    often as tests of data need: at x1 a steady packaging line sends a DDATA every few seconds.
+    """
+    async with SimulatedPlant(settings=SimSection(seed=42, speed=10.0)) as plant:
         task = asyncio.create_task(plant.run(), name="tests.sim_plant")
         try:
             yield plant

@@ -118,9 +118,10 @@ def test_demo_bridges_validate_as_settings_and_name_the_demo_edge_nodes():
     assert [d.id for d in modbus.devices] == list(MODBUS_MACHINES)
     assert [d.id for d in opcua.devices] == list(OPCUA_MACHINES)
     assert modbus.devices[0].port == 5020
-    assert {d.poll_groups["fast"] for d in modbus.devices} == {0.2}
-    assert {d.poll_groups["slow"] for d in modbus.devices} == {1.0}
-    assert {n.sampling_interval_ms for d in opcua.devices for n in d.nodes} == {200.0}
+    assert {d.poll_groups["fast"] for d in modbus.devices} == {1.0}
+    assert {d.poll_groups["slow"] for d in modbus.devices} == {5.0}
+    assert {n.sampling_interval_ms for d in opcua.devices for n in d.nodes} == {1000.0}
+    assert opcua.publishing_interval_ms == 1000.0
     # they survive a trip through the settings file format
     dumped = [config.model_dump(mode="json") for config in configs]
     settings = Settings.model_validate({"bridges": dumped})

@@ -1,0 +1,104 @@
+"""How the demo reads its plant: every bridge gets the demo's poll groups and each metric's deadband, and the
+deadbands hold back a steady machine's jitter but not its stops."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bridges.sim.demo import demo_bridges
+from bridges.sim.layout import MACHINE_METRICS, MODBUS_MACHINES, ModbusEndpoint, SimEndpoints, metric_value
+from bridges.sim.plant import MachineState, PlantModel
+from bridges.sim.rates import FAST_POLL_S, REFRESH_S, SLOW_POLL_S, deadband
+from bridges.sim.utilities import UTILITY_PLANTS
+from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
+
+
+def _endpoints() -> SimEndpoints:
+    modbus = {machine: ModbusEndpoint(host="127.0.0.1", port=5020 + i) for i, machine in enumerate(MODBUS_MACHINES)}
+    utilities = {u.machine: ("127.0.0.1", 6000 + i) for i, u in enumerate(UTILITY_PLANTS)}
+    return SimEndpoints(modbus=modbus, opcua="opc.tcp://127.0.0.1:4840/uns-hub/sim/", utilities=utilities)
+
+
+@pytest.mark.parametrize(
+    ("machine", "metric", "interval_s", "band"),
+    [
+        ("filler", "Speed", 1.0, 12.0),  # 3 % of its 400 bpm
+        ("filler", "CycleTime", 1.0, 0.0045),  # 3 % of 0.15 s
+        ("filler", "Temperature", 5.0, 0.33),  # 3 sigma of 5 s of noise 0.05/sqrt(s): slow, it barely moves
+        ("filler", "Temperature", 1.0, 0.15),
+        ("capper", "Torque", 5.0, 0.11),  # a 0.5 s lag forgets between reads: 3 x sqrt(2) x its spread
+        ("filler", "Energy", 5.0, 0.1),
+        ("compressor", "Power", 1.0, 2.2),  # 3 % of 75 kW
+        ("compressor", "Counters/RunHours", 5.0, 0.01),
+        ("boiler", "Flow", 5.0, 97.0),
+        ("filler", "State", 1.0, 0.0),  # states, counters, flags, setpoints and commands: every change
+        ("filler", "Production/GoodCount", 1.0, 0.0),
+        ("filler", "PartDone", 1.0, 0.0),
+        ("filler", "Setpoint/Speed", 1.0, 0.0),
+        ("compressor", "Setpoint/Pressure", 1.0, 0.0),
+        ("compressor", "Counters/Starts", 5.0, 0.0),
+        ("no-such-machine", "Speed", 1.0, 0.0),
+    ],
+)
+def test_deadbands_are_round_figures_from_the_machine(
+    machine: str, metric: str, interval_s: float, band: float
+) -> None:
+    assert deadband(machine, metric, interval_s) == band
+
+
+def test_every_demo_bridge_polls_fast_and_slow_groups_with_each_metric_s_deadband() -> None:
+    assert (FAST_POLL_S, SLOW_POLL_S, REFRESH_S) == (1.0, 5.0, 1.0)
+    configs = demo_bridges(_endpoints())
+    assert len(configs) == 2 + len(UTILITY_PLANTS)
+    with_band = 0
+    for config in configs:
+        for device in config.devices:
+            metrics = {m.name: m for m in MACHINE_METRICS[device.id]}
+            if isinstance(config, OpcUaBridgeConfig):
+                tags = [(n.name, n.deadband) for n in device.nodes]
+                assert {n.sampling_interval_ms for n in device.nodes} == {1000.0}
+            else:
+                assert device.poll_groups == {"fast": 1.0, "slow": 5.0}, config.node_id
+                items = device.registers if isinstance(config, ModbusBridgeConfig) else device.tags
+                tags = [(t.name, t.deadband) for t in items]
+            wanted = [(m.name, deadband(device.id, m.name, FAST_POLL_S if m.poll == "fast" else SLOW_POLL_S))
+                      for m in metrics.values()]  # fmt: skip
+            assert tags == wanted, config.node_id
+            with_band += sum(band > 0 for _name, band in tags)
+    assert with_band == 61  # every analog that jitters or counts up by itself, on 13 machines
+
+
+def _sent(samples: list[float], band: float) -> list[int]:
+    """Report by exception as the edge engine does it: the indexes of the samples sent."""
+    sent, last = [0], samples[0]
+    for index, value in enumerate(samples[1:], start=1):
+        if abs(value - last) > band:
+            sent.append(index)
+            last = value
+    return sent
+
+
+@pytest.mark.parametrize(("machine", "metric"), [("filler", "Speed"), ("filler", "Temperature"), ("boiler", "Power")])
+def test_a_steady_machine_s_jitter_is_held_back_and_its_stops_are_sent(machine: str, metric: str) -> None:
+    model = PlantModel(seed=42)
+    samples, states = [], []
+    interval_s = FAST_POLL_S if metric != "Temperature" else SLOW_POLL_S
+    for _ in range(round(3600 / interval_s)):  # an hour, read as the demo bridge reads it
+        model.advance(round(interval_s * 1000))
+        snapshot = model.snapshot().machines[machine]
+        samples.append(float(metric_value(snapshot, metric)))
+        states.append(snapshot.state)
+    sent = _sent(samples, deadband(machine, metric, interval_s))
+    every_change = sum(a != b for a, b in itertools.pairwise(samples))
+    assert every_change > len(samples) * 0.75  # without a deadband most reads would be sent
+    assert len(sent) < every_change / 8
+    if metric == "Speed":  # every stop and every restart moves the speed far past the deadband: sent on the spot
+        moves = [
+            i
+            for i in range(1, len(states))
+            if (states[i] == MachineState.RUNNING) != (states[i - 1] == MachineState.RUNNING)
+        ]
+        assert moves
+        assert set(moves) <= set(sent)
