@@ -12,7 +12,11 @@ from bridges.sim.layout import MACHINE_METRICS, MODBUS_MACHINES, ModbusEndpoint,
 from bridges.sim.plant import MachineState, PlantModel
 from bridges.sim.rates import FAST_POLL_S, REFRESH_S, SLOW_POLL_S, deadband
 from bridges.sim.utilities import UTILITY_PLANTS
-from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
+from model.bridges import AmqpBridgeConfig, ModbusDevice, OpcUaDevice, SqlBridgeConfig
+from model.bridges.ethernetip import EthernetIpDevice
+from model.bridges.fins import FinsDevice
+from model.bridges.s7 import S7Device
+from model.bridges.slmp import SlmpDevice
 
 
 def _endpoints() -> SimEndpoints:
@@ -54,17 +58,18 @@ def test_every_demo_bridge_polls_fast_and_slow_groups_with_each_metric_s_deadban
     assert len(configs) == 2 + len(UTILITY_PLANTS)
     with_band = 0
     for config in configs:
+        assert not isinstance(config, AmqpBridgeConfig | SqlBridgeConfig)  # they have no devices
         for device in config.devices:
-            metrics = {m.name: m for m in MACHINE_METRICS[device.id]}
-            if isinstance(config, OpcUaBridgeConfig):
+            if isinstance(device, OpcUaDevice):
                 tags = [(n.name, n.deadband) for n in device.nodes]
                 assert {n.sampling_interval_ms for n in device.nodes} == {1000.0}
             else:
+                assert isinstance(device, ModbusDevice | S7Device | EthernetIpDevice | SlmpDevice | FinsDevice)
                 assert device.poll_groups == {"fast": 1.0, "slow": 5.0}, config.node_id
-                items = device.registers if isinstance(config, ModbusBridgeConfig) else device.tags
+                items = device.registers if isinstance(device, ModbusDevice) else device.tags
                 tags = [(t.name, t.deadband) for t in items]
-            wanted = [(m.name, deadband(device.id, m.name, FAST_POLL_S if m.poll == "fast" else SLOW_POLL_S))
-                      for m in metrics.values()]  # fmt: skip
+            polls = {"fast": FAST_POLL_S, "slow": SLOW_POLL_S}
+            wanted = [(m.name, deadband(device.id, m.name, polls[m.poll])) for m in MACHINE_METRICS[device.id]]
             assert tags == wanted, config.node_id
             with_band += sum(band > 0 for _name, band in tags)
     assert with_band == 61  # every analog that jitters or counts up by itself, on 13 machines
