@@ -176,7 +176,13 @@ def build_envelope(
     source: str | None = None,
 ) -> EnvelopeDict:
     """The envelope as a dict in ``ENVELOPE_FIELDS`` order, optional keys left out at their default."""
-    out: EnvelopeDict = {"value": value, "timestamp_ms": timestamp_ms, "quality": quality.value, "datatype": datatype}
+    # the member is its text (a StrEnum), but .value costs ~0.1 us per envelope: the interned text by lookup
+    out: EnvelopeDict = {
+        "value": value,
+        "timestamp_ms": timestamp_ms,
+        "quality": _QUALITY_NAMES[quality],
+        "datatype": datatype,
+    }
     if unit is not None:
         out["unit"] = unit
     if unbound:

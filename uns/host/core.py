@@ -21,6 +21,7 @@ from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
 from uns.normalise import json_value, metric_topic, quality_of, unit_of_metric
 from uns.sparkplug import (
+    DataType,
     DecodedPayload,
     MessageType,
     Metric,
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 _TOPIC_CACHE_MAX = 100_000
 _HEALTH_LIST_MAX = 100
 """Edge nodes named in the health document's ``degraded`` list at most (``nodes_degraded`` counts all)."""
+_TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
+"""Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
 _PROBLEM_REASONS = {
     "unknown_alias": Reason.unknown_alias,
     "unknown_datatype": Reason.unknown_datatype,
@@ -382,7 +385,7 @@ class HostCore:
             value=None if metric.is_null else json_value(metric.value, slot.datatype),
             timestamp_ms=metric.timestamp or payload_ms,
             quality=quality or quality_of(metric),
-            datatype=slot.datatype.name,
+            datatype=_TYPE_NAMES[slot.datatype],
             unit=slot.unit,
             unbound=not table.bound,
             historical=metric.is_historical,
@@ -414,7 +417,7 @@ class HostCore:
                     value=slot.last_value,
                     timestamp_ms=slot.last_ms,
                     quality=Quality.stale,
-                    datatype=slot.datatype.name,
+                    datatype=_TYPE_NAMES[slot.datatype],
                     unit=slot.unit,
                     unbound=not table.bound,
                     source=table.source,

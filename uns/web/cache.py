@@ -65,14 +65,21 @@ class _Entry:
 
 
 class _Level:
-    """One trie level; its counts, rate, ``problems``, ``last_ms`` and ``classes`` cover the subtree."""
+    """One trie level; its counts, rate, ``problems``, ``last_ms`` and ``classes`` cover the subtree.
+
+    A topic's messages reach its ancestors' ``messages`` and ``last_ms`` when the tree is next read
+    (``TopicCache._settle``), not one by one: per message only the topic's own level is touched.
+    """
 
     # fmt: off
-    __slots__ = ("children", "classes", "entry", "last_ms", "messages", "order",
-                 "problems", "rate", "rate_at", "rate_count", "topics")
+    __slots__ = ("children", "classes", "entry", "last_ms", "messages", "order", "parent",
+                 "problems", "rate", "rate_at", "rate_count", "topics", "unsettled")
     # fmt: on
 
-    def __init__(self) -> None:
+    def __init__(self, parent: _Level | None = None) -> None:
+        self.parent = parent
+        self.unsettled = 0
+        """This topic's messages not yet added to its ancestors' counts."""
         self.children: dict[str, _Level] | None = None
         self.entry: _Entry | None = None
         self.topics = 0
@@ -212,6 +219,10 @@ class TopicCache:
         self._root = _Level()
         self._root.rate_at = int(clock() * 1000)
         self._names: list[str] = []
+        self._leaves: dict[str, _Level] = {}
+        """Each kept topic's level, by topic: one lookup per message instead of a walk down the tree."""
+        self._unsettled: list[_Level] = []
+        """Topic levels with messages their ancestors have not counted yet."""
         self._haystack: tuple[str, list[int]] | None = None
         self.sparkplug = SparkplugView() if sparkplug is None else sparkplug  # empty is falsy: it has __len__
         self._subscribers: list[_Subscriber] = []
@@ -264,48 +275,26 @@ class TopicCache:
         now = int(self._clock() * 1000) if now_ms is None else now_ms
         topic = message.topic
         self.stats.messages += 1
-        level = self._root
-        path: list[_Level] = [level]
-        names = topic.split("/")
-        for name in names:
-            children = level.children
-            if children is None:
-                children = level.children = {}
-            child = children.get(name)
-            if child is None:
-                child = children[name] = _Level()
-                child.rate_at = now
-                level.order = None
-            path.append(child)
-            level = child
-        entry = level.entry
-        if entry is None:
-            if self.stats.topics >= self._max_topics:
-                self.stats.topics_refused += 1
-                self._warn.warning("full", "web cache: full (%d topics): not keeping %s", self._max_topics, topic)
-                for depth in range(len(names), 0, -1):  # drop the levels just made for it
-                    parent = path[depth - 1].children
-                    if path[depth].topics or parent is None:
-                        break
-                    del parent[names[depth - 1]]
+        level = self._leaves.get(topic)
+        if level is None:
+            level = self._new_topic(topic, now)
+            if level is None:
                 return
-            entry = level.entry = _Entry(now)
-            self.stats.topics += 1
-            self._names.append(topic)
-            self._haystack = None
-            bit = _class_bit(names)
-            for step in path:
-                step.topics += 1
-                step.classes |= bit
+        entry = level.entry
+        if entry is None:  # never: every kept topic's level has its entry
+            return
         was_problem = entry.quality in _PROBLEMS
         self._store(entry, message, now)
         change = (entry.quality in _PROBLEMS) - was_problem
-        for step in path:
-            step.messages += 1
-            step.last_ms = now
-        if change:
-            for step in path:
-                step.problems += change
+        level.messages += 1
+        level.last_ms = now
+        if not level.unsettled:
+            self._unsettled.append(level)
+        level.unsettled += 1
+        step: _Level | None = level
+        while change and step is not None:
+            step.problems += change
+            step = step.parent
         if topic.startswith(_SPARKPLUG):
             try:
                 self.sparkplug.observe(topic, message.payload, now)
@@ -316,6 +305,58 @@ class TopicCache:
             if not sub.prefix or topic.startswith(sub.under) or topic == sub.prefix:
                 sub.pending[topic] = entry
                 sub.wake.set()
+
+    def _new_topic(self, topic: str, now: int) -> _Level | None:
+        """The level of a topic seen first, with its entry; None when the cache is full (counted)."""
+        level = self._root
+        path: list[_Level] = [level]
+        names = topic.split("/")
+        for name in names:
+            children = level.children
+            if children is None:
+                children = level.children = {}
+            child = children.get(name)
+            if child is None:
+                child = children[name] = _Level(level)
+                child.rate_at = now
+                level.order = None
+            path.append(child)
+            level = child
+        if self.stats.topics >= self._max_topics:
+            self.stats.topics_refused += 1
+            self._warn.warning("full", "web cache: full (%d topics): not keeping %s", self._max_topics, topic)
+            for depth in range(len(names), 0, -1):  # drop the levels just made for it
+                parent = path[depth - 1].children
+                if path[depth].topics or parent is None:
+                    break
+                del parent[names[depth - 1]]
+            return None
+        level.entry = _Entry(now)
+        self.stats.topics += 1
+        self._names.append(topic)
+        self._leaves[topic] = level
+        self._haystack = None
+        bit = _class_bit(names)
+        for step in path:
+            step.topics += 1
+            step.classes |= bit
+        return level
+
+    def _settle(self) -> None:
+        """Add the messages topics got since the last read to their ancestors' counts and times."""
+        unsettled = self._unsettled
+        if not unsettled:
+            return
+        self._unsettled = []
+        for level in unsettled:
+            count, last = level.unsettled, level.last_ms
+            level.unsettled = 0
+            step = level.parent
+            while step is not None:
+                step.messages += count
+                if step.last_ms < last:
+                    step.last_ms = last
+                step = step.parent
 
     def _store(self, entry: _Entry, message: Message, now: int) -> None:
         payload = message.payload
@@ -350,6 +391,7 @@ class TopicCache:
         return int(self._clock() * 1000)
 
     def _find(self, path: str) -> _Level | None:
+        self._settle()  # every read finds its level here first
         level: _Level | None = self._root
         if not path:
             return level
