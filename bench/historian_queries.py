@@ -23,10 +23,11 @@ import orjson
 
 from model.config import HistorianSection
 from uns.historian.queries import History
-from uns.historian.query_api import Params, answer_bytes, document_bytes, run_endpoint
+from uns.historian.query_api import answer_bytes, run_endpoint
 from uns.historian.query_buckets import plan_sources
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
+from uns.query.args import Params, document_bytes
 from uns.query.timespec import UTC_ZONE
 from uns.store.database import Database
 

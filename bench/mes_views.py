@@ -43,7 +43,6 @@ from bridges.sim.layout import MACHINE_METRICS
 from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_mes_section
 from bridges.sim.plant import DEMO_LINES, LineSpec, MachineState, PlantModel
 from model.config import MesSection
-from uns.historian.query_api import document_bytes
 from uns.mes import facts
 from uns.mes.derive import Deriver
 from uns.mes.downtime import CurrentRow, current
@@ -51,6 +50,7 @@ from uns.mes.intake import Accepted, read_event
 from uns.mes.live import LivePicture
 from uns.mes.store import Incoming, MesStore
 from uns.mes.views_api import run_view
+from uns.query.args import document_bytes
 from uns.settings import load_plant
 from uns.store.database import Database
 

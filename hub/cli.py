@@ -21,10 +21,11 @@ from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
 from uns.handoff import parse_hand_offs
 from uns.historian.export import add_export_parser, run_export
-from uns.historian.query_cli import add_query_parser, join_relative_times, run_query
+from uns.historian.query_cli import add_query_parser, run_query
 from uns.logs import configure_logging
 from uns.memory import limit_arenas
 from uns.mes.cli import add_mes_parser, run_mes
+from uns.query.cli import join_relative_times
 from uns.rules.cli import add_rules_parser, run_rules
 from uns.settings import load_settings, plant_of
 from uns.transforms.cli import add_transforms_parser, run_transforms

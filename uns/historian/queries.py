@@ -20,22 +20,9 @@ import pyarrow as pa
 from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError, UnknownSeries
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_sql, check_bucket, plan_sources
-from uns.historian.query_types import (
-    STATE_TYPES,
-    AsOfRow,
-    Bucket,
-    DeadLetter,
-    LastValue,
-    Point,
-    SeriesInfo,
-    StateDuration,
-    TableCount,
-    Value,
-    is_filter,
-    topic_condition,
-    typed_value,
-)
+from uns.historian.query_types import AsOfRow, Bucket, DeadLetter, SeriesInfo, StateDuration, TableCount
 from uns.query.timespec import UTC_ZONE, checked_window, instant
+from uns.query.values import STATE_TYPES, LastValue, Point, Value, is_filter, topic_condition, typed_value
 from uns.store.database import Database
 
 __all__ = ["MAX_LIMIT", "AggregateTable", "AsOfTable", "History", "RawTable"]

@@ -8,78 +8,21 @@ parameter means the same everywhere and a bad one is named the same way. Every d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
-
-import orjson
 
 from uns.errors import BadArgument
 from uns.historian.queries import MAX_LIMIT, History
 from uns.historian.query_buckets import AGGREGATES
 from uns.historian.query_json import NotColumnar, asof_rows, bucket_rows, raw_rows
-from uns.historian.query_types import Value
-from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone
+from uns.query.args import Document, Params, QueryArgs, document_bytes
+from uns.query.timespec import format_interval, parse_interval
+from uns.query.values import Value
 
-__all__ = ["ENDPOINTS", "Document", "Params", "QueryArgs", "answer_bytes", "document_bytes", "run_endpoint"]
+__all__ = ["ENDPOINTS", "answer_bytes", "run_endpoint"]
 
 log = logging.getLogger(__name__)
-
-Params = Mapping[str, Sequence[str]]
-"""Query parameters, each with every value given (``context`` and ``match`` repeat)."""
-
-Document = dict[str, object]
-
-
-class QueryArgs:
-    """One endpoint's parameters: read each once, refuse unknown ones (shared with the MES views)."""
-
-    def __init__(self, endpoint: str, params: Params, allowed: Sequence[str], now: datetime) -> None:
-        for key in params:
-            if key not in allowed:
-                raise BadArgument(key, f"unknown parameter for {endpoint}; it takes {', '.join(allowed) or 'none'}")
-        self._params = params
-        self._now = now
-        self.tz = parse_zone(self.one("tz", "UTC")) if "tz" in allowed else parse_zone("UTC")
-
-    def one(self, key: str, default: str | None = None) -> str:
-        """The one value of ``key``, else ``default``; required when there is no default."""
-        values = self._params.get(key) or []
-        if len(values) > 1:
-            raise BadArgument(key, f"given {len(values)} times; give it once")
-        if values and values[0].strip():
-            return values[0].strip()
-        if default is None:
-            raise BadArgument(key, "required")
-        return default
-
-    def many(self, key: str) -> list[str]:
-        """Every non-empty value of a repeatable ``key``."""
-        return [value.strip() for value in self._params.get(key) or [] if value.strip()]
-
-    def time(self, key: str, default: str) -> datetime:
-        """``key`` as an instant (ISO, ``now``, ``-15m``), naive times read in ``tz``."""
-        return parse_time(self.one(key, default), now=self._now, tz=self.tz, field=key)
-
-    def limit(self, default: int) -> int:
-        """``limit`` as a whole number in 1..MAX_LIMIT."""
-        text = self.one("limit", str(default))
-        try:
-            limit = int(text)
-        except ValueError:
-            raise BadArgument("limit", f"not a whole number: {text!r}") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
-        return limit
-
-    @property
-    def now(self) -> datetime:
-        """The request's "now" (what relative times count from)."""
-        return self._now
-
-    def at(self, moment: datetime) -> datetime:
-        """``moment`` in the requested time zone."""
-        return moment.astimezone(self.tz)
 
 
 def _zone(tz: ZoneInfo) -> str:
@@ -307,14 +250,3 @@ def answer_bytes(history: History, endpoint: str, params: Params) -> bytes:
             written = document_bytes({**header, "rows": []})  # ends with "rows":[]}
             return b"".join((written[:-2], rows, written[-2:]))
     return document_bytes(handler(history, args))
-
-
-def _default(value: object) -> object:
-    if isinstance(value, bytes | bytearray):
-        return value.decode("utf-8", errors="replace")
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def document_bytes(document: object) -> bytes:
-    """A document (or any JSON value) as JSON: times ISO-8601 with their offset, integers exact."""
-    return orjson.dumps(document, default=_default)

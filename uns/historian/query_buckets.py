@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from uns.errors import BadArgument
-from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, Bucket, Value
+from uns.historian.query_types import Bucket
 from uns.query.timespec import format_interval, instant
+from uns.query.values import BOOLEAN_TYPES, INTEGER_TYPES, Value
 
 __all__ = [
     "AGGREGATES",

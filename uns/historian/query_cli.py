@@ -1,51 +1,29 @@
 """``uns query``: the historian's queries from a shell, on the DuckDB file or over the hub's HTTP API.
 
 Without ``--api`` it opens the file read-only; while a running hub holds the file (DuckDB allows
-one writer process) it asks that hub over HTTP instead and says so on stderr. Both ways give the
-same document (``uns.historian.query_api``), printed as an aligned table, JSON or CSV.
+one writer process) it asks that hub over HTTP instead and says so on stderr (``uns.query.cli.answer``).
+Both ways give the same document (``uns.historian.query_api``), printed as an aligned table, JSON or CSV.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
-import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
-import orjson
-
-from model.config import Settings, WebSection
-from uns.errors import BadArgument, HistorianError, UnknownSeries, UnsError
+from model.config import Settings
+from uns.errors import BadArgument, UnknownSeries, UnsError
 from uns.historian.queries import History
-from uns.historian.query_api import Params, answer_bytes, document_bytes
+from uns.historian.query_api import answer_bytes
 from uns.historian.query_buckets import FILLS
+from uns.query.args import Params
+from uns.query.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ApiFailed, answer, join_relative_times, render
 from uns.settings import load_settings
-from uns.store.database import Database
 
-__all__ = [
-    "ApiFailed",
-    "LocalQuery",
-    "add_query_parser",
-    "answer",
-    "join_relative_times",
-    "main",
-    "render",
-    "run_query",
-]
+__all__ = ["add_query_parser", "main", "run_query"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-_HTTP_TIMEOUT_S = 30.0
 # sub-command -> (endpoint, positional argument -> parameter)
 _COMMANDS = {
     "series": "series",
@@ -58,45 +36,6 @@ _COMMANDS = {
     "counts": "counts",
 }
 _FLAGS = {"topic": "TOPIC", "match": "MATCH"}  # every other parameter is spelled --<name>
-
-Document = dict[str, object]
-
-# a relative time as a value (-15m, -2h, -7d: uns.query.timespec); argparse takes it for an option
-_RELATIVE_VALUE = re.compile(r"-\d{1,9}(?:ms|s|m|h|d|w)", re.IGNORECASE)
-
-
-def join_relative_times(argv: Sequence[str]) -> list[str]:
-    """``--start -7d`` as ``--start=-7d``, for every long option followed by a relative time.
-
-    argparse reads any word that starts with ``-`` (and is not a plain negative number) as an option,
-    so ``--start -7d`` fails with "expected one argument" and only ``--start=-7d`` works. Such a word can
-    never be an option or a positional here, so gluing it to the option before it is always what was meant:
-    ``--start``, ``--end`` and any other option of ``uns query`` and ``uns mes`` that takes a time.
-    Words after ``--`` are left alone.
-    """
-    joined: list[str] = []
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            joined.extend(argv[i:])
-            break
-        value = argv[i + 1] if i + 1 < len(argv) else ""
-        if word.startswith("--") and "=" not in word and _RELATIVE_VALUE.fullmatch(value):
-            joined.append(f"{word}={value}")
-            i += 2
-        else:
-            joined.append(word)
-            i += 1
-    return joined
-
-
-class ApiFailed(Exception):
-    """The hub answered with an error, or could not be reached (status 0)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 def add_query_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -145,95 +84,6 @@ def _params(args: argparse.Namespace) -> Params:
     return params
 
 
-def _default_db(settings: Settings) -> Path:
-    return settings.historian.path or settings.data_dir / "historian.duckdb"
-
-
-def _hub_url(web: WebSection) -> str:
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(web.bind, web.bind)  # noqa: S104 - mapping away from it
-    return f"http://[{host}]:{web.http_port}" if ":" in host else f"http://{host}:{web.http_port}"
-
-
-LocalQuery = Callable[[Database], Document | bytes]
-"""Answers from a read-only database file (what the HTTP endpoint would answer), as a document or its JSON."""
-
-
-def _local(path: Path, query: LocalQuery) -> Document:
-    with Database(path=path, read_only=True) as database:
-        document = query(database)
-    written = document if isinstance(document, bytes) else document_bytes(document)
-    parsed: Document = orjson.loads(written)  # the same text the HTTP API would send
-    return parsed
-
-
-def _fetch(base: str, endpoint: str, params: Params) -> Document:
-    """``GET <base>/api/<endpoint>?<params>`` (endpoint like ``history/raw`` or ``mes/oee``)."""
-    if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
-        raise ApiFailed(0, f"--api {base!r} is not an http:// or https:// URL")
-    pairs = [(key, value) for key, values in params.items() for value in values]
-    url = f"{base.rstrip('/')}/api/{endpoint}?{urllib.parse.urlencode(pairs)}"
-    try:
-        with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
-            parsed: Document = orjson.loads(response.read())
-            return parsed
-    except urllib.error.HTTPError as exc:
-        try:
-            body = orjson.loads(exc.read())
-        except orjson.JSONDecodeError:
-            body = {}
-        error = body.get("error") if isinstance(body, dict) else None
-        field = body.get("field") if isinstance(body, dict) else None
-        message = str(error or f"HTTP {exc.code} {exc.reason}")
-        if exc.code == 400 and isinstance(field, str):  # the same error the file would have given
-            raise BadArgument(field, message.removeprefix(f"{field}: ")) from exc
-        raise ApiFailed(exc.code, message) from exc
-    except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise ApiFailed(0, f"{base}: {reason}") from exc
-
-
-def _is_locked(exc: HistorianError) -> bool:
-    return isinstance(exc.__cause__, duckdb.IOException) and "lock" in str(exc.__cause__).lower()
-
-
-def answer(
-    args: argparse.Namespace, settings: Settings, endpoint: str, params: Params, local: LocalQuery, *, program: str
-) -> Document:
-    """The document from ``--api``, else the file, else (file locked by a running hub) over HTTP.
-
-    Args:
-        args: with ``api`` and ``db``.
-        settings: where the file and the hub's HTTP port are.
-        endpoint: the HTTP path after ``/api/`` (``history/raw``, ``mes/oee``).
-        params: the query parameters.
-        local: answers from the open file.
-        program: names the command in messages (``uns query``, ``uns mes``).
-
-    Raises:
-        BadArgument: a bad parameter (from either path).
-        HistorianError: the file cannot be read and the hub did not answer.
-    """
-    if args.api:
-        return _fetch(args.api, endpoint, params)
-    path: Path = args.db or _default_db(settings)
-    try:
-        return _local(path, local)
-    except HistorianError as exc:
-        if not _is_locked(exc):
-            raise
-        url = _hub_url(settings.web)
-        print(f"{program}: {path} is locked by a running hub; asking it over HTTP at {url}", file=sys.stderr)
-        try:
-            return _fetch(url, endpoint, params)
-        except ApiFailed as http_exc:
-            if http_exc.status:
-                raise
-            raise HistorianError(
-                str(path), f"locked by another process, and the hub's HTTP API at {url} did not answer ({http_exc});"
-                " give its address with --api URL"
-            ) from http_exc  # fmt: skip
-
-
 def run_query(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``uns query <sub-command>``; returns the exit code (2 for a bad argument, naming it)."""
     command = args.query_command
@@ -268,47 +118,6 @@ def run_query(args: argparse.Namespace, settings: Settings) -> int:
 def _fail(command: str, message: str, code: int) -> int:
     print(f"uns query {command}: {message}", file=sys.stderr)
     return code
-
-
-def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
-    return list(dict.fromkeys(key for row in rows for key in row))
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return str(value)
-
-
-def render(document: Document, form: str) -> str:
-    """The document as ``json``, ``csv`` (its rows) or ``table`` (aligned, a header line naming the time zone)."""
-    if form == "json":
-        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
-    raw_rows = document.get("rows")
-    rows: list[dict[str, object]] = (
-        [row for row in raw_rows if isinstance(row, dict)] if isinstance(raw_rows, list) else []
-    )
-    columns = _columns(rows)
-    if form == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_cell(row.get(column)) for column in columns] for row in rows)
-        return out.getvalue()
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
-    widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
-    span = f", {document['start']} .. {document['end']}" if "start" in document and "end" in document else ""
-    lines = [f"# times in {document.get('tz', 'UTC')}{span}; {len(rows)} rows"]
-    if rows:
-        lines.append("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip())
-        lines.extend(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in cells
-        )
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

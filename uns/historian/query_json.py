@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from uns.historian.queries import AggregateTable, AsOfTable, RawTable
-from uns.historian.query_types import BOOLEAN_TYPES, INTEGER_TYPES, Value, typed_value
 from uns.query.timespec import instant
+from uns.query.values import BOOLEAN_TYPES, INTEGER_TYPES, Value, typed_value
 
 __all__ = ["NotColumnar", "asof_rows", "bucket_rows", "raw_rows"]
 

@@ -1,45 +1,17 @@
-"""What history queries return and refuse: result types, typed values, and MQTT filters as SQL."""
+"""What the historian's own queries return: series, buckets, state durations, as-of rows, dead letters, counts.
+
+The values inside them are the query kit's (``uns.query.values``: ``Value``, ``Point``, ``LastValue``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 
-import orjson
+from uns.query.values import Value
 
-from uns.errors import BadArgument
-
-__all__ = [
-    "BOOLEAN_TYPES",
-    "INTEGER_TYPES",
-    "STATE_TYPES",
-    "TEXT_TYPES",
-    "AsOfRow",
-    "Bucket",
-    "DeadLetter",
-    "LastValue",
-    "Point",
-    "SeriesInfo",
-    "StateDuration",
-    "TableCount",
-    "Value",
-    "is_filter",
-    "topic_condition",
-    "typed_value",
-]
-
-Value = bool | int | float | str | list[object] | dict[str, object] | None
-"""A sample's value as Python: typed by the series' Sparkplug datatype."""
-
-BOOLEAN_TYPES = frozenset({"Boolean"})
-INTEGER_TYPES = frozenset({"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "DateTime"})
-TEXT_TYPES = frozenset({"String", "Text", "UUID"})
-STATE_TYPES = BOOLEAN_TYPES | (INTEGER_TYPES - {"DateTime"}) | TEXT_TYPES
-"""Datatypes whose values name a state (a machine state code, a mode, a flag)."""
-
-_PUNCTUATION = frozenset(string.punctuation)
+__all__ = ["AsOfRow", "Bucket", "DeadLetter", "SeriesInfo", "StateDuration", "TableCount"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,29 +25,6 @@ class SeriesInfo:
     datatype: str | None
     unit: str | None
     first_seen: datetime
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class LastValue:
-    """The newest sample of one series."""
-
-    topic: str
-    ts: datetime
-    value: Value
-    quality: str
-    historical: bool
-    datatype: str | None
-    unit: str | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Point:
-    """One raw sample."""
-
-    ts: datetime
-    value: Value
-    quality: str
-    historical: bool
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,89 +78,3 @@ class TableCount:
     rows: int
     oldest: datetime | None
     newest: datetime | None
-
-
-def typed_value(datatype: str | None, value: float | None, text: str | None, json_text: str | None) -> Value:
-    """A stored sample's value as Python, by its series' Sparkplug datatype.
-
-    Booleans come back as bool, integers as int (exact from ``value_text`` beyond 2^53), other
-    numbers as float, strings as str, arrays and objects parsed from JSON.
-    """
-    if json_text is not None:
-        parsed: Value = orjson.loads(json_text)
-        return parsed
-    if datatype in BOOLEAN_TYPES:
-        return None if value is None else bool(value)
-    if datatype in INTEGER_TYPES:
-        if text is not None:
-            try:
-                return int(text)
-            except ValueError:
-                return text  # not digits after all: show what was stored rather than fail the query
-        return None if value is None else int(value)
-    if value is not None:
-        return float(value)
-    return text
-
-
-def is_filter(topic_or_filter: str) -> bool:
-    """True when the text holds an MQTT wildcard (``+`` or ``#``)."""
-    return "+" in topic_or_filter or "#" in topic_or_filter
-
-
-def _check_filter(text: str, field: str) -> list[str]:
-    if not text:
-        raise BadArgument(field, "empty topic filter; use # for everything, like acme/+/+/line1/#")
-    if "\x00" in text:
-        raise BadArgument(field, f"topic filter {text!r} holds a NUL character")
-    levels = text.split("/")
-    for index, level in enumerate(levels):
-        if "#" in level and (level != "#" or index != len(levels) - 1):
-            raise BadArgument(field, f"topic filter {text!r}: # must be a whole level and the last one")
-        if "+" in level and level != "+":
-            raise BadArgument(field, f"topic filter {text!r}: + must be a whole level, like acme/+/data/State")
-    return levels
-
-
-def _escape(level: str) -> str:
-    """A literal topic level as an RE2 pattern: backslash before every ASCII punctuation character."""
-    return "".join("\\" + char if char in _PUNCTUATION else char for char in level)
-
-
-def _regex(levels: Sequence[str]) -> str:
-    parts = ["[^/]*" if level == "+" else _escape(level) for level in levels if level != "#"]
-    if levels[-1] != "#":
-        return "/".join(parts)
-    if not parts:
-        return ".*"
-    return "/".join(parts) + "(?:/.*)?"  # MQTT: a/# matches a itself too
-
-
-def topic_condition(column: str, filters: Sequence[str], *, field: str = "match") -> tuple[str, list[object]]:
-    """A SQL condition (with ``?`` parameters) true when ``column`` matches any of the MQTT filters.
-
-    Plain topics become an ``IN`` list, wildcard filters one anchored regular expression; user text
-    only ever travels as a parameter. ``column`` must be a trusted SQL expression.
-
-    Raises:
-        BadArgument: naming ``field`` when a filter is malformed (``a#``, ``#/a``, ``a+b``).
-    """
-    exact: list[str] = []
-    patterns: list[str] = []
-    for text in filters:
-        levels = _check_filter(text, field)
-        if is_filter(text):
-            patterns.append(f"(?:{_regex(levels)})")
-        else:
-            exact.append(text)
-    if not exact and not patterns:
-        raise BadArgument(field, "give at least one topic or filter, like acme/dallas/+/+/+/data/#")
-    terms: list[str] = []
-    params: list[object] = []
-    if exact:
-        terms.append(f"{column} IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(exact)
-    if patterns:
-        terms.append(f"regexp_full_match({column}, ?)")
-        params.append("|".join(patterns))
-    return "(" + " OR ".join(terms) + ")", params

@@ -10,10 +10,10 @@ from pathlib import Path
 from model.config import Settings
 from uns.clock import utc_now
 from uns.errors import BadArgument, UnsError
-from uns.historian.query_api import Params
-from uns.historian.query_cli import ApiFailed, answer, render
 from uns.mes.scope import UnknownPath
 from uns.mes.views_api import VIEW_PARAMS, VIEWS, run_view
+from uns.query.args import Params
+from uns.query.cli import ApiFailed, answer, render
 
 __all__ = ["add_mes_parser", "run_mes"]
 

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from uns.errors import BadArgument
-from uns.historian.query_types import Value, topic_condition, typed_value
 from uns.query.timespec import UTC_ZONE, instant
+from uns.query.values import Value, topic_condition, typed_value
 
 __all__ = [
     "Direction",

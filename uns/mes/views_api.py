@@ -16,7 +16,6 @@ import duckdb
 
 from model.config import MesSection
 from uns.errors import BadArgument
-from uns.historian.query_api import Document, Params, QueryArgs
 from uns.mes.downtime import current, downtime, state_timeline
 from uns.mes.genealogy import Direction, process_values, trace
 from uns.mes.lookups import characteristics, lots
@@ -27,6 +26,7 @@ from uns.mes.orders import OrderStatus, order_progress
 from uns.mes.quality import ScrapGroup, defects, scrap, spc
 from uns.mes.resources import LaborGroup, labor, material
 from uns.mes.scope import check_path
+from uns.query.args import Document, Params, QueryArgs
 
 __all__ = ["VIEWS", "VIEW_PARAMS", "run_view"]
 

@@ -17,9 +17,9 @@ import orjson
 import psycopg
 
 from uns.errors import BadArgument, UnknownSeries
-from uns.historian.query_types import LastValue, Point, is_filter, typed_value
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.query.timespec import UTC_ZONE, checked_window, instant
+from uns.query.values import LastValue, Point, is_filter, typed_value
 
 __all__ = ["MAX_LIMIT", "PostgresHistory"]
 

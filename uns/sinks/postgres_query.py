@@ -14,7 +14,7 @@ import orjson
 from model.config import Settings
 from model.sinks import PostgresSinkConfig, SinkConfig
 from uns.errors import BadArgument
-from uns.historian.query_api import Document, Params, QueryArgs, document_bytes
+from uns.query.args import Document, Params, QueryArgs, document_bytes
 from uns.sinks.postgres_history import MAX_LIMIT, PostgresHistory
 from uns.sinks.run import sink_config
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from model.envelope import Envelope, Quality
 from uns.errors import UnknownSeries
 from uns.historian.queries import History
-from uns.historian.query_types import Point, is_filter, topic_condition
 from uns.mqtt.filters import topic_matches
+from uns.query.values import Point, is_filter, topic_condition
 from uns.store.database import Database
 from uns.web.cache import TopicCache
 

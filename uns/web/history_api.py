@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from uns.errors import BadArgument, HistorianError, UnknownSeries
 from uns.historian.queries import History
-from uns.historian.query_api import ENDPOINTS, answer_bytes, document_bytes
+from uns.historian.query_api import ENDPOINTS, answer_bytes
+from uns.query.args import document_bytes
 
 __all__ = ["HISTORIAN_OFF_HINT", "history_routes", "json_response"]
 

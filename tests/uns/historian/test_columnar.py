@@ -12,7 +12,8 @@ import pytest
 
 from tests.uns.historian.history_data import LINE, Filler, open_database
 from uns.historian.queries import History
-from uns.historian.query_api import Params, answer_bytes, document_bytes, run_endpoint
+from uns.historian.query_api import answer_bytes, run_endpoint
+from uns.query.args import Params, document_bytes
 from uns.store.database import Database
 
 T0 = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # Europe/Berlin moves to summer time 26 h later

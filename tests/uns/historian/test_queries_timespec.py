@@ -9,8 +9,8 @@ import pytest
 
 from tests.exports import assert_all_is_honest
 from uns.errors import BadArgument
-from uns.historian.query_types import topic_condition, typed_value
 from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone, require_aware
+from uns.query.values import topic_condition, typed_value
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -197,7 +197,11 @@ def test_typed_value(
         "uns.historian.query_buckets",
         "uns.historian.query_cli",
         "uns.historian.query_types",
+        "uns.query",
+        "uns.query.args",
+        "uns.query.cli",
         "uns.query.timespec",
+        "uns.query.values",
         "uns.web",
         "uns.web.history_api",
         "uns.web.server",

@@ -16,7 +16,8 @@ import pytest
 from model.config import Settings
 from tests.uns.historian.history_data import LINE, Filler, open_database
 from uns.historian.queries import History
-from uns.historian.query_cli import add_query_parser, join_relative_times, run_query
+from uns.historian.query_cli import add_query_parser, run_query
+from uns.query.cli import join_relative_times
 from uns.web import WebServer
 
 T0 = datetime(2026, 10, 24, tzinfo=UTC)

@@ -11,11 +11,11 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.query_api import document_bytes
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
 from uns.mes.intervals import pieces
 from uns.mes.views_api import run_view
+from uns.query.args import document_bytes
 from uns.store.database import Database
 
 L1, L2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"

@@ -28,11 +28,11 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.historian.query_api import document_bytes
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
 from uns.mes.oee import oee
 from uns.mes.views_api import run_view
+from uns.query.args import document_bytes
 from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"

@@ -37,12 +37,12 @@ from model.config import MesSection
 from tests.exports import assert_all_is_honest
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
 from uns.errors import BadArgument
-from uns.historian.query_api import document_bytes
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
 from uns.mes.maintenance_reliability import reliability
 from uns.mes.maintenance_views import fault_pareto, maintenance_orders
 from uns.mes.views_api import run_view
+from uns.query.args import document_bytes
 from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
