@@ -74,3 +74,14 @@ def test_uns_imports_neither_bridges_nor_demo() -> None:
 @pytest.mark.parametrize("package", ["model", "uns", "bridges", "demo"])
 def test_only_the_composition_root_wires_everything(package: str) -> None:
     assert [(f, m) for f, m in _imports(package) if m.split(".")[0] == "hub"] == []
+
+
+def test_the_mes_imports_nothing_of_the_historian() -> None:
+    # peers on the store: the MES gets the store's writer, its tables and the query kit, never the historian
+    assert [(f, m) for f, m in _imports("uns") if f.startswith("uns/mes/") and m.startswith("uns.historian")] == []
+
+
+@pytest.mark.parametrize("floor", ["uns/store/", "uns/query/"])
+def test_the_floor_imports_none_of_the_components_on_it(floor: str) -> None:
+    components = ("uns.historian", "uns.mes", "uns.rules", "uns.web", "uns.sinks")
+    assert [(f, m) for f, m in _imports("uns") if f.startswith(floor) and m.startswith(components)] == []
