@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError, UnknownSeries
-from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_sql, check_bucket, plan_sources
+from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_query, check_bucket
 from uns.historian.query_types import AsOfRow, Bucket, DeadLetter, SeriesInfo, StateDuration, TableCount
 from uns.query.timespec import UTC_ZONE, checked_window, instant
 from uns.query.values import STATE_TYPES, LastValue, Point, Value, is_filter, topic_condition, typed_value
@@ -173,8 +173,7 @@ class History:
         names = _checked_aggregates(aggregates, fill, bucket, start, end)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
-            plan = plan_sources(cursor, series_id, start, end, bucket, tz)
-            sql, params = bucket_sql(series_id, plan, start, end, bucket, tz)
+            plan, sql, params = bucket_query(cursor, series_id, start, end, bucket, tz)
             rows = cursor.execute(sql, params).fetchall()
             found = _value_before(cursor, series_id, start) if fill == "previous" else None
             before: Value = typed_value(datatype, found, None, None)
@@ -200,8 +199,7 @@ class History:
         names = _checked_aggregates(aggregates, fill, bucket, start, end)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
-            plan = plan_sources(cursor, series_id, start, end, bucket, tz)
-            sql, params = bucket_sql(series_id, plan, start, end, bucket, tz)
+            _, sql, params = bucket_query(cursor, series_id, start, end, bucket, tz)
             typed = _BUCKET_TABLE_SQL.format(sql=sql)
             table = _arrow(cursor, typed, params)
             before = _value_before(cursor, series_id, start) if fill == "previous" else None

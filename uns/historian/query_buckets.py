@@ -18,10 +18,12 @@ __all__ = [
     "FILLS",
     "MAX_BUCKETS",
     "assemble_buckets",
+    "bucket_query",
     "bucket_sql",
     "check_bucket",
     "fixed_offset",
     "plan_sources",
+    "untied",
 ]
 
 AGGREGATES = ("avg", "min", "max", "first", "last", "count")
@@ -57,6 +59,14 @@ _ROLLUP_SOURCE = """
 SELECT bucket AS t, n, avg * n AS total, min AS lo, max AS hi, first, first_ts, last, last_ts, 0::UINTEGER AS seq
 FROM {table} WHERE series_id = $sid AND bucket >= $lo{index} AND bucket < $hi{index} AND n > 0
 """
+
+_RAW_AGGREGATE = """
+    SELECT {bucket} AS b, count(*) AS n, sum(value) / count(*) AS avg, min(value) AS min, max(value) AS max,
+        arg_min(value, {key}) AS first, arg_max(value, {key}) AS last
+    FROM samples WHERE series_id = $sid AND ts >= $lo0 AND ts < $hi0 AND value IS NOT NULL GROUP BY 1
+"""
+
+_PERFECT_HASH_BITS = (MAX_BUCKETS - 1).bit_length()
 
 _ORDER_KEY = "epoch_us({ts})::HUGEINT * 4294967296 + seq"
 """(ts, seq) as one number in the same order (seq is a UINTEGER): arg_min/arg_max over it take half the
@@ -163,6 +173,39 @@ def plan_sources(
     return plan
 
 
+def _raw_only(plan: Plan) -> bool:
+    return len(plan) == 1 and plan[0][0] == _RAW
+
+
+def untied(cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime, end: datetime) -> bool:
+    """Whether no two samples of the series in ``[start, end)`` share a millisecond: none has a ``seq`` above 0.
+
+    The store numbers a series' values within one millisecond 0, 1, ...; with none above 0 the
+    order by ``ts`` is the order by ``(ts, seq)``. DuckDB skips every row group whose ``seq`` is 0
+    throughout by its statistics, so this costs little where same-millisecond values are rare.
+    """
+    row = cursor.execute(
+        "SELECT 1 FROM samples WHERE seq > 0 AND series_id = ? AND ts >= ? AND ts < ? LIMIT 1", [series_id, start, end]
+    ).fetchone()
+    return row is None
+
+
+def bucket_query(
+    cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime, end: datetime, bucket: timedelta, tz: ZoneInfo
+) -> tuple[Plan, str, dict[str, object]]:
+    """Which tables answer, and the ``bucket_sql`` to run on ``cursor`` (one query's own), which this sets up.
+
+    Keyed buckets are small integers whose range DuckDB knows from the window: up to 2^17 of them
+    (``MAX_BUCKETS``) the cursor groups them in a perfect hash table, one slot per bucket indexed by
+    the key, instead of hashing each sample's key (DuckDB's default stops at 2^12 keys).
+    """
+    plan = plan_sources(cursor, series_id, start, end, bucket, tz)
+    free = _raw_only(plan) and untied(cursor, series_id, plan[0][1], plan[0][2])
+    cursor.execute(f"SET perfect_ht_threshold = {_PERFECT_HASH_BITS}")
+    sql, params = bucket_sql(series_id, plan, start, end, bucket, tz, untied=free)
+    return plan, sql, params
+
+
 def _interval_sql(bucket: timedelta) -> tuple[str, int]:
     """``bucket`` as a DuckDB interval: whole days as days (local midnight), else microseconds."""
     if bucket % timedelta(days=1) == timedelta(0):
@@ -216,8 +259,27 @@ def _sources(plan: Plan, params: dict[str, object]) -> str:
     return " UNION ALL ".join(sources)
 
 
+def _aggregated(plan: Plan, params: dict[str, object], bucket: str, *, untied: bool) -> str:
+    """The ``agg`` relation: one row per bucket holding data, keyed by ``bucket`` (an expression of ``t``).
+
+    Raw samples alone (the plan whenever they reach back to the start) are aggregated straight from
+    the table in one pass, first and last by time alone when ``untied``; only a plan with rollups
+    merges rows of the common shape.
+    """
+    if _raw_only(plan):
+        params["lo0"], params["hi0"] = plan[0][1], plan[0][2]
+        key = "ts" if untied else _ORDER_KEY.format(ts="ts")
+        return _RAW_AGGREGATE.format(bucket=bucket.format(t="ts"), key=key)
+    first_key, last_key = _ORDER_KEY.format(ts="first_ts"), _ORDER_KEY.format(ts="last_ts")
+    return f"""
+    SELECT {bucket.format(t="t")} AS b, sum(n) AS n, sum(total) / sum(n) AS avg, min(lo) AS min, max(hi) AS max,
+        arg_min(first, {first_key}) AS first, arg_max(last, {last_key}) AS last
+    FROM ({_sources(plan, params)}) GROUP BY 1
+"""  # noqa: S608 - only our own table names and SQL snippets are formatted in
+
+
 def _keyed_sql(
-    series_id: int, plan: Plan, start: datetime, end: datetime, bucket: timedelta, offset: timedelta
+    series_id: int, plan: Plan, start: datetime, end: datetime, bucket: timedelta, offset: timedelta, *, untied: bool
 ) -> tuple[str, dict[str, object]]:
     """``bucket_sql`` in a constant ``offset``: buckets are numbered by integer division, no zone lookup per row.
 
@@ -234,33 +296,36 @@ def _keyed_sql(
         "k0": ((start - _EPOCH) // micro + shift) // width,
         "k1": -(-((end - _EPOCH) // micro + shift) // width),
     }
-    first_key, last_key = _ORDER_KEY.format(ts="first_ts"), _ORDER_KEY.format(ts="last_ts")
     sql = f"""
-WITH src AS ({_sources(plan, params)}),
-agg AS (
-    SELECT (epoch_us(t) + $shift) // $width AS k, sum(n) AS n, sum(total) / sum(n) AS avg, min(lo) AS min,
-        max(hi) AS max, arg_min(first, {first_key}) AS first, arg_max(last, {last_key}) AS last
-    FROM src GROUP BY 1
-)
-SELECT (k * $width - $shift) // 1000, ((k + 1) * $width - $shift) // 1000, agg.n, agg.avg, agg.min, agg.max,
+WITH agg AS ({_aggregated(plan, params, "(epoch_us({t}) + $shift) // $width", untied=untied)})
+SELECT (b * $width - $shift) // 1000, ((b + 1) * $width - $shift) // 1000, agg.n, agg.avg, agg.min, agg.max,
     agg.first, agg.last
-FROM range($k0, $k1) AS keys(k) LEFT JOIN agg USING (k) ORDER BY k
+FROM range($k0, $k1) AS keys(b) LEFT JOIN agg USING (b) ORDER BY b
 """  # noqa: S608 - only our own table names and SQL snippets are formatted in; user values are parameters
     return sql, params
 
 
 def bucket_sql(
-    series_id: int, plan: Plan, start: datetime, end: datetime, bucket: timedelta, tz: ZoneInfo
+    series_id: int,
+    plan: Plan,
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    tz: ZoneInfo,
+    *,
+    untied: bool = False,
 ) -> tuple[str, dict[str, object]]:
     """The query: one row per bucket key in range (empty buckets included) with its aggregates.
 
     Rows are (start ms, end ms, n, avg, min, max, first, last); n is None for an empty bucket.
     Where the zone keeps one offset over the window (UTC always), buckets are numbered by integer
     division of the time; elsewhere ``time_bucket`` converts each row to the zone, at ~3x the cost.
+    ``untied`` says no two raw samples in the window share a millisecond (see ``untied``): first
+    and last then order by ``ts`` alone, not by ``(ts, seq)``.
     """
     offset = fixed_offset(tz, start, end, bucket)
     if offset is not None:
-        return _keyed_sql(series_id, plan, start, end, bucket, offset)
+        return _keyed_sql(series_id, plan, start, end, bucket, offset, untied=untied)
     interval, amount = _interval_sql(bucket)
     params: dict[str, object] = {
         "sid": series_id,
@@ -270,14 +335,8 @@ def bucket_sql(
         "end": end,
         "step": _grid_step(bucket) // timedelta(microseconds=1),
     }
-    first_key, last_key = _ORDER_KEY.format(ts="first_ts"), _ORDER_KEY.format(ts="last_ts")
     sql = f"""
-WITH src AS ({_sources(plan, params)}),
-agg AS (
-    SELECT time_bucket({interval}, t, $tz) AS b, sum(n) AS n, sum(total) / sum(n) AS avg, min(lo) AS min,
-        max(hi) AS max, arg_min(first, {first_key}) AS first, arg_max(last, {last_key}) AS last
-    FROM src GROUP BY 1
-),
+WITH agg AS ({_aggregated(plan, params, "time_bucket(" + interval + ", {t}, $tz)", untied=untied)}),
 keys AS (
     SELECT DISTINCT time_bucket({interval}, g, $tz) AS b
     FROM generate_series(time_bucket({interval}, $start::TIMESTAMPTZ, $tz),
