@@ -4,15 +4,19 @@ The hub runs as users run it (its own process, ports 0, a temporary data dir, th
 ``--warmup-s`` (the demo's machines come up, the MES facts of closed hours are built), the user and
 system CPU time of the hub and its children are read ``--seconds`` apart: CPU % of one core, the event loop's
 thread apart (the rest is the historian's writer thread and the simulated PLCs' server threads), and the idle
-RSS at the end. ``--before REV`` runs the hub of that commit too (``git archive``), turn about with this tree,
-``--runs`` times each, and prints the ratio of the medians: a baseline from the same run on the same box.
+RSS at the end, then for ``--rates-s`` what the UNS carries: messages a second on the ISA-95 ``data`` topics and on
+``spBv1.0`` (read by one more MQTT client, after the CPU was measured). ``--before REV`` runs the hub of that commit
+too (``git archive``), turn about with this tree (or with ``--after REV``, so others' uncommitted work in the tree
+is left out), ``--runs`` times each, and prints the ratio of the medians: a baseline from the same run on the same box.
 
-    uv run python -m bench.hub_idle [--warmup-s 30] [--seconds 60] [--before HEAD~3 --runs 2]
+    uv run python -m bench.hub_idle [--warmup-s 30] [--seconds 60] [--before HEAD~3 [--after HEAD] --runs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
 import os
 import statistics
@@ -23,6 +27,8 @@ from pathlib import Path
 from bench.hub_process import hub_process, hub_source, rss_mib
 from uns.mes.baselines import SavedBaselines
 from uns.mes.derive import CounterBaseline
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
 from uns.store.database import Database
 
 __all__ = ["IdleRun", "cpu_seconds", "main", "measure"]
@@ -71,6 +77,10 @@ class IdleRun:
     main_pct: float
     rss_mib: float
     load: float
+    data_per_s: float = float("nan")
+    """Messages a second on ``<enterprise>/.../data/...`` (the ISA-95 values, retained ones left out)."""
+    sparkplug_per_s: float = float("nan")
+    """Messages a second on ``spBv1.0/...`` (the edge nodes' DATA and the rest)."""
 
 
 def _main_thread_seconds(pid: int) -> float:
@@ -79,7 +89,26 @@ def _main_thread_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def measure(tree: str, source: Path | None, warmup_s: float, seconds: float) -> IdleRun:
+async def _count(url: str, seconds: float) -> tuple[float, float]:
+    """Live messages a second on the UNS's data topics and on Sparkplug over ``seconds``."""
+    data = sparkplug = 0
+    async with MqttClient(url=BrokerUrl.from_str(url), client_id="bench-idle-rates") as client:
+        await client.subscribe(["+/+/+/+/+/data/#", "+/+/+/+/data/#", "+/+/+/data/#", "spBv1.0/#"], qos=0)
+        started = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                async for message in client.messages():
+                    if message.retain:
+                        continue  # what the broker held on subscribing, not traffic
+                    if message.topic.startswith("spBv1.0/"):
+                        sparkplug += 1
+                    else:
+                        data += 1
+        elapsed = time.monotonic() - started
+    return data / elapsed, sparkplug / elapsed
+
+
+def measure(tree: str, source: Path | None, warmup_s: float, seconds: float, rates_s: float = 0.0) -> IdleRun:
     """Start ``uns up`` with the demo from ``source`` (None: this tree), wait ``warmup_s``, measure ``seconds``."""
     with tempfile.TemporaryDirectory(prefix="uns-bench-idle-") as name, hub_process(Path(name), source=source) as hub:
         time.sleep(warmup_s)  # a fixed stretch to measure, not a wait for a condition
@@ -87,8 +116,12 @@ def measure(tree: str, source: Path | None, warmup_s: float, seconds: float) -> 
         time.sleep(seconds)
         cpu1, main1, wall1 = cpu_seconds(hub.pid), _main_thread_seconds(hub.pid), time.monotonic()
         wall = wall1 - wall0
-        return IdleRun(tree, 100 * (cpu1 - cpu0) / wall, 100 * (main1 - main0) / wall, rss_mib(hub.pid),
-                       os.getloadavg()[0])  # fmt: skip
+        run = IdleRun(tree, 100 * (cpu1 - cpu0) / wall, 100 * (main1 - main0) / wall, rss_mib(hub.pid),
+                      os.getloadavg()[0])  # fmt: skip
+        if rates_s > 0:
+            data, sparkplug = asyncio.run(_count(hub.mqtt, rates_s))
+            run = dataclasses.replace(run, data_per_s=data, sparkplug_per_s=sparkplug)
+        return run
 
 
 def main() -> None:
@@ -96,7 +129,9 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=30.0, help="seconds after the ready line before measuring")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to measure")
     parser.add_argument("--before", help="also run the hub of this commit (git archive), turn about with this tree")
+    parser.add_argument("--after", help="run the hub of this commit as 'now' instead of this working tree")
     parser.add_argument("--runs", type=int, default=1, help="runs of each tree")
+    parser.add_argument("--rates-s", type=float, default=10.0, help="seconds to count UNS messages after; 0 = no")
     parser.add_argument("--counters", type=int, default=40, help="counter baselines the adapter holds")
     parser.add_argument("--moved", type=int, default=4, help="of them, moved since the last commit")
     args = parser.parse_args()
@@ -104,23 +139,25 @@ def main() -> None:
     print(f"baselines per commit ({args.counters} counters, {args.moved} moved): every one with executemany"
           f" {old:.2f} ms, the moved as one Arrow insert {new:.2f} ms ({old / new:.0f}x)")  # fmt: skip
     runs: list[IdleRun] = []
-    with hub_source(args.before) as before:
-        trees: list[tuple[str, Path | None]] = [("now", None)]
+    with hub_source(args.before) as before, hub_source(args.after) as after:
+        trees: list[tuple[str, Path | None]] = [("now" if args.after is None else f"now ({args.after})", after)]
         if args.before is not None:
             trees.insert(0, (f"before ({args.before})", before))
         for index in range(args.runs):
             for tree, source in trees if index % 2 == 0 else trees[::-1]:  # turn about: neither always goes first
-                run = measure(tree, source, args.warmup_s, args.seconds)
+                run = measure(tree, source, args.warmup_s, args.seconds, args.rates_s)
                 runs.append(run)
                 print(f"uns up (demo) idle, {run.tree}: {run.cpu_pct:.1f} % of one core ({run.main_pct:.1f} % its"
-                      f" event loop), RSS {run.rss_mib:.0f} MiB, load {run.load:.1f}", flush=True)  # fmt: skip
+                      f" event loop), RSS {run.rss_mib:.0f} MiB, load {run.load:.1f}; UNS data {run.data_per_s:.1f}"
+                      f" msg/s, Sparkplug {run.sparkplug_per_s:.1f} msg/s", flush=True)  # fmt: skip
     for tree, _source in trees:
         mine = [run for run in runs if run.tree == tree]
         print(f"{tree}: median {statistics.median(r.cpu_pct for r in mine):.1f} % of one core,"
               f" RSS {statistics.median(r.rss_mib for r in mine):.0f} MiB over {len(mine)} runs")  # fmt: skip
     if args.before is not None:
-        ratio = statistics.median(r.cpu_pct for r in runs if r.tree == "now") / statistics.median(
-            r.cpu_pct for r in runs if r.tree != "now"
+        now = trees[-1][0]
+        ratio = statistics.median(r.cpu_pct for r in runs if r.tree == now) / statistics.median(
+            r.cpu_pct for r in runs if r.tree != now
         )
         print(f"now / before: {ratio:.2f}x the CPU")
 
