@@ -270,7 +270,7 @@ async def run_up(
             if mes is not None:
                 parts.append(mes)
                 health["mes"] = mes.health
-            routes = mes_routes(mes, historian.database, mes_settings)
+            routes = mes_routes(mes)
         cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings, sessions=host.core)
         parts.append(cache)
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
@@ -440,7 +440,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = [*mes_routes(mes, historian.database, mes_settings), *plant_routes(plant)]
+        routes = [*mes_routes(mes), *plant_routes(plant)]
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )

@@ -36,7 +36,9 @@ from uns.mes.losses import loss_table
 from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mes.unbound import UnboundPaths
+from uns.mes.views_api import run_view
 from uns.mqtt.types import Message, PubSub
+from uns.query.args import Document, Params
 from uns.store.writer import Writer
 
 __all__ = ["MesAdapter"]
@@ -196,6 +198,18 @@ class MesAdapter:
         if outcome.status == "stored" and client is not None:
             await client.publish(topic, raw, qos=1)  # every UNS consumer sees it; our own copy is a duplicate
         return outcome
+
+    def view(self, name: str, params: Params, *, now: datetime) -> Document:
+        """One MES view (``uns.mes.views_api``) on its own read cursor: what ``GET /api/mes/<name>`` answers.
+
+        Synchronous and thread-safe: run it in a thread. Raises what ``run_view`` raises (``BadArgument``,
+        ``UnknownPath``, ``KeyError`` for no such view).
+        """
+        cursor = self._writer.database.reader()
+        try:
+            return run_view(cursor, self._settings, name, params, now=now, equipment=self.equipment)
+        finally:
+            cursor.close()
 
     # -- reading --------------------------------------------------------------------------------
 

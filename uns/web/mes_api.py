@@ -11,14 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from model.config import MesSection
 from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError
 from uns.mes.intake import Refused
 from uns.mes.scope import UnknownPath
 from uns.mes.service import MesAdapter
-from uns.mes.views_api import VIEWS, run_view
-from uns.store.database import Database
+from uns.mes.views_api import VIEWS
 from uns.web.history_api import json_response
 
 __all__ = ["MES_OFF_HINT", "mes_routes"]
@@ -32,9 +30,9 @@ MES_OFF_HINT = (
 _MAX_BODY = 1_048_576
 
 
-def _view(adapter: MesAdapter | None, database: Database | None, section: MesSection, name: str) -> Route:
+def _view(adapter: MesAdapter | None, name: str) -> Route:
     async def answer(request: Request) -> Response:
-        if adapter is None or database is None:
+        if adapter is None:
             return json_response({"error": MES_OFF_HINT}, 503)
         params = {key: request.query_params.getlist(key) for key in request.query_params}
         if name == "current" and not params:  # what the KPIs were last computed from, shared by every page
@@ -45,17 +43,8 @@ def _view(adapter: MesAdapter | None, database: Database | None, section: MesSec
                 return json_response({"error": str(exc)}, 503)
             return json_response({"rows": rows, "as_of": as_of})
 
-        equipment = adapter.equipment
-
-        def work() -> object:
-            cursor = database.reader()
-            try:
-                return run_view(cursor, section, name, params, now=utc_now(), equipment=equipment)
-            finally:
-                cursor.close()
-
         try:
-            document = await asyncio.to_thread(work)
+            document = await asyncio.to_thread(adapter.view, name, params, now=utc_now())
         except UnknownPath as exc:
             return json_response({"error": str(exc), "field": exc.field, "path": exc.path, "nearest": exc.nearest}, 404)
         except BadArgument as exc:
@@ -95,9 +84,9 @@ def _events(adapter: MesAdapter | None) -> Callable[[Request], object]:
     return receive
 
 
-def mes_routes(adapter: MesAdapter | None, database: Database | None, section: MesSection) -> list[Route]:
-    """``POST /api/mes/events/<uns topic>`` and one ``GET /api/mes/<view>`` per view."""
+def mes_routes(adapter: MesAdapter | None) -> list[Route]:
+    """``POST /api/mes/events/<uns topic>`` and one ``GET /api/mes/<view>`` per view (``MesAdapter.view``)."""
     return [
         Route("/api/mes/events/{topic:path}", _events(adapter), methods=["POST"], name="mes-events"),
-        *(_view(adapter, database, section, name) for name in VIEWS),
+        *(_view(adapter, name) for name in VIEWS),
     ]

@@ -59,7 +59,7 @@ async def intake_hub(
                 settings=section, enterprise="acme", clients=clients, writer=historian.writer, equipment=equipment
             )
         )
-        routes = mes_routes(mes, historian.database, section)
+        routes = mes_routes(mes)
         web = await stack.enter_async_context(
             WebServer(bind="127.0.0.1", port=0, health={}, history=None, routes=routes)
         )

@@ -71,9 +71,7 @@ async def mes_hub(broker: EmbeddedBroker, data_dir: Path, settings: MesSection =
             MesAdapter(settings=settings, enterprise="acme", clients=clients, writer=historian.writer)
         )
         web = await stack.enter_async_context(
-            WebServer(
-                bind="127.0.0.1", port=0, health={}, history=None, routes=mes_routes(mes, historian.database, settings)
-            )
+            WebServer(bind="127.0.0.1", port=0, health={}, history=None, routes=mes_routes(mes))
         )
         async with asyncio.TaskGroup() as tasks:
             running = [tasks.create_task(part.run()) for part in (historian, mes, web)]
