@@ -1,10 +1,10 @@
 """After a late work order event: move the rows whose order the MES filled in to the order that ran then.
 
-Runs on the historian's writer thread inside the store's transaction. Only rows stored with
-``order_given = false`` move (an order the event named is never overridden; rows from before schema
-version 5, NULL, are left as they are). A ``start`` or ``complete`` at instant T can only change
-which order ran at T and after, so only rows of the line from T on are read: an event on time reads
-the few rows stamped after it.
+Runs on the store's one writer thread inside the store's transaction. Only rows stored with
+``order_given = false`` move (an order the event named is never overridden; rows from before the MES
+tables' version 2 (old schema version 5), NULL, are left as they are). A ``start`` or ``complete``
+at instant T can only change which order ran at T and after, so only rows of the line from T on are
+read: an event on time reads the few rows stamped after it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Store validated MES events in the typed ``mes_*`` tables, once each, after the checks that need other events.
 
-Runs on the historian's writer thread with the read-write connection; one transaction per ``apply``.
+Runs on the store's one writer thread (uns.store.writer) with the read-write connection; one transaction per ``apply``.
 
 Idempotency: every event gets an ``event_key`` (8-byte blake2b of the topic and the body's
 ``event_id``, else of the topic and the raw body). A key already stored is a duplicate and is
