@@ -33,6 +33,7 @@ class PendingRows:
         self._interval_s = flush_interval_s
         self._max_rows = max_pending_rows
         self.batch = Batch()
+        self._rows = 0  # len(self.batch), counted: a Batch's len() costs three, and add() runs per message
         self.acks: list[Message] = []
         self.writing = 0
         """Rows taken by the flusher and not yet committed (reported as pending too)."""
@@ -43,16 +44,18 @@ class PendingRows:
         self._room.set()
 
     def __len__(self) -> int:
-        return len(self.batch)
+        return self._rows
 
     def add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
         """Add one row to the batch (a sample with its receive time)."""
         batch = self.batch
-        if not batch:
+        rows = self._rows
+        if not rows:
             self._first = asyncio.get_running_loop().time()
             self._has_rows.set()
-        elif len(batch) >= self._batch_rows:
+        elif rows >= self._batch_rows:
             self._full.set()
+        self._rows = rows + 1
         if isinstance(row, SampleRow):
             batch.samples.append(row)
             batch.received_ms.append(now_ms)
@@ -68,7 +71,7 @@ class PendingRows:
 
     async def wait_room(self) -> None:
         """Return at once below ``max_pending_rows``; else once the flusher took the batch."""
-        if len(self.batch) >= self._max_rows:
+        if self._rows >= self._max_rows:
             self._room.clear()
             await self._room.wait()
 
@@ -83,6 +86,7 @@ class PendingRows:
         """The batch and the messages to acknowledge after its commit; the next batch starts empty."""
         batch, acks = self.batch, self.acks
         self.batch, self.acks = Batch(), []
+        self._rows = 0
         self._has_rows.clear()
         self._full.clear()
         self.writing = len(batch)

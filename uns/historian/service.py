@@ -162,6 +162,7 @@ class Historian:
     async def _read(self, client: PubSub) -> None:
         pending = self._pending
         parse = self._parser.parse
+        room = self._settings.max_pending_rows
         async for message in client.messages():
             now = now_ms()
             self.stats.received += 1
@@ -171,7 +172,8 @@ class Historian:
                 continue
             self._add(row, now)
             pending.hold(message)
-            await pending.wait_room()
+            if len(pending) >= room:  # a coroutine per message only when it may have to wait
+                await pending.wait_room()
 
     def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
         if isinstance(row, SampleRow) and self._compressor is not None:
