@@ -173,11 +173,11 @@ class History:
         names = _checked_aggregates(aggregates, fill, bucket, start, end)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
-            plan, sql, params = bucket_query(cursor, series_id, start, end, bucket, tz)
-            rows = cursor.execute(sql, params).fetchall()
+            query = bucket_query(cursor, series_id, start, end, bucket, tz)
+            rows = cursor.execute(query.sql, query.params).fetchall()
             found = _value_before(cursor, series_id, start) if fill == "previous" else None
             before: Value = typed_value(datatype, found, None, None)
-        log.debug("aggregate %s from %s", topic, ", ".join(f"{table} [{lo}, {hi})" for table, lo, hi in plan))
+        log.debug("aggregate %s from %s", topic, ", ".join(f"{table} [{lo}, {hi})" for table, lo, hi in query.plan))
         return assemble_buckets(rows, names=names, fill=fill, datatype=datatype, tz=tz, before=before)
 
     def aggregate_table(
@@ -199,9 +199,11 @@ class History:
         names = _checked_aggregates(aggregates, fill, bucket, start, end)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
-            _, sql, params = bucket_query(cursor, series_id, start, end, bucket, tz)
-            typed = _BUCKET_TABLE_SQL.format(sql=sql)
-            table = _arrow(cursor, typed, params)
+            query = bucket_query(cursor, series_id, start, end, bucket, tz, grid=False)
+            if query.keys is None:
+                table = _arrow(cursor, _BUCKET_TABLE_SQL.format(sql=query.sql), query.params)
+            else:  # the empty buckets are put in by Arrow, cheaper than DuckDB's join and sort
+                table = query.keys.table(_arrow(cursor, query.sql, query.params))
             before = _value_before(cursor, series_id, start) if fill == "previous" else None
         return AggregateTable(table=table, datatype=datatype, names=names, fill=fill, before=before)
 

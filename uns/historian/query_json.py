@@ -277,7 +277,7 @@ def bucket_rows(buckets: AggregateTable, tz: ZoneInfo) -> bytes:
     parts = [*_times(starts, tz, before='{"start":', after=',"end":'), *_times(ends, tz)]
     for name in dict.fromkeys(buckets.names):
         parts += [_lit(f",{_key(name)}:"), cells.cell(name)]
-    parts += [_lit(',"filled":'), pc.if_else(full, _lit("false"), _lit("true")), _lit("},")]
+    parts.append(pc.if_else(full, _lit(',"filled":false},'), _lit(',"filled":true},')))  # one part: joins cost by part
     return _rows(parts, len(table))
 
 
