@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import shutil
 import statistics
 import time
@@ -123,7 +124,7 @@ def _time(path: Path, now: datetime, work: Work, runs: int) -> Timing:
                 times.append(time.perf_counter() - t)
         finally:
             cursor.close()
-    return Timing(times[0], statistics.median(times[1:]), rows)
+    return Timing(times[0], statistics.median(times[1:] or times), rows)
 
 
 def _fetch(sql: str, params: object) -> Work:
@@ -219,8 +220,13 @@ def part_b(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Timing, Timin
 
 
 def answers(path: Path, now: datetime, runs: int) -> list[tuple[str, Timing, Timing]]:
-    """The HTTP/CLI answers' bytes: columnar (``answer_bytes``) against the row path, checked byte for byte."""
-    print("HTTP answers (JSON bytes): columnar vs the row path (run_endpoint + document_bytes)")
+    """The HTTP/CLI answers' bytes: columnar (``answer_bytes``) against the row path, checked byte for byte.
+
+    Each path's first run is on a freshly opened file; the ``runs`` after alternate between the two
+    paths on one connection, so a change of the shared box's load hits both alike. Besides the wall
+    time, the process's CPU time (DuckDB's threads included) is printed: under load it moves less.
+    """
+    print("HTTP answers (JSON bytes): columnar vs the row path (run_endpoint + document_bytes), runs alternating")
     span = {"start": [(now - timedelta(seconds=DAY_S)).isoformat()], "end": [now.isoformat()], "limit": ["100000"]}
     month = {"start": [(now - timedelta(seconds=MONTH_S)).isoformat()], "end": [now.isoformat()]}
     cases: list[tuple[str, str, Params]] = [
@@ -233,11 +239,41 @@ def answers(path: Path, now: datetime, runs: int) -> list[tuple[str, Timing, Tim
     for name, endpoint, params in cases:
         written: dict[str, bytes] = {}
         new, old = _writer(endpoint, params, written, "new"), _writer(endpoint, params, written, "old")
-        columnar, rows = _time(path, now, new, runs), _time(path, now, old, runs)
+        load = os.getloadavg()[0]
+        (columnar, rows), (cpu_new, cpu_old) = _alternating(path, now, (new, old), runs)
         same = "equal" if written["new"] == written["old"] else _near(written["new"], written["old"])
         results.append((name, columnar, rows))
-        print(f"  {name:<44} columnar {columnar}, rows {rows} ({columnar.rows:,} bytes, {same})", flush=True)
+        print(
+            f"  {name:<44} columnar {columnar}, rows {rows}: {rows.median / columnar.median:.1f}x"
+            f" (CPU {cpu_new * 1000:.0f} / {cpu_old * 1000:.0f} ms, {cpu_old / cpu_new:.1f}x;"
+            f" load {load:.1f}-{os.getloadavg()[0]:.1f}; {columnar.rows:,} bytes, {same})",
+            flush=True,
+        )
     return results
+
+
+def _alternating(path: Path, now: datetime, works: tuple[Work, Work], runs: int) -> tuple[list[Timing], list[float]]:
+    """Each work's first run on a fresh connection, then ``runs`` of each in turn on one: timings and median CPU s."""
+    firsts = [_time(path, now, work, 0).cold for work in works]
+    walls: list[list[float]] = [[] for _ in works]
+    cpus: list[list[float]] = [[] for _ in works]
+    sizes = [0 for _ in works]
+    with Database(path=path, read_only=True) as db:
+        history = History(db, clock=lambda: now)
+        cursor = db.reader()
+        try:
+            for _ in range(runs):
+                for index, work in enumerate(works):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    sizes[index] = work(history, cursor)
+                    walls[index].append(time.perf_counter() - wall)
+                    cpus[index].append(time.process_time() - cpu)
+        finally:
+            cursor.close()
+    timings = [
+        Timing(first, statistics.median(wall), size) for first, wall, size in zip(firsts, walls, sizes, strict=True)
+    ]
+    return timings, [statistics.median(cpu) for cpu in cpus]
 
 
 def _plan(path: Path, now: datetime) -> str:
