@@ -13,7 +13,10 @@ consumption, lots in a 3-level genealogy), validates every body as the MES intak
 order, into a DuckDB file.
 
 Views: each runs through ``run_view`` on a freshly opened read-only database: the first run, then
-the median of ``--runs`` more. Then the month's OEE per line, against the model's own running time.
+the median of ``--runs`` more, three ways in the same run: old (direct, no facts), the facts read
+from DuckDB alone, and new (facts through a fresh ``uns.mes.memo.ViewMemo``, as the adapter serves
+them), each line with the 1-minute load average. ``--year FILE`` adds a year
+(``bench.mes_views_year``). Then the month's OEE per line, against the model's own running time.
 Last, ``--pages`` dashboards asking for ``current`` at once: through the shared ``LivePicture`` (what
 ``/api/mes/current`` serves) against the baseline of each page computing its own.
 
@@ -27,8 +30,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import os
 import random
-import shutil
 import statistics
 import tempfile
 import time
@@ -44,6 +47,7 @@ from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_mes_sect
 from bridges.sim.plant import DEMO_LINES, LineSpec, MachineState, PlantModel
 from model.config import MesSection
 from uns.mes import facts
+from uns.mes import memo as views_memo
 from uns.mes.derive import Deriver
 from uns.mes.downtime import CurrentRow, current
 from uns.mes.intake import Accepted, read_event
@@ -357,46 +361,41 @@ def _size(document: dict[str, object]) -> int:
     return sum(len(v) for v in document.values() if isinstance(v, list | tuple))
 
 
+def load() -> str:
+    """The 1-minute load average of the shared box, printed beside every figure."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def time_view(
-    path: Path, view: str, params: dict[str, list[str]], now: datetime, runs: int, *, direct: bool = False
+    path: Path,
+    view: str,
+    params: dict[str, list[str]],
+    now: datetime,
+    runs: int,
+    *,
+    direct: bool = False,
+    memo: bool = True,
 ) -> tuple[Timing, bytes]:
-    """Run one view ``1 + runs`` times on a freshly opened read-only database; ``direct`` without the facts."""
+    """Run one view ``1 + runs`` times on a freshly opened read-only database.
+
+    ``direct``: without the facts (the old way); else from facts, through a new memo (``uns.mes.memo``,
+    as the adapter attaches one: the first run loads it) unless ``memo`` is false.
+    """
     section = mes_section()
     with (
         Database(path=path, read_only=True) as db,
         contextlib.closing(db.reader()) as cursor,
         facts.bypassed() if direct else contextlib.nullcontext(),
     ):
+        detach = views_memo.attach(cursor, views_memo.ViewMemo()) if memo and not direct else (lambda: None)
         times, rows, answer = [], 0, b""
         for _ in range(1 + runs):
             started = time.perf_counter()
             document = run_view(cursor, section, view, params, now=now)
             times.append(time.perf_counter() - started)
             rows, answer = _size(document), document_bytes(document)
+        detach()
     return Timing(times[0], statistics.median(times[1:]), rows), answer
-
-
-def time_year(month: Path, year: Path, runs: int) -> None:
-    """The long views over 12 copies of the month (360 days), from facts (built first, as the adapter would)."""
-    started = time.perf_counter()
-    year_from_month(month, year, 12)
-    copied = time.perf_counter() - started
-    now = START + timedelta(days=360)
-    seconds, calls, hours = build_facts(year, now)
-    print(f"\n== a year: 12 copies of the month in {copied:.0f} s; facts built in {seconds:.1f} s ({calls} calls,"
-          f" {hours} hours per path); ms first / median of {runs}, from facts")  # fmt: skip
-    site, line = "acme/dallas", "acme/dallas/bottling/line1"
-    start, end = START.isoformat(), now.isoformat()
-    for view, params in [
-        ("oee", {"path": [site], "start": [start], "end": [end], "by": ["line"]}),
-        ("oee", {"path": [site], "start": [start], "end": [end], "by": ["cell"]}),
-        ("oee", {"path": [line], "start": [start], "end": [end], "by": ["day"]}),
-        ("downtime", {"path": [line], "start": [start], "end": [end]}),
-        ("current", {}),
-    ]:
-        t, _ = time_view(year, view, params, now, runs)
-        print(f"  {view:<10} {_label(params):<44} {t.rows:>6} {t.first * 1000:>8.0f} {t.median * 1000:>8.0f}",
-              flush=True)  # fmt: skip
 
 
 def build_facts(path: Path, now: datetime) -> tuple[float, int, int]:
@@ -434,36 +433,6 @@ def time_pages(path: Path, now: datetime, pages: int) -> tuple[float, float, int
         started = time.perf_counter()
         asyncio.run(shared())
         return naive, time.perf_counter() - started, picture.computations
-
-
-# the month again, shifted by k * 30 days (ids of orders and shifts suffixed): the tables the time views read
-_SHIFTED = {
-    "mes_states": "",
-    "mes_counts": ", order_id || '~{k}' AS order_id",
-    "mes_reasons": ", start_ts + INTERVAL ({d}) DAY AS start_ts, end_ts + INTERVAL ({d}) DAY AS end_ts",
-    "mes_work_orders": ", order_id || '~{k}' AS order_id",
-    "mes_shifts": """, shift_id || '~{k}' AS shift_id, start_ts + INTERVAL ({d}) DAY AS start_ts,
-        end_ts + INTERVAL ({d}) DAY AS end_ts, to_json(list_transform(
-            from_json(breaks, '[{{"start_ms": "BIGINT", "end_ms": "BIGINT", "name": "VARCHAR"}}]'),
-            lambda x: struct_pack(start_ms := x.start_ms + {ms}, end_ms := x.end_ms + {ms},
-                             name := x.name))) AS breaks""",
-}
-
-
-def year_from_month(month: Path, year: Path, copies: int) -> None:
-    """``copies`` back-to-back copies of the month's time-view tables (30 days apart) in a new file."""
-    shutil.copy2(month, year)
-    with Database(path=year, memory_limit_mb=2048) as db:
-        for k in range(1, copies):
-            for table, more in _SHIFTED.items():
-                replaced = more.format(k=k, d=30 * k, ms=30 * k * 86_400_000)
-                db.connection.execute(
-                    f"INSERT INTO {table} SELECT * REPLACE (hash(event_key, {k}) AS event_key,"  # noqa: S608 (ours)
-                    f" ts + INTERVAL ({30 * k}) DAY AS ts, received + INTERVAL ({30 * k}) DAY AS received{replaced})"
-                    f" FROM {table} WHERE ts < $end",
-                    {"end": START + timedelta(days=30)},
-                )
-        db.connection.execute("CHECKPOINT")
 
 
 def _iso(moment: datetime) -> str:
@@ -590,18 +559,23 @@ def main() -> None:
         seconds, calls, hours = build_facts(path, now)
         print(f"\n== per-hour facts built in {seconds:.1f} s ({calls} writer calls, {hours} hours per state path)")
         print(f"\n== views (ms: first run on a fresh connection / median of {args.runs}); now = {now:%Y-%m-%d %H:%M}Z;"
-              " old = direct (no facts), new = facts + direct edges; same = byte-equal answers")  # fmt: skip
-        print(f"  {'view':<10} {'parameters':<44} {'rows':>6} {'old first':>9} {'old med':>8} {'new first':>9}"
-              f" {'new med':>8} {'old/new':>7} same")  # fmt: skip
+              " old = direct (no facts), facts = facts alone (no memo), new = through the memo;"
+              " same = byte-equal")  # fmt: skip
+        print(f"  {'view':<10} {'parameters':<44} {'rows':>6} {'old first':>9} {'old med':>8} {'facts med':>9}"
+              f" {'new first':>9} {'new med':>8} {'old/new':>7} same load")  # fmt: skip
         for view, params in cases(args.days, lot, raw_lot, order):
             old, old_answer = time_view(path, view, params, now, args.runs, direct=True)
+            alone, alone_answer = time_view(path, view, params, now, args.runs, memo=False)
             t, answer = time_view(path, view, params, now, args.runs)
+            same = answer == old_answer == alone_answer
             print(f"  {view:<10} {_label(params):<44} {t.rows:>6} {old.first * 1000:>9.0f} {old.median * 1000:>8.0f}"
-                  f" {t.first * 1000:>9.0f} {t.median * 1000:>8.0f} {old.median / t.median:>6.1f}x"
-                  f" {'yes' if answer == old_answer else 'NO'}", flush=True)  # fmt: skip
+                  f" {alone.median * 1000:>9.0f} {t.first * 1000:>9.0f} {t.median * 1000:>8.0f}"
+                  f" {old.median / t.median:>6.1f}x {'yes' if same else 'NO'} {load()}", flush=True)  # fmt: skip
         print(f"  {'process-values':<10} skipped: the bench stores no historian samples")
         if args.year:
-            time_year(path, args.year, args.runs)
+            from bench.mes_views_year import time_year  # it imports this module: imported when asked
+
+            time_year(path, args.year, args.runs, reuse=args.reuse)
         sanity(path, args.days, runs)
         naive, shared, computations = time_pages(path, now, args.pages)
         print(f"\n== {args.pages} dashboards reading `current` at once: shared picture {shared * 1000:.0f} ms"

@@ -24,7 +24,10 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from uns.mes.changes import Change
+from uns.mes.count_memo import memo_count_rows
 from uns.mes.intervals import Window
+from uns.mes.memo import ViewMemo
+from uns.mes.memo import of as memo_of
 
 __all__ = ["CountFacts", "CountPath", "count_rows"]
 
@@ -111,14 +114,23 @@ def _has_tables(cursor: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _plan(
-    cursor: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, cuts: Sequence[datetime], *, use_facts: bool
+    cursor: duckdb.DuckDBPyConnection,
+    lo: datetime,
+    hi: datetime,
+    cuts: Sequence[datetime],
+    *,
+    use_facts: bool,
+    memo: ViewMemo | None = None,
 ) -> tuple[list[int], list[tuple[int, int]]]:
     """The built hours of ``[lo, hi)`` no cut falls inside, and the stretches (µs) to read directly."""
     lo_us, hi_us = _us(lo), _us(hi)
     first, last = -(-lo_us // HOUR_US), hi_us // HOUR_US
     hours: list[int] = []
-    if use_facts and last > first and _has_tables(cursor):
-        cut = {_us(c) // HOUR_US for c in cuts if _us(c) % HOUR_US}  # hours a window edge falls inside
+    cut = {_us(c) // HOUR_US for c in cuts if _us(c) % HOUR_US}  # hours a window edge falls inside
+    if use_facts and last > first and memo is not None:
+        built = memo.count_hours(cursor)
+        hours = [h for h in range(first, last) if h in built and h not in cut]
+    elif use_facts and last > first and _has_tables(cursor):
         rows = cursor.execute(
             "SELECT DISTINCT hour FROM mes_fact_count_hours WHERE hour >= $a AND hour < $b ORDER BY hour",
             {"a": first, "b": last},
@@ -147,7 +159,10 @@ def count_rows(
     if not paths or not windows:
         return []
     cuts = [edge for w in windows if w.order is None for edge in (w.start, w.end)]
-    hours, direct = _plan(cursor, span[0], span[1], cuts, use_facts=use_facts)
+    memo = memo_of(cursor) if use_facts else None
+    hours, direct = _plan(cursor, span[0], span[1], cuts, use_facts=use_facts, memo=memo)
+    if memo is not None:  # the same rows, joined in Python (``uns.mes.count_memo``)
+        return memo_count_rows(cursor, memo, paths, windows, hours=hours, direct=direct)
     params: dict[str, object] = {
         "ce": [p[0] for p in paths], "cpath": [p[1] for p in paths], "cout": [p[2] for p in paths],
         "cfb": [p[3] for p in paths], "cprod": [p[4] for p in paths],
@@ -177,8 +192,10 @@ def count_rows(
 class CountFacts:
     """Keeps ``mes_fact_counts`` built for closed hours and drops the hours stored events change (writer thread)."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, *, memo: ViewMemo | None = None) -> None:
+        """``memo``: told of every hour dropped or built (``uns.mes.memo``)."""
         self._connection = connection
+        self._memo = memo
         for statement in _SCHEMA:
             connection.execute(statement)
 
@@ -194,6 +211,8 @@ class CountFacts:
             elif change.event == "work_order" and change.end_ms is None:  # a start or complete from here on
                 hour = change.start_ms // _HOUR_MS
                 since = hour if since is None else min(since, hour)
+        if self._memo is not None and (drop or since is not None):
+            self._memo.counts_dropped(drop, since)
         if since is not None:
             drop = {hour for hour in drop if hour < since}
             for table in ("mes_fact_count_hours", "mes_fact_counts"):
@@ -235,4 +254,6 @@ class CountFacts:
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
+        if self._memo is not None:
+            self._memo.built()
         return hi - lo

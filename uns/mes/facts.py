@@ -40,8 +40,11 @@ import orjson
 from model.config import MesSection
 from uns.mes.changes import Change
 from uns.mes.count_facts import CountFacts
+from uns.mes.edge_pieces import edge_pieces
 from uns.mes.intervals import Piece, Times, Window, add_times, entity_times, pieces, pieces_query
 from uns.mes.losses import loss_table
+from uns.mes.memo import LOSSES, Sums, ViewMemo
+from uns.mes.memo import of as memo_of
 from uns.mes.paths import line_of
 
 __all__ = [
@@ -121,26 +124,66 @@ def _has_tables(cursor: duckdb.DuckDBPyConnection) -> bool:
     return row is not None and row[0] == 2
 
 
+def _hour_range(section: MesSection, start: datetime, end: datetime) -> tuple[int, int]:
+    """The whole hours of ``[start, end)`` that end ``microstop_s`` or more before ``end``: ``[first, last)``."""
+    return -(-_us(start) // HOUR_US), (_us(end) - round(section.microstop_s * 1e6)) // HOUR_US
+
+
 def plan(
     cursor: duckdb.DuckDBPyConnection, section: MesSection, paths: Sequence[str], start: datetime, end: datetime
 ) -> list[Segment]:
     """``[start, end)`` cut into stretches of whole hours built for every path, and the rest."""
-    direct = [Segment(start, end, from_facts=False)]
-    if not paths or not _USE_FACTS.get() or not _has_tables(cursor):
-        return direct
-    first = -(-_us(start) // HOUR_US)
-    last = (_us(end) - round(section.microstop_s * 1e6)) // HOUR_US  # hours ending microstop_s before the end
+    if not paths or not _USE_FACTS.get():
+        return [Segment(start, end, from_facts=False)]
+    memo = memo_of(cursor)
+    if memo is not None:
+        return _segments(start, end, sorted(_memo_hours(memo, cursor, section, paths, start, end)))
+    if not _has_tables(cursor):
+        return [Segment(start, end, from_facts=False)]
+    first, last = _hour_range(section, start, end)
     if last <= first:
-        return direct
+        return [Segment(start, end, from_facts=False)]
     rows = cursor.execute(
         "SELECT hour FROM mes_fact_hours WHERE path IN (SELECT unnest($paths::VARCHAR[])) AND rules = $rules"
         " AND hour >= $first AND hour < $last GROUP BY hour HAVING count(DISTINCT path) = $n ORDER BY hour",
         {"paths": list(paths), "rules": rules_of(section), "first": first, "last": last, "n": len(set(paths))},
     ).fetchall()
+    return _segments(start, end, [row[0] for row in rows])
+
+
+def _memo_hours(
+    memo: ViewMemo,
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    paths: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[int, dict[str, Sums]]:
+    """The hours of ``[start, end)`` built for every path under today's rules, with each path's sums (a snapshot)."""
+    first, last = _hour_range(section, start, end)
+    if last <= first:
+        return {}
+    known = memo.hours(cursor, paths)
+    rules = rules_of(section)
+    found: dict[int, dict[str, Sums]] = {}
+    for hour in range(first, last):
+        sums: dict[str, Sums] = {}
+        for path in set(paths):
+            entry = known[path].get(hour)
+            if entry is None or entry[0] != rules:
+                break
+            sums[path] = entry[1]
+        else:
+            found[hour] = sums
+    return found
+
+
+def _segments(start: datetime, end: datetime, hours: Sequence[int]) -> list[Segment]:
+    """``[start, end)`` as runs of the (sorted) fact hours and the direct stretches between them."""
     segments: list[Segment] = []
     at = start
     run: list[int] = []
-    for hour in [row[0] for row in rows] + [None]:
+    for hour in [*hours, None]:
         if run and (hour is None or hour != run[-1] + 1):
             lo, hi = _at(run[0] * HOUR_US), _at((run[-1] + 1) * HOUR_US)
             if lo > at:
@@ -166,7 +209,13 @@ def direct_pieces(
     """Pieces of the stretches not answered from facts, as the direct query up to ``end`` sees them."""
     found: list[Piece] = []
     for segment in segments:
-        if not segment.from_facts:
+        if segment.from_facts:
+            continue
+        if _USE_FACTS.get():  # the same pieces from plain reads (``uns.mes.edge_pieces``); bypassed: the SQL
+            found += edge_pieces(
+                cursor, section, paths=paths, start=segment.start, end=segment.end, cuts=cuts, data_end=end
+            )
+        else:
             found += pieces(
                 cursor, section, paths=paths, start=segment.start, end=segment.end, cuts=cuts, data_end=end,
                 bounded=True,
@@ -328,7 +377,12 @@ def window_times(
     """``intervals.entity_times`` of every window, from facts where they are built and directly elsewhere."""
     paths = sorted({path for group in members.values() for path in group})
     fact_path = {entity: group[0] if len(group) == 1 else union_path(group) for entity, group in members.items()}
-    segments = plan(cursor, section, sorted(set(fact_path.values())), start, end)
+    memo = memo_of(cursor) if _USE_FACTS.get() else None
+    if memo is not None:
+        snapshot = _memo_hours(memo, cursor, section, sorted(set(fact_path.values())), start, end)
+        segments = _segments(start, end, sorted(snapshot))
+    else:
+        segments = plan(cursor, section, sorted(set(fact_path.values())), start, end)
     direct = direct_pieces(cursor, section, segments, paths=paths, end=end, cuts=cuts)
     result = entity_times(direct, members=members, windows=windows)
     facts = [s for s in segments if s.from_facts]
@@ -342,6 +396,16 @@ def window_times(
                 rows.append((window.entity, window.group, _us(lo), _us(hi)))
     if not rows:
         return result
+    if memo is not None and all(a % HOUR_US == 0 and b % HOUR_US == 0 for _, _, a, b in rows):
+        for entity, group, a, b in rows:  # whole hours: their sums (a window cutting an hour: its pieces, below)
+            totals = [0, 0, 0, 0]
+            for hour in range(a // HOUR_US, b // HOUR_US):
+                for index, micros in enumerate(snapshot[hour][fact_path[entity]]):
+                    totals[index] += micros
+            for loss, micros in zip(LOSSES, totals, strict=True):
+                if micros:
+                    _add_loss(result.setdefault((entity, group), Times()), loss, micros)
+        return result
     pairs = list(fact_path.items())
     found = cursor.execute(
         _TIMES,
@@ -352,11 +416,15 @@ def window_times(
         },
     ).fetchall()  # fmt: skip
     for entity, group, loss, micros in found:
-        more = Times()
-        setattr(more, _FIELD[loss], int(micros))
-        more.covered_us = int(micros)
-        add_times(result.setdefault((entity, group), Times()), more)
+        _add_loss(result.setdefault((entity, group), Times()), loss, int(micros))
     return result
+
+
+def _add_loss(times: Times, loss: str, micros: int) -> None:
+    more = Times()
+    setattr(more, _FIELD[loss], micros)
+    more.covered_us = micros
+    add_times(times, more)
 
 
 class FactBuilder:
@@ -366,8 +434,12 @@ class FactBuilder:
     listener, ``build`` is called after commits and builds at most one chunk of hours per call.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, section: MesSection) -> None:
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, section: MesSection, *, memo: ViewMemo | None = None
+    ) -> None:
+        """``memo``: told of every hour dropped or built, so it never serves one DuckDB no longer holds."""
         self._connection = connection
+        self._memo = memo
         self._section = section
         self._rules = rules_of(section)
         self._micro_us = round(section.microstop_s * 1e6)
@@ -375,7 +447,7 @@ class FactBuilder:
             connection.execute(statement)
         shifted = connection.execute("SELECT DISTINCT path FROM mes_shifts").fetchall()
         self._shifted = {row[0] for row in shifted}
-        self._counts = CountFacts(connection)
+        self._counts = CountFacts(connection, memo=memo)
 
     def changed(self, changes: Sequence[Change]) -> None:
         """Drop the fact hours the committed events make stale (a ``ChangeFeed`` listener)."""
@@ -405,6 +477,13 @@ class FactBuilder:
         params = {"p": path, "u": line_of(path) + "/~union", "lo": lo, "hi": hi}
         for table in ("mes_fact_hours", "mes_fact_pieces"):
             self._connection.execute(f"DELETE FROM {table} WHERE {where} AND {span}", params)  # noqa: S608 (ours)
+        if self._memo is not None:
+            union = line_of(path) + "/~union"
+
+            def touched(other: str) -> bool:  # the WHERE above
+                return other == path or other.startswith(union) or (below and other.startswith(path + "/"))
+
+            self._memo.dropped(touched, lo, hi)
 
     def build(self, now: datetime, *, hours: int = _BUILD_HOURS) -> int:
         """Build the oldest missing closed hours of states and counts (at most ``hours`` of each); returns how many."""
@@ -449,6 +528,8 @@ class FactBuilder:
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
+        if self._memo is not None:
+            self._memo.built()
         log.debug("MES facts: built hours %d..%d for %d paths", lo, hi, len(paths))
         return hi - lo
 

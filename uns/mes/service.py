@@ -33,6 +33,7 @@ from uns.mes.facts import FactBuilder
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
 from uns.mes.live import LivePicture
 from uns.mes.losses import loss_table
+from uns.mes.memo import ViewMemo, attach
 from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mes.unbound import UnboundPaths
@@ -122,6 +123,8 @@ class MesAdapter:
             "derived": 0,
             "kpi_runs": 0,
         }
+        self.memo = ViewMemo()
+        """Path sets and per-hour sums the views read in memory (``uns.mes.memo``), kept exact by this adapter."""
         self.live = LivePicture(self._current, max_age_s=settings.kpi_interval_s)
         """The ``current`` view as last computed for the KPIs: what dashboards read."""
 
@@ -139,8 +142,10 @@ class MesAdapter:
         self._store = await self._writer.submit(
             lambda: MesStore(database.connection, self._settings, changes=self.changes)
         )
-        facts = await self._writer.submit(lambda: FactBuilder(database.connection, self._settings))
+        memo = self.memo
+        facts = await self._writer.submit(lambda: FactBuilder(database.connection, self._settings, memo=memo))
         self.changes.subscribe(facts.changed)  # stale facts go before the events are acknowledged
+        self.changes.subscribe(memo.changed)
         self._facts = facts
         stored = await self._writer.submit(lambda: self._baselines.load(database.connection))
         for topic, (value, ts_ms) in stored.items():
@@ -151,6 +156,8 @@ class MesAdapter:
             if rule.reason_match:
                 filters.append(_sibling(rule.match, rule.reason_match))
         async with contextlib.AsyncExitStack() as stack:
+            with contextlib.closing(database.reader()) as reader:
+                stack.callback(attach(reader, memo))  # the views of this process read through it
             client = await stack.enter_async_context(
                 self._clients(client_id=self._client_id, clean_session=False, manual_ack=True)
             )

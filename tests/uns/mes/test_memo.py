@@ -1,0 +1,170 @@
+"""The views' memory (``uns.mes.memo``): every answer stays the direct one, and a change shows at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Literal
+
+import duckdb
+import pytest
+
+from model.config import MesSection
+from tests.uns.mes import test_facts as reference
+from tests.uns.mes.mes_events import Feeder, at, ms
+from uns.mes import facts, memo
+from uns.mes.downtime import current, downtime
+from uns.mes.facts import FactBuilder
+from uns.mes.memo import ViewMemo
+from uns.mes.oee import OeeRow, oee
+from uns.store.database import Database
+
+CELL = "acme/dallas/bottling/line1/filler"
+LINE = "acme/dallas/bottling/line1"
+NOW = at(2, 0)
+
+
+@pytest.fixture
+def section() -> MesSection:
+    return MesSection(ideal_cycle_time_s={LINE: 1.0})
+
+
+@pytest.fixture
+def world(db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection) -> Iterator[tuple[Feeder, ViewMemo]]:
+    """A day of one cell producing without a stop, a count of 30 a minute, facts built, a memo attached."""
+    feeder = Feeder(db, section)
+    feeder.states(CELL, [(at(1, 0), 10000)])
+    counts = [
+        feeder.incoming(CELL, "production_count", {"timestamp_ms": ms(at(1, 0) + timedelta(minutes=m)), "total": 30})
+        for m in range(24 * 60)
+    ]
+    assert {o.status for o in feeder.store.apply(counts)} == {"stored"}
+    views_memo = ViewMemo()
+    builder = FactBuilder(db.connection, section, memo=views_memo)
+    feeder.store.changes.subscribe(builder.changed)
+    feeder.store.changes.subscribe(views_memo.changed)
+    while builder.build(NOW):
+        pass
+    detach = memo.attach(cursor, views_memo)
+    yield feeder, views_memo
+    detach()
+
+
+def _day(cursor: duckdb.DuckDBPyConnection, section: MesSection, start: datetime, end: datetime) -> OeeRow:
+    rows = oee(cursor, section, path=CELL, start=start, end=end)
+    direct = _direct(cursor, section, start, end)
+    assert rows == direct  # the memo's answer is exactly the direct one
+    return rows[0]
+
+
+def _direct(cursor: duckdb.DuckDBPyConnection, section: MesSection, start: datetime, end: datetime) -> list[OeeRow]:
+    with facts.bypassed():
+        return oee(cursor, section, path=CELL, start=start, end=end)
+
+
+def test_answers_come_from_memory_and_equal_the_direct_ones(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    _, views_memo = world
+    assert memo.of(cursor) is views_memo
+    row = _day(cursor, section, at(1, 0), NOW)
+    assert (row.time_s, row.availability, row.total) == (86400.0, 1.0, 30 * 24 * 60)
+    loads = views_memo.loads
+    assert loads > 0
+    again = _day(cursor, section, at(1, 3), at(1, 21))
+    assert views_memo.loads == loads  # the paths and the hours' sums came from memory
+    assert (again.time_s, again.total) == (18 * 3600.0, 30 * 18 * 60)
+    assert [r.path for r in current(cursor, section, now=NOW)] == [CELL, LINE]
+    assert views_memo.loads == loads
+
+
+def test_a_relabel_changes_the_memorised_answer_at_once(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, _ = world
+    assert _day(cursor, section, at(1, 0), NOW).planned_downtime_s == 0.0
+    feeder.send(CELL, "downtime_reason", at(1, 23), start_ms=ms(at(1, 2)), end_ms=ms(at(1, 4)), reason_code="CLEAN",
+                state=150000)  # fmt: skip
+    row = _day(cursor, section, at(1, 0), NOW)
+    assert (row.planned_downtime_s, row.planned_busy_time_s) == (7200.0, 86400.0 - 7200.0)
+    bars = downtime(cursor, section, path=CELL, start=at(1, 0), end=NOW)
+    assert bars == []  # planned downtime is not lost time
+
+
+def test_a_backfilled_state_changes_the_memorised_answer_at_once(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, _ = world
+    _day(cursor, section, at(1, 0), NOW)
+    feeder.states(CELL, [(at(1, 6), 180000), (at(1, 6, 10), 10000)])  # store-and-forward, a day late
+    row = _day(cursor, section, at(1, 0), NOW)
+    assert (row.availability_loss_s, row.actual_production_time_s) == (600.0, 86400.0 - 600.0)
+    bars = downtime(cursor, section, path=CELL, start=at(1, 0), end=NOW)
+    assert [(b.state, b.duration_s, b.count) for b in bars] == [(180000, 600.0, 1)]
+
+
+def test_a_late_count_changes_the_memorised_answer_at_once(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, _ = world
+    before = _day(cursor, section, at(1, 0), NOW)
+    feeder.send(CELL, "production_count", at(1, 8, 30, 30), total=50, scrap=5)
+    row = _day(cursor, section, at(1, 0), NOW)
+    assert (row.total - before.total, row.good - before.good) == (50, 45)
+
+
+def test_a_new_path_shows_at_once(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, _ = world
+    assert [r.path for r in oee(cursor, section, path=LINE, start=at(1, 0), end=NOW)] == [CELL]
+    other = f"{LINE}/capper"
+    feeder.states(other, [(at(1, 12), 40100)])
+    rows = oee(cursor, section, path=LINE, start=at(1, 0), end=NOW)
+    assert [(r.path, r.availability_loss_s) for r in rows] == [(other, 12 * 3600.0), (CELL, 0.0)]
+
+
+def test_a_restart_reads_what_was_stored_meanwhile(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, _ = world
+    _day(cursor, section, at(1, 0), NOW)
+    feeder.states(CELL, [(at(1, 9), 40100), (at(1, 9, 30), 10000)])
+    restarted = ViewMemo()  # what a restarted adapter starts with: nothing, read again from DuckDB
+    detach = memo.attach(cursor, restarted)
+    try:
+        row = _day(cursor, section, at(1, 0), NOW)
+        assert restarted.loads > 0
+        assert row.availability_loss_s == 1800.0
+    finally:
+        detach()
+    assert memo.of(cursor) is None  # the old adapter's memo is not served again
+
+
+@pytest.mark.parametrize("preset", ["iso22400", "umh"])
+def test_every_view_through_the_memo_is_the_direct_answer(
+    db: Database, cursor: duckdb.DuckDBPyConnection, preset: Literal["iso22400", "umh"]
+) -> None:
+    """``test_facts``' three days (microstops, shifts, orders, labels) and its views, now through a memo."""
+    section = MesSection(loss_preset=preset, output_cells={reference.L1: reference.CELLS[1]})
+    feeder = Feeder(db, section)
+    reference._history(feeder, seed=7)
+    views_memo = ViewMemo()
+    builder = FactBuilder(db.connection, section, memo=views_memo)
+    feeder.store.changes.subscribe(builder.changed)
+    feeder.store.changes.subscribe(views_memo.changed)
+    reference._build(builder)
+    detach = memo.attach(cursor, views_memo)
+    try:
+        assert reference._answers(cursor, section) == reference._direct(cursor, section)
+        loads = views_memo.loads
+        feeder.send(reference.CELLS[0], "downtime_reason", at(3, 23), start_ms=ms(at(2, 1, 0, 30)),
+                    end_ms=ms(at(2, 3, 12)), reason_code="CLEAN", state=150000)  # fmt: skip
+        feeder.send(reference.CELLS[1], "machine_state", at(2, 13, 7, 12), state=180000)
+        feeder.send(reference.CELLS[1], "machine_state", at(2, 13, 8, 2), state=10000)
+        feeder.send(reference.L2, "shift", at(3, 23, 30), shift_id="late-l2", start_ms=ms(at(3, 2)),
+                    end_ms=ms(at(3, 10)))  # fmt: skip
+        assert reference._answers(cursor, section) == reference._direct(cursor, section)
+        assert views_memo.loads <= loads + 1  # the L2 shift's first shift drops every hour of L2: read once again
+    finally:
+        detach()
