@@ -25,7 +25,7 @@ from uns.query.timespec import checked_window
 
 __all__ = ["CurrentRow", "DowntimeRow", "TimelineInterval", "current", "downtime", "state_timeline"]
 
-_NEAR = timedelta(days=1)  # where the state at an instant is looked for first
+_CLOSE, _NEAR = timedelta(hours=1), timedelta(days=1)  # where the state at an instant is looked for first
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 _LOSSES = ("availability", "performance")
 """The classes of lost time the Pareto shows; ties go to the first (planned downtime is not lost time)."""
@@ -243,7 +243,7 @@ def _now_states(
 ) -> dict[str, tuple[datetime, int, str | None]]:
     """Each state path's state at ``now`` (labels applied): looked for in the last day, then further back."""
     found: dict[str, tuple[datetime, int, str | None]] = {}
-    for since in (now - _NEAR, _BEGINNING):
+    for since in (now - _CLOSE, now - _NEAR, _BEGINNING):
         missing = [path for path in paths if path not in found]
         if not missing:
             break

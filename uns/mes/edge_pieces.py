@@ -30,7 +30,7 @@ __all__ = ["edge_pieces"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_NEAR_US = 86_400_000_000  # the state before an edge is looked for in the day before it first
+_NEAR_US = (3_600_000_000, 86_400_000_000)  # the state before an edge: looked for in the hour, the day before it
 
 _STATES = """WITH t AS (
     SELECT path, max(ts) AS t0 FROM mes_states
@@ -91,15 +91,21 @@ def _state_rows(
     cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], data_lo: int, data_hi: int
 ) -> dict[str, list[_Row]]:
     """Per path, its states from the one it had at ``data_lo`` (or its first) until ``data_hi``, in order."""
-    params = {"paths": list(paths), "at": _at(data_lo), "near": _at(data_lo - _NEAR_US), "hi": _at(data_hi)}
     rows: dict[str, list[_Row]] = {}
-    settled: set[str] = set()
-    for path, ts, state, reason, known in cursor.execute(_STATES, params).fetchall():
-        rows.setdefault(path, []).append((int(ts), int(state), reason))
-        if known:
-            settled.add(path)
-    found = {path: rows[path] for path in settled}  # ``since``: from the state active at data_lo on
-    missing = [path for path in paths if path not in settled]
+    found: dict[str, list[_Row]] = {}
+    missing = list(paths)
+    for near in _NEAR_US:  # ``since``: from the state active at data_lo on, looked for close to it first
+        params = {"paths": missing, "at": _at(data_lo), "near": _at(data_lo - near), "hi": _at(data_hi)}
+        rows = {}
+        settled: set[str] = set()
+        for path, ts, state, reason, known in cursor.execute(_STATES, params).fetchall():
+            rows.setdefault(path, []).append((int(ts), int(state), reason))
+            if known:
+                settled.add(path)
+        found.update((path, rows[path]) for path in settled)
+        missing = [path for path in missing if path not in settled]
+        if not missing:
+            break
     if missing:  # no state in the day before: the last one ever, else (none before) every state is later
         params = {"paths": missing, "at": _at(data_lo), "hi": _at(data_hi)}
         older: dict[str, list[_Row]] = {}

@@ -22,6 +22,7 @@ is read again from DuckDB on first use. Views find it through ``of(cursor)`` (th
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar, cast
 
@@ -51,6 +52,7 @@ _TABLE_OF = {"shift": "shifts", "maintenance_order": "windows", "work_order": "o
 
 _MEMOS: dict[str, ViewMemo] = {}
 _MEMOS_LOCK = threading.Lock()
+_KEYS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, str] = weakref.WeakKeyDictionary()
 
 
 class ViewMemo:
@@ -272,5 +274,13 @@ def of(cursor: duckdb.DuckDBPyConnection) -> ViewMemo | None:
 
 
 def _key(cursor: duckdb.DuckDBPyConnection) -> str:
+    """The file ``cursor`` reads, asked once per cursor (a view asks for its memo several times)."""
+    with _MEMOS_LOCK:
+        known = _KEYS.get(cursor)
+    if known is not None:
+        return known
     row = cursor.execute(_DATABASE).fetchone()
-    return str(row[0]) if row is not None and row[0] else ":memory:"
+    key = str(row[0]) if row is not None and row[0] else ":memory:"
+    with _MEMOS_LOCK:
+        _KEYS[cursor] = key
+    return key
