@@ -85,3 +85,14 @@ def test_the_mes_imports_nothing_of_the_historian() -> None:
 def test_the_floor_imports_none_of_the_components_on_it(floor: str) -> None:
     components = ("uns.historian", "uns.mes", "uns.rules", "uns.web", "uns.sinks")
     assert [(f, m) for f, m in _imports("uns") if f.startswith(floor) and m.startswith(components)] == []
+
+
+def test_the_query_kit_s_row_limit_is_defined_once() -> None:
+    # the historian, the MES views and the sinks' history import MAX_LIMIT from the kit instead of copying it
+    defined = sorted(
+        str(path.relative_to(_ROOT))
+        for path in (_ROOT / "uns").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MAX_LIMIT" for t in node.targets)
+    )
+    assert defined == ["uns/query/args.py"]

@@ -21,16 +21,14 @@ from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError, UnknownSeries
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_query, check_bucket
 from uns.historian.query_types import AsOfRow, Bucket, DeadLetter, SeriesInfo, StateDuration, TableCount
+from uns.query.args import MAX_LIMIT
 from uns.query.timespec import UTC_ZONE, checked_window, instant
 from uns.query.values import STATE_TYPES, LastValue, Point, Value, is_filter, topic_condition, typed_value
 from uns.store.database import Database
 
-__all__ = ["MAX_LIMIT", "AggregateTable", "AsOfTable", "History", "RawTable"]
+__all__ = ["AggregateTable", "AsOfTable", "History", "RawTable"]
 
 log = logging.getLogger(__name__)
-
-MAX_LIMIT = 1_000_000
-"""The most rows one raw or as-of query returns."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMED_TABLES = {

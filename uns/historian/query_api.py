@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from uns.errors import BadArgument
-from uns.historian.queries import MAX_LIMIT, History
+from uns.historian.queries import History
 from uns.historian.query_buckets import AGGREGATES
 from uns.historian.query_json import NotColumnar, asof_rows, bucket_rows, raw_rows
-from uns.query.args import Document, Params, QueryArgs, document_bytes
+from uns.query.args import MAX_LIMIT, Document, Params, QueryArgs, document_bytes
 from uns.query.timespec import format_interval, parse_interval
 from uns.query.values import Value
 

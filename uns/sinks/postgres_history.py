@@ -18,13 +18,11 @@ import psycopg
 
 from uns.errors import BadArgument, UnknownSeries
 from uns.mqtt.filters import filter_error, topic_matches
+from uns.query.args import MAX_LIMIT
 from uns.query.timespec import UTC_ZONE, checked_window, instant
 from uns.query.values import LastValue, Point, is_filter, typed_value
 
-__all__ = ["MAX_LIMIT", "PostgresHistory"]
-
-MAX_LIMIT = 1_000_000
-"""Most rows one ``raw`` answer holds."""
+__all__ = ["PostgresHistory"]
 
 _LAST_SQL = (
     "SELECT s.topic, (extract(epoch FROM l.ts) * 1000)::int8, l.value, l.value_text, l.value_json, l.quality,"

@@ -14,8 +14,8 @@ import orjson
 from model.config import Settings
 from model.sinks import PostgresSinkConfig, SinkConfig
 from uns.errors import BadArgument
-from uns.query.args import Document, Params, QueryArgs, document_bytes
-from uns.sinks.postgres_history import MAX_LIMIT, PostgresHistory
+from uns.query.args import MAX_LIMIT, Document, Params, QueryArgs, document_bytes
+from uns.sinks.postgres_history import PostgresHistory
 from uns.sinks.run import sink_config
 
 __all__ = ["SINK_ENDPOINTS", "reader_document", "sink_document", "sink_reader"]
