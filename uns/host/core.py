@@ -47,11 +47,6 @@ _PROBLEM_REASONS = {
 }
 
 
-def _stamp(env: EnvelopeDict) -> int:
-    ts = env["timestamp_ms"]
-    return ts if isinstance(ts, int) else 0  # always an int: the host builds every envelope
-
-
 def _dumps(env: EnvelopeDict) -> bytes:
     """The envelope as JSON, in bytes of its own size.
 
@@ -381,9 +376,10 @@ class HostCore:
         out: list[Message],
         quality: Quality | None = None,
     ) -> None:
+        ts = metric.timestamp or payload_ms
         env = build_envelope(
             value=None if metric.is_null else json_value(metric.value, slot.datatype),
-            timestamp_ms=metric.timestamp or payload_ms,
+            timestamp_ms=ts,
             quality=quality or quality_of(metric),
             datatype=_TYPE_NAMES[slot.datatype],
             unit=slot.unit,
@@ -393,15 +389,15 @@ class HostCore:
         )
         if metric.is_historical:
             # backfill must not overwrite the live retained value; the historian stores it in order
-            out.append(self._message(slot.topic, env, False))
-        elif slot.last_ms is not None and _stamp(env) < slot.last_ms:
+            out.append(self._message(slot.topic, env, ts, False))
+        elif slot.last_ms is not None and ts < slot.last_ms:
             # older than the value held: history and subscribers get it, the retained latest stays
             self.counters.out_of_order += 1
-            out.append(self._message(slot.topic, env, False))
+            out.append(self._message(slot.topic, env, ts, False))
         else:
             # the parts, not the envelope dict: the rest is the slot's and the table's (~270 B/metric less)
-            slot.last_value, slot.last_ms = env["value"], _stamp(env)
-            out.append(self._message(slot.topic, env, True))
+            slot.last_value, slot.last_ms = env["value"], ts
+            out.append(self._message(slot.topic, env, ts, True))
         self.counters.metrics_republished += 1
 
     def _mark_stale(self, table: MetricTable, now_ms: int, out: list[Message]) -> None:
@@ -422,9 +418,9 @@ class HostCore:
                     unbound=not table.bound,
                     source=table.source,
                 )
-                out.append(self._message(slot.topic, stale, True))
+                out.append(self._message(slot.topic, stale, slot.last_ms, True))
 
-    def _message(self, topic: str, env: EnvelopeDict, retain: bool) -> Message:
+    def _message(self, topic: str, env: EnvelopeDict, ts: int, retain: bool) -> Message:
         """The republish of ``env``; in-process, with its reading beside the JSON (read once for every subscriber).
 
         The reading is the one reader's, on the dict the JSON is written from (the same values), so
@@ -435,7 +431,7 @@ class HostCore:
         if not self.hand_decoded:
             return Message(topic, payload, self._qos, retain)
         try:
-            decoded = read_fields(env, payload, now_ms=_stamp(env))
+            decoded = read_fields(env, payload, now_ms=ts)  # ts: the envelope's own, as it has one
         except EnvelopeError:
             decoded = None
         return Message(topic, payload, self._qos, retain, 0, decoded)
