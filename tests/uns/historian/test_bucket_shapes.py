@@ -29,6 +29,8 @@ T0 = datetime(2026, 10, 24, 20, 0, tzinfo=UTC)  # Berlin's clocks go back 5 h la
 NOW = T0 + timedelta(days=4)
 TIED = f"{LINE}/filler/data/Tied"  # bursts of values in one millisecond (seq 0, 1, 2), some arrived out of order
 PLAIN = f"{LINE}/filler/data/Plain"  # one value per millisecond: first and last by time alone
+COUNT = f"{LINE}/filler/data/Count"  # Int32, one value per millisecond
+RUNNING = f"{LINE}/filler/data/Running"  # Boolean, one value per millisecond
 STEP = timedelta(seconds=7, milliseconds=130)
 
 _Row = tuple[datetime, int, float | None]
@@ -68,6 +70,10 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     fill = Filler(database.connection)
     _insert(database, fill.series(TIED, "Double", first_seen=T0), _rows(36_000, bursts=True))
     _insert(database, fill.series(PLAIN, "Double", first_seen=T0), _rows(36_000, bursts=False))
+    whole = [(ts, seq, None if v is None else float(round(v * 100))) for ts, seq, v in _rows(36_000, bursts=False)]
+    _insert(database, fill.series(COUNT, "Int32", first_seen=T0), whole)
+    flags = [(ts, seq, None if v is None else float(v > 0)) for ts, seq, v in _rows(36_000, bursts=False)]
+    _insert(database, fill.series(RUNNING, "Boolean", first_seen=T0), flags)
     yield database
     database.close()
 
@@ -139,7 +145,7 @@ def test_ties_are_looked_for_in_the_window_only(stored: Database) -> None:
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kathmandu"])
 @pytest.mark.parametrize("fill_mode", ["none", "null", "previous"])
-@pytest.mark.parametrize("topic", [TIED, PLAIN])
+@pytest.mark.parametrize("topic", [TIED, PLAIN, COUNT, RUNNING])
 def test_columnar_and_row_answers_agree_on_both_orders(
     stored: Database, zone: str, fill_mode: str, topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -157,7 +163,7 @@ def test_columnar_and_row_answers_agree_on_both_orders(
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Kathmandu"])
-@pytest.mark.parametrize("topic", [TIED, PLAIN])
+@pytest.mark.parametrize("topic", [TIED, PLAIN, COUNT, RUNNING])
 def test_columnar_and_row_answers_agree_where_every_bucket_holds_samples(
     stored: Database, zone: str, topic: str
 ) -> None:
@@ -171,3 +177,14 @@ def test_columnar_and_row_answers_agree_where_every_bucket_holds_samples(
     assert answer_bytes(history, "aggregate", params) == old
     assert old.count(b'"filled":false') > 200
     assert b'"filled":true' not in old
+
+
+def test_a_window_without_samples_is_empty_buckets_on_both_paths(stored: Database) -> None:
+    history = History(stored, clock=lambda: NOW)
+    params = {
+        "topic": [PLAIN], "start": [(T0 - timedelta(hours=3)).isoformat()],
+        "end": [(T0 - timedelta(hours=1)).isoformat()], "bucket": ["1m"], "fill": ["null"],
+    }  # fmt: skip
+    old = document_bytes(run_endpoint(history, "aggregate", params))
+    assert answer_bytes(history, "aggregate", params) == old
+    assert old.count(b'"count":0,"filled":true}') == 120
