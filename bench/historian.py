@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import httpx
 import orjson
 
@@ -310,8 +311,9 @@ async def _part_a(args: argparse.Namespace, tmp: Path, source: Path | None, labe
             wall1 = _now_ms()
             max_commit = monitor.samples[-1].max_commit_ms
         rss = rss_mib(proc.pid, "VmHWM")
-    with Database(path=tmp / label / "historian.duckdb", read_only=True) as db:
-        row = db.connection.execute(
+    # plain DuckDB, not Database: a baseline hub's file may be of an older layout, which Database refuses read-only
+    with duckdb.connect(str(tmp / label / "historian.duckdb"), read_only=True) as connection:
+        row = connection.execute(
             "SELECT quantile_cont(epoch_ms(received) - epoch_ms(ts), [0.5, 0.99]), count(*) FROM samples"
             " WHERE ts >= make_timestamptz(? * 1000) AND ts < make_timestamptz(? * 1000)",
             [wall0 + 1500, wall1],

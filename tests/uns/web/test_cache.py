@@ -521,3 +521,23 @@ def test_a_decoded_envelope_is_taken_as_read_and_its_payload_kept() -> None:
     info = cache.info("a/data/x")
     assert info is not None
     assert info.value == "from the reading"
+
+
+def test_subtree_counts_and_times_add_up_when_read() -> None:
+    # a message touches only its topic's own counts; the levels above take them when the tree is read
+    cache = _cache()
+    for now, topic in ((T0 + 1, "acme/a/data/x"), (T0 + 5, "acme/b/data/y"), (T0 + 3, "acme/a/data/x")):
+        _put(cache, topic, b'{"value": 1, "quality": "bad"}', now=now)
+    top = cache.node("acme")
+    assert top is not None
+    assert (top.topics, top.messages, top.last_ms, top.problems) == (2, 3, T0 + 5, 2)
+    a = cache.node("acme/a")
+    assert a is not None
+    assert (a.messages, a.last_ms) == (2, T0 + 3)
+    _put(cache, "acme/a/data/x", b'{"value": 2}', now=T0 + 9)  # good again: the problem count falls at once
+    a = cache.node("acme/a")
+    assert a is not None
+    assert (a.messages, a.last_ms, a.problems) == (3, T0 + 9, 0)
+    root = cache.node("")
+    assert root is not None
+    assert (root.messages, root.last_ms, root.problems) == (4, T0 + 9, 1)
