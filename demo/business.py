@@ -65,7 +65,7 @@ class DemoBusiness:
         tz: the site's time zone (shifts).
         seed: the same seed gives the same orders, lots and samples for the same counts.
         clock: wall time in ms since 1970 UTC; tests pass a fast one.
-        tick_s: real seconds between plan ticks.
+        tick_s: real seconds between plan ticks (1 s: business events to the second, as the machines are read).
         settle_s: seconds of ``clock`` before the first order starts (a previous run's running order is
             completed first: its retained events arrive meanwhile).
     """
@@ -82,7 +82,7 @@ class DemoBusiness:
         tz: str,
         seed: int,
         clock: Callable[[], int] = now_ms,
-        tick_s: float = 0.25,
+        tick_s: float = 1.0,
         settle_s: float = 2.0,
     ) -> None:
         self._setups = demo_line_setups(plant)

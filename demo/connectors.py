@@ -27,8 +27,9 @@ ERP_PRODUCTS, ERP_ORDERS, QMS_RESULTS, CMMS = "erp-products", "erp-orders", "qms
 CONNECTORS = (ERP_PRODUCTS, ERP_ORDERS, QMS_RESULTS, CMMS)
 """Every business connector of the demo: one edge node each."""
 
-POLL_S = 1.0
-"""Poll interval of the order and inspection feeds (a poll that finds nothing new costs one 304)."""
+POLL_S = 5.0
+"""Poll interval of the order, inspection and maintenance feeds (products: twice it), as an MES polls its business
+systems: every few seconds, not at the machines' pace (a poll that finds nothing new costs one 304 or one query)."""
 
 _BRIDGE: TypeAdapter[BridgeConfig] = TypeAdapter(BridgeConfig)
 
@@ -44,11 +45,11 @@ def _feed(url: str, interval_s: float) -> dict[str, object]:
     }
 
 
-def _erp(erp_url: str) -> list[dict[str, object]]:
+def _erp(erp_url: str, poll_s: float) -> list[dict[str, object]]:
     products: dict[str, object] = {
         "kind": "http",
         "name": ERP_PRODUCTS,
-        "poll": _feed(f"{erp_url}/api/products", 5 * POLL_S),
+        "poll": _feed(f"{erp_url}/api/products", 2 * poll_s),
         "key_path": "$.product_id",
         "events": [
             {
@@ -68,7 +69,7 @@ def _erp(erp_url: str) -> list[dict[str, object]]:
     orders: dict[str, object] = {
         "kind": "http",
         "name": ERP_ORDERS,
-        "poll": _feed(f"{erp_url}/api/orders", POLL_S),
+        "poll": _feed(f"{erp_url}/api/orders", poll_s),
         "key_path": "$.order_id",
         "events": [
             {
@@ -92,12 +93,12 @@ def _erp(erp_url: str) -> list[dict[str, object]]:
     return [products, orders]
 
 
-def _qms(qms_url: str) -> dict[str, object]:
+def _qms(qms_url: str, poll_s: float) -> dict[str, object]:
     fields = {name: f"$.{name}" for name in INSPECTION_FIELDS}
     return {
         "kind": "http",
         "name": QMS_RESULTS,
-        "poll": _feed(f"{qms_url}/api/inspections", POLL_S),
+        "poll": _feed(f"{qms_url}/api/inspections", poll_s),
         "key_path": "$.result_id",
         "events": [
             {
@@ -110,7 +111,7 @@ def _qms(qms_url: str) -> dict[str, object]:
     }
 
 
-def _cmms(cmms_url: str) -> dict[str, object]:
+def _cmms(cmms_url: str, poll_s: float) -> dict[str, object]:
     columns = ("status", "planned", "fault_code", "description", "technician", "priority")
     times = {"opened_ms": "opened_at", "started_ms": "started_at", "closed_ms": "closed_at"}
     planned = {"planned_start_ms": "planned_start", "planned_end_ms": "planned_end"}
@@ -125,7 +126,7 @@ def _cmms(cmms_url: str) -> dict[str, object]:
                 "table": CMMS_TABLE,
                 "key": ["wo_id"],
                 "watermark": {"column": "updated_at", "kind": "timestamp"},
-                "interval_s": POLL_S,
+                "interval_s": poll_s,
                 "mes": {
                     "event": "maintenance_order",
                     "path_column": "machine_path",
@@ -137,8 +138,13 @@ def _cmms(cmms_url: str) -> dict[str, object]:
     }
 
 
-def business_connectors(*, erp_url: str, qms_url: str, cmms_url: str, host_id: str | None) -> list[BridgeConfig]:
-    """The demo's business connectors reading the ERP, QMS and CMMS there, for the primary host ``host_id``."""
+def business_connectors(
+    *, erp_url: str, qms_url: str, cmms_url: str, host_id: str | None, poll_s: float = POLL_S
+) -> list[BridgeConfig]:
+    """The demo's business connectors reading the ERP, QMS and CMMS there, for the primary host ``host_id``.
+
+    ``poll_s``: their poll interval (``POLL_S``; a test running the business clock fast polls faster).
+    """
     edge = {"group": GROUP, "primary_host_id": host_id}
-    configs = [*_erp(erp_url), _qms(qms_url), _cmms(cmms_url)]
+    configs = [*_erp(erp_url, poll_s), _qms(qms_url, poll_s), _cmms(cmms_url, poll_s)]
     return [_BRIDGE.validate_python({**config, "edge": edge}) for config in configs]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Self
 
 from demo.cmms import Cmms
-from demo.connectors import business_connectors
+from demo.connectors import POLL_S, business_connectors
 from demo.erp import Erp
 from demo.qms import Qms
 from model.bridges import BridgeConfig
@@ -65,9 +65,10 @@ class DemoSystems:
         """The CMMS database's SQLAlchemy URL (``sqlite+aiosqlite:///<data dir>/demo/cmms.sqlite``)."""
         return self.cmms.url
 
-    def connectors(self, host_id: str | None) -> list[BridgeConfig]:
+    def connectors(self, host_id: str | None, *, poll_s: float = POLL_S) -> list[BridgeConfig]:
         """The sources that feed the MES from these systems (``host_id``: the primary host they honour)."""
-        return business_connectors(erp_url=self.erp_url, qms_url=self.qms_url, cmms_url=self.cmms_url, host_id=host_id)
+        urls = {"erp_url": self.erp_url, "qms_url": self.qms_url, "cmms_url": self.cmms_url}
+        return business_connectors(**urls, host_id=host_id, poll_s=poll_s)
 
     def health(self) -> dict[str, object]:
         """What each system has taken in, for ``/api/health``."""

@@ -503,6 +503,10 @@ class PlantModel:
         """An operator's run command (``Command/Run``): off idles the machine after its current stop."""
         self._machine(machine).run_enabled = enabled
 
+    def machine_snapshot(self, machine: str) -> MachineSnapshot:
+        """One machine now (``snapshot().machines[machine]`` without the other twelve)."""
+        return self._machine(machine).snapshot()
+
     def snapshot(self) -> PlantSnapshot:
         """Every machine now."""
         return PlantSnapshot(

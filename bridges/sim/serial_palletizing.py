@@ -35,7 +35,7 @@ PALLETIZER_PATH = "acme/dallas/packaging/line3/palletizer"
 """Where the scale's metrics and the pallets' lots appear."""
 _SETTLE_S = 1.5
 _ON_SCALE_S = 4.0
-_PERIOD_S = 0.2
+_PERIOD_S = 1.0  # how often the conveyor looks for a finished pallet: one comes every few minutes
 _EMPTY_KG = 25.0  # a EUR pallet
 _CASE_KG = 12.9  # 24 x 0.5 l PET and the case: 60 cases a pallet, ~800 kg
 
@@ -67,7 +67,7 @@ class PalletScale:
     @classmethod
     def at_palletizer(cls, sim: SimulatedPlant, *, seed: int) -> PalletScale:
         """The scale fed by the simulated plant's palletizer (its completed-pallet counter)."""
-        return cls(pallets=lambda: sim.model.snapshot().machines["palletizer"].good_count, seed=seed)
+        return cls(pallets=lambda: sim.model.machine_snapshot("palletizer").good_count, seed=seed)
 
     async def __aenter__(self) -> Self:
         await self.scale.__aenter__()

@@ -241,3 +241,12 @@ def test_utilities_are_deterministic_per_seed_and_do_not_move_the_lines():
 
 
 _UTILITY_IDS = {"compressor", "boiler", "chiller", "pump"}
+
+
+def test_one_machine_s_snapshot_is_the_same_as_in_the_whole_plant_s() -> None:
+    model = PlantModel(seed=42)
+    model.advance(90_000)
+    assert model.machine_snapshot("palletizer") == model.snapshot().machines["palletizer"]
+    assert model.machine_snapshot("compressor") == model.snapshot().machines["compressor"]
+    with pytest.raises(ValueError, match="no machine 'kiln'"):
+        model.machine_snapshot("kiln")
