@@ -188,3 +188,43 @@ def test_a_window_without_samples_is_empty_buckets_on_both_paths(stored: Databas
     old = document_bytes(run_endpoint(history, "aggregate", params))
     assert answer_bytes(history, "aggregate", params) == old
     assert old.count(b'"count":0,"filled":true}') == 120
+
+
+@pytest.fixture
+def retained(db: Database, fill: Filler) -> History:
+    """Day 1: 1-hour rollups only; day 2: 1-minute rollups only; day 3: raw samples (retention took the rest)."""
+    series_id = fill.series(PLAIN, "Double", first_seen=T0)
+    for table, first, rows, size in [("rollup_1h", T0, 24, 3600), ("rollup_1m", T0 + timedelta(days=1), 1440, 60)]:
+        db.connection.execute(
+            f"INSERT INTO {table} SELECT $sid, $t0 + to_seconds(i * $size), 3, 10.0 + i / 7, i / 7, 20.0 + i / 7,"  # noqa: S608
+            " 1.5 + i, 2.5 - i, $t0 + to_seconds(i * $size + 1), $t0 + to_seconds(i * $size + $size - 1)"
+            " FROM range($rows) AS r(i)",
+            {"sid": series_id, "t0": first, "size": size, "rows": rows},
+        )
+    _insert(db, series_id, [(T0 + timedelta(days=2, seconds=37 * i), 0, float(i % 23) / 3) for i in range(2300)])
+    return History(db, clock=lambda: NOW)
+
+
+@pytest.mark.parametrize(
+    ("start", "bucket", "zone"),
+    [
+        (T0, "1d", "UTC"),  # whole days: rollup_1h, rollup_1m and raw each answer one day
+        (T0 + timedelta(hours=5, minutes=17), "1h", "UTC"),  # a start off the rollups' boundaries
+        (T0 + timedelta(hours=20), "30m", "Asia/Kolkata"),  # 1-minute rollups and raw only (+05:30)
+        (T0 + timedelta(days=1, hours=23), "1m", "UTC"),  # the last rolled-up minutes, then raw
+    ],
+)
+@pytest.mark.parametrize("fill_mode", ["none", "null", "previous"])
+def test_columnar_and_row_answers_agree_where_rollups_answer(
+    retained: History, start: datetime, bucket: str, zone: str, fill_mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="uns.historian.queries")
+    params = {
+        "topic": [PLAIN], "start": [start.isoformat()], "end": [(T0 + timedelta(days=2, hours=9)).isoformat()],
+        "bucket": [bucket], "tz": [zone], "fill": [fill_mode],
+    }  # fmt: skip
+    old = document_bytes(run_endpoint(retained, "aggregate", params))
+    assert answer_bytes(retained, "aggregate", params) == old
+    assert "from samples [" in caplog.text
+    assert "rollup_1m [" in caplog.text  # the row path's plan: rollups answered part of the window
+    assert b'"filled":false' in old
