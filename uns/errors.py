@@ -8,7 +8,8 @@ UnsError
 │                                                 └── ReadError (address / node id)
 ├── SparkplugError       topic                    └── PayloadDecodeError (byte offset)
 ├── EventRejected        topic, field, reason     (MES validation → dead letter + errors topic)
-├── HistorianError       database                 └── SchemaTooNew (file version > code version)
+├── StoreError           database                 ├── SchemaTooNew (file version > code version)
+│                                                 └── HistorianError (a historian query failed)
 ├── QueryError           field                    ├── BadArgument (a query argument: HTTP 400, CLI exit 2)
 │                                                 └── UnknownSeries (no such topic: HTTP 404)
 └── SinkError            sink, target             ├── SinkUnavailable (retried with backoff)
@@ -38,6 +39,7 @@ __all__ = [
     "SinkError",
     "SinkUnavailable",
     "SparkplugError",
+    "StoreError",
     "UnknownSeries",
     "UnsError",
 ]
@@ -132,16 +134,27 @@ class EventRejected(UnsError):
         super().__init__(f"{topic}: {field}: {reason}")
 
 
-class HistorianError(UnsError):
-    """The historian could not open, store or query its database."""
+class StoreError(UnsError):
+    """The hub's DuckDB file (``uns.store``: historian, MES and alarm history) could not be opened, migrated or written.
+
+    Catch this one for any failure of the file; ``HistorianError`` is the historian's own branch of it.
+    """
+
+    _noun = "store"
 
     def __init__(self, database: str, reason: str) -> None:
         self.database = database
         self.reason = reason
-        super().__init__(f"historian database {database}: {reason}")
+        super().__init__(f"{self._noun} {database}: {reason}")
 
 
-class SchemaTooNew(HistorianError):
+class HistorianError(StoreError):
+    """A query of the historian's series failed (``uns.historian.queries``)."""
+
+    _noun = "historian database"
+
+
+class SchemaTooNew(StoreError):
     """The database was written by a newer uns-hub; opening it with this one could lose data."""
 
     def __init__(self, database: str, found: int, known: int) -> None:

@@ -54,7 +54,7 @@ from model.mes import (
     Shift,
     WorkOrder,
 )
-from uns.errors import EventRejected, HistorianError
+from uns.errors import EventRejected, StoreError
 from uns.mes.attribution import OrderRuns, Run
 from uns.mes.changes import Change, ChangeFeed
 from uns.mes.maintenance_store import EVENT as MAINTENANCE_EVENT
@@ -204,7 +204,7 @@ class MesStore:
         baselines its derived counts came from, so a crash can neither lose nor double them.
 
         Raises:
-            HistorianError: the database failed; the whole batch was rolled back (nothing of it is stored).
+            StoreError: the database failed; the whole batch was rolled back (nothing of it is stored).
         """
         if not items:
             if also is not None:
@@ -229,7 +229,7 @@ class MesStore:
             connection.execute("ROLLBACK")
             self._load()  # the in-memory order state may hold effects of the rolled-back batch
             if isinstance(exc, duckdb.Error):
-                raise HistorianError("mes", f"storing {len(items)} MES events failed: {exc}") from exc
+                raise StoreError("mes", f"storing {len(items)} MES events failed: {exc}") from exc
             raise
         rejected = sum(1 for outcome in outcomes if outcome.status == "rejected")
         if rejected:  # each is logged by the adapter, rate-limited per topic and field

@@ -22,7 +22,7 @@ import duckdb
 import orjson
 
 from model.config import Settings, WebSection
-from uns.errors import BadArgument, HistorianError
+from uns.errors import BadArgument, StoreError
 from uns.query.args import Document, Params, document_bytes
 from uns.store.database import Database
 
@@ -127,7 +127,7 @@ def _fetch(base: str, endpoint: str, params: Params) -> Document:
         raise ApiFailed(0, f"{base}: {reason}") from exc
 
 
-def _is_locked(exc: HistorianError) -> bool:
+def _is_locked(exc: StoreError) -> bool:
     return isinstance(exc.__cause__, duckdb.IOException) and "lock" in str(exc.__cause__).lower()
 
 
@@ -146,14 +146,14 @@ def answer(
 
     Raises:
         BadArgument: a bad parameter (from either path).
-        HistorianError: the file cannot be read and the hub did not answer.
+        StoreError: the file cannot be read and the hub did not answer.
     """
     if args.api:
         return _fetch(args.api, endpoint, params)
     path: Path = args.db or _default_db(settings)
     try:
         return _local(path, local)
-    except HistorianError as exc:
+    except StoreError as exc:
         if not _is_locked(exc):
             raise
         url = _hub_url(settings.web)
@@ -163,7 +163,7 @@ def answer(
         except ApiFailed as http_exc:
             if http_exc.status:
                 raise
-            raise HistorianError(
+            raise StoreError(
                 str(path), f"locked by another process, and the hub's HTTP API at {url} did not answer ({http_exc});"
                 " give its address with --api URL"
             ) from http_exc  # fmt: skip

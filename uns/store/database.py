@@ -14,7 +14,7 @@ from typing import Self, TypeVar
 import duckdb
 import pyarrow as pa
 
-from uns.errors import HistorianError, SchemaTooNew
+from uns.errors import SchemaTooNew, StoreError
 from uns.store.migrations import (
     LAYOUT_VERSION,
     Component,
@@ -102,10 +102,15 @@ class Database:
         self._lock = threading.Lock()
 
     @property
+    def name(self) -> str:
+        """The file as given (``:memory:`` for a throwaway): how errors about it name it."""
+        return self._name
+
+    @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The read-write connection (read-only when opened so)."""
         if self._connection is None:
-            raise HistorianError(self._name, "not open: use `with Database(...)` first")
+            raise StoreError(self._name, "not open: use `with Database(...)` first")
         return self._connection
 
     def reader(self) -> duckdb.DuckDBPyConnection:
@@ -123,18 +128,18 @@ class Database:
         self.close()
 
     def open(self) -> None:
-        """Open (creating and migrating when writable); raises ``HistorianError`` saying what to do."""
+        """Open (creating and migrating when writable); raises ``StoreError`` saying what to do."""
         if self.path is not None and not self._read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path is not None and self._read_only and not self.path.exists():
-            raise HistorianError(self._name, "no such file: start the historian (`uns up` or `uns historian`) first")
+            raise StoreError(self._name, "no such file: start the historian (`uns up` or `uns historian`) first")
         try:
             connection = duckdb.connect(self._name, read_only=self._read_only)
         except duckdb.IOException as exc:
             reason = _lock_help(self.path or Path(self._name)) if "lock" in str(exc).lower() else str(exc)
-            raise HistorianError(self._name, reason) from exc
+            raise StoreError(self._name, reason) from exc
         except duckdb.Error as exc:
-            raise HistorianError(self._name, f"cannot open: {exc}") from exc
+            raise StoreError(self._name, f"cannot open: {exc}") from exc
         try:
             # every TIMESTAMPTZ comes back in UTC; callers convert to the zone a user asked for
             connection.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -205,7 +210,7 @@ class Database:
     def _check(self, connection: duckdb.DuckDBPyConnection, found: int, components: Sequence[Component]) -> None:
         """Read-only: every component must be at the version this uns-hub writes."""
         if found < LAYOUT_VERSION:
-            raise HistorianError(
+            raise StoreError(
                 self._name, f"schema version {found} needs migrating to {LAYOUT_VERSION}: open it writable once"
             )
         for component in components:
@@ -213,7 +218,7 @@ class Database:
             if current > component.latest:
                 raise SchemaTooNew(f"{self._name} ({component.name})", current, component.latest)
             if current < component.latest:
-                raise HistorianError(
+                raise StoreError(
                     self._name,
                     f"{component.name} tables at version {current} need migrating to {component.latest}:"
                     " open it writable once",
@@ -243,7 +248,7 @@ class Database:
             connection.execute("COMMIT")
         except duckdb.Error as exc:
             connection.execute("ROLLBACK")
-            raise HistorianError(self._name, f"{what} failed: {exc}") from exc
+            raise StoreError(self._name, f"{what} failed: {exc}") from exc
         return result
 
     def _backup(self, connection: duckdb.DuckDBPyConnection, version: str) -> bool:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from uns.errors import BadArgument, HistorianError, UnknownSeries
+from uns.errors import BadArgument, StoreError, UnknownSeries
 from uns.historian.queries import History
 from uns.historian.query_api import ENDPOINTS, answer_bytes
 from uns.query.args import document_bytes
@@ -40,7 +40,7 @@ def _endpoint(history: History | None, name: str) -> Route:
             return json_response({"error": str(exc), "field": exc.field}, 404)
         except BadArgument as exc:
             return json_response({"error": str(exc), "field": exc.field}, 400)
-        except HistorianError as exc:
+        except StoreError as exc:
             log.warning("history query %s failed: %s", name, exc)
             return json_response({"error": str(exc)}, 503)
         return Response(answer, media_type="application/json")

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from uns.clock import utc_now
-from uns.errors import BadArgument, HistorianError
+from uns.errors import BadArgument, StoreError
 from uns.mes.intake import Refused
 from uns.mes.scope import UnknownPath
 from uns.mes.service import MesAdapter
@@ -38,7 +38,7 @@ def _view(adapter: MesAdapter | None, name: str) -> Route:
         if name == "current" and not params:  # what the KPIs were last computed from, shared by every page
             try:
                 as_of, rows = await adapter.live.read()
-            except HistorianError as exc:
+            except StoreError as exc:
                 log.warning("MES view current failed: %s", exc)
                 return json_response({"error": str(exc)}, 503)
             return json_response({"rows": rows, "as_of": as_of})
@@ -49,7 +49,7 @@ def _view(adapter: MesAdapter | None, name: str) -> Route:
             return json_response({"error": str(exc), "field": exc.field, "path": exc.path, "nearest": exc.nearest}, 404)
         except BadArgument as exc:
             return json_response({"error": str(exc), "field": exc.field}, 400)
-        except HistorianError as exc:
+        except StoreError as exc:
             log.warning("MES view %s failed: %s", name, exc)
             return json_response({"error": str(exc)}, 503)
         return json_response(document)

@@ -17,7 +17,7 @@ import duckdb
 import orjson
 import pytest
 
-from uns.errors import HistorianError, SchemaTooNew
+from uns.errors import SchemaTooNew, StoreError
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.schema import SCHEMA as HISTORIAN
 from uns.historian.store import Batch, Store
@@ -202,19 +202,19 @@ def test_a_newer_component_is_refused_naming_it(tmp_path: Path) -> None:
 
 
 def test_read_only_open_of_an_unmigrated_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(HistorianError, match="schema version 3 needs migrating to 8: open it writable once"):
+    with pytest.raises(StoreError, match="schema version 3 needs migrating to 8: open it writable once"):
         Database(path=_legacy_file(3, tmp_path), read_only=True).open()
     path = tmp_path / "only.duckdb"
     with Database(path=path, components=[HISTORIAN]):
         pass
-    with pytest.raises(HistorianError, match="mes tables at version 0 need migrating to 3: open it writable once"):
+    with pytest.raises(StoreError, match="mes tables at version 0 need migrating to 3: open it writable once"):
         Database(path=path, read_only=True).open()
     with Database(path=path, read_only=True, components=[HISTORIAN]) as db:  # what it reads is there
         assert db.connection.execute("SELECT count(*) FROM samples").fetchone() == (0,)
 
 
 def test_read_only_open_of_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(HistorianError, match="start the historian"):
+    with pytest.raises(StoreError, match="start the historian"):
         Database(path=tmp_path / "none.duckdb", read_only=True).open()
 
 
@@ -224,7 +224,7 @@ def test_a_failed_migration_is_rolled_back_and_named(tmp_path: Path) -> None:
         migrations=(Migration(version=1, description="a bad step", statements=("CREATE TABLE t (x INT)", "NOPE")),),
     )
     path = tmp_path / "h.duckdb"
-    with pytest.raises(HistorianError, match=r"broken migration 1 \(a bad step\) failed"):
+    with pytest.raises(StoreError, match=r"broken migration 1 \(a bad step\) failed"):
         Database(path=path, components=[HISTORIAN, broken]).open()
     with Database(path=path, components=[HISTORIAN]) as db:
         assert component_versions(db.connection) == {"historian": 3}
@@ -236,8 +236,8 @@ def test_a_second_writer_is_told_to_use_http(tmp_path: Path) -> None:
     path = tmp_path / "h.duckdb"
     script = (
         "import sys; from uns.store.database import Database\n"
-        "from uns.errors import HistorianError\n"
-        f"try:\n    Database(path={str(path)!r}).open()\nexcept HistorianError as e:\n    print(e); sys.exit(3)\n"
+        "from uns.errors import StoreError\n"
+        f"try:\n    Database(path={str(path)!r}).open()\nexcept StoreError as e:\n    print(e); sys.exit(3)\n"
     )
     with Database(path=path):
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
