@@ -34,6 +34,7 @@ from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
 from uns.fleet import FleetStore
 from uns.handoff import hand_off
+from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
 from uns.historian.service import Historian
 from uns.host.service import SparkplugHost
@@ -41,6 +42,7 @@ from uns.memory import HeapKeeper
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.rules.demo import demo_rules
+from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService
 from uns.sinks.run import enter_sinks
 from uns.store.writer import Writer
@@ -281,11 +283,13 @@ async def run_up(
         if rules is not None:
             parts.append(rules)
             health["rules"] = rules.health
-        routes = [*routes, *alarm_routes(rules, historian.database if history else None, config_file)]
+        alarm_history = AlarmHistory(historian.database) if history else None
+        events = MesEventLog(historian.database) if history else None
+        routes = [*routes, *alarm_routes(rules, alarm_history, config_file)]
         running_tags: list[ComputedTags] = []  # entered after the web server, below
         editor = AutomationEditor(
             plant=plant, cache=cache, tags=lambda: running_tags[0] if running_tags else None, rules=rules,
-            history=history, database=historian.database if history else None, settings_file=config_file,
+            history=history, events=events, settings_file=config_file,
         )  # fmt: skip
         routes = [*routes, *editor.routes()]
         http = await stack.enter_async_context(_web(settings, users, health, history, routes, notes))

@@ -96,3 +96,14 @@ def test_the_query_kit_s_row_limit_is_defined_once() -> None:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MAX_LIMIT" for t in node.targets)
     )
     assert defined == ["uns/query/args.py"]
+
+
+def test_the_web_reads_the_store_only_through_its_components() -> None:
+    # history, MES views, alarm history and the MES event log each come from their owner's narrow reader
+    reaching = [(f, m) for f, m in _imports("uns") if f.startswith("uns/web/") and m.startswith("uns.store")]
+    assert reaching == []
+    for path in sorted((_ROOT / "uns" / "web").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not [n for n in names if n.split(".")[0] == "duckdb"], path

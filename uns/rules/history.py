@@ -1,7 +1,8 @@
-"""Alarm history in the historian's DuckDB (table ``alarm_history``, schema version 7): write and read.
+"""The alarm history in the store's DuckDB file (table ``alarm_history``, ``uns/rules/schema.py``): write and read.
 
-Both functions take a DuckDB connection: writes run on the historian's writer thread, reads on a
-reader cursor, as the MES adapter's do.
+``insert_alarms`` runs on the store's one writer thread (``uns.store.writer``); ``AlarmHistory`` is the
+narrow reader other components get (the web's ``GET /api/alarms/history``): each read on its own reader
+cursor, so no caller writes SQL over this table.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ from collections.abc import Sequence
 import duckdb
 import orjson
 
+from uns.errors import StoreError
 from uns.rules.alarms import Alarm
+from uns.store.database import Database
 
-__all__ = ["insert_alarms", "read_alarm_history"]
+__all__ = ["MAX_HISTORY", "AlarmHistory", "insert_alarms"]
+
+MAX_HISTORY = 10_000
+"""The most changes one read returns."""
 
 _TS = "to_timestamp(0) + to_milliseconds(CAST(? AS BIGINT))"  # epoch ms -> TIMESTAMPTZ, exact
 _COLUMNS = (
@@ -51,10 +57,7 @@ def insert_alarms(connection: duckdb.DuckDBPyConnection, alarms: Sequence[Alarm]
         connection.executemany(_INSERT, [_row(alarm) for alarm in alarms])
 
 
-def read_alarm_history(
-    connection: duckdb.DuckDBPyConnection, *, path: str | None = None, limit: int = 500
-) -> list[dict[str, object]]:
-    """The newest changes first, at or under ``path`` (all when None), at most ``limit``."""
+def _read(connection: duckdb.DuckDBPyConnection, path: str | None, limit: int) -> list[dict[str, object]]:
     where, args = "", list[object]([limit])
     if path:
         where = "WHERE path = ? OR starts_with(path, ?)"
@@ -73,3 +76,24 @@ def read_alarm_history(
         item["value"] = None if item["value"] is None else orjson.loads(str(item["value"]))
         out.append(item)
     return out
+
+
+class AlarmHistory:
+    """Reads the alarm history of ``database`` (opened by its owner): synchronous, so run it in a thread."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def read(self, *, path: str | None = None, limit: int = 500) -> list[dict[str, object]]:
+        """The newest changes first, at or under ``path`` (all when None), ``limit`` kept within 1..MAX_HISTORY.
+
+        Raises:
+            StoreError: the file is not open or the read failed.
+        """
+        cursor = self._database.reader()
+        try:
+            return _read(cursor, path, min(max(limit, 1), MAX_HISTORY))
+        except duckdb.Error as exc:
+            raise StoreError(self._database.name, f"reading the alarm history failed: {exc}") from exc
+        finally:
+            cursor.close()

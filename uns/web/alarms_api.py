@@ -15,12 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from uns.errors import ConfigError
+from uns.errors import ConfigError, StoreError
 from uns.rules.alarms import AlarmError
 from uns.rules.check import RulesRefused
-from uns.rules.history import read_alarm_history
+from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService
-from uns.store.database import Database
 from uns.web.auth import identity_of
 from uns.web.history_api import json_response
 
@@ -29,11 +28,16 @@ __all__ = ["RULES_OFF_HINT", "alarm_routes"]
 log = logging.getLogger(__name__)
 
 RULES_OFF_HINT = "the rules do not run in this process (no rules: in the settings file)"
-_MAX_HISTORY = 10_000
 
 
-def alarm_routes(service: RuleService | None, database: Database | None, settings_file: Path | None) -> list[Route]:
-    """The alarm and rule endpoints (``settings_file``: where ``POST /api/rules/reload`` reads ``rules:``)."""
+def alarm_routes(
+    service: RuleService | None, alarm_history: AlarmHistory | None, settings_file: Path | None
+) -> list[Route]:
+    """The alarm and rule endpoints.
+
+    ``alarm_history``: the stored changes (None: the store does not run here); ``settings_file``: where
+    ``POST /api/rules/reload`` reads ``rules:``.
+    """
 
     async def listed(request: Request) -> Response:
         if service is None:
@@ -65,22 +69,19 @@ def alarm_routes(service: RuleService | None, database: Database | None, setting
         return json_response(alarm.to_json())
 
     async def history(request: Request) -> Response:
-        if database is None:
+        if alarm_history is None:
             return json_response({"error": "the historian does not run in this process"}, 503)
         path = request.query_params.get("path")
         try:
-            limit = min(int(request.query_params.get("limit", "500")), _MAX_HISTORY)
+            limit = int(request.query_params.get("limit", "500"))
         except ValueError:
             return json_response({"error": "limit: an integer", "field": "limit"}, 400)
-
-        def work() -> list[dict[str, object]]:
-            cursor = database.reader()
-            try:
-                return read_alarm_history(cursor, path=path, limit=max(limit, 1))
-            finally:
-                cursor.close()
-
-        return json_response({"rows": await asyncio.to_thread(work)})
+        try:
+            rows = await asyncio.to_thread(alarm_history.read, path=path, limit=limit)
+        except StoreError as exc:
+            log.warning("alarm history read failed: %s", exc)
+            return json_response({"error": str(exc)}, 503)
+        return json_response({"rows": rows})
 
     async def rules(request: Request) -> Response:
         if service is None:

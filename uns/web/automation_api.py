@@ -32,12 +32,12 @@ from uns.clock import now_ms, utc_now
 from uns.config_file import dotted, parse_yaml
 from uns.errors import ConfigError
 from uns.files import replace_file
+from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
 from uns.rules.check import RulesRefused, check_rules
 from uns.rules.replay import replay_rule, try_rule
 from uns.rules.service import RuleService
 from uns.rules.triggers import subscriptions
-from uns.store.database import Database
 from uns.transforms.config import with_builtin
 from uns.transforms.plan import TagPlan, plan_tags
 from uns.transforms.replay import replay_tag, try_tag
@@ -126,8 +126,8 @@ class AutomationEditor:
         cache: the web's topic cache: current values and the tags' live outputs.
         tags: the running computed tags, once entered (``uns up`` starts them after the web server).
         rules: the running rules (None: they do not run here).
-        history: the historian's queries, and its database (MES events) for replays; None: no replay.
-        database: the historian's database.
+        history: the historian's queries (samples) for replays; None: no replay.
+        events: the historian's MES event log for replays; None: no replay.
         settings_file: the ``--config`` file changes are written to (None: read-only).
     """
 
@@ -139,7 +139,7 @@ class AutomationEditor:
         tags: Callable[[], ComputedTags | None],
         rules: RuleService | None,
         history: History | None,
-        database: Database | None,
+        events: MesEventLog | None,
         settings_file: Path | None,
     ) -> None:
         self._plant = plant
@@ -147,7 +147,7 @@ class AutomationEditor:
         self._tags = tags
         self._rules = rules
         self._history = history
-        self._database = database
+        self._events = events
         self._file = settings_file
         sites = plant.enterprise.sites
         self._timezone = sites[0].timezone if sites else "UTC"
@@ -432,22 +432,22 @@ class AutomationEditor:
             if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= MAX_REPLAY_HOURS:
                 raise _Refused(400, f"hours: a number above 0, at most {MAX_REPLAY_HOURS:g} (got {hours!r})")
             item = self._parse(kind, _text(body))
-            if self._history is None or self._database is None:
+            if self._history is None or self._events is None:
                 raise _Refused(503, "the historian does not run in this process: nothing to replay")
         except _Refused as refused:
             return refused.response()
-        history, database = self._history, self._database
+        history, events = self._history, self._events
         end = utc_now()
         start = end - timedelta(hours=float(hours))
         start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
         if isinstance(item, ComputedTag):
             plan = _plan(item, self._plant)
             filters = [i.topic for i in plan.inputs]
-            messages, cut = await asyncio.to_thread(past_messages, history, database, filters, start, end)
+            messages, cut = await asyncio.to_thread(past_messages, history, events, filters, start, end)
             result = replay_tag(plan, messages, end_ms=end_ms).to_json()
         else:
             filters = subscriptions(item.trigger)
-            messages, cut = await asyncio.to_thread(past_messages, history, database, filters, start, end)
+            messages, cut = await asyncio.to_thread(past_messages, history, events, filters, start, end)
             replayed = replay_rule(_enabled(item), messages, start_ms=start_ms, end_ms=end_ms, timezone=self._timezone)
             result = replayed.to_json()
         return json_response({"kind": kind, "start_ms": start_ms, "end_ms": end_ms, "cut": cut, **result})

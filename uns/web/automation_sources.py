@@ -13,10 +13,10 @@ from datetime import datetime
 
 from model.envelope import Envelope, Quality
 from uns.errors import UnknownSeries
+from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
 from uns.mqtt.filters import topic_matches
-from uns.query.values import Point, is_filter, topic_condition
-from uns.store.database import Database
+from uns.query.values import Point, is_filter
 from uns.web.cache import TopicCache
 
 __all__ = ["MAX_MESSAGES", "MAX_TOPICS", "current_messages", "past_messages"]
@@ -25,11 +25,6 @@ MAX_TOPICS = 1000
 """Topics one filter may bring into a test or replay."""
 MAX_MESSAGES = 200_000
 """Messages one replay reads from the historian (the oldest first; a longer stretch is cut and says so)."""
-
-_MES_SQL = (
-    "SELECT epoch_ms(ts), topic, body::VARCHAR FROM mes_events WHERE {condition} AND ts >= ? AND ts < ?"
-    " ORDER BY ts LIMIT ?"
-)
 
 
 def current_messages(cache: TopicCache, filters: Sequence[str]) -> list[tuple[str, bytes]]:
@@ -81,7 +76,7 @@ def _envelope(point: Point, datatype: str) -> bytes:
 
 
 def past_messages(
-    history: History, database: Database, filters: Sequence[str], start: datetime, end: datetime
+    history: History, events: MesEventLog, filters: Sequence[str], start: datetime, end: datetime
 ) -> tuple[list[tuple[int, str, bytes]], bool]:
     """Samples and MES events on ``filters`` in ``[start, end)``, oldest first; and whether the stretch was cut.
 
@@ -101,15 +96,9 @@ def past_messages(
             continue
         cut = cut or len(points) >= MAX_MESSAGES
         streams.append([(_ms(point.ts), topic, _envelope(point, datatype)) for point in points])
-    condition, params = topic_condition("topic", list(filters))
-    cursor = database.reader()
-    try:
-        sql = _MES_SQL.format(condition=condition)  # only ? placeholders
-        rows = cursor.execute(sql, [*params, start, end, MAX_MESSAGES]).fetchall()
-    finally:
-        cursor.close()
-    cut = cut or len(rows) >= MAX_MESSAGES
-    streams.append([(int(ms), str(topic), str(body).encode()) for ms, topic, body in rows])
+    logged = events.read(filters, start, end, limit=MAX_MESSAGES)
+    cut = cut or len(logged) >= MAX_MESSAGES
+    streams.append(logged)
     merged = list(heapq.merge(*streams, key=lambda message: message[0]))
     cut = cut or len(merged) > MAX_MESSAGES
     return merged[:MAX_MESSAGES], cut

@@ -22,6 +22,7 @@ from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.rules.check import RulesRefused
 from uns.rules.demo import demo_rules
+from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService
 from uns.settings import load_plant
 from uns.store.database import Database
@@ -92,7 +93,7 @@ async def test_alarm_changes_reach_the_history_and_the_api_lists_acks_and_reads_
     settings_file = tmp_path / "hub.yaml"
     with Database(path=tmp_path / "historian.duckdb") as db:
         async with _service(broker, db) as service:
-            app = Starlette(routes=alarm_routes(service, db, settings_file))
+            app = Starlette(routes=alarm_routes(service, AlarmHistory(db), settings_file))
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
                 await _publish(broker, f"{FILLER}/data/Temp", 90)
                 await until(lambda: service.engine.alarms.listed(), what="the alarm")

@@ -1,0 +1,50 @@
+"""The store's own error: what the floor raises, the historian's branch of it, and every catcher still answering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from uns.errors import HistorianError, SchemaTooNew, StoreError, UnsError
+from uns.historian.queries import History
+from uns.rules.history import AlarmHistory
+from uns.store.database import Database
+from uns.web.alarms_api import alarm_routes
+from uns.web.history_api import history_routes
+
+
+def test_the_store_raises_store_error_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "none.duckdb"
+    with pytest.raises(StoreError) as caught:
+        Database(path=missing, read_only=True).open()
+    assert type(caught.value) is StoreError
+    assert (
+        str(caught.value) == f"store {missing}: no such file: start the historian (`uns up` or `uns historian`) first"
+    )
+    assert (caught.value.database, caught.value.reason.startswith("no such file")) == (str(missing), True)
+
+
+def test_the_historian_s_error_and_a_too_new_file_are_store_errors(tmp_path: Path) -> None:
+    assert issubclass(HistorianError, StoreError)
+    assert issubclass(SchemaTooNew, StoreError)
+    assert issubclass(StoreError, UnsError)
+    assert not issubclass(StoreError, HistorianError)
+    with Database(path=tmp_path / "h.duckdb") as db:
+        db.connection.execute("DROP TABLE latest")  # a query DuckDB refuses, as on a damaged file
+        with pytest.raises(HistorianError, match=r"historian database .*h\.duckdb: query failed: .*latest"):
+            History(db).last("#")
+
+
+async def test_the_web_answers_a_store_failure_with_503(tmp_path: Path) -> None:
+    closed = Database(path=tmp_path / "h.duckdb")  # never opened: every read raises StoreError
+    app = Starlette(routes=[*history_routes(History(closed)), *alarm_routes(None, AlarmHistory(closed), None)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
+        for url in ("/api/history/series", "/api/alarms/history"):
+            answer = await http.get(url)
+            assert (answer.status_code, answer.json()["error"]) == (
+                503,
+                f"store {closed.path}: not open: use `with Database(...)` first",
+            ), url
