@@ -5,7 +5,7 @@ a machine state from its instant on, a downtime label over its interval, a shift
 work order from its instant on (and every row it re-attributed to another order), a product type
 at every instant. A late or backfilled event is simply one whose stretch lies in the past.
 
-The store announces them after each commit, on the historian's writer thread, through
+The MES store announces them after each commit, on the store's one writer thread, through
 ``ChangeFeed.publish``. A cache of per-interval facts (month reports) hooks in with
 ``ChangeFeed.subscribe(callback)`` and drops what overlaps: a change at ``path`` touches that path,
 its ancestors (a line's numbers include its cells) and, for a path-wide event such as a shift at a

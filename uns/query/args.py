@@ -24,6 +24,7 @@ Params = Mapping[str, Sequence[str]]
 """Query parameters, each with every value given (``context`` and ``match`` repeat)."""
 
 Document = dict[str, object]
+"""A query's answer as JSON-ready data (``document_bytes`` writes it), as an endpoint returns it."""
 
 
 class QueryArgs:

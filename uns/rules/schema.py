@@ -1,4 +1,4 @@
-"""The alarm history's table in the store's DuckDB file (written by ``uns.rules.history``), as its migrations.
+"""The alarm history's table in the store's DuckDB file (written and read by ``uns.rules.history``), as its migrations.
 
 ``uns.store`` applies each once and records it in ``component_versions`` as ``("alarms", version)``; never
 edit a released migration. ``legacy`` is the step's number in the one sequence files had before each

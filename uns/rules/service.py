@@ -75,7 +75,7 @@ class RuleService:
         clients: opens the engine's MQTT client.
         acl: the broker's role rules (the write action's role check).
         builtin: what a reload runs when the file has no ``rules:`` key, as at start (the demo's).
-        writer: runs a function on the historian's writer thread (None: no alarm history).
+        writer: runs a function on the store's one writer thread (None: no alarm history).
         health_interval_s: how often ``<enterprise>/hub/rules/health`` is published (retained).
     """
 

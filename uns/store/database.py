@@ -190,7 +190,7 @@ class Database:
         if found > LAYOUT_VERSION:
             raise SchemaTooNew(self._name, found, LAYOUT_VERSION)
         if self._read_only:
-            self._check(connection, found, components)
+            self._check_read_only(connection, found, components)
             return
         backed_up = False
         if found < LAYOUT_VERSION:
@@ -207,7 +207,9 @@ class Database:
             for migration in pending:
                 self._apply(connection, component, migration)
 
-    def _check(self, connection: duckdb.DuckDBPyConnection, found: int, components: Sequence[Component]) -> None:
+    def _check_read_only(
+        self, connection: duckdb.DuckDBPyConnection, found: int, components: Sequence[Component]
+    ) -> None:
         """Read-only: every component must be at the version this uns-hub writes."""
         if found < LAYOUT_VERSION:
             raise StoreError(
@@ -251,12 +253,15 @@ class Database:
             raise StoreError(self._name, f"{what} failed: {exc}") from exc
         return result
 
-    def _backup(self, connection: duckdb.DuckDBPyConnection, version: str) -> bool:
-        """Copy the file aside before touching an existing schema, so an upgrade can always be undone."""
+    def _backup(self, connection: duckdb.DuckDBPyConnection, label: str) -> bool:
+        """Copy the file aside as ``<file>.<label>.bak`` before touching an existing schema; True once done.
+
+        So an upgrade can always be undone (a ``:memory:`` file has nothing to keep).
+        """
         if self.path is None:
             return True
         connection.execute("CHECKPOINT")
-        backup = self.path.with_name(f"{self.path.name}.{version}.bak")
+        backup = self.path.with_name(f"{self.path.name}.{label}.bak")
         shutil.copy2(self.path, backup)
-        log.info("store %s: copied to %s before migrating from %s", self._name, backup, version)
+        log.info("store %s: copied to %s before migrating from %s", self._name, backup, label)
         return True
