@@ -255,5 +255,5 @@ class CountFacts:
             self._connection.execute("ROLLBACK")
             raise
         if self._memo is not None:
-            self._memo.built()
+            self._memo.counts_built()
         return hi - lo

@@ -529,7 +529,7 @@ class FactBuilder:
             self._connection.execute("ROLLBACK")
             raise
         if self._memo is not None:
-            self._memo.built()
+            self._memo.built(lo, hi)
         log.debug("MES facts: built hours %d..%d for %d paths", lo, hi, len(paths))
         return hi - lo
 

@@ -41,7 +41,8 @@ Sums = tuple[int, int, int, int]
 _DATABASE = "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
 _HOURS = """SELECT h.path, h.hour, h.rules, f.loss, coalesce(sum(f.b - f.a), 0)::BIGINT
 FROM mes_fact_hours h LEFT JOIN mes_fact_pieces f ON f.path = h.path AND f.hour = h.hour
-WHERE h.path IN (SELECT unnest($paths::VARCHAR[])) GROUP BY ALL"""
+WHERE h.path IN (SELECT unnest($paths::VARCHAR[])) AND h.hour >= $lo AND h.hour < $hi GROUP BY ALL"""
+_ALL = (-(2**62), 2**62)
 
 CountSums = tuple[tuple[str | None, int, int], ...]
 """A count path's hour of facts: (order, total, good) per order."""
@@ -64,6 +65,8 @@ class ViewMemo:
         self._loading: dict[str, int] = {}
         """Paths being loaded -> how many loads of them are under way."""
         self._spoiled: set[str] = set()
+        self._pending: list[tuple[int, int]] = []
+        """Hour ranges built since the loaded paths were read: read again on next use."""
         """Paths whose hours changed while being loaded: that load is used once, not kept."""
         self._paths: tuple[frozenset[str], frozenset[str]] | None = None
         self._hours: dict[str, dict[int, tuple[str, Sums]]] = {}
@@ -107,11 +110,16 @@ class ViewMemo:
                 for hour in gone:
                     del hours[hour]
 
-    def built(self) -> None:
-        """New fact hours were built (``FactBuilder``): the sums and counts are read again on next use."""
+    def built(self, lo: int, hi: int) -> None:
+        """Fact hours ``[lo, hi)`` of every state path were built (``FactBuilder``): read on next use."""
         with self._lock:
-            self._spoiled.update(self._loading)
-            self._hours.clear()
+            self._spoiled.update(self._loading)  # a load under way may have missed them
+            if self._hours:
+                self._pending.append((lo, hi))
+
+    def counts_built(self) -> None:
+        """Count fact hours were built (``CountFacts``): the count facts are read again on next use."""
+        with self._lock:
             self._count_gen += 1
             self._count_hours = None
             self._counts.clear()
@@ -219,36 +227,58 @@ class ViewMemo:
         wanted = sorted(set(paths))
         with self._lock:
             missing = [path for path in wanted if path not in self._hours]
-            if not missing:
+            pending, self._pending = self._pending, []
+            refresh = sorted(self._hours) if pending else []
+            if not missing and not refresh:
                 return {path: self._hours[path] for path in wanted}
-            for path in missing:
+            for path in (*missing, *refresh):
                 self._loading[path] = self._loading.get(path, 0) + 1
-        loaded: dict[str, dict[int, tuple[str, list[int]]]] = {path: {} for path in missing}
         try:
-            for path, hour, rules, loss, micros in cursor.execute(_HOURS, {"paths": missing}).fetchall():
-                _, sums = loaded[path].setdefault(int(hour), (str(rules), [0, 0, 0, 0]))
-                if loss is not None:
-                    sums[LOSSES.index(loss)] += int(micros)
+            fresh = self._load(cursor, missing, [_ALL]) if missing else {}
+            renewed = self._load(cursor, refresh, pending) if refresh else {}
         finally:
             with self._lock:
-                spoiled = self._spoiled & set(missing)
-                for path in missing:
+                spoiled = self._spoiled & {*missing, *refresh}
+                for path in (*missing, *refresh):
                     self._loading[path] -= 1
                     if not self._loading[path]:
                         del self._loading[path]
                         self._spoiled.discard(path)
-        fresh = {
-            path: {h: (r, (s[0], s[1], s[2], s[3])) for h, (r, s) in hours.items()} for path, hours in loaded.items()
-        }
         with self._lock:
             self.loads += 1
             for path, hours in fresh.items():
                 if path not in spoiled:
                     self._hours[path] = hours
                     self._top[path] = max(hours, default=-1)
+            for path in refresh:  # the hours built since: replaced; a path changed meanwhile is read whole next time
+                known = self._hours.get(path)
+                if known is None:
+                    continue
+                if path in spoiled:
+                    del self._hours[path]
+                    continue
+                for lo, hi in pending:
+                    for hour in [h for h in range(lo, hi) if h in known]:
+                        del known[hour]
+                known.update(renewed.get(path, {}))
+                self._top[path] = max([self._top.get(path, -1), *renewed.get(path, {})])
             result = {path: self._hours[path] for path in wanted if path in self._hours}
         result.update(fresh)  # what this read loaded, kept or not
         return result
+
+    @staticmethod
+    def _load(
+        cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], ranges: Sequence[tuple[int, int]]
+    ) -> dict[str, dict[int, tuple[str, Sums]]]:
+        """The built hours of ``paths`` within ``ranges``, with their rules and sums."""
+        loaded: dict[str, dict[int, tuple[str, list[int]]]] = {path: {} for path in paths}
+        for lo, hi in ranges:
+            params = {"paths": list(paths), "lo": lo, "hi": hi}
+            for path, hour, rules, loss, micros in cursor.execute(_HOURS, params).fetchall():
+                _, sums = loaded[path].setdefault(int(hour), (str(rules), [0, 0, 0, 0]))
+                if loss is not None:
+                    sums[LOSSES.index(loss)] += int(micros)
+        return {p: {h: (r, (s[0], s[1], s[2], s[3])) for h, (r, s) in hours.items()} for p, hours in loaded.items()}
 
 
 def attach(cursor: duckdb.DuckDBPyConnection, memo: ViewMemo) -> Callable[[], None]:

@@ -168,3 +168,17 @@ def test_every_view_through_the_memo_is_the_direct_answer(
         assert views_memo.loads <= loads + 1  # the L2 shift's first shift drops every hour of L2: read once again
     finally:
         detach()
+
+
+def test_hours_built_later_are_read_into_the_memo(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, views_memo = world
+    _day(cursor, section, at(1, 0), NOW)  # the memo holds day 1's hours
+    feeder.states(CELL, [(at(2, 1), 40100), (at(2, 2), 10000)])
+    builder = FactBuilder(db.connection, section, memo=views_memo)
+    assert builder.build(at(2, 6)) > 0  # day 2 up to 05:00: into the memo on next use
+    segments = facts.plan(cursor, section, [CELL], at(1, 0), at(2, 6))
+    assert [(s.end, s.from_facts) for s in segments] == [(at(2, 5), True), (at(2, 6), False)]  # the memo knows
+    row = _day(cursor, section, at(1, 0), at(2, 6))
+    assert (row.time_s, row.availability_loss_s) == (30 * 3600.0, 3600.0)
