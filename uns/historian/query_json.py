@@ -110,7 +110,7 @@ def _strings(values: pa.Array) -> pa.Array:
 
 
 def _values(number: pa.Array, text: pa.Array, json_text: pa.Array, datatype: str | None) -> pa.Array:
-    """Sample values as ``query_types.typed_value`` types them, column-wise."""
+    """Sample values as ``uns.query.values.typed_value`` types them, column-wise."""
     if datatype in BOOLEAN_TYPES:
         base = _booleans(number)
     elif datatype in INTEGER_TYPES and text.null_count < len(text):  # exact digits beyond 2^53 win

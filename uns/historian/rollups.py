@@ -143,7 +143,7 @@ class RollupReport:
 
 
 class Rollups:
-    """Incremental 1-minute and 1-hour rollups, run from the historian's writer thread.
+    """Incremental 1-minute and 1-hour rollups, run from the store's one writer thread.
 
     Each ``run`` recomputes, in one transaction, the minutes from the lowest pending mark (the
     ``rollup_1m`` watermark, a ``mark_late`` call, or late samples found by ``received``) up to the

@@ -1,6 +1,6 @@
 """Commit batches of rows to DuckDB: series ids, de-duplication, Arrow inserts, one transaction each.
 
-Runs on the historian's writer thread only (it owns the read-write connection).
+Runs on the store's one writer thread only (``uns.store.writer``), which owns the read-write connection.
 
 A sample's identity is its series, millisecond, value and quality: two different values of one
 series in one millisecond (a burst stamped with its receive time, a fast counter) are both stored,
