@@ -19,9 +19,11 @@ before the events are acknowledged): a ``machine_state`` at ``t`` drops the hour
 or under it, and all of them when it is the first shift there (time outside shifts becomes planned);
 a ``maintenance_order`` the hours from the earliest time any version of the order named on, at and
 under every path it was at (its planned windows are planned downtime).
-Counts, orders and products are not facts (the views read them directly). The classification
-settings (loss ranges, microstop threshold) are part of each hour's ``rules``: hours built under
-other settings are not read and are rebuilt.
+Counts are facts of their own (``uns.mes.count_facts``). The classification settings (loss
+ranges, microstop threshold) are part of each hour's ``rules``: hours built under other settings are
+not read and are rebuilt. The edges are classified in Python (``uns.mes.edge_pieces``) unless
+``bypassed``; with a memo attached (``uns.mes.memo``, the adapter's) the built hours and their sums
+are read from memory, which this builder keeps exact (``ViewMemo.dropped``, ``ViewMemo.built``).
 """
 
 from __future__ import annotations
