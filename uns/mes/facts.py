@@ -171,7 +171,7 @@ def _memo_hours(
     for hour in range(first, last):
         sums: dict[str, Sums] = {}
         for path in set(paths):
-            entry = known[path].get(hour)
+            entry = known.get(path, {}).get(hour)
             if entry is None or entry[0] != rules:
                 break
             sums[path] = entry[1]

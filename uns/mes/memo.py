@@ -250,12 +250,11 @@ class ViewMemo:
                 if path not in spoiled:
                     self._hours[path] = hours
                     self._top[path] = max(hours, default=-1)
-            for path in refresh:  # the hours built since: replaced; a path changed meanwhile is read whole next time
+            if spoiled & set(refresh):  # changed while read: read those ranges again next time
+                self._pending.extend(pending)
+            for path in refresh:  # the hours built since, added (an hour not yet added is computed directly)
                 known = self._hours.get(path)
-                if known is None:
-                    continue
-                if path in spoiled:
-                    del self._hours[path]
+                if known is None or path in spoiled:
                     continue
                 for lo, hi in pending:
                     for hour in [h for h in range(lo, hi) if h in known]:
