@@ -281,8 +281,13 @@ class ViewMemo:
 
 
 def attach(cursor: duckdb.DuckDBPyConnection, memo: ViewMemo) -> Callable[[], None]:
-    """Serve ``memo`` to every view on the database ``cursor`` reads; returns the detach function."""
+    """Serve ``memo`` to every view on the database file ``cursor`` reads; returns the detach function.
+
+    An in-memory database has no file to tell two apart by: it is served no memo.
+    """
     key = _key(cursor)
+    if not key:
+        return lambda: None
     with _MEMOS_LOCK:
         _MEMOS[key] = memo
     return lambda: detach(key, memo)
@@ -299,7 +304,8 @@ def of(cursor: duckdb.DuckDBPyConnection) -> ViewMemo | None:
     """The memo attached to the database ``cursor`` reads, if any."""
     if not _MEMOS:
         return None
-    return _MEMOS.get(_key(cursor))
+    key = _key(cursor)
+    return _MEMOS.get(key) if key else None
 
 
 def _key(cursor: duckdb.DuckDBPyConnection) -> str:
@@ -309,7 +315,7 @@ def _key(cursor: duckdb.DuckDBPyConnection) -> str:
     if known is not None:
         return known
     row = cursor.execute(_DATABASE).fetchone()
-    key = str(row[0]) if row is not None and row[0] else ":memory:"
+    key = str(row[0]) if row is not None and row[0] else ""
     with _MEMOS_LOCK:
         _KEYS[cursor] = key
     return key

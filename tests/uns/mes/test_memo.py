@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
@@ -182,3 +183,11 @@ def test_hours_built_later_are_read_into_the_memo(
     assert [(s.end, s.from_facts) for s in segments] == [(at(2, 5), True), (at(2, 6), False)]  # the memo knows
     row = _day(cursor, section, at(1, 0), at(2, 6))
     assert (row.time_s, row.availability_loss_s) == (30 * 3600.0, 3600.0)
+
+
+def test_an_in_memory_database_is_served_no_memo() -> None:
+    """Two in-memory databases cannot be told apart by a file: neither gets a memo, so none gets another's."""
+    with contextlib.closing(duckdb.connect(":memory:")) as connection, contextlib.closing(connection.cursor()) as cur:
+        detach = memo.attach(cur, ViewMemo())
+        assert memo.of(cur) is None
+        detach()
