@@ -20,6 +20,7 @@ from bridges.sim.layout import UTILITY_KINDS
 from bridges.sim.lorawan_meter import LorawanMeterSim
 from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
+from bridges.sim.rates import demo_historian_section
 from bridges.sim.serial_palletizing import PalletScale
 from bridges.sim.service import SimulatedPlant
 from demo.business import DemoBusiness
@@ -262,7 +263,7 @@ async def run_up(
         history: History | None = None
         routes: Sequence[BaseRoute] = ()
         if settings.historian.enabled:
-            historian = await stack.enter_async_context(_historian(settings, plant, clients))
+            historian = await stack.enter_async_context(_historian(settings, plant, clients, demo=settings.demo))
             parts.append(historian)
             health["historian"] = historian.health
             history = History(historian.database)
@@ -424,10 +425,9 @@ async def _on_connection(writer: Writer, work: Callable[[duckdb.DuckDBPyConnecti
     await writer.submit(lambda: work(writer.database.connection))
 
 
-def _historian(settings: Settings, plant: Plant, clients: ClientFactory) -> Historian:
-    return Historian(
-        settings=settings.historian, enterprise=plant.enterprise.id, clients=clients, data_dir=settings.data_dir
-    )
+def _historian(settings: Settings, plant: Plant, clients: ClientFactory, *, demo: bool = False) -> Historian:
+    section = demo_historian_section(settings.historian) if demo else settings.historian  # the demo's flush
+    return Historian(settings=section, enterprise=plant.enterprise.id, clients=clients, data_dir=settings.data_dir)
 
 
 async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:

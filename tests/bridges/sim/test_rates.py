@@ -10,13 +10,14 @@ import pytest
 from bridges.sim.demo import demo_bridges
 from bridges.sim.layout import MACHINE_METRICS, MODBUS_MACHINES, ModbusEndpoint, SimEndpoints, metric_value
 from bridges.sim.plant import MachineState, PlantModel
-from bridges.sim.rates import FAST_POLL_S, REFRESH_S, SLOW_POLL_S, deadband
+from bridges.sim.rates import FAST_POLL_S, REFRESH_S, SLOW_POLL_S, deadband, demo_historian_section
 from bridges.sim.utilities import UTILITY_PLANTS
 from model.bridges import AmqpBridgeConfig, ModbusDevice, OpcUaDevice, SqlBridgeConfig
 from model.bridges.ethernetip import EthernetIpDevice
 from model.bridges.fins import FinsDevice
 from model.bridges.s7 import S7Device
 from model.bridges.slmp import SlmpDevice
+from model.config import HistorianSection, Settings
 
 
 def _endpoints() -> SimEndpoints:
@@ -107,3 +108,13 @@ def test_a_steady_machine_s_jitter_is_held_back_and_its_stops_are_sent(machine: 
         ]
         assert moves
         assert set(moves) <= set(sent)
+
+
+def test_the_demo_s_historian_commits_as_often_as_its_fast_group_is_read_unless_the_settings_say() -> None:
+    assert HistorianSection().flush_interval_s == 0.5  # every hub's own
+    assert demo_historian_section(HistorianSection()).flush_interval_s == FAST_POLL_S == 1.0
+    assert demo_historian_section(HistorianSection(flush_interval_s=0.2)).flush_interval_s == 0.2
+    from_env = Settings.model_validate({"historian": {"flush_interval_s": 0.5}})  # a YAML or UNS_HISTORIAN__ value
+    assert demo_historian_section(from_env.historian).flush_interval_s == 0.5
+    other = Settings.model_validate({"historian": {"batch_rows": 500}})
+    assert demo_historian_section(other.historian) == other.historian.model_copy(update={"flush_interval_s": 1.0})
