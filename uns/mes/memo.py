@@ -271,13 +271,24 @@ class ViewMemo:
     ) -> dict[str, dict[int, tuple[str, Sums]]]:
         """The built hours of ``paths`` within ``ranges``, with their rules and sums."""
         loaded: dict[str, dict[int, tuple[str, list[int]]]] = {path: {} for path in paths}
-        for lo, hi in ranges:
+        for lo, hi in _merged(ranges):  # each hour read once: overlapping ranges would add it twice
             params = {"paths": list(paths), "lo": lo, "hi": hi}
             for path, hour, rules, loss, micros in cursor.execute(_HOURS, params).fetchall():
                 _, sums = loaded[path].setdefault(int(hour), (str(rules), [0, 0, 0, 0]))
                 if loss is not None:
                     sums[LOSSES.index(loss)] += int(micros)
         return {p: {h: (r, (s[0], s[1], s[2], s[3])) for h, (r, s) in hours.items()} for p, hours in loaded.items()}
+
+
+def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``ranges`` as disjoint ranges covering the same hours."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def attach(cursor: duckdb.DuckDBPyConnection, memo: ViewMemo) -> Callable[[], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
@@ -191,3 +192,53 @@ def test_an_in_memory_database_is_served_no_memo() -> None:
         detach = memo.attach(cur, ViewMemo())
         assert memo.of(cur) is None
         detach()
+
+
+def test_reads_racing_with_stored_events_and_builds_end_on_the_direct_answer(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """A dashboard reads on while late states, relabels and builds change the memo under it."""
+    feeder, views_memo = world
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        with contextlib.closing(db.reader()) as reader:
+            while not done.is_set():
+                try:
+                    oee(reader, section, path=CELL, start=at(1, 0), end=at(2, 6))
+                    current(reader, section, now=at(2, 6))
+                except BaseException as exc:  # reported below, in the test's thread
+                    failures.append(exc)
+                    return
+
+    reader_thread = threading.Thread(target=read, name="dashboard")
+    reader_thread.start()
+    builder = FactBuilder(db.connection, section, memo=views_memo)
+    try:
+        for k in range(12):
+            at_k = at(1, 1 + k)
+            feeder.states(CELL, [(at_k, 180000), (at_k + timedelta(minutes=5), 10000)])
+            feeder.send(CELL, "downtime_reason", at(2, 5), start_ms=ms(at_k + timedelta(minutes=20)),
+                        end_ms=ms(at_k + timedelta(minutes=30)), reason_code="CLEAN", state=150000)  # fmt: skip
+            builder.build(at(2, 6))
+    finally:
+        done.set()
+        reader_thread.join(timeout=60)
+    assert failures == []
+    row = _day(cursor, section, at(1, 0), at(2, 6))
+    assert (row.availability_loss_s, row.planned_downtime_s) == (12 * 300.0, 12 * 600.0)
+
+
+def test_hours_rebuilt_twice_before_a_read_count_once(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    feeder, views_memo = world
+    _day(cursor, section, at(1, 0), NOW)
+    builder = FactBuilder(db.connection, section, memo=views_memo)
+    feeder.store.changes.subscribe(builder.changed)
+    for hour in (10, 15):  # each drops the hours from it on; the two rebuilt ranges overlap
+        feeder.states(CELL, [(at(1, hour), 40100), (at(1, hour, 6), 10000)])
+        assert builder.build(NOW) > 0
+    row = _day(cursor, section, at(1, 0), NOW)
+    assert (row.time_s, row.availability_loss_s) == (86400.0, 720.0)
