@@ -18,6 +18,7 @@ from model.bridges.fins import FinsDevice
 from model.bridges.s7 import S7Device
 from model.bridges.slmp import SlmpDevice
 from model.config import HistorianSection, Settings
+from tests.exports import assert_all_is_honest
 
 
 def _endpoints() -> SimEndpoints:
@@ -118,3 +119,7 @@ def test_the_demo_s_historian_commits_as_often_as_its_fast_group_is_read_unless_
     assert demo_historian_section(from_env.historian).flush_interval_s == 0.5
     other = Settings.model_validate({"historian": {"batch_rows": 500}})
     assert demo_historian_section(other.historian) == other.historian.model_copy(update={"flush_interval_s": 1.0})
+
+
+def test_exports() -> None:
+    assert_all_is_honest("bridges.sim.rates")
