@@ -87,7 +87,8 @@ class RuleEngine:
         timezone: the schedules' default time zone (the plant's site).
         on_alarm: called with every alarm change (the history).
         client_id: the MQTT client id.
-        tick_s: how often minimum durations and schedules are checked, seconds.
+        tick_s: the longest wait between checks of minimum durations and schedules, seconds: the
+            check wakes at the next one due (or when a message starts one), so an idle engine sleeps.
     """
 
     def __init__(
@@ -100,7 +101,7 @@ class RuleEngine:
         timezone: str = "UTC",
         on_alarm: Callable[[Alarm], None] = lambda alarm: None,
         client_id: str = "uns-rules",
-        tick_s: float = 0.05,
+        tick_s: float = 1.0,
     ) -> None:
         self._clients = clients
         self._targets = targets
@@ -109,6 +110,7 @@ class RuleEngine:
         self._on_alarm = on_alarm
         self._client_id = client_id
         self._tick_s = tick_s
+        self._woken = asyncio.Event()  # a message started a minimum duration, or the rules changed
         self._rules: dict[str, _Running] = {rule.name: _Running(rule, timezone) for rule in rules}
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
@@ -187,6 +189,7 @@ class RuleEngine:
                 old.worker.cancel()
         added = [running for running in fresh.values() if running.worker is None]
         self._rules = fresh
+        self._woken.set()
         await self._subscribe(added)
         if self._tasks is not None:
             for running in added:
@@ -219,6 +222,8 @@ class RuleEngine:
             if not running.rule.enabled or not any(topic_matches(message.topic, f) for f in running.filters):
                 continue
             self._queue(running, running.watch.on_message(message.topic, message.payload, now_s=mono, now_ms=wall))
+            if running.watch.next_due_s() is not None:
+                self._woken.set()
 
     def _restore(self, message: Message) -> None:
         try:
@@ -241,8 +246,10 @@ class RuleEngine:
 
     async def _tick(self) -> None:
         while True:
+            self._woken.clear()
             mono = time.monotonic()
             now = utc_now()
+            wait = self._tick_s
             for running in self._rules.values():
                 if not running.rule.enabled:
                     continue
@@ -254,9 +261,16 @@ class RuleEngine:
                         stamp = int(running.next_cron.timestamp() * 1000)
                         running.next_cron = next_cron(trigger.schedule, running.timezone, now)
                         self._queue(running, [Firing(phase="fire", value=stamp, timestamp_ms=stamp)])
+                    wait = min(wait, (running.next_cron - now).total_seconds())
                 else:
                     self._queue(running, running.watch.on_tick(mono))
-            await asyncio.sleep(self._tick_s)
+                    due = running.watch.next_due_s()
+                    if due is not None:
+                        wait = min(wait, due - mono)
+            # sleep until the next check due (at most tick_s: the wall clock may jump under a schedule)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(wait, 0.0)):
+                    await self._woken.wait()
 
     async def _work(self, running: _Running) -> None:
         rule, stats, runner = running.rule, running.stats, self.runner

@@ -37,12 +37,31 @@ HealthSource = Callable[[], Mapping[str, object]]
 _SHUTDOWN_GRACE_S = 1.0  # a request still running after this is cancelled
 
 
+_TICK_S = 1.0  # uvicorn's own tick is 0.1 s, 10 wake-ups a second per server for a once-a-second job
+
+
 class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: ``uns`` owns SIGINT/SIGTERM and cancels us instead."""
+    """uvicorn ticking once a second, without its signal handlers: ``uns`` owns SIGINT/SIGTERM and cancels us."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Leave the main loop now, not at the next tick."""
+        self.should_exit = True
+        self._stopping.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def main_loop(self) -> None:
+        # on_tick's once-a-second work (the Date header) runs at counter 0: every one of our ticks
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_TICK_S):
+                    await self._stopping.wait()
 
 
 def _listen(bind: str, port: int) -> socket.socket:
@@ -199,8 +218,7 @@ class WebServer:
         try:
             await asyncio.shield(serving)
         finally:
-            # uvicorn checks should_exit every 0.1 s, then closes its listener and connections
-            server.should_exit = True
+            server.stop()  # wakes the main loop, which closes the listener and connections
             await serving
 
     def document(self) -> dict[str, object]:
