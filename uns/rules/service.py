@@ -100,6 +100,7 @@ class RuleService:
         self._builtin = list(builtin)
         self._writer = writer
         self._pending: list[Alarm] = []
+        self._alarmed = asyncio.Event()  # the history loop sleeps until an alarm changes
         self.reloads = 0
         self.reload_failures = 0
         self.last_reload_error: str | None = None
@@ -110,7 +111,7 @@ class RuleService:
             targets=plant_targets(plant),
             acl=acl,
             timezone=sites[0].timezone if sites else "UTC",
-            on_alarm=self._pending.append,
+            on_alarm=self._on_alarm,
         )
         self._lock = asyncio.Lock()
 
@@ -194,13 +195,20 @@ class RuleService:
                     await self.engine.publish(self.health_topic, body, retain=True)
             await asyncio.sleep(self._health_interval_s)
 
+    def _on_alarm(self, alarm: Alarm) -> None:
+        self._pending.append(alarm)
+        self._alarmed.set()
+
     async def _history_loop(self) -> None:
         while True:
-            await asyncio.sleep(_FLUSH_S)
+            await self._alarmed.wait()
+            await asyncio.sleep(_FLUSH_S)  # the changes of the next half second go in the same insert
+            self._alarmed.clear()
             try:
                 await self._flush()
             except duckdb.Error as exc:
                 self.history_failures += 1
+                self._alarmed.set()
                 log.warning("rules: alarm history not written (kept for the next try): %s", exc)
 
     async def _flush(self) -> None:

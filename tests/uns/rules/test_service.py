@@ -14,6 +14,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from tests.fixtures.timers import timers_by_task
 from tests.fixtures.waiting import until
 from tests.uns.rules.harness import RULES, recorder_on
 from uns.broker.acl import AclPolicy
@@ -177,3 +178,14 @@ def test_a_bad_rule_set_refuses_the_start() -> None:
             clients=network_clients(BrokerUrl()),
             acl=AclPolicy(),
         )
+
+
+async def test_the_alarm_history_writer_sleeps_until_an_alarm_changes(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    with Database(path=tmp_path / "historian.duckdb") as db:
+        async with _service(broker, db) as service:
+            with timers_by_task() as timers:
+                await asyncio.sleep(1.2)
+            assert timers["uns.rules.history"] == 0, timers  # was 2 a second: a 0.5 s flush loop
+            await _publish(broker, f"{FILLER}/data/Temp", 90)
+            await until(lambda: service.engine.alarms.listed(), what="the alarm")
+            await until(lambda: _count(db) == 1, what="its history row")
