@@ -10,12 +10,11 @@ produced is safe (``deliver`` returns): a 503 otherwise, so the sender retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import Self
 
 import orjson
@@ -27,6 +26,7 @@ from starlette.routing import Route
 
 from bridges.http.signature import SignatureError, check_signature
 from model.bridges.http import HttpWebhook
+from uns.embedded_server import EmbeddedServer
 from uns.logs import RateLimitedLog
 
 __all__ = ["Deliver", "WebhookServer"]
@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[object], Awaitable[tuple[int, int]]]
 """Takes a delivery's JSON body; returns (items accepted, items refused) once they are safe."""
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the hub owns SIGINT/SIGTERM and cancels us instead."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class WebhookServer:
@@ -55,7 +47,7 @@ class WebhookServer:
         self._secret = config.secret.get_secret_value().encode()
         self._seen: dict[bytes, float] = {}  # signatures accepted -> when they leave the tolerance window
         self._socket: socket.socket | None = None
-        self._server: _Server | None = None
+        self._server: EmbeddedServer | None = None
         self._warn = RateLimitedLog(log)
         self.counts = {"received": 0, "accepted": 0, "unauthorized": 0, "too_large": 0, "bad_json": 0, "replays": 0}
 
@@ -91,7 +83,7 @@ class WebhookServer:
             server_header=False,
             timeout_graceful_shutdown=1,
         )
-        self._server = _Server(config)
+        self._server = EmbeddedServer(config)
         log.info("http %s: webhook on %s", self.name, self.url)
         return self
 
@@ -110,7 +102,7 @@ class WebhookServer:
             await asyncio.shield(serving)
         finally:
             # uvicorn's own shutdown unregisters the listener from the event loop before it is closed
-            server.should_exit = True
+            server.stop()
             await serving
 
     async def _receive(self, request: Request) -> Response:

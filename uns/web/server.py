@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from uns.embedded_server import EmbeddedServer
 from uns.errors import ConfigError
 from uns.historian.queries import History
 from uns.web.headers import SecurityHeadersMiddleware
@@ -35,33 +35,6 @@ HealthSource = Callable[[], Mapping[str, object]]
 """A part's health: called on every ``/api/health`` request, so keep it cheap."""
 
 _SHUTDOWN_GRACE_S = 1.0  # a request still running after this is cancelled
-
-
-_TICK_S = 1.0  # uvicorn's own tick is 0.1 s, 10 wake-ups a second per server for a once-a-second job
-
-
-class _Server(uvicorn.Server):
-    """uvicorn ticking once a second, without its signal handlers: ``uns`` owns SIGINT/SIGTERM and cancels us."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        """Leave the main loop now, not at the next tick."""
-        self.should_exit = True
-        self._stopping.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    async def main_loop(self) -> None:
-        # on_tick's once-a-second work (the Date header) runs at counter 0: every one of our ticks
-        while not await self.on_tick(0):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_TICK_S):
-                    await self._stopping.wait()
 
 
 def _listen(bind: str, port: int) -> socket.socket:
@@ -132,7 +105,7 @@ class WebServer:
         self._middleware = list(middleware)
         self._routes = list(routes)
         self._socket: socket.socket | None = None
-        self._server: _Server | None = None
+        self._server: EmbeddedServer | None = None
 
     @property
     def url(self) -> str:
@@ -175,7 +148,7 @@ class WebServer:
             self._socket.close()
             self._socket = None
             raise
-        self._server = _Server(config)
+        self._server = EmbeddedServer(config)
         log.info("web on %s", self.url)
         return self
 

@@ -1,0 +1,39 @@
+"""uvicorn as the hub embeds it: the hub owns the signals, the server wakes once a second and stops at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import uvicorn
+
+__all__ = ["EmbeddedServer"]
+
+_TICK_S = 1.0  # uvicorn's own tick is 0.1 s, 10 wake-ups a second per server for a once-a-second job
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn ticking once a second, without its signal handlers: ``uns`` owns SIGINT/SIGTERM and cancels us."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Leave the main loop now, not at the next tick."""
+        self.should_exit = True
+        self._stopping.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """Install no signal handlers: the hub owns SIGINT/SIGTERM and stops the server by cancelling it."""
+        yield
+
+    async def main_loop(self) -> None:
+        """Run uvicorn's housekeeping once a second until stopped."""
+        # on_tick's once-a-second work (the Date header) runs at counter 0: every one of our ticks
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_TICK_S):
+                    await self._stopping.wait()
