@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,13 @@ def _rate(run: Callable[[], object], count: int) -> float:
     return count / (time.thread_time() - start)
 
 
+def _cache_reader(module: ModuleType) -> Callable[[bytes], object]:
+    """The baseline's web cache reader, whichever of its signatures that commit has."""
+    wants = inspect.signature(module._read_envelope).parameters
+    extra = ([None] if "decoded" in wants else []) + ([_NOW] if "now_ms" in wants else [])
+    return lambda payload: module._read_envelope(payload, *extra)
+
+
 def main() -> None:
     """Run both readers, new and baseline, in alternating rounds and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,11 +86,12 @@ def main() -> None:
         old_rows = _baseline(args.baseline, "uns/historian/rows.py", "bench_rows_baseline", Path(tmp))
         old_cache = _baseline(args.baseline, "uns/web/cache.py", "bench_cache_baseline", Path(tmp))
     new_parser, old_parser = RowParser(max_future_ms=300_000), old_rows.RowParser(max_future_ms=300_000)
+    old_read = _cache_reader(old_cache)
     cases: dict[str, Callable[[], object]] = {
         "historian parse, new": lambda: [new_parser.parse(t, p, now_ms=_NOW) for t, p in messages],
         "historian parse, baseline": lambda: [old_parser.parse(t, p, now_ms=_NOW) for t, p in messages],
-        "web cache read, new": lambda: [cache._read_envelope(p, _NOW) for p in payloads],
-        "web cache read, baseline": lambda: [old_cache._read_envelope(p) for p in payloads],
+        "web cache read, new": lambda: [cache._read_envelope(p, None, _NOW) for p in payloads],
+        "web cache read, baseline": lambda: [old_read(p) for p in payloads],
     }
     for run in cases.values():
         run()  # warm the topic caches
