@@ -65,9 +65,9 @@ class ViewMemo:
         self._loading: dict[str, int] = {}
         """Paths being loaded -> how many loads of them are under way."""
         self._spoiled: set[str] = set()
+        """Paths whose hours changed while being loaded: that load is used once, not kept."""
         self._pending: list[tuple[int, int]] = []
         """Hour ranges built since the loaded paths were read: read again on next use."""
-        """Paths whose hours changed while being loaded: that load is used once, not kept."""
         self._paths: tuple[frozenset[str], frozenset[str]] | None = None
         self._hours: dict[str, dict[int, tuple[str, Sums]]] = {}
         """Fact path -> its built hours -> (rules, sums); a loaded path lists every built hour."""
