@@ -19,7 +19,7 @@ from uns.mes import facts
 from uns.mes.intervals import Window
 from uns.mes.memo import of as memo_of
 from uns.mes.oee import OeeRow, compute, entities_under, paths_with_data
-from uns.mes.paths import line_of
+from uns.mes.paths import in_subtree, line_of
 from uns.mes.states import state_name
 from uns.query.timespec import checked_window
 
@@ -91,7 +91,7 @@ class _Bar:
 def _state_paths(cursor: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     memo = memo_of(cursor) if facts.facts_active() else None
     if memo is not None:
-        return sorted(p for p in memo.paths(cursor)[0] if not path or p == path or p.startswith(path + "/"))
+        return sorted(p for p in memo.paths(cursor)[0] if not path or in_subtree(p, path))
     rows = cursor.execute(
         "SELECT DISTINCT path FROM mes_states WHERE $p = '' OR path = $p OR starts_with(path, $p || '/') ORDER BY path",
         {"p": path},

@@ -25,6 +25,7 @@ from model.config import MesSection
 from uns.mes.intervals import Piece
 from uns.mes.losses import LossTable, loss_table
 from uns.mes.memo import of as memo_of
+from uns.mes.paths import in_subtree
 
 __all__ = ["edge_pieces"]
 
@@ -81,10 +82,6 @@ def _ancestors(paths: Sequence[str]) -> list[str]:
         parts = path.split("/")
         found.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
     return sorted(found)
-
-
-def _applies(owner: str, path: str) -> bool:
-    return path == owner or path.startswith(owner + "/")
 
 
 def _state_rows(
@@ -253,7 +250,7 @@ def edge_pieces(
         has_shift = bool(applying)
         shf = [(sa, sb, brk) for _, sa, sb, brk in applying if sa <= hi and sb >= lo]
         breaks = [pair for _, _, pairs in shf for pair in pairs]
-        maint = [(ma, mb) for owner, ma, mb in windows if _applies(owner, path) and mb > lo]
+        maint = [(ma, mb) for owner, ma, mb in windows if in_subtree(path, owner) and mb > lo]
         points = {*extra}
         for a, b, *_ in spans:
             points.update((a, b))

@@ -43,7 +43,7 @@ from uns.mes.count_facts import CountPath, count_rows
 from uns.mes.facts import facts_active, window_times
 from uns.mes.intervals import Times, Window
 from uns.mes.memo import of as memo_of
-from uns.mes.paths import line_of
+from uns.mes.paths import in_subtree, line_of
 from uns.query.timespec import checked_window
 
 __all__ = [
@@ -122,9 +122,7 @@ def _paths_under(cursor: duckdb.DuckDBPyConnection, path: str) -> tuple[set[str]
     """Paths at or under ``path`` with states, and with counts."""
     memo = memo_of(cursor) if facts_active() else None
     if memo is not None:
-        under = [
-            {p for p in group if not path or p == path or p.startswith(path + "/")} for group in memo.paths(cursor)
-        ]
+        under = [{p for p in group if not path or in_subtree(p, path)} for group in memo.paths(cursor)]
         return under[0], under[1]
     found: list[set[str]] = []
     for table in ("mes_states", "mes_counts"):

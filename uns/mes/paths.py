@@ -1,15 +1,20 @@
-"""Equipment paths in the MES tables: a path's line, and SQL for "this path or below it"."""
+"""Equipment paths in the MES tables: a path's line, and "this path or below it" in Python and in SQL."""
 
 from __future__ import annotations
 
 from uns.errors import BadArgument
 
-__all__ = ["line_of", "subtree_condition"]
+__all__ = ["in_subtree", "line_of", "subtree_condition"]
 
 
 def line_of(path: str) -> str:
     """The line of an equipment path: its first four levels (a shorter path is its own line)."""
     return "/".join(path.split("/")[:4])
+
+
+def in_subtree(path: str, root: str) -> bool:
+    """``path`` is ``root`` or below it (``subtree_condition`` in Python)."""
+    return path == root or path.startswith(root + "/")
 
 
 def subtree_condition(column: str, path: str | None) -> tuple[str, list[object]]:
