@@ -33,7 +33,7 @@ from uns.errors import BadArgument
 from uns.historian.rollups import floor_time
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.query.timespec import parse_time
-from uns.store.database import Database, register_arrow
+from uns.store.database import Database, database_path, register_arrow
 
 __all__ = ["ExportReport", "ExportedDay", "add_export_parser", "export_parquet", "run_export"]
 
@@ -248,7 +248,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``uns historian export`` against the settings' database (opened read-only); returns the exit code."""
-    path = settings.historian.path or settings.data_dir / "historian.duckdb"
+    path = database_path(settings.historian, settings.data_dir)
 
     def _progress(day: ExportedDay) -> None:
         print(f"{day.table}/day={day.day.isoformat()}: {day.rows} rows in {len(day.files)} file(s)", flush=True)

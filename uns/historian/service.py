@@ -34,20 +34,15 @@ from uns.historian.store import Batch, CommitReport, Store
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.pending import PendingRows
-from uns.store.database import Database
+from uns.store.database import Database, database_path
 from uns.store.writer import Writer
 
-__all__ = ["Historian", "database_path"]
+__all__ = ["Historian"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _REJECT_LOG_EVERY_S = 10.0
-
-
-def database_path(section: HistorianSection, data_dir: Path) -> Path:
-    """Where the historian's DuckDB file lives: ``historian.path`` or ``<data_dir>/historian.duckdb``."""
-    return section.path or data_dir / "historian.duckdb"
 
 
 class Historian:

@@ -24,7 +24,7 @@ import orjson
 from model.config import Settings, WebSection
 from uns.errors import BadArgument, StoreError
 from uns.query.args import Document, Params, document_bytes
-from uns.store.database import Database
+from uns.store.database import Database, database_path
 
 __all__ = [
     "EXIT_FAILED",
@@ -78,10 +78,6 @@ class ApiFailed(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
-
-
-def _default_db(settings: Settings) -> Path:
-    return settings.historian.path or settings.data_dir / "historian.duckdb"
 
 
 def _hub_url(web: WebSection) -> str:
@@ -150,7 +146,7 @@ def answer(
     """
     if args.api:
         return _fetch(args.api, endpoint, params)
-    path: Path = args.db or _default_db(settings)
+    path: Path = args.db or database_path(settings.historian, settings.data_dir)
     try:
         return _local(path, local)
     except StoreError as exc:

@@ -14,6 +14,7 @@ from typing import Self, TypeVar
 import duckdb
 import pyarrow as pa
 
+from model.config import HistorianSection
 from uns.errors import SchemaTooNew, StoreError
 from uns.store.migrations import (
     LAYOUT_VERSION,
@@ -30,6 +31,7 @@ __all__ = [
     "ALLOCATOR_FLUSH_MB",
     "DEFAULT_MEMORY_LIMIT_MB",
     "Database",
+    "database_path",
     "eviction_queue_nodes",
     "register_arrow",
 ]
@@ -50,6 +52,11 @@ def eviction_queue_nodes(connection: duckdb.DuckDBPyConnection) -> int:
     """Nodes in DuckDB's buffer eviction queues (``duckdb_eviction_queues()``), dead ones included."""
     row = connection.execute("SELECT coalesce(sum(approximate_size), 0) FROM duckdb_eviction_queues()").fetchone()
     return int(row[0]) if row else 0
+
+
+def database_path(section: HistorianSection, data_dir: Path) -> Path:
+    """Where the store's DuckDB file lives: ``historian.path`` or ``<data_dir>/historian.duckdb``."""
+    return section.path or data_dir / "historian.duckdb"
 
 
 def _lock_help(path: Path) -> str:
