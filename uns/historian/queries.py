@@ -59,7 +59,6 @@ class History:
     def __init__(self, database: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._database = database
         self._clock = clock
-        self._name = str(database.path) if database.path is not None else ":memory:"
 
     def now(self) -> datetime:
         """The current instant by this history's clock (``now`` and ``-15m`` are relative to it)."""
@@ -71,7 +70,7 @@ class History:
         try:
             yield cursor
         except duckdb.Error as exc:
-            raise HistorianError(self._name, f"query failed: {exc}") from exc
+            raise HistorianError(self._database.name, f"query failed: {exc}") from exc
         finally:
             cursor.close()
 
