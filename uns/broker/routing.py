@@ -92,12 +92,9 @@ class RoutingBroker(PersistentBroker):
         matches = self.local_index.match(topic)
         if matches:
             level = qos or 0
-            message = Message(topic, data, level, False, 0, decoded)  # shared by the subscribers granted ≥ level
+            full = Message(topic, data, level, False, 0, decoded)  # shared by the subscribers granted ≥ level
             for client, sub_qos in matches:
-                if sub_qos < level:
-                    message = Message(topic, data, sub_qos, False, 0, decoded)
-                elif message.qos != level:
-                    message = Message(topic, data, level, False, 0, decoded)
+                message = full if sub_qos >= level else Message(topic, data, sub_qos, False, 0, decoded)
                 if not client.offer(message):
                     await client.put(message)  # back-pressure: wait for the reader
         if self._network_targets(topic) is not _NOBODY:
