@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Generator
 
 import uvicorn
@@ -19,6 +20,16 @@ class EmbeddedServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self._stopping = asyncio.Event()
+
+    async def serve_until_cancelled(self, sock: socket.socket, *, name: str) -> None:
+        """Serve on ``sock`` until cancelled, then close the listener and finish (or cancel) running requests."""
+        serving = asyncio.create_task(self.serve(sockets=[sock]), name=name)
+        try:
+            await asyncio.shield(serving)
+        finally:
+            # uvicorn's own shutdown unregisters the listener from the event loop before it is closed
+            self.stop()  # wakes the main loop, which closes the listener and connections
+            await serving
 
     def stop(self) -> None:
         """Leave the main loop now, not at the next tick."""

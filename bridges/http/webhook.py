@@ -9,7 +9,6 @@ produced is safe (``deliver`` returns): a 503 otherwise, so the sender retries.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import socket
@@ -96,14 +95,7 @@ class WebhookServer:
         """Serve until cancelled, then close the listener and finish (or, after a second, cancel) requests."""
         if self._server is None or self._socket is None:
             raise RuntimeError("WebhookServer.run() needs `async with` first")
-        server = self._server
-        serving = asyncio.create_task(server.serve(sockets=[self._socket]), name=f"http[{self.name}].uvicorn")
-        try:
-            await asyncio.shield(serving)
-        finally:
-            # uvicorn's own shutdown unregisters the listener from the event loop before it is closed
-            server.stop()
-            await serving
+        await self._server.serve_until_cancelled(self._socket, name=f"http[{self.name}].uvicorn")
 
     async def _receive(self, request: Request) -> Response:
         self.counts["received"] += 1

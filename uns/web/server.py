@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import socket
@@ -186,13 +185,7 @@ class WebServer:
         """Serve until cancelled, then stop taking connections and finish (or cancel) running requests."""
         if self._server is None or self._socket is None:
             raise RuntimeError("WebServer.run() needs `async with WebServer(...)` first")
-        server = self._server
-        serving = asyncio.create_task(server.serve(sockets=[self._socket]), name="uns.web.uvicorn")
-        try:
-            await asyncio.shield(serving)
-        finally:
-            server.stop()  # wakes the main loop, which closes the listener and connections
-            await serving
+        await self._server.serve_until_cancelled(self._socket, name="uns.web.uvicorn")
 
     def document(self) -> dict[str, object]:
         """Everything the health sources report, by source name."""
