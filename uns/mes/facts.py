@@ -167,11 +167,12 @@ def _memo_hours(
         return {}
     known = memo.hours(cursor, paths)
     rules = rules_of(section)
+    mine = [(path, known.get(path, {})) for path in set(paths)]  # looked up once, not once per hour
     found: dict[int, dict[str, Sums]] = {}
     for hour in range(first, last):
         sums: dict[str, Sums] = {}
-        for path in set(paths):
-            entry = known.get(path, {}).get(hour)
+        for path, hours in mine:
+            entry = hours.get(hour)
             if entry is None or entry[0] != rules:
                 break
             sums[path] = entry[1]
