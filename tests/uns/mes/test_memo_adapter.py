@@ -14,9 +14,8 @@ from tests.fixtures.broker import start_broker
 from tests.fixtures.waiting import until
 from tests.uns.mes.mes_events import Feeder
 from tests.uns.mes.test_adapter import CELL, mes_hub
-from uns.historian.service import database_path
 from uns.mes import memo
-from uns.store.database import Database
+from uns.store.database import Database, database_path
 
 
 async def test_views_over_http_read_the_adapters_memo_and_a_relabel_shows_at_once(tmp_path: Path) -> None:
