@@ -44,7 +44,7 @@ from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.rules.demo import demo_rules
 from uns.rules.history import AlarmHistory
-from uns.rules.service import RuleService
+from uns.rules.service import RuleService, starting_rules
 from uns.sinks.run import enter_sinks
 from uns.store.writer import Writer
 from uns.transforms.hub import computed_tags
@@ -405,12 +405,12 @@ async def _enter_rules(
     historian: Historian | None,
     config_file: Path | None,
 ) -> RuleService | None:
-    """The rules (the demo's when the demo runs and the settings name none); alarm history in the historian.
+    """The rules (the demo's when the demo runs and the settings have no ``rules:``); alarm history in the historian.
 
     With a settings file they run even when there are none yet: the web editor and a reload may add some.
     """
     builtin = demo_rules(plant) if settings.demo else []  # also what a reload of a file without rules: runs
-    rules = list(settings.rules) or builtin
+    rules = starting_rules(settings, builtin)  # an explicit rules: [] runs none, as on reload
     if not rules and config_file is None:
         return None
     writer = None

@@ -11,7 +11,7 @@ line and column of a syntax error); a mapping that fails its pydantic model is o
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -134,15 +134,21 @@ def redact(loc: Loc, value: object) -> object:
     return value
 
 
-def read_list_section(path: Path, key: str, items: TypeAdapter[list[_T]], hint: str) -> list[_T]:
+def read_list_section(
+    path: Path, key: str, items: TypeAdapter[list[_T]], hint: str, *, missing: Sequence[_T] = ()
+) -> list[_T]:
     """One list section (``transforms:``, ``rules:``) of a settings file, alone: what a hot reload reads.
+
+    ``missing`` is the section of a file without the key; an explicit ``key: []`` is an empty list.
 
     Raises:
         ConfigError: the file cannot be read, or names each invalid field (``rules[2].trigger.above``).
     """
     source = str(path)
     data = read_yaml(path, source, hint)
-    raw = data.get(key, [])
+    if key not in data:
+        return list(missing)
+    raw = data[key]
     try:
         return items.validate_python(raw)
     except ValidationError as exc:

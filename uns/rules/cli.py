@@ -11,7 +11,7 @@ from model.equipment import Plant
 from uns.errors import ConfigError
 from uns.rules.check import RulesRefused, check_rules
 from uns.rules.demo import demo_rules
-from uns.rules.service import diff_rules, read_rules
+from uns.rules.service import diff_rules, read_rules, starting_rules
 from uns.transforms.cli import add_check_parser
 
 __all__ = ["add_rules_parser", "run_rules"]
@@ -36,8 +36,9 @@ def run_rules(args: argparse.Namespace, settings: Settings, plant: Plant) -> int
     Raises:
         ConfigError: FILE cannot be read or is not YAML (the caller prints it and exits 2).
     """
+    builtin = demo_rules(plant) if settings.demo else []
     try:
-        rules = read_rules(args.file)
+        rules = read_rules(args.file, builtin=builtin)  # as a reload reads it
         check_rules(rules, plant)
     except RulesRefused as exc:
         _print_problems(args.file, [str(problem) for problem in exc.problems])
@@ -47,8 +48,7 @@ def run_rules(args: argparse.Namespace, settings: Settings, plant: Plant) -> int
             raise
         _print_problems(args.file, str(exc).splitlines()[1:] or [str(exc)])
         return _EXIT_REFUSED
-    # what `uns up` runs now: the settings' rules, else with the demo the demo's
-    running = list(settings.rules) or (demo_rules(plant) if settings.demo else [])
+    running = starting_rules(settings, builtin)  # what `uns up` runs now
     enabled = sum(1 for rule in rules if rule.enabled)
     print(f"{args.file}: valid: {len(rules)} rules, {enabled} enabled")
     print("compared with the settings' rules:" if settings.rules else "compared with the rules uns up starts with:")

@@ -21,11 +21,12 @@ import duckdb
 import orjson
 from pydantic import TypeAdapter
 
+from model.config import Settings
 from model.equipment import Plant
 from model.rules import Rule
 from uns.broker.acl import AclPolicy
 from uns.clock import now_ms
-from uns.config_file import read_list_section, read_yaml
+from uns.config_file import read_list_section
 from uns.connect import ClientFactory
 from uns.errors import ConfigError
 from uns.host.core import hub_topic
@@ -35,7 +36,7 @@ from uns.rules.engine import RuleEngine
 from uns.rules.history import insert_alarms
 from uns.transforms.config import TagDiff
 
-__all__ = ["RuleService", "diff_rules", "read_rules"]
+__all__ = ["RuleService", "diff_rules", "read_rules", "starting_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,21 @@ def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> TagDiff:
     )
 
 
-def read_rules(path: Path) -> list[Rule]:
-    """The ``rules:`` of a settings file (none when the key is absent).
+def read_rules(path: Path, *, builtin: Sequence[Rule] = ()) -> list[Rule]:
+    """The ``rules:`` of a settings file; ``builtin`` when it has no such key (``rules: []`` is none), as at start.
 
     Raises:
         ConfigError: the file cannot be read, or names each invalid field (``rules[2].trigger.above``).
     """
-    return read_list_section(path, "rules", _RULES, _HINT)
+    return read_list_section(path, "rules", _RULES, _HINT, missing=builtin)
+
+
+def starting_rules(settings: Settings, builtin: Sequence[Rule]) -> list[Rule]:
+    """The rules ``uns up`` starts with: the settings' ``rules:``, or ``builtin`` when no source gives the key.
+
+    The rule ``read_rules`` applies on a reload: an explicit ``rules: []`` means no rules both times.
+    """
+    return list(settings.rules) if "rules" in settings.model_fields_set else list(builtin)
 
 
 class RuleService:
@@ -154,20 +163,14 @@ class RuleService:
 
     def preview_file(self, path: Path) -> TagDiff:
         """What ``reload_file`` would change, applying nothing; raises ``ConfigError`` naming every problem."""
-        rules = self._read(path)
+        rules = read_rules(path, builtin=self._builtin)
         check_rules(rules, self._plant)
         return diff_rules(self.engine.rules, rules)
-
-    def _read(self, path: Path) -> list[Rule]:
-        """The file's ``rules:``; the built-in rules when it has no such key, as ``uns up`` starts."""
-        if self._builtin and "rules" not in read_yaml(path, str(path), _HINT):
-            return list(self._builtin)
-        return read_rules(path)
 
     async def reload_file(self, path: Path) -> TagDiff:
         """``reload`` from the settings file's ``rules:``."""
         try:
-            rules = self._read(path)
+            rules = read_rules(path, builtin=self._builtin)
         except ConfigError as exc:
             self.reload_failures += 1
             self.last_reload_error = str(exc)

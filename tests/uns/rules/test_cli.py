@@ -35,6 +35,24 @@ rules:
     assert out[2:] == ["  + too-hot", "  - order-completed-webhook", "  ~ machine-faulted"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rules: []\n",  # was compared with the demo's rules: none run when the settings say rules: []
+        "transforms: []\n",  # was read as no rules: a reload of it runs the demo's
+    ],
+)
+def test_the_check_reads_the_rules_key_as_start_up_and_reload_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    settings = tmp_path / "hub.yaml"
+    settings.write_text(text)
+    file = tmp_path / "next.yaml"
+    file.write_text(text)
+    assert main(["rules", "--config", str(settings), "--data-dir", str(tmp_path), "check", str(file)]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == ["  no change"]
+
+
 def test_every_problem_is_named_with_rule_field_and_topic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = f"""
 rules:

@@ -1,15 +1,17 @@
-"""A reload of a settings file without ``rules:`` runs the built-in (demo) rules, as ``uns up`` starts."""
+"""A settings file without ``rules:`` runs the built-in (demo) rules and ``rules: []`` none, at start as on reload."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from uns.broker.acl import AclPolicy
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.rules.demo import demo_rules
-from uns.rules.service import RuleService
-from uns.settings import load_plant
+from uns.rules.service import RuleService, read_rules, starting_rules
+from uns.settings import load_plant, load_settings
 
 PLANT = load_plant(None)
 HOT = """rules:
@@ -35,3 +37,29 @@ def test_a_file_without_rules_keeps_the_demo_rules_and_one_with_rules_replaces_t
     assert service.preview_file(file).lines() == ["+ hot", "- machine-faulted", "- order-completed-webhook"]
     file.write_text("rules: []\n")  # an explicit empty list: no rules at all
     assert service.preview_file(file).lines() == ["- machine-faulted", "- order-completed-webhook"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("demo: true\n", ["machine-faulted", "order-completed-webhook"]),  # no rules: key: the demo's
+        ("demo: true\nrules: []\n", []),  # was the demo's at start, none on reload
+        ("demo: false\n", []),
+    ],
+)
+def test_start_up_and_reload_read_the_rules_key_alike(tmp_path: Path, text: str, names: list[str]) -> None:
+    file = tmp_path / "hub.yaml"
+    file.write_text(text)
+    settings = load_settings(config_file=file, overrides={"data_dir": tmp_path}, environ={})
+    builtin = demo_rules(PLANT) if settings.demo else []
+    started = starting_rules(settings, builtin)
+    assert [rule.name for rule in started] == names
+    assert [rule.name for rule in read_rules(file, builtin=builtin)] == names
+    service = RuleService(
+        rules=started,
+        builtin=builtin,
+        plant=PLANT,
+        clients=network_clients(BrokerUrl.from_str("mqtt://127.0.0.1:1")),  # never connected: preview only
+        acl=AclPolicy(),
+    )
+    assert service.preview_file(file).lines() == ["no change"]  # a reload of the file it started from
