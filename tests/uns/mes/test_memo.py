@@ -242,3 +242,37 @@ def test_hours_rebuilt_twice_before_a_read_count_once(
         assert builder.build(NOW) > 0
     row = _day(cursor, section, at(1, 0), NOW)
     assert (row.time_s, row.availability_loss_s) == (86400.0, 720.0)
+
+
+def test_count_reads_racing_with_late_counts_keep_no_hour_duckdb_dropped(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """A late count drops its built hour in DuckDB and in the memo; a load between the two keeps nothing stale.
+
+    Each build empties the memo's counts, so the dashboard's reads load them again while the next late count lands.
+    """
+    feeder, views_memo = world
+    builder = FactBuilder(db.connection, section, memo=views_memo)  # the fixture's one drops, this one builds
+    done = threading.Event()
+
+    def read() -> None:
+        with contextlib.closing(db.reader()) as reader:
+            while not done.is_set():
+                views_memo.count_hours(reader)
+                views_memo.counts(reader, [CELL])
+
+    def stored_hours() -> set[int]:
+        return {int(row[0]) for row in feeder.rows("SELECT DISTINCT hour FROM mes_fact_count_hours")}
+
+    reader_thread = threading.Thread(target=read, name="dashboard")
+    reader_thread.start()
+    try:
+        for k in range(40):
+            feeder.send(CELL, "production_count", at(1, k % 24, 30, k % 60), total=10, scrap=1)
+            assert set(views_memo.count_hours(cursor)) == stored_hours(), f"late count {k}"
+            assert builder.build(NOW) > 0
+    finally:
+        done.set()
+        reader_thread.join(timeout=60)
+    row = _day(cursor, section, at(1, 0), NOW)
+    assert (row.total, row.good) == (24 * 60 * 30 + 400, 24 * 60 * 30 + 360)
