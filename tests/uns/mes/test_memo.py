@@ -262,7 +262,7 @@ def test_count_reads_racing_with_late_counts_keep_no_hour_duckdb_dropped(
                 views_memo.counts(reader, [CELL])
 
     def stored_hours() -> set[int]:
-        return {int(row[0]) for row in feeder.rows("SELECT DISTINCT hour FROM mes_fact_count_hours")}
+        return {int(str(row[0])) for row in feeder.rows("SELECT DISTINCT hour FROM mes_fact_count_hours")}
 
     reader_thread = threading.Thread(target=read, name="dashboard")
     reader_thread.start()
