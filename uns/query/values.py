@@ -14,6 +14,7 @@ from datetime import datetime
 import orjson
 
 from uns.errors import BadArgument
+from uns.mqtt.filters import filter_error
 
 __all__ = [
     "BOOLEAN_TYPES",
@@ -92,17 +93,13 @@ def is_filter(topic_or_filter: str) -> bool:
 
 
 def _check_filter(text: str, field: str) -> list[str]:
-    if not text:
-        raise BadArgument(field, "empty topic filter; use # for everything, like acme/+/+/line1/#")
-    if "\x00" in text:
+    """The levels of a valid MQTT filter (``uns.mqtt.filters``' rules), else its problem named with ``field``."""
+    if "\x00" in text:  # no topic holds one (MQTT-4.7.3-2): say so rather than match nothing
         raise BadArgument(field, f"topic filter {text!r} holds a NUL character")
-    levels = text.split("/")
-    for index, level in enumerate(levels):
-        if "#" in level and (level != "#" or index != len(levels) - 1):
-            raise BadArgument(field, f"topic filter {text!r}: # must be a whole level and the last one")
-        if "+" in level and level != "+":
-            raise BadArgument(field, f"topic filter {text!r}: + must be a whole level, like acme/+/data/State")
-    return levels
+    problem = filter_error(text)
+    if problem is not None:
+        raise BadArgument(field, problem)
+    return text.split("/")
 
 
 def _escape(level: str) -> str:

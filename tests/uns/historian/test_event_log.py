@@ -41,7 +41,7 @@ def test_reads_the_events_on_the_filters_in_the_window_oldest_first(db: Database
 
 
 def test_a_malformed_filter_is_named() -> None:
-    with pytest.raises(BadArgument, match="match: topic filter 'a/#/b': # must be a whole level and the last one"):
+    with pytest.raises(BadArgument, match="match: topic filter 'a/#/b': '#' must be the whole last level"):
         MesEventLog(Database(path=":memory:")).read(["a/#/b"], _T0, _T0, limit=1)
 
 

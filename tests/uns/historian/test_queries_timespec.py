@@ -9,6 +9,7 @@ import pytest
 
 from tests.exports import assert_all_is_honest
 from uns.errors import BadArgument
+from uns.mqtt.filters import filter_error
 from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone, require_aware
 from uns.query.values import topic_condition, typed_value
 
@@ -161,6 +162,9 @@ def test_topic_condition_refuses_malformed_filters(bad: str) -> None:
     with pytest.raises(BadArgument) as caught:
         topic_condition("topic", [bad], field="match")
     assert caught.value.field == "match"
+    # the MQTT rules' own words (uns.mqtt.filters, as the broker and the rules say it), named with the parameter
+    expected = filter_error(bad) or f"topic filter {bad!r} holds a NUL character"
+    assert str(caught.value) == f"match: {expected}"
 
 
 @pytest.mark.parametrize(
