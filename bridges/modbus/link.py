@@ -219,9 +219,9 @@ class DeviceLink:
         last: BaseException | None = None
         for attempt in range(1, tries + 1):
             try:
-                # pymodbus times out each request itself; this guard only bounds a request stuck elsewhere
-                async with asyncio.timeout(self.device.timeout_s * 2 + 1.0):
-                    return await call()
+                # one deadline per request, pymodbus's own (``timeout=timeout_s``, no retries of its own): a guard
+                # of ours beside it would be a second timer on the loop for every read of an idle plant
+                return await call()
             except (ModbusException, OSError, TimeoutError) as exc:
                 last = exc
                 log.debug("modbus %s: %s attempt %d/%d failed: %s", self.device.id, label, attempt, tries, exc)
