@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridges.sim.plant import DEMO_LINES, FAULT_CODES, LineSpec, MachineState
-from bridges.sim.rates import FAST_POLL_S
+from bridges.sim.rates import demo_commit_interval_s
 from model.config import DeriveRule, MesSection
 from model.equipment import Plant
 from uns.mes.losses import planned_ranges
@@ -99,10 +99,9 @@ def demo_mes_section(section: MesSection, plant: Plant, *, speed: float = 1.0) -
     adapter commits as often as the counters and states it derives from are polled (unless set).
     """
     ideal = {path: seconds / speed for path, seconds in demo_ideal_cycle_times(plant).items()}
-    given = section.model_fields_set
     return section.model_copy(
         update={
-            "commit_interval_s": section.commit_interval_s if "commit_interval_s" in given else FAST_POLL_S,
+            "commit_interval_s": demo_commit_interval_s(section, "commit_interval_s"),
             "derive": section.derive or demo_derive_rules(plant.enterprise.id),
             "ideal_cycle_time_s": {**ideal, **section.ideal_cycle_time_s},
             "planned_states": [*planned_ranges(section), DEMO_PLANNED],

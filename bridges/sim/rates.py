@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from pydantic import BaseModel
+
 from bridges.sim.plant import DEMO_LINES, DEMO_UTILITIES, MachineSpec
 from model.config import HistorianSection
 
@@ -27,6 +29,7 @@ __all__ = [
     "RUN_HOURS_DEADBAND_H",
     "SLOW_POLL_S",
     "deadband",
+    "demo_commit_interval_s",
     "demo_historian_section",
     "poll_groups",
 ]
@@ -109,6 +112,13 @@ def demo_historian_section(section: HistorianSection) -> HistorianSection:
     The historian's own 0.5 s suits any plant; the demo's data comes once a second, and each commit
     costs the writer thread a fixed ~10 ms of DuckDB work however few rows it holds.
     """
-    if "flush_interval_s" in section.model_fields_set:
-        return section
-    return section.model_copy(update={"flush_interval_s": FAST_POLL_S})
+    return section.model_copy(update={"flush_interval_s": demo_commit_interval_s(section, "flush_interval_s")})
+
+
+def demo_commit_interval_s(section: BaseModel, field: str) -> float:
+    """How often a consumer of the demo's data commits: ``section.field`` when the settings give it, else FAST_POLL_S.
+
+    Given means a YAML, env or flag value, even one equal to the default; unset, the consumer commits as
+    often as the demo's fast group is read.
+    """
+    return float(getattr(section, field)) if field in section.model_fields_set else FAST_POLL_S

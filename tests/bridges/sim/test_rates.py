@@ -6,18 +6,26 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from pydantic import BaseModel
 
 from bridges.sim.demo import demo_bridges
 from bridges.sim.layout import MACHINE_METRICS, MODBUS_MACHINES, ModbusEndpoint, SimEndpoints, metric_value
 from bridges.sim.plant import MachineState, PlantModel
-from bridges.sim.rates import FAST_POLL_S, REFRESH_S, SLOW_POLL_S, deadband, demo_historian_section
+from bridges.sim.rates import (
+    FAST_POLL_S,
+    REFRESH_S,
+    SLOW_POLL_S,
+    deadband,
+    demo_commit_interval_s,
+    demo_historian_section,
+)
 from bridges.sim.utilities import UTILITY_PLANTS
 from model.bridges import AmqpBridgeConfig, ModbusDevice, OpcUaDevice, SqlBridgeConfig
 from model.bridges.ethernetip import EthernetIpDevice
 from model.bridges.fins import FinsDevice
 from model.bridges.s7 import S7Device
 from model.bridges.slmp import SlmpDevice
-from model.config import HistorianSection, Settings
+from model.config import HistorianSection, MesSection, Settings
 from tests.exports import assert_all_is_honest
 
 
@@ -119,6 +127,14 @@ def test_the_demo_s_historian_commits_as_often_as_its_fast_group_is_read_unless_
     assert demo_historian_section(from_env.historian).flush_interval_s == 0.5
     other = Settings.model_validate({"historian": {"batch_rows": 500}})
     assert demo_historian_section(other.historian) == other.historian.model_copy(update={"flush_interval_s": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("section", "field"), [(HistorianSection, "flush_interval_s"), (MesSection, "commit_interval_s")]
+)
+def test_one_rule_for_each_demo_consumer_s_commit_interval(section: type[BaseModel], field: str) -> None:
+    assert demo_commit_interval_s(section(), field) == FAST_POLL_S
+    assert demo_commit_interval_s(section.model_validate({field: 0.5}), field) == 0.5  # the default's value, given
 
 
 def test_exports() -> None:
