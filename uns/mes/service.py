@@ -22,7 +22,7 @@ from typing import Self
 import orjson
 
 from model.config import MesSection
-from model.envelope import EnvelopeError, JsonValue, Quality, build_envelope, read_envelope
+from model.envelope import EnvelopeError, JsonValue, Quality, ReadingFields, build_envelope, read_envelope
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.mes.baselines import SavedBaselines
@@ -237,14 +237,17 @@ class MesAdapter:
             self._wake.set()
 
     def _offer_sample(self, message: Message, now_ms: int) -> None:
-        try:
-            read = read_envelope(message.payload, now_ms=now_ms)
-        except EnvelopeError:
-            return  # the historian dead-letters it, naming the field
-        value = read.value
+        # an in-process publisher's reading (Message.decoded) is the one reader's for this JSON: not parsed again
+        read: ReadingFields | None = message.decoded
+        if read is None:
+            try:
+                read = read_envelope(message.payload, now_ms=now_ms)
+            except EnvelopeError:
+                return  # the historian dead-letters it, naming the field
+        value, timestamp_ms, quality = read[0], read[1], read[2]
         if not isinstance(value, int | float | bool) and value is not None:
             return  # strings, arrays and objects count nothing here
-        derived = self._deriver.offer(message.topic, read.timestamp_ms, value, read.quality)
+        derived = self._deriver.offer(message.topic, timestamp_ms, value, quality)
         self._take_derived(derived, now_ms)
 
     def _take_derived(self, derived: Sequence[DerivedEvent], now_ms: int) -> None:

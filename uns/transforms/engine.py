@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from model.envelope import EnvelopeError, Quality, build_envelope, infer_datatype, read_envelope
+from model.envelope import EnvelopeError, Quality, ReadingFields, build_envelope, infer_datatype, read_envelope
 from uns.logs import RateLimitedLog
 from uns.transforms.errors import EvaluationError
 from uns.transforms.expr import ExpressionState
@@ -99,13 +99,19 @@ class Engine:
         """The running tags."""
         return [tag.plan for tag in self._tags]
 
-    def on_message(self, topic: str, payload: bytes, *, now_ms: int) -> list[tuple[str, bytes]]:
-        """The results to publish (topic, envelope) after this input message; ``now_ms`` stamps one without time."""
+    def on_message(
+        self, topic: str, payload: bytes, *, now_ms: int, decoded: ReadingFields | None = None
+    ) -> list[tuple[str, bytes]]:
+        """The results to publish (topic, envelope) after this input message; ``now_ms`` stamps one without time.
+
+        ``decoded``: the envelope as its in-process publisher read it (``Message.decoded``), taken
+        instead of parsing ``payload`` again.
+        """
         readers = self._readers.get(topic)
         if readers is None:
             return []
         self.received += 1
-        return self._feed(topic, payload, now_ms, readers)
+        return self._feed(topic, payload, now_ms, readers, decoded)
 
     def prime(self, topic: str, payload: bytes, *, now_ms: int) -> list[tuple[str, bytes]]:
         """Feed an input's last payload to the tags this engine did not keep from the previous one."""
@@ -113,9 +119,14 @@ class Engine:
         return self._feed(topic, payload, now_ms, readers) if readers else []
 
     def _feed(
-        self, topic: str, payload: bytes, now_ms: int, readers: list[tuple[_Tag, InputPlan]]
+        self,
+        topic: str,
+        payload: bytes,
+        now_ms: int,
+        readers: list[tuple[_Tag, InputPlan]],
+        decoded: ReadingFields | None = None,
     ) -> list[tuple[str, bytes]]:
-        read = self._read(topic, payload, now_ms)
+        read = self._read(topic, payload, now_ms) if decoded is None else self._take_decoded(decoded)
         if read is None:
             return []
         value, stamp, quality, unit = read
@@ -136,6 +147,11 @@ class Engine:
             self._reject(topic, f"not a value envelope: {exc}")
             return None
         return read.value, read.timestamp_ms, _QUALITIES[read.quality], read.unit
+
+    @staticmethod
+    def _take_decoded(decoded: ReadingFields) -> tuple[Any, int, Quality, str | None]:
+        # the one reader's result for the JSON (read_fields): no future limit here, as for the JSON
+        return decoded[0], decoded[1], _QUALITIES[decoded[2]], decoded[4]
 
     def _reject(self, topic: str, reason: str) -> None:
         # counted and logged; the input keeps its last good value

@@ -144,7 +144,9 @@ class ComputedTags:
             try:
                 async for message in client.messages():
                     self._last[message.topic] = message.payload
-                    results = self._engine.on_message(message.topic, message.payload, now_ms=self._clock())
+                    results = self._engine.on_message(
+                        message.topic, message.payload, now_ms=self._clock(), decoded=message.decoded
+                    )
                     await self._publish(client, results)
             finally:
                 if self._reload_file is not None:

@@ -15,6 +15,7 @@ import httpx
 import orjson
 
 from model.config import DeriveRule, HistorianSection, MesSection
+from model.envelope import read_fields
 from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
 from tests.fixtures.waiting import until
@@ -24,7 +25,7 @@ from uns.historian.service import Historian
 from uns.mes.downtime import current
 from uns.mes.service import MesAdapter
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl
+from uns.mqtt.types import BrokerUrl, Message
 from uns.web import WebServer
 from uns.web.mes_api import mes_routes
 
@@ -232,6 +233,18 @@ async def test_an_older_sample_or_event_never_replaces_the_current_state(tmp_pat
             await plc.publish(f"{CELL}/mes/machine_state", orjson.dumps(body), qos=1)
         await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(3,)], what="both events stored")
         assert state_now() == 140000  # history keeps the late one; the current state is the newest
+
+
+async def test_an_in_process_publishers_decoded_form_is_taken_instead_of_its_json(tmp_path: Path) -> None:
+    ts = _now() - 1_000
+    body = envelope(5, ts)
+    decoded = read_fields(orjson.loads(body), body, now_ms=ts)
+    async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub:
+        async with broker.local_client("host") as host:
+            # as the Sparkplug host hands it under uns up; bytes no reader could parse show it is not read again
+            await host.publish_many([Message(f"{CELL}/data/State", b"not json", 1, False, 0, decoded)])
+            await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(1,)], what="the derived stop")
+        assert hub.rows("SELECT state, epoch_ms(ts) FROM mes_states") == [(180000, ts)]
 
 
 async def test_plain_json_machine_values_without_time_or_datatype_derive_events(tmp_path: Path) -> None:

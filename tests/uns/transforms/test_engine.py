@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import orjson
 import pytest
 
-from model.envelope import Envelope
+from model.envelope import Envelope, read_fields
 from model.transforms import ComputedTag
 from tests.exports import assert_all_is_honest
 from uns.transforms.engine import Engine
@@ -52,6 +52,22 @@ def test_evaluates_once_every_input_has_a_value_stamped_with_the_newest_time() -
         "Double",
         "transforms",
     )
+
+
+def test_takes_the_decoded_form_of_an_in_process_publisher_instead_of_the_json() -> None:
+    engine = _engine(_RATIO)
+    body = _env(6, 2_000, unit="kg")
+    decoded = read_fields(orjson.loads(body), body, now_ms=0)
+    # the JSON is not read again: bytes that are no envelope at all still give the decoded reading
+    assert engine.on_message(f"{_CELL}/data/A", b"not json", now_ms=0, decoded=decoded) == []
+    out = _results(engine.on_message(f"{_CELL}/data/B", _env(3, 1_000), now_ms=0))
+    got = out[f"{_CELL}/data/Ratio"]
+    assert (got.value, got.timestamp_ms, got.quality) == (2.0, 2_000, "good")
+    uncertain = read_fields({"value": 8.0, "timestamp_ms": 3_000, "quality": "uncertain"}, b"", now_ms=0)
+    out = _results(engine.on_message(f"{_CELL}/data/A", b"", now_ms=0, decoded=uncertain))
+    got = out[f"{_CELL}/data/Ratio"]
+    assert (got.value, got.timestamp_ms, got.quality) == (8.0 / 3, 3_000, "uncertain")
+    assert engine.rejected == 0
 
 
 def test_publishes_only_when_value_or_quality_changes() -> None:
