@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from model.duration import DURATION_PATTERN
 from model.topic import TopicError, UnsTopic
 
 __all__ = ["ComputedTag", "TransformInput"]
@@ -61,7 +62,7 @@ class ComputedTag(BaseModel):
     unit: str | None = Field(default=None, description="Unit of the result, written in its envelope (e.g. degF).")
     every: str | None = Field(
         default=None,
-        pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$",
+        pattern=DURATION_PATTERN,
         description="Also re-evaluate this often (e.g. \"5s\") with the inputs' last values at the hub's clock, so "
         "rate() falls to 0 and since_change() grows while the inputs are silent; unset: only when an input changes.",
     )

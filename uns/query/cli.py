@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import re
 import sys
 import urllib.error
 import urllib.parse
@@ -22,6 +21,7 @@ import duckdb
 import orjson
 
 from model.config import Settings, WebSection
+from model.duration import duration_ms
 from uns.errors import BadArgument, StoreError
 from uns.query.args import Document, Params, document_bytes
 from uns.store.database import Database, database_path
@@ -42,8 +42,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 _HTTP_TIMEOUT_S = 30.0
-# a relative time as a value (-15m, -2h, -7d: uns.query.timespec); argparse takes it for an option
-_RELATIVE_VALUE = re.compile(r"-\d{1,9}(?:ms|s|m|h|d|w)", re.IGNORECASE)
 
 
 def join_relative_times(argv: Sequence[str]) -> list[str]:
@@ -63,13 +61,24 @@ def join_relative_times(argv: Sequence[str]) -> list[str]:
             joined.extend(argv[i:])
             break
         value = argv[i + 1] if i + 1 < len(argv) else ""
-        if word.startswith("--") and "=" not in word and _RELATIVE_VALUE.fullmatch(value):
+        if word.startswith("--") and "=" not in word and _is_relative_time(value):
             joined.append(f"{word}={value}")
             i += 2
         else:
             joined.append(word)
             i += 1
     return joined
+
+
+def _is_relative_time(word: str) -> bool:
+    """A relative time as a value (``-15m``, ``-1.5h``: ``uns.query.timespec``), which argparse takes for an option."""
+    if not word.startswith("-"):
+        return False
+    try:
+        duration_ms(word[1:], allow_zero=True)
+    except ValueError:
+        return False
+    return True
 
 
 class ApiFailed(Exception):

@@ -1,11 +1,16 @@
-"""Time arguments as people type them (ISO-8601, ``now``, ``-15m``) and bucket sizes (``1m``), for the CLI and HTTP."""
+"""Time arguments as people type them (ISO-8601, ``now``, ``-15m``) and bucket sizes (``1m``), for the CLI and HTTP.
+
+Bucket sizes and relative times are durations of ``model.duration``'s one grammar (``1.5h``, ``2w``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from model.duration import UNIT_MS, duration_ms
 from uns.errors import BadArgument
 
 __all__ = [
@@ -22,10 +27,7 @@ __all__ = [
 UTC_ZONE = ZoneInfo("UTC")
 """The default time zone of every query."""
 
-_UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timedelta(minutes=1)}
-_UNITS |= {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-_AMOUNT = re.compile(r"(\d{1,9})(ms|s|m|h|d|w)")
-_RELATIVE = re.compile(r"(?:now)?-(\d{1,9})(ms|s|m|h|d|w)")
+_RELATIVE = re.compile(r"(?:now)?-(.+)", re.DOTALL)  # then a duration
 _TIME_EXAMPLES = (
     "2026-11-24T08:00:00+01:00, 2026-11-24T07:00:00Z, 2026-11-24T08:00 (in the given tz), now, -15m, -2h, -7d"
 )
@@ -94,7 +96,8 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo, field: str = "time") -> 
         return now
     relative = _RELATIVE.fullmatch(cleaned.lower())
     if relative:
-        return now - int(relative.group(1)) * _UNITS[relative.group(2)]
+        with contextlib.suppress(ValueError, OverflowError):  # not a duration (or before year 1): refused below
+            return now - timedelta(milliseconds=duration_ms(relative.group(1), allow_zero=True))
     try:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:
@@ -105,22 +108,21 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo, field: str = "time") -> 
 
 
 def parse_interval(text: str, *, field: str = "bucket") -> timedelta:
-    """A positive duration like ``15s``, ``1m``, ``1h``, ``1d`` (also ``ms`` and ``w``).
+    """A positive duration like ``15s``, ``1m``, ``1h``, ``1d`` (also ``ms``, ``w`` and decimals: ``1.5h``).
 
     Raises:
         BadArgument: naming ``field`` and showing examples.
     """
-    found = _AMOUNT.fullmatch(text.strip().lower())
-    if not found or int(found.group(1)) == 0:
-        raise BadArgument(field, f"cannot read {text!r} as a duration; examples: 15s, 1m, 15m, 1h, 1d")
-    return int(found.group(1)) * _UNITS[found.group(2)]
+    try:
+        return timedelta(milliseconds=duration_ms(text))
+    except ValueError:
+        raise BadArgument(field, f"cannot read {text!r} as a duration; examples: 15s, 1m, 15m, 1h, 1d") from None
 
 
 def format_interval(value: timedelta) -> str:
     """The shortest ``parse_interval`` spelling of a duration: ``timedelta(hours=1)`` -> ``1h``."""
     micros = value // timedelta(microseconds=1)
-    for unit in ("w", "d", "h", "m", "s", "ms"):
-        size = _UNITS[unit] // timedelta(microseconds=1)
-        if micros % size == 0:
-            return f"{micros // size}{unit}"
+    for unit, ms in UNIT_MS.items():
+        if micros % (ms * 1000) == 0:
+            return f"{micros // (ms * 1000)}{unit}"
     return f"{value.total_seconds()}s"

@@ -15,8 +15,9 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from model.duration import duration_ms
 from uns.transforms.errors import EvaluationError, ExpressionError
-from uns.transforms.expr_state import STATEFUL, parse_duration_ms
+from uns.transforms.expr_state import STATEFUL
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "MAX_NODES", "Expression", "ExpressionState", "compile_expression"]
 
@@ -350,7 +351,7 @@ class _Compiler:
             if not isinstance(last, ast.Constant) or not isinstance(last.value, str):
                 raise self.fail(last, f'{name}(): the window must be a duration string such as "5m"')
             try:
-                ms = parse_duration_ms(last.value)
+                ms = duration_ms(last.value)
             except ValueError as exc:
                 raise self.fail(last, f"{name}(): {exc}") from None
             self.slots.append(lambda: cls(ms))

@@ -7,7 +7,6 @@ clock, so a replay gives the same answers as the live run.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from typing import Any
 
@@ -22,29 +21,10 @@ __all__ = [
     "SinceChange",
     "WindowMax",
     "WindowMin",
-    "parse_duration_ms",
 ]
 
 MAX_WINDOW_SAMPLES = 10_000
 """Samples one window function keeps at most; past it the oldest go first (bounded memory)."""
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def parse_duration_ms(text: str) -> int:
-    """``"500ms"``, ``"10s"``, ``"1m"``, ``"1.5h"``, ``"1d"`` as milliseconds.
-
-    Raises:
-        ValueError: not one of those forms, or zero.
-    """
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration such as '500ms', '10s', '1m', '1h' or '1d'")
-    ms = round(float(match.group(1)) * _UNIT_MS[match.group(2)])
-    if ms <= 0:
-        raise ValueError(f"the duration {text!r} must be longer than 0")
-    return ms
 
 
 class Delta:

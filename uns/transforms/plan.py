@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from model.duration import duration_ms
 from model.equipment import Plant
 from model.topic import ClassWord, UnsTopic
 from model.transforms import ComputedTag
 from uns.errors import ConfigError
 from uns.transforms.errors import ExpressionError
 from uns.transforms.expr import Expression, compile_expression
-from uns.transforms.expr_state import parse_duration_ms
 from uns.transforms.units import Conversion, UnitError, check_unit, conversion
 
 __all__ = ["InputPlan", "TagPlan", "plan_tags"]
@@ -98,7 +98,7 @@ def _plan_tag(tag: ComputedTag, plant: Plant | None, source: str, where: str) ->
     every_ms = None
     if tag.every is not None:
         try:
-            every_ms = max(parse_duration_ms(tag.every), _MIN_EVERY_MS)
+            every_ms = max(duration_ms(tag.every), _MIN_EVERY_MS)
         except ValueError as exc:
             raise _fail(source, f"{where}.every", str(exc), tag.every) from None
     return TagPlan(config=tag, key=tag.topic, topic=tag.topic, expression=expression, inputs=inputs, every_ms=every_ms)

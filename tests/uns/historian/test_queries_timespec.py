@@ -33,6 +33,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
         ("-7d", BERLIN, NOW - timedelta(days=7)),
         ("-30s", UTC, NOW - timedelta(seconds=30)),
         ("now-1w", UTC, NOW - timedelta(weeks=1)),
+        ("-1.5h", UTC, NOW - timedelta(minutes=90)),  # the one duration grammar (model.duration): decimals
+        ("now-10 S", UTC, NOW - timedelta(seconds=10)),
     ],
 )
 def test_parse_time_reads_iso_now_and_relative(text: str, tz: ZoneInfo, expected: datetime) -> None:
@@ -65,13 +67,15 @@ def test_parse_time_needs_an_aware_now() -> None:
         ("1d", timedelta(days=1)),
         ("250ms", timedelta(milliseconds=250)),
         (" 2W ", timedelta(weeks=2)),
+        ("1.5h", timedelta(minutes=90)),  # was refused: the computed tags' windows read decimals
+        ("10 s", timedelta(seconds=10)),
     ],
 )
 def test_parse_interval(text: str, expected: timedelta) -> None:
     assert parse_interval(text) == expected
 
 
-@pytest.mark.parametrize("text", ["0m", "1", "m", "1.5h", "-1h", "1y", ""])
+@pytest.mark.parametrize("text", ["0m", "1", "m", "0.0001s", "-1h", "1y", "", "1000000000d"])
 def test_parse_interval_refuses_with_the_field_named(text: str) -> None:
     with pytest.raises(BadArgument) as caught:
         parse_interval(text, field="bucket")

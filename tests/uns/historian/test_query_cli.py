@@ -187,12 +187,13 @@ def test_relative_times_may_follow_their_flag_as_docs_write_them(tmp_path: Path)
         (["raw", "t", "--start", "-500ms", "--end", "now"], ["raw", "t", "--start=-500ms", "--end", "now"]),
         (["raw", "t", "--start=-1w"], ["raw", "t", "--start=-1w"]),
         (["oee", "--start", "-8H"], ["oee", "--start=-8H"]),
+        (["oee", "--start", "-1.5h"], ["oee", "--start=-1.5h"]),  # the one duration grammar's decimals
         (["raw", "t", "--limit", "-5"], ["raw", "t", "--limit", "-5"]),  # argparse's own negative numbers
         (["raw", "t", "--start", "-x"], ["raw", "t", "--start", "-x"]),  # not a time: argparse says so
         (
             ["raw", "t", "--start", "-9999999999d"],
             ["raw", "t", "--start", "-9999999999d"],
-        ),  # beyond timespec's 9 digits
+        ),  # longer than any duration (model.duration)
         (["raw", "--", "--start", "-7d"], ["raw", "--", "--start", "-7d"]),  # after --: positionals
         (["raw", "t", "--start"], ["raw", "t", "--start"]),
     ],

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from model.duration import duration_ms
 from tests.exports import assert_all_is_honest
 from uns.transforms import EvaluationError, ExpressionError, compile_expression
-from uns.transforms.expr_state import parse_duration_ms
 
 
 @pytest.mark.parametrize(
@@ -162,10 +162,10 @@ def test_a_stateful_call_in_an_untaken_branch_does_not_step() -> None:
 
 @pytest.mark.parametrize(("text", "ms"), [("500ms", 500), ("10s", 10_000), ("1m", 60_000), ("1.5h", 5_400_000)])
 def test_durations(text: str, ms: int) -> None:
-    assert parse_duration_ms(text) == ms
+    assert duration_ms(text) == ms
 
 
 @pytest.mark.parametrize("text", ["", "5", "5 minutes", "0s", "-1m"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
-        parse_duration_ms(text)
+        duration_ms(text)
