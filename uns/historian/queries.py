@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -64,15 +64,8 @@ class History:
         """The current instant by this history's clock (``now`` and ``-15m`` are relative to it)."""
         return self._clock()
 
-    @contextlib.contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cursor = self._database.reader()
-        try:
-            yield cursor
-        except duckdb.Error as exc:
-            raise HistorianError(self._database.name, f"query failed: {exc}") from exc
-        finally:
-            cursor.close()
+    def _cursor(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self._database.reading("query", error=HistorianError)
 
     def _series_of(self, cursor: duckdb.DuckDBPyConnection, topic: str, field: str = "topic") -> tuple[int, str | None]:
         if is_filter(topic):

@@ -156,7 +156,7 @@ class MesAdapter:
             if rule.reason_match:
                 filters.append(_sibling(rule.match, rule.reason_match))
         async with contextlib.AsyncExitStack() as stack:
-            with contextlib.closing(database.reader()) as reader:
+            with database.reading("attaching the views' memo") as reader:
                 stack.callback(attach(reader, memo))  # the views of this process read through it
             client = await stack.enter_async_context(
                 self._clients(client_id=self._client_id, clean_session=False, manual_ack=True)
@@ -210,13 +210,10 @@ class MesAdapter:
         """One MES view (``uns.mes.views_api``) on its own read cursor: what ``GET /api/mes/<name>`` answers.
 
         Synchronous and thread-safe: run it in a thread. Raises what ``run_view`` raises (``BadArgument``,
-        ``UnknownPath``, ``KeyError`` for no such view).
+        ``UnknownPath``, ``KeyError`` for no such view), and ``StoreError`` when the file fails.
         """
-        cursor = self._writer.database.reader()
-        try:
+        with self._writer.database.reading(f"the MES view {name}") as cursor:
             return run_view(cursor, self._settings, name, params, now=now, equipment=self.equipment)
-        finally:
-            cursor.close()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -372,11 +369,8 @@ class MesAdapter:
             await asyncio.sleep(_FACTS_BUSY_S if built else _FACTS_IDLE_S)
 
     def _current(self, now: datetime) -> list[CurrentRow]:
-        cursor = self._writer.database.reader()
-        try:
+        with self._writer.database.reading("the MES view current") as cursor:
             return current(cursor, self._settings, now=now, output_cells=self._settings.output_cells)
-        finally:
-            cursor.close()
 
     @staticmethod
     def _kpi_messages(rows: Sequence[CurrentRow], now_ms: int) -> list[Message]:

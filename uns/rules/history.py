@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import duckdb
 import orjson
 
-from uns.errors import StoreError
 from uns.rules.alarms import Alarm
 from uns.store.database import Database
 
@@ -90,10 +89,5 @@ class AlarmHistory:
         Raises:
             StoreError: the file is not open or the read failed.
         """
-        cursor = self._database.reader()
-        try:
+        with self._database.reading("reading the alarm history") as cursor:
             return _read(cursor, path, min(max(limit, 1), MAX_HISTORY))
-        except duckdb.Error as exc:
-            raise StoreError(self._database.name, f"reading the alarm history failed: {exc}") from exc
-        finally:
-            cursor.close()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -121,9 +122,29 @@ class Database:
         return self._connection
 
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for one query thread: close it when done."""
+        """A cursor for one query thread: close it when done (``reading`` does both)."""
         with self._lock:
             return self.connection.cursor()
+
+    @contextlib.contextmanager
+    def reading(
+        self, what: str, *, error: Callable[[str, str], StoreError] = StoreError
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A reader cursor for the block, closed after it; a DuckDB error in it raises ``error``.
+
+        The one way a component reads the file, so a failing file answers the same everywhere (the web: 503)
+        and never as a raw ``duckdb.Error``. The message is ``<what> failed: <DuckDB's reason>``.
+
+        Raises:
+            StoreError: the file is not open, or a read in the block failed (then ``error``'s, a branch of it).
+        """
+        cursor = self.reader()
+        try:
+            yield cursor
+        except duckdb.Error as exc:
+            raise error(self._name, f"{what} failed: {exc}") from exc
+        finally:
+            cursor.close()
 
     def __enter__(self) -> Self:
         self.open()

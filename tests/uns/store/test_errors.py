@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from starlette.applications import Starlette
 
+from tests.uns.mes.intake_hub import intake_hub
 from uns.errors import HistorianError, SchemaTooNew, StoreError, UnsError
 from uns.historian.queries import History
 from uns.rules.history import AlarmHistory
@@ -48,3 +50,36 @@ async def test_the_web_answers_a_store_failure_with_503(tmp_path: Path) -> None:
                 503,
                 f"store {closed.path}: not open: use `with Database(...)` first",
             ), url
+
+
+def test_reading_closes_its_cursor_and_raises_the_store_s_error(tmp_path: Path) -> None:
+    with Database(path=tmp_path / "h.duckdb") as db:
+        with db.reading("counting") as cursor:
+            assert cursor.execute("SELECT 41 + 1").fetchall() == [(42,)]
+        with pytest.raises(duckdb.Error):
+            cursor.execute("SELECT 1")  # closed with the block
+        with pytest.raises(StoreError) as caught, db.reading("reading the nothing table") as failing:
+            failing.execute("SELECT * FROM nothing")
+        assert type(caught.value) is StoreError
+        assert isinstance(caught.value.__cause__, duckdb.CatalogException)
+        assert str(caught.value).startswith(f"store {db.name}: reading the nothing table failed: Catalog Error")
+        with pytest.raises(duckdb.Error):
+            failing.execute("SELECT 1")  # closed after a failure too
+        historian_error = pytest.raises(
+            HistorianError, match=r"historian database .*h\.duckdb: query failed: .*nothing"
+        )
+        with historian_error, db.reading("query", error=HistorianError) as failing:
+            failing.execute("SELECT * FROM nothing")
+        with pytest.raises(ValueError, match="ours"), db.reading("anything"):
+            raise ValueError("ours")  # not the file's failure: passed on as it is
+
+
+async def test_an_mes_view_answers_a_failing_read_with_503(tmp_path: Path) -> None:
+    """A DuckDB error in a view is the file's failure (``Database.reading``): 503 naming the view, not a 500."""
+    async with intake_hub(tmp_path) as hub:
+        assert (await hub.http.get("/api/mes/orders")).status_code == 200
+        database = hub.historian.database
+        await hub.historian.writer.submit(lambda: database.connection.execute("DROP TABLE mes_work_orders"))
+        answer = await hub.http.get("/api/mes/orders")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"].startswith(f"store {database.name}: the MES view orders failed: Catalog Error")
