@@ -34,12 +34,10 @@ class MesEventLog:
 
         Raises:
             BadArgument: a malformed filter (field ``match``).
+            StoreError: the file is not open or the read failed.
         """
         condition, params = topic_condition("topic", list(filters))
-        cursor = self._database.reader()
-        try:
-            sql = _SQL.format(condition=condition)  # only ? placeholders
+        sql = _SQL.format(condition=condition)  # only ? placeholders
+        with self._database.reading("reading the MES event log") as cursor:
             rows = cursor.execute(sql, [*params, start, end, limit]).fetchall()
-        finally:
-            cursor.close()
         return [(int(ms), str(topic), str(body).encode()) for ms, topic, body in rows]

@@ -30,7 +30,7 @@ from model.rules import Rule
 from model.transforms import ComputedTag
 from uns.clock import now_ms, utc_now
 from uns.config_file import dotted, parse_yaml
-from uns.errors import ConfigError
+from uns.errors import ConfigError, StoreError
 from uns.files import replace_file
 from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
@@ -440,16 +440,22 @@ class AutomationEditor:
         end = utc_now()
         start = end - timedelta(hours=float(hours))
         start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-        if isinstance(item, ComputedTag):
-            plan = _plan(item, self._plant)
-            filters = [i.topic for i in plan.inputs]
-            messages, cut = await asyncio.to_thread(past_messages, history, events, filters, start, end)
-            result = replay_tag(plan, messages, end_ms=end_ms).to_json()
-        else:
-            filters = subscriptions(item.trigger)
-            messages, cut = await asyncio.to_thread(past_messages, history, events, filters, start, end)
-            replayed = replay_rule(_enabled(item), messages, start_ms=start_ms, end_ms=end_ms, timezone=self._timezone)
-            result = replayed.to_json()
+        try:
+            if isinstance(item, ComputedTag):
+                plan = _plan(item, self._plant)
+                filters = [i.topic for i in plan.inputs]
+                messages, cut = await asyncio.to_thread(past_messages, history, events, filters, start, end)
+                result = replay_tag(plan, messages, end_ms=end_ms).to_json()
+            else:
+                filters = subscriptions(item.trigger)
+                messages, cut = await asyncio.to_thread(past_messages, history, events, filters, start, end)
+                replayed = replay_rule(
+                    _enabled(item), messages, start_ms=start_ms, end_ms=end_ms, timezone=self._timezone
+                )
+                result = replayed.to_json()
+        except StoreError as exc:  # the file failed: as every history endpoint answers it
+            log.warning("automation replay failed: %s", exc)
+            return json_response({"error": str(exc)}, 503)
         return json_response({"kind": kind, "start_ms": start_ms, "end_ms": end_ms, "cut": cut, **result})
 
 

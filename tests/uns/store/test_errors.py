@@ -10,11 +10,17 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.uns.mes.intake_hub import intake_hub
+from uns.connect import network_clients
 from uns.errors import HistorianError, SchemaTooNew, StoreError, UnsError
+from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
+from uns.mqtt.types import BrokerUrl
 from uns.rules.history import AlarmHistory
+from uns.settings import load_plant
 from uns.store.database import Database
 from uns.web.alarms_api import alarm_routes
+from uns.web.automation_api import AutomationEditor
+from uns.web.cache import TopicCache
 from uns.web.history_api import history_routes
 
 
@@ -72,6 +78,36 @@ def test_reading_closes_its_cursor_and_raises_the_store_s_error(tmp_path: Path) 
             failing.execute("SELECT * FROM nothing")
         with pytest.raises(ValueError, match="ours"), db.reading("anything"):
             raise ValueError("ours")  # not the file's failure: passed on as it is
+
+
+async def test_an_automation_replay_answers_a_store_failure_with_503(tmp_path: Path) -> None:
+    """The replay reads samples (``History``) and MES events (``MesEventLog``): either failing answers 503."""
+    broken = Database(path=tmp_path / "broken.duckdb")
+    closed = Database(path=tmp_path / "closed.duckdb")  # never opened: every read raises StoreError
+    rule = (
+        "name: hot\ntrigger: {kind: value, topic: acme/dallas/bottling/line1/filler/data/Temp, above: 80}\n"
+        "actions: [{kind: alarm, path: acme/dallas/bottling/line1/filler, name: hot}]\n"
+    )
+    with broken:
+        broken.connection.execute("DROP TABLE mes_events")  # the samples read well, the MES events fail
+        for database, error in (
+            (broken, f"store {broken.name}: reading the MES event log failed: Catalog Error"),
+            (closed, f"store {closed.name}: not open: use `with Database(...)` first"),
+        ):
+            editor = AutomationEditor(
+                plant=load_plant(None),
+                cache=TopicCache(clients=network_clients(BrokerUrl.from_str("mqtt://127.0.0.1:1"))),
+                tags=lambda: None,
+                rules=None,
+                history=History(database),
+                events=MesEventLog(database),
+                settings_file=None,
+            )
+            app = Starlette(routes=editor.routes())
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
+                answer = await http.post("/api/automation/replay", json={"kind": "rules", "yaml": rule, "hours": 1})
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"].startswith(error)
 
 
 async def test_an_mes_view_answers_a_failing_read_with_503(tmp_path: Path) -> None:
