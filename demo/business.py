@@ -40,6 +40,7 @@ from model.equipment import Plant
 from model.mes import EVENT_MODELS, Inspection, LotProduction, MesEvent, OrderAction, ProductType, WorkOrder
 from uns.clock import now_ms
 from uns.connect import ClientFactory
+from uns.event_wait import set_within
 from uns.mqtt.types import Message, PubSub
 
 __all__ = ["CLIENT_ID", "DemoBusiness"]
@@ -226,17 +227,13 @@ class DemoBusiness:
         if waiting is None:
             return
         self.counters["held"] += 1
-        while not waiting.is_set():
-            try:
-                async with asyncio.timeout(_HOLD_WARN_S):
-                    await waiting.wait()
-            except TimeoutError:
-                log.warning(
-                    "demo business: the release of order %s has not come back from the erp-orders connector for %g s "
-                    "(is it up? see its api device): the events after it wait",
-                    order_id,
-                    _HOLD_WARN_S,
-                )
+        while not await set_within(waiting, _HOLD_WARN_S):
+            log.warning(
+                "demo business: the release of order %s has not come back from the erp-orders connector for %g s "
+                "(is it up? see its api device): the events after it wait",
+                order_id,
+                _HOLD_WARN_S,
+            )
 
     async def _tick(self, plan: BusinessPlan) -> None:
         while True:

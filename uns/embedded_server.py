@@ -9,6 +9,8 @@ from collections.abc import Generator
 
 import uvicorn
 
+from uns.event_wait import set_within
+
 __all__ = ["EmbeddedServer"]
 
 _TICK_S = 1.0  # uvicorn's own tick is 0.1 s, 10 wake-ups a second per server for a once-a-second job
@@ -45,6 +47,4 @@ class EmbeddedServer(uvicorn.Server):
         """Run uvicorn's housekeeping once a second until stopped."""
         # on_tick's once-a-second work (the Date header) runs at counter 0: every one of our ticks
         while not await self.on_tick(0):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_TICK_S):
-                    await self._stopping.wait()
+            await set_within(self._stopping, _TICK_S)

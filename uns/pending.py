@@ -10,8 +10,8 @@ for room, so the broker holds back the rest (back-pressure) instead of memory gr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
+from uns.event_wait import set_within
 from uns.historian.rows import EventRow, Rejected, SampleRow
 from uns.historian.store import Batch
 from uns.mqtt.types import Message
@@ -78,9 +78,7 @@ class PendingRows:
     async def wait_due(self) -> None:
         """Return once there are rows and they are ``batch_rows`` or the first is ``flush_interval_s`` old."""
         await self._has_rows.wait()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(self._first + self._interval_s):
-                await self._full.wait()
+        await set_within(self._full, self._first + self._interval_s - asyncio.get_running_loop().time())
 
     def take(self) -> tuple[Batch, list[Message]]:
         """The batch and the messages to acknowledge after its commit; the next batch starts empty."""

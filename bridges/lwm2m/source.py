@@ -11,7 +11,6 @@ device, and the observation goes on: the device is kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -31,6 +30,7 @@ from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
 from model.bridges.lwm2m import LWM2M_STATUS_DEVICE, Lwm2mBridgeConfig, Lwm2mDevice
 from uns.clock import now_ms
 from uns.errors import BridgeError, ReadError
+from uns.event_wait import set_within
 from uns.logs import RateLimitedLog
 from uns.sparkplug import DataType, MetricValue
 
@@ -420,9 +420,7 @@ class Lwm2mSource(RdHandler):
                 self._gone(reg, f"expired: no Update within its lifetime of {reg.lifetime_s} s")
             due = self._registry.next_expiry_ms()
             wait_s = 60.0 if due is None else max(0.05, (due + grace_ms - now_ms()) / 1000 + 0.01)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait_s):
-                    await self._expiry_changed.wait()
+            await set_within(self._expiry_changed, wait_s)
 
     def _status(self, stamp: int) -> Samples:
         samples = [Sample(_COUNTERS[c], v, stamp) for c, v in self.counts.items()]

@@ -38,6 +38,7 @@ from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.session import INCOMING, IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
 from uns.broker.handler import FastBrokerHandler
+from uns.event_wait import set_within
 from uns.logs import RateLimitedLog
 
 __all__ = [
@@ -339,10 +340,7 @@ class SessionBroker(Broker):  # type: ignore[misc]  # amqtt ships no type inform
         offline = self.session_manager.state(session).offline
         offline.clear()
         await old.handle_connection_closed()
-        try:
-            async with asyncio.timeout(_TAKE_OVER_S):
-                await offline.wait()
-        except TimeoutError:
+        if not await set_within(offline, _TAKE_OVER_S):
             log.warning("client %s: older connection did not close in time; amqtt takes over", session.client_id)
 
     async def _handle_disconnect(

@@ -26,6 +26,7 @@ from uns.broker.acl import AclPolicy
 from uns.clock import now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.errors import UnsError
+from uns.event_wait import set_within
 from uns.logs import RateLimitedLog
 from uns.mqtt.filters import topic_matches
 from uns.mqtt.types import Message, PubSub
@@ -268,9 +269,7 @@ class RuleEngine:
                     if due is not None:
                         wait = min(wait, due - mono)
             # sleep until the next check due (at most tick_s: the wall clock may jump under a schedule)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(wait, 0.0)):
-                    await self._woken.wait()
+            await set_within(self._woken, wait)
 
     async def _work(self, running: _Running) -> None:
         rule, stats, runner = running.rule, running.stats, self.runner

@@ -15,6 +15,7 @@ from typing import Self
 from model.envelope import EnvelopeError, ReadingFields, read_fields, read_object
 from uns.connect import ClientFactory
 from uns.errors import SparkplugError
+from uns.event_wait import set_within
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import NAMESPACE
@@ -538,10 +539,7 @@ class TopicCache:
         last = -interval_s
         try:
             while not sub.ended():
-                try:
-                    async with asyncio.timeout(idle_s):
-                        await sub.wake.wait()
-                except TimeoutError:
+                if not await set_within(sub.wake, idle_s):
                     yield []
                     continue
                 delay = last + interval_s - loop.time()
