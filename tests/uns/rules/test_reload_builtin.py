@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from model.rules import Rule
 from uns.broker.acl import AclPolicy
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
@@ -21,15 +22,14 @@ HOT = """rules:
 """
 
 
+def _previewing(*, rules: list[Rule], builtin: list[Rule]) -> RuleService:
+    clients = network_clients(BrokerUrl.from_str("mqtt://127.0.0.1:1"))  # never connected: preview only
+    return RuleService(rules=rules, builtin=builtin, plant=PLANT, clients=clients, acl=AclPolicy())
+
+
 def test_a_file_without_rules_keeps_the_demo_rules_and_one_with_rules_replaces_them(tmp_path: Path) -> None:
     demo = demo_rules(PLANT)
-    service = RuleService(
-        rules=demo,
-        builtin=demo,
-        plant=PLANT,
-        clients=network_clients(BrokerUrl.from_str("mqtt://127.0.0.1:1")),  # never connected: preview only
-        acl=AclPolicy(),
-    )
+    service = _previewing(rules=demo, builtin=demo)
     file = tmp_path / "hub.yaml"
     file.write_text("# transforms only\ntransforms: []\n")
     assert service.preview_file(file).lines() == ["no change"]
@@ -55,11 +55,6 @@ def test_start_up_and_reload_read_the_rules_key_alike(tmp_path: Path, text: str,
     started = starting_rules(settings, builtin)
     assert [rule.name for rule in started] == names
     assert [rule.name for rule in read_rules(file, builtin=builtin)] == names
-    service = RuleService(
-        rules=started,
-        builtin=builtin,
-        plant=PLANT,
-        clients=network_clients(BrokerUrl.from_str("mqtt://127.0.0.1:1")),  # never connected: preview only
-        acl=AclPolicy(),
-    )
-    assert service.preview_file(file).lines() == ["no change"]  # a reload of the file it started from
+    assert _previewing(rules=started, builtin=builtin).preview_file(file).lines() == [
+        "no change"
+    ]  # a reload of the file it started from
