@@ -9,6 +9,7 @@ from playwright.async_api import APIRequestContext, Browser, Page, expect
 
 from demo.shifts import shifts_around
 from tests.e2e.web_rig import open_page, skip_without_chromium
+from tests.fixtures.waiting import until_probed
 
 pytestmark = skip_without_chromium
 
@@ -63,6 +64,18 @@ async def feed(request: APIRequestContext, url: str) -> int:
     return now
 
 
+async def filler_counted(request: APIRequestContext, url: str) -> None:
+    """Wait until the demo's filler has counted units in the last hour: a cell that reports its state but no count
+    yet (for a second or two after `uns up` starts) has no quality and no OEE, and the page shows that until its
+    next refresh (10 s)."""
+
+    async def counted() -> bool:
+        answer = await request.get(f"{url}/api/mes/oee?path={FILLER}&start=-1h")
+        return answer.status == 200 and any(row["total"] > 0 for row in (await answer.json())["rows"])
+
+    await until_probed(counted, within_s=30, what="the demo filler's first counted units")
+
+
 async def pareto_reasons(page: Page) -> list[str]:
     return [await bar.get_attribute("data-reason") or "" for bar in await page.locator("#pareto g.bar").all()]
 
@@ -70,6 +83,7 @@ async def pareto_reasons(page: Page) -> list[str]:
 async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(web_hub: str, browser: Browser) -> None:
     page, errors = await open_page(browser, f"{web_hub}/#mes?line={LINE1}&range=1h")
     await feed(page.request, web_hub)
+    await filler_counted(page.request, web_hub)
     await page.reload()
     # OEE per line and cell, the line first
     await expect(page.locator("#oee tbody tr").first).to_have_attribute("data-path", LINE1, timeout=20_000)

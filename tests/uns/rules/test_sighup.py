@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 
 from tests.fixtures.processes import stop_process
+from tests.fixtures.waiting import until_probed
 
 RULE = """
 rules:
@@ -60,7 +58,7 @@ async def test_sighup_reloads_the_rules_and_keeps_them_when_the_file_is_invalid(
                 seen.append(await names())
                 return seen[-1] == ["second"]
 
-            await _until_async(poll, "the reloaded rule")
+            await until_probed(poll, what="the reloaded rule")
             config.write_text(RULE.format(name="Not A Slug"))
             proc.send_signal(signal.SIGHUP)
 
@@ -68,19 +66,10 @@ async def test_sighup_reloads_the_rules_and_keeps_them_when_the_file_is_invalid(
                 await names()
                 return state.get("reload_failures") == 1
 
-            await _until_async(refused, "the refused reload")
+            await until_probed(refused, what="the refused reload")
             assert await names() == ["second"]
             assert "rules[0].name" in str(state["last_reload_error"])
     finally:
         stop_process(proc, 10)
         if proc.stdout is not None:
             proc.stdout.close()
-
-
-async def _until_async(probe: Callable[[], Awaitable[bool]], what: str, within_s: float = 20.0) -> None:
-    """``tests.fixtures.waiting.until`` for a condition that needs an HTTP request."""
-    deadline = time.monotonic() + within_s
-    while not await probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
-        await asyncio.sleep(0.1)
