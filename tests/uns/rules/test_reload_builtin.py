@@ -55,6 +55,5 @@ def test_start_up_and_reload_read_the_rules_key_alike(tmp_path: Path, text: str,
     started = starting_rules(settings, builtin)
     assert [rule.name for rule in started] == names
     assert [rule.name for rule in read_rules(file, builtin=builtin)] == names
-    assert _previewing(rules=started, builtin=builtin).preview_file(file).lines() == [
-        "no change"
-    ]  # a reload of the file it started from
+    # a reload of the file it started from changes nothing
+    assert _previewing(rules=started, builtin=builtin).preview_file(file).lines() == ["no change"]
