@@ -265,9 +265,15 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert isinstance(availability, float)
             assert 0 < availability <= 1
             assert watcher.json(f"{line1}/filler/kpi/state_name") is not None
-            oee = _get_json(f"{endpoints['http']}/api/mes/oee?path={line1}&by=cell&start=-10m")["rows"]
+            oee_url = f"{endpoints['http']}/api/mes/oee?path={line1}&by=cell&start=-10m"
+            # a cell counts from its counter's second reading on, and the three need not land in one MES commit
+            await until(
+                lambda: sum(row["total"] > 0 for row in _get_json(oee_url)["rows"]) == 3,
+                within_s=20,
+                what="3 cells counted",
+            )
+            oee = _get_json(oee_url)["rows"]
             assert {row["path"] for row in oee} == {f"{line1}/{cell}" for cell in ("filler", "capper", "labeler")}
-            assert all(row["total"] > 0 for row in oee), oee
             # the product's ideal cycle time is a nameplate rate above what any machine runs at
             assert all(0 < row["oee"] <= 1 and row["performance"] <= 1 for row in oee), oee
             mes = await asyncio.to_thread(
