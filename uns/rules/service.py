@@ -34,7 +34,7 @@ from uns.rules.alarms import Alarm
 from uns.rules.check import check_rules, plant_targets
 from uns.rules.engine import RuleEngine
 from uns.rules.history import insert_alarms
-from uns.transforms.config import TagDiff
+from uns.transforms.config import TagDiff, diff_by
 
 __all__ = ["RuleService", "diff_rules", "read_rules", "starting_rules"]
 
@@ -48,14 +48,8 @@ Writer = Callable[[Callable[[duckdb.DuckDBPyConnection], None]], Awaitable[None]
 
 
 def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> TagDiff:
-    """Rules added, removed and changed (any field) from ``old`` to ``new``, by name (the computed tags' diff type)."""
-    before = {rule.name: rule for rule in old}
-    after = {rule.name: rule for rule in new}
-    return TagDiff(
-        added=sorted(set(after) - set(before)),
-        removed=sorted(set(before) - set(after)),
-        changed=sorted(n for n in set(before) & set(after) if before[n] != after[n]),
-    )
+    """Rules added, removed and changed (any field) from ``old`` to ``new``, by name (the computed tags' diff)."""
+    return diff_by(old, new, lambda rule: rule.name)
 
 
 def read_rules(path: Path, *, builtin: Sequence[Rule] = ()) -> list[Rule]:

@@ -8,8 +8,9 @@ which the hub keeps in ``<data_dir>/transforms-running.json``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -22,6 +23,7 @@ from uns.files import replace_file
 __all__ = [
     "RUNNING_FILE",
     "TagDiff",
+    "diff_by",
     "diff_tags",
     "read_running",
     "read_transforms",
@@ -33,6 +35,7 @@ RUNNING_FILE = "transforms-running.json"
 """The running tags, written by the hub under its data_dir at start and after each reload."""
 
 _TAGS = TypeAdapter(list[ComputedTag])
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,15 +52,20 @@ class TagDiff:
         return out or ["no change"]
 
 
-def diff_tags(old: Sequence[ComputedTag], new: Sequence[ComputedTag]) -> TagDiff:
-    """Tags added, removed and changed (any field) from ``old`` to ``new``."""
-    before = {tag.topic: tag for tag in old}
-    after = {tag.topic: tag for tag in new}
+def diff_by(old: Sequence[_T], new: Sequence[_T], key: Callable[[_T], str]) -> TagDiff:
+    """Items added, removed and changed (any field) from ``old`` to ``new``, named by ``key``: a reload's answer."""
+    before = {key(item): item for item in old}
+    after = {key(item): item for item in new}
     return TagDiff(
         added=sorted(set(after) - set(before)),
         removed=sorted(set(before) - set(after)),
-        changed=sorted(t for t in set(before) & set(after) if before[t] != after[t]),
+        changed=sorted(k for k in set(before) & set(after) if before[k] != after[k]),
     )
+
+
+def diff_tags(old: Sequence[ComputedTag], new: Sequence[ComputedTag]) -> TagDiff:
+    """Tags added, removed and changed (any field) from ``old`` to ``new``, by output topic."""
+    return diff_by(old, new, lambda tag: tag.topic)
 
 
 def with_builtin(tags: Sequence[ComputedTag], builtin: Sequence[ComputedTag]) -> list[ComputedTag]:
