@@ -14,16 +14,18 @@ It is exact, not eventually right: ``FactBuilder`` and ``CountFacts`` tell it wh
 (a relabel, a late or backfilled state or count, a shift, an order's start or complete: the rules
 that delete them in DuckDB, on the writer before the events are acknowledged) and when they built
 more; the change feed tells it every new path and changed table. A read that overlapped such a
-change answers with what it loaded but does not keep it. A process without an adapter (``uns mes`` on
-a file, a read-only bench) has no memo unless it attaches one; after a restart the memo is empty and
-is read again from DuckDB on first use. Views find it through ``of(cursor)`` (the file the cursor reads).
+change answers with what it loaded but does not keep it. What a read is handed never changes after
+(a change puts a changed copy of a path's hours in its place), so a view may loop over it while the
+writer drops and builds. A process without an adapter (``uns mes`` on a file, a read-only bench) has
+no memo unless it attaches one; after a restart the memo is empty and is read again from DuckDB on
+first use. Views find it through ``of(cursor)`` (the file the cursor reads).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar, cast
 
 import duckdb
@@ -69,13 +71,16 @@ class ViewMemo:
         self._pending: list[tuple[int, int]] = []
         """Hour ranges built since the loaded paths were read: read again on next use."""
         self._paths: tuple[frozenset[str], frozenset[str]] | None = None
-        self._hours: dict[str, dict[int, tuple[str, Sums]]] = {}
-        """Fact path -> its built hours -> (rules, sums); a loaded path lists every built hour."""
+        self._hours: dict[str, Mapping[int, tuple[str, Sums]]] = {}
+        """Fact path -> its built hours -> (rules, sums); a loaded path lists every built hour.
+
+        Each path's mapping, once kept, is never changed: a change puts a changed copy in its place, so a
+        reader looping over one it was handed never sees it change (the same for ``_counts``)."""
         self._tables: dict[str, object] = {}
         self._table_gen: dict[str, int] = {}
         self._count_gen = 0  # bumped by every change of count facts: a load that overlapped one is not kept
         self._count_hours: frozenset[int] | None = None
-        self._counts: dict[str, dict[int, CountSums]] = {}
+        self._counts: dict[str, Mapping[int, CountSums]] = {}
         self._count_top: dict[str, int] = {}
         self._top: dict[str, int] = {}
         """Fact path -> the last hour it had when loaded (drops look no further)."""
@@ -100,6 +105,7 @@ class ViewMemo:
         """Fact hours ``[lo, hi)`` (None: open) of the paths ``touched`` accepts are gone (``FactBuilder``)."""
         with self._lock:
             self._spoiled.update(path for path in self._loading if touched(path))
+            changed: dict[str, Mapping[int, tuple[str, Sums]]] = {}
             for path, hours in self._hours.items():
                 if not touched(path) or not hours:
                     continue
@@ -107,8 +113,9 @@ class ViewMemo:
                     gone = [h for h in hours if hi is None or h < hi]
                 else:  # a state or label: from its hour to the last one loaded, no scan of a year's keys
                     gone = [h for h in range(lo, max(lo, hi if hi is not None else self._top[path] + 1)) if h in hours]
-                for hour in gone:
-                    del hours[hour]
+                if gone:
+                    changed[path] = _without(hours, gone)
+            self._hours.update(changed)
 
     def built(self, lo: int, hi: int) -> None:
         """Fact hours ``[lo, hi)`` of every state path were built (``FactBuilder``): read on next use."""
@@ -142,12 +149,14 @@ class ViewMemo:
                 self._count_hours = frozenset(
                     h for h in self._count_hours if h not in gone and (since is None or h < since)
                 )
+            changed: dict[str, Mapping[int, CountSums]] = {}
             for path, hours_of in self._counts.items():
-                drop = [h for h in gone if h in hours_of]
+                drop = {h for h in gone if h in hours_of}
                 if since is not None:
-                    drop += [h for h in range(since, self._count_top.get(path, since - 1) + 1) if h in hours_of]
-                for hour in drop:
-                    hours_of.pop(hour, None)
+                    drop.update(h for h in range(since, self._count_top.get(path, since - 1) + 1) if h in hours_of)
+                if drop:
+                    changed[path] = _without(hours_of, drop)
+            self._counts.update(changed)
 
     # -- the readers' side ---------------------------------------------------------------------
 
@@ -179,8 +188,8 @@ class ViewMemo:
                 self._count_hours = found
         return found
 
-    def counts(self, cursor: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> dict[str, dict[int, CountSums]]:
-        """Each count path's hours of facts: (order, total, good) per order counted in the hour."""
+    def counts(self, cursor: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> dict[str, Mapping[int, CountSums]]:
+        """Each count path's hours of facts: (order, total, good) per order in the hour (never changed after)."""
         wanted = sorted(set(paths))
         with self._lock:
             missing = [path for path in wanted if path not in self._counts]
@@ -194,7 +203,9 @@ class ViewMemo:
         ).fetchall()
         for path, hour, oid, total, good in rows:
             loaded[path].setdefault(int(hour), []).append((oid, int(total), int(good)))
-        fresh = {path: {h: tuple(items) for h, items in hours.items()} for path, hours in loaded.items()}
+        fresh: dict[str, Mapping[int, CountSums]] = {
+            path: {h: tuple(items) for h, items in hours.items()} for path, hours in loaded.items()
+        }
         with self._lock:
             self.loads += 1
             if self._count_gen == gen:
@@ -222,8 +233,10 @@ class ViewMemo:
                 self._paths = paths
         return paths
 
-    def hours(self, cursor: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> dict[str, dict[int, tuple[str, Sums]]]:
-        """Each fact path's built hours with their rules and sums."""
+    def hours(
+        self, cursor: duckdb.DuckDBPyConnection, paths: Iterable[str]
+    ) -> dict[str, Mapping[int, tuple[str, Sums]]]:
+        """Each fact path's built hours with their rules and sums (each mapping never changed after)."""
         wanted = sorted(set(paths))
         with self._lock:
             missing = [path for path in wanted if path not in self._hours]
@@ -256,10 +269,10 @@ class ViewMemo:
                 known = self._hours.get(path)
                 if known is None or path in spoiled:
                     continue
-                for lo, hi in pending:
-                    for hour in [h for h in range(lo, hi) if h in known]:
-                        del known[hour]
-                known.update(renewed.get(path, {}))
+                stale = [h for lo, hi in pending for h in range(lo, hi) if h in known]
+                updated = _without(known, stale)
+                updated.update(renewed.get(path, {}))
+                self._hours[path] = updated
                 self._top[path] = max([self._top.get(path, -1), *renewed.get(path, {})])
             result = {path: self._hours[path] for path in wanted if path in self._hours}
         result.update(fresh)  # what this read loaded, kept or not
@@ -278,6 +291,14 @@ class ViewMemo:
                 if loss is not None:
                     sums[LOSSES.index(loss)] += int(micros)
         return {p: {h: (r, (s[0], s[1], s[2], s[3])) for h, (r, s) in hours.items()} for p, hours in loaded.items()}
+
+
+def _without(hours: Mapping[int, T], gone: Iterable[int]) -> dict[int, T]:
+    """A copy of ``hours`` without ``gone`` (the kept mapping itself may be in a reader's hands)."""
+    kept = dict(hours)  # a plain copy is ~30x faster than a filtering comprehension, then the few deletions
+    for hour in gone:
+        kept.pop(hour, None)
+    return kept
 
 
 def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
