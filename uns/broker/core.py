@@ -518,8 +518,8 @@ class UnsBroker(RoutingBroker):
                 # bytes keep its ~4 KiB working buffer (bench/retained_memory.py)
                 payload = bytes(memoryview(payload))
                 self._store_retained(None, message.topic, payload, message.qos)
-            await self._route(None, message.topic, payload, message.qos, message.decoded)
-            if self._broadcast_queue.qsize() >= BROADCAST_HIGH:
+            queued = await self._route(None, message.topic, payload, message.qos, message.decoded)
+            if queued and self._broadcast_queue.qsize() >= BROADCAST_HIGH:
                 self._broadcast_room.clear()
                 await self._broadcast_room.wait()  # back-pressure: network subscribers are behind
         if bad:

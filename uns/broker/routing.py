@@ -83,8 +83,10 @@ class RoutingBroker(PersistentBroker):
 
     async def _route(
         self, source: Session | None, topic: str, data: bytes, qos: int | None, decoded: ReadingFields | None = None
-    ) -> None:
+    ) -> bool:
         """Deliver to local subscribers directly, and queue a network broadcast only if someone matches.
+
+        Returns whether a network broadcast was queued.
 
         ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
         beside the same bytes (``Message.decoded``); network subscribers get the bytes alone.
@@ -102,6 +104,8 @@ class RoutingBroker(PersistentBroker):
             if qos is not None:
                 item["qos"] = qos
             self._broadcast_queue.put_nowait(item)
+            return True
+        return False
 
     def _network_targets(self, topic: str) -> _Targets:
         """Network subscribers of ``topic``, cached until subscriptions change."""

@@ -166,7 +166,8 @@ class Historian:
                 client.ack(message)
                 continue
             self._add(row, now)
-            pending.hold(message)
+            if message.qos:  # QoS 0 (the host republishes so) has nothing to acknowledge: no call per message
+                pending.hold(message)
             if len(pending) >= room:  # a coroutine per message only when it may have to wait
                 await pending.wait_room()
 

@@ -427,9 +427,10 @@ class HostCore:
         the rules are those every consumer applies; an envelope they refuse goes without one, and
         each consumer refuses the JSON as from any other publisher.
         """
-        payload = _dumps(env)
         if not self.hand_decoded:
-            return Message(topic, payload, self._qos, retain)
+            return Message(topic, _dumps(env), self._qos, retain)
+        # in-process, the broker keeps an exact-size copy of each retained message it stores: one copy, not two
+        payload = orjson.dumps(env) if retain else _dumps(env)
         try:
             decoded = read_fields(env, payload, now_ms=ts)  # ts: the envelope's own, as it has one
         except EnvelopeError:
