@@ -10,8 +10,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from model.envelope import Envelope, Quality
+import orjson
+
+from model.envelope import JsonValue, Quality, build_envelope
 from uns.errors import UnknownSeries
 from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
@@ -69,10 +72,8 @@ def _ms(at: datetime) -> int:
 def _envelope(point: Point, datatype: str) -> bytes:
     """A stored sample as the value envelope it came in as (value, time, quality, datatype)."""
     quality = Quality(point.quality) if point.quality in Quality.__members__ else Quality.good
-    body = Envelope.model_validate(
-        {"value": point.value, "timestamp_ms": _ms(point.ts), "quality": quality, "datatype": datatype}
-    )
-    return body.model_dump_json().encode()
+    value = cast(JsonValue, point.value)  # read back from the stored number, text or JSON: JSON already
+    return orjson.dumps(build_envelope(value=value, timestamp_ms=_ms(point.ts), quality=quality, datatype=datatype))
 
 
 def past_messages(
