@@ -25,16 +25,19 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import cast
 
 import httpx
 import orjson
 
+from model.envelope import JsonValue, Quality, build_envelope
 from model.sinks import RestRoute, RestSinkConfig
 from uns.clock import now_ms
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch
 from uns.mqtt.filters import topic_matches
+from uns.query.values import typed_value
 from uns.retry_after import retry_after_s
 from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.template import TemplateError, fill_text, fill_url, render_body
@@ -49,21 +52,10 @@ _EXCERPT = 300
 _RETRY_STATUS = frozenset({408, 429})
 _SENT = "sent"  # delivered by this process, not yet in a finished write's report
 _REPORTED = "reported"  # delivered and counted (or the target said it had it): again is a duplicate
-_INT_TYPES = frozenset({"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "DateTime"})
 
 
 def _iso(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _sample_value(row: SampleRow) -> object:
-    if row.value_json is not None:
-        return orjson.loads(row.value_json)
-    if row.value_text is not None:
-        return int(row.value_text) if row.datatype in _INT_TYPES else row.value_text
-    if row.value is not None and (row.datatype in _INT_TYPES or row.datatype == "Boolean"):
-        return bool(row.value) if row.datatype == "Boolean" else int(row.value)
-    return row.value
 
 
 def message_context(row: EventRow | SampleRow, sink: str) -> dict[str, object]:
@@ -73,10 +65,14 @@ def message_context(row: EventRow | SampleRow, sink: str) -> dict[str, object]:
         key = f"{row.event_key:016x}"
         return {"topic": row.topic, "path": row.path, "class": "mes", "name": row.event, "timestamp_ms": row.ts_ms,
                 "timestamp": _iso(row.ts_ms), "key": key, "sink": sink, "body": body}  # fmt: skip
-    value = _sample_value(row)
-    envelope = {"value": value, "timestamp_ms": row.ts_ms, "quality": row.quality, "datatype": row.datatype}
-    if row.unit is not None:
-        envelope["unit"] = row.unit
+    value = cast(JsonValue, typed_value(row.datatype, row.value, row.value_text, row.value_json))  # JSON as read
+    envelope = build_envelope(
+        value=value,
+        timestamp_ms=row.ts_ms,
+        quality=Quality(row.quality),
+        datatype=row.datatype,  # type: ignore[arg-type]  # None only for a null sent without one: null, as read
+        unit=row.unit,
+    )
     identity = orjson.dumps([row.topic, row.ts_ms, row.value, row.value_text, row.value_json, row.quality])
     key = hashlib.blake2b(identity, digest_size=8).hexdigest()
     return {"topic": row.topic, "path": row.path, "class": row.class_word, "name": row.metric,
