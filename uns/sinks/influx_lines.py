@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import orjson
 
 from uns.historian.rows import EventRow, Rejected, SampleRow
+from uns.query.values import INTEGER_TYPES
 
 __all__ = [
     "LineMapping",
@@ -38,7 +39,6 @@ __all__ = [
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
 _STRING = str.maketrans({"\\": "\\\\", '"': '\\"'})
-_INTEGERS = frozenset({"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "DateTime"})
 _TEXTS = frozenset({"String", "Text", "UUID", "Bytes", "File"})
 _FLOATS = frozenset({"Float", "Double"})
 _INT64 = (-(2**63), 2**63 - 1)
@@ -112,7 +112,7 @@ def _value(row: SampleRow) -> str:
     datatype = row.datatype
     if row.value_json is not None:
         return "value=" + _string(row.value_json)
-    if datatype in _INTEGERS and (row.value is not None or row.value_text is not None):
+    if datatype in INTEGER_TYPES and (row.value is not None or row.value_text is not None):
         number = int(row.value_text) if row.value_text is not None else int(row.value or 0)
         if not _INT64[0] <= number <= _INT64[1]:
             raise LineRefused(row.topic, f"value {number} ({datatype}) is beyond InfluxDB's 64-bit integer")
