@@ -309,7 +309,7 @@ class WebAuth:
             self.counts["login_no_web_role"] += 1
             reason = f"user {user!r} has role {account.role}, which has no access to the web UI"
             return json_response({"error": reason, "role": account.role}, 403)
-        expires_ms = int((time.time() + self._ttl_s) * 1000)
+        expires_ms = now_ms() + int(self._ttl_s * 1000)
         identity = Identity(user=user, role=account.role, expires_ms=expires_ms)
         self.counts["login_ok"] += 1
         log.info("web login: user %s (role %s) from %s", user, account.role, address)
