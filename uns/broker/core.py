@@ -518,7 +518,11 @@ class UnsBroker(RoutingBroker):
                 # bytes keep its ~4 KiB working buffer (bench/retained_memory.py)
                 payload = bytes(memoryview(payload))
                 self._store_retained(None, message.topic, payload, message.qos)
-            queued = await self._route(None, message.topic, payload, message.qos, message.decoded)
+            # _route's steps inline: no coroutine per message unless a local client's queue is full
+            waiting = self._offer_local(message.topic, payload, message.qos, message.decoded)
+            if waiting is not None:
+                await self._wait_local(waiting)
+            queued = self._queue_broadcast(None, message.topic, payload, message.qos)
             if queued and self._broadcast_queue.qsize() >= BROADCAST_HIGH:
                 self._broadcast_room.clear()
                 await self._broadcast_room.wait()  # back-pressure: network subscribers are behind

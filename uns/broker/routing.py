@@ -91,14 +91,41 @@ class RoutingBroker(PersistentBroker):
         ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
         beside the same bytes (``Message.decoded``); network subscribers get the bytes alone.
         """
+        waiting = self._offer_local(topic, data, qos, decoded)
+        if waiting is not None:
+            await self._wait_local(waiting)
+        return self._queue_broadcast(source, topic, data, qos)
+
+    def _offer_local(
+        self, topic: str, data: bytes, qos: int | None, decoded: ReadingFields | None
+    ) -> list[tuple[LocalClient, Message]] | None:
+        """Queue the message at each local subscriber with room; those whose queue is full, to wait for.
+
+        Synchronous (no coroutine per message on the in-process hot path); a client whose queue is
+        full gets the message from :meth:`_wait_local` before anything later is routed, so each
+        client's order is kept.
+        """
         matches = self.local_index.match(topic)
-        if matches:
-            level = qos or 0
-            full = Message(topic, data, level, False, 0, decoded)  # shared by the subscribers granted ≥ level
-            for client, sub_qos in matches:
-                message = full if sub_qos >= level else Message(topic, data, sub_qos, False, 0, decoded)
-                if not client.offer(message):
-                    await client.put(message)  # back-pressure: wait for the reader
+        if not matches:
+            return None
+        waiting: list[tuple[LocalClient, Message]] | None = None
+        level = qos or 0
+        full = Message(topic, data, level, False, 0, decoded)  # shared by the subscribers granted ≥ level
+        for client, sub_qos in matches:
+            message = full if sub_qos >= level else Message(topic, data, sub_qos, False, 0, decoded)
+            if not client.offer(message):
+                if waiting is None:
+                    waiting = []
+                waiting.append((client, message))
+        return waiting
+
+    @staticmethod
+    async def _wait_local(waiting: list[tuple[LocalClient, Message]]) -> None:
+        for client, message in waiting:
+            await client.put(message)  # back-pressure: wait for the reader
+
+    def _queue_broadcast(self, source: Session | None, topic: str, data: bytes, qos: int | None) -> bool:
+        """Queue a network broadcast if a network subscriber matches; whether one was queued."""
         if self._network_targets(topic) is not _NOBODY:
             item: _BROADCAST = {"session": source, "topic": topic, "data": data}
             if qos is not None:
