@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from uns.clock import utc_now
 from uns.mes.downtime import CurrentRow
 
 __all__ = ["LivePicture"]
@@ -59,7 +60,7 @@ class LivePicture:
 
     async def _refresh_locked(self) -> tuple[datetime, list[CurrentRow]]:
         self._stale = False  # an invalidation while computing leaves the new result stale
-        now = datetime.now(UTC)
+        now = utc_now()
         try:
             rows = await asyncio.to_thread(self._compute, now)
         except BaseException:

@@ -15,6 +15,7 @@ from typing import Literal
 
 import duckdb
 
+from uns.clock import utc_now
 from uns.errors import BadArgument
 
 __all__ = ["OrderProgress", "OrderStatus", "order_progress"]
@@ -90,7 +91,7 @@ def order_progress(
         raise BadArgument("status", f"must be one of {', '.join(_STATUSES)} (got {status!r})")
     if now is not None and now.tzinfo is None:
         raise BadArgument("now", "needs a time zone")
-    when = now or datetime.now(UTC)
+    when = now or utc_now()
     outputs = output_cells or {}
     made: dict[str, dict[str, tuple[int, int]]] = {}
     for order_id, path, good, scrap in cursor.execute(_COUNTS).fetchall():

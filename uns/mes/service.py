@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -23,7 +23,7 @@ import orjson
 
 from model.config import MesSection
 from model.envelope import EnvelopeError, JsonValue, Quality, ReadingFields, build_envelope, read_envelope
-from uns.clock import now_ms
+from uns.clock import now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.mes.baselines import SavedBaselines
 from uns.mes.changes import ChangeFeed
@@ -362,7 +362,7 @@ class MesAdapter:
             return
         while True:
             try:
-                built = await self._writer.submit(lambda: facts.build(datetime.now(UTC)))
+                built = await self._writer.submit(lambda: facts.build(utc_now()))
             except Exception:  # the views answer directly without facts; intake goes on
                 log.exception("MES adapter: building per-hour facts failed")
                 built = 0

@@ -7,12 +7,11 @@ as-of) are DuckDB's alone for now and are refused naming ``--sink``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 
 from model.config import Settings
 from model.sinks import PostgresSinkConfig, SinkConfig
+from uns.clock import utc_now
 from uns.errors import BadArgument
 from uns.query.args import MAX_LIMIT, Document, Params, QueryArgs, document_bytes
 from uns.sinks.postgres_history import PostgresHistory
@@ -54,9 +53,9 @@ def reader_document(reader: PostgresHistory, endpoint: str, params: Params) -> D
         psycopg.Error: the database cannot be read.
     """
     if endpoint == "last":
-        return _last(reader, QueryArgs(endpoint, params, ("match", "tz"), datetime.now(UTC)))
+        return _last(reader, QueryArgs(endpoint, params, ("match", "tz"), utc_now()))
     if endpoint == "raw":
-        return _raw(reader, QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), datetime.now(UTC)))
+        return _raw(reader, QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), utc_now()))
     raise BadArgument("sink", f"a sink answers {' and '.join(SINK_ENDPOINTS)} only; ask the historian for {endpoint}")
 
 
