@@ -39,6 +39,7 @@ from uns.connect import ClientFactory
 from uns.errors import BridgeError, BrokerError, SparkplugError
 from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import NAMESPACE, MessageType, SparkplugTopic, decode_state
+from uns.sparkplug.node_control import next_seq
 
 __all__ = ["EdgeNode", "EdgeStats"]  # EdgeStats: from bridges.edge.health, re-exported
 
@@ -213,7 +214,7 @@ class EdgeNode:
         backoff = Backoff(min_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_CAP_S)
         stopping = False
         while not stopping:
-            bd_seq = 0 if self._bd_seq is None else (self._bd_seq + 1) % 256
+            bd_seq = 0 if self._bd_seq is None else next_seq(self._bd_seq)
             self._ended, self._end_reason = asyncio.Event(), ""
             self._host_online.clear()
             self._births_out = False

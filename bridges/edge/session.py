@@ -40,7 +40,7 @@ from uns.sparkplug import (
 )
 from uns.sparkplug import sparkplug_b_pb2 as _pb
 from uns.sparkplug.aliases import AliasTable, Born, born
-from uns.sparkplug.node_control import BD_SEQ, REBIRTH
+from uns.sparkplug.node_control import BD_SEQ, REBIRTH, next_seq
 from uns.sparkplug.values import encode_scalar
 
 __all__ = [
@@ -251,7 +251,7 @@ class EdgeSession:
 
     def _message(self, kind: MessageType, device: str | None, metrics: list[Metric], now_ms: int) -> Message:
         payload = Payload(timestamp=now_ms, seq=self._seq, metrics=metrics)
-        self._seq = (self._seq + 1) % 256
+        self._seq = next_seq(self._seq)
         return Message(self.topic(kind, device), encode_payload(payload))
 
     # -- births and deaths ------------------------------------------------------------------------
@@ -415,7 +415,7 @@ class EdgeSession:
             return []
         out = [] if state.born else [self._device_birth(device, now_ms)]
         payload = _encode_data(wire, seq=self._seq, now_ms=now_ms, historical=historical)
-        self._seq = (self._seq + 1) % 256
+        self._seq = next_seq(self._seq)
         out.append(Message(self.topic(MessageType.DDATA, device), payload))
         return out
 
@@ -469,7 +469,7 @@ class EdgeSession:
         if not wire:
             return None
         payload = _encode_data(wire, seq=self._seq, now_ms=now_ms, historical=False)
-        self._seq = (self._seq + 1) % 256
+        self._seq = next_seq(self._seq)
         return Message(self.topic(MessageType.NDATA), payload)
 
     # -- commands ---------------------------------------------------------------------------------
