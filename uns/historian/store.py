@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from uns.clock import now_ms
 from uns.historian.rows import EventRow, Rejected, SampleRow
-from uns.store.database import register_arrow
+from uns.store.database import ARROW_ROWS, insert_arrow, register_arrow
 
 __all__ = ["Batch", "CommitReport", "Store"]
 
@@ -358,8 +358,8 @@ class Store:
     def _insert_samples(self, rows: Sequence[_Fresh]) -> int:
         """Append ``rows`` to ``samples`` and put each series' newest into ``latest``, from one Arrow table.
 
-        One registration for both inserts: of the writer's ~10 ms per commit of a few rows, each Arrow
-        registration is ~1 ms of fixed cost whatever the rows (an idle plant commits a handful a second).
+        One Arrow table for both inserts, read without a registration (``insert_arrow``): of the writer's
+        ~10 ms per commit of a few rows, each registration was ~1 ms of fixed cost whatever the rows.
         """
         if not rows:
             return 0
@@ -371,15 +371,11 @@ class Store:
         chosen = set(newest.values())
         table = _sample_table(rows).append_column("newest", pa.array([i in chosen for i in range(len(rows))]))
         columns = ", ".join(_SAMPLE_SCHEMA.names)
-        self._with_table("_incoming", table)
-        try:
-            self._db.execute(f"INSERT INTO samples ({columns}) SELECT {columns} FROM _incoming")  # noqa: S608  (our names)
-            if chosen:
-                self._db.execute(
-                    f"INSERT OR REPLACE INTO latest ({columns}) SELECT {columns} FROM _incoming WHERE newest"  # noqa: S608
-                )
-        finally:
-            self._db.unregister("_incoming")
+        statements = [f"INSERT INTO samples ({columns}) SELECT {columns} FROM {ARROW_ROWS}"]  # noqa: S608  (our names)
+        if chosen:
+            latest = f"INSERT OR REPLACE INTO latest ({columns}) SELECT {columns} FROM {ARROW_ROWS} WHERE newest"  # noqa: S608
+            statements.append(latest)
+        insert_arrow(self._db, table, *statements)
         return len(rows)
 
     def _with_table(self, name: str, table: pa.Table) -> duckdb.DuckDBPyConnection:
@@ -390,11 +386,7 @@ class Store:
     def _insert(self, target: str, table: pa.Table) -> None:
         """Insert an Arrow table whose column names are the target's (a zero-copy scan)."""
         columns = ", ".join(table.schema.names)
-        self._with_table("_incoming", table)
-        try:
-            self._db.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM _incoming")  # noqa: S608  (our names)
-        finally:
-            self._db.unregister("_incoming")
+        insert_arrow(self._db, table, f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {ARROW_ROWS}")  # noqa: S608
 
     # -- events and dead letters ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from uns.mes.derive import CounterBaseline
-from uns.store.database import register_arrow
+from uns.store.database import ARROW_ROWS, insert_arrow
 
 __all__ = ["SavedBaselines"]
 
@@ -48,14 +48,8 @@ class SavedBaselines:
                 "ts_ms": pa.array([b.ts_ms for b in baselines.values()], pa.int64()),
             }
         )
-        register_arrow(connection, "_mes_baselines", table)
-        try:
-            connection.execute(
-                "INSERT OR REPLACE INTO mes_counter_state"
-                " SELECT topic, value, make_timestamptz(ts_ms * 1000) FROM _mes_baselines"
-            )
-        finally:
-            connection.unregister("_mes_baselines")
+        rows = f"SELECT topic, value, make_timestamptz(ts_ms * 1000) FROM {ARROW_ROWS}"  # noqa: S608  (our name)
+        insert_arrow(connection, table, f"INSERT OR REPLACE INTO mes_counter_state {rows}")
 
     def committed(self, baselines: Mapping[str, CounterBaseline]) -> None:
         """``baselines`` are in the database now (call after the transaction that saved them committed)."""

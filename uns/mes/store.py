@@ -63,7 +63,7 @@ from uns.mes.maintenance_store import maintenance_changes, maintenance_row
 from uns.mes.paths import line_of
 from uns.mes.reattribute import ORDER_FILLED_TABLES, reattribute
 from uns.mes.refusals import DeadLetterRow
-from uns.store.database import register_arrow
+from uns.store.database import ARROW_ROWS, insert_arrow
 
 __all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
 
@@ -287,12 +287,9 @@ class MesStore:
             name: pa.array(column, pa.uint64()) if name == "event_key" else pa.array(column)
             for name, column in zip(names, columns, strict=True)
         }
-        register_arrow(self._connection, "_mes_rows", pa.table(arrays))
-        try:
-            listed = ", ".join(names)
-            self._connection.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM _mes_rows")  # noqa: S608 - fixed names
-        finally:
-            self._connection.unregister("_mes_rows")
+        listed = ", ".join(names)
+        insert = f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {ARROW_ROWS}"  # noqa: S608 - fixed names
+        insert_arrow(self._connection, pa.table(arrays), insert)
 
     def _apply_one(self, item: Incoming, batch_keys: set[int], rows: _Rows) -> Outcome:
         key = event_key(item.topic, item.body, item.raw)

@@ -30,10 +30,12 @@ from uns.store.migrations import (
 
 __all__ = [
     "ALLOCATOR_FLUSH_MB",
+    "ARROW_ROWS",
     "DEFAULT_MEMORY_LIMIT_MB",
     "Database",
     "database_path",
     "eviction_queue_nodes",
+    "insert_arrow",
     "register_arrow",
 ]
 
@@ -76,6 +78,23 @@ def register_arrow(connection: duckdb.DuckDBPyConnection, name: str, table: pa.T
     """
     connection.execute("SELECT 1").fetchall()
     connection.register(name, table)
+
+
+ARROW_ROWS = "_arrow_rows"
+"""The name ``insert_arrow``'s statements read its Arrow table by."""
+
+
+def insert_arrow(connection: duckdb.DuckDBPyConnection, rows: pa.Table, *statements: str) -> None:
+    """Run each statement (an ``INSERT ... SELECT ... FROM _arrow_rows``) with ``rows`` as ``ARROW_ROWS``.
+
+    DuckDB reads an Arrow table a Python variable holds by the variable's name (a replacement scan),
+    with no registration: ~0.6 ms against ~1.3 ms for ``register_arrow``, query and unregister, and no
+    earlier unfetched result to settle. A writer that commits a few rows a second (an idle plant) spends
+    most of its time on such fixed costs; the rows are scanned without a copy either way.
+    """
+    _arrow_rows = rows  # read by DuckDB by its name, ARROW_ROWS
+    for statement in statements:
+        connection.execute(statement)
 
 
 class Database:
