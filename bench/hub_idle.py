@@ -18,20 +18,25 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.hub_process import hub_process, hub_source, rss_mib
+from uns.historian.rows import SampleRow
+from uns.historian.store import Batch, Store
 from uns.mes.baselines import SavedBaselines
 from uns.mes.derive import CounterBaseline
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 from uns.store.database import Database
 
-__all__ = ["IdleRun", "cpu_seconds", "main", "measure"]
+__all__ = ["IdleRun", "cpu_seconds", "main", "measure", "writer_commits"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -66,6 +71,55 @@ def baselines(counters: int, moved: int, commits: int = 20) -> tuple[float, floa
             saved.committed(changed)
             new.append(time.perf_counter() - started)
     return statistics.median(old) * 1000, statistics.median(new) * 1000
+
+
+def writer_commits(rows: int = 25, commits: int = 200) -> tuple[float, float]:
+    """Writer-thread CPU ms (medians) of an idle plant's two commits, with the store modules on the path.
+
+    A historian commit of ``rows`` new samples (series known, one sample each) and an MES commit's save of
+    4 moved counter baselines of 40, each in its own transaction, as the writer thread runs them.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix="uns-bench-commits-") as name,
+        Database(path=Path(name) / "c.duckdb") as db,
+    ):
+        connection, store, saved = db.connection, Store(db.connection), SavedBaselines()
+        state = {f"acme/s/a/l/c{k}/data/GoodCount": CounterBaseline(value=k, ts_ms=0) for k in range(40)}
+        historian: list[float] = []
+        mes: list[float] = []
+        for commit in range(commits):
+            at = 1_764_000_000_000 + commit * 1000
+            samples = [
+                SampleRow(topic=f"acme/s/a/l{i % 5}/c{i}/data/m{i % 7}", path=f"acme/s/a/l{i % 5}/c{i}",
+                          class_word="data", metric=f"m{i % 7}", ts_ms=at + i, value=commit + i / 10,
+                          value_text=None, value_json=None, quality="good", historical=False, source="g/n/d",
+                          datatype="Double", unit=None, unbound=False)
+                for i in range(rows)
+            ]  # fmt: skip
+            started = time.thread_time()
+            store.commit(Batch(samples=samples, received_ms=[at + 50] * rows))
+            historian.append(time.thread_time() - started)
+            for k, topic in enumerate(list(state)[:4]):
+                state[topic] = CounterBaseline(value=commit * 10 + k, ts_ms=at)
+            started = time.thread_time()
+            moved = saved.moved(state)
+            connection.execute("BEGIN TRANSACTION")
+            saved.save(connection, moved)
+            connection.execute("COMMIT")
+            saved.committed(moved)
+            mes.append(time.thread_time() - started)
+    return statistics.median(historian[10:]) * 1000, statistics.median(mes[10:]) * 1000
+
+
+def _commits_of(source: Path | None) -> tuple[float, float]:
+    """``writer_commits`` run in a process of its own with the modules of ``source`` (None: this tree)."""
+    env = {**os.environ, **({"PYTHONPATH": str(source)} if source is not None else {})}
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--commits-only"],
+        check=True, capture_output=True, text=True, env=env, cwd=source,
+    )  # fmt: skip
+    historian, mes = json.loads(done.stdout.splitlines()[-1])
+    return float(historian), float(mes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +188,11 @@ def main() -> None:
     parser.add_argument("--rates-s", type=float, default=10.0, help="seconds to count UNS messages after; 0 = no")
     parser.add_argument("--counters", type=int, default=40, help="counter baselines the adapter holds")
     parser.add_argument("--moved", type=int, default=4, help="of them, moved since the last commit")
+    parser.add_argument("--commits-only", action="store_true", help=argparse.SUPPRESS)  # _commits_of's child
     args = parser.parse_args()
+    if args.commits_only:
+        print(json.dumps(writer_commits()))
+        return
     old, new = baselines(args.counters, args.moved)
     print(f"baselines per commit ({args.counters} counters, {args.moved} moved): every one with executemany"
           f" {old:.2f} ms, the moved as one Arrow insert {new:.2f} ms ({old / new:.0f}x)")  # fmt: skip
@@ -143,6 +201,10 @@ def main() -> None:
         trees: list[tuple[str, Path | None]] = [("now" if args.after is None else f"now ({args.after})", after)]
         if args.before is not None:
             trees.insert(0, (f"before ({args.before})", before))
+        for tree, source in trees:
+            historian, mes = _commits_of(source)
+            print(f"writer, {tree}: a historian commit of 25 samples {historian:.2f} ms, an MES commit's 4 moved"
+                  f" baselines {mes:.2f} ms (thread CPU, medians of 190)", flush=True)  # fmt: skip
         for index in range(args.runs):
             for tree, source in trees if index % 2 == 0 else trees[::-1]:  # turn about: neither always goes first
                 run = measure(tree, source, args.warmup_s, args.seconds, args.rates_s)
