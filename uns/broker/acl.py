@@ -15,7 +15,18 @@ from uns.broker.matcher import filter_covers, topic_matches
 from uns.broker.stats import Counters
 from uns.logs import RateLimitedLog
 
-__all__ = ["ACTIONS", "HUB_TOPICS", "AclGuard", "AclPolicy", "AclTopicPlugin", "Decision", "Principal"]
+__all__ = [
+    "ACTIONS",
+    "HUB_TOPICS",
+    "STATE_FILTER",
+    "AclGuard",
+    "AclPolicy",
+    "AclTopicPlugin",
+    "Decision",
+    "Principal",
+    "edge_agent_grants",
+    "edge_node_grants",
+]
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +35,8 @@ _NODE_TYPES = ("NBIRTH", "NDATA", "NDEATH")
 _DEVICE_TYPES = ("DBIRTH", "DDATA", "DDEATH")
 _COMMANDS = ("spBv1.0/+/NCMD/#", "spBv1.0/+/DCMD/#")
 _SPARKPLUG = ("spBv1.0/#",)
-_STATE = "spBv1.0/STATE/+"
+STATE_FILTER = "spBv1.0/STATE/+"
+"""Every host's STATE: a bridge reads it (to buffer while its primary host is offline), only a host writes it."""
 HUB_TOPICS = ("+/hub/#", "+/unbound/#")
 """The reserved site ids: the hub's own status and unbound devices, published by the host and admin alone."""
 _MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))  # equipment depth 1..5
@@ -142,7 +154,7 @@ class AclPolicy:
 
     def _compile(self, principal: Principal) -> _Rules:
         everything = ("#",)
-        state_deny = ((_STATE, "host-state"),)  # only the host (and admin) may speak for the host: issue 13.4
+        state_deny = ((STATE_FILTER, "host-state"),)  # only the host (and admin) may speak for the host: issue 13.4
         match principal.role:
             case "host":
                 # with host_ids, only those hosts' STATE: a forged STATE takes every edge node offline
@@ -157,15 +169,15 @@ class AclPolicy:
                 )
             case "bridge":
                 publish: list[str] = []
-                read = [_STATE]
+                read = [STATE_FILTER]
                 for edge_node in principal.edge_nodes:
-                    group, node = edge_node.split("/")
-                    publish += [f"spBv1.0/{group}/{kind}/{node}" for kind in _NODE_TYPES]
-                    publish += [f"spBv1.0/{group}/{kind}/{node}/+" for kind in _DEVICE_TYPES]
-                    read += [f"spBv1.0/{group}/NCMD/{node}", f"spBv1.0/{group}/DCMD/{node}/+"]
+                    node_publish, node_read = edge_node_grants(edge_node)
+                    publish += node_publish
+                    read += node_read
                 if principal.edge_agent is not None:  # an `uns edge` agent: its own desired config and status
-                    read.append(f"+/hub/edge/{principal.edge_agent}/config")
-                    publish.append(f"+/hub/edge/{principal.edge_agent}/status")
+                    config, status = edge_agent_grants(principal.edge_agent)
+                    read.append(config)
+                    publish.append(status)
                 return _Rules(
                     publish=tuple(publish),
                     read=tuple(read),
@@ -187,6 +199,25 @@ class AclPolicy:
                         publish_deny=state_deny + hub,
                     )
                 return _Rules(publish=(), read=everything, read_deny=read_deny, publish_denied="read-only")
+
+
+def edge_node_grants(edge_node: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The topics a bridge publishes and reads for one of its edge nodes, ``group/node``.
+
+    Its node's births, data and deaths and its devices' (``/+``) out; its node's and devices' commands in.
+    The embedded broker's bridge role and the Mosquitto ACL of an edge agent (``uns.fleet``) both grant these.
+    """
+    group, node = edge_node.split("/")
+    publish = (
+        *(f"spBv1.0/{group}/{kind}/{node}" for kind in _NODE_TYPES),
+        *(f"spBv1.0/{group}/{kind}/{node}/+" for kind in _DEVICE_TYPES),
+    )
+    return publish, (f"spBv1.0/{group}/NCMD/{node}", f"spBv1.0/{group}/DCMD/{node}/+")
+
+
+def edge_agent_grants(agent: str) -> tuple[str, str]:
+    """An ``uns edge`` agent's own hub topics: its desired config (it reads) and its status (it publishes)."""
+    return f"+/hub/edge/{agent}/config", f"+/hub/edge/{agent}/status"
 
 
 def _matched_by(topic_filter: str, topic: str) -> bool:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from model.broker_config import UserConfig
 from model.fleet import enrolment_password
 from uns.broker.accounts import FILE_NAME, Accounts, Enrolment, read_accounts, token_hash, update_accounts
+from uns.broker.acl import STATE_FILTER, edge_agent_grants, edge_node_grants
 from uns.broker.passwords import DUMMY_HASH
 from uns.clock import now_ms
 from uns.config_file import config_error
@@ -154,13 +155,11 @@ def mosquitto_acl(agent_id: str, edge_nodes: Sequence[str] = ()) -> str:
     nodes = tuple(edge_nodes) or (f"{agent_id}/+",)
     _check(agent_id, nodes, DEFAULT_TOKEN_TTL_S)
     lines = [f"user {agent_id}"]
-    for node in nodes:
-        group, name = node.split("/")
-        lines += [f"topic write spBv1.0/{group}/{kind}/{name}" for kind in ("NBIRTH", "NDATA", "NDEATH")]
-        lines += [f"topic write spBv1.0/{group}/{kind}/{name}/+" for kind in ("DBIRTH", "DDATA", "DDEATH")]
-        lines += [f"topic read spBv1.0/{group}/NCMD/{name}", f"topic read spBv1.0/{group}/DCMD/{name}/+"]
-    lines += ["topic read spBv1.0/STATE/+", f"topic read +/hub/edge/{agent_id}/config"]
-    lines += [f"topic write +/hub/edge/{agent_id}/status"]
+    for node in nodes:  # the embedded broker's grants for the same account (uns.broker.acl), as Mosquitto writes them
+        publish, read = edge_node_grants(node)
+        lines += [f"topic write {topic}" for topic in publish] + [f"topic read {topic}" for topic in read]
+    config, status = edge_agent_grants(agent_id)
+    lines += [f"topic read {STATE_FILTER}", f"topic read {config}", f"topic write {status}"]
     return "\n".join(lines) + "\n"
 
 
