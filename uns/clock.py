@@ -2,15 +2,22 @@
 
 Everything that stamps or compares wall time reads it here, so a test or a bench can see every
 caller of the clock with one grep, and milliseconds are computed one way (integer nanoseconds, no float
-rounding).
+rounding). Instants as whole microseconds since the epoch (how the MES facts store time, as DuckDB's
+``epoch_us``) convert here too, both ways.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["now_ms", "utc_now"]
+__all__ = ["EPOCH", "HOUR_US", "at_epoch_us", "epoch_us", "now_ms", "utc_now"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The Unix epoch as an aware ``datetime``: where every stored microsecond and millisecond counts from."""
+HOUR_US = 3_600_000_000
+"""Microseconds in an hour: the MES facts' hour ``h`` is ``[h * HOUR_US, (h + 1) * HOUR_US)`` since ``EPOCH``."""
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def now_ms() -> int:
@@ -21,3 +28,13 @@ def now_ms() -> int:
 def utc_now() -> datetime:
     """The current instant as an aware UTC ``datetime``."""
     return datetime.now(UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds of an aware ``moment`` since the Unix epoch, exact (``timedelta`` arithmetic, no float)."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def at_epoch_us(micros: int) -> datetime:
+    """The aware UTC instant ``micros`` microseconds after the Unix epoch (``epoch_us``'s inverse)."""
+    return EPOCH + timedelta(microseconds=micros)

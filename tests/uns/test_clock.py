@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 from tests.exports import assert_all_is_honest
-from uns.clock import now_ms, utc_now
+from uns.clock import EPOCH, HOUR_US, at_epoch_us, epoch_us, now_ms, utc_now
 
 
 def test_exports() -> None:
@@ -22,3 +24,20 @@ def test_now_ms_and_utc_now_agree_with_the_system_clock() -> None:
     assert before <= stamp <= after
     assert instant.tzinfo is UTC
     assert before - 1 <= instant.timestamp() * 1000 <= after + 1
+
+
+@pytest.mark.parametrize(
+    ("moment", "micros"),
+    [
+        (datetime(1970, 1, 1, tzinfo=UTC), 0),
+        (datetime(2026, 11, 24, 8, 0, 0, 123456, tzinfo=UTC), 1_795_507_200_123_456),
+        (datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1))), 1_795_507_200_123_456),
+        (datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), -1),
+        (datetime(2200, 1, 1, tzinfo=UTC) - timedelta(microseconds=1), 7_258_118_399_999_999),
+    ],
+)
+def test_epoch_microseconds_both_ways_exactly(moment: datetime, micros: int) -> None:
+    assert epoch_us(moment) == micros
+    back = at_epoch_us(micros)
+    assert (back, back.tzinfo) == (moment, UTC)
+    assert at_epoch_us(HOUR_US) - EPOCH == timedelta(hours=1)

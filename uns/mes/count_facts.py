@@ -19,10 +19,11 @@ is built for every count path at once (``mes_fact_count_hours``), a week of hour
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import duckdb
 
+from uns.clock import HOUR_US, at_epoch_us, epoch_us
 from uns.mes.changes import Change
 from uns.mes.count_memo import memo_count_rows
 from uns.mes.intervals import Window
@@ -31,9 +32,7 @@ from uns.mes.memo import of as memo_of
 
 __all__ = ["CountFacts", "CountPath", "count_rows"]
 
-HOUR_US = 3_600_000_000
 _HOUR_MS = 3_600_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_RANGES = 8  # direct stretches read one by one (each pruned by time); more: one read of the span
 
 CountPath = tuple[str, str, bool, float | None, bool]
@@ -98,14 +97,6 @@ GROUP BY ALL
 # units per ideal cycle time, whole numbers: the caller sums ideal time in Python in one order
 
 
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _at(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 def _has_tables(cursor: duckdb.DuckDBPyConnection) -> bool:
     row = cursor.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('mes_fact_counts', 'mes_fact_count_hours')"
@@ -123,10 +114,10 @@ def _plan(
     memo: ViewMemo | None = None,
 ) -> tuple[list[int], list[tuple[int, int]]]:
     """The built hours of ``[lo, hi)`` no cut falls inside, and the stretches (µs) to read directly."""
-    lo_us, hi_us = _us(lo), _us(hi)
+    lo_us, hi_us = epoch_us(lo), epoch_us(hi)
     first, last = -(-lo_us // HOUR_US), hi_us // HOUR_US
     hours: list[int] = []
-    cut = {_us(c) // HOUR_US for c in cuts if _us(c) % HOUR_US}  # hours a window edge falls inside
+    cut = {epoch_us(c) // HOUR_US for c in cuts if epoch_us(c) % HOUR_US}  # hours a window edge falls inside
     if use_facts and last > first and memo is not None:
         built = memo.count_hours(cursor)
         hours = [h for h in range(first, last) if h in built and h not in cut]
@@ -167,7 +158,8 @@ def count_rows(
         "ce": [p[0] for p in paths], "cpath": [p[1] for p in paths], "cout": [p[2] for p in paths],
         "cfb": [p[3] for p in paths], "cprod": [p[4] for p in paths],
         "we": [w.entity for w in windows], "wg": [w.group for w in windows],
-        "ws": [_us(w.start) for w in windows], "wt": [_us(w.end) for w in windows], "wo": [w.order for w in windows],
+        "ws": [epoch_us(w.start) for w in windows], "wt": [epoch_us(w.end) for w in windows],
+        "wo": [w.order for w in windows],
     }  # fmt: skip
     if hours:
         params["fh"] = hours
@@ -178,7 +170,7 @@ def count_rows(
         where = _IN_PATHS
     parts = []
     for k, (a, b) in enumerate(direct):
-        params[f"lo{k}"], params[f"hi{k}"] = _at(a), _at(b)
+        params[f"lo{k}"], params[f"hi{k}"] = at_epoch_us(a), at_epoch_us(b)
         parts.append(_ATTRIBUTED.format(lo=f"$lo{k}", hi=f"$hi{k}", where=where))
     sql = _UNITS.format(
         ord=_ORD,
@@ -228,7 +220,7 @@ class CountFacts:
 
     def build(self, now: datetime, hours: int) -> int:
         """Build the oldest missing closed hours (at most ``hours``); returns how many were built."""
-        last = _us(now) // HOUR_US - 1  # the last closed hour
+        last = epoch_us(now) // HOUR_US - 1  # the last closed hour
         row = self._connection.execute(
             """WITH need AS (SELECT unnest(range(min(epoch_us(ts)) // $h, $last + 1)) AS hour FROM mes_counts)
                SELECT min(hour) FROM need ANTI JOIN mes_fact_count_hours USING (hour)""",
@@ -247,7 +239,7 @@ class CountFacts:
                 f"""INSERT INTO mes_fact_counts
                     WITH {_ORD} SELECT path, epoch_us(ts) // {HOUR_US}, oid, sum(total), sum(good)
                     FROM ({attributed}) GROUP BY ALL""",  # noqa: S608 (our SQL)
-                {"lo": _at(lo * HOUR_US), "hi": _at(hi * HOUR_US)},
+                {"lo": at_epoch_us(lo * HOUR_US), "hi": at_epoch_us(hi * HOUR_US)},
             )
             self._connection.execute(
                 "INSERT INTO mes_fact_count_hours SELECT unnest(range($lo, $hi))", {"lo": lo, "hi": hi}

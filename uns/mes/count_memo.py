@@ -15,17 +15,15 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from uns.clock import HOUR_US, at_epoch_us, epoch_us
 from uns.mes.intervals import Window
 from uns.mes.memo import ViewMemo
 
 __all__ = ["Orders", "load_orders", "load_products", "memo_count_rows"]
 
-HOUR_US = 3_600_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INF = 2**63
 
 _ORDERS = """SELECT order_id, arg_max(product_id, ts) FILTER (WHERE action = 'release'),
@@ -88,10 +86,6 @@ def load_products(cursor: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
     return {str(p): None if ict is None else float(ict) for p, ict in cursor.execute(_PRODUCTS).fetchall()}
 
 
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
 def memo_count_rows(
     cursor: duckdb.DuckDBPyConnection,
     memo: ViewMemo,
@@ -107,8 +101,7 @@ def memo_count_rows(
     count_paths = sorted({p[1] for p in paths})
     src: list[tuple[str, int, int, str | None, int, int]] = []
     for lo, hi in direct:
-        params = {"paths": count_paths, "lo": _EPOCH + timedelta(microseconds=lo),
-                  "hi": _EPOCH + timedelta(microseconds=hi)}  # fmt: skip
+        params = {"paths": count_paths, "lo": at_epoch_us(lo), "hi": at_epoch_us(hi)}
         for path, ts, total, good, order, line in cursor.execute(_DIRECT, params).fetchall():
             oid = order if order is not None else orders.running(str(line), int(ts))
             src.append((str(path), int(ts), int(ts) + 1, oid, int(total), int(good)))
@@ -128,7 +121,9 @@ def memo_count_rows(
         if window.order is not None:
             ordered.setdefault((window.entity, window.order), []).append(window.group)
     for entity in {w.entity for w in windows if w.order is None}:
-        mine = sorted((_us(w.start), _us(w.end), w.group) for w in windows if w.order is None and w.entity == entity)
+        mine = sorted(
+            (epoch_us(w.start), epoch_us(w.end), w.group) for w in windows if w.order is None and w.entity == entity
+        )
         reach, top = [], -1
         for _, end, _ in mine:
             top = max(top, end)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import orjson
 
 from model.config import MesSection
+from uns.clock import HOUR_US, at_epoch_us, epoch_us
 from uns.mes.intervals import Piece
 from uns.mes.losses import LossTable, loss_table
 from uns.mes.memo import of as memo_of
@@ -29,9 +30,7 @@ from uns.mes.paths import in_subtree
 
 __all__ = ["edge_pieces"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-_NEAR_US = (3_600_000_000, 86_400_000_000)  # the state before an edge: looked for in the hour, the day before it
+_NEAR_US = (HOUR_US, 24 * HOUR_US)  # the state before an edge: looked for in the hour, the day before it
 
 _STATES = """WITH t AS (
     SELECT path, max(ts) AS t0 FROM mes_states
@@ -67,14 +66,6 @@ _Row = tuple[int, int, str | None]
 """A state row: ts (µs), state, reason code."""
 
 
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _US
-
-
-def _at(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 def _ancestors(paths: Sequence[str]) -> list[str]:
     """Every path and each of its ancestors (shifts and maintenance windows there apply below)."""
     found: set[str] = set()
@@ -92,7 +83,12 @@ def _state_rows(
     found: dict[str, list[_Row]] = {}
     missing = list(paths)
     for near in _NEAR_US:  # ``since``: from the state active at data_lo on, looked for close to it first
-        params = {"paths": missing, "at": _at(data_lo), "near": _at(data_lo - near), "hi": _at(data_hi)}
+        params = {
+            "paths": missing,
+            "at": at_epoch_us(data_lo),
+            "near": at_epoch_us(data_lo - near),
+            "hi": at_epoch_us(data_hi),
+        }
         rows = {}
         settled: set[str] = set()
         for path, ts, state, reason, known in cursor.execute(_STATES, params).fetchall():
@@ -104,7 +100,7 @@ def _state_rows(
         if not missing:
             break
     if missing:  # no state in the day before: the last one ever, else (none before) every state is later
-        params = {"paths": missing, "at": _at(data_lo), "hi": _at(data_hi)}
+        params = {"paths": missing, "at": at_epoch_us(data_lo), "hi": at_epoch_us(data_hi)}
         older: dict[str, list[_Row]] = {}
         for path, ts, state, reason in cursor.execute(_STATES_FROM_LAST, params).fetchall():
             older.setdefault(path, []).append((int(ts), int(state), reason))
@@ -215,9 +211,9 @@ def edge_pieces(
         return []
     table = loss_table(section)
     micro = section.microstop_s
-    lo, hi = _us(start), _us(end)
-    data_hi = max(hi, _us(data_end or end))
-    data_lo = _us(start - timedelta(seconds=micro))
+    lo, hi = epoch_us(start), epoch_us(end)
+    data_hi = max(hi, epoch_us(data_end or end))
+    data_lo = epoch_us(start - timedelta(seconds=micro))
     unique = sorted(set(paths))
     states = _state_rows(cursor, unique, data_lo, data_hi)
     labels: dict[str, list[tuple[int, int, str, int | None, tuple[int, int, int]]]] = {}
@@ -239,7 +235,7 @@ def edge_pieces(
     for shift in shifts:
         by_owner.setdefault(shift[0], []).append(shift)
     windows = [(path, wa, data_hi if wb is None else wb) for path, wa, wb in stored if wa < hi]
-    extra = [lo, hi, *(c for c in map(_us, cuts) if lo < c < hi)]
+    extra = [lo, hi, *(c for c in map(epoch_us, cuts) if lo < c < hi)]
     found: list[Piece] = []
     for path in unique:
         spans = _intervals(states.get(path, []), data_hi, lo, table)
@@ -281,7 +277,7 @@ def edge_pieces(
             )
             loss = _loss(eff, table, planned=planned, stop_s=stop_s, micro=micro)
             found.append(
-                Piece(path=path, start=_at(a), end=_at(b), state=eff, machine_state=state, reason_code=why,
-                      loss=loss, stop_start=_at(sa_))
+                Piece(path=path, start=at_epoch_us(a), end=at_epoch_us(b), state=eff, machine_state=state,
+                      reason_code=why, loss=loss, stop_start=at_epoch_us(sa_))
             )  # fmt: skip
     return found

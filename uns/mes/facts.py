@@ -34,12 +34,13 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import duckdb
 import orjson
 
 from model.config import MesSection
+from uns.clock import HOUR_US, at_epoch_us, epoch_us
 from uns.mes.changes import Change
 from uns.mes.count_facts import CountFacts
 from uns.mes.edge_pieces import edge_pieces
@@ -66,8 +67,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HOUR_US = 3_600_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(2200, 1, 1, tzinfo=UTC)  # "all the data": no state is stamped this late
 _BUILD_HOURS = 24 * 7  # hours per path built in one writer call: a month in ~5 calls
 _USE_FACTS: contextvars.ContextVar[bool] = contextvars.ContextVar("uns_mes_facts", default=True)
@@ -79,14 +78,6 @@ _SCHEMA = (
         stop_start BIGINT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS mes_fact_hours (path VARCHAR NOT NULL, hour BIGINT NOT NULL, rules VARCHAR NOT NULL)",
 )
-
-
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _at(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def rules_of(section: MesSection) -> str:
@@ -128,7 +119,7 @@ def _has_tables(cursor: duckdb.DuckDBPyConnection) -> bool:
 
 def _hour_range(section: MesSection, start: datetime, end: datetime) -> tuple[int, int]:
     """The whole hours of ``[start, end)`` that end ``microstop_s`` or more before ``end``: ``[first, last)``."""
-    return -(-_us(start) // HOUR_US), (_us(end) - round(section.microstop_s * 1e6)) // HOUR_US
+    return -(-epoch_us(start) // HOUR_US), (epoch_us(end) - round(section.microstop_s * 1e6)) // HOUR_US
 
 
 def plan(
@@ -188,7 +179,7 @@ def _segments(start: datetime, end: datetime, hours: Sequence[int]) -> list[Segm
     run: list[int] = []
     for hour in [*hours, None]:
         if run and (hour is None or hour != run[-1] + 1):
-            lo, hi = _at(run[0] * HOUR_US), _at((run[-1] + 1) * HOUR_US)
+            lo, hi = at_epoch_us(run[0] * HOUR_US), at_epoch_us((run[-1] + 1) * HOUR_US)
             if lo > at:
                 segments.append(Segment(at, lo, from_facts=False))
             segments.append(Segment(lo, hi, from_facts=True))
@@ -228,7 +219,7 @@ def direct_pieces(
 
 def fact_pieces(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], segments: Sequence[Segment]) -> list[Piece]:
     """The stored pieces of the stretches answered from facts (few: for timelines)."""
-    ranges = [(_us(s.start) // HOUR_US, _us(s.end) // HOUR_US) for s in segments if s.from_facts]
+    ranges = [(epoch_us(s.start) // HOUR_US, epoch_us(s.end) // HOUR_US) for s in segments if s.from_facts]
     if not ranges:
         return []
     rows = cursor.execute(
@@ -240,8 +231,8 @@ def fact_pieces(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], segment
         {"paths": list(paths), "los": [lo for lo, _ in ranges], "his": [hi for _, hi in ranges]},
     ).fetchall()
     return [
-        Piece(path=path, start=_at(a), end=_at(b), state=state, machine_state=machine, reason_code=reason,
-              loss=loss, stop_start=_at(stop))
+        Piece(path=path, start=at_epoch_us(a), end=at_epoch_us(b), state=state, machine_state=machine,
+              reason_code=reason, loss=loss, stop_start=at_epoch_us(stop))
         for path, a, b, state, machine, reason, loss, stop in rows
     ]  # fmt: skip
 
@@ -278,7 +269,7 @@ FROM ({loss}) GROUP BY ALL"""
 
 def fact_bars(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], segments: Sequence[Segment]) -> list[FactBar]:
     """Availability and performance loss per reason over the stretches answered from facts."""
-    ranges = [(_us(s.start), _us(s.end)) for s in segments if s.from_facts]
+    ranges = [(epoch_us(s.start), epoch_us(s.end)) for s in segments if s.from_facts]
     if not ranges or not paths:
         return []
     params: dict[str, object] = {
@@ -297,7 +288,7 @@ def fact_bars(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], segments:
             state=int(code) if code is not None else times[(reason, code)][0][0],
             time=tuple(times[(reason, code)]),
             stops=int(count),
-            edge_stops=frozenset((str(path), _at(int(stop))) for path, stop in touching or ()),
+            edge_stops=frozenset((str(path), at_epoch_us(int(stop))) for path, stop in touching or ()),
         )
         for reason, code, count, touching in stops
     ]
@@ -396,7 +387,7 @@ def window_times(
         for segment in facts:
             lo, hi = max(window.start, segment.start), min(window.end, segment.end)
             if lo < hi:
-                rows.append((window.entity, window.group, _us(lo), _us(hi)))
+                rows.append((window.entity, window.group, epoch_us(lo), epoch_us(hi)))
     if not rows:
         return result
     if memo is not None and all(a % HOUR_US == 0 and b % HOUR_US == 0 for _, _, a, b in rows):
@@ -493,7 +484,7 @@ class FactBuilder:
         return self._build_states(now, hours) + self._counts.build(now, hours)
 
     def _build_states(self, now: datetime, hours: int) -> int:
-        last = (_us(now) - self._micro_us) // HOUR_US - 1  # the last hour ending microstop_s before now
+        last = (epoch_us(now) - self._micro_us) // HOUR_US - 1  # the last hour ending microstop_s before now
         row = self._connection.execute(
             """WITH sp AS (SELECT path, min(epoch_us(ts)) // $h AS first FROM mes_states GROUP BY path),
                need AS (SELECT path, unnest(range(first, $last + 1)) AS hour FROM sp)
@@ -505,8 +496,8 @@ class FactBuilder:
             return 0
         lo, hi = int(row[0]), min(int(row[0]) + hours, last + 1)
         paths = [r[0] for r in self._connection.execute("SELECT DISTINCT path FROM mes_states").fetchall()]
-        start, end = _at(lo * HOUR_US), _at(hi * HOUR_US)
-        cuts = [_at(hour * HOUR_US) for hour in range(lo + 1, hi)]
+        start, end = at_epoch_us(lo * HOUR_US), at_epoch_us(hi * HOUR_US)
+        cuts = [at_epoch_us(hour * HOUR_US) for hour in range(lo + 1, hi)]
         sql, params = pieces_query(
             self._section, paths=paths, start=start, end=end, cuts=cuts, data_end=_FAR, bounded=True
         )

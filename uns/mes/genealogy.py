@@ -16,12 +16,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import duckdb
 
+from uns.clock import EPOCH
 from uns.errors import BadArgument
 from uns.query.timespec import UTC_ZONE, instant
 from uns.query.values import Value, topic_condition, typed_value
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 Direction = Literal["backward", "forward"]
 """backward: what went into the lot; forward: what the lot went into."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_DEPTH = 1000
 
 # (from, to) columns of mes_lot_inputs per direction: backward walks produced -> input
@@ -222,7 +222,7 @@ def _details(cursor: duckdb.DuckDBPyConnection, lots: list[str], tz: ZoneInfo) -
     ).fetchall():
         info[lot].inspections.append(
             LotInspection(
-                ts=_instant(ms, tz) or _EPOCH, path=path, characteristic=characteristic, value=value,
+                ts=_instant(ms, tz) or EPOCH, path=path, characteristic=characteristic, value=value,
                 result=result, defect_type=defect, severity=severity,
             )
         )  # fmt: skip
@@ -403,7 +403,7 @@ def process_values(
         raise BadArgument("lot_id", f"no lot_production event for lot {lot_id!r}: its cells and time are unknown")
     paths = " OR ".join("(path = ? OR starts_with(path, ?))" for _ in facts.made_at)
     path_params: list[object] = [item for p in facts.made_at for item in (p, p + "/")]
-    window = [_EPOCH + timedelta(milliseconds=ms) for ms in (facts.made_from_ms, facts.made_to_ms, facts.created_ms)]
+    window = [EPOCH + timedelta(milliseconds=ms) for ms in (facts.made_from_ms, facts.made_to_ms, facts.created_ms)]
     sql = _PROCESS_SQL.format(topics=topics, paths=paths)
     rows = cursor.execute(sql, [*topic_params, *path_params, *window]).fetchall()
     return [

@@ -14,7 +14,7 @@ is the idempotency key, the dead letter shows it).
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import orjson
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from model.mes import EVENT_MODELS, MesEvent
 from model.topic import ClassWord, TopicError, UnsTopic
+from uns.clock import EPOCH
 from uns.errors import BadArgument
 from uns.query.timespec import UTC_ZONE, parse_time
 
@@ -116,7 +117,6 @@ _TIME_FIELDS = (
     "started_ms",
     "closed_ms",
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _epoch_times(raw: bytes) -> bytes:
@@ -156,8 +156,8 @@ def _epoch_ms(text: str, field: str) -> int:
         raise BadArgument(
             field, f"cannot read {text!r} as a time: give epoch ms or ISO 8601, e.g. 2026-11-24T07:00:00Z"
         )
-    when = parse_time(text, now=_EPOCH, tz=UTC_ZONE, field=field)
-    return (when - _EPOCH) // timedelta(milliseconds=1)
+    when = parse_time(text, now=EPOCH, tz=UTC_ZONE, field=field)
+    return (when - EPOCH) // timedelta(milliseconds=1)
 
 
 def _reason(error: ErrorDetails) -> str:

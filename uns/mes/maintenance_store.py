@@ -10,11 +10,12 @@ order was ever at (a corrected machine frees the old one), is announced as chang
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 
 from model.mes import MaintenanceOrder, MesEvent
+from uns.clock import EPOCH
 from uns.mes.changes import Change
 
 __all__ = ["EVENT", "TABLE", "maintenance_changes", "maintenance_row"]
@@ -24,11 +25,9 @@ EVENT = "maintenance_order"
 TABLE = "mes_maintenance_orders"
 """Where its versions are stored."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def _ts(ms: int | None) -> datetime | None:
-    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+    return None if ms is None else EPOCH + timedelta(milliseconds=ms)
 
 
 def maintenance_row(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from itertools import pairwise
 from typing import Literal
@@ -54,7 +54,6 @@ D2: dict[int, float] = {2: 1.128, 3: 1.693, 4: 2.059, 5: 2.326, 6: 2.534, 7: 2.7
 D3: dict[int, float] = {2: 0.853, 3: 0.888, 4: 0.880, 5: 0.864, 6: 0.848, 7: 0.833, 8: 0.820, 9: 0.808, 10: 0.797}
 """Control-chart constant d3 (sigma of the relative range) by subgroup size, for the range chart limits."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEVERITY_RANK = {"minor": 1, "major": 2, "critical": 3}
 _UNSPECIFIED = "unspecified"
 

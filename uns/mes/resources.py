@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 LaborGroup = Literal["order", "cell", "operator"]
 """How ``labor`` groups hours."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 # ---------------------------------------------------------------------------------------------
 # labor
