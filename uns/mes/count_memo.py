@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 
 import duckdb
 
@@ -42,9 +43,9 @@ WHERE path IN (SELECT unnest($paths::VARCHAR[])) AND ts >= $lo AND ts < $hi"""
 class Orders:
     """The work orders as the attribution reads them."""
 
-    product: dict[str, str | None]
+    product: Mapping[str, str | None]
     """Order -> its product (the latest release's)."""
-    lines: dict[str, tuple[list[int], list[tuple[str, int | None]], list[int]]]
+    lines: Mapping[str, tuple[Sequence[int], Sequence[tuple[str, int | None]], Sequence[int]]]
     """Line -> started orders by start: starts (µs), (order, complete µs or None), running max of the ends."""
 
     def running(self, line: str, at: int) -> str | None:
@@ -70,20 +71,22 @@ def load_orders(cursor: duckdb.DuckDBPyConnection) -> Orders:
         product[str(order)] = prod
         if start is not None and line is not None:
             started.setdefault(str(line), []).append((int(start), str(order), None if end is None else int(end)))
-    lines: dict[str, tuple[list[int], list[tuple[str, int | None]], list[int]]] = {}
+    lines: dict[str, tuple[Sequence[int], Sequence[tuple[str, int | None]], Sequence[int]]] = {}
     for line, items in started.items():
         items.sort(key=lambda item: item[0])
-        reach, top = [], -1
-        for _, _, end in items:
-            top = max(top, _INF if end is None else end)
-            reach.append(top)
-        lines[line] = ([i[0] for i in items], [(i[1], i[2]) for i in items], reach)
+        reach = _reach(_INF if end is None else end for _, _, end in items)
+        lines[line] = (tuple(i[0] for i in items), tuple((i[1], i[2]) for i in items), tuple(reach))
     return Orders(product, lines)
 
 
-def load_products(cursor: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
+def load_products(cursor: duckdb.DuckDBPyConnection) -> Mapping[str, float | None]:
     """Every product's ideal cycle time (the latest)."""
     return {str(p): None if ict is None else float(ict) for p, ict in cursor.execute(_PRODUCTS).fetchall()}
+
+
+def _reach(ends: Iterable[int]) -> list[int]:
+    """The running maximum of spans' ends in start order: a scan back from a span stops where none reaches on."""
+    return list(itertools.accumulate(ends, max))
 
 
 def memo_count_rows(
@@ -124,11 +127,7 @@ def memo_count_rows(
         mine = sorted(
             (epoch_us(w.start), epoch_us(w.end), w.group) for w in windows if w.order is None and w.entity == entity
         )
-        reach, top = [], -1
-        for _, end, _ in mine:
-            top = max(top, end)
-            reach.append(top)
-        timed[entity] = ([s[0] for s in mine], [(s[2], s[0], s[1]) for s in mine], reach)
+        timed[entity] = ([s[0] for s in mine], [(s[2], s[0], s[1]) for s in mine], _reach(s[1] for s in mine))
     sums: dict[tuple[str, str, float | None], list[int]] = {}
     for path, a, b, oid, total, good in src:
         for entity, output, fallback, by_product in by_path.get(path, ()):

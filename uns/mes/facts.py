@@ -126,22 +126,31 @@ def plan(
     cursor: duckdb.DuckDBPyConnection, section: MesSection, paths: Sequence[str], start: datetime, end: datetime
 ) -> list[Segment]:
     """``[start, end)`` cut into stretches of whole hours built for every path, and the rest."""
+    return _plan(cursor, section, paths, start, end)[0]
+
+
+def _plan(
+    cursor: duckdb.DuckDBPyConnection, section: MesSection, paths: Sequence[str], start: datetime, end: datetime
+) -> tuple[list[Segment], dict[int, dict[str, Sums]] | None]:
+    """``plan``, and with a memo the sums of each fact hour per path it planned from (None: no memo)."""
+    direct = [Segment(start, end, from_facts=False)]
     if not paths or not _USE_FACTS.get():
-        return [Segment(start, end, from_facts=False)]
+        return direct, None
     memo = memo_of(cursor)
     if memo is not None:
-        return _segments(start, end, sorted(_memo_hours(memo, cursor, section, paths, start, end)))
+        snapshot = _memo_hours(memo, cursor, section, paths, start, end)
+        return _segments(start, end, sorted(snapshot)), snapshot
     if not _has_tables(cursor):
-        return [Segment(start, end, from_facts=False)]
+        return direct, None
     first, last = _hour_range(section, start, end)
     if last <= first:
-        return [Segment(start, end, from_facts=False)]
+        return direct, None
     rows = cursor.execute(
         "SELECT hour FROM mes_fact_hours WHERE path IN (SELECT unnest($paths::VARCHAR[])) AND rules = $rules"
         " AND hour >= $first AND hour < $last GROUP BY hour HAVING count(DISTINCT path) = $n ORDER BY hour",
         {"paths": list(paths), "rules": rules_of(section), "first": first, "last": last, "n": len(set(paths))},
     ).fetchall()
-    return _segments(start, end, [row[0] for row in rows])
+    return _segments(start, end, [row[0] for row in rows]), None
 
 
 def _memo_hours(
@@ -371,12 +380,7 @@ def window_times(
     """``intervals.entity_times`` of every window, from facts where they are built and directly elsewhere."""
     paths = sorted({path for group in members.values() for path in group})
     fact_path = {entity: group[0] if len(group) == 1 else union_path(group) for entity, group in members.items()}
-    memo = memo_of(cursor) if _USE_FACTS.get() else None
-    if memo is not None:
-        snapshot = _memo_hours(memo, cursor, section, sorted(set(fact_path.values())), start, end)
-        segments = _segments(start, end, sorted(snapshot))
-    else:
-        segments = plan(cursor, section, sorted(set(fact_path.values())), start, end)
+    segments, snapshot = _plan(cursor, section, sorted(set(fact_path.values())), start, end)
     direct = direct_pieces(cursor, section, segments, paths=paths, end=end, cuts=cuts)
     result = entity_times(direct, members=members, windows=windows)
     facts = [s for s in segments if s.from_facts]
@@ -390,7 +394,7 @@ def window_times(
                 rows.append((window.entity, window.group, epoch_us(lo), epoch_us(hi)))
     if not rows:
         return result
-    if memo is not None and all(a % HOUR_US == 0 and b % HOUR_US == 0 for _, _, a, b in rows):
+    if snapshot is not None and all(a % HOUR_US == 0 and b % HOUR_US == 0 for _, _, a, b in rows):
         for entity, group, a, b in rows:  # whole hours: their sums (a window cutting an hour: its pieces, below)
             totals = [0, 0, 0, 0]
             for hour in range(a // HOUR_US, b // HOUR_US):
