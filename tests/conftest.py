@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.fixtures.bytecode import cache_bytecode
+
+# before the xdist workers start: they and every process a test starts inherit the environment
+cache_bytecode(Path(__file__).parents[1] / ".pytest_cache" / "pycache")
 
 if TYPE_CHECKING:  # imported in the fixture: the plugins below (requires.py first) must load before it
     from tests.fixtures.mosquitto import Mosquitto
