@@ -276,3 +276,21 @@ def test_count_reads_racing_with_late_counts_keep_no_hour_duckdb_dropped(
         reader_thread.join(timeout=60)
     row = _day(cursor, section, at(1, 0), NOW)
     assert (row.total, row.good) == (24 * 60 * 30 + 400, 24 * 60 * 30 + 360)
+
+
+def test_what_a_read_was_handed_stays_as_it_was_through_drops_and_rebuilds(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """A view may loop over the hours' sums and counts it was handed while the writer drops and builds."""
+    feeder, views_memo = world
+    hour6 = int(at(1, 6).timestamp()) // 3600
+    sums, counts = views_memo.hours(cursor, [CELL])[CELL], views_memo.counts(cursor, [CELL])[CELL]
+    before = (dict(sums), dict(counts))
+    assert (len(sums), sums[hour6][1], counts[hour6]) == (23, (3_600_000_000, 0, 0, 0), ((None, 1800, 1800),))
+    feeder.states(CELL, [(at(1, 6), 180000), (at(1, 6, 10), 10000)])  # a late stop: its hours dropped
+    feeder.send(CELL, "production_count", at(1, 6, 30, 30), total=50, scrap=5)  # and its hour's counts
+    assert hour6 not in views_memo.hours(cursor, [CELL])[CELL]
+    assert hour6 not in views_memo.counts(cursor, [CELL])[CELL]
+    assert FactBuilder(db.connection, section, memo=views_memo).build(NOW) > 0
+    assert views_memo.hours(cursor, [CELL])[CELL][hour6][1] == (3_000_000_000, 0, 600_000_000, 0)  # read in again
+    assert (dict(sums), dict(counts)) == before
