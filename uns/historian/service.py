@@ -23,7 +23,7 @@ from typing import Self, TypeVar
 import orjson
 
 from model.config import HistorianSection
-from uns.clock import now_ms
+from uns.clock import now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.historian.compression import Compressor
 from uns.historian.retention import apply_retention
@@ -240,7 +240,7 @@ class Historian:
 
     def _maintain(self) -> None:
         """On the writer thread: rollups first (retention never deletes what they still need), then retention."""
-        now = datetime.now(UTC)
+        now = utc_now()
         connection = self.database.connection
         self._rollups.run(connection, now=now)
         apply_retention(connection, self._settings, now=now)

@@ -29,7 +29,7 @@ from uns.sparkplug import (
     SparkplugTopic,
     decode_payload,
 )
-from uns.sparkplug.node_control import bd_seq_of, rebirth_command
+from uns.sparkplug.node_control import bd_seq_of, next_seq, rebirth_command
 
 __all__ = ["HostCore", "hub_topic"]
 
@@ -453,7 +453,7 @@ class HostCore:
         if got is None or node.seq is None:
             node.seq = got
             return
-        expected = (node.seq + 1) % 256
+        expected = next_seq(node.seq)
         node.seq = got
         if got != expected:
             self._reject(Reason.seq_gap, topic, f"expected seq {expected}, got {got}", now_ms)
