@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import ssl
-import time
 from collections.abc import AsyncIterator
 from typing import Self
 
@@ -22,6 +21,7 @@ from bridges.http.mapping import MappingError, find_items
 from bridges.http.state import PollState, Validators
 from bridges.json_paths import MISSING, JsonPath
 from model.bridges.http import CursorPages, HttpPoll, LinkPages, OffsetPages
+from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceUnreachable
 from uns.retry_after import retry_after_s
 
@@ -206,7 +206,7 @@ class Poller:
             break
         status = response.status_code
         if status in (429, 503):
-            after = retry_after_s(response.headers.get("retry-after"), now_s=time.time())
+            after = retry_after_s(response.headers.get("retry-after"), now_s=now_ms() / 1000)
             raise RetryLater(self.name, url, status, after)
         if status == 304 or 200 <= status < 300:
             return response

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from typing import Self
 
@@ -25,6 +24,7 @@ from starlette.routing import Route
 
 from bridges.http.signature import SignatureError, check_signature
 from model.bridges.http import HttpWebhook
+from uns.clock import now_ms
 from uns.embedded_server import EmbeddedServer
 from uns.logs import RateLimitedLog
 
@@ -107,7 +107,7 @@ class WebhookServer:
                 "too_large", "http %s: webhook body over %d bytes refused", self.name, config.max_body_bytes
             )
             return JSONResponse({"error": f"body over {config.max_body_bytes} bytes"}, status_code=413)
-        now = time.time()
+        now = now_ms() / 1000
         timestamp = request.headers.get(config.timestamp_header) if config.timestamp_header else None
         signature = request.headers.get(config.signature_header)
         try:

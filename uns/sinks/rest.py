@@ -181,7 +181,7 @@ class RestWriter:
             raise self._unavailable(
                 reason,
                 retry_after_s(
-                    response.headers.get("Retry-After"), now_s=time.time(), cap_s=self._config.max_retry_after_s
+                    response.headers.get("Retry-After"), now_s=now_ms() / 1000, cap_s=self._config.max_retry_after_s
                 ),
             )
         return False, reason
