@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,16 @@ from playwright.async_api import Browser, expect
 from bridges.sim.utilities import UTILITY_PLANTS
 from demo.connectors import CONNECTORS
 from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
+from tests.fixtures.waiting import until_probed
 
 pytestmark = skip_without_chromium
 
 
-@pytest.mark.timeout(180)  # the whole demo hub starts (25 s seen at load 12), then 21 s of history accrue
+async def _at_least(count: Awaitable[int], least: int) -> bool:
+    return await count >= least
+
+
+@pytest.mark.timeout(180)  # the whole demo hub starts (25 s seen at load 12), then three 10 s buckets of history accrue
 async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browser: Browser) -> None:
     page, errors = await open_page(browser, web_hub + "/")
     # the anonymous demo says so loudly
@@ -54,7 +60,12 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     # its payload and its history chart (drawn from the historian, 10 s buckets)
     await item.locator(".name").click()
     await expect(page.locator("#payload")).to_contain_text('"datatype": "UInt32"')
-    await page.wait_for_timeout(21_000)  # at least three 10 s buckets of history
+    # at least three 10 s buckets of history (the hub has been storing since it started)
+    history = f"/api/history/aggregate?topic={count}&start=-15m&bucket=10s&agg=avg,min,max&fill=none"
+    buckets = "(url) => fetch(url).then(r => r.json()).then(a => a.rows.filter(row => row.avg !== null).length)"
+    await until_probed(
+        lambda: _at_least(page.evaluate(buckets, history), 3), within_s=40, what="three 10 s buckets", every_s=0.5
+    )
     await page.get_by_role("button", name="15 min").click()
     await expect(page.locator("#chart .hint")).to_contain_text("15 min:", timeout=10_000)
     polyline = page.locator("#chart svg polyline")
