@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from zoneinfo import ZoneInfo
 
+import httpx
+import pytest
 from playwright.async_api import APIRequestContext, Browser, Page, expect
 
 from demo.shifts import shifts_around
@@ -33,12 +35,12 @@ def unplanned_stop(now: int) -> tuple[int, int]:
     return start, end
 
 
-async def send(request: APIRequestContext, url: str, cell: str, event: str, body: dict[str, object]) -> None:
-    answer = await request.post(f"{url}/api/mes/events/{cell}/mes/{event}", data=body)
-    assert answer.status == 201, await answer.text()
+def send(http: httpx.Client, cell: str, event: str, body: dict[str, object]) -> None:
+    answer = http.post(f"/api/mes/events/{cell}/mes/{event}", json=body)
+    assert answer.status_code == 201, answer.text
 
 
-async def feed(request: APIRequestContext, url: str) -> int:
+def feed(http: httpx.Client) -> int:
     """A 3-level lot tree, 25 inspections with one outlier, a 3-minute failure at the capper outside any break;
     returns now (ms)."""
     now = int(time.time() * 1000)
@@ -49,7 +51,7 @@ async def feed(request: APIRequestContext, url: str) -> int:
     ]
     for index, (cell, lot, product, inputs) in enumerate(lots):
         body = {"timestamp_ms": now - (30 - index) * MIN, "lot_id": lot, "product_id": product, "input_lots": inputs}
-        await send(request, url, cell, "lot_production", {**body, "quantity": 1200})
+        send(http, cell, "lot_production", {**body, "quantity": 1200})
     for index, noise in enumerate(NOISE):
         inspection: dict[str, object] = {
             "timestamp_ms": now - 28 * MIN + index * 30_000, "characteristic": "fill_volume", "value": 500 + noise,
@@ -57,11 +59,20 @@ async def feed(request: APIRequestContext, url: str) -> int:
         }  # fmt: skip
         if index < 3:
             inspection["lot_id"] = "BOTTLE-1"  # the first bottles' inspections name their lot
-        await send(request, url, FILLER, "quality_inspection", inspection)
+        send(http, FILLER, "quality_inspection", inspection)
     stop_start, stop_end = unplanned_stop(now)
-    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": stop_start, "state": 180000})
-    await send(request, url, CAPPER, "machine_state", {"timestamp_ms": stop_end, "state": 10000})
+    send(http, CAPPER, "machine_state", {"timestamp_ms": stop_start, "state": 180000})
+    send(http, CAPPER, "machine_state", {"timestamp_ms": stop_end, "state": 10000})
     return now
+
+
+@pytest.fixture(scope="module")
+def fed_hub(module_web_hub: str) -> str:
+    """One demo hub for this file, fed once: each test reads what feed() sent (a second feed would double the
+    SPC points), and the reason the timeline test assigns at the capper is in no view the SPC test reads."""
+    with httpx.Client(base_url=module_web_hub, timeout=10) as http:
+        feed(http)
+    return module_web_hub
 
 
 async def filler_counted(request: APIRequestContext, url: str) -> None:
@@ -80,10 +91,9 @@ async def pareto_reasons(page: Page) -> list[str]:
     return [await bar.get_attribute("data-reason") or "" for bar in await page.locator("#pareto g.bar").all()]
 
 
-async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(web_hub: str, browser: Browser) -> None:
-    page, errors = await open_page(browser, f"{web_hub}/#mes?line={LINE1}&range=1h")
-    await feed(page.request, web_hub)
-    await filler_counted(page.request, web_hub)
+async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(fed_hub: str, browser: Browser) -> None:
+    page, errors = await open_page(browser, f"{fed_hub}/#mes?line={LINE1}&range=1h")
+    await filler_counted(page.request, fed_hub)
     await page.reload()
     # OEE per line and cell, the line first
     await expect(page.locator("#oee tbody tr").first).to_have_attribute("data-path", LINE1, timeout=20_000)
@@ -97,7 +107,7 @@ async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(web_hub: 
     # the Pareto follows the scope: the capper's failure is not the filler's
     await page.select_option("#cell", FILLER)
     await expect(page.locator("#pareto-scope")).to_have_text("filler")
-    await expect(page).to_have_url(f"{web_hub}/#mes?line={LINE1}&cell={FILLER}&range=1h")
+    await expect(page).to_have_url(f"{fed_hub}/#mes?line={LINE1}&cell={FILLER}&range=1h")
     assert "equipment failure" not in await pareto_reasons(page)
     await page.locator(f'#oee tbody tr[data-path="{CAPPER}"]').click()  # clicking a cell narrows the page to it
     await expect(page.locator("#pareto-scope")).to_have_text("capper")
@@ -117,11 +127,9 @@ async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(web_hub: 
     assert errors == []
 
 
-async def test_spc_chart_and_genealogy_drill_down(web_hub: str, browser: Browser) -> None:
+async def test_spc_chart_and_genealogy_drill_down(fed_hub: str, browser: Browser) -> None:
     # the demo's QMS inspects line1 too (cap_torque_nm sorts before fill_volume): the page is asked for ours
-    page, errors = await open_page(browser, f"{web_hub}/#mes?line={LINE1}&range=1h&char=fill_volume")
-    await feed(page.request, web_hub)
-    await page.reload()
+    page, errors = await open_page(browser, f"{fed_hub}/#mes?line={LINE1}&range=1h&char=fill_volume")
     # SPC: the characteristic inspected in scope, 25 points with limits, the outlier marked with its rule
     await expect(page.locator("#characteristic")).to_have_value("fill_volume", timeout=20_000)
     chart = page.locator("#spc svg.spc").first
@@ -146,7 +154,7 @@ async def test_spc_chart_and_genealogy_drill_down(web_hub: str, browser: Browser
     # drill into the batch: it becomes the root, forward it went into the bottles and the pallet
     await backward.locator('li[data-lot="BATCH-1"] > button.lot').click()
     await expect(page.locator("#lot-root")).to_have_text("BATCH-1")
-    await expect(page).to_have_url(f"{web_hub}/#mes?line={LINE1}&range=1h&char=fill_volume&lot=BATCH-1")
+    await expect(page).to_have_url(f"{fed_hub}/#mes?line={LINE1}&range=1h&char=fill_volume&lot=BATCH-1")
     forward = page.locator("#lots .trace.forward")
     await expect(forward.locator('li[data-lot="BOTTLE-1"] li[data-lot="PAL-1"]')).to_have_count(1)
     await expect(page.locator("#lots .trace.backward li")).to_have_count(3)  # the batch and its two raw lots
