@@ -10,6 +10,7 @@ from asyncua import ua
 from asyncua.ua.status_codes import StatusCodes
 
 from model.envelope import Quality
+from uns.clock import EPOCH
 from uns.sparkplug import DataType, MetricValue
 from uns.sparkplug.values import float32_shortest
 
@@ -87,7 +88,6 @@ _INT_RANGES: Final[Mapping[ua.VariantType, tuple[int, int]]] = {
     ua.VariantType.UInt64: (0, 2**64 - 1),
 }
 
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 REVOKED_CODES: Final = frozenset({StatusCodes.BadNodeIdUnknown, StatusCodes.BadNodeIdInvalid})
 """Status codes that mean the server no longer has the node."""
@@ -146,7 +146,7 @@ def epoch_ms(moment: dt.datetime) -> int:
     """Milliseconds since the Unix epoch; naive datetimes are UTC (asyncua's convention)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def _to_bool(value: object) -> MetricValue:
@@ -254,7 +254,7 @@ def to_variant(value: MetricValue, variant: ua.VariantType) -> ua.Variant:
             return ua.Variant(ua.LocalizedText(value), variant)
     elif variant is ua.VariantType.DateTime:
         if isinstance(value, int) and not isinstance(value, bool):
-            return ua.Variant(_EPOCH + dt.timedelta(milliseconds=value), variant)
+            return ua.Variant(EPOCH + dt.timedelta(milliseconds=value), variant)
     elif variant is ua.VariantType.ByteString:
         if isinstance(value, bytes):
             return ua.Variant(value, variant)

@@ -12,6 +12,7 @@ import datetime
 import struct
 
 from model.bridges.s7_address import S7Address
+from uns.clock import EPOCH
 from uns.sparkplug import MetricValue
 
 __all__ = ["S7CodecError", "decode", "encode", "sparkplug_datatype"]
@@ -22,7 +23,6 @@ _NUMBERS: dict[str, str] = {
     "REAL": ">f", "LREAL": ">d",
 }  # fmt: skip
 _S5_BASES_MS = (10, 100, 1000, 10000)
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 class S7CodecError(ValueError):
@@ -86,7 +86,7 @@ def encode(address: S7Address, value: MetricValue) -> tuple[int, bytes]:
     if name in ("DATE_AND_TIME", "DTL"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise S7CodecError(f"{address.text}: {name} needs a DateTime (ms since the epoch, got {value!r})")
-        moment = _EPOCH + datetime.timedelta(milliseconds=value)
+        moment = EPOCH + datetime.timedelta(milliseconds=value)
         return 0, _encode_dt(address, moment) if name == "DATE_AND_TIME" else _encode_dtl(moment)
     if name == "S5TIME":
         return 0, _encode_s5time(address, value)

@@ -30,7 +30,6 @@ __all__ = ["AggregateTable", "AsOfTable", "History", "RawTable"]
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMED_TABLES = {
     "series": "first_seen",
     "samples": "ts",

@@ -11,6 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from uns.clock import EPOCH
 from uns.errors import BadArgument
 from uns.historian.query_types import Bucket
 from uns.query.timespec import format_interval, instant
@@ -40,7 +41,6 @@ FILLS = ("none", "null", "previous")
 MAX_BUCKETS = 100_000
 """The most buckets one query may ask for."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin (local) for buckets of microseconds
 _FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT"})
 _OFFSET_STEP = timedelta(days=1)
@@ -101,14 +101,14 @@ def check_bucket(bucket: timedelta, start: datetime, end: datetime) -> int:
 
 def _ceil(moment: datetime, size: timedelta) -> datetime:
     """The first UTC-aligned multiple of ``size`` at or after ``moment``."""
-    steps = -((_EPOCH - moment) // size)
-    return _EPOCH + steps * size
+    steps = -((EPOCH - moment) // size)
+    return EPOCH + steps * size
 
 
 def _cut(cursor: duckdb.DuckDBPyConnection, coarser: str, series_id: int, oldest: datetime) -> datetime:
     """Where a finer table stops answering: before its oldest row, except a part bucket no coarser row covers."""
     size = _SIZES[coarser]
-    floor = oldest - (oldest - _EPOCH) % size
+    floor = oldest - (oldest - EPOCH) % size
     row = cursor.execute(
         f"SELECT count(*) FROM {coarser} WHERE series_id = ? AND bucket = ?",  # noqa: S608 - our table name
         [series_id, floor],
@@ -133,7 +133,7 @@ def _oldest(cursor: duckdb.DuckDBPyConnection, table: str, series_id: int) -> da
     row = cursor.execute(f"SELECT epoch_ms(min({column})) FROM {table} WHERE series_id = ?", [series_id]).fetchone()  # noqa: S608 - table and column are ours
     if row is None or row[0] is None:
         return None
-    return _EPOCH + timedelta(milliseconds=row[0])
+    return EPOCH + timedelta(milliseconds=row[0])
 
 
 def _raw_reaches(cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime) -> bool:
@@ -296,7 +296,7 @@ def fixed_offset(tz: ZoneInfo, start: datetime, end: datetime, bucket: timedelta
     midnights). Offsets are read at both ends and every day between: no zone changes its offset
     and back within a day. Windows over 400 days in a zone with rules are not looked at.
     """
-    if bucket >= timedelta(days=1) or start < _EPOCH:
+    if bucket >= timedelta(days=1) or start < EPOCH:
         return None
     low, high = start - bucket, end + bucket
     offset = low.astimezone(tz).utcoffset()
@@ -351,9 +351,9 @@ def _keyed_grid(start: datetime, end: datetime, bucket: timedelta, offset: timed
     """
     micro = timedelta(microseconds=1)
     width = bucket // micro
-    shift = ((offset - (_ORIGIN - _EPOCH)) // micro) % width
-    first = ((start - _EPOCH) // micro + shift) // width
-    stop = -(-((end - _EPOCH) // micro + shift) // width)
+    shift = ((offset - (_ORIGIN - EPOCH)) // micro) % width
+    first = ((start - EPOCH) // micro + shift) // width
+    stop = -(-((end - EPOCH) // micro + shift) // width)
     return KeyedGrid(first=first, stop=stop, width=width, shift=shift)
 
 

@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from uns.clock import EPOCH
+
 __all__ = [
     "HOUR",
     "MINUTE",
@@ -60,7 +62,6 @@ TASK_RECEIVED = "rollup_1m.received"
 TASK_RETENTION_SAMPLES = "retention.samples"
 TASK_RETENTION_ROLLUP_1M = "retention.rollup_1m"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _INSERT_1M = f"""
 INSERT INTO rollup_1m
@@ -86,7 +87,7 @@ def floor_time(moment: datetime, step: timedelta) -> datetime:
     """The start of the UTC-aligned ``step`` bucket holding ``moment`` (which must be timezone-aware)."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: pass a timezone-aware one (UTC)")
-    return _EPOCH + ((moment.astimezone(UTC) - _EPOCH) // step) * step
+    return EPOCH + ((moment.astimezone(UTC) - EPOCH) // step) * step
 
 
 def read_watermarks(connection: duckdb.DuckDBPyConnection) -> dict[str, datetime]:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from uns.clock import EPOCH
 
 __all__ = [
     "LOCK_KEY",
@@ -35,7 +37,6 @@ __all__ = [
 
 LOCK_KEY = 0x756E_7373_696E_6B  # pg_advisory_xact_lock key: one process at a time creates tables/partitions
 _DAY_MS = 86_400_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 STAGING_COLUMNS = (
     ("series_id", "int4"),
@@ -156,12 +157,12 @@ class Partition:
 def _partition_of(day: int, partition: str) -> Partition:
     """The partition holding day number ``day`` (days since 1970-01-01, UTC)."""
     if partition == "day":
-        start = _EPOCH + timedelta(days=day)
+        start = EPOCH + timedelta(days=day)
         return Partition(start, start + timedelta(days=1))
     if partition == "week":  # ISO weeks: 1970-01-01 was a Thursday
-        start = _EPOCH + timedelta(days=day - (day + 3) % 7)
+        start = EPOCH + timedelta(days=day - (day + 3) % 7)
         return Partition(start, start + timedelta(days=7))
-    date = _EPOCH + timedelta(days=day)
+    date = EPOCH + timedelta(days=day)
     start = date.replace(day=1)
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return Partition(start, end)
@@ -177,7 +178,7 @@ def partitions_for(
         current = _partition_of(now_ms // _DAY_MS, partition)
         found.add(current)
         for _ in range(ahead):
-            current = _partition_of((current.end - _EPOCH).days, partition)
+            current = _partition_of((current.end - EPOCH).days, partition)
             found.add(current)
     return found
 
