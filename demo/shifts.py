@@ -6,6 +6,8 @@ import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from uns.clock import epoch_ms
+
 __all__ = ["SHIFT_NAMES", "ShiftDef", "local_date", "local_stamp", "shift_at", "shifts_around", "shifts_of_day"]
 
 # name, local start hour, break start hour offset from the shift start (h), all 8 h long
@@ -33,10 +35,6 @@ class ShiftDef:
     break_end_ms: int
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def shifts_of_day(day: date, tz: ZoneInfo) -> list[ShiftDef]:
     """The three shifts starting on local ``day`` (the night one ends the next morning)."""
     out = []
@@ -50,10 +48,10 @@ def shifts_of_day(day: date, tz: ZoneInfo) -> list[ShiftDef]:
                 shift_id=f"{day.isoformat()}-{name}",
                 name=name,
                 index=index,
-                start_ms=_ms(start),
-                end_ms=_ms(end),
-                break_start_ms=_ms(pause),
-                break_end_ms=_ms(pause + _BREAK),
+                start_ms=epoch_ms(start),
+                end_ms=epoch_ms(end),
+                break_start_ms=epoch_ms(pause),
+                break_end_ms=epoch_ms(pause + _BREAK),
             )
         )
     return out

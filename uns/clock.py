@@ -3,7 +3,7 @@
 Everything that stamps or compares wall time reads it here, so a test or a bench can see every
 caller of the clock with one grep, and milliseconds are computed one way (integer nanoseconds, no float
 rounding). Instants as whole microseconds since the epoch (how the MES facts store time, as DuckDB's
-``epoch_us``) convert here too, both ways.
+``epoch_us``) convert here too, both ways, and to whole milliseconds (``epoch_ms``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EPOCH", "HOUR_US", "at_epoch_us", "epoch_us", "now_ms", "utc_now"]
+__all__ = ["EPOCH", "HOUR_US", "at_epoch_us", "epoch_ms", "epoch_us", "now_ms", "utc_now"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The Unix epoch as an aware ``datetime``: where every stored microsecond and millisecond counts from."""
@@ -33,6 +33,11 @@ def utc_now() -> datetime:
 def epoch_us(moment: datetime) -> int:
     """Microseconds of an aware ``moment`` since the Unix epoch, exact (``timedelta`` arithmetic, no float)."""
     return (moment - EPOCH) // _MICROSECOND
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds of an aware ``moment`` since the Unix epoch, rounded down, exact (``epoch_us``'s)."""
+    return epoch_us(moment) // 1000
 
 
 def at_epoch_us(micros: int) -> datetime:

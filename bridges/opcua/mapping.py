@@ -10,6 +10,7 @@ from asyncua import ua
 from asyncua.ua.status_codes import StatusCodes
 
 from model.envelope import Quality
+from uns import clock
 from uns.clock import EPOCH
 from uns.sparkplug import DataType, MetricValue
 from uns.sparkplug.values import float32_shortest
@@ -146,7 +147,7 @@ def epoch_ms(moment: dt.datetime) -> int:
     """Milliseconds since the Unix epoch; naive datetimes are UTC (asyncua's convention)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
+    return clock.epoch_ms(moment)
 
 
 def _to_bool(value: object) -> MetricValue:

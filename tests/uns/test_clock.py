@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tests.exports import assert_all_is_honest
-from uns.clock import EPOCH, HOUR_US, at_epoch_us, epoch_us, now_ms, utc_now
+from uns.clock import EPOCH, HOUR_US, at_epoch_us, epoch_ms, epoch_us, now_ms, utc_now
 
 
 def test_exports() -> None:
@@ -41,3 +41,16 @@ def test_epoch_microseconds_both_ways_exactly(moment: datetime, micros: int) -> 
     back = at_epoch_us(micros)
     assert (back, back.tzinfo) == (moment, UTC)
     assert at_epoch_us(HOUR_US) - EPOCH == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("moment", "millis"),
+    [
+        (datetime(1970, 1, 1, tzinfo=UTC), 0),
+        (datetime(2026, 11, 24, 8, 0, 0, 123999, tzinfo=UTC), 1_795_507_200_123),
+        (datetime(2026, 11, 24, 9, 0, 0, 123000, tzinfo=timezone(timedelta(hours=1))), 1_795_507_200_123),
+        (datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), -1),
+    ],
+)
+def test_epoch_milliseconds_round_down_exactly(moment: datetime, millis: int) -> None:
+    assert epoch_ms(moment) == millis

@@ -23,7 +23,7 @@ import orjson
 
 from model.rules import CronTrigger, Rule
 from uns.broker.acl import AclPolicy
-from uns.clock import now_ms, utc_now
+from uns.clock import epoch_ms, now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.errors import UnsError
 from uns.event_wait import set_within
@@ -259,7 +259,7 @@ class RuleEngine:
                     if running.next_cron is None:
                         running.next_cron = next_cron(trigger.schedule, running.timezone, now)
                     elif now >= running.next_cron:
-                        stamp = int(running.next_cron.timestamp() * 1000)
+                        stamp = epoch_ms(running.next_cron)
                         running.next_cron = next_cron(trigger.schedule, running.timezone, now)
                         self._queue(running, [Firing(phase="fire", value=stamp, timestamp_ms=stamp)])
                     wait = min(wait, (running.next_cron - now).total_seconds())

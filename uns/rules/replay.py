@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from model.rules import CronTrigger, Rule
+from uns.clock import epoch_ms
 from uns.errors import UnsError
 from uns.rules.conditions import compile_condition
 from uns.rules.triggers import Firing, Watch, next_cron
@@ -122,7 +123,7 @@ def replay_rule(
         at = datetime.fromtimestamp(start_ms / 1000, UTC)
         for _ in range(_MAX_CRON):
             at = next_cron(trigger.schedule, zone, at)
-            stamp = int(at.timestamp() * 1000)
+            stamp = epoch_ms(at)
             if stamp >= end_ms:
                 break
             run.act([Firing(phase="fire", value=stamp, timestamp_ms=stamp)], stamp)
@@ -146,7 +147,7 @@ def try_rule(rule: Rule, current: Iterable[tuple[str, bytes]], *, now_ms: int, t
         at = datetime.fromtimestamp(now_ms / 1000, UTC)
         for _ in range(3):
             at = next_cron(trigger.schedule, trigger.timezone or timezone, at)
-            stamp = int(at.timestamp() * 1000)
+            stamp = epoch_ms(at)
             run.act([Firing(phase="fire", value=stamp, timestamp_ms=stamp)], stamp)
         return run.result
     messages = [(now_ms, topic, payload) for topic, payload in current]

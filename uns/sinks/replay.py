@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from model.config import Settings
 from model.sinks import RestSinkConfig, SqlInsertSinkConfig
-from uns.clock import utc_now
+from uns.clock import epoch_ms, utc_now
 from uns.errors import ConfigError
 from uns.query.timespec import parse_time
 from uns.sinks.rest import RestWriter
@@ -35,7 +35,7 @@ def _writer(settings: Settings, name: str) -> RestWriter | SqlInsertWriter:
 def _since_ms(since: str | None) -> int:
     if not since:
         return 0
-    return int(parse_time(since, now=utc_now(), tz=UTC, field="--since").timestamp() * 1000)
+    return epoch_ms(parse_time(since, now=utc_now(), tz=UTC, field="--since"))
 
 
 def list_dead_letters(settings: Settings, name: str, *, since: str | None) -> list[str]:

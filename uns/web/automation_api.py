@@ -28,7 +28,7 @@ from starlette.routing import Route
 from model.equipment import Plant
 from model.rules import Rule
 from model.transforms import ComputedTag
-from uns.clock import now_ms, utc_now
+from uns.clock import epoch_ms, now_ms, utc_now
 from uns.config_file import dotted, parse_yaml
 from uns.errors import ConfigError, StoreError
 from uns.files import replace_file
@@ -439,7 +439,7 @@ class AutomationEditor:
         history, events = self._history, self._events
         end = utc_now()
         start = end - timedelta(hours=float(hours))
-        start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        start_ms, end_ms = epoch_ms(start), epoch_ms(end)
         try:
             if isinstance(item, ComputedTag):
                 plan = _plan(item, self._plant)

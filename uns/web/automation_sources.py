@@ -15,6 +15,7 @@ from typing import cast
 import orjson
 
 from model.envelope import JsonValue, Quality, build_envelope
+from uns.clock import epoch_ms
 from uns.errors import UnknownSeries
 from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
@@ -65,15 +66,13 @@ def _may_lead(path: str, topic_filter: str) -> bool:
     return True
 
 
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
 def _envelope(point: Point, datatype: str) -> bytes:
     """A stored sample as the value envelope it came in as (value, time, quality, datatype)."""
     quality = Quality(point.quality) if point.quality in Quality.__members__ else Quality.good
     value = cast(JsonValue, point.value)  # read back from the stored number, text or JSON: JSON already
-    return orjson.dumps(build_envelope(value=value, timestamp_ms=_ms(point.ts), quality=quality, datatype=datatype))
+    return orjson.dumps(
+        build_envelope(value=value, timestamp_ms=epoch_ms(point.ts), quality=quality, datatype=datatype)
+    )
 
 
 def past_messages(
@@ -96,7 +95,7 @@ def past_messages(
         except UnknownSeries:
             continue
         cut = cut or len(points) >= MAX_MESSAGES
-        streams.append([(_ms(point.ts), topic, _envelope(point, datatype)) for point in points])
+        streams.append([(epoch_ms(point.ts), topic, _envelope(point, datatype)) for point in points])
     logged = events.read(filters, start, end, limit=MAX_MESSAGES)
     cut = cut or len(logged) >= MAX_MESSAGES
     streams.append(logged)
