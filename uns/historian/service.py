@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -34,6 +34,7 @@ from uns.historian.store import Batch, CommitReport, Store
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.pending import PendingRows
+from uns.query.timespec import instant
 from uns.store.database import Database, database_path
 from uns.store.writer import Writer
 
@@ -227,7 +228,7 @@ class Historian:
         """On the writer thread: commit, and tell the rollups about samples older than their series' newest."""
         report = store.commit_isolating(batch)
         if report.oldest_late_ms is not None:
-            self._rollups.mark_late(datetime.fromtimestamp(report.oldest_late_ms / 1000, UTC))
+            self._rollups.mark_late(instant(report.oldest_late_ms, UTC))
         return report
 
     async def _maintenance_loop(self) -> None:

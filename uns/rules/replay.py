@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC
 
 from model.rules import CronTrigger, Rule
 from uns.clock import epoch_ms
 from uns.errors import UnsError
+from uns.query.timespec import instant
 from uns.rules.conditions import compile_condition
 from uns.rules.triggers import Firing, Watch, next_cron
 
@@ -120,7 +121,7 @@ def replay_rule(
     trigger = rule.trigger
     if isinstance(trigger, CronTrigger):
         zone = trigger.timezone or timezone
-        at = datetime.fromtimestamp(start_ms / 1000, UTC)
+        at = instant(start_ms, UTC)
         for _ in range(_MAX_CRON):
             at = next_cron(trigger.schedule, zone, at)
             stamp = epoch_ms(at)
@@ -144,7 +145,7 @@ def try_rule(rule: Rule, current: Iterable[tuple[str, bytes]], *, now_ms: int, t
     trigger = rule.trigger
     if isinstance(trigger, CronTrigger):
         run = _Run(rule, now_ms)
-        at = datetime.fromtimestamp(now_ms / 1000, UTC)
+        at = instant(now_ms, UTC)
         for _ in range(3):
             at = next_cron(trigger.schedule, trigger.timezone or timezone, at)
             stamp = epoch_ms(at)

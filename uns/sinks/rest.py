@@ -24,7 +24,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import cast
 
 import httpx
@@ -37,6 +37,7 @@ from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
 from uns.historian.store import Batch
 from uns.mqtt.filters import topic_matches
+from uns.query.timespec import instant
 from uns.query.values import typed_value
 from uns.retry_after import retry_after_s
 from uns.sinks.dead_letters import DeadLetters
@@ -55,7 +56,7 @@ _REPORTED = "reported"  # delivered and counted (or the target said it had it): 
 
 
 def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return instant(ts_ms, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_context(row: EventRow | SampleRow, sink: str) -> dict[str, object]:
