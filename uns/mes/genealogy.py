@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -403,7 +403,7 @@ def process_values(
         raise BadArgument("lot_id", f"no lot_production event for lot {lot_id!r}: its cells and time are unknown")
     paths = " OR ".join("(path = ? OR starts_with(path, ?))" for _ in facts.made_at)
     path_params: list[object] = [item for p in facts.made_at for item in (p, p + "/")]
-    window = [EPOCH + timedelta(milliseconds=ms) for ms in (facts.made_from_ms, facts.made_to_ms, facts.created_ms)]
+    window = [instant(ms, UTC_ZONE) for ms in (facts.made_from_ms, facts.made_to_ms, facts.created_ms)]
     sql = _PROCESS_SQL.format(topics=topics, paths=paths)
     rows = cursor.execute(sql, [*topic_params, *path_params, *window]).fetchall()
     return [

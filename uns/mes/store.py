@@ -30,7 +30,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import duckdb
@@ -63,13 +63,13 @@ from uns.mes.maintenance_store import maintenance_changes, maintenance_row
 from uns.mes.paths import line_of
 from uns.mes.reattribute import ORDER_FILLED_TABLES, reattribute
 from uns.mes.refusals import DeadLetterRow
+from uns.query.timespec import instant
 from uns.store.database import ARROW_ROWS, insert_arrow
 
 __all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DEAD_BODY_CHARS = 4000
 """How much of a rejected body the dead-letter table keeps."""
 
@@ -116,7 +116,7 @@ class _Order:
 
 
 def _ts(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
+    return instant(ms, UTC)
 
 
 _TABLES: dict[str, str] = {
