@@ -23,14 +23,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import duckdb
 import orjson
 import pyarrow as pa
 
+from model.envelope import JsonValue, Quality, build_envelope
 from uns.clock import now_ms
 from uns.historian.rows import EventRow, Rejected, SampleRow
+from uns.query.values import typed_value
 from uns.store.database import ARROW_ROWS, insert_arrow, register_arrow
 
 __all__ = ["Batch", "CommitReport", "Store"]
@@ -213,8 +216,7 @@ class Store:
                     reason = (
                         f"new series not stored: {len(self._series)} series, historian.max_series={self._max_series}"
                     )
-                    body = {"value": row.value, "timestamp_ms": row.ts_ms, "quality": row.quality}
-                    batch.rejected.append(Rejected(row.topic, "series", reason, orjson.dumps(body)))
+                    batch.rejected.append(Rejected(row.topic, "series", reason, orjson.dumps(_envelope_of(row))))
                     self.series_refused += 1
                     continue
                 new.add(row.topic)
@@ -480,3 +482,14 @@ def _sample_table(rows: Sequence[_Fresh]) -> pa.Table:
         ],
         schema=_SAMPLE_SCHEMA,
     )
+
+
+def _envelope_of(row: SampleRow) -> Mapping[str, object]:
+    """The sample as the envelope it came in (value of any type, datatype, unit, flags), for its dead letter."""
+    value = cast(JsonValue, typed_value(row.datatype, row.value, row.value_text, row.value_json))  # parsed JSON
+    if row.datatype is None:  # a null sent without a datatype
+        return {"value": value, "timestamp_ms": row.ts_ms, "quality": row.quality}
+    return build_envelope(
+        value=value, timestamp_ms=row.ts_ms, quality=Quality(row.quality), datatype=row.datatype, unit=row.unit,
+        unbound=row.unbound, historical=row.historical, source=row.source,
+    )  # fmt: skip

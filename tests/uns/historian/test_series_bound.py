@@ -49,7 +49,7 @@ def test_samples_of_series_past_the_bound_are_dead_lettered_and_known_ones_store
     assert store.series_refused == 1
     reason = "new series not stored: 0 series, historian.max_series=2"
     assert _dead_letters(database) == [
-        (OTHER, "series", reason, {"value": 1.5, "timestamp_ms": NOW - 30, "quality": "good"})
+        (OTHER, "series", reason, {"value": 1.5, "timestamp_ms": NOW - 30, "quality": "good", "datatype": "Double"})
     ]
     # known series go on; new ones stay refused, the one known again in the same batch too
     report = store.commit(batch(sample(TEMP, NOW - 20, 21.0), sample(MORE, NOW - 20, 2.0), sample(MORE, NOW - 10, 3.0)))
@@ -60,6 +60,27 @@ def test_samples_of_series_past_the_bound_are_dead_lettered_and_known_ones_store
     restarted = Store(database.connection, max_series=2)
     assert restarted.commit(batch(sample(OTHER, NOW - 5, 9.0))).rejected == 1
     assert restarted.commit(batch(sample(SPEED, NOW - 5, 6.0))).inserted == 1
+
+
+def test_a_refused_sample_keeps_its_whole_envelope_whatever_its_value(database: Database) -> None:
+    """Text, JSON and exact integers are dead-lettered as they came, with datatype and unit: a replay stores them."""
+    store = Store(database.connection, max_series=1)
+    big = 2**53 + 1
+    store.commit(
+        batch(
+            sample(TEMP, NOW - 30, 20.0),
+            sample(OTHER, NOW - 30, "jammed", datatype="String"),
+            sample(MORE, NOW - 30, big, datatype="Int64", unit="pcs"),
+            sample(SPEED, NOW - 30, {"a": [1, 2]}, datatype="Template"),
+        )
+    )
+    payloads = {topic: payload for topic, _, _, payload in _dead_letters(database)}
+    base = {"timestamp_ms": NOW - 30, "quality": "good"}
+    assert payloads == {
+        OTHER: {"value": "jammed", **base, "datatype": "String"},
+        MORE: {"value": big, **base, "datatype": "Int64", "unit": "pcs"},
+        SPEED: {"value": {"a": [1, 2]}, **base, "datatype": "Template"},
+    }
 
 
 async def test_the_running_historian_counts_and_logs_series_past_its_bound(tmp_path: Path) -> None:
