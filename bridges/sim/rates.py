@@ -110,7 +110,7 @@ def demo_historian_section(section: HistorianSection) -> HistorianSection:
     """``section`` with the demo's flush interval: commit as often as the fast group is read (unless it gives one).
 
     The historian's own 0.5 s suits any plant; the demo's data comes once a second, and each commit
-    costs the writer thread a fixed ~10 ms of DuckDB work however few rows it holds.
+    costs the writer thread a fixed few ms of DuckDB work however few rows it holds (~4 ms for 25 samples).
     """
     return section.model_copy(update={"flush_interval_s": demo_commit_interval_s(section, "flush_interval_s")})
 
