@@ -27,30 +27,21 @@ def test_now_ms_and_utc_now_agree_with_the_system_clock() -> None:
 
 
 @pytest.mark.parametrize(
-    ("moment", "micros"),
+    ("moment", "micros", "millis"),
     [
-        (datetime(1970, 1, 1, tzinfo=UTC), 0),
-        (datetime(2026, 11, 24, 8, 0, 0, 123456, tzinfo=UTC), 1_795_507_200_123_456),
-        (datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1))), 1_795_507_200_123_456),
-        (datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), -1),
-        (datetime(2200, 1, 1, tzinfo=UTC) - timedelta(microseconds=1), 7_258_118_399_999_999),
+        (datetime(1970, 1, 1, tzinfo=UTC), 0, 0),
+        (datetime(2026, 11, 24, 8, 0, 0, 123456, tzinfo=UTC), 1_795_507_200_123_456, 1_795_507_200_123),
+        (datetime(2026, 11, 24, 8, 0, 0, 123999, tzinfo=UTC), 1_795_507_200_123_999, 1_795_507_200_123),  # down
+        (datetime(2026, 11, 24, 9, 0, 0, 123000, tzinfo=timezone(timedelta(hours=1))), 1_795_507_200_123_000,
+         1_795_507_200_123),
+        (datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), -1, -1),
+        (datetime(2200, 1, 1, tzinfo=UTC) - timedelta(microseconds=1), 7_258_118_399_999_999, 7_258_118_399_999),
     ],
-)
-def test_epoch_microseconds_both_ways_exactly(moment: datetime, micros: int) -> None:
-    assert epoch_us(moment) == micros
+)  # fmt: skip
+def test_epoch_microseconds_both_ways_and_milliseconds_rounded_down_exactly(
+    moment: datetime, micros: int, millis: int
+) -> None:
+    assert (epoch_us(moment), epoch_ms(moment)) == (micros, millis)
     back = at_epoch_us(micros)
     assert (back, back.tzinfo) == (moment, UTC)
     assert at_epoch_us(HOUR_US) - EPOCH == timedelta(hours=1)
-
-
-@pytest.mark.parametrize(
-    ("moment", "millis"),
-    [
-        (datetime(1970, 1, 1, tzinfo=UTC), 0),
-        (datetime(2026, 11, 24, 8, 0, 0, 123999, tzinfo=UTC), 1_795_507_200_123),
-        (datetime(2026, 11, 24, 9, 0, 0, 123000, tzinfo=timezone(timedelta(hours=1))), 1_795_507_200_123),
-        (datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), -1),
-    ],
-)
-def test_epoch_milliseconds_round_down_exactly(moment: datetime, millis: int) -> None:
-    assert epoch_ms(moment) == millis
