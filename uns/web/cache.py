@@ -135,6 +135,8 @@ def _read_envelope(
     parsing the JSON again.
     """
     if decoded is not None:
+        if decoded[0].__class__ is float:  # the usual process value: nothing to trim or drop
+            return decoded[0], decoded[2], decoded[1]
         read = decoded
     else:
         try:
