@@ -159,6 +159,7 @@ class Historian:
         pending = self._pending
         parse = self._parser.parse
         room = self._settings.max_pending_rows
+        add = self._add if self._compressor is not None else self._add_row  # one call per row, not two
         async for message in client.messages():
             now = now_ms()
             self.stats.received += 1
@@ -166,7 +167,7 @@ class Historian:
             if row is None:
                 client.ack(message)
                 continue
-            self._add(row, now)
+            add(row, now)
             if message.qos:  # QoS 0 (the host republishes so) has nothing to acknowledge: no call per message
                 pending.hold(message)
             if len(pending) >= room:  # a coroutine per message only when it may have to wait
