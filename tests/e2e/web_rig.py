@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -83,17 +84,22 @@ async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
     return page, errors
 
 
-def accounts(tmp_path: Path) -> Path:
-    """A broker.yaml with no anonymous access: users vera (viewer), otto (app) and hana (host)."""
+@functools.cache
+def _users() -> str:
+    """The rig's users block: argon2 is slow on purpose (0.2-0.6 s a hash), so one set per process serves all."""
     from uns.broker import hash_password  # the same hashes `uns passwd` prints
 
-    text = (Path(__file__).parents[2] / "broker.yaml").read_text()
-    users = (
+    return (
         f'users:\n  vera: {{password_hash: "{hash_password("vera-secret")}", role: viewer}}\n'
         f'  otto: {{password_hash: "{hash_password("otto-secret")}", role: app}}\n'
         f'  hana: {{password_hash: "{hash_password("hana-secret")}", role: host}}\n'
     )
-    text = text.replace("allow_anonymous: true", "allow_anonymous: false").replace("users: {}\n", users)
+
+
+def accounts(tmp_path: Path) -> Path:
+    """A broker.yaml with no anonymous access: users vera (viewer), otto (app) and hana (host)."""
+    text = (Path(__file__).parents[2] / "broker.yaml").read_text()
+    text = text.replace("allow_anonymous: true", "allow_anonymous: false").replace("users: {}\n", _users())
     path = tmp_path / "broker.yaml"
     path.write_text(text)
     return path
