@@ -31,6 +31,7 @@ from uns.mes.derive import CounterBaseline, DerivedEvent, Deriver
 from uns.mes.downtime import CurrentRow, current
 from uns.mes.facts import FactBuilder
 from uns.mes.intake import Accepted, Refused, errors_topic, read_event, refusal_body
+from uns.mes.kpi_memory import KpiMemory
 from uns.mes.live import LivePicture
 from uns.mes.losses import loss_table
 from uns.mes.memo import ViewMemo, attach
@@ -122,11 +123,13 @@ class MesAdapter:
             "dead_letters_dropped": 0,
             "derived": 0,
             "kpi_runs": 0,
+            "kpi_published": 0,
         }
         self.memo = ViewMemo()
         """Path sets and per-hour sums the views read in memory (``uns.mes.memo``), kept exact by this adapter."""
         self.live = LivePicture(self._current, max_age_s=settings.kpi_interval_s)
         """The ``current`` view as last computed for the KPIs: what dashboards read."""
+        self._kpis = KpiMemory()
 
     @property
     def errors_topic(self) -> str:
@@ -345,15 +348,27 @@ class MesAdapter:
     # -- KPIs -----------------------------------------------------------------------------------
 
     async def _kpi_loop(self, client: PubSub) -> None:
-        while True:
-            await asyncio.sleep(self._settings.kpi_interval_s)
-            try:
-                rows = await self.live.refresh()
-            except Exception:  # a view failing must not stop intake
-                log.exception("MES adapter: KPI computation failed")
-                continue
-            self.counters["kpi_runs"] += 1
-            await client.publish_many(self._kpi_messages(rows, now_ms()))
+        lost: asyncio.Task[str] | None = None
+        try:
+            while True:
+                await asyncio.sleep(self._settings.kpi_interval_s)
+                if lost is None or lost.done():  # (re)connected since the last tick: the broker gets every KPI again
+                    self._kpis.forget()
+                    lost = asyncio.get_running_loop().create_task(client.disconnected(), name="uns.mes.kpi.lost")
+                try:
+                    rows = await self.live.refresh()
+                except Exception:  # a view failing must not stop intake
+                    log.exception("MES adapter: KPI computation failed")
+                    continue
+                self.counters["kpi_runs"] += 1
+                messages = self._kpi_messages(rows, now_ms(), self._kpis)
+                if messages:
+                    await client.publish_many(messages)
+                self._kpis.published()
+                self.counters["kpi_published"] += len(messages)
+        finally:
+            if lost is not None:
+                lost.cancel()
 
     async def _facts_loop(self) -> None:
         """Build the per-hour facts of closed hours (``uns.mes.facts``): a week per writer call, then a pause."""
@@ -373,7 +388,8 @@ class MesAdapter:
             return current(cursor, self._settings, now=now, output_cells=self._settings.output_cells)
 
     @staticmethod
-    def _kpi_messages(rows: Sequence[CurrentRow], now_ms: int) -> list[Message]:
+    def _kpi_messages(rows: Sequence[CurrentRow], now_ms: int, memory: KpiMemory) -> list[Message]:
+        """The KPIs of ``rows`` whose value or quality differs from the last published (report by exception)."""
         out: list[Message] = []
         for row in rows:
             values: dict[str, tuple[JsonValue, str, str | None]] = {
@@ -386,8 +402,11 @@ class MesAdapter:
                 if isinstance(value, float) and not math.isfinite(value):
                     value = None
                 quality = Quality.good if value is not None else Quality.uncertain
+                topic = f"{row.path}/kpi/{name}"
+                if not memory.changed(topic, value, quality):
+                    continue
                 body = build_envelope(value=value, timestamp_ms=now_ms, quality=quality, datatype=datatype, unit=unit)
-                out.append(Message(f"{row.path}/kpi/{name}", orjson.dumps(body), 0, True))
+                out.append(Message(topic, orjson.dumps(body), 0, True))
         return out
 
     def _require_client(self) -> PubSub:

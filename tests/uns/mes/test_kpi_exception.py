@@ -1,0 +1,194 @@
+"""KPIs reported by exception: a KPI goes out again only when its value or quality changed, retained, so a
+late subscriber still has it; an adapter that starts, or whose connection was lost, publishes every KPI once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from model.config import DeriveRule, MesSection
+from model.envelope import JsonValue, Quality
+from tests.fixtures.broker import broker_test_config, start_broker
+from tests.fixtures.waiting import until
+from uns.connect import ClientFactory, local_clients, network_clients
+from uns.mes.kpi_memory import KpiMemory
+from uns.mes.service import MesAdapter
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl
+from uns.store.database import Database
+from uns.store.writer import Writer
+
+LINE = "acme/dallas/bottling/line1"
+CELL = f"{LINE}/filler"
+KPIS = ("oee", "availability", "performance", "quality", "state", "state_name", "order")
+SECTION = MesSection(
+    kpi_interval_s=0.2,
+    commit_interval_s=0.05,
+    ideal_cycle_time_s={CELL: 0.5},
+    derive=[DeriveRule(match="acme/+/+/+/+/data/State", kind="state", state_map={1: 10000, 5: 180000})],
+)
+
+
+def _envelope(value: int, ts: int) -> bytes:
+    return orjson.dumps({"value": value, "timestamp_ms": ts, "quality": "good", "datatype": "Int32"})
+
+
+@contextlib.asynccontextmanager
+async def _adapter(clients: ClientFactory, data_dir: Path) -> AsyncIterator[MesAdapter]:
+    writer = Writer(Database(path=data_dir / "uns.duckdb"), name="test-kpi-writer")
+    await writer.open()
+    try:
+        async with MesAdapter(settings=SECTION, enterprise="acme", clients=clients, writer=writer) as mes:
+            task = asyncio.get_running_loop().create_task(mes.run(), name="test.mes")
+            try:
+                yield mes
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        await writer.close()
+
+
+class _Recorder:
+    """Every KPI message of the cell one network client receives, in order."""
+
+    def __init__(self, client: MqttClient) -> None:
+        self.client = client
+        self.seen: list[tuple[str, dict[str, JsonValue], bool]] = []
+
+    def values(self, name: str) -> list[JsonValue]:
+        return [body["value"] for topic, body, _ in self.seen if topic == f"{CELL}/kpi/{name}"]
+
+    async def run(self) -> None:
+        async for message in self.client.messages():
+            self.seen.append((message.topic, orjson.loads(message.payload), message.retain))
+
+    async def settled(self, mes: MesAdapter, runs: int) -> None:
+        """Wait for ``runs`` more KPI runs, then for a mark sent after them: what they published is in."""
+        start = mes.counters["kpi_runs"]
+        await until(lambda: mes.counters["kpi_runs"] >= start + runs, what=f"{runs} KPI runs")
+        mark = f"{CELL}/kpi/mark{len(self.seen)}"
+        await self.client.publish(mark, b"{}", qos=1)
+        await until(lambda: any(topic == mark for topic, _, _ in self.seen), what="the mark")
+
+
+@contextlib.asynccontextmanager
+async def _recording(url: BrokerUrl, name: str) -> AsyncIterator[_Recorder]:
+    async with MqttClient(url=url, client_id=name) as client:
+        recorder = _Recorder(client)
+        await client.subscribe([f"{CELL}/kpi/#"], qos=1)
+        task = asyncio.get_running_loop().create_task(recorder.run(), name=f"test.{name}")
+        try:
+            yield recorder
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_an_unchanged_kpi_is_not_published_again_a_changed_one_is_and_a_restart_sends_all_once(
+    tmp_path: Path,
+) -> None:
+    t0 = time.time_ns() // 1_000_000 - 120_000
+    async with start_broker(tmp_path) as broker, _recording(broker.url, "watcher") as watcher:
+        async with _adapter(local_clients(broker), tmp_path) as mes:
+            await watcher.client.publish(f"{CELL}/data/State", _envelope(1, t0), qos=1)
+            await until(lambda: watcher.values("state") == [10000], what="the state KPI")
+            # producing since t0, nothing counted: every KPI of the cell is steady from here on
+            await watcher.settled(mes, runs=3)
+            first = {name: watcher.values(name) for name in KPIS}
+            assert first["state_name"] == ["producing at full speed"]
+            assert first["availability"] == [1.0]
+            assert first["quality"] == [None]
+            assert all(len(values) == 1 for values in first.values()), first
+            published = mes.counters["kpi_published"]
+            await watcher.settled(mes, runs=2)  # two more intervals
+            assert {name: watcher.values(name) for name in KPIS} == first
+            assert mes.counters["kpi_published"] == published
+            # a fault: the state changes, and availability falls with every interval it lasts
+            await watcher.client.publish(f"{CELL}/data/State", _envelope(5, t0 + 100_000), qos=1)
+            await until(lambda: watcher.values("state") == [10000, 180000], what="the fault's state KPI")
+            await watcher.settled(mes, runs=2)
+            assert watcher.values("state_name") == ["producing at full speed", "equipment failure"]
+            availability = watcher.values("availability")
+            assert len(availability) >= 3
+            assert all(isinstance(a, float) and a < 1.0 for a in availability[1:])
+            assert watcher.values("quality") == [None]  # still nothing counted: not sent again
+        # a later subscriber gets every KPI retained, with its last value
+        async with _recording(broker.url, "late") as late:
+            await until(lambda: len({t for t, _, _ in late.seen}) == len(KPIS), what="the retained KPIs")
+            assert all(retain for _, _, retain in late.seen)
+            assert late.values("state") == [180000]
+            assert late.values("availability") == [availability[-1]]
+        # a restarted adapter has an empty memory: it publishes every KPI once, then only changes
+        seen = len(watcher.seen)
+        async with _adapter(local_clients(broker), tmp_path) as mes:
+            await until(lambda: mes.counters["kpi_runs"] >= 1, what="the restarted adapter's first KPI run")
+            await watcher.settled(mes, runs=2)
+            again = {topic for topic, _, _ in watcher.seen[seen:] if "/kpi/mark" not in topic}
+            assert again == {f"{CELL}/kpi/{name}" for name in KPIS}
+            assert watcher.values("quality") == [None, None]
+            assert watcher.values("state") == [10000, 180000, 180000]
+
+
+async def test_an_adapter_whose_broker_restarted_empty_publishes_every_kpi_again(tmp_path: Path) -> None:
+    t0 = time.time_ns() // 1_000_000 - 120_000
+    first = start_broker(tmp_path / "first")
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(first)
+        url = first.url
+        async with _adapter(network_clients(url), tmp_path) as mes:
+            async with _recording(url, "before") as before:
+                await before.client.publish(f"{CELL}/data/State", _envelope(1, t0), qos=1)
+                await until(lambda: before.values("state") == [10000], what="the state KPI")
+                await before.settled(mes, runs=2)
+                assert before.values("state") == [10000]
+            await stack.aclose()  # the broker goes away with its retained messages
+            listeners = {"tcp": {"bind": "127.0.0.1", "port": url.port}}
+            second = start_broker(tmp_path / "second", broker_test_config(listeners=listeners))
+            async with second, _recording(second.url, "after") as after:
+                await until(
+                    lambda: len({t for t, _, _ in after.seen}) == len(KPIS), within_s=15, what="every KPI again"
+                )
+                assert after.values("state") == [10000]
+
+
+@pytest.mark.parametrize(
+    ("offers", "sent"),
+    [
+        pytest.param([(0.5, Quality.good), (0.5, Quality.good)], [True, False], id="same value"),
+        pytest.param([(0.5, Quality.good), (0.50001, Quality.good)], [True, True], id="any float change"),
+        pytest.param([(None, Quality.uncertain), (None, Quality.uncertain)], [True, False], id="unknown twice"),
+        pytest.param([(None, Quality.uncertain), (0.0, Quality.good)], [True, True], id="known now"),
+        pytest.param([(1, Quality.good), (1.0, Quality.good), (True, Quality.good)], [True, True, True], id="types"),
+        pytest.param([("WO-1", Quality.good), ("WO-1", Quality.bad)], [True, True], id="quality"),
+    ],
+)
+def test_the_memory_sends_only_what_differs_from_the_last_published(
+    offers: list[tuple[JsonValue, Quality]], sent: list[bool]
+) -> None:
+    memory = KpiMemory()
+    answers = []
+    for value, quality in offers:
+        answers.append(memory.changed("a/kpi/x", value, quality))
+        memory.published()
+    assert answers == sent
+
+
+def test_an_offer_not_published_is_offered_again_and_forget_sends_everything_again() -> None:
+    memory = KpiMemory()
+    assert memory.changed("a/kpi/x", 0.5, Quality.good)
+    assert memory.changed("a/kpi/x", 0.5, Quality.good)  # the first never went out
+    memory.published()
+    assert len(memory) == 1
+    assert not memory.changed("a/kpi/x", 0.5, Quality.good)
+    memory.forget()
+    assert len(memory) == 0
+    assert memory.changed("a/kpi/x", 0.5, Quality.good)
