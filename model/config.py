@@ -264,7 +264,9 @@ class MesSection(_Section):
     """The MES adapter: MES events in, views, KPIs back into the UNS."""
 
     enabled: bool = Field(default=True, description="Run the MES adapter beside the historian.")
-    kpi_interval_s: float = Field(default=10.0, gt=0, description="How often KPIs are republished, seconds.")
+    kpi_interval_s: float = Field(
+        default=10.0, gt=0, description="How often KPIs are computed, seconds (published on change)."
+    )
     commit_interval_s: float = Field(
         default=0.5,
         gt=0,
