@@ -131,9 +131,15 @@ class EdgeHealth:
             self._latency_ms = latency if self._latency_ms is None else max(self._latency_ms, latency)
 
     def metrics(self, core: EdgeSession, *, now_ms: int) -> dict[str, MetricValue]:
-        """The ``Bridge/...`` health metrics; the read latency is the worst since the last call."""
+        """The ``Bridge/...`` health metrics; the read latency is the worst since the last call.
+
+        Without a reading since the last call the latency is the latest reading's (null only before the first),
+        so a source read less often than health is reported does not flip it to null and back at every report.
+        """
         down = sum(1 for device in core.devices if core.is_down(device))
         latency, self._latency_ms = self._latency_ms, None
+        if latency is None:
+            latency = self._last_latency_ms
         return {
             "Bridge/Connected": core.devices_up() > 0,
             "Bridge/Reading": now_ms - self._last_event_ms <= 3 * self._interval_ms,

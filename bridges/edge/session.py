@@ -46,6 +46,8 @@ from uns.sparkplug.values import encode_scalar
 __all__ = [
     "HEALTH_METRICS",
     "QUALITY_CODES",
+    "READ_LATENCY_DEADBAND_MS",
+    "READ_LATENCY_DEADBAND_SHARE",
     "Accepted",
     "EdgeSession",
     "Rebirth",
@@ -62,6 +64,12 @@ HEALTH_METRICS: tuple[tuple[str, DataType], ...] = (
     ("Bridge/Errors", DataType.Int64),
 )
 """The edge node's own health metrics, published in NBIRTH and as NDATA when they change."""
+
+READ_LATENCY_DEADBAND_MS = 20.0
+"""``Bridge/ReadLatencyMs`` is sent when it moves more than this from the value last sent (and more than the share
+below): a read's latency jitters by a few ms at every health tick, which is no news; a read slowing down is."""
+READ_LATENCY_DEADBAND_SHARE = 0.2
+"""... and more than this share of the value last sent (an OPC UA subscription's ~170 ms jitters by ~10 ms)."""
 
 QUALITY_CODES: Mapping[Quality, int] = {Quality.good: 192, Quality.uncertain: 64, Quality.bad: 0, Quality.stale: 0}
 """A sample's quality as the OPC-style ``Quality`` metric property (Int32) the hub's host maps back."""
@@ -188,6 +196,13 @@ def _changed(tag: _Tag, value: MetricValue, quality: Quality) -> bool:
             return (value != value) != (last != last)
         return abs(value - last) > tag.spec.deadband if tag.spec.deadband > 0 else value != last
     return value != last
+
+
+def _health_changed(name: str, value: MetricValue, last: MetricValue) -> bool:
+    """Any change of a health metric, but the read latency's only beyond its deadband."""
+    if name != "Bridge/ReadLatencyMs" or not isinstance(value, float) or not isinstance(last, float):
+        return value != last
+    return abs(value - last) > max(READ_LATENCY_DEADBAND_MS, READ_LATENCY_DEADBAND_SHARE * abs(last))
 
 
 class EdgeSession:
@@ -462,7 +477,7 @@ class EdgeSession:
             value = values.get(name)
             sent = self._health_sent.get(name)
             beat = sent is not None and self._heartbeat_ms > 0 and now_ms - sent[1] >= self._heartbeat_ms
-            if sent is None or sent[0] != value or beat:
+            if sent is None or beat or _health_changed(name, value, sent[0]):
                 metric = Metric(timestamp=now_ms, value=value, is_null=value is None)
                 wire.append((self._health_alias[name], datatype, metric))
                 self._health_sent[name] = (value, now_ms)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
+from bridges.edge.session import HEALTH_METRICS, EdgeSession, Rebirth, Refused, Write
 from bridges.source import Sample, Samples, TagSpec
 from model.envelope import Quality
 from uns.errors import BridgeError
@@ -108,6 +108,44 @@ def test_heartbeat_resends_unchanged(gap_ms: int, resent: bool) -> None:
     s2.accept(Samples("d1", [Sample("Count", 1, 0)]), now_ms=0)
     s2.births(bd_seq=0, now_ms=0, health={})
     assert bool(s2.heartbeat(now_ms=gap_ms)) is resent
+
+
+@pytest.mark.parametrize(
+    ("latencies", "sent"),
+    [
+        # the demo's jitter of a few ms is not news; 20 ms is the floor of the band, strictly more than it is
+        pytest.param([1.0, 5.0, 0.0, 8.0, 21.0, 22.0, 25.0], [1.0, 22.0], id="jitter-then-a-slowdown"),
+        pytest.param([1.0, 21.0], [1.0], id="20-ms-is-inside"),
+        # above 100 ms the band is 20 % of the value last sent
+        pytest.param([170.0, 165.0, 174.0, 204.0, 205.0, 140.0], [170.0, 205.0, 140.0], id="share-of-the-value"),
+        pytest.param([None, None, 3.0, 3.0], [None, 3.0], id="null-until-a-first-reading"),
+    ],
+)
+def test_read_latency_health_is_sent_beyond_its_deadband(latencies: list[float | None], sent: list[object]) -> None:
+    s = session()
+    births = s.births(bd_seq=0, now_ms=0, health={"Bridge/ReadLatencyMs": latencies[0], "Bridge/Errors": 0})
+    born = {m.name: m for m in raw(births[0]).metrics}["Bridge/ReadLatencyMs"]
+    out = [None if born.is_null else born.double_value]  # the birth carries it, whatever it is
+    for i, latency in enumerate(latencies[1:], start=1):
+        message = s.health({"Bridge/ReadLatencyMs": latency, "Bridge/Errors": 0}, now_ms=i * 5000)
+        if message is not None:
+            (metric,) = raw(message).metrics
+            out.append(None if metric.is_null else metric.double_value)
+    assert out == sent
+
+
+def test_other_health_metrics_are_sent_on_any_change_and_latency_at_the_heartbeat() -> None:
+    s = session(heartbeat_ms=60_000)
+    s.births(bd_seq=0, now_ms=0, health={"Bridge/ReadLatencyMs": 2.0, "Bridge/Errors": 0, "Bridge/BufferDepth": 0})
+    values = {"Bridge/ReadLatencyMs": 3.0, "Bridge/Errors": 0, "Bridge/BufferDepth": 0}
+    assert s.health(values, now_ms=5000) is None
+    changed = s.health({**values, "Bridge/BufferDepth": 1}, now_ms=10_000)
+    assert changed is not None
+    assert [m.long_value for m in raw(changed).metrics] == [1]
+    beat = s.health({**values, "Bridge/BufferDepth": 1}, now_ms=60_000)  # latency last sent at 0: due
+    assert beat is not None
+    latency_alias = [name for name, _ in HEALTH_METRICS].index("Bridge/ReadLatencyMs")
+    assert {m.alias: m.double_value for m in raw(beat).metrics}[latency_alias] == 3.0
 
 
 def test_bad_samples_are_named_and_the_good_kept() -> None:
