@@ -14,7 +14,6 @@ is the idempotency key, the dead letter shows it).
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 
 import orjson
 from pydantic import ValidationError
@@ -22,7 +21,7 @@ from pydantic_core import ErrorDetails
 
 from model.mes import EVENT_MODELS, MesEvent
 from model.topic import ClassWord, TopicError, UnsTopic
-from uns.clock import EPOCH
+from uns.clock import EPOCH, epoch_ms
 from uns.errors import BadArgument
 from uns.query.timespec import UTC_ZONE, parse_time
 
@@ -157,7 +156,7 @@ def _epoch_ms(text: str, field: str) -> int:
             field, f"cannot read {text!r} as a time: give epoch ms or ISO 8601, e.g. 2026-11-24T07:00:00Z"
         )
     when = parse_time(text, now=EPOCH, tz=UTC_ZONE, field=field)
-    return (when - EPOCH) // timedelta(milliseconds=1)
+    return epoch_ms(when)
 
 
 def _reason(error: ErrorDetails) -> str:
