@@ -81,20 +81,16 @@ class RoutingBroker(PersistentBroker):
 
     # --- routing -------------------------------------------------------------------------------
 
-    async def _route(
-        self, source: Session | None, topic: str, data: bytes, qos: int | None, decoded: ReadingFields | None = None
-    ) -> bool:
+    async def _route(self, source: Session | None, topic: str, data: bytes, qos: int | None) -> None:
         """Deliver to local subscribers directly, and queue a network broadcast only if someone matches.
 
-        Returns whether a network broadcast was queued.
-
-        ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
-        beside the same bytes (``Message.decoded``); network subscribers get the bytes alone.
+        A network publish, a will or a plugin's broadcast; an in-process publish takes these steps inline
+        (``publish_local``).
         """
-        waiting = self._offer_local(topic, data, qos, decoded)
+        waiting = self._offer_local(topic, data, qos, None)
         if waiting is not None:
             await self._wait_local(waiting)
-        return self._queue_broadcast(source, topic, data, qos)
+        self._queue_broadcast(source, topic, data, qos)
 
     def _offer_local(
         self, topic: str, data: bytes, qos: int | None, decoded: ReadingFields | None
@@ -104,6 +100,9 @@ class RoutingBroker(PersistentBroker):
         Synchronous (no coroutine per message on the in-process hot path); a client whose queue is
         full gets the message from :meth:`_wait_local` before anything later is routed, so each
         client's order is kept.
+
+        ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
+        beside the same bytes (``Message.decoded``); network subscribers get the bytes alone.
         """
         matches = self.local_index.match(topic)
         if not matches:
