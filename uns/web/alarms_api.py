@@ -21,7 +21,7 @@ from uns.rules.check import RulesRefused
 from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService
 from uns.web.auth import identity_of
-from uns.web.history_api import json_response
+from uns.web.history_api import json_response, store_failed
 
 __all__ = ["RULES_OFF_HINT", "alarm_routes"]
 
@@ -79,8 +79,7 @@ def alarm_routes(
         try:
             rows = await asyncio.to_thread(alarm_history.read, path=path, limit=limit)
         except StoreError as exc:
-            log.warning("alarm history read failed: %s", exc)
-            return json_response({"error": str(exc)}, 503)
+            return store_failed("alarm history read", exc)
         return json_response({"rows": rows})
 
     async def rules(request: Request) -> Response:

@@ -46,7 +46,7 @@ from uns.web.auth import identity_of
 from uns.web.automation_file import Section, dump_item, edit_section, item_line, read_section
 from uns.web.automation_sources import current_messages, past_messages
 from uns.web.cache import TopicCache
-from uns.web.history_api import json_response
+from uns.web.history_api import json_response, store_failed
 
 __all__ = ["MAX_REPLAY_HOURS", "AutomationEditor", "Problem"]
 
@@ -454,8 +454,7 @@ class AutomationEditor:
                 )
                 result = replayed.to_json()
         except StoreError as exc:  # the file failed: as every history endpoint answers it
-            log.warning("automation replay failed: %s", exc)
-            return json_response({"error": str(exc)}, 503)
+            return store_failed("automation replay", exc)
         return json_response({"kind": kind, "start_ms": start_ms, "end_ms": end_ms, "cut": cut, **result})
 
 

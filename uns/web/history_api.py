@@ -12,9 +12,10 @@ from starlette.routing import Route
 from uns.errors import BadArgument, StoreError, UnknownSeries
 from uns.historian.queries import History
 from uns.historian.query_api import ENDPOINTS, answer_bytes
+from uns.logs import RateLimitedLog
 from uns.query.args import document_bytes
 
-__all__ = ["HISTORIAN_OFF_HINT", "history_routes", "json_response"]
+__all__ = ["HISTORIAN_OFF_HINT", "history_routes", "json_response", "store_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,19 @@ def json_response(document: object, status: int = 200) -> Response:
     return Response(document_bytes(document), status_code=status, media_type="application/json")
 
 
+_store_warnings = RateLimitedLog(log)
+
+
+def store_failed(what: str, exc: StoreError) -> Response:
+    """503 with the store's message: how every endpoint reading the file answers a failed read.
+
+    The warning is logged once per ``what`` and interval: every open dashboard polls, and a broken file would
+    flood the log.
+    """
+    _store_warnings.warning(what, "%s failed: %s", what, exc)
+    return json_response({"error": str(exc)}, 503)
+
+
 def _endpoint(history: History | None, name: str) -> Route:
     async def answer(request: Request) -> Response:
         if history is None:
@@ -41,8 +55,7 @@ def _endpoint(history: History | None, name: str) -> Route:
         except BadArgument as exc:
             return json_response({"error": str(exc), "field": exc.field}, 400)
         except StoreError as exc:
-            log.warning("history query %s failed: %s", name, exc)
-            return json_response({"error": str(exc)}, 503)
+            return store_failed(f"history query {name}", exc)
         return Response(answer, media_type="application/json")
 
     return Route(f"/api/history/{name}", answer, methods=["GET"], name=f"history-{name}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 import orjson
@@ -17,11 +16,10 @@ from uns.mes.intake import Refused
 from uns.mes.scope import UnknownPath
 from uns.mes.service import MesAdapter
 from uns.mes.views_api import VIEWS
-from uns.web.history_api import json_response
+from uns.web.history_api import json_response, store_failed
 
 __all__ = ["MES_OFF_HINT", "mes_routes"]
 
-log = logging.getLogger(__name__)
 
 MES_OFF_HINT = (
     "the MES adapter is off: enable historian.enabled and mes.enabled in the hub config"
@@ -39,8 +37,7 @@ def _view(adapter: MesAdapter | None, name: str) -> Route:
             try:
                 as_of, rows = await adapter.live.read()
             except StoreError as exc:
-                log.warning("MES view current failed: %s", exc)
-                return json_response({"error": str(exc)}, 503)
+                return store_failed("MES view current", exc)
             return json_response({"rows": rows, "as_of": as_of})
 
         try:
@@ -50,8 +47,7 @@ def _view(adapter: MesAdapter | None, name: str) -> Route:
         except BadArgument as exc:
             return json_response({"error": str(exc), "field": exc.field}, 400)
         except StoreError as exc:
-            log.warning("MES view %s failed: %s", name, exc)
-            return json_response({"error": str(exc)}, 503)
+            return store_failed(f"MES view {name}", exc)
         return json_response(document)
 
     return Route(f"/api/mes/{name}", answer, methods=["GET"], name=f"mes-{name}")

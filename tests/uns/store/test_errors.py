@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
@@ -110,12 +111,18 @@ async def test_an_automation_replay_answers_a_store_failure_with_503(tmp_path: P
             assert answer.json()["error"].startswith(error)
 
 
-async def test_an_mes_view_answers_a_failing_read_with_503(tmp_path: Path) -> None:
-    """A DuckDB error in a view is the file's failure (``Database.reading``): 503 naming the view, not a 500."""
+async def test_an_mes_view_answers_a_failing_read_with_503(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A DuckDB error in a view is the file's failure (``Database.reading``): 503 naming the view, not a 500;
+    every polling dashboard gets it, the log one warning per view and interval."""
     async with intake_hub(tmp_path) as hub:
         assert (await hub.http.get("/api/mes/orders")).status_code == 200
         database = hub.historian.database
         await hub.historian.writer.submit(lambda: database.connection.execute("DROP TABLE mes_work_orders"))
-        answer = await hub.http.get("/api/mes/orders")
-        assert answer.status_code == 503, answer.text
-        assert answer.json()["error"].startswith(f"store {database.name}: the MES view orders failed: Catalog Error")
+        with caplog.at_level(logging.WARNING, logger="uns.web.history_api"):
+            answers = [await hub.http.get("/api/mes/orders") for _ in range(3)]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"].startswith(f"store {database.name}: the MES view orders failed: Catalog")
+        warned = [r.getMessage() for r in caplog.records if r.name == "uns.web.history_api"]
+        assert len(warned) == 1, warned
+        assert warned[0].startswith("MES view orders failed: store "), warned
