@@ -126,6 +126,27 @@ async def test_local_publisher_waits_for_a_full_local_queue(broker: EmbeddedBrok
     assert [m.payload for m in got] == [bytes([i]) for i in range(5)]
 
 
+async def test_a_full_subscriber_holds_the_publisher_after_the_others_have_the_message(
+    broker: EmbeddedBroker,
+) -> None:
+    # docs/broker.md: a full queue holds the publisher before anything later is routed; one with room may
+    # have the message already. The full subscriber subscribes first, so it is met first.
+    slow = broker.local_client("slow", queue_size=2)
+    await slow.subscribe(["t"])
+    roomy = broker.local_client("roomy")
+    await roomy.subscribe(["t"])
+    fast = broker.local_client("fast")
+    publishing = asyncio.create_task(fast.publish_many([Message(topic="t", payload=bytes([i])) for i in range(5)]))
+    await until(lambda: slow.pending == 2 and roomy.pending == 3, what="message 2 with roomy, slow full")
+    for _ in range(20):  # the loop's turns: nothing after message 2 may reach roomy while slow is full
+        await asyncio.sleep(0)
+    assert (slow.pending, roomy.pending, publishing.done()) == (2, 3, False)
+    got_slow = await take(slow, 5)
+    await publishing
+    assert [m.payload for m in got_slow] == [bytes([i]) for i in range(5)]
+    assert [m.payload for m in await take(roomy, 5)] == [bytes([i]) for i in range(5)]
+
+
 @pytest.mark.parametrize(
     ("filters", "fragment"),
     [(["a/#/b"], "'#'"), ([""], "empty"), (["ok", "bad+"], "'+'"), (["$share/g/a/#"], "shared subscriptions")],
