@@ -36,15 +36,29 @@ from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 from uns.store.database import Database
 
-__all__ = ["IdleRun", "cpu_seconds", "main", "measure", "writer_commits"]
+__all__ = ["IdleRun", "cpu_seconds", "main", "measure", "thread_cpu_seconds", "writer_commits"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its waited-for children (fields 14-17 of ``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / _TICK
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User + system CPU seconds of ``pid`` so far, with ``children`` its waited-for children's too (fields 14-17
+    of ``/proc/<pid>/stat``; 14-15 without)."""
+    return _stat_seconds(Path(f"/proc/{pid}/stat"), 4 if children else 2)
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of ``pid`` by thread id (a thread ended meanwhile is left out)."""
+    found: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found[int(task.name)] = _stat_seconds(task / "stat", 2)
+    return found
+
+
+def _stat_seconds(stat: Path, fields: int) -> float:
+    values = stat.read_text().rsplit(")", 1)[1].split()[11 : 11 + fields]  # after the name, which may hold spaces
+    return sum(int(value) for value in values) / _TICK
 
 
 def baselines(counters: int, moved: int, commits: int = 20) -> tuple[float, float]:
@@ -139,8 +153,7 @@ class IdleRun:
 
 def _main_thread_seconds(pid: int) -> float:
     """User + system CPU seconds of the hub's main thread (its event loop) alone."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return _stat_seconds(Path(f"/proc/{pid}/task/{pid}/stat"), 2)
 
 
 async def _count(url: str, seconds: float) -> tuple[float, float]:

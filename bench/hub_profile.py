@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from bench.hub_idle import thread_cpu_seconds
+
 __all__ = ["COMPONENTS", "Profile", "component_of", "main"]
 
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -105,18 +107,6 @@ def _inside(out: str, interval_s: float, argv: list[str]) -> int:
         Path(out).write_bytes(pickle.dumps(dict(stacks)))
 
 
-def _thread_cpu(pid: int) -> dict[int, float]:
-    tick = os.sysconf("SC_CLK_TCK")
-    found: dict[int, float] = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
-    return found
-
-
 class Profile:
     """One hub's run: its threads' CPU over the load and the event loop's busy samples by component."""
 
@@ -161,7 +151,7 @@ def _run(source: Path | None, args: argparse.Namespace, data_dir: Path) -> Profi
     try:
         url = read_ready(proc)["mqtt"]
         time.sleep(1.0)
-        before = _thread_cpu(proc.pid)
+        before = thread_cpu_seconds(proc.pid)
         parent, child = multiprocessing.Pipe()
         load = multiprocessing.Process(
             target=run_load, args=(url, args.nodes, args.metrics, args.rate, args.seconds, child), daemon=True
@@ -170,7 +160,7 @@ def _run(source: Path | None, args: argparse.Namespace, data_dir: Path) -> Profi
         load.join()
         report = parent.recv()
         time.sleep(args.tail_s)  # the backlog drains
-        after = _thread_cpu(proc.pid)
+        after = thread_cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     finally:

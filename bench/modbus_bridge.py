@@ -15,15 +15,13 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import time
 from multiprocessing.queues import Queue
 
+from bench.hub_idle import cpu_seconds
 from bridges.modbus import ModbusSource
 from bridges.source import Samples
 from model.bridges.modbus import ModbusBridgeConfig
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _serve(registers: int, ready: Queue[int]) -> None:
@@ -51,13 +49,6 @@ def _serve(registers: int, ready: Queue[int]) -> None:
     asyncio.run(run())
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
 def _config(port: int, registers: int, interval: float) -> ModbusBridgeConfig:
     tags = [
         {
@@ -79,7 +70,7 @@ async def _step(port: int, server_pid: int, registers: int, interval: float, sec
     async with source, contextlib.aclosing(source.events()) as stream:
         first = await anext(stream)  # connect and warm up outside the measurement
         assert isinstance(first, Samples), first
-        cpu0, server0, wall0 = time.process_time(), _cpu_s(server_pid), time.monotonic()
+        cpu0, server0, wall0 = time.process_time(), cpu_seconds(server_pid, children=False), time.monotonic()
         end = wall0 + seconds
         async for event in stream:
             assert isinstance(event, Samples), event
@@ -88,7 +79,7 @@ async def _step(port: int, server_pid: int, registers: int, interval: float, sec
             if time.monotonic() >= end:
                 break
         wall = time.monotonic() - wall0
-        cpu, server_cpu = time.process_time() - cpu0, _cpu_s(server_pid) - server0
+        cpu, server_cpu = time.process_time() - cpu0, cpu_seconds(server_pid, children=False) - server0
     rate = tags / wall
     return {
         "interval_ms": interval * 1000,

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import cast
 
 import orjson
 
+from bench.hub_idle import cpu_seconds
 from bench.hub_process import hub_process
 from bridges.source import Samples, Source, SourceEvent
 from model.bridges import BridgeConfig, EdgeNodeConfig, ModbusBridgeConfig
@@ -105,12 +105,6 @@ def _counterpart(argv: tuple[str, ...]) -> Iterator[tuple[subprocess.Popen[str],
         stop_process(proc, 10)
 
 
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _source_alone(
     driver: _Driver, port: int, server_pid: int, interval: float, seconds: float
 ) -> dict[str, float]:
@@ -119,14 +113,14 @@ async def _source_alone(
     async with source, contextlib.aclosing(cast(AsyncGenerator[SourceEvent, None], source.events())) as stream:
         first = await anext(stream)  # connect, upload, plan: outside the measurement
         assert isinstance(first, Samples), first
-        cpu0, server0, wall0 = time.process_time(), _cpu_s(server_pid), time.monotonic()
+        cpu0, server0, wall0 = time.process_time(), cpu_seconds(server_pid, children=False), time.monotonic()
         async for event in stream:
             assert isinstance(event, Samples), event
             tags += sum(sample.value is not None for sample in event.samples)
             if time.monotonic() - wall0 >= seconds:
                 break
         wall = time.monotonic() - wall0
-        cpu, server_cpu = time.process_time() - cpu0, _cpu_s(server_pid) - server0
+        cpu, server_cpu = time.process_time() - cpu0, cpu_seconds(server_pid, children=False) - server0
     rate = tags / wall
     cpu_pct = 100 * cpu / wall
     return {"tags_per_s": rate, "cpu_pct": cpu_pct, "per_pct": rate / cpu_pct if cpu_pct else float("nan"),

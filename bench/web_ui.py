@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import socket
 import statistics
@@ -33,6 +32,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.hub_idle import cpu_seconds
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 
@@ -233,12 +233,6 @@ def _hub_pid(data_dir: Path) -> int:
     return -1
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _bench(rate: float, seconds: float) -> None:
     topics = plant_topics()
     with tempfile.TemporaryDirectory() as tmp, _hub(Path(tmp)) as (url, mqtt, pid):
@@ -248,7 +242,7 @@ async def _bench(rate: float, seconds: float) -> None:
             cached_s = await _until_cached(http, len(topics)) + (time.monotonic() - started)
             print(f"{len(topics):,} retained topics published and cached in {cached_s:.1f} s")
             load = asyncio.create_task(churn(client, topics, rate=rate, seconds=seconds + 30), name="bench.churn")
-            cpu_before = _cpu_s(pid) if pid > 0 else None
+            cpu_before = cpu_seconds(pid, children=False) if pid > 0 else None
             wall = time.monotonic()
             paged = await _timed_get(http, "/api/tree", {"prefix": BIG_NODE, "limit": "200"})
             whole = await _timed_get(http, "/api/tree", {"prefix": BIG_NODE, "limit": "100000"})
@@ -258,7 +252,7 @@ async def _bench(rate: float, seconds: float) -> None:
                 _sse_bytes(http, watch, seconds), _sse_bytes(http, [("prefix", "")], seconds)
             )
             figures = await _browser_figures(url)
-            cpu_after = _cpu_s(pid) if pid > 0 else None
+            cpu_after = cpu_seconds(pid, children=False) if pid > 0 else None
             wall = time.monotonic() - wall
             load.cancel()
             with contextlib.suppress(asyncio.CancelledError):
