@@ -12,6 +12,7 @@ import time
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
+from uns.sparkplug.node_control import next_seq
 
 __all__ = ["birth_messages", "run_load"]
 
@@ -72,7 +73,7 @@ async def _load(
                     ],
                 )
                 batch.append(Message(f"spBv1.0/{GROUP}/DDATA/node{node}/dev", encode_payload(payload), 0, False))
-                seqs[node] = (seqs[node] + 1) % 256
+                seqs[node] = next_seq(seqs[node])
                 node = (node + 1) % nodes
             if batch:
                 await client.publish_many(batch)
