@@ -19,13 +19,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import orjson
 
-from model.envelope import EnvelopeError, JsonValue, ReadingFields, read_decoded, read_fields, read_object
+from model.envelope import (
+    EnvelopeError,
+    JsonValue,
+    Quality,
+    ReadingFields,
+    build_envelope,
+    read_decoded,
+    read_fields,
+    read_object,
+)
 from model.topic import ClassWord, TopicError, UnsTopic
+from uns.query.values import typed_value
 
-__all__ = ["EventRow", "Rejected", "RowParser", "SampleRow"]
+__all__ = ["EventRow", "Rejected", "RowParser", "SampleRow", "envelope_of"]
 
 _EXACT_FLOAT_INT = 2**53
 _MAX_PAYLOAD_KEPT = 4096
@@ -56,6 +67,21 @@ class SampleRow:
     """None for a null value sent without a datatype: the series keeps the one it has."""
     unit: str | None
     unbound: bool
+
+
+def envelope_of(row: SampleRow) -> Mapping[str, object]:
+    """The sample as the envelope it came in: what a dead letter keeps and a sink's template reads as ``body``.
+
+    Its value of any type (text, JSON, exact integers), timestamp, quality, datatype, unit and flags; a null
+    sent without a datatype has none.
+    """
+    value = cast(JsonValue, typed_value(row.datatype, row.value, row.value_text, row.value_json))  # parsed JSON
+    if row.datatype is None:
+        return {"value": value, "timestamp_ms": row.ts_ms, "quality": row.quality}
+    return build_envelope(
+        value=value, timestamp_ms=row.ts_ms, quality=Quality(row.quality), datatype=row.datatype, unit=row.unit,
+        unbound=row.unbound, historical=row.historical, source=row.source,
+    )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

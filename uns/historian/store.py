@@ -23,17 +23,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import cast
+from collections.abc import Sequence
 
 import duckdb
 import orjson
 import pyarrow as pa
 
-from model.envelope import JsonValue, Quality, build_envelope
 from uns.clock import now_ms
-from uns.historian.rows import EventRow, Rejected, SampleRow
-from uns.query.values import typed_value
+from uns.historian.rows import EventRow, Rejected, SampleRow, envelope_of
 from uns.store.database import ARROW_ROWS, insert_arrow, register_arrow
 
 __all__ = ["Batch", "CommitReport", "Store"]
@@ -216,7 +213,7 @@ class Store:
                     reason = (
                         f"new series not stored: {len(self._series)} series, historian.max_series={self._max_series}"
                     )
-                    batch.rejected.append(Rejected(row.topic, "series", reason, orjson.dumps(_envelope_of(row))))
+                    batch.rejected.append(Rejected(row.topic, "series", reason, orjson.dumps(envelope_of(row))))
                     self.series_refused += 1
                     continue
                 new.add(row.topic)
@@ -482,14 +479,3 @@ def _sample_table(rows: Sequence[_Fresh]) -> pa.Table:
         ],
         schema=_SAMPLE_SCHEMA,
     )
-
-
-def _envelope_of(row: SampleRow) -> Mapping[str, object]:
-    """The sample as the envelope it came in (value of any type, datatype, unit, flags), for its dead letter."""
-    value = cast(JsonValue, typed_value(row.datatype, row.value, row.value_text, row.value_json))  # parsed JSON
-    if row.datatype is None:  # a null sent without a datatype
-        return {"value": value, "timestamp_ms": row.ts_ms, "quality": row.quality}
-    return build_envelope(
-        value=value, timestamp_ms=row.ts_ms, quality=Quality(row.quality), datatype=row.datatype, unit=row.unit,
-        unbound=row.unbound, historical=row.historical, source=row.source,
-    )  # fmt: skip

@@ -25,20 +25,17 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC
-from typing import cast
 
 import httpx
 import orjson
 
-from model.envelope import JsonValue, Quality, build_envelope
 from model.sinks import RestRoute, RestSinkConfig
 from uns.clock import now_ms
 from uns.errors import RowsRefused, SinkUnavailable
-from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow, envelope_of
 from uns.historian.store import Batch
 from uns.mqtt.filters import topic_matches
 from uns.query.timespec import instant
-from uns.query.values import typed_value
 from uns.retry_after import retry_after_s
 from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.template import TemplateError, fill_text, fill_url, render_body
@@ -66,19 +63,11 @@ def message_context(row: EventRow | SampleRow, sink: str) -> dict[str, object]:
         key = f"{row.event_key:016x}"
         return {"topic": row.topic, "path": row.path, "class": "mes", "name": row.event, "timestamp_ms": row.ts_ms,
                 "timestamp": _iso(row.ts_ms), "key": key, "sink": sink, "body": body}  # fmt: skip
-    value = cast(JsonValue, typed_value(row.datatype, row.value, row.value_text, row.value_json))  # JSON as read
-    envelope = build_envelope(
-        value=value,
-        timestamp_ms=row.ts_ms,
-        quality=Quality(row.quality),
-        datatype=row.datatype,  # type: ignore[arg-type]  # None only for a null sent without one: null, as read
-        unit=row.unit,
-    )
     identity = orjson.dumps([row.topic, row.ts_ms, row.value, row.value_text, row.value_json, row.quality])
     key = hashlib.blake2b(identity, digest_size=8).hexdigest()
     return {"topic": row.topic, "path": row.path, "class": row.class_word, "name": row.metric,
             "timestamp_ms": row.ts_ms, "timestamp": _iso(row.ts_ms), "key": key, "sink": sink,
-            "body": envelope}  # fmt: skip
+            "body": envelope_of(row)}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
