@@ -16,6 +16,7 @@ from model.config import DeriveRule, MesSection
 from model.envelope import JsonValue, Quality
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.waiting import until
+from tests.uns.rules.harness import Recorder, recorder_on
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.mes.kpi_memory import KpiMemory
 from uns.mes.service import MesAdapter
@@ -56,86 +57,77 @@ async def _adapter(clients: ClientFactory, data_dir: Path) -> AsyncIterator[MesA
         await writer.close()
 
 
-class _Recorder:
-    """Every KPI message of the cell one network client receives, in order."""
-
-    def __init__(self, client: MqttClient) -> None:
-        self.client = client
-        self.seen: list[tuple[str, dict[str, JsonValue], bool]] = []
-
-    def values(self, name: str) -> list[JsonValue]:
-        return [body["value"] for topic, body, _ in self.seen if topic == f"{CELL}/kpi/{name}"]
-
-    async def run(self) -> None:
-        async for message in self.client.messages():
-            self.seen.append((message.topic, orjson.loads(message.payload), message.retain))
-
-    async def settled(self, mes: MesAdapter, runs: int) -> None:
-        """Wait for ``runs`` more KPI runs, then for a mark sent after them: what they published is in."""
-        start = mes.counters["kpi_runs"]
-        await until(lambda: mes.counters["kpi_runs"] >= start + runs, what=f"{runs} KPI runs")
-        mark = f"{CELL}/kpi/mark{len(self.seen)}"
-        await self.client.publish(mark, b"{}", qos=1)
-        await until(lambda: any(topic == mark for topic, _, _ in self.seen), what="the mark")
+def _values(recorder: Recorder, name: str) -> list[JsonValue]:
+    return [orjson.loads(m.payload)["value"] for m in recorder.on(f"{CELL}/kpi/{name}")]
 
 
-@contextlib.asynccontextmanager
-async def _recording(url: BrokerUrl, name: str) -> AsyncIterator[_Recorder]:
-    async with MqttClient(url=url, client_id=name) as client:
-        recorder = _Recorder(client)
-        await client.subscribe([f"{CELL}/kpi/#"], qos=1)
-        task = asyncio.get_running_loop().create_task(recorder.run(), name=f"test.{name}")
-        try:
-            yield recorder
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+def _kpis(recorder: Recorder, start: int = 0) -> set[str]:
+    return {m.topic for m in recorder.messages[start:] if "/kpi/mark" not in m.topic}
+
+
+async def _settled(recorder: Recorder, mes: MesAdapter, runs: int) -> None:
+    """Wait for ``runs`` more KPI runs, then for a mark sent after them: what they published is in."""
+    start = mes.counters["kpi_runs"]
+    await until(lambda: mes.counters["kpi_runs"] >= start + runs, what=f"{runs} KPI runs")
+    mark = f"{CELL}/kpi/mark{len(recorder.messages)}"
+    await recorder.client.publish(mark, b"{}", qos=1)
+    await until(lambda: recorder.on(mark), what="the mark")
+
+
+async def _retained(url: BrokerUrl) -> dict[str, tuple[JsonValue, bool]]:
+    """What a subscriber that comes now gets on the cell's KPI topics: value and retain flag per topic."""
+    got: dict[str, tuple[JsonValue, bool]] = {}
+    async with MqttClient(url=url, client_id="late") as late, asyncio.timeout(5):
+        await late.subscribe([f"{CELL}/kpi/#"], qos=1)
+        async for message in late.messages():
+            got[message.topic] = (orjson.loads(message.payload)["value"], message.retain)
+            if len(got) == len(KPIS):
+                return got
+    return got
 
 
 async def test_an_unchanged_kpi_is_not_published_again_a_changed_one_is_and_a_restart_sends_all_once(
     tmp_path: Path,
 ) -> None:
     t0 = time.time_ns() // 1_000_000 - 120_000
-    async with start_broker(tmp_path) as broker, _recording(broker.url, "watcher") as watcher:
+    async with start_broker(tmp_path) as broker, recorder_on(broker.url, [f"{CELL}/kpi/#"]) as watcher:
         async with _adapter(local_clients(broker), tmp_path) as mes:
             await watcher.client.publish(f"{CELL}/data/State", _envelope(1, t0), qos=1)
-            await until(lambda: watcher.values("state") == [10000], what="the state KPI")
+            await until(lambda: _values(watcher, "state") == [10000], what="the state KPI")
             # producing since t0, nothing counted: every KPI of the cell is steady from here on
-            await watcher.settled(mes, runs=3)
-            first = {name: watcher.values(name) for name in KPIS}
+            await _settled(watcher, mes, runs=3)
+            first = {name: _values(watcher, name) for name in KPIS}
             assert first["state_name"] == ["producing at full speed"]
             assert first["availability"] == [1.0]
             assert first["quality"] == [None]
             assert all(len(values) == 1 for values in first.values()), first
             published = mes.counters["kpi_published"]
-            await watcher.settled(mes, runs=2)  # two more intervals
-            assert {name: watcher.values(name) for name in KPIS} == first
+            await _settled(watcher, mes, runs=2)  # two more intervals
+            assert {name: _values(watcher, name) for name in KPIS} == first
             assert mes.counters["kpi_published"] == published
             # a fault: the state changes, and availability falls with every interval it lasts
             await watcher.client.publish(f"{CELL}/data/State", _envelope(5, t0 + 100_000), qos=1)
-            await until(lambda: watcher.values("state") == [10000, 180000], what="the fault's state KPI")
-            await watcher.settled(mes, runs=2)
-            assert watcher.values("state_name") == ["producing at full speed", "equipment failure"]
-            availability = watcher.values("availability")
+            await until(lambda: _values(watcher, "state") == [10000, 180000], what="the fault's state KPI")
+            await _settled(watcher, mes, runs=2)
+            assert _values(watcher, "state_name") == ["producing at full speed", "equipment failure"]
+            availability = _values(watcher, "availability")
             assert len(availability) >= 3
             assert all(isinstance(a, float) and a < 1.0 for a in availability[1:])
-            assert watcher.values("quality") == [None]  # still nothing counted: not sent again
+            assert _values(watcher, "quality") == [None]  # still nothing counted: not sent again
         # a later subscriber gets every KPI retained, with its last value
-        async with _recording(broker.url, "late") as late:
-            await until(lambda: len({t for t, _, _ in late.seen}) == len(KPIS), what="the retained KPIs")
-            assert all(retain for _, _, retain in late.seen)
-            assert late.values("state") == [180000]
-            assert late.values("availability") == [availability[-1]]
+        late = await _retained(broker.url)
+        assert set(late) == {f"{CELL}/kpi/{name}" for name in KPIS}
+        assert all(retain for _, retain in late.values())
+        assert late[f"{CELL}/kpi/state"][0] == 180000
+        assert late[f"{CELL}/kpi/availability"][0] == availability[-1]
         # a restarted adapter has an empty memory: it publishes every KPI once, then only changes
-        seen = len(watcher.seen)
+        seen = len(watcher.messages)
         async with _adapter(local_clients(broker), tmp_path) as mes:
             await until(lambda: mes.counters["kpi_runs"] >= 1, what="the restarted adapter's first KPI run")
-            await watcher.settled(mes, runs=2)
-            again = {topic for topic, _, _ in watcher.seen[seen:] if "/kpi/mark" not in topic}
-            assert again == {f"{CELL}/kpi/{name}" for name in KPIS}
-            assert watcher.values("quality") == [None, None]
-            assert watcher.values("state") == [10000, 180000, 180000]
+            await _settled(watcher, mes, runs=2)
+            assert _kpis(watcher, seen) == {f"{CELL}/kpi/{name}" for name in KPIS}
+            assert _values(watcher, "quality") == [None, None]
+            assert _values(watcher, "state") == [10000, 180000, 180000]
 
 
 async def test_an_adapter_whose_broker_restarted_empty_publishes_every_kpi_again(tmp_path: Path) -> None:
@@ -145,19 +137,17 @@ async def test_an_adapter_whose_broker_restarted_empty_publishes_every_kpi_again
         await stack.enter_async_context(first)
         url = first.url
         async with _adapter(network_clients(url), tmp_path) as mes:
-            async with _recording(url, "before") as before:
+            async with recorder_on(url, [f"{CELL}/kpi/#"]) as before:
                 await before.client.publish(f"{CELL}/data/State", _envelope(1, t0), qos=1)
-                await until(lambda: before.values("state") == [10000], what="the state KPI")
-                await before.settled(mes, runs=2)
-                assert before.values("state") == [10000]
+                await until(lambda: _values(before, "state") == [10000], what="the state KPI")
+                await _settled(before, mes, runs=2)
+                assert _values(before, "state") == [10000]
             await stack.aclose()  # the broker goes away with its retained messages
             listeners = {"tcp": {"bind": "127.0.0.1", "port": url.port}}
             second = start_broker(tmp_path / "second", broker_test_config(listeners=listeners))
-            async with second, _recording(second.url, "after") as after:
-                await until(
-                    lambda: len({t for t, _, _ in after.seen}) == len(KPIS), within_s=15, what="every KPI again"
-                )
-                assert after.values("state") == [10000]
+            async with second, recorder_on(second.url, [f"{CELL}/kpi/#"]) as after:
+                await until(lambda: len(_kpis(after)) == len(KPIS), within_s=15, what="every KPI again")
+                assert _values(after, "state") == [10000]
 
 
 @pytest.mark.parametrize(
