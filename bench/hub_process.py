@@ -58,10 +58,16 @@ def hub_source(rev: str | None) -> Iterator[Path | None]:
 
 
 def hub_command(argv: list[str], source: Path | None, env: dict[str, str]) -> tuple[list[str], Path | None]:
-    """``python -m hub.cli *argv`` from ``source`` (its modules first on the path) or from this tree; fills ``env``."""
+    """``python -m hub.cli *argv`` from ``source`` (its modules first on the path) or from this tree; fills ``env``.
+
+    A tree from before the composition root moved to ``hub/`` runs its ``uns.cli``.
+    """
+    module = "hub.cli"
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    return [sys.executable, "-m", "hub.cli", *argv], source
+        if not (source / "hub" / "cli.py").exists():
+            module = "uns.cli"
+    return [sys.executable, "-m", module, *argv], source
 
 
 def read_ready(proc: subprocess.Popen[str], what: str = "hub") -> dict[str, str]:
