@@ -16,6 +16,7 @@ from bench.web_ui import BIG_NODE, DEAD_LINE, churn, fill, free_port, hub_args, 
 from bridges.sim.utilities import UTILITY_PLANTS
 from demo.connectors import CONNECTORS
 from tests.e2e.web_rig import accounts, open_page, running_hub, skip_without_chromium, watch_errors
+from tests.fixtures.waiting import until_probed
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 pytestmark = skip_without_chromium
@@ -30,11 +31,11 @@ LAST_MEASURE = "(name) => performance.getEntriesByName(name).at(-1)?.duration ??
 
 async def _until_cached(url: str, topics: int) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        for _ in range(300):  # 60 s
-            if int((await http.get("/api/health")).json()["web-cache"]["topics"]) >= topics:
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"the hub's web cache did not reach {topics} topics within 60 s")
+
+        async def cached() -> bool:
+            return int((await http.get("/api/health")).json()["web-cache"]["topics"]) >= topics
+
+        await until_probed(cached, within_s=60, what=f"the hub's web cache to reach {topics} topics", every_s=0.2)
 
 
 @contextlib.asynccontextmanager
