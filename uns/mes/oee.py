@@ -104,7 +104,7 @@ def ideal_cycle_fallback(section: MesSection, path: str) -> float | None:
     best: tuple[int, float] | None = None
     for prefix, seconds in section.ideal_cycle_time_s.items():
         key = prefix.rstrip("/")
-        if (path == key or path.startswith(key + "/")) and (best is None or len(key) > best[0]):
+        if in_subtree(path, key) and (best is None or len(key) > best[0]):
             best = (len(key), seconds)
     return None if best is None else best[1]
 
