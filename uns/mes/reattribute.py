@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
-from uns.store.database import register_arrow
+from uns.store.database import ARROW_ROWS, insert_arrow
 
 __all__ = ["ORDER_FILLED_TABLES", "reattribute"]
 
@@ -46,11 +46,6 @@ def reattribute(connection: duckdb.DuckDBPyConnection, runs: OrderRuns, line: st
                 changes.append(Change(event=event, path=str(path), start_ms=int(ts_ms), end_ms=int(ts_ms) + 1))
         if keys:
             moved = pa.table({"event_key": pa.array(keys, pa.uint64()), "order_id": pa.array(orders, pa.string())})
-            register_arrow(connection, "_mes_moved", moved)
-            try:
-                connection.execute(
-                    f"UPDATE {table} SET order_id = m.order_id FROM _mes_moved m WHERE {table}.event_key = m.event_key"  # noqa: S608
-                )
-            finally:
-                connection.unregister("_mes_moved")
+            sql = f"UPDATE {table} SET order_id = m.order_id FROM {ARROW_ROWS} m WHERE {table}.event_key = m.event_key"  # noqa: S608
+            insert_arrow(connection, moved, sql)
     return changes

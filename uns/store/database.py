@@ -85,7 +85,7 @@ ARROW_ROWS = "_arrow_rows"
 
 
 def insert_arrow(connection: duckdb.DuckDBPyConnection, rows: pa.Table, *statements: str) -> None:
-    """Run each statement (an ``INSERT ... SELECT ... FROM _arrow_rows``) with ``rows`` as ``ARROW_ROWS``.
+    """Run each statement (``INSERT ... SELECT ... FROM _arrow_rows``, or an ``UPDATE`` from it) on ``rows``.
 
     DuckDB reads an Arrow table a Python variable holds by the variable's name (a replacement scan),
     with no registration: ~0.6 ms against ~1.3 ms for ``register_arrow``, query and unregister, and no
