@@ -3,7 +3,7 @@
 Everything that stamps or compares wall time reads it here, so a test or a bench can see every
 caller of the clock with one grep, and milliseconds are computed one way (integer nanoseconds, no float
 rounding). Instants as whole microseconds since the epoch (how the MES facts store time, as DuckDB's
-``epoch_us``) convert here too, both ways, and to whole milliseconds (``epoch_ms``).
+``epoch_us``) and whole milliseconds (``epoch_ms``) convert here too, both ways.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EPOCH", "HOUR_US", "at_epoch_us", "epoch_ms", "epoch_us", "now_ms", "utc_now"]
+__all__ = ["EPOCH", "HOUR_US", "at_epoch_ms", "at_epoch_us", "epoch_ms", "epoch_us", "now_ms", "utc_now"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The Unix epoch as an aware ``datetime``: where every stored microsecond and millisecond counts from."""
@@ -43,3 +43,8 @@ def epoch_ms(moment: datetime) -> int:
 def at_epoch_us(micros: int) -> datetime:
     """The aware UTC instant ``micros`` microseconds after the Unix epoch (``epoch_us``'s inverse)."""
     return EPOCH + timedelta(microseconds=micros)
+
+
+def at_epoch_ms(millis: int) -> datetime:
+    """The aware UTC instant ``millis`` milliseconds after the Unix epoch (``epoch_ms``'s inverse), exact."""
+    return EPOCH + timedelta(milliseconds=millis)

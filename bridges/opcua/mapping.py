@@ -11,7 +11,6 @@ from asyncua.ua.status_codes import StatusCodes
 
 from model.envelope import Quality
 from uns import clock
-from uns.clock import EPOCH
 from uns.sparkplug import DataType, MetricValue
 from uns.sparkplug.values import float32_shortest
 
@@ -255,7 +254,7 @@ def to_variant(value: MetricValue, variant: ua.VariantType) -> ua.Variant:
             return ua.Variant(ua.LocalizedText(value), variant)
     elif variant is ua.VariantType.DateTime:
         if isinstance(value, int) and not isinstance(value, bool):
-            return ua.Variant(EPOCH + dt.timedelta(milliseconds=value), variant)
+            return ua.Variant(clock.at_epoch_ms(value), variant)
     elif variant is ua.VariantType.ByteString:
         if isinstance(value, bytes):
             return ua.Variant(value, variant)

@@ -12,7 +12,7 @@ import datetime
 import struct
 
 from model.bridges.s7_address import S7Address
-from uns.clock import EPOCH
+from uns.clock import at_epoch_ms
 from uns.sparkplug import MetricValue
 
 __all__ = ["S7CodecError", "decode", "encode", "sparkplug_datatype"]
@@ -86,7 +86,7 @@ def encode(address: S7Address, value: MetricValue) -> tuple[int, bytes]:
     if name in ("DATE_AND_TIME", "DTL"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise S7CodecError(f"{address.text}: {name} needs a DateTime (ms since the epoch, got {value!r})")
-        moment = EPOCH + datetime.timedelta(milliseconds=value)
+        moment = at_epoch_ms(value)
         return 0, _encode_dt(address, moment) if name == "DATE_AND_TIME" else _encode_dtl(moment)
     if name == "S5TIME":
         return 0, _encode_s5time(address, value)

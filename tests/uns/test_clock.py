@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tests.exports import assert_all_is_honest
-from uns.clock import EPOCH, HOUR_US, at_epoch_us, epoch_ms, epoch_us, now_ms, utc_now
+from uns.clock import EPOCH, HOUR_US, at_epoch_ms, at_epoch_us, epoch_ms, epoch_us, now_ms, utc_now
 
 
 def test_exports() -> None:
@@ -45,3 +45,7 @@ def test_epoch_microseconds_both_ways_and_milliseconds_rounded_down_exactly(
     back = at_epoch_us(micros)
     assert (back, back.tzinfo) == (moment, UTC)
     assert at_epoch_us(HOUR_US) - EPOCH == timedelta(hours=1)
+    whole = at_epoch_ms(millis)  # milliseconds back: the moment rounded down to its millisecond
+    assert (whole, whole.tzinfo) == (EPOCH + timedelta(milliseconds=millis), UTC)
+    assert epoch_ms(whole) == millis
+    assert timedelta(0) <= moment - whole < timedelta(milliseconds=1)

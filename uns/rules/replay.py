@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import UTC
 
 from model.rules import CronTrigger, Rule
-from uns.clock import epoch_ms
+from uns.clock import at_epoch_ms, epoch_ms
 from uns.errors import UnsError
-from uns.query.timespec import instant
 from uns.rules.conditions import compile_condition
 from uns.rules.triggers import Firing, Watch, next_cron
 
@@ -121,7 +119,7 @@ def replay_rule(
     trigger = rule.trigger
     if isinstance(trigger, CronTrigger):
         zone = trigger.timezone or timezone
-        at = instant(start_ms, UTC)
+        at = at_epoch_ms(start_ms)
         for _ in range(_MAX_CRON):
             at = next_cron(trigger.schedule, zone, at)
             stamp = epoch_ms(at)
@@ -145,7 +143,7 @@ def try_rule(rule: Rule, current: Iterable[tuple[str, bytes]], *, now_ms: int, t
     trigger = rule.trigger
     if isinstance(trigger, CronTrigger):
         run = _Run(rule, now_ms)
-        at = instant(now_ms, UTC)
+        at = at_epoch_ms(now_ms)
         for _ in range(3):
             at = next_cron(trigger.schedule, trigger.timezone or timezone, at)
             stamp = epoch_ms(at)
