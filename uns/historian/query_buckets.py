@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from uns.clock import EPOCH
+from uns.clock import EPOCH, at_epoch_ms
 from uns.errors import BadArgument
 from uns.historian.query_types import Bucket
 from uns.query.timespec import format_interval, instant
@@ -133,7 +133,7 @@ def _oldest(cursor: duckdb.DuckDBPyConnection, table: str, series_id: int) -> da
     row = cursor.execute(f"SELECT epoch_ms(min({column})) FROM {table} WHERE series_id = ?", [series_id]).fetchone()  # noqa: S608 - table and column are ours
     if row is None or row[0] is None:
         return None
-    return EPOCH + timedelta(milliseconds=row[0])
+    return at_epoch_ms(row[0])
 
 
 def _raw_reaches(cursor: duckdb.DuckDBPyConnection, series_id: int, start: datetime) -> bool:

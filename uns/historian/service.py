@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -23,7 +22,7 @@ from typing import Self, TypeVar
 import orjson
 
 from model.config import HistorianSection
-from uns.clock import now_ms, utc_now
+from uns.clock import at_epoch_ms, now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.historian.compression import Compressor
 from uns.historian.retention import apply_retention
@@ -34,7 +33,6 @@ from uns.historian.store import Batch, CommitReport, Store
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
 from uns.pending import PendingRows
-from uns.query.timespec import instant
 from uns.store.database import Database, database_path
 from uns.store.writer import Writer
 
@@ -229,7 +227,7 @@ class Historian:
         """On the writer thread: commit, and tell the rollups about samples older than their series' newest."""
         report = store.commit_isolating(batch)
         if report.oldest_late_ms is not None:
-            self._rollups.mark_late(instant(report.oldest_late_ms, UTC))
+            self._rollups.mark_late(at_epoch_ms(report.oldest_late_ms))
         return report
 
     async def _maintenance_loop(self) -> None:

@@ -10,13 +10,13 @@ order was ever at (a corrected machine frees the old one), is announced as chang
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 
 from model.mes import MaintenanceOrder, MesEvent
+from uns.clock import at_epoch_ms
 from uns.mes.changes import Change
-from uns.query.timespec import instant
 
 __all__ = ["EVENT", "TABLE", "maintenance_changes", "maintenance_row"]
 
@@ -27,7 +27,7 @@ TABLE = "mes_maintenance_orders"
 
 
 def _ts(ms: int | None) -> datetime | None:
-    return None if ms is None else instant(ms, UTC)
+    return None if ms is None else at_epoch_ms(ms)
 
 
 def maintenance_row(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:

@@ -30,7 +30,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import duckdb
@@ -54,6 +54,7 @@ from model.mes import (
     Shift,
     WorkOrder,
 )
+from uns.clock import at_epoch_ms
 from uns.errors import EventRejected, StoreError
 from uns.mes.attribution import OrderRuns, Run
 from uns.mes.changes import Change, ChangeFeed
@@ -63,7 +64,6 @@ from uns.mes.maintenance_store import maintenance_changes, maintenance_row
 from uns.mes.paths import line_of
 from uns.mes.reattribute import ORDER_FILLED_TABLES, reattribute
 from uns.mes.refusals import DeadLetterRow
-from uns.query.timespec import instant
 from uns.store.database import ARROW_ROWS, insert_arrow
 
 __all__ = ["Incoming", "MesStore", "Outcome", "event_key"]
@@ -116,7 +116,7 @@ class _Order:
 
 
 def _ts(ms: int) -> datetime:
-    return instant(ms, UTC)
+    return at_epoch_ms(ms)
 
 
 _TABLES: dict[str, str] = {

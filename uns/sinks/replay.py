@@ -8,9 +8,9 @@ from datetime import UTC
 
 from model.config import Settings
 from model.sinks import RestSinkConfig, SqlInsertSinkConfig
-from uns.clock import epoch_ms, utc_now
+from uns.clock import at_epoch_ms, epoch_ms, utc_now
 from uns.errors import ConfigError
-from uns.query.timespec import instant, parse_time
+from uns.query.timespec import parse_time
 from uns.sinks.rest import RestWriter
 from uns.sinks.run import sink_config
 from uns.sinks.sql_insert import SqlInsertWriter
@@ -43,7 +43,7 @@ def list_dead_letters(settings: Settings, name: str, *, since: str | None) -> li
     letters = _writer(settings, name).dead_letters.list(since_ms=_since_ms(since))
     lines = []
     for letter in letters:
-        at = instant(letter.received_ms, UTC).isoformat(timespec="seconds")
+        at = at_epoch_ms(letter.received_ms).isoformat(timespec="seconds")
         payload = letter.payload[:_PAYLOAD_SHOWN].decode("utf-8", errors="replace")
         lines.append(
             f"{letter.id}\t{at}\t{letter.topic}\t{letter.field}\treplays={letter.replays}\t{letter.reason}\t{payload}"

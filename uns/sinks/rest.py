@@ -24,18 +24,16 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC
 
 import httpx
 import orjson
 
 from model.sinks import RestRoute, RestSinkConfig
-from uns.clock import now_ms
+from uns.clock import at_epoch_ms, now_ms
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow, envelope_of
 from uns.historian.store import Batch
 from uns.mqtt.filters import topic_matches
-from uns.query.timespec import instant
 from uns.retry_after import retry_after_s
 from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.template import TemplateError, fill_text, fill_url, render_body
@@ -53,7 +51,7 @@ _REPORTED = "reported"  # delivered and counted (or the target said it had it): 
 
 
 def _iso(ts_ms: int) -> str:
-    return instant(ts_ms, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return at_epoch_ms(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_context(row: EventRow | SampleRow, sink: str) -> dict[str, object]:
