@@ -249,6 +249,10 @@ class ViewMemo:
         try:
             fresh = self._load(cursor, missing, [_ALL]) if missing else {}
             renewed = self._load(cursor, refresh, pending) if refresh else {}
+        except BaseException:
+            with self._lock:  # the built ranges stay to read next time, not lost with this failed read
+                self._pending.extend(pending)
+            raise
         finally:
             with self._lock:
                 spoiled = self._spoiled & {*missing, *refresh}

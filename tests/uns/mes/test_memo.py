@@ -14,6 +14,7 @@ import pytest
 from model.config import MesSection
 from tests.uns.mes import test_facts as reference
 from tests.uns.mes.mes_events import Feeder, at, ms
+from uns.clock import HOUR_US, epoch_us
 from uns.mes import facts, memo
 from uns.mes.downtime import current, downtime
 from uns.mes.facts import FactBuilder
@@ -294,3 +295,21 @@ def test_what_a_read_was_handed_stays_as_it_was_through_drops_and_rebuilds(
     assert FactBuilder(db.connection, section, memo=views_memo).build(NOW) > 0
     assert views_memo.hours(cursor, [CELL])[CELL][hour6][1] == (3_000_000_000, 0, 600_000_000, 0)  # read in again
     assert (dict(sums), dict(counts)) == before
+
+
+def test_hours_built_while_a_read_fails_are_read_by_the_next_one(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """A read of the memo that DuckDB refuses (here a closed cursor) keeps the built ranges for the next read."""
+    feeder, views_memo = world
+    six = epoch_us(at(1, 6)) // HOUR_US
+    built = {h for h in views_memo.hours(cursor, [CELL])[CELL] if h >= six}  # in memory: 06:00 to the last built
+    assert len(built) > 10
+    feeder.states(CELL, [(at(1, 6), 180000), (at(1, 6, 10), 10000)])  # drops 06:00 on, ...
+    builder = FactBuilder(db.connection, section, memo=views_memo)
+    assert builder.build(NOW) > 0  # ... built again: the memo is to read those hours on next use
+    closed = db.reader()
+    closed.close()
+    with pytest.raises(duckdb.Error):
+        views_memo.hours(closed, [CELL])
+    assert built <= set(views_memo.hours(cursor, [CELL])[CELL])
