@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from bridges.registry import build_edge_node
 from demo.business import DemoBusiness
 from demo.catalog import demo_line_setups
+from demo.shifts import shifts_around
 from demo.systems import DemoSystems
 from model.config import HistorianSection, MesSection, SimSection
 from model.equipment import Plant
@@ -49,11 +51,27 @@ CAPPER2 = "acme/dallas/bottling/line2/capper2"
 FAULT_S = 90  # plant seconds capper2 stands in fault 105 (low air pressure) once the test says so
 
 
+SITE_ZONE = ZoneInfo("America/Chicago")  # the demo site's (model/demo/plant.yaml), the business's tz below
+CLEAR_MS = 90 * 60_000  # plant time a test may run on the fast clock (90 s of wall time): no shift break in it
+
+
+def clear_of_breaks(now_ms: int) -> int:
+    """``now_ms``, or a minute after the shift break that runs then or begins within ``CLEAR_MS``.
+
+    The CMMS opens the preventive orders for the next break and starts them when it comes: a test that ran into
+    a break would see them started. Starting clear of breaks keeps the test's plant hour the same at any wall time.
+    """
+    for shift in shifts_around(now_ms, SITE_ZONE):
+        if shift.break_start_ms - CLEAR_MS < now_ms < shift.break_end_ms:
+            return shift.break_end_ms + 60_000
+    return now_ms
+
+
 class FastClock:
-    """Wall time running ``FACTOR`` times faster than real time, from now."""
+    """Wall time running ``FACTOR`` times faster than real time, from now (or just after a shift break near it)."""
 
     def __init__(self) -> None:
-        self._wall, self._mono = time.time_ns() // 1_000_000, time.monotonic()
+        self._wall, self._mono = clear_of_breaks(time.time_ns() // 1_000_000), time.monotonic()
 
     def __call__(self) -> int:
         return self._wall + int((time.monotonic() - self._mono) * 1000 * FACTOR)
@@ -115,7 +133,7 @@ class Rig:
             clients=local_clients(self.broker),
             systems=self.systems,
             settings=SimSection(speed=1.0),
-            tz="America/Chicago",
+            tz=SITE_ZONE.key,
             seed=42,
             clock=self.clock,
             tick_s=0.05,
