@@ -24,6 +24,7 @@ from typing import cast
 import orjson
 
 from model.envelope import (
+    EnvelopeDict,
     EnvelopeError,
     JsonValue,
     Quality,
@@ -34,9 +35,9 @@ from model.envelope import (
     read_object,
 )
 from model.topic import ClassWord, TopicError, UnsTopic
-from uns.query.values import typed_value
+from uns.query.values import Value, typed_value
 
-__all__ = ["EventRow", "Rejected", "RowParser", "SampleRow", "envelope_of"]
+__all__ = ["EventRow", "Rejected", "RowParser", "SampleRow", "envelope_of", "stored_envelope"]
 
 _EXACT_FLOAT_INT = 2**53
 _MAX_PAYLOAD_KEPT = 4096
@@ -72,15 +73,38 @@ class SampleRow:
 def envelope_of(row: SampleRow) -> Mapping[str, object]:
     """The sample as the envelope it came in: what a dead letter keeps and a sink's template reads as ``body``.
 
-    Its value of any type (text, JSON, exact integers), timestamp, quality, datatype, unit and flags; a null
-    sent without a datatype has none.
+    Its value of any type (text, JSON, exact integers), timestamp, quality, datatype, unit and flags
+    (``stored_envelope``).
     """
-    value = cast(JsonValue, typed_value(row.datatype, row.value, row.value_text, row.value_json))  # parsed JSON
-    if row.datatype is None:
-        return {"value": value, "timestamp_ms": row.ts_ms, "quality": row.quality}
+    value = typed_value(row.datatype, row.value, row.value_text, row.value_json)
+    return stored_envelope(
+        value, row.ts_ms, row.quality, row.datatype,
+        unit=row.unit, unbound=row.unbound, historical=row.historical, source=row.source,
+    )  # fmt: skip
+
+
+def stored_envelope(
+    value: Value,
+    ts_ms: int,
+    quality: str,
+    datatype: str | None,
+    *,
+    unit: str | None = None,
+    unbound: bool = False,
+    historical: bool = False,
+    source: str | None = None,
+) -> EnvelopeDict:
+    """A stored sample's value (``typed_value``'s) and fields as the envelope it came in, by the one encoder.
+
+    A null sent without a datatype has none (its series may have none either), so the envelope leaves
+    ``datatype`` and the optional keys out, as the publisher did. ``quality`` is a stored one: one of ``Quality``.
+    """
+    json_value = cast(JsonValue, value)  # read back from the stored number, text or JSON: JSON already
+    if datatype is None:
+        return {"value": json_value, "timestamp_ms": ts_ms, "quality": quality}
     return build_envelope(
-        value=value, timestamp_ms=row.ts_ms, quality=Quality(row.quality), datatype=row.datatype, unit=row.unit,
-        unbound=row.unbound, historical=row.historical, source=row.source,
+        value=json_value, timestamp_ms=ts_ms, quality=Quality(quality), datatype=datatype, unit=unit,
+        unbound=unbound, historical=historical, source=source,
     )  # fmt: skip
 
 

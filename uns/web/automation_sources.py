@@ -10,15 +10,15 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
 
 import orjson
 
-from model.envelope import JsonValue, Quality, build_envelope
 from uns.clock import epoch_ms
 from uns.errors import UnknownSeries
 from uns.historian.event_log import MesEventLog
 from uns.historian.queries import History
+from uns.historian.query_types import SeriesInfo
+from uns.historian.rows import stored_envelope
 from uns.mqtt.filters import topic_matches
 from uns.query.values import Point, is_filter
 from uns.web.cache import TopicCache
@@ -66,13 +66,13 @@ def _may_lead(path: str, topic_filter: str) -> bool:
     return True
 
 
-def _envelope(point: Point, datatype: str) -> bytes:
-    """A stored sample as the value envelope it came in as (value, time, quality, datatype)."""
-    quality = Quality(point.quality) if point.quality in Quality.__members__ else Quality.good
-    value = cast(JsonValue, point.value)  # read back from the stored number, text or JSON: JSON already
-    return orjson.dumps(
-        build_envelope(value=value, timestamp_ms=epoch_ms(point.ts), quality=quality, datatype=datatype)
+def _envelope(point: Point, series: SeriesInfo) -> bytes:
+    """A stored sample as the value envelope it came in as (the historian's ``stored_envelope``)."""
+    ms = epoch_ms(point.ts)
+    body = stored_envelope(
+        point.value, ms, point.quality, series.datatype, unit=series.unit, historical=point.historical
     )
+    return orjson.dumps(body)
 
 
 def past_messages(
@@ -84,18 +84,18 @@ def past_messages(
     """
     streams: list[list[tuple[int, str, bytes]]] = []
     cut = False
-    series: dict[str, str] = {}
+    series: dict[str, SeriesInfo] = {}
     for topic_filter in filters:
         for info in history.series(topic_filter):
-            series.setdefault(info.topic, info.datatype or "Unknown")
+            series.setdefault(info.topic, info)
     cut = len(series) > MAX_TOPICS
-    for topic, datatype in list(series.items())[:MAX_TOPICS]:
+    for topic, info in list(series.items())[:MAX_TOPICS]:
         try:
             points = history.raw(topic, start, end, limit=MAX_MESSAGES)
         except UnknownSeries:
             continue
         cut = cut or len(points) >= MAX_MESSAGES
-        streams.append([(epoch_ms(point.ts), topic, _envelope(point, datatype)) for point in points])
+        streams.append([(epoch_ms(point.ts), topic, _envelope(point, info)) for point in points])
     logged = events.read(filters, start, end, limit=MAX_MESSAGES)
     cut = cut or len(logged) >= MAX_MESSAGES
     streams.append(logged)
