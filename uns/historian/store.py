@@ -158,7 +158,7 @@ class Store:
         try:
             new_series, pending_series = self._register_series(batch.samples, received_ms)
             rows, late, duplicates = self._fresh_rows(batch)
-            inserted = self._insert_samples(rows)
+            newest = self._insert_samples(rows)
             events, duplicate_events = self._insert_events(batch.events, received_ms)
             self._insert_rejected(batch.rejected, received_ms)
             self._db.execute("COMMIT")
@@ -167,11 +167,9 @@ class Store:
             for topic in pending_series:
                 self._series.pop(topic, None)
             raise
-        for series_id, ts_ms in _newest_per_series(rows).items():
-            if ts_ms > self._newest.get(series_id, -1):
-                self._newest[series_id] = ts_ms
+        self._newest.update(newest)  # only once committed: a rolled-back batch leaves the marks as they were
         return CommitReport(
-            inserted=inserted,
+            inserted=len(rows),
             duplicates=duplicates,
             events=events,
             duplicate_events=duplicate_events,
@@ -354,28 +352,35 @@ class Store:
         self._db.unregister("probe")
         return {int(i): (bool(same), int(top)) for i, same, top in found}
 
-    def _insert_samples(self, rows: Sequence[_Fresh]) -> int:
+    def _insert_samples(self, rows: Sequence[_Fresh]) -> dict[int, int]:
         """Append ``rows`` to ``samples`` and put each series' newest into ``latest``, from one Arrow table.
 
+        Answers each series' new newest timestamp (those that got a ``latest`` row), found in this one pass.
         One Arrow table for both inserts, read without a registration (``insert_arrow``): of the writer's
         ~10 ms per commit of a few rows, each registration was ~1 ms of fixed cost whatever the rows.
         """
         if not rows:
-            return 0
-        # rows are sorted by (ts, seq): the last one of a series not older than its newest wins
-        newest: dict[int, int] = {}
+            return {}
+        # rows are sorted by (ts, seq): a series' last row is its newest, the latest unless older than the stored
+        last: dict[int, int] = {}
         for index, item in enumerate(rows):
-            if item[1].ts_ms >= self._newest.get(item[0], -1):
-                newest[item[0]] = index
-        chosen = set(newest.values())
-        table = _sample_table(rows).append_column("newest", pa.array([i in chosen for i in range(len(rows))]))
+            last[item[0]] = index
+        newest: dict[int, int] = {}
+        flags = [False] * len(rows)
+        known = self._newest
+        for series_id, index in last.items():
+            ts_ms = rows[index][1].ts_ms
+            if ts_ms >= known.get(series_id, -1):
+                newest[series_id] = ts_ms
+                flags[index] = True
+        table = _sample_table(rows).append_column("newest", pa.array(flags, pa.bool_()))
         columns = ", ".join(_SAMPLE_SCHEMA.names)
         statements = [f"INSERT INTO samples ({columns}) SELECT {columns} FROM {ARROW_ROWS}"]  # noqa: S608  (our names)
-        if chosen:
+        if newest:
             latest = f"INSERT OR REPLACE INTO latest ({columns}) SELECT {columns} FROM {ARROW_ROWS} WHERE newest"  # noqa: S608
             statements.append(latest)
         insert_arrow(self._db, table, *statements)
-        return len(rows)
+        return newest
 
     def _with_table(self, name: str, table: pa.Table) -> duckdb.DuckDBPyConnection:
         """Make an Arrow table queryable under ``name`` (unregister it after use)."""
@@ -453,14 +458,6 @@ def _merge(a: CommitReport, b: CommitReport) -> CommitReport:
 
 def _identity(row: SampleRow) -> _Identity:
     return (row.value, row.value_text, row.value_json, row.quality)
-
-
-def _newest_per_series(rows: Sequence[_Fresh]) -> dict[int, int]:
-    newest: dict[int, int] = {}
-    for series_id, row, _, _ in rows:
-        if row.ts_ms > newest.get(series_id, -1):
-            newest[series_id] = row.ts_ms
-    return newest
 
 
 def _sample_table(rows: Sequence[_Fresh]) -> pa.Table:
