@@ -14,7 +14,7 @@ from bridges.gpio.lines import Edge, LineProvider, LineRequest, LineSpec
 from bridges.source import DeviceDown, Sample, Samples, SourceEvent, SourceTasks, TagSpec
 from model.bridges.gpio import GpioBridgeConfig, GpioDevice, GpioInput
 from uns.backoff import Backoff
-from uns.clock import now_ms
+from uns.clock import now_ms, now_ns
 from uns.errors import BridgeError, DeviceUnreachable
 from uns.sparkplug import DataType, MetricValue
 
@@ -27,7 +27,7 @@ _QUEUE = 256  # readings waiting for the edge node; beyond it the chips wait (no
 
 def _wall_ms(monotonic_ns: int) -> int:
     """A provider's monotonic stamp as wall-clock milliseconds (the kernel stamps edges on CLOCK_MONOTONIC)."""
-    return (time.time_ns() - (time.monotonic_ns() - monotonic_ns)) // 1_000_000
+    return (now_ns() - (time.monotonic_ns() - monotonic_ns)) // 1_000_000
 
 
 class _Chip:

@@ -8,20 +8,24 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tests.exports import assert_all_is_honest
-from uns.clock import EPOCH, HOUR_US, at_epoch_ms, at_epoch_us, epoch_ms, epoch_us, now_ms, utc_now
+from uns.clock import EPOCH, HOUR_US, at_epoch_ms, at_epoch_us, epoch_ms, epoch_us, now_ms, now_ns, utc_now
 
 
 def test_exports() -> None:
     assert_all_is_honest("uns.clock")
 
 
-def test_now_ms_and_utc_now_agree_with_the_system_clock() -> None:
-    before = time.time_ns() // 1_000_000
+def test_now_ns_now_ms_and_utc_now_agree_with_the_system_clock() -> None:
+    before_ns = time.time_ns()
+    before = before_ns // 1_000_000
+    nanos = now_ns()
     stamp = now_ms()
     instant = utc_now()
     after = time.time_ns() // 1_000_000
     assert isinstance(stamp, int)
-    assert before <= stamp <= after
+    assert isinstance(nanos, int)
+    assert before_ns <= nanos <= time.time_ns()
+    assert before <= nanos // 1_000_000 <= stamp <= after
     assert instant.tzinfo is UTC
     assert before - 1 <= instant.timestamp() * 1000 <= after + 1
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import httpx
 
 from model.sinks import InfluxSinkConfig
-from uns.clock import now_ms
+from uns.clock import now_ms, now_ns
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.store import Batch
 from uns.retry_after import retry_after_s
@@ -170,7 +170,7 @@ class InfluxWriter:
             await self._post(body, precision="ms", what="write", origin=origin)
         if batch.rejected:
             letters = dead_letter_lines(
-                batch.rejected, sink=sink, measurement=self._config.dead_letter_measurement, now_ns=time.time_ns()
+                batch.rejected, sink=sink, measurement=self._config.dead_letter_measurement, now_ns=now_ns()
             )
             first = len(batch.samples) + len(batch.events)
             await self._post(
