@@ -21,7 +21,6 @@ from bridges.http.mapping import MappingError, find_items
 from bridges.http.state import PollState, Validators
 from bridges.json_paths import MISSING, JsonPath
 from model.bridges.http import CursorPages, HttpPoll, LinkPages, OffsetPages
-from uns.clock import now_ms
 from uns.errors import BridgeError, DeviceUnreachable
 from uns.retry_after import retry_after_s
 
@@ -206,7 +205,7 @@ class Poller:
             break
         status = response.status_code
         if status in (429, 503):
-            after = retry_after_s(response.headers.get("retry-after"), now_s=now_ms() / 1000)
+            after = retry_after_s(response.headers.get("retry-after"))
             raise RetryLater(self.name, url, status, after)
         if status == 304 or 200 <= status < 300:
             return response

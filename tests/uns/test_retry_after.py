@@ -7,6 +7,7 @@ import email.utils
 import pytest
 
 from tests.exports import assert_all_is_honest
+from uns.clock import now_ns
 from uns.retry_after import retry_after_s
 
 NOW = 1_764_000_000.0
@@ -28,3 +29,10 @@ def test_exports() -> None:
 )
 def test_capped(value: str, cap: float, expected: float | None) -> None:
     assert retry_after_s(value, now_s=NOW, cap_s=cap) == expected
+
+
+def test_a_date_counts_from_the_hubs_clock_unless_told() -> None:
+    """Without ``now_s`` an HTTP date counts from ``uns.clock``: every caller reads the clock one way."""
+    wait = retry_after_s(email.utils.formatdate(now_ns() / 1e9 + 300, usegmt=True))
+    assert wait is not None
+    assert 295.0 <= wait <= 300.0  # the date has whole seconds: up to one lost, and a slow box

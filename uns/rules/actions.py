@@ -211,9 +211,7 @@ class ActionRunner:
                 reason = f"HTTP {response.status_code}"
                 if response.status_code not in _RETRY_STATUS:
                     break
-                wait = retry_after_s(
-                    response.headers.get("retry-after"), now_s=self._now_ms() / 1000, cap_s=_RETRY_AFTER_CAP_S
-                )
+                wait = retry_after_s(response.headers.get("retry-after"), cap_s=_RETRY_AFTER_CAP_S)
             if attempt < action.attempts:
                 await asyncio.sleep(backoff.failed() if wait is None else wait)
         raise ActionError(rule=rule, index=index, kind="webhook", field="url", reason=f"{url}: {reason}")

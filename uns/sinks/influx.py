@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import httpx
 
 from model.sinks import InfluxSinkConfig
-from uns.clock import now_ms, now_ns
+from uns.clock import now_ns
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.historian.store import Batch
 from uns.retry_after import retry_after_s
@@ -131,7 +131,7 @@ class InfluxWriter:
             raise self._unavailable(f"{reason} (check username/password or token)")
         raise self._unavailable(
             reason,
-            retry_after_s(response.headers.get("Retry-After"), now_s=now_ms() / 1000, cap_s=self._config.retry_max_s),
+            retry_after_s(response.headers.get("Retry-After"), cap_s=self._config.retry_max_s),
         )
 
     async def _post(self, body: bytes, *, precision: str, what: str, origin: Sequence[int]) -> None:

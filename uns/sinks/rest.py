@@ -168,9 +168,7 @@ class RestWriter:
         if status in _RETRY_STATUS or status >= 500:
             raise self._unavailable(
                 reason,
-                retry_after_s(
-                    response.headers.get("Retry-After"), now_s=now_ms() / 1000, cap_s=self._config.max_retry_after_s
-                ),
+                retry_after_s(response.headers.get("Retry-After"), cap_s=self._config.max_retry_after_s),
             )
         return False, reason
 
