@@ -150,6 +150,17 @@ class HostSection(_Section):
         ge=1,
         description="Metrics the host tracks over all nodes and devices; a birth that would pass it is refused.",
     )
+    worker: bool = Field(
+        default=False,
+        description="Run the host's Sparkplug decoding and mapping in a child process, beside the broker's"
+        " (a second core at work); the process is restarted if it dies or hangs.",
+    )
+    worker_hang_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="With `worker`: a worker that answers no batch for this long is taken as hung and restarted,"
+        " seconds.",
+    )
 
 
 class CompressionRule(_Section):

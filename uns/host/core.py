@@ -16,6 +16,7 @@ from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
 from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason
+from uns.host.health import health_document
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
@@ -36,8 +37,6 @@ __all__ = ["HostCore", "hub_topic"]
 log = logging.getLogger(__name__)
 
 _TOPIC_CACHE_MAX = 100_000
-_HEALTH_LIST_MAX = 100
-"""Edge nodes named in the health document's ``degraded`` list at most (``nodes_degraded`` counts all)."""
 _TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
 """Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
 _PROBLEM_REASONS = {
@@ -564,17 +563,11 @@ class HostCore:
         topic = hub_topic(self._enterprise, "host", "nodes", node.group_id, node.edge_node_id)
         return Message(topic, orjson.dumps(node.status()), 0, True)
 
+    @property
+    def series(self) -> int:
+        """Metric slots over every node and device (what ``host.max_series`` bounds)."""
+        return self._series
+
     def health(self) -> dict[str, object]:
         """The host's health document (counters, sessions, unbound devices)."""
-        nodes = list(self._nodes.values())
-        degraded = sorted(n.source for n in nodes if n.degraded)
-        return {
-            "nodes_online": sum(1 for n in nodes if n.online),
-            "nodes_known": len(nodes),
-            "devices_online": sum(1 for n in nodes for d in n.devices.values() if d.online and n.online),
-            "series": self._series,
-            "nodes_degraded": len(degraded),
-            "degraded": degraded[:_HEALTH_LIST_MAX],
-            "unbound": self.unbound,
-            **self.counters.as_dict(),
-        }
+        return health_document(self._nodes.values(), series=self._series, unbound=self.unbound, counters=self.counters)

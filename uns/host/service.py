@@ -21,7 +21,10 @@ from uns.errors import BrokerError
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, hub_topic
 from uns.host.counters import Lag, RepublishLag
+from uns.host.mirror import HostMirror
+from uns.host.remote import HostWorker
 from uns.host.state_guard import StateGuard
+from uns.host.worker import WorkerConfig
 from uns.mqtt.client import MqttClient
 from uns.mqtt.filters import topic_matches
 from uns.mqtt.types import Message, PubSub
@@ -54,18 +57,27 @@ class SparkplugHost:
         self._settings = settings
         self._clients = clients
         self._enterprise = plant.enterprise.id
-        self.core = HostCore(
-            plant=plant,
-            max_payload_bytes=max_payload_bytes,
-            rebirth_min_interval_ms=int(settings.rebirth_min_interval_s * 1000),
-            republish_qos=settings.republish_qos,
-            bounds=HostBounds(
-                max_metrics_per_birth=settings.max_metrics_per_birth,
-                max_devices_per_node=settings.max_devices_per_node,
-                max_nodes=settings.max_nodes,
-                max_series=settings.max_series,
-            ),
+        self._plant = plant
+        self._max_payload = max_payload_bytes
+        self._bounds = HostBounds(
+            max_metrics_per_birth=settings.max_metrics_per_birth,
+            max_devices_per_node=settings.max_devices_per_node,
+            max_nodes=settings.max_nodes,
+            max_series=settings.max_series,
         )
+        self.core: HostCore | HostMirror = (
+            HostMirror()
+            if settings.worker
+            else HostCore(
+                plant=plant,
+                max_payload_bytes=max_payload_bytes,
+                rebirth_min_interval_ms=int(settings.rebirth_min_interval_s * 1000),
+                republish_qos=settings.republish_qos,
+                bounds=self._bounds,
+            )
+        )
+        """The host's state: its core, or with ``host.worker`` the mirror of the worker process's core."""
+        self._worker: HostWorker | None = None
         self._state_topic = _STATE_PREFIX + settings.host_id
         self._session_ms = 0
         self.lag = lag or RepublishLag()
@@ -108,12 +120,29 @@ class SparkplugHost:
             # in-process (uns up), the subscribers take each envelope's reading instead of parsing it again;
             # over a socket nothing but the bytes travels, so it is not made
             self.core.hand_decoded = not isinstance(client, MqttClient)
+            if isinstance(self.core, HostMirror):
+                self._worker = await self._start_worker(stack, self.core)
             await client.subscribe(filters, qos=1)
             await self._watch_broker_drops(client)
             self._stack = stack.pop_all()
         self._client = client
         log.info("Sparkplug host %s online, tracking %s", self._settings.host_id, ", ".join(filters))
         return self
+
+    async def _start_worker(self, stack: contextlib.AsyncExitStack, mirror: HostMirror) -> HostWorker:
+        config = WorkerConfig(
+            plant=self._plant,
+            max_payload_bytes=self._max_payload,
+            rebirth_min_interval_ms=int(self._settings.rebirth_min_interval_s * 1000),
+            republish_qos=self._settings.republish_qos,
+            bounds=self._bounds,
+            hand_decoded=mirror.hand_decoded,
+            log_level=logging.getLogger("uns").getEffectiveLevel(),
+        )
+        worker = HostWorker(config=config, mirror=mirror, hang_s=self._settings.worker_hang_s)
+        stack.push_async_callback(worker.close)
+        await worker.start()
+        return worker
 
     async def _watch_broker_drops(self, client: PubSub) -> None:
         # what the broker drops (a slow subscriber's full queue) is lost without a trace on our side
@@ -155,28 +184,40 @@ class SparkplugHost:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._health_loop(client), name="uns.host.health")
             tasks.create_task(self._message_loop(client), name="uns.host.messages")
+            if self._worker is not None:
+                tasks.create_task(self._worker.run(self._sender(client)), name="uns.host.worker")
 
     async def wait_ready(self) -> None:
         """Until the online STATE is published."""
         await self._ready.wait()
 
-    async def _message_loop(self, client: PubSub) -> None:
-        core = self.core
-        send: Callable[[Sequence[Message]], Awaitable[None]] = client.publish_many
+    @staticmethod
+    def _sender(client: PubSub) -> Callable[[Sequence[Message]], Awaitable[None]]:
         if isinstance(client, MqttClient):
             # QoS 1 republishes stay in flight (up to host.republish_window) while the next
             # message is read: one broker round trip per DDATA was the throughput limit
-            send = functools.partial(client.publish_many, wait=False)
+            return functools.partial(client.publish_many, wait=False)
+        return client.publish_many
+
+    async def _message_loop(self, client: PubSub) -> None:
+        core, worker = self.core, self._worker
+        handle = core.handle if isinstance(core, HostCore) else None
+        send = self._sender(client)
         async for message in client.messages():
-            if message.topic == BROKER_DROPPED_TOPIC:
+            topic = message.topic
+            if topic == BROKER_DROPPED_TOPIC:
                 self._on_broker_dropped(message.payload)
                 continue
-            if message.topic.startswith(_STATE_PREFIX):
-                if message.topic == self._state_topic and (state := self._state.on_message(message.payload, now_ms())):
+            if topic.startswith(_STATE_PREFIX):
+                if topic == self._state_topic and (state := self._state.on_message(message.payload, now_ms())):
                     await client.publish(self._state_topic, state, qos=1, retain=True)
                 continue
-            out = core.handle(message.topic, message.payload, now_ms())
-            if out:
+            if worker is not None:
+                worker.put(topic, message.payload, now_ms())
+                if worker.full:
+                    await worker.room()  # the worker is behind: read no more (the broker holds the senders back)
+                continue
+            if handle is not None and (out := handle(topic, message.payload, now_ms())):
                 await send(out)
 
     def _on_broker_dropped(self, payload: bytes) -> None:
@@ -209,7 +250,7 @@ class SparkplugHost:
         changed = self.lag.update(
             now_s=time.monotonic(),
             messages=self.core.counters.messages,
-            backlog=stats.queued,
+            backlog=stats.queued + (self._worker.backlog if self._worker is not None else 0),
             oldest_unacked_s=stats.oldest_unacked_s,
         )
         if changed is not None:

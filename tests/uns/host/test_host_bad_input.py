@@ -97,7 +97,7 @@ async def test_bad_metric_names_and_datatypes_lose_only_themselves(hub: RunningH
         assert sum(1 for topic in watcher.last if "/data/" in topic and topic.startswith(hub.cell)) == 2
 
 
-@pytest.fixture(params=["embedded", "mosquitto"])
+@pytest.fixture(params=["embedded", "mosquitto", "worker"])
 async def small_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningHub]:
     mosquitto = request.getfixturevalue("mosquitto") if request.param == "mosquitto" else None
     async with running_host(request.param, mosquitto, tmp_path, max_payload_bytes=2000) as running:

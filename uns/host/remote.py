@@ -1,0 +1,283 @@
+"""The parent's side of the host worker process (``host.worker``): batches out, republishes back in order.
+
+Each received message is put on the pending batch; the batch goes to the worker once the shell's read
+of its client has drained what was queued (a ``call_soon``), so one message at low rate goes alone and at
+once, and a burst goes as one batch. At most ``window`` batches are in flight: past that the pending batch
+grows to ``max_batch`` and then ``put``'s caller waits, reading no more from its client, so the broker's
+flow control holds the edge nodes back; nothing is dropped. Answers are read from the pipe by the loop
+(``connect_read_pipe``, no thread) and published in order, then mirrored (``uns.host.mirror``).
+
+A worker that dies (its pipe closes) or hangs (no answer for ``hang_s``) is logged once as an ERROR and
+started again after the one backoff; the batches it had not answered are counted lost, and its fresh
+core asks each edge node that sends DATA for a rebirth (Sparkplug: DATA without a birth), so the state
+comes back. Closing stops the worker at once; a worker whose parent is killed sees its pipe close and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+import struct
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import IO
+
+from uns.backoff import Backoff
+from uns.event_wait import set_within
+from uns.host.mirror import HostMirror
+from uns.host.worker import Batch, Result, WorkerConfig, serve
+from uns.mqtt.types import Message
+
+__all__ = ["HostWorker"]
+
+log = logging.getLogger(__name__)
+
+# forkserver, not fork: the hub's process has threads (the historian's writer, DuckDB's); the server
+# process imports the host once, so each worker starts in milliseconds
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["uns.host.worker"])
+_HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing, which the worker reads and writes
+_STOP_S = 2.0
+
+
+def _file(conn: Connection, mode: str) -> IO[bytes]:
+    """Our end of a pipe as a file for the loop's pipe transports (the ``Connection`` closed)."""
+    fd = os.dup(conn.fileno())
+    conn.close()
+    file: IO[bytes] = os.fdopen(fd, mode, buffering=0)
+    return file
+
+
+class _WorkerLost(Exception):
+    """The worker died or hung; the message says which and how."""
+
+
+class _Pipe(asyncio.Protocol):
+    """Frames from the worker's output pipe, parsed as they arrive."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.frames: collections.deque[bytes | None] = collections.deque()
+        """Complete frames; None once the pipe closed."""
+        self.ready = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= 4:
+            (size,) = _HEADER.unpack_from(buffer, start)
+            if len(buffer) - start - 4 < size:
+                break
+            self.frames.append(bytes(buffer[start + 4 : start + 4 + size]))
+            start += 4 + size
+        if start:
+            del buffer[:start]
+            self.ready.set()
+
+    def eof_received(self) -> bool | None:
+        self.frames.append(None)
+        self.ready.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.frames or self.frames[-1] is not None:
+            self.frames.append(None)
+        self.ready.set()
+
+
+class HostWorker:
+    """A ``HostCore`` in a child process, fed batches in arrival order; its state mirrored in ``mirror``."""
+
+    def __init__(
+        self,
+        *,
+        config: WorkerConfig,
+        mirror: HostMirror,
+        window: int = 4,
+        max_batch: int = 512,
+        hang_s: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._config = config
+        self.mirror = mirror
+        self._window = window
+        self._max_batch = max_batch
+        self.hang_s = hang_s
+        self._backoff = backoff or Backoff(min_s=0.2, max_s=30.0)
+        self._pending: Batch = []
+        self._flush_scheduled = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._inflight: collections.deque[tuple[float, int]] = collections.deque()
+        """Per batch sent and not answered: when it was sent, and its messages."""
+        self._process: BaseProcess | None = None
+        self._writer: asyncio.WriteTransport | None = None
+        self._reader: asyncio.ReadTransport | None = None
+        self._pipe = _Pipe()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (None when none runs)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def backlog(self) -> int:
+        """Messages given to the worker and not answered yet, or waiting to go."""
+        return len(self._pending) + sum(n for _, n in self._inflight)
+
+    async def start(self) -> None:
+        """Start a worker and wait for its first answer (its core is built)."""
+        loop = asyncio.get_running_loop()
+        inbox_r, inbox_w = _CONTEXT.Pipe(duplex=False)
+        outbox_r, outbox_w = _CONTEXT.Pipe(duplex=False)
+        process = _CONTEXT.Process(target=serve, args=(inbox_r, outbox_w), name="uns-host-worker", daemon=True)
+        try:
+            await asyncio.to_thread(process.start)  # the first start launches the fork server (~1 s)
+        finally:
+            inbox_r.close()  # the worker's ends: it alone must hold them, so its death closes our pipe
+            outbox_w.close()
+        self._process = process
+        pipe = _Pipe()
+        self._pipe = pipe
+        self._reader, _ = await loop.connect_read_pipe(lambda: pipe, _file(outbox_r, "rb"))
+        self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, _file(inbox_w, "wb"))
+        self._write(pickle.dumps(self._config, protocol=pickle.HIGHEST_PROTOCOL))
+        result = await self._next_result(deadline_s=max(self.hang_s, 30.0))
+        self._take_state(result)
+        log.info("Sparkplug host worker started (pid %s)", process.pid)
+
+    def _write(self, data: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(_HEADER.pack(len(data)) + data)
+
+    def put(self, topic: str, payload: bytes, now_ms: int) -> None:
+        """Add a received message to the pending batch (it goes once the caller's read drained its queue)."""
+        pending = self._pending
+        pending.append((topic, payload, now_ms))
+        if len(pending) >= self._max_batch:
+            self._flush()
+            if self._pending:
+                self._room.clear()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    @property
+    def full(self) -> bool:
+        """Whether ``put``'s caller must ``await room()`` before the next message."""
+        return not self._room.is_set()
+
+    async def room(self) -> None:
+        """Until the pending batch went to the worker."""
+        await self._room.wait()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending or len(self._inflight) >= self._window or self._writer is None:
+            return
+        batch, self._pending = self._pending, []
+        self._inflight.append((time.monotonic(), len(batch)))
+        self._write(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        self._room.set()
+
+    async def run(self, send: Callable[[Sequence[Message]], Awaitable[None]]) -> None:
+        """Publish the worker's answers in order with ``send``; restart a worker that dies or hangs. Until cancelled."""
+        while True:
+            try:
+                await self._answers(send)
+            except _WorkerLost as lost:
+                await self._restart(str(lost))
+
+    async def _answers(self, send: Callable[[Sequence[Message]], Awaitable[None]]) -> None:
+        while True:
+            result = await self._next_result(deadline_s=self.hang_s)
+            if result.out is not None:
+                self._inflight.popleft()
+                self._backoff.succeeded()
+                if result.out:
+                    await send([Message(*args) for args in result.out])
+                self._flush()
+            self._take_state(result)
+
+    def _take_state(self, result: Result) -> None:
+        mirror = self.mirror
+        mirror.count(result.counts)
+        if result.state is not None:
+            mirror.update(result.state)
+        if result.logs:
+            for name, level, text in result.logs:
+                logging.getLogger(name).log(level, "%s", text)
+
+    async def _next_result(self, *, deadline_s: float) -> Result:
+        pipe = self._pipe
+        while not pipe.frames:
+            pipe.ready.clear()
+            waited = await set_within(pipe.ready, min(1.0, deadline_s))
+            if not waited and self._inflight and time.monotonic() - self._inflight[0][0] >= deadline_s:
+                raise _WorkerLost(
+                    f"hung: no answer for {time.monotonic() - self._inflight[0][0]:.1f} s (host.worker_hang_s)"
+                )
+        frame = pipe.frames.popleft()
+        if frame is None:
+            code = await self._exit_code()
+            raise _WorkerLost(f"died (exit code {code})")
+        result: Result = pickle.loads(frame)  # noqa: S301  (our own worker's bytes)
+        return result
+
+    async def _exit_code(self) -> int | None:
+        process = self._process
+        if process is None:
+            return None
+        await asyncio.to_thread(process.join, 1.0)
+        return process.exitcode
+
+    async def _restart(self, what: str) -> None:
+        lost = sum(n for _, n in self._inflight)
+        pid = self.pid
+        await self._stop(kill=True)
+        delay = self._backoff.failed()
+        log.error(
+            "Sparkplug host worker (pid %s) %s: %d unanswered messages lost; starting a new one in %.1f s,"
+            " whose core asks each edge node for a rebirth",
+            pid,
+            what,
+            lost,
+            delay,
+        )
+        self.mirror.restarted(lost)
+        self._inflight.clear()
+        await asyncio.sleep(delay)
+        await self.start()
+        self._flush()
+
+    async def _stop(self, *, kill: bool) -> None:
+        for transport in (self._writer, self._reader):
+            if transport is not None:
+                transport.close()  # the worker reads end-of-file and exits
+        self._writer = self._reader = None
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if kill:
+            process.kill()
+        await asyncio.to_thread(process.join, _STOP_S)
+        if process.is_alive():
+            log.warning("Sparkplug host worker (pid %s) did not stop within %.0f s: killed", process.pid, _STOP_S)
+            process.kill()
+            await asyncio.to_thread(process.join, _STOP_S)
+        with contextlib.suppress(ValueError):
+            process.close()
+
+    async def close(self) -> None:
+        """Stop the worker: its input closes and it exits (killed if it has not within 2 s)."""
+        await self._stop(kill=False)
+        if self._inflight:
+            log.info("Sparkplug host worker stopped with %d batches unanswered", len(self._inflight))

@@ -1,0 +1,126 @@
+"""The Sparkplug host's core in a child process (``host.worker``): batches in, republishes and state out.
+
+The parent (``uns.host.remote``) sends a ``WorkerConfig``, then batches of ``(topic, payload, now_ms)``
+in arrival order; for each batch the worker answers one ``Result``, in order: the republishes as plain
+tuples (``Message``'s fields), the counters, the sessions touched (at most every ``STATE_EVERY_S``, and at
+once after a birth or death) and the log records of the batch. With no batch for ``STATE_EVERY_S`` it sends
+what state is left. It ends when its input pipe closes (the parent stopped it, or died).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pickle
+import signal
+import time
+from multiprocessing.connection import Connection
+from typing import NamedTuple
+
+from model.envelope import ReadingFields
+from model.equipment import Plant
+from uns.host.bounds import HostBounds
+from uns.host.core import HostCore
+from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
+
+__all__ = ["STATE_EVERY_S", "Batch", "Result", "WorkerConfig", "serve"]
+
+STATE_EVERY_S = 0.1
+"""Most time a change of a session (seq, last error) waits before the parent's mirror has it."""
+
+Batch = list[tuple[str, bytes, int]]
+"""Received messages in arrival order: topic, payload, receive time (ms)."""
+
+Republish = tuple[str, bytes, int, bool, int, ReadingFields | None]
+"""``Message(topic, payload, qos, retain, packet_id, decoded)``'s arguments."""
+
+
+class Result(NamedTuple):
+    """The worker's answer: to one batch (``out`` not None, maybe empty), or state alone (``out`` None)."""
+
+    out: list[Republish] | None
+    counts: Counts
+    state: StateSnapshot | None
+    logs: list[tuple[str, int, str]] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """What the worker's ``HostCore`` is built from (the shell's settings), and how the parent logs."""
+
+    plant: Plant
+    max_payload_bytes: int
+    rebirth_min_interval_ms: int
+    republish_qos: int
+    bounds: HostBounds
+    hand_decoded: bool
+    log_level: int
+
+
+class _Forward(logging.Handler):
+    """Keeps the worker's log records for the next answer: the parent logs them under the same logger names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+    def take(self) -> list[tuple[str, int, str]] | None:
+        if not self.records:
+            return None
+        taken, self.records = self.records, []
+        return taken
+
+
+def serve(inbox: Connection, outbox: Connection) -> None:
+    """The worker process: build the core from the first message, then answer batches until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
+    config: WorkerConfig = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
+    forward = _Forward()
+    root = logging.getLogger()
+    root.handlers[:] = [forward]
+    root.setLevel(config.log_level)
+    core = HostCore(
+        plant=config.plant,
+        max_payload_bytes=config.max_payload_bytes,
+        rebirth_min_interval_ms=config.rebirth_min_interval_ms,
+        republish_qos=config.republish_qos,
+        bounds=config.bounds,
+    )
+    core.hand_decoded = config.hand_decoded
+    feed = StateFeed(core)
+    try:
+        _answer(core, feed, forward, inbox, outbox)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return  # the parent closed the pipe, or is gone: nothing is left to do
+
+
+def _send(outbox: Connection, result: Result) -> None:
+    outbox.send_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connection, outbox: Connection) -> None:
+    handle, touch = core.handle, feed.touch
+    _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))  # ready
+    state_s = time.monotonic()
+    while True:
+        if not inbox.poll(STATE_EVERY_S if feed.dirty else None):
+            state_s = time.monotonic()
+            _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))
+            continue
+        batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
+        out: list[Republish] = []
+        urgent = False
+        for topic, payload, now in batch:
+            for m in handle(topic, payload, now):
+                out.append((m.topic, m.payload, m.qos, m.retain, 0, m.decoded))
+            touch(topic)
+            # a birth or death changes what the web shows at once (and the alias tables it reads)
+            urgent = urgent or "BIRTH/" in topic or "DEATH/" in topic
+        state = None
+        now_s = time.monotonic()
+        if urgent or now_s - state_s >= STATE_EVERY_S:
+            state, state_s = feed.snapshot(), now_s
+        _send(outbox, Result(out, counts_of(core.counters), state, forward.take()))
