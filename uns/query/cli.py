@@ -21,9 +21,9 @@ import duckdb
 import orjson
 
 from model.config import Settings, WebSection
-from model.duration import duration_ms
 from uns.errors import BadArgument, StoreError
 from uns.query.args import Document, Params, document_bytes
+from uns.query.timespec import relative_ms
 from uns.store.database import Database, database_path
 
 __all__ = [
@@ -72,13 +72,7 @@ def join_relative_times(argv: Sequence[str]) -> list[str]:
 
 def _is_relative_time(word: str) -> bool:
     """A relative time as a value (``-15m``, ``-1.5h``: ``uns.query.timespec``), which argparse takes for an option."""
-    if not word.startswith("-"):
-        return False
-    try:
-        duration_ms(word[1:], allow_zero=True)
-    except ValueError:
-        return False
-    return True
+    return word.startswith("-") and relative_ms(word) is not None
 
 
 class ApiFailed(Exception):

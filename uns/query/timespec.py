@@ -21,6 +21,7 @@ __all__ = [
     "parse_interval",
     "parse_time",
     "parse_zone",
+    "relative_ms",
     "require_aware",
 ]
 
@@ -94,10 +95,10 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo, field: str = "time") -> 
     cleaned = text.strip()
     if cleaned.lower() == "now":
         return now
-    relative = _RELATIVE.fullmatch(cleaned.lower())
-    if relative:
-        with contextlib.suppress(ValueError, OverflowError):  # not a duration (or before year 1): refused below
-            return now - timedelta(milliseconds=duration_ms(relative.group(1), allow_zero=True))
+    back_ms = relative_ms(cleaned)
+    if back_ms is not None:
+        with contextlib.suppress(OverflowError):  # before year 1: refused below
+            return now - timedelta(milliseconds=back_ms)
     try:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:
@@ -105,6 +106,17 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo, field: str = "time") -> 
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=tz)
     return parsed
+
+
+def relative_ms(text: str) -> int | None:
+    """How far before now a relative time (``-15m``, ``now-1.5h``, any case) reaches, in ms; None if it is not one."""
+    relative = _RELATIVE.fullmatch(text.strip().lower())
+    if relative is None:
+        return None
+    try:
+        return duration_ms(relative.group(1), allow_zero=True)
+    except ValueError:
+        return None
 
 
 def parse_interval(text: str, *, field: str = "bucket") -> timedelta:

@@ -10,7 +10,7 @@ import pytest
 from tests.exports import assert_all_is_honest
 from uns.errors import BadArgument
 from uns.mqtt.filters import filter_error
-from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone, require_aware
+from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone, relative_ms, require_aware
 from uns.query.values import topic_condition, typed_value
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -217,3 +217,13 @@ def test_typed_value(
 )
 def test_all_is_honest(module: str) -> None:
     assert_all_is_honest(module)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("-15m", 900_000), ("now-1.5H", 5_400_000), (" -0s ", 0), ("-2 w", 1_209_600_000), ("15m", None),
+     ("-15", None), ("-now", None), ("2026-11-24", None)],
+)  # fmt: skip
+def test_relative_ms_is_the_one_reading_of_a_relative_time(text: str, expected: int | None) -> None:
+    """``parse_time`` and the shell's ``join_relative_times`` both read a relative time with it."""
+    assert relative_ms(text) == expected
