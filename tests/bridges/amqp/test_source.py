@@ -18,6 +18,7 @@ from tests.bridges.amqp.rabbit import drain, publish, unique
 from tests.bridges.amqp.raw_publisher import raw_publish
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.rabbitmq import RabbitNode
+from tests.fixtures.running import running
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -52,14 +53,9 @@ async def _running(config: AmqpBridgeConfig, broker: EmbeddedBroker, data_dir: P
     clients = network_clients(broker.url)
     source = AmqpSource(config=config, clients=clients, data_dir=data_dir)
     node = EdgeNode(config=config.edge, node_id=config.node_id, source=source, clients=clients, data_dir=data_dir)
-    async with node:
-        runner = asyncio.create_task(node.run(), name="test.amqp-node")
-        try:
-            await until(lambda: source.link.up, what="the source consuming its queue")
-            yield source
-        finally:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+    async with running(node, name="test.amqp-node"):
+        await until(lambda: source.link.up, what="the source consuming its queue")
+        yield source
 
 
 def _last(host: SpbHost, name: str) -> object:

@@ -16,6 +16,7 @@ from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
 from tests.bridges.edge.spb_host import SpbHost
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import DataType
@@ -115,22 +116,9 @@ async def running_edge(
     """An entered EdgeNode whose ``run()`` works in a task; cancelled and exited at the end."""
     clients = network_clients(BrokerUrl(port=port))
     async with running(
-        EdgeNode(config=config, node_id=node_id, source=source, clients=clients, data_dir=data_dir)
+        EdgeNode(config=config, node_id=node_id, source=source, clients=clients, data_dir=data_dir), name="test-edge"
     ) as node:
         yield node
-
-
-@contextlib.asynccontextmanager
-async def running(node: EdgeNode) -> AsyncIterator[EdgeNode]:
-    """``node`` entered, its ``run()`` working in a task; cancelled and exited at the end."""
-    async with node:
-        task = asyncio.get_running_loop().create_task(node.run(), name="test-edge")
-        try:
-            yield node
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from bridges.sim.service import SimulatedPlant
 from bridges.testing import ScriptedSource
 from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
 from model.envelope import Quality
-from tests.bridges.edge.conftest import edge_config, running, running_edge
+from tests.bridges.edge.conftest import edge_config, running_edge
 from tests.bridges.edge.spb_host import DOUBLE, Received, SpbHost, quality_of, until
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 

@@ -6,7 +6,6 @@ An independent Sparkplug host (tests/bridges/edge/spb_host.py) checks every mess
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from bridges.sim.plant import PlantModel
 from model.bridges.ethernetip import EthernetIpBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -93,35 +93,29 @@ async def test_the_demo_bridge_births_the_boiler_takes_a_dcmd_dies_and_is_reborn
             data_dir=tmp_path,
         )
         try:
-            async with node:
-                task = asyncio.get_running_loop().create_task(node.run())
-                try:
-                    await until(lambda: host.of("DBIRTH", "boiler"), what="the boiler born")
-                    birth = {m.name: m for m in host.of("DBIRTH", "boiler")[0].payload.metrics}
-                    assert birth["Setpoint/Temperature"].datatype == FLOAT
-                    assert birth["Energy"].datatype == DOUBLE
-                    assert birth["Command/Run"].datatype == BOOLEAN
-                    assert (birth["State"].datatype, birth["Counters/Starts"].datatype) == (INT32, UINT32)
-                    host.dcmd(
-                        config.node_id,
-                        "boiler",
-                        [pb.Payload.Metric(name="Setpoint/Temperature", datatype=FLOAT, float_value=91.25)],
-                    )
-                    await until(
-                        lambda: (91.25, False) in host.values("boiler", "Setpoint/Temperature"),
-                        what="the written setpoint read back",
-                    )
-                    writes = await plant.collect_writes()
-                    await plant.__aexit__(None, None, None)  # the controller drops off the network
-                    await until(lambda: host.of("DDEATH", "boiler"), within_s=10, what="the boiler's DDEATH")
-                    model.advance(2_000)  # the boiler ran on meanwhile: the edge engine re-births on a changed value
-                    await plant.__aenter__()  # back on the same port
-                    await plant.update(model.snapshot())
-                    await until(lambda: len(host.of("DBIRTH", "boiler")) >= 2, within_s=10, what="a second DBIRTH")
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            async with running(node):
+                await until(lambda: host.of("DBIRTH", "boiler"), what="the boiler born")
+                birth = {m.name: m for m in host.of("DBIRTH", "boiler")[0].payload.metrics}
+                assert birth["Setpoint/Temperature"].datatype == FLOAT
+                assert birth["Energy"].datatype == DOUBLE
+                assert birth["Command/Run"].datatype == BOOLEAN
+                assert (birth["State"].datatype, birth["Counters/Starts"].datatype) == (INT32, UINT32)
+                host.dcmd(
+                    config.node_id,
+                    "boiler",
+                    [pb.Payload.Metric(name="Setpoint/Temperature", datatype=FLOAT, float_value=91.25)],
+                )
+                await until(
+                    lambda: (91.25, False) in host.values("boiler", "Setpoint/Temperature"),
+                    what="the written setpoint read back",
+                )
+                writes = await plant.collect_writes()
+                await plant.__aexit__(None, None, None)  # the controller drops off the network
+                await until(lambda: host.of("DDEATH", "boiler"), within_s=10, what="the boiler's DDEATH")
+                model.advance(2_000)  # the boiler ran on meanwhile: the edge engine re-births on a changed value
+                await plant.__aenter__()  # back on the same port
+                await plant.update(model.snapshot())
+                await until(lambda: len(host.of("DBIRTH", "boiler")) >= 2, within_s=10, what="a second DBIRTH")
         finally:
             host.stop()
     assert config.node_id == "ethernetip-utilities"

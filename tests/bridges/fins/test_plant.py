@@ -20,6 +20,7 @@ from bridges.source import Samples, SourceEvent
 from model.bridges.fins_address import parse_address
 from tests.bridges.edge.spb_host import BOOLEAN, DOUBLE, FLOAT, INT32, UINT32, SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -114,35 +115,29 @@ async def test_edge_node_births_dies_with_the_plc_and_is_reborn(mosquitto: Mosqu
                 clients=network_clients(BrokerUrl(port=mosquitto.port)),
                 data_dir=tmp_path,
             )
-            async with node:
-                task = asyncio.get_running_loop().create_task(node.run())
-                try:
-                    await until(lambda: host.of("DBIRTH", "pump"), what="DBIRTH of the pump")
-                    birth = {m.name: m for m in host.of("DBIRTH", "pump")[0].payload.metrics}
-                    assert (birth["State"].datatype, birth["State"].int_value) == (INT32, int(MachineState.RUNNING))
-                    assert (birth["Production/GoodCount"].datatype, birth["Production/GoodCount"].int_value) == (
-                        UINT32, 123_456,
-                    )  # fmt: skip
-                    assert (birth["Speed"].datatype, birth["Speed"].float_value) == (FLOAT, 1450.5)
-                    assert (birth["Energy"].datatype, birth["Energy"].double_value) == (DOUBLE, 98_765.4321)
-                    assert (birth["PartDone"].datatype, birth["PartDone"].boolean_value) == (BOOLEAN, True)
-                    await plant.stop_plc()
-                    await until(lambda: host.of("DDEATH", "pump"), what="DDEATH when the PLC goes away")
-                    await plant.update(_snapshot(good=123_457))
-                    await plant.start_plc()
-                    await until(lambda: len(host.of("DBIRTH", "pump")) == 2, what="DBIRTH when it is back")
-                    reborn = {m.name: m for m in host.of("DBIRTH", "pump")[1].payload.metrics}
-                    assert reborn["Production/GoodCount"].int_value == 123_457
-                    host.dcmd(config.node_id, "pump", [pb.Payload.Metric(name="Setpoint/Speed", datatype=FLOAT,
-                                                                         float_value=900.0)])  # fmt: skip
-                    await until(
-                        lambda: plant.server.memory.get_words(parse_address("D200"), 2).hex() == "00004461",
-                        what="the DCMD written into D200",
-                    )
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            async with running(node):
+                await until(lambda: host.of("DBIRTH", "pump"), what="DBIRTH of the pump")
+                birth = {m.name: m for m in host.of("DBIRTH", "pump")[0].payload.metrics}
+                assert (birth["State"].datatype, birth["State"].int_value) == (INT32, int(MachineState.RUNNING))
+                assert (birth["Production/GoodCount"].datatype, birth["Production/GoodCount"].int_value) == (
+                    UINT32, 123_456,
+                )  # fmt: skip
+                assert (birth["Speed"].datatype, birth["Speed"].float_value) == (FLOAT, 1450.5)
+                assert (birth["Energy"].datatype, birth["Energy"].double_value) == (DOUBLE, 98_765.4321)
+                assert (birth["PartDone"].datatype, birth["PartDone"].boolean_value) == (BOOLEAN, True)
+                await plant.stop_plc()
+                await until(lambda: host.of("DDEATH", "pump"), what="DDEATH when the PLC goes away")
+                await plant.update(_snapshot(good=123_457))
+                await plant.start_plc()
+                await until(lambda: len(host.of("DBIRTH", "pump")) == 2, what="DBIRTH when it is back")
+                reborn = {m.name: m for m in host.of("DBIRTH", "pump")[1].payload.metrics}
+                assert reborn["Production/GoodCount"].int_value == 123_457
+                host.dcmd(config.node_id, "pump", [pb.Payload.Metric(name="Setpoint/Speed", datatype=FLOAT,
+                                                                     float_value=900.0)])  # fmt: skip
+                await until(
+                    lambda: plant.server.memory.get_words(parse_address("D200"), 2).hex() == "00004461",
+                    what="the DCMD written into D200",
+                )
     finally:
         host.stop()
     assert host.violations == []

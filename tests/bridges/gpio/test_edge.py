@@ -6,7 +6,6 @@ checks every message of the node.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from bridges.gpio import make_source
 from bridges.gpio.memory import MemoryChip, MemoryGpio
 from model.bridges import GpioBridgeConfig
 from tests.bridges.edge.spb_host import BOOLEAN, SpbHost, until
+from tests.fixtures.running import running
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -50,24 +50,19 @@ async def test_inputs_outputs_and_commands_under_the_edge_node(broker: EmbeddedB
         data_dir=tmp_path,
     )
     try:
-        async with node:
-            runner = asyncio.create_task(node.run(), name="tests.gpio-node")
-            try:
-                await until(lambda: host.of("DBIRTH", "pal"), what="the DBIRTH")
-                past = time.monotonic_ns() - 1_000_000_000
-                for n in range(3):
-                    chip.drive(1, True, at_ns=past + n * 20_000_000)
-                    chip.drive(1, False, at_ns=past + n * 20_000_000 + 10_000_000)
-                chip.drive(0, True)
-                await until(lambda: _last(host, "Counters/PartDone") == 3, what="three parts")
-                await until(lambda: _last(host, "Guard/Closed") is True, what="the guard closed")
-                metric = pb.Payload.Metric(name="Lamp/Red", datatype=BOOLEAN, boolean_value=True)
-                host.dcmd("palletizer-io", "pal", [metric])
-                await until(lambda: chip.high[5], what="the lamp on")
-                await until(lambda: _last(host, "Lamp/Red") is True, what="the lamp reported on")
-            finally:
-                runner.cancel()
-                await asyncio.gather(runner, return_exceptions=True)
+        async with running(node, name="tests.gpio-node"):
+            await until(lambda: host.of("DBIRTH", "pal"), what="the DBIRTH")
+            past = time.monotonic_ns() - 1_000_000_000
+            for n in range(3):
+                chip.drive(1, True, at_ns=past + n * 20_000_000)
+                chip.drive(1, False, at_ns=past + n * 20_000_000 + 10_000_000)
+            chip.drive(0, True)
+            await until(lambda: _last(host, "Counters/PartDone") == 3, what="three parts")
+            await until(lambda: _last(host, "Guard/Closed") is True, what="the guard closed")
+            metric = pb.Payload.Metric(name="Lamp/Red", datatype=BOOLEAN, boolean_value=True)
+            host.dcmd("palletizer-io", "pal", [metric])
+            await until(lambda: chip.high[5], what="the lamp on")
+            await until(lambda: _last(host, "Lamp/Red") is True, what="the lamp reported on")
     finally:
         host.stop()
     birth = {name: value for name, value, _h, _t in host.of("DBIRTH", "pal")[0].resolved}

@@ -15,6 +15,7 @@ from bridges.registry import build_edge_node
 from model.bridges import HttpBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.http.rest_api import RestApi, serve
+from tests.fixtures.running import running, running_task
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -71,18 +72,13 @@ async def test_polled_items_as_metrics_and_mes_events(broker: EmbeddedBroker, tm
         node = build_edge_node(config, network_clients(broker.url), tmp_path)
         listening = asyncio.create_task(listen(), name="test.mes-listener")
         try:
-            async with node:
-                runner = asyncio.create_task(node.run(), name="test.http-node")
-                try:
-                    await until(
-                        lambda: host.values("line1", "Qty", kinds=("DBIRTH", "DDATA")) != [],
-                        what="Qty DDATA or DBIRTH value",
-                    )
-                    await until(lambda: len(seen) >= 2, what="the MES events")
-                    await until(lambda: _last(host, "api", "Status/EventsUnchanged") >= 4, what="two polls skipped")
-                finally:
-                    runner.cancel()
-                    await asyncio.gather(runner, return_exceptions=True)
+            async with running(node, name="test.http-node"):
+                await until(
+                    lambda: host.values("line1", "Qty", kinds=("DBIRTH", "DDATA")) != [],
+                    what="Qty DDATA or DBIRTH value",
+                )
+                await until(lambda: len(seen) >= 2, what="the MES events")
+                await until(lambda: _last(host, "api", "Status/EventsUnchanged") >= 4, what="two polls skipped")
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)
@@ -122,21 +118,16 @@ async def test_an_api_down_is_the_status_device_s_death_and_degraded_health(
         )  # fmt: skip
         node = build_edge_node(config, network_clients(broker.url), tmp_path)
         try:
-            async with node:
-                runner = asyncio.create_task(node.run(), name="test.http-node")
-                try:
-                    await until(lambda: host.values("lab", "Qty", kinds=("DBIRTH",)), what="lab born with values")
-                    rest.fail_next = 10**6  # the API fails from now on
-                    await until(lambda: host.of("DDEATH", "api"), what="DDEATH of the api device")
-                    await until(
-                        lambda: (True, False) in host.values(None, "Bridge/Degraded", kinds=("NBIRTH", "NDATA")),
-                        what="Bridge/Degraded",
-                    )
-                    rest.fail_next = 0  # the API is back: the status device is born again
-                    await until(lambda: len(host.of("DBIRTH", "api")) >= 2, what="api re-born")
-                finally:
-                    runner.cancel()
-                    await asyncio.gather(runner, return_exceptions=True)
+            async with running(node, name="test.http-node"):
+                await until(lambda: host.values("lab", "Qty", kinds=("DBIRTH",)), what="lab born with values")
+                rest.fail_next = 10**6  # the API fails from now on
+                await until(lambda: host.of("DDEATH", "api"), what="DDEATH of the api device")
+                await until(
+                    lambda: (True, False) in host.values(None, "Bridge/Degraded", kinds=("NBIRTH", "NDATA")),
+                    what="Bridge/Degraded",
+                )
+                rest.fail_next = 0  # the API is back: the status device is born again
+                await until(lambda: len(host.of("DBIRTH", "api")) >= 2, what="api re-born")
         finally:
             host.stop()
     assert host.violations == []
@@ -174,26 +165,21 @@ async def test_webhook_deliveries_become_mes_events(broker: EmbeddedBroker, tmp_
         node = EdgeNode(config=config.edge, node_id=config.node_id, source=source, clients=clients, data_dir=tmp_path)
         listening = asyncio.create_task(listen(), name="test.mes-listener")
         try:
-            async with node, httpx.AsyncClient() as http:
-                runner = asyncio.create_task(node.run(), name="test.http-node")
-                try:
-                    assert source.webhook is not None  # bound on entering: its URL is known
-                    body = orjson.dumps(
-                        [
-                            {"sample": "s1", "characteristic": "fill_ml", "value": 4.2, "at": "2026-12-06T10:00:00Z"},
-                            {"sample": "s2", "characteristic": "fill_ml", "value": "n/a", "at": "2026-12-06T10:01:00Z"},
-                        ]
-                    )
-                    headers = {"X-Hub-Signature-256": "sha256=" + sign(b"k", body)}  # GitHub's way: the body alone
-                    answer = await http.post(source.webhook.url, content=body, headers=headers)
-                    assert (answer.status_code, answer.json()) == (
-                        200,
-                        {"status": "accepted", "items": 1, "refused": 1},
-                    )
-                    await until(lambda: len(seen) == 1, what="the inspection at the listener")
-                finally:
-                    runner.cancel()
-                    await asyncio.gather(runner, return_exceptions=True)
+            async with node, httpx.AsyncClient() as http, running_task(node, name="test.http-node"):
+                assert source.webhook is not None  # bound on entering: its URL is known
+                body = orjson.dumps(
+                    [
+                        {"sample": "s1", "characteristic": "fill_ml", "value": 4.2, "at": "2026-12-06T10:00:00Z"},
+                        {"sample": "s2", "characteristic": "fill_ml", "value": "n/a", "at": "2026-12-06T10:01:00Z"},
+                    ]
+                )
+                headers = {"X-Hub-Signature-256": "sha256=" + sign(b"k", body)}  # GitHub's way: the body alone
+                answer = await http.post(source.webhook.url, content=body, headers=headers)
+                assert (answer.status_code, answer.json()) == (
+                    200,
+                    {"status": "accepted", "items": 1, "refused": 1},
+                )
+                await until(lambda: len(seen) == 1, what="the inspection at the listener")
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from bridges.edge import EdgeNode
 from bridges.lorawan import LorawanSource, make_source
 from model.bridges.lorawan import LorawanBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost
+from tests.fixtures.running import running as running_component
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 
@@ -36,10 +36,5 @@ async def running(config: LorawanBridgeConfig, port: int, data_dir: Path) -> Asy
     clients = network_clients(BrokerUrl(port=port))
     source = make_source(config, clients)
     node = EdgeNode(config=config.edge, node_id=config.node_id, source=source, clients=clients, data_dir=data_dir)
-    async with node:
-        task = asyncio.create_task(node.run(), name=f"test.lorawan.{config.name}")
-        try:
-            yield source
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    async with running_component(node, name=f"test.lorawan.{config.name}"):
+        yield source

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from bridges.lwm2m import Lwm2mSource
 from bridges.registry import build_edge_node
 from model.bridges.lwm2m import Lwm2mBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.fixtures.running import running as running_component
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import MetricValue
@@ -96,13 +96,8 @@ async def running(port: int, cfg: Lwm2mBridgeConfig, data_dir: Path) -> AsyncIte
     source = node._source  # the test needs the bound CoAP port
     assert isinstance(source, Lwm2mSource)
     try:
-        async with node:
-            task = asyncio.create_task(node.run(), name="test.lwm2m-node")
-            try:
-                await until(lambda: host.count("NBIRTH") > 0, what="NBIRTH")
-                yield Rig(node, source, host)
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        async with running_component(node, name="test.lwm2m-node"):
+            await until(lambda: host.count("NBIRTH") > 0, what="NBIRTH")
+            yield Rig(node, source, host)
     finally:
         host.stop()

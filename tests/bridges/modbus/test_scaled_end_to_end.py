@@ -6,8 +6,6 @@ The value on the wire is the number the scale implies (``7.1``), not the binary 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 from bridges.registry import build_edge_node
@@ -15,6 +13,7 @@ from model.bridges import EdgeNodeConfig
 from tests.bridges.edge.spb_host import DOUBLE, SpbHost, until
 from tests.bridges.modbus.servers import TcpServer, bridge_config, sim_device
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -38,25 +37,17 @@ async def test_scaled_value_is_published_as_written(mosquitto: Mosquitto, tmp_pa
         await host.start()
         node = build_edge_node(config, network_clients(BrokerUrl(port=mosquitto.port)), tmp_path)
         try:
-            async with node:
-                task = asyncio.get_running_loop().create_task(node.run())
-                try:
-                    await until(lambda: host.count("DBIRTH") == 1, what="the birth")
-                    birth = {m.name: m for m in host.of("DBIRTH", "oven")[0].payload.metrics}
-                    assert [(birth[n].datatype, repr(birth[n].double_value)) for n in ("Temp", "Flow")] == [
-                        (DOUBLE, "7.1"),
-                        (DOUBLE, "1.001"),
-                    ]
-                    host.dcmd(
-                        config.node_id, "oven", [pb.Payload.Metric(name="Temp", datatype=DOUBLE, double_value=2.9)]
-                    )
-                    await until(lambda: host.values("oven", "Temp"), what="the written value read back")
-                    (value, _historical) = host.values("oven", "Temp")[0]
-                    assert repr(value) == "2.9"  # raw 29; 29 * 0.1 == 2.9000000000000004
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            async with running(node):
+                await until(lambda: host.count("DBIRTH") == 1, what="the birth")
+                birth = {m.name: m for m in host.of("DBIRTH", "oven")[0].payload.metrics}
+                assert [(birth[n].datatype, repr(birth[n].double_value)) for n in ("Temp", "Flow")] == [
+                    (DOUBLE, "7.1"),
+                    (DOUBLE, "1.001"),
+                ]
+                host.dcmd(config.node_id, "oven", [pb.Payload.Metric(name="Temp", datatype=DOUBLE, double_value=2.9)])
+                await until(lambda: host.values("oven", "Temp"), what="the written value read back")
+                (value, _historical) = host.values("oven", "Temp")[0]
+                assert repr(value) == "2.9"  # raw 29; 29 * 0.1 == 2.9000000000000004
         finally:
             host.stop()
     assert host.violations == []

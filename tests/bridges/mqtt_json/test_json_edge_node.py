@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from bridges.registry import build_edge_node
 from model.bridges import MqttJsonBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running_task
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -36,17 +36,16 @@ async def test_json_messages_become_sparkplug_ddata(mosquitto: Mosquitto, tmp_pa
     await host.start(online=True)
     node = build_edge_node(config, network_clients(url), tmp_path)
     try:
-        async with node, MqttClient(url=url, client_id=f"{unique_topic}-mixer") as device:
-            runner = asyncio.create_task(node.run(), name="test.json-node")
-            try:
-                await until(lambda: host.count("DBIRTH") == 1, what="DBIRTH")
-                await device.publish(f"{unique_topic}/mixer", b'{"t": 55.5, "run": true}', qos=1)
-                await until(lambda: host.values("mixer", "Temperature") != [], what="Temperature DDATA")
-                assert host.values("mixer", "Temperature") == [(55.5, False)]
-                assert host.values("mixer", "Running") == [(True, False)]
-            finally:
-                runner.cancel()
-                await asyncio.gather(runner, return_exceptions=True)
+        async with (
+            node,
+            MqttClient(url=url, client_id=f"{unique_topic}-mixer") as device,
+            running_task(node, name="test.json-node"),
+        ):
+            await until(lambda: host.count("DBIRTH") == 1, what="DBIRTH")
+            await device.publish(f"{unique_topic}/mixer", b'{"t": 55.5, "run": true}', qos=1)
+            await until(lambda: host.values("mixer", "Temperature") != [], what="Temperature DDATA")
+            assert host.values("mixer", "Temperature") == [(55.5, False)]
+            assert host.values("mixer", "Running") == [(True, False)]
     finally:
         host.stop()
     assert host.violations == []  # the independent host found no Sparkplug violation

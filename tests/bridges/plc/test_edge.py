@@ -5,8 +5,6 @@ An independent Sparkplug host (tests/bridges/edge/spb_host.py) checks every mess
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 from bridges.edge import EdgeNode
@@ -15,6 +13,7 @@ from model.bridges.common import EdgeNodeConfig
 from tests.bridges.edge.spb_host import INT64, SpbHost, until
 from tests.bridges.plc.toy import ToyDevice, ToyPlc, ToyTag
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -45,37 +44,31 @@ async def test_lost_plc_dies_and_is_reborn_and_takes_writes(mosquitto: Mosquitto
             data_dir=tmp_path,
         )
         try:
-            async with node:
-                task = asyncio.get_running_loop().create_task(node.run())
-                try:
-                    await until(lambda: host.of("DBIRTH", "press"), what="press born")
-                    birth = {m.name: m for m in host.of("DBIRTH", "press")[0].payload.metrics}
-                    assert (birth["Speed"].datatype, birth["Speed"].long_value) == (INT64, 12)
-                    await press.stop()
-                    await until(lambda: host.of("DDEATH", "press"), what="DDEATH of the lost PLC")
-                    await until(lambda: _degraded(host) is True, what="Bridge/Degraded while a PLC is down")
-                    press.memory["s"] = 13
-                    await press.start()
-                    await until(lambda: len(host.of("DBIRTH", "press")) == 2, what="DBIRTH on recovery")
-                    reborn = {m.name: m for m in host.of("DBIRTH", "press")[1].payload.metrics}
-                    assert reborn["Speed"].long_value == 13
-                    await late.start()
-                    await until(
-                        lambda: any(
-                            n == "Speed" and v == 3
-                            for r in host.of("DBIRTH", "late") + host.of("DDATA", "late")
-                            for n, v, _h, _t in r.resolved
-                        ),
-                        what="the PLC that was down at start read",
-                    )
-                    await until(lambda: _degraded(host) is False, what="Bridge/Degraded clear with both PLCs up")
-                    host.dcmd("toys", "press", [pb.Payload.Metric(name="Setpoint", datatype=INT64, long_value=77)])
-                    await until(lambda: press.writes == [("sp", 77)], what="the DCMD written to the PLC")
-                    await until(lambda: (77, False) in host.values("press", "Setpoint"), what="the write read back")
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            async with running(node):
+                await until(lambda: host.of("DBIRTH", "press"), what="press born")
+                birth = {m.name: m for m in host.of("DBIRTH", "press")[0].payload.metrics}
+                assert (birth["Speed"].datatype, birth["Speed"].long_value) == (INT64, 12)
+                await press.stop()
+                await until(lambda: host.of("DDEATH", "press"), what="DDEATH of the lost PLC")
+                await until(lambda: _degraded(host) is True, what="Bridge/Degraded while a PLC is down")
+                press.memory["s"] = 13
+                await press.start()
+                await until(lambda: len(host.of("DBIRTH", "press")) == 2, what="DBIRTH on recovery")
+                reborn = {m.name: m for m in host.of("DBIRTH", "press")[1].payload.metrics}
+                assert reborn["Speed"].long_value == 13
+                await late.start()
+                await until(
+                    lambda: any(
+                        n == "Speed" and v == 3
+                        for r in host.of("DBIRTH", "late") + host.of("DDATA", "late")
+                        for n, v, _h, _t in r.resolved
+                    ),
+                    what="the PLC that was down at start read",
+                )
+                await until(lambda: _degraded(host) is False, what="Bridge/Degraded clear with both PLCs up")
+                host.dcmd("toys", "press", [pb.Payload.Metric(name="Setpoint", datatype=INT64, long_value=77)])
+                await until(lambda: press.writes == [("sp", 77)], what="the DCMD written to the PLC")
+                await until(lambda: (77, False) in host.values("press", "Setpoint"), what="the write read back")
         finally:
             host.stop()
     assert host.violations == []

@@ -6,7 +6,6 @@ An independent Sparkplug host (tests/bridges/edge/spb_host.py) checks every mess
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from bridges.sim.s7_plant import S7Plant, bench_counterpart, demo_bridge, s7_slo
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.s7.servers import plc
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -81,27 +81,21 @@ async def test_the_demo_bridge_births_the_compressor_and_takes_a_dcmd(mosquitto:
             data_dir=tmp_path,
         )
         try:
-            async with node:
-                task = asyncio.get_running_loop().create_task(node.run())
-                try:
-                    await until(lambda: host.of("DBIRTH", "compressor"), what="the compressor born")
-                    birth = {m.name: m for m in host.of("DBIRTH", "compressor")[0].payload.metrics}
-                    assert birth["Setpoint/Pressure"].datatype == FLOAT
-                    assert birth["Command/Run"].datatype == BOOLEAN
-                    host.dcmd(
-                        config.node_id,
-                        "compressor",
-                        [pb.Payload.Metric(name="Setpoint/Pressure", datatype=FLOAT, float_value=7.25)],
-                    )
-                    await until(
-                        lambda: (7.25, False) in host.values("compressor", "Setpoint/Pressure"),
-                        what="the written setpoint read back",
-                    )
-                    writes = await plant.collect_writes()
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            async with running(node):
+                await until(lambda: host.of("DBIRTH", "compressor"), what="the compressor born")
+                birth = {m.name: m for m in host.of("DBIRTH", "compressor")[0].payload.metrics}
+                assert birth["Setpoint/Pressure"].datatype == FLOAT
+                assert birth["Command/Run"].datatype == BOOLEAN
+                host.dcmd(
+                    config.node_id,
+                    "compressor",
+                    [pb.Payload.Metric(name="Setpoint/Pressure", datatype=FLOAT, float_value=7.25)],
+                )
+                await until(
+                    lambda: (7.25, False) in host.values("compressor", "Setpoint/Pressure"),
+                    what="the written setpoint read back",
+                )
+                writes = await plant.collect_writes()
         finally:
             host.stop()
     assert config.node_id == "s7-utilities"

@@ -15,6 +15,7 @@ from bridges.registry import build_edge_node
 from bridges.sim.serial_scale import SimulatedScale
 from model.bridges import SerialBridgeConfig
 from tests.bridges.edge.spb_host import BOOLEAN, SpbHost, until
+from tests.fixtures.running import running
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -66,23 +67,18 @@ async def test_pallet_weights_and_lots_under_the_edge_node(broker: EmbeddedBroke
         node = build_edge_node(config, network_clients(broker.url), tmp_path)
         listening = asyncio.create_task(listen(), name="tests.serial.mes-listener")
         try:
-            async with node:
-                runner = asyncio.create_task(node.run(), name="tests.serial-node")
-                try:
-                    await until(lambda: host.of("DBIRTH", "scale"), what="the scale's DBIRTH")
-                    scale.load(612.4, settle_s=0.2)  # a pallet arrives
-                    await until(lambda: len(seen) == 1, what="the first pallet's lot")
-                    scale.load(0.0)  # taken away; the next one
-                    await until(lambda: _weights(host)[-1] == 0.0, what="the empty scale")
-                    scale.load(598.0, settle_s=0.2)
-                    await until(lambda: len(seen) == 2, what="the second pallet's lot")
-                    # a tare from the host: DCMD Command/Tare reaches the scale, which then reads net 0
-                    metric = pb.Payload.Metric(name="Command/Tare", datatype=BOOLEAN, boolean_value=True)
-                    host.dcmd("palletizing", "scale", [metric])
-                    await until(lambda: _weights(host)[-1] == 0.0, what="net 0 after the tare")
-                finally:
-                    runner.cancel()
-                    await asyncio.gather(runner, return_exceptions=True)
+            async with running(node, name="tests.serial-node"):
+                await until(lambda: host.of("DBIRTH", "scale"), what="the scale's DBIRTH")
+                scale.load(612.4, settle_s=0.2)  # a pallet arrives
+                await until(lambda: len(seen) == 1, what="the first pallet's lot")
+                scale.load(0.0)  # taken away; the next one
+                await until(lambda: _weights(host)[-1] == 0.0, what="the empty scale")
+                scale.load(598.0, settle_s=0.2)
+                await until(lambda: len(seen) == 2, what="the second pallet's lot")
+                # a tare from the host: DCMD Command/Tare reaches the scale, which then reads net 0
+                metric = pb.Payload.Metric(name="Command/Tare", datatype=BOOLEAN, boolean_value=True)
+                host.dcmd("palletizing", "scale", [metric])
+                await until(lambda: _weights(host)[-1] == 0.0, what="net 0 after the tare")
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)

@@ -7,8 +7,6 @@ Sparkplug host (tests/bridges/edge/spb_host.py) checks every message against the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import struct
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from model.bridges.slmp import SlmpBridgeConfig
 from tests.bridges.edge.spb_host import BOOLEAN, FLOAT, INT16, SpbHost, until
 from tests.bridges.slmp.counterpart import virtual_plc
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -65,35 +64,27 @@ async def test_chiller_is_born_takes_writes_dies_and_is_reborn(mosquitto: Mosqui
             data_dir=tmp_path,
         )
         try:
-            async with node:
-                task = asyncio.get_running_loop().create_task(node.run())
-                try:
-                    await until(lambda: host.of("DBIRTH", "chiller"), what="chiller born")
-                    birth = {m.name: m for m in host.of("DBIRTH", "chiller")[0].payload.metrics}
-                    assert (birth["State"].datatype, birth["State"].int_value) == (INT16, 12)
-                    assert (birth["Temperature"].datatype, birth["Temperature"].float_value) == (FLOAT, 6.5)
-                    assert birth["Run"].datatype == BOOLEAN
-                    assert birth["Missing"].is_null  # D5000 is past the PLC's D range: bad, its neighbours good
-                    host.dcmd(
-                        "slmp-test", "chiller", [pb.Payload.Metric(name="Setpoint", datatype=FLOAT, float_value=7.25)]
-                    )
-                    host.dcmd(
-                        "slmp-test", "chiller", [pb.Payload.Metric(name="Run", datatype=BOOLEAN, boolean_value=True)]
-                    )
-                    await until(lambda: (7.25, False) in host.values("chiller", "Setpoint"), what="setpoint read back")
-                    await until(lambda: (True, False) in host.values("chiller", "Run"), what="run bit read back")
-                    port = plc.port
-                    assert plc.process is not None
-                    plc.process.terminate()
-                    await until(lambda: host.of("DDEATH", "chiller"), what="DDEATH of the lost PLC")
-                    with virtual_plc(tmp_path, seed={"D": {"0": [13]}}, port=port):
-                        await until(lambda: len(host.of("DBIRTH", "chiller")) == 2, what="DBIRTH on recovery")
-                        reborn = {m.name: m for m in host.of("DBIRTH", "chiller")[1].payload.metrics}
-                        assert reborn["State"].int_value == 13
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            async with running(node):
+                await until(lambda: host.of("DBIRTH", "chiller"), what="chiller born")
+                birth = {m.name: m for m in host.of("DBIRTH", "chiller")[0].payload.metrics}
+                assert (birth["State"].datatype, birth["State"].int_value) == (INT16, 12)
+                assert (birth["Temperature"].datatype, birth["Temperature"].float_value) == (FLOAT, 6.5)
+                assert birth["Run"].datatype == BOOLEAN
+                assert birth["Missing"].is_null  # D5000 is past the PLC's D range: bad, its neighbours good
+                host.dcmd(
+                    "slmp-test", "chiller", [pb.Payload.Metric(name="Setpoint", datatype=FLOAT, float_value=7.25)]
+                )
+                host.dcmd("slmp-test", "chiller", [pb.Payload.Metric(name="Run", datatype=BOOLEAN, boolean_value=True)])
+                await until(lambda: (7.25, False) in host.values("chiller", "Setpoint"), what="setpoint read back")
+                await until(lambda: (True, False) in host.values("chiller", "Run"), what="run bit read back")
+                port = plc.port
+                assert plc.process is not None
+                plc.process.terminate()
+                await until(lambda: host.of("DDEATH", "chiller"), what="DDEATH of the lost PLC")
+                with virtual_plc(tmp_path, seed={"D": {"0": [13]}}, port=port):
+                    await until(lambda: len(host.of("DBIRTH", "chiller")) == 2, what="DBIRTH on recovery")
+                    reborn = {m.name: m for m in host.of("DBIRTH", "chiller")[1].payload.metrics}
+                    assert reborn["State"].int_value == 13
         finally:
             host.stop()
     assert host.violations == []

@@ -5,10 +5,8 @@ An independent Sparkplug host (tests/bridges/edge/spb_host.py) checks every mess
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bridges.edge import EdgeNode
@@ -17,22 +15,11 @@ from model.bridges.common import EdgeNodeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.sql.scenario import Row, lab_config, make_lab, upsert
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 
 _GROUP = "business"
-
-
-@contextlib.asynccontextmanager
-async def _running(node: EdgeNode) -> AsyncIterator[EdgeNode]:
-    async with node:
-        task = asyncio.get_running_loop().create_task(node.run())
-        try:
-            yield node
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def _node(mosquitto: Mosquitto, tmp_path: Path, url: str, host: str) -> tuple[EdgeNode, Path]:
@@ -59,7 +46,7 @@ async def test_rows_are_published_and_an_outage_shows_in_the_health(mosquitto: M
     await host.start()
     node, _path = _node(mosquitto, tmp_path, url, "h1")
     try:
-        async with _running(node):
+        async with running(node):
             seen = lambda: [v for v, _h in host.values("lab", "Lab/Viscosity", kinds=("DBIRTH", "DDATA"))]  # noqa: E731
             await until(lambda: 3.0 in seen(), what="the rows published")
             with contextlib.closing(sqlite3.connect(tmp_path / "lims.db")) as db:
@@ -89,7 +76,7 @@ async def test_the_cursor_moves_once_the_rows_are_in_the_buffer(mosquitto: Mosqu
     await host.start(online=False)  # the primary host is offline: every reading goes to the disk buffer
     node, path = _node(mosquitto, tmp_path, url, "h2")
     try:
-        async with _running(node):
+        async with running(node):
             await until(lambda: node.stats.buffered >= 5, what="the rows buffered")
             await until(lambda: _cursor_row_id(path) == 5, what="the cursor at the last buffered row")
             assert host.values("lab", "Lab/Viscosity", kinds=("DBIRTH", "DDATA")) == []

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from model.rules import Rule
+from tests.fixtures.running import running
 from uns.broker.acl import AclPolicy
 from uns.connect import ClientFactory, network_clients
 from uns.mqtt.types import BrokerUrl, Message, PubSub
@@ -82,14 +83,8 @@ async def engine_on(
         acl=AclPolicy(app_cmd_topics=app_cmd_topics),
         timezone=timezone,
     )
-    async with engine:
-        task = asyncio.create_task(engine.run(), name="rules-test-engine")
-        try:
-            yield engine
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with running(engine, name="rules-test-engine"):
+        yield engine
 
 
 @dataclasses.dataclass
