@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from uns.clock import EPOCH, at_epoch_ms
+from uns.clock import EPOCH, at_epoch_ms, epoch_us
 from uns.errors import BadArgument
 from uns.historian.query_types import Bucket
 from uns.query.timespec import format_interval, instant
@@ -41,7 +41,7 @@ FILLS = ("none", "null", "previous")
 MAX_BUCKETS = 100_000
 """The most buckets one query may ask for."""
 
-_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin (local) for buckets of microseconds
+_ORIGIN_US = epoch_us(datetime(2000, 1, 3, tzinfo=UTC))  # time_bucket's origin (local) for buckets of microseconds
 _FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT"})
 _OFFSET_STEP = timedelta(days=1)
 _OFFSET_SCAN = timedelta(days=400)
@@ -351,9 +351,9 @@ def _keyed_grid(start: datetime, end: datetime, bucket: timedelta, offset: timed
     """
     micro = timedelta(microseconds=1)
     width = bucket // micro
-    shift = ((offset - (_ORIGIN - EPOCH)) // micro) % width
-    first = ((start - EPOCH) // micro + shift) // width
-    stop = -(-((end - EPOCH) // micro + shift) // width)
+    shift = (offset // micro - _ORIGIN_US) % width
+    first = (epoch_us(start) + shift) // width
+    stop = -(-(epoch_us(end) + shift) // width)
     return KeyedGrid(first=first, stop=stop, width=width, shift=shift)
 
 
