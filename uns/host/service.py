@@ -96,6 +96,11 @@ class SparkplugHost:
         return self._state_topic
 
     @property
+    def worker(self) -> HostWorker | None:
+        """The worker process running the core (``host.worker``), once entered; None inline."""
+        return self._worker
+
+    @property
     def health_topic(self) -> str:
         """``<enterprise>/hub/host/health``."""
         return hub_topic(self._enterprise, "host", "health")

@@ -1,0 +1,145 @@
+"""The host's core in a worker process (``host.worker``): a dead or hung worker is replaced and the
+edge nodes' state comes back by rebirth; the parent's death leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.hub import RunningHub, running_host
+from tests.fixtures.waiting import until
+from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
+from uns.host.mirror import HostMirror
+from uns.host.remote import HostWorker
+
+
+@pytest.fixture
+async def worker_hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    async with running_host("worker", None, tmp_path, worker_hang_s=0.5) as running:
+        yield running
+
+
+def _birth(edge: RawEdgeNode) -> None:
+    edge.nbirth([metric("Uptime", 12, INT64)])
+    edge.send("DBIRTH", [metric("Temp", 72.5, DOUBLE, alias=1)], device="filler")
+
+
+def _temp(edge: RawEdgeNode, value: float) -> None:
+    edge.send("DDATA", [metric(None, value, DOUBLE, alias=1, with_datatype=False)], device="filler")
+
+
+def _worker(hub: RunningHub) -> HostWorker:
+    worker = hub.host.worker
+    assert worker is not None
+    return worker
+
+
+async def _replaced_then_recovered(
+    hub: RunningHub, edge: RawEdgeNode, watcher: Watcher, pid: int, caplog: pytest.LogCaptureFixture
+) -> str:
+    """After the worker ``pid`` was made to fail: one ERROR, a new worker, rebirth asked, values flow again."""
+    temp = f"{hub.cell}/data/Temp"
+    mirror = hub.host.core
+    assert isinstance(mirror, HostMirror)
+    await until(lambda: mirror.restarts == 1 and _worker(hub).pid not in (None, pid), what="a new worker")
+    _temp(edge, 50.0)  # the fresh core has seen no birth: it asks for one
+    await until(lambda: edge.rebirth_requests() == 1, what="rebirth requested by the new worker's core")
+    _birth(edge)  # as an edge node answers Node Control/Rebirth
+    _temp(edge, 51.0)
+    await until(lambda: (watcher.json(temp) or {}).get("value") == 51.0, what="republishing resumed")
+    assert mirror.health()["worker"] == {"restarts": 1, "messages_lost": mirror.messages_lost}
+    assert mirror.nodes[(hub.group, hub.node)].devices["filler"].online
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("uns.host")]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+async def test_a_killed_worker_is_replaced_and_state_comes_back_by_rebirth(
+    worker_hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = worker_hub
+    async with edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"]) as (edge, watcher):
+        _birth(edge)
+        await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None, what="the birth republished")
+        pid = _worker(hub).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        error = await _replaced_then_recovered(hub, edge, watcher, pid, caplog)
+        assert f"(pid {pid}) died (exit code -9)" in error
+
+
+async def test_a_hung_worker_is_replaced(worker_hub: RunningHub, caplog: pytest.LogCaptureFixture) -> None:
+    hub = worker_hub
+    async with edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"]) as (edge, watcher):
+        _birth(edge)
+        await until(lambda: watcher.json(f"{hub.cell}/data/Temp") is not None, what="the birth republished")
+        pid = _worker(hub).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        _temp(edge, 49.0)  # a batch it will not answer
+        error = await _replaced_then_recovered(hub, edge, watcher, pid, caplog)
+        assert f"(pid {pid}) hung: no answer for" in error
+        assert hub.host.core.health()["worker"] == {"restarts": 1, "messages_lost": 1}
+
+
+_ORPHAN_SCRIPT = """
+import asyncio
+from tests.fixtures.hub import plant_for
+from uns.host.bounds import HostBounds
+from uns.host.mirror import HostMirror
+from uns.host.remote import HostWorker
+from uns.host.worker import WorkerConfig
+
+async def main():
+    config = WorkerConfig(plant=plant_for("acme", "g", "n"), max_payload_bytes=1 << 20, rebirth_min_interval_ms=0,
+                          republish_qos=0, bounds=HostBounds(), hand_decoded=False, log_level=30)
+    worker = HostWorker(config=config, mirror=HostMirror())
+    await worker.start()
+    print(worker.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+
+
+async def test_the_worker_exits_when_its_parent_is_killed() -> None:
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", _ORPHAN_SCRIPT, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert parent.stdout is not None
+        worker_pid = int(await parent.stdout.readline())
+        spawned = _children(parent.pid)  # the fork server; the worker is its child
+        assert spawned
+        assert _running(worker_pid)
+    finally:
+        parent.kill()
+        await parent.wait()
+    await until(lambda: not _running(worker_pid), within_s=10, what="the worker gone")
+    await until(lambda: not any(_running(pid) for pid in spawned), within_s=10, what="the fork server gone")
