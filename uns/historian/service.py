@@ -19,11 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-import orjson
-
 from model.config import HistorianSection
 from uns.clock import at_epoch_ms, now_ms, utc_now
 from uns.connect import ClientFactory
+from uns.health import publish_health
 from uns.historian.compression import Compressor
 from uns.historian.retention import apply_retention
 from uns.historian.rollups import Rollups
@@ -138,7 +137,10 @@ class Historian:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._read(client), name="uns.historian.read")
             tasks.create_task(self._flush_loop(), name="uns.historian.flush")
-            tasks.create_task(self._health_loop(client), name="uns.historian.health")
+            tasks.create_task(
+                publish_health(client, self.health_topic, self.health, interval_s=self._settings.health_interval_s),
+                name="uns.historian.health",
+            )
             tasks.create_task(self._maintenance_loop(), name="uns.historian.maintenance")
 
     def health(self) -> dict[str, object]:
@@ -246,12 +248,6 @@ class Historian:
         apply_retention(connection, self._settings, now=now)
         # DuckDB purges its buffer eviction queues only past ~32k nodes each: drop them here (uns.store.database)
         log.debug("historian: %d eviction queue nodes released", self.database.release_memory())
-
-    async def _health_loop(self, client: PubSub) -> None:
-        while True:
-            body = {"online": True, "timestamp_ms": now_ms(), **self.health()}
-            await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
-            await asyncio.sleep(self._settings.health_interval_s)
 
     def _require_client(self) -> PubSub:
         if self._client is None:

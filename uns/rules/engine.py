@@ -125,11 +125,11 @@ class RuleEngine:
         """The rules running now."""
         return [running.rule for running in self._rules.values()]
 
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish through the engine's client (the service's health)."""
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
+        """Publish through the engine's client (the service's health: a ``uns.health.HealthPublisher``)."""
         if self._client is None:
             raise RuntimeError("the rule engine is not entered")
-        await self._client.publish(topic, payload, qos=0, retain=retain)
+        await self._client.publish(topic, payload, qos=qos, retain=retain)
 
     @property
     def runner(self) -> ActionRunner:

@@ -18,17 +18,16 @@ from types import TracebackType
 from typing import Self
 
 import duckdb
-import orjson
 from pydantic import TypeAdapter
 
 from model.config import Settings
 from model.equipment import Plant
 from model.rules import Rule
 from uns.broker.acl import AclPolicy
-from uns.clock import now_ms
 from uns.config_file import read_list_section
 from uns.connect import ClientFactory
 from uns.errors import ConfigError
+from uns.health import publish_health
 from uns.host.core import hub_topic
 from uns.rules.alarms import Alarm
 from uns.rules.check import check_rules, plant_targets
@@ -134,7 +133,10 @@ class RuleService:
         """The engine and the history writer, until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.engine.run(), name="uns.rules.engine")
-            tasks.create_task(self._health_loop(), name="uns.rules.health")
+            tasks.create_task(
+                publish_health(self.engine, self.health_topic, self.health, interval_s=self._health_interval_s),
+                name="uns.rules.health",
+            )
             if self._writer is not None:
                 tasks.create_task(self._history_loop(), name="uns.rules.history")
 
@@ -183,14 +185,6 @@ class RuleService:
             "history_failures": self.history_failures,
             "per_rule": {name: stats.to_json() for name, stats in self.engine.stats().items()},
         }
-
-    async def _health_loop(self) -> None:
-        while True:
-            body = orjson.dumps({"online": True, "timestamp_ms": now_ms(), **self.health()})
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._health_interval_s):
-                    await self.engine.publish(self.health_topic, body, retain=True)
-            await asyncio.sleep(self._health_interval_s)
 
     def _on_alarm(self, alarm: Alarm) -> None:
         self._pending.append(alarm)

@@ -31,6 +31,7 @@ from uns.backoff import Backoff
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import RowsRefused, SinkUnavailable
+from uns.health import publish_health
 from uns.historian.rows import Rejected, RowParser
 from uns.historian.stats import StoreStats
 from uns.historian.store import Batch
@@ -153,7 +154,10 @@ class Sink:
             tasks.create_task(self._connect_loop(), name=f"uns.{self.name}.connect")
             tasks.create_task(self._read(client), name=f"uns.{self.name}.read")
             tasks.create_task(self._flush_loop(), name=f"uns.{self.name}.flush")
-            tasks.create_task(self._health_loop(client), name=f"uns.{self.name}.health")
+            tasks.create_task(
+                publish_health(client, self.health_topic, self.health, interval_s=self.config.health_interval_s),
+                name=f"uns.{self.name}.health",
+            )
 
     def health(self) -> dict[str, object]:
         """Counters, target and backlog, for the health topic and ``/api/health``."""
@@ -281,12 +285,6 @@ class Sink:
         )  # fmt: skip
         first, second = batch.halves()
         return await self._write(first, retry=retry) + await self._write(second, retry=retry)
-
-    async def _health_loop(self, client: PubSub) -> None:
-        while True:
-            body = {"online": True, "timestamp_ms": now_ms(), **self.health()}
-            await client.publish(self.health_topic, orjson.dumps(body), qos=0, retain=True)
-            await asyncio.sleep(self.config.health_interval_s)
 
 
 def _take_out(batch: Batch, refused: RowsRefused) -> tuple[Batch, list[Rejected]] | None:

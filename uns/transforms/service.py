@@ -16,13 +16,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import orjson
-
 from model.equipment import Plant
 from model.transforms import ComputedTag
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import ConfigError, UnsError
+from uns.health import publish_health
 from uns.host.core import hub_topic
 from uns.mqtt.types import Message, PubSub
 from uns.transforms.config import TagDiff, diff_tags, read_transforms, with_builtin, write_running
@@ -134,7 +133,10 @@ class ComputedTags:
         client = self._require_client()
         loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._health_loop(client), name="uns.transforms.health")
+            tasks.create_task(
+                publish_health(client, self.health_topic, self.health, interval_s=self._health_interval_s),
+                name="uns.transforms.health",
+            )
             tasks.create_task(self._tick_loop(client), name="uns.transforms.tick")
             if self._reload_file is not None:
                 path = self._reload_file
@@ -223,14 +225,6 @@ class ComputedTags:
             await asyncio.sleep((period_ms or 1000) / 1000)
             if period_ms is not None:
                 await self._publish(client, self._engine.tick(self._clock()))
-
-    async def _health_loop(self, client: PubSub) -> None:
-        while True:
-            body = orjson.dumps({"online": True, "timestamp_ms": now_ms(), **self.health()})
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._health_interval_s):
-                    await client.publish(self.health_topic, body, qos=0, retain=True)
-            await asyncio.sleep(self._health_interval_s)
 
     def _require_client(self) -> PubSub:
         if self._client is None:
