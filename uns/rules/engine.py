@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -88,8 +89,9 @@ class RuleEngine:
         timezone: the schedules' default time zone (the plant's site).
         on_alarm: called with every alarm change (the history).
         client_id: the MQTT client id.
-        tick_s: the longest wait between checks of minimum durations and schedules, seconds: the
-            check wakes at the next one due (or when a message starts one), so an idle engine sleeps.
+        tick_s: the longest wait between checks of a schedule, seconds (the wall clock may jump under
+            it). A minimum duration is checked when it falls due; with no schedule and nothing due the
+            check sleeps until a message starts a minimum duration that falls due sooner, or the rules change.
     """
 
     def __init__(
@@ -111,7 +113,8 @@ class RuleEngine:
         self._on_alarm = on_alarm
         self._client_id = client_id
         self._tick_s = tick_s
-        self._woken = asyncio.Event()  # a message started a minimum duration, or the rules changed
+        self._woken = asyncio.Event()  # a message started a minimum duration due before _wake_at, or the rules changed
+        self._wake_at = math.inf  # monotonic: when the check wakes next by itself
         self._rules: dict[str, _Running] = {rule.name: _Running(rule, timezone) for rule in rules}
         self._stack = contextlib.AsyncExitStack()
         self._client: PubSub | None = None
@@ -223,7 +226,8 @@ class RuleEngine:
             if not running.rule.enabled or not any(topic_matches(message.topic, f) for f in running.filters):
                 continue
             self._queue(running, running.watch.on_message(message.topic, message.payload, now_s=mono, now_ms=wall))
-            if running.watch.next_due_s() is not None:
+            due = running.watch.next_due_s()
+            if due is not None and due < self._wake_at:  # not for every message while one is pending
                 self._woken.set()
 
     def _restore(self, message: Message) -> None:
@@ -250,7 +254,7 @@ class RuleEngine:
             self._woken.clear()
             mono = time.monotonic()
             now = utc_now()
-            wait = self._tick_s
+            wake_at = math.inf
             for running in self._rules.values():
                 if not running.rule.enabled:
                     continue
@@ -262,14 +266,16 @@ class RuleEngine:
                         stamp = epoch_ms(running.next_cron)
                         running.next_cron = next_cron(trigger.schedule, running.timezone, now)
                         self._queue(running, [Firing(phase="fire", value=stamp, timestamp_ms=stamp)])
-                    wait = min(wait, (running.next_cron - now).total_seconds())
+                    # at most tick_s: the wall clock may jump under a schedule
+                    wake_at = min(wake_at, mono + min(self._tick_s, (running.next_cron - now).total_seconds()))
                 else:
                     self._queue(running, running.watch.on_tick(mono))
                     due = running.watch.next_due_s()
                     if due is not None:
-                        wait = min(wait, due - mono)
-            # sleep until the next check due (at most tick_s: the wall clock may jump under a schedule)
-            await set_within(self._woken, wait)
+                        wake_at = min(wake_at, due)
+            # sleep until the next check due; with none, until a message or the rules wake it
+            self._wake_at = wake_at
+            await set_within(self._woken, None if wake_at == math.inf else wake_at - mono)
 
     async def _work(self, running: _Running) -> None:
         rule, stats, runner = running.rule, running.stats, self.runner
