@@ -21,7 +21,7 @@ from uns.clock import utc_now
 from uns.errors import BadArgument, HistorianError, UnknownSeries
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_query, check_bucket
 from uns.historian.query_types import AsOfRow, Bucket, DeadLetter, SeriesInfo, StateDuration, TableCount
-from uns.query.args import MAX_LIMIT
+from uns.query.args import check_limit
 from uns.query.timespec import UTC_ZONE, checked_window, instant
 from uns.query.values import STATE_TYPES, LastValue, Point, Value, is_filter, topic_condition, typed_value
 from uns.store.database import Database
@@ -39,12 +39,6 @@ _TIMED_TABLES = {
     "rollup_1m": "bucket",
     "rollup_1h": "bucket",
 }
-
-
-def _check_limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
-    return limit
 
 
 class History:
@@ -118,7 +112,7 @@ class History:
     ) -> list[Point]:
         """The samples of one series in ``[start, end)``, oldest first, at most ``limit`` of them."""
         start, end = checked_window(start, end)
-        _check_limit(limit)
+        check_limit(limit)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
             rows = cursor.execute(_RAW_SQL, [series_id, start, end, limit]).fetchall()
@@ -130,7 +124,7 @@ class History:
     def raw_table(self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000) -> RawTable:
         """What ``raw`` answers, as Arrow columns (ts ms, value, value_text, value_json, quality, historical)."""
         start, end = checked_window(start, end)
-        _check_limit(limit)
+        check_limit(limit)
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
             table = _arrow(cursor, _RAW_SQL, [series_id, start, end, limit])
@@ -256,7 +250,7 @@ class History:
             UnknownSeries: for a topic or context topic that names no series and no MES events.
         """
         start, end = checked_window(start, end)
-        _check_limit(limit)
+        check_limit(limit)
         contexts = list(dict.fromkeys(context))
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
@@ -282,7 +276,7 @@ class History:
         value_json per context topic (in the order given, repeats dropped).
         """
         start, end = checked_window(start, end)
-        _check_limit(limit)
+        check_limit(limit)
         contexts = list(dict.fromkeys(context))
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
@@ -327,7 +321,7 @@ class History:
 
     def dead_letters(self, limit: int = 100, *, tz: ZoneInfo = UTC_ZONE) -> list[DeadLetter]:
         """The newest messages the historian refused, newest first."""
-        _check_limit(limit)
+        check_limit(limit)
         with self._cursor() as cursor:
             rows = cursor.execute(
                 "SELECT epoch_ms(received), topic, field, reason, payload FROM dead_letters"

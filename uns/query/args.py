@@ -15,7 +15,7 @@ import orjson
 from uns.errors import BadArgument
 from uns.query.timespec import parse_time, parse_zone
 
-__all__ = ["MAX_LIMIT", "Document", "Params", "QueryArgs", "document_bytes"]
+__all__ = ["MAX_LIMIT", "Document", "Params", "QueryArgs", "check_limit", "document_bytes"]
 
 MAX_LIMIT = 1_000_000
 """The most rows one query answers (``limit``)."""
@@ -25,6 +25,17 @@ Params = Mapping[str, Sequence[str]]
 
 Document = dict[str, object]
 """A query's answer as JSON-ready data (``document_bytes`` writes it), as an endpoint returns it."""
+
+
+def check_limit(limit: int) -> int:
+    """``limit`` itself when it is in 1..MAX_LIMIT: every query's bound on the rows it answers.
+
+    Raises:
+        BadArgument: naming ``limit``.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
+    return limit
 
 
 class QueryArgs:
@@ -64,9 +75,7 @@ class QueryArgs:
             limit = int(text)
         except ValueError:
             raise BadArgument("limit", f"not a whole number: {text!r}") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
-        return limit
+        return check_limit(limit)
 
     @property
     def now(self) -> datetime:

@@ -18,7 +18,7 @@ import psycopg
 
 from uns.errors import BadArgument, UnknownSeries
 from uns.mqtt.filters import filter_error, topic_matches
-from uns.query.args import MAX_LIMIT
+from uns.query.args import check_limit
 from uns.query.timespec import UTC_ZONE, checked_window, instant
 from uns.query.values import LastValue, Point, is_filter, typed_value
 
@@ -97,8 +97,7 @@ class PostgresHistory:
     ) -> list[Point]:
         """The samples of one series in ``[start, end)``, oldest first, at most ``limit`` of them."""
         start, end = checked_window(start, end)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadArgument("limit", f"must be 1..{MAX_LIMIT} (got {limit})")
+        check_limit(limit)
         with psycopg.connect(self._dsn) as conn:
             found = conn.execute(
                 f"SELECT series_id, datatype FROM {self._schema}.series WHERE topic = %s",  # noqa: S608

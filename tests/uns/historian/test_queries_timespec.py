@@ -10,6 +10,7 @@ import pytest
 from tests.exports import assert_all_is_honest
 from uns.errors import BadArgument
 from uns.mqtt.filters import filter_error
+from uns.query.args import check_limit
 from uns.query.timespec import format_interval, parse_interval, parse_time, parse_zone, relative_ms, require_aware
 from uns.query.values import topic_condition, typed_value
 
@@ -227,3 +228,14 @@ def test_all_is_honest(module: str) -> None:
 def test_relative_ms_is_the_one_reading_of_a_relative_time(text: str, expected: int | None) -> None:
     """``parse_time`` and the shell's ``join_relative_times`` both read a relative time with it."""
     assert relative_ms(text) == expected
+
+
+@pytest.mark.parametrize(("limit", "ok"), [(1, True), (1_000_000, True), (0, False), (-5, False), (1_000_001, False)])
+def test_check_limit_is_every_querys_row_bound(limit: int, ok: bool) -> None:
+    """The endpoints' ``limit`` parameter, the historian's ``History`` and a sink's history all bound rows with it."""
+    if ok:
+        assert check_limit(limit) == limit
+        return
+    with pytest.raises(BadArgument) as caught:
+        check_limit(limit)
+    assert (caught.value.field, str(caught.value)) == ("limit", f"limit: must be 1..1000000 (got {limit})")
