@@ -3,7 +3,6 @@ over TCP to the embedded broker and to Mosquitto, and behind the Sparkplug host.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import time
@@ -16,6 +15,7 @@ from model.config import HistorianSection
 from tests.fixtures.broker import start_broker
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.reading import rows
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
 from uns.broker import EmbeddedBroker
@@ -34,16 +34,6 @@ def _now() -> int:
 
 def envelope(value: object, ts: int, datatype: str = "Double", **extra: object) -> bytes:
     return orjson.dumps({"value": value, "timestamp_ms": ts, "quality": "good", "datatype": datatype, **extra})
-
-
-@contextlib.asynccontextmanager
-async def running(historian: Historian) -> AsyncIterator[Historian]:
-    async with historian, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(historian.run(), name="test.historian")
-        try:
-            yield historian
-        finally:
-            task.cancel()
 
 
 def count(historian: Historian, sql: str = "SELECT count(*) FROM samples", params: list[object] | None = None) -> int:

@@ -20,8 +20,9 @@ import pytest
 from model.config import HistorianSection
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.reading import rows
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.historian.test_ingest import born_edge, count, hub_clients, running
+from tests.uns.historian.test_ingest import born_edge, count, hub_clients
 from tests.uns.host.raw_edge import DOUBLE, metric, payload
 from uns.connect import network_clients
 from uns.historian.export import export_parquet

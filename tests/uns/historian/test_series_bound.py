@@ -15,8 +15,9 @@ import pytest
 
 from model.config import HistorianSection
 from tests.fixtures.broker import start_broker
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.historian.test_ingest import _now, envelope, publisher, running
+from tests.uns.historian.test_ingest import _now, envelope, publisher
 from tests.uns.historian.test_store import NOW, SPEED, TEMP, batch, sample, stored
 from uns.connect import local_clients
 from uns.historian.service import Historian

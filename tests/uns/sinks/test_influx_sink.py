@@ -16,6 +16,7 @@ from model.sinks import InfluxSinkConfig
 from tests.fixtures.broker import start_broker
 from tests.fixtures.influxdb import InfluxServer, run_influxdb
 from tests.fixtures.requires import require
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -65,16 +66,6 @@ def influx() -> Iterator[InfluxServer]:
 def database(influx: InfluxServer, request: pytest.FixtureRequest) -> str:
     """A fresh database named after the test."""
     return influx.create_database(f"t{abs(hash(request.node.nodeid)) % 10**8}")
-
-
-@contextlib.asynccontextmanager
-async def running(sink: Sink) -> AsyncIterator[Sink]:
-    async with sink, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(sink.run(), name="test.sink")
-        try:
-            yield sink
-        finally:
-            task.cancel()
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ from tests.fixtures.broker import start_broker
 from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.errors import UnknownSeries
@@ -67,16 +68,6 @@ def count(dsn: str, table: str = "samples") -> int:
         return int(str(found[0][0]))
     except psycopg.errors.UndefinedTable:
         return 0
-
-
-@contextlib.asynccontextmanager
-async def running(sink: Sink) -> AsyncIterator[Sink]:
-    async with sink, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(sink.run(), name="test.sink")
-        try:
-            yield sink
-        finally:
-            task.cancel()
 
 
 @contextlib.asynccontextmanager

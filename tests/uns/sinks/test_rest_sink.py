@@ -13,9 +13,10 @@ import orjson
 
 from model.sinks import RestSinkConfig
 from tests.fixtures.broker import start_broker
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
-from tests.uns.sinks.test_postgres_sink import envelope, publisher, running
+from tests.uns.sinks.test_postgres_sink import envelope, publisher
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
