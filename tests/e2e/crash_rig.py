@@ -20,6 +20,7 @@ from bridges.edge.node import EdgeNode
 from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -74,14 +75,9 @@ async def counting_edge(
     source = ScriptedSource(name="counter", tags=[TagSpec(DEVICE, "Count", DataType.Int64)])
     config = EdgeNodeConfig(group=GROUP, node=NODE, primary_host_id=host_id, health_interval_s=1.0)
     clients = network_clients(BrokerUrl.from_str(url))
-    async with EdgeNode(config=config, node_id=NODE, source=source, clients=clients, data_dir=data_dir) as node:
-        task = asyncio.get_running_loop().create_task(node.run(), name="test.counting-edge")
-        try:
-            yield source, node
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    node = EdgeNode(config=config, node_id=NODE, source=source, clients=clients, data_dir=data_dir)
+    async with running(node, name="test.counting-edge"):
+        yield source, node
 
 
 def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

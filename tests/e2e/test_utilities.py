@@ -6,12 +6,10 @@ Every message of the utilities' edge nodes is checked against Sparkplug 3.0 by a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from bridges.edge import EdgeNode
 from bridges.registry import build_edge_node
 from bridges.sim.layout import GROUP, MACHINE_METRICS, UTILITY_MACHINES, utility_node
 from bridges.sim.service import SimulatedPlant
@@ -19,6 +17,7 @@ from bridges.sim.utilities import UTILITY_PLANTS
 from model.config import SimSection
 from tests.bridges.edge.spb_host import FLOAT, SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -43,17 +42,15 @@ async def test_utilities_are_live_from_their_own_edge_nodes_without_a_spec_viola
     await host.start()
     try:
         async with (
-            SimulatedPlant(settings=SimSection(seed=42, speed=10.0)) as sim,
+            running(SimulatedPlant(settings=SimSection(seed=42, speed=10.0)), name="tests.utilities.sim") as sim,
             contextlib.AsyncExitStack() as stack,
         ):
-            clock = asyncio.create_task(sim.run(), name="tests.utilities.sim")
-            stack.push_async_callback(_cancel, clock)
             configs = [c for c in sim.bridge_configs() if c.node_id.endswith("-utilities")]
             assert [c.node_id for c in configs] == [utility_node(m) for m in UTILITY_MACHINES if m in _IN_DEMO]
             clients = network_clients(BrokerUrl(port=mosquitto.port))
             for config in configs:
-                node: EdgeNode = await stack.enter_async_context(build_edge_node(config, clients, tmp_path))
-                stack.push_async_callback(_cancel, asyncio.create_task(node.run(), name=f"tests.{node.name}"))
+                node = build_edge_node(config, clients, tmp_path)
+                await stack.enter_async_context(running(node, name=f"tests.{node.name}"))
             for machine in _IN_DEMO:
                 await until(_all_read(host, machine), what=f"every metric of the {machine} read")
                 await until(_moving(host, machine, "Counters/RunHours"), what=f"the {machine}'s hour meter moving")
@@ -83,9 +80,3 @@ def _all_read(host: SpbHost, machine: str) -> Callable[[], bool]:
 def _moving(host: SpbHost, machine: str, name: str) -> Callable[[], bool]:
     first = _values(host, machine)[name]
     return lambda: _values(host, machine)[name] != first
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from pathlib import Path
@@ -11,6 +10,7 @@ from bridges.fleet import EdgeAgent
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge, open_hub
 from tests.fixtures.broker import broker_test_config, start_broker
+from tests.fixtures.running import running, running_task
 from tests.fixtures.waiting import until
 from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
@@ -39,11 +39,6 @@ def _unit(host: SpbHost) -> str:
     return str(props.values[list(props.keys).index("engUnit")].string_value)
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
 ) -> None:
@@ -54,8 +49,7 @@ async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
         _agent(broker, tmp_path / "agent") as agent,
     ):
         await hub.deploy("line1", {"bridges": [json_bridge("press1", GROUP, source)]})
-        runner = asyncio.create_task(agent.run(), name="test.agent")
-        try:
+        async with running_task(agent, name="test.agent"):
             await until(lambda: hub.reports("line1", version=1, status="running"), what="v1 running")
             await until(lambda: host.count("DBIRTH") == 1, what="v1 births")
             await hub.client.publish(source, b'{"t": 1.5}', qos=1)
@@ -104,8 +98,6 @@ async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
             health = hub.status["line1"]["bridges"]
             assert isinstance(health, list)
             assert [b["node"] for b in health] == ["press1"]
-        finally:
-            await _cancel(runner)
 
 
 async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
@@ -115,22 +107,18 @@ async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
         source = f"{unique_topic}/mixer"
         async with open_hub(broker.url, tmp_path / "hub") as hub:
             await hub.deploy("line2", {"bridges": [json_bridge("press2", GROUP, source)]})
-            async with _agent(broker, tmp_path / "agent", "line2") as agent:
-                runner = asyncio.create_task(agent.run(), name="test.agent")
-                try:
-                    await until(lambda: hub.reports("line2", version=1, status="running"), what="v1 running")
-                finally:
-                    await _cancel(runner)
+            async with (
+                _agent(broker, tmp_path / "agent", "line2") as agent,
+                running_task(agent, name="test.agent"),
+            ):
+                await until(lambda: hub.reports("line2", version=1, status="running"), what="v1 running")
             await until(lambda: hub.status["line2"].get("status") == "offline", what="offline reported")
             # deployed while the agent is away: the retained version waits for it
             await hub.deploy("line2", {"bridges": [json_bridge("press2", GROUP, source, unit="degF")]})
             async with _agent(broker, tmp_path / "agent", "line2") as agent:
                 assert agent.status.version == 1  # it starts from its last good version on disk
-                runner = asyncio.create_task(agent.run(), name="test.agent")
-                try:
+                async with running_task(agent, name="test.agent"):
                     await until(lambda: hub.reports("line2", version=2, status="running"), what="v2 on return")
-                finally:
-                    await _cancel(runner)
     # v1 born, then v2 (v1 started again from disk may be replaced before it births: no wait on the way up)
     assert _unit(host) == "degF"
 
@@ -156,13 +144,10 @@ async def test_an_agent_runs_under_its_own_bridge_account(tmp_path: Path, unique
                 bridge = json_bridge("press9", GROUP, source)
                 bridge["source_broker"] = str(broker.url)
                 await hub.deploy("line9", {"bridges": [bridge]})
-                runner = asyncio.create_task(agent.run(), name="test.agent")
-                try:
+                async with running_task(agent, name="test.agent"):
                     await until(lambda: hub.reports("line9", version=1, status="running"), what="v1 running")
                     await hub.client.publish(source, b'{"t": 9.5}', qos=1)
                     await until(lambda: (9.5, False) in host.values("mixer", "Temperature"), what="data")
-                finally:
-                    await _cancel(runner)
         finally:
             host.stop()
         assert host.violations == []
@@ -184,20 +169,16 @@ async def test_a_last_good_version_that_cannot_start_without_the_broker_starts_w
         agent_id="line3", enterprise=ENTERPRISE, clients=network_clients(url), data_dir=tmp_path / "agent",
         status_interval_s=0.2, birth_wait_s=0.5,  # no primary host comes online here
     )  # fmt: skip
-    async with agent:
-        runner = asyncio.create_task(agent.run(), name="test.agent")
-        try:
-            await until(lambda: "does not start" in str(agent.status.reason), what="the start from disk refused")
-            assert agent.status.bridges == []
-            config = broker_test_config(listeners={"tcp": {"bind": "127.0.0.1", "port": port}})
-            async with start_broker(tmp_path, config):
-                # no desired version was ever published here: the agent retries its own on connecting
-                await until(
-                    lambda: agent.status.status == "running" and len(agent.status.bridges) == 2,
-                    within_s=15,
-                    what=f"the last good version running once the broker is there: {agent.status}",
-                )
-                assert agent.status.version == 1
-                assert agent.status.reason is None
-        finally:
-            await _cancel(runner)
+    async with running(agent, name="test.agent"):
+        await until(lambda: "does not start" in str(agent.status.reason), what="the start from disk refused")
+        assert agent.status.bridges == []
+        config = broker_test_config(listeners={"tcp": {"bind": "127.0.0.1", "port": port}})
+        async with start_broker(tmp_path, config):
+            # no desired version was ever published here: the agent retries its own on connecting
+            await until(
+                lambda: agent.status.status == "running" and len(agent.status.bridges) == 2,
+                within_s=15,
+                what=f"the last good version running once the broker is there: {agent.status}",
+            )
+            assert agent.status.version == 1
+            assert agent.status.reason is None

@@ -14,6 +14,7 @@ from bridges.fleet import EdgeAgent
 from hub.cli import main
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, json_bridge
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
@@ -105,26 +106,19 @@ async def test_a_staged_deploy_to_a_label_stops_at_a_failing_first_agent(
         for name in ("a", "b", "c")
     ]  # fmt: skip
     async with contextlib.AsyncExitStack() as stack:
-        runners = []
         for agent in agents:
-            await stack.enter_async_context(agent)
-            runners.append(asyncio.create_task(agent.run(), name=f"test.agent.{agent.agent_id}"))
-        try:
-            await until(lambda: all(a.status.version == 1 and a.status.status == "running" for a in agents))
-            capsys.readouterr()
-            assert await fleet("deploy", broken, "--label", "line=l1", "--staged") == 1
-            out = capsys.readouterr().out
-            assert "a: version 2 failed: failed to apply: bridge press-a:" in out
-            assert out.rstrip().endswith("not deployed to b")
-            assert [a.status.version for a in agents] == [1, 1, 1]
+            await stack.enter_async_context(running(agent, name=f"test.agent.{agent.agent_id}"))
+        await until(lambda: all(a.status.version == 1 and a.status.status == "running" for a in agents))
+        capsys.readouterr()
+        assert await fleet("deploy", broken, "--label", "line=l1", "--staged") == 1
+        out = capsys.readouterr().out
+        assert "a: version 2 failed: failed to apply: bridge press-a:" in out
+        assert out.rstrip().endswith("not deployed to b")
+        assert [a.status.version for a in agents] == [1, 1, 1]
 
-            assert await fleet("deploy", good, "--label", "line=l1", "--staged") == 0
-            await until(lambda: agents[1].status.version == 2, what="b on the new version")
-            assert (agents[0].status.version, agents[0].status.status) == (3, "running")
-            assert agents[2].status.version == 1  # line l2 was not selected
-        finally:
-            for runner in runners:
-                runner.cancel()
-            await asyncio.gather(*runners, return_exceptions=True)
+        assert await fleet("deploy", good, "--label", "line=l1", "--staged") == 0
+        await until(lambda: agents[1].status.version == 2, what="b on the new version")
+        assert (agents[0].status.version, agents[0].status.status) == (3, "running")
+        assert agents[2].status.version == 1  # line l2 was not selected
     host.stop()
     assert host.violations == []

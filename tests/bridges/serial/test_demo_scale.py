@@ -10,6 +10,7 @@ import orjson
 from bridges.registry import build_edge_node
 from bridges.sim.serial_palletizing import PALLETIZER_PATH, SCALE_DEVICE, SERIAL_NODE, PalletScale
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.fixtures.running import running, running_task
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -32,19 +33,16 @@ async def test_each_pallet_is_weighed_into_one_lot(broker: EmbeddedBroker, tmp_p
                 seen.append(message)
 
         node = build_edge_node(pallets.bridge_config(), network_clients(broker.url), tmp_path)
-        tasks = [asyncio.create_task(listen(), name="tests.listen")]
+        listening = asyncio.create_task(listen(), name="tests.listen")
         try:
-            async with node:
-                tasks += [asyncio.create_task(node.run(), name="tests.node"),
-                          asyncio.create_task(pallets.run(), name="tests.pallets")]  # fmt: skip
+            async with running(node, name="tests.node"), running_task(pallets, name="tests.pallets"):
                 await until(lambda: host.of("DBIRTH", SCALE_DEVICE), what="the scale born")
                 await until(lambda: len(seen) == 1, what="the lot of the pallet on its way at the start")
                 counter[0] = 0  # one more pallet completed (and the counter rolled over)
                 await until(lambda: len(seen) == 2, what="the next pallet's lot")
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
             host.stop()
     bodies = [orjson.loads(message.payload) for message in seen]
     assert all(780.0 < body["quantity"] < 820.0 for body in bodies)

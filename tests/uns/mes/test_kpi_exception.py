@@ -15,6 +15,7 @@ import pytest
 from model.config import DeriveRule, MesSection
 from model.envelope import JsonValue, Quality
 from tests.fixtures.broker import broker_test_config, start_broker
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.rules.harness import Recorder, recorder_on
 from uns.connect import ClientFactory, local_clients, network_clients
@@ -45,14 +46,9 @@ async def _adapter(clients: ClientFactory, data_dir: Path) -> AsyncIterator[MesA
     writer = Writer(Database(path=data_dir / "uns.duckdb"), name="test-kpi-writer")
     await writer.open()
     try:
-        async with MesAdapter(settings=SECTION, enterprise="acme", clients=clients, writer=writer) as mes:
-            task = asyncio.get_running_loop().create_task(mes.run(), name="test.mes")
-            try:
-                yield mes
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        mes = MesAdapter(settings=SECTION, enterprise="acme", clients=clients, writer=writer)
+        async with running(mes, name="test.mes"):
+            yield mes
     finally:
         await writer.close()
 

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from tests.fixtures.running import running_task
 from tests.fixtures.timers import timers_by_task
 from tests.fixtures.waiting import until
 from tests.uns.rules.harness import RULES, recorder_on
@@ -58,14 +59,11 @@ async def _service(broker: EmbeddedBroker, db: Database) -> AsyncIterator[RuleSe
         health_interval_s=0.1,
     )
     async with service:
-        task = asyncio.create_task(service.run(), name="rules-test-service")
         try:
-            yield service
+            async with running_task(service, name="rules-test-service"):
+                yield service
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            thread.shutdown(wait=True)
+            thread.shutdown(wait=True)  # once run() stopped, before the service exits
 
 
 async def _publish(broker: EmbeddedBroker, topic: str, value: float) -> None:

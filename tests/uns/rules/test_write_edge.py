@@ -6,7 +6,6 @@ primary host the node waits for, and checks every message of the node.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -16,6 +15,7 @@ from bridges.gpio import make_source
 from bridges.gpio.memory import MemoryChip, MemoryGpio
 from model.bridges import GpioBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.fixtures.running import running_task
 from tests.uns.rules.harness import RULES
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
@@ -68,23 +68,20 @@ async def test_a_rule_turns_a_lamp_on_through_the_edge_node(broker: EmbeddedBrok
     )
     engine = RuleEngine(rules=rules, clients=network_clients(broker.url), targets=_targets)
     try:
-        async with node, engine, network_clients(broker.url)(client_id="rules-test-publisher") as publisher:
-            tasks = [
-                asyncio.create_task(node.run(), name="test.node"),
-                asyncio.create_task(engine.run(), name="test.rules"),
-            ]
-            try:
-                await until(lambda: host.of("DBIRTH", "pal"), what="the DBIRTH")
-                for value in (False, True):  # a change to true fires the rule
-                    await publisher.publish(f"{PALLETIZER}/data/Jam", orjson.dumps({"value": value}), qos=1)
-                await until(lambda: chip.high[5], what="the lamp on")
-                await until(lambda: _last(host, "Lamp/Red") is True, what="the lamp reported on")
-                await publisher.publish(f"{PALLETIZER}/data/Jam", orjson.dumps({"value": False}), qos=1)
-                await until(lambda: not chip.high[5], what="the lamp off")
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        async with (
+            node,
+            engine,
+            network_clients(broker.url)(client_id="rules-test-publisher") as publisher,
+            running_task(node, name="test.node"),
+            running_task(engine, name="test.rules"),
+        ):
+            await until(lambda: host.of("DBIRTH", "pal"), what="the DBIRTH")
+            for value in (False, True):  # a change to true fires the rule
+                await publisher.publish(f"{PALLETIZER}/data/Jam", orjson.dumps({"value": value}), qos=1)
+            await until(lambda: chip.high[5], what="the lamp on")
+            await until(lambda: _last(host, "Lamp/Red") is True, what="the lamp reported on")
+            await publisher.publish(f"{PALLETIZER}/data/Jam", orjson.dumps({"value": False}), qos=1)
+            await until(lambda: not chip.high[5], what="the lamp off")
     finally:
         host.stop()
     assert engine.stats()["jam-lamp"].fired == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.broker import start_broker
+from tests.fixtures.running import running_task
 from tests.fixtures.waiting import until
 from uns.connect import local_clients, network_clients
 from uns.errors import PayloadDecodeError, SparkplugError
@@ -299,8 +300,7 @@ async def test_live_cache_over_the_embedded_broker_ends_streams_on_stop(tmp_path
             )
         async with network_clients(broker.url)(client_id="pub") as pub:
             cache = TopicCache(clients=local_clients(broker))
-            async with cache, asyncio.TaskGroup() as tasks:
-                runner = tasks.create_task(cache.run(), name="test.cache")
+            async with cache, running_task(cache, name="test.cache") as runner, asyncio.TaskGroup() as tasks:
                 await until(lambda: cache.info("acme/site/data/kept") is not None, what="the retained message")
                 kept = cache.info("acme/site/data/kept")
                 assert kept is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from model.broker_config import UserConfig
 from model.fleet import AgentStatus
 from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge
 from tests.exports import assert_all_is_honest
+from tests.fixtures.running import running, running_task
 from tests.fixtures.waiting import until
 from tests.uns.web.serving import serve_with_auth
 from uns.broker import hash_password
@@ -47,14 +47,9 @@ async def _login(client: httpx.AsyncClient, user: str) -> None:
 @contextlib.asynccontextmanager
 async def _hub(broker: EmbeddedBroker, directory: Path) -> AsyncIterator[tuple[FleetService, httpx.AsyncClient]]:
     store = FleetStore(directory=directory)
-    async with (
-        FleetService(clients=network_clients(broker.url), store=store, enterprise=ENTERPRISE) as fleet,
-        asyncio.TaskGroup() as tasks,
-    ):
-        watching = tasks.create_task(fleet.run(), name="test.fleet")
-        async with serve_with_auth(_auth(), routes=fleet.routes()) as client:
-            yield fleet, client
-        watching.cancel()
+    fleet = FleetService(clients=network_clients(broker.url), store=store, enterprise=ENTERPRISE)
+    async with running(fleet, name="test.fleet"), serve_with_auth(_auth(), routes=fleet.routes()) as client:
+        yield fleet, client
 
 
 def _line1(fleet: FleetService) -> Any:
@@ -82,8 +77,7 @@ async def test_an_agent_is_listed_deployed_to_diffed_and_rolled_back_over_http(
         deployed = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config": v1, "note": "first"})
         assert deployed.status_code == 201, deployed.text
         assert deployed.json()["deployed"][0]["version"] == 1
-        runner = asyncio.create_task(agent.run(), name="test.agent")
-        try:
+        async with running_task(agent, name="test.agent"):
             await until(lambda: _line1(fleet)["in_sync"], within_s=15, what="v1 reported")
             await until(lambda: _line1(fleet)["health"]["bridges_online"] == 1, what="its bridge online")
             async with network_clients(broker.url)(client_id="test-feeder") as feeder:
@@ -128,9 +122,6 @@ async def test_an_agent_is_listed_deployed_to_diffed_and_rolled_back_over_http(
             missing = await http.post("/api/fleet/rollback", json={"agent": "line1", "to": 9})
             assert missing.status_code == 404
             assert "no version 9" in missing.json()["error"]
-        finally:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
         # a clean stop says offline: the listing shows it, with the problem noted
         await until(lambda: not _line1(fleet)["online"], what="offline")
         assert _line1(fleet)["status"] == "offline"
@@ -246,9 +237,9 @@ async def test_a_staged_deploy_stops_at_a_first_agent_that_rolls_back_and_goes_o
         _hub(broker, tmp_path / "hub") as (fleet, http),
         agents[0],
         agents[1],
-        asyncio.TaskGroup() as tasks,
+        running_task(agents[0], name=f"test.{agents[0].agent_id}"),
+        running_task(agents[1], name=f"test.{agents[1].agent_id}"),
     ):
-        runners = [tasks.create_task(agent.run(), name=f"test.{agent.agent_id}") for agent in agents]
 
         def reported(name: str) -> Any:
             return next(a for a in fleet.agents() if a["agent"] == name)["reported"] or {}
@@ -271,5 +262,3 @@ async def test_a_staged_deploy_stops_at_a_first_agent_that_rolls_back_and_goes_o
         assert reported("line1")["version"] == 3
         listed = (await http.get("/api/fleet/agents")).json()
         assert [r["state"] for r in listed["rollouts"]] == ["done", "stopped"]
-        for runner in runners:
-            runner.cancel()

@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.fixtures.running import running_task
 from tests.fixtures.waiting import until
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import local_clients, network_clients
@@ -41,16 +42,15 @@ async def rig(broker: EmbeddedBroker) -> AsyncIterator[Rig]:
     cache = TopicCache(clients=local_clients(broker))
     routes = tree_routes(cache, heartbeat_s=30, interval_s=0.05)
     web = WebServer(bind="127.0.0.1", port=0, health={"web-cache": cache.health}, history=None, routes=routes)
-    async with cache, web, asyncio.TaskGroup() as tasks:
-        cache_task = tasks.create_task(cache.run(), name="test.cache")
-        web_task = tasks.create_task(web.run(), name="test.web")
-        async with (
-            network_clients(broker.url)(client_id="test-pub") as pub,
-            httpx.AsyncClient(base_url=web.url, timeout=10) as http,
-        ):
-            yield Rig(cache=cache, http=http, pub=pub, cache_task=cache_task)
-        cache_task.cancel()
-        web_task.cancel()
+    async with (
+        cache,
+        web,
+        running_task(cache, name="test.cache") as cache_task,
+        running_task(web, name="test.web"),
+        network_clients(broker.url)(client_id="test-pub") as pub,
+        httpx.AsyncClient(base_url=web.url, timeout=10) as http,
+    ):
+        yield Rig(cache=cache, http=http, pub=pub, cache_task=cache_task)
 
 
 def test_exports() -> None:
