@@ -23,7 +23,17 @@ from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, buc
 from uns.historian.query_types import AsOfRow, Bucket, DeadLetter, SeriesInfo, StateDuration, TableCount
 from uns.query.args import check_limit
 from uns.query.timespec import UTC_ZONE, checked_window, instant
-from uns.query.values import STATE_TYPES, LastValue, Point, Value, is_filter, topic_condition, typed_value
+from uns.query.values import (
+    STATE_TYPES,
+    LastValue,
+    Point,
+    Value,
+    is_filter,
+    last_values,
+    stored_points,
+    topic_condition,
+    typed_value,
+)
 from uns.store.database import Database
 
 __all__ = ["AggregateTable", "AsOfTable", "History", "RawTable"]
@@ -99,13 +109,7 @@ class History:
         for text in filters:
             if not is_filter(text) and text not in found:
                 raise UnknownSeries(text, field="match")
-        return [
-            LastValue(
-                topic=topic, ts=instant(ts, UTC_ZONE), value=typed_value(datatype, value, text, json_text),
-                quality=quality, historical=historical, datatype=datatype, unit=unit,
-            )
-            for topic, ts, value, text, json_text, quality, historical, datatype, unit in rows
-        ]  # fmt: skip
+        return last_values(rows)
 
     def raw(
         self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000, tz: ZoneInfo = UTC_ZONE
@@ -116,10 +120,7 @@ class History:
         with self._cursor() as cursor:
             series_id, datatype = self._series_of(cursor, topic)
             rows = cursor.execute(_RAW_SQL, [series_id, start, end, limit]).fetchall()
-        return [
-            Point(ts=instant(ts, tz), value=typed_value(datatype, value, text, json_text), quality=q, historical=h)
-            for ts, value, text, json_text, q, h in rows
-        ]
+        return stored_points(rows, datatype, tz)
 
     def raw_table(self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000) -> RawTable:
         """What ``raw`` answers, as Arrow columns (ts ms, value, value_text, value_json, quality, historical)."""

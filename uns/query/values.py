@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
 
 import orjson
 
 from uns.errors import BadArgument
 from uns.mqtt.filters import filter_error
+from uns.query.timespec import UTC_ZONE, instant
 
 __all__ = [
     "BOOLEAN_TYPES",
     "INTEGER_TYPES",
     "STATE_TYPES",
     "TEXT_TYPES",
+    "LastRow",
     "LastValue",
     "Point",
+    "StoredRow",
     "Value",
     "is_filter",
+    "last_values",
+    "stored_points",
     "topic_condition",
     "typed_value",
 ]
@@ -85,6 +90,33 @@ def typed_value(datatype: str | None, value: float | None, text: str | None, jso
     if value is not None:
         return float(value)
     return text
+
+
+StoredRow = tuple[int, float | None, str | None, str | None, str, bool]
+"""A stored sample as every history reader selects it: epoch ms, value, value_text, value_json (its JSON text),
+quality, historical."""
+LastRow = tuple[str, int, float | None, str | None, str | None, str, bool, str | None, str | None]
+"""A series' newest sample as every history reader selects it: topic, epoch ms, value, value_text, value_json,
+quality, historical, datatype, unit."""
+
+
+def stored_points(rows: Iterable[StoredRow], datatype: str | None, tz: tzinfo) -> list[Point]:
+    """Selected samples of one series as ``Point``s: values typed by its ``datatype``, times in ``tz``."""
+    return [
+        Point(ts=instant(ts, tz), value=typed_value(datatype, value, text, json_text), quality=q, historical=h)
+        for ts, value, text, json_text, q, h in rows
+    ]
+
+
+def last_values(rows: Iterable[LastRow]) -> list[LastValue]:
+    """Selected newest samples as ``LastValue``s: values typed by their series' datatype, times in UTC."""
+    return [
+        LastValue(
+            topic=topic, ts=instant(ts, UTC_ZONE), value=typed_value(datatype, value, text, json_text),
+            quality=quality, historical=historical, datatype=datatype, unit=unit,
+        )
+        for topic, ts, value, text, json_text, quality, historical, datatype, unit in rows
+    ]  # fmt: skip
 
 
 def is_filter(topic_or_filter: str) -> bool:

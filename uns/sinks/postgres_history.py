@@ -13,33 +13,26 @@ from datetime import datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
-import orjson
 import psycopg
 
 from uns.errors import BadArgument, UnknownSeries
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.query.args import check_limit
-from uns.query.timespec import UTC_ZONE, checked_window, instant
-from uns.query.values import LastValue, Point, is_filter, typed_value
+from uns.query.timespec import UTC_ZONE, checked_window
+from uns.query.values import LastRow, LastValue, Point, StoredRow, is_filter, last_values, stored_points
 
 __all__ = ["PostgresHistory"]
 
 _LAST_SQL = (
-    "SELECT s.topic, (extract(epoch FROM l.ts) * 1000)::int8, l.value, l.value_text, l.value_json, l.quality,"
+    "SELECT s.topic, (extract(epoch FROM l.ts) * 1000)::int8, l.value, l.value_text, l.value_json::text, l.quality,"
     " l.historical, s.datatype, s.unit FROM {schema}.latest l JOIN {schema}.series s USING (series_id)"
     " WHERE l.series_id = ANY(%s) ORDER BY s.topic"
 )
 _RAW_SQL = (
-    "SELECT (extract(epoch FROM ts) * 1000)::int8, value, value_text, value_json, quality, historical"
+    "SELECT (extract(epoch FROM ts) * 1000)::int8, value, value_text, value_json::text, quality, historical"
     " FROM {schema}.samples WHERE series_id = %s AND ts >= %s AND ts < %s ORDER BY ts, received LIMIT %s"
 )
-_LastRow = tuple[str, int, float | None, str | None, object, str, bool, str | None, str | None]
-_RawRow = tuple[int, float | None, str | None, object, str, bool]
-
-
-def _json_text(value: object) -> str | None:
-    """The JSON text of a jsonb value psycopg parsed; ``typed_value`` takes the JSON text, as DuckDB gives it."""
-    return None if value is None else orjson.dumps(value).decode()
+# value_json as its text (jsonb::text), as DuckDB gives it: the query kit's rows (typed_value parses it)
 
 
 class PostgresHistory:
@@ -77,20 +70,13 @@ class PostgresHistory:
         with psycopg.connect(self._dsn) as conn:
             ids = self._topics(conn, filters)
             rows = cast(
-                list[_LastRow],
+                list[LastRow],
                 conn.execute(self._last_sql, [list(ids.values())]).fetchall(),
             )
         for text in filters:
             if not is_filter(text) and text not in ids:
                 raise UnknownSeries(text, field="match")
-        return [
-            LastValue(
-                topic=topic, ts=instant(ts, UTC_ZONE),
-                value=typed_value(datatype, value, text, _json_text(json_value)),
-                quality=quality, historical=historical, datatype=datatype, unit=unit,
-            )
-            for topic, ts, value, text, json_value, quality, historical, datatype, unit in rows
-        ]  # fmt: skip
+        return last_values(rows)
 
     def raw(
         self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000, tz: ZoneInfo = UTC_ZONE
@@ -107,11 +93,7 @@ class PostgresHistory:
                 raise UnknownSeries(topic)
             series_id, datatype = cast(tuple[int, str | None], found)
             rows = cast(
-                list[_RawRow],
+                list[StoredRow],
                 conn.execute(self._raw_sql, [series_id, start, end, limit]).fetchall(),
             )
-        return [
-            Point(ts=instant(ts, tz), value=typed_value(datatype, value, text, _json_text(json_value)), quality=q,
-                  historical=h)
-            for ts, value, text, json_value, q, h in rows
-        ]  # fmt: skip
+        return stored_points(rows, datatype, tz)
