@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from model.config import Settings
+from tests.fixtures.running import running
 from tests.uns.historian.history_data import LINE, Filler, open_database
 from uns.historian.queries import History
 from uns.historian.query_cli import add_query_parser, run_query
@@ -101,10 +102,8 @@ async def hub(tmp_path: Path) -> AsyncIterator[tuple[Path, WebServer]]:
     database = open_database(path)
     web = WebServer(bind="127.0.0.1", port=0, health={}, history=History(database))
     try:
-        async with web, asyncio.TaskGroup() as tasks:
-            task = tasks.create_task(web.run())
+        async with running(web):
             yield path, web
-            task.cancel()
     finally:
         database.close()
 

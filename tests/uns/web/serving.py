@@ -1,8 +1,7 @@
-"""The web server under test on a free loopback port, behind an auth, with an httpx client on it."""
+"""The web server under test on a free loopback port (behind an auth, or as given), with an httpx client on it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -11,10 +10,18 @@ from pathlib import Path
 import httpx
 from starlette.routing import BaseRoute
 
+from tests.fixtures.running import running
 from uns.web import WebServer
 from uns.web.auth import WebAuth
 
-__all__ = ["serve_with_auth"]
+__all__ = ["serve_with_auth", "serving"]
+
+
+@contextlib.asynccontextmanager
+async def serving(web: WebServer, *, verify: ssl.SSLContext | bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """``web`` entered and running, and a client on its URL (10 s timeout); both stopped at the end."""
+    async with running(web, name="test.web"), httpx.AsyncClient(base_url=web.url, timeout=10, verify=verify) as client:
+        yield client
 
 
 @contextlib.asynccontextmanager
@@ -38,8 +45,5 @@ async def serve_with_auth(
         tls_key_file=tls[1] if tls else None,
     )
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls[0])) if tls else True
-    async with web, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(web.run(), name="test.web")
-        async with httpx.AsyncClient(base_url=web.url, timeout=10, verify=verify) as client:
-            yield client
-        task.cancel()
+    async with serving(web, verify=verify) as client:
+        yield client

@@ -3,7 +3,6 @@ security headers on every response, a Secure cookie over HTTPS (TLS or a trusted
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from starlette.routing import Route
 from model.broker_config import Role, UserConfig
 from tests.exports import assert_all_is_honest
 from tests.fixtures.tls import self_signed_cert
-from tests.uns.web.serving import serve_with_auth
+from tests.uns.web.serving import serve_with_auth, serving
 from uns.broker import hash_password
 from uns.errors import ConfigError
 from uns.web import WebServer
@@ -188,11 +187,8 @@ async def test_security_headers_on_an_unhandled_error() -> None:
         raise RuntimeError("bug")
 
     web = WebServer(bind="127.0.0.1", port=0, health={}, history=None, routes=[Route("/broken", broken)])
-    async with web, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(web.run(), name="test.web")
-        async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
-            answer = await client.get("/broken")
-        task.cancel()
+    async with serving(web) as client:
+        answer = await client.get("/broken")
     assert answer.status_code == 500
     assert {name: answer.headers.get(name) for name in EXPECTED_HEADERS} == EXPECTED_HEADERS
 

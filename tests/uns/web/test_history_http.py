@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.uns.historian.history_data import LINE, Filler, open_database
+from tests.uns.web.serving import serving
 from uns.errors import ConfigError
 from uns.historian.queries import History
 from uns.store.database import Database
@@ -42,19 +43,11 @@ def db(tmp_path) -> Iterator[Database]:
     database.close()
 
 
-async def _serve(web: WebServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with web, asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(web.run(), name="test.web")
-        async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
-            yield client
-        task.cancel()
-
-
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     history = History(db, clock=lambda: NOW)
     web = WebServer(bind="127.0.0.1", port=0, health={"historian": lambda: {"rows": 1}}, history=history)
-    async for client in _serve(web):
+    async with serving(web) as client:
         yield client
 
 
@@ -179,7 +172,7 @@ async def test_unknown_series_is_404(client: httpx.AsyncClient) -> None:
 
 async def test_historian_off_is_503_with_a_hint() -> None:
     web = WebServer(bind="127.0.0.1", port=0, health={}, history=None)
-    async for client in _serve(web):
+    async with serving(web) as client:
         response = await client.get("/api/history/series")
         assert response.status_code == 503
         assert "historian.enabled" in response.json()["error"]
@@ -194,7 +187,7 @@ async def test_middleware_is_the_seam_for_login(db: Database) -> None:
             return await call_next(request)
 
     web = WebServer(bind="127.0.0.1", port=0, health={}, history=History(db), middleware=[Middleware(_NeedsToken)])
-    async for client in _serve(web):
+    async with serving(web) as client:
         assert (await client.get("/api/history/series")).status_code == 401
         ok = await client.get("/api/history/series", headers={"authorization": "Bearer t0ken"})
         assert ok.status_code == 200

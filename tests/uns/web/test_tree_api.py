@@ -11,6 +11,7 @@ import pytest
 
 from tests.fixtures.running import running_task
 from tests.fixtures.waiting import until
+from tests.uns.web.serving import serving
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import local_clients, network_clients
 from uns.mqtt.types import PubSub
@@ -44,11 +45,9 @@ async def rig(broker: EmbeddedBroker) -> AsyncIterator[Rig]:
     web = WebServer(bind="127.0.0.1", port=0, health={"web-cache": cache.health}, history=None, routes=routes)
     async with (
         cache,
-        web,
         running_task(cache, name="test.cache") as cache_task,
-        running_task(web, name="test.web"),
+        serving(web) as http,
         network_clients(broker.url)(client_id="test-pub") as pub,
-        httpx.AsyncClient(base_url=web.url, timeout=10) as http,
     ):
         yield Rig(cache=cache, http=http, pub=pub, cache_task=cache_task)
 
