@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridges.sim.mes_rules import DEMO_NAMEPLATE_HEADROOM, demo_ideal_cycle_times, demo_mes_section
-from bridges.sim.rates import FAST_POLL_S
+from bridges.sim.rates import COMMIT_S
 from model.config import MesSection, Settings
 from uns.settings import load_plant
 
@@ -34,10 +34,10 @@ def test_the_users_ideal_cycle_times_win_over_the_demos() -> None:
     assert section.ideal_cycle_time_s[LABELER] == pytest.approx(60 / (440 * 1.05) / 10)
 
 
-def test_the_demo_commits_as_often_as_its_counters_are_polled_unless_the_user_set_it() -> None:
+def test_the_demo_commits_every_two_seconds_unless_the_user_set_it() -> None:
     plant = load_plant(None)
     assert MesSection().commit_interval_s == 0.5  # the adapter's own default: faster than the demo's data
-    assert demo_mes_section(MesSection(), plant).commit_interval_s == FAST_POLL_S == 1.0
+    assert demo_mes_section(MesSection(), plant).commit_interval_s == COMMIT_S == 2.0
     assert demo_mes_section(MesSection(commit_interval_s=0.5), plant).commit_interval_s == 0.5
     from_env = Settings.model_validate({"mes": {"commit_interval_s": 0.25}})  # a YAML or UNS_MES__ value
     assert demo_mes_section(from_env.mes, plant).commit_interval_s == 0.25

@@ -12,6 +12,7 @@ from bridges.sim.demo import demo_bridges
 from bridges.sim.layout import MACHINE_METRICS, MODBUS_MACHINES, ModbusEndpoint, SimEndpoints, metric_value
 from bridges.sim.plant import MachineState, PlantModel
 from bridges.sim.rates import (
+    COMMIT_S,
     FAST_POLL_S,
     REFRESH_S,
     SLOW_POLL_S,
@@ -119,21 +120,21 @@ def test_a_steady_machine_s_jitter_is_held_back_and_its_stops_are_sent(machine: 
         assert set(moves) <= set(sent)
 
 
-def test_the_demo_s_historian_commits_as_often_as_its_fast_group_is_read_unless_the_settings_say() -> None:
+def test_the_demo_s_historian_commits_every_two_seconds_unless_the_settings_say() -> None:
     assert HistorianSection().flush_interval_s == 0.5  # every hub's own
-    assert demo_historian_section(HistorianSection()).flush_interval_s == FAST_POLL_S == 1.0
+    assert demo_historian_section(HistorianSection()).flush_interval_s == COMMIT_S == 2.0
     assert demo_historian_section(HistorianSection(flush_interval_s=0.2)).flush_interval_s == 0.2
     from_env = Settings.model_validate({"historian": {"flush_interval_s": 0.5}})  # a YAML or UNS_HISTORIAN__ value
     assert demo_historian_section(from_env.historian).flush_interval_s == 0.5
     other = Settings.model_validate({"historian": {"batch_rows": 500}})
-    assert demo_historian_section(other.historian) == other.historian.model_copy(update={"flush_interval_s": 1.0})
+    assert demo_historian_section(other.historian) == other.historian.model_copy(update={"flush_interval_s": 2.0})
 
 
 @pytest.mark.parametrize(
     ("section", "field"), [(HistorianSection, "flush_interval_s"), (MesSection, "commit_interval_s")]
 )
 def test_one_rule_for_each_demo_consumer_s_commit_interval(section: type[BaseModel], field: str) -> None:
-    assert demo_commit_interval_s(section(), field) == FAST_POLL_S
+    assert demo_commit_interval_s(section(), field) == COMMIT_S
     assert demo_commit_interval_s(section.model_validate({field: 0.5}), field) == 0.5  # the default's value, given
 
 
