@@ -9,9 +9,13 @@ Each step also prints the hub's CPU per republished metric (from /proc, load sta
 shared, loaded box that is the figure to compare, as throughput then depends on the neighbours.
 ``--baseline REV`` first runs the ``uns up`` scenario on the hub of commit REV (``git archive``),
 for the ratio in the same run; ``--current REV`` runs that commit instead of the working tree.
+``--host-worker on`` runs ``uns up`` with ``host.worker: true`` (the host's core in a child process);
+``--host-worker both`` runs this tree inline, then with the worker, and prints the ratio. CPU and peak RSS
+then count the hub's process and its children (fork server, worker); the loop thread's CPU per metric and
+the worker's are printed beside the total.
 
     uv run python -m bench.host_throughput [--rates 20000,40000,80000] [--seconds 6] [--baseline REV]
-        [--current REV] [--no-mosquitto]
+        [--current REV] [--no-mosquitto] [--host-worker off|on|both]
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 import orjson
 
 from bench.following import following
-from bench.hub_idle import cpu_seconds
+from bench.hub_idle import cpu_seconds, thread_cpu_seconds
 from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from bench.load import run_load
 from tests.fixtures.mosquitto import run_mosquitto
@@ -51,11 +55,19 @@ class Step:
     republished: int
     drain_s: float
     cpu_s: float
+    loop_s: float = 0.0
+    """The hub's main (event loop) thread's CPU seconds."""
+    children_s: float = 0.0
+    """The CPU seconds of the hub's live children (the host worker and its fork server)."""
 
     @property
     def cpu_us(self) -> float:
         """The hub's CPU microseconds per republished metric."""
         return self.cpu_s * 1e6 / self.republished if self.republished else float("nan")
+
+    def per_metric_us(self, seconds: float) -> float:
+        """``seconds`` of CPU in microseconds per republished metric."""
+        return seconds * 1e6 / self.republished if self.republished else float("nan")
 
     @property
     def lost(self) -> int:
@@ -96,9 +108,43 @@ class Monitor:
         return give_up_s
 
 
+def _descendants(pid: int) -> list[int]:
+    """The live processes below ``pid`` (the host worker is a child of the fork server, a child of the hub)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        below = parents.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+@dataclass(frozen=True)
+class _Cpu:
+    total: float
+    loop: float
+    children: float
+
+
+def _cpu(pids: list[int]) -> _Cpu:
+    """CPU seconds of ``pids`` and their live descendants, of the first pid's main thread, and of the descendants."""
+    below = [child for pid in pids for child in _descendants(pid)]
+    children = 0.0
+    for child in below:
+        with contextlib.suppress(OSError):
+            children += cpu_seconds(child, children=False)
+    loop = thread_cpu_seconds(pids[0]).get(pids[0], 0.0)
+    return _Cpu(sum(cpu_seconds(pid) for pid in pids) + children, loop, children)
+
+
 @contextlib.contextmanager
 def _hub_process(
-    argv: list[str], data_dir: Path, source: Path | None = None
+    argv: list[str], data_dir: Path, source: Path | None = None, *, worker: bool = False
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {
         **os.environ,
@@ -106,6 +152,8 @@ def _hub_process(
         "UNS_LOG_LEVEL": "ERROR",
         "UNS_DATA_DIR": str(data_dir),
     }
+    if worker:
+        env["UNS_HOST__WORKER"] = "true"  # only then: a tree older than the setting refuses the key
     command, cwd = hub_command(argv, source, env)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
     try:
@@ -134,7 +182,7 @@ async def _step(
 ) -> Step:
     await monitor.settled()
     before = monitor.republished
-    cpu0 = sum(cpu_seconds(pid) for pid in pids)
+    cpu0 = _cpu(pids)
     proc = _load(url, nodes, metrics, rate, seconds)
     await asyncio.sleep(1.0)  # births and ramp-up
     t0, r0 = time.monotonic(), monitor.republished
@@ -142,7 +190,7 @@ async def _step(
     t1, r1 = time.monotonic(), monitor.republished
     report = proc.result_pipe.recv()  # type: ignore[attr-defined]
     drain = await monitor.settled()
-    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0  # includes settled()'s idle 1.5 s, small
+    cpu1 = _cpu(pids)  # includes settled()'s idle 1.5 s, small
     births = nodes * (metrics + 1)
     return Step(
         offered=report["metrics"] / report["seconds"],
@@ -150,43 +198,82 @@ async def _step(
         sent_metrics=report["metrics"] + births,
         republished=monitor.republished - before,
         drain_s=drain,
-        cpu_s=cpu,
+        cpu_s=cpu1.total - cpu0.total,
+        loop_s=cpu1.loop - cpu0.loop,
+        children_s=cpu1.children - cpu0.children,
     )
 
 
 async def _scenario(name: str, url: str, pids: list[int], args: argparse.Namespace) -> dict[str, float]:
     print(f"\n== {name}: {url}", flush=True)
     print(f"{'offered/s':>10} {'republished/s':>14} {'sent':>9} {'republished':>11} {'lost':>6} {'drain s':>8}"
-          f" {'cpu us/metric':>13}")  # fmt: skip
+          f" {'cpu us/metric':>13} {'loop':>6} {'worker':>6}  load")  # fmt: skip
     best = 0.0
     cpus: list[float] = []
+    loops: list[float] = []
     async with _monitor(url) as monitor:
         for rate in args.rates:
             step = await _step(url, monitor, args.nodes, args.metrics, rate, args.seconds, pids)
             ok = step.lost == 0 and step.drain_s < 1.0
             cpus.append(step.cpu_us)
+            loops.append(step.per_metric_us(step.loop_s))
             print(
                 f"{step.offered:>10.0f} {step.republished_per_s:>14.0f} {step.sent_metrics:>9} {step.republished:>11}"
-                f" {step.lost:>6} {step.drain_s:>8.2f} {step.cpu_us:>13.1f} {'sustained' if ok else 'BACKLOG/LOSS'}",
+                f" {step.lost:>6} {step.drain_s:>8.2f} {step.cpu_us:>13.1f} {loops[-1]:>6.1f}"
+                f" {step.per_metric_us(step.children_s):>6.1f}  {_load_avg()} {'sustained' if ok else 'BACKLOG/LOSS'}",
                 flush=True,
             )
             if ok:
                 best = max(best, step.republished_per_s)
         monitor.latencies_ms.clear()
         monitor.recording = True
-        await _step(url, monitor, args.nodes, args.metrics, args.latency_rate, args.seconds, pids)
+        at10k = await _step(url, monitor, args.nodes, args.metrics, args.latency_rate, args.seconds, pids)
         monitor.recording = False
         lat = sorted(monitor.latencies_ms)
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
-    rss = sum(rss_mib(pid, "VmHWM") for pid in pids)
+    tree = [*pids, *(child for pid in pids for child in _descendants(pid))]
+    rss = sum(rss_mib(pid, "VmHWM") for pid in tree)  # a forked child's counts the pages it shares too
+    pss = sum(_pss_mib(pid) for pid in tree)
     cpu = statistics.median(cpus)
+    loop = statistics.median(loops)
     print(
         f"sustained: {best:.0f} metrics/s   latency at {args.latency_rate:.0f}/s: p50 {p50:.1f} ms  p99 {p99:.1f} ms"
-        f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB   CPU {cpu:.1f} us/metric"
-        f" ({cpu / 100:.2f} of a core per 10k metrics/s)"
+        f" ({len(lat)} samples)   peak RSS {rss:.0f} MiB (PSS now {pss:.0f})"
+        f"   CPU {cpu:.1f} us/metric (loop thread {loop:.1f})"
+        f" ({cpu / 100:.2f} of a core per 10k metrics/s); at {args.latency_rate:.0f}/s {at10k.cpu_us:.1f} us/metric"
+        f" (loop {at10k.per_metric_us(at10k.loop_s):.1f})   load {_load_avg()}"
     )
-    return {"sustained": best, "p50": p50, "p99": p99, "rss": rss, "cpu_us": cpu}
+    return {
+        "sustained": best,
+        "p50": p50,
+        "p99": p99,
+        "rss": rss,
+        "pss": pss,
+        "cpu_us": cpu,
+        "loop_us": loop,
+        "cpu_10k_us": at10k.cpu_us,
+    }
+
+
+def _pss_mib(pid: int) -> float:
+    """Proportional resident memory of ``pid`` now (shared pages split between their processes), MiB."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _load_avg() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _ratios(title: str, new: dict[str, float], old: dict[str, float]) -> None:
+    print(f"\n== {title}")
+    for key in new:
+        ratio = new[key] / old[key] if old[key] else float("nan")
+        print(f"{key:>10}: {new[key]:10.1f} / {old[key]:10.1f} = {ratio:.2f}x")
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -195,13 +282,22 @@ async def _main(args: argparse.Namespace) -> None:
         if args.baseline is not None:
             with hub_source(args.baseline) as source, _hub_process(argv, Path(tmp) / "old", source) as (proc, url):
                 old = await _scenario(f"baseline {args.baseline}: uns up", url, [proc.pid], args)
-        with hub_source(args.current) as source, _hub_process(argv, Path(tmp) / "new", source) as (proc, url):
-            embedded = await _scenario("embedded amqtt broker, host in-process (uns up)", url, [proc.pid], args)
+        inline = worker = None
+        with hub_source(args.current) as source:
+            if args.host_worker in ("off", "both"):
+                with _hub_process(argv, Path(tmp) / "new", source) as (proc, url):
+                    inline = await _scenario("embedded amqtt broker, host in-process (uns up)", url, [proc.pid], args)
+            if args.host_worker in ("on", "both"):
+                with _hub_process(argv, Path(tmp) / "worker", source, worker=True) as (proc, url):
+                    worker = await _scenario("uns up with host.worker: true", url, [proc.pid], args)
+        embedded = inline or worker
+        assert embedded is not None
         if args.baseline is not None:
-            print(f"\n== uns up, this tree / baseline {args.baseline}")
-            for key in ("sustained", "p50", "p99", "rss", "cpu_us"):
-                ratio = embedded[key] / old[key] if old[key] else float("nan")
-                print(f"{key:>10}: {embedded[key]:10.1f} / {old[key]:10.1f} = {ratio:.2f}x")
+            _ratios(f"uns up, this tree / baseline {args.baseline}", embedded, old)
+        if inline is not None and worker is not None:
+            _ratios("uns up, host.worker / inline (this tree)", worker, inline)
+            if args.baseline is not None:
+                _ratios(f"uns up, host.worker / baseline {args.baseline}", worker, old)
         if args.no_mosquitto:
             return
         with (
@@ -230,6 +326,12 @@ def main() -> None:
     parser.add_argument("--baseline", help="first run the uns up scenario on the hub of this commit (ratio printed)")
     parser.add_argument("--current", help="run this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--no-mosquitto", action="store_true", help="skip the Mosquitto layout")
+    parser.add_argument(
+        "--host-worker",
+        choices=["off", "on", "both"],
+        default="off",
+        help="uns up with host.worker: off (inline host), on, or both (inline then worker, ratio printed)",
+    )
     asyncio.run(_main(parser.parse_args()))
 
 
