@@ -1,6 +1,11 @@
 import socket
 
+from tests.exports import assert_all_is_honest
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import recorder_on
+from tests.fixtures.waiting import until
+from uns.broker import EmbeddedBroker
+from uns.connect import network_clients
 
 
 def test_mosquitto_listens_on_loopback(mosquitto: Mosquitto) -> None:
@@ -8,3 +13,20 @@ def test_mosquitto_listens_on_loopback(mosquitto: Mosquitto) -> None:
         # CONNECT, MQTT 3.1.1, clean session, keepalive 10, client id "t"
         sock.sendall(bytes([0x10, 13, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 1]) + b"t")
         assert sock.recv(4) == bytes([0x20, 2, 0, 0])
+
+
+async def test_a_recorder_keeps_every_message_on_its_filters_in_order(broker: EmbeddedBroker) -> None:
+    async with (
+        recorder_on(broker.url, ["t/#"]) as seen,
+        network_clients(broker.url)(client_id="test-publisher") as publisher,
+    ):
+        for n in range(3):
+            await publisher.publish(f"t/{n}", b"%d" % n, qos=1)
+        await publisher.publish("elsewhere", b"0", qos=1)
+        await until(lambda: len(seen.messages) == 3, what="three messages")
+    assert [m.topic for m in seen.messages] == ["t/0", "t/1", "t/2"]
+    assert seen.bodies("t/1") == [1]
+
+
+def test_recording_exports() -> None:
+    assert_all_is_honest("tests.fixtures.recording")

@@ -18,11 +18,12 @@ from tests.bridges.amqp.rabbit import drain, publish, unique
 from tests.bridges.amqp.raw_publisher import raw_publish
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.rabbitmq import RabbitNode
+from tests.fixtures.recording import recording
 from tests.fixtures.running import running
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl, Message
+from uns.mqtt.types import BrokerUrl
 
 pytestmark = pytest.mark.timeout(90)  # the first test here may start the session's RabbitMQ (6-20 s)
 
@@ -80,15 +81,11 @@ async def test_messages_become_metrics_and_mes_events_and_bad_ones_are_dead_lett
                                     "timestamp_ms": "$.at"}}]},
         ],
     )  # fmt: skip
-    seen: list[Message] = []
-    async with MqttClient(url=broker.url, client_id="amqp-mes-listener") as listener:
-        await listener.subscribe([f"{CAPPER}/mes/#"], qos=1)
-
-        async def listen() -> None:
-            async for message in listener.messages():
-                seen.append(message)
-
-        listening = asyncio.create_task(listen(), name="test.mes-listener")
+    async with (
+        MqttClient(url=broker.url, client_id="amqp-mes-listener") as listener,
+        recording(listener, [f"{CAPPER}/mes/#"], name="test.mes-listener") as listened,
+    ):
+        seen = listened.messages
         try:
             async with _running(config, broker, tmp_path) as source:
                 qc = {"results": [
@@ -120,8 +117,6 @@ async def test_messages_become_metrics_and_mes_events_and_bad_ones_are_dead_lett
                     what="the last temperature",
                 )
         finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
             host.stop()
     assert [v for v, _ in host.values("oven", "Temperature", kinds=("DBIRTH", "DDATA")) if v is not None] == [
         71.5,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -15,11 +14,11 @@ from bridges.registry import build_edge_node
 from model.bridges import HttpBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.http.rest_api import RestApi, serve
+from tests.fixtures.recording import recording
 from tests.fixtures.running import running, running_task
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import Message
 
 
 def _last(host: SpbHost, device: str, name: str) -> int:
@@ -37,14 +36,12 @@ async def test_polled_items_as_metrics_and_mes_events(broker: EmbeddedBroker, tm
     ]
     host = SpbHost(broker.url.port, group, host_id)
     await host.start(online=True)
-    seen: list[Message] = []
-    async with serve(rest.app()) as url, MqttClient(url=broker.url, client_id="mes-listener") as listener:
-        await listener.subscribe(["acme/+/+/+/mes/work_order"], qos=1)
-
-        async def listen() -> None:
-            async for message in listener.messages():
-                seen.append(message)
-
+    async with (
+        serve(rest.app()) as url,
+        MqttClient(url=broker.url, client_id="mes-listener") as listener,
+        recording(listener, ["acme/+/+/+/mes/work_order"], name="test.mes-listener") as listened,
+    ):
+        seen = listened.messages
         config = HttpBridgeConfig.model_validate(
             {
                 "name": "erp",
@@ -70,7 +67,6 @@ async def test_polled_items_as_metrics_and_mes_events(broker: EmbeddedBroker, tm
             }
         )
         node = build_edge_node(config, network_clients(broker.url), tmp_path)
-        listening = asyncio.create_task(listen(), name="test.mes-listener")
         try:
             async with running(node, name="test.http-node"):
                 await until(
@@ -80,8 +76,6 @@ async def test_polled_items_as_metrics_and_mes_events(broker: EmbeddedBroker, tm
                 await until(lambda: len(seen) >= 2, what="the MES events")
                 await until(lambda: _last(host, "api", "Status/EventsUnchanged") >= 4, what="two polls skipped")
         finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
             host.stop()
     assert host.values("line1", "Qty", kinds=("DBIRTH", "DDATA"))[0][0] == 5.0
     assert host.count("DBIRTH") >= 2  # line1 and the status device api
@@ -134,14 +128,11 @@ async def test_an_api_down_is_the_status_device_s_death_and_degraded_health(
 
 
 async def test_webhook_deliveries_become_mes_events(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    seen: list[Message] = []
-    async with MqttClient(url=broker.url, client_id="mes-listener-2") as listener:
-        await listener.subscribe(["acme/+/+/+/mes/quality_inspection"], qos=1)
-
-        async def listen() -> None:
-            async for message in listener.messages():
-                seen.append(message)
-
+    async with (
+        MqttClient(url=broker.url, client_id="mes-listener-2") as listener,
+        recording(listener, ["acme/+/+/+/mes/quality_inspection"], name="test.mes-listener") as listened,
+    ):
+        seen = listened.messages
         config = HttpBridgeConfig.model_validate(
             {
                 "name": "qms",
@@ -163,26 +154,21 @@ async def test_webhook_deliveries_become_mes_events(broker: EmbeddedBroker, tmp_
         clients = network_clients(broker.url)
         source = make_source(config, clients, tmp_path)
         node = EdgeNode(config=config.edge, node_id=config.node_id, source=source, clients=clients, data_dir=tmp_path)
-        listening = asyncio.create_task(listen(), name="test.mes-listener")
-        try:
-            async with node, httpx.AsyncClient() as http, running_task(node, name="test.http-node"):
-                assert source.webhook is not None  # bound on entering: its URL is known
-                body = orjson.dumps(
-                    [
-                        {"sample": "s1", "characteristic": "fill_ml", "value": 4.2, "at": "2026-12-06T10:00:00Z"},
-                        {"sample": "s2", "characteristic": "fill_ml", "value": "n/a", "at": "2026-12-06T10:01:00Z"},
-                    ]
-                )
-                headers = {"X-Hub-Signature-256": "sha256=" + sign(b"k", body)}  # GitHub's way: the body alone
-                answer = await http.post(source.webhook.url, content=body, headers=headers)
-                assert (answer.status_code, answer.json()) == (
-                    200,
-                    {"status": "accepted", "items": 1, "refused": 1},
-                )
-                await until(lambda: len(seen) == 1, what="the inspection at the listener")
-        finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
+        async with node, httpx.AsyncClient() as http, running_task(node, name="test.http-node"):
+            assert source.webhook is not None  # bound on entering: its URL is known
+            body = orjson.dumps(
+                [
+                    {"sample": "s1", "characteristic": "fill_ml", "value": 4.2, "at": "2026-12-06T10:00:00Z"},
+                    {"sample": "s2", "characteristic": "fill_ml", "value": "n/a", "at": "2026-12-06T10:01:00Z"},
+                ]
+            )
+            headers = {"X-Hub-Signature-256": "sha256=" + sign(b"k", body)}  # GitHub's way: the body alone
+            answer = await http.post(source.webhook.url, content=body, headers=headers)
+            assert (answer.status_code, answer.json()) == (
+                200,
+                {"status": "accepted", "items": 1, "refused": 1},
+            )
+            await until(lambda: len(seen) == 1, what="the inspection at the listener")
     [message] = seen
     assert message.topic == "acme/dallas/packaging/line1/mes/quality_inspection"
     assert orjson.loads(message.payload) == {

@@ -3,7 +3,6 @@ demo's connector turns it into a live Sparkplug device whose relay a DCMD opens.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from chirpstack_api import integration  # type: ignore[import-untyped]  # no py.typed (test-only)
@@ -13,10 +12,11 @@ from bridges.lorawan.lpp import decode_lpp
 from bridges.sim.lorawan_meter import DEVICE, NODE, LorawanMeterSim, _Meter, demo_bridge
 from tests.bridges.edge.spb_host import BOOLEAN, SpbHost, until
 from tests.bridges.lorawan.running import last, running
+from tests.fixtures.recording import recording
+from tests.fixtures.running import running_task
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import Message
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 
@@ -36,7 +36,6 @@ async def test_the_demo_meter_is_live_its_events_read_by_chirpstack_s_schema_and
 ) -> None:
     host = SpbHost(broker.url.port, "acme-dallas", "lora-sim-host")
     await host.start(online=True)
-    seen: list[Message] = []
     clients = network_clients(broker.url)
     config = demo_bridge("lora-sim-host", interval_s=0.2)
     config = config.model_copy(update={"edge": config.edge.model_copy(update={"first_reading_wait_s": 0.5})})
@@ -45,29 +44,20 @@ async def test_the_demo_meter_is_live_its_events_read_by_chirpstack_s_schema_and
             MqttClient(url=broker.url, client_id="wiretap") as tap,
             running(config, broker.url.port, tmp_path),
             LorawanMeterSim(clients=clients, seed=7, interval_s=0.2) as sim,
+            recording(tap, ["application/+/device/+/event/+"], name="test.tap") as tapped,
+            running_task(sim, name="test.sim"),
         ):
-            await tap.subscribe(["application/+/device/+/event/+"], qos=1)
-
-            async def listen() -> None:
-                async for message in tap.messages():
-                    seen.append(message)
-
-            tasks = [asyncio.create_task(listen(), name="test.tap"), asyncio.create_task(sim.run(), name="test.sim")]
-            try:
-                await until(lambda: isinstance(last(host, DEVICE, "Energy"), float), what="the meter's energy")
-                first = last(host, DEVICE, "Energy")
-                await until(lambda: last(host, DEVICE, "Energy") != first, what="the energy counting")
-                assert isinstance(power := last(host, DEVICE, "Power"), float)
-                assert power > 20
-                assert last(host, DEVICE, "Battery/ExternalPower") is True
-                relay = pb.Payload.Metric(name="Command/Relay", datatype=BOOLEAN, boolean_value=False)
-                host.dcmd(NODE, DEVICE, [relay])
-                await until(lambda: last(host, DEVICE, "LoRaWAN/Acked") == 1, what="the downlink acknowledged")
-                await until(lambda: abs(last(host, DEVICE, "Power") - 0.2) < 1e-6, what="the load off")  # type: ignore[operator]
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            seen = tapped.messages
+            await until(lambda: isinstance(last(host, DEVICE, "Energy"), float), what="the meter's energy")
+            first = last(host, DEVICE, "Energy")
+            await until(lambda: last(host, DEVICE, "Energy") != first, what="the energy counting")
+            assert isinstance(power := last(host, DEVICE, "Power"), float)
+            assert power > 20
+            assert last(host, DEVICE, "Battery/ExternalPower") is True
+            relay = pb.Payload.Metric(name="Command/Relay", datatype=BOOLEAN, boolean_value=False)
+            host.dcmd(NODE, DEVICE, [relay])
+            await until(lambda: last(host, DEVICE, "LoRaWAN/Acked") == 1, what="the downlink acknowledged")
+            await until(lambda: abs(last(host, DEVICE, "Power") - 0.2) < 1e-6, what="the load off")  # type: ignore[operator]
     finally:
         host.stop()
     assert host.violations == []

@@ -6,7 +6,6 @@ Every message of the edge node is checked against Sparkplug 3.0 by an independen
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -17,9 +16,10 @@ from tests.bridges.edge.spb_host import BOOLEAN, STRING, SpbHost, until
 from tests.bridges.lorawan import chirpstack as cs
 from tests.bridges.lorawan.running import last, running
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import recording
 from uns.broker import EmbeddedBroker
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl, Message
+from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 METER, SENSOR = "70B3D57ED0051A01", "70B3D57ED0051A02"
@@ -73,85 +73,77 @@ async def test_chirpstack_uplinks_status_and_bad_events_through_the_embedded_bro
 ) -> None:
     host = SpbHost(broker.url.port, "env", "lora-host")
     await host.start(online=True)
-    downlinks: list[Message] = []
     config = _chirpstack(broker.url.port, "lora-host")
     try:
         async with (
             MqttClient(url=broker.url, client_id="chirpstack") as server,
             running(config, broker.url.port, tmp_path) as source,
+            recording(
+                server, [f"application/{cs.APP}/device/+/command/down"], name="test.lorawan.downlinks"
+            ) as listened,
         ):
-            await server.subscribe([f"application/{cs.APP}/device/+/command/down"], qos=1)
+            downlinks = listened.messages
+            await until(lambda: host.of("DBIRTH", "meter"), what="the meter's DBIRTH")
+            lpp = bytes.fromhex("01741676048301E2400502076C")  # 57.5 V, 1234.56 kWh, 19.00 kW
+            first = cs.up(METER, 7, data=lpp, rssi=(-97, -64), snr=(-3.5, 8.25), dedup="dd-1")
+            await server.publish(cs.topic(METER, "up"), first, qos=1)
+            await until(lambda: last(host, "meter", "Energy") == 1234.56, what="Energy from Cayenne LPP")
+            assert (last(host, "meter", "Voltage"), last(host, "meter", "Power")) == (57.5, 19.0)
+            assert (last(host, "meter", "Radio/RSSI"), last(host, "meter", "Radio/SNR")) == (-64, 8.25)
+            assert (last(host, "meter", "Radio/FCnt"), last(host, "meter", "Radio/Gateways")) == (7, 2)
 
-            async def listen() -> None:
-                async for message in server.messages():
-                    downlinks.append(message)
+            await server.publish(cs.topic(METER, "up"), first, qos=1)  # delivered twice: the same dedup id
+            await until(lambda: last(host, "meter", "LoRaWAN/Duplicates") == 1, what="the duplicate counted")
+            # the device restarted its session: counter 2 after 7, a new value, counted as a reset
+            again = cs.up(METER, 2, data=bytes.fromhex("048301E2A4"), dedup="dd-2")  # 1235.56 kWh
+            await server.publish(cs.topic(METER, "up"), again, qos=1)
+            await until(lambda: last(host, "meter", "Energy") == 1235.56, what="the value after the reset")
+            assert last(host, "meter", "LoRaWAN/FCntResets") == 1
+            assert last(host, "meter", "LoRaWAN/Uplinks") == 2
 
-            listening = asyncio.create_task(listen(), name="test.lorawan.downlinks")
-            try:
-                await until(lambda: host.of("DBIRTH", "meter"), what="the meter's DBIRTH")
-                lpp = bytes.fromhex("01741676048301E2400502076C")  # 57.5 V, 1234.56 kWh, 19.00 kW
-                first = cs.up(METER, 7, data=lpp, rssi=(-97, -64), snr=(-3.5, 8.25), dedup="dd-1")
-                await server.publish(cs.topic(METER, "up"), first, qos=1)
-                await until(lambda: last(host, "meter", "Energy") == 1234.56, what="Energy from Cayenne LPP")
-                assert (last(host, "meter", "Voltage"), last(host, "meter", "Power")) == (57.5, 19.0)
-                assert (last(host, "meter", "Radio/RSSI"), last(host, "meter", "Radio/SNR")) == (-64, 8.25)
-                assert (last(host, "meter", "Radio/FCnt"), last(host, "meter", "Radio/Gateways")) == (7, 2)
+            # decoded by the network server's codec: the object is used, the connector's codec not at all
+            await server.publish(cs.topic(SENSOR, "up"), cs.up(SENSOR, 1, data=b"\xff", obj={"temperature": 21.5}))
+            await until(lambda: last(host, "sensor", "Temperature") == 21.5, what="the server-decoded value")
 
-                await server.publish(cs.topic(METER, "up"), first, qos=1)  # delivered twice: the same dedup id
-                await until(lambda: last(host, "meter", "LoRaWAN/Duplicates") == 1, what="the duplicate counted")
-                # the device restarted its session: counter 2 after 7, a new value, counted as a reset
-                again = cs.up(METER, 2, data=bytes.fromhex("048301E2A4"), dedup="dd-2")  # 1235.56 kWh
-                await server.publish(cs.topic(METER, "up"), again, qos=1)
-                await until(lambda: last(host, "meter", "Energy") == 1235.56, what="the value after the reset")
-                assert last(host, "meter", "LoRaWAN/FCntResets") == 1
-                assert last(host, "meter", "LoRaWAN/Uplinks") == 2
+            await server.publish(cs.topic(METER, "status"), cs.status(METER, battery=87.5, margin=9), qos=1)
+            await until(lambda: last(host, "meter", "Battery/Level") == 87.5, what="the battery level")
+            assert last(host, "meter", "Radio/Margin") == 9
+            warning = cs.log(METER, code=integration.UPLINK_F_CNT_RESET, description="frame-counter reset")
+            await server.publish(cs.topic(METER, "log"), warning, qos=1)
+            await until(
+                lambda: last(host, "meter", "LoRaWAN/LastLog") == "WARNING UPLINK_F_CNT_RESET: frame-counter reset",
+                what="the log line",
+            )
 
-                # decoded by the network server's codec: the object is used, the connector's codec not at all
-                await server.publish(cs.topic(SENSOR, "up"), cs.up(SENSOR, 1, data=b"\xff", obj={"temperature": 21.5}))
-                await until(lambda: last(host, "sensor", "Temperature") == 21.5, what="the server-decoded value")
+            # bad input: refused naming topic and field, counted; the good event after it goes through
+            bad = orjson.loads(cs.up(METER, 9, data=b"")) | {"fCnt": "many"}
+            await server.publish(cs.topic(METER, "up"), orjson.dumps(bad), qos=1)
+            await until(lambda: last(host, "network-server", "Status/Refused") == 1, what="the refusal")
+            await until(lambda: _refusals(host), what="the refusal's reason")
+            assert _refusals(host)[-1] == f"{cs.topic(METER, 'up')}: $.fCnt: 'many' is not an integer"
+            short = cs.up(METER, 10, data=bytes.fromhex("0483 01E2"), dedup="dd-3")  # energy cut short
+            await server.publish(cs.topic(METER, "up"), short, qos=1)
+            await until(lambda: len(_refusals(host)) == 2, what="the second refusal's reason")
+            assert _refusals(host)[-1] == (
+                f"{cs.topic(METER, 'up')}: $.data: Cayenne LPP byte 2: energy on channel 4 needs 3 bytes, "
+                "the frame has 2"
+            )
+            stranger = cs.up("0000000000000099", 1, data=b"")
+            await server.publish(cs.topic("0000000000000099", "up"), stranger, qos=1)
+            await until(lambda: last(host, "network-server", "Status/UnknownDevices") == 1, what="the stranger")
+            assert last(host, "network-server", "Status/Refused") == 2
+            assert last(host, "meter", "Radio/FCnt") == 10  # its radio metrics are good: kept
+            assert last(host, "meter", "Energy") == 1235.56
 
-                await server.publish(cs.topic(METER, "status"), cs.status(METER, battery=87.5, margin=9), qos=1)
-                await until(lambda: last(host, "meter", "Battery/Level") == 87.5, what="the battery level")
-                assert last(host, "meter", "Radio/Margin") == 9
-                warning = cs.log(METER, code=integration.UPLINK_F_CNT_RESET, description="frame-counter reset")
-                await server.publish(cs.topic(METER, "log"), warning, qos=1)
-                await until(
-                    lambda: last(host, "meter", "LoRaWAN/LastLog") == "WARNING UPLINK_F_CNT_RESET: frame-counter reset",
-                    what="the log line",
-                )
-
-                # bad input: refused naming topic and field, counted; the good event after it goes through
-                bad = orjson.loads(cs.up(METER, 9, data=b"")) | {"fCnt": "many"}
-                await server.publish(cs.topic(METER, "up"), orjson.dumps(bad), qos=1)
-                await until(lambda: last(host, "network-server", "Status/Refused") == 1, what="the refusal")
-                await until(lambda: _refusals(host), what="the refusal's reason")
-                assert _refusals(host)[-1] == f"{cs.topic(METER, 'up')}: $.fCnt: 'many' is not an integer"
-                short = cs.up(METER, 10, data=bytes.fromhex("0483 01E2"), dedup="dd-3")  # energy cut short
-                await server.publish(cs.topic(METER, "up"), short, qos=1)
-                await until(lambda: len(_refusals(host)) == 2, what="the second refusal's reason")
-                assert _refusals(host)[-1] == (
-                    f"{cs.topic(METER, 'up')}: $.data: Cayenne LPP byte 2: energy on channel 4 needs 3 bytes, "
-                    "the frame has 2"
-                )
-                stranger = cs.up("0000000000000099", 1, data=b"")
-                await server.publish(cs.topic("0000000000000099", "up"), stranger, qos=1)
-                await until(lambda: last(host, "network-server", "Status/UnknownDevices") == 1, what="the stranger")
-                assert last(host, "network-server", "Status/Refused") == 2
-                assert last(host, "meter", "Radio/FCnt") == 10  # its radio metrics are good: kept
-                assert last(host, "meter", "Energy") == 1235.56
-
-                # DCMD -> downlinks, read back with ChirpStack's own schema
-                host.dcmd(config.node_id, "meter", [_metric("Command/Relay", BOOLEAN, True)])
-                host.dcmd(config.node_id, "meter", [_metric("Command/Raw", STRING, "beef")])
-                host.dcmd(config.node_id, "meter", [_metric("Command/Interval", 3, 300)])
-                host.dcmd(config.node_id, "meter", [_metric("Command/Raw", STRING, "not hex")])
-                await until(lambda: len(downlinks) == 3, what="three downlinks")
-                await server.publish(cs.topic(METER, "ack"), cs.ack(METER, acknowledged=True), qos=1)
-                await until(lambda: last(host, "meter", "LoRaWAN/Acked") == 1, what="the ack counted")
-                assert source.counts["downlinks_refused"] == 1
-            finally:
-                listening.cancel()
-                await asyncio.gather(listening, return_exceptions=True)
+            # DCMD -> downlinks, read back with ChirpStack's own schema
+            host.dcmd(config.node_id, "meter", [_metric("Command/Relay", BOOLEAN, True)])
+            host.dcmd(config.node_id, "meter", [_metric("Command/Raw", STRING, "beef")])
+            host.dcmd(config.node_id, "meter", [_metric("Command/Interval", 3, 300)])
+            host.dcmd(config.node_id, "meter", [_metric("Command/Raw", STRING, "not hex")])
+            await until(lambda: len(downlinks) == 3, what="three downlinks")
+            await server.publish(cs.topic(METER, "ack"), cs.ack(METER, acknowledged=True), qos=1)
+            await until(lambda: last(host, "meter", "LoRaWAN/Acked") == 1, what="the ack counted")
+            assert source.counts["downlinks_refused"] == 1
     finally:
         host.stop()
     assert {m.topic for m in downlinks} == {f"application/{cs.APP}/device/{METER.lower()}/command/down"}
@@ -211,37 +203,28 @@ async def test_the_things_stack_documented_messages_through_mosquitto(mosquitto:
             ],
         }
     )  # fmt: skip
-    pushed: list[Message] = []
     url = BrokerUrl(port=mosquitto.port)
     try:
-        async with MqttClient(url=url, client_id="tts") as server, running(config, mosquitto.port, tmp_path):
-            await server.subscribe(["v3/app1@tenant1/devices/+/down/push"], qos=1)
-
-            async def listen() -> None:
-                async for message in server.messages():
-                    pushed.append(message)
-
-            listening = asyncio.create_task(listen(), name="test.lorawan.tts-downlinks")
-            try:
-                await until(lambda: host.of("DBIRTH", "uno"), what="the device's DBIRTH")
-                await server.publish("v3/app1@tenant1/devices/dev1/up", cs.tts("tts_up.json"), qos=1)
-                await until(lambda: last(host, "uno", "Luminosity") == 0.64, what="the decoded payload")
-                assert (last(host, "uno", "Temperature"), last(host, "uno", "Radio/RSSI")) == (1.0, -35)
-                assert (last(host, "uno", "Radio/SNR"), last(host, "uno", "Radio/DataRate")) == (5.0, 7)
-                host.dcmd(config.node_id, "uno", [_metric("Command/Raw", STRING, "BEEF")])
-                await until(lambda: pushed, what="the down/push")
-                await server.publish("v3/app1@tenant1/devices/dev1/down/ack", cs.tts("tts_down_ack.json"), qos=1)
-                await until(lambda: last(host, "uno", "LoRaWAN/Acked") == 1, what="the documented ack")
-                await server.publish("v3/app1@tenant1/devices/dev1/down/failed", cs.tts("tts_down_failed.json"))
-                await until(
-                    lambda: (
-                        last(host, "uno", "LoRaWAN/LastDownlink") == "failed: application downlink payload is too long"
-                    ),
-                    what="the documented failure",
-                )
-            finally:
-                listening.cancel()
-                await asyncio.gather(listening, return_exceptions=True)
+        async with (
+            MqttClient(url=url, client_id="tts") as server,
+            running(config, mosquitto.port, tmp_path),
+            recording(server, ["v3/app1@tenant1/devices/+/down/push"], name="test.lorawan.tts-downlinks") as listened,
+        ):
+            pushed = listened.messages
+            await until(lambda: host.of("DBIRTH", "uno"), what="the device's DBIRTH")
+            await server.publish("v3/app1@tenant1/devices/dev1/up", cs.tts("tts_up.json"), qos=1)
+            await until(lambda: last(host, "uno", "Luminosity") == 0.64, what="the decoded payload")
+            assert (last(host, "uno", "Temperature"), last(host, "uno", "Radio/RSSI")) == (1.0, -35)
+            assert (last(host, "uno", "Radio/SNR"), last(host, "uno", "Radio/DataRate")) == (5.0, 7)
+            host.dcmd(config.node_id, "uno", [_metric("Command/Raw", STRING, "BEEF")])
+            await until(lambda: pushed, what="the down/push")
+            await server.publish("v3/app1@tenant1/devices/dev1/down/ack", cs.tts("tts_down_ack.json"), qos=1)
+            await until(lambda: last(host, "uno", "LoRaWAN/Acked") == 1, what="the documented ack")
+            await server.publish("v3/app1@tenant1/devices/dev1/down/failed", cs.tts("tts_down_failed.json"))
+            await until(
+                lambda: last(host, "uno", "LoRaWAN/LastDownlink") == "failed: application downlink payload is too long",
+                what="the documented failure",
+            )
     finally:
         host.stop()
     [push] = pushed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -10,30 +9,24 @@ import orjson
 from bridges.registry import build_edge_node
 from bridges.sim.serial_palletizing import PALLETIZER_PATH, SCALE_DEVICE, SERIAL_NODE, PalletScale
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.fixtures.recording import recording
 from tests.fixtures.running import running, running_task
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import Message
 
 
 async def test_each_pallet_is_weighed_into_one_lot(broker: EmbeddedBroker, tmp_path: Path) -> None:
     counter = [4_294_967_295]  # the model's 32-bit pallet counter, about to roll over
     host = SpbHost(broker.url.port, "acme-dallas", "uns-hub")
     await host.start(online=True)
-    seen: list[Message] = []
     async with (
         PalletScale(pallets=lambda: counter[0], seed=7, settle_s=0.3, on_scale_s=0.6) as pallets,
         MqttClient(url=broker.url, client_id="mes") as listener,
+        recording(listener, [f"{PALLETIZER_PATH}/mes/lot_production"], name="tests.listen") as listened,
     ):
-        await listener.subscribe([f"{PALLETIZER_PATH}/mes/lot_production"], qos=1)
-
-        async def listen() -> None:
-            async for message in listener.messages():
-                seen.append(message)
-
+        seen = listened.messages
         node = build_edge_node(pallets.bridge_config(), network_clients(broker.url), tmp_path)
-        listening = asyncio.create_task(listen(), name="tests.listen")
         try:
             async with running(node, name="tests.node"), running_task(pallets, name="tests.pallets"):
                 await until(lambda: host.of("DBIRTH", SCALE_DEVICE), what="the scale born")
@@ -41,8 +34,6 @@ async def test_each_pallet_is_weighed_into_one_lot(broker: EmbeddedBroker, tmp_p
                 counter[0] = 0  # one more pallet completed (and the counter rolled over)
                 await until(lambda: len(seen) == 2, what="the next pallet's lot")
         finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
             host.stop()
     bodies = [orjson.loads(message.payload) for message in seen]
     assert all(780.0 < body["quantity"] < 820.0 for body in bodies)

@@ -6,7 +6,6 @@ checks every message of the node; a listener on the broker takes the MES events.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -15,11 +14,11 @@ from bridges.registry import build_edge_node
 from bridges.sim.serial_scale import SimulatedScale
 from model.bridges import SerialBridgeConfig
 from tests.bridges.edge.spb_host import BOOLEAN, SpbHost, until
+from tests.fixtures.recording import recording
 from tests.fixtures.running import running
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import Message
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 _CELL = "acme/dallas/packaging/line3/palletizer"
@@ -29,17 +28,12 @@ async def test_pallet_weights_and_lots_under_the_edge_node(broker: EmbeddedBroke
     group, host_id = "pack", "serial-host"
     host = SpbHost(broker.url.port, group, host_id)
     await host.start(online=True)
-    seen: list[Message] = []
     async with (
         SimulatedScale() as scale,
         MqttClient(url=broker.url, client_id="mes-listener") as listener,
+        recording(listener, [f"{_CELL}/mes/#"], name="tests.serial.mes-listener") as listened,
     ):
-        await listener.subscribe([f"{_CELL}/mes/#"], qos=1)
-
-        async def listen() -> None:
-            async for message in listener.messages():
-                seen.append(message)
-
+        seen = listened.messages
         config = SerialBridgeConfig.model_validate(
             {
                 "name": "palletizing",
@@ -65,7 +59,6 @@ async def test_pallet_weights_and_lots_under_the_edge_node(broker: EmbeddedBroke
             }
         )
         node = build_edge_node(config, network_clients(broker.url), tmp_path)
-        listening = asyncio.create_task(listen(), name="tests.serial.mes-listener")
         try:
             async with running(node, name="tests.serial-node"):
                 await until(lambda: host.of("DBIRTH", "scale"), what="the scale's DBIRTH")
@@ -80,8 +73,6 @@ async def test_pallet_weights_and_lots_under_the_edge_node(broker: EmbeddedBroke
                 host.dcmd("palletizing", "scale", [metric])
                 await until(lambda: _weights(host)[-1] == 0.0, what="net 0 after the tare")
         finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
             host.stop()
     bodies = [orjson.loads(m.payload) for m in seen]
     assert [(m.topic, m.qos) for m in seen] == [(f"{_CELL}/mes/lot_production", 1)] * 2

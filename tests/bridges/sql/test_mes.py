@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sqlite3
@@ -14,9 +13,10 @@ from model.bridges.sql import SqlBridgeConfig
 from model.mes import WorkOrder
 from tests.bridges.sql.scenario import Driver
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import recording
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
-from uns.mqtt.types import BrokerUrl, Message
+from uns.mqtt.types import BrokerUrl
 
 _BOM = json.dumps(
     [
@@ -78,15 +78,11 @@ async def test_rows_become_work_orders_acknowledged_before_the_cursor_moves(
     db = tmp_path / "erp.db"
     _erp(db)
     clients = network_clients(BrokerUrl(port=mosquitto.port))
-    got: list[Message] = []
-    async with clients(client_id="mes-listener") as listener:
-        await listener.subscribe(["+/+/+/+/mes/work_order"], qos=1)
-
-        async def listen() -> None:
-            async for message in listener.messages():
-                got.append(message)
-
-        reader = asyncio.get_running_loop().create_task(listen())
+    async with (
+        clients(client_id="mes-listener") as listener,
+        recording(listener, ["+/+/+/+/mes/work_order"]) as listened,
+    ):
+        got = listened.messages
         state = tmp_path / "state.sqlite"
         async with SqlSource(config=_config(db), clients=clients, state_path=state) as source:
             run = Driver(source)
@@ -105,7 +101,6 @@ async def test_rows_become_work_orders_acknowledged_before_the_cursor_moves(
             await run.next()  # the poll that reads the update (the source reads only when the edge node asks)
             await until(lambda: len(got) == 4, what="the updated order")
             await run.crash()
-        reader.cancel()
     bodies = [(m.topic, WorkOrder.model_validate_json(m.payload)) for m in got]
     assert [(t, o.order_id, o.quantity) for t, o in bodies] == [
         ("acme/dallas/packaging/line1/mes/work_order", "4711", 1200),

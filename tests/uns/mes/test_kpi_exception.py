@@ -15,9 +15,9 @@ import pytest
 from model.config import DeriveRule, MesSection
 from model.envelope import JsonValue, Quality
 from tests.fixtures.broker import broker_test_config, start_broker
+from tests.fixtures.recording import Recorder, recorder_on
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.rules.harness import Recorder, recorder_on
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.mes.kpi_memory import KpiMemory
 from uns.mes.service import MesAdapter

@@ -1,8 +1,7 @@
-"""The rule tests' rig: an engine and a recording subscriber on a real broker, a webhook receiver on uvicorn."""
+"""The rule tests' rig: an engine on a real broker, a webhook receiver on uvicorn."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
@@ -18,52 +17,16 @@ from model.rules import Rule
 from tests.fixtures.running import running
 from uns.broker.acl import AclPolicy
 from uns.connect import ClientFactory, network_clients
-from uns.mqtt.types import BrokerUrl, Message, PubSub
+from uns.mqtt.types import BrokerUrl
 from uns.rules.actions import Target
 from uns.rules.engine import RuleEngine
 from uns.settings import load_plant
 
-__all__ = ["RULES", "Receiver", "Recorder", "engine_on", "recorder_on"]
+__all__ = ["RULES", "Receiver", "engine_on"]
 
 RULES: TypeAdapter[list[Rule]] = TypeAdapter(list[Rule])
 _PLANT = load_plant(None)  # the demo plant: bindings for the write action
 _BINDINGS = {b.path: (b.group, b.node, b.device) for b in _PLANT.bindings}
-
-
-@dataclasses.dataclass
-class Recorder:
-    """Every message on its filters, in order."""
-
-    client: PubSub
-    messages: list[Message] = dataclasses.field(default_factory=list)
-
-    def on(self, topic: str) -> list[Message]:
-        """The messages received on ``topic``."""
-        return [m for m in self.messages if m.topic == topic]
-
-    def bodies(self, topic: str) -> list[object]:
-        """Their JSON bodies."""
-        return [orjson.loads(m.payload) for m in self.on(topic)]
-
-
-@contextlib.asynccontextmanager
-async def recorder_on(url: BrokerUrl, filters: Sequence[str]) -> AsyncIterator[Recorder]:
-    """A subscriber recording ``filters`` in a background task."""
-    async with network_clients(url)(client_id="rules-test-recorder") as client:
-        recorder = Recorder(client)
-        await client.subscribe(list(filters))
-
-        async def read() -> None:
-            async for message in client.messages():
-                recorder.messages.append(message)
-
-        task = asyncio.create_task(read(), name="rules-test-recorder")
-        try:
-            yield recorder
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def _targets(path: str) -> Target | None:

@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import recorder_on
 from tests.fixtures.waiting import until
-from tests.uns.rules.harness import engine_on, recorder_on
+from tests.uns.rules.harness import engine_on
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 from uns.sparkplug.payload import decode_payload

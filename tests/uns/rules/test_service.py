@@ -14,10 +14,11 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
+from tests.fixtures.recording import recorder_on
 from tests.fixtures.running import running_task
 from tests.fixtures.timers import timers_by_task
 from tests.fixtures.waiting import until
-from tests.uns.rules.harness import RULES, recorder_on
+from tests.uns.rules.harness import RULES
 from uns.broker.acl import AclPolicy
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
