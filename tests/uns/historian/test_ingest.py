@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from model.config import HistorianSection
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.reading import rows
 from tests.fixtures.running import running
@@ -21,7 +21,6 @@ from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
 from uns.broker import EmbeddedBroker
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.historian.service import Historian
-from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 
 _ids = itertools.count()
@@ -39,12 +38,6 @@ def envelope(value: object, ts: int, datatype: str = "Double", **extra: object) 
 def count(historian: Historian, sql: str = "SELECT count(*) FROM samples", params: list[object] | None = None) -> int:
     found = rows(historian, sql, params)
     return int(found[0][0]) if found else 0  # type: ignore[call-overload]
-
-
-@contextlib.asynccontextmanager
-async def publisher(url: str) -> AsyncIterator[MqttClient]:
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id=f"test-pub-{next(_ids)}") as client:
-        yield client
 
 
 async def test_in_process_ingest_keeps_every_good_sample_and_dead_letters_the_bad(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from model.config import HistorianSection
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.historian.test_ingest import _now, envelope, publisher
+from tests.uns.historian.test_ingest import _now, envelope
 from tests.uns.historian.test_store import NOW, SPEED, TEMP, batch, sample, stored
 from uns.connect import local_clients
 from uns.historian.service import Historian

@@ -12,11 +12,11 @@ import pytest
 
 from model.sinks import AmqpSinkConfig
 from tests.bridges.amqp.rabbit import drain, unique
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.rabbitmq import RabbitNode
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_postgres_sink import envelope, publisher
+from tests.uns.sinks.test_postgres_sink import envelope
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl, Message

@@ -14,10 +14,9 @@ import yaml
 
 from tests.bridges.amqp.rabbit import unique
 from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.rabbitmq import RabbitNode
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_postgres_sink import publisher
 from uns.clock import now_ms
 from uns.mqtt.types import Message
 

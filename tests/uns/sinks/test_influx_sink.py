@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
 from model.sinks import InfluxSinkConfig
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.influxdb import InfluxServer, run_influxdb
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
@@ -66,12 +65,6 @@ def influx() -> Iterator[InfluxServer]:
 def database(influx: InfluxServer, request: pytest.FixtureRequest) -> str:
     """A fresh database named after the test."""
     return influx.create_database(f"t{abs(hash(request.node.nodeid)) % 10**8}")
-
-
-@contextlib.asynccontextmanager
-async def publisher(url: str) -> AsyncIterator[MqttClient]:
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id=f"test-pub-{next(_ids)}") as client:
-        yield client
 
 
 def sink_of(cfg: InfluxSinkConfig, url: str) -> Sink:

@@ -9,10 +9,10 @@ from pathlib import Path
 import yaml
 
 from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.influxdb import InfluxServer
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_influx_sink import TOPIC, count, envelope, influx, publisher
+from tests.uns.sinks.test_influx_sink import TOPIC, count, envelope, influx
 from uns.mqtt.types import Message
 
 __all__ = ["influx"]  # the module's influxd fixture, shared

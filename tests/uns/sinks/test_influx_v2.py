@@ -21,10 +21,10 @@ from starlette.routing import Route
 
 from model.sinks import InfluxSinkConfig
 from tests.bridges.http.rest_api import serve
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_influx_sink import CELL, envelope, now_ms, publisher, sink_of
+from tests.uns.sinks.test_influx_sink import CELL, envelope, now_ms, sink_of
 from uns.mqtt.types import Message
 
 TOKEN = "s3cret-token"  # noqa: S105  (the test app's own)

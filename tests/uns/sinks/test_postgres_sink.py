@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from model.sinks import PostgresSinkConfig
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
@@ -68,12 +68,6 @@ def count(dsn: str, table: str = "samples") -> int:
         return int(str(found[0][0]))
     except psycopg.errors.UndefinedTable:
         return 0
-
-
-@contextlib.asynccontextmanager
-async def publisher(url: str) -> AsyncIterator[MqttClient]:
-    async with MqttClient(url=BrokerUrl.from_str(url), client_id=f"test-pub-{next(_ids)}") as client:
-        yield client
 
 
 def sink_of(cfg: PostgresSinkConfig, url: str) -> Sink:

@@ -10,9 +10,9 @@ import psycopg
 import yaml
 
 from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_postgres_sink import TOPIC, count, envelope, publisher, query
+from tests.uns.sinks.test_postgres_sink import TOPIC, count, envelope, query
 from uns.mqtt.types import Message
 
 TOTAL = 6000

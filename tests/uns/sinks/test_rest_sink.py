@@ -12,11 +12,11 @@ from pathlib import Path
 import orjson
 
 from model.sinks import RestSinkConfig
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
-from tests.uns.sinks.test_postgres_sink import envelope, publisher
+from tests.uns.sinks.test_postgres_sink import envelope
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message

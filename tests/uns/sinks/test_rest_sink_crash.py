@@ -12,10 +12,9 @@ import orjson
 import yaml
 
 from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.waiting import until
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
-from tests.uns.sinks.test_postgres_sink import publisher
 from uns.historian.rows import Rejected
 from uns.mqtt.types import Message
 from uns.sinks.dead_letters import DeadLetters

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 
 from hub.app import run_up
+from tests.fixtures.broker import publisher
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_postgres_sink import count, envelope, publisher, query
+from tests.uns.sinks.test_postgres_sink import count, envelope, query
 from uns.settings import load_plant, load_settings
 
 _REPO = Path(__file__).resolve().parents[3]

@@ -16,12 +16,11 @@ import yaml
 
 from model.sinks import SqlInsertSinkConfig
 from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import start_broker
+from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_postgres_sink import publisher
 from uns.connect import network_clients
 from uns.historian.rows import Rejected
 from uns.mqtt.types import BrokerUrl, Message
