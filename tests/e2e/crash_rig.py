@@ -21,6 +21,7 @@ from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
 from tests.fixtures.running import running
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -59,7 +60,7 @@ class Counter:
     async def run(self, *, until_count: int) -> None:
         start = time.monotonic()
         while self.produced < until_count:
-            ts = max(time.time_ns() // 1_000_000, self._last_ts + 1)  # one sample per millisecond at most
+            ts = max(now_ms(), self._last_ts + 1)  # one sample per millisecond at most
             self._last_ts = ts
             self.source.read(DEVICE, {"Count": self.produced}, timestamp_ms=ts)
             self.produced += 1

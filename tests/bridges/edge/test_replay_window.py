@@ -15,8 +15,9 @@ from bridges.testing import ScriptedSource
 from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
+from uns.clock import now_ms
 
-_BASE_MS = time.time_ns() // 1_000_000 + 3_600_000
+_BASE_MS = now_ms() + 3_600_000
 """Sample i carries timestamp _BASE_MS + i: a replayed sample must keep exactly that.
 
 An hour ahead of the clock, so every sample is newer than the birth before it (a metric born null has

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,16 +18,13 @@ from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, payload
 from uns.broker import EmbeddedBroker
+from uns.clock import now_ms
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.historian.service import Historian
 from uns.mqtt.types import BrokerUrl, Message
 
 _ids = itertools.count()
 SECTION = HistorianSection(flush_interval_s=0.05, batch_rows=500)
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def envelope(value: object, ts: int, datatype: str = "Double", **extra: object) -> bytes:
@@ -44,7 +40,7 @@ async def test_in_process_ingest_keeps_every_good_sample_and_dead_letters_the_ba
     async with start_broker(tmp_path) as broker:
         historian = Historian(settings=SECTION, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
         async with running(historian), publisher(str(broker.url)) as pub:
-            now = _now()
+            now = now_ms()
             good = [
                 Message(f"acme/dallas/bottling/line1/c{i % 10}/data/Temp", envelope(float(i), now - 3000 + i))
                 for i in range(2000)
@@ -98,7 +94,7 @@ async def test_persistent_session_gets_what_was_published_while_it_was_away(tmp_
     enterprise = f"ent{next(_ids)}"
     section = SECTION.model_copy(update={"client_id": f"hist-{enterprise}"})
     topic = f"{enterprise}/dallas/bottling/line1/filler/data/Count"
-    now = _now()
+    now = now_ms()
     async with publisher(broker_url) as pub:
         historian = Historian(settings=section, enterprise=enterprise, clients=_tcp(broker_url), data_dir=tmp_path)
         async with running(historian):
@@ -122,7 +118,7 @@ async def test_sparkplug_values_land_with_source_and_backfill_is_marked(tmp_path
         latest = "SELECT count(*) FROM latest JOIN series USING (series_id) WHERE topic = ?"
         await until(lambda: count(historian, latest, [temp]) == 1)
         # three backfilled values from a minute ago, newest first on the wire
-        old = _now() - 60_000
+        old = now_ms() - 60_000
         late = []
         for i in (3, 1, 2):
             m = metric("Temp", 10.0 + i, DOUBLE)
@@ -153,7 +149,7 @@ async def test_back_pressure_holds_reading_instead_of_dropping(tmp_path: Path) -
         broker_: EmbeddedBroker = broker
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker_), data_dir=tmp_path)
         async with running(historian), publisher(str(broker_.url)) as pub:
-            now = _now()
+            now = now_ms()
             await pub.publish_many(
                 [Message(f"acme/s/a/l/c/data/m{i % 50}", envelope(float(i), now - 20_000 + i)) for i in range(20_000)]
             )
@@ -167,7 +163,7 @@ async def test_compression_and_rollups_run_inside_the_service(tmp_path: Path) ->
         maintenance_interval_s=0.2,
         compression=[{"match": "acme/+/+/+/+/data/Temp", "method": "deadband", "deviation": 0.5}],  # type: ignore[list-item]
     )
-    minute = (_now() // 60_000 - 3) * 60_000  # three minutes ago, a closed bucket
+    minute = (now_ms() // 60_000 - 3) * 60_000  # three minutes ago, a closed bucket
     async with start_broker(tmp_path) as broker:
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
         async with running(historian), publisher(str(broker.url)) as pub:
@@ -206,14 +202,14 @@ async def test_plain_json_values_without_datatype_or_time_are_stored(tmp_path: P
     }
     historian = Historian(settings=section, enterprise=enterprise, clients=_tcp(broker_url), data_dir=tmp_path)
     async with running(historian), publisher(broker_url) as pub:
-        before = _now()
+        before = now_ms()
         for name, (raw, _, _) in sent.items():
             await pub.publish(f"{cell}/{name}", raw, qos=1)
         await pub.publish(f"{cell}/Bad", b'{"value": "x", "datatype": "Int32"}', qos=1)  # a contradiction
         await until(
             lambda: count(historian) == len(sent) and count(historian, "SELECT count(*) FROM dead_letters") == 1
         )
-        after = _now()
+        after = now_ms()
         got = rows(
             historian,
             "SELECT metric, datatype, epoch_ms(ts), value, value_text, value_json"

@@ -8,7 +8,6 @@ dropped.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.historian.test_ingest import born_edge, count, hub_clients
 from tests.uns.host.raw_edge import DOUBLE, metric, payload
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.historian.export import export_parquet
 from uns.historian.queries import History
@@ -164,7 +164,7 @@ async def test_bursts_through_a_broker_are_all_stored_and_replays_once(tmp_path:
     enterprise = f"ms{next(_ids)}"
     section = HistorianSection(flush_interval_s=0.05, batch_rows=500, client_id=f"hist-{enterprise}")
     topic = f"{enterprise}/dallas/bottling/line1/filler/data/Count"
-    base = time.time_ns() // 1_000_000 - 60_000
+    base = now_ms() - 60_000
     sent = [(base + burst, burst * 10 + i) for burst in range(20) for i in range(10)]  # 20 bursts of 10 in one ms
 
     def body(ts: int, value: int, **extra: object) -> bytes:
@@ -207,7 +207,7 @@ async def test_the_host_republishes_every_value_of_a_millisecond(tmp_path: Path,
         temp = f"{hub.cell}/data/Temp"
         of_temp = f"SELECT count(*) FROM samples JOIN series USING (series_id) WHERE topic = '{temp}'"  # noqa: S608
         await until(lambda: count(historian, of_temp) == 1, what="the birth's value")
-        stamp = time.time_ns() // 1_000_000
+        stamp = now_ms()
         for burst in (BURST[:5], BURST[5:]):  # two DDATA, and several values of Temp in each, one ms
             values = []
             for v in burst:

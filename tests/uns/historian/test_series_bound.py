@@ -17,8 +17,9 @@ from model.config import HistorianSection
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.historian.test_ingest import _now, envelope
+from tests.uns.historian.test_ingest import envelope
 from tests.uns.historian.test_store import NOW, SPEED, TEMP, batch, sample, stored
+from uns.clock import now_ms
 from uns.connect import local_clients
 from uns.historian.service import Historian
 from uns.historian.store import Store
@@ -89,7 +90,7 @@ async def test_the_running_historian_counts_and_logs_series_past_its_bound(tmp_p
     async with start_broker(tmp_path) as broker:
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
         async with running(historian), publisher(str(broker.url)) as pub:
-            now = _now()
+            now = now_ms()
             await pub.publish_many(
                 [Message(f"acme/dallas/bottling/line1/c{i}/data/Temp", envelope(float(i), now - 100)) for i in range(5)]
             )

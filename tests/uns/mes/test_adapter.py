@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
+from uns.clock import now_ms
 from uns.connect import local_clients
 from uns.historian.service import Historian
 from uns.mes.downtime import current
@@ -39,10 +39,6 @@ SECTION = MesSection(
         DeriveRule(match="acme/+/+/+/+/data/GoodCount", kind="counter", counts="good"),
     ],
 )
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def envelope(value: object, ts: int, datatype: str = "Int32") -> bytes:
@@ -92,7 +88,7 @@ async def client(broker: EmbeddedBroker, name: str) -> AsyncIterator[MqttClient]
 async def test_events_over_mqtt_and_http_are_validated_stored_and_refusals_announced(tmp_path: Path) -> None:
     async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "erp") as erp:
         await erp.subscribe(["acme/hub/mes/errors"], qos=0)
-        now = _now()
+        now = now_ms()
         release = {
             "timestamp_ms": now - 60_000,
             "order_id": "WO-1",
@@ -138,7 +134,7 @@ async def test_events_over_mqtt_and_http_are_validated_stored_and_refusals_annou
 
 
 async def test_machine_data_becomes_mes_events_and_kpis_and_survives_a_restart(tmp_path: Path) -> None:
-    t0 = (_now() // 1000 - 600) * 1000  # ten minutes ago
+    t0 = (now_ms() // 1000 - 600) * 1000  # ten minutes ago
     async with start_broker(tmp_path) as broker:
         async with mes_hub(broker, tmp_path) as hub, client(broker, "plc") as plc:
             kpis = {}
@@ -175,7 +171,7 @@ async def test_dashboards_share_one_computation_of_the_live_picture_and_see_oper
 ) -> None:
     """Ten pages reading ``current`` cost one computation; an operator's input shows on the next read."""
     quiet = SECTION.model_copy(update={"kpi_interval_s": 60.0})  # no KPI tick during the test: every read is a page's
-    t0 = _now() - 120_000
+    t0 = now_ms() - 120_000
     async with (
         start_broker(tmp_path) as broker,
         mes_hub(broker, tmp_path, quiet) as hub,
@@ -213,7 +209,7 @@ async def test_dashboards_share_one_computation_of_the_live_picture_and_see_oper
 
 
 async def test_an_older_sample_or_event_never_replaces_the_current_state(tmp_path: Path) -> None:
-    t0 = _now() - 120_000
+    t0 = now_ms() - 120_000
     async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "plc") as plc:
 
         def state_now() -> int | None:
@@ -236,7 +232,7 @@ async def test_an_older_sample_or_event_never_replaces_the_current_state(tmp_pat
 
 
 async def test_an_in_process_publishers_decoded_form_is_taken_instead_of_its_json(tmp_path: Path) -> None:
-    ts = _now() - 1_000
+    ts = now_ms() - 1_000
     body = envelope(5, ts)
     decoded = read_fields(orjson.loads(body), body, now_ms=ts)
     async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub:
@@ -249,10 +245,10 @@ async def test_an_in_process_publishers_decoded_form_is_taken_instead_of_its_jso
 
 async def test_plain_json_machine_values_without_time_or_datatype_derive_events(tmp_path: Path) -> None:
     async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "node-red") as flow:
-        before = _now()
+        before = now_ms()
         await flow.publish(f"{CELL}/data/State", b'{"value": 5}', qos=1)  # what a Node-RED flow publishes
         await until(lambda: hub.rows("SELECT count(*) FROM mes_states") == [(1,)], what="the derived stop")
         ((state, ts),) = hub.rows("SELECT state, epoch_ms(ts) FROM mes_states")
         assert state == 180000
         assert isinstance(ts, int)
-        assert before <= ts <= _now()  # as of its arrival
+        assert before <= ts <= now_ms()  # as of its arrival

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import orjson
@@ -10,6 +9,7 @@ import orjson
 from model.config import DeriveRule, MesSection
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
+from uns.clock import now_ms
 from uns.mes.baselines import SavedBaselines
 from uns.mes.derive import CounterBaseline
 from uns.store.database import Database
@@ -48,7 +48,7 @@ def test_only_moved_baselines_are_written_and_they_replace_their_rows() -> None:
 
 
 async def test_a_commit_writes_the_baseline_of_the_counter_that_moved_and_leaves_the_others(tmp_path: Path) -> None:
-    t0 = (time.time_ns() // 1_000_000 // 1000 - 600) * 1000
+    t0 = (now_ms() // 1000 - 600) * 1000
     async with intake_hub(tmp_path, settings=SECTION) as hub:
         await hub.erp.publish(f"{CELL}/data/GoodCount", _envelope(100, t0))
         await hub.erp.publish(f"{OTHER}/data/GoodCount", _envelope(500, t0))

@@ -10,6 +10,7 @@ import orjson
 from model.config import MesSection
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
+from uns.clock import now_ms
 
 LINE = "acme/dallas/bottling/line1"
 
@@ -24,7 +25,7 @@ async def test_events_read_over_mqtt_are_stored_after_the_commit_interval(
     tmp_path: Path,
 ) -> None:
     settings = MesSection(kpi_interval_s=60, commit_interval_s=1.5)
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     async with intake_hub(tmp_path, settings=settings) as hub:
         await hub.erp.publish(f"{LINE}/mes/work_order", _release("WO-1", now - 2000), qos=1)
         published = time.monotonic()

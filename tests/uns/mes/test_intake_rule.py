@@ -4,13 +4,13 @@ dead letter and a message on the errors topic, never silently dropped."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import orjson
 
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
+from uns.clock import now_ms
 from uns.mes.intake import Accepted, Refused, read_event
 
 OURS = "acme/dallas/bottling/line1/filler"
@@ -18,7 +18,7 @@ THEIRS = "globex/dallas/bottling/line1/filler"
 
 
 def _count(total: int) -> bytes:
-    return orjson.dumps({"timestamp_ms": time.time_ns() // 1_000_000 - 60_000, "total": total})
+    return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": total})
 
 
 async def test_another_enterprise_is_refused_the_same_way_over_mqtt_and_http(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.recording import Recorder, recorder_on
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
+from uns.clock import now_ms
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.mes.kpi_memory import KpiMemory
 from uns.mes.service import MesAdapter
@@ -85,7 +85,7 @@ async def _retained(url: BrokerUrl) -> dict[str, tuple[JsonValue, bool]]:
 async def test_an_unchanged_kpi_is_not_published_again_a_changed_one_is_and_a_restart_sends_all_once(
     tmp_path: Path,
 ) -> None:
-    t0 = time.time_ns() // 1_000_000 - 120_000
+    t0 = now_ms() - 120_000
     async with start_broker(tmp_path) as broker, recorder_on(broker.url, [f"{CELL}/kpi/#"]) as watcher:
         async with _adapter(local_clients(broker), tmp_path) as mes:
             await watcher.client.publish(f"{CELL}/data/State", _envelope(1, t0), qos=1)
@@ -127,7 +127,7 @@ async def test_an_unchanged_kpi_is_not_published_again_a_changed_one_is_and_a_re
 
 
 async def test_an_adapter_whose_broker_restarted_empty_publishes_every_kpi_again(tmp_path: Path) -> None:
-    t0 = time.time_ns() // 1_000_000 - 120_000
+    t0 = now_ms() - 120_000
     first = start_broker(tmp_path / "first")
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(first)

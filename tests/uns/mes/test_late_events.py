@@ -3,7 +3,6 @@ happened, not when they arrived (store-and-forward backfill, an ERP posting hour
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
 from tests.uns.mes.mes_events import Feeder, at, ms, open_db
+from uns.clock import now_ms
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
 from uns.mes.oee import oee
@@ -226,7 +226,7 @@ async def test_counts_derived_from_backfilled_machine_data_land_in_the_order_tha
         kpi_interval_s=60,
         derive=[DeriveRule(match="acme/+/+/+/+/data/GoodCount", kind="counter", counts="good")],
     )
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     minute = 60_000
     async with intake_hub(tmp_path, settings=section) as hub:
         orders: list[dict[str, object]] = [

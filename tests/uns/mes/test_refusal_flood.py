@@ -14,6 +14,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.broker import start_broker
 from tests.fixtures.waiting import until
 from tests.uns.mes.test_adapter import CELL, client, envelope, mes_hub
+from uns.clock import now_ms
 from uns.mes.intake import Refused
 from uns.mes.refusals import Refusals, dead_letter_rows
 from uns.mqtt.types import Message
@@ -42,7 +43,7 @@ async def test_a_flood_of_invalid_events_leaves_good_samples_stored_promptly_and
         await until(lambda: hub.mes.counters["received"] >= _FLOOD, what="the invalid events read")
         async with client(broker, "plc") as plc:
             start = time.monotonic()
-            now = time.time_ns() // 1_000_000
+            now = now_ms()
             for i in range(20):
                 await plc.publish(f"{CELL}/data/Temperature", envelope(float(i), now + i, "Double"), qos=1)
             await until(

@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -18,7 +17,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.waiting import until
 from tests.uns.mes.intake_hub import intake_hub
 from tests.uns.mes.mes_events import Feeder, at, open_db
-from uns.clock import utc_now
+from uns.clock import now_ms, utc_now
 from uns.mes.scope import UnknownPath, nearest_paths
 from uns.mes.views_api import run_view
 
@@ -36,7 +35,7 @@ NEW_CELL = "acme/dallas/bottling/line9/filler"
 
 
 def _state(code: int, event_id: str = "s") -> bytes:
-    return orjson.dumps({"timestamp_ms": time.time_ns() // 1_000_000 - 60_000, "state": code, "event_id": event_id})
+    return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "state": code, "event_id": event_id})
 
 
 async def test_views_of_an_unknown_path_answer_404_naming_the_nearest(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tests.fixtures.influxdb import InfluxServer, run_influxdb
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
@@ -26,10 +26,6 @@ from uns.sinks.service import Sink
 _ids = itertools.count()
 CELL = "acme/dallas/bottling/line1/filler"
 TOPIC = f"{CELL}/data/Production/GoodCount"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def envelope(value: object, ts: int, datatype: str = "UInt32", **extra: object) -> bytes:

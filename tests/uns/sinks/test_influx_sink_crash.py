@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import yaml
@@ -13,6 +12,7 @@ from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.influxdb import InfluxServer
 from tests.fixtures.waiting import until
 from tests.uns.sinks.test_influx_sink import TOPIC, count, envelope, influx
+from uns.clock import now_ms
 from uns.mqtt.types import Message
 
 __all__ = ["influx"]  # the module's influxd fixture, shared
@@ -27,7 +27,7 @@ async def test_an_influx_sink_killed_mid_stream_and_restarted_loses_nothing(
             "create_database": True, "flush_interval_s": 0.1, "batch_rows": 200}  # fmt: skip
     config = tmp_path / "uns.yaml"
     config.write_text(yaml.safe_dump({"sinks": [sink], "enterprise": "acme"}))
-    start = time.time_ns() // 1_000_000 - 120_000
+    start = now_ms() - 120_000
     async with start_broker(tmp_path) as broker:
         args = ["sink", "influx", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
         log = tmp_path / "sink.log"

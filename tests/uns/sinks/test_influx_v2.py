@@ -24,7 +24,8 @@ from tests.bridges.http.rest_api import serve
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from tests.uns.sinks.test_influx_sink import CELL, envelope, now_ms, sink_of
+from tests.uns.sinks.test_influx_sink import CELL, envelope, sink_of
+from uns.clock import now_ms
 from uns.mqtt.types import Message
 
 TOKEN = "s3cret-token"  # noqa: S105  (the test app's own)

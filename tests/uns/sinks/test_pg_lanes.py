@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import psycopg
 import pytest
 
 from model.sinks import PostgresSinkConfig
+from uns.clock import now_ms
 from uns.errors import RowsRefused
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch
@@ -20,7 +19,7 @@ SERIES = 10
 def _batch(rows: int, *, nul_at: int | None = None) -> Batch:
     """``rows`` samples over ``SERIES`` topics; the one at ``nul_at`` a string PostgreSQL refuses (a NUL)."""
     parser = RowParser(max_future_ms=300_000)
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     samples = []
     for i in range(rows):
         topic = f"acme/dallas/bottling/line1/c{i % SERIES}/data/Temp"

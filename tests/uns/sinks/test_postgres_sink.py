@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.errors import UnknownSeries
 from uns.mqtt.client import MqttClient
@@ -31,10 +31,6 @@ from uns.sinks.service import Sink
 
 _ids = itertools.count()
 TOPIC = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def envelope(value: object, ts: int, datatype: str = "UInt32", **extra: object) -> bytes:
@@ -75,7 +71,7 @@ def sink_of(cfg: PostgresSinkConfig, url: str) -> Sink:
 
 
 async def test_every_sample_of_a_counter_is_stored_once_through_a_real_broker(tmp_path: Path, pg_dsn: str) -> None:
-    start = _now() - 60_000
+    start = now_ms() - 60_000
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(pg_dsn), str(broker.url))) as sink,
@@ -107,7 +103,7 @@ async def test_every_sample_of_a_counter_is_stored_once_through_a_real_broker(tm
 async def test_bad_envelopes_are_refused_and_counted_and_the_good_ones_around_them_stored(
     tmp_path: Path, pg_dsn: str
 ) -> None:
-    now = _now()
+    now = now_ms()
     good = [Message(f"acme/dallas/bottling/line1/c{i % 5}/data/Temp", envelope(float(i), now - 5000 + i, "Double"))
             for i in range(400)]  # fmt: skip
     bad = [
@@ -140,7 +136,7 @@ async def test_bad_envelopes_are_refused_and_counted_and_the_good_ones_around_th
 async def test_a_stopped_database_loses_nothing_and_is_counted_in_health(tmp_path: Path) -> None:
     with run_postgres(require("postgres")) as own:  # its own cluster: this test stops it
         dsn = own.create_database("outage")
-        start = _now() - 60_000
+        start = now_ms() - 60_000
         async with (
             start_broker(tmp_path) as broker,
             running(sink_of(config(dsn), str(broker.url))) as sink,
@@ -191,7 +187,7 @@ async def a_broker(kind: str, tmp_path: Path) -> AsyncIterator[str]:
 async def test_two_sinks_on_one_shared_subscription_store_each_sample_once(
     tmp_path: Path, pg_dsn: str, kind: str
 ) -> None:
-    start = _now() - 60_000
+    start = now_ms() - 60_000
     topics = [f"acme/dallas/bottling/line1/c{i}/data/Count" for i in range(10)]
     async with a_broker(kind, tmp_path) as url:
         one = sink_of(config(pg_dsn, shared_group="pg", client_id="pg-1"), url)
@@ -212,7 +208,7 @@ async def test_two_sinks_on_one_shared_subscription_store_each_sample_once(
 async def test_last_and_raw_read_back_what_the_sink_stored_with_the_historian_types(
     tmp_path: Path, pg_dsn: str
 ) -> None:
-    start = _now() - 10_000
+    start = now_ms() - 10_000
     label = "acme/dallas/bottling/line1/filler/data/Label"
     recipe = "acme/dallas/bottling/line1/filler/data/Recipe"
     async with (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import psycopg
@@ -13,6 +12,7 @@ from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.waiting import until
 from tests.uns.sinks.test_postgres_sink import TOPIC, count, envelope, query
+from uns.clock import now_ms
 from uns.mqtt.types import Message
 
 TOTAL = 6000
@@ -28,7 +28,7 @@ async def test_a_sink_killed_mid_stream_and_restarted_loses_nothing_and_stores_n
     tmp_path: Path, pg_dsn: str
 ) -> None:
     config = _write_config(tmp_path / "uns.yaml", pg_dsn)
-    start = time.time_ns() // 1_000_000 - 120_000
+    start = now_ms() - 120_000
     async with start_broker(tmp_path) as broker:
         args = ["sink", "pg", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
         log = tmp_path / "sink.log"
@@ -66,7 +66,7 @@ async def test_two_sink_processes_share_a_stream_and_one_killed_leaves_nothing_b
             "shared_group": "pg"}  # fmt: skip
     config = tmp_path / "uns.yaml"
     config.write_text(yaml.safe_dump({"sinks": [sink], "enterprise": "acme"}))
-    start = time.time_ns() // 1_000_000 - 120_000
+    start = now_ms() - 120_000
     async with start_broker(tmp_path) as broker:
         base = ["sink", "pg", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
         logs = [tmp_path / "sink-1.log", tmp_path / "sink-2.log"]

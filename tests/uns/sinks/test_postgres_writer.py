@@ -10,6 +10,7 @@ import pytest
 
 from model.sinks import PostgresSinkConfig
 from tests.fixtures.postgres import PgCluster
+from uns.clock import now_ms
 from uns.errors import SinkUnavailable
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch
@@ -21,7 +22,7 @@ _DAY_MS = 86_400_000
 
 def _batch(*ts_ms: int) -> Batch:
     parser = RowParser(max_future_ms=300_000)
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     rows = [parser.parse(TOPIC, orjson.dumps({"value": 1.5, "timestamp_ms": ts}), now_ms=now) for ts in ts_ms]
     samples = [row for row in rows if isinstance(row, SampleRow)]
     return Batch(samples=samples, received_ms=[now] * len(samples))
@@ -40,7 +41,7 @@ async def test_backfill_gets_its_partition_and_a_dropped_partition_comes_back(pg
     writer = PostgresWriter(config=PostgresSinkConfig(kind="postgres", name="pg", dsn=pg_dsn, partitions_ahead=1))
     try:
         await writer.connect()
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         assert len(_partitions(pg_dsn)) == 2  # today and one ahead
         old = now - 40 * _DAY_MS  # store-and-forward backfill from 40 days ago
         report = await writer.write(_batch(old, now), sink="pg")

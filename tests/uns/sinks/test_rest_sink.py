@@ -17,6 +17,7 @@ from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
 from tests.uns.sinks.test_postgres_sink import envelope
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
@@ -27,10 +28,6 @@ from uns.sinks.service import Sink
 _ids = itertools.count()
 DONE = "acme/dallas/bottling/line1/filler/mes/order_complete"
 COUNT = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def config(base: str, tmp_path: Path, **overrides: object) -> RestSinkConfig:
@@ -73,7 +70,7 @@ def sink_of(cfg: RestSinkConfig, url: str) -> Sink:
 
 
 def order(i: int, quantity: int | None = None, **extra: object) -> bytes:
-    body = {"order_id": f"WO-{i}", "quantity": i if quantity is None else quantity, "timestamp_ms": _now() - 1000}
+    body = {"order_id": f"WO-{i}", "quantity": i if quantity is None else quantity, "timestamp_ms": now_ms() - 1000}
     return orjson.dumps({**body, **extra})
 
 
@@ -83,7 +80,7 @@ def orders_stored(erp: Erp) -> dict[str, dict[str, object]]:
 
 async def test_every_event_and_sample_is_posted_once_with_its_templated_body(tmp_path: Path) -> None:
     erp = Erp()
-    start = _now() - 60_000
+    start = now_ms() - 60_000
     async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
         cfg = config(base, tmp_path)
         async with running(sink_of(cfg, str(broker.url))) as sink, publisher(str(broker.url)) as pub:

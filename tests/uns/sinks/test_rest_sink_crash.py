@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -15,6 +14,7 @@ from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.waiting import until
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
+from uns.clock import now_ms
 from uns.historian.rows import Rejected
 from uns.mqtt.types import Message
 from uns.sinks.dead_letters import DeadLetters
@@ -39,7 +39,7 @@ def _write_config(path: Path, base: str, dead: Path) -> Path:
 
 
 def _order(i: int) -> bytes:
-    return orjson.dumps({"order_id": f"WO-{i}", "timestamp_ms": time.time_ns() // 1_000_000 - 1000})
+    return orjson.dumps({"order_id": f"WO-{i}", "timestamp_ms": now_ms() - 1000})
 
 
 async def test_a_rest_sink_killed_mid_stream_and_restarted_loses_nothing(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ from hub.app import run_up
 from tests.fixtures.broker import publisher
 from tests.fixtures.waiting import until
 from tests.uns.sinks.test_postgres_sink import count, envelope, query
+from uns.clock import now_ms
 from uns.settings import load_plant, load_settings
 
 _REPO = Path(__file__).resolve().parents[3]
@@ -41,7 +41,7 @@ async def test_uns_up_runs_the_configured_postgres_sink(tmp_path: Path, pg_dsn: 
         assert endpoints["sinks"] == "pg"
         topic = f"{plant.enterprise.id}/dallas/packaging/line1/filler/data/Temp"
         async with publisher(endpoints["mqtt"]) as pub:
-            await pub.publish(topic, envelope(21.5, time.time_ns() // 1_000_000, "Double"), qos=1)
+            await pub.publish(topic, envelope(21.5, now_ms(), "Double"), qos=1)
             await until(lambda: count(pg_dsn) == 1, within_s=20)
         assert query(pg_dsn, "SELECT value FROM uns.samples") == [(21.5,)]
         async with httpx.AsyncClient(base_url=endpoints["http"], timeout=5) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import orjson
@@ -11,6 +10,7 @@ import yaml
 
 from hub.cli import main
 from model.sinks import PostgresSinkConfig
+from uns.clock import now_ms
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch
 from uns.sinks.postgres import PostgresWriter
@@ -20,7 +20,7 @@ TOPIC = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
 
 async def _store(dsn: str, start: int) -> None:
     parser = RowParser(max_future_ms=300_000)
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     payloads = [orjson.dumps({"value": i, "timestamp_ms": start + i * 1000, "datatype": "UInt32"}) for i in range(5)]
     samples = [row for p in payloads if isinstance(row := parser.parse(TOPIC, p, now_ms=now), SampleRow)]
     writer = PostgresWriter(config=PostgresSinkConfig(kind="postgres", name="pg", dsn=dsn))
@@ -34,7 +34,7 @@ async def _store(dsn: str, start: int) -> None:
 async def test_query_last_and_raw_from_the_sink(
     tmp_path: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start = time.time_ns() // 1_000_000 - 60_000
+    start = now_ms() - 60_000
     await _store(pg_dsn, start)
     config = tmp_path / "uns.yaml"
     config.write_text(yaml.safe_dump({"sinks": [{"kind": "postgres", "name": "pg", "dsn": pg_dsn}]}))
