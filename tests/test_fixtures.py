@@ -1,11 +1,17 @@
 import socket
+import time
+from pathlib import Path
+
+import pytest
 
 from tests.exports import assert_all_is_honest
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import recorder_on
+from tests.fixtures.up import hub_up
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
+from uns.errors import ConfigError
 
 
 def test_mosquitto_listens_on_loopback(mosquitto: Mosquitto) -> None:
@@ -30,3 +36,18 @@ async def test_a_recorder_keeps_every_message_on_its_filters_in_order(broker: Em
 
 def test_recording_exports() -> None:
     assert_all_is_honest("tests.fixtures.recording")
+
+
+async def test_a_hub_that_cannot_start_fails_at_once_with_its_own_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        began = time.monotonic()
+        with pytest.raises(ConfigError, match="in use"):
+            await _enter_hub(tmp_path, taken.getsockname()[1])
+    assert time.monotonic() - began < 20  # not the 30 s wait for a ready line that never comes
+
+
+async def _enter_hub(tmp_path: Path, http_port: int) -> None:
+    async with hub_up(tmp_path, {"web.http_port": http_port}):
+        raise AssertionError("ready on a port in use")

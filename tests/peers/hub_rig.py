@@ -11,12 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from hub.app import run_up
-from uns.settings import load_plant, load_settings
+from tests.fixtures.up import hub_up
 
 __all__ = ["PeerHub", "running_peer_hub"]
 
-_REPO = Path(__file__).parents[2]
 
 Row = dict[str, object]
 
@@ -59,40 +57,11 @@ class PeerHub:
         assert response.status_code == 202, response.text
 
 
-def _stopped_early(stopped: asyncio.Task[None], ready: asyncio.Future[str]) -> None:
-    if ready.done():
-        return
-    if stopped.cancelled():
-        ready.cancel()
-    else:
-        ready.set_exception(stopped.exception() or RuntimeError("the hub stopped before its ready line"))
-
-
 @contextlib.asynccontextmanager
 async def running_peer_hub(data_dir: Path, *, broker_config: Path | None = None) -> AsyncIterator[PeerHub]:
     """The whole hub (embedded broker with WebSocket, host, historian, web), the demo plant's tree, no sim."""
-    overrides: dict[str, object] = {
-        # default: anonymous access on loopback, as a fresh checkout runs
-        "broker.config": broker_config or _REPO / "broker.yaml",
-        "broker.mqtt_port": 0,
-        "broker.ws_port": 0,
-        "web.http_port": 0,
-        "data_dir": data_dir,
-        "demo": False,
-        "host.rebirth_min_interval_s": 0.0,
-        "historian.flush_interval_s": 0.1,
-    }
-    settings = load_settings(config_file=None, overrides=overrides, environ={})
-    plant = load_plant(settings.plant)
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_up(settings, plant, ready=ready.set_result), name="test.peer-hub")
-    task.add_done_callback(lambda stopped: _stopped_early(stopped, ready))
-    try:
-        async with asyncio.timeout(20):
-            line = await ready  # raises what stopped the hub before it was ready
-        endpoints = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        yield PeerHub(endpoints["mqtt"], endpoints["ws"], endpoints["http"], plant.enterprise.id)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    overrides = {"host.rebirth_min_interval_s": 0.0, "historian.flush_interval_s": 0.1}
+    # default broker config: anonymous access on loopback, as a fresh checkout runs
+    async with hub_up(data_dir, overrides, broker_config=broker_config, within_s=20, name="test.peer-hub") as up:
+        at = up.endpoints
+        yield PeerHub(at["mqtt"], at["ws"], at["http"], up.plant.enterprise.id)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import httpx
 import orjson
 
-from hub.app import run_up
+from tests.fixtures.up import hub_up
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
-from uns.settings import load_plant, load_settings
-
-_REPO = Path(__file__).resolve().parents[3]
 
 
 async def test_uns_up_runs_the_rules_of_the_settings(tmp_path: Path) -> None:
@@ -23,23 +19,8 @@ async def test_uns_up_runs_the_rules_of_the_settings(tmp_path: Path) -> None:
         "trigger": {"kind": "value", "topic": "acme/dallas/bottling/line1/filler/data/Temp", "above": 80},
         "actions": [{"kind": "alarm", "path": "${path}", "name": "too-hot", "message": "Temp ${value}"}],
     }
-    overrides: dict[str, object] = {
-        "broker.config": _REPO / "broker.yaml",
-        "broker.mqtt_port": 0,
-        "broker.ws_port": 0,
-        "web.http_port": 0,
-        "data_dir": tmp_path,
-        "demo": False,
-        "rules": [rule],
-    }
-    settings = load_settings(config_file=None, overrides=overrides, environ={})
-    plant = load_plant(settings.plant)
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_up(settings, plant, ready=ready.set_result), name="test.hub-with-rules")
-    try:
-        async with asyncio.timeout(30):
-            line = await ready
-        endpoints = dict(part.split("=", 1) for part in line.split() if "=" in part)
+    async with hub_up(tmp_path, {"rules": [rule]}, name="test.hub-with-rules") as up:
+        endpoints = up.endpoints
         async with network_clients(BrokerUrl.from_str(endpoints["mqtt"]))(client_id="rules-hub-test") as pub:
             await pub.publish("acme/dallas/bottling/line1/filler/data/Temp", orjson.dumps({"value": 95}), qos=1)
         async with httpx.AsyncClient(base_url=endpoints["http"], timeout=5) as client:
@@ -68,7 +49,3 @@ async def test_uns_up_runs_the_rules_of_the_settings(tmp_path: Path) -> None:
 
             await asyncio.wait_for(history(), 20)
             assert [(r["name"], r["state"]) for r in rows if isinstance(r, dict)] == [("too-hot", "active")]
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

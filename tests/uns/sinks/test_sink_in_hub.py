@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 import httpx
 
-from hub.app import run_up
 from tests.fixtures.broker import publisher
+from tests.fixtures.up import hub_up
 from tests.fixtures.waiting import until
 from tests.uns.sinks.test_postgres_sink import count, envelope, query
 from uns.clock import now_ms
-from uns.settings import load_plant, load_settings
-
-_REPO = Path(__file__).resolve().parents[3]
 
 
 async def test_uns_up_runs_the_configured_postgres_sink(tmp_path: Path, pg_dsn: str) -> None:
     sink = {"kind": "postgres", "name": "pg", "dsn": pg_dsn, "flush_interval_s": 0.05}
-    overrides: dict[str, object] = {
-        "broker.config": _REPO / "broker.yaml",
-        "broker.mqtt_port": 0,
-        "broker.ws_port": 0,
-        "web.http_port": 0,
-        "data_dir": tmp_path,
-        "demo": False,
-        "historian.enabled": False,
-        "sinks": [sink],
-    }
-    settings = load_settings(config_file=None, overrides=overrides, environ={})
-    plant = load_plant(settings.plant)
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_up(settings, plant, ready=ready.set_result), name="test.hub-with-sink")
-    try:
-        async with asyncio.timeout(30):
-            line = await ready
-        endpoints = dict(part.split("=", 1) for part in line.split() if "=" in part)
+    overrides: dict[str, object] = {"historian.enabled": False, "sinks": [sink]}
+    async with hub_up(tmp_path, overrides, name="test.hub-with-sink") as up:
+        endpoints, plant = up.endpoints, up.plant
         assert endpoints["sinks"] == "pg"
         topic = f"{plant.enterprise.id}/dallas/packaging/line1/filler/data/Temp"
         async with publisher(endpoints["mqtt"]) as pub:
@@ -56,7 +36,3 @@ async def test_uns_up_runs_the_configured_postgres_sink(tmp_path: Path, pg_dsn: 
         assert [row["value"] for row in raw.json()["rows"]] == [21.5]
         assert (refused.status_code, refused.json()["field"]) == (400, "sink")
         assert (missing.status_code, missing.json()["field"]) == (404, "sink")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -13,15 +13,13 @@ import httpx
 import orjson
 import pytest
 
-from hub.app import run_up
 from tests.e2e.web_rig import accounts
 from tests.exports import assert_all_is_honest
+from tests.fixtures.up import hub_up
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
-from uns.settings import load_plant, load_settings
 
-_REPO = Path(__file__).resolve().parents[3]
 FILLER = "acme/dallas/bottling/line1/filler"
 TEMP = f"{FILLER}/data/Temp"
 SETTINGS = f"""# the test hub's settings: the editor keeps this comment
@@ -67,28 +65,8 @@ async def _hub(
 ) -> AsyncIterator[dict[str, str]]:
     config = tmp_path / "hub.yaml"
     config.write_text(text)
-    overrides: dict[str, object] = {
-        **more,
-        "broker.config": broker_config or _REPO / "broker.yaml",
-        "broker.mqtt_port": 0,
-        "broker.ws_port": 0,
-        "web.http_port": 0,
-        "data_dir": tmp_path,
-        "demo": False,
-    }
-    settings = load_settings(config_file=config, overrides=overrides, environ={})
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        run_up(settings, load_plant(settings.plant), ready=ready.set_result, config_file=config), name="test.editor-hub"
-    )
-    try:
-        async with asyncio.timeout(30):
-            line = await ready
-        yield dict(part.split("=", 1) for part in line.split() if "=" in part)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with hub_up(tmp_path, more, config_file=config, broker_config=broker_config, name="test.editor-hub") as up:
+        yield up.endpoints
 
 
 async def _publish(mqtt: str, *messages: tuple[str, Mapping[str, object]]) -> None:
