@@ -108,7 +108,7 @@ class HostWorker:
         window: int = 4,
         max_batch: int = 512,
         hang_s: float = 10.0,
-        batch_gap_s: float = 0.001,
+        batch_gap_s: float = 0.003,
         backoff: Backoff | None = None,
     ) -> None:
         self._config = config
@@ -289,8 +289,16 @@ class HostWorker:
         )
         self.mirror.restarted(lost)
         self._inflight.clear()
-        await asyncio.sleep(delay)
-        await self.start()
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.start()
+            except (_WorkerLost, OSError, TimeoutError) as exc:
+                await self._stop(kill=True)
+                delay = self._backoff.failed()
+                log.error("Sparkplug host worker did not start (%s): trying again in %.1f s", exc, delay)
+            else:
+                break
         self._flush()
 
     async def _stop(self, *, kill: bool) -> None:

@@ -1,7 +1,9 @@
 """What the web's Sparkplug status reads from the host's state (``uns.host.tables``) when the host runs in-process.
 
 A narrow, read-only view of the host's per edge node and device session: the web decodes no
-Sparkplug payload a second time when it has one (``SparkplugView(sessions=host.core)``).
+Sparkplug payload a second time when it has one (``SparkplugView(sessions=host.core)``). With
+``host.worker`` the core runs in a child process and ``host.core`` is its mirror (``uns.host.mirror``),
+which answers the same, sessions at most 100 ms behind.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class NodeSession(DeviceSession, Protocol):
 
 
 class Sessions(Protocol):
-    """Every edge node the host tracks, by (group, node id): ``HostCore``."""
+    """Every edge node the host tracks, by (group, node id): ``HostCore``, or ``HostMirror`` (``host.worker``)."""
 
     @property
     def nodes(self) -> Mapping[tuple[str, str], NodeSession]:
