@@ -5,7 +5,6 @@ An independent Sparkplug host (tests/bridges/edge/spb_host.py) checks every mess
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from bridges.sim.plant import PlantModel
 from bridges.sim.s7_plant import S7Plant, bench_counterpart, demo_bridge, s7_slots
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.s7.servers import plc
+from tests.fixtures.counterpart import counterpart_reads
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.running import running
 from uns.connect import network_clients
@@ -105,27 +105,7 @@ async def test_the_demo_bridge_births_the_compressor_and_takes_a_dcmd(mosquitto:
 
 async def test_the_bench_counterpart_serves_ints_that_keep_changing() -> None:
     counterpart = bench_counterpart(300)
-    process = await asyncio.create_subprocess_exec(*counterpart.argv, stdout=asyncio.subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(10):
-            line = (await process.stdout.readline()).decode()
-        port = int(line.split()[1])
-        device = plc(counterpart.bridge(port))
-        await device.connect()
-        try:
-            first = {s.name: s.value for s in (await device.read("default")).samples}
-            later = first
-            for _ in range(100):  # the counterpart ticks every 100 ms: bounded, about 5 s at most
-                later = {s.name: s.value for s in (await device.read("default")).samples}
-                if later["Tag/0000"] != first["Tag/0000"]:
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            await device.close()
-    finally:
-        process.terminate()
-        await process.wait()
+    first, later = await counterpart_reads(counterpart.argv, lambda port: plc(counterpart.bridge(port)))
     assert len(first) == 300
     assert later["Tag/0000"] != first["Tag/0000"]
     start = first["Tag/0000"]

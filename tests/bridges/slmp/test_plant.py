@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from bridges.sim.layout import MACHINE_METRICS
@@ -12,6 +9,7 @@ from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantModel
 from bridges.sim.slmp_plant import SLMP_NODE, SlmpPlant, bench_counterpart, demo_bridge, slmp_slots
 from bridges.slmp.device import SlmpPlc
+from tests.fixtures.counterpart import counterpart_reads
 
 
 def test_slots_give_every_metric_its_own_words() -> None:
@@ -56,25 +54,13 @@ async def test_the_demo_bridge_reads_the_models_values_and_its_writes_reach_the_
 
 async def test_the_bench_counterpart_serves_words_that_keep_changing() -> None:
     counterpart = bench_counterpart(300)
-    process = await asyncio.create_subprocess_exec(*counterpart.argv, stdout=asyncio.subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        port = int((await process.stdout.readline()).split()[1])
+
+    def device(port: int) -> SlmpPlc:
         config = counterpart.bridge(port)
-        device = SlmpPlc(bridge=config.name, config=config.devices[0])
-        await device.connect()
-        try:
-            first = {s.name: s.value for s in (await device.read("default")).samples}
-            later = first
-            deadline = time.monotonic() + 5.0
-            while later["Tag/0000"] == first["Tag/0000"]:
-                assert time.monotonic() < deadline, "the counterpart's words never changed"
-                later = {s.name: s.value for s in (await device.read("default")).samples}
-        finally:
-            await device.close()
-    finally:
-        process.terminate()
-        await process.wait()
+        return SlmpPlc(bridge=config.name, config=config.devices[0])
+
+    first, later = await counterpart_reads(counterpart.argv, device)
+    assert later["Tag/0000"] != first["Tag/0000"], "the counterpart's words never changed"
     assert len(later) == 300
     tick = later["Tag/0000"]
     assert isinstance(tick, int)
