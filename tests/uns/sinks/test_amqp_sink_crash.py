@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,10 +12,9 @@ import pytest
 import yaml
 
 from tests.bridges.amqp.rabbit import unique
-from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import publisher, start_broker
+from tests.fixtures.broker import start_broker
 from tests.fixtures.rabbitmq import RabbitNode
-from tests.fixtures.waiting import until
+from tests.uns.sinks.crash_stream import killed_mid_stream
 from uns.clock import now_ms
 from uns.mqtt.types import Message
 
@@ -55,27 +53,13 @@ async def test_an_amqp_sink_killed_mid_stream_and_restarted_loses_nothing(rabbit
     orders = [orjson.dumps({"order_id": f"WO-{i}", "timestamp_ms": now_ms() - 1000}) for i in range(TOTAL)]
     async with start_broker(tmp_path) as broker, _consumer(rabbitmq.url, exchange) as got:
         args = ["sink", "rabbit", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
-        log = tmp_path / "sink.log"
-
-        async def stream() -> None:
-            async with publisher(str(broker.url)) as pub:
-                for chunk in range(0, TOTAL, 50):
-                    await pub.publish_many([Message(DONE, body, qos=1) for body in orders[chunk : chunk + 50]])
-                    await asyncio.sleep(0.02)
-
-        with stopped_at_exit(spawn(args, log)) as first:
-            await until(lambda: "uns-sink ready" in log.read_text(), within_s=30, what="the first sink ready")
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(stream())
-                await until(lambda: len(got) >= 150, within_s=30, what="some orders published")
-                await asyncio.to_thread(kill9, first)
-                at_kill = len(got)
-        assert at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
-        with stopped_at_exit(spawn(args, log)) as second:
-            await until(
-                lambda: {m.body for m in got} >= set(orders), within_s=60, what=f"all {TOTAL} after the restart"
-            )
-            assert stop(second) == 0
+        killed = await killed_mid_stream(
+            args, tmp_path / "sink.log", str(broker.url), lambda i: Message(DONE, orders[i], qos=1),
+            total=TOTAL, chunk=50, stored=lambda: len(got), some=150,
+            all_in=lambda: {m.body for m in got} >= set(orders), what="orders published",
+        )  # fmt: skip
+        assert killed.at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
+        assert killed.exit_code == 0
     bodies = [m.body for m in got]
     assert sorted(set(bodies)) == sorted(orders)
     # what was confirmed but not acknowledged over MQTT at the kill came again, with the same message_id

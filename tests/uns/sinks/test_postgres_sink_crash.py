@@ -11,6 +11,7 @@ import yaml
 from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.waiting import until
+from tests.uns.sinks.crash_stream import killed_mid_stream
 from tests.uns.sinks.test_postgres_sink import TOPIC, count, envelope, query
 from uns.clock import now_ms
 from uns.mqtt.types import Message
@@ -31,27 +32,13 @@ async def test_a_sink_killed_mid_stream_and_restarted_loses_nothing_and_stores_n
     start = now_ms() - 120_000
     async with start_broker(tmp_path) as broker:
         args = ["sink", "pg", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
-        log = tmp_path / "sink.log"
-
-        async def stream() -> None:
-            async with publisher(str(broker.url)) as pub:
-                for chunk in range(0, TOTAL, 100):
-                    await pub.publish_many([Message(TOPIC, envelope(i, start + i), qos=1)
-                                            for i in range(chunk, chunk + 100)])  # fmt: skip
-                    await asyncio.sleep(0.02)
-
-        with stopped_at_exit(spawn(args, log)) as first:
-            # the sink's session exists before the stream starts: a persistent session queues what it misses
-            await until(lambda: "uns-sink ready" in log.read_text(), within_s=30, what="the first sink ready")
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(stream())
-                await until(lambda: count(pg_dsn) >= 300, within_s=30, what="some samples stored")
-                await asyncio.to_thread(kill9, first)
-                stored_at_kill = count(pg_dsn)
-        assert stored_at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
-        with stopped_at_exit(spawn(args, log)) as second:
-            await until(lambda: count(pg_dsn) == TOTAL, within_s=60, what=f"all {TOTAL} stored after the restart")
-            assert stop(second) == 0
+        killed = await killed_mid_stream(
+            args, tmp_path / "sink.log", str(broker.url), lambda i: Message(TOPIC, envelope(i, start + i), qos=1),
+            total=TOTAL, chunk=100, stored=lambda: count(pg_dsn), some=300,
+            all_in=lambda: count(pg_dsn) == TOTAL, what="samples",
+        )  # fmt: skip
+        assert killed.at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
+        assert killed.exit_code == 0
     values = [v for (v,) in query(pg_dsn, "SELECT value FROM uns.samples ORDER BY ts")]
     assert values == [float(i) for i in range(TOTAL)]
     with psycopg.connect(pg_dsn) as conn:

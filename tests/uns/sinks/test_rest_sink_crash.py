@@ -10,9 +10,8 @@ from pathlib import Path
 import orjson
 import yaml
 
-from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
-from tests.fixtures.broker import publisher, start_broker
-from tests.fixtures.waiting import until
+from tests.fixtures.broker import start_broker
+from tests.uns.sinks.crash_stream import killed_mid_stream
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
 from uns.clock import now_ms
 from uns.historian.rows import Rejected
@@ -47,25 +46,13 @@ async def test_a_rest_sink_killed_mid_stream_and_restarted_loses_nothing(tmp_pat
     async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
         config = _write_config(tmp_path / "uns.yaml", base, tmp_path / "dead.sqlite")
         args = ["sink", "erp", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
-        log = tmp_path / "sink.log"
-
-        async def stream() -> None:
-            async with publisher(str(broker.url)) as pub:
-                for chunk in range(0, TOTAL, 50):
-                    await pub.publish_many([Message(DONE, _order(i), qos=1) for i in range(chunk, chunk + 50)])
-                    await asyncio.sleep(0.02)
-
-        with stopped_at_exit(spawn(args, log)) as first:
-            await until(lambda: "uns-sink ready" in log.read_text(), within_s=30, what="the first sink ready")
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(stream())
-                await until(lambda: len(erp.stored) >= 150, within_s=30, what="some orders posted")
-                await asyncio.to_thread(kill9, first)
-                posted_at_kill = len(erp.stored)
-        assert posted_at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
-        with stopped_at_exit(spawn(args, log)) as second:
-            await until(lambda: len(erp.stored) == TOTAL, within_s=60, what=f"all {TOTAL} posted after the restart")
-            assert stop(second) == 0
+        killed = await killed_mid_stream(
+            args, tmp_path / "sink.log", str(broker.url), lambda i: Message(DONE, _order(i), qos=1),
+            total=TOTAL, chunk=50, stored=lambda: len(erp.stored), some=150,
+            all_in=lambda: len(erp.stored) == TOTAL, what="orders posted",
+        )  # fmt: skip
+        assert killed.at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
+        assert killed.exit_code == 0
     assert sorted(str(body["order"]) for body in erp.stored.values()) == sorted(f"WO-{i}" for i in range(TOTAL))
     # what was posted but not acknowledged at the kill came again with the same key: the ERP dropped it
     assert erp.requests == TOTAL + erp.repeats

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import pytest
 import yaml
 
 from model.sinks import SqlInsertSinkConfig
-from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
+from tests.uns.sinks.crash_stream import killed_mid_stream
 from uns.connect import network_clients
 from uns.historian.rows import Rejected
 from uns.mqtt.types import BrokerUrl, Message
@@ -188,27 +187,14 @@ async def test_a_sql_insert_sink_killed_mid_stream_and_restarted_loses_nothing(t
     config_file.write_text(yaml.safe_dump({"sinks": [sink], "enterprise": "acme"}))
     async with start_broker(tmp_path) as broker:
         args = ["sink", "erp", "--config", str(config_file), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
-        log = tmp_path / "sink.log"
-
-        async def stream() -> None:
-            async with publisher(str(broker.url)) as pub:
-                for chunk in range(0, total, 50):
-                    await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(chunk, chunk + 50)])
-                    await asyncio.sleep(0.02)
-
-        with stopped_at_exit(spawn(args, log)) as first:
-            await until(lambda: "uns-sink ready" in log.read_text(), within_s=30, what="the first sink ready")
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(stream())
-                await until(lambda: count(query) >= 200, within_s=30, what="some rows inserted")
-                await asyncio.to_thread(kill9, first)
-                at_kill = count(query)
-        assert at_kill < total, "the stream ended before the kill: not mid-stream"
-        started = time.monotonic()
-        with stopped_at_exit(spawn(args, log)) as second:
-            await until(lambda: count(query) == total, within_s=60, what=f"all {total} after the restart")
-            assert stop(second) == 0
-        assert time.monotonic() - started < 60
+        killed = await killed_mid_stream(
+            args, tmp_path / "sink.log", str(broker.url), lambda i: Message(DONE, order(i), qos=1),
+            total=total, chunk=50, stored=lambda: count(query), some=200,
+            all_in=lambda: count(query) == total, what="rows inserted",
+        )  # fmt: skip
+        assert killed.at_kill < total, "the stream ended before the kill: not mid-stream"
+        assert killed.exit_code == 0
+        assert killed.restarted_s < 60
     assert sorted(int(str(r[0])) for r in query("SELECT good FROM confirmations")) == list(range(total))
 
 
