@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.http.rest_api import RestApi, serve
+from tests.e2e.crash_rig import kill9, spawn, stop
 from tests.fixtures.mosquitto import Mosquitto
 
 ITEMS = 300
@@ -20,14 +18,8 @@ ITEMS = 300
 
 
 def _spawn(config: Path, broker: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "bridge", "http", "--config", str(config), "--broker", broker,
-             "--data-dir", str(data_dir)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "UNS_LOG_LEVEL": "INFO"},
-        )  # fmt: skip
+    args = ["bridge", "http", "--config", str(config), "--broker", broker, "--data-dir", str(data_dir)]
+    return spawn(args, log, {"UNS_LOG_LEVEL": "INFO"})
 
 
 async def test_a_bridge_killed_mid_feed_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -69,8 +61,7 @@ async def test_a_bridge_killed_mid_feed_loses_nothing(mosquitto: Mosquitto, tmp_
             await until(lambda: host.count("NBIRTH") == 1, what="the bridge's NBIRTH", within_s=30)
             for n in range(ITEMS):
                 if n == ITEMS // 3:  # mid-feed: pages taken, some not yet published, a cursor maybe not saved
-                    bridge.send_signal(signal.SIGKILL)
-                    await asyncio.to_thread(bridge.wait, 10)
+                    await asyncio.to_thread(kill9, bridge)
                 if n == 2 * ITEMS // 3:
                     bridge = _spawn(config, mosquitto.url, tmp_path / "data", log)
                 rest.paged.append({"id": f"i{n}", "n": n})
@@ -79,11 +70,5 @@ async def test_a_bridge_killed_mid_feed_loses_nothing(mosquitto: Mosquitto, tmp_
             assert seen() == set(range(ITEMS))
             assert host.count("NBIRTH") == 2  # the restart was a new session of the edge node
         finally:
-            if bridge.poll() is None:
-                bridge.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.to_thread(bridge.wait, 20)
-                except subprocess.TimeoutExpired:
-                    bridge.kill()
-                    await asyncio.to_thread(bridge.wait, 10)
+            await asyncio.to_thread(stop, bridge)  # the fake API answers in this loop: never block it
             host.stop()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.lorawan import chirpstack as cs
+from tests.e2e.crash_rig import kill9, spawn, stop
 from tests.fixtures.mosquitto import Mosquitto
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -22,12 +20,8 @@ EUI = "70B3D57ED0051A07"
 
 
 def _spawn(config: Path, broker: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "hub.cli", "bridge", "lorawan", "--config", str(config), "--broker", broker,
-               "--data-dir", str(data_dir)]  # fmt: skip
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "UNS_LOG_LEVEL": "INFO"}
-        )
+    args = ["bridge", "lorawan", "--config", str(config), "--broker", broker, "--data-dir", str(data_dir)]
+    return spawn(args, log, {"UNS_LOG_LEVEL": "INFO"})
 
 
 async def test_a_connector_killed_mid_stream_loses_no_uplink(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -54,8 +48,7 @@ async def test_a_connector_killed_mid_stream_loses_no_uplink(mosquitto: Mosquitt
         async with MqttClient(url=BrokerUrl.from_str(mosquitto.url), client_id="lora-kill-server") as server:
             for f_cnt in range(1, SENT + 1):
                 if f_cnt == SENT // 3:  # mid-stream: some uplinks are still on their way through the connector
-                    bridge.send_signal(signal.SIGKILL)
-                    bridge.wait(timeout=10)
+                    kill9(bridge)
                 if f_cnt == 2 * SENT // 3:
                     bridge = _spawn(config, mosquitto.url, tmp_path / "data", log)
                 energy = bytes.fromhex("0483") + (1_000_000 + f_cnt).to_bytes(3, "big")
@@ -66,12 +59,6 @@ async def test_a_connector_killed_mid_stream_loses_no_uplink(mosquitto: Mosquitt
         assert energies == {round((1_000_000 + f) / 100, 2) for f in range(1, SENT + 1)}
         assert host.count("NBIRTH") == 2  # the restart was a new session of the edge node
     finally:
-        if bridge.poll() is None:
-            bridge.send_signal(signal.SIGTERM)
-            try:
-                bridge.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                bridge.kill()
-                bridge.wait(timeout=10)
+        stop(bridge)
         host.stop()
     assert host.violations == []

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
 from model.bridges import MqttJsonBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.e2e.crash_rig import kill9, spawn, stop
 from tests.fixtures.mosquitto import Mosquitto
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -33,25 +31,8 @@ def test_the_session_id_is_stable_and_derived_from_the_node() -> None:
 
 
 def _spawn_bridge(config: Path, broker: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub.cli",
-                "bridge",
-                "mqtt_json",
-                "--config",
-                str(config),
-                "--broker",
-                broker,
-                "--data-dir",
-                str(data_dir),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "UNS_LOG_LEVEL": "INFO"},
-        )
+    args = ["bridge", "mqtt_json", "--config", str(config), "--broker", broker, "--data-dir", str(data_dir)]
+    return spawn(args, log, {"UNS_LOG_LEVEL": "INFO"})
 
 
 async def test_a_bridge_killed_mid_stream_loses_nothing(
@@ -92,8 +73,7 @@ async def test_a_bridge_killed_mid_stream_loses_nothing(
         async with MqttClient(url=BrokerUrl.from_str(mosquitto.url), client_id=f"{unique_topic}-dev") as device:
             for n in range(SENT):
                 if n == SENT // 3:  # mid-stream: part of what was sent is still on its way through the bridge
-                    bridge.send_signal(signal.SIGKILL)
-                    bridge.wait(timeout=10)
+                    kill9(bridge)
                 if n == 2 * SENT // 3:
                     bridge = _spawn_bridge(config, mosquitto.url, tmp_path / "data", log)
                 await device.publish(device_topic, orjson.dumps({"n": n}), qos=1)
@@ -101,11 +81,5 @@ async def test_a_bridge_killed_mid_stream_loses_nothing(
         assert seen() == set(range(SENT))
         assert host.count("NBIRTH") == 2  # the restart was a new session of the edge node
     finally:
-        if bridge.poll() is None:
-            bridge.send_signal(signal.SIGTERM)
-            try:
-                bridge.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                bridge.kill()
-                bridge.wait(timeout=10)
+        stop(bridge)
         host.stop()
