@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import logging
 import multiprocessing
 import os
@@ -44,6 +45,7 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["uns.host.worker"])
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing, which the worker reads and writes
 _STOP_S = 2.0
+_PIPE_BYTES = 1 << 20  # Linux's default most for an unprivileged process (/proc/sys/fs/pipe-max-size)
 _MIN_PIPELINED = 64
 """A batch smaller than this waits while another is in flight (Nagle's rule), and goes at most every
 ``batch_gap_s``: each batch costs a wake-up of the other process (~50-100 us of CPU on each side here),
@@ -55,6 +57,9 @@ def _file(conn: Connection, mode: str) -> IO[bytes]:
     """Our end of a pipe as a file for the loop's pipe transports (the ``Connection`` closed)."""
     fd = os.dup(conn.fileno())
     conn.close()
+    # a batch's answer is up to ~800 KB: in a 64 KiB pipe the worker would wait (and wake us) ~13 times
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     file: IO[bytes] = os.fdopen(fd, mode, buffering=0)
     return file
 

@@ -89,6 +89,31 @@ async def test_a_hung_worker_is_replaced(worker_hub: RunningHub, caplog: pytest.
         assert hub.host.core.health()["worker"] == {"restarts": 1, "messages_lost": 1}
 
 
+async def test_over_a_socket_the_worker_republishes_as_uns_host_does(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # uns host against Mosquitto with host.worker: bytes only (no readings), QoS 1 windows as inline
+    mosquitto = request.getfixturevalue("mosquitto")
+    async with (
+        running_host("mosquitto-worker", mosquitto, tmp_path) as hub,
+        edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"]) as (edge, watcher),
+    ):
+        assert hub.host.core.hand_decoded is False
+        _birth(edge)
+        _temp(edge, 60.5)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: (watcher.json(temp) or {}).get("value") == 60.5, what="DDATA republished")
+        counted = hub.host.core.counters.metrics_republished
+        assert counted >= 3  # bdSeq, Uptime, Temp born; Temp's DDATA
+        await until(
+            lambda: (watcher.json(hub.host.health_topic) or {}).get("metrics_republished") == counted, what="health"
+        )
+        health = watcher.json(hub.host.health_topic)
+        assert health is not None
+        assert health["worker"] == {"restarts": 0, "messages_lost": 0}
+        assert health["republish"]["backlog"] == 0  # type: ignore[index]
+
+
 _ORPHAN_SCRIPT = """
 import asyncio
 from tests.fixtures.hub import plant_for
