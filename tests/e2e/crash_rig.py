@@ -102,16 +102,6 @@ def kill9(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
-def stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def stopped_at_exit(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
     try:

@@ -22,11 +22,11 @@ from tests.e2e.crash_rig import (
     edge_caught_up,
     kill9,
     spawn,
-    stop,
     stopped_at_exit,
     write_plant,
 )
 from tests.fixtures.mosquitto import Mosquitto, free_port
+from tests.fixtures.processes import stop_process
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.host.service import SparkplugHost
@@ -100,7 +100,7 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
             await until(functools.partial(edge_caught_up, edge), within_s=60, what="edge online, buffer replayed")
             with stopped_at_exit(historian):
                 await _drained(watch)
-                assert stop(historian) == 0
+                assert stop_process(historian, 20) == 0
         watcher.cancel()
         hosting.cancel()
     assert counter.produced == total
@@ -136,7 +136,7 @@ async def test_kill_9_of_the_whole_hub_during_ingest_loses_nothing(tmp_path: Pat
             await until(functools.partial(edge_caught_up, edge), within_s=60, what="edge online, buffer replayed")
             with stopped_at_exit(hub):
                 await _drained(watch)
-                assert stop(hub) == 0
+                assert stop_process(hub, 20) == 0
         watcher.cancel()
     rows, distinct, low, high = counts_in(tmp_path / "hub" / "historian.duckdb")
     assert (distinct, low, high) == (total, 0, total - 1), log.read_text(errors="replace")[-4000:]

@@ -10,8 +10,9 @@ import pytest
 
 from tests.bridges.amqp.rabbit import publish, unique
 from tests.bridges.edge.spb_host import SpbHost, until
-from tests.e2e.crash_rig import kill9, spawn, stop
+from tests.e2e.crash_rig import kill9, spawn
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.processes import stop_process
 from tests.fixtures.rabbitmq import RabbitNode
 
 # two `uns bridge` processes start (an import is seconds on a loaded box), and maybe the session's RabbitMQ
@@ -74,7 +75,7 @@ async def test_a_bridge_killed_while_consuming_loses_nothing(
         await until(lambda: len(seen()) == READINGS, what=f"every reading at the host: {len(seen())}", within_s=40)
         await until(lambda: rabbitmq.queue_depth(queue) == 0, what="the queue drained", within_s=30)
     finally:
-        await asyncio.to_thread(stop, bridge)
+        await asyncio.to_thread(stop_process, bridge, 20)
         host.stop()
     assert seen() == set(range(READINGS))
     assert host.violations == []

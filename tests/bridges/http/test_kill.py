@@ -10,8 +10,9 @@ import orjson
 
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.http.rest_api import RestApi, serve
-from tests.e2e.crash_rig import kill9, spawn, stop
+from tests.e2e.crash_rig import kill9, spawn
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.processes import stop_process
 
 ITEMS = 300
 """Items the API's feed gains: a third before the kill, a third while the bridge is down, a third after."""
@@ -70,5 +71,5 @@ async def test_a_bridge_killed_mid_feed_loses_nothing(mosquitto: Mosquitto, tmp_
             assert seen() == set(range(ITEMS))
             assert host.count("NBIRTH") == 2  # the restart was a new session of the edge node
         finally:
-            await asyncio.to_thread(stop, bridge)  # the fake API answers in this loop: never block it
+            await asyncio.to_thread(stop_process, bridge, 20)  # the fake API answers in this loop: never block it
             host.stop()

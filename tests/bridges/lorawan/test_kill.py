@@ -9,8 +9,9 @@ import orjson
 
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.bridges.lorawan import chirpstack as cs
-from tests.e2e.crash_rig import kill9, spawn, stop
+from tests.e2e.crash_rig import kill9, spawn
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.processes import stop_process
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -59,6 +60,6 @@ async def test_a_connector_killed_mid_stream_loses_no_uplink(mosquitto: Mosquitt
         assert energies == {round((1_000_000 + f) / 100, 2) for f in range(1, SENT + 1)}
         assert host.count("NBIRTH") == 2  # the restart was a new session of the edge node
     finally:
-        stop(bridge)
+        stop_process(bridge, 20)
         host.stop()
     assert host.violations == []

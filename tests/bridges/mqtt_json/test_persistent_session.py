@@ -9,8 +9,9 @@ import orjson
 
 from model.bridges import MqttJsonBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
-from tests.e2e.crash_rig import kill9, spawn, stop
+from tests.e2e.crash_rig import kill9, spawn
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.processes import stop_process
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -81,5 +82,5 @@ async def test_a_bridge_killed_mid_stream_loses_nothing(
         assert seen() == set(range(SENT))
         assert host.count("NBIRTH") == 2  # the restart was a new session of the edge node
     finally:
-        stop(bridge)
+        stop_process(bridge, 20)
         host.stop()

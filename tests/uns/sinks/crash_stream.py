@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
+from tests.e2e.crash_rig import kill9, spawn, stopped_at_exit
 from tests.fixtures.broker import publisher
+from tests.fixtures.processes import stop_process
 from tests.fixtures.waiting import until
 from uns.mqtt.types import Message
 
@@ -58,5 +59,5 @@ async def killed_mid_stream(
     started = time.monotonic()
     with stopped_at_exit(spawn(args, log)) as second:
         await until(all_in, within_s=60, what=f"all {total} {what} after the restart")
-        exit_code = stop(second)
+        exit_code = stop_process(second, 20)
     return Killed(at_kill=at_kill, restarted_s=time.monotonic() - started, exit_code=exit_code)

@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from tests.e2e.crash_rig import kill9, spawn, stop, stopped_at_exit
+from tests.e2e.crash_rig import kill9, spawn, stopped_at_exit
 from tests.fixtures.broker import publisher, start_broker
+from tests.fixtures.processes import stop_process
 from tests.fixtures.waiting import until
 from tests.uns.sinks.crash_stream import killed_mid_stream
 from tests.uns.sinks.test_postgres_sink import TOPIC, count, envelope, query
@@ -70,6 +71,6 @@ async def test_two_sink_processes_share_a_stream_and_one_killed_leaves_nothing_b
                         await asyncio.to_thread(kill9, first)
                     await asyncio.sleep(0.01)
             await until(lambda: count(pg_dsn) == TOTAL, within_s=60, what=f"all {TOTAL} stored by the survivor")
-            assert stop(second) == 0
+            assert stop_process(second, 20) == 0
     values = [v for (v,) in query(pg_dsn, "SELECT value FROM uns.samples ORDER BY ts")]
     assert values == [float(i) for i in range(TOTAL)]
