@@ -8,7 +8,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import recorder_on
 from tests.fixtures.up import hub_up
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_json, next_messages, until
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.errors import ConfigError
@@ -51,3 +51,15 @@ async def test_a_hub_that_cannot_start_fails_at_once_with_its_own_error(tmp_path
 async def _enter_hub(tmp_path: Path, http_port: int) -> None:
     async with hub_up(tmp_path, {"web.http_port": http_port}):
         raise AssertionError("ready on a port in use")
+
+
+async def test_waiting_for_messages_takes_the_wanted_one_or_names_what_never_came(broker: EmbeddedBroker) -> None:
+    clients = network_clients(broker.url)
+    async with clients(client_id="test-waiter") as client, clients(client_id="test-publisher") as publisher:
+        await client.subscribe(["w/#"])
+        for n in (1, 2, 3):
+            await publisher.publish(f"w/{n}", b'{"n": %d}' % n, qos=1)
+        assert await next_json(client, lambda body: body["n"] == 2) == {"n": 2}
+        assert [m.topic for m in await next_messages(client)] == ["w/3"]
+        with pytest.raises(AssertionError, match=r"timed out after 0.2 s waiting for a fourth: 0 of 1"):
+            await next_messages(client, within_s=0.2, what="a fourth")

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.waiting import next_json, next_messages
 from uns.connect import network_clients
 from uns.errors import BrokerUnreachable, ConfigError
 from uns.mqtt.types import BrokerUrl
@@ -27,10 +27,8 @@ async def test_network_clients_trust_the_configured_ca(tls_broker: tuple[Mosquit
     async with network_clients(_tls_url(broker), ca_file=cert)(client_id="ca-test") as client:
         await client.subscribe(["ca/#"])
         await client.publish("ca/x", b"trusted", qos=1)
-        async with asyncio.timeout(10):
-            async for message in client.messages():
-                assert (message.topic, message.payload) == ("ca/x", b"trusted")
-                break
+        [message] = await next_messages(client, within_s=10, what="ca/x")
+        assert (message.topic, message.payload) == ("ca/x", b"trusted")
 
 
 async def test_without_the_ca_the_broker_is_untrusted(tls_broker: tuple[Mosquitto, Path]) -> None:
@@ -70,10 +68,8 @@ async def test_uns_host_trusts_the_broker_ca_flag(tls_broker: tuple[Mosquitto, P
         assert ready.startswith(b"uns-hub ready"), ready
         async with network_clients(_tls_url(broker), ca_file=cert)(client_id="ca-watch") as watcher:
             await watcher.subscribe(["spBv1.0/STATE/ca-host"])
-            async with asyncio.timeout(10):
-                async for message in watcher.messages():
-                    assert orjson.loads(message.payload)["online"] is True
-                    break
+            state = await next_json(watcher, what="the host's STATE")
+            assert state["online"] is True
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from hub.cli import main
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, json_bridge
 from tests.fixtures.running import running
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_json, until
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -30,11 +29,7 @@ def _file(tmp_path: Path, name: str, bridges: list[dict[str, object]]) -> str:
 async def _retained(broker: EmbeddedBroker, topic: str) -> dict[str, object]:
     async with MqttClient(url=broker.url, client_id="fleet-cli-test-reader") as client:
         await client.subscribe([topic], qos=1)
-        async with asyncio.timeout(5):
-            async for message in client.messages():
-                found: dict[str, object] = json.loads(message.payload)
-                return found
-    raise AssertionError("no retained message")  # pragma: no cover
+        return await next_json(client, within_s=5, what=f"the retained {topic}")
 
 
 async def test_deploy_diff_rollback_and_list(

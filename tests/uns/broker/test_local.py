@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.fixtures.broker import start_broker
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_messages, until
 from tests.uns.broker.paho_client import Paho
 from uns.broker import EmbeddedBroker, LocalClient
 from uns.errors import BrokerError
@@ -17,13 +17,7 @@ from uns.mqtt.types import Message, PubSub
 
 
 async def take(client: LocalClient, count: int) -> list[Message]:
-    got: list[Message] = []
-    async with asyncio.timeout(5):
-        async for message in client.messages():
-            got.append(message)
-            if len(got) == count:
-                break
-    return got
+    return await next_messages(client, count)
 
 
 def test_local_client_is_a_pubsub() -> None:

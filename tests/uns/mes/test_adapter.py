@@ -17,7 +17,7 @@ from model.config import DeriveRule, HistorianSection, MesSection
 from model.envelope import read_fields
 from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_messages, until
 from uns.broker import EmbeddedBroker
 from uns.clock import now_ms
 from uns.connect import local_clients
@@ -122,12 +122,7 @@ async def test_events_over_mqtt_and_http_are_validated_stored_and_refusals_annou
         await until(lambda: hub.rows("SELECT count(*) FROM mes_dead_letters") == [(3,)], what="3 dead letters")
         fields = hub.rows("SELECT field FROM mes_dead_letters ORDER BY field")
         assert [f for (f,) in fields] == ["operator_id", "order_id", "scrap"]  # the first problem of each
-        errors = []
-        async with asyncio.timeout(5):
-            async for message in erp.messages():
-                errors.append(orjson.loads(message.payload))
-                if len(errors) == 3:
-                    break
+        errors = [orjson.loads(m.payload) for m in await next_messages(erp, 3, what="three refusals")]
         assert {e["field"] for e in errors} == {"operator_id", "order_id", "scrap"}
         labor = next(e for e in errors if e["field"] == "operator_id")
         assert {p["field"] for p in labor["problems"]} == {"operator_id", "action"}  # every problem listed

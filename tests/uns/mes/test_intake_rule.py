@@ -3,12 +3,11 @@ dead letter and a message on the errors topic, never silently dropped."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
 
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_messages, until
 from tests.uns.mes.intake_hub import intake_hub
 from uns.clock import now_ms
 from uns.mes.intake import Accepted, Refused, read_event
@@ -43,12 +42,7 @@ async def test_another_enterprise_is_refused_the_same_way_over_mqtt_and_http(tmp
         )
         await until(lambda: hub.rows("SELECT count(*) FROM mes_counts") == [(2,)], what="our two counts")
         assert sorted(hub.rows("SELECT path, total FROM mes_counts")) == [(OURS, 3), (OURS, 5)]
-        announced = []
-        async with asyncio.timeout(5):
-            async for message in hub.erp.messages():
-                announced.append(orjson.loads(message.payload))
-                if len(announced) == 2:
-                    break
+        announced = [orjson.loads(m.payload) for m in await next_messages(hub.erp, 2, what="two refusals")]
         assert [(a["topic"], a["field"]) for a in announced] == [(f"{THEIRS}/mes/production_count", "topic")] * 2
         assert hub.mes.health()["rejected"] == 2
 

@@ -3,14 +3,13 @@ each version updating it; refusals name the field, dead-lettered and announced l
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_messages, until
 from tests.uns.mes.intake_hub import intake_hub
 from tests.uns.mes.mes_events import Feeder, at, ms
 from uns.mes.intake import Accepted, Refused, read_event
@@ -135,10 +134,5 @@ async def test_over_mqtt_and_http_an_update_changes_the_order_and_a_bad_one_is_d
             ("maintenance_order", "maintenance_id"),
             ("maintenance_order", "status"),
         ]
-        announced = []
-        async with asyncio.timeout(5):
-            async for message in hub.erp.messages():
-                announced.append(orjson.loads(message.payload))
-                if len(announced) == 2:
-                    break
+        announced = [orjson.loads(m.payload) for m in await next_messages(hub.erp, 2, what="two refusals")]
         assert sorted(a["field"] for a in announced) == ["maintenance_id", "status"]

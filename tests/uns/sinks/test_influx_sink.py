@@ -15,7 +15,7 @@ from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.influxdb import InfluxServer, run_influxdb
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_json, until
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -185,24 +185,15 @@ async def test_a_stopped_influxdb_loses_nothing_and_is_counted_in_health(tmp_pat
             for i in range(500, 1500):  # published while InfluxDB is down
                 await pub.publish(TOPIC, envelope(i, start + i), qos=1)
             await until(lambda: sink.stats.write_failures >= 2 and not sink.stats.database_online, within_s=20)
-            health = await _next_health(watcher, lambda body: body["write_failures"] >= 2)
+            health = await next_json(watcher, lambda body: body["write_failures"] >= 2, what="the sink's health")
             assert health["database_online"] is False
             assert "write" in str(health["last_error"])
             await asyncio.to_thread(own.start)
             await until(lambda: sink.stats.stored == 1500, within_s=30, what="the backlog written after restart")
-            health = await _next_health(watcher, lambda body: body["stored"] == 1500)
+            health = await next_json(watcher, lambda body: body["stored"] == 1500, what="the sink's health")
             assert health["database_online"] is True
         rows = own.query(database, 'SELECT "value" FROM "Production/GoodCount"')
         assert [value for _, value in rows] == list(range(1500))
-
-
-async def _next_health(client: MqttClient, wanted: object) -> dict[str, object]:
-    async with asyncio.timeout(10):
-        async for message in client.messages():
-            body = orjson.loads(message.payload)
-            if wanted(body):  # type: ignore[operator]
-                return body  # type: ignore[no-any-return]
-    raise AssertionError("no health message")
 
 
 async def test_v1_credentials_go_as_basic_auth_and_wrong_ones_are_reported_then_nothing_lost(tmp_path: Path) -> None:

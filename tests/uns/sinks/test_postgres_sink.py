@@ -19,7 +19,7 @@ from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
 from tests.fixtures.running import running
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_json, until
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.errors import UnknownSeries
@@ -151,24 +151,15 @@ async def test_a_stopped_database_loses_nothing_and_is_counted_in_health(tmp_pat
             for i in range(500, 1500):  # published while the database is down
                 await pub.publish(TOPIC, envelope(i, start + i), qos=1)
             await until(lambda: sink.stats.write_failures >= 2 and not sink.stats.database_online, within_s=20)
-            health = await _next_health(watcher, lambda body: body["write_failures"] >= 2)
+            health = await next_json(watcher, lambda body: body["write_failures"] >= 2, what="the sink's health")
             assert health["database_online"] is False
             assert health["last_error"]
             await asyncio.to_thread(own.start)
             await until(lambda: sink.stats.stored == 1500, within_s=30, what="the backlog written after restart")
-            health = await _next_health(watcher, lambda body: body["stored"] == 1500)
+            health = await next_json(watcher, lambda body: body["stored"] == 1500, what="the sink's health")
             assert health["database_online"] is True
         values = [v for (v,) in query(dsn, "SELECT value FROM uns.samples ORDER BY ts")]
         assert values == [float(i) for i in range(1500)]
-
-
-async def _next_health(client: MqttClient, wanted: object) -> dict[str, object]:
-    async with asyncio.timeout(10):
-        async for message in client.messages():
-            body = orjson.loads(message.payload)
-            if wanted(body):  # type: ignore[operator]
-                return body  # type: ignore[no-any-return]
-    raise AssertionError("no health message")
 
 
 @contextlib.asynccontextmanager

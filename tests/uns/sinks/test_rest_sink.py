@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import itertools
@@ -14,7 +13,7 @@ import orjson
 from model.sinks import RestSinkConfig
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_json, until
 from tests.uns.sinks.rest_target import TOKEN, Erp, serve
 from tests.uns.sinks.test_postgres_sink import envelope
 from uns.clock import now_ms
@@ -146,23 +145,14 @@ async def test_a_target_down_then_back_loses_nothing_and_is_counted_in_health(tm
             await first.aclose()  # the ERP goes away (connection refused) while orders keep completing
             await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(100, 250)])
             await until(lambda: sink.stats.write_failures >= 2 and not sink.stats.database_online, within_s=20)
-            health = await next_health(watcher, lambda body: body["write_failures"] >= 2)
+            health = await next_json(watcher, lambda body: body["write_failures"] >= 2, what="the sink's health")
             assert health["database_online"] is False
             assert "ConnectError" in str(health["last_error"])
             async with serve(erp.app(), port=port):
                 await until(lambda: sink.stats.events == 250, within_s=20, what=f"backlog: {sink.health()}")
-                health = await next_health(watcher, lambda body: body["events"] == 250)
+                health = await next_json(watcher, lambda body: body["events"] == 250, what="the sink's health")
                 assert health["database_online"] is True
     assert sorted(orders_stored(erp)) == sorted(f"WO-{i}" for i in range(250))
-
-
-async def next_health(client: MqttClient, wanted: object) -> dict[str, object]:
-    async with asyncio.timeout(10):
-        async for message in client.messages():
-            body = orjson.loads(message.payload)
-            if wanted(body):  # type: ignore[operator]
-                return body  # type: ignore[no-any-return]
-    raise AssertionError("no health message")
 
 
 async def test_a_refused_body_is_dead_lettered_with_its_status_and_the_rest_delivered_then_replayed(
