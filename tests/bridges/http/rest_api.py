@@ -1,25 +1,20 @@
-"""A REST/JSON API served by uvicorn on 127.0.0.1 port 0: the outside system the HTTP source polls in tests."""
+"""A REST/JSON API (served with tests/fixtures/asgi.serve): the outside system the HTTP source polls in tests."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import email.utils
 import secrets
-import socket
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Generator
-from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["RestApi", "serve"]
+__all__ = ["RestApi"]
 
 USER, PASSWORD, API_KEY = "erp", "s3cret", "key-123"
 CLIENT_ID, CLIENT_SECRET = "uns", "client-secret"
@@ -151,38 +146,3 @@ class RestApi:
     async def _mixed(self, request: Request) -> Response:
         self.requests.append(str(request.url))
         return JSONResponse(self.mixed)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the test runner owns them."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Starlette, *, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` on 127.0.0.1, a free port (over TLS with ``(cert, key)``); yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    cert, key = tls if tls else (None, None)
-    config = uvicorn.Config(
-        app, lifespan="off", log_config=None, access_log=False, http="h11", ws="none", ssl_certfile=cert,
-        ssl_keyfile=key,
-    )  # fmt: skip
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="test.rest-api")
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            if task.done() or time.monotonic() > deadline:
-                raise AssertionError("REST API did not start")
-            await asyncio.sleep(0.01)
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 5)
-        sock.close()

@@ -13,7 +13,8 @@ from bridges.http.signature import sign
 from bridges.registry import build_edge_node
 from model.bridges import HttpBridgeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
-from tests.bridges.http.rest_api import RestApi, serve
+from tests.bridges.http.rest_api import RestApi
+from tests.fixtures.asgi import serve
 from tests.fixtures.recording import recording
 from tests.fixtures.running import running, running_task
 from uns.broker import EmbeddedBroker

@@ -9,8 +9,9 @@ from pathlib import Path
 import orjson
 
 from tests.bridges.edge.spb_host import SpbHost, until
-from tests.bridges.http.rest_api import RestApi, serve
+from tests.bridges.http.rest_api import RestApi
 from tests.e2e.crash_rig import kill9, spawn
+from tests.fixtures.asgi import serve
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.processes import stop_process
 

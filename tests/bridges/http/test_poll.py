@@ -11,8 +11,9 @@ import pytest
 from bridges.http import HttpSource
 from bridges.http.state import PollState
 from bridges.source import Samples
-from tests.bridges.http.rest_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, RestApi, serve
+from tests.bridges.http.rest_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, RestApi
 from tests.bridges.http.running import config, poll, running
+from tests.fixtures.asgi import serve
 from tests.fixtures.tls import self_signed_cert
 from tests.fixtures.waiting import until
 from uns.connect import network_clients

@@ -12,8 +12,9 @@ import orjson
 from bridges.http import HttpSource
 from bridges.http.signature import sign
 from bridges.source import Samples
-from tests.bridges.http.rest_api import RestApi, serve
+from tests.bridges.http.rest_api import RestApi
 from tests.bridges.http.running import config, running
+from tests.fixtures.asgi import serve
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 
 from model.mes import WorkOrder
+from tests.fixtures.asgi import serve
 from tests.fixtures.recording import recorder_on
 from tests.fixtures.waiting import until
 from tests.uns.rules.harness import Receiver, engine_on
-from tests.uns.sinks.rest_target import serve
 from uns.broker.embedded import EmbeddedBroker
 from uns.sparkplug.payload import decode_payload
 

@@ -1,4 +1,4 @@
-"""An ERP's REST API served by uvicorn on 127.0.0.1: what the REST sink posts to in tests.
+"""An ERP's REST API (served with tests/fixtures/asgi.serve): what the REST sink posts to in tests.
 
 It checks the bearer token, keeps each body by its idempotency key (a key seen before is answered
 200 and counted in ``repeats``, not stored again), refuses a body whose ``quantity`` is negative
@@ -8,19 +8,15 @@ stopped and started again on the same port (the target down, then back).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import socket
-import time
-from collections.abc import AsyncIterator, Generator
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fixtures.asgi import serve  # bench/rules.py and bench/rest_sink.py take it from here
 
 __all__ = ["Erp", "serve"]
 
@@ -71,36 +67,3 @@ class Erp:
         self.stored[key] = body
         self.paths[key] = request.url.path
         return JSONResponse({"status": "stored"}, status_code=201)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the test runner owns them."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Starlette, *, port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` on 127.0.0.1 (``port`` 0: a free one); yields its base URL; stops on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it on Linux
-    sock.bind(("127.0.0.1", port))
-    sock.listen(64)
-    sock.setblocking(False)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, http="h11", ws="none")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="test.erp")
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            if task.done() or time.monotonic() > deadline:
-                raise AssertionError("the ERP API did not start")
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 5)
-        sock.close()

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from model.sinks import InfluxSinkConfig
-from tests.bridges.http.rest_api import serve
+from tests.fixtures.asgi import serve
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until

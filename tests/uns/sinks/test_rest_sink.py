@@ -11,10 +11,11 @@ from pathlib import Path
 import orjson
 
 from model.sinks import RestSinkConfig
+from tests.fixtures.asgi import serve
 from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.running import running
 from tests.fixtures.waiting import next_json, until
-from tests.uns.sinks.rest_target import TOKEN, Erp, serve
+from tests.uns.sinks.rest_target import TOKEN, Erp
 from tests.uns.sinks.test_postgres_sink import envelope
 from uns.clock import now_ms
 from uns.connect import network_clients

@@ -10,9 +10,10 @@ from pathlib import Path
 import orjson
 import yaml
 
+from tests.fixtures.asgi import serve
 from tests.fixtures.broker import start_broker
 from tests.uns.sinks.crash_stream import killed_mid_stream
-from tests.uns.sinks.rest_target import TOKEN, Erp, serve
+from tests.uns.sinks.rest_target import TOKEN, Erp
 from uns.clock import now_ms
 from uns.historian.rows import Rejected
 from uns.mqtt.types import Message
