@@ -3,13 +3,16 @@
 The hub runs as users run it (``uns up --no-demo``, its own process, ports 0) under a sampling
 profiler started inside it: a thread reads ``sys._current_frames()`` every ``--interval-ms`` (the
 interpreter's switch interval set to the same, so the event loop yields the GIL that often). The
-load is ``bench.load`` (50 edge nodes x 10 aliased Doubles) at ``--rate`` metrics/s for ``--seconds``.
+load is ``bench.load`` (50 edge nodes x 10 aliased Doubles) at ``--rate`` metrics/s for ``--seconds``;
+``--load historian`` is ``bench.historian``'s instead (one UNS JSON envelope per message from a network
+client on 10k data topics, after one warm-up sample per topic), counted per row.
 It prints each thread's CPU (``/proc/<pid>/task``), then the event loop's busy samples by component
 with what that is per metric (the loop thread's CPU over the metrics sent). ``--baseline REV`` runs
 the hub of that commit first (``git archive``), for the ratio per component in the same run. Shares
 move ~15 % from run to run on a shared box; py-spy gives the same picture where it is installed.
 
     uv run python -m bench.hub_profile [--rate 40000] [--seconds 8] [--baseline REV] [--current REV]
+        [--load sparkplug|historian]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from types import FrameType
 
 from bench.hub_idle import thread_cpu_seconds
 
-__all__ = ["COMPONENTS", "Profile", "component_of", "main"]
+__all__ = ["COMPONENTS", "HISTORIAN_COMPONENTS", "Profile", "component_of", "main"]
 
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Sparkplug decode (uns/sparkplug/payload.py)", ("uns/host/core.py:handle", "decode_payload")),
@@ -47,18 +50,30 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """Each busy sample goes to the first component all of whose markers are in its stack."""
 
+HISTORIAN_COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("web topic cache", ("uns/web/cache.py",)),
+    ("historian reader (parse, rows, pending batch)", ("uns/historian/",)),
+    ("broker: per PUBLISH (checks, ACL, retained, route, offers)", ("uns/broker/core.py:_deliver",)),
+    ("broker: client message loop (its queue, waiters)", ("uns/broker/core.py:_client_message_loop",)),
+    ("broker: reader (framing, codec, queue put)", ("uns/broker/handler.py",)),
+    ("broker: the rest", ("uns/broker/",)),
+    ("amqtt", ("amqtt/",)),
+    ("asyncio and the rest", ()),
+)
+"""The same for ``--load historian``: network JSON envelopes to the historian and the web cache."""
+
 _IDLE = ":select"  # the loop waiting in its selector
 _LOOP = "asyncio/events.py:_run"  # a callback or task step of the event loop (startup is left out)
 _Stacks = dict[tuple[str, tuple[str, ...]], int]
 
 
-def component_of(stack: Sequence[str]) -> str:
+def component_of(stack: Sequence[str], components: tuple[tuple[str, tuple[str, ...]], ...] = COMPONENTS) -> str:
     """The component a stack of ``file:function`` frames (outermost first) is counted in."""
     text = " ".join(stack)
-    for name, markers in COMPONENTS:
+    for name, markers in components:
         if all(marker in text for marker in markers):
             return name
-    return COMPONENTS[-1][0]
+    return components[-1][0]
 
 
 def _frame_name(filename: str, function: str) -> str:
@@ -110,8 +125,17 @@ def _inside(out: str, interval_s: float, argv: list[str]) -> int:
 class Profile:
     """One hub's run: its threads' CPU over the load and the event loop's busy samples by component."""
 
-    def __init__(self, *, metrics: int, loop_s: float, other_s: float, stacks: _Stacks) -> None:
+    def __init__(
+        self,
+        *,
+        metrics: int,
+        loop_s: float,
+        other_s: float,
+        stacks: _Stacks,
+        components: tuple[tuple[str, tuple[str, ...]], ...] = COMPONENTS,
+    ) -> None:
         self.metrics = metrics
+        self.components = components
         self.loop_s = loop_s
         self.other_s = other_s
         busy = collections.Counter[str]()
@@ -122,7 +146,7 @@ class Profile:
             if stack[-1].endswith(_IDLE):
                 self.idle += count
             elif any(_LOOP in frame for frame in stack):
-                busy[component_of(stack)] += count
+                busy[component_of(stack, components)] += count
         self.busy = busy
 
     @property
@@ -151,14 +175,20 @@ def _run(source: Path | None, args: argparse.Namespace, data_dir: Path) -> Profi
     try:
         url = read_ready(proc)["mqtt"]
         time.sleep(1.0)
+        if args.load == "historian":
+            _historian_load(url, args, args.topics, 1.0)  # one sample per topic: the series exist before we measure
+            time.sleep(args.tail_s)
         before = thread_cpu_seconds(proc.pid)
-        parent, child = multiprocessing.Pipe()
-        load = multiprocessing.Process(
-            target=run_load, args=(url, args.nodes, args.metrics, args.rate, args.seconds, child), daemon=True
-        )
-        load.start()
-        load.join()
-        report = parent.recv()
+        if args.load == "historian":
+            count = _historian_load(url, args, args.rate, args.seconds)
+        else:
+            parent, child = multiprocessing.Pipe()
+            load = multiprocessing.Process(
+                target=run_load, args=(url, args.nodes, args.metrics, args.rate, args.seconds, child), daemon=True
+            )
+            load.start()
+            load.join()
+            count = int(parent.recv()["metrics"])
         time.sleep(args.tail_s)  # the backlog drains
         after = thread_cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGTERM)
@@ -168,19 +198,34 @@ def _run(source: Path | None, args: argparse.Namespace, data_dir: Path) -> Profi
     spent = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
     loop_s = spent.pop(proc.pid, 0.0)
     stacks: _Stacks = pickle.loads(out.read_bytes())  # noqa: S301  (written by our own hub process above)
-    return Profile(metrics=int(report["metrics"]), loop_s=loop_s, other_s=sum(spent.values()), stacks=stacks)
+    components = HISTORIAN_COMPONENTS if args.load == "historian" else COMPONENTS
+    return Profile(metrics=count, loop_s=loop_s, other_s=sum(spent.values()), stacks=stacks, components=components)
+
+
+def _historian_load(url: str, args: argparse.Namespace, rate: float, seconds: float) -> int:
+    """``bench.historian``'s load (its own process): JSON envelopes on ``--topics`` topics; the rows sent."""
+    from bench.historian import _run_load
+
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, as bench.historian starts it
+    parent, child = spawn.Pipe()
+    load = spawn.Process(target=_run_load, args=(url, args.topics, rate, seconds, child), daemon=True)
+    load.start()
+    load.join()
+    return int(parent.recv()["sent"])
 
 
 def _print(name: str, profile: Profile) -> None:
     total = profile.loop_s + profile.other_s
+    unit = "row" if profile.components is HISTORIAN_COMPONENTS else "metric"
     print(
-        f"\n== {name}: {profile.metrics} metrics; event loop {profile.loop_s:.2f} s ({profile.loop_us:.1f} us/metric,"
+        f"\n== {name}: {profile.metrics} {unit}s; event loop {profile.loop_s:.2f} s ({profile.loop_us:.1f} us/{unit},"
         f" {100 * profile.loop_s / total:.0f} % of the hub), other threads {profile.other_s:.2f} s"
         f" (the profiler's own among them); loop busy samples {sum(profile.busy.values())}, idle {profile.idle}"
     )
-    for component in dict.fromkeys(name for name, _ in COMPONENTS):
+    print(f"  load average {os.getloadavg()[0]:.1f}")
+    for component in dict.fromkeys(name for name, _ in profile.components):
         share = profile.share(component)
-        print(f"  {100 * share:5.1f} %  {share * profile.loop_us:5.2f} us/metric  {component}")
+        print(f"  {100 * share:5.1f} %  {share * profile.loop_us:5.2f} us/{unit}  {component}")
 
 
 def main() -> None:
@@ -195,6 +240,13 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=float, default=0.5, help="sampling and switch interval")
     parser.add_argument("--baseline", help="first profile the hub of this commit (ratio per component)")
     parser.add_argument("--current", help="profile this commit (e.g. HEAD) instead of the working tree")
+    parser.add_argument(
+        "--load",
+        choices=("sparkplug", "historian"),
+        default="sparkplug",
+        help="bench.load's DDATA or bench.historian's JSON",
+    )
+    parser.add_argument("--topics", type=int, default=10_000, help="--load historian: distinct data topics")
     args = parser.parse_args()
     from bench.hub_process import hub_source
 
@@ -211,7 +263,7 @@ def main() -> None:
         _print(args.current or "this tree", new)
     if old is not None:
         print(f"\n== us/metric on the event loop, this tree / baseline {args.baseline}")
-        for component in dict.fromkeys(name for name, _ in COMPONENTS):
+        for component in dict.fromkeys(name for name, _ in new.components):
             now, before = new.share(component) * new.loop_us, old.share(component) * old.loop_us
             print(f"  {now:5.2f} / {before:5.2f} = {now / before if before else float('nan'):.2f}x  {component}")
         print(f"  {new.loop_us:5.2f} / {old.loop_us:5.2f} = {new.loop_us / old.loop_us:.2f}x  the whole loop")
