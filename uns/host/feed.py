@@ -13,7 +13,16 @@ from uns.host.counters import HostCounters
 from uns.host.tables import MetricTable, NodeState
 from uns.sparkplug import DataType
 
-__all__ = ["BornSnapshot", "Counts", "DeviceSnapshot", "NodeSnapshot", "StateFeed", "StateSnapshot", "counts_of"]
+__all__ = [
+    "COUNTED",
+    "BornSnapshot",
+    "Counts",
+    "DeviceSnapshot",
+    "NodeSnapshot",
+    "StateFeed",
+    "StateSnapshot",
+    "counts_of",
+]
 
 BornSnapshot = tuple[tuple[tuple[str, DataType], ...], dict[int, str]]
 """A birth's alias table: (metric name, datatype) in birth order, and alias -> name."""

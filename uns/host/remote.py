@@ -2,7 +2,8 @@
 
 Each received message is put on the pending batch; the batch goes to the worker once the shell's read
 of its client has drained what was queued (a ``call_soon``), so one message at low rate goes alone and at
-once, and a burst goes as one batch. At most ``window`` batches are in flight: past that the pending batch
+once, and a burst goes as one batch; a small batch waits while one is in flight and goes at most every
+``batch_gap_s`` (``_MIN_PIPELINED``). At most ``window`` batches are in flight: past that the pending batch
 grows to ``max_batch`` and then ``put``'s caller waits, reading no more from its client, so the broker's
 flow control holds the edge nodes back; nothing is dropped. Answers are read from the pipe by the loop
 (``connect_read_pipe``, no thread) and published in order, then mirrored (``uns.host.mirror``).

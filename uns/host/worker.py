@@ -23,7 +23,7 @@ from uns.host.bounds import HostBounds
 from uns.host.core import HostCore
 from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
 
-__all__ = ["STATE_EVERY_S", "Batch", "Result", "WorkerConfig", "serve"]
+__all__ = ["STATE_EVERY_S", "Batch", "Republish", "Result", "WorkerConfig", "serve"]
 
 STATE_EVERY_S = 0.1
 """Most time a change of a session (seq, last error) waits before the parent's mirror has it."""

@@ -13,11 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.exports import assert_all_is_honest
 from tests.fixtures.hub import RunningHub, running_host
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
+
+
+@pytest.mark.parametrize("module", ["worker", "remote", "mirror", "feed", "health"])
+def test_exports(module: str) -> None:
+    assert_all_is_honest(f"uns.host.{module}")
 
 
 @pytest.fixture
