@@ -1,3 +1,4 @@
+import itertools
 import socket
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import recorder_on
 from tests.fixtures.up import hub_up
-from tests.fixtures.waiting import next_json, next_messages, until
+from tests.fixtures.waiting import eventually, next_json, next_messages, until
 from uns.broker import EmbeddedBroker
 from uns.connect import network_clients
 from uns.errors import ConfigError
@@ -63,3 +64,14 @@ async def test_waiting_for_messages_takes_the_wanted_one_or_names_what_never_cam
         assert [m.topic for m in await next_messages(client)] == ["w/3"]
         with pytest.raises(AssertionError, match=r"timed out after 0.2 s waiting for a fourth: 0 of 1"):
             await next_messages(client, within_s=0.2, what="a fourth")
+
+
+async def test_eventually_gives_the_accepted_answer_or_names_the_last_one() -> None:
+    answers = itertools.count()
+
+    async def fetch() -> int:
+        return next(answers)
+
+    assert await eventually(fetch, lambda n: n == 3, every_s=0) == 3
+    with pytest.raises(AssertionError, match=r"timed out after 0.05 s waiting for never; last: \d+"):
+        await eventually(fetch, lambda n: n < 0, within_s=0.05, what="never", every_s=0.01)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.fixtures.up import hub_up
+from tests.fixtures.waiting import eventually
 
 __all__ = ["PeerHub", "running_peer_hub"]
 
@@ -43,12 +43,7 @@ class PeerHub:
         self, match: str, condition: Callable[[list[Row]], bool], *, what: str, within_s: float = 5.0
     ) -> list[Row]:
         """Poll ``last`` until ``condition(rows)``; fail naming ``what`` and the last rows after ``within_s``."""
-        deadline = time.monotonic() + within_s
-        while not condition(rows := await self.last(match)):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {within_s} s waiting for {what}: {rows}")
-            await asyncio.sleep(0.05)
-        return rows
+        return await eventually(functools.partial(self.last, match), condition, within_s=within_s, what=what)
 
     async def rebirth(self, group: str, node: str) -> None:
         """The hub's own Rebirth request (the web UI's button): an NCMD ``Node Control/Rebirth``."""

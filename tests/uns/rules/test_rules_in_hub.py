@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
 import orjson
 
 from tests.fixtures.up import hub_up
+from tests.fixtures.waiting import eventually
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 
@@ -28,24 +28,13 @@ async def test_uns_up_runs_the_rules_of_the_settings(tmp_path: Path) -> None:
             async def alarms() -> list[dict[str, object]]:
                 return list((await client.get("/api/alarms")).json()["alarms"])
 
-            found: list[dict[str, object]] = []
-
-            async def poll() -> None:
-                while not found:
-                    found.extend(await alarms())
-                    await asyncio.sleep(0.05)
-
-            await asyncio.wait_for(poll(), 20)
+            found = await eventually(alarms, bool, what="the alarm")
             assert [(a["name"], a["state"], a["message"]) for a in found] == [("too-hot", "active", "Temp 95")]
             health = (await client.get("/api/health")).json()
             assert health["rules"]["per_rule"]["hot"]["fired"] == 1
 
-            rows: list[object] = []
+            async def history() -> list[object]:
+                return list((await client.get("/api/alarms/history")).json()["rows"])
 
-            async def history() -> None:
-                while not rows:
-                    rows.extend((await client.get("/api/alarms/history")).json()["rows"])
-                    await asyncio.sleep(0.1)
-
-            await asyncio.wait_for(history(), 20)
+            rows = await eventually(history, bool, what="the alarm's history", every_s=0.1)
             assert [(r["name"], r["state"]) for r in rows if isinstance(r, dict)] == [("too-hot", "active")]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from tests.e2e.web_rig import accounts
 from tests.exports import assert_all_is_honest
 from tests.fixtures.up import hub_up
+from tests.fixtures.waiting import eventually
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
@@ -46,17 +46,6 @@ inputs:
   t: {TEMP}
 unit: K
 """
-
-
-async def _eventually(fetch: Callable[[], Awaitable[Any]], check: Callable[[Any], object], what: str) -> Any:
-    deadline = time.monotonic() + 20
-    while True:
-        got = await fetch()
-        if check(got):
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {got}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -92,7 +81,9 @@ async def test_list_create_refuse_test_and_disable(tmp_path: Path) -> None:
             return dict((await client.get("/api/automation")).json())
 
         await _publish(hub["mqtt"], (TEMP, {"value": 20, "timestamp_ms": now_ms()}))
-        found = await _eventually(listing, lambda b: (_tag(b, f"{FILLER}/data/Computed/TempF") or {})["value"], "TempF")
+        found = await eventually(
+            listing, lambda b: (_tag(b, f"{FILLER}/data/Computed/TempF") or {})["value"], what="TempF"
+        )
         tag = _tag(found, f"{FILLER}/data/Computed/TempF")
         assert tag is not None
         assert (tag["value"], tag["quality"], tag["in_file"], tag["enabled"]) == (68.0, "good", True, True)
@@ -114,7 +105,9 @@ async def test_list_create_refuse_test_and_disable(tmp_path: Path) -> None:
         assert "  # the filler's temperature in degF\n" in text
         assert "    # a comment inside the item stays too\n" in text
         assert text.endswith("historian:\n  flush_interval_s: 0.2\n")
-        found = await _eventually(listing, lambda b: (_tag(b, f"{FILLER}/data/Computed/TempK") or {})["value"], "TempK")
+        found = await eventually(
+            listing, lambda b: (_tag(b, f"{FILLER}/data/Computed/TempK") or {})["value"], what="TempK"
+        )
         assert _tag(found, f"{FILLER}/data/Computed/TempK")["value"] == 293.15  # type: ignore[index]
 
         # refused: every problem, by field and line; the file and the running tags stay
@@ -168,14 +161,18 @@ async def test_list_create_refuse_test_and_disable(tmp_path: Path) -> None:
         assert "  - name: too-hot   # keep me\n" in config.read_text()
         assert "    enabled: false\n" in config.read_text()
         await _publish(hub["mqtt"], (TEMP, {"value": 95, "timestamp_ms": now_ms()}))
-        found = await _eventually(listing, lambda b: _tag(b, f"{FILLER}/data/Computed/TempF")["value"] == 203.0, "95")  # type: ignore[index]
+        found = await eventually(
+            listing,
+            lambda b: _tag(b, f"{FILLER}/data/Computed/TempF")["value"] == 203.0,  # type: ignore[index]
+            what="95",
+        )
         rule = _rule(found, "too-hot")
         assert (rule["enabled"], rule["stats"]["fired"]) == (False, 0)
         assert (await client.get("/api/alarms")).json()["alarms"] == []
         on = await client.post("/api/automation/enable", json={"kind": "rules", "key": "too-hot", "enabled": True})
         assert on.status_code == 200
         await _publish(hub["mqtt"], (TEMP, {"value": 96, "timestamp_ms": now_ms()}))
-        await _eventually(listing, lambda b: _rule(b, "too-hot")["stats"]["fired"] == 1, "the rule firing again")
+        await eventually(listing, lambda b: _rule(b, "too-hot")["stats"]["fired"] == 1, what="the rule firing again")
 
         # deleted from the file and from what runs
         gone = await client.post(
@@ -220,7 +217,7 @@ async def test_replay_counts_the_fires_over_the_historians_samples(tmp_path: Pat
             answer = await client.get("/api/history/raw", params={"topic": TEMP, "start": "-1h", "end": "now"})
             return len(answer.json().get("rows", [])) if answer.status_code == 200 else 0
 
-        await _eventually(stored, lambda n: n == len(readings), "the samples in the historian")
+        await eventually(stored, lambda n: n == len(readings), what="the samples in the historian")
         rule = _rule((await client.get("/api/automation")).json(), "too-hot")["yaml"]
         replay = await client.post("/api/automation/replay", json={"kind": "rules", "yaml": rule, "hours": 1})
         assert replay.status_code == 200, replay.text
