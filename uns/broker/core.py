@@ -34,6 +34,7 @@ from uns.broker.sessions import SessionHandler, SessionManager
 from uns.broker.stats import Counters
 from uns.errors import BrokerError
 from uns.logs import RateLimitedLog
+from uns.mqtt.codec import Publish
 from uns.mqtt.types import Message
 
 __all__ = ["LISTENERS", "UnsBroker"]
@@ -441,12 +442,20 @@ class UnsBroker(RoutingBroker):
         """Handle one PUBLISH a network client sent: checks, retained store, local and network routing."""
         if app_message is None:
             return
+        if app_message.__class__ is Publish:  # QoS 0/1 read by our codec (uns.broker.handler): a tuple
+            topic, data, qos, retain = app_message[0], app_message[1], app_message[2], app_message[3]
+        else:  # amqtt's IncomingApplicationMessage: QoS 2, or a packet some plugin watches
+            topic, data, qos, retain = (
+                app_message.topic,
+                bytes(app_message.data),
+                app_message.qos or 0,
+                app_message.retain,
+            )
         reader = handler.reader
-        if isinstance(reader, GuardedReader) and (app_message.qos or 0) < QOS_2:
+        if qos < QOS_2 and isinstance(reader, GuardedReader):
             reader.handled += 1
             if not reader.gate.is_set() and reader.backlog <= _LOW_WATER:
                 reader.gate.set()  # the backlog drained: read the client's socket again
-        topic: str = app_message.topic
         client_id = client_session.client_id
         problem = topic_error(topic)  # a $-topic is the ACL's to refuse (dropped, like Mosquitto), not a bad packet
         if problem is not None:
@@ -455,7 +464,6 @@ class UnsBroker(RoutingBroker):
             )
             await handler.handle_connection_closed()
             return
-        data = bytes(app_message.data)
         if len(data) > self._max_payload:  # the reader guard normally stops these before they are read
             self._on_oversize_message(client_id, topic, len(data))
             await handler.handle_connection_closed()
@@ -463,8 +471,7 @@ class UnsBroker(RoutingBroker):
         if not self.guard.allowed(client_id=client_id, user=client_session.username, action="publish", topic=topic):
             return
         self.counters.messages_in += 1
-        qos = app_message.qos or 0
-        if app_message.retain:
+        if retain:
             self._store_retained(client_session, topic, data, qos)
         await self._route(client_session, topic, data, qos)
 
