@@ -27,6 +27,7 @@ from tests.e2e.crash_rig import (
 )
 from tests.fixtures.mosquitto import Mosquitto, free_port
 from tests.fixtures.processes import stop_process
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.host.service import SparkplugHost
@@ -83,8 +84,7 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
     total = 5000
     watch = HealthWatch()
     historian = spawn(args, log, env)
-    async with host, asyncio.TaskGroup() as tasks:
-        hosting = tasks.create_task(host.run(), name="test.host")
+    async with running(host, name="test.host"), asyncio.TaskGroup() as tasks:
         watcher = tasks.create_task(watch.follow(mosquitto.url), name="test.health")
         await _ready(log, 1)
         async with counting_edge(mosquitto.url, tmp_path / "edge", host_id=host_id) as (source, edge):
@@ -102,7 +102,6 @@ async def test_kill_9_of_the_historian_during_ingest_loses_nothing(tmp_path: Pat
                 await _drained(watch)
                 assert stop_process(historian, 20) == 0
         watcher.cancel()
-        hosting.cancel()
     assert counter.produced == total
     rows, distinct, low, high = counts_in(tmp_path / "hub" / "historian.duckdb")
     assert (rows, distinct, low, high) == (total, total, 0, total - 1)
