@@ -14,6 +14,8 @@ from model.transforms import ComputedTag
 from tests.exports import assert_all_is_honest
 from tests.fixtures.broker import start_broker
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import Recorder, recording
+from tests.fixtures.running import running_task
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
@@ -63,16 +65,15 @@ def _plans(tags: Sequence[Mapping[str, object]]) -> list[TagPlan]:
 class _Observer:
     """Every envelope seen on the line's data topics, newest last."""
 
-    def __init__(self) -> None:
-        self.seen: dict[str, list[Envelope]] = {}
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    def envelopes(self, topic: str) -> list[Envelope]:
+        return [Envelope.model_validate_json(m.payload) for m in self._recorder.on(topic)]
 
     def last(self, topic: str) -> Envelope | None:
-        got = self.seen.get(topic)
+        got = self.envelopes(topic)
         return got[-1] if got else None
-
-    async def run(self, client: MqttClient) -> None:
-        async for message in client.messages():
-            self.seen.setdefault(message.topic, []).append(Envelope.model_validate_json(message.payload))
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +84,6 @@ async def _running(
     data_dir: Path | None = None,
     reload_file: Path | None = None,
 ) -> AsyncIterator[tuple[ComputedTags, _Observer, MqttClient]]:
-    observer = _Observer()
     async with (
         MqttClient(url=url, client_id="test-observer") as watch,
         MqttClient(url=url, client_id="test-plc") as plc,
@@ -96,15 +96,11 @@ async def _running(
             data_dir=data_dir,
             reload_file=reload_file,
         ) as tags_,
-        asyncio.TaskGroup() as tasks,
+        # envelopes only (the broker holds alarms)
+        recording(watch, [f"{_LINE}/data/#", f"{_LINE}/+/data/#"], name="test.observer") as recorder,
+        running_task(tags_, name="test.tags"),
     ):
-        await watch.subscribe([f"{_LINE}/data/#", f"{_LINE}/+/data/#"])  # envelopes only (the broker holds alarms)
-        running = [tasks.create_task(observer.run(watch)), tasks.create_task(tags_.run())]
-        try:
-            yield tags_, observer, plc
-        finally:
-            for task in running:
-                task.cancel()
+        yield tags_, _Observer(recorder), plc
 
 
 def _env(value: object, t: int, *, quality: str = "good", unit: str | None = None) -> bytes:
@@ -226,8 +222,8 @@ async def test_every_republishes_while_the_inputs_are_silent(tmp_path: Path) -> 
     async with start_broker(tmp_path) as broker, _running(broker.url, [silent]) as (_tags, observer, plc):
         await _publish(plc, f"{_LINE}/data/Production/GoodCount", _env(5, 1_000))
         topic = f"{_LINE}/data/Silent_s"
-        await until(lambda: len(observer.seen.get(topic, [])) >= 3, what="re-evaluations while silent")
-        values = [e.value for e in observer.seen[topic]]
+        await until(lambda: len(observer.envelopes(topic)) >= 3, what="re-evaluations while silent")
+        values = [e.value for e in observer.envelopes(topic)]
         seconds = [v for v in values if isinstance(v, float)]
         assert seconds == values
         assert seconds[0] == 0.0
