@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from tests.exports import assert_all_is_honest
 from tests.fixtures.broker import start_broker
+from tests.fixtures.recording import recording
 from tests.fixtures.waiting import until
 from tests.uns.mes.test_adapter import CELL, client, envelope, mes_hub
 from uns.clock import now_ms
@@ -25,15 +25,13 @@ _FLOOD = 5000
 async def test_a_flood_of_invalid_events_leaves_good_samples_stored_promptly_and_counts_every_refusal(
     tmp_path: Path,
 ) -> None:
-    async with start_broker(tmp_path) as broker, mes_hub(broker, tmp_path) as hub, client(broker, "fuzz") as fuzz:
-        announced: list[dict[str, object]] = []
-        await fuzz.subscribe([hub.mes.errors_topic], qos=0)
-
-        async def collect() -> None:
-            async for message in fuzz.messages():
-                announced.append(orjson.loads(message.payload))
-
-        collector = asyncio.get_running_loop().create_task(collect())
+    async with (
+        start_broker(tmp_path) as broker,
+        mes_hub(broker, tmp_path) as hub,
+        client(broker, "fuzz") as fuzz,
+        recording(fuzz, [hub.mes.errors_topic], qos=0) as refusals,
+    ):
+        announced = refusals.messages
         bad = [
             Message(f"{CELL}/mes/production_count", orjson.dumps({"timestamp_ms": i, "total": 1, "scrap": 2}), 1, False)
             for i in range(_FLOOD)
@@ -62,9 +60,8 @@ async def test_a_flood_of_invalid_events_leaves_good_samples_stored_promptly_and
         assert isinstance(kept, int)
         assert 0 < kept < _FLOOD  # past the bound only the row is dropped, never the count
         await until(lambda: len(announced) >= kept, what="the kept refusals announced")
-        collector.cancel()
         assert len(announced) == kept  # announced as bounded as the rows, not one message per refusal
-        assert announced[0]["field"] == "scrap"
+        assert orjson.loads(announced[0].payload)["field"] == "scrap"
 
 
 def _refused(i: int, field: str = "scrap", topic: str = f"{CELL}/mes/production_count") -> Refused:
