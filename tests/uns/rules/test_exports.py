@@ -26,5 +26,4 @@ from tests.exports import assert_all_is_honest
     ],
 )
 def test_all_is_honest(module: str) -> None:
-    mod = assert_all_is_honest(module)
-    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n))
+    assert_all_is_honest(module, in_order=True)
