@@ -23,23 +23,22 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from amqtt.contexts import Action, BrokerConfig
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import OutgoingApplicationMessage, Session
 
+from model.envelope import EnvelopeError, ReadingFields, read_fields, read_object
 from uns.broker.acl import AclGuard
 from uns.broker.local import LocalClient
 from uns.broker.matcher import SubscriptionIndex, topic_matches
 from uns.broker.persistence import PersistentBroker
 from uns.broker.sessions import QueuedMessage, SessionHandler, SharedOutgoing
 from uns.broker.shared import SharedSubscriptions, ShareGroup, parse_shared
+from uns.clock import now_ms
 from uns.mqtt.types import Message
-
-if TYPE_CHECKING:
-    from model.envelope import ReadingFields
 
 __all__ = ["BROADCAST_HIGH", "RoutingBroker"]
 
@@ -62,6 +61,20 @@ class _Targets:
 
 
 _NOBODY = _Targets(plain=(), shared=())
+
+
+def _reading(payload: bytes) -> ReadingFields | None:
+    """The value envelope in ``payload`` by the hub's one reader; None when it is not one.
+
+    Under ``uns up`` the historian and the web cache (and computed tags) each read every envelope;
+    a network client's envelope is read here once and handed to them as ``Message.decoded``, as the
+    host's are. A missing ``timestamp_ms`` becomes the broker's receive time. A payload that fails
+    is passed on without a reading: each subscriber reads it itself and names the problem as before.
+    """
+    try:
+        return read_fields(read_object(payload), payload, now_ms=now_ms())
+    except EnvelopeError:
+        return None
 
 
 class RoutingBroker(PersistentBroker):
@@ -102,11 +115,15 @@ class RoutingBroker(PersistentBroker):
         client's order is kept.
 
         ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
-        beside the same bytes (``Message.decoded``); network subscribers get the bytes alone.
+        beside the same bytes (``Message.decoded``); network subscribers get the bytes alone. Without
+        one (a network client's PUBLISH, or a publisher that did not read it), an envelope that two or
+        more local subscribers get is read here, once, instead of by each of them (:func:`_reading`).
         """
         matches = self.local_index.match(topic)
         if not matches:
             return None
+        if decoded is None and len(matches) > 1 and data[:1] == b"{" and b'"value"' in data:
+            decoded = _reading(data)
         waiting: list[tuple[LocalClient, Message]] | None = None
         level = qos or 0
         full = Message(topic, data, level, False, 0, decoded)  # shared by the subscribers granted ≥ level

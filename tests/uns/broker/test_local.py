@@ -248,9 +248,19 @@ async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(br
         await late.subscribe(["acme/#"], qos=1)
         (kept,) = await take(late, 1)
         assert (kept.payload, kept.retain, kept.decoded) == (b'{"value":1.5}', True, None)
-        # what a network client publishes carries none
-        await paho.publish("acme/d/data/y", b'{"value":2}', qos=1)
+        # a network client's envelope that two local subscribers get is read once, by the broker
+        await paho.publish("acme/d/data/y", b'{"value":2,"timestamp_ms":9}', qos=1)
         (network,) = await take(reader, 1)
-        assert (network.topic, network.decoded) == ("acme/d/data/y", None)
+        (same,) = await take(late, 1)
+        assert (network.topic, network.decoded) == ("acme/d/data/y", (2, 9, "good", "Int64", None, False, False, None))
+        assert same.decoded is network.decoded
+        # not an envelope (a string in a Float): no reading; each subscriber reads it and names the problem itself
+        await paho.publish("acme/d/data/z", b'{"value":"x","datatype":"Float"}', qos=1)
+        assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
+        # one local subscriber reads the bytes itself: nothing is read for it in the broker
+        await late.close()
+        await paho.publish("acme/d/data/y", b'{"value":3,"timestamp_ms":10}', qos=1)
+        (alone,) = await take(reader, 1)
+        assert (alone.payload, alone.decoded) == (b'{"value":3,"timestamp_ms":10}', None)
     finally:
         paho.close()
