@@ -77,8 +77,11 @@ class _Pipe(asyncio.Protocol):
         self.frames: collections.deque[bytes | None] = collections.deque()
         """Complete frames; None once the pipe closed."""
         self.ready = asyncio.Event()
+        self.heard_s = 0.0
+        """When the worker last wrote to us (``time.monotonic``)."""
 
     def data_received(self, data: bytes) -> None:
+        self.heard_s = time.monotonic()
         buffer = self._buffer
         buffer += data
         start = 0
@@ -224,11 +227,15 @@ class HostWorker:
         self._room.set()
 
     def _check_hung(self) -> None:
-        inflight = self._inflight
-        if inflight and (waited_s := time.monotonic() - inflight[0][0]) >= self.hang_s:
-            self._hung = f"hung: no answer for {waited_s:.1f} s (host.worker_hang_s)"
-            self._pipe.ready.set()
-            return
+        # hung: a batch waits for its answer and the worker has said nothing since it was sent; answers
+        # waiting while we publish (a slow consumer holds the broker) are the hub's delay, not the worker's
+        inflight, pipe = self._inflight, self._pipe
+        if inflight and not pipe.frames:
+            silent_s = time.monotonic() - max(inflight[0][0], pipe.heard_s)
+            if silent_s >= self.hang_s:
+                self._hung = f"hung: no answer for {silent_s:.1f} s (host.worker_hang_s)"
+                pipe.ready.set()
+                return
         self._watch = asyncio.get_running_loop().call_later(_WATCH_S, self._check_hung)
 
     async def run(self, send: Callable[[Sequence[Message]], Awaitable[None]]) -> None:

@@ -8,17 +8,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.exports import assert_all_is_honest
-from tests.fixtures.hub import RunningHub, running_host
+from tests.fixtures.hub import RunningHub, plant_for, running_host
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
+from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
+from uns.host.worker import WorkerConfig
+from uns.mqtt.types import Message
+from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 
 @pytest.mark.parametrize("module", ["worker", "remote", "mirror", "feed", "health"])
@@ -120,12 +124,62 @@ async def test_over_a_socket_the_worker_republishes_as_uns_host_does(
         assert health["republish"]["backlog"] == 0  # type: ignore[index]
 
 
+async def test_a_slow_publish_is_not_taken_for_a_hung_worker() -> None:
+    # the broker holding the host's publish back (a slow consumer) for longer than hang_s: answers wait, no restart
+    mirror = HostMirror()
+    worker = HostWorker(config=_config(), mirror=mirror, hang_s=0.3)
+    published: list[Message] = []
+    sending = asyncio.Event()
+
+    async def slow_send(messages: Sequence[Message]) -> None:
+        sending.set()
+        await asyncio.sleep(1.0)
+        published.extend(messages)
+
+    await worker.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(worker.run(slow_send))
+            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 1)
+            await sending.wait()
+            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 2)  # answered at once, published after the first
+            await until(lambda: mirror.counters.births == 2 and len(published) >= 2, within_s=5, what="both published")
+            await asyncio.sleep(0.5)  # the watchdog looks again
+            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 3)
+            await until(lambda: mirror.counters.births == 3, within_s=5, what="the third answered")
+            assert mirror.restarts == 0
+            runner.cancel()
+    finally:
+        await worker.close()
+
+
+def _config() -> WorkerConfig:
+    return WorkerConfig(
+        plant=plant_for("acme", "g", "n"),
+        max_payload_bytes=1 << 20,
+        rebirth_min_interval_ms=0,
+        republish_qos=0,
+        bounds=HostBounds(),
+        hand_decoded=False,
+        log_level=logging.WARNING,
+    )
+
+
+def _nbirth() -> bytes:
+    bd_seq = Metric(name="bdSeq", datatype=DataType.Int64, value=0)
+    return encode_payload(Payload(seq=0, metrics=[bd_seq, Metric(name="Up", datatype=DataType.Int64, value=1)]))
+
+
 _ORPHAN_SCRIPT = """
 import asyncio
 from tests.fixtures.hub import plant_for
 from uns.host.bounds import HostBounds
+from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
+from uns.host.worker import WorkerConfig
+from uns.mqtt.types import Message
+from uns.sparkplug import DataType, Metric, Payload, encode_payload
 from uns.host.worker import WorkerConfig
 
 async def main():
