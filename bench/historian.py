@@ -164,13 +164,14 @@ class Step:
     commit_ms: float  # the slowest commit the health reported during the step
     rows_per_commit: float
     cpu_s: float  # the hub's CPU time from the step's start to its drain: robust to a shared, loaded box
+    load: float = field(default_factory=lambda: os.getloadavg()[0])  # the box's 1-minute load at the step's end
 
     def row(self) -> str:
         verdict = "sustained" if self.sustained else "held back" if self.lost == 0 else "LOSS"
         return (
             f"{self.target:>9.0f} {self.offered:>10.0f} {self.stored_per_s:>10.0f} {self.sent:>9} {self.stored:>9}"
             f" {self.lost:>6} {self.drain_s:>8.2f} {self.commit_ms:>14.1f} {self.rows_per_commit:>12.0f}"
-            f" {self.cpu_us_per_row:>10.1f}  {verdict}"
+            f" {self.cpu_us_per_row:>10.1f} {self.load:>5.1f}  {verdict}"
         )
 
     @property
@@ -290,7 +291,7 @@ async def _part_a(args: argparse.Namespace, tmp: Path, source: Path | None, labe
         f"\n== Part A ({label}): ingest through `uns up --no-demo`, {args.topics} topics, {args.seconds:.0f} s per step"
     )
     print(f"{'target/s':>9} {'offered/s':>10} {'stored/s':>10} {'sent':>9} {'stored':>9} {'lost':>6} {'drain s':>8}"
-          f" {'max commit ms':>14} {'rows/commit':>12} {'cpu us/row':>10}")  # fmt: skip
+          f" {'max commit ms':>14} {'rows/commit':>12} {'cpu us/row':>10} {'load':>5}")  # fmt: skip
     steps: list[Step] = []
     with _hub(tmp / label, source) as (proc, url, http):
         async with _monitored(url) as (monitor, client):
@@ -329,7 +330,10 @@ async def _part_a(args: argparse.Namespace, tmp: Path, source: Path | None, labe
     )
     print(f"sustained: {best:.0f} rows/s   max commit {max_commit:.0f} ms   peak RSS of the hub {rss:.0f} MiB")
     cpu_us = statistics.median(s.cpu_us_per_row for s in steps)
-    print(f"hub CPU per stored row: {cpu_us:.1f} us (one core's worth: {1e6 / cpu_us:,.0f} rows/s)")
+    print(
+        f"hub CPU per stored row: {cpu_us:.1f} us (one core's worth: {1e6 / cpu_us:,.0f} rows/s),"
+        f" load {os.getloadavg()[0]:.1f}"
+    )
     return Ingest(best, p50, p99, (received_q[0], received_q[1]), rss, max_commit, cpu_us)
 
 
