@@ -7,6 +7,7 @@ import pytest
 
 from tests.exports import assert_all_is_honest
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.processes import hub_process
 from tests.fixtures.recording import recorder_on
 from tests.fixtures.up import hub_up
 from tests.fixtures.waiting import eventually, next_json, next_messages, until
@@ -75,3 +76,14 @@ async def test_eventually_gives_the_accepted_answer_or_names_the_last_one() -> N
     assert await eventually(fetch, lambda n: n == 3, every_s=0) == 3
     with pytest.raises(AssertionError, match=r"timed out after 0.05 s waiting for never; last: \d+"):
         await eventually(fetch, lambda n: n < 0, within_s=0.05, what="never", every_s=0.01)
+
+
+def test_a_uns_command_that_never_gets_ready_fails_showing_its_stderr(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(AssertionError, match=r"no ready line \(''\); stderr:\n(.|\n)*missing\.yaml"):
+        _enter_process(["up", "--config", str(missing)])
+
+
+def _enter_process(args: list[str]) -> None:
+    with hub_process(args):
+        raise AssertionError("ready without its settings file")

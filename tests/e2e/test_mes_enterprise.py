@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import orjson
-import pytest
+
+from tests.fixtures.processes import hub_process
 
 
 def test_up_without_a_plant_file_takes_its_enterprise_from_settings(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("UNS_")}
     env |= {"UNS_ENTERPRISE": "globex", "UNS_DATA_DIR": str(tmp_path)}
     argv = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--no-demo"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        if not ready.startswith("uns-hub ready: "):
-            pytest.fail(f"no ready line; stderr:\n{proc.stderr.read() if proc.stderr else ''}")
-        http = dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
+    with hub_process(argv, env=env) as (proc, endpoints):
+        http = endpoints["http"]
         body = orjson.dumps({"timestamp_ms": 1_764_000_000_000, "state": 10000})
         ours = httpx.post(f"{http}/api/mes/events/globex/site1/mes/machine_state", content=body, timeout=10)
         assert ours.status_code == 201, ours.text
@@ -37,10 +29,3 @@ def test_up_without_a_plant_file_takes_its_enterprise_from_settings(tmp_path: Pa
         assert health["mes"]["unbound"] == ["globex/site1"]  # the empty plant names no equipment yet
         proc.terminate()
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()

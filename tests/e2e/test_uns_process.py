@@ -11,8 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from bridges.sim.utilities import UTILITY_PLANTS
 from demo.connectors import CONNECTORS
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.processes import hub_process
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
 
@@ -35,27 +35,10 @@ def _uns(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]
     )
 
 
-def _endpoints(ready: str) -> dict[str, str]:
-    assert ready.startswith("uns-hub ready: "), ready
-    return dict(part.split("=", 1) for part in ready.split() if "=" in part)
-
-
-@contextmanager
-def _running(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    proc = _uns(*args, env=env)
-    try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        if not ready:
-            pytest.fail(f"no ready line; stderr:\n{proc.stderr.read() if proc.stderr else ''}")
-        yield proc, _endpoints(ready)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+def _running(
+    *args: str, env: dict[str, str] | None = None
+) -> AbstractContextManager[tuple[subprocess.Popen[str], dict[str, str]]]:
+    return hub_process(args, env={**os.environ, **(env or {})})
 
 
 _FREE = ["--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--no-demo"]

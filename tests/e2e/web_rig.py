@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.fixtures.processes import stop_process
+from tests.fixtures.processes import hub_process
 from tests.fixtures.requires import COMPONENTS
 
 __all__ = [
@@ -49,19 +47,8 @@ def running_hub(args: list[str], log_path: Path, env: dict[str, str] | None = No
 @contextlib.contextmanager
 def hub_endpoints(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """``uns <args>`` as a process; yields its ready line's ``name=value`` endpoints (http, mqtt, ...)."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=env
-        )
-    try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        assert ready.startswith("uns-hub ready"), log_path.read_text()
-        yield dict(part.split("=", 1) for part in ready.split() if "=" in part)
-    finally:
-        stop_process(proc, 10)  # SIGKILL past 10 s: a hub slow to stop on a loaded box is never left running
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with hub_process(args, log=log_path, env=env) as (_, endpoints):
+        yield endpoints
 
 
 PORTS = ["--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.fixtures.processes import stop_process
+from tests.fixtures.processes import hub_process
 from tests.fixtures.waiting import until_probed
 
 RULE = """
@@ -20,27 +18,13 @@ rules:
 """
 
 
-def _start(args: list[str], log_path: Path) -> tuple[subprocess.Popen[str], str]:
-    """``uns <args>`` as a process and its ready line."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hub.cli", *args], stdout=subprocess.PIPE, stderr=log, text=True)
-    assert proc.stdout is not None
-    ready = proc.stdout.readline()
-    if not ready.startswith("uns-hub ready"):
-        proc.kill()
-        proc.wait(timeout=10)
-        raise AssertionError(log_path.read_text())
-    return proc, ready
-
-
 async def test_sighup_reloads_the_rules_and_keeps_them_when_the_file_is_invalid(tmp_path: Path) -> None:
     config = tmp_path / "hub.yaml"
     config.write_text(RULE.format(name="first"))
     args = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
     args += ["--config", str(config), "--data-dir", str(tmp_path / "data")]
-    proc, ready = _start(args, tmp_path / "hub.log")
-    try:
-        http = dict(part.split("=", 1) for part in ready.split() if "=" in part)["http"]
+    with hub_process(args, log=tmp_path / "hub.log") as (proc, endpoints):
+        http = endpoints["http"]
         async with httpx.AsyncClient(base_url=http, timeout=5) as client:
             state: dict[str, object] = {}
 
@@ -69,7 +53,3 @@ async def test_sighup_reloads_the_rules_and_keeps_them_when_the_file_is_invalid(
             await until_probed(refused, what="the refused reload")
             assert await names() == ["second"]
             assert "rules[0].name" in str(state["last_reload_error"])
-    finally:
-        stop_process(proc, 10)
-        if proc.stdout is not None:
-            proc.stdout.close()

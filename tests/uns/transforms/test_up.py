@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import orjson
 import pytest
 
 from hub.cli import main
-from tests.fixtures.processes import stop_process
+from tests.fixtures.processes import hub_process
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
 from uns.clock import now_ms
@@ -46,25 +43,9 @@ def _config(path: Path, expression: str) -> Path:
     return path
 
 
-@contextmanager
-def _up(config: Path, data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+def _up(config: Path, data_dir: Path) -> AbstractContextManager[tuple[subprocess.Popen[str], dict[str, str]]]:
     args = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", *args, "--config", str(config), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=os.environ.copy(),
-    )
-    try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        assert ready.startswith("uns-hub ready: "), ready
-        yield proc, dict(part.split("=", 1) for part in ready.split() if "=" in part)
-    finally:
-        stop_process(proc, 10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    return hub_process([*args, "--config", str(config), "--data-dir", str(data_dir)])
 
 
 def _health(http: str) -> dict[str, Any]:
