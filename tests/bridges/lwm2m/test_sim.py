@@ -5,7 +5,6 @@ On the embedded broker and on Mosquitto (the reference), each checked by the ind
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from bridges.sim.lwm2m_sensors import SENSORS, WarehouseSensors
 from tests.bridges.edge.spb_host import BOOLEAN, until
 from tests.bridges.lwm2m.rig import Rig, running
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.running import running_task
 from uns.broker import EmbeddedBroker
 
 
@@ -33,8 +33,7 @@ async def _sensors_through(port: int, tmp_path: Path) -> None:
         config = sensors.bridge_config()
         assert config.port == sensors.port != 0
         async with running(port, config, tmp_path) as rig:
-            task = asyncio.create_task(sensors.run(), name="test.sensors")
-            try:
+            async with running_task(sensors, name="test.sensors"):
                 for cell in SENSORS:
                     await until(functools.partial(rig.host.of, "DBIRTH", cell), what=f"{cell} DBIRTH")
                     await until(functools.partial(_readings, rig, cell), what=f"{cell} readings")
@@ -48,9 +47,6 @@ async def _sensors_through(port: int, tmp_path: Path) -> None:
                 rig.dcmd("Command/Reboot", True, BOOLEAN, device="climate-north")
                 north = sensors.clients["climate-north"]
                 await until(lambda: north.executed == [(3, 0, 4)], what="the north sensor rebooted")
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
             for cell in SENSORS:  # de-registered on stop: each device's DDEATH
                 await until(functools.partial(rig.host.of, "DDEATH", cell), what=f"{cell} DDEATH")
     assert rig.host.violations == []
