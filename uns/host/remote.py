@@ -249,13 +249,13 @@ class HostWorker:
     async def _answers(self, send: Callable[[Sequence[Message]], Awaitable[None]]) -> None:
         while True:
             result = await self._next_result()
+            self._take_state(result)  # counted and logged as handled, before the publish, as inline
             if result.out is not None:
                 self._inflight.popleft()
                 self._backoff.succeeded()
                 if result.out:
                     await send([Message(*args) for args in result.out])
                 self._flush()
-            self._take_state(result)
 
     def _take_state(self, result: Result) -> None:
         mirror = self.mirror

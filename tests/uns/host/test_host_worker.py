@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.exports import assert_all_is_honest
@@ -151,6 +152,48 @@ async def test_a_slow_publish_is_not_taken_for_a_hung_worker() -> None:
             runner.cancel()
     finally:
         await worker.close()
+
+
+async def test_a_worker_behind_stops_the_reading_and_everything_comes_back_in_order() -> None:
+    # one batch in flight, four messages pending at most: the fifth put finds the caller told to wait
+    mirror = HostMirror()
+    worker = HostWorker(config=_config(), mirror=mirror, window=1, max_batch=4)
+    published: list[Message] = []
+    release = asyncio.Event()
+
+    async def held_send(messages: Sequence[Message]) -> None:
+        await release.wait()  # the broker holds the host's publish back
+        published.extend(messages)
+
+    await worker.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(worker.run(held_send))
+            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
+            await until(lambda: mirror.counters.messages == 1, what="the birth answered")
+            waits = 0
+            for seq in range(1, 13):
+                worker.put("spBv1.0/g/NDATA/n", _ndata(seq), seq)
+                if worker.full:
+                    waits += 1
+                    room = tasks.create_task(worker.room())
+                    if not release.is_set():
+                        await asyncio.sleep(0.05)
+                        assert not room.done()  # nothing moves while the publish is held
+                        assert worker.backlog == 8  # a batch in flight, one pending: no more taken
+                        release.set()
+                    await room
+            assert waits >= 1
+            await until(lambda: mirror.counters.messages == 13 and worker.backlog == 0, what="all answered")
+            ups = [m.payload for m in published if m.topic.endswith("/data/Up")]
+            assert [orjson.loads(p)["value"] for p in ups] == [1, *range(1, 13)]  # in order, none lost
+            runner.cancel()
+    finally:
+        await worker.close()
+
+
+def _ndata(seq: int) -> bytes:
+    return encode_payload(Payload(seq=seq, metrics=[Metric(name="Up", datatype=DataType.Int64, value=seq)]))
 
 
 def _config() -> WorkerConfig:
