@@ -49,6 +49,8 @@ up to that, so a long-running hub's memory would follow its history's size. Past
 evicts cached blocks and spills large query state to ``<file>.tmp``."""
 ALLOCATOR_FLUSH_MB = 32
 """A task that peaked above this hands DuckDB's freed pages back at its end (DuckDB's default: 128)."""
+READERS_WAIT_S = 10.0
+"""How long ``Database.close`` waits for reads in progress (a view, a history query) before closing under them."""
 
 
 def eviction_queue_nodes(connection: duckdb.DuckDBPyConnection) -> int:
@@ -127,6 +129,9 @@ class Database:
         self._components = tuple(components) if components is not None else None
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
+        self._readers = 0
+        """``reading`` blocks in progress: ``close`` waits for them."""
+        self._no_readers = threading.Condition(self._lock)
 
     @property
     def name(self) -> str:
@@ -157,13 +162,19 @@ class Database:
         Raises:
             StoreError: the file is not open, or a read in the block failed (then ``error``'s, a branch of it).
         """
-        cursor = self.reader()
+        with self._lock:
+            cursor = self.connection.cursor()
+            self._readers += 1
         try:
             yield cursor
         except duckdb.Error as exc:
             raise error(self._name, f"{what} failed: {exc}") from exc
         finally:
             cursor.close()
+            with self._lock:
+                self._readers -= 1
+                if not self._readers:
+                    self._no_readers.notify_all()
 
     def __enter__(self) -> Self:
         self.open()
@@ -220,11 +231,24 @@ class Database:
             connection.execute(f"SET GLOBAL memory_limit = '{int(self._memory_limit_mb)}MiB'")
         return max(0, before - eviction_queue_nodes(connection))
 
-    def close(self) -> None:
-        """Checkpoint and close; idempotent."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
+    def close(self, *, readers_wait_s: float = READERS_WAIT_S) -> None:
+        """Checkpoint and close; idempotent. Refuses new readers at once and waits for the ones reading.
+
+        A read runs in a thread (``asyncio.to_thread``) that cancelling its task does not stop: closing under
+        it made the read fail with DuckDB's "connection closed" and the close itself fail on a cursor still in
+        use. Readers get ``readers_wait_s`` to finish; one still reading after that is closed under, with a warning.
+        """
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is None:
+                return
+            if not self._no_readers.wait_for(lambda: not self._readers, timeout=readers_wait_s):
+                log.warning(
+                    "%s: closing with %d reads still running after %.1f s: they fail",
+                    self._name,
+                    self._readers,
+                    readers_wait_s,
+                )
         try:
             if not self._read_only:
                 connection.execute("CHECKPOINT")
