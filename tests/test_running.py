@@ -155,3 +155,29 @@ async def test_a_crash_after_a_fixture_s_setup_fails_its_teardown() -> None:
     current = asyncio.current_task()
     assert current is not None
     assert current.cancelling() == 0  # nobody else was cancelled for it
+
+
+async def test_a_crash_as_the_block_ends_cancels_nobody_afterwards() -> None:
+    # run() crashes in the same loop turn that wakes the block to its end: the block ends first, the crash is
+    # raised, and the watch's callback (already scheduled) must not cancel the task that has moved on
+    part = _Part()
+    released = asyncio.Event()
+
+    async def run() -> None:
+        await part.crash.wait()
+        released.set()  # wakes the block before the task's done callbacks are scheduled
+        raise RuntimeError("crashed in run()")
+
+    part.run = run  # type: ignore[method-assign]
+
+    async def end_when_released() -> None:
+        async with running(part):
+            part.crash.set()
+            await released.wait()
+
+    with pytest.raises(RuntimeError, match="crashed in run"):
+        await end_when_released()
+    await asyncio.sleep(0.01)  # the stale callback's turn: a cancel would be raised here
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
