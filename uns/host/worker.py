@@ -106,7 +106,10 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
     _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))  # ready
     state_s = time.monotonic()
     while True:
-        if not inbox.poll(STATE_EVERY_S if feed.dirty else None):
+        # a touched session goes at most STATE_EVERY_S after the last state sent, not after the last batch:
+        # batches closer than that would each push it back (up to twice STATE_EVERY_S)
+        wait_s = max(0.0, state_s + STATE_EVERY_S - time.monotonic()) if feed.dirty else None
+        if not inbox.poll(wait_s):
             state_s = time.monotonic()
             _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))
             continue

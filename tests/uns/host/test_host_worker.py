@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_an
 from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
-from uns.host.worker import WorkerConfig
+from uns.host.worker import STATE_EVERY_S, WorkerConfig
 from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
@@ -187,6 +188,44 @@ async def test_a_worker_behind_stops_the_reading_and_everything_comes_back_in_or
             await until(lambda: mirror.counters.messages == 13 and worker.backlog == 0, what="all answered")
             ups = [m.payload for m in published if m.topic.endswith("/data/Up")]
             assert [orjson.loads(p)["value"] for p in ups] == [1, *range(1, 13)]  # in order, none lost
+            runner.cancel()
+    finally:
+        await worker.close()
+
+
+async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_batches_keep_coming() -> None:
+    # each batch used to push the state back by STATE_EVERY_S: a change followed by another batch 70 ms later
+    # reached the mirror only after the poll that followed that batch (>= 170 ms)
+    mirror = HostMirror()
+    worker = HostWorker(config=_config(), mirror=mirror, batch_gap_s=0.0)
+
+    async def discard(messages: Sequence[Message]) -> None:
+        pass
+
+    def seq() -> int:
+        node = mirror.nodes.get(("g", "n"))
+        return -1 if node is None or node.seq is None else node.seq
+
+    async def seq_reaches(want: int) -> None:
+        async with asyncio.timeout(2.0):
+            while True:
+                if seq() >= want:
+                    return
+                await asyncio.sleep(0.001)  # finer than until's 10 ms: the figure is ~100 ms
+
+    await worker.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(worker.run(discard))
+            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
+            await seq_reaches(0)  # a birth's state comes with its answer: the worker's last state is now
+            put_s = time.monotonic()
+            worker.put("spBv1.0/g/NDATA/n", _ndata(1), 1)
+            await asyncio.sleep(0.07)  # the pace of the next batch, not a wait for a result
+            worker.put("spBv1.0/g/NDATA/n", _ndata(2), 2)
+            await seq_reaches(1)
+            took_s = time.monotonic() - put_s
+            assert took_s < STATE_EVERY_S + 0.05, f"{took_s:.3f} s"
             runner.cancel()
     finally:
         await worker.close()
