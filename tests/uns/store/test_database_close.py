@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,19 @@ def _reader(database: Database, inside: threading.Event, go: threading.Event, an
         answer.append(exc)
 
 
+def _refused_within(database: Database, seconds: float) -> None:
+    """Wait (bounded) until a new read is refused: ``close`` has begun."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with database.reading("a probe"):
+                pass
+        except StoreError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"reads still accepted {seconds} s after close was called")
+
+
 def test_close_waits_for_a_read_in_progress_then_refuses_new_ones(tmp_path: Path) -> None:
     database = Database(path=tmp_path / "uns.duckdb")
     database.open()
@@ -31,6 +45,7 @@ def test_close_waits_for_a_read_in_progress_then_refuses_new_ones(tmp_path: Path
     assert inside.wait(10)
     closer = threading.Thread(target=database.close)
     closer.start()
+    _refused_within(database, 10)  # close began (a loaded box may take a while to start the thread)
     closer.join(0.3)
     assert closer.is_alive(), "close returned while a read was still in progress"
     with pytest.raises(StoreError, match="not open"), database.reading("a read after close began"):
