@@ -106,7 +106,7 @@ class _Millisecond:
     count: int
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Series:
     series_id: int
     datatype: str | None
@@ -155,8 +155,9 @@ class Store:
         received_ms = now_ms()
         self._refuse_series(batch)
         self._db.execute("BEGIN TRANSACTION")
+        undo: list[tuple[str, _Series | None]] = []
         try:
-            new_series, pending_series = self._register_series(batch.samples, received_ms)
+            new_series = self._register_series(batch.samples, received_ms, undo)
             rows, late, duplicates = self._fresh_rows(batch)
             newest = self._insert_samples(rows)
             events, duplicate_events = self._insert_events(batch.events, received_ms)
@@ -164,8 +165,7 @@ class Store:
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
-            for topic in pending_series:
-                self._series.pop(topic, None)
+            self._undo_series(undo)
             raise
         self._newest.update(newest)  # only once committed: a rolled-back batch leaves the marks as they were
         return CommitReport(
@@ -219,17 +219,32 @@ class Store:
             received.append(at)
         batch.samples, batch.received_ms = samples, received
 
-    def _register_series(self, samples: Sequence[SampleRow], now_ms: int) -> tuple[int, list[str]]:
+    def _undo_series(self, undo: list[tuple[str, _Series | None]]) -> None:
+        """Put the series map back as it was before a rolled-back batch: its new series gone, changed ones restored."""
+        for topic, before in reversed(undo):
+            if before is None:
+                self._series.pop(topic, None)
+            else:
+                self._series[topic] = before
+
+    def _register_series(
+        self, samples: Sequence[SampleRow], now_ms: int, undo: list[tuple[str, _Series | None]]
+    ) -> int:
+        """Register the batch's new series and metadata changes; ``undo`` gets what to restore on a rollback.
+
+        ``undo`` is filled as the map changes, so a failure part-way (the series insert refused) still
+        leaves the map restorable: a series kept in memory but rolled back in DuckDB would get samples
+        with no series row, and a metadata change kept in memory only would never be written.
+        """
         added: list[tuple[int, str, str, str, str, str | None, str | None, bool, int]] = []
         changed: list[tuple[str | None, str | None, bool, int]] = []
-        pending: list[str] = []
         for row in samples:
             known = self._series.get(row.topic)
             if known is None:
                 known = _Series(self._next_id, row.datatype, row.unit, row.unbound)
                 self._next_id += 1
                 self._series[row.topic] = known
-                pending.append(row.topic)
+                undo.append((row.topic, None))
                 added.append(
                     (
                         known.series_id,
@@ -247,7 +262,8 @@ class Store:
             # a sample without a datatype (a null sent without one) or unit keeps the series' own
             datatype, unit = row.datatype or known.datatype, row.unit or known.unit
             if (known.datatype, known.unit, known.unbound) != (datatype, unit, row.unbound):
-                known.datatype, known.unit, known.unbound = datatype, unit, row.unbound
+                undo.append((row.topic, known))
+                known = self._series[row.topic] = _Series(known.series_id, datatype, unit, row.unbound)
                 changed.append((datatype, unit, row.unbound, known.series_id))
         if added:  # an Arrow insert: 10k new topics at once (a restart, a new plant) must not stall ingest
             columns = list(zip(*added, strict=True))
@@ -269,7 +285,7 @@ class Store:
             )
         if changed:
             self._db.executemany("UPDATE series SET datatype = ?, unit = ?, unbound = ? WHERE series_id = ?", changed)
-        return len(added), pending
+        return len(added)
 
     # -- samples --------------------------------------------------------------------------------
 

@@ -141,6 +141,19 @@ def test_a_row_the_database_refuses_is_isolated_and_the_rest_kept(database: Data
     assert "the database refused it" in letters[0][2]
 
 
+def test_a_rolled_back_batch_leaves_no_series_change_only_in_memory(database: Database) -> None:
+    store = Store(database.connection)
+    store.commit(batch(sample(TEMP, NOW - 100, 1.0)))
+    relabelled = sample(TEMP, NOW - 5, 2.0, unit="degC")
+    broken = dataclasses.replace(sample(SPEED, NOW - 4, 3.0), value_json="{not json")
+    # the whole batch is refused and rolled back, then committed in halves: the unit change must still be written
+    report = store.commit_isolating(batch(relabelled, broken))
+    assert report.inserted == 1
+    units = database.connection.execute("SELECT topic, unit FROM series ORDER BY topic").fetchall()
+    assert units == [(TEMP, "degC")]
+    assert stored(database, TEMP) == [(NOW - 100, 1.0, False), (NOW - 5, 2.0, False)]
+
+
 def test_exact_integers_beyond_double_precision_are_kept(database: Database) -> None:
     store = Store(database.connection)
     store.commit(batch(sample(SPEED, NOW, 2**63 - 1, datatype="Int64")))
