@@ -158,8 +158,8 @@ class HostSection(_Section):
     worker_hang_s: float = Field(
         default=10.0,
         gt=0,
-        description="With `worker`: a worker that answers no batch for this long is taken as hung and restarted,"
-        " seconds.",
+        description="With `worker`: a worker that leaves a batch unanswered and writes nothing for this long is"
+        " taken as hung and restarted (answers waiting on a slow publish do not count), seconds.",
     )
 
 
