@@ -6,6 +6,7 @@ import contextlib
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -50,7 +51,9 @@ evicts cached blocks and spills large query state to ``<file>.tmp``."""
 ALLOCATOR_FLUSH_MB = 32
 """A task that peaked above this hands DuckDB's freed pages back at its end (DuckDB's default: 128)."""
 READERS_WAIT_S = 10.0
-"""How long ``Database.close`` waits for reads in progress (a view, a history query) before closing under them."""
+"""How long ``Database.close`` waits for reads in progress (a view, a history query) before interrupting them."""
+_INTERRUPTED_WAIT_S = 2.0
+"""How long ``Database.close`` then interrupts the reads left (each query they start) until they end."""
 
 
 def eviction_queue_nodes(connection: duckdb.DuckDBPyConnection) -> int:
@@ -129,8 +132,8 @@ class Database:
         self._components = tuple(components) if components is not None else None
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
-        self._readers = 0
-        """``reading`` blocks in progress: ``close`` waits for them."""
+        self._readers: set[duckdb.DuckDBPyConnection] = set()
+        """The cursors of the ``reading`` blocks in progress: ``close`` waits for them, then interrupts them."""
         self._no_readers = threading.Condition(self._lock)
 
     @property
@@ -164,7 +167,7 @@ class Database:
         """
         with self._lock:
             cursor = self.connection.cursor()
-            self._readers += 1
+            self._readers.add(cursor)
         try:
             yield cursor
         except duckdb.Error as exc:
@@ -172,7 +175,7 @@ class Database:
         finally:
             cursor.close()
             with self._lock:
-                self._readers -= 1
+                self._readers.discard(cursor)
                 if not self._readers:
                     self._no_readers.notify_all()
 
@@ -236,7 +239,9 @@ class Database:
 
         A read runs in a thread (``asyncio.to_thread``) that cancelling its task does not stop: closing under
         it made the read fail with DuckDB's "connection closed" and the close itself fail on a cursor still in
-        use. Readers get ``readers_wait_s`` to finish; one still reading after that is closed under, with a warning.
+        use. Readers get ``readers_wait_s`` to finish; the queries of one still reading after that are
+        interrupted (they fail), with a warning: DuckDB refuses to close a connection whose cursor is running
+        a query (``ResourceInUseException``), which would leave the file open and unchecked-pointed.
         """
         with self._lock:
             connection, self._connection = self._connection, None
@@ -244,16 +249,26 @@ class Database:
                 return
             if not self._no_readers.wait_for(lambda: not self._readers, timeout=readers_wait_s):
                 log.warning(
-                    "%s: closing with %d reads still running after %.1f s: they fail",
+                    "%s: %d reads still running after %.1f s: interrupting them",
                     self._name,
-                    self._readers,
+                    len(self._readers),
                     readers_wait_s,
                 )
+                self._interrupt_readers()
         try:
             if not self._read_only:
                 connection.execute("CHECKPOINT")
         finally:
             connection.close()
+
+    def _interrupt_readers(self) -> None:
+        """Interrupt the readers' queries (and the next ones they start) until they end, for a while; lock held."""
+        deadline = time.monotonic() + _INTERRUPTED_WAIT_S
+        while self._readers and time.monotonic() < deadline:
+            for cursor in self._readers:
+                with contextlib.suppress(duckdb.ConnectionException):  # closed by its reader, which leaves now
+                    cursor.interrupt()
+            self._no_readers.wait(0.05)
 
     def _check_and_migrate(self, connection: duckdb.DuckDBPyConnection) -> None:
         components = self._components if self._components is not None else installed()

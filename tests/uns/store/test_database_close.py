@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from uns.errors import StoreError
@@ -68,6 +70,46 @@ def test_a_read_past_the_wait_is_closed_under_with_a_warning(tmp_path: Path, cap
         database.close(readers_wait_s=0.1)
     go.set()
     reader.join(10)
-    assert "closing with 1 reads still running after 0.1 s" in caplog.text
+    assert "1 reads still running after 0.1 s: interrupting them" in caplog.text
     assert len(answer) == 1
     assert isinstance(answer[0], StoreError)
+
+
+def test_a_query_running_past_the_wait_is_interrupted_and_the_file_closed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DuckDB refuses to close a connection whose cursor is running a query: close interrupts it instead."""
+    path = tmp_path / "uns.duckdb"
+    database = Database(path=path)
+    database.open()
+    inside, cursors, answer = threading.Event(), list[duckdb.DuckDBPyConnection](), list[object]()
+
+    def endless_read() -> None:
+        try:
+            with database.reading("an endless view") as cursor:
+                cursors.append(cursor)
+                inside.set()
+                answer.append(cursor.execute("SELECT sum(a % 7) FROM range(1000000000000) t(a)").fetchone())
+        except StoreError as exc:
+            answer.append(exc)
+
+    reader = threading.Thread(target=endless_read)
+    reader.start()
+    try:
+        assert inside.wait(10)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="uns.store.database"):
+            database.close(readers_wait_s=0.2)  # was: ResourceInUseException, the file left open
+        assert time.monotonic() - started < 10
+        reader.join(10)
+        assert not reader.is_alive()
+    finally:
+        for cursor in cursors:  # whatever close did, no query left running on the shared box
+            with contextlib.suppress(duckdb.Error):
+                cursor.interrupt()
+        reader.join(10)
+    assert len(answer) == 1
+    assert isinstance(answer[0], StoreError)
+    assert "Interrupted" in str(answer[0])
+    with Database(path=path) as again:  # closed and checkpointed: the file opens again
+        assert again.connection.execute("SELECT 1").fetchone() == (1,)
