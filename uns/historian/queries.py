@@ -84,15 +84,15 @@ class History:
         """Every stored series whose topic matches the MQTT filter, ordered by topic."""
         condition, params = topic_condition("topic", [match])
         with self._cursor() as cursor:
-            columns = "topic, path, class, metric, datatype, unit, epoch_ms(first_seen)"
+            columns = "topic, path, class, metric, datatype, unit, unbound, epoch_ms(first_seen)"
             sql = f"SELECT {columns} FROM series WHERE {condition} ORDER BY topic"  # noqa: S608 (only ? placeholders)
             rows = cursor.execute(sql, params).fetchall()
         return [
             SeriesInfo(
                 topic=topic, path=path, class_=klass, metric=metric, datatype=datatype, unit=unit,
-                first_seen=instant(first_seen, UTC_ZONE),
+                unbound=bool(unbound), first_seen=instant(first_seen, UTC_ZONE),
             )
-            for topic, path, klass, metric, datatype, unit, first_seen in rows
+            for topic, path, klass, metric, datatype, unit, unbound, first_seen in rows
         ]  # fmt: skip
 
     def last(self, match: str | Sequence[str]) -> list[LastValue]:

@@ -24,6 +24,8 @@ class SeriesInfo:
     metric: str
     datatype: str | None
     unit: str | None
+    unbound: bool
+    """No binding names its Sparkplug device (the envelope's ``unbound``)."""
     first_seen: datetime
 
 

@@ -70,7 +70,13 @@ def _envelope(point: Point, series: SeriesInfo) -> bytes:
     """A stored sample as the value envelope it came in as (the historian's ``stored_envelope``)."""
     ms = epoch_ms(point.ts)
     body = stored_envelope(
-        point.value, ms, point.quality, series.datatype, unit=series.unit, historical=point.historical
+        point.value,
+        ms,
+        point.quality,
+        series.datatype,
+        unit=series.unit,
+        unbound=series.unbound,
+        historical=point.historical,
     )
     return orjson.dumps(body)
 

@@ -47,7 +47,7 @@ def test_samples_and_mes_events_come_merged_oldest_first(tmp_path: Path) -> None
 
 
 def test_a_replayed_sample_is_the_envelope_it_came_in_as(tmp_path: Path) -> None:
-    """Unit, the historical flag and a missing datatype come back as sent: the historian's one envelope of a sample."""
+    """Unit, the unbound and historical flags and a missing datatype come back as sent (the one stored envelope)."""
     database = open_database(tmp_path / "hub.duckdb")
     untyped = f"{LINE}/filler/data/Note"
     try:
@@ -55,6 +55,7 @@ def test_a_replayed_sample_is_the_envelope_it_came_in_as(tmp_path: Path) -> None
         temp = fill.series(_TEMP, "Float", unit="degC", first_seen=_T0 - timedelta(days=1))
         fill.samples(temp, [(_T0 + timedelta(minutes=1), 71.0)])
         database.connection.execute("UPDATE samples SET historical = true WHERE series_id = ?", [temp])
+        database.connection.execute("UPDATE series SET unbound = true WHERE series_id = ?", [temp])
         fill.samples(fill.series(untyped, None, first_seen=_T0), [(_T0 + timedelta(minutes=2), None)])
         messages, _ = past_messages(
             History(database), MesEventLog(database), [f"{LINE}/filler/#"], _T0, _T0 + timedelta(hours=1)
@@ -63,6 +64,6 @@ def test_a_replayed_sample_is_the_envelope_it_came_in_as(tmp_path: Path) -> None
         database.close()
     assert [orjson.loads(payload) for _, _, payload in messages] == [
         {"value": 71.0, "timestamp_ms": _ms(1), "quality": "good", "datatype": "Float", "unit": "degC",
-         "historical": True},
+         "unbound": True, "historical": True},
         {"value": None, "timestamp_ms": _ms(2), "quality": "good"},
     ]  # fmt: skip
