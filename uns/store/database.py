@@ -173,8 +173,8 @@ class Database:
         except duckdb.Error as exc:
             raise error(self._name, f"{what} failed: {exc}") from exc
         finally:
-            cursor.close()
-            with self._lock:
+            with self._lock:  # closed under the lock: close never interrupts a cursor being closed
+                cursor.close()
                 self._readers.discard(cursor)
                 if not self._readers:
                     self._no_readers.notify_all()
@@ -266,8 +266,7 @@ class Database:
         deadline = time.monotonic() + _INTERRUPTED_WAIT_S
         while self._readers and time.monotonic() < deadline:
             for cursor in self._readers:
-                with contextlib.suppress(duckdb.ConnectionException):  # closed by its reader, which leaves now
-                    cursor.interrupt()
+                cursor.interrupt()
             self._no_readers.wait(0.05)
 
     def _check_and_migrate(self, connection: duckdb.DuckDBPyConnection) -> None:
