@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 
@@ -19,6 +21,8 @@ from uns.store.database import Database
 
 NOW = 1_764_000_000_000
 TEMP = "acme/dallas/bottling/line1/filler/data/Temp"
+_LINE1 = "acme/dallas/bottling/line1"
+_STATE = f"{_LINE1}/mes/machine_state"
 SPEED = "acme/dallas/bottling/line1/filler/data/Speed"
 _parser = RowParser(max_future_ms=300_000)
 
@@ -184,3 +188,64 @@ def test_an_older_sample_never_replaces_the_latest_one(database: Database) -> No
     restarted.commit(batch(sample(TEMP, NOW - 70, 4.0)))
     assert latest() == [(NOW - 50, 2.0, "stale")]
     assert stored(database, TEMP) == [(NOW - 70, 4.0, False)]
+
+
+@pytest.mark.parametrize("seed", range(1, 7))
+def test_samples_and_latest_follow_every_arrival_order_and_failed_commit(database: Database, seed: int) -> None:
+    """Random batches: out of order, same millisecond, re-deliveries, some refused whole (rolled back).
+
+    The model: per series and millisecond, each new (value, quality) once, in arrival order (``seq``);
+    ``latest`` is the last arrived of the newest millisecond. A refused batch leaves no trace, in the
+    file or in what the store remembers (checked after every batch).
+    """
+    rng = random.Random(seed)
+    store = Store(database.connection)
+    model: dict[str, dict[int, list[tuple[float, str]]]] = {TEMP: {}, SPEED: {}}
+    for _ in range(60):
+        rows = [
+            (rng.choice((TEMP, SPEED)), NOW + rng.randint(-5, 5), float(rng.randint(0, 2)), rng.choice(QUALITIES))
+            for _ in range(rng.randint(1, 8))
+        ]
+        samples = [sample(topic, ts, value, quality=quality) for topic, ts, value, quality in rows]
+        if rng.random() < 0.3:  # a row DuckDB refuses: a sample, or an event (after the samples' inserts)
+            broken: SampleRow | EventRow = dataclasses.replace(samples[0], value_json="{not json")
+            if rng.random() < 0.5:
+                broken = EventRow(rng.getrandbits(63), _STATE, _LINE1, "machine_state", NOW, "{not json")
+            with pytest.raises(duckdb.Error):
+                store.commit(batch(*samples, broken))
+        else:
+            store.commit(batch(*samples))
+            for topic, ts, value, quality in rows:
+                seen = model[topic].setdefault(ts, [])
+                if (value, quality) not in seen:
+                    seen.append((value, quality))
+        assert _samples_and_latest(database) == _modelled(model)
+
+
+QUALITIES = ("good", "stale")
+
+
+def _samples_and_latest(database: Database) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    joined = "JOIN series USING (series_id)"
+    samples = database.connection.execute(
+        f"SELECT topic, epoch_ms(ts), seq, value, quality::VARCHAR FROM samples {joined} ORDER BY topic, ts, seq"  # noqa: S608
+    ).fetchall()
+    latest = database.connection.execute(
+        f"SELECT topic, epoch_ms(ts), value, quality::VARCHAR FROM latest {joined} ORDER BY topic"  # noqa: S608
+    ).fetchall()
+    return samples, latest
+
+
+def _modelled(
+    model: dict[str, dict[int, list[tuple[float, str]]]],
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    samples: list[tuple[object, ...]] = [
+        (topic, ts, seq, value, quality)
+        for topic in sorted(model)
+        for ts in sorted(model[topic])
+        for seq, (value, quality) in enumerate(model[topic][ts])
+    ]
+    latest: list[tuple[object, ...]] = [
+        (topic, max(model[topic]), *model[topic][max(model[topic])][-1]) for topic in sorted(model) if model[topic]
+    ]
+    return samples, latest
