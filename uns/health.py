@@ -33,7 +33,9 @@ async def publish_health(
 
     Runs until cancelled. A broker that stops reading does not stop it: a QoS 0 write is buffered at
     once and only the wait for the buffer to drain is given up after ``interval_s``, so the next
-    document is still built (and whatever ``document`` judges and logs still happens) on time.
+    document is still built (and whatever ``document`` judges and logs still happens) on time. An
+    in-process client's publish given up so (a full local subscriber) has stored the retained document
+    but may not have reached every subscriber: the next one, an interval later, does.
     """
     while True:
         body = orjson.dumps({"online": True, "timestamp_ms": now_ms(), **document()})
