@@ -21,29 +21,23 @@ import collections
 import contextlib
 import fcntl
 import logging
-import multiprocessing
 import os
 import pickle
 import struct
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import IO
 
 from uns.backoff import Backoff
 from uns.host.mirror import HostMirror
-from uns.host.worker import Batch, Result, WorkerConfig, serve
+from uns.host.worker import Batch, Result, WorkerConfig
 from uns.mqtt.types import Message
 
 __all__ = ["HostWorker"]
 
 log = logging.getLogger(__name__)
 
-# forkserver, not fork: the hub's process has threads (the historian's writer, DuckDB's); the server
-# process imports the host once, so each worker starts in milliseconds
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["uns.host.worker"])
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing, which the worker reads and writes
 _STOP_S = 2.0
 _PIPE_BYTES = 1 << 20  # Linux's default most for an unprivileged process (/proc/sys/fs/pipe-max-size)
@@ -54,15 +48,24 @@ so at low rates one message goes at once, and as the rate grows batches grow wit
 _WATCH_S = 0.25
 
 
-def _file(conn: Connection, mode: str) -> IO[bytes]:
-    """Our end of a pipe as a file for the loop's pipe transports (the ``Connection`` closed)."""
-    fd = os.dup(conn.fileno())
-    conn.close()
+def _pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) of ``_PIPE_BYTES``, neither end inherited but by ``pass_fds``."""
+    read_fd, write_fd = os.pipe()
     # a batch's answer is up to ~800 KB: in a 64 KiB pipe the worker would wait (and wake us) ~13 times
     with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    return read_fd, write_fd
+
+
+def _file(fd: int, mode: str) -> IO[bytes]:
+    """Our end of a pipe as a file for the loop's pipe transports."""
     file: IO[bytes] = os.fdopen(fd, mode, buffering=0)
     return file
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it has exited already
+        process.kill()
 
 
 class _WorkerLost(Exception):
@@ -136,7 +139,7 @@ class HostWorker:
         self._room.set()
         self._inflight: collections.deque[tuple[float, int]] = collections.deque()
         """Per batch sent and not answered: when it was sent, and its messages."""
-        self._process: BaseProcess | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._writer: asyncio.WriteTransport | None = None
         self._reader: asyncio.ReadTransport | None = None
         self._pipe = _Pipe()
@@ -154,14 +157,28 @@ class HostWorker:
     async def start(self) -> None:
         """Start a worker and wait for its first answer (its core is built)."""
         loop = asyncio.get_running_loop()
-        inbox_r, inbox_w = _CONTEXT.Pipe(duplex=False)
-        outbox_r, outbox_w = _CONTEXT.Pipe(duplex=False)
-        process = _CONTEXT.Process(target=serve, args=(inbox_r, outbox_w), name="uns-host-worker", daemon=True)
+        inbox_r, inbox_w = _pipe()
+        outbox_r, outbox_w = _pipe()
         try:
-            await asyncio.to_thread(process.start)  # the first start launches the fork server (~1 s)
+            # its own interpreter running uns.host.worker alone: not a fork of the threaded hub, and not
+            # multiprocessing, whose children import the hub's __main__ (DuckDB, bridges, MES: ~1 s, ~30 MB)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "uns.host.worker",
+                str(inbox_r),
+                str(outbox_w),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,  # the pipes are its output; a crash's traceback goes to stderr
+                pass_fds=(inbox_r, outbox_w),
+            )
+        except BaseException:
+            os.close(inbox_w)
+            os.close(outbox_r)
+            raise
         finally:
-            inbox_r.close()  # the worker's ends: it alone must hold them, so its death closes our pipe
-            outbox_w.close()
+            os.close(inbox_r)  # the worker's ends: it alone must hold them, so its death closes our pipe
+            os.close(outbox_w)
         self._process = process
         pipe = _Pipe()
         self._pipe = pipe
@@ -284,8 +301,10 @@ class HostWorker:
         process = self._process
         if process is None:
             return None
-        await asyncio.to_thread(process.join, 1.0)
-        return process.exitcode
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await process.wait()
+        return process.returncode
 
     async def _restart(self, what: str) -> None:
         lost = sum(n for _, n in self._inflight)
@@ -326,14 +345,14 @@ class HostWorker:
         if process is None:
             return
         if kill:
-            process.kill()
-        await asyncio.to_thread(process.join, _STOP_S)
-        if process.is_alive():
+            _kill(process)
+        try:
+            async with asyncio.timeout(_STOP_S):
+                await process.wait()
+        except TimeoutError:
             log.warning("Sparkplug host worker (pid %s) did not stop within %.0f s: killed", process.pid, _STOP_S)
-            process.kill()
-            await asyncio.to_thread(process.join, _STOP_S)
-        with contextlib.suppress(ValueError):
-            process.close()
+            _kill(process)
+            await process.wait()  # reaped: SIGKILL cannot be refused
 
     async def close(self) -> None:
         """Stop the worker: its input closes and it exits (killed if it has not within 2 s)."""

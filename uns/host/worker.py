@@ -5,6 +5,9 @@ in arrival order; for each batch the worker answers one ``Result``, in order: th
 tuples (``Message``'s fields), the counters, the sessions touched (at most every ``STATE_EVERY_S``, and at
 once after a birth or death) and the log records of the batch. With no batch for ``STATE_EVERY_S`` it sends
 what state is left. It ends when its input pipe closes (the parent stopped it, or died).
+
+The parent starts it as ``python -m uns.host.worker <input fd> <output fd>`` (``main``), so the process
+imports the host's modules alone, not the hub's.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import dataclasses
 import logging
 import pickle
 import signal
+import sys
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
@@ -23,7 +28,7 @@ from uns.host.bounds import HostBounds
 from uns.host.core import HostCore
 from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
 
-__all__ = ["STATE_EVERY_S", "Batch", "Republish", "Result", "WorkerConfig", "serve"]
+__all__ = ["STATE_EVERY_S", "Batch", "Republish", "Result", "WorkerConfig", "main", "serve"]
 
 STATE_EVERY_S = 0.1
 """Most time a change of a session (seq, last error) waits before the parent's mirror has it."""
@@ -127,3 +132,16 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
         if urgent or now_s - state_s >= STATE_EVERY_S:
             state, state_s = feed.snapshot(), now_s
         _send(outbox, Result(out, counts_of(core.counters), state, forward.take()))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m uns.host.worker <input fd> <output fd>``: serve on the two pipe ends the parent passed."""
+    inbox_fd, outbox_fd = (int(arg) for arg in (sys.argv[1:] if argv is None else argv))
+    serve(Connection(inbox_fd, writable=False), Connection(outbox_fd, readable=False))
+
+
+if __name__ == "__main__":
+    # run as the module uns.host.worker, not as __main__: the parent unpickles our answers' classes by that name
+    from uns.host.worker import main as _main
+
+    _main()

@@ -252,19 +252,20 @@ def _nbirth() -> bytes:
     return encode_payload(Payload(seq=0, metrics=[bd_seq, Metric(name="Up", datatype=DataType.Int64, value=1)]))
 
 
-_ORPHAN_SCRIPT = """
+_HUB_MAIN = """
+# a hub's main module: it imports heavy parts (DuckDB) that the worker must not load
 import asyncio
+
+import duckdb
+
 from tests.fixtures.hub import plant_for
-from uns.host.bounds import HostBounds
 from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
 from uns.host.worker import WorkerConfig
-from uns.mqtt.types import Message
-from uns.sparkplug import DataType, Metric, Payload, encode_payload
-from uns.host.worker import WorkerConfig
 
-async def main():
+
+async def main() -> None:
     config = WorkerConfig(plant=plant_for("acme", "g", "n"), max_payload_bytes=1 << 20, rebirth_min_interval_ms=0,
                           republish_qos=0, bounds=HostBounds(), hand_decoded=False, log_level=30)
     worker = HostWorker(config=config, mirror=HostMirror())
@@ -272,7 +273,9 @@ async def main():
     print(worker.pid, flush=True)
     await asyncio.sleep(60)
 
-asyncio.run(main())
+
+if __name__ == "__main__":
+    asyncio.run(main())
 """
 
 
@@ -297,16 +300,28 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
 
 
-async def test_the_worker_exits_when_its_parent_is_killed() -> None:
-    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", _ORPHAN_SCRIPT, stdout=asyncio.subprocess.PIPE)
+def _mapped(pid: int) -> str:
+    """The files the process has mapped (its shared libraries among them)."""
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def _command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+async def test_the_worker_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "hub_main.py"
+    script.write_text(_HUB_MAIN)
+    parent = await asyncio.create_subprocess_exec(sys.executable, str(script), stdout=asyncio.subprocess.PIPE)
     try:
         assert parent.stdout is not None
         worker_pid = int(await parent.stdout.readline())
-        spawned = _children(parent.pid)  # the fork server; the worker is its child
-        assert spawned
+        # the worker alone, its own light process: no fork server or resource tracker, nor the hub's main module
+        assert _children(parent.pid) == {worker_pid}
+        assert _command_line(worker_pid)[1:3] == ["-m", "uns.host.worker"]
+        assert "duckdb" not in _mapped(worker_pid)
         assert _running(worker_pid)
     finally:
         parent.kill()
         await parent.wait()
     await until(lambda: not _running(worker_pid), within_s=10, what="the worker gone")
-    await until(lambda: not any(_running(pid) for pid in spawned), within_s=10, what="the fork server gone")
