@@ -88,7 +88,7 @@ class HostMirror:
         self.restarts = 0
         """Workers started again after one died or hung."""
         self.messages_lost = 0
-        """Messages of batches a dead or hung worker had not answered."""
+        """Messages a dead or hung worker had not answered, and those still waiting when the worker stopped."""
         self._last: Counts = _NO_COUNTS
 
     def count(self, counts: Counts) -> None:
@@ -120,9 +120,13 @@ class HostMirror:
     def restarted(self, messages_lost: int) -> None:
         """A new worker with a fresh core: its sessions start empty (nodes rebirth), the counts go on adding up."""
         self.restarts += 1
-        self.messages_lost += messages_lost
+        self.lost(messages_lost)
         self.nodes.clear()
         self.series, self.unbound, self._last = 0, [], _NO_COUNTS
+
+    def lost(self, messages: int) -> None:
+        """Messages the worker will not answer (it was stopped with them waiting): counted in ``messages_lost``."""
+        self.messages_lost += messages
 
     def health(self) -> dict[str, object]:
         """``HostCore.health``'s document, and the worker's restarts and messages lost."""

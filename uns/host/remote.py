@@ -11,7 +11,8 @@ flow control holds the edge nodes back; nothing is dropped. Answers are read fro
 A worker that dies (its pipe closes) or hangs (no answer for ``hang_s``) is logged once as an ERROR and
 started again after the one backoff; the batches it had not answered are counted lost, and its fresh
 core asks each edge node that sends DATA for a rebirth (Sparkplug: DATA without a birth), so the state
-comes back. Closing stops the worker at once; a worker whose parent is killed sees its pipe close and exits.
+comes back. Closing stops the worker at once (the messages it has not answered are counted lost); a worker
+whose parent is killed sees its pipe close and exits.
 """
 
 from __future__ import annotations
@@ -355,7 +356,14 @@ class HostWorker:
             await process.wait()  # reaped: SIGKILL cannot be refused
 
     async def close(self) -> None:
-        """Stop the worker: its input closes and it exits (killed if it has not within 2 s)."""
+        """Stop the worker: its input closes and it exits (killed if it has not within 2 s).
+
+        The messages it has not answered, sent or pending, are lost: counted in the mirror's ``messages_lost``.
+        """
         await self._stop(kill=False)
-        if self._inflight:
-            log.info("Sparkplug host worker stopped with %d batches unanswered", len(self._inflight))
+        lost = self.backlog  # the batches in flight and the pending one: their answers will not come
+        self._pending = []
+        self._inflight.clear()
+        if lost:
+            self.mirror.lost(lost)
+            log.info("Sparkplug host worker stopped with %d messages unanswered: lost (counted)", lost)

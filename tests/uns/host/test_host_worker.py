@@ -231,6 +231,27 @@ async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_b
         await worker.close()
 
 
+async def test_messages_unanswered_at_close_are_counted_lost(caplog: pytest.LogCaptureFixture) -> None:
+    # a batch in flight and the pending one were dropped with an INFO line counting batches, and not counted
+    mirror = HostMirror()
+    worker = HostWorker(config=_config(), mirror=mirror)
+    await worker.start()
+    try:
+        worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
+        worker.put("spBv1.0/g/NDATA/n", _ndata(1), 1)
+        worker.put("spBv1.0/g/NDATA/n", _ndata(2), 2)
+        await until(lambda: worker.backlog == 3 and not worker._pending, what="the batch in flight")
+        worker.put("spBv1.0/g/NDATA/n", _ndata(3), 3)  # waits for the answer, which nobody reads (no run)
+        worker.put("spBv1.0/g/NDATA/n", _ndata(4), 4)
+        assert worker.backlog == 5
+    finally:
+        with caplog.at_level(logging.INFO, logger="uns.host.remote"):
+            await worker.close()
+    assert mirror.health()["worker"] == {"restarts": 0, "messages_lost": 5}
+    assert worker.backlog == 0
+    assert any("5 messages unanswered" in r.getMessage() for r in caplog.records), caplog.text
+
+
 def _ndata(seq: int) -> bytes:
     return encode_payload(Payload(seq=seq, metrics=[Metric(name="Up", datatype=DataType.Int64, value=seq)]))
 
