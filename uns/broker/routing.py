@@ -37,7 +37,6 @@ from uns.broker.matcher import SubscriptionIndex, topic_matches
 from uns.broker.persistence import PersistentBroker
 from uns.broker.sessions import QueuedMessage, SessionHandler, SharedOutgoing
 from uns.broker.shared import SharedSubscriptions, ShareGroup, parse_shared
-from uns.clock import now_ms
 from uns.mqtt.types import Message
 
 __all__ = ["BROADCAST_HIGH", "RoutingBroker"]
@@ -64,15 +63,21 @@ _NOBODY = _Targets(plain=(), shared=())
 
 
 def _reading(payload: bytes) -> ReadingFields | None:
-    """The value envelope in ``payload`` by the hub's one reader; None when it is not one.
+    """The value envelope in ``payload`` by the hub's one reader; None when it is not one or has no time.
 
     Under ``uns up`` the historian and the web cache (and computed tags) each read every envelope;
     a network client's envelope is read here once and handed to them as ``Message.decoded``, as the
-    host's are. A missing ``timestamp_ms`` becomes the broker's receive time. A payload that fails
-    is passed on without a reading: each subscriber reads it itself and names the problem as before.
+    host's are. One without ``timestamp_ms`` is not: each subscriber stamps it with its own receive
+    time, as it stamps a retained copy or a message only it gets, so its stamps follow the order it
+    reads them in (a broker stamp can be older than the one a lagging subscriber gave the value before).
+    A payload that fails is passed on without a reading: each subscriber reads it itself and names
+    the problem as before.
     """
     try:
-        return read_fields(read_object(payload), payload, now_ms=now_ms())
+        body = read_object(payload)
+        if body.get("timestamp_ms") is None:  # null counts as absent, as in read_fields
+            return None
+        return read_fields(body, payload, now_ms=0)  # now_ms stamps only a missing time: there is one
     except EnvelopeError:
         return None
 
@@ -116,13 +121,20 @@ class RoutingBroker(PersistentBroker):
 
         ``decoded``: the envelope as an in-process publisher read it, handed to local subscribers
         beside the same bytes (``Message.decoded``); network subscribers get the bytes alone. Without
-        one (a network client's PUBLISH, or a publisher that did not read it), an envelope that two or
-        more local subscribers get is read here, once, instead of by each of them (:func:`_reading`).
+        one (a network client's PUBLISH, or a publisher that did not read it), an envelope with its
+        ``timestamp_ms`` that two or more local subscribers get is read here, once, instead of by each
+        of them (:func:`_reading`).
         """
         matches = self.local_index.match(topic)
         if not matches:
             return None
-        if decoded is None and len(matches) > 1 and data[:1] == b"{" and b'"value"' in data:
+        if (
+            decoded is None
+            and len(matches) > 1
+            and data[:1] == b"{"
+            and b'"value"' in data
+            and b'"timestamp_ms"' in data
+        ):
             decoded = _reading(data)
         waiting: list[tuple[LocalClient, Message]] | None = None
         level = qos or 0

@@ -8,10 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from model.envelope import read_fields, read_object
 from tests.fixtures.broker import start_broker
 from tests.fixtures.waiting import next_messages, until
 from tests.uns.broker.paho_client import Paho
 from uns.broker import EmbeddedBroker, LocalClient
+from uns.clock import now_ms
 from uns.errors import BrokerError
 from uns.mqtt.types import Message, PubSub
 
@@ -257,6 +259,12 @@ async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(br
         # not an envelope (a string in a Float): no reading; each subscriber reads it and names the problem itself
         await paho.publish("acme/d/data/z", b'{"value":"x","datatype":"Float"}', qos=1)
         assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
+        # no timestamp_ms: no reading, so each subscriber stamps it at its own receive time, as it stamps
+        # a retained copy or a message it alone gets (a broker stamp could precede one it made for an older value)
+        await paho.publish("acme/d/data/y", b'{"value":4}', qos=1)
+        assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
+        await paho.publish("acme/d/data/y", b'{"value":5,"timestamp_ms":null}', qos=1)
+        assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
         # one local subscriber reads the bytes itself: nothing is read for it in the broker
         await late.close()
         await paho.publish("acme/d/data/y", b'{"value":3,"timestamp_ms":10}', qos=1)
@@ -264,3 +272,25 @@ async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(br
         assert (alone.payload, alone.decoded) == (b'{"value":3,"timestamp_ms":10}', None)
     finally:
         paho.close()
+
+
+async def test_a_subscriber_stamps_envelopes_without_time_in_the_order_it_reads_them(broker: EmbeddedBroker) -> None:
+    # each in-process subscriber takes Message.decoded, else reads the bytes at its own receive time
+    def stamp(message: Message) -> int:
+        fields = message.decoded or read_fields(read_object(message.payload), message.payload, now_ms=now_ms())
+        return fields[1]
+
+    first = broker.local_client("first")
+    await first.subscribe(["acme/#"], qos=1)
+    publisher = broker.local_client("publisher")
+    await publisher.publish("acme/d/data/x", b'{"value":1}', qos=1, retain=True)
+    await take(first, 1)
+    late = broker.local_client("late")
+    await late.subscribe(["acme/#"], qos=1)  # the retained value waits in its queue, unread
+    await publisher.publish("acme/d/data/x", b'{"value":2}', qos=1)  # newer, to two local subscribers now
+    sent = now_ms()
+    await until(lambda: now_ms() > sent, what="the clock past the publish")  # the late reader lags a little
+    kept, live = await take(late, 2)
+    assert (kept.retain, live.retain) == (True, False)
+    kept_ms = stamp(kept)
+    assert stamp(live) >= kept_ms  # a broker stamp made at the publish would put the newer value first
