@@ -12,8 +12,9 @@ UnsError
 │                                                 └── HistorianError (a historian query failed)
 ├── QueryError           field                    ├── BadArgument (a query argument: HTTP 400, CLI exit 2)
 │                                                 └── UnknownSeries (no such topic: HTTP 404)
-└── SinkError            sink, target             ├── SinkUnavailable (retried with backoff)
-                                                  └── RowsRefused (the database refused rows: isolated, dead-lettered)
+├── SinkError            sink, target             ├── SinkUnavailable (retried with backoff)
+│                                                 └── RowsRefused (the database refused rows: isolated, dead-lettered)
+└── HostWorkerError      pid, reason              (host.worker: the host's worker process did not start)
 ```
 Each keeps its context as attributes and builds a message that says what happened, where,
 and what to do next.
@@ -31,6 +32,7 @@ __all__ = [
     "DeviceUnreachable",
     "EventRejected",
     "HistorianError",
+    "HostWorkerError",
     "PayloadDecodeError",
     "QueryError",
     "ReadError",
@@ -229,3 +231,19 @@ class RowsRefused(SinkError):
         self.field = field
         self.rows = rows
         super().__init__(sink, target, reason)
+
+
+class HostWorkerError(UnsError):
+    """The Sparkplug host's worker process (``host.worker``) did not start: it died or did not answer.
+
+    The host cannot go online without it; its own error, if it got that far, is on the hub's stderr.
+    """
+
+    def __init__(self, pid: int | None, reason: str) -> None:
+        self.pid = pid
+        self.reason = reason
+        which = "" if pid is None else f" (pid {pid})"
+        super().__init__(
+            f"Sparkplug host worker{which} {reason} while starting: see its error above on stderr and fix it, or"
+            " run the host's core in the hub's process with host.worker: false (UNS_HOST__WORKER=false)"
+        )

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import IO
 
 from uns.backoff import Backoff
+from uns.errors import HostWorkerError
 from uns.host.mirror import HostMirror
 from uns.host.worker import Batch, Result, WorkerConfig
 from uns.mqtt.types import Message
@@ -156,7 +157,29 @@ class HostWorker:
         return len(self._pending) + sum(n for _, n in self._inflight)
 
     async def start(self) -> None:
-        """Start a worker and wait for its first answer (its core is built)."""
+        """Start a worker and wait for its first answer (its core is built).
+
+        Raises:
+            HostWorkerError: it could not be started, died, or did not answer; nothing is left running.
+        """
+        try:
+            await self._start()
+        except (_WorkerLost, OSError) as exc:  # TimeoutError is an OSError
+            pid = self.pid
+            await self._stop(kill=True)
+            if isinstance(exc, TimeoutError):
+                reason = f"did not answer within {self._start_s:.0f} s"
+            elif isinstance(exc, _WorkerLost):
+                reason = str(exc)
+            else:
+                reason = f"failed to launch ({exc})"
+            raise HostWorkerError(pid, reason) from exc
+
+    @property
+    def _start_s(self) -> float:
+        return max(self.hang_s, 30.0)
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         inbox_r, inbox_w = _pipe()
         outbox_r, outbox_w = _pipe()
@@ -187,7 +210,7 @@ class HostWorker:
         self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, _file(inbox_w, "wb"))
         self._write(pickle.dumps(self._config, protocol=pickle.HIGHEST_PROTOCOL))
         self._hung = None
-        async with asyncio.timeout(max(self.hang_s, 30.0)):
+        async with asyncio.timeout(self._start_s):
             result = await self._next_result()
         self._take_state(result)
         self._watch = loop.call_later(_WATCH_S, self._check_hung)
@@ -326,10 +349,14 @@ class HostWorker:
             await asyncio.sleep(delay)
             try:
                 await self.start()
-            except (_WorkerLost, OSError, TimeoutError) as exc:
-                await self._stop(kill=True)
+            except HostWorkerError as exc:
                 delay = self._backoff.failed()
-                log.error("Sparkplug host worker did not start (%s): trying again in %.1f s", exc, delay)
+                log.error(
+                    "Sparkplug host worker (pid %s) %s while starting: trying again in %.1f s",
+                    exc.pid,
+                    exc.reason,
+                    delay,
+                )
             else:
                 break
         self._flush()

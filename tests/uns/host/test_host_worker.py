@@ -19,6 +19,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.hub import RunningHub, plant_for, running_host
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
+from uns.errors import HostWorkerError, UnsError
 from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
@@ -250,6 +251,19 @@ async def test_messages_unanswered_at_close_are_counted_lost(caplog: pytest.LogC
     assert mirror.health()["worker"] == {"restarts": 0, "messages_lost": 5}
     assert worker.backlog == 0
     assert any("5 messages unanswered" in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_a_first_worker_that_dies_while_starting_fails_the_host_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the private _WorkerLost used to escape SparkplugHost's enter
+    monkeypatch.setenv("PYTHONHOME", str(tmp_path / "no-python"))  # the worker's interpreter cannot start
+    with pytest.raises(UnsError, match=r"died \(exit code 1\) while starting: .*UNS_HOST__WORKER=false") as caught:
+        async with running_host("worker", None, tmp_path):
+            pass
+    assert isinstance(caught.value, HostWorkerError)
+    assert caught.value.pid is not None
+    assert not _running(caught.value.pid)
 
 
 def _ndata(seq: int) -> bytes:
