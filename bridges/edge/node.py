@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Self, runtime_checkable
+from typing import Self
 
 from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
 from bridges.edge.health import EdgeHealth, EdgeStats
@@ -49,14 +49,6 @@ _BACKOFF_FIRST_S = 0.2
 _BACKOFF_CAP_S = 5.0
 _REPLAY_BATCHES = 200
 _DEATH_TIMEOUT_S = 2.0
-
-
-@runtime_checkable
-class _Connected(Protocol):
-    """``MqttClient`` says whether its socket is up; an in-process client has no such attribute."""
-
-    @property
-    def connected(self) -> bool: ...
 
 
 class EdgeNode:
@@ -175,7 +167,9 @@ class EdgeNode:
 
     @staticmethod
     def _usable(client: PubSub) -> bool:
-        return client.connected if isinstance(client, _Connected) else True
+        # ``MqttClient`` says whether its socket is up; an in-process client has no such attribute. A plain
+        # getattr: a runtime_checkable Protocol's isinstance cost ~15 us at every send
+        return bool(getattr(client, "connected", True))
 
     def _end(self, reason: str, *, lost: bool = True) -> None:
         """End the current session now: from here on every reading goes to the buffer.
