@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import httpx
 from model.config import HistorianSection, MesSection
 from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import rows
+from tests.fixtures.running import running_task
 from uns.broker import EmbeddedBroker
 from uns.connect import local_clients
 from uns.historian.service import Historian
@@ -65,10 +65,6 @@ async def intake_hub(
         )
         erp = await stack.enter_async_context(MqttClient(url=BrokerUrl.from_str(str(broker.url)), client_id="erp"))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=web.url))
-        async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(part.run()) for part in (historian, mes, web)]
-            try:
-                yield IntakeHub(broker, historian, mes, erp, http)
-            finally:
-                for task in running:
-                    task.cancel()
+        for part in (historian, mes, web):
+            _ = await stack.enter_async_context(running_task(part))
+        yield IntakeHub(broker, historian, mes, erp, http)

@@ -17,6 +17,7 @@ from model.config import DeriveRule, HistorianSection, MesSection
 from model.envelope import read_fields
 from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
+from tests.fixtures.running import running_task
 from tests.fixtures.waiting import next_messages, until
 from uns.broker import EmbeddedBroker
 from uns.clock import now_ms
@@ -70,13 +71,9 @@ async def mes_hub(broker: EmbeddedBroker, data_dir: Path, settings: MesSection =
         web = await stack.enter_async_context(
             WebServer(bind="127.0.0.1", port=0, health={}, history=None, routes=mes_routes(mes))
         )
-        async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(part.run()) for part in (historian, mes, web)]
-            try:
-                yield Hub(broker, historian, mes, web.url)
-            finally:
-                for task in running:
-                    task.cancel()
+        for part in (historian, mes, web):
+            _ = await stack.enter_async_context(running_task(part))
+        yield Hub(broker, historian, mes, web.url)
 
 
 @contextlib.asynccontextmanager
