@@ -382,7 +382,8 @@ class EdgeSession:
             if tag is None:
                 problems.append(f"device {samples.device}: unknown metric {sample.name!r}")
                 continue
-            if sample.value is not None:
+            # a value equal to the tag's last (same type) passed this check when it came: most samples of a poll round
+            if sample.value is not None and not (type(sample.value) is type(tag.value) and sample.value == tag.value):
                 try:
                     encode_scalar(tag.spec.datatype, sample.value)
                 except ValueError as exc:
