@@ -3,7 +3,8 @@
 `uv run python -m bench.edge_round [--before REV] [--runs 3] [--rounds 3000] [--tags 12] [--changed 3]`
 
 One round is one ``Samples`` of ``--tags`` tags of which ``--changed`` moved (the demo's machines: a few counters and
-analogs move, setpoints and states do not). Two parts, each the loop thread's CPU (``time.thread_time``):
+analogs move, setpoints and states do not). Two parts, each the loop thread's CPU (``time.thread_time``), the
+least of 5 (core) and 3 (node) in each child process:
 
 - core: ``EdgeSession.accept`` + ``data`` (report by exception, the DDATA's encode) per round, no I/O;
 - node: an ``EdgeNode`` on an embedded broker (port 0, an in-process client as under ``uns up``, a subscriber on
@@ -170,8 +171,9 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        core = statistics.median(core_us(args.tags, args.changed, args.rounds) for _ in range(5))
-        print(json.dumps([core, node_us(args.tags, args.changed, args.rounds)]))
+        # the least disturbed of several: on the shared box a neighbour's burst only ever adds
+        core = min(core_us(args.tags, args.changed, args.rounds) for _ in range(5))
+        print(json.dumps([core, min(node_us(args.tags, args.changed, args.rounds) for _ in range(3))]))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.hub_process import hub_source  # the parent's only
