@@ -223,6 +223,7 @@ class EdgeSession:
         self.node_id = node_id
         self._heartbeat_ms = heartbeat_ms
         self._seq = 0
+        self._topics: dict[tuple[MessageType, str | None], str] = {}
         # bdSeq and Node Control/Rebirth go by name only; every other node metric has an alias
         self._health_alias = {name: alias for alias, (name, _datatype) in enumerate(HEALTH_METRICS)}
         self._node_metrics: AliasTable[Born] = AliasTable()
@@ -244,7 +245,13 @@ class EdgeSession:
 
     def topic(self, kind: MessageType, device: str | None = None) -> str:
         """The topic of one of this node's messages."""
-        return str(SparkplugTopic(group_id=self.group, message_type=kind, edge_node_id=self.node_id, device_id=device))
+        # built (and validated) once per kind and device, not at every message
+        topic = self._topics.get((kind, device))
+        if topic is None:
+            topic = self._topics[kind, device] = str(
+                SparkplugTopic(group_id=self.group, message_type=kind, edge_node_id=self.node_id, device_id=device)
+            )
+        return topic
 
     @property
     def devices(self) -> list[str]:
