@@ -185,7 +185,8 @@ class HostWorker:
         outbox_r, outbox_w = _pipe()
         try:
             # its own interpreter running uns.host.worker alone: not a fork of the threaded hub, and not
-            # multiprocessing, whose children import the hub's __main__ (DuckDB, bridges, MES: ~1 s, ~30 MB)
+            # multiprocessing, whose children import the hub's __main__ (DuckDB, bridges, MES: ~40 MiB more) beside
+            # a fork server and a resource tracker (~38 MiB)
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
