@@ -350,7 +350,11 @@ def _future_error(ts: int, now_ms: int, max_future_ms: int) -> EnvelopeError:
 def _inferred(value: JsonValue, payload: bytes) -> str | None:
     if isinstance(value, float) and not _WITHIN_64_BITS[0] < value < _WITHIN_64_BITS[1]:
         # orjson rounds an integer beyond 64 bits to a float: the text tells integer from 1e20
-        value = json.loads(payload).get("value", value)
+        try:
+            value = json.loads(payload).get("value", value)
+        except (RecursionError, ValueError):
+            # orjson reads nesting 1024 deep, Python's json not ~1000 deep: a reader must refuse, never crash
+            raise EnvelopeError("payload", "nested too deep to read a value beyond 64 bits exactly") from None
     try:
         return infer_datatype(value)
     except ValueError as exc:

@@ -128,6 +128,8 @@ def test_a_decoded_reading_meets_the_readers_future_limit_with_the_same_error() 
         (b'{"value": 1, "timestamp_ms": 1.5}', "timestamp_ms", "non-negative integer"),
         (b'{"value": 18446744073709551616}', "value", "beyond 64 bits"),
         (b'{"value": -9223372036854775809}', "value", "beyond 64 bits"),
+        # orjson reads it, Python's json (the exact reading of a number beyond 64 bits) recursed too deep
+        (b'{"value": 1e300, "x": ' + b"[" * 1000 + b"]" * 1000 + b"}", "payload", "nested too deep"),
         (b'{"value": "x", "datatype": "Int32"}', "value", "a string, but the datatype is Int32"),
         (b'{"value": "x", "datatype": "Double"}', "value", "a string, but the datatype is Double"),
         (b'{"value": "x", "datatype": "Boolean"}', "value", "a string, but the datatype is Boolean"),
