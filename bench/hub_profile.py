@@ -187,8 +187,9 @@ def _run(source: Path | None, args: argparse.Namespace, data_dir: Path) -> Profi
                 target=run_load, args=(url, args.nodes, args.metrics, args.rate, args.seconds, child), daemon=True
             )
             load.start()
-            load.join()
+            child.close()  # only the load holds its end: if it dies, recv raises EOFError instead of waiting forever
             count = int(parent.recv()["metrics"])
+            load.join()
         time.sleep(args.tail_s)  # the backlog drains
         after = thread_cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGTERM)
@@ -210,8 +211,10 @@ def _historian_load(url: str, args: argparse.Namespace, rate: float, seconds: fl
     parent, child = spawn.Pipe()
     load = spawn.Process(target=_run_load, args=(url, args.topics, rate, seconds, child), daemon=True)
     load.start()
+    child.close()  # only the load holds its end: if it dies, recv raises EOFError instead of waiting forever
+    sent = int(parent.recv()["sent"])
     load.join()
-    return int(parent.recv()["sent"])
+    return sent
 
 
 def _print(name: str, profile: Profile) -> None:
@@ -262,7 +265,8 @@ def main() -> None:
             new = _run(source, args, Path(tmp) / "new")
         _print(args.current or "this tree", new)
     if old is not None:
-        print(f"\n== us/metric on the event loop, this tree / baseline {args.baseline}")
+        unit = "row" if args.load == "historian" else "metric"
+        print(f"\n== us/{unit} on the event loop, this tree / baseline {args.baseline}")
         for component in dict.fromkeys(name for name, _ in new.components):
             now, before = new.share(component) * new.loop_us, old.share(component) * old.loop_us
             print(f"  {now:5.2f} / {before:5.2f} = {now / before if before else float('nan'):.2f}x  {component}")
