@@ -11,7 +11,7 @@ shared, loaded box that is the figure to compare, as throughput then depends on 
 for the ratio in the same run; ``--current REV`` runs that commit instead of the working tree.
 ``--host-worker on`` runs ``uns up`` with ``host.worker: true`` (the host's core in a child process);
 ``--host-worker both`` runs this tree inline, then with the worker, and prints the ratio. CPU and peak RSS
-then count the hub's process and its children (fork server, worker); the loop thread's CPU per metric and
+then count the hub's process and its children (the host worker); the loop thread's CPU per metric and
 the worker's are printed beside the total.
 
     uv run python -m bench.host_throughput [--rates 20000,40000,80000] [--seconds 6] [--baseline REV]
@@ -58,7 +58,7 @@ class Step:
     loop_s: float = 0.0
     """The hub's main (event loop) thread's CPU seconds."""
     children_s: float = 0.0
-    """The CPU seconds of the hub's live children (the host worker and its fork server)."""
+    """The CPU seconds of the hub's live children (the host worker, started as `python -m uns.host.worker`)."""
 
     @property
     def cpu_us(self) -> float:
@@ -109,7 +109,7 @@ class Monitor:
 
 
 def _descendants(pid: int) -> list[int]:
-    """The live processes below ``pid`` (the host worker is a child of the fork server, a child of the hub)."""
+    """The live processes below ``pid`` (the host worker is a child of the hub)."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
