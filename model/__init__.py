@@ -1,62 +1,137 @@
 """Data models: the ISA-95 plant, the UNS topic, the value envelope, MES events and settings."""
 
-from model.config import (
-    BROKER_SCHEMES,
-    BrokerSection,
-    CompressionRule,
-    DeriveRule,
-    HistorianSection,
-    HostSection,
-    LogLevel,
-    MesLosses,
-    MesSection,
-    Settings,
-    SimSection,
-    WebSection,
-)
-from model.envelope import (
-    ENVELOPE_FIELDS,
-    JSON_DATATYPE,
-    Envelope,
-    EnvelopeDict,
-    EnvelopeError,
-    JsonValue,
-    Quality,
-    Reading,
-    ReadingFields,
-    build_envelope,
-    check_value,
-    infer_datatype,
-    read_body,
-    read_decoded,
-    read_envelope,
-    read_fields,
-    read_object,
-)
-from model.equipment import (
-    RESERVED_IDS,
-    RESERVED_SITE_IDS,
-    Area,
-    Cell,
-    Enterprise,
-    Equipment,
-    Line,
-    MetricMeta,
-    Plant,
-    ResolvedPath,
-    Site,
-    SparkplugBinding,
-    slug,
-)
-from model.schema import (
-    all_schemas,
-    broker_json_schema,
-    envelope_json_schema,
-    mes_event_json_schemas,
-    plant_json_schema,
-    settings_json_schema,
-)
-from model.topic import MAX_EQUIPMENT_LEVELS, SLUG_PATTERN, ClassWord, TopicError, UnsTopic, is_slug
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from model.config import (
+        BROKER_SCHEMES,
+        BrokerSection,
+        CompressionRule,
+        DeriveRule,
+        HistorianSection,
+        HostSection,
+        LogLevel,
+        MesLosses,
+        MesSection,
+        Settings,
+        SimSection,
+        WebSection,
+    )
+    from model.envelope import (
+        ENVELOPE_FIELDS,
+        JSON_DATATYPE,
+        Envelope,
+        EnvelopeDict,
+        EnvelopeError,
+        JsonValue,
+        Quality,
+        Reading,
+        ReadingFields,
+        build_envelope,
+        check_value,
+        infer_datatype,
+        read_body,
+        read_decoded,
+        read_envelope,
+        read_fields,
+        read_object,
+    )
+    from model.equipment import (
+        RESERVED_IDS,
+        RESERVED_SITE_IDS,
+        Area,
+        Cell,
+        Enterprise,
+        Equipment,
+        Line,
+        MetricMeta,
+        Plant,
+        ResolvedPath,
+        Site,
+        SparkplugBinding,
+        slug,
+    )
+    from model.schema import (
+        all_schemas,
+        broker_json_schema,
+        envelope_json_schema,
+        mes_event_json_schemas,
+        plant_json_schema,
+        settings_json_schema,
+    )
+    from model.topic import MAX_EQUIPMENT_LEVELS, SLUG_PATTERN, ClassWord, TopicError, UnsTopic, is_slug
+
+_HOMES: dict[str, str] = {
+    "Area": "model.equipment",
+    "BROKER_SCHEMES": "model.config",
+    "BrokerSection": "model.config",
+    "Cell": "model.equipment",
+    "ClassWord": "model.topic",
+    "CompressionRule": "model.config",
+    "DeriveRule": "model.config",
+    "ENVELOPE_FIELDS": "model.envelope",
+    "Enterprise": "model.equipment",
+    "Envelope": "model.envelope",
+    "EnvelopeDict": "model.envelope",
+    "EnvelopeError": "model.envelope",
+    "Equipment": "model.equipment",
+    "HistorianSection": "model.config",
+    "HostSection": "model.config",
+    "JSON_DATATYPE": "model.envelope",
+    "JsonValue": "model.envelope",
+    "Line": "model.equipment",
+    "LogLevel": "model.config",
+    "MAX_EQUIPMENT_LEVELS": "model.topic",
+    "MesLosses": "model.config",
+    "MesSection": "model.config",
+    "MetricMeta": "model.equipment",
+    "Plant": "model.equipment",
+    "Quality": "model.envelope",
+    "RESERVED_IDS": "model.equipment",
+    "RESERVED_SITE_IDS": "model.equipment",
+    "Reading": "model.envelope",
+    "ReadingFields": "model.envelope",
+    "ResolvedPath": "model.equipment",
+    "SLUG_PATTERN": "model.topic",
+    "Settings": "model.config",
+    "SimSection": "model.config",
+    "Site": "model.equipment",
+    "SparkplugBinding": "model.equipment",
+    "TopicError": "model.topic",
+    "UnsTopic": "model.topic",
+    "WebSection": "model.config",
+    "all_schemas": "model.schema",
+    "broker_json_schema": "model.schema",
+    "build_envelope": "model.envelope",
+    "check_value": "model.envelope",
+    "envelope_json_schema": "model.schema",
+    "infer_datatype": "model.envelope",
+    "is_slug": "model.topic",
+    "mes_event_json_schemas": "model.schema",
+    "plant_json_schema": "model.schema",
+    "read_body": "model.envelope",
+    "read_decoded": "model.envelope",
+    "read_envelope": "model.envelope",
+    "read_fields": "model.envelope",
+    "read_object": "model.envelope",
+    "settings_json_schema": "model.schema",
+    "slug": "model.equipment",
+}
+"""Where each name of the package lives: imported on first use (PEP 562), so importing ``model.envelope``
+(a host worker, a bridge process) does not build every settings model of ``model.config`` (~0.5 s)."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'model' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BROKER_SCHEMES",
