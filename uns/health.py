@@ -1,6 +1,6 @@
 """A component's health topic: its JSON health document, retained, every interval, whatever the broker does.
 
-The historian, the sinks, the computed tags and the rules publish ``<enterprise>/hub/<component>/health``
+The Sparkplug host, the historian, the sinks, the computed tags and the rules publish ``<enterprise>/hub/<component>/health``
 with this one loop (docs/namespace.md, "The hub's own topics").
 """
 

@@ -11,13 +11,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
-import orjson
-
 from model.config import HostSection
 from model.equipment import Plant
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError
+from uns.health import publish_health
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, hub_topic
 from uns.host.counters import Lag, RepublishLag
@@ -275,21 +274,15 @@ class SparkplugHost:
         }
 
     async def _health_loop(self, client: PubSub) -> None:
-        while True:
-            health = {
-                "host_id": self._settings.host_id,
-                "online": True,
-                "timestamp_ms": now_ms(),
-                **self.core.health(),
-                "republish": self.republish_health(),
-                "broker_dropped": self.broker_dropped,
-            }
-            # a broker that stopped reading must not stop the judging and logging above: the write is
-            # buffered at once, only the wait for the buffer to drain is given up
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._settings.health_interval_s):
-                    await client.publish(self.health_topic, orjson.dumps(health), qos=0, retain=True)
-            await asyncio.sleep(self._settings.health_interval_s)
+        await publish_health(client, self.health_topic, self._health, interval_s=self._settings.health_interval_s)
+
+    def _health(self) -> dict[str, object]:
+        return {
+            "host_id": self._settings.host_id,
+            **self.core.health(),
+            "republish": self.republish_health(),
+            "broker_dropped": self.broker_dropped,
+        }
 
     def _require_client(self) -> PubSub:
         if self._client is None:
