@@ -1,7 +1,7 @@
 """A component's health topic: its JSON health document, retained, every interval, whatever the broker does.
 
-The Sparkplug host, the historian, the sinks, the computed tags and the rules publish ``<enterprise>/hub/<component>/health``
-with this one loop (docs/namespace.md, "The hub's own topics").
+The Sparkplug host, the historian, the sinks, the computed tags and the rules publish
+``<enterprise>/hub/<component>/health`` with this one loop (docs/namespace.md, "The hub's own topics").
 """
 
 from __future__ import annotations
