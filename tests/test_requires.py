@@ -100,12 +100,16 @@ def test_strict_mode_with_everything_installed_passes(sample: pytest.Pytester, m
 def test_a_fresh_machine_without_mosquitto_skips_the_repo_tests_instead_of_erroring(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the repo's own conftest and session fixture (tests/test_fixtures.py uses the `mosquitto` fixture)
+    # the repo's own conftest and session fixture (this test of tests/test_fixtures.py uses the `mosquitto` fixture)
     monkeypatch.setenv(MISSING_ENV, "mosquitto")
     monkeypatch.delenv(STRICT_ENV, raising=False)
     monkeypatch.chdir(REPO)
     result = pytester.runpytest_subprocess(
-        str(REPO / "tests" / "test_fixtures.py"), "-p", "no:cacheprovider", "--rootdir", str(REPO)
+        f"{REPO / 'tests' / 'test_fixtures.py'}::test_mosquitto_listens_on_loopback",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(REPO),
     )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["mosquitto: needs Debian package mosquitto: apt-get install mosquitto (1 skipped)"])
