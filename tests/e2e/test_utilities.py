@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bridges.registry import build_edge_node
 from bridges.sim.layout import GROUP, MACHINE_METRICS, UTILITY_MACHINES, utility_node
+from bridges.sim.rates import RUN_HOURS_DEADBAND_H, SLOW_POLL_S
 from bridges.sim.service import SimulatedPlant
 from bridges.sim.utilities import UTILITY_PLANTS
 from model.config import SimSection
@@ -23,6 +24,10 @@ from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 _IN_DEMO = ("compressor", "boiler", "chiller", "pump")
+_SPEED = 10.0
+_HOUR_METER_MOVES_S = RUN_HOURS_DEADBAND_H * 3600 / _SPEED + 2 * SLOW_POLL_S + 5.0
+"""An hour meter is reported past its deadband (36 plant s, 3.6 s at x10) and read in the slow group (5 s):
+after its first value the next can take the deadband plus two slow polls, over the edge tests' 10 s."""
 """Every utility: S7-1500, ControlLogix, iQ-R and NJ, each read by its own edge node."""
 
 
@@ -42,7 +47,7 @@ async def test_utilities_are_live_from_their_own_edge_nodes_without_a_spec_viola
     await host.start()
     try:
         async with (
-            running(SimulatedPlant(settings=SimSection(seed=42, speed=10.0)), name="tests.utilities.sim") as sim,
+            running(SimulatedPlant(settings=SimSection(seed=42, speed=_SPEED)), name="tests.utilities.sim") as sim,
             contextlib.AsyncExitStack() as stack,
         ):
             configs = [c for c in sim.bridge_configs() if c.node_id.endswith("-utilities")]
@@ -53,7 +58,11 @@ async def test_utilities_are_live_from_their_own_edge_nodes_without_a_spec_viola
                 await stack.enter_async_context(running(node, name=f"tests.{node.name}"))
             for machine in _IN_DEMO:
                 await until(_all_read(host, machine), what=f"every metric of the {machine} read")
-                await until(_moving(host, machine, "Counters/RunHours"), what=f"the {machine}'s hour meter moving")
+                await until(
+                    _moving(host, machine, "Counters/RunHours"),
+                    within_s=_HOUR_METER_MOVES_S,
+                    what=f"the {machine}'s hour meter moving",
+                )
             # a DCMD reaches the machine model through the bridge and the simulated PLC
             for machine in _IN_DEMO:
                 setpoint = next(m.name for m in MACHINE_METRICS[machine] if m.name.startswith("Setpoint/"))
