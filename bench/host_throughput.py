@@ -63,7 +63,7 @@ class Step:
     @property
     def cpu_us(self) -> float:
         """The hub's CPU microseconds per republished metric."""
-        return self.cpu_s * 1e6 / self.republished if self.republished else float("nan")
+        return self.per_metric_us(self.cpu_s)
 
     def per_metric_us(self, seconds: float) -> float:
         """``seconds`` of CPU in microseconds per republished metric."""
