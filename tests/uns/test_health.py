@@ -9,7 +9,7 @@ import itertools
 import orjson
 
 from tests.exports import assert_all_is_honest
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_messages, until
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
 from uns.health import publish_health
@@ -30,8 +30,7 @@ async def test_the_document_is_published_retained_with_online_and_time(broker: E
         try:
             async with network_clients(broker.url)(client_id="health-reader") as reader:
                 await reader.subscribe([_TOPIC])
-                async with asyncio.timeout(10):
-                    first = await anext(aiter(reader.messages()))
+                (first,) = await next_messages(reader, within_s=10, what="the health document")
         finally:
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
