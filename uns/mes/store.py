@@ -30,7 +30,6 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Literal
 
 import duckdb
@@ -113,10 +112,6 @@ def event_key(topic: str, body: MesEvent, raw: bytes) -> int:
 class _Order:
     line: str
     status: Literal["released", "running", "completed"]
-
-
-def _ts(ms: int) -> datetime:
-    return at_epoch_ms(ms)
 
 
 _TABLES: dict[str, str] = {
@@ -261,7 +256,7 @@ class MesStore:
     def dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
         """Keep refused events in ``mes_dead_letters``: one insert for the whole batch, not one per row."""
         if rows:
-            values: list[list[object]] = [[_ts(ms), *rest] for ms, *rest in rows]
+            values: list[list[object]] = [[at_epoch_ms(ms), *rest] for ms, *rest in rows]
             self._insert(_DEAD_LETTERS, _DEAD_LETTER_COLUMNS, values)
 
     def _stored_keys(self, items: Sequence[Incoming]) -> set[int]:
@@ -307,8 +302,8 @@ class MesStore:
         columns, values = self._row(item, order_id)
         if item.event in ORDER_FILLED_TABLES:
             columns, values = (*columns, "order_given"), [*values, getattr(item.body, "order_id", None) is not None]
-        common = [key, item.path, line_of(item.path), _ts(item.body.timestamp_ms), item.body.source]
-        common.append(_ts(item.received_ms))
+        common = [key, item.path, line_of(item.path), at_epoch_ms(item.body.timestamp_ms), item.body.source]
+        common.append(at_epoch_ms(item.received_ms))
         rows.setdefault((table, (*_COMMON, *columns)), []).append([*common, *values])
         if isinstance(item.body, LotProduction):
             for lot in item.body.input_lots:
@@ -323,7 +318,7 @@ class MesStore:
     def _reject(self, item: Incoming, key: int, exc: EventRejected, rows: _Rows) -> Outcome:
         # inserted with the batch's rows (one statement); the adapter logs and announces it, rate-limited
         body = item.raw.decode("utf-8", "replace")[:_DEAD_BODY_CHARS]
-        values: list[object] = [_ts(item.received_ms), item.topic, item.event, exc.field, exc.reason, body]
+        values: list[object] = [at_epoch_ms(item.received_ms), item.topic, item.event, exc.field, exc.reason, body]
         rows.setdefault((_DEAD_LETTERS, _DEAD_LETTER_COLUMNS), []).append(values)
         return Outcome(status="rejected", event_key=key, field=exc.field, reason=exc.reason)
 
@@ -350,14 +345,14 @@ class MesStore:
                     )
                 other = self._runs.at(line, body.timestamp_ms)  # by time: a backfilled earlier order may start
                 if other is not None:
-                    when = _ts(body.timestamp_ms).isoformat()
+                    when = at_epoch_ms(body.timestamp_ms).isoformat()
                     raise EventRejected(
                         item.topic, "order_id", f"line {line} was running order {other!r} at {when}: complete it first"
                     )
             else:
                 run = self._runs.run(body.order_id)
                 if run is not None and body.timestamp_ms < run.start_ms:
-                    started = _ts(run.start_ms).isoformat()
+                    started = at_epoch_ms(run.start_ms).isoformat()
                     raise EventRejected(item.topic, "timestamp_ms", f"before the order's start at {started}")
             return body.order_id
         if isinstance(body, Inspection):
@@ -413,8 +408,8 @@ def _json(value: object) -> str:
 
 def _work_order(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
     assert isinstance(body, WorkOrder)  # noqa: S101 - dispatched by type
-    start = None if body.planned_start_ms is None else _ts(body.planned_start_ms)
-    end = None if body.planned_end_ms is None else _ts(body.planned_end_ms)
+    start = None if body.planned_start_ms is None else at_epoch_ms(body.planned_start_ms)
+    end = None if body.planned_end_ms is None else at_epoch_ms(body.planned_end_ms)
     bom = _json([item.model_dump() for item in body.bom])
     columns = ("order_id", "action", "product_id", "quantity", "unit", "planned_start", "planned_end", "bom")
     return columns, [body.order_id, body.action.value, body.product_id, body.quantity, body.unit, start, end, bom]
@@ -436,15 +431,15 @@ def _shift(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[
     return ("shift_id", "name", "start_ts", "end_ts", "breaks"), [
         body.shift_id,
         body.name,
-        _ts(body.start_ms),
-        _ts(body.end_ms),
+        at_epoch_ms(body.start_ms),
+        at_epoch_ms(body.end_ms),
         breaks,
     ]
 
 
 def _count(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
     assert isinstance(body, ProductionCount)  # noqa: S101 - dispatched by type
-    start = None if body.period_start_ms is None else _ts(body.period_start_ms)
+    start = None if body.period_start_ms is None else at_epoch_ms(body.period_start_ms)
     columns = ("total", "scrap", "good", "order_id", "period_start", "cycle_time_s")
     return columns, [body.total, body.scrap, body.good, order_id, start, body.cycle_time_s]
 
@@ -457,7 +452,7 @@ def _state(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[
 def _reason(body: MesEvent, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
     assert isinstance(body, DowntimeReason)  # noqa: S101 - dispatched by type
     columns = ("start_ts", "end_ts", "reason_code", "state", "operator_id", "comment")
-    values: list[object] = [_ts(body.start_ms), _ts(body.end_ms), body.reason_code, body.state]
+    values: list[object] = [at_epoch_ms(body.start_ms), at_epoch_ms(body.end_ms), body.reason_code, body.state]
     return columns, [*values, body.operator_id, body.comment]
 
 
