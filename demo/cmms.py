@@ -15,6 +15,7 @@ from typing import Self
 
 from demo.database import DemoDatabase
 from demo.maintenance import WorkOrderRow
+from uns.clock import at_epoch_ms
 
 __all__ = ["CMMS_FILE", "CMMS_TABLE", "Cmms", "db_time"]
 
@@ -68,7 +69,7 @@ def db_time(ms: int | None) -> str | None:
     """``ms`` since 1970 as the CMMS stores a time: naive UTC text with microseconds."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime(_FORMAT)
+    return at_epoch_ms(ms).strftime(_FORMAT)
 
 
 def _ms(text: str | None) -> int | None:

@@ -11,9 +11,10 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self, TypeVar
+
+from uns.clock import at_epoch_ms
 
 __all__ = ["DemoDatabase", "iso_utc"]
 
@@ -22,7 +23,7 @@ _T = TypeVar("_T")
 
 def iso_utc(ms: int) -> str:
     """``ms`` since 1970 as ISO 8601 UTC with milliseconds: ``2026-12-06T13:40:00.123Z``."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return at_epoch_ms(ms).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class DemoDatabase:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime
 import logging
 import math
 import random
@@ -28,7 +27,7 @@ from bridges.lorawan.lpp import LppError, decode_lpp, encode_lpp
 from bridges.sim.layout import GROUP
 from model.bridges.common import EdgeNodeConfig
 from model.bridges.lorawan import LorawanBridgeConfig
-from uns.clock import now_ms
+from uns.clock import at_epoch_ms, now_ms
 from uns.connect import ClientFactory
 from uns.mqtt.types import PubSub
 
@@ -57,7 +56,7 @@ _STATUS_EVERY = 6
 
 def chirpstack_event(dev_eui: str, application_id: str, body: dict[str, object], *, at_ms: int) -> bytes:
     """An integration event as ChirpStack v4's JSON marshaler writes it: ``body`` plus time and deviceInfo."""
-    moment = datetime.datetime.fromtimestamp(at_ms / 1000, tz=datetime.UTC)
+    moment = at_epoch_ms(at_ms)
     info = {
         "tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242", "tenantName": "ChirpStack",
         "applicationId": application_id, "applicationName": "environment",
