@@ -23,6 +23,7 @@ from uns.query.values import LastRow, LastValue, Point, StoredRow, is_filter, la
 
 __all__ = ["PostgresHistory"]
 
+# value_json as its text (jsonb::text), as DuckDB gives it: the query kit's rows (typed_value parses it)
 _LAST_SQL = (
     "SELECT s.topic, (extract(epoch FROM l.ts) * 1000)::int8, l.value, l.value_text, l.value_json::text, l.quality,"
     " l.historical, s.datatype, s.unit FROM {schema}.latest l JOIN {schema}.series s USING (series_id)"
@@ -32,7 +33,6 @@ _RAW_SQL = (
     "SELECT (extract(epoch FROM ts) * 1000)::int8, value, value_text, value_json::text, quality, historical"
     " FROM {schema}.samples WHERE series_id = %s AND ts >= %s AND ts < %s ORDER BY ts, received LIMIT %s"
 )
-# value_json as its text (jsonb::text), as DuckDB gives it: the query kit's rows (typed_value parses it)
 
 
 class PostgresHistory:
