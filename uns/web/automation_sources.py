@@ -66,8 +66,8 @@ def _may_lead(path: str, topic_filter: str) -> bool:
     return True
 
 
-def _envelope(point: Point, series: SeriesInfo) -> bytes:
-    """A stored sample as the value envelope it came in as (the historian's ``stored_envelope``)."""
+def _message(point: Point, series: SeriesInfo) -> tuple[int, str, bytes]:
+    """A stored sample as (its time ms, its topic, the value envelope it came in as: ``stored_envelope``)."""
     ms = epoch_ms(point.ts)
     body = stored_envelope(
         point.value,
@@ -78,7 +78,7 @@ def _envelope(point: Point, series: SeriesInfo) -> bytes:
         unbound=series.unbound,
         historical=point.historical,
     )
-    return orjson.dumps(body)
+    return ms, series.topic, orjson.dumps(body)
 
 
 def past_messages(
@@ -101,7 +101,7 @@ def past_messages(
         except UnknownSeries:
             continue
         cut = cut or len(points) >= MAX_MESSAGES
-        streams.append([(epoch_ms(point.ts), topic, _envelope(point, info)) for point in points])
+        streams.append([_message(point, info) for point in points])
     logged = events.read(filters, start, end, limit=MAX_MESSAGES)
     cut = cut or len(logged) >= MAX_MESSAGES
     streams.append(logged)
