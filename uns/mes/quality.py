@@ -1,6 +1,6 @@
 """Quality views over the MES tables: scrap rate per group, defect Pareto, and SPC control charts.
 
-Every view is synchronous and read-only: it takes a DuckDB cursor (``Database.reader()``) and runs
+Every view is synchronous and read-only: it takes a DuckDB cursor (``Database.reading``'s) and runs
 in the caller's thread. Times going in must carry a time zone; ranges are half-open
 ``start <= ts < end``; times coming out are in ``tz`` (UTC by default). ``path`` selects that piece
 of equipment and everything below it (a line selects its cells).

@@ -149,7 +149,10 @@ class Database:
         return self._connection
 
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for one query thread: close it when done (``reading`` does both)."""
+        """A bare cursor for a test or a tool: close it when done.
+
+        ``close`` neither waits for nor interrupts it: components read through ``reading``, which does.
+        """
         with self._lock:
             return self.connection.cursor()
 
