@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -56,25 +57,22 @@ class SparkplugHost:
         self._settings = settings
         self._clients = clients
         self._enterprise = plant.enterprise.id
-        self._plant = plant
-        self._max_payload = max_payload_bytes
-        self._bounds = HostBounds(
-            max_metrics_per_birth=settings.max_metrics_per_birth,
-            max_devices_per_node=settings.max_devices_per_node,
-            max_nodes=settings.max_nodes,
-            max_series=settings.max_series,
+        self._core_config = WorkerConfig(
+            plant=plant,
+            max_payload_bytes=max_payload_bytes,
+            rebirth_min_interval_ms=int(settings.rebirth_min_interval_s * 1000),
+            republish_qos=settings.republish_qos,
+            bounds=HostBounds(
+                max_metrics_per_birth=settings.max_metrics_per_birth,
+                max_devices_per_node=settings.max_devices_per_node,
+                max_nodes=settings.max_nodes,
+                max_series=settings.max_series,
+            ),
+            hand_decoded=False,  # both set once the client is known (``_start_worker``)
+            log_level=logging.NOTSET,
         )
-        self.core: HostCore | HostMirror = (
-            HostMirror()
-            if settings.worker
-            else HostCore(
-                plant=plant,
-                max_payload_bytes=max_payload_bytes,
-                rebirth_min_interval_ms=int(settings.rebirth_min_interval_s * 1000),
-                republish_qos=settings.republish_qos,
-                bounds=self._bounds,
-            )
-        )
+        """What the core is built from, here or in the worker process: one place for the settings' mapping."""
+        self.core: HostCore | HostMirror = HostMirror() if settings.worker else self._core_config.core()
         """The host's state: its core, or with ``host.worker`` the mirror of the worker process's core."""
         self._worker: HostWorker | None = None
         self._state_topic = _STATE_PREFIX + settings.host_id
@@ -134,12 +132,8 @@ class SparkplugHost:
         return self
 
     async def _start_worker(self, stack: contextlib.AsyncExitStack, mirror: HostMirror) -> HostWorker:
-        config = WorkerConfig(
-            plant=self._plant,
-            max_payload_bytes=self._max_payload,
-            rebirth_min_interval_ms=int(self._settings.rebirth_min_interval_s * 1000),
-            republish_qos=self._settings.republish_qos,
-            bounds=self._bounds,
+        config = dataclasses.replace(
+            self._core_config,
             hand_decoded=mirror.hand_decoded,
             log_level=logging.getLogger("uns").getEffectiveLevel(),
         )

@@ -61,6 +61,18 @@ class WorkerConfig:
     hand_decoded: bool
     log_level: int
 
+    def core(self) -> HostCore:
+        """The core this describes (the shell's inline one, or the worker's)."""
+        core = HostCore(
+            plant=self.plant,
+            max_payload_bytes=self.max_payload_bytes,
+            rebirth_min_interval_ms=self.rebirth_min_interval_ms,
+            republish_qos=self.republish_qos,
+            bounds=self.bounds,
+        )
+        core.hand_decoded = self.hand_decoded
+        return core
+
 
 class _Forward(logging.Handler):
     """Keeps the worker's log records for the next answer: the parent logs them under the same logger names."""
@@ -87,14 +99,7 @@ def serve(inbox: Connection, outbox: Connection) -> None:
     root = logging.getLogger()
     root.handlers[:] = [forward]
     root.setLevel(config.log_level)
-    core = HostCore(
-        plant=config.plant,
-        max_payload_bytes=config.max_payload_bytes,
-        rebirth_min_interval_ms=config.rebirth_min_interval_ms,
-        republish_qos=config.republish_qos,
-        bounds=config.bounds,
-    )
-    core.hand_decoded = config.hand_decoded
+    core = config.core()
     feed = StateFeed(core)
     try:
         _answer(core, feed, forward, inbox, outbox)
