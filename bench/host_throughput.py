@@ -36,7 +36,7 @@ from pathlib import Path
 import orjson
 
 from bench.following import following
-from bench.hub_idle import cpu_seconds, thread_cpu_seconds
+from bench.hub_idle import cpu_seconds, main_thread_seconds
 from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from bench.load import run_load
 from tests.fixtures.mosquitto import run_mosquitto
@@ -138,7 +138,7 @@ def _cpu(pids: list[int]) -> _Cpu:
     for child in below:
         with contextlib.suppress(OSError):
             children += cpu_seconds(child, children=False)
-    loop = thread_cpu_seconds(pids[0]).get(pids[0], 0.0)
+    loop = main_thread_seconds(pids[0])
     return _Cpu(sum(cpu_seconds(pid) for pid in pids) + children, loop, children)
 
 

@@ -36,7 +36,7 @@ from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 from uns.store.database import Database
 
-__all__ = ["IdleRun", "cpu_seconds", "main", "measure", "thread_cpu_seconds", "writer_commits"]
+__all__ = ["IdleRun", "cpu_seconds", "main", "main_thread_seconds", "measure", "thread_cpu_seconds", "writer_commits"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -156,7 +156,7 @@ class IdleRun:
     """Messages a second on ``spBv1.0/...`` (the edge nodes' DATA and the rest)."""
 
 
-def _main_thread_seconds(pid: int) -> float:
+def main_thread_seconds(pid: int) -> float:
     """User + system CPU seconds of the hub's main thread (its event loop) alone."""
     return _stat_seconds(Path(f"/proc/{pid}/task/{pid}/stat"), 2)
 
@@ -184,9 +184,9 @@ def measure(tree: str, source: Path | None, warmup_s: float, seconds: float, rat
     """Start ``uns up`` with the demo from ``source`` (None: this tree), wait ``warmup_s``, measure ``seconds``."""
     with tempfile.TemporaryDirectory(prefix="uns-bench-idle-") as name, hub_process(Path(name), source=source) as hub:
         time.sleep(warmup_s)  # a fixed stretch to measure, not a wait for a condition
-        cpu0, main0, wall0 = cpu_seconds(hub.pid), _main_thread_seconds(hub.pid), time.monotonic()
+        cpu0, main0, wall0 = cpu_seconds(hub.pid), main_thread_seconds(hub.pid), time.monotonic()
         time.sleep(seconds)
-        cpu1, main1, wall1 = cpu_seconds(hub.pid), _main_thread_seconds(hub.pid), time.monotonic()
+        cpu1, main1, wall1 = cpu_seconds(hub.pid), main_thread_seconds(hub.pid), time.monotonic()
         wall = wall1 - wall0
         run = IdleRun(tree, 100 * (cpu1 - cpu0) / wall, 100 * (main1 - main0) / wall, rss_mib(hub.pid),
                       os.getloadavg()[0])  # fmt: skip
