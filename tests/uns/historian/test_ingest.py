@@ -39,7 +39,7 @@ def count(historian: Historian, sql: str = "SELECT count(*) FROM samples", param
 async def test_in_process_ingest_keeps_every_good_sample_and_dead_letters_the_bad(tmp_path: Path) -> None:
     async with start_broker(tmp_path) as broker:
         historian = Historian(settings=SECTION, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
-        async with running(historian), publisher(str(broker.url)) as pub:
+        async with running(historian), publisher(broker.url) as pub:
             now = now_ms()
             good = [
                 Message(f"acme/dallas/bottling/line1/c{i % 10}/data/Temp", envelope(float(i), now - 3000 + i))
@@ -148,7 +148,7 @@ async def test_back_pressure_holds_reading_instead_of_dropping(tmp_path: Path) -
     async with start_broker(tmp_path) as broker:
         broker_: EmbeddedBroker = broker
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker_), data_dir=tmp_path)
-        async with running(historian), publisher(str(broker_.url)) as pub:
+        async with running(historian), publisher(broker_.url) as pub:
             now = now_ms()
             await pub.publish_many(
                 [Message(f"acme/s/a/l/c/data/m{i % 50}", envelope(float(i), now - 20_000 + i)) for i in range(20_000)]
@@ -166,7 +166,7 @@ async def test_compression_and_rollups_run_inside_the_service(tmp_path: Path) ->
     minute = (now_ms() // 60_000 - 3) * 60_000  # three minutes ago, a closed bucket
     async with start_broker(tmp_path) as broker:
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
-        async with running(historian), publisher(str(broker.url)) as pub:
+        async with running(historian), publisher(broker.url) as pub:
             temps = [20.0, 20.1, 20.2, 21.0, 21.1, 19.0]  # deadband 0.5 keeps 20.0, 21.0, 19.0
             await pub.publish_many(
                 [Message("acme/s/a/l/c/data/Temp", envelope(v, minute + i * 1000)) for i, v in enumerate(temps)]

@@ -89,7 +89,7 @@ async def test_the_running_historian_counts_and_logs_series_past_its_bound(tmp_p
     section = HistorianSection(flush_interval_s=0.05, batch_rows=500, max_series=3)
     async with start_broker(tmp_path) as broker:
         historian = Historian(settings=section, enterprise="acme", clients=local_clients(broker), data_dir=tmp_path)
-        async with running(historian), publisher(str(broker.url)) as pub:
+        async with running(historian), publisher(broker.url) as pub:
             now = now_ms()
             await pub.publish_many(
                 [Message(f"acme/dallas/bottling/line1/c{i}/data/Temp", envelope(float(i), now - 100)) for i in range(5)]

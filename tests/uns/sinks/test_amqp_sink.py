@@ -74,7 +74,7 @@ async def test_every_message_reaches_a_bound_queue_with_its_routing_key_body_and
     too_long = "acme/dallas/bottling/line1/filler/data/" + "x" * 250
     async with start_broker(tmp_path) as broker:
         config = _config(rabbitmq, tmp_path, exchange)
-        async with running(_sink(config, str(broker.url))) as sink, publisher(str(broker.url)) as pub:
+        async with running(_sink(config, str(broker.url))) as sink, publisher(broker.url) as pub:
             await pub.publish_many([Message(COUNT, envelope(i, start + i), qos=1) for i in range(200)])
             orders = [orjson.dumps({"order_id": f"WO-{i}", "timestamp_ms": start + i}) for i in range(50)]
             await pub.publish_many([Message(DONE, body, qos=1) for body in orders])
@@ -120,7 +120,7 @@ async def test_rabbitmq_stopped_while_messages_arrive_loses_nothing_and_shows_in
     healths: list[dict[str, object]] = []
     async with start_broker(tmp_path) as broker:
         config = _config(rabbitmq, tmp_path, exchange)
-        async with running(_sink(config, str(broker.url))) as sink, publisher(str(broker.url)) as pub:
+        async with running(_sink(config, str(broker.url))) as sink, publisher(broker.url) as pub:
             await pub.publish_many([Message(COUNT, envelope(i, start + i), qos=1) for i in range(100)])
             await until(lambda: sink.stats.stored == 100, within_s=20, what=f"the first 100: {sink.health()}")
             await asyncio.to_thread(rabbitmq.stop_app)

@@ -84,7 +84,7 @@ async def test_every_sample_of_a_counter_is_stored_once_through_a_real_broker(
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(influx.url, database), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         for i in range(3000):
             await pub.publish(TOPIC, envelope(i, start + i * 10), qos=1)
@@ -120,7 +120,7 @@ async def test_values_of_every_type_and_awkward_names_read_back_as_sent(
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(influx.url, database), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         await pub.publish_many([Message(f"{CELL}/data/{name}", body, qos=1) for name, body, _ in sent])
         await pub.publish(f"{CELL}/mes/count", orjson.dumps({"good": 5, "timestamp_ms": ts}), qos=1)
@@ -149,7 +149,7 @@ async def test_points_influxdb_refuses_are_dead_lettered_and_the_rest_stored(
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(influx.url, database, retention_policy="hour"), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         await pub.publish(temp.format(0), envelope(-1.0, now - 6000, "Double"), qos=1)  # Temp's type is float
         await until(lambda: sink.stats.stored == 1, within_s=20)
@@ -174,7 +174,7 @@ async def test_a_stopped_influxdb_loses_nothing_and_is_counted_in_health(tmp_pat
         async with (
             start_broker(tmp_path) as broker,
             running(sink_of(config(own.url, database), str(broker.url))) as sink,
-            publisher(str(broker.url)) as pub,
+            publisher(broker.url) as pub,
             MqttClient(url=broker.url, client_id=f"test-health-{next(_ids)}") as watcher,
         ):
             await watcher.subscribe([sink.health_topic], qos=0)
@@ -202,7 +202,7 @@ async def test_v1_credentials_go_as_basic_auth_and_wrong_ones_are_reported_then_
         start = now_ms() - 60_000
         async with start_broker(tmp_path) as broker:
             wrong = config(own.url, database, username="admin", password="wrong-pw", client_id="test-influx-auth")  # noqa: S106
-            async with running(sink_of(wrong, str(broker.url))) as sink, publisher(str(broker.url)) as pub:
+            async with running(sink_of(wrong, str(broker.url))) as sink, publisher(broker.url) as pub:
                 for i in range(100):
                     await pub.publish(TOPIC, envelope(i, start + i), qos=1)
                 await until(lambda: sink.stats.write_failures >= 1, within_s=20)

@@ -125,7 +125,7 @@ async def test_v2_writes_carry_org_bucket_token_and_gzip_honour_retry_after_and_
         serve(influx.app()) as url,
         start_broker(tmp_path) as broker,
         running(sink_of(v2_config(url), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         messages = [Message(f"{CELL}/data/Temp", envelope(float(i), start + i, "Double"), qos=1) for i in range(100)]
         messages.insert(50, Message(f"{CELL}/data/Temp", envelope("poison", start + 50_000, "String"), qos=1))

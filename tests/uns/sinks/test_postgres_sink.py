@@ -75,7 +75,7 @@ async def test_every_sample_of_a_counter_is_stored_once_through_a_real_broker(tm
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(pg_dsn), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         for i in range(3000):
             await pub.publish(TOPIC, envelope(i, start + i * 10), qos=1)
@@ -116,7 +116,7 @@ async def test_bad_envelopes_are_refused_and_counted_and_the_good_ones_around_th
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(pg_dsn), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         await pub.publish_many([Message(m.topic, m.payload, qos=1) for m in good[:200] + bad + good[200:]])
         await until(lambda: count(pg_dsn) == 400 and count(pg_dsn, "dead_letters") == 4, within_s=20)
@@ -140,7 +140,7 @@ async def test_a_stopped_database_loses_nothing_and_is_counted_in_health(tmp_pat
         async with (
             start_broker(tmp_path) as broker,
             running(sink_of(config(dsn), str(broker.url))) as sink,
-            publisher(str(broker.url)) as pub,
+            publisher(broker.url) as pub,
             MqttClient(url=broker.url, client_id=f"test-health-{next(_ids)}") as watcher,
         ):
             await watcher.subscribe([sink.health_topic], qos=0)
@@ -205,7 +205,7 @@ async def test_last_and_raw_read_back_what_the_sink_stored_with_the_historian_ty
     async with (
         start_broker(tmp_path) as broker,
         running(sink_of(config(pg_dsn), str(broker.url))) as sink,
-        publisher(str(broker.url)) as pub,
+        publisher(broker.url) as pub,
     ):
         for i in range(5):
             await pub.publish(TOPIC, envelope(i, start + i * 1000), qos=1)

@@ -63,7 +63,7 @@ async def test_two_sink_processes_share_a_stream_and_one_killed_leaves_nothing_b
             stopped_at_exit(spawn([*base, "--client-id", "pg-2"], logs[1])) as second,
         ):
             await until(lambda: all("uns-sink ready" in log.read_text() for log in logs), within_s=40)
-            async with publisher(str(broker.url)) as pub:
+            async with publisher(broker.url) as pub:
                 for chunk in range(0, TOTAL, 100):
                     await pub.publish_many([Message(TOPIC, envelope(i, start + i), qos=1)
                                             for i in range(chunk, chunk + 100)])  # fmt: skip

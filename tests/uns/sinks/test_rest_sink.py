@@ -83,7 +83,7 @@ async def test_every_event_and_sample_is_posted_once_with_its_templated_body(tmp
     start = now_ms() - 60_000
     async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
         cfg = config(base, tmp_path)
-        async with running(sink_of(cfg, str(broker.url))) as sink, publisher(str(broker.url)) as pub:
+        async with running(sink_of(cfg, str(broker.url))) as sink, publisher(broker.url) as pub:
             payloads = [order(i, reason="end of run" if i == 7 else None) for i in range(300)]
             await pub.publish_many([Message(DONE, p, qos=1) for p in payloads])
             await pub.publish_many([Message(COUNT, envelope(i, start + i * 10), qos=1) for i in range(200)])
@@ -116,7 +116,7 @@ async def test_a_target_failing_with_503_and_429_then_succeeding_loses_nothing_a
     erp = Erp(fail_next=3, fail_status=503, retry_after="0")
     async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
         sink = sink_of(config(base, tmp_path), str(broker.url))
-        async with running(sink), publisher(str(broker.url)) as pub:
+        async with running(sink), publisher(broker.url) as pub:
             await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(50)])
             await until(lambda: sink.stats.events == 50, within_s=20, what=f"50 delivered: {sink.health()}")
             assert sink.stats.write_failures == 3
@@ -137,7 +137,7 @@ async def test_a_target_down_then_back_loses_nothing_and_is_counted_in_health(tm
         port = int(base.rsplit(":", 1)[1])
         async with (
             running(sink_of(config(base, tmp_path), str(broker.url))) as sink,
-            publisher(str(broker.url)) as pub,
+            publisher(broker.url) as pub,
             MqttClient(url=broker.url, client_id=f"test-health-{next(_ids)}") as watcher,
         ):
             await watcher.subscribe([sink.health_topic], qos=0)
@@ -162,7 +162,7 @@ async def test_a_refused_body_is_dead_lettered_with_its_status_and_the_rest_deli
     erp = Erp()
     async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
         cfg = config(base, tmp_path)
-        async with running(sink_of(cfg, str(broker.url))) as sink, publisher(str(broker.url)) as pub:
+        async with running(sink_of(cfg, str(broker.url))) as sink, publisher(broker.url) as pub:
             messages = [Message(DONE, order(i, quantity=-5 if i == 37 else None), qos=1) for i in range(80)]
             messages.insert(50, Message(DONE, orjson.dumps({"quantity": 1}), qos=1))  # no order_id to fill the URL
             await pub.publish_many(messages)
@@ -196,7 +196,7 @@ async def test_basic_auth_and_a_wrong_password_dead_letters_with_401_until_fixed
     async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
         wrong = config(base, tmp_path, auth={"kind": "basic", "username": "uns", "password": "wrong"})
         sink = sink_of(wrong, str(broker.url))
-        async with running(sink), publisher(str(broker.url)) as pub:
+        async with running(sink), publisher(broker.url) as pub:
             await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(3)])
             await until(lambda: sink.stats.rejected == 3, within_s=20, what=f"3 refused: {sink.health()}")
         assert erp.stored == {}

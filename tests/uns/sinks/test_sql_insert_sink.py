@@ -112,7 +112,7 @@ async def test_every_event_is_inserted_once_and_re_deliveries_are_ignored(
     url, query = target
     async with start_broker(tmp_path) as broker:
         sink = sink_of(config(url, tmp_path), str(broker.url))
-        async with running(sink), publisher(str(broker.url)) as pub:
+        async with running(sink), publisher(broker.url) as pub:
             payloads = [order(i, note="rework" if i == 3 else None) for i in range(300)]
             await pub.publish_many([Message(DONE, p, qos=1) for p in payloads])
             await pub.publish_many([Message(TEMP, b'{"value": 21.5}', qos=1)])  # no table wants it
@@ -134,7 +134,7 @@ async def test_a_refused_row_is_dead_lettered_and_the_rows_around_it_inserted(
     url, query = target
     async with start_broker(tmp_path) as broker:
         sink = sink_of(config(url, tmp_path), str(broker.url))
-        async with running(sink), publisher(str(broker.url)) as pub:
+        async with running(sink), publisher(broker.url) as pub:
             messages = [Message(DONE, order(i, good=-1 if i == 41 else None), qos=1) for i in range(100)]
             messages.insert(70, Message(DONE, orjson.dumps({"good": 1}), qos=1))  # no order_id
             await pub.publish_many(messages)
@@ -166,7 +166,7 @@ async def test_a_stopped_database_loses_nothing_and_is_counted_in_health(tmp_pat
         url, query = postgres_target(own.create_database("sql_outage"))
         async with start_broker(tmp_path) as broker:
             sink = sink_of(config(url, tmp_path), str(broker.url))
-            async with running(sink), publisher(str(broker.url)) as pub:
+            async with running(sink), publisher(broker.url) as pub:
                 await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(100)])
                 await until(lambda: sink.stats.events == 100, within_s=20)
                 await asyncio.to_thread(own.stop)
@@ -210,7 +210,7 @@ async def test_a_mapped_column_the_table_lacks_is_reported_in_health_and_nothing
     cfg = bad.model_copy(update={"tables": [bad.tables[0].model_copy(update={"columns": columns})]})
     async with start_broker(tmp_path) as broker:
         sink = sink_of(cfg, str(broker.url))
-        async with running(sink), publisher(str(broker.url)) as pub:
+        async with running(sink), publisher(broker.url) as pub:
             await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(20)])
             await until(lambda: sink.stats.write_failures >= 2, within_s=20, what=f"failures: {sink.health()}")
             assert "confirmations with column(s) shift" in str(sink.health()["last_error"])
