@@ -173,6 +173,7 @@ def _load(url: str, nodes: int, metrics: int, rate: float, seconds: float) -> mu
     parent, child = multiprocessing.Pipe()
     proc = multiprocessing.Process(target=run_load, args=(url, nodes, metrics, rate, seconds, child), daemon=True)
     proc.start()
+    child.close()  # only the load holds its end: if it dies, recv raises EOFError instead of waiting forever
     proc.result_pipe = parent  # type: ignore[attr-defined]
     return proc
 
