@@ -29,6 +29,7 @@ from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
+from uns.clock import now_ms
 from uns.connect import local_clients
 from uns.errors import BadArgument
 from uns.historian.service import Historian
@@ -71,7 +72,7 @@ class FastClock:
     """Wall time running ``FACTOR`` times faster than real time, from now (or just after a shift break near it)."""
 
     def __init__(self) -> None:
-        self._wall, self._mono = clear_of_breaks(time.time_ns() // 1_000_000), time.monotonic()
+        self._wall, self._mono = clear_of_breaks(now_ms()), time.monotonic()
 
     def __call__(self) -> int:
         return self._wall + int((time.monotonic() - self._mono) * 1000 * FACTOR)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -12,6 +11,7 @@ from playwright.async_api import APIRequestContext, Browser, Page, expect
 from demo.shifts import shifts_around
 from tests.e2e.web_rig import open_page, skip_without_chromium
 from tests.fixtures.waiting import until_probed
+from uns.clock import now_ms
 
 pytestmark = skip_without_chromium
 
@@ -43,7 +43,7 @@ def send(http: httpx.Client, cell: str, event: str, body: dict[str, object]) -> 
 def feed(http: httpx.Client) -> int:
     """A 3-level lot tree, 25 inspections with one outlier, a 3-minute failure at the capper outside any break;
     returns now (ms)."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     lots = [
         (FILLER, "BATCH-1", "syrup", [{"lot_id": "SUGAR-1", "material_id": "sugar"}, {"lot_id": "WATER-1"}]),
         (CAPPER, "BOTTLE-1", "cola-05", [{"lot_id": "BATCH-1", "quantity": 600}]),
