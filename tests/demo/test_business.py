@@ -27,6 +27,7 @@ from model.config import HistorianSection, MesSection, SimSection
 from model.equipment import Plant
 from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
+from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.clock import now_ms
@@ -139,12 +140,8 @@ class Rig:
             clock=self.clock,
             tick_s=0.05,
         )
-        async with part, asyncio.TaskGroup() as tasks:
-            task = tasks.create_task(part.run())
-            try:
-                yield part
-            finally:
-                task.cancel()
+        async with running(part):
+            yield part
 
 
 @pytest.fixture
