@@ -16,7 +16,7 @@ from tests.fixtures.broker import start_broker
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import Recorder, recording
 from tests.fixtures.running import running_task
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import next_json, until
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -237,7 +237,4 @@ async def test_health_says_offline_after_a_stop(tmp_path: Path) -> None:
             pass
         async with MqttClient(url=broker.url, client_id="late") as late:
             await late.subscribe(["acme/hub/transforms/health"])
-            async with asyncio.timeout(5):
-                async for message in late.messages():
-                    assert orjson.loads(message.payload) == {"online": False}
-                    break
+            assert await next_json(late, within_s=5, what="the offline health") == {"online": False}
