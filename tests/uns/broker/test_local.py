@@ -18,10 +18,6 @@ from uns.errors import BrokerError
 from uns.mqtt.types import Message, PubSub
 
 
-async def take(client: LocalClient, count: int) -> list[Message]:
-    return await next_messages(client, count)
-
-
 def test_local_client_is_a_pubsub() -> None:
     def needs(_: PubSub) -> None: ...
 
@@ -39,7 +35,7 @@ async def test_network_to_local_and_back(broker: EmbeddedBroker) -> None:
         await paho.subscribe("acme/#", qos=1)
         await paho.publish("spBv1.0/g/NDATA/n", b"\x08\x01", qos=1)
         await paho.publish("spBv1.0/g/NDATA/n", b"\x08\x02", qos=0)
-        assert await take(host, 2) == [
+        assert await next_messages(host, 2) == [
             Message(topic="spBv1.0/g/NDATA/n", payload=b"\x08\x01", qos=1),
             Message(topic="spBv1.0/g/NDATA/n", payload=b"\x08\x02", qos=0),
         ]
@@ -61,8 +57,8 @@ async def test_local_to_local_and_to_itself(broker: EmbeddedBroker) -> None:
     await one.subscribe(["x/#"], qos=0)
     await two.subscribe(["x/+"], qos=1)
     await one.publish_many([Message(topic="x/a", payload=b"1", qos=1), Message(topic="x/b/c", payload=b"2")])
-    assert await take(two, 1) == [Message(topic="x/a", payload=b"1", qos=1)]
-    assert await take(one, 2) == [Message(topic="x/a", payload=b"1"), Message(topic="x/b/c", payload=b"2")]
+    assert await next_messages(two, 1) == [Message(topic="x/a", payload=b"1", qos=1)]
+    assert await next_messages(one, 2) == [Message(topic="x/a", payload=b"1"), Message(topic="x/b/c", payload=b"2")]
     assert two.pending == 0
 
 
@@ -82,7 +78,7 @@ async def test_retained_messages_come_first_on_subscribe(broker: EmbeddedBroker)
         await until(lambda: broker.stats.messages_in == 1, what="the paho publish to be handled")
         await reader.subscribe(["acme/line1/#"], qos=0)
         await writer.publish("acme/line1/live", b"now")
-        got = await take(reader, 3)
+        got = await next_messages(reader, 3)
         assert sorted(got[:2], key=lambda m: m.topic) == [
             Message(topic="acme/line1/count", payload=b"7", qos=0, retain=True),
             Message(topic="acme/line1/state", payload=b"run", qos=0, retain=True),
@@ -104,7 +100,7 @@ async def test_back_pressure_never_drops(broker: EmbeddedBroker) -> None:
         await until(lambda: slow.pending == 10, what="the small queue to fill")
         await asyncio.sleep(0.05)  # let the broker try to push more: it must wait, not drop
         assert slow.pending == 10
-        got = await take(slow, count)
+        got = await next_messages(slow, count)
     finally:
         paho.close()
     assert [int(m.payload) for m in got] == list(range(count))
@@ -117,7 +113,7 @@ async def test_local_publisher_waits_for_a_full_local_queue(broker: EmbeddedBrok
     publishing = asyncio.create_task(fast.publish_many([Message(topic="t", payload=bytes([i])) for i in range(5)]))
     await until(lambda: slow.pending == 2, what="the queue to fill")
     assert not publishing.done()
-    got = await take(slow, 5)
+    got = await next_messages(slow, 5)
     await publishing
     assert [m.payload for m in got] == [bytes([i]) for i in range(5)]
 
@@ -137,10 +133,10 @@ async def test_a_full_subscriber_holds_the_publisher_after_the_others_have_the_m
     for _ in range(20):  # the loop's turns: nothing after message 2 may reach roomy while slow is full
         await asyncio.sleep(0)
     assert (slow.pending, roomy.pending, publishing.done()) == (2, 3, False)
-    got_slow = await take(slow, 5)
+    got_slow = await next_messages(slow, 5)
     await publishing
     assert [m.payload for m in got_slow] == [bytes([i]) for i in range(5)]
-    assert [m.payload for m in await take(roomy, 5)] == [bytes([i]) for i in range(5)]
+    assert [m.payload for m in await next_messages(roomy, 5)] == [bytes([i]) for i in range(5)]
 
 
 @pytest.mark.parametrize(
@@ -165,7 +161,7 @@ async def test_bad_topics_are_refused_but_good_ones_delivered(broker: EmbeddedBr
                 Message(topic="good/2", payload=b"2"),
             ]
         )
-    assert [m.topic for m in await take(sink, 2)] == ["good/1", "good/2"]
+    assert [m.topic for m in await next_messages(sink, 2)] == ["good/1", "good/2"]
 
 
 async def test_close_ends_messages_and_frees_the_name(broker: EmbeddedBroker) -> None:
@@ -206,7 +202,7 @@ async def test_nothing_is_lost_when_a_fast_publisher_disconnects(broker: Embedde
     writer.write(b"\xe0\x00")  # DISCONNECT right behind the last PUBLISH
     await writer.drain()
     writer.close()
-    got = await take(host, count)
+    got = await next_messages(host, count)
     assert [int.from_bytes(m.payload, "big") for m in got] == list(range(count))
 
 
@@ -227,7 +223,7 @@ async def test_a_retained_orjson_payload_is_kept_at_its_own_size(broker: Embedde
     finally:
         tracemalloc.stop()
     assert per_topic < 2048, f"{per_topic:.0f} bytes per retained topic"
-    got = await take(reader, len(topics))
+    got = await next_messages(reader, len(topics))
     assert got[7].payload == b'{"value":7,"quality":"good"}'  # what subscribers get is the same exact copy
     assert [m.payload for m in broker._require().retained_matching("kept/t7")] == [got[7].payload]
 
@@ -242,33 +238,33 @@ async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(br
         await paho.subscribe("acme/#", qos=1)
         reading = (1.5, 7, "good", "Double", None, False, False, None)
         await publisher.publish_many([Message("acme/d/data/x", b'{"value":1.5}', 1, True, decoded=reading)])
-        (got,) = await take(reader, 1)
+        (got,) = await next_messages(reader, 1)
         assert (got.payload, got.qos, got.decoded) == (b'{"value":1.5}', 1, reading)
         assert await paho.wait_messages(1) == [Message("acme/d/data/x", b'{"value":1.5}', 1)]
         # a retained copy is the bytes alone: a late subscriber parses them, as any other publisher's
         late = broker.local_client("late")
         await late.subscribe(["acme/#"], qos=1)
-        (kept,) = await take(late, 1)
+        (kept,) = await next_messages(late, 1)
         assert (kept.payload, kept.retain, kept.decoded) == (b'{"value":1.5}', True, None)
         # a network client's envelope that two local subscribers get is read once, by the broker
         await paho.publish("acme/d/data/y", b'{"value":2,"timestamp_ms":9}', qos=1)
-        (network,) = await take(reader, 1)
-        (same,) = await take(late, 1)
+        (network,) = await next_messages(reader, 1)
+        (same,) = await next_messages(late, 1)
         assert (network.topic, network.decoded) == ("acme/d/data/y", (2, 9, "good", "Int64", None, False, False, None))
         assert same.decoded is network.decoded
         # not an envelope (a string in a Float): no reading; each subscriber reads it and names the problem itself
         await paho.publish("acme/d/data/z", b'{"value":"x","datatype":"Float"}', qos=1)
-        assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
+        assert [m.decoded for m in await next_messages(reader, 1) + await next_messages(late, 1)] == [None, None]
         # no timestamp_ms: no reading, so each subscriber stamps it at its own receive time, as it stamps
         # a retained copy or a message it alone gets (a broker stamp could precede one it made for an older value)
         await paho.publish("acme/d/data/y", b'{"value":4}', qos=1)
-        assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
+        assert [m.decoded for m in await next_messages(reader, 1) + await next_messages(late, 1)] == [None, None]
         await paho.publish("acme/d/data/y", b'{"value":5,"timestamp_ms":null}', qos=1)
-        assert [m.decoded for m in await take(reader, 1) + await take(late, 1)] == [None, None]
+        assert [m.decoded for m in await next_messages(reader, 1) + await next_messages(late, 1)] == [None, None]
         # one local subscriber reads the bytes itself: nothing is read for it in the broker
         await late.close()
         await paho.publish("acme/d/data/y", b'{"value":3,"timestamp_ms":10}', qos=1)
-        (alone,) = await take(reader, 1)
+        (alone,) = await next_messages(reader, 1)
         assert (alone.payload, alone.decoded) == (b'{"value":3,"timestamp_ms":10}', None)
     finally:
         paho.close()
@@ -284,13 +280,13 @@ async def test_a_subscriber_stamps_envelopes_without_time_in_the_order_it_reads_
     await first.subscribe(["acme/#"], qos=1)
     publisher = broker.local_client("publisher")
     await publisher.publish("acme/d/data/x", b'{"value":1}', qos=1, retain=True)
-    await take(first, 1)
+    await next_messages(first, 1)
     late = broker.local_client("late")
     await late.subscribe(["acme/#"], qos=1)  # the retained value waits in its queue, unread
     await publisher.publish("acme/d/data/x", b'{"value":2}', qos=1)  # newer, to two local subscribers now
     sent = now_ms()
     await until(lambda: now_ms() > sent, what="the clock past the publish")  # the late reader lags a little
-    kept, live = await take(late, 2)
+    kept, live = await next_messages(late, 2)
     assert (kept.retain, live.retain) == (True, False)
     kept_ms = stamp(kept)
     assert stamp(live) >= kept_ms  # a broker stamp made at the publish would put the newer value first
