@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.app import READY_PREFIX, ready_endpoints
 from tests.fixtures.processes import stop_process
 
 __all__ = ["HubProcess", "hub_command", "hub_process", "hub_source", "read_ready", "rss_mib"]
@@ -74,9 +75,9 @@ def read_ready(proc: subprocess.Popen[str], what: str = "hub") -> dict[str, str]
     """The ``key=value`` parts of a hub process's ``uns-hub ready`` line (its first on stdout); raises if it is not."""
     assert proc.stdout is not None
     ready = proc.stdout.readline()
-    if not ready.startswith("uns-hub ready"):
+    if not ready.startswith(READY_PREFIX):
         raise RuntimeError(f"{what} did not start: {ready!r}")
-    return dict(part.split("=", 1) for part in ready.split() if "=" in part)
+    return ready_endpoints(ready)
 
 
 @contextlib.contextmanager

@@ -66,9 +66,11 @@ from uns.web.sparkplug_view import SparkplugView
 from uns.web.tree_api import tree_routes
 
 __all__ = [
+    "READY_PREFIX",
     "Part",
     "ReadyCallback",
     "mes_section",
+    "ready_endpoints",
     "run_bridges",
     "run_broker",
     "run_historian",
@@ -215,9 +217,18 @@ async def _enter_bridges(
     ]
 
 
+READY_PREFIX = "uns-hub ready"
+"""How the one ready line of ``uns up`` and each ``uns <component>`` starts (DESIGN, CLI)."""
+
+
 def _endpoints_line(endpoints: Mapping[str, str | None], notes: list[str]) -> str:
     shown = " ".join(f"{name}={value}" for name, value in endpoints.items() if value)
-    return "uns-hub ready: " + shown + "".join(f"  [{note}]" for note in notes)
+    return f"{READY_PREFIX}: " + shown + "".join(f"  [{note}]" for note in notes)
+
+
+def ready_endpoints(line: str) -> dict[str, str]:
+    """The ``name=value`` endpoints of a ready line, as a supervisor or a test reads them back."""
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
 
 
 async def run_up(

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from hub.app import READY_PREFIX, ready_endpoints
 from tests.fixtures.waiting import until
 
 L1 = "acme/dallas/bottling/line1"
@@ -46,8 +47,8 @@ async def test_up_feeds_the_mes_from_the_demo_erp_qms_and_cmms(tmp_path: Path) -
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline().decode()
-        assert ready.startswith("uns-hub ready"), (tmp_path / "hub.log").read_text()
-        endpoints = dict(part.split("=", 1) for part in ready.split() if "=" in part)
+        assert ready.startswith(READY_PREFIX), (tmp_path / "hub.log").read_text()
+        endpoints = ready_endpoints(ready)
         assert endpoints["cmms"] == str(tmp_path / "demo" / "cmms.sqlite")
         erp, http = endpoints["erp"], endpoints["http"]
         await until(lambda: len(_get(f"{erp}/api/orders")["items"]) >= 3, within_s=15, what="orders in the ERP")
