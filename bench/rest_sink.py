@@ -31,9 +31,10 @@ import httpx
 import orjson
 
 from model.sinks import RestSinkConfig
+from tests.fixtures.asgi import serve
 from tests.fixtures.broker import start_broker
 from tests.fixtures.waiting import until
-from tests.uns.sinks.rest_target import TOKEN, Erp, serve
+from tests.uns.sinks.rest_target import TOKEN, Erp
 from uns.connect import network_clients
 from uns.historian.rows import EventRow, RowParser
 from uns.historian.store import Batch

@@ -36,8 +36,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from model.rules import Rule
+from tests.fixtures.asgi import serve
 from tests.fixtures.broker import start_broker
-from tests.uns.sinks.rest_target import serve
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
 from uns.mqtt.types import PubSub

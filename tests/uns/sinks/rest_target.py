@@ -2,8 +2,8 @@
 
 It checks the bearer token, keeps each body by its idempotency key (a key seen before is answered
 200 and counted in ``repeats``, not stored again), refuses a body whose ``quantity`` is negative
-with 422, and can fail the next N requests with 503 or 429 and a ``Retry-After``. ``serve`` can be
-stopped and started again on the same port (the target down, then back).
+with 422, and can fail the next N requests with 503 or 429 and a ``Retry-After``. ``tests.fixtures.asgi.serve``
+can stop and start it again on the same port (the target down, then back).
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fixtures.asgi import serve  # bench/rules.py and bench/rest_sink.py take it from here
-
-__all__ = ["Erp", "serve"]
+__all__ = ["Erp"]
 
 TOKEN = "erp-token"  # noqa: S105  (a test fixture's token)
 
