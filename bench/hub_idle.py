@@ -128,9 +128,10 @@ def writer_commits(rows: int = 25, commits: int = 200) -> tuple[float, float]:
 def _commits_of(source: Path | None) -> tuple[float, float] | None:
     """``writer_commits`` run in a process of its own with the modules of ``source`` (None: this tree); None for
     a tree older than the modules it drives (``uns.store``, the MES baselines)."""
-    env = {**os.environ, **({"PYTHONPATH": str(source)} if source is not None else {})}
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--commits-only"],
+    here = Path(__file__).resolve()
+    env = {**os.environ, "PYTHONPATH": str(source if source is not None else here.parents[1])}
+    done = subprocess.run(  # -P: not bench/ first on the path, where bench/serial.py would shadow pyserial
+        [sys.executable, "-P", str(here), "--commits-only"],
         check=False, capture_output=True, text=True, env=env, cwd=source,
     )  # fmt: skip
     if done.returncode != 0:
