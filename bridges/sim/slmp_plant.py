@@ -5,7 +5,8 @@ here. Each metric gets a Mitsubishi address (``slmp_slots``, laid out by ``bridg
 values from D100, writable setpoints from D200, read-only flags in X0.., writable commands in M100..,
 multi-word values low word first as an iQ-R keeps them. The plant writes the model's values through
 an SLMP connection of its own (plc-comm-slmp), so its writes are serialised with the clients'
-requests by the simulator, and reads back the writable ones to spot what clients wrote.
+requests by the simulator, and reads back the writable ones to spot what clients wrote, through the
+SLMP bridge's own reader (``SlmpPlc``), which plans them into one random read.
 ``demo_bridge`` gives the SLMP bridge that reads it, from the same slots, so the two cannot drift apart.
 
 ``bench_counterpart(N)`` is the bench's counterpart: ``bridges/slmp/counter.py``, D0..D<N-1>
@@ -31,8 +32,10 @@ from bridges.sim.rates import poll_groups
 from bridges.sim.word_plc import PlcSlot, plc_slots, slot_tags
 from bridges.slmp import counter
 from bridges.slmp.codec import decode, encode
+from bridges.slmp.device import SlmpPlc
 from model.bridges.common import EdgeNodeConfig
 from model.bridges.slmp import SlmpBridgeConfig, SlmpDevice, SlmpTag, parse_address, words_of
+from uns.errors import UnsError
 
 __all__ = [
     "SLMP_NODE",
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 SLMP_NODE = "slmp-utilities"
 """Edge node id of the SLMP bridge of the utilities area."""
 _PROFILE = "melsec:iq-r"
+_READ_BACK = "default"
+"""The read-back reader's one poll group: the writable slots."""
 
 
 def _bit_address(bit: int, writable: bool) -> str:
@@ -82,6 +87,7 @@ class SlmpPlant:
         self.slots = slmp_slots(metrics if metrics is not None else MACHINE_METRICS[machine])
         self.server = Server(bind, port, profile="iQ-R")
         self._client: AsyncSlmpClient | None = None
+        self._reader: SlmpPlc | None = None
         self._written: dict[str, float | bool | str] = {}
 
     @property
@@ -98,6 +104,9 @@ class SlmpPlant:
                 timeout=5.0,
             )  # fmt: skip
             await self._client.connect()
+            self._reader = _read_back(self.machine, self.endpoint, self.slots)
+            if self._reader is not None:
+                await self._reader.connect()
         except BaseException:
             await self.__aexit__()
             raise
@@ -105,6 +114,9 @@ class SlmpPlant:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
         client, self._client = self._client, None
         if client is not None:
             await client.close()
@@ -149,27 +161,38 @@ class SlmpPlant:
         self._written = written
 
     async def collect_writes(self) -> list[ClientWrite]:
-        """Values clients wrote into writable metrics since the last ``update``."""
-        client = self._client
-        if client is None:
+        """Values clients wrote into writable metrics since the last ``update``: one random read covers them all."""
+        reader = self._reader
+        if reader is None or not self._written:
             return []
-        writes = []
         try:
-            for slot in self.slots:
-                if not slot.metric.writable or slot.metric.name not in self._written or slot.type == "string":
-                    continue
-                value: float | bool
-                if slot.type == "bool":
-                    value = bool((await client.read_devices(slot.address, 1, bit_unit=True))[0])
-                else:
-                    raw = await client.read_devices(slot.address, words_of(slot.type, slot.length), bit_unit=False)
-                    value = float(decode(slot.type, [int(word) for word in raw]))
-                if value != self._written[slot.metric.name]:
-                    writes.append(ClientWrite(self.machine, slot.metric.name, value))
-        except (SlmpError, OSError) as exc:
+            read = await reader.read(_READ_BACK)
+        except UnsError as exc:
             log.warning("simulated PLC of %s: reading back writes failed: %s", self.machine, exc)
             return []
+        writes = []
+        for sample in read.samples:
+            value = sample.value
+            if not isinstance(value, bool | int | float) or sample.name not in self._written:
+                continue  # an address the PLC refused reads as None
+            value = value if isinstance(value, bool) else float(value)
+            if value != self._written[sample.name]:
+                writes.append(ClientWrite(self.machine, sample.name, value))
         return writes
+
+
+def _read_back(machine: str, endpoint: tuple[str, int], slots: Sequence[PlcSlot]) -> SlmpPlc | None:
+    """The bridge's own reader of the writable slots (no text ones), planned into one random read; None: none."""
+    host, port = endpoint
+    tags = [
+        SlmpTag(name=slot.metric.name, address=slot.address, type=slot.type, length=slot.length, writable=True)
+        for slot in slots
+        if slot.metric.writable and slot.type != "string"
+    ]
+    if not tags:
+        return None
+    device = SlmpDevice(id=machine, host=host, port=port, series="iQ-R", tags=tags)
+    return SlmpPlc(bridge=f"simulated {machine}", config=device)
 
 
 def _same(slot: PlcSlot, value: float | int | bool | str, written: float | bool | str) -> bool:

@@ -8,7 +8,9 @@ from bridges.plc import PlcSource
 from bridges.registry import build_source
 from bridges.sim.layout import MACHINE_METRICS, UTILITY_MACHINES, utility_node
 from bridges.sim.plant import PlantModel
+from bridges.sim.service import SimulatedPlant
 from bridges.sim.utilities import UTILITY_PLANTS, UtilityPlant
+from model.config import SimSection
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 
@@ -55,3 +57,23 @@ async def test_an_slmp_write_landing_during_an_update_is_not_overwritten() -> No
         await server.update(snapshot)  # the model has not seen the write yet
         writes = [(w.metric, w.value) for w in await server.collect_writes()]
     assert writes == [("Setpoint/Temperature", 6.5)]
+
+
+async def test_a_write_landing_after_the_read_back_before_the_step_reaches_the_model_and_stays() -> None:
+    # a refresh reads the client writes before the model's step, then updates every server; a write that lands
+    # in between (while the model steps, or while an SLMP round trip yields) is neither overwritten nor lost
+    async with SimulatedPlant(settings=SimSection(seed=9)) as sim:
+        assert await sim.apply_client_writes() == []
+        setpoints = {}
+        for utility in UTILITY_PLANTS:
+            setpoint = next(m.name for m in MACHINE_METRICS[utility.machine] if m.name.startswith("Setpoint/"))
+            setpoints[utility.machine] = setpoint.removeprefix("Setpoint/")
+            async with _source(utility, sim.utility_endpoints[utility.machine]) as source:
+                await source.write(utility.machine, setpoint, 5.5)
+        sim.model.advance(1_000)
+        await sim.publish()
+        machines = sim.model.snapshot().machines
+        assert {machine: machines[machine].setpoints[name] for machine, name in setpoints.items()} == dict.fromkeys(
+            setpoints, 5.5
+        )
+        assert await sim.apply_client_writes() == []  # handed over, and the PLCs hold what the model has
