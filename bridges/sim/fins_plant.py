@@ -68,6 +68,7 @@ class FinsPlant:
     ) -> None:
         self.machine = machine
         self.slots = fins_slots(metrics if metrics is not None else MACHINE_METRICS[machine])
+        self._addresses = {slot.metric.name: parse_address(slot.address) for slot in self.slots}  # parsed once
         self.server = FinsServer(bind=bind, port=port, memory=FinsMemory(model="NJ501-1300"))
         self._written: dict[str, float | bool | str] = {}
 
@@ -102,7 +103,7 @@ class FinsPlant:
 
     def _put(self, slot: PlcSlot, value: float | int | bool | str) -> float | bool | str:
         memory = self.server.memory
-        address = parse_address(slot.address)
+        address = self._addresses[slot.metric.name]
         if address.bit is not None:
             memory.set_bit(address, bool(value))
             return bool(value)
@@ -121,7 +122,7 @@ class FinsPlant:
         for slot in self.slots:
             if not slot.metric.writable or slot.metric.name not in self._written:
                 continue
-            address = parse_address(slot.address)
+            address = self._addresses[slot.metric.name]
             value: float | bool
             if address.bit is not None:
                 value = memory.get_bit(address)
