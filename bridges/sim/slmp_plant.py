@@ -85,6 +85,9 @@ class SlmpPlant:
     ) -> None:
         self.machine = machine
         self.slots = slmp_slots(metrics if metrics is not None else MACHINE_METRICS[machine])
+        self._first_words = {  # parsed once: the D number each word slot starts at
+            slot.metric.name: parse_address(slot.address, "iQ-R")[1] for slot in self.slots if slot.type != "bool"
+        }
         self.server = Server(bind, port, profile="iQ-R")
         self._client: AsyncSlmpClient | None = None
         self._reader: SlmpPlc | None = None
@@ -140,16 +143,16 @@ class SlmpPlant:
                 continue
             if slot.type == "bool":
                 bits.append((slot.address, bool(value)))
-                written[slot.metric.name] = bool(value)
+                written[name] = bool(value)
                 continue
             try:
                 data = encode(slot.type, value, length=slot.length)
             except ValueError:  # a glitching model never crashes the PLC: out of range reads as 0
                 data = encode(slot.type, 0, length=slot.length)
-            first = parse_address(slot.address, "iQ-R")[1]
-            words.update(enumerate(data, first))
-            read_back = decode(slot.type, data)
-            written[slot.metric.name] = read_back if isinstance(read_back, str) else float(read_back)
+            words.update(enumerate(data, self._first_words[name]))
+            if slot.metric.writable:  # only writable values are compared with what the PLC holds
+                read_back = decode(slot.type, data)
+                written[name] = read_back if isinstance(read_back, str) else float(read_back)
         try:
             for head, run in _runs(words):
                 await client.write_devices(f"D{head}", run, bit_unit=False)
