@@ -167,7 +167,7 @@ def encode_payload(payload: Payload) -> bytes:
     if payload.body is not None:
         message.body = payload.body
     for index, metric in enumerate(payload.metrics):
-        _encode_metric(message.metrics.add(), metric, f"metric {index}")
+        _encode_metric(message.metrics.add(), metric, "metric", index)
     return message.SerializeToString()
 
 
@@ -304,10 +304,10 @@ def _decode_template(wire: _pb.Payload.Template) -> Template:
 # -- encoding ---------------------------------------------------------------------------------
 
 
-def _encode_metric(wire: _pb.Payload.Metric, metric: Metric, label: str) -> None:
-    label = f"{label} ({metric.name!r})" if metric.name is not None else f"{label} (alias {metric.alias})"
+def _encode_metric(wire: _pb.Payload.Metric, metric: Metric, what: str, index: int) -> None:
+    """Fill ``wire`` from ``metric``; ``what`` and ``index`` name it in errors (``metric 3 ('Speed')``)."""
     if metric.datatype is None or metric.datatype is DataType.Unknown:
-        raise ValueError(f"{label}: no datatype; every metric to encode needs one")
+        raise ValueError(f"{_label(what, index, metric)}: no datatype; every metric to encode needs one")
     try:
         if metric.name is not None:
             wire.name = metric.name
@@ -332,7 +332,12 @@ def _encode_metric(wire: _pb.Payload.Metric, metric: Metric, label: str) -> None
             wire.metadata.SetInParent()
             encode_metadata(wire.metadata, metric.metadata)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{label}: {exc}") from None
+        raise ValueError(f"{_label(what, index, metric)}: {exc}") from None
+
+
+def _label(what: str, index: int, metric: Metric) -> str:
+    """Built only for an error: every metric of every payload encoded passes through here."""
+    return f"{what} {index} ({metric.name!r})" if metric.name is not None else f"{what} {index} (alias {metric.alias})"
 
 
 def _encode_value(wire: _pb.Payload.Metric, datatype: DataType, value: MetricValue) -> None:
@@ -363,7 +368,7 @@ def _encode_template(wire: _pb.Payload.Template, template: Template) -> None:
     if template.version is not None:
         wire.version = template.version
     for index, metric in enumerate(template.metrics):
-        _encode_metric(wire.metrics.add(), metric, f"Template metric {index}")
+        _encode_metric(wire.metrics.add(), metric, "Template metric", index)
     for param in template.parameters:
         if not param.type.is_basic:
             raise ValueError(f"Template parameter {param.name!r} type {param.type.name} is not a basic type")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping
 from typing import Literal
 
 from uns.sparkplug.datatypes import DataType
@@ -62,6 +62,10 @@ class PropertySet(Mapping[str, PropertyValue]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def items(self) -> ItemsView[str, PropertyValue]:
+        """The dict's own view: Mapping's looks every key up again through ``__getitem__``."""
+        return self._items.items()
 
     def __repr__(self) -> str:
         return f"PropertySet({self._items!r})"
