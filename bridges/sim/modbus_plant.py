@@ -36,10 +36,20 @@ __all__ = ["ClientWrite", "ModbusPlant", "decode_registers", "encode_registers"]
 
 log = logging.getLogger(__name__)
 
-_STRUCT: Mapping[str, str] = {
+_CODES: Mapping[str, str] = {
     "int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
     "float32": "f", "float64": "d",
 }  # fmt: skip
+# each type's value and its big-endian words, built once: every refresh encodes every slot
+_VALUE: Mapping[str, struct.Struct] = {type_: struct.Struct(">" + code) for type_, code in _CODES.items()}
+_WORDS: Mapping[str, struct.Struct] = {type_: struct.Struct(f">{v.size // 2}H") for type_, v in _VALUE.items()}
+_INT_RANGE: Mapping[str, tuple[int, int]] = {
+    type_: (0, 2 ** (8 * v.size) - 1)
+    if type_.startswith("uint")
+    else (-(2 ** (8 * v.size - 1)), 2 ** (8 * v.size - 1) - 1)
+    for type_, v in _VALUE.items()
+    if type_.startswith(("int", "uint"))
+}
 _TABLES: tuple[Table, ...] = ("coil", "discrete", "holding", "input")
 
 
@@ -60,25 +70,18 @@ def encode_registers(
     ``CDAB`` reverses the word order (low word first), ``BADC`` swaps the bytes of each word,
     ``DCBA`` does both (so a single register is byte-swapped by BADC and DCBA only).
     """
-    code = _STRUCT[type_]
     number = float(value) / scale
-    if type_.startswith(("int", "uint")):
-        bits = struct.calcsize(code) * 8
-        low, high = (0, 2**bits - 1) if type_.startswith("uint") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-        packed = struct.pack(">" + code, min(max(round(number) if math.isfinite(number) else 0, low), high))
-    else:
-        packed = struct.pack(">" + code, number)
-    words = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, len(packed), 2)]
-    return _order_words(words, order)
+    limits = _INT_RANGE.get(type_)
+    if limits is not None:
+        number = min(max(round(number) if math.isfinite(number) else 0, limits[0]), limits[1])
+    return _order_words(list(_WORDS[type_].unpack(_VALUE[type_].pack(number))), order)
 
 
 def decode_registers(
     words: Sequence[int], type_: RegisterType, *, scale: float = 1.0, order: WordOrder = "ABCD"
 ) -> float:
     """The inverse of ``encode_registers``: the engineering value of ``words``."""
-    ordered = _order_words(list(words), order)
-    raw = b"".join(word.to_bytes(2, "big") for word in ordered)
-    (number,) = struct.unpack(">" + _STRUCT[type_], raw)
+    (number,) = _VALUE[type_].unpack(_WORDS[type_].pack(*_order_words(list(words), order)))
     return float(number) * scale
 
 
@@ -99,10 +102,12 @@ class _Plc:
         self.bind = bind
         self.port = port
         self.slots = modbus_slots(machine)
+        self.writable = tuple(slot for slot in self.slots if slot.metric.writable)
         self.order = modbus_order(machine)
         self.sizes = {table: _table_size(self.slots, table) for table in _TABLES}
         self.tables: dict[Table, list[int]] = {}
         self.written: dict[str, float | bool] = {}
+        """The writable slots' values as last refreshed, by metric name."""
         self.server: ModbusServer | None = None
 
     async def start(self) -> None:
@@ -125,9 +130,7 @@ class _Plc:
         if self.server is None or not self.written:
             return []
         writes = []
-        for slot in self.slots:
-            if not slot.metric.writable:
-                continue
+        for slot in self.writable:
             raw = self.tables[slot.table][slot.address : slot.address + slot.size]
             value: float | bool
             if slot.type == "bool":
@@ -148,12 +151,13 @@ class _Plc:
             value = metric_value(machine, slot.metric.name)
             if slot.type == "bool":
                 images[slot.table][slot.address] = int(bool(value))
-                written[slot.metric.name] = bool(value)
+                if slot.metric.writable:
+                    written[slot.metric.name] = bool(value)
                 continue
             words = encode_registers(value, slot.type, scale=slot.scale, order=self.order)
             images[slot.table][slot.address : slot.address + len(words)] = words
-            # remember what a client reading it back decodes (float32 rounding), to spot writes
-            written[slot.metric.name] = decode_registers(words, slot.type, scale=slot.scale, order=self.order)
+            if slot.metric.writable:  # what a client reading it back decodes (float32 rounding), to spot its writes
+                written[slot.metric.name] = decode_registers(words, slot.type, scale=slot.scale, order=self.order)
         for table, image in images.items():
             self.tables[table][:] = image  # in place: the server answers from these lists
         self.written = written
