@@ -9,7 +9,9 @@ Layout of the buffer directory::
 
 A record is ``>III`` (body length, CRC-32 of the body, sample count) then the body: ``>H`` device id
 length, the device id (UTF-8), and a Sparkplug payload whose metrics carry name, timestamp, datatype,
-value and the ``Quality`` property. Names, not aliases, so a buffer survives a config change.
+value and the ``Quality`` property. Names, not aliases, so a buffer survives a config change. The
+buffer leaves the payload's timestamp unset and ignores it; the replay journal's records carry in it
+when they were sent.
 
 Writes go to the OS on every append (no fsync: a power cut can lose the last records, a process
 crash cannot). A torn or corrupt record found when opening cuts its segment there, logged with the
@@ -33,13 +35,23 @@ from typing import IO
 from uns.errors import BridgeError, PayloadDecodeError
 from uns.sparkplug import Metric, Payload, decode_payload, encode_payload
 
-__all__ = ["BufferedBatch", "Chunk", "DiskBuffer", "encode_record", "load_bd_seq", "save_bd_seq", "scan_records"]
+__all__ = [
+    "BufferedBatch",
+    "Chunk",
+    "DiskBuffer",
+    "encode_record",
+    "load_bd_seq",
+    "record_at",
+    "save_bd_seq",
+    "scan_records",
+]
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">III")
 _DEVICE_LEN = struct.Struct(">H")
 _SUFFIX = ".sfb"
+_PAYLOAD_TIMESTAMP_TAG = 0x08  # Payload.timestamp: field 1, varint
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,11 +99,37 @@ def save_bd_seq(directory: Path, bd_seq: int) -> None:
     tmp.replace(directory / "bdseq")
 
 
-def encode_record(batch: BufferedBatch) -> bytes:
-    """One batch as a buffer record (header and body), as ``DiskBuffer.append`` writes it."""
+def encode_record(batch: BufferedBatch, *, sent_ms: int | None = None) -> bytes:
+    """One batch as a buffer record (header and body), as ``DiskBuffer.append`` writes it.
+
+    ``sent_ms`` (the replay journal's: when the batch was published) goes in the payload's timestamp,
+    which reading a record ignores and ``record_at`` reads back.
+    """
     device = batch.device.encode()
-    body = _DEVICE_LEN.pack(len(device)) + device + encode_payload(Payload(metrics=list(batch.metrics)))
+    payload = encode_payload(Payload(timestamp=sent_ms, metrics=list(batch.metrics)))
+    body = _DEVICE_LEN.pack(len(device)) + device + payload
     return _HEADER.pack(len(body), binascii.crc32(body), len(batch.metrics)) + body
+
+
+def record_at(data: bytes, offset: int) -> tuple[int, int, int | None]:
+    """(offset after it, its samples, its payload timestamp or None) of a whole record (one checked or written).
+
+    The timestamp is read where protobuf puts field 1, ahead of the metrics, without decoding them; a
+    payload that starts otherwise reads as None (as one written without a timestamp does).
+    """
+    length, _crc, samples = _HEADER.unpack_from(data, offset)
+    end = offset + _HEADER.size + length
+    (device_len,) = _DEVICE_LEN.unpack_from(data, offset + _HEADER.size)
+    at = offset + _HEADER.size + _DEVICE_LEN.size + device_len
+    if at >= end or data[at] != _PAYLOAD_TIMESTAMP_TAG:
+        return end, samples, None
+    timestamp = shift = 0
+    for byte in data[at + 1 : min(end, at + 11)]:  # a varint, 7 bits a byte, low first
+        timestamp |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return end, samples, timestamp
+        shift += 7
+    return end, samples, None
 
 
 def scan_records(data: bytes, where: str) -> tuple[int, int, str | None]:

@@ -9,13 +9,19 @@ They go out again as ``is_historical`` with their own timestamps; consumers dedu
 
 Layout of ``<buffer dir>/journal/``::
 
-    jrn-000000000001.sfb   records exactly as the buffer writes them (``encode_record``), oldest first
+    jrn-000000000001.sfb   records as the buffer writes them (``encode_record``), oldest first, each
+                           with when it was sent in its payload's timestamp
 
-A segment is rotated every quarter of the window (0.25 to 5 s) or at an eighth of the cap, and
-deleted once its last write is older than the window; so ``take`` returns at least the window and
-at most one rotation more. Plain writes, no fsync: a kill -9 leaves the page cache, and with it the
-journal, intact. A torn record found on start cuts its segment there. Writing is best effort: a
-failed write is counted and logged, never fatal, since the data itself went out.
+A segment is rotated once it spans the window (at least 250 ms) or holds an eighth of the cap, and
+deleted once its last write is older than the window: one file created and one deleted per window
+unless a window's records fill an eighth of the cap (rotating every quarter window made one per
+batch at a batch every few seconds). Each record carries when it was sent, so ``take`` returns
+exactly the records sent within the window: those of the segments written within it, less the ones
+sent before it (a record without the time, written before records had it, goes with its segment,
+which then spanned a quarter window at most). Plain writes, no fsync: a kill -9 leaves the page
+cache, and with it the journal, intact. A torn record found on start cuts its segment there.
+Writing is best effort: a failed write is counted and logged, never fatal, since the data itself
+went out.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from io import FileIO
 from pathlib import Path
-from typing import IO
 
-from bridges.edge.buffer import BufferedBatch, encode_record, scan_records
+from bridges.edge.buffer import BufferedBatch, encode_record, record_at, scan_records
 
 __all__ = ["Journal", "Window"]
 
@@ -35,7 +41,6 @@ log = logging.getLogger(__name__)
 _PREFIX = "jrn-"
 _SUFFIX = ".sfb"
 _ROTATE_MIN_MS = 250
-_ROTATE_MAX_MS = 5000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,10 +80,10 @@ class Journal:
         self.window_ms = window_ms
         self.max_bytes = max_bytes
         self.name = name
-        self._rotate_ms = min(max(window_ms // 4, _ROTATE_MIN_MS), _ROTATE_MAX_MS)
+        self._rotate_ms = max(window_ms, _ROTATE_MIN_MS)
         self._segment_target = max(max_bytes // 8, 512)
         self._segments: list[_Segment] = []
-        self._writer: IO[bytes] | None = None
+        self._writer: FileIO | None = None
         self._next_index = 1
         self.recorded = 0
         """Samples written since open."""
@@ -133,7 +138,7 @@ class Journal:
         """Remember a batch that was just published."""
         if not self.enabled:
             return
-        record = encode_record(batch)
+        record = encode_record(batch, sent_ms=now_ms)
         last, writer = self._segments[-1] if self._segments else None, self._writer
         if (
             last is None
@@ -145,8 +150,9 @@ class Journal:
             if last is None or writer is None:
                 return
         try:
-            writer.write(record)
-            writer.flush()
+            written = writer.write(record)  # unbuffered: one write(2), nothing left to flush
+            if written != len(record):
+                raise OSError(f"wrote {written} of {len(record)} bytes")
         except OSError as exc:
             self._failed("journal write failed", last.path, exc)
             self.close()  # the next record starts a new segment after the torn one
@@ -164,7 +170,7 @@ class Journal:
         )
         self._next_index += 1
         try:
-            self._writer = segment.path.open("ab")
+            self._writer = segment.path.open("ab", buffering=0)
         except OSError as exc:
             self._failed("journal segment not created", segment.path, exc)
             return None
@@ -196,7 +202,7 @@ class Journal:
     # -- reading --------------------------------------------------------------------------------
 
     def take(self, *, now_ms: int) -> Window:
-        """Every record of the segments written within the window before ``now_ms``; the journal is emptied."""
+        """Every record sent within the window before ``now_ms``; the journal is emptied."""
         self.close()
         cutoff = now_ms - self.window_ms
         parts: list[bytes] = []
@@ -211,8 +217,9 @@ class Journal:
                 self._failed("journal segment unreadable", segment.path, exc)
                 continue
             if len(data) == segment.size:
-                parts.append(data)
-                samples += segment.samples
+                start, before = _first_sent_since(data, cutoff)
+                parts.append(data[start:])
+                samples += segment.samples - before
         self.clear()
         return Window(b"".join(parts), samples)
 
@@ -256,6 +263,20 @@ class Journal:
         self.failures += 1
         if _worth_logging(self.failures, 1):
             log.warning("edge %s: %s: %s: %s (%d failures so far)", self.name, what, path, exc, self.failures)
+
+
+def _first_sent_since(data: bytes, cutoff_ms: int) -> tuple[int, int]:
+    """Where a segment's records sent at ``cutoff_ms`` or later start, and the samples before them.
+
+    Records are appended as they are sent, so the first one within the window starts the rest.
+    """
+    offset = samples = 0
+    while offset < len(data):
+        end, count, sent_ms = record_at(data, offset)
+        if sent_ms is None or sent_ms >= cutoff_ms:
+            break
+        offset, samples = end, samples + count
+    return offset, samples
 
 
 def _worth_logging(total: int, step: int) -> bool:

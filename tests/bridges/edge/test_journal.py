@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bridges.edge.buffer import BufferedBatch, DiskBuffer
+from bridges.edge.buffer import BufferedBatch, DiskBuffer, encode_record, record_at
 from bridges.edge.journal import Journal
+from uns.clock import now_ms
 from uns.sparkplug import DataType, Metric
 
 _T0 = 1_700_000_000_000
@@ -35,7 +36,8 @@ def _take_into_buffer(journal: Journal, directory: Path, now_ms: int) -> list[in
     ("now_s", "expected"),
     [
         (9, list(range(10))),  # all within the 10 s window
-        (12, list(range(10))),  # the first segment's last write (s 2) is exactly 10 s old: kept
+        (10, list(range(10))),  # the first record (s 0) is exactly 10 s old: kept
+        (12, list(range(2, 10))),  # its segment is kept (last write s 9), the records sent before s 2 are not
         (13, list(range(3, 10))),
         (16, list(range(6, 10))),
         (19, [9]),
@@ -43,7 +45,7 @@ def _take_into_buffer(journal: Journal, directory: Path, now_ms: int) -> list[in
     ],
 )
 def test_take_returns_segments_written_within_the_window(tmp_path: Path, now_s: int, expected: list[int]) -> None:
-    # window 10 s -> rotation every 2.5 s: segments hold seconds 0-2, 3-5, 6-8, 9
+    # window 10 s -> one segment holds seconds 0-9; each record carries when it was sent
     with Journal(directory=tmp_path / "journal", window_ms=10_000, max_bytes=1 << 20, name="n1") as journal:
         for i in range(10):
             journal.record(_batch(i), now_ms=_T0 + i * 1000)
@@ -64,8 +66,45 @@ def test_torn_tail_is_cut_on_start(tmp_path: Path) -> None:
     with Journal(directory=tmp_path, window_ms=10_000, max_bytes=1 << 20, name="n1") as journal:
         assert segment.stat().st_size == good
         assert journal.samples == 5
-        now = segment.stat().st_mtime_ns // 1_000_000
-        assert _take_into_buffer(journal, tmp_path / "buf", now) == [0, 1, 2, 3, 4]
+        assert _take_into_buffer(journal, tmp_path / "buf", _T0) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("gap_s", "files"),
+    [
+        (1, 12),  # the idle demo's batch a second: a segment per 10 s window (a quarter-window rotation: 40)
+        (4, 10),  # a quiet node: segments opened at s 0, 12, 24, ..., 108 (a quarter-window rotation: one per batch)
+        (30, 4),  # sparser than the window: each batch opens a segment, and finds the one before it expired
+    ],
+)
+def test_segment_files_follow_the_window_not_the_rate(tmp_path: Path, gap_s: int, files: int) -> None:
+    directory = tmp_path / "journal"
+    times = [_T0 + s * 1000 for s in range(0, 120, gap_s)]
+    with Journal(directory=directory, window_ms=10_000, max_bytes=1 << 20, name="n1") as journal:
+        for i, now in enumerate(times):
+            journal.record(_batch(i), now_ms=now)
+            assert len(list(directory.iterdir())) <= 2  # the one written and at most one within the window
+        created = max(int(path.stem.removeprefix("jrn-")) for path in directory.iterdir())
+        assert created == files
+        sent_in_window = [i for i, sent in enumerate(times) if sent >= times[-1] - 10_000]
+        assert _take_into_buffer(journal, tmp_path / "buf", times[-1]) == sent_in_window
+
+
+def test_records_without_a_sent_time_go_with_their_segment(tmp_path: Path) -> None:
+    """A journal left by a version whose records carried no sent time: the segment's last write decides."""
+    tmp_path.joinpath("jrn-000000000007.sfb").write_bytes(b"".join(encode_record(_batch(i)) for i in range(3)))
+    with Journal(directory=tmp_path, window_ms=10_000, max_bytes=1 << 20, name="n1") as journal:
+        assert _take_into_buffer(journal, tmp_path / "buf", now_ms()) == [0, 1, 2]
+
+
+def test_record_at_reads_the_sent_time_without_decoding(tmp_path: Path) -> None:
+    stamped, plain = encode_record(_batch(1), sent_ms=_T0 + 5), encode_record(_batch(2))
+    data = stamped + plain
+    assert record_at(data, 0) == (len(stamped), 1, _T0 + 5)
+    assert record_at(data, len(stamped)) == (len(data), 1, None)
+    with DiskBuffer(directory=tmp_path, max_bytes=1 << 20, name="n1") as buffer:  # the buffer reads both alike
+        buffer.prepend(data, 2)
+        assert _values(buffer) == [1, 2]
 
 
 def test_cap_forgets_oldest_segments(tmp_path: Path) -> None:
