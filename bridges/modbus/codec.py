@@ -68,6 +68,17 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _WORD_SWAP = {"ABCD": False, "CDAB": True, "BADC": False, "DCBA": True}
 _BYTE_SWAP = {"ABCD": False, "CDAB": False, "BADC": True, "DCBA": True}
+# (kind, order) -> (the registers as the value's bytes, the value, whether the words run backwards):
+# built once, as decode runs for every tag of every read
+_NUMERIC: dict[tuple[str, str], tuple[struct.Struct, struct.Struct, bool]] = {
+    (kind, order): (
+        struct.Struct(("<" if _BYTE_SWAP[order] else ">") + "H" * size),
+        struct.Struct(fmt),
+        _WORD_SWAP[order],
+    )
+    for kind, (fmt, size) in _FORMATS.items()
+    for order in _WORD_SWAP
+}
 
 
 def register_count(kind: Kind, length: int | None = None) -> int:
@@ -89,17 +100,13 @@ def decimals_of(number: float) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def _to_bytes(words: Sequence[int], order: Order, *, text: bool = False) -> bytes:
-    if not text and _WORD_SWAP[order]:
-        words = words[::-1]
+def _text_bytes(words: Sequence[int], order: Order) -> bytes:
+    """A string's registers as its bytes: byte order applies, word order never does."""
     return struct.pack(("<" if _BYTE_SWAP[order] else ">") + "H" * len(words), *words)
 
 
-def _to_words(data: bytes, order: Order, *, text: bool = False) -> list[int]:
-    words = list(struct.unpack(("<" if _BYTE_SWAP[order] else ">") + "H" * (len(data) // 2), data))
-    if not text and _WORD_SWAP[order]:
-        words.reverse()
-    return words
+def _text_words(data: bytes, order: Order) -> list[int]:
+    return list(struct.unpack(("<" if _BYTE_SWAP[order] else ">") + "H" * (len(data) // 2), data))
 
 
 def decode(kind: Kind, order: Order, words: Sequence[int]) -> int | float | str | bool:
@@ -113,11 +120,11 @@ def decode(kind: Kind, order: Order, words: Sequence[int]) -> int | float | str 
             raise ValueError(f"bool takes 1 bit, got {len(words)}")
         return bool(words[0])
     if kind == "string":
-        return _to_bytes(words, order, text=True).rstrip(b"\x00").decode("utf-8", errors="replace")
-    fmt, size = _FORMATS[kind]
-    if len(words) != size:
-        raise ValueError(f"{kind} takes {size} registers, got {len(words)}")
-    value: int | float = struct.unpack(fmt, _to_bytes(words, order))[0]
+        return _text_bytes(words, order).rstrip(b"\x00").decode("utf-8", errors="replace")
+    registers, number, backwards = _NUMERIC[kind, order]
+    if len(words) != registers.size // 2:
+        raise ValueError(f"{kind} takes {registers.size // 2} registers, got {len(words)}")
+    value: int | float = number.unpack(registers.pack(*(words[::-1] if backwards else words)))[0]
     return value
 
 
@@ -139,8 +146,7 @@ def encode(kind: Kind, order: Order, value: object, *, length: int | None = None
         data = value.encode("utf-8")
         if len(data) > 2 * size:
             raise ValueError(f"string of {len(data)} bytes does not fit {size} registers ({2 * size} bytes)")
-        return _to_words(data.ljust(2 * size, b"\x00"), order, text=True)
-    fmt, _size = _FORMATS[kind]
+        return _text_words(data.ljust(2 * size, b"\x00"), order)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{kind} needs a number (got {value!r})")
     if kind in _INT_RANGES:
@@ -153,7 +159,9 @@ def encode(kind: Kind, order: Order, value: object, *, length: int | None = None
             raise ValueError(f"{kind} holds {low}..{high} (got {value})")
     elif kind == "float32" and math.isfinite(value) and abs(value) > 3.4028234663852886e38:
         raise ValueError(f"float32 holds ±3.4028235e38 (got {value!r})")
-    return _to_words(struct.pack(fmt, value), order)
+    registers, number, backwards = _NUMERIC[kind, order]
+    words = list(registers.unpack(number.pack(value)))
+    return words[::-1] if backwards else words
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -173,21 +181,21 @@ class RegisterCodec:
     scale and offset imply for an integer register (scale 0.1 -> 1, 0.01 -> 2, 0.5 -> 1, offset 0.25 -> 2);
     a float register is not rounded unless ``decimals`` says so. Worked out once: decode runs per reading."""
 
+    scaled: bool = dataclasses.field(init=False, repr=False, compare=False)
+    """Whether scale/offset apply (the published value is then a float); worked out once, as ``precision``."""
+
     def __post_init__(self) -> None:
+        scaled = self.kind not in ("bool", "string") and (self.scale != 1.0 or self.offset != 0.0)
         digits = self.decimals
-        if digits is None and self.scaled and self.kind in _INT_RANGES:
+        if digits is None and scaled and self.kind in _INT_RANGES:
             digits = max(decimals_of(self.scale), decimals_of(self.offset))
-        object.__setattr__(self, "precision", digits)  # frozen: set once here
+        object.__setattr__(self, "scaled", scaled)  # frozen: set once here
+        object.__setattr__(self, "precision", digits)
 
     @property
     def size(self) -> int:
         """Registers (bits for ``bool``) the tag occupies."""
         return register_count(self.kind, self.length)
-
-    @property
-    def scaled(self) -> bool:
-        """Whether scale/offset apply (the published value is then a float)."""
-        return self.kind not in ("bool", "string") and (self.scale != 1.0 or self.offset != 0.0)
 
     def decode(self, words: Sequence[int]) -> int | float | str | bool:
         """The published value: raw value, times scale, plus offset, rounded to ``precision``."""
