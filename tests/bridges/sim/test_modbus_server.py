@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import struct
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -125,6 +126,18 @@ def test_writes_change_the_tables_in_place() -> None:
     assert tables["holding"] == [0xBEEF, 0, 0, 0, 0, 1, 2, 3]
     assert answer(tables, bytes.fromhex("05 0000 0000")) == bytes.fromhex("05 0000 0000")
     assert tables["coil"][0] == 0
+
+
+def test_random_requests_never_raise_and_keep_the_tables_sound() -> None:
+    rng = random.Random(16)
+    for _ in range(5000):
+        tables = _tables()
+        function = rng.choice([1, 2, 3, 4, 5, 6, 15, 16, rng.randrange(256)])
+        reply = answer(tables, bytes([function]) + rng.randbytes(rng.randrange(12)))
+        assert reply[0] in (function, (function & 0x7F) | 0x80)
+        assert [len(tables[t]) for t in ("coil", "discrete", "holding", "input")] == [10, 3, 8, 3]  # never grown
+        assert set(tables["coil"]) <= {0, 1}
+        assert all(0 <= word <= 0xFFFF for word in tables["holding"])
 
 
 async def test_pymodbus_reads_every_table() -> None:
