@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from asyncua import ua
 from asyncua.client.client import Client
+from asyncua.common.subscription import DataChangeEvent, Subscription
 from asyncua.ua.uaerrors import BadNodeIdUnknown
 from pymodbus.client import AsyncModbusTcpClient
 
-from bridges.sim.layout import metric_value, opcua_node_id
+from bridges.sim.layout import MACHINE_METRICS, metric_value, opcua_node_id
 from bridges.sim.modbus_plant import ModbusPlant
 from bridges.sim.opcua_plant import OpcUaPlant
 from bridges.sim.plant import MachineState, PlantModel
@@ -238,6 +240,52 @@ async def test_opcua_restart_and_revoked_node():
         await server.update(model.snapshot())
         async with Client(endpoint, timeout=5) as client:
             assert await client.get_node(node_id).read_value() == int(model.snapshot().machines["wrapper"].state)
+
+
+async def _changes(sub: Subscription, count: int) -> dict[str, ua.DataValue]:
+    """The next ``count`` data changes, by node id; fails if fewer come within 5 s."""
+    changes: dict[str, ua.DataValue] = {}
+    async with asyncio.timeout(5):
+        while len(changes) < count:
+            event = await sub.next_event()
+            assert isinstance(event, DataChangeEvent)
+            changes[event.node.nodeid.to_string()] = event.data.monitored_item.Value
+    return changes
+
+
+async def test_opcua_subscribers_get_each_changed_value_once_typed_good_and_stamped_with_its_refresh():
+    model = PlantModel(seed=3)
+    metrics = {opcua_node_id("wrapper", m.name): m for m in MACHINE_METRICS["wrapper"]}
+    async with OpcUaPlant(machines=("wrapper",)) as server, Client(server.endpoint, timeout=5) as client:
+        await server.update(model.snapshot())
+        sub = await client.create_subscription(50)
+        await sub.subscribe_data_change([client.get_node(node_id) for node_id in metrics])
+        await _changes(sub, len(metrics))  # the first value of each
+        before = model.snapshot().machines["wrapper"]
+        model.advance(5_000)
+        after = model.snapshot().machines["wrapper"]
+        moved = {node for node, m in metrics.items() if metric_value(before, m.name) != metric_value(after, m.name)}
+        assert moved, "the model should move in 5 s"
+        start = dt.datetime.now(dt.UTC)
+        await server.update(model.snapshot())
+        end = dt.datetime.now(dt.UTC)
+        changes = await _changes(sub, len(moved))
+        assert set(changes) == moved
+        for node_id, data in changes.items():
+            metric = metrics[node_id]
+            assert data.Value is not None
+            assert data.Value.VariantType is ua.VariantType[metric.datatype], node_id
+            want = metric_value(after, metric.name)
+            assert data.Value.Value == (pytest.approx(want, rel=1e-6) if isinstance(want, float) else want), node_id
+            assert data.StatusCode is not None
+            assert data.StatusCode.is_good()
+            assert data.SourceTimestamp is not None
+            assert data.SourceTimestamp == data.ServerTimestamp
+            assert start <= data.SourceTimestamp.replace(tzinfo=dt.UTC) <= end
+            read = await client.get_node(node_id).read_data_value()
+            assert (read.Value, read.SourceTimestamp) == (data.Value, data.SourceTimestamp)
+        await server.update(model.snapshot())  # nothing moved: nothing written, nothing sent
+        assert await sub.next_event(timeout=0.3) is None
 
 
 async def test_a_busy_port_is_a_clear_error(sim):
