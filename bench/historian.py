@@ -12,11 +12,16 @@ Part B builds a 10M-sample database (10k series, one 1 s metric over 30 days, a 
 series), runs the rollups once, and times the ``History`` API (first run on a fresh connection,
 median of 5 after) against the naive SQL a user would write over the raw table.
 
-``--baseline REV`` runs Part A first on the hub of commit REV (``git archive`` into a temp dir),
-then on this tree, in the same run, and prints the ratio of the sustained rates.
+Part C times one ``Store.commit`` (with the MES commit and its facts' invalidation beside it,
+``bench.hub_idle.writer_commits``) at an idle plant's size (25 samples of 200 known series) and at
+ingest's (10k samples of 10k series): the writer thread's CPU and the whole process's (DuckDB's
+worker threads too), medians, each tree in processes of its own, turn about ``--commit-runs`` times.
+
+``--baseline REV`` runs Parts A and C first on commit REV (``git archive`` into a temp dir), then
+on this tree, in the same run, and prints the ratios.
 
     uv run python -m bench.historian [--seconds 6] [--rows 10000000] [--rates 20000,25000,30000,...]
-        [--baseline REV]
+        [--baseline REV] [--part a|b|c|all]
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +47,7 @@ import orjson
 
 from bench.following import following
 from bench.historian_queries import Timing, part_b
-from bench.hub_idle import cpu_seconds
+from bench.hub_idle import WriterCommits, commits_of, cpu_seconds
 from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from model.config import HistorianSection
 from tests.fixtures.processes import stop_process
@@ -396,6 +401,59 @@ def _baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     return figures
 
 
+# -- Part C: one commit's CPU ----------------------------------------------------------------------
+
+_COMMIT_SHAPES = (("idle plant", 25, 200, 120), ("ingest", 10_000, 10_000, 15))
+"""Name, samples per commit, series they come from, commits timed."""
+
+
+def _part_c(args: argparse.Namespace) -> None:
+    print(f"\n== Part C: one historian commit's CPU (ms, median of {args.commit_runs} processes per tree, turn about;"
+          f" each a median of its commits), load at the start {os.getloadavg()[0]:.1f}")  # fmt: skip
+    with hub_source(args.baseline) as before, hub_source(args.current) as now:
+        trees = [(args.current or "this tree", now)]
+        if args.baseline is not None:
+            trees.insert(0, (f"baseline {args.baseline}", before))
+        for shape, rows, series, commits in _COMMIT_SHAPES:
+            runs: dict[str, list[WriterCommits]] = {label: [] for label, _ in trees}
+            for index in range(args.commit_runs):
+                for label, source in trees if index % 2 == 0 else trees[::-1]:
+                    timed = commits_of(source, rows, series, commits)
+                    if timed is None:
+                        raise SystemExit(f"{label} predates the store modules Part C drives")
+                    runs[label].append(timed)
+            figures = _COMMIT_FIGURES if shape == "idle plant" else _COMMIT_FIGURES[:1]  # the MES's: one size
+            for what, of in figures:
+                _print_figures(f"{shape} ({rows} samples of {series} series), {what}", runs, of, trees[0][0])
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
+
+
+_COMMIT_FIGURES: tuple[tuple[str, Callable[[WriterCommits], tuple[float, float]]], ...] = (
+    ("historian commit", lambda t: (t.historian_ms, t.historian_process_ms)),
+    ("MES commit's 4 moved baselines of 40", lambda t: (t.mes_ms, t.mes_process_ms)),
+    ("MES facts told of a count in the open hour", lambda t: (t.facts_ms, t.facts_process_ms)),
+)
+"""What Part C prints of each run: (writer thread, process) CPU ms."""
+
+
+def _print_figures(
+    what: str, runs: dict[str, list[WriterCommits]], of: Callable[[WriterCommits], tuple[float, float]], first: str
+) -> None:
+    """Each tree's medians of ``of``, and after the first tree its ratio to the first (the baseline, if any)."""
+    medians = {label: _spread([of(timed) for timed in runs_of]) for label, runs_of in runs.items()}
+    (base_thread, base_process), _ = medians[first]
+    for label, ((thread, process), spread) in medians.items():
+        ratio = f"  ({thread / base_thread:.2f}x, {process / base_process:.2f}x the first's)" if label != first else ""
+        print(f"{what}, {label}: writer thread {thread:.2f} ms, process {process:.2f} ms (runs {spread}){ratio}",
+              flush=True)  # fmt: skip
+
+
+def _spread(runs: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], str]:
+    """The medians over the runs of (thread, process) ms, and each run's figures."""
+    medians = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+    return medians, ", ".join(f"{thread:.2f}/{process:.2f}" for thread, process in runs)
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -448,6 +506,8 @@ async def _main(args: argparse.Namespace) -> None:
                 a = await _part_a(args, tmp, source, args.current or "this tree")
         base = await asyncio.to_thread(_baselines, args, tmp) if args.part in ("a", "all") else None
         b = await asyncio.to_thread(part_b, args, tmp) if args.part in ("b", "all") else []
+        if args.part in ("c", "all"):
+            await asyncio.to_thread(_part_c, args)
     _summary(a, base, b, old)
     print(f"\n(whole bench {time.monotonic() - started:.0f} s)")
 
@@ -467,9 +527,10 @@ def main() -> None:
     parser.add_argument("--arrow-rows", type=int, default=200_000, help="rows for the Store.commit baseline")
     parser.add_argument("--executemany-rows", type=int, default=20_000, help="rows for the executemany baseline")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query after the first")
-    parser.add_argument("--part", choices=("a", "b", "all"), default="all", help="run only part A or B")
-    parser.add_argument("--baseline", help="also run Part A on the hub of this commit first (ratio in the summary)")
-    parser.add_argument("--current", help="run Part A on this commit (e.g. HEAD) instead of the working tree")
+    parser.add_argument("--part", choices=("a", "b", "c", "all"), default="all", help="run only part A, B or C")
+    parser.add_argument("--commit-runs", type=int, default=3, help="Part C: processes per tree and commit size")
+    parser.add_argument("--baseline", help="also run Parts A and C on this commit first (ratios printed)")
+    parser.add_argument("--current", help="run Parts A and C on this commit (e.g. HEAD) instead of the working tree")
     asyncio.run(_main(parser.parse_args()))
 
 

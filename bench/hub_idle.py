@@ -27,16 +27,31 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
+
 from bench.hub_process import hub_process, hub_source, rss_mib
+from model.config import MesSection
 from uns.historian.rows import SampleRow
 from uns.historian.store import Batch, Store
 from uns.mes.baselines import SavedBaselines
+from uns.mes.changes import Change
 from uns.mes.derive import CounterBaseline
+from uns.mes.facts import FactBuilder
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 from uns.store.database import Database
 
-__all__ = ["IdleRun", "cpu_seconds", "main", "main_thread_seconds", "measure", "thread_cpu_seconds", "writer_commits"]
+__all__ = [
+    "IdleRun",
+    "WriterCommits",
+    "commits_of",
+    "cpu_seconds",
+    "main",
+    "main_thread_seconds",
+    "measure",
+    "thread_cpu_seconds",
+    "writer_commits",
+]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -87,59 +102,101 @@ def baselines(counters: int, moved: int, commits: int = 20) -> tuple[float, floa
     return statistics.median(old) * 1000, statistics.median(new) * 1000
 
 
-def writer_commits(rows: int = 25, commits: int = 200) -> tuple[float, float]:
-    """Writer-thread CPU ms (medians) of an idle plant's two commits, with the store modules on the path.
+@dataclasses.dataclass(frozen=True)
+class WriterCommits:
+    """CPU ms of the writer's commits (medians): the writer thread's alone and the whole process's, which adds
+    the work DuckDB's worker threads do for the commit."""
 
-    A historian commit of ``rows`` new samples (series known, one sample each) and an MES commit's save of
-    4 moved counter baselines of 40, each in its own transaction, as the writer thread runs them.
+    historian_ms: float
+    historian_process_ms: float
+    mes_ms: float
+    mes_process_ms: float
+    facts_ms: float
+    """The MES's facts told of the commit's production count (``FactBuilder.changed``, after each MES commit)."""
+    facts_process_ms: float
+
+
+def writer_commits(rows: int = 25, series: int | None = None, commits: int = 190) -> WriterCommits:
+    """The CPU of a plant's two commits on the writer thread (medians of ``commits``), with the store modules on
+    the path.
+
+    A historian commit of ``rows`` new samples, one each of the next ``rows`` of ``series`` series (default
+    ``rows``: every series in every commit), and an MES commit's save of 4 moved counter baselines of 40, each
+    in its own transaction, as the writer thread runs them; then the MES's facts (a month of closed hours built)
+    told of a production count in the open hour, as the MES's change listener is after each of its commits.
+    Measured once every series has its ``latest`` row and after 10 more commits: a series' first sample is not
+    what a running plant's commits carry.
     """
+    series = rows if series is None else series
+    warmup = -(-series // rows) + 10
     with (
         tempfile.TemporaryDirectory(prefix="uns-bench-commits-") as name,
         Database(path=Path(name) / "c.duckdb") as db,
     ):
         connection, store, saved = db.connection, Store(db.connection), SavedBaselines()
         state = {f"acme/s/a/l/c{k}/data/GoodCount": CounterBaseline(value=k, ts_ms=0) for k in range(40)}
-        historian: list[float] = []
-        mes: list[float] = []
-        for commit in range(commits):
-            at = 1_764_000_000_000 + commit * 1000
+        facts = _built_facts(connection, before_ms=_START_MS)
+        times: list[tuple[float, ...]] = []
+        for commit in range(warmup + commits):
+            at = _START_MS + commit * max(1000, rows)  # each series' samples newer than its last
+            picked = [((commit * rows + i) % series, i) for i in range(rows)]
             samples = [
-                SampleRow(topic=f"acme/s/a/l{i % 5}/c{i}/data/m{i % 7}", path=f"acme/s/a/l{i % 5}/c{i}",
-                          class_word="data", metric=f"m{i % 7}", ts_ms=at + i, value=commit + i / 10,
+                SampleRow(topic=f"acme/s/a/l{n % 5}/c{n}/data/m{n % 7}", path=f"acme/s/a/l{n % 5}/c{n}",
+                          class_word="data", metric=f"m{n % 7}", ts_ms=at + i, value=commit + i / 10,
                           value_text=None, value_json=None, quality="good", historical=False, source="g/n/d",
                           datatype="Double", unit=None, unbound=False)
-                for i in range(rows)
+                for n, i in picked
             ]  # fmt: skip
-            started = time.thread_time()
+            thread, process = time.thread_time(), time.process_time()
             store.commit(Batch(samples=samples, received_ms=[at + 50] * rows))
-            historian.append(time.thread_time() - started)
+            historian = time.thread_time() - thread, time.process_time() - process
             for k, topic in enumerate(list(state)[:4]):
                 state[topic] = CounterBaseline(value=commit * 10 + k, ts_ms=at)
-            started = time.thread_time()
+            thread, process = time.thread_time(), time.process_time()
             moved = saved.moved(state)
             connection.execute("BEGIN TRANSACTION")
             saved.save(connection, moved)
             connection.execute("COMMIT")
             saved.committed(moved)
-            mes.append(time.thread_time() - started)
-    return statistics.median(historian[10:]) * 1000, statistics.median(mes[10:]) * 1000
+            mes = time.thread_time() - thread, time.process_time() - process
+            thread, process = time.thread_time(), time.process_time()
+            facts.changed([Change(event="production_count", path="acme/s/a/l/c1", start_ms=at, end_ms=None)])
+            times.append((*historian, *mes, time.thread_time() - thread, time.process_time() - process))
+    return WriterCommits(*(statistics.median(column) * 1000 for column in zip(*times[warmup:], strict=True)))
 
 
-def _commits_of(source: Path | None) -> tuple[float, float] | None:
+_START_MS = 1_764_000_000_000  # on an hour: the commits' samples and counts fall in the hours from it on
+
+
+def _built_facts(connection: duckdb.DuckDBPyConnection, *, before_ms: int) -> FactBuilder:
+    """The MES's fact builder over a month of count facts (17 paths) built for the closed hours before ``before_ms``."""
+    FactBuilder(connection, MesSection())  # its tables
+    hour = before_ms // 3_600_000
+    connection.execute("INSERT INTO mes_fact_count_hours SELECT unnest(range(?, ?))", [hour - 720, hour])
+    connection.execute(
+        "INSERT INTO mes_fact_counts SELECT 'acme/s/a/l/c' || i % 17, ? + i // 17, 'WO-1', 30, 29 FROM range(?) t(i)",
+        [hour - 720, 720 * 17],
+    )
+    return FactBuilder(connection, MesSection())  # as a hub's, started on a file with these facts
+
+
+def commits_of(
+    source: Path | None, rows: int = 25, series: int | None = None, commits: int = 190
+) -> WriterCommits | None:
     """``writer_commits`` run in a process of its own with the modules of ``source`` (None: this tree); None for
     a tree older than the modules it drives (``uns.store``, the MES baselines)."""
     here = Path(__file__).resolve()
     env = {**os.environ, "PYTHONPATH": str(source if source is not None else here.parents[1])}
+    shape = f"{rows},{rows if series is None else series},{commits}"
     done = subprocess.run(  # -P: not bench/ first on the path, where bench/serial.py would shadow pyserial
-        [sys.executable, "-P", str(here), "--commits-only"],
+        [sys.executable, "-P", str(here), "--commits-only", shape],
         check=False, capture_output=True, text=True, env=env, cwd=source,
     )  # fmt: skip
     if done.returncode != 0:
         if source is not None and "ModuleNotFoundError" in done.stderr:
             return None
         raise RuntimeError(f"the writer's commits failed: {done.stderr}")
-    historian, mes = json.loads(done.stdout.splitlines()[-1])
-    return float(historian), float(mes)
+    return WriterCommits(**json.loads(done.stdout.splitlines()[-1]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,10 +264,11 @@ def main() -> None:
     parser.add_argument("--rates-s", type=float, default=10.0, help="seconds to count UNS messages after; 0 = no")
     parser.add_argument("--counters", type=int, default=40, help="counter baselines the adapter holds")
     parser.add_argument("--moved", type=int, default=4, help="of them, moved since the last commit")
-    parser.add_argument("--commits-only", action="store_true", help=argparse.SUPPRESS)  # _commits_of's child
+    parser.add_argument("--commits-only", metavar="ROWS,SERIES,COMMITS", help=argparse.SUPPRESS)  # commits_of's child
     args = parser.parse_args()
     if args.commits_only:
-        print(json.dumps(writer_commits()))
+        rows, series, count = (int(part) for part in args.commits_only.split(","))
+        print(json.dumps(dataclasses.asdict(writer_commits(rows, series, count))))
         return
     old, new = baselines(args.counters, args.moved)
     print(f"baselines per commit ({args.counters} counters, {args.moved} moved): every one with executemany"
@@ -221,13 +279,15 @@ def main() -> None:
         if args.before is not None:
             trees.insert(0, (f"before ({args.before})", before))
         for tree, source in trees:
-            commits = _commits_of(source)
+            commits = commits_of(source)
             if commits is None:
                 print(f"writer, {tree}: not timed (that tree predates the store modules it drives)", flush=True)
                 continue
-            historian, mes = commits
-            print(f"writer, {tree}: a historian commit of 25 samples {historian:.2f} ms, an MES commit's 4 moved"
-                  f" baselines {mes:.2f} ms (thread CPU, medians of 190)", flush=True)  # fmt: skip
+            print(f"writer, {tree}: a historian commit of 25 samples {commits.historian_ms:.2f} ms"
+                  f" ({commits.historian_process_ms:.2f} ms of the process), an MES commit's 4 moved baselines"
+                  f" {commits.mes_ms:.2f} ms ({commits.mes_process_ms:.2f}), its facts told of its count"
+                  f" {commits.facts_ms:.2f} ms ({commits.facts_process_ms:.2f}) (thread CPU, medians of 190)",
+                  flush=True)  # fmt: skip
         for index in range(args.runs):
             for tree, source in trees if index % 2 == 0 else trees[::-1]:  # turn about: neither always goes first
                 run = measure(tree, source, args.warmup_s, args.seconds, args.rates_s)

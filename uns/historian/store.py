@@ -15,7 +15,9 @@ table, in one join per batch.
 
 The ``latest`` table holds the last arrived sample of the newest millisecond: only a newer sample,
 or a new value in that same millisecond, replaces it, so no older sample (backfill, a late delivery,
-a good value from before a death) ever becomes "latest".
+a good value from before a death) ever becomes "latest". A series has a ``latest`` row exactly when
+the store holds a newest timestamp for it, so a commit inserts the rows of new series and updates
+the others in place.
 """
 
 from __future__ import annotations
@@ -52,6 +54,18 @@ _SAMPLE_SCHEMA = pa.schema(
         ("seq", pa.uint32()),
     ]
 )
+_COLUMNS = ", ".join(_SAMPLE_SCHEMA.names)
+_INSERT_SAMPLES = f"INSERT INTO samples ({_COLUMNS}) SELECT {_COLUMNS} FROM {ARROW_ROWS}"  # noqa: S608  (our names)
+_INSERT_LATEST = f"INSERT INTO latest ({_COLUMNS}) SELECT {_COLUMNS} FROM {ARROW_ROWS} WHERE first_latest"  # noqa: S608
+_UPDATE_LATEST = (
+    "UPDATE latest SET "  # noqa: S608  (our names)
+    + ", ".join(f"{name} = a.{name}" for name in _SAMPLE_SCHEMA.names if name != "series_id")
+    + f" FROM {ARROW_ROWS} a WHERE latest.series_id = a.series_id AND a.newer_latest"
+)
+"""The series' newest rows that replace a stored ``latest`` row: its key kept, the other columns set in place.
+
+Of the ways to write them this is the cheapest (``bench/historian.py --part c``): ``INSERT OR REPLACE``
+and ``INSERT ... ON CONFLICT DO UPDATE`` each cost ~1.5-2 ms more of a commit's CPU, whatever its rows."""
 _Fresh = tuple[int, SampleRow, int, int]
 """A sample to insert: (series_id, row, received_ms, seq)."""
 _Identity = tuple[float | None, str | None, str | None, str]
@@ -372,8 +386,10 @@ class Store:
         """Append ``rows`` to ``samples`` and put each series' newest into ``latest``, from one Arrow table.
 
         Answers each series' new newest timestamp (those that got a ``latest`` row), found in this one pass.
-        One Arrow table for both inserts, read without a registration (``insert_arrow``): of the writer's
+        One Arrow table for every statement, read without a registration (``insert_arrow``): of the writer's
         ~10 ms per commit of a few rows, each registration was ~1 ms of fixed cost whatever the rows.
+        A series' first ``latest`` row is inserted, a known one's updated in place; a statement with no
+        row to write is not run.
         """
         if not rows:
             return {}
@@ -382,19 +398,29 @@ class Store:
         for index, item in enumerate(rows):
             last[item[0]] = index
         newest: dict[int, int] = {}
-        flags = [False] * len(rows)
-        known = self._newest
+        first = [False] * len(rows)
+        newer = [False] * len(rows)
+        known = self._newest  # exactly the series with a latest row (loaded from it, kept once committed)
         for series_id, index in last.items():
             ts_ms = rows[index][1].ts_ms
-            if ts_ms >= known.get(series_id, -1):
-                newest[series_id] = ts_ms
-                flags[index] = True
-        table = _sample_table(rows).append_column("newest", pa.array(flags, pa.bool_()))
-        columns = ", ".join(_SAMPLE_SCHEMA.names)
-        statements = [f"INSERT INTO samples ({columns}) SELECT {columns} FROM {ARROW_ROWS}"]  # noqa: S608  (our names)
-        if newest:
-            latest = f"INSERT OR REPLACE INTO latest ({columns}) SELECT {columns} FROM {ARROW_ROWS} WHERE newest"  # noqa: S608
-            statements.append(latest)
+            stored = known.get(series_id)
+            if stored is None:
+                first[index] = True
+            elif ts_ms >= stored:
+                newer[index] = True
+            else:
+                continue
+            newest[series_id] = ts_ms
+        table = (
+            _sample_table(rows)
+            .append_column("first_latest", pa.array(first, pa.bool_()))
+            .append_column("newer_latest", pa.array(newer, pa.bool_()))
+        )
+        statements = [_INSERT_SAMPLES]
+        if any(first):
+            statements.append(_INSERT_LATEST)
+        if any(newer):
+            statements.append(_UPDATE_LATEST)
         insert_arrow(self._db, table, *statements)
         return newest
 

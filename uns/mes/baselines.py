@@ -3,8 +3,9 @@
 The Deriver holds every counter's last value; the adapter saves them in the transaction of the
 counts derived from them, so a crash can neither lose nor double a count. Rewriting every baseline
 at each commit (row by row) was ~40 % of an idle hub's CPU on the historian's only writer thread:
-only the baselines that differ from what was last committed are written, as one Arrow insert, and
-a commit with neither events nor moved baselines needs no writer call at all.
+only the baselines that differ from what was last committed are written, from one Arrow table (the
+rows of committed topics updated in place), and a commit with neither events nor moved baselines
+needs no writer call at all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ from uns.mes.derive import CounterBaseline
 from uns.store.database import ARROW_ROWS, insert_arrow
 
 __all__ = ["SavedBaselines"]
+
+_INSERT = (
+    "INSERT OR REPLACE INTO mes_counter_state"  # noqa: S608  (our names)
+    f" SELECT topic, value, make_timestamptz(ts_ms * 1000) FROM {ARROW_ROWS} WHERE NOT known"
+)
+_UPDATE = (
+    "UPDATE mes_counter_state SET value = a.value, ts = make_timestamptz(a.ts_ms * 1000)"  # noqa: S608
+    f" FROM {ARROW_ROWS} a WHERE mes_counter_state.topic = a.topic AND a.known"
+)
+"""The moved baselines of committed topics, in place: ~1.3 ms less of a commit's CPU than ``INSERT OR REPLACE``."""
 
 
 class SavedBaselines:
@@ -38,18 +49,29 @@ class SavedBaselines:
         return {topic: b for topic, b in baselines.items() if saved.get(topic) != (float(b.value), b.ts_ms)}
 
     def save(self, connection: duckdb.DuckDBPyConnection, baselines: Mapping[str, CounterBaseline]) -> None:
-        """Write ``baselines`` in the caller's transaction: one Arrow insert, replacing each topic's row."""
+        """Write ``baselines`` in the caller's transaction, from one Arrow table.
+
+        A committed topic's row is updated in place. Any other is inserted, replacing a row there may be:
+        one whose commit went through but whose ``committed`` call never came (its caller failed after).
+        """
         if not baselines:
             return
+        saved = self._saved
+        known = [topic in saved for topic in baselines]
         table = pa.table(
             {
                 "topic": pa.array(list(baselines), pa.string()),
                 "value": pa.array([float(b.value) for b in baselines.values()], pa.float64()),
                 "ts_ms": pa.array([b.ts_ms for b in baselines.values()], pa.int64()),
+                "known": pa.array(known, pa.bool_()),
             }
         )
-        rows = f"SELECT topic, value, make_timestamptz(ts_ms * 1000) FROM {ARROW_ROWS}"  # noqa: S608  (our name)
-        insert_arrow(connection, table, f"INSERT OR REPLACE INTO mes_counter_state {rows}")
+        statements = []
+        if not all(known):
+            statements.append(_INSERT)
+        if any(known):
+            statements.append(_UPDATE)
+        insert_arrow(connection, table, *statements)
 
     def committed(self, baselines: Mapping[str, CounterBaseline]) -> None:
         """``baselines`` are in the database now (call after the transaction that saved them committed)."""

@@ -190,6 +190,34 @@ def test_an_older_sample_never_replaces_the_latest_one(database: Database) -> No
     assert stored(database, TEMP) == [(NOW - 70, 4.0, False)]
 
 
+def test_latest_rows_are_inserted_for_new_series_and_updated_in_place_for_known_ones(tmp_path: Path) -> None:
+    """Every column of a known series' latest row is replaced; its key stays one row, across a reopened file."""
+    newest = (
+        "SELECT * EXCLUDE (rank) FROM (SELECT *, row_number() OVER (PARTITION BY series_id ORDER BY ts DESC, seq DESC)"
+        " AS rank FROM samples) WHERE rank = 1 ORDER BY series_id"
+    )
+    with Database(path=tmp_path / "h.duckdb") as db:
+        store = Store(db.connection)
+        # a new series' first sample and a later one in one batch: the later one is its first latest row
+        store.commit(batch(sample(TEMP, NOW - 30, 1.0), sample(TEMP, NOW - 20, 2.0)))
+        # a known series updated and a new one inserted in one commit; every column moves
+        store.commit(
+            batch(
+                sample(TEMP, NOW - 10, [1, 2], datatype="Template", quality="stale", historical=True),
+                sample(SPEED, NOW - 10, "fast", datatype="String"),
+            )
+        )
+        assert db.connection.execute("SELECT * FROM latest ORDER BY series_id").fetchall() == (
+            db.connection.execute(newest).fetchall()
+        )
+    with Database(path=tmp_path / "h.duckdb") as db:  # checkpointed and reopened: the store knows both rows
+        store = Store(db.connection)
+        store.commit(batch(sample(TEMP, NOW, 3.0), sample(SPEED, NOW, "slow", datatype="String")))
+        latest = db.connection.execute("SELECT * FROM latest ORDER BY series_id").fetchall()
+        assert latest == db.connection.execute(newest).fetchall()
+        assert [(row[2], row[3]) for row in latest] == [(3.0, None), (None, "slow")]
+
+
 @pytest.mark.parametrize("seed", range(1, 7))
 def test_samples_and_latest_follow_every_arrival_order_and_failed_commit(database: Database, seed: int) -> None:
     """Random batches: out of order, same millisecond, re-deliveries, some refused whole (rolled back).

@@ -47,6 +47,27 @@ def test_only_moved_baselines_are_written_and_they_replace_their_rows() -> None:
         assert again.moved(later) == {}
 
 
+def test_a_save_updates_committed_rows_and_inserts_the_others_even_one_committed_unseen() -> None:
+    with Database(path=":memory:") as db:
+        saved = SavedBaselines()
+        first = {"a/data/GoodCount": CounterBaseline(value=10, ts_ms=1_000)}
+        saved.save(db.connection, first)  # committed, but its caller failed before telling the map
+        later = {
+            "a/data/GoodCount": CounterBaseline(value=11, ts_ms=2_000),  # not known committed: replaces its row
+            "b/data/GoodCount": CounterBaseline(value=7, ts_ms=2_000),
+        }
+        saved.save(db.connection, saved.moved(later))
+        saved.committed(later)
+        latest = {**later, "b/data/GoodCount": CounterBaseline(value=9, ts_ms=3_000)}  # known: updated in place
+        saved.save(db.connection, {**saved.moved(latest), "c/data/GoodCount": CounterBaseline(value=1, ts_ms=3_000)})
+        rows = db.connection.execute("SELECT topic, value, epoch_ms(ts) FROM mes_counter_state ORDER BY topic")
+        assert rows.fetchall() == [
+            ("a/data/GoodCount", 11.0, 2_000),
+            ("b/data/GoodCount", 9.0, 3_000),
+            ("c/data/GoodCount", 1.0, 3_000),
+        ]
+
+
 async def test_a_commit_writes_the_baseline_of_the_counter_that_moved_and_leaves_the_others(tmp_path: Path) -> None:
     t0 = (now_ms() // 1000 - 600) * 1000
     async with intake_hub(tmp_path, settings=SECTION) as hub:
