@@ -42,7 +42,7 @@ import orjson
 from model.config import MesSection
 from uns.clock import HOUR_US, at_epoch_us, epoch_us
 from uns.mes.changes import Change
-from uns.mes.count_facts import CountFacts
+from uns.mes.count_facts import CountFacts, built_to
 from uns.mes.edge_pieces import edge_pieces
 from uns.mes.intervals import Piece, Times, Window, add_times, entity_times, pieces, pieces_query
 from uns.mes.losses import loss_table
@@ -430,6 +430,8 @@ class FactBuilder:
 
     Lives on the writer thread with the writer's connection: ``changed`` is a ``ChangeFeed``
     listener, ``build`` is called after commits and builds at most one chunk of hours per call.
+    The file's one builder: it remembers the newest hour built (read from the file, then its own
+    builds) to skip the drops past it, where no facts are.
     """
 
     def __init__(
@@ -446,6 +448,7 @@ class FactBuilder:
         shifted = connection.execute("SELECT DISTINCT path FROM mes_shifts").fetchall()
         self._shifted = {row[0] for row in shifted}
         self._counts = CountFacts(connection, memo=memo)
+        self._built_to = built_to(connection, "mes_fact_hours")
 
     def changed(self, changes: Sequence[Change]) -> None:
         """Drop the fact hours the committed events make stale (a ``ChangeFeed`` listener)."""
@@ -473,8 +476,9 @@ class FactBuilder:
         where = "(path = $p OR starts_with(path, $u)" + (" OR starts_with(path, $p || '/'))" if below else ")")
         span = "($lo IS NULL OR hour >= $lo) AND ($hi IS NULL OR hour < $hi)"
         params = {"p": path, "u": line_of(path) + "/~union", "lo": lo, "hi": hi}
-        for table in ("mes_fact_hours", "mes_fact_pieces"):
-            self._connection.execute(f"DELETE FROM {table} WHERE {where} AND {span}", params)  # noqa: S608 (ours)
+        if lo is None or lo < self._built_to:  # no hour from the newest built on holds facts: nothing to delete
+            for table in ("mes_fact_hours", "mes_fact_pieces"):
+                self._connection.execute(f"DELETE FROM {table} WHERE {where} AND {span}", params)  # noqa: S608 (ours)
         if self._memo is not None:
             union = line_of(path) + "/~union"
 
@@ -526,6 +530,7 @@ class FactBuilder:
         except BaseException:
             self._connection.execute("ROLLBACK")
             raise
+        self._built_to = max(self._built_to, hi)
         if self._memo is not None:
             self._memo.built(lo, hi)
         log.debug("MES facts: built hours %d..%d for %d paths", lo, hi, len(paths))

@@ -194,6 +194,31 @@ def test_late_counts_orders_and_product_types_change_oee_at_once(
     assert _answers(cursor, section) == after
 
 
+@pytest.mark.parametrize("section", ["iso22400"], indirect=True)
+def test_a_builder_started_on_built_facts_drops_late_events_and_nothing_for_the_open_hour(
+    world: tuple[Feeder, FactBuilder], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """Hours past the newest built hold no facts: events there drop nothing; a late one still drops its hours."""
+    _, builder = world
+    _build(builder)
+
+    def built() -> tuple[int, int]:
+        row = cursor.execute("SELECT count(*) FROM mes_fact_hours").fetchone()
+        return _count_hours(cursor), 0 if row is None else int(row[0])
+
+    before = built()
+    again = Feeder(db, section)  # a hub started again on this file: its builder learns what is built from it
+    again.store.changes.subscribe(FactBuilder(db.connection, section).changed)
+    again.send(CELLS[1], "production_count", NOW + timedelta(minutes=10), total=5, scrap=0)  # the open hour
+    again.send(CELLS[1], "machine_state", NOW + timedelta(minutes=20), state=180000)
+    assert built() == before
+    again.send(CELLS[1], "production_count", at(2, 10, 3, 7), total=700, scrap=40)  # two days late
+    again.send(CELLS[1], "machine_state", at(3, 13, 7, 12), state=180000)
+    counts, states = built()
+    assert (counts, states < before[1]) == (before[0] - 1, True)
+    assert _answers(cursor, section) == _direct(cursor, section)
+
+
 def test_edges_find_a_state_set_days_before_them(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
     """A bounded edge looks for each path's state in the day before it first; one set days earlier is still found."""
     section = MesSection()
