@@ -285,24 +285,32 @@ class OpcUaSource:
 
         Notifications, keep-alives and poll replies all prove the server alive; only after
         ``timeout_s`` without any of them does a ServerState read (itself allowed ``timeout_s``) decide.
+        It sleeps until the client's state changes or the quiet window would end, not on a fixed tick:
+        on a live connection it wakes about once per window.
         """
         timeout = self._config.timeout_s
-        while True:
-            await asyncio.sleep(min(0.25, timeout / 4))
-            if client.uaclient.state is not UaClientState.CONNECTED:
-                raise _Lost("connection closed")
-            last = self._last_alive
-            if self._sub is not None and self._sub.last_publish_at is not None:
-                last = max(last, self._sub.last_publish_at)
-            idle = time.monotonic() - last
-            if idle < timeout:
-                continue
-            try:
-                async with asyncio.timeout(timeout):
-                    await client.nodes.server_state.read_value()
-            except CONNECTION_ERRORS as exc:
-                raise _Lost(f"no notification, keep-alive or reply for {idle + timeout:.1f} s") from exc
-            self._last_alive = time.monotonic()
+        async with client.uaclient.subscribe_state() as states:
+            while True:
+                if client.uaclient.state is not UaClientState.CONNECTED:
+                    raise _Lost("connection closed")
+                idle = time.monotonic() - self._alive_at()
+                if idle < timeout:
+                    with contextlib.suppress(TimeoutError):
+                        await states.next_change(timeout - idle)
+                    continue
+                try:
+                    async with asyncio.timeout(timeout):
+                        await client.nodes.server_state.read_value()
+                except CONNECTION_ERRORS as exc:
+                    raise _Lost(f"no notification, keep-alive or reply for {idle + timeout:.1f} s") from exc
+                self._last_alive = time.monotonic()
+
+    def _alive_at(self) -> float:
+        """When the server last showed it is alive: a publish (data or keep-alive), a poll reply or a probe."""
+        last = self._last_alive
+        if self._sub is not None and self._sub.last_publish_at is not None:
+            last = max(last, self._sub.last_publish_at)
+        return last
 
     # --- data -------------------------------------------------------------------------------------
 

@@ -47,6 +47,21 @@ async def test_server_restart_gives_device_down_then_data_again(plant: PlantServ
     assert (source.stats.connects, source.stats.losses) == (2, 1)
 
 
+async def test_a_server_that_stops_answering_without_closing_gives_device_down_then_data_again(
+    plant: PlantServer,
+) -> None:
+    source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": _nodes(["Temperature"])}]))
+    async with running(source) as events:
+        await until(lambda: events.latest("filler", "Temperature"), what="data")
+        for transport in plant.server.iserver.asyncio_transports:
+            transport.pause_reading()  # a hung server: the socket stays open, requests go unanswered
+        # silence for the 1 s window, then a probe read allowed 1 s: lost
+        await until(lambda: events.downs(), what="DeviceDown", within_s=5)
+        await plant.write("Temperature", 77.0, ua.VariantType.Double)  # a new connection is read again
+        await until(lambda: events.value("filler", "Temperature") == 77.0, what="data after reconnecting")
+    assert source.stats.losses == 1
+
+
 async def test_revoked_nodes_go_bad_and_the_rest_continues(
     plant: PlantServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,6 +16,7 @@ from bridges.source import TagSpec
 from model.envelope import Quality
 from tests.bridges.opcua.harness import config, running, until
 from tests.bridges.opcua.plant_server import PlantServer, node_id, plant_server
+from tests.fixtures.timers import timers_by_task
 from uns.errors import BridgeError
 from uns.sparkplug import DataType, MetricValue
 
@@ -138,10 +139,13 @@ async def test_quiet_subscription_never_reconnects(plant: PlantServer, caplog: p
         async with running(source) as events:
             await until(lambda: events.latest("filler", "Mode"), what="initial values")
             first = events.mark()
-            await asyncio.sleep(5.0)  # the point of the test: quiet time passes with nothing to report
+            with timers_by_task() as timers:
+                await asyncio.sleep(5.0)  # the point of the test: quiet time passes with nothing to report
             assert events.since(first).events == []
             assert events.downs() == []
     assert (source.stats.connects, source.stats.losses) == (1, 0)
+    # the watch sleeps until a 1 s window could end (5 wake-ups here), no longer on a 0.25 s tick (20)
+    assert timers["uns.bridge.opcua[opc1].watch"] <= 10, timers
     assert not [r for r in caplog.records if "stale" in r.getMessage() or "lost" in r.getMessage()]
 
 
