@@ -243,13 +243,15 @@ async def test_opcua_restart_and_revoked_node():
 
 
 async def _changes(sub: Subscription, count: int) -> dict[str, ua.DataValue]:
-    """The next ``count`` data changes, by node id; fails if fewer come within 5 s."""
+    """The next ``count`` data changes, by node id; fails if fewer come within 5 s or a node's comes twice."""
     changes: dict[str, ua.DataValue] = {}
     async with asyncio.timeout(5):
         while len(changes) < count:
             event = await sub.next_event()
             assert isinstance(event, DataChangeEvent)
-            changes[event.node.nodeid.to_string()] = event.data.monitored_item.Value
+            node_id = event.node.nodeid.to_string()
+            assert node_id not in changes, f"{node_id} changed twice"
+            changes[node_id] = event.data.monitored_item.Value
     return changes
 
 
