@@ -115,6 +115,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        if self._server._listener is None:
+            # accepted just before stop() and made just after it: a stopped PLC answers no one
+            self._transport.abort()
+            return
         self._server.connections.add(self._transport)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -12,6 +12,7 @@ from typing import Literal
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
+from bridges.sim import modbus_server
 from bridges.sim.modbus_plant import decode_registers, encode_registers
 from bridges.sim.modbus_server import ModbusServer, answer
 from model.bridges.modbus import RegisterType, Table, WordOrder
@@ -278,3 +279,27 @@ async def test_stop_drops_the_connections_and_start_serves_on_the_same_port() ->
     finally:
         await server.stop()
         await server.stop()  # idempotent
+
+
+async def test_a_client_accepted_as_the_plc_stops_is_dropped_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the accept runs in one loop step, connection_made in a later one: stop() can fall in between
+    server = ModbusServer(tables=_tables())
+    stopping: list[asyncio.Future[None]] = []
+
+    class StopOnAccept(modbus_server._Connection):
+        def __init__(self, owner: ModbusServer) -> None:
+            super().__init__(owner)
+            stopping.append(asyncio.ensure_future(owner.stop()))  # runs before connection_made
+
+    monkeypatch.setattr(modbus_server, "_Connection", StopOnAccept)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        async with asyncio.timeout(2):
+            await until(lambda: bool(stopping), what="the server accepting the client")
+            await stopping[0]
+            writer.write(_mbap(bytes.fromhex("04 0002 0001")))
+            assert await reader.read(20) == b""  # dropped, not answered from the stopped PLC's tables
+        assert not server.connections
+    finally:
+        writer.close()
