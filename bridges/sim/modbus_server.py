@@ -1,10 +1,11 @@
 """A simulated PLC's Modbus TCP server: MBAP framing and the bit and register function codes over plain tables.
 
-The PLC answers unit id 1 with function codes 1, 2, 3, 4 (read coils, discrete inputs, holding and input
+The PLC answers unit id 1 (and 0 and 255, which the Messaging on TCP/IP guide, 4.4.1.2, has a client
+use for a device it reaches directly) with function codes 1, 2, 3, 4 (read coils, discrete inputs, holding and input
 registers), 5, 6 (write one coil or holding register), 15 and 16 (write several), as the Modbus
 Application Protocol v1.1b3 orders its checks: an unknown function code gets exception 1 (illegal
 function), a quantity out of range or a body that does not match it exception 3 (illegal data value),
-an address range past the table exception 2 (illegal data address). Another unit id gets exception
+an address range past the table exception 2 (illegal data address). Any other unit id gets exception
 11 (gateway target device failed to respond): nothing answers behind this PLC. A header that is not
 Modbus (protocol id not 0, length outside 2..254) closes the connection, as a PLC that lost the framing
 does. Each request is answered inside ``data_received``, with no task and no timer of its own.
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 UNIT_ID = 1
 """The unit id the simulated PLC answers as."""
+# 0xFF and 0 address a device on TCP itself, not one behind it (Messaging on TCP/IP guide 4.4.1.2)
+_DIRECT_UNITS = frozenset((0x00, UNIT_ID, 0xFF))
 
 _HEADER = struct.Struct(">HHHB")  # transaction id, protocol id, length (unit id + PDU), unit id
 _ADDRESS_QUANTITY = struct.Struct(">HH")
@@ -150,7 +153,7 @@ class _Connection(asyncio.Protocol):
                 return
             pdu = bytes(buffer[_HEADER.size : end])
             del buffer[:end]
-            reply = answer(self._server.tables, pdu) if unit == UNIT_ID else _exception(pdu[0] & 0x7F, _NO_TARGET)
+            reply = answer(self._server.tables, pdu) if unit in _DIRECT_UNITS else _exception(pdu[0] & 0x7F, _NO_TARGET)
             if self._transport is not None:
                 self._transport.write(_HEADER.pack(transaction, 0, len(reply) + 1, unit) + reply)
 

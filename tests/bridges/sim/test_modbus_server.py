@@ -240,8 +240,17 @@ async def test_frames_split_or_joined_in_the_stream() -> None:
         assert await _exchange(server.port, two, want=2) == _mbap(bytes.fromhex("04 02 0102"), transaction=1) + _mbap(
             bytes.fromhex("02 01 01"), transaction=2
         )
-        other_unit = _mbap(bytes.fromhex("03 0000 0001"), unit=0)
-        assert await _exchange(server.port, other_unit) == _mbap(bytes.fromhex("83 0b"), unit=0)
+        other_unit = _mbap(bytes.fromhex("03 0000 0001"), unit=2)
+        assert await _exchange(server.port, other_unit) == _mbap(bytes.fromhex("83 0b"), unit=2)
+
+
+@pytest.mark.parametrize("unit", [0x00, 0xFF])
+async def test_the_unit_ids_for_a_device_on_tcp_itself_are_answered(unit: int) -> None:
+    # Messaging on TCP/IP guide 4.4.1.2: 0xFF is the unit id for a device reached directly, 0 is accepted too
+    async with ModbusServer(tables=_tables()) as server, _client(server.port) as client:
+        assert (await client.read_input_registers(0, count=3, device_id=unit)).registers == [0x0102, 0xFFFF, 7]
+        frame = _mbap(bytes.fromhex("04 0002 0001"), transaction=0xBEEF, unit=unit)
+        assert await _exchange(server.port, frame) == _mbap(bytes.fromhex("04 02 0007"), transaction=0xBEEF, unit=unit)
 
 
 @pytest.mark.parametrize(
