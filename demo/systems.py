@@ -26,6 +26,10 @@ __all__ = ["DemoSystems"]
 
 log = logging.getLogger(__name__)
 
+_KEEP_ALIVE_S = 75
+"""Idle connections are kept as an ERP's web front (nginx) keeps them: longer than the feeds' polls, so each source
+polls on one connection instead of a new one per poll."""
+
 
 class DemoSystems:
     """The ERP and QMS of the demo plant, with their REST APIs.
@@ -45,8 +49,8 @@ class DemoSystems:
         self.qms = Qms(directory=directory)
         self.cmms = Cmms(directory=directory)
         self._servers = {
-            "erp": WebServer(bind=bind, port=erp_port, health={}, history=None, routes=self.erp.routes()),
-            "qms": WebServer(bind=bind, port=qms_port, health={}, history=None, routes=self.qms.routes()),
+            name: WebServer(bind=bind, port=port, health={}, history=None, routes=routes, keep_alive_s=_KEEP_ALIVE_S)
+            for name, port, routes in (("erp", erp_port, self.erp.routes()), ("qms", qms_port, self.qms.routes()))
         }
         self._stack = contextlib.AsyncExitStack()
 

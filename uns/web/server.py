@@ -69,6 +69,7 @@ class WebServer:
             ``X-Forwarded-Proto`` are believed (:mod:`uns.web.proxy`); empty believes nobody's.
         tls_cert_file: PEM certificate (chain) to serve HTTPS with; None serves plain HTTP.
         tls_key_file: the certificate's PEM private key (None: it is in ``tls_cert_file``).
+        keep_alive_s: how long an idle client connection is kept open (uvicorn's 5 s by default).
     """
 
     name = "web"
@@ -85,6 +86,7 @@ class WebServer:
         trusted_proxies: Sequence[str] = (),
         tls_cert_file: Path | None = None,
         tls_key_file: Path | None = None,
+        keep_alive_s: int = 5,
     ) -> None:
         try:
             self._trusted = TrustedProxies(trusted_proxies)
@@ -97,6 +99,7 @@ class WebServer:
             raise ConfigError(source="web", path="web.tls_key_file", value=str(tls_key_file), reason=reason)
         self._tls_cert = tls_cert_file
         self._tls_key = tls_key_file
+        self._keep_alive_s = keep_alive_s
         self._bind = bind
         self._port = port
         self._health = health
@@ -161,6 +164,7 @@ class WebServer:
             http="h11",
             ws="none",
             server_header=False,
+            timeout_keep_alive=self._keep_alive_s,
             timeout_graceful_shutdown=int(_SHUTDOWN_GRACE_S),
             proxy_headers=False,  # uvicorn would believe any loopback peer: uns.web.proxy decides instead
             ssl_certfile=self._tls_cert,

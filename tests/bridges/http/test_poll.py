@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,14 +11,17 @@ import orjson
 import pytest
 
 from bridges.http import HttpSource
+from bridges.http.poller import Poller
 from bridges.http.state import PollState
 from bridges.source import Samples
+from model.bridges.http import HttpPoll
 from tests.bridges.http.rest_api import API_KEY, CLIENT_ID, CLIENT_SECRET, PASSWORD, USER, RestApi
 from tests.bridges.http.running import config, poll, running
 from tests.fixtures.asgi import serve
 from tests.fixtures.tls import self_signed_cert
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
+from uns.errors import DeviceUnreachable
 from uns.mqtt.types import BrokerUrl
 
 
@@ -242,3 +247,77 @@ async def test_state_saved_only_once_the_consumer_took_the_page(api: tuple[RestA
                 await anext(events)  # asking for more is what says "taken"
         finally:
             await events.aclose()  # type: ignore[attr-defined]
+
+
+class _RawApi:
+    """An API at the TCP level: answers ``{"items": []}``, counts connections; ``drop_kept`` closes a connection
+    that asks a second time without answering (a server whose keep-alive timeout ran out as the GET arrived),
+    ``drop_all`` every connection at its first request."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.drop_kept = False
+        self.drop_all = False
+        self.open: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open[writer] = asyncio.current_task()  # type: ignore[assignment]
+        answered = 0
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                if self.drop_all or (self.drop_kept and answered):
+                    break
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n")
+                writer.write(b'{"items": []}')
+                answered += 1
+        writer.close()
+        del self.open[writer]
+
+    async def close(self) -> None:
+        """Close the connections still open and wait for their handlers."""
+        handlers = list(self.open.values())
+        for writer in self.open:
+            writer.close()
+        await asyncio.gather(*handlers)
+
+
+@contextlib.asynccontextmanager
+async def _raw_api() -> AsyncIterator[tuple[_RawApi, str]]:
+    api = _RawApi()
+    server = await asyncio.start_server(api.handle, "127.0.0.1", 0)
+    async with server:
+        try:
+            yield api, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/items"
+        finally:
+            await api.close()
+
+
+async def _poll_once(poller: Poller) -> None:
+    async for _ in poller.pages(PollState()):
+        pass
+
+
+async def test_one_connection_across_polls_further_apart_than_httpxs_default_keep_alive() -> None:
+    async with _raw_api() as (api, url):
+        settings = HttpPoll.model_validate({"url": url, "interval_s": 6, "items_path": "$.items"})
+        async with Poller(name="erp", config=settings) as poller:
+            await _poll_once(poller)
+            await asyncio.sleep(5.5)  # httpx's own keep-alive (5 s) would have closed it
+            await _poll_once(poller)
+    assert (api.connections, poller.requests) == (1, 2)
+
+
+async def test_a_kept_connection_the_server_closed_is_asked_again_once() -> None:
+    async with _raw_api() as (api, url):
+        settings = HttpPoll.model_validate({"url": url, "interval_s": 1, "items_path": "$.items"})
+        async with Poller(name="erp", config=settings) as poller:
+            api.drop_kept = True
+            for _ in range(3):  # each poll: the kept connection closed under the GET, then a new one answers
+                await _poll_once(poller)
+            assert (api.connections, poller.requests) == (3, 5)
+            api.drop_all = True  # down: the first failure after an answer asks twice, the next ones once
+            for expected in (7, 8):
+                with pytest.raises(DeviceUnreachable, match=rf"^bridge erp \({url}\): request failed: RemoteProtocol"):
+                    await _poll_once(poller)
+                assert poller.requests == expected
