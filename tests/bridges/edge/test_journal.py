@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from io import FileIO
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,32 @@ def test_records_without_a_sent_time_go_with_their_segment(tmp_path: Path) -> No
     tmp_path.joinpath("jrn-000000000007.sfb").write_bytes(b"".join(encode_record(_batch(i)) for i in range(3)))
     with Journal(directory=tmp_path, window_ms=10_000, max_bytes=1 << 20, name="n1") as journal:
         assert _take_into_buffer(journal, tmp_path / "buf", now_ms()) == [0, 1, 2]
+
+
+class _ShortWriter:
+    """A segment's writer that gets half of the next record to the file and says so (a disk filling up)."""
+
+    def __init__(self, real: FileIO) -> None:
+        self.real = real
+
+    def write(self, data: bytes) -> int:
+        return self.real.write(data[: len(data) // 2])
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_short_write_is_a_failed_one_and_cuts_its_segment(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    with Journal(directory=directory, window_ms=10_000, max_bytes=1 << 20, name="n1") as journal:
+        journal.record(_batch(0), now_ms=_T0)
+        assert journal._writer is not None
+        journal._writer = _ShortWriter(journal._writer)  # type: ignore[assignment]
+        journal.record(_batch(1), now_ms=_T0 + 1)  # half of it on disk: not counted, the segment closed
+        journal.record(_batch(2), now_ms=_T0 + 2)  # in a new segment after the torn one
+        assert (journal.failures, journal.recorded, journal.samples) == (1, 2, 2)
+        assert len(list(directory.iterdir())) == 2
+        assert _take_into_buffer(journal, tmp_path / "buf", _T0 + 2) == [0, 2]
 
 
 def test_record_at_reads_the_sent_time_without_decoding(tmp_path: Path) -> None:
