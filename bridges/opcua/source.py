@@ -295,8 +295,11 @@ class OpcUaSource:
                     raise _Lost("connection closed")
                 idle = time.monotonic() - self._alive_at()
                 if idle < timeout:
+                    # asyncio.timeout, not next_change(timeout): that is 3.11's wait_for, which returns a state
+                    # change arriving with a cancel and swallows the cancel (the source would run on after a stop)
                     with contextlib.suppress(TimeoutError):
-                        await states.next_change(timeout - idle)
+                        async with asyncio.timeout(timeout - idle):
+                            await states.next_change()
                     continue
                 try:
                     async with asyncio.timeout(timeout):

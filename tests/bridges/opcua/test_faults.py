@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from asyncua import ua
+from asyncua.client.client import Client
 
 from bridges.opcua import OpcUaSource
 from model.envelope import Quality
@@ -60,6 +62,26 @@ async def test_a_server_that_stops_answering_without_closing_gives_device_down_t
         await plant.write("Temperature", 77.0, ua.VariantType.Double)  # a new connection is read again
         await until(lambda: events.value("filler", "Temperature") == 77.0, what="data after reconnecting")
     assert source.stats.losses == 1
+
+
+async def test_a_stop_that_meets_the_connection_closing_still_stops_the_source(plant: PlantServer) -> None:
+    source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": _nodes(["Temperature"])}]))
+    async with source:
+        events = source.events()
+        await anext(events)  # the first values: subscribed, the liveness watch waiting for a state change
+        (runner,) = [task for task in asyncio.all_tasks() if task.get_name() == "uns.bridge.opcua[opc1].run"]
+        client = source._client
+        assert isinstance(client, Client)
+        # the bridge stops as the socket closes, in one step: the watch's wake-up must not eat the cancel
+        # (Python 3.11's wait_for returns the state change instead of raising, and the source runs on)
+        runner.cancel()
+        client.uaclient.notify_transport_lost()
+        await asyncio.wait({runner}, timeout=5)
+        stopped = runner.cancelled()
+        runner.cancel()  # a runner that ate the cancel stops at its next await
+        await events.aclose()  # type: ignore[attr-defined]
+    assert stopped, "the source reconnected instead of stopping"
+    assert source.stats.losses == 0
 
 
 async def test_revoked_nodes_go_bad_and_the_rest_continues(
