@@ -238,7 +238,11 @@ class Poller:
         raise BridgeError(self.name, url, f"answered {status} {response.reason_phrase}")
 
     async def _send(self, client: httpx.AsyncClient, target: httpx.URL, headers: dict[str, str]) -> httpx.Response:
-        """One GET with the auth header; made once more at once if it went out on a kept connection just closed."""
+        """One GET with the auth header; made once more at once if it went out on a kept connection just closed.
+
+        Only a GET that got no answer at all is made again: once the status line came, the server
+        served it, and an answer cut short fails the poll as before.
+        """
         kept = self._answered_at is not None and time.monotonic() - self._answered_at < self._keep_alive_s
         self._answered_at = None
         try:
@@ -250,13 +254,19 @@ class Poller:
                 raise
             log.debug("http %s: a kept connection was closed by the server (%r): asking again", self.name, exc)
             response = await self._send_once(client, target, headers)
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
         self._answered_at = time.monotonic()
         return response
 
     async def _send_once(self, client: httpx.AsyncClient, target: httpx.URL, headers: dict[str, str]) -> httpx.Response:
+        """Sends the GET and reads the answer's status line and headers (its body is read by the caller)."""
         request_headers = {**headers, **await self._auth.header(client)}
         self.requests += 1
-        return await client.get(target, headers=request_headers)
+        return await client.send(client.build_request("GET", target, headers=request_headers), stream=True)
 
     def _json(self, response: httpx.Response) -> object:
         try:

@@ -252,12 +252,15 @@ async def test_state_saved_only_once_the_consumer_took_the_page(api: tuple[RestA
 class _RawApi:
     """An API at the TCP level: answers ``{"items": []}``, counts connections; ``drop_kept`` closes a connection
     that asks a second time without answering (a server whose keep-alive timeout ran out as the GET arrived),
-    ``drop_all`` every connection at its first request."""
+    ``drop_all`` every connection at its first request; ``cut_kept`` answers a second request with its head and
+    half its body, then closes; ``mute_kept`` never answers a second request."""
 
     def __init__(self) -> None:
         self.connections = 0
         self.drop_kept = False
         self.drop_all = False
+        self.cut_kept = False
+        self.mute_kept = False
         self.open: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -267,6 +270,14 @@ class _RawApi:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while await reader.readuntil(b"\r\n\r\n"):
                 if self.drop_all or (self.drop_kept and answered):
+                    break
+                if self.cut_kept and answered:
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n")
+                    writer.write(b'{"items"')
+                    await writer.drain()
+                    break
+                if self.mute_kept and answered:
+                    await reader.read()  # until the client gives up and closes
                     break
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n")
                 writer.write(b'{"items": []}')
@@ -321,3 +332,20 @@ async def test_a_kept_connection_the_server_closed_is_asked_again_once() -> None
                 with pytest.raises(DeviceUnreachable, match=rf"^bridge erp \({url}\): request failed: RemoteProtocol"):
                     await _poll_once(poller)
                 assert poller.requests == expected
+
+
+async def test_a_kept_connection_cut_mid_answer_or_timed_out_is_not_asked_again() -> None:
+    async with _raw_api() as (api, url):
+        settings = HttpPoll.model_validate({"url": url, "interval_s": 1, "timeout_s": 0.3, "items_path": "$.items"})
+        async with Poller(name="erp", config=settings) as poller:
+            await _poll_once(poller)
+            api.cut_kept = True  # the server answered (status and headers): it served the GET, which is not made again
+            with pytest.raises(DeviceUnreachable, match=rf"^bridge erp \({url}\): request failed: RemoteProtocol"):
+                await _poll_once(poller)
+            assert (api.connections, poller.requests) == (1, 2)
+            api.cut_kept = False
+            await _poll_once(poller)  # a new connection, answered
+            api.mute_kept = True  # no answer within timeout_s: the server may be at work on it, not made again
+            with pytest.raises(DeviceUnreachable, match=rf"^bridge erp \({url}\): timed out after 0.3 s$"):
+                await _poll_once(poller)
+            assert (api.connections, poller.requests) == (2, 4)
