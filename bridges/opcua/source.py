@@ -237,8 +237,8 @@ class OpcUaSource:
             self._losses += 1
             log.warning("opcua bridge %s: connection to %s lost: %s; reconnecting", self.name,
                         self._config.endpoint, reason)  # fmt: skip
+            self._report_down(reason)  # first: a hung server takes timeout_s more to fail the CloseSession
             await close_client(client, timeout_s=self._config.timeout_s)
-            self._report_down(reason)
             if time.monotonic() - started >= _STABLE_S:
                 backoff.succeeded()  # a connection that held counts as a success: start over from the first delay
             await asyncio.sleep(backoff.failed())
