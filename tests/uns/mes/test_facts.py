@@ -11,6 +11,7 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
+from uns.clock import HOUR_US, epoch_us
 from uns.mes import facts
 from uns.mes.facts import FactBuilder
 from uns.mes.intervals import pieces
@@ -217,6 +218,34 @@ def test_a_builder_started_on_built_facts_drops_late_events_and_nothing_for_the_
     counts, states = built()
     assert (counts, states < before[1]) == (before[0] - 1, True)
     assert _answers(cursor, section) == _direct(cursor, section)
+
+
+@pytest.mark.parametrize("section", ["iso22400"], indirect=True)
+def test_a_late_event_in_the_newest_built_hour_drops_it(
+    world: tuple[Feeder, FactBuilder], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """The newest hour built is the edge of what the builder skips: a state or a count landing in it drops it."""
+    feeder, builder = world
+    _build(builder)
+    newest = {
+        table: cursor.execute(f"SELECT max(hour) FROM {table}").fetchall()[0][0]  # noqa: S608 (ours)
+        for table in ("mes_fact_hours", "mes_fact_count_hours")
+    }
+    # states: the last hour ending microstop_s before NOW; counts: the last closed hour
+    assert newest == {
+        "mes_fact_hours": epoch_us(at(3, 22)) // HOUR_US,
+        "mes_fact_count_hours": epoch_us(at(3, 23)) // HOUR_US,
+    }
+    before = _answers(cursor, section)
+    feeder.send(CELLS[1], "machine_state", at(3, 22, 40), state=180000)  # late, in the newest state hour
+    feeder.send(CELLS[1], "machine_state", at(3, 22, 50), state=10000)
+    after_states = _answers(cursor, section)
+    assert after_states == _direct(cursor, section)
+    assert after_states != before
+    feeder.send(CELLS[1], "production_count", at(3, 23, 30), total=900, scrap=0)  # late, in the newest count hour
+    after = _answers(cursor, section)
+    assert after == _direct(cursor, section)
+    assert after != after_states
 
 
 def test_edges_find_a_state_set_days_before_them(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
