@@ -64,8 +64,9 @@ _UPDATE_LATEST = (
 )
 """The series' newest rows that replace a stored ``latest`` row: its key kept, the other columns set in place.
 
-Of the ways to write them this is the cheapest (``bench/historian.py --part c``): ``INSERT OR REPLACE``
-and ``INSERT ... ON CONFLICT DO UPDATE`` each cost ~1.5-2 ms more of a commit's CPU, whatever its rows."""
+Of the ways to write them this is the cheapest (a one-off comparison, docs/benchmarks.md "A commit's fixed
+cost"; ``bench/historian.py --part c`` times the whole commit): ``INSERT OR REPLACE`` and ``INSERT ... ON
+CONFLICT DO UPDATE`` each cost ~2 ms more of a 25-row commit's process CPU, ~4.3 ms more of a 10k-row one's."""
 _Fresh = tuple[int, SampleRow, int, int]
 """A sample to insert: (series_id, row, received_ms, seq)."""
 _Identity = tuple[float | None, str | None, str | None, str]
