@@ -87,7 +87,8 @@ class Poller:
             verify = ssl.create_default_context(cafile=str(config.ca_file))
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.timeout_s),
-            limits=httpx.Limits(keepalive_expiry=self._keep_alive_s),
+            # httpx's own pool limits (Limits() alone would make them unlimited), only the keep-alive ours
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=self._keep_alive_s),
             verify=verify,
             headers=config.headers,
             trust_env=False,
