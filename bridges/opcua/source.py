@@ -86,6 +86,7 @@ class OpcUaSource:
         self._pending: dict[str, list[Sample]] = {}
         self._flush_scheduled = False
         self._down = False
+        self._stopping = False
         self._revoked: set[ua.NodeId] = set()
         self._unconvertible: set[ua.NodeId] = set()
         self._last_alive = 0.0
@@ -168,6 +169,7 @@ class OpcUaSource:
 
     async def events(self) -> AsyncIterator[SourceEvent]:
         """Samples and device failures until cancelled; reconnects on its own."""
+        self._stopping = False
         runner = asyncio.create_task(self._run(), name=f"uns.bridge.opcua[{self.name}].run")
         runner.add_done_callback(self._runner_done)
         try:
@@ -177,6 +179,7 @@ class OpcUaSource:
                     raise item
                 yield item
         finally:
+            self._stopping = True
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
@@ -233,6 +236,10 @@ class OpcUaSource:
                 log.info("opcua bridge %s: reconnected to %s", self.name, self._config.endpoint)
             started = time.monotonic()
             reason = await self._serve(client)
+            if self._stopping:
+                # the connection was lost in the step the stop came: Python 3.11's TaskGroup raised the _Lost,
+                # not the cancel, so stop here (the client is left to __aexit__, as on any stop)
+                raise asyncio.CancelledError
             self._client = None
             self._losses += 1
             log.warning("opcua bridge %s: connection to %s lost: %s; reconnecting", self.name,

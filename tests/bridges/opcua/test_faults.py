@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -84,6 +85,27 @@ async def test_a_stop_that_meets_the_connection_closing_still_stops_the_source(p
         stopped = runner.cancelled()
         runner.cancel()  # a runner that ate the cancel stops at its next await
         await events.aclose()  # type: ignore[attr-defined]
+    assert stopped, "the source reconnected instead of stopping"
+    assert source.stats.losses == 0
+
+
+async def test_a_stop_that_comes_just_after_the_connection_closes_still_stops_the_source(plant: PlantServer) -> None:
+    source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": _nodes(["Temperature"])}]))
+    async with source:
+        events = source.events()
+        await anext(events)  # the first values: subscribed, the liveness watch waiting for a state change
+        (runner,) = [task for task in asyncio.all_tasks() if task.get_name() == "uns.bridge.opcua[opc1].run"]
+        client = source._client
+        assert isinstance(client, Client)
+        # the socket closes, then the bridge stops (events() closed), in one step: the watch raises _Lost as
+        # the runner's cancel arrives, and Python 3.11's TaskGroup raises the _Lost instead of the cancel
+        client.uaclient.notify_transport_lost()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await events.aclose()  # type: ignore[attr-defined]
+        stopped = runner.cancelled()
+        runner.cancel()  # a runner that ate the cancel stops at its next await
+        await asyncio.wait({runner}, timeout=5)
     assert stopped, "the source reconnected instead of stopping"
     assert source.stats.losses == 0
 
