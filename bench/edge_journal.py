@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,10 +72,9 @@ def record_us(gap_ms: int, minutes: float) -> tuple[float, float]:
 
 
 def _child(source: Path | None, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
-    env = {**os.environ, **({"PYTHONPATH": str(source)} if source is not None else {})}
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--minutes", str(args.minutes)]
-    done = subprocess.run(argv, check=True, capture_output=True, text=True, env=env, cwd=source)
-    figures: dict[str, tuple[float, float]] = json.loads(done.stdout.splitlines()[-1])
+    from bench.hub_process import run_child  # the parent's only
+
+    figures: dict[str, tuple[float, float]] = run_child(__file__, source, ["--child", "--minutes", str(args.minutes)])
     return figures
 
 
@@ -102,21 +100,17 @@ def main() -> None:
         _run_child(args)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from bench.hub_process import hub_source  # the parent's only
+    from bench.hub_process import compared_trees, turn_about  # the parent's only
 
     figures: dict[str, list[dict[str, tuple[float, float]]]] = {}
-    with hub_source(args.before) as before:
-        trees: list[tuple[str, Path | None]] = [("now", None)]
-        if args.before is not None:
-            trees.insert(0, (f"before ({args.before})", before))
-        for index in range(args.runs):
-            for tree, source in trees if index % 2 == 0 else trees[::-1]:
-                got = _child(source, args)
-                figures.setdefault(tree, []).append(got)
-                cases = ", ".join(
-                    f"every {gap} ms {us:.1f} us/record {files:.0f} files/min" for gap, (us, files) in got.items()
-                )
-                print(f"{tree}: {cases} (load {os.getloadavg()[0]:.1f})", flush=True)
+    with compared_trees(args.before) as trees:
+        for tree, source in turn_about(trees, args.runs):
+            got = _child(source, args)
+            figures.setdefault(tree, []).append(got)
+            cases = ", ".join(
+                f"every {gap} ms {us:.1f} us/record {files:.0f} files/min" for gap, (us, files) in got.items()
+            )
+            print(f"{tree}: {cases} (load {os.getloadavg()[0]:.1f})", flush=True)
     medians = {
         tree: {gap: statistics.median(run[gap][0] for run in runs) for gap in runs[0]} for tree, runs in figures.items()
     }

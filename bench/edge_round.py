@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -153,11 +152,10 @@ def node_us(tags: int, changed: int, rounds: int) -> float:
 
 
 def _child(source: Path | None, args: argparse.Namespace) -> tuple[float, float]:
-    env = {**os.environ, **({"PYTHONPATH": str(source)} if source is not None else {})}
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--rounds", str(args.rounds)]
-    argv += ["--tags", str(args.tags), "--changed", str(args.changed)]
-    done = subprocess.run(argv, check=True, capture_output=True, text=True, env=env, cwd=source)
-    core, node = json.loads(done.stdout.splitlines()[-1])
+    from bench.hub_process import run_child  # the parent's only
+
+    argv = ["--child", "--rounds", str(args.rounds), "--tags", str(args.tags), "--changed", str(args.changed)]
+    core, node = run_child(__file__, source, argv)
     return float(core), float(node)
 
 
@@ -176,19 +174,15 @@ def main() -> None:
         print(json.dumps([core, min(node_us(args.tags, args.changed, args.rounds) for _ in range(3))]))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from bench.hub_process import hub_source  # the parent's only
+    from bench.hub_process import compared_trees, turn_about  # the parent's only
 
     figures: dict[str, list[tuple[float, float]]] = {}
-    with hub_source(args.before) as before:
-        trees: list[tuple[str, Path | None]] = [("now", None)]
-        if args.before is not None:
-            trees.insert(0, (f"before ({args.before})", before))
-        for index in range(args.runs):
-            for tree, source in trees if index % 2 == 0 else trees[::-1]:
-                core, node = _child(source, args)
-                figures.setdefault(tree, []).append((core, node))
-                print(f"{tree}: core {core:.1f} us/round, node {node:.1f} us/round "
-                      f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+    with compared_trees(args.before) as trees:
+        for tree, source in turn_about(trees, args.runs):
+            core, node = _child(source, args)
+            figures.setdefault(tree, []).append((core, node))
+            print(f"{tree}: core {core:.1f} us/round, node {node:.1f} us/round "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
     medians = {
         tree: (statistics.median(c for c, _ in f), statistics.median(n for _, n in f)) for tree, f in figures.items()
     }

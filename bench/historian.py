@@ -48,7 +48,7 @@ import orjson
 from bench.following import following
 from bench.historian_queries import Timing, part_b
 from bench.hub_idle import WriterCommits, commits_of, cpu_seconds
-from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
+from bench.hub_process import compared_trees, hub_command, hub_source, read_ready, rss_mib, turn_about
 from model.config import HistorianSection
 from tests.fixtures.processes import stop_process
 from uns.historian.rows import RowParser, SampleRow
@@ -410,18 +410,17 @@ _COMMIT_SHAPES = (("idle plant", 25, 200, 120), ("ingest", 10_000, 10_000, 15))
 def _part_c(args: argparse.Namespace) -> None:
     print(f"\n== Part C: one historian commit's CPU (ms, median of {args.commit_runs} processes per tree, turn about;"
           f" each a median of its commits), load at the start {os.getloadavg()[0]:.1f}")  # fmt: skip
-    with hub_source(args.baseline) as before, hub_source(args.current) as now:
-        trees = [(args.current or "this tree", now)]
-        if args.baseline is not None:
-            trees.insert(0, (f"baseline {args.baseline}", before))
+    baseline = f"baseline {args.baseline}"
+    with compared_trees(
+        args.baseline, args.current, before_label=baseline, now_label=args.current or "this tree"
+    ) as trees:
         for shape, rows, series, commits in _COMMIT_SHAPES:
             runs: dict[str, list[WriterCommits]] = {label: [] for label, _ in trees}
-            for index in range(args.commit_runs):
-                for label, source in trees if index % 2 == 0 else trees[::-1]:
-                    timed = commits_of(source, rows, series, commits)
-                    if timed is None:
-                        raise SystemExit(f"{label} predates the store modules Part C drives")
-                    runs[label].append(timed)
+            for label, source in turn_about(trees, args.commit_runs):
+                timed = commits_of(source, rows, series, commits)
+                if timed is None:
+                    raise SystemExit(f"{label} predates the store modules Part C drives")
+                runs[label].append(timed)
             figures = _COMMIT_FIGURES if shape == "idle plant" else _COMMIT_FIGURES[:1]  # the MES's: one size
             for what, of in figures:
                 _print_figures(f"{shape} ({rows} samples of {series} series), {what}", runs, of, trees[0][0])

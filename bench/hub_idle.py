@@ -22,14 +22,13 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.hub_process import hub_process, hub_source, rss_mib
+from bench.hub_process import hub_process, rss_mib
 from model.config import MesSection
 from uns.historian.rows import SampleRow
 from uns.historian.store import Batch, Store
@@ -185,18 +184,15 @@ def commits_of(
 ) -> WriterCommits | None:
     """``writer_commits`` run in a process of its own with the modules of ``source`` (None: this tree); None for
     a tree older than the modules it drives (``uns.store``, the MES baselines)."""
-    here = Path(__file__).resolve()
-    env = {**os.environ, "PYTHONPATH": str(source if source is not None else here.parents[1])}
+    from bench.hub_process import run_child  # not at the top: this file's child runs on ``source``'s bench/
+
     shape = f"{rows},{rows if series is None else series},{commits}"
-    done = subprocess.run(  # -P: not bench/ first on the path, where bench/serial.py would shadow pyserial
-        [sys.executable, "-P", str(here), "--commits-only", shape],
-        check=False, capture_output=True, text=True, env=env, cwd=source,
-    )  # fmt: skip
-    if done.returncode != 0:
-        if source is not None and "ModuleNotFoundError" in done.stderr:
+    try:
+        return WriterCommits(**run_child(__file__, source, ["--commits-only", shape]))
+    except subprocess.CalledProcessError as failed:
+        if source is not None and "ModuleNotFoundError" in failed.stderr:
             return None
-        raise RuntimeError(f"the writer's commits failed: {done.stderr}")
-    return WriterCommits(**json.loads(done.stdout.splitlines()[-1]))
+        raise RuntimeError(f"the writer's commits failed: {failed.stderr}") from failed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,14 +266,13 @@ def main() -> None:
         rows, series, count = (int(part) for part in args.commits_only.split(","))
         print(json.dumps(dataclasses.asdict(writer_commits(rows, series, count))))
         return
+    from bench.hub_process import compared_trees, turn_about  # the parent's only: ``source``'s bench/ may lack them
+
     old, new = baselines(args.counters, args.moved)
     print(f"baselines per commit ({args.counters} counters, {args.moved} moved): every one with executemany"
           f" {old:.2f} ms, the moved as one Arrow insert {new:.2f} ms ({old / new:.0f}x)")  # fmt: skip
     runs: list[IdleRun] = []
-    with hub_source(args.before) as before, hub_source(args.after) as after:
-        trees: list[tuple[str, Path | None]] = [("now" if args.after is None else f"now ({args.after})", after)]
-        if args.before is not None:
-            trees.insert(0, (f"before ({args.before})", before))
+    with compared_trees(args.before, args.after) as trees:
         for tree, source in trees:
             commits = commits_of(source)
             if commits is None:
@@ -288,13 +283,12 @@ def main() -> None:
                   f" {commits.mes_ms:.2f} ms ({commits.mes_process_ms:.2f}), its facts told of its count"
                   f" {commits.facts_ms:.2f} ms ({commits.facts_process_ms:.2f}) (thread CPU, medians of 190)",
                   flush=True)  # fmt: skip
-        for index in range(args.runs):
-            for tree, source in trees if index % 2 == 0 else trees[::-1]:  # turn about: neither always goes first
-                run = measure(tree, source, args.warmup_s, args.seconds, args.rates_s)
-                runs.append(run)
-                print(f"uns up (demo) idle, {run.tree}: {run.cpu_pct:.1f} % of one core ({run.main_pct:.1f} % its"
-                      f" event loop), RSS {run.rss_mib:.0f} MiB, load {run.load:.1f}; UNS data {run.data_per_s:.1f}"
-                      f" msg/s, Sparkplug {run.sparkplug_per_s:.1f} msg/s", flush=True)  # fmt: skip
+        for tree, source in turn_about(trees, args.runs):
+            run = measure(tree, source, args.warmup_s, args.seconds, args.rates_s)
+            runs.append(run)
+            print(f"uns up (demo) idle, {run.tree}: {run.cpu_pct:.1f} % of one core ({run.main_pct:.1f} % its"
+                  f" event loop), RSS {run.rss_mib:.0f} MiB, load {run.load:.1f}; UNS data {run.data_per_s:.1f}"
+                  f" msg/s, Sparkplug {run.sparkplug_per_s:.1f} msg/s", flush=True)  # fmt: skip
     for tree, _source in trees:
         mine = [run for run in runs if run.tree == tree]
         print(f"{tree}: median {statistics.median(r.cpu_pct for r in mine):.1f} % of one core,"

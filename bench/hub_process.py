@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hub.app import READY_PREFIX, ready_endpoints
 from tests.fixtures.processes import stop_process
 
-__all__ = ["HubProcess", "hub_command", "hub_process", "hub_source", "read_ready", "rss_mib"]
+__all__ = [
+    "HubProcess",
+    "Tree",
+    "compared_trees",
+    "hub_command",
+    "hub_process",
+    "hub_source",
+    "read_ready",
+    "rss_mib",
+    "run_child",
+    "turn_about",
+]
+
+_REPO = Path(__file__).resolve().parents[1]
+
+Tree = tuple[str, Path | None]
+"""A tree a bench measures: its label and its source from :func:`hub_source` (None: this working tree)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,43 @@ def hub_source(rev: str | None) -> Iterator[Path | None]:
         archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", name], input=archive, check=True)
         yield Path(name)
+
+
+@contextlib.contextmanager
+def compared_trees(
+    before: str | None,
+    now: str | None = None,
+    *,
+    before_label: str | None = None,
+    now_label: str | None = None,
+) -> Iterator[list[Tree]]:
+    """The trees a bench compares: ``before``'s first when given, then ``now``'s (None: this working tree).
+
+    Labelled ``before (REV)`` and ``now`` (``now (REV)`` for a ``now`` commit) unless told otherwise.
+    """
+    with hub_source(before) as old, hub_source(now) as new:
+        trees: list[Tree] = [(now_label or ("now" if now is None else f"now ({now})"), new)]
+        if before is not None:
+            trees.insert(0, (before_label or f"before ({before})", old))
+        yield trees
+
+
+def turn_about(trees: Sequence[Tree], runs: int) -> Iterator[Tree]:
+    """Each tree ``runs`` times, the order reversed every other run so that neither always goes first."""
+    for index in range(runs):
+        yield from trees if index % 2 == 0 else trees[::-1]
+
+
+def run_child(file: str, source: Path | None, argv: Sequence[str]) -> Any:
+    """The JSON value a bench ``file`` prints last, run as its own process with the modules of ``source`` (None:
+    this tree's) first on the path; raises :class:`subprocess.CalledProcessError` (with its stderr) if it fails.
+
+    ``-P``: not bench/ first on the path, where bench/serial.py would shadow pyserial.
+    """
+    env = {**os.environ, "PYTHONPATH": str(source if source is not None else _REPO)}
+    command = [sys.executable, "-P", str(Path(file).resolve()), *argv]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env, cwd=source)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def hub_command(argv: list[str], source: Path | None, env: dict[str, str]) -> tuple[list[str], Path | None]:

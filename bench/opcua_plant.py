@@ -26,7 +26,6 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection
@@ -141,12 +140,10 @@ def _client_us(seconds: float) -> tuple[float, float]:
 
 
 def _child(source: Path | None, args: argparse.Namespace) -> list[float]:
-    env = {**os.environ, **({"PYTHONPATH": str(source)} if source is not None else {})}
-    # -P: not bench/ first on the path, where bench/serial.py would shadow pyserial
-    argv = [sys.executable, "-P", str(Path(__file__).resolve()), "--child", "--refreshes", str(args.refreshes)]
-    argv += ["--seconds", str(args.seconds)]
-    done = subprocess.run(argv, check=True, capture_output=True, text=True, env=env, cwd=source)
-    return [float(figure) for figure in json.loads(done.stdout.splitlines()[-1])]
+    from bench.hub_process import run_child  # the parent's only
+
+    argv = ["--child", "--refreshes", str(args.refreshes), "--seconds", str(args.seconds)]
+    return [float(figure) for figure in run_child(__file__, source, argv)]
 
 
 def main() -> None:
@@ -162,20 +159,16 @@ def main() -> None:
         print(json.dumps([refresh_us, written, *_client_us(args.seconds)]))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from bench.hub_process import hub_source  # the parent's only
+    from bench.hub_process import compared_trees, turn_about  # the parent's only
 
     figures: dict[str, list[list[float]]] = {}
-    with hub_source(args.before) as before:
-        trees: list[tuple[str, Path | None]] = [("now", None)]
-        if args.before is not None:
-            trees.insert(0, (f"before ({args.before})", before))
-        for index in range(args.runs):
-            for tree, source in trees if index % 2 == 0 else trees[::-1]:
-                refresh, written, per_s, per_note = _child(source, args)
-                figures.setdefault(tree, []).append([refresh, written, per_s, per_note])
-                print(f"{tree}: refresh {refresh:.0f} us ({written:.1f} values, {refresh / written:.1f} us each), "
-                      f"client {per_s:.0f} us/s, {per_note:.1f} us/notification "
-                      f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+    with compared_trees(args.before) as trees:
+        for tree, source in turn_about(trees, args.runs):
+            refresh, written, per_s, per_note = _child(source, args)
+            figures.setdefault(tree, []).append([refresh, written, per_s, per_note])
+            print(f"{tree}: refresh {refresh:.0f} us ({written:.1f} values, {refresh / written:.1f} us each), "
+                  f"client {per_s:.0f} us/s, {per_note:.1f} us/notification "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
     for tree, rows in figures.items():
         refresh, written, per_s, per_note = (statistics.median(column) for column in zip(*rows, strict=True))
         print(f"{tree}: median refresh {refresh:.0f} us ({refresh / written:.1f} us per value written), "
