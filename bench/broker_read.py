@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.hub_process import hub_source
+from bench.hub_process import compared_trees, turn_about
 
 __all__ = ["main"]
 
@@ -41,13 +41,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     args = parser.parse_args()
     rates: dict[str, list[float]] = {"baseline": [], "this tree": []}
-    with hub_source(args.baseline) as tree:
-        for index in range(args.rounds):
-            order = [("baseline", tree), ("this tree", None)]
-            for name, source in order if index % 2 == 0 else order[::-1]:
-                rate = _once(source, args.messages)
-                rates[name].append(rate)
-                print(f"round {index + 1} {name:<10} {rate:>10,.0f} msg/s", flush=True)
+    with compared_trees(args.baseline, before_label="baseline", now_label="this tree") as trees:
+        for turn, (name, source) in enumerate(turn_about(trees, args.rounds)):
+            rate = _once(source, args.messages)
+            rates[name].append(rate)
+            print(f"round {turn // len(trees) + 1} {name:<10} {rate:>10,.0f} msg/s", flush=True)
     old, new = statistics.median(rates["baseline"]), statistics.median(rates["this tree"])
     print(f"QoS 0 PUBLISH, network -> in-process subscriber, median of {args.rounds}: baseline {args.baseline}"
           f" {old:,.0f} msg/s, this tree {new:,.0f} msg/s, ratio {new / old:.2f}x")  # fmt: skip
