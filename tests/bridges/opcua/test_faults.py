@@ -69,14 +69,21 @@ async def test_a_server_that_stops_answering_without_closing_gives_device_down_t
     assert source.stats.losses == 1
 
 
+async def _watching(source: OpcUaSource) -> tuple[AsyncIterator[object], asyncio.Task[None], Client]:
+    """The source's events once its first values came (subscribed, the liveness watch waiting for a state
+    change), its runner task and its asyncua client."""
+    events = source.events()
+    await anext(events)
+    (runner,) = [task for task in asyncio.all_tasks() if task.get_name() == "uns.bridge.opcua[opc1].run"]
+    client = source._client
+    assert isinstance(client, Client)
+    return events, runner, client
+
+
 async def test_a_stop_that_meets_the_connection_closing_still_stops_the_source(plant: PlantServer) -> None:
     source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": _nodes(["Temperature"])}]))
     async with source:
-        events = source.events()
-        await anext(events)  # the first values: subscribed, the liveness watch waiting for a state change
-        (runner,) = [task for task in asyncio.all_tasks() if task.get_name() == "uns.bridge.opcua[opc1].run"]
-        client = source._client
-        assert isinstance(client, Client)
+        events, runner, client = await _watching(source)
         # the bridge stops as the socket closes, in one step: the watch's wake-up must not eat the cancel
         # (Python 3.11's wait_for returns the state change instead of raising, and the source runs on)
         runner.cancel()
@@ -92,11 +99,7 @@ async def test_a_stop_that_meets_the_connection_closing_still_stops_the_source(p
 async def test_a_stop_that_comes_just_after_the_connection_closes_still_stops_the_source(plant: PlantServer) -> None:
     source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": _nodes(["Temperature"])}]))
     async with source:
-        events = source.events()
-        await anext(events)  # the first values: subscribed, the liveness watch waiting for a state change
-        (runner,) = [task for task in asyncio.all_tasks() if task.get_name() == "uns.bridge.opcua[opc1].run"]
-        client = source._client
-        assert isinstance(client, Client)
+        events, runner, client = await _watching(source)
         # the socket closes, then the bridge stops (events() closed), in one step: the watch raises _Lost as
         # the runner's cancel arrives, and Python 3.11's TaskGroup raises the _Lost instead of the cancel
         client.uaclient.notify_transport_lost()
