@@ -25,6 +25,17 @@ def _reader(database: Database, inside: threading.Event, go: threading.Event, an
         answer.append(exc)
 
 
+def _one_read_in_progress(path: Path) -> tuple[Database, threading.Event, list[object], threading.Thread]:
+    """An open store with one ``_reader`` inside its read, held there until the returned event is set."""
+    database = Database(path=path)
+    database.open()
+    inside, go, answer = threading.Event(), threading.Event(), list[object]()
+    reader = threading.Thread(target=_reader, args=(database, inside, go, answer))
+    reader.start()
+    assert inside.wait(10)
+    return database, go, answer, reader
+
+
 def _refused_within(database: Database, seconds: float) -> None:
     """Wait (bounded) until a new read is refused: ``close`` has begun."""
     deadline = time.monotonic() + seconds
@@ -39,12 +50,7 @@ def _refused_within(database: Database, seconds: float) -> None:
 
 
 def test_close_waits_for_a_read_in_progress_then_refuses_new_ones(tmp_path: Path) -> None:
-    database = Database(path=tmp_path / "uns.duckdb")
-    database.open()
-    inside, go, answer = threading.Event(), threading.Event(), list[object]()
-    reader = threading.Thread(target=_reader, args=(database, inside, go, answer))
-    reader.start()
-    assert inside.wait(10)
+    database, go, answer, reader = _one_read_in_progress(tmp_path / "uns.duckdb")
     closer = threading.Thread(target=database.close)
     closer.start()
     _refused_within(database, 10)  # close began (a loaded box may take a while to start the thread)
@@ -60,12 +66,7 @@ def test_close_waits_for_a_read_in_progress_then_refuses_new_ones(tmp_path: Path
 
 
 def test_a_read_past_the_wait_is_closed_under_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    database = Database(path=tmp_path / "uns.duckdb")
-    database.open()
-    inside, go, answer = threading.Event(), threading.Event(), list[object]()
-    reader = threading.Thread(target=_reader, args=(database, inside, go, answer))
-    reader.start()
-    assert inside.wait(10)
+    database, go, answer, reader = _one_read_in_progress(tmp_path / "uns.duckdb")
     with caplog.at_level(logging.WARNING, logger="uns.store.database"):
         database.close(readers_wait_s=0.1)
     go.set()
