@@ -4,12 +4,13 @@ edge nodes' state comes back by rebirth; the parent's death leaves no process be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -139,21 +140,15 @@ async def test_a_slow_publish_is_not_taken_for_a_hung_worker() -> None:
         await asyncio.sleep(1.0)
         published.extend(messages)
 
-    await worker.start()
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            runner = tasks.create_task(worker.run(slow_send))
-            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 1)
-            await sending.wait()
-            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 2)  # answered at once, published after the first
-            await until(lambda: mirror.counters.births == 2 and len(published) >= 2, within_s=5, what="both published")
-            await asyncio.sleep(0.5)  # the watchdog looks again
-            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 3)
-            await until(lambda: mirror.counters.births == 3, within_s=5, what="the third answered")
-            assert mirror.restarts == 0
-            runner.cancel()
-    finally:
-        await worker.close()
+    async with _serving(worker, slow_send):
+        worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 1)
+        await sending.wait()
+        worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 2)  # answered at once, published after the first
+        await until(lambda: mirror.counters.births == 2 and len(published) >= 2, within_s=5, what="both published")
+        await asyncio.sleep(0.5)  # the watchdog looks again
+        worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 3)
+        await until(lambda: mirror.counters.births == 3, within_s=5, what="the third answered")
+        assert mirror.restarts == 0
 
 
 async def test_a_worker_behind_stops_the_reading_and_everything_comes_back_in_order() -> None:
@@ -167,31 +162,25 @@ async def test_a_worker_behind_stops_the_reading_and_everything_comes_back_in_or
         await release.wait()  # the broker holds the host's publish back
         published.extend(messages)
 
-    await worker.start()
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            runner = tasks.create_task(worker.run(held_send))
-            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
-            await until(lambda: mirror.counters.messages == 1, what="the birth answered")
-            waits = 0
-            for seq in range(1, 13):
-                worker.put("spBv1.0/g/NDATA/n", _ndata(seq), seq)
-                if worker.full:
-                    waits += 1
-                    room = tasks.create_task(worker.room())
-                    if not release.is_set():
-                        await asyncio.sleep(0.05)
-                        assert not room.done()  # nothing moves while the publish is held
-                        assert worker.backlog == 8  # a batch in flight, one pending: no more taken
-                        release.set()
-                    await room
-            assert waits >= 1
-            await until(lambda: mirror.counters.messages == 13 and worker.backlog == 0, what="all answered")
-            ups = [m.payload for m in published if m.topic.endswith("/data/Up")]
-            assert [orjson.loads(p)["value"] for p in ups] == [1, *range(1, 13)]  # in order, none lost
-            runner.cancel()
-    finally:
-        await worker.close()
+    async with _serving(worker, held_send) as tasks:
+        worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
+        await until(lambda: mirror.counters.messages == 1, what="the birth answered")
+        waits = 0
+        for seq in range(1, 13):
+            worker.put("spBv1.0/g/NDATA/n", _ndata(seq), seq)
+            if worker.full:
+                waits += 1
+                room = tasks.create_task(worker.room())
+                if not release.is_set():
+                    await asyncio.sleep(0.05)
+                    assert not room.done()  # nothing moves while the publish is held
+                    assert worker.backlog == 8  # a batch in flight, one pending: no more taken
+                    release.set()
+                await room
+        assert waits >= 1
+        await until(lambda: mirror.counters.messages == 13 and worker.backlog == 0, what="all answered")
+        ups = [m.payload for m in published if m.topic.endswith("/data/Up")]
+        assert [orjson.loads(p)["value"] for p in ups] == [1, *range(1, 13)]  # in order, none lost
 
 
 async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_batches_keep_coming() -> None:
@@ -214,22 +203,16 @@ async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_b
                     return
                 await asyncio.sleep(0.001)  # finer than until's 10 ms: the figure is ~100 ms
 
-    await worker.start()
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            runner = tasks.create_task(worker.run(discard))
-            worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
-            await seq_reaches(0)  # a birth's state comes with its answer: the worker's last state is now
-            put_s = time.monotonic()
-            worker.put("spBv1.0/g/NDATA/n", _ndata(1), 1)
-            await asyncio.sleep(0.07)  # the pace of the next batch, not a wait for a result
-            worker.put("spBv1.0/g/NDATA/n", _ndata(2), 2)
-            await seq_reaches(1)
-            took_s = time.monotonic() - put_s
-            assert took_s < STATE_EVERY_S + 0.05, f"{took_s:.3f} s"
-            runner.cancel()
-    finally:
-        await worker.close()
+    async with _serving(worker, discard):
+        worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
+        await seq_reaches(0)  # a birth's state comes with its answer: the worker's last state is now
+        put_s = time.monotonic()
+        worker.put("spBv1.0/g/NDATA/n", _ndata(1), 1)
+        await asyncio.sleep(0.07)  # the pace of the next batch, not a wait for a result
+        worker.put("spBv1.0/g/NDATA/n", _ndata(2), 2)
+        await seq_reaches(1)
+        took_s = time.monotonic() - put_s
+        assert took_s < STATE_EVERY_S + 0.05, f"{took_s:.3f} s"
 
 
 async def test_messages_unanswered_at_close_are_counted_lost(caplog: pytest.LogCaptureFixture) -> None:
@@ -264,6 +247,21 @@ async def test_a_first_worker_that_dies_while_starting_fails_the_host_with_what_
     assert isinstance(caught.value, HostWorkerError)
     assert caught.value.pid is not None
     assert not _running(caught.value.pid)
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    worker: HostWorker, send: Callable[[Sequence[Message]], Awaitable[None]]
+) -> AsyncIterator[asyncio.TaskGroup]:
+    """The worker started, its answers sent by ``send`` for the block (its tasks beside the runner), closed after."""
+    await worker.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(worker.run(send))
+            yield tasks
+            runner.cancel()
+    finally:
+        await worker.close()
 
 
 def _ndata(seq: int) -> bytes:
