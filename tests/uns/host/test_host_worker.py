@@ -4,27 +4,26 @@ edge nodes' state comes back by rebirth; the parent's death leaves no process be
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.exports import assert_all_is_honest
-from tests.fixtures.hub import RunningHub, plant_for, running_host
+from tests.fixtures.hub import RunningHub, running_host
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
+from tests.uns.host.worker_run import serving, worker_config
 from uns.errors import HostWorkerError, UnsError
-from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
-from uns.host.worker import STATE_EVERY_S, WorkerConfig
+from uns.host.worker import STATE_EVERY_S
 from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
@@ -131,7 +130,7 @@ async def test_over_a_socket_the_worker_republishes_as_uns_host_does(
 async def test_a_slow_publish_is_not_taken_for_a_hung_worker() -> None:
     # the broker holding the host's publish back (a slow consumer) for longer than hang_s: answers wait, no restart
     mirror = HostMirror()
-    worker = HostWorker(config=_config(), mirror=mirror, hang_s=0.3)
+    worker = HostWorker(config=worker_config(), mirror=mirror, hang_s=0.3)
     published: list[Message] = []
     sending = asyncio.Event()
 
@@ -140,7 +139,7 @@ async def test_a_slow_publish_is_not_taken_for_a_hung_worker() -> None:
         await asyncio.sleep(1.0)
         published.extend(messages)
 
-    async with _serving(worker, slow_send):
+    async with serving(worker, slow_send):
         worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 1)
         await sending.wait()
         worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 2)  # answered at once, published after the first
@@ -154,7 +153,7 @@ async def test_a_slow_publish_is_not_taken_for_a_hung_worker() -> None:
 async def test_a_worker_behind_stops_the_reading_and_everything_comes_back_in_order() -> None:
     # one batch in flight, four messages pending at most: the fifth put finds the caller told to wait
     mirror = HostMirror()
-    worker = HostWorker(config=_config(), mirror=mirror, window=1, max_batch=4)
+    worker = HostWorker(config=worker_config(), mirror=mirror, window=1, max_batch=4)
     published: list[Message] = []
     release = asyncio.Event()
 
@@ -162,7 +161,7 @@ async def test_a_worker_behind_stops_the_reading_and_everything_comes_back_in_or
         await release.wait()  # the broker holds the host's publish back
         published.extend(messages)
 
-    async with _serving(worker, held_send) as tasks:
+    async with serving(worker, held_send) as tasks:
         worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
         await until(lambda: mirror.counters.messages == 1, what="the birth answered")
         waits = 0
@@ -187,7 +186,7 @@ async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_b
     # each batch used to push the state back by STATE_EVERY_S: a change followed by another batch 70 ms later
     # reached the mirror only after the poll that followed that batch (>= 170 ms)
     mirror = HostMirror()
-    worker = HostWorker(config=_config(), mirror=mirror, batch_gap_s=0.0)
+    worker = HostWorker(config=worker_config(), mirror=mirror, batch_gap_s=0.0)
 
     async def discard(messages: Sequence[Message]) -> None:
         pass
@@ -203,7 +202,7 @@ async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_b
                     return
                 await asyncio.sleep(0.001)  # finer than until's 10 ms: the figure is ~100 ms
 
-    async with _serving(worker, discard):
+    async with serving(worker, discard):
         worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
         await seq_reaches(0)  # a birth's state comes with its answer: the worker's last state is now
         put_s = time.monotonic()
@@ -218,7 +217,7 @@ async def test_a_touched_session_reaches_the_mirror_within_state_every_s_while_b
 async def test_messages_unanswered_at_close_are_counted_lost(caplog: pytest.LogCaptureFixture) -> None:
     # a batch in flight and the pending one were dropped with an INFO line counting batches, and not counted
     mirror = HostMirror()
-    worker = HostWorker(config=_config(), mirror=mirror)
+    worker = HostWorker(config=worker_config(), mirror=mirror)
     await worker.start()
     try:
         worker.put("spBv1.0/g/NBIRTH/n", _nbirth(), 0)
@@ -249,35 +248,8 @@ async def test_a_first_worker_that_dies_while_starting_fails_the_host_with_what_
     assert not _running(caught.value.pid)
 
 
-@contextlib.asynccontextmanager
-async def _serving(
-    worker: HostWorker, send: Callable[[Sequence[Message]], Awaitable[None]]
-) -> AsyncIterator[asyncio.TaskGroup]:
-    """The worker started, its answers sent by ``send`` for the block (its tasks beside the runner), closed after."""
-    await worker.start()
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            runner = tasks.create_task(worker.run(send))
-            yield tasks
-            runner.cancel()
-    finally:
-        await worker.close()
-
-
 def _ndata(seq: int) -> bytes:
     return encode_payload(Payload(seq=seq, metrics=[Metric(name="Up", datatype=DataType.Int64, value=seq)]))
-
-
-def _config() -> WorkerConfig:
-    return WorkerConfig(
-        plant=plant_for("acme", "g", "n"),
-        max_payload_bytes=1 << 20,
-        rebirth_min_interval_ms=0,
-        republish_qos=0,
-        bounds=HostBounds(),
-        hand_decoded=False,
-        log_level=logging.WARNING,
-    )
 
 
 def _nbirth() -> bytes:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
 
 from tests.exports import assert_all_is_honest
 from tests.fixtures.hub import plant_for
 from tests.fixtures.waiting import until
-from uns.host.bounds import HostBounds
+from tests.uns.host.worker_run import serving, worker_config
 from uns.host.core import HostCore
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
-from uns.host.worker import WorkerConfig
 from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, SparkplugTopic, encode_payload, encode_state
 from uns.web.sparkplug_view import SparkplugView
@@ -99,17 +97,8 @@ def test_alias_lookup_reads_the_host_tables() -> None:
 
 async def test_status_from_a_worker_process_equals_the_decoded_one() -> None:
     # host.worker: the core runs in a child process and the web reads the parent's mirror of it
-    config = WorkerConfig(
-        plant=plant_for("acme", "g", "n"),
-        max_payload_bytes=1 << 20,
-        rebirth_min_interval_ms=5_000,
-        republish_qos=0,
-        bounds=HostBounds(),
-        hand_decoded=False,
-        log_level=30,
-    )
     mirror = HostMirror()
-    worker = HostWorker(config=config, mirror=mirror)
+    worker = HostWorker(config=worker_config(rebirth_min_interval_ms=5_000), mirror=mirror)
     published: list[Message] = []
 
     async def send(messages: Sequence[Message]) -> None:
@@ -117,24 +106,18 @@ async def test_status_from_a_worker_process_equals_the_decoded_one() -> None:
 
     from_worker = SparkplugView(sessions=mirror)
     decoding = SparkplugView()
-    await worker.start()
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            runner = tasks.create_task(worker.run(send))
-            for step, (topic, payload) in enumerate(_LIFE):
-                now = T0 + step
-                worker.put(topic, payload, now)
-                from_worker.observe(topic, payload, now)
-                decoding.observe(topic, payload, now)
-                # births and deaths come with their batch's answer, other changes within 100 ms
-                await until(lambda: from_worker.edge_nodes() == decoding.edge_nodes(), what=f"the mirror at {topic}")
-            lookup = from_worker.alias_lookup(SparkplugTopic.from_str("spBv1.0/g/DDATA/n/d"))
-            assert lookup is not None
-            assert lookup(None, 2) == ("Temp", DataType.Float)
-            await until(lambda: mirror.counters.messages == len(_LIFE), what="every message answered")
-            assert mirror.counters.births == 4
-            assert mirror.health()["nodes_online"] == 1
-            assert [m.topic for m in published if m.topic.endswith("/data/Temp")]
-            runner.cancel()
-    finally:
-        await worker.close()
+    async with serving(worker, send):
+        for step, (topic, payload) in enumerate(_LIFE):
+            now = T0 + step
+            worker.put(topic, payload, now)
+            from_worker.observe(topic, payload, now)
+            decoding.observe(topic, payload, now)
+            # births and deaths come with their batch's answer, other changes within 100 ms
+            await until(lambda: from_worker.edge_nodes() == decoding.edge_nodes(), what=f"the mirror at {topic}")
+        lookup = from_worker.alias_lookup(SparkplugTopic.from_str("spBv1.0/g/DDATA/n/d"))
+        assert lookup is not None
+        assert lookup(None, 2) == ("Temp", DataType.Float)
+        await until(lambda: mirror.counters.messages == len(_LIFE), what="every message answered")
+        assert mirror.counters.births == 4
+        assert mirror.health()["nodes_online"] == 1
+        assert [m.topic for m in published if m.topic.endswith("/data/Temp")]
