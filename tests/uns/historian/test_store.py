@@ -24,6 +24,7 @@ TEMP = "acme/dallas/bottling/line1/filler/data/Temp"
 _LINE1 = "acme/dallas/bottling/line1"
 _STATE = f"{_LINE1}/mes/machine_state"
 SPEED = "acme/dallas/bottling/line1/filler/data/Speed"
+QUALITIES = ("good", "stale")
 _parser = RowParser(max_future_ms=300_000)
 
 
@@ -248,9 +249,6 @@ def test_samples_and_latest_follow_every_arrival_order_and_failed_commit(databas
                 if (value, quality) not in seen:
                     seen.append((value, quality))
         assert _samples_and_latest(database) == _modelled(model)
-
-
-QUALITIES = ("good", "stale")
 
 
 def _samples_and_latest(database: Database) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
