@@ -180,7 +180,10 @@ class SparkplugHost:
         await client.publish(self._state_topic, self._state.online(), qos=1, retain=True)
         self._ready.set()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._health_loop(client), name="uns.host.health")
+            tasks.create_task(
+                publish_health(client, self.health_topic, self._health, interval_s=self._settings.health_interval_s),
+                name="uns.host.health",
+            )
             tasks.create_task(self._message_loop(client), name="uns.host.messages")
             if self._worker is not None:
                 tasks.create_task(self._worker.run(self._sender(client)), name="uns.host.worker")
@@ -266,9 +269,6 @@ class SparkplugHost:
             "dropped": stats.dropped,
             "read_pauses": stats.read_pauses,
         }
-
-    async def _health_loop(self, client: PubSub) -> None:
-        await publish_health(client, self.health_topic, self._health, interval_s=self._settings.health_interval_s)
 
     def _health(self) -> dict[str, object]:
         return {
