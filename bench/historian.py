@@ -40,6 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import duckdb
 import httpx
@@ -108,6 +109,23 @@ async def _load(
 
 def _run_load(url: str, topics: int, rate: float, seconds: float, conn: multiprocessing.connection.Connection) -> None:
     asyncio.run(_load(url, topics, rate, seconds, conn))
+
+
+class LoadReport(TypedDict):
+    sent: int
+    seconds: float
+
+
+def load_process(url: str, topics: int, rate: float, seconds: float) -> LoadReport:
+    """The load in a process of its own until it ends: its report, ``sent`` messages in ``seconds``."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of our event loop
+    parent, child = spawn.Pipe()
+    proc = spawn.Process(target=_run_load, args=(url, topics, rate, seconds, child), daemon=True)
+    proc.start()
+    child.close()  # only the load holds its end: if it dies, recv raises EOFError instead of waiting forever
+    report: LoadReport = parent.recv()
+    proc.join()
+    return report
 
 
 # -- Part A: the hub and its health ----------------------------------------------------------------
@@ -217,14 +235,9 @@ async def _step(url: str, monitor: Monitor, topics: int, rate: float, seconds: f
     before = monitor.stored
     cpu0 = cpu_seconds(pid)
     commits0 = monitor.samples[-1].commits if monitor.samples else 0
-    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of our event loop
-    parent, child = spawn.Pipe()
-    proc = spawn.Process(target=_run_load, args=(url, topics, rate, seconds, child), daemon=True)
     started = time.monotonic()
-    proc.start()
-    await asyncio.to_thread(proc.join)
+    report = await asyncio.to_thread(load_process, url, topics, rate, seconds)
     ended = time.monotonic()
-    report = parent.recv()
     drain = await monitor.reach(before + report["sent"], ended)
     cpu = cpu_seconds(pid) - cpu0
     window = monitor.between(started + 1.5, ended)  # skip the process start and ramp-up

@@ -205,16 +205,9 @@ def _run(source: Path | None, args: argparse.Namespace, data_dir: Path) -> Profi
 
 def _historian_load(url: str, args: argparse.Namespace, rate: float, seconds: float) -> int:
     """``bench.historian``'s load (its own process): JSON envelopes on ``--topics`` topics; the rows sent."""
-    from bench.historian import _run_load
+    from bench.historian import load_process
 
-    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, as bench.historian starts it
-    parent, child = spawn.Pipe()
-    load = spawn.Process(target=_run_load, args=(url, args.topics, rate, seconds, child), daemon=True)
-    load.start()
-    child.close()  # only the load holds its end: if it dies, recv raises EOFError instead of waiting forever
-    sent = int(parent.recv()["sent"])
-    load.join()
-    return sent
+    return int(load_process(url, args.topics, rate, seconds)["sent"])
 
 
 def _print(name: str, profile: Profile) -> None:
