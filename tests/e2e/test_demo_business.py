@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from hub.app import READY_PREFIX, ready_endpoints
+from tests.fixtures.processes import hub_process
 from tests.fixtures.waiting import until
 
 L1 = "acme/dallas/bottling/line1"
@@ -27,11 +25,6 @@ L1 = "acme/dallas/bottling/line1"
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own http://127.0.0.1 endpoint
         return json.loads(response.read())
-
-
-def _start(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "hub.cli", *args], stdout=subprocess.PIPE, stderr=log, env=env)
 
 
 def _released(http: str) -> set[str]:
@@ -43,12 +36,7 @@ def _released(http: str) -> set[str]:
 async def test_up_feeds_the_mes_from_the_demo_erp_qms_and_cmms(tmp_path: Path) -> None:
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
     env = {**os.environ, "UNS_SIM__SPEED": "10", "UNS_HISTORIAN__FLUSH_INTERVAL_S": "0.2"}
-    proc = _start(args, tmp_path / "hub.log", env)
-    try:
-        assert proc.stdout is not None
-        ready = proc.stdout.readline().decode()
-        assert ready.startswith(READY_PREFIX), (tmp_path / "hub.log").read_text()
-        endpoints = ready_endpoints(ready)
+    with hub_process(args, log=tmp_path / "hub.log", env=env, stop_s=20) as (proc, endpoints):
         assert endpoints["cmms"] == str(tmp_path / "demo" / "cmms.sqlite")
         erp, http = endpoints["erp"], endpoints["http"]
         await until(lambda: len(_get(f"{erp}/api/orders")["items"]) >= 3, within_s=15, what="orders in the ERP")
@@ -59,11 +47,6 @@ async def test_up_feeds_the_mes_from_the_demo_erp_qms_and_cmms(tmp_path: Path) -
             within_s=20,
             what="the QMS's inspections in the MES",
         )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        if proc.stdout is not None:
-            proc.stdout.close()
     assert proc.returncode == 0
     with duckdb.connect(str(tmp_path / "historian.duckdb"), read_only=True) as db:
 
