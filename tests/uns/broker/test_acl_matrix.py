@@ -19,10 +19,10 @@ import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.mosquitto import run_mosquitto
+from tests.fixtures.passwords import quick_hash
 from tests.fixtures.requires import require
 from tests.fixtures.waiting import until
 from tests.uns.broker.paho_client import Paho
-from uns.broker import hash_password
 from uns.mqtt.types import BrokerUrl
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -101,7 +101,7 @@ class _Target:
 @asynccontextmanager
 async def _embedded(tmp_path: Path) -> AsyncIterator[_Target]:
     config = broker_test_config(
-        allow_anonymous=False, users=_users(hash_password(PASSWORD)), app_cmd_topics=["acme/+/+/+/+/cmd/#"]
+        allow_anonymous=False, users=_users(quick_hash(PASSWORD)), app_cmd_topics=["acme/+/+/+/+/cmd/#"]
     )
     async with start_broker(tmp_path, config) as broker:
         local = broker.local_client("matrix-injector")
@@ -198,9 +198,8 @@ async def _delivered_by_mosquitto(client: Paho, admin: Paho, topic: str, marker_
         return sum(1 for name in paho.topics() if name == topic)
 
     before = on_topic(client)
-    if topic.startswith("$"):  # Mosquitto's own $SYS message, every second: two reach the admin after SUBACK
-        seen = on_topic(admin)
-        await until(lambda: on_topic(admin) >= seen + 2, what=f"two messages on {topic} at the admin")
+    if topic.startswith("$"):  # Mosquitto's own $SYS message, every second
+        await _sys_message_after_suback(admin, topic)
     else:
         await admin.publish(topic, f"deliver-{next(_count)}".encode(), qos=1)
     # one thread: a marker sent after the probe was acknowledged reaches the client after the probe
@@ -209,6 +208,23 @@ async def _delivered_by_mosquitto(client: Paho, admin: Paho, topic: str, marker_
     await until(lambda: any(m.payload == marker for m in list(client.received)), what=f"marker on {marker_topic}")
     markers = 1 if topic == marker_topic else 0
     return {"sub"} if on_topic(client) > before + markers else set()
+
+
+async def _sys_message_after_suback(admin: Paho, topic: str) -> None:
+    """Wait until the admin gets a message on ``topic`` that Mosquitto published after the client's SUBACK.
+
+    The admin's own marker, sent after that SUBACK, orders it: what reaches the admin after its marker left the
+    broker after the client's subscription took effect (one thread, one ordered connection).
+    """
+    anchor = f"anchor-{next(_count)}".encode()
+    await admin.publish("matrix/marker", anchor, qos=1)
+
+    def after_anchor() -> bool:
+        received = list(admin.received)
+        index = next((i for i, message in enumerate(received) if message.payload == anchor), None)
+        return index is not None and any(message.topic == topic for message in received[index + 1 :])
+
+    await until(after_anchor, what=f"a message on {topic} at the admin after its marker")
 
 
 @pytest.mark.parametrize("user", list(COLUMNS.values()))
@@ -248,7 +264,7 @@ async def test_role_matrix(tmp_path: Path, broker: str, user: str) -> None:
 
 
 async def test_a_host_with_host_ids_publishes_only_its_own_state(tmp_path: Path) -> None:
-    users = _users(hash_password(PASSWORD))
+    users = _users(quick_hash(PASSWORD))
     users["host"]["host_ids"] = ["uns-hub"]
     async with start_broker(tmp_path, broker_test_config(allow_anonymous=False, users=users)) as broker:
         target = _Target(broker.url, lambda: sum(broker.stats.acl_denials.values()), None)
