@@ -58,23 +58,21 @@ async def test_utilities_are_live_from_their_own_edge_nodes_without_a_spec_viola
                 await stack.enter_async_context(running(node, name=f"tests.{node.name}"))
             for machine in _IN_DEMO:
                 await until(_all_read(host, machine), what=f"every metric of the {machine} read")
-                await until(
-                    _moving(host, machine, "Counters/RunHours"),
-                    within_s=_HOUR_METER_MOVES_S,
-                    what=f"the {machine}'s hour meter moving",
-                )
-            # a DCMD reaches the machine model through the bridge and the simulated PLC
+            # every hour meter from its value now: the machines run side by side, so their waits overlap
+            moving = {machine: _moving(host, machine, "Counters/RunHours") for machine in _IN_DEMO}
+            for machine, moved in moving.items():
+                await until(moved, within_s=_HOUR_METER_MOVES_S, what=f"the {machine}'s hour meter moving")
+            # a DCMD reaches the machine model through the bridge and the simulated PLC (all four sent, then awaited)
+            written: dict[str, Callable[[], bool]] = {}
             for machine in _IN_DEMO:
                 setpoint = next(m.name for m in MACHINE_METRICS[machine] if m.name.startswith("Setpoint/"))
                 process_value = setpoint.removeprefix("Setpoint/")
                 wanted = round(sim.model.snapshot().machines[machine].setpoints[process_value] * 0.9, 1)
                 metric = pb.Payload.Metric(name=setpoint, datatype=FLOAT, float_value=wanted)
                 host.dcmd(utility_node(machine), machine, [metric])
-
-                def written(machine: str = machine, name: str = process_value, wanted: float = wanted) -> bool:
-                    return abs(sim.model.snapshot().machines[machine].setpoints[name] - wanted) < 1e-3
-
-                await until(written, what=f"{machine} {setpoint} written")
+                written[f"{machine} {setpoint}"] = _written(sim, machine, process_value, wanted)
+            for what, done in written.items():
+                await until(done, what=f"{what} written")
     finally:
         host.stop()
     assert {r.node for r in host.of("NBIRTH")} == {utility_node(m) for m in _IN_DEMO}
@@ -89,3 +87,7 @@ def _all_read(host: SpbHost, machine: str) -> Callable[[], bool]:
 def _moving(host: SpbHost, machine: str, name: str) -> Callable[[], bool]:
     first = _values(host, machine)[name]
     return lambda: _values(host, machine)[name] != first
+
+
+def _written(sim: SimulatedPlant, machine: str, name: str, wanted: float) -> Callable[[], bool]:
+    return lambda: abs(sim.model.snapshot().machines[machine].setpoints[name] - wanted) < 1e-3
