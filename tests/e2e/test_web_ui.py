@@ -46,31 +46,6 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     # each value leads to its history: the Topics page opens on that topic
     await speed.get_by_role("link", name="Speed").click()
     await expect(page.locator("#detail h3")).to_contain_text("line1/filler/data/Speed", timeout=10_000)
-    await page.goto(web_hub + "/#topics")
-    # the live tree: ISA-95 levels first, then the Sparkplug namespace
-    await expect(page.locator("#tree > li > .name").first).to_have_text("acme", timeout=15_000)
-    assert "spBv1.0" in await page.locator("#tree > li > .name").all_text_contents()
-    # find a counter and watch it move (Server-Sent Events)
-    count = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
-    await page.fill("#search", "line1/filler/data/Production/GoodCount")
-    item = page.locator(f'#tree li[data-path="{count}"]')
-    await expect(item.locator(".value")).not_to_have_text("", timeout=15_000)
-    first = await item.locator(".value").text_content()
-    await expect(item.locator(".value")).not_to_have_text(first or "", timeout=15_000)
-    # its payload and its history chart (drawn from the historian, 10 s buckets)
-    await item.locator(".name").click()
-    await expect(page.locator("#payload")).to_contain_text('"datatype": "UInt32"')
-    # at least three 10 s buckets of history (the hub has been storing since it started)
-    history = f"/api/history/aggregate?topic={count}&start=-15m&bucket=10s&agg=avg,min,max&fill=none"
-    buckets = "(url) => fetch(url).then(r => r.json()).then(a => a.rows.filter(row => row.avg !== null).length)"
-    await until_probed(
-        lambda: _at_least(page.evaluate(buckets, history), 3), within_s=40, what="three 10 s buckets", every_s=0.5
-    )
-    await page.get_by_role("button", name="15 min").click()
-    await expect(page.locator("#chart .hint")).to_contain_text("15 min:", timeout=10_000)
-    polyline = page.locator("#chart svg polyline")
-    points = (await polyline.get_attribute("points") or "").split()
-    assert len(points) >= 2
     # Sparkplug: every demo edge node online (bottling, packaging, LwM2M, LoRaWAN, serial, utilities, business)
     await page.goto(web_hub + "/#sparkplug")
     await page.reload()
@@ -122,6 +97,33 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     # (the demo's QMS and crews add their own rows beside these)
     assert "cap_height_mm" in [row["characteristic"] for row in got["characteristics"]["rows"]]
     assert "op-42" in [row["group"] for row in got["labor"]["rows"]]
+    # the history has been accruing meanwhile: the Topics page last
+    await page.goto(web_hub + "/#topics")
+    await page.reload()
+    # the live tree: ISA-95 levels first, then the Sparkplug namespace
+    await expect(page.locator("#tree > li > .name").first).to_have_text("acme", timeout=15_000)
+    assert "spBv1.0" in await page.locator("#tree > li > .name").all_text_contents()
+    # find a counter and watch it move (Server-Sent Events)
+    count = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
+    await page.fill("#search", "line1/filler/data/Production/GoodCount")
+    item = page.locator(f'#tree li[data-path="{count}"]')
+    await expect(item.locator(".value")).not_to_have_text("", timeout=15_000)
+    first = await item.locator(".value").text_content()
+    await expect(item.locator(".value")).not_to_have_text(first or "", timeout=15_000)
+    # its payload and its history chart (drawn from the historian, 10 s buckets)
+    await item.locator(".name").click()
+    await expect(page.locator("#payload")).to_contain_text('"datatype": "UInt32"')
+    # at least three 10 s buckets of history (the hub has been storing since it started)
+    history = f"/api/history/aggregate?topic={count}&start=-15m&bucket=10s&agg=avg,min,max&fill=none"
+    buckets = "(url) => fetch(url).then(r => r.json()).then(a => a.rows.filter(row => row.avg !== null).length)"
+    await until_probed(
+        lambda: _at_least(page.evaluate(buckets, history), 3), within_s=40, what="three 10 s buckets", every_s=0.5
+    )
+    await page.get_by_role("button", name="15 min").click()
+    await expect(page.locator("#chart .hint")).to_contain_text("15 min:", timeout=10_000)
+    polyline = page.locator("#chart svg polyline")
+    points = (await polyline.get_attribute("points") or "").split()
+    assert len(points) >= 2
     assert errors == []
 
 
@@ -153,7 +155,7 @@ async def test_login_and_roles_a_viewer_cannot_publish(locked_web_hub: str, brow
 
 async def test_an_ended_session_leads_to_the_login_page_and_back(tmp_path: Path, browser: Browser) -> None:
     args = ["up", "--no-demo", *PORTS, "--broker-config", str(accounts(tmp_path)), "--data-dir", str(tmp_path)]
-    env = {**os.environ, "UNS_WEB__SESSION_TTL_S": "6"}
+    env = {**os.environ, "UNS_WEB__SESSION_TTL_S": "4"}
     with running_hub(args, tmp_path / "hub.log", env) as url:
         page, errors = await open_page(browser, url + "/login?next=%2F%23sparkplug")
         await page.fill("input[name=username]", "vera")
