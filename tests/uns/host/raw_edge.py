@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import struct
 import threading
 import time
@@ -131,6 +132,11 @@ class RawEdgeNode:
     def kill(self) -> None:
         """Drop the TCP connection without DISCONNECT, so the broker publishes the will."""
         sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            # loop_stop alone waits out paho's 1 s select: the end of the stream wakes it at once, and the flag
+            # loop_stop sets, set before that, keeps paho's thread from reconnecting instead of ending
+            self.client._thread_terminate = True
+            sock.shutdown(socket.SHUT_RDWR)
         self.client.loop_stop()
         if sock is not None:
             sock.close()
