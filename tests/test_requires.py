@@ -100,7 +100,9 @@ def test_strict_mode_with_everything_installed_passes(sample: pytest.Pytester, m
 def test_a_fresh_machine_without_mosquitto_skips_the_repo_tests_instead_of_erroring(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the repo's own conftest and session fixture (this test of tests/test_fixtures.py uses the `mosquitto` fixture)
+    # the repo's own conftest and session fixture (this test of tests/test_fixtures.py uses the `mosquitto` fixture);
+    # one xdist worker, not the configured two: the skip still comes from a worker and is summarised by the
+    # controller as in a real run, without a second worker's seconds of start-up for a one-test run
     monkeypatch.setenv(MISSING_ENV, "mosquitto")
     monkeypatch.delenv(STRICT_ENV, raising=False)
     monkeypatch.chdir(REPO)
@@ -110,6 +112,8 @@ def test_a_fresh_machine_without_mosquitto_skips_the_repo_tests_instead_of_error
         "no:cacheprovider",
         "--rootdir",
         str(REPO),
+        "-n",
+        "1",
     )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["mosquitto: needs Debian package mosquitto: apt-get install mosquitto (1 skipped)"])
