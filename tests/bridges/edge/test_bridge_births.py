@@ -1,8 +1,9 @@
 """What births carry, and that no DATA is older than its birth: the demo's real bridges through a real broker.
 
 The Modbus bridge reads the simulated bottling PLCs and the OPC UA bridge the packaging server
-(``bridges/sim``), both running in real time; Mosquitto carries their Sparkplug to an independent
-host (``spb_host``). A scripted source covers a metric whose first read failed.
+(``bridges/sim``), both running in real time (the plant quickened and read as much more often: ``sim_plant``);
+Mosquitto carries their Sparkplug to an independent host (``spb_host``). A scripted source covers a metric whose
+first read failed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from model.bridges import ModbusBridgeConfig, OpcUaBridgeConfig
 from model.envelope import Quality
 from tests.bridges.edge.conftest import edge_config, running_edge
 from tests.bridges.edge.spb_host import DOUBLE, Received, SpbHost, quality_of, until
+from tests.bridges.sim.fixtures import read_quicker
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.running import running
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the simulated plant's loop: one plant for the module
 
 
 async def _grows(host: SpbHost, kind: str, by: int, *, what: str) -> None:
@@ -56,7 +60,7 @@ async def test_births_carry_first_readings_and_data_is_never_older(
 ) -> None:
     wanted = ModbusBridgeConfig if kind == "modbus" else OpcUaBridgeConfig
     config = next(c for c in sim_plant.bridge_configs() if isinstance(c, wanted))
-    config = config.model_copy(update={"edge": edge_config(group, first_reading_wait_s=5.0)})
+    config = read_quicker(config).model_copy(update={"edge": edge_config(group, first_reading_wait_s=5.0)})
     clients = network_clients(BrokerUrl(port=mosquitto.port))
     devices = len(config.devices)
     for start in range(3):
