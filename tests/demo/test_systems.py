@@ -36,6 +36,9 @@ from uns.mqtt.types import BrokerUrl
 
 L1 = "acme/dallas/bottling/line1"
 T0 = 1_764_000_000_000
+POLL_S = 0.25
+"""How often the connectors poll here (the demo's 5 s; the ERP's products feed every 2 x POLL_S): a row written
+after a poll waits for the next one."""
 BOM = [
     {"material_id": "PREFORM", "quantity_per_unit": 1.0, "unit": "pcs"},
     {"material_id": "SYRUP", "quantity_per_unit": 0.09, "unit": "l"},
@@ -86,7 +89,7 @@ async def hub(broker: EmbeddedBroker, data_dir: Path) -> AsyncIterator[DemoSyste
         systems = await stack.enter_async_context(DemoSystems(directory=data_dir / "demo"))
         nodes = [
             await stack.enter_async_context(build_edge_node(config, local_clients(broker), data_dir))
-            for config in systems.connectors(None)
+            for config in systems.connectors(None, poll_s=POLL_S)
         ]
         async with asyncio.TaskGroup() as tasks:
             running = [tasks.create_task(systems.run()), *(tasks.create_task(node.run()) for node in nodes)]
@@ -149,7 +152,7 @@ async def test_business_rows_reach_the_uns_as_mes_events_and_a_restart_neither_l
             await down.cmms.write(breakdown("closed", T0 + 40_000))
         async with hub(broker, tmp_path) as systems:
             await until(lambda: len(events.got) >= 9, within_s=15, what="what was written while the hub was down")
-            await asyncio.sleep(2.5)  # two more polls of every connector: nothing else may come
+            await asyncio.sleep(2 * 2 * POLL_S)  # two more polls of every connector: nothing else may come
             assert systems.erp.counters == {"products": 0, "releases": 0}  # nothing new written in this run
     ids = events.ids()
     assert len(ids) == len(set(ids)) == 9  # nothing repeated, nothing lost
@@ -243,7 +246,7 @@ async def test_the_connectors_pass_an_independent_sparkplug_host_on_mosquitto(
                         got.append(message.topic)
 
             running = [tasks.create_task(listen()), tasks.create_task(systems.run())]
-            for config in systems.connectors("uns-hub"):
+            for config in systems.connectors("uns-hub", poll_s=POLL_S):
                 node = await stack.enter_async_context(build_edge_node(config, clients, tmp_path))
                 running.append(tasks.create_task(node.run()))
             await until(lambda: {r.node for r in host.of("NBIRTH")} == set(CONNECTORS), within_s=15, what="births")
