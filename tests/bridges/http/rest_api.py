@@ -140,7 +140,8 @@ class RestApi:
 
     async def _slow(self, request: Request) -> Response:
         self.requests.append(str(request.url))
-        await asyncio.sleep(1.0)  # past the source's 0.2 s timeout, short for the server's shutdown
+        # past the source's 0.2 s timeout, short for the server's shutdown (which waits for it)
+        await asyncio.sleep(0.5)
         return JSONResponse({"items": self.items})
 
     async def _mixed(self, request: Request) -> Response:
