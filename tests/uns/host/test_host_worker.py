@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.exports import assert_all_is_honest
-from tests.fixtures.hub import RunningHub, running_host
+from tests.fixtures.hub import RunningHub, plant_for, running_host
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
 from tests.uns.host.worker_run import serving, worker_config
@@ -260,10 +260,12 @@ def _nbirth() -> bytes:
 _HUB_MAIN = """
 # a hub's main module: it imports heavy parts (DuckDB) that the worker must not load
 import asyncio
+import sys
+from pathlib import Path
 
 import duckdb
 
-from tests.fixtures.hub import plant_for
+from model.equipment import Plant
 from uns.host.bounds import HostBounds
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
@@ -271,7 +273,8 @@ from uns.host.worker import WorkerConfig
 
 
 async def main() -> None:
-    config = WorkerConfig(plant=plant_for("acme", "g", "n"), max_payload_bytes=1 << 20, rebirth_min_interval_ms=0,
+    plant = Plant.model_validate_json(Path(sys.argv[1]).read_text())
+    config = WorkerConfig(plant=plant, max_payload_bytes=1 << 20, rebirth_min_interval_ms=0,
                           republish_qos=0, bounds=HostBounds(), hand_decoded=False, log_level=30)
     worker = HostWorker(config=config, mirror=HostMirror())
     await worker.start()
@@ -315,9 +318,12 @@ def _command_line(pid: int) -> list[str]:
 
 
 async def test_the_worker_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
-    script = tmp_path / "hub_main.py"
+    script, plant = tmp_path / "hub_main.py", tmp_path / "plant.json"
     script.write_text(_HUB_MAIN)
-    parent = await asyncio.create_subprocess_exec(sys.executable, str(script), stdout=asyncio.subprocess.PIPE)
+    # the plant as JSON: importing tests.fixtures.hub in the script would cost seconds (it reaches hub.app)
+    plant.write_text(plant_for("acme", "g", "n").model_dump_json())
+    command = [sys.executable, str(script), str(plant)]
+    parent = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     try:
         assert parent.stdout is not None
         worker_pid = int(await parent.stdout.readline())
