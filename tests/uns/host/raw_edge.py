@@ -143,6 +143,11 @@ class RawEdgeNode:
 
     def go_silent(self) -> None:
         """Stop talking (no PINGREQ, no DISCONNECT) but keep the TCP connection open: a pulled cable."""
+        # loop_stop alone waits out paho's 1 s select: set the flag it sets, then wake the select as paho's own
+        # publish does (a byte on its socket pair), so its thread ends at once
+        self.client._thread_terminate = True
+        if self.client._sockpairW is not None:
+            self.client._sockpairW.send(b"0")
         self.client.loop_stop()
 
     def stop(self) -> None:
