@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
 from tests.e2e.web_rig import CHROMIUM, FLAGS, PORTS, accounts, running_hub
@@ -41,11 +42,33 @@ def locked_web_hub(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+@contextlib.asynccontextmanager
+async def _chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with _chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def _module_chromium() -> AsyncIterator[Browser]:
+    async with _chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def module_browser(_module_chromium: Browser) -> AsyncIterator[Browser]:
+    """`browser` launched once for the tests of one file (~1 s less per test), for a file whose tests run on the
+    module's event loop (``pytest.mark.asyncio(loop_scope="module")``). ``browser.new_page`` gives each page a
+    context of its own (no shared cookies or storage), and the test's contexts are closed after it."""
+    yield _module_chromium
+    for context in _module_chromium.contexts:
+        await context.close()

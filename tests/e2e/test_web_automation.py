@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
 from uns.clock import now_ms
 
-pytestmark = skip_without_chromium
+pytestmark = [skip_without_chromium, pytest.mark.asyncio(loop_scope="module")]  # for module_browser
 
 FILLER = "acme/dallas/bottling/line1/filler"
 TEMPERATURE_F = f"{FILLER}/data/Computed/Temperature_degF"  # one of the demo's computed tags
@@ -46,12 +46,12 @@ async def _seed(page: Page, url: str, topic: str, readings: list[float]) -> list
 
 
 @pytest.mark.timeout(150)  # the whole demo starts first: ~55 s on a loaded 2-core box (test_uns_process.py)
-async def test_live_values_create_with_autocomplete_replay_and_disable(tmp_path: Path, browser: Browser) -> None:
+async def test_live_values_create_with_autocomplete_replay_and_disable(tmp_path: Path, module_browser: Browser) -> None:
     config = tmp_path / "hub.yaml"
     config.write_text("# the demo hub's settings: the editor writes below\nhistorian:\n  flush_interval_s: 0.2\n")
     args = ["up", *PORTS, "--config", str(config), "--data-dir", str(tmp_path)]
     with running_hub(args, tmp_path / "hub.log", {**os.environ}) as url:
-        page, errors = await open_page(browser, f"{url}/#automation")
+        page, errors = await open_page(module_browser, f"{url}/#automation")
         # the demo's tag with its live value, quality and time
         demo = page.locator(f'#tag-list tr[data-key="{TEMPERATURE_F}"]')
         await expect(demo.locator(".value")).to_have_text(re.compile(r"^-?\d+(\.\d+)? degF$"), timeout=60_000)
@@ -108,7 +108,7 @@ async def test_live_values_create_with_autocomplete_replay_and_disable(tmp_path:
         assert errors == []
 
 
-async def test_a_viewer_sees_no_edit_controls_and_is_refused(tmp_path: Path, browser: Browser) -> None:
+async def test_a_viewer_sees_no_edit_controls_and_is_refused(tmp_path: Path, module_browser: Browser) -> None:
     config = tmp_path / "hub.yaml"
     config.write_text(
         f"rules:\n  - name: probe-hot\n    trigger: {{kind: value, topic: {PROBE}, above: 80}}\n"
@@ -116,7 +116,7 @@ async def test_a_viewer_sees_no_edit_controls_and_is_refused(tmp_path: Path, bro
     )
     args = ["up", "--no-demo", *PORTS, "--broker-config", str(accounts(tmp_path)), "--config", str(config)]
     with running_hub([*args, "--data-dir", str(tmp_path)], tmp_path / "hub.log") as url:
-        page, errors = await open_page(browser, f"{url}/login")
+        page, errors = await open_page(module_browser, f"{url}/login")
         signed = await page.request.post(f"{url}/api/login", data={"username": "vera", "password": "vera-secret"})
         assert signed.status == 200
         await page.goto(f"{url}/#automation")

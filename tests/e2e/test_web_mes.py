@@ -13,7 +13,7 @@ from tests.e2e.web_rig import open_page, skip_without_chromium
 from tests.fixtures.waiting import until_probed
 from uns.clock import now_ms
 
-pytestmark = skip_without_chromium
+pytestmark = [skip_without_chromium, pytest.mark.asyncio(loop_scope="module")]  # for module_browser
 
 LINE1 = "acme/dallas/bottling/line1"
 FILLER, CAPPER, LABELER = (f"{LINE1}/{cell}" for cell in ("filler", "capper", "labeler"))
@@ -91,8 +91,8 @@ async def pareto_reasons(page: Page) -> list[str]:
     return [await bar.get_attribute("data-reason") or "" for bar in await page.locator("#pareto g.bar").all()]
 
 
-async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(fed_hub: str, browser: Browser) -> None:
-    page, errors = await open_page(browser, f"{fed_hub}/#mes?line={LINE1}&range=1h")
+async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(fed_hub: str, module_browser: Browser) -> None:
+    page, errors = await open_page(module_browser, f"{fed_hub}/#mes?line={LINE1}&range=1h")
     await filler_counted(page.request, fed_hub)
     await page.reload()
     # OEE per line and cell, the line first
@@ -127,9 +127,9 @@ async def test_timeline_pareto_and_a_reason_assigned_from_the_timeline(fed_hub: 
     assert errors == []
 
 
-async def test_spc_chart_and_genealogy_drill_down(fed_hub: str, browser: Browser) -> None:
+async def test_spc_chart_and_genealogy_drill_down(fed_hub: str, module_browser: Browser) -> None:
     # the demo's QMS inspects line1 too (cap_torque_nm sorts before fill_volume): the page is asked for ours
-    page, errors = await open_page(browser, f"{fed_hub}/#mes?line={LINE1}&range=1h&char=fill_volume")
+    page, errors = await open_page(module_browser, f"{fed_hub}/#mes?line={LINE1}&range=1h&char=fill_volume")
     # SPC: the characteristic inspected in scope, 25 points with limits, the outlier marked with its rule
     await expect(page.locator("#characteristic")).to_have_value("fill_volume", timeout=20_000)
     chart = page.locator("#spc svg.spc").first
