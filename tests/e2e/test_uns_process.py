@@ -21,7 +21,7 @@ from bridges.sim.utilities import UTILITY_PLANTS
 from demo.connectors import CONNECTORS
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.processes import hub_process
-from tests.fixtures.waiting import until
+from tests.fixtures.waiting import eventually, until
 from tests.uns.host.raw_edge import DOUBLE, RawEdgeNode, Watcher, metric
 
 
@@ -212,9 +212,13 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert health["rejected"] == {}
             # the historian has it: over the hub's HTTP API, and `uns query` while the hub holds the file
             api = f"{endpoints['http']}/api/history/raw?topic={modbus}&start=-5m"
-            good = lambda: [row["value"] for row in _get_json(api)["rows"] if row["quality"] == "good"]  # noqa: E731
-            await until(lambda: len(good()) >= 2, within_s=10, what="history of the count")
-            counts = good()
+            counts = await eventually(
+                lambda: _good_values(api),
+                lambda values: len(values) >= 2,
+                within_s=10,
+                what="history of the count",
+                every_s=0.1,
+            )
             assert counts == sorted(counts)  # a production counter only goes up
             line1 = "acme/dallas/bottling/line1/filler/data/#"
             command = [
@@ -228,17 +232,8 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
                 "--format",
                 "json",
             ]
-            query = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "hub.cli", *command],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-            assert query.returncode == 0, query.stderr
-            last = {row["topic"]: row for row in json.loads(query.stdout)["rows"]}
-            assert last[modbus]["value"] >= counts[-1]
+            # the command starts (imports) while the MES checks below wait; its answer is checked after them
+            querying = asyncio.create_task(_cli(*command), name="test.uns-query")
             # MES from the bridges alone: derived states and counts, OEE views, KPIs back in the UNS
             line1 = "acme/dallas/bottling/line1"
             await until(
@@ -250,32 +245,46 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             assert watcher.json(f"{line1}/filler/kpi/state_name") is not None
             oee_url = f"{endpoints['http']}/api/mes/oee?path={line1}&by=cell&start=-10m"
             # a cell counts from its counter's second reading on, and the three need not land in one MES commit
-            await until(
-                lambda: sum(row["total"] > 0 for row in _get_json(oee_url)["rows"]) == 3,
+            oee = await eventually(
+                lambda: _fetch_rows(oee_url),
+                lambda rows: sum(row["total"] > 0 for row in rows) == 3,
                 within_s=20,
                 what="3 cells counted",
+                every_s=0.1,
             )
-            oee = _get_json(oee_url)["rows"]
             assert {row["path"] for row in oee} == {f"{line1}/{cell}" for cell in ("filler", "capper", "labeler")}
             # the product's ideal cycle time is a nameplate rate above what any machine runs at
             assert all(0 < row["oee"] <= 1 and row["performance"] <= 1 for row in oee), oee
-            mes = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "hub.cli", "mes", "orders", "--api", endpoints["http"], "--format", "json"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
+            mes = await _cli("mes", "orders", "--api", endpoints["http"], "--format", "json")
             assert mes.returncode == 0, mes.stderr
             # the demo's simulated ERP released three orders per line and started one on each
             orders = json.loads(mes.stdout)["rows"]
             running = sorted(row["line"] for row in orders if row["status"] == "running")
             assert running == [line1, "acme/dallas/bottling/line2", "acme/dallas/packaging/line3"], orders
+            query = await querying
+            assert query.returncode == 0, query.stderr
+            last = {row["topic"]: row for row in json.loads(query.stdout)["rows"]}
+            assert last[modbus]["value"] >= counts[-1]
         finally:
             watcher.stop()
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+async def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``uns <args>`` run to its end (30 s at most) in a thread, so the test's loop serves its watcher meanwhile."""
+    command = [sys.executable, "-m", "hub.cli", *args]
+    return await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=30, check=False)
+
+
+async def _good_values(url: str) -> list[Any]:
+    """The good values of a ``/api/history/raw`` answer, fetched in a thread (a blocking call would stall the loop)."""
+    return [row["value"] for row in await _fetch_rows(url) if row["quality"] == "good"]
+
+
+async def _fetch_rows(url: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (await asyncio.to_thread(_get_json, url))["rows"]
+    return rows
 
 
 def _get_json(url: str) -> dict[str, Any]:
