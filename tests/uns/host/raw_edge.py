@@ -24,8 +24,10 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _paho(client_id: str) -> paho.Client:
-    return paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+def _paho(client_id: str, *, reconnect: bool = True) -> paho.Client:
+    return paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, reconnect_on_failure=reconnect
+    )
 
 
 async def _connect(client: paho.Client, url: str, keepalive: int = 30) -> None:
@@ -81,14 +83,25 @@ class RawEdgeNode:
     """Sparkplug 3.0 edge node behaviour written from the spec, not from uns-hub's code."""
 
     def __init__(
-        self, url: str, group: str, node: str, bd_seq: int = 0, keepalive: int = 30, will_ms: int | None = None
+        self,
+        url: str,
+        group: str,
+        node: str,
+        bd_seq: int = 0,
+        keepalive: int = 30,
+        will_ms: int | None = None,
+        *,
+        reconnect: bool = True,
     ) -> None:
-        """``will_ms``: the NDEATH will's timestamp, by default now (a will is stamped when registered, at connect)."""
+        """``will_ms``: the NDEATH will's timestamp, by default now (a will is stamped when registered, at connect).
+
+        ``reconnect=False``: a node the broker drops stays away (paho's thread ends instead of waiting 1 s to
+        reconnect, which ``kill`` would wait out)."""
         self.url, self.group, self.node, self.bd_seq = url, group, node, bd_seq
         self.keepalive = keepalive
         self.seq = 0
         self.commands: list[pb.Payload] = []
-        self.client = _paho(f"raw-edge-{group}-{node}")
+        self.client = _paho(f"raw-edge-{group}-{node}", reconnect=reconnect)
         death = payload([metric("bdSeq", bd_seq, INT64)], None, timestamp_ms=will_ms)
         self.client.will_set(self.topic("NDEATH"), death, qos=1, retain=False)
         self.client.on_message = self._on_message
