@@ -151,8 +151,9 @@ async def test_five_agents_enrol_deploy_roll_back_converge_survive_kill_and_are_
         procs["a4"].kill()
         await asyncio.to_thread(procs["a4"].wait, 10)
         await until(lambda: hub.status["a4"].get("status") == "offline", within_s=15, what="a4's will says offline")
-        # both come back at once: a4 on its last good version from disk, a5 on the v2 it had
-        await asyncio.gather(start("a4", version="4"), start("a5", version="2"))
+        # both come back at once: a4 on its last good version from disk, a5 on the v2 it had; a4 applies v5
+        # again, its absent-host bridge holding the apply for --birth-wait: 1 s, as nothing is killed this time
+        await asyncio.gather(start("a4", "--birth-wait", "1", version="4"), start("a5", version="2"))
         await until(lambda: hub.reports("a5", version=4, status="running"), within_s=30, what="a5 converges on v4")
         await until(lambda: hub.reports("a4", version=5, status="running"), within_s=40, what="a4 on v5 at last")
         feeder.cancel()
