@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.web_rig import PORTS, accounts, hub_endpoints, open_page, skip_without_chromium
 from tests.fixtures.processes import stop_process
+from tests.fixtures.waiting import eventually
 from uns.broker import hash_password
 from uns.web.headers import CONTENT_SECURITY_POLICY
 
@@ -197,11 +198,13 @@ async def test_uns_up_hands_a_demo_bridge_to_an_edge_agent_started_beside_it(tmp
                 listed: Any = await (await page.request.get(f"{url}/api/fleet/agents")).json()
                 return next(a for a in listed["agents"] if a["agent"] == "utilities")
 
-            for _ in range(120):  # the agent's FINS bridge reads the demo's simulated PLC (bounded: 60 s)
-                utilities = await reads()
-                if utilities["bridges"] and utilities["bridges"][0]["samples"] > 0:
-                    break
-                await asyncio.sleep(0.5)
+            utilities = await eventually(
+                reads,
+                lambda agent: agent["bridges"] and agent["bridges"][0]["samples"] > 0,
+                within_s=60,
+                what="the agent's FINS bridge reading the demo's simulated PLC",
+                every_s=0.1,
+            )
             assert utilities["bridges"][0]["node"] == "fins-utilities"
             assert utilities["bridges"][0]["samples"] > 0
             assert utilities["desired"]["note"] == "handed off by uns up: fins-utilities"
