@@ -122,10 +122,9 @@ def _mosquitto_config(folder: Path) -> str:
     """Write the accounts and the ACL into ``folder`` (readable once Mosquitto drops root); its config lines."""
     folder.chmod(0o755)
     passwd = folder / "passwd"
-    tool = require("mosquitto_passwd")
-    for user in COLUMNS.values():
-        create = ["-c"] if not passwd.exists() else []
-        subprocess.run([tool, *create, "-b", str(passwd), user, PASSWORD], check=True, capture_output=True)
+    passwd.write_text("".join(f"{user}:{PASSWORD}\n" for user in COLUMNS.values()), encoding="utf-8")
+    # -U hashes every plain-text line in place: one run instead of one per account
+    subprocess.run([require("mosquitto_passwd"), "-U", str(passwd)], check=True, capture_output=True)
     passwd.chmod(0o644)
     acl = folder / "acl"
     acl.write_text(mosquitto_acl(), encoding="utf-8")
