@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
+from typing import cast
 
 from uns.errors import BrokerError, BrokerUnreachable
 from uns.mqtt.codec import MAX_REMAINING_LENGTH, ConnAck, Packet, PacketReader, PingResp, ProtocolError
@@ -54,8 +55,8 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport; cap its write buffer; turn Nagle off."""
-        if not isinstance(transport, asyncio.Transport):  # pragma: no cover  (create_connection gives one)
-            raise TypeError(f"expected a stream transport, got {transport!r}")
+        # a stream transport: create_connection gives one (uvloop's does not subclass asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         self.transport = transport
         set_nodelay(transport)
