@@ -11,11 +11,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 
 from bridges.fleet.cli import add_edge_parser, add_fleet_parser, run_edge, run_fleet
 from bridges.registry import KINDS
+from model.config import EventLoop, Settings
 from model.schema import all_schemas
 from uns.broker import hash_password
 from uns.errors import ConfigError, UnsError
@@ -158,7 +159,9 @@ def _ready(line: str) -> None:
 
 
 def _dump_tasks() -> None:
-    """``kill -USR1 <pid>``: print every asyncio task's stack to stderr (what is the hub waiting for?)."""
+    """``kill -USR1 <pid>``: print the loop and every asyncio task's stack to stderr (what is the hub waiting for?)."""
+    loop = type(asyncio.get_running_loop())
+    print(f"--- event loop {loop.__module__}.{loop.__qualname__}", file=sys.stderr)
     for running in asyncio.all_tasks():
         print(f"--- task {running.get_name()}", file=sys.stderr)
         running.print_stack(limit=12, file=sys.stderr)
@@ -176,6 +179,24 @@ async def _until_signalled(work: Coroutine[None, None, None]) -> None:
         if not task.cancelled():
             raise
         log.info("stopped")
+
+
+def _run(settings: Settings, work: Coroutine[None, None, None]) -> None:
+    """Run ``work`` on the configured event loop until SIGINT or SIGTERM."""
+    with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
+        runner.run(_until_signalled(work))
+
+
+def _loop_factory(choice: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory for ``choice``: uvloop's when installed; None (asyncio's own) otherwise."""
+    if choice == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # not installed (it has no Windows build): asyncio's loop runs the same code
+            log.info("event loop: asyncio (uvloop is not installed)")
+            return None
+        return uvloop.new_event_loop
+    return None
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -243,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # the MES adapter writes through the historian's single DuckDB writer: one process runs both
             plant = plant_of(settings)
             mes_on = settings.model_copy(update={"mes": settings.mes.model_copy(update={"enabled": True})})
-            asyncio.run(_until_signalled(run_historian(mes_on, plant, ready=_ready)))
+            _run(mes_on, run_historian(mes_on, plant, ready=_ready))
             return EXIT_OK
         if args.command == "mes":
             # the same MES settings as the running hub's /api/mes, so the CLI and the API agree
@@ -253,26 +274,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "up":
             plant = plant_of(settings, demo=settings.demo)
             hand_offs = parse_hand_offs(args.hand_off)
-            asyncio.run(
-                _until_signalled(run_up(settings, plant, ready=_ready, config_file=config, hand_offs=hand_offs))
-            )
+            _run(settings, run_up(settings, plant, ready=_ready, config_file=config, hand_offs=hand_offs))
         elif args.command == "broker":
-            asyncio.run(_until_signalled(run_broker(settings, ready=_ready)))
+            _run(settings, run_broker(settings, ready=_ready))
         elif args.command == "bridge":
-            asyncio.run(_until_signalled(run_bridges(settings, args.kind, ready=_ready)))
+            _run(settings, run_bridges(settings, args.kind, ready=_ready))
         elif args.command == "historian":
             plant = plant_of(settings)
-            asyncio.run(_until_signalled(run_historian(settings, plant, ready=_ready)))
+            _run(settings, run_historian(settings, plant, ready=_ready))
         elif args.command == "web":
-            asyncio.run(_until_signalled(run_web(settings, plant_of(settings), ready=_ready)))
+            _run(settings, run_web(settings, plant_of(settings), ready=_ready))
         elif args.command == "edge":
             edge = run_edge(
                 args, url=settings.broker.url, ca_file=settings.broker.ca_file,
                 enterprise=plant_of(settings).enterprise.id, data_dir=settings.data_dir, ready=_ready,
             )  # fmt: skip
-            asyncio.run(_until_signalled(edge))
+            _run(settings, edge)
         elif args.command == "sim":
-            asyncio.run(_until_signalled(run_sim(settings, ready=_ready)))
+            _run(settings, run_sim(settings, ready=_ready))
         elif args.command == "sink" and args.action != "run":
             from uns.sinks.replay import run_sink_action  # the sinks' drivers load only for `uns sink`
 
@@ -283,10 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sink = run_sink(
                 settings, plant_of(settings).enterprise.id, args.name, client_id=args.client_id, ready=_ready
             )
-            asyncio.run(_until_signalled(sink))
+            _run(settings, sink)
         else:
             plant = plant_of(settings)
-            asyncio.run(_until_signalled(run_host(settings, plant, ready=_ready)))
+            _run(settings, run_host(settings, plant, ready=_ready))
     except UnsError as exc:
         print(f"uns {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
