@@ -34,10 +34,13 @@ def _fill(path: Path) -> None:
     database.close()
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    _fill(tmp_path / "historian.duckdb")
-    return Settings(data_dir=tmp_path)
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One filled historian file for the tests that only read it (``uns query`` opens it read-only), not a file
+    migrated and filled again for each."""
+    data_dir = tmp_path_factory.mktemp("filled")
+    _fill(data_dir / "historian.duckdb")
+    return Settings(data_dir=data_dir)
 
 
 def _run(settings: Settings, *argv: str) -> int:
