@@ -199,6 +199,20 @@ def _loop_factory(choice: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] 
     return None
 
 
+def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    """``uns sink``: its drivers load only here, and not the hub's wiring (~3 s of imports before a restart)."""
+    if args.action != "run":
+        from uns.sinks.replay import run_sink_action
+
+        return run_sink_action(settings, args.name, args.action, since=args.since, ids=args.id)
+    from uns.sinks.run import run_sink
+
+    sink = run_sink(settings, plant_of(settings).enterprise.id, args.name, client_id=args.client_id, ready=_ready)
+    gc.freeze()  # as for the hub below: what is loaded by now lives as long as the process
+    _run(settings, sink)
+    return EXIT_OK
+
+
 def _schema(args: argparse.Namespace) -> int:
     schemas = all_schemas()
     if args.out is None:
@@ -253,7 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_transforms(args, settings, plant_of(settings, demo=settings.demo))
         if args.command == "rules":
             return run_rules(args, settings, plant_of(settings, demo=settings.demo))
-        # the hub's wiring loads every component and the demo; query and export above need none of it
+        if args.command == "sink":
+            return _sink(args, settings)
+        # the hub's wiring loads every component and the demo; the commands above need none of it
         from hub.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
 
         # what is loaded by now (modules, their tables, pint's registry) lives as long as the process: the
@@ -292,17 +308,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(settings, edge)
         elif args.command == "sim":
             _run(settings, run_sim(settings, ready=_ready))
-        elif args.command == "sink" and args.action != "run":
-            from uns.sinks.replay import run_sink_action  # the sinks' drivers load only for `uns sink`
-
-            return run_sink_action(settings, args.name, args.action, since=args.since, ids=args.id)
-        elif args.command == "sink":
-            from uns.sinks.run import run_sink
-
-            sink = run_sink(
-                settings, plant_of(settings).enterprise.id, args.name, client_id=args.client_id, ready=_ready
-            )
-            _run(settings, sink)
         else:
             plant = plant_of(settings)
             _run(settings, run_host(settings, plant, ready=_ready))
