@@ -30,6 +30,16 @@ def _paho(client_id: str, *, reconnect: bool = True) -> paho.Client:
     )
 
 
+def _stop_flag(client: paho.Client) -> None:
+    """Set the flag ``loop_stop`` sets, so paho's thread ends at its next turn instead of reconnecting.
+
+    It is paho-mqtt's private ``_thread_terminate`` (2.1, 2.2): should a later paho rename it, nothing is set and
+    ``loop_stop`` still ends the thread, only after paho's 1 s select or reconnect wait, as before.
+    """
+    if hasattr(client, "_thread_terminate"):
+        client._thread_terminate = True
+
+
 async def _connect(client: paho.Client, url: str, keepalive: int = 30) -> None:
     # never block the event loop here: the embedded broker under test runs on it
     hostport = url.removeprefix("mqtt://").rsplit("@", 1)[-1]
@@ -143,13 +153,17 @@ class RawEdgeNode:
         return sum(1 for p in self.commands for m in p.metrics if m.name == "Node Control/Rebirth" and m.boolean_value)
 
     def kill(self) -> None:
-        """Drop the TCP connection without DISCONNECT, so the broker publishes the will."""
+        """Drop the TCP connection without DISCONNECT, so the broker publishes the will.
+
+        At once: what was published just before and paho's thread has not written yet is lost with the connection.
+        """
         sock = self.client.socket()
         if isinstance(sock, socket.socket):
             # loop_stop alone waits out paho's 1 s select: the end of the stream wakes it at once, and the flag
             # loop_stop sets, set before that, keeps paho's thread from reconnecting instead of ending
-            self.client._thread_terminate = True
-            sock.shutdown(socket.SHUT_RDWR)
+            _stop_flag(self.client)
+            with contextlib.suppress(OSError):  # the broker may have dropped it already (a reset connection)
+                sock.shutdown(socket.SHUT_RDWR)
         self.client.loop_stop()
         if sock is not None:
             sock.close()
@@ -158,9 +172,11 @@ class RawEdgeNode:
         """Stop talking (no PINGREQ, no DISCONNECT) but keep the TCP connection open: a pulled cable."""
         # loop_stop alone waits out paho's 1 s select: set the flag it sets, then wake the select as paho's own
         # publish does (a byte on its socket pair), so its thread ends at once
-        self.client._thread_terminate = True
-        if self.client._sockpairW is not None:
-            self.client._sockpairW.send(b"0")
+        _stop_flag(self.client)
+        wake = getattr(self.client, "_sockpairW", None)  # paho-mqtt 2.1-2.2's private socket pair, if still there
+        if isinstance(wake, socket.socket):
+            with contextlib.suppress(BlockingIOError):  # a full pair: paho's select wakes anyway
+                wake.send(b"0")
         self.client.loop_stop()
 
     def stop(self) -> None:
