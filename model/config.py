@@ -406,9 +406,10 @@ class Settings(BaseSettings):
     demo: bool = Field(default=True, description="Run the simulated demo plant and its bridges.")
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(default="INFO", description="Logging level.")
     event_loop: EventLoop = Field(
-        default="uvloop",
-        description="The event loop every `uns` command runs on: uvloop (libuv; an idle `uns up` with the demo "
-        "spends ~12 % less CPU) where it is installed, else asyncio's own; `asyncio` forces the standard library's.",
+        default="asyncio",
+        description="The event loop every `uns` command runs on: the standard library's asyncio loop, or `uvloop` "
+        "(libuv; an idle `uns up` with the demo spends ~12 % less CPU; opt-in: see docs/configuration.md for what "
+        "is not yet proven on it); uvloop falls back to asyncio where it is not installed.",
     )
     broker: BrokerSection = Field(default_factory=BrokerSection, description="The MQTT broker.")
     host: HostSection = Field(default_factory=HostSection, description="The Sparkplug host application.")

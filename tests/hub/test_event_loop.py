@@ -1,4 +1,4 @@
-"""Every ``uns`` command runs on uvloop where it is installed; ``event_loop: asyncio`` keeps the standard library's."""
+"""Every ``uns`` command runs on asyncio's loop; ``event_loop: uvloop`` runs it on uvloop where that is installed."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ async def _loop_of(tmp_path: Path, environ: dict[str, str]) -> str:
     return line.removeprefix("--- event loop ")
 
 
-async def test_uvloop_by_default(tmp_path: Path) -> None:
+async def test_event_loop_uvloop_runs_on_uvloop(tmp_path: Path) -> None:
     pytest.importorskip("uvloop", reason="uvloop is a dependency on every platform but Windows")
-    assert await _loop_of(tmp_path, {}) == "uvloop.Loop"
+    assert await _loop_of(tmp_path, {"UNS_EVENT_LOOP": "uvloop"}) == "uvloop.Loop"
 
 
-async def test_event_loop_asyncio_keeps_the_standard_librarys(tmp_path: Path) -> None:
-    assert await _loop_of(tmp_path, {"UNS_EVENT_LOOP": "asyncio"}) == "asyncio.unix_events._UnixSelectorEventLoop"
+async def test_asyncio_by_default(tmp_path: Path) -> None:
+    assert await _loop_of(tmp_path, {}) == "asyncio.unix_events._UnixSelectorEventLoop"
 
 
 def test_an_unknown_event_loop_is_refused_naming_the_setting(tmp_path: Path) -> None:
