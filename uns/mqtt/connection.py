@@ -103,7 +103,13 @@ class Connection(asyncio.Protocol):
         return self.lost.done()
 
     def write(self, data: bytes) -> None:
-        """Write to the transport; notes the time for keep-alive."""
+        """Write to the transport; notes the time for keep-alive.
+
+        Dropped once the transport is closing (the connection is lost; the supervisor reconnects and QoS 1/2
+        go again): asyncio's transport drops such a write, uvloop's raises RuntimeError into the publisher.
+        """
+        if self.transport.is_closing():
+            return
         self.transport.write(data)
         self.last_send = self._loop.time()
 
