@@ -279,8 +279,10 @@ class CipClient:
                 if connection is not None:
                     forward_close = encode_request(FORWARD_CLOSE, CONNECTION_MANAGER, encode_forward_close(connection))
                     await self.unconnected(forward_close, routed=False)
-            with contextlib.suppress(OSError):
-                writer.write(Encapsulation(UNREGISTER_SESSION, session=self._session).encode())
+            # the Forward Close may have found the connection gone: uvloop's transport raises on a write then
+            if not writer.is_closing():
+                with contextlib.suppress(OSError):
+                    writer.write(Encapsulation(UNREGISTER_SESSION, session=self._session).encode())
         self._reader = self._writer = None
         self.mode = "closed"
         if writer is not None:
