@@ -408,7 +408,7 @@ class Settings(BaseSettings):
     event_loop: EventLoop = Field(
         default="asyncio",
         description="The event loop every `uns` command runs on: the standard library's asyncio loop, or `uvloop` "
-        "(libuv; an idle `uns up` with the demo spends ~12 % less CPU; opt-in: see docs/configuration.md for what "
+        "(libuv; an idle `uns up` with the demo spends 3-12 % less CPU; opt-in: see docs/configuration.md for what "
         "is not yet proven on it); uvloop falls back to asyncio where it is not installed.",
     )
     broker: BrokerSection = Field(default_factory=BrokerSection, description="The MQTT broker.")
