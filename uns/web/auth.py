@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from model.broker_config import ROLES, BrokerFileConfig, Role, UserConfig, is_loopback
-from uns.broker.passwords import hash_password, verify_password
+from uns.broker.passwords import DUMMY_HASH, verify_password
 from uns.clock import now_ms
 from uns.errors import UnsError
 from uns.logs import RateLimitedLog
@@ -182,7 +182,6 @@ class WebAuth:
         self._by_user = FailureLimiter(limit=max_failures_per_user, window_s=window, max_keys=most)
         self._by_address = FailureLimiter(limit=max_failures_per_address, window_s=window, max_keys=most)
         self._argon2 = asyncio.Semaphore(2)  # argon2 is CPU- and memory-heavy: a login flood must not starve the hub
-        self._dummy_hash: str | None = None
         self.warn = RateLimitedLog(log)
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -320,10 +319,8 @@ class WebAuth:
     async def _verify(self, password: str, hashed: str | None) -> bool:
         async with self._argon2:
             if hashed is None:
-                # an unknown user costs the same time as a wrong password: no probing for user names
-                if self._dummy_hash is None:
-                    self._dummy_hash = await asyncio.to_thread(hash_password, "no such user")
-                await asyncio.to_thread(verify_password, password, self._dummy_hash)
+                # an unknown user costs the same time as a wrong password, from the first: no probing for names
+                await asyncio.to_thread(verify_password, password, DUMMY_HASH)
                 return False
             return await asyncio.to_thread(verify_password, password, hashed)
 
