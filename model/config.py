@@ -407,7 +407,8 @@ class Settings(BaseSettings):
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(default="INFO", description="Logging level.")
     event_loop: EventLoop = Field(
         default="asyncio",
-        description="The event loop every `uns` command runs on: the standard library's asyncio loop, or `uvloop` "
+        description="The event loop every long-running `uns` command runs on (docs/configuration.md names them): the "
+        "standard library's asyncio loop, or `uvloop` "
         "(libuv; an idle `uns up` with the demo spends 3-12 % less CPU; opt-in: see docs/configuration.md for what "
         "is not yet proven on it); uvloop falls back to asyncio where it is not installed.",
     )
