@@ -251,6 +251,8 @@ class CipClient:
     async def _exchange(self, message: Encapsulation) -> Encapsulation:
         if self._reader is None or self._writer is None:
             raise CipLost("not connected")
+        if self._writer.is_closing():  # asyncio's drain would raise ConnectionResetError; uvloop's write, RuntimeError
+            raise CipLost("connection lost")
         context = os.urandom(8)
         request = Encapsulation(message.command, message.session, 0, context, message.data)
         try:
