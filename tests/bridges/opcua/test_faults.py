@@ -55,18 +55,24 @@ async def test_a_server_that_stops_answering_without_closing_gives_device_down_t
     plant: PlantServer,
 ) -> None:
     source = OpcUaSource(config=config(plant.endpoint, [{"id": "filler", "nodes": _nodes(["Temperature"])}]))
+    took: list[float] = []
     async with running(source) as events:
         await until(lambda: events.latest("filler", "Temperature"), what="data")
-        hung_at = time.monotonic()
-        for transport in plant.server.iserver.asyncio_transports:
-            transport.pause_reading()  # a hung server: the socket stays open, requests go unanswered
-        # silence for the 1 s window, then a probe read allowed 1 s: lost
-        await until(lambda: events.downs(), what="DeviceDown", within_s=5)
-        # as docs/bridges.md says: not also the second the session's close waits on the hung server (3.2 s)
-        assert time.monotonic() - hung_at < 2 * 1.0 + 0.6
-        await plant.write("Temperature", 77.0, ua.VariantType.Double)  # a new connection is read again
-        await until(lambda: events.value("filler", "Temperature") == 77.0, what="data after reconnecting")
-    assert source.stats.losses == 1
+        for hang, value in enumerate((77.0, 78.0)):
+            hung_at = time.monotonic()
+            for transport in plant.server.iserver.asyncio_transports:
+                transport.pause_reading()  # a hung server: the socket stays open, requests go unanswered
+            # silence for the 1 s window, then a probe read allowed 1 s: lost
+            await until(lambda: len(events.downs()) > hang, what="DeviceDown", within_s=6)  # noqa: B023
+            took.append(time.monotonic() - hung_at)
+            await plant.write("Temperature", value, ua.VariantType.Double)  # a new connection is read again
+            await until(lambda: events.value("filler", "Temperature") == value, what="data after reconnecting")  # noqa: B023
+    # as docs/bridges.md says: about 2 x the window, not also the second the session's close waits on the hung
+    # server (3.2-3.5 s every time before 9488b8c); up to ~3 x when asyncua's stale-subscription re-create falls
+    # into the silence, which one hang of two may meet on a loaded box
+    assert min(took) < 2 * 1.0 + 0.6, took
+    assert max(took) < 3 * 1.0 + 1.0, took
+    assert source.stats.losses == 2
 
 
 async def _watching(source: OpcUaSource) -> tuple[AsyncIterator[object], asyncio.Task[None], Client]:
