@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,27 +13,11 @@ from tests.fixtures.broker import publisher, start_broker
 from tests.fixtures.processes import stop_process
 from tests.fixtures.waiting import until
 from tests.uns.sinks.crash_stream import killed_mid_stream
-from tests.uns.sinks.test_postgres_sink import TOPIC, envelope, query
+from tests.uns.sinks.test_postgres_sink import TOPIC, count, envelope, query
 from uns.clock import now_ms
 from uns.mqtt.types import Message
 
 TOTAL = 6000
-
-
-@contextlib.contextmanager
-def _counting(dsn: str) -> Iterator[Callable[[], int]]:
-    """The samples stored, counted on one open connection: the waits poll every 10 ms, and a new connection per
-    poll (~7 ms, blocking the loop that streams) had the server fork a backend each time, on the sink's CPUs."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-
-        def stored() -> int:
-            try:
-                row = conn.execute("SELECT count(*) FROM uns.samples").fetchone()
-            except psycopg.errors.UndefinedTable:  # the sink has not created its tables yet
-                return 0
-            return 0 if row is None else int(str(row[0]))
-
-        yield stored
 
 
 def _write_config(path: Path, dsn: str) -> Path:
@@ -51,12 +33,11 @@ async def test_a_sink_killed_mid_stream_and_restarted_loses_nothing_and_stores_n
     start = now_ms() - 120_000
     async with start_broker(tmp_path) as broker:
         args = ["sink", "pg", "--config", str(config), "--broker", str(broker.url), "--data-dir", str(tmp_path)]
-        with _counting(pg_dsn) as stored:
-            killed = await killed_mid_stream(
-                args, tmp_path / "sink.log", str(broker.url), lambda i: Message(TOPIC, envelope(i, start + i), qos=1),
-                total=TOTAL, chunk=100, stored=stored, some=300,
-                all_in=lambda: stored() == TOTAL, what="samples",
-            )  # fmt: skip
+        killed = await killed_mid_stream(
+            args, tmp_path / "sink.log", str(broker.url), lambda i: Message(TOPIC, envelope(i, start + i), qos=1),
+            total=TOTAL, chunk=100, stored=lambda: count(pg_dsn), some=300,
+            all_in=lambda: count(pg_dsn) == TOTAL, what="samples",
+        )  # fmt: skip
         assert killed.at_kill < TOTAL, "the stream ended before the kill: not mid-stream"
         assert killed.exit_code == 0
     values = [v for (v,) in query(pg_dsn, "SELECT value FROM uns.samples ORDER BY ts")]
@@ -89,8 +70,7 @@ async def test_two_sink_processes_share_a_stream_and_one_killed_leaves_nothing_b
                     if chunk == TOTAL // 3:  # one member dies mid-stream, its unacknowledged messages in flight
                         await asyncio.to_thread(kill9, first)
                     await asyncio.sleep(0.01)
-            with _counting(pg_dsn) as stored:
-                await until(lambda: stored() == TOTAL, within_s=60, what=f"all {TOTAL} stored by the survivor")
+            await until(lambda: count(pg_dsn) == TOTAL, within_s=60, what=f"all {TOTAL} stored by the survivor")
             assert stop_process(second, 20) == 0
     values = [v for (v,) in query(pg_dsn, "SELECT value FROM uns.samples ORDER BY ts")]
     assert values == [float(i) for i in range(TOTAL)]
