@@ -32,9 +32,19 @@ from bridges.sim.modbus_plant import ClientWrite
 from bridges.sim.plant import PlantSnapshot
 from uns.errors import BridgeError
 
-__all__ = ["OpcUaPlant"]
+__all__ = ["OpcUaPlant", "stop_server"]
 
 log = logging.getLogger(__name__)
+
+
+async def stop_server(server: Server) -> None:
+    """Stop an asyncua server at once: its clock task sleeps 1 s between ticks and ``stop`` would wait it out."""
+    clock, server.iserver.time_task = server.iserver.time_task, None
+    if clock is not None:
+        clock.cancel()
+        await asyncio.wait([clock])
+    await server.stop()
+
 
 _VARIANT: Mapping[str, ua.VariantType] = {
     "Int32": ua.VariantType.Int32,
@@ -161,14 +171,8 @@ class OpcUaPlant:
 
     async def _stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        # asyncua's clock task sleeps 1 s between ticks and stop() waits it out; end it now instead
-        clock, server.iserver.time_task = server.iserver.time_task, None
-        if clock is not None:
-            clock.cancel()
-            await asyncio.wait([clock])
-        await server.stop()
+        if server is not None:
+            await stop_server(server)
 
     async def _build(self, server: Server) -> None:
         ns = OPCUA_NAMESPACE_INDEX

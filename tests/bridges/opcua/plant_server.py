@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from bridges.sim.opcua_plant import stop_server
+
 NS_URI = "urn:uns-hub:test:plant"
 NS = 2  # the first namespace a fresh server registers
 LAST_CHANGE = dt.datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
@@ -170,7 +172,7 @@ class PlantServer:
         await self.server.delete_nodes([self.server.get_node(node)])
 
     async def stop(self) -> None:
-        await _stop(self.server)
+        await stop_server(self.server)
 
     async def start(self, *, without: frozenset[str] = frozenset()) -> None:
         """Start a fresh server on the same port (after ``stop``), optionally missing some Filler nodes."""
@@ -262,15 +264,6 @@ async def _build(
     return server
 
 
-async def _stop(server: Server) -> None:
-    """Stop a server at once: asyncua's clock task sleeps 1 s between ticks and ``stop`` waits it out."""
-    clock, server.iserver.time_task = server.iserver.time_task, None
-    if clock is not None:
-        clock.cancel()
-        await asyncio.wait([clock])
-    await server.stop()
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -293,4 +286,4 @@ async def plant_server(
         yield running
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(_stop(running.server), 5)
+            await asyncio.wait_for(stop_server(running.server), 5)
