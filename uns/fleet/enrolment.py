@@ -86,7 +86,7 @@ def enrol(
     """
     nodes = tuple(edge_nodes) or (f"{agent_id}/+",)
     _check(agent_id, nodes, ttl_s)
-    token = secrets.token_urlsafe(32)
+    token = _token()
     created = now_ms()
     pending = Enrolment(
         token_sha256=token_hash(token), expires_ms=created + int(ttl_s * 1000), created_ms=created, edge_nodes=nodes
@@ -137,6 +137,17 @@ def account_of(accounts: Accounts | FleetStore, agent_id: str) -> AgentAccount:
     if account is not None:
         return AgentAccount(agent_id, "enrolled", account.edge_nodes)
     return AgentAccount(agent_id, "none")
+
+
+def _token() -> str:
+    """32 random bytes, URL-safe, never starting with ``-``.
+
+    argparse reads ``--enrol-token -x...`` as a missing value and another option: 1 token in 64 failed
+    ``uns edge --enrol-token <token>`` as docs/fleet.md writes it.
+    """
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
 
 
 def agent_password(data_dir: Path) -> str:
