@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.app import READY_PREFIX, ready_endpoints
+from hub.app import READY_PREFIX
 from tests.fixtures.processes import stop_process
+from uns.ready import ready_endpoints
 
 __all__ = [
     "HubProcess",

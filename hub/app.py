@@ -42,6 +42,7 @@ from uns.host.service import SparkplugHost
 from uns.memory import HeapKeeper
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
+from uns.ready import ready_line
 from uns.rules.demo import demo_rules
 from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService, starting_rules
@@ -70,7 +71,6 @@ __all__ = [
     "Part",
     "ReadyCallback",
     "mes_section",
-    "ready_endpoints",
     "run_bridges",
     "run_broker",
     "run_historian",
@@ -221,16 +221,6 @@ READY_PREFIX = "uns-hub ready"
 """How the one ready line of ``uns up`` and each ``uns <component>`` starts (DESIGN, CLI)."""
 
 
-def _endpoints_line(endpoints: Mapping[str, str | None], notes: list[str]) -> str:
-    shown = " ".join(f"{name}={value}" for name, value in endpoints.items() if value)
-    return f"{READY_PREFIX}: " + shown + "".join(f"  [{note}]" for note in notes)
-
-
-def ready_endpoints(line: str) -> dict[str, str]:
-    """The ``name=value`` endpoints of a ready line, as a supervisor or a test reads them back."""
-    return dict(part.split("=", 1) for part in line.split() if "=" in part)
-
-
 async def run_up(
     settings: Settings,
     plant: Plant,
@@ -358,7 +348,7 @@ async def run_up(
         endpoints["state"] = host.state_topic
         endpoints["bridges"] = str(len(bridges))
         endpoints["data"] = str(settings.data_dir)
-        ready(_endpoints_line(endpoints, notes))
+        ready(ready_line(READY_PREFIX, endpoints, notes))
         await _run_parts(parts)
 
 
@@ -368,7 +358,7 @@ async def run_broker(settings: Settings, *, ready: ReadyCallback) -> None:
         broker = await _enter_broker(stack, settings)
         notes = ["ANONYMOUS ACCESS ON: demo only, see broker.yaml"] if broker.anonymous else []
         tls = str(broker.tls_url) if broker.tls_url else None
-        ready(_endpoints_line({"mqtt": str(broker.url), "ws": broker.ws_url, "mqtts": tls}, notes))
+        ready(ready_line(READY_PREFIX, {"mqtt": str(broker.url), "ws": broker.ws_url, "mqtts": tls}, notes))
         await _run_parts([broker])
 
 
@@ -382,7 +372,7 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
         clients=network_clients(url, ca_file=settings.broker.ca_file),
         max_payload_bytes=max_payload,
     ) as host:
-        ready(_endpoints_line({"mqtt": url.redacted(), "state": host.state_topic}, []))
+        ready(ready_line(READY_PREFIX, {"mqtt": url.redacted(), "state": host.state_topic}))
         await _run_parts([host])
 
 
@@ -466,7 +456,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             "topics": historian.subscription,
             "http": web.url,
         }
-        ready(_endpoints_line(endpoints, notes))
+        ready(ready_line(READY_PREFIX, endpoints, notes))
         await _run_parts(parts)
 
 
@@ -537,7 +527,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
             notes.append("no history or MES: pass --historian-url of a running `uns historian`")
         web = await stack.enter_async_context(_web(settings, _broker_file(settings), health, None, routes, notes))
         endpoints["http"] = web.url
-        ready(_endpoints_line(endpoints, notes))
+        ready(ready_line(READY_PREFIX, endpoints, notes))
         await _run_parts([cache, fleet, web])
 
 
@@ -555,7 +545,7 @@ async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallb
     async with contextlib.AsyncExitStack() as stack:
         bridges = await _enter_bridges(stack, configs, network_clients(url, ca_file=settings.broker.ca_file), settings)
         names = ",".join(f"{c.kind}:{c.node_id}" for c in configs)
-        ready(_endpoints_line({"mqtt": url.redacted(), "bridges": names}, []))
+        ready(ready_line(READY_PREFIX, {"mqtt": url.redacted(), "bridges": names}))
         await _run_parts(bridges)
 
 
@@ -563,5 +553,5 @@ async def run_sim(settings: Settings, *, ready: ReadyCallback) -> None:
     """``uns sim``: only the simulated plant's PLCs and OPC UA server (point bridges at them)."""
     async with contextlib.AsyncExitStack() as stack:
         sim = await _enter_sim(stack, settings)
-        ready(_endpoints_line({"sim": _sim_endpoints(sim), "seed": str(settings.sim.seed)}, []))
+        ready(ready_line(READY_PREFIX, {"sim": _sim_endpoints(sim), "seed": str(settings.sim.seed)}))
         await _run_parts([sim])

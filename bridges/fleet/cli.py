@@ -32,6 +32,7 @@ from uns.fleet.store import FleetStore
 from uns.fleet.topics import config_topic, status_topic
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
+from uns.ready import ready_line
 
 __all__ = ["add_edge_parser", "add_fleet_parser", "run_edge", "run_fleet"]
 
@@ -117,10 +118,15 @@ async def run_edge(
     )
     async with agent:
         version = agent.status.version
-        ready(
-            f"uns-edge ready: agent={args.agent_id} mqtt={broker.redacted()} config={agent.config_topic} "
-            f"status={agent.status_topic} version={version if version is not None else '-'} data={data_dir}"
-        )
+        endpoints = {
+            "agent": args.agent_id,
+            "mqtt": broker.redacted(),
+            "config": agent.config_topic,
+            "status": agent.status_topic,
+            "version": str(version) if version is not None else "-",  # "-" before any version: None would leave it out
+            "data": str(data_dir),
+        }
+        ready(ready_line("uns-edge ready", endpoints))
         await agent.run()
 
 

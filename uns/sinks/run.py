@@ -11,6 +11,7 @@ from model.sinks import SinkConfig
 from uns.connect import ClientFactory, network_clients
 from uns.errors import ConfigError
 from uns.mqtt.types import BrokerUrl
+from uns.ready import ready_line
 from uns.sinks.registry import build_sink
 from uns.sinks.service import Sink
 
@@ -47,9 +48,14 @@ async def run_sink(
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     clients = network_clients(url, ca_file=settings.broker.ca_file)
     async with build_sink(config, enterprise=enterprise, clients=clients) as sink:
-        ready(
-            f"uns-sink ready: mqtt={url.redacted()} sink={config.name} kind={config.kind} "
-            f"client_id={config.mqtt_client_id} target={sink.writer.target} topics={','.join(sink.filters)}"
-        )
+        endpoints = {
+            "mqtt": url.redacted(),
+            "sink": config.name,
+            "kind": config.kind,
+            "client_id": config.mqtt_client_id,
+            "target": sink.writer.target,
+            "topics": ",".join(sink.filters),
+        }
+        ready(ready_line("uns-sink ready", endpoints))
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(sink.run(), name=f"uns.{sink.name}")
