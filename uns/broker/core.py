@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
 from uns.broker.admission import CONNACK_SERVER_UNAVAILABLE, Handshake, PendingPool, Slots
 from uns.broker.auth import Authenticator, UnsAuthPlugin
 from uns.broker.framing import MAX_HEADERS, GuardedReader, Oversize
+from uns.broker.handler import FastBrokerHandler
 from uns.broker.matcher import topic_error, topic_matches
 from uns.broker.packets import PacketGuard
 from uns.broker.persistence import BrokerStore
@@ -362,6 +364,8 @@ class UnsBroker(RoutingBroker):
             handler.__class__ = SessionHandler  # amqtt builds the handler itself: swap in our reader and flows
             handler.sessions = self.session_manager
             handler.packets = self.packets  # checks each packet before amqtt parses it
+        if isinstance(handler, FastBrokerHandler) and isinstance(reader, GuardedReader):
+            handler.deliver = functools.partial(self.deliver_now, client_session, handler, reader)
         self.session_manager.state(client_session).ready = False  # new messages queue until the old ones are out
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 
@@ -439,10 +443,10 @@ class UnsBroker(RoutingBroker):
         return True
 
     async def _deliver(self, client_session: Session, handler: BrokerProtocolHandler, app_message: Any) -> None:
-        """Handle one PUBLISH a network client sent: checks, retained store, local and network routing."""
+        """Handle one PUBLISH a network client sent that was queued: QoS 2, or read while a plugin watches packets."""
         if app_message is None:
             return
-        if app_message.__class__ is Publish:  # QoS 0/1 read by our codec (uns.broker.handler): a tuple
+        if app_message.__class__ is Publish:  # QoS 0/1 read by our codec, queued (see deliver_now for the rest)
             topic, data, qos, retain = app_message[0], app_message[1], app_message[2], app_message[3]
         else:  # amqtt's IncomingApplicationMessage: QoS 2, or a packet some plugin watches
             topic, data, qos, retain = (
@@ -456,24 +460,47 @@ class UnsBroker(RoutingBroker):
             reader.handled += 1
             if not reader.gate.is_set() and reader.backlog <= _LOW_WATER:
                 reader.gate.set()  # the backlog drained: read the client's socket again
+        pending = self._accept(client_session, handler, topic, data, qos, retain)
+        if pending is not None:
+            await pending
+
+    def deliver_now(
+        self, client_session: Session, handler: BrokerProtocolHandler, reader: GuardedReader, publish: Publish
+    ) -> Coroutine[Any, Any, None] | None:
+        """Handle a QoS 0/1 PUBLISH as the reader reads it (``FastBrokerHandler.deliver``); what is left to await.
+
+        The reader awaits that before it reads the next packet, so a client's messages keep their order
+        and a full in-process subscriber holds back its socket; without the session's queue, the client
+        loop's wake-up and two coroutines a message that the queued path (:meth:`_deliver`) costs.
+        """
+        reader.handled += 1
+        return self._accept(client_session, handler, publish[0], publish[1], publish[2], publish[3])
+
+    def _accept(
+        self, client_session: Session, handler: BrokerProtocolHandler, topic: str, data: bytes, qos: int, retain: bool
+    ) -> Coroutine[Any, Any, None] | None:
+        """Checks, retained store, local and network routing of a client's PUBLISH, inline; what is left to await."""
         client_id = client_session.client_id
         problem = topic_error(topic)  # a $-topic is the ACL's to refuse (dropped, like Mosquitto), not a bad packet
         if problem is not None:
             self._warn.warning(
                 f"topic/{client_id}", "client %s: bad PUBLISH (%s): disconnecting it", client_id, problem
             )
-            await handler.handle_connection_closed()
-            return
+            return handler.handle_connection_closed()  # type: ignore[no-any-return]
         if len(data) > self._max_payload:  # the reader guard normally stops these before they are read
             self._on_oversize_message(client_id, topic, len(data))
-            await handler.handle_connection_closed()
-            return
+            return handler.handle_connection_closed()  # type: ignore[no-any-return]
         if not self.guard.allowed(client_id=client_id, user=client_session.username, action="publish", topic=topic):
-            return
+            return None
         self.counters.messages_in += 1
         if retain:
             self._store_retained(client_session, topic, data, qos)
-        await self._route(client_session, topic, data, qos)
+        # _route's steps inline: a coroutine only when an in-process subscriber's queue is full
+        waiting = self._offer_local(topic, data, qos, None)
+        if waiting is not None:
+            return self._route_after(waiting, client_session, topic, data, qos)
+        self._queue_broadcast(client_session, topic, data, qos)
+        return None
 
     def _on_oversize_message(self, client_id: str, topic: str, size: int) -> None:
         self.counters.oversize_rejected += 1

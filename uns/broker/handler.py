@@ -9,7 +9,10 @@ than the host's own work. It also never disconnects a client that stays silent p
   amqtt's stream decoder awaited the stream five times per PUBLISH and was most of the broker's CPU;
   other packets are still parsed by amqtt, from the packet's bytes;
 - handles QoS 0 and 1 PUBLISH inline, in arrival order (QoS 2 and control packets keep a task each,
-  because QoS 2 waits for PUBREL and must not stall the reader);
+  because QoS 2 waits for PUBREL and must not stall the reader): the broker routes each as it is
+  read (``deliver``), and the reader takes a buffered packet without an await
+  (:meth:`~uns.broker.framing.GuardedReader.buffered_packet`), so a burst of small PUBLISHes costs
+  no coroutine, queue or task switch per message;
 - enforces MQTT-3.1.2-24 with one watchdog task per connection: no packet for 1.5 x keep-alive
   closes the connection as abnormal, so the broker publishes the will.
 The rest is amqtt's behaviour. ``tests/uns/broker/test_amqtt_internals.py`` pins what it relies on.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from amqtt.adapters import BufferReader
@@ -76,6 +79,9 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
     packets: PacketGuard | None = None
     """Set by the broker: checks each packet's bytes before amqtt parses them (uns.broker.packets)."""
     _uns_warn = RateLimitedLog(log)
+    deliver: Callable[[Publish], Coroutine[Any, Any, None] | None] | None = None
+    """Set by the broker: handles a QoS 0/1 PUBLISH as it is read and returns what is left to await, if
+    anything (``UnsBroker.deliver_now``); unset, such a PUBLISH goes to the session's queue as in amqtt."""
 
     async def mqtt_connack_authorize(self, authorize: bool) -> None:
         """CONNACK as amqtt sends it, but Session Present is always 0 for MQTT 3.1 (a reserved byte there)."""
@@ -108,11 +114,13 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                 self._reader_ready.set()
                 while running and running[0].done():
                     self._uns_reap(running.popleft(), client_id)
-                try:
-                    read = await reader.read_packet()
-                except MalformedLength as exc:
-                    self._uns_refuse(client_id, Violation("MQTT-4.8", str(exc)))
-                    break
+                read = reader.buffered_packet()  # without an await while a burst is buffered
+                if read is None:
+                    try:
+                        read = await reader.read_packet()
+                    except MalformedLength as exc:
+                        self._uns_refuse(client_id, Violation("MQTT-4.8", str(exc)))
+                        break
                 if read is None:
                     break  # EOF, or closed for an oversize packet
                 first, body = read
@@ -126,10 +134,17 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                 # the hot path: QoS 0/1 PUBLISH with our codec (any plugin watching packets gets amqtt's objects)
                 if packet_type == PUBLISH and not flags & 0b0100 and received not in self._uns_watched():
                     try:
-                        await self._uns_publish(decode_publish(first, body, 0, len(body)), client_id)
+                        publish = decode_publish(first, body, 0, len(body))
                     except PublishError as exc:
                         self._uns_refuse(client_id, Violation("MQTT-4.8", str(exc)))
                         break
+                    deliver = self.deliver
+                    if deliver is not None and not flags & 0b1010:  # QoS 0 without DUP: no coroutine at all
+                        pending = deliver(publish)
+                        if pending is not None:
+                            await pending
+                    else:
+                        await self._uns_publish(publish, client_id)
                     continue
                 try:
                     header = MQTTFixedHeader(packet_type, flags, len(body))
@@ -171,25 +186,33 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             log.warning("client %s: malformed packet, %s: closing", client_id, violation.what)
 
     async def _uns_publish(self, publish: Publish, client_id: str) -> None:
-        """A QoS 0/1 PUBLISH into the session's delivery queue, as amqtt's message flow does (PUBACK after queueing)."""
+        """A QoS 0/1 PUBLISH handled (``deliver``) or queued for the client loop; a QoS 1 one is then acknowledged.
+
+        Handled before the next packet is read, the client's messages keep their order whatever
+        their QoS; the PUBACK follows the routing (amqtt's flow acknowledges after queueing).
+        """
         session = self.session
         if session is None:
             return
-        # the codec's Publish itself is queued: the broker's _deliver reads it as it reads amqtt's
-        # IncomingApplicationMessage (QoS 2 and plugin-watched packets), without its ~1 us of slot setting
-        if not publish.qos:
-            if publish.dup:  # MQTT-3.3.1-2; amqtt ignores such a message too
-                self._uns_warn.warning(
-                    f"dup0/{client_id}",
-                    "client %s: QoS 0 PUBLISH with DUP set on %r: ignored",
-                    client_id,
-                    publish.topic,
-                )
-                return
+        if not publish.qos and publish.dup:  # MQTT-3.3.1-2; amqtt ignores such a message too
+            self._uns_warn.warning(
+                f"dup0/{client_id}", "client %s: QoS 0 PUBLISH with DUP set on %r: ignored", client_id, publish.topic
+            )
+            return
+        deliver = self.deliver
+        if deliver is not None:
+            pending = deliver(publish)
+            if pending is not None:
+                await pending
+        elif not publish.qos:
+            # the codec's Publish itself is queued: the broker's _deliver reads it as it reads amqtt's
+            # IncomingApplicationMessage (QoS 2 and plugin-watched packets), without its ~1 us of slot setting
             session.delivered_message_queue.put_nowait(publish)
             return
-        await session.delivered_message_queue.put(publish)
-        await self._send_packet(PubackPacket.build(publish.packet_id))
+        else:
+            await session.delivered_message_queue.put(publish)
+        if publish.qos:
+            await self._send_packet(PubackPacket.build(publish.packet_id))
 
     def _uns_reap(self, task: asyncio.Task[None], client_id: str) -> None:
         """Take a finished packet task's exception, so none is ever left for asyncio's 'never retrieved' trace."""

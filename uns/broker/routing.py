@@ -107,7 +107,20 @@ class RoutingBroker(PersistentBroker):
         """
         waiting = self._offer_local(topic, data, qos, None)
         if waiting is not None:
-            await self._wait_local(waiting)
+            await self._route_after(waiting, source, topic, data, qos)
+            return
+        self._queue_broadcast(source, topic, data, qos)
+
+    async def _route_after(
+        self,
+        waiting: list[tuple[LocalClient, Message]],
+        source: Session | None,
+        topic: str,
+        data: bytes,
+        qos: int | None,
+    ) -> None:
+        """The rest of a route whose offers found in-process subscribers full: wait for them, then the broadcast."""
+        await self._wait_local(waiting)
         self._queue_broadcast(source, topic, data, qos)
 
     def _offer_local(

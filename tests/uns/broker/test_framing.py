@@ -120,3 +120,66 @@ async def test_read_packet_refuses_a_remaining_length_over_four_bytes() -> None:
     reader, _ = _reader(b"\x30\xff\xff\xff\xff\x01", eof=True)
     with pytest.raises(MalformedLength, match="over four bytes"):
         await reader.read_packet()
+
+
+async def _packets(reader: GuardedReader) -> list[tuple[int, bytes] | None]:
+    """Every packet as the broker's reader loop takes them: from the buffer when whole, else awaited."""
+    out: list[tuple[int, bytes] | None] = []
+    while True:
+        packet = reader.buffered_packet()
+        if packet is None:
+            packet = await reader.read_packet()
+        out.append(packet)
+        if packet is None:
+            return out
+
+
+async def test_buffered_packet_takes_what_read_packet_would() -> None:
+    # small and multi-byte-length PUBLISHes, QoS 0-2, a PINGREQ: the same packets, counts and end either way
+    stream = b"".join(
+        _publish(f"t/{n}".encode(), size, qos) + bytes(size)
+        for n, (size, qos) in enumerate([(3, 0), (0, 1), (LIMIT, 0), (90, 2), (1, 0)] * 40)
+    ) + b"\xc0\x00"
+    awaited_reader, _ = _reader(stream, eof=True)
+    awaited: list[tuple[int, bytes] | None] = []
+    while (packet := await awaited_reader.read_packet()) is not None:
+        awaited.append(packet)
+    reader, seen = _reader(stream, eof=True)
+    assert reader.buffered_packet() is None  # nothing buffered before the first read
+    taken = await _packets(reader)
+    assert taken == [*awaited, None]
+    assert len(taken) == 202
+    assert reader.read_count == awaited_reader.read_count == 160  # QoS 2 is left out
+    assert seen == []
+
+
+async def test_buffered_packet_leaves_the_waiting_cases_to_read_packet() -> None:
+    whole = _publish(b"a", 1) + b"x"
+    reader, seen = _reader(whole * 3 + _publish(b"big", LIMIT + 1) + bytes(10), eof=True)
+    assert await reader.read_packet() == (0x30, whole[2:])  # fills the buffer with all of it
+    reader.high_water, reader.handled = 1, 0
+    assert reader.buffered_packet() is None  # one read, none handled: back-pressure is read_packet's gate
+    reader.handled = 1
+    assert reader.buffered_packet() == (0x30, whole[2:])
+    reader.gate.clear()
+    assert reader.buffered_packet() is None
+    reader.gate.set()
+    reader.high_water = 0
+    assert reader.buffered_packet() == (0x30, whole[2:])
+    assert reader.buffered_packet() is None  # oversize: read_packet reports and closes
+    assert await reader.read_packet() is None
+    assert [(o.topic, o.size) for o in seen] == [("big", LIMIT + 1)]
+    assert reader.buffered_packet() is None
+
+
+async def test_buffered_packet_waits_for_a_packet_split_across_reads() -> None:
+    packet = _publish(b"a/b", 200) + bytes(200)  # a two-byte remaining length
+    stream = asyncio.StreamReader()
+    reader = GuardedReader(StreamReaderAdapter(stream), max_payload_bytes=1000, on_oversize=lambda *_: None)
+    stream.feed_data(packet + packet[:2])  # the second packet's first byte and half its length
+    assert await reader.read_packet() == (0x30, packet[3:])
+    assert reader.buffered_packet() is None
+    stream.feed_data(packet[2:])
+    assert await reader.read_packet() == (0x30, packet[3:])
+    stream.feed_data(packet[:100])
+    assert reader.buffered_packet() is None  # the body is not all there

@@ -290,3 +290,32 @@ async def test_a_subscriber_stamps_envelopes_without_time_in_the_order_it_reads_
     assert (kept.retain, live.retain) == (True, False)
     kept_ms = stamp(kept)
     assert stamp(live) >= kept_ms  # a broker stamp made at the publish would put the newer value first
+
+
+async def test_a_clients_qos_0_and_1_publishes_keep_their_order_through_a_full_subscriber(
+    broker: EmbeddedBroker,
+) -> None:
+    # the reader routes each PUBLISH as it reads it and waits while the subscriber's queue is full:
+    # QoS 0 and 1 come out in the order sent, and every QoS 1 one is acknowledged once
+    host = broker.local_client("host", queue_size=5)
+    await host.subscribe(["mixed/#"], qos=1)
+    count = 2000
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    try:
+        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03raw")
+        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+        for index in range(count):
+            topic = b"\x00\x07mixed/" + bytes([0x61 + index % 3])
+            if index % 4:
+                body = topic + index.to_bytes(4, "big")
+                writer.write(bytes([0x30, len(body)]) + body)
+            else:  # QoS 1, packet id index + 1
+                body = topic + (index + 1).to_bytes(2, "big") + index.to_bytes(4, "big")
+                writer.write(bytes([0x32, len(body)]) + body)
+        await writer.drain()
+        got = await next_messages(host, count)
+        acks = await reader.readexactly(4 * (count // 4))
+    finally:
+        writer.close()
+    assert [int.from_bytes(m.payload, "big") for m in got] == list(range(count))
+    assert acks == b"".join(b"\x40\x02" + (index + 1).to_bytes(2, "big") for index in range(0, count, 4))
