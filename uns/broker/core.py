@@ -419,6 +419,8 @@ class UnsBroker(RoutingBroker):
                         await self._deliver(client_session, handler, queue.get_nowait())
                     wait_deliver = asyncio.ensure_future(handler.mqtt_deliver_next_message())
                 if disconnect_waiter in done:
+                    if isinstance(handler, FastBrokerHandler):
+                        await handler.stop_reading()  # the reader routes inline: nothing of it after the will
                     wait_deliver.cancel()  # a cancelled get takes nothing from the queue
                     await asyncio.gather(wait_deliver, return_exceptions=True)
                     if not wait_deliver.cancelled() and wait_deliver.exception() is None:

@@ -82,6 +82,10 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
     deliver: Callable[[Publish], Coroutine[Any, Any, None] | None] | None = None
     """Set by the broker: handles a QoS 0/1 PUBLISH as it is read and returns what is left to await, if
     anything (``UnsBroker.deliver_now``); unset, such a PUBLISH goes to the session's queue as in amqtt."""
+    _uns_delivering = False
+    """True while the reader waits for a delivery to finish (a full in-process subscriber)."""
+    _uns_stopping = False
+    """Set by :meth:`stop_reading`: the reader ends once it routed the whole packets it had read."""
 
     async def mqtt_connack_authorize(self, authorize: bool) -> None:
         """CONNACK as amqtt sends it, but Session Present is always 0 for MQTT 3.1 (a reserved byte there)."""
@@ -116,6 +120,8 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                     self._uns_reap(running.popleft(), client_id)
                 read = reader.buffered_packet()  # without an await while a burst is buffered
                 if read is None:
+                    if self._uns_stopping:
+                        break  # closing (stop_reading): what was read is routed, nothing more is
                     try:
                         read = await reader.read_packet()
                     except MalformedLength as exc:
@@ -142,7 +148,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                     if deliver is not None and not flags & 0b1010:  # QoS 0 without DUP: no coroutine at all
                         pending = deliver(publish)
                         if pending is not None:
-                            await pending
+                            await self._uns_finish(pending)
                     else:
                         await self._uns_publish(publish, client_id)
                     continue
@@ -203,7 +209,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
         if deliver is not None:
             pending = deliver(publish)
             if pending is not None:
-                await pending
+                await self._uns_finish(pending)
         elif not publish.qos:
             # the codec's Publish itself is queued: the broker's _deliver reads it as it reads amqtt's
             # IncomingApplicationMessage (QoS 2 and plugin-watched packets), without its ~1 us of slot setting
@@ -213,6 +219,33 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             await session.delivered_message_queue.put(publish)
         if publish.qos:
             await self._send_packet(PubackPacket.build(publish.packet_id))
+
+    async def _uns_finish(self, pending: Coroutine[Any, Any, None]) -> None:
+        """Await the rest of a delivery; :meth:`stop_reading` lets it end instead of cancelling it."""
+        self._uns_delivering = True
+        try:
+            await pending
+        finally:
+            self._uns_delivering = False
+
+    async def stop_reading(self) -> None:
+        """End the reader before the broker's last steps for a closing connection (the will), and wait for it.
+
+        A close the reader did not ask for (take-over, keep-alive, a revoked account) can come while it
+        waits for a full in-process subscriber: it then routes that message and the whole packets it
+        had already read (as the queued path routed what it had queued), reads nothing more and ends,
+        so the will comes after every message routed. Cancelled there instead, the message would reach
+        some subscribers only; left running, the reader would route its next messages after the will
+        (amqtt's stop() cancels it only once the will is out). Waiting for the socket, it holds no
+        whole packet: it is cancelled.
+        """
+        self._uns_stopping = True
+        task = self._reader_task
+        if task is None or task.done() or task is asyncio.current_task() or self._reader_stopped.is_set():
+            return
+        if not self._uns_delivering:
+            task.cancel()  # waiting for the socket, the gate or a write: nothing half done
+        await self._reader_stopped.wait()
 
     def _uns_reap(self, task: asyncio.Task[None], client_id: str) -> None:
         """Take a finished packet task's exception, so none is ever left for asyncio's 'never retrieved' trace."""

@@ -319,3 +319,64 @@ async def test_a_clients_qos_0_and_1_publishes_keep_their_order_through_a_full_s
         writer.close()
     assert [int.from_bytes(m.payload, "big") for m in got] == list(range(count))
     assert acks == b"".join(b"\x40\x02" + (index + 1).to_bytes(2, "big") for index in range(0, count, 4))
+
+
+def _connect_with_will(client_id: bytes, keepalive: int) -> bytes:
+    """A clean-session CONNECT whose will is ``gone`` on ``w/will``, QoS 0."""
+    body = b"\x00\x04MQTT\x04\x06" + keepalive.to_bytes(2, "big") + len(client_id).to_bytes(2, "big") + client_id
+    body += b"\x00\x06w/will\x00\x04gone"
+    return bytes([0x10, len(body)]) + body
+
+
+async def _held_burst(
+    broker: EmbeddedBroker, keepalive: int, count: int
+) -> tuple[LocalClient, LocalClient, asyncio.StreamWriter]:
+    """A raw client with a will sends ``count`` QoS 0 messages a 2-slot subscriber holds: (slow, fast, its socket)."""
+    slow = broker.local_client("slow", queue_size=2)  # holds the client's reader after two messages
+    fast = broker.local_client("fast")
+    for subscriber in (slow, fast):
+        await subscriber.subscribe(["w/#"], qos=0)
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    writer.write(_connect_with_will(b"edge", keepalive))
+    assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+    writer.write(b"".join(b"\x30\x07\x00\x03w/d" + index.to_bytes(2, "big") for index in range(count)))
+    await writer.drain()
+    await until(lambda: slow.pending == 2 and fast.pending >= 3, what="the burst to be held by the slow subscriber")
+    return slow, fast, writer
+
+
+def _payloads(messages: list[Message]) -> list[bytes]:
+    return [m.payload for m in messages]
+
+
+@pytest.mark.parametrize("trigger", ["take-over", "keep-alive"])
+async def test_a_will_comes_after_every_message_read_while_a_subscriber_held_the_reader(
+    broker: EmbeddedBroker, trigger: str
+) -> None:
+    # the connection ends while its reader waits for a full in-process subscriber: the messages it had
+    # read reach every subscriber, in order, and the will after them
+    count = 200
+    slow, fast, writer = await _held_burst(broker, 1 if trigger == "keep-alive" else 0, count)
+    again: list[asyncio.StreamWriter] = []
+    try:
+        if trigger == "take-over":  # the same client id again, without a will
+            again_reader, again_writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+            again.append(again_writer)
+            again_writer.write(b"\x10\x10\x00\x04MQTT\x04\x02\x00\x00\x00\x04edge")
+            connack = asyncio.create_task(again_reader.readexactly(4))
+        await asyncio.sleep(1.8)  # past 1.5 x a keep-alive of 1 s; a take-over waits for the old connection
+        slow_got = await next_messages(slow, 2)
+        async for message in slow.messages():  # read on until the will: the held reader goes on as room comes
+            slow_got.append(message)
+            if message.topic == "w/will":
+                break
+        fast_got = await next_messages(fast, fast.pending)
+        if trigger == "take-over":
+            assert await asyncio.wait_for(connack, 5) == b"\x20\x02\x00\x00"
+    finally:
+        for open_writer in (writer, *again):
+            open_writer.close()
+    for got in (slow_got, fast_got):
+        assert _payloads(got)[-1] == b"gone"
+        # the burst was one 1,400-byte write, read at once: all of it, in order, none after the will
+        assert [int.from_bytes(payload, "big") for payload in _payloads(got)[:-1]] == list(range(count))
