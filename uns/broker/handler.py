@@ -158,6 +158,8 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                     await self.plugins_manager.fire_event(received, packet=packet, session=session)
                     if packet_type == PUBLISH and (packet.qos or 0) < QOS_2:
                         await self.handle_publish(packet)
+                        if flags & 0b1110 == 0b1000:  # QoS 0 with DUP: amqtt ignores it, read but never handled
+                            reader.handled += 1
                     elif packet_type == CONNECT:
                         await self.handle_connect(packet)
                     elif packet_type in _HANDLERS:
@@ -204,6 +206,9 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             self._uns_warn.warning(
                 f"dup0/{client_id}", "client %s: QoS 0 PUBLISH with DUP set on %r: ignored", client_id, publish.topic
             )
+            reader = self.reader
+            if isinstance(reader, GuardedReader):
+                reader.handled += 1  # counted as read: unhandled, 1,000 of them would close its gate for good
             return
         deliver = self.deliver
         if deliver is not None:

@@ -380,3 +380,57 @@ async def test_a_will_comes_after_every_message_read_while_a_subscriber_held_the
         assert _payloads(got)[-1] == b"gone"
         # the burst was one 1,400-byte write, read at once: all of it, in order, none after the will
         assert [int.from_bytes(payload, "big") for payload in _payloads(got)[:-1]] == list(range(count))
+
+
+async def test_ignored_qos_0_dup_publishes_never_close_the_readers_gate(broker: EmbeddedBroker) -> None:
+    # a QoS 0 PUBLISH with DUP set is ignored (MQTT-3.3.1-2): it must count as handled, or 1,000 of them
+    # (the reader's high water) stop the client's reader for good
+    host = broker.local_client("host")
+    await host.subscribe(["dup/#"], qos=1)
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    try:
+        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x00\x00\x03raw")
+        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+        writer.write(b"\x38\x07\x00\x05dup/x" * 1200)
+        writer.write(b"\x30\x08\x00\x05dup/yA" + b"\x32\x0a\x00\x05dup/z\x00\x07B")
+        await writer.drain()
+        assert [m.payload for m in await next_messages(host, 2)] == [b"A", b"B"]
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"\x40\x02\x00\x07"
+    finally:
+        writer.close()
+
+
+async def test_a_plugin_watching_received_packets_sees_every_publish_and_they_still_flow(
+    broker: EmbeddedBroker,
+) -> None:
+    # with a PACKET_RECEIVED watcher, QoS 0/1 PUBLISHes take amqtt's objects and the session's queue
+    # instead of the inline route: the watcher sees each, and order, PUBACKs and the reader's gate
+    # (more than its high water of 1,000 queued behind a full 5-slot subscriber; ignored DUP ones) still hold
+    seen: list[int] = []
+
+    async def watch(*, packet: object, session: object) -> None:
+        seen.append(type(packet).__name__ == "PublishPacket")
+
+    core = broker._require()
+    core.plugins_manager._event_plugin_callbacks["mqtt_packet_received"].append(watch)  # as a plugin's on_ does
+    host = broker.local_client("host", queue_size=5)
+    await host.subscribe(["watched/#"], qos=1)
+    count = 2000
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    try:
+        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x00\x00\x03raw")
+        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+        writer.write(b"\x38\x0a\x00\x08watched/" * 1200)  # QoS 0 with DUP: seen, ignored, not held against the gate
+        for index in range(count):
+            if index % 4:
+                writer.write(b"\x30\x0e\x00\x08watched/" + index.to_bytes(4, "big"))
+            else:  # QoS 1, packet id index + 1
+                writer.write(b"\x32\x10\x00\x08watched/" + (index + 1).to_bytes(2, "big") + index.to_bytes(4, "big"))
+        await writer.drain()
+        got = await next_messages(host, count, within_s=20)
+        acks = await asyncio.wait_for(reader.readexactly(4 * (count // 4)), 5)
+    finally:
+        writer.close()
+    assert [int.from_bytes(m.payload, "big") for m in got] == list(range(count))
+    assert acks == b"".join(b"\x40\x02" + (index + 1).to_bytes(2, "big") for index in range(0, count, 4))
+    assert seen == [True] * (1200 + count)
