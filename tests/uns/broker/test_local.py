@@ -434,3 +434,23 @@ async def test_a_plugin_watching_received_packets_sees_every_publish_and_they_st
     assert [int.from_bytes(m.payload, "big") for m in got] == list(range(count))
     assert acks == b"".join(b"\x40\x02" + (index + 1).to_bytes(2, "big") for index in range(0, count, 4))
     assert seen == [True] * (1200 + count)
+
+
+async def test_a_qos_1_publish_is_acknowledged_only_once_it_was_routed(broker: EmbeddedBroker) -> None:
+    # the reader routes a QoS 1 PUBLISH before its PUBACK: while a full in-process subscriber holds it,
+    # no PUBACK (the queued path acknowledged at once, before routing)
+    host = broker.local_client("host", queue_size=1)
+    await host.subscribe(["acked/#"], qos=1)
+    await broker.local_client("filler").publish("acked/first", b"1")  # fills the subscriber's one slot
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    try:
+        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x00\x00\x03raw")
+        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+        writer.write(b"\x32\x0b\x00\x06acked/\x00\x09" + b"2")
+        await writer.drain()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.readexactly(4), 0.5)
+        assert [m.payload for m in await next_messages(host, 2)] == [b"1", b"2"]
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"\x40\x02\x00\x09"
+    finally:
+        writer.close()
