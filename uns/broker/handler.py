@@ -106,7 +106,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
         self._uns_last_read = loop.time()
         watchdog = (
             asyncio.create_task(
-                self._uns_watchdog(keepalive * KEEPALIVE_GRACE), name=f"uns.broker.keepalive[{client_id}]"
+                self._uns_watchdog(keepalive * KEEPALIVE_GRACE, reader.gate), name=f"uns.broker.keepalive[{client_id}]"
             )
             if keepalive > 0
             else None
@@ -268,9 +268,13 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
         self._uns_warn.warning(f"connect/{client_id}", "client %s sent a second CONNECT: closing", client_id)
         await self.handle_connection_closed()
 
-    async def _uns_watchdog(self, limit_s: float) -> None:
+    async def _uns_watchdog(self, limit_s: float, gate: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self._uns_delivering or not gate.is_set():
+                # the broker holds the reader (a full in-process subscriber, the backlog gate): the client's
+                # packets wait unread in the socket, so this quiet is the broker's, not the client's
+                self._uns_last_read = loop.time()
             idle = loop.time() - self._uns_last_read
             if idle >= limit_s:
                 client_id = self.session.client_id if self.session is not None else "?"

@@ -52,3 +52,32 @@ async def test_a_client_that_pings_stays_connected(broker: EmbeddedBroker) -> No
             assert watcher.stats.received == 0
         finally:
             sock.close()
+
+
+async def test_a_client_whose_reader_the_broker_holds_is_not_silent(broker: EmbeddedBroker) -> None:
+    # a full in-process subscriber holds the client's reader (back-pressure) for twice 1.5 x its keep-alive:
+    # its PINGREQs wait unread in the socket, so the broker is quiet, not the client: no disconnect, no will
+    slow = broker.local_client("slow", queue_size=1)
+    await slow.subscribe(["test/held/#"], qos=0)
+    watcher = broker.local_client("watcher")
+    await watcher.subscribe(["test/keepalive/will3"], qos=0)
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    try:
+        writer.write(_connect_packet(b"held-plc", 1, b"test/keepalive/will3", b"gone"))
+        assert await reader.readexactly(4) == bytes([0x20, 2, 0, 0])
+        writer.write(b"\x30\x0b\x00\x09test/held" * 3)  # the first fills the subscriber, the second waits
+        for _ in range(6):  # 3 s of PINGREQ every 0.5 s
+            writer.write(bytes([0xC0, 0]))
+            await writer.drain()
+            await asyncio.sleep(0.5)
+        assert watcher.pending == 0  # no will
+        got = []
+        async for message in slow.messages():
+            got.append(message.topic)
+            if len(got) == 3:
+                break
+        assert await asyncio.wait_for(reader.readexactly(12), 2) == bytes([0xD0, 0]) * 6
+        await asyncio.sleep(0.2)
+        assert watcher.pending == 0
+    finally:
+        writer.close()

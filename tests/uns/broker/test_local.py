@@ -364,7 +364,9 @@ async def test_a_will_comes_after_every_message_read_while_a_subscriber_held_the
             again.append(again_writer)
             again_writer.write(b"\x10\x10\x00\x04MQTT\x04\x02\x00\x00\x00\x04edge")
             connack = asyncio.create_task(again_reader.readexactly(4))
-        await asyncio.sleep(1.8)  # past 1.5 x a keep-alive of 1 s; a take-over waits for the old connection
+        # held past 1.5 x a keep-alive of 1 s: the watchdog counts the client's silence only once the hold
+        # ends; a take-over closes the old connection while held, and waits for it
+        await asyncio.sleep(1.8)
         slow_got = await next_messages(slow, 2)
         async for message in slow.messages():  # read on until the will: the held reader goes on as room comes
             slow_got.append(message)
