@@ -349,12 +349,12 @@ def _payloads(messages: list[Message]) -> list[bytes]:
     return [m.payload for m in messages]
 
 
-@pytest.mark.parametrize("trigger", ["take-over", "keep-alive"])
+@pytest.mark.parametrize("trigger", ["take-over", "keep-alive", "socket closed"])
 async def test_a_will_comes_after_every_message_read_while_a_subscriber_held_the_reader(
     broker: EmbeddedBroker, trigger: str
 ) -> None:
     # the connection ends while its reader waits for a full in-process subscriber: the messages it had
-    # read reach every subscriber, in order, and the will after them
+    # read (all, when the socket closed) reach every subscriber, in order, and the will after them
     count = 200
     slow, fast, writer = await _held_burst(broker, 1 if trigger == "keep-alive" else 0, count)
     again: list[asyncio.StreamWriter] = []
@@ -364,6 +364,8 @@ async def test_a_will_comes_after_every_message_read_while_a_subscriber_held_the
             again.append(again_writer)
             again_writer.write(b"\x10\x10\x00\x04MQTT\x04\x02\x00\x00\x00\x04edge")
             connack = asyncio.create_task(again_reader.readexactly(4))
+        if trigger == "socket closed":  # right behind the burst, without a DISCONNECT
+            writer.close()
         # held past 1.5 x a keep-alive of 1 s: the watchdog counts the client's silence only once the hold
         # ends; a take-over closes the old connection while held, and waits for it
         await asyncio.sleep(1.8)
