@@ -14,7 +14,10 @@ than the host's own work. It also never disconnects a client that stays silent p
   (:meth:`~uns.broker.framing.GuardedReader.buffered_packet`), so a burst of small PUBLISHes costs
   no coroutine, queue or task switch per message;
 - enforces MQTT-3.1.2-24 with one watchdog task per connection: no packet for 1.5 x keep-alive
-  closes the connection as abnormal, so the broker publishes the will.
+  closes the connection as abnormal, so the broker publishes the will (time the broker holds the
+  reader for back-pressure is not the client's silence);
+- stops reading before that will (:meth:`FastBrokerHandler.stop_reading`): the packets already read
+  are routed first, so the will comes after every message its client had sent before.
 The rest is amqtt's behaviour. ``tests/uns/broker/test_amqtt_internals.py`` pins what it relies on.
 """
 
