@@ -1,7 +1,8 @@
 """Benchmark: end-to-end latency of the demo plant, from a reading to its UNS JSON topic.
 
-Runs ``uns up`` (embedded broker, host, simulated plant, Modbus and OPC UA bridges) as users do,
-subscribes to ``acme/#`` and, for every live envelope, takes arrival time minus ``timestamp_ms``.
+Runs ``uns up`` (the whole demo hub: broker, host, simulated plant and its bridges, historian, MES,
+web, rules, computed tags and the demo's systems) as users do, subscribes to ``acme/#`` and, for
+every live envelope, takes arrival time minus ``timestamp_ms``.
 For OPC UA that timestamp is the server's source timestamp, i.e. when the simulated value changed;
 for Modbus it is when the bridge read the register (a polled value's change time is unknowable:
 add up to one poll interval, 0.2 s or 1 s in the demo). Store-and-forward backfill (flagged
@@ -78,7 +79,7 @@ def main() -> None:
     for kind, values in latencies.items():
         print(f"{kind:>7}: {len(values) / args.seconds:7.0f} metrics/s  latency p50 {statistics.median(values):6.1f} ms"
               f"  p99 {_percentile(values, 0.99):6.1f} ms  ({len(values)} samples)")  # fmt: skip
-    print(f"hub peak RSS: {rss:.0f} MiB (broker, host, simulator, both bridges in one process)")
+    print(f"hub peak RSS: {rss:.0f} MiB (the whole demo hub, `uns up`, in one process)")
 
 
 if __name__ == "__main__":
