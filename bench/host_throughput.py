@@ -1,10 +1,11 @@
 """Benchmark: Sparkplug DDATA in, JSON envelopes republished to the UNS, through each broker.
 
 N simulated edge nodes (a separate process) publish DDATA with M Double metrics each at stepped
-rates. The hub runs as its own process exactly as users run it: ``uns up`` (embedded amqtt, host
-in-process) and ``uns host`` against Mosquitto. For each step it prints offered and republished
-metrics/s, messages lost, the backlog left when the load stops (drain time), then p50/p99
-publish-to-UNS latency at a fixed 10k metrics/s, peak RSS, and the ratio between the brokers.
+rates. The hub runs as its own process exactly as users run it: ``uns up`` (the embedded broker, host,
+historian, MES adapter, web, rules and computed tags in one process) and ``uns host`` against
+Mosquitto. For each step it prints offered and republished metrics/s, messages lost, the backlog
+left when the load stops (drain time), then p50/p99 publish-to-UNS latency at a fixed 10k
+metrics/s, peak RSS, and the ratio between the brokers.
 Each step also prints the hub's CPU per republished metric (from /proc, load start to drained): on a
 shared, loaded box that is the figure to compare, as throughput then depends on the neighbours.
 ``--baseline REV`` first runs the ``uns up`` scenario on the hub of commit REV (``git archive``),
@@ -287,7 +288,7 @@ async def _main(args: argparse.Namespace) -> None:
         with hub_source(args.current) as source:
             if args.host_worker in ("off", "both"):
                 with _hub_process(argv, Path(tmp) / "new", source) as (proc, url):
-                    inline = await _scenario("embedded amqtt broker, host in-process (uns up)", url, [proc.pid], args)
+                    inline = await _scenario("uns up: broker, host and the rest in-process", url, [proc.pid], args)
             if args.host_worker in ("on", "both"):
                 with _hub_process(argv, Path(tmp) / "worker", source, worker=True) as (proc, url):
                     worker = await _scenario("uns up with host.worker: true", url, [proc.pid], args)
