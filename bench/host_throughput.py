@@ -2,7 +2,7 @@
 
 N simulated edge nodes (a separate process) publish DDATA with M Double metrics each at stepped
 rates. The hub runs as its own process exactly as users run it: ``uns up`` (the embedded broker, host,
-historian, MES adapter, web, rules and computed tags in one process) and ``uns host`` against
+historian, MES adapter, web and the rest in one process) and ``uns host`` against
 Mosquitto. For each step it prints offered and republished metrics/s, messages lost, the backlog
 left when the load stops (drain time), then p50/p99 publish-to-UNS latency at a fixed 10k
 metrics/s, peak RSS, and the ratio between the brokers.
