@@ -189,13 +189,24 @@ async def test_broker_exit_ends_local_iterators(tmp_path: Path) -> None:
     assert await asyncio.wait_for(reading, 2) is None
 
 
+def _connect(*, keepalive: int) -> bytes:
+    """A CONNECT of client ``raw``, clean session, with ``keepalive`` seconds (0: off)."""
+    return b"\x10\x0f\x00\x04MQTT\x04\x02" + keepalive.to_bytes(2, "big") + b"\x00\x03raw"
+
+
+async def _connected(broker: EmbeddedBroker, connect: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw TCP connection to ``broker`` whose ``connect`` was accepted (CONNACK 0)."""
+    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    writer.write(connect)
+    assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+    return reader, writer
+
+
 async def test_nothing_is_lost_when_a_fast_publisher_disconnects(broker: EmbeddedBroker) -> None:
     host = broker.local_client("host", queue_size=50)  # small: the broker must hold back, not drop
     await host.subscribe(["fast/#"], qos=0)
     count = 5000
-    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
-    writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03raw")
-    assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+    _, writer = await _connected(broker, _connect(keepalive=60))
     for index in range(count):
         body = b"\x00\x06fast/x" + index.to_bytes(4, "big")
         writer.write(bytes([0x30, len(body)]) + body)
@@ -300,10 +311,8 @@ async def test_a_clients_qos_0_and_1_publishes_keep_their_order_through_a_full_s
     host = broker.local_client("host", queue_size=5)
     await host.subscribe(["mixed/#"], qos=1)
     count = 2000
-    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    reader, writer = await _connected(broker, _connect(keepalive=60))
     try:
-        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03raw")
-        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
         for index in range(count):
             topic = b"\x00\x07mixed/" + bytes([0x61 + index % 3])
             if index % 4:
@@ -336,9 +345,7 @@ async def _held_burst(
     fast = broker.local_client("fast")
     for subscriber in (slow, fast):
         await subscriber.subscribe(["w/#"], qos=0)
-    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
-    writer.write(_connect_with_will(b"edge", keepalive))
-    assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
+    _, writer = await _connected(broker, _connect_with_will(b"edge", keepalive))
     writer.write(b"".join(b"\x30\x07\x00\x03w/d" + index.to_bytes(2, "big") for index in range(count)))
     await writer.drain()
     await until(lambda: slow.pending == 2 and fast.pending >= 3, what="the burst to be held by the slow subscriber")
@@ -391,10 +398,8 @@ async def test_ignored_qos_0_dup_publishes_never_close_the_readers_gate(broker: 
     # (the reader's high water) stop the client's reader for good
     host = broker.local_client("host")
     await host.subscribe(["dup/#"], qos=1)
-    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    reader, writer = await _connected(broker, _connect(keepalive=0))
     try:
-        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x00\x00\x03raw")
-        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
         writer.write(b"\x38\x07\x00\x05dup/x" * 1200)
         writer.write(b"\x30\x08\x00\x05dup/yA" + b"\x32\x0a\x00\x05dup/z\x00\x07B")
         await writer.drain()
@@ -420,10 +425,8 @@ async def test_a_plugin_watching_received_packets_sees_every_publish_and_they_st
     host = broker.local_client("host", queue_size=5)
     await host.subscribe(["watched/#"], qos=1)
     count = 2000
-    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    reader, writer = await _connected(broker, _connect(keepalive=0))
     try:
-        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x00\x00\x03raw")
-        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
         writer.write(b"\x38\x0a\x00\x08watched/" * 1200)  # QoS 0 with DUP: seen, ignored, not held against the gate
         for index in range(count):
             if index % 4:
@@ -446,10 +449,8 @@ async def test_a_qos_1_publish_is_acknowledged_only_once_it_was_routed(broker: E
     host = broker.local_client("host", queue_size=1)
     await host.subscribe(["acked/#"], qos=1)
     await broker.local_client("filler").publish("acked/first", b"1")  # fills the subscriber's one slot
-    reader, writer = await asyncio.open_connection(broker.url.host, broker.url.port)
+    reader, writer = await _connected(broker, _connect(keepalive=0))
     try:
-        writer.write(b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x00\x00\x03raw")
-        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"
         writer.write(b"\x32\x0b\x00\x06acked/\x00\x09" + b"2")
         await writer.drain()
         with pytest.raises(TimeoutError):
