@@ -136,10 +136,13 @@ async def _packets(reader: GuardedReader) -> list[tuple[int, bytes] | None]:
 
 async def test_buffered_packet_takes_what_read_packet_would() -> None:
     # small and multi-byte-length PUBLISHes, QoS 0-2, a PINGREQ: the same packets, counts and end either way
-    stream = b"".join(
-        _publish(f"t/{n}".encode(), size, qos) + bytes(size)
-        for n, (size, qos) in enumerate([(3, 0), (0, 1), (LIMIT, 0), (90, 2), (1, 0)] * 40)
-    ) + b"\xc0\x00"
+    stream = (
+        b"".join(
+            _publish(f"t/{n}".encode(), size, qos) + bytes(size)
+            for n, (size, qos) in enumerate([(3, 0), (0, 1), (LIMIT, 0), (90, 2), (1, 0)] * 40)
+        )
+        + b"\xc0\x00"
+    )
     awaited_reader, _ = _reader(stream, eof=True)
     awaited: list[tuple[int, bytes] | None] = []
     while (packet := await awaited_reader.read_packet()) is not None:
