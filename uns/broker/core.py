@@ -358,7 +358,7 @@ class UnsBroker(RoutingBroker):
     ) -> None:
         if isinstance(reader, GuardedReader):
             reader.session = client_session
-            reader.high_water = _HIGH_WATER
+            reader.high_water, reader.low_water = _HIGH_WATER, _LOW_WATER
         await self._take_over(client_session)
         if type(handler) is BrokerProtocolHandler:
             handler.__class__ = SessionHandler  # amqtt builds the handler itself: swap in our reader and flows
@@ -459,9 +459,7 @@ class UnsBroker(RoutingBroker):
             )
         reader = handler.reader
         if qos < QOS_2 and isinstance(reader, GuardedReader):
-            reader.handled += 1
-            if not reader.gate.is_set() and reader.backlog <= _LOW_WATER:
-                reader.gate.set()  # the backlog drained: read the client's socket again
+            reader.count_handled()
         pending = self._accept(client_session, handler, topic, data, qos, retain)
         if pending is not None:
             await pending
@@ -475,7 +473,7 @@ class UnsBroker(RoutingBroker):
         and a full in-process subscriber holds back its socket; without the session's queue, the client
         loop's wake-up and two coroutines a message that the queued path (:meth:`_deliver`) costs.
         """
-        reader.handled += 1
+        reader.count_handled()
         return self._accept(client_session, handler, publish[0], publish[1], publish[2], publish[3])
 
     def _accept(

@@ -82,10 +82,12 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         self.gate.set()
         self.high_water = 0
         """Unhandled QoS 0/1 PUBLISHes at which reading pauses; 0 = never."""
+        self.low_water = 0
+        """Unhandled QoS 0/1 PUBLISHes at or below which a paused reading goes on (:meth:`count_handled`)."""
         self.read_count = 0
         """QoS 0/1 PUBLISH packets handed to amqtt."""
         self.handled = 0
-        """QoS 0/1 PUBLISH messages the broker has handled (it counts them here)."""
+        """QoS 0/1 PUBLISH messages the broker has handled (:meth:`count_handled`)."""
         self.protocol = "3.1.1"
         """The client's MQTT version, set from its CONNECT (``3.1`` once rewritten, see :mod:`uns.broker.preface`)."""
 
@@ -110,6 +112,12 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         if self._track(data):
             await self._check_publish()
         return data
+
+    def count_handled(self) -> None:
+        """One QoS 0/1 PUBLISH read is handled (routed, or ignored); the gate opens again once the backlog drained."""
+        self.handled += 1
+        if not self.gate.is_set() and self.read_count - self.handled <= self.low_water:
+            self.gate.set()  # read the client's socket again
 
     @property
     def backlog(self) -> int:

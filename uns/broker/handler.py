@@ -162,7 +162,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
                     if packet_type == PUBLISH and (packet.qos or 0) < QOS_2:
                         await self.handle_publish(packet)
                         if flags & 0b1110 == 0b1000:  # QoS 0 with DUP: amqtt ignores it, read but never handled
-                            reader.handled += 1
+                            reader.count_handled()
                     elif packet_type == CONNECT:
                         await self.handle_connect(packet)
                     elif packet_type in _HANDLERS:
@@ -211,7 +211,7 @@ class FastBrokerHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt s
             )
             reader = self.reader
             if isinstance(reader, GuardedReader):
-                reader.handled += 1  # counted as read: unhandled, 1,000 of them would close its gate for good
+                reader.count_handled()  # counted as read: unhandled, 1,000 of them would close its gate for good
             return
         deliver = self.deliver
         if deliver is not None:

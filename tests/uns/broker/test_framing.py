@@ -186,3 +186,14 @@ async def test_buffered_packet_waits_for_a_packet_split_across_reads() -> None:
     assert await reader.read_packet() == (0x30, packet[3:])
     stream.feed_data(packet[:100])
     assert reader.buffered_packet() is None  # the body is not all there
+
+
+async def test_count_handled_reopens_the_gate_once_the_backlog_is_down_to_low_water() -> None:
+    reader, _ = _reader(b"")
+    reader.high_water, reader.low_water, reader.read_count = 10, 3, 10
+    reader.gate.clear()  # as read_packet does at high water
+    for left in range(9, 3, -1):
+        reader.count_handled()
+        assert (reader.backlog, reader.gate.is_set()) == (left, False)
+    reader.count_handled()
+    assert (reader.backlog, reader.gate.is_set()) == (3, True)
