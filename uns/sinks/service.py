@@ -32,7 +32,7 @@ from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.health import publish_health
-from uns.historian.rows import Rejected, RowParser
+from uns.historian.rows import Rejected, RowParser, envelope_of
 from uns.historian.stats import StoreStats
 from uns.historian.store import Batch
 from uns.logs import RateLimitedLog
@@ -318,10 +318,8 @@ def _take_out(batch: Batch, refused: RowsRefused) -> tuple[Batch, list[Rejected]
 def _as_dead_letter(batch: Batch, refused: RowsRefused) -> Rejected:
     why = f"the database refused it: {refused.reason}" if refused.field == "database" else refused.reason
     if batch.samples:
-        row = batch.samples[0]
-        body = {"value": row.value if row.value_text is None else row.value_text, "timestamp_ms": row.ts_ms}
-        payload = orjson.dumps({**body, "value_json": row.value_json, "quality": row.quality})
-        return Rejected(row.topic, refused.field, why, payload)
+        row = batch.samples[0]  # the envelope it came in (as the historian keeps one): it reads back as the same sample
+        return Rejected(row.topic, refused.field, why, orjson.dumps(envelope_of(row)))
     if batch.events:
         event = batch.events[0]
         return Rejected(event.topic, refused.field, why, event.body.encode())

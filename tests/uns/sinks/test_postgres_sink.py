@@ -129,6 +129,11 @@ async def test_bad_envelopes_are_refused_and_counted_and_the_good_ones_around_th
         ("pg", "acme/dallas/bottling/line1/c1/data/Count", "timestamp_ms"),
         ("pg", "acme/dallas/bottling/line1/c1/data/Count", "value"),
     ]
+    # the refused sample is kept as the envelope it came in: it reads back as the same value and datatype
+    kept = query(pg_dsn, "SELECT payload FROM uns.dead_letters WHERE field = 'database'")
+    assert [orjson.loads(payload) for (payload,) in kept] == [  # type: ignore[arg-type]
+        {"value": "a\u0000b", "timestamp_ms": now, "quality": "good", "datatype": "String"}
+    ]
     values = query(pg_dsn, "SELECT value FROM uns.samples ORDER BY value")
     assert [v for (v,) in values] == [float(i) for i in range(400)]
 
