@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Self
 
 import orjson
-import yaml
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +27,7 @@ from model.fleet import AgentStatus, DesiredVersion
 from model.topic import SLUG_PATTERN
 from uns.broker.accounts import Accounts, read_accounts
 from uns.clock import now_ms
+from uns.config_file import parse_yaml
 from uns.connect import ClientFactory
 from uns.errors import BrokerError, ConfigError
 from uns.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol, revoke, status_topic
@@ -340,14 +340,17 @@ class FleetService:
         given = [field for field in ("config", "config_yaml", "from") if body.get(field) is not None]
         if len(given) != 1:
             raise _Refused(400, "config: give one of config (an object), config_yaml (text) or from (agent, version)")
+        config: object
         if given == ["config_yaml"]:
             text = body["config_yaml"]
             if not isinstance(text, str):
                 raise _Refused(400, "config_yaml: text is expected")
-            try:
-                config = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise _Refused(400, f"config_yaml: not YAML: {exc}") from None
+            try:  # the settings' YAML loader: a syntax error names its line and column
+                config = parse_yaml(text, "config_yaml")
+            except ConfigError as exc:
+                raise _Refused(400, f"config_yaml: {exc.reason}") from None
+            if not config:  # empty or only comments: deploying nothing is refused, not a config with no bridges
+                raise _Refused(400, "config_yaml: an object with a bridges: list is expected")
         elif given == ["from"]:
             source = body["from"]
             if not isinstance(source, dict) or not isinstance(source.get("version"), int):

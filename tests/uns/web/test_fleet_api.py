@@ -153,6 +153,8 @@ async def test_a_viewer_reads_the_fleet_and_is_refused_deploys(broker: EmbeddedB
         ({"agents": ["Not A Slug"], "config": {"bridges": []}}, 400, "agents"),
         ({"config": {"bridges": []}}, 400, "agents"),
         ({"agents": ["line1"], "config_yaml": "bridges: [unclosed"}, 400, "config_yaml"),
+        ({"agents": ["line1"], "config_yaml": "- a list"}, 400, "config_yaml"),
+        ({"agents": ["line1"], "config_yaml": "# nothing to deploy"}, 400, "config_yaml"),
         ({"agents": ["line1"], "config": {"bridges": []}, "staged": "yes"}, 400, "staged"),
         ({"agents": ["line1"], "from": {"agent": "nobody", "version": 1}}, 404, "agent"),
     ],
