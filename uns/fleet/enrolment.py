@@ -26,7 +26,7 @@ from uns.broker.accounts import FILE_NAME, Accounts, Enrolment, read_accounts, t
 from uns.broker.acl import STATE_FILTER, edge_agent_grants, edge_node_grants
 from uns.broker.passwords import DUMMY_HASH
 from uns.clock import now_ms
-from uns.config_file import config_error
+from uns.config_file import config_error, validation_problems
 from uns.errors import ConfigError
 from uns.fleet.store import FleetStore
 
@@ -181,6 +181,10 @@ def mosquitto_password_line(user: str, password: str, *, salt: bytes | None = No
     return f"{user}:$7${_MOSQUITTO_ROUNDS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
+_CLI_NAMES = {"edge_agent": "ID", "edge_nodes": "--edge-node"}
+"""The account's fields as ``uns fleet enrol`` spells them, for its error messages."""
+
+
 def _check(agent_id: str, edge_nodes: tuple[str, ...], ttl_s: float) -> None:
     problems: list[tuple[str, str, str, object]] = []
     if ttl_s <= 0:
@@ -188,8 +192,9 @@ def _check(agent_id: str, edge_nodes: tuple[str, ...], ttl_s: float) -> None:
     try:  # the account's own checks: a slug agent id, "group/node" edge nodes
         UserConfig(password_hash=DUMMY_HASH, role="bridge", edge_nodes=edge_nodes, edge_agent=agent_id)
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            field = {"edge_agent": "ID", "edge_nodes": "--edge-node"}.get(str(error["loc"][0]), str(error["loc"][0]))
-            problems.append(("uns fleet enrol", field, error["msg"], error["input"]))
+        given = {"edge_agent": agent_id, "edge_nodes": edge_nodes}
+        for source, path, reason, value in validation_problems(exc, lambda _loc: "uns fleet enrol", given):
+            field = path.partition("[")[0]
+            problems.append((source, _CLI_NAMES.get(field, field), reason, value))
     if problems:
         raise config_error(problems)

@@ -29,7 +29,7 @@ from model.equipment import Plant
 from model.rules import Rule
 from model.transforms import ComputedTag
 from uns.clock import epoch_ms, now_ms, utc_now
-from uns.config_file import dotted, parse_yaml
+from uns.config_file import parse_yaml, validation_problems
 from uns.errors import ConfigError, StoreError
 from uns.files import replace_file
 from uns.historian.event_log import MesEventLog
@@ -300,10 +300,8 @@ class AutomationEditor:
         try:
             item: ComputedTag | Rule = (_TAG if kind == "transforms" else _RULE).validate_python(data)
         except ValidationError as exc:
-            problems = [
-                _problem(dotted(tuple(e["loc"])), e["msg"].removeprefix("Value error, "), text)
-                for e in exc.errors(include_url=False)
-            ]
+            found = validation_problems(exc, lambda _loc: _SOURCE, data)
+            problems = [_problem(path, reason, text) for _, path, reason, _ in found]
             raise _Refused(422, "refused", problems) from None
         try:
             if isinstance(item, ComputedTag):
@@ -384,8 +382,8 @@ class AutomationEditor:
                 check_rules(_RULES.validate_python(values), self._plant)
         except ValidationError as exc:  # another item of the file is broken
             problems: list[Problem] = [
-                {"field": f"{kind}{dotted(tuple(e['loc']))}", "line": None, "message": e["msg"]}
-                for e in exc.errors(include_url=False)
+                {"field": f"{kind}{path}", "line": None, "message": reason}
+                for _, path, reason, _ in validation_problems(exc, lambda _loc: _SOURCE, {})
             ]
             raise _Refused(422, "refused: the settings file's section has problems", problems) from None
         except ConfigError as exc:
