@@ -26,6 +26,7 @@ from model.equipment import Plant
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, _dumps
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
+from uns.sparkplug.node_control import BD_SEQ
 
 __all__ = ["main"]
 
@@ -40,7 +41,7 @@ def _plant() -> Plant:
 
 
 def _birth(kind: str, metrics: int, now_ms: int, *, seq: int) -> tuple[str, bytes]:
-    items = [Metric(name="bdSeq", datatype=DataType.Int64, value=0)] if kind == "NBIRTH" else []
+    items = [Metric(name=BD_SEQ, datatype=DataType.Int64, value=0)] if kind == "NBIRTH" else []
     items += [
         Metric(
             name=f"Group{i // 100}/Metric{i}", alias=i + 1, timestamp=now_ms, datatype=DataType.Double, value=i * 0.5

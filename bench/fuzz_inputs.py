@@ -16,6 +16,7 @@ import orjson
 
 from model.mes import EVENT_MODELS
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
+from uns.sparkplug.node_control import BD_SEQ
 from uns.sparkplug.sparkplug_b_pb2 import Payload as PbPayload
 
 __all__ = [
@@ -58,7 +59,7 @@ def fuzz_births(now_ms: int) -> list[tuple[str, bytes]]:
     """Valid NBIRTH + DBIRTH of every fuzz node (sent before the fuzzing; not counted as inputs)."""
     out: list[tuple[str, bytes]] = []
     for n in range(FUZZ_NODES):
-        nbirth = Payload(timestamp=now_ms, seq=0, metrics=[Metric(name="bdSeq", datatype=DataType.Int64, value=0)])
+        nbirth = Payload(timestamp=now_ms, seq=0, metrics=[Metric(name=BD_SEQ, datatype=DataType.Int64, value=0)])
         out.append((f"spBv1.0/{FUZZ_GROUP}/NBIRTH/{_node(n)}", encode_payload(nbirth)))
         metrics = [
             Metric(name=f"M{i}", alias=i + 1, datatype=DataType.Double, value=0.0) for i in range(FUZZ_TEMPLATE_METRICS)

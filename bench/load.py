@@ -12,7 +12,7 @@ import time
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
-from uns.sparkplug.node_control import next_seq
+from uns.sparkplug.node_control import BD_SEQ, next_seq
 
 __all__ = ["birth_messages", "run_load"]
 
@@ -29,7 +29,7 @@ def birth_messages(nodes: int, metrics: int) -> list[Message]:
     now = _now_ms()
     for n in range(nodes):
         node = f"node{n}"
-        nbirth = Payload(timestamp=now, seq=0, metrics=[Metric(name="bdSeq", datatype=DataType.Int64, value=0)])
+        nbirth = Payload(timestamp=now, seq=0, metrics=[Metric(name=BD_SEQ, datatype=DataType.Int64, value=0)])
         out.append(Message(f"spBv1.0/{GROUP}/NBIRTH/{node}", encode_payload(nbirth), 0, False))
         dbirth = Payload(
             timestamp=now,

@@ -20,6 +20,7 @@ from tests.fixtures.hub import plant_for
 from uns.host.core import HostCore
 from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
+from uns.sparkplug.node_control import BD_SEQ
 from uns.web.cache import TopicCache
 from uns.web.sparkplug_view import SparkplugView
 
@@ -33,7 +34,7 @@ _T0 = 1_764_000_000_000
 def _births() -> list[tuple[str, bytes]]:
     out = []
     for n in range(_NODES):
-        bd_seq = Metric(name="bdSeq", datatype=DataType.Int64, value=0)
+        bd_seq = Metric(name=BD_SEQ, datatype=DataType.Int64, value=0)
         out.append((f"spBv1.0/g/NBIRTH/e{n}", encode_payload(Payload(seq=0, metrics=[bd_seq]))))
         metrics = [Metric(name=f"m{i}", alias=i, datatype=DataType.Double, value=0.0) for i in range(_METRICS)]
         out.append((f"spBv1.0/g/DBIRTH/e{n}/d", encode_payload(Payload(seq=1, metrics=metrics))))

@@ -7,6 +7,7 @@ import dataclasses
 from model.envelope import JsonValue
 from uns.sparkplug import DataType
 from uns.sparkplug.aliases import AliasTable
+from uns.sparkplug.node_control import BD_SEQ
 
 __all__ = ["DeviceState", "MetricSlot", "MetricTable", "NodeState"]
 
@@ -90,7 +91,7 @@ class NodeState(MetricTable):
             "path": self.path,
             "bound": self.bound,
             "online": self.online,
-            "bdSeq": self.bd_seq,
+            BD_SEQ: self.bd_seq,
             "seq": self.seq,
             "birth_ms": self.birth_ms,
             "births": self.births,
