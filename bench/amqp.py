@@ -35,6 +35,7 @@ from bridges.source import Samples
 from model.bridges.amqp import AmqpBridgeConfig
 from model.sinks import AmqpSinkConfig
 from tests.fixtures.rabbitmq import RabbitNode, run_rabbitmq
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.historian.store import Batch
 from uns.mqtt.types import BrokerUrl
@@ -246,7 +247,7 @@ async def _main(args: argparse.Namespace) -> None:
         print(f"  source / baseline: {best['AMQP source'] / best['plain aio-pika consumer']:.2f}x")
         print(f"latency at {args.rate}/s for {args.seconds:g} s (publish to the source's Samples):")
         _pcts("AMQP source", await _latency(node, "latency", args.rate, args.seconds))
-        batches = _batches(_messages(1000, args.messages, int(time.time() * 1000) - 3_600_000), args.batch)
+        batches = _batches(_messages(1000, args.messages, now_ms() - 3_600_000), args.batch)
         print(f"sink: {args.messages:,} sample rows in batches of {args.batch}, publisher confirms, persistent")
         sink_best: dict[str, float] = {}
         for _ in range(args.rounds):

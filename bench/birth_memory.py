@@ -23,6 +23,7 @@ import orjson
 
 from model.envelope import EnvelopeDict
 from model.equipment import Plant
+from uns.clock import now_ms
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore, _dumps
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
@@ -80,19 +81,19 @@ def main() -> None:
     parser.add_argument("--metrics", type=int, default=40_000)
     parser.add_argument("--top", type=int, default=8)
     args = parser.parse_args()
-    now_ms = time.time_ns() // 1_000_000
+    start_ms = now_ms()
     bounds = HostBounds(max_metrics_per_birth=max(args.metrics, 10_000))
     core = HostCore(plant=_plant(), max_payload_bytes=64 << 20, bounds=bounds)
-    nb_topic, nbirth = _birth("NBIRTH", 0, now_ms, seq=0)
-    core.handle(nb_topic, nbirth, now_ms)
-    topic, dbirth = _birth("DBIRTH", args.metrics, now_ms, seq=1)
+    nb_topic, nbirth = _birth("NBIRTH", 0, start_ms, seq=0)
+    core.handle(nb_topic, nbirth, start_ms)
+    topic, dbirth = _birth("DBIRTH", args.metrics, start_ms, seq=1)
     gc.collect()
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
     base, _ = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
     started = time.perf_counter()
-    out = core.handle(topic, dbirth, now_ms)
+    out = core.handle(topic, dbirth, start_ms)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     out_sample = next(m.payload for m in out if "/data/Group" in m.topic)
@@ -120,11 +121,11 @@ def main() -> None:
     )
     print(f" (ratio {raw / compact:.1f}x)")
     refused = HostCore(plant=_plant(), max_payload_bytes=64 << 20)  # the default bounds: 10k metrics a birth
-    refused.handle(nb_topic, nbirth, now_ms)
+    refused.handle(nb_topic, nbirth, start_ms)
     gc.collect()
     tracemalloc.start(1)
     base, _ = tracemalloc.get_traced_memory()
-    refused.handle(topic, dbirth, now_ms)
+    refused.handle(topic, dbirth, start_ms)
     gc.collect()
     kept_refused, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -133,7 +134,7 @@ def main() -> None:
         f"with the default bounds the birth is refused: kept {kept_refused - base:,} bytes,"
         f" series {health['series']}, rejected {health['rejected']}"
     )
-    seconds = _timed(_plant(), bounds, [(nb_topic, nbirth), (topic, dbirth)], now_ms)
+    seconds = _timed(_plant(), bounds, [(nb_topic, nbirth), (topic, dbirth)], start_ms)
     print(
         f"handling time without tracemalloc: {seconds:.2f} s ({seconds / n * 1e6:.1f} us/metric;"
         f" traced: {elapsed:.2f} s)"

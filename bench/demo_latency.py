@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from uns.clock import now_ns
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -53,7 +54,7 @@ async def _measure(url: str, seconds: float) -> dict[str, list[float]]:
             if envelope.get("historical"):
                 continue  # store-and-forward backfill (bridges start before the host is online): not live
             kind = "opcua" if message.topic.startswith(_OPCUA_AREA) else "modbus"
-            latencies[kind].append(time.time_ns() / 1e6 - envelope["timestamp_ms"])
+            latencies[kind].append(now_ns() / 1e6 - envelope["timestamp_ms"])
     return latencies
 
 

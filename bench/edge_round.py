@@ -35,6 +35,7 @@ from bridges.edge.session import EdgeSession
 from bridges.source import Sample, Samples, SourceEvent, TagSpec
 from model.bridges.common import EdgeNodeConfig
 from uns.broker import EmbeddedBroker
+from uns.clock import now_ms
 from uns.connect import local_clients
 from uns.sparkplug import DataType, MetricValue
 
@@ -91,10 +92,10 @@ class _Rounds:
         return self._specs
 
     async def events(self) -> AsyncIterator[SourceEvent]:
-        yield _round(self._specs, self._changed, -1, int(time.time() * 1000))  # the births wait for a first reading
+        yield _round(self._specs, self._changed, -1, now_ms())  # the births wait for a first reading
         await self.go.wait()
         for i in range(self._rounds):
-            yield _round(self._specs, self._changed, i, int(time.time() * 1000))
+            yield _round(self._specs, self._changed, i, now_ms())
             if i % 16 == 0:
                 await asyncio.sleep(0)  # let the broker's subscriber drain, as between real rounds
         await asyncio.Event().wait()

@@ -39,6 +39,7 @@ from bench.fuzz_report import Goods, print_report
 from bench.hub_process import HubProcess, hub_process, rss_mib
 from tests.e2e.crash_rig import CELL, ENTERPRISE, Counter, counting_edge, edge_caught_up, write_plant
 from tests.fixtures.waiting import until
+from uns.clock import now_ms
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 
@@ -79,7 +80,7 @@ async def _follow_health(url: str, progress: Progress) -> None:
 async def _json_counter(url: str, produced: list[int], stop: asyncio.Event, rate_hz: float) -> None:
     """0, 1, 2, ... as JSON envelopes at QoS 1, each with its own millisecond."""
     async with MqttClient(url=BrokerUrl.from_str(url), client_id="fuzz-good-json") as client:
-        start, t0 = time.monotonic(), time.time_ns() // 1_000_000
+        start, t0 = time.monotonic(), now_ms()
         while not stop.is_set():
             n = produced[0]
             body = {"value": n, "timestamp_ms": t0 + n, "quality": "good", "datatype": "Int64"}
@@ -90,14 +91,14 @@ async def _json_counter(url: str, produced: list[int], stop: asyncio.Event, rate
 
 async def _fuzz_published(hub: HubProcess, args: argparse.Namespace, progress: Progress, total: int) -> None:
     rng = random.Random(args.seed)
-    stream = InputMix().stream(rng, CELL, lambda: time.time_ns() // 1_000_000)
+    stream = InputMix().stream(rng, CELL, now_ms)
     url = BrokerUrl.from_str(hub.mqtt)
     async with contextlib.AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(MqttClient(url=url, client_id=f"fuzz-pub-{i}", max_queued=1_000_000))
             for i in range(_PUBLISHERS)
         ]
-        births = [Message(t, p, 0, False) for t, p in fuzz_births(time.time_ns() // 1_000_000)]
+        births = [Message(t, p, 0, False) for t, p in fuzz_births(now_ms())]
         await clients[0].publish_many(births)
         progress.host_messages_at_start = progress.host_messages()
         start = time.monotonic()

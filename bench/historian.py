@@ -52,6 +52,7 @@ from bench.hub_idle import WriterCommits, commits_of, cpu_seconds
 from bench.hub_process import compared_trees, hub_command, hub_source, read_ready, rss_mib, turn_about
 from model.config import HistorianSection
 from tests.fixtures.processes import stop_process
+from uns.clock import now_ms, utc_now
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch, Store
 from uns.mqtt.client import MqttClient
@@ -69,10 +70,6 @@ def _topics(count: int) -> list[str]:
     return [f"acme/s/a/l/c{n // 100}/data/m{n % 100}" for n in range(count)]
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 # -- Part A: the load process ------------------------------------------------------------------------
 
 
@@ -87,7 +84,7 @@ async def _load(
         next_tick = start
         while time.monotonic() - start < seconds:
             carry += rate * tick
-            now = _now_ms()
+            now = now_ms()
             batch: list[Message] = []
             while carry >= 1.0:
                 carry -= 1.0
@@ -258,7 +255,7 @@ async def _probe_latency(client: MqttClient, http: str, seconds: float) -> list[
     sent_at: dict[int, float] = {}
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=http, timeout=10.0) as web:
-        await client.publish(PROBE, _ENVELOPE % (0.0, _now_ms()))  # its series exists before we measure
+        await client.publish(PROBE, _ENVELOPE % (0.0, now_ms()))  # its series exists before we measure
         async with asyncio.timeout(30):
             while (await web.get("/api/history/last", params={"match": PROBE})).status_code != 200:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
@@ -266,7 +263,7 @@ async def _probe_latency(client: MqttClient, http: str, seconds: float) -> list[
         async def publish() -> None:
             for n in range(1, int(seconds / 0.02)):
                 sent_at[n] = time.monotonic()
-                await client.publish(PROBE, _ENVELOPE % (float(n), _now_ms()))
+                await client.publish(PROBE, _ENVELOPE % (float(n), now_ms()))
                 await asyncio.sleep(0.02)
 
         async def poll(done: asyncio.Task[None]) -> None:
@@ -322,12 +319,12 @@ async def _part_a(args: argparse.Namespace, tmp: Path, source: Path | None, labe
                 step = await _step(url, monitor, args.topics, rate, args.seconds, proc.pid)
                 steps.append(step)
                 print(step.row(), flush=True)
-            wall0 = _now_ms()
+            wall0 = now_ms()
             probe, latency_step = await asyncio.gather(
                 _probe_latency(client, http, args.seconds),
                 _step(url, monitor, args.topics, args.latency_rate, args.seconds, proc.pid),
             )
-            wall1 = _now_ms()
+            wall1 = now_ms()
             max_commit = monitor.samples[-1].max_commit_ms
         rss = rss_mib(proc.pid, "VmHWM")
     # plain DuckDB, not Database: a baseline hub's file may be of an older layout, which Database refuses read-only
@@ -370,10 +367,10 @@ def _batches(rows: list[SampleRow], size: int, now_ms: int) -> list[Batch]:
 
 def _baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     print(f"\n== Part A baselines, in-process, same rows and schema ({args.topics} series, batches of 10k)")
-    start_ms = _now_ms() - 3_600_000
+    start_ms = now_ms() - 3_600_000
     messages = _payloads(args.topics, args.arrow_rows + args.topics, start_ms)
     parser = RowParser(max_future_ms=300_000)
-    now = _now_ms()
+    now = now_ms()
     t = time.perf_counter()
     parsed = [parser.parse(topic, payload, now_ms=now) for topic, payload in messages]
     parse_s = time.perf_counter() - t
@@ -388,7 +385,7 @@ def _baselines(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         stored = sum(store.commit(b).inserted for b in _batches(rows[args.topics :], 10_000, now))
         arrow_s = time.perf_counter() - t
     assert stored == args.arrow_rows
-    got = datetime.now(UTC)
+    got = utc_now()
     rest = (None, None, "good", False, None, got)
     plain = [  # what a user writes: one tuple per row, datetimes, the same columns
         (i % args.topics + 1, datetime.fromtimestamp(r.ts_ms / 1000, UTC), r.value, *rest)

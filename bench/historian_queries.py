@@ -16,13 +16,14 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import orjson
 
 from model.config import HistorianSection
+from uns.clock import utc_now
 from uns.historian.queries import History
 from uns.historian.query_api import answer_bytes, run_endpoint
 from uns.historian.query_buckets import plan_sources
@@ -181,7 +182,7 @@ def _writer(endpoint: str, params: Params, written: dict[str, bytes], path: str)
 def part_b(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Timing, Timing]]:
     """Build the database under ``tmp`` (``args.rows`` samples) and time each query ``1 + args.runs`` times."""
     print(f"\n== Part B: queries on a {args.rows:,}-sample database (History API vs naive SQL)")
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = utc_now().replace(second=0, microsecond=0)
     month, day = now - timedelta(seconds=MONTH_S), now - timedelta(seconds=DAY_S)
     path, copy = tmp / "history.duckdb", tmp / "history-retained.duckdb"
     _build(path, args.rows, now)

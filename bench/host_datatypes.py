@@ -19,6 +19,7 @@ import time
 
 from bench.fuzz_inputs import fuzz_births, sparkplug_input
 from model.equipment import Plant
+from uns.clock import now_ms
 from uns.host.core import HostCore
 from uns.sparkplug import DataType, Metric, Payload, decode_payload, encode_payload
 from uns.sparkplug.sparkplug_b_pb2 import Payload as PbPayload
@@ -38,21 +39,21 @@ def _kind(data: bytes) -> str:
 
 def _wrong_datatypes(count: int, seed: int) -> None:
     rng = random.Random(seed)
-    now_ms = time.time_ns() // 1_000_000
+    start_ms = now_ms()
     tree = {"id": "bench", "sites": [{"id": "s", "areas": [{"id": "a", "lines": [{"id": "l"}]}]}]}
     core = HostCore(plant=Plant.model_validate({"enterprise": tree}))
-    for topic, body in fuzz_births(now_ms):
-        core.handle(topic, body, now_ms)
+    for topic, body in fuzz_births(start_ms):
+        core.handle(topic, body, start_ms)
     sent: collections.Counter[str] = collections.Counter()
     refused: collections.Counter[str] = collections.Counter()
     republished: collections.Counter[str] = collections.Counter()
     while sum(sent.values()) < count:
-        item = sparkplug_input(rng, now_ms)
+        item = sparkplug_input(rng, start_ms)
         if item.kind != "wrong_datatype":
             continue
         kind = _kind(item.payload)
         before = core.counters.rejected["bad_value"]
-        out = core.handle(item.topic, item.payload, now_ms)
+        out = core.handle(item.topic, item.payload, start_ms)
         sent[kind] += 1
         refused[kind] += core.counters.rejected["bad_value"] - before
         republished[kind] += sum(1 for m in out if not m.topic.startswith(("spBv1.0/", "bench/hub/")))

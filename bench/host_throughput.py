@@ -42,6 +42,7 @@ from bench.hub_process import hub_command, hub_source, read_ready, rss_mib
 from bench.load import run_load
 from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.processes import stop_process
+from uns.clock import now_ns
 from uns.mqtt.client import MqttClient
 
 HEALTH = "acme/hub/host/health"
@@ -94,7 +95,7 @@ class Monitor:
                 self.updated = time.monotonic()
             elif self.recording and not message.retain:
                 envelope = orjson.loads(message.payload)
-                self.latencies_ms.append(time.time_ns() / 1e6 - envelope["timestamp_ms"])
+                self.latencies_ms.append(now_ns() / 1e6 - envelope["timestamp_ms"])
 
     async def settled(self, give_up_s: float = 60.0) -> float:
         """Seconds until the republished count stops moving (the backlog is drained)."""

@@ -33,6 +33,7 @@ from bridges.http.mapping import Mapper
 from bridges.http.signature import sign
 from bridges.source import Samples
 from model.bridges.http import HttpBridgeConfig
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
 
@@ -154,7 +155,7 @@ async def _webhook(items: int, limit: int) -> tuple[float, float]:
             task = asyncio.create_task(consume(), name="bench.consume")
             started, cpu = time.perf_counter(), _cpu_s()
             for body in bodies:
-                stamp = str(int(time.time()))
+                stamp = str(now_ms() // 1000)
                 headers = {
                     "X-Timestamp": stamp,
                     "X-Signature": "sha256=" + sign(_SECRET.encode(), body, timestamp=stamp),

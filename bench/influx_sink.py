@@ -35,14 +35,11 @@ from tests.fixtures.influxdb import InfluxServer, run_influxdb
 from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.processes import stop_process
 from tests.fixtures.requires import require
+from uns.clock import now_ms
 from uns.historian.store import Batch
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 from uns.sinks.influx import InfluxWriter
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _count(influx: InfluxServer, database: str) -> int:
@@ -90,7 +87,7 @@ async def _through_broker(influx: InfluxServer, args: argparse.Namespace, tmp: P
             "create_database": True, "batch_rows": args.batch}  # fmt: skip
     config = tmp / "uns.yaml"
     config.write_text(yaml.safe_dump({"sinks": [sink], "enterprise": "acme"}))
-    messages = _messages(args.topics, args.messages, _now_ms() - 3_600_000)
+    messages = _messages(args.topics, args.messages, now_ms() - 3_600_000)
     with run_mosquitto("max_inflight_messages 10000\n") as broker:
         with _sink(config, broker.url, tmp):
             pass  # its session and subscription now exist: the broker queues for it
@@ -114,7 +111,7 @@ async def _through_broker(influx: InfluxServer, args: argparse.Namespace, tmp: P
 async def _main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-influx-sink-") as name, run_influxdb(require("influxdb")) as influx:
         tmp = Path(name)
-        batches = _batches(_messages(args.topics, args.rows, _now_ms() - 86_400_000), args.batch)
+        batches = _batches(_messages(args.topics, args.rows, now_ms() - 86_400_000), args.batch)
         print(f"part A: {args.rows} rows, {args.topics} series, batches of {args.batch}")
         fresh = await _writer(influx, "bench_a", batches, gzip=True)
         again = await _writer(influx, "bench_a", batches, gzip=True)

@@ -9,6 +9,7 @@ import asyncio
 import multiprocessing.connection
 import time
 
+from uns.clock import now_ms
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
@@ -19,14 +20,10 @@ __all__ = ["birth_messages", "run_load"]
 GROUP = "bench"
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def birth_messages(nodes: int, metrics: int) -> list[Message]:
     """NBIRTH + DBIRTH for every node: one device per node with ``metrics`` Double metrics, aliased."""
     out: list[Message] = []
-    now = _now_ms()
+    now = now_ms()
     for n in range(nodes):
         node = f"node{n}"
         nbirth = Payload(timestamp=now, seq=0, metrics=[Metric(name=BD_SEQ, datatype=DataType.Int64, value=0)])
@@ -60,7 +57,7 @@ async def _load(
         while time.monotonic() - start < seconds:
             carry += per_tick
             batch: list[Message] = []
-            now = _now_ms()
+            now = now_ms()
             while carry >= 1.0:
                 carry -= 1.0
                 value += 1.0

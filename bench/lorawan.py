@@ -40,6 +40,7 @@ from bridges.sim.lorawan_meter import chirpstack_event
 from bridges.source import Samples
 from model.bridges.lorawan import LorawanBridgeConfig
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
@@ -80,7 +81,7 @@ def _uplink(device: int, f_cnt: int) -> Message:
         "rxInfo": [{"gatewayId": "0016c001f153a000", "uplinkId": f_cnt, "rssi": -71, "snr": 8.5}],
     }  # fmt: skip
     topic = f"application/{_APP}/device/{_eui(device).lower()}/event/up"
-    return Message(topic, chirpstack_event(_eui(device), _APP, body, at_ms=int(time.time() * 1000)), qos=1)
+    return Message(topic, chirpstack_event(_eui(device), _APP, body, at_ms=now_ms()), qos=1)
 
 
 def _uplinks(count: int, devices: int, first_f_cnt: int) -> list[Message]:

@@ -42,6 +42,7 @@ from bridges.lwm2m.content import TEXT, decode
 from bridges.source import Samples
 from model.bridges.lwm2m import Lwm2mBridgeConfig
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+from uns.clock import now_ns
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -124,7 +125,7 @@ async def _baseline(count: int, seconds: float, rate: float) -> tuple[int, float
 
             async def watch(observed: object) -> None:
                 async for message in observed.observation:  # type: ignore[attr-defined]
-                    latencies.append(time.time() - float(message.payload))
+                    latencies.append(now_ns() / 1e9 - float(message.payload))
 
             tasks = [asyncio.create_task(watch(o), name="bench.observer") for o in pending]
             started, cpu = time.perf_counter(), _cpu_s()
@@ -184,7 +185,7 @@ async def _through_uns(broker: Mosquitto, count: int, rate: float, seconds: floa
 
             async def listen() -> None:
                 async for message in watch.messages():
-                    now = time.time()
+                    now = now_ns() / 1e9
                     kind = message.topic.split("/")[2]
                     if kind == "DBIRTH":
                         born.add(message.topic.split("/")[4])

@@ -16,6 +16,7 @@ import sys
 import time
 
 from bridges.sim.lwm2m_client import Lwm2mClient
+from uns.clock import now_ns
 
 __all__ = ["ENDPOINT", "main"]
 
@@ -26,7 +27,7 @@ ENDPOINT = "bench-{}"
 async def _run(clients: list[Lwm2mClient], rate: float, seconds: float) -> int:
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        clients[count % len(clients)].set("3303/0/5700", time.time())
+        clients[count % len(clients)].set("3303/0/5700", now_ns() / 1e9)
         count += 1
         if rate > 0:
             await asyncio.sleep(max(0.0, start + count / rate - time.perf_counter()))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import multiprocessing
 import os
 import socket
@@ -28,6 +27,7 @@ from asyncua.server.server import Server
 from bridges.opcua import OpcUaSource
 from bridges.source import Samples
 from model.bridges import OpcUaBridgeConfig
+from uns.clock import now_ns, utc_now
 
 NS = 2
 
@@ -56,7 +56,7 @@ async def _serve(port: int, tags: int, interval_s: float, ready: EventType, stop
     try:
         while not stop.is_set():
             step += 1
-            now = dt.datetime.now(dt.UTC)
+            now = utc_now()
             for i, node_id in enumerate(ids):
                 value = ua.DataValue(Value=ua.Variant(step + i / tags, ua.VariantType.Double),
                                      SourceTimestamp=now, ServerTimestamp=now)  # type: ignore[arg-type]  # fmt: skip
@@ -100,7 +100,7 @@ async def _measure(endpoint: str, tags: int, interval_ms: float, seconds: float)
         async for event in source.events():
             if measuring and isinstance(event, Samples):
                 counted += len(event.samples)
-                now_ms = time.time() * 1000
+                now_ms = now_ns() / 1e6
                 latencies.extend(now_ms - sample.timestamp_ms for sample in event.samples[:: max(1, tags // 50)])
 
     async with source:

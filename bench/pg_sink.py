@@ -42,6 +42,7 @@ from tests.fixtures.mosquitto import run_mosquitto
 from tests.fixtures.postgres import PgCluster, run_postgres
 from tests.fixtures.processes import stop_process
 from tests.fixtures.requires import require
+from uns.clock import now_ms
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.store import Batch, Store
 from uns.mqtt.client import MqttClient
@@ -52,10 +53,6 @@ from uns.store.database import Database
 _ENVELOPE = b'{"value":%.3f,"timestamp_ms":%d,"quality":"good","datatype":"Double","unit":"degC"}'
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _messages(topics: int, count: int, start_ms: int) -> list[Message]:
     names = [f"acme/s/a/l/c{n // 100}/data/m{n % 100}" for n in range(topics)]
     return [Message(names[i % topics], _ENVELOPE % (i * 0.5, start_ms + i // topics), qos=1) for i in range(count)]
@@ -63,7 +60,7 @@ def _messages(topics: int, count: int, start_ms: int) -> list[Message]:
 
 def _batches(messages: list[Message], size: int) -> list[Batch]:
     parser = RowParser(max_future_ms=300_000)
-    now = _now_ms()
+    now = now_ms()
     rows = [parser.parse(m.topic, m.payload, now_ms=now) for m in messages]
     samples = [row for row in rows if isinstance(row, SampleRow)]
     return [Batch(samples=samples[i : i + size], received_ms=[now] * len(samples[i : i + size]))
@@ -156,7 +153,7 @@ async def _through_broker(cluster: PgCluster, processes: int, args: argparse.Nam
     sink = {"kind": "postgres", "name": "pg", "dsn": dsn, "shared_group": "bench", "batch_rows": 10_000,
             "max_pending_rows": 100_000}  # fmt: skip
     config.write_text(yaml.safe_dump({"sinks": [sink], "enterprise": "acme"}))
-    messages = _messages(args.topics, args.messages, _now_ms() - 3_600_000)
+    messages = _messages(args.topics, args.messages, now_ms() - 3_600_000)
     with run_mosquitto("max_inflight_messages 10000\n") as broker:
         with _sinks(processes, config, broker.url, tmp):
             pass  # their sessions and subscriptions now exist: the broker queues for them
@@ -178,7 +175,7 @@ async def _through_broker(cluster: PgCluster, processes: int, args: argparse.Nam
 
 
 async def _part_a(cluster: PgCluster, args: argparse.Namespace, tmp: Path) -> None:
-    batches = _batches(_messages(args.topics, args.rows, _now_ms() - 86_400_000), args.batch)
+    batches = _batches(_messages(args.topics, args.rows, now_ms() - 86_400_000), args.batch)
     baseline = _baseline_writer(args.baseline, tmp)
     print(f"part A: {args.rows} rows, {args.topics} series, batches of {args.batch}; baseline {args.baseline}")
     for run in range(args.runs):

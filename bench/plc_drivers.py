@@ -38,6 +38,7 @@ from bench.hub_process import hub_process
 from bridges.source import Samples, Source, SourceEvent
 from model.bridges import BridgeConfig, EdgeNodeConfig, ModbusBridgeConfig
 from tests.fixtures.processes import stop_process
+from uns.clock import now_ns
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
 
@@ -146,7 +147,7 @@ async def _read_to_uns(driver: _Driver, port: int, interval: float, seconds: flo
                                 continue
                             envelope = orjson.loads(message.payload)
                             if "/data/" in message.topic and not envelope.get("historical"):
-                                latencies.append(time.time_ns() / 1e6 - envelope["timestamp_ms"])
+                                latencies.append(now_ns() / 1e6 - envelope["timestamp_ms"])
     return latencies
 
 

@@ -35,6 +35,7 @@ from tests.fixtures.asgi import serve
 from tests.fixtures.broker import start_broker
 from tests.fixtures.waiting import until
 from tests.uns.sinks.rest_target import TOKEN, Erp
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.historian.rows import EventRow, RowParser
 from uns.historian.store import Batch
@@ -49,7 +50,7 @@ TOPIC = "acme/dallas/bottling/line1/filler/mes/order_complete"
 
 
 def _payload(run: str, i: int) -> bytes:
-    body = {"order_id": f"{run}-{i}", "good": i, "scrap": i % 3, "timestamp_ms": time.time_ns() // 1_000_000}
+    body = {"order_id": f"{run}-{i}", "good": i, "scrap": i % 3, "timestamp_ms": now_ms()}
     return orjson.dumps(body)
 
 
@@ -100,7 +101,7 @@ async def _baseline(base: str, count: int) -> float:
 
 async def _writer(base: str, tmp: Path, count: int, batch: int) -> float:
     parser = RowParser(max_future_ms=60_000)
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     rows = [parser.parse(TOPIC, _payload("b", i), now_ms=now) for i in range(count)]
     events = [row for row in rows if isinstance(row, EventRow)]
     writer = RestWriter(config=_config(base, tmp, batch))

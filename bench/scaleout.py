@@ -37,6 +37,7 @@ from bench.hub_process import read_ready
 from bench.load import run_load
 from tests.fixtures.mosquitto import free_port, mosquitto_binary
 from tests.fixtures.processes import stop_process, wait_listening
+from uns.clock import now_ns
 from uns.mqtt.client import MqttClient
 
 HOST_HEALTH = "acme/hub/host/health"
@@ -78,7 +79,7 @@ class Monitor:
                     self.states.add(str(republish.get("state")))
             elif not message.retain:
                 envelope = orjson.loads(message.payload)
-                self.latencies_ms.append(time.time_ns() / 1e6 - envelope["timestamp_ms"])
+                self.latencies_ms.append(now_ns() / 1e6 - envelope["timestamp_ms"])
 
     async def settled(self, target: int, give_up_s: float) -> float:
         """Seconds until ``target`` rows are stored or the count stops moving for 3 s (capped)."""

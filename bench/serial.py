@@ -37,6 +37,7 @@ from bridges.source import Samples
 from model.bridges.serial import SerialBridgeConfig
 from model.broker_config import BrokerFileConfig
 from uns.broker import EmbeddedBroker
+from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
@@ -181,7 +182,7 @@ async def _plain(broker: EmbeddedBroker, path: str) -> None:
         async with MqttClient(url=broker.url, client_id="bench-plain") as client:
             while True:
                 line = await reader.readuntil(b"\r\n")
-                body = orjson.dumps({"value": float(line.split()[2]), "timestamp_ms": time.time_ns() // 1_000_000})
+                body = orjson.dumps({"value": float(line.split()[2]), "timestamp_ms": now_ms()})
                 await client.publish_many([Message("bench/scale/Weight", body, 0, False)])
     finally:
         writer.close()

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from model.sinks import SqlInsertSinkConfig
 from tests.fixtures.postgres import run_postgres
 from tests.fixtures.requires import require
+from uns.clock import now_ms
 from uns.historian.rows import EventRow, RowParser
 from uns.historian.store import Batch
 from uns.sinks.sql_insert import SqlInsertWriter
@@ -46,7 +47,7 @@ _COLUMNS = {"work_order": "${body.work_order_id}", "good": "${body.good}", "scra
 
 def _events(count: int) -> list[EventRow]:
     parser = RowParser(max_future_ms=60_000)
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     rows = []
     for i in range(count):
         body = {"work_order_id": f"WO-{i // 100}", "good": i, "scrap": i % 3, "timestamp_ms": now - count + i}

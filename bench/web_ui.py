@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 from bench.hub_idle import cpu_seconds
+from uns.clock import now_ms
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 
@@ -74,7 +75,7 @@ def _quality(topic: str, index: int) -> str:
 
 
 def _envelope(value: float, quality: str) -> bytes:
-    stamp = time.time_ns() // 1_000_000
+    stamp = now_ms()
     body = {"value": value, "timestamp_ms": stamp, "quality": quality, "datatype": "Double", "unit": "1"}
     return orjson.dumps(body)
 
