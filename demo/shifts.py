@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from uns.clock import epoch_ms
+from uns.clock import at_epoch_ms, epoch_ms
 
 __all__ = ["SHIFT_NAMES", "ShiftDef", "local_date", "local_stamp", "shift_at", "shifts_around", "shifts_of_day"]
 
@@ -59,7 +59,7 @@ def shifts_of_day(day: date, tz: ZoneInfo) -> list[ShiftDef]:
 
 def local_date(now_ms: int, tz: ZoneInfo) -> date:
     """The local calendar date at ``now_ms``."""
-    return datetime.fromtimestamp(now_ms / 1000, tz).date()
+    return at_epoch_ms(now_ms).astimezone(tz).date()
 
 
 def shifts_around(now_ms: int, tz: ZoneInfo) -> list[ShiftDef]:
@@ -76,4 +76,4 @@ def shift_at(now_ms: int, tz: ZoneInfo) -> ShiftDef:
 
 def local_stamp(now_ms: int, tz: ZoneInfo, fmt: str = "%y%m%d-%H%M%S") -> str:
     """``now_ms`` as local time in ``fmt``, for lot and order ids."""
-    return datetime.fromtimestamp(now_ms / 1000, tz).strftime(fmt)
+    return at_epoch_ms(now_ms).astimezone(tz).strftime(fmt)
