@@ -15,7 +15,7 @@ from typing import Self
 
 from demo.database import DemoDatabase
 from demo.maintenance import WorkOrderRow
-from uns.clock import at_epoch_ms
+from uns.clock import at_epoch_ms, nearest_epoch_ms
 
 __all__ = ["CMMS_FILE", "CMMS_TABLE", "Cmms", "db_time"]
 
@@ -75,7 +75,7 @@ def db_time(ms: int | None) -> str | None:
 def _ms(text: str | None) -> int | None:
     if text is None:
         return None
-    return round(datetime.strptime(text, _FORMAT).replace(tzinfo=UTC).timestamp() * 1000)
+    return nearest_epoch_ms(datetime.strptime(text, _FORMAT).replace(tzinfo=UTC))
 
 
 def _open_orders(db: sqlite3.Connection) -> list[WorkOrderRow]:

@@ -11,7 +11,18 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EPOCH", "HOUR_US", "at_epoch_ms", "at_epoch_us", "epoch_ms", "epoch_us", "now_ms", "now_ns", "utc_now"]
+__all__ = [
+    "EPOCH",
+    "HOUR_US",
+    "at_epoch_ms",
+    "at_epoch_us",
+    "epoch_ms",
+    "epoch_us",
+    "nearest_epoch_ms",
+    "now_ms",
+    "now_ns",
+    "utc_now",
+]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The Unix epoch as an aware ``datetime``: where every stored microsecond and millisecond counts from."""
@@ -43,6 +54,15 @@ def epoch_us(moment: datetime) -> int:
 def epoch_ms(moment: datetime) -> int:
     """Whole milliseconds of an aware ``moment`` since the Unix epoch, rounded down, exact (``epoch_us``'s)."""
     return epoch_us(moment) // 1000
+
+
+def nearest_epoch_ms(moment: datetime) -> int:
+    """The millisecond nearest an aware ``moment`` since the Unix epoch (half a millisecond up), exact.
+
+    For a time a source reads from a device or a document (an ISO text, a database column): its
+    sub-millisecond digits round to the nearest millisecond, where ``epoch_ms`` rounds down.
+    """
+    return (epoch_us(moment) + 500) // 1000
 
 
 def at_epoch_us(micros: int) -> datetime:

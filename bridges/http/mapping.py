@@ -19,6 +19,7 @@ from bridges.json_paths import MISSING, JsonPath, convert
 from bridges.source import Sample, Samples, TagSpec
 from model.bridges.http import HttpDevice, HttpEvent, ItemFilter
 from model.mes import EVENT_MODELS
+from uns.clock import nearest_epoch_ms
 from uns.sparkplug import DataType
 
 __all__ = ["MappedEvent", "Mapper", "MappingConfig", "MappingError", "find_items"]
@@ -94,7 +95,7 @@ def _ms(value: object) -> int:
             raise ValueError(f"{value!r} is not an ISO 8601 time") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return round(parsed.timestamp() * 1000)
+        return nearest_epoch_ms(parsed)
     raise ValueError(f"{value!r} is not a time")
 
 

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 import orjson
 
+from uns.clock import nearest_epoch_ms
+
 __all__ = [
     "DownlinkResult",
     "EventRefused",
@@ -196,7 +198,7 @@ class _Reader:
             raise self.refuse(path, f"{_short(text)} is not an RFC 3339 time") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=datetime.UTC)
-        return round(moment.timestamp() * 1000)
+        return nearest_epoch_ms(moment)
 
     def texts(self, obj: Mapping[str, object], path: str) -> list[str]:
         value = obj.get(path.rsplit(".", 1)[-1])

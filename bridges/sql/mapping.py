@@ -17,6 +17,7 @@ from bridges.sql.statement import encode_value
 from model.bridges.sql import SqlMesMapping, SqlQuery
 from model.envelope import Quality
 from model.mes import EVENT_MODELS
+from uns.clock import nearest_epoch_ms
 from uns.sparkplug import DataType, MetricValue
 from uns.sparkplug.values import encode_scalar
 
@@ -59,7 +60,7 @@ def to_ms(value: object, zone: ZoneInfo) -> int:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=zone)
-        return round(value.timestamp() * 1000)
+        return nearest_epoch_ms(value)
     if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
         return int(value)
     raise ValueError(f"{type(value).__name__} is not a time")
