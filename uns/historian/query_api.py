@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from uns.errors import BadArgument
 from uns.historian.queries import History
 from uns.historian.query_buckets import AGGREGATES
 from uns.historian.query_json import NotColumnar, asof_rows, bucket_rows, raw_rows
 from uns.query.args import MAX_LIMIT, Document, Params, QueryArgs, document_bytes
+from uns.query.documents import last_document, raw_document, raw_header, raw_window
 from uns.query.timespec import format_interval, parse_interval
 from uns.query.values import Value
 
@@ -46,52 +46,10 @@ def _series(history: History, args: QueryArgs) -> Document:
     return {"match": match, "tz": _zone(args.tz), "rows": rows}
 
 
-def _last(history: History, args: QueryArgs) -> Document:
-    matches = args.many("match")
-    if not matches:
-        raise BadArgument("match", "required: one or more topics or filters, like acme/dallas/+/+/+/data/#")
-    rows = [
-        {
-            "topic": item.topic,
-            "ts": args.at(item.ts),
-            "value": item.value,
-            "quality": item.quality,
-            "historical": item.historical,
-            "datatype": item.datatype,
-            "unit": item.unit,
-        }
-        for item in history.last(matches)
-    ]
-    return {"match": matches, "tz": _zone(args.tz), "rows": rows}
-
-
-def _limited(args: QueryArgs) -> tuple[str, datetime, datetime, int]:
-    """``topic``, ``start``, ``end`` and ``limit`` of a raw or as-of request."""
-    return args.one("topic"), args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
-
-
-def _raw_header(args: QueryArgs, topic: str, start: datetime, end: datetime, limit: int, found: int) -> Document:
-    return {
-        "topic": topic,
-        "start": args.at(start),
-        "end": args.at(end),
-        "tz": _zone(args.tz),
-        "limit": limit,
-        "truncated": found > limit,
-    }
-
-
-def _raw(history: History, args: QueryArgs) -> Document:
-    topic, start, end, limit = _limited(args)
-    points = history.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
-    rows = [{"ts": p.ts, "value": p.value, "quality": p.quality, "historical": p.historical} for p in points[:limit]]
-    return {**_raw_header(args, topic, start, end, limit, len(points)), "rows": rows}
-
-
 def _raw_columnar(history: History, args: QueryArgs) -> tuple[Document, bytes]:
-    topic, start, end, limit = _limited(args)
+    topic, start, end, limit = raw_window(args)
     found = history.raw_table(topic, start, end, limit=min(limit + 1, MAX_LIMIT))
-    return _raw_header(args, topic, start, end, limit, found.table.num_rows), raw_rows(found, args.tz, limit)
+    return raw_header(args, topic, start, end, limit, found.table.num_rows), raw_rows(found, args.tz, limit)
 
 
 def _bucketed(args: QueryArgs) -> tuple[str, datetime, datetime, timedelta, list[str], str]:
@@ -155,7 +113,7 @@ def _asof_header(
 
 
 def _asof(history: History, args: QueryArgs) -> Document:
-    topic, start, end, limit = _limited(args)
+    topic, start, end, limit = raw_window(args)
     context = args.many("context")
     found = history.asof(topic, start, end, context=context, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
     rows: list[dict[str, Value | datetime]] = [
@@ -165,7 +123,7 @@ def _asof(history: History, args: QueryArgs) -> Document:
 
 
 def _asof_columnar(history: History, args: QueryArgs) -> tuple[Document, bytes]:
-    topic, start, end, limit = _limited(args)
+    topic, start, end, limit = raw_window(args)
     context = args.many("context")
     found = history.asof_table(topic, start, end, context=context, limit=min(limit + 1, MAX_LIMIT))
     header = _asof_header(args, topic, context, start, end, limit, found.table.num_rows)
@@ -198,8 +156,8 @@ def _preview(payload: bytes | None) -> str | None:
 _Handler = Callable[[History, QueryArgs], Document]
 _ENDPOINTS: dict[str, tuple[_Handler, tuple[str, ...]]] = {
     "series": (_series, ("match", "tz")),
-    "last": (_last, ("match", "tz")),
-    "raw": (_raw, ("topic", "start", "end", "limit", "tz")),
+    "last": (last_document, ("match", "tz")),
+    "raw": (raw_document, ("topic", "start", "end", "limit", "tz")),
     "aggregate": (_aggregate, ("topic", "start", "end", "bucket", "agg", "fill", "tz")),
     "states": (_states, ("match", "start", "end", "tz")),
     "asof": (_asof, ("topic", "start", "end", "context", "limit", "tz")),

@@ -1,6 +1,6 @@
 """``uns query last|raw --sink NAME``: the history documents of ``/api/history`` answered from a PostgreSQL sink.
 
-The documents have the shape the DuckDB history's ``last`` and ``raw`` endpoints give (same keys,
+The documents are the DuckDB history's ``last`` and ``raw`` (``uns.query.documents``: same keys,
 times written in ``tz``), read through ``PostgresHistory``; the other queries (aggregates, states,
 as-of) are DuckDB's alone for now and are refused naming ``--sink``.
 """
@@ -13,7 +13,8 @@ from model.config import Settings
 from model.sinks import PostgresSinkConfig, SinkConfig
 from uns.clock import utc_now
 from uns.errors import BadArgument
-from uns.query.args import MAX_LIMIT, Document, Params, QueryArgs, document_bytes
+from uns.query.args import Document, Params, QueryArgs, document_bytes
+from uns.query.documents import last_document, raw_document
 from uns.sinks.postgres_history import PostgresHistory
 from uns.sinks.run import sink_config
 
@@ -21,27 +22,6 @@ __all__ = ["SINK_ENDPOINTS", "reader_document", "sink_document", "sink_reader"]
 
 SINK_ENDPOINTS = ("last", "raw")
 """The history endpoints a PostgreSQL sink answers."""
-
-
-def _last(reader: PostgresHistory, args: QueryArgs) -> Document:
-    matches = args.many("match")
-    if not matches:
-        raise BadArgument("match", "required: one or more topics or filters, like acme/dallas/+/+/+/data/#")
-    rows = [
-        {"topic": item.topic, "ts": args.at(item.ts), "value": item.value, "quality": item.quality,
-         "historical": item.historical, "datatype": item.datatype, "unit": item.unit}
-        for item in reader.last(matches)
-    ]  # fmt: skip
-    return {"match": matches, "tz": args.tz.key, "rows": rows}
-
-
-def _raw(reader: PostgresHistory, args: QueryArgs) -> Document:
-    topic, start, end, limit = args.one("topic"), args.time("start", "-1h"), args.time("end", "now"), args.limit(10_000)
-    points = reader.raw(topic, start, end, limit=min(limit + 1, MAX_LIMIT), tz=args.tz)
-    rows = [{"ts": p.ts, "value": p.value, "quality": p.quality, "historical": p.historical} for p in points[:limit]]
-    header = {"topic": topic, "start": args.at(start), "end": args.at(end), "tz": args.tz.key, "limit": limit,
-              "truncated": len(points) > limit}  # fmt: skip
-    return {**header, "rows": rows}
 
 
 def reader_document(reader: PostgresHistory, endpoint: str, params: Params) -> Document:
@@ -53,9 +33,9 @@ def reader_document(reader: PostgresHistory, endpoint: str, params: Params) -> D
         psycopg.Error: the database cannot be read.
     """
     if endpoint == "last":
-        return _last(reader, QueryArgs(endpoint, params, ("match", "tz"), utc_now()))
+        return last_document(reader, QueryArgs(endpoint, params, ("match", "tz"), utc_now()))
     if endpoint == "raw":
-        return _raw(reader, QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), utc_now()))
+        return raw_document(reader, QueryArgs(endpoint, params, ("topic", "start", "end", "limit", "tz"), utc_now()))
     raise BadArgument("sink", f"a sink answers {' and '.join(SINK_ENDPOINTS)} only; ask the historian for {endpoint}")
 
 

@@ -209,6 +209,7 @@ def test_typed_value(
         "uns.query",
         "uns.query.args",
         "uns.query.cli",
+        "uns.query.documents",
         "uns.query.timespec",
         "uns.query.values",
         "uns.web",
