@@ -10,21 +10,14 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Protocol
 
 import duckdb
 from starlette.routing import BaseRoute
 
 from bridges.registry import build_edge_node
-from bridges.sim.layout import UTILITY_KINDS
-from bridges.sim.lorawan_meter import LorawanMeterSim
-from bridges.sim.lwm2m_sensors import WarehouseSensors
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.rates import demo_historian_section
-from bridges.sim.serial_palletizing import PalletScale
-from bridges.sim.service import SimulatedPlant
-from demo.business import DemoBusiness
-from demo.systems import DemoSystems
+from hub.parts import Part
 from model.bridges import BridgeConfig
 from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings
@@ -83,16 +76,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ReadyCallback = Callable[[str], None]
-
-
-class Part(Protocol):
-    """A long-lived component: entered by the caller, then ``run()`` until cancelled."""
-
-    name: str
-
-    async def run(self) -> None:
-        """Work until cancelled."""
-        ...
 
 
 class _ReloadOnSighup:
@@ -173,38 +156,6 @@ def _web(
         middleware=auth.middleware(),
         routes=[*auth.routes(), *page_routes(), *routes],
     )
-
-
-def _demo_bridge(config: BridgeConfig, host_id: str) -> BridgeConfig:
-    """A demo bridge that honours this hub's Sparkplug host id."""
-    edge = config.edge.model_copy(update={"primary_host_id": host_id})
-    return config.model_copy(update={"edge": edge})
-
-
-async def _enter_sim(stack: contextlib.AsyncExitStack, settings: Settings) -> SimulatedPlant:
-    return await stack.enter_async_context(SimulatedPlant(settings=settings.sim))
-
-
-def _demo_systems(settings: Settings) -> DemoSystems:
-    sim = settings.sim
-    return DemoSystems(
-        directory=settings.data_dir / "demo", bind=sim.bind, erp_port=sim.erp_port, qms_port=sim.qms_port
-    )
-
-
-def _demo_business(settings: Settings, plant: Plant, clients: ClientFactory, systems: DemoSystems) -> DemoBusiness:
-    site = plant.enterprise.sites[0] if plant.enterprise.sites else None
-    timezone = site.timezone if site else "UTC"
-    return DemoBusiness(
-        plant=plant, clients=clients, systems=systems, settings=settings.sim, tz=timezone, seed=settings.sim.seed
-    )
-
-
-def _sim_endpoints(sim: SimulatedPlant) -> str:
-    ports = ",".join(str(endpoint.port) for endpoint in sim.modbus_endpoints.values())
-    host = next(iter(sim.modbus_endpoints.values())).host
-    utilities = "".join(f" {UTILITY_KINDS[m]}://{h}:{p}" for m, (h, p) in sim.utility_endpoints.items())
-    return f"modbus://{host}:{{{ports}}} {sim.opcua_endpoint}{utilities}"
 
 
 async def _enter_bridges(
@@ -300,33 +251,13 @@ async def run_up(
             broker.open_gate()  # host and historian listen now: edge nodes may come in and replay
         configs = list(settings.bridges)
         if settings.demo:
-            sim = await _enter_sim(stack, settings)
-            parts.append(sim)
-            configs += [_demo_bridge(config, settings.host.host_id) for config in sim.bridge_configs()]
-            endpoints["sim"] = _sim_endpoints(sim)
-            # the warehouse's climate sensors: LwM2M clients of the demo's LwM2M server edge node
-            sensors = await stack.enter_async_context(WarehouseSensors(bind=settings.sim.bind, seed=settings.sim.seed))
-            parts.append(sensors)
-            configs.append(_demo_bridge(sensors.bridge_config(), settings.host.host_id))
-            endpoints["lwm2m"] = sensors.server_url
-            # line 3's pallet scale (MT-SICS on a pty): the serial source weighs each pallet into a lot for the MES
-            scale = await stack.enter_async_context(PalletScale.at_palletizer(sim, seed=settings.sim.seed))
-            parts.append(scale)
-            configs.append(_demo_bridge(scale.bridge_config(), settings.host.host_id))
-            # the site's LoRaWAN energy meter: a simulated ChirpStack publishing its uplinks into this broker
-            meter = await stack.enter_async_context(LorawanMeterSim(clients=clients, seed=settings.sim.seed))
-            parts.append(meter)
-            configs.append(_demo_bridge(meter.bridge_config(settings.host.host_id), settings.host.host_id))
-            # the demo's ERP, QMS (REST) and CMMS (SQL), read into the MES by HTTP and SQL sources; operators on MQTT
-            systems = await stack.enter_async_context(_demo_systems(settings))
-            parts.append(systems)
-            configs += systems.connectors(settings.host.host_id)
-            endpoints["erp"], endpoints["qms"] = systems.erp_url, systems.qms_url
-            endpoints["cmms"] = str(systems.cmms.database.path)
-            business = await stack.enter_async_context(_demo_business(settings, plant, clients, systems))
-            parts.append(business)
-            health["demo-business"] = business.health
-            health["demo-systems"] = systems.health
+            from hub.demo import enter_demo  # here: a hub without the demo never loads its servers' libraries
+
+            demo = await enter_demo(stack, settings, plant, clients)
+            parts.extend(demo.parts)
+            configs += demo.bridges
+            endpoints.update(demo.endpoints)
+            health.update(demo.health)
         if hand_offs:  # before the hub starts them: the agents run these
             configs, handed = hand_off(configs, hand_offs, fleet.store)
             await fleet.publish(handed)
@@ -551,7 +482,9 @@ async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallb
 
 async def run_sim(settings: Settings, *, ready: ReadyCallback) -> None:
     """``uns sim``: only the simulated plant's PLCs and OPC UA server (point bridges at them)."""
+    from hub.demo import enter_sim, sim_endpoints
+
     async with contextlib.AsyncExitStack() as stack:
-        sim = await _enter_sim(stack, settings)
-        ready(ready_line(READY_PREFIX, {"sim": _sim_endpoints(sim), "seed": str(settings.sim.seed)}))
+        sim = await enter_sim(stack, settings)
+        ready(ready_line(READY_PREFIX, {"sim": sim_endpoints(sim), "seed": str(settings.sim.seed)}))
         await _run_parts([sim])

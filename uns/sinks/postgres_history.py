@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
-
-import psycopg
 
 from uns.errors import BadArgument, UnknownSeries
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.query.args import check_limit
 from uns.query.timespec import UTC_ZONE, checked_window
 from uns.query.values import LastRow, LastValue, Point, StoredRow, is_filter, last_values, stored_points
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["PostgresHistory"]
 
@@ -66,6 +67,8 @@ class PostgresHistory:
         Raises:
             UnknownSeries: for a plain topic (no wildcard) that names no series.
         """
+        import psycopg  # on first use: the web serves this reader, and most hubs never call it
+
         filters = [match] if isinstance(match, str) else list(match)
         with psycopg.connect(self._dsn) as conn:
             ids = self._topics(conn, filters)
@@ -82,6 +85,8 @@ class PostgresHistory:
         self, topic: str, start: datetime, end: datetime, *, limit: int = 10_000, tz: ZoneInfo = UTC_ZONE
     ) -> list[Point]:
         """The samples of one series in ``[start, end)``, oldest first, at most ``limit`` of them."""
+        import psycopg
+
         start, end = checked_window(start, end)
         check_limit(limit)
         with psycopg.connect(self._dsn) as conn:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import psycopg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +30,8 @@ def sink_history_routes(configs: Sequence[SinkConfig]) -> list[Route]:
         if reader is None:
             known = ", ".join(readers) or "none configured"
             return json_response({"error": f"no sink {name} (have: {known})", "field": "sink"}, 404)
+        import psycopg  # here, not at the top: a hub without a PostgreSQL sink never loads it
+
         params = {key: request.query_params.getlist(key) for key in request.query_params}
         try:
             document = await asyncio.to_thread(reader_document, reader, endpoint, params)
