@@ -19,7 +19,7 @@ from asyncua.ua.attribute_ids import AttributeIds
 from bridges.opcua.connection import CONNECTION_ERRORS, close_client, open_client, subscription_parameters
 from bridges.opcua.mapping import REVOKED_CODES, converter_for, epoch_ms, quality_of, status_name, to_variant
 from bridges.opcua.tags import OpcUaTag, parse_node_id, resolve_tags, static_tags
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, PollClock, Sample, Samples, SourceEvent, TagSpec
 from model.bridges import OpcUaBridgeConfig
 from model.envelope import Quality
 from uns.backoff import Backoff
@@ -364,18 +364,13 @@ class OpcUaSource:
         await self._read_into(client, tags)
 
     async def _poll(self, client: Client, tags: Sequence[OpcUaTag]) -> None:
-        interval = self._config.poll_interval_s
-        next_at = time.monotonic()
+        clock = PollClock(self._config.poll_interval_s)  # an overrun skips the missed cycles rather than burst
         while True:
             async with asyncio.timeout(self._config.timeout_s):
                 await self._read_into(client, tags)
             self._reads += 1
             self._last_alive = time.monotonic()
-            next_at += interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # overran: skip the missed cycles rather than burst
-                next_at, delay = time.monotonic(), 0.0
-            await asyncio.sleep(delay)
+            await clock.wait()
 
     async def _read_into(self, client: Client, tags: Sequence[OpcUaTag]) -> None:
         for start in range(0, len(tags), _READ_CHUNK):

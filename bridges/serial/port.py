@@ -15,7 +15,7 @@ from bridges.http.mapping import MappedEvent
 from bridges.serial.events import EventError, EventMaker
 from bridges.serial.framing import Frame, FrameError, make_framer
 from bridges.serial.protocols import ParseError, Parser, Reading, make_parser
-from bridges.source import DeviceDown, Sample, Samples, SourceEvent, TagSpec
+from bridges.source import DeviceDown, PollClock, Sample, Samples, SourceEvent, TagSpec
 from model.bridges.serial import MtSicsProtocol, SartoriusProtocol, ScannerProtocol, SerialDevice
 from model.envelope import Quality
 from uns import clock
@@ -291,7 +291,7 @@ class SerialPort:
         missed = 0
         if isinstance(self.config.protocol, MtSicsProtocol):
             await self._ask_tare()
-        next_at = time.monotonic()
+        rounds = PollClock(poll.interval_s)
         while True:
             try:
                 await self.request(self._poll_command, "", poll.timeout_s)
@@ -309,8 +309,7 @@ class SerialPort:
             else:
                 missed = 0
                 self._back(backoff)
-            next_at = max(next_at + poll.interval_s, time.monotonic())
-            await asyncio.sleep(next_at - time.monotonic())
+            await rounds.wait()
 
     async def write(self, name: str, value: object) -> None:
         """A scale command from a DCMD (``Command/Zero``, ``Command/Tare`` with true); waits for the scale's answer."""
