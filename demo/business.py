@@ -35,7 +35,7 @@ from demo.maintenance import MaintenancePlanner, WorkOrderRow
 from demo.plan import BusinessPlan, Outgoing
 from demo.systems import DemoSystems
 from model.config import SimSection
-from model.envelope import EnvelopeError, Reading, read_envelope
+from model.envelope import USABLE_QUALITIES, EnvelopeError, Reading, read_envelope
 from model.equipment import Plant
 from model.mes import EVENT_MODELS, Inspection, LotProduction, MesEvent, OrderAction, ProductType, WorkOrder
 from uns.clock import now_ms
@@ -315,7 +315,7 @@ def _reading(message: Message) -> Reading | None:
 def _number(message: Message) -> float | None:
     """The value of a good or uncertain value envelope; None for stale, bad or non-numeric ones."""
     read = _reading(message)
-    if read is None or read.quality not in ("good", "uncertain"):
+    if read is None or read.quality not in USABLE_QUALITIES:
         return None
     value = read.value
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from model.envelope import (
         ENVELOPE_FIELDS,
         JSON_DATATYPE,
+        USABLE_QUALITIES,
         Envelope,
         EnvelopeDict,
         EnvelopeError,
@@ -103,6 +104,7 @@ _HOMES: dict[str, str] = {
     "Site": "model.equipment",
     "SparkplugBinding": "model.equipment",
     "TopicError": "model.topic",
+    "USABLE_QUALITIES": "model.envelope",
     "UnsTopic": "model.topic",
     "WebSection": "model.config",
     "all_schemas": "model.schema",
@@ -143,6 +145,7 @@ __all__ = [
     "RESERVED_IDS",
     "RESERVED_SITE_IDS",
     "SLUG_PATTERN",
+    "USABLE_QUALITIES",
     "Area",
     "BrokerSection",
     "Cell",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunction
 __all__ = [
     "ENVELOPE_FIELDS",
     "JSON_DATATYPE",
+    "USABLE_QUALITIES",
     "Envelope",
     "EnvelopeDict",
     "EnvelopeError",
@@ -89,6 +90,11 @@ class Quality(StrEnum):
     """The source reported a failure or a null value."""
     stale = "stale"
     """The edge node or device that published it has died; this is its last known value."""
+
+
+USABLE_QUALITIES = (Quality.good.value, Quality.uncertain.value)
+"""The qualities whose values the hub computes with (rollups, compression, MES derivations, KPIs); a bad or
+stale value is stored and shown, never counted."""
 
 
 class Envelope(BaseModel):

@@ -30,12 +30,12 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from model.envelope import USABLE_QUALITIES
 from uns.clock import EPOCH
 
 __all__ = [
     "HOUR",
     "MINUTE",
-    "ROLLUP_QUALITIES",
     "TASK_RECEIVED",
     "TASK_RETENTION_ROLLUP_1M",
     "TASK_RETENTION_SAMPLES",
@@ -53,9 +53,6 @@ log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 
-ROLLUP_QUALITIES = ("good", "uncertain")
-"""Qualities whose numeric samples count in rollups."""
-
 TASK_ROLLUP_1M = "rollup_1m"
 TASK_ROLLUP_1H = "rollup_1h"
 TASK_RECEIVED = "rollup_1m.received"
@@ -68,7 +65,7 @@ INSERT INTO rollup_1m
 SELECT series_id, time_bucket(INTERVAL 1 minute, ts, 'UTC') AS bucket, count(*), avg(value), min(value),
        max(value), arg_min(value, (ts, seq)), arg_max(value, (ts, seq)), min(ts), max(ts)
 FROM samples
-WHERE ts >= $lo AND ts < $hi AND value IS NOT NULL AND quality IN {ROLLUP_QUALITIES!r}
+WHERE ts >= $lo AND ts < $hi AND value IS NOT NULL AND quality IN {USABLE_QUALITIES!r}
 GROUP BY series_id, bucket
 """  # noqa: S608 (formats a constant tuple)
 

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from model.config import HistorianSection
+from model.envelope import USABLE_QUALITIES
 from uns.clock import at_epoch_ms, now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.health import publish_health
@@ -175,7 +176,7 @@ class Historian:
 
     def _add(self, row: SampleRow | EventRow | Rejected, now_ms: int) -> None:
         if isinstance(row, SampleRow) and self._compressor is not None:
-            numeric = row.value is not None and row.value_text is None and row.quality in ("good", "uncertain")
+            numeric = row.value is not None and row.value_text is None and row.quality in USABLE_QUALITIES
             for kept in self._compressor.offer(row.topic, row.ts_ms, row.value if numeric else None, row):
                 self._add_row(kept, now_ms)
             return

@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from model.config import DeriveRule
+from model.envelope import USABLE_QUALITIES
 from model.mes import MachineState, ProductionCount
 from model.topic import ClassWord, TopicError, UnsTopic
 from uns.errors import ConfigError
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 DerivedEventName = Literal["machine_state", "production_count"]
 
-_USABLE = frozenset({"good", "uncertain"})
 _MAX_CODE = 999_999
 _Value = float | int | bool | None
 
@@ -258,7 +258,7 @@ class Deriver:
         if known is not None and ts_ms < known[0]:
             self._problems["out_of_order"] += 1
             return
-        text = _reason_text(value) if quality in _USABLE else None
+        text = _reason_text(value) if quality in USABLE_QUALITIES else None
         self._reasons[topic] = (ts_ms, text)
         for track in self._reason_tracks.get(topic, ()):
             if track.pending_ts is not None or track.code is None or is_producing(track.code):
@@ -308,7 +308,7 @@ class Deriver:
         return DerivedEvent(path=track.path, event="machine_state", body=body, event_id=event_id)
 
     def _code(self, rule: _Rule, value: _Value, quality: str) -> int:
-        if quality not in _USABLE or value is None:
+        if quality not in USABLE_QUALITIES or value is None:
             return UNKNOWN
         raw = _whole(value, allow_negative=True)
         mapped = None if raw is None else rule.rule.state_map.get(raw, rule.codes.get(raw))
@@ -322,7 +322,7 @@ class Deriver:
     def _on_counter(
         self, topic: str, path: str, rule: _Rule, ts_ms: int, value: _Value, quality: str
     ) -> list[DerivedEvent]:
-        if quality not in _USABLE or value is None:
+        if quality not in USABLE_QUALITIES or value is None:
             return []  # no reading: the next good one covers the gap
         count = _whole(value)
         if count is None:
@@ -347,7 +347,7 @@ class Deriver:
     def _on_part_done(
         self, topic: str, path: str, rule: _Rule, ts_ms: int, value: _Value, quality: str
     ) -> list[DerivedEvent]:
-        if quality not in _USABLE or value is None or (isinstance(value, float) and not math.isfinite(value)):
+        if quality not in USABLE_QUALITIES or value is None or (isinstance(value, float) and not math.isfinite(value)):
             return []
         level = bool(value)
         last = self._bits.get(topic)
