@@ -93,8 +93,8 @@ class Quality(StrEnum):
 
 
 USABLE_QUALITIES = (Quality.good.value, Quality.uncertain.value)
-"""The qualities whose values the hub computes with (rollups, compression, MES derivations, KPIs); a bad or
-stale value is stored and shown, never counted."""
+"""The qualities whose values the hub computes with (the historian's rollups and compression, the MES
+derivations); a bad or stale value is stored and shown, never counted."""
 
 
 class Envelope(BaseModel):
