@@ -64,7 +64,15 @@ if TYPE_CHECKING:
         plant_json_schema,
         settings_json_schema,
     )
-    from model.topic import MAX_EQUIPMENT_LEVELS, SLUG_PATTERN, ClassWord, TopicError, UnsTopic, is_slug
+    from model.topic import (
+        MAX_EQUIPMENT_LEVELS,
+        SLUG_PATTERN,
+        ClassWord,
+        TopicError,
+        UnsTopic,
+        at_every_depth,
+        is_slug,
+    )
 
 _HOMES: dict[str, str] = {
     "Area": "model.equipment",
@@ -108,6 +116,7 @@ _HOMES: dict[str, str] = {
     "UnsTopic": "model.topic",
     "WebSection": "model.config",
     "all_schemas": "model.schema",
+    "at_every_depth": "model.topic",
     "broker_json_schema": "model.schema",
     "build_envelope": "model.envelope",
     "check_value": "model.envelope",
@@ -179,6 +188,7 @@ __all__ = [
     "UnsTopic",
     "WebSection",
     "all_schemas",
+    "at_every_depth",
     "broker_json_schema",
     "build_envelope",
     "check_value",

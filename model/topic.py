@@ -7,10 +7,19 @@ import re
 from enum import StrEnum
 from typing import Self
 
-__all__ = ["MAX_EQUIPMENT_LEVELS", "SLUG_PATTERN", "ClassWord", "TopicError", "UnsTopic", "is_slug"]
+__all__ = ["MAX_EQUIPMENT_LEVELS", "SLUG_PATTERN", "ClassWord", "TopicError", "UnsTopic", "at_every_depth", "is_slug"]
 
 MAX_EQUIPMENT_LEVELS = 5
 """enterprise/site/area/line/cell."""
+
+
+def at_every_depth(*tail: str) -> tuple[str, ...]:
+    """MQTT filters of ``tail`` after an equipment path of each depth: ``+/mes/#`` ... ``+/+/+/+/+/mes/#``.
+
+    MQTT allows nothing after ``#``, so a subscription to a class word below any equipment is one filter per depth.
+    """
+    return tuple("/".join(["+"] * depth + list(tail)) for depth in range(1, MAX_EQUIPMENT_LEVELS + 1))
+
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """An equipment id: lower case letters, digits, ``_`` and ``-``, starting alphanumeric, at most 64 chars."""

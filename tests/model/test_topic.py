@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.topic import ClassWord, TopicError, UnsTopic, is_slug
+from model.topic import ClassWord, TopicError, UnsTopic, at_every_depth, is_slug
 
 
 @pytest.mark.parametrize(
@@ -172,3 +172,10 @@ def test_round_trip_property(path, class_word, name):
     topic = UnsTopic(path=tuple(path), class_word=class_word, name=tuple(name))
     assert UnsTopic.from_str(str(topic)) == topic
     assert UnsTopic.for_metric(topic.equipment_path, topic.metric_name, class_word) == topic
+
+
+def test_at_every_depth_gives_one_filter_per_equipment_depth() -> None:
+    assert at_every_depth("mes", "+") == ("+/mes/+", "+/+/mes/+", "+/+/+/mes/+", "+/+/+/+/mes/+", "+/+/+/+/+/mes/+")
+    for depth, topic_filter in enumerate(at_every_depth("alarm", "+"), start=1):
+        topic = UnsTopic.from_str(topic_filter.replace("+", "x"))  # each a valid UNS topic's shape
+        assert (len(topic.path), topic.class_word) == (depth, ClassWord.alarm)

@@ -23,6 +23,7 @@ import orjson
 
 from model.config import MesSection
 from model.envelope import EnvelopeError, JsonValue, Quality, ReadingFields, build_envelope, read_envelope
+from model.topic import ClassWord, at_every_depth
 from uns.clock import now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.mes.baselines import SavedBaselines
@@ -58,7 +59,7 @@ def _event_filters() -> list[str]:
 
     Other enterprises' events are read to be refused (dead letter, errors topic), not silently missed.
     """
-    return ["+" + "/+" * depth + "/mes/+" for depth in range(5)]
+    return list(at_every_depth(ClassWord.mes.value, "+"))
 
 
 def _sibling(match: str, metric: str) -> str:

@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from model.rules import CronTrigger, Rule
+from model.topic import ClassWord, at_every_depth
 from uns.broker.acl import AclPolicy
 from uns.clock import epoch_ms, now_ms, utc_now
 from uns.connect import ClientFactory
@@ -40,7 +41,7 @@ __all__ = ["ALARM_FILTERS", "RuleEngine", "RuleStats"]
 
 log = logging.getLogger(__name__)
 
-ALARM_FILTERS = tuple("/".join(["+"] * depth + ["alarm", "+"]) for depth in range(1, 6))
+ALARM_FILTERS = at_every_depth(ClassWord.alarm.value, "+")
 """Every alarm topic: read back at start to restore the alarm book from the retained states."""
 
 _QUEUE = 1000

@@ -18,7 +18,7 @@ import orjson
 from croniter import croniter  # type: ignore[import-untyped]
 
 from model.rules import CronTrigger, MesTrigger, StateTrigger, TopicTrigger, Trigger, ValueTrigger
-from model.topic import TopicError, UnsTopic
+from model.topic import ClassWord, TopicError, UnsTopic, at_every_depth
 from uns.mqtt.filters import topic_matches
 
 __all__ = ["Firing", "Phase", "Watch", "decode", "next_cron", "subscriptions", "watch_for"]
@@ -224,7 +224,7 @@ def subscriptions(trigger: Trigger) -> list[str]:
         # every depth, as the MES adapter subscribes: MQTT allows nothing after '#', so the path filter is
         # applied per message
         event = "work_order" if trigger.event == "order_completed" else "machine_state"
-        return ["/".join(["+"] * depth + ["mes", event]) for depth in range(1, 6)]
+        return list(at_every_depth(ClassWord.mes.value, event))
     return [trigger.topic]
 
 
