@@ -22,18 +22,19 @@ log = logging.getLogger(__name__)
 
 def sink_history_routes(configs: Sequence[SinkConfig]) -> list[Route]:
     """``GET /api/sinks/{name}/history/{endpoint}`` over the configured sinks (role viewer, as any GET)."""
-    readers = {config.name: sink_reader(config) for config in configs}
+    sinks = {config.name: config for config in configs}
 
     async def answer(request: Request) -> Response:
         name, endpoint = request.path_params["name"], request.path_params["endpoint"]
-        reader = readers.get(name)
-        if reader is None:
-            known = ", ".join(readers) or "none configured"
+        config = sinks.get(name)
+        if config is None:
+            known = ", ".join(sinks) or "none configured"
             return json_response({"error": f"no sink {name} (have: {known})", "field": "sink"}, 404)
         import psycopg  # here, not at the top: a hub without a PostgreSQL sink never loads it
 
         params = {key: request.query_params.getlist(key) for key in request.query_params}
         try:
+            reader = sink_reader(config)  # a sink of another kind: BadArgument naming sink, as uns query --sink
             document = await asyncio.to_thread(reader_document, reader, endpoint, params)
         except UnknownSeries as exc:
             return json_response({"error": str(exc), "field": exc.field}, 404)

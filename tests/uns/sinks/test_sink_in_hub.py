@@ -36,3 +36,17 @@ async def test_uns_up_runs_the_configured_postgres_sink(tmp_path: Path, pg_dsn: 
         assert [row["value"] for row in raw.json()["rows"]] == [21.5]
         assert (refused.status_code, refused.json()["field"]) == (400, "sink")
         assert (missing.status_code, missing.json()["field"]) == (404, "sink")
+
+
+async def test_uns_up_runs_a_sink_of_another_kind_whose_history_is_refused_naming_sink(tmp_path: Path) -> None:
+    # a REST sink has no tables to read back: its history answers 400, and the hub still starts
+    sink = {"kind": "rest", "name": "erp", "routes": [{"url": "http://127.0.0.1:9/orders"}]}
+    overrides: dict[str, object] = {"historian.enabled": False, "sinks": [sink]}
+    async with hub_up(tmp_path, overrides, name="test.hub-with-rest-sink") as up:
+        assert up.endpoints["sinks"] == "erp"
+        async with httpx.AsyncClient(base_url=up.endpoints["http"], timeout=5) as client:
+            refused = await client.get("/api/sinks/erp/history/last", params={"match": "#"})
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "sink: sink erp is kind rest: only postgres sinks can be read back", "field": "sink"},
+    )
