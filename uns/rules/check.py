@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from model.equipment import Plant
 from model.rules import AlarmAction, MesEventAction, MesTrigger, Rule, TopicTrigger, WriteAction
+from model.topic import MAX_EQUIPMENT_LEVELS, ClassWord
 from uns.errors import ConfigError, UnsError
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.rules.actions import Target
@@ -47,11 +48,14 @@ def _unknown(rule: str, field: str, path: str, paths: Collection[str]) -> Config
     return _problem(rule, field, f"no equipment of the plant file at {path!r}{suffix}", path)
 
 
+_CLASS_WORDS = frozenset(word.value for word in ClassWord)
+
+
 def _topic_path(topic_filter: str) -> str | None:
     """The equipment part of a UNS topic filter: the levels before its class word; None when it has none."""
     levels = topic_filter.split("/")
-    for index, level in enumerate(levels[1:6], start=1):
-        if level in ("data", "kpi", "mes", "cmd", "alarm"):
+    for index, level in enumerate(levels[1 : MAX_EQUIPMENT_LEVELS + 1], start=1):
+        if level in _CLASS_WORDS:
             return "/".join(levels[:index])
     return None
 
