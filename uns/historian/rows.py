@@ -216,8 +216,7 @@ class RowParser:
             )
         except TopicError as exc:
             # only a topic that looks like history is a rejection; the hub's own status topics are not
-            levels = topic.split("/")
-            info = exc if any(word in levels[1:] for word in ("data", "kpi", "mes")) else None
+            info = exc if any(level in _HISTORY_WORDS for level in topic.split("/")[1:]) else None
         if len(self._topics) >= _TOPIC_CACHE_LIMIT:
             self._topics.clear()
         self._topics[topic] = info
