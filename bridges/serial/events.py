@@ -7,7 +7,6 @@ against the event's model (``model/mes.py``) here, so a refusal names the device
 from __future__ import annotations
 
 import re
-import time
 
 import orjson
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from bridges.http.mapping import MappedEvent
 from bridges.serial.protocols import Reading
 from model.bridges.serial import SerialEvent
 from model.mes import EVENT_MODELS
+from uns.clock import at_epoch_ms
 
 __all__ = ["EventError", "EventMaker"]
 
@@ -70,7 +70,7 @@ class EventMaker:
         names: dict[str, object] = {
             **reading.fields,
             "device": self._device,
-            "time": time.strftime("%Y%m%d%H%M%S", time.gmtime(timestamp_ms / 1000)),
+            "time": at_epoch_ms(timestamp_ms).strftime("%Y%m%d%H%M%S"),
         }
         event_id = f"{self._connector}:{self._device}:{index}:{timestamp_ms}"
         body: dict[str, object] = {**event.constants, "timestamp_ms": timestamp_ms, "event_id": event_id,
