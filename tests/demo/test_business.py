@@ -57,23 +57,31 @@ SITE_ZONE = ZoneInfo("America/Chicago")  # the demo site's (model/demo/plant.yam
 CLEAR_MS = 90 * 60_000  # plant time a test may run on the fast clock (90 s of wall time): no shift break in it
 
 
-def clear_of_breaks(now_ms: int) -> int:
-    """``now_ms``, or a minute after the shift break that runs then or begins within ``CLEAR_MS``.
+def clear_of_shift_events(now_ms: int) -> int:
+    """``now_ms``, or a minute after the shift break or shift change that runs then or comes within ``CLEAR_MS``.
 
-    The CMMS opens the preventive orders for the next break and starts them when it comes: a test that ran into
-    a break would see them started. Starting clear of breaks keeps the test's plant hour the same at any wall time.
+    The CMMS opens the preventive orders for the next break and starts them when it comes, and a shift change
+    clocks the next shift's operators on: a test that ran into either would see them. Starting clear of both
+    keeps the test's plant hour the same at any wall time.
     """
-    for shift in shifts_around(now_ms, SITE_ZONE):
-        if shift.break_start_ms - CLEAR_MS < now_ms < shift.break_end_ms:
-            return shift.break_end_ms + 60_000
+    moved = True
+    while moved:  # a new start may bring the next event within reach: look again from it
+        moved = False
+        for shift in shifts_around(now_ms, SITE_ZONE):
+            if shift.break_start_ms - CLEAR_MS < now_ms < shift.break_end_ms:
+                now_ms, moved = shift.break_end_ms + 60_000, True
+                break
+            if now_ms < shift.start_ms < now_ms + CLEAR_MS:
+                now_ms, moved = shift.start_ms + 60_000, True
+                break
     return now_ms
 
 
 class FastClock:
-    """Wall time running ``FACTOR`` times faster than real time, from now (or just after a shift break near it)."""
+    """Wall time ``FACTOR`` times faster than real time, from now (or just after a shift break or change near it)."""
 
     def __init__(self) -> None:
-        self._wall, self._mono = clear_of_breaks(now_ms()), time.monotonic()
+        self._wall, self._mono = clear_of_shift_events(now_ms()), time.monotonic()
 
     def __call__(self) -> int:
         return self._wall + int((time.monotonic() - self._mono) * 1000 * FACTOR)
