@@ -10,6 +10,7 @@ from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Role
+from model.topic import at_every_depth
 from uns.broker.accounts import AccountStore
 from uns.broker.matcher import filter_covers, topic_matches
 from uns.broker.stats import Counters
@@ -39,7 +40,7 @@ STATE_FILTER = "spBv1.0/STATE/+"
 """Every host's STATE: a bridge reads it (to buffer while its primary host is offline), only a host writes it."""
 HUB_TOPICS = ("+/hub/#", "+/unbound/#")
 """The reserved site ids: the hub's own status and unbound devices, published by the host and admin alone."""
-_MES_FILTERS = tuple("+/" * depth + "mes/#" for depth in range(1, 6))  # equipment depth 1..5
+_MES_FILTERS = at_every_depth("mes", "#")  # below equipment of every depth
 _CACHE_LIMIT = 100_000
 
 
