@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_rules(args, settings, plant_of(settings, demo=settings.demo))
         if args.command == "sink":
             return _sink(args, settings)
-        # the hub's wiring loads every component and the demo; the commands above need none of it
+        # the hub's wiring loads every component (the demo's when it runs); the commands above need none of it
         from hub.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
 
         # what is loaded by now (modules, their tables, pint's registry) lives as long as the process: the
