@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from model.envelope import read_fields
-from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow
+from uns.historian.rows import EventRow, Rejected, RowParser, SampleRow, envelope_of
 
 NOW = 1_764_000_000_000
 TOPIC = "acme/dallas/bottling/line1/filler/data/Production/GoodCount"
@@ -229,3 +229,25 @@ def test_a_decoded_form_is_not_parsed_again_and_mes_events_ignore_it() -> None:
     )
     assert isinstance(event, EventRow)
     assert event.body == '{"order": "WO-1"}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _env(72.5, "Double", unit="degC"),
+        _env(2**63 - 1, "Int64"),  # exact digits, not the double
+        _env(-3, "Int16", quality="uncertain"),
+        _env(False, "Boolean"),
+        _env("a\u0000b", "String", source="g/n/d", unbound=True),
+        _env([1, None, {"a": 2}], "Int16Array", historical=True),
+        _env({"columns": ["a"], "types": ["Int32"], "rows": [[1]]}, "DataSet"),
+        _env(None, "Float", quality="bad"),
+        {"value": None, "timestamp_ms": NOW - 5, "quality": "stale"},  # a null without a datatype
+        {"value": {"k": 1}, "timestamp_ms": NOW - 5},  # a datatype inferred from the JSON type
+    ],
+)
+def test_a_stored_samples_envelope_reads_back_as_the_same_row(body: dict[str, object]) -> None:
+    # what a refused sample's dead letter keeps (docs/sinks.md), and what a replay parses again
+    row = _parse(TOPIC, body)
+    assert isinstance(row, SampleRow)
+    assert _parse(TOPIC, orjson.dumps(envelope_of(row))) == row

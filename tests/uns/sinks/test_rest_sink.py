@@ -19,10 +19,11 @@ from tests.uns.sinks.rest_target import TOKEN, Erp
 from tests.uns.sinks.test_postgres_sink import envelope
 from uns.clock import now_ms
 from uns.connect import network_clients
+from uns.historian.rows import RowParser, SampleRow
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sinks.registry import build_sink
-from uns.sinks.rest import RestWriter
+from uns.sinks.rest import RestWriter, message_context
 from uns.sinks.service import Sink
 
 _ids = itertools.count()
@@ -189,6 +190,30 @@ async def test_a_refused_body_is_dead_lettered_with_its_status_and_the_rest_deli
         assert orders_stored(erp)["WO-37"]["quantity"] == -5
         remaining = writer.dead_letters.list()
         assert [(letter.field, letter.replays) for letter in remaining] == [("template", 1)]
+
+
+async def test_a_refused_samples_dead_letter_replays_as_the_same_sample(tmp_path: Path) -> None:
+    # the dead letter keeps the envelope (docs/sinks.md): exact digits, datatype and unit, and the same key
+    erp = Erp()
+    payload = envelope(-(2**63), now_ms() - 1000, "Int64", unit="pcs")
+    async with serve(erp.app()) as base, start_broker(tmp_path) as broker:
+        body = {"quantity": "${body.value}", "unit": "${body.unit}", "datatype": "${body.datatype}"}
+        cfg = config(base, tmp_path, routes=[{"match": "+/+/+/+/+/data/#", "url": base + "/api/counts", "body": body}])
+        writer = RestWriter(config=cfg)
+        async with running(sink_of(cfg, str(broker.url))) as sink, publisher(broker.url) as pub:
+            await pub.publish_many([Message(COUNT, payload, qos=1)])
+            await until(lambda: len(writer.dead_letters.list()) == 1, within_s=20, what=f"a letter: {sink.health()}")
+        erp.refuse_negative = False
+        await writer.connect()
+        try:
+            report = await writer.replay()
+        finally:
+            await writer.aclose()
+    assert (report.delivered, report.refused, report.not_replayable, report.unavailable) == (1, 0, 0, None)
+    sample = RowParser(max_future_ms=60_000).parse(COUNT, payload, now_ms=now_ms())
+    assert isinstance(sample, SampleRow)
+    key = message_context(sample, "erp")["key"]
+    assert erp.stored == {key: {"quantity": -(2**63), "unit": "pcs", "datatype": "Int64"}}
 
 
 async def test_basic_auth_and_a_wrong_password_dead_letters_with_401_until_fixed_and_replayed(tmp_path: Path) -> None:
