@@ -155,6 +155,7 @@ async def test_a_viewer_reads_the_fleet_and_is_refused_deploys(broker: EmbeddedB
         ({"agents": ["line1"], "config_yaml": "bridges: [unclosed"}, 400, "config_yaml"),
         ({"agents": ["line1"], "config_yaml": "- a list"}, 400, "config_yaml"),
         ({"agents": ["line1"], "config_yaml": "# nothing to deploy"}, 400, "config_yaml"),
+        ({"agents": ["line1"], "config_yaml": "{}"}, 400, "config_yaml"),  # an empty mapping deploys nothing either
         ({"agents": ["line1"], "config": {"bridges": []}, "staged": "yes"}, 400, "staged"),
         ({"agents": ["line1"], "from": {"agent": "nobody", "version": 1}}, 404, "agent"),
     ],
@@ -168,6 +169,20 @@ async def test_bad_deploy_requests_name_the_field(
         assert answer.status_code == status, answer.text
         assert answer.json()["field"] == field
         assert fleet.store.agents() == []
+
+
+async def test_config_yaml_is_read_by_the_settings_loader_and_bridges_empty_clears_an_agent(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    async with _hub(broker, tmp_path / "hub") as (fleet, http):
+        await _login(http, "hana")
+        broken = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config_yaml": "bridges: [unclosed"})
+        assert broken.json()["error"].startswith("config_yaml: YAML syntax error at line 1, column 19: ")
+        listed = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config_yaml": "- bridges"})
+        assert listed.json()["error"] == "config_yaml: must be a YAML mapping of keys to values, not a list"
+        cleared = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config_yaml": "bridges: []  # none"})
+        assert cleared.status_code == 201, cleared.text
+        assert fleet.store.get("line1", 1).config == {"bridges": []}
 
 
 def test_the_view_keeps_statuses_problems_and_counts_bad_ones() -> None:
