@@ -46,6 +46,19 @@ def validate_agent_config(config: Mapping[str, object], source: str) -> AgentCon
         raise config_error(validation_problems(exc, lambda _loc: source, config)) from None
 
 
+def _check_new(config: Mapping[str, object], source: str) -> None:
+    """Refuse a new version that is not a valid agent config or does not name its bridges.
+
+    An empty file or ``{}`` deployed (with ``--all``, to every agent) would stop every bridge; ``bridges: []``
+    says so on purpose. Only new versions are held to it: an agent still takes a stored version without the key.
+    """
+    if "bridges" not in config:
+        raise ConfigError(
+            source=source, path="bridges", reason="missing: list the agent's bridges (bridges: [] stops them all)"
+        )
+    validate_agent_config(config, source)
+
+
 class FleetStore:
     """Desired versions of every agent under ``directory`` (``<data_dir>/fleet``)."""
 
@@ -117,7 +130,7 @@ class FleetStore:
         """
         config = _resolve(config, agent)
         if validate:
-            validate_agent_config(config, f"fleet/{agent}")
+            _check_new(config, f"fleet/{agent}")
         previous = self.latest(agent)
         version = DesiredVersion(
             agent=agent,
@@ -146,7 +159,7 @@ class FleetStore:
     def preview(self, agent: str, config: Mapping[str, object]) -> str:
         """The diff from ``agent``'s desired version to ``config`` as ``deploy`` would store it (validated first)."""
         config = _resolve(config, agent)
-        validate_agent_config(config, f"fleet/{agent}")
+        _check_new(config, f"fleet/{agent}")
         latest = self.latest(agent)
         before = f"{agent} v{latest.version}" if latest else f"{agent} (no version)"
         return _diff(latest.config if latest else {}, config, before, f"{agent} (new)")

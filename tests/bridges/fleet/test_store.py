@@ -39,6 +39,20 @@ def test_an_invalid_config_is_refused_naming_the_field_and_not_stored(tmp_path: 
         store.get("line1", 7)
 
 
+def test_a_new_version_names_its_bridges_and_an_old_one_without_them_still_rolls_back(tmp_path: Path) -> None:
+    store = FleetStore(directory=tmp_path)
+    for empty in ({}, {"note": "x"}):  # an empty file, or one that forgot the list: it would stop every bridge
+        with pytest.raises(ConfigError, match=r"fleet/line1: bridges: missing: list the agent's bridges"):
+            store.deploy("line1", empty, author="ann")
+        with pytest.raises(ConfigError, match=r"fleet/line1: bridges: missing"):
+            store.preview("line1", empty)
+    assert store.versions("line1") == []
+    assert store.deploy("line1", {"bridges": []}, author="ann").config == {"bridges": []}  # clearing, on purpose
+    old = store.deploy("line1", {}, author="ann", validate=False)  # as a hub before the check stored it
+    store.deploy("line1", {"bridges": [json_bridge("n1", "g", "t/a")]}, author="bob")
+    assert store.rollback("line1", old.version, author="cy").config == {}
+
+
 def test_labels_select_agents_and_agent_resolves_per_agent(tmp_path: Path) -> None:
     store = FleetStore(directory=tmp_path)
     store.set_labels("a", {"site": "dallas", "line": "l1"})

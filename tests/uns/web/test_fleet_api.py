@@ -180,6 +180,11 @@ async def test_config_yaml_is_read_by_the_settings_loader_and_bridges_empty_clea
         assert broken.json()["error"].startswith("config_yaml: YAML syntax error at line 1, column 19: ")
         listed = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config_yaml": "- bridges"})
         assert listed.json()["error"] == "config_yaml: must be a YAML mapping of keys to values, not a list"
+        empty = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config": {}})  # as JSON, as YAML
+        assert empty.status_code == 422, empty.text
+        assert empty.json()["problems"] == [
+            "fleet/line1: bridges: missing: list the agent's bridges (bridges: [] stops them all)"
+        ]
         cleared = await http.post("/api/fleet/deploy", json={"agents": ["line1"], "config_yaml": "bridges: []  # none"})
         assert cleared.status_code == 201, cleared.text
         assert fleet.store.get("line1", 1).config == {"bridges": []}
