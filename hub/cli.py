@@ -168,16 +168,32 @@ def _dump_tasks() -> None:
 
 
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:
+    """Run ``work`` until SIGINT or SIGTERM cancels it (a clean stop).
+
+    Raises:
+        RuntimeError: ``work`` ended cancelled with no signal: a part (or a library in one) let a cancel out of
+            its own task; without this the command would exit 0 saying nothing (its "stopped" is only INFO).
+    """
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
+    signalled: list[int] = []
+
+    def stop(signum: int) -> None:
+        signalled.append(signum)
+        task.cancel()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, stop, signum)
     loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     try:
         await task
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as cancelled:
         if not task.cancelled():
             raise
+        if not signalled:
+            raise RuntimeError(
+                "cancelled, but no signal asked it to stop (a bug: the traceback shows where)"
+            ) from cancelled
         log.info("stopped")
 
 
