@@ -20,7 +20,7 @@ from demo.connectors import POLL_S, business_connectors
 from demo.erp import Erp
 from demo.qms import Qms
 from model.bridges import BridgeConfig
-from uns.web.server import WebServer
+from uns.web.server import PortSetting, WebServer
 
 __all__ = ["DemoSystems"]
 
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 _KEEP_ALIVE_S = 75
 """Idle connections are kept as an ERP's web front (nginx) keeps them: longer than the feeds' polls, so each source
 polls on one connection instead of a new one per poll."""
+
+
+def _port_setting(name: str) -> PortSetting:
+    """``sim.erp_port`` or ``sim.qms_port``: what a taken port names (not the web UI's ``--http-port``)."""
+    return PortSetting(f"demo {name}", f"sim.{name}_port", f"UNS_SIM__{name.upper()}_PORT")
 
 
 class DemoSystems:
@@ -49,7 +54,15 @@ class DemoSystems:
         self.qms = Qms(directory=directory)
         self.cmms = Cmms(directory=directory)
         self._servers = {
-            name: WebServer(bind=bind, port=port, health={}, history=None, routes=routes, keep_alive_s=_KEEP_ALIVE_S)
+            name: WebServer(
+                bind=bind,
+                port=port,
+                health={},
+                history=None,
+                routes=routes,
+                keep_alive_s=_KEEP_ALIVE_S,
+                port_setting=_port_setting(name),
+            )
             for name, port, routes in (("erp", erp_port, self.erp.routes()), ("qms", qms_port, self.qms.routes()))
         }
         self._stack = contextlib.AsyncExitStack()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
 from uns.broker import EmbeddedBroker
 from uns.connect import local_clients, network_clients
+from uns.errors import ConfigError
 from uns.mqtt.types import BrokerUrl
 
 L1 = "acme/dallas/bottling/line1"
@@ -279,3 +281,16 @@ async def test_the_cmms_gives_back_its_open_orders_as_written(tmp_path: Path) ->
         assert await systems.cmms.open_orders() == [scheduled, breakdown("started", T0 + 20_000)]
         await systems.cmms.write(breakdown("closed", T0 + 40_000))
         assert await systems.cmms.open_orders() == [scheduled]
+
+
+@pytest.mark.parametrize("name", ["erp", "qms"])
+async def test_a_taken_port_names_its_own_setting_not_the_web_uis(tmp_path: Path, name: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as refused:
+            async with DemoSystems(directory=tmp_path, **{f"{name}_port": port}):
+                pass
+    assert (refused.value.source, refused.value.path) == (f"demo {name}", f"sim.{name}_port")
+    assert f"127.0.0.1:{port} is in use: choose another port with UNS_SIM__{name.upper()}_PORT" in str(refused.value)

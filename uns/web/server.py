@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,7 +26,7 @@ from uns.web.headers import SecurityHeadersMiddleware
 from uns.web.history_api import history_routes, json_response
 from uns.web.proxy import ProxyHeadersMiddleware, TrustedProxies
 
-__all__ = ["HealthSource", "WebServer"]
+__all__ = ["HealthSource", "PortSetting", "WebServer"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,20 @@ HealthSource = Callable[[], Mapping[str, object]]
 """A part's health: called on every ``/api/health`` request, so keep it cheap."""
 
 _SHUTDOWN_GRACE_S = 1.0  # a request still running after this is cancelled
+
+
+class PortSetting(NamedTuple):
+    """The setting that chose a server's port, which the error names when the port is taken.
+
+    ``source`` and ``path`` are the error's; ``how`` says how to set it (flag, environment variable).
+    """
+
+    source: str
+    path: str
+    how: str
+
+
+_HTTP_PORT = PortSetting("web", "web.http_port", "--http-port / UNS_HTTP_PORT")  # the hub's web UI and HTTP API
 
 
 def _listen(bind: str, port: int) -> socket.socket:
@@ -70,6 +84,7 @@ class WebServer:
         tls_cert_file: PEM certificate (chain) to serve HTTPS with; None serves plain HTTP.
         tls_key_file: the certificate's PEM private key (None: it is in ``tls_cert_file``).
         keep_alive_s: how long an idle client connection is kept open (uvicorn's 5 s by default).
+        port_setting: the setting ``port`` came from, which a port in use names.
     """
 
     name = "web"
@@ -87,6 +102,7 @@ class WebServer:
         tls_cert_file: Path | None = None,
         tls_key_file: Path | None = None,
         keep_alive_s: int = 5,
+        port_setting: PortSetting = _HTTP_PORT,
     ) -> None:
         try:
             self._trusted = TrustedProxies(trusted_proxies)
@@ -102,6 +118,7 @@ class WebServer:
         self._keep_alive_s = keep_alive_s
         self._bind = bind
         self._port = port
+        self._port_setting = port_setting
         self._health = health
         self._history = history
         self._middleware = list(middleware)
@@ -137,13 +154,14 @@ class WebServer:
         try:
             self._socket = _listen(self._bind, self._port)
         except OSError as exc:
+            setting = self._port_setting
             reason = f"cannot listen on {self._bind}:{self._port}: {exc.strerror or exc}"
             if exc.errno == errno.EADDRINUSE:
                 reason = (
-                    f"{self._bind}:{self._port} is in use: choose another port with --http-port / UNS_HTTP_PORT,"
+                    f"{self._bind}:{self._port} is in use: choose another port with {setting.how},"
                     " or 0 for any free port"
                 )
-            raise ConfigError(source="web", path="web.http_port", value=self._port, reason=reason) from exc
+            raise ConfigError(source=setting.source, path=setting.path, value=self._port, reason=reason) from exc
         try:
             config = self._uvicorn_config()
         except BaseException:
