@@ -148,17 +148,25 @@ def hub_process(
     """``uns up`` on free loopback ports with its data in ``data_dir``; terminated on exit.
 
     ``source``: a tree from :func:`hub_source` to run instead of this one (a baseline in the same run).
+    ``stderr``: where its log goes (else a temporary file); a hub that does not start raises with its exit code
+    and the log's tail.
     """
     argv = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
     if not demo:
         argv.append("--no-demo")
     full_env = {**os.environ, "UNS_LOG_LEVEL": "WARNING", "UNS_DATA_DIR": str(data_dir), **(env or {})}
-    with contextlib.ExitStack() as stack:
-        err = stack.enter_context(stderr.open("w")) if stderr is not None else subprocess.DEVNULL
+    with stderr.open("w+b") if stderr is not None else tempfile.TemporaryFile() as err:
         command, cwd = hub_command(argv, source, full_env)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=full_env, cwd=cwd)
         try:
-            parts = read_ready(proc)
+            try:
+                parts = read_ready(proc)
+            except RuntimeError as exc:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)  # its exit code, when it exited
+                err.seek(0)
+                said = err.read().decode(errors="replace")[-4000:]
+                raise RuntimeError(f"{exc}, exit code {proc.returncode}; stderr:\n{said}") from None
             yield HubProcess(proc=proc, mqtt=parts["mqtt"], http=parts.get("http", ""))
         finally:
             stop_process(proc, 20)
