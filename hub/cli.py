@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import getpass
 import json
@@ -262,6 +263,8 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uns`` console script; returns the process exit code."""
     limit_arenas()  # before any thread starts (uns/memory.py says why)
+    if sys.stderr is not None and not faulthandler.is_enabled():  # pytest has its own on
+        faulthandler.enable()  # a crash in a C extension prints each thread's Python stack, not nothing at all
     # `--start -7d` as the docs write it (argparse alone only takes `--start=-7d`)
     args = _parser().parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     if args.command == "schema":
