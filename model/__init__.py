@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from model.lazy import lazy_names
 
 if TYPE_CHECKING:
     from model.config import (
@@ -137,14 +138,7 @@ _HOMES: dict[str, str] = {
 (a host worker, a bridge process) does not build every settings model of ``model.config`` (~0.5 s)."""
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'model' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_names(__name__, _HOMES, globals())
 
 __all__ = [
     "BROKER_SCHEMES",

@@ -6,8 +6,9 @@ The names below are imported on first use (PEP 562): ``bridges.sim.rates`` or ``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from model.lazy import lazy_names
 
 if TYPE_CHECKING:
     from bridges.sim.demo import demo_bridges
@@ -32,14 +33,7 @@ _HOMES = {
 """Where each name of the package lives."""
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'bridges.sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_names(__name__, _HOMES, globals())
 
 __all__ = [
     "ClientWrite",

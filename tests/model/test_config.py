@@ -125,7 +125,17 @@ def test_plant_schema_carries_the_slug_rule():
 
 
 @pytest.mark.parametrize(
-    "module", ["model", "model.config", "model.envelope", "model.equipment", "model.mes", "model.schema", "model.topic"]
+    "module",
+    [
+        "model",
+        "model.config",
+        "model.envelope",
+        "model.equipment",
+        "model.lazy",
+        "model.mes",
+        "model.schema",
+        "model.topic",
+    ],
 )
 def test_all_is_honest(module):
     assert_all_is_honest(module)

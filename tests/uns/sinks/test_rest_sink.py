@@ -23,7 +23,7 @@ from uns.historian.rows import RowParser, SampleRow
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sinks.registry import build_sink
-from uns.sinks.rest import RestWriter, message_context
+from uns.sinks.rest import ReplayReport, RestWriter, message_context
 from uns.sinks.service import Sink
 
 _ids = itertools.count()
@@ -77,6 +77,15 @@ def order(i: int, quantity: int | None = None, **extra: object) -> bytes:
 
 def orders_stored(erp: Erp) -> dict[str, dict[str, object]]:
     return {str(body["order"]): body for body in erp.stored.values() if "order" in body}
+
+
+async def _replayed(writer: RestWriter) -> ReplayReport:
+    """What a replay of ``writer``'s dead letters did, connected for it (as ``uns sink NAME replay``)."""
+    await writer.connect()
+    try:
+        return await writer.replay()
+    finally:
+        await writer.aclose()
 
 
 async def test_every_event_and_sample_is_posted_once_with_its_templated_body(tmp_path: Path) -> None:
@@ -181,11 +190,7 @@ async def test_a_refused_body_is_dead_lettered_with_its_status_and_the_rest_deli
         assert orjson.loads(letters[0].payload)["order_id"] == "WO-37"
         # the ERP is fixed to take it; the replay sends it again and forgets it, the bad one stays
         erp.refuse_negative = False
-        await writer.connect()
-        try:
-            report = await writer.replay()
-        finally:
-            await writer.aclose()
+        report = await _replayed(writer)
         assert (report.delivered, report.refused, report.unavailable) == (1, 1, None)
         assert orders_stored(erp)["WO-37"]["quantity"] == -5
         remaining = writer.dead_letters.list()
@@ -204,11 +209,7 @@ async def test_a_refused_samples_dead_letter_replays_as_the_same_sample(tmp_path
             await pub.publish_many([Message(COUNT, payload, qos=1)])
             await until(lambda: len(writer.dead_letters.list()) == 1, within_s=20, what=f"a letter: {sink.health()}")
         erp.refuse_negative = False
-        await writer.connect()
-        try:
-            report = await writer.replay()
-        finally:
-            await writer.aclose()
+        report = await _replayed(writer)
     assert (report.delivered, report.refused, report.not_replayable, report.unavailable) == (1, 0, 0, None)
     sample = RowParser(max_future_ms=60_000).parse(COUNT, payload, now_ms=now_ms())
     assert isinstance(sample, SampleRow)
@@ -230,10 +231,6 @@ async def test_basic_auth_and_a_wrong_password_dead_letters_with_401_until_fixed
         assert all("wrong" not in letter.reason for letter in letters)
         right = config(base, tmp_path, auth={"kind": "basic", "username": "uns", "password": "s3cret"})
         writer = RestWriter(config=right)
-        await writer.connect()
-        try:
-            report = await writer.replay()
-        finally:
-            await writer.aclose()
+        report = await _replayed(writer)
         assert report.delivered == 3
     assert sorted(orders_stored(erp)) == ["WO-0", "WO-1", "WO-2"]
