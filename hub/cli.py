@@ -169,6 +169,12 @@ def _dump_tasks() -> None:
         running.print_stack(limit=12, file=sys.stderr)
 
 
+def _nothing_to_reload() -> None:
+    log.warning(
+        "SIGHUP ignored: nothing here reloads on it now (uns up --config reloads transforms: and rules: once ready)"
+    )
+
+
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:
     """Run ``work`` until SIGINT or SIGTERM cancels it (a clean stop).
 
@@ -187,6 +193,8 @@ async def _until_signalled(work: Coroutine[None, None, None]) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
     loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+    # SIGHUP's default ends the process; an operator sends it to reload: `uns up --config` takes it over once ready
+    loop.add_signal_handler(signal.SIGHUP, _nothing_to_reload)
     try:
         await task
     except asyncio.CancelledError as cancelled:
