@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Collection, Sequence
 
-from model.equipment import Plant
+from model.equipment import RESERVED_IDS, Plant
 from model.rules import AlarmAction, MesEventAction, MesTrigger, Rule, TopicTrigger, WriteAction
-from model.topic import MAX_EQUIPMENT_LEVELS, ClassWord
+from model.topic import MAX_EQUIPMENT_LEVELS
 from uns.errors import ConfigError, UnsError
 from uns.mqtt.filters import filter_error, topic_matches
 from uns.rules.actions import Target
@@ -48,14 +48,11 @@ def _unknown(rule: str, field: str, path: str, paths: Collection[str]) -> Config
     return _problem(rule, field, f"no equipment of the plant file at {path!r}{suffix}", path)
 
 
-_CLASS_WORDS = frozenset(word.value for word in ClassWord)
-
-
 def _topic_path(topic_filter: str) -> str | None:
     """The equipment part of a UNS topic filter: the levels before its class word; None when it has none."""
     levels = topic_filter.split("/")
     for index, level in enumerate(levels[1 : MAX_EQUIPMENT_LEVELS + 1], start=1):
-        if level in _CLASS_WORDS:
+        if level in RESERVED_IDS:  # the class words: no equipment id is one
             return "/".join(levels[:index])
     return None
 
