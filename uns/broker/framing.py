@@ -116,7 +116,7 @@ class GuardedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
     def count_handled(self) -> None:
         """One QoS 0/1 PUBLISH read is handled (routed, or ignored); the gate opens again once the backlog drained."""
         self.handled += 1
-        if not self.gate.is_set() and self.read_count - self.handled <= self.low_water:
+        if not self.gate.is_set() and self.backlog <= self.low_water:
             self.gate.set()  # read the client's socket again
 
     @property
