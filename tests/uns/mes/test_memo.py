@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 import duckdb
@@ -114,6 +114,30 @@ def test_a_late_count_changes_the_memorised_answer_at_once(
     feeder.send(CELL, "production_count", at(1, 8, 30, 30), total=50, scrap=5)
     row = _day(cursor, section, at(1, 0), NOW)
     assert (row.total - before.total, row.good - before.good) == (50, 45)
+
+
+def test_counts_read_directly_take_the_order_running_at_their_instant(
+    world: tuple[Feeder, ViewMemo], db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """The open hour is read directly, summed between cuts: where a window ends and an order starts or completes."""
+    feeder, _ = world
+    counts = [
+        feeder.incoming(CELL, "production_count", {"timestamp_ms": ms(at(2, 0, m)), "total": 30}) for m in range(60)
+    ]
+    assert {o.status for o in feeder.store.apply(counts)} == {"stored"}
+    feeder.send("acme/dallas", "product_type", NOW, product_id="cola", ideal_cycle_time_s=0.5)
+    feeder.send(LINE, "work_order", NOW, order_id="O1", action="release", product_id="cola", quantity=600)
+    feeder.send(LINE, "work_order", at(2, 0, 20), order_id="O1", action="start")  # posted after the counts
+    feeder.send(LINE, "work_order", at(2, 0, 40), order_id="O1", action="complete")
+    # as a file from before orders were filled in keeps its counts: no order, attributed by their instant at read
+    db.connection.execute("UPDATE mes_counts SET order_id = NULL, order_given = NULL WHERE ts >= ?", [NOW])
+    hour = _day(cursor, section, NOW, at(2, 1))  # O1 ran for the counts of minutes 20-39, at 0.5 s a unit
+    assert (hour.total, hour.performance_loss_s) == (1800, 3600.0 - (20 * 30 * 0.5 + 40 * 30 * 1.0))
+    half_hours = timezone(timedelta(minutes=30))  # local hours end at :30, inside the stretch read directly
+    rows = oee(cursor, section, path=CELL, start=NOW, end=at(2, 1), by="hour", tz=half_hours)
+    with facts.bypassed():
+        assert rows == oee(cursor, section, path=CELL, start=NOW, end=at(2, 1), by="hour", tz=half_hours)
+    assert [(r.total, r.performance_loss_s) for r in rows] == [(900, 1800.0 - (10 * 30 * 0.5 + 20 * 30 * 1.0))] * 2
 
 
 def test_a_new_path_shows_at_once(
