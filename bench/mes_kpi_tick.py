@@ -3,11 +3,11 @@
 Every ``kpi_interval_s`` the adapter computes ``current``: each cell's and line's state, order and OEE over the
 running shift. The shift's closed hours come from the per-hour facts (through the views' memo), the open hour from
 the counts themselves, so its cost grows with the minutes gone in the hour: the demo stores ~5 counts a second,
-~17k by the hour's end. The file: 12 cells counting one unit every 2.5 s each, running, a 2-minute stop every 20
-minutes, one shift per line from 6 h before the open hour, an order per line (its product's ideal cycle time),
-the facts of the closed hours built. Each figure is ``current``'s CPU (``time.process_time``: DuckDB's threads
-too) and wall time at ``--minutes`` into the open hour, the median of ``--repeats`` after one warm-up, in a
-process of its own with the memo attached as the adapter attaches it.
+~17k by the hour's end. The file: 12 cells counting one unit every 2.5 s each while running, a 2-minute stop
+every 20 minutes, one shift per line from 6 h before the open hour, an order per line (its product's ideal
+cycle time), the facts of the closed hours built. Each figure is ``current``'s CPU (``time.process_time``:
+DuckDB's threads too) and wall time at ``--minutes`` into the open hour, the median of ``--repeats`` after one
+warm-up, in a process of its own with the memo attached as the adapter attaches it.
 
 ``--before REV`` runs the same with the modules of commit REV (``git archive``), turn about with this tree,
 ``--runs`` times each, and prints the ratio of the medians. The 1-minute load is printed beside each figure.
@@ -68,15 +68,14 @@ def generate(path: Path) -> int:
             _event(line, "work_order", begin, order_id=f"{short[line]}-o1", action="start"),
         ]  # fmt: skip
     for index, cell in enumerate(cells):
-        offset = timedelta(seconds=_COUNT_S * index / _CELLS)
-        moment, minute = begin + offset, 0
+        moment, state = begin + timedelta(seconds=_COUNT_S * index / _CELLS), 0
         while moment < end:
-            minute_now = int((moment - begin).total_seconds() // 60)
-            if minute_now != minute or moment == begin + offset:
-                stopped = minute_now % 20 < 2
-                events.append(_event(cell, "machine_state", moment, state=40000 if stopped else 10000))
-                minute = minute_now
-            events.append(_event(cell, "production_count", moment, total=1))
+            now_state = 40000 if int((moment - begin).total_seconds() // 60) % 20 < 2 else 10000
+            if now_state != state:  # by exception, as the edge nodes send it
+                events.append(_event(cell, "machine_state", moment, state=now_state))
+                state = now_state
+            if state == 10000:
+                events.append(_event(cell, "production_count", moment, total=1))
             moment += timedelta(seconds=_COUNT_S)
     tally = Stored()
     with Database(path=path) as db:
