@@ -18,6 +18,7 @@ from bridges.registry import build_edge_node
 from bridges.sim.mes_rules import demo_mes_section
 from bridges.sim.rates import demo_historian_section
 from hub.parts import Part
+from hub.sighup import ignore_sighup
 from model.bridges import BridgeConfig
 from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings
@@ -99,7 +100,7 @@ class _ReloadOnSighup:
             try:
                 await asyncio.Event().wait()
             finally:
-                loop.remove_signal_handler(signal.SIGHUP)
+                ignore_sighup(loop)  # stopping: a late SIGHUP is logged, not the end of the process
 
     async def _one(self, reload: Callable[[Path], Awaitable[object]]) -> None:
         with contextlib.suppress(ConfigError):  # refused: logged and counted by the part, which keeps its version

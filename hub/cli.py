@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bridges.fleet.cli import add_edge_parser, add_fleet_parser, run_edge, run_fleet
 from bridges.registry import KINDS
+from hub.sighup import ignore_sighup
 from model.config import EventLoop, Settings
 from model.schema import all_schemas
 from uns.broker import hash_password
@@ -169,12 +170,6 @@ def _dump_tasks() -> None:
         running.print_stack(limit=12, file=sys.stderr)
 
 
-def _nothing_to_reload() -> None:
-    log.warning(
-        "SIGHUP ignored: nothing here reloads on it now (uns up --config reloads transforms: and rules: once ready)"
-    )
-
-
 async def _until_signalled(work: Coroutine[None, None, None]) -> None:
     """Run ``work`` until SIGINT or SIGTERM cancels it (a clean stop).
 
@@ -193,8 +188,7 @@ async def _until_signalled(work: Coroutine[None, None, None]) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
     loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
-    # SIGHUP's default ends the process; an operator sends it to reload: `uns up --config` takes it over once ready
-    loop.add_signal_handler(signal.SIGHUP, _nothing_to_reload)
+    ignore_sighup(loop)  # SIGHUP's default ends the process: `uns up --config` takes it over once ready
     try:
         await task
     except asyncio.CancelledError as cancelled:

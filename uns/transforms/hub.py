@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from model.config import Settings
 from model.equipment import Plant
 from uns.connect import ClientFactory
@@ -14,10 +12,8 @@ from uns.transforms.service import ComputedTags
 __all__ = ["computed_tags"]
 
 
-def computed_tags(
-    settings: Settings, plant: Plant, clients: ClientFactory, *, config_file: Path | None = None
-) -> ComputedTags:
-    """The hub's computed tags (not yet entered); SIGHUP reloads ``transforms:`` from ``config_file``.
+def computed_tags(settings: Settings, plant: Plant, clients: ClientFactory) -> ComputedTags:
+    """The hub's computed tags (not yet entered); ``uns up --config`` reloads them on SIGHUP (``hub.app``).
 
     Raises:
         ConfigError: a tag is invalid, naming it and the field.
@@ -30,5 +26,4 @@ def computed_tags(
         clients=clients,
         enterprise=plant.enterprise.id,
         data_dir=settings.data_dir,
-        reload_file=config_file,
     )

@@ -1,8 +1,8 @@
 """The computed tags' async shell: subscribe to the inputs, run the engine, publish results and health.
 
 Runs in ``uns up`` as MQTT client ``uns-transforms``. ``reload`` swaps in a new set of tags without
-a restart, keeping the state of the unchanged ones; SIGHUP reloads the settings file's ``transforms:``
-and keeps the running version when the new one is invalid.
+a restart, keeping the state of the unchanged ones; ``reload_file`` reads the settings file's ``transforms:``
+(``uns up --config`` calls it on SIGHUP, ``hub.app``) and keeps the running version when the new one is invalid.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -49,7 +48,6 @@ class ComputedTags:
         qos: QoS of the results (retained ``data`` envelopes).
         clock: milliseconds since the epoch, stamping an input envelope sent without ``timestamp_ms``.
         data_dir: where the running tags are recorded for ``uns transforms check`` (None: nowhere).
-        reload_file: the settings file SIGHUP reloads ``transforms:`` from (None: SIGHUP is not handled).
     """
 
     name = "transforms"
@@ -66,14 +64,12 @@ class ComputedTags:
         qos: int = 1,
         clock: Callable[[], int] = now_ms,
         data_dir: Path | None = None,
-        reload_file: Path | None = None,
     ) -> None:
         self._plant = plant
         self._tags = list(tags)
         self._builtin = list(builtin)
         self._engine = Engine(plan_tags(self._tags, plant=plant))
         self._data_dir = data_dir
-        self._reload_file = reload_file
         self._reload_failures = 0
         self._last_reload_error: str | None = None
         self._clients = clients
@@ -131,28 +127,18 @@ class ComputedTags:
     async def run(self) -> None:
         """Evaluate on every input message and publish health, until cancelled."""
         client = self._require_client()
-        loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(
                 publish_health(client, self.health_topic, self.health, interval_s=self._health_interval_s),
                 name="uns.transforms.health",
             )
             tasks.create_task(self._tick_loop(client), name="uns.transforms.tick")
-            if self._reload_file is not None:
-                path = self._reload_file
-                loop.add_signal_handler(
-                    signal.SIGHUP, lambda: tasks.create_task(self.reload_file(path), name="uns.transforms.reload")
+            async for message in client.messages():
+                self._last[message.topic] = message.payload
+                results = self._engine.on_message(
+                    message.topic, message.payload, now_ms=self._clock(), decoded=message.decoded
                 )
-            try:
-                async for message in client.messages():
-                    self._last[message.topic] = message.payload
-                    results = self._engine.on_message(
-                        message.topic, message.payload, now_ms=self._clock(), decoded=message.decoded
-                    )
-                    await self._publish(client, results)
-            finally:
-                if self._reload_file is not None:
-                    loop.remove_signal_handler(signal.SIGHUP)
+                await self._publish(client, results)
 
     async def reload_file(self, path: Path) -> TagDiff | None:
         """Run the ``transforms:`` of the settings file ``path``; returns what changed.

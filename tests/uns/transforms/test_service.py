@@ -82,7 +82,6 @@ async def _running(
     tags: Sequence[Mapping[str, object]],
     *,
     data_dir: Path | None = None,
-    reload_file: Path | None = None,
 ) -> AsyncIterator[tuple[ComputedTags, _Observer, MqttClient]]:
     async with (
         MqttClient(url=url, client_id="test-observer") as watch,
@@ -94,7 +93,6 @@ async def _running(
             enterprise="acme",
             health_interval_s=0.2,
             data_dir=data_dir,
-            reload_file=reload_file,
         ) as tags_,
         # envelopes only (the broker holds alarms)
         recording(watch, [f"{_LINE}/data/#", f"{_LINE}/+/data/#"], name="test.observer") as recorder,
