@@ -344,8 +344,6 @@ class MesAdapter:
         now = now_ms()
         await client.publish_many([Message(self.errors_topic, refusal_body(item, now), 0, False) for item in refused])
 
-    # -- on the writer thread -------------------------------------------------------------------
-
     # -- KPIs -----------------------------------------------------------------------------------
 
     async def _kpi_loop(self, client: PubSub) -> None:
