@@ -10,7 +10,7 @@ from typing import Protocol
 
 from uns.errors import ConfigError
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl, Message, OnConnect, PubSub
+from uns.mqtt.types import BrokerUrl, OnConnect, PubSub, Will
 
 __all__ = [
     "ClientFactory",
@@ -29,7 +29,7 @@ class ClientFactory(Protocol):
         self,
         *,
         client_id: str,
-        will: Message | None = None,
+        will: Will | None = None,
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
         keepalive_s: float = 30.0,
@@ -41,7 +41,8 @@ class ClientFactory(Protocol):
 
         ``max_inflight`` bounds QoS 1/2 publishes awaiting acknowledgement over a socket. ``reconnect=False``
         ends the client with its connection (``PubSub.disconnected`` returns; publishes then fail), for an
-        owner whose session is the connection, as a Sparkplug edge node's is.
+        owner whose session is the connection, as a Sparkplug edge node's is. A callable ``will`` is
+        called for every CONNECT over a socket (in-process clients have no will).
         """
         ...
 
@@ -91,7 +92,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
     async def open_client(
         *,
         client_id: str,
-        will: Message | None = None,
+        will: Will | None = None,
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
         keepalive_s: float = 30.0,
@@ -124,7 +125,7 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
     async def open_client(
         *,
         client_id: str,
-        will: Message | None = None,
+        will: Will | None = None,
         on_connect: OnConnect | None = None,
         clean_session: bool = True,
         keepalive_s: float = 30.0,

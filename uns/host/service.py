@@ -106,7 +106,6 @@ class SparkplugHost:
         # Sparkplug 3.0: the STATE birth and its will carry the same timestamp
         self._session_ms = now_ms()
         self._state = StateGuard(topic=self._state_topic, session_ms=self._session_ms, counters=self.core.counters)
-        will = Message(self._state_topic, encode_state(False, self._session_ms), qos=1, retain=True)
         filters = [f"spBv1.0/{group}/#" for group in self._settings.groups]
         if not any(topic_matches(self._state_topic, f) for f in filters):
             filters.append(self._state_topic)  # we answer anything published there (StateGuard)
@@ -114,7 +113,7 @@ class SparkplugHost:
             client = await stack.enter_async_context(
                 self._clients(
                     client_id=f"uns-host-{self._settings.host_id}",
-                    will=will,
+                    will=self._will,
                     on_connect=self._on_connect,
                     max_inflight=self._settings.republish_window,
                 )
@@ -130,6 +129,17 @@ class SparkplugHost:
         self._client = client
         log.info("Sparkplug host %s online, tracking %s", self._settings.host_id, ", ".join(filters))
         return self
+
+    def _will(self) -> Message:
+        """The will of the CONNECT being sent: stamped now, and the online STATE after it carries the same time.
+
+        Made for every CONNECT, reconnects included (tck-id-host-topic-phid-death-payload-connect: the
+        will's timestamp is the UTC time of its CONNECT; the birth repeats it,
+        tck-id-host-topic-phid-birth-payload-timestamp).
+        """
+        self._session_ms = now_ms()
+        self._state.new_session(self._session_ms)
+        return Message(self._state_topic, encode_state(False, self._session_ms), qos=1, retain=True)
 
     async def _start_worker(self, stack: contextlib.AsyncExitStack, mirror: HostMirror) -> HostWorker:
         config = dataclasses.replace(
@@ -160,7 +170,10 @@ class SparkplugHost:
             return
         try:
             async with asyncio.timeout(1.0):
-                await client.publish(self._state_topic, encode_state(False, self._session_ms), qos=1, retain=True)
+                # stamped when the disconnect occurs (tck-id-host-topic-phid-death-payload-disconnect-clean), and
+                # never older than the online STATE asserted last, so edge nodes honour it
+                offline = encode_state(False, max(now_ms(), self._state.timestamp_ms))
+                await client.publish(self._state_topic, offline, qos=1, retain=True)
         except (TimeoutError, OSError) as err:
             log.warning("could not publish offline STATE on %s: %s", self._state_topic, err)
         finally:

@@ -34,6 +34,15 @@ class StateGuard:
         self._counters = counters
         self._warn = RateLimitedLog(log)
 
+    def new_session(self, session_ms: int) -> None:
+        """A new CONNECT whose will carries ``session_ms``: the online STATE after it carries it too.
+
+        Unless an online STATE was asserted with a later time (a forged one's, see the module): edge nodes
+        would ignore an older one.
+        """
+        self.session_ms = session_ms
+        self.timestamp_ms = max(self.timestamp_ms, session_ms)
+
     def online(self) -> bytes:
         """The body of our online STATE (published retained at QoS 1)."""
         return encode_state(True, self.timestamp_ms)

@@ -32,7 +32,7 @@ from uns.mqtt.codec import (
 from uns.mqtt.connection import Connection, open_connection
 from uns.mqtt.incoming import Incoming
 from uns.mqtt.inflight import Inflight, Outgoing
-from uns.mqtt.types import BrokerUrl, Message, OnConnect
+from uns.mqtt.types import BrokerUrl, Message, OnConnect, Will
 
 __all__ = ["ClientStats", "MqttClient"]
 
@@ -82,7 +82,8 @@ class MqttClient:
         client_id: MQTT client id; also names this client's tasks and log lines.
         keepalive_s: PINGREQ after this long idle; no PINGRESP within it means the link is dead (0 = off).
         clean_session: False keeps subscriptions and queued QoS 1/2 messages at the broker while away.
-        will: published by the broker if this client vanishes without DISCONNECT.
+        will: published by the broker if this client vanishes without DISCONNECT; a callable is called
+            for every CONNECT (first and each reconnect) and its message registered by that CONNECT.
         ssl_context: TLS settings (default: the system trust store when the url is ``mqtts://``).
         max_inflight: QoS 1/2 publishes awaiting acknowledgement at once; more wait for a free slot.
         max_queued: received messages held for ``messages()``; when full the socket is not read
@@ -103,7 +104,7 @@ class MqttClient:
         client_id: str,
         keepalive_s: float = 30.0,
         clean_session: bool = True,
-        will: Message | None = None,
+        will: Will | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_inflight: int = 1000,
         max_queued: int = 100_000,
@@ -125,17 +126,8 @@ class MqttClient:
         self._reconnect = reconnect
         self._on_connect = on_connect
         self._connect_timeout_s = connect_timeout_s
-        self._connect_packet = encode_connect(
-            client_id=client_id,
-            clean_session=clean_session,
-            keepalive_s=math.ceil(keepalive_s),
-            will_topic=will.topic if will else None,
-            will_payload=will.payload if will else b"",
-            will_qos=will.qos if will else 0,
-            will_retain=will.retain if will else False,
-            username=url.username,
-            password=url.password,
-        )
+        self._will_factory = will if callable(will) else None
+        self._connect_packet = self._encode_connect(will if isinstance(will, Message) else None)
         self._conn: Connection | None = None  # set while connected (after CONNACK)
         self._connected = asyncio.Event()
         self._lost: asyncio.Future[str] | None = None  # resolved with the reason when the current connection ends
@@ -365,8 +357,24 @@ class MqttClient:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _encode_connect(self, will: Message | None) -> bytes:
+        url = self._url
+        return encode_connect(
+            client_id=self._client_id,
+            clean_session=self._clean_session,
+            keepalive_s=math.ceil(self._keepalive_s),
+            will_topic=will.topic if will else None,
+            will_payload=will.payload if will else b"",
+            will_qos=will.qos if will else 0,
+            will_retain=will.retain if will else False,
+            username=url.username,
+            password=url.password,
+        )
+
     async def _connect(self) -> None:
         """Open, restore subscriptions, re-send unacknowledged publishes, then what waited offline."""
+        if self._will_factory is not None:  # a will made for this CONNECT
+            self._connect_packet = self._encode_connect(self._will_factory())
         conn, connack = await open_connection(
             url=self._url,
             connect_packet=self._connect_packet,

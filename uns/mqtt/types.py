@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 if TYPE_CHECKING:
     from model.envelope import ReadingFields
 
-__all__ = ["BrokerUrl", "Message", "OnConnect", "PubSub"]
+__all__ = ["BrokerUrl", "Message", "OnConnect", "PubSub", "Will"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
@@ -53,6 +53,10 @@ _set_topic, _set_payload, _set_qos, _set_retain, _set_packet_id, _set_decoded = 
 
 OnConnect = Callable[[], Awaitable[None]]
 """Called after every (re)connect, once subscriptions are restored: republish state here."""
+
+Will = Message | Callable[[], Message]
+"""A client's will: fixed, or made afresh for every CONNECT (a Sparkplug host's STATE will carries the
+time of the CONNECT that registers it, tck-id-host-topic-phid-death-payload-connect)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,0 +1,92 @@
+"""The host's STATE timestamps across MQTT sessions, over a real socket to Mosquitto.
+
+Sparkplug 3.0: the will of every CONNECT carries the UTC time of that CONNECT
+(tck-id-host-topic-phid-death-payload-connect; the TCK checks it is within a minute of the
+CONNECT), the online STATE after it the same time (tck-id-host-topic-phid-birth-payload-timestamp),
+and a clean stop's offline STATE the time of the stop
+(tck-id-host-topic-phid-death-payload-disconnect-clean).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+
+import orjson
+
+from model.config import HostSection
+from tests.fixtures.hub import plant_for
+from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.waiting import until
+from tests.uns.host.test_host_republish_flow import OneWayRelay
+from uns.clock import now_ms
+from uns.connect import network_clients
+from uns.host.service import SparkplugHost
+from uns.mqtt.client import MqttClient
+from uns.mqtt.types import BrokerUrl, Message
+
+_ids = itertools.count()
+
+
+def _states(received: list[Message]) -> list[tuple[bool, int]]:
+    return [(s["online"], s["timestamp"]) for s in (orjson.loads(m.payload) for m in received)]
+
+
+@contextlib.asynccontextmanager
+async def _watching(url: BrokerUrl, topic: str) -> AsyncIterator[list[Message]]:
+    async with MqttClient(url=url, client_id=f"state-watch-{next(_ids)}") as watcher:
+        await watcher.subscribe([topic], qos=1)
+        received: list[Message] = []
+
+        async def collect() -> None:
+            async for m in watcher.messages():
+                received.append(m)
+
+        task = asyncio.create_task(collect())
+        try:
+            yield received
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_each_connect_stamps_its_will_and_birth_afresh_and_a_stop_stamps_its_death(
+    mosquitto: Mosquitto,
+) -> None:
+    n = next(_ids)
+    settings = HostSection(host_id=f"stamphost{n}", groups=[f"sg{n}"], health_interval_s=10.0)
+    url = BrokerUrl.from_str(mosquitto.url)
+    topic = f"spBv1.0/STATE/{settings.host_id}"
+    async with OneWayRelay(mosquitto.port) as relay, _watching(url, topic) as received:
+        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
+        host = SparkplugHost(settings=settings, plant=plant_for(f"stamp{n}", f"sg{n}", "edge1"), clients=clients)
+        async with host:
+            runner = asyncio.create_task(host.run())
+            await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
+            [(_, first)] = _states(received)
+            await asyncio.sleep(0.05)  # so a fresh stamp differs from the first session's
+
+            cut_at = now_ms()
+            relay.cut()  # no DISCONNECT: the broker publishes the will, the host reconnects
+            await until(lambda: len(_states(received)) >= 3 and _states(received)[-1][0], what="online again")
+            will, online = _states(received)[1], _states(received)[-1]
+            assert will == (False, first)  # the first CONNECT's will
+            assert online[1] >= cut_at > first  # the reconnect's time, not the first session's
+
+            relay.cut()
+            await until(lambda: len(_states(received)) >= 5 and _states(received)[-1][0], what="online a third time")
+            # the second CONNECT registered a will stamped as its birth
+            assert (False, online[1]) in _states(received)[3:]
+            third = _states(received)[-1][1]
+            assert third > online[1]
+
+            await asyncio.sleep(0.05)
+            stop_at = now_ms()
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        await until(lambda: not _states(received)[-1][0], what="the offline STATE of the stop")
+        assert _states(received)[-1][1] >= stop_at > third
