@@ -88,7 +88,6 @@ class EdgeNode:
         self._writes: asyncio.Queue[Write] = asyncio.Queue()
         self._client: PubSub | None = None
         self._born = False
-        self._births_out = False  # births went out on the current connection (so a deliberate end says NDEATH)
         self._live = False
         self._ended = asyncio.Event()
         self._end_reason = ""
@@ -211,7 +210,6 @@ class EdgeNode:
             bd_seq = 0 if self._bd_seq is None else next_seq(self._bd_seq)
             self._ended, self._end_reason = asyncio.Event(), ""
             self._host_online.clear()
-            self._births_out = False
             will = self._core.death(bd_seq=bd_seq, now_ms=now_ms())
             client_id = f"spb-{self._config.group}-{self.name}"
             try:
@@ -255,9 +253,15 @@ class EdgeNode:
         return True
 
     async def _say_death(self, client: PubSub, bd_seq: int, reason: str) -> None:
-        """A deliberate end after births: publish NDEATH ourselves (a clean DISCONNECT discards the will)."""
+        """A deliberate end: publish NDEATH ourselves (a clean DISCONNECT discards the will).
+
+        Births out or not: an edge node that disconnects intentionally MUST publish NDEATH before its
+        DISCONNECT (tck-id-operational-behavior-edge-node-intentional-disconnect-ndeath,
+        tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt311), also while it still waits for
+        its primary host or its first readings; a host that saw no birth of this bdSeq ignores it.
+        """
         self._born = self._live = False
-        if not self._births_out or not self._usable(client):
+        if not self._usable(client):
             return
         try:
             async with asyncio.timeout(_DEATH_TIMEOUT_S):
@@ -330,7 +334,7 @@ class EdgeNode:
             )
             if not await self._send(client, births):
                 return
-            self._born = self._births_out = True
+            self._born = True
             self._c["births"] += 1
         log.info("edge %s born: NBIRTH bdSeq %d and %d DBIRTH", self.name, bd_seq, len(births) - 1)
         replayed = 0

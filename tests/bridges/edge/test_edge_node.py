@@ -59,6 +59,22 @@ async def test_births_carry_every_metric_then_data_by_alias(
     assert source.entered == source.exited == 1
 
 
+async def test_a_stop_while_waiting_for_the_primary_host_still_says_ndeath(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # tck-id-operational-behavior-edge-node-intentional-disconnect-ndeath: NDEATH before the DISCONNECT
+    # (which discards the will), births out or not
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: node.online, what="births")
+        spb_host.set_online(False)
+        await until(lambda: spb_host.count("NDEATH") == 1, what="NDEATH when the host goes offline")
+        await until(lambda: node.stats.connects == 2, what="reconnected, waiting for the host")
+    await until(lambda: spb_host.count("NDEATH") == 2, what="NDEATH of the session that never was born")
+    assert [r.resolved[0][1] for r in spb_host.of("NDEATH")] == [0, 1]
+    assert spb_host.count("NBIRTH") == 1
+    assert spb_host.violations == []
+
+
 async def test_killed_socket_gives_will_then_new_bdseq(
     mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
