@@ -272,13 +272,16 @@ class HostCore:
             self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
             return
         bd_seq = bd_seq_of(decoded.payload.metrics)
+        if not node.online:
+            # nothing to mark: the will that repeats the NDEATH already handled (Sparkplug 3.0 5.x: it MUST be
+            # ignored), or the death of a connection that never sent its NBIRTH (an edge node stopped while it
+            # waited for its primary host), which no rebirth request can concern
+            return
         if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
             # the will of an older session: this session may be alive, so ask it to prove it
             node.stale_deaths += 1
             self._reject(Reason.bdseq_mismatch, topic, f"NDEATH bdSeq {bd_seq} but birth had {node.bd_seq}", now_ms)
             self._request_rebirth(node, now_ms, out)
-            return
-        if not node.online:
             return
         # not the payload's timestamp: a will carries the time it was registered, at connect
         node.online = False

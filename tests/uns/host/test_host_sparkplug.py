@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 
 from tests.fixtures.hub import RunningHub
@@ -135,6 +136,25 @@ async def test_ndeath_of_an_older_session_is_ignored_and_asks_for_rebirth(hub: R
         await until(lambda: edge.rebirth_requests() == 1, what="rebirth after bdSeq mismatch")
         assert watcher.json(temp)["quality"] == "good"  # type: ignore[index]
         assert hub.host.core.counters.rejected["bdseq_mismatch"] == 1
+
+
+async def test_ndeath_of_a_node_already_offline_asks_for_nothing(hub: RunningHub) -> None:
+    # an edge node's NDEATH for a connection that never sent its NBIRTH (stopped while waiting for its
+    # primary host): no session is alive to prove anything, so no rebirth request and no mismatch
+    async with _started(hub, bd_seq=3) as (edge, watcher):
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None)
+        edge.publish("NDEATH", payload([metric("bdSeq", 3, INT64)], None))
+        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
+        edge.publish("NDEATH", payload([metric("bdSeq", 4, INT64)], None))
+        edge.publish("NDEATH", payload([metric("bdSeq", 3, INT64)], None))  # the will repeating the first
+        edge.bd_seq = 5
+        _birth(edge)  # handled after both deaths: the host has seen them once it is republished
+        await until(lambda: watcher.json(temp)["quality"] == "good", what="born again")  # type: ignore[index]
+        await asyncio.sleep(0.1)  # a rebirth request would have reached the edge node by now
+        assert edge.rebirth_requests() == 0
+        assert hub.host.core.counters.rejected["bdseq_mismatch"] == 0
 
 
 async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
