@@ -39,12 +39,13 @@ FROM mes_work_orders GROUP BY order_id"""
 
 _PRODUCTS = "SELECT product_id, arg_max(ideal_cycle_time_s, ts) FROM mes_products GROUP BY product_id"
 
-_DIRECT = """SELECT c.path, min(epoch_us(c.ts)), sum(c.total)::BIGINT, sum(c.good)::BIGINT, c.order_id, c.line
+_DIRECT = """SELECT c.path, min(epoch_us(c.ts)), sum(c.total), sum(c.good), c.order_id, c.line
 FROM mes_counts c ASOF LEFT JOIN (SELECT unnest($cuts::BIGINT[]) AS cut) k ON epoch_us(c.ts) >= k.cut
 WHERE c.path IN (SELECT unnest($paths::VARCHAR[])) AND c.ts >= $lo AND c.ts < $hi
 GROUP BY c.path, c.order_id, c.line, k.cut"""
 """The counts of a direct stretch summed per path, order, line and stretch between cuts (µs), with the first
-instant of each: a count's windows and running order are those of any instant between the same two cuts."""
+instant of each: a count's windows and running order are those of any instant between the same two cuts. The sums
+stay HUGEINT (Python ints), as the SQL's ``sum(t)``: a cast to BIGINT failed where two stored counts pass 2**63."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -14,12 +15,15 @@ import pytest
 from model.config import MesSection
 from tests.uns.mes import test_facts as reference
 from tests.uns.mes.mes_events import Feeder, at, ms
-from uns.clock import HOUR_US, epoch_us
+from uns.clock import HOUR_US, at_epoch_us, epoch_us
 from uns.mes import facts, memo
+from uns.mes.count_facts import CountFacts, CountPath, count_rows
 from uns.mes.downtime import current, downtime
 from uns.mes.facts import FactBuilder
+from uns.mes.intervals import Window
 from uns.mes.memo import ViewMemo
 from uns.mes.oee import OeeRow, oee
+from uns.mes.paths import line_of
 from uns.store.database import Database
 
 CELL = "acme/dallas/bottling/line1/filler"
@@ -138,6 +142,18 @@ def test_counts_read_directly_take_the_order_running_at_their_instant(
     with facts.bypassed():
         assert rows == oee(cursor, section, path=CELL, start=NOW, end=at(2, 1), by="hour", tz=half_hours)
     assert [(r.total, r.performance_loss_s) for r in rows] == [(900, 1800.0 - (10 * 30 * 0.5 + 20 * 30 * 1.0))] * 2
+
+
+def test_counts_read_directly_whose_sums_pass_bigint_are_summed_as_the_sql_sums_them(
+    world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """A count may be any BIGINT: two in the open hour sum past 2**63, as the SQL's HUGEINT ``sum`` keeps them."""
+    feeder, _ = world
+    big = 2**63 - 1
+    feeder.send(CELL, "production_count", at(2, 0, 5), total=big, scrap=1)
+    feeder.send(CELL, "production_count", at(2, 0, 6), total=big, scrap=1)
+    hour = _day(cursor, section, NOW, at(2, 1))  # the memo's answer is the direct one (it raised: BIGINT overflow)
+    assert (hour.total, hour.good) == (2 * big, 2 * (big - 1))
 
 
 def test_a_new_path_shows_at_once(
@@ -337,3 +353,160 @@ def test_hours_built_while_a_read_fails_are_read_by_the_next_one(
     with pytest.raises(duckdb.Error):
         views_memo.hours(closed, [CELL])
     assert built <= set(views_memo.hours(cursor, [CELL])[CELL])
+
+
+L2 = "acme/dallas/bottling/line2"
+_CELLS = (f"{LINE}/filler", f"{LINE}/capper", f"{L2}/rinser")
+_IDEAL = {"cola": 0.5, "water": 2.0}  # "dry" is released but has no product type: the path's fallback
+_Order = tuple[str, str, str, int, str | None]
+"""(order, action, line, instant µs, product of a release)."""
+_Count = tuple[str, int, int, int, str | None]
+"""(path, instant µs, total, good, order named)."""
+
+
+def _random_plant(rng: random.Random) -> tuple[list[_Count], list[_Order], list[Window], tuple[int, int]]:
+    """Counts, orders and windows stamped at a few instants (and 1 µs either side), so every cut has counts on it."""
+    lo, hi = epoch_us(at(2, 0, 15)), epoch_us(at(2, 3, 20))
+    hour1, hour2 = epoch_us(at(2, 1)), epoch_us(at(2, 2))
+    drawn = (rng.randrange(epoch_us(at(2, 0)), epoch_us(at(2, 3, 30))) for _ in range(40))
+    pool = sorted({lo, hi, hour1, hour2, epoch_us(at(2, 3)), *drawn})
+    starts = rng.sample(pool, 8)  # distinct: two orders started at one instant on one line are a tie either way
+
+    def complete_after(start: int) -> int | None:
+        return rng.choice([None, *(p for p in pool if p > start)])
+
+    s1, s2, s3, s3_again, s4, s4_again, s5, s7 = starts
+    s3, s3_again = sorted((s3, s3_again))
+    before5 = [p for p in pool if p <= s5]
+    releases = rng.sample(pool, 7)
+    orders: list[_Order] = [
+        ("O1", "release", LINE, releases[0], "cola"),
+        ("O1", "start", LINE, s1, None),
+        ("O2", "release", LINE, releases[1], "water"),
+        ("O2", "start", LINE, s2, None),  # may overlap O1: the later started runs
+        ("O3", "release", L2, releases[2], "cola"),
+        ("O3", "start", L2, s3, None),
+        ("O3", "start", LINE, s3_again, None),  # started again on another line: its first start's line counts
+        ("O4", "release", LINE, releases[3], "dry"),
+        ("O4", "start", LINE, s4, None),
+        ("O4", "start", LINE, s4_again, None),  # started twice, never completed
+        ("O5", "release", L2, releases[4], "water"),
+        ("O5", "start", L2, s5, None),
+        ("O5", "complete", L2, rng.choice(before5), None),  # completed before (or as) it started: never runs
+        ("O6", "release", LINE, min(releases[5:7]), "cola"),
+        ("O6", "release", LINE, max(releases[5:7]), "water"),  # the latest release's product
+        ("O6", "complete", LINE, rng.choice(pool), None),  # never started
+        ("O7", "start", L2, s7, None),  # never released: no product
+    ]
+    for order, start in (("O1", s1), ("O2", s2), ("O3", s3), ("O4", s4), ("O7", s7)):
+        end = complete_after(start) if order != "O4" else None
+        if end is not None:
+            orders.append((order, "complete", LINE if order != "O7" else L2, end, None))
+    counts: list[_Count] = []
+    for _ in range(300):
+        total = rng.randrange(40)
+        named = rng.choice([None, None, None, None, None, None, "O1", "O3", "O6", "X9"])  # X9: no such order
+        counts.append((rng.choice(_CELLS), rng.choice(pool) + rng.choice((-1, 0, 0, 1)), total,
+                       total - rng.randrange(min(total, 3) + 1), named))  # fmt: skip
+    edges = [p for p in pool if not hour1 < p < hour2]  # 01:00-02:00 stays uncut: from the built facts
+    windows = [
+        Window(LINE, "span", at_epoch_us(lo), at_epoch_us(hi)),
+        Window(_CELLS[0], "hour 1", at(2, 1), at(2, 2)),
+        Window(_CELLS[1], "cut", at(2, 2, 30), at(2, 4)),  # 02:00-03:00 is read directly
+        Window(_CELLS[2], "before", at(2, 0), at_epoch_us(lo)),  # ends where the span starts
+        Window(LINE, "by O1", at(2, 0), at(2, 0), order="O1"),
+        Window(LINE, "by O3", at(2, 0), at(2, 0), order="O3"),
+        Window(L2, "by O3", at(2, 0), at(2, 0), order="O3"),
+        Window(_CELLS[2], "by O7", at(2, 0), at(2, 0), order="O7"),
+        Window(_CELLS[0], "by X9", at(2, 0), at(2, 0), order="X9"),
+    ]
+    for k in range(12):  # overlapping, repeated groups, some inverted (empty)
+        a, b = rng.choice(edges), rng.choice(edges)
+        a, b = (a, b) if k % 5 else (max(a, b), min(a, b))
+        windows.append(Window(rng.choice([*_CELLS, LINE, L2]), f"w{k % 4}", at_epoch_us(a), at_epoch_us(b)))
+    return counts, orders, windows, (lo, hi)
+
+
+def _by_hand(
+    counts: list[_Count], orders: list[_Order], paths: list[CountPath], windows: list[Window], span: tuple[int, int]
+) -> list[tuple[str, str, float | None, int, int]]:
+    """``count_rows`` count by count: its order (named, else the latest started running on its line), ideal, windows."""
+    product: dict[str, tuple[int, str | None]] = {}
+    first: dict[tuple[str, str], tuple[int, str]] = {}  # (order, start or complete) -> the earliest, its line
+    for order, action, line, ts, prod in orders:
+        if action == "release" and (order not in product or ts > product[order][0]):
+            product[order] = (ts, prod)
+        elif action != "release" and ((order, action) not in first or ts < first[order, action][0]):
+            first[order, action] = (ts, line)
+    sums: dict[tuple[str, str, float | None], list[int]] = {}
+    for path, ts, total, good, named in counts:
+        if not span[0] <= ts < span[1]:
+            continue
+        running = [
+            (start, order)
+            for (order, action), (start, line) in first.items()
+            if action == "start" and line == line_of(path) and start <= ts
+            and ((order, "complete") not in first or first[order, "complete"][0] > ts)
+        ]  # fmt: skip
+        oid = named if named is not None else max(running)[1] if running else None
+        for entity, count_path, output, fallback, by_product in paths:
+            prod = product.get(oid, (0, None))[1] if by_product and oid is not None else None
+            ideal = _IDEAL.get(prod) if prod is not None else None
+            ideal = fallback if ideal is None else ideal
+            units, kept = (total, good) if output else (total - good, 0)
+            for w in windows:
+                inside = w.order == oid if w.order is not None else epoch_us(w.start) <= ts < epoch_us(w.end)
+                if count_path == path and w.entity == entity and inside:
+                    entry = sums.setdefault((entity, w.group, ideal), [0, 0])
+                    entry[0] += units
+                    entry[1] += kept
+    return sorted(((e, g, ideal, t, k) for (e, g, ideal), (t, k) in sums.items()), key=repr)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_counts_orders_and_windows_through_the_memo_are_the_sql_answer(
+    db: Database, cursor: duckdb.DuckDBPyConnection, seed: int
+) -> None:
+    """Counts named and not, on and 1 µs beside every window edge and order start and complete, read through the
+    memo (two direct stretches summed between cuts, a built hour between them), the SQL with and without facts and
+    by hand: the same rows."""
+    counts, orders, windows, (lo, hi) = _random_plant(random.Random(seed))
+    con = db.connection  # rows as stored: the store refuses a second start, not a file that holds one
+    con.executemany(
+        """INSERT INTO mes_counts (event_key, path, line, ts, received, total, scrap, good, order_id, order_given)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, false)""",
+        [[k, p, line_of(p), at_epoch_us(ts), NOW, t, t - g, g, o] for k, (p, ts, t, g, o) in
+         enumerate(counts)],
+    )  # fmt: skip
+    con.executemany(
+        """INSERT INTO mes_work_orders (event_key, path, line, ts, received, order_id, action, product_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [[k, line, line, at_epoch_us(ts), NOW, o, a, p] for k, (o, a, line, ts, p) in enumerate(orders)],
+    )
+    con.executemany(
+        """INSERT INTO mes_products (event_key, path, line, ts, received, product_id, ideal_cycle_time_s)
+           VALUES (?, 'acme/dallas', 'acme/dallas', ?, ?, ?, ?)""",
+        [[k, NOW, NOW, p, ict] for k, (p, ict) in enumerate(_IDEAL.items())],
+    )
+    paths: list[CountPath] = [
+        (_CELLS[0], _CELLS[0], True, 1.0, True),
+        (_CELLS[1], _CELLS[1], False, 2.0, True),  # counts its scrap
+        (_CELLS[2], _CELLS[2], True, 0.25, True),
+        (LINE, _CELLS[1], True, 1.5, False),  # the product's ideal does not apply
+        (LINE, _CELLS[0], True, 3.0, True),
+        (L2, _CELLS[2], True, None, True),  # no fallback
+    ]
+    assert CountFacts(con).build(at(2, 3, 30), 100) > 0
+    views_memo = ViewMemo()
+    detach = memo.attach(cursor, views_memo)
+    span = (at_epoch_us(lo), at_epoch_us(hi))
+    try:
+        through_memo = sorted(count_rows(cursor, paths, windows, span=span), key=repr)
+        assert {epoch_us(at(2, h)) // HOUR_US for h in (0, 1, 2)} <= views_memo.count_hours(cursor)
+    finally:
+        detach()
+    with_facts = sorted(count_rows(cursor, paths, windows, span=span), key=repr)
+    direct = sorted(count_rows(cursor, paths, windows, span=span, use_facts=False), key=repr)
+    expected = _by_hand(counts, orders, paths, windows, (lo, hi))
+    assert through_memo == direct == with_facts == expected
+    assert len(expected) > 10
