@@ -491,3 +491,55 @@ def test_case8_planned_maintenance_over_a_failure(rig: Callable[..., Rig]) -> No
     ]  # fmt: skip
     assert [loss for *_, loss in pieces][1:3] == ["availability", "planned"]
     cursor.close()
+
+
+# Case 9: hour groups in a zone with a half-hour offset (Asia/Kolkata, +05:30), counts at the hour edges.
+#   query 06:00Z-08:00Z = 11:30-13:30 local; producing throughout, failure 06:45Z-07:00Z; ideal 2.0 s
+#   hours: "11:00+05:30" clipped to [06:00Z, 06:30Z) 1800 s; "12:00+05:30" [06:30Z, 07:30Z) 3600 s, failure 900;
+#          "13:00+05:30" [07:30Z, 08:00Z) 1800 s
+#   counts 06:29:59Z 50 (first), 06:30:00Z 100 (second: the edge is the next hour's), 07:59:59Z 10 (third),
+#          08:00:00Z 1000 (the query's end: in no group)
+#   first: P = 100/1800; second: APT 2700, P = 200/2700; third: P = 20/1800
+def test_case9_half_hour_zone_hours_and_counts_at_their_edges(rig: Callable[..., Rig]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 2.0})
+    case = rig(section)
+    feeder = case.feeder
+    feeder.states(CELL, [(at(24, 5), 10000), (at(24, 6, 45), 180000), (at(24, 7), 10000)])
+    for when, total in ((at(24, 6, 29, 59), 50), (at(24, 6, 30), 100), (at(24, 7, 59, 59), 10), (at(24, 8), 1000)):
+        assert feeder.send(CELL, "production_count", when, total=total).status == "stored"
+    cursor = case.reader()
+    rows = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8), by="hour", tz=ZoneInfo("Asia/Kolkata"))
+    got = [(r.group, r.start, r.end, _times(r), r.total) for r in rows]
+    assert got == [
+        ("2026-11-24T11:00:00+05:30", at(24, 6), at(24, 6, 30), (1800, 0, 1800, 0, 1800), 50),
+        ("2026-11-24T12:00:00+05:30", at(24, 6, 30), at(24, 7, 30), (3600, 0, 3600, 900, 2700), 100),
+        ("2026-11-24T13:00:00+05:30", at(24, 7, 30), at(24, 8), (1800, 0, 1800, 0, 1800), 10),
+    ]
+    for row, p in zip(rows, (100 / 1800, 200 / 2700, 20 / 1800), strict=True):
+        assert row.performance == pytest.approx(p, rel=REL)
+    cursor.close()
+
+
+# Case 10: a shift corrected by the planner (the same shift_id re-sent, ending at 12:00 instead of 14:00).
+#   the latest version wins: [06:00, 12:00); the cell stops (40000) from 12:00 to 14:00, outside the shift now
+#   query 06:00-14:00: window 28800, planned 7200 (stopped outside every shift), PBT 21600, avail 0,
+#   APT 21600, A = 1.0; by shift: one row "early" [06:00, 12:00); counts 10:00 10800 -> P = 21600/21600 = 1.0
+def test_case10_a_corrected_shift_replaces_the_first(rig: Callable[..., Rig]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 2.0})
+    case = rig(section)
+    feeder = case.feeder
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 14))
+    feeder.states(CELL, [(at(24, 6), 10000), (at(24, 12), 40000)])
+    assert feeder.send(CELL, "production_count", at(24, 10), total=10800).status == "stored"
+    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 12)), "breaks": []}
+    assert feeder.send(LINE, "shift", at(24, 11), **body).status == "stored"
+    cursor = case.reader()
+    (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
+    assert _times(row) == (28800, 7200, 21600, 0, 21600)
+    _ratios(row, 1.0, 1.0, 1.0)
+    (shift,) = oee(cursor, section, path=CELL, start=at(24, 0), end=at(25, 0), by="shift")
+    assert (shift.group, shift.start, shift.end, _times(shift)) == (
+        "early", at(24, 6), at(24, 12), (21600, 0, 21600, 0, 21600),
+    )  # fmt: skip
+    assert downtime(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14)) == []
+    cursor.close()
