@@ -59,9 +59,10 @@ SELECT c.path, c.ts, c.total, c.good, coalesce(c.order_id, r.order_id) AS oid
 FROM mes_counts c LEFT JOIN ord r ON c.order_id IS NULL AND r.o_line = c.line AND r.o_start <= c.ts
     AND (r.o_end IS NULL OR r.o_end > c.ts)
 WHERE c.ts >= {lo} AND c.ts < {hi} {where}
-QUALIFY row_number() OVER (PARTITION BY c.event_key ORDER BY r.o_start DESC NULLS LAST) = 1
+QUALIFY row_number() OVER (PARTITION BY c.event_key ORDER BY r.o_start DESC NULLS LAST, r.order_id DESC) = 1
 """
-"""Counts of ``[lo, hi)`` with their order: the named or filled-in one, else the one running on the line then."""
+"""Counts of ``[lo, hi)`` with their order: the named or filled-in one, else the one running on the line then (of
+two started at one instant, the greater order id, as ``count_memo.Orders.running``; the tie was the scan's pick)."""
 
 _FROM_FACTS = """
     UNION ALL

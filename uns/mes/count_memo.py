@@ -64,7 +64,10 @@ class Orders:
         return self.instants[bisect.bisect_left(self.instants, lo) : bisect.bisect_left(self.instants, hi)]
 
     def running(self, line: str, at: int) -> str | None:
-        """The order running on ``line`` at ``at`` (µs): the latest started of those not completed then."""
+        """The order running on ``line`` at ``at`` (µs): the latest started of those not completed then.
+
+        Of two started at one instant the greater order id (the SQL's ``ORDER BY o_start DESC, order_id DESC``).
+        """
         found = self.lines.get(line)
         if found is None:
             return None
@@ -88,7 +91,7 @@ def load_orders(cursor: duckdb.DuckDBPyConnection) -> Orders:
             started.setdefault(str(line), []).append((int(start), str(order), None if end is None else int(end)))
     lines: dict[str, tuple[Sequence[int], Sequence[tuple[str, int | None]], Sequence[int]]] = {}
     for line, items in started.items():
-        items.sort(key=lambda item: item[0])
+        items.sort(key=lambda item: (item[0], item[1]))  # ties by start: the greater order id scanned first
         reach = _reach(_INF if end is None else end for _, _, end in items)
         lines[line] = (tuple(i[0] for i in items), tuple((i[1], i[2]) for i in items), tuple(reach))
     instants = sorted(

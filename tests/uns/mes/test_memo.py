@@ -510,3 +510,44 @@ def test_random_counts_orders_and_windows_through_the_memo_are_the_sql_answer(
     expected = _by_hand(counts, orders, paths, windows, (lo, hi))
     assert through_memo == direct == with_facts == expected
     assert len(expected) > 10
+
+
+@pytest.mark.parametrize("first", ["A7", "B2"])
+def test_two_orders_started_at_one_instant_on_a_line_give_the_greater_id_both_ways(
+    db: Database, cursor: duckdb.DuckDBPyConnection, first: str
+) -> None:
+    """A file may hold two starts at one instant on a line (the store refuses the second): the greater order id runs.
+
+    The SQL kept whichever its scan met first and the memo the other one (each way of inserting them)."""
+    con = db.connection
+    for key, order in enumerate((first, "B2" if first == "A7" else "A7")):
+        con.execute(
+            """INSERT INTO mes_work_orders (event_key, path, line, ts, received, order_id, action)
+               VALUES (?, ?, ?, ?, ?, ?, 'start')""",
+            [key, LINE, LINE, at(2, 0, 10), at(2, 0, 10), order],
+        )
+    for key, minute in enumerate((5, 10, 20, 70)):  # before the starts, at them, after, in the next hour
+        con.execute(
+            """INSERT INTO mes_counts (event_key, path, line, ts, received, total, scrap, good, order_id)
+               VALUES (?, ?, ?, ?, ?, ?, 1, ?, NULL)""",
+            [key, CELL, LINE, NOW + timedelta(minutes=minute), NOW, 10 + key, 9 + key],
+        )
+    assert CountFacts(con).build(at(2, 1, 30), 10) == 1  # 00:00-01:00 from facts, 01:00-02:00 read directly
+    paths: list[CountPath] = [(CELL, CELL, True, 1.0, True)]
+    windows = [Window(CELL, order, at(2, 0), at(2, 0), order=order) for order in ("A7", "B2")]
+    windows.append(Window(CELL, "span", at(2, 0), at(2, 2)))
+    span = (at(2, 0), at(2, 2))
+    views_memo = ViewMemo()
+    detach = memo.attach(cursor, views_memo)
+    try:
+        through_memo = sorted(count_rows(cursor, paths, windows, span=span))
+    finally:
+        detach()
+    direct = sorted(count_rows(cursor, paths, windows, span=span, use_facts=False))
+    with_facts = sorted(count_rows(cursor, paths, windows, span=span))
+    assert (
+        through_memo
+        == direct
+        == with_facts
+        == [(CELL, "B2", 1.0, 11 + 12 + 13, 10 + 11 + 12), (CELL, "span", 1.0, 46, 42)]
+    )
