@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
 from uns.errors import ConfigError
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl, OnConnect, PubSub, Will
+from uns.mqtt.types import BrokerUrl, Message, OnConnect, PubSub, Will
 
 __all__ = [
     "ClientFactory",
@@ -36,13 +36,15 @@ class ClientFactory(Protocol):
         manual_ack: bool = False,
         max_inflight: int = 1000,
         reconnect: bool = True,
+        birth: Callable[[], Message] | None = None,
     ) -> contextlib.AbstractAsyncContextManager[PubSub]:
         """An async context manager yielding a connected ``PubSub``.
 
         ``max_inflight`` bounds QoS 1/2 publishes awaiting acknowledgement over a socket. ``reconnect=False``
         ends the client with its connection (``PubSub.disconnected`` returns; publishes then fail), for an
         owner whose session is the connection, as a Sparkplug edge node's is. A callable ``will`` is
-        called for every CONNECT over a socket (in-process clients have no will).
+        called for every CONNECT over a socket (in-process clients have no will). ``birth`` is made on every
+        reconnect and published first on it (``MqttClient``); in-process clients never reconnect.
         """
         ...
 
@@ -99,6 +101,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
         manual_ack: bool = False,
         max_inflight: int = 1000,
         reconnect: bool = True,
+        birth: Callable[[], Message] | None = None,
     ) -> AsyncIterator[PubSub]:
         client = MqttClient(
             url=url,
@@ -111,6 +114,7 @@ def network_clients(url: BrokerUrl, *, ca_file: Path | None = None) -> ClientFac
             max_inflight=max_inflight,
             ssl_context=context,
             reconnect=reconnect,
+            birth=birth,
         )
         async with client:
             yield client
@@ -132,9 +136,10 @@ def local_clients(broker: LocalClientSource) -> ClientFactory:
         manual_ack: bool = False,
         max_inflight: int = 1000,
         reconnect: bool = True,
+        birth: Callable[[], Message] | None = None,
     ) -> AsyncIterator[PubSub]:
         # in-process: no session, nothing in flight, no connection to lose
-        del will, clean_session, keepalive_s, manual_ack, max_inflight, reconnect
+        del will, clean_session, keepalive_s, manual_ack, max_inflight, reconnect, birth
         client = broker.local_client(client_id)
         try:
             if on_connect is not None:

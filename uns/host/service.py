@@ -114,7 +114,7 @@ class SparkplugHost:
                 self._clients(
                     client_id=f"uns-host-{self._settings.host_id}",
                     will=self._will,
-                    on_connect=self._on_connect,
+                    birth=self._online_state,
                     max_inflight=self._settings.republish_window,
                 )
             )
@@ -180,12 +180,14 @@ class SparkplugHost:
             await self._stack.__aexit__(exc_type, exc, tb)
         log.info("Sparkplug host %s offline", self._settings.host_id)
 
-    async def _on_connect(self) -> None:
-        # on every (re)connect: the broker may have fired our will, so say we are online again
-        client = self._client
-        if client is None:
-            return  # first connect: __aenter__ publishes once subscribed (births must not arrive unseen)
-        await client.publish(self._state_topic, self._state.online(), qos=1, retain=True)
+    def _online_state(self) -> Message:
+        """The online STATE a reconnect publishes first, before anything held or re-sent (the client writes it).
+
+        Sparkplug 3.0: it is the first message of every MQTT session the host establishes
+        (tck-id-operational-behavior-primary-application-state-with-multiple-servers-state), after the
+        subscriptions (restored by the client). The first connect's is published by ``run`` once subscribed.
+        """
+        return Message(self._state_topic, self._state.online(), qos=1, retain=True)
 
     async def run(self) -> None:
         """Publish online STATE, then process messages and publish health until cancelled."""

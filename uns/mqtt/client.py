@@ -94,6 +94,12 @@ class MqttClient:
         manual_ack: acknowledge received QoS 1/2 messages only when the consumer calls ``ack``.
         reconnect: reconnect after a lost connection instead of failing.
         on_connect: awaited after the first connect and after every reconnect.
+        birth: made on every reconnect and written first on the new connection, once its subscriptions
+            are restored and before anything re-sent or held while offline: a Sparkplug host's STATE
+            birth must be the first message of each MQTT session it establishes
+            (tck-id-operational-behavior-primary-application-state-with-multiple-servers-state). QoS 0
+            or 1 (2 is sent as 1); never re-sent, as the next connection makes its own. Not made on the
+            first connect, where the owner subscribes and then publishes it.
         connect_timeout_s: deadline for TCP + CONNACK.
     """
 
@@ -112,6 +118,7 @@ class MqttClient:
         reconnect: bool = True,
         on_connect: OnConnect | None = None,
         connect_timeout_s: float = 10.0,
+        birth: Callable[[], Message] | None = None,
     ) -> None:
         self._endpoint = url.redacted()
         if url.scheme not in ("mqtt", "mqtts"):
@@ -125,6 +132,7 @@ class MqttClient:
         self._manual_ack = manual_ack
         self._reconnect = reconnect
         self._on_connect = on_connect
+        self._birth = birth
         self._connect_timeout_s = connect_timeout_s
         self._will_factory = will if callable(will) else None
         self._connect_packet = self._encode_connect(will if isinstance(will, Message) else None)
@@ -371,8 +379,11 @@ class MqttClient:
             password=url.password,
         )
 
-    async def _connect(self) -> None:
-        """Open, restore subscriptions, re-send unacknowledged publishes, then what waited offline."""
+    async def _connect(self, *, again: bool = False) -> None:
+        """Open, restore subscriptions, re-send unacknowledged publishes, then what waited offline.
+
+        ``again``: a reconnect, whose first publish is the ``birth`` if there is one.
+        """
         if self._will_factory is not None:  # a will made for this CONNECT
             self._connect_packet = self._encode_connect(self._will_factory())
         conn, connack = await open_connection(
@@ -392,6 +403,9 @@ class MqttClient:
             raise
         parts, first = self._inflight.resend()
         self._sent += first
+        if again and self._birth is not None:
+            parts.insert(0, self._birth_packet(self._birth()))
+            self._sent += 1
         parts += self._offline
         self._sent += self._offline_count
         self._offline, self._offline_count = [], 0
@@ -403,6 +417,13 @@ class MqttClient:
         log.info(
             "mqtt %s connected to %s (session present: %s)", self._client_id, self.endpoint, connack.session_present
         )
+
+    def _birth_packet(self, birth: Message) -> bytes:
+        self._inflight.forget_reserved()
+        if birth.qos == 0:
+            return encode_publish_raw(self._topic_field(birth.topic), birth.payload, 0, birth.retain)
+        pid = self._inflight.reserve_pid(self._control)
+        return encode_publish_raw(self._topic_field(birth.topic), birth.payload, 1, birth.retain, False, pid)
 
     async def _resubscribe(self, conn: Connection) -> None:
         pairs = list(self._subscriptions.items())
@@ -460,7 +481,7 @@ class MqttClient:
         while True:
             await asyncio.sleep(backoff.failed())
             try:
-                await self._connect()
+                await self._connect(again=True)
             except BrokerError as exc:
                 log.warning("mqtt %s: reconnect attempt %d failed: %s", self._client_id, backoff.failures, exc)
                 continue

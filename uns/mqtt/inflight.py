@@ -46,6 +46,7 @@ class Inflight:
         self._window = asyncio.Semaphore(max_inflight)
         self._window2 = asyncio.Semaphore(min(max_inflight, _MAX_INFLIGHT_QOS2))
         self._entries: dict[int, Outgoing] = {}
+        self._reserved: set[int] = set()  # ids of QoS 1 publishes sent once, outside the window (``reserve_pid``)
         self._next_pid = 1
         self.failure: BrokerError | None = None
         """Set by ``fail``: ``add`` raises it until cleared."""
@@ -66,7 +67,7 @@ class Inflight:
     def alloc_pid(self, busy: Container[int] = ()) -> int:
         """A packet id neither in flight nor in ``busy`` (ids of pending SUBSCRIBE/UNSUBSCRIBE)."""
         pid = self._next_pid
-        while pid in self._entries or pid in busy:
+        while pid in self._entries or pid in busy or pid in self._reserved:
             pid = pid % 0xFFFF + 1
         self._next_pid = pid % 0xFFFF + 1
         return pid
@@ -93,8 +94,24 @@ class Inflight:
         self._entries[pid] = entry
         return entry
 
+    def reserve_pid(self, busy: Container[int] = ()) -> int:
+        """A packet id for a QoS 1 publish sent once on this connection, outside the window and never re-sent.
+
+        Held until its PUBACK or ``forget_reserved`` (a new connection, which makes its own such publish).
+        """
+        pid = self.alloc_pid(busy)
+        self._reserved.add(pid)
+        return pid
+
+    def forget_reserved(self) -> None:
+        """A new connection: the ids ``reserve_pid`` gave on the last one are free (no PUBACK comes for them)."""
+        self._reserved.clear()
+
     def complete(self, pid: int, qos: int) -> bool:
         """PUBACK (QoS 1) or PUBCOMP (QoS 2) came: free the slot; False if nothing matched."""
+        if qos == 1 and pid in self._reserved:
+            self._reserved.discard(pid)
+            return True
         entry = self._entries.get(pid)
         if entry is None or entry.qos != qos:
             return False

@@ -4,7 +4,8 @@ Sparkplug 3.0: the will of every CONNECT carries the UTC time of that CONNECT
 (tck-id-host-topic-phid-death-payload-connect; the TCK checks it is within a minute of the
 CONNECT), the online STATE after it the same time (tck-id-host-topic-phid-birth-payload-timestamp),
 and a clean stop's offline STATE the time of the stop
-(tck-id-host-topic-phid-death-payload-disconnect-clean).
+(tck-id-host-topic-phid-death-payload-disconnect-clean). The online STATE is the first message of
+every MQTT session (tck-id-operational-behavior-primary-application-state-with-multiple-servers-state).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from model.config import HostSection
 from tests.fixtures.hub import plant_for
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.waiting import until
-from tests.uns.host.test_host_republish_flow import OneWayRelay
+from tests.uns.host.test_host_republish_flow import OneWayRelay, _collected, _ddata, _host_behind_relay, _temps
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.host.service import SparkplugHost
@@ -90,3 +91,29 @@ async def test_each_connect_stamps_its_will_and_birth_afresh_and_a_stop_stamps_i
                 await runner
         await until(lambda: not _states(received)[-1][0], what="the offline STATE of the stop")
         assert _states(received)[-1][1] >= stop_at > third
+
+
+async def test_a_reconnect_publishes_the_online_state_before_what_it_re_sends(mosquitto: Mosquitto) -> None:
+    async with _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata):
+        topic = host.state_topic
+        await watcher.subscribe([topic], qos=1)
+        async with _collected(watcher) as received:
+            await until(lambda: any(m.topic == topic for m in received), what="the retained online STATE")
+            handled = host.core.counters.messages
+            relay.flowing.clear()  # the republish of Temp 42.0 stays in flight, unacknowledged
+            await edge.publish(ddata, _ddata(2, 42.0))
+            await until(lambda: host.core.counters.messages == handled + 1, what="the DDATA handled")
+            relay.cut()  # the will fires; the host reconnects and re-sends the republish
+            relay.flowing.set()
+            await until(lambda: 42.0 in _temps(received), what="Temp 42.0 re-sent")
+            order = [
+                "offline"
+                if m.topic == topic and b'"online":false' in m.payload
+                else "online"
+                if m.topic == topic
+                else "temp"
+                for m in received
+                if m.topic == topic or m.topic.endswith("/filler/data/Temp")
+            ]
+            after_will = order[order.index("offline") + 1 :]
+            assert after_will[:2] == ["online", "temp"]  # the new session's first message is its birth
