@@ -3,13 +3,14 @@
 Read-only: takes a DuckDB cursor and runs in a caller's thread. An order's units are its line's
 output (as in ``uns.mes.oee``): counts on the line path itself when there are any, else the output
 cell's (``output_cells[line]``, default the cell whose path sorts last); scrap counted at any cell of
-the line is the order's scrap.
+the line is the order's scrap, except on a line whose cells count different units
+(``mes.output_only_lines``: cases, then pallets), where the output cell's scrap alone is.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -74,6 +75,7 @@ def order_progress(
     status: OrderStatus | None = None,
     now: datetime | None = None,
     output_cells: Mapping[str, str] | None = None,
+    output_only: Collection[str] = (),
 ) -> list[OrderProgress]:
     """Every work order (of ``line``, in ``status``), sorted by actual then planned start.
 
@@ -83,6 +85,7 @@ def order_progress(
         status: only orders released (not started), running or completed.
         now: the time a running order's run time and projection are measured to; default the clock.
         output_cells: line → its output cell; default the line's own counts, else its last cell by path.
+        output_only: lines whose cells count different units (``mes.output_only_lines``): the output's scrap alone.
 
     Raises:
         BadArgument: an unknown status or a naive ``now``.
@@ -103,7 +106,7 @@ def order_progress(
         state: OrderStatus = "completed" if a_end is not None else "running" if a_start is not None else "released"
         if (line is not None and order_line != line) or (status is not None and state != status):
             continue
-        good, scrap = _units(made.get(order_id, {}), order_line, outputs)
+        good, scrap = _units(made.get(order_id, {}), order_line, outputs, only=order_line in output_only)
         run_s = None if a_start is None else ((a_end or when) - a_start).total_seconds()
         projected = None
         if state == "running" and run_s and good > 0 and quantity is not None:
@@ -133,13 +136,17 @@ def order_progress(
     return result
 
 
-def _units(by_path: Mapping[str, tuple[int, int]], line: str, outputs: Mapping[str, str]) -> tuple[int, int]:
-    """Good at the line's output, scrap at every cell of the line."""
+def _units(
+    by_path: Mapping[str, tuple[int, int]], line: str, outputs: Mapping[str, str], *, only: bool = False
+) -> tuple[int, int]:
+    """Good at the line's output, scrap at every cell of the line (``only``: at the output alone)."""
     if line in by_path:
         return by_path[line]
     cells = sorted(p for p in by_path if p.startswith(line + "/"))
     if not cells:
         return 0, 0
     output = outputs.get(line) or cells[-1]
-    good = by_path.get(output, (0, 0))[0]
+    good, scrap = by_path.get(output, (0, 0))
+    if only:  # cases are not pallets: only the output's units are the order's
+        return good, scrap
     return good, sum(scrap for _, scrap in (by_path[c] for c in cells))

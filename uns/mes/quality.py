@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from itertools import pairwise
@@ -92,7 +92,8 @@ WITH scoped AS (
     SELECT * FROM mes_counts WHERE {where} AND ts >= ? AND ts < ?
 ), lines AS (
     SELECT c.line, bool_or(c.path = c.line) AS own,
-           coalesce(any_value(o.cell), max(c.path) FILTER (starts_with(c.path, c.line || '/'))) AS output
+           coalesce(any_value(o.cell), max(c.path) FILTER (starts_with(c.path, c.line || '/'))) AS output,
+           list_contains(?::VARCHAR[], c.line) AS output_only
     FROM mes_counts c
     LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS line, unnest(?::VARCHAR[]) AS cell) o ON o.line = c.line
     WHERE c.line IN (SELECT line FROM scoped) GROUP BY c.line
@@ -101,6 +102,7 @@ WITH scoped AS (
         WHEN NOT ? THEN 'own'
         WHEN l.own THEN CASE WHEN s.path = s.line THEN 'own' ELSE 'none' END
         WHEN s.path = l.output THEN 'own'
+        WHEN l.output_only THEN 'none'
         ELSE 'scrap' END AS role
     FROM scoped s JOIN lines l ON l.line = s.line
 )
@@ -120,6 +122,7 @@ def scrap(
     by: ScrapGroup = "cell",
     tz: ZoneInfo = UTC_ZONE,
     output_cells: Mapping[str, str] | None = None,
+    output_only: Collection[str] = (),
 ) -> list[ScrapRow]:
     """Total, good and scrapped units per group from the production counts in ``[start, end)``.
 
@@ -127,7 +130,9 @@ def scrap(
     line rule of the OEE view (``uns.mes.oee``): a line's units are the counts published on the
     line path when it has any, else its output cell's (``output_cells[line]``, default the cell
     whose path sorts last) plus the scrap counted at its other cells, so a unit is counted once
-    and a unit scrapped anywhere on the line is produced and lost.
+    and a unit scrapped anywhere on the line is produced and lost; on the lines of ``output_only``
+    (``mes.output_only_lines``: cells counting different units, cases then pallets) the output
+    cell's count alone.
 
     Raises:
         BadArgument: for an unknown grouping, a naive or empty time range, or an empty path.
@@ -139,7 +144,7 @@ def scrap(
     key = _SCRAP_KEYS[by]
     outputs = dict(output_cells or {})
     line_rule = by != "cell" and len(path.strip("/").split("/")) < 5
-    arguments: list[object] = [*params, low, high, list(outputs), list(outputs.values()), line_rule]
+    arguments: list[object] = [*params, low, high, list(output_only), list(outputs), list(outputs.values()), line_rule]
     if by == "day":
         arguments.append(tz.key)
     sql = _SCRAP_SQL.format(where=where, key=key.replace("?", "?::VARCHAR"))

@@ -73,14 +73,19 @@ def _orders(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryA
     line = args.one("line", "") or None
     status = _choice(args, "status", "any", ("any", "released", "running", "completed"))
     chosen = None if status == "any" else cast(OrderStatus, status)
-    return _rows(order_progress(cursor, line=line, status=chosen, now=args.now, output_cells=section.output_cells))
+    return _rows(
+        order_progress(
+            cursor, line=line, status=chosen, now=args.now, output_cells=section.output_cells,
+            output_only=section.output_only_lines,
+        )
+    )  # fmt: skip
 
 
 def _scrap(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(ScrapGroup, _choice(args, "by", "cell", ("cell", "line", "order", "day")))
     rows = scrap(
         cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"), by=by, tz=args.tz,
-        output_cells=section.output_cells,
+        output_cells=section.output_cells, output_only=section.output_only_lines,
     )  # fmt: skip
     return _rows(rows)
 

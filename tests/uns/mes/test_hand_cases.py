@@ -593,3 +593,43 @@ def test_case11_a_short_stop_across_the_query_end(rig: Callable[..., Rig]) -> No
         (3600, 0, 3600, 0, 3600), 60, (3600, 0, 3600, 0, 3600), 30,
     )  # fmt: skip
     cursor.close()
+
+
+# Case 12: a line whose cells count different units (mes.output_only_lines: cases, then pallets), in every view
+#   that counts units. line3: case-packer (cases), palletizer (pallets, the output); order PAL-1 of product PAL
+#   (240 s a pallet) started 06:00; producing 06:00-07:00
+#   counts: case-packer 06:30 120 cases / 10 scrapped; palletizer 06:50 3 pallets / 1 scrapped
+#   docs/mes.md: the output cell's count alone is the line's: 3 units, 2 good, 1 scrap (cases are not pallets)
+#   OEE by line: P = 3 * 240 / 3600 = 0.2, Q = 2/3; the scrap view by line and by order: 3 / 2 / 1, rate 1/3;
+#   the orders view: PAL-1 good 2, scrap 1; the case-packer by cell still counts its own 120 / 10
+def test_case12_an_output_only_line_counts_pallets_in_every_view(rig: Callable[..., Rig]) -> None:
+    line = "acme/dallas/packaging/line3"
+    packer, palletizer = f"{line}/case-packer", f"{line}/palletizer"
+    section = MesSection(output_cells={line: palletizer}, output_only_lines=[line])
+    case = rig(section)
+    feeder = case.feeder
+    assert feeder.send(line, "product_type", at(24, 1), product_id="PAL", ideal_cycle_time_s=240.0).status == "stored"
+    release = {"order_id": "PAL-1", "action": "release", "product_id": "PAL", "quantity": 4}
+    assert feeder.send(line, "work_order", at(24, 2), **release).status == "stored"
+    assert feeder.send(line, "work_order", at(24, 6), order_id="PAL-1", action="start").status == "stored"
+    for cell in (packer, palletizer):
+        feeder.states(cell, [(at(24, 6), 10000)])
+    assert feeder.send(packer, "production_count", at(24, 6, 30), total=120, scrap=10).status == "stored"
+    assert feeder.send(palletizer, "production_count", at(24, 6, 50), total=3, scrap=1).status == "stored"
+    cursor = case.reader()
+    (row,) = oee(
+        cursor, section, path=line, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells
+    )
+    assert (row.total, row.good, row.scrap) == (3, 2, 1)
+    _ratios(row, 1.0, 0.2, 2 / 3)
+    window = {"start": ["2026-11-24T06:00:00Z"], "end": ["2026-11-24T07:00:00Z"]}
+    for by in ("line", "order"):
+        doc = orjson.loads(document_bytes(run_view(cursor, section, "scrap", {"path": [line], "by": [by], **window},
+                                                   now=at(24, 7))))  # fmt: skip
+        assert [(r["total"], r["good"], r["scrap"]) for r in doc["rows"]] == [(3, 2, 1)], by
+    cells = orjson.loads(document_bytes(run_view(cursor, section, "scrap", {"path": [line], "by": ["cell"], **window},
+                                                 now=at(24, 7))))  # fmt: skip
+    assert {r["group"]: (r["total"], r["scrap"]) for r in cells["rows"]} == {packer: (120, 10), palletizer: (3, 1)}
+    orders = orjson.loads(document_bytes(run_view(cursor, section, "orders", {"line": [line]}, now=at(24, 7))))
+    assert [(o["order_id"], o["good"], o["scrap"]) for o in orders["rows"]] == [("PAL-1", 2, 1)]
+    cursor.close()
