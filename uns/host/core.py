@@ -10,7 +10,7 @@ import logging
 
 import orjson
 
-from model.envelope import EnvelopeDict, EnvelopeError, Quality, build_envelope, read_fields
+from model.envelope import EnvelopeDict, EnvelopeError, JsonValue, Quality, build_envelope, read_fields
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
@@ -28,6 +28,7 @@ from uns.sparkplug import (
     Metric,
     Payload,
     SparkplugTopic,
+    Template,
     decode_payload,
 )
 from uns.sparkplug.node_control import bd_seq_of, next_seq, rebirth_command
@@ -54,6 +55,16 @@ def _dumps(env: EnvelopeDict) -> bytes:
     costs ~0.7 us and saves ~3.9 KiB per message (bench/birth_memory.py, docs/benchmarks.md).
     """
     return bytes(memoryview(orjson.dumps(env)))
+
+
+def _merged_instance(held: dict[str, JsonValue], update: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """A Template instance's JSON after a DATA carrying some of its members (and parameters) over the one held."""
+    merged = {**held, **update}
+    for part in ("metrics", "parameters"):
+        old, new = held.get(part), update.get(part)
+        if isinstance(old, dict) and isinstance(new, dict):
+            merged[part] = {**old, **new}
+    return merged
 
 
 def hub_topic(enterprise: str, *levels: str) -> str:
@@ -306,6 +317,13 @@ class HostCore:
     def _birth_metrics(self, table: MetricTable, topic: str, payload: Payload, now_ms: int, out: list[Message]) -> None:
         payload_ms = payload.timestamp or now_ms
         for metric in payload.metrics:
+            if (
+                metric.datatype is DataType.Template
+                and isinstance(metric.value, Template)
+                and metric.value.is_definition
+            ):
+                # a Template definition (NBIRTH) describes its instances' members and defaults: no value of its own
+                continue
             slot = self._new_slot(table, topic, metric, now_ms)
             if slot is not None:
                 self._republish(table, slot, metric, payload_ms, out)
@@ -379,8 +397,19 @@ class HostCore:
         quality: Quality | None = None,
     ) -> None:
         ts = metric.timestamp or payload_ms
+        value = None if metric.is_null else json_value(metric.value, slot.datatype)
+        if (
+            slot.datatype is DataType.Template
+            and not metric.is_historical
+            and isinstance(value, dict)
+            and isinstance(slot.last_value, dict)
+            and (slot.last_ms is None or ts >= slot.last_ms)
+        ):
+            # Sparkplug 3.0: a Template instance in DATA may carry only the members that changed
+            # (tck-id-payloads-template-instance-members-data); the value held stays the whole instance
+            value = _merged_instance(slot.last_value, value)
         env = build_envelope(
-            value=None if metric.is_null else json_value(metric.value, slot.datatype),
+            value=value,
             timestamp_ms=ts,
             quality=quality or quality_of(metric),
             datatype=_TYPE_NAMES[slot.datatype],

@@ -16,8 +16,12 @@ from tests.uns.host.raw_edge import (
     Watcher,
     edge_and_watcher,
     metric,
+    now_ms,
     payload,
 )
+from uns.sparkplug import sparkplug_b_pb2 as pb
+
+TEMPLATE = 19
 
 
 def _started(hub: RunningHub, bd_seq: int = 0) -> AbstractAsyncContextManager[tuple[RawEdgeNode, Watcher]]:
@@ -155,6 +159,39 @@ async def test_ndeath_of_a_node_already_offline_asks_for_nothing(hub: RunningHub
         await asyncio.sleep(0.1)  # a rebirth request would have reached the edge node by now
         assert edge.rebirth_requests() == 0
         assert hub.host.core.counters.rejected["bdseq_mismatch"] == 0
+
+
+def _template(members: dict[str, float], *, definition: bool) -> pb.Payload.Template:
+    t = pb.Payload.Template(is_definition=definition)
+    if not definition:
+        t.template_ref = "Motor"
+    for name, value in members.items():
+        t.metrics.add(name=name, datatype=DOUBLE, double_value=value, timestamp=1)
+    return t
+
+
+async def test_a_template_definition_is_no_value_and_an_instance_s_data_keeps_its_other_members(
+    hub: RunningHub,
+) -> None:
+    # Sparkplug 3.0: definitions go in NBIRTH (tck-id-payloads-template-definition-nbirth-only) and describe
+    # instances; an instance in DATA may carry a subset of its members (-template-instance-members-data)
+    async with _started(hub) as (edge, watcher):
+        definition = pb.Payload.Metric(name="Motor", datatype=TEMPLATE, timestamp=1)
+        definition.template_value.CopyFrom(_template({"Speed": 0.0, "Temp": 0.0}, definition=True))
+        edge.nbirth([metric("Uptime", 12, INT64), definition])
+        instance = pb.Payload.Metric(name="M1", alias=7, datatype=TEMPLATE, timestamp=1)
+        instance.template_value.CopyFrom(_template({"Speed": 5.0, "Temp": 20.0}, definition=False))
+        edge.send("DBIRTH", [instance], device="filler")
+        m1 = f"{hub.cell}/data/M1"
+        await until(lambda: watcher.json(m1) is not None, what="the instance republished")
+        update = pb.Payload.Metric(alias=7, timestamp=now_ms())
+        update.template_value.CopyFrom(_template({"Temp": 21.0}, definition=False))
+        edge.send("DDATA", [update], device="filler")
+        await until(lambda: (watcher.json(m1) or {}).get("value", {})["metrics"]["Temp"] == 21.0, what="Temp 21.0")  # type: ignore[index]
+        assert watcher.json(m1)["value"] == {"metrics": {"Speed": 5.0, "Temp": 21.0}, "template_ref": "Motor"}  # type: ignore[index]
+        assert watcher.json(f"{hub.line}/data/Uptime") is not None
+        assert watcher.json(f"{hub.line}/data/Motor") is None  # the definition is not a value
+        assert hub.host.core.counters.rejected == {}
 
 
 async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
