@@ -373,4 +373,11 @@ def oee(
             cursor, path, "cell" if _depth(path) >= 5 else "line", outputs, section.output_only_lines
         )
         windows = oee_windows(cursor, path, start=start, end=end, by=by, tz=tz)
+    labels = [w.group for w in windows]
+    if len(set(labels)) < len(labels):
+        # one shift_id at several paths (a site's "early" and a line's own): a row for each shift over its own
+        # time; the windows are keyed by their label inside ``compute``, so give each its own key there
+        keyed = [dataclasses.replace(w, group=f"{w.group}\x00{index}") for index, w in enumerate(windows)]
+        rows = compute(cursor, section, entities, keyed, span=(start, end) if by == "order" else None)
+        return [dataclasses.replace(row, group=w.group) for row, w in zip(rows, windows, strict=True)]
     return compute(cursor, section, entities, windows, span=(start, end) if by == "order" else None)

@@ -36,7 +36,7 @@ LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"
 REL = 1e-12
 BERLIN = ZoneInfo("Europe/Berlin")
-NOW = at(26, 0)
+NOW = at(25, 1)
 
 
 class Rig:
@@ -426,6 +426,7 @@ def test_case5_late_labels_reclassify_a_stop(rig: Callable[..., Rig]) -> None:
 #     06:20 4 (a wrap: 4 + 2^32 - 4294967290 = +10), 06:30 2 (a reset: +2)   -> 302 good
 #   scrap counter: 06:00 0 (baseline), 06:20 3 (+3)                          -> 3 scrap
 #   total = 305, good = 302; producing 06:00-07:00, ideal 2.0 s: P = 305*2/3600, Q = 302/305
+@pytest.mark.parametrize("rig", ["facts"], indirect=True)  # derive is the point here, not how views read
 def test_case6_counter_wrap_and_reset_through_derive(rig: Callable[..., Rig]) -> None:
     section = MesSection(ideal_cycle_time_s={LINE: 2.0})
     case = rig(section)
@@ -632,4 +633,33 @@ def test_case12_an_output_only_line_counts_pallets_in_every_view(rig: Callable[.
     assert {r["group"]: (r["total"], r["scrap"]) for r in cells["rows"]} == {packer: (120, 10), palletizer: (3, 1)}
     orders = orjson.loads(document_bytes(run_view(cursor, section, "orders", {"line": [line]}, now=at(24, 7))))
     assert [(o["order_id"], o["good"], o["scrap"]) for o in orders["rows"]] == [("PAL-1", 2, 1)]
+    cursor.close()
+
+
+# Case 13: one shift_id at two levels: the site's calendar says "early" is 06:00-14:00, line1's own "early"
+#   7:00-15:00. Both are shifts of the filler (docs/mes.md: a shift at the path or an ancestor), so by=shift
+#   gives one row per shift, each over its own window:
+#   states 05:00 producing, 06:00 failure, 06:30 producing; counts 06:45 100, 14:30 50; ideal 2.0 s
+#   site's early [06:00, 14:00): time 28800, avail 1800, APT 27000, 100 units: P = 200/27000
+#   line's early [07:00, 15:00): time 28800, avail 0, APT 28800, 50 units: P = 100/28800
+#   (each window is 8 h: neither row may hold the other's time or counts)
+def test_case13_one_shift_id_at_the_site_and_at_the_line(rig: Callable[..., Rig]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 2.0})
+    case = rig(section)
+    feeder = case.feeder
+    _shift(feeder, "acme/dallas", "early", at(24, 6), at(24, 14))
+    _shift(feeder, LINE, "early", at(24, 7), at(24, 15))
+    feeder.states(CELL, [(at(24, 5), 10000), (at(24, 6), 180000), (at(24, 6, 30), 10000)])
+    for when, total in ((at(24, 6, 45), 100), (at(24, 14, 30), 50)):
+        assert feeder.send(CELL, "production_count", when, total=total).status == "stored"
+    cursor = case.reader()
+    site, line = oee(cursor, section, path=CELL, start=at(24, 0), end=at(25, 0), by="shift")
+    assert (site.group, site.start, site.end, _times(site), site.total) == (
+        "early", at(24, 6), at(24, 14), (28800, 0, 28800, 1800, 27000), 100,
+    )  # fmt: skip
+    assert (line.group, line.start, line.end, _times(line), line.total) == (
+        "early", at(24, 7), at(24, 15), (28800, 0, 28800, 0, 28800), 50,
+    )  # fmt: skip
+    _ratios(site, 27000 / 28800, 200 / 27000, 1.0)
+    _ratios(line, 1.0, 100 / 28800, 1.0)
     cursor.close()
