@@ -20,9 +20,12 @@ __all__ = [
     "unit_of_metric",
 ]
 
-# Ignition and other hosts carry OPC-style quality codes in a "Quality" metric property.
+# Ignition and other hosts carry OPC-style quality codes in a "Quality" metric property. Sparkplug 3.0 defines
+# three (tck-id-payloads-propertyset-quality-value-value): 0 BAD, 192 GOOD, 500 STALE.
 _GOOD_QUALITY_CODE = 192
 _UNCERTAIN_QUALITY_CODE = 64
+_STALE_QUALITY_CODE = 500
+_QUALITY_NAME = "QualityName"  # bridges.edge: names the quality no code says (uncertain, sent as BAD)
 _FLOAT32_TYPES = frozenset({DataType.Float, DataType.FloatArray})  # printed at float32 precision
 _UNIT_PROPERTIES = ("engUnit", "EngUnit", "unit", "Unit", "engineeringUnits")
 
@@ -108,13 +111,24 @@ def _property_set_json(properties: PropertySet) -> JsonValue:
 
 
 def quality_of(metric: Metric) -> Quality:
-    """Good, unless the metric is null or carries a worse OPC-style ``Quality`` property."""
-    if metric.properties is not None:
-        prop = metric.properties.get("Quality")
+    """Good, unless the metric is null or carries a worse ``Quality`` property.
+
+    Sparkplug's 500 is stale; other codes read OPC-style (192 and up good, 64..191 uncertain, below bad),
+    and a BAD code whose ``QualityName`` property says ``uncertain`` (the hub's edge nodes) is uncertain.
+    """
+    properties = metric.properties
+    if properties is not None:
+        prop = properties.get("Quality")
         if prop is not None and isinstance(prop.value, int) and not isinstance(prop.value, bool):
-            if prop.value >= _GOOD_QUALITY_CODE:
+            code = prop.value
+            if code == _STALE_QUALITY_CODE:
+                return Quality.stale
+            if code >= _GOOD_QUALITY_CODE:
                 return Quality.good
-            return Quality.uncertain if prop.value >= _UNCERTAIN_QUALITY_CODE else Quality.bad
+            if code >= _UNCERTAIN_QUALITY_CODE:
+                return Quality.uncertain
+            name = properties.get(_QUALITY_NAME)
+            return Quality.uncertain if name is not None and name.value == Quality.uncertain.value else Quality.bad
     return Quality.bad if metric.is_null else Quality.good
 
 

@@ -46,6 +46,7 @@ from uns.sparkplug.values import encode_scalar
 __all__ = [
     "HEALTH_METRICS",
     "QUALITY_CODES",
+    "QUALITY_NAME",
     "READ_LATENCY_DEADBAND_MS",
     "READ_LATENCY_DEADBAND_SHARE",
     "Accepted",
@@ -71,8 +72,12 @@ below): a read's latency jitters by a few ms at every health tick, which is no n
 READ_LATENCY_DEADBAND_SHARE = 0.2
 """... and more than this share of the value last sent (an OPC UA subscription's ~170 ms jitters by ~10 ms)."""
 
-QUALITY_CODES: Mapping[Quality, int] = {Quality.good: 192, Quality.uncertain: 64, Quality.bad: 0, Quality.stale: 0}
-"""A sample's quality as the OPC-style ``Quality`` metric property (Int32) the hub's host maps back."""
+QUALITY_CODES: Mapping[Quality, int] = {Quality.good: 192, Quality.uncertain: 0, Quality.bad: 0, Quality.stale: 500}
+"""A sample's quality as the ``Quality`` metric property (Int32), one of Sparkplug 3.0's three codes: 0 BAD,
+192 GOOD, 500 STALE (tck-id-payloads-propertyset-quality-value-value). Uncertain has no code: it goes as BAD
+(not established good, for any host) with ``QUALITY_NAME`` saying ``uncertain``, which the hub's host reads."""
+QUALITY_NAME = "QualityName"
+"""The String metric property that names a quality Sparkplug's codes cannot say (only ``uncertain``)."""
 
 _NUMERIC = frozenset(
     {
@@ -155,7 +160,10 @@ class _Device:
 
 
 def _quality_props(quality: Quality) -> PropertySet:
-    return PropertySet({"Quality": PropertyValue(type=DataType.Int32, value=QUALITY_CODES[quality])})
+    props = {"Quality": PropertyValue(type=DataType.Int32, value=QUALITY_CODES[quality])}
+    if quality is Quality.uncertain:
+        props[QUALITY_NAME] = PropertyValue(type=DataType.String, value=quality.value)
+    return PropertySet(props)
 
 
 def _encode_data(metrics: Iterable[tuple[int, DataType, Metric]], *, seq: int, now_ms: int, historical: bool) -> bytes:
@@ -175,12 +183,21 @@ def _encode_data(metrics: Iterable[tuple[int, DataType, Metric]], *, seq: int, n
         else:
             field, raw = encode_scalar(datatype, metric.value)
             setattr(wire, field, raw)
-        quality = metric.properties.get("Quality") if metric.properties is not None else None
+        props = metric.properties
+        if props is None:
+            continue
+        quality = props.get("Quality")
         if quality is not None and isinstance(quality.value, int):
             wire.properties.keys.append("Quality")
             value = wire.properties.values.add()
             value.type = DataType.Int32
             value.int_value = quality.value & 0xFFFFFFFF
+            name = props.get(QUALITY_NAME)
+            if name is not None and isinstance(name.value, str):
+                wire.properties.keys.append(QUALITY_NAME)
+                value = wire.properties.values.add()
+                value.type = DataType.String
+                value.string_value = name.value
     return payload.SerializeToString()
 
 

@@ -64,6 +64,13 @@ def quality_of(m: pb.Payload.Metric) -> int | None:
     return None
 
 
+def string_property(m: pb.Payload.Metric, name: str) -> str | None:
+    for key, value in zip(m.properties.keys, m.properties.values, strict=True):
+        if key == name:
+            return value.string_value
+    return None
+
+
 @dataclasses.dataclass
 class Received:
     """One edge-node message as the host saw it."""
@@ -193,6 +200,12 @@ class SpbHost:
     def _bad(self, text: str) -> None:
         self.violations.append(text)
 
+    def _check_quality(self, where: str, m: pb.Payload.Metric) -> None:
+        """tck-id-payloads-propertyset-quality-value-type/-value: Int32, one of 0, 192, 500."""
+        for key, value in zip(m.properties.keys, m.properties.values, strict=True):
+            if key == "Quality" and (value.type != INT32 or value.int_value not in (0, 192, 500)):
+                self._bad(f"{where}: metric {m.name or m.alias!r} Quality type {value.type} value {value.int_value}")
+
     def _check(
         self, kind: str, node_id: str, device: str | None, node: _Node, p: pb.Payload
     ) -> list[tuple[str, object, bool, int]]:
@@ -225,6 +238,7 @@ class SpbHost:
                 node.aliases = {a: v for a, v in node.aliases.items() if v[0] != device}
             out = []
             for m in p.metrics:
+                self._check_quality(where, m)
                 if not (m.HasField("name") and m.HasField("datatype") and m.HasField("timestamp")):
                     self._bad(f"{where}: metric {m.name!r} lacks name, datatype or timestamp")
                 if kind == "NBIRTH" and m.name in _BY_NAME_ONLY:
@@ -260,6 +274,7 @@ class SpbHost:
             self._bad(f"{where}: DDATA before DBIRTH")
         out = []
         for m in p.metrics:
+            self._check_quality(where, m)
             if m.HasField("name") or m.HasField("datatype"):
                 self._bad(f"{where}: DATA metric carries a name or datatype")
             known = node.aliases.get(m.alias)

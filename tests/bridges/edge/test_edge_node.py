@@ -7,7 +7,7 @@ from pathlib import Path
 from bridges.testing import ScriptedSource
 from model.envelope import Quality
 from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
-from tests.bridges.edge.spb_host import BOOLEAN, FLOAT, INT64, STRING, SpbHost, quality_of, until
+from tests.bridges.edge.spb_host import BOOLEAN, FLOAT, INT64, STRING, SpbHost, quality_of, string_property, until
 from tests.fixtures.mosquitto import Mosquitto
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
@@ -46,7 +46,9 @@ async def test_births_carry_every_metric_then_data_by_alias(
         await until(lambda: (2 + 299, False) in spb_host.values("press", "Count"), what="300 DDATA")
         source.read("oven", {"Temp": 180.0}, quality=Quality.uncertain)
         await until(lambda: spb_host.values("oven", "Temp") == [(180.0, False)], what="oven DDATA")
-        assert quality_of(spb_host.of("DDATA", "oven")[-1].payload.metrics[0]) == 64
+        # Sparkplug 3.0 has no uncertain code: BAD, named (the hub's host reads uncertain)
+        uncertain = spb_host.of("DDATA", "oven")[-1].payload.metrics[0]
+        assert (quality_of(uncertain), string_property(uncertain, "QualityName")) == (0, "uncertain")
         # the reading taken before the births is in them, not sent again after them
         assert spb_host.values("press", "Count", kinds=("DBIRTH",)) == [(1, False)]
         assert spb_host.values("press", "Count") == [(i, False) for i in range(2, 302)]

@@ -95,7 +95,9 @@ def test_quality_change_is_reported_and_carried_as_property() -> None:
     s.accept(Samples("d1", [Sample("Count", 1, 0)]), now_ms=0)
     (metric,) = s.accept(Samples("d1", [Sample("Count", 1, 1, Quality.uncertain)]), now_ms=1).metrics
     assert metric.properties is not None
-    assert metric.properties["Quality"].value == 64
+    # Sparkplug 3.0's codes are 0, 192 and 500 only: uncertain goes as BAD, named
+    assert metric.properties["Quality"].value == 0
+    assert metric.properties["QualityName"].value == "uncertain"
 
 
 @pytest.mark.parametrize(("gap_ms", "resent"), [(999, False), (1000, True)])

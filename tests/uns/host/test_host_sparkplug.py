@@ -12,6 +12,7 @@ from tests.uns.host.raw_edge import (
     DOUBLE,
     INT32,
     INT64,
+    STRING,
     RawEdgeNode,
     Watcher,
     edge_and_watcher,
@@ -159,6 +160,37 @@ async def test_ndeath_of_a_node_already_offline_asks_for_nothing(hub: RunningHub
         await asyncio.sleep(0.1)  # a rebirth request would have reached the edge node by now
         assert edge.rebirth_requests() == 0
         assert hub.host.core.counters.rejected["bdseq_mismatch"] == 0
+
+
+def _with_quality(m: pb.Payload.Metric, code: int, name: str | None = None) -> pb.Payload.Metric:
+    m.properties.keys.append("Quality")
+    m.properties.values.add(type=INT32, int_value=code)
+    if name is not None:
+        m.properties.keys.append("QualityName")
+        m.properties.values.add(type=STRING, string_value=name)
+    return m
+
+
+async def test_sparkplug_quality_codes_are_read_stale_good_bad_and_named_uncertain(hub: RunningHub) -> None:
+    # Sparkplug 3.0's three codes (tck-id-payloads-propertyset-quality-value-value): 0 BAD, 192 GOOD, 500 STALE;
+    # the hub's edge nodes send uncertain as BAD named by QualityName
+    async with _started(hub) as (edge, watcher):
+        _birth(edge)
+        temp, speed, running = (f"{hub.cell}/data/{n}" for n in ("Temp", "Speed", "Running"))
+        await until(lambda: watcher.json(running) is not None)
+        edge.send(
+            "DDATA",
+            [
+                _with_quality(metric(None, 70.0, DOUBLE, alias=1, with_datatype=False), 500),
+                _with_quality(metric(None, 3, INT32, alias=2, with_datatype=False), 0, "uncertain"),
+                _with_quality(metric(None, False, BOOLEAN, alias=3, with_datatype=False), 0),
+            ],
+            device="filler",
+        )
+        await until(lambda: (watcher.json(running) or {}).get("value") is False, what="the DDATA republished")
+        assert (watcher.json(temp) or {}).get("quality") == "stale"
+        assert (watcher.json(speed) or {}).get("quality") == "uncertain"
+        assert (watcher.json(running) or {}).get("quality") == "bad"
 
 
 def _template(members: dict[str, float], *, definition: bool) -> pb.Payload.Template:
