@@ -189,8 +189,6 @@ def test_case1_failure_across_a_shift_boundary(rig: Callable[..., Rig]) -> None:
     _ratios(early, 1800 / 3600, 1600 / 1800, 792 / 800)
     assert _times(late) == (3600, 0, 3600, 1200, 2400)
     _ratios(late, 2400 / 3600, 600 / 2400, 299 / 300)
-    hours = oee(cursor, section, path=CELL, start=at(24, 13), end=at(24, 15), by="hour")
-    assert [(_times(r), r.total, r.good) for r in hours] == [(_times(early), 800, 792), (_times(late), 300, 299)]
     (whole,) = oee(cursor, section, path=CELL, start=at(24, 13), end=at(24, 15))
     assert _times(whole) == (7200, 0, 7200, 3000, 4200)
     _ratios(whole, 4200 / 7200, 2200 / 4200, 1091 / 1100)
@@ -306,12 +304,6 @@ def test_case3_night_shift_over_the_dst_change_in_berlin(rig: Callable[..., Rig]
     assert (_times(second), second.total, second.good) == ((3600, 0, 3600, 1800, 1800), 1000, 1000)
     _ratios(second, 0.5, 2000 / 1800, 1.0)  # a whole hour's units in half an hour of run: P above 1, as documented
     assert _times(by_label["2026-10-25T00:00:00+02:00"]) == (3600, 1800, 1800, 0, 1800)
-    # the REST/CLI document reads the same ISO times with offsets
-    params = {"path": [CELL], "start": ["2026-10-24T22:00:00+02:00"], "end": ["2026-10-25T06:00:00+01:00"],
-              "by": ["shift"]}  # fmt: skip
-    (only,) = _document(cursor, section, params, now=z(25, 12))["rows"]
-    assert (only["group"], only["planned_busy_time_s"], only["actual_production_time_s"]) == ("night", 30600, 27000)
-    assert (only["start"], only["end"]) == ("2026-10-24T20:00:00+00:00", "2026-10-25T05:00:00+00:00")
     cursor.close()
 
 
@@ -323,6 +315,9 @@ def test_case3_night_shift_over_the_dst_change_in_berlin(rig: Callable[..., Rig]
 #     filler 06:00 producing, 06:40 failure 180000, 06:50 producing
 #     labeler 06:00 producing, 06:35 stop 40000, 06:55 producing
 #   every cell stopped only in [06:40, 06:45): 300 s availability loss for the line
+#   then from 06:58 the filler fails and the labeler stops (both past 07:00) while the capper stops for 90 s:
+#   [06:58:00, 06:59:30) no cell produces, the capper is in a microstop: the line's 90 s microstop (it runs
+#   again when the capper does); APT stays 3300 (microstops are production time)
 #   counts: capper 1000 / 20 (upstream scrap), filler (output) 975 / 5, labeler 970 / 3 (scrap after the output)
 #   line units = output's 975 + other cells' scrap 20 + 3 = 998, good = 970, scrap 28
 #   window 3600, PBT 3600, APT 3300; P = 998 * 3.0 / 3300, Q = 970 / 998
@@ -339,16 +334,35 @@ def test_case4_output_cell_not_last_and_scrap_elsewhere(rig: Callable[..., Rig])
     release = {"order_id": "W1", "action": "release", "product_id": "P3", "quantity": 1000}
     assert feeder.send(line, "work_order", at(24, 2), **release).status == "stored"
     assert feeder.send(line, "work_order", at(24, 5), order_id="W1", action="start").status == "stored"
-    feeder.states(capper, [(at(24, 6), 10000), (at(24, 6, 30), 180000), (at(24, 6, 45), 10000)])
-    feeder.states(filler, [(at(24, 6), 10000), (at(24, 6, 40), 180000), (at(24, 6, 50), 10000)])
-    feeder.states(labeler, [(at(24, 6), 10000), (at(24, 6, 35), 40000), (at(24, 6, 55), 10000)])
+    feeder.states(
+        capper,
+        [
+            (at(24, 6), 10000),
+            (at(24, 6, 30), 180000),
+            (at(24, 6, 45), 10000),
+            (at(24, 6, 58), 40000),
+            (at(24, 6, 59, 30), 10000),
+        ],
+    )
+    feeder.states(
+        filler,
+        [
+            (at(24, 6), 10000),
+            (at(24, 6, 40), 180000),
+            (at(24, 6, 50), 10000),
+            (at(24, 6, 58), 180000),
+            (at(24, 7, 30), 10000),
+        ],
+    )
+    feeder.states(labeler, [(at(24, 6), 10000), (at(24, 6, 35), 40000), (at(24, 6, 55), 10000),
+                            (at(24, 6, 58), 40000), (at(24, 7, 30), 10000)])  # fmt: skip
     for cell, total, scrap in ((capper, 1000, 20), (filler, 975, 5), (labeler, 970, 3)):
         assert feeder.send(cell, "production_count", at(24, 6, 58), total=total, scrap=scrap).status == "stored"
     cursor = case.reader()
     (row,) = oee(
         cursor, section, path=line, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells
     )
-    assert _times(row) == (3600, 0, 3600, 300, 3300)
+    assert (_times(row), row.microstop_s) == ((3600, 0, 3600, 300, 3300), 90)
     assert (row.total, row.good, row.scrap) == (998, 970, 28)
     _ratios(row, 3300 / 3600, 998 * 3.0 / 3300, 970 / 998)
     (order,) = oee(
