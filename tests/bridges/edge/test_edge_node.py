@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 from bridges.testing import ScriptedSource
 from model.envelope import Quality
 from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
-from tests.bridges.edge.spb_host import BOOLEAN, FLOAT, INT64, STRING, SpbHost, quality_of, string_property, until
+from tests.bridges.edge.spb_host import (
+    BOOLEAN,
+    FLOAT,
+    INT64,
+    STRING,
+    SpbHost,
+    now_ms,
+    quality_of,
+    string_property,
+    until,
+)
 from tests.fixtures.mosquitto import Mosquitto
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
@@ -74,6 +86,35 @@ async def test_a_stop_while_waiting_for_the_primary_host_still_says_ndeath(
     await until(lambda: spb_host.count("NDEATH") == 2, what="NDEATH of the session that never was born")
     assert [r.resolved[0][1] for r in spb_host.of("NDEATH")] == [0, 1]
     assert spb_host.count("NBIRTH") == 1
+    assert spb_host.violations == []
+
+
+async def test_a_state_older_than_the_last_one_is_ignored(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # tck-id-operational-behavior-edge-node-termination-host-offline-timestamp: an offline STATE older than
+    # the last online one ends nothing; tck-id-message-flow-edge-node-birth-publish-phid-wait-timestamp: an
+    # online STATE older than the last STATE does not start the births
+    def state(online: bool, ts: int) -> None:
+        spb_host.client.publish(spb_host.state_topic, json.dumps({"online": online, "timestamp": ts}), 1, True)
+
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: node.online, what="births")
+        state(False, 1_000)  # long before the host's online STATE
+        source.read("press", {"Count": 1})
+        await until(lambda: (1, False) in spb_host.values("press", "Count"), what="data after the old offline STATE")
+        assert (node.online, node.stats.connects, spb_host.count("NDEATH")) == (True, 1, 0)
+        late = now_ms() + 60_000
+        state(False, late)  # newer: the host is offline
+        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting")
+        state(True, late - 1)  # online, but older than the offline STATE
+        source.read("press", {"Count": 2})
+        await until(lambda: node.stats.buffered >= 1, what="the reading buffered")
+        await asyncio.sleep(0.2)  # an edge node that took the older online STATE would be born by now
+        assert (node.online, spb_host.count("NBIRTH")) == (False, 1)
+        state(True, late)
+        await until(lambda: node.online, what="born again once online at least as new")
+        assert spb_host.count("NBIRTH") == 2
     assert spb_host.violations == []
 
 
