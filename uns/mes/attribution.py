@@ -4,7 +4,8 @@ Pure: the runs are built from work order events (``start`` and ``complete`` time
 arrival order, so a count posted hours late (store-and-forward backfill, an ERP catching up) lands
 in the order that ran when it happened. The rule is the one the OEE view's SQL applies
 (``uns.mes.oee``): an order runs on the line of its first ``start`` from that start (inclusive) to
-its first ``complete`` (exclusive); where runs overlap the latest started wins.
+its first ``complete`` (exclusive); where runs overlap the latest started wins, and of two started at one
+instant the greater order id (``ORDER BY o_start DESC, order_id DESC``).
 """
 
 from __future__ import annotations
@@ -93,12 +94,17 @@ class OrderRuns:
         """Line -> the order running there now: of the runs not completed, the latest started."""
         found: dict[str, Run] = {}
         for run in self._runs.values():
-            if run.end_ms is None and (run.line not in found or run.start_ms > found[run.line].start_ms):
+            if run.end_ms is None and (
+                run.line not in found
+                or (run.start_ms, run.order_id) > (found[run.line].start_ms, found[run.line].order_id)
+            ):
                 found[run.line] = run
         return {line: run.order_id for line, run in found.items()}
 
     def _index(self, line: str) -> None:
-        runs = sorted((run for run in self._runs.values() if run.line == line), key=lambda run: run.start_ms)
+        runs = sorted(
+            (run for run in self._runs.values() if run.line == line), key=lambda run: (run.start_ms, run.order_id)
+        )
         reach: list[float] = []
         latest = float("-inf")
         for run in runs:

@@ -226,7 +226,7 @@ SELECT o_line, order_id FROM (
            arg_min(line, ts) FILTER (WHERE action = 'start') AS o_line
     FROM mes_work_orders WHERE ts <= $now GROUP BY order_id)
 WHERE o_start IS NOT NULL AND o_end IS NULL
-QUALIFY row_number() OVER (PARTITION BY o_line ORDER BY o_start DESC) = 1
+QUALIFY row_number() OVER (PARTITION BY o_line ORDER BY o_start DESC, order_id DESC) = 1
 """
 
 _SHIFTS = """

@@ -3,6 +3,7 @@ happened, not when they arrived (store-and-forward backfill, an ERP posting hour
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.uns.mes.mes_events import Feeder, at, ms, open_db
 from uns.clock import now_ms
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
+from uns.mes.downtime import current
 from uns.mes.oee import oee
 from uns.mes.orders import order_progress
 
@@ -200,6 +202,33 @@ def test_order_runs_answer_by_instant_with_the_latest_started_run_winning() -> N
     assert [runs.at(LINE, t) for t in (120, 160, 250, 300)] == ["A", "D", "B", "D"]
     assert runs.at("other", 5) == "C"
     assert runs.at("nowhere", 5) is None
+
+
+def test_of_two_orders_started_at_one_instant_the_greater_id_runs() -> None:
+    """As the views' SQL and memo break the tie (``count_facts``, ``count_memo``, ``downtime.current``)."""
+    for first, second in (("A", "B"), ("B", "A")):
+        runs = OrderRuns()
+        runs.started(first, LINE, 100)
+        runs.started(second, LINE, 100)
+        assert (runs.at(LINE, 100), runs.at(LINE, 150), runs.running()) == ("B", "B", {LINE: "B"})
+
+
+def test_current_names_the_greater_of_two_orders_started_at_one_instant(tmp_path: Path) -> None:
+    database = open_db(tmp_path / "mes.duckdb")
+    try:
+        feed = Feeder(database, SECTION)
+        feed.states(CELL, [(at(24, 6), 10000)])
+        for order in ("O2", "O1"):  # as a file may hold them: the store refuses the second start while one runs
+            database.connection.execute(
+                "INSERT INTO mes_work_orders (event_key, path, ts, received, source, order_id, action, line)"
+                " VALUES (hash($o), $p, $t, $t, 'erp', $o, 'start', $p)",
+                {"o": order, "p": LINE, "t": at(24, 6)},
+            )
+        with contextlib.closing(database.reader()) as cursor:
+            rows = current(cursor, SECTION, now=at(24, 7))
+        assert {row.path: row.order_id for row in rows}[CELL] == "O2"
+    finally:
+        database.close()
 
 
 def test_a_restarted_store_attributes_as_before(tmp_path: Path) -> None:
