@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,17 +208,18 @@ class EdgeNode:
         backoff = Backoff(min_s=_BACKOFF_FIRST_S, max_s=_BACKOFF_CAP_S)
         stopping = False
         while not stopping:
-            bd_seq = 0 if self._bd_seq is None else next_seq(self._bd_seq)
+            sent: list[int] = []  # the bdSeq of the CONNECT written (an in-process client writes none)
             self._ended, self._end_reason = asyncio.Event(), ""
             self._host_online.clear()
-            will = self._core.death(bd_seq=bd_seq, now_ms=now_ms())
             client_id = f"spb-{self._config.group}-{self.name}"
             try:
                 async with self._clients(
-                    client_id=client_id, will=will, keepalive_s=self._config.keepalive_s, reconnect=False
+                    client_id=client_id,
+                    will=functools.partial(self._will, sent),
+                    keepalive_s=self._config.keepalive_s,
+                    reconnect=False,
                 ) as client:
-                    self._bd_seq = bd_seq
-                    save_bd_seq(self._dir, bd_seq)
+                    bd_seq = sent[-1] if sent else self._next_bd_seq()
                     self._c["connects"] += 1
                     backoff.succeeded()
                     log.info("edge %s connected as %s, bdSeq %d", self.name, client_id, bd_seq)
@@ -233,12 +235,30 @@ class EdgeNode:
             finally:
                 self._end(self._end_reason or "closed", lost=not stopping)
                 self._client = None
-            log.info("edge %s session bdSeq %d ended: %s", self.name, bd_seq, self._end_reason or "broker error")
+            log.info("edge %s session bdSeq %s ended: %s", self.name, self._bd_seq, self._end_reason or "broker error")
             if stopping:
                 raise asyncio.CancelledError  # the cancel taken back in _uncancel, now that the socket is closed
             async with self._lock:
                 self._put_back_window(self._end_reason or "broker error")
             await asyncio.sleep(backoff.failed())
+
+    def _next_bd_seq(self) -> int:
+        """The bdSeq of a new CONNECT: one more than the last (0 at the very first), saved before it is used."""
+        bd_seq = 0 if self._bd_seq is None else next_seq(self._bd_seq)
+        self._bd_seq = bd_seq
+        save_bd_seq(self._dir, bd_seq)
+        return bd_seq
+
+    def _will(self, sent: list[int]) -> Message:
+        """The NDEATH will of the CONNECT about to be written: its own bdSeq.
+
+        Called by the client right before it writes CONNECT, so the count follows CONNECT packets
+        (tck-id-topics-nbirth-bdseq-increment): one the broker refuses or never answers used its bdSeq too,
+        and a broker that cannot be reached (no CONNECT written) uses none.
+        """
+        bd_seq = self._next_bd_seq()
+        sent.append(bd_seq)
+        return self._core.death(bd_seq=bd_seq, now_ms=now_ms())
 
     @staticmethod
     def _uncancel() -> bool:

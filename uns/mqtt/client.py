@@ -83,7 +83,8 @@ class MqttClient:
         keepalive_s: PINGREQ after this long idle; no PINGRESP within it means the link is dead (0 = off).
         clean_session: False keeps subscriptions and queued QoS 1/2 messages at the broker while away.
         will: published by the broker if this client vanishes without DISCONNECT; a callable is called
-            for every CONNECT (first and each reconnect) and its message registered by that CONNECT.
+            for every CONNECT packet (first and each reconnect), once the TCP/TLS connection is up and
+            right before the CONNECT is written, and its message registered by that CONNECT.
         ssl_context: TLS settings (default: the system trust store when the url is ``mqtts://``).
         max_inflight: QoS 1/2 publishes awaiting acknowledgement at once; more wait for a free slot.
         max_queued: received messages held for ``messages()``; when full the socket is not read
@@ -384,11 +385,11 @@ class MqttClient:
 
         ``again``: a reconnect, whose first publish is the ``birth`` if there is one.
         """
-        if self._will_factory is not None:  # a will made for this CONNECT
-            self._connect_packet = self._encode_connect(self._will_factory())
+        will = self._will_factory
         conn, connack = await open_connection(
             url=self._url,
-            connect_packet=self._connect_packet,
+            # a will made for this CONNECT, once the connection is up (no CONNECT, no will made)
+            connect_packet=self._connect_packet if will is None else lambda: self._encode_connect(will()),
             on_packets=self._handle,
             ssl_context=self._ssl,
             timeout_s=self._connect_timeout_s,

@@ -200,12 +200,15 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 async def open_connection(
     *,
     url: BrokerUrl,
-    connect_packet: bytes,
+    connect_packet: bytes | Callable[[], bytes],
     on_packets: OnPackets,
     ssl_context: ssl.SSLContext | None,
     timeout_s: float,
 ) -> tuple[Connection, ConnAck]:
     """TCP (or TLS) connect, send CONNECT, wait for an accepting CONNACK.
+
+    ``connect_packet`` may be made only once the connection is up, right before it is written (a will
+    that counts CONNECT packets: a Sparkplug edge node's bdSeq).
 
     Raises:
         BrokerUnreachable: no connection (the reason says what to check).
@@ -229,7 +232,7 @@ async def open_connection(
                 ssl=ssl_context,
                 server_hostname=url.host if ssl_context else None,
             )
-            conn.write(connect_packet)
+            conn.write(connect_packet() if callable(connect_packet) else connect_packet)
             connack = await conn.connack
     except ssl.SSLError as exc:
         raise fail(f"TLS handshake failed ({exc}): check the CA and that the port speaks TLS") from exc

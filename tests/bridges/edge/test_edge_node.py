@@ -118,6 +118,36 @@ async def test_a_state_older_than_the_last_one_is_ignored(
     assert spb_host.violations == []
 
 
+class _RefusingFirst(Proxy):
+    """A relay whose first connection gets CONNACK 'server unavailable' for its CONNECT."""
+
+    refused = 0
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refused:
+            await super()._accept(reader, writer)
+            return
+        self.refused += 1
+        await reader.read(65536)  # the CONNECT
+        writer.write(b"\x20\x02\x00\x03")
+        await writer.drain()
+        writer.close()
+
+
+async def test_a_refused_connect_used_its_bdseq(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # tck-id-topics-nbirth-bdseq-increment: bdSeq starts at 0 and goes up by one on every CONNECT packet,
+    # the one the broker refused included (a checker at the broker sees both)
+    proxy = _RefusingFirst(mosquitto.port)
+    async with proxy, running_edge(proxy.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: node.online, what="births after the refusal")
+        assert proxy.refused == 1
+        assert [m.long_value for m in spb_host.of("NBIRTH")[0].payload.metrics if m.name == "bdSeq"] == [1]
+        assert node.stats.connects == 1
+    assert spb_host.violations == []
+
+
 async def test_killed_socket_gives_will_then_new_bdseq(
     mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
