@@ -54,8 +54,10 @@ class StateGuard:
         except SparkplugError as exc:
             online, stamp, detail = False, 0, f"unreadable STATE ({exc.reason})"
         else:
-            if online and stamp == self.timestamp_ms:
-                return None  # our own STATE coming back to us
+            if online and stamp <= self.timestamp_ms:
+                # our own STATE coming back to us, or an earlier session's still retained when we resubscribe
+                # (each CONNECT has its own time): edge nodes ignore it as older than ours, nothing to answer
+                return None
             if not online and stamp <= self.session_ms:
                 # our will (this session's, fired while we reconnected, or an earlier one's), retained and
                 # delivered on subscribe: answered as the rule says, but not a forgery, so not counted

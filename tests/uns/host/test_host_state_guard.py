@@ -101,3 +101,22 @@ def test_state_guard_answers_all_but_its_own_state() -> None:
     assert orjson.loads(guard.on_message(newer, _SESSION) or b"") == {"online": True, "timestamp": _SESSION + 5}
     assert guard.on_message(guard.online(), _SESSION) is None
     assert counters.rejected["foreign_state"] == 4
+
+
+def test_a_reconnect_s_state_guard_leaves_an_earlier_session_s_online_state_alone() -> None:
+    # each CONNECT stamps its will and birth afresh: the last session's online STATE, still retained when
+    # the new one resubscribes, is older than ours and no forgery (edge nodes ignore it anyway)
+    guard, counters = _guard()
+    guard.new_session(_SESSION + 10)
+    assert orjson.loads(guard.online()) == {"online": True, "timestamp": _SESSION + 10}
+    assert guard.on_message(orjson.dumps({"online": True, "timestamp": _SESSION}), _SESSION + 10) is None
+    # its will is still answered (not counted), and a newer online STATE is still a forgery
+    old_will = orjson.dumps({"online": False, "timestamp": _SESSION})
+    assert orjson.loads(guard.on_message(old_will, _SESSION + 10) or b"") == {
+        "online": True,
+        "timestamp": _SESSION + 10,
+    }
+    assert counters.rejected["foreign_state"] == 0
+    newer = orjson.dumps({"online": True, "timestamp": _SESSION + 20})
+    assert orjson.loads(guard.on_message(newer, _SESSION + 10) or b"") == {"online": True, "timestamp": _SESSION + 20}
+    assert counters.rejected["foreign_state"] == 1
