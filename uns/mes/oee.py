@@ -208,11 +208,16 @@ def oee_windows(
             label = edge.astimezone(tz).date().isoformat() if unit == "day" else edge.astimezone(tz).isoformat()
             spans.append((label, edge, stop))
     elif by == "shift":
+        # the latest version of each (path, shift_id) first, as the time model takes it (intervals.py), then the
+        # window: a shift re-sent elsewhere in time is gone from where it was; ties in a fixed order
         rows = cursor.execute(
-            """SELECT shift_id, start_ts, end_ts FROM mes_shifts
-               WHERE ($p = path OR starts_with($p, path || '/')) AND start_ts < $hi AND end_ts > $lo
-               QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC) = 1
-               ORDER BY start_ts""",
+            """SELECT shift_id, start_ts, end_ts FROM (
+                   SELECT path, shift_id, start_ts, end_ts FROM mes_shifts
+                   WHERE $p = path OR starts_with($p, path || '/')
+                   QUALIFY row_number() OVER (
+                       PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1)
+               WHERE start_ts < $hi AND end_ts > $lo
+               ORDER BY start_ts, end_ts, shift_id, path""",
             {"p": entity, "lo": start, "hi": end},
         ).fetchall()
         spans = [(shift_id, a, b) for shift_id, a, b in rows]
@@ -228,23 +233,46 @@ def oee_windows(
         ).fetchall()
         spans = [(order_id, a, b) for order_id, a, b in rows]
     label_is_order = by == "order"
-    return [
+    windows = [
         Window(entity, label, max(a, start), min(b, end), label if label_is_order else None)
         for label, a, b in spans
         if min(b, end) > max(a, start)
     ]
+    # one shift_id with the same hours at the site and at the line (or clipped to the same hours): one row, as
+    # two would be the same numbers twice and a client could not tell them apart
+    return list(dict.fromkeys(windows))
 
 
-def _product_counts(section: MesSection, path: str) -> bool:
+def _output_only_cells(
+    cursor: duckdb.DuckDBPyConnection, section: MesSection, paths: Collection[str]
+) -> dict[str, str]:
+    """The output cell of each ``output_only_lines`` line of ``paths``: configured, else its last cell with counts.
+
+    Reads the paths with counts only for such a line without a configured output (the hub configures every
+    line of the plant file), so the KPI tick asks nothing more.
+    """
+    found: dict[str, str] = {}
+    for line in sorted({line_of(p) for p in paths} & set(section.output_only_lines)):
+        output = section.output_cells.get(line)
+        if output is None:
+            cells = sorted(p for p in _paths_under(cursor, line)[1] if p.startswith(line + "/"))
+            output = cells[-1] if cells else None
+        if output is not None:
+            found[line] = output
+    return found
+
+
+def _product_counts(section: MesSection, path: str, outputs: Mapping[str, str]) -> bool:
     """Whether the product's ideal cycle time applies to counts at ``path``.
 
     On a line whose cells count different units (``output_only_lines``: cases, then pallets) the
-    product is counted only at the output cell; the other cells keep their own ideal cycle times.
+    product is counted only at the output cell (``outputs``: ``_output_only_cells``); the other cells
+    keep their own ideal cycle times.
     """
     line = line_of(path)
     if line not in section.output_only_lines:
         return True
-    return path == line or section.output_cells.get(line) in (None, path)
+    return path == line or outputs.get(line) in (None, path)
 
 
 def _ratio(top: float | None, bottom: float) -> float | None:
@@ -270,8 +298,9 @@ def compute(
     cuts = sorted({w.start for w in windows} | {w.end for w in windows})
     members = {e.name: e.time_paths for e in entities if e.time_paths}
     times = window_times(cursor, section, members=members, windows=windows, start=lo, end=hi, cuts=cuts)
+    outputs = _output_only_cells(cursor, section, [path for e in entities for path, _ in e.count_paths])
     paths: list[CountPath] = [
-        (e.name, path, output, ideal_cycle_fallback(section, path), _product_counts(section, path))
+        (e.name, path, output, ideal_cycle_fallback(section, path), _product_counts(section, path, outputs))
         for e in entities
         for path, output in e.count_paths
     ]

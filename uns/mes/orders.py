@@ -1,8 +1,9 @@
 """Order progress against plan: quantities made, planned vs actual times, run time and projected end.
 
 Read-only: takes a DuckDB cursor and runs in a caller's thread. An order's units are its line's
-output (as in ``uns.mes.oee``): counts on the line path itself when there are any, else the output
-cell's (``output_cells[line]``, default the cell whose path sorts last); scrap counted at any cell of
+output (as in ``uns.mes.oee``): counts on the line path itself when there are any (of any order), else
+the output cell's (``output_cells[line]``, default the line's last cell by path with counts of any
+order, not only this order's); scrap counted at any cell of
 the line is the order's scrap, except on a line whose cells count different units
 (``mes.output_only_lines``: cases, then pallets), where the output cell's scrap alone is.
 """
@@ -64,8 +65,9 @@ FROM mes_work_orders GROUP BY order_id ORDER BY order_id
 """
 
 _COUNTS = """
-SELECT order_id, path, sum(good), sum(scrap) FROM mes_counts WHERE order_id IS NOT NULL GROUP BY order_id, path
+SELECT order_id, path, sum(good), sum(scrap) FROM mes_counts GROUP BY order_id, path
 """
+"""Per order and path (counts without an order too: they say which paths count, as for the OEE view)."""
 
 
 def order_progress(
@@ -97,8 +99,11 @@ def order_progress(
     when = now or utc_now()
     outputs = output_cells or {}
     made: dict[str, dict[str, tuple[int, int]]] = {}
+    counting: set[str] = set()
     for order_id, path, good, scrap in cursor.execute(_COUNTS).fetchall():
-        made.setdefault(order_id, {})[path] = (int(good), int(scrap))
+        counting.add(path)
+        if order_id is not None:
+            made.setdefault(order_id, {})[path] = (int(good), int(scrap))
     result = []
     for order_id, order_line, product, quantity, unit, p_start, p_end, a_start, a_end in cursor.execute(
         _ORDERS
@@ -106,7 +111,7 @@ def order_progress(
         state: OrderStatus = "completed" if a_end is not None else "running" if a_start is not None else "released"
         if (line is not None and order_line != line) or (status is not None and state != status):
             continue
-        good, scrap = _units(made.get(order_id, {}), order_line, outputs, only=order_line in output_only)
+        good, scrap = _units(made.get(order_id, {}), order_line, outputs, counting, only=order_line in output_only)
         run_s = None if a_start is None else ((a_end or when) - a_start).total_seconds()
         projected = None
         if state == "running" and run_s and good > 0 and quantity is not None:
@@ -137,15 +142,25 @@ def order_progress(
 
 
 def _units(
-    by_path: Mapping[str, tuple[int, int]], line: str, outputs: Mapping[str, str], *, only: bool = False
+    by_path: Mapping[str, tuple[int, int]],
+    line: str,
+    outputs: Mapping[str, str],
+    counting: Collection[str],
+    *,
+    only: bool = False,
 ) -> tuple[int, int]:
-    """Good at the line's output, scrap at every cell of the line (``only``: at the output alone)."""
-    if line in by_path:
-        return by_path[line]
+    """Good at the line's output, scrap at every cell of the line (``only``: at the output alone).
+
+    The output is the OEE view's: the line path when it ever counted, else ``outputs[line]``, else the last
+    cell of the line that ever counted (``counting``), not the last one this order counted at (early in an
+    order that may be a case packer: cases are not the line's pallets).
+    """
+    if line in counting:
+        return by_path.get(line, (0, 0))
     cells = sorted(p for p in by_path if p.startswith(line + "/"))
     if not cells:
         return 0, 0
-    output = outputs.get(line) or cells[-1]
+    output = outputs.get(line) or max(p for p in counting if p.startswith(line + "/"))
     good, scrap = by_path.get(output, (0, 0))
     if only:  # cases are not pallets: only the output's units are the order's
         return good, scrap
