@@ -166,6 +166,22 @@ def _quality_props(quality: Quality) -> PropertySet:
     return PropertySet(props)
 
 
+_SPARKPLUG_CODES = frozenset(QUALITY_CODES.values())
+_OPC_UNCERTAIN_CODE = 64
+
+
+def _sparkplug_code(code: int, name: PropertyValue | None) -> tuple[int, PropertyValue | None]:
+    """An OPC-style code as one of Sparkplug's three, read as the hub's host reads it.
+
+    Buffers and journals written before ``QUALITY_NAME`` hold uncertain as 64 (``uns.normalise.quality_of``).
+    """
+    if code >= QUALITY_CODES[Quality.good]:
+        return QUALITY_CODES[Quality.good], None
+    if code >= _OPC_UNCERTAIN_CODE:
+        return QUALITY_CODES[Quality.uncertain], PropertyValue(type=DataType.String, value=Quality.uncertain.value)
+    return QUALITY_CODES[Quality.bad], name
+
+
 def _encode_data(metrics: Iterable[tuple[int, DataType, Metric]], *, seq: int, now_ms: int, historical: bool) -> bytes:
     """A DATA payload with aliases only: no names and no datatypes (the birth gave them)."""
     payload = _pb.Payload()
@@ -188,11 +204,14 @@ def _encode_data(metrics: Iterable[tuple[int, DataType, Metric]], *, seq: int, n
             continue
         quality = props.get("Quality")
         if quality is not None and isinstance(quality.value, int):
+            code = quality.value
+            name = props.get(QUALITY_NAME)
+            if code not in _SPARKPLUG_CODES:  # a record buffered before the three codes (uncertain as 64)
+                code, name = _sparkplug_code(code, name)
             wire.properties.keys.append("Quality")
             value = wire.properties.values.add()
             value.type = DataType.Int32
-            value.int_value = quality.value & 0xFFFFFFFF
-            name = props.get(QUALITY_NAME)
+            value.int_value = code
             if name is not None and isinstance(name.value, str):
                 wire.properties.keys.append(QUALITY_NAME)
                 value = wire.properties.values.add()

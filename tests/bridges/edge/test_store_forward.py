@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bridges.edge.buffer import BufferedBatch, DiskBuffer
 from bridges.testing import ScriptedSource
 from tests.bridges.edge.conftest import edge_config, running_edge
-from tests.bridges.edge.spb_host import SpbHost, until
+from tests.bridges.edge.spb_host import SpbHost, now_ms, quality_of, string_property, until
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
+from uns.sparkplug import DataType, Metric, PropertySet, PropertyValue
 
 
 def _bd_seqs(host: SpbHost) -> list[int]:
@@ -128,3 +130,30 @@ async def test_buffer_survives_a_restart_of_the_node(
         assert host.violations == []
     finally:
         host.stop()
+
+
+async def test_a_buffer_written_with_the_opc_uncertain_code_replays_sparkplug_codes(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # records as edge nodes buffered them before 7388ebf: uncertain as the OPC code 64, good at 192, bad at 0
+    def old(value: int, code: int) -> Metric:
+        quality = PropertySet({"Quality": PropertyValue(type=DataType.Int32, value=code)})
+        return Metric(
+            name="Count", timestamp=now_ms() - 1000 + value, datatype=DataType.Int64, value=value, properties=quality
+        )
+
+    with DiskBuffer(directory=tmp_path / "bridges" / "n1", max_bytes=1 << 20, name="n1") as buffer:
+        buffer.append(BufferedBatch("press", (old(1, 64), old(2, 100), old(3, 0), old(4, 192))))
+    source.read("press", {"Count": 9})
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: node.online and node.stats.replayed == 4, what="the old buffer replayed")
+        await until(lambda: len(spb_host.values("press", "Count")) == 4, what="the host got the replay")
+    replayed = [m for r in spb_host.of("DDATA", "press") for m in r.payload.metrics if m.is_historical]
+    # Sparkplug 3.0's codes only (tck-id-payloads-propertyset-quality-value-value); uncertain named as live ones are
+    assert [(m.long_value, quality_of(m), string_property(m, "QualityName")) for m in replayed] == [
+        (1, 0, "uncertain"),
+        (2, 0, "uncertain"),
+        (3, 0, None),
+        (4, 192, None),
+    ]
+    assert spb_host.violations == []
