@@ -230,12 +230,17 @@ QUALIFY row_number() OVER (PARTITION BY o_line ORDER BY o_start DESC, order_id D
 """
 
 _SHIFTS = """
+WITH latest AS (
+    SELECT path, shift_id, start_ts, end_ts, ts FROM mes_shifts
+    QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1
+)
 SELECT e.p, arg_max(s.shift_id, (s.start_ts, s.ts)), max(s.start_ts)
 FROM (SELECT unnest($paths::VARCHAR[]) AS p) e
-JOIN mes_shifts s ON (e.p = s.path OR starts_with(e.p, s.path || '/')) AND s.start_ts <= $now AND s.end_ts > $now
+JOIN latest s ON (e.p = s.path OR starts_with(e.p, s.path || '/')) AND s.start_ts <= $now AND s.end_ts > $now
 GROUP BY e.p
 """
-"""The running shift of each path (its own or an ancestor's; the latest started), in one query."""
+"""The running shift of each path (its own or an ancestor's; the latest started), in one query: of a shift
+re-sent (one ``shift_id`` at one path) the latest version, as the time model (``uns.mes.intervals``) takes it."""
 
 
 def _now_states(

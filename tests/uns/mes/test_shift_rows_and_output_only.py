@@ -15,6 +15,7 @@ from model.config import MesSection
 from tests.uns.mes import test_hand_cases as hand
 from tests.uns.mes.mes_events import at, ms
 from tests.uns.mes.test_hand_cases import CELL, LINE, Rig, _shift, _times
+from uns.mes.downtime import current
 from uns.mes.oee import oee
 from uns.mes.views_api import run_view
 from uns.query.args import document_bytes
@@ -48,6 +49,27 @@ def test_a_shift_re_sent_for_another_day_leaves_no_row_on_the_first(rig: Callabl
     assert oee(cursor, section, path=CELL, start=at(23, 0), end=at(24, 0), by="shift") == []
     (row,) = oee(cursor, section, path=CELL, start=at(23, 0), end=at(25, 0), by="shift")
     assert (row.group, row.start, row.end, _times(row)) == ("early", at(24, 6), at(24, 14), (28800, 0, 28800, 0, 28800))
+    cursor.close()
+
+
+# `current` (the KPI tick, /api/mes/current) after a shift corrected to end earlier: line1 "early" 06-14 re-sent
+#   as 06-12; the cell produces from 06:00. At 11:00 the shift runs: "early", window 06:00-11:00 (18000 s);
+#   at 13:00 no shift runs (before: the replaced 06-14 version did): the last kpi_window_h (8 h) hours,
+#   05:00-13:00, 25200 s of them with data
+def test_current_takes_a_corrected_shift_s_latest_version(rig: Callable[..., Rig]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 2.0})
+    case = rig(section, now=at(24, 13))
+    feeder = case.feeder
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 14))
+    feeder.states(CELL, [(at(24, 6), 10000)])
+    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 12)), "breaks": []}
+    assert feeder.send(LINE, "shift", at(24, 5), **body).status == "stored"
+    cursor = case.reader()
+    for now, shift, begin, seconds in ((at(24, 11), "early", at(24, 6), 18000), (at(24, 13), None, at(24, 5), 25200)):
+        rows = {r.path: r for r in current(cursor, section, now=now)}
+        assert [(p, r.shift_id, r.oee.start, r.oee.end, r.oee.time_s) for p, r in sorted(rows.items())] == [
+            (LINE, shift, begin, now, seconds), (CELL, shift, begin, now, seconds),
+        ], now  # fmt: skip
     cursor.close()
 
 
