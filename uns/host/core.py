@@ -57,13 +57,24 @@ def _dumps(env: EnvelopeDict) -> bytes:
     return bytes(memoryview(orjson.dumps(env)))
 
 
-def _merged_instance(held: dict[str, JsonValue], update: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    """A Template instance's JSON after a DATA carrying some of its members (and parameters) over the one held."""
+def _merged_instance(held: dict[str, JsonValue], update: dict[str, JsonValue], sent: Template) -> dict[str, JsonValue]:
+    """A Template instance's JSON after a DATA carrying some of its members (and parameters) over the one held.
+
+    A member that is itself a Template instance (``sent`` names them) is one in DATA too, merged the same way.
+    """
     merged = {**held, **update}
-    for part in ("metrics", "parameters"):
-        old, new = held.get(part), update.get(part)
-        if isinstance(old, dict) and isinstance(new, dict):
-            merged[part] = {**old, **new}
+    old, new = held.get("parameters"), update.get("parameters")
+    if isinstance(old, dict) and isinstance(new, dict):
+        merged["parameters"] = {**old, **new}
+    old, new = held.get("metrics"), update.get("metrics")
+    if isinstance(old, dict) and isinstance(new, dict):
+        members = {**old, **new}
+        for member in sent.metrics:
+            if member.datatype is DataType.Template and isinstance(member.value, Template) and member.name in new:
+                inner_old, inner_new = old.get(member.name), new[member.name]
+                if isinstance(inner_old, dict) and isinstance(inner_new, dict):
+                    members[member.name] = _merged_instance(inner_old, inner_new, member.value)
+        merged["metrics"] = members
     return merged
 
 
@@ -404,10 +415,11 @@ class HostCore:
             and isinstance(value, dict)
             and isinstance(slot.last_value, dict)
             and (slot.last_ms is None or ts >= slot.last_ms)
+            and isinstance(metric.value, Template)
         ):
             # Sparkplug 3.0: a Template instance in DATA may carry only the members that changed
             # (tck-id-payloads-template-instance-members-data); the value held stays the whole instance
-            value = _merged_instance(slot.last_value, value)
+            value = _merged_instance(slot.last_value, value, metric.value)
         env = build_envelope(
             value=value,
             timestamp_ms=ts,

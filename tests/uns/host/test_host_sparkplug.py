@@ -226,6 +226,39 @@ async def test_a_template_definition_is_no_value_and_an_instance_s_data_keeps_it
         assert hub.host.core.counters.rejected == {}
 
 
+async def test_a_nested_template_instance_s_data_keeps_its_other_members_too(hub: RunningHub) -> None:
+    # a member that is itself a Template instance is an instance in DATA too: it may carry a subset of its members
+    # (tck-id-payloads-template-instance-members-data), so it is merged over the nested instance held
+    def line(speed: float | None, temp: float | None, uptime: int | None) -> pb.Payload.Template:
+        drive = _template({k: v for k, v in (("Speed", speed), ("Temp", temp)) if v is not None}, definition=False)
+        outer = pb.Payload.Template(template_ref="Line")
+        outer.metrics.add(name="Drive", datatype=TEMPLATE, timestamp=1).template_value.CopyFrom(drive)
+        if uptime is not None:
+            outer.metrics.add(name="Uptime", datatype=INT64, long_value=uptime, timestamp=1)
+        return outer
+
+    async with _started(hub) as (edge, watcher):
+        edge.nbirth([metric("Uptime", 12, INT64)])
+        instance = pb.Payload.Metric(name="L1", alias=8, datatype=TEMPLATE, timestamp=1)
+        instance.template_value.CopyFrom(line(5.0, 20.0, 3))
+        edge.send("DBIRTH", [instance], device="filler")
+        l1 = f"{hub.cell}/data/L1"
+        await until(lambda: watcher.json(l1) is not None, what="the instance republished")
+        update = pb.Payload.Metric(alias=8, timestamp=now_ms())
+        update.template_value.CopyFrom(line(None, 21.0, None))
+        edge.send("DDATA", [update], device="filler")
+
+        def drive() -> object:
+            return ((watcher.json(l1) or {}).get("value") or {})["metrics"]["Drive"]  # type: ignore[index]
+
+        await until(lambda: drive()["metrics"]["Temp"] == 21.0, what="Temp 21.0")  # type: ignore[index]
+        assert watcher.json(l1)["value"] == {  # type: ignore[index]
+            "metrics": {"Drive": {"metrics": {"Speed": 5.0, "Temp": 21.0}, "template_ref": "Motor"}, "Uptime": 3},
+            "template_ref": "Line",
+        }
+        assert hub.host.core.counters.rejected == {}
+
+
 async def test_ddeath_marks_only_that_device_stale(hub: RunningHub) -> None:
     async with _started(hub) as (edge, watcher):
         _birth(edge)
