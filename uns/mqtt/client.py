@@ -100,7 +100,9 @@ class MqttClient:
             birth must be the first message of each MQTT session it establishes
             (tck-id-operational-behavior-primary-application-state-with-multiple-servers-state). QoS 0
             or 1 (2 is sent as 1); never re-sent, as the next connection makes its own. Not made on the
-            first connect, where the owner subscribes and then publishes it.
+            first connect, where the owner subscribes and then publishes it. It replaces the QoS 1
+            publishes to its topic left unacknowledged by the last connection: they are not re-sent
+            after it (an older STATE would follow the new one) and their ``publish`` returns.
         connect_timeout_s: deadline for TCP + CONNACK.
     """
 
@@ -402,10 +404,11 @@ class MqttClient:
         except BaseException:
             conn.abort("connect abandoned")
             raise
+        birth = self._birth_packet(self._birth()) if again and self._birth is not None else None
         parts, first = self._inflight.resend()
         self._sent += first
-        if again and self._birth is not None:
-            parts.insert(0, self._birth_packet(self._birth()))
+        if birth is not None:
+            parts.insert(0, birth)
             self._sent += 1
         parts += self._offline
         self._sent += self._offline_count
@@ -420,11 +423,14 @@ class MqttClient:
         )
 
     def _birth_packet(self, birth: Message) -> bytes:
+        """The birth's PUBLISH; the publishes to its topic still unacknowledged are replaced by it, not re-sent."""
         self._inflight.forget_reserved()
+        field = self._topic_field(birth.topic)
+        self._inflight.supersede(field)
         if birth.qos == 0:
-            return encode_publish_raw(self._topic_field(birth.topic), birth.payload, 0, birth.retain)
+            return encode_publish_raw(field, birth.payload, 0, birth.retain)
         pid = self._inflight.reserve_pid(self._control)
-        return encode_publish_raw(self._topic_field(birth.topic), birth.payload, 1, birth.retain, False, pid)
+        return encode_publish_raw(field, birth.payload, 1, birth.retain, False, pid)
 
     async def _resubscribe(self, conn: Connection) -> None:
         pairs = list(self._subscriptions.items())

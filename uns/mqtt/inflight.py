@@ -107,6 +107,21 @@ class Inflight:
         """A new connection: the ids ``reserve_pid`` gave on the last one are free (no PUBACK comes for them)."""
         self._reserved.clear()
 
+    def supersede(self, topic_field: bytes) -> int:
+        """Complete the QoS 1 publishes to this topic not yet acknowledged without sending them again.
+
+        For a new connection's birth on that topic, which replaces them (``MqttClient``'s ``birth``): an
+        old session's copy re-sent after it would undo it. Returns how many there were.
+        """
+        gone = [pid for pid, e in self._entries.items() if e.qos == 1 and _topic_field_of(e.packet) == topic_field]
+        for pid in gone:
+            entry = self._entries.pop(pid)
+            entry.sent = True  # nothing writes it again
+            if not entry.future.done():
+                entry.future.set_result(None)
+            self._release(1)
+        return len(gone)
+
     def complete(self, pid: int, qos: int) -> bool:
         """PUBACK (QoS 1) or PUBCOMP (QoS 2) came: free the slot; False if nothing matched."""
         if qos == 1 and pid in self._reserved:
@@ -159,3 +174,12 @@ class Inflight:
         self._window.release()
         if qos == 2:
             self._window2.release()
+
+
+def _topic_field_of(packet: bytes) -> bytes:
+    """The topic field (length and name) of an encoded PUBLISH."""
+    at = 1
+    while packet[at] & 0x80:  # the remaining length, a varint
+        at += 1
+    at += 1
+    return packet[at : at + 2 + (packet[at] << 8 | packet[at + 1])]

@@ -27,6 +27,7 @@ from uns.connect import network_clients
 from uns.host.service import SparkplugHost
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
+from uns.sparkplug import encode_state
 
 _ids = itertools.count()
 
@@ -117,3 +118,44 @@ async def test_a_reconnect_publishes_the_online_state_before_what_it_re_sends(mo
             ]
             after_will = order[order.index("offline") + 1 :]
             assert after_will[:2] == ["online", "temp"]  # the new session's first message is its birth
+
+
+async def test_an_online_state_left_unacknowledged_is_not_re_sent_after_the_next_session_s_birth(
+    mosquitto: Mosquitto,
+) -> None:
+    n = next(_ids)
+    settings = HostSection(host_id=f"supersedehost{n}", groups=[f"ssg{n}"], health_interval_s=10.0)
+    url = BrokerUrl.from_str(mosquitto.url)
+    topic = f"spBv1.0/STATE/{settings.host_id}"
+    async with OneWayRelay(mosquitto.port) as relay, _watching(url, topic) as received:
+        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
+        host = SparkplugHost(settings=settings, plant=plant_for(f"supersede{n}", f"ssg{n}", "edge1"), clients=clients)
+        async with host:
+            runner = asyncio.create_task(host.run())
+            try:
+                await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
+                [(_, first)] = _states(received)
+                relay.flowing.clear()  # what the host writes now stays unacknowledged
+                async with MqttClient(url=url, client_id=f"forger-{n}") as forger:
+                    # a newer online STATE not ours: the host answers with an online STATE stamped first + 1
+                    await forger.publish(topic, encode_state(True, first + 1), qos=1, retain=True)
+                await until(lambda: host.core.counters.rejected["foreign_state"] == 1, what="the forgery answered")
+                await asyncio.sleep(0.05)  # so the next session's stamp differs
+                relay.cut()  # the answer is lost unacknowledged; the will fires and the host reconnects
+                relay.flowing.set()
+
+                def after_will() -> list[tuple[bool, int]]:
+                    states = _states(received)
+                    return states[states.index((False, first)) + 1 :] if (False, first) in states else []
+
+                await until(lambda: len(after_will()) >= 2, what="the new session's online STATEs")
+                birth = after_will()[0]
+                assert birth[0]
+                assert birth[1] > first + 1
+                # every online STATE of the new session carries its will's time (the birth's,
+                # tck-id-host-topic-phid-birth-payload-timestamp): the old session's answer is not re-sent after it
+                assert after_will()[:2] == [birth, birth]
+            finally:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
