@@ -197,6 +197,21 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+class _NotMade(Exception):
+    """A CONNECT packet's factory failed: carries its error past the mapping of connection errors."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _made(factory: Callable[[], bytes]) -> bytes:
+    try:
+        return factory()
+    except Exception as exc:
+        raise _NotMade(exc) from exc
+
+
 async def open_connection(
     *,
     url: BrokerUrl,
@@ -213,6 +228,8 @@ async def open_connection(
     Raises:
         BrokerUnreachable: no connection (the reason says what to check).
         BrokerError: the broker refused us (bad credentials, client id, ...).
+        Exception: what a callable ``connect_packet`` raised, as itself (a will that could not be made is
+            not the broker's failure).
     """
     endpoint = url.redacted()
     loop = asyncio.get_running_loop()
@@ -232,8 +249,12 @@ async def open_connection(
                 ssl=ssl_context,
                 server_hostname=url.host if ssl_context else None,
             )
-            conn.write(connect_packet() if callable(connect_packet) else connect_packet)
+            conn.write(_made(connect_packet) if callable(connect_packet) else connect_packet)
             connack = await conn.connack
+    except _NotMade as exc:  # the packet's own failure (its will's), not the broker's: raised as itself
+        if conn is not None:
+            conn.abort("connect abandoned")
+        raise exc.error from None
     except ssl.SSLError as exc:
         raise fail(f"TLS handshake failed ({exc}): check the CA and that the port speaks TLS") from exc
     except ConnectionRefusedError:

@@ -202,6 +202,22 @@ async def test_bad_credentials_raise_broker_error_with_advice(
     assert "wrong" not in str(caught.value)  # the password is never echoed
 
 
+async def test_a_will_factory_s_own_error_is_raised_as_itself_not_as_the_broker_s(mosquitto: Mosquitto) -> None:
+    # a will made for each CONNECT (an edge node saves its bdSeq there): its failure (a full disk) is not the
+    # broker's, so it is not turned into BrokerUnreachable with advice to check --broker, nor retried as one
+    made: list[int] = []
+
+    def will() -> Message:
+        made.append(1)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        async with MqttClient(url=url(mosquitto.port), client_id="will-fails", will=will):
+            pass
+    assert not isinstance(raised.value, BrokerError)
+    assert made == [1]
+
+
 async def test_good_credentials_connect(secured: Mosquitto) -> None:
     async with MqttClient(url=url(secured.port, "alice", "s3cret"), client_id="alice") as client:
         await client.subscribe(["allowed/#"])
