@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import urllib.parse
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from amqtt.contexts import BrokerConfig, ListenerConfig, ListenerType
 from amqtt.mqtt.constants import QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
+from websockets.asyncio.server import ServerConnection
 
-from model.broker_config import BrokerFileConfig, Listener
+from model.broker_config import BrokerFileConfig, Listener, is_loopback
 from uns.broker.accounts import FILE_NAME as ACCOUNTS_FILE
 from uns.broker.accounts import POLL_S as ACCOUNTS_POLL_S
 from uns.broker.accounts import AccountStore
@@ -90,6 +92,25 @@ def _amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guar
     )
 
 
+_CROSS_SITE = "cross-site websocket"
+_POLICY_VIOLATION = 1008  # RFC 6455 close code
+
+
+def _foreign_origin(websocket: ServerConnection) -> str | None:
+    """The ``Origin`` of a browser page on another machine's site (DNS rebinding included), else None.
+
+    Browsers always send the page's origin on a WebSocket handshake; other clients usually send none.
+    """
+    request = websocket.request
+    if request is None:
+        return None
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    host = urllib.parse.urlsplit(origin).hostname  # "null" (sandboxed or file: pages) has none
+    return None if host is not None and is_loopback(host) else origin
+
+
 async def _answer(writer: WriterAdapter, packet: bytes) -> None:
     """Send ``packet`` to a client being refused; one already gone (reset, EPIPE) needs no answer."""
     try:
@@ -157,6 +178,7 @@ class UnsBroker(RoutingBroker):
         self.gate = asyncio.Event()
         """Network connections wait here before their CONNECT is read; set once in-process parts are subscribed."""
         self.gate.set()
+        self._anonymous_loopback = settings.allow_anonymous and not settings.anonymous_on_network
 
     # --- lifecycle helpers --------------------------------------------------------------------
 
@@ -187,6 +209,29 @@ class UnsBroker(RoutingBroker):
         return sum(len(pool) for pool in self._pending.values())
 
     # --- connection setup ---------------------------------------------------------------------
+
+    async def ws_connected(self, websocket: ServerConnection, listener_name: str) -> None:
+        """Refuse a browser page of another site while anonymous access is on (loopback only), then amqtt's.
+
+        Anonymous access on loopback means "anyone on this machine", not "any web page its browser shows":
+        without this, a page of any site could publish as the anonymous role (admin in the demo).
+        """
+        origin = _foreign_origin(websocket) if self._anonymous_loopback else None
+        if origin is not None:
+            failed = self.counters.handshake_failed
+            failed[_CROSS_SITE] = failed.get(_CROSS_SITE, 0) + 1
+            address, port = websocket.remote_address[:2]
+            self._warn.warning(
+                f"handshake/{_CROSS_SITE}/{origin}",
+                "refused a WebSocket from %s:%s opened by a page of %r: anonymous access is for this machine only "
+                "(broker.yaml anonymous_on_network, or sign in)",
+                address,
+                port,
+                origin,
+            )
+            await websocket.close(code=_POLICY_VIOLATION, reason="anonymous access: pages of other sites refused")
+            return
+        await super().ws_connected(websocket, listener_name)
 
     async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
         await self.gate.wait()

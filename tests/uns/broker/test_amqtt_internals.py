@@ -28,6 +28,7 @@ OVERRIDDEN = {
     "_run_broadcast": ["self", "running_tasks"],
     "_broadcast_loop": ["self"],
     "stream_connected": ["self", "reader", "writer", "listener_name"],
+    "ws_connected": ["self", "websocket", "listener_name"],
     "shutdown": ["self"],
     "_client_message_loop": ["self", "client_session", "handler"],
     "add_subscription": ["self", "subscription", "session"],
