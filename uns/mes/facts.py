@@ -15,8 +15,9 @@ and built only when it ends that long before the writer's clock (built from ever
 Invalidation (``FactBuilder.changed``, subscribed to ``MesStore.changes``, on the writer thread
 before the events are acknowledged): a ``machine_state`` at ``t`` drops the hours of its path from
 ``t - microstop_s`` on (a stop before it may become a microstop, every later run may change); a
-``downtime_reason`` the hours of its interval; a ``shift`` the hours of its span at every path at
-or under it, and all of them when it is the first shift there (time outside shifts becomes planned);
+``downtime_reason`` the hours of its interval; a ``shift`` the hours of its span and of the version it
+replaces (``uns.mes.store``: a re-sent ``shift_id``'s old span) at every path at or under it, and all
+of them when it is the first shift there (time outside shifts becomes planned);
 a ``maintenance_order`` the hours from the earliest time any version of the order named on, at and
 under every path it was at (its planned windows are planned downtime).
 Counts are facts of their own (``uns.mes.count_facts``). The classification settings (loss

@@ -237,6 +237,7 @@ class MesStore:
         changes: list[Change] = []
         moved_since: dict[str, int] = {}
         maintained: set[str] = set()
+        shifts: list[tuple[str, str, int]] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status != "stored":
                 continue
@@ -244,6 +245,8 @@ class MesStore:
             if isinstance(body, MaintenanceOrder):  # all its versions' paths and times: read once per batch below
                 maintained.add(body.maintenance_id)
                 continue
+            if isinstance(body, Shift):  # and the span of the version it replaces: read once per batch below
+                shifts.append((item.path, body.shift_id, outcome.event_key))
             changes.append(_change_of(item))
             if isinstance(body, WorkOrder) and body.action is not OrderAction.release:
                 line = line_of(item.path)
@@ -251,6 +254,7 @@ class MesStore:
         for line, since_ms in moved_since.items():
             changes.extend(reattribute(self._connection, self._runs, line, since_ms))
         changes.extend(maintenance_changes(self._connection, maintained))
+        changes.extend(_replaced_shifts(self._connection, shifts))
         return changes
 
     def dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
@@ -385,6 +389,37 @@ class MesStore:
     def _row(self, item: Incoming, order_id: str | None) -> tuple[tuple[str, ...], list[object]]:
         """The event's own columns and values for its table."""
         return _ROWS[type(item.body)](item.body, order_id)
+
+
+_REPLACED_SHIFTS = """
+SELECT s.path, epoch_ms(s.start_ts), epoch_ms(s.end_ts)
+FROM mes_shifts s
+JOIN (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path, unnest($ids::VARCHAR[]) AS shift_id) b USING (path, shift_id)
+WHERE s.event_key NOT IN (SELECT unnest($keys::UBIGINT[]))
+QUALIFY row_number() OVER (PARTITION BY s.path, s.shift_id ORDER BY s.ts DESC, s.received DESC, s.event_key DESC) = 1
+"""
+"""The version of each re-sent (path, shift_id) in effect before the batch (stored before it): the latest, as
+``uns.mes.intervals`` takes it."""
+
+
+def _replaced_shifts(connection: duckdb.DuckDBPyConnection, stored: Sequence[tuple[str, str, int]]) -> list[Change]:
+    """The span of the version each stored shift replaces: its hours change too (in shift before, not now).
+
+    A shift corrected to end earlier, moved later or re-sent for another day (the same ``shift_id`` at its
+    path) leaves hours the old version covered outside every shift; the new version's own span alone would
+    leave the facts of those hours stale. One query per batch holding shifts (rare), inside its transaction.
+    """
+    if not stored:
+        return []
+    params = {
+        "paths": [path for path, _, _ in stored],
+        "ids": [shift_id for _, shift_id, _ in stored],
+        "keys": [key for _, _, key in stored],
+    }
+    return [
+        Change(event="shift", path=str(path), start_ms=int(start), end_ms=int(end))
+        for path, start, end in connection.execute(_REPLACED_SHIFTS, params).fetchall()
+    ]
 
 
 def _change_of(item: Incoming) -> Change:
