@@ -84,6 +84,7 @@ class SparkplugHost:
         self._drops_since_s: float | None = None  # when we began to wait for the broker's drop count
         self._state = StateGuard(topic=self._state_topic, session_ms=0, counters=self.core.counters)
         self._client: PubSub | None = None
+        self._stopping = False  # the stop's offline STATE is (being) published: a reconnect's birth says offline
         self._stack = contextlib.AsyncExitStack()
         self._ready = asyncio.Event()
 
@@ -106,6 +107,7 @@ class SparkplugHost:
         # Sparkplug 3.0: the STATE birth and its will carry the same timestamp
         self._session_ms = now_ms()
         self._state = StateGuard(topic=self._state_topic, session_ms=self._session_ms, counters=self.core.counters)
+        self._stopping = False
         filters = [f"spBv1.0/{group}/#" for group in self._settings.groups]
         if not any(topic_matches(self._state_topic, f) for f in filters):
             filters.append(self._state_topic)  # we answer anything published there (StateGuard)
@@ -114,7 +116,7 @@ class SparkplugHost:
                 self._clients(
                     client_id=f"uns-host-{self._settings.host_id}",
                     will=self._will,
-                    birth=self._online_state,
+                    birth=self._birth_state,
                     max_inflight=self._settings.republish_window,
                 )
             )
@@ -168,26 +170,36 @@ class SparkplugHost:
         self._client = None
         if client is None:
             return
+        self._stopping = True  # from now on a reconnect's birth is offline too (``_birth_state``)
         try:
             async with asyncio.timeout(1.0):
-                # stamped when the disconnect occurs (tck-id-host-topic-phid-death-payload-disconnect-clean), and
-                # never older than the online STATE asserted last, so edge nodes honour it
-                offline = encode_state(False, max(now_ms(), self._state.timestamp_ms))
-                await client.publish(self._state_topic, offline, qos=1, retain=True)
+                await client.publish(self._state_topic, self._offline_state(), qos=1, retain=True)
         except (TimeoutError, OSError) as err:
             log.warning("could not publish offline STATE on %s: %s", self._state_topic, err)
         finally:
             await self._stack.__aexit__(exc_type, exc, tb)
         log.info("Sparkplug host %s offline", self._settings.host_id)
 
-    def _online_state(self) -> Message:
+    def _birth_state(self) -> Message:
         """The online STATE a reconnect publishes first, before anything held or re-sent (the client writes it).
 
         Sparkplug 3.0: it is the first message of every MQTT session the host establishes
         (tck-id-operational-behavior-primary-application-state-with-multiple-servers-state), after the
         subscriptions (restored by the client). The first connect's is published by ``run`` once subscribed.
+        Once the host is stopping it is the offline STATE: the client's birth replaces the STATE publishes
+        still unacknowledged (the stop's offline one among them), and the clean DISCONNECT after it discards
+        the will, so an online birth would stay retained for a host that is gone.
         """
-        return Message(self._state_topic, self._state.online(), qos=1, retain=True)
+        payload = self._offline_state() if self._stopping else self._state.online()
+        return Message(self._state_topic, payload, qos=1, retain=True)
+
+    def _offline_state(self) -> bytes:
+        """The stop's offline STATE, stamped now.
+
+        The time the disconnect occurs (tck-id-host-topic-phid-death-payload-disconnect-clean), and never
+        older than the online STATE asserted last, so edge nodes honour it.
+        """
+        return encode_state(False, max(now_ms(), self._state.timestamp_ms))
 
     async def run(self) -> None:
         """Publish online STATE, then process messages and publish health until cancelled."""

@@ -159,3 +159,47 @@ async def test_an_online_state_left_unacknowledged_is_not_re_sent_after_the_next
                 runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
+
+
+async def test_a_reconnect_while_the_stop_s_offline_state_is_unacknowledged_leaves_the_host_offline(
+    mosquitto: Mosquitto,
+) -> None:
+    # the stop publishes offline (QoS 1, retained); the connection drops before its PUBACK and the client
+    # reconnects: that new session must not assert online, or the broker keeps an online STATE retained for a host
+    # that then disconnects cleanly (no will) and edge nodes go on publishing to nobody
+    n = next(_ids)
+    settings = HostSection(host_id=f"stophost{n}", groups=[f"stg{n}"], health_interval_s=10.0)
+    url = BrokerUrl.from_str(mosquitto.url)
+    topic = f"spBv1.0/STATE/{settings.host_id}"
+    async with OneWayRelay(mosquitto.port) as relay, _watching(url, topic) as received:
+        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
+        host = SparkplugHost(settings=settings, plant=plant_for(f"stop{n}", f"stg{n}", "edge1"), clients=clients)
+        await host.__aenter__()
+        runner = asyncio.create_task(host.run())
+        try:
+            await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
+            [(_, first)] = _states(received)
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            relay.flowing.clear()  # the stop's offline STATE stays unacknowledged
+            stopping = asyncio.create_task(host.__aexit__(None, None, None))
+            await asyncio.sleep(0.2)
+            assert _states(received) == [(True, first)]  # held by the relay
+            relay.cut()  # the will fires; the client reconnects while the stop still waits
+            relay.flowing.set()
+            await stopping
+            await until(lambda: len(_states(received)) >= 3, what="the will and the reconnect's STATE")
+            will, *after = _states(received)[1:]
+            assert will == (False, first)
+            # the reconnect during the stop says offline, stamped after the will; no online STATE follows
+            assert [online for online, _ in after] == [False]
+            assert after[0][1] > first
+        finally:
+            relay.flowing.set()
+            if not runner.done():
+                runner.cancel()
+    async with _watching(url, topic) as retained:
+        await until(lambda: len(retained) == 1, what="the retained STATE")
+        online, stamp = _states(retained)[0]
+        assert (online, stamp > first) == (False, True)
