@@ -57,10 +57,19 @@ def _dumps(env: EnvelopeDict) -> bytes:
     return bytes(memoryview(orjson.dumps(env)))
 
 
+_INSTANCE_KEYS = frozenset({"metrics", "template_ref", "version", "parameters"})  # uns.normalise's Template JSON
+
+
+def _is_instance(held: dict[str, JsonValue]) -> bool:
+    """Whether a member's JSON held is a Template instance's (not a DataSet's or PropertySet's)."""
+    return isinstance(held.get("metrics"), dict) and held.keys() <= _INSTANCE_KEYS
+
+
 def _merged_instance(held: dict[str, JsonValue], update: dict[str, JsonValue], sent: Template) -> dict[str, JsonValue]:
     """A Template instance's JSON after a DATA carrying some of its members (and parameters) over the one held.
 
-    A member that is itself a Template instance (``sent`` names them) is one in DATA too, merged the same way.
+    A member that is itself a Template instance (``sent`` names them) is one in DATA too, merged the same way
+    over the instance held; over a member held as something else (its datatype changed) it is taken whole.
     """
     merged = {**held, **update}
     old, new = held.get("parameters"), update.get("parameters")
@@ -72,7 +81,7 @@ def _merged_instance(held: dict[str, JsonValue], update: dict[str, JsonValue], s
         for member in sent.metrics:
             if member.datatype is DataType.Template and isinstance(member.value, Template) and member.name in new:
                 inner_old, inner_new = old.get(member.name), new[member.name]
-                if isinstance(inner_old, dict) and isinstance(inner_new, dict):
+                if isinstance(inner_old, dict) and isinstance(inner_new, dict) and _is_instance(inner_old):
                     members[member.name] = _merged_instance(inner_old, inner_new, member.value)
         merged["metrics"] = members
     return merged

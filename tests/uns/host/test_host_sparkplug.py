@@ -23,6 +23,7 @@ from tests.uns.host.raw_edge import (
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 TEMPLATE = 19
+DATASET = 16
 
 
 def _started(hub: RunningHub, bd_seq: int = 0) -> AbstractAsyncContextManager[tuple[RawEdgeNode, Watcher]]:
@@ -256,6 +257,49 @@ async def test_a_nested_template_instance_s_data_keeps_its_other_members_too(hub
             "metrics": {"Drive": {"metrics": {"Speed": 5.0, "Temp": 21.0}, "template_ref": "Motor"}, "Uptime": 3},
             "template_ref": "Line",
         }
+        assert hub.host.core.counters.rejected == {}
+
+
+async def test_a_template_member_whose_datatype_changes_to_an_instance_is_that_instance_alone(hub: RunningHub) -> None:
+    # a member born a DataSet and sent in DATA as a Template instance: nothing of the DataSet held is an
+    # instance's member, so the instance replaces it (a merge kept the DataSet's columns, types and rows in it);
+    # and back to a DataSet, the DataSet replaces the instance
+    def line(drive: pb.Payload.Metric) -> pb.Payload.Template:
+        outer = pb.Payload.Template(template_ref="Line")
+        outer.metrics.add().CopyFrom(drive)
+        return outer
+
+    def dataset(speed: float) -> pb.Payload.Metric:
+        member = pb.Payload.Metric(name="Drive", datatype=DATASET, timestamp=1)
+        member.dataset_value.num_of_columns = 1
+        member.dataset_value.columns.append("Speed")
+        member.dataset_value.types.append(DOUBLE)
+        member.dataset_value.rows.add().elements.add(double_value=speed)
+        return member
+
+    async with _started(hub) as (edge, watcher):
+        edge.nbirth([metric("Uptime", 12, INT64)])
+        instance = pb.Payload.Metric(name="L1", alias=8, datatype=TEMPLATE, timestamp=1)
+        instance.template_value.CopyFrom(line(dataset(5.0)))
+        edge.send("DBIRTH", [instance], device="filler")
+        l1 = f"{hub.cell}/data/L1"
+        await until(lambda: watcher.json(l1) is not None, what="the instance republished")
+        update = pb.Payload.Metric(alias=8, timestamp=now_ms())
+        drive = pb.Payload.Metric(name="Drive", datatype=TEMPLATE, timestamp=1)
+        drive.template_value.CopyFrom(_template({"Temp": 21.0}, definition=False))
+        update.template_value.CopyFrom(line(drive))
+        edge.send("DDATA", [update], device="filler")
+
+        def held() -> object:
+            return ((watcher.json(l1) or {}).get("value") or {})["metrics"]["Drive"]  # type: ignore[index]
+
+        await until(lambda: "metrics" in held(), what="the Drive instance")  # type: ignore[operator]
+        assert held() == {"metrics": {"Temp": 21.0}, "template_ref": "Motor"}
+        update = pb.Payload.Metric(alias=8, timestamp=now_ms())
+        update.template_value.CopyFrom(line(dataset(6.0)))
+        edge.send("DDATA", [update], device="filler")
+        await until(lambda: "rows" in held(), what="the Drive DataSet")  # type: ignore[operator]
+        assert held() == {"columns": ["Speed"], "types": ["Double"], "rows": [[6.0]]}
         assert hub.host.core.counters.rejected == {}
 
 
