@@ -238,9 +238,12 @@ def oee_windows(
         for label, a, b in spans
         if min(b, end) > max(a, start)
     ]
+    if by != "shift":
+        return windows
     # one shift_id with the same hours at the site and at the line (or clipped to the same hours): one row, as
-    # two would be the same numbers twice and a client could not tell them apart
-    return list(dict.fromkeys(windows))
+    # two would be the same numbers twice and a client could not tell them apart; rows by the start and end they
+    # show (clipped to the query: two shifts from before it both start at its start), then the label
+    return sorted(dict.fromkeys(windows), key=lambda w: (w.start, w.end, w.group))
 
 
 def _output_only_cells(

@@ -67,3 +67,21 @@ def test_a_shift_re_sent_for_another_day_after_its_hours_were_built(rig: Callabl
     assert _times(row) == (28800, 28800, 0, 0, 0)
     assert downtime(cursor, section, path=CELL, start=at(23, 6), end=at(23, 14)) == []
     cursor.close()
+
+
+# by=shift rows come by start, then end, of the hours shown (docs/mes.md), after clipping to the query:
+#   the site's "x" 04-10 and line1's "y" 05-09; the cell produces from 03:00; query 06-12: both start at 06:00
+#   there, "y" ends first: y [06, 09) 10800 s, then x [06, 10) 14400 s (before: x first, by the stored starts)
+def test_shift_rows_by_the_start_and_end_shown(rig: Callable[..., Rig]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 2.0})
+    case = rig(section)
+    feeder = case.feeder
+    _shift(feeder, "acme/dallas", "x", at(24, 4), at(24, 10))
+    _shift(feeder, LINE, "y", at(24, 5), at(24, 9))
+    feeder.states(CELL, [(at(24, 3), 10000)])
+    cursor = case.reader()
+    rows = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 12), by="shift")
+    assert [(r.group, r.start, r.end, r.time_s) for r in rows] == [
+        ("y", at(24, 6), at(24, 9), 10800), ("x", at(24, 6), at(24, 10), 14400),
+    ]  # fmt: skip
+    cursor.close()
