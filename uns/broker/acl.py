@@ -10,7 +10,7 @@ from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
 
 from model.broker_config import BrokerFileConfig, Role
-from model.topic import at_every_depth
+from model.topic import TopicError, UnsTopic, at_every_depth
 from uns.broker.accounts import AccountStore
 from uns.broker.matcher import filter_covers, topic_matches
 from uns.broker.stats import Counters
@@ -75,6 +75,7 @@ class _Rules:
     publish_denied: str  # the reason key when a publish matches nothing
     publish_deny: tuple[tuple[str, str], ...] = ()  # (filter, reason), checked before ``publish``
     publish_first: tuple[str, ...] = ()  # topics allowed before ``publish_deny`` is asked
+    publish_as: tuple[tuple[str, str], ...] = ()  # (filter, class word): a UNS topic of that class matching it
 
 
 class AclPolicy:
@@ -143,6 +144,12 @@ class AclPolicy:
                     return Decision(allowed=False, reason=reason)
             if any(topic_matches(topic, item) for item in rules.publish):
                 return _ALLOW
+            if rules.publish_as:
+                # a filter's `#` also matches its parent and `+` any level: `+/+/+/+/mes/#` matches the data topic
+                # acme/dallas/pack/line1/data/mes and spBv1.0/acme/NCMD/mes, so the topic's own class word decides
+                class_word = _class_word(topic)
+                if any(word == class_word and topic_matches(topic, item) for item, word in rules.publish_as):
+                    return _ALLOW
             return Decision(allowed=False, reason=rules.publish_denied)
         # a subscription is refused only when every topic it matches is denied; delivery checks each topic
         covers = filter_covers if action == "subscribe" else _matched_by
@@ -193,7 +200,9 @@ class AclPolicy:
                     read_deny += tuple((item, "sparkplug-topic") for item in _SPARKPLUG)
                 if principal.role == "app":
                     return _Rules(
-                        publish=_MES_FILTERS + self._app_cmd_topics,
+                        publish=(),
+                        publish_as=tuple((item, "mes") for item in _MES_FILTERS)
+                        + tuple((item, "cmd") for item in self._app_cmd_topics),
                         read=everything,
                         read_deny=read_deny,
                         publish_denied="app-publish",
@@ -219,6 +228,14 @@ def edge_node_grants(edge_node: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def edge_agent_grants(agent: str) -> tuple[str, str]:
     """An ``uns edge`` agent's own hub topics: its desired config (it reads) and its status (it publishes)."""
     return f"+/hub/edge/{agent}/config", f"+/hub/edge/{agent}/status"
+
+
+def _class_word(topic: str) -> str | None:
+    """The class word of a valid UNS topic (its first after the equipment path), else None (Sparkplug too)."""
+    try:
+        return UnsTopic.from_str(topic).class_word.value
+    except TopicError:
+        return None
 
 
 def _matched_by(topic_filter: str, topic: str) -> bool:

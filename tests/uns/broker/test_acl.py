@@ -65,6 +65,18 @@ CASES = [
     ("mes", "publish", "acme/unbound/grp/node/mes/count", False, "hub-topic"),
     ("mes", "publish", "spBv1.0/STATE/uns-hub", False, "host-state"),
     ("mes", "publish", "$SYS/broker/uptime", False, "dollar-topic"),
+    # the mes filters' `+` and `#` also match other classes' and Sparkplug's topics with a level named mes
+    ("mes", "publish", "acme/dallas/pack/line1/data/mes", False, "app-publish"),  # a data topic, tag "mes"
+    ("mes", "publish", "acme/dallas/data/temp/mes/x", False, "app-publish"),
+    ("mes", "publish", "acme/dallas/pack/line1/kpi/mes", False, "app-publish"),
+    ("mes", "publish", "acme/dallas/pack/line1/cmd/mes", False, "app-publish"),  # cmd outside app_cmd_topics
+    ("mes", "publish", "spBv1.0/acme/NBIRTH/mes", False, "app-publish"),  # a birth of node "mes"
+    ("mes", "publish", "spBv1.0/acme/NCMD/mes", False, "app-publish"),
+    ("mes", "publish", "spBv1.0/acme/DCMD/line1/mes", False, "app-publish"),  # a command to device "mes"
+    ("mes", "publish", "acme/line1/mes", False, "app-publish"),  # no event name
+    ("mes", "publish", "acme/dallas/pack/line1/filler/cmd/data", True, ""),  # app_cmd_topics, a cmd named data
+    ("mes", "publish", "acme/dallas/pack/line1/filler/data/cmd", False, "app-publish"),  # matches the cmd filter
+    ("mes", "publish", "spBv1.0/acme/DCMD/line1/cmd", False, "app-publish"),
     ("spk", "receive", "spBv1.0/acme/DDATA/line1/pump", True, ""),  # read_sparkplug: true
     ("spk", "subscribe", "spBv1.0/#", True, ""),
     ("spk", "receive", "spBv1.0/STATE/uns-hub", True, ""),
