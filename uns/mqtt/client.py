@@ -102,7 +102,8 @@ class MqttClient:
             or 1 (2 is sent as 1); never re-sent, as the next connection makes its own. Not made on the
             first connect, where the owner subscribes and then publishes it. It replaces the QoS 1
             publishes to its topic left unacknowledged by the last connection: they are not re-sent
-            after it (an older STATE would follow the new one) and their ``publish`` returns.
+            after it (an older STATE would follow the new one) and their ``publish`` returns. If it
+            raises, the new connection is dropped and the client fails (its waiters get ``BrokerError``).
         connect_timeout_s: deadline for TCP + CONNACK.
     """
 
@@ -401,10 +402,11 @@ class MqttClient:
                 self._incoming.new_session()
                 if self._subscriptions:
                     await self._resubscribe(conn)
+            # a birth that cannot be made fails the client (the supervisor), its connection dropped, not left open
+            birth = self._birth_packet(self._birth()) if again and self._birth is not None else None
         except BaseException:
             conn.abort("connect abandoned")
             raise
-        birth = self._birth_packet(self._birth()) if again and self._birth is not None else None
         parts, first = self._inflight.resend()
         self._sent += first
         if birth is not None:
