@@ -470,8 +470,17 @@ class _AuthMiddleware:
         return json_response({"error": reason, "role": identity.role}, 403)
 
 
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
 def _is_local(connection: HTTPConnection) -> bool:
-    """Whether the peer is this machine and the Host header names it (a DNS-rebound page names another)."""
+    """Whether the peer is this machine and the Host header names it (a DNS-rebound page names another).
+
+    A request a reverse proxy relays is not local, even from a proxy on this machine that sends a loopback
+    Host (nginx's default): it carries a forwarding header, which nobody on this machine needs to send.
+    """
+    if any(name in connection.headers for name in _FORWARDING_HEADERS):
+        return False
     peer = connection.client.host if connection.client else ""
     host = connection.url.hostname or ""
     return is_loopback(peer) and is_loopback(host.strip("[]"))

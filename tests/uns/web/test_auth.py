@@ -530,6 +530,23 @@ async def test_cross_site_writes_are_refused(client) -> None:
     assert (await client.get("/api/me", headers={"origin": "http://evil.example"})).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "forwarded",
+    [{"x-forwarded-for": "203.0.113.7"}, {"forwarded": "for=203.0.113.7"}, {"x-real-ip": "203.0.113.7"}],
+)
+async def test_anonymous_role_not_for_requests_through_an_untrusted_proxy(users, forwarded) -> None:
+    # a reverse proxy on this machine (nginx's default Host is its proxy_pass address) relays the network:
+    # the peer and the Host are loopback, only the forwarding header tells the request came from elsewhere
+    auth = make_auth(users, allow_anonymous_role="admin")
+    async with serve(auth) as client:
+        relayed = await client.post("/api/sparkplug/rebirth", headers={"host": "127.0.0.1:8080", **forwarded})
+        assert relayed.status_code == 401
+        assert relayed.headers.get("x-uns-anonymous-role") is None
+        assert (await client.get("/api/me", headers=forwarded)).status_code == 401
+        local = await client.post("/api/sparkplug/rebirth", headers={"host": "127.0.0.1:8080"})
+        assert local.status_code == 201
+
+
 @pytest.mark.parametrize(("from_network", "status"), [(False, 401), (True, 201)])
 async def test_anonymous_role_only_for_requests_naming_this_machine(users, from_network, status) -> None:
     auth = make_auth(users, allow_anonymous_role="admin", anonymous_from_network=from_network)
