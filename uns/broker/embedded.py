@@ -89,6 +89,15 @@ class EmbeddedBroker:
             port = broker.bound_port("tls")
             self._tls_url = BrokerUrl(scheme="mqtts", host=_connect_host(listeners.tls.bind), port=port)
             log.info("broker listening: mqtts on %s:%d", listeners.tls.bind, port)
+        plain = {"mqtt": listeners.tcp, "websocket": listeners.ws}
+        for kind, listener in plain.items():
+            if listener is not None and not is_loopback(listener.bind):
+                log.warning(
+                    "PLAIN %s ON THE NETWORK (%s): user names and passwords cross it in clear text; "
+                    "add a tls listener to broker.yaml and bind this one to 127.0.0.1",
+                    kind.upper(),
+                    listener.bind,
+                )
         if self.config.allow_anonymous:
             exposed = [bind for bind in self.config.binds if not is_loopback(bind)]
             log.warning(
