@@ -9,7 +9,11 @@ RSS at the end, then for ``--rates-s`` what the UNS carries: messages a second o
 too (``git archive``), turn about with this tree (or with ``--after REV``, so others' uncommitted work in the tree
 is left out), ``--runs`` times each, and prints the ratio of the medians: a baseline from the same run on the same box.
 
+``--side-by-side`` starts both trees' hubs at once and reads both over the same windows (``--runs`` of them): the
+box's speed drifts from minute to minute by more than a change's effect, and side by side both hubs see the same.
+
     uv run python -m bench.hub_idle [--warmup-s 30] [--seconds 60] [--before HEAD~3 [--after HEAD] --runs 2]
+                                    [--side-by-side]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -250,13 +255,50 @@ def measure(tree: str, source: Path | None, warmup_s: float, seconds: float, rat
         return run
 
 
+def measure_together(
+    trees: Sequence[tuple[str, Path | None]], warmup_s: float, seconds: float, windows: int, rates_s: float = 0.0
+) -> list[IdleRun]:
+    """Every tree's hub at once, each measured over the same ``windows`` stretches of ``seconds`` after ``warmup_s``.
+
+    The box's own speed drifts from minute to minute (the same tree read 5.0-6.8 % in one sequential run), more
+    than a change's effect; side by side, both hubs see the same drift, so their difference is the change's.
+    """
+    runs: list[IdleRun] = []
+    with contextlib.ExitStack() as stack:
+        hubs = []
+        for tree, source in trees:
+            name = stack.enter_context(tempfile.TemporaryDirectory(prefix="uns-bench-idle-"))
+            hubs.append((tree, stack.enter_context(hub_process(Path(name), source=source))))
+        time.sleep(warmup_s)  # a fixed stretch to measure, not a wait for a condition
+        for _ in range(windows):
+            start = [(cpu_seconds(hub.pid), main_thread_seconds(hub.pid)) for _, hub in hubs]
+            wall0 = time.monotonic()
+            time.sleep(seconds)
+            wall = time.monotonic() - wall0
+            for (tree, hub), (cpu0, main0) in zip(hubs, start, strict=True):
+                cpu, main = (
+                    100 * (cpu_seconds(hub.pid) - cpu0) / wall,
+                    100 * (main_thread_seconds(hub.pid) - main0) / wall,
+                )
+                runs.append(IdleRun(tree, cpu, main, rss_mib(hub.pid), os.getloadavg()[0]))
+        if rates_s > 0:
+            for tree, hub in hubs:
+                data, sparkplug = asyncio.run(_count(hub.mqtt, rates_s))
+                runs = [
+                    dataclasses.replace(r, data_per_s=data, sparkplug_per_s=sparkplug) if r.tree == tree else r
+                    for r in runs
+                ]
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warmup-s", type=float, default=30.0, help="seconds after the ready line before measuring")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to measure")
     parser.add_argument("--before", help="also run the hub of this commit (git archive), turn about with this tree")
     parser.add_argument("--after", help="run the hub of this commit as 'now' instead of this working tree")
-    parser.add_argument("--runs", type=int, default=1, help="runs of each tree")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each tree (side by side: measured windows)")
+    parser.add_argument("--side-by-side", action="store_true", help="run both trees' hubs at once, measured together")
     parser.add_argument("--rates-s", type=float, default=10.0, help="seconds to count UNS messages after; 0 = no")
     parser.add_argument("--counters", type=int, default=40, help="counter baselines the adapter holds")
     parser.add_argument("--moved", type=int, default=4, help="of them, moved since the last commit")
@@ -283,8 +325,13 @@ def main() -> None:
                   f" {commits.mes_ms:.2f} ms ({commits.mes_process_ms:.2f}), its facts told of its count"
                   f" {commits.facts_ms:.2f} ms ({commits.facts_process_ms:.2f}) (thread CPU, medians of 190)",
                   flush=True)  # fmt: skip
-        for tree, source in turn_about(trees, args.runs):
-            run = measure(tree, source, args.warmup_s, args.seconds, args.rates_s)
+        measured: Iterable[IdleRun]
+        if args.side_by_side:
+            measured = measure_together(trees, args.warmup_s, args.seconds, args.runs, args.rates_s)
+        else:  # one hub at a time, as each is measured
+            measured = (measure(tree, source, args.warmup_s, args.seconds, args.rates_s)
+                        for tree, source in turn_about(trees, args.runs))  # fmt: skip
+        for run in measured:
             runs.append(run)
             print(f"uns up (demo) idle, {run.tree}: {run.cpu_pct:.1f} % of one core ({run.main_pct:.1f} % its"
                   f" event loop), RSS {run.rss_mib:.0f} MiB, load {run.load:.1f}; UNS data {run.data_per_s:.1f}"
