@@ -20,6 +20,7 @@ import orjson
 from model.config import HostSection
 from tests.fixtures.hub import plant_for
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import recorder_on
 from tests.fixtures.waiting import until
 from tests.uns.host.test_host_republish_flow import OneWayRelay, _collected, _ddata, _host_behind_relay, _temps
 from uns.clock import now_ms
@@ -38,21 +39,8 @@ def _states(received: list[Message]) -> list[tuple[bool, int]]:
 
 @contextlib.asynccontextmanager
 async def _watching(url: BrokerUrl, topic: str) -> AsyncIterator[list[Message]]:
-    async with MqttClient(url=url, client_id=f"state-watch-{next(_ids)}") as watcher:
-        await watcher.subscribe([topic], qos=1)
-        received: list[Message] = []
-
-        async def collect() -> None:
-            async for m in watcher.messages():
-                received.append(m)
-
-        task = asyncio.create_task(collect())
-        try:
-            yield received
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with recorder_on(url, [topic], client_id=f"state-watch-{next(_ids)}") as got:
+        yield got.messages
 
 
 async def test_each_connect_stamps_its_will_and_birth_afresh_and_a_stop_stamps_its_death(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.recording import recorder_on
 from tests.uns.host.test_host_republish_flow import OneWayRelay
 from tests.uns.mqtt.helpers import wait_until
 from uns.errors import BrokerError
@@ -25,21 +26,8 @@ def url(port: int) -> BrokerUrl:
 
 @contextlib.asynccontextmanager
 async def _watching(port: int, topics: list[str]) -> AsyncIterator[list[Message]]:
-    async with MqttClient(url=url(port), client_id=f"birth-watch-{next(_ids)}") as watcher:
-        await watcher.subscribe(topics, qos=1)
-        received: list[Message] = []
-
-        async def collect() -> None:
-            async for m in watcher.messages():
-                received.append(m)
-
-        task = asyncio.create_task(collect())
-        try:
-            yield received
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with recorder_on(url(port), topics, client_id=f"birth-watch-{next(_ids)}") as got:
+        yield got.messages
 
 
 async def test_a_birth_replaces_the_unacknowledged_publishes_to_its_topic_and_the_others_are_re_sent(
