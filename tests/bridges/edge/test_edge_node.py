@@ -141,8 +141,8 @@ async def test_a_refused_connect_used_its_bdseq(
     # the one the broker refused included (a checker at the broker sees both)
     proxy = _RefusingFirst(mosquitto.port)
     async with proxy, running_edge(proxy.port, edge_config(group), source, tmp_path) as node:
-        await until(lambda: node.online, what="births after the refusal")
-        assert proxy.refused == 1
+        await until(lambda: spb_host.count("NBIRTH") == 1, what="births after the refusal")  # the host's copy too
+        assert (proxy.refused, node.online) == (1, True)
         assert [m.long_value for m in spb_host.of("NBIRTH")[0].payload.metrics if m.name == "bdSeq"] == [1]
         assert node.stats.connects == 1
     assert spb_host.violations == []
