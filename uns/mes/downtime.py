@@ -16,7 +16,7 @@ import duckdb
 from model.config import MesSection
 from uns.errors import BadArgument
 from uns.mes import facts
-from uns.mes.intervals import Window
+from uns.mes.intervals import LATEST_SHIFT, Window
 from uns.mes.memo import of as memo_of
 from uns.mes.oee import OeeRow, compute, entities_under, paths_with_data
 from uns.mes.paths import in_subtree, line_of
@@ -229,16 +229,13 @@ WHERE o_start IS NOT NULL AND o_end IS NULL
 QUALIFY row_number() OVER (PARTITION BY o_line ORDER BY o_start DESC, order_id DESC) = 1
 """
 
-_SHIFTS = """
-WITH latest AS (
-    SELECT path, shift_id, start_ts, end_ts, ts FROM mes_shifts
-    QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1
-)
+_SHIFTS = f"""
+WITH latest AS (SELECT path, shift_id, start_ts, end_ts, ts FROM mes_shifts QUALIFY {LATEST_SHIFT})
 SELECT e.p, arg_max(s.shift_id, (s.start_ts, s.ts)), max(s.start_ts)
 FROM (SELECT unnest($paths::VARCHAR[]) AS p) e
 JOIN latest s ON (e.p = s.path OR starts_with(e.p, s.path || '/')) AND s.start_ts <= $now AND s.end_ts > $now
 GROUP BY e.p
-"""
+"""  # noqa: S608 (our SQL, one fixed fragment)
 """The running shift of each path (its own or an ancestor's; the latest started), in one query: of a shift
 re-sent (one ``shift_id`` at one path) the latest version, as the time model (``uns.mes.intervals``) takes it."""
 

@@ -39,7 +39,17 @@ import duckdb
 from model.config import MesSection
 from uns.mes.losses import loss_table
 
-__all__ = ["Piece", "Times", "Window", "add_times", "entity_times", "pieces", "pieces_query", "scan_from"]
+__all__ = [
+    "LATEST_SHIFT",
+    "Piece",
+    "Times",
+    "Window",
+    "add_times",
+    "entity_times",
+    "pieces",
+    "pieces_query",
+    "scan_from",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,7 +81,11 @@ class Piece:
     """Start of the machine state interval this piece belongs to (counts stops)."""
 
 
-_PIECES = """
+LATEST_SHIFT = "row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1"
+"""The ``QUALIFY`` condition that keeps the version of a shift in effect (one ``shift_id`` at one path: the latest
+by time, then arrival, then key), for every reader of ``mes_shifts``."""
+
+_PIECES = f"""
 WITH
 tp AS (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path),
 cr AS (SELECT unnest($lows::INTEGER[]) AS lo, unnest($highs::INTEGER[]) AS hi, unnest($classes::VARCHAR[]) AS cls),
@@ -116,7 +130,7 @@ lab AS (
 ),
 shf0 AS (
     SELECT * FROM mes_shifts
-    QUALIFY row_number() OVER (PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1
+    QUALIFY {LATEST_SHIFT}
 ),
 shfa AS (
     SELECT tp.path, shf0.start_ts AS sa, shf0.end_ts AS sb, shf0.breaks
@@ -125,7 +139,7 @@ shfa AS (
 hs AS (SELECT DISTINCT path FROM shfa),
 shf AS (SELECT * FROM shfa WHERE sa <= $hi AND sb >= $lo),  -- breaks lie inside their shift: parse only these
 brk0 AS (
-    SELECT path, unnest(from_json(breaks, '[{"start_ms": "BIGINT", "end_ms": "BIGINT"}]')) AS x FROM shf
+    SELECT path, unnest(from_json(breaks, '[{{"start_ms": "BIGINT", "end_ms": "BIGINT"}}]')) AS x FROM shf
 ),
 brk AS (
     SELECT path, to_timestamp(0) + to_milliseconds(x.start_ms) AS ba, to_timestamp(0) + to_milliseconds(x.end_ms) AS bb
@@ -177,7 +191,7 @@ SELECT path, a, b, eff, state, reason,
     stop_start
 FROM flag LEFT JOIN cr ON flag.eff BETWEEN cr.lo AND cr.hi
 ORDER BY path, a
-"""
+"""  # noqa: S608 (our SQL, one fixed fragment)
 
 
 def pieces_query(

@@ -41,7 +41,7 @@ from model.config import MesSection
 from uns.errors import BadArgument
 from uns.mes.count_facts import CountPath, count_rows
 from uns.mes.facts import facts_active, window_times
-from uns.mes.intervals import Times, Window
+from uns.mes.intervals import LATEST_SHIFT, Times, Window
 from uns.mes.memo import of as memo_of
 from uns.mes.paths import in_subtree, line_of
 from uns.query.timespec import checked_window
@@ -211,13 +211,11 @@ def oee_windows(
         # the latest version of each (path, shift_id) first, as the time model takes it (intervals.py), then the
         # window: a shift re-sent elsewhere in time is gone from where it was; ties in a fixed order
         rows = cursor.execute(
-            """SELECT shift_id, start_ts, end_ts FROM (
+            f"""SELECT shift_id, start_ts, end_ts FROM (
                    SELECT path, shift_id, start_ts, end_ts FROM mes_shifts
-                   WHERE $p = path OR starts_with($p, path || '/')
-                   QUALIFY row_number() OVER (
-                       PARTITION BY path, shift_id ORDER BY ts DESC, received DESC, event_key DESC) = 1)
+                   WHERE $p = path OR starts_with($p, path || '/') QUALIFY {LATEST_SHIFT})
                WHERE start_ts < $hi AND end_ts > $lo
-               ORDER BY start_ts, end_ts, shift_id, path""",
+               ORDER BY start_ts, end_ts, shift_id, path""",  # noqa: S608 (our SQL, one fixed fragment)
             {"p": entity, "lo": start, "hi": end},
         ).fetchall()
         spans = [(shift_id, a, b) for shift_id, a, b in rows]

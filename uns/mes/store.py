@@ -57,6 +57,7 @@ from uns.clock import at_epoch_ms
 from uns.errors import EventRejected, StoreError
 from uns.mes.attribution import OrderRuns, Run
 from uns.mes.changes import Change, ChangeFeed
+from uns.mes.intervals import LATEST_SHIFT
 from uns.mes.maintenance_store import EVENT as MAINTENANCE_EVENT
 from uns.mes.maintenance_store import TABLE as MAINTENANCE_TABLE
 from uns.mes.maintenance_store import maintenance_changes, maintenance_row
@@ -391,13 +392,13 @@ class MesStore:
         return _ROWS[type(item.body)](item.body, order_id)
 
 
-_REPLACED_SHIFTS = """
-SELECT s.path, epoch_ms(s.start_ts), epoch_ms(s.end_ts)
-FROM mes_shifts s
+_REPLACED_SHIFTS = f"""
+SELECT path, epoch_ms(start_ts), epoch_ms(end_ts)
+FROM mes_shifts
 JOIN (SELECT DISTINCT unnest($paths::VARCHAR[]) AS path, unnest($ids::VARCHAR[]) AS shift_id) b USING (path, shift_id)
-WHERE s.event_key NOT IN (SELECT unnest($keys::UBIGINT[]))
-QUALIFY row_number() OVER (PARTITION BY s.path, s.shift_id ORDER BY s.ts DESC, s.received DESC, s.event_key DESC) = 1
-"""
+WHERE event_key NOT IN (SELECT unnest($keys::UBIGINT[]))
+QUALIFY {LATEST_SHIFT}
+"""  # noqa: S608 (our SQL, one fixed fragment)
 """The version of each re-sent (path, shift_id) in effect before the batch (stored before it): the latest, as
 ``uns.mes.intervals`` takes it."""
 
