@@ -76,7 +76,6 @@ class SparkplugHost:
         """The host's state: its core, or with ``host.worker`` the mirror of the worker process's core."""
         self._worker: HostWorker | None = None
         self._state_topic = _STATE_PREFIX + settings.host_id
-        self._session_ms = 0
         self.lag = lag or RepublishLag()
         """Whether republishing keeps up (``ok``/``lagging``/``stalled``), judged at each health tick."""
         self.broker_dropped: int | None = None
@@ -104,9 +103,8 @@ class SparkplugHost:
         return hub_topic(self._enterprise, "host", "health")
 
     async def __aenter__(self) -> Self:
-        # Sparkplug 3.0: the STATE birth and its will carry the same timestamp
-        self._session_ms = now_ms()
-        self._state = StateGuard(topic=self._state_topic, session_ms=self._session_ms, counters=self.core.counters)
+        # Sparkplug 3.0: the STATE birth and its will carry the same timestamp (``_will`` stamps each CONNECT)
+        self._state = StateGuard(topic=self._state_topic, session_ms=now_ms(), counters=self.core.counters)
         self._stopping = False
         filters = [f"spBv1.0/{group}/#" for group in self._settings.groups]
         if not any(topic_matches(self._state_topic, f) for f in filters):
@@ -139,9 +137,9 @@ class SparkplugHost:
         will's timestamp is the UTC time of its CONNECT; the birth repeats it,
         tck-id-host-topic-phid-birth-payload-timestamp).
         """
-        self._session_ms = now_ms()
-        self._state.new_session(self._session_ms)
-        return Message(self._state_topic, encode_state(False, self._session_ms), qos=1, retain=True)
+        stamp = now_ms()
+        self._state.new_session(stamp)
+        return Message(self._state_topic, encode_state(False, stamp), qos=1, retain=True)
 
     async def _start_worker(self, stack: contextlib.AsyncExitStack, mirror: HostMirror) -> HostWorker:
         config = dataclasses.replace(
