@@ -295,6 +295,13 @@ def compute(
     """
     if not windows:
         return []
+    keys = [(w.entity, w.group) for w in windows]
+    if len(set(keys)) < len(keys):
+        # two windows of one entity under one label (a site's "early" and a line's own shift "early"): a row for
+        # each over its own time; times and counts below are keyed by label, so each gets its own key there
+        keyed = [dataclasses.replace(w, group=f"{w.group}\x00{index}") for index, w in enumerate(windows)]
+        own = compute(cursor, section, entities, keyed, span=span)
+        return [dataclasses.replace(row, group=w.group) for row, w in zip(own, windows, strict=True)]
     lo, hi = min(w.start for w in windows), max(w.end for w in windows)
     cuts = sorted({w.start for w in windows} | {w.end for w in windows})
     members = {e.name: e.time_paths for e in entities if e.time_paths}
@@ -403,11 +410,4 @@ def oee(
             cursor, path, "cell" if _depth(path) >= 5 else "line", outputs, section.output_only_lines
         )
         windows = oee_windows(cursor, path, start=start, end=end, by=by, tz=tz)
-    labels = [w.group for w in windows]
-    if len(set(labels)) < len(labels):
-        # one shift_id at several paths (a site's "early" and a line's own): a row for each shift over its own
-        # time; the windows are keyed by their label inside ``compute``, so give each its own key there
-        keyed = [dataclasses.replace(w, group=f"{w.group}\x00{index}") for index, w in enumerate(windows)]
-        rows = compute(cursor, section, entities, keyed, span=(start, end) if by == "order" else None)
-        return [dataclasses.replace(row, group=w.group) for row, w in zip(rows, windows, strict=True)]
     return compute(cursor, section, entities, windows, span=(start, end) if by == "order" else None)
