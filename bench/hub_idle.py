@@ -241,18 +241,7 @@ async def _count(url: str, seconds: float) -> tuple[float, float]:
 
 def measure(tree: str, source: Path | None, warmup_s: float, seconds: float, rates_s: float = 0.0) -> IdleRun:
     """Start ``uns up`` with the demo from ``source`` (None: this tree), wait ``warmup_s``, measure ``seconds``."""
-    with tempfile.TemporaryDirectory(prefix="uns-bench-idle-") as name, hub_process(Path(name), source=source) as hub:
-        time.sleep(warmup_s)  # a fixed stretch to measure, not a wait for a condition
-        cpu0, main0, wall0 = cpu_seconds(hub.pid), main_thread_seconds(hub.pid), time.monotonic()
-        time.sleep(seconds)
-        cpu1, main1, wall1 = cpu_seconds(hub.pid), main_thread_seconds(hub.pid), time.monotonic()
-        wall = wall1 - wall0
-        run = IdleRun(tree, 100 * (cpu1 - cpu0) / wall, 100 * (main1 - main0) / wall, rss_mib(hub.pid),
-                      os.getloadavg()[0])  # fmt: skip
-        if rates_s > 0:
-            data, sparkplug = asyncio.run(_count(hub.mqtt, rates_s))
-            run = dataclasses.replace(run, data_per_s=data, sparkplug_per_s=sparkplug)
-        return run
+    return measure_together([(tree, source)], warmup_s, seconds, 1, rates_s)[0]
 
 
 def measure_together(
