@@ -18,6 +18,7 @@ from uns.logs import RateLimitedLog
 
 __all__ = [
     "ACTIONS",
+    "FLEET_CONFIG_FILTER",
     "HUB_TOPICS",
     "STATE_FILTER",
     "AclGuard",
@@ -40,6 +41,9 @@ STATE_FILTER = "spBv1.0/STATE/+"
 """Every host's STATE: a bridge reads it (to buffer while its primary host is offline), only a host writes it."""
 HUB_TOPICS = ("+/hub/#", "+/unbound/#")
 """The reserved site ids: the hub's own status and unbound devices, published by the host and admin alone."""
+FLEET_CONFIG_FILTER = "+/hub/edge/+/config"
+"""Every edge agent's desired config: it carries the agent's connector credentials, so only the host, admin and
+the agent itself read it (issue 16's security audit)."""
 _MES_FILTERS = at_every_depth("mes", "#")  # below equipment of every depth
 _CACHE_LIMIT = 100_000
 
@@ -196,6 +200,7 @@ class AclPolicy:
             case _:
                 hub = tuple((item, "hub-topic") for item in HUB_TOPICS)
                 read_deny = tuple((item, "command-topic") for item in _COMMANDS)
+                read_deny += ((FLEET_CONFIG_FILTER, "fleet-config"),)
                 if not principal.read_sparkplug:
                     read_deny += tuple((item, "sparkplug-topic") for item in _SPARKPLUG)
                 if principal.role == "app":

@@ -51,3 +51,28 @@ def test_a_bridge_account_without_an_agent_gets_no_fleet_topic() -> None:
 def test_edge_agent_is_refused_off_the_bridge_role_or_when_not_a_slug(role: str, agent: str, error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         broker_test_config(users={"a": {"password_hash": _HASH, "role": role, "edge_agent": agent}})
+
+
+@pytest.mark.parametrize(
+    ("role", "read_sparkplug"), [("app", False), ("app", True), ("viewer", False), ("viewer", True)]
+)
+def test_apps_and_viewers_read_an_agents_status_but_never_its_config(role: str, read_sparkplug: bool) -> None:
+    # a desired config carries the agent's connector credentials (a SQL password, an AMQP URL with its user)
+    user = {"password_hash": _HASH, "role": role, "read_sparkplug": read_sparkplug}
+    policy = AclPolicy(config=broker_test_config(users={"reader": user}))
+    reader = policy.principal("reader")
+    assert reader is not None
+    config = "acme/hub/edge/line1/config"
+    assert policy.decide(reader, "subscribe", config) == policy.decide(reader, "receive", config)
+    assert policy.decide(reader, "receive", config).reason == "fleet-config"
+    assert not policy.decide(reader, "subscribe", "+/hub/edge/+/config").allowed
+    assert policy.decide(reader, "subscribe", "#").allowed  # granted, the config is then refused on delivery
+    assert policy.decide(reader, "receive", "acme/hub/edge/line1/status").allowed
+    assert policy.decide(reader, "receive", "acme/hub/host/health").allowed
+
+
+def test_the_host_reads_every_agents_config() -> None:
+    policy = AclPolicy(config=broker_test_config(users={"hub": {"password_hash": _HASH, "role": "host"}}))
+    host = policy.principal("hub")
+    assert host is not None
+    assert policy.decide(host, "receive", "acme/hub/edge/line1/config").allowed
