@@ -42,9 +42,15 @@ CountPath = tuple[str, str, bool, float | None, bool]
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS mes_fact_counts (
-        path VARCHAR NOT NULL, hour BIGINT NOT NULL, oid VARCHAR, total BIGINT NOT NULL, good BIGINT NOT NULL)""",
+        path VARCHAR NOT NULL, hour BIGINT NOT NULL, oid VARCHAR, total HUGEINT NOT NULL, good HUGEINT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS mes_fact_count_hours (hour BIGINT NOT NULL)",
 )
+"""The sums are HUGEINT, as the views' ``sum`` of the raw counts: each count may be any BIGINT, so an hour's sum may
+pass 2**63 (a counter that wraps, a bad device), and a BIGINT column refused the hour and every hour after it."""
+
+_NARROW = """SELECT column_name FROM duckdb_columns()
+WHERE table_name = 'mes_fact_counts' AND column_name IN ('total', 'good') AND data_type = 'BIGINT'"""
+"""The sums of a table an older hub made (BIGINT): widened in place at start, the facts kept."""
 
 _ORD = """ord AS (
     SELECT order_id, arg_max(product_id, ts) FILTER (WHERE action = 'release') AS product_id,
@@ -199,6 +205,8 @@ class CountFacts:
         self._memo = memo
         for statement in _SCHEMA:
             connection.execute(statement)
+        for (column,) in connection.execute(_NARROW).fetchall():
+            connection.execute(f"ALTER TABLE mes_fact_counts ALTER COLUMN {column} TYPE HUGEINT")  # ours: total, good
         self._built_to = built_to(connection, "mes_fact_count_hours")
 
     def changed(self, changes: Sequence[Change]) -> None:

@@ -156,6 +156,44 @@ def test_counts_read_directly_whose_sums_pass_bigint_are_summed_as_the_sql_sums_
     assert (hour.total, hour.good) == (2 * big, 2 * (big - 1))
 
 
+@pytest.mark.parametrize("fact_table", ["new", "of an older hub"])
+def test_an_hour_whose_counts_sum_past_bigint_is_built_and_read_as_the_raw_counts(
+    db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection, fact_table: str
+) -> None:
+    """Counts of one closed hour sum past 2**63 (a counter that wraps, a bad device): the hour's count facts are built,
+    summed as the views sum the raw counts, and the day through the facts, with and without the memo, is the day
+    from the raw counts. A file whose fact table an older hub made (BIGINT sums) takes them too."""
+    if fact_table != "new":
+        db.connection.execute(
+            """CREATE TABLE mes_fact_counts (path VARCHAR NOT NULL, hour BIGINT NOT NULL, oid VARCHAR,
+                                             total BIGINT NOT NULL, good BIGINT NOT NULL)"""
+        )
+    feeder = Feeder(db, section)
+    feeder.states(CELL, [(at(1, 0), 10000)])
+    big = 2**63 - 1
+    for minute in (10, 20, 30):
+        feeder.send(CELL, "production_count", at(1, 5, minute), total=big, scrap=1)
+    feeder.send(CELL, "production_count", at(1, 6, 0), total=30)
+    builder = FactBuilder(db.connection, section)
+    while builder.build(NOW):  # raised at hour 05:00 (INT128 out of range for INT64): no count fact after it either
+        pass
+    hour5, hour6 = (epoch_us(at(1, h)) // HOUR_US for h in (5, 6))
+    built = {int(h) for (h,) in cursor.execute("SELECT hour FROM mes_fact_count_hours").fetchall()}
+    assert {hour5, hour6} <= built
+    facts_of = cursor.execute("SELECT hour, total, good FROM mes_fact_counts ORDER BY hour").fetchall()
+    assert facts_of == [(hour5, 3 * big, 3 * (big - 1)), (hour6, 30, 30)]
+    direct = _direct(cursor, section, at(1, 0), NOW)
+    assert (direct[0].total, direct[0].good) == (3 * big + 30, 3 * (big - 1) + 30)
+    assert oee(cursor, section, path=CELL, start=at(1, 0), end=NOW) == direct  # the SQL over the facts
+    views_memo = ViewMemo()
+    detach = memo.attach(cursor, views_memo)
+    try:
+        assert oee(cursor, section, path=CELL, start=at(1, 0), end=NOW) == direct  # the memo over the facts
+        assert {hour5, hour6} <= views_memo.count_hours(cursor)
+    finally:
+        detach()
+
+
 def test_a_new_path_shows_at_once(
     world: tuple[Feeder, ViewMemo], cursor: duckdb.DuckDBPyConnection, section: MesSection
 ) -> None:
