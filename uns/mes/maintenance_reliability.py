@@ -20,7 +20,9 @@ Read-only: runs in a caller's thread on a DuckDB cursor. Terms as ISO 22400-2 ta
 
 Beside them, from the corrective (not planned) maintenance orders at or under the path closed in
 the window: how many, the mean repair time (started to closed) and mean response time (opened to
-started), what a CMMS reports.
+started), what a CMMS reports. Each order's times are the order list's (``uns.mes.maintenance_views``): a
+repair started before its order was opened (the technician was at the machine before the report was
+written) has a response of 0, and counts in the mean as 0, not left out of it.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ def _pieces(
 
 
 _ORDERS = """
-SELECT count(*), avg(epoch_ms(closed) - epoch_ms(started)) FILTER (WHERE closed >= started),
-       avg(epoch_ms(started) - epoch_ms(opened)) FILTER (WHERE started >= opened)
+SELECT count(*), avg(greatest(epoch_ms(closed) - epoch_ms(started), 0)),
+       avg(greatest(epoch_ms(started) - epoch_ms(opened), 0))
 FROM mes_maintenance
 WHERE (path = ? OR starts_with(path, ?)) AND NOT planned AND closed >= ? AND closed < ?
 """

@@ -1,0 +1,183 @@
+"""Hand-computed MES cases, round 2: maintenance (MTBF, MTTR, work orders), downtime and losses, genealogy.
+
+Each case writes down the plant's events, works out every figure by hand from docs/mes.md (ISO 22400-2:
+PBT = window - planned downtime, APT = PBT - availability loss, A = APT / PBT, P = units x ideal cycle
+time / APT, Q = good / units; MTBF = operating time / FE, MTTR = sum of TTR / restored failures, IEC
+60050-191 terms; intervals half-open) in a comment, and asserts the views give exactly those numbers,
+through the reference interval SQL and through the per-hour facts with the adapter's memo (``Rig``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import pytest
+
+from model.config import MesSection
+from tests.uns.mes.mes_events import Feeder, at, ms
+from tests.uns.mes.test_hand_cases import Rig, _times
+from uns.mes import facts
+from uns.mes.downtime import DowntimeRow, downtime
+from uns.mes.maintenance_reliability import ReliabilityRow, reliability
+from uns.mes.maintenance_views import fault_pareto, maintenance_orders
+from uns.mes.oee import oee
+from uns.store.database import Database
+
+LINE = "acme/dallas/bottling/line1"
+CELL = f"{LINE}/filler"
+
+
+@pytest.fixture(params=["sql", "facts"])
+def rig(request: pytest.FixtureRequest, db: Database) -> Iterator[Callable[..., Rig]]:
+    """Makes the case's ``Rig`` (``rig(section, now=...)``), read through the interval SQL or the facts."""
+    made: list[Rig] = []
+
+    def make(section: MesSection, now: datetime) -> Rig:
+        made.append(Rig(db, section, request.param, now))
+        return made[-1]
+
+    if request.param == "sql":
+        with facts.bypassed():
+            yield make
+    else:
+        yield make
+    for one in made:
+        one.close()
+
+
+def _shift(feeder: Feeder, shift_id: str, start: datetime, end: datetime) -> None:
+    body = {"shift_id": shift_id, "start_ms": ms(start), "end_ms": ms(end), "breaks": []}
+    assert feeder.send(LINE, "shift", at(1, 0), **body).status == "stored"
+
+
+def _mtbf(row: ReliabilityRow) -> tuple[object, ...]:
+    """(operating, FE, open, sum of TTR, MTBF, MTTR) of one reliability row."""
+    return (row.operating_s, row.failures, row.open_failures, row.failure_downtime_s, row.mtbf_s, row.mttr_s)
+
+
+def _bars(rows: list[DowntimeRow]) -> list[tuple[object, ...]]:
+    """(reason, loss, availability s, performance s, count, state) of each Pareto bar, in order."""
+    return [(r.reason, r.loss, r.availability_s, r.performance_s, r.count, r.state) for r in rows]
+
+
+# Case M1: a failure across a shift change and midnight; a day with no failure.
+#   shifts at the line: late [24 14:00, 24 22:00), night [24 22:00, 25 06:00), early [25 06:00, 25 14:00)
+#   filler: 24 14:00 producing, 24 21:30 failure 180000, 25 01:00 producing, 25 03:00 stop 40000,
+#           25 03:01 producing; now 25 13:00
+#   day 24 [24 00:00, 25 00:00): no state before 14:00 (left out): time 10 h = 36000, planned 0,
+#     availability loss 21:30-24:00 = 9000 -> APT 27000; FE 1 (starts 21:30); TTR = its whole length,
+#     21:30 -> 01:00 = 12600, restored before now: MTBF 27000 / 1, MTTR 12600
+#   25 [00:00, 12:00): time 43200, failure 00:00-01:00 = 3600 availability, the 60 s stop a microstop (in APT):
+#     APT 39600; the failure began in an earlier window: FE 0 -> MTBF None, MTTR None (no estimate; docs/mes.md)
+#   both days [24 00:00, 25 12:00): FE 1, APT 27000 + 39600 = 66600, MTBF 66600, MTTR 12600
+#   Pareto [24 20:00, 25 04:00) (whole hours: every hour from facts in facts mode): equipment failure
+#     12600 availability, ONE stop across 22:00 and midnight; stop 60 performance, 1 stop
+def test_m1_failure_across_shift_change_and_midnight(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(25, 13))
+    feeder = case.feeder
+    _shift(feeder, "late", at(24, 14), at(24, 22))
+    _shift(feeder, "night", at(24, 22), at(25, 6))
+    _shift(feeder, "early", at(25, 6), at(25, 14))
+    feeder.states(CELL, [(at(24, 14), 10000), (at(24, 21, 30), 180000), (at(25, 1), 10000),
+                         (at(25, 3), 40000), (at(25, 3, 1), 10000)])  # fmt: skip
+    cursor = case.reader()
+
+    def one(start: datetime, end: datetime) -> ReliabilityRow:
+        (row,) = reliability(cursor, section, path=CELL, start=start, end=end, now=at(25, 13))
+        return row
+
+    assert _mtbf(one(at(24, 0), at(25, 0))) == (27000.0, 1, 0, 12600.0, 27000.0, 12600.0)
+    assert _mtbf(one(at(25, 0), at(25, 12))) == (39600.0, 0, 0, 0.0, None, None)
+    assert _mtbf(one(at(24, 0), at(25, 12))) == (66600.0, 1, 0, 12600.0, 66600.0, 12600.0)
+    (day,) = oee(cursor, section, path=CELL, start=at(25, 0), end=at(25, 12))
+    assert _times(day) == (43200, 0, 43200, 3600, 39600)
+    assert day.microstop_s == 60
+    assert _bars(downtime(cursor, section, path=CELL, start=at(24, 20), end=at(25, 4))) == [
+        ("equipment failure", "availability", 12600.0, 0.0, 1, 180000),
+        ("stop", "performance", 0.0, 60.0, 1, 40000),
+    ]
+    cursor.close()
+
+
+def _version(feeder: Feeder, when: datetime, mid: str, status: str, **body: object) -> None:
+    """One version of maintenance order ``mid`` at the filler, stamped ``when`` (the CMMS row's change)."""
+    outcome = feeder.send(CELL, "maintenance_order", when, maintenance_id=mid, status=status, **body)
+    assert outcome.status == "stored"
+
+
+# Case M2: work orders a CMMS really sends: defaults from the versions, a repair started before the order was
+#   opened, an order opened and cancelled, a closed order reopened, a planned order cancelled.
+#   window [24 06:00, 24 14:00), now 24 15:00; filler: 06:00 producing, 07:00 failure, 07:40 producing,
+#   09:00 failure, 09:30 producing, 12:00 stop 40000, 12:30 producing
+#   R1 corrective E-DRIVE: 07:00 opened, 07:10 started, 07:40 closed (times from the versions' timestamps)
+#   R2 corrective E-SENSOR: the technician began at 09:00, the order was written at 09:05 (opened_ms 09:05,
+#      started_ms 09:00, one version at 09:05 saying started), closed by a version at 09:30:
+#      response = started - opened = -300 -> 0 (the machine had its technician before the report), repair 1800
+#   X1 corrective E-DRIVE: opened 10:00, cancelled 10:15; R3 corrective E-DRIVE: closed 11:20 (opened and
+#      started 11:00), reopened (started) 11:40: not closed
+#   R4 corrective E-SENSOR written after the work: one version at 13:30 saying closed, started 13:00, closed 13:20
+#      (opened = its timestamp, 13:30): response 0, repair 1200, duration (opened to closed) -600 -> 0
+#   P1 planned, window [12:00, 13:00), opened 05:00, cancelled at 11:00
+#   OEE with P1 alive: the 12:00 stop is planned 1800: PBT 27000, availability 2400 + 1800 = 4200, APT 22800;
+#     after its cancel: planned 0, PBT 28800, availability 6000, APT 22800
+#   reliability: FE 2 (TTR 2400, 1800): MTTR 2100, MTBF 22800 / 2 = 11400; repair orders closed in the window:
+#     R1, R2, R4 (R3 reopened, X1 cancelled, P1 planned): mean repair (1800 + 1800 + 1200) / 3 = 1600,
+#     mean response (600 + 0 + 0) / 3 = 200, the mean of the order list's response_s
+#   order list (alive in the window, newest opened first): R4 closed (0, 1200), R3 started (age 15:00 - 11:00
+#     = 14400), X1 cancelled, R2 closed (response 0, repair 1800), R1 closed (600, 1800), P1 cancelled
+#   fault Pareto (corrective, opened in the window, cancelled left out): E-DRIVE R1 + R3: 2 orders, 1 closed,
+#     1 open, duration (opened to closed) 2400, repair 1800; E-SENSOR R2 + R4: 2 orders, both closed, duration
+#     1500 + 0, repair 1800 + 1200 (means 750, 1500); shares 2400 / 3900, 1500 / 3900, count shares 2/4, 2/4
+def test_m2_cmms_orders_late_report_cancel_and_reopen(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 15))
+    feeder = case.feeder
+    feeder.states(CELL, [(at(24, 6), 10000), (at(24, 7), 180000), (at(24, 7, 40), 10000), (at(24, 9), 180000),
+                         (at(24, 9, 30), 10000), (at(24, 12), 40000), (at(24, 12, 30), 10000)])  # fmt: skip
+    _version(feeder, at(24, 5), "P1", "opened", planned=True, planned_start_ms=ms(at(24, 12)),
+             planned_end_ms=ms(at(24, 13)))  # fmt: skip
+    _version(feeder, at(24, 7), "R1", "opened", fault_code="E-DRIVE")
+    _version(feeder, at(24, 7, 10), "R1", "started")
+    _version(feeder, at(24, 7, 40), "R1", "closed")
+    _version(feeder, at(24, 9, 5), "R2", "started", fault_code="E-SENSOR", opened_ms=ms(at(24, 9, 5)),
+             started_ms=ms(at(24, 9)))  # fmt: skip
+    _version(feeder, at(24, 9, 30), "R2", "closed")
+    _version(feeder, at(24, 10), "X1", "opened", fault_code="E-DRIVE")
+    _version(feeder, at(24, 10, 15), "X1", "cancelled")
+    _version(feeder, at(24, 11, 20), "R3", "closed", fault_code="E-DRIVE", opened_ms=ms(at(24, 11)),
+             started_ms=ms(at(24, 11)), closed_ms=ms(at(24, 11, 20)))  # fmt: skip
+    _version(feeder, at(24, 11, 40), "R3", "started")
+    _version(feeder, at(24, 13, 30), "R4", "closed", fault_code="E-SENSOR", started_ms=ms(at(24, 13)),
+             closed_ms=ms(at(24, 13, 20)))  # fmt: skip
+    cursor = case.reader()
+    (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
+    assert _times(row) == (28800, 1800, 27000, 4200, 22800)
+    cursor.close()
+    _version(feeder, at(24, 11), "P1", "cancelled")
+    cursor = case.reader()
+    (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
+    assert _times(row) == (28800, 0, 28800, 6000, 22800)
+    (rel,) = reliability(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+    assert _mtbf(rel) == (22800.0, 2, 0, 4200.0, 11400.0, 2100.0)
+    assert (rel.repair_orders, rel.mean_repair_s, rel.mean_response_s) == (3, 1600.0, 200.0)
+    orders = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+    assert [(o.maintenance_id, o.status, o.planned, o.response_s, o.repair_s, o.age_s, o.versions) for o in orders] == [
+        ("R4", "closed", False, 0.0, 1200.0, None, 1),
+        ("R3", "started", False, 0.0, None, 14400.0, 2),
+        ("X1", "cancelled", False, None, None, None, 2),
+        ("R2", "closed", False, 0.0, 1800.0, None, 2),
+        ("R1", "closed", False, 600.0, 1800.0, None, 3),
+        ("P1", "cancelled", True, None, None, None, 2),
+    ]
+    assert [o.closed for o in orders] == [at(24, 13, 20), None, None, at(24, 9, 30), at(24, 7, 40), None]
+    bars = fault_pareto(cursor, path=CELL, start=at(24, 6), end=at(24, 14))
+    assert [(b.fault_code, b.orders, b.closed, b.open, b.duration_s, b.repair_s, b.mean_duration_s,
+             b.mean_repair_s) for b in bars] == [
+        ("E-DRIVE", 2, 1, 1, 2400.0, 1800.0, 2400.0, 1800.0),
+        ("E-SENSOR", 2, 2, 0, 1500.0, 3000.0, 750.0, 1500.0),
+    ]  # fmt: skip
+    shares = [share for b in bars for share in (b.share, b.cumulative_share, b.count_share)]
+    assert shares == pytest.approx([2400 / 3900, 2400 / 3900, 0.5, 1500 / 3900, 1.0, 0.5], rel=1e-12)
+    cursor.close()
