@@ -22,10 +22,11 @@ fallback.
 
 A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
 union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
-are the line's output: counts published on the line path itself when there are any, else the
-output cell's (``output_cells[line]``, default the cell whose path sorts last); scrap counted at
-the other cells adds to the produced quantity (a unit scrapped anywhere was produced and lost),
-so OEE = good out × ideal cycle time / PBT holds for the line as for a cell.
+are the line's output (``uns.mes.line_output``, the orders' and scrap views' rule too): counts
+published on the line path itself when there are any, else the output cell's (``output_cells[line]``,
+default the last cell by path that ever counted); scrap counted at the other cells adds to the
+produced quantity (a unit scrapped anywhere was produced and lost), so OEE = good out × ideal cycle
+time / PBT holds for the line as for a cell.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from uns.errors import BadArgument
 from uns.mes.count_facts import CountPath, count_rows
 from uns.mes.facts import facts_active, window_times
 from uns.mes.intervals import LATEST_SHIFT, Times, Window
+from uns.mes.line_output import output_cell, unit_paths
 from uns.mes.memo import of as memo_of
 from uns.mes.paths import in_subtree, line_of
 from uns.query.timespec import checked_window
@@ -138,15 +140,8 @@ def _line_entity(
     line: str, states: set[str], counts: set[str], output_cells: Mapping[str, str], output_only: Collection[str]
 ) -> Entity:
     cells_t = sorted(p for p in states if p.startswith(line + "/"))
-    cells_c = sorted(p for p in counts if p.startswith(line + "/"))
     time_paths = (line,) if line in states else tuple(cells_t)
-    if line in counts:
-        count_paths: tuple[tuple[str, bool], ...] = ((line, True),)
-    else:
-        output = output_cells.get(line) or (cells_c[-1] if cells_c else None)
-        if line in output_only:  # cells count different units (cases, pallets): only the output's count
-            cells_c = [cell for cell in cells_c if cell == output]
-        count_paths = tuple((cell, cell == output) for cell in cells_c)
+    count_paths = tuple(unit_paths(line, counts, output_cells, output_only=line in output_only).items())
     return Entity(line, time_paths, count_paths)
 
 
@@ -247,17 +242,16 @@ def oee_windows(
 def _output_only_cells(
     cursor: duckdb.DuckDBPyConnection, section: MesSection, paths: Collection[str]
 ) -> dict[str, str]:
-    """The output cell of each ``output_only_lines`` line of ``paths``: configured, else its last cell with counts.
+    """The output cell of each ``output_only_lines`` line of ``paths`` (``uns.mes.line_output.output_cell``).
 
     Reads the paths with counts only for such a line without a configured output (the hub configures every
     line of the plant file), so the KPI tick asks nothing more.
     """
     found: dict[str, str] = {}
+    configured = section.output_cells
     for line in sorted({line_of(p) for p in paths} & set(section.output_only_lines)):
-        output = section.output_cells.get(line)
-        if output is None:
-            cells = sorted(p for p in _paths_under(cursor, line)[1] if p.startswith(line + "/"))
-            output = cells[-1] if cells else None
+        counting = () if configured.get(line) else _paths_under(cursor, line)[1]
+        output = output_cell(line, counting, configured)
         if output is not None:
             found[line] = output
     return found

@@ -1,11 +1,11 @@
 """Order progress against plan: quantities made, planned vs actual times, run time and projected end.
 
 Read-only: takes a DuckDB cursor and runs in a caller's thread. An order's units are its line's
-output (as in ``uns.mes.oee``): counts on the line path itself when there are any (of any order), else
-the output cell's (``output_cells[line]``, default the line's last cell by path with counts of any
-order, not only this order's); scrap counted at any cell of
-the line is the order's scrap, except on a line whose cells count different units
-(``mes.output_only_lines``: cases, then pallets), where the output cell's scrap alone is.
+output, the OEE view's rule (``uns.mes.line_output``): counts on the line path itself when there are any
+(of any order), else the output cell's (``output_cells[line]``, default the line's last cell by path with
+counts of any order, not only this order's); scrap counted at any cell of the line is the order's scrap,
+except on a line whose cells count different units (``mes.output_only_lines``: cases, then pallets),
+where the output cell's scrap alone is.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import duckdb
 
 from uns.clock import utc_now
 from uns.errors import BadArgument
+from uns.mes.line_output import unit_paths
 
 __all__ = ["OrderProgress", "OrderStatus", "order_progress"]
 
@@ -149,19 +150,11 @@ def _units(
     *,
     only: bool = False,
 ) -> tuple[int, int]:
-    """Good at the line's output, scrap at every cell of the line (``only``: at the output alone).
+    """Good at the line's output, scrap at every path whose counts are the line's units (``uns.mes.line_output``).
 
-    The output is the OEE view's: the line path when it ever counted, else ``outputs[line]``, else the last
-    cell of the line that ever counted (``counting``), not the last one this order counted at (early in an
-    order that may be a case packer: cases are not the line's pallets).
+    The output is the OEE view's, from every path that ever counted (``counting``), not the last one this order
+    counted at (early in an order that may be a case packer: cases are not the line's pallets).
     """
-    if line in counting:
-        return by_path.get(line, (0, 0))
-    cells = sorted(p for p in by_path if p.startswith(line + "/"))
-    if not cells:
-        return 0, 0
-    output = outputs.get(line) or max(p for p in counting if p.startswith(line + "/"))
-    good, scrap = by_path.get(output, (0, 0))
-    if only:  # cases are not pallets: only the output's units are the order's
-        return good, scrap
-    return good, sum(scrap for _, scrap in (by_path[c] for c in cells))
+    paths = unit_paths(line, counting, outputs, output_only=only)
+    good = sum(by_path.get(path, (0, 0))[0] for path, whole in paths.items() if whole)
+    return good, sum(by_path.get(path, (0, 0))[1] for path in paths)

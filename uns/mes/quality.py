@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from uns.errors import BadArgument
+from uns.mes.line_output import unit_paths
 from uns.mes.paths import subtree_condition
 from uns.query.timespec import UTC_ZONE, checked_window, instant
 
@@ -86,25 +87,22 @@ _SCRAP_KEYS: dict[str, str] = {
 }
 
 
-# Each count's weight: a cell's own units, or (line rule) the line's output plus scrap elsewhere.
+_COUNTING = """
+SELECT DISTINCT line, path FROM mes_counts
+WHERE line IN (SELECT DISTINCT line FROM mes_counts WHERE {where} AND ts >= ? AND ts < ?)
+"""
+"""Every path that ever counted on the lines counted at in scope: which of them are a line's units."""
+
+# Each count's weight: a cell's own units, or (line rule) the line's output plus scrap elsewhere: the paths of
+# ``unit_paths`` (whole: True is the output's whole count, False its scrap alone; no role: nothing)
 _SCRAP_SQL = """
 WITH scoped AS (
     SELECT * FROM mes_counts WHERE {where} AND ts >= ? AND ts < ?
-), lines AS (
-    SELECT c.line, bool_or(c.path = c.line) AS own,
-           coalesce(any_value(o.cell), max(c.path) FILTER (starts_with(c.path, c.line || '/'))) AS output,
-           list_contains(?::VARCHAR[], c.line) AS output_only
-    FROM mes_counts c
-    LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS line, unnest(?::VARCHAR[]) AS cell) o ON o.line = c.line
-    WHERE c.line IN (SELECT line FROM scoped) GROUP BY c.line
+), units AS (
+    SELECT unnest(?::VARCHAR[]) AS path, unnest(?::BOOLEAN[]) AS whole
 ), weighted AS (
-    SELECT s.*, CASE
-        WHEN NOT ? THEN 'own'
-        WHEN l.own THEN CASE WHEN s.path = s.line THEN 'own' ELSE 'none' END
-        WHEN s.path = l.output THEN 'own'
-        WHEN l.output_only THEN 'none'
-        ELSE 'scrap' END AS role
-    FROM scoped s JOIN lines l ON l.line = s.line
+    SELECT s.*, CASE WHEN NOT ? OR u.whole THEN 'own' WHEN NOT u.whole THEN 'scrap' ELSE 'none' END AS role
+    FROM scoped s LEFT JOIN units u ON u.path = s.path
 )
 SELECT {key} AS grp,
        sum(CASE role WHEN 'own' THEN total WHEN 'scrap' THEN scrap ELSE 0 END),
@@ -127,10 +125,10 @@ def scrap(
     """Total, good and scrapped units per group from the production counts in ``[start, end)``.
 
     ``by="cell"`` (or a cell ``path``) counts each cell's own units. Otherwise units follow the
-    line rule of the OEE view (``uns.mes.oee``): a line's units are the counts published on the
-    line path when it has any, else its output cell's (``output_cells[line]``, default the cell
-    whose path sorts last) plus the scrap counted at its other cells, so a unit is counted once
-    and a unit scrapped anywhere on the line is produced and lost; on the lines of ``output_only``
+    line rule of the OEE view (``uns.mes.line_output``): a line's units are the counts published on
+    the line path when it has any, else its output cell's (``output_cells[line]``, default the last
+    cell by path that ever counted) plus the scrap counted at its other cells, so a unit is counted
+    once and a unit scrapped anywhere on the line is produced and lost; on the lines of ``output_only``
     (``mes.output_only_lines``: cells counting different units, cases then pallets) the output
     cell's count alone.
 
@@ -144,7 +142,14 @@ def scrap(
     key = _SCRAP_KEYS[by]
     outputs = dict(output_cells or {})
     line_rule = by != "cell" and len(path.strip("/").split("/")) < 5
-    arguments: list[object] = [*params, low, high, list(output_only), list(outputs), list(outputs.values()), line_rule]
+    units: dict[str, bool] = {}
+    if line_rule:
+        counting: dict[str, set[str]] = {}
+        for line, counted in cursor.execute(_COUNTING.format(where=where), [*params, low, high]).fetchall():
+            counting.setdefault(line, set()).add(counted)
+        for line, paths in counting.items():
+            units.update(unit_paths(line, paths, outputs, output_only=line in output_only))
+    arguments: list[object] = [*params, low, high, list(units), list(units.values()), line_rule]
     if by == "day":
         arguments.append(tz.key)
     sql = _SCRAP_SQL.format(where=where, key=key.replace("?", "?::VARCHAR"))
