@@ -39,11 +39,13 @@ __all__ = [
 EnvelopeDict = dict[str, JsonValue]
 """An envelope as the hub builds it, before orjson writes it."""
 
-ENVELOPE_FIELDS = ("value", "timestamp_ms", "quality", "datatype", "unit", "unbound", "historical", "source")
-"""The envelope's keys in the order the hub writes them; ``unit``, ``unbound``, ``historical`` and
-``source`` are left out when they hold their default (None, False, False, None)."""
+ENVELOPE_FIELDS = (
+    "value", "timestamp_ms", "quality", "datatype", "unit", "unbound", "historical", "source", "transient",
+)  # fmt: skip
+"""The envelope's keys in the order the hub writes them; ``unit``, ``unbound``, ``historical``,
+``source`` and ``transient`` are left out when they hold their default (None, False, False, None, False)."""
 
-_OMIT_WHEN_DEFAULT = {"unit": None, "unbound": False, "historical": False, "source": None}
+_OMIT_WHEN_DEFAULT = {"unit": None, "unbound": False, "historical": False, "source": None, "transient": False}
 _INT64 = range(-(2**63), 2**63)
 _UINT64_TOP = range(2**63, 2**64)
 
@@ -130,6 +132,11 @@ class Envelope(BaseModel):
         default=None,
         description="Who produced the value, e.g. the Sparkplug <group>/<node>/<device>; omitted when unknown.",
     )
+    transient: bool = Field(
+        default=False,
+        description="True for a live value that is not to be historized (Sparkplug is_transient): the historian "
+        "and the time-series sinks skip it, every other consumer takes it as usual; omitted when false.",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, JsonValue]:
@@ -180,6 +187,7 @@ def build_envelope(
     unbound: bool = False,
     historical: bool = False,
     source: str | None = None,
+    transient: bool = False,
 ) -> EnvelopeDict:
     """The envelope as a dict in ``ENVELOPE_FIELDS`` order, optional keys left out at their default."""
     # the member is its text (a StrEnum), but .value costs ~0.1 us per envelope: the interned text by lookup
@@ -197,6 +205,8 @@ def build_envelope(
         out["historical"] = True
     if source:
         out["source"] = source
+    if transient:
+        out["transient"] = True
     return out
 
 
@@ -230,11 +240,13 @@ class Reading(NamedTuple):
     historical: bool
     source: str | None
     """None when absent or not a string."""
+    transient: bool = False
+    """Not to be historized (``true`` sent); last, so the fields before it keep their places."""
 
 
 _new_reading = tuple.__new__  # a Reading without NamedTuple's Python-level __new__ (~150 ns per message)
 
-ReadingFields = tuple[JsonValue, int, str, str | None, str | None, bool, bool, str | None]
+ReadingFields = tuple[JsonValue, int, str, str | None, str | None, bool, bool, str | None, bool]
 """A ``Reading``'s fields as a plain tuple, in its order (``read_fields``)."""
 
 
@@ -274,8 +286,8 @@ def read_fields(
     ``value`` is required (null is allowed); ``datatype`` a non-empty string, else inferred
     (``infer_datatype``); ``quality`` one of good, uncertain, bad, stale, else good;
     ``timestamp_ms`` a non-negative integer, else ``now_ms``, and with ``max_future_ms`` no later
-    than ``now_ms + max_future_ms``; ``value`` must fit ``datatype`` (``check_value``). Other keys
-    are ignored.
+    than ``now_ms + max_future_ms``; ``value`` must fit ``datatype`` (``check_value``). ``unbound``,
+    ``historical`` and ``transient`` are set only by ``true``. Other keys are ignored.
 
     Raises:
         EnvelopeError: naming the first field that breaks a rule, in the order above.
@@ -317,7 +329,7 @@ def read_fields(
     else:
         unit = None
     if len(body) == known:  # the usual envelope: no flags, no source
-        return value, ts, quality, datatype, unit, False, False, None
+        return value, ts, quality, datatype, unit, False, False, None, False
     source = body.get("source")
     return (
         value,
@@ -328,6 +340,7 @@ def read_fields(
         body.get("unbound") is True,
         body.get("historical") is True,
         source if isinstance(source, str) else None,
+        body.get("transient") is True,
     )
 
 

@@ -68,8 +68,9 @@ def test_optional_fields_are_omitted_at_their_defaults():
     envelope = Envelope(value=1.5, timestamp_ms=10, datatype="Float")
     assert envelope.model_dump_json() == '{"value":1.5,"timestamp_ms":10,"quality":"good","datatype":"Float"}'
     full = Envelope(
-        value=1.5, timestamp_ms=10, datatype="Float", unit="bar", unbound=True, historical=True, source="g/n/d"
-    )
+        value=1.5, timestamp_ms=10, datatype="Float", unit="bar", unbound=True, historical=True, source="g/n/d",
+        transient=True,
+    )  # fmt: skip
     assert list(full.model_dump()) == list(ENVELOPE_FIELDS)
 
 

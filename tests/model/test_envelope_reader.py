@@ -31,6 +31,7 @@ def test_the_encoder_writes_the_documented_keys_in_order_and_the_schema_accepts_
         unbound=True,
         historical=True,
         source="g/n/d",
+        transient=True,
     )
     assert list(full) == list(ENVELOPE_FIELDS)
     assert Envelope.model_validate_json(orjson.dumps(full)).model_dump(mode="json") == full
@@ -72,13 +73,21 @@ def test_what_the_encoder_writes_the_reader_reads_back() -> None:
 def test_a_plain_publisher_gets_the_defaults(payload: bytes, value: object, datatype: str | None) -> None:
     read = read_envelope(payload, now_ms=NOW)
     assert (read.value, read.datatype, read.timestamp_ms, read.quality) == (value, datatype, NOW, "good")
-    assert (read.unit, read.unbound, read.historical, read.source) == (None, False, False, None)
+    assert (read.unit, read.unbound, read.historical, read.source, read.transient) == (None, False, False, None, False)
 
 
 def test_optional_keys_of_the_wrong_type_and_unknown_keys_are_ignored() -> None:
-    payload = b'{"value": 1, "unit": 5, "source": [], "unbound": "yes", "historical": 1, "colour": "red"}'
+    payload = b'{"value": 1, "unit": 5, "source": [], "unbound": "yes", "historical": 1, "transient": "true", "x": 0}'
     read = read_envelope(payload, now_ms=NOW)
-    assert (read.unit, read.source, read.unbound, read.historical) == (None, None, False, False)
+    assert (read.unit, read.source, read.unbound, read.historical, read.transient) == (None, None, False, False, False)
+
+
+def test_transient_true_is_read_and_the_fields_before_it_keep_their_places() -> None:
+    # "transient" is the last field of a reading: readers that index the first ones (web cache, MES) read them as before
+    payload = b'{"value": 3, "timestamp_ms": 5, "datatype": "Int32", "source": "g/n/d", "transient": true}'
+    fields = read_fields(orjson.loads(payload), payload, now_ms=NOW)
+    assert fields == (3, 5, "good", "Int32", None, False, False, "g/n/d", True)
+    assert read_envelope(payload, now_ms=NOW).transient is True
 
 
 def test_qualities_are_interned() -> None:

@@ -49,7 +49,7 @@ _TOPIC_CACHE_LIMIT = 200_000
 class SampleRow:
     """One value of a ``data`` or ``kpi`` series, split into typed columns (see ``schema.py``).
 
-    Read-only by convention, not frozen: a frozen dataclass sets each of these 14 fields through
+    Read-only by convention, not frozen: a frozen dataclass sets each of these 15 fields through
     ``object.__setattr__``, ~2 us per row against ~0.2 (one per stored sample, on the event loop).
     """
 
@@ -68,6 +68,9 @@ class SampleRow:
     """None for a null value sent without a datatype: the series keeps the one it has."""
     unit: str | None
     unbound: bool
+    transient: bool = False
+    """Not to be historized (``"transient": true``): the historian skips it and counts it; a forwarding sink
+    sends it on (docs/historian.md, docs/sinks.md)."""
 
 
 def envelope_of(row: SampleRow) -> Mapping[str, object]:
@@ -79,7 +82,7 @@ def envelope_of(row: SampleRow) -> Mapping[str, object]:
     value = typed_value(row.datatype, row.value, row.value_text, row.value_json)
     return stored_envelope(
         value, row.ts_ms, row.quality, row.datatype,
-        unit=row.unit, unbound=row.unbound, historical=row.historical, source=row.source,
+        unit=row.unit, unbound=row.unbound, historical=row.historical, source=row.source, transient=row.transient,
     )  # fmt: skip
 
 
@@ -93,6 +96,7 @@ def stored_envelope(
     unbound: bool = False,
     historical: bool = False,
     source: str | None = None,
+    transient: bool = False,
 ) -> EnvelopeDict:
     """A stored sample's value (``typed_value``'s) and fields as the envelope it came in, by the one encoder.
 
@@ -104,7 +108,7 @@ def stored_envelope(
         return {"value": json_value, "timestamp_ms": ts_ms, "quality": quality}
     return build_envelope(
         value=json_value, timestamp_ms=ts_ms, quality=Quality(quality), datatype=datatype, unit=unit,
-        unbound=unbound, historical=historical, source=source,
+        unbound=unbound, historical=historical, source=source, transient=transient,
     )  # fmt: skip
 
 
@@ -230,7 +234,7 @@ class RowParser:
     @staticmethod
     def _row(topic: str, info: _TopicInfo, fields: ReadingFields) -> SampleRow:
         # unpacked at once and passed by position: keywords cost ~1 us per row here
-        value, ts, quality, datatype, unit, unbound, historical, source = fields
+        value, ts, quality, datatype, unit, unbound, historical, source, transient = fields
         number: float | None
         text: str | None
         json_text: str | None
@@ -253,6 +257,7 @@ class RowParser:
             datatype,
             unit,
             unbound,
+            transient,
         )
 
     def _event(self, topic: str, info: _TopicInfo, payload: bytes, body: dict[str, JsonValue], now_ms: int) -> EventRow:

@@ -45,7 +45,7 @@ _REJECT_LOG_EVERY_S = 10.0
 
 
 class Historian:
-    """Stores every UNS ``data``, ``kpi`` and ``mes`` message in DuckDB.
+    """Stores every UNS ``data``, ``kpi`` and ``mes`` message in DuckDB, but samples flagged ``transient`` (counted).
 
     Args:
         settings: the historian section.
@@ -166,6 +166,10 @@ class Historian:
             self.stats.received += 1
             row = parse(message.topic, message.payload, now_ms=now, decoded=message.decoded)
             if row is None:
+                client.ack(message)
+                continue
+            if row.__class__ is SampleRow and row.transient:
+                self.stats.transient_skipped += 1  # live only (Sparkplug is_transient): not history, on purpose
                 client.ack(message)
                 continue
             add(row, now)

@@ -40,7 +40,8 @@ class StoreStats:
     """What a store received, committed and refused in this run.
 
     ``received`` counts messages read; ``rejected`` rows dead-lettered (and per field the refusal named);
-    the rest is added per commit.
+    ``transient_skipped`` samples flagged transient (not to be historized) left out on purpose; the rest
+    is added per commit.
     """
 
     def __init__(self) -> None:
@@ -51,6 +52,7 @@ class StoreStats:
         self.duplicate_events = 0
         self.rejected = 0
         self.rejected_by_field: dict[str, int] = {}
+        self.transient_skipped = 0
         self.commits = 0
         self.last_commit_s = 0.0
         self.max_commit_s = 0.0
@@ -80,6 +82,7 @@ class StoreStats:
             "duplicate_events": self.duplicate_events,
             "rejected": self.rejected,
             "rejected_by_field": dict(self.rejected_by_field),
+            "transient_skipped": self.transient_skipped,
             "commits": self.commits,
             "last_commit_ms": round(self.last_commit_s * 1000, 1),
             "max_commit_ms": round(self.max_commit_s * 1000, 1),

@@ -360,7 +360,7 @@ class HostCore:
             self._reject(Reason.bad_metric_name, topic, f"metric {name!r}: {exc.reason}", now_ms)
             return None
         unit = self._plant.unit_of(table.path, name) or unit_of_metric(metric)
-        slot = MetricSlot(topic=uns_topic, datatype=datatype, unit=unit)
+        slot = MetricSlot(topic=uns_topic, datatype=datatype, unit=unit, transient=metric.is_transient)
         if name not in table.slots:
             self._series += 1
         table.born.add(name, metric.alias, slot)
@@ -438,6 +438,7 @@ class HostCore:
             unbound=not table.bound,
             historical=metric.is_historical,
             source=table.source,
+            transient=slot.transient or metric.is_transient,  # the birth's flag holds; a DATA may add it
         )
         if metric.is_historical:
             # backfill must not overwrite the live retained value; the historian stores it in order
@@ -469,6 +470,7 @@ class HostCore:
                     unit=slot.unit,
                     unbound=not table.bound,
                     source=table.source,
+                    transient=slot.transient,
                 )
                 out.append(self._message(slot.topic, stale, slot.last_ms, True))
 

@@ -26,6 +26,9 @@ class MetricSlot:
     last_value: JsonValue = None
     last_ms: int | None = None
     """Timestamp of the last live (retained) value; None until there is one."""
+    transient: bool = False
+    """Born ``is_transient`` (Sparkplug 3.0: not to be historized): the flag holds for the session, as the
+    datatype does, so a DATA that leaves it out is still transient (Eclipse Tahu's host keeps the birth's)."""
 
 
 @dataclasses.dataclass(slots=True)

@@ -247,7 +247,7 @@ async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(br
     try:
         await paho.connect()
         await paho.subscribe("acme/#", qos=1)
-        reading = (1.5, 7, "good", "Double", None, False, False, None)
+        reading = (1.5, 7, "good", "Double", None, False, False, None, False)
         await publisher.publish_many([Message("acme/d/data/x", b'{"value":1.5}', 1, True, decoded=reading)])
         (got,) = await next_messages(reader, 1)
         assert (got.payload, got.qos, got.decoded) == (b'{"value":1.5}', 1, reading)
@@ -261,7 +261,10 @@ async def test_a_decoded_form_reaches_local_subscribers_beside_the_same_bytes(br
         await paho.publish("acme/d/data/y", b'{"value":2,"timestamp_ms":9}', qos=1)
         (network,) = await next_messages(reader, 1)
         (same,) = await next_messages(late, 1)
-        assert (network.topic, network.decoded) == ("acme/d/data/y", (2, 9, "good", "Int64", None, False, False, None))
+        assert (network.topic, network.decoded) == (
+            "acme/d/data/y",
+            (2, 9, "good", "Int64", None, False, False, None, False),
+        )
         assert same.decoded is network.decoded
         # not an envelope (a string in a Float): no reading; each subscriber reads it and names the problem itself
         await paho.publish("acme/d/data/z", b'{"value":"x","datatype":"Float"}', qos=1)

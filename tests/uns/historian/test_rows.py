@@ -220,7 +220,7 @@ def test_a_decoded_envelope_is_held_to_the_future_limit_as_its_json() -> None:
 
 def test_a_decoded_form_is_not_parsed_again_and_mes_events_ignore_it() -> None:
     payload = orjson.dumps(_env(1.5, "Double"))
-    decoded = (2.5, NOW - 1, "good", "Double", None, False, False, None)
+    decoded = (2.5, NOW - 1, "good", "Double", None, False, False, None, False)
     row = RowParser(max_future_ms=300_000).parse(TOPIC, payload, now_ms=NOW, decoded=decoded)
     assert isinstance(row, SampleRow)
     assert (row.value, row.ts_ms) == (2.5, NOW - 1)  # the reading, not the JSON

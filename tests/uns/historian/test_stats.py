@@ -22,6 +22,7 @@ def test_commits_of_either_report_type_are_counted_alike() -> None:
     stats.reject("value")
     stats.reject("value")
     stats.reject("timestamp_ms")
+    stats.transient_skipped = 4
     assert stats.as_dict() == {
         "received": 9,
         "stored": 8,
@@ -30,6 +31,7 @@ def test_commits_of_either_report_type_are_counted_alike() -> None:
         "duplicate_events": 1,
         "rejected": 3,
         "rejected_by_field": {"value": 2, "timestamp_ms": 1},
+        "transient_skipped": 4,
         "commits": 2,
         "last_commit_ms": 4.0,
         "max_commit_ms": 12.5,

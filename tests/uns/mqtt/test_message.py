@@ -7,7 +7,7 @@ import pytest
 
 from uns.mqtt.types import Message
 
-_READING = (1.5, 1_764_000_000_123, "good", "Double", None, False, False, None)
+_READING = (1.5, 1_764_000_000_123, "good", "Double", None, False, False, None, False)
 
 
 def test_fields_by_position_and_by_keyword() -> None:
