@@ -509,14 +509,14 @@ def test_a_decoded_envelope_is_taken_as_read_and_its_payload_kept() -> None:
     # an in-process publisher (the host) hands its reading beside the JSON: the cache takes it as read
     cache = _cache()
     payload = b'{"value": 72.5, "timestamp_ms": 5, "quality": "good", "datatype": "Float"}'
-    decoded = ("from the reading", 9, "uncertain", "String", None, False, False, None)
+    decoded = ("from the reading", 9, "uncertain", "String", None, False, False, None, False)
     cache.observe(Message("a/data/x", payload, decoded=decoded))
     info = cache.info("a/data/x")
     assert info is not None
     assert (info.value, info.quality, info.timestamp_ms) == ("from the reading", "uncertain", 9)
     assert cache.payload("a/data/x") == payload
     # an older reading is counted, not shown as the latest, as an older JSON envelope is
-    cache.observe(Message("a/data/x", payload, decoded=(1.0, 8, "good", "Double", None, False, False, None)))
+    cache.observe(Message("a/data/x", payload, decoded=(1.0, 8, "good", "Double", None, False, False, None, False)))
     assert cache.stats.out_of_order == 1
     info = cache.info("a/data/x")
     assert info is not None
