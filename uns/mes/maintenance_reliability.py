@@ -46,6 +46,8 @@ FAILURE_STATES = (180000, 189999)
 """Equipment failure and its sub-codes in the state catalog (``uns.mes.states``)."""
 REACH = timedelta(days=7)
 """How far past the window's end a failure's end is looked for."""
+_BEFORE = timedelta(microseconds=1)
+"""Pieces are read from this much before the window: what state reached its start."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,14 +82,12 @@ class _Run:
     end: datetime
     lost: bool
     """Some of it is availability loss."""
-    first_from: datetime
-    """The machine state interval its first piece belongs to began then."""
 
 
-def failure_runs(found: Sequence[Piece]) -> list[tuple[str, datetime, datetime, datetime]]:
-    """Failure events among ``found``: (path, start, end, state interval start of the first piece), by path and start.
+def failure_runs(found: Sequence[Piece]) -> list[tuple[str, datetime, datetime]]:
+    """Failure events among ``found``: (path, start, end), by path and start.
 
-    Consecutive failure pieces of one path (split at hour edges, labels, windows) are one event.
+    Consecutive failure pieces of one path (split at hour edges, labels, windows, sub-codes) are one event.
     """
     runs: list[_Run] = []
     for piece in sorted(found, key=lambda p: (p.path, p.start)):
@@ -97,8 +97,8 @@ def failure_runs(found: Sequence[Piece]) -> list[tuple[str, datetime, datetime, 
         if last is not None and last.path == piece.path and last.end == piece.start:
             runs[-1] = dataclasses.replace(last, end=piece.end, lost=last.lost or piece.loss == "availability")
         else:
-            runs.append(_Run(piece.path, piece.start, piece.end, piece.loss == "availability", piece.stop_start))
-    return [(run.path, run.start, run.end, run.first_from) for run in runs if run.lost]
+            runs.append(_Run(piece.path, piece.start, piece.end, piece.loss == "availability"))
+    return [(run.path, run.start, run.end) for run in runs if run.lost]
 
 
 def _pieces(
@@ -151,14 +151,17 @@ def reliability(
     members = {row.path: _time_paths(cursor, row, lines) for row in rows}
     paths = sorted({p for group in members.values() for p in group})
     data_end = min(end + REACH, now)
-    runs = failure_runs(_pieces(cursor, section, paths, start, data_end)) if paths and data_end > start else []
+    # read from just before the window: a failure whose (effective) state was on then reaches the window from an
+    # earlier one and joins that instant's piece, while one that begins at the start, after another state (a label
+    # may turn a stop into a failure at any instant), is this window's
+    runs = (
+        failure_runs(_pieces(cursor, section, paths, start - _BEFORE, data_end)) if paths and data_end > start else []
+    )
     found: list[ReliabilityRow] = []
     for row in rows:
         mine = set(members[row.path])
         # begun in the window; one reaching the window's start from before it belongs to an earlier window
-        events = [
-            (a, b) for p, a, b, since in runs if p in mine and start <= a < end and not (a == start and since < a)
-        ]
+        events = [(a, b) for p, a, b in runs if p in mine and start <= a < end]
         restored = [(b - a).total_seconds() for a, b in events if b < data_end]
         repairs = cursor.execute(_ORDERS, [row.path, row.path + "/", start, end]).fetchone()
         count, repair_ms, response_ms = repairs if repairs is not None else (0, None, None)

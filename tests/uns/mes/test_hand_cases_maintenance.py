@@ -16,7 +16,7 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at, ms
-from tests.uns.mes.test_hand_cases import Rig, _times
+from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
 from uns.mes import facts
 from uns.mes.downtime import DowntimeRow, downtime
 from uns.mes.maintenance_reliability import ReliabilityRow, reliability
@@ -180,4 +180,162 @@ def test_m2_cmms_orders_late_report_cancel_and_reopen(rig: Callable[..., Rig]) -
     ]  # fmt: skip
     shares = [share for b in bars for share in (b.share, b.cumulative_share, b.count_share)]
     assert shares == pytest.approx([2400 / 3900, 2400 / 3900, 0.5, 1500 / 3900, 1.0, 0.5], rel=1e-12)
+    cursor.close()
+
+
+def _state(feeder: Feeder, when: datetime, state: int, reason: str | None = None) -> None:
+    body: dict[str, object] = {"state": state} | ({"reason_code": reason} if reason else {})
+    assert feeder.send(CELL, "machine_state", when, **body).status == "stored"
+
+
+def _label(feeder: Feeder, when: datetime, start: datetime, end: datetime, **body: object) -> None:
+    outcome = feeder.send(CELL, "downtime_reason", when, start_ms=ms(start), end_ms=ms(end), **body)
+    assert outcome.status == "stored"
+
+
+# Case M3: two overlapping failures on one cell, then overlapping operator labels.
+#   filler 07:00 producing, 08:00 failure 180000 reason E-DRIVE, 08:10 (still down) failure 181000 reason
+#   E-SENSOR (a second fault while the first is on), 08:30 producing; window [07:00, 09:00), now 10:00
+#   time 7200, availability 1800, APT 5400; one failure event: the cell was down once (a run of consecutive
+#   failure states), TTR 1800: MTBF 5400, MTTR 1800; Pareto: E-SENSOR 1200 (state 181000), E-DRIVE 600, one
+#   stop each
+#   labels: L1 (sent 09:10) [08:00, 08:20) reason MOTOR; L2 (09:20) [08:15, 08:30) reason BEARING: the latest
+#   wins where they overlap: MOTOR [08:00, 08:15) = 600 at 180000 + 300 at 181000, two stops (both machine
+#   state intervals), state of most time 180000; BEARING [08:15, 08:30) = 900, one stop; a tie on time goes
+#   by name: BEARING, MOTOR; shares 0.5, 1.0. Reliability unchanged.
+#   L3 (09:30) [08:10, 08:30) state 40000 only (the second "failure" was an operator stop): the newest label
+#   names no reason, so the machine's own (E-SENSOR) for [08:10, 08:30); the failure run is now
+#   [08:00, 08:10): FE 1, TTR 600 (the stop goes on as 40000, but the failure ended): MTTR 600, MTBF 5400;
+#   the whole stop is still one 1800 s run of stops (no microstop): availability 1800
+#   Pareto: E-SENSOR 1200 (state 40000), MOTOR 600 (180000)
+def test_m3_overlapping_failures_and_labels(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 10))
+    feeder = case.feeder
+    _state(feeder, at(24, 7), 10000)
+    _state(feeder, at(24, 8), 180000, "E-DRIVE")
+    _state(feeder, at(24, 8, 10), 181000, "E-SENSOR")
+    _state(feeder, at(24, 8, 30), 10000)
+
+    def read() -> tuple[tuple[object, ...], list[tuple[object, ...]], tuple[object, ...]]:
+        cursor = case.reader()
+        (row,) = oee(cursor, section, path=CELL, start=at(24, 7), end=at(24, 9))
+        bars = _bars(downtime(cursor, section, path=CELL, start=at(24, 7), end=at(24, 9)))
+        (rel,) = reliability(cursor, section, path=CELL, start=at(24, 7), end=at(24, 9), now=at(24, 10))
+        cursor.close()
+        return _times(row), bars, _mtbf(rel)
+
+    times = (7200, 0, 7200, 1800, 5400)
+    assert read() == (
+        times,
+        [("E-SENSOR", "availability", 1200.0, 0.0, 1, 181000), ("E-DRIVE", "availability", 600.0, 0.0, 1, 180000)],
+        (5400.0, 1, 0, 1800.0, 5400.0, 1800.0),
+    )
+    _label(feeder, at(24, 9, 10), at(24, 8), at(24, 8, 20), reason_code="MOTOR")
+    _label(feeder, at(24, 9, 20), at(24, 8, 15), at(24, 8, 30), reason_code="BEARING")
+    assert read() == (
+        times,
+        [("BEARING", "availability", 900.0, 0.0, 1, 181000), ("MOTOR", "availability", 900.0, 0.0, 2, 180000)],
+        (5400.0, 1, 0, 1800.0, 5400.0, 1800.0),
+    )
+    _label(feeder, at(24, 9, 30), at(24, 8, 10), at(24, 8, 30), state=40000)
+    assert read() == (
+        times,
+        [("E-SENSOR", "availability", 1200.0, 0.0, 1, 40000), ("MOTOR", "availability", 600.0, 0.0, 1, 180000)],
+        (5400.0, 1, 0, 600.0, 5400.0, 600.0),
+    )
+
+
+# Case M4: the six big losses of one shift (Nakajima's, as ISO 22400-2's OEE splits them), and a stop without a
+#   reason relabelled. Shift [06:00, 14:00) with a break [10:00, 10:30); ideal cycle 1.0 s (settings); iso22400
+#   06:00 setting up 130000 (setup and adjustment)          -> 06:20 producing      1200 availability
+#   07:00 failure 180000 (breakdown)                        -> 07:30 producing      1800 availability
+#   08:00 stop 40000, no reason, 90 s (minor stop)          -> 08:01:30 producing     90 performance (microstop)
+#   08:30 microstop 50000 for 200 s (its class by code)     -> 08:33:20 producing    200 performance
+#   09:00 stop 40000, no reason, 600 s                      -> 09:10 producing       600 availability
+#   10:00 operator break 150000 in the break                -> 10:30 producing      1800 planned
+#   12:00 producing below full speed 20000 (reduced speed)  -> 13:00 producing         production time
+#   counts: 06:25 300 / 50 scrap (start-up rejects: reduced yield), 09:30 9000 / 90, 13:59 12000 / 60 (defects)
+#   window 28800, planned 1800, PBT 27000, availability 1200 + 1800 + 600 = 3600, APT 23400, microstops 290
+#   A = 23400 / 27000, P = 21300 x 1.0 / 23400, Q = 21100 / 21300, OEE = 21100 / 27000
+#   the six in seconds of PBT: breakdowns 1800, setup 1200 (+ the unexplained stop 600: availability), minor
+#   stops 290, reduced speed = APT - units x ideal - microstops = 23400 - 21300 - 290 = 1810, defects and
+#   reduced yield = scrap x ideal = 200; value-adding 21100: 3600 + 290 + 1810 + 200 + 21100 = 27000
+#   Pareto before the relabel: equipment failure 1800, setting up 1200, stop 690 (600 availability + 90
+#     performance: availability, two stops), microstop 200 (performance); shares of 3890
+#   the 09:00 stop labelled afterwards [09:00, 09:10) reason NO-BOTTLES state 60000 (starved): its own bar,
+#     availability 600; "stop" keeps the 90 s microstop, performance; OEE unchanged (both availability)
+def test_m4_six_big_losses_of_a_shift(rig: Callable[..., Rig]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 1.0})
+    case = rig(section, at(24, 15))
+    feeder = case.feeder
+    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 14)),
+            "breaks": [{"start_ms": ms(at(24, 10)), "end_ms": ms(at(24, 10, 30)), "name": "break"}]}  # fmt: skip
+    assert feeder.send(LINE, "shift", at(1, 0), **body).status == "stored"
+    feeder.states(CELL, [(at(24, 6), 130000), (at(24, 6, 20), 10000), (at(24, 7), 180000), (at(24, 7, 30), 10000),
+                         (at(24, 8), 40000), (at(24, 8, 1, 30), 10000), (at(24, 8, 30), 50000),
+                         (at(24, 8, 33, 20), 10000), (at(24, 9), 40000), (at(24, 9, 10), 10000),
+                         (at(24, 10), 150000), (at(24, 10, 30), 10000), (at(24, 12), 20000),
+                         (at(24, 13), 10000)])  # fmt: skip
+    for when, total, scrap in ((at(24, 6, 25), 300, 50), (at(24, 9, 30), 9000, 90), (at(24, 13, 59), 12000, 60)):
+        assert feeder.send(CELL, "production_count", when, total=total, scrap=scrap).status == "stored"
+
+    def read() -> list[tuple[object, ...]]:
+        cursor = case.reader()
+        (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
+        assert (_times(row), row.microstop_s, row.total, row.good) == ((28800, 1800, 27000, 3600, 23400), 290, 21300,
+                                                                       21100)  # fmt: skip
+        _ratios(row, 23400 / 27000, 21300 / 23400, 21100 / 21300)
+        assert row.oee == pytest.approx(21100 / 27000, rel=1e-12)
+        reduced_speed = row.actual_production_time_s - row.total * 1.0 - row.microstop_s
+        assert reduced_speed == 1810
+        rows = downtime(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
+        cursor.close()
+        assert [r.share for r in rows] == pytest.approx([r.duration_s / 3890 for r in rows], rel=1e-12)
+        return _bars(rows)
+
+    assert read() == [
+        ("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
+        ("setting up", "availability", 1200.0, 0.0, 1, 130000),
+        ("stop", "availability", 600.0, 90.0, 2, 40000),
+        ("microstop", "performance", 0.0, 200.0, 1, 50000),
+    ]
+    _label(feeder, at(24, 11), at(24, 9), at(24, 9, 10), reason_code="NO-BOTTLES", state=60000)
+    assert read() == [
+        ("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
+        ("setting up", "availability", 1200.0, 0.0, 1, 130000),
+        ("NO-BOTTLES", "availability", 600.0, 0.0, 1, 60000),
+        ("microstop", "performance", 0.0, 200.0, 1, 50000),
+        ("stop", "performance", 0.0, 90.0, 1, 40000),
+    ]
+
+
+# Case M5: a relabel makes a failure begin exactly at a window's start.
+#   filler: 05:00 producing, 05:30 stop 40000 (no reason), 06:40 producing; the operator labels [06:00, 06:40)
+#     as equipment failure (state 180000, reason E-DRIVE): the machine stood idle, then failed at 06:00
+#   capper: 05:00 producing, 05:30 failure 180000, 06:40 producing; the operator labels [05:30, 06:00) state
+#     40000 (it was stopped on purpose until 06:00): the failure starts at 06:00 in both cells
+#   shift window [06:00, 08:00), now 09:00: each cell time 7200, availability 2400, APT 4800; the failure
+#     starts at 06:00, in this window (the stop before it is no failure, so no earlier window has it):
+#     FE 1, TTR 2400: MTBF 4800, MTTR 2400
+#   [05:00, 06:00): APT 1800, the 1800 s stop is no failure: FE 0, MTBF None
+def test_m5_relabelled_failure_begins_at_the_window_start(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 9))
+    feeder = case.feeder
+    capper = f"{LINE}/capper"
+    feeder.states(CELL, [(at(24, 5), 10000), (at(24, 5, 30), 40000), (at(24, 6, 40), 10000)])
+    feeder.states(capper, [(at(24, 5), 10000), (at(24, 5, 30), 180000), (at(24, 6, 40), 10000)])
+    _label(feeder, at(24, 7), at(24, 6), at(24, 6, 40), reason_code="E-DRIVE", state=180000)
+    outcome = feeder.send(capper, "downtime_reason", at(24, 7), start_ms=ms(at(24, 5, 30)), end_ms=ms(at(24, 6)),
+                          state=40000)  # fmt: skip
+    assert outcome.status == "stored"
+    cursor = case.reader()
+    shift = reliability(cursor, section, path=LINE, start=at(24, 6), end=at(24, 8), now=at(24, 9))
+    assert {r.path: _mtbf(r) for r in shift} == {
+        capper: (4800.0, 1, 0, 2400.0, 4800.0, 2400.0),
+        CELL: (4800.0, 1, 0, 2400.0, 4800.0, 2400.0),
+    }
+    before = reliability(cursor, section, path=LINE, start=at(24, 5), end=at(24, 6), now=at(24, 9))
+    assert [_mtbf(r) for r in before] == [(1800.0, 0, 0, 0.0, None, None)] * 2
     cursor.close()
