@@ -102,6 +102,13 @@ class SinkBase(BaseModel):
     health_interval_s: float = Field(
         default=5.0, gt=0, description="How often the sink publishes <enterprise>/hub/sinks/<name>/health, seconds."
     )
+    skip_transient: bool = Field(
+        default=True,
+        description="Leave out samples flagged transient (a Sparkplug is_transient metric: live only, not to be "
+        "historized), counted in the health's transient_skipped. true for the time-series stores (postgres, "
+        "influxdb), which are historians; false for the forwarders (rest, sql_insert, amqp), which pass the "
+        "flag on.",
+    )
 
     @property
     def mqtt_client_id(self) -> str:
@@ -110,7 +117,14 @@ class SinkBase(BaseModel):
 
 
 class DeadLetterFileSink(SinkBase):
-    """A sink that keeps its dead letters in a local SQLite file (REST, SQL insert, AMQP)."""
+    """A sink that keeps its dead letters in a local SQLite file (REST, SQL insert, AMQP): the forwarders."""
+
+    skip_transient: bool = Field(
+        default=False,
+        description="Leave out samples flagged transient (a Sparkplug is_transient metric: live only, not to be "
+        "historized), counted in the health's transient_skipped. false for the forwarders (rest, sql_insert, "
+        "amqp): they hand values on to another system, the flag with them; true for the time-series stores.",
+    )
 
     dead_letters_path: Path | None = Field(
         default=None,

@@ -32,7 +32,7 @@ from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import RowsRefused, SinkUnavailable
 from uns.health import publish_health
-from uns.historian.rows import Rejected, RowParser, envelope_of
+from uns.historian.rows import Rejected, RowParser, SampleRow, envelope_of
 from uns.historian.stats import StoreStats
 from uns.historian.store import Batch
 from uns.logs import RateLimitedLog
@@ -173,11 +173,16 @@ class Sink:
     async def _read(self, client: PubSub) -> None:
         pending = self._pending
         parse = self._parser.parse
+        skip_transient = self.config.skip_transient
         async for message in client.messages():
             now = now_ms()
             self.stats.received += 1
             row = parse(message.topic, message.payload, now_ms=now)
             if row is None:  # not history (cmd, the hub's own topics): nothing to keep
+                client.ack(message)
+                continue
+            if skip_transient and row.__class__ is SampleRow and row.transient:
+                self.stats.transient_skipped += 1  # live only (Sparkplug is_transient): a store leaves it out
                 client.ack(message)
                 continue
             pending.add(row, now)
