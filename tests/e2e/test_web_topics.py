@@ -174,18 +174,21 @@ async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser
         await page.locator("#copy-path").click()
         await expect(page.locator("#copied")).to_have_text("copied")
         assert await page.evaluate("navigator.clipboard.readText()") == "acme/x/mes/note"
+        # an app reads the UNS, not raw Sparkplug: the page says what grants it instead of the node
         await page.goto(url + "/#sparkplug")
-        await expect(page.locator('#nodes tr[data-node="plant/edge1"]')).to_contain_text("online")
+        await expect(page.locator("#nodes .refused")).to_contain_text("read_sparkplug: true")
+        assert await page.locator('#nodes tr[data-node="plant/edge1"]').count() == 0
         assert await page.locator("button.rebirth").count() == 0  # app may not rebirth
         # the page's own sign-out; a bare POST /api/logout would race the page's own move to the login page
         await page.locator("#logout").click()
         await expect(page).to_have_url(re.compile(r"/login(\?.*)?$"), timeout=10_000)
-        # a viewer: no publish form, no rebirth button, but the tree and the node
+        # a viewer: no publish form, no rebirth button, the tree without raw Sparkplug, nor the node
         await _sign_in(page, url, "vera")
         await expect(page.locator('#tree > li[data-path="acme"]')).to_be_visible()
+        assert await page.locator('#tree > li[data-path="spBv1.0"]').count() == 0
         await expect(page.locator("#publish")).to_be_hidden()
         await page.goto(url + "/#sparkplug")
-        await expect(page.locator('#nodes tr[data-node="plant/edge1"]')).to_contain_text("online")
+        await expect(page.locator("#nodes .refused")).to_contain_text("role viewer may not read Sparkplug")
         assert await page.locator("button.rebirth").count() == 0
         assert errors == []
         await context.close()

@@ -137,9 +137,7 @@ class AclPolicy:
             return Decision(allowed=False, reason="dollar-topic")
         if principal.role == "admin":
             return _ALLOW
-        rules = self._rules.get(principal)
-        if rules is None:
-            rules = self._rules[principal] = self._compile(principal)
+        rules = self._rules_of(principal)
         if action == "publish":
             if any(topic == item for item in rules.publish_first):
                 return _ALLOW
@@ -163,6 +161,23 @@ class AclPolicy:
         if any(covers(item, topic) for item in rules.read):
             return _ALLOW
         return Decision(allowed=False, reason="not-own-edge-node")
+
+    def read_exceptions(self, principal: Principal) -> tuple[str, ...]:
+        """The filters ``principal`` is refused delivery of before its read grants are asked (none for admin).
+
+        For a role that reads ``#`` (host, app, viewer) these are where its view is cut: the web layer finds
+        the subtrees to leave out of its topic tree with them and asks :meth:`decide` about each one it finds.
+        ``$`` topics are refused by their own rule before these.
+        """
+        if principal.role == "admin":
+            return ()
+        return tuple(deny for deny, _ in self._rules_of(principal).read_deny)
+
+    def _rules_of(self, principal: Principal) -> _Rules:
+        rules = self._rules.get(principal)
+        if rules is None:
+            rules = self._rules[principal] = self._compile(principal)
+        return rules
 
     def _compile(self, principal: Principal) -> _Rules:
         everything = ("#",)

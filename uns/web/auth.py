@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import collections
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -36,10 +37,10 @@ from uns.clock import now_ms
 from uns.errors import UnsError
 from uns.logs import RateLimitedLog
 from uns.web.history_api import json_response
-from uns.web.roles import GRANTS, Action, Identity, RoutePolicy, classify, is_api
+from uns.web.roles import GRANTS, UNRESTRICTED, Action, Identity, RoutePolicy, TopicAccess, classify, is_api
 from uns.web.throttle import FailureLimiter
 
-__all__ = ["ANONYMOUS_WARNING", "COOKIE", "SessionCodec", "SessionInvalid", "WebAuth", "identity_of"]
+__all__ = ["ANONYMOUS_WARNING", "COOKIE", "SessionCodec", "SessionInvalid", "WebAuth", "identity_of", "topic_access"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ _MIN_SECRET = 16
 _MAX_LOGIN_BODY = 16_384
 _MAX_PUBLISH_BODY = 1_048_576 + 65_536  # the broker's default payload limit plus room for the JSON around it
 _STATE_KEY = "uns_identity"
+_ACCESS_KEY = "uns_topic_access"
 _ANONYMOUS_HEADER = b"x-uns-anonymous-role"
 _POLICY_VIOLATION = 1008  # WebSocket close code
 
@@ -115,6 +117,15 @@ def identity_of(request: Request) -> Identity | None:
     """Who sent ``request``, as the auth middleware found out; None on public routes without a session."""
     found = request.scope.get("state", {}).get(_STATE_KEY)
     return found if isinstance(found, Identity) else None
+
+
+def topic_access(connection: HTTPConnection) -> TopicAccess:
+    """Which topics the sender of ``connection`` may read (:class:`TopicAccess`), as the auth middleware found.
+
+    A server without the middleware (no ``WebAuth``: tests, embedding) has no roles: everything.
+    """
+    found = connection.scope.get("state", {}).get(_ACCESS_KEY)
+    return found if isinstance(found, TopicAccess) else UNRESTRICTED
 
 
 def _identity_document(identity: Identity) -> dict[str, object]:
@@ -239,7 +250,7 @@ class WebAuth:
         account = self._users.get(identity.user or "")
         if account is None or account.role != identity.role:
             raise SessionInvalid("belongs to an account that was removed or changed role")
-        return identity
+        return dataclasses.replace(identity, read_sparkplug=account.read_sparkplug)
 
     def _secure_for(self, request: HTTPConnection) -> bool:
         """Whether the cookie gets ``Secure``: always when configured, else when the request came over HTTPS."""
@@ -396,7 +407,7 @@ class _AuthMiddleware:
                 self._auth.counts["session_invalid"] += 1
                 await self._unauthenticated(request, str(exc), clear=True)(scope, receive, send)
                 return
-        scope.setdefault("state", {})[_STATE_KEY] = identity
+        self._remember(scope, identity)
         if method not in ("GET", "HEAD") and _cross_site(request):
             self._auth.counts["cross_site"] += 1
             reason = f"cross-site {method} {path} from {request.headers.get('origin')!r} refused"
@@ -423,8 +434,15 @@ class _AuthMiddleware:
             self._auth.counts["forbidden" if identity else "unauthenticated"] += 1
             await websocket.close(code=_POLICY_VIOLATION, reason="sign in at /login with a role that may read")
             return
-        scope.setdefault("state", {})[_STATE_KEY] = identity
+        self._remember(scope, identity)
         await self._app(scope, receive, send)
+
+    def _remember(self, scope: Scope, identity: Identity | None) -> None:
+        """Keep who is asking, and what they may read, for the routes (``identity_of``, ``topic_access``)."""
+        state = scope.setdefault("state", {})
+        state[_STATE_KEY] = identity
+        # nobody signed in (only public routes get here): the narrowest reading role, never more by mistake
+        state[_ACCESS_KEY] = self._auth.policy.access(identity or Identity(user=None, role="viewer", expires_ms=None))
 
     async def _refusal(self, request: Request, identity: Identity | None, action: Action) -> Response | Receive:
         """The response refusing the request, or the ``receive`` to pass on when it is allowed."""

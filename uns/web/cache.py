@@ -22,6 +22,7 @@ from uns.sparkplug import NAMESPACE
 from uns.web.cache_types import (
     CLASS_BITS,
     CLASS_WORDS,
+    PROBLEMS,
     CacheStats,
     JsonScalar,
     Node,
@@ -44,7 +45,6 @@ _MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the
 _WARN_EVERY_S = 10.0
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
 _OTHER_BIT = 1 << len(CLASS_WORDS)  # Sparkplug, $SYS and any topic outside the ISA-95 shape
-_PROBLEMS = frozenset({"bad", "stale"})  # the qualities the "problems only" filter finds
 _SPARKPLUG = NAMESPACE + "/"
 
 
@@ -112,11 +112,12 @@ def _class_bit(names: list[str]) -> int:
 
 
 class _Subscriber:
-    __slots__ = ("closed", "pending", "prefix", "under", "wake")
+    __slots__ = ("closed", "keep", "pending", "prefix", "under", "wake")
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, keep: Callable[[str], bool] | None) -> None:
         self.prefix = prefix
         self.under = prefix + "/"
+        self.keep = keep
         self.pending: dict[str, _Entry] = {}
         self.wake = asyncio.Event()
         self.closed = False
@@ -286,9 +287,9 @@ class TopicCache:
         entry = level.entry
         if entry is None:  # never: every kept topic's level has its entry
             return
-        was_problem = entry.quality in _PROBLEMS
+        was_problem = entry.quality in PROBLEMS
         self._store(entry, message, now)
-        change = (entry.quality in _PROBLEMS) - was_problem
+        change = (entry.quality in PROBLEMS) - was_problem
         level.messages += 1
         level.last_ms = now
         if not level.unsettled:
@@ -305,7 +306,9 @@ class TopicCache:
                 self.stats.sparkplug_errors += 1
                 self._warn.warning("payload", "web cache: %s", exc)  # the raw payload stays in the cache for inspection
         for sub in self._subscribers:
-            if not sub.prefix or topic.startswith(sub.under) or topic == sub.prefix:
+            if (not sub.prefix or topic.startswith(sub.under) or topic == sub.prefix) and (
+                sub.keep is None or sub.keep(topic)
+            ):
                 sub.pending[topic] = entry
                 sub.wake.set()
 
@@ -390,7 +393,8 @@ class TopicCache:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def _now(self) -> int:
+    def now_ms(self) -> int:
+        """The cache's clock in Unix ms: the time its ``last_ms`` figures and ``TreeFilter.changed_ms`` are read by."""
         return int(self._clock() * 1000)
 
     def _find(self, path: str) -> _Level | None:
@@ -440,7 +444,12 @@ class TopicCache:
         level = self._find(path)
         if level is None:
             return None
-        return self._node(path.rsplit("/", 1)[-1], path, level, self._now())
+        return self._node(path.rsplit("/", 1)[-1], path, level, self.now_ms())
+
+    def names(self, prefix: str = "") -> list[str]:
+        """The names of the children of ``prefix`` (any order; none for unknown prefixes), with no figures."""
+        level = self._find(prefix)
+        return list(level.children) if level is not None and level.children else []
 
     def children(self, prefix: str = "", *, limit: int | None = None) -> list[Node]:
         """The next level under ``prefix`` (``""`` for the top), equipment levels first; none for unknown prefixes."""
@@ -462,7 +471,7 @@ class TopicCache:
         if order is None:
             order = level.order = sorted(children, key=_order)
         start = 0 if after is None else bisect.bisect_right(order, _order(after), key=_order)
-        now = self._now()
+        now = self.now_ms()
         names = order[start:]
         if wanted is not None and not wanted.empty:
             bit, since = self._criteria(wanted, now)
@@ -481,7 +490,7 @@ class TopicCache:
         level = self._find(topic)
         if level is None:
             return False
-        return level.passes(wanted, *self._criteria(wanted, self._now()))
+        return level.passes(wanted, *self._criteria(wanted, self.now_ms()))
 
     def info(self, topic: str) -> TopicInfo | None:
         """What the cache holds for ``topic``, or None when no message was seen on it."""
@@ -489,7 +498,7 @@ class TopicCache:
         if level is None or level.entry is None or not topic:
             return None
         entry = level.entry
-        now = self._now()
+        now = self.now_ms()
         return self._info(topic, entry, _rate(level, now))
 
     def payload(self, topic: str) -> bytes | None:
@@ -497,8 +506,8 @@ class TopicCache:
         level = self._find(topic) if topic else None
         return None if level is None or level.entry is None else level.entry.payload
 
-    def search(self, text: str, limit: int = 100) -> list[TopicInfo]:
-        """Topics whose name contains ``text`` (any case), in the order they were first seen."""
+    def search(self, text: str, limit: int = 100, *, keep: Callable[[str], bool] | None = None) -> list[TopicInfo]:
+        """Topics whose name contains ``text`` (any case), in the order they were first seen; only those ``keep``s."""
         if self._haystack is None:
             folded = [name.casefold() for name in self._names]  # folding may change a name's length
             starts, offset = [], 0
@@ -515,7 +524,8 @@ class TopicCache:
             if at < 0:
                 break
             index = bisect.bisect_right(starts, at) - 1
-            info = self.info(self._names[index])
+            name = self._names[index]
+            info = self.info(name) if keep is None or keep(name) else None
             if info is not None:
                 found.append(info)
             at = starts[index + 1] if index + 1 < len(starts) else len(haystack)
@@ -524,15 +534,23 @@ class TopicCache:
     # -- streams ------------------------------------------------------------------------------------
 
     async def updates(
-        self, prefix: str = "", *, interval_s: float = 0.25, idle_s: float | None = None, greet: bool = False
+        self,
+        prefix: str = "",
+        *,
+        interval_s: float = 0.25,
+        idle_s: float | None = None,
+        greet: bool = False,
+        keep: Callable[[str], bool] | None = None,
     ) -> AsyncGenerator[list[Update], None]:
         """Batches of changed topics under ``prefix``, at most one batch per ``interval_s``, latest per topic.
 
         Yields an empty batch after ``idle_s`` without changes (a heartbeat), and ends when the cache stops.
         With ``greet``, the first batch is an empty one as soon as the stream is subscribed: a
         caller may send a snapshot then, knowing no later change can slip between the two.
+        ``keep``: only topics it answers True for (asked once per message: make it cheap); the others
+        do not even wake the stream.
         """
-        sub = _Subscriber(prefix.rstrip("/"))
+        sub = _Subscriber(prefix.rstrip("/"), keep)
         sub.closed = self._stopped
         self._subscribers.append(sub)
         if greet:
@@ -553,7 +571,7 @@ class TopicCache:
                 pending, sub.pending = sub.pending, {}
                 last = loop.time()
                 if pending:
-                    now = self._now()
+                    now = self.now_ms()
                     yield [self._update(topic, entry, now) for topic, entry in pending.items()]
         finally:
             self._subscribers.remove(sub)

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["CLASS_BITS", "CLASS_WORDS", "CacheStats", "JsonScalar", "Node", "Page", "TopicInfo", "TreeFilter", "Update"]
+__all__ = [
+    "CLASS_BITS",
+    "CLASS_WORDS",
+    "PROBLEMS",
+    "CacheStats",
+    "JsonScalar",
+    "Node",
+    "Page",
+    "TopicInfo",
+    "TreeFilter",
+    "Update",
+]
 
 CLASS_WORDS: tuple[str, ...] = ("data", "kpi", "mes", "cmd", "alarm")
 """The namespace's class words, in the order the tree filter offers them."""
 CLASS_BITS = {word: 1 << index for index, word in enumerate(CLASS_WORDS)}
 """Class word -> its bit in a tree node's class mask."""
+PROBLEMS = frozenset({"bad", "stale"})
+"""The qualities a tree node counts in ``problems`` (and the "problems only" filter finds)."""
 
 JsonScalar = int | float | bool | str | None
 

@@ -15,6 +15,12 @@ the topic (:meth:`RoutePolicy.may_publish`), which the broker's ACL policy (``un
 | `write`     | any other method on any other path                            | host, admin              |
 
 The ``bridge`` role has no business in the web layer: it gets ``session`` only.
+
+Reading a topic's data (the topic cache's tree, payloads, search, streams, Sparkplug status, an edge
+agent's config) is one more question, per topic: the web shows a role exactly what the broker would
+deliver to it, so :meth:`RoutePolicy.access` answers with the broker's own policy
+(``AclPolicy.decide(principal, "receive", topic)``) for the identity's principal (its role and its
+account's ``read_sparkplug``).
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from uns.broker.acl import AclPolicy, Principal
 __all__ = [
     "ACTIONS",
     "GRANTS",
+    "SPARKPLUG_GRANT",
+    "UNRESTRICTED",
     "Action",
     "Identity",
     "RoutePolicy",
+    "TopicAccess",
     "classify",
     "is_api",
 ]
@@ -77,16 +86,57 @@ class Identity:
         user: the user name, or None for an anonymous request let in by ``allow_anonymous_role``.
         role: what the user may do (DESIGN section 5).
         expires_ms: when the session ends (Unix ms); None for anonymous.
+        read_sparkplug: the account may read raw Sparkplug (roles app and viewer; anonymous never).
     """
 
     user: str | None
     role: Role
     expires_ms: int | None
+    read_sparkplug: bool = False
+    """The account's ``read_sparkplug`` in broker.yaml, read at each request (never from the cookie)."""
 
     @property
     def anonymous(self) -> bool:
         """Whether nobody signed in (the loopback demo)."""
         return self.user is None
+
+
+SPARKPLUG_GRANT = "read_sparkplug: true on its account in broker.yaml, or role host or admin"
+"""What lets a role read raw Sparkplug (``spBv1.0/...``), for refusals."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicAccess:
+    """Which topics one identity may read: the broker's answers for its principal (``policy`` None: all)."""
+
+    policy: AclPolicy | None
+    principal: Principal
+
+    @property
+    def everything(self) -> bool:
+        """Whether nothing is hidden from it (admin, host, or a server without the auth middleware)."""
+        return self.policy is None or (self.principal.role in ("admin", "host") and not self.hidden_filters)
+
+    @property
+    def hidden_filters(self) -> tuple[str, ...]:
+        """The broker's filters this reader is refused (``$`` topics apart): where its view of the tree is cut."""
+        return () if self.policy is None else self.policy.read_exceptions(self.principal)
+
+    def may_read(self, topic: str) -> bool:
+        """Whether the broker would deliver a message on ``topic`` to this reader."""
+        return self.policy is None or self.policy.decide(self.principal, "receive", topic).allowed
+
+    def may_read_any(self, topic_filter: str) -> bool:
+        """Whether the broker would deliver this reader any topic ``topic_filter`` matches (a subscription's answer)."""
+        return self.policy is None or self.policy.decide(self.principal, "subscribe", topic_filter).allowed
+
+    def hides_subtree(self, path: str) -> bool:
+        """Whether every topic at and under ``path`` is refused (``""``: the whole tree)."""
+        return not self.may_read_any(f"{path}/#" if path else "#")
+
+
+UNRESTRICTED = TopicAccess(policy=None, principal=Principal(user=None, role="admin"))
+"""The access of a request no auth middleware looked at (a server built without ``WebAuth``: tests, embedding)."""
 
 
 def is_api(path: str) -> bool:
@@ -124,6 +174,11 @@ class RoutePolicy:
     def may_publish(self, role: Role, topic: str) -> bool:
         """Whether ``role`` may publish on ``topic`` through the web layer: the broker's ACL answers."""
         return self._acl.decide(Principal(user=None, role=role), "publish", topic).allowed
+
+    def access(self, identity: Identity) -> TopicAccess:
+        """What ``identity`` may read, asked of the broker's policy with its role and ``read_sparkplug``."""
+        principal = Principal(user=None, role=identity.role, read_sparkplug=identity.read_sparkplug)
+        return TopicAccess(policy=self._acl, principal=principal)
 
     def needs(self, action: Action) -> tuple[Role, ...]:
         """The roles granted ``action``, for error messages."""

@@ -28,8 +28,11 @@ from uns.sparkplug import (
     Template,
     decode_payload,
 )
+from uns.web.auth import topic_access
 from uns.web.cache import CLASS_WORDS, Node, TopicCache, TopicInfo, TreeFilter, Update
 from uns.web.history_api import json_response
+from uns.web.roles import SPARKPLUG_GRANT, TopicAccess
+from uns.web.visible_tree import VisibleTree, reader
 
 __all__ = ["MAX_SHOWN_BYTES", "MAX_WATCHED", "render_payload", "tree_routes", "visible_paths"]
 
@@ -252,6 +255,25 @@ def render_payload(
     return {"encoding": "base64", "payload": _b64(shown), "truncated": truncated}
 
 
+def _sparkplug_status(cache: TopicCache, access: TopicAccess) -> dict[str, object]:
+    """The Sparkplug page's document: the edge nodes and hosts whose topics ``access`` may read.
+
+    A node is listed when its births are readable, its ``commands`` count (of NCMD and DCMD) when its
+    commands are (else None), a host when its STATE is.
+    """
+    found: list[dict[str, object]] = []
+    for node in cache.sparkplug.edge_nodes():
+        group, name = node.group_id, node.edge_node_id
+        if not access.may_read(f"{NAMESPACE}/{group}/NBIRTH/{name}"):
+            continue
+        document = dataclasses.asdict(node)
+        if not access.may_read(f"{NAMESPACE}/{group}/NCMD/{name}"):
+            document["commands"] = None
+        found.append(document)
+    hosts = [host for host in cache.sparkplug.hosts() if access.may_read(f"{NAMESPACE}/STATE/{host.host_id}")]
+    return {"nodes": found, "hosts": [dataclasses.asdict(host) for host in hosts]}
+
+
 # -- routes ------------------------------------------------------------------------------------------
 
 
@@ -272,10 +294,11 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
-        node = cache.node(prefix)
-        if node is None:
+        view = VisibleTree(cache, topic_access(request))
+        node = view.node(prefix)
+        if node is None:  # hidden from this role or never seen: the same answer, so it confirms nothing
             return json_response({"error": f"no topic seen under {prefix!r}", "field": "prefix"}, 404)
-        page = cache.page(prefix, limit=limit, after=params.get("after"), wanted=wanted)
+        page = view.page(prefix, limit=limit, after=params.get("after"), wanted=wanted)
         return json_response(
             {
                 "prefix": prefix,
@@ -296,9 +319,10 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 raise _BadParam("raw", f"'base64' or empty (got {raw_as!r})")
         except _BadParam as exc:
             return _bad(exc)
-        info = cache.info(name)
-        raw = cache.payload(name)
-        if info is None or raw is None:
+        readable = topic_access(request).may_read(name)
+        info = cache.info(name) if readable else None
+        raw = cache.payload(name) if readable else None
+        if info is None or raw is None:  # hidden from this role or never seen: the same answer
             return json_response({"error": f"no message seen on topic {name!r}", "field": "topic"}, 404)
         lookup = None
         if name.startswith(NAMESPACE + "/"):
@@ -322,25 +346,26 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
+        keep = reader(topic_access(request))
         if wanted.empty:
-            found = cache.search(text, limit + 1)
+            found = cache.search(text, limit + 1, keep=keep)
         else:
             # filtered: look further, and say "more" when the unfiltered search was cut
-            candidates = cache.search(text, max(limit + 1, 20 * limit))
+            candidates = cache.search(text, max(limit + 1, 20 * limit), keep=keep)
             found = [info for info in candidates if cache.admits(info.topic, wanted)][: limit + 1]
         rows = [_info_json(info) for info in found[:limit]]
         return json_response({"q": text, "topics": rows, "more": len(found) > limit, "now_ms": now_ms()})
 
     async def nodes(request: Request) -> Response:
-        return json_response(
-            {
-                "nodes": [dataclasses.asdict(node) for node in cache.sparkplug.edge_nodes()],
-                "hosts": [dataclasses.asdict(host) for host in cache.sparkplug.hosts()],
-            }
-        )
+        access = topic_access(request)
+        if not access.may_read_any(NAMESPACE + "/#"):
+            role = access.principal.role
+            error = f"role {role} may not read Sparkplug (spBv1.0/...): needs {SPARKPLUG_GRANT}"
+            return json_response({"error": error, "role": role, "needs": SPARKPLUG_GRANT}, 403)
+        return json_response(_sparkplug_status(cache, access))
 
-    def rows(paths: Iterable[str]) -> list[dict[str, object]]:
-        found = (cache.node(path) for path in paths)
+    def rows(view: VisibleTree, paths: Iterable[str]) -> list[dict[str, object]]:
+        found = (view.node(path) for path in paths)
         return [_node_json(node) for node in found if node is not None]
 
     def watched_rows(batch: list[Update], watched: frozenset[str], topics: frozenset[str]) -> list[str]:
@@ -348,24 +373,27 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         paths.update(dict.fromkeys(update.topic for update in batch if update.topic in topics))
         return list(paths)
 
-    def catch_up(watched: frozenset[str], topics: frozenset[str], since_ms: int) -> list[dict[str, object]]:
+    def catch_up(
+        view: VisibleTree, watched: frozenset[str], topics: frozenset[str], since_ms: int
+    ) -> list[dict[str, object]]:
         """Rows changed since ``since_ms``: what a (re)opened stream missed."""
         changed = TreeFilter(changed_ms=max(0, now_ms() - since_ms))
-        found = [node for prefix in watched for node in cache.page(prefix, limit=_CATCH_UP_ROWS, wanted=changed).shown]
+        found = [node for prefix in watched for node in view.page(prefix, limit=_CATCH_UP_ROWS, wanted=changed).shown]
         out = [_node_json(node) for node in found]
-        return out + [row for row in rows(topics) if int(str(row["last_ms"])) >= since_ms]
+        return out + [row for row in rows(view, topics) if int(str(row["last_ms"])) >= since_ms]
 
-    async def node_stream(params: Iterable[tuple[str, str]]) -> AsyncIterator[bytes]:
+    async def node_stream(params: Iterable[tuple[str, str]], access: TopicAccess) -> AsyncIterator[bytes]:
         watched = frozenset(value.rstrip("/") for key, value in params if key == "watch")
         topics = frozenset(value for key, value in params if key == "topic")
         since = dict(params).get("since")
+        keep = reader(access)  # a hidden topic's message does not even wake the stream
         yield b"retry: 2000\n: connected\n\n"
         greeted = False
-        async for batch in cache.updates("", interval_s=interval_s, idle_s=heartbeat_s, greet=True):
+        async for batch in cache.updates("", interval_s=interval_s, idle_s=heartbeat_s, greet=True, keep=keep):
             if not greeted:  # subscribed: now send what changed while the client had no stream
                 greeted = True
                 if since is not None and since.isdigit():
-                    missed = catch_up(watched, topics, int(since))
+                    missed = catch_up(VisibleTree(cache, access), watched, topics, int(since))
                     yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": now_ms()}) + b"\n\n"
                 continue
             if not batch:
@@ -373,21 +401,23 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 continue
             paths = watched_rows(batch, watched, topics)
             if paths:
-                data = orjson.dumps({"nodes": rows(paths), "now_ms": now_ms()})
+                data = orjson.dumps({"nodes": rows(VisibleTree(cache, access), paths), "now_ms": now_ms()})
                 yield b"event: nodes\ndata: " + data + b"\n\n"
 
     async def stream(request: Request) -> Response:
         params = request.query_params.multi_items()
+        access = topic_access(request)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if any(key in ("watch", "topic") for key, _ in params):
             if sum(key in ("watch", "topic") for key, _ in params) > MAX_WATCHED:
                 return json_response({"error": f"watch, topic: at most {MAX_WATCHED} in all", "field": "watch"}, 400)
-            return StreamingResponse(node_stream(params), media_type="text/event-stream", headers=headers)
+            return StreamingResponse(node_stream(params, access), media_type="text/event-stream", headers=headers)
         prefix = request.query_params.get("prefix", "").rstrip("/")
+        keep = reader(access)
 
         async def events() -> AsyncIterator[bytes]:
             yield b"retry: 2000\n: connected\n\n"
-            async for batch in cache.updates(prefix, interval_s=interval_s, idle_s=heartbeat_s):
+            async for batch in cache.updates(prefix, interval_s=interval_s, idle_s=heartbeat_s, keep=keep):
                 if not batch:
                     yield b": keepalive\n\n"
                     continue

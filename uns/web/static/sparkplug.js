@@ -43,14 +43,29 @@ function deviceRow(node, device) {
   return row;
 }
 
+/** The page for a role that may not read raw Sparkplug: the server's reason (what grants it) instead of the table. */
+function refused(error) {
+  latest = [];
+  $("#hosts").textContent = "";
+  $("#nodes tbody").replaceChildren(el("tr", {}, el("td", {colspan: 10, class: "error refused"}, error.message)));
+}
+
 async function refresh() {
-  const answer = await api("/api/sparkplug/nodes");
+  let answer;
+  try {
+    answer = await api("/api/sparkplug/nodes");
+  } catch (error) {
+    if (error.status !== 403) throw error;
+    refused(error);
+    return false;
+  }
   latest = answer.nodes;
   const body = answer.nodes.flatMap((node) => [nodeRow(node), ...node.devices.map((device) => deviceRow(node, device))]);
   if (!body.length) body.push(el("tr", {}, el("td", {colspan: 10, class: "hint"}, "no Sparkplug edge node seen yet")));
   $("#nodes tbody").replaceChildren(...body);
   const hosts = answer.hosts.map((host) => `${host.host_id} ${host.online ? "online" : "offline"}`);
   $("#hosts").textContent = hosts.length ? `host applications (STATE): ${hosts.join(", ")}` : "no host application STATE seen";
+  return true;
 }
 
 /** Ask an edge node to rebirth, then watch its births count go up. */
@@ -122,7 +137,7 @@ async function messageTable(topic, kind) {
 
 /** Fill the table and keep it fresh while the page is shown. */
 export async function loadSparkplug() {
-  await refresh();
+  if (!(await refresh())) return; // refused: nothing to keep fresh
   if (refreshTimer) return;
   refreshTimer = setInterval(() => {
     if ($("#sparkplug").hidden) {

@@ -1,0 +1,303 @@
+"""The web shows a role exactly what the broker would deliver to it: tree, topic, search, streams, Sparkplug status.
+
+A real broker, the real topic cache subscribed to it, and the tree routes behind the real auth middleware, with
+one user per role; Sparkplug births, commands and STATE and an edge agent's config published for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+import orjson
+import pytest
+
+from model.broker_config import Role, UserConfig
+from tests.exports import assert_all_is_honest
+from tests.fixtures.passwords import quick_hash
+from tests.fixtures.running import running_task
+from tests.fixtures.waiting import until
+from tests.uns.web.serving import serve_with_auth
+from uns.broker.embedded import EmbeddedBroker
+from uns.connect import local_clients, network_clients
+from uns.mqtt.types import Message, PubSub
+from uns.sparkplug import DataType, Metric, Payload, encode_payload, encode_state
+from uns.web.auth import SessionCodec, WebAuth
+from uns.web.cache import Page, TopicCache, TreeFilter
+from uns.web.roles import Identity, RoutePolicy
+from uns.web.tree_api import tree_routes
+from uns.web.visible_tree import VisibleTree
+
+T0 = 1_764_000_000_000
+SECRET = b"s" * 32
+USERS: Mapping[str, tuple[Role, bool]] = {  # name: (role, read_sparkplug)
+    "ada": ("admin", False),
+    "hal": ("host", False),
+    "amy": ("app", False),
+    "vic": ("viewer", False),
+    "sven": ("viewer", True),
+}
+UNS = "acme/dallas/line1/data/temp"
+HEALTH = "acme/hub/host/health"
+STATUS = "acme/hub/edge/line1/status"
+CONFIG = "acme/hub/edge/line1/config"
+NBIRTH = "spBv1.0/plant/NBIRTH/edge1"
+NDATA = "spBv1.0/plant/NDATA/edge1"
+NCMD = "spBv1.0/plant/NCMD/edge1"
+STATE = "spBv1.0/STATE/scada"
+
+
+def _users() -> dict[str, UserConfig]:
+    return {
+        name: UserConfig(password_hash=quick_hash(f"{name}-pw"), role=role, read_sparkplug=sparkplug)
+        for name, (role, sparkplug) in USERS.items()
+    }
+
+
+def _spb(seq: int | None, *metrics: Metric) -> bytes:
+    return encode_payload(Payload(timestamp=T0, seq=seq, metrics=list(metrics)))
+
+
+@dataclasses.dataclass
+class Rig:
+    cache: TopicCache
+    http: httpx.AsyncClient
+    pub: PubSub
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        before = self.cache.stats.messages
+        await self.pub.publish(topic, payload, qos=1)
+        await until(lambda: self.cache.stats.messages > before, what=f"the cache to see {topic}")
+
+    async def login(self, user: str) -> None:
+        answer = await self.http.post("/api/login", json={"username": user, "password": f"{user}-pw"})
+        assert answer.status_code == 200, answer.text
+
+    async def get(self, path: str, **params: str) -> httpx.Response:
+        return await self.http.get(path, params=params)
+
+
+@contextlib.asynccontextmanager
+async def _rig(broker: EmbeddedBroker, auth: WebAuth) -> AsyncIterator[Rig]:
+    cache = TopicCache(clients=local_clients(broker))
+    routes = tree_routes(cache, heartbeat_s=30, interval_s=0.05)
+    async with (
+        cache,
+        running_task(cache, name="test.cache"),
+        serve_with_auth(auth, routes=routes) as http,
+        network_clients(broker.url)(client_id="test-pub") as pub,
+    ):
+        yield Rig(cache=cache, http=http, pub=pub)
+
+
+@pytest.fixture
+async def rig(broker: EmbeddedBroker) -> AsyncIterator[Rig]:
+    async with _rig(broker, WebAuth(users=_users(), secret=SECRET)) as running:
+        for topic in (UNS, UNS, HEALTH, STATUS):
+            await running.publish(topic, b'{"value": 1}')
+        await running.publish(CONFIG, b'{"bridges": [{"kind": "sql", "password": "hunter2"}]}')
+        bd_seq = Metric(name="bdSeq", datatype=DataType.Int64, value=4)
+        await running.publish(NBIRTH, _spb(0, bd_seq, Metric(name="Secret/Recipe", datatype=DataType.Int64, value=7)))
+        await running.publish(NDATA, _spb(1, Metric(name="Secret/Recipe", datatype=DataType.Int64, value=8)))
+        await running.publish(NCMD, _spb(None, Metric(name="Node Control/Rebirth", datatype=DataType.Boolean)))
+        await running.publish(STATE, encode_state(True, T0))
+        yield running
+
+
+def test_exports() -> None:
+    assert_all_is_honest("uns.web.visible_tree")
+
+
+async def test_the_tree_leaves_out_what_the_broker_refuses_and_its_figures(rig: Rig) -> None:
+    await rig.login("ada")
+    root = (await rig.get("/api/tree")).json()
+    assert (root["node"]["topics"], root["node"]["messages"]) == (8, 9)
+    assert [child["name"] for child in root["children"]] == ["acme", "spBv1.0"]
+
+    await rig.login("vic")  # a viewer: no raw Sparkplug, no agent's config
+    root = (await rig.get("/api/tree")).json()
+    assert (root["node"]["topics"], root["node"]["messages"], root["node"]["children"]) == (3, 4, 1)
+    assert [(child["name"], child["topics"], child["messages"]) for child in root["children"]] == [("acme", 3, 4)]
+    agent = (await rig.get("/api/tree", prefix="acme/hub/edge/line1")).json()
+    assert (agent["node"]["topics"], agent["node"]["children"]) == (1, 1)
+    assert [child["name"] for child in agent["children"]] == ["status"]
+    unseen = await rig.get("/api/tree", prefix="nowhere")
+    for hidden in ("spBv1.0", "spBv1.0/plant", CONFIG):
+        answer = await rig.get("/api/tree", prefix=hidden)
+        assert answer.status_code == 404, hidden
+        assert answer.json() == {**unseen.json(), "error": f"no topic seen under {hidden!r}"}
+
+    await rig.login("sven")  # a viewer with read_sparkplug: births, data and STATE, never commands
+    root = (await rig.get("/api/tree")).json()
+    assert (root["node"]["topics"], root["node"]["messages"]) == (6, 7)
+    group = (await rig.get("/api/tree", prefix="spBv1.0/plant")).json()
+    assert (group["node"]["topics"], group["node"]["children"]) == (2, 2)
+    assert [child["name"] for child in group["children"]] == ["NBIRTH", "NDATA"]
+    assert (await rig.get("/api/tree", prefix="spBv1.0/plant/NCMD")).status_code == 404
+
+
+async def test_topic_and_search_answer_as_the_broker_would(rig: Rig) -> None:
+    expected = {
+        # user: (NBIRTH shown, NCMD shown, CONFIG shown)
+        "ada": (True, True, True),
+        "hal": (True, True, True),
+        "amy": (False, False, False),
+        "vic": (False, False, False),
+        "sven": (True, False, False),
+    }
+    for user, shown in expected.items():
+        await rig.login(user)
+        for (topic, word), visible in zip(
+            ((NBIRTH, "NBIRTH"), (NCMD, "NCMD"), (CONFIG, "/config")), shown, strict=True
+        ):
+            answer = await rig.get("/api/topic", topic=topic)
+            assert answer.status_code == (200 if visible else 404), (user, topic)
+            if not visible:  # the answer for a topic never seen: it confirms nothing
+                assert answer.json() == {"error": f"no message seen on topic {topic!r}", "field": "topic"}
+            for text in (word, topic):
+                found = (await rig.get("/api/search", q=text)).json()["topics"]
+                assert [row["topic"] for row in found] == ([topic] if visible else []), (user, text)
+        uns = (await rig.get("/api/search", q="acme/")).json()["topics"]
+        everything = {UNS, HEALTH, STATUS, CONFIG}
+        assert {row["topic"] for row in uns} == (everything if shown[2] else everything - {CONFIG})
+    await rig.login("sven")
+    birth = (await rig.get("/api/topic", topic=NBIRTH)).json()
+    assert (birth["encoding"], [m["name"] for m in birth["payload"]["metrics"]]) == (
+        "sparkplug",
+        ["bdSeq", "Secret/Recipe"],
+    )
+
+
+async def test_sparkplug_status_needs_a_grant_and_shows_no_commands_without_one(rig: Rig) -> None:
+    for user in ("vic", "amy"):
+        await rig.login(user)
+        refused = await rig.get("/api/sparkplug/nodes")
+        assert refused.status_code == 403, user
+        assert "read_sparkplug: true" in refused.json()["error"]
+        assert "role host or admin" in refused.json()["error"]
+        assert refused.json()["role"] == USERS[user][0]
+    await rig.login("sven")
+    status = (await rig.get("/api/sparkplug/nodes")).json()
+    (node,) = status["nodes"]
+    assert (node["edge_node_id"], node["births"], node["commands"]) == ("edge1", 1, None)
+    assert [host["host_id"] for host in status["hosts"]] == ["scada"]
+    await rig.login("ada")
+    (node,) = (await rig.get("/api/sparkplug/nodes")).json()["nodes"]
+    assert node["commands"] == 1
+
+
+async def _collect(response: httpx.Response, event: str, into: list[dict[str, object]]) -> None:
+    async for line in response.aiter_lines():
+        if line.startswith("data: "):
+            into.extend(orjson.loads(line[6:])[event])
+
+
+async def test_streams_carry_no_hidden_topic(rig: Rig) -> None:
+    await rig.login("vic")
+    updates: list[dict[str, object]] = []
+    rows: list[dict[str, object]] = []
+    async with (
+        rig.http.stream("GET", "/api/stream") as everything,
+        rig.http.stream("GET", "/api/stream", params=(("watch", ""), ("topic", NBIRTH))) as watched,
+    ):
+        tasks = [
+            asyncio.create_task(_collect(everything, "updates", updates), name="test.sse.updates"),
+            asyncio.create_task(_collect(watched, "nodes", rows), name="test.sse.nodes"),
+        ]
+        await until(lambda: rig.cache.health()["streams"] == 2, what="both streams to subscribe")
+        for topic in (NBIRTH, NDATA, NCMD):
+            await rig.publish(topic, _spb(None, Metric(name="Secret/Recipe", datatype=DataType.Int64, value=9)))
+        await rig.publish(STATE, encode_state(True, T0 + 1))
+        await rig.publish(CONFIG, b'{"bridges": []}')
+        await rig.publish(UNS, b'{"value": 2}')
+        await until(lambda: updates and rows, what="the UNS update on both streams")
+        await rig.publish(NDATA, _spb(None, Metric(name="Secret/Recipe", datatype=DataType.Int64, value=10)))
+        await rig.publish(UNS, b'{"value": 3}')
+        await until(lambda: any(row["messages"] == 6 for row in rows), what="the second UNS update")
+        for task in tasks:
+            task.cancel()
+    assert {update["topic"] for update in updates} == {UNS}
+    assert {row["path"] for row in rows} == {"acme"}
+    assert {(row["topics"], row["messages"]) for row in rows} == {(3, 5), (3, 6)}
+
+
+async def test_anonymous_roles_read_as_the_broker_lets_them(broker: EmbeddedBroker) -> None:
+    cases: tuple[tuple[Role, list[str]], ...] = (("viewer", []), ("admin", [NBIRTH]))
+    for role, found in cases:
+        auth = WebAuth(users={}, secret=SECRET, allow_anonymous_role=role)
+        async with _rig(broker, auth) as running:
+            await running.publish(NBIRTH, _spb(0, Metric(name="bdSeq", datatype=DataType.Int64, value=0)))
+            shown = (await running.get("/api/search", q="NBIRTH")).json()["topics"]
+            assert [row["topic"] for row in shown] == found, role
+            status = await running.get("/api/sparkplug/nodes")
+            assert status.status_code == (403 if role == "viewer" else 200), role
+
+
+def test_read_sparkplug_is_read_from_the_account_at_each_request() -> None:
+    token = SessionCodec(secret=SECRET).encode(Identity(user="vic", role="viewer", expires_ms=2 * T0))
+    users = _users()
+    before = WebAuth(users=users, secret=SECRET).identify(token, local=False)
+    granted = {**users, "vic": users["vic"].model_copy(update={"read_sparkplug": True})}
+    after = WebAuth(users=granted, secret=SECRET).identify(token, local=False)  # the same cookie, no new login
+    assert before is not None
+    assert after is not None
+    assert (before.read_sparkplug, after.read_sparkplug) == (False, True)
+    policy = RoutePolicy()
+    assert (policy.access(before).may_read(NBIRTH), policy.access(after).may_read(NBIRTH)) == (False, True)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.ms = T0
+
+    def __call__(self) -> float:
+        return self.ms / 1000
+
+
+def _unused_clients(**_: object) -> object:
+    raise AssertionError("these tests never open a client")
+
+
+def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_included() -> None:
+    clock = _Clock()
+    cache = TopicCache(clients=_unused_clients, clock=clock)  # type: ignore[arg-type]
+
+    def put(topic: str, payload: bytes, at: int) -> None:
+        clock.ms = T0 + at
+        cache.observe(Message(topic=topic, payload=payload), now_ms=T0 + at)
+
+    put(UNS, b'{"value": 1, "quality": "good"}', 0)
+    put(CONFIG, b'{"value": 1, "quality": "bad"}', 1_000)  # a hidden topic that looks like a bad value
+    put(CONFIG + "/note", b"x", 2_000)  # under a hidden topic, but not refused itself
+    put(STATUS, b'{"value": 1, "quality": "good"}', 2_500)
+    for at in range(3_000, 6_000, 100):
+        put(NDATA, b"1", at)  # busy and latest
+    policy = RoutePolicy()
+    admin = VisibleTree(cache, policy.access(Identity(user="ada", role="admin", expires_ms=None)))
+    viewer = VisibleTree(cache, policy.access(Identity(user="vic", role="viewer", expires_ms=None)))
+    every, seen = admin.node(""), viewer.node("")
+    assert every is not None
+    assert seen is not None
+    assert (every.topics, every.messages, every.problems, every.last_ms) == (5, 34, 1, T0 + 5_900)
+    assert (seen.topics, seen.messages, seen.problems, seen.last_ms, seen.children) == (3, 3, 0, T0 + 2_500, 1)
+    assert every.rate > 2.0
+    assert seen.rate < 0.3
+    config = viewer.node(CONFIG)  # shown for what is under it, without its own message
+    assert config is not None
+    assert (config.topic, config.topics, config.messages, config.children) == (None, 1, 1, 1)
+    assert viewer.node(NDATA) is None
+    assert viewer.node("spBv1.0") is None
+    problems = TreeFilter(problems=True)
+    assert [node.name for node in admin.page("", wanted=problems).shown] == ["acme"]
+    assert viewer.page("", wanted=problems) == Page(shown=(), more=0)  # no row, no count
+    recent = TreeFilter(changed_ms=1_000)  # only the busy Sparkplug node changed in the last second
+    assert [node.name for node in admin.page("", wanted=recent).shown] == ["spBv1.0"]
+    assert viewer.page("", wanted=recent).shown == ()
+    first = viewer.page("acme/hub/edge/line1", limit=1)
+    assert ([node.name for node in first.shown], first.more) == (["config"], 1)
+    line1 = viewer.node("acme/hub/edge/line1")
+    assert line1 is not None
+    assert (line1.topics, line1.messages, line1.children) == (2, 2, 2)

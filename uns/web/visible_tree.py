@@ -1,0 +1,208 @@
+"""What one reader sees of the topic cache: the topics the broker would deliver to it, and figures without the rest.
+
+The broker cuts few subtrees out of a reader of ``#`` (``spBv1.0``, a group's ``NCMD`` and ``DCMD``, each edge
+agent's ``config``: ``AclPolicy.read_exceptions``). They are found per request by matching those filters
+against the tree's levels, whose ``+`` levels are few names each (enterprises, Sparkplug groups, agents), and
+each one found is confirmed with the broker's own ``decide``. A node's figures are then the cache's less
+those of the hidden subtrees under it: nothing walks the whole tree, and a reader from whom nothing is
+hidden (host, admin) reads the cache as it is.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable
+
+from uns.web.cache import Node, Page, TopicCache, TreeFilter
+from uns.web.cache_types import PROBLEMS
+from uns.web.roles import TopicAccess
+
+__all__ = ["VisibleTree", "reader"]
+
+_MEMO_LIMIT = 100_000
+
+
+def reader(access: TopicAccess) -> Callable[[str], bool] | None:
+    """``access.may_read`` remembered per topic (for a stream's every message); None when it reads everything."""
+    if access.everything:
+        return None
+    memo: dict[str, bool] = {}
+
+    def may_read(topic: str) -> bool:
+        known = memo.get(topic)
+        if known is None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            known = memo[topic] = access.may_read(topic)
+        return known
+
+    return may_read
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+def _ancestors(path: str) -> list[str]:
+    """The nodes above ``path``, the root ``""`` first."""
+    if not path:
+        return []
+    names = path.split("/")
+    return ["", *("/".join(names[:depth]) for depth in range(1, len(names)))]
+
+
+@dataclasses.dataclass(slots=True)
+class _Less:
+    """Figures of hidden topics to take off a node's."""
+
+    topics: int = 0
+    messages: int = 0
+    rate: float = 0.0
+    problems: int = 0
+    last_ms: int = 0
+
+    def add(self, other: _Less) -> None:
+        self.topics += other.topics
+        self.messages += other.messages
+        self.rate += other.rate
+        self.problems += other.problems
+        self.last_ms = max(self.last_ms, other.last_ms)
+
+
+class VisibleTree:
+    """The topic tree as ``access`` may see it, now: build one per request (or stream batch), use it at once.
+
+    A hidden subtree is not listed and its figures (topics, messages, rate, problems, latest time) are
+    not in its ancestors', the root's included; a hidden topic with visible topics under it shows as a
+    node without its own message.
+    """
+
+    def __init__(self, cache: TopicCache, access: TopicAccess) -> None:
+        self._cache = cache
+        self._open = access.everything
+        self._whole: set[str] = set()
+        """Hidden subtrees: the node and everything under it."""
+        self._alone: set[str] = set()
+        """Hidden topics with visible topics under them."""
+        self._less: dict[str, _Less] = {}
+        """Per node: what its hidden topics add to its figures."""
+        self._hidden_children: collections.Counter[str] = collections.Counter()
+        if not self._open:
+            self._find_hidden(access)
+
+    # -- finding the hidden subtrees ----------------------------------------------------------------
+
+    def _find_hidden(self, access: TopicAccess) -> None:
+        cache = self._cache
+        candidates = {name for name in cache.names("") if name.startswith("$")}  # refused by their own rule
+        for topic_filter in access.hidden_filters:
+            candidates.update(self._levels(topic_filter))
+        for path in sorted(candidates, key=lambda path: (path.count("/"), path)):  # a subtree before its insides
+            if self._inside_whole(path):
+                continue
+            node = cache.node(path)
+            if node is None:
+                continue
+            if access.hides_subtree(path):
+                self._hide(node, whole=True)
+            elif node.topic is not None and not access.may_read(path):
+                self._hide(node, whole=node.children == 0)
+
+    def _levels(self, topic_filter: str) -> list[str]:
+        """The nodes of the tree ``topic_filter`` reaches, without its trailing ``#`` (it names them and below)."""
+        names = topic_filter.split("/")
+        if names[-1] == "#":
+            names.pop()
+        paths = [""]
+        for depth, name in enumerate(names):
+            found: list[str] = []
+            for parent in paths:
+                if name == "+":  # a first-level wildcard never matches $ topics
+                    found += [_join(parent, child) for child in self._cache.names(parent) if depth or child[:1] != "$"]
+                elif self._cache.node(_join(parent, name)) is not None:
+                    found.append(_join(parent, name))
+            paths = found
+        return paths
+
+    def _hide(self, node: Node, *, whole: bool) -> None:
+        path = node.path
+        if whole:
+            self._whole.add(path)
+            if path:
+                self._hidden_children[_ancestors(path)[-1]] += 1
+            less = _Less(node.topics, node.messages, node.rate, node.problems, node.last_ms)
+            above = _ancestors(path)
+        else:
+            info = node.topic
+            if info is None:
+                return
+            self._alone.add(path)
+            share = info.count / node.messages if node.messages else 0.0
+            problem = int(info.quality in PROBLEMS)
+            less = _Less(1, info.count, node.rate * share, problem, info.last_ms)
+            above = [*_ancestors(path), path]
+        for ancestor in above:
+            self._less.setdefault(ancestor, _Less()).add(less)
+
+    def _inside_whole(self, path: str) -> bool:
+        whole = self._whole
+        return bool(whole) and (path in whole or any(ancestor in whole for ancestor in _ancestors(path)))
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def node(self, path: str) -> Node | None:
+        """The node at ``path`` as this reader sees it; None when hidden or never seen (alike)."""
+        if self._inside_whole(path):
+            return None
+        node = self._cache.node(path)
+        return node if node is None or self._open else self._seen(node)
+
+    def page(
+        self, prefix: str = "", *, limit: int | None = None, after: str | None = None, wanted: TreeFilter | None = None
+    ) -> Page:
+        """``TopicCache.page`` as this reader sees it (a prefix with hidden topics below costs O(children))."""
+        if self._inside_whole(prefix):
+            return Page(shown=(), more=0)
+        if prefix not in self._less:  # nothing hidden below: the cache's page as it is
+            return self._cache.page(prefix, limit=limit, after=after, wanted=wanted)
+        every = self._cache.page(prefix, after=after, wanted=wanted).shown
+        shown = [self._seen(node) for node in every if node.path not in self._whole]
+        if wanted is not None and (wanted.problems or wanted.changed_ms):
+            # the cache passed them on figures with the hidden topics in; pass them again on what is shown
+            since = self._cache.now_ms() - wanted.changed_ms if wanted.changed_ms else -1
+            shown = [node for node in shown if (node.problems or not wanted.problems) and node.last_ms >= since]
+        end = len(shown) if limit is None else min(limit, len(shown))
+        return Page(shown=tuple(shown[:end]), more=len(shown) - end)
+
+    def _seen(self, node: Node) -> Node:
+        less = self._less.get(node.path)
+        if less is None:
+            return node
+        last_ms = node.last_ms if less.last_ms < node.last_ms else self._last_ms(node.path)
+        return dataclasses.replace(
+            node,
+            topics=node.topics - less.topics,
+            messages=node.messages - less.messages,
+            rate=round(max(0.0, node.rate - less.rate), 3),
+            problems=node.problems - less.problems,
+            last_ms=last_ms,
+            children=node.children - self._hidden_children[node.path],
+            topic=None if node.path in self._alone else node.topic,
+        )
+
+    def _last_ms(self, path: str) -> int:
+        """The latest visible message at or under ``path``, down the branches that hold hidden topics only."""
+        cache = self._cache
+        node = cache.node(path)
+        latest = node.topic.last_ms if node is not None and node.topic is not None and path not in self._alone else 0
+        for name in cache.names(path):
+            child = _join(path, name)
+            if child in self._whole:
+                continue
+            if child in self._less:
+                latest = max(latest, self._last_ms(child))
+                continue
+            found = cache.node(child)
+            latest = max(latest, found.last_ms if found is not None else 0)
+        return latest
