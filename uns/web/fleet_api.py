@@ -3,7 +3,9 @@
 The hub learns each agent's status from its retained status topic (and its offline will); desired
 versions come from the same ``FleetStore`` files ``uns fleet`` writes. Who may call what is the auth
 middleware's job (``uns/web/roles.py``): every ``GET`` is ``read`` (viewer and up), every ``POST`` is
-``write`` (host and admin, the roles that configure the hub).
+``write`` (host and admin, the roles that configure the hub). A version's config (``GET .../versions/<n>``
+and ``.../diff``) is shown only to a role the broker would deliver the agent's config topic to (host,
+admin): it carries the connectors' credentials; the listings carry no config.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from uns.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol,
 from uns.fleet.enrolment import accounts_file
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
-from uns.web.auth import identity_of
+from uns.web.auth import identity_of, topic_access
 from uns.web.fleet_view import FleetView
 from uns.web.history_api import json_response
 
@@ -194,8 +196,18 @@ class FleetService:
     async def _version(self, request: Request) -> Response:
         return await _answer(self._version_of, request)
 
-    def _version_of(self, request: Request) -> Response:
+    def _config_reader(self, request: Request) -> str:
+        """The agent named in the path, if the caller may read its desired config (a 403 naming what it needs)."""
         agent = self._known(request.path_params["agent"])
+        access = topic_access(request)
+        if not access.may_read(config_topic(self._enterprise, agent)):
+            role = access.principal.role
+            reason = f"role {role} may not read {agent}'s desired config (it holds connector credentials)"
+            raise _Refused(403, f"config: {reason}: needs role host or admin; the versions list has the rest")
+        return agent
+
+    def _version_of(self, request: Request) -> Response:
+        agent = self._config_reader(request)
         version: int = request.path_params["version"]
         try:
             return json_response(self.store.get(agent, version).model_dump(mode="json"))
@@ -206,7 +218,7 @@ class FleetService:
         return await _answer(self._diff_of, request)
 
     def _diff_of(self, request: Request) -> Response:
-        agent = self._known(request.path_params["agent"])
+        agent = self._config_reader(request)
         numbers = []
         for field in ("old", "new"):
             text = request.query_params.get(field, "")

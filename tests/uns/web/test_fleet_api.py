@@ -136,6 +136,12 @@ async def test_a_viewer_reads_the_fleet_and_is_refused_deploys(broker: EmbeddedB
         assert listed.status_code == 200
         assert listed.json()["agents"][0]["status"] == "never seen"
         assert (await http.get("/api/fleet/agents/line1/versions")).status_code == 200
+        # a version's config holds connector credentials: the broker delivers its topic to host and admin only
+        for path in ("/api/fleet/agents/line1/versions/1", "/api/fleet/agents/line1/diff?old=1&new=1"):
+            config = await http.get(path)
+            assert config.status_code == 403, path
+            assert config.json()["field"] == "config"
+            assert "needs role host or admin" in config.json()["error"]
         for path, body in (
             ("/api/fleet/deploy", {"agents": ["line1"], "config": {"bridges": []}}),
             ("/api/fleet/rollback", {"agent": "line1", "to": 1}),
@@ -143,6 +149,10 @@ async def test_a_viewer_reads_the_fleet_and_is_refused_deploys(broker: EmbeddedB
             refused = await http.post(path, json=body)
             assert refused.status_code == 403, path
         assert [v.version for v in fleet.store.versions("line1")] == [1]
+        await _login(http, "hana")
+        version = await http.get("/api/fleet/agents/line1/versions/1")
+        assert (version.status_code, version.json()["config"]) == (200, {"bridges": []})
+        assert (await http.get("/api/fleet/agents/line1/diff?old=1&new=1")).json()["diff"] == ""
 
 
 @pytest.mark.parametrize(
