@@ -52,6 +52,9 @@ class TagSpec:
     deadband: float = 0.0
     """Report by exception: a numeric change smaller than this (absolute) is not sent."""
     description: str = ""
+    transient: bool = False
+    """Live only, not to be historized: Sparkplug's ``is_transient`` in the DBIRTH and every DDATA. The edge
+    engine sets it from the bridge's ``edge.transient_tags``; a source may set it itself."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -118,7 +118,10 @@ class EdgeNode:
                 node_id=self.name,
                 tags=self._source.tags(),
                 heartbeat_ms=round(self._config.heartbeat_s * 1000),
+                transient=self._config.transient_tags,
             )
+            for pattern in self._session.transient_unmatched:
+                log.warning("edge %s: edge.transient_tags %r matches no tag", self.name, pattern)
             self._buffer.__enter__()
             self._bd_seq = load_bd_seq(self._dir)
             self._journal.__enter__()

@@ -20,6 +20,7 @@ null if it was stamped before (a consumer would otherwise keep the null as the n
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
 from bridges.source import Sample, Samples, TagSpec
@@ -182,18 +183,26 @@ def _sparkplug_code(code: int, name: PropertyValue | None) -> tuple[int, Propert
     return QUALITY_CODES[Quality.bad], name
 
 
-def _encode_data(metrics: Iterable[tuple[int, DataType, Metric]], *, seq: int, now_ms: int, historical: bool) -> bytes:
-    """A DATA payload with aliases only: no names and no datatypes (the birth gave them)."""
+def _encode_data(
+    metrics: Iterable[tuple[int, DataType, Metric, bool]], *, seq: int, now_ms: int, historical: bool
+) -> bytes:
+    """A DATA payload with aliases only: no names and no datatypes (the birth gave them).
+
+    Each metric is (alias, datatype, metric, transient); a transient one carries ``is_transient`` in every
+    DATA as in its birth, for a host that reads the flag per message.
+    """
     payload = _pb.Payload()
     payload.timestamp = now_ms
     payload.seq = seq
-    for alias, datatype, metric in metrics:
+    for alias, datatype, metric, transient in metrics:
         wire = payload.metrics.add()
         wire.alias = alias
         if metric.timestamp is not None:
             wire.timestamp = metric.timestamp
         if historical:
             wire.is_historical = True
+        if transient:
+            wire.is_transient = True
         if metric.is_null or metric.value is None:
             wire.is_null = True
         else:
@@ -249,12 +258,22 @@ class EdgeSession:
         node_id: edge node id.
         tags: every device tag (``Source.tags()``), in birth order.
         heartbeat_ms: resend an unchanged metric after this long; 0 = never.
+        transient: ``<device>/<metric>`` patterns (``edge.transient_tags``): the tags they match are sent
+            ``is_transient``; ``transient_unmatched`` lists the patterns no tag matched.
 
     Raises:
         BridgeError: a tag is declared twice for the same device.
     """
 
-    def __init__(self, *, group: str, node_id: str, tags: Sequence[TagSpec], heartbeat_ms: int) -> None:
+    def __init__(
+        self,
+        *,
+        group: str,
+        node_id: str,
+        tags: Sequence[TagSpec],
+        heartbeat_ms: int,
+        transient: Sequence[str] = (),
+    ) -> None:
         self.group = group
         self.node_id = node_id
         self._heartbeat_ms = heartbeat_ms
@@ -268,7 +287,17 @@ class EdgeSession:
         self._health_sent: dict[str, tuple[MetricValue, int]] = {}
         self._devices: dict[str, _Device] = {}
         alias = len(HEALTH_METRICS)
+        patterns = [(pattern, *pattern.partition("/")[::2]) for pattern in transient]
+        matched: set[str] = set()
         for spec in tags:
+            hits = [
+                p
+                for p, dev, metric in patterns
+                if fnmatch.fnmatchcase(spec.device, dev) and fnmatch.fnmatchcase(spec.name, metric)
+            ]
+            if hits and not spec.transient:
+                spec = dataclasses.replace(spec, transient=True)
+            matched.update(hits)
             device = self._devices.setdefault(spec.device, _Device())
             if spec.name in device.tags:
                 raise BridgeError(
@@ -276,6 +305,8 @@ class EdgeSession:
                 )
             device.table.add(spec.name, alias, _Tag(spec=spec, alias=alias))
             alias += 1
+        self.transient_unmatched = [pattern for pattern in transient if pattern not in matched]
+        """The ``transient`` patterns no tag matched (a typo, or a tag the source no longer has)."""
 
     # -- topics and seq ---------------------------------------------------------------------------
 
@@ -382,6 +413,7 @@ class EdgeSession:
                     datatype=tag.spec.datatype,
                     value=tag.value,
                     is_null=tag.value is None,
+                    is_transient=tag.spec.transient,
                     properties=PropertySet(props),
                 )
             )
@@ -469,7 +501,7 @@ class EdgeSession:
         for metric in metrics:
             tag = state.tags.get(metric.name or "")
             if tag is not None:
-                wire.append((tag.alias, tag.spec.datatype, metric))
+                wire.append((tag.alias, tag.spec.datatype, metric, tag.spec.transient))
         if not wire:
             return []
         out = [] if state.born else [self._device_birth(device, now_ms)]
@@ -523,7 +555,7 @@ class EdgeSession:
             beat = sent is not None and self._heartbeat_ms > 0 and now_ms - sent[1] >= self._heartbeat_ms
             if sent is None or beat or _health_changed(name, value, sent[0]):
                 metric = Metric(timestamp=now_ms, value=value, is_null=value is None)
-                wire.append((self._health_alias[name], datatype, metric))
+                wire.append((self._health_alias[name], datatype, metric, False))
                 self._health_sent[name] = (value, now_ms)
         if not wire:
             return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from model.sparkplug_ids import SparkplugId
 
@@ -15,6 +15,7 @@ __all__ = [
     "BridgeBase",
     "DatatypeName",
     "EdgeNodeConfig",
+    "TagPattern",
     "check_unique",
     "repeated",
     "sparkplug_id",
@@ -31,6 +32,18 @@ DATATYPE_NAMES: tuple[str, ...] = DatatypeName.__args__  # type: ignore[attr-def
 
 sparkplug_id = SparkplugId
 """A Sparkplug group, edge node or device id: not empty, no '/', '+' or '#'."""
+
+
+def _check_tag_pattern(value: str) -> str:
+    device, slash, metric = value.partition("/")
+    if not slash or not device or not metric:
+        raise ValueError(f"must be <device>/<metric>, each part a name or a pattern with * and ? (got {value!r})")
+    return value
+
+
+TagPattern = Annotated[str, AfterValidator(_check_tag_pattern)]
+"""``<device>/<metric>``: a device id and a metric name, each may hold ``*`` and ``?`` (``fnmatch``, case-sensitive;
+``*`` also crosses the ``/`` levels of a metric name)."""
 
 
 class EdgeNodeConfig(BaseModel):
@@ -73,6 +86,14 @@ class EdgeNodeConfig(BaseModel):
     keepalive_s: int = Field(default=10, ge=1, le=3600, description="MQTT keep-alive of the edge node's connection.")
     health_interval_s: float = Field(
         default=5.0, gt=0, description="How often the bridge's health metrics (Bridge/...) are refreshed."
+    )
+    transient_tags: list[TagPattern] = Field(
+        default_factory=list,
+        description="Tags whose values are live only, not to be historized: <device>/<metric>, each part a name or "
+        "a pattern with * and ? (* crosses the / levels of a metric name), e.g. filler/Diagnostics/* . They go out "
+        "with Sparkplug's is_transient in DBIRTH and every DDATA; the hub still republishes them on the UNS "
+        '(envelope "transient": true) but its historian and time-series sinks do not store them. A pattern no '
+        "tag matches is logged at start.",
     )
 
 
