@@ -40,7 +40,16 @@ from uns.web.history_api import json_response
 from uns.web.roles import GRANTS, UNRESTRICTED, Action, Identity, RoutePolicy, TopicAccess, classify, is_api
 from uns.web.throttle import FailureLimiter
 
-__all__ = ["ANONYMOUS_WARNING", "COOKIE", "SessionCodec", "SessionInvalid", "WebAuth", "identity_of", "topic_access"]
+__all__ = [
+    "ANONYMOUS_WARNING",
+    "COOKIE",
+    "SessionCodec",
+    "SessionInvalid",
+    "WebAuth",
+    "count_refusal",
+    "identity_of",
+    "topic_access",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,7 @@ _MAX_LOGIN_BODY = 16_384
 _MAX_PUBLISH_BODY = 1_048_576 + 65_536  # the broker's default payload limit plus room for the JSON around it
 _STATE_KEY = "uns_identity"
 _ACCESS_KEY = "uns_topic_access"
+_AUTH_KEY = "uns_web_auth"
 _ANONYMOUS_HEADER = b"x-uns-anonymous-role"
 _POLICY_VIOLATION = 1008  # WebSocket close code
 
@@ -113,7 +123,7 @@ class SessionCodec:
         return Identity(user=user, role=role, expires_ms=expires)
 
 
-def identity_of(request: Request) -> Identity | None:
+def identity_of(request: HTTPConnection) -> Identity | None:
     """Who sent ``request``, as the auth middleware found out; None on public routes without a session."""
     found = request.scope.get("state", {}).get(_STATE_KEY)
     return found if isinstance(found, Identity) else None
@@ -126,6 +136,17 @@ def topic_access(connection: HTTPConnection) -> TopicAccess:
     """
     found = connection.scope.get("state", {}).get(_ACCESS_KEY)
     return found if isinstance(found, TopicAccess) else UNRESTRICTED
+
+
+def count_refusal(connection: HTTPConnection, reason: str, *, count: str = "forbidden") -> None:
+    """Count (as ``count`` in the auth's health) and log, rate-limited, a read a route refuses by topic.
+
+    The middleware counts what it refuses by route; a route that refuses what a topic holds (Sparkplug
+    status, an agent's config) says so here. Nothing without the middleware.
+    """
+    auth = connection.scope.get("state", {}).get(_AUTH_KEY)
+    if isinstance(auth, WebAuth):
+        auth.refused(identity_of(connection), reason, count=count)
 
 
 def _identity_document(identity: Identity) -> dict[str, object]:
@@ -228,6 +249,12 @@ class WebAuth:
             "login_tracker_evicted": self._by_user.evicted + self._by_address.evicted,
         }
         return {"anonymous_role": self.anonymous_role, **trackers, **self.counts}
+
+    def refused(self, identity: Identity | None, reason: str, *, count: str = "forbidden") -> None:
+        """Count a refusal as ``count`` and log it (rate-limited per user and reason)."""
+        self.counts[count] += 1
+        who = identity.user if identity is not None and identity.user is not None else "<anonymous>"
+        self.warn.warning(f"{count}/{who}/{reason}", "web request refused for user %s: %s", who, reason)
 
     # --- sessions -------------------------------------------------------------------------------------------
 
@@ -441,6 +468,7 @@ class _AuthMiddleware:
         """Keep who is asking, and what they may read, for the routes (``identity_of``, ``topic_access``)."""
         state = scope.setdefault("state", {})
         state[_STATE_KEY] = identity
+        state[_AUTH_KEY] = self._auth
         # nobody signed in (only public routes get here): the narrowest reading role, never more by mistake
         state[_ACCESS_KEY] = self._auth.policy.access(identity or Identity(user=None, role="viewer", expires_ms=None))
 
@@ -482,9 +510,7 @@ class _AuthMiddleware:
         return response
 
     def _forbidden(self, request: Request, identity: Identity, reason: str) -> Response:
-        self._auth.counts["forbidden"] += 1
-        who = identity.user if identity.user is not None else "<anonymous>"
-        self._auth.warn.warning(f"forbidden/{who}/{reason}", "web request refused for user %s: %s", who, reason)
+        self._auth.refused(identity, reason)
         return json_response({"error": reason, "role": identity.role}, 403)
 
 

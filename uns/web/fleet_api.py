@@ -36,7 +36,7 @@ from uns.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol,
 from uns.fleet.enrolment import accounts_file
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
-from uns.web.auth import identity_of, topic_access
+from uns.web.auth import count_refusal, identity_of, topic_access
 from uns.web.fleet_view import FleetView
 from uns.web.history_api import json_response
 
@@ -203,6 +203,7 @@ class FleetService:
         if not access.may_read(config_topic(self._enterprise, agent)):
             role = access.principal.role
             reason = f"role {role} may not read {agent}'s desired config (it holds connector credentials)"
+            count_refusal(request, reason)
             raise _Refused(403, f"config: {reason}: needs role host or admin; the versions list has the rest")
         return agent
 

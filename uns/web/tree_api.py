@@ -28,7 +28,7 @@ from uns.sparkplug import (
     Template,
     decode_payload,
 )
-from uns.web.auth import topic_access
+from uns.web.auth import count_refusal, topic_access
 from uns.web.cache import CLASS_WORDS, Node, TopicCache, TopicInfo, TreeFilter, Update
 from uns.web.history_api import json_response
 from uns.web.roles import SPARKPLUG_GRANT, TopicAccess
@@ -297,6 +297,8 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         view = VisibleTree(cache, topic_access(request))
         node = view.node(prefix)
         if node is None:  # hidden from this role or never seen: the same answer, so it confirms nothing
+            if cache.node(prefix) is not None:
+                count_refusal(request, f"tree under {prefix!r}: hidden from its role", count="hidden_reads")
             return json_response({"error": f"no topic seen under {prefix!r}", "field": "prefix"}, 404)
         page = view.page(prefix, limit=limit, after=params.get("after"), wanted=wanted)
         return json_response(
@@ -320,6 +322,8 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         except _BadParam as exc:
             return _bad(exc)
         readable = topic_access(request).may_read(name)
+        if not readable and cache.info(name) is not None:
+            count_refusal(request, f"topic {name!r}: hidden from its role", count="hidden_reads")
         info = cache.info(name) if readable else None
         raw = cache.payload(name) if readable else None
         if info is None or raw is None:  # hidden from this role or never seen: the same answer
@@ -361,6 +365,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         if not access.may_read_any(NAMESPACE + "/#"):
             role = access.principal.role
             error = f"role {role} may not read Sparkplug (spBv1.0/...): needs {SPARKPLUG_GRANT}"
+            count_refusal(request, error)
             return json_response({"error": error, "role": role, "needs": SPARKPLUG_GRANT}, 403)
         return json_response(_sparkplug_status(cache, access))
 

@@ -142,6 +142,7 @@ async def test_a_viewer_reads_the_fleet_and_is_refused_deploys(broker: EmbeddedB
             assert config.status_code == 403, path
             assert config.json()["field"] == "config"
             assert "needs role host or admin" in config.json()["error"]
+        assert (await http.get("/api/health")).json()["auth"]["forbidden"] == 2  # counted as the middleware's are
         for path, body in (
             ("/api/fleet/deploy", {"agents": ["line1"], "config": {"bridges": []}}),
             ("/api/fleet/rollback", {"agent": "line1", "to": 1}),

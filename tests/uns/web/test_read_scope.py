@@ -66,6 +66,7 @@ class Rig:
     cache: TopicCache
     http: httpx.AsyncClient
     pub: PubSub
+    auth: WebAuth
 
     async def publish(self, topic: str, payload: bytes) -> None:
         before = self.cache.stats.messages
@@ -90,7 +91,7 @@ async def _rig(broker: EmbeddedBroker, auth: WebAuth) -> AsyncIterator[Rig]:
         serve_with_auth(auth, routes=routes) as http,
         network_clients(broker.url)(client_id="test-pub") as pub,
     ):
-        yield Rig(cache=cache, http=http, pub=pub)
+        yield Rig(cache=cache, http=http, pub=pub, auth=auth)
 
 
 @pytest.fixture
@@ -137,6 +138,7 @@ async def test_the_tree_leaves_out_what_the_broker_refuses_and_its_figures(rig: 
     assert (group["node"]["topics"], group["node"]["children"]) == (2, 2)
     assert [child["name"] for child in group["children"]] == ["NBIRTH", "NDATA"]
     assert (await rig.get("/api/tree", prefix="spBv1.0/plant/NCMD")).status_code == 404
+    assert rig.auth.counts["hidden_reads"] == 4  # counted, though answered as unseen ("nowhere" is not counted)
 
 
 async def test_topic_and_search_answer_as_the_broker_would(rig: Rig) -> None:
@@ -163,6 +165,7 @@ async def test_topic_and_search_answer_as_the_broker_would(rig: Rig) -> None:
         uns = (await rig.get("/api/search", q="acme/")).json()["topics"]
         everything = {UNS, HEALTH, STATUS, CONFIG}
         assert {row["topic"] for row in uns} == (everything if shown[2] else everything - {CONFIG})
+    assert rig.auth.counts["hidden_reads"] == 3 + 3 + 2  # amy's, vic's and sven's refused topics; no search counts
     await rig.login("sven")
     birth = (await rig.get("/api/topic", topic=NBIRTH)).json()
     assert (birth["encoding"], [m["name"] for m in birth["payload"]["metrics"]]) == (
@@ -179,6 +182,7 @@ async def test_sparkplug_status_needs_a_grant_and_shows_no_commands_without_one(
         assert "read_sparkplug: true" in refused.json()["error"]
         assert "role host or admin" in refused.json()["error"]
         assert refused.json()["role"] == USERS[user][0]
+    assert rig.auth.counts["forbidden"] == 2
     await rig.login("sven")
     status = (await rig.get("/api/sparkplug/nodes")).json()
     (node,) = status["nodes"]
