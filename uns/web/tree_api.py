@@ -32,7 +32,7 @@ from uns.web.auth import count_refusal, topic_access
 from uns.web.cache import CLASS_WORDS, Node, TopicCache, TopicInfo, TreeFilter, Update
 from uns.web.history_api import json_response
 from uns.web.roles import SPARKPLUG_GRANT, TopicAccess
-from uns.web.visible_tree import VisibleTree, reader
+from uns.web.visible_tree import HiddenIndex, VisibleTree, reader
 
 __all__ = ["MAX_SHOWN_BYTES", "MAX_WATCHED", "render_payload", "tree_routes", "visible_paths"]
 
@@ -285,6 +285,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         heartbeat_s: an SSE comment is sent after this long without updates, so proxies keep the stream.
         interval_s: at most one SSE batch per this many seconds.
     """
+    hidden = HiddenIndex(cache)  # where each role's tree is cut, shared by the requests
 
     async def tree(request: Request) -> Response:
         params = request.query_params
@@ -294,7 +295,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
-        view = VisibleTree(cache, topic_access(request))
+        view = VisibleTree(cache, topic_access(request), index=hidden)
         node = view.node(prefix)
         if node is None:  # hidden from this role or never seen: the same answer, so it confirms nothing
             if cache.node(prefix) is not None:
@@ -398,7 +399,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             if not greeted:  # subscribed: now send what changed while the client had no stream
                 greeted = True
                 if since is not None and since.isdigit():
-                    missed = catch_up(VisibleTree(cache, access), watched, topics, int(since))
+                    missed = catch_up(VisibleTree(cache, access, index=hidden), watched, topics, int(since))
                     yield b"event: nodes\ndata: " + orjson.dumps({"nodes": missed, "now_ms": now_ms()}) + b"\n\n"
                 continue
             if not batch:
@@ -406,7 +407,9 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 continue
             paths = watched_rows(batch, watched, topics)
             if paths:
-                data = orjson.dumps({"nodes": rows(VisibleTree(cache, access), paths), "now_ms": now_ms()})
+                data = orjson.dumps(
+                    {"nodes": rows(VisibleTree(cache, access, index=hidden), paths), "now_ms": now_ms()}
+                )
                 yield b"event: nodes\ndata: " + data + b"\n\n"
 
     async def stream(request: Request) -> Response:

@@ -3,9 +3,9 @@
 The broker cuts few subtrees out of a reader of ``#`` (``spBv1.0``, a group's ``NCMD`` and ``DCMD``, each edge
 agent's ``config``: ``AclPolicy.read_exceptions``). They are found per request by matching those filters
 against the tree's levels, whose ``+`` levels are few names each (enterprises, Sparkplug groups, agents), and
-each one found is confirmed with the broker's own ``decide``. A node's figures are then the cache's less
-those of the hidden subtrees under it: nothing walks the whole tree, and a reader from whom nothing is
-hidden (host, admin) reads the cache as it is.
+each one found is confirmed with the broker's own ``decide`` (kept per reader until a topic is added:
+:class:`HiddenIndex`). A node's figures are then the cache's less those of the hidden subtrees under it:
+nothing walks the whole tree, and a reader from whom nothing is hidden (host, admin) reads the cache as it is.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import collections
 import dataclasses
 from collections.abc import Callable
 
+from uns.broker.acl import Principal
 from uns.web.cache import Node, Page, TopicCache, TreeFilter
 from uns.web.cache_types import PROBLEMS
 from uns.web.roles import TopicAccess
 
-__all__ = ["VisibleTree", "reader"]
+__all__ = ["Cut", "HiddenIndex", "VisibleTree", "reader"]
 
 _MEMO_LIMIT = 100_000
 
@@ -70,44 +71,51 @@ class _Less:
         self.last_ms = max(self.last_ms, other.last_ms)
 
 
-class VisibleTree:
-    """The topic tree as ``access`` may see it, now: build one per request (or stream batch), use it at once.
+def _inside(path: str, whole: set[str]) -> bool:
+    """Whether ``path`` is one of the ``whole`` subtrees or under one."""
+    return bool(whole) and (path in whole or any(ancestor in whole for ancestor in _ancestors(path)))
 
-    A hidden subtree is not listed and its figures (topics, messages, rate, problems, latest time) are
-    not in its ancestors', the root's included; a hidden topic with visible topics under it shows as a
-    node without its own message.
+
+Cut = tuple[tuple[str, bool], ...]
+"""Where a reader's tree is cut: (path, whole) for each hidden subtree (True) or hidden topic alone (False)."""
+
+
+class HiddenIndex:
+    """Where the tree is cut for each reader, found again only when a topic was added (its shape is the same).
+
+    One per cache, shared by its routes: a request then pays for the figures of the few hidden nodes,
+    not for finding them (a node per ``+`` match, a ``decide`` per candidate).
     """
 
-    def __init__(self, cache: TopicCache, access: TopicAccess) -> None:
-        self._cache = cache
-        self._open = access.everything
-        self._whole: set[str] = set()
-        """Hidden subtrees: the node and everything under it."""
-        self._alone: set[str] = set()
-        """Hidden topics with visible topics under them."""
-        self._less: dict[str, _Less] = {}
-        """Per node: what its hidden topics add to its figures."""
-        self._hidden_children: collections.Counter[str] = collections.Counter()
-        if not self._open:
-            self._find_hidden(access)
+    def __init__(self, cache: TopicCache) -> None:
+        self.cache = cache
+        self._found: dict[Principal, tuple[int, Cut]] = {}
 
-    # -- finding the hidden subtrees ----------------------------------------------------------------
+    def cut(self, access: TopicAccess) -> Cut:
+        """Where ``access``'s tree is cut now (parents before their insides)."""
+        topics = self.cache.stats.topics  # levels are only ever added with a topic
+        found = self._found.get(access.principal)
+        if found is None or found[0] != topics:
+            found = self._found[access.principal] = (topics, self._find(access))
+        return found[1]
 
-    def _find_hidden(self, access: TopicAccess) -> None:
-        cache = self._cache
+    def _find(self, access: TopicAccess) -> Cut:
+        cache = self.cache
         candidates = {name for name in cache.names("") if name.startswith("$")}  # refused by their own rule
         for topic_filter in access.hidden_filters:
             candidates.update(self._levels(topic_filter))
+        whole: set[str] = set()
+        cut: list[tuple[str, bool]] = []
         for path in sorted(candidates, key=lambda path: (path.count("/"), path)):  # a subtree before its insides
-            if self._inside_whole(path):
-                continue
-            node = cache.node(path)
+            node = None if _inside(path, whole) else cache.node(path)
             if node is None:
                 continue
             if access.hides_subtree(path):
-                self._hide(node, whole=True)
+                whole.add(path)
+                cut.append((path, True))
             elif node.topic is not None and not access.may_read(path):
-                self._hide(node, whole=node.children == 0)
+                cut.append((path, node.children == 0))  # a hidden leaf is a hidden subtree
+        return tuple(cut)
 
     def _levels(self, topic_filter: str) -> list[str]:
         """The nodes of the tree ``topic_filter`` reaches, without its trailing ``#`` (it names them and below)."""
@@ -119,11 +127,39 @@ class VisibleTree:
             found: list[str] = []
             for parent in paths:
                 if name == "+":  # a first-level wildcard never matches $ topics
-                    found += [_join(parent, child) for child in self._cache.names(parent) if depth or child[:1] != "$"]
-                elif self._cache.node(_join(parent, name)) is not None:
+                    found += [_join(parent, child) for child in self.cache.names(parent) if depth or child[:1] != "$"]
+                elif self.cache.node(_join(parent, name)) is not None:
                     found.append(_join(parent, name))
             paths = found
         return paths
+
+
+class VisibleTree:
+    """The topic tree as ``access`` may see it, now: build one per request (or stream batch), use it at once.
+
+    A hidden subtree is not listed and its figures (topics, messages, rate, problems, latest time) are
+    not in its ancestors', the root's included; a hidden topic with visible topics under it shows as a
+    node without its own message. ``index``: the cache's shared :class:`HiddenIndex` (a fresh one if None).
+    """
+
+    def __init__(self, cache: TopicCache, access: TopicAccess, *, index: HiddenIndex | None = None) -> None:
+        self._cache = cache
+        self._open = access.everything
+        self._whole: set[str] = set()
+        """Hidden subtrees: the node and everything under it."""
+        self._alone: set[str] = set()
+        """Hidden topics with visible topics under them."""
+        self._less: dict[str, _Less] = {}
+        """Per node: what its hidden topics add to its figures."""
+        self._hidden_children: collections.Counter[str] = collections.Counter()
+        if self._open:
+            return
+        if index is None or index.cache is not cache:
+            index = HiddenIndex(cache)
+        for path, whole in index.cut(access):
+            node = cache.node(path)
+            if node is not None:
+                self._hide(node, whole=whole)
 
     def _hide(self, node: Node, *, whole: bool) -> None:
         path = node.path
@@ -146,8 +182,7 @@ class VisibleTree:
             self._less.setdefault(ancestor, _Less()).add(less)
 
     def _inside_whole(self, path: str) -> bool:
-        whole = self._whole
-        return bool(whole) and (path in whole or any(ancestor in whole for ancestor in _ancestors(path)))
+        return _inside(path, self._whole)
 
     # -- reading ----------------------------------------------------------------------------------
 

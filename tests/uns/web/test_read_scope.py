@@ -29,7 +29,7 @@ from uns.web.auth import SessionCodec, WebAuth
 from uns.web.cache import Page, TopicCache, TreeFilter
 from uns.web.roles import Identity, RoutePolicy
 from uns.web.tree_api import tree_routes
-from uns.web.visible_tree import VisibleTree
+from uns.web.visible_tree import HiddenIndex, VisibleTree
 
 T0 = 1_764_000_000_000
 SECRET = b"s" * 32
@@ -300,6 +300,16 @@ def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_inclu
     recent = TreeFilter(changed_ms=1_000)  # only the busy Sparkplug node changed in the last second
     assert [node.name for node in admin.page("", wanted=recent).shown] == ["spBv1.0"]
     assert viewer.page("", wanted=recent).shown == ()
+    # a shared index finds the cut again once a topic was added: here a new hidden one
+    index = HiddenIndex(cache)
+    sven = policy.access(Identity(user="sven", role="viewer", expires_ms=None, read_sparkplug=True))
+    before = VisibleTree(cache, sven, index=index).node("")
+    put(NCMD, b"1", 6_000)
+    after = VisibleTree(cache, sven, index=index)
+    grown = after.node("")
+    assert before is not None
+    assert grown is not None
+    assert (after.node(NCMD), grown.topics, grown.messages) == (None, before.topics, before.messages)
     first = viewer.page("acme/hub/edge/line1", limit=1)
     assert ([node.name for node in first.shown], first.more) == (["config"], 1)
     line1 = viewer.node("acme/hub/edge/line1")
