@@ -9,13 +9,19 @@ ASOF join).
 
 Production window rule: from the start of the lot's order (else the lot event's time) to the
 order's completion (else the lot event's time); ``created`` is the lot event's time.
+
+A lot made twice (a unit reworked: a second ``lot_production`` of the same lot at a rework cell,
+under a rework order, naming the parts put in) keeps the inputs of both events, so a recall of a
+removed part's lot still finds the unit; its node shows the latest event (order, window, ``created``,
+as the ``lots`` view does) and every cell it was made at. Its process values read each cell over the
+window of the lot's latest event there, so the assembly cell is read over the assembly order.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -226,21 +232,53 @@ def _details(cursor: duckdb.DuckDBPyConnection, lots: list[str], tz: ZoneInfo) -
                 result=result, defect_type=defect, severity=severity,
             )
         )  # fmt: skip
-    orders = sorted({facts.order_id for facts in info.values() if facts.order_id is not None})
+    span_of = _order_spans(cursor, {facts.order_id for facts in info.values()})
+    for facts in info.values():
+        facts.made_from_ms, facts.made_to_ms = _window(span_of, facts.order_id, facts.created_ms)
+    return info
+
+
+def _order_spans(
+    cursor: duckdb.DuckDBPyConnection, orders: Iterable[str | None]
+) -> dict[str, tuple[int | None, int | None]]:
+    """Each order's start and completion (epoch ms, None when not sent)."""
     spans = cursor.execute(
         "SELECT order_id, epoch_ms(min(ts) FILTER (action = 'start')), epoch_ms(max(ts) FILTER (action = 'complete'))"
         " FROM mes_work_orders WHERE order_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY order_id",
-        [orders],
+        [sorted({order for order in orders if order is not None})],
     ).fetchall()
-    span_of = {order: (begin, finish) for order, begin, finish in spans}
-    for facts in info.values():
-        begin, finish = span_of.get(facts.order_id, (None, None))
-        start = begin if begin is not None else facts.created_ms
-        end = finish if finish is not None else facts.created_ms
-        if start is not None and end is not None and end < start:
-            end = start  # an order completed before it started is bad data: keep the window non-negative
-        facts.made_from_ms, facts.made_to_ms = start, end
-    return info
+    return {order: (begin, finish) for order, begin, finish in spans}
+
+
+def _window(
+    span_of: dict[str, tuple[int | None, int | None]], order_id: str | None, created_ms: int | None
+) -> tuple[int | None, int | None]:
+    """The production window rule (module docstring) for a lot event of ``order_id`` at ``created_ms``."""
+    begin, finish = span_of.get(order_id, (None, None)) if order_id is not None else (None, None)
+    start = begin if begin is not None else created_ms
+    end = finish if finish is not None else created_ms
+    if start is not None and end is not None and end < start:
+        end = start  # an order completed before it started is bad data: keep the window non-negative
+    return start, end
+
+
+def _made_windows(cursor: duckdb.DuckDBPyConnection, lot_id: str) -> list[tuple[str, int, int, int]]:
+    """Per path where the lot was made: (path, window start, window end, created), of its latest event there.
+
+    A lot made at two cells (a unit reworked at a rework cell, under a rework order) saw each cell during its
+    own production there, not during the latest one.
+    """
+    latest = cursor.execute(
+        "SELECT path, epoch_ms(ts), order_id FROM mes_lots WHERE lot_id = ?"
+        " QUALIFY row_number() OVER (PARTITION BY path ORDER BY ts DESC, received DESC) = 1 ORDER BY path",
+        [lot_id],
+    ).fetchall()
+    span_of = _order_spans(cursor, (order for _, _, order in latest))
+    found = []
+    for path, created, order in latest:
+        start, end = _window(span_of, order, created)
+        found.append((str(path), start if start is not None else created, end if end is not None else created, created))
+    return found
 
 
 def trace(
@@ -366,15 +404,20 @@ class ProcessValue:
 
 
 _PROCESS_SQL = """
-WITH chosen AS (
-    SELECT series_id, topic, path, metric, unit, datatype FROM series
-    WHERE class = 'data' AND {topics} AND ({paths})
+WITH made AS (
+    SELECT unnest(?::VARCHAR[]) AS made_path, unnest(?::TIMESTAMPTZ[]) AS wa, unnest(?::TIMESTAMPTZ[]) AS wb,
+           unnest(?::TIMESTAMPTZ[]) AS created
+), chosen AS (
+    SELECT series_id, topic, path, metric, unit, datatype, wa, wb, created FROM series
+    JOIN made ON path = made_path OR starts_with(path, made_path || '/')
+    WHERE class = 'data' AND {topics}
+    QUALIFY row_number() OVER (PARTITION BY series_id ORDER BY length(made_path) DESC) = 1
 ), stats AS (
     SELECT s.series_id, count(s.value) AS n, min(s.value) AS lo, avg(s.value) AS mean, max(s.value) AS hi
     FROM samples s JOIN chosen c ON s.series_id = c.series_id
-    WHERE s.ts >= ? AND s.ts <= ? GROUP BY s.series_id
+    WHERE s.ts >= ? AND s.ts <= ? AND s.ts >= c.wa AND s.ts <= c.wb GROUP BY s.series_id
 ), probe AS (
-    SELECT series_id, ?::TIMESTAMPTZ AS at FROM chosen
+    SELECT series_id, created AS at FROM chosen
 ), as_of AS (
     SELECT p.series_id, s.ts, s.value, s.value_text, s.value_json
     FROM probe p ASOF LEFT JOIN samples s ON p.series_id = s.series_id AND p.at >= s.ts
@@ -389,23 +432,29 @@ ORDER BY c.topic
 def process_values(
     cursor: duckdb.DuckDBPyConnection, lot_id: str, *, metrics: Sequence[str], tz: ZoneInfo = UTC_ZONE
 ) -> list[ProcessValue]:
-    """The historian's samples at the lot's cells during its production window, per matching metric.
+    """The historian's samples at the lot's cells during its production there, per matching metric.
 
     ``metrics`` are MQTT topics or filters over data topics (``acme/+/+/+/+/data/Temperature``);
-    only series at or below a path where the lot was made are included.
+    only series at or below a path where the lot was made are included. Each series is read over the
+    production window of the lot's latest event at its path (the nearest such path above it), and
+    ``at_creation`` as of that event: a unit reworked at a rework cell shows its assembly cell over
+    the order that assembled it and the rework cell over the rework.
 
     Raises:
         BadArgument: for a malformed filter, or a lot with no lot_production event (no cell, no time).
     """
     topics, topic_params = topic_condition("topic", list(metrics), field="metrics")
-    facts = _details(cursor, [lot_id], tz)[lot_id]
-    if facts.created_ms is None or facts.made_from_ms is None or facts.made_to_ms is None:
+    made = _made_windows(cursor, lot_id)
+    if not made:
         raise BadArgument("lot_id", f"no lot_production event for lot {lot_id!r}: its cells and time are unknown")
-    paths = " OR ".join("(path = ? OR starts_with(path, ?))" for _ in facts.made_at)
-    path_params: list[object] = [item for p in facts.made_at for item in (p, p + "/")]
-    window = [instant(ms, UTC_ZONE) for ms in (facts.made_from_ms, facts.made_to_ms, facts.created_ms)]
-    sql = _PROCESS_SQL.format(topics=topics, paths=paths)
-    rows = cursor.execute(sql, [*topic_params, *path_params, *window]).fetchall()
+    paths = [path for path, *_ in made]
+    starts = [instant(start, UTC_ZONE) for _, start, _, _ in made]
+    ends = [instant(end, UTC_ZONE) for _, _, end, _ in made]
+    created = [instant(at, UTC_ZONE) for *_, at in made]
+    sql = _PROCESS_SQL.format(topics=topics)
+    # the overall bounds as constants too, so DuckDB skips the samples outside every window
+    params = [paths, starts, ends, created, *topic_params, min(starts), max(ends)]
+    rows = cursor.execute(sql, params).fetchall()
     return [
         ProcessValue(
             topic=topic, path=path, metric=metric, unit=unit, samples=int(n), min=lo, avg=mean, max=hi,

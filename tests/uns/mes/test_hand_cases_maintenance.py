@@ -15,13 +15,16 @@ from datetime import datetime
 import pytest
 
 from model.config import MesSection
+from tests.uns.historian.fill import add_samples, add_series
 from tests.uns.mes.mes_events import Feeder, at, ms
 from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
 from uns.mes import facts
 from uns.mes.downtime import DowntimeRow, downtime
+from uns.mes.genealogy import process_values, trace
 from uns.mes.maintenance_reliability import ReliabilityRow, reliability
 from uns.mes.maintenance_views import fault_pareto, maintenance_orders
 from uns.mes.oee import oee
+from uns.mes.resources import LotUse, material
 from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
@@ -339,3 +342,117 @@ def test_m5_relabelled_failure_begins_at_the_window_start(rig: Callable[..., Rig
     before = reliability(cursor, section, path=LINE, start=at(24, 5), end=at(24, 6), now=at(24, 9))
     assert [_mtbf(r) for r in before] == [(1800.0, 0, 0, 0.0, None, None)] * 2
     cursor.close()
+
+
+MIXER, ASSEMBLY, REWORK = f"{LINE}/mixer", f"{LINE}/assembly", f"{LINE}/rework"
+
+
+def _genealogy_plant(db: Database) -> None:
+    """The events of cases M6 and M7 (see M6), through the real store."""
+    feeder = Feeder(db, MesSection())
+    mixer, filler, pallets, assembly, rework = MIXER, f"{LINE}/filler", f"{LINE}/palletizer", ASSEMBLY, REWORK
+
+    def send(path: str, event: str, when: datetime, **body: object) -> None:
+        assert feeder.send(path, event, when, **body).status == "stored"
+
+    for order, start, end in (("O1", at(24, 6), at(24, 8)), ("O2", at(24, 8), at(24, 10)),
+                              ("R1", at(24, 10, 30), at(24, 11, 30))):  # fmt: skip
+        send(LINE, "work_order", at(24, 5), order_id=order, action="release", product_id="P", quantity=100)
+        send(LINE, "work_order", start, order_id=order, action="start")
+        send(LINE, "work_order", end, order_id=order, action="complete")
+    send(mixer, "material_consumption", at(24, 7), material_id="resin", lot_id="RM-1", quantity=40, unit="kg")
+    send(mixer, "material_consumption", at(24, 9), material_id="resin", lot_id="RM-1", quantity=60, unit="kg")
+
+    def lot(path: str, when: datetime, lot_id: str, *inputs: tuple[str, str]) -> None:
+        made = [{"lot_id": i, "material_id": m} for i, m in inputs]
+        send(path, "lot_production", when, lot_id=lot_id, product_id="P-" + lot_id, quantity=1, input_lots=made)
+
+    lot(mixer, at(24, 7, 30), "B-1", ("RM-1", "resin"))
+    lot(mixer, at(24, 9, 30), "B-2", ("RM-1", "resin"))
+    lot(filler, at(24, 9, 40), "B-1a", ("B-1", "batch"))
+    lot(filler, at(24, 9, 45), "B-1b", ("B-1", "batch"))
+    lot(pallets, at(24, 9, 50), "M-1", ("B-1a", "batch"), ("B-2", "batch"))
+    lot(assembly, at(24, 9, 55), "SN-7", ("B-1b", "batch"))
+    send(assembly, "quality_inspection", at(24, 10, 5), characteristic="visual", result="fail", defect_type="crack",
+         lot_id="SN-7")  # fmt: skip
+    lot(rework, at(24, 11), "SN-7", ("PART-9", "housing"))
+    send(rework, "quality_inspection", at(24, 11, 10), characteristic="visual", result="pass", lot_id="SN-7")
+
+
+# Case M6: genealogy of a lot consumed across two orders, split, merged, and a unit reworked (one path: the
+#   trace reads the tables, no facts). Line1 orders: O1 [06:00, 08:00), O2 [08:00, 10:00), R1 (rework) [10:30, 11:30).
+#   resin lot RM-1 consumed at the mixer 07:00 (40 kg, no order named: O1 ran) and 09:00 (60 kg: O2)
+#   B-1 made at the mixer 07:30 (O1) from RM-1; B-2 at the mixer 09:30 (O2) from RM-1
+#   split: B-1a (09:40) and B-1b (09:45) at the filler, each from B-1; merge: M-1 at the palletizer 09:50 from
+#   B-1a and B-2; serial unit SN-7 made at the assembly cell 09:55 (O2) from B-1b, failed an inspection at 10:05,
+#   reworked at the rework cell 11:00 (R1) with a new housing from lot PART-9, passed at 11:10
+#   backward from M-1: M-1 0; B-1a, B-2 1; B-1, RM-1 2 (RM-1 once, at its shortest depth, though reached twice)
+#   forward from RM-1: B-1, B-2 1; B-1a, B-1b, M-1 2 (M-1 through B-2, not 3 through B-1a); SN-7 3
+#     RM-1: not produced, material resin, consumed at the mixer for O1 and O2
+#   backward from SN-7: B-1b, PART-9 1; B-1 2; RM-1 3 (a recall of RM-1 finds SN-7 and PART-9's recall too)
+#     SN-7: made at assembly and rework; product, order, created and window of its latest lot event (R1's rework:
+#     10:30-11:30), as the lots view shows the lot; both inspections
+#   material view: O1 used RM-1 40, O2 RM-1 60
+def test_m6_genealogy_split_merge_rework_and_a_lot_over_two_orders(db: Database) -> None:
+    _genealogy_plant(db)
+    mixer, assembly, rework = MIXER, ASSEMBLY, REWORK
+    cursor = db.reader()
+    back = trace(cursor, "M-1")
+    assert [(n.lot_id, n.depth) for n in back.nodes] == [("M-1", 0), ("B-1a", 1), ("B-2", 1), ("B-1", 2), ("RM-1", 2)]
+    assert {(e.lot_id, e.input_lot_id) for e in back.edges} == {
+        ("M-1", "B-1a"), ("M-1", "B-2"), ("B-1a", "B-1"), ("B-2", "RM-1"), ("B-1", "RM-1")
+    }  # fmt: skip
+    assert (back.cycles, back.truncated) == ((), False)
+    forward = trace(cursor, "RM-1", direction="forward")
+    assert [(n.lot_id, n.depth) for n in forward.nodes] == [
+        ("RM-1", 0), ("B-1", 1), ("B-2", 1), ("B-1a", 2), ("B-1b", 2), ("M-1", 2), ("SN-7", 3),
+    ]  # fmt: skip
+    raw = forward.node("RM-1")
+    assert (raw.produced, raw.material_id, raw.consumed_at, raw.consumed_for, raw.order_id) == (
+        False, "resin", (mixer,), ("O1", "O2"), None,
+    )  # fmt: skip
+    first = forward.node("B-1")
+    assert (first.order_id, first.made_from, first.made_to, first.created) == (
+        "O1",
+        at(24, 6),
+        at(24, 8),
+        at(24, 7, 30),
+    )
+    unit = trace(cursor, "SN-7")
+    assert [(n.lot_id, n.depth) for n in unit.nodes] == [("SN-7", 0), ("B-1b", 1), ("PART-9", 1), ("B-1", 2),
+                                                         ("RM-1", 3)]  # fmt: skip
+    sn = unit.node("SN-7")
+    assert (sn.made_at, sn.order_id, sn.created, sn.made_from, sn.made_to) == (
+        (assembly, rework), "R1", at(24, 11), at(24, 10, 30), at(24, 11, 30),
+    )  # fmt: skip
+    assert [(i.result, i.path, i.defect_type) for i in sn.inspections] == [("fail", assembly, "crack"),
+                                                                          ("pass", rework, None)]  # fmt: skip
+    used = {report_row.material_id: report_row.lots for report_row in material(cursor, order_id="O1").materials}
+    assert used == {"resin": (LotUse(lot_id="RM-1", quantity=40.0),)}
+    used = {report_row.material_id: report_row.lots for report_row in material(cursor, order_id="O2").materials}
+    assert used == {"resin": (LotUse(lot_id="RM-1", quantity=60.0),)}
+    cursor.close()
+
+
+# Case M7: the process values a reworked unit saw, each cell over its own production of it (the plant of M6).
+#   assembly Torque: 08:30 5.0, 09:50 6.0, 10:45 9.0 (another unit, during the rework); rework Torque: 10:40 7.0,
+#   11:20 8.0. SN-7 was made at assembly at 09:55 under O2 [08:00, 10:00], at rework at 11:00 under R1
+#   [10:30, 11:30] (window ends included, as for every lot)
+#   assembly: 5.0, 6.0 -> 2 samples, min 5, avg 5.5, max 6; as of its making there (09:55): 6.0 (09:50)
+#   rework: 7.0, 8.0 -> 2 samples, avg 7.5; as of 11:00: 7.0 (10:40)
+#   (read over the rework's window at both cells, assembly would show the other unit's 9.0)
+def test_m7_process_values_of_a_reworked_unit(db: Database) -> None:
+    _genealogy_plant(db)
+    connection = db.connection
+    add_series(connection, 1, f"{ASSEMBLY}/data/Torque")
+    add_samples(connection, 1, [(at(24, 8, 30), 5.0, "good"), (at(24, 9, 50), 6.0, "good"),
+                                (at(24, 10, 45), 9.0, "good")])  # fmt: skip
+    add_series(connection, 2, f"{REWORK}/data/Torque")
+    add_samples(connection, 2, [(at(24, 10, 40), 7.0, "good"), (at(24, 11, 20), 8.0, "good")])
+    cursor = db.reader()
+    values = process_values(cursor, "SN-7", metrics=[f"{LINE}/+/data/Torque"])
+    cursor.close()
+    assert [(v.path, v.samples, v.min, v.avg, v.max, v.at_creation, v.at_creation_ts) for v in values] == [
+        (ASSEMBLY, 2, 5.0, 5.5, 6.0, 6.0, at(24, 9, 50)),
+        (REWORK, 2, 7.0, 7.5, 8.0, 7.0, at(24, 10, 40)),
+    ]
