@@ -75,7 +75,8 @@ def _bars(rows: list[DowntimeRow]) -> list[tuple[object, ...]]:
 #     APT 39600; the failure began in an earlier window: FE 0 -> MTBF None, MTTR None (no estimate; docs/mes.md)
 #   both days [24 00:00, 25 12:00): FE 1, APT 27000 + 39600 = 66600, MTBF 66600, MTTR 12600
 #   Pareto [24 20:00, 25 04:00) (whole hours: every hour from facts in facts mode): equipment failure
-#     12600 availability, ONE stop across 22:00 and midnight; stop 60 performance, 1 stop
+#     12600 availability, ONE stop across 22:00 and midnight; stop 60 performance, 1 stop; [24 21:45, 25 00:45):
+#     the failure's 10800 s there, still one stop
 def test_m1_failure_across_shift_change_and_midnight(rig: Callable[..., Rig]) -> None:
     section = MesSection()
     case = rig(section, at(25, 13))
@@ -100,6 +101,10 @@ def test_m1_failure_across_shift_change_and_midnight(rig: Callable[..., Rig]) ->
     assert _bars(downtime(cursor, section, path=CELL, start=at(24, 20), end=at(25, 4))) == [
         ("equipment failure", "availability", 12600.0, 0.0, 1, 180000),
         ("stop", "performance", 0.0, 60.0, 1, 40000),
+    ]
+    # cut inside hours (the edges computed directly, the hours between from facts): 21:45 -> 00:45 of the failure
+    assert _bars(downtime(cursor, section, path=CELL, start=at(24, 21, 45), end=at(25, 0, 45))) == [
+        ("equipment failure", "availability", 10800.0, 0.0, 1, 180000),
     ]
     cursor.close()
 
@@ -456,3 +461,42 @@ def test_m7_process_values_of_a_reworked_unit(db: Database) -> None:
         (ASSEMBLY, 2, 5.0, 5.5, 6.0, 6.0, at(24, 9, 50)),
         (REWORK, 2, 7.0, 7.5, 8.0, 7.0, at(24, 10, 40)),
     ]
+
+
+# Case M8: planned maintenance at the line, started early and overrunning, with a failure found during it.
+#   PM-7 at line1 (covers its cells), planned, scheduled [06:00, 07:00); started 05:50 (a version saying started),
+#   closed 07:10: planned windows [06:00, 07:00) and [05:50, 07:10), their union [05:50, 07:10)
+#   filler: 05:00 producing, 05:50 preventive maintenance 210000, 06:30 failure 180000 (found during the work),
+#     07:30 producing; capper: 05:00 producing, 05:50 210000, 07:10 producing; no line states; query [05:00, 09:00)
+#   filler: time 14400, planned 05:50-07:10 = 4800, availability 07:10-07:30 = 1200 (the stop runs 05:50-07:30,
+#     6000 s: no microstop), PBT 9600, APT 8400; failure event 06:30-07:30: some of it availability loss, so it
+#     counts, TTR its whole 3600 s: MTBF 8400, MTTR 3600
+#   capper: planned 4800, PBT 9600, APT 9600, FE 0
+#   line (its cells' union): [05:50, 07:10) no cell produces, both planned: planned 4800; [07:10, 07:30) the capper
+#     produces: production; APT 9600, availability 0; FE = the cells' failures: 1 (TTR 3600), MTBF 9600
+#   Pareto at the line (its cells' stops): equipment failure 1200 availability, one stop
+def test_m8_planned_maintenance_at_the_line_early_and_overrunning(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 10))
+    feeder = case.feeder
+    capper = f"{LINE}/capper"
+    feeder.states(CELL, [(at(24, 5), 10000), (at(24, 5, 50), 210000), (at(24, 6, 30), 180000), (at(24, 7, 30), 10000)])
+    feeder.states(capper, [(at(24, 5), 10000), (at(24, 5, 50), 210000), (at(24, 7, 10), 10000)])
+    for when, status in ((at(24, 5), "opened"), (at(24, 5, 50), "started"), (at(24, 7, 10), "closed")):
+        outcome = feeder.send(LINE, "maintenance_order", when, maintenance_id="PM-7", status=status, planned=True,
+                              planned_start_ms=ms(at(24, 6)), planned_end_ms=ms(at(24, 7)))  # fmt: skip
+        assert outcome.status == "stored"
+    cursor = case.reader()
+    a, b = at(24, 5), at(24, 9)
+    cells = {r.path: _times(r) for r in oee(cursor, section, path=LINE, by="cell", start=a, end=b)}
+    assert cells == {CELL: (14400, 4800, 9600, 1200, 8400), capper: (14400, 4800, 9600, 0, 9600)}
+    (line,) = oee(cursor, section, path=LINE, by="line", start=a, end=b)
+    assert _times(line) == (14400, 4800, 9600, 0, 9600)
+    by_cell = {r.path: _mtbf(r) for r in reliability(cursor, section, path=LINE, now=at(24, 10), start=a, end=b)}
+    assert by_cell == {CELL: (8400.0, 1, 0, 3600.0, 8400.0, 3600.0), capper: (9600.0, 0, 0, 0.0, None, None)}
+    (whole,) = reliability(cursor, section, path=LINE, by="line", now=at(24, 10), start=a, end=b)
+    assert _mtbf(whole) == (9600.0, 1, 0, 3600.0, 9600.0, 3600.0)
+    assert _bars(downtime(cursor, section, path=LINE, start=a, end=b)) == [
+        ("equipment failure", "availability", 1200.0, 0.0, 1, 180000)
+    ]
+    cursor.close()
