@@ -20,6 +20,7 @@ import orjson
 
 from uns.clock import utc_now
 from uns.errors import BadArgument
+from uns.mes.line_output import unit_paths
 from uns.mes.paths import subtree_condition
 from uns.query.timespec import UTC_ZONE, checked_window, instant, require_aware
 
@@ -252,20 +253,15 @@ def _release(cursor: duckdb.DuckDBPyConnection, order_id: str) -> tuple[str | No
     return product, quantity, items if isinstance(items, list) else []
 
 
-# the OEE view's line rule (uns.mes.oee): the line's own counts, else its output cell's
-_GOOD_SQL = """
-WITH mine AS (
-    SELECT path, line, good FROM mes_counts WHERE order_id = ?
-), lines AS (
-    SELECT c.line, bool_or(c.path = c.line) AS own,
-           coalesce(any_value(o.cell), max(c.path) FILTER (starts_with(c.path, c.line || '/'))) AS output
-    FROM mes_counts c
-    LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS line, unnest(?::VARCHAR[]) AS cell) o ON o.line = c.line
-    WHERE c.line IN (SELECT line FROM mine) GROUP BY c.line
-)
-SELECT coalesce(sum(m.good), 0) FROM mine m JOIN lines l ON l.line = m.line
-WHERE m.path = CASE WHEN l.own THEN l.line ELSE l.output END
+_COUNTING = """
+SELECT DISTINCT line, path FROM mes_counts WHERE line IN (SELECT DISTINCT line FROM mes_counts WHERE order_id = ?)
 """
+"""Every path that ever counted (any order's) on the lines the order counted at: which are a line's output."""
+
+_GOOD_SQL = """
+SELECT coalesce(sum(good), 0) FROM mes_counts WHERE order_id = ? AND path IN (SELECT unnest(?::VARCHAR[]))
+"""
+"""The order's good units at the given paths (its lines' outputs)."""
 
 
 def material(
@@ -273,16 +269,27 @@ def material(
 ) -> MaterialReport:
     """Material consumed by an order against its bill of materials (from the latest release).
 
-    Good units produced follow the OEE view's line rule: the counts published on the line path
-    when it has any, else the output cell's (``output_cells[line]``, default the cell whose path
-    sorts last).
+    Good units produced are those at the output of each line the order counted at, the OEE, orders and
+    scrap views' rule (``uns.mes.line_output``): the counts published on the line path when it ever
+    published any, else the output cell's (``output_cells[line]``, default the line's last cell by path
+    that ever counted, of any order).
 
     Raises:
         BadArgument: when no work order has this id.
     """
     product, planned_qty, bom = _release(cursor, order_id)
     outputs = dict(output_cells or {})
-    good_row = cursor.execute(_GOOD_SQL, [order_id, list(outputs), list(outputs.values())]).fetchone()
+    counting: dict[str, set[str]] = defaultdict(set)
+    for line, counted in cursor.execute(_COUNTING, [order_id]).fetchall():
+        counting[line].add(counted)
+    # good units are the whole-count paths (the output's), the same on a line of mes.output_only_lines
+    whole = [
+        path
+        for line, paths in counting.items()
+        for path, is_whole in unit_paths(line, paths, outputs, output_only=False).items()
+        if is_whole
+    ]
+    good_row = cursor.execute(_GOOD_SQL, [order_id, whole]).fetchone()
     good = int(good_row[0]) if good_row else 0
     used = cursor.execute(
         "SELECT material_id, lot_id, sum(quantity), any_value(unit) FROM mes_consumption WHERE order_id = ?"

@@ -11,6 +11,8 @@ import pytest
 
 from tests.uns.mes.mes_rows import put
 from uns.errors import BadArgument
+from uns.mes.orders import order_progress
+from uns.mes.quality import scrap
 from uns.mes.resources import ClockEvent, LotUse, labor, material, pair_sessions
 from uns.store.database import Database
 
@@ -142,6 +144,32 @@ def test_good_units_follow_the_line_output(db, cursor) -> None:
     assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 55
     count(c, LINE, "o1", 54, 54)  # the line publishes its own output: that wins
     assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 54
+
+
+def test_good_units_are_the_orders_and_scrap_views(db, cursor) -> None:
+    """One rule (uns.mes.line_output) in three views: each order's good units, worked out by hand, in each."""
+    c = db.connection
+    line3 = "acme/dallas/packaging/line3"  # output-only: its cells count cases, then pallets
+    packer, palletizer = f"{line3}/case-packer", f"{line3}/palletizer"
+    for order, line in (("o1", LINE), ("o2", LINE), ("o3", line3), ("o4", line3)):
+        put(
+            c, "mes_work_orders", path=line, ts=T0, order_id=order, action="release",
+            product_id="cola-05", quantity=100, unit="pcs", bom="[]",
+        )  # fmt: skip
+    count(c, FILLER, "o1", 63, 60)
+    count(c, CAPPER, "o1", 57, 55)  # the configured output, though it sorts first: 55
+    count(c, FILLER, "o2", 20, 20)  # o2 only upstream of the configured output: 0
+    count(c, packer, "o3", 40, 38)  # cases are not pallets
+    count(c, palletizer, "o3", 4, 3)  # line3's output by default, its last cell by path: 3
+    count(c, packer, "o4", 10, 10)  # o4 only at the case packer; the palletizer counted (o3): 0
+    outputs, only = {LINE: CAPPER}, [line3]
+    expected = {"o1": 55, "o2": 0, "o3": 3, "o4": 0}
+    assert {o: material(cursor, order_id=o, output_cells=outputs).good_units for o in expected} == expected
+    progress = order_progress(cursor, output_cells=outputs, output_only=only)
+    assert {p.order_id: p.good for p in progress} == expected
+    rows = scrap(cursor, path="acme", start=T0, end=T0 + H, by="order", output_cells=outputs, output_only=only)
+    # the scrap view lists an order with any of the line's units: o4's cases are none of line3's
+    assert {r.group: r.good for r in rows} == {"o1": 55, "o2": 0, "o3": 3}
 
 
 def test_material_against_bom_of_the_latest_release(db, cursor) -> None:
