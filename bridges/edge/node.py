@@ -488,14 +488,17 @@ class EdgeNode:
                         await self._send(client, rebirth)
                 return
             out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
-            batch = BufferedBatch(samples.device, tuple(accepted.metrics))
+            lasting = core.lasting(samples.device, accepted.metrics)  # transient tags: live only, never kept
+            batch = BufferedBatch(samples.device, lasting)
             if client is not None and out and await self._send(client, out):
                 self._c["sent"] += len(accepted.metrics)
-                self._journal.record(batch, now_ms=now)
+                if lasting:
+                    self._journal.record(batch, now_ms=now)
                 return
             self._put_back_window(self._end_reason or "connection lost")  # ahead of what is buffered from now on
-            self._buffer.append(batch)
-            self._c["buffered"] += len(accepted.metrics)
+            if lasting:
+                self._buffer.append(batch)
+                self._c["buffered"] += len(lasting)
 
     async def _on_down(self, event: DeviceDown) -> None:
         core = self._core

@@ -307,6 +307,7 @@ class EdgeSession:
             alias += 1
         self.transient_unmatched = [pattern for pattern in transient if pattern not in matched]
         """The ``transient`` patterns no tag matched (a typo, or a tag the source no longer has)."""
+        self._any_transient = any(tag.spec.transient for d in self._devices.values() for tag in d.tags.values())
 
     # -- topics and seq ---------------------------------------------------------------------------
 
@@ -509,6 +510,21 @@ class EdgeSession:
         self._seq = next_seq(self._seq)
         out.append(Message(self.topic(MessageType.DDATA, device), payload))
         return out
+
+    def lasting(self, device: str, metrics: Sequence[Metric]) -> tuple[Metric, ...]:
+        """The metrics worth keeping for later: all but those of transient tags.
+
+        A transient value is live only (not to be historized): store-and-forward and the replay window,
+        which exist to complete history, keep none of it, so a fast diagnostic tag cannot crowd real
+        history out of the capped buffer. Its last value is still the tag's, and the next birth carries it.
+        """
+        if not self._any_transient:
+            return tuple(metrics)
+        state = self._devices.get(device)
+        if state is None:
+            return tuple(metrics)
+        tags = state.tags
+        return tuple(m for m in metrics if (tag := tags.get(m.name or "")) is None or not tag.spec.transient)
 
     def not_in_birth(self, device: str, metrics: Sequence[Metric]) -> list[Metric]:
         """Buffered samples less any the device's birth carried itself (same metric, timestamp and value).

@@ -16,7 +16,10 @@ from bridges.source import Sample, Samples, TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
 from model.config import HistorianSection
+from tests.bridges.edge.conftest import edge_config, running_edge
+from tests.bridges.edge.spb_host import SpbHost
 from tests.fixtures.hub import running_host
+from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.reading import rows
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
@@ -70,6 +73,40 @@ def test_the_patterns_mark_their_tags_in_births_and_every_data() -> None:
     buffered = [Metric(name="Diagnostics/Vibration", timestamp=900, datatype=DataType.Double, value=0.4)]
     (backfill,) = session.data("filler", buffered, now_ms=2600, historical=True)
     assert all(m.is_transient and m.is_historical for m in _raw(backfill).metrics)  # store-and-forward keeps it
+
+
+def test_only_lasting_values_are_kept_for_later() -> None:
+    session = EdgeSession(group="g", node_id="n", tags=TAGS, heartbeat_ms=0, transient=["filler/Diagnostics/*"])
+    metrics = [
+        Metric(name="Temp", timestamp=1, datatype=DataType.Double, value=20.0),
+        Metric(name="Diagnostics/Vibration", timestamp=1, datatype=DataType.Double, value=0.5),
+    ]
+    assert [m.name for m in session.lasting("filler", metrics)] == ["Temp"]
+    assert [m.name for m in session.lasting("capper", metrics)] == ["Temp", "Diagnostics/Vibration"]  # not its tags
+
+
+async def test_store_and_forward_keeps_no_transient_values(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    config = edge_config(group, transient_tags=["press/Temp"])
+    async with running_edge(mosquitto.port, config, source, tmp_path) as node:
+        await until(lambda: node.online, what="births")
+        spb_host.set_online(False)
+        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        for i in range(10):
+            source.read("press", {"Count": 100 + i, "Temp": 50.0 + i})
+        await until(lambda: node.stats.buffered == 10, what="the 10 counts buffered")
+        spb_host.set_online(True)
+        await until(lambda: node.stats.buffer_depth == 0 and node.online, what="replay")
+        source.read("press", {"Count": 110, "Temp": 70.0})
+        await until(lambda: (110, False) in spb_host.values("press", "Count"), what="live data after the replay")
+        # the counts come back as history; the transient Temp does not, but its last value is in the birth
+        assert spb_host.values("press", "Count") == [(100 + i, True) for i in range(9)] + [(110, False)]
+        assert spb_host.values("press", "Temp") == [(70.0, False)]
+        (reborn,) = [m for m in spb_host.of("DBIRTH", "press")[-1].payload.metrics if m.name == "Temp"]
+        assert (reborn.double_value, reborn.is_transient) == (59.0, True)
+        assert node.stats.buffered == 10
+    assert spb_host.violations == []
 
 
 def test_no_pattern_marks_nothing() -> None:
