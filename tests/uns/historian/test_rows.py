@@ -251,3 +251,18 @@ def test_a_stored_samples_envelope_reads_back_as_the_same_row(body: dict[str, ob
     row = _parse(TOPIC, body)
     assert isinstance(row, SampleRow)
     assert _parse(TOPIC, orjson.dumps(envelope_of(row))) == row
+
+
+def test_a_transient_sample_is_marked_from_its_json_or_its_reading_and_keeps_the_flag_as_an_envelope() -> None:
+    payload = orjson.dumps(_env(0.75, "Double", transient=True, source="g/n/d"))
+    from_json = _parse(TOPIC, payload)
+    decoded = read_fields(orjson.loads(payload), payload, now_ms=NOW)
+    from_reading = RowParser(max_future_ms=300_000).parse(TOPIC, payload, now_ms=NOW, decoded=decoded)
+    for row in (from_json, from_reading):
+        assert isinstance(row, SampleRow)
+        assert (row.value, row.transient, row.source) == (0.75, True, "g/n/d")
+        assert envelope_of(row)["transient"] is True  # what a forwarding sink sends on
+    plain = _parse(TOPIC, _env(0.75, "Double"))
+    assert isinstance(plain, SampleRow)
+    assert plain.transient is False
+    assert "transient" not in envelope_of(plain)
