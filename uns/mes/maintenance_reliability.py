@@ -141,13 +141,17 @@ def reliability(
 ) -> list[ReliabilityRow]:
     """MTBF and MTTR of every cell (``by`` cell) or line (``by`` line) at or under ``path`` in ``[start, end)``.
 
+    Time after ``now`` has not happened: the operating time is the window's up to ``now`` (a running
+    shift asked in its middle), none for a window that starts after it.
+
     Raises:
         BadArgument: a naive or empty window.
     """
     start, end = checked_window(start, end)
     lines = by == "line"
-    rows = oee(cursor, section, path=path, start=start, end=end, by="line" if lines else "cell",
-               output_cells=output_cells)  # fmt: skip
+    happened = min(end, now) > start
+    rows = oee(cursor, section, path=path, start=start, end=min(end, now) if happened else end,
+               by="line" if lines else "cell", output_cells=output_cells)  # fmt: skip
     members = {row.path: _time_paths(cursor, row, lines) for row in rows}
     paths = sorted({p for group in members.values() for p in group})
     data_end = min(end + REACH, now)
@@ -165,7 +169,7 @@ def reliability(
         restored = [(b - a).total_seconds() for a, b in events if b < data_end]
         repairs = cursor.execute(_ORDERS, [row.path, row.path + "/", start, end]).fetchone()
         count, repair_ms, response_ms = repairs if repairs is not None else (0, None, None)
-        operating = row.actual_production_time_s
+        operating = row.actual_production_time_s if happened else 0.0
         found.append(
             ReliabilityRow(
                 path=row.path, start=start, end=end, operating_s=operating, failures=len(events),

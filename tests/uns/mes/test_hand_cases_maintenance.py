@@ -500,3 +500,20 @@ def test_m8_planned_maintenance_at_the_line_early_and_overrunning(rig: Callable[
         ("equipment failure", "availability", 1200.0, 0.0, 1, 180000)
     ]
     cursor.close()
+
+
+# Case M9: MTBF of the running shift, asked in the middle of it (a window that ends after now).
+#   filler: 06:00 producing, 08:00 failure, 08:30 producing; shift window [06:00, 14:00) asked at 10:00
+#   what has happened: operating 06:00-08:00 + 08:30-10:00 = 12600 (the 4 h after now have no data: not
+#   operating time), FE 1, TTR 1800: MTBF 12600, MTTR 1800; the window [11:00, 14:00), all after now: nothing
+#   operated, no failure: operating 0, MTBF None
+def test_m9_mtbf_of_the_running_shift_counts_no_time_after_now(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 10))
+    case.feeder.states(CELL, [(at(24, 6), 10000), (at(24, 8), 180000), (at(24, 8, 30), 10000)])
+    cursor = case.reader()
+    (shift,) = reliability(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 10))
+    assert (shift.start, shift.end, _mtbf(shift)) == (at(24, 6), at(24, 14), (12600.0, 1, 0, 1800.0, 12600.0, 1800.0))
+    (later,) = reliability(cursor, section, path=CELL, start=at(24, 11), end=at(24, 14), now=at(24, 10))
+    assert _mtbf(later) == (0.0, 0, 0, 0.0, None, None)
+    cursor.close()
