@@ -22,9 +22,10 @@ from hub.sighup import ignore_sighup
 from model.bridges import BridgeConfig
 from model.broker_config import BrokerFileConfig
 from model.config import MesSection, Settings
-from model.equipment import Plant
+from model.equipment import Line, Plant
 from uns.broker import EmbeddedBroker, load_broker_config
 from uns.broker.acl import AclPolicy
+from uns.config_file import Problem, config_error
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.errors import ConfigError
 from uns.fleet import FleetStore
@@ -309,9 +310,31 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
 
 
 def mes_section(settings: Settings, plant: Plant) -> MesSection:
-    """The MES settings every view uses: lines' output cells from the plant file, and the demo plant's rules."""
+    """The MES settings every view uses: lines' output cells from the plant file, and the demo plant's rules.
+
+    Raises:
+        ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
+    """
+    _check_output_cells(settings.mes.output_cells, plant)
     section = settings.mes.model_copy(update={"output_cells": {**plant.line_outputs(), **settings.mes.output_cells}})
     return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
+
+
+def _check_output_cells(output_cells: Mapping[str, str], plant: Plant) -> None:
+    """A line of the plant file has one of its cells there as output: another never counts, so no units are the line's.
+
+    A line the plant file does not declare keeps its configured cell (its events are stored at unbound paths).
+    """
+    problems: list[Problem] = []
+    for line, cell in output_cells.items():
+        declared = plant.equipment(line)
+        if not isinstance(declared, Line) or plant.equipment(cell) is not None:
+            continue
+        cells = ", ".join(f"{line}/{c.id}" for c in declared.cells) or "none"
+        reason = f"not a cell of {line} in the plant file (its cells: {cells})"
+        problems.append(("settings", f"mes.output_cells.{line}", reason, cell))
+    if problems:
+        raise config_error(problems)
 
 
 async def _enter_mes(

@@ -14,7 +14,7 @@ from model.bridges import BridgeConfig
 from model.rules import Rule
 from model.sinks import SinkConfig
 from model.sparkplug_ids import SparkplugId, check_sparkplug_id
-from model.topic import SLUG_PATTERN
+from model.topic import SLUG_PATTERN, is_slug
 from model.transforms import ComputedTag
 
 __all__ = [
@@ -72,6 +72,38 @@ def _check_proxy(value: str) -> str:
 
 def _check_group(value: str) -> str:
     return value if value == "+" else check_sparkplug_id(value)
+
+
+_SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
+_LINE_EXAMPLE = "acme/dallas/packaging/line1"
+
+
+def _check_line_path(value: str) -> str:
+    levels = value.split("/")
+    if len(levels) != 4 or not all(is_slug(level) for level in levels):
+        raise ValueError(f"{value!r} is not a line path: four ids enterprise/site/area/line, like {_LINE_EXAMPLE}")
+    return value
+
+
+_LinePath = Annotated[
+    str, AfterValidator(_check_line_path), Field(json_schema_extra={"pattern": f"^{_SLUG}(/{_SLUG}){{3}}$"})
+]
+"""A line's equipment path (``mes.output_cells``' keys, ``mes.output_only_lines``)."""
+
+_CellPath = Annotated[str, Field(json_schema_extra={"pattern": f"^{_SLUG}(/{_SLUG}){{4}}$"})]
+"""A cell's equipment path; that it is a cell of its line is checked with the line (``_check_output_cells``)."""
+
+
+def _check_output_cells(cells: dict[str, str]) -> dict[str, str]:
+    for line, cell in cells.items():
+        if not cell:
+            raise ValueError(
+                f"{line}: empty; name a cell of the line, like {line}/filler, or leave the line out for its last cell"
+                " in the plant file"
+            )
+        if not cell.startswith(line + "/") or not is_slug(cell.removeprefix(line + "/")):
+            raise ValueError(f"{line}: {cell!r} is not a cell of this line; name one, like {line}/filler")
+    return cells
 
 
 def _upper(value: object) -> object:
@@ -318,15 +350,15 @@ class MesSection(_Section):
         description="Equipment path -> ideal seconds per unit, used when no product type gives one.",
     )
     derive: list[DeriveRule] = Field(default_factory=list, description="Machine metrics turned into MES events.")
-    output_only_lines: list[str] = Field(
+    output_only_lines: list[_LinePath] = Field(
         default_factory=list,
         description="Lines whose cells count different units (cases, then pallets): the line's units are its "
         "output cell's alone; upstream scrap is not added.",
     )
-    output_cells: dict[str, str] = Field(
+    output_cells: Annotated[dict[_LinePath, _CellPath], AfterValidator(_check_output_cells)] = Field(
         default_factory=dict,
-        description="Line path -> the cell whose counts are the line's output; default the line's last cell in the "
-        "plant file.",
+        description="Line path -> the cell of that line whose counts are the line's output (a cell the plant file "
+        "declares, for a line it declares); default the line's last cell in the plant file.",
     )
     reasons: dict[str, str] = Field(
         default_factory=dict, description="Reason catalog: reason code -> text (downtime and defect reasons)."

@@ -14,6 +14,8 @@ from model.config import Settings
 from model.schema import all_schemas, settings_json_schema
 from tests.exports import assert_all_is_honest
 
+LINE1, LINE2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
+
 
 def test_defaults_are_safe():
     settings = Settings()
@@ -51,6 +53,8 @@ def test_constructing_settings_reads_no_environment(monkeypatch):
         ({"host": {"republish_qos": 1}}, "host.republish_qos", 1),
         ({"web": {"http_port": "0"}}, "web.http_port", 0),
         ({"demo": "no"}, "demo", False),
+        ({"mes": {"output_cells": {LINE1: f"{LINE1}/filler"}}}, "mes.output_cells", {LINE1: f"{LINE1}/filler"}),
+        ({"mes": {"output_only_lines": [LINE1]}}, "mes.output_only_lines", [LINE1]),
     ],
 )
 def test_accepts(data, attr, expected):
@@ -82,6 +86,25 @@ def test_accepts(data, attr, expected):
         ({"host": {"health_interval_s": 0}}, ("host", "health_interval_s"), "greater than 0"),
         ({"web": {"http_port": 65536}}, ("web", "http_port"), "less than or equal to 65535"),
         ({"historian": {"bogus": 1}}, ("historian", "bogus"), "Extra inputs are not permitted"),
+        # a line's output cell: not empty (it was read as "not configured"), a cell of that line, keyed by a line
+        ({"mes": {"output_cells": {LINE1: ""}}}, ("mes", "output_cells"), f"{LINE1}: empty; name a cell of the line"),
+        (
+            {"mes": {"output_cells": {LINE1: f"{LINE2}/filler2"}}},
+            ("mes", "output_cells"),
+            f"{LINE1}: '{LINE2}/filler2' is not a cell of this line",
+        ),
+        (
+            {"mes": {"output_cells": {LINE1: f"{LINE1}/filler/valve"}}},
+            ("mes", "output_cells"),
+            f"{LINE1}: '{LINE1}/filler/valve' is not a cell of this line",
+        ),
+        (
+            {"mes": {"output_cells": {f"{LINE1}/filler": f"{LINE1}/filler"}}},
+            ("mes", "output_cells", f"{LINE1}/filler", "[key]"),
+            f"'{LINE1}/filler' is not a line path: four ids enterprise/site/area/line",
+        ),
+        ({"mes": {"output_only_lines": ["acme/dallas/Bottling/line1"]}}, ("mes", "output_only_lines", 0), "not a line"),
+        ({"mes": {"output_only_lines": [""]}}, ("mes", "output_only_lines", 0), "'' is not a line path"),
     ],
 )
 def test_rejects(data, loc, message):
@@ -122,6 +145,15 @@ def test_plant_schema_carries_the_slug_rule():
     cell_id = plant["$defs"]["Cell"]["properties"]["id"]
     assert cell_id["pattern"] == model.SLUG_PATTERN
     assert cell_id["not"] == {"enum": ["alarm", "cmd", "data", "kpi", "mes"]}
+
+
+def test_settings_schema_carries_the_line_and_cell_path_rules():
+    schema: dict[str, Any] = settings_json_schema()
+    mes = schema["$defs"]["MesSection"]["properties"]
+    slug = model.SLUG_PATTERN.strip("^$")
+    line, cell = f"^{slug}(/{slug}){{3}}$", f"^{slug}(/{slug}){{4}}$"
+    assert mes["output_cells"]["patternProperties"] == {line: {"type": "string", "pattern": cell}}
+    assert mes["output_only_lines"]["items"] == {"type": "string", "pattern": line}
 
 
 @pytest.mark.parametrize(

@@ -212,6 +212,14 @@ def test_empty_yaml_is_defaults(here):
             {},
             "hub.yaml: broker: Input should be a valid dictionary or instance of BrokerSection (got 5)",
         ),
+        (
+            "mes:\n  output_cells: {acme/dallas/bottling/line1: ''}\n",
+            {},
+            {},
+            "hub.yaml: mes.output_cells: acme/dallas/bottling/line1: empty; name a cell of the line, like "
+            "acme/dallas/bottling/line1/filler, or leave the line out for its last cell in the plant file "
+            "(got {'acme/dallas/bottling/line1': ''})",
+        ),
     ],
 )
 def test_error_names_source_path_and_value(here, yaml_text, env, overrides, message):

@@ -1,0 +1,67 @@
+"""The MES settings the hub runs (``hub.app.mes_section``): configured output cells checked against the plant file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hub.app import mes_section
+from hub.cli import EXIT_CONFIG, main
+from model.config import MesSection, Settings
+from uns.errors import ConfigError
+from uns.settings import load_plant
+
+LINE1, LINE2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
+ELSEWHERE = "acme/dallas/bottling/line9"  # a line the demo plant does not declare
+
+
+def _settings(output_cells: dict[str, str]) -> Settings:
+    return Settings(demo=False, mes=MesSection(output_cells=output_cells))
+
+
+def test_a_configured_cell_of_the_line_replaces_the_plant_files_last_cell() -> None:
+    plant = load_plant(None)
+    section = mes_section(_settings({LINE1: f"{LINE1}/filler", ELSEWHERE: f"{ELSEWHERE}/filler"}), plant)
+    assert section.output_cells[LINE1] == f"{LINE1}/filler"
+    assert section.output_cells[LINE2] == f"{LINE2}/capper2"  # the plant file's last cell
+    assert section.output_cells[ELSEWHERE] == f"{ELSEWHERE}/filler"  # a line outside the plant file: as configured
+
+
+def test_a_cell_the_plant_file_does_not_declare_on_its_line_is_refused_naming_the_key() -> None:
+    plant = load_plant(None)
+    with pytest.raises(ConfigError) as refused:
+        mes_section(_settings({LINE1: f"{LINE1}/filler", LINE2: f"{LINE2}/filler9"}), plant)
+    assert (refused.value.source, refused.value.path, refused.value.value) == (
+        "settings",
+        f"mes.output_cells.{LINE2}",
+        f"{LINE2}/filler9",
+    )
+    assert (
+        refused.value.reason
+        == f"not a cell of {LINE2} in the plant file (its cells: {LINE2}/rinser, {LINE2}/filler2, {LINE2}/capper2)"
+    )
+
+
+def test_every_such_cell_is_named() -> None:
+    plant = load_plant(None)
+    with pytest.raises(ConfigError) as refused:
+        mes_section(_settings({LINE1: f"{LINE1}/x", LINE2: f"{LINE2}/y"}), plant)
+    assert str(refused.value).splitlines()[1:] == [
+        f"settings: mes.output_cells.{LINE1}: not a cell of {LINE1} in the plant file (its cells: "
+        f"{LINE1}/filler, {LINE1}/capper, {LINE1}/labeler) (got '{LINE1}/x')",
+        f"settings: mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file (its cells: "
+        f"{LINE2}/rinser, {LINE2}/filler2, {LINE2}/capper2) (got '{LINE2}/y')",
+    ]
+
+
+def test_uns_mes_stops_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in [key for key in os.environ if key.startswith("UNS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("UNS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("UNS_MES__OUTPUT_CELLS", f'{{"{LINE2}": "{LINE2}/filler9"}}')
+    assert main(["mes", "oee", "--path", LINE2]) == EXIT_CONFIG
+    assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
