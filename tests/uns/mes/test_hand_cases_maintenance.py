@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
+import orjson
 import pytest
 
 from model.config import MesSection
@@ -19,12 +20,14 @@ from tests.uns.historian.fill import add_samples, add_series
 from tests.uns.mes.mes_events import Feeder, at, ms
 from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
 from uns.mes import facts
-from uns.mes.downtime import DowntimeRow, downtime
+from uns.mes.downtime import DowntimeRow, current, downtime
 from uns.mes.genealogy import process_values, trace
 from uns.mes.maintenance_reliability import ReliabilityRow, reliability
 from uns.mes.maintenance_views import fault_pareto, maintenance_orders
 from uns.mes.oee import oee
 from uns.mes.resources import LotUse, material
+from uns.mes.views_api import run_view
+from uns.query.args import document_bytes
 from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
@@ -72,7 +75,10 @@ def _bars(rows: list[DowntimeRow]) -> list[tuple[object, ...]]:
 #     availability loss 21:30-24:00 = 9000 -> APT 27000; FE 1 (starts 21:30); TTR = its whole length,
 #     21:30 -> 01:00 = 12600, restored before now: MTBF 27000 / 1, MTTR 12600
 #   25 [00:00, 12:00): time 43200, failure 00:00-01:00 = 3600 availability, the 60 s stop a microstop (in APT):
-#     APT 39600; the failure began in an earlier window: FE 0 -> MTBF None, MTTR None (no estimate; docs/mes.md)
+#     APT 39600; the failure began in an earlier window: FE 0 -> MTBF None, MTTR None (no estimate; docs/mes.md),
+#     null in the view's JSON
+#   current at 24 22:30: the night shift's first half hour, all failed: state 180000 since 21:30, time 1800,
+#     availability 1800, APT 0, A = 0
 #   both days [24 00:00, 25 12:00): FE 1, APT 27000 + 39600 = 66600, MTBF 66600, MTTR 12600
 #   Pareto [24 20:00, 25 04:00) (whole hours: every hour from facts in facts mode): equipment failure
 #     12600 availability, ONE stop across 22:00 and midnight; stop 60 performance, 1 stop; [24 21:45, 25 00:45):
@@ -94,7 +100,14 @@ def test_m1_failure_across_shift_change_and_midnight(rig: Callable[..., Rig]) ->
 
     assert _mtbf(one(at(24, 0), at(25, 0))) == (27000.0, 1, 0, 12600.0, 27000.0, 12600.0)
     assert _mtbf(one(at(25, 0), at(25, 12))) == (39600.0, 0, 0, 0.0, None, None)
+    params = {"path": [CELL], "start": ["2026-11-25T00:00:00Z"], "end": ["2026-11-25T12:00:00Z"]}
+    (answer,) = orjson.loads(document_bytes(run_view(cursor, section, "reliability", params, now=at(25, 13))))["rows"]
+    assert (answer["operating_s"], answer["failures"], answer["mtbf_s"], answer["mttr_s"]) == (39600.0, 0, None, None)
     assert _mtbf(one(at(24, 0), at(25, 12))) == (66600.0, 1, 0, 12600.0, 66600.0, 12600.0)
+    (now,) = (row for row in current(cursor, section, now=at(24, 22, 30)) if row.path == CELL)
+    assert (now.state, now.since, now.shift_id, _times(now.oee), now.oee.availability) == (
+        180000, at(24, 21, 30), "night", (1800, 0, 1800, 1800, 0), 0.0,
+    )  # fmt: skip
     (day,) = oee(cursor, section, path=CELL, start=at(25, 0), end=at(25, 12))
     assert _times(day) == (43200, 0, 43200, 3600, 39600)
     assert day.microstop_s == 60
@@ -394,7 +407,8 @@ def _genealogy_plant(db: Database) -> None:
 #   backward from M-1: M-1 0; B-1a, B-2 1; B-1, RM-1 2 (RM-1 once, at its shortest depth, though reached twice)
 #   forward from RM-1: B-1, B-2 1; B-1a, B-1b, M-1 2 (M-1 through B-2, not 3 through B-1a); SN-7 3
 #     RM-1: not produced, material resin, consumed at the mixer for O1 and O2
-#   backward from SN-7: B-1b, PART-9 1; B-1 2; RM-1 3 (a recall of RM-1 finds SN-7 and PART-9's recall too)
+#   backward from SN-7: B-1b, PART-9 1; B-1 2; RM-1 3 (a recall of RM-1 finds SN-7, and so does PART-9's: forward
+#     from PART-9: SN-7 1)
 #     SN-7: made at assembly and rework; product, order, created and window of its latest lot event (R1's rework:
 #     10:30-11:30), as the lots view shows the lot; both inspections
 #   material view: O1 used RM-1 40, O2 RM-1 60
@@ -430,6 +444,8 @@ def test_m6_genealogy_split_merge_rework_and_a_lot_over_two_orders(db: Database)
     assert (sn.made_at, sn.order_id, sn.created, sn.made_from, sn.made_to) == (
         (assembly, rework), "R1", at(24, 11), at(24, 10, 30), at(24, 11, 30),
     )  # fmt: skip
+    recall = trace(cursor, "PART-9", direction="forward")
+    assert [(n.lot_id, n.depth) for n in recall.nodes] == [("PART-9", 0), ("SN-7", 1)]
     assert [(i.result, i.path, i.defect_type) for i in sn.inspections] == [("fail", assembly, "crack"),
                                                                           ("pass", rework, None)]  # fmt: skip
     used = {report_row.material_id: report_row.lots for report_row in material(cursor, order_id="O1").materials}
