@@ -315,9 +315,20 @@ def mes_section(settings: Settings, plant: Plant) -> MesSection:
     Raises:
         ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
     """
-    _check_output_cells(settings.mes.output_cells, plant)
-    section = settings.mes.model_copy(update={"output_cells": {**plant.line_outputs(), **settings.mes.output_cells}})
+    section = settings.mes.model_copy(update={"output_cells": line_outputs(settings, plant)})
     return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
+
+
+def line_outputs(settings: Settings, plant: Plant) -> dict[str, str]:
+    """Line path -> the cell whose counts are its output: ``mes.output_cells``, else the line's last cell in the plant.
+
+    The MES views and the web's plant page (``/api/plant``) both take it from here, so they name the same cell.
+
+    Raises:
+        ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
+    """
+    _check_output_cells(settings.mes.output_cells, plant)
+    return {**plant.line_outputs(), **settings.mes.output_cells}
 
 
 def _check_output_cells(output_cells: Mapping[str, str], plant: Plant) -> None:
@@ -400,7 +411,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = [*mes_routes(mes), *plant_routes(plant)]
+        routes = [*mes_routes(mes), *plant_routes(plant, line_outputs(settings, plant))]
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )
@@ -444,7 +455,7 @@ async def _enter_browser(
     cache = await stack.enter_async_context(cache)
     health["web-cache"] = cache.health
     actions = await stack.enter_async_context(WebActions(clients=clients))
-    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant)]
+    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, line_outputs(settings, plant))]
 
 
 async def _enter_fleet(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hub.app import mes_section
+from hub.app import line_outputs, mes_section
 from hub.cli import EXIT_CONFIG, main
 from model.config import MesSection, Settings
 from uns.errors import ConfigError
 from uns.settings import load_plant
+from uns.web.plant_api import plant_document
 
 LINE1, LINE2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
 ELSEWHERE = "acme/dallas/bottling/line9"  # a line the demo plant does not declare
@@ -65,3 +67,12 @@ def test_uns_mes_stops_on_it(
     monkeypatch.setenv("UNS_MES__OUTPUT_CELLS", f'{{"{LINE2}": "{LINE2}/filler9"}}')
     assert main(["mes", "oee", "--path", LINE2]) == EXIT_CONFIG
     assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
+
+
+def test_the_plant_page_names_the_output_cell_the_mes_counts() -> None:
+    plant = load_plant(None)
+    settings = _settings({LINE1: f"{LINE1}/filler"})
+    document: Any = plant_document(plant, line_outputs(settings, plant))  # nested JSON
+    lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
+    assert lines[LINE1]["output_cell"] == mes_section(settings, plant).output_cells[LINE1] == f"{LINE1}/filler"
+    assert lines[LINE2]["output_cell"] == f"{LINE2}/capper2"  # not configured: the plant file's last cell

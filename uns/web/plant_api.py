@@ -7,6 +7,8 @@ output. The overview page joins the two.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,13 +40,15 @@ def _level(kind: str, path: str, level: Equipment, children: list[dict[str, obje
     return document
 
 
-def plant_document(plant: Plant) -> dict[str, object]:
+def plant_document(plant: Plant, outputs: Mapping[str, str] | None = None) -> dict[str, object]:
     """The equipment tree as JSON: every level's kind, id, path, display name, metrics, children.
 
-    Sites add their ``timezone``; lines add ``output_cell`` (the cell whose counts are the line's output).
+    Sites add their ``timezone``; lines add ``output_cell``, the cell whose counts are the line's output: from
+    ``outputs`` (line path -> cell path, the MES's: ``mes.output_cells`` over the plant's last cells), else the
+    line's last cell in the plant file.
     """
     enterprise = plant.enterprise
-    outputs = plant.line_outputs()
+    outputs = plant.line_outputs() if outputs is None else outputs
     sites = []
     for site in enterprise.sites:
         site_path = f"{enterprise.id}/{site.id}"
@@ -65,9 +69,9 @@ def plant_document(plant: Plant) -> dict[str, object]:
     return _level("enterprise", enterprise.id, enterprise, sites)
 
 
-def plant_routes(plant: Plant) -> list[Route]:
-    """``GET /api/plant`` (read role, like every GET)."""
-    document = plant_document(plant)  # the plant file is read once at start
+def plant_routes(plant: Plant, outputs: Mapping[str, str] | None = None) -> list[Route]:
+    """``GET /api/plant`` (read role, like every GET); ``outputs``: the lines' output cells as the MES takes them."""
+    document = plant_document(plant, outputs)  # the plant file is read once at start
 
     async def answer(request: Request) -> Response:
         return json_response(document)
