@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Literal
 
 import orjson
 import pytest
@@ -286,8 +287,41 @@ def test_m3_overlapping_failures_and_labels(rig: Callable[..., Rig]) -> None:
 #     performance: availability, two stops), microstop 200 (performance); shares of 3890
 #   the 09:00 stop labelled afterwards [09:00, 09:10) reason NO-BOTTLES state 60000 (starved): its own bar,
 #     availability 600; "stop" keeps the 90 s microstop, performance; OEE unchanged (both availability)
-def test_m4_six_big_losses_of_a_shift(rig: Callable[..., Rig]) -> None:
-    section = MesSection(ideal_cycle_time_s={LINE: 1.0})
+#   under umh setting up (130000) and starved (60000) are performance loss, in APT: before the relabel
+#     availability 1800 + 600 = 2400, microstops 1200 + 90 + 200 = 1490, APT 24600; after it availability 1800,
+#     microstops 2090, APT 25200; the bars the same reasons with umh's classes; OEE and reduced speed (1810) the same
+_M4_BARS = {
+    "iso22400": (
+        [("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
+         ("setting up", "availability", 1200.0, 0.0, 1, 130000),
+         ("stop", "availability", 600.0, 90.0, 2, 40000),
+         ("microstop", "performance", 0.0, 200.0, 1, 50000)],
+        [("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
+         ("setting up", "availability", 1200.0, 0.0, 1, 130000),
+         ("NO-BOTTLES", "availability", 600.0, 0.0, 1, 60000),
+         ("microstop", "performance", 0.0, 200.0, 1, 50000),
+         ("stop", "performance", 0.0, 90.0, 1, 40000)],
+    ),
+    "umh": (
+        [("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
+         ("setting up", "performance", 0.0, 1200.0, 1, 130000),
+         ("stop", "availability", 600.0, 90.0, 2, 40000),
+         ("microstop", "performance", 0.0, 200.0, 1, 50000)],
+        [("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
+         ("setting up", "performance", 0.0, 1200.0, 1, 130000),
+         ("NO-BOTTLES", "performance", 0.0, 600.0, 1, 60000),
+         ("microstop", "performance", 0.0, 200.0, 1, 50000),
+         ("stop", "performance", 0.0, 90.0, 1, 40000)],
+    ),
+}  # fmt: skip
+"""Case M4's Pareto per preset, before and after the relabel."""
+_M4_TIME = {"iso22400": ((3600, 290), (3600, 290)), "umh": ((2400, 1490), (1800, 2090))}
+"""Case M4's (availability loss, microstop_s) per preset, before and after the relabel."""
+
+
+@pytest.mark.parametrize("preset", ["iso22400", "umh"])
+def test_m4_six_big_losses_of_a_shift(rig: Callable[..., Rig], preset: Literal["iso22400", "umh"]) -> None:
+    section = MesSection(ideal_cycle_time_s={LINE: 1.0}, loss_preset=preset)
     case = rig(section, at(24, 15))
     feeder = case.feeder
     body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 14)),
@@ -301,34 +335,26 @@ def test_m4_six_big_losses_of_a_shift(rig: Callable[..., Rig]) -> None:
     for when, total, scrap in ((at(24, 6, 25), 300, 50), (at(24, 9, 30), 9000, 90), (at(24, 13, 59), 12000, 60)):
         assert feeder.send(CELL, "production_count", when, total=total, scrap=scrap).status == "stored"
 
-    def read() -> list[tuple[object, ...]]:
+    def read(lost: int, microstops: int) -> list[tuple[object, ...]]:
         cursor = case.reader()
         (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
-        assert (_times(row), row.microstop_s, row.total, row.good) == ((28800, 1800, 27000, 3600, 23400), 290, 21300,
-                                                                       21100)  # fmt: skip
-        _ratios(row, 23400 / 27000, 21300 / 23400, 21100 / 21300)
-        assert row.oee == pytest.approx(21100 / 27000, rel=1e-12)
+        apt = 27000 - lost
+        assert (_times(row), row.microstop_s, row.total, row.good) == (
+            (28800, 1800, 27000, lost, apt), microstops, 21300, 21100,
+        )  # fmt: skip
+        _ratios(row, apt / 27000, 21300 / apt, 21100 / 21300)
+        assert row.oee == pytest.approx(21100 / 27000, rel=1e-12)  # the same under both presets
         reduced_speed = row.actual_production_time_s - row.total * 1.0 - row.microstop_s
-        assert reduced_speed == 1810
+        assert reduced_speed == 1810  # whatever the classification
         rows = downtime(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
         cursor.close()
         assert [r.share for r in rows] == pytest.approx([r.duration_s / 3890 for r in rows], rel=1e-12)
         return _bars(rows)
 
-    assert read() == [
-        ("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
-        ("setting up", "availability", 1200.0, 0.0, 1, 130000),
-        ("stop", "availability", 600.0, 90.0, 2, 40000),
-        ("microstop", "performance", 0.0, 200.0, 1, 50000),
-    ]
+    (before, after), (bars_before, bars_after) = _M4_TIME[preset], _M4_BARS[preset]
+    assert read(*before) == bars_before
     _label(feeder, at(24, 11), at(24, 9), at(24, 9, 10), reason_code="NO-BOTTLES", state=60000)
-    assert read() == [
-        ("equipment failure", "availability", 1800.0, 0.0, 1, 180000),
-        ("setting up", "availability", 1200.0, 0.0, 1, 130000),
-        ("NO-BOTTLES", "availability", 600.0, 0.0, 1, 60000),
-        ("microstop", "performance", 0.0, 200.0, 1, 50000),
-        ("stop", "performance", 0.0, 90.0, 1, 40000),
-    ]
+    assert read(*after) == bars_after
 
 
 # Case M5: a relabel makes a failure begin exactly at a window's start.
