@@ -582,3 +582,20 @@ def test_m10_an_order_reopened_and_closed_again_closes_at_its_last_close(db: Dat
     (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
     cursor.close()
     assert (order.status, order.started, order.closed, order.repair_s) == ("closed", at(24, 9), at(24, 9, 30), 1800.0)
+
+
+# Case M11: a failure shorter than microstop_s at the end of a long stop (microstop_s 120).
+#   filler 06:00 producing, 07:00 stop 40000, 07:10 failure 180000, 07:11 producing; window [06:00, 08:00)
+#   the run of consecutive stops is 07:00-07:11, 660 s: no microstop, all of it availability loss; APT 6540
+#   the failure's 60 s are availability loss, so it is a failure event: FE 1, TTR 60: MTBF 6540, MTTR 60
+#   (the microstop rule is the run's, not the failure's own length)
+def test_m11_a_short_failure_ending_a_long_stop_is_a_failure(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 9))
+    case.feeder.states(CELL, [(at(24, 6), 10000), (at(24, 7), 40000), (at(24, 7, 10), 180000), (at(24, 7, 11), 10000)])
+    cursor = case.reader()
+    (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8))
+    assert (_times(row), row.microstop_s) == ((7200, 0, 7200, 660, 6540), 0)
+    (rel,) = reliability(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8), now=at(24, 9))
+    assert _mtbf(rel) == (6540.0, 1, 0, 60.0, 6540.0, 60.0)
+    cursor.close()
