@@ -632,3 +632,29 @@ def test_m12_oee_of_the_running_shift_counts_no_time_after_now(db: Database) -> 
     (row,) = _view(cursor, "oee", _SHIFT_SO_FAR, at(24, 10))
     cursor.close()
     assert (row["time_s"], row["availability_loss_s"], row["availability"]) == (14400.0, 3600.0, 0.75)
+
+
+# Case M13: an edge node's backfill splits a failure in two after the hours were built (store-and-forward).
+#   filler 07:00 producing, 08:00 failure, 09:00 producing; window [07:00, 10:00), now 11:00
+#   first: availability 3600, APT 7200, FE 1 (TTR 3600): MTBF 7200, MTTR 3600
+#   then the states the edge buffered arrive: 08:20 producing, 08:25 failure (the machine ran 5 minutes)
+#   availability 1200 + 2100 = 3300, APT 7500; FE 2 (TTR 1200, 2100): MTBF 3750, MTTR 1650; the Pareto's
+#   equipment failure: 3300 s, 2 stops
+def test_m13_a_backfilled_restart_splits_a_failure(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 11))
+    feeder = case.feeder
+    feeder.states(CELL, [(at(24, 7), 10000), (at(24, 8), 180000), (at(24, 9), 10000)])
+
+    def read() -> tuple[tuple[object, ...], list[tuple[object, ...]]]:
+        cursor = case.reader()
+        (rel,) = reliability(cursor, section, path=CELL, start=at(24, 7), end=at(24, 10), now=at(24, 11))
+        bars = _bars(downtime(cursor, section, path=CELL, start=at(24, 7), end=at(24, 10)))
+        cursor.close()
+        return _mtbf(rel), bars
+
+    assert read() == ((7200.0, 1, 0, 3600.0, 7200.0, 3600.0), [("equipment failure", "availability", 3600.0, 0.0, 1,
+                                                                 180000)])  # fmt: skip
+    feeder.states(CELL, [(at(24, 8, 20), 10000), (at(24, 8, 25), 180000)])
+    assert read() == ((7500.0, 2, 0, 3300.0, 3750.0, 1650.0), [("equipment failure", "availability", 3300.0, 0.0, 2,
+                                                                 180000)])  # fmt: skip
