@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from bridges.source import Sample, Samples, TagSpec
@@ -250,6 +251,14 @@ def _health_changed(name: str, value: MetricValue, last: MetricValue) -> bool:
     return abs(value - last) > max(READ_LATENCY_DEADBAND_MS, READ_LATENCY_DEADBAND_SHARE * abs(last))
 
 
+def _wildcards(pattern: str) -> re.Pattern[str]:
+    """A tag pattern whose only wildcards are ``*`` and ``?``.
+
+    A ``[`` is the name's own (``Flags[3]``, an S7 or Logix array element), not ``fnmatch``'s character class.
+    """
+    return re.compile(fnmatch.translate(pattern.replace("[", "[[]")))
+
+
 class EdgeSession:
     """Everything an edge node must remember between messages, and the messages it builds.
 
@@ -287,14 +296,10 @@ class EdgeSession:
         self._health_sent: dict[str, tuple[MetricValue, int]] = {}
         self._devices: dict[str, _Device] = {}
         alias = len(HEALTH_METRICS)
-        patterns = [(pattern, *pattern.partition("/")[::2]) for pattern in transient]
+        patterns = [(p, _wildcards(p.partition("/")[0]), _wildcards(p.partition("/")[2])) for p in transient]
         matched: set[str] = set()
         for spec in tags:
-            hits = [
-                p
-                for p, dev, metric in patterns
-                if fnmatch.fnmatchcase(spec.device, dev) and fnmatch.fnmatchcase(spec.name, metric)
-            ]
+            hits = [p for p, dev, metric in patterns if dev.match(spec.device) and metric.match(spec.name)]
             if hits and not spec.transient:
                 spec = dataclasses.replace(spec, transient=True)
             matched.update(hits)

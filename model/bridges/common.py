@@ -42,8 +42,8 @@ def _check_tag_pattern(value: str) -> str:
 
 
 TagPattern = Annotated[str, AfterValidator(_check_tag_pattern)]
-"""``<device>/<metric>``: a device id and a metric name, each may hold ``*`` and ``?`` (``fnmatch``, case-sensitive;
-``*`` also crosses the ``/`` levels of a metric name)."""
+"""``<device>/<metric>``: a device id and a metric name, each may hold ``*`` and ``?`` (case-sensitive; ``*`` also
+crosses the ``/`` levels of a metric name; a ``[`` is the name's own, as in an array element ``Flags[3]``)."""
 
 
 class EdgeNodeConfig(BaseModel):
@@ -90,8 +90,9 @@ class EdgeNodeConfig(BaseModel):
     transient_tags: list[TagPattern] = Field(
         default_factory=list,
         description="Tags whose values are live only, not to be historized: <device>/<metric>, each part a name or "
-        "a pattern with * and ? (* crosses the / levels of a metric name), e.g. filler/Diagnostics/* . They go out "
-        "with Sparkplug's is_transient in DBIRTH and every DDATA; the hub still republishes them on the UNS "
+        "a pattern with * and ? (* crosses the / levels of a metric name; [ is literal, as in plc/Flags[3]), e.g. "
+        "filler/Diagnostics/* . They go out with Sparkplug's is_transient in DBIRTH and every DDATA; the hub "
+        "still republishes them on the UNS "
         '(envelope "transient": true) but its historian and time-series sinks do not store them. A pattern no '
         "tag matches is logged at start.",
     )

@@ -85,6 +85,22 @@ def test_only_lasting_values_are_kept_for_later() -> None:
     assert [m.name for m in session.lasting("capper", metrics)] == ["Temp", "Diagnostics/Vibration"]  # not its tags
 
 
+def test_brackets_in_a_pattern_are_the_tag_names_own() -> None:
+    # S7 DB sources and EtherNet/IP name array elements Flags[3], Stages[1,2]: only * and ? are wildcards
+    tags = [
+        TagSpec("plc", "Flags[3]", DataType.Boolean),
+        TagSpec("plc", "Flags3", DataType.Boolean),
+        TagSpec("plc", "Stages[1,2]", DataType.Int16),
+        TagSpec("plc", "Stages1", DataType.Int16),
+    ]
+    session = EdgeSession(
+        group="g", node_id="n", tags=tags, heartbeat_ms=0, transient=["plc/Flags[3]", "plc/Stages[*]"]
+    )
+    (birth,) = [m for m in session.births(bd_seq=0, now_ms=1000, health={}) if m.topic.endswith("/plc")]
+    assert _flags(birth) == {"Flags[3]": True, "Flags3": False, "Stages[1,2]": True, "Stages1": False}
+    assert session.transient_unmatched == []
+
+
 async def test_store_and_forward_keeps_no_transient_values(
     mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
