@@ -658,3 +658,27 @@ def test_m13_a_backfilled_restart_splits_a_failure(rig: Callable[..., Rig]) -> N
     feeder.states(CELL, [(at(24, 8, 20), 10000), (at(24, 8, 25), 180000)])
     assert read() == ((7500.0, 2, 0, 3300.0, 3750.0, 1650.0), [("equipment failure", "availability", 3300.0, 0.0, 2,
                                                                  180000)])  # fmt: skip
+
+
+# Case M14: two cells of a line (no line states) fail at once.
+#   filler 06:00 producing, 07:00 failure, 07:30 producing; capper 06:00 producing, 07:10 failure, 07:20 producing
+#   window [06:00, 08:00), now 09:00
+#   cells: filler availability 1800, APT 5400, FE 1 (TTR 1800): MTBF 5400; capper 600, APT 6600, FE 1 (600)
+#   line (its cells' union): only 07:10-07:20 has no cell producing: availability 600, APT 6600; its failures are
+#   every cell's (docs/mes.md: a failure anywhere stops a series line), overlapping or not, each needing its
+#   repair: FE 2, TTR 1800 + 600: MTTR 1200, MTBF 6600 / 2 = 3300
+def test_m14_two_cells_of_a_line_fail_at_once(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 9))
+    capper = f"{LINE}/capper"
+    case.feeder.states(CELL, [(at(24, 6), 10000), (at(24, 7), 180000), (at(24, 7, 30), 10000)])
+    case.feeder.states(capper, [(at(24, 6), 10000), (at(24, 7, 10), 180000), (at(24, 7, 20), 10000)])
+    cursor = case.reader()
+    cells = reliability(cursor, section, path=LINE, start=at(24, 6), end=at(24, 8), now=at(24, 9))
+    assert {r.path: _mtbf(r) for r in cells} == {
+        CELL: (5400.0, 1, 0, 1800.0, 5400.0, 1800.0),
+        capper: (6600.0, 1, 0, 600.0, 6600.0, 600.0),
+    }
+    (line,) = reliability(cursor, section, path=LINE, start=at(24, 6), end=at(24, 8), now=at(24, 9), by="line")
+    assert _mtbf(line) == (6600.0, 2, 0, 2400.0, 3300.0, 1200.0)
+    cursor.close()
