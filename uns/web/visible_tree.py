@@ -41,16 +41,16 @@ def reader(access: TopicAccess) -> Callable[[str], bool] | None:
     return may_read
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}/{name}" if prefix else name
-
-
 def _ancestors(path: str) -> list[str]:
-    """The nodes above ``path``, the root ``""`` first."""
+    """The nodes above ``path``, the root ``""`` first, each once.
+
+    A root child named ``""`` (topics such as ``/x``) has the root's path: it is not listed apart.
+    """
     if not path:
         return []
     names = path.split("/")
-    return ["", *("/".join(names[:depth]) for depth in range(1, len(names)))]
+    start = 2 if names[0] == "" else 1
+    return ["", *("/".join(names[:depth]) for depth in range(start, len(names)))]
 
 
 @dataclasses.dataclass(slots=True)
@@ -69,6 +69,14 @@ class _Less:
         self.rate += other.rate
         self.problems += other.problems
         self.last_ms = max(self.last_ms, other.last_ms)
+
+
+def _parent(path: str) -> str | None:
+    """The node ``path`` is listed under; None under the root's child named ``""`` (``/x``: not addressable)."""
+    if "/" not in path:
+        return ""
+    parent = path.rpartition("/")[0]
+    return parent if parent else None
 
 
 def _inside(path: str, whole: set[str]) -> bool:
@@ -126,10 +134,16 @@ class HiddenIndex:
         for depth, name in enumerate(names):
             found: list[str] = []
             for parent in paths:
+                # joined by depth: under the root's child named "" (whose path is the root's) the next is "/name";
+                # a "+" right below that child would list the root's names (no broker filter has "+/+")
                 if name == "+":  # a first-level wildcard never matches $ topics
-                    found += [_join(parent, child) for child in self.cache.names(parent) if depth or child[:1] != "$"]
-                elif self.cache.node(_join(parent, name)) is not None:
-                    found.append(_join(parent, name))
+                    found += [
+                        f"{parent}/{child}" if depth else child
+                        for child in self.cache.names(parent)
+                        if depth or child[:1] != "$"
+                    ]
+                elif self.cache.node(f"{parent}/{name}" if depth else name) is not None:
+                    found.append(f"{parent}/{name}" if depth else name)
             paths = found
         return paths
 
@@ -152,21 +166,28 @@ class VisibleTree:
         self._less: dict[str, _Less] = {}
         """Per node: what its hidden topics add to its figures."""
         self._hidden_children: collections.Counter[str] = collections.Counter()
+        self._top_cut = False
+        """Something is hidden under the root's child named ``""`` (``/x``), whose path is the root's: left out."""
         if self._open:
             return
         if index is None or index.cache is not cache:
             index = HiddenIndex(cache)
-        for path, whole in index.cut(access):
+        cut = index.cut(access)
+        for path, whole in cut:
             node = cache.node(path)
             if node is not None:
                 self._hide(node, whole=whole)
+        self._top_cut = any(path[:1] == "/" for path, _ in cut)
+        if self._top_cut:
+            self._hidden_children[""] += 1
 
     def _hide(self, node: Node, *, whole: bool) -> None:
         path = node.path
         if whole:
             self._whole.add(path)
-            if path:
-                self._hidden_children[_ancestors(path)[-1]] += 1
+            parent = _parent(path) if path else None
+            if parent is not None:
+                self._hidden_children[parent] += 1
             less = _Less(node.topics, node.messages, node.rate, node.problems, node.last_ms)
             above = _ancestors(path)
         else:
@@ -202,13 +223,19 @@ class VisibleTree:
         if prefix not in self._less:  # nothing hidden below: the cache's page as it is
             return self._cache.page(prefix, limit=limit, after=after, wanted=wanted)
         every = self._cache.page(prefix, after=after, wanted=wanted).shown
-        shown = [self._seen(node) for node in every if node.path not in self._whole]
+        shown = [self._seen(node) if node.path != prefix else node for node in every if self._listed(node, prefix)]
         if wanted is not None and (wanted.problems or wanted.changed_ms):
             # the cache passed them on figures with the hidden topics in; pass them again on what is shown
             since = self._cache.now_ms() - wanted.changed_ms if wanted.changed_ms else -1
             shown = [node for node in shown if (node.problems or not wanted.problems) and node.last_ms >= since]
         end = len(shown) if limit is None else min(limit, len(shown))
         return Page(shown=tuple(shown[:end]), more=len(shown) - end)
+
+    def _listed(self, child: Node, prefix: str) -> bool:
+        """Whether a child of ``prefix`` is shown (the root's child named ``""`` has the root's path: as it is)."""
+        if child.path == prefix:
+            return not self._top_cut
+        return child.path not in self._whole
 
     def _seen(self, node: Node) -> Node:
         less = self._less.get(node.path)
@@ -231,13 +258,9 @@ class VisibleTree:
         cache = self._cache
         node = cache.node(path)
         latest = node.topic.last_ms if node is not None and node.topic is not None and path not in self._alone else 0
-        for name in cache.names(path):
-            child = _join(path, name)
-            if child in self._whole:
+        for child in cache.page(path).shown:
+            if not self._listed(child, path):
                 continue
-            if child in self._less:
-                latest = max(latest, self._last_ms(child))
-                continue
-            found = cache.node(child)
-            latest = max(latest, found.last_ms if found is not None else 0)
+            deeper = child.path in self._less and child.path != path  # the root's child "": nothing hidden under it
+            latest = max(latest, self._last_ms(child.path) if deeper else child.last_ms)
         return latest

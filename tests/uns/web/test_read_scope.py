@@ -315,3 +315,21 @@ def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_inclu
     line1 = viewer.node("acme/hub/edge/line1")
     assert line1 is not None
     assert (line1.topics, line1.messages, line1.children) == (2, 2, 2)
+
+
+async def test_a_topic_with_an_empty_first_level_breaks_no_reader_s_tree(rig: Rig) -> None:
+    # "/x" is a root child named "" (its path is the root's): the latest message hidden made the root walk itself
+    await rig.publish("/x", b'{"value": 1}')
+    await rig.publish("/hub/edge/a/config", b'{"value": 1, "quality": "bad"}')  # hidden (+/hub/edge/+/config)
+    await rig.publish(NDATA, _spb(None, Metric(name="Secret/Recipe", datatype=DataType.Int64, value=9)))
+    await rig.login("vic")
+    answer = await rig.get("/api/tree")
+    assert answer.status_code == 200, answer.text
+    root = answer.json()["node"]
+    assert (root["topics"], root["messages"], root["problems"]) == (4, 5, 0)
+    status = (await rig.get("/api/topic", topic=STATUS)).json()["info"]["last_ms"]
+    await rig.login("ada")
+    admin = (await rig.get("/api/tree")).json()["node"]
+    assert (admin["topics"], admin["problems"]) == (10, 1)
+    newest = (await rig.get("/api/topic", topic=NDATA)).json()["info"]["last_ms"]
+    assert status <= root["last_ms"] < newest == admin["last_ms"]  # the hidden newest message is not the viewer's
