@@ -407,6 +407,7 @@ def _genealogy_plant(db: Database) -> None:
         send(LINE, "work_order", end, order_id=order, action="complete")
     send(mixer, "material_consumption", at(24, 7), material_id="resin", lot_id="RM-1", quantity=40, unit="kg")
     send(mixer, "material_consumption", at(24, 9), material_id="resin", lot_id="RM-1", quantity=60, unit="kg")
+    send(assembly, "material_consumption", at(24, 9, 50), material_id="screw", lot_id="SCR-1", quantity=4)
 
     def lot(path: str, when: datetime, lot_id: str, *inputs: tuple[str, str]) -> None:
         made = [{"lot_id": i, "material_id": m} for i, m in inputs]
@@ -438,7 +439,9 @@ def _genealogy_plant(db: Database) -> None:
 #     from PART-9: SN-7 1)
 #     SN-7: made at assembly and rework; product, order, created and window of its latest lot event (R1's rework:
 #     10:30-11:30), as the lots view shows the lot; both inspections
-#   material view: O1 used RM-1 40, O2 RM-1 60
+#   material view: O1 used RM-1 40, O2 RM-1 60 and SCR-1 4
+#   screws SCR-1 consumed at assembly 09:50 (O2), named by no lot_production: a consumption links no lot, so the
+#     forward trace from SCR-1 is SCR-1 alone (consumed for O2), though SN-7 was assembled in O2 at that cell
 def test_m6_genealogy_split_merge_rework_and_a_lot_over_two_orders(db: Database) -> None:
     _genealogy_plant(db)
     mixer, assembly, rework = MIXER, ASSEMBLY, REWORK
@@ -471,6 +474,8 @@ def test_m6_genealogy_split_merge_rework_and_a_lot_over_two_orders(db: Database)
     assert (sn.made_at, sn.order_id, sn.created, sn.made_from, sn.made_to) == (
         (assembly, rework), "R1", at(24, 11), at(24, 10, 30), at(24, 11, 30),
     )  # fmt: skip
+    screws = trace(cursor, "SCR-1", direction="forward")
+    assert ([(n.lot_id, n.consumed_for) for n in screws.nodes], screws.edges) == ([("SCR-1", ("O2",))], ())
     recall = trace(cursor, "PART-9", direction="forward")
     assert [(n.lot_id, n.depth) for n in recall.nodes] == [("PART-9", 0), ("SN-7", 1)]
     assert [(i.result, i.path, i.defect_type) for i in sn.inspections] == [("fail", assembly, "crack"),
@@ -478,7 +483,7 @@ def test_m6_genealogy_split_merge_rework_and_a_lot_over_two_orders(db: Database)
     used = {report_row.material_id: report_row.lots for report_row in material(cursor, order_id="O1").materials}
     assert used == {"resin": (LotUse(lot_id="RM-1", quantity=40.0),)}
     used = {report_row.material_id: report_row.lots for report_row in material(cursor, order_id="O2").materials}
-    assert used == {"resin": (LotUse(lot_id="RM-1", quantity=60.0),)}
+    assert used == {"resin": (LotUse(lot_id="RM-1", quantity=60.0),), "screw": (LotUse(lot_id="SCR-1", quantity=4.0),)}
     cursor.close()
 
 
