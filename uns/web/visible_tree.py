@@ -180,6 +180,22 @@ class VisibleTree:
         self._top_cut = any(path[:1] == "/" for path, _ in cut)
         if self._top_cut:
             self._hidden_children[""] += 1
+        self._without_topics()
+
+    def _without_topics(self) -> None:
+        """A node all of whose topics are hidden is a hidden subtree too: nothing the broker delivers names it.
+
+        (A group that only ever got commands, an agent with a desired config and no status yet.) The root stays.
+        """
+        for path in sorted(self._less, key=lambda path: (path.count("/"), path)):  # parents before their insides
+            if not path or self._inside_whole(path):
+                continue
+            node = self._cache.node(path)
+            if node is not None and node.topics <= self._less[path].topics:
+                self._whole.add(path)
+                parent = _parent(path)
+                if parent is not None:
+                    self._hidden_children[parent] += 1
 
     def _hide(self, node: Node, *, whole: bool) -> None:
         path = node.path

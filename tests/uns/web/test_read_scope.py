@@ -317,6 +317,29 @@ def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_inclu
     assert (line1.topics, line1.messages, line1.children) == (2, 2, 2)
 
 
+async def test_a_node_with_only_hidden_topics_under_it_is_not_listed(rig: Rig) -> None:
+    # a group that only ever got commands, an agent with a desired config and no status yet, an enterprise with
+    # nothing else: the broker delivers nothing that names them, so neither does the tree (rows nor counts)
+    for topic in ("spBv1.0/quiet/NCMD/edge9", "acme/hub/edge/line9/config", "other/hub/edge/a/config"):
+        await rig.publish(topic, b'{"value": 1}')
+    await rig.login("sven")
+    group = (await rig.get("/api/tree", prefix="spBv1.0")).json()
+    assert ([child["name"] for child in group["children"]], group["node"]["children"]) == (["plant", "STATE"], 2)
+    assert (await rig.get("/api/tree", prefix="spBv1.0/quiet")).status_code == 404
+    await rig.login("vic")
+    root = (await rig.get("/api/tree")).json()
+    assert ([child["name"] for child in root["children"]], root["node"]["children"]) == (["acme"], 1)
+    edge = (await rig.get("/api/tree", prefix="acme/hub/edge")).json()
+    assert ([child["name"] for child in edge["children"]], edge["node"]["children"]) == (["line1"], 1)
+    first = (await rig.get("/api/tree", prefix="acme/hub/edge", limit="1")).json()
+    assert (first["more"], first["truncated"]) == (0, False)
+    for hidden in ("acme/hub/edge/line9", "other", "other/hub"):
+        assert (await rig.get("/api/tree", prefix=hidden)).status_code == 404, hidden
+    await rig.login("ada")
+    group = (await rig.get("/api/tree", prefix="spBv1.0")).json()
+    assert [child["name"] for child in group["children"]] == ["plant", "quiet", "STATE"]
+
+
 async def test_a_topic_with_an_empty_first_level_breaks_no_reader_s_tree(rig: Rig) -> None:
     # "/x" is a root child named "" (its path is the root's): the latest message hidden made the root walk itself
     await rig.publish("/x", b'{"value": 1}')
