@@ -176,11 +176,15 @@ def test_the_births_flag_holds_until_the_next_birth() -> None:
     assert (born["value"], born.get("transient")) == (0.5, True)
     data = _republished(core, "DDATA", [metric(None, 0.7, DOUBLE, alias=2, with_datatype=False)], 2)
     assert (data["value"], data.get("transient")) == (0.7, True)  # left out in DATA: still the birth's
-    reborn = _republished(core, "DBIRTH", [metric("Vibration", 0.8, DOUBLE, alias=2)], 3)
+    explicit = metric(None, 0.75, DOUBLE, alias=2, with_datatype=False)
+    explicit.is_transient = False  # on the wire (proto2 presence), read as absent: a DATA cannot clear the birth's
+    assert explicit.HasField("is_transient")
+    assert _republished(core, "DDATA", [explicit], 3).get("transient") is True
+    reborn = _republished(core, "DBIRTH", [metric("Vibration", 0.8, DOUBLE, alias=2)], 4)
     assert (reborn["value"], reborn.get("transient")) == (0.8, None)  # a new birth without it: historized again
-    flagged = _republished(core, "DDATA", [_transient(metric(None, 0.9, DOUBLE, alias=2, with_datatype=False))], 4)
+    flagged = _republished(core, "DDATA", [_transient(metric(None, 0.9, DOUBLE, alias=2, with_datatype=False))], 5)
     assert flagged.get("transient") is True  # a DATA may flag one sample of a metric born normal
-    plain = _republished(core, "DDATA", [metric(None, 1.0, DOUBLE, alias=2, with_datatype=False)], 5)
+    plain = _republished(core, "DDATA", [metric(None, 1.0, DOUBLE, alias=2, with_datatype=False)], 6)
     assert plain.get("transient") is None
     assert core.counters.rejected == {}
 
