@@ -71,9 +71,10 @@ class _Device:
     births: int = 0
     last_birth_ms: int | None = None
     last_death_ms: int | None = None
+    heard_ms: int | None = None  # its own latest message: last_seen_ms counts commands to it too
     born: AliasTable[Born] = dataclasses.field(default_factory=AliasTable)
 
-    def status(self) -> DeviceStatus:
+    def status(self, *, commands: bool = True) -> DeviceStatus:
         return DeviceStatus(
             device_id=self.device_id,
             online=self.online,
@@ -81,7 +82,7 @@ class _Device:
             rebirths=max(0, self.births - 1),
             last_birth_ms=self.last_birth_ms,
             last_death_ms=self.last_death_ms,
-            last_seen_ms=self.last_seen_ms,
+            last_seen_ms=self.last_seen_ms if commands else self.heard_ms or 0,
         )
 
 
@@ -100,11 +101,14 @@ class _EdgeNode:
     stale_deaths: int = 0
     bad_payloads: int = 0
     last_error: str | None = None
+    heard_ms: int | None = None  # its own latest message (a device's included): last_seen_ms counts commands too
     born: AliasTable[Born] = dataclasses.field(default_factory=AliasTable)
     devices: dict[str, _Device] = dataclasses.field(default_factory=dict)
     degraded: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def status(self) -> EdgeNodeStatus:
+    def status(self, *, commands: bool = True) -> EdgeNodeStatus:
+        """Its status; without ``commands``, as if no NCMD or DCMD had been seen (see ``SparkplugView.edge_nodes``)."""
+        devices = sorted(self.devices.items())
         return EdgeNodeStatus(
             group_id=self.group_id,
             edge_node_id=self.edge_node_id,
@@ -115,13 +119,15 @@ class _EdgeNode:
             last_birth_ms=self.last_birth_ms,
             last_death_ms=self.last_death_ms,
             last_seq=self.last_seq,
-            last_seen_ms=self.last_seen_ms,
-            commands=self.commands,
+            last_seen_ms=self.last_seen_ms if commands else self.heard_ms or 0,
+            commands=self.commands if commands else 0,
             stale_deaths=self.stale_deaths,
             bad_payloads=self.bad_payloads,
             last_error=self.last_error,
             degraded=dict(sorted(self.degraded.items())),
-            devices=tuple(device.status() for _, device in sorted(self.devices.items())),
+            devices=tuple(
+                device.status(commands=commands) for _, device in devices if commands or device.heard_ms is not None
+            ),
         )
 
 
@@ -217,6 +223,9 @@ class SparkplugView:
         if kind in (MessageType.NCMD, MessageType.DCMD):
             node.commands += 1  # commands come from hosts: their seq is not the node's
             return
+        node.heard_ms = now_ms
+        if device is not None:
+            device.heard_ms = now_ms
         if not payload or self._sessions is not None:
             return  # an empty message clears a retained one; with the host's state, nothing to decode
         try:
@@ -275,27 +284,37 @@ class SparkplugView:
         _learn(table.born, metrics)
         self._series += len(table.born)
 
-    def edge_nodes(self) -> list[EdgeNodeStatus]:
-        """Every edge node seen, by group then node id, with its devices by id."""
-        if self._sessions is not None:
-            return [self._from_host(key, node) for key, node in sorted(self._sessions.nodes.items())]
-        return [node.status() for _, node in sorted(self._nodes.items())]
+    def edge_nodes(self, *, commands: bool = True) -> list[EdgeNodeStatus]:
+        """Every edge node seen, by group then node id, with its devices by id.
 
-    def _from_host(self, key: tuple[str, str], node: NodeSession) -> EdgeNodeStatus:
+        ``commands`` False: as a reader the broker delivers no NCMD or DCMD to would know them (the web's
+        roles but host and admin): no node or device known only from commands sent to it, ``last_seen_ms``
+        the time of its own latest message (0 if none), ``commands`` 0.
+        """
+        if self._sessions is not None:
+            return [self._from_host(key, node, commands) for key, node in sorted(self._sessions.nodes.items())]
+        return [
+            node.status(commands=commands)
+            for _, node in sorted(self._nodes.items())
+            if commands or node.heard_ms is not None
+        ]
+
+    def _from_host(self, key: tuple[str, str], node: NodeSession, commands: bool) -> EdgeNodeStatus:
         # the host's session, with what only topics tell (last seen, commands) from this view
         seen = self._nodes.get(key)
         seen_devices = seen.devices if seen is not None else {}
+        seen_ms = None if seen is None else seen.last_seen_ms if commands else seen.heard_ms
         record = _EdgeNode(
             group_id=key[0],
             edge_node_id=key[1],
-            last_seen_ms=seen.last_seen_ms if seen is not None else node.birth_ms or 0,
+            last_seen_ms=seen_ms if seen_ms is not None else node.birth_ms or 0,
             online=node.online,
             bd_seq=node.bd_seq,
             births=node.births,
             last_birth_ms=node.birth_ms,
             last_death_ms=node.death_ms,
             last_seq=node.seq,
-            commands=seen.commands if seen is not None else 0,
+            commands=seen.commands if seen is not None and commands else 0,
             stale_deaths=node.stale_deaths,
             bad_payloads=node.bad_payloads,
             last_error=node.last_error,
@@ -303,9 +322,10 @@ class SparkplugView:
         )
         for device_id, device in node.devices.items():
             seen_device = seen_devices.get(device_id)
+            device_ms = None if seen_device is None else seen_device.last_seen_ms if commands else seen_device.heard_ms
             record.devices[device_id] = _Device(
                 device_id=device_id,
-                last_seen_ms=seen_device.last_seen_ms if seen_device is not None else device.birth_ms or 0,
+                last_seen_ms=device_ms if device_ms is not None else device.birth_ms or 0,
                 online=device.online,
                 births=device.births,
                 last_birth_ms=device.birth_ms,

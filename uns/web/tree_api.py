@@ -259,10 +259,12 @@ def _sparkplug_status(cache: TopicCache, access: TopicAccess) -> dict[str, objec
     """The Sparkplug page's document: the edge nodes and hosts whose topics ``access`` may read.
 
     A node is listed when its births are readable, its ``commands`` count (of NCMD and DCMD) when its
-    commands are (else None), a host when its STATE is.
+    commands are (else None), a host when its STATE is. A reader not given every command (all but host and
+    admin) learns nothing from them: no node or device known only from a command, no command's time as
+    ``last_seen_ms``.
     """
     found: list[dict[str, object]] = []
-    for node in cache.sparkplug.edge_nodes():
+    for node in cache.sparkplug.edge_nodes(commands=access.everything):
         group, name = node.group_id, node.edge_node_id
         if not access.may_read(f"{NAMESPACE}/{group}/NBIRTH/{name}"):
             continue

@@ -356,3 +356,22 @@ async def test_a_topic_with_an_empty_first_level_breaks_no_reader_s_tree(rig: Ri
     assert (admin["topics"], admin["problems"]) == (10, 1)
     newest = (await rig.get("/api/topic", topic=NDATA)).json()["info"]["last_ms"]
     assert status <= root["last_ms"] < newest == admin["last_ms"]  # the hidden newest message is not the viewer's
+
+
+async def test_sparkplug_status_tells_a_reader_without_commands_nothing_of_them(rig: Rig) -> None:
+    # commands to a device and a node that never spoke, and one to edge1 after its last data
+    for topic in ("spBv1.0/plant/DCMD/edge1/valve7", "spBv1.0/plant/NCMD/ghost", NCMD):
+        await rig.publish(topic, _spb(None, Metric(name="Node Control/Rebirth", datatype=DataType.Boolean)))
+    await rig.login("ada")
+    command = (await rig.get("/api/topic", topic=NCMD)).json()["info"]["last_ms"]
+    every = (await rig.get("/api/sparkplug/nodes")).json()["nodes"]
+    assert [(node["edge_node_id"], [d["device_id"] for d in node["devices"]]) for node in every] == [
+        ("edge1", ["valve7"]),
+        ("ghost", []),
+    ]
+    assert (every[0]["last_seen_ms"], every[0]["commands"]) == (command, 3)  # as before for host and admin
+    await rig.login("sven")
+    heard = (await rig.get("/api/topic", topic=NDATA)).json()["info"]["last_ms"]
+    (node,) = (await rig.get("/api/sparkplug/nodes")).json()["nodes"]
+    assert (node["edge_node_id"], node["devices"], node["commands"]) == ("edge1", [], None)
+    assert node["last_seen_ms"] == heard < command

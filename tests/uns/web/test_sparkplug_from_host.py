@@ -70,6 +70,27 @@ def test_status_from_the_host_equals_the_decoded_one() -> None:
     assert len(from_host) == 1
 
 
+def test_without_commands_the_status_is_the_node_s_own_in_both_views() -> None:
+    # what a reader the broker gives no NCMD/DCMD learns: not when the last command came, nor whom it was for
+    host = HostCore(plant=plant_for("acme", "g", "n"))
+    views = (SparkplugView(sessions=host), SparkplugView())
+    command = _spb(None, Metric(name="Node Control/Rebirth", datatype=DataType.Boolean, value=True))
+    steps = [*_LIFE[:3], ("spBv1.0/g/NCMD/n", command), ("spBv1.0/g/DCMD/n/d", command)]
+    steps += [("spBv1.0/g/DCMD/n/valve", command), ("spBv1.0/g/NCMD/ghost", command)]
+    for step, (topic, payload) in enumerate(steps):
+        host.handle(topic, payload, T0 + step)
+        for view in views:
+            view.observe(topic, payload, T0 + step)
+    for view in views:
+        (node,) = view.edge_nodes(commands=False)
+        assert (node.edge_node_id, node.last_seen_ms, node.commands) == ("n", T0 + 2, 0)
+        assert [(device.device_id, device.last_seen_ms) for device in node.devices] == [("d", T0 + 2)]
+        (every,) = (each for each in view.edge_nodes() if each.edge_node_id == "n")  # as before: host and admin
+        assert (every.last_seen_ms, every.commands, every.devices[0].last_seen_ms) == (T0 + 5, 3, T0 + 4)
+    assert [node.edge_node_id for node in views[1].edge_nodes()] == ["ghost", "n"]  # the decoding view's own
+    assert [device.device_id for device in views[1].edge_nodes()[1].devices] == ["d", "valve"]
+
+
 def test_with_the_host_state_no_payload_is_decoded_again() -> None:
     host = HostCore(plant=plant_for("acme", "g", "n"))
     view = SparkplugView(sessions=host)
