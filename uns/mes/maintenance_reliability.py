@@ -38,6 +38,7 @@ from model.config import MesSection
 from uns.mes.facts import direct_pieces, fact_pieces, plan
 from uns.mes.intervals import Piece
 from uns.mes.oee import OeeRow, oee
+from uns.mes.paths import subtree_condition
 from uns.query.timespec import checked_window
 
 __all__ = ["FAILURE_STATES", "REACH", "ReliabilityRow", "failure_runs", "reliability"]
@@ -116,6 +117,21 @@ WHERE (path = ? OR starts_with(path, ?)) AND NOT planned AND closed >= ? AND clo
 """
 
 
+_REPAIRED = """
+SELECT DISTINCT path FROM mes_maintenance WHERE {where} AND NOT planned AND closed >= ? AND closed < ?
+"""
+
+
+def _repaired_machines(
+    cursor: duckdb.DuckDBPyConnection, path: str, start: datetime, end: datetime, depth: int
+) -> list[str]:
+    """The cells (``depth`` 5) or lines (4) at or under ``path`` with corrective orders closed in the window."""
+    where, params = subtree_condition("path", path or None)
+    rows = cursor.execute(_REPAIRED.format(where=where), [*params, start, end]).fetchall()
+    levels = [str(found).split("/") for (found,) in rows]
+    return sorted({"/".join(parts[:depth]) for parts in levels if len(parts) >= depth})
+
+
 def _time_paths(cursor: duckdb.DuckDBPyConnection, row: OeeRow, lines: bool) -> list[str]:
     if not lines:
         return [row.path]
@@ -152,7 +168,12 @@ def reliability(
     happened = min(end, now) > start
     rows = oee(cursor, section, path=path, start=start, end=min(end, now) if happened else end,
                by="line" if lines else "cell", output_cells=output_cells)  # fmt: skip
+    operated = {row.path: row.actual_production_time_s if happened else 0.0 for row in rows}
     members = {row.path: _time_paths(cursor, row, lines) for row in rows}
+    for machine in _repaired_machines(cursor, path, start, end, 4 if lines else 5):
+        # a machine the CMMS repaired but that has sent no state or count yet: its repair orders, nothing operated
+        operated.setdefault(machine, 0.0)
+        members.setdefault(machine, [])
     paths = sorted({p for group in members.values() for p in group})
     data_end = min(end + REACH, now)
     # read from just before the window: a failure whose (effective) state was on then reaches the window from an
@@ -162,17 +183,16 @@ def reliability(
         failure_runs(_pieces(cursor, section, paths, start - _BEFORE, data_end)) if paths and data_end > start else []
     )
     found: list[ReliabilityRow] = []
-    for row in rows:
-        mine = set(members[row.path])
+    for machine, operating in sorted(operated.items()):
+        mine = set(members[machine])
         # begun in the window; one reaching the window's start from before it belongs to an earlier window
         events = [(a, b) for p, a, b in runs if p in mine and start <= a < end]
         restored = [(b - a).total_seconds() for a, b in events if b < data_end]
-        repairs = cursor.execute(_ORDERS, [row.path, row.path + "/", start, end]).fetchone()
+        repairs = cursor.execute(_ORDERS, [machine, machine + "/", start, end]).fetchone()
         count, repair_ms, response_ms = repairs if repairs is not None else (0, None, None)
-        operating = row.actual_production_time_s if happened else 0.0
         found.append(
             ReliabilityRow(
-                path=row.path, start=start, end=end, operating_s=operating, failures=len(events),
+                path=machine, start=start, end=end, operating_s=operating, failures=len(events),
                 open_failures=len(events) - len(restored), failure_downtime_s=float(sum(restored)),
                 mtbf_s=operating / len(events) if events else None,
                 mttr_s=sum(restored) / len(restored) if restored else None, repair_orders=int(count),

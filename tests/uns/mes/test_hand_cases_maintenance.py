@@ -687,3 +687,33 @@ def test_m14_two_cells_of_a_line_fail_at_once(rig: Callable[..., Rig]) -> None:
     (line,) = reliability(cursor, section, path=LINE, start=at(24, 6), end=at(24, 8), now=at(24, 9), by="line")
     assert _mtbf(line) == (6600.0, 2, 0, 2400.0, 3300.0, 1200.0)
     cursor.close()
+
+
+# Case M15: a machine the CMMS knows before its PLC is connected (repair orders, no states or counts).
+#   labeler: corrective orders L1 opened 07:00, started 07:15, closed 08:00; L2 09:00 / 09:00 / 09:30; no states
+#   filler: producing from 06:00; window [06:00, 14:00), now 15:00
+#   labeler: no machine data, so nothing operated and no failure event: operating 0, FE 0, MTBF and MTTR None;
+#     from its orders: 2 repairs, mean repair (2700 + 1800) / 2 = 2250, mean response (900 + 0) / 2 = 450
+#   filler: operating 28800, FE 0, no orders; the line (its filler's time): operating 28800, 2 repair orders
+def test_m15_repair_orders_of_a_machine_without_states(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 15))
+    feeder = case.feeder
+    labeler = f"{LINE}/labeler"
+    feeder.states(CELL, [(at(24, 6), 10000)])
+    for mid, opened, started, closed in (("L1", at(24, 7), at(24, 7, 15), at(24, 8)),
+                                         ("L2", at(24, 9), at(24, 9), at(24, 9, 30))):  # fmt: skip
+        times = {"opened_ms": ms(opened), "started_ms": ms(started), "closed_ms": ms(closed)}
+        outcome = feeder.send(labeler, "maintenance_order", closed, maintenance_id=mid, status="closed", **times)
+        assert outcome.status == "stored"
+    cursor = case.reader()
+
+    def rows(path: str, by: Literal["cell", "line"]) -> dict[str, tuple[object, ...]]:
+        found = reliability(cursor, section, path=path, start=at(24, 6), end=at(24, 14), now=at(24, 15), by=by)
+        return {r.path: (*_mtbf(r), r.repair_orders, r.mean_repair_s, r.mean_response_s) for r in found}
+
+    alone = (0.0, 0, 0, 0.0, None, None, 2, 2250.0, 450.0)
+    assert rows(labeler, "cell") == {labeler: alone}
+    assert rows(LINE, "cell") == {CELL: (28800.0, 0, 0, 0.0, None, None, 0, None, None), labeler: alone}
+    assert rows(LINE, "line") == {LINE: (28800.0, 0, 0, 0.0, None, None, 2, 2250.0, 450.0)}
+    cursor.close()
