@@ -489,6 +489,12 @@ class EdgeNode:
                 return
             out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
             lasting = core.lasting(samples.device, accepted.metrics)  # transient tags: live only, never kept
+            if not out and self._born and client is not None and len(lasting) < len(accepted.metrics):
+                # born, the buffer still replaying: what lasts queues behind it as history, but a transient value
+                # is not kept, and the birth carried the one before it: it goes out live now or never
+                fleeting = core.fleeting(samples.device, accepted.metrics)
+                if await self._send(client, core.data(samples.device, fleeting, now_ms=now)):
+                    self._c["sent"] += len(fleeting)
             batch = BufferedBatch(samples.device, lasting)
             if client is not None and out and await self._send(client, out):
                 self._c["sent"] += len(accepted.metrics)
