@@ -114,6 +114,7 @@ class HiddenIndex:
             candidates.update(self._levels(topic_filter))
         whole: set[str] = set()
         cut: list[tuple[str, bool]] = []
+        hidden: collections.Counter[str] = collections.Counter()  # hidden topics at and under each node but the root
         for path in sorted(candidates, key=lambda path: (path.count("/"), path)):  # a subtree before its insides
             node = None if _inside(path, whole) else cache.node(path)
             if node is None:
@@ -123,7 +124,29 @@ class HiddenIndex:
                 cut.append((path, True))
             elif node.topic is not None and not access.may_read(path):
                 cut.append((path, node.children == 0))  # a hidden leaf is a hidden subtree
-        return tuple(cut)
+            else:
+                continue
+            for above in [*_ancestors(path)[1:], path]:
+                hidden[above] += node.topics if cut[-1][1] else 1
+        return self._without_topics(cut, hidden)
+
+    def _without_topics(self, cut: list[tuple[str, bool]], hidden: collections.Counter[str]) -> Cut:
+        """``cut`` with each node all of whose topics are hidden made a hidden subtree, in place of its insides.
+
+        No message the broker delivers names such a node (a Sparkplug group that only ever got commands, an
+        agent with a desired config and no status yet), so it is not listed either. The root stays.
+        """
+        emptied: set[str] = set()
+        for path in sorted(hidden, key=lambda path: (path.count("/"), path)):  # parents before their insides
+            if _inside(path, emptied):
+                continue
+            node = self.cache.node(path)
+            if node is not None and node.topics <= hidden[path]:
+                emptied.add(path)
+        if not emptied:
+            return tuple(cut)
+        kept = [(path, whole) for path, whole in cut if not _inside(path, emptied)]
+        return tuple(sorted([*kept, *((path, True) for path in emptied)], key=lambda item: item[0].count("/")))
 
     def _levels(self, topic_filter: str) -> list[str]:
         """The nodes of the tree ``topic_filter`` reaches, without its trailing ``#`` (it names them and below)."""
@@ -180,22 +203,6 @@ class VisibleTree:
         self._top_cut = any(path[:1] == "/" for path, _ in cut)
         if self._top_cut:
             self._hidden_children[""] += 1
-        self._without_topics()
-
-    def _without_topics(self) -> None:
-        """A node all of whose topics are hidden is a hidden subtree too: nothing the broker delivers names it.
-
-        (A group that only ever got commands, an agent with a desired config and no status yet.) The root stays.
-        """
-        for path in sorted(self._less, key=lambda path: (path.count("/"), path)):  # parents before their insides
-            if not path or self._inside_whole(path):
-                continue
-            node = self._cache.node(path)
-            if node is not None and node.topics <= self._less[path].topics:
-                self._whole.add(path)
-                parent = _parent(path)
-                if parent is not None:
-                    self._hidden_children[parent] += 1
 
     def _hide(self, node: Node, *, whole: bool) -> None:
         path = node.path
@@ -274,9 +281,17 @@ class VisibleTree:
         cache = self._cache
         node = cache.node(path)
         latest = node.topic.last_ms if node is not None and node.topic is not None and path not in self._alone else 0
-        for child in cache.page(path).shown:
-            if not self._listed(child, path):
+        for name in cache.names(path):
+            if not (name or path):  # the root's child named "": its path is the root's, so its row from the page
+                if not self._top_cut:  # nothing hidden under it
+                    latest = max([latest, *(row.last_ms for row in cache.page().shown if row.path == "")])
                 continue
-            deeper = child.path in self._less and child.path != path  # the root's child "": nothing hidden under it
-            latest = max(latest, self._last_ms(child.path) if deeper else child.last_ms)
+            child = f"{path}/{name}" if path else name
+            if child in self._whole:
+                continue
+            if child in self._less:
+                latest = max(latest, self._last_ms(child))
+                continue
+            found = cache.node(child)
+            latest = max(latest, found.last_ms if found is not None else 0)
         return latest
