@@ -32,7 +32,7 @@ from uns.web.auth import count_refusal, topic_access
 from uns.web.cache import CLASS_WORDS, Node, TopicCache, TopicInfo, TreeFilter, Update
 from uns.web.history_api import json_response
 from uns.web.roles import SPARKPLUG_GRANT, TopicAccess
-from uns.web.visible_tree import HiddenIndex, VisibleTree, reader
+from uns.web.visible_tree import HiddenIndex, VisibleTree
 
 __all__ = ["MAX_SHOWN_BYTES", "MAX_WATCHED", "render_payload", "tree_routes", "visible_paths"]
 
@@ -353,7 +353,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
-        keep = reader(topic_access(request))
+        keep = hidden.reader(topic_access(request))
         if wanted.empty:
             found = cache.search(text, limit + 1, keep=keep)
         else:
@@ -394,7 +394,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         watched = frozenset(value.rstrip("/") for key, value in params if key == "watch")
         topics = frozenset(value for key, value in params if key == "topic")
         since = dict(params).get("since")
-        keep = reader(access)  # a hidden topic's message does not even wake the stream
+        keep = hidden.reader(access)  # a hidden topic's message does not even wake the stream
         yield b"retry: 2000\n: connected\n\n"
         greeted = False
         async for batch in cache.updates("", interval_s=interval_s, idle_s=heartbeat_s, greet=True, keep=keep):
@@ -423,7 +423,7 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
                 return json_response({"error": f"watch, topic: at most {MAX_WATCHED} in all", "field": "watch"}, 400)
             return StreamingResponse(node_stream(params, access), media_type="text/event-stream", headers=headers)
         prefix = request.query_params.get("prefix", "").rstrip("/")
-        keep = reader(access)
+        keep = hidden.reader(access)
 
         async def events() -> AsyncIterator[bytes]:
             yield b"retry: 2000\n: connected\n\n"

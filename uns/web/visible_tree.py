@@ -19,26 +19,9 @@ from uns.web.cache import Node, Page, TopicCache, TreeFilter
 from uns.web.cache_types import PROBLEMS
 from uns.web.roles import TopicAccess
 
-__all__ = ["Cut", "HiddenIndex", "VisibleTree", "reader"]
+__all__ = ["Cut", "HiddenIndex", "VisibleTree"]
 
-_MEMO_LIMIT = 100_000
-
-
-def reader(access: TopicAccess) -> Callable[[str], bool] | None:
-    """``access.may_read`` remembered per topic (for a stream's every message); None when it reads everything."""
-    if access.everything:
-        return None
-    memo: dict[str, bool] = {}
-
-    def may_read(topic: str) -> bool:
-        known = memo.get(topic)
-        if known is None:
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            known = memo[topic] = access.may_read(topic)
-        return known
-
-    return may_read
+_MEMO_LIMIT = 100_000  # topics remembered per reader before its answers start over
 
 
 def _ancestors(path: str) -> list[str]:
@@ -98,6 +81,28 @@ class HiddenIndex:
     def __init__(self, cache: TopicCache) -> None:
         self.cache = cache
         self._found: dict[Principal, tuple[int, Cut]] = {}
+        self._answers: dict[Principal, dict[str, bool]] = {}
+
+    def reader(self, access: TopicAccess) -> Callable[[str], bool] | None:
+        """``access.may_read`` remembered per topic, for search and every stream's message; None: reads everything.
+
+        The answers are kept per reader (role and ``read_sparkplug``: a few), shared by its requests and
+        streams, at most ``_MEMO_LIMIT`` each: not a copy per open stream, and a search pays again only
+        for topics no one of its kind asked about yet.
+        """
+        if access.everything:
+            return None
+        memo = self._answers.setdefault(access.principal, {})
+
+        def may_read(topic: str) -> bool:
+            known = memo.get(topic)
+            if known is None:
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                known = memo[topic] = access.may_read(topic)
+            return known
+
+        return may_read
 
     def cut(self, access: TopicAccess) -> Cut:
         """Where ``access``'s tree is cut now (parents before their insides)."""
