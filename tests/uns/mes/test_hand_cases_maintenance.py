@@ -9,7 +9,7 @@ through the reference interval SQL and through the per-hour facts with the adapt
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,9 +19,9 @@ import pytest
 
 from model.config import MesSection
 from tests.uns.historian.fill import add_samples, add_series
+from tests.uns.mes import test_hand_cases as first_round
 from tests.uns.mes.mes_events import Feeder, at, ms
 from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
-from uns.mes import facts
 from uns.mes.downtime import DowntimeRow, current, downtime
 from uns.mes.genealogy import process_values, trace
 from uns.mes.maintenance_reliability import ReliabilityRow, reliability
@@ -35,23 +35,9 @@ from uns.store.database import Database
 LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"
 
-
-@pytest.fixture(params=["sql", "facts"])
-def rig(request: pytest.FixtureRequest, db: Database) -> Iterator[Callable[..., Rig]]:
-    """Makes the case's ``Rig`` (``rig(section, now=...)``), read through the interval SQL or the facts."""
-    made: list[Rig] = []
-
-    def make(section: MesSection, now: datetime) -> Rig:
-        made.append(Rig(db, section, request.param, now))
-        return made[-1]
-
-    if request.param == "sql":
-        with facts.bypassed():
-            yield make
-    else:
-        yield make
-    for one in made:
-        one.close()
+# the first round's fixtures: ``rig`` (each case through the interval SQL and through the facts and memo) on a
+# copy of one migrated file (``db``, ``_migrated``)
+rig, db, _migrated = first_round.rig, first_round.db, first_round._migrated
 
 
 def _shift(feeder: Feeder, shift_id: str, start: datetime, end: datetime) -> None:
