@@ -2,9 +2,9 @@
 
 The historian's ``RowParser.parse`` and the web cache's envelope read, each on the same UNS JSON
 envelopes (10k topics, a mix of Double, Int32 and Boolean values), against the same functions of
-commit ``--baseline`` (loaded with ``git show`` into temp modules), in alternating rounds in one
-process. Prints messages per CPU second of this thread per round, the median of each and the ratio
-new/baseline.
+commit ``--baseline`` (loaded with ``git show`` into temp modules, over that commit's
+``model/envelope.py``), in alternating rounds in one process. Prints messages per CPU second of this
+thread per round, the median of each and the ratio new/baseline.
 
     uv run python -m bench.envelope_read [--baseline <commit>] [--messages 200000] [--rounds 5]
 """
@@ -83,8 +83,16 @@ def main() -> None:
     messages = _messages(args.messages)
     payloads = [payload for _, payload in messages]
     with tempfile.TemporaryDirectory() as tmp:
-        old_rows = _baseline(args.baseline, "uns/historian/rows.py", "bench_rows_baseline", Path(tmp))
-        old_cache = _baseline(args.baseline, "uns/web/cache.py", "bench_cache_baseline", Path(tmp))
+        # the baseline's callers over the baseline's reader: a reading's shape may differ between commits
+        current = sys.modules["model.envelope"]
+        sys.modules["model.envelope"] = _baseline(
+            args.baseline, "model/envelope.py", "bench_envelope_baseline", Path(tmp)
+        )
+        try:
+            old_rows = _baseline(args.baseline, "uns/historian/rows.py", "bench_rows_baseline", Path(tmp))
+            old_cache = _baseline(args.baseline, "uns/web/cache.py", "bench_cache_baseline", Path(tmp))
+        finally:
+            sys.modules["model.envelope"] = current
     new_parser, old_parser = RowParser(max_future_ms=300_000), old_rows.RowParser(max_future_ms=300_000)
     old_read = _cache_reader(old_cache)
     cases: dict[str, Callable[[], object]] = {
