@@ -38,20 +38,16 @@ def _ancestors(path: str) -> list[str]:
 
 @dataclasses.dataclass(slots=True)
 class _Less:
-    """Figures of hidden topics to take off a node's."""
+    """Counts of hidden topics to take off a node's (its rate and latest time are summed instead: ``_walk``)."""
 
     topics: int = 0
     messages: int = 0
-    rate: float = 0.0
     problems: int = 0
-    last_ms: int = 0
 
     def add(self, other: _Less) -> None:
         self.topics += other.topics
         self.messages += other.messages
-        self.rate += other.rate
         self.problems += other.problems
-        self.last_ms = max(self.last_ms, other.last_ms)
 
 
 def _parent(path: str) -> str | None:
@@ -194,6 +190,8 @@ class VisibleTree:
         self._less: dict[str, _Less] = {}
         """Per node: what its hidden topics add to its figures."""
         self._hidden_children: collections.Counter[str] = collections.Counter()
+        self._walks: dict[str, tuple[float, int]] = {}
+        """Per node with hidden topics under it: the rate and latest time of its visible ones."""
         self._top_cut = False
         """Something is hidden under the root's child named ``""`` (``/x``), whose path is the root's: left out."""
         if self._open:
@@ -216,16 +214,14 @@ class VisibleTree:
             parent = _parent(path) if path else None
             if parent is not None:
                 self._hidden_children[parent] += 1
-            less = _Less(node.topics, node.messages, node.rate, node.problems, node.last_ms)
+            less = _Less(node.topics, node.messages, node.problems)
             above = _ancestors(path)
         else:
             info = node.topic
             if info is None:
                 return
             self._alone.add(path)
-            share = info.count / node.messages if node.messages else 0.0
-            problem = int(info.quality in PROBLEMS)
-            less = _Less(1, info.count, node.rate * share, problem, info.last_ms)
+            less = _Less(1, info.count, int(info.quality in PROBLEMS))
             above = [*_ancestors(path), path]
         for ancestor in above:
             self._less.setdefault(ancestor, _Less()).add(less)
@@ -269,34 +265,52 @@ class VisibleTree:
         less = self._less.get(node.path)
         if less is None:
             return node
-        last_ms = node.last_ms if less.last_ms < node.last_ms else self._last_ms(node.path)
+        rate, last_ms = self._walk(node.path)
         return dataclasses.replace(
             node,
             topics=node.topics - less.topics,
             messages=node.messages - less.messages,
-            rate=round(max(0.0, node.rate - less.rate), 3),
+            rate=round(rate, 3),
             problems=node.problems - less.problems,
             last_ms=last_ms,
             children=node.children - self._hidden_children[node.path],
             topic=None if node.path in self._alone else node.topic,
         )
 
-    def _last_ms(self, path: str) -> int:
-        """The latest visible message at or under ``path``, down the branches that hold hidden topics only."""
+    def _walk(self, path: str) -> tuple[float, int]:
+        """The rate and latest time of the visible topics at and under ``path``, summed over its children.
+
+        Down the branches that hold hidden topics only, each node once per view; elsewhere the cache's own
+        figures. Not the node's figures less the hidden ones': the cache's rates are estimates per node,
+        each brought up to date when read, so such a difference kept a share of the hidden traffic.
+        """
+        known = self._walks.get(path)
+        if known is not None:
+            return known
         cache = self._cache
         node = cache.node(path)
-        latest = node.topic.last_ms if node is not None and node.topic is not None and path not in self._alone else 0
+        rate, latest = 0.0, 0
+        if node is not None and node.topic is not None and path not in self._alone:
+            # a visible topic with hidden ones under it: its own share of the node's rate, by its messages
+            rate = node.rate * node.topic.count / node.messages if node.messages else 0.0
+            latest = node.topic.last_ms
         for name in cache.names(path):
             if not (name or path):  # the root's child named "": its path is the root's, so its row from the page
                 if not self._top_cut:  # nothing hidden under it
-                    latest = max([latest, *(row.last_ms for row in cache.page().shown if row.path == "")])
+                    for row in cache.page().shown:
+                        if row.path == "":
+                            rate, latest = rate + row.rate, max(latest, row.last_ms)
                 continue
             child = f"{path}/{name}" if path else name
             if child in self._whole:
                 continue
             if child in self._less:
-                latest = max(latest, self._last_ms(child))
-                continue
-            found = cache.node(child)
-            latest = max(latest, found.last_ms if found is not None else 0)
-        return latest
+                child_rate, child_ms = self._walk(child)
+            else:
+                found = cache.node(child)
+                if found is None:
+                    continue
+                child_rate, child_ms = found.rate, found.last_ms
+            rate, latest = rate + child_rate, max(latest, child_ms)
+        self._walks[path] = (rate, latest)
+        return rate, latest

@@ -375,3 +375,30 @@ async def test_sparkplug_status_tells_a_reader_without_commands_nothing_of_them(
     (node,) = (await rig.get("/api/sparkplug/nodes")).json()["nodes"]
     assert (node["edge_node_id"], node["devices"], node["commands"]) == ("edge1", [], None)
     assert node["last_seen_ms"] == heard < command
+
+
+def test_a_hidden_subtree_s_traffic_is_not_in_an_ancestor_s_rate_however_the_tree_was_read() -> None:
+    # the cache's rates are estimates per node, each brought up to date when it is read: the root's less
+    # spBv1.0's left a share of the hidden traffic in the viewer's root when they were read at other times
+    clock = _Clock()
+    cache = TopicCache(clients=_unused_clients, clock=clock)  # type: ignore[arg-type]
+    cache.observe(Message(topic=UNS, payload=b'{"value": 1}'), now_ms=T0)  # the only visible message, long ago
+    policy = RoutePolicy()
+    admin = policy.access(Identity(user="ada", role="admin", expires_ms=None))
+    viewer = policy.access(Identity(user="vic", role="viewer", expires_ms=None))
+    index = HiddenIndex(cache)
+    rates = []
+    for step in range(1, 8_001):
+        clock.ms = T0 + 100_000 + step * 5
+        if (step // 400) % 2 == 0:  # bursts of 200 messages a second
+            cache.observe(Message(topic=NDATA, payload=b"1"), now_ms=clock.ms)
+        if step % 50 == 0:
+            VisibleTree(cache, admin).node("")  # an admin's page polls the root
+        if step % 1_000 == 0:
+            seen = VisibleTree(cache, viewer, index=index).node("")
+            assert seen is not None
+            rates.append(seen.rate)
+    every = VisibleTree(cache, admin).node("")
+    assert every is not None
+    assert every.rate > 50
+    assert rates == [0.0] * 8
