@@ -9,8 +9,9 @@ topic, else the hash of topic and body; unique), ``path`` (the equipment path fr
 first four levels), ``ts`` (the body's ``timestamp_ms``), ``source`` and ``received``. Intervals (states,
 labels, labor) are built by views from the ordered events, so a late event re-labels history without
 rewriting rows. Maintenance work orders (version 3) keep every version of an order in
-``mes_maintenance_orders``; the views ``mes_maintenance`` (each order as its versions add up to) and
-``mes_maintenance_windows`` (planned downtime of planned orders) read them. docs/mes.md describes them.
+``mes_maintenance_orders``; the views ``mes_maintenance`` (each order as its versions add up to; version 4: a
+reopened order closes at its last close) and ``mes_maintenance_windows`` (planned downtime of planned orders) read
+them. docs/mes.md describes them.
 """
 
 from __future__ import annotations
@@ -222,5 +223,53 @@ _MES_MAINTENANCE = Migration(
     ),
 )
 
-SCHEMA = Component(name="mes", migrations=(_MES, _MES_ATTRIBUTION, _MES_MAINTENANCE))
+_MES_REOPENED = Migration(
+    version=4,
+    description="MES: a reopened order closed again without closed_ms closes at its last close, not its first",
+    statements=(
+        # as version 3, except closed: a reopen (a version saying other than closed) undoes the closes before it,
+        # so closed is the newest closed_ms of the versions after the last reopen, else the first of them (a
+        # re-sent close does not move it)
+        f"""CREATE OR REPLACE VIEW mes_maintenance AS
+            SELECT maintenance_id, path, line, status, planned, fault_code, description, technician, priority,
+                   opened, started, CASE WHEN status = 'closed' THEN coalesce(closed, last_closing) END AS closed,
+                   planned_start, planned_end, updated, versions
+            FROM (
+                SELECT maintenance_id,
+                    arg_max(path, {_VERSION}) AS path,
+                    arg_max(line, {_VERSION}) AS line,
+                    arg_max(status, {_VERSION}) AS status,
+                    coalesce(arg_max(planned, {_VERSION}) FILTER (WHERE planned IS NOT NULL), false) AS planned,
+                    arg_max(fault_code, {_VERSION}) FILTER (WHERE fault_code IS NOT NULL) AS fault_code,
+                    arg_max(description, {_VERSION}) FILTER (WHERE description IS NOT NULL) AS description,
+                    arg_max(technician, {_VERSION}) FILTER (WHERE technician IS NOT NULL) AS technician,
+                    arg_max(priority, {_VERSION}) FILTER (WHERE priority IS NOT NULL) AS priority,
+                    coalesce(arg_max(opened, {_VERSION}) FILTER (WHERE opened IS NOT NULL), min(ts)) AS opened,
+                    coalesce(arg_max(started, {_VERSION}) FILTER (WHERE started IS NOT NULL),
+                             min(ts) FILTER (WHERE status IN ('started', 'closed'))) AS started,
+                    arg_max(closed, {_VERSION}) FILTER (
+                        WHERE closed IS NOT NULL AND not_closed_so_far = not_closed
+                    ) AS closed,
+                    min(ts) FILTER (WHERE status = 'closed' AND not_closed_so_far = not_closed) AS last_closing,
+                    arg_max(planned_start, {_VERSION}) FILTER (WHERE planned_start IS NOT NULL) AS planned_start,
+                    arg_max(planned_end, {_VERSION}) FILTER (WHERE planned_end IS NOT NULL) AS planned_end,
+                    max(ts) AS updated,
+                    count(*) AS versions
+                FROM (
+                    SELECT *,
+                        sum(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END) OVER (
+                            PARTITION BY maintenance_id ORDER BY {_VERSION.strip("()")}
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+                        ) AS not_closed_so_far,
+                        sum(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END) OVER (
+                            PARTITION BY maintenance_id
+                        ) AS not_closed
+                    FROM mes_maintenance_orders
+                )
+                GROUP BY maintenance_id
+            )""",  # noqa: S608 - our constant
+    ),
+)
+
+SCHEMA = Component(name="mes", migrations=(_MES, _MES_ATTRIBUTION, _MES_MAINTENANCE, _MES_REOPENED))
 """The MES adapter's migrations, oldest first."""

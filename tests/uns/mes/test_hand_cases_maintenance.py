@@ -558,12 +558,8 @@ def test_m9_mtbf_of_the_running_shift_counts_no_time_after_now(rig: Callable[...
 #   did not hold), 09:30 closed, 09:40 closed (the same row re-sent with a longer description)
 #   work ended when it was closed for good: 09:30, the first "closed" after the last reopen (the 09:40 re-send
 #   does not move it; neither should the 09:10 close that the reopen undid): repair 09:00 -> 09:30 = 1800 s
-#   The default lives in the view mes_maintenance (uns/mes/schema.py: the first version saying closed, 09:10).
-@pytest.mark.xfail(
-    strict=True,
-    reason="mes_maintenance (uns/mes/schema.py, outside this audit's files) defaults closed to the first version "
-    "saying closed, also when a reopen undid it: 09:10 instead of 09:30",
-)
+#   The default lives in the view mes_maintenance (uns/mes/schema.py, version 4: the first version saying closed
+#   after the last saying otherwise; version 3 took the first ever, 09:10).
 def test_m10_an_order_reopened_and_closed_again_closes_at_its_last_close(db: Database) -> None:
     feeder = Feeder(db, MesSection())
     versions = ((0, "started", None), (10, "closed", None), (20, "started", None), (30, "closed", None),
@@ -574,6 +570,27 @@ def test_m10_an_order_reopened_and_closed_again_closes_at_its_last_close(db: Dat
     (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
     cursor.close()
     assert (order.status, order.started, order.closed, order.repair_s) == ("closed", at(24, 9), at(24, 9, 30), 1800.0)
+
+
+# Case M10, a CMMS that sends closed_ms the first time only: R10 09:00 started, 09:10 closed with closed_ms 09:08,
+#   09:20 started (reopened), 09:30 closed with no closed_ms: the 09:08 close was undone by the reopen, so the
+#   order closes at 09:30 (the version saying so), repair 1800 s; re-closed at 09:45 with closed_ms 09:40: 09:40
+def test_m10_a_close_time_given_before_a_reopen_is_undone_by_it(db: Database) -> None:
+    feeder = Feeder(db, MesSection())
+    _version(feeder, at(24, 9), "R10", "started")
+    _version(feeder, at(24, 9, 10), "R10", "closed", closed_ms=ms(at(24, 9, 8)))
+    _version(feeder, at(24, 9, 20), "R10", "started")
+    _version(feeder, at(24, 9, 30), "R10", "closed")
+
+    def closed() -> tuple[object, ...]:
+        cursor = db.reader()
+        (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+        cursor.close()
+        return order.status, order.closed, order.repair_s
+
+    assert closed() == ("closed", at(24, 9, 30), 1800.0)
+    _version(feeder, at(24, 9, 45), "R10", "closed", closed_ms=ms(at(24, 9, 40)))
+    assert closed() == ("closed", at(24, 9, 40), 2400.0)
 
 
 # Case M11: a failure shorter than microstop_s at the end of a long stop (microstop_s 120).
