@@ -5,7 +5,8 @@ output, the OEE view's rule (``uns.mes.line_output``): counts on the line path i
 (of any order), else the output cell's (``output_cells[line]``, default the line's last cell by path with
 counts of any order, not only this order's); scrap counted at any cell of the line is the order's scrap,
 except on a line whose cells count different units (``mes.output_only_lines``: cases, then pallets),
-where the output cell's scrap alone is.
+where the output cell's scrap alone is. An order counted at more than one line (its counts name it) has
+the sum of each line's units, as in the ``material`` and ``scrap`` views.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import duckdb
 from uns.clock import utc_now
 from uns.errors import BadArgument
 from uns.mes.line_output import unit_paths
+from uns.mes.paths import line_of
 
 __all__ = ["OrderProgress", "OrderStatus", "order_progress"]
 
@@ -112,7 +114,13 @@ def order_progress(
         state: OrderStatus = "completed" if a_end is not None else "running" if a_start is not None else "released"
         if (line is not None and order_line != line) or (status is not None and state != status):
             continue
-        good, scrap = _units(made.get(order_id, {}), order_line, outputs, counting, only=order_line in output_only)
+        mine = made.get(order_id, {})
+        # its units at every line it counted at (the material and scrap views' sum), each line by its own rule
+        units = [
+            _units(mine, counted_at, outputs, counting, only=counted_at in output_only)
+            for counted_at in sorted({line_of(path) for path in mine})
+        ]
+        good, scrap = sum(u[0] for u in units), sum(u[1] for u in units)
         run_s = None if a_start is None else ((a_end or when) - a_start).total_seconds()
         projected = None
         if state == "running" and run_s and good > 0 and quantity is not None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from tests.exports import assert_all_is_honest
+from tests.uns.mes.mes_events import Feeder, at
 from uns.mes.line_output import output_cell, unit_paths
+from uns.mes.orders import order_progress
+from uns.mes.quality import scrap
+from uns.mes.resources import material
+from uns.store.database import Database
 
 LINE = "acme/dallas/packaging/line3"
 PACKER, PALLETIZER, WRAPPER = f"{LINE}/case-packer", f"{LINE}/palletizer", f"{LINE}/wrapper"
@@ -50,3 +56,26 @@ def test_unit_paths(
 )
 def test_output_cell(counting: set[str], configured: dict[str, str], expected: str | None) -> None:
     assert output_cell(LINE, counting, configured) == expected
+
+
+def test_an_order_counted_at_two_lines_has_the_same_units_in_every_view(
+    db: Database, cursor: duckdb.DuckDBPyConnection
+) -> None:
+    """o1, released and started at line1, also counted at line2 (it named the order): its good units and scrap are
+    each line's output rule summed over both lines, in the orders, material and scrap views alike.
+
+    line1 (output the filler, its last cell by path): filler 50 (scrap 2) + the capper's scrap 1: good 48, scrap 3;
+    line2 (its one cell, the filler): 30 (scrap 3): good 27, scrap 3; o1: good 48 + 27 = 75, scrap 3 + 3 = 6."""
+    line1, line2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
+    feeder = Feeder(db)
+    for action in ("release", "start"):
+        body = {"product_id": "cola", "quantity": 100} if action == "release" else {}
+        assert feeder.send(line1, "work_order", at(24, 6), order_id="o1", action=action, **body).status == "stored"
+    for path, total, scrapped in ((f"{line1}/filler", 50, 2), (f"{line1}/capper", 45, 1), (f"{line2}/filler", 30, 3)):
+        outcome = feeder.send(path, "production_count", at(24, 7), total=total, scrap=scrapped, order_id="o1")
+        assert outcome.status == "stored"
+    (progress,) = order_progress(cursor, now=at(24, 9))
+    assert (progress.line, progress.good, progress.scrap) == (line1, 75, 6)
+    assert material(cursor, order_id="o1").good_units == 75
+    (row,) = scrap(cursor, path="acme", start=at(24, 0), end=at(25, 0), by="order")
+    assert (row.group, row.good, row.scrap) == ("o1", 75, 6)
