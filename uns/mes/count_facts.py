@@ -20,6 +20,7 @@ no ``DELETE`` runs for an hour past the newest built (two statements of ~1 ms ea
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -33,6 +34,8 @@ from uns.mes.memo import ViewMemo
 from uns.mes.memo import of as memo_of
 
 __all__ = ["CountFacts", "CountPath", "built_to", "count_rows"]
+
+log = logging.getLogger(__name__)
 
 _HOUR_MS = 3_600_000
 _MAX_RANGES = 8  # direct stretches read one by one (each pruned by time); more: one read of the span
@@ -207,6 +210,7 @@ class CountFacts:
             connection.execute(statement)
         for (column,) in connection.execute(_NARROW).fetchall():
             connection.execute(f"ALTER TABLE mes_fact_counts ALTER COLUMN {column} TYPE HUGEINT")  # ours: total, good
+            log.info("mes: count facts' %s widened from BIGINT to HUGEINT (a table an older uns-hub made)", column)
         self._built_to = built_to(connection, "mes_fact_count_hours")
 
     def changed(self, changes: Sequence[Change]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 from collections.abc import Iterator
@@ -158,11 +159,16 @@ def test_counts_read_directly_whose_sums_pass_bigint_are_summed_as_the_sql_sums_
 
 @pytest.mark.parametrize("fact_table", ["new", "of an older hub"])
 def test_an_hour_whose_counts_sum_past_bigint_is_built_and_read_as_the_raw_counts(
-    db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection, fact_table: str
+    db: Database,
+    cursor: duckdb.DuckDBPyConnection,
+    section: MesSection,
+    fact_table: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Counts of one closed hour sum past 2**63 (a counter that wraps, a bad device): the hour's count facts are built,
     summed as the views sum the raw counts, and the day through the facts, with and without the memo, is the day
-    from the raw counts. A file whose fact table an older hub made (BIGINT sums) takes them too."""
+    from the raw counts. A file whose fact table an older hub made (BIGINT sums) takes them too, and the log says
+    each column was widened, once."""
     if fact_table != "new":
         db.connection.execute(
             """CREATE TABLE mes_fact_counts (path VARCHAR NOT NULL, hour BIGINT NOT NULL, oid VARCHAR,
@@ -174,7 +180,18 @@ def test_an_hour_whose_counts_sum_past_bigint_is_built_and_read_as_the_raw_count
     for minute in (10, 20, 30):
         feeder.send(CELL, "production_count", at(1, 5, minute), total=big, scrap=1)
     feeder.send(CELL, "production_count", at(1, 6, 0), total=30)
-    builder = FactBuilder(db.connection, section)
+    with caplog.at_level(logging.INFO, logger="uns.mes.count_facts"):
+        builder = FactBuilder(db.connection, section)
+        FactBuilder(db.connection, section)  # the next start: nothing left to widen
+    widened = [r.getMessage() for r in caplog.records if "widened" in r.getMessage()]
+    assert widened == (
+        []
+        if fact_table == "new"
+        else [
+            f"mes: count facts' {c} widened from BIGINT to HUGEINT (a table an older uns-hub made)"
+            for c in ("total", "good")
+        ]
+    )
     while builder.build(NOW):  # raised at hour 05:00 (INT128 out of range for INT64): no count fact after it either
         pass
     hour5, hour6 = (epoch_us(at(1, h)) // HOUR_US for h in (5, 6))
