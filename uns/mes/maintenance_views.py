@@ -150,7 +150,8 @@ class FaultBar:
     duration_s: float
     """Sum over its closed orders of opened to closed: the time from the report to the machine handed back."""
     repair_s: float
-    """Sum over its closed orders of started to closed: the active repair time."""
+    """Sum over its closed orders of started to closed: the active repair time (0 for one closed before its start,
+    as the order list and the reliability view count it)."""
     mean_duration_s: float | None
     mean_repair_s: float | None
     share: float | None
@@ -163,8 +164,8 @@ class FaultBar:
 _FAULTS = """
 SELECT fault_code, count(*), count(closed), count(*) FILTER (WHERE status IN ('opened', 'started')),
        coalesce(sum(epoch_ms(closed) - epoch_ms(opened)) FILTER (WHERE closed >= opened), 0),
-       coalesce(sum(epoch_ms(closed) - epoch_ms(started)) FILTER (WHERE closed >= started), 0),
-       count(*) FILTER (WHERE closed >= started)
+       coalesce(sum(greatest(epoch_ms(closed) - epoch_ms(started), 0)), 0),
+       count(*) FILTER (WHERE closed IS NOT NULL AND started IS NOT NULL)
 FROM mes_maintenance
 WHERE {where} AND {kind} AND status <> 'cancelled' AND opened >= ? AND opened < ?
 GROUP BY fault_code

@@ -205,3 +205,28 @@ def test_the_cli_prints_the_views(
 def test_exports() -> None:
     for name in ("uns.mes.maintenance_views", "uns.mes.maintenance_reliability", "uns.mes.maintenance_store"):
         assert_all_is_honest(name)
+
+
+def test_a_repair_closed_before_its_start_is_0_s_in_every_mean(db: Database) -> None:
+    """Order A's versions: 09:00 started, 09:10 closed (no times: closed at 09:10), 09:15 closed again with
+    started_ms 09:12 (the CMMS corrected the start after the close): repair 09:12 -> 09:10 = -120 -> 0 s, as the
+    order list shows it; B: opened 10:00, started 10:10, closed 10:40, repair 1800. The mean repair is (0 + 1800) / 2
+    = 900 in the Pareto (fault E1) as in the reliability view, not 1800 with A left out."""
+    feeder = Feeder(db)
+    feeder.states(FILLER, [(at(24, 6), 10000)])
+    versions = [(at(24, 9), "A", "started", {}), (at(24, 9, 10), "A", "closed", {}),
+                (at(24, 9, 15), "A", "closed", {"started_ms": ms(at(24, 9, 12))}),
+                (at(24, 10), "B", "opened", {}), (at(24, 10, 10), "B", "started", {}),
+                (at(24, 10, 40), "B", "closed", {})]  # fmt: skip
+    for when, mid, status, body in versions:
+        outcome = feeder.send(FILLER, "maintenance_order", when, maintenance_id=mid, status=status, fault_code="E1",
+                              **body)  # fmt: skip
+        assert outcome.status == "stored"
+    cursor = db.reader()
+    listed = maintenance_orders(cursor, path=FILLER, start=START, end=END, now=NOW)
+    assert {o.maintenance_id: o.repair_s for o in listed} == {"A": 0.0, "B": 1800.0}
+    (bar,) = fault_pareto(cursor, path=FILLER, start=START, end=END)
+    assert (bar.fault_code, bar.closed, bar.repair_s, bar.mean_repair_s) == ("E1", 2, 1800.0, 900.0)
+    (row,) = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)
+    assert (row.repair_orders, row.mean_repair_s) == (2, 900.0)
+    cursor.close()
