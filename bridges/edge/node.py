@@ -14,6 +14,12 @@ the last ``replay_window_s`` goes into the buffer ahead of everything buffered a
 is sent again as ``is_historical`` after the births. The journal is on disk, so a node killed itself
 replays it on start; a deliberate stop empties it.
 
+After the births the buffer is replayed in chunks, and a reading taken meanwhile goes out live between
+them (Sparkplug's ``is_historical`` marks a value that is not current; one read after the births is),
+so the host's live value never waits for the backlog. It is journaled as any live send, never
+buffered: a connection lost mid-replay puts the window (replayed and live samples alike) ahead of the
+backlog not yet sent, and consumers dedupe what they already have.
+
 The primary host going offline ends the session too (Sparkplug 3.0): NDEATH, DISCONNECT, reconnect,
 then wait for its STATE to be online again before the births.
 """
@@ -88,8 +94,8 @@ class EdgeNode:
         self._reading = asyncio.Event()  # set on every reading, for the births to wait on
         self._writes: asyncio.Queue[Write] = asyncio.Queue()
         self._client: PubSub | None = None
-        self._born = False
-        self._live = False
+        self._born = False  # births out on this connection: readings go out live
+        self._live = False  # ... and the buffer replayed: a device's death goes out at once
         self._ended = asyncio.Event()
         self._end_reason = ""
         self._host_online = asyncio.Event()
@@ -383,7 +389,7 @@ class EdgeNode:
                     self._journal.record(batch, now_ms=now)
                 self._c["replayed"] += count
                 replayed += count
-            await asyncio.sleep(0)  # let readings in: they queue behind the replay in the buffer
+            await asyncio.sleep(0)  # let readings in (the lock is fair): they go out live between the chunks
         if replayed:
             log.info("edge %s sent %d buffered samples as historical; now live", self.name, replayed)
 
@@ -480,21 +486,17 @@ class EdgeNode:
             self._reading.set()
             self._c["samples"] += accepted.samples
             self._health.reading(samples.samples, accepted.problems, now_ms=now)
-            client = self._client
+            # born: a reading is current, so it goes out live at once, also while the buffer is replayed (read after
+            # the births, it is newer than all of the buffer): the host's live value is the newest reading
+            client = self._client if self._born else None
             if not accepted.metrics:
-                if self._live and client is not None:
+                if client is not None:
                     rebirth = core.birth_after_outage(samples.device, now_ms=now)
                     if rebirth:
                         await self._send(client, rebirth)
                 return
-            out = core.data(samples.device, accepted.metrics, now_ms=now) if self._live and client else []
+            out = core.data(samples.device, accepted.metrics, now_ms=now) if client is not None else []
             lasting = core.lasting(samples.device, accepted.metrics)  # transient tags: live only, never kept
-            if not out and self._born and client is not None and len(lasting) < len(accepted.metrics):
-                # born, the buffer still replaying: what lasts queues behind it as history, but a transient value
-                # is not kept, and the birth carried the one before it: it goes out live now or never
-                fleeting = core.fleeting(samples.device, accepted.metrics)
-                if await self._send(client, core.data(samples.device, fleeting, now_ms=now)):
-                    self._c["sent"] += len(fleeting)
             batch = BufferedBatch(samples.device, lasting)
             if client is not None and out and await self._send(client, out):
                 self._c["sent"] += len(accepted.metrics)
@@ -512,6 +514,7 @@ class EdgeNode:
             log.warning("edge %s: device %s down: %s", self.name, event.device, event.reason)
         async with self._lock:
             client = self._client
+            # during the replay a device's death waits for its end (``settle``): the backlog would birth it again
             live = self._live and client is not None and self._usable(client)
             death = core.device_down(event.device, now_ms=now_ms(), publish=live)
             if death is not None and client is not None:
@@ -524,7 +527,7 @@ class EdgeNode:
             await asyncio.sleep(self._config.health_interval_s)
             async with self._lock:
                 client = self._client
-                if not self._live or client is None:
+                if not self._born or client is None:  # health and heartbeats are live data: also during a replay
                     continue
                 now = now_ms()
                 health = self._core.health(self._health.metrics(self._core, now_ms=now), now_ms=now)

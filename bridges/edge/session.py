@@ -531,14 +531,6 @@ class EdgeSession:
         tags = state.tags
         return tuple(m for m in metrics if (tag := tags.get(m.name or "")) is None or not tag.spec.transient)
 
-    def fleeting(self, device: str, metrics: Sequence[Metric]) -> list[Metric]:
-        """The metrics ``lasting`` leaves out: those of transient tags, live or never (empty without any)."""
-        state = self._devices.get(device) if self._any_transient else None
-        if state is None:
-            return []
-        tags = state.tags
-        return [m for m in metrics if (tag := tags.get(m.name or "")) is not None and tag.spec.transient]
-
     def not_in_birth(self, device: str, metrics: Sequence[Metric]) -> list[Metric]:
         """Buffered samples less any the device's birth carried itself (same metric, timestamp and value).
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -111,7 +112,7 @@ async def test_hub_killed_nothing_lost(group: str, source: ScriptedSource, tmp_p
         assert historical == sorted(historical)  # in timestamp order
         assert len(historical) == len(set(historical))  # each once
         # starts at 0, no gap but a reading the births carried: read as the link came back, it goes in the DBIRTH
-        # and not in the replay, while readings after it queue behind the replay as historical
+        # and not in the replay, while readings after it go out live, between the replay's chunks
         covered = sorted(set(historical) | {v for v in born if v <= max(historical)})
         assert covered == list(range(len(covered)))
         stats = node.stats
@@ -177,6 +178,46 @@ async def test_what_a_replay_sent_is_in_the_next_window(
             # a loaded machine may put the window back once more (a replay is itself journaled): at least once
             assert node.stats.replayed_window >= 20
             assert node.stats.window_replays >= 1
+        assert host.violations == []
+    finally:
+        host.stop()
+
+
+async def test_a_connection_lost_mid_replay_loses_nothing_and_buffers_no_live_reading(
+    mosquitto: Mosquitto, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    """Readings taken during the replay went out live and into the journal, never into the buffer: after a loss
+    mid-replay the window (replayed and live samples alike) goes ahead of the backlog not yet sent."""
+    backlog, live = 8000, range(20_000, 20_005)
+    host = SpbHost(mosquitto.port, group, f"host-{group}")
+    await host.start(online=False)
+    try:
+        async with (
+            Proxy(mosquitto.port) as proxy,
+            running_edge(proxy.port, edge_config(group), source, tmp_path) as node,
+        ):
+            for i in range(backlog):
+                _read(source, i)
+            await until(lambda: node.stats.buffered == backlog, what="the backlog buffered while the host is offline")
+            host.set_online(True)
+            await until(lambda: node.online, what="births")
+            for i in live:
+                _read(source, i)
+            await until(lambda: {(i, False) for i in live} <= {(v, h) for v, h, _ in _counts(host)}, what="live")
+            assert node.stats.buffer_depth > 0, "still replaying"
+            proxy.kill()
+            await until(lambda: node.stats.connects == 2 and node.online, what="second session")
+            await until(lambda: node.stats.buffer_depth == 0, what="second replay", within_s=20.0)
+            everything = set(range(backlog)) | set(live)
+            await until(
+                lambda: {v for v, _, _ in _counts(host, ("DBIRTH", "DDATA"))} >= everything,
+                what="every value at the host",
+            )
+            got = _counts(host)
+            assert all(ts == _BASE_MS + v for v, _, ts in got)  # each its own timestamp: consumers dedupe on it
+            assert sorted(v for v, h, _ in got if not h) == list(live)  # live once each, never from the buffer
+            assert node.stats.buffered == backlog  # nothing read after the births was buffered
+            assert max(Counter(v for v, _, _ in got).values()) <= 2  # once, and again in the window at most
         assert host.violations == []
     finally:
         host.stop()

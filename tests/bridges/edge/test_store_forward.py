@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
+from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
+from model.config import HistorianSection
 from tests.bridges.edge.conftest import edge_config, running_edge
 from tests.bridges.edge.spb_host import SpbHost, now_ms, quality_of, string_property, until
+from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
+from tests.fixtures.reading import rows
+from tests.fixtures.running import running
+from uns.connect import network_clients
+from uns.historian.service import Historian
+from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import DataType, Metric, PropertySet, PropertyValue
 
 
@@ -157,3 +168,158 @@ async def test_a_buffer_written_with_the_opc_uncertain_code_replays_sparkplug_co
         (4, 192, None),
     ]
     assert spb_host.violations == []
+
+
+async def test_a_reading_during_the_replay_goes_out_live(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # read after the births, a value is current (is_historical marks one that is not): it goes out live at once,
+    # between the replay's chunks, and is never buffered; the transient Temp goes in the same DDATA
+    config = edge_config(group, transient_tags=["press/Temp"])
+    async with running_edge(mosquitto.port, config, source, tmp_path) as node:
+        await until(lambda: node.online, what="births")
+        spb_host.set_online(False)
+        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        for i in range(5000):
+            source.read("press", {"Count": i, "Temp": 50.0})
+        await until(lambda: node.stats.buffered == 5000, what="5000 counts buffered")
+        spb_host.set_online(True)
+        await until(lambda: node.online, what="births after the host came back", within_s=10.0)
+        assert node.stats.buffer_depth > 0, "the replay is under way"
+        source.read("press", {"Count": 9000, "Temp": 99.0})
+        await until(lambda: (9000, False) in spb_host.values("press", "Count"), what="the reading sent live")
+        depth = node.stats.buffer_depth
+        await until(lambda: (4998, True) in spb_host.values("press", "Count"), what="the rest of the replay")
+        counts = spb_host.values("press", "Count")
+        live_at = counts.index((9000, False))
+        assert depth > 0, "it went out while the replay still ran"
+        assert (4998, True) in counts[live_at:]  # ... ahead of the backlog's last chunks
+        assert counts.count((9000, False)) == 1  # live once
+        assert (9000, True) not in counts  # never as history
+        assert [v for v, h in counts if h] == list(range(4999))  # the backlog: history, each once, in order
+        live = [
+            r for r in spb_host.of("DDATA", "press") if any(n == "Count" and v == 9000 for n, v, _, _ in r.resolved)
+        ]
+        assert [(n, v, h) for n, v, h, _ in live[0].resolved] == [("Count", 9000, False), ("Temp", 99.0, False)]
+        assert node.stats.buffered == 5000  # nothing read after the births was buffered
+    assert spb_host.violations == []  # seq in order, births first, aliases known
+
+
+async def test_a_busy_node_neither_starves_the_replay_nor_is_starved_by_it(
+    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
+) -> None:
+    # a reading every millisecond or so all through the replay: the replay takes turns with the readings under
+    # the node's lock, so it ends while they keep coming, and they reach the host live meanwhile
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: node.online, what="births")
+        spb_host.set_online(False)
+        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        for i in range(5000):
+            source.read("press", {"Count": i})
+        await until(lambda: node.stats.buffered == 5000, what="5000 counts buffered")
+        spb_host.set_online(True)
+        await until(lambda: node.online, what="births after the host came back")
+        produced: list[int] = []
+
+        async def busy() -> None:
+            for i in range(100_000, 1_000_000):
+                source.read("press", {"Count": i})
+                produced.append(i)
+                await asyncio.sleep(0.001)
+
+        counter = asyncio.get_running_loop().create_task(busy(), name="test.busy-source")
+        try:
+            await until(lambda: node.stats.buffer_depth == 0, what="the replay done while readings keep coming")
+            assert not counter.done()
+            await until(lambda: len(produced) >= 20 and (produced[-1], False) in spb_host.values("press", "Count"))
+        finally:
+            counter.cancel()
+        last = produced[-1]
+        await until(lambda: any(v == last for v, _ in spb_host.values("press", "Count")), what="the last reading")
+        counts = spb_host.values("press", "Count")
+        history_ends = max(i for i, (_, h) in enumerate(counts) if h)
+        assert [v for v, h in counts if h] == list(range(4999))  # the backlog, in order, each once
+        assert [v for v, h in counts if not h] == produced  # every busy reading live, in order, each once
+        assert any(not h for _, h in counts[:history_ends]), "live readings reached the host during the replay"
+        assert node.stats.buffered == 5000
+    assert spb_host.violations == []
+
+
+async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history_gets_everything_once(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # our edge node, the real host and historian on Mosquitto; the edge's primary host is a checker the test
+    # turns off and on, so the edge buffers a backlog and replays it while the hub keeps running
+    source = ScriptedSource(
+        name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("filler", "Temp", DataType.Double)]
+    )
+    backlog = 10_000
+    async with contextlib.AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
+        clients = network_clients(BrokerUrl.from_str(hub.url))
+        historian = await stack.enter_async_context(
+            running(
+                Historian(
+                    settings=HistorianSection(flush_interval_s=0.05, client_id=f"hist-{hub.enterprise}"),
+                    enterprise=hub.enterprise,
+                    clients=clients,
+                    data_dir=tmp_path / "history",
+                ),
+                name="test.historian",
+            )
+        )
+        gate = SpbHost(mosquitto.port, hub.group, f"gate-{hub.group}")
+        await gate.start()
+        stack.callback(gate.stop)
+        config = edge_config(hub.group, primary_host_id=gate.host_id)
+        edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        count, temp = f"{hub.cell}/data/Count", f"{hub.cell}/data/Temp"
+        source.read("filler", {"Count": 0, "Temp": 20.0})
+        await until(lambda: edge.online, what="births")
+        gate.set_online(False)
+        await until(lambda: edge.stats.connects == 2 and not edge.online, what="reconnected, waiting for the host")
+        before = edge.stats.buffered  # the first reading, taken before the first births
+        for i in range(1, backlog + 1):
+            source.read("filler", {"Count": i})  # a slow Temp: report by exception sends it no more
+        await until(lambda: edge.stats.buffered == before + backlog, what="the backlog buffered")
+        gate.set_online(True)
+        await until(lambda: edge.online, what="births after the host came back")
+        assert edge.stats.buffer_depth > 0, "the replay is under way"
+        read_at = time.monotonic()
+        source.read("filler", {"Count": backlog + 1, "Temp": 99.0})
+
+        async def retained(topic: str) -> object:
+            """The value of the retained message a client subscribing now gets (not a republish that follows it)."""
+            async with clients(client_id="test-retained") as client:
+                await client.subscribe([topic], qos=0)
+                async with asyncio.timeout(5.0):
+                    async for message in client.messages():
+                        if message.retain:
+                            return orjson.loads(message.payload)["value"]
+            raise AssertionError(f"no retained message on {topic}")
+
+        while await retained(temp) != 99.0:
+            assert time.monotonic() - read_at < 1.0, f"the UNS still shows Temp {await retained(temp)} after 1 s"
+        assert edge.stats.buffer_depth > 0, "the replay still runs"
+        assert await retained(count) == backlog + 1
+
+        def stored(topic: str) -> list[tuple[object, ...]]:
+            return rows(
+                historian,
+                "SELECT count(*), count(DISTINCT value), min(value), max(value), count(*) FILTER (WHERE historical)"
+                " FROM samples JOIN series USING (series_id) WHERE topic = ? AND quality = 'good'",
+                [topic],  # the stale mark of the death when the host went away is a sample of its own
+            )
+
+        everything = backlog + 2  # 0 in the first birth, the backlog (its last in the second birth), the live one
+        await until(lambda: stored(count)[0][0] == everything, within_s=30.0, what=f"history: {stored(count)}")
+        await until(lambda: edge.stats.buffer_depth == 0, what="the replay done")
+        assert stored(count) == [(everything, everything, 0.0, float(backlog + 1), backlog - 1)]  # each once
+        assert rows(
+            historian,
+            "SELECT value, historical FROM samples JOIN series USING (series_id)"
+            " WHERE topic = ? AND quality = 'good' ORDER BY ts",
+            [temp],
+        ) == [(20.0, False), (99.0, False)]
+        assert await retained(count) == backlog + 1  # the backlog went as history: the live value stays
+    assert gate.violations == []

@@ -125,29 +125,6 @@ async def test_store_and_forward_keeps_no_transient_values(
     assert spb_host.violations == []
 
 
-async def test_a_transient_reading_during_the_replay_goes_out_live(
-    mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
-) -> None:
-    # after the births the buffer is replayed first and readings queue behind it as history; a transient one
-    # is not kept, so unless it goes out at once the host keeps the birth's value until the heartbeat (60 s)
-    config = edge_config(group, transient_tags=["press/Temp"])
-    async with running_edge(mosquitto.port, config, source, tmp_path) as node:
-        await until(lambda: node.online, what="births")
-        spb_host.set_online(False)
-        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
-        for i in range(2000):
-            source.read("press", {"Count": i, "Temp": 50.0})
-        await until(lambda: node.stats.buffered == 2000, what="2000 counts buffered")
-        spb_host.set_online(True)
-        await until(lambda: node.online, what="births after the host came back", within_s=10.0)
-        assert node.stats.buffer_depth > 0, "the replay is under way"
-        source.read("press", {"Count": 5000, "Temp": 99.0})
-        await until(lambda: node.stats.buffer_depth == 0 and (5000, True) in spb_host.values("press", "Count"))
-        assert spb_host.values("press", "Count")[-1] == (5000, True)  # read during the replay: it went as history
-        await until(lambda: (99.0, False) in spb_host.values("press", "Temp"), what="the transient Temp sent live")
-    assert spb_host.violations == []
-
-
 def test_no_pattern_marks_nothing() -> None:
     session = EdgeSession(group="g", node_id="n", tags=TAGS, heartbeat_ms=0)
     births = session.births(bd_seq=0, now_ms=1000, health={})
