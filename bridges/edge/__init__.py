@@ -2,6 +2,7 @@
 
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
 from bridges.edge.node import EdgeNode, EdgeStats
-from bridges.edge.session import HEALTH_METRICS, QUALITY_CODES, EdgeSession
+from bridges.edge.session import HEALTH_METRICS, EdgeSession
+from bridges.edge.wire import QUALITY_CODES
 
 __all__ = ["HEALTH_METRICS", "QUALITY_CODES", "BufferedBatch", "DiskBuffer", "EdgeNode", "EdgeSession", "EdgeStats"]

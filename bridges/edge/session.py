@@ -24,6 +24,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from bridges.edge.wire import encode_data, quality_props
 from bridges.source import Sample, Samples, TagSpec
 from model.envelope import Quality
 from uns.errors import BridgeError, SparkplugError
@@ -40,15 +41,12 @@ from uns.sparkplug import (
     decode_payload,
     encode_payload,
 )
-from uns.sparkplug import sparkplug_b_pb2 as _pb
 from uns.sparkplug.aliases import AliasTable, Born, born
 from uns.sparkplug.node_control import BD_SEQ, REBIRTH, next_seq
 from uns.sparkplug.values import encode_scalar
 
 __all__ = [
     "HEALTH_METRICS",
-    "QUALITY_CODES",
-    "QUALITY_NAME",
     "READ_LATENCY_DEADBAND_MS",
     "READ_LATENCY_DEADBAND_SHARE",
     "Accepted",
@@ -73,13 +71,6 @@ READ_LATENCY_DEADBAND_MS = 20.0
 below): a read's latency jitters by a few ms at every health tick, which is no news; a read slowing down is."""
 READ_LATENCY_DEADBAND_SHARE = 0.2
 """... and more than this share of the value last sent (an OPC UA subscription's ~170 ms jitters by ~10 ms)."""
-
-QUALITY_CODES: Mapping[Quality, int] = {Quality.good: 192, Quality.uncertain: 0, Quality.bad: 0, Quality.stale: 500}
-"""A sample's quality as the ``Quality`` metric property (Int32), one of Sparkplug 3.0's three codes: 0 BAD,
-192 GOOD, 500 STALE (tck-id-payloads-propertyset-quality-value-value). Uncertain has no code: it goes as BAD
-(not established good, for any host) with ``QUALITY_NAME`` saying ``uncertain``, which the hub's host reads."""
-QUALITY_NAME = "QualityName"
-"""The String metric property that names a quality Sparkplug's codes cannot say (only ``uncertain``)."""
 
 _NUMERIC = frozenset(
     {
@@ -159,75 +150,6 @@ class _Device:
     def tags(self) -> dict[str, _Tag]:
         """The device's tags by name, in birth order."""
         return self.table.metrics
-
-
-def _quality_props(quality: Quality) -> PropertySet:
-    props = {"Quality": PropertyValue(type=DataType.Int32, value=QUALITY_CODES[quality])}
-    if quality is Quality.uncertain:
-        props[QUALITY_NAME] = PropertyValue(type=DataType.String, value=quality.value)
-    return PropertySet(props)
-
-
-_SPARKPLUG_CODES = frozenset(QUALITY_CODES.values())
-_OPC_UNCERTAIN_CODE = 64
-
-
-def _sparkplug_code(code: int, name: PropertyValue | None) -> tuple[int, PropertyValue | None]:
-    """An OPC-style code as one of Sparkplug's three, read as the hub's host reads it.
-
-    Buffers and journals written before ``QUALITY_NAME`` hold uncertain as 64 (``uns.normalise.quality_of``).
-    """
-    if code >= QUALITY_CODES[Quality.good]:
-        return QUALITY_CODES[Quality.good], None
-    if code >= _OPC_UNCERTAIN_CODE:
-        return QUALITY_CODES[Quality.uncertain], PropertyValue(type=DataType.String, value=Quality.uncertain.value)
-    return QUALITY_CODES[Quality.bad], name
-
-
-def _encode_data(
-    metrics: Iterable[tuple[int, DataType, Metric, bool]], *, seq: int, now_ms: int, historical: bool
-) -> bytes:
-    """A DATA payload with aliases only: no names and no datatypes (the birth gave them).
-
-    Each metric is (alias, datatype, metric, transient); a transient one carries ``is_transient`` in every
-    DATA as in its birth, for a host that reads the flag per message.
-    """
-    payload = _pb.Payload()
-    payload.timestamp = now_ms
-    payload.seq = seq
-    for alias, datatype, metric, transient in metrics:
-        wire = payload.metrics.add()
-        wire.alias = alias
-        if metric.timestamp is not None:
-            wire.timestamp = metric.timestamp
-        if historical:
-            wire.is_historical = True
-        if transient:
-            wire.is_transient = True
-        if metric.is_null or metric.value is None:
-            wire.is_null = True
-        else:
-            field, raw = encode_scalar(datatype, metric.value)
-            setattr(wire, field, raw)
-        props = metric.properties
-        if props is None:
-            continue
-        quality = props.get("Quality")
-        if quality is not None and isinstance(quality.value, int):
-            code = quality.value
-            name = props.get(QUALITY_NAME)
-            if code not in _SPARKPLUG_CODES:  # a record buffered before the three codes (uncertain as 64)
-                code, name = _sparkplug_code(code, name)
-            wire.properties.keys.append("Quality")
-            value = wire.properties.values.add()
-            value.type = DataType.Int32
-            value.int_value = code
-            if name is not None and isinstance(name.value, str):
-                wire.properties.keys.append(QUALITY_NAME)
-                value = wire.properties.values.add()
-                value.type = DataType.String
-                value.string_value = name.value
-    return payload.SerializeToString()
 
 
 def _changed(tag: _Tag, value: MetricValue, quality: Quality) -> bool:
@@ -406,7 +328,7 @@ class EdgeSession:
         state = self._devices[device]
         metrics = []
         for tag in state.tags.values():
-            props = dict(_quality_props(tag.quality if tag.seen else Quality.bad))
+            props = dict(quality_props(tag.quality if tag.seen else Quality.bad))
             if tag.spec.unit:
                 props["engUnit"] = PropertyValue(type=DataType.String, value=tag.spec.unit)
             tag.born_ms, tag.born_value = (tag.timestamp_ms if tag.timestamp_ms is not None else now_ms), tag.value
@@ -491,7 +413,7 @@ class EdgeSession:
             datatype=spec.datatype,
             value=sample.value,
             is_null=sample.value is None,
-            properties=None if sample.quality is Quality.good else _quality_props(sample.quality),
+            properties=None if sample.quality is Quality.good else quality_props(sample.quality),
         )
 
     def data(self, device: str, metrics: Iterable[Metric], *, now_ms: int, historical: bool = False) -> list[Message]:
@@ -511,7 +433,7 @@ class EdgeSession:
         if not wire:
             return []
         out = [] if state.born else [self._device_birth(device, now_ms)]
-        payload = _encode_data(wire, seq=self._seq, now_ms=now_ms, historical=historical)
+        payload = encode_data(wire, seq=self._seq, now_ms=now_ms, historical=historical)
         self._seq = next_seq(self._seq)
         out.append(Message(self.topic(MessageType.DDATA, device), payload))
         return out
@@ -580,7 +502,7 @@ class EdgeSession:
                 self._health_sent[name] = (value, now_ms)
         if not wire:
             return None
-        payload = _encode_data(wire, seq=self._seq, now_ms=now_ms, historical=False)
+        payload = encode_data(wire, seq=self._seq, now_ms=now_ms, historical=False)
         self._seq = next_seq(self._seq)
         return Message(self.topic(MessageType.NDATA), payload)
 

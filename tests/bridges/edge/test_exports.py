@@ -8,7 +8,15 @@ from tests.exports import assert_all_is_honest
 
 
 @pytest.mark.parametrize(
-    "module", ["bridges.edge", "bridges.edge.session", "bridges.edge.buffer", "bridges.edge.node", "bridges.testing"]
+    "module",
+    [
+        "bridges.edge",
+        "bridges.edge.session",
+        "bridges.edge.wire",
+        "bridges.edge.buffer",
+        "bridges.edge.node",
+        "bridges.testing",
+    ],
 )
 def test_all_is_honest(module: str) -> None:
     assert_all_is_honest(module, in_order=True)
