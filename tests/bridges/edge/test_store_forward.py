@@ -231,7 +231,7 @@ async def test_a_busy_node_neither_starves_the_replay_nor_is_starved_by_it(
         try:
             await until(lambda: node.stats.buffer_depth == 0, what="the replay done while readings keep coming")
             assert not counter.done()
-            await until(lambda: len(produced) >= 20 and (produced[-1], False) in spb_host.values("press", "Count"))
+            await until(lambda: len(produced) >= 20, what="readings still coming after the replay")
         finally:
             counter.cancel()
         last = produced[-1]
