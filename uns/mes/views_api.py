@@ -2,7 +2,8 @@
 
 Every document has ``"rows"`` (flat objects) except ``spc`` and ``genealogy``, which return one
 object (a chart, a tree). Times default to the last 8 hours; ``tz`` (default UTC) reads times
-without an offset and groups days.
+without an offset and groups days. The views measured in time cut an ``end`` after now at now and say
+so (``_Happened``: ``start``, ``end``, ``asked_end`` beside ``rows``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from uns.mes.quality import ScrapGroup, defects, scrap, spc
 from uns.mes.resources import LaborGroup, labor, material
 from uns.mes.scope import check_path
 from uns.query.args import Document, Params, QueryArgs
+from uns.query.timespec import checked_window
 
 __all__ = ["VIEWS", "VIEW_PARAMS", "run_view"]
 
@@ -45,24 +47,63 @@ def _choice(args: QueryArgs, key: str, default: str, allowed: tuple[str, ...]) -
     return value
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Happened:
+    """The window of a view measured in time (oee, downtime, timeline, reliability): ``end`` cut at now.
+
+    Time after now has not happened: the last state is not carried on into it, so a running shift
+    asked with its planned end is the shift so far. The document says so (``start``, ``end`` cut,
+    ``asked_end``); a window that starts at or after now is empty (``end`` = ``start``).
+    """
+
+    start: datetime
+    end: datetime
+    asked_end: datetime
+
+    @classmethod
+    def of(cls, args: QueryArgs, default_start: str) -> _Happened:
+        start, asked = args.time("start", default_start), args.time("end", "now")
+        checked_window(start, asked)
+        return cls(start, max(start, min(asked, args.now)), asked)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing of the window has happened yet."""
+        return self.end <= self.start
+
+    def document(self, args: QueryArgs, rows: object) -> Document:
+        """The view's rows and its window as answered: ``end`` cut at now, ``asked_end`` as asked."""
+        return {
+            "rows": rows,
+            "start": args.at(self.start),
+            "end": args.at(self.end),
+            "asked_end": args.at(self.asked_end),
+        }
+
+
 def _oee(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(GroupBy, _choice(args, "by", "cell", ("cell", "line", "shift", "order", "day", "hour")))
-    rows = oee(
-        cursor, section, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"),
-        by=by, tz=args.tz, output_cells=section.output_cells,
+    span = _Happened.of(args, "-8h")
+    path = args.one("path")
+    rows = [] if span.empty else oee(
+        cursor, section, path=path, start=span.start, end=span.end, by=by, tz=args.tz,
+        output_cells=section.output_cells,
     )  # fmt: skip
-    return _rows(rows)
+    return span.document(args, rows)
 
 
 def _downtime(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    return _rows(
-        downtime(cursor, section, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"))
-    )
+    span = _Happened.of(args, "-8h")
+    path = args.one("path")
+    rows = [] if span.empty else downtime(cursor, section, path=path, start=span.start, end=span.end)
+    return span.document(args, rows)
 
 
 def _timeline(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    start, end = args.time("start", "-8h"), args.time("end", "now")
-    return _rows(state_timeline(cursor, section, path=args.one("path"), start=start, end=end))
+    span = _Happened.of(args, "-8h")
+    path = args.one("path")
+    rows = [] if span.empty else state_timeline(cursor, section, path=path, start=span.start, end=span.end)
+    return span.document(args, rows)
 
 
 def _current(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
@@ -161,11 +202,13 @@ def _maintenance(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: Q
 
 def _reliability(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(Literal["cell", "line"], _choice(args, "by", "cell", ("cell", "line")))
-    rows = reliability(
-        cursor, section, path=args.one("path"), start=args.time("start", "-7d"), end=args.time("end", "now"),
-        now=args.now, by=by, output_cells=section.output_cells,
+    span = _Happened.of(args, "-7d")
+    path = args.one("path")
+    rows = [] if span.empty else reliability(
+        cursor, section, path=path, start=span.start, end=span.end, now=args.now, by=by,
+        output_cells=section.output_cells,
     )  # fmt: skip
-    return _rows(rows)
+    return span.document(args, rows)
 
 
 def _faults(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:

@@ -618,12 +618,12 @@ def _view(cursor: duckdb.DuckDBPyConnection, view: str, params: dict[str, list[s
 # Case M12: the running shift asked over HTTP with its planned end (after now).
 #   filler 06:00 producing, 09:00 stop 40000 (still stopped at now, 10:00); ?start=06:00&end=14:00
 #   what has happened: 4 h of data, 3 h producing, the stop's 3600 s so far; the 4 h after now are not known
-#   (no state says the stop goes on): downtime 3600 s, OEE window 14400 s, availability 3600 s, A = 0.75
+#   (no state says the stop goes on): downtime 3600 s, OEE window 14400 s, availability 3600 s, A = 0.75; the
+#   timeline's stop ends at 10:00; reliability: operating 10800, no failure; each document says its window was cut:
+#   start 06:00, end 10:00, asked_end 14:00; the window [11:00, 14:00) has not begun: no rows, end = start
 _SHIFT_SO_FAR = {"path": [CELL], "start": ["2026-11-24T06:00:00Z"], "end": ["2026-11-24T14:00:00Z"]}
 
 
-@pytest.mark.xfail(strict=True, reason="uns/mes/views_api.py passes end as asked and downtime() has no now: the "
-                   "stop is counted to 14:00 (18000 s), the future as data")  # fmt: skip
 def test_m12_downtime_of_the_running_shift_counts_no_time_after_now(db: Database) -> None:
     Feeder(db).states(CELL, [(at(24, 6), 10000), (at(24, 9), 40000)])
     cursor = db.reader()
@@ -632,14 +632,38 @@ def test_m12_downtime_of_the_running_shift_counts_no_time_after_now(db: Database
     assert (bar["reason"], bar["availability_s"]) == ("stop", 3600.0)
 
 
-@pytest.mark.xfail(strict=True, reason="uns/mes/views_api.py passes end as asked and oee() (uns/mes/oee.py, another "
-                   "engineer's) has no now: 8 h of time, 5 h of the stop (A = 0.375)")  # fmt: skip
 def test_m12_oee_of_the_running_shift_counts_no_time_after_now(db: Database) -> None:
     Feeder(db).states(CELL, [(at(24, 6), 10000), (at(24, 9), 40000)])
     cursor = db.reader()
     (row,) = _view(cursor, "oee", _SHIFT_SO_FAR, at(24, 10))
     cursor.close()
     assert (row["time_s"], row["availability_loss_s"], row["availability"]) == (14400.0, 3600.0, 0.75)
+
+
+def test_m12_every_view_in_time_says_its_window_was_cut_at_now(db: Database) -> None:
+    Feeder(db).states(CELL, [(at(24, 6), 10000), (at(24, 9), 40000)])
+    cursor = db.reader()
+
+    def answer(view: str, params: dict[str, list[str]]) -> Any:
+        return orjson.loads(document_bytes(run_view(cursor, MesSection(), view, params, now=at(24, 10))))
+
+    cut = {"start": "2026-11-24T06:00:00+00:00", "end": "2026-11-24T10:00:00+00:00",
+           "asked_end": "2026-11-24T14:00:00+00:00"}  # fmt: skip
+    for view in ("oee", "downtime", "timeline", "reliability"):
+        document = answer(view, _SHIFT_SO_FAR)
+        assert {key: document[key] for key in cut} == cut, view
+    timeline = answer("timeline", _SHIFT_SO_FAR)["rows"]
+    assert [(r["state"], r["start"], r["end"]) for r in timeline] == [
+        (10000, "2026-11-24T06:00:00+00:00", "2026-11-24T09:00:00+00:00"),
+        (40000, "2026-11-24T09:00:00+00:00", "2026-11-24T10:00:00+00:00"),
+    ]
+    (rel,) = answer("reliability", _SHIFT_SO_FAR)["rows"]
+    assert (rel["operating_s"], rel["failures"], rel["end"]) == (10800.0, 0, "2026-11-24T10:00:00+00:00")
+    later = {**_SHIFT_SO_FAR, "start": ["2026-11-24T11:00:00Z"]}
+    for view in ("oee", "downtime", "timeline", "reliability"):
+        document = answer(view, later)
+        assert (document["rows"], document["end"]) == ([], "2026-11-24T11:00:00+00:00"), view
+    cursor.close()
 
 
 # Case M13: an edge node's backfill splits a failure in two after the hours were built (store-and-forward).

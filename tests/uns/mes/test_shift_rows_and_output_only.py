@@ -7,6 +7,7 @@ Hand figures in each case's comment, read through the interval SQL and through t
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -25,11 +26,12 @@ PACKAGING = "acme/dallas/packaging/line3"
 PACKER, PALLETIZER = f"{PACKAGING}/case-packer", f"{PACKAGING}/palletizer"
 
 
-def _view(cursor: Any, section: MesSection, view: str, params: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """The view's JSON rows, as ``GET /api/mes/<view>`` answers them."""
-    rows: list[dict[str, Any]] = orjson.loads(document_bytes(run_view(cursor, section, view, params, now=at(25, 1))))[
-        "rows"
-    ]
+def _view(
+    cursor: Any, section: MesSection, view: str, params: dict[str, list[str]], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The view's JSON rows, as ``GET /api/mes/<view>`` answers them (asked at ``now``, default 25 01:00)."""
+    document = run_view(cursor, section, view, params, now=now or at(25, 1))
+    rows: list[dict[str, Any]] = orjson.loads(document_bytes(document))["rows"]
     return rows
 
 
@@ -102,7 +104,7 @@ def test_shifts_of_one_id_at_two_levels_give_a_row_per_distinct_span_in_a_fixed_
         ("late", at(24, 14), at(24, 23), 32400, 30),
     ]
     window = {"start": ["2026-11-25T08:00:00Z"], "end": ["2026-11-25T12:00:00Z"]}
-    (mid,) = _view(cursor, section, "oee", {"path": [CELL], "by": ["shift"], **window})
+    (mid,) = _view(cursor, section, "oee", {"path": [CELL], "by": ["shift"], **window}, now=at(25, 12))
     assert (mid["group"], mid["start"], mid["end"], mid["time_s"]) == (
         "mid", "2026-11-25T08:00:00+00:00", "2026-11-25T12:00:00+00:00", 14400,
     )  # fmt: skip
