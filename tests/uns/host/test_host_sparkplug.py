@@ -69,6 +69,8 @@ async def test_births_and_alias_data_are_republished_as_envelopes(hub: RunningHu
             device="filler",
         )
         await until(lambda: watcher.json(temp)["value"] == 80.25, what="DDATA value")  # type: ignore[index]
+        # each metric is its own UNS message: Speed may arrive just after Temp
+        await until(lambda: watcher.json(f"{hub.cell}/data/Speed")["value"] != -5, what="DDATA Speed")  # type: ignore[index]
         speed = watcher.json(f"{hub.cell}/data/Speed")
         assert speed is not None
         assert speed["value"] == -32768
@@ -126,8 +128,11 @@ async def test_ndeath_marks_node_and_device_values_stale(hub: RunningHub) -> Non
         edge.publish("NDEATH", payload([metric("bdSeq", 3, INT64)], None))
         await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
         assert watcher.json(temp)["value"] == 72.5  # type: ignore[index]
-        assert watcher.json(f"{hub.line}/data/Uptime")["quality"] == "stale"  # type: ignore[index]
-        status = watcher.json(f"{hub.enterprise}/hub/host/nodes/{hub.group}/{hub.node}")
+        # the node's values, then its status: each its own message, so wait for the last
+        nodes = f"{hub.enterprise}/hub/host/nodes/{hub.group}/{hub.node}"
+        await until(lambda: watcher.json(nodes)["online"] is False, what="node status offline")  # type: ignore[index]
+        await until(lambda: watcher.json(f"{hub.line}/data/Uptime")["quality"] == "stale", what="stale Uptime")  # type: ignore[index]
+        status = watcher.json(nodes)
         assert status is not None
         assert status["online"] is False
         assert status["bdSeq"] == 3
