@@ -109,30 +109,57 @@ def _state_rows(
     return found
 
 
-_St = tuple[int, int, int, str | None, float | None]
-"""A state interval that reaches the edge: a, b, state, reason code, length of its stop run (s) when closed."""
+_St = tuple[int, int, int, str | None, bool]
+"""A state interval: a, b, state, reason code, whether the data ends with it (its path's last state)."""
+
+_Label = tuple[int, int, str | None, int | None, tuple[int, int, int]]
+"""A label cut to the runs' reach: a, b, reason code, state, its order (ts, received, key)."""
+
+_Run = tuple[int, int, float | None]
+"""A piece of the states as labelled: a, b, length of its stop run (s) when it is one and closed."""
 
 
-def _intervals(rows: Sequence[_Row], data_hi: int, lo: int, table: LossTable) -> list[_St]:
-    """``st0`` to ``st``: intervals, runs of stops and their lengths, those ending after ``lo``."""
-    spans: list[tuple[int, int, int, str | None, bool, int]] = []
+def _intervals(rows: Sequence[_Row], data_hi: int) -> list[_St]:
+    """``st0`` to ``st``: each state until the next (the last until ``data_hi``), empty ones left out."""
+    spans: list[_St] = []
     for index, (ts, state, reason) in enumerate(rows):
         last = index + 1 == len(rows)
         end = max(data_hi, ts) if last else rows[index + 1][0]
         if end > ts:
-            kind = 0 if 10000 <= state <= 29999 else 1 if table.class_of(state) == "planned" else 2
-            spans.append((ts, end, state, reason, last, kind))
-    out: list[_St] = []
+            spans.append((ts, end, state, reason, last))
+    return spans
+
+
+def _latest(labels: Sequence[_Label], a: int, b: int) -> _Label | None:
+    """The newest label covering ``[a, b)`` (the SQL's ``row_number() ... = 1``)."""
+    return max((item for item in labels if item[0] <= a and item[1] >= b), key=lambda item: item[4], default=None)
+
+
+def _runs(spans: Sequence[_St], labels: Sequence[_Label], lo: int, hi: int, table: LossTable) -> list[_Run]:
+    """``rpt`` to ``runs``: the states split at label edges and labelled, runs of stops, those meeting ``[lo, hi)``."""
+    points = sorted({t for a, b, *_ in spans for t in (a, b)} | {t for la, lb, *_ in labels for t in (la, lb)})
+    starts = [span[0] for span in spans]
+    pieces: list[tuple[int, int, bool, int]] = []
+    for a, b in itertools.pairwise(points):
+        index = bisect.bisect_right(starts, a) - 1
+        if index < 0 or spans[index][1] < b:
+            continue
+        _, end, state, _, last = spans[index]
+        label = _latest(labels, a, b)
+        eff = state if label is None or label[3] is None else label[3]
+        kind = 0 if 10000 <= eff <= 29999 else 1 if table.class_of(eff) == "planned" else 2
+        pieces.append((a, b, last and b == end, kind))
+    out: list[_Run] = []
     first = 0
-    while first < len(spans):
+    while first < len(pieces):
         stop = first
-        while stop + 1 < len(spans) and spans[stop + 1][5] == spans[first][5]:
+        while stop + 1 < len(pieces) and pieces[stop + 1][3] == pieces[first][3]:
             stop += 1
-        run = spans[first : stop + 1]
+        run = pieces[first : stop + 1]
         length: float | None = None
-        if spans[first][5] == 2 and not any(item[4] for item in run):
+        if pieces[first][3] == 2 and not any(item[2] for item in run):
             length = (run[-1][1] // 1000 - run[0][0] // 1000) / 1000.0  # epoch_ms, as the SQL
-        out += [(a, b, state, reason, length) for a, b, state, reason, _, _ in run if b > lo]
+        out += [(a, b, length) for a, b, _, _ in run if b > lo and a < hi]
         first = stop + 1
     return out
 
@@ -216,13 +243,16 @@ def edge_pieces(
     data_lo = epoch_us(start - timedelta(seconds=micro))
     unique = sorted(set(paths))
     states = _state_rows(cursor, unique, data_lo, data_hi)
-    labels: dict[str, list[tuple[int, int, str, int | None, tuple[int, int, int]]]] = {}
+    labels: dict[str, list[_Label]] = {}
+    run_lo, run_hi = start - timedelta(seconds=micro), end + timedelta(seconds=micro)
+    reach = (epoch_us(run_lo), epoch_us(run_hi))  # ``lab``: cut where no run shorter than microstop_s reaches
     for path, la, lb, reason, state, ts, received, key in cursor.execute(
-        _LABELS, {"paths": unique, "lo": start, "hi": end}
+        _LABELS, {"paths": unique, "lo": run_lo, "hi": run_hi}
     ).fetchall():
         labels.setdefault(path, []).append(
-            (int(la), int(lb), reason, None if state is None else int(state), (int(ts), int(received), int(key)))
-        )
+            (max(int(la), reach[0]), min(int(lb), reach[1]), reason, None if state is None else int(state),
+             (int(ts), int(received), int(key)))
+        )  # fmt: skip
     owners = _ancestors(unique)
     memo = memo_of(cursor)
     if memo is not None:  # small tables kept in memory until a shift or maintenance order is stored
@@ -238,10 +268,12 @@ def edge_pieces(
     extra = [lo, hi, *(c for c in map(epoch_us, cuts) if lo < c < hi)]
     found: list[Piece] = []
     for path in unique:
-        spans = _intervals(states.get(path, []), data_hi, lo, table)
-        if not spans:
+        spans = _intervals(states.get(path, []), data_hi)
+        if not spans or spans[-1][1] <= lo:
             continue
         mine = labels.get(path, [])
+        runs = _runs(spans, mine, lo, hi, table)
+        run_starts = [run[0] for run in runs]
         applying = [shift for owner in _ancestors([path]) for shift in by_owner.get(owner, ())]
         has_shift = bool(applying)
         shf = [(sa, sb, brk) for _, sa, sb, brk in applying if sa <= hi and sb >= lo]
@@ -249,7 +281,8 @@ def edge_pieces(
         maint = [(ma, mb) for owner, ma, mb in windows if in_subtree(path, owner) and mb > lo]
         points = {*extra}
         for a, b, *_ in spans:
-            points.update((a, b))
+            if b > lo:
+                points.update((a, b))
         for la, lb, *_ in mine:
             points.update((la, lb))
         for sa, sb, _ in shf:
@@ -264,10 +297,9 @@ def edge_pieces(
             index = bisect.bisect_right(starts, a) - 1
             if index < 0 or spans[index][1] < b:
                 continue  # before the path's first state: no data
-            sa_, _, state, reason, stop_s = spans[index]
-            label = max(
-                (item for item in mine if item[0] <= a and item[1] >= b), key=lambda item: item[4], default=None
-            )
+            sa_, _, state, reason, _ = spans[index]
+            stop_s = runs[bisect.bisect_right(run_starts, a) - 1][2]
+            label = _latest(mine, a, b)
             eff = state if label is None or label[3] is None else label[3]
             why = reason if label is None or label[2] is None else label[2]
             planned = (

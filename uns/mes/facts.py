@@ -15,8 +15,9 @@ and built only when it ends that long before the writer's clock (built from ever
 Invalidation (``FactBuilder.changed``, subscribed to ``MesStore.changes``, on the writer thread
 before the events are acknowledged): a ``machine_state`` at ``t`` drops the hours of its path from
 ``t - microstop_s`` on (a stop before it may become a microstop, every later run may change); a
-``downtime_reason`` the hours of its interval; a ``shift`` the hours of its span and of the version it
-replaces (``uns.mes.store``: a re-sent ``shift_id``'s old span) at every path at or under it, and all
+``downtime_reason`` the hours of its interval and ``microstop_s`` either side (the runs of stops are of the
+labelled states, so a label may lengthen or cut a run next to it); a ``shift`` the hours of its span and of
+the version it replaces (``uns.mes.store``: a re-sent ``shift_id``'s old span) at every path at or under it, and all
 of them when it is the first shift there (time outside shifts becomes planned);
 a ``maintenance_order`` the hours from the earliest time any version of the order named on, at and
 under every path it was at (its planned windows are planned downtime).
@@ -458,8 +459,11 @@ class FactBuilder:
             if change.event == "machine_state":
                 start = None if change.start_ms is None else change.start_ms * 1000 - self._micro_us
                 self._drop(change.path, start, None, below=False)
-            elif change.event == "downtime_reason":
-                self._drop(change.path, _ms_us(change.start_ms), _ms_us(change.end_ms), below=False)
+            elif change.event == "downtime_reason":  # and microstop_s around it: the runs of stops it may change
+                start, end = _ms_us(change.start_ms), _ms_us(change.end_ms)
+                start = None if start is None else start - self._micro_us
+                end = None if end is None else end + self._micro_us
+                self._drop(change.path, start, end, below=False)
             elif change.event == "shift":
                 first = change.path not in self._shifted
                 self._shifted.add(change.path)

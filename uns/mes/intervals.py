@@ -4,11 +4,12 @@ How time is built, per equipment path that publishes ``machine_state``:
 
 1. A state runs from its row's ``ts`` until the path's next state row (``lead()``); the last one
    runs until the query's end. Time before a path's first state has no data and is left out.
-2. A stop is a run of consecutive non-producing, non-planned states; its length (the whole run,
-   not clipped to the query) decides whether it is a microstop. A stop still running at the end
-   of the data is never a microstop by length.
-3. ``mes_reasons`` rows relabel ``[start_ts, end_ts)``: time is split at label edges and the latest
+2. ``mes_reasons`` rows relabel ``[start_ts, end_ts)``: time is split at label edges and the latest
    label (by ``ts``) covering a piece gives its reason, and its state when the label names one.
+3. A stop is a run of consecutive non-producing, non-planned states as labelled (step 2); its length
+   (the whole run, not clipped to the query) decides whether it is a microstop. A stop still running
+   at the end of the data is never a microstop by length. Labels are read ``microstop_s`` either side
+   of the query and cut there: a run reaching past that is not shorter than ``microstop_s`` anyway.
 4. Planned windows: the breaks of every shift whose path is the equipment path or one of its
    ancestors; and, once such shifts exist, any time outside them ("no shift"); the windows of
    planned maintenance orders at the path or an ancestor (``mes_maintenance_windows``: scheduled and
@@ -102,31 +103,51 @@ st0 AS (
         AND (since.t0 IS NULL OR s.ts >= since.t0)
     WINDOW w AS (PARTITION BY s.path ORDER BY s.ts, s.received, s.event_key)
 ),
-st1 AS (
-    SELECT *,
-        CASE WHEN state BETWEEN 10000 AND 29999 THEN 0
+st AS (SELECT path, a, b, state, reason_code, open FROM st0 WHERE b > a),
+lab AS (  -- cut at run_lo and run_hi, microstop_s around the window: no run shorter than that reaches past them
+    SELECT path, greatest(start_ts, $run_lo) AS la, least(end_ts, $run_hi) AS lb, reason_code AS l_reason,
+           state AS l_state, ts AS l_ts, received AS l_rec, event_key AS l_key
+    FROM mes_reasons
+    WHERE path IN (SELECT path FROM tp) AND start_ts < $run_hi AND end_ts > $run_lo
+),
+rpt AS (
+    SELECT DISTINCT path, t FROM (
+        SELECT path, a AS t FROM st UNION ALL SELECT path, b FROM st
+        UNION ALL SELECT path, la FROM lab UNION ALL SELECT path, lb FROM lab
+    )
+),
+rseg AS (
+    SELECT * FROM (SELECT path, t AS a, lead(t) OVER (PARTITION BY path ORDER BY t) AS b FROM rpt)
+    WHERE b IS NOT NULL
+),
+rs0 AS (  -- the states as labelled (the run of stops is of these): each piece's state and whether data ends there
+    SELECT rseg.path, rseg.a, rseg.b, coalesce(lab.l_state, st.state) AS eff, st.open AND rseg.b = st.b AS open
+    FROM rseg
+    ASOF JOIN st ON st.path = rseg.path AND rseg.a >= st.a
+    LEFT JOIN lab ON lab.path = rseg.path AND lab.la <= rseg.a AND lab.lb >= rseg.b
+    WHERE rseg.b <= st.b
+    QUALIFY row_number() OVER (
+        PARTITION BY rseg.path, rseg.a ORDER BY lab.l_ts DESC NULLS LAST, lab.l_rec DESC, lab.l_key DESC) = 1
+),
+rs1 AS (
+    SELECT rs0.*,
+        CASE WHEN eff BETWEEN 10000 AND 29999 THEN 0
              WHEN cr.cls = 'planned' THEN 1
              ELSE 2 END AS k
-    FROM st0 LEFT JOIN cr ON st0.state BETWEEN cr.lo AND cr.hi WHERE b > a
+    FROM rs0 LEFT JOIN cr ON rs0.eff BETWEEN cr.lo AND cr.hi
 ),
-st2 AS (
+rs2 AS (
     SELECT *, sum(chg) OVER (PARTITION BY path ORDER BY a ROWS UNBOUNDED PRECEDING) AS run
     FROM (SELECT *, CASE WHEN k IS DISTINCT FROM lag(k) OVER (PARTITION BY path ORDER BY a) THEN 1 ELSE 0 END AS chg
-          FROM st1)
+          FROM rs1)
 ),
-st AS (
-    SELECT path, a, b, state, reason_code,
+runs AS (
+    SELECT path, a, b,
            CASE WHEN k = 2 AND NOT bool_or(open) OVER r
                 THEN (epoch_ms(max(b) OVER r) - epoch_ms(min(a) OVER r)) / 1000.0 END AS stop_s
-    FROM st2
+    FROM rs2
     WINDOW r AS (PARTITION BY path, run)
-    QUALIFY b > $lo
-),
-lab AS (
-    SELECT path, start_ts AS la, end_ts AS lb, reason_code AS l_reason, state AS l_state,
-           ts AS l_ts, received AS l_rec, event_key AS l_key
-    FROM mes_reasons
-    WHERE path IN (SELECT path FROM tp) AND start_ts < $hi AND end_ts > $lo
+    QUALIFY b > $lo AND a < $hi
 ),
 shf0 AS (
     SELECT * FROM mes_shifts
@@ -165,10 +186,11 @@ seg AS (
     WHERE b IS NOT NULL
 ),
 cov AS (
-    SELECT seg.path, seg.a, seg.b, st.state, st.reason_code, st.stop_s, st.a AS stop_start,
+    SELECT seg.path, seg.a, seg.b, st.state, st.reason_code, runs.stop_s, st.a AS stop_start,
            lab.l_reason, lab.l_state
     FROM seg
     JOIN st ON st.path = seg.path AND st.a <= seg.a AND st.b >= seg.b
+    JOIN runs ON runs.path = seg.path AND runs.a <= seg.a AND runs.b >= seg.b
     LEFT JOIN lab ON lab.path = seg.path AND lab.la <= seg.a AND lab.lb >= seg.b
     QUALIFY row_number() OVER (
         PARTITION BY seg.path, seg.a ORDER BY lab.l_ts DESC NULLS LAST, lab.l_rec DESC, lab.l_key DESC) = 1
@@ -224,6 +246,8 @@ def pieces_query(
         "micro": section.microstop_s,
         "lo": start,
         "hi": end,
+        "run_lo": start - timedelta(seconds=section.microstop_s),
+        "run_hi": end + timedelta(seconds=section.microstop_s),
         "data_hi": max(end, data_end or end),
         "data_lo": start - timedelta(seconds=section.microstop_s) if bounded else _BEGINNING,
         "scan_lo": scan_from if bounded and scan_from is not None else _BEGINNING,

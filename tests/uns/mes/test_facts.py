@@ -147,6 +147,55 @@ def test_relabels_and_late_events_change_the_numbers_at_once(
     assert _answers(cursor, section) == after
 
 
+def test_labels_that_make_or_break_short_stops_give_the_same_answers_both_ways(
+    world: tuple[Feeder, FactBuilder], cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """The runs of stops are of the labelled states: short labels, many across hour edges, after the facts are built.
+
+    Each label may turn a microstop into availability loss (or back) up to ``microstop_s`` from it, also in the
+    hour next to it: the facts must be dropped that far, and the edges (Python) must cut runs as the SQL does.
+    """
+    feeder, builder = world
+    _build(builder)
+    rng = random.Random(11)
+    for index in range(120):
+        hour = at(1, 1) + timedelta(hours=rng.randrange(3 * 24 - 4))
+        start = hour + timedelta(seconds=rng.choice((-150, -90, -60, -30, -5, 0, 5, 30, 1700)) + rng.randrange(60))
+        length = timedelta(seconds=rng.choice((1, 20, 60, 110, 130, 400)))
+        state = rng.choice((10000, 40000, 180000, 150000, 30000, None))
+        feeder.send(CELLS[index % 2], "downtime_reason", at(3, 23), start_ms=ms(start), end_ms=ms(start + length),
+                    reason_code=f"R{index % 5}", **({} if state is None else {"state": state}))  # fmt: skip
+    after = _answers(cursor, section)
+    assert after == _direct(cursor, section)
+    _build(builder)  # hours rebuilt through the SQL, the edges still classified in Python
+    assert _from_facts(cursor, section) >= 70
+    assert _answers(cursor, section) == after
+
+
+@pytest.mark.parametrize("section", ["iso22400"], indirect=True)
+def test_a_label_joining_a_stop_in_the_next_hour_drops_that_hour(
+    db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """A 60 s microstop at 02:00 becomes 120 s of availability loss when 01:59-02:00 is labelled a stop."""
+    feeder = Feeder(db, section)
+    builder = FactBuilder(db.connection, section)
+    feeder.store.changes.subscribe(builder.changed)
+    feeder.states(CELLS[0], [(at(1, 0), 10000), (at(1, 2), 40000), (at(1, 2, 1), 10000)])
+    _build(builder)
+    params = {"path": [CELLS[0]], "start": [at(1, 0).isoformat()], "end": [at(1, 6).isoformat()]}
+
+    def bars() -> list[tuple[object, ...]]:
+        rows = orjson.loads(document_bytes(run_view(cursor, section, "downtime", params, now=NOW)))["rows"]
+        return [(row["reason"], row["availability_s"], row["performance_s"]) for row in rows]
+
+    assert bars() == [("stop", 0.0, 60.0)]
+    feeder.send(CELLS[0], "downtime_reason", at(1, 5), start_ms=ms(at(1, 1, 59)), end_ms=ms(at(1, 2)),
+                reason_code="JAM", state=40000)  # fmt: skip
+    assert bars() == [("JAM", 60.0, 0.0), ("stop", 60.0, 0.0)]
+    with facts.bypassed():
+        assert bars() == [("JAM", 60.0, 0.0), ("stop", 60.0, 0.0)]
+
+
 def test_other_classification_settings_do_not_read_these_facts(
     world: tuple[Feeder, FactBuilder], db: Database, section: MesSection
 ) -> None:

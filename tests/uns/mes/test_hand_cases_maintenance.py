@@ -750,9 +750,6 @@ def test_m15_repair_orders_of_a_machine_without_states(rig: Callable[..., Rig]) 
 #   filler producing 07:00-09:00; label [07:30, 07:31) state 40000 reason MANUAL; window [07:00, 09:00)
 #   the stop is 60 s, a run of stops shorter than microstop_s: a microstop, performance loss inside APT:
 #   availability 0, APT 7200, microstop_s 60; Pareto: MANUAL 60 s performance
-@pytest.mark.xfail(strict=True, reason="the microstop run is measured on the machine's states, not the labelled ones "
-                   "(uns/mes/intervals.py stop_s and uns/mes/edge_pieces.py, outside this audit's files): the "
-                   "labelled 60 s are availability loss")  # fmt: skip
 def test_m16_a_short_stop_labelled_into_production_is_a_microstop(rig: Callable[..., Rig]) -> None:
     section = MesSection()
     case = rig(section, at(24, 10))
