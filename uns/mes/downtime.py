@@ -212,12 +212,20 @@ class CurrentRow:
 
 
 _NOW_STATE = """
-SELECT s.path, s.ts, coalesce(l.state, s.state), coalesce(l.reason_code, s.reason_code)
-FROM (SELECT * FROM mes_states WHERE ts <= $now AND ts >= $since AND path IN (SELECT unnest($paths::VARCHAR[]))
-      QUALIFY row_number() OVER (PARTITION BY path ORDER BY ts DESC, received DESC, event_key DESC) = 1) s
-LEFT JOIN mes_reasons l ON l.path = s.path AND l.start_ts <= $now AND l.end_ts > $now
-QUALIFY row_number() OVER (PARTITION BY s.path ORDER BY l.ts DESC NULLS LAST, l.received DESC) = 1
+SELECT path, ts, state, reason_code
+FROM mes_states WHERE ts <= $now AND ts >= $since AND path IN (SELECT unnest($paths::VARCHAR[]))
+QUALIFY row_number() OVER (PARTITION BY path ORDER BY ts DESC, received DESC, event_key DESC) = 1
 """
+
+_NOW_LABELS = """
+WITH m AS (SELECT unnest($paths::VARCHAR[]) AS path, unnest($froms::TIMESTAMPTZ[]) AS t0)
+SELECT r.path, r.start_ts, r.end_ts, r.state, r.reason_code
+FROM mes_reasons r JOIN m ON r.path = m.path AND r.end_ts > m.t0 AND r.start_ts <= $now
+ORDER BY r.ts, r.received, r.event_key
+"""
+"""The labels of each path from its machine state's row until now, oldest version first (the last covering wins)."""
+
+_Label = tuple[datetime, datetime, int | None, str | None]
 
 _RUNNING = """
 SELECT o_line, order_id FROM (
@@ -240,18 +248,50 @@ GROUP BY e.p
 re-sent (one ``shift_id`` at one path) the latest version, as the time model (``uns.mes.intervals``) takes it."""
 
 
+def _labelled(
+    machine: tuple[datetime, int, str | None], labels: list[_Label], now: datetime
+) -> tuple[datetime, int, str | None]:
+    """The state and reason at ``now`` as labelled, and since when they hold (at the earliest the machine's row)."""
+    ts, state, reason = machine
+
+    def at(moment: datetime) -> tuple[int, str | None]:
+        for la, lb, l_state, l_reason in reversed(labels):
+            if la <= moment < lb:
+                return (state if l_state is None else l_state), (reason if l_reason is None else l_reason)
+        return state, reason
+
+    edges = sorted({ts, *(t for la, lb, _, _ in labels for t in (la, lb) if ts < t <= now)})
+    value = at(edges[-1])
+    since = edges[-1]
+    for edge in reversed(edges[:-1]):
+        if at(edge) != value:
+            break
+        since = edge
+    return since, *value
+
+
 def _now_states(
     cursor: duckdb.DuckDBPyConnection, now: datetime, paths: Collection[str]
 ) -> dict[str, tuple[datetime, int, str | None]]:
-    """Each state path's state at ``now`` (labels applied): looked for in the last day, then further back."""
-    found: dict[str, tuple[datetime, int, str | None]] = {}
+    """Each state path's state at ``now`` as labelled, and since when: looked for in the last day, then further back.
+
+    ``since`` is when the state and reason shown began: the machine's row, or a label's edge after it (a failure
+    labelled from 09:30 on a stop since 09:00 is a failure since 09:30; the stop is back when the label ends).
+    """
+    machines: dict[str, tuple[datetime, int, str | None]] = {}
     for since in (now - _CLOSE, now - _NEAR, _BEGINNING):
-        missing = [path for path in paths if path not in found]
+        missing = [path for path in paths if path not in machines]
         if not missing:
             break
         rows = cursor.execute(_NOW_STATE, {"now": now, "since": since, "paths": missing}).fetchall()
-        found.update((row[0], (row[1], row[2], row[3])) for row in rows)
-    return found
+        machines.update((path, (ts, int(state), reason)) for path, ts, state, reason in rows)
+    if not machines:
+        return {}
+    labels: dict[str, list[_Label]] = {}
+    params = {"paths": list(machines), "froms": [machine[0] for machine in machines.values()], "now": now}
+    for path, la, lb, state, reason in cursor.execute(_NOW_LABELS, params).fetchall():
+        labels.setdefault(path, []).append((la, lb, None if state is None else int(state), reason))
+    return {path: _labelled(machine, labels.get(path, []), now) for path, machine in machines.items()}
 
 
 def current(

@@ -763,3 +763,27 @@ def test_m16_a_short_stop_labelled_into_production_is_a_microstop(rig: Callable[
         ((7200, 0, 7200, 0, 7200), 60),
         [("MANUAL", "performance", 0.0, 60.0, 1, 40000)],
     )
+
+
+# Case M17: what `current` shows of a stop an operator labels a failure from part of the way in.
+#   filler 06:00 producing, 09:00 stop 40000; labels: L1 (sent 09:32) [09:40, 09:50) state 150000, hidden by
+#   L2 (sent 09:35) [09:30, 11:00) state 180000 reason E-DRIVE (newer, covering it); window of current: its state
+#   at 10:00: failure 180000, E-DRIVE, since 09:30 (the label's start: before it the cell was a stop, not a
+#   failure; L1's edges change nothing shown); at 11:30: the stop again (L2 ended), since 11:00; at 09:15: the
+#   stop since 09:00 (no label yet)
+def test_m17_current_state_since_is_the_labelled_state_s(rig: Callable[..., Rig]) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 12))
+    case.feeder.states(CELL, [(at(24, 6), 10000), (at(24, 9), 40000)])
+    _label(case.feeder, at(24, 9, 32), at(24, 9, 40), at(24, 9, 50), reason_code="CLEAN", state=150000)
+    _label(case.feeder, at(24, 9, 35), at(24, 9, 30), at(24, 11), reason_code="E-DRIVE", state=180000)
+    cursor = case.reader()
+
+    def shown(now: datetime) -> tuple[object, ...]:
+        (row,) = (row for row in current(cursor, section, now=now) if row.path == CELL)
+        return row.state, row.reason_code, row.since
+
+    assert shown(at(24, 10)) == (180000, "E-DRIVE", at(24, 9, 30))
+    assert shown(at(24, 11, 30)) == (40000, None, at(24, 11))
+    assert shown(at(24, 9, 15)) == (40000, None, at(24, 9))
+    cursor.close()
