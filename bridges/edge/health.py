@@ -55,7 +55,8 @@ class EdgeStats:
     replayed: int
     """Samples published from the buffer as ``is_historical`` (buffered and window samples alike).
 
-    A buffered sample the births carry themselves is not sent again, nor counted.
+    A buffered sample the births carry themselves is not sent again, nor counted; nor is one of a device or metric
+    the node no longer has (dropped, an error).
     """
     replayed_window: int
     """Samples already sent that the replay window put back into the buffer, to send again."""

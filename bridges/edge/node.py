@@ -381,7 +381,13 @@ class EdgeNode:
                 for batch in chunk.batches:
                     history = self._core.not_in_birth(batch.device, batch.metrics)
                     out += self._core.data(batch.device, history, now_ms=now, historical=True)
-                    count += len(history)
+                    gone = self._core.unknown(batch.device, history)
+                    for name in gone:  # no tag to send it as: dropped, counted and named, not counted replayed
+                        self._health.count_problem(
+                            f"buffered sample of device {batch.device!r} metric {name!r} dropped: "
+                            "not a tag of this edge node (buffered under another config)"
+                        )
+                    count += len(history) - len(gone)
                 if not await self._send(client, out):
                     return
                 self._buffer.commit(chunk)

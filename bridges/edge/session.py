@@ -453,6 +453,15 @@ class EdgeSession:
         tags = state.tags
         return tuple(m for m in metrics if (tag := tags.get(m.name or "")) is None or not tag.spec.transient)
 
+    def unknown(self, device: str, metrics: Sequence[Metric]) -> list[str]:
+        """The names of ``metrics`` this node has no tag for on ``device`` (``data`` leaves them out).
+
+        A buffer written under another config may hold a device or metric the source no longer has.
+        """
+        state = self._devices.get(device)
+        tags = state.tags if state is not None else {}
+        return [m.name or "" for m in metrics if (m.name or "") not in tags]
+
     def not_in_birth(self, device: str, metrics: Sequence[Metric]) -> list[Metric]:
         """Buffered samples less any the device's birth carried itself (same metric, timestamp and value).
 

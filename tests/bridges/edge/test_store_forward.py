@@ -170,6 +170,34 @@ async def test_a_buffer_written_with_the_opc_uncertain_code_replays_sparkplug_co
     assert spb_host.violations == []
 
 
+async def test_buffered_samples_of_a_device_or_metric_no_longer_configured_are_dropped_counted_and_named(
+    mosquitto: Mosquitto,
+    spb_host: SpbHost,
+    group: str,
+    source: ScriptedSource,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a buffer written under another config: a device the source no longer has (mixer), a metric gone from one
+    # it has (press/Gone); no birth can declare them, so they cannot be sent, and are neither counted replayed
+    def sample(name: str, i: int) -> Metric:
+        return Metric(name=name, timestamp=now_ms() - 1000 + i, datatype=DataType.Int64, value=i)
+
+    with DiskBuffer(directory=tmp_path / "bridges" / "n1", max_bytes=1 << 20, name="n1") as buffer:
+        for i in range(3):
+            buffer.append(BufferedBatch("mixer", (sample("Speed", i),)))
+            buffer.append(BufferedBatch("press", (sample("Count", i), sample("Gone", i))))
+    source.read("press", {"Count": 9})
+    async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
+        await until(lambda: node.online and node.stats.buffer_depth == 0, what="the old buffer replayed")
+        await until(lambda: len(spb_host.values("press", "Count")) == 3, what="the host got the replay")
+        assert spb_host.values("press", "Count") == [(i, True) for i in range(3)]
+        assert (node.stats.replayed, node.stats.errors) == (3, 6)  # 3 sent; 3 Speed and 3 Gone dropped, each an error
+    assert "device 'mixer' metric 'Speed' dropped" in caplog.text
+    assert "device 'press' metric 'Gone' dropped" in caplog.text
+    assert spb_host.violations == []
+
+
 async def test_a_reading_during_the_replay_goes_out_live(
     mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
