@@ -9,7 +9,8 @@ How time is built, per equipment path that publishes ``machine_state``:
 3. A stop is a run of consecutive non-producing, non-planned states as labelled (step 2); its length
    (the whole run, not clipped to the query) decides whether it is a microstop. A stop still running
    at the end of the data is never a microstop by length. Labels are read ``microstop_s`` either side
-   of the query and cut there: a run reaching past that is not shorter than ``microstop_s`` anyway.
+   of the query and cut there, and the runs are measured up to ``microstop_s`` after the query's end:
+   a run of the query's reaching past either is not shorter than ``microstop_s`` anyway.
 4. Planned windows: the breaks of every shift whose path is the equipment path or one of its
    ancestors; and, once such shifts exist, any time outside them ("no shift"); the windows of
    planned maintenance orders at the path or an ancestor (``mes_maintenance_windows``: scheduled and
@@ -103,7 +104,10 @@ st0 AS (
         AND (since.t0 IS NULL OR s.ts >= since.t0)
     WINDOW w AS (PARTITION BY s.path ORDER BY s.ts, s.received, s.event_key)
 ),
-st AS (SELECT path, a, b, state, reason_code, open FROM st0 WHERE b > a),
+st AS (  -- up to run_hi: a run reaching it from the window is not shorter than microstop_s, so it counts as open
+    SELECT path, a, least(st0.b, $run_hi) AS b, state, reason_code, open OR st0.b > $run_hi AS open
+    FROM st0 WHERE b > a AND a < $run_hi
+),
 lab AS (  -- cut at run_lo and run_hi, microstop_s around the window: no run shorter than that reaches past them
     SELECT path, greatest(start_ts, $run_lo) AS la, least(end_ts, $run_hi) AS lb, reason_code AS l_reason,
            state AS l_state, ts AS l_ts, received AS l_rec, event_key AS l_key
