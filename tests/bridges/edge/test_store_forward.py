@@ -13,16 +13,12 @@ import pytest
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
 from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
-from model.config import HistorianSection
 from tests.bridges.edge.conftest import edge_config, running_edge
 from tests.bridges.edge.spb_host import SpbHost, now_ms, quality_of, string_property, until
+from tests.fixtures.consumers import hub_clients, running_consumers
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
 from tests.fixtures.reading import rows
-from tests.fixtures.running import running
-from uns.connect import network_clients
-from uns.historian.service import Historian
-from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import DataType, Metric, PropertySet, PropertyValue
 
 
@@ -284,18 +280,8 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
     backlog = 10_000
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
-        clients = network_clients(BrokerUrl.from_str(hub.url))
-        historian = await stack.enter_async_context(
-            running(
-                Historian(
-                    settings=HistorianSection(flush_interval_s=0.05, client_id=f"hist-{hub.enterprise}"),
-                    enterprise=hub.enterprise,
-                    clients=clients,
-                    data_dir=tmp_path / "history",
-                ),
-                name="test.historian",
-            )
-        )
+        clients = hub_clients(hub)
+        historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
         gate = SpbHost(mosquitto.port, hub.group, f"gate-{hub.group}")
         await gate.start()
         stack.callback(gate.stop)

@@ -4,99 +4,22 @@ host, historian, topic cache and MES adapter."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from model.config import DeriveRule, HistorianSection, MesSection
+from model.config import DeriveRule
+from tests.fixtures.consumers import running_consumers
 from tests.fixtures.hub import RunningHub
-from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, now_ms
-from uns.connect import ClientFactory, local_clients, network_clients
-from uns.historian.service import Historian
-from uns.mes.service import MesAdapter
 from uns.mes.states import UNKNOWN
-from uns.mqtt.types import BrokerUrl
-from uns.web.cache import TopicCache
 
-_ids = itertools.count()
 _DAY_MS = 86_400_000
-
-
-@dataclass
-class _Consumers:
-    historian: Historian
-    cache: TopicCache
-
-    def latest(self, topic: str) -> list[tuple[object, ...]]:
-        return rows(
-            self.historian,
-            "SELECT value, quality::VARCHAR, epoch_ms(l.ts) FROM latest l JOIN series USING (series_id)"
-            " WHERE topic = ?",
-            [topic],
-        )
-
-    def samples(self, topic: str) -> list[tuple[object, ...]]:
-        return rows(
-            self.historian,
-            "SELECT value, quality::VARCHAR, epoch_ms(s.ts) FROM samples s JOIN series USING (series_id)"
-            " WHERE topic = ? ORDER BY s.ts",
-            [topic],
-        )
-
-    def cached(self, topic: str) -> tuple[object, ...]:
-        info = self.cache.info(topic)
-        return () if info is None else (info.value, info.quality, info.timestamp_ms)
-
-    def mes_state(self, cell: str) -> int | None:
-        found = rows(self.historian, "SELECT state FROM mes_states WHERE path = ? ORDER BY ts DESC LIMIT 1", [cell])
-        return int(found[0][0]) if found else None  # type: ignore[call-overload]
-
-
-@contextlib.asynccontextmanager
-async def _consumers(hub: RunningHub, data_dir: Path) -> AsyncIterator[_Consumers]:
-    n = next(_ids)
-    clients: ClientFactory = (
-        local_clients(hub.broker) if hub.broker is not None else network_clients(BrokerUrl.from_str(hub.url))
-    )
-    mes_settings = MesSection(
-        derive=[DeriveRule(match=f"{hub.enterprise}/+/+/+/+/data/State", kind="state", state_map={1: 10000})]
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        historian = await stack.enter_async_context(
-            Historian(
-                settings=HistorianSection(flush_interval_s=0.05, client_id=f"hist-{hub.enterprise}-{n}"),
-                enterprise=hub.enterprise,
-                clients=clients,
-                data_dir=data_dir,
-            )
-        )
-        mes = await stack.enter_async_context(
-            MesAdapter(
-                settings=mes_settings,
-                enterprise=hub.enterprise,
-                clients=clients,
-                writer=historian.writer,
-                client_id=f"mes-{hub.enterprise}-{n}",
-            )
-        )
-        cache = await stack.enter_async_context(TopicCache(clients=clients, client_id=f"web-{hub.enterprise}-{n}"))
-        async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(part.run(), name=f"test.{part.name}") for part in (historian, mes, cache)]
-            try:
-                yield _Consumers(historian, cache)
-            finally:
-                for task in running:
-                    task.cancel()
 
 
 async def test_a_machine_killed_long_after_it_connected_reads_stale_everywhere(hub: RunningHub, tmp_path: Path) -> None:
     temp, state = f"{hub.cell}/data/Temp", f"{hub.cell}/data/State"
-    async with _consumers(hub, tmp_path) as seen:
+    derive = [DeriveRule(match=f"{hub.enterprise}/+/+/+/+/data/State", kind="state", state_map={1: 10000})]
+    async with running_consumers(hub, tmp_path, derive=derive) as seen:
         # the will, like Tahu's and every edge node's, is stamped when registered: here a day before the death
         edge = RawEdgeNode(hub.url, hub.group, hub.node, will_ms=now_ms() - _DAY_MS)
         await edge.start()

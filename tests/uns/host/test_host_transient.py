@@ -9,101 +9,31 @@ historian"). And the pure core: the birth's flag holds for the metric's life, as
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from model.config import DeriveRule, HistorianSection, MesSection
+from model.config import DeriveRule
+from tests.fixtures.consumers import running_consumers
 from tests.fixtures.hub import RunningHub, plant_for
-from tests.fixtures.reading import rows
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, INT64, edge_and_watcher, metric, now_ms, payload
-from uns.connect import ClientFactory, local_clients, network_clients
-from uns.historian.service import Historian
 from uns.host.core import HostCore
-from uns.mes.service import MesAdapter
-from uns.mqtt.types import BrokerUrl
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
-_ids = itertools.count()
+
+def _derive(enterprise: str) -> list[DeriveRule]:
+    """The MES derives a state and a good count from the cell's transient State and GoodCount."""
+    cells = f"{enterprise}/+/+/+/+/data"
+    return [
+        DeriveRule(match=f"{cells}/State", kind="state", state_map={1: 10000}),
+        DeriveRule(match=f"{cells}/GoodCount", kind="counter", counts="good"),
+    ]
 
 
 def _transient(m: pb.Payload.Metric) -> pb.Payload.Metric:
     m.is_transient = True
     return m
-
-
-@dataclass
-class _Consumers:
-    historian: Historian
-
-    def samples(self, topic: str) -> list[tuple[object, ...]]:
-        return rows(
-            self.historian,
-            "SELECT value, epoch_ms(s.ts) FROM samples s JOIN series USING (series_id) WHERE topic = ? ORDER BY s.ts",
-            [topic],
-        )
-
-    def series(self, topic: str) -> int:
-        ((n,),) = rows(self.historian, "SELECT count(*) FROM series WHERE topic = ?", [topic])
-        assert isinstance(n, int)
-        return n
-
-    def mes_state(self, cell: str) -> int | None:
-        found = rows(self.historian, "SELECT state FROM mes_states WHERE path = ? ORDER BY ts DESC LIMIT 1", [cell])
-        return int(found[0][0]) if found else None  # type: ignore[call-overload]
-
-    def mes_good(self, cell: str) -> int:
-        ((good,),) = rows(
-            self.historian, "SELECT coalesce(sum(good), 0)::BIGINT FROM mes_counts WHERE path = ?", [cell]
-        )
-        assert isinstance(good, int)
-        return good
-
-
-@contextlib.asynccontextmanager
-async def _consumers(hub: RunningHub, data_dir: Path) -> AsyncIterator[_Consumers]:
-    n = next(_ids)
-    clients: ClientFactory = (
-        local_clients(hub.broker) if hub.broker is not None else network_clients(BrokerUrl.from_str(hub.url))
-    )
-    cells = f"{hub.enterprise}/+/+/+/+/data"
-    mes_settings = MesSection(
-        derive=[
-            DeriveRule(match=f"{cells}/State", kind="state", state_map={1: 10000}),
-            DeriveRule(match=f"{cells}/GoodCount", kind="counter", counts="good"),
-        ]
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        historian = await stack.enter_async_context(
-            Historian(
-                settings=HistorianSection(flush_interval_s=0.05, client_id=f"hist-t-{hub.enterprise}-{n}"),
-                enterprise=hub.enterprise,
-                clients=clients,
-                data_dir=data_dir,
-            )
-        )
-        mes = await stack.enter_async_context(
-            MesAdapter(
-                settings=mes_settings,
-                enterprise=hub.enterprise,
-                clients=clients,
-                writer=historian.writer,
-                client_id=f"mes-t-{hub.enterprise}-{n}",
-            )
-        )
-        async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(part.run(), name=f"test.{part.name}") for part in (historian, mes)]
-            try:
-                yield _Consumers(historian)
-            finally:
-                for task in running:
-                    task.cancel()
 
 
 async def test_a_transient_metric_is_live_on_the_uns_and_in_the_mes_but_not_in_history(
@@ -112,7 +42,7 @@ async def test_a_transient_metric_is_live_on_the_uns_and_in_the_mes_but_not_in_h
     temp, vibration = f"{hub.cell}/data/Temp", f"{hub.cell}/data/Vibration"
     state, good = f"{hub.cell}/data/State", f"{hub.cell}/data/GoodCount"
     async with (
-        _consumers(hub, tmp_path) as seen,
+        running_consumers(hub, tmp_path, derive=_derive(hub.enterprise)) as seen,
         edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.cell}/data/#"]) as (edge, watcher),
     ):
         born = [
@@ -135,7 +65,7 @@ async def test_a_transient_metric_is_live_on_the_uns_and_in_the_mes_but_not_in_h
             ],
             "filler",
         )
-        await until(lambda: [v for v, _ in seen.samples(temp)] == [20.0, 25.0], what="both Temp samples stored")
+        await until(lambda: [v for v, *_ in seen.samples(temp)] == [20.0, 25.0], what="both Temp samples stored")
         # live on the UNS: the value, marked not to be historized; the normal metric unmarked
         await until(lambda: (watcher.json(vibration) or {}).get("value") == 0.75, what="Vibration's DATA republished")
         live = watcher.json(vibration)
