@@ -14,7 +14,7 @@ from bridges.edge import EdgeNode
 from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
-from tests.bridges.edge.spb_host import SpbHost
+from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.running import running
 from uns.connect import network_clients
@@ -87,14 +87,21 @@ def group() -> str:
     return f"edge{next(_groups)}"
 
 
-@pytest.fixture
-async def spb_host(mosquitto: Mosquitto, group: str) -> AsyncIterator[SpbHost]:
-    host = SpbHost(mosquitto.port, group, f"host-{group}")
-    await host.start()
+@contextlib.asynccontextmanager
+async def spb_host_at(port: int, group: str, *, online: bool = True) -> AsyncIterator[SpbHost]:
+    """The checking host ``host-<group>`` on the broker at ``port``; ``online=False``: its STATE says offline."""
+    host = SpbHost(port, group, f"host-{group}")
+    await host.start(online=online)
     try:
         yield host
     finally:
         host.stop()
+
+
+@pytest.fixture
+async def spb_host(mosquitto: Mosquitto, group: str) -> AsyncIterator[SpbHost]:
+    async with spb_host_at(mosquitto.port, group) as host:
+        yield host
 
 
 def edge_config(group: str, **overrides: object) -> EdgeNodeConfig:
@@ -119,6 +126,16 @@ async def running_edge(
         EdgeNode(config=config, node_id=node_id, source=source, clients=clients, data_dir=data_dir), name="test-edge"
     ) as node:
         yield node
+
+
+async def host_away(node: EdgeNode, host: SpbHost) -> None:
+    """Once the node is born, its primary host goes offline: the node ends that session and waits for the host.
+
+    From here on what the node reads goes to its buffer, until ``host.set_online(True)``.
+    """
+    await until(lambda: node.online, what="births")
+    host.set_online(False)
+    await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bridges.testing import ScriptedSource
-from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
+from tests.bridges.edge.conftest import Proxy, edge_config, host_away, running_edge, spb_host_at
 from tests.bridges.edge.spb_host import SpbHost, until
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
 from uns.clock import now_ms
@@ -58,16 +57,6 @@ def _journal_files(data_dir: Path) -> list[Path]:
     return sorted((data_dir / "bridges" / "n1" / "journal").glob("jrn-*.sfb"))
 
 
-@contextlib.asynccontextmanager
-async def _host(port: int, group: str) -> AsyncIterator[SpbHost]:
-    host = SpbHost(port, group, f"host-{group}")
-    await host.start()
-    try:
-        yield host
-    finally:
-        host.stop()
-
-
 async def _counter(source: ScriptedSource, produced: list[int]) -> None:
     """One counter value every 10 ms until cancelled; ``produced`` tells how far it got."""
     i = 0
@@ -84,7 +73,7 @@ async def test_hub_killed_nothing_lost(group: str, source: ScriptedSource, tmp_p
     produced: list[int] = []
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(run_mosquitto(port=port))
-        async with _host(port, group) as first, running_edge(port, edge_config(group), source, tmp_path) as node:
+        async with spb_host_at(port, group) as first, running_edge(port, edge_config(group), source, tmp_path) as node:
             await until(lambda: node.online, what="births")
             producer = asyncio.get_running_loop().create_task(_counter(source, produced))
             try:
@@ -95,7 +84,7 @@ async def test_hub_killed_nothing_lost(group: str, source: ScriptedSource, tmp_p
                 await until(lambda: node.stats.buffered >= 10, what="values buffered while the hub is away")
                 stack.close()
                 stack.enter_context(run_mosquitto(port=port))
-                async with _host(port, group) as second:  # the restarted hub knows nothing of before
+                async with spb_host_at(port, group) as second:  # the restarted hub knows nothing of before
                     await until(lambda: node.online and node.stats.buffer_depth == 0, within_s=15, what="replayed")
                     await until(lambda: len(_counts(second)) > 0 and not _counts(second)[-1][1], what="live again")
                     producer.cancel()
@@ -153,9 +142,7 @@ async def test_what_a_replay_sent_is_in_the_next_window(
     mosquitto: Mosquitto, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
     """Historical samples just replayed to the hub are as unsafe as live ones when the link drops."""
-    host = SpbHost(mosquitto.port, group, f"host-{group}")
-    await host.start(online=False)
-    try:
+    async with spb_host_at(mosquitto.port, group, online=False) as host:
         async with (
             Proxy(mosquitto.port) as proxy,
             running_edge(proxy.port, edge_config(group), source, tmp_path) as node,
@@ -179,8 +166,6 @@ async def test_what_a_replay_sent_is_in_the_next_window(
             assert node.stats.replayed_window >= 20
             assert node.stats.window_replays >= 1
         assert host.violations == []
-    finally:
-        host.stop()
 
 
 async def test_a_connection_lost_mid_replay_loses_nothing_and_buffers_no_live_reading(
@@ -189,9 +174,7 @@ async def test_a_connection_lost_mid_replay_loses_nothing_and_buffers_no_live_re
     """Readings taken during the replay went out live and into the journal, never into the buffer: after a loss
     mid-replay the window (replayed and live samples alike) goes ahead of the backlog not yet sent."""
     backlog, live = 8000, range(20_000, 20_005)
-    host = SpbHost(mosquitto.port, group, f"host-{group}")
-    await host.start(online=False)
-    try:
+    async with spb_host_at(mosquitto.port, group, online=False) as host:
         async with (
             Proxy(mosquitto.port) as proxy,
             running_edge(proxy.port, edge_config(group), source, tmp_path) as node,
@@ -219,8 +202,6 @@ async def test_a_connection_lost_mid_replay_loses_nothing_and_buffers_no_live_re
             assert node.stats.buffered == backlog  # nothing read after the births was buffered
             assert max(Counter(v for v, _, _ in got).values()) <= 2  # once, and again in the window at most
         assert host.violations == []
-    finally:
-        host.stop()
 
 
 async def test_host_going_offline_replays_the_window(
@@ -232,8 +213,7 @@ async def test_host_going_offline_replays_the_window(
         for i in range(5):
             _read(source, i)
         await until(lambda: len(_counts(spb_host)) == 5, what="5 values live")
-        spb_host.set_online(False)
-        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        await host_away(node, spb_host)
         spb_host.set_online(True)
         await until(lambda: node.online and node.stats.buffer_depth == 0, what="births again and replay")
         assert (node.stats.replayed_window, node.stats.window_replays) == (5, 1)

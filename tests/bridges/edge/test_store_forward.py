@@ -13,7 +13,7 @@ import pytest
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
 from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
-from tests.bridges.edge.conftest import edge_config, running_edge
+from tests.bridges.edge.conftest import edge_config, host_away, running_edge, spb_host_at
 from tests.bridges.edge.spb_host import SpbHost, now_ms, quality_of, string_property, until
 from tests.fixtures.consumers import hub_clients, running_consumers
 from tests.fixtures.hub import running_host
@@ -94,9 +94,7 @@ def spb_host_has(host: SpbHost, value: int) -> bool:
 async def test_bounded_buffer_drops_oldest(
     mosquitto: Mosquitto, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
-    host = SpbHost(mosquitto.port, group, f"host-{group}")
-    await host.start(online=False)
-    try:
+    async with spb_host_at(mosquitto.port, group, online=False) as host:
         config = edge_config(group, buffer_max_bytes=1024)
         async with running_edge(mosquitto.port, config, source, tmp_path) as node:
             for i in range(300):
@@ -114,16 +112,12 @@ async def test_bounded_buffer_drops_oldest(
             assert node.stats.replayed + node.stats.dropped == 299
             assert node.stats.errors >= node.stats.dropped
         assert host.violations == []
-    finally:
-        host.stop()
 
 
 async def test_buffer_survives_a_restart_of_the_node(
     mosquitto: Mosquitto, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
-    host = SpbHost(mosquitto.port, group, f"host-{group}")
-    await host.start(online=False)
-    try:
+    async with spb_host_at(mosquitto.port, group, online=False) as host:
         async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
             for i in range(10):
                 source.read("press", {"Count": i})
@@ -135,8 +129,6 @@ async def test_buffer_survives_a_restart_of_the_node(
             await until(lambda: len(host.values("press", "Count")) == 10, what="the host got the replay")
             assert host.values("press", "Count") == [(i, True) for i in range(10)]
         assert host.violations == []
-    finally:
-        host.stop()
 
 
 async def test_a_buffer_written_with_the_opc_uncertain_code_replays_sparkplug_codes(
@@ -201,9 +193,7 @@ async def test_a_reading_during_the_replay_goes_out_live(
     # between the replay's chunks, and is never buffered; the transient Temp goes in the same DDATA
     config = edge_config(group, transient_tags=["press/Temp"])
     async with running_edge(mosquitto.port, config, source, tmp_path) as node:
-        await until(lambda: node.online, what="births")
-        spb_host.set_online(False)
-        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        await host_away(node, spb_host)
         for i in range(5000):
             source.read("press", {"Count": i, "Temp": 50.0})
         await until(lambda: node.stats.buffered == 5000, what="5000 counts buffered")
@@ -235,9 +225,7 @@ async def test_a_busy_node_neither_starves_the_replay_nor_is_starved_by_it(
     # a reading every millisecond or so all through the replay: the replay takes turns with the readings under
     # the node's lock, so it ends while they keep coming, and they reach the host live meanwhile
     async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
-        await until(lambda: node.online, what="births")
-        spb_host.set_online(False)
-        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        await host_away(node, spb_host)
         for i in range(5000):
             source.read("press", {"Count": i})
         await until(lambda: node.stats.buffered == 5000, what="5000 counts buffered")
@@ -289,9 +277,7 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
         edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
         count, temp = f"{hub.cell}/data/Count", f"{hub.cell}/data/Temp"
         source.read("filler", {"Count": 0, "Temp": 20.0})
-        await until(lambda: edge.online, what="births")
-        gate.set_online(False)
-        await until(lambda: edge.stats.connects == 2 and not edge.online, what="reconnected, waiting for the host")
+        await host_away(edge, gate)
         before = edge.stats.buffered  # the first reading, taken before the first births
         for i in range(1, backlog + 1):
             source.read("filler", {"Count": i})  # a slow Temp: report by exception sends it no more

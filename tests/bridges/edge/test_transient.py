@@ -16,7 +16,7 @@ from bridges.source import Sample, Samples, TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
 from model.config import HistorianSection
-from tests.bridges.edge.conftest import edge_config, running_edge
+from tests.bridges.edge.conftest import edge_config, host_away, running_edge
 from tests.bridges.edge.spb_host import SpbHost
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto
@@ -106,9 +106,7 @@ async def test_store_and_forward_keeps_no_transient_values(
 ) -> None:
     config = edge_config(group, transient_tags=["press/Temp"])
     async with running_edge(mosquitto.port, config, source, tmp_path) as node:
-        await until(lambda: node.online, what="births")
-        spb_host.set_online(False)
-        await until(lambda: node.stats.connects == 2 and not node.online, what="reconnected, waiting for the host")
+        await host_away(node, spb_host)
         for i in range(10):
             source.read("press", {"Count": 100 + i, "Temp": 50.0 + i})
         await until(lambda: node.stats.buffered == 10, what="the 10 counts buffered")
