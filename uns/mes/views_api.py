@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, cast
 
 import duckdb
@@ -47,24 +47,40 @@ def _choice(args: QueryArgs, key: str, default: str, allowed: tuple[str, ...]) -
     return value
 
 
+_NEWEST_AFTER = """SELECT max(ts) FROM (
+    SELECT ts FROM mes_states WHERE ts > $now AND ($p = '' OR path = $p OR starts_with(path, $p || '/'))
+    UNION ALL
+    SELECT ts FROM mes_counts WHERE ts > $now AND ($p = '' OR path = $p OR starts_with(path, $p || '/')))"""
+_EVENT_RESOLUTION = timedelta(milliseconds=1)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Happened:
     """The window of a view measured in time (oee, downtime, timeline, reliability): ``end`` cut at now.
 
     Time after now has not happened: the last state is not carried on into it, so a running shift
-    asked with its planned end is the shift so far. The document says so (``start``, ``end`` cut,
-    ``asked_end``); a window that starts at or after now is empty (``end`` = ``start``).
+    asked with its planned end is the shift so far. "Now" is the hub's clock or, when the machine
+    states or counts stored at or under the path are stamped later (a device clock ahead of the hub's,
+    a case sent ahead of time), just after the newest of them (``_EVENT_RESOLUTION``): what is stored
+    has happened and stays in the window. The document says so (``start``, ``end`` cut, ``asked_end``);
+    a window that starts at or after now is empty (``end`` = ``start``).
     """
 
     start: datetime
     end: datetime
     asked_end: datetime
+    now: datetime
+    """The hub's now, or just after the newest state or count in scope stamped later."""
 
     @classmethod
-    def of(cls, args: QueryArgs, default_start: str) -> _Happened:
+    def of(cls, cursor: duckdb.DuckDBPyConnection, args: QueryArgs, default_start: str) -> _Happened:
         start, asked = args.time("start", default_start), args.time("end", "now")
         checked_window(start, asked)
-        return cls(start, max(start, min(asked, args.now)), asked)
+        now = args.now
+        newest = cursor.execute(_NEWEST_AFTER, {"now": now, "p": args.one("path", "")}).fetchone()
+        if newest is not None and newest[0] is not None:
+            now = newest[0] + _EVENT_RESOLUTION
+        return cls(start, max(start, min(asked, now)), asked, now)
 
     @property
     def empty(self) -> bool:
@@ -83,7 +99,7 @@ class _Happened:
 
 def _oee(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(GroupBy, _choice(args, "by", "cell", ("cell", "line", "shift", "order", "day", "hour")))
-    span = _Happened.of(args, "-8h")
+    span = _Happened.of(cursor, args, "-8h")
     path = args.one("path")
     rows = [] if span.empty else oee(
         cursor, section, path=path, start=span.start, end=span.end, by=by, tz=args.tz,
@@ -93,14 +109,14 @@ def _oee(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs
 
 
 def _downtime(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    span = _Happened.of(args, "-8h")
+    span = _Happened.of(cursor, args, "-8h")
     path = args.one("path")
     rows = [] if span.empty else downtime(cursor, section, path=path, start=span.start, end=span.end)
     return span.document(args, rows)
 
 
 def _timeline(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    span = _Happened.of(args, "-8h")
+    span = _Happened.of(cursor, args, "-8h")
     path = args.one("path")
     rows = [] if span.empty else state_timeline(cursor, section, path=path, start=span.start, end=span.end)
     return span.document(args, rows)
@@ -202,10 +218,10 @@ def _maintenance(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: Q
 
 def _reliability(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
     by = cast(Literal["cell", "line"], _choice(args, "by", "cell", ("cell", "line")))
-    span = _Happened.of(args, "-7d")
+    span = _Happened.of(cursor, args, "-7d")
     path = args.one("path")
     rows = [] if span.empty else reliability(
-        cursor, section, path=path, start=span.start, end=span.end, now=args.now, by=by,
+        cursor, section, path=path, start=span.start, end=span.end, now=span.now, by=by,
         output_cells=section.output_cells,
     )  # fmt: skip
     return span.document(args, rows)

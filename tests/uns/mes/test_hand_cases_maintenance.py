@@ -666,6 +666,42 @@ def test_m12_every_view_in_time_says_its_window_was_cut_at_now(db: Database) -> 
     cursor.close()
 
 
+# Case M12, an edge device whose clock is 2 minutes ahead of the hub's (or a third party sending a case stamped after
+#   the hub's now): filler 06:00 producing, counts stamped 09:30 (100, scrap 4) and 10:01 (10), a stop stamped 10:02;
+#   hub now 10:00, ?start=06:00&end=14:00. The device's 10:01 and 10:02 have happened (they are stored): the window
+#   is cut just after the newest event in scope (10:02:00.001, the events' millisecond), not at the hub's now, so
+#   OEE has all 110 units, as the scrap view over the same window has; time 14520.001 s, the stop's 0.001 s a
+#   microstop. Asked to 10:01:30 (before the stop): cut there, the 10:01 count in. At a path with nothing after now
+#   (the line's other cell), the cut is at now.
+def test_m12_events_stamped_after_the_hubs_now_are_in_the_window(db: Database) -> None:
+    feeder = Feeder(db)
+    feeder.states(CELL, [(at(24, 6), 10000), (at(24, 10, 2), 40000)])
+    feeder.states(f"{LINE}/capper", [(at(24, 6), 10000)])
+    for when, total, scrap in ((at(24, 9, 30), 100, 4), (at(24, 10, 1), 10, 0)):
+        assert feeder.send(CELL, "production_count", when, total=total, scrap=scrap).status == "stored"
+    cursor = db.reader()
+
+    def answer(view: str, params: dict[str, list[str]]) -> Any:
+        return orjson.loads(document_bytes(run_view(cursor, MesSection(), view, params, now=at(24, 10))))
+
+    oee_doc = answer("oee", _SHIFT_SO_FAR)
+    (row,) = oee_doc["rows"]
+    (made,) = answer("scrap", _SHIFT_SO_FAR)["rows"]
+    assert (oee_doc["end"], oee_doc["asked_end"]) == ("2026-11-24T10:02:00.001000+00:00", "2026-11-24T14:00:00+00:00")
+    assert (
+        (row["total"], row["good"], row["time_s"]) == (made["total"], made["good"], 14520.001) == (110, 106, 14520.001)
+    )
+    for view in ("downtime", "timeline", "reliability"):
+        assert answer(view, _SHIFT_SO_FAR)["end"] == oee_doc["end"], view
+    timeline = answer("timeline", _SHIFT_SO_FAR)
+    assert [(r["state"], r["start"]) for r in timeline["rows"]][-1] == (40000, "2026-11-24T10:02:00+00:00")
+    before_stop = answer("oee", {**_SHIFT_SO_FAR, "end": ["2026-11-24T10:01:30Z"]})
+    assert (before_stop["end"], before_stop["rows"][0]["total"]) == ("2026-11-24T10:01:30+00:00", 110)
+    capper = answer("downtime", {**_SHIFT_SO_FAR, "path": [f"{LINE}/capper"]})
+    assert capper["end"] == "2026-11-24T10:00:00+00:00"
+    cursor.close()
+
+
 # Case M13: an edge node's backfill splits a failure in two after the hours were built (store-and-forward).
 #   filler 07:00 producing, 08:00 failure, 09:00 producing; window [07:00, 10:00), now 11:00
 #   first: availability 3600, APT 7200, FE 1 (TTR 3600): MTBF 7200, MTTR 3600
