@@ -390,9 +390,11 @@ class EdgeNode:
                     count += len(history) - len(gone)
                 if not await self._send(client, out):
                     return
-                self._buffer.commit(chunk)
+                # journal first: killed between the two, the chunk is then in both (sent twice, deduped by the
+                # consumers), never in neither (lost if the hub had not yet taken it)
                 for batch in chunk.batches:
                     self._journal.record(batch, now_ms=now)
+                self._buffer.commit(chunk)
                 self._c["replayed"] += count
                 replayed += count
             await asyncio.sleep(0)  # let readings in (the lock is fair): they go out live between the chunks
