@@ -9,7 +9,8 @@ cycle time), the facts of the closed hours built. Each figure is ``current``'s C
 DuckDB's threads too) and wall time at ``--minutes`` into the open hour, the median of ``--repeats`` after one
 warm-up, in a process of its own with the memo attached as the adapter attaches it.
 
-``--before REV`` runs the same with the modules of commit REV (``git archive``), turn about with this tree,
+``--before REV`` runs the same with the modules of commit REV (``git archive``; each tree writes the file with its
+own code, as an older tree refuses a newer schema), turn about with this tree,
 ``--runs`` times each, and prints the ratio of the medians. The 1-minute load is printed beside each figure.
 
     uv run python -m bench.mes_kpi_tick [--before REV] [--runs 3] [--minutes 1,15,30,55] [--repeats 10]
@@ -22,6 +23,7 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -118,8 +120,15 @@ def measure(path: Path, minutes: list[int], repeats: int) -> dict[str, tuple[flo
 
 
 def _child(args: argparse.Namespace) -> None:
+    path = Path(args.child)
+    if not path.exists():  # each tree writes its own file: an older tree refuses a newer one's schema
+        started = time.perf_counter()
+        stored = generate(path)
+        took = time.perf_counter() - started
+        print(f"generated {stored:,} events ({_CELLS} cells, a count every {_COUNT_S} s each, "
+              f"{_HOURS_BEFORE} h before the open hour) in {took:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
     minutes = [int(m) for m in args.minutes.split(",")]
-    print(json.dumps(measure(Path(args.child), minutes, args.repeats)))
+    print(json.dumps(measure(path, minutes, args.repeats)))
 
 
 def main() -> None:
@@ -136,16 +145,12 @@ def main() -> None:
     from bench.hub_process import compared_trees, run_child, turn_about  # the parent's only
 
     with tempfile.TemporaryDirectory(prefix="uns-bench-kpi-") as tmp:
-        path = Path(tmp) / "mes.duckdb"
-        started = time.perf_counter()
-        stored = generate(path)
-        took = time.perf_counter() - started
-        print(f"generated {stored:,} events ({_CELLS} cells, a count every {_COUNT_S} s each, "
-              f"{_HOURS_BEFORE} h before the open hour) in {took:.0f} s", flush=True)  # fmt: skip
         figures: dict[str, list[dict[str, tuple[float, float]]]] = {}
-        argv = ["--child", str(path), "--minutes", args.minutes, "--repeats", str(args.repeats)]
         with compared_trees(args.before) as trees:
+            # the same plant in a file per tree, written by that tree's own code (its first child's run)
+            files = {tree: Path(tmp) / f"mes-{index}.duckdb" for index, (tree, _) in enumerate(trees)}
             for tree, source in turn_about(trees, args.runs):
+                argv = ["--child", str(files[tree]), "--minutes", args.minutes, "--repeats", str(args.repeats)]
                 found = run_child(__file__, source, argv)
                 figures.setdefault(tree, []).append(found)
                 shown = ", ".join(f"min {m}: {cpu:.1f} ms CPU / {wall:.1f} ms" for m, (cpu, wall) in found.items())
