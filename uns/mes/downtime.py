@@ -123,7 +123,11 @@ def downtime(
         bar = bars.setdefault(key, _Bar(piece.reason_code))
         bar.add(piece.state, piece.loss, (piece.end - piece.start) // timedelta(microseconds=1))
         bar.stops.add((piece.path, piece.stop_start))
-    for fact in facts.fact_bars(cursor, paths, segments):
+    stretches = [(s.start, s.end) for s in segments if s.from_facts]
+    # a direct piece's stop begun in a fact stretch: the facts count it too (its pieces there need not touch
+    # the stretch's end: a planned break may lie between)
+    carried = {stop for bar in bars.values() for _, stop in bar.stops if any(a <= stop < b for a, b in stretches)}
+    for fact in facts.fact_bars(cursor, paths, segments, carried=carried):
         key = fact.reason_code or state_name(fact.state)
         bar = bars.setdefault(key, _Bar(fact.reason_code))
         for state, loss, micros in fact.time:

@@ -35,7 +35,7 @@ import contextvars
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 import duckdb
@@ -260,26 +260,38 @@ class FactBar:
     stops: int
     """Distinct stops (path, state interval start) in facts."""
     edge_stops: frozenset[tuple[str, datetime]]
-    """Its stops touching an edge of a fact stretch: the only ones a direct piece may share."""
+    """Its stops a direct piece may share: begun before their fact stretch, or one of ``carried`` (a stop's
+    loss pieces need not touch the stretch's edge: a planned break may lie between them and it)."""
 
 
 _FACT_LOSS = """
 WITH hrs AS (
-    SELECT unnest(range(lo, hi)) AS hour FROM (SELECT unnest($los::BIGINT[]) AS lo, unnest($his::BIGINT[]) AS hi)
+    SELECT unnest(range(lo, hi)) AS hour, lo FROM (SELECT unnest($los::BIGINT[]) AS lo, unnest($his::BIGINT[]) AS hi)
 )
-SELECT path, reason, CASE WHEN reason IS NULL THEN state END AS code, state, loss, a, b, stop_start
-FROM mes_fact_pieces
-WHERE path IN (SELECT unnest($paths::VARCHAR[])) AND hour IN (SELECT hour FROM hrs)
-  AND loss IN ('availability', 'performance')
+SELECT path, reason, CASE WHEN reason IS NULL THEN state END AS code, state, loss, a, b, stop_start,
+       hrs.lo * $hour_us AS stretch_lo
+FROM mes_fact_pieces JOIN hrs USING (hour)
+WHERE path IN (SELECT unnest($paths::VARCHAR[])) AND loss IN ('availability', 'performance')
 """
 _BAR_TIME = "SELECT reason, code, state, loss, sum(b - a)::BIGINT FROM ({loss}) GROUP BY ALL"
 _BAR_STOPS = """SELECT reason, code, count(DISTINCT (path, stop_start)),
-    list(DISTINCT (path, stop_start)) FILTER (WHERE list_contains($edges, a) OR list_contains($edges, b))
+    list(DISTINCT (path, stop_start)) FILTER (
+        WHERE stop_start < stretch_lo OR list_contains($carried::BIGINT[], stop_start)
+    )
 FROM ({loss}) GROUP BY ALL"""
 
 
-def fact_bars(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], segments: Sequence[Segment]) -> list[FactBar]:
-    """Availability and performance loss per reason over the stretches answered from facts."""
+def fact_bars(
+    cursor: duckdb.DuckDBPyConnection,
+    paths: Sequence[str],
+    segments: Sequence[Segment],
+    *,
+    carried: Collection[datetime],
+) -> list[FactBar]:
+    """Availability and performance loss per reason over the stretches answered from facts.
+
+    ``carried``: the starts of the direct pieces' stops begun in a fact stretch (the stops they may share).
+    """
     ranges = [(epoch_us(s.start), epoch_us(s.end)) for s in segments if s.from_facts]
     if not ranges or not paths:
         return []
@@ -287,12 +299,13 @@ def fact_bars(cursor: duckdb.DuckDBPyConnection, paths: Sequence[str], segments:
         "paths": list(paths),
         "los": [lo // HOUR_US for lo, _ in ranges],
         "his": [hi // HOUR_US for _, hi in ranges],
+        "hour_us": HOUR_US,
     }
     times: dict[tuple[str | None, int | None], list[tuple[int, str, int]]] = {}
     for reason, code, state, loss, micros in cursor.execute(_BAR_TIME.format(loss=_FACT_LOSS), params).fetchall():
         times.setdefault((reason, code), []).append((int(state), str(loss), int(micros)))
-    edges = [edge for pair in ranges for edge in pair]
-    stops = cursor.execute(_BAR_STOPS.format(loss=_FACT_LOSS), {**params, "edges": edges}).fetchall()
+    starts = sorted({epoch_us(start) for start in carried})
+    stops = cursor.execute(_BAR_STOPS.format(loss=_FACT_LOSS), {**params, "carried": starts}).fetchall()
     return [
         FactBar(
             reason_code=reason,

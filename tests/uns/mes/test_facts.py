@@ -309,3 +309,32 @@ def test_edges_find_a_state_set_days_before_them(db: Database, cursor: duckdb.Du
         (CELLS[0], start, 40100, at(1, 5))
     ]
     assert {p.path for p in bounded} == set(CELLS[:2])
+
+
+@pytest.mark.parametrize("section", ["iso22400"], indirect=True)
+def test_a_stop_broken_by_a_break_at_the_hour_edge_is_one_stop_both_ways(
+    db: Database, cursor: duckdb.DuckDBPyConnection, section: MesSection
+) -> None:
+    """An inlet jam 09:46-10:36 across a break 10:00-10:30: one stop, though no loss of it touches 10:00.
+
+    Asked 09:07:33-12:00, 09:46-10:00 is answered directly and 10:30-10:36 from the 10:00 fact: the stop's
+    loss pieces meet nowhere, the planned break between them. One bar, 1200 s (793 + 407), count 1.
+    """
+    feeder = Feeder(db, section)
+    builder = FactBuilder(db.connection, section)
+    feeder.store.changes.subscribe(builder.changed)
+    breaks = [{"start_ms": ms(at(1, 10)), "end_ms": ms(at(1, 10, 30))}]
+    feeder.send(L1, "shift", at(1, 5), shift_id="early", start_ms=ms(at(1, 6)), end_ms=ms(at(1, 14)), breaks=breaks)
+    feeder.states(CELLS[0], [(at(1, 9), 10000), (at(1, 9, 46, 47), 60000), (at(1, 10, 36, 47), 10000)])
+    _build(builder)
+    params = {"path": [CELLS[0]], "start": [at(1, 9, 7, 33).isoformat()], "end": [at(1, 12).isoformat()]}
+
+    def bars() -> list[tuple[object, ...]]:
+        rows = orjson.loads(document_bytes(run_view(cursor, section, "downtime", params, now=NOW)))["rows"]
+        return [(row["reason"], row["availability_s"], row["count"]) for row in rows]
+
+    segments = facts.plan(cursor, section, [CELLS[0]], at(1, 9, 7, 33), at(1, 12))
+    assert [(s.start, s.from_facts) for s in segments][:2] == [(at(1, 9, 7, 33), False), (at(1, 10), True)]
+    assert bars() == [("inlet jam / starved", 1200.0, 1)]
+    with facts.bypassed():
+        assert bars() == [("inlet jam / starved", 1200.0, 1)]
