@@ -7,6 +7,7 @@ from one Pareto bar to another on the next query.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -231,6 +232,24 @@ ORDER BY r.ts, r.received, r.event_key
 
 _Label = tuple[datetime, datetime, int | None, str | None]
 
+_ROWS_BEFORE = """
+SELECT ts, state, reason_code FROM mes_states
+WHERE path = $path AND ts < $row
+  AND ts >= coalesce((SELECT max(ts) FROM mes_states WHERE path = $path AND ts <= $lo), $lo)
+ORDER BY ts, received, event_key
+"""
+"""A path's machine rows before ``row`` from the one it had at ``lo`` (``_since_labelled``)."""
+
+_LABELS_FROM = """
+SELECT start_ts, end_ts, state, reason_code FROM mes_reasons
+WHERE path = $path AND end_ts > $lo AND start_ts <= $now
+ORDER BY ts, received, event_key
+"""
+"""A path's labels covering a moment from ``lo`` to ``now``, oldest version first."""
+
+_EARLIER_STEPS = 4
+"""How many times ``current``'s ``since`` reads further back for labels begun before the rows it has."""
+
 _RUNNING = """
 SELECT o_line, order_id FROM (
     SELECT order_id, min(ts) FILTER (WHERE action = 'start') AS o_start,
@@ -253,18 +272,23 @@ re-sent (one ``shift_id`` at one path) the latest version, as the time model (``
 
 
 def _labelled(
-    machine: tuple[datetime, int, str | None], labels: list[_Label], now: datetime
+    rows: list[tuple[datetime, int, str | None]], labels: list[_Label], now: datetime
 ) -> tuple[datetime, int, str | None]:
-    """The state and reason at ``now`` as labelled, and since when they hold (at the earliest the machine's row)."""
-    ts, state, reason = machine
+    """The state and reason at ``now`` as labelled, and since when they hold (at the earliest the first row).
+
+    ``rows``: the machine's rows, oldest first (of one instant, the last wins); ``labels``: every label covering
+    a moment from the first row on, oldest version first (the last covering wins).
+    """
+    times = [row[0] for row in rows]
 
     def at(moment: datetime) -> tuple[int, str | None]:
+        _, state, reason = rows[max(0, bisect.bisect_right(times, moment) - 1)]
         for la, lb, l_state, l_reason in reversed(labels):
             if la <= moment < lb:
                 return (state if l_state is None else l_state), (reason if l_reason is None else l_reason)
         return state, reason
 
-    edges = sorted({ts, *(t for la, lb, _, _ in labels for t in (la, lb) if ts < t <= now)})
+    edges = sorted({*times, *(t for la, lb, _, _ in labels for t in (la, lb) if times[0] < t <= now)})
     value = at(edges[-1])
     since = edges[-1]
     for edge in reversed(edges[:-1]):
@@ -274,13 +298,48 @@ def _labelled(
     return since, *value
 
 
+def _since_labelled(
+    cursor: duckdb.DuckDBPyConnection,
+    path: str,
+    machine: tuple[datetime, int, str | None],
+    labels: list[_Label],
+    now: datetime,
+) -> tuple[datetime, int, str | None]:
+    """``_labelled`` from the machine's latest row, walked back before it while a label begun earlier covers it.
+
+    A failure labelled from 08:30 over a stop since 09:00 (and production before) has been shown since 08:30,
+    as the timeline shows it: the machine's rows and the labels from the one at the label's start are read
+    (rarely: only when such a label covers the row), ``_EARLIER_STEPS`` times at most.
+    """
+    rows = [machine]
+    result = _labelled(rows, labels, now)
+    for _ in range(_EARLIER_STEPS):
+        first = rows[0][0]
+        starts = [la for la, lb, _, _ in labels if la < first < lb]
+        if result[0] != first or not starts:
+            break
+        params = {"path": path, "row": first, "lo": min(starts)}
+        earlier = [(ts, int(state), reason) for ts, state, reason in cursor.execute(_ROWS_BEFORE, params).fetchall()]
+        if not earlier:
+            break
+        rows = earlier + rows
+        params = {"path": path, "lo": rows[0][0], "now": now}
+        labels = [
+            (la, lb, None if state is None else int(state), reason)
+            for la, lb, state, reason in cursor.execute(_LABELS_FROM, params).fetchall()
+        ]
+        result = _labelled(rows, labels, now)
+    return result
+
+
 def _now_states(
     cursor: duckdb.DuckDBPyConnection, now: datetime, paths: Collection[str]
 ) -> dict[str, tuple[datetime, int, str | None]]:
     """Each state path's state at ``now`` as labelled, and since when: looked for in the last day, then further back.
 
     ``since`` is when the state and reason shown began: the machine's row, or a label's edge after it (a failure
-    labelled from 09:30 on a stop since 09:00 is a failure since 09:30; the stop is back when the label ends).
+    labelled from 09:30 on a stop since 09:00 is a failure since 09:30; the stop is back when the label ends), or
+    before the row when a label begun earlier covers it (``_since_labelled``).
     """
     machines: dict[str, tuple[datetime, int, str | None]] = {}
     for since in (now - _CLOSE, now - _NEAR, _BEGINNING):
@@ -295,7 +354,9 @@ def _now_states(
     params = {"paths": list(machines), "froms": [machine[0] for machine in machines.values()], "now": now}
     for path, la, lb, state, reason in cursor.execute(_NOW_LABELS, params).fetchall():
         labels.setdefault(path, []).append((la, lb, None if state is None else int(state), reason))
-    return {path: _labelled(machine, labels.get(path, []), now) for path, machine in machines.items()}
+    return {
+        path: _since_labelled(cursor, path, machine, labels.get(path, []), now) for path, machine in machines.items()
+    }
 
 
 def current(

@@ -823,3 +823,38 @@ def test_m17_current_state_since_is_the_labelled_state_s(rig: Callable[..., Rig]
     assert shown(at(24, 11, 30)) == (40000, None, at(24, 11))
     assert shown(at(24, 9, 15)) == (40000, None, at(24, 9))
     cursor.close()
+
+
+# Case M17, a label that starts before the machine's latest state: filler 06:00 producing, 09:00 stop 40000;
+#   labels: L1 (sent 09:35) [08:30, 11:00) state 180000 reason E-DRIVE, covering the stop's row and the half hour
+#   of production before it; L2 (sent 09:36) [08:40, 08:50) state 10000 reason RUN (newer, inside L1, before the
+#   row). The failure shown at 10:00 began at 08:50 (L2's end; the timeline's last failure starts there): since 08:50,
+#   not the machine's 09:00; without L2: since 08:30. At 11:30 the stop again, since 11:00.
+@pytest.mark.parametrize("newer_inside", [True, False])
+def test_m17_a_label_begun_before_the_machine_s_state_is_shown_since_it_began(
+    rig: Callable[..., Rig], newer_inside: bool
+) -> None:
+    section = MesSection()
+    case = rig(section, at(24, 12))
+    case.feeder.states(CELL, [(at(24, 6), 10000), (at(24, 9), 40000)])
+    _label(case.feeder, at(24, 9, 35), at(24, 8, 30), at(24, 11), reason_code="E-DRIVE", state=180000)
+    if newer_inside:
+        _label(case.feeder, at(24, 9, 36), at(24, 8, 40), at(24, 8, 50), reason_code="RUN", state=10000)
+    cursor = case.reader()
+
+    def shown(now: datetime) -> tuple[object, ...]:
+        (row,) = (row for row in current(cursor, section, now=now) if row.path == CELL)
+        return row.state, row.reason_code, row.since
+
+    began = at(24, 8, 50) if newer_inside else at(24, 8, 30)
+    assert shown(at(24, 10)) == (180000, "E-DRIVE", began)
+    assert shown(at(24, 11, 30)) == (40000, None, at(24, 11))
+    params = {"path": [CELL], "start": ["2026-11-24T06:00:00Z"], "end": ["2026-11-24T10:00:00Z"]}
+    timeline = _view(cursor, "timeline", params, at(24, 10))
+    last = max(i for i, r in enumerate(timeline) if r["state"] != 180000)  # the failure shown now follows it
+    assert (timeline[last]["end"], timeline[last + 1]["start"], timeline[-1]["end"]) == (
+        began.isoformat(),
+        began.isoformat(),
+        "2026-11-24T10:00:00+00:00",
+    )
+    cursor.close()
