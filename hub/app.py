@@ -56,6 +56,7 @@ from uns.web.historian_proxy import HistorianProxy, HistorianUrl
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.plant_api import plant_routes
+from uns.web.server import ReaderHealth
 from uns.web.sink_history_api import sink_history_routes
 from uns.web.sparkplug_sessions import Sessions
 from uns.web.sparkplug_view import SparkplugView
@@ -453,7 +454,7 @@ async def _enter_browser(
         sparkplug=view,
     )
     cache = await stack.enter_async_context(cache)
-    health["web-cache"] = cache.health
+    health["web-cache"] = ReaderHealth(cache.health)  # a viewer gets no count of what is hidden from it
     actions = await stack.enter_async_context(WebActions(clients=clients))
     return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, line_outputs(settings, plant))]
 

@@ -31,6 +31,7 @@ from uns.web.cache_types import (
     TreeFilter,
     Update,
 )
+from uns.web.roles import UNRESTRICTED, TopicAccess
 from uns.web.sparkplug_view import SparkplugView
 
 # the value types live in uns.web.cache_types; re-exported for the cache's users
@@ -268,8 +269,14 @@ class TopicCache:
         finally:
             self._end_streams()
 
-    def health(self) -> dict[str, object]:
-        """Counters, for ``/api/health``."""
+    def health(self, access: TopicAccess = UNRESTRICTED) -> dict[str, object]:
+        """Counters, for ``/api/health``; for a reader with topics hidden from it, only ``streams``.
+
+        The others count every topic and message held, hidden ones too (and ``edge_nodes`` nodes known only
+        from commands): its count less its tree root's would tell a viewer how many topics are hidden from it.
+        """
+        if not access.everything:
+            return {"streams": len(self._subscribers)}
         return {**self.stats.as_dict(), "streams": len(self._subscribers), "edge_nodes": len(self.sparkplug)}
 
     # -- ingest ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import socket
@@ -22,16 +23,34 @@ from starlette.routing import BaseRoute, Route
 from uns.embedded_server import EmbeddedServer
 from uns.errors import ConfigError
 from uns.historian.queries import History
+from uns.web.auth import topic_access
 from uns.web.headers import SecurityHeadersMiddleware
 from uns.web.history_api import history_routes, json_response
 from uns.web.proxy import ProxyHeadersMiddleware, TrustedProxies
+from uns.web.roles import UNRESTRICTED, TopicAccess
 
-__all__ = ["HealthSource", "PortSetting", "WebServer"]
+__all__ = ["HealthSource", "PortSetting", "ReaderHealth", "WebServer"]
 
 log = logging.getLogger(__name__)
 
 HealthSource = Callable[[], Mapping[str, object]]
 """A part's health: called on every ``/api/health`` request, so keep it cheap."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReaderHealth:
+    """A health source whose document depends on what the reader may read (the web cache's counters).
+
+    ``/api/health`` calls ``source`` with the request's :class:`TopicAccess`; called bare it answers for
+    a reader who sees everything, like any other :data:`HealthSource`.
+    """
+
+    source: Callable[[TopicAccess], Mapping[str, object]]
+
+    def __call__(self) -> Mapping[str, object]:
+        """The document for a reader who sees everything."""
+        return self.source(UNRESTRICTED)
+
 
 _SHUTDOWN_GRACE_S = 1.0  # a request still running after this is cancelled
 
@@ -209,15 +228,18 @@ class WebServer:
             raise RuntimeError("WebServer.run() needs `async with WebServer(...)` first")
         await self._server.serve_until_cancelled(self._socket, name="uns.web.uvicorn")
 
-    def document(self) -> dict[str, object]:
-        """Everything the health sources report, by source name."""
-        return {name: dict(source()) for name, source in self._health.items()}
+    def document(self, access: TopicAccess = UNRESTRICTED) -> dict[str, object]:
+        """Everything the health sources report, by source name, as ``access``'s reader may see it."""
+        return {
+            name: dict(source.source(access) if isinstance(source, ReaderHealth) else source())
+            for name, source in self._health.items()
+        }
 
     async def _healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})
 
     async def _api_health(self, request: Request) -> Response:
-        return json_response(self.document())
+        return json_response(self.document(topic_access(request)))
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from tests.fixtures.running import running
 from uns.web import WebServer
 from uns.web.auth import WebAuth
+from uns.web.server import HealthSource
 
 __all__ = ["serve_with_auth", "serving"]
 
@@ -31,12 +32,16 @@ async def serve_with_auth(
     routes: Sequence[BaseRoute],
     trusted_proxies: tuple[str, ...] = (),
     tls: tuple[Path, Path] | None = None,
+    health: Mapping[str, HealthSource] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """``routes`` behind ``auth``'s middleware and routes (over TLS with ``tls``: cert and key); a client on it."""
+    """``routes`` behind ``auth``'s middleware and routes (over TLS with ``tls``: cert and key); a client on it.
+
+    ``/api/health`` has the auth's section (``auth``) and ``health``'s.
+    """
     web = WebServer(
         bind="127.0.0.1",
         port=0,
-        health={"auth": auth.health},
+        health={"auth": auth.health, **(health or {})},
         history=None,
         middleware=auth.middleware(),
         routes=[*auth.routes(), *routes],

@@ -28,6 +28,7 @@ from uns.sparkplug import DataType, Metric, Payload, encode_payload, encode_stat
 from uns.web.auth import SessionCodec, WebAuth
 from uns.web.cache import Page, TopicCache, TreeFilter
 from uns.web.roles import Identity, RoutePolicy
+from uns.web.server import ReaderHealth
 from uns.web.tree_api import tree_routes
 from uns.web.visible_tree import HiddenIndex, VisibleTree
 
@@ -88,7 +89,7 @@ async def _rig(broker: EmbeddedBroker, auth: WebAuth) -> AsyncIterator[Rig]:
     async with (
         cache,
         running_task(cache, name="test.cache"),
-        serve_with_auth(auth, routes=routes) as http,
+        serve_with_auth(auth, routes=routes, health={"web-cache": ReaderHealth(cache.health)}) as http,
         network_clients(broker.url)(client_id="test-pub") as pub,
     ):
         yield Rig(cache=cache, http=http, pub=pub, auth=auth)
@@ -375,6 +376,20 @@ async def test_sparkplug_status_tells_a_reader_without_commands_nothing_of_them(
     (node,) = (await rig.get("/api/sparkplug/nodes")).json()["nodes"]
     assert (node["edge_node_id"], node["devices"], node["commands"]) == ("edge1", [], None)
     assert node["last_seen_ms"] == heard < command
+
+
+async def test_health_tells_a_restricted_reader_no_count_of_what_is_hidden_from_it(rig: Rig) -> None:
+    # the cache counts every topic it holds: a viewer's count less its tree root's would be how many are hidden
+    full = {"messages": 9, "topics": 8, "streams": 0, "edge_nodes": 1}
+    for user in ("ada", "hal"):
+        await rig.login(user)
+        cache = (await rig.get("/api/health")).json()["web-cache"]
+        assert {key: cache[key] for key in full} == full, user
+    for user in ("amy", "vic", "sven"):  # sven reads Sparkplug, but not the commands
+        await rig.login(user)
+        health = (await rig.get("/api/health")).json()
+        assert health["web-cache"] == {"streams": 0}, user
+        assert "auth" in health  # the other sections are there as before
 
 
 def test_a_hidden_subtree_s_traffic_is_not_in_an_ancestor_s_rate_however_the_tree_was_read() -> None:
