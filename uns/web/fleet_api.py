@@ -36,9 +36,11 @@ from uns.fleet import AgentAccount, FleetStore, account_of, config_topic, enrol,
 from uns.fleet.enrolment import accounts_file
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import PubSub
+from uns.sparkplug import NAMESPACE
 from uns.web.auth import count_refusal, identity_of, topic_access
 from uns.web.fleet_view import FleetView
 from uns.web.history_api import json_response
+from uns.web.roles import UNRESTRICTED, TopicAccess
 
 __all__ = ["FleetService"]
 
@@ -158,14 +160,14 @@ class FleetService:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def agents(self) -> list[dict[str, object]]:
-        """Every agent the store or the status topics know, as the API lists them."""
+    def agents(self, access: TopicAccess = UNRESTRICTED) -> list[dict[str, object]]:
+        """Every agent the store or the status topics know, as the API lists them to ``access``'s reader."""
         names = sorted(set(self.store.agents()) | set(self.view.agents()))
         accounts = self._accounts()
         return [
             {
                 **self.view.document(a, self.store.latest(a), self.store.labels(a)),
-                "account": None if accounts is None else _account(account_of(accounts, a)),
+                "account": None if accounts is None else _account(account_of(accounts, a), access),
             }
             for a in names
         ]
@@ -178,7 +180,9 @@ class FleetService:
             return None
 
     async def _agents(self, request: Request) -> Response:
-        return json_response({"agents": self.agents(), "rollouts": list(self.rollouts), "time_ms": now_ms()})
+        return json_response(
+            {"agents": self.agents(topic_access(request)), "rollouts": list(self.rollouts), "time_ms": now_ms()}
+        )
 
     def _known(self, agent: str) -> str:
         if not _SLUG.fullmatch(agent) or agent not in set(self.store.agents()) | set(self.view.agents()):
@@ -333,7 +337,10 @@ class FleetService:
         except ConfigError as exc:
             raise _Refused(400, f"{exc.path}: {exc.reason}") from None
         log.info("fleet: agent %s enrolled by %s (one-time token issued)", agent, _author(request))
-        return json_response({"agent": agent, "token": token, "account": _account(account_of(self.store, agent))}, 201)
+        return json_response(
+            {"agent": agent, "token": token, "account": _account(account_of(self.store, agent), topic_access(request))},
+            201,
+        )
 
     async def _revoke(self, request: Request) -> Response:
         return await _answer(self._revoke_body, request)
@@ -346,7 +353,7 @@ class FleetService:
         except ConfigError as exc:
             raise _Refused(404, f"agent: {exc.reason}") from None
         log.info("fleet: agent %s revoked by %s", agent, _author(request))
-        return json_response({"agent": agent, "account": _account(account)})
+        return json_response({"agent": agent, "account": _account(account, topic_access(request))})
 
     def _config_of(self, body: Mapping[str, object]) -> dict[str, object]:
         """The config to deploy: ``config`` (JSON), ``config_yaml`` (text) or ``from`` (a stored version)."""
@@ -444,13 +451,27 @@ def _author(request: Request) -> str:
     return "anonymous" if identity is None or identity.user is None else identity.user
 
 
-def _account(account: AgentAccount) -> dict[str, object]:
+def _account(account: AgentAccount, access: TopicAccess) -> dict[str, object]:
+    """The agent's broker account; its ``edge_nodes`` (``group/node``) null unless the reader gets their births.
+
+    A status names its bridges' nodes, never their group: a reader the broker gives no Sparkplug learns
+    the groups from nothing else.
+    """
+    nodes: list[str] | None = list(account.edge_nodes)
+    if not all(access.may_read_any(_birth_filter(node)) for node in account.edge_nodes):
+        nodes = None
     return {
         "state": account.state,
-        "edge_nodes": list(account.edge_nodes),
+        "edge_nodes": nodes,
         "token_expires_ms": account.token_expires_ms,
         "revoked_ms": account.revoked_ms,
     }
+
+
+def _birth_filter(edge_node: str) -> str:
+    """``spBv1.0/<group>/NBIRTH/<node>`` for an account's ``group/node`` (either may be ``+``)."""
+    group, _, node = edge_node.partition("/")
+    return f"{NAMESPACE}/{group}/NBIRTH/{node}"
 
 
 def _short(version: DesiredVersion) -> dict[str, object]:

@@ -35,6 +35,7 @@ def _auth() -> WebAuth:
     users = {
         "vera": UserConfig(password_hash=hash_password("vera-secret"), role="viewer"),
         "hana": UserConfig(password_hash=hash_password("hana-secret"), role="host"),
+        "spike": UserConfig(password_hash=hash_password("spike-secret"), role="viewer", read_sparkplug=True),
     }
     return WebAuth(users=users, secret=b"s" * 32)
 
@@ -242,6 +243,20 @@ async def test_enrol_and_revoke_over_http_for_configuration_roles_only(broker: E
         line7 = next(a for a in fleet.agents() if a["agent"] == "line7")
         assert line7["account"]["state"] == "revoked"
         assert (await http.post("/api/fleet/revoke", json={"agent": "nobody"})).status_code == 404
+
+
+async def test_an_agent_s_edge_nodes_are_listed_only_to_readers_the_broker_gives_their_births(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # a status names its bridges' nodes, never their group: only Sparkplug readers may learn the groups
+    async with _hub(broker, tmp_path / "fleet") as (_, http):
+        await _login(http, "hana")
+        enrolled = await http.post("/api/fleet/enrol", json={"agent": "line7", "edge_nodes": ["grp7/edge7", "grp8/+"]})
+        assert enrolled.json()["account"]["edge_nodes"] == ["grp7/edge7", "grp8/+"]
+        for user, nodes in (("hana", ["grp7/edge7", "grp8/+"]), ("spike", ["grp7/edge7", "grp8/+"]), ("vera", None)):
+            await _login(http, user)
+            (line7,) = (await http.get("/api/fleet/agents")).json()["agents"]
+            assert (line7["account"]["state"], line7["account"]["edge_nodes"]) == ("pending", nodes), user
 
 
 async def test_a_staged_deploy_stops_at_a_first_agent_that_rolls_back_and_goes_on_after_a_healthy_one(
