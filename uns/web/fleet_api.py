@@ -454,8 +454,10 @@ def _author(request: Request) -> str:
 def _account(account: AgentAccount, access: TopicAccess) -> dict[str, object]:
     """The agent's broker account; its ``edge_nodes`` (``group/node``) null unless the reader gets their births.
 
-    A status names its bridges' nodes, never their group: a reader the broker gives no Sparkplug learns
-    the groups from nothing else.
+    The patterns are the broker's account file, not a message: an agent's status names its bridges' nodes
+    but not their group or what the account may publish as (``grp/+`` covers nodes not yet heard of).
+    Groups of nodes that spoke do reach every UNS reader, in the ``source`` of the envelopes the host
+    republishes and in the host's health (``unbound``); the patterns do not.
     """
     nodes: list[str] | None = list(account.edge_nodes)
     if not all(access.may_read_any(_birth_filter(node)) for node in account.edge_nodes):
