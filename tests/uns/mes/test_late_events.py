@@ -4,7 +4,9 @@ happened, not when they arrived (store-and-forward backfill, an ERP posting hour
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -18,9 +20,10 @@ from tests.uns.mes.mes_events import Feeder, at, ms, open_db
 from uns.clock import now_ms
 from uns.mes.attribution import OrderRuns
 from uns.mes.changes import Change
-from uns.mes.downtime import current
+from uns.mes.downtime import current, state_timeline
 from uns.mes.oee import oee
 from uns.mes.orders import order_progress
+from uns.store.database import Database
 
 LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"
@@ -278,3 +281,40 @@ async def test_counts_derived_from_backfilled_machine_data_land_in_the_order_tha
             (now - 7 * minute, 50, "O1", False),
             (now - 2 * minute, 20, "O2", False),
         ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_current_s_since_is_where_the_timeline_s_last_stretch_begins_under_random_labels(
+    db: Database, seed: int
+) -> None:
+    """Labels sent late over random states (some begun before the state they cover, some hidden by newer ones):
+    at every instant, ``current`` shows the timeline's state and reason, since its last stretch of them began."""
+    rng = random.Random(seed)
+    feed = Feeder(db)
+    t, changes, last = at(24, 6), [], 0
+    while t < at(24, 12):
+        last = rng.choice([code for code in (10000, 40000, 180000, 60000) if code != last])
+        changes.append((t, last))
+        t += timedelta(minutes=rng.choice((1, 5, 20, 45)))
+    feed.states(CELL, changes)
+    for k in range(rng.randrange(1, 6)):
+        start = at(24, 6) + timedelta(minutes=rng.randrange(360))
+        end = start + timedelta(minutes=rng.choice((1, 10, 30, 90, 200)))
+        state = rng.choice((None, 10000, 40000, 180000))
+        body: dict[str, object] = {"start_ms": ms(start), "end_ms": ms(end)}
+        if state is not None:
+            body["state"] = state
+        if state is None or rng.random() < 0.5:
+            body["reason_code"] = rng.choice(("R1", "R2"))
+        assert feed.send(CELL, "downtime_reason", at(24, 12, k), **body).status == "stored"
+    cursor = db.reader()
+    for minute in range(0, 360, 11):
+        now = at(24, 6, 1, 30) + timedelta(minutes=minute)
+        (row,) = (r for r in current(cursor, SECTION, now=now) if r.path == CELL)
+        timeline = state_timeline(cursor, SECTION, path=CELL, start=at(24, 6), end=now)
+        first = len(timeline) - 1
+        shown = (timeline[first].state, timeline[first].reason_code)
+        while first > 0 and (timeline[first - 1].state, timeline[first - 1].reason_code) == shown:
+            first -= 1
+        assert (row.state, row.reason_code, row.since) == (*shown, timeline[first].start), now
+    cursor.close()
