@@ -43,20 +43,37 @@ async def _watching(url: BrokerUrl, topic: str) -> AsyncIterator[list[Message]]:
         yield got.messages
 
 
+@contextlib.asynccontextmanager
+async def _host_on_relay(
+    mosquitto: Mosquitto, name: str
+) -> AsyncIterator[tuple[SparkplugHost, OneWayRelay, list[Message]]]:
+    """A host (not entered) whose connections go through a relay, and the STATEs on its topic as they come."""
+    n = next(_ids)
+    settings = HostSection(host_id=f"{name}host{n}", groups=[f"{name}g{n}"], health_interval_s=10.0)
+    url = BrokerUrl.from_str(mosquitto.url)
+    async with OneWayRelay(mosquitto.port) as relay, _watching(url, f"spBv1.0/STATE/{settings.host_id}") as received:
+        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
+        yield (
+            SparkplugHost(settings=settings, plant=plant_for(f"{name}{n}", f"{name}g{n}", "edge1"), clients=clients),
+            relay,
+            received,
+        )
+
+
+async def _first_online(received: list[Message]) -> int:
+    """The timestamp of the host's first online STATE, once it came (and nothing before it)."""
+    await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
+    [(_, first)] = _states(received)
+    return first
+
+
 async def test_each_connect_stamps_its_will_and_birth_afresh_and_a_stop_stamps_its_death(
     mosquitto: Mosquitto,
 ) -> None:
-    n = next(_ids)
-    settings = HostSection(host_id=f"stamphost{n}", groups=[f"sg{n}"], health_interval_s=10.0)
-    url = BrokerUrl.from_str(mosquitto.url)
-    topic = f"spBv1.0/STATE/{settings.host_id}"
-    async with OneWayRelay(mosquitto.port) as relay, _watching(url, topic) as received:
-        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
-        host = SparkplugHost(settings=settings, plant=plant_for(f"stamp{n}", f"sg{n}", "edge1"), clients=clients)
+    async with _host_on_relay(mosquitto, "stamp") as (host, relay, received):
         async with host:
             runner = asyncio.create_task(host.run())
-            await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
-            [(_, first)] = _states(received)
+            first = await _first_online(received)
             await asyncio.sleep(0.05)  # so a fresh stamp differs from the first session's
 
             cut_at = now_ms()
@@ -111,20 +128,16 @@ async def test_a_reconnect_publishes_the_online_state_before_what_it_re_sends(mo
 async def test_an_online_state_left_unacknowledged_is_not_re_sent_after_the_next_session_s_birth(
     mosquitto: Mosquitto,
 ) -> None:
-    n = next(_ids)
-    settings = HostSection(host_id=f"supersedehost{n}", groups=[f"ssg{n}"], health_interval_s=10.0)
-    url = BrokerUrl.from_str(mosquitto.url)
-    topic = f"spBv1.0/STATE/{settings.host_id}"
-    async with OneWayRelay(mosquitto.port) as relay, _watching(url, topic) as received:
-        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
-        host = SparkplugHost(settings=settings, plant=plant_for(f"supersede{n}", f"ssg{n}", "edge1"), clients=clients)
+    async with _host_on_relay(mosquitto, "supersede") as (host, relay, received):
+        topic = host.state_topic
         async with host:
             runner = asyncio.create_task(host.run())
             try:
-                await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
-                [(_, first)] = _states(received)
+                first = await _first_online(received)
                 relay.flowing.clear()  # what the host writes now stays unacknowledged
-                async with MqttClient(url=url, client_id=f"forger-{n}") as forger:
+                async with MqttClient(
+                    url=BrokerUrl.from_str(mosquitto.url), client_id=f"forger-{next(_ids)}"
+                ) as forger:
                     # a newer online STATE not ours: the host answers with an online STATE stamped first + 1
                     await forger.publish(topic, encode_state(True, first + 1), qos=1, retain=True)
                 await until(lambda: host.core.counters.rejected["foreign_state"] == 1, what="the forgery answered")
@@ -155,18 +168,12 @@ async def test_a_reconnect_while_the_stop_s_offline_state_is_unacknowledged_leav
     # the stop publishes offline (QoS 1, retained); the connection drops before its PUBACK and the client
     # reconnects: that new session must not assert online, or the broker keeps an online STATE retained for a host
     # that then disconnects cleanly (no will) and edge nodes go on publishing to nobody
-    n = next(_ids)
-    settings = HostSection(host_id=f"stophost{n}", groups=[f"stg{n}"], health_interval_s=10.0)
-    url = BrokerUrl.from_str(mosquitto.url)
-    topic = f"spBv1.0/STATE/{settings.host_id}"
-    async with OneWayRelay(mosquitto.port) as relay, _watching(url, topic) as received:
-        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
-        host = SparkplugHost(settings=settings, plant=plant_for(f"stop{n}", f"stg{n}", "edge1"), clients=clients)
+    async with _host_on_relay(mosquitto, "stop") as (host, relay, received):
+        topic = host.state_topic
         await host.__aenter__()
         runner = asyncio.create_task(host.run())
         try:
-            await until(lambda: _states(received)[-1:] and _states(received)[-1][0], what="first online STATE")
-            [(_, first)] = _states(received)
+            first = await _first_online(received)
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
@@ -187,7 +194,7 @@ async def test_a_reconnect_while_the_stop_s_offline_state_is_unacknowledged_leav
             relay.flowing.set()
             if not runner.done():
                 runner.cancel()
-    async with _watching(url, topic) as retained:
+    async with _watching(BrokerUrl.from_str(mosquitto.url), topic) as retained:
         await until(lambda: len(retained) == 1, what="the retained STATE")
         online, stamp = _states(retained)[0]
         assert (online, stamp > first) == (False, True)
