@@ -228,9 +228,22 @@ SELECT r.path, r.start_ts, r.end_ts, r.state, r.reason_code
 FROM mes_reasons r JOIN m ON r.path = m.path AND r.end_ts > m.t0 AND r.start_ts <= $now
 ORDER BY r.ts, r.received, r.event_key
 """
-"""The labels of each path from its machine state's row until now, oldest version first (the last covering wins)."""
+"""The labels of each path covering a moment from its given instant until now, oldest version first (the last
+covering wins)."""
 
 _Label = tuple[datetime, datetime, int | None, str | None]
+
+
+def _now_labels(
+    cursor: duckdb.DuckDBPyConnection, froms: Mapping[str, datetime], now: datetime
+) -> dict[str, list[_Label]]:
+    """Each path's labels covering a moment from ``froms[path]`` to ``now`` (``_NOW_LABELS``)."""
+    labels: dict[str, list[_Label]] = {}
+    params = {"paths": list(froms), "froms": list(froms.values()), "now": now}
+    for path, la, lb, state, reason in cursor.execute(_NOW_LABELS, params).fetchall():
+        labels.setdefault(path, []).append((la, lb, None if state is None else int(state), reason))
+    return labels
+
 
 _ROWS_BEFORE = """
 SELECT ts, state, reason_code FROM mes_states
@@ -239,13 +252,6 @@ WHERE path = $path AND ts < $row
 ORDER BY ts, received, event_key
 """
 """A path's machine rows before ``row`` from the one it had at ``lo`` (``_since_labelled``)."""
-
-_LABELS_FROM = """
-SELECT start_ts, end_ts, state, reason_code FROM mes_reasons
-WHERE path = $path AND end_ts > $lo AND start_ts <= $now
-ORDER BY ts, received, event_key
-"""
-"""A path's labels covering a moment from ``lo`` to ``now``, oldest version first."""
 
 _EARLIER_STEPS = 4
 """How many times ``current``'s ``since`` reads further back for labels begun before the rows it has."""
@@ -323,11 +329,7 @@ def _since_labelled(
         if not earlier:
             break
         rows = earlier + rows
-        params = {"path": path, "lo": rows[0][0], "now": now}
-        labels = [
-            (la, lb, None if state is None else int(state), reason)
-            for la, lb, state, reason in cursor.execute(_LABELS_FROM, params).fetchall()
-        ]
+        labels = _now_labels(cursor, {path: rows[0][0]}, now).get(path, [])
         result = _labelled(rows, labels, now)
     return result
 
@@ -350,10 +352,7 @@ def _now_states(
         machines.update((path, (ts, int(state), reason)) for path, ts, state, reason in rows)
     if not machines:
         return {}
-    labels: dict[str, list[_Label]] = {}
-    params = {"paths": list(machines), "froms": [machine[0] for machine in machines.values()], "now": now}
-    for path, la, lb, state, reason in cursor.execute(_NOW_LABELS, params).fetchall():
-        labels.setdefault(path, []).append((la, lb, None if state is None else int(state), reason))
+    labels = _now_labels(cursor, {path: machine[0] for path, machine in machines.items()}, now)
     return {
         path: _since_labelled(cursor, path, machine, labels.get(path, []), now) for path, machine in machines.items()
     }
