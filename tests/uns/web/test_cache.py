@@ -12,6 +12,7 @@ import pytest
 from tests.fixtures.broker import start_broker
 from tests.fixtures.running import running_task
 from tests.fixtures.waiting import until
+from tests.uns.web.offline import T0, Clock, offline_cache
 from uns.connect import local_clients, network_clients
 from uns.errors import PayloadDecodeError, SparkplugError
 from uns.mqtt.types import Message
@@ -20,24 +21,6 @@ from uns.web import cache as cache_module
 from uns.web import sparkplug_view
 from uns.web.cache import TopicCache, TreeFilter
 from uns.web.sparkplug_view import SparkplugView
-
-T0 = 1_764_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.ms = T0
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-
-def _unused_clients(**_: object) -> object:
-    raise AssertionError("core tests never open a client")
-
-
-def _cache(clock: Clock | None = None, **kwargs: int) -> TopicCache:
-    return TopicCache(clients=_unused_clients, clock=clock or Clock(), **kwargs)  # type: ignore[arg-type]
 
 
 def _put(cache: TopicCache, topic: str, payload: bytes = b"1", *, retain: bool = False, now: int | None = None) -> None:
@@ -55,7 +38,7 @@ def test_exports() -> None:
 
 
 def test_children_count_subtrees_and_put_equipment_levels_first() -> None:
-    cache = _cache()
+    cache = offline_cache()
     for topic in ("acme/site/data/x", "acme/site/line1/data/t", "acme/site/line1/data/p", "acme", "spBv1.0/g/x"):
         _put(cache, topic)
     _put(cache, "acme/site/line1/data/t")
@@ -97,7 +80,7 @@ def test_children_count_subtrees_and_put_equipment_levels_first() -> None:
     ],
 )
 def test_envelopes_are_read(payload: bytes, value: object, quality: str | None, stamp: int | None) -> None:
-    cache = _cache()
+    cache = offline_cache()
     _put(cache, "a/data/x", payload)
     info = cache.info("a/data/x")
     assert info is not None
@@ -106,7 +89,7 @@ def test_envelopes_are_read(payload: bytes, value: object, quality: str | None, 
 
 
 def test_long_string_values_are_cut_but_the_payload_is_kept() -> None:
-    cache = _cache()
+    cache = offline_cache()
     body = b'{"value": "' + b"x" * 1000 + b'", "quality": "good"}'
     _put(cache, "a/data/s", body)
     info = cache.info("a/data/s")
@@ -116,7 +99,7 @@ def test_long_string_values_are_cut_but_the_payload_is_kept() -> None:
 
 
 def test_payloads_are_capped_per_topic_and_in_total() -> None:
-    cache = _cache(max_payload_bytes=1000, payload_budget_bytes=1500)
+    cache = offline_cache(max_payload_bytes=1000, payload_budget_bytes=1500)
     _put(cache, "big/1", b"a" * 5000)
     first = cache.info("big/1")
     assert first is not None
@@ -133,7 +116,7 @@ def test_payloads_are_capped_per_topic_and_in_total() -> None:
 
 
 def test_topics_past_the_limit_are_counted_not_kept() -> None:
-    cache = _cache(max_topics=2)
+    cache = offline_cache(max_topics=2)
     for topic in ("a/x", "b", "c/d/e", "a/y/z", "a/x"):
         _put(cache, topic)
     assert cache.stats.topics == 2
@@ -148,7 +131,7 @@ def test_topics_past_the_limit_are_counted_not_kept() -> None:
 
 def test_rate_decays_over_about_ten_seconds() -> None:
     clock = Clock()
-    cache = _cache(clock)
+    cache = offline_cache(clock)
     for step in range(200):  # 20 msgs/s for 10 s
         _put(cache, "r/x", now=T0 + step * 50)
     clock.ms = T0 + 199 * 50
@@ -166,7 +149,7 @@ def test_rate_decays_over_about_ten_seconds() -> None:
 
 
 def test_retained_flag_follows_retained_messages_only() -> None:
-    cache = _cache()
+    cache = offline_cache()
     _put(cache, "k/v", b"1", retain=True)
     _put(cache, "k/v", b"2")  # a live update of a retained topic
     assert cache.info("k/v").retained is True  # type: ignore[union-attr]
@@ -175,7 +158,7 @@ def test_retained_flag_follows_retained_messages_only() -> None:
 
 
 def test_search_any_case_with_limit_and_new_topics() -> None:
-    cache = _cache()
+    cache = offline_cache()
     for index in range(5):
         _put(cache, f"acme/line{index}/data/Temp")
     _put(cache, "acme/line0/data/Speed")
@@ -253,7 +236,7 @@ def test_sparkplug_state_and_bad_input() -> None:
 
 
 def test_cache_counts_bad_sparkplug_and_keeps_the_payload() -> None:
-    cache = _cache()
+    cache = offline_cache()
     _put(cache, "spBv1.0/g/NDATA/n", b"\x0a\xff")
     assert cache.stats.sparkplug_errors == 1
     assert cache.payload("spBv1.0/g/NDATA/n") == b"\x0a\xff"
@@ -264,7 +247,7 @@ def test_cache_counts_bad_sparkplug_and_keeps_the_payload() -> None:
 
 
 async def test_updates_coalesce_latest_per_topic_under_the_prefix() -> None:
-    cache = _cache()
+    cache = offline_cache()
     stream = cache.updates("acme/line1", interval_s=0.2)
     first = asyncio.ensure_future(anext(stream))
     await until(lambda: cache.health()["streams"] == 1, what="the stream to subscribe")
@@ -282,7 +265,7 @@ async def test_updates_coalesce_latest_per_topic_under_the_prefix() -> None:
 
 
 async def test_updates_heartbeat_when_idle() -> None:
-    cache = _cache()
+    cache = offline_cache()
     stream = cache.updates("", idle_s=0.05)
     assert await asyncio.wait_for(anext(stream), 5) == []
     await stream.aclose()
@@ -335,7 +318,7 @@ def _rss_kib() -> int:
 def test_hundred_thousand_topics_stay_fast_and_small() -> None:
     gc.collect()
     before = _rss_kib()
-    cache = _cache()
+    cache = offline_cache()
     envelope = b'{"value": %d.5, "timestamp_ms": 1764000000123, "quality": "good", "datatype": "Float", "unit": "degC"}'
     started = time.perf_counter()
     for area in range(10):
@@ -374,7 +357,7 @@ def test_hundred_thousand_topics_stay_fast_and_small() -> None:
 
 
 def test_pages_follow_tree_order_and_count_what_is_left() -> None:
-    cache = _cache()
+    cache = offline_cache()
     for index in range(10):
         _put(cache, f"acme/cell/data/m{index}")
     first = cache.page("acme/cell/data", limit=4)
@@ -389,7 +372,7 @@ def test_pages_follow_tree_order_and_count_what_is_left() -> None:
 
 
 def _filtered_cache(clock: Clock) -> TopicCache:
-    cache = _cache(clock)
+    cache = offline_cache(clock)
     good, stale = b'{"value": 1, "quality": "good"}', b'{"value": 1, "quality": "stale"}'
     _put(cache, "acme/l1/c1/data/t", good, now=T0)
     _put(cache, "acme/l1/kpi/oee", good, now=T0)
@@ -451,7 +434,7 @@ def test_problem_counts_follow_quality_changes() -> None:
 
 
 def test_an_older_envelope_is_counted_but_never_replaces_the_latest() -> None:
-    cache = _cache()
+    cache = offline_cache()
     topic = "acme/site/line1/cell/data/Temp"
 
     def env(value: float, ts: int, quality: str = "good") -> bytes:
@@ -489,7 +472,7 @@ def test_an_older_envelope_is_counted_but_never_replaces_the_latest() -> None:
 def test_rates_asked_during_a_steady_stream_follow_the_ten_second_decay() -> None:
     # rates are computed when asked, from counts: asking often or rarely gives the same curve
     clock = Clock()
-    cache = _cache(clock)
+    cache = offline_cache(clock)
     seen: list[float] = []
     for step in range(400):  # 20 msgs/s for 20 s, the rate read every second
         _put(cache, "s/x", now=T0 + step * 50)
@@ -507,7 +490,7 @@ def test_rates_asked_during_a_steady_stream_follow_the_ten_second_decay() -> Non
 
 def test_a_decoded_envelope_is_taken_as_read_and_its_payload_kept() -> None:
     # an in-process publisher (the host) hands its reading beside the JSON: the cache takes it as read
-    cache = _cache()
+    cache = offline_cache()
     payload = b'{"value": 72.5, "timestamp_ms": 5, "quality": "good", "datatype": "Float"}'
     decoded = ("from the reading", 9, "uncertain", "String", None, False, False, None, False)
     cache.observe(Message("a/data/x", payload, decoded=decoded))
@@ -525,7 +508,7 @@ def test_a_decoded_envelope_is_taken_as_read_and_its_payload_kept() -> None:
 
 def test_subtree_counts_and_times_add_up_when_read() -> None:
     # a message touches only its topic's own counts; the levels above take them when the tree is read
-    cache = _cache()
+    cache = offline_cache()
     for now, topic in ((T0 + 1, "acme/a/data/x"), (T0 + 5, "acme/b/data/y"), (T0 + 3, "acme/a/data/x")):
         _put(cache, topic, b'{"value": 1, "quality": "bad"}', now=now)
     top = cache.node("acme")

@@ -20,6 +20,7 @@ from tests.exports import assert_all_is_honest
 from tests.fixtures.passwords import quick_hash
 from tests.fixtures.running import running_task
 from tests.fixtures.waiting import until
+from tests.uns.web.offline import T0, Clock, offline_cache
 from tests.uns.web.serving import serve_with_auth
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import local_clients, network_clients
@@ -32,7 +33,6 @@ from uns.web.server import ReaderHealth
 from uns.web.tree_api import tree_routes
 from uns.web.visible_tree import HiddenIndex, VisibleTree
 
-T0 = 1_764_000_000_000
 SECRET = b"s" * 32
 USERS: Mapping[str, tuple[Role, bool]] = {  # name: (role, read_sparkplug)
     "ada": ("admin", False),
@@ -254,21 +254,9 @@ def test_read_sparkplug_is_read_from_the_account_at_each_request() -> None:
     assert (policy.access(before).may_read(NBIRTH), policy.access(after).may_read(NBIRTH)) == (False, True)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.ms = T0
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-
-def _unused_clients(**_: object) -> object:
-    raise AssertionError("these tests never open a client")
-
-
 def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_included() -> None:
-    clock = _Clock()
-    cache = TopicCache(clients=_unused_clients, clock=clock)  # type: ignore[arg-type]
+    clock = Clock()
+    cache = offline_cache(clock)
 
     def put(topic: str, payload: bytes, at: int) -> None:
         clock.ms = T0 + at
@@ -395,8 +383,8 @@ async def test_health_tells_a_restricted_reader_no_count_of_what_is_hidden_from_
 def test_a_hidden_subtree_s_traffic_is_not_in_an_ancestor_s_rate_however_the_tree_was_read() -> None:
     # the cache's rates are estimates per node, each brought up to date when it is read: the root's less
     # spBv1.0's left a share of the hidden traffic in the viewer's root when they were read at other times
-    clock = _Clock()
-    cache = TopicCache(clients=_unused_clients, clock=clock)  # type: ignore[arg-type]
+    clock = Clock()
+    cache = offline_cache(clock)
     cache.observe(Message(topic=UNS, payload=b'{"value": 1}'), now_ms=T0)  # the only visible message, long ago
     policy = RoutePolicy()
     admin = policy.access(Identity(user="ada", role="admin", expires_ms=None))
