@@ -270,9 +270,7 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
         clients = hub_clients(hub)
         historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
-        gate = SpbHost(mosquitto.port, hub.group, f"gate-{hub.group}")
-        await gate.start()
-        stack.callback(gate.stop)
+        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
         config = edge_config(hub.group, primary_host_id=gate.host_id)
         edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
         count, temp = f"{hub.cell}/data/Count", f"{hub.cell}/data/Temp"

@@ -4,7 +4,6 @@ them live on the UNS but out of its history (our own edge engine, the real host 
 from __future__ import annotations
 
 import contextlib
-import itertools
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,9 @@ from bridges.edge.session import EdgeSession
 from bridges.source import Sample, Samples, TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
-from model.config import HistorianSection
 from tests.bridges.edge.conftest import edge_config, host_away, running_edge
 from tests.bridges.edge.spb_host import SpbHost
+from tests.fixtures.consumers import running_consumers
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.reading import rows
@@ -25,13 +24,11 @@ from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
 from uns.clock import now_ms
-from uns.connect import local_clients, network_clients
-from uns.historian.service import Historian
+from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sparkplug import DataType, Metric
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
-_ids = itertools.count()
 TAGS = [
     TagSpec("filler", "Temp", DataType.Double, unit="degC"),
     TagSpec("filler", "Diagnostics/Vibration", DataType.Double),
@@ -144,17 +141,8 @@ async def test_a_tag_configured_transient_is_live_on_the_uns_and_not_in_the_hist
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("embedded", None, tmp_path))
         assert hub.broker is not None
-        historian = await stack.enter_async_context(
-            running(
-                Historian(
-                    settings=HistorianSection(flush_interval_s=0.05, client_id=f"hist-edge-{next(_ids)}"),
-                    enterprise=hub.enterprise,
-                    clients=local_clients(hub.broker),
-                    data_dir=tmp_path / "history",
-                ),
-                name="test.historian",
-            )
-        )
+        seen = await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))
+        historian = seen.historian
         watcher = Watcher(hub.url, [f"{hub.cell}/data/#"])
         await watcher.start()
         stack.callback(watcher.stop)
@@ -181,12 +169,7 @@ async def test_a_tag_configured_transient_is_live_on_the_uns_and_not_in_the_hist
         temp, vibration = f"{hub.cell}/data/Temp", f"{hub.cell}/data/Diagnostics/Vibration"
 
         def stored(topic: str) -> list[object]:
-            found = rows(
-                historian,
-                "SELECT value FROM samples s JOIN series USING (series_id) WHERE topic = ? ORDER BY s.ts",
-                [topic],
-            )
-            return [value for (value,) in found]
+            return [value for value, _, _ in seen.samples(topic)]
 
         await until(lambda: stored(temp) == [20.0, 25.0], what="both Temp samples stored")
         await until(lambda: (watcher.json(vibration) or {}).get("value") == 0.75, what="Vibration's DATA on the UNS")
