@@ -208,6 +208,25 @@ def _template(members: dict[str, float], *, definition: bool) -> pb.Payload.Temp
     return t
 
 
+def _born(name: str, alias: int, template: pb.Payload.Template) -> pb.Payload.Metric:
+    """A Template instance as its birth carries it: named, with its alias and datatype."""
+    m = pb.Payload.Metric(name=name, alias=alias, datatype=TEMPLATE, timestamp=1)
+    m.template_value.CopyFrom(template)
+    return m
+
+
+def _data(alias: int, template: pb.Payload.Template) -> pb.Payload.Metric:
+    """A Template instance as a DATA carries it: by alias alone, stamped now."""
+    m = pb.Payload.Metric(alias=alias, timestamp=now_ms())
+    m.template_value.CopyFrom(template)
+    return m
+
+
+def _member(watcher: Watcher, topic: str, name: str) -> object:
+    """A member of the Template instance republished on ``topic``."""
+    return ((watcher.json(topic) or {}).get("value") or {})["metrics"][name]  # type: ignore[index]
+
+
 async def test_a_template_definition_is_no_value_and_an_instance_s_data_keeps_its_other_members(
     hub: RunningHub,
 ) -> None:
@@ -217,14 +236,12 @@ async def test_a_template_definition_is_no_value_and_an_instance_s_data_keeps_it
         definition = pb.Payload.Metric(name="Motor", datatype=TEMPLATE, timestamp=1)
         definition.template_value.CopyFrom(_template({"Speed": 0.0, "Temp": 0.0}, definition=True))
         edge.nbirth([metric("Uptime", 12, INT64), definition])
-        instance = pb.Payload.Metric(name="M1", alias=7, datatype=TEMPLATE, timestamp=1)
-        instance.template_value.CopyFrom(_template({"Speed": 5.0, "Temp": 20.0}, definition=False))
-        edge.send("DBIRTH", [instance], device="filler")
+        edge.send(
+            "DBIRTH", [_born("M1", 7, _template({"Speed": 5.0, "Temp": 20.0}, definition=False))], device="filler"
+        )
         m1 = f"{hub.cell}/data/M1"
         await until(lambda: watcher.json(m1) is not None, what="the instance republished")
-        update = pb.Payload.Metric(alias=7, timestamp=now_ms())
-        update.template_value.CopyFrom(_template({"Temp": 21.0}, definition=False))
-        edge.send("DDATA", [update], device="filler")
+        edge.send("DDATA", [_data(7, _template({"Temp": 21.0}, definition=False))], device="filler")
         await until(lambda: (watcher.json(m1) or {}).get("value", {})["metrics"]["Temp"] == 21.0, what="Temp 21.0")  # type: ignore[index]
         assert watcher.json(m1)["value"] == {"metrics": {"Speed": 5.0, "Temp": 21.0}, "template_ref": "Motor"}  # type: ignore[index]
         assert watcher.json(f"{hub.line}/data/Uptime") is not None
@@ -245,19 +262,11 @@ async def test_a_nested_template_instance_s_data_keeps_its_other_members_too(hub
 
     async with _started(hub) as (edge, watcher):
         edge.nbirth([metric("Uptime", 12, INT64)])
-        instance = pb.Payload.Metric(name="L1", alias=8, datatype=TEMPLATE, timestamp=1)
-        instance.template_value.CopyFrom(line(5.0, 20.0, 3))
-        edge.send("DBIRTH", [instance], device="filler")
+        edge.send("DBIRTH", [_born("L1", 8, line(5.0, 20.0, 3))], device="filler")
         l1 = f"{hub.cell}/data/L1"
         await until(lambda: watcher.json(l1) is not None, what="the instance republished")
-        update = pb.Payload.Metric(alias=8, timestamp=now_ms())
-        update.template_value.CopyFrom(line(None, 21.0, None))
-        edge.send("DDATA", [update], device="filler")
-
-        def drive() -> object:
-            return ((watcher.json(l1) or {}).get("value") or {})["metrics"]["Drive"]  # type: ignore[index]
-
-        await until(lambda: drive()["metrics"]["Temp"] == 21.0, what="Temp 21.0")  # type: ignore[index]
+        edge.send("DDATA", [_data(8, line(None, 21.0, None))], device="filler")
+        await until(lambda: _member(watcher, l1, "Drive")["metrics"]["Temp"] == 21.0, what="Temp 21.0")  # type: ignore[index]
         assert watcher.json(l1)["value"] == {  # type: ignore[index]
             "metrics": {"Drive": {"metrics": {"Speed": 5.0, "Temp": 21.0}, "template_ref": "Motor"}, "Uptime": 3},
             "template_ref": "Line",
@@ -284,25 +293,19 @@ async def test_a_template_member_whose_datatype_changes_to_an_instance_is_that_i
 
     async with _started(hub) as (edge, watcher):
         edge.nbirth([metric("Uptime", 12, INT64)])
-        instance = pb.Payload.Metric(name="L1", alias=8, datatype=TEMPLATE, timestamp=1)
-        instance.template_value.CopyFrom(line(dataset(5.0)))
-        edge.send("DBIRTH", [instance], device="filler")
+        edge.send("DBIRTH", [_born("L1", 8, line(dataset(5.0)))], device="filler")
         l1 = f"{hub.cell}/data/L1"
         await until(lambda: watcher.json(l1) is not None, what="the instance republished")
-        update = pb.Payload.Metric(alias=8, timestamp=now_ms())
         drive = pb.Payload.Metric(name="Drive", datatype=TEMPLATE, timestamp=1)
         drive.template_value.CopyFrom(_template({"Temp": 21.0}, definition=False))
-        update.template_value.CopyFrom(line(drive))
-        edge.send("DDATA", [update], device="filler")
+        edge.send("DDATA", [_data(8, line(drive))], device="filler")
 
         def held() -> object:
-            return ((watcher.json(l1) or {}).get("value") or {})["metrics"]["Drive"]  # type: ignore[index]
+            return _member(watcher, l1, "Drive")
 
         await until(lambda: "metrics" in held(), what="the Drive instance")  # type: ignore[operator]
         assert held() == {"metrics": {"Temp": 21.0}, "template_ref": "Motor"}
-        update = pb.Payload.Metric(alias=8, timestamp=now_ms())
-        update.template_value.CopyFrom(line(dataset(6.0)))
-        edge.send("DDATA", [update], device="filler")
+        edge.send("DDATA", [_data(8, line(dataset(6.0)))], device="filler")
         await until(lambda: "rows" in held(), what="the Drive DataSet")  # type: ignore[operator]
         assert held() == {"columns": ["Speed"], "types": ["Double"], "rows": [[6.0]]}
         assert hub.host.core.counters.rejected == {}
