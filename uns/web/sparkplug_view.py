@@ -82,7 +82,7 @@ class _Device:
             rebirths=max(0, self.births - 1),
             last_birth_ms=self.last_birth_ms,
             last_death_ms=self.last_death_ms,
-            last_seen_ms=self.last_seen_ms if commands else self.heard_ms or 0,
+            last_seen_ms=_seen_ms(self, commands) or 0,
         )
 
 
@@ -119,7 +119,7 @@ class _EdgeNode:
             last_birth_ms=self.last_birth_ms,
             last_death_ms=self.last_death_ms,
             last_seq=self.last_seq,
-            last_seen_ms=self.last_seen_ms if commands else self.heard_ms or 0,
+            last_seen_ms=_seen_ms(self, commands) or 0,
             commands=self.commands if commands else 0,
             stale_deaths=self.stale_deaths,
             bad_payloads=self.bad_payloads,
@@ -129,6 +129,11 @@ class _EdgeNode:
                 device.status(commands=commands) for _, device in devices if commands or device.heard_ms is not None
             ),
         )
+
+
+def _seen_ms(record: _Device | _EdgeNode, commands: bool) -> int | None:
+    """When ``record`` was last seen: any message on its topics, or without ``commands`` its own (None: never)."""
+    return record.last_seen_ms if commands else record.heard_ms
 
 
 def _learn(table: AliasTable[Born], metrics: list[Metric]) -> None:
@@ -303,7 +308,7 @@ class SparkplugView:
         # the host's session, with what only topics tell (last seen, commands) from this view
         seen = self._nodes.get(key)
         seen_devices = seen.devices if seen is not None else {}
-        seen_ms = None if seen is None else seen.last_seen_ms if commands else seen.heard_ms
+        seen_ms = None if seen is None else _seen_ms(seen, commands)
         record = _EdgeNode(
             group_id=key[0],
             edge_node_id=key[1],
@@ -322,7 +327,7 @@ class SparkplugView:
         )
         for device_id, device in node.devices.items():
             seen_device = seen_devices.get(device_id)
-            device_ms = None if seen_device is None else seen_device.last_seen_ms if commands else seen_device.heard_ms
+            device_ms = None if seen_device is None else _seen_ms(seen_device, commands)
             record.devices[device_id] = _Device(
                 device_id=device_id,
                 last_seen_ms=device_ms if device_ms is not None else device.birth_ms or 0,
