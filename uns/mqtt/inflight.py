@@ -115,11 +115,8 @@ class Inflight:
         """
         gone = [pid for pid, e in self._entries.items() if e.qos == 1 and _topic_field_of(e.packet) == topic_field]
         for pid in gone:
-            entry = self._entries.pop(pid)
-            entry.sent = True  # nothing writes it again
-            if not entry.future.done():
-                entry.future.set_result(None)
-            self._release(1)
+            self._entries[pid].sent = True  # nothing writes it again
+            self.complete(pid, 1)
         return len(gone)
 
     def complete(self, pid: int, qos: int) -> bool:
