@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bridges.edge import EdgeNode
 from bridges.edge.session import EdgeSession
 from bridges.source import Sample, Samples, TagSpec
 from bridges.testing import ScriptedSource
@@ -20,11 +19,9 @@ from tests.fixtures.consumers import running_consumers
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.reading import rows
-from tests.fixtures.running import running
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
 from uns.clock import now_ms
-from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl, Message
 from uns.sparkplug import DataType, Metric
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -146,22 +143,11 @@ async def test_a_tag_configured_transient_is_live_on_the_uns_and_not_in_the_hist
         watcher = Watcher(hub.url, [f"{hub.cell}/data/#"])
         await watcher.start()
         stack.callback(watcher.stop)
-        config = EdgeNodeConfig.model_validate(
-            {
-                "group": hub.group,
-                "primary_host_id": None,
-                "first_reading_wait_s": 0.2,
-                "transient_tags": ["filler/Diagnostics/*"],
-            }
+        config = edge_config(
+            hub.group, primary_host_id=None, health_interval_s=5.0, transient_tags=["filler/Diagnostics/*"]
         )
-        edge = EdgeNode(
-            config=config,
-            node_id=hub.node,
-            source=source,
-            clients=network_clients(BrokerUrl.from_str(hub.url)),
-            data_dir=tmp_path / "edge",
-        )
-        await stack.enter_async_context(running(edge, name="test.edge"))
+        port = BrokerUrl.from_str(hub.url).port
+        edge = await stack.enter_async_context(running_edge(port, config, source, tmp_path / "edge", hub.node))
         ts = now_ms()
         source.read("filler", {"Diagnostics/Vibration": 0.5, "Diagnostics/Current": 1.5, "Temp": 20.0}, timestamp_ms=ts)
         await until(lambda: edge.online, what="births out")  # the first reading in the DBIRTH, the next as DDATA
