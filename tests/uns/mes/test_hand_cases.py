@@ -150,7 +150,11 @@ def _shift(
     start: datetime | str,
     end: datetime | str,
     *breaks: tuple[datetime | str, datetime | str],
+    sent: datetime | None = None,
 ) -> None:
+    """A shift at ``path`` (a break named "break" per pair), sent at ``sent`` (a later version replaces it: the
+    latest by time), default long before."""
+
     def t(value: datetime | str) -> int:  # an ISO time with its offset, as an ERP sends it
         return ms(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
@@ -158,7 +162,7 @@ def _shift(
         "shift_id": shift_id, "start_ms": t(start), "end_ms": t(end),
         "breaks": [{"start_ms": t(a), "end_ms": t(b), "name": "break"} for a, b in breaks],
     }  # fmt: skip
-    assert feeder.send(path, "shift", at(1, 0), **body).status == "stored"
+    assert feeder.send(path, "shift", sent or at(1, 0), **body).status == "stored"
 
 
 # Case 1: a failure spanning a shift boundary, a count exactly at the boundary.
@@ -574,8 +578,7 @@ def test_case10_a_corrected_shift_replaces_the_first(rig: Callable[..., Rig]) ->
     _shift(feeder, LINE, "early", at(24, 6), at(24, 14))
     feeder.states(CELL, [(at(24, 6), 10000), (at(24, 12), 40000)])
     assert feeder.send(CELL, "production_count", at(24, 10), total=10800).status == "stored"
-    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 12)), "breaks": []}
-    assert feeder.send(LINE, "shift", at(24, 11), **body).status == "stored"
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 12), sent=at(24, 11))
     cursor = case.reader()
     (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 14))
     assert _times(row) == (28800, 7200, 21600, 0, 21600)

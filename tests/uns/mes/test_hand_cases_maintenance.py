@@ -21,7 +21,7 @@ from model.config import MesSection
 from tests.uns.historian.fill import add_samples, add_series
 from tests.uns.mes import test_hand_cases as first_round
 from tests.uns.mes.mes_events import Feeder, at, ms
-from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
+from tests.uns.mes.test_hand_cases import Rig, _ratios, _shift, _times
 from uns.mes.downtime import DowntimeRow, current, downtime
 from uns.mes.genealogy import process_values, trace
 from uns.mes.maintenance_reliability import ReliabilityRow, reliability
@@ -38,11 +38,6 @@ CELL = f"{LINE}/filler"
 # the first round's fixtures: ``rig`` (each case through the interval SQL and through the facts and memo) on a
 # copy of one migrated file (``db``, ``_migrated``)
 rig, db, _migrated = first_round.rig, first_round.db, first_round._migrated
-
-
-def _shift(feeder: Feeder, shift_id: str, start: datetime, end: datetime) -> None:
-    body = {"shift_id": shift_id, "start_ms": ms(start), "end_ms": ms(end), "breaks": []}
-    assert feeder.send(LINE, "shift", at(1, 0), **body).status == "stored"
 
 
 def _mtbf(row: ReliabilityRow) -> tuple[object, ...]:
@@ -75,9 +70,9 @@ def test_m1_failure_across_shift_change_and_midnight(rig: Callable[..., Rig]) ->
     section = MesSection()
     case = rig(section, at(25, 13))
     feeder = case.feeder
-    _shift(feeder, "late", at(24, 14), at(24, 22))
-    _shift(feeder, "night", at(24, 22), at(25, 6))
-    _shift(feeder, "early", at(25, 6), at(25, 14))
+    _shift(feeder, LINE, "late", at(24, 14), at(24, 22))
+    _shift(feeder, LINE, "night", at(24, 22), at(25, 6))
+    _shift(feeder, LINE, "early", at(25, 6), at(25, 14))
     feeder.states(CELL, [(at(24, 14), 10000), (at(24, 21, 30), 180000), (at(25, 1), 10000),
                          (at(25, 3), 40000), (at(25, 3, 1), 10000)])  # fmt: skip
     cursor = case.reader()
@@ -311,9 +306,7 @@ def test_m4_six_big_losses_of_a_shift(rig: Callable[..., Rig], preset: Literal["
     section = MesSection(ideal_cycle_time_s={LINE: 1.0}, loss_preset=preset)
     case = rig(section, at(24, 15))
     feeder = case.feeder
-    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 14)),
-            "breaks": [{"start_ms": ms(at(24, 10)), "end_ms": ms(at(24, 10, 30)), "name": "break"}]}  # fmt: skip
-    assert feeder.send(LINE, "shift", at(1, 0), **body).status == "stored"
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 14), (at(24, 10), at(24, 10, 30)))
     feeder.states(CELL, [(at(24, 6), 130000), (at(24, 6, 20), 10000), (at(24, 7), 180000), (at(24, 7, 30), 10000),
                          (at(24, 8), 40000), (at(24, 8, 1, 30), 10000), (at(24, 8, 30), 50000),
                          (at(24, 8, 33, 20), 10000), (at(24, 9), 40000), (at(24, 9, 10), 10000),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from model.config import MesSection
 from tests.uns.mes import test_hand_cases as hand
-from tests.uns.mes.mes_events import at, ms
+from tests.uns.mes.mes_events import at
 from tests.uns.mes.test_hand_cases import CELL, LINE, Rig, _shift, _times
 from uns.mes.downtime import downtime
 from uns.mes.oee import oee
@@ -32,8 +32,7 @@ def test_a_shift_moved_later_after_its_hours_were_built(rig: Callable[..., Rig])
     _shift(feeder, LINE, "early", at(24, 6), at(24, 14))
     feeder.states(CELL, [(at(24, 5), 40000)])
     case.reader().close()  # the hours are built with the first version
-    body = {"shift_id": "early", "start_ms": ms(at(24, 8)), "end_ms": ms(at(24, 16)), "breaks": []}
-    assert feeder.send(LINE, "shift", at(24, 1), **body).status == "stored"
+    _shift(feeder, LINE, "early", at(24, 8), at(24, 16), sent=at(24, 1))
     cursor = case.reader()
     (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 16))
     assert _times(row) == (36000, 7200, 28800, 28800, 0)
@@ -60,8 +59,7 @@ def test_a_shift_re_sent_for_another_day_after_its_hours_were_built(rig: Callabl
     _shift(feeder, LINE, "early", at(23, 6), at(23, 14))
     feeder.states(CELL, [(at(23, 5), 40000)])
     case.reader().close()
-    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 14)), "breaks": []}
-    assert feeder.send(LINE, "shift", at(24, 1), **body).status == "stored"
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 14), sent=at(24, 1))
     cursor = case.reader()
     (row,) = oee(cursor, section, path=CELL, start=at(23, 6), end=at(23, 14))
     assert _times(row) == (28800, 28800, 0, 0, 0)

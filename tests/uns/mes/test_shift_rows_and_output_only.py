@@ -14,7 +14,7 @@ import orjson
 
 from model.config import MesSection
 from tests.uns.mes import test_hand_cases as hand
-from tests.uns.mes.mes_events import at, ms
+from tests.uns.mes.mes_events import at
 from tests.uns.mes.test_hand_cases import CELL, LINE, Rig, _shift, _times
 from uns.mes.downtime import current
 from uns.mes.oee import oee
@@ -44,8 +44,7 @@ def test_a_shift_re_sent_for_another_day_leaves_no_row_on_the_first(rig: Callabl
     case = rig(section)
     feeder = case.feeder
     _shift(feeder, LINE, "early", at(23, 6), at(23, 14))
-    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 14)), "breaks": []}
-    assert feeder.send(LINE, "shift", at(24, 1), **body).status == "stored"
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 14), sent=at(24, 1))
     feeder.states(CELL, [(at(23, 5), 10000)])
     cursor = case.reader()
     assert oee(cursor, section, path=CELL, start=at(23, 0), end=at(24, 0), by="shift") == []
@@ -64,8 +63,7 @@ def test_current_takes_a_corrected_shift_s_latest_version(rig: Callable[..., Rig
     feeder = case.feeder
     _shift(feeder, LINE, "early", at(24, 6), at(24, 14))
     feeder.states(CELL, [(at(24, 6), 10000)])
-    body = {"shift_id": "early", "start_ms": ms(at(24, 6)), "end_ms": ms(at(24, 12)), "breaks": []}
-    assert feeder.send(LINE, "shift", at(24, 5), **body).status == "stored"
+    _shift(feeder, LINE, "early", at(24, 6), at(24, 12), sent=at(24, 5))
     cursor = case.reader()
     for now, shift, begin, seconds in ((at(24, 11), "early", at(24, 6), 18000), (at(24, 13), None, at(24, 5), 25200)):
         rows = {r.path: r for r in current(cursor, section, now=now)}
