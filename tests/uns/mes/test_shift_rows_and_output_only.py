@@ -14,7 +14,7 @@ import orjson
 
 from model.config import MesSection
 from tests.uns.mes import test_hand_cases as hand
-from tests.uns.mes.mes_events import at
+from tests.uns.mes.mes_events import Feeder, at
 from tests.uns.mes.test_hand_cases import CELL, LINE, Rig, _shift, _times
 from uns.mes.downtime import current
 from uns.mes.oee import oee
@@ -33,6 +33,16 @@ def _view(
     document = run_view(cursor, section, view, params, now=now or at(25, 1))
     rows: list[dict[str, Any]] = orjson.loads(document_bytes(document))["rows"]
     return rows
+
+
+def _two_orders(feeder: Feeder, line: str, orders: tuple[str, str], product: str, quantity: int) -> None:
+    """Both released at 02:00 on the 24th, the first run 05:00-06:00, the second from 06:00."""
+    for order, hour in zip(orders, (5, 6), strict=True):
+        release = {"order_id": order, "action": "release", "product_id": product, "quantity": quantity}
+        assert feeder.send(line, "work_order", at(24, 2), **release).status == "stored"
+        assert feeder.send(line, "work_order", at(24, hour), order_id=order, action="start").status == "stored"
+        if order == orders[0]:
+            assert feeder.send(line, "work_order", at(24, 6), order_id=order, action="complete").status == "stored"
 
 
 # A shift_id re-sent at its path for another day replaces the first (docs/mes.md: one occurrence at its path):
@@ -123,12 +133,7 @@ def test_an_output_only_line_without_a_configured_output_counts_pallets_everywhe
     assert feeder.send(PACKAGING, "product_type", at(24, 1), product_id="PAL", ideal_cycle_time_s=240.0).status == (
         "stored"
     )
-    for order, hour in (("PAL-1", 5), ("PAL-2", 6)):
-        release = {"order_id": order, "action": "release", "product_id": "PAL", "quantity": 4}
-        assert feeder.send(PACKAGING, "work_order", at(24, 2), **release).status == "stored"
-        assert feeder.send(PACKAGING, "work_order", at(24, hour), order_id=order, action="start").status == "stored"
-        if order == "PAL-1":
-            assert feeder.send(PACKAGING, "work_order", at(24, 6), order_id=order, action="complete").status == "stored"
+    _two_orders(feeder, PACKAGING, ("PAL-1", "PAL-2"), "PAL", 4)
     for cell in (PACKER, PALLETIZER):
         feeder.states(cell, [(at(24, 5), 10000)])
     for path, when, total, scrap in (
@@ -160,13 +165,7 @@ def test_an_order_counted_only_upstream_has_no_good_units_yet(rig: Callable[...,
     case = rig(section)
     feeder = case.feeder
     filler, labeler = f"{LINE}/filler", f"{LINE}/labeler"
-    for order, hour in (("A", 5), ("B", 6)):
-        assert feeder.send(
-            LINE, "work_order", at(24, 2), order_id=order, action="release", product_id="X", quantity=100
-        ).status == ("stored")
-        assert feeder.send(LINE, "work_order", at(24, hour), order_id=order, action="start").status == "stored"
-        if order == "A":
-            assert feeder.send(LINE, "work_order", at(24, 6), order_id=order, action="complete").status == "stored"
+    _two_orders(feeder, LINE, ("A", "B"), "X", 100)
     for path, when, total, scrap in (
         (filler, at(24, 5, 20), 100, 2), (labeler, at(24, 5, 40), 98, 1), (filler, at(24, 6, 20), 50, 5),
     ):  # fmt: skip
