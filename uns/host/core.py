@@ -417,13 +417,14 @@ class HostCore:
         quality: Quality | None = None,
     ) -> None:
         ts = metric.timestamp or payload_ms
+        # the new live (retained) value: not backfill, and not older than the value held
+        live = not metric.is_historical and (slot.last_ms is None or ts >= slot.last_ms)
         value = None if metric.is_null else json_value(metric.value, slot.datatype)
         if (
-            slot.datatype is DataType.Template
-            and not metric.is_historical
+            live
+            and slot.datatype is DataType.Template
             and isinstance(value, dict)
             and isinstance(slot.last_value, dict)
-            and (slot.last_ms is None or ts >= slot.last_ms)
             and isinstance(metric.value, Template)
         ):
             # Sparkplug 3.0: a Template instance in DATA may carry only the members that changed
@@ -440,17 +441,17 @@ class HostCore:
             source=table.source,
             transient=slot.transient or metric.is_transient,  # the birth's flag holds; a DATA may add it
         )
-        if metric.is_historical:
-            # backfill must not overwrite the live retained value; the historian stores it in order
-            out.append(self._message(slot.topic, env, ts, False))
-        elif slot.last_ms is not None and ts < slot.last_ms:
-            # older than the value held: history and subscribers get it, the retained latest stays
-            self.counters.out_of_order += 1
-            out.append(self._message(slot.topic, env, ts, False))
-        else:
+        if live:
             # the parts, not the envelope dict: the rest is the slot's and the table's (~270 B/metric less)
             slot.last_value, slot.last_ms = env["value"], ts
             out.append(self._message(slot.topic, env, ts, True))
+        elif metric.is_historical:
+            # backfill must not overwrite the live retained value; the historian stores it in order
+            out.append(self._message(slot.topic, env, ts, False))
+        else:
+            # older than the value held: history and subscribers get it, the retained latest stays
+            self.counters.out_of_order += 1
+            out.append(self._message(slot.topic, env, ts, False))
         self.counters.metrics_republished += 1
 
     def _mark_stale(self, table: MetricTable, now_ms: int, out: list[Message]) -> None:
