@@ -11,6 +11,7 @@ import math
 from model.envelope import JsonValue, Quality
 from model.topic import ClassWord, UnsTopic
 from uns.sparkplug import DataSet, DataType, Metric, MetricValue, PropertySet, Template
+from uns.sparkplug.quality import QUALITY_PROPERTY, quality_of_code
 from uns.sparkplug.values import float32_shortest
 
 __all__ = [
@@ -20,12 +21,6 @@ __all__ = [
     "unit_of_metric",
 ]
 
-# Ignition and other hosts carry OPC-style quality codes in a "Quality" metric property. Sparkplug 3.0 defines
-# three (tck-id-payloads-propertyset-quality-value-value): 0 BAD, 192 GOOD, 500 STALE.
-_GOOD_QUALITY_CODE = 192
-_UNCERTAIN_QUALITY_CODE = 64
-_STALE_QUALITY_CODE = 500
-_QUALITY_NAME = "QualityName"  # bridges.edge: names the quality no code says (uncertain, sent as BAD)
 _FLOAT32_TYPES = frozenset({DataType.Float, DataType.FloatArray})  # printed at float32 precision
 _UNIT_PROPERTIES = ("engUnit", "EngUnit", "unit", "Unit", "engineeringUnits")
 
@@ -118,17 +113,9 @@ def quality_of(metric: Metric) -> Quality:
     """
     properties = metric.properties
     if properties is not None:
-        prop = properties.get("Quality")
+        prop = properties.get(QUALITY_PROPERTY)
         if prop is not None and isinstance(prop.value, int) and not isinstance(prop.value, bool):
-            code = prop.value
-            if code == _STALE_QUALITY_CODE:
-                return Quality.stale
-            if code >= _GOOD_QUALITY_CODE:
-                return Quality.good
-            if code >= _UNCERTAIN_QUALITY_CODE:
-                return Quality.uncertain
-            name = properties.get(_QUALITY_NAME)
-            return Quality.uncertain if name is not None and name.value == Quality.uncertain.value else Quality.bad
+            return quality_of_code(prop.value, properties)
     return Quality.bad if metric.is_null else Quality.good
 
 

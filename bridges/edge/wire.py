@@ -7,45 +7,28 @@ code 64) go out with them too, read as the hub's host reads OPC codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from model.envelope import Quality
 from uns.sparkplug import DataType, Metric, PropertySet, PropertyValue
 from uns.sparkplug import sparkplug_b_pb2 as _pb
+from uns.sparkplug.quality import QUALITY_CODES, QUALITY_NAME, QUALITY_PROPERTY, quality_of_code, quality_props
 from uns.sparkplug.values import encode_scalar
 
 __all__ = ["QUALITY_CODES", "QUALITY_NAME", "encode_data", "quality_props"]
 
-QUALITY_CODES: Mapping[Quality, int] = {Quality.good: 192, Quality.uncertain: 0, Quality.bad: 0, Quality.stale: 500}
-"""A sample's quality as the ``Quality`` metric property (Int32), one of Sparkplug 3.0's three codes: 0 BAD,
-192 GOOD, 500 STALE (tck-id-payloads-propertyset-quality-value-value). Uncertain has no code: it goes as BAD
-(not established good, for any host) with ``QUALITY_NAME`` saying ``uncertain``, which the hub's host reads."""
-QUALITY_NAME = "QualityName"
-"""The String metric property that names a quality Sparkplug's codes cannot say (only ``uncertain``)."""
-
-
-def quality_props(quality: Quality) -> PropertySet:
-    """The ``Quality`` property (and ``QUALITY_NAME`` for uncertain) of a sample or a birth's metric."""
-    props = {"Quality": PropertyValue(type=DataType.Int32, value=QUALITY_CODES[quality])}
-    if quality is Quality.uncertain:
-        props[QUALITY_NAME] = PropertyValue(type=DataType.String, value=quality.value)
-    return PropertySet(props)
-
-
 _SPARKPLUG_CODES = frozenset(QUALITY_CODES.values())
-_OPC_UNCERTAIN_CODE = 64
 
 
-def _sparkplug_code(code: int, name: PropertyValue | None) -> tuple[int, PropertyValue | None]:
-    """An OPC-style code as one of Sparkplug's three, read as the hub's host reads it.
+def _sparkplug_code(code: int, props: PropertySet) -> tuple[int, PropertyValue | None]:
+    """An OPC-style code as one of Sparkplug's three and its ``QUALITY_NAME``, read as the hub's host reads it.
 
-    Buffers and journals written before ``QUALITY_NAME`` hold uncertain as 64 (``uns.normalise.quality_of``).
+    Buffers and journals written before ``QUALITY_NAME`` hold uncertain as 64 (``quality_of_code``).
     """
-    if code >= QUALITY_CODES[Quality.good]:
-        return QUALITY_CODES[Quality.good], None
-    if code >= _OPC_UNCERTAIN_CODE:
-        return QUALITY_CODES[Quality.uncertain], PropertyValue(type=DataType.String, value=Quality.uncertain.value)
-    return QUALITY_CODES[Quality.bad], name
+    quality = quality_of_code(code, props)
+    if quality is Quality.uncertain:
+        return QUALITY_CODES[quality], PropertyValue(type=DataType.String, value=quality.value)
+    return QUALITY_CODES[quality], None if quality is Quality.good else props.get(QUALITY_NAME)
 
 
 def encode_data(
@@ -76,13 +59,14 @@ def encode_data(
         props = metric.properties
         if props is None:
             continue
-        quality = props.get("Quality")
+        quality = props.get(QUALITY_PROPERTY)
         if quality is not None and isinstance(quality.value, int):
             code = quality.value
-            name = props.get(QUALITY_NAME)
-            if code not in _SPARKPLUG_CODES:  # a record buffered before the three codes (uncertain as 64)
-                code, name = _sparkplug_code(code, name)
-            wire.properties.keys.append("Quality")
+            if code in _SPARKPLUG_CODES:
+                name = props.get(QUALITY_NAME)
+            else:  # a record buffered before the three codes (uncertain as 64)
+                code, name = _sparkplug_code(code, props)
+            wire.properties.keys.append(QUALITY_PROPERTY)
             value = wire.properties.values.add()
             value.type = DataType.Int32
             value.int_value = code
