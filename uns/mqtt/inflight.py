@@ -107,17 +107,16 @@ class Inflight:
         """A new connection: the ids ``reserve_pid`` gave on the last one are free (no PUBACK comes for them)."""
         self._reserved.clear()
 
-    def supersede(self, topic_field: bytes) -> int:
+    def supersede(self, topic_field: bytes) -> None:
         """Complete the QoS 1 publishes to this topic not yet acknowledged without sending them again.
 
         For a new connection's birth on that topic, which replaces them (``MqttClient``'s ``birth``): an
-        old session's copy re-sent after it would undo it. Returns how many there were.
+        old session's copy re-sent after it would undo it.
         """
         gone = [pid for pid, e in self._entries.items() if e.qos == 1 and _topic_field_of(e.packet) == topic_field]
         for pid in gone:
             self._entries[pid].sent = True  # nothing writes it again
             self.complete(pid, 1)
-        return len(gone)
 
     def complete(self, pid: int, qos: int) -> bool:
         """PUBACK (QoS 1) or PUBCOMP (QoS 2) came: free the slot; False if nothing matched."""
