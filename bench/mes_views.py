@@ -301,8 +301,9 @@ def store(mes: MesStore, messages: list[tuple[str, bytes]], tally: Stored) -> No
 
 
 def mes_section() -> MesSection:
-    """The MES settings ``uns up`` gives the demo plant (``hub.app._mes_section``)."""
-    return demo_mes_section(MesSection(), load_plant(None))
+    """The MES settings ``uns up`` gives the demo plant (``hub.app.mes_section``: the plant's output cells)."""
+    plant = load_plant(None)
+    return demo_mes_section(MesSection(output_cells=plant.line_outputs()), plant)
 
 
 def generate(args: argparse.Namespace, path: Path) -> list[LineRun]:

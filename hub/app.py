@@ -188,6 +188,7 @@ async def run_up(
     ``config_file``: the settings file SIGHUP reloads the computed tags (``transforms:``) and the rules from.
     ``hand_offs``: edge node id -> edge agent: those bridges go to the agents' desired configs (uns/handoff.py).
     """
+    outputs = line_outputs(settings, plant)  # once, before anything starts: the MES and the plant page name these
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
         notes: list[str] = []
@@ -223,13 +224,15 @@ async def run_up(
             health["historian"] = historian.health
             history = History(historian.database)
             endpoints["historian"] = str(historian.database.path)
-            mes_settings = mes_section(settings, plant)
+            mes_settings = mes_section(settings, plant, outputs)
             mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
             if mes is not None:
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes)
-        cache, browser_routes = await _enter_browser(stack, clients, plant, health, settings, sessions=host.core)
+        cache, browser_routes = await _enter_browser(
+            stack, clients, plant, health, settings, outputs, sessions=host.core
+        )
         parts.append(cache)
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
         parts.append(fleet)
@@ -310,13 +313,16 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
         await _run_parts([host])
 
 
-def mes_section(settings: Settings, plant: Plant) -> MesSection:
+def mes_section(settings: Settings, plant: Plant, outputs: Mapping[str, str] | None = None) -> MesSection:
     """The MES settings every view uses: lines' output cells from the plant file, and the demo plant's rules.
+
+    ``outputs``: ``line_outputs(settings, plant)`` when the caller has them for the plant page too (one reading).
 
     Raises:
         ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
     """
-    section = settings.mes.model_copy(update={"output_cells": line_outputs(settings, plant)})
+    chosen = line_outputs(settings, plant) if outputs is None else dict(outputs)
+    section = settings.mes.model_copy(update={"output_cells": chosen})
     return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
 
 
@@ -406,13 +412,14 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         historian = await stack.enter_async_context(_historian(settings, plant, clients))
         parts: list[Part] = [historian]
         health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
-        mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)
+        outputs = line_outputs(settings, plant)
+        mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant, outputs)
         mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
         if mes is not None:
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = [*mes_routes(mes), *plant_routes(plant, line_outputs(settings, plant))]
+        routes = [*mes_routes(mes), *plant_routes(plant, outputs)]
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )
@@ -433,11 +440,13 @@ async def _enter_browser(
     plant: Plant,
     health: dict[str, Callable[[], Mapping[str, object]]],
     settings: Settings,
+    outputs: Mapping[str, str],
     sessions: Sessions | None = None,
 ) -> tuple[TopicCache, list[BaseRoute]]:
     """The topic browser's live cache, its write actions, and their routes with the plant's (uns up, uns web).
 
-    ``sessions``: the in-process host's state (uns up), so the cache decodes no Sparkplug payload again.
+    ``outputs``: each line's output cell (``line_outputs``), named on the plant page. ``sessions``: the in-process
+    host's state (uns up), so the cache decodes no Sparkplug payload again.
     """
     bounds = settings.host  # the Sparkplug view keeps what the host keeps, within the same bounds
     view = SparkplugView(
@@ -456,7 +465,7 @@ async def _enter_browser(
     cache = await stack.enter_async_context(cache)
     health["web-cache"] = ReaderHealth(cache.health)  # a viewer gets no count of what is hidden from it
     actions = await stack.enter_async_context(WebActions(clients=clients))
-    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, line_outputs(settings, plant))]
+    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, outputs)]
 
 
 async def _enter_fleet(
@@ -480,7 +489,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         health: dict[str, Callable[[], Mapping[str, object]]] = {}
-        cache, routes = await _enter_browser(stack, clients, plant, health, settings)
+        cache, routes = await _enter_browser(stack, clients, plant, health, settings, line_outputs(settings, plant))
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
         routes = [*routes, *fleet.routes()]
         notes: list[str] = []

@@ -94,6 +94,9 @@ def demo_reasons() -> dict[str, str]:
 def demo_mes_section(section: MesSection, plant: Plant, *, speed: float = 1.0) -> MesSection:
     """``section`` with what the demo plant needs added (settings the user gave win).
 
+    ``section``'s output cells are the hub's already (``hub.app.mes_section``: the plant file's last cells under
+    ``mes.output_cells``); the demo adds none.
+
     ``speed`` is the sim's plant seconds per wall second: MES times are wall times, so a plant run
     at x10 makes a unit in a tenth of the wall seconds and its ideal cycle times shrink alike. The
     adapter commits as often as the counters and states it derives from are polled (unless set).
@@ -106,7 +109,6 @@ def demo_mes_section(section: MesSection, plant: Plant, *, speed: float = 1.0) -
             "ideal_cycle_time_s": {**ideal, **section.ideal_cycle_time_s},
             "planned_states": [*planned_ranges(section), DEMO_PLANNED],
             "output_only_lines": [*section.output_only_lines, *demo_mixed_unit_lines(plant)],
-            "output_cells": {**plant.line_outputs(), **section.output_cells},
             "reasons": {**demo_reasons(), **section.reasons},
         }
     )

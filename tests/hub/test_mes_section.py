@@ -76,3 +76,11 @@ def test_the_plant_page_names_the_output_cell_the_mes_counts() -> None:
     lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
     assert lines[LINE1]["output_cell"] == mes_section(settings, plant).output_cells[LINE1] == f"{LINE1}/filler"
     assert lines[LINE2]["output_cell"] == f"{LINE2}/capper2"  # not configured: the plant file's last cell
+
+
+def test_the_demo_hub_counts_at_the_cells_its_plant_page_names() -> None:
+    plant = load_plant(None)
+    settings = Settings(demo=True, mes=MesSection(output_cells={LINE1: f"{LINE1}/filler"}))
+    outputs = line_outputs(settings, plant)
+    assert mes_section(settings, plant).output_cells == mes_section(settings, plant, outputs).output_cells == outputs
+    assert (outputs[LINE1], outputs[LINE2]) == (f"{LINE1}/filler", f"{LINE2}/capper2")

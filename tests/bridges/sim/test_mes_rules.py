@@ -41,3 +41,10 @@ def test_the_demo_commits_every_two_seconds_unless_the_user_set_it() -> None:
     assert demo_mes_section(MesSection(commit_interval_s=0.5), plant).commit_interval_s == 0.5
     from_env = Settings.model_validate({"mes": {"commit_interval_s": 0.25}})  # a YAML or UNS_MES__ value
     assert demo_mes_section(from_env.mes, plant).commit_interval_s == 0.25
+
+
+def test_the_demo_keeps_the_output_cells_it_is_given() -> None:
+    """The hub merges the plant file's last cells under ``mes.output_cells`` once (``hub.app.line_outputs``); the
+    demo adds no cell of its own, so a section given one line's output keeps that one alone."""
+    section = demo_mes_section(MesSection(output_cells={"acme/dallas/bottling/line1": FILLER}), load_plant(None))
+    assert section.output_cells == {"acme/dallas/bottling/line1": FILLER}
