@@ -18,6 +18,10 @@ crash cannot). A torn or corrupt record found when opening cuts its segment ther
 file and byte offset, and counted. Replay is at least once: a record is marked done only after it
 was published, so a crash in between sends it again. ``prepend`` puts the replay window's records
 ahead of the head (rewriting the head segment), so a window goes out before what was buffered later.
+``of_device`` reads one device's batches from anywhere in the part not yet done, and ``skip`` marks them
+sent ahead of their turn (a device that died during a replay sends its history before its DDEATH): ``read``
+passes over them. That mark lives in memory only, so a node killed before its head passes them sends them
+again after a restart (at least once, as ever).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from uns.sparkplug import Metric, Payload, decode_payload, encode_payload
 __all__ = [
     "BufferedBatch",
     "Chunk",
+    "DeviceBatches",
     "DiskBuffer",
     "encode_record",
     "load_bd_seq",
@@ -68,6 +73,14 @@ class Chunk:
 
     batches: list[BufferedBatch]
     _end: tuple[int, int, int]  # segment index, offset after the last record, samples done in that segment
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceBatches:
+    """One device's batches not yet done, oldest first; ``DiskBuffer.skip`` marks them sent."""
+
+    batches: list[BufferedBatch]
+    _records: dict[tuple[int, int], int]  # (segment index, byte offset) -> samples
 
 
 @dataclasses.dataclass(slots=True)
@@ -198,6 +211,7 @@ class DiskBuffer:
         self._head_offset = 0
         self._head_done = 0
         self._next_index = 1
+        self._skipped: dict[tuple[int, int], int] = {}  # records sent ahead of their turn: (segment, offset) -> samples
         self.appended = 0
         """Samples appended since open."""
         self.dropped = 0
@@ -240,7 +254,7 @@ class DiskBuffer:
     @property
     def depth(self) -> int:
         """Samples held and not yet done."""
-        return sum(s.samples for s in self._segments) - self._head_done
+        return sum(s.samples for s in self._segments) - self._head_done - sum(self._skipped.values())
 
     @property
     def size_bytes(self) -> int:
@@ -305,6 +319,11 @@ class DiskBuffer:
                     rest = file.read(head.size - self._head_offset)
                 tmp.write_bytes(records + rest)
                 rest_samples = head.samples - self._head_done
+                shift = len(records) - self._head_offset  # the head segment's records not yet done move by this
+                self._skipped = {
+                    (index, offset + shift if index == head.index else offset): n
+                    for (index, offset), n in self._skipped.items()
+                }
                 self._head_offset = self._head_done = 0
                 self._save_head()
                 tmp.replace(head.path)
@@ -329,7 +348,7 @@ class DiskBuffer:
         dropped = 0
         while len(self._segments) > 1 and self.size_bytes > self.max_bytes:
             oldest = self._segments.popleft()
-            lost = oldest.samples - self._head_done
+            lost = oldest.samples - self._head_done - self._forget_skipped(oldest.index)
             dropped += lost
             self._head_offset = self._head_done = 0
             oldest.path.unlink(missing_ok=True)
@@ -360,8 +379,10 @@ class DiskBuffer:
                 while offset < segment.size and len(batches) < max_batches:
                     header = file.read(_HEADER.size)
                     length, _crc, samples = _HEADER.unpack(header)
-                    body = file.read(length)
-                    batches.append(_decode(body, f"{segment.path}@{offset}"))
+                    if self._skipped and (segment.index, offset) in self._skipped:
+                        file.seek(length, os.SEEK_CUR)  # sent ahead of its turn (``skip``)
+                    else:
+                        batches.append(_decode(file.read(length), f"{segment.path}@{offset}"))
                     offset += _HEADER.size + length
                     done += samples
             end = (segment.index, offset, done)
@@ -369,11 +390,46 @@ class DiskBuffer:
                 break
         return Chunk(batches, end)
 
+    def of_device(self, device: str) -> DeviceBatches:
+        """Every batch of ``device`` not yet done (nor skipped), oldest first; only its records are decoded."""
+        batches: list[BufferedBatch] = []
+        records: dict[tuple[int, int], int] = {}
+        wanted = device.encode()
+        if self._writer is not None:
+            self._writer.flush()
+        for position, segment in enumerate(self._segments):
+            offset = self._head_offset if position == 0 else 0
+            with segment.path.open("rb") as file:
+                file.seek(offset)
+                data = file.read(segment.size - offset)
+            at = 0
+            while at < len(data):
+                length, _crc, samples = _HEADER.unpack_from(data, at)
+                body = data[at + _HEADER.size : at + _HEADER.size + length]
+                (n,) = _DEVICE_LEN.unpack_from(body)
+                where = (segment.index, offset + at)
+                if body[2 : 2 + n] == wanted and where not in self._skipped:
+                    batches.append(_decode(body, f"{segment.path}@{offset + at}"))
+                    records[where] = samples
+                at += _HEADER.size + length
+        return DeviceBatches(batches, records)
+
+    def skip(self, taken: DeviceBatches) -> None:
+        """Mark batches from ``of_device`` sent: ``read`` passes over them, ``depth`` no longer counts them."""
+        self._skipped.update(taken._records)
+
+    def _forget_skipped(self, index: int, before: int | None = None) -> int:
+        """Drop the skip marks of segment ``index`` (those before byte ``before`` only); their samples."""
+        gone = [key for key in self._skipped if key[0] == index and (before is None or key[1] < before)]
+        return sum(self._skipped.pop(key) for key in gone)
+
     def commit(self, chunk: Chunk) -> None:
         """Mark a chunk from ``read`` done: finished segments are deleted, the head cursor saved."""
         index, offset, done = chunk._end
         while self._segments and self._segments[0].index < index:
-            self._segments.popleft().path.unlink(missing_ok=True)
+            old = self._segments.popleft()
+            self._forget_skipped(old.index)
+            old.path.unlink(missing_ok=True)
         if not self._segments:
             return
         head = self._segments[0]
@@ -382,9 +438,12 @@ class DiskBuffer:
         if offset >= head.size:
             if len(self._segments) == 1:
                 self.close()  # the segment being written is done too: the next append starts a new one
+            self._forget_skipped(head.index)
             self._segments.popleft().path.unlink(missing_ok=True)
             self._head_offset = self._head_done = 0
         else:
+            # head_done counts the skipped records the head passed: they leave the skip marks
+            self._forget_skipped(head.index, before=offset)
             self._head_offset, self._head_done = offset, done
         self._save_head()
 

@@ -18,7 +18,8 @@ After the births the buffer is replayed in chunks, and a reading taken meanwhile
 them (Sparkplug's ``is_historical`` marks a value that is not current; one read after the births is),
 so the host's live value never waits for the backlog. It is journaled as any live send, never
 buffered: a connection lost mid-replay puts the window (replayed and live samples alike) ahead of the
-backlog not yet sent, and consumers dedupe what they already have.
+backlog not yet sent, and consumers dedupe what they already have. A device's death during the replay goes
+out at once too, after that device's history still queued (a host takes no DATA of a dead device).
 
 The primary host going offline ends the session too (Sparkplug 3.0): NDEATH, DISCONNECT, reconnect,
 then wait for its STATE to be online again before the births.
@@ -95,7 +96,7 @@ class EdgeNode:
         self._writes: asyncio.Queue[Write] = asyncio.Queue()
         self._client: PubSub | None = None
         self._born = False  # births out on this connection: readings go out live
-        self._live = False  # ... and the buffer replayed: a device's death goes out at once
+        self._live = False  # ... and the buffer replayed: a device's death needs no history sent ahead of it
         self._ended = asyncio.Event()
         self._end_reason = ""
         self._host_online = asyncio.Event()
@@ -374,20 +375,10 @@ class EdgeNode:
                 chunk = self._buffer.read(_REPLAY_BATCHES)
                 now = now_ms()
                 if not chunk.batches:
+                    self._buffer.commit(chunk)  # past records sent ahead of their turn (``_bury``), if any
                     self._live = await self._send(client, self._core.settle(now_ms=now))
                     break
-                out: list[Message] = []
-                count = 0
-                for batch in chunk.batches:
-                    history = self._core.not_in_birth(batch.device, batch.metrics)
-                    out += self._core.data(batch.device, history, now_ms=now, historical=True)
-                    gone = self._core.unknown(batch.device, history)
-                    for name in gone:  # no tag to send it as: dropped, counted and named, not counted replayed
-                        self._health.count_problem(
-                            f"buffered sample of device {batch.device!r} metric {name!r} dropped: "
-                            "not a tag of this edge node (buffered under another config)"
-                        )
-                    count += len(history) - len(gone)
+                out, count = self._history(chunk.batches, now_ms=now)
                 if not await self._send(client, out):
                     return
                 # journal first: killed between the two, the chunk is then in both (sent twice, deduped by the
@@ -397,9 +388,54 @@ class EdgeNode:
                 self._buffer.commit(chunk)
                 self._c["replayed"] += count
                 replayed += count
+                # a device down at the births that its history just re-born: the rest of it, then its DDEATH
+                for device in dict.fromkeys(batch.device for batch in chunk.batches):
+                    if self._core.is_down(device) and device in self._core.devices and self._core.is_born(device):
+                        sent = await self._bury(client, device, now_ms=now)
+                        if sent is None:
+                            return
+                        replayed += sent
             await asyncio.sleep(0)  # let readings in (the lock is fair): they go out live between the chunks
         if replayed:
             log.info("edge %s sent %d buffered samples as historical; now live", self.name, replayed)
+
+    def _history(self, batches: Sequence[BufferedBatch], *, now_ms: int) -> tuple[list[Message], int]:
+        """Buffered batches as historical DATA (a device not born is born first), and the samples sent.
+
+        A sample of a device or metric the node no longer has is dropped, counted and named, not sent.
+        """
+        out: list[Message] = []
+        count = 0
+        for batch in batches:
+            history = self._core.not_in_birth(batch.device, batch.metrics)
+            out += self._core.data(batch.device, history, now_ms=now_ms, historical=True)
+            gone = self._core.unknown(batch.device, history)
+            for name in gone:  # no tag to send it as: dropped, counted and named, not counted replayed
+                self._health.count_problem(
+                    f"buffered sample of device {batch.device!r} metric {name!r} dropped: "
+                    "not a tag of this edge node (buffered under another config)"
+                )
+            count += len(history) - len(gone)
+        return out, count
+
+    async def _bury(self, client: PubSub, device: str, *, now_ms: int) -> int | None:
+        """A born device that is down, during the replay: its buffered history still queued, then its DDEATH.
+
+        Call with the lock held. Sparkplug has a device's DATA between its DBIRTH and its DDEATH only, so the
+        history the replay has not reached yet goes first (as historical DATA, in order, ahead of its turn:
+        ``DiskBuffer.skip``), then the DDEATH at once, not after the whole backlog. Returns the samples sent,
+        or None if the link is gone (the session ended; nothing was marked sent).
+        """
+        taken = self._buffer.of_device(device)
+        out, count = self._history(taken.batches, now_ms=now_ms)
+        death = self._core.device_down(device, now_ms=now_ms, publish=True)
+        if not await self._send(client, out + ([death] if death is not None else [])):
+            return None
+        for batch in taken.batches:
+            self._journal.record(batch, now_ms=now_ms)
+        self._buffer.skip(taken)
+        self._c["replayed"] += count
+        return count
 
     # -- host state and commands ----------------------------------------------------------------
 
@@ -521,9 +557,14 @@ class EdgeNode:
         if not core.is_down(event.device):
             log.warning("edge %s: device %s down: %s", self.name, event.device, event.reason)
         async with self._lock:
-            client = self._client
-            # during the replay a device's death waits for its end (``settle``): the backlog would birth it again
-            live = self._live and client is not None and self._usable(client)
+            client = self._client if self._born else None
+            if client is not None and not self._live and event.device in core.devices and core.is_born(event.device):
+                # during the replay: its history still queued first (a host takes no DATA after a DDEATH), then
+                # the DDEATH at once, between two chunks, as live readings go
+                core.device_down(event.device, now_ms=now_ms(), publish=False)
+                await self._bury(client, event.device, now_ms=now_ms())
+                return
+            live = client is not None and self._usable(client)
             death = core.device_down(event.device, now_ms=now_ms(), publish=live)
             if death is not None and client is not None:
                 await self._send(client, [death])

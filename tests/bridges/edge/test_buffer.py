@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
+from bridges.edge.buffer import BufferedBatch, DiskBuffer, encode_record, load_bd_seq, save_bd_seq
 from uns.sparkplug import DataType, Metric, PropertySet, PropertyValue
 
 
@@ -60,6 +60,32 @@ def test_reopen_continues_where_replay_stopped(tmp_path: Path) -> None:
         assert [b.metrics[0].value for b in drain(buf)] == list(range(4, 10))
         buf.append(batch(99))
         assert [b.metrics[0].value for b in drain(buf)] == [99]
+
+
+def test_one_device_s_batches_sent_ahead_of_their_turn_are_passed_over(tmp_path: Path) -> None:
+    # a device that dies during a replay sends its history before its DDEATH: the replay then skips those batches,
+    # also after a window is put back ahead of them (rewriting the head segment) and across segments
+    with DiskBuffer(directory=tmp_path, max_bytes=4096, name="n") as buf:
+        for i in range(10):
+            buf.append(batch(i, "d1" if i % 2 else "d2"))
+        assert len(list(tmp_path.glob("seg-*"))) > 1
+        buf.commit(buf.read(2))
+        taken = buf.of_device("d2")
+        assert [b.metrics[0].value for b in taken.batches] == [2, 4, 6, 8]
+        assert buf.depth == 24  # not marked yet: nothing changes
+        buf.skip(taken)
+        assert buf.depth == 12
+        assert buf.of_device("d2").batches == []
+        buf.prepend(encode_record(batch(100, "d2")), 3)
+        assert buf.depth == 15
+        got: list[BufferedBatch] = []
+        while (chunk := buf.read(2)).batches:
+            got += chunk.batches
+            buf.commit(chunk)
+        buf.commit(chunk)  # past the last skipped records
+        assert [(b.device, b.metrics[0].value) for b in got] == [("d2", 100)] + [("d1", i) for i in (3, 5, 7, 9)]
+        assert buf.depth == 0
+        assert buf.size_bytes == 0
 
 
 def test_cap_drops_whole_oldest_segments_and_counts_them(tmp_path: Path) -> None:

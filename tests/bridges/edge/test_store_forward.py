@@ -321,3 +321,51 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
         ) == [(20.0, False), (99.0, False)]
         assert await retained(count) == backlog + 1  # the backlog went as history: the live value stays
     assert gate.violations == []
+
+
+async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its_ddeath_at_once(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # our edge node and host on Mosquitto, the checker as primary host (a second opinion on the wire): the mixer
+    # stops answering while a backlog of both devices is replayed. A host takes no DATA of a device after its
+    # DDEATH, so the mixer's history still queued goes first, then its DDEATH, while the filler's replay goes on
+    source = ScriptedSource(
+        name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("mixer", "Count", DataType.Int64)]
+    )
+    backlog = 5000
+    async with contextlib.AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
+        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
+        config = edge_config(hub.group, primary_host_id=gate.host_id)
+        edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        source.read("filler", {"Count": 0})
+        source.read("mixer", {"Count": 0})
+        await host_away(edge, gate)
+        before = edge.stats.buffered
+        for i in range(1, backlog + 1):
+            source.read("filler", {"Count": i})
+            source.read("mixer", {"Count": i})
+        await until(lambda: edge.stats.buffered == before + 2 * backlog, what="the backlog buffered")
+        gate.set_online(True)
+        await until(lambda: edge.online, what="births after the host came back")
+        source.down("mixer")
+        await until(lambda: edge.stats.buffer_depth == 0 and gate.count("DDEATH") == 1, what="the replay done")
+        with gate.lock:
+            wire = [(r.kind, r.device, [(v, h) for _n, v, h, _t in r.resolved]) for r in gate.received]
+        born = max(i for i, (kind, _d, _v) in enumerate(wire) if kind == "NBIRTH")
+        session = wire[born:]
+        died = session.index(("DDEATH", "mixer", []))
+        mixer = [v for kind, device, values in session if kind == "DDATA" and device == "mixer" for v in values]
+        # its history (the first reading too: buffered until the first births), each once, in order; its last: DBIRTH
+        assert mixer == [(i, True) for i in range(backlog)]
+        assert all(not (k == "DDATA" and d == "mixer") for k, d, _v in session[died:])  # none after its DDEATH
+        assert [k for k, d, _v in session if d == "mixer"].count("DBIRTH") == 1  # never re-born for its history
+        filler = [v for k, d, values in session[died:] if k == "DDATA" and d == "filler" for v, h in values if h]
+        assert filler, "the DDEATH went out while the replay still ran, ahead of the filler's backlog"
+        assert [v for k, d, vs in session if k == "DDATA" and d == "filler" for v, h in vs if h] == list(range(backlog))
+        counters = hub.host.core.counters
+        await until(lambda: counters.deaths >= 2, what="our host took the mixer's DDEATH")  # the host away, then it
+        assert counters.rejected["data_before_birth"] == 0
+        assert counters.rejected["seq_gap"] == 0
+        assert counters.rebirths_requested == 0
+    assert gate.violations == []
