@@ -13,19 +13,20 @@ from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import RetainedApplicationMessage
-from amqtt.contexts import BrokerConfig, ListenerConfig, ListenerType
+from amqtt.contexts import ListenerConfig
 from amqtt.mqtt.constants import QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from websockets.asyncio.server import ServerConnection
 
-from model.broker_config import BrokerFileConfig, Listener, is_loopback
+from model.broker_config import BrokerFileConfig, is_loopback
 from uns.broker.accounts import FILE_NAME as ACCOUNTS_FILE
 from uns.broker.accounts import POLL_S as ACCOUNTS_POLL_S
 from uns.broker.accounts import AccountStore
-from uns.broker.acl import AclGuard, AclPolicy, AclTopicPlugin
+from uns.broker.acl import AclGuard, AclPolicy
 from uns.broker.admission import CONNACK_SERVER_UNAVAILABLE, Handshake, PendingPool, Slots
-from uns.broker.auth import Authenticator, UnsAuthPlugin
+from uns.broker.amqtt_config import amqtt_config
+from uns.broker.auth import Authenticator
 from uns.broker.framing import MAX_HEADERS, GuardedReader, Oversize
 from uns.broker.handler import FastBrokerHandler
 from uns.broker.matcher import topic_error, topic_matches
@@ -41,55 +42,13 @@ from uns.logs import RateLimitedLog
 from uns.mqtt.codec import Publish
 from uns.mqtt.types import Message
 
-__all__ = ["LISTENERS", "UnsBroker"]
+__all__ = ["UnsBroker"]
 
 log = logging.getLogger(__name__)
-
-LISTENERS = {"default": "tcp", "ws": "ws", "tls": "tls"}
-"""amqtt listener name -> broker.yaml listener; amqtt requires one named "default"."""
 
 _DRAIN_BATCH = 256  # PUBLISHes handled per wake-up of a client's loop; bounded for fairness
 _HIGH_WATER = 1000  # queued PUBLISHes of one connection before we stop reading its socket
 _LOW_WATER = 100
-
-
-def _listener_config(kind: str, listener: Listener, max_connections: int) -> ListenerConfig:
-    host = f"[{listener.bind}]" if ":" in listener.bind else listener.bind
-    bind = f"{host}:{listener.port}"
-    if kind == "ws":
-        return ListenerConfig(type=ListenerType.WS, bind=bind, max_connections=max_connections)
-    if kind == "tls":
-        tls = listener
-        return ListenerConfig(
-            type=ListenerType.TCP,
-            bind=bind,
-            max_connections=max_connections,
-            ssl=True,
-            certfile=getattr(tls, "certfile", None),
-            keyfile=getattr(tls, "keyfile", None),
-            cafile=getattr(tls, "cafile", None),
-        )
-    return ListenerConfig(type=ListenerType.TCP, bind=bind, max_connections=max_connections)
-
-
-def _amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guard: AclGuard) -> BrokerConfig:
-    """An explicit amqtt config: our listeners and our two plugins only (no $SYS, no packet logging)."""
-    limit = 0  # no amqtt semaphore (extra clients would wait unanswered): uns.broker.admission counts slots
-    listeners = {"default": _listener_config("tcp", settings.listeners.tcp, limit)}
-    if settings.listeners.ws is not None:
-        listeners["ws"] = _listener_config("ws", settings.listeners.ws, limit)
-    if settings.listeners.tls is not None:
-        listeners["tls"] = _listener_config("tls", settings.listeners.tls, limit)
-    plugins = {
-        f"{UnsAuthPlugin.__module__}.{UnsAuthPlugin.__qualname__}": {"authenticator": authenticator},
-        f"{AclTopicPlugin.__module__}.{AclTopicPlugin.__qualname__}": {"guard": guard},
-    }
-    return BrokerConfig(
-        listeners=listeners,
-        plugins=plugins,
-        timeout_disconnect_delay=0,
-        session_expiry_interval=settings.limits.session_expiry_s,  # amqtt's monitor expires them
-    )
 
 
 _CROSS_SITE = "cross-site websocket"
@@ -161,7 +120,7 @@ class UnsBroker(RoutingBroker):
         guard = AclGuard(policy=AclPolicy(config=settings, accounts=self.accounts), counters=self.counters)
         self._authenticator = Authenticator(config=settings, counters=self.counters, accounts=self.accounts)
         self._accounts_watch: asyncio.Task[None] | None = None
-        super().__init__(_amqtt_config(settings, self._authenticator, guard), guard=guard)
+        super().__init__(amqtt_config(settings, self._authenticator, guard), guard=guard)
         self.settings = settings
         self._max_payload = settings.limits.max_payload_bytes
         self._warn = RateLimitedLog(log)
