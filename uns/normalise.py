@@ -15,11 +15,15 @@ from uns.sparkplug.quality import QUALITY_PROPERTY, quality_of_code
 from uns.sparkplug.values import float32_shortest
 
 __all__ = [
+    "TEMPLATE_INSTANCE_KEYS",
     "json_value",
     "metric_topic",
     "quality_of",
     "unit_of_metric",
 ]
+
+TEMPLATE_INSTANCE_KEYS = frozenset({"metrics", "template_ref", "version", "parameters"})
+"""The keys of a Template instance's JSON (``json_value`` of a Template): ``metrics`` always, the rest when set."""
 
 _FLOAT32_TYPES = frozenset({DataType.Float, DataType.FloatArray})  # printed at float32 precision
 _UNIT_PROPERTIES = ("engUnit", "EngUnit", "unit", "Unit", "engineeringUnits")

@@ -10,7 +10,7 @@ import logging
 
 import orjson
 
-from model.envelope import EnvelopeDict, EnvelopeError, JsonValue, Quality, build_envelope, read_fields
+from model.envelope import EnvelopeDict, EnvelopeError, Quality, build_envelope, read_fields
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
@@ -18,6 +18,7 @@ from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason
 from uns.host.health import health_document
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
+from uns.host.template_merge import merged_over_held
 from uns.logs import RateLimitedLog
 from uns.mqtt.types import Message
 from uns.normalise import json_value, metric_topic, quality_of, unit_of_metric
@@ -55,36 +56,6 @@ def _dumps(env: EnvelopeDict) -> bytes:
     costs ~0.7 us and saves ~3.9 KiB per message (bench/birth_memory.py, docs/benchmarks.md).
     """
     return bytes(memoryview(orjson.dumps(env)))
-
-
-_INSTANCE_KEYS = frozenset({"metrics", "template_ref", "version", "parameters"})  # uns.normalise's Template JSON
-
-
-def _is_instance(held: dict[str, JsonValue]) -> bool:
-    """Whether a member's JSON held is a Template instance's (not a DataSet's or PropertySet's)."""
-    return isinstance(held.get("metrics"), dict) and held.keys() <= _INSTANCE_KEYS
-
-
-def _merged_instance(held: dict[str, JsonValue], update: dict[str, JsonValue], sent: Template) -> dict[str, JsonValue]:
-    """A Template instance's JSON after a DATA carrying some of its members (and parameters) over the one held.
-
-    A member that is itself a Template instance (``sent`` names them) is one in DATA too, merged the same way
-    over the instance held; over a member held as something else (its datatype changed) it is taken whole.
-    """
-    merged = {**held, **update}
-    old, new = held.get("parameters"), update.get("parameters")
-    if isinstance(old, dict) and isinstance(new, dict):
-        merged["parameters"] = {**old, **new}
-    old, new = held.get("metrics"), update.get("metrics")
-    if isinstance(old, dict) and isinstance(new, dict):
-        members = {**old, **new}
-        for member in sent.metrics:
-            if member.datatype is DataType.Template and isinstance(member.value, Template) and member.name in new:
-                inner_old, inner_new = old.get(member.name), new[member.name]
-                if isinstance(inner_old, dict) and isinstance(inner_new, dict) and _is_instance(inner_old):
-                    members[member.name] = _merged_instance(inner_old, inner_new, member.value)
-        merged["metrics"] = members
-    return merged
 
 
 def hub_topic(enterprise: str, *levels: str) -> str:
@@ -420,16 +391,8 @@ class HostCore:
         # the new live (retained) value: not backfill, and not older than the value held
         live = not metric.is_historical and (slot.last_ms is None or ts >= slot.last_ms)
         value = None if metric.is_null else json_value(metric.value, slot.datatype)
-        if (
-            live
-            and slot.datatype is DataType.Template
-            and isinstance(value, dict)
-            and isinstance(slot.last_value, dict)
-            and isinstance(metric.value, Template)
-        ):
-            # Sparkplug 3.0: a Template instance in DATA may carry only the members that changed
-            # (tck-id-payloads-template-instance-members-data); the value held stays the whole instance
-            value = _merged_instance(slot.last_value, value, metric.value)
+        if live and slot.datatype is DataType.Template:
+            value = merged_over_held(slot.last_value, value, metric.value)  # DATA may carry only changed members
         env = build_envelope(
             value=value,
             timestamp_ms=ts,
