@@ -166,6 +166,11 @@ def _changed(tag: _Tag, value: MetricValue, quality: Quality) -> bool:
     return value != last
 
 
+def _read_ms(tag: _Tag, now_ms: int) -> int:
+    """When the tag's value was read (``now_ms`` if never: a heartbeat only repeats tags read once)."""
+    return tag.timestamp_ms if tag.timestamp_ms is not None else now_ms
+
+
 def _health_changed(name: str, value: MetricValue, last: MetricValue) -> bool:
     """Any change of a health metric, but the read latency's only beyond its deadband."""
     if name != "Bridge/ReadLatencyMs" or not isinstance(value, float) or not isinstance(last, float):
@@ -331,7 +336,7 @@ class EdgeSession:
             props = dict(quality_props(tag.quality if tag.seen else Quality.bad))
             if tag.spec.unit:
                 props["engUnit"] = PropertyValue(type=DataType.String, value=tag.spec.unit)
-            tag.born_ms, tag.born_value = (tag.timestamp_ms if tag.timestamp_ms is not None else now_ms), tag.value
+            tag.born_ms, tag.born_value = _read_ms(tag, now_ms), tag.value
             tag.floor_ms = tag.born_ms if tag.value is None else None
             metrics.append(
                 Metric(
@@ -479,7 +484,13 @@ class EdgeSession:
         return out
 
     def heartbeat(self, *, now_ms: int) -> list[Message]:
-        """DDATA with the last value of every metric of a live device not sent for ``heartbeat_ms``."""
+        """DDATA with the last value of every metric of a live device not sent for ``heartbeat_ms``.
+
+        Each value is stamped with when it was read, not ``now_ms``: the node knows it as of then. Stamped
+        now, it would be newer than a reading taken before the heartbeat but still on its way to the node
+        (queued in the source, a poll round in flight), which a host then takes as out of order and does
+        not keep as the live value, while the heartbeat's older value stays held until the next change.
+        """
         if self._heartbeat_ms <= 0:
             return []
         out = []
@@ -494,7 +505,7 @@ class EdgeSession:
             for tag in due:
                 tag.sent_value, tag.sent_quality, tag.sent_ms = tag.value, tag.quality, now_ms
             if due:
-                named = [self._named(t.spec, Sample(t.spec.name, t.value, now_ms, t.quality)) for t in due]
+                named = [self._named(t.spec, Sample(t.spec.name, t.value, _read_ms(t, now_ms), t.quality)) for t in due]
                 out += self.data(name, named, now_ms=now_ms)
         return out
 

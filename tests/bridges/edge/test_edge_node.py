@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
+from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from model.envelope import Quality
-from tests.bridges.edge.conftest import Proxy, edge_config, running_edge
+from tests.bridges.edge.conftest import Proxy, edge_config, running_edge, spb_host_at
 from tests.bridges.edge.spb_host import (
     BOOLEAN,
     FLOAT,
@@ -20,7 +22,10 @@ from tests.bridges.edge.spb_host import (
     string_property,
     until,
 )
+from tests.fixtures.consumers import retained
+from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto
+from uns.sparkplug import DataType
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 
@@ -251,3 +256,27 @@ async def test_device_down_ddeath_once_then_rebirth_on_data(
         await until(lambda: spb_host.values("oven", "Temp") == [(100.0, False)], what="oven data")
         assert node.stats.samples == 2
     assert spb_host.violations == []
+
+
+async def test_a_heartbeat_does_not_make_a_reading_still_queued_out_of_order_on_the_host(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # a reading taken before a heartbeat but handed to the node after it (queued in the source, or a poll round
+    # in flight): the heartbeat repeats the value held as of when it was read, so the reading, newer, stays
+    # the host's live value (retained), not a sample older than the heartbeat
+    source = ScriptedSource(name="scripted", tags=[TagSpec("filler", "Temp", DataType.Double)])
+    async with contextlib.AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
+        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
+        config = edge_config(hub.group, primary_host_id=gate.host_id, heartbeat_s=0.3, health_interval_s=0.1)
+        await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        source.read("filler", {"Temp": 20.0})
+        await until(lambda: gate.count("DBIRTH") == 1, what="births")
+        read_at = now_ms()  # taken now, queued until a heartbeat went out
+        await until(lambda: (20.0, False) in gate.values("filler", "Temp"), what="a heartbeat of Temp")
+        source.read("filler", {"Temp": 21.0}, timestamp_ms=read_at)
+        await until(lambda: (21.0, False) in gate.values("filler", "Temp"), what="the queued reading")
+        envelope = await retained(hub, f"{hub.cell}/data/Temp")
+        assert (envelope["value"], envelope["timestamp_ms"]) == (21.0, read_at)
+        assert hub.host.core.counters.out_of_order == 0
+    assert gate.violations == []

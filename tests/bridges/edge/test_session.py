@@ -112,6 +112,16 @@ def test_heartbeat_resends_unchanged(gap_ms: int, resent: bool) -> None:
     assert bool(s2.heartbeat(now_ms=gap_ms)) is resent
 
 
+def test_a_heartbeat_is_stamped_with_when_each_value_was_read() -> None:
+    # stamped at the heartbeat, a value would be newer than a reading taken before it and not yet handed over
+    s = session(heartbeat_ms=1000)
+    s.accept(Samples("d1", [Sample("Count", 1, 250), Sample("Mode", "auto", 250)]), now_ms=300)
+    s.births(bd_seq=0, now_ms=300, health={})
+    s.accept(Samples("d1", [Sample("Count", 1, 900), Sample("Mode", "auto", 900)]), now_ms=950)  # unchanged
+    (beat,) = s.heartbeat(now_ms=1400)
+    assert [(m.long_value or m.string_value, m.timestamp) for m in raw(beat).metrics] == [(1, 900), ("auto", 900)]
+
+
 @pytest.mark.parametrize(
     ("latencies", "sent"),
     [

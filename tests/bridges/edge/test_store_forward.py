@@ -7,7 +7,6 @@ import contextlib
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
@@ -15,7 +14,7 @@ from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from tests.bridges.edge.conftest import edge_config, host_away, running_edge, spb_host_at
 from tests.bridges.edge.spb_host import SpbHost, now_ms, quality_of, string_property, until
-from tests.fixtures.consumers import hub_clients, running_consumers
+from tests.fixtures.consumers import retained, running_consumers
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto, free_port, run_mosquitto
 from tests.fixtures.reading import rows
@@ -268,7 +267,6 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
     backlog = 10_000
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
-        clients = hub_clients(hub)
         historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
         gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
         config = edge_config(hub.group, primary_host_id=gate.host_id)
@@ -286,20 +284,13 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
         read_at = time.monotonic()
         source.read("filler", {"Count": backlog + 1, "Temp": 99.0})
 
-        async def retained(topic: str) -> object:
-            """The value of the retained message a client subscribing now gets (not a republish that follows it)."""
-            async with clients(client_id="test-retained") as client:
-                await client.subscribe([topic], qos=0)
-                async with asyncio.timeout(5.0):
-                    async for message in client.messages():
-                        if message.retain:
-                            return orjson.loads(message.payload)["value"]
-            raise AssertionError(f"no retained message on {topic}")
+        async def retained_value(topic: str) -> object:
+            return (await retained(hub, topic))["value"]
 
-        while await retained(temp) != 99.0:
-            assert time.monotonic() - read_at < 1.0, f"the UNS still shows Temp {await retained(temp)} after 1 s"
+        while await retained_value(temp) != 99.0:
+            assert time.monotonic() - read_at < 1.0, f"the UNS still shows Temp {await retained_value(temp)} after 1 s"
         assert edge.stats.buffer_depth > 0, "the replay still runs"
-        assert await retained(count) == backlog + 1
+        assert await retained_value(count) == backlog + 1
 
         def stored(topic: str) -> list[tuple[object, ...]]:
             return rows(
@@ -319,7 +310,7 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
             " WHERE topic = ? AND quality = 'good' ORDER BY ts",
             [temp],
         ) == [(20.0, False), (99.0, False)]
-        assert await retained(count) == backlog + 1  # the backlog went as history: the live value stays
+        assert await retained_value(count) == backlog + 1  # the backlog went as history: the live value stays
     assert gate.violations == []
 
 
