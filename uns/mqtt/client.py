@@ -32,6 +32,7 @@ from uns.mqtt.codec import (
 from uns.mqtt.connection import Connection, open_connection
 from uns.mqtt.incoming import Incoming
 from uns.mqtt.inflight import Inflight, Outgoing
+from uns.mqtt.requests import ConnectionLost, Requests
 from uns.mqtt.types import BrokerUrl, Message, OnConnect, Will
 
 __all__ = ["ClientStats", "MqttClient"]
@@ -64,10 +65,6 @@ class ClientStats:
     """QoS 0 messages dropped: the queue was full while an answer of ours was awaited (reading cannot pause)."""
     oldest_unacked_s: float = 0.0
     """Age of the oldest QoS 1/2 publish still waiting for its acknowledgement (0 when none)."""
-
-
-class _ConnectionLost(Exception):
-    """Internal: the connection went away while a request waited for its answer."""
 
 
 class MqttClient:
@@ -151,10 +148,11 @@ class MqttClient:
         self._topics: dict[str, bytes] = {}
         # outgoing QoS 1/2
         self._inflight = Inflight(max_inflight=max_inflight)
-        self._control: dict[int, asyncio.Future[SubAck | UnsubAck]] = {}
         self._offline: list[bytes] = []
         self._offline_count = 0
         self._incoming = Incoming(max_queued=max_queued, manual_ack=manual_ack, write=self._write_control)
+        self._requests = Requests(inflight=self._inflight, resume=self._incoming.resume)
+        self._control = self._requests.pending  # the ids publishes must not take, read per QoS 1/2 publish
         self._subscriptions: dict[str, int] = {}
         # counters
         self._sent = 0
@@ -269,7 +267,7 @@ class MqttClient:
         for f in filters:
             self._subscriptions[f] = qos  # remembered first: a reconnect meanwhile restores it
         pairs = [(f, qos) for f in filters]
-        ack = await self._request(lambda pid: encode_subscribe(pid, pairs))
+        ack = await self._requests.request(self._wait_connected, lambda pid: encode_subscribe(pid, pairs))
         if not isinstance(ack, SubAck) or len(ack.return_codes) != len(filters):
             raise BrokerError(self.endpoint, f"bad answer to SUBSCRIBE of {len(filters)} filter(s): {ack!r}")
         refused = [f for f, code in zip(filters, ack.return_codes, strict=True) if code == 0x80]
@@ -287,7 +285,7 @@ class MqttClient:
         for f in filters:
             self._subscriptions.pop(f, None)
         names = list(filters)
-        await self._request(lambda pid: encode_unsubscribe(pid, names))
+        await self._requests.request(self._wait_connected, lambda pid: encode_unsubscribe(pid, names))
 
     async def messages(self) -> AsyncIterator[Message]:
         """Every message delivered to this client's subscriptions, in arrival order (one consumer)."""
@@ -438,8 +436,8 @@ class MqttClient:
         pairs = list(self._subscriptions.items())
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                ack = await self._ask(conn, lambda pid: encode_subscribe(pid, pairs))
-        except (_ConnectionLost, TimeoutError) as exc:
+                ack = await self._requests.ask(conn, lambda pid: encode_subscribe(pid, pairs))
+        except (ConnectionLost, TimeoutError) as exc:
             conn.abort("resubscribe failed")
             raise BrokerUnreachable(self.endpoint, f"restoring subscriptions failed: {exc or 'no SUBACK'}") from None
         codes = ack.return_codes if isinstance(ack, SubAck) else ()
@@ -559,31 +557,6 @@ class MqttClient:
                 return
             await self._connected.wait()
 
-    async def _request(self, build: Callable[[int], bytes]) -> SubAck | UnsubAck:
-        """Send SUBSCRIBE/UNSUBSCRIBE and await its answer; sent again if the connection drops meanwhile."""
-        while True:
-            conn = await self._wait_connected()
-            try:
-                return await self._ask(conn, build)
-            except _ConnectionLost:
-                continue
-
-    async def _ask(self, conn: Connection, build: Callable[[int], bytes]) -> SubAck | UnsubAck:
-        pid = self._inflight.alloc_pid(self._control)
-        fut: asyncio.Future[SubAck | UnsubAck] = asyncio.get_running_loop().create_future()
-        self._control[pid] = fut
-        try:
-            conn.write(build(pid))
-            self._incoming.resume()  # the answer must be read, whatever the queue holds
-            either: list[asyncio.Future[SubAck | UnsubAck] | asyncio.Future[str]] = [fut, conn.lost]
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            if not fut.done():
-                raise _ConnectionLost(conn.lost.result())
-            return fut.result()
-        finally:
-            self._control.pop(pid, None)
-            fut.cancel()
-
     async def _wait_connected(self) -> Connection:
         while self._conn is None:
             if self._failure is not None:
@@ -612,6 +585,4 @@ class MqttClient:
             self._incoming.in_qos2.pop(p.packet_id, None)
             out.append(bytes((0x70, 2, p.packet_id >> 8, p.packet_id & 0xFF)))
         elif isinstance(p, SubAck | UnsubAck):
-            fut = self._control.get(p.packet_id)
-            if fut is not None and not fut.done():
-                fut.set_result(p)
+            self._requests.answer(p)
