@@ -8,7 +8,7 @@ import pytest
 
 from tests.bridges.fleet.rig import json_bridge
 from uns.errors import ConfigError
-from uns.fleet import FleetStore, config_hash
+from uns.fleet import FleetStore, config_hash, validate_agent_config
 
 
 def test_versions_grow_and_rollback_is_a_new_version_with_old_content(tmp_path: Path) -> None:
@@ -37,6 +37,17 @@ def test_an_invalid_config_is_refused_naming_the_field_and_not_stored(tmp_path: 
     assert store.versions("line1") == []
     with pytest.raises(ConfigError, match="no such version"):
         store.get("line1", 7)
+
+
+def test_a_field_the_agent_s_models_do_not_know_is_refused_naming_it() -> None:
+    # what an agent older than the hub says of a version with a field it does not know (it validates a version
+    # with this function, its own models): the dotted path of the field, the version, and the value
+    config = {"bridges": [json_bridge("press1", "g", "t/mixer", not_known_here=["press/*"])]}
+    with pytest.raises(ConfigError) as caught:
+        validate_agent_config(config, "version 3")
+    assert str(caught.value) == (
+        "version 3: bridges[0].mqtt_json.edge.not_known_here: Extra inputs are not permitted (got ['press/*'])"
+    )
 
 
 def test_a_new_version_names_its_bridges_and_an_old_one_without_them_still_rolls_back(tmp_path: Path) -> None:
