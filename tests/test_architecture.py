@@ -108,3 +108,20 @@ def test_the_web_reads_the_store_only_through_its_components() -> None:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert not [n for n in names if n.split(".")[0] == "duckdb"], path
+
+
+_MAX_LINES = 600  # issue 16: split a module before it grows past this (STYLE.md: aim for 100-400)
+
+
+def test_no_product_module_is_over_600_lines() -> None:
+    # the packages the wheel ships (pyproject's packages, as _PACKAGES); tests and bench are not product code,
+    # and the generated *_pb2.py is not written by hand
+    sizes = {
+        str(path.relative_to(_ROOT)): len(path.read_text().splitlines())
+        for package in _PACKAGES
+        for path in sorted((_ROOT / package).rglob("*.py"))
+        if "_pb2" not in path.name
+    }
+    assert len(sizes) > 300
+    over = {name: lines for name, lines in sizes.items() if lines > _MAX_LINES}
+    assert over == {}, f"over {_MAX_LINES} lines (move a cohesive piece into a module of its own): {over}"
