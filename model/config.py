@@ -90,8 +90,9 @@ _LinePath = Annotated[
 ]
 """A line's equipment path (``mes.output_cells``' keys, ``mes.output_only_lines``)."""
 
-_CellPath = Annotated[str, Field(json_schema_extra={"pattern": f"^{_SLUG}(/{_SLUG}){{4}}$"})]
-"""A cell's equipment path; that it is a cell of its line is checked with the line (``_check_output_cells``)."""
+_OutputPath = Annotated[str, Field(json_schema_extra={"pattern": f"^{_SLUG}(/{_SLUG}){{3,4}}$"})]
+"""A cell's equipment path, or the line's own; that it is the line or a cell of it is checked with the line
+(``_check_output_cells``)."""
 
 
 def _check_output_cells(cells: dict[str, str]) -> dict[str, str]:
@@ -101,8 +102,11 @@ def _check_output_cells(cells: dict[str, str]) -> dict[str, str]:
                 f"{line}: empty; name a cell of the line, like {line}/filler, or leave the line out for its last cell"
                 " in the plant file"
             )
-        if not cell.startswith(line + "/") or not is_slug(cell.removeprefix(line + "/")):
-            raise ValueError(f"{line}: {cell!r} is not a cell of this line; name one, like {line}/filler")
+        if cell != line and (not cell.startswith(line + "/") or not is_slug(cell.removeprefix(line + "/"))):
+            raise ValueError(
+                f"{line}: {cell!r} is not a cell of this line; name one, like {line}/filler, or the line itself"
+                " for the counts published on its own path"
+            )
     return cells
 
 
@@ -355,10 +359,12 @@ class MesSection(_Section):
         description="Lines whose cells count different units (cases, then pallets): the line's units are its "
         "output cell's alone; upstream scrap is not added.",
     )
-    output_cells: Annotated[dict[_LinePath, _CellPath], AfterValidator(_check_output_cells)] = Field(
+    output_cells: Annotated[dict[_LinePath, _OutputPath], AfterValidator(_check_output_cells)] = Field(
         default_factory=dict,
         description="Line path -> the cell of that line whose counts are the line's output (a cell the plant file "
-        "declares, for a line it declares); default the line's last cell in the plant file.",
+        "declares, for a line it declares), or the line path itself for counts published on the line; default the "
+        "line's last cell in the plant file. Counts on the line path while its output is a cell are stray: stored, "
+        "counted in the health, no figure of the line.",
     )
     reasons: dict[str, str] = Field(
         default_factory=dict, description="Reason catalog: reason code -> text (downtime and defect reasons)."

@@ -84,3 +84,14 @@ def test_the_demo_hub_counts_at_the_cells_its_plant_page_names() -> None:
     outputs = line_outputs(settings, plant)
     assert mes_section(settings, plant).output_cells == mes_section(settings, plant, outputs).output_cells == outputs
     assert (outputs[LINE1], outputs[LINE2]) == (f"{LINE1}/filler", f"{LINE2}/capper2")
+
+
+def test_a_line_of_the_plant_file_may_be_its_own_output() -> None:
+    """A line-level counter: ``mes.output_cells.<line>: <line>`` counts the line at its own path (not refused as
+    a cell the plant file does not declare); the plant page names the line."""
+    plant = load_plant(None)
+    settings = _settings({LINE1: LINE1})
+    assert mes_section(settings, plant).output_cells[LINE1] == LINE1
+    document: Any = plant_document(plant, line_outputs(settings, plant))  # nested JSON
+    lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
+    assert lines[LINE1]["output_cell"] == LINE1

@@ -54,6 +54,7 @@ def test_constructing_settings_reads_no_environment(monkeypatch):
         ({"web": {"http_port": "0"}}, "web.http_port", 0),
         ({"demo": "no"}, "demo", False),
         ({"mes": {"output_cells": {LINE1: f"{LINE1}/filler"}}}, "mes.output_cells", {LINE1: f"{LINE1}/filler"}),
+        ({"mes": {"output_cells": {LINE1: LINE1}}}, "mes.output_cells", {LINE1: LINE1}),  # the line's own counts
         ({"mes": {"output_only_lines": [LINE1]}}, "mes.output_only_lines", [LINE1]),
     ],
 )
@@ -151,7 +152,7 @@ def test_settings_schema_carries_the_line_and_cell_path_rules():
     schema: dict[str, Any] = settings_json_schema()
     mes = schema["$defs"]["MesSection"]["properties"]
     slug = model.SLUG_PATTERN.strip("^$")
-    line, cell = f"^{slug}(/{slug}){{3}}$", f"^{slug}(/{slug}){{4}}$"
+    line, cell = f"^{slug}(/{slug}){{3}}$", f"^{slug}(/{slug}){{3,4}}$"  # an output: a cell of the line, or itself
     assert mes["output_cells"]["patternProperties"] == {line: {"type": "string", "pattern": cell}}
     assert mes["output_only_lines"]["items"] == {"type": "string", "pattern": line}
 

@@ -22,9 +22,10 @@ fallback.
 
 A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
 union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
-are the line's output (``uns.mes.line_output``, the orders' and scrap views' rule too): counts
-published on the line path itself when there are any, else the output cell's (``output_cells[line]``,
-default the last cell by path that ever counted); scrap counted at the other cells adds to the
+are the line's output (``uns.mes.line_output``, the orders' and scrap views' rule too): the counts of
+``output_cells[line]`` (a cell, or the line path itself; counts on the line path while it names a cell are
+stray, no units); without one, the line path's own counts when there are any, else the last cell by path
+that ever counted; scrap counted at the other cells adds to the
 produced quantity (a unit scrapped anywhere was produced and lost), so OEE = good out × ideal cycle
 time / PBT holds for the line as for a cell.
 """

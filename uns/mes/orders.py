@@ -1,12 +1,13 @@
 """Order progress against plan: quantities made, planned vs actual times, run time and projected end.
 
 Read-only: takes a DuckDB cursor and runs in a caller's thread. An order's units are its line's
-output, the OEE view's rule (``uns.mes.line_output``): counts on the line path itself when there are any
-(of any order), else the output cell's (``output_cells[line]``, default the line's last cell by path with
-counts of any order, not only this order's); scrap counted at any cell of the line is the order's scrap,
-except on a line whose cells count different units (``mes.output_only_lines``: cases, then pallets),
-where the output cell's scrap alone is. An order counted at more than one line (its counts name it) has
-the sum of each line's units, as in the ``material`` and ``scrap`` views.
+output, the OEE view's rule (``uns.mes.line_output``): the counts of ``output_cells[line]`` (a cell, or the
+line path itself); without one, the line path's own counts when there are any (of any order), else the
+line's last cell by path with counts of any order, not only this order's; scrap counted at any cell of
+the line is the order's scrap, except on a line whose cells count different units
+(``mes.output_only_lines``: cases, then pallets), where the output cell's scrap alone is. An order counted
+at more than one line (its counts name it) has the sum of each line's units, as in the ``material`` and
+``scrap`` views.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def order_progress(
         line: only orders on this line (the line path, four levels).
         status: only orders released (not started), running or completed.
         now: the time a running order's run time and projection are measured to; default the clock.
-        output_cells: line → its output cell; default the line's own counts, else its last cell by path.
+        output_cells: line → its output (a cell or the line); default the line's own counts, else its last cell.
         output_only: lines whose cells count different units (``mes.output_only_lines``): the output's scrap alone.
 
     Raises:

@@ -125,10 +125,10 @@ def scrap(
     """Total, good and scrapped units per group from the production counts in ``[start, end)``.
 
     ``by="cell"`` (or a cell ``path``) counts each cell's own units. Otherwise units follow the
-    line rule of the OEE view (``uns.mes.line_output``): a line's units are the counts published on
-    the line path when it has any, else its output cell's (``output_cells[line]``, default the last
-    cell by path that ever counted) plus the scrap counted at its other cells, so a unit is counted
-    once and a unit scrapped anywhere on the line is produced and lost; on the lines of ``output_only``
+    line rule of the OEE view (``uns.mes.line_output``): a line's units are its output's counts
+    (``output_cells[line]``, a cell or the line itself; without one, the line path's own counts when it
+    has any, else the last cell by path that ever counted) plus the scrap counted at its other cells, so a
+    unit is counted once and a unit scrapped anywhere on the line is produced and lost; on the lines of ``output_only``
     (``mes.output_only_lines``: cells counting different units, cases then pallets) the output
     cell's count alone.
 

@@ -270,9 +270,9 @@ def material(
     """Material consumed by an order against its bill of materials (from the latest release).
 
     Good units produced are those at the output of each line the order counted at, the OEE, orders and
-    scrap views' rule (``uns.mes.line_output``): the counts published on the line path when it ever
-    published any, else the output cell's (``output_cells[line]``, default the line's last cell by path
-    that ever counted, of any order).
+    scrap views' rule (``uns.mes.line_output``): the counts of ``output_cells[line]`` (a cell or the line
+    itself); without one, the line path's own counts when it ever published any, else the line's last cell
+    by path that ever counted, of any order.
 
     Raises:
         BadArgument: when no work order has this id.

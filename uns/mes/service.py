@@ -38,6 +38,7 @@ from uns.mes.losses import loss_table
 from uns.mes.memo import ViewMemo, attach
 from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
 from uns.mes.store import Incoming, MesStore, Outcome
+from uns.mes.stray_counts import StrayCounts
 from uns.mes.unbound import UnboundPaths
 from uns.mes.views_api import run_view
 from uns.mqtt.types import Message, PubSub
@@ -105,6 +106,7 @@ class MesAdapter:
         self.changes = ChangeFeed()
         """What each committed batch changed (``uns.mes.changes``): subscribe here to invalidate caches."""
         self._unbound = UnboundPaths(self.equipment)
+        self._stray = StrayCounts(settings.output_cells)
         loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
         self._facts: FactBuilder | None = None
@@ -138,8 +140,8 @@ class MesAdapter:
         return errors_topic(self._enterprise)
 
     def health(self) -> dict[str, object]:
-        """Counters for ``/api/health``, and the unbound paths events arrived at."""
-        return {**self.counters, **self._unbound.health()}
+        """Counters for ``/api/health``, the unbound paths events arrived at, and the lines' stray counts."""
+        return {**self.counters, **self._unbound.health(), **self._stray.health()}
 
     async def __aenter__(self) -> Self:
         database = self._writer.database
@@ -310,6 +312,7 @@ class MesAdapter:
             if outcome.status == "stored":
                 self.counters["stored"] += 1
                 self._unbound.note(item.path, item.topic)
+                self._stray.note(item.path, item.event, item.topic)
                 if item.body.source != "derived":  # operator or system input shows on the next read
                     self.live.invalidate()
             elif outcome.status == "duplicate":

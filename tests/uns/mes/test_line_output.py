@@ -7,7 +7,7 @@ import pytest
 
 from tests.exports import assert_all_is_honest
 from tests.uns.mes.mes_events import Feeder, at
-from uns.mes.line_output import output_cell, unit_paths
+from uns.mes.line_output import is_stray_count, output_cell, unit_paths
 from uns.mes.orders import order_progress
 from uns.mes.quality import scrap
 from uns.mes.resources import material
@@ -33,8 +33,14 @@ def test_exports() -> None:
         # cells counting different units: the output alone
         ({PACKER, PALLETIZER}, {}, True, {PALLETIZER: True}),
         ({PACKER, PALLETIZER}, {LINE: WRAPPER}, True, {}),
-        # the line's own counts win over every cell's
-        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, False, {LINE: True}),
+        # a configured cell wins over the line's own counts: those are stray, no unit of the line
+        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, False, {PACKER: True, PALLETIZER: False}),
+        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, True, {PACKER: True}),
+        # the line configured as its own output: its own counts alone, as before (no cell's scrap added)
+        ({LINE, PACKER, PALLETIZER}, {LINE: LINE}, False, {LINE: True}),
+        ((), {LINE: LINE}, False, {LINE: True}),
+        # no output configured: the line's own counts when it has any, else its last cell that counted
+        ({LINE, PACKER, PALLETIZER}, {}, False, {LINE: True}),
         ({OTHER}, {}, False, {}),
     ],
 )
@@ -56,6 +62,20 @@ def test_unit_paths(
 )
 def test_output_cell(counting: set[str], configured: dict[str, str], expected: str | None) -> None:
     assert output_cell(LINE, counting, configured) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "configured", "expected"),
+    [
+        (LINE, {LINE: PACKER}, True),  # the line's output is a cell: a count on the line is stray
+        (LINE, {LINE: LINE}, False),  # the line is its own output
+        (LINE, {}, False),  # no output configured: the line's own counts are its units
+        (PACKER, {LINE: PALLETIZER}, False),  # a cell's counts are never stray (its scrap is the line's)
+        (OTHER, {LINE: PACKER}, False),
+    ],
+)
+def test_is_stray_count(path: str, configured: dict[str, str], expected: bool) -> None:
+    assert is_stray_count(path, configured) is expected
 
 
 def test_an_order_counted_at_two_lines_has_the_same_units_in_every_view(

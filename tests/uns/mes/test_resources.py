@@ -142,8 +142,10 @@ def test_good_units_follow_the_line_output(db, cursor) -> None:
     count(c, CAPPER, "o1", 57, 55)
     assert material(cursor, order_id="o1").good_units == 60  # default output: the cell whose path sorts last
     assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 55
-    count(c, LINE, "o1", 54, 54)  # the line publishes its own output: that wins
-    assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 54
+    count(c, LINE, "o1", 54, 54)  # a count on the line path: stray while the configured output is a cell
+    assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 55
+    assert material(cursor, order_id="o1", output_cells={LINE: LINE}).good_units == 54  # the line as its output
+    assert material(cursor, order_id="o1").good_units == 54  # no output configured: the line's own counts
 
 
 def test_good_units_are_the_orders_and_scrap_views(db, cursor) -> None:

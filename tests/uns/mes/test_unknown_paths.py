@@ -80,6 +80,30 @@ async def test_an_event_at_an_unknown_path_is_stored_as_unbound_and_warned_about
         assert NEW_CELL in warnings[0]
 
 
+async def test_a_count_on_a_line_path_whose_output_is_a_cell_is_stored_counted_and_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """line1's output is its capper (mes.output_cells): two counts on the line path itself are stray (no figure of
+    the line), one on the capper is not; line2 counts at its own path (its output is the line): not stray."""
+    caplog.set_level(logging.WARNING, logger="uns.mes.stray_counts")
+    line2 = "acme/dallas/bottling/line2"
+    section = MesSection(kpi_interval_s=60, output_cells={LINE: f"{LINE}/capper", line2: line2})
+    async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
+        for index, path in enumerate((LINE, LINE, f"{LINE}/capper", line2)):
+            body = orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
+            await hub.erp.publish(f"{path}/mes/production_count", body, qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 4, what="four counts stored")
+        assert hub.rows("SELECT count(*) FROM mes_counts WHERE path = 'acme/dallas/bottling/line1'") == [(2,)]  # kept
+        health = hub.mes.health()
+        assert (health["stray_count_lines"], health["stray_count_paths"], health["stray_counts"]) == (1, [LINE], 2)
+        warnings = [r.getMessage() for r in caplog.records if "production_count on line path" in r.getMessage()]
+        assert warnings == [
+            f"production_count on line path {LINE} ({LINE}/mes/production_count): the line's output is {LINE}/capper,"
+            " so counts on the line itself are no figure of it; stored and counted as stray_counts in the health;"
+            f" fix the publisher's topic, or set mes.output_cells.{LINE}: {LINE} to count the line at its own path"
+        ]
+
+
 def test_the_cli_and_any_caller_with_the_plant_paths_get_the_same_refusal(tmp_path: Path) -> None:
     database = open_db(tmp_path / "mes.duckdb")
     try:
@@ -119,7 +143,7 @@ def test_nearest_paths_by_spelling_then_by_the_longest_known_ancestor(
     assert len(nearest) <= 5
 
 
-@pytest.mark.parametrize("module", ["uns.mes.scope", "uns.mes.unbound"])
+@pytest.mark.parametrize("module", ["uns.mes.scope", "uns.mes.stray_counts", "uns.mes.unbound"])
 def test_all_is_honest(module: str) -> None:
     assert_all_is_honest(module)
 

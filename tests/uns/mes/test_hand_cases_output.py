@@ -1,0 +1,104 @@
+"""A line's output (docs/mes.md, ``uns.mes.line_output``), computed by hand as an integrator checks a vendor.
+
+Each case writes down its events and works out the figures in a comment (ISO 22400-2 as in
+``test_hand_cases``), then asserts the OEE, orders, scrap and material views give exactly those numbers,
+through the interval SQL and through the per-hour facts and memo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from model.config import MesSection
+from tests.uns.mes import test_hand_cases as first_round
+from tests.uns.mes.mes_events import Feeder, at
+from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
+from uns.mes.oee import oee
+from uns.mes.resources import material
+from uns.mes.views_api import run_view
+from uns.query.args import document_bytes
+
+LINE = "acme/dallas/bottling/line1"
+FILLER, CAPPER = f"{LINE}/filler", f"{LINE}/capper"
+WINDOW = {"start": ["2026-11-24T06:00:00Z"], "end": ["2026-11-24T07:00:00Z"]}
+
+# the first round's fixtures: ``rig`` (each case through the interval SQL and through the facts and memo) on a
+# copy of one migrated file (``db``, ``_migrated``)
+rig, db, _migrated = first_round.rig, first_round.db, first_round._migrated
+
+
+def _view(cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, **params: str) -> list[dict[str, Any]]:
+    """A view's rows as ``GET /api/mes/<view>`` answers them (at 07:00)."""
+    args = {key: [value] for key, value in params.items()}
+    rows: list[dict[str, Any]] = orjson.loads(document_bytes(run_view(cursor, section, view, args, now=at(24, 7))))[
+        "rows"
+    ]
+    return rows
+
+
+def _line_run(feeder: Feeder) -> None:
+    """Case O1's events before the stray count: product P1 (2.0 s), order O1 (1000, a cap per unit) from 06:00,
+    filler and capper producing from 06:00, filler 500 / 10 at 06:30, capper 480 / 4 at 06:40."""
+    assert feeder.send(LINE, "product_type", at(24, 1), product_id="P1", ideal_cycle_time_s=2.0).status == "stored"
+    release = {"product_id": "P1", "quantity": 1000, "bom": [{"material_id": "cap", "quantity_per_unit": 1.0}]}
+    assert feeder.send(LINE, "work_order", at(24, 2), order_id="O1", action="release", **release).status == "stored"
+    assert feeder.send(LINE, "work_order", at(24, 6), order_id="O1", action="start").status == "stored"
+    for cell in (FILLER, CAPPER):
+        feeder.states(cell, [(at(24, 6), 10000)])
+    assert feeder.send(FILLER, "production_count", at(24, 6, 30), total=500, scrap=10).status == "stored"
+    assert feeder.send(CAPPER, "production_count", at(24, 6, 40), total=480, scrap=4).status == "stored"
+
+
+# Case O1: a stray count on the line path does not move a configured line's figures.
+#   line1: filler, capper (the capper sorts first by path); mes.output_cells: line1 -> capper
+#   product P1 ideal 2.0 s; order O1 released (1000, a cap per unit), started 06:00
+#   states filler and capper producing from 06:00 (no line states: their union): window 3600, APT 3600
+#   counts filler 500 / 10 (06:30), capper (output) 480 / 4 (06:40)
+#   then a test publish on the line path itself: 300 / 0 at 06:50 (stray: the output is a cell)
+#   line units = the capper's 480 + the filler's scrap 10 = 490, good 476, scrap 14, with or without the stray
+#   count: A = 1, P = 490 * 2.0 / 3600, Q = 476 / 490; orders O1 good 476 scrap 14 (47.6 %);
+#   scrap by line 490 / 476 / 14; material O1 good units 476
+#   (before 2026-12-07 the stray count made the line's own counts its units, past ones included: 300 / 300)
+def test_o1_a_stray_count_on_the_line_path_moves_no_figure_of_a_configured_line(rig: Callable[..., Rig]) -> None:
+    section = MesSection(output_cells={LINE: CAPPER})
+    case = rig(section)
+    _line_run(case.feeder)
+    assert case.feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=0).status == "stored"
+    cursor = case.reader()
+    (row,) = oee(
+        cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells
+    )
+    assert (_times(row), row.total, row.good, row.scrap) == ((3600, 0, 3600, 0, 3600), 490, 476, 14)
+    _ratios(row, 1.0, 490 * 2.0 / 3600, 476 / 490)
+    (order,) = _view(cursor, section, "orders", line=LINE)
+    assert (order["order_id"], order["good"], order["scrap"]) == ("O1", 476, 14)
+    assert order["percent_complete"] == pytest.approx(47.6, rel=1e-12)
+    (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
+    assert (scrapped["group"], scrapped["total"], scrapped["good"], scrapped["scrap"]) == (LINE, 490, 476, 14)
+    assert material(cursor, order_id="O1", output_cells=section.output_cells).good_units == 476
+    cursor.close()
+
+
+# Case O2: the line as its own output (mes.output_cells: line1 -> line1, a line-level counter), the same events:
+#   the line path's counts alone are the line's units, the cells' scrap is not added: 300 / 300 / 0
+#   A = 1, P = 300 * 2.0 / 3600, Q = 1; orders O1 good 300 scrap 0 (30 %); material O1 good units 300
+def test_o2_a_line_configured_as_its_own_output_counts_at_its_own_path(rig: Callable[..., Rig]) -> None:
+    section = MesSection(output_cells={LINE: LINE})
+    case = rig(section)
+    _line_run(case.feeder)
+    assert case.feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=0).status == "stored"
+    cursor = case.reader()
+    (row,) = oee(
+        cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells
+    )
+    assert (row.total, row.good, row.scrap) == (300, 300, 0)
+    _ratios(row, 1.0, 300 * 2.0 / 3600, 1.0)
+    (order,) = _view(cursor, section, "orders", line=LINE)
+    assert (order["order_id"], order["good"], order["scrap"]) == ("O1", 300, 0)
+    assert material(cursor, order_id="O1", output_cells=section.output_cells).good_units == 300
+    cursor.close()
