@@ -30,6 +30,7 @@ from uns.web.cache_types import (
     TopicInfo,
     TreeFilter,
     Update,
+    class_bit,
 )
 from uns.web.roles import UNRESTRICTED, TopicAccess
 from uns.web.sparkplug_view import SparkplugView
@@ -45,7 +46,6 @@ _LEAN_BYTES = 256  # what a payload keeps once the cache's payload budget is spe
 _MAX_VALUE_CHARS = 256  # string values kept from envelopes (the payload has the rest)
 _WARN_EVERY_S = 10.0
 _LAST_RANKS = {NAMESPACE: 2, "$SYS": 2}
-_OTHER_BIT = 1 << len(CLASS_WORDS)  # Sparkplug, $SYS and any topic outside the ISA-95 shape
 _SPARKPLUG = NAMESPACE + "/"
 
 
@@ -94,22 +94,9 @@ class _Level:
         self.classes = 0  # bit per class word found below, for the class filter
         self.order: list[str] | None = None  # children's names in tree order, until a child is added
 
-    def passes(self, wanted: TreeFilter, class_bit: int, since_ms: int) -> bool:
-        """Whether anything below matches ``wanted`` (``class_bit`` and ``since_ms`` are derived from it)."""
-        return (
-            (not class_bit or self.classes & class_bit != 0)
-            and (not wanted.problems or self.problems > 0)
-            and self.last_ms >= since_ms
-        )
-
-
-def _class_bit(names: list[str]) -> int:
-    # the first class word after the equipment path names the class
-    for name in names[1:]:
-        bit = CLASS_BITS.get(name)
-        if bit is not None:
-            return bit
-    return _OTHER_BIT
+    def passes(self, wanted: TreeFilter, criteria: tuple[int, int]) -> bool:
+        """Whether anything below matches ``wanted`` (``criteria``: its ``TreeFilter.criteria`` now)."""
+        return wanted.passes(self.classes, self.problems, self.last_ms, criteria)
 
 
 class _Subscriber:
@@ -349,7 +336,7 @@ class TopicCache:
         self._names.append(topic)
         self._leaves[topic] = level
         self._haystack = None
-        bit = _class_bit(names)
+        bit = class_bit(names)
         for step in path:
             step.topics += 1
             step.classes |= bit
@@ -444,6 +431,7 @@ class TopicCache:
             topic=None if entry is None else self._info(path, entry, rate),
             problems=level.problems,
             last_ms=level.last_ms,
+            classes=level.classes,
         )
 
     def node(self, path: str) -> Node | None:
@@ -481,23 +469,19 @@ class TopicCache:
         now = self.now_ms()
         names = order[start:]
         if wanted is not None and not wanted.empty:
-            bit, since = self._criteria(wanted, now)
-            names = [name for name in names if children[name].passes(wanted, bit, since)]
+            criteria = wanted.criteria(now)
+            names = [name for name in names if children[name].passes(wanted, criteria)]
         end = len(names) if limit is None else min(limit, len(names))
         base = prefix + "/" if prefix else ""
         shown = tuple(self._node(name, base + name, children[name], now) for name in names[:end])
         return Page(shown=shown, more=len(names) - end)
-
-    @staticmethod
-    def _criteria(wanted: TreeFilter, now: int) -> tuple[int, int]:
-        return CLASS_BITS.get(wanted.class_word or "", 0), now - wanted.changed_ms if wanted.changed_ms else -1
 
     def admits(self, topic: str, wanted: TreeFilter) -> bool:
         """Whether the topic (or subtree) at ``topic`` passes ``wanted``, e.g. for a search result."""
         level = self._find(topic)
         if level is None:
             return False
-        return level.passes(wanted, *self._criteria(wanted, self.now_ms()))
+        return level.passes(wanted, wanted.criteria(self.now_ms()))
 
     def info(self, topic: str) -> TopicInfo | None:
         """What the cache holds for ``topic``, or None when no message was seen on it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 __all__ = [
     "CLASS_BITS",
@@ -15,16 +16,28 @@ __all__ = [
     "TopicInfo",
     "TreeFilter",
     "Update",
+    "class_bit",
 ]
 
 CLASS_WORDS: tuple[str, ...] = ("data", "kpi", "mes", "cmd", "alarm")
 """The namespace's class words, in the order the tree filter offers them."""
 CLASS_BITS = {word: 1 << index for index, word in enumerate(CLASS_WORDS)}
 """Class word -> its bit in a tree node's class mask."""
+_OTHER_CLASS = 1 << len(CLASS_WORDS)
+"""The class bit of Sparkplug, ``$SYS`` and any topic outside the ISA-95 shape (no class word after its first level)."""
 PROBLEMS = frozenset({"bad", "stale"})
 """The qualities a tree node counts in ``problems`` (and the "problems only" filter finds)."""
 
 JsonScalar = int | float | bool | str | None
+
+
+def class_bit(names: Sequence[str]) -> int:
+    """The class bit of the topic whose levels are ``names``: its first class word after the first level names it."""
+    for name in names[1:]:
+        bit = CLASS_BITS.get(name)
+        if bit is not None:
+            return bit
+    return _OTHER_CLASS
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +81,8 @@ class Node:
     """Topics in the subtree whose last quality is ``bad`` or ``stale``."""
     last_ms: int = 0
     """When the subtree's latest message arrived (Unix ms)."""
+    classes: int = 0
+    """A bit per class found in the subtree (:func:`class_bit` of each topic), for :class:`TreeFilter`."""
 
     @property
     def is_topic(self) -> bool:
@@ -100,6 +115,19 @@ class TreeFilter:
     def empty(self) -> bool:
         """Whether it lets everything through."""
         return self.class_word is None and not self.problems and self.changed_ms is None
+
+    def criteria(self, now_ms: int) -> tuple[int, int]:
+        """(the class bit wanted, 0 for any; the earliest latest time passing, -1 for any) at ``now_ms``."""
+        since = now_ms - self.changed_ms if self.changed_ms else -1
+        return CLASS_BITS.get(self.class_word or "", 0), since
+
+    def passes(self, classes: int, problems: int, last_ms: int, criteria: tuple[int, int]) -> bool:
+        """Whether a subtree with these figures (``Node.classes``, ``problems``, ``last_ms``) passes.
+
+        ``criteria``: :meth:`criteria` of this filter, worked out once for all the nodes of one answer.
+        """
+        bit, since = criteria
+        return (not bit or classes & bit != 0) and (not self.problems or problems > 0) and last_ms >= since
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

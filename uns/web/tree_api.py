@@ -353,13 +353,16 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             wanted = _tree_filter(request)
         except _BadParam as exc:
             return _bad(exc)
-        keep = hidden.reader(topic_access(request))
+        access = topic_access(request)
+        keep = hidden.reader(access)
         if wanted.empty:
             found = cache.search(text, limit + 1, keep=keep)
         else:
-            # filtered: look further, and say "more" when the unfiltered search was cut
+            # filtered: look further, and say "more" when the unfiltered search was cut; on the figures the
+            # reader's tree shows (a topic's hidden ones below it pass it on nothing)
             candidates = cache.search(text, max(limit + 1, 20 * limit), keep=keep)
-            found = [info for info in candidates if cache.admits(info.topic, wanted)][: limit + 1]
+            view = VisibleTree(cache, access, index=hidden)
+            found = [info for info in candidates if view.admits(info.topic, wanted)][: limit + 1]
         rows = [_info_json(info) for info in found[:limit]]
         return json_response({"q": text, "topics": rows, "more": len(found) > limit, "now_ms": now_ms()})
 

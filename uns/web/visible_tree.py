@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from uns.broker.acl import Principal
 from uns.web.cache import Node, Page, TopicCache, TreeFilter
-from uns.web.cache_types import PROBLEMS
+from uns.web.cache_types import PROBLEMS, class_bit
 from uns.web.roles import TopicAccess
 
 __all__ = ["Cut", "HiddenIndex", "VisibleTree"]
@@ -192,8 +192,8 @@ class VisibleTree:
         self._less: dict[str, _Less] = {}
         """Per node: what its hidden topics add to its figures."""
         self._hidden_children: collections.Counter[str] = collections.Counter()
-        self._walks: dict[str, tuple[float, int]] = {}
-        """Per node with hidden topics under it: the rate and latest time of its visible ones."""
+        self._walks: dict[str, tuple[float, int, int]] = {}
+        """Per node with hidden topics under it: the rate, latest time and class bits of its visible ones."""
         self._top_cut = False
         """Something is hidden under the root's child named ``""`` (``/x``), whose path is the root's: left out."""
         if self._open:
@@ -250,12 +250,20 @@ class VisibleTree:
             return self._cache.page(prefix, limit=limit, after=after, wanted=wanted)
         every = self._cache.page(prefix, after=after, wanted=wanted).shown
         shown = [self._seen(node) if node.path != prefix else node for node in every if self._listed(node, prefix)]
-        if wanted is not None and (wanted.problems or wanted.changed_ms):
+        if wanted is not None and not wanted.empty:
             # the cache passed them on figures with the hidden topics in; pass them again on what is shown
-            since = self._cache.now_ms() - wanted.changed_ms if wanted.changed_ms else -1
-            shown = [node for node in shown if (node.problems or not wanted.problems) and node.last_ms >= since]
+            criteria = wanted.criteria(self._cache.now_ms())
+            shown = [node for node in shown if wanted.passes(node.classes, node.problems, node.last_ms, criteria)]
         end = len(shown) if limit is None else min(limit, len(shown))
         return Page(shown=tuple(shown[:end]), more=len(shown) - end)
+
+    def admits(self, path: str, wanted: TreeFilter) -> bool:
+        """``TopicCache.admits`` as this reader sees it: on the figures of the topics it may read at and below."""
+        if self._open or (path not in self._less and not self._inside_whole(path)):
+            return self._cache.admits(path, wanted)  # nothing hidden there: the cache's figures are this reader's
+        node = self.node(path)
+        criteria = wanted.criteria(self._cache.now_ms())
+        return node is not None and wanted.passes(node.classes, node.problems, node.last_ms, criteria)
 
     def _listed(self, child: Node, prefix: str) -> bool:
         """Whether a child of ``prefix`` is shown (the root's child named ``""`` has the root's path: as it is)."""
@@ -267,9 +275,10 @@ class VisibleTree:
         less = self._less.get(node.path)
         if less is None:
             return node
-        rate, last_ms = self._walk(node.path)
+        rate, last_ms, classes = self._walk(node.path)
         return dataclasses.replace(
             node,
+            classes=classes,
             topics=node.topics - less.topics,
             messages=node.messages - less.messages,
             rate=round(rate, 3),
@@ -279,40 +288,42 @@ class VisibleTree:
             topic=None if node.path in self._alone else node.topic,
         )
 
-    def _walk(self, path: str) -> tuple[float, int]:
-        """The rate and latest time of the visible topics at and under ``path``, summed over its children.
+    def _walk(self, path: str) -> tuple[float, int, int]:
+        """The rate, latest time and class bits of the visible topics at and under ``path``, from its children's.
 
         Down the branches that hold hidden topics only, each node once per view; elsewhere the cache's own
         figures. Not the node's figures less the hidden ones': the cache's rates are estimates per node,
-        each brought up to date when read, so such a difference kept a share of the hidden traffic.
+        each brought up to date when read, so such a difference kept a share of the hidden traffic; and a
+        class bit cannot be taken off (another topic below may have the same class).
         """
         known = self._walks.get(path)
         if known is not None:
             return known
         cache = self._cache
         node = cache.node(path)
-        rate, latest = 0.0, 0
+        rate, latest, classes = 0.0, 0, 0
         if node is not None and node.topic is not None and path not in self._alone:
             # a visible topic with hidden ones under it: its own share of the node's rate, by its messages
             rate = node.rate * node.topic.count / node.messages if node.messages else 0.0
             latest = node.topic.last_ms
+            classes = class_bit(path.split("/"))
         for name in cache.names(path):
             if not (name or path):  # the root's child named "": its path is the root's, so its row from the page
                 if not self._top_cut:  # nothing hidden under it
                     for row in cache.page().shown:
                         if row.path == "":
-                            rate, latest = rate + row.rate, max(latest, row.last_ms)
+                            rate, latest, classes = rate + row.rate, max(latest, row.last_ms), classes | row.classes
                 continue
             child = f"{path}/{name}" if path else name
             if child in self._whole:
                 continue
             if child in self._less:
-                child_rate, child_ms = self._walk(child)
+                child_rate, child_ms, child_classes = self._walk(child)
             else:
                 found = cache.node(child)
                 if found is None:
                     continue
-                child_rate, child_ms = found.rate, found.last_ms
-            rate, latest = rate + child_rate, max(latest, child_ms)
-        self._walks[path] = (rate, latest)
-        return rate, latest
+                child_rate, child_ms, child_classes = found.rate, found.last_ms, found.classes
+            rate, latest, classes = rate + child_rate, max(latest, child_ms), classes | child_classes
+        self._walks[path] = (rate, latest, classes)
+        return rate, latest, classes

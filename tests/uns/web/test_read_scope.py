@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 import orjson
@@ -83,8 +84,8 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def _rig(broker: EmbeddedBroker, auth: WebAuth) -> AsyncIterator[Rig]:
-    cache = TopicCache(clients=local_clients(broker))
+async def _rig(broker: EmbeddedBroker, auth: WebAuth, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Rig]:
+    cache = TopicCache(clients=local_clients(broker), clock=clock)
     routes = tree_routes(cache, heartbeat_s=30, interval_s=0.05)
     async with (
         cache,
@@ -239,6 +240,63 @@ async def test_anonymous_roles_read_as_the_broker_lets_them(broker: EmbeddedBrok
             assert [row["topic"] for row in shown] == found, role
             status = await running.get("/api/sparkplug/nodes")
             assert status.status_code == (403 if role == "viewer" else 200), role
+
+
+async def test_a_restricted_reader_s_tree_filters_and_search_pass_on_the_topics_it_may_read(
+    broker: EmbeddedBroker,
+) -> None:
+    # class words, problems and latest times of hidden topics made nodes pass for a reader who may not read them:
+    # an agent named cmd with only its desired config, a Sparkplug node named alarm that only got commands, a bad
+    # and the latest message on a hidden config under a visible topic (the agent's own node published as one)
+    clock = Clock()
+    rebirth = _spb(None, Metric(name="Node Control/Rebirth", datatype=DataType.Boolean))
+    async with _rig(broker, WebAuth(users=_users(), secret=SECRET), clock=clock) as rig:
+        for topic, payload in (
+            ("acme/dallas/line1/cmd/start", b'{"value": 1}'),
+            ("acme/hub/edge/line1", b'{"value": 1}'),
+            (STATUS, b'{"value": 1, "quality": "good"}'),
+            ("spBv1.0/plant", b"{}"),
+            (NBIRTH, _spb(0, Metric(name="bdSeq", datatype=DataType.Int64, value=4))),
+        ):
+            await rig.publish(topic, payload)
+        clock.ms = T0 + 60_000
+        for topic, payload in (
+            ("acme/hub/edge/cmd/config", b'{"bridges": []}'),
+            (CONFIG, b'{"value": 1, "quality": "bad"}'),
+            ("spBv1.0/plant/NCMD/alarm", rebirth),
+        ):
+            await rig.publish(topic, payload)
+        cases: list[tuple[dict[str, str], str, list[str], list[str]]] = [
+            # (filter, prefix, admin's rows, a restricted reader's rows)
+            ({"class": "cmd"}, "", ["acme"], ["acme"]),
+            ({"class": "cmd"}, "acme", ["dallas", "hub"], ["dallas"]),
+            ({"class": "cmd"}, "acme/hub/edge", ["cmd"], []),
+            ({"class": "alarm"}, "", ["spBv1.0"], []),
+            ({"quality": "problem"}, "", ["acme"], []),
+            ({"quality": "problem"}, "acme/hub/edge", ["line1"], []),
+            ({"changed_s": "30"}, "", ["acme", "spBv1.0"], []),
+        ]
+        searches: list[tuple[dict[str, str], list[str], list[str]]] = [
+            # (filter and text, admin's topics, a restricted reader's topics)
+            ({"q": "line1", "quality": "problem"}, ["acme/hub/edge/line1", CONFIG], []),
+            ({"q": "line1", "changed_s": "30"}, ["acme/hub/edge/line1", CONFIG], []),
+            ({"q": "plant", "class": "alarm"}, ["spBv1.0/plant", "spBv1.0/plant/NCMD/alarm"], []),
+            ({"q": "edge", "class": "cmd"}, ["acme/hub/edge/cmd/config"], []),
+        ]
+        for user in ("ada", "vic", "sven"):
+            await rig.login(user)
+            for wanted, prefix, every, restricted in cases:
+                answer = await rig.get("/api/tree", prefix=prefix, **wanted)
+                rows = [child["name"] for child in answer.json()["children"]]
+                assert (rows, answer.json()["more"]) == (every if user == "ada" else restricted, 0), (user, wanted)
+            for wanted, every, restricted in searches:
+                found = (await rig.get("/api/search", **wanted)).json()["topics"]
+                assert [row["topic"] for row in found] == (every if user == "ada" else restricted), (user, wanted)
+        await rig.login("sven")  # the branches hold what sven may read: unfiltered, as before
+        group = (await rig.get("/api/tree", prefix="spBv1.0/plant")).json()
+        assert (group["node"]["topics"], [child["name"] for child in group["children"]]) == (2, ["NBIRTH"])
+        edge = (await rig.get("/api/tree", prefix="acme/hub/edge")).json()
+        assert [child["name"] for child in edge["children"]] == ["line1"]
 
 
 def test_read_sparkplug_is_read_from_the_account_at_each_request() -> None:
