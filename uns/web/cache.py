@@ -8,7 +8,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Collection
 from types import TracebackType
 from typing import Self
 
@@ -33,6 +33,7 @@ from uns.web.cache_types import (
     class_bit,
 )
 from uns.web.roles import UNRESTRICTED, TopicAccess
+from uns.web.search_index import Haystack
 from uns.web.sparkplug_view import SparkplugView
 
 # the value types live in uns.web.cache_types; re-exported for the cache's users
@@ -210,12 +211,12 @@ class TopicCache:
         self.stats = CacheStats()
         self._root = _Level()
         self._root.rate_at = int(clock() * 1000)
-        self._names: list[str] = []
+        self._haystacks: dict[str, Haystack] = {}
+        """Each first level's topics, for search: a reader skips a first level hidden from it whole."""
         self._leaves: dict[str, _Level] = {}
         """Each kept topic's level, by topic: one lookup per message instead of a walk down the tree."""
         self._unsettled: list[_Level] = []
         """Topic levels with messages their ancestors have not counted yet."""
-        self._haystack: tuple[str, list[int]] | None = None
         self.sparkplug = SparkplugView() if sparkplug is None else sparkplug  # empty is falsy: it has __len__
         self._subscribers: list[_Subscriber] = []
         self._client: PubSub | None = None
@@ -333,9 +334,11 @@ class TopicCache:
             return None
         level.entry = _Entry(now)
         self.stats.topics += 1
-        self._names.append(topic)
         self._leaves[topic] = level
-        self._haystack = None
+        haystack = self._haystacks.get(names[0])
+        if haystack is None:
+            haystack = self._haystacks[names[0]] = Haystack()
+        haystack.add(topic, self.stats.topics)
         bit = class_bit(names)
         for step in path:
             step.topics += 1
@@ -497,30 +500,29 @@ class TopicCache:
         level = self._find(topic) if topic else None
         return None if level is None or level.entry is None else level.entry.payload
 
-    def search(self, text: str, limit: int = 100, *, keep: Callable[[str], bool] | None = None) -> list[TopicInfo]:
-        """Topics whose name contains ``text`` (any case), in the order they were first seen; only those ``keep``s."""
-        if self._haystack is None:
-            folded = [name.casefold() for name in self._names]  # folding may change a name's length
-            starts, offset = [], 0
-            for name in folded:
-                starts.append(offset)
-                offset += len(name) + 1
-            self._haystack = ("\n".join(folded), starts)
-        haystack, starts = self._haystack
+    def search(
+        self,
+        text: str,
+        limit: int = 100,
+        *,
+        keep: Callable[[str], bool] | None = None,
+        skip: Collection[str] = (),
+    ) -> list[TopicInfo]:
+        """Topics whose name contains ``text`` (any case), in the order they were first seen; only those ``keep``s.
+
+        ``skip``: first levels whose topics are not looked at (hidden whole from the reader: no ``keep`` asked
+        about each of them). Each first level is searched on its own, for at most ``limit`` topics.
+        """
         needle = text.replace("\n", "").casefold()
-        found: list[TopicInfo] = []
-        at = 0
-        while len(found) < limit and at < len(haystack):
-            at = haystack.find(needle, at)
-            if at < 0:
-                break
-            index = bisect.bisect_right(starts, at) - 1
-            name = self._names[index]
-            info = self.info(name) if keep is None or keep(name) else None
-            if info is not None:
-                found.append(info)
-            at = starts[index + 1] if index + 1 < len(starts) else len(haystack)
-        return found
+        found: list[tuple[int, str]] = []  # (when first seen, topic), in that order
+        for first, haystack in self._haystacks.items():  # in the order their first topics were seen
+            if len(found) >= limit and haystack.first > found[limit - 1][0]:
+                break  # all its topics, and all later first levels', were seen after the ones found
+            if first not in skip:
+                found += haystack.find(needle, limit, keep)
+                found.sort()
+        infos = (self.info(name) for _, name in found[:limit])
+        return [info for info in infos if info is not None]
 
     # -- streams ------------------------------------------------------------------------------------
 

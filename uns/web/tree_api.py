@@ -354,13 +354,13 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         except _BadParam as exc:
             return _bad(exc)
         access = topic_access(request)
-        keep = hidden.reader(access)
+        keep, skip = hidden.reader(access), hidden.skipped(access)
         if wanted.empty:
-            found = cache.search(text, limit + 1, keep=keep)
+            found = cache.search(text, limit + 1, keep=keep, skip=skip)
         else:
             # filtered: look further, and say "more" when the unfiltered search was cut; on the figures the
             # reader's tree shows (a topic's hidden ones below it pass it on nothing)
-            candidates = cache.search(text, max(limit + 1, 20 * limit), keep=keep)
+            candidates = cache.search(text, max(limit + 1, 20 * limit), keep=keep, skip=skip)
             view = VisibleTree(cache, access, index=hidden)
             found = [info for info in candidates if view.admits(info.topic, wanted)][: limit + 1]
         rows = [_info_json(info) for info in found[:limit]]

@@ -18,7 +18,7 @@ from uns.errors import PayloadDecodeError, SparkplugError
 from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload, encode_state
 from uns.web import cache as cache_module
-from uns.web import sparkplug_view
+from uns.web import search_index, sparkplug_view
 from uns.web.cache import TopicCache, TreeFilter
 from uns.web.sparkplug_view import SparkplugView
 
@@ -32,7 +32,7 @@ def _spb(seq: int | None, *metrics: Metric) -> bytes:
 
 
 def test_exports() -> None:
-    for module in (cache_module, sparkplug_view):
+    for module in (cache_module, sparkplug_view, search_index):
         for name in module.__all__:
             assert hasattr(module, name), name
 
@@ -168,6 +168,21 @@ def test_search_any_case_with_limit_and_new_topics() -> None:
     assert [i.topic for i in cache.search("TEMPER")] == ["other/temperature"]
     assert cache.search("nope") == []
     assert len(cache.search("", 100)) == 7
+
+
+def test_search_keeps_the_first_seen_order_across_first_levels_and_skips_those_asked() -> None:
+    # the index is kept per first level (a reader skips one hidden from it whole): the order is still first seen
+    cache = offline_cache()
+    topics = ["b/x1", "a/x2", "b/x3", "c/x4", "a/x5", "b/x6"]
+    for topic in topics:
+        _put(cache, topic)
+    assert [i.topic for i in cache.search("x")] == topics
+    assert [i.topic for i in cache.search("X", 4)] == topics[:4]
+    assert [i.topic for i in cache.search("x", 3, skip={"b"})] == ["a/x2", "c/x4", "a/x5"]
+    assert [i.topic for i in cache.search("x", 2, keep=lambda topic: topic != "a/x2", skip={"c"})] == ["b/x1", "b/x3"]
+    _put(cache, "a/x7")  # only a's index is made again
+    assert [i.topic for i in cache.search("x", 10, skip=("a",))] == ["b/x1", "b/x3", "c/x4", "b/x6"]
+    assert [i.topic for i in cache.search("7")] == ["a/x7"]
 
 
 # -- Sparkplug ------------------------------------------------------------------------------------

@@ -299,6 +299,26 @@ async def test_a_restricted_reader_s_tree_filters_and_search_pass_on_the_topics_
         assert [child["name"] for child in edge["children"]] == ["line1"]
 
 
+def test_search_skips_the_first_levels_hidden_whole_from_a_reader_and_finds_new_ones() -> None:
+    # not a decide per hidden topic: 40,000 hidden Sparkplug topics cost a viewer's first search ~200 ms
+    cache = offline_cache()
+    for topic in (UNS, NDATA, "$SYS/broker/uptime", "/x"):
+        cache.observe(Message(topic=topic, payload=b"1"))
+    policy = RoutePolicy()
+    readers = {
+        user: policy.access(Identity(user=user, role=role, expires_ms=None, read_sparkplug=sparkplug))
+        for user, (role, sparkplug) in USERS.items()
+    }
+    index = HiddenIndex(cache)
+    skipped = {user: sorted(index.skipped(access)) for user, access in readers.items()}
+    hidden = ["$SYS", "spBv1.0"]
+    assert skipped == {"ada": [], "hal": [], "amy": hidden, "vic": hidden, "sven": ["$SYS"]}
+    cache.observe(Message(topic="$private/x", payload=b"1"))
+    assert sorted(index.skipped(readers["vic"])) == ["$SYS", "$private", "spBv1.0"]
+    assert [info.topic for info in cache.search("x", keep=index.reader(readers["vic"]))] == ["/x"]
+    assert [info.topic for info in cache.search("", skip=index.skipped(readers["vic"]))] == [UNS, "/x"]
+
+
 def test_read_sparkplug_is_read_from_the_account_at_each_request() -> None:
     token = SessionCodec(secret=SECRET).encode(Identity(user="vic", role="viewer", expires_ms=2 * T0))
     users = _users()

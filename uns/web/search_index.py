@@ -1,0 +1,61 @@
+"""The topic cache's search index: the names of the topics under one first level, searched by substring in any case."""
+
+from __future__ import annotations
+
+import array
+import bisect
+from collections.abc import Callable
+
+__all__ = ["Haystack"]
+
+
+class Haystack:
+    """The topics under one first level, for search: their names and when each was seen first (the cache's count).
+
+    The names folded and joined by newlines, and where each begins, are made when a search needs them after a
+    topic was added under this first level (not under another).
+    """
+
+    __slots__ = ("_names", "_seen", "_starts", "_text")
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._seen = array.array("q")
+        self._text: str | None = None
+        self._starts = array.array("q")
+
+    def add(self, topic: str, seen: int) -> None:
+        """Take a new topic, ``seen``: its number among all topics the cache took, in order."""
+        self._names.append(topic)
+        self._seen.append(seen)
+        self._text = None
+
+    @property
+    def first(self) -> int:
+        """When its first topic was seen: none of its topics was seen before."""
+        return self._seen[0]
+
+    def find(self, needle: str, limit: int, keep: Callable[[str], bool] | None) -> list[tuple[int, str]]:
+        """(first seen, name) of the first ``limit`` names containing ``needle`` (folded) that ``keep`` keeps."""
+        text = self._text
+        if text is None:
+            folded = [name.casefold() for name in self._names]  # folding may change a name's length
+            starts, offset = array.array("q"), 0
+            for name in folded:
+                starts.append(offset)
+                offset += len(name) + 1
+            text = self._text = "\n".join(folded)
+            self._starts = starts
+        starts, names = self._starts, self._names
+        found: list[tuple[int, str]] = []
+        at = 0
+        while len(found) < limit and at < len(text):
+            at = text.find(needle, at)
+            if at < 0:
+                break
+            index = bisect.bisect_right(starts, at) - 1
+            name = names[index]
+            if keep is None or keep(name):
+                found.append((self._seen[index], name))
+            at = starts[index + 1] if index + 1 < len(starts) else len(text)
+        return found
