@@ -419,7 +419,7 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = [*mes_routes(mes), *plant_routes(plant, outputs)]
+        routes = [*mes_routes(mes), *plant_routes(plant, outputs, settings.mes.output_cells)]
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )
@@ -465,7 +465,7 @@ async def _enter_browser(
     cache = await stack.enter_async_context(cache)
     health["web-cache"] = ReaderHealth(cache.health)  # a viewer gets no count of what is hidden from it
     actions = await stack.enter_async_context(WebActions(clients=clients))
-    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, outputs)]
+    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, outputs, settings.mes.output_cells)]
 
 
 async def _enter_fleet(

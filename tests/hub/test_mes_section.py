@@ -72,10 +72,12 @@ def test_uns_mes_stops_on_it(
 def test_the_plant_page_names_the_output_cell_the_mes_counts() -> None:
     plant = load_plant(None)
     settings = _settings({LINE1: f"{LINE1}/filler"})
-    document: Any = plant_document(plant, line_outputs(settings, plant))  # nested JSON
+    document: Any = plant_document(plant, line_outputs(settings, plant), settings.mes.output_cells)  # nested JSON
     lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
     assert lines[LINE1]["output_cell"] == mes_section(settings, plant).output_cells[LINE1] == f"{LINE1}/filler"
     assert lines[LINE2]["output_cell"] == f"{LINE2}/capper2"  # not configured: the plant file's last cell
+    # what chose it: the settings (stays when cells are added), or the plant file's order (moves with it)
+    assert (lines[LINE1]["output_source"], lines[LINE2]["output_source"]) == ("settings", "plant")
 
 
 def test_the_demo_hub_counts_at_the_cells_its_plant_page_names() -> None:

@@ -14,7 +14,8 @@ import duckdb
 import orjson
 import pytest
 
-from model.config import MesSection
+from hub.app import mes_section
+from model.config import MesSection, Settings
 from tests.uns.mes import test_hand_cases as first_round
 from tests.uns.mes.mes_events import Feeder, at
 from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
@@ -22,6 +23,7 @@ from uns.mes.oee import oee
 from uns.mes.resources import material
 from uns.mes.views_api import run_view
 from uns.query.args import document_bytes
+from uns.settings import load_plant
 
 LINE = "acme/dallas/bottling/line1"
 FILLER, CAPPER = f"{LINE}/filler", f"{LINE}/capper"
@@ -102,3 +104,47 @@ def test_o2_a_line_configured_as_its_own_output_counts_at_its_own_path(rig: Call
     assert (order["order_id"], order["good"], order["scrap"]) == ("O1", 300, 0)
     assert material(cursor, order_id="O1", output_cells=section.output_cells).good_units == 300
     cursor.close()
+
+
+# Case O3: the hub's default output is the plant file's last cell, not the last cell by path that counted, so a
+#   cell that starts counting later moves no past figure.
+#   line2 in the plant file: rinser, filler2, capper2 (the rinser sorts last by path); the hub's section
+#   (hub.app.mes_section, no mes.output_cells): output capper2
+#   product P2 ideal 1.0 s; order O2 started 06:00; the three cells producing from 06:00
+#   counts filler2 200 / 2 (06:20), capper2 190 / 1 (06:30)
+#   06:00-07:00: units 190 + the filler2's scrap 2 = 192, good 189, scrap 3; A = 1, P = 192 * 1.0 / 3600,
+#     Q = 189 / 192
+#   then the rinser gets a counter: 210 / 5 at 07:10. 06:00-07:00 still 192 / 189 / 3 (the output is still
+#     capper2); 07:00-08:00: the rinser's scrap 5 alone: 5 / 0 / 5
+#   without an output (the library's fallback, a line the plant file does not declare) the rinser would now be
+#     the output of every window: 06:00-07:00 would read the filler2's and capper2's scrap alone, 3 / 0 / 3
+def test_o3_a_cell_that_starts_counting_later_moves_no_past_figure_of_a_plant_line(rig: Callable[..., Rig]) -> None:
+    line2 = "acme/dallas/bottling/line2"
+    rinser, filler2, capper2 = f"{line2}/rinser", f"{line2}/filler2", f"{line2}/capper2"
+    section = mes_section(Settings(demo=False), load_plant(None))
+    assert section.output_cells[line2] == capper2
+    case = rig(section)
+    feeder = case.feeder
+    assert feeder.send(line2, "product_type", at(24, 1), product_id="P2", ideal_cycle_time_s=1.0).status == "stored"
+    assert feeder.send(line2, "work_order", at(24, 2), order_id="O2", action="release", product_id="P2",
+                       quantity=1000).status == "stored"  # fmt: skip
+    assert feeder.send(line2, "work_order", at(24, 6), order_id="O2", action="start").status == "stored"
+    for cell in (rinser, filler2, capper2):
+        feeder.states(cell, [(at(24, 6), 10000)])
+    assert feeder.send(filler2, "production_count", at(24, 6, 20), total=200, scrap=2).status == "stored"
+    assert feeder.send(capper2, "production_count", at(24, 6, 30), total=190, scrap=1).status == "stored"
+
+    def figures(start: int, outputs: dict[str, str]) -> tuple[int, int, int]:
+        cursor = case.reader()
+        (row,) = oee(cursor, section, path=line2, start=at(24, start), end=at(24, start + 1), by="line",
+                     output_cells=outputs)  # fmt: skip
+        if (start, outputs) == (6, section.output_cells):
+            _ratios(row, 1.0, 192 * 1.0 / 3600, 189 / 192)
+        cursor.close()
+        return row.total, row.good, row.scrap
+
+    assert figures(6, section.output_cells) == (192, 189, 3)
+    assert feeder.send(rinser, "production_count", at(24, 7, 10), total=210, scrap=5).status == "stored"
+    assert figures(6, section.output_cells) == (192, 189, 3)
+    assert figures(7, section.output_cells) == (5, 0, 5)
+    assert figures(6, {}) == (3, 0, 3)

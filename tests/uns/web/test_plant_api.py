@@ -27,7 +27,7 @@ def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> N
     }
     line1 = lines["acme/dallas/bottling/line1"]
     assert line1["name"] == "Bottling line 1 (PET 0.5 l)"
-    assert line1["output_cell"] == "acme/dallas/bottling/line1/labeler"
+    assert (line1["output_cell"], line1["output_source"]) == ("acme/dallas/bottling/line1/labeler", "plant")
     filler = line1["children"][0]
     assert (filler["kind"], filler["name"], filler["description"]) == (
         "cell",
