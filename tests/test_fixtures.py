@@ -40,6 +40,10 @@ def test_recording_exports() -> None:
     assert_all_is_honest("tests.fixtures.recording")
 
 
+def test_relay_exports() -> None:
+    assert_all_is_honest("tests.fixtures.relay")
+
+
 async def test_a_hub_that_cannot_start_fails_at_once_with_its_own_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -6,10 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import socket
-from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Self
 
 import orjson
 import pytest
@@ -17,164 +13,33 @@ import pytest
 from model.config import HostSection
 from tests.fixtures.hub import plant_for
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+from tests.fixtures.relay import OneWayRelay, ddata, host_behind_relay, temps
 from tests.fixtures.waiting import until
 from uns.connect import network_clients
 from uns.host.counters import RepublishLag
 from uns.host.service import SparkplugHost
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl, Message
-from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 _ids = itertools.count()
 
 
-class OneWayRelay:
-    """A TCP relay to the broker whose client-to-broker direction can be held: the host still reads
-    what the broker sends, but nothing it writes (republishes, so no PUBACKs either) gets through."""
-
-    def __init__(self, port: int) -> None:
-        self._target = port
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-        self.port = 0
-
-    def cut(self) -> None:
-        """Drop every relayed connection at once; what the held direction had read is lost."""
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def __aenter__(self) -> Self:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited: a held direction fills fast
-        listener.bind(("127.0.0.1", 0))
-        self._server = await asyncio.start_server(self._serve, sock=listener)
-        self.port = listener.getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
-        self._writers += (writer, up_writer)
-        for task in (
-            asyncio.create_task(self._pipe(reader, up_writer, held=True)),
-            asyncio.create_task(self._pipe(up_reader, writer, held=False)),
-        ):
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, held: bool) -> None:
-        try:
-            while data := await reader.read(65536):
-                if held:
-                    await self.flowing.wait()
-                if writer.is_closing():
-                    break
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-
-def _ddata(seq: int, value: float, note: str = "") -> bytes:
-    ts = 1_764_000_000_000 + seq
-    metrics = [Metric(alias=1, timestamp=ts, value=value, datatype=DataType.Double)]
-    if note:
-        metrics.append(Metric(alias=2, timestamp=ts, value=note, datatype=DataType.String))
-    return encode_payload(Payload(timestamp=ts, seq=seq % 256, metrics=metrics))
-
-
-@contextlib.asynccontextmanager
-async def _host_behind_relay(
-    mosquitto: Mosquitto, lag: RepublishLag | None = None, window: int = 1_000
-) -> AsyncIterator[tuple[SparkplugHost, OneWayRelay, MqttClient, MqttClient, str]]:
-    """A QoS 1 republishing host behind a relay, an edge node born with one Double metric, and a watcher."""
-    n = next(_ids)
-    enterprise, group, node = f"flow{n}", f"fg{n}", "edge1"
-    settings = HostSection(
-        host_id=f"flowhost{n}", groups=[group], republish_qos=1, republish_window=window, health_interval_s=0.1
-    )
-    url = BrokerUrl.from_str(mosquitto.url)
-    async with contextlib.AsyncExitStack() as stack:
-        relay = await stack.enter_async_context(OneWayRelay(mosquitto.port))
-        clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
-        host = await stack.enter_async_context(
-            SparkplugHost(settings=settings, plant=plant_for(enterprise, group, node), clients=clients, lag=lag)
-        )
-        watcher = await stack.enter_async_context(MqttClient(url=url, client_id=f"flow-watch-{n}"))
-        await watcher.subscribe([f"{enterprise}/#"], qos=1)
-        edge = await stack.enter_async_context(MqttClient(url=url, client_id=f"flow-edge-{n}"))
-        tasks = await stack.enter_async_context(asyncio.TaskGroup())
-        runner = tasks.create_task(host.run())
-        try:
-            await host.wait_ready()
-            nbirth = Payload(timestamp=1, seq=0, metrics=[Metric(name="bdSeq", datatype=DataType.Int64, value=0)])
-            born = [
-                Metric(name="Temp", alias=1, datatype=DataType.Double, value=0.0),
-                Metric(name="Note", alias=2, datatype=DataType.String, value=""),
-            ]
-            dbirth = Payload(timestamp=1, seq=1, metrics=born)
-            await edge.publish(f"spBv1.0/{group}/NBIRTH/{node}", encode_payload(nbirth), qos=1)
-            await edge.publish(f"spBv1.0/{group}/DBIRTH/{node}/filler", encode_payload(dbirth), qos=1)
-            await until(lambda: host.core.counters.births == 2, what="both births handled")
-            ddata = f"spBv1.0/{group}/DDATA/{node}/filler"
-            yield host, relay, edge, watcher, ddata
-        finally:
-            relay.flowing.set()
-            runner.cancel()
-
-
-def _temps(received: list[Message]) -> list[float]:
-    return [orjson.loads(m.payload)["value"] for m in received if m.topic.endswith("/filler/data/Temp")]
-
-
-async def _collect(watcher: MqttClient, into: list[Message]) -> None:
-    async for m in watcher.messages():
-        into.append(m)
-
-
-@contextlib.asynccontextmanager
-async def _collected(watcher: MqttClient) -> AsyncIterator[list[Message]]:
-    """What ``watcher`` receives, appended as it comes, while inside."""
-    received: list[Message] = []
-    collector = asyncio.create_task(_collect(watcher, received))
-    try:
-        yield received
-    finally:
-        collector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await collector
-
-
-async def _hold_and_send_five(relay: OneWayRelay, edge: MqttClient, ddata: str) -> None:
+async def _hold_and_send_five(relay: OneWayRelay, edge: MqttClient, topic: str) -> None:
     """Hold the host's writes (no republish is acknowledged), then DDATA with Temp 1.0 to 5.0."""
     relay.flowing.clear()
-    await edge.publish_many([Message(ddata, _ddata(2 + i, float(i + 1))) for i in range(5)])
+    await edge.publish_many([Message(topic, ddata(2 + i, float(i + 1))) for i in range(5)])
 
 
 async def test_host_reads_on_while_its_republishes_wait_for_pubacks(mosquitto: Mosquitto) -> None:
-    async with (
-        _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata),
-        _collected(watcher) as received,
-    ):
+    async with host_behind_relay(mosquitto) as (host, relay, edge, watched, topic):
+        received = watched.messages
         handled = host.core.counters.messages
-        await _hold_and_send_five(relay, edge, ddata)
+        await _hold_and_send_five(relay, edge, topic)
         # it took all five while the first one's PUBACK was still awaited (before: one, then wait)
         await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
         relay.flowing.set()
-        await until(lambda: _temps(received)[-1:] == [5.0], what="the fifth value republished")
-        assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]  # in order
+        await until(lambda: temps(received)[-1:] == [5.0], what="the fifth value republished")
+        assert temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]  # in order
 
 
 async def test_health_reports_a_stalled_republish_path_once_and_its_recovery(
@@ -182,29 +47,29 @@ async def test_health_reports_a_stalled_republish_path_once_and_its_recovery(
 ) -> None:
     caplog.set_level(logging.INFO, logger="uns.host.service")
     lag = RepublishLag(lag_backlog=1_000, lag_unacked_s=0.2, stall_s=0.6)
-    async with _host_behind_relay(mosquitto, lag) as (host, relay, edge, watcher, ddata):
+    async with host_behind_relay(mosquitto, lag) as (host, relay, edge, watched, topic):
         health_topic = host.health_topic
-        async with _collected(watcher) as received:
-            relay.flowing.clear()
-            await edge.publish(ddata, _ddata(2, 42.0))
-            await until(lambda: host.lag.state.value == "stalled", what="the host judging itself stalled")
-            relay.flowing.set()
-            await until(lambda: host.lag.state.value == "ok", what="the host keeping up again")
-            await until(lambda: _temps(received)[-1:] == [42.0], what="the held republish delivered")
+        received = watched.messages
+        relay.flowing.clear()
+        await edge.publish(topic, ddata(2, 42.0))
+        await until(lambda: host.lag.state.value == "stalled", what="the host judging itself stalled")
+        relay.flowing.set()
+        await until(lambda: host.lag.state.value == "ok", what="the host keeping up again")
+        await until(lambda: temps(received)[-1:] == [42.0], what="the held republish delivered")
 
-            def states() -> list[str]:
-                return [orjson.loads(m.payload)["republish"]["state"] for m in received if m.topic == health_topic]
+        def states() -> list[str]:
+            return [orjson.loads(m.payload)["republish"]["state"] for m in received if m.topic == health_topic]
 
-            await until(lambda: states()[-1:] == ["ok"], what="health saying ok again")
-            seen = states()
-            assert "lagging" in seen
-            assert "stalled" in seen  # published on the health topic, not just judged
-            assert seen.index("lagging") < seen.index("stalled") < len(seen) - 1
-            stalled = next(orjson.loads(m.payload) for m in received if b'"stalled"' in m.payload)
-            assert stalled["republish"]["inflight"] == 1
-            assert stalled["republish"]["oldest_unacked_s"] >= 0.6
-            lines = [r.getMessage() for r in caplog.records if "republishing is" in r.getMessage()]
-            assert [line.split("republishing is ")[1].split(":")[0] for line in lines] == ["lagging", "stalled", "ok"]
+        await until(lambda: states()[-1:] == ["ok"], what="health saying ok again")
+        seen = states()
+        assert "lagging" in seen
+        assert "stalled" in seen  # published on the health topic, not just judged
+        assert seen.index("lagging") < seen.index("stalled") < len(seen) - 1
+        stalled = next(orjson.loads(m.payload) for m in received if b'"stalled"' in m.payload)
+        assert stalled["republish"]["inflight"] == 1
+        assert stalled["republish"]["oldest_unacked_s"] >= 0.6
+        lines = [r.getMessage() for r in caplog.records if "republishing is" in r.getMessage()]
+        assert [line.split("republishing is ")[1].split(":")[0] for line in lines] == ["lagging", "stalled", "ok"]
 
 
 async def test_health_reports_what_mosquitto_dropped(caplog: pytest.LogCaptureFixture) -> None:
@@ -268,41 +133,37 @@ async def test_health_judges_a_stall_even_when_the_broker_stops_reading(
     # health loop must still judge and log the stall, not wait behind its own health publish.
     caplog.set_level(logging.WARNING, logger="uns.host.service")
     lag = RepublishLag(lag_backlog=1_000_000, lag_unacked_s=1_000.0, stall_s=2.0)  # only the stall matters
-    async with _host_behind_relay(mosquitto, lag) as (host, relay, edge, _watcher, ddata):
+    async with host_behind_relay(mosquitto, lag) as (host, relay, edge, _watched, topic):
         relay.flowing.clear()
         note = "x" * 20_000
-        await edge.publish_many([Message(ddata, _ddata(2 + i, float(i), note)) for i in range(800)])  # ~16 MB
+        await edge.publish_many([Message(topic, ddata(2 + i, float(i), note)) for i in range(800)])  # ~16 MB
         await until(lambda: host.lag.state.value == "stalled", within_s=15, what="the stall judged")
         assert any("republishing is stalled" in r.getMessage() for r in caplog.records)
 
 
 async def test_republishes_in_flight_go_again_after_a_reconnect_in_order(mosquitto: Mosquitto) -> None:
-    async with (
-        _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata),
-        _collected(watcher) as received,
-    ):
+    async with host_behind_relay(mosquitto) as (host, relay, edge, watched, topic):
+        received = watched.messages
         handled = host.core.counters.messages
-        await _hold_and_send_five(relay, edge, ddata)
+        await _hold_and_send_five(relay, edge, topic)
         await until(lambda: host.core.counters.messages == handled + 5, what="all five DDATA handled")
         assert host.republish_health()["inflight"] == 5
         relay.cut()  # none of the five reached the broker
         relay.flowing.set()
-        await until(lambda: _temps(received)[-1:] == [5.0], within_s=15, what="the five sent again")
-        assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        await until(lambda: temps(received)[-1:] == [5.0], within_s=15, what="the five sent again")
+        assert temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 async def test_the_republish_window_bounds_what_waits_for_pubacks(mosquitto: Mosquitto) -> None:
-    async with (
-        _host_behind_relay(mosquitto, window=3) as (host, relay, edge, watcher, ddata),
-        _collected(watcher) as received,
-    ):
+    async with host_behind_relay(mosquitto, window=3) as (host, relay, edge, watched, topic):
+        received = watched.messages
         handled = host.core.counters.messages
-        await _hold_and_send_five(relay, edge, ddata)
+        await _hold_and_send_five(relay, edge, topic)
         # three republishes in flight, the fourth DDATA handled and its republish waiting for a slot
         await until(
             lambda: host.core.counters.messages == handled + 4 and host.republish_health()["inflight"] == 3,
             what="a full window of 3",
         )
         relay.flowing.set()
-        await until(lambda: _temps(received)[-1:] == [5.0], what="all five republished")
-        assert _temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        await until(lambda: temps(received)[-1:] == [5.0], what="all five republished")
+        assert temps(received)[-5:] == [1.0, 2.0, 3.0, 4.0, 5.0]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
@@ -21,13 +22,13 @@ from model.config import HostSection
 from tests.fixtures.hub import plant_for
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import recorder_on
+from tests.fixtures.relay import OneWayRelay, ddata, host_behind_relay, temps
 from tests.fixtures.waiting import until
-from tests.uns.host.test_host_republish_flow import OneWayRelay, _collected, _ddata, _host_behind_relay, _temps
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.host.service import SparkplugHost
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import BrokerUrl, Message
+from uns.mqtt.types import BrokerUrl, Message, PubSub
 from uns.sparkplug import encode_state
 
 _ids = itertools.count()
@@ -46,17 +47,28 @@ async def _watching(url: BrokerUrl, topic: str) -> AsyncIterator[list[Message]]:
 @contextlib.asynccontextmanager
 async def _host_on_relay(
     mosquitto: Mosquitto, name: str
-) -> AsyncIterator[tuple[SparkplugHost, OneWayRelay, list[Message]]]:
-    """A host (not entered) whose connections go through a relay, and the STATEs on its topic as they come."""
+) -> AsyncIterator[tuple[SparkplugHost, OneWayRelay, list[Message], list[MqttClient]]]:
+    """A host (not entered) whose connections go through a relay, the STATEs on its topic as they come, and the
+    client it opens once entered (to read its stats)."""
     n = next(_ids)
     settings = HostSection(host_id=f"{name}host{n}", groups=[f"{name}g{n}"], health_interval_s=10.0)
     url = BrokerUrl.from_str(mosquitto.url)
     async with OneWayRelay(mosquitto.port) as relay, _watching(url, f"spBv1.0/STATE/{settings.host_id}") as received:
+        opened: list[MqttClient] = []
         clients = network_clients(BrokerUrl(host="127.0.0.1", port=relay.port))
+
+        @contextlib.asynccontextmanager
+        async def kept(**options: Any) -> AsyncIterator[PubSub]:
+            async with clients(**options) as client:
+                assert isinstance(client, MqttClient)
+                opened.append(client)
+                yield client
+
         yield (
-            SparkplugHost(settings=settings, plant=plant_for(f"{name}{n}", f"{name}g{n}", "edge1"), clients=clients),
+            SparkplugHost(settings=settings, plant=plant_for(f"{name}{n}", f"{name}g{n}", "edge1"), clients=kept),
             relay,
             received,
+            opened,
         )
 
 
@@ -70,7 +82,7 @@ async def _first_online(received: list[Message]) -> int:
 async def test_each_connect_stamps_its_will_and_birth_afresh_and_a_stop_stamps_its_death(
     mosquitto: Mosquitto,
 ) -> None:
-    async with _host_on_relay(mosquitto, "stamp") as (host, relay, received):
+    async with _host_on_relay(mosquitto, "stamp") as (host, relay, received, _clients):
         async with host:
             runner = asyncio.create_task(host.run())
             first = await _first_online(received)
@@ -100,35 +112,35 @@ async def test_each_connect_stamps_its_will_and_birth_afresh_and_a_stop_stamps_i
 
 
 async def test_a_reconnect_publishes_the_online_state_before_what_it_re_sends(mosquitto: Mosquitto) -> None:
-    async with _host_behind_relay(mosquitto) as (host, relay, edge, watcher, ddata):
+    async with host_behind_relay(mosquitto) as (host, relay, edge, watched, ddata_topic):
         topic = host.state_topic
-        await watcher.subscribe([topic], qos=1)
-        async with _collected(watcher) as received:
-            await until(lambda: any(m.topic == topic for m in received), what="the retained online STATE")
-            handled = host.core.counters.messages
-            relay.flowing.clear()  # the republish of Temp 42.0 stays in flight, unacknowledged
-            await edge.publish(ddata, _ddata(2, 42.0))
-            await until(lambda: host.core.counters.messages == handled + 1, what="the DDATA handled")
-            relay.cut()  # the will fires; the host reconnects and re-sends the republish
-            relay.flowing.set()
-            await until(lambda: 42.0 in _temps(received), what="Temp 42.0 re-sent")
-            order = [
-                "offline"
-                if m.topic == topic and b'"online":false' in m.payload
-                else "online"
-                if m.topic == topic
-                else "temp"
-                for m in received
-                if m.topic == topic or m.topic.endswith("/filler/data/Temp")
-            ]
-            after_will = order[order.index("offline") + 1 :]
-            assert after_will[:2] == ["online", "temp"]  # the new session's first message is its birth
+        await watched.client.subscribe([topic], qos=1)
+        received = watched.messages
+        await until(lambda: any(m.topic == topic for m in received), what="the retained online STATE")
+        handled = host.core.counters.messages
+        relay.flowing.clear()  # the republish of Temp 42.0 stays in flight, unacknowledged
+        await edge.publish(ddata_topic, ddata(2, 42.0))
+        await until(lambda: host.core.counters.messages == handled + 1, what="the DDATA handled")
+        relay.cut()  # the will fires; the host reconnects and re-sends the republish
+        relay.flowing.set()
+        await until(lambda: 42.0 in temps(received), what="Temp 42.0 re-sent")
+        order = [
+            "offline"
+            if m.topic == topic and b'"online":false' in m.payload
+            else "online"
+            if m.topic == topic
+            else "temp"
+            for m in received
+            if m.topic == topic or m.topic.endswith("/filler/data/Temp")
+        ]
+        after_will = order[order.index("offline") + 1 :]
+        assert after_will[:2] == ["online", "temp"]  # the new session's first message is its birth
 
 
 async def test_an_online_state_left_unacknowledged_is_not_re_sent_after_the_next_session_s_birth(
     mosquitto: Mosquitto,
 ) -> None:
-    async with _host_on_relay(mosquitto, "supersede") as (host, relay, received):
+    async with _host_on_relay(mosquitto, "supersede") as (host, relay, received, _clients):
         topic = host.state_topic
         async with host:
             runner = asyncio.create_task(host.run())
@@ -165,24 +177,27 @@ async def test_an_online_state_left_unacknowledged_is_not_re_sent_after_the_next
 async def test_a_reconnect_while_the_stop_s_offline_state_is_unacknowledged_leaves_the_host_offline(
     mosquitto: Mosquitto,
 ) -> None:
-    # the stop publishes offline (QoS 1, retained); the connection drops before its PUBACK and the client
-    # reconnects: that new session must not assert online, or the broker keeps an online STATE retained for a host
-    # that then disconnects cleanly (no will) and edge nodes go on publishing to nobody
-    async with _host_on_relay(mosquitto, "stop") as (host, relay, received):
+    # the stop publishes offline (QoS 1, retained) while the connection is gone, and the client reconnects before
+    # its PUBACK: that new session must not assert online, or the broker keeps an online STATE retained for a host
+    # that then disconnects cleanly (no will) and edge nodes go on publishing to nobody. Each step waits on what
+    # it needs, not on time: the stop waits at most 1 s for its PUBACK, and after it starts only the held CONNECT's
+    # and the resubscription's round trips to the broker remain before the reconnect's birth
+    async with _host_on_relay(mosquitto, "stop") as (host, relay, received, clients):
         topic = host.state_topic
         await host.__aenter__()
+        [client] = clients
         runner = asyncio.create_task(host.run())
         try:
             first = await _first_online(received)
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
-            relay.flowing.clear()  # the stop's offline STATE stays unacknowledged
+            relay.flowing.clear()  # what the host writes from now on is held, its reconnect's CONNECT first
+            relay.cut()  # the will fires; the client reconnects
+            await until(lambda: relay.held == 1, what="the reconnect's CONNECT held by the relay")
             stopping = asyncio.create_task(host.__aexit__(None, None, None))
-            await asyncio.sleep(0.2)
-            assert _states(received) == [(True, first)]  # held by the relay
-            relay.cut()  # the will fires; the client reconnects while the stop still waits
-            relay.flowing.set()
+            await until(lambda: client.stats.inflight == 1, what="the stop's offline STATE awaiting its PUBACK")
+            relay.flowing.set()  # the reconnect completes while the stop still waits
             await stopping
             await until(lambda: len(_states(received)) >= 3, what="the will and the reconnect's STATE")
             will, *after = _states(received)[1:]

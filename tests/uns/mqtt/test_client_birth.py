@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import recorder_on
-from tests.uns.host.test_host_republish_flow import OneWayRelay
+from tests.fixtures.relay import OneWayRelay
 from tests.uns.mqtt.helpers import wait_until
 from uns.errors import BrokerError
 from uns.mqtt import MqttClient
