@@ -95,10 +95,6 @@ class _Level:
         self.classes = 0  # bit per class word found below, for the class filter
         self.order: list[str] | None = None  # children's names in tree order, until a child is added
 
-    def passes(self, wanted: TreeFilter, criteria: tuple[int, int]) -> bool:
-        """Whether anything below matches ``wanted`` (``criteria``: its ``TreeFilter.criteria`` now)."""
-        return wanted.passes(self.classes, self.problems, self.last_ms, criteria)
-
 
 class _Subscriber:
     __slots__ = ("closed", "keep", "pending", "prefix", "under", "wake")
@@ -434,7 +430,6 @@ class TopicCache:
             topic=None if entry is None else self._info(path, entry, rate),
             problems=level.problems,
             last_ms=level.last_ms,
-            classes=level.classes,
         )
 
     def node(self, path: str) -> Node | None:
@@ -472,8 +467,8 @@ class TopicCache:
         now = self.now_ms()
         names = order[start:]
         if wanted is not None and not wanted.empty:
-            criteria = wanted.criteria(now)
-            names = [name for name in names if children[name].passes(wanted, criteria)]
+            (bit, since), passes = wanted.criteria(now), wanted.passes
+            names = [name for name in names if passes(children[name], bit, since)]
         end = len(names) if limit is None else min(limit, len(names))
         base = prefix + "/" if prefix else ""
         shown = tuple(self._node(name, base + name, children[name], now) for name in names[:end])
@@ -484,7 +479,16 @@ class TopicCache:
         level = self._find(topic)
         if level is None:
             return False
-        return level.passes(wanted, wanted.criteria(self.now_ms()))
+        return wanted.passes(level, *wanted.criteria(self.now_ms()))
+
+    def classes(self, parent: str, name: str) -> int:
+        """The class bits (``class_bit`` of each topic) of the subtree of ``parent``'s child ``name``; 0 if unseen.
+
+        By parent and name, so the root's child named ``""`` (topics ``/x``), whose path is the root's, has its own.
+        """
+        level = self._find(parent)
+        child = level.children.get(name) if level is not None and level.children else None
+        return 0 if child is None else child.classes
 
     def info(self, topic: str) -> TopicInfo | None:
         """What the cache holds for ``topic``, or None when no message was seen on it."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Protocol
 
 __all__ = [
     "CLASS_BITS",
     "CLASS_WORDS",
     "PROBLEMS",
     "CacheStats",
+    "Figures",
     "JsonScalar",
     "Node",
     "Page",
@@ -81,13 +83,27 @@ class Node:
     """Topics in the subtree whose last quality is ``bad`` or ``stale``."""
     last_ms: int = 0
     """When the subtree's latest message arrived (Unix ms)."""
-    classes: int = 0
-    """A bit per class found in the subtree (:func:`class_bit` of each topic), for :class:`TreeFilter`."""
 
     @property
     def is_topic(self) -> bool:
         """Whether a message was seen on this exact path."""
         return self.topic is not None
+
+
+class Figures(Protocol):
+    """What a tree filter reads of a subtree: the cache's own tree level, or a reader's figures for a node."""
+
+    @property
+    def classes(self) -> int:
+        """A bit per class found in the subtree (:func:`class_bit`)."""
+
+    @property
+    def problems(self) -> int:
+        """The subtree's topics whose quality is ``bad`` or ``stale``."""
+
+    @property
+    def last_ms(self) -> int:
+        """When the subtree's latest message arrived (Unix ms)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,13 +137,16 @@ class TreeFilter:
         since = now_ms - self.changed_ms if self.changed_ms else -1
         return CLASS_BITS.get(self.class_word or "", 0), since
 
-    def passes(self, classes: int, problems: int, last_ms: int, criteria: tuple[int, int]) -> bool:
-        """Whether a subtree with these figures (``Node.classes``, ``problems``, ``last_ms``) passes.
+    def passes(self, figures: Figures, bit: int, since: int) -> bool:
+        """Whether a subtree with these figures (a tree node's ``classes``, ``problems``, ``last_ms``) passes.
 
-        ``criteria``: :meth:`criteria` of this filter, worked out once for all the nodes of one answer.
+        ``bit``, ``since``: :meth:`criteria` of this filter, worked out once for all the nodes of one answer.
         """
-        bit, since = criteria
-        return (not bit or classes & bit != 0) and (not self.problems or problems > 0) and last_ms >= since
+        return (
+            (not bit or figures.classes & bit != 0)
+            and (not self.problems or figures.problems > 0)
+            and figures.last_ms >= since
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

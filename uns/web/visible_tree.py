@@ -52,6 +52,15 @@ class _Less:
         self.problems += other.problems
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Figures:
+    """A node's figures as one reader sees them, for ``TreeFilter.passes``."""
+
+    classes: int
+    problems: int
+    last_ms: int
+
+
 def _parent(path: str) -> str | None:
     """The node ``path`` is listed under; None under the root's child named ``""`` (``/x``: not addressable)."""
     if "/" not in path:
@@ -269,9 +278,14 @@ class VisibleTree:
         every = self._cache.page(prefix, after=after, wanted=wanted).shown
         shown = [self._seen(node) if node.path != prefix else node for node in every if self._listed(node, prefix)]
         if wanted is not None and not wanted.empty:
-            # the cache passed them on figures with the hidden topics in; pass them again on what is shown
-            criteria = wanted.criteria(self._cache.now_ms())
-            shown = [node for node in shown if wanted.passes(node.classes, node.problems, node.last_ms, criteria)]
+            # the cache passed them on figures with the hidden topics in: pass those with hidden topics below
+            # again on what is shown (the others' figures, and the root's child "" listed, are the reader's)
+            bit, since = wanted.criteria(self._cache.now_ms())
+            shown = [
+                node
+                for node in shown
+                if node.path == prefix or node.path not in self._less or wanted.passes(self._figures(node), bit, since)
+            ]
         end = len(shown) if limit is None else min(limit, len(shown))
         return Page(shown=tuple(shown[:end]), more=len(shown) - end)
 
@@ -280,8 +294,11 @@ class VisibleTree:
         if self._open or (path not in self._less and not self._inside_whole(path)):
             return self._cache.admits(path, wanted)  # nothing hidden there: the cache's figures are this reader's
         node = self.node(path)
-        criteria = wanted.criteria(self._cache.now_ms())
-        return node is not None and wanted.passes(node.classes, node.problems, node.last_ms, criteria)
+        return node is not None and wanted.passes(self._figures(node), *wanted.criteria(self._cache.now_ms()))
+
+    def _figures(self, node: Node) -> _Figures:
+        """What the tree filter reads of a node as this reader sees it (``node``: from ``_seen``)."""
+        return _Figures(classes=self._walk(node.path)[2], problems=node.problems, last_ms=node.last_ms)
 
     def _listed(self, child: Node, prefix: str) -> bool:
         """Whether a child of ``prefix`` is shown (the root's child named ``""`` has the root's path: as it is)."""
@@ -293,10 +310,9 @@ class VisibleTree:
         less = self._less.get(node.path)
         if less is None:
             return node
-        rate, last_ms, classes = self._walk(node.path)
+        rate, last_ms, _ = self._walk(node.path)
         return dataclasses.replace(
             node,
-            classes=classes,
             topics=node.topics - less.topics,
             messages=node.messages - less.messages,
             rate=round(rate, 3),
@@ -330,7 +346,8 @@ class VisibleTree:
                 if not self._top_cut:  # nothing hidden under it
                     for row in cache.page().shown:
                         if row.path == "":
-                            rate, latest, classes = rate + row.rate, max(latest, row.last_ms), classes | row.classes
+                            rate, latest = rate + row.rate, max(latest, row.last_ms)
+                    classes |= cache.classes("", "")
                 continue
             child = f"{path}/{name}" if path else name
             if child in self._whole:
@@ -341,7 +358,7 @@ class VisibleTree:
                 found = cache.node(child)
                 if found is None:
                     continue
-                child_rate, child_ms, child_classes = found.rate, found.last_ms, found.classes
+                child_rate, child_ms, child_classes = found.rate, found.last_ms, cache.classes(path, name)
             rate, latest, classes = rate + child_rate, max(latest, child_ms), classes | child_classes
         self._walks[path] = (rate, latest, classes)
         return rate, latest, classes
