@@ -10,8 +10,8 @@ first four levels), ``ts`` (the body's ``timestamp_ms``), ``source`` and ``recei
 labels, labor) are built by views from the ordered events, so a late event re-labels history without
 rewriting rows. Maintenance work orders (version 3) keep every version of an order in
 ``mes_maintenance_orders``; the views ``mes_maintenance`` (each order as its versions add up to; version 4: a
-reopened order closes at its last close) and ``mes_maintenance_windows`` (planned downtime of planned orders) read
-them. docs/mes.md describes them.
+reopened order closes at its last close; version 5: not at a close time from before its last reopen) and
+``mes_maintenance_windows`` (planned downtime of planned orders) read them. docs/mes.md describes them.
 """
 
 from __future__ import annotations
@@ -223,14 +223,33 @@ _MES_MAINTENANCE = Migration(
     ),
 )
 
-_MES_REOPENED = Migration(
-    version=4,
-    description="MES: a reopened order closed again without closed_ms closes at its last close, not its first",
-    statements=(
-        # as version 3, except closed: a reopen (a version saying other than closed) undoes the closes before it,
-        # so closed is the newest closed_ms of the versions after the last reopen, else the first of them (a
-        # re-sent close does not move it)
-        f"""CREATE OR REPLACE VIEW mes_maintenance AS
+
+def _maintenance_view(*, reopen_guard: bool) -> str:
+    """``mes_maintenance`` as versions 4 and 5 define it; ``reopen_guard``: version 5's rule for ``closed_ms``.
+
+    Version 4: a reopen (a version saying other than closed) undoes the closes before it, so closed is the newest
+    closed_ms of the versions after the last reopen, else the first of them (a re-sent close does not move it).
+    Version 5: of those, a closed_ms before the last reopen (the newest version saying other than closed after
+    one saying closed; its timestamp) is left out: the order was not closed then (an old close time re-sent).
+    """
+    guard = " AND (reopened IS NULL OR closed >= reopened)" if reopen_guard else ""
+    reopened = (
+        f""",
+                        max(ts) FILTER (WHERE status <> 'closed' AND closed_before > 0) OVER (
+                            PARTITION BY maintenance_id
+                        ) AS reopened
+                    FROM (
+                        SELECT *, coalesce(sum(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) OVER (
+                            PARTITION BY maintenance_id ORDER BY {_VERSION.strip("()")}
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                        ), 0) AS closed_before
+                        FROM mes_maintenance_orders
+                    )"""  # noqa: S608 - our constant
+        if reopen_guard
+        else """
+                    FROM mes_maintenance_orders"""
+    )
+    return f"""CREATE OR REPLACE VIEW mes_maintenance AS
             SELECT maintenance_id, path, line, status, planned, fault_code, description, technician, priority,
                    opened, started, CASE WHEN status = 'closed' THEN coalesce(closed, last_closing) END AS closed,
                    planned_start, planned_end, updated, versions
@@ -248,7 +267,7 @@ _MES_REOPENED = Migration(
                     coalesce(arg_max(started, {_VERSION}) FILTER (WHERE started IS NOT NULL),
                              min(ts) FILTER (WHERE status IN ('started', 'closed'))) AS started,
                     arg_max(closed, {_VERSION}) FILTER (
-                        WHERE closed IS NOT NULL AND not_closed_so_far = not_closed
+                        WHERE closed IS NOT NULL AND not_closed_so_far = not_closed{guard}
                     ) AS closed,
                     min(ts) FILTER (WHERE status = 'closed' AND not_closed_so_far = not_closed) AS last_closing,
                     arg_max(planned_start, {_VERSION}) FILTER (WHERE planned_start IS NOT NULL) AS planned_start,
@@ -263,13 +282,23 @@ _MES_REOPENED = Migration(
                         ) AS not_closed_so_far,
                         sum(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END) OVER (
                             PARTITION BY maintenance_id
-                        ) AS not_closed
-                    FROM mes_maintenance_orders
+                        ) AS not_closed{reopened}
                 )
                 GROUP BY maintenance_id
-            )""",  # noqa: S608 - our constant
-    ),
+            )"""  # noqa: S608 - our constant
+
+
+_MES_REOPENED = Migration(
+    version=4,
+    description="MES: a reopened order closed again without closed_ms closes at its last close, not its first",
+    statements=(_maintenance_view(reopen_guard=False),),
 )
 
-SCHEMA = Component(name="mes", migrations=(_MES, _MES_ATTRIBUTION, _MES_MAINTENANCE, _MES_REOPENED))
+_MES_STALE_CLOSE = Migration(
+    version=5,
+    description="MES: a closed_ms before a maintenance order's last reopen (an old close re-sent) is left out",
+    statements=(_maintenance_view(reopen_guard=True),),
+)
+
+SCHEMA = Component(name="mes", migrations=(_MES, _MES_ATTRIBUTION, _MES_MAINTENANCE, _MES_REOPENED, _MES_STALE_CLOSE))
 """The MES adapter's migrations, oldest first."""

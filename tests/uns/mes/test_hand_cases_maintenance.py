@@ -586,6 +586,32 @@ def test_m10_a_close_time_given_before_a_reopen_is_undone_by_it(db: Database) ->
     assert closed() == ("closed", at(24, 9, 40), 2400.0)
 
 
+# Case M10, an old close time re-sent after the reopen and the second close: R10 as above (closed 09:40), then
+#   09:50 closed with closed_ms 09:08 (the row re-sent with the close time the reopen undid, and a longer
+#   description): 09:08 is before the reopen at 09:20, when the order was not closed, so it is not when the work
+#   ended: left out, the order stays closed at 09:40 (repair 2400 s), the description is the new one (MES schema
+#   version 5; version 4 took the newest version's closed_ms: closed 09:08, repair 480 s, a close before the
+#   reopen). A close time after the reopen still corrects it: 09:55 closed_ms 09:35 -> 09:35, repair 2100 s.
+def test_m10_an_old_close_time_re_sent_after_the_reopen_is_left_out(db: Database) -> None:
+    feeder = Feeder(db, MesSection())
+    _version(feeder, at(24, 9), "R10", "started")
+    _version(feeder, at(24, 9, 10), "R10", "closed", closed_ms=ms(at(24, 9, 8)))
+    _version(feeder, at(24, 9, 20), "R10", "started")
+    _version(feeder, at(24, 9, 45), "R10", "closed", closed_ms=ms(at(24, 9, 40)))
+
+    def closed() -> tuple[object, ...]:
+        cursor = db.reader()
+        (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+        cursor.close()
+        return order.status, order.closed, order.repair_s, order.description
+
+    assert closed() == ("closed", at(24, 9, 40), 2400.0, None)
+    _version(feeder, at(24, 9, 50), "R10", "closed", closed_ms=ms(at(24, 9, 8)), description="bearing replaced")
+    assert closed() == ("closed", at(24, 9, 40), 2400.0, "bearing replaced")
+    _version(feeder, at(24, 9, 55), "R10", "closed", closed_ms=ms(at(24, 9, 35)))
+    assert closed() == ("closed", at(24, 9, 35), 2100.0, "bearing replaced")
+
+
 # Case M11: a failure shorter than microstop_s at the end of a long stop (microstop_s 120).
 #   filler 06:00 producing, 07:00 stop 40000, 07:10 failure 180000, 07:11 producing; window [06:00, 08:00)
 #   the run of consecutive stops is 07:00-07:11, 660 s: no microstop, all of it availability loss; APT 6540
