@@ -5,9 +5,9 @@ agent's ``config``: ``AclPolicy.read_exceptions``). They are found per request b
 against the tree's levels, whose ``+`` levels are few names each (enterprises, Sparkplug groups, agents), and
 each one found is confirmed with the broker's own ``decide`` (kept per reader until a topic is added:
 :class:`HiddenIndex`), with the nodes left without a visible topic. A node's counts are then the cache's less
-those of the hidden subtrees under it, its rate and latest time its visible children's down the branches that
-hold hidden topics: nothing walks the whole tree, and a reader from whom nothing is hidden (host, admin) reads
-the cache as it is.
+those of the hidden subtrees under it, its rate, latest time and class bits its visible children's down the
+branches that hold hidden topics, and the tree filter passes it on those: nothing walks the whole tree, and a
+reader from whom nothing is hidden (host, admin) reads the cache as it is.
 """
 
 from __future__ import annotations
