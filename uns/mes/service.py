@@ -37,6 +37,7 @@ from uns.mes.live import LivePicture
 from uns.mes.losses import loss_table
 from uns.mes.memo import ViewMemo, attach
 from uns.mes.refusals import DEAD_LETTERS_PER_S, DeadLetterRow, Refusals, dead_letter_rows
+from uns.mes.silent_outputs import SilentOutputs
 from uns.mes.store import Incoming, MesStore, Outcome
 from uns.mes.stray_counts import StrayCounts
 from uns.mes.unbound import UnboundPaths
@@ -107,6 +108,7 @@ class MesAdapter:
         """What each committed batch changed (``uns.mes.changes``): subscribe here to invalidate caches."""
         self._unbound = UnboundPaths(self.equipment)
         self._stray = StrayCounts(settings.output_cells)
+        self._silent = SilentOutputs(settings.output_cells)
         loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
         self._facts: FactBuilder | None = None
@@ -140,8 +142,8 @@ class MesAdapter:
         return errors_topic(self._enterprise)
 
     def health(self) -> dict[str, object]:
-        """Counters for ``/api/health``, the unbound paths events arrived at, and the lines' stray counts."""
-        return {**self.counters, **self._unbound.health(), **self._stray.health()}
+        """Counters for ``/api/health``, the unbound paths events arrived at, and the lines' outputs seen in counts."""
+        return {**self.counters, **self._unbound.health(), **self._stray.health(), **self._silent.health()}
 
     async def __aenter__(self) -> Self:
         database = self._writer.database
@@ -154,6 +156,7 @@ class MesAdapter:
         self.changes.subscribe(memo.changed)
         self._facts = facts
         stored = await self._writer.submit(lambda: self._baselines.load(database.connection))
+        await self._writer.submit(lambda: self._silent.load(database.connection))
         for topic, (value, ts_ms) in stored.items():
             self._deriver.restore(topic, value, ts_ms)
         filters = _event_filters()
@@ -313,6 +316,7 @@ class MesAdapter:
                 self.counters["stored"] += 1
                 self._unbound.note(item.path, item.topic)
                 self._stray.note(item.path, item.event, item.topic)
+                self._silent.note(item.path, item.event)
                 if item.body.source != "derived":  # operator or system input shows on the next read
                     self.live.invalidate()
             elif outcome.status == "duplicate":

@@ -104,6 +104,30 @@ async def test_a_count_on_a_line_path_whose_output_is_a_cell_is_stored_counted_a
         ]
 
 
+async def test_a_line_whose_output_never_counted_while_its_other_cells_did_is_listed_until_it_counts(
+    tmp_path: Path,
+) -> None:
+    """line1's output is its capper: while only the filler counts, the line has no good units (listed); from its
+    history too after a restart; the capper's first count takes it off. line2's output (the line) never counted,
+    but nothing of line2 did either: not listed."""
+    line2 = "acme/dallas/bottling/line2"
+    section = MesSection(kpi_interval_s=60, output_cells={LINE: f"{LINE}/capper", line2: line2})
+
+    def count(index: int) -> bytes:
+        return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
+
+    async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
+        assert hub.mes.health()["silent_output_lines"] == []
+        await hub.erp.publish(f"{LINE}/filler/mes/production_count", count(0), qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 1, what="the filler's count stored")
+        assert hub.mes.health()["silent_output_lines"] == [LINE]
+    async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
+        assert hub.mes.health()["silent_output_lines"] == [LINE]  # read from the stored counts at start
+        await hub.erp.publish(f"{LINE}/capper/mes/production_count", count(1), qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 1, what="the capper's count stored")
+        assert hub.mes.health()["silent_output_lines"] == []
+
+
 def test_the_cli_and_any_caller_with_the_plant_paths_get_the_same_refusal(tmp_path: Path) -> None:
     database = open_db(tmp_path / "mes.duckdb")
     try:
@@ -143,7 +167,9 @@ def test_nearest_paths_by_spelling_then_by_the_longest_known_ancestor(
     assert len(nearest) <= 5
 
 
-@pytest.mark.parametrize("module", ["uns.mes.scope", "uns.mes.stray_counts", "uns.mes.unbound"])
+@pytest.mark.parametrize(
+    "module", ["uns.mes.scope", "uns.mes.silent_outputs", "uns.mes.stray_counts", "uns.mes.unbound"]
+)
 def test_all_is_honest(module: str) -> None:
     assert_all_is_honest(module)
 
