@@ -56,6 +56,8 @@ class MaintenanceRow:
     updated: datetime
     """The newest version's timestamp."""
     versions: int
+    closes_left_out: int
+    """Versions after the last reopen whose ``closed_ms`` was before it (an old close time re-sent): not its close."""
     response_s: float | None
     """Opened to started."""
     repair_s: float | None
@@ -76,7 +78,7 @@ _KIND = {"any": "true", "planned": "planned", "corrective": "NOT planned"}
 
 _ORDERS = """
 SELECT maintenance_id, path, line, status, planned, fault_code, description, technician, priority,
-       opened, started, closed, planned_start, planned_end, updated, versions
+       opened, started, closed, planned_start, planned_end, updated, versions, closes_left_out
 FROM mes_maintenance
 WHERE {where} AND {status} AND {kind} AND (?::VARCHAR IS NULL OR fault_code = ?)
   AND least(opened, coalesce(planned_start, opened)) < ?
@@ -120,7 +122,7 @@ def maintenance_orders(
     found = []
     for row in rows:
         (mid, at, line, state, planned, fault, text, who, priority, opened, started, closed, p_start, p_end,
-         updated, versions) = row  # fmt: skip
+         updated, versions, left_out) = row  # fmt: skip
         alive = state in ("opened", "started")
         found.append(
             MaintenanceRow(
@@ -130,7 +132,8 @@ def maintenance_orders(
                 closed=None if closed is None else closed.astimezone(tz),
                 planned_start=None if p_start is None else p_start.astimezone(tz),
                 planned_end=None if p_end is None else p_end.astimezone(tz), updated=updated.astimezone(tz),
-                versions=int(versions), response_s=_seconds(started, opened), repair_s=_seconds(closed, started),
+                versions=int(versions), closes_left_out=int(left_out), response_s=_seconds(started, opened),
+                repair_s=_seconds(closed, started),
                 age_s=_seconds(now, opened) if alive else None,
             )
         )  # fmt: skip

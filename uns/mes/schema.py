@@ -230,9 +230,19 @@ def _maintenance_view(*, reopen_guard: bool) -> str:
     Version 4: a reopen (a version saying other than closed) undoes the closes before it, so closed is the newest
     closed_ms of the versions after the last reopen, else the first of them (a re-sent close does not move it).
     Version 5: of those, a closed_ms before the last reopen (the newest version saying other than closed after
-    one saying closed; its timestamp) is left out: the order was not closed then (an old close time re-sent).
+    one saying closed; its timestamp) is left out: the order was not closed then (an old close time re-sent);
+    ``closes_left_out`` counts them.
     """
     guard = " AND (reopened IS NULL OR closed >= reopened)" if reopen_guard else ""
+    left_out = ", closes_left_out" if reopen_guard else ""
+    count_left_out = (
+        """
+                    count(*) FILTER (
+                        WHERE closed IS NOT NULL AND not_closed_so_far = not_closed AND closed < reopened
+                    ) AS closes_left_out,"""
+        if reopen_guard
+        else ""
+    )
     reopened = (
         f""",
                         max(ts) FILTER (WHERE status <> 'closed' AND closed_before > 0) OVER (
@@ -252,7 +262,7 @@ def _maintenance_view(*, reopen_guard: bool) -> str:
     return f"""CREATE OR REPLACE VIEW mes_maintenance AS
             SELECT maintenance_id, path, line, status, planned, fault_code, description, technician, priority,
                    opened, started, CASE WHEN status = 'closed' THEN coalesce(closed, last_closing) END AS closed,
-                   planned_start, planned_end, updated, versions
+                   planned_start, planned_end, updated, versions{left_out}
             FROM (
                 SELECT maintenance_id,
                     arg_max(path, {_VERSION}) AS path,
@@ -272,7 +282,7 @@ def _maintenance_view(*, reopen_guard: bool) -> str:
                     min(ts) FILTER (WHERE status = 'closed' AND not_closed_so_far = not_closed) AS last_closing,
                     arg_max(planned_start, {_VERSION}) FILTER (WHERE planned_start IS NOT NULL) AS planned_start,
                     arg_max(planned_end, {_VERSION}) FILTER (WHERE planned_end IS NOT NULL) AS planned_end,
-                    max(ts) AS updated,
+                    max(ts) AS updated,{count_left_out}
                     count(*) AS versions
                 FROM (
                     SELECT *,
