@@ -57,6 +57,7 @@ _HEADER = struct.Struct(">III")
 _DEVICE_LEN = struct.Struct(">H")
 _SUFFIX = ".sfb"
 _PAYLOAD_TIMESTAMP_TAG = 0x08  # Payload.timestamp: field 1, varint
+_SCAN_RECORDS = 20_000  # records one ``of_device`` call examines at most: ~10 ms
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,9 +78,11 @@ class Chunk:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceBatches:
-    """One device's batches not yet done, oldest first; ``DiskBuffer.skip`` marks them sent."""
+    """Some of one device's batches not yet done, oldest first; ``DiskBuffer.skip`` marks them sent."""
 
     batches: list[BufferedBatch]
+    next: tuple[int, int] | None
+    """Where the next ``of_device`` call goes on (segment index, byte offset); None: the end was reached."""
     _records: dict[tuple[int, int], int]  # (segment index, byte offset) -> samples
 
 
@@ -390,29 +393,42 @@ class DiskBuffer:
                 break
         return Chunk(batches, end)
 
-    def of_device(self, device: str) -> DeviceBatches:
-        """Every batch of ``device`` not yet done (nor skipped), oldest first; only its records are decoded."""
+    def of_device(self, device: str, *, max_batches: int, start: tuple[int, int] | None = None) -> DeviceBatches:
+        """Up to ``max_batches`` of ``device``'s batches not yet done (nor skipped), oldest first, from ``start``.
+
+        ``start`` is a previous answer's ``next`` (None: the head). Records of other devices are passed over
+        by their header and device id, without being decoded; one call examines at most ``_SCAN_RECORDS``
+        records (a few ms), so a caller holding a lock can let others in between calls.
+        """
         batches: list[BufferedBatch] = []
         records: dict[tuple[int, int], int] = {}
         wanted = device.encode()
+        examined = 0
+        first, at = start if start is not None else (0, 0)
         if self._writer is not None:
             self._writer.flush()
         for position, segment in enumerate(self._segments):
-            offset = self._head_offset if position == 0 else 0
+            if segment.index < first:
+                continue
+            offset = max(self._head_offset if position == 0 else 0, at if segment.index == first else 0)
             with segment.path.open("rb") as file:
                 file.seek(offset)
-                data = file.read(segment.size - offset)
-            at = 0
-            while at < len(data):
-                length, _crc, samples = _HEADER.unpack_from(data, at)
-                body = data[at + _HEADER.size : at + _HEADER.size + length]
-                (n,) = _DEVICE_LEN.unpack_from(body)
-                where = (segment.index, offset + at)
-                if body[2 : 2 + n] == wanted and where not in self._skipped:
-                    batches.append(_decode(body, f"{segment.path}@{offset + at}"))
-                    records[where] = samples
-                at += _HEADER.size + length
-        return DeviceBatches(batches, records)
+                while offset < segment.size:
+                    if len(batches) >= max_batches or examined >= _SCAN_RECORDS:
+                        return DeviceBatches(batches, (segment.index, offset), records)
+                    examined += 1
+                    length, _crc, samples = _HEADER.unpack(file.read(_HEADER.size))
+                    (n,) = _DEVICE_LEN.unpack(file.read(_DEVICE_LEN.size))
+                    name = file.read(n)
+                    rest = length - _DEVICE_LEN.size - n
+                    if name == wanted and (segment.index, offset) not in self._skipped:
+                        body = _DEVICE_LEN.pack(n) + name + file.read(rest)
+                        batches.append(_decode(body, f"{segment.path}@{offset}"))
+                        records[segment.index, offset] = samples
+                    else:
+                        file.seek(rest, os.SEEK_CUR)
+                    offset += _HEADER.size + length
+        return DeviceBatches(batches, None, records)
 
     def skip(self, taken: DeviceBatches) -> None:
         """Mark batches from ``of_device`` sent: ``read`` passes over them, ``depth`` no longer counts them."""

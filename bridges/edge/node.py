@@ -19,7 +19,8 @@ them (Sparkplug's ``is_historical`` marks a value that is not current; one read 
 so the host's live value never waits for the backlog. It is journaled as any live send, never
 buffered: a connection lost mid-replay puts the window (replayed and live samples alike) ahead of the
 backlog not yet sent, and consumers dedupe what they already have. A device's death during the replay goes
-out at once too, after that device's history still queued (a host takes no DATA of a dead device).
+out ahead of the backlog too, after that device's own history still queued (a host takes no DATA of a dead
+device), sent in steps between which readings get in as between chunks.
 
 The primary host going offline ends the session too (Sparkplug 3.0): NDEATH, DISCONNECT, reconnect,
 then wait for its STATE to be online again before the births.
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from bridges.edge.backlog import Backlog
 from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
 from bridges.edge.health import EdgeHealth, EdgeStats
 from bridges.edge.journal import Journal
@@ -55,7 +57,6 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_FIRST_S = 0.2
 _BACKOFF_CAP_S = 5.0
-_REPLAY_BATCHES = 200
 _DEATH_TIMEOUT_S = 2.0
 
 
@@ -97,6 +98,7 @@ class EdgeNode:
         self._client: PubSub | None = None
         self._born = False  # births out on this connection: readings go out live
         self._live = False  # ... and the buffer replayed: a device's death needs no history sent ahead of it
+        self._replay: Backlog | None = None
         self._ended = asyncio.Event()
         self._end_reason = ""
         self._host_online = asyncio.Event()
@@ -127,6 +129,7 @@ class EdgeNode:
                 heartbeat_ms=round(self._config.heartbeat_s * 1000),
                 transient=self._config.transient_tags,
             )
+            self._replay = Backlog(core=self._session, buffer=self._buffer, journal=self._journal, health=self._health)
             for pattern in self._session.transient_unmatched:
                 log.warning("edge %s: edge.transient_tags %r matches no tag", self.name, pattern)
             self._buffer.__enter__()
@@ -174,6 +177,12 @@ class EdgeNode:
         if self._session is None:
             raise BridgeError(self.name, "edge", "not entered: use `async with EdgeNode(...)`")
         return self._session
+
+    @property
+    def _backlog(self) -> Backlog:
+        if self._replay is None:
+            raise BridgeError(self.name, "edge", "not entered: use `async with EdgeNode(...)`")
+        return self._replay
 
     @staticmethod
     def _usable(client: PubSub) -> bool:
@@ -364,6 +373,7 @@ class EdgeNode:
             )
             if not await self._send(client, births):
                 return
+            self._backlog.restart()
             self._born = True
             self._c["births"] += 1
         log.info("edge %s born: NBIRTH bdSeq %d and %d DBIRTH", self.name, bd_seq, len(births) - 1)
@@ -372,70 +382,18 @@ class EdgeNode:
             async with self._lock:
                 if not self._born:
                     return
-                chunk = self._buffer.read(_REPLAY_BATCHES)
                 now = now_ms()
-                if not chunk.batches:
-                    self._buffer.commit(chunk)  # past records sent ahead of their turn (``_bury``), if any
+                step = self._backlog.next(now_ms=now)
+                if step is None:
                     self._live = await self._send(client, self._core.settle(now_ms=now))
                     break
-                out, count = self._history(chunk.batches, now_ms=now)
-                if not await self._send(client, out):
+                if not await self._send(client, step.messages):
                     return
-                # journal first: killed between the two, the chunk is then in both (sent twice, deduped by the
-                # consumers), never in neither (lost if the hub had not yet taken it)
-                for batch in chunk.batches:
-                    self._journal.record(batch, now_ms=now)
-                self._buffer.commit(chunk)
-                self._c["replayed"] += count
-                replayed += count
-                # a device down at the births that its history just re-born: the rest of it, then its DDEATH
-                for device in dict.fromkeys(batch.device for batch in chunk.batches):
-                    if self._core.is_down(device) and device in self._core.devices and self._core.is_born(device):
-                        sent = await self._bury(client, device, now_ms=now)
-                        if sent is None:
-                            return
-                        replayed += sent
-            await asyncio.sleep(0)  # let readings in (the lock is fair): they go out live between the chunks
+                step.sent()
+                replayed += step.samples
+            await asyncio.sleep(0)  # let readings in (the lock is fair): they go out live between the steps
         if replayed:
             log.info("edge %s sent %d buffered samples as historical; now live", self.name, replayed)
-
-    def _history(self, batches: Sequence[BufferedBatch], *, now_ms: int) -> tuple[list[Message], int]:
-        """Buffered batches as historical DATA (a device not born is born first), and the samples sent.
-
-        A sample of a device or metric the node no longer has is dropped, counted and named, not sent.
-        """
-        out: list[Message] = []
-        count = 0
-        for batch in batches:
-            history = self._core.not_in_birth(batch.device, batch.metrics)
-            out += self._core.data(batch.device, history, now_ms=now_ms, historical=True)
-            gone = self._core.unknown(batch.device, history)
-            for name in gone:  # no tag to send it as: dropped, counted and named, not counted replayed
-                self._health.count_problem(
-                    f"buffered sample of device {batch.device!r} metric {name!r} dropped: "
-                    "not a tag of this edge node (buffered under another config)"
-                )
-            count += len(history) - len(gone)
-        return out, count
-
-    async def _bury(self, client: PubSub, device: str, *, now_ms: int) -> int | None:
-        """A born device that is down, during the replay: its buffered history still queued, then its DDEATH.
-
-        Call with the lock held. Sparkplug has a device's DATA between its DBIRTH and its DDEATH only, so the
-        history the replay has not reached yet goes first (as historical DATA, in order, ahead of its turn:
-        ``DiskBuffer.skip``), then the DDEATH at once, not after the whole backlog. Returns the samples sent,
-        or None if the link is gone (the session ended; nothing was marked sent).
-        """
-        taken = self._buffer.of_device(device)
-        out, count = self._history(taken.batches, now_ms=now_ms)
-        death = self._core.device_down(device, now_ms=now_ms, publish=True)
-        if not await self._send(client, out + ([death] if death is not None else [])):
-            return None
-        for batch in taken.batches:
-            self._journal.record(batch, now_ms=now_ms)
-        self._buffer.skip(taken)
-        self._c["replayed"] += count
-        return count
 
     # -- host state and commands ----------------------------------------------------------------
 
@@ -558,14 +516,13 @@ class EdgeNode:
             log.warning("edge %s: device %s down: %s", self.name, event.device, event.reason)
         async with self._lock:
             client = self._client if self._born else None
-            if client is not None and not self._live and event.device in core.devices and core.is_born(event.device):
-                # during the replay: its history still queued first (a host takes no DATA after a DDEATH), then
-                # the DDEATH at once, between two chunks, as live readings go
-                core.device_down(event.device, now_ms=now_ms(), publish=False)
-                await self._bury(client, event.device, now_ms=now_ms())
-                return
-            live = client is not None and self._usable(client)
+            # during the replay its history still queued goes first (a host takes no DATA after a DDEATH): the
+            # backlog sends it, then its DDEATH, ahead of the rest
+            replaying = client is not None and not self._live
+            live = client is not None and not replaying and self._usable(client)
             death = core.device_down(event.device, now_ms=now_ms(), publish=live)
+            if replaying and self._backlog.dying(event.device):
+                self._backlog.bury(event.device)
             if death is not None and client is not None:
                 await self._send(client, [death])
 

@@ -70,12 +70,17 @@ def test_one_device_s_batches_sent_ahead_of_their_turn_are_passed_over(tmp_path:
             buf.append(batch(i, "d1" if i % 2 else "d2"))
         assert len(list(tmp_path.glob("seg-*"))) > 1
         buf.commit(buf.read(2))
-        taken = buf.of_device("d2")
-        assert [b.metrics[0].value for b in taken.batches] == [2, 4, 6, 8]
+        first = buf.of_device("d2", max_batches=3)
+        assert [b.metrics[0].value for b in first.batches] == [2, 4, 6]
+        assert first.next is not None
         assert buf.depth == 24  # not marked yet: nothing changes
-        buf.skip(taken)
+        buf.skip(first)
+        assert buf.depth == 15
+        rest = buf.of_device("d2", max_batches=3, start=first.next)
+        assert ([b.metrics[0].value for b in rest.batches], rest.next) == ([8], None)
+        buf.skip(rest)
         assert buf.depth == 12
-        assert buf.of_device("d2").batches == []
+        assert buf.of_device("d2", max_batches=3).batches == []
         buf.prepend(encode_record(batch(100, "d2")), 3)
         assert buf.depth == 15
         got: list[BufferedBatch] = []

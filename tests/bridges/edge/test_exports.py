@@ -14,6 +14,7 @@ from tests.exports import assert_all_is_honest
         "bridges.edge.session",
         "bridges.edge.wire",
         "bridges.edge.buffer",
+        "bridges.edge.backlog",
         "bridges.edge.node",
         "bridges.testing",
     ],

@@ -314,12 +314,14 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
     assert gate.violations == []
 
 
+@pytest.mark.parametrize("down", ["during-the-replay", "at-the-births"])
 async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its_ddeath_at_once(
-    mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, tmp_path: Path, down: str
 ) -> None:
     # our edge node and host on Mosquitto, the checker as primary host (a second opinion on the wire): the mixer
-    # stops answering while a backlog of both devices is replayed. A host takes no DATA of a device after its
-    # DDEATH, so the mixer's history still queued goes first, then its DDEATH, while the filler's replay goes on
+    # stops answering while a backlog of both devices is replayed (or before, so its history births it in the
+    # replay). A host takes no DATA of a device after its DDEATH, so the mixer's history still queued goes first,
+    # then its DDEATH, while the filler's replay goes on
     source = ScriptedSource(
         name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("mixer", "Count", DataType.Int64)]
     )
@@ -337,10 +339,14 @@ async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its
             source.read("filler", {"Count": i})
             source.read("mixer", {"Count": i})
         await until(lambda: edge.stats.buffered == before + 2 * backlog, what="the backlog buffered")
+        if down == "at-the-births":
+            source.down("mixer")
+            await until(lambda: source.pending == 0, what="the mixer's death taken")
         gate.set_online(True)
         await until(lambda: edge.online, what="births after the host came back")
-        source.down("mixer")
-        await until(lambda: edge.stats.buffer_depth == 0 and gate.count("DDEATH") == 1, what="the replay done")
+        if down == "during-the-replay":
+            source.down("mixer")
+        await until(lambda: (backlog - 1, True) in gate.values("filler", "Count"), what="the replay done")
         with gate.lock:
             wire = [(r.kind, r.device, [(v, h) for _n, v, h, _t in r.resolved]) for r in gate.received]
         born = max(i for i, (kind, _d, _v) in enumerate(wire) if kind == "NBIRTH")
