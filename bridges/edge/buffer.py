@@ -57,6 +57,7 @@ _HEADER = struct.Struct(">III")
 _DEVICE_LEN = struct.Struct(">H")
 _SUFFIX = ".sfb"
 _PAYLOAD_TIMESTAMP_TAG = 0x08  # Payload.timestamp: field 1, varint
+_NONE: dict[int, int] = {}  # no skip marks in a segment
 _SCAN_RECORDS = 20_000  # records one ``of_device`` call examines at most: ~10 ms
 
 
@@ -214,7 +215,9 @@ class DiskBuffer:
         self._head_offset = 0
         self._head_done = 0
         self._next_index = 1
-        self._skipped: dict[tuple[int, int], int] = {}  # records sent ahead of their turn: (segment, offset) -> samples
+        # records sent ahead of their turn (``skip``): segment index -> {byte offset: samples}, and their samples
+        self._skipped: dict[int, dict[int, int]] = {}
+        self._skipped_samples = 0
         self.appended = 0
         """Samples appended since open."""
         self.dropped = 0
@@ -257,7 +260,7 @@ class DiskBuffer:
     @property
     def depth(self) -> int:
         """Samples held and not yet done."""
-        return sum(s.samples for s in self._segments) - self._head_done - sum(self._skipped.values())
+        return sum(s.samples for s in self._segments) - self._head_done - self._skipped_samples
 
     @property
     def size_bytes(self) -> int:
@@ -323,10 +326,9 @@ class DiskBuffer:
                 tmp.write_bytes(records + rest)
                 rest_samples = head.samples - self._head_done
                 shift = len(records) - self._head_offset  # the head segment's records not yet done move by this
-                self._skipped = {
-                    (index, offset + shift if index == head.index else offset): n
-                    for (index, offset), n in self._skipped.items()
-                }
+                if head.index in self._skipped:
+                    marks = self._skipped[head.index]
+                    self._skipped[head.index] = {offset + shift: n for offset, n in marks.items()}
                 self._head_offset = self._head_done = 0
                 self._save_head()
                 tmp.replace(head.path)
@@ -382,7 +384,7 @@ class DiskBuffer:
                 while offset < segment.size and len(batches) < max_batches:
                     header = file.read(_HEADER.size)
                     length, _crc, samples = _HEADER.unpack(header)
-                    if self._skipped and (segment.index, offset) in self._skipped:
+                    if offset in self._skipped.get(segment.index, _NONE):
                         file.seek(length, os.SEEK_CUR)  # sent ahead of its turn (``skip``)
                     else:
                         batches.append(_decode(file.read(length), f"{segment.path}@{offset}"))
@@ -421,7 +423,7 @@ class DiskBuffer:
                     (n,) = _DEVICE_LEN.unpack(file.read(_DEVICE_LEN.size))
                     name = file.read(n)
                     rest = length - _DEVICE_LEN.size - n
-                    if name == wanted and (segment.index, offset) not in self._skipped:
+                    if name == wanted and offset not in self._skipped.get(segment.index, _NONE):
                         body = _DEVICE_LEN.pack(n) + name + file.read(rest)
                         batches.append(_decode(body, f"{segment.path}@{offset}"))
                         records[segment.index, offset] = samples
@@ -432,12 +434,24 @@ class DiskBuffer:
 
     def skip(self, taken: DeviceBatches) -> None:
         """Mark batches from ``of_device`` sent: ``read`` passes over them, ``depth`` no longer counts them."""
-        self._skipped.update(taken._records)
+        for (index, offset), samples in taken._records.items():
+            marks = self._skipped.setdefault(index, {})
+            self._skipped_samples += samples - marks.get(offset, 0)
+            marks[offset] = samples
 
     def _forget_skipped(self, index: int, before: int | None = None) -> int:
         """Drop the skip marks of segment ``index`` (those before byte ``before`` only); their samples."""
-        gone = [key for key in self._skipped if key[0] == index and (before is None or key[1] < before)]
-        return sum(self._skipped.pop(key) for key in gone)
+        marks = self._skipped.get(index)
+        if not marks:
+            return 0
+        if before is None:
+            del self._skipped[index]
+            gone = sum(marks.values())
+        else:
+            passed = [offset for offset in marks if offset < before]
+            gone = sum(marks.pop(offset) for offset in passed)
+        self._skipped_samples -= gone
+        return gone
 
     def commit(self, chunk: Chunk) -> None:
         """Mark a chunk from ``read`` done: finished segments are deleted, the head cursor saved."""
