@@ -7,6 +7,7 @@ import bisect
 import contextlib
 import logging
 import math
+import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Collection
 from types import TracebackType
@@ -518,13 +519,19 @@ class TopicCache:
         about each of them). Each first level is searched on its own, for at most ``limit`` topics.
         """
         needle = text.replace("\n", "").casefold()
-        found: list[tuple[int, str]] = []  # (when first seen, topic), in that order
+        found: list[tuple[int, str]] = []  # (when first seen, topic)
+        before = sys.maxsize  # a topic seen after the limit-th found so far cannot be among the first limit
         for first, haystack in self._haystacks.items():  # in the order their first topics were seen
-            if len(found) >= limit and haystack.first > found[limit - 1][0]:
+            if haystack.first > before:
                 break  # all its topics, and all later first levels', were seen after the ones found
             if first not in skip:
-                found += haystack.find(needle, limit, keep)
-                found.sort()
+                found += haystack.find(needle, limit, keep, before)
+                # sorted and cut when limit are first found, then at twice that: linear over many first levels
+                if len(found) >= limit > 0 and (before == sys.maxsize or len(found) >= 2 * limit):
+                    found.sort()
+                    del found[limit:]
+                    before = found[-1][0]
+        found.sort()
         infos = (self.info(name) for _, name in found[:limit])
         return [info for info in infos if info is not None]
 

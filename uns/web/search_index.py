@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import sys
 from collections.abc import Callable
 
 __all__ = ["Haystack"]
@@ -35,8 +36,13 @@ class Haystack:
         """When its first topic was seen: none of its topics was seen before."""
         return self._seen[0]
 
-    def find(self, needle: str, limit: int, keep: Callable[[str], bool] | None) -> list[tuple[int, str]]:
-        """(first seen, name) of the first ``limit`` names containing ``needle`` (folded) that ``keep`` keeps."""
+    def find(
+        self, needle: str, limit: int, keep: Callable[[str], bool] | None, before: int = sys.maxsize
+    ) -> list[tuple[int, str]]:
+        """(first seen, name) of the first ``limit`` names containing ``needle`` (folded) that ``keep`` keeps.
+
+        Only names seen before ``before`` (the cache's count): the later ones are not even given to ``keep``.
+        """
         text = self._text
         if text is None:
             folded = [name.casefold() for name in self._names]  # folding may change a name's length
@@ -54,8 +60,11 @@ class Haystack:
             if at < 0:
                 break
             index = bisect.bisect_right(starts, at) - 1
+            seen = self._seen[index]
+            if seen >= before:
+                break  # this name and the rest were seen after it
             name = names[index]
             if keep is None or keep(name):
-                found.append((self._seen[index], name))
+                found.append((seen, name))
             at = starts[index + 1] if index + 1 < len(starts) else len(text)
         return found
