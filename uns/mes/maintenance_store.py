@@ -1,10 +1,11 @@
 """Maintenance work orders into ``mes_maintenance_orders``: the row of one version, and what it changes.
 
 Every version of an order is a row (its ``event_key`` as for every MES event, so a re-delivered
-version lands once); the views ``mes_maintenance`` and ``mes_maintenance_windows`` (schema version 6)
-merge them. A version of a planned order moves planned downtime: the time from the earliest instant
-any version of the order named (a rescheduled window frees its old span too) on, at every path the
-order was ever at (a corrected machine frees the old one), is announced as changed.
+version lands once); the views ``mes_maintenance`` (MES schema version 6, ``uns.mes.schema``) and
+``mes_maintenance_windows`` (version 3, read through the first) merge them. A version of a planned
+order moves planned downtime: the time from the earliest instant any version of the order named (a
+rescheduled window frees its old span too) on, at every path the order was ever at (a corrected
+machine frees the old one), is announced as changed.
 """
 
 from __future__ import annotations

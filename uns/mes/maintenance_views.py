@@ -1,7 +1,8 @@
 """The maintenance views of work orders: the order list a planner filters, and the fault-code Pareto.
 
 Read-only: every function takes a DuckDB cursor and runs in a caller's thread. Both read the view
-``mes_maintenance`` (schema version 6): each order as its versions add up to (``model.mes.MaintenanceOrder``).
+``mes_maintenance`` (MES schema version 6, ``uns.mes.schema``): each order as its versions add up to
+(``model.mes.MaintenanceOrder``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ first four levels), ``ts`` (the body's ``timestamp_ms``), ``source`` and ``recei
 labels, labor) are built by views from the ordered events, so a late event re-labels history without
 rewriting rows. Maintenance work orders (version 3) keep every version of an order in
 ``mes_maintenance_orders``; the views ``mes_maintenance`` (each order as its versions add up to; version 4: a
-reopened order closes at its last close; version 5: not at a close time from before its last reopen) and
+reopened order closes at its last close; version 5: not at a close time from before its last reopen; version 6:
+the last reopen is the version right after a close, not a later update) and
 ``mes_maintenance_windows`` (planned downtime of planned orders) read them. docs/mes.md describes them.
 """
 
@@ -224,16 +225,29 @@ _MES_MAINTENANCE = Migration(
 )
 
 
-def _maintenance_view(*, reopen_guard: bool) -> str:
-    """``mes_maintenance`` as versions 4 and 5 define it; ``reopen_guard``: version 5's rule for ``closed_ms``.
+def _maintenance_view(*, reopen_guard: bool, reopen_right_after_a_close: bool = False) -> str:
+    """``mes_maintenance`` as versions 4 to 6 define it; ``reopen_guard``: version 5's rule for ``closed_ms``.
 
     Version 4: a reopen (a version saying other than closed) undoes the closes before it, so closed is the newest
     closed_ms of the versions after the last reopen, else the first of them (a re-sent close does not move it).
     Version 5: of those, a closed_ms before the last reopen (the newest version saying other than closed after
     one saying closed; its timestamp) is left out: the order was not closed then (an old close time re-sent);
-    ``closes_left_out`` counts them.
+    ``closes_left_out`` counts them. Version 6 (``reopen_right_after_a_close``): the last reopen is the newest
+    version saying other than closed right after one saying closed, so an update while the order is open again
+    (a technician assigned) does not move it past a close time given after the reopen.
     """
     guard = " AND (reopened IS NULL OR closed >= reopened)" if reopen_guard else ""
+    after_a_close = "previous = 'closed'" if reopen_right_after_a_close else "closed_before > 0"
+    before = (
+        f"""lag(status) OVER (
+                            PARTITION BY maintenance_id ORDER BY {_VERSION.strip("()")}
+                        ) AS previous"""
+        if reopen_right_after_a_close
+        else f"""coalesce(sum(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) OVER (
+                            PARTITION BY maintenance_id ORDER BY {_VERSION.strip("()")}
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                        ), 0) AS closed_before"""
+    )
     left_out = ", closes_left_out" if reopen_guard else ""
     count_left_out = (
         """
@@ -245,14 +259,11 @@ def _maintenance_view(*, reopen_guard: bool) -> str:
     )
     reopened = (
         f""",
-                        max(ts) FILTER (WHERE status <> 'closed' AND closed_before > 0) OVER (
+                        max(ts) FILTER (WHERE status <> 'closed' AND {after_a_close}) OVER (
                             PARTITION BY maintenance_id
                         ) AS reopened
                     FROM (
-                        SELECT *, coalesce(sum(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) OVER (
-                            PARTITION BY maintenance_id ORDER BY {_VERSION.strip("()")}
-                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                        ), 0) AS closed_before
+                        SELECT *, {before}
                         FROM mes_maintenance_orders
                     )"""  # noqa: S608 - our constant
         if reopen_guard
@@ -310,5 +321,14 @@ _MES_STALE_CLOSE = Migration(
     statements=(_maintenance_view(reopen_guard=True),),
 )
 
-SCHEMA = Component(name="mes", migrations=(_MES, _MES_ATTRIBUTION, _MES_MAINTENANCE, _MES_REOPENED, _MES_STALE_CLOSE))
+_MES_REOPEN_POINT = Migration(
+    version=6,
+    description="MES: a maintenance order's last reopen is the version right after a close, not a later update",
+    statements=(_maintenance_view(reopen_guard=True, reopen_right_after_a_close=True),),
+)
+
+SCHEMA = Component(
+    name="mes",
+    migrations=(_MES, _MES_ATTRIBUTION, _MES_MAINTENANCE, _MES_REOPENED, _MES_STALE_CLOSE, _MES_REOPEN_POINT),
+)
 """The MES adapter's migrations, oldest first."""

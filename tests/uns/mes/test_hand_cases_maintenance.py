@@ -613,6 +613,39 @@ def test_m10_an_old_close_time_re_sent_after_the_reopen_is_left_out(db: Database
     assert closed() == ("closed", at(24, 9, 35), 2100.0, "bearing replaced", 1)
 
 
+# Case M10, an update while the order is open again is no reopen: R11 09:00 started, 09:10 closed with closed_ms
+#   09:08, 09:20 started (the reopen: the version right after a close), 09:40 started naming technician B (the
+#   row changed, the order still open), 09:50 closed with closed_ms 09:35 (work ended at 09:35, entered at 09:50)
+#   09:35 is after the last reopen (09:20), so it is the close: closed 09:35, repair 09:00 -> 09:35 = 2100 s,
+#   response 0 (opened and started at 09:00), nothing left out (MES schema version 6; version 5 took the 09:40
+#   update for the reopen and left 09:35 out: closed 09:50, repair 3000 s, closes_left_out 1).
+#   R12, the same without the 09:10 close and the reopen: 09:35, 2100 s, as version 5 already had it.
+#   reliability [06:00, 14:00), now 15:00: 2 repair orders closed, mean repair (2100 + 2100) / 2 = 2100, mean
+#   response 0; fault Pareto (both without a code): 2 orders, duration (opened to closed) 4200, repair 4200
+def test_m10_an_update_while_reopened_does_not_move_the_reopen(db: Database) -> None:
+    feeder = Feeder(db, MesSection())
+    _version(feeder, at(24, 9), "R11", "started")
+    _version(feeder, at(24, 9, 10), "R11", "closed", closed_ms=ms(at(24, 9, 8)))
+    _version(feeder, at(24, 9, 20), "R11", "started")
+    _version(feeder, at(24, 9), "R12", "started")
+    for mid in ("R11", "R12"):
+        _version(feeder, at(24, 9, 40), mid, "started", technician="B")
+        _version(feeder, at(24, 9, 50), mid, "closed", closed_ms=ms(at(24, 9, 35)))
+    cursor = db.reader()
+    orders = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+    assert [
+        (o.maintenance_id, o.closed, o.repair_s, o.response_s, o.technician, o.closes_left_out) for o in orders
+    ] == [
+        ("R11", at(24, 9, 35), 2100.0, 0.0, "B", 0),
+        ("R12", at(24, 9, 35), 2100.0, 0.0, "B", 0),
+    ]
+    (rel,) = reliability(cursor, MesSection(), path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+    assert (rel.repair_orders, rel.mean_repair_s, rel.mean_response_s) == (2, 2100.0, 0.0)
+    (bar,) = fault_pareto(cursor, path=CELL, start=at(24, 6), end=at(24, 14))
+    assert (bar.fault_code, bar.orders, bar.closed, bar.duration_s, bar.repair_s) == (None, 2, 2, 4200.0, 4200.0)
+    cursor.close()
+
+
 # Case M11: a failure shorter than microstop_s at the end of a long stop (microstop_s 120).
 #   filler 06:00 producing, 07:00 stop 40000, 07:10 failure 180000, 07:11 producing; window [06:00, 08:00)
 #   the run of consecutive stops is 07:00-07:11, 660 s: no microstop, all of it availability loss; APT 6540

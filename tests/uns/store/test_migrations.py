@@ -35,7 +35,7 @@ from uns.store.migrations import (
 )
 
 _LEGACY = Path(__file__).parent / "legacy"
-_LATEST = {"historian": 3, "mes": 5, "alarms": 1}
+_LATEST = {"historian": 3, "mes": 6, "alarms": 1}
 
 
 def _legacy_file(version: int, tmp_path: Path) -> Path:
@@ -97,7 +97,7 @@ def test_a_new_file_has_every_component_at_its_latest_version(tmp_path: Path) ->
         assert component_versions(db.connection) == _LATEST
         rows = db.connection.execute("SELECT component, version FROM component_versions ORDER BY ALL").fetchall()
         assert rows == [("alarms", 1), ("historian", 1), ("historian", 2), ("historian", 3)] + [
-            ("mes", v) for v in (1, 2, 3, 4, 5)
+            ("mes", v) for v in (1, 2, 3, 4, 5, 6)
         ]
 
 
@@ -144,6 +144,7 @@ def test_a_legacy_file_records_which_versions_it_already_held(tmp_path: Path) ->
         ("mes", 3, False),
         ("mes", 4, False),
         ("mes", 5, False),
+        ("mes", 6, False),
     ]
 
 
@@ -202,7 +203,7 @@ def test_a_newer_component_is_refused_naming_it(tmp_path: Path) -> None:
     with Database(path=path) as db:
         db.connection.execute("INSERT INTO component_versions (component, version, description) VALUES ('mes', 9, 'x')")
     for read_only in (False, True):
-        with pytest.raises(SchemaTooNew, match=r"\(mes\): schema version 9 is newer than this uns-hub knows \(5\)"):
+        with pytest.raises(SchemaTooNew, match=r"\(mes\): schema version 9 is newer than this uns-hub knows \(6\)"):
             Database(path=path, read_only=read_only).open()
 
 
@@ -212,7 +213,7 @@ def test_read_only_open_of_an_unmigrated_file_says_what_to_do(tmp_path: Path) ->
     path = tmp_path / "only.duckdb"
     with Database(path=path, components=[HISTORIAN]):
         pass
-    with pytest.raises(StoreError, match="mes tables at version 0 need migrating to 5: open it writable once"):
+    with pytest.raises(StoreError, match="mes tables at version 0 need migrating to 6: open it writable once"):
         Database(path=path, read_only=True).open()
     with Database(path=path, read_only=True, components=[HISTORIAN]) as db:  # what it reads is there
         assert db.connection.execute("SELECT count(*) FROM samples").fetchone() == (0,)
