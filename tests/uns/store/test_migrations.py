@@ -3,6 +3,8 @@
 ``legacy/legacy_v<N>.duckdb.gz`` are files made by the code before per-component versions (commit 929239d,
 ``uns.historian.database.Database(path=..., target_version=N)``, with one series, one sample and, from
 version 3, one ``mes_states`` row): each opens and migrates to the same tables as a fresh file.
+``legacy/mes_v5_dd81cfe.duckdb.gz`` was made by commit dd81cfe's code (MES version 5 before 4148cb9 edited it:
+its ``mes_maintenance`` had no ``closes_left_out``), with two maintenance orders at the filler.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import duckdb
 import orjson
 import pytest
 
+from tests.uns.mes.mes_events import at
 from uns.errors import SchemaTooNew, StoreError
 from uns.historian.rows import RowParser, SampleRow
 from uns.historian.schema import SCHEMA as HISTORIAN
 from uns.historian.store import Batch, Store
+from uns.mes.maintenance_views import maintenance_orders
 from uns.mes.schema import SCHEMA as MES
 from uns.rules.schema import SCHEMA as ALARMS
 from uns.store.database import Database
@@ -39,9 +43,13 @@ _LATEST = {"historian": 3, "mes": 6, "alarms": 1}
 
 
 def _legacy_file(version: int, tmp_path: Path) -> Path:
+    return _unzipped(f"legacy_v{version}.duckdb.gz", tmp_path)
+
+
+def _unzipped(name: str, tmp_path: Path) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "h.duckdb"
-    with gzip.open(_LEGACY / f"legacy_v{version}.duckdb.gz", "rb") as source, path.open("wb") as target:
+    with gzip.open(_LEGACY / name, "rb") as source, path.open("wb") as target:
         shutil.copyfileobj(source, target)
     return path
 
@@ -146,6 +154,24 @@ def test_a_legacy_file_records_which_versions_it_already_held(tmp_path: Path) ->
         ("mes", 5, False),
         ("mes", 6, False),
     ]
+
+
+def test_a_file_at_mes_version_5_as_first_committed_answers_the_maintenance_view(tmp_path: Path) -> None:
+    # version 5 was edited after dd81cfe (4148cb9 added closes_left_out): a file dd81cfe migrated is at 5 without
+    # the column, so the maintenance view failed on it (a binder error); version 6 makes the view again.
+    # R10: closed 09:40, the 09:08 re-sent after the reopen left out; R11: reopened at 09:20, an update at 09:40,
+    # closed 09:35 (docs/mes.md, cases M10)
+    path = _unzipped("mes_v5_dd81cfe.duckdb.gz", tmp_path)
+    with Database(path=path) as db:
+        assert component_versions(db.connection) == _LATEST
+        cursor = db.reader()
+        orders = maintenance_orders(cursor, path=None, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+        cursor.close()
+    assert [(o.maintenance_id, o.closed, o.repair_s, o.description, o.closes_left_out) for o in orders] == [
+        ("R10", at(24, 9, 40), 2400.0, "bearing replaced", 1),
+        ("R11", at(24, 9, 35), 2100.0, None, 0),
+    ]
+    assert (tmp_path / "h.duckdb.mes-v5.bak").exists()
 
 
 def test_a_component_added_later_gets_its_tables_on_the_next_open(tmp_path: Path) -> None:
