@@ -438,10 +438,16 @@ class EdgeNode:
                     if not self._born:
                         continue  # the births come anyway once the host is online
                     log.info("edge %s: Rebirth requested", self.name)
+                    # a device that died during the replay is born again: its history still queued and its DDEATH
+                    # follow (the backlog goes on burying it), as a host holds it online until that DDEATH
+                    owed = [device for device in self._core.devices if self._backlog.dying(device)]
                     if await self._send(
                         client,
                         self._core.births(
-                            bd_seq=bd_seq, now_ms=now_ms(), health=self._health.metrics(self._core, now_ms=now_ms())
+                            bd_seq=bd_seq,
+                            now_ms=now_ms(),
+                            health=self._health.metrics(self._core, now_ms=now_ms()),
+                            owed=owed,
                         ),
                     ):
                         self._c["births"] += 1

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from bridges.edge.wire import encode_data, quality_props
 from bridges.source import Sample, Samples, TagSpec
@@ -283,8 +283,16 @@ class EdgeSession:
         metric = Metric(name=BD_SEQ, timestamp=now_ms, datatype=DataType.Int64, value=bd_seq)
         return Message(self.topic(MessageType.NDEATH), encode_payload(Payload(timestamp=now_ms, metrics=[metric])), 1)
 
-    def births(self, *, bd_seq: int, now_ms: int, health: Mapping[str, MetricValue]) -> list[Message]:
-        """NBIRTH (seq 0, every node metric) and a DBIRTH for every device not known to be down."""
+    def births(
+        self, *, bd_seq: int, now_ms: int, health: Mapping[str, MetricValue], owed: Collection[str] = ()
+    ) -> list[Message]:
+        """NBIRTH (seq 0, every node metric) and a DBIRTH for every device not known to be down, and for ``owed``.
+
+        ``owed``: devices down whose DBIRTH stands and whose DDEATH is still to come (a rebirth during a replay,
+        while their history still queued goes first): born again, so that history and the DDEATH can follow.
+        Left out, such a device would get no DDEATH in the new birth sequence, and a host would keep its last
+        values good.
+        """
         self._seq = 0
         metrics = []
         for name, entry in self._node_metrics.metrics.items():
@@ -304,7 +312,7 @@ class EdgeSession:
         out = [self._message(MessageType.NBIRTH, None, metrics, now_ms)]
         for name, device in self._devices.items():
             device.born = False
-            if not device.down:
+            if not device.down or name in owed:
                 out.append(self._device_birth(name, now_ms))
         return out
 

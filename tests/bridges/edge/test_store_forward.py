@@ -366,3 +366,59 @@ async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its
         assert counters.rejected["seq_gap"] == 0
         assert counters.rebirths_requested == 0
     assert gate.violations == []
+
+
+async def test_a_rebirth_during_the_replay_births_the_devices_whose_ddeath_is_owed_and_then_buries_them(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # our edge node and host on Mosquitto, the checker as primary host: the mixer (a long backlog) and the filler
+    # (none) stop answering during the replay, so each is owed its DDEATH, the filler's after the mixer's history.
+    # A rebirth asked meanwhile is a complete birth sequence of what a host holds online: both are born again,
+    # then the mixer's history goes on and both get their DDEATH; else the filler never got one and the UNS kept
+    # its last value good although the node knew it dead
+    source = ScriptedSource(
+        name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("mixer", "Count", DataType.Int64)]
+    )
+    backlog = 8000
+    async with contextlib.AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
+        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
+        config = edge_config(hub.group, primary_host_id=gate.host_id)
+        edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        source.read("filler", {"Count": 0})
+        source.read("mixer", {"Count": 0})
+        await host_away(edge, gate)
+        before = edge.stats.buffered
+        for i in range(1, backlog + 1):
+            source.read("mixer", {"Count": i})
+        await until(lambda: edge.stats.buffered == before + backlog, what="the backlog buffered")
+        gate.set_online(True)
+        await until(lambda: edge.online, what="births after the host came back")
+        source.down("mixer")
+        source.down("filler")  # its DDEATH comes after the mixer's history, many steps from now
+        await until(lambda: (1000, True) in gate.values("mixer", "Count"), what="the mixer's history under way")
+        gate.rebirth(hub.node)
+        await until(lambda: gate.of("DDEATH", "filler"), what="the filler's DDEATH")
+        with gate.lock:
+            wire = [(r.kind, r.device, [(v, h) for _n, v, h, _t in r.resolved]) for r in gate.received]
+        births = [i for i, (kind, _d, _v) in enumerate(wire) if kind == "NBIRTH"]
+        assert len(births) == 3, "first births, births after the host came back, the rebirth"
+        rebirth = wire[births[2] :]
+        # the rebirth came while both DDEATHs were owed: both born again, then buried
+        assert [(k, d) for k, d, _v in rebirth if k in ("DBIRTH", "DDEATH")] == [
+            ("DBIRTH", "filler"),
+            ("DBIRTH", "mixer"),
+            ("DDEATH", "mixer"),
+            ("DDEATH", "filler"),
+        ]
+        session = wire[births[1] :]
+        mixer = [v for kind, device, values in session if kind == "DDATA" and device == "mixer" for v in values]
+        assert mixer == [(i, True) for i in range(backlog)]  # its history each once, in order (its last: DBIRTH)
+        died = session.index(("DDEATH", "mixer", []))
+        assert all(not (k == "DDATA" and d == "mixer") for k, d, _v in session[died:])
+        envelope = await retained(hub, f"{hub.cell}/data/Count")
+        assert (envelope["value"], envelope["quality"]) == (0, "stale")  # the filler is dead: not shown good
+        counters = hub.host.core.counters
+        assert counters.rejected["data_before_birth"] == 0
+        assert counters.rejected["seq_gap"] == 0
+    assert gate.violations == []
