@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -188,7 +188,7 @@ async def run_up(
     ``config_file``: the settings file SIGHUP reloads the computed tags (``transforms:``) and the rules from.
     ``hand_offs``: edge node id -> edge agent: those bridges go to the agents' desired configs (uns/handoff.py).
     """
-    outputs = line_outputs(settings, plant)  # once, before anything starts: the MES and the plant page name these
+    mes_settings = mes_section(settings, plant)  # checked before anything starts
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
         notes: list[str] = []
@@ -218,20 +218,21 @@ async def run_up(
         health: dict[str, Callable[[], Mapping[str, object]]] = {"host": host.core.health}
         history: History | None = None
         routes: Sequence[BaseRoute] = ()
+        counted: Callable[[], Collection[str]] | None = None  # the MES's paths with counts, for the plant page
         if settings.historian.enabled:
             historian = await stack.enter_async_context(_historian(settings, plant, clients, demo=settings.demo))
             parts.append(historian)
             health["historian"] = historian.health
             history = History(historian.database)
             endpoints["historian"] = str(historian.database.path)
-            mes_settings = mes_section(settings, plant, outputs)
             mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
             if mes is not None:
                 parts.append(mes)
                 health["mes"] = mes.health
             routes = mes_routes(mes)
+            counted = None if mes is None else mes.counted_paths
         cache, browser_routes = await _enter_browser(
-            stack, clients, plant, health, settings, outputs, sessions=host.core
+            stack, clients, plant, health, settings, counted, sessions=host.core
         )
         parts.append(cache)
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
@@ -313,29 +314,18 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
         await _run_parts([host])
 
 
-def mes_section(settings: Settings, plant: Plant, outputs: Mapping[str, str] | None = None) -> MesSection:
-    """The MES settings every view uses: lines' output cells from the plant file, and the demo plant's rules.
+def mes_section(settings: Settings, plant: Plant) -> MesSection:
+    """The MES settings every view uses: the lines' outputs, and the demo plant's rules.
 
-    ``outputs``: ``line_outputs(settings, plant)`` when the caller has them for the plant page too (one reading).
-
-    Raises:
-        ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
-    """
-    chosen = line_outputs(settings, plant) if outputs is None else dict(outputs)
-    section = settings.mes.model_copy(update={"output_cells": chosen})
-    return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
-
-
-def line_outputs(settings: Settings, plant: Plant) -> dict[str, str]:
-    """Line path -> the cell whose counts are its output: ``mes.output_cells``, else the line's last cell in the plant.
-
-    The MES views and the web's plant page (``/api/plant``) both take it from here, so they name the same cell.
+    ``output_cells`` stays the settings' alone (checked against the plant file); ``plant_outputs`` gets each
+    line's last cell in the plant file, the default after the line's own counts (``uns.mes.line_output``).
 
     Raises:
         ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
     """
     _check_output_cells(settings.mes.output_cells, plant)
-    return {**plant.line_outputs(), **settings.mes.output_cells}
+    section = settings.mes.model_copy(update={"plant_outputs": plant.line_outputs()})
+    return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
 
 
 def _check_output_cells(output_cells: Mapping[str, str], plant: Plant) -> None:
@@ -412,14 +402,14 @@ async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallbac
         historian = await stack.enter_async_context(_historian(settings, plant, clients))
         parts: list[Part] = [historian]
         health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
-        outputs = line_outputs(settings, plant)
-        mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant, outputs)
+        mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)
         mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
         if mes is not None:
             parts.append(mes)
             health["mes"] = mes.health
         notes: list[str] = []
-        routes = [*mes_routes(mes), *plant_routes(plant, outputs, settings.mes.output_cells)]
+        counted = None if mes is None else mes.counted_paths
+        routes = [*mes_routes(mes), *plant_routes(plant, settings.mes.output_cells, counted)]
         web = await stack.enter_async_context(
             _web(settings, _broker_file(settings), health, History(historian.database), routes, notes)
         )
@@ -440,13 +430,14 @@ async def _enter_browser(
     plant: Plant,
     health: dict[str, Callable[[], Mapping[str, object]]],
     settings: Settings,
-    outputs: Mapping[str, str],
+    counted: Callable[[], Collection[str]] | None,
     sessions: Sessions | None = None,
 ) -> tuple[TopicCache, list[BaseRoute]]:
     """The topic browser's live cache, its write actions, and their routes with the plant's (uns up, uns web).
 
-    ``outputs``: each line's output cell (``line_outputs``), named on the plant page. ``sessions``: the in-process
-    host's state (uns up), so the cache decodes no Sparkplug payload again.
+    ``counted``: the in-process MES's paths with counts (``MesAdapter.counted_paths``), so the plant page names each
+    line's output as the views choose it; None without one. ``sessions``: the in-process host's state (uns up), so
+    the cache decodes no Sparkplug payload again.
     """
     bounds = settings.host  # the Sparkplug view keeps what the host keeps, within the same bounds
     view = SparkplugView(
@@ -465,7 +456,8 @@ async def _enter_browser(
     cache = await stack.enter_async_context(cache)
     health["web-cache"] = ReaderHealth(cache.health)  # a viewer gets no count of what is hidden from it
     actions = await stack.enter_async_context(WebActions(clients=clients))
-    return cache, [*tree_routes(cache), *actions.routes(), *plant_routes(plant, outputs, settings.mes.output_cells)]
+    plant_page = plant_routes(plant, settings.mes.output_cells, counted)
+    return cache, [*tree_routes(cache), *actions.routes(), *plant_page]
 
 
 async def _enter_fleet(
@@ -489,7 +481,8 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         health: dict[str, Callable[[], Mapping[str, object]]] = {}
-        cache, routes = await _enter_browser(stack, clients, plant, health, settings, line_outputs(settings, plant))
+        mes_section(settings, plant)  # mes.output_cells checked against the plant file, as uns up does
+        cache, routes = await _enter_browser(stack, clients, plant, health, settings, None)
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
         routes = [*routes, *fleet.routes()]
         notes: list[str] = []

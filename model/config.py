@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from model.bridges import BridgeConfig
@@ -108,6 +109,15 @@ def _check_output_cells(cells: dict[str, str]) -> dict[str, str]:
                 " for the counts published on its own path"
             )
     return cells
+
+
+def _set_by_the_hub(outputs: dict[str, str]) -> dict[str, str]:
+    if outputs:
+        raise ValueError(
+            "set by the hub from the plant file (each line's last cell), not in the settings; pin a line's output in"
+            " mes.output_cells"
+        )
+    return outputs
 
 
 def _upper(value: object) -> object:
@@ -363,8 +373,15 @@ class MesSection(_Section):
         default_factory=dict,
         description="Line path -> the cell of that line whose counts are the line's output (a cell the plant file "
         "declares, for a line it declares), or the line path itself for counts published on the line; default the "
-        "line's last cell in the plant file. Counts on the line path while its output is a cell are stray: stored, "
-        "counted in the health, no figure of the line.",
+        "line's own counts when its path ever counted, else its last cell in the plant file. Counts on the line "
+        "path while its output is a cell are stray: stored, counted in the health, no figure of the line.",
+    )
+    plant_outputs: SkipJsonSchema[Annotated[dict[str, str], AfterValidator(_set_by_the_hub)]] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="Line path -> its default output, the line's last cell in the plant file: filled by the hub "
+        "(hub.app.mes_section), refused in the settings. It applies after output_cells and the line's own counts "
+        "(uns.mes.line_output).",
     )
     reasons: dict[str, str] = Field(
         default_factory=dict, description="Reason catalog: reason code -> text (downtime and defect reasons)."

@@ -94,8 +94,8 @@ def demo_reasons() -> dict[str, str]:
 def demo_mes_section(section: MesSection, plant: Plant, *, speed: float = 1.0) -> MesSection:
     """``section`` with what the demo plant needs added (settings the user gave win).
 
-    ``section``'s output cells are the hub's already (``hub.app.mes_section``: the plant file's last cells under
-    ``mes.output_cells``); the demo adds none.
+    ``section``'s outputs are the hub's already (``hub.app.mes_section``: the settings' ``output_cells``, the plant
+    file's last cells as ``plant_outputs``); the demo adds none.
 
     ``speed`` is the sim's plant seconds per wall second: MES times are wall times, so a plant run
     at x10 makes a unit in a tenth of the wall seconds and its ideal cycle times shrink alike. The

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from hub.app import line_outputs, mes_section
+from hub.app import mes_section
 from hub.cli import EXIT_CONFIG, main
 from model.config import MesSection, Settings
 from uns.errors import ConfigError
@@ -23,12 +24,25 @@ def _settings(output_cells: dict[str, str]) -> Settings:
     return Settings(demo=False, mes=MesSection(output_cells=output_cells))
 
 
-def test_a_configured_cell_of_the_line_replaces_the_plant_files_last_cell() -> None:
+def test_the_settings_outputs_and_the_plant_files_last_cells_are_carried_apart() -> None:
+    """``output_cells`` stays the settings' (they win over the line's own counts); the plant file's last cells are
+    ``plant_outputs``, the default after the line's own counts (``uns.mes.line_output``)."""
     plant = load_plant(None)
-    section = mes_section(_settings({LINE1: f"{LINE1}/filler", ELSEWHERE: f"{ELSEWHERE}/filler"}), plant)
-    assert section.output_cells[LINE1] == f"{LINE1}/filler"
-    assert section.output_cells[LINE2] == f"{LINE2}/capper2"  # the plant file's last cell
-    assert section.output_cells[ELSEWHERE] == f"{ELSEWHERE}/filler"  # a line outside the plant file: as configured
+    settings = _settings({LINE1: f"{LINE1}/filler", ELSEWHERE: f"{ELSEWHERE}/filler"})
+    section = mes_section(settings, plant)
+    # a line outside the plant file keeps its configured cell
+    assert section.output_cells == {LINE1: f"{LINE1}/filler", ELSEWHERE: f"{ELSEWHERE}/filler"}
+    assert section.plant_outputs == plant.line_outputs()
+    assert (section.plant_outputs[LINE1], section.plant_outputs[LINE2]) == (f"{LINE1}/labeler", f"{LINE2}/capper2")
+
+
+def test_the_plant_outputs_are_the_hub_s_not_a_setting() -> None:
+    with pytest.raises(ValidationError) as refused:
+        MesSection(plant_outputs={LINE1: f"{LINE1}/filler"})
+    (error,) = refused.value.errors()
+    assert error["loc"] == ("plant_outputs",)
+    assert "set by the hub from the plant file" in error["msg"]
+    assert "plant_outputs" not in MesSection.model_json_schema()["properties"]
 
 
 def test_a_cell_the_plant_file_does_not_declare_on_its_line_is_refused_naming_the_key() -> None:
@@ -69,23 +83,31 @@ def test_uns_mes_stops_on_it(
     assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
 
 
-def test_the_plant_page_names_the_output_cell_the_mes_counts() -> None:
+def _lines(document: Any) -> dict[str, Any]:
+    return {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
+
+
+def test_the_plant_page_names_the_output_the_mes_counts_and_what_chose_it() -> None:
     plant = load_plant(None)
     settings = _settings({LINE1: f"{LINE1}/filler"})
-    document: Any = plant_document(plant, line_outputs(settings, plant), settings.mes.output_cells)  # nested JSON
-    lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
+    lines = _lines(plant_document(plant, settings.mes.output_cells))  # nested JSON
     assert lines[LINE1]["output_cell"] == mes_section(settings, plant).output_cells[LINE1] == f"{LINE1}/filler"
     assert lines[LINE2]["output_cell"] == f"{LINE2}/capper2"  # not configured: the plant file's last cell
     # what chose it: the settings (stays when cells are added), or the plant file's order (moves with it)
     assert (lines[LINE1]["output_source"], lines[LINE2]["output_source"]) == ("settings", "plant")
+    # line2 counting at its own path (a line-level counter): its own counts; line1's setting still wins
+    lines = _lines(plant_document(plant, settings.mes.output_cells, {LINE1, LINE2, f"{LINE2}/filler2"}))
+    assert (lines[LINE2]["output_cell"], lines[LINE2]["output_source"]) == (LINE2, "line")
+    assert (lines[LINE1]["output_cell"], lines[LINE1]["output_source"]) == (f"{LINE1}/filler", "settings")
 
 
 def test_the_demo_hub_counts_at_the_cells_its_plant_page_names() -> None:
     plant = load_plant(None)
     settings = Settings(demo=True, mes=MesSection(output_cells={LINE1: f"{LINE1}/filler"}))
-    outputs = line_outputs(settings, plant)
-    assert mes_section(settings, plant).output_cells == mes_section(settings, plant, outputs).output_cells == outputs
-    assert (outputs[LINE1], outputs[LINE2]) == (f"{LINE1}/filler", f"{LINE2}/capper2")
+    section = mes_section(settings, plant)
+    assert (section.output_cells, section.plant_outputs) == ({LINE1: f"{LINE1}/filler"}, plant.line_outputs())
+    lines = _lines(plant_document(plant, settings.mes.output_cells))
+    assert (lines[LINE1]["output_cell"], lines[LINE2]["output_cell"]) == (f"{LINE1}/filler", f"{LINE2}/capper2")
 
 
 def test_a_line_of_the_plant_file_may_be_its_own_output() -> None:
@@ -94,6 +116,5 @@ def test_a_line_of_the_plant_file_may_be_its_own_output() -> None:
     plant = load_plant(None)
     settings = _settings({LINE1: LINE1})
     assert mes_section(settings, plant).output_cells[LINE1] == LINE1
-    document: Any = plant_document(plant, line_outputs(settings, plant))  # nested JSON
-    lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
-    assert lines[LINE1]["output_cell"] == LINE1
+    lines = _lines(plant_document(plant, settings.mes.output_cells))
+    assert (lines[LINE1]["output_cell"], lines[LINE1]["output_source"]) == (LINE1, "settings")

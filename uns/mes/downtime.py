@@ -364,10 +364,12 @@ def current(
     *,
     now: datetime,
     output_cells: Mapping[str, str] | None = None,
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> list[CurrentRow]:
     """Every cell and line with states or counts: its state and order now, and OEE over the running shift.
 
-    Without a running shift the OEE covers the last ``section.kpi_window_h`` hours.
+    Without a running shift the OEE covers the last ``section.kpi_window_h`` hours. ``output_cells`` (the
+    settings') and ``plant_outputs`` (the defaults): each line's output, ``uns.mes.line_output``.
 
     Raises:
         BadArgument: a naive ``now``.
@@ -381,7 +383,7 @@ def current(
     only = section.output_only_lines
     entities = [
         *entities_under(cursor, "", "cell", outputs, known=known),
-        *entities_under(cursor, "", "line", outputs, only, known=known),
+        *entities_under(cursor, "", "line", outputs, only, known=known, plant_outputs=plant_outputs),
     ]
     kinds = {e.name: ("cell" if len(e.name.split("/")) >= 5 else "line") for e in entities}
     windows: list[Window] = []

@@ -154,6 +154,7 @@ def reliability(
     now: datetime,
     by: Literal["cell", "line"] = "cell",
     output_cells: Mapping[str, str] | None = None,
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> list[ReliabilityRow]:
     """MTBF and MTTR of every cell (``by`` cell) or line (``by`` line) at or under ``path`` in ``[start, end)``.
 
@@ -167,7 +168,7 @@ def reliability(
     lines = by == "line"
     happened = min(end, now) > start
     rows = oee(cursor, section, path=path, start=start, end=min(end, now) if happened else end,
-               by="line" if lines else "cell", output_cells=output_cells)  # fmt: skip
+               by="line" if lines else "cell", output_cells=output_cells, plant_outputs=plant_outputs)  # fmt: skip
     operated = {row.path: row.actual_production_time_s if happened else 0.0 for row in rows}
     members = {row.path: _time_paths(cursor, row, lines) for row in rows}
     for machine in _repaired_machines(cursor, path, start, end, 4 if lines else 5):

@@ -23,11 +23,11 @@ fallback.
 A line (the rule): **time** is the line's own ``machine_state`` events when it has any, else the
 union view of its cells (producing when any cell produces; see ``uns.mes.intervals``). **Units**
 are the line's output (``uns.mes.line_output``, the orders' and scrap views' rule too): the counts of
-``output_cells[line]`` (a cell, or the line path itself; counts on the line path while it names a cell are
-stray, no units); without one, the line path's own counts when there are any, else the last cell by path
-that ever counted; scrap counted at the other cells adds to the
-produced quantity (a unit scrapped anywhere was produced and lost), so OEE = good out × ideal cycle
-time / PBT holds for the line as for a cell.
+the setting ``output_cells[line]`` (a cell, or the line path itself; counts on the line path while it names a
+cell are stray, no units); without one, the line path's own counts when there are any, else the default
+``plant_outputs[line]`` (the plant file's last cell), else the last cell by path that ever counted; scrap
+counted at the other cells adds to the produced quantity (a unit scrapped anywhere was produced and lost),
+so OEE = good out × ideal cycle time / PBT holds for the line as for a cell.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from uns.errors import BadArgument
 from uns.mes.count_facts import CountPath, count_rows
 from uns.mes.facts import facts_active, window_times
 from uns.mes.intervals import LATEST_SHIFT, Times, Window
-from uns.mes.line_output import output_cell, unit_paths
+from uns.mes.line_output import line_output, unit_paths
 from uns.mes.memo import of as memo_of
 from uns.mes.paths import in_subtree, line_of
 from uns.query.timespec import checked_window
@@ -138,11 +138,17 @@ def _paths_under(cursor: duckdb.DuckDBPyConnection, path: str) -> tuple[set[str]
 
 
 def _line_entity(
-    line: str, states: set[str], counts: set[str], output_cells: Mapping[str, str], output_only: Collection[str]
+    line: str,
+    states: set[str],
+    counts: set[str],
+    output_cells: Mapping[str, str],
+    output_only: Collection[str],
+    plant_outputs: Mapping[str, str],
 ) -> Entity:
     cells_t = sorted(p for p in states if p.startswith(line + "/"))
     time_paths = (line,) if line in states else tuple(cells_t)
-    count_paths = tuple(unit_paths(line, counts, output_cells, output_only=line in output_only).items())
+    only = line in output_only
+    count_paths = tuple(unit_paths(line, counts, output_cells, output_only=only, plant_outputs=plant_outputs).items())
     return Entity(line, time_paths, count_paths)
 
 
@@ -154,11 +160,14 @@ def entities_under(
     output_only: Collection[str] = (),
     *,
     known: tuple[set[str], set[str]] | None = None,
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> list[Entity]:
     """The cells (depth ≥ 5) or lines at or under ``path``, from the paths that published states or counts.
 
     ``known``: every path with states and with counts (``paths_with_data``), when the caller has them.
+    ``output_cells`` (the settings') and ``plant_outputs`` (the defaults): ``uns.mes.line_output``.
     """
+    defaults = plant_outputs or {}
     states, counts = known if known is not None else _paths_under(cursor, path)
     if kind == "cell":
         # a cell that never counted has no counter (a rinser): its performance is unknown, not 0
@@ -167,9 +176,9 @@ def entities_under(
     if _depth(path) >= 4:
         line = line_of(path)
         states, counts = known if known is not None else _paths_under(cursor, line)
-        return [_line_entity(line, states, counts, output_cells, output_only)]
+        return [_line_entity(line, states, counts, output_cells, output_only, defaults)]
     lines = sorted({line_of(p) for p in states | counts if _depth(p) >= 4})
-    return [_line_entity(line, states, counts, output_cells, output_only) for line in lines]
+    return [_line_entity(line, states, counts, output_cells, output_only, defaults) for line in lines]
 
 
 def _local_buckets(start: datetime, end: datetime, tz: tzinfo, unit: Literal["day", "hour"]) -> list[datetime]:
@@ -243,18 +252,18 @@ def oee_windows(
 def _output_only_cells(
     cursor: duckdb.DuckDBPyConnection, section: MesSection, paths: Collection[str]
 ) -> dict[str, str]:
-    """The output cell of each ``output_only_lines`` line of ``paths`` (``uns.mes.line_output.output_cell``).
+    """The output of each ``output_only_lines`` line of ``paths`` (``uns.mes.line_output.line_output``).
 
-    Reads the paths with counts only for such a line without a configured output (the hub configures every
-    line of the plant file), so the KPI tick asks nothing more.
+    Reads the paths with counts only for such a line without a configured output (in memory under the hub,
+    the memo's path sets).
     """
     found: dict[str, str] = {}
     configured = section.output_cells
     for line in sorted({line_of(p) for p in paths} & set(section.output_only_lines)):
         counting = () if configured.get(line) else _paths_under(cursor, line)[1]
-        output = output_cell(line, counting, configured)
+        output = line_output(line, counting, configured, section.plant_outputs)
         if output is not None:
-            found[line] = output
+            found[line] = output.path
     return found
 
 
@@ -379,6 +388,7 @@ def oee(
     by: GroupBy = "cell",
     tz: tzinfo = UTC,
     output_cells: Mapping[str, str] | None = None,
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> list[OeeRow]:
     """OEE at or under ``path`` in ``[start, end)``, one row per group.
 
@@ -390,22 +400,23 @@ def oee(
         end: window end (aware).
         by: cell, line (one row each), or shift, order, day, hour (rows of the one cell or line ``path``).
         tz: time zone of day and hour groups.
-        output_cells: line → its output cell (whose counts are the line's units); default the last by path.
+        output_cells: line → its output set in the settings (a cell or the line; ``uns.mes.line_output``).
+        plant_outputs: line → its default output (the plant file's last cell), after the line's own counts.
 
     Raises:
         BadArgument: a naive time, an empty window, or a time grouping of a path above line level.
     """
     checked_window(start, end)
     outputs = output_cells or {}
+    only = section.output_only_lines
     if by in ("cell", "line"):
         kind: Literal["cell", "line"] = "cell" if by == "cell" else "line"
-        entities = entities_under(cursor, path, kind, outputs, section.output_only_lines)
+        entities = entities_under(cursor, path, kind, outputs, only, plant_outputs=plant_outputs)
         windows = [Window(e.name, e.name, start, end) for e in entities]
     else:
         if _depth(path) < 4:
             raise BadArgument("path", f"grouping by {by} needs a line or a cell, not {path!r}")
-        entities = entities_under(
-            cursor, path, "cell" if _depth(path) >= 5 else "line", outputs, section.output_only_lines
-        )
+        kind = "cell" if _depth(path) >= 5 else "line"
+        entities = entities_under(cursor, path, kind, outputs, only, plant_outputs=plant_outputs)
         windows = oee_windows(cursor, path, start=start, end=end, by=by, tz=tz)
     return compute(cursor, section, entities, windows, span=(start, end) if by == "order" else None)

@@ -1,9 +1,10 @@
 """Order progress against plan: quantities made, planned vs actual times, run time and projected end.
 
 Read-only: takes a DuckDB cursor and runs in a caller's thread. An order's units are its line's
-output, the OEE view's rule (``uns.mes.line_output``): the counts of ``output_cells[line]`` (a cell, or the
-line path itself); without one, the line path's own counts when there are any (of any order), else the
-line's last cell by path with counts of any order, not only this order's; scrap counted at any cell of
+output, the OEE view's rule (``uns.mes.line_output``): the counts of the setting ``output_cells[line]`` (a
+cell, or the line path itself); without one, the line path's own counts when there are any (of any order), else
+the default ``plant_outputs[line]``, else the line's last cell by path with counts of any order, not only this
+order's; scrap counted at any cell of
 the line is the order's scrap, except on a line whose cells count different units
 (``mes.output_only_lines``: cases, then pallets), where the output cell's scrap alone is. An order counted
 at more than one line (its counts name it) has the sum of each line's units, as in the ``material`` and
@@ -82,6 +83,7 @@ def order_progress(
     now: datetime | None = None,
     output_cells: Mapping[str, str] | None = None,
     output_only: Collection[str] = (),
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> list[OrderProgress]:
     """Every work order (of ``line``, in ``status``), sorted by actual then planned start.
 
@@ -90,8 +92,9 @@ def order_progress(
         line: only orders on this line (the line path, four levels).
         status: only orders released (not started), running or completed.
         now: the time a running order's run time and projection are measured to; default the clock.
-        output_cells: line → its output (a cell or the line); default the line's own counts, else its last cell.
+        output_cells: line → its output set in the settings (a cell or the line; ``uns.mes.line_output``).
         output_only: lines whose cells count different units (``mes.output_only_lines``): the output's scrap alone.
+        plant_outputs: line → its default output (the plant file's last cell), after the line's own counts.
 
     Raises:
         BadArgument: an unknown status or a naive ``now``.
@@ -101,7 +104,7 @@ def order_progress(
     if now is not None and now.tzinfo is None:
         raise BadArgument("now", "needs a time zone")
     when = now or utc_now()
-    outputs = output_cells or {}
+    outputs, defaults = output_cells or {}, plant_outputs or {}
     made: dict[str, dict[str, tuple[int, int]]] = {}
     counting: set[str] = set()
     for order_id, path, good, scrap in cursor.execute(_COUNTS).fetchall():
@@ -118,7 +121,7 @@ def order_progress(
         mine = made.get(order_id, {})
         # its units at every line it counted at (the material and scrap views' sum), each line by its own rule
         units = [
-            _units(mine, counted_at, outputs, counting, only=counted_at in output_only)
+            _units(mine, counted_at, outputs, counting, only=counted_at in output_only, defaults=defaults)
             for counted_at in sorted({line_of(path) for path in mine})
         ]
         good, scrap = sum(u[0] for u in units), sum(u[1] for u in units)
@@ -158,12 +161,13 @@ def _units(
     counting: Collection[str],
     *,
     only: bool = False,
+    defaults: Mapping[str, str],
 ) -> tuple[int, int]:
     """Good at the line's output, scrap at every path whose counts are the line's units (``uns.mes.line_output``).
 
     The output is the OEE view's, from every path that ever counted (``counting``), not the last one this order
     counted at (early in an order that may be a case packer: cases are not the line's pallets).
     """
-    paths = unit_paths(line, counting, outputs, output_only=only)
+    paths = unit_paths(line, counting, outputs, output_only=only, plant_outputs=defaults)
     good = sum(by_path.get(path, (0, 0))[0] for path, whole in paths.items() if whole)
     return good, sum(by_path.get(path, (0, 0))[1] for path in paths)

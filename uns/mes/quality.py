@@ -121,16 +121,17 @@ def scrap(
     tz: ZoneInfo = UTC_ZONE,
     output_cells: Mapping[str, str] | None = None,
     output_only: Collection[str] = (),
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> list[ScrapRow]:
     """Total, good and scrapped units per group from the production counts in ``[start, end)``.
 
     ``by="cell"`` (or a cell ``path``) counts each cell's own units. Otherwise units follow the
     line rule of the OEE view (``uns.mes.line_output``): a line's units are its output's counts
-    (``output_cells[line]``, a cell or the line itself; without one, the line path's own counts when it
-    has any, else the last cell by path that ever counted) plus the scrap counted at its other cells, so a
-    unit is counted once and a unit scrapped anywhere on the line is produced and lost; on the lines of ``output_only``
-    (``mes.output_only_lines``: cells counting different units, cases then pallets) the output
-    cell's count alone.
+    (the setting ``output_cells[line]``, a cell or the line itself; without one, the line path's own counts
+    when it has any, else the default ``plant_outputs[line]``, else the last cell by path that ever counted)
+    plus the scrap counted at its other cells, so a unit is counted once and a unit scrapped anywhere on the
+    line is produced and lost; on the lines of ``output_only`` (``mes.output_only_lines``: cells counting
+    different units, cases then pallets) the output cell's count alone.
 
     Raises:
         BadArgument: for an unknown grouping, a naive or empty time range, or an empty path.
@@ -148,7 +149,8 @@ def scrap(
         for line, counted in cursor.execute(_COUNTING.format(where=where), [*params, low, high]).fetchall():
             counting.setdefault(line, set()).add(counted)
         for line, paths in counting.items():
-            units.update(unit_paths(line, paths, outputs, output_only=line in output_only))
+            only = line in output_only
+            units.update(unit_paths(line, paths, outputs, output_only=only, plant_outputs=plant_outputs or {}))
     arguments: list[object] = [*params, low, high, list(units), list(units.values()), line_rule]
     if by == "day":
         arguments.append(tz.key)

@@ -265,14 +265,19 @@ SELECT coalesce(sum(good), 0) FROM mes_counts WHERE order_id = ? AND path IN (SE
 
 
 def material(
-    cursor: duckdb.DuckDBPyConnection, *, order_id: str, output_cells: Mapping[str, str] | None = None
+    cursor: duckdb.DuckDBPyConnection,
+    *,
+    order_id: str,
+    output_cells: Mapping[str, str] | None = None,
+    plant_outputs: Mapping[str, str] | None = None,
 ) -> MaterialReport:
     """Material consumed by an order against its bill of materials (from the latest release).
 
     Good units produced are those at the output of each line the order counted at, the OEE, orders and
-    scrap views' rule (``uns.mes.line_output``): the counts of ``output_cells[line]`` (a cell or the line
-    itself); without one, the line path's own counts when it ever published any, else the line's last cell
-    by path that ever counted, of any order.
+    scrap views' rule (``uns.mes.line_output``): the counts of the setting ``output_cells[line]`` (a cell or
+    the line itself); without one, the line path's own counts when it ever published any, else the default
+    ``plant_outputs[line]`` (the plant file's last cell), else the line's last cell by path that ever counted,
+    of any order.
 
     Raises:
         BadArgument: when no work order has this id.
@@ -286,7 +291,9 @@ def material(
     whole = [
         path
         for line, paths in counting.items()
-        for path, is_whole in unit_paths(line, paths, outputs, output_only=False).items()
+        for path, is_whole in unit_paths(
+            line, paths, outputs, output_only=False, plant_outputs=plant_outputs or {}
+        ).items()
         if is_whole
     ]
     good_row = cursor.execute(_GOOD_SQL, [order_id, whole]).fetchone()

@@ -108,7 +108,7 @@ class MesAdapter:
         """What each committed batch changed (``uns.mes.changes``): subscribe here to invalidate caches."""
         self._unbound = UnboundPaths(self.equipment)
         self._stray = StrayCounts(settings.output_cells)
-        self._silent = SilentOutputs(settings.output_cells)
+        self._silent = SilentOutputs(settings.output_cells, settings.plant_outputs)
         loss_table(settings)  # a bad loss classification stops the start, naming its field
         self._store: MesStore | None = None
         self._facts: FactBuilder | None = None
@@ -140,6 +140,13 @@ class MesAdapter:
     def errors_topic(self) -> str:
         """``<enterprise>/hub/mes/errors``."""
         return errors_topic(self._enterprise)
+
+    def counted_paths(self) -> frozenset[str]:
+        """Every path a production count is stored at (the store's at start, then each stored count).
+
+        The plant page (``/api/plant``) reads it to name each line's output as the views choose it.
+        """
+        return self._silent.counted()
 
     def health(self) -> dict[str, object]:
         """Counters for ``/api/health``, the unbound paths events arrived at, and the lines' outputs seen in counts."""
@@ -391,7 +398,10 @@ class MesAdapter:
 
     def _current(self, now: datetime) -> list[CurrentRow]:
         with self._writer.database.reading("the MES view current") as cursor:
-            return current(cursor, self._settings, now=now, output_cells=self._settings.output_cells)
+            section = self._settings
+            return current(
+                cursor, section, now=now, output_cells=section.output_cells, plant_outputs=section.plant_outputs
+            )
 
     @staticmethod
     def _kpi_messages(rows: Sequence[CurrentRow], now_ms: int, memory: KpiMemory) -> list[Message]:

@@ -1,9 +1,10 @@
 """Counts on a line path whose output is one of its cells: stored, no figure of the line, counted and warned about.
 
 A line's output is one path (``uns.mes.line_output``). A ``production_count`` published on the line path
-itself while ``mes.output_cells`` (under the hub, the setting else the plant file's last cell) names a cell
-is a stray count (a typo, a test publish): it is stored like every event, but no view counts it as the
-line's units, so it cannot move the line's figures. The adapter's health counts and lists them, and the log
+itself while the setting ``mes.output_cells.<line>`` names a cell is a stray count (a typo, a test publish; a
+default, the plant file's last cell, never makes one: without a setting the line's own counts are its units):
+it is stored like every event, but no view counts it as the line's units, so it cannot move the line's
+figures. The adapter's health counts and lists them, and the log
 says so once per line, naming the setting that would make the line's own counts its output.
 """
 
@@ -26,7 +27,7 @@ class StrayCounts:
     """The line paths stored counts arrived at while the line's output is a cell.
 
     Args:
-        output_cells: line path -> its output (``mes.output_cells`` as the adapter runs it).
+        output_cells: line path -> its output set in the settings (``mes.output_cells``, no default).
     """
 
     def __init__(self, output_cells: Mapping[str, str]) -> None:

@@ -103,7 +103,7 @@ def _oee(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs
     path = args.one("path")
     rows = [] if span.empty else oee(
         cursor, section, path=path, start=span.start, end=span.end, by=by, tz=args.tz,
-        output_cells=section.output_cells,
+        output_cells=section.output_cells, plant_outputs=section.plant_outputs,
     )  # fmt: skip
     return span.document(args, rows)
 
@@ -123,7 +123,9 @@ def _timeline(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: Quer
 
 
 def _current(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    return _rows(current(cursor, section, now=args.now, output_cells=section.output_cells))
+    return _rows(
+        current(cursor, section, now=args.now, output_cells=section.output_cells, plant_outputs=section.plant_outputs)
+    )
 
 
 def _orders(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
@@ -133,7 +135,7 @@ def _orders(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryA
     return _rows(
         order_progress(
             cursor, line=line, status=chosen, now=args.now, output_cells=section.output_cells,
-            output_only=section.output_only_lines,
+            output_only=section.output_only_lines, plant_outputs=section.plant_outputs,
         )
     )  # fmt: skip
 
@@ -143,6 +145,7 @@ def _scrap(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryAr
     rows = scrap(
         cursor, path=args.one("path"), start=args.time("start", "-8h"), end=args.time("end", "now"), by=by, tz=args.tz,
         output_cells=section.output_cells, output_only=section.output_only_lines,
+        plant_outputs=section.plant_outputs,
     )  # fmt: skip
     return _rows(rows)
 
@@ -188,7 +191,10 @@ def _labor(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryAr
 
 
 def _material(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
-    return dataclasses.asdict(material(cursor, order_id=args.one("order_id"), output_cells=section.output_cells))
+    report = material(
+        cursor, order_id=args.one("order_id"), output_cells=section.output_cells, plant_outputs=section.plant_outputs
+    )
+    return dataclasses.asdict(report)
 
 
 def _genealogy(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: QueryArgs) -> Document:
@@ -222,7 +228,7 @@ def _reliability(cursor: duckdb.DuckDBPyConnection, section: MesSection, args: Q
     path = args.one("path")
     rows = [] if span.empty else reliability(
         cursor, section, path=path, start=span.start, end=span.end, now=span.now, by=by,
-        output_cells=section.output_cells,
+        output_cells=section.output_cells, plant_outputs=section.plant_outputs,
     )  # fmt: skip
     return span.document(args, rows)
 

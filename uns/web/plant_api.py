@@ -7,13 +7,14 @@ output. The overview page joins the two.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from model.equipment import Cell, Equipment, MetricMeta, Plant
+from uns.mes.line_output import line_output
 from uns.web.history_api import json_response
 
 __all__ = ["plant_document", "plant_routes"]
@@ -41,19 +42,20 @@ def _level(kind: str, path: str, level: Equipment, children: list[dict[str, obje
 
 
 def plant_document(
-    plant: Plant, outputs: Mapping[str, str] | None = None, configured: Collection[str] = ()
+    plant: Plant, output_cells: Mapping[str, str] | None = None, counted: Collection[str] = ()
 ) -> dict[str, object]:
     """The equipment tree as JSON: every level's kind, id, path, display name, metrics, children.
 
     Sites add their ``timezone``; lines add ``output_cell``, the cell (or the line itself) whose counts are the
-    line's output: from ``outputs`` (line path -> cell path, the MES's: ``mes.output_cells`` over the plant's last
-    cells), else the line's last cell in the plant file; and ``output_source``, what chose it: ``settings`` for
-    the lines of ``configured`` (``mes.output_cells``' keys: it stays when cells are added), else ``plant`` (the
-    line's last cell in the plant file: appending or reordering cells moves it, every figure of the line, past
-    ones included, with it), None for a line without one.
+    line's output, and ``output_source``, which step of the MES's rule (``uns.mes.line_output``) chose it:
+    ``settings`` (``output_cells``, ``mes.output_cells``: it stays when cells are added), ``line`` (no setting,
+    and the line path has counted, ``counted``: the line's own counts), ``plant`` (the line's last cell in the
+    plant file: appending or reordering cells moves it, every figure of the line, past ones included, with it),
+    ``counts`` (a line without cells: its last cell by path that counted), None for a line without one.
     """
     enterprise = plant.enterprise
-    outputs = plant.line_outputs() if outputs is None else outputs
+    configured = output_cells or {}
+    defaults = plant.line_outputs()
     sites = []
     for site in enterprise.sites:
         site_path = f"{enterprise.id}/{site.id}"
@@ -65,9 +67,9 @@ def plant_document(
                 line_path = f"{area_path}/{line.id}"
                 cells = [_level("cell", f"{line_path}/{cell.id}", cell, []) for cell in line.cells]
                 document = _level("line", line_path, line, cells)
-                output = outputs.get(line_path)
-                document["output_cell"] = output
-                document["output_source"] = _source(line_path, output, configured)
+                output = line_output(line_path, counted, configured, defaults)
+                document["output_cell"] = None if output is None else output.path
+                document["output_source"] = None if output is None else output.source
                 lines.append(document)
             areas.append(_level("area", area_path, area, lines))
         document = _level("site", site_path, site, areas)
@@ -76,23 +78,30 @@ def plant_document(
     return _level("enterprise", enterprise.id, enterprise, sites)
 
 
-def _source(line: str, output: str | None, configured: Collection[str]) -> str | None:
-    if output is None:
-        return None
-    return "settings" if line in configured else "plant"
-
-
 def plant_routes(
-    plant: Plant, outputs: Mapping[str, str] | None = None, configured: Collection[str] = ()
+    plant: Plant,
+    output_cells: Mapping[str, str] | None = None,
+    counted: Callable[[], Collection[str]] | None = None,
 ) -> list[Route]:
     """``GET /api/plant`` (read role, like every GET).
 
-    ``outputs``: the lines' output cells as the MES takes them; ``configured``: the lines ``mes.output_cells``
-    names (``plant_document``).
+    ``output_cells``: ``mes.output_cells`` (the settings'); ``counted``: the paths production counts are stored
+    at (``MesAdapter.counted_paths``, when the MES runs in this process), asked at each request so a line that
+    starts counting at its own path shows it; without it the page sees no count (``uns web`` alone: a line whose
+    own counts are its units shows its plant default).
     """
-    document = plant_document(plant, outputs, configured)  # the plant file is read once at start
+    fixed = plant_document(plant, output_cells)  # the plant file is read once at start
+    made: list[tuple[frozenset[str], dict[str, object]]] = []  # the last document made with counts, and for which
+
+    def document() -> dict[str, object]:
+        if counted is None:
+            return fixed
+        paths = frozenset(counted())
+        if not made or made[0][0] != paths:
+            made[:] = [(paths, plant_document(plant, output_cells, paths))]
+        return made[0][1]
 
     async def answer(request: Request) -> Response:
-        return json_response(document)
+        return json_response(document())
 
     return [Route("/api/plant", answer, methods=["GET"], name="plant")]

@@ -44,7 +44,7 @@ def test_the_demo_commits_every_two_seconds_unless_the_user_set_it() -> None:
 
 
 def test_the_demo_keeps_the_output_cells_it_is_given() -> None:
-    """The hub merges the plant file's last cells under ``mes.output_cells`` once (``hub.app.line_outputs``); the
+    """The hub carries the plant file's last cells apart, as ``plant_outputs`` (``hub.app.mes_section``); the
     demo adds no cell of its own, so a section given one line's output keeps that one alone."""
     section = demo_mes_section(MesSection(output_cells={"acme/dallas/bottling/line1": FILLER}), load_plant(None))
     assert section.output_cells == {"acme/dallas/bottling/line1": FILLER}

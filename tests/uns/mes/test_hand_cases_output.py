@@ -122,7 +122,7 @@ def test_o3_a_cell_that_starts_counting_later_moves_no_past_figure_of_a_plant_li
     line2 = "acme/dallas/bottling/line2"
     rinser, filler2, capper2 = f"{line2}/rinser", f"{line2}/filler2", f"{line2}/capper2"
     section = mes_section(Settings(demo=False), load_plant(None))
-    assert section.output_cells[line2] == capper2
+    assert (section.output_cells, section.plant_outputs[line2]) == ({}, capper2)  # a default, not a setting
     case = rig(section)
     feeder = case.feeder
     assert feeder.send(line2, "product_type", at(24, 1), product_id="P2", ideal_cycle_time_s=1.0).status == "stored"
@@ -134,17 +134,80 @@ def test_o3_a_cell_that_starts_counting_later_moves_no_past_figure_of_a_plant_li
     assert feeder.send(filler2, "production_count", at(24, 6, 20), total=200, scrap=2).status == "stored"
     assert feeder.send(capper2, "production_count", at(24, 6, 30), total=190, scrap=1).status == "stored"
 
-    def figures(start: int, outputs: dict[str, str]) -> tuple[int, int, int]:
+    def figures(start: int, defaults: dict[str, str]) -> tuple[int, int, int]:
         cursor = case.reader()
         (row,) = oee(cursor, section, path=line2, start=at(24, start), end=at(24, start + 1), by="line",
-                     output_cells=outputs)  # fmt: skip
-        if (start, outputs) == (6, section.output_cells):
+                     output_cells=section.output_cells, plant_outputs=defaults)  # fmt: skip
+        if (start, defaults) == (6, section.plant_outputs):
             _ratios(row, 1.0, 192 * 1.0 / 3600, 189 / 192)
         cursor.close()
         return row.total, row.good, row.scrap
 
-    assert figures(6, section.output_cells) == (192, 189, 3)
+    assert figures(6, section.plant_outputs) == (192, 189, 3)
     assert feeder.send(rinser, "production_count", at(24, 7, 10), total=210, scrap=5).status == "stored"
-    assert figures(6, section.output_cells) == (192, 189, 3)
-    assert figures(7, section.output_cells) == (5, 0, 5)
+    assert figures(6, section.plant_outputs) == (192, 189, 3)
+    assert figures(7, section.plant_outputs) == (5, 0, 5)
     assert figures(6, {}) == (3, 0, 3)
+
+
+# Case O4: a line-level counter on a line whose cells report only states, under the hub (the plant file declares
+#   the cells; no mes.output_cells): the line's own counts are its units, over the plant file's last cell
+#   (docs/mes.md, A line's output, step 2; as the contract read before 2026-12-07).
+#   line1 in the plant file: filler, capper, labeler (the default output: the labeler)
+#   product P1 ideal 2.0 s; order O1 released (1000, a cap per unit), started 06:00
+#   states filler, capper, labeler producing from 06:00 (no line states: their union): window 3600, APT 3600
+#   counts on the line path 300 / 6 at 06:50; no cell counts
+#   line units = 300, good 294, scrap 6: A = 1, P = 300 * 2.0 / 3600, Q = 294 / 300; orders O1 good 294 scrap 6
+#   (29.4 %); scrap by line 300 / 294 / 6; material O1 good units 294
+#   (from 2026-12-07 until this case the hub's default made them stray: 0 / 0 / 0, P 0, orders 0 %)
+#   then the capper gets a counter too: 280 / 3 at 06:55. No setting: the line's own counts stay its units
+#   (300 / 294 / 6, the capper's scrap not added; the adapter lists the line in own_count_lines and warns);
+#   pinned with mes.output_cells.line1: line1/capper the capper's 280 / 277 / 3, the line's counts stray
+def test_o4_a_line_level_counter_is_the_line_s_units_without_a_setting(rig: Callable[..., Rig]) -> None:
+    labeler = f"{LINE}/labeler"
+    section = mes_section(Settings(demo=False), load_plant(None))
+    assert (section.output_cells, section.plant_outputs[LINE]) == ({}, labeler)
+    case = rig(section)
+    feeder = case.feeder
+    assert feeder.send(LINE, "product_type", at(24, 1), product_id="P1", ideal_cycle_time_s=2.0).status == "stored"
+    release = {"product_id": "P1", "quantity": 1000, "bom": [{"material_id": "cap", "quantity_per_unit": 1.0}]}
+    assert feeder.send(LINE, "work_order", at(24, 2), order_id="O1", action="release", **release).status == "stored"
+    assert feeder.send(LINE, "work_order", at(24, 6), order_id="O1", action="start").status == "stored"
+    for cell in (FILLER, CAPPER, labeler):
+        feeder.states(cell, [(at(24, 6), 10000)])
+    assert feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=6).status == "stored"
+
+    def figures(section: MesSection) -> tuple[int, int, int]:
+        cursor = case.reader()
+        (row,) = oee(
+            cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells,
+            plant_outputs=section.plant_outputs,
+        )  # fmt: skip
+        assert _times(row) == (3600, 0, 3600, 0, 3600)
+        (order,) = _view(cursor, section, "orders", line=LINE)
+        (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
+        (line_row,) = _view(cursor, section, "oee", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
+        good_units = _material(cursor, section)
+        cursor.close()
+        figures = (row.total, row.good, row.scrap)
+        assert (order["good"], order["scrap"]) == figures[1:]
+        assert (scrapped["total"], scrapped["good"], scrapped["scrap"]) == figures
+        assert (line_row["total"], line_row["good"], line_row["scrap"]) == figures
+        assert good_units == row.good
+        if figures == (300, 294, 6):
+            _ratios(row, 1.0, 300 * 2.0 / 3600, 294 / 300)
+            assert order["percent_complete"] == pytest.approx(29.4, rel=1e-12)
+        return figures
+
+    assert figures(section) == (300, 294, 6)
+    assert feeder.send(CAPPER, "production_count", at(24, 6, 55), total=280, scrap=3).status == "stored"
+    assert figures(section) == (300, 294, 6)
+    pinned = mes_section(Settings(demo=False, mes=MesSection(output_cells={LINE: CAPPER})), load_plant(None))
+    assert figures(pinned) == (280, 277, 3)
+
+
+def _material(cursor: duckdb.DuckDBPyConnection, section: MesSection) -> int:
+    """O1's good units in the ``material`` view, as ``GET /api/mes/material`` answers them."""
+    document = orjson.loads(document_bytes(run_view(cursor, section, "material", {"order_id": ["O1"]}, now=at(24, 7))))
+    good: int = document["good_units"]
+    return good

@@ -7,7 +7,7 @@ import pytest
 
 from tests.exports import assert_all_is_honest
 from tests.uns.mes.mes_events import Feeder, at
-from uns.mes.line_output import is_stray_count, output_cell, unit_paths
+from uns.mes.line_output import LineOutput, is_stray_count, line_output, unit_paths
 from uns.mes.orders import order_progress
 from uns.mes.quality import scrap
 from uns.mes.resources import material
@@ -22,46 +22,59 @@ def test_exports() -> None:
     assert_all_is_honest("uns.mes.line_output", in_order=True)
 
 
+PLANT = {LINE: PALLETIZER}  # the hub's default (the plant file's last cell), apart from the settings
+
+
 @pytest.mark.parametrize(
-    ("counting", "configured", "output_only", "expected"),
+    ("counting", "configured", "plant", "output_only", "expected"),
     [
-        # the last cell by path that ever counted is the output; the others add their scrap
-        ({PACKER, PALLETIZER, OTHER}, {}, False, {PACKER: False, PALLETIZER: True}),
-        # configured: that cell, even one sorting first; one that never counted leaves only scrap
-        ({PACKER, PALLETIZER}, {LINE: PACKER}, False, {PACKER: True, PALLETIZER: False}),
-        ({PACKER, PALLETIZER}, {LINE: WRAPPER}, False, {PACKER: False, PALLETIZER: False}),
-        # cells counting different units: the output alone
-        ({PACKER, PALLETIZER}, {}, True, {PALLETIZER: True}),
-        ({PACKER, PALLETIZER}, {LINE: WRAPPER}, True, {}),
-        # a configured cell wins over the line's own counts: those are stray, no unit of the line
-        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, False, {PACKER: True, PALLETIZER: False}),
-        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, True, {PACKER: True}),
-        # the line configured as its own output: its own counts alone, as before (no cell's scrap added)
-        ({LINE, PACKER, PALLETIZER}, {LINE: LINE}, False, {LINE: True}),
-        ((), {LINE: LINE}, False, {LINE: True}),
-        # no output configured: the line's own counts when it has any, else its last cell that counted
-        ({LINE, PACKER, PALLETIZER}, {}, False, {LINE: True}),
-        ({OTHER}, {}, False, {}),
+        # 1. set in the settings: that cell, even one sorting first; one that never counted leaves only scrap
+        ({PACKER, PALLETIZER}, {LINE: PACKER}, {}, False, {PACKER: True, PALLETIZER: False}),
+        ({PACKER, PALLETIZER}, {LINE: PACKER}, PLANT, False, {PACKER: True, PALLETIZER: False}),
+        ({PACKER, PALLETIZER}, {LINE: WRAPPER}, {}, False, {PACKER: False, PALLETIZER: False}),
+        ({PACKER, PALLETIZER}, {LINE: WRAPPER}, {}, True, {}),
+        #    it wins over the line's own counts: those are stray, no unit of the line
+        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, PLANT, False, {PACKER: True, PALLETIZER: False}),
+        ({LINE, PACKER, PALLETIZER}, {LINE: PACKER}, PLANT, True, {PACKER: True}),
+        #    the line set as its own output: its own counts alone (no cell's scrap added), counted yet or not
+        ({LINE, PACKER, PALLETIZER}, {LINE: LINE}, PLANT, False, {LINE: True}),
+        ((), {LINE: LINE}, {}, False, {LINE: True}),
+        # 2. no setting, the line path counted: its own counts, over the plant's default (cells counting or not)
+        ({LINE}, {}, PLANT, False, {LINE: True}),
+        ({LINE, PACKER, PALLETIZER}, {}, PLANT, False, {LINE: True}),
+        ({LINE, PACKER, PALLETIZER}, {}, {}, True, {LINE: True}),
+        # 3. else the plant's default, even one sorting first or that never counted
+        ({PACKER, PALLETIZER, OTHER}, {}, {LINE: PACKER}, False, {PACKER: True, PALLETIZER: False}),
+        ({PACKER, PALLETIZER}, {}, {LINE: WRAPPER}, True, {}),
+        # 4. else the last cell by path that ever counted; cells counting different units: the output alone
+        ({PACKER, PALLETIZER, OTHER}, {}, {}, False, {PACKER: False, PALLETIZER: True}),
+        ({PACKER, PALLETIZER}, {}, {}, True, {PALLETIZER: True}),
+        ({OTHER}, {}, PLANT, False, {}),  # nothing of the line counted: no units
     ],
 )
 def test_unit_paths(
-    counting: set[str], configured: dict[str, str], output_only: bool, expected: dict[str, bool]
+    counting: set[str], configured: dict[str, str], plant: dict[str, str], output_only: bool, expected: dict[str, bool]
 ) -> None:
-    assert unit_paths(LINE, counting, configured, output_only=output_only) == expected
+    assert unit_paths(LINE, counting, configured, output_only=output_only, plant_outputs=plant) == expected
 
 
 @pytest.mark.parametrize(
-    ("counting", "configured", "expected"),
+    ("counting", "configured", "plant", "expected"),
     [
-        ({PACKER, PALLETIZER, OTHER}, {}, PALLETIZER),
-        ({PACKER, PALLETIZER}, {LINE: PACKER}, PACKER),
-        ((), {LINE: WRAPPER}, WRAPPER),  # configured: the paths that counted are not needed
-        ({LINE, PACKER}, {}, PACKER),  # the line path is not a cell
-        ({OTHER}, {}, None),
+        ({LINE, PACKER}, {LINE: PACKER}, PLANT, LineOutput(PACKER, "settings")),  # 1
+        ((), {LINE: WRAPPER}, {}, LineOutput(WRAPPER, "settings")),  # the paths that counted are not needed
+        ({LINE, PACKER}, {LINE: LINE}, PLANT, LineOutput(LINE, "settings")),
+        ({LINE, PACKER}, {}, PLANT, LineOutput(LINE, "line")),  # 2
+        ({PACKER}, {}, PLANT, LineOutput(PALLETIZER, "plant")),  # 3
+        ((), {}, PLANT, LineOutput(PALLETIZER, "plant")),
+        ({PACKER, PALLETIZER, OTHER}, {}, {}, LineOutput(PALLETIZER, "counts")),  # 4
+        ({OTHER}, {}, {}, None),
     ],
 )
-def test_output_cell(counting: set[str], configured: dict[str, str], expected: str | None) -> None:
-    assert output_cell(LINE, counting, configured) == expected
+def test_line_output_takes_the_setting_then_the_line_s_own_counts_then_the_plant_then_the_counts(
+    counting: set[str], configured: dict[str, str], plant: dict[str, str], expected: LineOutput | None
+) -> None:
+    assert line_output(LINE, counting, configured, plant) == expected
 
 
 @pytest.mark.parametrize(
@@ -69,7 +82,7 @@ def test_output_cell(counting: set[str], configured: dict[str, str], expected: s
     [
         (LINE, {LINE: PACKER}, True),  # the line's output is a cell: a count on the line is stray
         (LINE, {LINE: LINE}, False),  # the line is its own output
-        (LINE, {}, False),  # no output configured: the line's own counts are its units
+        (LINE, {}, False),  # no output configured: the line's own counts are its units (a plant default is no setting)
         (PACKER, {LINE: PALLETIZER}, False),  # a cell's counts are never stray (its scrap is the line's)
         (OTHER, {LINE: PACKER}, False),
     ],

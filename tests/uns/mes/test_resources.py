@@ -140,12 +140,17 @@ def test_good_units_follow_the_line_output(db, cursor) -> None:
     release(c, 0, "o1", 100, [{"material_id": "bottle", "quantity_per_unit": 1.0}])
     count(c, FILLER, "o1", 63, 60)
     count(c, CAPPER, "o1", 57, 55)
-    assert material(cursor, order_id="o1").good_units == 60  # default output: the cell whose path sorts last
-    assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 55
-    count(c, LINE, "o1", 54, 54)  # a count on the line path: stray while the configured output is a cell
-    assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 55
+    plant = {LINE: CAPPER}  # the hub's default (the plant file's last cell), not a setting
+    assert material(cursor, order_id="o1").good_units == 60  # 4. no output: the cell whose path sorts last
+    assert material(cursor, order_id="o1", plant_outputs=plant).good_units == 55  # 3. the plant's default
+    assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}).good_units == 55  # 1. the setting
+    count(c, LINE, "o1", 54, 54)  # a line-level counter
+    # 1. the setting wins: a count on the line path is stray while it names a cell
+    assert material(cursor, order_id="o1", output_cells={LINE: CAPPER}, plant_outputs=plant).good_units == 55
     assert material(cursor, order_id="o1", output_cells={LINE: LINE}).good_units == 54  # the line as its output
-    assert material(cursor, order_id="o1").good_units == 54  # no output configured: the line's own counts
+    # 2. no setting: the line's own counts, over the plant's default and over the last cell by path
+    assert material(cursor, order_id="o1", plant_outputs=plant).good_units == 54
+    assert material(cursor, order_id="o1").good_units == 54
 
 
 def test_good_units_are_the_orders_and_scrap_views(db, cursor) -> None:

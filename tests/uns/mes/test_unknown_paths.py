@@ -128,6 +128,47 @@ async def test_a_line_whose_output_never_counted_while_its_other_cells_did_is_li
         assert hub.mes.health()["silent_output_lines"] == []
 
 
+async def test_a_line_counting_at_its_own_path_and_at_its_cells_without_a_setting_is_listed_and_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No mes.output_cells for line1, the plant file's last cell (the capper) its default: its counts on the line path
+    are its units (not stray, its default not silent); once its filler counts too, the line is listed in
+    own_count_lines and the log says once how to pin it; again from the stored counts after a restart."""
+    caplog.set_level(logging.WARNING, logger="uns.mes.silent_outputs")
+    section = MesSection(kpi_interval_s=60).model_copy(update={"plant_outputs": {LINE: f"{LINE}/capper"}})
+
+    def count(index: int) -> bytes:
+        return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "production_count on line path" in r.getMessage()]
+
+    async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
+        for index in range(2):
+            await hub.erp.publish(f"{LINE}/mes/production_count", count(index), qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 2, what="the line's counts stored")
+        health = hub.mes.health()
+        assert (health["own_count_lines"], health["stray_counts"], health["silent_output_lines"]) == ([], 0, [])
+        assert warned() == []
+        await hub.erp.publish(f"{LINE}/filler/mes/production_count", count(2), qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 3, what="the filler's count stored")
+        health = hub.mes.health()
+        assert (health["own_count_lines"], health["stray_counts"], health["silent_output_lines"]) == ([LINE], 0, [])
+        assert hub.mes.counted_paths() == {LINE, f"{LINE}/filler"}
+        assert warned() == [
+            f"production_count on line path {LINE} and on its cells: with no mes.output_cells.{LINE} the line's own"
+            f" counts are its units, its cells' counts no figure of it; set mes.output_cells.{LINE} to {LINE} (or to"
+            " one of its cells) to pin it; listed as own_count_lines in the health"
+        ]
+    caplog.clear()
+    async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
+        assert hub.mes.health()["own_count_lines"] == [LINE]  # read from the stored counts at start
+        await hub.erp.publish(f"{LINE}/capper/mes/production_count", count(3), qos=1)
+        await until(lambda: hub.mes.health()["stored"] == 1, what="the capper's count stored")
+        assert hub.mes.health()["own_count_lines"] == [LINE]
+        assert len(warned()) == 1
+
+
 def test_the_cli_and_any_caller_with_the_plant_paths_get_the_same_refusal(tmp_path: Path) -> None:
     database = open_db(tmp_path / "mes.duckdb")
     try:

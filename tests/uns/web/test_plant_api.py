@@ -45,3 +45,21 @@ async def test_the_route_answers_json() -> None:
         answer = await client.get("/api/plant")
     assert answer.status_code == 200
     assert answer.json()["children"][0]["id"] == "dallas"
+
+
+async def test_the_route_names_a_line_s_own_counts_once_the_mes_has_stored_one() -> None:
+    """Asked at each request (``MesAdapter.counted_paths``): line2 unpinned shows the plant file's last cell until a
+    count is stored on its own path, then the line itself (``output_source: line``), as the MES views count it."""
+    line2 = "acme/dallas/bottling/line2"
+    counted: set[str] = {f"{line2}/filler2"}
+    app = Starlette(routes=plant_routes(load_plant(None), {}, lambda: counted))
+
+    async def line2_output() -> tuple[str, str]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            document = (await client.get("/api/plant")).json()
+        lines = {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
+        return lines[line2]["output_cell"], lines[line2]["output_source"]
+
+    assert await line2_output() == (f"{line2}/capper2", "plant")
+    counted.add(line2)
+    assert await line2_output() == (line2, "line")
