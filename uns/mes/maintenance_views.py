@@ -58,7 +58,8 @@ class MaintenanceRow:
     """The newest version's timestamp."""
     versions: int
     closes_left_out: int
-    """Versions after the last reopen whose ``closed_ms`` was before it (an old close time re-sent): not its close."""
+    """Versions read for the close (the last saying other than closed and those after it) whose ``closed_ms`` was
+    before the last reopen (an old close time re-sent, or kept in the reopening row): not its close."""
     response_s: float | None
     """Opened to started."""
     repair_s: float | None
