@@ -80,9 +80,13 @@ class SilentOutputs:
         return frozenset(self._counted)
 
     def lines(self) -> list[str]:
-        """The lines with counts whose output has none, sorted."""
+        """The lines with counts whose output has none, sorted.
+
+        Only a line with a setting or a plant default can be one: else its output (its own path, or its last cell
+        that counted) has counted by definition; so ``line_output`` never scans the counted paths here.
+        """
         found = []
-        for line in sorted(self._lines):
+        for line in sorted((self._explicit.keys() | self._plant.keys()) & self._lines):
             chosen = line_output(line, self._counted, self._explicit, self._plant)
             if chosen is not None and chosen.path not in self._counted:
                 found.append(line)
