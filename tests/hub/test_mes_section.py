@@ -6,13 +6,20 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from hub.app import mes_section
 from hub.cli import EXIT_CONFIG, main
 from model.config import MesSection, Settings
+from tests.fixtures.up import hub_up
+from tests.fixtures.waiting import eventually
+from uns.clock import now_ms
+from uns.connect import network_clients
 from uns.errors import ConfigError
+from uns.mqtt.types import BrokerUrl
 from uns.settings import load_plant
 from uns.web.plant_api import plant_document
 
@@ -118,3 +125,24 @@ def test_a_line_of_the_plant_file_may_be_its_own_output() -> None:
     assert mes_section(settings, plant).output_cells[LINE1] == LINE1
     lines = _lines(plant_document(plant, settings.mes.output_cells))
     assert (lines[LINE1]["output_cell"], lines[LINE1]["output_source"]) == (LINE1, "settings")
+
+
+async def test_uns_up_s_plant_page_names_a_line_s_own_counts_once_its_mes_stored_one(tmp_path: Path) -> None:
+    """Under ``uns up`` the plant page asks the MES which paths counted: line2 (no setting) shows the plant file's
+    last cell, then the line itself once a count on its own path is stored; line1's setting stays."""
+    settings = {"mes.output_cells": {LINE1: f"{LINE1}/filler"}, "mes.kpi_interval_s": 60}
+    async with (
+        hub_up(tmp_path, settings, name="test.hub-plant-page") as up,
+        httpx.AsyncClient(base_url=up.endpoints["http"], timeout=5) as client,
+    ):
+
+        async def outputs() -> dict[str, tuple[str, str]]:
+            lines = _lines((await client.get("/api/plant")).json())
+            return {line: (lines[line]["output_cell"], lines[line]["output_source"]) for line in (LINE1, LINE2)}
+
+        assert await outputs() == {LINE1: (f"{LINE1}/filler", "settings"), LINE2: (f"{LINE2}/capper2", "plant")}
+        count = orjson.dumps({"timestamp_ms": now_ms(), "total": 5, "event_id": "c1"})
+        async with network_clients(BrokerUrl.from_str(up.endpoints["mqtt"]))(client_id="plant-page-test") as pub:
+            await pub.publish(f"{LINE2}/mes/production_count", count, qos=1)
+        found = await eventually(outputs, lambda got: got[LINE2][1] == "line", what="line2's own counts")
+        assert found == {LINE1: (f"{LINE1}/filler", "settings"), LINE2: (LINE2, "line")}
