@@ -106,6 +106,12 @@ def _info_json(info: TopicInfo) -> dict[str, object]:
     return {name: getattr(info, name) for name in _INFO_FIELDS}
 
 
+def _search_answer(text: str, found: list[TopicInfo], *, more: bool) -> Response:
+    """``more``: more topics may match than are shown (found past the limit, or not all names were looked at)."""
+    rows = [_info_json(info) for info in found]
+    return json_response({"q": text, "topics": rows, "more": more, "now_ms": now_ms()})
+
+
 def _node_json(node: Node) -> dict[str, object]:
     return {
         "name": node.name,
@@ -360,11 +366,13 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
         else:
             # filtered: look further, and say "more" when the unfiltered search was cut; on the figures the
             # reader's tree shows (a topic's hidden ones below it pass it on nothing)
-            candidates = cache.search(text, max(limit + 1, 20 * limit), keep=keep, skip=skip)
+            looked = max(limit + 1, 20 * limit)
+            candidates = cache.search(text, looked, keep=keep, skip=skip)
             view = VisibleTree(cache, access, index=hidden)
             found = [info for info in candidates if view.admits(info.topic, wanted)][: limit + 1]
-        rows = [_info_json(info) for info in found[:limit]]
-        return json_response({"q": text, "topics": rows, "more": len(found) > limit, "now_ms": now_ms()})
+            if len(candidates) >= looked and len(found) <= limit:
+                return _search_answer(text, found, more=True)  # cut before the filter's answers ran out
+        return _search_answer(text, found[:limit], more=len(found) > limit)
 
     async def nodes(request: Request) -> Response:
         access = topic_access(request)

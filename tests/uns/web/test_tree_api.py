@@ -372,3 +372,14 @@ async def test_watched_stream_sends_only_shown_rows(rig: Rig) -> None:
         reader.cancel()
     too_many = await rig.http.get("/api/stream", params=[("watch", f"a{i}") for i in range(201)])
     assert (too_many.status_code, too_many.json()["field"]) == (400, "watch")
+
+
+async def test_a_filtered_search_cut_before_its_answers_ran_out_says_more(rig: Rig) -> None:
+    # limit 1 looks at 20 names: the one stale topic is the 25th, so the answer may not say "nothing more"
+    for index in range(24):
+        await rig.publish(f"acme/l2/data/m{index:02}", b'{"value": 1, "quality": "good"}')
+    await rig.publish("acme/l2/data/m24", b'{"value": 1, "quality": "stale"}')
+    cut = (await rig.http.get("/api/search", params={"q": "acme/l2", "quality": "problem", "limit": "1"})).json()
+    assert (cut["topics"], cut["more"]) == ([], True)
+    whole = (await rig.http.get("/api/search", params={"q": "acme/l2", "quality": "problem", "limit": "2"})).json()
+    assert ([t["topic"] for t in whole["topics"]], whole["more"]) == (["acme/l2/data/m24"], False)

@@ -171,7 +171,11 @@ async function search(text) {
   const asNode = (info) => ({name: info.topic, path: info.topic, topics: 1, messages: info.count, rate: info.rate,
     problems: 0, last_ms: info.last_ms, children: 0, is_topic: true, topic: info});
   const items = found.topics.map((info) => nodeRow(asNode(info), found.now_ms, info.topic));
-  if (found.more) items.push(el("li", {class: "more hint"}, `more than ${SEARCH_ROWS} found: type more of the name`));
+  if (found.more) {
+    // more: past the rows shown, or a filtered search that stopped looking before its matches ran out
+    const hint = found.topics.length >= SEARCH_ROWS ? `more than ${SEARCH_ROWS} found` : "more names may match";
+    items.push(el("li", {class: "more hint"}, `${hint}: type more of the name`));
+  }
   if (!found.topics.length) items.push(el("li", {class: "hint"}, "nothing found"));
   $("#tree").replaceChildren(...items);
   performance.measure("uns:search", {start: started, end: performance.now()}); // read by the scale test
