@@ -145,6 +145,8 @@ class _Device:
     """The DBIRTH's tags and aliases: ``table.lookup`` resolves a DCMD's metrics."""
     born: bool = False
     down: bool = False
+    birth_ms: int = 0
+    """When its last DBIRTH was published: a heartbeat stamps no value earlier (``EdgeSession.heartbeat``)."""
 
     @property
     def tags(self) -> dict[str, _Tag]:
@@ -288,10 +290,8 @@ class EdgeSession:
     ) -> list[Message]:
         """NBIRTH (seq 0, every node metric) and a DBIRTH for every device not known to be down, and for ``owed``.
 
-        ``owed``: devices down whose DBIRTH stands and whose DDEATH is still to come (a rebirth during a replay,
-        while their history still queued goes first): born again, so that history and the DDEATH can follow.
-        Left out, such a device would get no DDEATH in the new birth sequence, and a host would keep its last
-        values good.
+        ``owed``: devices down still owed their DDEATH (a rebirth while their history still queued goes out first):
+        born again, so that history and the DDEATH follow; left out, a host would keep their values good.
         """
         self._seq = 0
         metrics = []
@@ -360,7 +360,7 @@ class EdgeSession:
             )
             if tag.seen:  # the birth carries the last value: report by exception starts from it
                 tag.sent_value, tag.sent_quality, tag.sent_ms = tag.value, tag.quality, now_ms
-        state.born = True
+        state.born, state.birth_ms = True, now_ms
         return self._message(MessageType.DBIRTH, device, metrics, now_ms)
 
     def device_down(self, device: str, *, now_ms: int, publish: bool) -> Message | None:
@@ -498,6 +498,9 @@ class EdgeSession:
         now, it would be newer than a reading taken before the heartbeat but still on its way to the node
         (queued in the source, a poll round in flight), which a host then takes as out of order and does
         not keep as the live value, while the heartbeat's older value stays held until the next change.
+
+        But never before the device's last DBIRTH (which re-announced it): a value unchanged since before a death
+        (an OPC UA SourceTimestamp) would stay older than the host's stale mark, and stale where the newest is kept.
         """
         if self._heartbeat_ms <= 0:
             return []
@@ -513,7 +516,12 @@ class EdgeSession:
             for tag in due:
                 tag.sent_value, tag.sent_quality, tag.sent_ms = tag.value, tag.quality, now_ms
             if due:
-                named = [self._named(t.spec, Sample(t.spec.name, t.value, _read_ms(t, now_ms), t.quality)) for t in due]
+                named = [
+                    self._named(
+                        t.spec, Sample(t.spec.name, t.value, max(_read_ms(t, now_ms), state.birth_ms), t.quality)
+                    )
+                    for t in due
+                ]
                 out += self.data(name, named, now_ms=now_ms)
         return out
 

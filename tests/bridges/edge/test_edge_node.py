@@ -22,9 +22,10 @@ from tests.bridges.edge.spb_host import (
     string_property,
     until,
 )
-from tests.fixtures.consumers import retained
+from tests.fixtures.consumers import retained, running_consumers
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.reading import rows
 from uns.sparkplug import DataType
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
@@ -278,5 +279,47 @@ async def test_a_heartbeat_does_not_make_a_reading_still_queued_out_of_order_on_
         await until(lambda: (21.0, False) in gate.values("filler", "Temp"), what="the queued reading")
         envelope = await retained(hub, f"{hub.cell}/data/Temp")
         assert (envelope["value"], envelope["timestamp_ms"]) == (21.0, read_at)
+        assert hub.host.core.counters.out_of_order == 0
+    assert gate.violations == []
+
+
+async def test_a_heartbeat_after_a_device_came_back_makes_its_unchanged_value_current_again(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # an OPC UA value unchanged for an hour keeps its SourceTimestamp. The device dies: the host marks the value
+    # stale, stamped when it learnt of the death. The device answers again with the same value and timestamp: its
+    # DBIRTH carries it as read, older than the stale mark, so the historian's latest (and any consumer keeping
+    # the newest) stays stale. Its heartbeat is stamped no earlier than that DBIRTH, so it becomes current again
+    source = ScriptedSource(name="scripted", tags=[TagSpec("filler", "Temp", DataType.Double)])
+    async with contextlib.AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
+        historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
+        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
+        config = edge_config(hub.group, primary_host_id=gate.host_id, heartbeat_s=0.3, health_interval_s=0.1)
+        await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        changed_at = now_ms() - 3_600_000
+        source.read("filler", {"Temp": 20.0}, timestamp_ms=changed_at)
+        await until(lambda: gate.count("DBIRTH") == 1, what="births")
+        topic = f"{hub.cell}/data/Temp"
+
+        def latest() -> list[tuple[object, ...]]:
+            return rows(
+                historian,
+                "SELECT value, quality, epoch_ms(ts) FROM latest JOIN series USING (series_id) WHERE topic = ?",
+                [topic],
+            )
+
+        source.down("filler")
+        await until(lambda: latest() and latest()[0][1] == "stale", what=f"the stale mark stored: {latest()}")
+        marked_at = int(str(latest()[0][2]))
+        source.read("filler", {"Temp": 20.0}, timestamp_ms=changed_at)  # back, the value unchanged
+        await until(lambda: gate.count("DBIRTH") == 2, what="the device born again")
+        await until(lambda: latest()[0][1] == "good", what=f"the value current again: {latest()}")
+        value, _quality, stamped = latest()[0]
+        assert value == 20.0
+        assert int(str(stamped)) > marked_at  # the heartbeat's, after the stale mark
+        assert stamped == gate.of("DBIRTH", "filler")[-1].payload.timestamp  # ... as of the DBIRTH
+        envelope = await retained(hub, topic)
+        assert (envelope["value"], envelope["quality"]) == (20.0, "good")
         assert hub.host.core.counters.out_of_order == 0
     assert gate.violations == []

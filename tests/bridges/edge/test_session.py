@@ -122,6 +122,17 @@ def test_a_heartbeat_is_stamped_with_when_each_value_was_read() -> None:
     assert [(m.long_value or m.string_value, m.timestamp) for m in raw(beat).metrics] == [(1, 900), ("auto", 900)]
 
 
+def test_a_heartbeat_stamps_no_value_before_the_device_s_last_birth() -> None:
+    # read long before the DBIRTH that re-announced it (an OPC UA value unchanged since): as of that DBIRTH,
+    # newer than the stale mark a host made at the device's death, and the reading read later keeps its own time
+    s = session(heartbeat_ms=1000)
+    s.accept(Samples("d1", [Sample("Count", 1, 100), Sample("Mode", "auto", 100)]), now_ms=5000)
+    s.births(bd_seq=0, now_ms=5000, health={})
+    s.accept(Samples("d1", [Sample("Mode", "auto", 5500)]), now_ms=5600)  # unchanged, read after the birth
+    (beat,) = s.heartbeat(now_ms=6000)
+    assert [(m.long_value or m.string_value, m.timestamp) for m in raw(beat).metrics] == [(1, 5000), ("auto", 5500)]
+
+
 @pytest.mark.parametrize(
     ("latencies", "sent"),
     [
