@@ -43,9 +43,9 @@ import orjson
 
 from bridges.sim import plant as sim_plant
 from bridges.sim.layout import MACHINE_METRICS
-from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules, demo_mes_section
+from bridges.sim.mes_rules import DEMO_PLANNED, demo_derive_rules
 from bridges.sim.plant import DEMO_LINES, LineSpec, MachineState, PlantModel
-from model.config import MesSection
+from model.config import MesSection, Settings
 from uns.mes import facts
 from uns.mes import memo as views_memo
 from uns.mes.derive import Deriver
@@ -301,9 +301,11 @@ def store(mes: MesStore, messages: list[tuple[str, bytes]], tally: Stored) -> No
 
 
 def mes_section() -> MesSection:
-    """The MES settings ``uns up`` gives the demo plant (``hub.app.mes_section``: the plant's output cells)."""
-    plant = load_plant(None)
-    return demo_mes_section(MesSection(output_cells=plant.line_outputs()), plant)
+    """The MES settings ``uns up`` gives the demo plant: ``hub.app.mes_section`` itself (no ``mes.output_cells``,
+    the plant file's last cells as ``plant_outputs``, the demo's rules)."""
+    from hub.app import mes_section as hub_mes_section  # the composition root: only the bench's main process
+
+    return hub_mes_section(Settings(), load_plant(None))
 
 
 def generate(args: argparse.Namespace, path: Path) -> list[LineRun]:
@@ -417,7 +419,9 @@ def time_pages(path: Path, now: datetime, pages: int) -> tuple[float, float, int
 
         def compute(_now: datetime) -> list[CurrentRow]:
             with contextlib.closing(db.reader()) as cursor:
-                return current(cursor, section, now=now, output_cells=section.output_cells)
+                return current(
+                    cursor, section, now=now, output_cells=section.output_cells, plant_outputs=section.plant_outputs
+                )
 
         async def alone() -> None:
             await asyncio.gather(*(asyncio.to_thread(compute, now) for _ in range(pages)))

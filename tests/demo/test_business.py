@@ -23,7 +23,8 @@ from demo.business import DemoBusiness
 from demo.catalog import demo_line_setups
 from demo.shifts import shifts_around
 from demo.systems import DemoSystems
-from model.config import HistorianSection, MesSection, SimSection
+from hub.app import mes_section
+from model.config import HistorianSection, MesSection, Settings, SimSection
 from model.equipment import Plant
 from tests.fixtures.broker import start_broker
 from tests.fixtures.reading import reading, rows
@@ -156,7 +157,8 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     plant = load_plant(None)
     clients = local_clients
-    section = MesSection(kpi_interval_s=0.5, output_cells=plant.line_outputs())
+    # the outputs as uns up carries them (hub.app.mes_section): no setting, the plant file's last cells as defaults
+    section = mes_section(Settings(demo=False, mes=MesSection(kpi_interval_s=0.5)), plant)
     async with start_broker(tmp_path) as broker, contextlib.AsyncExitStack() as stack:
         historian = await stack.enter_async_context(
             Historian(
@@ -217,7 +219,7 @@ async def test_the_demo_business_feeds_orders_genealogy_and_spc(rig: Rig) -> Non
         first = business.plan.running_order(L1) if business.plan else None
     with reading(rig.historian) as cursor:
         now = datetime.fromtimestamp(rig.clock() / 1000, UTC)
-        orders = order_progress(cursor, now=now, output_cells=rig.plant.line_outputs())
+        orders = order_progress(cursor, now=now, plant_outputs=rig.plant.line_outputs())
     started = {o.line: o for o in orders if o.actual_start is not None}
     production = {setup.path for setup in demo_line_setups(rig.plant)}  # the lines with a recipe make something
     assert set(started) == production  # every production line runs an order
