@@ -397,12 +397,12 @@ def _historian(settings: Settings, plant: Plant, clients: ClientFactory, *, demo
 async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
     """``uns historian``: the DuckDB historian against ``--broker`` / ``UNS_BROKER`` (persistent QoS 1 session)."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
+    mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)  # checked before anything starts
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         historian = await stack.enter_async_context(_historian(settings, plant, clients))
         parts: list[Part] = [historian]
         health: dict[str, Callable[[], Mapping[str, object]]] = {"historian": historian.health}
-        mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)
         mes = await _enter_mes(stack, mes_settings, plant, clients, historian)
         if mes is not None:
             parts.append(mes)

@@ -90,6 +90,21 @@ def test_uns_mes_stops_on_it(
     assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["historian", "mes"])
+def test_uns_historian_and_uns_mes_stop_on_it_before_opening_the_database_or_the_broker(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ``uns up`` and ``uns web`` do: the setting is checked before anything starts (no database made or
+    migrated, no broker asked: one on a port that refuses would otherwise be the error shown)."""
+    for key in [key for key in os.environ if key.startswith("UNS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("UNS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("UNS_MES__OUTPUT_CELLS", f'{{"{LINE2}": "{LINE2}/filler9"}}')
+    assert main([command, "--broker", "mqtt://127.0.0.1:1", "--http-port", "0"]) == EXIT_CONFIG
+    assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def _lines(document: Any) -> dict[str, Any]:
     return {line["path"]: line for area in document["children"][0]["children"] for line in area["children"]}
 
