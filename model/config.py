@@ -100,8 +100,8 @@ def _check_output_cells(cells: dict[str, str]) -> dict[str, str]:
     for line, cell in cells.items():
         if not cell:
             raise ValueError(
-                f"{line}: empty; name a cell of the line, like {line}/filler, or leave the line out for its last cell"
-                " in the plant file"
+                f"{line}: empty; name a cell of the line, like {line}/filler, or the line itself, or leave the line"
+                " out for the default (its own counts if it publishes any, else its last cell in the plant file)"
             )
         if cell != line and (not cell.startswith(line + "/") or not is_slug(cell.removeprefix(line + "/"))):
             raise ValueError(

@@ -217,7 +217,8 @@ def test_empty_yaml_is_defaults(here):
             {},
             {},
             "hub.yaml: mes.output_cells: acme/dallas/bottling/line1: empty; name a cell of the line, like "
-            "acme/dallas/bottling/line1/filler, or leave the line out for its last cell in the plant file "
+            "acme/dallas/bottling/line1/filler, or the line itself, or leave the line out for the default (its own "
+            "counts if it publishes any, else its last cell in the plant file) "
             "(got {'acme/dallas/bottling/line1': ''})",
         ),
     ],
