@@ -189,6 +189,7 @@ async def test_a_reconnect_while_the_stop_s_offline_state_is_unacknowledged_leav
         runner = asyncio.create_task(host.run())
         try:
             first = await _first_online(received)
+            await host.wait_ready()  # its PUBACK read too (the watcher may see it first): nothing left in flight
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
