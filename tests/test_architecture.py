@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,9 @@ def test_no_product_module_is_over_600_lines() -> None:
     assert len(sizes) > 300
     over = {name: lines for name, lines in sizes.items() if lines > _MAX_LINES}
     assert over == {}, f"over {_MAX_LINES} lines (move a cohesive piece into a module of its own): {over}"
+
+
+def test_the_packages_checked_are_the_ones_the_wheel_ships() -> None:
+    # _PACKAGES drives the line limit and the import checks: a package added to the wheel is checked as well
+    wheel = tomllib.loads((_ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert sorted(wheel["packages"]) == sorted(_PACKAGES)
