@@ -10,13 +10,15 @@ import logging
 
 import orjson
 
-from model.envelope import EnvelopeDict, EnvelopeError, Quality, build_envelope, read_fields
+from model.envelope import EnvelopeDict, Quality, build_envelope
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
 from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason
 from uns.host.health import health_document
+from uns.host.late_births import LateBirths
+from uns.host.republish import republish_message
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.host.template_merge import merged_over_held
 from uns.logs import RateLimitedLog
@@ -34,11 +36,13 @@ from uns.sparkplug import (
 )
 from uns.sparkplug.node_control import bd_seq_of, next_seq, rebirth_command
 
-__all__ = ["HostCore", "hub_topic"]
+__all__ = ["TICK_S", "HostCore", "hub_topic"]
 
 log = logging.getLogger(__name__)
 
 _TOPIC_CACHE_MAX = 100_000
+TICK_S = 0.25
+"""How often the shell calls ``HostCore.tick`` while ``ticking``."""
 _TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
 """Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
 _PROBLEM_REASONS = {
@@ -46,16 +50,6 @@ _PROBLEM_REASONS = {
     "unknown_datatype": Reason.unknown_datatype,
     "bad_value": Reason.bad_value,
 }
-
-
-def _dumps(env: EnvelopeDict) -> bytes:
-    """The envelope as JSON, in bytes of its own size.
-
-    orjson hands back its 4 KiB working buffer (not shrunk) for a ~150-byte envelope, and a
-    republished payload lives on in the client's queue and the broker's retained store: the copy
-    costs ~0.7 us and saves ~3.9 KiB per message (bench/birth_memory.py, docs/benchmarks.md).
-    """
-    return bytes(memoryview(orjson.dumps(env)))
 
 
 def hub_topic(enterprise: str, *levels: str) -> str:
@@ -88,6 +82,7 @@ class HostCore:
         self._bounds = bounds or HostBounds()
         self._series = 0
         """Metric slots over every node and device: what ``host.max_series`` bounds."""
+        self._late = LateBirths()
         self.counters = HostCounters()
         self._warn = RateLimitedLog(log)
 
@@ -149,6 +144,14 @@ class HostCore:
 
     def _on_nbirth(self, node: NodeState, topic: str, decoded: DecodedPayload, now_ms: int, out: list[Message]) -> None:
         payload = decoded.payload
+        bd_seq = bd_seq_of(payload.metrics)
+        if self._late.is_late(node, bd_seq):  # a rebirth in flight at the death, overtaken by the will
+            self._reject(
+                Reason.late_nbirth, topic, f"NBIRTH bdSeq {bd_seq} after its NDEATH: node stays offline", now_ms
+            )
+            self._late.note(node, now_ms)
+            return
+        self._late.born(node)
         if payload.seq not in (None, 0):
             self._warn.warning(
                 (Reason.seq_gap, topic),
@@ -168,7 +171,6 @@ class HostCore:
         self.counters.births += 1
         for device in node.devices.values():
             device.online = False  # a new node session invalidates device births until their DBIRTH
-        bd_seq = bd_seq_of(payload.metrics)
         if bd_seq is not None:
             node.bd_seq = bd_seq
         self._count_problems(decoded, topic, now_ms)
@@ -287,6 +289,7 @@ class HostCore:
             return
         # not the payload's timestamp: a will carries the time it was registered, at connect
         node.online = False
+        node.dead_bd_seq = node.bd_seq if bd_seq is None else bd_seq
         node.death_ms = now_ms
         self.counters.deaths += 1
         self._mark_stale(node, now_ms, out)
@@ -439,21 +442,7 @@ class HostCore:
                 out.append(self._message(slot.topic, stale, slot.last_ms, True))
 
     def _message(self, topic: str, env: EnvelopeDict, ts: int, retain: bool) -> Message:
-        """The republish of ``env``; in-process, with its reading beside the JSON (read once for every subscriber).
-
-        The reading is the one reader's, on the dict the JSON is written from (the same values), so
-        the rules are those every consumer applies; an envelope they refuse goes without one, and
-        each consumer refuses the JSON as from any other publisher.
-        """
-        if not self.hand_decoded:
-            return Message(topic, _dumps(env), self._qos, retain)
-        # in-process, the broker keeps an exact-size copy of each retained message it stores: one copy, not two
-        payload = orjson.dumps(env) if retain else _dumps(env)
-        try:
-            decoded = read_fields(env, payload, now_ms=ts)  # ts: the envelope's own, as it has one
-        except EnvelopeError:
-            decoded = None
-        return Message(topic, payload, self._qos, retain, 0, decoded)
+        return republish_message(topic, env, ts, retain, qos=self._qos, hand_decoded=self.hand_decoded)
 
     def _data_before_birth(
         self, node: NodeState, topic: str, now_ms: int, out: list[Message], table: MetricTable | None = None
@@ -462,6 +451,9 @@ class HostCore:
         if refused is not None:
             # its birth was refused for a bound: a rebirth would bring the same birth again
             self._reject(Reason.data_before_birth, topic, f"its birth was refused ({refused})", now_ms)
+            return
+        if self._late.waiting(node):  # in flight at its death: the rebirth asked after its late NBIRTH covers it
+            self._reject(Reason.data_before_birth, topic, "its session ended with its NDEATH", now_ms)
             return
         self._reject(Reason.data_before_birth, topic, "no birth certificate for this session", now_ms)
         self._request_rebirth(node, now_ms, out)
@@ -494,9 +486,23 @@ class HostCore:
             needs_rebirth = needs_rebirth or reason is not Reason.bad_value
         return needs_rebirth
 
-    def _request_rebirth(self, node: NodeState, now_ms: int, out: list[Message]) -> None:
+    @property
+    def ticking(self) -> bool:
+        """Whether something waits for ``tick``: the shell calls it every ``TICK_S`` meanwhile."""
+        return bool(self._late)
+
+    def tick(self, now_ms: int) -> list[Message]:
+        """What is due by now by time alone: the rebirth requests after late NBIRTHs."""
+        out: list[Message] = []
+        for key in self._late.due(now_ms):
+            node = self._nodes[key]
+            node.dead_bd_seq = None  # the NBIRTH answering this request is a session alive with that bdSeq
+            self._request_rebirth(node, now_ms, out, force=True)
+        return out
+
+    def _request_rebirth(self, node: NodeState, now_ms: int, out: list[Message], *, force: bool = False) -> None:
         last = node.last_rebirth_request_ms
-        if last is not None and now_ms - last < self._rebirth_interval:
+        if not force and last is not None and now_ms - last < self._rebirth_interval:
             self.counters.rebirths_suppressed += 1
             return
         node.last_rebirth_request_ms = now_ms

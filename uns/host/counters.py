@@ -23,6 +23,8 @@ class Reason(StrEnum):
     metric_not_in_birth = "metric_not_in_birth"
     seq_gap = "seq_gap"
     bdseq_mismatch = "bdseq_mismatch"
+    late_nbirth = "late_nbirth"
+    """An NBIRTH with the bdSeq of the NDEATH that ended the node's session (overtaken by its will)."""
     bad_state = "bad_state"
     foreign_state = "foreign_state"
     """Something other than our own online STATE on our STATE topic (we re-assert ours)."""

@@ -292,6 +292,8 @@ class HostWorker:
         while True:
             result = await self._next_result()
             self._take_state(result)  # counted and logged as handled, before the publish, as inline
+            if result.timed:
+                await send([Message(*args) for args in result.timed])
             if result.out is not None:
                 self._inflight.popleft()
                 self._backoff.succeeded()

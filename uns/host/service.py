@@ -19,7 +19,7 @@ from uns.connect import ClientFactory
 from uns.errors import BrokerError
 from uns.health import publish_health
 from uns.host.bounds import HostBounds
-from uns.host.core import HostCore, hub_topic
+from uns.host.core import TICK_S, HostCore, hub_topic
 from uns.host.counters import Lag, RepublishLag
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
@@ -212,6 +212,16 @@ class SparkplugHost:
             tasks.create_task(self._message_loop(client), name="uns.host.messages")
             if self._worker is not None:
                 tasks.create_task(self._worker.run(self._sender(client)), name="uns.host.worker")
+            if isinstance(self.core, HostCore):
+                tasks.create_task(self._ticks(self.core, client), name="uns.host.ticks")
+
+    async def _ticks(self, core: HostCore, client: PubSub) -> None:
+        """Publish what the core makes by time alone (``HostCore.tick``; in a worker process, the worker ticks)."""
+        send = self._sender(client)
+        while True:
+            await asyncio.sleep(TICK_S)
+            if core.ticking and (out := core.tick(now_ms())):
+                await send(out)
 
     async def wait_ready(self) -> None:
         """Until the online STATE is published."""

@@ -4,7 +4,8 @@ The parent (``uns.host.remote``) sends a ``WorkerConfig``, then batches of ``(to
 in arrival order; for each batch the worker answers one ``Result``, in order: the republishes as plain
 tuples (``Message``'s fields), the counters, the sessions touched (at most every ``STATE_EVERY_S``, and at
 once after a birth or death) and the log records of the batch. With no batch for ``STATE_EVERY_S`` it sends
-what state is left. It ends when its input pipe closes (the parent stopped it, or died).
+what state is left, and what the core's ``tick`` makes by time alone goes unasked, at once. It ends when its
+input pipe closes (the parent stopped it, or died).
 
 The parent starts it as ``python -m uns.host.worker <input fd> <output fd>`` (``main``), so the process
 imports the host's modules alone, not the hub's.
@@ -24,9 +25,11 @@ from typing import NamedTuple
 
 from model.envelope import ReadingFields
 from model.equipment import Plant
+from uns.clock import now_ms
 from uns.host.bounds import HostBounds
-from uns.host.core import HostCore
+from uns.host.core import TICK_S, HostCore
 from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
+from uns.mqtt.types import Message
 
 __all__ = ["STATE_EVERY_S", "Batch", "Republish", "Result", "WorkerConfig", "main", "serve"]
 
@@ -47,6 +50,8 @@ class Result(NamedTuple):
     counts: Counts
     state: StateSnapshot | None
     logs: list[tuple[str, int, str]] | None
+    timed: list[Republish] | None = None
+    """What the core's ``tick`` made while no batch came (rebirths asked after late NBIRTHs): published at once."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,6 +116,10 @@ def _send(outbox: Connection, result: Result) -> None:
     outbox.send_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+def _republish(m: Message) -> Republish:
+    return (m.topic, m.payload, m.qos, m.retain, 0, m.decoded)
+
+
 def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connection, outbox: Connection) -> None:
     handle, touch = core.handle, feed.touch
     _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))  # ready
@@ -119,12 +128,16 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
         # a touched session goes at most STATE_EVERY_S after the last state sent, not after the last batch:
         # batches closer than that would each push it back (up to twice STATE_EVERY_S)
         wait_s = max(0.0, state_s + STATE_EVERY_S - time.monotonic()) if feed.dirty else None
+        if core.ticking:
+            wait_s = TICK_S if wait_s is None else min(wait_s, TICK_S)
         if not inbox.poll(wait_s):
-            state_s = time.monotonic()
-            _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))
+            timed = [_republish(m) for m in core.tick(now_ms())]
+            if feed.dirty or timed:
+                state_s = time.monotonic()
+                _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take(), timed or None))
             continue
         batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
-        out: list[Republish] = []
+        out = [_republish(m) for m in core.tick(now_ms())] if core.ticking else []
         urgent = False
         for topic, payload, now in batch:
             for m in handle(topic, payload, now):

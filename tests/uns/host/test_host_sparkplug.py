@@ -366,3 +366,52 @@ async def test_health_topic_reports_counts(hub: RunningHub) -> None:
         assert doc["nodes_online"] == 1
         assert doc["devices_online"] == 1
         assert doc["rejected"] == {}
+
+
+async def test_a_late_nbirth_after_the_ndeath_of_its_bdseq_keeps_the_node_offline_until_it_answers_a_rebirth(
+    hub: RunningHub,
+) -> None:
+    # MQTT orders per topic only: the will (NDEATH bdSeq 5) can overtake a rebirth's NBIRTH (bdSeq 5) in flight
+    async with _started(hub, bd_seq=5) as (edge, watcher):
+        _birth(edge)
+        temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
+        await until(lambda: watcher.json(temp) is not None, what=temp)
+        edge.publish("NDEATH", payload([metric("bdSeq", 5, INT64)], None))
+        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
+        _birth(edge)  # the rebirth that was in flight: NBIRTH bdSeq 5, then its DBIRTH
+        edge.send("DDATA", [metric(None, 99.0, DOUBLE, alias=1, with_datatype=False)], device="filler")
+        counters = hub.host.core.counters
+        await until(lambda: counters.rejected["data_before_birth"] == 2, what="the DBIRTH and DDATA refused")
+        assert counters.rejected["late_nbirth"] == 1
+        assert (watcher.json(temp)["quality"], watcher.json(temp)["value"]) == ("stale", 72.5)  # type: ignore[index]
+        assert watcher.json(uptime)["quality"] == "stale"  # type: ignore[index]
+        node = hub.host.core.nodes[(hub.group, hub.node)]
+        assert (node.online, node.devices["filler"].online) == (False, False)
+        assert hub.host.core.health()["nodes_online"] == 0
+        # a node alive with that bdSeq after all (one that restarts at bdSeq 0) is asked once what was in flight came
+        await until(lambda: edge.rebirth_requests() == 1, what="the rebirth asked after the late NBIRTH")
+        _birth(edge)
+        await until(lambda: watcher.json(temp)["quality"] == "good", what="born again")  # type: ignore[index]
+        assert watcher.json(uptime)["quality"] == "good"  # type: ignore[index]
+        assert hub.host.core.health()["nodes_online"] == 1
+        assert edge.rebirth_requests() == 1  # the refused DBIRTH and DDATA asked for none
+        assert counters.rejected["late_nbirth"] == 1
+
+
+async def test_after_a_late_nbirth_the_next_session_s_birth_is_taken_at_once_and_no_rebirth_asked(
+    hub: RunningHub,
+) -> None:
+    async with _started(hub, bd_seq=5) as (edge, watcher):
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None, what=temp)
+        edge.publish("NDEATH", payload([metric("bdSeq", 5, INT64)], None))
+        _birth(edge)  # late: refused
+        counters = hub.host.core.counters
+        await until(lambda: counters.rejected["late_nbirth"] == 1, what="the late NBIRTH refused")
+        edge.bd_seq = 6  # the node reconnected: its will and NBIRTH carry the next bdSeq
+        _birth(edge)
+        await until(lambda: watcher.json(temp)["quality"] == "good", what="born again")  # type: ignore[index]
+        await asyncio.sleep(1.5)  # past the moment the rebirth would have been asked
+        assert edge.rebirth_requests() == 0
+        assert hub.host.core.health()["nodes_online"] == 1
