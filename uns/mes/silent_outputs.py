@@ -21,14 +21,12 @@ from collections.abc import Mapping
 import duckdb
 
 from uns.mes.line_output import line_output
+from uns.mes.path_tally import LISTED
 from uns.mes.paths import line_of
 
 __all__ = ["SilentOutputs"]
 
 log = logging.getLogger(__name__)
-
-_LISTED = 100
-"""Lines named in each list of the health document."""
 
 
 class SilentOutputs:
@@ -100,6 +98,6 @@ class SilentOutputs:
     def health(self) -> dict[str, object]:
         """``silent_output_lines`` and ``own_count_lines``: the first 100 such lines of each, sorted."""
         return {
-            "silent_output_lines": self.lines()[:_LISTED],
-            "own_count_lines": self._own_count_lines(self._lines)[:_LISTED],
+            "silent_output_lines": self.lines()[:LISTED],
+            "own_count_lines": self._own_count_lines(self._lines)[:LISTED],
         }

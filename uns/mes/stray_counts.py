@@ -14,13 +14,11 @@ import logging
 from collections.abc import Mapping
 
 from uns.mes.line_output import is_stray_count
+from uns.mes.path_tally import PathTally
 
 __all__ = ["StrayCounts"]
 
 log = logging.getLogger(__name__)
-
-_LISTED = 100
-"""Line paths named in the health document (all are counted)."""
 
 
 class StrayCounts:
@@ -32,18 +30,13 @@ class StrayCounts:
 
     def __init__(self, output_cells: Mapping[str, str]) -> None:
         self._outputs = dict(output_cells)
-        self._seen: dict[str, int] = {}
-        self.events = 0
-        """Stored stray counts."""
+        self._tally = PathTally()
 
     def note(self, path: str, event: str, topic: str) -> bool:
         """Count a stored ``event`` at ``path``; True when it is a stray count (warned about on a line's first)."""
         if event != "production_count" or not is_stray_count(path, self._outputs):
             return False
-        self.events += 1
-        count = self._seen.get(path, 0)
-        self._seen[path] = count + 1
-        if count == 0:
+        if self._tally.add(path):
             log.warning(
                 "production_count on line path %s (%s): the line's output is %s, so counts on the line itself are no"
                 " figure of it; stored and counted as stray_counts in the health; fix the publisher's topic, or set"
@@ -59,7 +52,7 @@ class StrayCounts:
     def health(self) -> dict[str, object]:
         """``stray_count_lines`` (how many), ``stray_count_paths`` (the first 100, sorted) and ``stray_counts``."""
         return {
-            "stray_count_lines": len(self._seen),
-            "stray_count_paths": sorted(self._seen)[:_LISTED],
-            "stray_counts": self.events,
+            "stray_count_lines": len(self._tally),
+            "stray_count_paths": self._tally.listed(),
+            "stray_counts": self._tally.events,
         }

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
+from uns.mes.path_tally import PathTally
+
 __all__ = ["UnboundPaths"]
 
 log = logging.getLogger(__name__)
-
-_LISTED = 100
-"""Unbound paths named in the health document (all are counted)."""
 
 
 class UnboundPaths:
@@ -27,18 +26,13 @@ class UnboundPaths:
 
     def __init__(self, equipment: Collection[str] | None) -> None:
         self._equipment = frozenset(equipment) if equipment is not None else None
-        self._seen: dict[str, int] = {}
-        self.events = 0
-        """Stored events at unbound paths."""
+        self._tally = PathTally()
 
     def note(self, path: str, topic: str) -> bool:
         """Count a stored event at ``path``; True when the path is unbound (warned about on its first event)."""
         if self._equipment is None or path in self._equipment:
             return False
-        self.events += 1
-        count = self._seen.get(path, 0)
-        self._seen[path] = count + 1
-        if count == 0:
+        if self._tally.add(path):
             log.warning(
                 "MES event at unbound path %s (%s): not in the plant file; stored under that path and listed as"
                 " unbound in the health; add it to the plant file or fix the publisher's topic",
@@ -50,7 +44,7 @@ class UnboundPaths:
     def health(self) -> dict[str, object]:
         """``unbound_paths`` (how many), ``unbound`` (the first 100, sorted) and ``unbound_events``."""
         return {
-            "unbound_paths": len(self._seen),
-            "unbound": sorted(self._seen)[:_LISTED],
-            "unbound_events": self.events,
+            "unbound_paths": len(self._tally),
+            "unbound": self._tally.listed(),
+            "unbound_events": self._tally.events,
         }
