@@ -44,7 +44,6 @@ class SilentOutputs:
         self._lines: set[str] = set()
         self._with_cells: set[str] = set()
         """Lines one of whose cells (a path below the line) counted."""
-        self._warned: set[str] = set()
 
     def load(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Every path the stored counts are at (once, at start, on the writer)."""
@@ -55,14 +54,14 @@ class SilentOutputs:
         """A stored ``event`` at ``path``: a count makes its path and its line counted."""
         if event != "production_count" or path in self._counted:
             return
-        self._counted.add(path)
         line = line_of(path)
+        listed = self._counts_at_two_levels(line)  # a line once listed stays: the counted paths only grow
+        self._counted.add(path)
         self._lines.add(line)
         if path != line:
             self._with_cells.add(line)
-        if line in self._warned or line not in self._own_count_lines({line}):
+        if listed or not self._counts_at_two_levels(line):
             return
-        self._warned.add(line)
         log.warning(
             "production_count on line path %s and on its cells: with no mes.output_cells.%s the line's own counts are"
             " its units, its cells' counts no figure of it; set mes.output_cells.%s to %s (or to one of its cells) to"
@@ -90,14 +89,13 @@ class SilentOutputs:
                 found.append(line)
         return found
 
-    def _own_count_lines(self, lines: set[str]) -> list[str]:
-        return sorted(
-            line for line in lines & self._with_cells if line in self._counted and not self._explicit.get(line)
-        )
+    def _counts_at_two_levels(self, line: str) -> bool:
+        """``line`` has no setting, and both its path and one of its cells counted (an own-count line)."""
+        return line in self._with_cells and line in self._counted and not self._explicit.get(line)
 
     def health(self) -> dict[str, object]:
         """``silent_output_lines`` and ``own_count_lines``: the first 100 such lines of each, sorted."""
         return {
             "silent_output_lines": self.lines()[:LISTED],
-            "own_count_lines": self._own_count_lines(self._lines)[:LISTED],
+            "own_count_lines": sorted(filter(self._counts_at_two_levels, self._with_cells))[:LISTED],
         }
