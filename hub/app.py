@@ -481,7 +481,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         health: dict[str, Callable[[], Mapping[str, object]]] = {}
-        mes_section(settings, plant)  # mes.output_cells checked against the plant file, as uns up does
+        _check_output_cells(settings.mes.output_cells, plant)  # as uns up does, before anything starts
         cache, routes = await _enter_browser(stack, clients, plant, health, settings, None)
         fleet = await _enter_fleet(stack, clients, settings, plant, health)
         routes = [*routes, *fleet.routes()]
