@@ -106,12 +106,6 @@ def _info_json(info: TopicInfo) -> dict[str, object]:
     return {name: getattr(info, name) for name in _INFO_FIELDS}
 
 
-def _search_answer(text: str, found: list[TopicInfo], *, more: bool) -> Response:
-    """``more``: more topics may match than are shown (found past the limit, or not all names were looked at)."""
-    rows = [_info_json(info) for info in found]
-    return json_response({"q": text, "topics": rows, "more": more, "now_ms": now_ms()})
-
-
 def _node_json(node: Node) -> dict[str, object]:
     return {
         "name": node.name,
@@ -361,18 +355,20 @@ def tree_routes(cache: TopicCache, *, heartbeat_s: float = 15.0, interval_s: flo
             return _bad(exc)
         access = topic_access(request)
         keep, skip = hidden.reader(access), hidden.skipped(access)
+        cut = False  # more topics may match than were looked at
         if wanted.empty:
             found = cache.search(text, limit + 1, keep=keep, skip=skip)
         else:
-            # filtered: look further, and say "more" when the unfiltered search was cut; on the figures the
-            # reader's tree shows (a topic's hidden ones below it pass it on nothing)
+            # filtered: look further, and say "more" when the unfiltered search was cut (before the filter's
+            # answers ran out); on the figures the reader's tree shows (a topic's hidden ones below it pass
+            # it on nothing)
             looked = max(limit + 1, 20 * limit)
             candidates = cache.search(text, looked, keep=keep, skip=skip)
             view = VisibleTree(cache, access, index=hidden)
             found = [info for info in candidates if view.admits(info.topic, wanted)][: limit + 1]
-            if len(candidates) >= looked and len(found) <= limit:
-                return _search_answer(text, found, more=True)  # cut before the filter's answers ran out
-        return _search_answer(text, found[:limit], more=len(found) > limit)
+            cut = len(candidates) >= looked
+        rows = [_info_json(info) for info in found[:limit]]
+        return json_response({"q": text, "topics": rows, "more": cut or len(found) > limit, "now_ms": now_ms()})
 
     async def nodes(request: Request) -> Response:
         access = topic_access(request)
