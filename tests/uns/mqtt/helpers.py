@@ -7,9 +7,14 @@ import contextlib
 from collections.abc import Callable
 
 from uns.mqtt.client import MqttClient
-from uns.mqtt.types import Message
+from uns.mqtt.types import BrokerUrl, Message
 
-__all__ = ["take", "wait_until"]
+__all__ = ["take", "url", "wait_until"]
+
+
+def url(port: int, user: str | None = None, password: str | None = None) -> BrokerUrl:
+    """The broker (or relay) listening on ``port`` on this host, as ``user`` if given."""
+    return BrokerUrl(host="127.0.0.1", port=port, username=user, password=password)
 
 
 async def take(client: MqttClient, count: int, timeout_s: float = 10.0) -> list[Message]:

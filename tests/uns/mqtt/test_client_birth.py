@@ -12,16 +12,12 @@ import pytest
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.recording import recorder_on
 from tests.fixtures.relay import OneWayRelay
-from tests.uns.mqtt.helpers import wait_until
+from tests.uns.mqtt.helpers import url, wait_until
 from uns.errors import BrokerError
 from uns.mqtt import MqttClient
-from uns.mqtt.types import BrokerUrl, Message
+from uns.mqtt.types import Message
 
 _ids = itertools.count()
-
-
-def url(port: int) -> BrokerUrl:
-    return BrokerUrl(host="127.0.0.1", port=port)
 
 
 @contextlib.asynccontextmanager

@@ -9,14 +9,10 @@ import pytest
 
 from tests.fixtures.mosquitto import Mosquitto, free_port, readable_by_mosquitto, run_mosquitto
 from tests.fixtures.requires import require
-from tests.uns.mqtt.helpers import take, wait_until
+from tests.uns.mqtt.helpers import take, url, wait_until
 from uns.errors import BrokerError, BrokerUnreachable
 from uns.mqtt import MqttClient, codec
 from uns.mqtt.types import BrokerUrl, Message
-
-
-def url(port: int, user: str | None = None, password: str | None = None) -> BrokerUrl:
-    return BrokerUrl(host="127.0.0.1", port=port, username=user, password=password)
 
 
 async def test_nothing_listening_is_unreachable_with_advice() -> None:

@@ -7,15 +7,10 @@ import itertools
 
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.relay import OneWayRelay
-from tests.uns.mqtt.helpers import take, wait_until
+from tests.uns.mqtt.helpers import take, url, wait_until
 from uns.mqtt import MqttClient
-from uns.mqtt.types import BrokerUrl
 
 _ids = itertools.count()
-
-
-def url(port: int) -> BrokerUrl:
-    return BrokerUrl(host="127.0.0.1", port=port)
 
 
 async def test_a_subscribe_whose_connection_drops_before_its_suback_is_answered_on_the_next(
