@@ -19,7 +19,7 @@ from model.config import MesSection, Settings
 from tests.uns.mes import test_hand_cases as first_round
 from tests.uns.mes.mes_events import Feeder, at
 from tests.uns.mes.test_hand_cases import Rig, _ratios, _times
-from uns.mes.oee import oee
+from uns.mes.oee import OeeRow, oee
 from uns.mes.resources import material
 from uns.mes.views_api import run_view
 from uns.query.args import document_bytes
@@ -43,17 +43,35 @@ def _view(cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, **p
     return rows
 
 
-def _line_run(feeder: Feeder) -> None:
-    """Case O1's events before the stray count: product P1 (2.0 s), order O1 (1000, a cap per unit) from 06:00,
-    filler and capper producing from 06:00, filler 500 / 10 at 06:30, capper 480 / 4 at 06:40."""
+def _order_running(feeder: Feeder, cells: tuple[str, ...]) -> None:
+    """Product P1 (2.0 s), order O1 (1000, a cap per unit) released and started at 06:00 on line1, ``cells``
+    producing from 06:00 (cases O1, O2, O4)."""
     assert feeder.send(LINE, "product_type", at(24, 1), product_id="P1", ideal_cycle_time_s=2.0).status == "stored"
     release = {"product_id": "P1", "quantity": 1000, "bom": [{"material_id": "cap", "quantity_per_unit": 1.0}]}
     assert feeder.send(LINE, "work_order", at(24, 2), order_id="O1", action="release", **release).status == "stored"
     assert feeder.send(LINE, "work_order", at(24, 6), order_id="O1", action="start").status == "stored"
-    for cell in (FILLER, CAPPER):
+    for cell in cells:
         feeder.states(cell, [(at(24, 6), 10000)])
+
+
+def _line_run(rig: Callable[..., Rig], section: MesSection) -> duckdb.DuckDBPyConnection:
+    """Case O1's and O2's events under ``section``, and a read cursor: order O1 running, filler and capper
+    producing from 06:00, filler 500 / 10 at 06:30, capper 480 / 4 at 06:40, then 300 / 0 on the line path itself
+    at 06:50."""
+    case = rig(section)
+    feeder = case.feeder
+    _order_running(feeder, (FILLER, CAPPER))
     assert feeder.send(FILLER, "production_count", at(24, 6, 30), total=500, scrap=10).status == "stored"
     assert feeder.send(CAPPER, "production_count", at(24, 6, 40), total=480, scrap=4).status == "stored"
+    assert feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=0).status == "stored"
+    return case.reader()
+
+
+def _line_oee(cursor: duckdb.DuckDBPyConnection, section: MesSection) -> OeeRow:
+    """Line1's row of the OEE view by line, 06:00-07:00, under ``section``'s outputs."""
+    (row,) = oee(cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line",
+                 output_cells=section.output_cells, plant_outputs=section.plant_outputs)  # fmt: skip
+    return row
 
 
 # Case O1: a stray count on the line path does not move a configured line's figures.
@@ -68,13 +86,8 @@ def _line_run(feeder: Feeder) -> None:
 #   (before 2026-12-07 the stray count made the line's own counts its units, past ones included: 300 / 300)
 def test_o1_a_stray_count_on_the_line_path_moves_no_figure_of_a_configured_line(rig: Callable[..., Rig]) -> None:
     section = MesSection(output_cells={LINE: CAPPER})
-    case = rig(section)
-    _line_run(case.feeder)
-    assert case.feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=0).status == "stored"
-    cursor = case.reader()
-    (row,) = oee(
-        cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells
-    )
+    cursor = _line_run(rig, section)
+    row = _line_oee(cursor, section)
     assert (_times(row), row.total, row.good, row.scrap) == ((3600, 0, 3600, 0, 3600), 490, 476, 14)
     _ratios(row, 1.0, 490 * 2.0 / 3600, 476 / 490)
     (order,) = _view(cursor, section, "orders", line=LINE)
@@ -91,13 +104,8 @@ def test_o1_a_stray_count_on_the_line_path_moves_no_figure_of_a_configured_line(
 #   A = 1, P = 300 * 2.0 / 3600, Q = 1; orders O1 good 300 scrap 0 (30 %); material O1 good units 300
 def test_o2_a_line_configured_as_its_own_output_counts_at_its_own_path(rig: Callable[..., Rig]) -> None:
     section = MesSection(output_cells={LINE: LINE})
-    case = rig(section)
-    _line_run(case.feeder)
-    assert case.feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=0).status == "stored"
-    cursor = case.reader()
-    (row,) = oee(
-        cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells
-    )
+    cursor = _line_run(rig, section)
+    row = _line_oee(cursor, section)
     assert (row.total, row.good, row.scrap) == (300, 300, 0)
     _ratios(row, 1.0, 300 * 2.0 / 3600, 1.0)
     (order,) = _view(cursor, section, "orders", line=LINE)
@@ -169,20 +177,12 @@ def test_o4_a_line_level_counter_is_the_line_s_units_without_a_setting(rig: Call
     assert (section.output_cells, section.plant_outputs[LINE]) == ({}, labeler)
     case = rig(section)
     feeder = case.feeder
-    assert feeder.send(LINE, "product_type", at(24, 1), product_id="P1", ideal_cycle_time_s=2.0).status == "stored"
-    release = {"product_id": "P1", "quantity": 1000, "bom": [{"material_id": "cap", "quantity_per_unit": 1.0}]}
-    assert feeder.send(LINE, "work_order", at(24, 2), order_id="O1", action="release", **release).status == "stored"
-    assert feeder.send(LINE, "work_order", at(24, 6), order_id="O1", action="start").status == "stored"
-    for cell in (FILLER, CAPPER, labeler):
-        feeder.states(cell, [(at(24, 6), 10000)])
+    _order_running(feeder, (FILLER, CAPPER, labeler))
     assert feeder.send(LINE, "production_count", at(24, 6, 50), total=300, scrap=6).status == "stored"
 
     def figures(section: MesSection) -> tuple[int, int, int]:
         cursor = case.reader()
-        (row,) = oee(
-            cursor, section, path=LINE, start=at(24, 6), end=at(24, 7), by="line", output_cells=section.output_cells,
-            plant_outputs=section.plant_outputs,
-        )  # fmt: skip
+        row = _line_oee(cursor, section)
         assert _times(row) == (3600, 0, 3600, 0, 3600)
         (order,) = _view(cursor, section, "orders", line=LINE)
         (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
