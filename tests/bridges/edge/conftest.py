@@ -15,6 +15,7 @@ from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from model.bridges.common import EdgeNodeConfig
 from tests.bridges.edge.spb_host import SpbHost, until
+from tests.fixtures.hub import RunningHub
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.running import running
 from uns.connect import network_clients
@@ -126,6 +127,22 @@ async def running_edge(
         EdgeNode(config=config, node_id=node_id, source=source, clients=clients, data_dir=data_dir), name="test-edge"
     ) as node:
         yield node
+
+
+@contextlib.asynccontextmanager
+async def edge_of_hub(
+    port: int, hub: RunningHub, source: ScriptedSource, data_dir: Path, **overrides: object
+) -> AsyncIterator[tuple[SpbHost, EdgeNode]]:
+    """A running edge node of ``hub``'s group and node, with the checking host as its primary host.
+
+    Our host takes what the node publishes; the checker (a second opinion on the wire) is the one the node
+    waits for, so a test can turn it off and on (``host_away``) while the hub keeps running.
+    ``overrides``: ``edge_config``'s.
+    """
+    async with spb_host_at(port, hub.group) as gate:
+        config = edge_config(hub.group, primary_host_id=gate.host_id, **overrides)
+        async with running_edge(port, config, source, data_dir, hub.node) as edge:
+            yield gate, edge
 
 
 async def host_away(node: EdgeNode, host: SpbHost) -> None:

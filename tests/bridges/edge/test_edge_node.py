@@ -10,7 +10,7 @@ from pathlib import Path
 from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
 from model.envelope import Quality
-from tests.bridges.edge.conftest import Proxy, edge_config, running_edge, spb_host_at
+from tests.bridges.edge.conftest import Proxy, edge_config, edge_of_hub, running_edge
 from tests.bridges.edge.spb_host import (
     BOOLEAN,
     FLOAT,
@@ -268,9 +268,9 @@ async def test_a_heartbeat_does_not_make_a_reading_still_queued_out_of_order_on_
     source = ScriptedSource(name="scripted", tags=[TagSpec("filler", "Temp", DataType.Double)])
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
-        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
-        config = edge_config(hub.group, primary_host_id=gate.host_id, heartbeat_s=0.3, health_interval_s=0.1)
-        await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        gate, _edge = await stack.enter_async_context(
+            edge_of_hub(mosquitto.port, hub, source, tmp_path, heartbeat_s=0.3, health_interval_s=0.1)
+        )
         source.read("filler", {"Temp": 20.0})
         await until(lambda: gate.count("DBIRTH") == 1, what="births")
         read_at = now_ms()  # taken now, queued until a heartbeat went out
@@ -294,9 +294,9 @@ async def test_a_heartbeat_after_a_device_came_back_makes_its_unchanged_value_cu
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
         historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
-        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
-        config = edge_config(hub.group, primary_host_id=gate.host_id, heartbeat_s=0.3, health_interval_s=0.1)
-        await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        gate, _edge = await stack.enter_async_context(
+            edge_of_hub(mosquitto.port, hub, source, tmp_path, heartbeat_s=0.3, health_interval_s=0.1)
+        )
         changed_at = now_ms() - 3_600_000
         source.read("filler", {"Temp": 20.0}, timestamp_ms=changed_at)
         await until(lambda: gate.count("DBIRTH") == 1, what="births")

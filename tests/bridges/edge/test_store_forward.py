@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bridges.edge import EdgeNode
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
 from bridges.source import TagSpec
 from bridges.testing import ScriptedSource
-from tests.bridges.edge.conftest import edge_config, host_away, running_edge, spb_host_at
+from tests.bridges.edge.conftest import edge_config, edge_of_hub, host_away, running_edge, spb_host_at
 from tests.bridges.edge.spb_host import SpbHost, now_ms, quality_of, string_property, until
 from tests.fixtures.consumers import retained, running_consumers
 from tests.fixtures.hub import running_host
@@ -272,9 +273,7 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
         historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
-        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
-        config = edge_config(hub.group, primary_host_id=gate.host_id)
-        edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
+        gate, edge = await stack.enter_async_context(edge_of_hub(mosquitto.port, hub, source, tmp_path))
         count, temp = f"{hub.cell}/data/Count", f"{hub.cell}/data/Temp"
         source.read("filler", {"Count": 0, "Temp": 20.0})
         await host_away(edge, gate)
@@ -318,6 +317,26 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
     assert gate.violations == []
 
 
+def _filler_and_mixer() -> ScriptedSource:
+    return ScriptedSource(
+        name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("mixer", "Count", DataType.Int64)]
+    )
+
+
+async def _both_read_then_host_away(source: ScriptedSource, edge: EdgeNode, gate: SpbHost) -> int:
+    """Both devices read once (buffered until the first births), then the host away; the samples buffered then."""
+    source.read("filler", {"Count": 0})
+    source.read("mixer", {"Count": 0})
+    await host_away(edge, gate)
+    return edge.stats.buffered
+
+
+def _wire(gate: SpbHost) -> list[tuple[str, str | None, list[tuple[object, bool]]]]:
+    """What the checker received so far: (kind, device, [(value, is_historical)]) per message."""
+    with gate.lock:
+        return [(r.kind, r.device, [(v, h) for _n, v, h, _t in r.resolved]) for r in gate.received]
+
+
 @pytest.mark.parametrize("down", ["during-the-replay", "at-the-births"])
 async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its_ddeath_at_once(
     mosquitto: Mosquitto, tmp_path: Path, down: str
@@ -326,19 +345,12 @@ async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its
     # stops answering while a backlog of both devices is replayed (or before, so its history births it in the
     # replay). A host takes no DATA of a device after its DDEATH, so the mixer's history still queued goes first,
     # then its DDEATH, while the filler's replay goes on
-    source = ScriptedSource(
-        name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("mixer", "Count", DataType.Int64)]
-    )
+    source = _filler_and_mixer()
     backlog = 5000
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
-        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
-        config = edge_config(hub.group, primary_host_id=gate.host_id)
-        edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
-        source.read("filler", {"Count": 0})
-        source.read("mixer", {"Count": 0})
-        await host_away(edge, gate)
-        before = edge.stats.buffered
+        gate, edge = await stack.enter_async_context(edge_of_hub(mosquitto.port, hub, source, tmp_path))
+        before = await _both_read_then_host_away(source, edge, gate)
         for i in range(1, backlog + 1):
             source.read("filler", {"Count": i})
             source.read("mixer", {"Count": i})
@@ -351,8 +363,7 @@ async def test_a_device_down_during_the_replay_sends_its_queued_history_then_its
         if down == "during-the-replay":
             source.down("mixer")
         await until(lambda: (backlog - 1, True) in gate.values("filler", "Count"), what="the replay done")
-        with gate.lock:
-            wire = [(r.kind, r.device, [(v, h) for _n, v, h, _t in r.resolved]) for r in gate.received]
+        wire = _wire(gate)
         born = max(i for i, (kind, _d, _v) in enumerate(wire) if kind == "NBIRTH")
         session = wire[born:]
         died = session.index(("DDEATH", "mixer", []))
@@ -380,19 +391,12 @@ async def test_a_rebirth_during_the_replay_births_the_devices_whose_ddeath_is_ow
     # A rebirth asked meanwhile is a complete birth sequence of what a host holds online: both are born again,
     # then the mixer's history goes on and both get their DDEATH; else the filler never got one and the UNS kept
     # its last value good although the node knew it dead
-    source = ScriptedSource(
-        name="scripted", tags=[TagSpec("filler", "Count", DataType.Int64), TagSpec("mixer", "Count", DataType.Int64)]
-    )
+    source = _filler_and_mixer()
     backlog = 8000
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
-        gate = await stack.enter_async_context(spb_host_at(mosquitto.port, hub.group))
-        config = edge_config(hub.group, primary_host_id=gate.host_id)
-        edge = await stack.enter_async_context(running_edge(mosquitto.port, config, source, tmp_path, hub.node))
-        source.read("filler", {"Count": 0})
-        source.read("mixer", {"Count": 0})
-        await host_away(edge, gate)
-        before = edge.stats.buffered
+        gate, edge = await stack.enter_async_context(edge_of_hub(mosquitto.port, hub, source, tmp_path))
+        before = await _both_read_then_host_away(source, edge, gate)
         for i in range(1, backlog + 1):
             source.read("mixer", {"Count": i})
         await until(lambda: edge.stats.buffered == before + backlog, what="the backlog buffered")
@@ -405,8 +409,7 @@ async def test_a_rebirth_during_the_replay_births_the_devices_whose_ddeath_is_ow
         await until(lambda: edge.stats.replayed >= replayed + 1000, what="the mixer's history under way")
         gate.rebirth(hub.node)
         await until(lambda: gate.of("DDEATH", "filler"), what="the filler's DDEATH")
-        with gate.lock:
-            wire = [(r.kind, r.device, [(v, h) for _n, v, h, _t in r.resolved]) for r in gate.received]
+        wire = _wire(gate)
         births = [i for i, (kind, _d, _v) in enumerate(wire) if kind == "NBIRTH"]
         assert len(births) == 3, "first births, births after the host came back, the rebirth"
         rebirth = wire[births[2] :]
