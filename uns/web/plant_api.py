@@ -7,6 +7,7 @@ output. The overview page joins the two.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 
 from starlette.requests import Request
@@ -90,18 +91,12 @@ def plant_routes(
     starts counting at its own path shows it; without it the page sees no count (``uns web`` alone: a line whose
     own counts are its units shows its plant default).
     """
-    fixed = plant_document(plant, output_cells)  # the plant file is read once at start
-    made: list[tuple[frozenset[str], dict[str, object]]] = []  # the last document made with counts, and for which
 
-    def document() -> dict[str, object]:
-        if counted is None:
-            return fixed
-        paths = frozenset(counted())
-        if not made or made[0][0] != paths:
-            made[:] = [(paths, plant_document(plant, output_cells, paths))]
-        return made[0][1]
+    @functools.lru_cache(maxsize=1)  # made again only when the paths counted changed
+    def document(paths: frozenset[str]) -> dict[str, object]:
+        return plant_document(plant, output_cells, paths)
 
     async def answer(request: Request) -> Response:
-        return json_response(document())
+        return json_response(document(frozenset() if counted is None else frozenset(counted())))
 
     return [Route("/api/plant", answer, methods=["GET"], name="plant")]
