@@ -38,6 +38,10 @@ def _state(code: int, event_id: str = "s") -> bytes:
     return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "state": code, "event_id": event_id})
 
 
+def _count(index: int) -> bytes:
+    return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
+
+
 async def test_views_of_an_unknown_path_answer_404_naming_the_nearest(tmp_path: Path) -> None:
     async with intake_hub(tmp_path, equipment=EQUIPMENT) as hub:
         typo = await hub.http.get("/api/mes/oee", params={"path": "acme/dallas/bottling/lin1"})
@@ -90,8 +94,7 @@ async def test_a_count_on_a_line_path_whose_output_is_a_cell_is_stored_counted_a
     section = MesSection(kpi_interval_s=60, output_cells={LINE: f"{LINE}/capper", line2: line2})
     async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
         for index, path in enumerate((LINE, LINE, f"{LINE}/capper", line2)):
-            body = orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
-            await hub.erp.publish(f"{path}/mes/production_count", body, qos=1)
+            await hub.erp.publish(f"{path}/mes/production_count", _count(index), qos=1)
         await until(lambda: hub.mes.health()["stored"] == 4, what="four counts stored")
         assert hub.rows("SELECT count(*) FROM mes_counts WHERE path = 'acme/dallas/bottling/line1'") == [(2,)]  # kept
         health = hub.mes.health()
@@ -113,17 +116,14 @@ async def test_a_line_whose_output_never_counted_while_its_other_cells_did_is_li
     line2 = "acme/dallas/bottling/line2"
     section = MesSection(kpi_interval_s=60, output_cells={LINE: f"{LINE}/capper", line2: line2})
 
-    def count(index: int) -> bytes:
-        return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
-
     async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
         assert hub.mes.health()["silent_output_lines"] == []
-        await hub.erp.publish(f"{LINE}/filler/mes/production_count", count(0), qos=1)
+        await hub.erp.publish(f"{LINE}/filler/mes/production_count", _count(0), qos=1)
         await until(lambda: hub.mes.health()["stored"] == 1, what="the filler's count stored")
         assert hub.mes.health()["silent_output_lines"] == [LINE]
     async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
         assert hub.mes.health()["silent_output_lines"] == [LINE]  # read from the stored counts at start
-        await hub.erp.publish(f"{LINE}/capper/mes/production_count", count(1), qos=1)
+        await hub.erp.publish(f"{LINE}/capper/mes/production_count", _count(1), qos=1)
         await until(lambda: hub.mes.health()["stored"] == 1, what="the capper's count stored")
         assert hub.mes.health()["silent_output_lines"] == []
 
@@ -137,20 +137,17 @@ async def test_a_line_counting_at_its_own_path_and_at_its_cells_without_a_settin
     caplog.set_level(logging.WARNING, logger="uns.mes.silent_outputs")
     section = MesSection(kpi_interval_s=60).model_copy(update={"plant_outputs": {LINE: f"{LINE}/capper"}})
 
-    def count(index: int) -> bytes:
-        return orjson.dumps({"timestamp_ms": now_ms() - 60_000, "total": 5, "event_id": f"c{index}"})
-
     def warned() -> list[str]:
         return [r.getMessage() for r in caplog.records if "production_count on line path" in r.getMessage()]
 
     async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
         for index in range(2):
-            await hub.erp.publish(f"{LINE}/mes/production_count", count(index), qos=1)
+            await hub.erp.publish(f"{LINE}/mes/production_count", _count(index), qos=1)
         await until(lambda: hub.mes.health()["stored"] == 2, what="the line's counts stored")
         health = hub.mes.health()
         assert (health["own_count_lines"], health["stray_counts"], health["silent_output_lines"]) == ([], 0, [])
         assert warned() == []
-        await hub.erp.publish(f"{LINE}/filler/mes/production_count", count(2), qos=1)
+        await hub.erp.publish(f"{LINE}/filler/mes/production_count", _count(2), qos=1)
         await until(lambda: hub.mes.health()["stored"] == 3, what="the filler's count stored")
         health = hub.mes.health()
         assert (health["own_count_lines"], health["stray_counts"], health["silent_output_lines"]) == ([LINE], 0, [])
@@ -163,7 +160,7 @@ async def test_a_line_counting_at_its_own_path_and_at_its_cells_without_a_settin
     caplog.clear()
     async with intake_hub(tmp_path, settings=section, equipment=EQUIPMENT) as hub:
         assert hub.mes.health()["own_count_lines"] == [LINE]  # read from the stored counts at start
-        await hub.erp.publish(f"{LINE}/capper/mes/production_count", count(3), qos=1)
+        await hub.erp.publish(f"{LINE}/capper/mes/production_count", _count(3), qos=1)
         await until(lambda: hub.mes.health()["stored"] == 1, what="the capper's count stored")
         assert hub.mes.health()["own_count_lines"] == [LINE]
         assert len(warned()) == 1
