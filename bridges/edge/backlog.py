@@ -56,8 +56,7 @@ class Backlog:
 
     def dying(self, device: str) -> bool:
         """A device known to be down whose DBIRTH stands (no DDEATH yet in this session)."""
-        core = self._core
-        return core.is_down(device) and device in core.devices and core.is_born(device)
+        return self._core.is_down(device) and self._core.is_born(device)
 
     def bury(self, device: str) -> None:
         """``device`` died during the replay: its history still queued, then its DDEATH, come next."""

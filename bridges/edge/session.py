@@ -270,8 +270,9 @@ class EdgeSession:
         return sum(1 for d in self._devices.values() if not d.down and any(t.seen for t in d.tags.values()))
 
     def is_born(self, device: str) -> bool:
-        """True once the device's DBIRTH went out in this session (and no DDEATH since)."""
-        return self._devices[device].born
+        """True once the device's DBIRTH went out in this session (and no DDEATH since); an unknown device is not."""
+        state = self._devices.get(device)
+        return state is not None and state.born
 
     def _message(self, kind: MessageType, device: str | None, metrics: list[Metric], now_ms: int) -> Message:
         payload = Payload(timestamp=now_ms, seq=self._seq, metrics=metrics)
