@@ -151,7 +151,7 @@ class MqttClient:
         self._offline: list[bytes] = []
         self._offline_count = 0
         self._incoming = Incoming(max_queued=max_queued, manual_ack=manual_ack, write=self._write_control)
-        self._requests = Requests(inflight=self._inflight, resume=self._incoming.resume)
+        self._requests = Requests(inflight=self._inflight, resume=self._incoming.resume, connected=self._wait_connected)
         self._control = self._requests.pending  # the ids publishes must not take, read per QoS 1/2 publish
         self._subscriptions: dict[str, int] = {}
         # counters
@@ -267,7 +267,7 @@ class MqttClient:
         for f in filters:
             self._subscriptions[f] = qos  # remembered first: a reconnect meanwhile restores it
         pairs = [(f, qos) for f in filters]
-        ack = await self._requests.request(self._wait_connected, lambda pid: encode_subscribe(pid, pairs))
+        ack = await self._requests.request(lambda pid: encode_subscribe(pid, pairs))
         if not isinstance(ack, SubAck) or len(ack.return_codes) != len(filters):
             raise BrokerError(self.endpoint, f"bad answer to SUBSCRIBE of {len(filters)} filter(s): {ack!r}")
         refused = [f for f, code in zip(filters, ack.return_codes, strict=True) if code == 0x80]
@@ -285,7 +285,7 @@ class MqttClient:
         for f in filters:
             self._subscriptions.pop(f, None)
         names = list(filters)
-        await self._requests.request(self._wait_connected, lambda pid: encode_unsubscribe(pid, names))
+        await self._requests.request(lambda pid: encode_unsubscribe(pid, names))
 
     async def messages(self) -> AsyncIterator[Message]:
         """Every message delivered to this client's subscriptions, in arrival order (one consumer)."""

@@ -22,20 +22,22 @@ class Requests:
     Args:
         inflight: gives each request a packet id no publish in flight holds (and keeps its ids from them).
         resume: resumes reading the socket, so an answer is read whatever the received queue holds.
+        connected: the client's connection, once there is one (``request`` asks on it, again after a drop).
     """
 
-    def __init__(self, *, inflight: Inflight, resume: Callable[[], None]) -> None:
+    def __init__(
+        self, *, inflight: Inflight, resume: Callable[[], None], connected: Callable[[], Awaitable[Connection]]
+    ) -> None:
         self.pending: dict[int, asyncio.Future[SubAck | UnsubAck]] = {}
         """The answers awaited, by packet id: ids the publishes must not take."""
         self._inflight = inflight
         self._resume = resume
+        self._connected = connected
 
-    async def request(
-        self, connected: Callable[[], Awaitable[Connection]], build: Callable[[int], bytes]
-    ) -> SubAck | UnsubAck:
+    async def request(self, build: Callable[[int], bytes]) -> SubAck | UnsubAck:
         """Send the packet ``build`` makes for its id and await the answer; sent again if the connection drops."""
         while True:
-            conn = await connected()
+            conn = await self._connected()
             try:
                 return await self.ask(conn, build)
             except ConnectionLost:
