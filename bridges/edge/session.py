@@ -271,8 +271,7 @@ class EdgeSession:
 
     def is_born(self, device: str) -> bool:
         """True once the device's DBIRTH went out in this session (and no DDEATH since); an unknown device is not."""
-        state = self._devices.get(device)
-        return state is not None and state.born
+        return device in self._devices and self._devices[device].born
 
     def _message(self, kind: MessageType, device: str | None, metrics: list[Metric], now_ms: int) -> Message:
         payload = Payload(timestamp=now_ms, seq=self._seq, metrics=metrics)
