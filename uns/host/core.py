@@ -124,8 +124,7 @@ class HostCore:
         try:
             decoded = decode_payload(payload, topic=topic, lookup=lookup)
         except PayloadDecodeError as exc:
-            self._undecodable(node, topic, exc)
-            self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
+            self._undecodable(node, topic, exc, now_ms)
             return []
         if kind is MessageType.NBIRTH:
             self._on_nbirth(node, topic, decoded, now_ms, out)
@@ -145,20 +144,16 @@ class HostCore:
     def _on_nbirth(self, node: NodeState, topic: str, decoded: DecodedPayload, now_ms: int, out: list[Message]) -> None:
         payload = decoded.payload
         bd_seq = bd_seq_of(payload.metrics)
-        if self._late.is_late(node, bd_seq):  # a rebirth in flight at the death, overtaken by the will
-            self._reject(
-                Reason.late_nbirth, topic, f"NBIRTH bdSeq {bd_seq} after its NDEATH: node stays offline", now_ms
-            )
+        if self._late.is_late(node, bd_seq):  # a birth in flight when its session died, overtaken by the will
+            self._reject(Reason.late_nbirth, topic, f"NBIRTH bdSeq {bd_seq} after its NDEATH: offline", now_ms)
+            if node.online:  # the session held is over too: the node had connected again as the dead one
+                self._end_session(node, bd_seq, now_ms, out)
             self._late.note(node, now_ms)
             return
         self._late.born(node)
         if payload.seq not in (None, 0):
             self._warn.warning(
-                (Reason.seq_gap, topic),
-                "%s on %s: NBIRTH seq must be 0, got %s",
-                Reason.seq_gap.value,
-                topic,
-                payload.seq,
+                (Reason.seq_gap, topic), "%s on %s: NBIRTH seq must be 0, got %s", Reason.seq_gap, topic, payload.seq
             )
         if self._refuse_birth(node, node, "NBIRTH", topic, payload, now_ms, out):
             return
@@ -274,8 +269,7 @@ class HostCore:
         try:
             decoded = decode_payload(payload, topic=topic)
         except PayloadDecodeError as exc:
-            self._undecodable(node, topic, exc)
-            self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
+            self._undecodable(node, topic, exc, now_ms)
             return
         bd_seq = bd_seq_of(decoded.payload.metrics)
         if not node.online:
@@ -286,9 +280,14 @@ class HostCore:
         if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
             # the will of an older session: this session may be alive, so ask it to prove it
             node.stale_deaths += 1
+            node.dead_bd_seq = bd_seq  # or of a newer one whose NBIRTH is still to come (``late_births``)
             self._reject(Reason.bdseq_mismatch, topic, f"NDEATH bdSeq {bd_seq} but birth had {node.bd_seq}", now_ms)
             self._request_rebirth(node, now_ms, out)
             return
+        self._end_session(node, bd_seq, now_ms, out)
+
+    def _end_session(self, node: NodeState, bd_seq: int | None, now_ms: int, out: list[Message]) -> None:
+        """The NDEATH of ``bd_seq`` ended the node's session: node and devices offline, every last value stale."""
         # not the payload's timestamp: a will carries the time it was registered, at connect
         node.online = False
         node.dead_bd_seq = node.bd_seq if bd_seq is None else bd_seq
@@ -514,10 +513,10 @@ class HostCore:
         log.info("requesting rebirth of %s/%s", node.group_id, node.edge_node_id)
         out.append(Message(topic, payload, 0, False))
 
-    @staticmethod
-    def _undecodable(node: NodeState, topic: str, exc: PayloadDecodeError) -> None:
+    def _undecodable(self, node: NodeState, topic: str, exc: PayloadDecodeError, now_ms: int) -> None:
         node.bad_payloads += 1
         node.last_error = str(exc)  # names the topic and the byte offset
+        self._reject(Reason.payload_undecodable, topic, exc.reason, now_ms)
 
     def _reject(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
         self.counters.rejected[reason.value] += 1

@@ -25,8 +25,13 @@ class LateBirths:
         self._due: dict[tuple[str, str], int] = {}
 
     def is_late(self, node: NodeState, bd_seq: int | None) -> bool:
-        """Whether an NBIRTH with ``bd_seq`` names the session the node's last NDEATH ended."""
-        return not node.online and bd_seq is not None and bd_seq == node.dead_bd_seq
+        """Whether an NBIRTH with ``bd_seq`` names a session an NDEATH ended.
+
+        The node's last NDEATH, or one whose bdSeq was not the session's while the node was online: the will
+        of a connection after it (the node connected again and died, its NBIRTH overtaken), so the session
+        held is over too.
+        """
+        return bd_seq is not None and bd_seq == node.dead_bd_seq
 
     def note(self, node: NodeState, now_ms: int) -> None:
         """A late NBIRTH of ``node``: its rebirth is asked ``LATE_BIRTH_REBIRTH_MS`` after the first one."""

@@ -83,7 +83,7 @@ class NodeState(MetricTable):
     """The last undecodable payload: topic and byte offset."""
     last_rebirth_request_ms: int | None = None
     dead_bd_seq: int | None = None
-    """The bdSeq of the NDEATH that ended the last session: an NBIRTH with it is late until a rebirth is asked."""
+    """The bdSeq of the last NDEATH (handled, or not the session's): an NBIRTH with it is late until a rebirth."""
     devices: dict[str, DeviceState] = dataclasses.field(default_factory=dict)
     degraded: dict[str, str] = dataclasses.field(default_factory=dict)
     """Why the host refused part of this node, by its source (``group/node[/device]``) or ``devices``."""

@@ -417,6 +417,26 @@ async def test_after_a_late_nbirth_the_next_session_s_birth_is_taken_at_once_and
         assert hub.host.core.health()["nodes_online"] == 1
 
 
+async def test_an_nbirth_after_an_ndeath_of_its_bdseq_ahead_of_the_session_takes_the_node_offline(
+    hub: RunningHub,
+) -> None:
+    # the node connected again (bdSeq 6) and died at once: its will overtook its NBIRTH, while session 5 was held
+    async with _started(hub, bd_seq=5) as (edge, watcher):
+        _birth(edge)
+        temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
+        await until(lambda: watcher.json(temp) is not None, what=temp)
+        edge.publish("NDEATH", payload([metric("bdSeq", 6, INT64)], None))
+        edge.bd_seq = 6
+        _birth(edge)  # NBIRTH bdSeq 6, then its DBIRTH
+        counters = hub.host.core.counters
+        await until(lambda: counters.rejected["data_before_birth"] == 1, what="the DBIRTH refused")
+        assert (counters.rejected["bdseq_mismatch"], counters.rejected["late_nbirth"], counters.deaths) == (1, 1, 1)
+        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
+        assert watcher.json(uptime)["quality"] == "stale"  # type: ignore[index]
+        assert hub.host.core.nodes[(hub.group, hub.node)].online is False
+        assert hub.host.core.health()["nodes_online"] == 0
+
+
 async def test_a_device_the_new_nbirth_s_session_has_not_born_again_is_stale_until_its_dbirth(hub: RunningHub) -> None:
     # Sparkplug 3.0 (NBIRTH payload): devices that published a DBIRTH before have STALE metric quality until the
     # host receives their DBIRTH of the new session
