@@ -165,9 +165,7 @@ class HostCore:
         node.births += 1
         self.counters.births += 1
         for device in node.devices.values():
-            if device.online:  # stale until its DBIRTH of the new session; stamped at its start, on the edge's clock
-                device.online = False
-                self._mark_stale(device, payload.timestamp or now_ms, out)
+            device.online = False  # a new node session invalidates device births until their DBIRTH
         if bd_seq is not None:
             node.bd_seq = bd_seq
         self._count_problems(decoded, topic, now_ms)
@@ -422,7 +420,7 @@ class HostCore:
         self.counters.metrics_republished += 1
 
     def _mark_stale(self, table: MetricTable, now_ms: int, out: list[Message]) -> None:
-        """Republish each last value ``stale``, stamped when the hub learnt of the death (or the new NBIRTH's time).
+        """Republish each last value ``stale``, stamped when the hub learnt of the death.
 
         Never before the value it marks (the edge's clock may run ahead of ours): at least 1 ms
         after it, so the stale sample is a new one, newer than the good one, everywhere.

@@ -435,27 +435,3 @@ async def test_an_nbirth_after_an_ndeath_of_its_bdseq_ahead_of_the_session_takes
         assert watcher.json(uptime)["quality"] == "stale"  # type: ignore[index]
         assert hub.host.core.nodes[(hub.group, hub.node)].online is False
         assert hub.host.core.health()["nodes_online"] == 0
-
-
-async def test_a_device_the_new_nbirth_s_session_has_not_born_again_is_stale_until_its_dbirth(hub: RunningHub) -> None:
-    # Sparkplug 3.0 (NBIRTH payload): devices that published a DBIRTH before have STALE metric quality until the
-    # host receives their DBIRTH of the new session
-    async with _started(hub) as (edge, watcher):
-        _birth(edge)
-        temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
-        await until(lambda: watcher.json(temp) is not None, what=temp)
-        good_ms = watcher.json(temp)["timestamp_ms"]  # type: ignore[index]
-        edge.nbirth([metric("Uptime", 13, INT64), metric("Production/GoodCount", 8, INT32, alias=9)])  # no DBIRTH
-        await until(lambda: watcher.json(uptime)["value"] == 13, what="the new NBIRTH republished")  # type: ignore[index]
-        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
-        stale = watcher.json(temp)
-        assert stale is not None
-        assert (stale["value"], stale["timestamp_ms"] > good_ms) == (72.5, True)  # type: ignore[operator]
-        assert watcher.json(uptime)["quality"] == "good"  # type: ignore[index]
-        assert hub.host.core.nodes[(hub.group, hub.node)].devices["filler"].online is False
-        assert hub.host.core.counters.deaths == 0  # no death: the node's session goes on
-        edge.send("DBIRTH", [metric("Temp", 73.0, DOUBLE, alias=1)], device="filler")
-        await until(lambda: watcher.json(temp)["quality"] == "good", what="Temp born again")  # type: ignore[index]
-        assert watcher.json(temp)["value"] == 73.0  # type: ignore[index]
-        assert watcher.json(temp)["timestamp_ms"] >= stale["timestamp_ms"]  # type: ignore[index,operator]
-        assert edge.rebirth_requests() == 0
