@@ -36,13 +36,11 @@ from uns.sparkplug import (
 )
 from uns.sparkplug.node_control import bd_seq_of, next_seq, rebirth_command
 
-__all__ = ["TICK_S", "HostCore", "hub_topic"]
+__all__ = ["HostCore", "hub_topic"]
 
 log = logging.getLogger(__name__)
 
 _TOPIC_CACHE_MAX = 100_000
-TICK_S = 0.25
-"""How often the shell calls ``HostCore.tick`` while ``ticking``."""
 _TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
 """Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
 _PROBLEM_REASONS = {
@@ -83,6 +81,8 @@ class HostCore:
         self._series = 0
         """Metric slots over every node and device: what ``host.max_series`` bounds."""
         self._late = LateBirths()
+        self.due_ms: int | None = None
+        """When ``tick`` next has something to do (kept at each change); None while nothing waits for time."""
         self.counters = HostCounters()
         self._warn = RateLimitedLog(log)
 
@@ -149,8 +149,10 @@ class HostCore:
             if node.online:  # the session held is over too: the node had connected again as the dead one
                 self._end_session(node, bd_seq, now_ms, out)
             self._late.note(node, now_ms)
+            self._update_due()
             return
         self._late.born(node)
+        self._update_due()
         if payload.seq not in (None, 0):
             self._warn.warning(
                 (Reason.seq_gap, topic), "%s on %s: NBIRTH seq must be 0, got %s", Reason.seq_gap, topic, payload.seq
@@ -485,19 +487,18 @@ class HostCore:
             needs_rebirth = needs_rebirth or reason is not Reason.bad_value
         return needs_rebirth
 
-    @property
-    def ticking(self) -> bool:
-        """Whether something waits for ``tick``: the shell calls it every ``TICK_S`` meanwhile."""
-        return bool(self._late)
-
     def tick(self, now_ms: int) -> list[Message]:
-        """What is due by now by time alone: the rebirth requests after late NBIRTHs."""
+        """What is due by now by time alone (``due_ms``): the rebirth requests after late NBIRTHs."""
         out: list[Message] = []
         for key in self._late.due(now_ms):
             node = self._nodes[key]
             node.dead_bd_seq = None  # the NBIRTH answering this request is a session alive with that bdSeq
             self._request_rebirth(node, now_ms, out, force=True)
+        self._update_due()
         return out
+
+    def _update_due(self) -> None:
+        self.due_ms = self._late.due_ms
 
     def _request_rebirth(self, node: NodeState, now_ms: int, out: list[Message], *, force: bool = False) -> None:
         last = node.last_rebirth_request_ms

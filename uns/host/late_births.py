@@ -50,6 +50,11 @@ class LateBirths:
         """Whether a rebirth is still to be asked."""
         return bool(self._due)
 
+    @property
+    def due_ms(self) -> int | None:
+        """When the next rebirth is to be asked; None if none is."""
+        return min(self._due.values(), default=None)
+
     def due(self, now_ms: int) -> list[tuple[str, str]]:
         """The nodes to ask for a rebirth by now; from now on an NBIRTH with their dead bdSeq is that answer."""
         if not self._due:

@@ -17,9 +17,10 @@ from model.equipment import Plant
 from uns.clock import now_ms
 from uns.connect import ClientFactory
 from uns.errors import BrokerError
+from uns.event_wait import set_within
 from uns.health import publish_health
 from uns.host.bounds import HostBounds
-from uns.host.core import TICK_S, HostCore, hub_topic
+from uns.host.core import HostCore, hub_topic
 from uns.host.counters import Lag, RepublishLag
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
@@ -86,6 +87,9 @@ class SparkplugHost:
         self._stopping = False  # the stop's offline STATE is (being) published: a reconnect's birth says offline
         self._stack = contextlib.AsyncExitStack()
         self._ready = asyncio.Event()
+        self._due = asyncio.Event()
+        """Set when a message changed the inline core's ``due_ms`` from what the tick task sleeps until."""
+        self._tick_at: int | None = None  # the due_ms the tick task sleeps until (None: until woken)
 
     @property
     def state_topic(self) -> str:
@@ -216,12 +220,21 @@ class SparkplugHost:
                 tasks.create_task(self._ticks(self.core, client), name="uns.host.ticks")
 
     async def _ticks(self, core: HostCore, client: PubSub) -> None:
-        """Publish what the core makes by time alone (``HostCore.tick``; in a worker process, the worker ticks)."""
+        """Publish what the core makes by time alone (``HostCore.tick``; in a worker process, the worker ticks).
+
+        Asleep until the core's ``due_ms``, or until a message changes it (``_message_loop`` sets ``_due``):
+        with nothing due the task never wakes (an idle hub's wake-ups, docs/benchmarks.md).
+        """
         send = self._sender(client)
         while True:
-            await asyncio.sleep(TICK_S)
-            if core.ticking and (out := core.tick(now_ms())):
-                await send(out)
+            due, now = core.due_ms, now_ms()
+            if due is not None and due <= now:
+                if out := core.tick(now):  # tick takes everything due by now: due_ms moves on
+                    await send(out)
+                continue
+            self._tick_at = due
+            self._due.clear()
+            await set_within(self._due, None if due is None else (due - now) / 1000)
 
     async def wait_ready(self) -> None:
         """Until the online STATE is published."""
@@ -236,8 +249,9 @@ class SparkplugHost:
         return client.publish_many
 
     async def _message_loop(self, client: PubSub) -> None:
-        core, worker = self.core, self._worker
-        handle = core.handle if isinstance(core, HostCore) else None
+        core, worker, due = self.core, self._worker, self._due
+        inline = core if isinstance(core, HostCore) else None
+        handle = inline.handle if inline is not None else None
         send = self._sender(client)
         async for message in client.messages():
             topic = message.topic
@@ -253,8 +267,12 @@ class SparkplugHost:
                 if worker.full:
                     await worker.room()  # the worker is behind: read no more (the broker holds the senders back)
                 continue
-            if handle is not None and (out := handle(topic, message.payload, now_ms())):
-                await send(out)
+            if handle is not None and inline is not None:
+                out = handle(topic, message.payload, now_ms())
+                if inline.due_ms != self._tick_at:
+                    due.set()  # something is due sooner, or no longer: the tick task looks again
+                if out:
+                    await send(out)
 
     def _on_broker_dropped(self, payload: bytes) -> None:
         try:

@@ -27,7 +27,7 @@ from model.envelope import ReadingFields
 from model.equipment import Plant
 from uns.clock import now_ms
 from uns.host.bounds import HostBounds
-from uns.host.core import TICK_S, HostCore
+from uns.host.core import HostCore
 from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
 from uns.mqtt.types import Message
 
@@ -128,8 +128,9 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
         # a touched session goes at most STATE_EVERY_S after the last state sent, not after the last batch:
         # batches closer than that would each push it back (up to twice STATE_EVERY_S)
         wait_s = max(0.0, state_s + STATE_EVERY_S - time.monotonic()) if feed.dirty else None
-        if core.ticking:
-            wait_s = TICK_S if wait_s is None else min(wait_s, TICK_S)
+        if (due := core.due_ms) is not None:  # what the core's tick has due: no wake-up while nothing is
+            due_s = max(0.0, (due - now_ms()) / 1000)
+            wait_s = due_s if wait_s is None else min(wait_s, due_s)
         if not inbox.poll(wait_s):
             timed = [_republish(m) for m in core.tick(now_ms())]
             if feed.dirty or timed:
@@ -137,7 +138,8 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
                 _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take(), timed or None))
             continue
         batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
-        out = [_republish(m) for m in core.tick(now_ms())] if core.ticking else []
+        due, at_ms = core.due_ms, now_ms()
+        out = [_republish(m) for m in core.tick(at_ms)] if due is not None and due <= at_ms else []
         urgent = False
         for topic, payload, now in batch:
             for m in handle(topic, payload, now):
