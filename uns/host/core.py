@@ -14,11 +14,12 @@ from model.envelope import EnvelopeDict, Quality, build_envelope
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError, SparkplugError
+from uns.host.awaited_births import AwaitedBirths
 from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason
 from uns.host.health import health_document
 from uns.host.late_births import LateBirths
-from uns.host.republish import republish_message
+from uns.host.republish import TYPE_NAMES, republish_message, stale_marks
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.host.template_merge import merged_over_held
 from uns.logs import RateLimitedLog
@@ -41,8 +42,6 @@ __all__ = ["HostCore", "hub_topic"]
 log = logging.getLogger(__name__)
 
 _TOPIC_CACHE_MAX = 100_000
-_TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
-"""Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
 _PROBLEM_REASONS = {
     "unknown_alias": Reason.unknown_alias,
     "unknown_datatype": Reason.unknown_datatype,
@@ -81,6 +80,7 @@ class HostCore:
         self._series = 0
         """Metric slots over every node and device: what ``host.max_series`` bounds."""
         self._late = LateBirths()
+        self._awaited = AwaitedBirths()
         self.due_ms: int | None = None
         """When ``tick`` next has something to do (kept at each change); None while nothing waits for time."""
         self.counters = HostCounters()
@@ -152,7 +152,6 @@ class HostCore:
             self._update_due()
             return
         self._late.born(node)
-        self._update_due()
         if payload.seq not in (None, 0):
             self._warn.warning(
                 (Reason.seq_gap, topic), "%s on %s: NBIRTH seq must be 0, got %s", Reason.seq_gap, topic, payload.seq
@@ -166,8 +165,7 @@ class HostCore:
         node.bd_seq = None
         node.births += 1
         self.counters.births += 1
-        for device in node.devices.values():
-            device.online = False  # a new node session invalidates device births until their DBIRTH
+        self._awaited.expect(node, now_ms)  # its devices offline until their DBIRTH, stale if none comes
         if bd_seq is not None:
             node.bd_seq = bd_seq
         self._count_problems(decoded, topic, now_ms)
@@ -180,6 +178,7 @@ class HostCore:
             len(node.slots),
             node.path,
         )
+        self._update_due()
         out.append(self._status(node))
 
     def _on_dbirth(
@@ -198,6 +197,8 @@ class HostCore:
         if self._refuse_birth(node, device, "DBIRTH", topic, decoded.payload, now_ms, out):
             return
         node.degraded.pop(device.source, None)
+        self._awaited.born(node, device)
+        self._update_due()
         self._series -= len(device.slots)
         device.reset(decoded.payload.timestamp or now_ms)
         device.births += 1
@@ -223,6 +224,8 @@ class HostCore:
         now_ms: int,
         out: list[Message],
     ) -> None:
+        if self._awaited:  # the session's first DATA: every DBIRTH of it has come
+            self._settle(node, now_ms, out)
         if not node.online or not table.online:
             self._data_before_birth(node, topic, now_ms, out, table)
             return
@@ -298,6 +301,7 @@ class HostCore:
             if device.online:
                 device.online = False
                 self._mark_stale(device, now_ms, out)
+        self._settle(node, now_ms, out)  # those awaited since its NBIRTH go stale with it
         log.info(
             "NDEATH %s/%s bdSeq=%s: node and %d devices now stale",
             node.group_id,
@@ -401,7 +405,7 @@ class HostCore:
             value=value,
             timestamp_ms=ts,
             quality=quality or quality_of(metric),
-            datatype=_TYPE_NAMES[slot.datatype],
+            datatype=TYPE_NAMES[slot.datatype],
             unit=slot.unit,
             unbound=not table.bound,
             historical=metric.is_historical,
@@ -422,25 +426,18 @@ class HostCore:
         self.counters.metrics_republished += 1
 
     def _mark_stale(self, table: MetricTable, now_ms: int, out: list[Message]) -> None:
-        """Republish each last value ``stale``, stamped when the hub learnt of the death.
+        """Republish each last value ``stale``, stamped as a death is (``stale_marks``)."""
+        out += stale_marks(table, now_ms, qos=self._qos, hand_decoded=self.hand_decoded)
 
-        Never before the value it marks (the edge's clock may run ahead of ours): at least 1 ms
-        after it, so the stale sample is a new one, newer than the good one, everywhere.
-        """
-        for slot in table.slots.values():
-            if slot.last_ms is not None:
-                slot.last_ms = max(now_ms, slot.last_ms + 1)
-                stale = build_envelope(
-                    value=slot.last_value,
-                    timestamp_ms=slot.last_ms,
-                    quality=Quality.stale,
-                    datatype=_TYPE_NAMES[slot.datatype],
-                    unit=slot.unit,
-                    unbound=not table.bound,
-                    source=table.source,
-                    transient=slot.transient,
-                )
-                out.append(self._message(slot.topic, stale, slot.last_ms, True))
+    def _settle(self, node: NodeState, now_ms: int, out: list[Message]) -> None:
+        """The devices ``node``'s NBIRTH awaited and no DBIRTH of its session came for: their values ``stale``."""
+        devices = self._awaited.settle(node)
+        for device in devices:  # not counted as deaths: no death message came
+            device.death_ms = now_ms
+            self._mark_stale(device, now_ms, out)
+            log.info("%s not born again in its node's session: %d metrics now stale", device.source, len(device.slots))
+        if devices:
+            self._update_due()
 
     def _message(self, topic: str, env: EnvelopeDict, ts: int, retain: bool) -> Message:
         return republish_message(topic, env, ts, retain, qos=self._qos, hand_decoded=self.hand_decoded)
@@ -488,17 +485,19 @@ class HostCore:
         return needs_rebirth
 
     def tick(self, now_ms: int) -> list[Message]:
-        """What is due by now by time alone (``due_ms``): the rebirth requests after late NBIRTHs."""
+        """What is due by now by time alone (``due_ms``): rebirths after late NBIRTHs, DBIRTHs no longer awaited."""
         out: list[Message] = []
         for key in self._late.due(now_ms):
             node = self._nodes[key]
             node.dead_bd_seq = None  # the NBIRTH answering this request is a session alive with that bdSeq
             self._request_rebirth(node, now_ms, out, force=True)
+        for key in self._awaited.due(now_ms):
+            self._settle(self._nodes[key], now_ms, out)
         self._update_due()
         return out
 
     def _update_due(self) -> None:
-        self.due_ms = self._late.due_ms
+        self.due_ms = min((ms for ms in (self._late.due_ms, self._awaited.due_ms) if ms is not None), default=None)
 
     def _request_rebirth(self, node: NodeState, now_ms: int, out: list[Message], *, force: bool = False) -> None:
         last = node.last_rebirth_request_ms

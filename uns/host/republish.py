@@ -1,13 +1,18 @@
-"""An envelope as the message the host publishes: its JSON, and in-process its reading beside it."""
+"""An envelope as the message the host publishes: its JSON, and in-process its reading beside it; stale marks."""
 
 from __future__ import annotations
 
 import orjson
 
-from model.envelope import EnvelopeDict, EnvelopeError, read_fields
+from model.envelope import EnvelopeDict, EnvelopeError, Quality, build_envelope, read_fields
+from uns.host.tables import MetricTable
 from uns.mqtt.types import Message
+from uns.sparkplug import DataType
 
-__all__ = ["republish_message"]
+__all__ = ["TYPE_NAMES", "republish_message", "stale_marks"]
+
+TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
+"""Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
 
 
 def _dumps(env: EnvelopeDict) -> bytes:
@@ -36,3 +41,27 @@ def republish_message(topic: str, env: EnvelopeDict, ts: int, retain: bool, *, q
     except EnvelopeError:
         decoded = None
     return Message(topic, payload, qos, retain, 0, decoded)
+
+
+def stale_marks(table: MetricTable, now_ms: int, *, qos: int, hand_decoded: bool) -> list[Message]:
+    """Each last value of ``table`` republished ``stale``, stamped when the hub learnt of the death.
+
+    Never before the value it marks (the edge's clock may run ahead of ours): at least 1 ms
+    after it, so the stale sample is a new one, newer than the good one, everywhere.
+    """
+    out: list[Message] = []
+    for slot in table.slots.values():
+        if slot.last_ms is not None:
+            slot.last_ms = max(now_ms, slot.last_ms + 1)
+            stale = build_envelope(
+                value=slot.last_value,
+                timestamp_ms=slot.last_ms,
+                quality=Quality.stale,
+                datatype=TYPE_NAMES[slot.datatype],
+                unit=slot.unit,
+                unbound=not table.bound,
+                source=table.source,
+                transient=slot.transient,
+            )
+            out.append(republish_message(slot.topic, stale, slot.last_ms, True, qos=qos, hand_decoded=hand_decoded))
+    return out

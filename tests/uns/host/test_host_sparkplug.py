@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AbstractAsyncContextManager
 
 from tests.fixtures.hub import RunningHub
@@ -20,6 +21,7 @@ from tests.uns.host.raw_edge import (
     now_ms,
     payload,
 )
+from uns.host.awaited_births import DBIRTH_GRACE_MS
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 TEMPLATE = 19
@@ -435,3 +437,70 @@ async def test_an_nbirth_after_an_ndeath_of_its_bdseq_ahead_of_the_session_takes
         assert watcher.json(uptime)["quality"] == "stale"  # type: ignore[index]
         assert hub.host.core.nodes[(hub.group, hub.node)].online is False
         assert hub.host.core.health()["nodes_online"] == 0
+
+
+def _qualities(watcher: Watcher, topic: str) -> list[object]:
+    """The quality of every envelope published on ``topic``, in order (not only the last)."""
+    with watcher.lock:
+        return [json.loads(body)["quality"] for t, body in watcher.messages if t == topic]
+
+
+async def _two_devices_born_again_but_one(hub: RunningHub, edge: RawEdgeNode, watcher: Watcher) -> tuple[str, str]:
+    """``filler`` and ``mixer`` born, then a rebirth (NBIRTH, ``filler``'s DBIRTH) that leaves ``mixer`` out."""
+    _birth(edge)
+    edge.send("DBIRTH", [metric("Level", 3.5, DOUBLE)], device="mixer")
+    temp, level = f"{hub.cell}/data/Temp", f"{hub.enterprise}/unbound/{hub.group}/{hub.node}/mixer/data/Level"
+    await until(lambda: watcher.json(level) is not None, what=level)
+    _birth(edge)
+    await until(lambda: len(_qualities(watcher, temp)) == 2, what="filler born again")
+    return temp, level
+
+
+async def test_a_device_its_node_s_new_session_does_not_birth_goes_stale_at_the_session_s_first_data(
+    hub: RunningHub,
+) -> None:
+    # Sparkplug 3.0: every DBIRTH of a session comes right after its NBIRTH, before any NDATA or DDATA
+    async with _started(hub) as (edge, watcher):
+        temp, level = await _two_devices_born_again_but_one(hub, edge, watcher)
+        born_ms = watcher.json(level)["timestamp_ms"]  # type: ignore[index]
+        edge.send("NDATA", [metric("Uptime", 13, INT64)])
+        await until(lambda: watcher.json(f"{hub.line}/data/Uptime")["value"] == 13, what="the NDATA")  # type: ignore[index]
+        assert _qualities(watcher, level) == ["good", "stale"]  # marked before the NDATA's values went out
+        stale = watcher.json(level)
+        assert stale is not None
+        assert (stale["value"], stale["unbound"]) == (3.5, True)
+        assert stale["timestamp_ms"] > born_ms  # type: ignore[operator]
+        assert _qualities(watcher, temp) == ["good", "good"]  # born again in time: never stale, no blip
+        assert watcher.json(f"{hub.cell}/data/Speed")["quality"] == "good"  # type: ignore[index]
+        node = hub.host.core.nodes[(hub.group, hub.node)]
+        assert (node.devices["filler"].online, node.devices["mixer"].online) == (True, False)
+        assert hub.host.core.counters.deaths == 0  # no death message came
+        edge.send("DDATA", [metric(None, 80.0, DOUBLE, alias=1, with_datatype=False)], device="filler")
+        await until(lambda: watcher.json(temp)["value"] == 80.0, what="the filler's DDATA")  # type: ignore[index]
+        assert _qualities(watcher, temp) == ["good", "good", "good"]
+        assert _qualities(watcher, level) == ["good", "stale"]  # once
+
+
+async def test_a_device_its_node_s_new_session_does_not_birth_goes_stale_after_the_grace_with_no_data(
+    hub: RunningHub,
+) -> None:
+    async with _started(hub) as (edge, watcher):
+        before_ms = now_ms()
+        temp, level = await _two_devices_born_again_but_one(hub, edge, watcher)
+        await until(lambda: _qualities(watcher, level)[-1] == "stale", what="Level stale", within_s=7.0)
+        assert watcher.json(level)["timestamp_ms"] >= before_ms + DBIRTH_GRACE_MS  # type: ignore[index,operator]
+        assert _qualities(watcher, level) == ["good", "stale"]
+        assert _qualities(watcher, temp) == ["good", "good"]
+        assert hub.host.core.counters.deaths == 0
+
+
+async def test_a_device_still_awaited_when_its_node_dies_goes_stale_with_it(hub: RunningHub) -> None:
+    async with _started(hub) as (edge, watcher):
+        temp, level = await _two_devices_born_again_but_one(hub, edge, watcher)
+        edge.publish("NDEATH", payload([metric("bdSeq", 0, INT64)], None))
+        await until(lambda: _qualities(watcher, temp)[-1] == "stale", what="stale Temp")
+        await until(
+            lambda: _qualities(watcher, level)[-1] == "stale", what="stale Level", within_s=1.0
+        )  # not the grace
+        assert _qualities(watcher, level) == ["good", "stale"]
+        assert hub.host.core.counters.deaths == 1  # the node's

@@ -28,7 +28,9 @@ from uns.mqtt.types import Message
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 
-@pytest.mark.parametrize("module", ["worker", "remote", "mirror", "feed", "health", "late_births", "republish"])
+@pytest.mark.parametrize(
+    "module", ["worker", "remote", "mirror", "feed", "health", "late_births", "awaited_births", "republish"]
+)
 def test_exports(module: str) -> None:
     assert_all_is_honest(f"uns.host.{module}")
 
