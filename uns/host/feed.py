@@ -116,6 +116,10 @@ class StateFeed:
         if len(parts) >= 4:
             self._touched.add((parts[1], parts[3]))
 
+    def touch_all(self) -> None:
+        """Every edge node may have changed: what ``HostCore.tick`` made (it names no topic it came from)."""
+        self._touched.update(self._core.nodes)
+
     def snapshot(self) -> StateSnapshot:
         """The touched sessions (then forgotten), with the core's series and unbound devices."""
         nodes = self._core.nodes

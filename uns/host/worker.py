@@ -4,7 +4,8 @@ The parent (``uns.host.remote``) sends a ``WorkerConfig``, then batches of ``(to
 in arrival order; for each batch the worker answers one ``Result``, in order: the republishes as plain
 tuples (``Message``'s fields), the counters, the sessions touched (at most every ``STATE_EVERY_S``, and at
 once after a birth or death) and the log records of the batch. With no batch for ``STATE_EVERY_S`` it sends
-what state is left, and what the core's ``tick`` makes by time alone goes unasked, at once. It ends when its
+what state is left, and what the core's ``tick`` makes by time alone goes unasked, at once, with every session
+(``tick`` names none). It ends when its
 input pipe closes (the parent stopped it, or died).
 
 The parent starts it as ``python -m uns.host.worker <input fd> <output fd>`` (``main``), so the process
@@ -133,6 +134,8 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
             wait_s = due_s if wait_s is None else min(wait_s, due_s)
         if not inbox.poll(wait_s):
             timed = [_republish(m) for m in core.tick(now_ms())]
+            if timed:
+                feed.touch_all()  # a device given up on, a rebirth asked: the mirror has it with the answer
             if feed.dirty or timed:
                 state_s = time.monotonic()
                 _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take(), timed or None))
@@ -140,6 +143,8 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
         batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
         due, at_ms = core.due_ms, now_ms()
         out = [_republish(m) for m in core.tick(at_ms)] if due is not None and due <= at_ms else []
+        if out:
+            feed.touch_all()
         urgent = False
         for topic, payload, now in batch:
             for m in handle(topic, payload, now):

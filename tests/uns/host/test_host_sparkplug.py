@@ -492,6 +492,9 @@ async def test_a_device_its_node_s_new_session_does_not_birth_goes_stale_after_t
         assert _qualities(watcher, level) == ["good", "stale"]
         assert _qualities(watcher, temp) == ["good", "good"]
         assert hub.host.core.counters.deaths == 0
+        mixer = hub.host.core.nodes[(hub.group, hub.node)].devices["mixer"]  # with host.worker, the mirror
+        await until(lambda: mixer.death_ms is not None, what="the mixer's death time", within_s=1.0)
+        assert (mixer.online, mixer.death_ms) == (False, watcher.json(level)["timestamp_ms"])  # type: ignore[index]
 
 
 async def test_a_device_still_awaited_when_its_node_dies_goes_stale_with_it(hub: RunningHub) -> None:
