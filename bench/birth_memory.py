@@ -6,7 +6,7 @@ host keeps per metric after the birth (its tables: slots, last envelopes, aliase
 handling it (the republished messages included) and the top allocation sites of what is kept, then
 the time to handle the same birth without tracemalloc. Baselines in the same run: the birth's wire
 size (kept/wire is the ratio to watch) and the memory a republished envelope holds as orjson returns
-it against the compact copy the host publishes (``uns.host.core._dumps``).
+it against the compact copy the host publishes (``uns.host.republish.compact_json``).
 
     uv run python -m bench.birth_memory [--metrics 40000] [--top 8]
 """
@@ -25,7 +25,8 @@ from model.envelope import EnvelopeDict
 from model.equipment import Plant
 from uns.clock import now_ms
 from uns.host.bounds import HostBounds
-from uns.host.core import HostCore, _dumps
+from uns.host.core import HostCore
+from uns.host.republish import compact_json
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 from uns.sparkplug.node_control import BD_SEQ
 
@@ -114,7 +115,7 @@ def main() -> None:
         frame = stat.traceback[0]
         print(f"  {stat.size_diff / n:7.0f} B/metric  {frame.filename.rsplit('/', 2)[-1]}:{frame.lineno}")
     env = orjson.loads(out_sample)
-    raw, compact = _held(orjson.dumps, env), _held(_dumps, env)
+    raw, compact = _held(orjson.dumps, env), _held(compact_json, env)
     print(
         f"one republished envelope ({len(out_sample)} B) holds: orjson.dumps {raw:.0f} B, compact {compact:.0f} B",
         end="",
