@@ -13,8 +13,9 @@ from uns.host.tables import DeviceState, NodeState
 
 __all__ = ["DBIRTH_GRACE_MS", "AwaitedBirths"]
 
-DBIRTH_GRACE_MS = 2_000
-"""How long after an NBIRTH with no DATA the host still waits for the DBIRTHs that follow it."""
+DBIRTH_GRACE_MS = 10_000
+"""How long after an NBIRTH with no DATA the host still waits for the DBIRTHs that follow it (a node of many
+devices, e.g. a large Ignition tag tree, takes seconds to build them; the first DATA ends the wait sooner)."""
 
 
 class AwaitedBirths:
