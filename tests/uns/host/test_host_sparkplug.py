@@ -370,15 +370,21 @@ async def test_health_topic_reports_counts(hub: RunningHub) -> None:
         assert doc["rejected"] == {}
 
 
+async def _born_then_ndeath(hub: RunningHub, edge: RawEdgeNode, watcher: Watcher, *, bd_seq: int) -> tuple[str, str]:
+    """The node and its device born and republished, then an NDEATH carrying ``bd_seq``: the Temp and Uptime topics."""
+    _birth(edge)
+    temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
+    await until(lambda: watcher.json(temp) is not None, what=temp)
+    edge.publish("NDEATH", payload([metric("bdSeq", bd_seq, INT64)], None))
+    return temp, uptime
+
+
 async def test_a_late_nbirth_after_the_ndeath_of_its_bdseq_keeps_the_node_offline_until_it_answers_a_rebirth(
     hub: RunningHub,
 ) -> None:
     # MQTT orders per topic only: the will (NDEATH bdSeq 5) can overtake a rebirth's NBIRTH (bdSeq 5) in flight
     async with _started(hub, bd_seq=5) as (edge, watcher):
-        _birth(edge)
-        temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
-        await until(lambda: watcher.json(temp) is not None, what=temp)
-        edge.publish("NDEATH", payload([metric("bdSeq", 5, INT64)], None))
+        temp, uptime = await _born_then_ndeath(hub, edge, watcher, bd_seq=5)
         await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
         _birth(edge)  # the rebirth that was in flight: NBIRTH bdSeq 5, then its DBIRTH
         edge.send("DDATA", [metric(None, 99.0, DOUBLE, alias=1, with_datatype=False)], device="filler")
@@ -404,10 +410,7 @@ async def test_after_a_late_nbirth_the_next_session_s_birth_is_taken_at_once_and
     hub: RunningHub,
 ) -> None:
     async with _started(hub, bd_seq=5) as (edge, watcher):
-        _birth(edge)
-        temp = f"{hub.cell}/data/Temp"
-        await until(lambda: watcher.json(temp) is not None, what=temp)
-        edge.publish("NDEATH", payload([metric("bdSeq", 5, INT64)], None))
+        temp, _ = await _born_then_ndeath(hub, edge, watcher, bd_seq=5)
         _birth(edge)  # late: refused
         counters = hub.host.core.counters
         await until(lambda: counters.rejected["late_nbirth"] == 1, what="the late NBIRTH refused")
@@ -424,10 +427,7 @@ async def test_an_nbirth_after_an_ndeath_of_its_bdseq_ahead_of_the_session_takes
 ) -> None:
     # the node connected again (bdSeq 6) and died at once: its will overtook its NBIRTH, while session 5 was held
     async with _started(hub, bd_seq=5) as (edge, watcher):
-        _birth(edge)
-        temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
-        await until(lambda: watcher.json(temp) is not None, what=temp)
-        edge.publish("NDEATH", payload([metric("bdSeq", 6, INT64)], None))
+        temp, uptime = await _born_then_ndeath(hub, edge, watcher, bd_seq=6)
         edge.bd_seq = 6
         _birth(edge)  # NBIRTH bdSeq 6, then its DBIRTH
         counters = hub.host.core.counters
