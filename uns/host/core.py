@@ -276,9 +276,10 @@ class HostCore:
             return
         bd_seq = bd_seq_of(decoded.payload.metrics)
         if not node.online:
-            # nothing to mark: the will that repeats the NDEATH already handled (Sparkplug 3.0 5.x: it MUST be
-            # ignored), or the death of a connection that never sent its NBIRTH (an edge node stopped while it
-            # waited for its primary host), which no rebirth request can concern
+            # nothing to mark or ask: the will that repeats the NDEATH already handled (Sparkplug 3.0 5.x: it MUST
+            # be ignored), or the death of a connection after it (stopped while it waited for its primary host, or
+            # died with its NBIRTH still in flight): an NBIRTH with that bdSeq is late (``late_births``)
+            self._late.died_offline(node, bd_seq)
             return
         if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
             # the will of an older session: this session may be alive, so ask it to prove it

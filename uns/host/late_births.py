@@ -27,11 +27,21 @@ class LateBirths:
     def is_late(self, node: NodeState, bd_seq: int | None) -> bool:
         """Whether an NBIRTH with ``bd_seq`` names a session an NDEATH ended.
 
-        The node's last NDEATH, or one whose bdSeq was not the session's while the node was online: the will
-        of a connection after it (the node connected again and died, its NBIRTH overtaken), so the session
+        The node's last NDEATH, or one whose bdSeq was not the session's: the will of a connection after it
+        (the node connected again and died, its NBIRTH overtaken); while the node was online, the session
         held is over too.
         """
         return bd_seq is not None and bd_seq == node.dead_bd_seq
+
+    def died_offline(self, node: NodeState, bd_seq: int | None) -> None:
+        """An NDEATH of ``node`` while offline: one of a connection after the session that ended makes its bdSeq dead.
+
+        That connection may have sent its NBIRTH before it died, and the will overtake it, as on a node online.
+        A repeat of the NDEATH handled (the session's bdSeq) changes nothing: once the rebirth after a late NBIRTH
+        is asked, an NBIRTH with that bdSeq answers it.
+        """
+        if bd_seq is not None and bd_seq != node.bd_seq:
+            node.dead_bd_seq = bd_seq
 
     def note(self, node: NodeState, now_ms: int) -> None:
         """A late NBIRTH of ``node``: its rebirth is asked ``LATE_BIRTH_REBIRTH_MS`` after the first one."""

@@ -439,6 +439,27 @@ async def test_an_nbirth_after_an_ndeath_of_its_bdseq_ahead_of_the_session_takes
         assert hub.host.core.health()["nodes_online"] == 0
 
 
+async def test_an_nbirth_after_an_ndeath_of_its_bdseq_on_a_node_offline_keeps_the_node_offline(
+    hub: RunningHub,
+) -> None:
+    # session 5 ended; the node connected again (bdSeq 6) and died at once, its will overtaking its NBIRTH
+    async with _started(hub, bd_seq=5) as (edge, watcher):
+        temp, uptime = await _born_then_ndeath(hub, edge, watcher, bd_seq=5)
+        await until(lambda: watcher.json(temp)["quality"] == "stale", what="stale Temp")  # type: ignore[index]
+        counters = hub.host.core.counters
+        handled = counters.messages
+        edge.publish("NDEATH", payload([metric("bdSeq", 6, INT64)], None))
+        edge.bd_seq = 6
+        _birth(edge)  # NBIRTH bdSeq 6, then its DBIRTH
+        await until(lambda: counters.messages >= handled + 3, what="the NDEATH, NBIRTH and DBIRTH handled")
+        assert (counters.rejected["late_nbirth"], counters.rejected["data_before_birth"]) == (1, 1)
+        assert (counters.births, counters.deaths, counters.rejected["bdseq_mismatch"]) == (2, 1, 0)
+        assert hub.host.core.nodes[(hub.group, hub.node)].online is False
+        assert hub.host.core.health()["nodes_online"] == 0
+        await asyncio.sleep(0.1)  # a birth taken would have been republished by now
+        assert (watcher.json(temp)["quality"], watcher.json(uptime)["quality"]) == ("stale", "stale")  # type: ignore[index]
+
+
 def _qualities(watcher: Watcher, topic: str) -> list[object]:
     """The quality of every envelope published on ``topic``, in order (not only the last)."""
     with watcher.lock:
