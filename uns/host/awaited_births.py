@@ -44,10 +44,17 @@ class AwaitedBirths:
 
     def born(self, node: NodeState, device: DeviceState) -> None:
         """``device``'s DBIRTH was taken: no longer awaited."""
+        self.died(node, device)
+
+    def died(self, node: NodeState, device: DeviceState) -> bool:
+        """``device``'s DDEATH came: no longer awaited. Whether it was (offline, its last values not yet stale)."""
         key = (node.group_id, node.edge_node_id)
         entry = self._nodes.get(key)
-        if entry is not None and entry[1].pop(device.device_id, None) is not None and not entry[1]:
+        if entry is None or entry[1].pop(device.device_id, None) is None:
+            return False
+        if not entry[1]:
             del self._nodes[key]
+        return True
 
     def settle(self, node: NodeState) -> list[DeviceState]:
         """The wait for ``node``'s devices is over (its first DATA, its death): those never born again."""

@@ -254,9 +254,10 @@ class HostCore:
     ) -> None:
         if node.online:
             self._check_seq(node, topic, decoded.payload, now_ms, out)
-        if device.online:
+        if device.online or self._awaited.died(node, device):  # awaited since its node's NBIRTH: values still good
             device.online = False
             device.death_ms = now_ms
+            self._update_due()
             self.counters.deaths += 1
             self._mark_stale(device, now_ms, out)
             log.info(

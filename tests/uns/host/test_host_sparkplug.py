@@ -528,3 +528,22 @@ async def test_a_device_still_awaited_when_its_node_dies_goes_stale_with_it(hub:
         )  # not the grace
         assert _qualities(watcher, level) == ["good", "stale"]
         assert hub.host.core.counters.deaths == 1  # the node's
+
+
+async def test_a_ddeath_of_a_device_still_awaited_marks_it_stale_at_once(hub: RunningHub) -> None:
+    # Sparkplug 3.0: a host marks a device's metrics stale immediately after its DDEATH, awaited or not
+    async with _started(hub) as (edge, watcher):
+        temp, level = await _two_devices_born_again_but_one(hub, edge, watcher)
+        edge.send("DDEATH", [], device="mixer")
+        await until(
+            lambda: _qualities(watcher, level)[-1] == "stale", what="stale Level", within_s=1.0
+        )  # not the grace
+        assert _qualities(watcher, level) == ["good", "stale"]
+        assert _qualities(watcher, temp) == ["good", "good"]
+        assert hub.host.core.counters.deaths == 1  # a death message came
+        mixer = hub.host.core.nodes[(hub.group, hub.node)].devices["mixer"]  # with host.worker, the mirror
+        await until(lambda: mixer.death_ms is not None, what="the mixer's death time", within_s=1.0)
+        assert (mixer.online, mixer.death_ms) == (False, watcher.json(level)["timestamp_ms"])  # type: ignore[index]
+        edge.send("NDATA", [metric("Uptime", 13, INT64)])  # the session's first DATA: nothing left to mark
+        await until(lambda: watcher.json(f"{hub.line}/data/Uptime")["value"] == 13, what="the NDATA")  # type: ignore[index]
+        assert _qualities(watcher, level) == ["good", "stale"]  # once
