@@ -379,8 +379,8 @@ class HostCore:
         self._reject(reason, topic, f"birth refused: {detail}", now_ms)
         node.degraded[table.source] = f"{reason.value}: {detail}"
         tables = [table, *node.devices.values()] if table is node else [table]
-        for ended in tables:
-            if ended.online:
+        for ended in tables:  # a device awaited since its node's NBIRTH is offline, its values still good
+            if ended.online or (isinstance(ended, DeviceState) and self._awaited.died(node, ended)):
                 self._mark_stale(ended, now_ms, out)
             ended.online = False
             self._series -= len(ended.slots)

@@ -105,6 +105,29 @@ def test_an_nbirth_past_max_metrics_ends_the_session_with_its_values_stale() -> 
     assert _ncmds(_ddata(core, "a", 1.0, 2)) == 0  # no rebirth loop with a birth we would refuse again
 
 
+def test_a_birth_refused_for_a_device_awaited_since_a_new_nbirth_marks_its_values_stale() -> None:
+    # the rebirth's NBIRTH took the device offline, its values still good until its DBIRTH or the session's DATA
+    core = _core(max_metrics_per_birth=3)
+    _nbirth(core)
+    _dbirth(core, "a", 2, 1)
+    _nbirth(core)  # a rebirth: "a" awaited
+    out = _dbirth(core, "a", 4, 1)  # grown past the bound: refused
+    assert [orjson.loads(m.payload)["quality"] for m in out if "/data/" in m.topic] == ["stale", "stale"]
+    _dbirth(core, "b", 1, 2)
+    assert _values(_ddata(core, "b", 7.5, 3)) == [7.5]  # the session's first DATA: nothing left to mark
+
+
+def test_an_nbirth_refused_after_a_new_nbirth_marks_the_devices_it_awaited_stale() -> None:
+    core = _core(max_metrics_per_birth=3)
+    _nbirth(core)
+    _dbirth(core, "a", 1, 1)
+    _nbirth(core)  # a rebirth: "a" awaited
+    out = _nbirth(core, metrics=3)  # bdSeq + 3 metrics: refused
+    stale = {m.topic.rsplit("/", 1)[-1]: orjson.loads(m.payload)["quality"] for m in out if "/data/" in m.topic}
+    assert stale == {"bdSeq": "stale", "N0": "stale", "M0": "stale"}
+    assert core.tick(_NOW + 60_000) == []  # nothing left awaited: no second mark
+
+
 def test_a_device_past_max_devices_per_node_is_refused() -> None:
     core = _core(max_devices_per_node=2)
     _nbirth(core)
