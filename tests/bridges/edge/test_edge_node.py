@@ -25,7 +25,6 @@ from tests.bridges.edge.spb_host import (
 from tests.fixtures.consumers import retained, running_consumers
 from tests.fixtures.hub import running_host
 from tests.fixtures.mosquitto import Mosquitto
-from tests.fixtures.reading import rows
 from uns.sparkplug import DataType
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
@@ -293,7 +292,7 @@ async def test_a_heartbeat_after_a_device_came_back_makes_its_unchanged_value_cu
     source = ScriptedSource(name="scripted", tags=[TagSpec("filler", "Temp", DataType.Double)])
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
-        historian = (await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))).historian
+        seen = await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))
         gate, _edge = await stack.enter_async_context(
             edge_of_hub(mosquitto.port, hub, source, tmp_path, heartbeat_s=0.3, health_interval_s=0.1)
         )
@@ -303,11 +302,7 @@ async def test_a_heartbeat_after_a_device_came_back_makes_its_unchanged_value_cu
         topic = f"{hub.cell}/data/Temp"
 
         def latest() -> list[tuple[object, ...]]:
-            return rows(
-                historian,
-                "SELECT value, quality, epoch_ms(ts) FROM latest JOIN series USING (series_id) WHERE topic = ?",
-                [topic],
-            )
+            return seen.latest(topic)
 
         source.down("filler")
         await until(lambda: latest() and latest()[0][1] == "stale", what=f"the stale mark stored: {latest()}")
