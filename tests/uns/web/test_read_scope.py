@@ -29,7 +29,7 @@ from uns.mqtt.types import Message, PubSub
 from uns.sparkplug import DataType, Metric, Payload, encode_payload, encode_state
 from uns.web.auth import SessionCodec, WebAuth
 from uns.web.cache import Page, TopicCache, TreeFilter
-from uns.web.roles import Identity, RoutePolicy
+from uns.web.roles import Identity, RoutePolicy, TopicAccess
 from uns.web.server import ReaderHealth
 from uns.web.tree_api import tree_routes
 from uns.web.visible_tree import HiddenIndex, VisibleTree
@@ -57,6 +57,12 @@ def _users() -> dict[str, UserConfig]:
         name: UserConfig(password_hash=quick_hash(f"{name}-pw"), role=role, read_sparkplug=sparkplug)
         for name, (role, sparkplug) in USERS.items()
     }
+
+
+def _access(user: str) -> TopicAccess:
+    """What ``user`` of ``USERS`` may read, as the web's route policy says it."""
+    role, sparkplug = USERS[user]
+    return RoutePolicy().access(Identity(user=user, role=role, expires_ms=None, read_sparkplug=sparkplug))
 
 
 def _spb(seq: int | None, *metrics: Metric) -> bytes:
@@ -304,11 +310,7 @@ def test_search_skips_the_first_levels_hidden_whole_from_a_reader_and_finds_new_
     cache = offline_cache()
     for topic in (UNS, NDATA, "$SYS/broker/uptime", "/x"):
         cache.observe(Message(topic=topic, payload=b"1"))
-    policy = RoutePolicy()
-    readers = {
-        user: policy.access(Identity(user=user, role=role, expires_ms=None, read_sparkplug=sparkplug))
-        for user, (role, sparkplug) in USERS.items()
-    }
+    readers = {user: _access(user) for user in USERS}
     index = HiddenIndex(cache)
     skipped = {user: sorted(index.skipped(access)) for user, access in readers.items()}
     hidden = ["$SYS", "spBv1.0"]
@@ -346,9 +348,8 @@ def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_inclu
     put(STATUS, b'{"value": 1, "quality": "good"}', 2_500)
     for at in range(3_000, 6_000, 100):
         put(NDATA, b"1", at)  # busy and latest
-    policy = RoutePolicy()
-    admin = VisibleTree(cache, policy.access(Identity(user="ada", role="admin", expires_ms=None)))
-    viewer = VisibleTree(cache, policy.access(Identity(user="vic", role="viewer", expires_ms=None)))
+    admin = VisibleTree(cache, _access("ada"))
+    viewer = VisibleTree(cache, _access("vic"))
     every, seen = admin.node(""), viewer.node("")
     assert every is not None
     assert seen is not None
@@ -369,7 +370,7 @@ def test_hidden_figures_leave_every_ancestor_rate_problems_and_latest_time_inclu
     assert viewer.page("", wanted=recent).shown == ()
     # a shared index finds the cut again once a topic was added: here a new hidden one
     index = HiddenIndex(cache)
-    sven = policy.access(Identity(user="sven", role="viewer", expires_ms=None, read_sparkplug=True))
+    sven = _access("sven")
     before = VisibleTree(cache, sven, index=index).node("")
     put(NCMD, b"1", 6_000)
     after = VisibleTree(cache, sven, index=index)
@@ -464,9 +465,8 @@ def test_a_hidden_subtree_s_traffic_is_not_in_an_ancestor_s_rate_however_the_tre
     clock = Clock()
     cache = offline_cache(clock)
     cache.observe(Message(topic=UNS, payload=b'{"value": 1}'), now_ms=T0)  # the only visible message, long ago
-    policy = RoutePolicy()
-    admin = policy.access(Identity(user="ada", role="admin", expires_ms=None))
-    viewer = policy.access(Identity(user="vic", role="viewer", expires_ms=None))
+    admin = _access("ada")
+    viewer = _access("vic")
     index = HiddenIndex(cache)
     rates = []
     for step in range(1, 8_001):
