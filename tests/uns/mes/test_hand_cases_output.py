@@ -27,19 +27,24 @@ from uns.settings import load_plant
 
 LINE = "acme/dallas/bottling/line1"
 FILLER, CAPPER = f"{LINE}/filler", f"{LINE}/capper"
-WINDOW = {"start": ["2026-11-24T06:00:00Z"], "end": ["2026-11-24T07:00:00Z"]}
+WINDOW = {"start": "2026-11-24T06:00:00Z", "end": "2026-11-24T07:00:00Z"}
+"""06:00-07:00, the views' ``start`` and ``end``."""
 
 # the first round's fixtures: ``rig`` (each case through the interval SQL and through the facts and memo) on a
 # copy of one migrated file (``db``, ``_migrated``)
 rig, db, _migrated = first_round.rig, first_round.db, first_round._migrated
 
 
+def _document(cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, **params: str) -> dict[str, Any]:
+    """A view's document as ``GET /api/mes/<view>`` answers it (at 07:00)."""
+    args = {key: [value] for key, value in params.items()}
+    document: dict[str, Any] = orjson.loads(document_bytes(run_view(cursor, section, view, args, now=at(24, 7))))
+    return document
+
+
 def _view(cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, **params: str) -> list[dict[str, Any]]:
     """A view's rows as ``GET /api/mes/<view>`` answers them (at 07:00)."""
-    args = {key: [value] for key, value in params.items()}
-    rows: list[dict[str, Any]] = orjson.loads(document_bytes(run_view(cursor, section, view, args, now=at(24, 7))))[
-        "rows"
-    ]
+    rows: list[dict[str, Any]] = _document(cursor, section, view, **params)["rows"]
     return rows
 
 
@@ -93,7 +98,7 @@ def test_o1_a_stray_count_on_the_line_path_moves_no_figure_of_a_configured_line(
     (order,) = _view(cursor, section, "orders", line=LINE)
     assert (order["order_id"], order["good"], order["scrap"]) == ("O1", 476, 14)
     assert order["percent_complete"] == pytest.approx(47.6, rel=1e-12)
-    (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
+    (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **WINDOW)
     assert (scrapped["group"], scrapped["total"], scrapped["good"], scrapped["scrap"]) == (LINE, 490, 476, 14)
     assert material(cursor, order_id="O1", output_cells=section.output_cells).good_units == 476
     cursor.close()
@@ -185,8 +190,8 @@ def test_o4_a_line_level_counter_is_the_line_s_units_without_a_setting(rig: Call
         row = _line_oee(cursor, section)
         assert _times(row) == (3600, 0, 3600, 0, 3600)
         (order,) = _view(cursor, section, "orders", line=LINE)
-        (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
-        (line_row,) = _view(cursor, section, "oee", path=LINE, by="line", **{k: v[0] for k, v in WINDOW.items()})
+        (scrapped,) = _view(cursor, section, "scrap", path=LINE, by="line", **WINDOW)
+        (line_row,) = _view(cursor, section, "oee", path=LINE, by="line", **WINDOW)
         good_units = _material(cursor, section)
         cursor.close()
         figures = (row.total, row.good, row.scrap)
@@ -208,6 +213,5 @@ def test_o4_a_line_level_counter_is_the_line_s_units_without_a_setting(rig: Call
 
 def _material(cursor: duckdb.DuckDBPyConnection, section: MesSection) -> int:
     """O1's good units in the ``material`` view, as ``GET /api/mes/material`` answers them."""
-    document = orjson.loads(document_bytes(run_view(cursor, section, "material", {"order_id": ["O1"]}, now=at(24, 7))))
-    good: int = document["good_units"]
+    good: int = _document(cursor, section, "material", order_id="O1")["good_units"]
     return good
