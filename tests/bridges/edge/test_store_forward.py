@@ -131,6 +131,11 @@ async def test_buffer_survives_a_restart_of_the_node(
         assert host.violations == []
 
 
+def _buffer_of_n1(data_dir: Path) -> DiskBuffer:
+    """The disk buffer ``running_edge``'s node (n1) opens under ``data_dir`` (``EdgeNode``: ``bridges/<node>``)."""
+    return DiskBuffer(directory=data_dir / "bridges" / "n1", max_bytes=1 << 20, name="n1")
+
+
 async def test_a_buffer_written_with_the_opc_uncertain_code_replays_sparkplug_codes(
     mosquitto: Mosquitto, spb_host: SpbHost, group: str, source: ScriptedSource, tmp_path: Path
 ) -> None:
@@ -141,7 +146,7 @@ async def test_a_buffer_written_with_the_opc_uncertain_code_replays_sparkplug_co
             name="Count", timestamp=now_ms() - 1000 + value, datatype=DataType.Int64, value=value, properties=quality
         )
 
-    with DiskBuffer(directory=tmp_path / "bridges" / "n1", max_bytes=1 << 20, name="n1") as buffer:
+    with _buffer_of_n1(tmp_path) as buffer:
         buffer.append(BufferedBatch("press", (old(1, 64), old(2, 100), old(3, 0), old(4, 192))))
     source.read("press", {"Count": 9})
     async with running_edge(mosquitto.port, edge_config(group), source, tmp_path) as node:
@@ -171,7 +176,7 @@ async def test_buffered_samples_of_a_device_or_metric_no_longer_configured_are_d
     def sample(name: str, i: int) -> Metric:
         return Metric(name=name, timestamp=now_ms() - 1000 + i, datatype=DataType.Int64, value=i)
 
-    with DiskBuffer(directory=tmp_path / "bridges" / "n1", max_bytes=1 << 20, name="n1") as buffer:
+    with _buffer_of_n1(tmp_path) as buffer:
         for i in range(3):
             buffer.append(BufferedBatch("mixer", (sample("Speed", i),)))
             buffer.append(BufferedBatch("press", (sample("Count", i), sample("Gone", i))))
