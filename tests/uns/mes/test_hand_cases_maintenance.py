@@ -663,9 +663,14 @@ def test_m11_a_short_failure_ending_a_long_stop_is_a_failure(rig: Callable[..., 
     cursor.close()
 
 
+def _document(cursor: duckdb.DuckDBPyConnection, view: str, params: dict[str, list[str]], now: datetime) -> Any:
+    """A view's document as ``GET /api/mes/<view>`` answers it."""
+    return orjson.loads(document_bytes(run_view(cursor, MesSection(), view, params, now=now)))
+
+
 def _view(cursor: duckdb.DuckDBPyConnection, view: str, params: dict[str, list[str]], now: datetime) -> Any:
     """A view's rows as ``GET /api/mes/<view>`` answers them."""
-    return orjson.loads(document_bytes(run_view(cursor, MesSection(), view, params, now=now)))["rows"]
+    return _document(cursor, view, params, now)["rows"]
 
 
 # Case M12: the running shift asked over HTTP with its planned end (after now).
@@ -698,7 +703,7 @@ def test_m12_every_view_in_time_says_its_window_was_cut_at_now(db: Database) -> 
     cursor = db.reader()
 
     def answer(view: str, params: dict[str, list[str]]) -> Any:
-        return orjson.loads(document_bytes(run_view(cursor, MesSection(), view, params, now=at(24, 10))))
+        return _document(cursor, view, params, at(24, 10))
 
     cut = {"start": "2026-11-24T06:00:00+00:00", "end": "2026-11-24T10:00:00+00:00",
            "asked_end": "2026-11-24T14:00:00+00:00"}  # fmt: skip
@@ -735,7 +740,7 @@ def test_m12_events_stamped_after_the_hubs_now_are_in_the_window(db: Database) -
     cursor = db.reader()
 
     def answer(view: str, params: dict[str, list[str]]) -> Any:
-        return orjson.loads(document_bytes(run_view(cursor, MesSection(), view, params, now=at(24, 10))))
+        return _document(cursor, view, params, at(24, 10))
 
     oee_doc = answer("oee", _SHIFT_SO_FAR)
     (row,) = oee_doc["rows"]
