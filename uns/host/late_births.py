@@ -56,10 +56,6 @@ class LateBirths:
         self._due.pop((node.group_id, node.edge_node_id), None)
         node.dead_bd_seq = None
 
-    def __bool__(self) -> bool:
-        """Whether a rebirth is still to be asked."""
-        return bool(self._due)
-
     @property
     def due_ms(self) -> int | None:
         """When the next rebirth is to be asked; None if none is."""
