@@ -121,6 +121,17 @@ def _republish(m: Message) -> Republish:
     return (m.topic, m.payload, m.qos, m.retain, 0, m.decoded)
 
 
+def _timed(core: HostCore, feed: StateFeed) -> list[Republish]:
+    """What the core's ``tick`` has due by now; every session touched if anything (``tick`` names none)."""
+    due, at_ms = core.due_ms, now_ms()
+    if due is None or due > at_ms:
+        return []
+    timed = [_republish(m) for m in core.tick(at_ms)]
+    if timed:
+        feed.touch_all()  # a device given up on, a rebirth asked: the mirror has it with the answer
+    return timed
+
+
 def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connection, outbox: Connection) -> None:
     handle, touch = core.handle, feed.touch
     _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take()))  # ready
@@ -133,18 +144,13 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
             due_s = max(0.0, (due - now_ms()) / 1000)
             wait_s = due_s if wait_s is None else min(wait_s, due_s)
         if not inbox.poll(wait_s):
-            timed = [_republish(m) for m in core.tick(now_ms())]
-            if timed:
-                feed.touch_all()  # a device given up on, a rebirth asked: the mirror has it with the answer
+            timed = _timed(core, feed)
             if feed.dirty or timed:
                 state_s = time.monotonic()
                 _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take(), timed or None))
             continue
         batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
-        due, at_ms = core.due_ms, now_ms()
-        out = [_republish(m) for m in core.tick(at_ms)] if due is not None and due <= at_ms else []
-        if out:
-            feed.touch_all()
+        out = _timed(core, feed)
         urgent = False
         for topic, payload, now in batch:
             for m in handle(topic, payload, now):
