@@ -56,6 +56,10 @@ def _values(out: list[Message]) -> list[object]:
     return [orjson.loads(m.payload)["value"] for m in out if "/data/" in m.topic]
 
 
+def _qualities(out: list[Message]) -> list[object]:
+    return [orjson.loads(m.payload)["quality"] for m in out if "/data/" in m.topic]
+
+
 def _status(out: list[Message]) -> dict[str, object]:
     (status,) = [orjson.loads(m.payload) for m in out if "/hub/host/nodes/" in m.topic]
     return status  # type: ignore[no-any-return]
@@ -71,7 +75,7 @@ def test_a_birth_past_max_metrics_is_refused_and_the_rest_served(caplog: pytest.
     assert _values(_dbirth(core, "a", 2, 1)) == [0.0, 1.0]
     with caplog.at_level(logging.WARNING):
         out = _dbirth(core, "a", 4, 2)  # a rebirth that grew past the bound
-    assert [orjson.loads(m.payload)["quality"] for m in out if "/data/" in m.topic] == ["stale", "stale"]
+    assert _qualities(out) == ["stale", "stale"]
     status = _status(out)
     reason = status["degraded"]["g/edge1/a"]  # type: ignore[index]
     assert reason == "birth_too_large: DBIRTH has 4 metrics, more than host.max_metrics_per_birth=3"
@@ -112,7 +116,7 @@ def test_a_birth_refused_for_a_device_awaited_since_a_new_nbirth_marks_its_value
     _dbirth(core, "a", 2, 1)
     _nbirth(core)  # a rebirth: "a" awaited
     out = _dbirth(core, "a", 4, 1)  # grown past the bound: refused
-    assert [orjson.loads(m.payload)["quality"] for m in out if "/data/" in m.topic] == ["stale", "stale"]
+    assert _qualities(out) == ["stale", "stale"]
     _dbirth(core, "b", 1, 2)
     assert _values(_ddata(core, "b", 7.5, 3)) == [7.5]  # the session's first DATA: nothing left to mark
 
