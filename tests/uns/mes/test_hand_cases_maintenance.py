@@ -25,7 +25,7 @@ from tests.uns.mes.test_hand_cases import Rig, _ratios, _shift, _times
 from uns.mes.downtime import DowntimeRow, current, downtime
 from uns.mes.genealogy import process_values, trace
 from uns.mes.maintenance_reliability import ReliabilityRow, reliability
-from uns.mes.maintenance_views import fault_pareto, maintenance_orders
+from uns.mes.maintenance_views import MaintenanceRow, fault_pareto, maintenance_orders
 from uns.mes.oee import oee
 from uns.mes.resources import LotUse, material
 from uns.mes.views_api import run_view
@@ -546,6 +546,14 @@ def test_m9_mtbf_of_the_running_shift_counts_no_time_after_now(rig: Callable[...
     cursor.close()
 
 
+def _the_order(db: Database) -> MaintenanceRow:
+    """The one maintenance order at the filler in the list of [06:00, 14:00) at 15:00 (cases M10)."""
+    cursor = db.reader()
+    (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
+    cursor.close()
+    return order
+
+
 # Case M10: an order closed, reopened and closed again, then re-sent closed (a description edited afterwards).
 #   versions of R9 at the filler, no explicit times: 09:00 started, 09:10 closed, 09:20 started (reopened: the fix
 #   did not hold), 09:30 closed, 09:40 closed (the same row re-sent with a longer description)
@@ -559,9 +567,7 @@ def test_m10_an_order_reopened_and_closed_again_closes_at_its_last_close(db: Dat
                 (40, "closed", "bearing replaced, shaft aligned"))  # fmt: skip
     for minute, status, text in versions:
         _version(feeder, at(24, 9, minute), "R9", status, **({"description": text} if text else {}))
-    cursor = db.reader()
-    (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
-    cursor.close()
+    order = _the_order(db)
     assert (order.status, order.started, order.closed, order.repair_s) == ("closed", at(24, 9), at(24, 9, 30), 1800.0)
 
 
@@ -576,9 +582,7 @@ def test_m10_a_close_time_given_before_a_reopen_is_undone_by_it(db: Database) ->
     _version(feeder, at(24, 9, 30), "R10", "closed")
 
     def closed() -> tuple[object, ...]:
-        cursor = db.reader()
-        (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
-        cursor.close()
+        order = _the_order(db)
         return order.status, order.closed, order.repair_s
 
     assert closed() == ("closed", at(24, 9, 30), 1800.0)
@@ -601,9 +605,7 @@ def test_m10_an_old_close_time_re_sent_after_the_reopen_is_left_out(db: Database
     _version(feeder, at(24, 9, 45), "R10", "closed", closed_ms=ms(at(24, 9, 40)))
 
     def closed() -> tuple[object, ...]:
-        cursor = db.reader()
-        (order,) = maintenance_orders(cursor, path=CELL, start=at(24, 6), end=at(24, 14), now=at(24, 15))
-        cursor.close()
+        order = _the_order(db)
         return order.status, order.closed, order.repair_s, order.description, order.closes_left_out
 
     assert closed() == ("closed", at(24, 9, 40), 2400.0, None, 0)
