@@ -3,6 +3,6 @@
 from bridges.edge.buffer import BufferedBatch, DiskBuffer
 from bridges.edge.node import EdgeNode, EdgeStats
 from bridges.edge.session import HEALTH_METRICS, EdgeSession
-from bridges.edge.wire import QUALITY_CODES
+from uns.sparkplug.quality import QUALITY_CODES
 
 __all__ = ["HEALTH_METRICS", "QUALITY_CODES", "BufferedBatch", "DiskBuffer", "EdgeNode", "EdgeSession", "EdgeStats"]

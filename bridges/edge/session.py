@@ -24,7 +24,7 @@ import fnmatch
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from bridges.edge.wire import encode_data, quality_props
+from bridges.edge.wire import encode_data
 from bridges.source import Sample, Samples, TagSpec
 from model.envelope import Quality
 from uns.errors import BridgeError, SparkplugError
@@ -43,6 +43,7 @@ from uns.sparkplug import (
 )
 from uns.sparkplug.aliases import AliasTable, Born, born
 from uns.sparkplug.node_control import BD_SEQ, REBIRTH, next_seq
+from uns.sparkplug.quality import quality_props
 from uns.sparkplug.values import encode_scalar
 
 __all__ = [

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from model.envelope import Quality
 from uns.sparkplug import DataType, Metric, PropertySet, PropertyValue
 from uns.sparkplug import sparkplug_b_pb2 as _pb
-from uns.sparkplug.quality import QUALITY_CODES, QUALITY_NAME, QUALITY_PROPERTY, quality_of_code, quality_props
+from uns.sparkplug.quality import QUALITY_CODES, QUALITY_NAME, QUALITY_PROPERTY, quality_of_code
 from uns.sparkplug.values import encode_scalar
 
-__all__ = ["QUALITY_CODES", "QUALITY_NAME", "encode_data", "quality_props"]
+__all__ = ["encode_data"]
 
 _SPARKPLUG_CODES = frozenset(QUALITY_CODES.values())
 
