@@ -8,10 +8,7 @@ from model.broker_config import BrokerFileConfig, Listener
 from uns.broker.acl import AclGuard, AclTopicPlugin
 from uns.broker.auth import Authenticator, UnsAuthPlugin
 
-__all__ = ["LISTENERS", "amqtt_config"]
-
-LISTENERS = {"default": "tcp", "ws": "ws", "tls": "tls"}
-"""amqtt listener name -> broker.yaml listener; amqtt requires one named "default"."""
+__all__ = ["amqtt_config"]
 
 
 def _listener_config(kind: str, listener: Listener, max_connections: int) -> ListenerConfig:
@@ -36,6 +33,7 @@ def _listener_config(kind: str, listener: Listener, max_connections: int) -> Lis
 def amqtt_config(settings: BrokerFileConfig, authenticator: Authenticator, guard: AclGuard) -> BrokerConfig:
     """An explicit amqtt config: our listeners and our two plugins only (no $SYS, no packet logging)."""
     limit = 0  # no amqtt semaphore (extra clients would wait unanswered): uns.broker.admission counts slots
+    # amqtt requires a listener named "default": broker.yaml's tcp one; ws and tls keep their names
     listeners = {"default": _listener_config("tcp", settings.listeners.tcp, limit)}
     if settings.listeners.ws is not None:
         listeners["ws"] = _listener_config("ws", settings.listeners.ws, limit)
