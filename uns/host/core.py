@@ -13,10 +13,11 @@ import orjson
 from model.envelope import EnvelopeDict, Quality, build_envelope
 from model.equipment import Plant
 from model.topic import TopicError
-from uns.errors import PayloadDecodeError, SparkplugError
+from uns.errors import PayloadDecodeError
 from uns.host.awaited_births import AwaitedBirths
 from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason
+from uns.host.directory import Directory
 from uns.host.health import health_document
 from uns.host.late_births import LateBirths
 from uns.host.republish import TYPE_NAMES, republish_message, stale_marks
@@ -31,7 +32,6 @@ from uns.sparkplug import (
     MessageType,
     Metric,
     Payload,
-    SparkplugTopic,
     Template,
     decode_payload,
 )
@@ -41,7 +41,6 @@ __all__ = ["HostCore", "hub_topic"]
 
 log = logging.getLogger(__name__)
 
-_TOPIC_CACHE_MAX = 100_000
 _PROBLEM_REASONS = {
     "unknown_alias": Reason.unknown_alias,
     "unknown_datatype": Reason.unknown_datatype,
@@ -73,10 +72,9 @@ class HostCore:
         self._qos = republish_qos
         self.hand_decoded = False
         """Whether each republished envelope carries its reading (``Message.decoded``): for in-process subscribers."""
-        self._nodes: dict[tuple[str, str], NodeState] = {}
-        self._topics: dict[str, SparkplugTopic] = {}
-        self._unbound: set[str] = set()
         self._bounds = bounds or HostBounds()
+        self._directory = Directory(plant=plant, bounds=self._bounds, reject=self._reject, status=self._status)
+        self._nodes = self._directory.nodes
         self._series = 0
         """Metric slots over every node and device: what ``host.max_series`` bounds."""
         self._late = LateBirths()
@@ -94,7 +92,7 @@ class HostCore:
     @property
     def unbound(self) -> list[str]:
         """Sparkplug devices and nodes no binding names, as ``group/node[/device]``."""
-        return sorted(self._unbound)
+        return self._directory.unbound
 
     def handle(self, topic: str, payload: bytes, now_ms: int) -> list[Message]:
         """Process one ``spBv1.0/...`` message; return what to publish because of it."""
@@ -102,14 +100,14 @@ class HostCore:
         if len(payload) > self._max_payload:
             self._reject(Reason.payload_too_large, topic, f"{len(payload)} bytes > {self._max_payload}", now_ms)
             return []
-        sp_topic = self._parse_topic(topic, now_ms)
+        sp_topic = self._directory.topic(topic, now_ms)
         if sp_topic is None:
             return []
         kind = sp_topic.message_type
         if kind in (MessageType.STATE, MessageType.NCMD, MessageType.DCMD):
             return []  # other hosts' state and commands are not ours to republish
         out: list[Message] = []
-        node = self._node(sp_topic, topic, now_ms)
+        node = self._directory.node(sp_topic, topic, now_ms)
         if node is None:
             return out
         if kind is MessageType.NDEATH:
@@ -117,7 +115,7 @@ class HostCore:
             return out
         table: MetricTable | None = node
         if sp_topic.device_id is not None:
-            table = self._device(node, sp_topic.device_id, topic, now_ms, out)
+            table = self._directory.device(node, sp_topic.device_id, topic, now_ms, out)
         if table is None:
             return out
         lookup = None if kind in (MessageType.NBIRTH, MessageType.DBIRTH) else table.born.lookup
@@ -521,69 +519,6 @@ class HostCore:
     def _reject(self, reason: Reason, topic: str, detail: str, now_ms: int) -> None:
         self.counters.rejected[reason.value] += 1
         self._warn.warning((reason, topic), "%s on %s: %s", reason.value, topic, detail)
-
-    def _parse_topic(self, topic: str, now_ms: int) -> SparkplugTopic | None:
-        cached = self._topics.get(topic)
-        if cached is not None:
-            return cached
-        try:
-            parsed = SparkplugTopic.from_str(topic)
-        except SparkplugError as exc:
-            self._reject(Reason.bad_topic, topic, exc.reason, now_ms)
-            return None
-        if len(self._topics) >= _TOPIC_CACHE_MAX:
-            self._topics.clear()
-        self._topics[topic] = parsed
-        return parsed
-
-    def _node(self, topic: SparkplugTopic, raw_topic: str, now_ms: int) -> NodeState | None:
-        key = (topic.group_id, topic.edge_node_id)
-        node = self._nodes.get(key)
-        if node is None:
-            refusal = self._bounds.node_refusal(len(self._nodes))
-            if refusal is not None:
-                self._reject(Reason.too_many_nodes, raw_topic, f"new edge node refused: {refusal}", now_ms)
-                return None
-            resolved = self._plant.resolve(topic.group_id, topic.edge_node_id, None)
-            node = NodeState(
-                path=resolved.path,
-                bound=resolved.bound,
-                source=f"{key[0]}/{key[1]}",
-                group_id=key[0],
-                edge_node_id=key[1],
-            )
-            self._nodes[key] = node
-            if not resolved.bound:
-                self._note_unbound(f"{key[0]}/{key[1]}", resolved.path)
-        return node
-
-    def _device(
-        self, node: NodeState, device_id: str, topic: str, now_ms: int, out: list[Message]
-    ) -> DeviceState | None:
-        device = node.devices.get(device_id)
-        if device is None:
-            refusal = self._bounds.device_refusal(len(node.devices))
-            if refusal is not None:
-                self._reject(Reason.too_many_devices, topic, f"new device {device_id!r} refused: {refusal}", now_ms)
-                if "devices" not in node.degraded:
-                    node.degraded["devices"] = f"{Reason.too_many_devices.value}: {refusal}"
-                    out.append(self._status(node))
-                return None
-            resolved = self._plant.resolve(node.group_id, node.edge_node_id, device_id)
-            device = DeviceState(
-                path=resolved.path,
-                bound=resolved.bound,
-                source=f"{node.source}/{device_id}",
-                device_id=device_id,
-            )
-            node.devices[device_id] = device
-            if not resolved.bound:
-                self._note_unbound(f"{node.group_id}/{node.edge_node_id}/{device_id}", resolved.path)
-        return device
-
-    def _note_unbound(self, name: str, path: str) -> None:
-        self._unbound.add(name)
-        log.warning("unbound Sparkplug %s: no binding in the plant file; publishing under %s", name, path)
 
     def _status(self, node: NodeState) -> Message:
         topic = hub_topic(self._enterprise, "host", "nodes", node.group_id, node.edge_node_id)
