@@ -35,6 +35,7 @@ from uns.broker import EmbeddedBroker
 from uns.connect import local_clients, network_clients
 from uns.errors import ConfigError
 from uns.mqtt.types import BrokerUrl
+from uns.settings import load_plant
 
 L1 = "acme/dallas/bottling/line1"
 T0 = 1_764_000_000_000
@@ -267,6 +268,15 @@ async def test_the_connectors_pass_an_independent_sparkplug_host_on_mosquitto(
         [f"{L1}/mes/work_order", f"{L1}/filler/mes/quality_inspection", f"{L1}/capper/mes/maintenance_order"]
     )
     assert {r.device for r in host.of("DBIRTH")} == {"api", "work-orders"}  # each connector's status device
+    # the demo plant file places each node and status device on its connector's line of the business area
+    plant = load_plant(None)
+    born = [(r.node, r.device) for r in host.of("NBIRTH") + host.of("DBIRTH")]
+    placed = {(node, device, *dataclasses.astuple(plant.resolve(GROUP, node, device))) for node, device in born}
+    assert placed == {
+        (node, device, f"acme/dallas/business/{node}", True)
+        for node in CONNECTORS
+        for device in (None, "work-orders" if node == CMMS else "api")
+    }
     assert host.violations == []
 
 

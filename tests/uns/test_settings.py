@@ -297,7 +297,7 @@ def test_demo_plant_loads():
     assert plant.enterprise.id == "acme"
     [site] = plant.enterprise.sites
     assert (site.id, site.timezone) == ("dallas", "America/Chicago")
-    assert [area.id for area in site.areas] == ["bottling", "packaging", "utilities", "environment"]
+    assert [area.id for area in site.areas] == ["bottling", "packaging", "utilities", "environment", "business"]
     lines = {f"{area.id}/{line.id}" for area in site.areas for line in area.lines}
     assert {"bottling/line1", "bottling/line2", "packaging/line3"} <= lines
     cells = [p for p in plant.equipment_paths() if isinstance(plant.equipment(p), Cell)]

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
+from demo.connectors import CONNECTORS
 from uns.settings import load_plant
 from uns.web.plant_api import plant_document, plant_routes
 
@@ -17,6 +18,7 @@ def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> N
     site = document["children"][0]
     assert (site["path"], site["timezone"]) == ("acme/dallas", "America/Chicago")
     lines = {line["path"]: line for area in site["children"] for line in area["children"]}
+    business = {f"acme/dallas/business/{connector}" for connector in CONNECTORS}
     assert set(lines) == {
         "acme/dallas/bottling/line1",
         "acme/dallas/bottling/line2",
@@ -24,7 +26,10 @@ def test_the_demo_plant_document_has_names_paths_metrics_and_line_outputs() -> N
         "acme/dallas/utilities/powerhouse",
         "acme/dallas/environment/warehouse",
         "acme/dallas/environment/energy",
+        *business,
     }
+    # the business connectors' lines hold their health alone: no cells, no output (the Plant page shows no card)
+    assert [(lines[path]["children"], lines[path]["output_cell"]) for path in sorted(business)] == [([], None)] * 4
     line1 = lines["acme/dallas/bottling/line1"]
     assert line1["name"] == "Bottling line 1 (PET 0.5 l)"
     assert (line1["output_cell"], line1["output_source"]) == ("acme/dallas/bottling/line1/labeler", "plant")

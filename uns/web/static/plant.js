@@ -9,7 +9,10 @@ let stream = null;
 let selected = null; // [cell, line] shown in the machine panel
 let refresh = null;
 
-const lines = (node) => (node.kind === "line" ? [node] : node.children.flatMap(lines));
+// a line card is its machines and its OEE: a line with neither cells nor an output (the demo's business connectors)
+// has nothing to show
+const shown = (line) => line.children.length > 0 || line.output_cell != null;
+const lines = (node) => (node.kind === "line" ? [node].filter(shown) : node.children.flatMap(lines));
 
 function lineCard(line, current) {
   const now = current.get(line.path);
