@@ -78,10 +78,16 @@ class Samples:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceDown:
-    """The device stopped answering (the EdgeNode sends DDEATH; the next ``Samples`` re-births it)."""
+    """The device stopped answering (the EdgeNode sends DDEATH; the next ``Samples`` re-births it).
+
+    ``awaited``: it has not been up since the source started and comes on its own (an LwM2M client before
+    its first Register): not a problem yet, so the edge node logs it at INFO, where a device lost is a WARNING.
+    Either way it is down: no DBIRTH until its first ``Samples``.
+    """
 
     device: str
     reason: str
+    awaited: bool = False
 
 
 SourceEvent = Samples | DeviceDown

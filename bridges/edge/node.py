@@ -519,7 +519,10 @@ class EdgeNode:
     async def _on_down(self, event: DeviceDown) -> None:
         core = self._core
         if not core.is_down(event.device):
-            log.warning("edge %s: device %s down: %s", self.name, event.device, event.reason)
+            if event.awaited:  # not up yet since the source started: expected, not lost
+                log.info("edge %s: device %s not up yet: %s", self.name, event.device, event.reason)
+            else:
+                log.warning("edge %s: device %s down: %s", self.name, event.device, event.reason)
         async with self._lock:
             client = self._client if self._born else None
             # during the replay its history still queued goes first (a host takes no DATA after a DDEATH): the

@@ -175,10 +175,14 @@ class Lwm2mSource(RdHandler):
         return out
 
     async def events(self) -> AsyncIterator[SourceEvent]:
-        """Readings of registered clients; ``DeviceDown`` for each client not registered, and as they leave."""
+        """Readings of registered clients; ``DeviceDown`` for each client not registered, and as they leave.
+
+        A client that has not registered since the server started is awaited (``DeviceDown.awaited``): down, no
+        DBIRTH, but no warning; one that leaves (De-register, lifetime passed) is lost.
+        """
         for device in self._config.devices:
             if device.endpoint not in self._clients:
-                yield DeviceDown(device.id, "not registered")
+                yield DeviceDown(device.id, f"waiting for LwM2M client {device.endpoint} to register", awaited=True)
         self._tasks.append(asyncio.create_task(self._expiry(), name=f"lwm2m[{self.name}].expiry"))
         yield self._status(now_ms())  # the status device is read at once: the births need not wait for it
         last = self._snapshot()

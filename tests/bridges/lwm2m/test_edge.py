@@ -8,6 +8,7 @@ with their byte or field while the device stays alive.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import cbor2
@@ -52,17 +53,26 @@ async def test_register_observe_and_deregister(broker: EmbeddedBroker, tmp_path:
 
 
 async def test_lifetime_expiry_is_device_death_and_register_again_rebirths(
-    broker: EmbeddedBroker, tmp_path: Path
+    broker: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bridges.edge.node")
     async with (
         running(broker.url.port, config(), tmp_path) as rig,
         Lwm2mClient(endpoint="th-1", resources=TH, lifetime_s=1) as client,
     ):
+        # not registered since the server started: awaited (no DBIRTH), said at INFO, no warning
+        assert rig.host.of("DBIRTH", "th1") == []
+        assert _th1_logged(caplog) == [
+            ("INFO", "edge env: device th1 not up yet: waiting for LwM2M client th-1 to register")
+        ]
         await client.register("127.0.0.1", rig.source.port)
         await rig.wait_value("Temperature/0/SensorValue", 21.5)
         assert str((await client.update()).code) == "2.04 Changed"  # an update renews the lifetime
         await until(lambda: rig.host.of("DDEATH", "th1") != [], what="th1 DDEATH once its lifetime ran out")
         await until(lambda: last(rig, "Expired") == 1, what="the expiry counted")
+        # registered, then lost: a warning
+        expired = "edge env: device th1 down: LwM2M client th-1 expired: no Update within its lifetime of 1 s"
+        assert _th1_logged(caplog)[1:] == [("WARNING", expired)]
         answer = await client.update()
         assert str(answer.code) == "4.04 Not Found"  # expired: its location is gone
         client.lifetime_s = 60
@@ -71,6 +81,15 @@ async def test_lifetime_expiry_is_device_death_and_register_again_rebirths(
         await until(lambda: len(rig.host.of("DBIRTH", "th1")) == 2, what="th1 born again on Register")
         await rig.wait_value("Temperature/0/SensorValue", 19.0)
     assert rig.host.violations == []
+
+
+def _th1_logged(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    """The edge node's records about device th1 coming and going: level and message."""
+    return [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "bridges.edge.node" and "device th1 " in r.getMessage()
+    ]
 
 
 async def test_dcmd_writes_and_executes(broker: EmbeddedBroker, tmp_path: Path) -> None:
