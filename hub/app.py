@@ -41,6 +41,7 @@ from uns.ready import ready_line
 from uns.rules.demo import demo_rules
 from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService, starting_rules
+from uns.settings import load_plant
 from uns.sinks.run import enter_sinks
 from uns.store.writer import Writer
 from uns.transforms.hub import computed_tags
@@ -66,6 +67,7 @@ __all__ = [
     "READY_PREFIX",
     "Part",
     "ReadyCallback",
+    "demo_mes_rules_apply",
     "mes_section",
     "run_bridges",
     "run_broker",
@@ -314,18 +316,33 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
         await _run_parts([host])
 
 
+def demo_mes_rules_apply(settings: Settings) -> bool:
+    """Whether the demo's MES rules (``bridges.sim.mes_rules``) apply: the hub of these settings runs the demo plant.
+
+    The one rule, for ``uns up`` and for ``uns mes <view>`` on a file alike: ``demo`` on (``uns up`` without
+    ``--no-demo``) and no plant file, so the plant is the shipped demo plant and the simulated one feeds it. A plant
+    file of the user's (a copy of the demo's too) gets the settings' rules alone, as does an ``enterprise`` other
+    than the demo plant's (``uns up`` refuses it with the demo; the other commands run an empty plant of it).
+    ``uns historian`` and ``uns mes`` (the adapter) never run the demo: they ask with ``demo`` off.
+    """
+    if not settings.demo or settings.plant is not None:
+        return False
+    return settings.enterprise is None or settings.enterprise == load_plant(None).enterprise.id
+
+
 def mes_section(settings: Settings, plant: Plant) -> MesSection:
-    """The MES settings every view uses: the lines' outputs, and the demo plant's rules.
+    """The MES settings every view uses: the lines' outputs, and the demo plant's rules when they apply.
 
     ``output_cells`` stays the settings' alone (checked against the plant file); ``plant_outputs`` gets each
-    line's last cell in the plant file, the default after the line's own counts (``uns.mes.line_output``).
+    line's last cell in the plant file, the default after the line's own counts (``uns.mes.line_output``). The
+    demo's rules (ideal cycle times, reason catalog, derive rules, ...) only where ``demo_mes_rules_apply``.
 
     Raises:
         ConfigError: ``mes.output_cells`` names, for a line of the plant file, a cell it does not declare there.
     """
     _check_output_cells(settings.mes.output_cells, plant)
     section = settings.mes.model_copy(update={"plant_outputs": plant.line_outputs()})
-    return demo_mes_section(section, plant, speed=settings.sim.speed) if settings.demo else section
+    return demo_mes_section(section, plant, speed=settings.sim.speed) if demo_mes_rules_apply(settings) else section
 
 
 def _check_output_cells(output_cells: Mapping[str, str], plant: Plant) -> None:
@@ -397,7 +414,8 @@ def _historian(settings: Settings, plant: Plant, clients: ClientFactory, *, demo
 async def run_historian(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> None:
     """``uns historian``: the DuckDB historian against ``--broker`` / ``UNS_BROKER`` (persistent QoS 1 session)."""
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
-    mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)  # checked before anything starts
+    # checked before anything starts; no demo runs here, so never its MES rules (demo_mes_rules_apply)
+    mes_settings = mes_section(settings.model_copy(update={"demo": False}), plant)
     async with contextlib.AsyncExitStack() as stack:
         clients = network_clients(url, ca_file=settings.broker.ca_file)
         historian = await stack.enter_async_context(_historian(settings, plant, clients))

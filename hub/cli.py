@@ -304,7 +304,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sink":
             return _sink(args, settings)
         # the hub's wiring loads every component (the demo's when it runs); the commands above need none of it
-        from hub.app import mes_section, run_bridges, run_broker, run_historian, run_host, run_sim, run_up, run_web
+        from hub.app import (
+            demo_mes_rules_apply,
+            mes_section,
+            run_bridges,
+            run_broker,
+            run_historian,
+            run_host,
+            run_sim,
+            run_up,
+            run_web,
+        )
 
         _freeze_loaded()
 
@@ -315,8 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(mes_on, run_historian(mes_on, plant, ready=_ready))
             return EXIT_OK
         if args.command == "mes":
-            # the same MES settings as the running hub's /api/mes, so the CLI and the API agree
-            plant = plant_of(settings)
+            # the MES settings of the hub these settings run (uns up): the CLI answers as its /api/mes; the demo's
+            # rules and the shipped plant only where the demo plant runs (hub.app.demo_mes_rules_apply)
+            plant = plant_of(settings, demo=demo_mes_rules_apply(settings))
             section = mes_section(settings, plant)
             return run_mes(args, settings.model_copy(update={"mes": section}), equipment=plant.equipment_paths())
         if args.command == "up":

@@ -11,16 +11,18 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from hub.app import mes_section
+from bridges.sim.mes_rules import demo_ideal_cycle_times
+from hub.app import demo_mes_rules_apply, mes_section
 from hub.cli import EXIT_CONFIG, main
 from model.config import MesSection, Settings
 from tests.fixtures.up import hub_up
 from tests.fixtures.waiting import eventually
+from tests.uns.mes.mes_events import Feeder, at, open_db
 from uns.clock import now_ms
 from uns.connect import network_clients
 from uns.errors import ConfigError
 from uns.mqtt.types import BrokerUrl
-from uns.settings import load_plant
+from uns.settings import load_plant, load_settings, plant_of
 from uns.web.plant_api import plant_document
 
 LINE1, LINE2 = "acme/dallas/bottling/line1", "acme/dallas/bottling/line2"
@@ -161,3 +163,122 @@ async def test_uns_up_s_plant_page_names_a_line_s_own_counts_once_its_mes_stored
             await pub.publish(f"{LINE2}/mes/production_count", count, qos=1)
         found = await eventually(outputs, lambda got: got[LINE2][1] == "line", what="line2's own counts")
         assert found == {LINE1: (f"{LINE1}/filler", "settings"), LINE2: (LINE2, "line")}
+
+
+FILLER = f"{LINE1}/filler"
+PLANT_NAMED_LIKE_THE_DEMO = """\
+enterprise:
+  id: acme
+  sites:
+    - id: dallas
+      areas:
+        - id: bottling
+          lines:
+            - id: line1
+              cells:
+                - id: filler
+"""
+"""A user's plant file whose line and cell carry the demo plant's names: the demo's rules are not its."""
+DEMO_FILLER_S = demo_ideal_cycle_times(load_plant(None))[FILLER]
+"""The demo's ideal cycle time of line1's filler (its nameplate rate), which applies to the demo plant only."""
+WINDOW = ["--start", at(24, 6).isoformat(), "--end", at(24, 7).isoformat()]
+
+
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    for key in [key for key in os.environ if key.startswith("UNS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("UNS_DATA_DIR", str(data_dir))
+
+
+def _an_hour_of_the_filler(data_dir: Path) -> None:
+    """06:00-07:00 on 24 Nov: the filler runs the hour and counts 3000 units (stored by the real MES store)."""
+    database = open_db(data_dir / "historian.duckdb")
+    try:
+        feeder = Feeder(database)
+        feeder.states(FILLER, [(at(24, 6), 10000)])
+        assert feeder.send(FILLER, "production_count", at(24, 6, 30), total=3000).status == "stored"
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(("setting", "ideal_s"), [(None, None), ({LINE1: 0.5}, 0.5)])
+def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_not_the_demo_s(
+    setting: dict[str, float] | None,
+    ideal_s: float | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``demo`` left on (the default) with a plant file: ``uns up --plant`` runs its MES with the settings' rules
+    alone, and ``uns mes oee`` answers as that hub's ``/api/mes`` does. Before, the CLI took the demo's ideal cycle
+    time of a cell named like the demo's filler (it wins over the settings' line-level one: the longer prefix)."""
+    plant_file = tmp_path / "plant.yaml"
+    plant_file.write_text(PLANT_NAMED_LIKE_THE_DEMO, encoding="utf-8")
+    _an_hour_of_the_filler(tmp_path)
+    _clean_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("UNS_PLANT", str(plant_file))
+    if setting is not None:
+        monkeypatch.setenv("UNS_MES__IDEAL_CYCLE_TIME_S", orjson.dumps(setting).decode())
+    assert main(["mes", "oee", "--path", FILLER, *WINDOW, "--format", "json"]) == 0, capsys.readouterr().err
+    (row,) = orjson.loads(capsys.readouterr().out)["rows"]
+    assert (row["path"], row["total"], row["actual_production_time_s"]) == (FILLER, 3000, 3600.0)
+    assert row["ideal_cycle_time_s"] == ideal_s  # not the demo's DEMO_FILLER_S
+    assert row["performance"] == (None if ideal_s is None else pytest.approx(3000 * ideal_s / 3600))
+    # the section the hub of these settings runs (uns up --plant, the demo on): the settings' rules alone
+    settings = load_settings(config_file=None, overrides={}, environ=dict(os.environ))
+    assert settings.demo
+    assert not demo_mes_rules_apply(settings)
+    section = mes_section(settings, plant_of(settings, demo=settings.demo))
+    assert (section.ideal_cycle_time_s, section.derive, section.reasons) == (setting or {}, [], {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "applies"),
+    [
+        ({}, True),  # uns up: the demo plant, simulated
+        ({"enterprise": "acme"}, True),  # the demo plant's own enterprise named
+        ({"demo": False}, False),  # --no-demo
+        ({"plant": "plant.yaml"}, False),  # a plant file: the user's, whatever its names
+        ({"enterprise": "globex"}, False),  # no demo for it: an empty plant of globex (uns up refuses it)
+    ],
+)
+def test_the_demo_s_mes_rules_apply_where_the_demo_plant_runs(overrides: dict[str, object], applies: bool) -> None:
+    settings = Settings.model_validate(overrides)
+    assert demo_mes_rules_apply(settings) is applies
+    plant = plant_of(settings, demo=applies) if "plant" not in overrides else load_plant(None)
+    section = mes_section(settings, plant)
+    assert (section.ideal_cycle_time_s.get(FILLER), bool(section.derive)) == (
+        (DEMO_FILLER_S, True) if applies else (None, False)
+    )
+
+
+async def test_the_demo_hub_and_uns_mes_on_its_file_answer_alike_with_the_demo_s_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``uns up`` with the demo (no plant file): its ``/api/mes/oee`` uses the demo's ideal cycle times, and
+    ``uns mes oee`` on its file afterwards, with the same settings, prints the same rows."""
+    async with (
+        hub_up(tmp_path, {"demo": True, "mes.kpi_interval_s": 60}, name="test.hub-demo-mes") as up,
+        httpx.AsyncClient(base_url=up.endpoints["http"], timeout=10) as client,
+    ):
+        states = {"timestamp_ms": int(at(24, 6).timestamp() * 1000), "state": 10000, "event_id": "h3-run"}
+        counts = {"timestamp_ms": int(at(24, 6, 30).timestamp() * 1000), "total": 3000, "event_id": "h3-count"}
+        for event, body in (("machine_state", states), ("production_count", counts)):
+            answer = await client.post(f"/api/mes/events/{FILLER}/mes/{event}", content=orjson.dumps(body))
+            assert answer.json()["status"] == "stored", answer.text
+        params = {"path": FILLER, "start": WINDOW[1], "end": WINDOW[3]}
+
+        async def api_rows() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = (await client.get("/api/mes/oee", params=params)).json()["rows"]
+            return rows
+
+        api = await eventually(api_rows, lambda rows: rows and rows[0]["total"] == 3000, what="the hour stored")
+    (row,) = api
+    assert row["ideal_cycle_time_s"] == pytest.approx(DEMO_FILLER_S)
+    assert row["performance"] == pytest.approx(3000 * DEMO_FILLER_S / 3600)
+    _clean_environment(monkeypatch, tmp_path)  # the demo's defaults: demo on, no plant file
+    assert main(["mes", "oee", "--path", FILLER, *WINDOW, "--format", "json"]) == 0, capsys.readouterr().err
+    assert orjson.loads(capsys.readouterr().out)["rows"] == api
+    monkeypatch.setenv("UNS_ENTERPRISE", "acme")  # the demo plant's own: uns up runs the demo plant the same
+    assert main(["mes", "oee", "--path", FILLER, *WINDOW, "--format", "json"]) == 0, capsys.readouterr().err
+    assert orjson.loads(capsys.readouterr().out)["rows"] == api
