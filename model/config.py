@@ -458,7 +458,10 @@ class Settings(BaseSettings):
         "demo plant's acme; with a plant file it must match the file's.",
     )
     data_dir: Path = Field(default=Path("data"), description="Where the historian and other state live.")
-    demo: bool = Field(default=True, description="Run the simulated demo plant and its bridges.")
+    demo: bool = Field(
+        default=True,
+        description="Run the simulated demo plant and its bridges; unset, off when a plant file is given.",
+    )
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = Field(default="INFO", description="Logging level.")
     event_loop: EventLoop = Field(
         default="asyncio",

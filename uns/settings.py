@@ -77,6 +77,8 @@ def load_settings(*, config_file: Path | None, overrides: Mapping[str, object], 
             are read, nested with ``__``, plus the flat ``ENV_SHORTCUTS``; empty values are ignored
             and so are ``UNS_*`` names that match no setting.
 
+    ``demo`` left unset is off when a ``plant`` file is given: the simulated plant is the shipped plant's.
+
     Raises:
         ConfigError: naming the source, dotted path and value of every problem, one per line.
     """
@@ -100,6 +102,9 @@ def load_settings(*, config_file: Path | None, overrides: Mapping[str, object], 
         if value is not None:
             _put(merged, origins, tuple(key.split(".")), value, flag_for(key))
 
+    if merged.get("plant") is not None and "demo" not in merged:
+        # a plant file is the user's plant: the simulated demo plant (the shipped plant's machines) is not in it
+        _put(merged, origins, ("demo",), False, "plant file given, demo not set")
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:

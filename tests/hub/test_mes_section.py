@@ -209,7 +209,7 @@ def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_n
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``demo`` left on (the default) with a plant file: ``uns up --plant`` runs its MES with the settings' rules
+    """``demo`` set on with a plant file: ``uns up --plant`` runs its MES with the settings' rules
     alone, and ``uns mes oee`` answers as that hub's ``/api/mes`` does. Before, the CLI took the demo's ideal cycle
     time of a cell named like the demo's filler (it wins over the settings' line-level one: the longer prefix)."""
     plant_file = tmp_path / "plant.yaml"
@@ -217,6 +217,7 @@ def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_n
     _an_hour_of_the_filler(tmp_path)
     _clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("UNS_PLANT", str(plant_file))
+    monkeypatch.setenv("UNS_DEMO", "true")  # unset, a plant file turns the demo off (uns.settings.load_settings)
     if setting is not None:
         monkeypatch.setenv("UNS_MES__IDEAL_CYCLE_TIME_S", orjson.dumps(setting).decode())
     assert main(["mes", "oee", "--path", FILLER, *WINDOW, "--format", "json"]) == 0, capsys.readouterr().err

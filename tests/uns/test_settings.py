@@ -60,6 +60,22 @@ def test_precedence(here, yaml_text, env, overrides, expected):
     assert _load(yaml_text, env, overrides).broker.mqtt_port == expected
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "overrides", "demo"),
+    [
+        (None, {}, {}, True),  # uns up: the shipped plant, simulated
+        (None, {"UNS_PLANT": "my.yaml"}, {}, False),  # the user's plant: no simulated machines beside it
+        ("plant: my.yaml", {}, {}, False),
+        (None, {}, {"plant": Path("my.yaml")}, False),  # --plant
+        (None, {"UNS_PLANT": "my.yaml", "UNS_DEMO": "true"}, {}, True),  # asked for: the simulator beside it
+        ("plant: my.yaml\ndemo: true", {}, {}, True),
+        (None, {"UNS_DEMO": "false"}, {}, False),  # --no-demo
+    ],
+)
+def test_demo_is_off_by_default_with_a_plant_file(here, yaml_text, env, overrides, demo):
+    assert _load(yaml_text, env, overrides).demo is demo
+
+
 def test_sections_merge_across_sources(here):
     settings = _load(
         "broker: {bind: 10.0.0.1, mqtt_port: 1}\nweb: {bind: 10.0.0.1}\nhost: {host_id: yaml-host}",
