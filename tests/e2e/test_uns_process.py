@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -169,9 +170,11 @@ async def test_killed_host_goes_offline_by_will_and_a_restart_comes_back(mosquit
 
 @pytest.mark.timeout(150)  # the whole demo (17 edge nodes, business systems) in one process: 55 s at load 11
 async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
-    """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics."""
+    """Simulated PLCs -> Modbus and OPC UA bridges -> Sparkplug -> host -> live ISA-95 topics; and a clean log."""
     args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--data-dir", str(tmp_path)]
-    with _running(*args, env={"UNS_MES__KPI_INTERVAL_S": "1"}) as (proc, endpoints):
+    log = tmp_path / "hub.log"
+    env = {**os.environ, "UNS_MES__KPI_INTERVAL_S": "1"}
+    with hub_process(args, log=log, env=env) as (proc, endpoints):
         # bottling, packaging, LwM2M, LoRaWAN, the pallet scale (serial), one per utility, the business connectors
         assert endpoints["bridges"] == str(5 + len(UTILITY_PLANTS) + len(CONNECTORS))
         watcher = Watcher(endpoints["mqtt"], ["acme/#"])
@@ -269,6 +272,21 @@ async def test_up_runs_the_demo_plant_end_to_end(tmp_path: Path) -> None:
             watcher.stop()
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+    # the demo starts, runs and stops with no warning but the one it must give: a warning a user learns to ignore
+    # hides the next real one
+    assert _warnings(log.read_text(errors="replace")) == [_ANONYMOUS]
+
+
+_ANONYMOUS = (
+    "WARNING uns.broker.embedded: ANONYMOUS ACCESS IS ON: clients without a password get role admin (loopback only)"
+)
+"""The demo broker.yaml's anonymous access, said loudly at every start (docs/security.md)."""
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (WARNING|ERROR|CRITICAL)\s+(.*)$", re.MULTILINE)
+
+
+def _warnings(log: str) -> list[str]:
+    """Every WARNING, ERROR and CRITICAL record of a hub's log (``uns.logs``' format), without its time."""
+    return [f"{level} {message}" for level, message in _RECORD.findall(log)]
 
 
 async def _cli(*args: str) -> subprocess.CompletedProcess[str]:
