@@ -20,7 +20,7 @@ from uns.host.counters import HostCounters, Reason
 from uns.host.directory import Directory
 from uns.host.health import health_document
 from uns.host.late_births import LateBirths
-from uns.host.republish import TYPE_NAMES, republish_message, stale_marks
+from uns.host.republish import TYPE_NAMES, BirthMarks, republish_message, stale_marks
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.host.template_merge import merged_over_held
 from uns.logs import RateLimitedLog
@@ -158,6 +158,7 @@ class HostCore:
             return
         node.degraded.clear()  # a new session: its devices are checked again at their births
         self._series -= len(node.slots)
+        marks = BirthMarks.of(node, now_ms)  # before the reset forgets the slots
         node.reset(payload.timestamp or now_ms)
         node.seq = payload.seq or 0
         node.bd_seq = None
@@ -167,7 +168,7 @@ class HostCore:
         if bd_seq is not None:
             node.bd_seq = bd_seq
         self._count_problems(decoded, topic, now_ms)
-        self._birth_metrics(node, topic, payload, now_ms, out)
+        self._birth_metrics(node, topic, payload, now_ms, out, marks)
         log.info(
             "NBIRTH %s/%s bdSeq=%s metrics=%d -> %s",
             node.group_id,
@@ -198,11 +199,12 @@ class HostCore:
         self._awaited.born(node, device)
         self._update_due()
         self._series -= len(device.slots)
+        marks = BirthMarks.of(device, now_ms)  # before the reset forgets the slots
         device.reset(decoded.payload.timestamp or now_ms)
         device.births += 1
         self.counters.births += 1
         self._count_problems(decoded, topic, now_ms)
-        self._birth_metrics(device, topic, decoded.payload, now_ms, out)
+        self._birth_metrics(device, topic, decoded.payload, now_ms, out, marks)
         log.info(
             "DBIRTH %s/%s/%s metrics=%d -> %s",
             node.group_id,
@@ -313,7 +315,16 @@ class HostCore:
 
     # -- pieces ----------------------------------------------------------------------------------
 
-    def _birth_metrics(self, table: MetricTable, topic: str, payload: Payload, now_ms: int, out: list[Message]) -> None:
+    def _birth_metrics(
+        self,
+        table: MetricTable,
+        topic: str,
+        payload: Payload,
+        now_ms: int,
+        out: list[Message],
+        marks: BirthMarks | None,
+    ) -> None:
+        """Republish a birth's metrics; after the stale marks on the table's last values, if any (``BirthMarks``)."""
         payload_ms = payload.timestamp or now_ms
         for metric in payload.metrics:
             if (
@@ -325,7 +336,9 @@ class HostCore:
                 continue
             slot = self._new_slot(table, topic, metric, now_ms)
             if slot is not None:
-                self._republish(table, slot, metric, payload_ms, out)
+                self._republish(
+                    table, slot, metric if marks is None else marks.restamped(metric, payload_ms), payload_ms, out
+                )
 
     def _new_slot(self, table: MetricTable, topic: str, metric: Metric, now_ms: int) -> MetricSlot | None:
         name, datatype = metric.name, metric.datatype

@@ -1,15 +1,17 @@
-"""An envelope as the message the host publishes: its JSON, and in-process its reading beside it; stale marks."""
+"""An envelope as the message the host publishes (its JSON, in-process its reading); stale marks and births after."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import orjson
 
 from model.envelope import EnvelopeDict, EnvelopeError, Quality, build_envelope, read_fields
 from uns.host.tables import MetricTable
 from uns.mqtt.types import Message
-from uns.sparkplug import DataType
+from uns.sparkplug import DataType, Metric
 
-__all__ = ["TYPE_NAMES", "compact_json", "republish_message", "stale_marks"]
+__all__ = ["TYPE_NAMES", "BirthMarks", "compact_json", "republish_message", "stale_marks"]
 
 TYPE_NAMES = {datatype: datatype.name for datatype in DataType}
 """Each datatype's name by lookup: an enum's ``.name`` costs ~0.1 us per republished metric."""
@@ -53,6 +55,7 @@ def stale_marks(table: MetricTable, now_ms: int, *, qos: int, hand_decoded: bool
     for slot in table.slots.values():
         if slot.last_ms is not None:
             slot.last_ms = max(now_ms, slot.last_ms + 1)
+            table.stale_ms = max(table.stale_ms or 0, slot.last_ms)
             stale = build_envelope(
                 value=slot.last_value,
                 timestamp_ms=slot.last_ms,
@@ -65,3 +68,39 @@ def stale_marks(table: MetricTable, now_ms: int, *, qos: int, hand_decoded: bool
             )
             out.append(republish_message(slot.topic, stale, slot.last_ms, True, qos=qos, hand_decoded=hand_decoded))
     return out
+
+
+class BirthMarks:
+    """The stale marks a new birth of a table marked stale must sort after (``BirthMarks.of``, before its reset).
+
+    A birth's metric carries its read time (the metric's or the payload's timestamp), which many edge nodes
+    (Ignition's transmitters, any whose tags keep their last-change time) set before the stale mark: taken as
+    sent, the stale mark would stay the newest sample downstream until the value changed. So a live metric whose
+    time is not after its mark is stamped as a death is, when the hub received the birth and never before the
+    mark: ``max(now, mark + 1 ms)``. One after its mark, or historical, or with no mark (not in the old birth),
+    keeps its own time. A table whose slots a refused birth freed has only its newest mark left: it stands for each.
+    """
+
+    __slots__ = ("_freed_ms", "_marks", "_now_ms")
+
+    def __init__(self, marks: dict[str, int], freed_ms: int | None, now_ms: int) -> None:
+        self._marks = marks
+        self._freed_ms = freed_ms
+        self._now_ms = now_ms
+
+    @classmethod
+    def of(cls, table: MetricTable, now_ms: int) -> BirthMarks | None:
+        """The marks on ``table``'s values for its birth received at ``now_ms``; None if it was not marked stale."""
+        if table.stale_ms is None:
+            return None  # a rebirth of a live table, or one awaited and born in time: its values as sent
+        marks = {name: slot.last_ms for name, slot in table.slots.items() if slot.last_ms is not None}
+        return cls(marks, None if table.slots else table.stale_ms, now_ms)
+
+    def restamped(self, metric: Metric, payload_ms: int) -> Metric:
+        """``metric`` as republished: stamped after its stale mark if its own time is not."""
+        if metric.is_historical:
+            return metric  # not live: history at its own time
+        mark = self._marks.get(metric.name, self._freed_ms) if metric.name is not None else None
+        if mark is None or (metric.timestamp or payload_ms) > mark:
+            return metric
+        return dataclasses.replace(metric, timestamp=max(self._now_ms, mark + 1))

@@ -44,6 +44,9 @@ class MetricTable:
     births: int = 0
     death_ms: int | None = None
     """When the hub learnt of the last death; None until one."""
+    stale_ms: int | None = None
+    """The newest stale mark on these values since their last birth (a death, no DBIRTH in the node's new session,
+    a refused birth); None if none: the next birth's values must sort after the marks (``uns.host.republish``)."""
     born: AliasTable[MetricSlot] = dataclasses.field(default_factory=AliasTable)
     """The birth's metric slots by name and its aliases: ``born.lookup`` is the codec's ``Lookup``."""
 
@@ -56,6 +59,7 @@ class MetricTable:
         """Start a new birth: forget aliases and datatypes, keep last values for stale marking."""
         self.online = True
         self.birth_ms = birth_ms
+        self.stale_ms = None
         self.born.clear()
 
 

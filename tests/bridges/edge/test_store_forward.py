@@ -317,7 +317,8 @@ async def test_during_a_long_replay_the_uns_shows_the_newest_reading_and_history
             "SELECT value, historical FROM samples JOIN series USING (series_id)"
             " WHERE topic = ? AND quality = 'good' ORDER BY ts",
             [temp],
-        ) == [(20.0, False), (99.0, False)]
+        ) == [(20.0, False), (20.0, False), (99.0, False)]  # the second birth's 20.0, read before the stale mark:
+        # stamped when the host received it (docs/sparkplug-host.md, "A birth after stale marks"), a sample of its own
         assert await retained_value(count) == backlog + 1  # the backlog went as history: the live value stays
     assert gate.violations == []
 

@@ -80,6 +80,12 @@ def metric(
     return m
 
 
+def read_at(m: pb.Payload.Metric, read_ms: int) -> pb.Payload.Metric:
+    """``m`` stamped as read at ``read_ms`` (``metric`` stamps it now)."""
+    m.timestamp = read_ms
+    return m
+
+
 def payload(metrics: list[pb.Payload.Metric], seq: int | None, *, timestamp_ms: int | None = None) -> bytes:
     p = pb.Payload()
     p.timestamp = now_ms() if timestamp_ms is None else timestamp_ms

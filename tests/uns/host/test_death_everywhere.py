@@ -1,25 +1,30 @@
 """A machine that dies by its will reads stale everywhere: the host, the historian's latest, the web topic cache and
 the MES state, with a real broker, a third-party edge node whose will was registered a day before it died, the real
-host, historian, topic cache and MES adapter."""
+host, historian, topic cache and MES adapter; and born again, good everywhere, whatever its births' read times."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from model.config import DeriveRule
-from tests.fixtures.consumers import running_consumers
+from tests.fixtures.consumers import retained, running_consumers
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.waiting import until
-from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, now_ms
+from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, now_ms, read_at
 from uns.mes.states import UNKNOWN
+from uns.sparkplug import sparkplug_b_pb2 as pb
 
 _DAY_MS = 86_400_000
 
 
+def _state_rule(hub: RunningHub) -> list[DeriveRule]:
+    """The MES reads the filler's State: 1 is producing (10000)."""
+    return [DeriveRule(match=f"{hub.enterprise}/+/+/+/+/data/State", kind="state", state_map={1: 10000})]
+
+
 async def test_a_machine_killed_long_after_it_connected_reads_stale_everywhere(hub: RunningHub, tmp_path: Path) -> None:
     temp, state = f"{hub.cell}/data/Temp", f"{hub.cell}/data/State"
-    derive = [DeriveRule(match=f"{hub.enterprise}/+/+/+/+/data/State", kind="state", state_map={1: 10000})]
-    async with running_consumers(hub, tmp_path, derive=derive) as seen:
+    async with running_consumers(hub, tmp_path, derive=_state_rule(hub)) as seen:
         # the will, like Tahu's and every edge node's, is stamped when registered: here a day before the death
         edge = RawEdgeNode(hub.url, hub.group, hub.node, will_ms=now_ms() - _DAY_MS)
         await edge.start()
@@ -53,3 +58,52 @@ async def test_a_machine_killed_long_after_it_connected_reads_stale_everywhere(h
         assert node is not None
         assert node.problems == 2  # Temp and State: the tree's problems filter finds the dead cell
         await until(lambda: seen.mes_state(hub.cell) == UNKNOWN, what="MES: unknown (no data) once dead")
+
+
+def _born_read_at(read_ms: int) -> list[pb.Payload.Metric]:
+    """The filler's DBIRTH: Temp 20.0 and State 1 (producing), each read at ``read_ms``."""
+    return [
+        read_at(metric("Temp", 20.0, DOUBLE, alias=1), read_ms),
+        read_at(metric("State", 1, INT32, alias=2), read_ms),
+    ]
+
+
+async def test_a_machine_born_again_with_its_tags_read_times_reads_good_everywhere(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # an edge node whose tags keep their last-change time (Ignition's transmitters) sends it in every birth: after a
+    # death, a time before the stale mark, which stamped so would stay the newest sample until the value changed
+    temp, state = f"{hub.cell}/data/Temp", f"{hub.cell}/data/State"
+    async with running_consumers(hub, tmp_path, derive=_state_rule(hub)) as seen:
+        read_ms = now_ms() - 1000
+        edge = RawEdgeNode(hub.url, hub.group, hub.node)
+        await edge.start()
+        try:
+            edge.nbirth([])
+            edge.send("DBIRTH", _born_read_at(read_ms), "filler")
+            await until(lambda: seen.mes_state(hub.cell) == 10000, what="MES: producing")
+            edge.kill()
+            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["stale"], what="historian latest stale")
+            await until(lambda: seen.mes_state(hub.cell) == UNKNOWN, what="MES: unknown once dead")
+        finally:
+            edge.stop()
+        ((_, _, stale_ms),) = seen.latest(temp)
+        assert isinstance(stale_ms, int)
+        again = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=1)  # it connects again: the same tags, unchanged
+        await again.start()
+        try:
+            sent_ms = now_ms()
+            again.nbirth([])
+            again.send("DBIRTH", _born_read_at(read_ms), "filler")
+            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["good"], what="historian latest good again")
+        finally:
+            again.stop()
+        ((value, _, good_ms),) = seen.latest(temp)
+        assert value == 20.0
+        assert isinstance(good_ms, int)
+        assert max(sent_ms, stale_ms + 1) <= good_ms <= now_ms()  # when the hub received it, after the mark
+        assert [(v, q) for v, q, _ in seen.samples(temp)] == [(20.0, "good"), (20.0, "stale"), (20.0, "good")]
+        assert seen.latest(state)[0][1] == "good"
+        await until(lambda: seen.cached(temp) == (20.0, "good", good_ms), what="web topic cache good")
+        assert (await retained(hub, temp))["quality"] == "good"
+        await until(lambda: seen.mes_state(hub.cell) == 10000, what="MES: producing again")

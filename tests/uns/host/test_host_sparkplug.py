@@ -20,6 +20,7 @@ from tests.uns.host.raw_edge import (
     metric,
     now_ms,
     payload,
+    read_at,
 )
 from uns.host.awaited_births import DBIRTH_GRACE_MS
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -547,3 +548,55 @@ async def test_a_ddeath_of_a_device_still_awaited_marks_it_stale_at_once(hub: Ru
         edge.send("NDATA", [metric("Uptime", 13, INT64)])  # the session's first DATA: nothing left to mark
         await until(lambda: watcher.json(f"{hub.line}/data/Uptime")["value"] == 13, what="the NDATA")  # type: ignore[index]
         assert _qualities(watcher, level) == ["good", "stale"]  # once
+
+
+async def _stale_then_born_again(watcher: Watcher, edge: RawEdgeNode, temp: str, read_ms: int) -> tuple[int, int, int]:
+    """Once ``temp`` is stale, the DBIRTH of ``filler`` with Temp read at ``read_ms``: (mark, sent, good) times."""
+    await until(lambda: _qualities(watcher, temp)[-1] == "stale", what="Temp stale")
+    mark = watcher.json(temp)["timestamp_ms"]  # type: ignore[index]
+    assert isinstance(mark, int)
+    sent_ms = now_ms()
+    edge.send("DBIRTH", [read_at(metric("Temp", 72.5, DOUBLE, alias=1), read_ms)], device="filler")
+    await until(lambda: _qualities(watcher, temp)[-1] == "good", what="Temp born again")
+    good = watcher.json(temp)["timestamp_ms"]  # type: ignore[index]
+    assert isinstance(good, int)
+    return mark, sent_ms, good
+
+
+async def test_a_device_born_again_after_its_stale_mark_is_stamped_when_received_however_old_its_read_time(
+    hub: RunningHub,
+) -> None:
+    # a DBIRTH carries the time each value was read (Ignition's transmitters: the tag's last change), before the
+    # mark: stamped so, the stale mark would stay the newest sample downstream until the value changed
+    async with _started(hub) as (edge, watcher):
+        _birth(edge)
+        temp = f"{hub.cell}/data/Temp"
+        await until(lambda: watcher.json(temp) is not None, what=temp)
+        read_ms = watcher.json(temp)["timestamp_ms"]  # type: ignore[index]
+        assert isinstance(read_ms, int)
+        edge.send("DDEATH", [], device="filler")
+        mark, sent_ms, good = await _stale_then_born_again(watcher, edge, temp, read_ms)
+        assert mark > read_ms  # the mark is after the value it marks
+        assert max(sent_ms, mark + 1) <= good <= now_ms()  # max(received, mark + 1)
+        # a device its node's new session births after the session's first DATA: marked then, born after the mark
+        edge.nbirth([metric("Uptime", 12, INT64)])
+        edge.send("NDATA", [metric("Uptime", 13, INT64)])
+        mark, sent_ms, good = await _stale_then_born_again(watcher, edge, temp, read_ms)
+        assert max(sent_ms, mark + 1) <= good <= now_ms()
+        assert _qualities(watcher, temp) == ["good", "stale", "good", "stale", "good"]
+
+
+async def test_a_rebirth_of_a_live_node_keeps_the_times_its_metrics_were_read(hub: RunningHub) -> None:
+    async with _started(hub) as (edge, watcher):
+        _birth(edge)
+        temp, uptime = f"{hub.cell}/data/Temp", f"{hub.line}/data/Uptime"
+        await until(lambda: watcher.json(temp) is not None, what=temp)
+        read_ms = now_ms() - 60_000  # no death, no stale mark: the read times stand, however old
+        edge.nbirth([read_at(metric("Uptime", 14, INT64), read_ms)])
+        edge.send("DBIRTH", [read_at(metric("Temp", 70.0, DOUBLE, alias=1), read_ms)], device="filler")
+        await until(lambda: watcher.json(temp)["value"] == 70.0, what="Temp born again")  # type: ignore[index]
+        await until(lambda: watcher.json(uptime)["value"] == 14, what="Uptime born again")  # type: ignore[index]
+        assert [(e["quality"], e["timestamp_ms"]) for e in (watcher.json(temp), watcher.json(uptime))] == [  # type: ignore[index]
+            ("good", read_ms),
+            ("good", read_ms),
+        ]

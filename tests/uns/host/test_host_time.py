@@ -1,5 +1,6 @@
 """Time only moves forward in what the host retains: deaths are stamped when the hub learns of them, never
-before the value they mark, and a live sample older than the held one goes to history without replacing it.
+before the value they mark, a birth after them never before its stale mark, and a live sample older than the held
+one goes to history without replacing it.
 
 The host's pure core, fed the bytes a third-party edge node sends and the hub's clock.
 """
@@ -10,7 +11,9 @@ import orjson
 import pytest
 
 from tests.fixtures.hub import plant_for
-from tests.uns.host.raw_edge import DOUBLE, INT64, metric, payload
+from tests.uns.host.raw_edge import DOUBLE, INT64, metric, payload, read_at
+from uns.host.awaited_births import DBIRTH_GRACE_MS
+from uns.host.bounds import HostBounds
 from uns.host.core import HostCore
 from uns.mqtt.types import Message
 from uns.sparkplug import sparkplug_b_pb2 as pb
@@ -23,13 +26,8 @@ _T0 = 1_764_000_000_000
 _DAY = 86_400_000
 
 
-def _core() -> HostCore:
-    return HostCore(plant=plant_for("acme", _GROUP, _NODE))
-
-
-def _at(m: pb.Payload.Metric, ts: int) -> pb.Payload.Metric:
-    m.timestamp = ts
-    return m
+def _core(bounds: HostBounds | None = None) -> HostCore:
+    return HostCore(plant=plant_for("acme", _GROUP, _NODE), bounds=bounds)
 
 
 def _topic(kind: str, device: str | None = None) -> str:
@@ -38,17 +36,40 @@ def _topic(kind: str, device: str | None = None) -> str:
 
 def _born(core: HostCore, at: int) -> int:
     """NBIRTH (Uptime) and DBIRTH (Temp = 20.0) stamped ``at``; returns the next seq."""
-    core.handle(_topic("NBIRTH"), payload([metric("bdSeq", 0, INT64), _at(metric("Uptime", 1, INT64), at)], 0), at)
-    core.handle(_topic("DBIRTH", "filler"), payload([_at(metric("Temp", 20.0, DOUBLE, alias=1), at)], 1), at)
+    core.handle(_topic("NBIRTH"), payload([metric("bdSeq", 0, INT64), read_at(metric("Uptime", 1, INT64), at)], 0), at)
+    core.handle(_topic("DBIRTH", "filler"), payload([read_at(metric("Temp", 20.0, DOUBLE, alias=1), at)], 1), at)
     return 2
 
 
 def _temp(core: HostCore, seq: int, value: float, ts: int, now: int) -> list[Message]:
-    return core.handle(_topic("DDATA", "filler"), payload([_at(metric("Temp", value, DOUBLE, alias=1), ts)], seq), now)
+    return core.handle(
+        _topic("DDATA", "filler"), payload([read_at(metric("Temp", value, DOUBLE, alias=1), ts)], seq), now
+    )
 
 
 def _on(out: list[Message], topic: str) -> list[tuple[dict[str, object], bool]]:
     return [(orjson.loads(m.payload), m.retain) for m in out if m.topic == topic]
+
+
+def _stamped(out: list[Message], topic: str) -> list[tuple[object, object, int, bool]]:
+    """(value, quality, timestamp ms, retained) of each envelope on ``topic``."""
+    return [(env["value"], env["quality"], env["timestamp_ms"], retained) for env, retained in _on(out, topic)]  # type: ignore[misc]
+
+
+def _rebirth(core: HostCore, read_ms: int, now: int, bd_seq: int = 1) -> list[Message]:
+    """NBIRTH (Uptime = 2) and DBIRTH (Temp = 21.0), each metric read at ``read_ms``, received at ``now``."""
+    out = core.handle(
+        _topic("NBIRTH"),
+        payload([metric("bdSeq", bd_seq, INT64), read_at(metric("Uptime", 2, INT64), read_ms)], 0),
+        now,
+    )
+    return out + _dbirth(core, read_ms, now, seq=1)
+
+
+def _dbirth(core: HostCore, read_ms: int, now: int, seq: int, *extra: pb.Payload.Metric) -> list[Message]:
+    """DBIRTH of Temp = 21.0 read at ``read_ms`` (and ``extra``), received at ``now``."""
+    body = [read_at(metric("Temp", 21.0, DOUBLE, alias=1), read_ms), *extra]
+    return core.handle(_topic("DBIRTH", "filler"), payload(body, seq, timestamp_ms=read_ms), now)
 
 
 def _ndeath(will_ms: int | None) -> bytes:
@@ -131,6 +152,93 @@ def test_older_live_data_goes_to_history_but_never_replaces_the_retained_value()
     # a new session starts afresh: its birth is the latest again, even if the edge's clock is behind ours
     out = core.handle(_topic("NBIRTH"), payload([metric("bdSeq", 1, INT64)], 0), _T0 + 3_000)
     out += core.handle(
-        _topic("DBIRTH", "filler"), payload([_at(metric("Temp", 21.0, DOUBLE, alias=1), _T0 + 2_400)], 1), _T0 + 3_000
+        _topic("DBIRTH", "filler"),
+        payload([read_at(metric("Temp", 21.0, DOUBLE, alias=1), _T0 + 2_400)], 1),
+        _T0 + 3_000,
     )
     assert [(env["value"], env["quality"], retained) for env, retained in _on(out, _TEMP)] == [(21.0, "good", True)]
+
+
+@pytest.mark.parametrize(
+    ("last_ms", "death_now", "read_ms", "birth_now", "temp_ms"),
+    [
+        # Temp's stale mark: max(death_now, last_ms + 1); its birth is stamped max(birth_now, mark + 1) unless after it
+        pytest.param(_T0 + 5_000, _T0 + 10_000, _T0 + 4_000, _T0 + 20_000, _T0 + 20_000, id="read-before-the-death"),
+        pytest.param(_T0 + 5_000, _T0 + 10_000, _T0 + 10_000, _T0 + 20_000, _T0 + 20_000, id="read-at-the-mark"),
+        pytest.param(_T0 + 5_000, _T0 + 10_000, _T0 + 10_001, _T0 + 20_000, _T0 + 10_001, id="read-after-the-mark"),
+        pytest.param(_T0 + 30_000, _T0 + 10_000, _T0 + 15_000, _T0 + 20_000, _T0 + 30_002, id="mark-ahead-of-the-hub"),
+    ],
+)
+def test_a_birth_after_an_ndeath_is_stamped_after_the_stale_marks(
+    last_ms: int, death_now: int, read_ms: int, birth_now: int, temp_ms: int
+) -> None:
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, last_ms, last_ms)
+    died = core.handle(_topic("NDEATH"), _ndeath(_T0), death_now)
+    assert _stamped(died, _TEMP) == [(25.0, "stale", max(death_now, last_ms + 1), True)]
+    out = _rebirth(core, read_ms, birth_now)
+    assert _stamped(out, _TEMP) == [(21.0, "good", temp_ms, True)]
+    # Uptime's mark is death_now (its value was read at _T0): its birth is stamped after it the same way
+    uptime_ms = read_ms if read_ms > death_now else max(birth_now, death_now + 1)
+    assert _stamped(out, _UPTIME) == [(2, "good", uptime_ms, True)]
+    # the birth is the value the host holds now: a DATA read before it is history, not the retained latest
+    later = _temp(core, 2, 22.0, temp_ms - 1, birth_now + 100)
+    assert _stamped(later, _TEMP) == [(22.0, "good", temp_ms - 1, False)]
+
+
+def test_a_birth_after_a_ddeath_is_stamped_after_the_stale_mark_a_newer_or_new_metric_keeps_its_time() -> None:
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 5_000, _T0 + 5_000)
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 1), _T0 + 10_000)
+    out = _dbirth(core, _T0 + 2_000, _T0 + 20_000, seq + 2, read_at(metric("Speed", 3.0, DOUBLE, alias=2), _T0 + 1_000))
+    assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 20_000, True)]  # read before its mark (_T0 + 10_000)
+    speed = f"{_LINE}/filler/data/Speed"
+    assert _stamped(out, speed) == [(3.0, "good", _T0 + 1_000, True)]  # not in the last birth: no mark of its own
+    # the next death and birth: marked again; the edge's clock now ahead of the hub's, Temp read after its mark
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 3), _T0 + 30_000)
+    backfill = read_at(metric("Speed", 2.0, DOUBLE, alias=2), _T0 + 500)
+    backfill.is_historical = True  # not live: history at its own time, whatever the mark
+    out = _dbirth(core, _T0 + 40_000, _T0 + 35_000, seq + 4, backfill)
+    assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 40_000, True)]
+    assert _stamped(out, speed) == [(2.0, "good", _T0 + 500, False)]
+
+
+@pytest.mark.parametrize("marked_by", ["first-data", "grace"])
+def test_a_late_dbirth_of_a_device_not_born_again_in_its_node_s_session_is_stamped_after_the_mark(
+    marked_by: str,
+) -> None:
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 5_000, _T0 + 5_000)
+    core.handle(_topic("NBIRTH"), payload([metric("bdSeq", 0, INT64)], 0), _T0 + 10_000)  # a rebirth: no DBIRTH
+    if marked_by == "first-data":
+        marked = core.handle(_topic("NDATA"), payload([metric("Uptime", 3, INT64)], 1), _T0 + 11_000)
+        mark = _T0 + 11_000
+    else:
+        mark = _T0 + 10_000 + DBIRTH_GRACE_MS
+        marked = core.tick(mark)
+    assert _stamped(marked, _TEMP) == [(25.0, "stale", mark, True)]
+    out = _dbirth(core, _T0 + 6_000, _T0 + 40_000, 2)  # slower than the wait: read long before the mark
+    assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 40_000, True)]
+
+
+def test_a_birth_after_a_refused_birth_is_stamped_after_the_marks_though_the_slots_were_freed() -> None:
+    core = _core(HostBounds(max_metrics_per_birth=2))
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 5_000, _T0 + 5_000)
+    too_large = [metric(f"M{i}", float(i), DOUBLE) for i in range(3)]
+    refused = _dbirth(core, _T0 + 6_000, _T0 + 10_000, seq + 1, *too_large)
+    assert _stamped(refused, _TEMP) == [(25.0, "stale", _T0 + 10_000, True)]
+    out = _dbirth(core, _T0 + 6_000, _T0 + 20_000, seq + 2)
+    assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 20_000, True)]
+
+
+def test_a_rebirth_of_a_live_node_keeps_the_times_its_metrics_were_read() -> None:
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 5_000, _T0 + 5_000)
+    out = _rebirth(core, _T0 + 1_000, _T0 + 20_000, bd_seq=0)  # no death: nothing marked stale
+    assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 1_000, True)]
+    assert _stamped(out, _UPTIME) == [(2, "good", _T0 + 1_000, True)]
