@@ -158,7 +158,7 @@ class HostCore:
             return
         node.degraded.clear()  # a new session: its devices are checked again at their births
         self._series -= len(node.slots)
-        marks = BirthMarks.of(node, now_ms)  # before the reset forgets the slots
+        marks = BirthMarks.of(node)  # before the reset forgets the slots
         node.reset(payload.timestamp or now_ms)
         node.seq = payload.seq or 0
         node.bd_seq = None
@@ -199,7 +199,7 @@ class HostCore:
         self._awaited.born(node, device)
         self._update_due()
         self._series -= len(device.slots)
-        marks = BirthMarks.of(device, now_ms)  # before the reset forgets the slots
+        marks = BirthMarks.of(device)  # before the reset forgets the slots
         device.reset(decoded.payload.timestamp or now_ms)
         device.births += 1
         self.counters.births += 1

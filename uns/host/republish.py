@@ -76,31 +76,34 @@ class BirthMarks:
     A birth's metric carries its read time (the metric's or the payload's timestamp), which many edge nodes
     (Ignition's transmitters, any whose tags keep their last-change time) set before the stale mark: taken as
     sent, the stale mark would stay the newest sample downstream until the value changed. So a live metric whose
-    time is not after its mark is stamped as a death is, when the hub received the birth and never before the
-    mark: ``max(now, mark + 1 ms)``. One after its mark, or historical, or with no mark (not in the old birth),
-    keeps its own time. A table whose slots a refused birth freed has only its newest mark left: it stands for each.
+    time is not after its mark is stamped with the birth's own time (the payload's timestamp: when the edge
+    node said the value is current, else when the hub received it) and never before the mark:
+    ``max(birth, mark + 1 ms)``. Not the hub's clock, as for a death: a will is stamped at connect, a birth
+    when it is sent; and an edge node's heartbeat of an unchanged value, stamped at its birth (our edge's),
+    then meets the held value at the same millisecond rather than reading as older. One after its mark, or
+    historical, or with no mark (not in the old birth), keeps its own time. A table whose slots a refused birth
+    freed has only its newest mark left: it stands for each.
     """
 
-    __slots__ = ("_freed_ms", "_marks", "_now_ms")
+    __slots__ = ("_freed_ms", "_marks")
 
-    def __init__(self, marks: dict[str, int], freed_ms: int | None, now_ms: int) -> None:
+    def __init__(self, marks: dict[str, int], freed_ms: int | None) -> None:
         self._marks = marks
         self._freed_ms = freed_ms
-        self._now_ms = now_ms
 
     @classmethod
-    def of(cls, table: MetricTable, now_ms: int) -> BirthMarks | None:
-        """The marks on ``table``'s values for its birth received at ``now_ms``; None if it was not marked stale."""
+    def of(cls, table: MetricTable) -> BirthMarks | None:
+        """The marks on ``table``'s values, for its next birth; None if it was not marked stale."""
         if table.stale_ms is None:
             return None  # a rebirth of a live table, or one awaited and born in time: its values as sent
         marks = {name: slot.last_ms for name, slot in table.slots.items() if slot.last_ms is not None}
-        return cls(marks, None if table.slots else table.stale_ms, now_ms)
+        return cls(marks, None if table.slots else table.stale_ms)
 
     def restamped(self, metric: Metric, payload_ms: int) -> Metric:
-        """``metric`` as republished: stamped after its stale mark if its own time is not."""
+        """``metric`` as republished: at its birth (``payload_ms``), after its stale mark, if its time is not."""
         if metric.is_historical:
             return metric  # not live: history at its own time
         mark = self._marks.get(metric.name, self._freed_ms) if metric.name is not None else None
         if mark is None or (metric.timestamp or payload_ms) > mark:
             return metric
-        return dataclasses.replace(metric, timestamp=max(self._now_ms, mark + 1))
+        return dataclasses.replace(metric, timestamp=max(payload_ms, mark + 1))

@@ -287,9 +287,9 @@ async def test_a_device_back_with_its_unchanged_value_is_current_again_at_its_db
 ) -> None:
     # an OPC UA value unchanged for an hour keeps its SourceTimestamp. The device dies: the host marks the value
     # stale, stamped when it learnt of the death. The device answers again with the same value and timestamp: its
-    # DBIRTH carries it as read, older than the stale mark, so the host stamps it when it received the birth
-    # (docs/sparkplug-host.md, "A birth after stale marks"): current again at once, in the historian's latest and
-    # the retained value, and a heartbeat (stamped no earlier than that DBIRTH) does not take it back
+    # DBIRTH carries it as read, older than the stale mark, so the host stamps it at the birth (the DBIRTH's own
+    # time, docs/sparkplug-host.md, "A birth after stale marks"): current again at once, in the historian's latest
+    # and the retained value; the heartbeats, stamped no earlier than that DBIRTH, meet it at the same millisecond
     source = ScriptedSource(name="scripted", tags=[TagSpec("filler", "Temp", DataType.Double)])
     async with contextlib.AsyncExitStack() as stack:
         hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
@@ -314,7 +314,10 @@ async def test_a_device_back_with_its_unchanged_value_is_current_again_at_its_db
         value, _quality, stamped = latest()[0]
         assert value == 20.0
         birth_ms = gate.of("DBIRTH", "filler")[-1].payload.timestamp
-        assert int(str(stamped)) >= max(birth_ms, marked_at + 1)  # when the host received it, after the mark
+        assert int(str(stamped)) == max(birth_ms, marked_at + 1)  # at the birth, after the mark
+        beats = gate.count("DDATA")
+        await until(lambda: gate.count("DDATA") >= beats + 2, what="two heartbeats after the birth")
         envelope = await retained(hub, topic)
         assert (envelope["value"], envelope["quality"], envelope["timestamp_ms"]) == (20.0, "good", stamped)
+        assert hub.host.core.counters.out_of_order == 0  # a heartbeat is not an older value
     assert gate.violations == []

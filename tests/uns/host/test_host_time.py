@@ -57,19 +57,23 @@ def _stamped(out: list[Message], topic: str) -> list[tuple[object, object, int, 
 
 
 def _rebirth(core: HostCore, read_ms: int, now: int, bd_seq: int = 1) -> list[Message]:
-    """NBIRTH (Uptime = 2) and DBIRTH (Temp = 21.0), each metric read at ``read_ms``, received at ``now``."""
+    """NBIRTH (Uptime = 2) and DBIRTH (Temp = 21.0), each metric read at ``read_ms``, sent and received at ``now``."""
     out = core.handle(
         _topic("NBIRTH"),
-        payload([metric("bdSeq", bd_seq, INT64), read_at(metric("Uptime", 2, INT64), read_ms)], 0),
+        payload([metric("bdSeq", bd_seq, INT64), read_at(metric("Uptime", 2, INT64), read_ms)], 0, timestamp_ms=now),
         now,
     )
     return out + _dbirth(core, read_ms, now, seq=1)
 
 
-def _dbirth(core: HostCore, read_ms: int, now: int, seq: int, *extra: pb.Payload.Metric) -> list[Message]:
-    """DBIRTH of Temp = 21.0 read at ``read_ms`` (and ``extra``), received at ``now``."""
+def _dbirth(
+    core: HostCore, read_ms: int, now: int, seq: int, *extra: pb.Payload.Metric, sent_ms: int | None = None
+) -> list[Message]:
+    """DBIRTH of Temp = 21.0 read at ``read_ms`` (and ``extra``), sent at ``sent_ms`` (the payload's time; default
+    ``now``: the edge's clock and the hub's agree), received at ``now``."""
     body = [read_at(metric("Temp", 21.0, DOUBLE, alias=1), read_ms), *extra]
-    return core.handle(_topic("DBIRTH", "filler"), payload(body, seq, timestamp_ms=read_ms), now)
+    sent = now if sent_ms is None else sent_ms
+    return core.handle(_topic("DBIRTH", "filler"), payload(body, seq, timestamp_ms=sent), now)
 
 
 def _ndeath(will_ms: int | None) -> bytes:
@@ -162,7 +166,8 @@ def test_older_live_data_goes_to_history_but_never_replaces_the_retained_value()
 @pytest.mark.parametrize(
     ("last_ms", "death_now", "read_ms", "birth_now", "temp_ms"),
     [
-        # Temp's stale mark: max(death_now, last_ms + 1); its birth is stamped max(birth_now, mark + 1) unless after it
+        # Temp's stale mark: max(death_now, last_ms + 1); its birth, sent at birth_now, is stamped max(birth_now,
+        # mark + 1) unless read after the mark
         pytest.param(_T0 + 5_000, _T0 + 10_000, _T0 + 4_000, _T0 + 20_000, _T0 + 20_000, id="read-before-the-death"),
         pytest.param(_T0 + 5_000, _T0 + 10_000, _T0 + 10_000, _T0 + 20_000, _T0 + 20_000, id="read-at-the-mark"),
         pytest.param(_T0 + 5_000, _T0 + 10_000, _T0 + 10_001, _T0 + 20_000, _T0 + 10_001, id="read-after-the-mark"),
@@ -233,6 +238,31 @@ def test_a_birth_after_a_refused_birth_is_stamped_after_the_marks_though_the_slo
     assert _stamped(refused, _TEMP) == [(25.0, "stale", _T0 + 10_000, True)]
     out = _dbirth(core, _T0 + 6_000, _T0 + 20_000, seq + 2)
     assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 20_000, True)]
+
+
+@pytest.mark.parametrize(
+    ("sent_ms", "temp_ms"),
+    [
+        # sent 8 s before the hub got it (a slow link, a queue): the edge said the value is current then
+        pytest.param(_T0 + 12_000, _T0 + 12_000, id="sent-before-received"),
+        # the edge's clock behind the hub's by more than the outage: never before the mark
+        pytest.param(_T0 + 9_000, _T0 + 10_001, id="sent-before-the-mark"),
+    ],
+)
+def test_a_birth_after_stale_marks_is_stamped_when_the_edge_sent_it_not_when_the_hub_got_it(
+    sent_ms: int, temp_ms: int
+) -> None:
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 5_000, _T0 + 5_000)
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 1), _T0 + 10_000)  # Temp's mark: _T0 + 10_000
+    out = _dbirth(core, _T0 + 2_000, _T0 + 20_000, seq + 2, sent_ms=sent_ms)
+    assert _stamped(out, _TEMP) == [(21.0, "good", temp_ms, True)]
+    # the edge's heartbeat of the unchanged value, stamped at its birth (bridges/edge): the same millisecond as
+    # the value held, so it is the latest again (retained), not an older value counted out of order
+    beat = _temp(core, seq + 3, 21.0, temp_ms, _T0 + 21_000)
+    assert _stamped(beat, _TEMP) == [(21.0, "good", temp_ms, True)]
+    assert core.counters.out_of_order == 0
 
 
 def test_a_rebirth_of_a_live_node_keeps_the_times_its_metrics_were_read() -> None:
