@@ -118,3 +118,48 @@ async def test_killing_the_tahu_process_makes_its_metrics_stale(peer_hub: PeerHu
             lambda rows: len(rows) == len(EXPECTED) and all(row["quality"] == "stale" for row in rows),
             what="the historian's latest values stale (issue 12 point 1)",
         )
+
+
+async def test_a_tahu_node_born_again_with_its_tags_change_times_reads_good_again(peer_hub: PeerHub) -> None:
+    """Births stamped with each tag's last change (Ignition's way), older than the death's stale marks: good again.
+
+    The death's stale marks are stamped when the hub learnt of it; a birth whose metrics carry the time
+    their values last changed (before that) must still end them in the UNS and the historian's latest,
+    else a steady tag reads stale until it changes (docs/sparkplug-host.md, *How deaths are stamped*).
+    """
+    birth_only = {name: EXPECTED[name] for name in ("Pressure", "Product")}  # DATA never sends these two
+    path = _device_path(peer_hub)
+    watcher = Watcher(peer_hub.mqtt, [f"{path}/#"])
+    await watcher.start()
+
+    def shows(quality: str) -> bool:
+        found = {name: watcher.json(f"{path}/data/{name}") for name in birth_only}
+        return all(
+            e is not None and (e["value"], e["datatype"], e["quality"]) == (*birth_only[n], quality)
+            for n, e in found.items()
+        )
+
+    try:
+        async with node_peer("tahu_edge.js", peer_hub.mqtt, GROUP, NODE, DEVICE) as tahu:
+            await tahu.next_event("data", "error")
+            await until(lambda: shows("good"), what="Tahu's birth values, good")
+            changed_ms = int(float(str((watcher.json(f"{path}/data/Product") or {})["timestamp_ms"])))
+            tahu.kill()
+            await until(lambda: shows("stale"), what="Tahu's values stale after kill -9")
+        marks = {name: float(str((watcher.json(f"{path}/data/{name}") or {})["timestamp_ms"])) for name in birth_only}
+        # the same node started again: its births stamp the values with the first run's time, before the marks
+        async with node_peer("tahu_edge.js", peer_hub.mqtt, GROUP, NODE, DEVICE, str(changed_ms)) as tahu:
+            await tahu.next_event("data", "error")
+            assert tahu.events[-1]["event"] == "data", f"Tahu could not connect again: {tahu.events}"
+            await until(lambda: shows("good"), what="Tahu's birth values good again", within_s=10)
+            for name in birth_only:
+                envelope = watcher.json(f"{path}/data/{name}") or {}
+                assert float(str(envelope["timestamp_ms"])) > marks[name], (name, envelope, marks)
+            want = {name: (*expected, "good") for name, expected in birth_only.items()}
+            await peer_hub.wait_last(
+                f"{path}/data/#",
+                lambda rows: {k: v for k, v in _by_metric(rows).items() if k in birth_only} == want,
+                what="the historian's latest good again after the rebirth",
+            )
+    finally:
+        watcher.stop()

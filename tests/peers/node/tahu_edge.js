@@ -1,11 +1,13 @@
 // An Eclipse Tahu JS edge node (npm sparkplug-client) against uns-hub, driven by tests/peers/test_tahu.py.
-// Usage: node tahu_edge.js <serverUrl> <group> <node> <device>
+// Usage: node tahu_edge.js <serverUrl> <group> <node> <device> [birthTs]
+// birthTs (ms): the births stamp every metric with it instead of now, as a node whose tags carry the time
+// their value last changed does (Ignition's MQTT Transmission); the payload's own timestamp stays now.
 // Prints one JSON line per event on stdout: connected, birth (NBIRTH + DBIRTH sent), data (DDATA sent),
 // rebirth (after a Node Control/Rebirth NCMD), error. Lives until killed, at most LIFETIME_MS.
 "use strict";
 const sparkplug = require("sparkplug-client");
 
-const [serverUrl, groupId, edgeNode, deviceId] = process.argv.slice(2);
+const [serverUrl, groupId, edgeNode, deviceId, birthTs] = process.argv.slice(2);
 const LIFETIME_MS = 60000; // a test that forgets to kill it leaves no orphan behind
 
 function say(event, extra) {
@@ -49,7 +51,7 @@ function publishBirths() {
   });
   client.publishDeviceBirth(deviceId, {
     timestamp: now,
-    metrics: BIRTH.map((m) => ({ ...m, timestamp: now })),
+    metrics: BIRTH.map((m) => ({ ...m, timestamp: birthTs ? Number(birthTs) : now })),
   });
   births += 1;
   say("birth", { births });
