@@ -131,6 +131,7 @@ class Lwm2mSource(RdHandler):
         self._warn = RateLimitedLog(log)
         self._expiry_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._awaited: set[str] = set()  # endpoints not registered when events() began, none registered since
         self.counts = dict.fromkeys(_COUNTERS, 0)
         self.last_refusal = ""
 
@@ -178,12 +179,16 @@ class Lwm2mSource(RdHandler):
         """Readings of registered clients; ``DeviceDown`` for each client not registered, and as they leave.
 
         A client that has not registered since the server started is awaited (``DeviceDown.awaited``): down, no
-        DBIRTH, but no warning; one that leaves (De-register, lifetime passed) is lost.
+        DBIRTH, but no warning; one that leaves (De-register, lifetime passed) is lost. An awaited client that
+        has not registered within ``register_within_s`` is lost too: a WARNING, once (``_overdue``).
         """
         for device in self._config.devices:
             if device.endpoint not in self._clients:
+                self._awaited.add(device.endpoint)
                 yield DeviceDown(device.id, f"waiting for LwM2M client {device.endpoint} to register", awaited=True)
         self._tasks.append(asyncio.create_task(self._expiry(), name=f"lwm2m[{self.name}].expiry"))
+        if self._awaited:
+            self._tasks.append(asyncio.create_task(self._overdue(), name=f"lwm2m[{self.name}].overdue"))
         yield self._status(now_ms())  # the status device is read at once: the births need not wait for it
         last = self._snapshot()
         next_status = time.monotonic() + _STATUS_S
@@ -247,6 +252,7 @@ class Lwm2mSource(RdHandler):
             self._refused_registration(query.get("ep", "?"), exc)
             raise
         self.counts["registrations"] += 1
+        self._awaited.discard(reg.endpoint)
         self._stop_client(reg.endpoint)
         log.info(
             "lwm2m %s: %s registered at /%s from %s (lifetime %d s, binding %s, LwM2M %s)%s",
@@ -425,6 +431,22 @@ class Lwm2mSource(RdHandler):
             due = self._registry.next_expiry_ms()
             wait_s = 60.0 if due is None else max(0.05, (due + grace_ms - now_ms()) / 1000 + 0.01)
             await set_within(self._expiry_changed, wait_s)
+
+    async def _overdue(self) -> None:
+        """The clients awaited at start still not registered after ``register_within_s``: lost, said once.
+
+        Awaiting hides no loss for long: a client whose registration ran out while the server was down (so it
+        was not restored), one that died, or one registering under another ``ep=`` never comes by itself.
+        """
+        within_s = self._config.register_within_s
+        await asyncio.sleep(within_s)
+        for endpoint in sorted(self._awaited):
+            log.warning(
+                "lwm2m %s: client %s (device %s) has not registered within %g s of the server starting: lost, or its "
+                "ep= is not %s",
+                self.name, endpoint, self._devices[endpoint].id, within_s, endpoint,
+            )  # fmt: skip
+        self._awaited.clear()
 
     def _status(self, stamp: int) -> Samples:
         samples = [Sample(_COUNTERS[c], v, stamp) for c, v in self.counts.items()]

@@ -114,6 +114,12 @@ class Lwm2mBridgeConfig(BridgeBase):
     request_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a read, write or execute waits for the client's answer."
     )
+    register_within_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A configured client not registered when the server starts is awaited (INFO); still not "
+        "registered this long after, it is lost: a WARNING, once (dead, or its ep= is not the configured endpoint).",
+    )
     retry_s: float = Field(
         default=1.0,
         gt=0,

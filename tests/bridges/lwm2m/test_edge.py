@@ -7,6 +7,7 @@ with their byte or field while the device stays alive.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -89,6 +90,52 @@ def _th1_logged(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
         (r.levelname, r.getMessage())
         for r in caplog.records
         if r.name == "bridges.edge.node" and "device th1 " in r.getMessage()
+    ]
+
+
+async def test_a_client_lost_while_the_server_was_down_is_awaited_then_a_warning(
+    broker: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """th-1 registered, then the server stopped and th-1's lifetime ran out meanwhile (its saved registration is not
+    restored) and it never comes back: awaited at INFO at the restart, lost at WARNING after ``register_within_s``.
+    th-2, also awaited at the restart, registers in time: no warning."""
+    caplog.set_level(logging.INFO)
+    th2 = {**config().devices[0].model_dump(exclude_unset=True), "endpoint": "th-2", "id": "th2"}
+    cfg = config(port=claim_port("127.0.0.1", 0), register_within_s=0.5)
+    cfg = cfg.model_copy(update={"devices": [*cfg.devices, type(cfg.devices[0]).model_validate(th2)]})
+    async with (
+        Lwm2mClient(endpoint="th-1", resources=TH, lifetime_s=1) as lost,
+        Lwm2mClient(endpoint="th-2", resources=TH) as back,
+    ):
+        async with running(broker.url.port, cfg, tmp_path) as first:
+            await lost.register("127.0.0.1", first.source.port)
+            await first.wait_value("Temperature/0/SensorValue", 21.5)
+        await asyncio.sleep(1.2)  # the server is down past th-1's lifetime: its registration is not restored
+        caplog.clear()
+        async with running(broker.url.port, cfg, tmp_path) as second:
+            await back.register("127.0.0.1", second.source.port)
+            await second.wait_value("Temperature/0/SensorValue", 21.5, device="th2")
+            await until(lambda: _lost(caplog) != [], what="th-1 not back within register_within_s")
+            await asyncio.sleep(0.3)  # said once
+            assert second.host.of("DBIRTH", "th1") == []
+    assert _th1_logged(caplog) == [
+        ("INFO", "edge env: device th1 not up yet: waiting for LwM2M client th-1 to register")
+    ]
+    assert _lost(caplog) == [
+        (
+            "WARNING",
+            "lwm2m env: client th-1 (device th1) has not registered within 0.5 s of the server starting: lost, "
+            "or its ep= is not th-1",
+        )
+    ]
+
+
+def _lost(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    """The LwM2M source's records of a client not registered in time: level and message."""
+    return [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "bridges.lwm2m.source" and "has not registered" in r.getMessage()
     ]
 
 
