@@ -337,7 +337,11 @@ class HostCore:
             slot = self._new_slot(table, topic, metric, now_ms)
             if slot is not None:
                 self._republish(
-                    table, slot, metric if marks is None else marks.restamped(metric, payload_ms), payload_ms, out
+                    table,
+                    slot,
+                    metric if marks is None else marks.restamped(metric, payload_ms, now_ms),
+                    payload_ms,
+                    out,
                 )
 
     def _new_slot(self, table: MetricTable, topic: str, metric: Metric, now_ms: int) -> MetricSlot | None:

@@ -80,7 +80,10 @@ class BirthMarks:
     node said the value is current, else when the hub received it) and never before the mark:
     ``max(birth, mark + 1 ms)``. Not the hub's clock, as for a death: a will is stamped at connect, a birth
     when it is sent; and an edge node's heartbeat of an unchanged value, stamped at its birth (our edge's),
-    then meets the held value at the same millisecond rather than reading as older. One after its mark, or
+    then meets the held value at the same millisecond rather than reading as older. A birth is never sent after
+    the hub received it: a payload time past the receipt is the edge's clock running ahead (its metrics may be
+    read by a source whose clock agrees with the hub's), so the receipt bounds the birth's time, as the mark
+    does an edge clock behind the hub's: ``max(min(birth, received), mark + 1 ms)``. One after its mark, or
     historical, or with no mark (not in the old birth), keeps its own time. A table whose slots a refused birth
     freed has only its newest mark left: it stands for each.
     """
@@ -99,11 +102,11 @@ class BirthMarks:
         marks = {name: slot.last_ms for name, slot in table.slots.items() if slot.last_ms is not None}
         return cls(marks, None if table.slots else table.stale_ms)
 
-    def restamped(self, metric: Metric, payload_ms: int) -> Metric:
-        """``metric`` as republished: at its birth (``payload_ms``), after its stale mark, if its time is not."""
+    def restamped(self, metric: Metric, payload_ms: int, received_ms: int) -> Metric:
+        """``metric`` as republished: at its birth (``payload_ms``, by ``received_ms``) if not read after its mark."""
         if metric.is_historical:
             return metric  # not live: history at its own time
         mark = self._marks.get(metric.name, self._freed_ms) if metric.name is not None else None
         if mark is None or (metric.timestamp or payload_ms) > mark:
             return metric
-        return dataclasses.replace(metric, timestamp=max(payload_ms, mark + 1))
+        return dataclasses.replace(metric, timestamp=max(min(payload_ms, received_ms), mark + 1))

@@ -265,6 +265,21 @@ def test_a_birth_after_stale_marks_is_stamped_when_the_edge_sent_it_not_when_the
     assert core.counters.out_of_order == 0
 
 
+def test_a_birth_sent_after_the_hub_got_it_is_stamped_when_the_hub_got_it() -> None:
+    # the gateway's clock 10 min ahead of the hub's, its metrics read by a source whose clock agrees with the hub's
+    # (an OPC UA server's SourceTimestamp): the payload's time is not when the birth was sent, it had come by then
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 5_000, _T0 + 5_000)
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 1), _T0 + 10_000)  # Temp's mark: _T0 + 10_000
+    out = _dbirth(core, _T0 + 2_000, _T0 + 20_000, seq + 2, sent_ms=_T0 + 620_000)
+    assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 20_000, True)]  # not 10 min in the hub's future
+    # the source's next reading, 5 s later, is the value held: retained, not older than the birth's stamp
+    later = _temp(core, seq + 3, 22.0, _T0 + 25_000, _T0 + 25_000)
+    assert _stamped(later, _TEMP) == [(22.0, "good", _T0 + 25_000, True)]
+    assert core.counters.out_of_order == 0
+
+
 def test_a_rebirth_of_a_live_node_keeps_the_times_its_metrics_were_read() -> None:
     core = _core()
     seq = _born(core, _T0)
