@@ -44,7 +44,7 @@ from uns.rules.service import RuleService, starting_rules
 from uns.settings import load_plant
 from uns.sinks.run import enter_sinks
 from uns.store.writer import Writer
-from uns.transforms.hub import computed_tags
+from uns.transforms.hub import check_computed_tags, computed_tags
 from uns.transforms.service import ComputedTags
 from uns.web import WebServer
 from uns.web.actions_api import WebActions
@@ -191,6 +191,7 @@ async def run_up(
     ``hand_offs``: edge node id -> edge agent: those bridges go to the agents' desired configs (uns/handoff.py).
     """
     mes_settings = mes_section(settings, plant)  # checked before anything starts
+    check_computed_tags(settings, plant)  # so are they: the simulated plant and edge nodes start before them
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
         notes: list[str] = []

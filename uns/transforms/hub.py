@@ -4,12 +4,29 @@ from __future__ import annotations
 
 from model.config import Settings
 from model.equipment import Plant
+from model.transforms import ComputedTag
 from uns.connect import ClientFactory
 from uns.transforms.config import with_builtin
 from uns.transforms.demo import DEMO_TAGS
+from uns.transforms.plan import plan_tags
 from uns.transforms.service import ComputedTags
 
-__all__ = ["computed_tags"]
+__all__ = ["check_computed_tags", "computed_tags"]
+
+
+def _tags(settings: Settings) -> tuple[list[ComputedTag], tuple[ComputedTag, ...]]:
+    """The tags ``uns up`` runs (the settings' and the built-in ones they do not replace), and the built-in ones."""
+    builtin = DEMO_TAGS if settings.demo else ()
+    return with_builtin(settings.transforms, builtin), builtin
+
+
+def check_computed_tags(settings: Settings, plant: Plant) -> None:
+    """The hub's computed tags checked against ``plant`` before anything starts, as ``computed_tags`` will.
+
+    Raises:
+        ConfigError: a tag is invalid (a path the plant file lacks ...), naming it and the field.
+    """
+    plan_tags(_tags(settings)[0], plant=plant)
 
 
 def computed_tags(settings: Settings, plant: Plant, clients: ClientFactory) -> ComputedTags:
@@ -18,9 +35,9 @@ def computed_tags(settings: Settings, plant: Plant, clients: ClientFactory) -> C
     Raises:
         ConfigError: a tag is invalid, naming it and the field.
     """
-    builtin = DEMO_TAGS if settings.demo else ()
+    tags, builtin = _tags(settings)
     return ComputedTags(
-        tags=with_builtin(settings.transforms, builtin),
+        tags=tags,
         builtin=builtin,
         plant=plant,
         clients=clients,

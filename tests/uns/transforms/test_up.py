@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import urllib.error
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hub.cli import main
+from hub.cli import EXIT_CONFIG, main
 from tests.fixtures.processes import hub_process
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import Watcher
@@ -46,6 +47,34 @@ def _config(path: Path, expression: str) -> Path:
 def _up(config: Path, data_dir: Path) -> AbstractContextManager[tuple[subprocess.Popen[str], dict[str, str]]]:
     args = ["up", "--no-demo", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0"]
     return hub_process([*args, "--config", str(config), "--data-dir", str(data_dir)])
+
+
+@pytest.mark.parametrize(
+    ("demo", "own_tag", "refused"),
+    [
+        # UNS_DEMO=true beside a plant file without the demo's equipment: the demo's built-in tags read it
+        ("true", False, "transforms[Computed/LineSpeed].path: no such equipment in the plant file (got "
+         "'acme/dallas/bottling/line1')"),
+        # the settings' own tag on a cell the plant file lacks, no demo
+        ("false", True, f"transforms[Temperature_degF].path: no such equipment in the plant file (got '{_FILLER}')"),
+    ],
+)  # fmt: skip
+def test_up_refuses_a_tag_on_equipment_the_plant_file_lacks_before_anything_starts(
+    demo: str, own_tag: bool, refused: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """As the MES settings are: checked before the broker, the historian's database, the simulated plant and its edge
+    nodes start (before, ``uns up`` started them all, then stopped on the tag)."""
+    for key in [key for key in os.environ if key.startswith("UNS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("UNS_DEMO", demo)
+    plant = tmp_path / "plant.yaml"
+    plant.write_text("enterprise:\n  id: acme\n", encoding="utf-8")
+    data = tmp_path / "data"
+    args = ["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--plant", str(plant)]
+    args += ["--data-dir", str(data), *(["--config", str(_config(tmp_path / "hub.yaml", "t"))] if own_tag else [])]
+    assert main(args) == EXIT_CONFIG
+    assert f"uns up: settings: {refused}" in capsys.readouterr().err
+    assert not data.exists()  # no database made, no edge node's buffer
 
 
 def _health(http: str) -> dict[str, Any]:
