@@ -1,6 +1,6 @@
 """MES events at paths the plant file does not name: stored, counted, listed, and warned about once per path.
 
-As the Sparkplug host does for a device no binding names (``uns.host.core``), an event is never
+As the Sparkplug host does for a device no binding names (``uns.host.directory``), an event is never
 dropped for its path: a new cell may send events before the plant file lists it. Its path is
 ``unbound``: the adapter's health lists it and counts its events, and the log says so once per path.
 """
