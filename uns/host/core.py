@@ -20,7 +20,7 @@ from uns.host.counters import HostCounters, Reason
 from uns.host.directory import Directory
 from uns.host.health import health_document
 from uns.host.late_births import LateBirths
-from uns.host.republish import TYPE_NAMES, BirthMarks, republish_message, stale_marks
+from uns.host.republish import TYPE_NAMES, BirthMarks, after_restamp, republish_message, stale_marks
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.host.template_merge import merged_over_held
 from uns.logs import RateLimitedLog
@@ -335,14 +335,13 @@ class HostCore:
                 # a Template definition (NBIRTH) describes its instances' members and defaults: no value of its own
                 continue
             slot = self._new_slot(table, topic, metric, now_ms)
-            if slot is not None:
-                self._republish(
-                    table,
-                    slot,
-                    metric if marks is None else marks.restamped(metric, payload_ms, now_ms),
-                    payload_ms,
-                    out,
-                )
+            if slot is None:
+                continue
+            republished = metric if marks is None else marks.restamped(metric, payload_ms, now_ms)
+            self._republish(table, slot, republished, payload_ms, out)
+            if republished is not metric and republished.timestamp is not None:  # stamped after its stale mark
+                restamped = table.restamped = table.restamped or {}
+                restamped[slot.topic] = (metric.timestamp or payload_ms, republished.timestamp)
 
     def _new_slot(self, table: MetricTable, topic: str, metric: Metric, now_ms: int) -> MetricSlot | None:
         name, datatype = metric.name, metric.datatype
@@ -415,6 +414,9 @@ class HostCore:
         ts = metric.timestamp or payload_ms
         # the new live (retained) value: not backfill, and not older than the value held
         live = not metric.is_historical and (slot.last_ms is None or ts >= slot.last_ms)
+        if not live and table.restamped is not None and not metric.is_historical:  # cold: after a restamped birth
+            ts = after_restamp(table.restamped, slot, ts)
+            live = ts > (slot.last_ms or 0)
         value = None if metric.is_null else json_value(metric.value, slot.datatype)
         if live and slot.datatype is DataType.Template:
             value = merged_over_held(slot.last_value, value, metric.value)  # DATA may carry only changed members

@@ -47,6 +47,9 @@ class MetricTable:
     stale_ms: int | None = None
     """The newest stale mark on these values since their last birth (a death, no DBIRTH in the node's new session,
     a refused birth); None if none: the next birth's values must sort after the marks (``uns.host.republish``)."""
+    restamped: dict[str, tuple[int, int]] | None = None
+    """The values its last birth stamped after their stale marks, by topic: (the edge's read time of the value held,
+    its stamp); None if none. A reading between the two is newer than the value held (``uns.host.republish``)."""
     born: AliasTable[MetricSlot] = dataclasses.field(default_factory=AliasTable)
     """The birth's metric slots by name and its aliases: ``born.lookup`` is the codec's ``Lookup``."""
 
@@ -60,6 +63,7 @@ class MetricTable:
         self.online = True
         self.birth_ms = birth_ms
         self.stale_ms = None
+        self.restamped = None
         self.born.clear()
 
 

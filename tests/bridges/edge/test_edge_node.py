@@ -282,6 +282,40 @@ async def test_a_heartbeat_does_not_make_a_reading_still_queued_out_of_order_on_
     assert gate.violations == []
 
 
+async def test_a_reading_from_the_outage_arriving_just_after_the_dbirth_is_the_current_value(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # an OPC UA server back after an outage: its first notification re-births the device with a value unchanged
+    # for an hour (its SourceTimestamp old, so the host stamps the birth after the stale mark); the next one
+    # brings a value that changed during the outage, stamped then, i.e. before that DBIRTH was sent. It is
+    # newer than what the birth carried: the UNS and the historian must hold it, not the birth's older value
+    source = ScriptedSource(
+        name="scripted", tags=[TagSpec("filler", "Temp", DataType.Double), TagSpec("filler", "Speed", DataType.Double)]
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_host("mosquitto", mosquitto, tmp_path))
+        seen = await stack.enter_async_context(running_consumers(hub, tmp_path / "history", derive=[]))
+        gate, _edge = await stack.enter_async_context(edge_of_hub(mosquitto.port, hub, source, tmp_path))
+        changed_at = now_ms() - 3_600_000
+        source.read("filler", {"Temp": 20.0, "Speed": 1.0}, timestamp_ms=changed_at)
+        await until(lambda: gate.count("DBIRTH") == 1, what="births")
+        speed = f"{hub.cell}/data/Speed"
+        source.down("filler")
+        await until(lambda: seen.latest(speed) and seen.latest(speed)[0][1] == "stale", what="the stale mark")
+        in_outage = now_ms()  # the server's value changed while the hub saw the device dead
+        await asyncio.sleep(0.05)
+        source.read("filler", {"Temp": 20.0}, timestamp_ms=changed_at)  # back: the first notification
+        await until(lambda: gate.count("DBIRTH") == 2, what="the device born again")
+        source.read("filler", {"Speed": 2.0}, timestamp_ms=in_outage)  # the next one: read before that DBIRTH
+        await until(
+            lambda: seen.latest(speed)[0][:2] == (2.0, "good"), what=f"the outage's reading: {seen.latest(speed)}"
+        )
+        envelope = await retained(hub, speed)
+        assert (envelope["value"], envelope["quality"]) == (2.0, "good")
+        assert hub.host.core.counters.out_of_order == 0
+    assert gate.violations == []
+
+
 async def test_a_device_back_with_its_unchanged_value_is_current_again_at_its_dbirth(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:

@@ -187,9 +187,10 @@ def test_a_birth_after_an_ndeath_is_stamped_after_the_stale_marks(
     # Uptime's mark is death_now (its value was read at _T0): its birth is stamped after it the same way
     uptime_ms = read_ms if read_ms > death_now else max(birth_now, death_now + 1)
     assert _stamped(out, _UPTIME) == [(2, "good", uptime_ms, True)]
-    # the birth is the value the host holds now: a DATA read before it is history, not the retained latest
-    later = _temp(core, 2, 22.0, temp_ms - 1, birth_now + 100)
-    assert _stamped(later, _TEMP) == [(22.0, "good", temp_ms - 1, False)]
+    # the birth is the value the host holds now: a DATA read before the birth's value is history, not the retained
+    # latest (one read after it and before the birth's stamp is newer: see test_a_reading_on_its_way_...)
+    later = _temp(core, 2, 22.0, read_ms - 1, birth_now + 100)
+    assert _stamped(later, _TEMP) == [(22.0, "good", read_ms - 1, False)]
 
 
 def test_a_birth_after_a_ddeath_is_stamped_after_the_stale_mark_a_newer_or_new_metric_keeps_its_time() -> None:
@@ -287,3 +288,40 @@ def test_a_rebirth_of_a_live_node_keeps_the_times_its_metrics_were_read() -> Non
     out = _rebirth(core, _T0 + 1_000, _T0 + 20_000, bd_seq=0)  # no death: nothing marked stale
     assert _stamped(out, _TEMP) == [(21.0, "good", _T0 + 1_000, True)]
     assert _stamped(out, _UPTIME) == [(2, "good", _T0 + 1_000, True)]
+
+
+def test_a_reading_on_its_way_while_a_restamped_birth_was_sent_is_the_current_value_after_it() -> None:
+    # Temp read at _T0 + 2_000 before the death; back in the outage it changed, read at _T0 + 15_000, and that
+    # reading came just after the DBIRTH (sent at _T0 + 20_000) that still carried the old one: it is newer
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 2_000, _T0 + 2_000)
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 1), _T0 + 10_000)  # Temp's mark: _T0 + 10_000
+    born = _dbirth(core, _T0 + 2_000, _T0 + 20_000, seq + 2)
+    assert _stamped(born, _TEMP) == [(21.0, "good", _T0 + 20_000, True)]
+    first = _temp(core, seq + 3, 23.0, _T0 + 15_000, _T0 + 20_050)
+    assert _stamped(first, _TEMP) == [(23.0, "good", _T0 + 20_001, True)]  # current, just after the birth's
+    second = _temp(core, seq + 4, 24.0, _T0 + 16_000, _T0 + 20_060)  # the next one on its way: after that
+    assert _stamped(second, _TEMP) == [(24.0, "good", _T0 + 20_002, True)]
+    assert core.counters.out_of_order == 0
+    # a reading not newer than the last one taken so is out of order, as any
+    old = _temp(core, seq + 5, 19.0, _T0 + 16_000, _T0 + 20_070)
+    assert _stamped(old, _TEMP) == [(19.0, "good", _T0 + 16_000, False)]
+    assert core.counters.out_of_order == 1
+    # a live reading after the stamps: as always; then one from before it is out of order, restamped birth or not
+    live = _temp(core, seq + 6, 26.0, _T0 + 30_000, _T0 + 30_000)
+    assert _stamped(live, _TEMP) == [(26.0, "good", _T0 + 30_000, True)]
+    late = _temp(core, seq + 7, 27.0, _T0 + 17_000, _T0 + 30_010)
+    assert _stamped(late, _TEMP) == [(27.0, "good", _T0 + 17_000, False)]
+    assert core.counters.out_of_order == 2
+
+
+def test_a_reading_older_than_what_a_restamped_birth_carried_is_out_of_order() -> None:
+    core = _core()
+    seq = _born(core, _T0)
+    _temp(core, seq, 25.0, _T0 + 2_000, _T0 + 2_000)
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 1), _T0 + 10_000)
+    _dbirth(core, _T0 + 2_000, _T0 + 20_000, seq + 2)  # Temp read at _T0 + 2_000, stamped _T0 + 20_000
+    old = _temp(core, seq + 3, 22.0, _T0 + 1_500, _T0 + 20_050)  # read before the birth's value: older
+    assert _stamped(old, _TEMP) == [(22.0, "good", _T0 + 1_500, False)]
+    assert core.counters.out_of_order == 1
