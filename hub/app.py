@@ -320,13 +320,15 @@ async def run_host(settings: Settings, plant: Plant, *, ready: ReadyCallback) ->
 def demo_mes_rules_apply(settings: Settings) -> bool:
     """Whether the demo's MES rules (``bridges.sim.mes_rules``) apply: the hub of these settings runs the demo plant.
 
-    The one rule, for ``uns up`` and for ``uns mes <view>`` on a file alike: ``demo`` on (``uns up`` without
-    ``--no-demo``) and no plant file, so the plant is the shipped demo plant and the simulated one feeds it. A plant
-    file of the user's (a copy of the demo's too) gets the settings' rules alone, as does an ``enterprise`` other
-    than the demo plant's (``uns up`` refuses it with the demo; the other commands run an empty plant of it).
-    ``uns historian`` and ``uns mes`` (the adapter) never run the demo: they ask with ``demo`` off.
+    The one rule, for ``uns up`` and for ``uns mes <view>`` on a file alike, and the one the demo's computed tags
+    and alarm rules follow: ``demo`` on, so the simulated plant feeds the hub. A plant file turns ``demo`` off
+    unless it is set (``uns.settings.load_settings``), so a plant of the user's gets the settings' rules alone;
+    with ``demo`` set beside a plant file the simulator runs on it, and its rules with it (they name the demo's
+    paths: a plant that renames them matches none). An ``enterprise`` other than the demo plant's gets none (``uns
+    up`` refuses it with the demo; the other commands run an empty plant of it). ``uns historian`` and ``uns mes``
+    (the adapter) never run the demo: they ask with ``demo`` off.
     """
-    if not settings.demo or settings.plant is not None:
+    if not settings.demo:
         return False
     return settings.enterprise is None or settings.enterprise == load_plant(None).enterprise.id
 

@@ -209,7 +209,7 @@ def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_n
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``demo`` set on with a plant file: ``uns up --plant`` runs its MES with the settings' rules
+    """A plant file (``demo`` unset, so off): ``uns up --plant`` runs its MES with the settings' rules
     alone, and ``uns mes oee`` answers as that hub's ``/api/mes`` does. Before, the CLI took the demo's ideal cycle
     time of a cell named like the demo's filler (it wins over the settings' line-level one: the longer prefix)."""
     plant_file = tmp_path / "plant.yaml"
@@ -217,7 +217,6 @@ def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_n
     _an_hour_of_the_filler(tmp_path)
     _clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("UNS_PLANT", str(plant_file))
-    monkeypatch.setenv("UNS_DEMO", "true")  # unset, a plant file turns the demo off (uns.settings.load_settings)
     if setting is not None:
         monkeypatch.setenv("UNS_MES__IDEAL_CYCLE_TIME_S", orjson.dumps(setting).decode())
     assert main(["mes", "oee", "--path", FILLER, *WINDOW, "--format", "json"]) == 0, capsys.readouterr().err
@@ -225,9 +224,9 @@ def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_n
     assert (row["path"], row["total"], row["actual_production_time_s"]) == (FILLER, 3000, 3600.0)
     assert row["ideal_cycle_time_s"] == ideal_s  # not the demo's DEMO_FILLER_S
     assert row["performance"] == (None if ideal_s is None else pytest.approx(3000 * ideal_s / 3600))
-    # the section the hub of these settings runs (uns up --plant, the demo on): the settings' rules alone
+    # the section the hub of these settings runs (uns up --plant: no demo): the settings' rules alone
     settings = load_settings(config_file=None, overrides={}, environ=dict(os.environ))
-    assert settings.demo
+    assert not settings.demo
     assert not demo_mes_rules_apply(settings)
     section = mes_section(settings, plant_of(settings, demo=settings.demo))
     assert (section.ideal_cycle_time_s, section.derive, section.reasons) == (setting or {}, [], {})
@@ -239,12 +238,13 @@ def test_uns_mes_on_a_plant_file_of_the_user_s_answers_with_the_settings_rules_n
         ({}, True),  # uns up: the demo plant, simulated
         ({"enterprise": "acme"}, True),  # the demo plant's own enterprise named
         ({"demo": False}, False),  # --no-demo
-        ({"plant": "plant.yaml"}, False),  # a plant file: the user's, whatever its names
+        ({"plant": "plant.yaml"}, False),  # a plant file: the user's, whatever its names (the demo off)
+        ({"plant": "plant.yaml", "demo": True}, True),  # the simulator asked for beside it: its rules with it
         ({"enterprise": "globex"}, False),  # no demo for it: an empty plant of globex (uns up refuses it)
     ],
 )
 def test_the_demo_s_mes_rules_apply_where_the_demo_plant_runs(overrides: dict[str, object], applies: bool) -> None:
-    settings = Settings.model_validate(overrides)
+    settings = load_settings(config_file=None, overrides=overrides, environ={})
     assert demo_mes_rules_apply(settings) is applies
     plant = plant_of(settings, demo=applies) if "plant" not in overrides else load_plant(None)
     section = mes_section(settings, plant)
