@@ -195,6 +195,8 @@ async def run_up(
     async with contextlib.AsyncExitStack() as stack:
         parts: list[Part] = []
         notes: list[str] = []
+        if settings.plant is not None and not settings.demo:  # off by default with a plant file: say how to run it
+            notes.append(f"no demo: plant file {settings.plant} (UNS_DEMO=true adds the simulated plant)")
         endpoints: dict[str, str | None] = {}
         clients: ClientFactory
         broker: EmbeddedBroker | None = None
