@@ -341,7 +341,7 @@ class HostCore:
             self._republish(table, slot, republished, payload_ms, out)
             if republished is not metric and republished.timestamp is not None:  # stamped after its stale mark
                 restamped = table.restamped = table.restamped or {}
-                restamped[slot.topic] = (metric.timestamp or payload_ms, republished.timestamp)
+                restamped[slot.topic] = (metric.timestamp or payload_ms, republished.timestamp, payload_ms)
 
     def _new_slot(self, table: MetricTable, topic: str, metric: Metric, now_ms: int) -> MetricSlot | None:
         name, datatype = metric.name, metric.datatype

@@ -112,19 +112,23 @@ class BirthMarks:
         return dataclasses.replace(metric, timestamp=max(min(payload_ms, received_ms), mark + 1))
 
 
-def after_restamp(restamped: dict[str, tuple[int, int]], slot: MetricSlot, ts: int) -> int:
-    """The stamp of a DATA reading older than the value held: 1 ms after it if newer than a restamped birth's read.
+def after_restamp(restamped: dict[str, tuple[int, int, int]], slot: MetricSlot, ts: int) -> int:
+    """The stamp of a DATA reading older than the value held: 1 ms after it if read while a restamped birth was sent.
 
     That is, if the birth restamped the value held (``BirthMarks``) and the reading is newer than the time that
-    value was read; else ``ts`` (out of order, as any). The edge node read it after the value its birth
-    carried, and it was on its way while the birth was sent (a source's first notifications after a reconnect,
-    read in the outage, come just after the DBIRTH): taken as older than the birth's stamp, it would go to
-    history only, and the value held would be the birth's older one until the next change. Stamped just after
-    the held value, it is the current value everywhere. The next such reading goes after it the same way; a
-    reading at or before the birth's own read time is out of order.
+    value was read and older than the birth's own time (the payload's, when the edge node sent it); else ``ts``
+    (out of order, as any). The edge node read it after the value its birth carried, and it was on its way while
+    the birth was sent (a source's first notifications after a reconnect, read in the outage, come just after the
+    DBIRTH): taken as older than the birth's stamp, it would go to history only, and the value held would be the
+    birth's older one until the next change. Stamped just after the held value, it is the current value
+    everywhere. The next such reading goes after it the same way; a reading at or before the birth's own read
+    time is out of order. So is one read at or after the birth was sent, by the edge's clock: not on its way but
+    read after it, and older than the stamp only as the edge's clock runs behind the hub's (the stamp is then the
+    mark's); its own time, in history, until the edge's time passes the stamp, rather than every reading of
+    that while stamped 1 ms apart just after the birth.
     """
     held = restamped.get(slot.topic)
-    if held is None or slot.last_ms != held[1] or ts <= held[0]:
+    if held is None or slot.last_ms != held[1] or not held[0] < ts < held[2]:
         return ts
-    restamped[slot.topic] = (ts, held[1] + 1)
+    restamped[slot.topic] = (ts, held[1] + 1, held[2])
     return held[1] + 1

@@ -47,9 +47,10 @@ class MetricTable:
     stale_ms: int | None = None
     """The newest stale mark on these values since their last birth (a death, no DBIRTH in the node's new session,
     a refused birth); None if none: the next birth's values must sort after the marks (``uns.host.republish``)."""
-    restamped: dict[str, tuple[int, int]] | None = None
+    restamped: dict[str, tuple[int, int, int]] | None = None
     """The values its last birth stamped after their stale marks, by topic: (the edge's read time of the value held,
-    its stamp); None if none. A reading between the two is newer than the value held (``uns.host.republish``)."""
+    its stamp, the birth's own time); None if none. A reading after the first and before the birth's time is newer
+    than the value held (``uns.host.republish``)."""
     born: AliasTable[MetricSlot] = dataclasses.field(default_factory=AliasTable)
     """The birth's metric slots by name and its aliases: ``born.lookup`` is the codec's ``Lookup``."""
 

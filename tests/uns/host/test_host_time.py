@@ -325,3 +325,26 @@ def test_a_reading_older_than_what_a_restamped_birth_carried_is_out_of_order() -
     old = _temp(core, seq + 3, 22.0, _T0 + 1_500, _T0 + 20_050)  # read before the birth's value: older
     assert _stamped(old, _TEMP) == [(22.0, "good", _T0 + 1_500, False)]
     assert core.counters.out_of_order == 1
+
+
+def test_readings_read_after_a_restamped_birth_was_sent_keep_their_time_though_the_edge_clock_is_behind() -> None:
+    # the edge's clock runs a minute behind the hub's: the DBIRTH it sends 10 s after the DDEATH's mark says it is
+    # _T0 - 40_000, so it is stamped at the mark (_T0 + 10_001); a reading on its way (read before the birth was
+    # sent) is the current value just after it, but those read after it are not in flight: each keeps its own time,
+    # history only until the edge's time passes the stamp, as before; not all stamped 1 ms apart after the birth
+    behind = 60_000
+    core = _core()
+    seq = _born(core, _T0 - behind)
+    _temp(core, seq, 25.0, _T0 + 2_000 - behind, _T0 + 2_000)
+    core.handle(_topic("DDEATH", "filler"), payload([], seq + 1), _T0 + 10_000)  # Temp's mark: _T0 + 10_000
+    sent = _T0 + 20_000 - behind
+    born = _dbirth(core, _T0 + 2_000 - behind, _T0 + 20_000, seq + 2, sent_ms=sent)  # Temp's last change
+    assert _stamped(born, _TEMP) == [(21.0, "good", _T0 + 10_001, True)]
+    in_flight = _temp(core, seq + 3, 22.0, sent - 1, _T0 + 20_010)
+    assert _stamped(in_flight, _TEMP) == [(22.0, "good", _T0 + 10_002, True)]
+    after = [_temp(core, seq + 3 + i, 30.0 + i, sent + i * 1_000, _T0 + 20_000 + i * 1_000) for i in (1, 2, 3)]
+    assert [_stamped(out, _TEMP) for out in after] == [[(30.0 + i, "good", sent + i * 1_000, False)] for i in (1, 2, 3)]
+    assert core.counters.out_of_order == 3
+    # the edge's time past the stamps: current again, as any
+    caught_up = _temp(core, seq + 7, 40.0, _T0 + 10_003, _T0 + 70_003)
+    assert _stamped(caught_up, _TEMP) == [(40.0, "good", _T0 + 10_003, True)]
