@@ -38,9 +38,10 @@ from typing import Self
 
 from bridges.edge.backlog import Backlog
 from bridges.edge.buffer import BufferedBatch, DiskBuffer, load_bd_seq, save_bd_seq
+from bridges.edge.commands import Rebirth, Refused, Write
 from bridges.edge.health import EdgeHealth, EdgeStats
 from bridges.edge.journal import Journal
-from bridges.edge.session import EdgeSession, Rebirth, Refused, Write
+from bridges.edge.session import EdgeSession
 from bridges.source import DeviceDown, Samples, Source
 from model.bridges.common import EdgeNodeConfig
 from uns.backoff import Backoff

@@ -24,10 +24,11 @@ import fnmatch
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from bridges.edge.commands import Command, decode_commands
 from bridges.edge.wire import encode_data
 from bridges.source import Sample, Samples, TagSpec
 from model.envelope import Quality
-from uns.errors import BridgeError, SparkplugError
+from uns.errors import BridgeError
 from uns.mqtt.types import Message
 from uns.sparkplug import (
     DataType,
@@ -38,7 +39,6 @@ from uns.sparkplug import (
     PropertySet,
     PropertyValue,
     SparkplugTopic,
-    decode_payload,
     encode_payload,
 )
 from uns.sparkplug.aliases import AliasTable, Born, born
@@ -52,9 +52,6 @@ __all__ = [
     "READ_LATENCY_DEADBAND_SHARE",
     "Accepted",
     "EdgeSession",
-    "Rebirth",
-    "Refused",
-    "Write",
 ]
 
 HEALTH_METRICS: tuple[tuple[str, DataType], ...] = (
@@ -79,30 +76,6 @@ _NUMERIC = frozenset(
         DataType.UInt32, DataType.UInt64, DataType.Float, DataType.Double, DataType.DateTime,
     }
 )  # fmt: skip
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Rebirth:
-    """An NCMD asked for ``Node Control/Rebirth``."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Write:
-    """A DCMD asked to write a writable tag."""
-
-    device: str
-    name: str
-    value: MetricValue
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Refused:
-    """A command that cannot be obeyed; ``reason`` names device and metric."""
-
-    reason: str
-
-
-Command = Rebirth | Write | Refused
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -546,55 +519,6 @@ class EdgeSession:
     # -- commands ---------------------------------------------------------------------------------
 
     def commands(self, message: Message) -> list[Command]:
-        """What an NCMD or DCMD asks for; raises ``SparkplugError`` if it is not a readable command."""
-        topic = SparkplugTopic.from_str(message.topic)
-        if topic.message_type is MessageType.NCMD:
-            return self._node_commands(message)
-        if topic.message_type is not MessageType.DCMD or topic.device_id is None:
-            raise SparkplugError(message.topic, "not a command for this edge node")
-        device = topic.device_id
-        state = self._devices.get(device)
-        if state is None:
-            return [Refused(f"DCMD for unknown device {device!r}")]
-        decoded = decode_payload(message.payload, topic=message.topic, lookup=state.table.lookup)
-        out: list[Command] = [
-            Refused(f"device {device} metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems
-        ]
-        for metric in decoded.payload.metrics:
-            tag = state.tags.get(metric.name or "")
-            if tag is None:
-                out.append(Refused(f"device {device} has no metric {metric.name!r}"))
-            elif not tag.spec.writable:
-                out.append(Refused(f"device {device} metric {metric.name!r} is not writable"))
-            elif (unfit := _unfit(tag.spec.datatype, metric)) is not None:
-                out.append(Refused(f"device {device} metric {metric.name!r}: {unfit}"))
-            else:
-                out.append(Write(device, tag.spec.name, metric.value))
-        return out
-
-    def _node_commands(self, message: Message) -> list[Command]:
-        decoded = decode_payload(message.payload, topic=message.topic, lookup=self._node_metrics.lookup)
-        out: list[Command] = [Refused(f"node metric {p.name or p.alias!r}: {p.reason}") for p in decoded.problems]
-        for metric in decoded.payload.metrics:
-            if metric.name == REBIRTH:
-                # tck-id-operational-behavior-data-commands-ncmd-rebirth-value: a rebirth request is true
-                if metric.value is True:
-                    out.append(Rebirth())
-                else:
-                    out.append(Refused(f"{REBIRTH} needs the Boolean true (got {metric.value!r})"))
-            elif metric.name in self._node_metrics.metrics:
-                out.append(Refused(f"node metric {metric.name!r} is not writable"))
-            else:  # Node Control/Reboot, Next Server, Scan Rate...: examples in the spec, not in our NBIRTH
-                out.append(Refused(f"node metric {metric.name!r} is not in this edge node's NBIRTH"))
-        return out
-
-
-def _unfit(datatype: DataType, metric: Metric) -> str | None:
-    """Why a DCMD value cannot be written to a tag of ``datatype``, or None if it can."""
-    if metric.is_null or metric.value is None:
-        return "a write needs a value (got null)"
-    try:
-        encode_scalar(datatype, metric.value)
-    except ValueError as exc:
-        return f"cannot write {metric.value!r}: {exc}"
-    return None
+        """What an NCMD or DCMD asks for (``bridges.edge.commands``); raises ``SparkplugError`` if it is not one."""
+        tables = {name: state.table for name, state in self._devices.items()}
+        return decode_commands(message, node_metrics=self._node_metrics, devices=tables)

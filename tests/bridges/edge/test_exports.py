@@ -12,6 +12,7 @@ from tests.exports import assert_all_is_honest
     [
         "bridges.edge",
         "bridges.edge.session",
+        "bridges.edge.commands",
         "bridges.edge.wire",
         "bridges.edge.buffer",
         "bridges.edge.backlog",

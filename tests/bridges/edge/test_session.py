@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from bridges.edge.session import HEALTH_METRICS, EdgeSession, Rebirth, Refused, Write
+from bridges.edge.commands import Rebirth, Refused, Write
+from bridges.edge.session import HEALTH_METRICS, EdgeSession
 from bridges.source import Sample, Samples, TagSpec
 from model.envelope import Quality
 from uns.errors import BridgeError
