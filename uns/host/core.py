@@ -21,6 +21,7 @@ from uns.host.directory import Directory
 from uns.host.health import health_document
 from uns.host.late_births import LateBirths
 from uns.host.republish import TYPE_NAMES, BirthMarks, after_restamp, republish_message, stale_marks
+from uns.host.seeding import StatusDocuments, seed_marks
 from uns.host.tables import DeviceState, MetricSlot, MetricTable, NodeState
 from uns.host.template_merge import merged_over_held
 from uns.logs import RateLimitedLog
@@ -303,7 +304,7 @@ class HostCore:
             if device.online:
                 device.online = False
                 self._mark_stale(device, now_ms, out)
-        self._settle(node, now_ms, out)  # those awaited since its NBIRTH go stale with it
+        self._settle(node, now_ms, out, status=False)  # those awaited since its NBIRTH go stale with it
         log.info(
             "NDEATH %s/%s bdSeq=%s: node and %d devices now stale",
             node.group_id,
@@ -448,8 +449,11 @@ class HostCore:
         """Republish each last value ``stale``, stamped as a death is (``stale_marks``)."""
         out += stale_marks(table, now_ms, qos=self._qos, hand_decoded=self.hand_decoded)
 
-    def _settle(self, node: NodeState, now_ms: int, out: list[Message]) -> None:
-        """The devices ``node``'s NBIRTH awaited and no DBIRTH of its session came for: their values ``stale``."""
+    def _settle(self, node: NodeState, now_ms: int, out: list[Message], *, status: bool = True) -> None:
+        """The devices ``node``'s NBIRTH awaited and no DBIRTH of its session came for: their values ``stale``.
+
+        Their marks go in the node's status (``stale_ms``, read back at a restart), unless the caller sends it.
+        """
         devices = self._awaited.settle(node)
         for device in devices:  # not counted as deaths: no death message came
             device.death_ms = now_ms
@@ -457,6 +461,8 @@ class HostCore:
             log.info("%s not born again in its node's session: %d metrics now stale", device.source, len(device.slots))
         if devices:
             self._update_due()
+            if status:
+                out.append(self._status(node))
 
     def _message(self, topic: str, env: EnvelopeDict, ts: int, retain: bool) -> Message:
         return republish_message(topic, env, ts, retain, qos=self._qos, hand_decoded=self.hand_decoded)
@@ -542,6 +548,17 @@ class HostCore:
     def _status(self, node: NodeState) -> Message:
         topic = hub_topic(self._enterprise, "host", "nodes", node.group_id, node.edge_node_id)
         return Message(topic, orjson.dumps(node.status()), 0, True)
+
+    def seed(self, documents: StatusDocuments, now_ms: int) -> int:
+        """Seed the stale marks of the host's retained node status documents, read at start (``uns.host.seeding``)."""
+        return seed_marks(
+            documents,
+            enterprise=self._enterprise,
+            directory=self._directory,
+            bounds=self._bounds,
+            reject=self._reject,
+            now_ms=now_ms,
+        )
 
     @property
     def series(self) -> int:

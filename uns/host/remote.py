@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -32,8 +33,9 @@ from typing import IO
 
 from uns.backoff import Backoff
 from uns.errors import HostWorkerError
+from uns.host.core import hub_topic
 from uns.host.mirror import HostMirror
-from uns.host.worker import Batch, Result, WorkerConfig
+from uns.host.worker import Batch, Republish, Result, WorkerConfig
 from uns.mqtt.types import Message
 
 __all__ = ["HostWorker"]
@@ -145,6 +147,9 @@ class HostWorker:
         self._writer: asyncio.WriteTransport | None = None
         self._reader: asyncio.ReadTransport | None = None
         self._pipe = _Pipe()
+        self._status_prefix = hub_topic(config.plant.enterprise.id, "host", "nodes", "")
+        self._statuses: dict[str, bytes] = dict(config.seeds)
+        """The last node status published per topic (what the broker retains): a new worker's seeds."""
 
     @property
     def pid(self) -> int | None:
@@ -293,13 +298,21 @@ class HostWorker:
             result = await self._next_result()
             self._take_state(result)  # counted and logged as handled, before the publish, as inline
             if result.timed:
+                self._keep_statuses(result.timed)
                 await send([Message(*args) for args in result.timed])
             if result.out is not None:
                 self._inflight.popleft()
                 self._backoff.succeeded()
                 if result.out:
+                    self._keep_statuses(result.out)
                     await send([Message(*args) for args in result.out])
                 self._flush()
+
+    def _keep_statuses(self, republishes: list[Republish]) -> None:
+        prefix, statuses = self._status_prefix, self._statuses
+        for topic, payload, _, retain, *_ in republishes:
+            if retain and topic.startswith(prefix):
+                statuses[topic] = payload
 
     def _take_state(self, result: Result) -> None:
         mirror = self.mirror
@@ -348,6 +361,8 @@ class HostWorker:
         )
         self.mirror.restarted(lost)
         self._inflight.clear()
+        # the new core is seeded with the stale marks of the statuses published last (the broker's retained ones)
+        self._config = dataclasses.replace(self._config, seeds=tuple(self._statuses.items()))
         while True:
             await asyncio.sleep(delay)
             try:

@@ -24,6 +24,7 @@ from uns.host.core import HostCore, hub_topic
 from uns.host.counters import Lag, RepublishLag
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
+from uns.host.seeding import StatusDocuments
 from uns.host.state_guard import StateGuard
 from uns.host.worker import WorkerConfig
 from uns.mqtt.client import MqttClient
@@ -39,6 +40,11 @@ _STATE_PREFIX = "spBv1.0/STATE/"
 BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 """Mosquitto's count of publishes it dropped (queue or in-flight limits), sent every ``sys_interval``."""
 _BROKER_DROPPED_WAIT_S = 30.0  # Mosquitto's sys_interval is 10 s by default
+_MARKS_QUIET_S = 0.25
+"""How long no retained node status came for the host to take it that the broker sent them all (``_read_marks``)."""
+_MARKS_QUIET_LOCAL_S = 0.01
+_MARKS_MAX_S = 3.0
+"""The longest the host reads its retained node status at start: past it, it starts with those read."""
 
 
 class SparkplugHost:
@@ -77,6 +83,8 @@ class SparkplugHost:
         """The host's state: its core, or with ``host.worker`` the mirror of the worker process's core."""
         self._worker: HostWorker | None = None
         self._state_topic = _STATE_PREFIX + settings.host_id
+        self._status_prefix = hub_topic(self._enterprise, "host", "nodes", "")
+        """Where the host publishes each node's status, retained (``HostCore``); read back at start."""
         self.lag = lag or RepublishLag()
         """Whether republishing keeps up (``ok``/``lagging``/``stalled``), judged at each health tick."""
         self.broker_dropped: int | None = None
@@ -125,8 +133,11 @@ class SparkplugHost:
             # in-process (uns up), the subscribers take each envelope's reading instead of parsing it again;
             # over a socket nothing but the bytes travels, so it is not made
             self.core.hand_decoded = not isinstance(client, MqttClient)
+            seeds = await self._read_marks(client)  # before any Sparkplug message: a birth sorts after them
             if isinstance(self.core, HostMirror):
-                self._worker = await self._start_worker(stack, self.core)
+                self._worker = await self._start_worker(stack, self.core, seeds)
+            elif seeds:
+                self.core.seed(seeds, now_ms())
             await client.subscribe(filters, qos=1)
             await self._watch_broker_drops(client)
             self._stack = stack.pop_all()
@@ -145,9 +156,42 @@ class SparkplugHost:
         self._state.new_session(stamp)
         return Message(self._state_topic, encode_state(False, stamp), qos=1, retain=True)
 
-    async def _start_worker(self, stack: contextlib.AsyncExitStack, mirror: HostMirror) -> HostWorker:
+    async def _read_marks(self, client: PubSub) -> StatusDocuments:
+        """The host's own retained node status documents (their stale marks, ``uns.host.seeding``), read at start.
+
+        Subscribed, the broker sends the retained ones (MQTT 3.1.1: RETAIN set on those alone); read until none
+        came for a moment or ``_MARKS_MAX_S`` passed, then unsubscribed. One the host may not read is a warning:
+        the host starts without the marks.
+        """
+        status_filter = self._status_prefix + "#"
+        try:
+            await client.subscribe([status_filter], qos=1)
+        except BrokerError as err:
+            log.warning("retained node status not readable (%s): stale marks from before the start not kept", err)
+            return ()
+        # an in-process client has queued every retained message when subscribe returns
+        quiet_s = _MARKS_QUIET_S if isinstance(client, MqttClient) else _MARKS_QUIET_LOCAL_S
+        documents: dict[str, bytes] = {}
+        messages = aiter(client.messages())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _MARKS_MAX_S
+        while (left_s := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(min(quiet_s, left_s)):
+                    message = await anext(messages)
+            except (TimeoutError, StopAsyncIteration):
+                break
+            if message.retain and message.payload and message.topic.startswith(self._status_prefix):
+                documents[message.topic] = message.payload  # a live one (another host's) is not a mark of ours
+        await client.unsubscribe([status_filter])
+        return tuple(documents.items())
+
+    async def _start_worker(
+        self, stack: contextlib.AsyncExitStack, mirror: HostMirror, seeds: StatusDocuments
+    ) -> HostWorker:
         config = dataclasses.replace(
             self._core_config,
+            seeds=seeds,
             hand_decoded=mirror.hand_decoded,
             log_level=logging.getLogger("uns").getEffectiveLevel(),
         )
@@ -249,7 +293,7 @@ class SparkplugHost:
         return client.publish_many
 
     async def _message_loop(self, client: PubSub) -> None:
-        core, worker, due = self.core, self._worker, self._due
+        core, worker, due, status_prefix = self.core, self._worker, self._due, self._status_prefix
         inline = core if isinstance(core, HostCore) else None
         handle = inline.handle if inline is not None else None
         send = self._sender(client)
@@ -258,6 +302,8 @@ class SparkplugHost:
             if topic == BROKER_DROPPED_TOPIC:
                 self._on_broker_dropped(message.payload)
                 continue
+            if topic.startswith(status_prefix):
+                continue  # a retained node status read at start, delivered before the unsubscribe took
             if topic.startswith(_STATE_PREFIX):
                 if topic == self._state_topic and (state := self._state.on_message(message.payload, now_ms())):
                     await client.publish(self._state_topic, state, qos=1, retain=True)

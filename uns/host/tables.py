@@ -110,6 +110,7 @@ class NodeState(MetricTable):
             "birth_ms": self.birth_ms,
             "births": self.births,
             "rebirths_requested": self.rebirths_requested,
+            "stale_ms": self.stale_ms,
             "degraded": dict(sorted(self.degraded.items())),
             "devices": {
                 device_id: {
@@ -118,6 +119,7 @@ class NodeState(MetricTable):
                     "online": device.online,
                     "birth_ms": device.birth_ms,
                     "metrics": len(device.slots),
+                    "stale_ms": device.stale_ms,
                 }
                 for device_id, device in sorted(self.devices.items())
             },

@@ -30,6 +30,7 @@ from uns.clock import now_ms
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore
 from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
+from uns.host.seeding import StatusDocuments
 from uns.mqtt.types import Message
 
 __all__ = ["STATE_EVERY_S", "Batch", "Republish", "Result", "WorkerConfig", "main", "serve"]
@@ -66,9 +67,11 @@ class WorkerConfig:
     bounds: HostBounds
     hand_decoded: bool
     log_level: int
+    seeds: StatusDocuments = ()
+    """The host's retained node status documents read at start: their stale marks are seeded (``HostCore.seed``)."""
 
     def core(self) -> HostCore:
-        """The core this describes (the shell's inline one, or the worker's)."""
+        """The core this describes (the shell's inline one, or the worker's), its stale marks seeded."""
         core = HostCore(
             plant=self.plant,
             max_payload_bytes=self.max_payload_bytes,
@@ -77,6 +80,8 @@ class WorkerConfig:
             bounds=self.bounds,
         )
         core.hand_decoded = self.hand_decoded
+        if self.seeds:
+            core.seed(self.seeds, now_ms())
         return core
 
 
@@ -107,6 +112,7 @@ def serve(inbox: Connection, outbox: Connection) -> None:
     root.setLevel(config.log_level)
     core = config.core()
     feed = StateFeed(core)
+    feed.touch_all()  # the nodes seeded from their retained status: the mirror knows them as the core does
     try:
         _answer(core, feed, forward, inbox, outbox)
     except (EOFError, BrokenPipeError, ConnectionResetError):

@@ -134,6 +134,10 @@ class PubSub(Protocol):
         """Subscribe and wait for the grant; raises ``BrokerError`` naming any refused filter."""
         ...
 
+    async def unsubscribe(self, filters: Sequence[str]) -> None:
+        """Stop receiving messages for these filters (over a socket: once the broker acknowledged it)."""
+        ...
+
     def messages(self) -> AsyncIterator[Message]:
         """Every message delivered to this client's subscriptions, in arrival order."""
         ...

@@ -107,3 +107,54 @@ async def test_a_machine_born_again_with_its_tags_read_times_reads_good_everywhe
         await until(lambda: seen.cached(temp) == (20.0, "good", good_ms), what="web topic cache good")
         assert (await retained(hub, temp))["quality"] == "good"
         await until(lambda: seen.mes_state(hub.cell) == 10000, what="MES: producing again")
+
+
+async def test_a_machine_down_across_a_restart_of_the_hub_reads_good_when_born_again(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    # the stale marks a birth sorts after outlive the host: its retained node status carries them (stale_ms), and a
+    # host starting reads them back; without them the birth's old read times leave the stale mark the newest sample
+    temp = f"{hub.cell}/data/Temp"
+    status_topic = f"{hub.enterprise}/hub/host/nodes/{hub.group}/{hub.node}"
+    async with running_consumers(hub, tmp_path, derive=_state_rule(hub)) as seen:
+        read_ms = now_ms() - 1000
+        edge = RawEdgeNode(hub.url, hub.group, hub.node)
+        await edge.start()
+        try:
+            edge.nbirth([])
+            edge.send("DBIRTH", _born_read_at(read_ms), "filler")
+            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["good"], what="historian latest good")
+            edge.kill()
+            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["stale"], what="historian latest stale")
+        finally:
+            edge.stop()
+        ((_, _, stale_ms),) = seen.latest(temp)
+        assert isinstance(stale_ms, int)
+        status = await retained(hub, status_topic)
+        assert status["online"] is False
+        assert isinstance(status["stale_ms"], int)  # the node's own table (its bdSeq)
+        filler = status["devices"]["filler"]  # type: ignore[index]
+        assert (filler["online"], filler["metrics"], filler["stale_ms"]) == (False, 2, stale_ms)
+        await hub.restart_host()  # a new host on the same broker, which holds the status and the stale values
+        again = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=1)  # the same tags, unchanged, their old read times
+        await again.start()
+        try:
+            sent_ms = now_ms()
+            again.nbirth([])
+            again.send("DBIRTH", _born_read_at(read_ms), "filler")
+            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["good"], what="historian latest good again")
+        finally:
+            again.stop()
+        ((value, _, good_ms),) = seen.latest(temp)
+        assert value == 20.0
+        assert isinstance(good_ms, int)
+        assert max(sent_ms, stale_ms + 1) <= good_ms <= now_ms()  # after the pre-restart mark
+        assert [(v, q) for v, q, _ in seen.samples(temp)] == [(20.0, "good"), (20.0, "stale"), (20.0, "good")]
+        await until(lambda: seen.cached(temp) == (20.0, "good", good_ms), what="web topic cache good")
+        envelope = await retained(hub, temp)
+        assert (envelope["quality"], envelope["timestamp_ms"]) == ("good", good_ms)
+        health = hub.host.core.health()
+        assert health["births"] == 2  # the new host's NBIRTH and DBIRTH: the seeding counted nothing
+        assert health["rejected"] == {}
+        status = await retained(hub, status_topic)
+        assert status["devices"]["filler"]["stale_ms"] is None  # type: ignore[index]  # born since its mark

@@ -18,7 +18,7 @@ import pytest
 from tests.exports import assert_all_is_honest
 from tests.fixtures.hub import RunningHub, plant_for, running_host
 from tests.fixtures.waiting import until
-from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric
+from tests.uns.host.raw_edge import DOUBLE, INT64, RawEdgeNode, Watcher, edge_and_watcher, metric, now_ms, read_at
 from tests.uns.host.worker_run import serving, worker_config
 from uns.errors import HostWorkerError, UnsError
 from uns.host.mirror import HostMirror
@@ -29,7 +29,7 @@ from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
 
 @pytest.mark.parametrize(
-    "module", ["worker", "remote", "mirror", "feed", "health", "late_births", "awaited_births", "republish"]
+    "module", ["worker", "remote", "mirror", "feed", "health", "late_births", "awaited_births", "republish", "seeding"]
 )
 def test_exports(module: str) -> None:
     assert_all_is_honest(f"uns.host.{module}")
@@ -88,6 +88,36 @@ async def test_a_killed_worker_is_replaced_and_state_comes_back_by_rebirth(
         os.kill(pid, signal.SIGKILL)
         error = await _replaced_then_recovered(hub, edge, watcher, pid, caplog)
         assert f"(pid {pid}) died (exit code -9)" in error
+
+
+async def test_a_new_worker_keeps_the_stale_marks_of_a_device_dead_before_it(worker_hub: RunningHub) -> None:
+    # the dead worker's core held the marks; the new one is seeded from the node status last published
+    hub, temp = worker_hub, f"{worker_hub.cell}/data/Temp"
+    read_ms = now_ms() - 1000
+    async with edge_and_watcher(hub.url, hub.group, hub.node, [f"{hub.enterprise}/#"]) as (edge, watcher):
+        edge.nbirth([])
+        edge.send("DBIRTH", [read_at(metric("Temp", 72.5, DOUBLE, alias=1), read_ms)], device="filler")
+        await until(lambda: (watcher.json(temp) or {}).get("quality") == "good", what="the birth republished")
+        edge.kill()
+        await until(lambda: (watcher.json(temp) or {}).get("quality") == "stale", what="the death republished")
+        stale_ms = (watcher.json(temp) or {})["timestamp_ms"]
+        assert isinstance(stale_ms, int)
+        pid = _worker(hub).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: _worker(hub).pid not in (None, pid), what="a new worker")
+        again = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=1)
+        await again.start()
+        try:
+            again.nbirth([])
+            again.send("DBIRTH", [read_at(metric("Temp", 72.5, DOUBLE, alias=1), read_ms)], device="filler")
+            await until(lambda: (watcher.json(temp) or {}).get("quality") == "good", what="born again")
+        finally:
+            again.stop()
+        envelope = watcher.json(temp) or {}
+        assert envelope["value"] == 72.5
+        assert isinstance(envelope["timestamp_ms"], int)
+        assert stale_ms < envelope["timestamp_ms"] <= now_ms()  # after the mark the dead worker made
 
 
 async def test_a_hung_worker_is_replaced(worker_hub: RunningHub, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,0 +1,141 @@
+"""The stale marks a host left in its retained node status documents, read back at start (``seed_marks``).
+
+The marks a birth must sort after (``uns.host.republish.BirthMarks``) live in the host's memory; each node's
+status document (``<enterprise>/hub/host/nodes/<group>/<node>``, retained) carries them as ``stale_ms``, the node's
+and each device's. A host starting (a restart of the hub, or of its worker process) reads those documents back
+and makes each node or device that was offline with a mark an offline table with that mark and no slots: its
+first birth then stamps a value read before the mark after it, as it would have without the restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import orjson
+
+from uns.errors import SparkplugError
+from uns.host.bounds import HostBounds
+from uns.host.counters import Reason
+from uns.host.directory import Directory, Reject
+from uns.host.tables import MetricTable, NodeState
+from uns.mqtt.types import Message
+from uns.sparkplug import MessageType, SparkplugTopic
+
+__all__ = ["StatusDocuments", "seed_marks"]
+
+log = logging.getLogger(__name__)
+
+StatusDocuments = tuple[tuple[str, bytes], ...]
+"""Retained node status documents as read from the broker: topic, payload."""
+
+_STATUS_LEVELS = ("hub", "host", "nodes")
+
+
+class _Malformed(ValueError):
+    """A status document that cannot be read; the message says what is wrong."""
+
+
+def _mark(doc: object, where: str) -> int | None:
+    """The stale mark of an offline table's entry ``doc``; None if online or unmarked."""
+    if not isinstance(doc, dict):
+        raise _Malformed(f"{where}: not an object")
+    online, stale_ms = doc.get("online"), doc.get("stale_ms")
+    if not isinstance(online, bool):
+        raise _Malformed(f"{where}online: not true or false (got {online!r})")
+    if stale_ms is not None and (not isinstance(stale_ms, int) or isinstance(stale_ms, bool) or stale_ms < 0):
+        raise _Malformed(f"{where}stale_ms: not a time in ms or null (got {stale_ms!r})")
+    return None if online else stale_ms
+
+
+def _marks(topic: str, payload: bytes, enterprise: str) -> tuple[SparkplugTopic, int | None, dict[str, int]]:
+    """The node a status document names, its mark, and its devices' marks (offline and marked only)."""
+    levels = topic.split("/")
+    if len(levels) != 6 or levels[0] != enterprise or tuple(levels[1:4]) != _STATUS_LEVELS:
+        raise _Malformed(f"not {enterprise}/hub/host/nodes/<group>/<node>")
+    try:
+        node = SparkplugTopic(group_id=levels[4], message_type=MessageType.NBIRTH, edge_node_id=levels[5])
+        doc = orjson.loads(payload)
+    except (SparkplugError, orjson.JSONDecodeError) as exc:
+        raise _Malformed(str(exc)) from exc
+    mark = _mark(doc, "")
+    devices = doc.get("devices", {})
+    if not isinstance(devices, dict):
+        raise _Malformed("devices: not an object")
+    device_marks: dict[str, int] = {}
+    for device_id, device in devices.items():
+        device_mark = _mark(device, f"devices.{device_id}.")
+        if device_mark is not None:
+            try:
+                SparkplugTopic(
+                    group_id=node.group_id,
+                    message_type=MessageType.DBIRTH,
+                    edge_node_id=node.edge_node_id,
+                    device_id=device_id,
+                )
+            except SparkplugError as exc:
+                raise _Malformed(f"devices.{device_id}: {exc.reason}") from exc
+            device_marks[device_id] = device_mark
+    return node, mark, device_marks
+
+
+def _seed(table: MetricTable, mark: int) -> None:
+    """An offline table with no slots left: its newest mark stands for each metric (``BirthMarks``)."""
+    if table.online or table.slots:
+        return  # known already in this host's life: its own marks are the truth
+    table.stale_ms = max(table.stale_ms or 0, mark)
+
+
+def seed_marks(
+    documents: Iterable[tuple[str, bytes]],
+    *,
+    enterprise: str,
+    directory: Directory,
+    bounds: HostBounds,
+    reject: Reject,
+    now_ms: int,
+) -> int:
+    """Seed the stale marks of ``documents`` (the host's retained node status); returns the tables seeded.
+
+    A node or device is made through ``directory`` (bound to its path, an unbound one warned of once), only if it
+    has a mark, and within ``host.max_nodes`` and ``host.max_devices_per_node`` (past one it is left unseeded,
+    not refused: nothing was received). A document that cannot be read is refused as ``bad_status`` (counted,
+    logged) and ignored.
+    """
+    seeded = 0
+    for topic, payload in documents:
+        try:
+            sp_topic, mark, device_marks = _marks(topic, payload, enterprise)
+        except _Malformed as exc:
+            reject(Reason.bad_status, topic, f"retained node status ignored: {exc}", now_ms)
+            continue
+        if mark is None and not device_marks:
+            continue  # online (no marks were made), or offline and born again since its marks
+        known = (sp_topic.group_id, sp_topic.edge_node_id) in directory.nodes
+        if not known and bounds.node_refusal(len(directory.nodes)) is not None:
+            log.info("stale marks of %s not kept: host.max_nodes reached", topic)
+            continue
+        node = directory.node(sp_topic, str(sp_topic), now_ms)
+        if node is None:
+            continue
+        if mark is not None:
+            _seed(node, mark)
+            seeded += 1
+        seeded += _seed_devices(directory, bounds, node, device_marks, now_ms)
+    if seeded:
+        log.info("stale marks of %d edge nodes and devices read back from their retained status", seeded)
+    return seeded
+
+
+def _seed_devices(directory: Directory, bounds: HostBounds, node: NodeState, marks: dict[str, int], now_ms: int) -> int:
+    out: list[Message] = []
+    seeded = 0
+    for device_id, mark in marks.items():
+        if device_id not in node.devices and bounds.device_refusal(len(node.devices)) is not None:
+            log.info("stale marks of %s/%s not kept: host.max_devices_per_node reached", node.source, device_id)
+            continue
+        device = directory.device(node, device_id, f"{node.source}/{device_id}", now_ms, out)
+        if device is not None:
+            _seed(device, mark)
+            seeded += 1
+    return seeded
