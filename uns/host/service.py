@@ -163,9 +163,9 @@ class SparkplugHost:
         came for a moment or ``_MARKS_MAX_S`` passed, then unsubscribed. One the host may not read is a warning:
         the host starts without the marks.
         """
-        status_filter = self._status_prefix + "#"
+        status_filters = [f"{self._status_prefix}{group}/+" for group in self._settings.groups]  # the groups tracked
         try:
-            await client.subscribe([status_filter], qos=1)
+            await client.subscribe(status_filters, qos=1)
         except BrokerError as err:
             log.warning("retained node status not readable (%s): stale marks from before the start not kept", err)
             return ()
@@ -183,7 +183,7 @@ class SparkplugHost:
                 break
             if message.retain and message.payload and message.topic.startswith(self._status_prefix):
                 documents[message.topic] = message.payload  # a live one (another host's) is not a mark of ours
-        await client.unsubscribe([status_filter])
+        await client.unsubscribe(status_filters)
         return tuple(documents.items())
 
     async def _start_worker(

@@ -4,10 +4,13 @@ host, historian, topic cache and MES adapter; and born again, good everywhere, w
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+
 from model.config import DeriveRule
-from tests.fixtures.consumers import retained, running_consumers
+from tests.fixtures.consumers import hub_clients, retained, running_consumers
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, now_ms, read_at
@@ -158,3 +161,26 @@ async def test_a_machine_down_across_a_restart_of_the_hub_reads_good_when_born_a
         assert health["rejected"] == {}
         status = await retained(hub, status_topic)
         assert status["devices"]["filler"]["stale_ms"] is None  # type: ignore[index]  # born since its mark
+
+
+async def test_a_malformed_retained_status_is_ignored_with_a_log_line_at_a_restart(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = f"{hub.enterprise}/hub/host/nodes/{hub.group}/edge9"
+    async with hub_clients(hub)(client_id="test-bad-status") as client:
+        await client.publish(bad, b'{"online": false, "stale_ms": "yesterday"}', qos=1, retain=True)
+    with caplog.at_level(logging.WARNING, logger="uns.host"):
+        await hub.restart_host()
+    assert hub.host.core.health()["rejected"] == {"bad_status": 1}
+    (line,) = [r.getMessage() for r in caplog.records if "bad_status" in r.getMessage()]
+    assert bad in line
+    assert "stale_ms: not a time in ms or null" in line
+    assert hub.host.core.health()["nodes_known"] == 0
+    edge = RawEdgeNode(hub.url, hub.group, hub.node)  # the host works on
+    await edge.start()
+    try:
+        edge.nbirth([])
+        edge.send("DBIRTH", _born_read_at(now_ms()), "filler")
+        await until(lambda: hub.host.core.health()["births"] == 2, what="the births taken")
+    finally:
+        edge.stop()
