@@ -83,6 +83,8 @@ class HostCore:
         self.due_ms: int | None = None
         """When ``tick`` next has something to do (kept at each change); None while nothing waits for time."""
         self.counters = HostCounters()
+        self.statuses_made = 0
+        """Node status messages made so far: a worker answers a batch that made one with its state (``seeds``)."""
         self._warn = RateLimitedLog(log)
 
     @property
@@ -546,6 +548,7 @@ class HostCore:
         self._warn.warning((reason, topic), "%s on %s: %s", reason.value, topic, detail)
 
     def _status(self, node: NodeState) -> Message:
+        self.statuses_made += 1
         topic = hub_topic(self._enterprise, "host", "nodes", node.group_id, node.edge_node_id)
         return Message(topic, orjson.dumps(node.status()), 0, True)
 

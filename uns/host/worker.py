@@ -3,10 +3,10 @@
 The parent (``uns.host.remote``) sends a ``WorkerConfig``, then batches of ``(topic, payload, now_ms)``
 in arrival order; for each batch the worker answers one ``Result``, in order: the republishes as plain
 tuples (``Message``'s fields), the counters, the sessions touched (at most every ``STATE_EVERY_S``, and at
-once after a birth or death) and the log records of the batch. With no batch for ``STATE_EVERY_S`` it sends
-what state is left, and what the core's ``tick`` makes by time alone goes unasked, at once, with every session
-(``tick`` names none). It ends when its
-input pipe closes (the parent stopped it, or died).
+once after a birth, a death or a node status made: the parent keeps the statuses it gets with a state, a new
+worker's seeds) and the log records of the batch. With no batch for ``STATE_EVERY_S`` it sends what state is
+left, and what the core's ``tick`` makes by time alone goes unasked, at once, with every session (``tick``
+names none). It ends when its input pipe closes (the parent stopped it, or died).
 
 The parent starts it as ``python -m uns.host.worker <input fd> <output fd>`` (``main``), so the process
 imports the host's modules alone, not the hub's.
@@ -157,6 +157,7 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
             continue
         batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
         out = _timed(core, feed)
+        statuses = core.statuses_made
         urgent = False
         for topic, payload, now in batch:
             for m in handle(topic, payload, now):
@@ -166,6 +167,7 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
             urgent = urgent or "BIRTH/" in topic or "DEATH/" in topic
         state = None
         now_s = time.monotonic()
+        urgent = urgent or core.statuses_made != statuses  # the parent keeps each status sent with a state
         if urgent or now_s - state_s >= STATE_EVERY_S:
             state, state_s = feed.snapshot(), now_s
         _send(outbox, Result(out, counts_of(core.counters), state, forward.take()))
