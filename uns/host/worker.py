@@ -156,8 +156,8 @@ def _answer(core: HostCore, feed: StateFeed, forward: _Forward, inbox: Connectio
                 _send(outbox, Result(None, counts_of(core.counters), feed.snapshot(), forward.take(), timed or None))
             continue
         batch: Batch = pickle.loads(inbox.recv_bytes())  # noqa: S301  (our own parent's bytes)
-        out = _timed(core, feed)
         statuses = core.statuses_made
+        out = _timed(core, feed)
         urgent = False
         for topic, payload, now in batch:
             for m in handle(topic, payload, now):
