@@ -39,7 +39,7 @@ class _Malformed(ValueError):
 def _mark(doc: object, where: str) -> int | None:
     """The stale mark of an offline table's entry ``doc``; None if online or unmarked."""
     if not isinstance(doc, dict):
-        raise _Malformed(f"{where}: not an object")
+        raise _Malformed(f"{where.rstrip('.') or 'the document'}: not an object")
     online, stale_ms = doc.get("online"), doc.get("stale_ms")
     if not isinstance(online, bool):
         raise _Malformed(f"{where}online: not true or false (got {online!r})")
