@@ -159,8 +159,9 @@ class SparkplugHost:
     async def _read_marks(self, client: PubSub) -> StatusDocuments:
         """The host's own retained node status documents (their stale marks, ``uns.host.seeding``), read at start.
 
-        Subscribed, the broker sends the retained ones (MQTT 3.1.1: RETAIN set on those alone); read until none
-        came for a moment or ``_MARKS_MAX_S`` passed, then unsubscribed. One the host may not read is a warning:
+        Subscribed, the broker sends the retained ones (MQTT 3.1.1: RETAIN set on those alone); read until no retained
+        one came for a moment (a live one, another hub's status on the broker, is not waited for) or ``_MARKS_MAX_S``
+        passed, then unsubscribed. One the host may not read is a warning:
         the host starts without the marks.
         """
         status_filters = [f"{self._status_prefix}{group}/+" for group in self._settings.groups]  # the groups tracked
@@ -175,14 +176,18 @@ class SparkplugHost:
         messages = aiter(client.messages())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _MARKS_MAX_S
-        while (left_s := deadline - loop.time()) > 0:
+        quiet_until = loop.time() + quiet_s
+        while (left_s := min(quiet_until, deadline) - loop.time()) > 0:
             try:
-                async with asyncio.timeout(min(quiet_s, left_s)):
+                async with asyncio.timeout(left_s):
                     message = await anext(messages)
             except (TimeoutError, StopAsyncIteration):
                 break
-            if message.retain and message.payload and message.topic.startswith(self._status_prefix):
-                documents[message.topic] = message.payload  # a live one (another host's) is not a mark of ours
+            if not message.retain:
+                continue  # a live one (another hub's status on this broker) is not a mark of ours, nor a reason to wait
+            quiet_until = loop.time() + quiet_s
+            if message.payload and message.topic.startswith(self._status_prefix):
+                documents[message.topic] = message.payload
         await client.unsubscribe(status_filters)
         return tuple(documents.items())
 

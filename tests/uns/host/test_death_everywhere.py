@@ -4,9 +4,12 @@ host, historian, topic cache and MES adapter; and born again, good everywhere, w
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from model.config import DeriveRule
@@ -184,3 +187,28 @@ async def test_a_malformed_retained_status_is_ignored_with_a_log_line_at_a_resta
         await until(lambda: hub.host.core.health()["births"] == 2, what="the births taken")
     finally:
         edge.stop()
+
+
+async def test_another_hubs_live_statuses_neither_seed_nor_hold_up_a_restart(hub: RunningHub) -> None:
+    # two hubs on one broker publish the same node status topics; the other's live ones (not retained) are no marks
+    # of ours, and the read-back at start waits for retained ones alone: each live one restarted the wait, to 3 s
+    ours = f"{hub.enterprise}/hub/host/nodes/{hub.group}/edge8"
+    theirs = f"{hub.enterprise}/hub/host/nodes/{hub.group}/edge7"
+    async with hub_clients(hub)(client_id="test-other-hub") as client:
+        marked = orjson.dumps({"online": False, "stale_ms": now_ms() - 1000, "devices": {}})
+        await client.publish(ours, marked, qos=1, retain=True)
+
+        async def other_hub() -> None:
+            while True:
+                await client.publish(theirs, orjson.dumps({"online": False, "stale_ms": now_ms(), "devices": {}}))
+                await asyncio.sleep(0.005)
+
+        publishing = asyncio.create_task(other_hub())
+        try:
+            started_s = time.monotonic()
+            await hub.restart_host()
+            took_s = time.monotonic() - started_s
+        finally:
+            publishing.cancel()
+    assert took_s < 1.5, took_s
+    assert hub.host.core.health()["nodes_known"] == 1  # edge8, from its retained status; edge7's live ones not taken
