@@ -125,7 +125,7 @@ async def test_a_tahu_node_born_again_with_its_tags_change_times_reads_good_agai
 
     The death's stale marks are stamped when the hub learnt of it; a birth whose metrics carry the time
     their values last changed (before that) must still end them in the UNS and the historian's latest,
-    else a steady tag reads stale until it changes (docs/sparkplug-host.md, *How deaths are stamped*).
+    else a steady tag reads stale until it changes (docs/sparkplug-host.md, *A birth after stale marks*).
     """
     birth_only = {name: EXPECTED[name] for name in ("Pressure", "Product")}  # DATA never sends these two
     path = _device_path(peer_hub)

@@ -107,7 +107,7 @@ async def test_a_machine_born_again_with_its_tags_read_times_reads_good_everywhe
         ((value, _, good_ms),) = seen.latest(temp)
         assert value == 20.0
         assert isinstance(good_ms, int)
-        assert max(sent_ms, stale_ms + 1) <= good_ms <= now_ms()  # when the hub received it, after the mark
+        assert max(sent_ms, stale_ms + 1) <= good_ms <= now_ms()  # at the birth (its payload's time), after the mark
         assert [(v, q) for v, q, _ in seen.samples(temp)] == [(20.0, "good"), (20.0, "stale"), (20.0, "good")]
         assert seen.latest(state)[0][1] == "good"
         await until(lambda: seen.cached(temp) == (20.0, "good", good_ms), what="web topic cache good")

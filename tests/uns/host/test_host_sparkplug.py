@@ -563,7 +563,7 @@ async def _stale_then_born_again(watcher: Watcher, edge: RawEdgeNode, temp: str,
     return mark, sent_ms, good
 
 
-async def test_a_device_born_again_after_its_stale_mark_is_stamped_when_received_however_old_its_read_time(
+async def test_a_device_born_again_after_its_stale_mark_is_stamped_at_its_birth_however_old_its_read_time(
     hub: RunningHub,
 ) -> None:
     # a DBIRTH carries the time each value was read (Ignition's transmitters: the tag's last change), before the
@@ -577,7 +577,7 @@ async def test_a_device_born_again_after_its_stale_mark_is_stamped_when_received
         edge.send("DDEATH", [], device="filler")
         mark, sent_ms, good = await _stale_then_born_again(watcher, edge, temp, read_ms)
         assert mark > read_ms  # the mark is after the value it marks
-        assert max(sent_ms, mark + 1) <= good <= now_ms()  # max(received, mark + 1)
+        assert max(sent_ms, mark + 1) <= good <= now_ms()  # max(min(sent, received), mark + 1)
         # a device its node's new session births after the session's first DATA: marked then, born after the mark
         edge.nbirth([metric("Uptime", 12, INT64)])
         edge.send("NDATA", [metric("Uptime", 13, INT64)])
