@@ -137,8 +137,9 @@ def load_plant(path: Path | None) -> Plant:
 def plant_of(settings: Settings, *, demo: bool = False) -> Plant:
     """The plant a command runs: the plant file, else an empty plant of ``settings.enterprise``, else the demo plant.
 
-    ``demo``: the command runs the simulated demo plant (``uns up`` without ``--no-demo``), whose
-    topics are the demo plant's enterprise.
+    ``demo``: the command runs the simulated demo plant (``uns up`` with ``demo`` on; ``uns mes <view>`` when
+    the demo's MES rules apply), whose topics are the demo plant's enterprise: without a plant file, an
+    ``enterprise`` set must be the demo plant's. With a plant file the simulator runs on that file.
 
     Raises:
         ConfigError: an unreadable plant file, or an ``enterprise`` that contradicts it or the demo.
