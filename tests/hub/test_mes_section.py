@@ -1,4 +1,6 @@
-"""The MES settings the hub runs (``hub.app.mes_section``): configured output cells checked against the plant file."""
+"""The MES settings the hub runs (``hub.app.mes_section``): configured output cells checked against the plant file,
+and the demo's MES rules where the demo plant runs (``hub.app.demo_mes_rules_apply``), in ``uns up`` and ``uns mes``
+alike."""
 
 from __future__ import annotations
 
@@ -31,6 +33,13 @@ ELSEWHERE = "acme/dallas/bottling/line9"  # a line the demo plant does not decla
 
 def _settings(output_cells: dict[str, str]) -> Settings:
     return Settings(demo=False, mes=MesSection(output_cells=output_cells))
+
+
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    """No ``UNS_*`` of the shell running the tests; the hub's data in ``data_dir``."""
+    for key in [key for key in os.environ if key.startswith("UNS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("UNS_DATA_DIR", str(data_dir))
 
 
 def test_the_settings_outputs_and_the_plant_files_last_cells_are_carried_apart() -> None:
@@ -84,9 +93,7 @@ def test_every_such_cell_is_named() -> None:
 def test_uns_mes_stops_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for key in [key for key in os.environ if key.startswith("UNS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("UNS_DATA_DIR", str(tmp_path))
+    _clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("UNS_MES__OUTPUT_CELLS", f'{{"{LINE2}": "{LINE2}/filler9"}}')
     assert main(["mes", "oee", "--path", LINE2]) == EXIT_CONFIG
     assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
@@ -98,9 +105,7 @@ def test_uns_historian_and_uns_mes_stop_on_it_before_opening_the_database_or_the
 ) -> None:
     """As ``uns up`` and ``uns web`` do: the setting is checked before anything starts (no database made or
     migrated, no broker asked: one on a port that refuses would otherwise be the error shown)."""
-    for key in [key for key in os.environ if key.startswith("UNS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("UNS_DATA_DIR", str(tmp_path))
+    _clean_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("UNS_MES__OUTPUT_CELLS", f'{{"{LINE2}": "{LINE2}/filler9"}}')
     assert main([command, "--broker", "mqtt://127.0.0.1:1", "--http-port", "0"]) == EXIT_CONFIG
     assert f"mes.output_cells.{LINE2}: not a cell of {LINE2} in the plant file" in capsys.readouterr().err
@@ -182,12 +187,6 @@ enterprise:
 DEMO_FILLER_S = demo_ideal_cycle_times(load_plant(None))[FILLER]
 """The demo's ideal cycle time of line1's filler (its nameplate rate), which applies to the demo plant only."""
 WINDOW = ["--start", at(24, 6).isoformat(), "--end", at(24, 7).isoformat()]
-
-
-def _clean_environment(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
-    for key in [key for key in os.environ if key.startswith("UNS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("UNS_DATA_DIR", str(data_dir))
 
 
 def _an_hour_of_the_filler(data_dir: Path) -> None:
