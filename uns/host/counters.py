@@ -33,7 +33,7 @@ class Reason(StrEnum):
     too_many_nodes = "too_many_nodes"
     too_many_series = "too_many_series"
     bad_status = "bad_status"
-    """A retained node status document read back at start (``uns.host.seeding``) that is not ours to read: ignored."""
+    """A retained node status document read back at start (``uns.host.seeding``) that cannot be read: ignored."""
 
 
 @dataclasses.dataclass(slots=True)

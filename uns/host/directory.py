@@ -1,7 +1,8 @@
 """The edge nodes and devices the Sparkplug host keeps, found by the topics that name them and made within the bounds.
 
-A topic is parsed once (cached); a node or device is made at its first message, bound to its equipment path by
-the plant file or flagged unbound, unless a bound (``host.max_nodes``, ``host.max_devices_per_node``) refuses it.
+A topic is parsed once (cached); a node or device is made at its first message (or when a host starting seeds its
+stale marks, ``uns.host.seeding``), bound to its equipment path by the plant file or flagged unbound, unless a bound
+(``host.max_nodes``, ``host.max_devices_per_node``) refuses it.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ flow control holds the edge nodes back; nothing is dropped. Answers are read fro
 A worker that dies (its pipe closes) or hangs (no answer for ``hang_s``) is logged once as an ERROR and
 started again after the one backoff; the batches it had not answered are counted lost, and its fresh
 core asks each edge node that sends DATA for a rebirth (Sparkplug: DATA without a birth), so the state
-comes back. Closing stops the worker at once (the messages it has not answered are counted lost); a worker
-whose parent is killed sees its pipe close and exits.
+comes back; it is seeded with the stale marks of the node statuses published last (``uns.host.seeding``).
+Closing stops the worker at once (the messages it has not answered are counted lost); a worker whose parent is
+killed sees its pipe close and exits.
 """
 
 from __future__ import annotations

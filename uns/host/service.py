@@ -43,6 +43,7 @@ _BROKER_DROPPED_WAIT_S = 30.0  # Mosquitto's sys_interval is 10 s by default
 _MARKS_QUIET_S = 0.25
 """How long no retained node status came for the host to take it that the broker sent them all (``_read_marks``)."""
 _MARKS_QUIET_LOCAL_S = 0.01
+"""The same in-process, where the subscribe has queued every retained one when it returns."""
 _MARKS_MAX_S = 3.0
 """The longest the host reads its retained node status at start: past it, it starts with those read."""
 
@@ -161,8 +162,8 @@ class SparkplugHost:
 
         Subscribed, the broker sends the retained ones (MQTT 3.1.1: RETAIN set on those alone); read until no retained
         one came for a moment (a live one, another hub's status on the broker, is not waited for) or ``_MARKS_MAX_S``
-        passed, then unsubscribed. One the host may not read is a warning:
-        the host starts without the marks.
+        passed, then unsubscribed. A subscription the broker refuses is a warning, and the host starts without the marks
+        (Mosquitto grants one its ACL forbids reading, and sends nothing: no marks, no warning).
         """
         status_filters = [f"{self._status_prefix}{group}/+" for group in self._settings.groups]  # the groups tracked
         try:

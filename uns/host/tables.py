@@ -60,7 +60,10 @@ class MetricTable:
         return self.born.metrics
 
     def reset(self, birth_ms: int) -> None:
-        """Start a new birth: forget aliases and datatypes, keep last values for stale marking."""
+        """Start a new birth: forget the last one's slots (aliases, datatypes, last values) and its stale marks.
+
+        Read the marks the new birth sorts after first (``uns.host.republish.BirthMarks.of``).
+        """
         self.online = True
         self.birth_ms = birth_ms
         self.stale_ms = None
