@@ -108,7 +108,10 @@ def test_a_node_online_at_the_restart_is_not_seeded_but_its_dead_device_is() -> 
     ("topic", "document", "says"),
     [
         pytest.param(_STATUS, b"{not json", "unexpected character", id="not-json"),
-        pytest.param(_STATUS, b"[]", "not an object", id="not-an-object"),
+        pytest.param(_STATUS, b"[]", "ignored: the document: not an object", id="not-an-object"),
+        pytest.param(
+            _STATUS, b'{"online": true, "devices": {"filler": 5}}', "devices.filler: not an object", id="device-entry"
+        ),
         pytest.param(_STATUS, b'{"online": "no", "stale_ms": 5}', "online: not true or false", id="online"),
         pytest.param(_STATUS, b'{"online": false, "stale_ms": "5"}', "stale_ms: not a time", id="stale-ms"),
         pytest.param(
