@@ -8,7 +8,7 @@ from pathlib import Path
 from model.config import Settings
 from model.equipment import Plant
 from uns.transforms.config import RUNNING_FILE, diff_tags, read_running, read_transforms, with_builtin
-from uns.transforms.demo import DEMO_TAGS
+from uns.transforms.demo import builtin_tags
 from uns.transforms.plan import plan_tags
 
 __all__ = ["add_check_parser", "add_transforms_parser", "run_transforms"]
@@ -48,11 +48,11 @@ def add_transforms_parser(subparsers: argparse._SubParsersAction[argparse.Argume
 def run_transforms(args: argparse.Namespace, settings: Settings, plant: Plant) -> int:
     """Print the check; raises ``ConfigError`` (exit 2) naming the tag and field when FILE is invalid."""
     # with the demo, its built-in tags run beside the file's, as in `uns up`
-    tags = with_builtin(read_transforms(args.file), DEMO_TAGS if settings.demo else ())
+    builtin = builtin_tags(settings)
+    tags = with_builtin(read_transforms(args.file), builtin)
     plans = plan_tags(tags, plant=plant, source=str(args.file))
     running = read_running(settings.data_dir)
     if running is None:
-        builtin = DEMO_TAGS if settings.demo else ()
         base, against = with_builtin(settings.transforms, builtin), "the settings' transforms: (no hub has run here)"
     else:
         base, against = running, f"the running tags ({settings.data_dir / RUNNING_FILE})"

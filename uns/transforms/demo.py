@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from model.config import Settings
 from model.transforms import ComputedTag
 
-__all__ = ["DEMO_TAGS"]
+__all__ = ["DEMO_TAGS", "builtin_tags"]
 
 _LINE1 = "acme/dallas/bottling/line1"
 _LINE2 = "acme/dallas/bottling/line2"
@@ -71,3 +72,8 @@ DEMO_TAGS: tuple[ComputedTag, ...] = (
     ),
 )
 """Line speeds per minute from the counters, the filler temperature in degF and pressure in psi, a yield."""
+
+
+def builtin_tags(settings: Settings) -> tuple[ComputedTag, ...]:
+    """The built-in computed tags of these settings' hub: the demo's with the demo, else none (``uns up``, a check)."""
+    return DEMO_TAGS if settings.demo else ()

@@ -7,7 +7,7 @@ from model.equipment import Plant
 from model.transforms import ComputedTag
 from uns.connect import ClientFactory
 from uns.transforms.config import with_builtin
-from uns.transforms.demo import DEMO_TAGS
+from uns.transforms.demo import builtin_tags
 from uns.transforms.plan import plan_tags
 from uns.transforms.service import ComputedTags
 
@@ -16,7 +16,7 @@ __all__ = ["check_computed_tags", "computed_tags"]
 
 def _tags(settings: Settings) -> tuple[list[ComputedTag], tuple[ComputedTag, ...]]:
     """The tags ``uns up`` runs (the settings' and the built-in ones they do not replace), and the built-in ones."""
-    builtin = DEMO_TAGS if settings.demo else ()
+    builtin = builtin_tags(settings)
     return with_builtin(settings.transforms, builtin), builtin
 
 
