@@ -38,7 +38,7 @@ from uns.memory import HeapKeeper
 from uns.mes.service import MesAdapter
 from uns.mqtt.types import BrokerUrl
 from uns.ready import ready_line
-from uns.rules.demo import demo_rules
+from uns.rules.demo import builtin_rules
 from uns.rules.history import AlarmHistory
 from uns.rules.service import RuleService, starting_rules
 from uns.settings import load_plant
@@ -395,7 +395,7 @@ async def _enter_rules(
 
     With a settings file they run even when there are none yet: the web editor and a reload may add some.
     """
-    builtin = demo_rules(plant) if settings.demo else []  # also what a reload of a file without rules: runs
+    builtin = builtin_rules(settings, plant)  # also what a reload of a file without rules: runs
     rules = starting_rules(settings, builtin)  # an explicit rules: [] runs none, as on reload
     if not rules and config_file is None:
         return None

@@ -10,7 +10,7 @@ from model.config import Settings
 from model.equipment import Plant
 from uns.errors import ConfigError
 from uns.rules.check import RulesRefused, check_rules
-from uns.rules.demo import demo_rules
+from uns.rules.demo import builtin_rules
 from uns.rules.service import diff_rules, read_rules, starting_rules
 from uns.transforms.cli import add_check_parser
 
@@ -36,7 +36,7 @@ def run_rules(args: argparse.Namespace, settings: Settings, plant: Plant) -> int
     Raises:
         ConfigError: FILE cannot be read or is not YAML (the caller prints it and exits 2).
     """
-    builtin = demo_rules(plant) if settings.demo else []
+    builtin = builtin_rules(settings, plant)
     try:
         rules = read_rules(args.file, builtin=builtin)  # as a reload reads it
         check_rules(rules, plant)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
+from model.config import Settings
 from model.equipment import Plant
 from model.rules import Rule
 
-__all__ = ["ORDER_WEBHOOK_URL", "demo_rules"]
+__all__ = ["ORDER_WEBHOOK_URL", "builtin_rules", "demo_rules"]
 
 ORDER_WEBHOOK_URL = "http://127.0.0.1:8099/hooks/order-completed"
 """Where the disabled demo webhook would post: enable it in a settings file once a receiver listens there."""
@@ -56,3 +57,8 @@ def demo_rules(plant: Plant) -> list[Rule]:
             },
         ]
     )
+
+
+def builtin_rules(settings: Settings, plant: Plant) -> list[Rule]:
+    """The built-in rules of these settings' hub: the demo's with the demo, else none (uns up, a check, a reload)."""
+    return demo_rules(plant) if settings.demo else []

@@ -10,7 +10,7 @@ from model.rules import Rule
 from uns.broker.acl import AclPolicy
 from uns.connect import network_clients
 from uns.mqtt.types import BrokerUrl
-from uns.rules.demo import demo_rules
+from uns.rules.demo import builtin_rules, demo_rules
 from uns.rules.service import RuleService, read_rules, starting_rules
 from uns.settings import load_plant, load_settings
 
@@ -51,7 +51,7 @@ def test_start_up_and_reload_read_the_rules_key_alike(tmp_path: Path, text: str,
     file = tmp_path / "hub.yaml"
     file.write_text(text)
     settings = load_settings(config_file=file, overrides={"data_dir": tmp_path}, environ={})
-    builtin = demo_rules(PLANT) if settings.demo else []
+    builtin = builtin_rules(settings, PLANT)  # as uns up and uns rules check take them
     started = starting_rules(settings, builtin)
     assert [rule.name for rule in started] == names
     assert [rule.name for rule in read_rules(file, builtin=builtin)] == names
