@@ -38,7 +38,7 @@ from uns.sparkplug import (
 )
 from uns.sparkplug.node_control import bd_seq_of, next_seq, rebirth_command
 
-__all__ = ["HostCore", "hub_topic"]
+__all__ = ["HostCore", "hub_topic", "node_status_prefix"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ _PROBLEM_REASONS = {
 def hub_topic(enterprise: str, *levels: str) -> str:
     """A topic of the hub's own status tree, ``<enterprise>/hub/...``."""
     return "/".join((enterprise, "hub", *levels))
+
+
+def node_status_prefix(enterprise: str) -> str:
+    """Where the host publishes each edge node's status, retained: this, then ``<group>/<node>``."""
+    return hub_topic(enterprise, "host", "nodes", "")
 
 
 class HostCore:
@@ -68,6 +73,7 @@ class HostCore:
     ) -> None:
         self._plant = plant
         self._enterprise = plant.enterprise.id
+        self._status_prefix = node_status_prefix(self._enterprise)
         self._max_payload = max_payload_bytes
         self._rebirth_interval = rebirth_min_interval_ms
         self._qos = republish_qos
@@ -549,14 +555,14 @@ class HostCore:
 
     def _status(self, node: NodeState) -> Message:
         self.statuses_made += 1
-        topic = hub_topic(self._enterprise, "host", "nodes", node.group_id, node.edge_node_id)
+        topic = f"{self._status_prefix}{node.group_id}/{node.edge_node_id}"
         return Message(topic, orjson.dumps(node.status()), 0, True)
 
     def seed(self, documents: StatusDocuments, now_ms: int) -> int:
         """Seed the stale marks of the host's retained node status documents, read at start (``uns.host.seeding``)."""
         return seed_marks(
             documents,
-            enterprise=self._enterprise,
+            prefix=self._status_prefix,
             directory=self._directory,
             bounds=self._bounds,
             reject=self._reject,

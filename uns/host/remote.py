@@ -34,7 +34,7 @@ from typing import IO
 
 from uns.backoff import Backoff
 from uns.errors import HostWorkerError
-from uns.host.core import hub_topic
+from uns.host.core import node_status_prefix
 from uns.host.mirror import HostMirror
 from uns.host.worker import Batch, Republish, Result, WorkerConfig
 from uns.mqtt.types import Message
@@ -148,7 +148,7 @@ class HostWorker:
         self._writer: asyncio.WriteTransport | None = None
         self._reader: asyncio.ReadTransport | None = None
         self._pipe = _Pipe()
-        self._status_prefix = hub_topic(config.plant.enterprise.id, "host", "nodes", "")
+        self._status_prefix = node_status_prefix(config.plant.enterprise.id)
         self._statuses: dict[str, bytes] = dict(config.seeds)
         """The last node status published per topic (what the broker retains): a new worker's seeds."""
 

@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 StatusDocuments = tuple[tuple[str, bytes], ...]
 """Retained node status documents as read from the broker: topic, payload."""
 
-_STATUS_LEVELS = ("hub", "host", "nodes")
-
 
 class _Malformed(ValueError):
     """A status document that cannot be read; the message says what is wrong."""
@@ -48,13 +46,13 @@ def _mark(doc: object, where: str) -> int | None:
     return None if online else stale_ms
 
 
-def _marks(topic: str, payload: bytes, enterprise: str) -> tuple[SparkplugTopic, int | None, dict[str, int]]:
+def _marks(topic: str, payload: bytes, prefix: str) -> tuple[SparkplugTopic, int | None, dict[str, int]]:
     """The node a status document names, its mark, and its devices' marks (offline and marked only)."""
-    levels = topic.split("/")
-    if len(levels) != 6 or levels[0] != enterprise or tuple(levels[1:4]) != _STATUS_LEVELS:
-        raise _Malformed(f"not {enterprise}/hub/host/nodes/<group>/<node>")
+    levels = topic.removeprefix(prefix).split("/") if topic.startswith(prefix) else []
+    if len(levels) != 2:
+        raise _Malformed(f"not {prefix}<group>/<node>")
     try:
-        node = SparkplugTopic(group_id=levels[4], message_type=MessageType.NBIRTH, edge_node_id=levels[5])
+        node = SparkplugTopic(group_id=levels[0], message_type=MessageType.NBIRTH, edge_node_id=levels[1])
         doc = orjson.loads(payload)
     except (SparkplugError, orjson.JSONDecodeError) as exc:
         raise _Malformed(str(exc)) from exc
@@ -89,13 +87,13 @@ def _seed(table: MetricTable, mark: int) -> None:
 def seed_marks(
     documents: Iterable[tuple[str, bytes]],
     *,
-    enterprise: str,
+    prefix: str,
     directory: Directory,
     bounds: HostBounds,
     reject: Reject,
     now_ms: int,
 ) -> int:
-    """Seed the stale marks of ``documents`` (the host's retained node status); returns the tables seeded.
+    """Seed the stale marks of ``documents`` (the host's retained node status under ``prefix``); returns those seeded.
 
     A node or device is made through ``directory`` (bound to its path, an unbound one warned of once), only if it
     has a mark, and within ``host.max_nodes`` and ``host.max_devices_per_node`` (past one it is left unseeded,
@@ -105,7 +103,7 @@ def seed_marks(
     seeded = 0
     for topic, payload in documents:
         try:
-            sp_topic, mark, device_marks = _marks(topic, payload, enterprise)
+            sp_topic, mark, device_marks = _marks(topic, payload, prefix)
         except _Malformed as exc:
             reject(Reason.bad_status, topic, f"retained node status ignored: {exc}", now_ms)
             continue

@@ -20,7 +20,7 @@ from uns.errors import BrokerError
 from uns.event_wait import set_within
 from uns.health import publish_health
 from uns.host.bounds import HostBounds
-from uns.host.core import HostCore, hub_topic
+from uns.host.core import HostCore, hub_topic, node_status_prefix
 from uns.host.counters import Lag, RepublishLag
 from uns.host.mirror import HostMirror
 from uns.host.remote import HostWorker
@@ -84,7 +84,7 @@ class SparkplugHost:
         """The host's state: its core, or with ``host.worker`` the mirror of the worker process's core."""
         self._worker: HostWorker | None = None
         self._state_topic = _STATE_PREFIX + settings.host_id
-        self._status_prefix = hub_topic(self._enterprise, "host", "nodes", "")
+        self._status_prefix = node_status_prefix(self._enterprise)
         """Where the host publishes each node's status, retained (``HostCore``); read back at start."""
         self.lag = lag or RepublishLag()
         """Whether republishing keeps up (``ok``/``lagging``/``stalled``), judged at each health tick."""
