@@ -77,11 +77,12 @@ def _marks(topic: str, payload: bytes, prefix: str) -> tuple[SparkplugTopic, int
     return node, mark, device_marks
 
 
-def _seed(table: MetricTable, mark: int) -> None:
-    """An offline table with no slots left: its newest mark stands for each metric (``BirthMarks``)."""
+def _seed(table: MetricTable, mark: int) -> bool:
+    """An offline table with no slots left: its newest mark stands for each metric (``BirthMarks``); seeded?"""
     if table.online or table.slots:
-        return  # known already in this host's life: its own marks are the truth
+        return False  # known already in this host's life: its own marks are the truth
     table.stale_ms = max(table.stale_ms or 0, mark)
+    return True
 
 
 def seed_marks(
@@ -117,8 +118,7 @@ def seed_marks(
         if node is None:
             continue
         if mark is not None:
-            _seed(node, mark)
-            seeded += 1
+            seeded += _seed(node, mark)
         seeded += _seed_devices(directory, bounds, node, device_marks, now_ms)
     if seeded:
         log.info("stale marks of %d edge nodes and devices read back from their retained status", seeded)
@@ -134,6 +134,5 @@ def _seed_devices(directory: Directory, bounds: HostBounds, node: NodeState, mar
             continue
         device = directory.device(node, device_id, f"{node.source}/{device_id}", now_ms, out)
         if device is not None:
-            _seed(device, mark)
-            seeded += 1
+            seeded += _seed(device, mark)
     return seeded

@@ -104,6 +104,17 @@ def test_a_node_online_at_the_restart_is_not_seeded_but_its_dead_device_is() -> 
     assert online.nodes == {}
 
 
+def test_a_node_the_host_knows_keeps_its_own_marks_and_is_not_counted_seeded() -> None:
+    before = _core()
+    out = _birth(before, _T0, _T0)
+    out += before.handle(_topic("NDEATH"), payload([metric("bdSeq", 0, INT64)], None, timestamp_ms=_T0), _T0 + 5_000)
+    known = _core()
+    _birth(known, _T0 + 6_000, _T0 + 6_000)  # online, its devices born: nothing of the older statuses applies
+    assert known.seed(_statuses(out), _T0 + 9_000) == 0
+    node = known.nodes[_GROUP, _NODE]
+    assert (node.online, node.stale_ms, node.devices["filler"].stale_ms) == (True, None, None)
+
+
 @pytest.mark.parametrize(
     ("topic", "document", "says"),
     [
