@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from model.config import DeriveRule
-from tests.fixtures.consumers import hub_clients, retained, running_consumers
+from tests.fixtures.consumers import Consumers, hub_clients, retained, running_consumers
 from tests.fixtures.hub import RunningHub
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import DOUBLE, INT32, RawEdgeNode, metric, now_ms, read_at
@@ -74,6 +74,24 @@ def _born_read_at(read_ms: int) -> list[pb.Payload.Metric]:
     ]
 
 
+async def _born_again(hub: RunningHub, seen: Consumers, temp: str, read_ms: int) -> tuple[int, int]:
+    """The edge node connects again (bdSeq 1) with the filler's tags unchanged, read at ``read_ms``; once the
+    historian's latest of ``temp`` is good: (when the births were sent, the latest's timestamp)."""
+    again = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=1)
+    await again.start()
+    try:
+        sent_ms = now_ms()
+        again.nbirth([])
+        again.send("DBIRTH", _born_read_at(read_ms), "filler")
+        await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["good"], what="historian latest good again")
+    finally:
+        again.stop()
+    ((value, _, good_ms),) = seen.latest(temp)
+    assert value == 20.0
+    assert isinstance(good_ms, int)
+    return sent_ms, good_ms
+
+
 async def test_a_machine_born_again_with_its_tags_read_times_reads_good_everywhere(
     hub: RunningHub, tmp_path: Path
 ) -> None:
@@ -95,18 +113,7 @@ async def test_a_machine_born_again_with_its_tags_read_times_reads_good_everywhe
             edge.stop()
         ((_, _, stale_ms),) = seen.latest(temp)
         assert isinstance(stale_ms, int)
-        again = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=1)  # it connects again: the same tags, unchanged
-        await again.start()
-        try:
-            sent_ms = now_ms()
-            again.nbirth([])
-            again.send("DBIRTH", _born_read_at(read_ms), "filler")
-            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["good"], what="historian latest good again")
-        finally:
-            again.stop()
-        ((value, _, good_ms),) = seen.latest(temp)
-        assert value == 20.0
-        assert isinstance(good_ms, int)
+        sent_ms, good_ms = await _born_again(hub, seen, temp, read_ms)
         assert max(sent_ms, stale_ms + 1) <= good_ms <= now_ms()  # at the birth (its payload's time), after the mark
         assert [(v, q) for v, q, _ in seen.samples(temp)] == [(20.0, "good"), (20.0, "stale"), (20.0, "good")]
         assert seen.latest(state)[0][1] == "good"
@@ -142,18 +149,7 @@ async def test_a_machine_down_across_a_restart_of_the_hub_reads_good_when_born_a
         filler = status["devices"]["filler"]  # type: ignore[index]
         assert (filler["online"], filler["metrics"], filler["stale_ms"]) == (False, 2, stale_ms)
         await hub.restart_host()  # a new host on the same broker, which holds the status and the stale values
-        again = RawEdgeNode(hub.url, hub.group, hub.node, bd_seq=1)  # the same tags, unchanged, their old read times
-        await again.start()
-        try:
-            sent_ms = now_ms()
-            again.nbirth([])
-            again.send("DBIRTH", _born_read_at(read_ms), "filler")
-            await until(lambda: [q for _, q, _ in seen.latest(temp)] == ["good"], what="historian latest good again")
-        finally:
-            again.stop()
-        ((value, _, good_ms),) = seen.latest(temp)
-        assert value == 20.0
-        assert isinstance(good_ms, int)
+        sent_ms, good_ms = await _born_again(hub, seen, temp, read_ms)
         assert max(sent_ms, stale_ms + 1) <= good_ms <= now_ms()  # after the pre-restart mark
         assert [(v, q) for v, q, _ in seen.samples(temp)] == [(20.0, "good"), (20.0, "stale"), (20.0, "good")]
         await until(lambda: seen.cached(temp) == (20.0, "good", good_ms), what="web topic cache good")
