@@ -189,6 +189,8 @@ class SparkplugHost:
             quiet_until = loop.time() + quiet_s
             if message.payload and message.topic.startswith(self._status_prefix):
                 documents[message.topic] = message.payload
+        ended = "at the cap" if loop.time() >= deadline else "quiet"  # the cap: retained ones still coming
+        log.debug("retained node statuses read back: %d, ended %s", len(documents), ended)
         await client.unsubscribe(status_filters)
         return tuple(documents.items())
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 
 import orjson
@@ -185,7 +184,9 @@ async def test_a_malformed_retained_status_is_ignored_with_a_log_line_at_a_resta
         edge.stop()
 
 
-async def test_another_hubs_live_statuses_neither_seed_nor_hold_up_a_restart(hub: RunningHub) -> None:
+async def test_another_hubs_live_statuses_neither_seed_nor_hold_up_a_restart(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
     # two hubs on one broker publish the same node status topics; the other's live ones (not retained) are no marks
     # of ours, and the read-back at start waits for retained ones alone (before a13d83f each live one restarted the
     # wait, holding the start to the 3 s cap)
@@ -202,10 +203,10 @@ async def test_another_hubs_live_statuses_neither_seed_nor_hold_up_a_restart(hub
 
         publishing = asyncio.create_task(other_hub())
         try:
-            started_s = time.monotonic()
-            await hub.restart_host()
-            took_s = time.monotonic() - started_s
+            with caplog.at_level(logging.DEBUG, logger="uns.host.service"):
+                await hub.restart_host()
         finally:
             publishing.cancel()
-    assert took_s < 1.5, took_s
+    # not by the clock (a loaded box makes any start slow): how the read-back ended, the host's own word for it
+    assert "retained node statuses read back: 1, ended quiet" in caplog.text
     assert hub.host.core.health()["nodes_known"] == 1  # edge8, from its retained status; edge7's live ones not taken
