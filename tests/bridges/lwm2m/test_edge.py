@@ -101,7 +101,7 @@ async def test_a_client_lost_while_the_server_was_down_is_awaited_then_a_warning
     th-2, also awaited at the restart, registers in time: no warning."""
     caplog.set_level(logging.INFO)
     th2 = {**config().devices[0].model_dump(exclude_unset=True), "endpoint": "th-2", "id": "th2"}
-    cfg = config(port=claim_port("127.0.0.1", 0), register_within_s=0.5)
+    cfg = config(port=claim_port("127.0.0.1", 0), register_within_s=2.0)  # th-2 in time on a loaded box too
     cfg = cfg.model_copy(update={"devices": [*cfg.devices, type(cfg.devices[0]).model_validate(th2)]})
     async with (
         Lwm2mClient(endpoint="th-1", resources=TH, lifetime_s=1) as lost,
@@ -124,7 +124,7 @@ async def test_a_client_lost_while_the_server_was_down_is_awaited_then_a_warning
     assert _lost(caplog) == [
         (
             "WARNING",
-            "lwm2m env: client th-1 (device th1) has not registered within 0.5 s of the server starting: lost, "
+            "lwm2m env: client th-1 (device th1) has not registered within 2 s of the server starting: lost, "
             "or its ep= is not th-1",
         )
     ]
