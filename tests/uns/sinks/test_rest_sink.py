@@ -225,6 +225,9 @@ async def test_basic_auth_and_a_wrong_password_dead_letters_with_401_until_fixed
         async with running(sink), publisher(broker.url) as pub:
             await pub.publish_many([Message(DONE, order(i), qos=1) for i in range(3)])
             await until(lambda: sink.stats.rejected == 3, within_s=20, what=f"3 refused: {sink.health()}")
+            # a row is counted refused before its dead letter is written: wait for the letters themselves
+            dead = RestWriter(config=wrong).dead_letters
+            await until(lambda: len(dead.list()) == 3, within_s=20, what=f"3 dead letters: {sink.health()}")
         assert erp.stored == {}
         letters = RestWriter(config=wrong).dead_letters.list()
         assert {letter.reason.split(" from ")[0] for letter in letters} == {"HTTP 401"}
