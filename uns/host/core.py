@@ -564,7 +564,6 @@ class HostCore:
             documents,
             prefix=self._status_prefix,
             directory=self._directory,
-            bounds=self._bounds,
             reject=self._reject,
             now_ms=now_ms,
         )

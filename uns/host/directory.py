@@ -62,14 +62,18 @@ class Directory:
         self._topics[topic] = parsed
         return parsed
 
-    def node(self, topic: SparkplugTopic, raw_topic: str, now_ms: int) -> NodeState | None:
-        """The edge node ``topic`` names, made at its first message; None if ``host.max_nodes`` refuses it."""
+    def node(self, topic: SparkplugTopic, raw_topic: str, now_ms: int, *, quiet: bool = False) -> NodeState | None:
+        """The edge node ``topic`` names, made at its first message; None if ``host.max_nodes`` refuses it.
+
+        ``quiet``: no message came (seeding), so a refusal is neither counted nor logged as one.
+        """
         key = (topic.group_id, topic.edge_node_id)
         node = self.nodes.get(key)
         if node is None:
             refusal = self._bounds.node_refusal(len(self.nodes))
             if refusal is not None:
-                self._reject(Reason.too_many_nodes, raw_topic, f"new edge node refused: {refusal}", now_ms)
+                if not quiet:
+                    self._reject(Reason.too_many_nodes, raw_topic, f"new edge node refused: {refusal}", now_ms)
                 return None
             resolved = self._plant.resolve(topic.group_id, topic.edge_node_id, None)
             node = NodeState(
@@ -85,20 +89,22 @@ class Directory:
         return node
 
     def device(
-        self, node: NodeState, device_id: str, topic: str, now_ms: int, out: list[Message]
+        self, node: NodeState, device_id: str, topic: str, now_ms: int, out: list[Message] | None
     ) -> DeviceState | None:
         """``node``'s device ``device_id``, made at its first message; None if a bound refuses it.
 
-        Past ``host.max_devices_per_node`` the node is degraded: its status goes in ``out`` the first time.
+        Past ``host.max_devices_per_node`` the node is degraded: its status goes in ``out`` the first time. ``out``
+        None: no message came (seeding), so a refusal is neither counted, logged as one, nor degrades the node.
         """
         device = node.devices.get(device_id)
         if device is None:
             refusal = self._bounds.device_refusal(len(node.devices))
             if refusal is not None:
-                self._reject(Reason.too_many_devices, topic, f"new device {device_id!r} refused: {refusal}", now_ms)
-                if "devices" not in node.degraded:
-                    node.degraded["devices"] = f"{Reason.too_many_devices.value}: {refusal}"
-                    out.append(self._status(node))
+                if out is not None:
+                    self._reject(Reason.too_many_devices, topic, f"new device {device_id!r} refused: {refusal}", now_ms)
+                    if "devices" not in node.degraded:
+                        node.degraded["devices"] = f"{Reason.too_many_devices.value}: {refusal}"
+                        out.append(self._status(node))
                 return None
             resolved = self._plant.resolve(node.group_id, node.edge_node_id, device_id)
             device = DeviceState(

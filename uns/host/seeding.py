@@ -15,11 +15,9 @@ from collections.abc import Iterable
 import orjson
 
 from uns.errors import SparkplugError
-from uns.host.bounds import HostBounds
 from uns.host.counters import Reason
 from uns.host.directory import Directory, Reject
 from uns.host.tables import MetricTable, NodeState
-from uns.mqtt.types import Message
 from uns.sparkplug import MessageType, SparkplugTopic
 
 __all__ = ["StatusDocuments", "seed_marks"]
@@ -90,7 +88,6 @@ def seed_marks(
     *,
     prefix: str,
     directory: Directory,
-    bounds: HostBounds,
     reject: Reject,
     now_ms: int,
 ) -> int:
@@ -110,29 +107,24 @@ def seed_marks(
             continue
         if mark is None and not device_marks:
             continue  # online (no marks were made), or offline and born again since its marks
-        known = (sp_topic.group_id, sp_topic.edge_node_id) in directory.nodes
-        if not known and bounds.node_refusal(len(directory.nodes)) is not None:
-            log.info("stale marks of %s not kept: host.max_nodes reached", topic)
-            continue
-        node = directory.node(sp_topic, str(sp_topic), now_ms)
+        node = directory.node(sp_topic, str(sp_topic), now_ms, quiet=True)
         if node is None:
+            log.info("stale marks of %s not kept: host.max_nodes reached", topic)
             continue
         if mark is not None:
             seeded += _seed(node, mark)
-        seeded += _seed_devices(directory, bounds, node, device_marks, now_ms)
+        seeded += _seed_devices(directory, node, device_marks, now_ms)
     if seeded:
         log.info("stale marks of %d edge nodes and devices read back from their retained status", seeded)
     return seeded
 
 
-def _seed_devices(directory: Directory, bounds: HostBounds, node: NodeState, marks: dict[str, int], now_ms: int) -> int:
-    out: list[Message] = []
+def _seed_devices(directory: Directory, node: NodeState, marks: dict[str, int], now_ms: int) -> int:
     seeded = 0
     for device_id, mark in marks.items():
-        if device_id not in node.devices and bounds.device_refusal(len(node.devices)) is not None:
+        device = directory.device(node, device_id, f"{node.source}/{device_id}", now_ms, None)  # quiet
+        if device is None:
             log.info("stale marks of %s/%s not kept: host.max_devices_per_node reached", node.source, device_id)
             continue
-        device = directory.device(node, device_id, f"{node.source}/{device_id}", now_ms, out)
-        if device is not None:
-            seeded += _seed(device, mark)
+        seeded += _seed(device, mark)
     return seeded
