@@ -172,6 +172,12 @@ class HostSection(_Section):
     rebirth_min_interval_s: float = Field(
         default=5.0, ge=0, description="Least time between two rebirth requests to the same edge node, seconds."
     )
+    dbirth_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long after an edge node's NBIRTH, with no DATA of that session, the host waits for the"
+        " DBIRTHs of the devices it had; one not born again by then has its last values marked stale, seconds.",
+    )
     republish_qos: int = Field(default=0, ge=0, le=1, description="QoS of UNS republishes (0 or 1).")
     republish_window: int = Field(
         default=1_000,

@@ -103,6 +103,7 @@ def test_sections_merge_across_sources(here):
         ("UNS_LOG_LEVEL", "debug", "log_level", "DEBUG"),
         ("UNS_HOST__GROUPS", "a, b", "host.groups", ["a", "b"]),
         ("UNS_HOST__GROUPS", '["x"]', "host.groups", ["x"]),
+        ("UNS_HOST__DBIRTH_GRACE_S", "2.5", "host.dbirth_grace_s", 2.5),
         ("UNS_WEB", '{"http_port": 1}', "web.http_port", 1),
         ("UNS_BROKER__CONFIG", "conf/broker.yaml", "broker.config", Path("conf/broker.yaml")),
     ],
@@ -208,6 +209,12 @@ def test_empty_yaml_is_defaults(here):
             {"UNS_HOST__GROUPS": "[1,"},
             {},
             "environment UNS_HOST__GROUPS: host.groups: not valid JSON at character 3: Expecting value (got '[1,')",
+        ),
+        (
+            None,
+            {"UNS_HOST__DBIRTH_GRACE_S": "0"},
+            {},
+            "environment UNS_HOST__DBIRTH_GRACE_S: host.dbirth_grace_s: Input should be greater than 0 (got '0')",
         ),
         (
             None,

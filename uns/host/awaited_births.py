@@ -2,8 +2,8 @@
 
 Sparkplug 3.0 has an edge node publish its devices' DBIRTHs right after its NBIRTH, before any NDATA or
 DDATA of the session. So a device that was online when its node's new NBIRTH came, and has no DBIRTH by
-the node's first DATA of that session (or ``DBIRTH_GRACE_MS`` after the NBIRTH, if no DATA comes), is one
-the node no longer births: its last values go ``stale``. A device born again in time is never marked: a
+the node's first DATA of that session (or the grace, ``host.dbirth_grace_s``, after the NBIRTH, if no DATA
+comes), is one the node no longer births: its last values go ``stale``. A device born again in time is never marked: a
 rebirth puts no stale mark on the UNS.
 """
 
@@ -14,14 +14,16 @@ from uns.host.tables import DeviceState, NodeState
 __all__ = ["DBIRTH_GRACE_MS", "AwaitedBirths"]
 
 DBIRTH_GRACE_MS = 10_000
-"""How long after an NBIRTH with no DATA the host still waits for the DBIRTHs that follow it (a node of many
-devices, e.g. a large Ignition tag tree, takes seconds to build them; the first DATA ends the wait sooner)."""
+"""How long after an NBIRTH with no DATA the host still waits for the DBIRTHs that follow it, by default
+(``host.dbirth_grace_s``): a node of many devices, e.g. a large Ignition tag tree, takes seconds to build them;
+the first DATA ends the wait sooner."""
 
 
 class AwaitedBirths:
     """Per edge node, the devices its last NBIRTH awaits a DBIRTH of, and when the wait ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace_ms: int = DBIRTH_GRACE_MS) -> None:
+        self._grace_ms = grace_ms
         self._nodes: dict[tuple[str, str], tuple[int, dict[str, DeviceState]]] = {}
 
     def __bool__(self) -> bool:
@@ -40,7 +42,7 @@ class AwaitedBirths:
                 awaited[device.device_id] = device
             device.online = False  # a new node session invalidates device births until their DBIRTH
         if awaited:
-            self._nodes[key] = (now_ms + DBIRTH_GRACE_MS, awaited)
+            self._nodes[key] = (now_ms + self._grace_ms, awaited)
 
     def born(self, node: NodeState, device: DeviceState) -> None:
         """``device``'s DBIRTH was taken: no longer awaited."""

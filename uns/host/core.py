@@ -14,7 +14,7 @@ from model.envelope import EnvelopeDict, Quality, build_envelope
 from model.equipment import Plant
 from model.topic import TopicError
 from uns.errors import PayloadDecodeError
-from uns.host.awaited_births import AwaitedBirths
+from uns.host.awaited_births import DBIRTH_GRACE_MS, AwaitedBirths
 from uns.host.bounds import HostBounds
 from uns.host.counters import HostCounters, Reason
 from uns.host.directory import Directory
@@ -70,6 +70,7 @@ class HostCore:
         rebirth_min_interval_ms: int = 5_000,
         republish_qos: int = 0,
         bounds: HostBounds | None = None,
+        dbirth_grace_ms: int = DBIRTH_GRACE_MS,
     ) -> None:
         self._plant = plant
         self._enterprise = plant.enterprise.id
@@ -85,7 +86,7 @@ class HostCore:
         self._series = 0
         """Metric slots over every node and device: what ``host.max_series`` bounds."""
         self._late = LateBirths()
-        self._awaited = AwaitedBirths()
+        self._awaited = AwaitedBirths(dbirth_grace_ms)
         self.due_ms: int | None = None
         """When ``tick`` next has something to do (kept at each change); None while nothing waits for time."""
         self.counters = HostCounters()

@@ -76,6 +76,7 @@ class SparkplugHost:
                 max_nodes=settings.max_nodes,
                 max_series=settings.max_series,
             ),
+            dbirth_grace_ms=round(settings.dbirth_grace_s * 1000),
             hand_decoded=False,  # both set once the client is known (``_start_worker``)
             log_level=logging.NOTSET,
         )

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from model.envelope import ReadingFields
 from model.equipment import Plant
 from uns.clock import now_ms
+from uns.host.awaited_births import DBIRTH_GRACE_MS
 from uns.host.bounds import HostBounds
 from uns.host.core import HostCore
 from uns.host.feed import Counts, StateFeed, StateSnapshot, counts_of
@@ -67,6 +68,8 @@ class WorkerConfig:
     bounds: HostBounds
     hand_decoded: bool
     log_level: int
+    dbirth_grace_ms: int = DBIRTH_GRACE_MS
+    """``host.dbirth_grace_s``: how long after an NBIRTH with no DATA its node's devices are awaited."""
     seeds: StatusDocuments = ()
     """The host's retained node status documents read at start: their stale marks are seeded (``HostCore.seed``)."""
 
@@ -78,6 +81,7 @@ class WorkerConfig:
             rebirth_min_interval_ms=self.rebirth_min_interval_ms,
             republish_qos=self.republish_qos,
             bounds=self.bounds,
+            dbirth_grace_ms=self.dbirth_grace_ms,
         )
         core.hand_decoded = self.hand_decoded
         if self.seeds:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
-from tests.fixtures.hub import RunningHub
+import pytest
+
+from tests.fixtures.hub import RunningHub, running_host
 from tests.fixtures.waiting import until
 from tests.uns.host.raw_edge import (
     BOOLEAN,
@@ -22,7 +26,6 @@ from tests.uns.host.raw_edge import (
     payload,
     read_at,
 )
-from uns.host.awaited_births import DBIRTH_GRACE_MS
 from uns.sparkplug import sparkplug_b_pb2 as pb
 
 TEMPLATE = 19
@@ -503,14 +506,26 @@ async def test_a_device_its_node_s_new_session_does_not_birth_goes_stale_at_the_
         assert _qualities(watcher, level) == ["good", "stale"]  # once
 
 
+_GRACE_S = 1.0
+
+
+@pytest.fixture(params=["embedded", "mosquitto", "worker"])
+async def quick_grace_hub(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningHub]:
+    """``hub`` with ``host.dbirth_grace_s`` at ``_GRACE_S``: the wait for the DBIRTHs of a new session, in full."""
+    mosquitto = request.getfixturevalue("mosquitto") if request.param == "mosquitto" else None
+    async with running_host(request.param, mosquitto, tmp_path, dbirth_grace_s=_GRACE_S) as running:
+        yield running
+
+
 async def test_a_device_its_node_s_new_session_does_not_birth_goes_stale_after_the_grace_with_no_data(
-    hub: RunningHub,
+    quick_grace_hub: RunningHub,
 ) -> None:
+    hub = quick_grace_hub
     async with _started(hub) as (edge, watcher):
         before_ms = now_ms()
         temp, level = await _two_devices_born_again_but_one(hub, edge, watcher)
-        await until(lambda: _qualities(watcher, level)[-1] == "stale", what="Level stale", within_s=15.0)
-        assert watcher.json(level)["timestamp_ms"] >= before_ms + DBIRTH_GRACE_MS  # type: ignore[index,operator]
+        await until(lambda: _qualities(watcher, level)[-1] == "stale", what="Level stale", within_s=_GRACE_S + 5.0)
+        assert watcher.json(level)["timestamp_ms"] >= before_ms + _GRACE_S * 1000  # type: ignore[index,operator]
         assert _qualities(watcher, level) == ["good", "stale"]
         assert _qualities(watcher, temp) == ["good", "good"]
         assert hub.host.core.counters.deaths == 0
