@@ -16,10 +16,10 @@ from model.broker_config import UserConfig
 from model.fleet import AgentStatus
 from tests.bridges.fleet.rig import ENTERPRISE, checked_host, json_bridge
 from tests.exports import assert_all_is_honest
+from tests.fixtures.passwords import quick_hash
 from tests.fixtures.running import running, running_task
 from tests.fixtures.waiting import until
 from tests.uns.web.serving import serve_with_auth
-from uns.broker import hash_password
 from uns.broker.embedded import EmbeddedBroker
 from uns.connect import network_clients
 from uns.fleet import FleetStore
@@ -33,9 +33,9 @@ STATUS = f"{ENTERPRISE}/hub/edge/line1/status"
 
 def _auth() -> WebAuth:
     users = {
-        "vera": UserConfig(password_hash=hash_password("vera-secret"), role="viewer"),
-        "hana": UserConfig(password_hash=hash_password("hana-secret"), role="host"),
-        "spike": UserConfig(password_hash=hash_password("spike-secret"), role="viewer", read_sparkplug=True),
+        "vera": UserConfig(password_hash=quick_hash("vera-secret"), role="viewer"),
+        "hana": UserConfig(password_hash=quick_hash("hana-secret"), role="host"),
+        "spike": UserConfig(password_hash=quick_hash("spike-secret"), role="viewer", read_sparkplug=True),
     }
     return WebAuth(users=users, secret=b"s" * 32)
 

@@ -16,9 +16,9 @@ from starlette.routing import Route
 
 from model.broker_config import Role, UserConfig
 from tests.exports import assert_all_is_honest
+from tests.fixtures.passwords import quick_hash
 from tests.fixtures.tls import self_signed_cert
 from tests.uns.web.serving import serve_with_auth, serving
-from uns.broker import hash_password
 from uns.errors import ConfigError
 from uns.web import WebServer
 from uns.web.auth import COOKIE, WebAuth
@@ -34,7 +34,7 @@ NO_ADDRESS_LIMIT = 10_000
 
 @pytest.fixture(scope="module")
 def users() -> dict[str, UserConfig]:
-    return {name: UserConfig(password_hash=hash_password(pw), role=role) for name, (pw, role) in PASSWORDS.items()}
+    return {name: UserConfig(password_hash=quick_hash(pw), role=role) for name, (pw, role) in PASSWORDS.items()}
 
 
 serve = functools.partial(serve_with_auth, routes=page_routes())
