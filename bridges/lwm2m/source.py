@@ -47,7 +47,6 @@ _COUNTERS = {
 }  # fmt: skip
 """The status device's counters and their metrics: registered is how many are now; refused counts payloads
 (or values) that could not be read; read_failures reads or observes that got no answer or an error."""
-_STATUS_S = 1.0
 
 
 def _address(remote: Remote) -> str:
@@ -191,10 +190,11 @@ class Lwm2mSource(RdHandler):
             self._tasks.append(asyncio.create_task(self._overdue(), name=f"lwm2m[{self.name}].overdue"))
         yield self._status(now_ms())  # the status device is read at once: the births need not wait for it
         last = self._snapshot()
-        next_status = time.monotonic() + _STATUS_S
+        every_s = self._config.status_interval_s
+        next_status = time.monotonic() + every_s
         while True:
-            if time.monotonic() >= next_status:  # at most once a second, and only when something changed
-                next_status = time.monotonic() + _STATUS_S
+            if time.monotonic() >= next_status:  # at most once an interval, and only when something changed
+                next_status = time.monotonic() + every_s
                 if (snapshot := self._snapshot()) != last:
                     last = snapshot
                     yield self._status(now_ms())

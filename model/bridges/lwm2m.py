@@ -125,6 +125,11 @@ class Lwm2mBridgeConfig(BridgeBase):
         gt=0,
         description="A read or observe that failed (client not listening yet, timeout) is tried again after this.",
     )
+    status_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="The status device's counters are sent at most this often, seconds (and only when one changed).",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Self:

@@ -32,6 +32,7 @@ def config(**fields: object) -> Lwm2mBridgeConfig:
         "edge": {"group": "lwm2m", "health_interval_s": 0.2},
         "port": 0,
         "retry_s": 0.2,
+        "status_interval_s": 0.1,  # the counters the tests wait for come within 0.1 s, not up to 1 s
         "expiry_grace_s": 0.0,
         "devices": [
             {
