@@ -63,27 +63,57 @@ _OVERRIDES = {
 
 
 def _add_common(parser: argparse.ArgumentParser, *, ports: bool = True, plant: bool = True) -> None:
-    parser.add_argument("--config", type=Path, help="hub settings YAML (env UNS_CONFIG)")
-    parser.add_argument("--broker", help="external broker mqtt://user:pass@host:port (env UNS_BROKER)")
-    parser.add_argument(
-        "--broker-ca",
-        type=Path,
-        help="CA file the hub's clients trust for an mqtts:// --broker (env UNS_BROKER__CA_FILE)",
-    )
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env UNS_LOG_LEVEL)")
-    parser.add_argument("--data-dir", type=Path, help="where the hub keeps its data (env UNS_DATA_DIR)")
-    if plant:
-        parser.add_argument("--plant", type=Path, help="plant file (env UNS_PLANT; default: the demo plant)")
-        parser.add_argument(
-            "--enterprise", help="enterprise id of a hub without a plant file (env UNS_ENTERPRISE; default acme)"
-        )
-        parser.add_argument("--host-id", help="Sparkplug host id (env UNS_HOST__HOST_ID)")
+    _add_settings_flags(parser, plant=plant)
     if ports:
-        parser.add_argument("--broker-config", type=Path, help="embedded broker config (default broker.yaml)")
+        parser.add_argument(
+            "--broker-config", type=Path, help="embedded broker config (env UNS_BROKER__CONFIG; default broker.yaml)"
+        )
         parser.add_argument("--bind", help="address the embedded broker listens on (env UNS_BROKER__BIND)")
         parser.add_argument("--mqtt-port", type=int, help="MQTT TCP port, 0 = any free (env UNS_MQTT_PORT)")
         parser.add_argument("--ws-port", type=int, help="MQTT WebSocket port, 0 = any free (env UNS_WS_PORT)")
         parser.add_argument("--tls-port", type=int, help="MQTT TLS port (env UNS_BROKER__TLS_PORT)")
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, *, plant: bool, default: object = None) -> None:
+    """Add the flags every command reads its settings with.
+
+    ``default=SUPPRESS`` leaves them out of the namespace when not given, so a sub-command's copy does
+    not overwrite the command's (see ``_also_after``).
+    """
+    parser.add_argument("--config", type=Path, help="hub settings YAML (env UNS_CONFIG)", default=default)
+    parser.add_argument("--broker", help="external broker mqtt://user:pass@host:port (env UNS_BROKER)", default=default)
+    parser.add_argument(
+        "--broker-ca",
+        type=Path,
+        help="CA file the hub's clients trust for an mqtts:// --broker (env UNS_BROKER__CA_FILE)",
+        default=default,
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (env UNS_LOG_LEVEL)", default=default)
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the hub keeps its data (env UNS_DATA_DIR)", default=default
+    )
+    if plant:
+        parser.add_argument(
+            "--plant", type=Path, help="plant file (env UNS_PLANT; default: the demo plant)", default=default
+        )
+        parser.add_argument(
+            "--enterprise",
+            help="enterprise id of a hub without a plant file (env UNS_ENTERPRISE; default acme)",
+            default=default,
+        )
+        parser.add_argument("--host-id", help="Sparkplug host id (env UNS_HOST__HOST_ID)", default=default)
+
+
+def _also_after(command: argparse.ArgumentParser, *, plant: bool) -> None:
+    """Take the settings flags after a command's sub-command too: ``uns mes oee --data-dir D`` as before it.
+
+    argparse alone took them only before the sub-command (``uns mes --data-dir D oee``) and refused them after it
+    with ``uns: error: unrecognized arguments``, naming no command, while the views' own help names ``<data_dir>``.
+    """
+    for action in command._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_settings_flags(sub, plant=plant, default=argparse.SUPPRESS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,7 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     add_export_parser(historian.add_subparsers(dest="historian_command", metavar="ACTION"))
     web = commands.add_parser("web", help="run only the web UI and HTTP API against --broker")
     _add_common(web, ports=False)
-    web.add_argument("--broker-config", type=Path, help="broker.yaml whose users sign in (default broker.yaml)")
+    web.add_argument(
+        "--broker-config",
+        type=Path,
+        help="broker.yaml whose users sign in (env UNS_BROKER__CONFIG; default broker.yaml)",
+    )
     web.add_argument("--http-port", type=int, help="HTTP port, 0 = any free (env UNS_HTTP_PORT)")
     web.add_argument(
         "--historian-url",
@@ -134,10 +168,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(add_edge_parser(commands), ports=False)
     _add_common(add_fleet_parser(commands), ports=False)
     add_query_parser(commands)
-    _add_common(commands.choices["query"], ports=False, plant=False)  # --config/--data-dir go before the sub-command
+    _add_common(commands.choices["query"], ports=False, plant=False)
     _add_common(add_mes_parser(commands), ports=False)
     _add_common(add_transforms_parser(commands), ports=False)
     _add_common(add_rules_parser(commands), ports=False)
+    for name, plant in (("historian", True), ("query", False), ("mes", True), ("transforms", True), ("rules", True)):
+        _also_after(commands.choices[name], plant=plant)
     schema = commands.add_parser("schema", help="print (or write) the JSON Schemas of the config files")
     schema.add_argument("--out", type=Path, help="write one <name>.schema.json per schema into this folder")
     passwd = commands.add_parser("passwd", help="print a broker.yaml password hash for a user")

@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from hub.cli import main
 from model.config import Settings
 from tests.fixtures.running import running
 from tests.uns.historian.history_data import LINE, Filler, open_database
@@ -179,6 +180,31 @@ def test_relative_times_may_follow_their_flag_as_docs_write_them(tmp_path: Path)
     oee = _uns(tmp_path, "mes", "oee", "--path", LINE, "--start", "-7d", "--end", "-1m", "--format", "json")
     assert oee.returncode == 0, oee.stderr
     assert orjson.loads(oee.stdout)["rows"] == []
+
+
+def test_settings_flags_may_follow_the_sub_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README's `uns mes oee --path ... --by cell` with a data dir of one's own: `--data-dir` after the view was
+    # refused ("uns: error: unrecognized arguments"); it counts there as before the view, the later one winning
+    for key in [key for key in os.environ if key.startswith("UNS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no data/ here: only the flag finds the file
+    data_dir = tmp_path / "hub"
+    data_dir.mkdir()
+    _fill(data_dir / "historian.duckdb")
+    last = ["last", TEMP, "--format", "json"]
+    for argv in (
+        ["query", "--data-dir", str(data_dir), *last],
+        ["query", *last, "--data-dir", str(data_dir)],
+        ["query", "--data-dir", str(tmp_path / "nowhere"), *last, "--data-dir", str(data_dir)],
+    ):
+        assert main(argv) == 0, capsys.readouterr().err
+        assert [row["value"] for row in orjson.loads(capsys.readouterr().out)["rows"]] == [71.0], argv
+    window = ["--start", "2026-10-24", "--end", "2026-10-27", "--format", "json"]
+    assert main(["mes", "oee", "--path", LINE, *window, "--data-dir", str(data_dir)]) == 0, capsys.readouterr().err
+    answer = orjson.loads(capsys.readouterr().out)
+    assert (answer["start"], answer["rows"]) == ("2026-10-24T00:00:00+00:00", [])
 
 
 @pytest.mark.parametrize(
