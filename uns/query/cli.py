@@ -101,29 +101,66 @@ def _local(path: Path, query: LocalQuery) -> Document:
 
 
 def _fetch(base: str, endpoint: str, params: Params) -> Document:
-    """``GET <base>/api/<endpoint>?<params>`` (endpoint like ``history/raw`` or ``mes/oee``)."""
-    if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+    """``GET <base>/api/<endpoint>?<params>`` (endpoint like ``history/raw`` or ``mes/oee``).
+
+    An account in ``base`` (``http://user:password@host:port``, as ``uns web --historian-url`` takes it) signs in
+    first (``POST /api/login``) and sends the session cookie: a hub whose broker.yaml has accounts answers 401 else.
+    """
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme not in ("http", "https"):
         raise ApiFailed(0, f"--api {base!r} is not an http:// or https:// URL")
+    plain = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
     pairs = [(key, value) for key, values in params.items() for value in values]
-    url = f"{base.rstrip('/')}/api/{endpoint}?{urllib.parse.urlencode(pairs)}"
+    request = urllib.request.Request(f"{plain}/api/{endpoint}?{urllib.parse.urlencode(pairs)}")  # noqa: S310
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        cookie = _login(plain, user, urllib.parse.unquote(parts.password or ""))
+        request.add_header("Cookie", cookie)
     try:
-        with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
             parsed: Document = orjson.loads(response.read())
             return parsed
     except urllib.error.HTTPError as exc:
-        try:
-            body = orjson.loads(exc.read())
-        except orjson.JSONDecodeError:
-            body = {}
-        error = body.get("error") if isinstance(body, dict) else None
-        field = body.get("field") if isinstance(body, dict) else None
-        message = str(error or f"HTTP {exc.code} {exc.reason}")
-        if exc.code == 400 and isinstance(field, str):  # the same error the file would have given
+        error, field = _error_of(exc)
+        message = error or f"HTTP {exc.code} {exc.reason}"
+        if exc.code == 400 and field is not None:  # the same error the file would have given
             raise BadArgument(field, message.removeprefix(f"{field}: ")) from exc
+        if exc.code == 401 and parts.username is None:
+            message += f": give an account in the URL, --api {parts.scheme}://USER:PASSWORD@{parts.netloc}"
         raise ApiFailed(exc.code, message) from exc
     except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise ApiFailed(0, f"{plain}: {reason}") from exc
+
+
+def _login(base: str, user: str, password: str) -> str:
+    """Sign in at ``base`` as ``user``: the ``Cookie`` header value of the session it answers with."""
+    body = orjson.dumps({"username": user, "password": password})
+    request = urllib.request.Request(  # noqa: S310 - the caller checked the scheme
+        f"{base}/api/login", data=body, headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310
+            cookies = response.headers.get_all("set-cookie") or []
+    except urllib.error.HTTPError as exc:
+        error, _ = _error_of(exc)
+        raise ApiFailed(exc.code, f"{base}: login as {user!r}: {error or f'HTTP {exc.code} {exc.reason}'}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         raise ApiFailed(0, f"{base}: {reason}") from exc
+    return "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
+
+
+def _error_of(exc: urllib.error.HTTPError) -> tuple[str | None, str | None]:
+    """The ``error`` and ``field`` of an error answer's JSON, each None when it has none."""
+    try:
+        body = orjson.loads(exc.read())
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    error, field = body.get("error"), body.get("field")
+    return (str(error) if error else None), (field if isinstance(field, str) else None)
 
 
 def _is_locked(exc: StoreError) -> bool:

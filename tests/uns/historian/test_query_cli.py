@@ -14,13 +14,16 @@ import orjson
 import pytest
 
 from hub.cli import main
+from model.broker_config import UserConfig
 from model.config import Settings
+from tests.fixtures.passwords import quick_hash
 from tests.fixtures.running import running
 from tests.uns.historian.history_data import LINE, Filler, open_database
 from uns.historian.queries import History
 from uns.historian.query_cli import add_query_parser, run_query
 from uns.query.cli import join_relative_times
 from uns.web import WebServer
+from uns.web.auth import WebAuth
 
 T0 = datetime(2026, 10, 24, tzinfo=UTC)
 TEMP = f"{LINE}/filler/data/Temp"
@@ -123,6 +126,40 @@ async def test_api_flag_asks_the_hub_over_http(
     code = await asyncio.to_thread(_run, settings, "last", TEMP, "--api", web.url, "--format", "json")
     assert code == 0
     assert orjson.loads(capsys.readouterr().out)["rows"][0]["value"] == 71.0
+
+
+async def test_an_account_in_the_api_url_signs_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a hub whose broker.yaml has accounts answers 401 without a session (docs/historian.md, "Queries")
+    path = tmp_path / "historian.duckdb"
+    _fill(path)
+    database = open_database(path)
+    users = {"vic": UserConfig(password_hash=quick_hash("vic-pw"), role="viewer")}
+    auth = WebAuth(users=users, secret=b"s" * 32)
+    web = WebServer(
+        bind="127.0.0.1", port=0, health={}, history=History(database), middleware=auth.middleware(),
+        routes=auth.routes(),
+    )  # fmt: skip
+    settings = Settings(data_dir=tmp_path / "elsewhere")
+    try:
+        async with running(web):
+            web_host = web.url.removeprefix("http://")
+            signed = f"http://vic:vic-pw@{web_host}"
+            code = await asyncio.to_thread(_run, settings, "last", TEMP, "--api", signed, "--format", "json")
+            assert code == 0, capsys.readouterr().err
+            assert orjson.loads(capsys.readouterr().out)["rows"][0]["value"] == 71.0
+            code = await asyncio.to_thread(_run, settings, "last", TEMP, "--api", web.url)
+            assert (code, capsys.readouterr().err) == (
+                1,
+                "uns query last: not signed in: POST /api/login first: give an account in the URL,"
+                f" --api http://USER:PASSWORD@{web_host}\n",
+            )
+            code = await asyncio.to_thread(_run, settings, "last", TEMP, "--api", f"http://vic:nope@{web_host}")
+            assert (code, capsys.readouterr().err) == (
+                1,
+                f"uns query last: http://{web_host}: login as 'vic': wrong user name or password\n",
+            )
+    finally:
+        database.close()
 
 
 async def _uns_query(tmp_path: Path, port: int, *argv: str) -> tuple[int, str, str]:
