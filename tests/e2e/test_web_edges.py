@@ -28,7 +28,11 @@ from uns.broker import hash_password
 from uns.web.headers import CONTENT_SECURITY_POLICY
 
 # two processes starting on a loaded 2-core box (the whole demo in one), a few agent round trips each
-pytestmark = [skip_without_chromium, pytest.mark.timeout(240)]
+pytestmark = [
+    skip_without_chromium,
+    pytest.mark.timeout(240),
+    pytest.mark.asyncio(loop_scope="module"),  # for module_browser
+]
 
 SOURCE = "acme/edgetest/mixer"
 
@@ -102,11 +106,13 @@ async def _review_and_confirm(page: Page, *, shows: list[str]) -> None:
     await expect(confirm).to_be_hidden()
 
 
-async def test_deploy_a_failed_version_and_a_rollback_from_the_edges_page(tmp_path: Path, browser: Browser) -> None:
+async def test_deploy_a_failed_version_and_a_rollback_from_the_edges_page(
+    tmp_path: Path, module_browser: Browser
+) -> None:
     args = ["up", "--no-demo", *PORTS, "--broker-config", str(_broker_yaml(tmp_path)), "--data-dir", str(tmp_path)]
     with hub_endpoints(args, tmp_path / "hub.log") as hub:
         url, mqtt = hub["http"], hub["mqtt"]
-        page, errors = await open_page(browser, f"{url}/login")
+        page, errors = await open_page(module_browser, f"{url}/login")
         await _sign_in(page, url, "hana")
         first = await page.request.post(
             f"{url}/api/fleet/deploy", data={"agents": ["line1"], "config_yaml": _bridge(mqtt, unit="degC")}
@@ -164,7 +170,7 @@ async def test_deploy_a_failed_version_and_a_rollback_from_the_edges_page(tmp_pa
             await expect(line9.locator(".agent")).to_have_text("line9 (revoked)")
 
             # a viewer sees the agent but no button, and the API refuses her a deploy
-            viewer, viewer_errors = await open_page(browser, f"{url}/login")
+            viewer, viewer_errors = await open_page(module_browser, f"{url}/login")
             await _sign_in(viewer, url, "vera")
             await expect(viewer.locator('#edge-list tr[data-agent="line1"] .reported')).to_have_text("v4")
             await viewer.locator('#edge-list tr[data-agent="line1"] a.versions').click()
@@ -182,13 +188,15 @@ async def test_deploy_a_failed_version_and_a_rollback_from_the_edges_page(tmp_pa
         assert viewer_errors == []
 
 
-async def test_uns_up_hands_a_demo_bridge_to_an_edge_agent_started_beside_it(tmp_path: Path, browser: Browser) -> None:
+async def test_uns_up_hands_a_demo_bridge_to_an_edge_agent_started_beside_it(
+    tmp_path: Path, module_browser: Browser
+) -> None:
     args = ["up", *PORTS, "--data-dir", str(tmp_path / "hub"), "--hand-off", "fins-utilities=utilities"]
     with hub_endpoints(args, tmp_path / "hub.log") as hub:
         assert hub["edge"] == "fins-utilities->utilities"
         url = hub["http"]
         async with _edge_agent("utilities", hub["mqtt"], tmp_path / "agent", tmp_path / "agent.log"):
-            page, errors = await open_page(browser, f"{url}/#edges")
+            page, errors = await open_page(module_browser, f"{url}/#edges")
             row = page.locator('#edge-list tr[data-agent="utilities"]')
             await expect(row.locator(".state")).to_have_text("online, running", timeout=60_000)
             await expect(row.locator(".reported")).to_have_text("v1")

@@ -19,7 +19,7 @@ from tests.e2e.web_rig import accounts, open_page, running_hub, skip_without_chr
 from tests.fixtures.waiting import until_probed
 from uns.sparkplug import DataType, Metric, Payload, encode_payload
 
-pytestmark = skip_without_chromium
+pytestmark = [skip_without_chromium, pytest.mark.asyncio(loop_scope="module")]  # for module_browser
 
 LONG_TASKS = """
 window.__longTasks = [];
@@ -68,7 +68,7 @@ async def _expand(page: Page, path: str) -> None:
 
 
 @pytest.mark.timeout(120)
-async def test_a_hundred_thousand_topics_under_load_stay_responsive(tmp_path: Path, browser: Browser) -> None:
+async def test_a_hundred_thousand_topics_under_load_stay_responsive(tmp_path: Path, module_browser: Browser) -> None:
     topics = plant_topics()
     port = free_port()
     mqtt_url = f"mqtt://127.0.0.1:{port}"
@@ -77,7 +77,7 @@ async def test_a_hundred_thousand_topics_under_load_stay_responsive(tmp_path: Pa
             await fill(client, topics)
         await _until_cached(url, len(topics))
         async with _churning(mqtt_url, topics, rate=2000):
-            page = await browser.new_page(viewport={"width": 1300, "height": 900})
+            page = await module_browser.new_page(viewport={"width": 1300, "height": 900})
             errors = watch_errors(page)
             await page.add_init_script(LONG_TASKS)
             await page.goto(url + "/#topics")
@@ -133,7 +133,7 @@ async def _sign_in(page: Page, url: str, user: str) -> None:
     await expect(page.locator("#who")).to_contain_text(user, timeout=10_000)
 
 
-async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser: Browser) -> None:
+async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, module_browser: Browser) -> None:
     port = free_port()
     args = ["up", "--no-demo", "--mqtt-port", str(port), "--ws-port", "0", "--http-port", "0"]
     args += ["--broker-config", str(accounts(tmp_path)), "--data-dir", str(tmp_path)]
@@ -142,7 +142,7 @@ async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser
         nbirth = Payload(timestamp=1, seq=0, metrics=[Metric(name="bdSeq", datatype=DataType.Int64, value=0)])
         async with publisher(f"mqtt://hana:hana-secret@127.0.0.1:{port}") as hana:
             await hana.publish("spBv1.0/plant/NBIRTH/edge1", encode_payload(nbirth), qos=1)
-        context = await browser.new_context(
+        context = await module_browser.new_context(
             permissions=["clipboard-read", "clipboard-write"], viewport={"width": 1300, "height": 900}
         )
         page = await context.new_page()
@@ -194,8 +194,8 @@ async def test_b_publish_inspect_and_what_each_role_sees(tmp_path: Path, browser
         await context.close()
 
 
-async def test_c_rebirth_from_the_sparkplug_page(web_hub: str, browser: Browser) -> None:
-    page, errors = await open_page(browser, web_hub + "/#sparkplug")
+async def test_c_rebirth_from_the_sparkplug_page(web_hub: str, module_browser: Browser) -> None:
+    page, errors = await open_page(module_browser, web_hub + "/#sparkplug")
     rows = page.locator("#nodes tbody tr.node")
     # bottling, packaging, LwM2M, LoRaWAN, the pallet scale (serial), utilities, business connectors
     await expect(rows).to_have_count(5 + len(UTILITY_PLANTS) + len(CONNECTORS), timeout=15_000)

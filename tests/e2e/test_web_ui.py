@@ -15,7 +15,7 @@ from demo.connectors import CONNECTORS
 from tests.e2e.web_rig import PORTS, accounts, open_page, running_hub, skip_without_chromium
 from tests.fixtures.waiting import until_probed
 
-pytestmark = skip_without_chromium
+pytestmark = [skip_without_chromium, pytest.mark.asyncio(loop_scope="module")]  # for module_browser
 
 
 async def _at_least(count: Awaitable[int], least: int) -> bool:
@@ -23,8 +23,8 @@ async def _at_least(count: Awaitable[int], least: int) -> bool:
 
 
 @pytest.mark.timeout(180)  # the whole demo hub starts (25 s seen at load 12), then three 10 s buckets of history accrue
-async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browser: Browser) -> None:
-    page, errors = await open_page(browser, web_hub + "/")
+async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, module_browser: Browser) -> None:
+    page, errors = await open_page(module_browser, web_hub + "/")
     # the anonymous demo says so loudly
     await expect(page.locator("#anonymous")).to_contain_text("ANONYMOUS ACCESS")
     # the landing page: the plant's lines with OEE now; a machine's declared values, live, with units
@@ -127,9 +127,9 @@ async def test_topics_live_values_history_sparkplug_and_mes(web_hub: str, browse
     assert errors == []
 
 
-async def test_login_and_roles_a_viewer_cannot_publish(locked_web_hub: str, browser: Browser) -> None:
+async def test_login_and_roles_a_viewer_cannot_publish(locked_web_hub: str, module_browser: Browser) -> None:
     url = locked_web_hub
-    page, errors = await open_page(browser, url + "/")
+    page, errors = await open_page(module_browser, url + "/")
     await expect(page).to_have_url(url + "/login?next=%2F", timeout=10_000)  # no page without a session
     body = "JSON.stringify({topic: 'acme/x/mes/note', payload: 'hi'})"
     publish = f"fetch('/api/publish', {{method: 'POST', body: {body}}}).then(r => r.status)"
@@ -153,11 +153,11 @@ async def test_login_and_roles_a_viewer_cannot_publish(locked_web_hub: str, brow
     assert errors == []
 
 
-async def test_an_ended_session_leads_to_the_login_page_and_back(tmp_path: Path, browser: Browser) -> None:
+async def test_an_ended_session_leads_to_the_login_page_and_back(tmp_path: Path, module_browser: Browser) -> None:
     args = ["up", "--no-demo", *PORTS, "--broker-config", str(accounts(tmp_path)), "--data-dir", str(tmp_path)]
     env = {**os.environ, "UNS_WEB__SESSION_TTL_S": "4"}
     with running_hub(args, tmp_path / "hub.log", env) as url:
-        page, errors = await open_page(browser, url + "/login?next=%2F%23sparkplug")
+        page, errors = await open_page(module_browser, url + "/login?next=%2F%23sparkplug")
         await page.fill("input[name=username]", "vera")
         await page.fill("input[name=password]", "vera-secret")
         await page.get_by_role("button", name="Sign in").click()
