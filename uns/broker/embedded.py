@@ -16,7 +16,7 @@ from model.broker_config import BrokerFileConfig, Listener, is_loopback
 from uns.broker.core import UnsBroker
 from uns.broker.local import LocalClient
 from uns.broker.stats import BrokerStats
-from uns.errors import BrokerError
+from uns.errors import BrokerError, ConfigError
 from uns.mqtt.types import BrokerUrl
 
 __all__ = ["EmbeddedBroker"]
@@ -24,7 +24,12 @@ __all__ = ["EmbeddedBroker"]
 log = logging.getLogger(__name__)
 
 _SHUTDOWN_S = 2.0
-_FLAGS = {"default": "--mqtt-port / UNS_MQTT_PORT", "ws": "--ws-port / UNS_WS_PORT", "tls": "--tls-port / UNS_TLS_PORT"}
+_FLAGS = {
+    "default": "--mqtt-port / UNS_MQTT_PORT",
+    "ws": "--ws-port / UNS_WS_PORT",
+    "tls": "--tls-port / UNS_BROKER__TLS_PORT",
+}
+_SETTINGS = {"default": "broker.mqtt_port", "ws": "broker.ws_port", "tls": "broker.tls_port"}
 
 
 def _endpoint(listener: Listener) -> str:
@@ -139,7 +144,8 @@ class EmbeddedBroker:
         self._require()
         await asyncio.Event().wait()
 
-    def _start_error(self, exc: AmqttBrokerError, started: tuple[str, ...]) -> BrokerError:
+    def _start_error(self, exc: AmqttBrokerError, started: tuple[str, ...]) -> BrokerError | ConfigError:
+        """Why the broker did not start; a port in use is the setting's to change (exit 2, as the web's port)."""
         cause = exc.__cause__
         listeners = self.config.listeners
         by_name = {"default": listeners.tcp, "ws": listeners.ws, "tls": listeners.tls}
@@ -150,9 +156,8 @@ class EmbeddedBroker:
                     continue
                 endpoint = _endpoint(listener)
                 if cause.errno == errno.EADDRINUSE:
-                    return BrokerError(
-                        endpoint, f"in use: choose another port with {_FLAGS[name]}, or 0 for any free port"
-                    )
+                    reason = f"{endpoint} is in use: choose another port with {_FLAGS[name]}, or 0 for any free port"
+                    return ConfigError(source="broker", path=_SETTINGS[name], value=listener.port, reason=reason)
                 return BrokerError(endpoint, f"cannot listen: {cause.strerror or cause}")
         return BrokerError(_endpoint(listeners.tcp), f"broker failed to start: {cause or exc}")
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
+from tests.fixtures.tls import self_signed_cert
 from tests.fixtures.waiting import until
 from tests.uns.broker.paho_client import Paho
 from uns.broker import EmbeddedBroker, hash_password
-from uns.errors import BrokerError
+from uns.errors import BrokerError, ConfigError
 from uns.mqtt.types import Message
 
 NOT_AUTHORIZED = 135  # paho reports CONNACK 5 (3.1.1) as MQTT 5 reason 135
@@ -154,11 +155,31 @@ async def test_port_in_use_says_what_to_do(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         config = broker_test_config(listeners={"tcp": {"port": port}})
-        with pytest.raises(BrokerError) as caught:
+        with pytest.raises(ConfigError) as caught:  # the setting's to change: exit 2, as the web's port
             async with start_broker(tmp_path, config):
                 pass
-    assert f"127.0.0.1:{port}" in str(caught.value)
-    assert "in use: choose another port with --mqtt-port / UNS_MQTT_PORT, or 0 for any free port" in str(caught.value)
+    assert str(caught.value) == (
+        f"broker: broker.mqtt_port: 127.0.0.1:{port} is in use: choose another port with --mqtt-port / UNS_MQTT_PORT,"
+        f" or 0 for any free port (got {port})"
+    )
+
+
+async def test_a_tls_port_in_use_names_the_environment_variable_that_sets_it(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        tls = {"bind": "127.0.0.1", "port": port, "certfile": str(cert), "keyfile": str(key)}
+        config = broker_test_config(listeners={"tcp": {"port": 0}, "tls": tls})
+        with pytest.raises(ConfigError) as caught:
+            async with start_broker(tmp_path, config):
+                pass
+    # docs/configuration.md: --tls-port's variable is UNS_BROKER__TLS_PORT (UNS_TLS_PORT is read by nothing)
+    assert str(caught.value) == (
+        f"broker: broker.tls_port: 127.0.0.1:{port} is in use: choose another port with --tls-port /"
+        f" UNS_BROKER__TLS_PORT, or 0 for any free port (got {port})"
+    )
 
 
 async def test_failed_start_closes_what_started(tmp_path: Path) -> None:
@@ -170,7 +191,7 @@ async def test_failed_start_closes_what_started(tmp_path: Path) -> None:
             probe.bind(("127.0.0.1", 0))
             tcp_port = probe.getsockname()[1]
         config = broker_test_config(listeners={"tcp": {"port": tcp_port}, "ws": {"port": ws_port}})
-        with pytest.raises(BrokerError, match="--ws-port / UNS_WS_PORT"):
+        with pytest.raises(ConfigError, match=r"broker\.ws_port: .* --ws-port / UNS_WS_PORT"):
             async with start_broker(tmp_path, config):
                 pass
     with socket.socket() as again:  # the tcp listener that did start was closed again
