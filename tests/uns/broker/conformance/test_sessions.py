@@ -17,10 +17,10 @@ import pytest
 
 from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.mosquitto import run_mosquitto
+from tests.fixtures.passwords import quick_hash
 from tests.fixtures.requires import require
 from tests.fixtures.waiting import until
 from tests.uns.broker.paho_client import Paho
-from uns.broker.passwords import hash_password
 from uns.mqtt.codec import encode_connect
 from uns.mqtt.types import BrokerUrl
 
@@ -88,7 +88,7 @@ async def auth_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         yield request.getfixturevalue("mosquitto_auth")
         return
     config = broker_test_config(
-        allow_anonymous=False, users={USER: {"password_hash": hash_password(PASSWORD), "role": "admin"}}
+        allow_anonymous=False, users={USER: {"password_hash": quick_hash(PASSWORD), "role": "admin"}}
     )
     async with start_broker(tmp_path, config) as broker:
         yield Target("embedded", broker.url, USER, PASSWORD)
