@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import tomllib
 from pathlib import Path
@@ -18,13 +19,22 @@ _BRIDGES_REACHING_FURTHER = {("bridges/sim/mes_rules.py", "uns.mes")}
 _NEVER_FROM_BRIDGES = ("uns.host", "uns.historian", "uns.web", "uns.sinks", "uns.rules", "uns.transforms")
 
 
-def _imports(package: str) -> list[tuple[str, str]]:
+@functools.cache
+def _trees(package: str) -> tuple[tuple[Path, ast.Module], ...]:
+    """Every module of ``package`` (the generated ``*_pb2.py`` aside), parsed once for all the checks of a run."""
+    return tuple(
+        (path, ast.parse(path.read_text()))
+        for path in sorted((_ROOT / package).rglob("*.py"))
+        if "_pb2" not in path.name
+    )
+
+
+@functools.cache
+def _imports(package: str) -> tuple[tuple[str, str], ...]:
     """(file, module) of every absolute import of our packages in ``package``, nested ones included."""
-    found = []
-    for path in sorted((_ROOT / package).rglob("*.py")):
-        if "_pb2" in path.name:
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
+    found: list[tuple[str, str]] = []
+    for path, tree in _trees(package):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -33,7 +43,7 @@ def _imports(package: str) -> list[tuple[str, str]]:
                 continue
             relative = str(path.relative_to(_ROOT))
             found += [(relative, m) for m in modules if m.split(".")[0] in _PACKAGES]
-    return found
+    return tuple(found)
 
 
 def test_every_module_the_map_names_exists() -> None:
@@ -93,8 +103,8 @@ def test_the_query_kit_s_row_limit_is_defined_once() -> None:
     # the historian, the MES views and the sinks' history import MAX_LIMIT from the kit instead of copying it
     defined = sorted(
         str(path.relative_to(_ROOT))
-        for path in (_ROOT / "uns").rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
+        for path, tree in _trees("uns")
+        for node in ast.walk(tree)
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MAX_LIMIT" for t in node.targets)
     )
     assert defined == ["uns/query/args.py"]
@@ -104,8 +114,10 @@ def test_the_web_reads_the_store_only_through_its_components() -> None:
     # history, MES views, alarm history and the MES event log each come from their owner's narrow reader
     reaching = [(f, m) for f, m in _imports("uns") if f.startswith("uns/web/") and m.startswith("uns.store")]
     assert reaching == []
-    for path in sorted((_ROOT / "uns" / "web").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
+    for path, tree in _trees("uns"):
+        if not path.is_relative_to(_ROOT / "uns" / "web"):
+            continue
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert not [n for n in names if n.split(".")[0] == "duckdb"], path
