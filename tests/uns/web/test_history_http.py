@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 import pytest
+import pytest_asyncio
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -27,9 +28,13 @@ SERIAL = f"{LINE}/filler/data/Serial"
 BIG = 2**63 + 5  # a UInt64 no DOUBLE holds
 
 
-@pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    database = open_database(tmp_path / "historian.duckdb")
+# one filled file and one server for the module: every test only reads them (GETs, or servers of its own on the file)
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    database = open_database(tmp_path_factory.mktemp("history") / "historian.duckdb")
     fill = Filler(database.connection)
     temp = fill.series(TEMP, "Float", unit="degC", first_seen=NOW - timedelta(days=1))
     fill.samples(temp, [(NOW - timedelta(minutes=m), 20.0 + m) for m in (50, 40, 10, 5)])
@@ -43,7 +48,7 @@ def db(tmp_path) -> Iterator[Database]:
     database.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     history = History(db, clock=lambda: NOW)
     web = WebServer(bind="127.0.0.1", port=0, health={"historian": lambda: {"rows": 1}}, history=history)
