@@ -313,6 +313,16 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uns`` console script; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader of our output went away (`uns schema | head`): say nothing, as other shell tools; the rest
+        # of the output has nowhere to go (pointed at /dev/null, or the flush at exit raises again)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     limit_arenas()  # before any thread starts (uns/memory.py says why)
     if sys.stderr is not None and not faulthandler.is_enabled():  # pytest has its own on
         faulthandler.enable()  # a crash in a C extension prints each thread's Python stack, not nothing at all

@@ -71,6 +71,16 @@ def test_up_env_variables_choose_ports(tmp_path: Path) -> None:
         assert proc.wait(timeout=5) == 0
 
 
+def test_output_cut_short_by_its_reader_is_not_a_traceback() -> None:
+    # `uns schema | head`: the reader closes the pipe after its lines
+    proc = _uns("schema")
+    assert proc.stdout is not None
+    assert proc.stdout.read(100).startswith("{")
+    proc.stdout.close()
+    _out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (1, "")
+
+
 def test_up_refuses_a_port_in_use_and_says_what_to_do(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
