@@ -127,6 +127,7 @@ class EdgeAgent:
                     backoff.succeeded()
                     self._client = client
                     try:
+                        await self._report()  # on_connect ran before _client was set: a stale "offline" stayed
                         await client.subscribe([self.config_topic], qos=1)
                         if self._good_down and self._good is not None:
                             await self._apply(self._good)  # e.g. a source that needed this broker

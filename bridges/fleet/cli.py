@@ -273,7 +273,8 @@ def _numbers(args: argparse.Namespace, count: int) -> list[int]:
 def _reported(status: dict[str, object]) -> str:
     if not status:
         return "nothing yet"
-    text = f"{status.get('status')} v{status.get('version')}"
+    version = status.get("version")
+    text = f"{status.get('status')}" + ("" if version is None else f" v{version}")  # an offline will has none
     return text + (f" ({status['reason']})" if status.get("reason") else "")
 
 

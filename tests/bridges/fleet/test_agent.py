@@ -100,6 +100,22 @@ async def test_v1_v2_then_a_broken_and_a_failing_version_are_rolled_back(
             assert [b["node"] for b in health] == ["press1"]
 
 
+async def test_an_agent_reports_itself_as_it_connects_not_at_its_first_status_tick(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # a new agent has no version yet: nothing else makes it publish, and its will's "offline" (retained from its
+    # last stop) was all `uns fleet list` and the Edges page showed until the first tick, 10 s by default
+    async with open_hub(broker.url, tmp_path / "hub") as hub:
+        agent = EdgeAgent(
+            agent_id="line3", enterprise=ENTERPRISE, clients=network_clients(broker.url), data_dir=tmp_path / "agent",
+            status_interval_s=60.0, birth_wait_s=5.0,
+        )  # fmt: skip
+        async with agent, running_task(agent, name="test.agent"):
+            await until(lambda: hub.status.get("line3", {}).get("status") == "running", what="running reported")
+            assert hub.status["line3"]["version"] is None
+        await until(lambda: hub.status["line3"].get("status") == "offline", what="offline on its stop")
+
+
 async def test_an_agent_offline_during_a_deploy_converges_when_it_returns(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str
 ) -> None:

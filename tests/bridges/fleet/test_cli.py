@@ -76,6 +76,25 @@ async def test_deploy_diff_rollback_and_list(
     assert "no such version" in capsys.readouterr().err
 
 
+async def test_list_shows_a_status_without_a_version_as_it_is(
+    broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an agent's will (and a clean stop) leaves {"agent", "status": "offline"}: no version to print ("vNone")
+    common = ["--broker", str(broker.url), "--enterprise", ENTERPRISE, "--data-dir", str(tmp_path / "hub")]
+    v1 = _file(tmp_path, "v1", [json_bridge("n1", "g", "t/a")])
+    assert await asyncio.to_thread(main, ["fleet", "deploy", v1, "--agent", "l1", *common]) == 0
+    async with MqttClient(url=broker.url, client_id="fleet-cli-test-agent") as agent:
+        await agent.publish(
+            f"{ENTERPRISE}/hub/edge/l1/status", b'{"agent": "l1", "status": "offline"}', qos=1, retain=True
+        )
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["fleet", "list", *common]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 1
+    assert listed[0].startswith("l1: desired v1 ")
+    assert listed[0].endswith("by cli; reported offline")
+
+
 async def test_a_staged_deploy_to_a_label_stops_at_a_failing_first_agent(
     broker: EmbeddedBroker, tmp_path: Path, unique_topic: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
