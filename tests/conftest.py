@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.requires",  # require() / @pytest.mark.requires: skip naming the install, fail in strict mode
     "tests.fixtures.broker",
     "tests.fixtures.hub",
+    "tests.fixtures.store",  # migrated_database: one migrated hub database file per session, copied per test
     "tests.bridges.sim.fixtures",
     "tests.fixtures.rabbitmq",  # rabbitmq: one throwaway RabbitMQ node per session (AMQP source and sink)
 ]

@@ -10,14 +10,15 @@ import pytest
 
 from tests.fixtures.broker import start_broker
 from tests.fixtures.mosquitto import Mosquitto
+from tests.fixtures.store import migrated_copy
 from tests.uns.historian.history_data import Filler, open_database
 from uns.store.database import Database
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    """An open, migrated historian file in tmp_path."""
-    database = open_database(tmp_path / "historian.duckdb")
+def db(tmp_path: Path, migrated_database: Path) -> Iterator[Database]:
+    """An open, migrated historian file in tmp_path (a copy of the session's ``migrated_database``)."""
+    database = open_database(migrated_copy(migrated_database, tmp_path / "historian.duckdb"))
     yield database
     database.close()
 

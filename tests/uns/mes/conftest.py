@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.fixtures.store import migrated_copy
 from uns.store.database import Database
 
 
 @pytest.fixture
-def db(tmp_path) -> Iterator[Database]:
-    """A migrated historian file in tmp_path."""
-    with Database(path=tmp_path / "mes.duckdb") as database:
+def db(tmp_path: Path, migrated_database: Path) -> Iterator[Database]:
+    """A migrated historian file in tmp_path (a copy of the session's ``migrated_database``)."""
+    with Database(path=migrated_copy(migrated_database, tmp_path / "mes.duckdb")) as database:
         yield database
 
 

@@ -7,10 +7,8 @@ OEE = A x P x Q; intervals half-open) in a comment, and asserts the views give e
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -73,23 +71,6 @@ class Rig:
     def close(self) -> None:
         self._detach()
         assert self.built == (self.mode == "facts")  # the facts mode did read facts
-
-
-@pytest.fixture(scope="module")
-def _migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated historian file, made once: each case opens a copy (migrating costs ~40 ms a file)."""
-    path = tmp_path_factory.mktemp("hand") / "mes.duckdb"
-    with Database(path=path):
-        pass
-    return path
-
-
-@pytest.fixture
-def db(tmp_path: Path, _migrated: Path) -> Iterator[Database]:
-    """A copy of the migrated file, open (this module's own ``db``)."""
-    shutil.copy(_migrated, tmp_path / "mes.duckdb")
-    with Database(path=tmp_path / "mes.duckdb") as database:
-        yield database
 
 
 @pytest.fixture(params=["sql", "facts"])

@@ -35,9 +35,9 @@ from uns.store.database import Database
 LINE = "acme/dallas/bottling/line1"
 CELL = f"{LINE}/filler"
 
-# the first round's fixtures: ``rig`` (each case through the interval SQL and through the facts and memo) on a
-# copy of one migrated file (``db``, ``_migrated``)
-rig, db, _migrated = first_round.rig, first_round.db, first_round._migrated
+# the first round's fixture: ``rig`` (each case through the interval SQL and through the facts and memo) on the
+# MES tests' ``db``, a copy of one migrated file
+rig = first_round.rig
 
 
 def _mtbf(row: ReliabilityRow) -> tuple[object, ...]:

@@ -30,9 +30,9 @@ FILLER, CAPPER = f"{LINE}/filler", f"{LINE}/capper"
 WINDOW = {"start": "2026-11-24T06:00:00Z", "end": "2026-11-24T07:00:00Z"}
 """06:00-07:00, the views' ``start`` and ``end``."""
 
-# the first round's fixtures: ``rig`` (each case through the interval SQL and through the facts and memo) on a
-# copy of one migrated file (``db``, ``_migrated``)
-rig, db, _migrated = first_round.rig, first_round.db, first_round._migrated
+# the first round's fixture: ``rig`` (each case through the interval SQL and through the facts and memo) on the
+# MES tests' ``db``, a copy of one migrated file
+rig = first_round.rig
 
 
 def _document(cursor: duckdb.DuckDBPyConnection, section: MesSection, view: str, **params: str) -> dict[str, Any]:

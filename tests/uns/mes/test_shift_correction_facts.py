@@ -16,7 +16,7 @@ from tests.uns.mes.test_hand_cases import CELL, LINE, Rig, _shift, _times
 from uns.mes.downtime import downtime
 from uns.mes.oee import oee
 
-_migrated, db, rig = hand._migrated, hand.db, hand.rig  # the hand cases' fixtures: sql, and facts with the memo
+rig = hand.rig  # the hand cases' fixture: sql, and facts with the memo
 
 
 # A shift moved later after its hours were built: line1 "early" 06-14, the cell stopped (40000) from 05:00; the

@@ -21,7 +21,7 @@ from uns.mes.oee import oee
 from uns.mes.views_api import run_view
 from uns.query.args import document_bytes
 
-_migrated, db, rig = hand._migrated, hand.db, hand.rig  # the hand cases' fixtures: sql, and facts with the memo
+rig = hand.rig  # the hand cases' fixture: sql, and facts with the memo
 PACKAGING = "acme/dallas/packaging/line3"
 PACKER, PALLETIZER = f"{PACKAGING}/case-packer", f"{PACKAGING}/palletizer"
 
