@@ -1,0 +1,36 @@
+"""OEE's time ratios from the whole microseconds the times are summed in, not from their float seconds.
+
+One cell, a window of 21,963,832 ms from 06:00 with a planned break of 6,369,886 ms inside and production
+around it: no loss at all, so availability is exactly 1 (docs/mes.md: the KPIs are 0..1). In float seconds
+PBT = covered - planned is 15593.945999999998 while APT = producing is 15593.946, and availability was
+1.0000000000000002, published so on ``<path>/kpi/availability`` (seen on the demo's capper2).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from model.config import MesSection
+from tests.uns.mes.mes_events import Feeder, at
+from uns.mes.oee import oee
+from uns.store.database import Database
+
+CELL = "acme/dallas/bottling/line1/filler"
+COVERED_MS = 21_963_832
+PLANNED_MS = 6_369_886
+
+
+def test_no_loss_is_an_availability_of_exactly_one(db: Database) -> None:
+    section = MesSection()
+    start = at(24, 6)
+    end = start + timedelta(milliseconds=COVERED_MS)
+    back = at(24, 7) + timedelta(milliseconds=PLANNED_MS)
+    Feeder(db, section).states(CELL, [(start, 10000), (at(24, 7), 150000), (back, 10000)])  # 150000: a break
+    cursor = db.reader()
+    try:
+        (row,) = oee(cursor, section, path=CELL, start=start, end=end, by="cell")
+    finally:
+        cursor.close()
+    assert (row.time_s, row.planned_downtime_s) == (21_963.832, 6_369.886)
+    assert row.planned_busy_time_s == row.actual_production_time_s == 15_593.946
+    assert row.availability == 1.0
