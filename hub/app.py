@@ -53,7 +53,7 @@ from uns.web.auth import WebAuth
 from uns.web.automation_api import AutomationEditor
 from uns.web.cache import TopicCache
 from uns.web.fleet_api import FleetService
-from uns.web.historian_proxy import HistorianProxy, HistorianUrl
+from uns.web.historian_proxy import HistorianProxy, HistorianUrl, no_historian_routes
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.plant_api import plant_routes
@@ -516,6 +516,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
             routes = [*proxy.routes(), *routes]
             endpoints["historian"] = proxy.url
         else:
+            routes = [*no_historian_routes(), *routes]
             notes.append("no history or MES: pass --historian-url of a running `uns historian`")
         web = await stack.enter_async_context(_web(settings, _broker_file(settings), health, None, routes, notes))
         endpoints["http"] = web.url

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.e2e.web_rig import accounts, running_hub
 from tests.fixtures.mosquitto import Mosquitto, run_mosquitto
+from uns.web.historian_proxy import NO_HISTORIAN
 
 TOPIC = "acme/dallas/bottling/line1/filler/data/Temperature"
 CELL = "acme/dallas/bottling/line1/filler"
@@ -90,9 +91,10 @@ def test_uns_web_serves_the_tree_and_forwards_history_and_mes(mosquitto: Mosquit
     # without a historian the web UI still browses topics and says what is missing
     with running_hub(["web", *common, "--http-port", "0"], tmp_path / "web2.log") as web:
         vera_login = httpx.post(f"{web}/api/login", json={"username": "vera", "password": "vera-secret"}, timeout=10)
-        answer = httpx.get(f"{web}/api/history/last?match=%23", cookies=vera_login.cookies, timeout=10)
-        assert answer.status_code == 503
-        assert "historian" in answer.json()["error"]
+        for path in ("/api/history/last?match=%23", "/api/mes/current"):  # the MES views too (they were 404)
+            answer = httpx.get(f"{web}{path}", cookies=vera_login.cookies, timeout=10)
+            assert (answer.status_code, answer.json()) == (503, {"error": NO_HISTORIAN}), path
+        assert "--historian-url" in NO_HISTORIAN  # what to pass, not "enable historian.enabled" (not uns web's)
 
 
 def test_uns_mes_without_a_view_runs_the_adapter(mosquitto: Mosquitto, tmp_path: Path) -> None:

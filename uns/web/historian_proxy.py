@@ -24,7 +24,7 @@ from starlette.routing import Route
 from uns.errors import ConfigError
 from uns.web.history_api import json_response
 
-__all__ = ["HistorianProxy", "HistorianUrl"]
+__all__ = ["NO_HISTORIAN", "HistorianProxy", "HistorianUrl", "no_historian_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +153,25 @@ class HistorianProxy:
         reason = f"the historian at {self._url.redacted()} refused the proxy's login (HTTP {answer.status})"
         log.warning("%s", reason)
         return json_response({"error": reason}, 502)
+
+
+NO_HISTORIAN = (
+    "uns web has no historian: pass --historian-url http://user:password@host:port of a running `uns historian`"
+    " (env UNS_WEB__HISTORIAN_URL)"
+)
+
+
+def no_historian_routes() -> list[Route]:
+    """The proxy's routes in a ``uns web`` without ``--historian-url``: 503 saying what to pass.
+
+    Without them the history routes said to turn on a historian of this hub (which ``uns web`` never runs) and
+    the MES routes answered 404 ``no such path``.
+    """
+
+    async def answer(request: Request) -> Response:
+        return json_response({"error": NO_HISTORIAN}, 503)
+
+    return [
+        Route("/api/history/{rest:path}", answer, methods=["GET"], name="history-proxy"),
+        Route("/api/mes/{rest:path}", answer, methods=["GET", "POST"], name="mes-proxy"),
+    ]
