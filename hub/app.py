@@ -222,7 +222,7 @@ async def run_up(
         parts.append(host)
         health: dict[str, Callable[[], Mapping[str, object]]] = {"host": host.core.health}
         history: History | None = None
-        routes: Sequence[BaseRoute] = ()
+        routes: Sequence[BaseRoute] = mes_routes(None)  # 503 saying how to turn it on, while no historian runs
         counted: Callable[[], Collection[str]] | None = None  # the MES's paths with counts, for the plant page
         if settings.historian.enabled:
             historian = await stack.enter_async_context(_historian(settings, plant, clients, demo=settings.demo))
