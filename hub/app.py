@@ -529,12 +529,9 @@ async def run_bridges(settings: Settings, kind: str | None, *, ready: ReadyCallb
     url = BrokerUrl.from_str(settings.broker.url or "mqtt://127.0.0.1:1883")
     configs = [c for c in settings.bridges if c.enabled and (kind is None or c.kind == kind)]
     if not configs:
-        raise ConfigError(
-            source="settings",
-            path="bridges",
-            value=kind,
-            reason="no enabled bridge of that kind: add one to the config",
-        )
+        what = "no enabled bridge" if kind is None else f"no enabled bridge of kind {kind}"
+        reason = f"{what} in the settings (--config FILE): add one under bridges: (docs/bridges.md)"
+        raise ConfigError(source="settings", path="bridges", reason=reason)
     async with contextlib.AsyncExitStack() as stack:
         bridges = await _enter_bridges(stack, configs, network_clients(url, ca_file=settings.broker.ca_file), settings)
         names = ",".join(f"{c.kind}:{c.node_id}" for c in configs)
