@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Hashable
+from typing import TextIO
 
 __all__ = ["RateLimitedLog", "configure_logging"]
 
@@ -22,9 +23,26 @@ class _DropAmqttStartupTrace(logging.Filter):
         return record.getMessage() != "Broker startup failed"
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on whatever ``sys.stderr`` is when a record is written, not the one it was made with.
+
+    The same file in a ``uns`` process; in a test that ran a command in-process (``hub.cli.main``), the stderr
+    it captured is closed by the next test, and a handler bound to it printed ``--- Logging error ---`` with a
+    traceback into whatever that test read from stderr.
+    """
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # StreamHandler.__init__ and setStream assign it: always sys.stderr
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr at ``level``; stdout is kept for the ready line."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter(_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 
 import pytest
 
 from tests.exports import assert_all_is_honest
-from uns.logs import RateLimitedLog
+from uns.logs import RateLimitedLog, configure_logging
 
 
 def test_exports() -> None:
@@ -39,3 +41,21 @@ def test_a_flood_of_distinct_keys_is_bounded() -> None:
     for key in range(10_000):
         warn.warning(key, "x")
     assert len(warn._last) <= 100
+
+
+def test_configured_logging_writes_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a command run in-process by an earlier test (hub.cli.main) configured logging on that test's captured
+    # stderr, closed since: its records printed "--- Logging error ---" and a traceback into the next test's
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    earlier, now = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", earlier)
+        configure_logging("INFO")
+        earlier.close()
+        monkeypatch.setattr(sys, "stderr", now)
+        logging.getLogger("test.stderr").warning("written after the swap")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert now.getvalue().endswith(" WARNING test.stderr: written after the swap\n")
