@@ -155,7 +155,9 @@ def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, dat
         return _account_action(args, store)
     if args.action == "diff":
         old, new = _numbers(args, 2)
-        print(store.diff(_one_agent(args), old, new), end="")
+        agent = _one_agent(args)
+        diff = store.diff(agent, old, new)
+        print(diff or f"{agent}: no differences between v{old} and v{new}\n", end="")
         return 0
     if args.action == "list":
         statuses = asyncio.run(_statuses(broker, enterprise))

@@ -66,6 +66,12 @@ async def test_deploy_diff_rollback_and_list(
     assert published["note"] == "rollback to 1"
     assert published["config"] == {"bridges": [json_bridge("n1", "g", "t/a")]}
 
+    # no difference is said, not left as empty output: the same version twice, or a rollback and its source
+    assert await fleet("diff", "3", "3", "--agent", "l1") == 0
+    assert capsys.readouterr().out == "l1: no differences between v3 and v3\n"
+    assert await fleet("diff", "1", "3", "--agent", "l1") == 0
+    assert capsys.readouterr().out == "l1: no differences between v1 and v3\n"
+
     assert await fleet("list") == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[0].startswith("l1: desired v3 ")
