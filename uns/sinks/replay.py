@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from datetime import UTC
 
@@ -71,8 +72,13 @@ async def replay_dead_letters(settings: Settings, name: str, *, since: str | Non
 def run_sink_action(settings: Settings, name: str, action: str, *, since: str | None, ids: Sequence[int]) -> int:
     """``uns sink <name> dead-letters|replay``: print the letters or the replay's summary; the exit code."""
     if action == "dead-letters":
-        for line in list_dead_letters(settings, name, since=since):
+        lines = list_dead_letters(settings, name, since=since)
+        for line in lines:
             print(line)
+        if not lines:  # a note, not a row: stdout stays the letters alone
+            since_text = f" since {since}" if since else ""
+            where = _writer(settings, name).dead_letters.path
+            print(f"sink {name}: no dead letters{since_text} in {where}", file=sys.stderr)
         return 0
     line = asyncio.run(replay_dead_letters(settings, name, since=since, ids=ids))
     print(line)

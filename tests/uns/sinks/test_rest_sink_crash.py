@@ -63,14 +63,22 @@ async def test_uns_sink_lists_and_replays_its_dead_letters(tmp_path: Path) -> No
     erp = Erp()
     async with serve(erp.app()) as base:
         config = _write_config(tmp_path / "uns.yaml", base, tmp_path / "dead.sqlite")
-        letters = DeadLetters(tmp_path / "dead.sqlite")
-        letters.add("erp", [Rejected(DONE, "http", "HTTP 503 for too long", _order(1)),
-                            Rejected(DONE, "payload", "not JSON at byte 0", b"{oops")])  # fmt: skip
 
         def uns(*args: str) -> subprocess.CompletedProcess[str]:
             command = [sys.executable, "-m", "hub.cli", "sink", "erp", *args, "--config", str(config)]
             return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
+        # none yet: said on stderr (naming the sink and its file), stdout stays the letters alone
+        empty = await asyncio.to_thread(uns, "dead-letters")
+        assert (empty.returncode, empty.stdout) == (0, "")
+        assert empty.stderr == f"sink erp: no dead letters in {tmp_path / 'dead.sqlite'}\n"
+
+        letters = DeadLetters(tmp_path / "dead.sqlite")
+        letters.add("erp", [Rejected(DONE, "http", "HTTP 503 for too long", _order(1)),
+                            Rejected(DONE, "payload", "not JSON at byte 0", b"{oops")])  # fmt: skip
+        later = await asyncio.to_thread(uns, "dead-letters", "--since", "now")
+        assert (later.returncode, later.stdout) == (0, "")
+        assert later.stderr == f"sink erp: no dead letters since now in {tmp_path / 'dead.sqlite'}\n"
         listed = await asyncio.to_thread(uns, "dead-letters")
         assert listed.returncode == 0, listed.stderr
         lines = listed.stdout.splitlines()
