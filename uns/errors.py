@@ -23,6 +23,7 @@ and what to do next.
 from __future__ import annotations
 
 __all__ = [
+    "LIST_SERIES",
     "BadArgument",
     "BridgeError",
     "BrokerError",
@@ -186,13 +187,17 @@ class BadArgument(QueryError):
         super().__init__(f"{field}: {reason}")
 
 
+LIST_SERIES = "list them: uns query series, or GET /api/history/series"
+"""Where to find the stored topics, for a message the CLI and the HTTP API both show."""
+
+
 class UnknownSeries(QueryError, LookupError):
     """No series (or MES event topic) has this topic: most likely a typo."""
 
     def __init__(self, topic: str, *, what: str = "series", field: str = "topic") -> None:
         self.topic = topic
         self.field = field
-        super().__init__(f"no {what} {topic}; see /api/history/series")
+        super().__init__(f"no {what} {topic}; {LIST_SERIES}")
 
 
 class SinkError(UnsError):

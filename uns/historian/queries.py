@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from uns.clock import utc_now
-from uns.errors import BadArgument, HistorianError, UnknownSeries
+from uns.errors import LIST_SERIES, BadArgument, HistorianError, UnknownSeries
 from uns.historian.query_buckets import AGGREGATES, FILLS, assemble_buckets, bucket_query, check_bucket
 from uns.historian.query_types import AsOfRow, Bucket, DeadLetter, SeriesInfo, StateDuration, TableCount
 from uns.query.args import check_limit
@@ -72,9 +72,7 @@ class History:
 
     def _series_of(self, cursor: duckdb.DuckDBPyConnection, topic: str, field: str = "topic") -> tuple[int, str | None]:
         if is_filter(topic):
-            raise BadArgument(
-                field, f"{topic!r} is a filter; this query takes one topic (list them: /api/history/series)"
-            )
+            raise BadArgument(field, f"{topic!r} is a filter; this query takes one topic ({LIST_SERIES})")
         row = cursor.execute("SELECT series_id, datatype FROM series WHERE topic = ?", [topic]).fetchone()
         if row is None:
             raise UnknownSeries(topic, field=field)

@@ -83,5 +83,8 @@ def test_non_state_and_unknown_series_are_refused(db: Database, fill: Filler) ->
     assert caught.value.field == "match"
     with pytest.raises(UnknownSeries, match="state-like"):
         history.state_durations(f"{LINE}/+/data/Temp", DAY, DAY + H)
-    with pytest.raises(UnknownSeries, match="see /api/history/series"):
+    with pytest.raises(
+        UnknownSeries,
+        match=f"matching {LINE}/filler/data/Stat; list them: uns query series, or GET /api/history/series",
+    ):
         history.state_durations(f"{LINE}/filler/data/Stat", DAY, DAY + H)

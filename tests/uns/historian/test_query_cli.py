@@ -86,7 +86,18 @@ def test_json_and_csv_formats(settings: Settings, capsys: pytest.CaptureFixture[
         (["raw", TEMP, "--start", "yesterday"], 2, "uns query raw: --start: cannot read 'yesterday'"),
         (["raw", TEMP, "--tz", "Mars/Base"], 2, "uns query raw: --tz: unknown time zone"),
         (["series", "a/#/b"], 2, "uns query series: MATCH: topic filter"),
-        (["raw", f"{LINE}/filler/data/Tmep"], 1, "no series acme/dallas/bottling/line1/filler/data/Tmep"),
+        (
+            ["raw", f"{LINE}/filler/data/Tmep"],
+            1,
+            f"uns query raw: no series {LINE}/filler/data/Tmep; "
+            "list them: uns query series, or GET /api/history/series\n",
+        ),
+        (
+            ["raw", f"{LINE}/+/data/Temp"],
+            2,
+            f"uns query raw: TOPIC: '{LINE}/+/data/Temp' is a filter; this query takes one topic "
+            "(list them: uns query series, or GET /api/history/series)\n",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_field(

@@ -170,7 +170,7 @@ async def test_unknown_series_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/history/raw", params={"topic": f"{LINE}/filler/data/Tmep"})
     assert response.status_code == 404
     assert response.json() == {
-        "error": f"no series {LINE}/filler/data/Tmep; see /api/history/series",
+        "error": f"no series {LINE}/filler/data/Tmep; list them: uns query series, or GET /api/history/series",
         "field": "topic",
     }
 
