@@ -53,7 +53,7 @@ from uns.web.auth import WebAuth
 from uns.web.automation_api import AutomationEditor
 from uns.web.cache import TopicCache
 from uns.web.fleet_api import FleetService
-from uns.web.historian_proxy import HistorianProxy, HistorianUrl, no_historian_routes
+from uns.web.historian_proxy import HistorianProxy, no_historian_routes, parse_historian_url
 from uns.web.mes_api import mes_routes
 from uns.web.pages import page_routes
 from uns.web.plant_api import plant_routes
@@ -511,7 +511,7 @@ async def run_web(settings: Settings, plant: Plant, *, ready: ReadyCallback) -> 
         notes: list[str] = []
         endpoints = {"mqtt": url.redacted()}
         if settings.web.historian_url:
-            proxy = HistorianProxy(url=HistorianUrl.parse(settings.web.historian_url))
+            proxy = HistorianProxy(url=parse_historian_url(settings.web.historian_url))
             health["historian-proxy"] = proxy.health
             routes = [*proxy.routes(), *routes]
             endpoints["historian"] = proxy.url

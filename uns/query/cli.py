@@ -21,6 +21,7 @@ import duckdb
 import orjson
 
 from model.config import Settings, WebSection
+from uns.api_url import LOGIN_PATH, ApiUrl, BadApiUrl
 from uns.errors import BadArgument, StoreError
 from uns.query.args import Document, Params, document_bytes
 from uns.query.timespec import relative_ms
@@ -105,17 +106,16 @@ def _fetch(base: str, endpoint: str, params: Params) -> Document:
 
     An account in ``base`` (``http://user:password@host:port``, as ``uns web --historian-url`` takes it) signs in
     first (``POST /api/login``) and sends the session cookie: a hub whose broker.yaml has accounts answers 401 else.
+    No error shows the password (``ApiUrl.redacted``).
     """
-    parts = urllib.parse.urlsplit(base)
-    if parts.scheme not in ("http", "https"):
-        raise ApiFailed(0, f"--api {base!r} is not an http:// or https:// URL")
-    plain = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
+    try:
+        url = ApiUrl.parse(base)
+    except BadApiUrl as exc:
+        raise ApiFailed(0, f"--api {exc.shown!r}: {exc.reason}") from None
     pairs = [(key, value) for key, values in params.items() for value in values]
-    request = urllib.request.Request(f"{plain}/api/{endpoint}?{urllib.parse.urlencode(pairs)}")  # noqa: S310
-    if parts.username is not None:
-        user = urllib.parse.unquote(parts.username)
-        cookie = _login(plain, user, urllib.parse.unquote(parts.password or ""))
-        request.add_header("Cookie", cookie)
+    request = urllib.request.Request(f"{url.base}/api/{endpoint}?{urllib.parse.urlencode(pairs)}")  # noqa: S310
+    if url.user is not None:
+        request.add_header("Cookie", _login(url))
     try:
         with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
             parsed: Document = orjson.loads(response.read())
@@ -125,29 +125,30 @@ def _fetch(base: str, endpoint: str, params: Params) -> Document:
         message = error or f"HTTP {exc.code} {exc.reason}"
         if exc.code == 400 and field is not None:  # the same error the file would have given
             raise BadArgument(field, message.removeprefix(f"{field}: ")) from exc
-        if exc.code == 401 and parts.username is None:
-            message += f": give an account in the URL, --api {parts.scheme}://USER:PASSWORD@{parts.netloc}"
+        if exc.code == 401 and url.user is None:
+            scheme, rest = url.base.split("://", 1)
+            message += f": give an account in the URL, --api {scheme}://USER:PASSWORD@{rest}"
         raise ApiFailed(exc.code, message) from exc
     except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise ApiFailed(0, f"{plain}: {reason}") from exc
+        raise ApiFailed(0, f"{url.base}: {reason}") from exc
 
 
-def _login(base: str, user: str, password: str) -> str:
-    """Sign in at ``base`` as ``user``: the ``Cookie`` header value of the session it answers with."""
-    body = orjson.dumps({"username": user, "password": password})
-    request = urllib.request.Request(  # noqa: S310 - the caller checked the scheme
-        f"{base}/api/login", data=body, headers={"content-type": "application/json"}, method="POST"
+def _login(url: ApiUrl) -> str:
+    """Sign in at ``url`` with its account: the ``Cookie`` header value of the session it answers with."""
+    request = urllib.request.Request(  # noqa: S310 - ApiUrl.parse checked the scheme
+        url.base + LOGIN_PATH, data=url.login_body(), headers={"content-type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310
             cookies = response.headers.get_all("set-cookie") or []
     except urllib.error.HTTPError as exc:
         error, _ = _error_of(exc)
-        raise ApiFailed(exc.code, f"{base}: login as {user!r}: {error or f'HTTP {exc.code} {exc.reason}'}") from exc
+        failed = f"{url.base}: login as {url.user!r}: {error or f'HTTP {exc.code} {exc.reason}'}"
+        raise ApiFailed(exc.code, failed) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise ApiFailed(0, f"{base}: {reason}") from exc
+        raise ApiFailed(0, f"{url.base}: {reason}") from exc
     return "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
 
 

@@ -21,10 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from uns.api_url import LOGIN_PATH, ApiUrl, BadApiUrl
 from uns.errors import ConfigError
 from uns.web.history_api import json_response
 
-__all__ = ["NO_HISTORIAN", "HistorianProxy", "HistorianUrl", "no_historian_routes"]
+__all__ = ["NO_HISTORIAN", "HistorianProxy", "no_historian_routes", "parse_historian_url"]
 
 log = logging.getLogger(__name__)
 
@@ -32,39 +33,19 @@ _MAX_BODY = 1_048_576 + 4096
 _FORWARDED_HEADERS = ("content-type",)
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class HistorianUrl:
-    """Where the historian's HTTP API is, and the account the proxy signs in with (if it needs one)."""
+def parse_historian_url(text: str) -> ApiUrl:
+    """Read ``web.historian_url``: ``http[s]://[user:password@]host:port`` of a running ``uns historian``.
 
-    base: str
-    """``http://host:port`` without credentials."""
-    user: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> HistorianUrl:
-        """Read ``http[s]://[user:password@]host:port``.
-
-        Raises:
-            ConfigError: naming the setting ``web.historian_url``.
-        """
-        parts = urllib.parse.urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                source="settings", path="web.historian_url", value=text,
-                reason="expected http://[user:password@]host:port of a running `uns historian`",
-            )  # fmt: skip
-        netloc = parts.netloc.rpartition("@")[2]  # host[:port] as given (IPv6 keeps its brackets)
-        user = urllib.parse.unquote(parts.username) if parts.username else None
-        password = urllib.parse.unquote(parts.password) if parts.password else None
-        return cls(base=f"{parts.scheme}://{netloc}", user=user, password=password)
-
-    def redacted(self) -> str:
-        """The url for logs and the ready line: the user, never the password."""
-        if self.user is None:
-            return self.base
-        scheme, rest = self.base.split("://", 1)
-        return f"{scheme}://{urllib.parse.quote(self.user)}:***@{rest}"
+    Raises:
+        ConfigError: naming the setting ``web.historian_url``, and the URL without its password.
+    """
+    try:
+        return ApiUrl.parse(text)
+    except BadApiUrl as exc:
+        raise ConfigError(
+            source="settings", path="web.historian_url", value=exc.shown,
+            reason=f"{exc.reason}, of a running `uns historian`",
+        ) from None  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,7 +63,7 @@ class HistorianProxy:
         timeout_s: how long one forwarded request may take.
     """
 
-    def __init__(self, *, url: HistorianUrl, timeout_s: float = 60.0) -> None:
+    def __init__(self, *, url: ApiUrl, timeout_s: float = 60.0) -> None:
         self._url = url
         self._timeout_s = timeout_s
         self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
@@ -143,8 +124,8 @@ class HistorianProxy:
 
     def _login(self) -> Response | None:
         """Sign in with the service account; a Response to send back if that failed."""
-        body = orjson.dumps({"username": self._url.user, "password": self._url.password})
-        answer = self._call("POST", self._url.base + "/api/login", body, {"content-type": "application/json"})
+        body = self._url.login_body()
+        answer = self._call("POST", self._url.base + LOGIN_PATH, body, {"content-type": "application/json"})
         self.logins += 1
         if answer.status == 200:
             log.info("signed in to the historian at %s", self._url.redacted())
