@@ -33,9 +33,14 @@ async def test_network_clients_trust_the_configured_ca(tls_broker: tuple[Mosquit
 
 async def test_without_the_ca_the_broker_is_untrusted(tls_broker: tuple[Mosquitto, Path]) -> None:
     broker, _ = tls_broker
-    with pytest.raises(BrokerUnreachable, match="TLS handshake failed"):
+    with pytest.raises(BrokerUnreachable, match="TLS handshake failed") as caught:
         async with network_clients(_tls_url(broker))(client_id="no-ca"):
             pass
+    # the message is every client's: it names the settings that give the CA, not just "the CA"
+    assert str(caught.value).endswith(
+        "check the CA it trusts (the hub's clients: broker.ca_file, --broker-ca or UNS_BROKER__CA_FILE; "
+        "a LoRaWAN bridge's broker: server.ca_file; none set: the system trust store) and that the port speaks TLS"
+    )
 
 
 def test_an_unreadable_ca_file_names_the_setting(tmp_path: Path) -> None:

@@ -22,6 +22,11 @@ OnPackets = Callable[[list[Packet], "Connection"], None]
 
 _WRITE_HIGH_WATER = 1 << 20  # callers drain only above 1 MiB unsent: keeps publish cheap
 _PINGREQ = b"\xc0\x00"
+# every client shares this connect, so name each setting that gives a client its CA (docs/configuration.md)
+_CHECK_TLS = (
+    "check the CA it trusts (the hub's clients: broker.ca_file, --broker-ca or UNS_BROKER__CA_FILE; "
+    "a LoRaWAN bridge's broker: server.ca_file; none set: the system trust store) and that the port speaks TLS"
+)
 _REFUSALS = {
     1: "unacceptable protocol version: the broker does not speak MQTT 3.1.1",
     2: "client id rejected: choose another client id",
@@ -256,7 +261,7 @@ async def open_connection(
             conn.abort("connect abandoned")
         raise exc.error from None
     except ssl.SSLError as exc:
-        raise fail(f"TLS handshake failed ({exc}): check the CA and that the port speaks TLS") from exc
+        raise fail(f"TLS handshake failed ({exc}): {_CHECK_TLS}") from exc
     except ConnectionRefusedError:
         raise fail("connection refused: is the broker running? check --broker / UNS_BROKER") from None
     except TimeoutError:
