@@ -11,6 +11,7 @@ import getpass
 import json
 import logging
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -316,10 +317,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # another pipe or socket (a file the command writes, a client inside it): a failure to show
         # the reader of our output went away (`uns schema | head`): say nothing, as other shell tools; the rest
         # of the output has nowhere to go (pointed at /dev/null, or the flush at exit raises again)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+
+
+def _stdout_gone() -> bool:
+    """Whether the reader of our stdout went away: its pipe or socket reports an error (Linux: no reader left).
+
+    Where ``poll`` cannot tell (no ``select.poll``, stdout not a file), a broken pipe is taken to be stdout's.
+    """
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+    except (AttributeError, ValueError, OSError):
+        return True
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import AbstractContextManager
@@ -79,6 +80,24 @@ def test_output_cut_short_by_its_reader_is_not_a_traceback() -> None:
     proc.stdout.close()
     _out, err = proc.communicate(timeout=30)
     assert (proc.returncode, err) == (1, "")
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_silenced(tmp_path: Path) -> None:
+    # stdout is fine; the file the command writes is a FIFO whose reader left: that failure must show, not end
+    # the command quietly as a closed `| head` does (exit 1, nothing said, and its summary line lost)
+    fifo = tmp_path / "settings.schema.json"  # ~250 KB: more than the pipe holds, so the write meets the close
+    os.mkfifo(fifo)
+    proc = _uns("schema", "--out", str(tmp_path))
+
+    def open_and_leave() -> None:
+        with fifo.open("rb"):  # returns once the command opened it to write
+            pass
+
+    reader = threading.Thread(target=open_and_leave, daemon=True)
+    reader.start()
+    _out, err = proc.communicate(timeout=30)
+    reader.join(timeout=5)
+    assert (proc.returncode, err.splitlines()[-1:]) == (1, ["BrokenPipeError: [Errno 32] Broken pipe"])
 
 
 def test_up_refuses_a_port_in_use_and_says_what_to_do(tmp_path: Path) -> None:
