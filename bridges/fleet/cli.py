@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -160,15 +161,24 @@ def run_fleet(args: argparse.Namespace, *, url: str | None, enterprise: str, dat
         print(diff or f"{agent}: no differences between v{old} and v{new}\n", end="")
         return 0
     if args.action == "list":
-        statuses = asyncio.run(_statuses(broker, enterprise))
-        for agent in sorted(set(store.agents()) | set(statuses)):
+        statuses, away = asyncio.run(_statuses(broker, enterprise))
+        agents = sorted(set(store.agents()) | set(statuses))
+        for agent in agents:
             latest = store.latest(agent)
-            got = statuses.get(agent, {})
             desired = f"v{latest.version} {latest.hash[:12]} by {latest.author}" if latest else "-"
             state = account_of(store, agent).state
             account = "" if state == "none" else f"; account {state}"
+            reported = "revoked" if state == "revoked" else "unknown" if away else _reported(statuses.get(agent, {}))
+            print(f"{agent}: desired {desired}; reported {reported}{account}")
+        # notes on stderr: stdout stays one line per agent for scripts
+        if away:
+            print(f"uns fleet list: {away}: what the agents report is unknown", file=sys.stderr)
+            return 1
+        if not agents:
             print(
-                f"{agent}: desired {desired}; reported {_reported(got) if state != 'revoked' else 'revoked'}{account}"
+                f"uns fleet list: no agents in {store.directory} nor on the broker"
+                " (deploy a config to one: uns fleet deploy FILE --agent NAME)",
+                file=sys.stderr,
             )
         return 0
     if args.action == "label":
@@ -287,15 +297,19 @@ async def _publish(broker: BrokerUrl, enterprise: str, versions: list[DesiredVer
             await client.publish(topic, version.model_dump_json().encode(), qos=1, retain=True)
 
 
-async def _statuses(broker: BrokerUrl, enterprise: str) -> dict[str, dict[str, object]]:
-    """The retained status of every agent (what arrives within a second); empty when the broker is away."""
+async def _statuses(broker: BrokerUrl, enterprise: str) -> tuple[dict[str, dict[str, object]], str | None]:
+    """The retained status of every agent (what arrives within a second), and why the broker could not be asked."""
     found: dict[str, dict[str, object]] = {}
-    with contextlib.suppress(BrokerError, OSError):
-        async with MqttClient(url=broker, client_id="uns-fleet-cli") as client:
+    try:
+        async with MqttClient(url=broker, client_id="uns-fleet-cli", reconnect=False) as client:
             await client.subscribe([status_topic(enterprise, "+")], qos=1)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_STATUS_WAIT_S):
                     async for message in client.messages():
                         with contextlib.suppress(ValueError):
                             found[message.topic.split("/")[-2]] = json.loads(message.payload)
-    return found
+    except BrokerError as exc:
+        return found, str(exc)
+    except OSError as exc:
+        return found, f"broker {broker.redacted()}: {exc}"
+    return found, None

@@ -13,6 +13,7 @@ from bridges.fleet import EdgeAgent
 from hub.cli import main
 from tests.bridges.edge.spb_host import SpbHost
 from tests.bridges.fleet.rig import ENTERPRISE, json_bridge
+from tests.fixtures.mosquitto import free_port
 from tests.fixtures.running import running
 from tests.fixtures.waiting import next_json, until
 from uns.broker.embedded import EmbeddedBroker
@@ -142,3 +143,30 @@ async def test_a_staged_deploy_to_a_label_stops_at_a_failing_first_agent(
         assert agents[2].status.version == 1  # line l2 was not selected
     host.stop()
     assert host.violations == []
+
+
+async def test_list_says_when_there_are_no_agents_and_when_the_broker_does_not_answer(
+    broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--enterprise", ENTERPRISE, "--data-dir", str(tmp_path / "hub")]
+    assert await asyncio.to_thread(main, ["fleet", "list", "--broker", str(broker.url), *data]) == 0
+    empty = capsys.readouterr()
+    assert empty.out == ""  # stdout is one line per agent
+    assert empty.err.splitlines()[-1] == (  # after the client's log lines
+        f"uns fleet list: no agents in {tmp_path / 'hub' / 'fleet'} nor on the broker"
+        " (deploy a config to one: uns fleet deploy FILE --agent NAME)"
+    )
+
+    v1 = _file(tmp_path, "v1", [json_bridge("n1", "g", "t/a")])
+    assert (
+        await asyncio.to_thread(main, ["fleet", "deploy", v1, "--agent", "l1", "--broker", str(broker.url), *data]) == 0
+    )
+    capsys.readouterr()
+    away = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there
+    assert await asyncio.to_thread(main, ["fleet", "list", "--broker", away, *data]) == 1
+    listed = capsys.readouterr()
+    assert listed.out.startswith("l1: desired v1 ")
+    assert listed.out.endswith("by cli; reported unknown\n")  # not "nothing yet": nothing could be asked
+    note = listed.err.splitlines()[-1]
+    assert note.startswith(f"uns fleet list: broker {away}")
+    assert note.endswith(": what the agents report is unknown")
