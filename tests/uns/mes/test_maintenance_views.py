@@ -25,6 +25,7 @@ Window 06:00-14:00 UTC on 2026-11-24, now 15:00, iso22400 (microstop_s 120).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,17 @@ def test_a_repair_closed_before_its_start_is_0_s_in_every_mean(db: Database) -> 
     (row,) = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)
     assert (row.repair_orders, row.mean_repair_s) == (2, 900.0)
     cursor.close()
+
+
+def test_failure_downtime_is_summed_in_whole_microseconds(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
+    # two failures of 120.1 s and 130.2 s: 250.3 s of failure downtime, MTTR 125.15 s, as a hand sums them
+    # (in float seconds 120.1 + 130.2 is 250.29999999999998, and MTTR 125.14999999999999)
+    feeder = Feeder(db, MesSection())
+    base = at(24, 6)
+    feeder.states(FILLER, [(base, 10000), (base + timedelta(minutes=10), 180000),
+                           (base + timedelta(minutes=10, seconds=120.1), 10000), (base + timedelta(minutes=30), 180000),
+                           (base + timedelta(minutes=30, seconds=130.2), 10000)])  # fmt: skip
+    row = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)[0]
+    assert (row.failures, row.open_failures, row.failure_downtime_s, row.mttr_s) == (2, 0, 250.3, 125.15)
+    assert row.operating_s == 8 * 3600 - 250.3
+    assert row.mtbf_s == (8 * 3600 - 250.3) / 2
