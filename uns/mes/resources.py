@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -133,6 +133,10 @@ class LaborReport:
     """Clock-offs inside the window with no open clock-on: ignored for hours."""
 
 
+_MICROSECOND = timedelta(microseconds=1)
+_MICROS_PER_HOUR = 3_600_000_000
+"""Labor time is summed in whole microseconds and made hours once."""
+
 _LABOR_SQL = """
 SELECT epoch_ms(ts), path, operator_id, action, order_id FROM mes_labor
 WHERE {where} AND ts < ? ORDER BY ts, event_key
@@ -168,24 +172,29 @@ def labor(
         for ms, cell, operator, action, order in rows
     ]
     sessions, unmatched = pair_sessions(events, cutoff=min(end, now))
-    hours: dict[str | None, float] = defaultdict(float)
+    # whole microseconds per group, made hours once: summed as float hours, three 6-minute sessions were
+    # 0.30000000000000004 h (test_labor_hours_are_summed_in_whole_microseconds)
+    micros: dict[str | None, int] = defaultdict(int)
     counts: dict[str | None, int] = defaultdict(int)
     people: dict[str | None, set[str]] = defaultdict(set)
     for session in sessions:
-        overlap = (min(session.end, end) - max(session.start, start)).total_seconds()
+        overlap = (min(session.end, end) - max(session.start, start)) // _MICROSECOND
         if overlap <= 0:
             continue
         group = {"order": session.order_id, "cell": session.path, "operator": session.operator_id}[by]
-        hours[group] += overlap / 3600
+        micros[group] += overlap
         counts[group] += 1
         people[group].add(session.operator_id)
     inside = tuple(e for e in unmatched if start <= e.ts < end)
     for event in inside:
         log.debug("labor: clock-off of %s at %s on %s without clock-on", event.operator_id, event.path, event.ts)
-    ordered = sorted(hours, key=lambda g: (g is None, g or ""))
+    ordered = sorted(micros, key=lambda g: (g is None, g or ""))
     return LaborReport(
         rows=tuple(
-            LaborRow(group=g, hours=hours[g], sessions=counts[g], operators=tuple(sorted(people[g]))) for g in ordered
+            LaborRow(
+                group=g, hours=micros[g] / _MICROS_PER_HOUR, sessions=counts[g], operators=tuple(sorted(people[g]))
+            )
+            for g in ordered
         ),
         unmatched_offs=inside,
     )

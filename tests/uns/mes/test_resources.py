@@ -84,6 +84,16 @@ def test_time_on_no_order_groups_under_none(db, cursor) -> None:
     assert [(r.group, r.hours) for r in report.rows] == [(None, 1.0)]
 
 
+def test_labor_hours_are_summed_in_whole_microseconds(db, cursor) -> None:
+    # three 6-minute sessions are 18 minutes, 0.3 h as a hand sums them (in float hours 0.1 + 0.1 + 0.1 is
+    # 0.30000000000000004)
+    for hour in (1, 2, 3):
+        clock(db.connection, FILLER, hour, "hana", "on", "o1")
+        clock(db.connection, FILLER, hour + 0.1, "hana", "off", "o1")
+    report = labor(cursor, path=FILLER, start=T0, end=T0 + 4 * H, by="operator", now=T0 + 4 * H)
+    assert [(r.group, r.hours, r.sessions) for r in report.rows] == [("hana", 0.3, 3)]
+
+
 def test_labor_refuses_an_unknown_grouping(cursor) -> None:
     with pytest.raises(BadArgument) as caught:
         labor(cursor, path=LINE, start=T0, end=T0 + H, by="shift")  # type: ignore[arg-type]
