@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -273,6 +274,15 @@ SELECT coalesce(sum(good), 0) FROM mes_counts WHERE order_id = ? AND path IN (SE
 """The order's good units at the given paths (its lines' outputs)."""
 
 
+def _decimal(quantity: object) -> Decimal:
+    """A quantity as the decimal it was written as (a float's shortest repr: 0.1 is 0.1), 0 when it is no number."""
+    return Decimal(repr(float(quantity))) if isinstance(quantity, int | float) else Decimal(0)
+
+
+def _float(quantity: Decimal | None) -> float | None:
+    return None if quantity is None else float(quantity)
+
+
 def material(
     cursor: duckdb.DuckDBPyConnection,
     *,
@@ -307,25 +317,29 @@ def material(
     ]
     good_row = cursor.execute(_GOOD_SQL, [order_id, whole]).fetchone()
     good = int(good_row[0]) if good_row else 0
+    # quantities are decimals (kg, l, pieces) and are summed and multiplied as the decimals they were written as:
+    # in binary floats 0.4 kg x 7 was 2.8000000000000003 kg (test_material_quantities_are_the_decimals_a_hand_computes)
     used = cursor.execute(
-        "SELECT material_id, lot_id, sum(quantity), any_value(unit) FROM mes_consumption WHERE order_id = ?"
-        " GROUP BY material_id, lot_id ORDER BY material_id, sum(quantity) DESC, lot_id",
+        "SELECT material_id, lot_id, list(quantity), any_value(unit) FROM mes_consumption WHERE order_id = ?"
+        " GROUP BY material_id, lot_id",
         [order_id],
     ).fetchall()
-    lots: dict[str, list[LotUse]] = defaultdict(list)
+    lots: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
     units: dict[str, str | None] = {}
-    for material_id, lot_id, quantity, unit in used:
-        lots[material_id].append(LotUse(lot_id=lot_id, quantity=float(quantity)))
+    for material_id, lot_id, quantities, unit in sorted(used, key=lambda row: (row[0], row[1])):
+        lots[material_id].append((lot_id, sum(map(_decimal, quantities), Decimal(0))))
         units.setdefault(material_id, unit)
-    per_unit: dict[str, float] = {}
+    per_unit: dict[str, Decimal] = {}
     for item in bom:
         if isinstance(item, dict) and isinstance(item.get("material_id"), str):
             material_id = item["material_id"]
-            per_unit[material_id] = per_unit.get(material_id, 0.0) + float(item.get("quantity_per_unit", 0.0))
+            per_unit[material_id] = per_unit.get(material_id, Decimal(0)) + _decimal(item.get("quantity_per_unit", 0.0))
             units[material_id] = item.get("unit") or units.get(material_id)
+    planned = None if planned_qty is None else _decimal(planned_qty)
     rows: list[MaterialRow] = []
     for material_id in [*per_unit, *sorted(set(lots) - set(per_unit))]:
-        consumed = sum(use.quantity for use in lots.get(material_id, []))
+        taken = sorted(lots.get(material_id, []), key=lambda use: (-use[1], use[0]))  # largest use first
+        consumed = sum((quantity for _, quantity in taken), Decimal(0))
         qpu = per_unit.get(material_id)
         for_produced = qpu * good if qpu is not None else None
         variance = consumed - for_produced if for_produced is not None else None
@@ -333,12 +347,12 @@ def material(
             MaterialRow(
                 material_id=material_id,
                 unit=units.get(material_id),
-                consumed=consumed,
-                planned_for_produced=for_produced,
-                planned_for_order=qpu * planned_qty if qpu is not None and planned_qty is not None else None,
-                variance=variance,
-                variance_pct=variance / for_produced if variance is not None and for_produced else None,
-                lots=tuple(lots.get(material_id, [])),
+                consumed=float(consumed),
+                planned_for_produced=_float(for_produced),
+                planned_for_order=_float(qpu * planned if qpu is not None and planned is not None else None),
+                variance=_float(variance),
+                variance_pct=float(variance) / float(for_produced) if variance is not None and for_produced else None,
+                lots=tuple(LotUse(lot_id=lot_id, quantity=float(quantity)) for lot_id, quantity in taken),
             )
         )
     return MaterialReport(
