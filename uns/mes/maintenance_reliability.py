@@ -190,8 +190,9 @@ def reliability(
         mine = set(members[machine])
         # begun in the window; one reaching the window's start from before it belongs to an earlier window
         events = [(a, b) for p, a, b in runs if p in mine and start <= a < end]
-        # each TTR in whole microseconds, summed before it becomes seconds: float seconds sum 120.1 + 130.2 s of
-        # failures to 250.29999999999998 (test_failure_downtime_is_summed_in_whole_microseconds)
+        # each TTR in whole microseconds, summed and divided once: float seconds sum 120.1 + 130.2 s of failures to
+        # 250.29999999999998, and 375.3 / 3 is 125.10000000000001 (test_failure_downtime_and_means_are_what_a_hand_...);
+        # the operating time, the OEE row's whole microseconds as seconds, is divided once too (MTBF)
         restored = [(b - a) // _MICROSECOND for a, b in events if b < data_end]
         repairs = cursor.execute(_ORDERS, [machine, machine + "/", start, end]).fetchone()
         count, repair_ms, response_ms = repairs if repairs is not None else (0, None, None)
@@ -199,8 +200,8 @@ def reliability(
             ReliabilityRow(
                 path=machine, start=start, end=end, operating_s=operating, failures=len(events),
                 open_failures=len(events) - len(restored), failure_downtime_s=sum(restored) / 1e6,
-                mtbf_s=operating / len(events) if events else None,
-                mttr_s=sum(restored) / 1e6 / len(restored) if restored else None, repair_orders=int(count),
+                mtbf_s=round(operating * 1_000_000) / (len(events) * 1_000_000) if events else None,
+                mttr_s=sum(restored) / (len(restored) * 1_000_000) if restored else None, repair_orders=int(count),
                 mean_repair_s=None if repair_ms is None else float(repair_ms) / 1000,
                 mean_response_s=None if response_ms is None else float(response_ms) / 1000,
             )

@@ -212,8 +212,8 @@ def fault_pareto(
         found.append(
             FaultBar(
                 fault_code=code, orders=n, closed=done, open=waiting, duration_s=duration_ms / 1000,
-                repair_s=repair_ms / 1000, mean_duration_s=duration_ms / 1000 / done if done else None,
-                mean_repair_s=repair_ms / 1000 / repaired if repaired else None,
+                repair_s=repair_ms / 1000, mean_duration_s=duration_ms / (1000 * done) if done else None,
+                mean_repair_s=repair_ms / (1000 * repaired) if repaired else None,
                 share=duration_ms / total_ms if total_ms else None,
                 cumulative_share=running / total_ms if total_ms else None, count_share=n / count,
             )

@@ -25,7 +25,7 @@ Window 06:00-14:00 UTC on 2026-11-24, now 15:00, iso22400 (microstop_s 120).
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -233,15 +233,35 @@ def test_a_repair_closed_before_its_start_is_0_s_in_every_mean(db: Database) -> 
     cursor.close()
 
 
-def test_failure_downtime_is_summed_in_whole_microseconds(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
-    # two failures of 120.1 s and 130.2 s: 250.3 s of failure downtime, MTTR 125.15 s, as a hand sums them
-    # (in float seconds 120.1 + 130.2 is 250.29999999999998, and MTTR 125.14999999999999)
+def test_failure_downtime_and_means_are_what_a_hand_computes(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
+    # three failures of 120.1 s, 130.2 s and 125 s: 375.3 s of failure downtime, MTTR 125.1 s, as a hand sums and
+    # divides them (in float seconds the sum is 375.29999999999995, and 375.3 / 3 is 125.10000000000001);
+    # the same three as corrective orders: the fault Pareto's mean duration and repair are 125.1 s too
     feeder = Feeder(db, MesSection())
-    base = at(24, 6)
-    feeder.states(FILLER, [(base, 10000), (base + timedelta(minutes=10), 180000),
-                           (base + timedelta(minutes=10, seconds=120.1), 10000), (base + timedelta(minutes=30), 180000),
-                           (base + timedelta(minutes=30, seconds=130.2), 10000)])  # fmt: skip
+    ttrs = [120.1, 130.2, 125.0]
+    changes: list[tuple[datetime, int]] = [(at(24, 6), 10000)]
+    for n, ttr in enumerate(ttrs):
+        down = at(24, 7 + n)
+        changes += [(down, 180000), (down + timedelta(seconds=ttr), 10000)]
+        times = {"opened_ms": ms(down), "started_ms": ms(down), "closed_ms": ms(down + timedelta(seconds=ttr))}
+        _order(feeder, FILLER, f"X{n}", status="closed", fault_code="E-X", **times)
+    feeder.states(FILLER, changes)
     row = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)[0]
-    assert (row.failures, row.open_failures, row.failure_downtime_s, row.mttr_s) == (2, 0, 250.3, 125.15)
-    assert row.operating_s == 8 * 3600 - 250.3
-    assert row.mtbf_s == (8 * 3600 - 250.3) / 2
+    assert (row.failures, row.open_failures, row.failure_downtime_s, row.mttr_s) == (3, 0, 375.3, 125.1)
+    assert (row.operating_s, row.mtbf_s) == (8 * 3600 - 375.3, (8 * 3600 - 375.3) / 3)
+    assert (row.repair_orders, row.mean_repair_s, row.mean_response_s) == (3, 125.1, 0.0)
+    (bar,) = fault_pareto(cursor, path=FILLER, start=START, end=END)
+    found = (bar.orders, bar.duration_s, bar.mean_duration_s, bar.repair_s, bar.mean_repair_s)
+    assert found == (3, 375.3, 125.1, 375.3, 125.1)
+
+
+def test_mtbf_is_the_operating_time_divided_once(db: Database, cursor: duckdb.DuckDBPyConnection) -> None:
+    # failures of 120.1, 130.2 and 121.013 s in 8 h: 28428.687 s operated, MTBF 9476.229 s (as float seconds divided
+    # by 3: 9476.229000000001)
+    feeder = Feeder(db, MesSection())
+    changes: list[tuple[datetime, int]] = [(at(24, 6), 10000)]
+    for n, ttr in enumerate([120.1, 130.2, 121.013]):
+        changes += [(at(24, 7 + n), 180000), (at(24, 7 + n) + timedelta(seconds=ttr), 10000)]
+    feeder.states(FILLER, changes)
+    row = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)[0]
+    assert (row.failures, row.failure_downtime_s, row.operating_s, row.mtbf_s) == (3, 371.313, 28428.687, 9476.229)
