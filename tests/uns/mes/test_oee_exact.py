@@ -34,3 +34,24 @@ def test_no_loss_is_an_availability_of_exactly_one(db: Database) -> None:
     assert (row.time_s, row.planned_downtime_s) == (21_963.832, 6_369.886)
     assert row.planned_busy_time_s == row.actual_production_time_s == 15_593.946
     assert row.availability == 1.0
+
+
+def test_availability_is_the_ratio_of_the_whole_microseconds(db: Database) -> None:
+    # 2700.003 s of production and a 900.001 s failure: availability 2700.003 / 3600.004 = 0.75 exactly, as a hand
+    # divides it; divided as float seconds it was 0.7500000000000001
+    section = MesSection()
+    start = at(24, 6)
+    failed = start + timedelta(milliseconds=2_700_003)
+    end = start + timedelta(milliseconds=3_600_004)
+    Feeder(db, section).states(CELL, [(start, 10000), (failed, 180000)])
+    cursor = db.reader()
+    try:
+        (row,) = oee(cursor, section, path=CELL, start=start, end=end, by="cell")
+    finally:
+        cursor.close()
+    assert (row.planned_busy_time_s, row.actual_production_time_s, row.availability_loss_s) == (
+        3600.004,
+        2700.003,
+        900.001,
+    )
+    assert row.availability == 0.75
