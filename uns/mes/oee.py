@@ -328,24 +328,34 @@ def compute(
     ]
 
 
-def _counted(
-    rows: Sequence[tuple[str, str, float | None, int, int]],
-) -> dict[tuple[str, str], tuple[int, int, float | None, int]]:
-    """(entity, group) -> (units, good, ideal seconds, units without an ideal cycle time)."""
+_Counted = tuple[int, int, float | None, int, float | None]
+"""(units, good, ideal seconds, units without an ideal cycle time, the one ideal cycle time when all units share it)."""
+
+
+def _counted(rows: Sequence[tuple[str, str, float | None, int, int]]) -> dict[tuple[str, str], _Counted]:
+    """(entity, group) -> its units, good units and ideal time (``_Counted``).
+
+    Units are summed per ideal cycle time first, so the ideal time is units x ideal cycle time as a hand takes it,
+    whatever rows (orders, paths, hours) the units came in.
+    """
     parts: dict[tuple[str, str], list[tuple[float | None, int, int]]] = {}
     for entity, group, ideal, units, good in rows:
         parts.setdefault((entity, group), []).append((ideal, int(units), int(good)))
-    counted: dict[tuple[str, str], tuple[int, int, float | None, int]] = {}
+    counted: dict[tuple[str, str], _Counted] = {}
     for key, items in parts.items():
-        known = sorted((ideal, units) for ideal, units, _ in items if ideal is not None)
-        ideal_s = sum(ideal * units for ideal, units in known) if known else None
+        per_ideal: dict[float, int] = {}
+        for ideal, units, _ in items:
+            if ideal is not None:
+                per_ideal[ideal] = per_ideal.get(ideal, 0) + units
+        ideal_s = sum(ideal * units for ideal, units in sorted(per_ideal.items())) if per_ideal else None
         unknown = sum(units for ideal, units, _ in items if ideal is None)
-        counted[key] = (sum(u for _, u, _ in items), sum(g for _, _, g in items), ideal_s, unknown)
+        only = next(iter(per_ideal)) if len(per_ideal) == 1 else None
+        counted[key] = (sum(u for _, u, _ in items), sum(g for _, _, g in items), ideal_s, unknown, only)
     return counted
 
 
-def _row(window: Window, times: Times, counts: tuple[int, int, float | None, int] | None, uncounted: bool) -> OeeRow:
-    total, good, ideal, unknown = counts or (0, 0, 0.0, 0)
+def _row(window: Window, times: Times, counts: _Counted | None, uncounted: bool) -> OeeRow:
+    total, good, ideal, unknown, only = counts or (0, 0, 0.0, 0, None)
     ideal_s = None if unknown or uncounted else (ideal or 0.0)
     # from the whole microseconds: in float seconds covered - planned could end below producing + microstops for the
     # same time, an availability of 1.0000000000000002 without any loss, and their ratio one ulp off the exact one,
@@ -378,7 +388,8 @@ def _row(window: Window, times: Times, counts: tuple[int, int, float | None, int
         total=total,
         good=good,
         scrap=total - good,
-        ideal_cycle_time_s=None if ideal_s is None or total == 0 else ideal_s / total,
+        # one product's: its ideal cycle time itself (2000 x 0.1786 / 2000 is 0.17860000000000004), else the mean
+        ideal_cycle_time_s=None if ideal_s is None or total == 0 else only if only is not None else ideal_s / total,
     )
 
 

@@ -55,3 +55,30 @@ def test_availability_is_the_ratio_of_the_whole_microseconds(db: Database) -> No
         900.001,
     )
     assert row.availability == 0.75
+
+
+def test_the_ideal_cycle_time_of_one_product_is_the_products(db: Database) -> None:
+    # two orders of one product (ideal cycle time 0.1786 s) at one cell, 1968 and 32 units: the ideal cycle time used
+    # is the product's 0.1786 s, as a hand takes it; worked back from the ideal time, 2000 x 0.1786 / 2000, it was
+    # 0.17859999999999998 s
+    section = MesSection()
+    feeder = Feeder(db, section)
+    line = CELL.rsplit("/", 1)[0]
+    assert feeder.send(line, "product_type", at(23, 12), product_id="P", ideal_cycle_time_s=0.1786).status == "stored"
+    for order, start, complete in (("O1", at(24, 6), at(24, 7)), ("O2", at(24, 7), at(24, 8))):
+        release = {"order_id": order, "action": "release", "product_id": "P", "quantity": 3000}
+        assert feeder.send(line, "work_order", at(24, 5), **release).status == "stored"
+        assert feeder.send(line, "work_order", start, order_id=order, action="start").status == "stored"
+        assert feeder.send(line, "work_order", complete, order_id=order, action="complete").status == "stored"
+    feeder.states(CELL, [(at(24, 6), 10000)])
+    for order, total in (("O1", 1968), ("O2", 32)):
+        assert feeder.send(CELL, "production_count", at(24, 6, 30), total=total, scrap=0, order_id=order).status == (
+            "stored"
+        )
+    cursor = db.reader()
+    try:
+        (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8), by="cell")
+    finally:
+        cursor.close()
+    assert (row.total, row.ideal_cycle_time_s) == (2000, 0.1786)
+    assert row.performance == 2000 * 0.1786 / 7200
