@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from uns.clock import utc_now
+from uns.clock import at_epoch_ms, epoch_ms, utc_now
 from uns.mes.downtime import CurrentRow
 
 __all__ = ["LivePicture"]
@@ -53,14 +53,16 @@ class LivePicture:
                 latest = await self._refresh_locked()
             return latest
 
-    async def refresh(self) -> list[CurrentRow]:
-        """Compute the rows now (the adapter's KPI tick) and keep them for readers."""
+    async def refresh(self) -> tuple[datetime, list[CurrentRow]]:
+        """Compute the rows now (the adapter's KPI tick), keep them for readers; the instant and the rows."""
         async with self._lock:
-            return (await self._refresh_locked())[1]
+            return await self._refresh_locked()
 
     async def _refresh_locked(self) -> tuple[datetime, list[CurrentRow]]:
         self._stale = False  # an invalidation while computing leaves the new result stale
-        now = utc_now()
+        # computed as of a whole millisecond, the KPI envelope's timestamp_ms: the oee view asked up to that
+        # timestamp answers what was published
+        now = at_epoch_ms(epoch_ms(utc_now()))
         try:
             rows = await asyncio.to_thread(self._compute, now)
         except BaseException:

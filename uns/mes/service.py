@@ -24,7 +24,7 @@ import orjson
 from model.config import MesSection
 from model.envelope import EnvelopeError, JsonValue, Quality, ReadingFields, build_envelope, read_envelope
 from model.topic import ClassWord, at_every_depth
-from uns.clock import now_ms, utc_now
+from uns.clock import epoch_ms, now_ms, utc_now
 from uns.connect import ClientFactory
 from uns.mes.baselines import SavedBaselines
 from uns.mes.changes import ChangeFeed
@@ -369,12 +369,13 @@ class MesAdapter:
                     self._kpis.forget()
                     lost = asyncio.get_running_loop().create_task(client.disconnected(), name="uns.mes.kpi.lost")
                 try:
-                    rows = await self.live.refresh()
+                    as_of, rows = await self.live.refresh()
                 except Exception:  # a view failing must not stop intake
                     log.exception("MES adapter: KPI computation failed")
                     continue
                 self.counters["kpi_runs"] += 1
-                messages = self._kpi_messages(rows, now_ms(), self._kpis)
+                # stamped as of the instant they were computed for, not when they were done: the views agree
+                messages = self._kpi_messages(rows, epoch_ms(as_of), self._kpis)
                 if messages:
                     await client.publish_many(messages)
                 self._kpis.published()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import orjson
 import pytest
@@ -17,9 +19,10 @@ from tests.fixtures.broker import broker_test_config, start_broker
 from tests.fixtures.recording import Recorder, recorder_on
 from tests.fixtures.running import running
 from tests.fixtures.waiting import until
-from uns.clock import now_ms
+from uns.clock import at_epoch_ms, now_ms
 from uns.connect import ClientFactory, local_clients, network_clients
 from uns.mes.kpi_memory import KpiMemory
+from uns.mes.oee import OeeRow
 from uns.mes.service import MesAdapter
 from uns.mqtt.client import MqttClient
 from uns.mqtt.types import BrokerUrl
@@ -110,6 +113,17 @@ async def test_an_unchanged_kpi_is_not_published_again_a_changed_one_is_and_a_re
             assert len(availability) >= 3
             assert all(isinstance(a, float) and a < 1.0 for a in availability[1:])
             assert _values(watcher, "quality") == [None]  # still nothing counted: not sent again
+            # each KPI is stamped with the instant it was computed for: the oee view asked up to the envelope's
+            # timestamp_ms answers the published value (availability falls every ms of the fault; stamped when it
+            # was published, a few ms later, the view answered another value)
+            for message in watcher.on(f"{CELL}/kpi/availability")[1:]:
+                published = orjson.loads(message.payload)
+                as_of = at_epoch_ms(published["timestamp_ms"])
+                window = as_of - timedelta(hours=SECTION.kpi_window_h)
+                params = {"path": [CELL], "start": [window.isoformat()], "end": [as_of.isoformat()]}
+                document = await asyncio.to_thread(mes.view, "oee", params, now=as_of)
+                (row,) = cast("list[OeeRow]", document["rows"])
+                assert row.availability == published["value"]
         # a later subscriber gets every KPI retained, with its last value
         late = await _retained(broker.url)
         assert set(late) == {f"{CELL}/kpi/{name}" for name in KPIS}
