@@ -349,7 +349,9 @@ def _counted(rows: Sequence[tuple[str, str, float | None, int, int]]) -> dict[tu
                 per_ideal[ideal] = per_ideal.get(ideal, 0) + units
         ideal_s = sum(ideal * units for ideal, units in sorted(per_ideal.items())) if per_ideal else None
         unknown = sum(units for ideal, units, _ in items if ideal is None)
-        only = next(iter(per_ideal)) if len(per_ideal) == 1 else None
+        # the one ideal cycle time of the units made; a product counted with no units makes none of them
+        made = [ideal for ideal, units in per_ideal.items() if units]
+        only = made[0] if len(made) == 1 else None
         counted[key] = (sum(u for _, u, _ in items), sum(g for _, _, g in items), ideal_s, unknown, only)
     return counted
 

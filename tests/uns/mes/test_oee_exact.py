@@ -82,3 +82,29 @@ def test_the_ideal_cycle_time_of_one_product_is_the_products(db: Database) -> No
         cursor.close()
     assert (row.total, row.ideal_cycle_time_s) == (2000, 0.1786)
     assert row.performance == 2000 * 0.1786 / 7200
+
+
+def test_a_product_without_units_leaves_the_other_products_ideal_cycle_time(db: Database) -> None:
+    # 2000 units of P (0.1786 s) and a count of 0 units of Q (0.25 s) in the window: the units are all P's, so the
+    # ideal cycle time is P's 0.1786 s; with Q's empty count taken for a second product it was the mean worked back,
+    # 2000 x 0.1786 / 2000 = 0.17860000000000004
+    section = MesSection()
+    feeder = Feeder(db, section)
+    line = CELL.rsplit("/", 1)[0]
+    for product, ideal in (("P", 0.1786), ("Q", 0.25)):
+        sent = feeder.send(line, "product_type", at(23, 12), product_id=product, ideal_cycle_time_s=ideal)
+        assert sent.status == "stored"
+    for order, product, start, complete in (("O1", "P", at(24, 6), at(24, 7)), ("O2", "Q", at(24, 7), at(24, 8))):
+        release = {"order_id": order, "action": "release", "product_id": product, "quantity": 3000}
+        assert feeder.send(line, "work_order", at(24, 5), **release).status == "stored"
+        assert feeder.send(line, "work_order", start, order_id=order, action="start").status == "stored"
+        assert feeder.send(line, "work_order", complete, order_id=order, action="complete").status == "stored"
+    feeder.states(CELL, [(at(24, 6), 10000)])
+    for order, when, total in (("O1", at(24, 6, 30), 2000), ("O2", at(24, 7, 30), 0)):
+        assert feeder.send(CELL, "production_count", when, total=total, scrap=0, order_id=order).status == "stored"
+    cursor = db.reader()
+    try:
+        (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8), by="cell")
+    finally:
+        cursor.close()
+    assert (row.total, row.ideal_cycle_time_s) == (2000, 0.1786)
