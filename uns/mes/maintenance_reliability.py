@@ -112,8 +112,8 @@ def _pieces(
 
 
 _ORDERS = """
-SELECT count(*), avg(greatest(epoch_ms(closed) - epoch_ms(started), 0)),
-       avg(greatest(epoch_ms(started) - epoch_ms(opened), 0))
+SELECT count(*), sum(greatest(epoch_ms(closed) - epoch_ms(started), 0)),
+       sum(greatest(epoch_ms(started) - epoch_ms(opened), 0))
 FROM mes_maintenance
 WHERE (path = ? OR starts_with(path, ?)) AND NOT planned AND closed >= ? AND closed < ?
 """
@@ -192,7 +192,8 @@ def reliability(
         events = [(a, b) for p, a, b in runs if p in mine and start <= a < end]
         # each TTR in whole microseconds, summed and divided once: float seconds sum 120.1 + 130.2 s of failures to
         # 250.29999999999998, and 375.3 / 3 is 125.10000000000001 (test_failure_downtime_and_means_are_what_a_hand_...);
-        # the operating time, the OEE row's whole microseconds as seconds, is divided once too (MTBF)
+        # the operating time, the OEE row's whole microseconds as seconds, is divided once too (MTBF), and so are the
+        # orders' summed milliseconds, as in the fault Pareto (test_the_mean_repair_and_response_are_divided_once_...)
         restored = [(b - a) // _MICROSECOND for a, b in events if b < data_end]
         repairs = cursor.execute(_ORDERS, [machine, machine + "/", start, end]).fetchone()
         count, repair_ms, response_ms = repairs if repairs is not None else (0, None, None)
@@ -202,8 +203,8 @@ def reliability(
                 open_failures=len(events) - len(restored), failure_downtime_s=sum(restored) / 1e6,
                 mtbf_s=round(operating * 1_000_000) / (len(events) * 1_000_000) if events else None,
                 mttr_s=sum(restored) / (len(restored) * 1_000_000) if restored else None, repair_orders=int(count),
-                mean_repair_s=None if repair_ms is None else float(repair_ms) / 1000,
-                mean_response_s=None if response_ms is None else float(response_ms) / 1000,
+                mean_repair_s=None if repair_ms is None else repair_ms / (1000 * count),
+                mean_response_s=None if response_ms is None else response_ms / (1000 * count),
             )
         )  # fmt: skip
     return found

@@ -265,3 +265,22 @@ def test_mtbf_is_the_operating_time_divided_once(db: Database, cursor: duckdb.Du
     feeder.states(FILLER, changes)
     row = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)[0]
     assert (row.failures, row.failure_downtime_s, row.operating_s, row.mtbf_s) == (3, 371.313, 28428.687, 9476.229)
+
+
+def test_the_mean_repair_and_response_are_divided_once_as_the_paretos(
+    db: Database, cursor: duckdb.DuckDBPyConnection
+) -> None:
+    # three corrective orders repaired in 120.001, 130.201 and 125 s after answering in as many: 375.202 s over 3,
+    # divided once 125.06733333333334 s, the fault Pareto's mean repair; as the SQL average of milliseconds divided
+    # by 1000 again, the reliability view read 125.06733333333332 s for the same orders
+    feeder = Feeder(db, MesSection())
+    for n, seconds in enumerate([120.001, 130.201, 125.0]):
+        down = at(24, 7 + n)
+        taken = timedelta(seconds=seconds)
+        times = {"opened_ms": ms(down - taken), "started_ms": ms(down), "closed_ms": ms(down + taken)}
+        _order(feeder, FILLER, f"X{n}", status="closed", fault_code="E-X", **times)
+    feeder.states(FILLER, [(at(24, 6), 10000)])
+    (bar,) = fault_pareto(cursor, path=FILLER, start=START, end=END)
+    (row,) = reliability(cursor, MesSection(), path=FILLER, start=START, end=END, now=NOW)
+    assert (bar.mean_repair_s, row.mean_repair_s, row.mean_response_s) == (375202 / 3000,) * 3
+    assert row.mean_repair_s == 125.06733333333334
