@@ -3,7 +3,8 @@
 Everything that stamps or compares wall time reads it here, so a test or a bench can see every
 caller of the clock with one grep, and milliseconds are computed one way (integer nanoseconds, no float
 rounding). Instants as whole microseconds since the epoch (how the MES facts store time, as DuckDB's
-``epoch_us``) and whole milliseconds (``epoch_ms``) convert here too, both ways.
+``epoch_us``) and whole milliseconds (``epoch_ms``) convert here too, both ways; a span is whole microseconds
+(``span_us``), what durations are summed in.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "nearest_epoch_ms",
     "now_ms",
     "now_ns",
+    "span_us",
     "utc_now",
 ]
 
@@ -54,6 +56,15 @@ def epoch_us(moment: datetime) -> int:
 def epoch_ms(moment: datetime) -> int:
     """Whole milliseconds of an aware ``moment`` since the Unix epoch, rounded down, exact (``epoch_us``'s)."""
     return epoch_us(moment) // 1000
+
+
+def span_us(start: datetime, end: datetime) -> int:
+    """Whole microseconds from ``start`` to ``end``, rounded down, exact (``timedelta`` arithmetic, no float).
+
+    What durations are summed in, so a sum is what a hand adds up (float seconds sum 120.1 + 130.2 s to
+    250.29999999999998) and becomes seconds or hours once.
+    """
+    return (end - start) // _MICROSECOND
 
 
 def nearest_epoch_ms(moment: datetime) -> int:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from model.config import MesSection
+from uns.clock import span_us
 from uns.errors import BadArgument
 from uns.mes import facts
 from uns.mes.intervals import LATEST_SHIFT, Window
@@ -122,7 +123,7 @@ def downtime(
             continue
         key = piece.reason_code or state_name(piece.state)
         bar = bars.setdefault(key, _Bar(piece.reason_code))
-        bar.add(piece.state, piece.loss, (piece.end - piece.start) // timedelta(microseconds=1))
+        bar.add(piece.state, piece.loss, span_us(piece.start, piece.end))
         bar.stops.add((piece.path, piece.stop_start))
     stretches = [(s.start, s.end) for s in segments if s.from_facts]
     # a direct piece's stop begun in a fact stretch: the facts count it too (its pieces there need not touch

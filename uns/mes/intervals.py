@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from model.config import MesSection
+from uns.clock import span_us
 from uns.mes.losses import loss_table
 
 __all__ = [
@@ -305,7 +306,6 @@ def pieces(
     ]
 
 
-_US = timedelta(microseconds=1)
 _BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 _NEAR = timedelta(days=1)
 
@@ -400,7 +400,7 @@ def _union(inside: Sequence[Piece], times: Times) -> None:
         if last is not None and at > last:
             present = [name for name, n in active.items() if n > 0]
             if present:
-                _add(times, min(present, key=_RANK.__getitem__), (at - last) // _US)
+                _add(times, min(present, key=_RANK.__getitem__), span_us(last, at))
         active[loss] += step
         last = at
 
@@ -434,5 +434,5 @@ def entity_times(
             _union(inside, times)
         else:
             for piece in inside:
-                _add(times, piece.loss, (piece.end - piece.start) // _US)
+                _add(times, piece.loss, span_us(piece.start, piece.end))
     return result

@@ -35,6 +35,7 @@ from typing import Literal
 import duckdb
 
 from model.config import MesSection
+from uns.clock import span_us
 from uns.mes.facts import direct_pieces, fact_pieces, plan
 from uns.mes.intervals import Piece
 from uns.mes.oee import OeeRow, oee
@@ -49,8 +50,6 @@ REACH = timedelta(days=7)
 """How far past the window's end a failure's end is looked for."""
 _BEFORE = timedelta(microseconds=1)
 """Pieces are read from this much before the window: what state reached its start."""
-_MICROSECOND = timedelta(microseconds=1)
-"""The unit TTRs are summed in, so a sum of them is what a hand adds up."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,7 +193,7 @@ def reliability(
         # 250.29999999999998, and 375.3 / 3 is 125.10000000000001 (test_failure_downtime_and_means_are_what_a_hand_...);
         # the operating time, the OEE row's whole microseconds as seconds, is divided once too (MTBF), and so are the
         # orders' summed milliseconds, as in the fault Pareto (test_the_mean_repair_and_response_are_divided_once_...)
-        restored = [(b - a) // _MICROSECOND for a, b in events if b < data_end]
+        restored = [span_us(a, b) for a, b in events if b < data_end]
         repairs = cursor.execute(_ORDERS, [machine, machine + "/", start, end]).fetchone()
         count, repair_ms, response_ms = repairs if repairs is not None else (0, None, None)
         found.append(

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import orjson
 
-from uns.clock import utc_now
+from uns.clock import HOUR_US, span_us, utc_now
 from uns.errors import BadArgument
 from uns.mes.line_output import unit_paths
 from uns.mes.paths import subtree_condition
@@ -134,10 +134,6 @@ class LaborReport:
     """Clock-offs inside the window with no open clock-on: ignored for hours."""
 
 
-_MICROSECOND = timedelta(microseconds=1)
-_MICROS_PER_HOUR = 3_600_000_000
-"""Labor time is summed in whole microseconds and made hours once."""
-
 _LABOR_SQL = """
 SELECT epoch_ms(ts), path, operator_id, action, order_id FROM mes_labor
 WHERE {where} AND ts < ? ORDER BY ts, event_key
@@ -179,7 +175,7 @@ def labor(
     counts: dict[str | None, int] = defaultdict(int)
     people: dict[str | None, set[str]] = defaultdict(set)
     for session in sessions:
-        overlap = (min(session.end, end) - max(session.start, start)) // _MICROSECOND
+        overlap = span_us(max(session.start, start), min(session.end, end))
         if overlap <= 0:
             continue
         group = {"order": session.order_id, "cell": session.path, "operator": session.operator_id}[by]
@@ -192,9 +188,7 @@ def labor(
     ordered = sorted(micros, key=lambda g: (g is None, g or ""))
     return LaborReport(
         rows=tuple(
-            LaborRow(
-                group=g, hours=micros[g] / _MICROS_PER_HOUR, sessions=counts[g], operators=tuple(sorted(people[g]))
-            )
+            LaborRow(group=g, hours=micros[g] / HOUR_US, sessions=counts[g], operators=tuple(sorted(people[g])))
             for g in ordered
         ),
         unmatched_offs=inside,
