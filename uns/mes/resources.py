@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -268,9 +269,16 @@ SELECT coalesce(sum(good), 0) FROM mes_counts WHERE order_id = ? AND path IN (SE
 """The order's good units at the given paths (its lines' outputs)."""
 
 
-def _decimal(quantity: object) -> Decimal:
-    """A quantity as the decimal it was written as (a float's shortest repr: 0.1 is 0.1), 0 when it is no number."""
-    return Decimal(repr(float(quantity))) if isinstance(quantity, int | float) else Decimal(0)
+def _decimal(quantity: object, what: str = "quantity") -> Decimal:
+    """A quantity as the decimal it was written as (a float's shortest repr: 0.1 is 0.1).
+
+    Raises:
+        ValueError: naming ``what``, for a stored value that is no finite number (intake refuses one:
+            model/mes.py), rather than counting it as 0.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int | float) or not math.isfinite(quantity):
+        raise ValueError(f"{what}: {quantity!r} is no finite number")
+    return Decimal(repr(float(quantity)))
 
 
 def _float(quantity: Decimal | None) -> float | None:
@@ -327,9 +335,12 @@ def material(
     for item in bom:
         if isinstance(item, dict) and isinstance(item.get("material_id"), str):
             material_id = item["material_id"]
-            per_unit[material_id] = per_unit.get(material_id, Decimal(0)) + _decimal(item.get("quantity_per_unit", 0.0))
+            per_unit[material_id] = per_unit.get(material_id, Decimal(0)) + _decimal(
+                item.get("quantity_per_unit", 0.0),
+                f"work order {order_id!r}: bom material {material_id!r}: quantity_per_unit",
+            )
             units[material_id] = item.get("unit") or units.get(material_id)
-    planned = None if planned_qty is None else _decimal(planned_qty)
+    planned = None if planned_qty is None else _decimal(planned_qty, f"work order {order_id!r}: quantity")
     rows: list[MaterialRow] = []
     for material_id in [*per_unit, *sorted(set(lots) - set(per_unit))]:
         taken = sorted(lots.get(material_id, []), key=lambda use: (-use[1], use[0]))  # largest use first
