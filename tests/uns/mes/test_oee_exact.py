@@ -8,16 +8,26 @@ PBT = covered - planned is 15593.945999999998 while APT = producing is 15593.946
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from model.config import MesSection
 from tests.uns.mes.mes_events import Feeder, at
-from uns.mes.oee import oee
+from uns.mes.oee import OeeRow, oee
 from uns.store.database import Database
 
 CELL = "acme/dallas/bottling/line1/filler"
 COVERED_MS = 21_963_832
 PLANNED_MS = 6_369_886
+
+
+def _cell_row(db: Database, section: MesSection, start: datetime, end: datetime) -> OeeRow:
+    """The cell's one OEE row over ``start`` .. ``end``."""
+    cursor = db.reader()
+    try:
+        (row,) = oee(cursor, section, path=CELL, start=start, end=end, by="cell")
+    finally:
+        cursor.close()
+    return row
 
 
 def test_no_loss_is_an_availability_of_exactly_one(db: Database) -> None:
@@ -26,11 +36,7 @@ def test_no_loss_is_an_availability_of_exactly_one(db: Database) -> None:
     end = start + timedelta(milliseconds=COVERED_MS)
     back = at(24, 7) + timedelta(milliseconds=PLANNED_MS)
     Feeder(db, section).states(CELL, [(start, 10000), (at(24, 7), 150000), (back, 10000)])  # 150000: a break
-    cursor = db.reader()
-    try:
-        (row,) = oee(cursor, section, path=CELL, start=start, end=end, by="cell")
-    finally:
-        cursor.close()
+    row = _cell_row(db, section, start, end)
     assert (row.time_s, row.planned_downtime_s) == (21_963.832, 6_369.886)
     assert row.planned_busy_time_s == row.actual_production_time_s == 15_593.946
     assert row.availability == 1.0
@@ -44,11 +50,7 @@ def test_availability_is_the_ratio_of_the_whole_microseconds(db: Database) -> No
     failed = start + timedelta(milliseconds=2_700_003)
     end = start + timedelta(milliseconds=3_600_004)
     Feeder(db, section).states(CELL, [(start, 10000), (failed, 180000)])
-    cursor = db.reader()
-    try:
-        (row,) = oee(cursor, section, path=CELL, start=start, end=end, by="cell")
-    finally:
-        cursor.close()
+    row = _cell_row(db, section, start, end)
     assert (row.planned_busy_time_s, row.actual_production_time_s, row.availability_loss_s) == (
         3600.004,
         2700.003,
@@ -75,11 +77,7 @@ def test_the_ideal_cycle_time_of_one_product_is_the_products(db: Database) -> No
         assert feeder.send(CELL, "production_count", at(24, 6, 30), total=total, scrap=0, order_id=order).status == (
             "stored"
         )
-    cursor = db.reader()
-    try:
-        (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8), by="cell")
-    finally:
-        cursor.close()
+    row = _cell_row(db, section, at(24, 6), at(24, 8))
     assert (row.total, row.ideal_cycle_time_s) == (2000, 0.1786)
     # 2000 x 0.1786 = 357.2 s of ideal time in 7200 s, as a hand multiplies; as binary floats 357.20000000000005 s
     # and a performance of 0.04961111111111112
@@ -104,9 +102,5 @@ def test_a_product_without_units_leaves_the_other_products_ideal_cycle_time(db: 
     feeder.states(CELL, [(at(24, 6), 10000)])
     for order, when, total in (("O1", at(24, 6, 30), 2000), ("O2", at(24, 7, 30), 0)):
         assert feeder.send(CELL, "production_count", when, total=total, scrap=0, order_id=order).status == "stored"
-    cursor = db.reader()
-    try:
-        (row,) = oee(cursor, section, path=CELL, start=at(24, 6), end=at(24, 8), by="cell")
-    finally:
-        cursor.close()
+    row = _cell_row(db, section, at(24, 6), at(24, 8))
     assert (row.total, row.ideal_cycle_time_s) == (2000, 0.1786)
