@@ -12,6 +12,7 @@ from model.sinks import RestSinkConfig, SqlInsertSinkConfig
 from uns.clock import at_epoch_ms, epoch_ms, utc_now
 from uns.errors import ConfigError
 from uns.query.timespec import parse_time
+from uns.sinks.dead_letters import DeadLetters
 from uns.sinks.rest import RestWriter
 from uns.sinks.run import sink_config
 from uns.sinks.sql_insert import SqlInsertWriter
@@ -39,9 +40,9 @@ def _since_ms(since: str | None) -> int:
     return epoch_ms(parse_time(since, now=utc_now(), tz=UTC, field="--since"))
 
 
-def list_dead_letters(settings: Settings, name: str, *, since: str | None) -> list[str]:
+def list_dead_letters(dead_letters: DeadLetters, *, since: str | None) -> list[str]:
     """One line per stored dead letter: id, time, topic, field, replays, reason, payload excerpt."""
-    letters = _writer(settings, name).dead_letters.list(since_ms=_since_ms(since))
+    letters = dead_letters.list(since_ms=_since_ms(since))
     lines = []
     for letter in letters:
         at = at_epoch_ms(letter.received_ms).isoformat(timespec="seconds")
@@ -72,13 +73,13 @@ async def replay_dead_letters(settings: Settings, name: str, *, since: str | Non
 def run_sink_action(settings: Settings, name: str, action: str, *, since: str | None, ids: Sequence[int]) -> int:
     """``uns sink <name> dead-letters|replay``: print the letters or the replay's summary; the exit code."""
     if action == "dead-letters":
-        lines = list_dead_letters(settings, name, since=since)
+        dead_letters = _writer(settings, name).dead_letters
+        lines = list_dead_letters(dead_letters, since=since)
         for line in lines:
             print(line)
         if not lines:  # a note, not a row: stdout stays the letters alone
             since_text = f" since {since}" if since else ""
-            where = _writer(settings, name).dead_letters.path
-            print(f"sink {name}: no dead letters{since_text} in {where}", file=sys.stderr)
+            print(f"sink {name}: no dead letters{since_text} in {dead_letters.path}", file=sys.stderr)
         return 0
     line = asyncio.run(replay_dead_letters(settings, name, since=since, ids=ids))
     print(line)
