@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import http.cookiejar
 import io
 import sys
 import urllib.error
@@ -113,11 +114,14 @@ def _fetch(base: str, endpoint: str, params: Params) -> Document:
     except BadApiUrl as exc:
         raise ApiFailed(0, f"--api {exc.shown!r}: {exc.reason}") from None
     pairs = [(key, value) for key, values in params.items() for value in values]
-    request = urllib.request.Request(f"{url.base}/api/{endpoint}?{urllib.parse.urlencode(pairs)}")  # noqa: S310
+    # the session cookie kept as the web's historian proxy keeps it: sent back to its own host only
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     if url.user is not None:
-        request.add_header("Cookie", _login(url))
+        _login(opener, url)
     try:
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310 - scheme checked above
+        with opener.open(
+            f"{url.base}/api/{endpoint}?{urllib.parse.urlencode(pairs)}", timeout=_HTTP_TIMEOUT_S
+        ) as response:
             parsed: Document = orjson.loads(response.read())
             return parsed
     except urllib.error.HTTPError as exc:
@@ -134,14 +138,14 @@ def _fetch(base: str, endpoint: str, params: Params) -> Document:
         raise ApiFailed(0, f"{url.base}: {reason}") from exc
 
 
-def _login(url: ApiUrl) -> str:
-    """Sign in at ``url`` with its account: the ``Cookie`` header value of the session it answers with."""
+def _login(opener: urllib.request.OpenerDirector, url: ApiUrl) -> None:
+    """Sign in at ``url`` with its account: ``opener``'s cookie jar keeps the session it answers with."""
     request = urllib.request.Request(  # noqa: S310 - ApiUrl.parse checked the scheme
         url.base + LOGIN_PATH, data=url.login_body(), headers={"content-type": "application/json"}, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:  # noqa: S310
-            cookies = response.headers.get_all("set-cookie") or []
+        with opener.open(request, timeout=_HTTP_TIMEOUT_S):
+            pass
     except urllib.error.HTTPError as exc:
         error, _ = _error_of(exc)
         failed = f"{url.base}: login as {url.user!r}: {error or f'HTTP {exc.code} {exc.reason}'}"
@@ -149,7 +153,6 @@ def _login(url: ApiUrl) -> str:
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         raise ApiFailed(0, f"{url.base}: {reason}") from exc
-    return "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
 
 
 def _error_of(exc: urllib.error.HTTPError) -> tuple[str | None, str | None]:
