@@ -23,11 +23,12 @@ register is rounded only to an explicit ``decimals``: its own precision is unkno
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import math
 import struct
 from collections.abc import Sequence
 from typing import Literal
+
+from model.written import as_written
 
 __all__ = [
     "ORDERS",
@@ -96,7 +97,7 @@ def decimals_of(number: float) -> int:
     """Decimals of a number as written (shortest repr): ``0.1`` -> 1, ``0.25`` -> 2, ``1e-05`` -> 5, ``2.0`` -> 0."""
     if not math.isfinite(number):
         return 0
-    exponent = decimal.Decimal(repr(number)).normalize().as_tuple().exponent
+    exponent = as_written(number).normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 

@@ -41,6 +41,7 @@ from typing import Literal
 import duckdb
 
 from model.config import MesSection
+from model.written import as_written
 from uns.errors import BadArgument
 from uns.mes.count_facts import CountPath, count_rows
 from uns.mes.facts import facts_active, window_times
@@ -351,7 +352,7 @@ def _counted(rows: Sequence[tuple[str, str, float | None, int, int]]) -> dict[tu
         # multiplied and summed as the decimals the ideal cycle times were written as, made seconds once: as binary
         # floats 2000 x 0.1786 s is 357.20000000000005 s, and the performance 0.04961111111111112 for 7200 s
         # (test_the_ideal_cycle_time_of_one_product_is_the_products)
-        exact = sum((Decimal(repr(ideal)) * units for ideal, units in per_ideal.items()), Decimal(0))
+        exact = sum((as_written(ideal) * units for ideal, units in per_ideal.items()), Decimal(0))
         ideal_s = float(exact) if per_ideal else None
         unknown = sum(units for ideal, units, _ in items if ideal is None)
         # the one ideal cycle time of the units made; a product counted with no units makes none of them

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import orjson
 
+from model.written import as_written
 from uns.clock import HOUR_US, span_us, utc_now
 from uns.errors import BadArgument
 from uns.mes.line_output import unit_paths
@@ -270,7 +271,7 @@ SELECT coalesce(sum(good), 0) FROM mes_counts WHERE order_id = ? AND path IN (SE
 
 
 def _decimal(quantity: object, what: str = "quantity") -> Decimal:
-    """A quantity as the decimal it was written as (a float's shortest repr: 0.1 is 0.1).
+    """A quantity as the decimal it was written as (``model.written.as_written``: 0.1 is 0.1).
 
     Raises:
         ValueError: naming ``what``, for a stored value that is no finite number (intake refuses one:
@@ -278,7 +279,7 @@ def _decimal(quantity: object, what: str = "quantity") -> Decimal:
     """
     if isinstance(quantity, bool) or not isinstance(quantity, int | float) or not math.isfinite(quantity):
         raise ValueError(f"{what}: {quantity!r} is no finite number")
-    return Decimal(repr(float(quantity)))
+    return as_written(float(quantity))
 
 
 def _float(quantity: Decimal | None) -> float | None:
